@@ -1,0 +1,294 @@
+//! Roles: storage and the default roles every installation starts with.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{Actor, Right, RightSet, Scope};
+use crate::audit::{self, Audited};
+use crate::clock::Millis;
+use crate::db::{Db, Tx};
+use crate::error::{Error, FieldErrors, Result, UniqueField};
+
+#[derive(Debug, Clone, FromRow)]
+struct RoleRow {
+    id: i64,
+    code: String,
+    name_fr: String,
+    name_en: String,
+    scope: String,
+    builtin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Role {
+    pub id: i64,
+    pub code: String,
+    pub name_fr: String,
+    pub name_en: String,
+    pub scope: Scope,
+    pub builtin: bool,
+    #[schema(value_type = Vec<String>)]
+    #[serde(serialize_with = "ser_rights")]
+    pub rights: RightSet,
+}
+
+fn ser_rights<S: serde::Serializer>(r: &RightSet, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(r.iter().map(Right::code))
+}
+
+impl Role {
+    pub fn name(&self, lang: &crate::i18n::Lang) -> &str {
+        match lang {
+            crate::i18n::Lang::Fr => &self.name_fr,
+            crate::i18n::Lang::En => &self.name_en,
+        }
+    }
+}
+
+impl Audited for Role {
+    const ENTITY: &'static str = "role";
+    fn audit_fields(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("code", Some(self.code.clone())),
+            ("name_fr", Some(self.name_fr.clone())),
+            ("name_en", Some(self.name_en.clone())),
+            ("scope", Some(self.scope.code().to_string())),
+            ("rights", Some(self.rights.iter().map(Right::code).collect::<Vec<_>>().join(" "))),
+        ]
+    }
+}
+
+/// Validated input for creating or editing a role.
+#[derive(Debug, Clone)]
+pub struct RoleInput {
+    pub code: String,
+    pub name_fr: String,
+    pub name_en: String,
+    pub scope: Scope,
+    pub rights: RightSet,
+}
+
+impl RoleInput {
+    pub fn parse(code: &str, name_fr: &str, name_en: &str, scope: &str, rights: &[String]) -> Result<RoleInput> {
+        let mut errs = FieldErrors::new();
+        let code = code.trim().to_lowercase();
+        if code.is_empty() || code.len() > 40 || !code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            errs.add("code", "error.code_format");
+        }
+        if name_fr.trim().is_empty() {
+            errs.add("name_fr", "error.required");
+        }
+        if name_en.trim().is_empty() {
+            errs.add("name_en", "error.required");
+        }
+        let scope_v = Scope::from_code(scope);
+        if scope_v.is_none() {
+            errs.add("scope", "error.invalid_choice");
+        }
+        let mut set = RightSet::default();
+        for r in rights {
+            match Right::from_code(r) {
+                Some(r) => set.insert(r),
+                None => errs.add("rights", "error.unknown_right"),
+            }
+        }
+        errs.into_result()?;
+        Ok(RoleInput {
+            code,
+            name_fr: name_fr.trim().to_string(),
+            name_en: name_en.trim().to_string(),
+            scope: scope_v.unwrap_or(Scope::Own),
+            rights: set,
+        })
+    }
+}
+
+async fn rights_of(db: &mut sqlx::AnyConnection, role_id: i64) -> Result<RightSet> {
+    let codes: Vec<String> = sqlx::query_scalar("SELECT right_code FROM role_rights WHERE role_id = $1")
+        .bind(role_id)
+        .fetch_all(db)
+        .await?;
+    Ok(codes.iter().filter_map(|c| Right::from_code(c)).collect())
+}
+
+fn to_role(r: RoleRow, rights: RightSet) -> Role {
+    Role {
+        id: r.id,
+        code: r.code,
+        name_fr: r.name_fr,
+        name_en: r.name_en,
+        scope: Scope::from_code(&r.scope).unwrap_or(Scope::Own),
+        builtin: r.builtin,
+        rights,
+    }
+}
+
+const SELECT: &str = "SELECT id, code, name_fr, name_en, scope, builtin FROM roles";
+
+pub async fn list(db: &Db) -> Result<Vec<Role>> {
+    let rows: Vec<RoleRow> = sqlx::query_as(&format!("{SELECT} ORDER BY id")).fetch_all(&db.pool).await?;
+    let pairs: Vec<(i64, String)> = sqlx::query_as("SELECT role_id, right_code FROM role_rights")
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let set = pairs
+                .iter()
+                .filter(|(id, _)| *id == r.id)
+                .filter_map(|(_, c)| Right::from_code(c))
+                .collect();
+            to_role(r, set)
+        })
+        .collect())
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<Option<Role>> {
+    let mut conn = db.pool.acquire().await?;
+    get_in(&mut conn, id).await
+}
+
+async fn get_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Role>> {
+    let row: Option<RoleRow> = sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(r) => {
+            let rights = rights_of(conn, r.id).await?;
+            Ok(Some(to_role(r, rights)))
+        }
+        None => Ok(None),
+    }
+}
+
+pub async fn id_by_code(db: &Db, code: &str) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar("SELECT id FROM roles WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&db.pool)
+        .await?)
+}
+
+async fn write_rights(tx: &mut Tx, role_id: i64, rights: RightSet) -> Result<()> {
+    sqlx::query("DELETE FROM role_rights WHERE role_id = $1").bind(role_id).execute(&mut **tx).await?;
+    for r in rights.iter() {
+        sqlx::query("INSERT INTO role_rights (role_id, right_code) VALUES ($1, $2)")
+            .bind(role_id)
+            .bind(r.code())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn insert(tx: &mut Tx, input: &RoleInput, builtin: bool, now: Millis) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO roles (code, name_fr, name_en, scope, builtin, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+    )
+    .bind(&input.code)
+    .bind(&input.name_fr)
+    .bind(&input.name_en)
+    .bind(input.scope.code())
+    .bind(builtin)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .unique_field("code", "error.code_taken")?;
+    write_rights(tx, id, input.rights).await?;
+    Ok(id)
+}
+
+pub async fn create(db: &Db, actor: &Actor, now: Millis, input: RoleInput) -> Result<Role> {
+    let mut tx = db.begin().await?;
+    let id = insert(&mut tx, &input, false, now).await?;
+    let role = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::created(&mut tx, actor, now, id, &role).await?;
+    tx.commit().await?;
+    Ok(role)
+}
+
+pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: RoleInput) -> Result<Role> {
+    let mut tx = db.begin().await?;
+    let old = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    // The code of a built-in role is referenced by the command line and the demo data.
+    let code = if old.builtin { old.code.clone() } else { input.code.clone() };
+    sqlx::query("UPDATE roles SET code = $1, name_fr = $2, name_en = $3, scope = $4, updated_at = $5 WHERE id = $6")
+        .bind(&code)
+        .bind(&input.name_fr)
+        .bind(&input.name_en)
+        .bind(input.scope.code())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unique_field("code", "error.code_taken")?;
+    write_rights(&mut tx, id, input.rights).await?;
+    let new = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::updated(&mut tx, actor, now, id, &old, &new).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let old = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if old.builtin {
+        return Err(Error::InvalidState { reason: "error.role_builtin" });
+    }
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role_id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if users > 0 {
+        return Err(Error::InvalidState { reason: "error.role_in_use" });
+    }
+    sqlx::query("DELETE FROM roles WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    audit::deleted(&mut tx, actor, now, id, &old).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The default roles: code, French and English names, scope, rights.
+pub fn defaults() -> Vec<RoleInput> {
+    use Right::*;
+    let admin_rights = RightSet::all();
+    let rows: Vec<(&str, &str, &str, Scope, RightSet)> = vec![
+        ("administrateur", "Administrateur", "Administrator", Scope::All, admin_rights),
+        ("directeur_ventes", "Directeur des ventes", "Sales manager", Scope::Subtree, [UsersRead].into_iter().collect()),
+        ("representant", "Représentant", "Sales representative", Scope::Own, [UsersRead].into_iter().collect()),
+        ("agent_bdc", "Agent BDC", "BDC agent", Scope::Unit, [UsersRead].into_iter().collect()),
+        ("agent_support", "Agent de support", "Support agent", Scope::Unit, [UsersRead].into_iter().collect()),
+        ("technicien", "Technicien", "Technician", Scope::Own, RightSet::default()),
+        ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead].into_iter().collect()),
+    ];
+    rows.into_iter()
+        .map(|(code, fr, en, scope, rights)| RoleInput {
+            code: code.into(),
+            name_fr: fr.into(),
+            name_en: en.into(),
+            scope,
+            rights,
+        })
+        .collect()
+}
+
+/// Creates the default roles that do not exist yet (run at every start; idempotent).
+pub async fn ensure_defaults(db: &Db, now: Millis) -> Result<()> {
+    for input in defaults() {
+        if id_by_code(db, &input.code).await?.is_some() {
+            continue;
+        }
+        let mut tx = db.begin().await?;
+        match insert(&mut tx, &input, true, now).await {
+            Ok(id) => {
+                let role = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+                audit::created(&mut tx, &Actor::system(), now, id, &role).await?;
+                tx.commit().await?;
+            }
+            // Another process created it first.
+            Err(Error::Conflict(_)) => tx.rollback().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

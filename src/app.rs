@@ -1,0 +1,20 @@
+//! Start-up: connect, migrate, make sure the built-in data exists, build the state that the
+//! web layer and the jobs share.
+
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::http::AppState;
+use crate::jobs::Registry;
+
+/// Connects to the configured database, applies migrations and creates the built-in roles,
+/// lists and settings that are missing.
+pub async fn prepare(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
+    let db = Db::connect(&config.database_url, config.database_schema.as_deref(), config.database_max_connections).await?;
+    crate::db::migrate(&db, clock.now_ms()).await?;
+    crate::access::roles::ensure_defaults(&db, clock.now_ms()).await?;
+    crate::lists::ensure_builtin(&db, clock.now_ms()).await?;
+    Ok(AppState { db, clock, config: Arc::new(config), jobs: Arc::new(Registry::standard()) })
+}

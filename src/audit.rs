@@ -1,0 +1,237 @@
+//! Change history: every create, update, status change and delete of a business record
+//! writes, in the same transaction as the change, who, when, which record, which field and
+//! old → new. Record types implement [`Audited`]; storage code calls [`created`],
+//! [`updated`] or [`deleted`] inside its transaction. The history tab of every record is
+//! rendered from [`history`] by `templates/partials/history.html`.
+
+use serde::Serialize;
+use similar::{ChangeTag, TextDiff};
+use sqlx::FromRow;
+
+use crate::access::Actor;
+use crate::clock::Millis;
+use crate::db::{Db, Sql, Tx};
+use crate::error::Result;
+
+/// A record whose changes are kept.
+pub trait Audited {
+    /// Entity type as stored in `audit_events.entity_type`.
+    const ENTITY: &'static str;
+    /// The audited fields, rendered as text (`None` for empty).
+    fn audit_fields(&self) -> Vec<(&'static str, Option<String>)>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub field: &'static str,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// The fields that differ between two versions of a record.
+pub fn diff<T: Audited>(old: &T, new: &T) -> Vec<Change> {
+    let new_fields = new.audit_fields();
+    old.audit_fields()
+        .into_iter()
+        .zip(new_fields)
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((field, old), (_, new))| Change { field, old, new })
+        .collect()
+}
+
+pub async fn record(
+    tx: &mut Tx,
+    actor: &Actor,
+    at: Millis,
+    entity: &str,
+    entity_id: i64,
+    action: &str,
+    changes: &[Change],
+) -> Result<()> {
+    let one = [Change { field: "", old: None, new: None }];
+    let rows: &[Change] = if changes.is_empty() { &one } else { changes };
+    for c in rows {
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor_id, actor_name, entity_type, entity_id, action, field, old_value, new_value, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(at)
+        .bind(actor.id)
+        .bind(&actor.name)
+        .bind(entity)
+        .bind(entity_id)
+        .bind(action)
+        .bind(if c.field.is_empty() { None } else { Some(c.field) })
+        .bind(c.old.as_deref())
+        .bind(c.new.as_deref())
+        .bind(actor.request_id.as_deref())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn created<T: Audited>(tx: &mut Tx, actor: &Actor, at: Millis, id: i64, rec: &T) -> Result<()> {
+    let changes: Vec<Change> = rec
+        .audit_fields()
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(field, new)| Change { field, old: None, new })
+        .collect();
+    record(tx, actor, at, T::ENTITY, id, "create", &changes).await
+}
+
+/// Records the differences; writes nothing when nothing changed.
+pub async fn updated<T: Audited>(tx: &mut Tx, actor: &Actor, at: Millis, id: i64, old: &T, new: &T) -> Result<()> {
+    let changes = diff(old, new);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    record(tx, actor, at, T::ENTITY, id, "update", &changes).await
+}
+
+pub async fn deleted<T: Audited>(tx: &mut Tx, actor: &Actor, at: Millis, id: i64, old: &T) -> Result<()> {
+    let changes: Vec<Change> = old
+        .audit_fields()
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(field, old)| Change { field, old, new: None })
+        .collect();
+    record(tx, actor, at, T::ENTITY, id, "delete", &changes).await
+}
+
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: i64,
+    pub actor_id: Option<i64>,
+    pub actor_name: String,
+    pub entity_type: String,
+    pub entity_id: i64,
+    pub action: String,
+    pub field: Option<String>,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// A record's history, newest first, keyset-paginated on the event id.
+pub async fn history(db: &Db, entity: &str, id: i64, before: Option<i64>, limit: i64) -> Result<Vec<AuditEvent>> {
+    let mut q = Sql::new(
+        "SELECT id, at, actor_id, actor_name, entity_type, entity_id, action, field, old_value, new_value, request_id \
+         FROM audit_events WHERE entity_type = ",
+    );
+    q.bind(entity).push(" AND entity_id = ").bind(id);
+    if let Some(b) = before {
+        q.push(" AND id < ").bind(b);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").bind(limit);
+    Ok(q.query_as().fetch_all(&db.pool).await?)
+}
+
+/// One change as shown in the history tab.
+#[derive(Debug, Clone)]
+pub struct ShownChange {
+    pub field: String,
+    pub old: String,
+    pub new: String,
+    /// For long text: the word-level comparison.
+    pub words: Option<Vec<WordPart>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WordPart {
+    /// "same", "ins" or "del".
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// A group of changes made together (same time, actor and action).
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub at: Millis,
+    pub actor_name: String,
+    pub action: String,
+    pub request_id: Option<String>,
+    pub changes: Vec<ShownChange>,
+}
+
+/// Text longer than this is compared word by word.
+const LONG_TEXT: usize = 60;
+
+pub fn word_diff(old: &str, new: &str) -> Vec<WordPart> {
+    let d = TextDiff::from_words(old, new);
+    let mut out: Vec<WordPart> = Vec::new();
+    for c in d.iter_all_changes() {
+        let kind = match c.tag() {
+            ChangeTag::Equal => "same",
+            ChangeTag::Insert => "ins",
+            ChangeTag::Delete => "del",
+        };
+        match out.last_mut() {
+            Some(last) if last.kind == kind => last.text.push_str(c.value()),
+            _ => out.push(WordPart { kind, text: c.value().to_string() }),
+        }
+    }
+    out
+}
+
+/// Groups events into entries for display.
+pub fn entries(events: &[AuditEvent]) -> Vec<HistoryEntry> {
+    let mut out: Vec<HistoryEntry> = Vec::new();
+    for e in events {
+        let change = e.field.as_ref().map(|f| {
+            let old = e.old_value.clone().unwrap_or_default();
+            let new = e.new_value.clone().unwrap_or_default();
+            let words = (e.action == "update" && (old.len() > LONG_TEXT || new.len() > LONG_TEXT))
+                .then(|| word_diff(&old, &new));
+            ShownChange { field: f.clone(), old, new, words }
+        });
+        let same_group = out.last().is_some_and(|l| {
+            l.at == e.at && l.actor_name == e.actor_name && l.action == e.action && l.request_id == e.request_id
+        });
+        if !same_group {
+            out.push(HistoryEntry {
+                at: e.at,
+                actor_name: e.actor_name.clone(),
+                action: e.action.clone(),
+                request_id: e.request_id.clone(),
+                changes: Vec::new(),
+            });
+        }
+        if let (Some(c), Some(last)) = (change, out.last_mut()) {
+            last.changes.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct R(Option<String>, Option<String>);
+    impl Audited for R {
+        const ENTITY: &'static str = "r";
+        fn audit_fields(&self) -> Vec<(&'static str, Option<String>)> {
+            vec![("a", self.0.clone()), ("b", self.1.clone())]
+        }
+    }
+
+    #[test]
+    fn diff_lists_only_changed_fields() {
+        let old = R(Some("x".into()), Some("y".into()));
+        let new = R(Some("x".into()), None);
+        assert_eq!(diff(&old, &new), vec![Change { field: "b", old: Some("y".into()), new: None }]);
+    }
+
+    #[test]
+    fn word_diff_marks_added_and_removed_words() {
+        let parts = word_diff("the quick brown fox", "the slow brown fox jumps");
+        let ins: Vec<_> = parts.iter().filter(|p| p.kind == "ins").map(|p| p.text.trim()).collect();
+        let del: Vec<_> = parts.iter().filter(|p| p.kind == "del").map(|p| p.text.trim()).collect();
+        assert!(ins.contains(&"slow"));
+        assert!(ins.iter().any(|t| t.contains("jumps")));
+        assert_eq!(del, vec!["quick"]);
+    }
+}

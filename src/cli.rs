@@ -1,0 +1,260 @@
+//! The command line: `carnet serve`, `migrate`, `admin create-user`, `admin create-token`,
+//! `jobs run`, `config check`. Errors exit non-zero with a readable message.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand};
+
+use crate::access::Actor;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::identity::users::UserForm;
+
+#[derive(Parser, Debug)]
+#[command(name = "carnet", version, about = "Carnet: CRM and service desk")]
+pub struct Cli {
+    /// Configuration file (default: ./carnet.toml if present; also CARNET_CONFIG).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Database URL (sqlite://… or postgres://…); also DATABASE_URL.
+    #[arg(long, global = true)]
+    pub database: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web UI, the REST API and the background jobs.
+    Serve {
+        /// Address to listen on (also CARNET_LISTEN).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Load the French demo company (idempotent).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Administration tasks.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Background jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a staff user; the password is read from standard input.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Role code, e.g. administrateur.
+        #[arg(long)]
+        role: String,
+        /// Language: fr or en.
+        #[arg(long, default_value = "fr")]
+        language: String,
+        /// Read the password from standard input (required).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create an API token for a user and print it (shown once).
+    CreateToken {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobsCommand {
+    /// Run a job now (e.g. housekeeping) and print its outcome.
+    Run { name: String },
+    /// List the job kinds this binary knows.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets masked.
+    Check,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("carnet: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config.log);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("carnet: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("carnet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CARNET_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
+    if let Some(db) = cli.database {
+        config.database_url = db;
+    }
+    let clock: SharedClock = Arc::new(SystemClock);
+    match cli.command {
+        Command::Config { command: ConfigCommand::Check } => {
+            print!("{}", config.masked_toml());
+            Ok(())
+        }
+        Command::Migrate => {
+            let db = crate::db::Db::connect(&config.database_url, config.database_schema.as_deref(), 2).await?;
+            let n = crate::db::migrate(&db, clock.now_ms()).await?;
+            println!("{n} migration(s) applied; schema is current.");
+            Ok(())
+        }
+        Command::Serve { listen, demo } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            serve(config, clock, demo).await
+        }
+        Command::Admin { command } => {
+            let st = crate::app::prepare(config, clock.clone()).await?;
+            match command {
+                AdminCommand::CreateUser { email, name, role, language, password_stdin } => {
+                    if !password_stdin {
+                        bail!("--password-stdin is required: pipe the password on standard input");
+                    }
+                    let mut pw = String::new();
+                    std::io::stdin().read_to_string(&mut pw).context("reading the password from standard input")?;
+                    let pw = pw.trim_end_matches(['\n', '\r']).to_string();
+                    let form = UserForm { email, name, language: Some(language), role, org_unit_id: None, active: Some(true), password: Some(pw.clone()) };
+                    let input = form.parse().map_err(describe)?;
+                    let u = crate::identity::users::create(&st.db, &Actor::system(), clock.now_ms(), &input, Some(&pw)).await.map_err(describe)?;
+                    println!("Created user {} <{}> with role {}.", u.name, u.email, u.role_code);
+                    Ok(())
+                }
+                AdminCommand::CreateToken { user, name } => {
+                    let u = crate::identity::users::by_email(&st.db, &user).await?.ok_or_else(|| anyhow!("no user with email {user}"))?;
+                    let (_, secret) = crate::identity::token::create(&st.db, &Actor::system(), clock.now_ms(), u.id, &name).await.map_err(describe)?;
+                    println!("{secret}");
+                    Ok(())
+                }
+            }
+        }
+        Command::Jobs { command } => {
+            let st = crate::app::prepare(config, clock).await?;
+            match command {
+                JobsCommand::List => {
+                    for k in st.jobs.scheduled() {
+                        println!("{k}");
+                    }
+                    Ok(())
+                }
+                JobsCommand::Run { name } => match crate::jobs::run_now(&st.job_context(), &st.jobs, &name).await.map_err(describe)? {
+                    Ok(msg) => {
+                        println!("{name}: {msg}");
+                        Ok(())
+                    }
+                    Err(e) => bail!("{name} failed: {e}"),
+                },
+            }
+        }
+    }
+}
+
+/// A domain error as a command-line message (fields named).
+fn describe(e: crate::error::Error) -> anyhow::Error {
+    match e {
+        crate::error::Error::Validation(f) | crate::error::Error::Conflict(f) => {
+            let parts: Vec<String> = f.0.iter().map(|x| format!("{}: {}", x.field, crate::i18n::t(crate::i18n::Lang::En, x.reason))).collect();
+            anyhow!("{}", parts.join("; "))
+        }
+        crate::error::Error::InvalidState { reason } => anyhow!("{}", crate::i18n::t(crate::i18n::Lang::En, reason)),
+        other => anyhow!(other),
+    }
+}
+
+async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let st = crate::app::prepare(config, clock).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    if demo {
+        let login = crate::demo::load(&st).await?;
+        println!("Carnet is running at {url}");
+        println!("Demo data loaded. Log in as {} with password {}", login.email, login.password);
+        println!("(every demo user has the same password; see README.md)");
+    } else {
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&st.db.pool).await?;
+        println!("Carnet is running at {url}");
+        if users == 0 {
+            println!("No user yet. Create the first administrator with:");
+            println!("  echo 'a-long-password' | carnet admin create-user --email you@example.com --name 'Your Name' --role administrateur --password-stdin");
+        }
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let worker = if st.config.run_jobs {
+        Some(tokio::spawn(crate::jobs::worker_loop(st.job_context(), (*st.jobs).clone(), rx)))
+    } else {
+        None
+    };
+    let shutdown = async {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        tracing::info!("shutting down: finishing requests in flight");
+    };
+    crate::http::serve(st, listener, shutdown).await?;
+    let _ = tx.send(true);
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
+    Ok(())
+}

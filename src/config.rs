@@ -1,0 +1,134 @@
+//! Configuration: defaults that work with no file, then `carnet.toml` (or the file named by
+//! `CARNET_CONFIG`), then `CARNET_*` environment variables (`DATABASE_URL` too), then the
+//! command line. `carnet config check` prints the result with secrets masked.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// `sqlite://carnet.db` (embedded default) or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// PostgreSQL only: the schema Carnet's tables live in (default: the server's search path).
+    pub database_schema: Option<String>,
+    /// Maximum number of pooled database connections per process.
+    pub database_max_connections: u32,
+    /// Public base URL, used in links and to decide whether cookies are `Secure`.
+    pub public_url: String,
+    /// Force the `Secure` attribute on cookies (also on when `public_url` is https).
+    pub secure_cookies: bool,
+    /// Idle lifetime of a login session, in minutes.
+    pub session_idle_minutes: i64,
+    /// Absolute lifetime of a login session, in hours.
+    pub session_max_hours: i64,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Run the background job worker and scheduler in this process.
+    pub run_jobs: bool,
+    /// How often an idle worker looks for jobs, in milliseconds.
+    pub job_poll_ms: u64,
+    /// Failed logins per account (15 minutes) before the account is throttled.
+    pub login_max_failures_per_account: i64,
+    /// Failed logins per client address (15 minutes) before the address is throttled.
+    pub login_max_failures_per_address: i64,
+    /// Log filter, in `tracing` syntax.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://carnet.db".into(),
+            database_schema: None,
+            database_max_connections: 10,
+            public_url: "http://127.0.0.1:8080".into(),
+            secure_cookies: false,
+            session_idle_minutes: 12 * 60,
+            session_max_hours: 7 * 24,
+            max_body_bytes: 1024 * 1024,
+            run_jobs: true,
+            job_poll_ms: 1000,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_address: 30,
+            log: "info,sqlx=warn".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, the TOML file and the environment.
+    pub fn load(file: Option<PathBuf>) -> Result<Self, Box<figment::Error>> {
+        let file = file
+            .or_else(|| std::env::var_os("CARNET_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("carnet.toml"));
+        let mut fig = Figment::from(Serialized::defaults(Config::default())).merge(Toml::file(file));
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            fig = fig.merge(("database_url", url));
+        }
+        fig = fig.merge(Env::prefixed("CARNET_").ignore(&["config"]));
+        fig.extract().map_err(Box::new)
+    }
+
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies || self.public_url.starts_with("https://")
+    }
+
+    /// The configuration as TOML with passwords in URLs masked.
+    pub fn masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = mask_url_password(&shown.database_url);
+        toml_string(&shown)
+    }
+}
+
+fn toml_string(c: &Config) -> String {
+    // figment's toml dependency is re-exported through its provider; serialise by hand to
+    // stay independent of its version.
+    let value = serde_json::to_value(c).unwrap_or_default();
+    let mut out = String::new();
+    if let serde_json::Value::Object(map) = value {
+        for (k, v) in map {
+            let rendered = match v {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(s) => format!("{s:?}"),
+                other => other.to_string(),
+            };
+            out.push_str(&format!("{k} = {rendered}\n"));
+        }
+    }
+    out
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:****@host/db`.
+pub fn mask_url_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.rsplit_once('@') {
+            if let Some((user, _)) = creds.split_once(':') {
+                return format!("{scheme}://{user}:****@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords() {
+        assert_eq!(mask_url_password("postgres://u:s3cret@h:5432/d"), "postgres://u:****@h:5432/d");
+        assert_eq!(mask_url_password("sqlite://carnet.db"), "sqlite://carnet.db");
+        let mut c = Config::default();
+        c.database_url = "postgres://u:s3cret@h/d".into();
+        assert!(!c.masked_toml().contains("s3cret"));
+    }
+}

@@ -1,0 +1,169 @@
+//! Storage plumbing shared by every module: one connection pool for SQLite or PostgreSQL,
+//! write transactions, a small SQL builder for dynamic filters, and the migration runner.
+//!
+//! One code path for both backends: SQL is written once with `$1`-style placeholders (which
+//! both SQLite and PostgreSQL accept) and portable types (BIGINT, TEXT, BOOLEAN; timestamps
+//! as BIGINT milliseconds since the epoch). What must differ lives in [`Backend`] methods:
+//! the identity column in migrations, `FOR UPDATE SKIP LOCKED` when claiming jobs, and the
+//! migration lock.
+
+mod migrate;
+pub mod page;
+pub mod sql;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor};
+
+pub use migrate::{migrate, MIGRATIONS};
+pub use sql::Sql;
+
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, DbError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(DbError::UnsupportedUrl)
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// Row-locking suffix for "claim the next row" queries.
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL: expected sqlite:// or postgres://")]
+    UnsupportedUrl,
+    #[error("invalid PostgreSQL schema name (letters, digits and _ only)")]
+    InvalidSchema,
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("the database has migration {0}, newer than this binary knows; upgrade carnet")]
+    TooNew(i64),
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Db {
+    pub async fn connect(url: &str, schema: Option<&str>, max_connections: u32) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        if let Some(s) = schema {
+            if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(DbError::InvalidSchema);
+            }
+        }
+        let opts = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+        let schema = schema.map(str::to_string);
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                let schema = schema.clone();
+                Box::pin(async move {
+                    match backend {
+                        Backend::Sqlite => {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        }
+                        Backend::Postgres => {
+                            if let Some(s) = schema {
+                                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {s}").as_str()).await?;
+                                conn.execute(format!("SET search_path TO {s}").as_str()).await?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`) so concurrent writers queue on the busy timeout instead of failing
+    /// on lock upgrade.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Whether the database answers and every migration this binary knows is applied.
+    pub async fn ready(&self) -> Result<bool, sqlx::Error> {
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await
+            .or_else(|e| match e {
+                sqlx::Error::Database(_) => Ok(None),
+                other => Err(other),
+            })?;
+        Ok(applied == MIGRATIONS.last().map(|m| m.version))
+    }
+}
+
+/// True when the error is a unique-constraint violation (both backends).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation() || d.code().as_deref() == Some("23505") || d.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+/// True when the error is a foreign-key violation (both backends).
+pub fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_foreign_key_violation() || d.code().as_deref() == Some("23503") || d.message().contains("FOREIGN KEY constraint failed")
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,45 @@
+//! The JSON REST API under `/api/v1`. Lists answer `{"items": [...], "next_cursor": …}`;
+//! errors have one shape (see `http::error`). Handlers call the same domain functions as
+//! the HTML pages.
+
+pub mod admin;
+pub mod tokens;
+pub mod users;
+
+use axum::Json;
+use serde::Serialize;
+
+use crate::http::auth::Ctx;
+
+/// A page of a list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ListOf<T: utoipa::ToSchema> {
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub language: crate::i18n::Lang,
+    pub role: String,
+    pub rights: Vec<String>,
+    pub scope: crate::access::Scope,
+}
+
+/// The authenticated user, their rights and visibility scope.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account", responses((status = 200, body = Me)))]
+pub async fn me(c: Ctx) -> Json<Me> {
+    Json(Me {
+        id: c.p.user_id,
+        email: c.p.email.clone(),
+        name: c.p.name.clone(),
+        language: c.p.language,
+        role: c.p.role_code.clone(),
+        rights: c.p.rights.iter().map(|r| r.code().to_string()).collect(),
+        scope: c.p.visibility.scope,
+    })
+}

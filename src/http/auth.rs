@@ -1,0 +1,255 @@
+//! Authentication, rights and CSRF, enforced for every route by [`guard`] according to the
+//! [`Access`] the route declares in `router.rs`.
+//!
+//! - Who: an `Authorization: Bearer` API token, or else the session cookie.
+//! - May they: the route's right, checked before the handler runs (403 otherwise; nothing is
+//!   read or written by the handler).
+//! - CSRF: a state-changing request authenticated by cookie must carry the session's token
+//!   (form field `_csrf` or header `X-CSRF-Token`). Token-authenticated API calls carry no
+//!   cookie and need none.
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::error::{error_response, HttpError};
+use super::{AppState, RequestId};
+use crate::access::{Actor, Principal, Right};
+use crate::error::Error;
+use crate::i18n::{Lang, Tr};
+use crate::identity::session;
+
+pub const LANG_COOKIE: &str = "carnet_lang";
+pub const CSRF_FIELD: &str = "_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// What a route requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, logged in or not.
+    Public,
+    /// Any logged-in user (their own account, the home page).
+    Authenticated,
+    /// A logged-in user holding this right.
+    Right(Right),
+}
+
+impl Access {
+    pub fn describe(self) -> String {
+        match self {
+            Access::Public => "public".into(),
+            Access::Authenticated => "authenticated".into(),
+            Access::Right(r) => r.code().into(),
+        }
+    }
+}
+
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+}
+
+/// Language for anonymous pages: the cookie, else French.
+pub fn cookie_lang(headers: &axum::http::HeaderMap) -> Lang {
+    cookie(headers, LANG_COOKIE).and_then(|c| Lang::parse(&c)).unwrap_or_default()
+}
+
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The per-route guard. `access` comes from the route table.
+pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let api = is_api(&path);
+    let now = st.now();
+    let headers = req.headers().clone();
+    let (principal, by_token) = if let Some(tok) = bearer(&headers) {
+        match session::principal_for_token(&st.db, tok, now).await {
+            Ok(Some(p)) => (Some(p), true),
+            Ok(None) => {
+                return error_response(StatusCode::UNAUTHORIZED, "unauthenticated", "error.token_invalid", serde_json::json!({}), Lang::En);
+            }
+            Err(e) => return HttpError::from(e).into_response(),
+        }
+    } else if let Some(secret) = cookie(&headers, session::COOKIE) {
+        match session::principal(&st.db, &secret, now, st.config.session_idle_minutes * 60_000).await {
+            Ok(p) => (p, false),
+            Err(e) => return HttpError::from(e).into_response(),
+        }
+    } else {
+        (None, false)
+    };
+    let lang = principal.as_ref().map(|p| p.language).unwrap_or_else(|| if api { Lang::En } else { cookie_lang(&headers) });
+
+    if access != Access::Public {
+        let Some(p) = principal.as_ref() else {
+            if api {
+                return HttpError { error: Error::Unauthenticated, lang }.into_response();
+            }
+            let next_url = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+            return Redirect::to(&format!("/login?next={}", urlencode(&next_url))).into_response();
+        };
+        if let Access::Right(r) = access {
+            if !p.can(r) {
+                return with_lang(HttpError { error: Error::Forbidden, lang }.into_response(), lang);
+            }
+        }
+    }
+
+    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes_state && !by_token {
+        if let Some(p) = principal.as_ref() {
+            let expected = p.csrf_token.clone().unwrap_or_default();
+            let (ok, rebuilt) = match check_csrf(req, &expected, st.config.max_body_bytes).await {
+                Ok(x) => x,
+                Err(resp) => return resp,
+            };
+            if !ok {
+                return with_lang(error_response(StatusCode::FORBIDDEN, "csrf_failed", "error.csrf", serde_json::json!({}), lang), lang);
+            }
+            req = rebuilt;
+        }
+    }
+
+    if let Some(p) = principal {
+        req.extensions_mut().insert(p);
+    }
+    req.extensions_mut().insert(lang);
+    with_lang(next.run(req).await, lang)
+}
+
+fn with_lang(mut resp: Response, lang: Lang) -> Response {
+    resp.extensions_mut().insert(lang);
+    resp
+}
+
+/// Checks the CSRF token in the header or in the urlencoded form body; returns the request
+/// rebuilt with its body.
+async fn check_csrf(req: Request, expected: &str, limit: usize) -> Result<(bool, Request), Response> {
+    if let Some(h) = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
+        let ok = !expected.is_empty() && constant_time_eq(h, expected);
+        return Ok((ok, req));
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok((false, req));
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Err(error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", serde_json::json!({}), Lang::En));
+        }
+    };
+    let given = form_urlencoded_value(&bytes, CSRF_FIELD);
+    let ok = !expected.is_empty() && given.is_some_and(|g| constant_time_eq(&g, expected));
+    Ok((ok, Request::from_parts(parts, Body::from(bytes))))
+}
+
+fn form_urlencoded_value(bytes: &[u8], key: &str) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+pub fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).map(|x| x.trim_start_matches('=').to_string()).unwrap_or_default()
+}
+
+/// Everything a handler of an authenticated route needs about the request.
+pub struct Ctx {
+    pub p: Principal,
+    pub request_id: String,
+    pub tr: Tr,
+}
+
+impl Ctx {
+    pub fn actor(&self) -> Actor {
+        self.p.actor(&self.request_id)
+    }
+    pub fn lang(&self) -> Lang {
+        self.tr.0
+    }
+    /// Wraps a domain error for the response, in the user's language.
+    pub fn err(&self, e: Error) -> HttpError {
+        HttpError { error: e, lang: self.tr.0 }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let p = parts.extensions.get::<Principal>().cloned().ok_or(HttpError { error: Error::Unauthenticated, lang: Lang::En })?;
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let tr = Tr(p.language);
+        Ok(Ctx { p, request_id, tr })
+    }
+}
+
+/// For public routes: the user if logged in, the request id and the language.
+pub struct MaybeCtx {
+    pub p: Option<Principal>,
+    pub request_id: String,
+    pub tr: Tr,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeCtx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let p = parts.extensions.get::<Principal>().cloned();
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let lang = parts.extensions.get::<Lang>().copied().unwrap_or_else(|| cookie_lang(&parts.headers));
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        Ok(MaybeCtx { p, request_id, tr: Tr(lang), ip, user_agent })
+    }
+}
+
+/// `Set-Cookie` value for the session cookie.
+pub fn session_cookie(secret: &str, secure: bool, max_age_s: i64) -> String {
+    format!(
+        "{}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{}",
+        session::COOKIE,
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+pub fn clear_session_cookie(secure: bool) -> String {
+    format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", session::COOKIE, if secure { "; Secure" } else { "" })
+}

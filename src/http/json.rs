@@ -1,0 +1,106 @@
+//! JSON input for the API. [`ApiJson`] turns every kind of bad body into a clear 4xx in the
+//! one error shape, never a 500: too large → 413, not JSON → 400 `malformed_json`, wrong
+//! content type → 415, unknown or read-only field, wrong type or missing field → 422 with
+//! the field named.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::error::error_response;
+use super::AppState;
+use crate::i18n::Lang;
+
+/// An API input type: lists the fields that exist on the resource but that no API call may
+/// write (system-set and admin-only fields).
+pub trait ApiInput: DeserializeOwned {
+    const READ_ONLY: &'static [&'static str] = &[];
+}
+
+pub struct ApiJson<T>(pub T);
+
+pub struct JsonRejection(Response);
+
+impl IntoResponse for JsonRejection {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+fn field_error(field: &str, key: &'static str) -> JsonRejection {
+    let mut fields = serde_json::Map::new();
+    fields.insert(field.to_string(), serde_json::Value::String(crate::i18n::t(Lang::En, key)));
+    JsonRejection(error_response(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "error.validation_failed", serde_json::Value::Object(fields), Lang::En))
+}
+
+/// Parses a JSON body into `T` with the checks above.
+pub fn parse_json<T: ApiInput>(bytes: &[u8]) -> Result<T, JsonRejection> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| {
+        JsonRejection(error_response(StatusCode::BAD_REQUEST, "malformed_json", "error.malformed_json", serde_json::json!({}), Lang::En))
+    })?;
+    if let serde_json::Value::Object(map) = &value {
+        if let Some(k) = map.keys().find(|k| T::READ_ONLY.contains(&k.as_str())) {
+            return Err(field_error(k, "error.read_only"));
+        }
+    } else {
+        return Err(field_error("body", "error.json_object_expected"));
+    }
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_path_to_error::Deserializer::new(value, &mut track);
+    match T::deserialize(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let msg = e.to_string();
+            if let Some(rest) = msg.split("unknown field `").nth(1) {
+                let name = rest.split('`').next().unwrap_or("body");
+                return Err(field_error(name, "error.unknown_field"));
+            }
+            let path = track.path().to_string();
+            if let Some(rest) = msg.split("missing field `").nth(1) {
+                let name = rest.split('`').next().unwrap_or("body");
+                return Err(field_error(name, "error.required"));
+            }
+            let field = if path.is_empty() || path == "." { "body".to_string() } else { path };
+            Err(field_error(&field, "error.wrong_type"))
+        }
+    }
+}
+
+impl<T: ApiInput> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = JsonRejection;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ct_ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !ct_ok {
+            return Err(JsonRejection(error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "error.json_content_type",
+                serde_json::json!({}),
+                Lang::En,
+            )));
+        }
+        let limit = state.config.max_body_bytes;
+        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
+            JsonRejection(error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", serde_json::json!({}), Lang::En))
+        })?;
+        parse_json::<T>(&Bytes::from(bytes)).map(ApiJson)
+    }
+}
+
+/// For PATCH bodies: distinguishes an absent field (`None`) from an explicit null
+/// (`Some(None)`). Use with `#[serde(default, deserialize_with = "double_option")]`.
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}

@@ -1,0 +1,98 @@
+//! The user's own account: password change and personal API tokens.
+
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
+use crate::http::auth::Ctx;
+use crate::http::error::HttpError;
+use crate::http::AppState;
+use crate::identity::token::{self, ApiToken};
+use crate::identity::{password, users};
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    c: PageCtx,
+    email: String,
+    tokens: Vec<ApiToken>,
+    new_token: Option<String>,
+    pw_errors: FormErrors,
+    token_errors: FormErrors,
+    token_name: String,
+}
+
+async fn show(st: &AppState, c: &Ctx, notice: Option<&str>, new_token: Option<String>, pw_errors: FormErrors, token_errors: FormErrors, token_name: String) -> Result<Response, HttpError> {
+    let tokens = token::list_for(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
+    Ok(render(AccountPage {
+        c: PageCtx::new(c, "/account", "account.title").with_notice(notice),
+        email: c.p.email.clone(),
+        tokens,
+        new_token,
+        pw_errors,
+        token_errors,
+        token_name,
+    }))
+}
+
+pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
+    show(&st, &c, q.notice.as_deref(), None, FormErrors::none(), FormErrors::none(), String::new()).await
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn change_password(State(st): State<AppState>, c: Ctx, Form(f): Form<PasswordForm>) -> Result<Response, HttpError> {
+    let stored = users::password_hash(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
+    let current_ok = match stored {
+        Some(h) => password::verify(&f.current, &h).map_err(|e| c.err(e))?,
+        None => false,
+    };
+    let mut errs = crate::error::FieldErrors::new();
+    if !current_ok {
+        errs.add("current", "error.password_wrong");
+    }
+    if f.new_password != f.confirm {
+        errs.add("confirm", "error.password_mismatch");
+    }
+    if !errs.is_empty() {
+        return show(&st, &c, None, None, FormErrors::from(errs, c.tr), FormErrors::none(), String::new()).await;
+    }
+    match users::set_password(&st.db, &c.actor(), st.now(), c.p.user_id, &f.new_password, c.p.session_hash.as_deref()).await {
+        Ok(()) => Ok(redirect_notice("/account", "notice.password_changed")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show(&st, &c, None, None, fe, FormErrors::none(), String::new()).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn create_token(State(st): State<AppState>, c: Ctx, Form(f): Form<TokenForm>) -> Result<Response, HttpError> {
+    match token::create(&st.db, &c.actor(), st.now(), c.p.user_id, &f.name).await {
+        Ok((_, secret)) => show(&st, &c, Some("notice.token_created"), Some(secret), FormErrors::none(), FormErrors::none(), String::new()).await,
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show(&st, &c, None, None, FormErrors::none(), fe, f.name).await
+        }
+    }
+}
+
+pub async fn revoke_token(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id).await.map_err(|e| c.err(e))?;
+    Ok(redirect_notice("/account", "notice.token_revoked"))
+}

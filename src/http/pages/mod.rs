@@ -1,0 +1,364 @@
+//! The HTML UI: server-rendered pages (askama templates in `templates/`, compiled into the
+//! binary). Handlers call the same domain functions as the JSON API.
+
+pub mod account;
+pub mod admin;
+pub mod directory;
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::auth::{self, Ctx, MaybeCtx};
+use super::error::{ErrorInfo, HttpError};
+use super::AppState;
+use crate::access::Right;
+use crate::error::{Error, FieldErrors};
+use crate::i18n::{t, Lang, Tr};
+use crate::identity::{password, session, throttle, users};
+
+/// A link of the main navigation.
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: String,
+    pub active: bool,
+}
+
+/// What the layout (`templates/base.html`) needs on every page.
+pub struct PageCtx {
+    pub tr: Tr,
+    pub title: String,
+    pub user_name: Option<String>,
+    pub csrf: String,
+    pub request_id: String,
+    pub nav: Vec<NavItem>,
+    pub notice: Option<String>,
+}
+
+/// Sections of the main navigation: (href, message key, shown when the user holds any of
+/// these rights — empty means every logged-in user). Modules add their section here.
+const SECTIONS: &[(&str, &str, &[Right])] = &[
+    ("/", "nav.home", &[]),
+    ("/users", "nav.team", &[Right::UsersRead]),
+    (
+        "/admin",
+        "nav.admin",
+        &[
+            Right::AdminUsers,
+            Right::AdminRoles,
+            Right::AdminOrg,
+            Right::AdminGroups,
+            Right::AdminLists,
+            Right::AdminSettings,
+            Right::AdminJobs,
+        ],
+    ),
+];
+
+impl PageCtx {
+    pub fn new(c: &Ctx, section: &str, title_key: &str) -> PageCtx {
+        let nav = SECTIONS
+            .iter()
+            .filter(|(_, _, rights)| rights.is_empty() || rights.iter().any(|r| c.p.can(*r)))
+            .map(|(href, key, _)| NavItem { href, label: c.tr.t(key), active: *href == section })
+            .collect();
+        PageCtx {
+            tr: c.tr,
+            title: c.tr.t(title_key),
+            user_name: Some(c.p.name.clone()),
+            csrf: c.p.csrf_token.clone().unwrap_or_default(),
+            request_id: c.request_id.clone(),
+            nav,
+            notice: None,
+        }
+    }
+
+    /// Shows a success message named by `notice=` in the query (only known `notice.*` keys).
+    pub fn with_notice(mut self, notice: Option<&str>) -> PageCtx {
+        if let Some(n) = notice.filter(|n| n.starts_with("notice.") && n.len() < 60) {
+            let text = self.tr.t(n);
+            if text != n {
+                self.notice = Some(text);
+            }
+        }
+        self
+    }
+
+    pub fn anonymous(tr: Tr, title_key: &str, request_id: &str) -> PageCtx {
+        PageCtx { tr, title: tr.t(title_key), user_name: None, csrf: String::new(), request_id: request_id.to_string(), nav: Vec::new(), notice: None }
+    }
+}
+
+/// Per-field errors of a form, translated, for templates: `f.cls("email")`, `f.err("email")`.
+#[derive(Default)]
+pub struct FormErrors {
+    errs: FieldErrors,
+    tr: Option<Tr>,
+    /// A message for the whole form.
+    pub general: Option<String>,
+}
+
+impl FormErrors {
+    pub fn none() -> FormErrors {
+        FormErrors::default()
+    }
+    pub fn from(errs: FieldErrors, tr: Tr) -> FormErrors {
+        FormErrors { errs, tr: Some(tr), general: None }
+    }
+    pub fn general(tr: Tr, key: &str) -> FormErrors {
+        FormErrors { errs: FieldErrors::new(), tr: Some(tr), general: Some(tr.t(key)) }
+    }
+    pub fn err(&self, field: &str) -> Option<String> {
+        let tr = self.tr?;
+        self.errs.get(field).map(|k| tr.t(k))
+    }
+    pub fn cls(&self, field: &str) -> &'static str {
+        if self.errs.get(field).is_some() {
+            "field has-error"
+        } else {
+            "field"
+        }
+    }
+    pub fn any(&self) -> bool {
+        !self.errs.is_empty() || self.general.is_some()
+    }
+}
+
+/// Renders a template into a response (a rendering failure is a logged 500).
+pub fn render(t: impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => HttpError::from(Error::internal(e)).into_response(),
+    }
+}
+
+/// Splits a domain result for form handlers: validation and conflict errors go back to the
+/// form, anything else becomes an error response.
+pub fn form_error(c: &Ctx, e: Error) -> Result<FormErrors, HttpError> {
+    match e {
+        Error::Validation(f) | Error::Conflict(f) => Ok(FormErrors::from(f, c.tr)),
+        Error::InvalidState { reason } => Ok(FormErrors::general(c.tr, reason)),
+        other => Err(c.err(other)),
+    }
+}
+
+pub fn redirect_notice(to: &str, notice: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{to}{sep}notice={notice}")).into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub struct NoticeQuery {
+    pub notice: Option<String>,
+}
+
+pub async fn stylesheet() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], include_str!("../../../static/app.css")).into_response()
+}
+
+pub async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], include_str!("../../../static/app.js")).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    tr: Tr,
+    status: u16,
+    message: String,
+    request_id: &'a str,
+}
+
+/// The HTML error page (used by `error::render_errors`).
+pub fn error_page(info: &ErrorInfo, request_id: &str) -> Response {
+    let tr = Tr(info.lang);
+    let page = ErrorPage { tr, status: info.status.as_u16(), message: t(info.lang, info.message), request_id };
+    let html = page.render().unwrap_or_else(|_| format!("Error {} ({request_id})", info.status.as_u16()));
+    (info.status, Html(html)).into_response()
+}
+
+pub async fn not_found() -> Response {
+    HttpError::from(Error::NotFound).into_response()
+}
+
+// ---------------------------------------------------------------- login and logout
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    c: PageCtx,
+    email: String,
+    next: String,
+    error: Option<String>,
+    login_csrf: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    next: Option<String>,
+    lang: Option<String>,
+}
+
+const LOGIN_CSRF_COOKIE: &str = "carnet_login_csrf";
+
+/// Only same-site relative paths are followed after login.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("\r") && !n.contains("\n") => n.to_string(),
+        _ => "/".into(),
+    }
+}
+
+fn login_response(st: &AppState, tr: Tr, request_id: &str, email: String, next: String, error: Option<String>, status: StatusCode) -> Response {
+    let token = session::new_secret();
+    let page = LoginPage { c: PageCtx::anonymous(tr, "login.title", request_id), email, next, error, login_csrf: token.clone() };
+    let mut resp = render(page);
+    *resp.status_mut() = status;
+    let secure = if st.config.cookies_secure() { "; Secure" } else { "" };
+    if let Ok(v) = format!("{LOGIN_CSRF_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict{secure}").parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    if let Ok(v) = format!("{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}", auth::LANG_COOKIE, tr.0.code()).parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+pub async fn login_page(State(st): State<AppState>, m: MaybeCtx, Query(q): Query<LoginQuery>) -> Response {
+    if m.p.is_some() {
+        return Redirect::to(&safe_next(q.next.as_deref())).into_response();
+    }
+    let tr = q.lang.as_deref().and_then(Lang::parse).map(Tr).unwrap_or(m.tr);
+    login_response(&st, tr, &m.request_id, String::new(), safe_next(q.next.as_deref()), None, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    login_csrf: String,
+}
+
+pub async fn login_submit(State(st): State<AppState>, m: MaybeCtx, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, HttpError> {
+    let tr = m.tr;
+    let next = safe_next(f.next.as_deref());
+    let email = f.email.trim().to_lowercase();
+    let fail = |key: &str, status: StatusCode| login_response(&st, tr, &m.request_id, f.email.clone(), next.clone(), Some(tr.t(key)), status);
+
+    // Login CSRF: the form must echo the cookie set with it (double submit).
+    let cookie_token = auth::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if cookie_token.is_empty() || !auth::constant_time_eq(&cookie_token, &f.login_csrf) {
+        return Ok(fail("error.csrf", StatusCode::FORBIDDEN));
+    }
+    let now = st.now();
+    let limits = throttle::Limits { per_account: st.config.login_max_failures_per_account, per_address: st.config.login_max_failures_per_address };
+    if !throttle::allowed(&st.db, now, &email, &m.ip, &limits).await? {
+        return Ok(fail("error.rate_limited", StatusCode::TOO_MANY_REQUESTS));
+    }
+    let user = users::by_email(&st.db, &email).await?;
+    let stored = match &user {
+        Some(u) if u.active => users::password_hash(&st.db, u.id).await?,
+        _ => None,
+    };
+    let ok = match &stored {
+        Some(h) => password::verify(&f.password, h)?,
+        None => {
+            // Same work whether or not the account exists.
+            let _ = password::verify(&f.password, password::dummy_hash());
+            false
+        }
+    };
+    throttle::record(&st.db, now, &email, &m.ip, ok).await?;
+    let Some(user) = user.filter(|_| ok) else {
+        return Ok(fail("login.invalid", StatusCode::UNAUTHORIZED));
+    };
+    // A new session id at every login (rotation); an earlier session in this browser ends.
+    if let Some(old) = auth::cookie(&headers, session::COOKIE) {
+        session::end(&st.db, &session::hash_secret(&old)).await?;
+    }
+    let max_ms = st.config.session_max_hours * 3_600_000;
+    let s = session::create(&st.db, user.id, now, max_ms, &m.ip, &m.user_agent).await?;
+    let mut resp = Redirect::to(&next).into_response();
+    let secure = st.config.cookies_secure();
+    if let Ok(v) = auth::session_cookie(&s.secret, secure, max_ms / 1000).parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    if let Ok(v) = format!("{LOGIN_CSRF_COOKIE}=; Path=/login; Max-Age=0").parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+pub async fn logout(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
+    if let Some(h) = &c.p.session_hash {
+        session::end(&st.db, h).await.map_err(|e| c.err(e))?;
+    }
+    let mut resp = redirect_notice("/login", "notice.logged_out");
+    if let Ok(v) = auth::clear_session_cookie(st.config.cookies_secure()).parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+pub struct LanguageForm {
+    lang: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Switches the language: a cookie for everyone, and the user's setting when logged in.
+pub async fn set_language(State(st): State<AppState>, m: MaybeCtx, Form(f): Form<LanguageForm>) -> Result<Response, HttpError> {
+    let lang = Lang::parse(&f.lang).ok_or_else(|| HttpError { error: Error::validation("lang", "error.invalid_choice"), lang: m.tr.0 })?;
+    if let Some(p) = &m.p {
+        users::set_language(&st.db, &p.actor(&m.request_id), st.now(), p.user_id, lang).await.map_err(|e| HttpError { error: e, lang })?;
+    }
+    let mut resp = Redirect::to(&safe_next(f.next.as_deref())).into_response();
+    let secure = if st.config.cookies_secure() { "; Secure" } else { "" };
+    if let Ok(v) = format!("{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}", auth::LANG_COOKIE, lang.code()).parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+// ---------------------------------------------------------------- home
+
+pub struct Tile {
+    pub href: &'static str,
+    pub title: String,
+    pub text: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    c: PageCtx,
+    tiles: Vec<Tile>,
+    role_name: String,
+}
+
+pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
+    let mut tiles = Vec::new();
+    if c.p.can(Right::UsersRead) {
+        tiles.push(Tile { href: "/users", title: c.tr.t("nav.team"), text: c.tr.t("home.team_text") });
+    }
+    for (href, key, right) in admin::SECTIONS {
+        if c.p.can(*right) {
+            tiles.push(Tile { href, title: c.tr.t(key), text: c.tr.t(&format!("{key}_text")) });
+        }
+    }
+    tiles.push(Tile { href: "/account", title: c.tr.t("nav.account"), text: c.tr.t("home.account_text") });
+    let role_name = crate::access::roles::id_by_code(&st.db, &c.p.role_code).await.map_err(|e| c.err(e))?;
+    let role_name = match role_name {
+        Some(id) => crate::access::roles::get(&st.db, id).await.map_err(|e| c.err(e))?.map(|r| r.name(&c.lang()).to_string()).unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name }))
+}

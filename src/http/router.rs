@@ -1,0 +1,145 @@
+//! Every route of Carnet, with the access it requires. This is the one place to read to know
+//! who may call what: [`ROUTES`] is walked by `tests/rights.rs`, which calls every route
+//! with every default role and proves that a refused call changes nothing.
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, patch, post};
+use axum::Router;
+
+use super::auth::{guard, Access};
+use super::{api, openapi, pages, AppState};
+use crate::access::Right::*;
+use Access::{Authenticated, Public, Right};
+
+/// A route as listed in the table: method, path (axum syntax) and required access.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDef {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+macro_rules! routes {
+    ($( $method:ident $path:literal => $access:expr, $handler:path; )*) => {
+        /// The route table (for documentation and the generated rights test).
+        pub const ROUTES: &[RouteDef] = &[ $( RouteDef { method: stringify!($method), path: $path, access: $access } ),* ];
+
+        fn routes(state: &AppState) -> Router<AppState> {
+            let mut r = Router::new();
+            $(
+                {
+                    let access: Access = $access;
+                    let layer = axum::middleware::from_fn_with_state(state.clone(), move |s, req, next| guard(s, access, req, next));
+                    r = r.route($path, $method($handler).route_layer(layer));
+                }
+            )*
+            r
+        }
+    };
+}
+
+routes! {
+    // Health, assets, documentation.
+    get "/healthz" => Public, super::healthz;
+    get "/readyz" => Public, super::readyz;
+    get "/static/app.css" => Public, pages::stylesheet;
+    get "/static/app.js" => Public, pages::script;
+    get "/api/v1/openapi.json" => Public, openapi::document;
+    get "/api/docs" => Public, openapi::docs_page;
+
+    // Login, logout, language, own account.
+    get "/login" => Public, pages::login_page;
+    post "/login" => Public, pages::login_submit;
+    post "/logout" => Authenticated, pages::logout;
+    post "/language" => Public, pages::set_language;
+    get "/" => Authenticated, pages::home;
+    get "/account" => Authenticated, pages::account::page;
+    post "/account/password" => Authenticated, pages::account::change_password;
+    post "/account/tokens" => Authenticated, pages::account::create_token;
+    post "/account/tokens/{id}/revoke" => Authenticated, pages::account::revoke_token;
+
+    // Staff directory (the first record type filtered by visibility).
+    get "/users" => Right(UsersRead), pages::directory::list;
+    get "/users/{id}" => Right(UsersRead), pages::directory::show;
+
+    // Administration.
+    get "/admin" => Authenticated, pages::admin::index;
+    get "/admin/users" => Right(AdminUsers), pages::admin::users::list;
+    get "/admin/users/new" => Right(AdminUsers), pages::admin::users::new_form;
+    post "/admin/users" => Right(AdminUsers), pages::admin::users::create;
+    get "/admin/users/{id}" => Right(AdminUsers), pages::admin::users::edit_form;
+    post "/admin/users/{id}" => Right(AdminUsers), pages::admin::users::update;
+    post "/admin/users/{id}/password" => Right(AdminUsers), pages::admin::users::set_password;
+    get "/admin/users/{id}/history" => Right(AdminUsers), pages::admin::users::history;
+    get "/admin/roles" => Right(AdminRoles), pages::admin::roles::list;
+    get "/admin/roles/new" => Right(AdminRoles), pages::admin::roles::new_form;
+    post "/admin/roles" => Right(AdminRoles), pages::admin::roles::create;
+    get "/admin/roles/{id}" => Right(AdminRoles), pages::admin::roles::edit_form;
+    post "/admin/roles/{id}" => Right(AdminRoles), pages::admin::roles::update;
+    post "/admin/roles/{id}/delete" => Right(AdminRoles), pages::admin::roles::delete;
+    get "/admin/roles/{id}/history" => Right(AdminRoles), pages::admin::roles::history;
+    get "/admin/org-units" => Right(AdminOrg), pages::admin::org::tree;
+    post "/admin/org-units" => Right(AdminOrg), pages::admin::org::create;
+    get "/admin/org-units/{id}" => Right(AdminOrg), pages::admin::org::edit_form;
+    post "/admin/org-units/{id}" => Right(AdminOrg), pages::admin::org::update;
+    post "/admin/org-units/{id}/delete" => Right(AdminOrg), pages::admin::org::delete;
+    get "/admin/org-units/{id}/history" => Right(AdminOrg), pages::admin::org::history;
+    get "/admin/groups" => Right(AdminGroups), pages::admin::groups::list;
+    get "/admin/groups/new" => Right(AdminGroups), pages::admin::groups::new_form;
+    post "/admin/groups" => Right(AdminGroups), pages::admin::groups::create;
+    get "/admin/groups/{id}" => Right(AdminGroups), pages::admin::groups::edit_form;
+    post "/admin/groups/{id}" => Right(AdminGroups), pages::admin::groups::update;
+    post "/admin/groups/{id}/delete" => Right(AdminGroups), pages::admin::groups::delete;
+    get "/admin/groups/{id}/history" => Right(AdminGroups), pages::admin::groups::history;
+    get "/admin/lists" => Right(AdminLists), pages::admin::lists::index;
+    get "/admin/lists/{code}" => Right(AdminLists), pages::admin::lists::show;
+    post "/admin/lists/{code}/items" => Right(AdminLists), pages::admin::lists::create_item;
+    post "/admin/lists/{code}/items/{id}" => Right(AdminLists), pages::admin::lists::update_item;
+    get "/admin/settings" => Right(AdminSettings), pages::admin::settings::page;
+    post "/admin/settings" => Right(AdminSettings), pages::admin::settings::save;
+    get "/admin/jobs" => Right(AdminJobs), pages::admin::jobs::page;
+    post "/admin/jobs/run/{kind}" => Right(AdminJobs), pages::admin::jobs::run;
+    post "/admin/jobs/{id}/retry" => Right(AdminJobs), pages::admin::jobs::retry;
+
+    // JSON API.
+    get "/api/v1/me" => Authenticated, api::me;
+    get "/api/v1/users" => Right(UsersRead), api::users::list;
+    post "/api/v1/users" => Right(AdminUsers), api::users::create;
+    get "/api/v1/users/{id}" => Right(UsersRead), api::users::get;
+    patch "/api/v1/users/{id}" => Right(AdminUsers), api::users::update;
+    get "/api/v1/users/{id}/history" => Right(AdminAudit), api::users::history;
+    get "/api/v1/roles" => Right(AdminRoles), api::admin::list_roles;
+    post "/api/v1/roles" => Right(AdminRoles), api::admin::create_role;
+    patch "/api/v1/roles/{id}" => Right(AdminRoles), api::admin::update_role;
+    delete "/api/v1/roles/{id}" => Right(AdminRoles), api::admin::delete_role;
+    get "/api/v1/org-units" => Authenticated, api::admin::list_units;
+    post "/api/v1/org-units" => Right(AdminOrg), api::admin::create_unit;
+    patch "/api/v1/org-units/{id}" => Right(AdminOrg), api::admin::update_unit;
+    delete "/api/v1/org-units/{id}" => Right(AdminOrg), api::admin::delete_unit;
+    get "/api/v1/groups" => Authenticated, api::admin::list_groups;
+    post "/api/v1/groups" => Right(AdminGroups), api::admin::create_group;
+    patch "/api/v1/groups/{id}" => Right(AdminGroups), api::admin::update_group;
+    delete "/api/v1/groups/{id}" => Right(AdminGroups), api::admin::delete_group;
+    get "/api/v1/lists" => Authenticated, api::admin::list_lists;
+    get "/api/v1/lists/{code}/items" => Authenticated, api::admin::list_items;
+    post "/api/v1/lists/{code}/items" => Right(AdminLists), api::admin::create_item;
+    patch "/api/v1/lists/{code}/items/{id}" => Right(AdminLists), api::admin::update_item;
+    get "/api/v1/settings" => Right(AdminSettings), api::admin::get_settings;
+    patch "/api/v1/settings" => Right(AdminSettings), api::admin::patch_settings;
+    get "/api/v1/tokens" => Authenticated, api::tokens::list;
+    post "/api/v1/tokens" => Authenticated, api::tokens::create;
+    delete "/api/v1/tokens/{id}" => Authenticated, api::tokens::revoke;
+    get "/api/v1/jobs" => Right(AdminJobs), api::admin::list_jobs;
+    post "/api/v1/jobs/{kind}/run" => Right(AdminJobs), api::admin::run_job;
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    routes(&state)
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(super::error::render_errors))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(super::request_id))
+        .with_state(state)
+}

@@ -1,0 +1,171 @@
+//! Login sessions, stored in the database so that any `carnet` process can serve any request.
+//! The cookie holds 256 random bits; the database holds only their SHA-256. A session ends
+//! at logout, after `session_idle_minutes` without use, after `session_max_hours`, when the
+//! password changes and when the user is deactivated. Each login creates a new id (rotation).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::FromRow;
+
+use crate::access::{Principal, Right, RightSet, Scope, Visibility};
+use crate::clock::Millis;
+use crate::db::Db;
+use crate::error::Result;
+use crate::i18n::Lang;
+
+pub const COOKIE: &str = "carnet_session";
+
+/// A new random secret (256 bits, URL-safe).
+pub fn new_secret() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+pub fn hash_secret(s: &str) -> String {
+    let d = Sha256::digest(s.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub struct NewSession {
+    /// Goes in the cookie; never stored.
+    pub secret: String,
+    pub csrf_token: String,
+}
+
+pub async fn create(db: &Db, user_id: i64, now: Millis, max_ms: Millis, ip: &str, user_agent: &str) -> Result<NewSession> {
+    let secret = new_secret();
+    let csrf = new_secret();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+    )
+    .bind(hash_secret(&secret))
+    .bind(user_id)
+    .bind(&csrf)
+    .bind(now)
+    .bind(now + max_ms)
+    .bind(ip)
+    .bind(user_agent.chars().take(300).collect::<String>())
+    .execute(&mut *tx)
+    .await?;
+    // System-set, admin-only field.
+    sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(NewSession { secret, csrf_token: csrf })
+}
+
+pub async fn end(db: &Db, id_hash: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&db.pool).await?;
+    Ok(())
+}
+
+#[derive(Debug, FromRow)]
+struct PrincipalRow {
+    user_id: i64,
+    name: String,
+    email: String,
+    language: String,
+    role_code: String,
+    scope: String,
+    org_unit_id: Option<i64>,
+    unit_path: Option<String>,
+    right_code: Option<String>,
+    csrf_token: Option<String>,
+    last_seen_at: Option<i64>,
+}
+
+const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.name, u.email, u.language, r.code AS role_code, r.scope, \
+    u.org_unit_id, o.path AS unit_path, rr.right_code";
+
+fn principal_from(rows: Vec<PrincipalRow>, session_hash: Option<String>) -> Option<Principal> {
+    let first = rows.first()?;
+    let rights: RightSet = rows.iter().filter_map(|r| r.right_code.as_deref().and_then(Right::from_code)).collect();
+    Some(Principal {
+        user_id: first.user_id,
+        name: first.name.clone(),
+        email: first.email.clone(),
+        language: Lang::parse(&first.language).unwrap_or_default(),
+        role_code: first.role_code.clone(),
+        rights,
+        visibility: Visibility {
+            scope: Scope::from_code(&first.scope).unwrap_or(Scope::Own),
+            user_id: first.user_id,
+            unit_id: first.org_unit_id,
+            unit_path: first.unit_path.clone(),
+        },
+        csrf_token: first.csrf_token.clone(),
+        session_hash,
+    })
+}
+
+/// The user behind a session cookie, if the session is live. One query; the session's
+/// last-seen time is written at most once a minute.
+pub async fn principal(db: &Db, secret: &str, now: Millis, idle_ms: Millis) -> Result<Option<Principal>> {
+    let hash = hash_secret(secret);
+    let rows: Vec<PrincipalRow> = sqlx::query_as(&format!(
+        "SELECT {PRINCIPAL_COLUMNS}, s.csrf_token, s.last_seen_at FROM sessions s \
+         JOIN users u ON u.id = s.user_id JOIN roles r ON r.id = u.role_id \
+         LEFT JOIN org_units o ON o.id = u.org_unit_id LEFT JOIN role_rights rr ON rr.role_id = r.id \
+         WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.active = $4"
+    ))
+    .bind(&hash)
+    .bind(now)
+    .bind(now - idle_ms)
+    .bind(true)
+    .fetch_all(&db.pool)
+    .await?;
+    let last_seen = rows.first().and_then(|r| r.last_seen_at);
+    if let Some(seen) = last_seen {
+        if now - seen > 60_000 {
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+                .bind(now)
+                .bind(&hash)
+                .execute(&db.pool)
+                .await?;
+        }
+    }
+    Ok(principal_from(rows, Some(hash)))
+}
+
+/// The user behind an API token, if the token is live. Marks its last use (at most once a
+/// minute).
+pub async fn principal_for_token(db: &Db, token: &str, now: Millis) -> Result<Option<Principal>> {
+    let hash = hash_secret(token);
+    let rows: Vec<PrincipalRow> = sqlx::query_as(&format!(
+        "SELECT {PRINCIPAL_COLUMNS}, NULL AS csrf_token, t.last_used_at AS last_seen_at FROM api_tokens t \
+         JOIN users u ON u.id = t.user_id JOIN roles r ON r.id = u.role_id \
+         LEFT JOIN org_units o ON o.id = u.org_unit_id LEFT JOIN role_rights rr ON rr.role_id = r.id \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = $2"
+    ))
+    .bind(&hash)
+    .bind(true)
+    .fetch_all(&db.pool)
+    .await?;
+    if let Some(first) = rows.first() {
+        if first.last_seen_at.is_none_or(|t| now - t > 60_000) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+                .bind(now)
+                .bind(&hash)
+                .execute(&db.pool)
+                .await?;
+        }
+    }
+    Ok(principal_from(rows, None))
+}
+
+/// Deletes expired sessions (a scheduled job).
+pub async fn purge_expired(db: &Db, now: Millis, idle_ms: Millis) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+        .bind(now)
+        .bind(now - idle_ms)
+        .execute(&db.pool)
+        .await?
+        .rows_affected())
+}

@@ -1,0 +1,421 @@
+//! Staff users: storage and rules. Lists are filtered by the caller's visibility (the
+//! user record's owner is the user itself, its unit the user's org unit).
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{parse_email, password, Email};
+use crate::access::{Actor, Visibility};
+use crate::audit::{self, Audited};
+use crate::clock::Millis;
+use crate::db::page::{Cursor, Page, PageReq};
+use crate::db::{Db, Sql, Tx};
+use crate::error::{Error, FieldErrors, Result, UniqueField};
+use crate::i18n::Lang;
+
+#[derive(Debug, Clone, FromRow)]
+struct UserRow {
+    id: i64,
+    email: String,
+    name: String,
+    language: String,
+    active: bool,
+    role_id: i64,
+    role_code: String,
+    role_name_fr: String,
+    role_name_en: String,
+    org_unit_id: Option<i64>,
+    org_unit_name: Option<String>,
+    last_login_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub language: Lang,
+    pub active: bool,
+    pub role_id: i64,
+    pub role_code: String,
+    pub role_name_fr: String,
+    pub role_name_en: String,
+    pub org_unit_id: Option<i64>,
+    pub org_unit_name: Option<String>,
+    /// Admin-only, system-set: when the user last logged in.
+    pub last_login_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            language: Lang::parse(&r.language).unwrap_or_default(),
+            active: r.active,
+            role_id: r.role_id,
+            role_code: r.role_code,
+            role_name_fr: r.role_name_fr,
+            role_name_en: r.role_name_en,
+            org_unit_id: r.org_unit_id,
+            org_unit_name: r.org_unit_name,
+            last_login_at: r.last_login_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+impl User {
+    pub fn role_name(&self, lang: &Lang) -> &str {
+        match lang {
+            Lang::Fr => &self.role_name_fr,
+            Lang::En => &self.role_name_en,
+        }
+    }
+}
+
+impl Audited for User {
+    const ENTITY: &'static str = "user";
+    fn audit_fields(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("email", Some(self.email.clone())),
+            ("name", Some(self.name.clone())),
+            ("language", Some(self.language.code().to_string())),
+            ("active", Some(self.active.to_string())),
+            ("role", Some(self.role_code.clone())),
+            ("org_unit", self.org_unit_name.clone()),
+        ]
+    }
+}
+
+/// The JSON shape of a user. `last_login_at` is an admin-only field: present only for
+/// callers who see hidden fields, and never accepted as input.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserOut {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub language: Lang,
+    pub active: bool,
+    pub role: String,
+    pub org_unit_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_login_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl UserOut {
+    pub fn new(u: &User, sees_hidden: bool) -> UserOut {
+        UserOut {
+            id: u.id,
+            email: u.email.clone(),
+            name: u.name.clone(),
+            language: u.language,
+            active: u.active,
+            role: u.role_code.clone(),
+            org_unit_id: u.org_unit_id,
+            last_login_at: if sees_hidden { u.last_login_at.map(crate::clock::rfc3339) } else { None },
+            created_at: crate::clock::rfc3339(u.created_at),
+            updated_at: crate::clock::rfc3339(u.updated_at),
+        }
+    }
+}
+
+/// Validated input for creating or editing a user.
+#[derive(Debug, Clone)]
+pub struct UserInput {
+    pub email: Email,
+    pub name: String,
+    pub language: Lang,
+    pub role_code: String,
+    pub org_unit_id: Option<i64>,
+    pub active: bool,
+}
+
+/// Raw user input, as typed in a form or sent as JSON.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserForm {
+    pub email: String,
+    pub name: String,
+    #[serde(default)]
+    pub language: Option<String>,
+    pub role: String,
+    #[serde(default)]
+    pub org_unit_id: Option<i64>,
+    #[serde(default)]
+    pub active: Option<bool>,
+    /// Only when creating: the initial password.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl UserForm {
+    pub fn parse(&self) -> Result<UserInput> {
+        let mut errs = FieldErrors::new();
+        let email = Email::parse(&self.email);
+        if let Err(r) = &email {
+            errs.add("email", r);
+        }
+        let name = self.name.trim().to_string();
+        if name.is_empty() {
+            errs.add("name", "error.required");
+        } else if name.chars().count() > 200 {
+            errs.add("name", "error.too_long");
+        }
+        let language = match self.language.as_deref().filter(|s| !s.is_empty()) {
+            None => Some(Lang::Fr),
+            Some(s) => Lang::parse(s),
+        };
+        if language.is_none() {
+            errs.add("language", "error.invalid_choice");
+        }
+        if self.role.trim().is_empty() {
+            errs.add("role", "error.required");
+        }
+        if let Some(p) = &self.password {
+            if let Err(Error::Validation(e)) = password::validate(p) {
+                errs.0.extend(e.0);
+            }
+        }
+        match (email, language) {
+            (Ok(email), Some(language)) if errs.is_empty() => Ok(UserInput {
+                email,
+                name,
+                language,
+                role_code: self.role.trim().to_string(),
+                org_unit_id: self.org_unit_id,
+                active: self.active.unwrap_or(true),
+            }),
+            _ => Err(Error::Validation(errs)),
+        }
+    }
+}
+
+const SELECT: &str = "SELECT u.id, u.email, u.name, u.language, u.active, u.role_id, r.code AS role_code, \
+    r.name_fr AS role_name_fr, r.name_en AS role_name_en, u.org_unit_id, o.name AS org_unit_name, \
+    u.last_login_at, u.created_at, u.updated_at \
+    FROM users u JOIN roles r ON r.id = u.role_id LEFT JOIN org_units o ON o.id = u.org_unit_id";
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub q: Option<String>,
+    pub role: Option<String>,
+    pub org_unit_id: Option<i64>,
+    pub active: Option<bool>,
+}
+
+/// Users visible to `vis`, matching `filter`, by name.
+pub async fn list(db: &Db, vis: &Visibility, filter: &UserFilter, page: &PageReq) -> Result<Page<User>> {
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE ").append(vis.filter("u.id", "u.org_unit_id"));
+    if let Some(text) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let pat = format!("%{}%", text.to_lowercase().replace('%', "").replace('_', ""));
+        q.push(" AND (LOWER(u.name) LIKE ").bind(pat.clone()).push(" OR u.email LIKE ").bind(pat).push(")");
+    }
+    if let Some(role) = &filter.role {
+        q.push(" AND r.code = ").bind(role.as_str());
+    }
+    if let Some(unit) = filter.org_unit_id {
+        q.push(" AND u.org_unit_id = ").bind(unit);
+    }
+    if let Some(active) = filter.active {
+        q.push(" AND u.active = ").bind(active);
+    }
+    if let Some(c) = &page.after {
+        q.push(" AND (u.name > ").bind(c.k.clone()).push(" OR (u.name = ").bind(c.k.clone()).push(" AND u.id > ").bind(c.id).push("))");
+    }
+    q.push(" ORDER BY u.name, u.id LIMIT ").bind(page.limit + 1);
+    let rows: Vec<UserRow> = q.query_as().fetch_all(&db.pool).await?;
+    let users = rows.into_iter().map(User::from).collect();
+    Ok(Page::from_rows(users, page.limit, |u: &User| Cursor { k: u.name.clone(), id: u.id }))
+}
+
+/// A user, if it exists and `vis` may see it.
+pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<User>> {
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE u.id = ").bind(id).push(" AND ").append(vis.filter("u.id", "u.org_unit_id"));
+    let row: Option<UserRow> = q.query_as().fetch_optional(&db.pool).await?;
+    Ok(row.map(User::from))
+}
+
+pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(&format!("{SELECT} WHERE u.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(User::from))
+}
+
+pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(&format!("{SELECT} WHERE u.email = $1"))
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(User::from))
+}
+
+/// Active users by name, for pickers (group members…).
+pub async fn all_active(db: &Db) -> Result<Vec<User>> {
+    let rows: Vec<UserRow> = sqlx::query_as(&format!("{SELECT} WHERE u.active = $1 ORDER BY u.name, u.id LIMIT 5000"))
+        .bind(true)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(User::from).collect())
+}
+
+async fn resolve_refs(tx: &mut Tx, input: &UserInput) -> Result<i64> {
+    let role_id: Option<i64> = sqlx::query_scalar("SELECT id FROM roles WHERE code = $1")
+        .bind(&input.role_code)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let mut errs = FieldErrors::new();
+    if role_id.is_none() {
+        errs.add("role", "error.unknown_role");
+    }
+    if let Some(unit) = input.org_unit_id {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM org_units WHERE id = $1")
+            .bind(unit)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if exists.is_none() {
+            errs.add("org_unit_id", "error.unknown_org_unit");
+        }
+    }
+    errs.into_result()?;
+    role_id.ok_or(Error::NotFound)
+}
+
+pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UserInput, password: Option<&str>) -> Result<User> {
+    let hash = match password {
+        Some(p) => {
+            password::validate(p)?;
+            Some(password::hash(p)?)
+        }
+        None => None,
+    };
+    let mut tx = db.begin().await?;
+    let role_id = resolve_refs(&mut tx, input).await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (email, name, language, active, password_hash, role_id, org_unit_id, password_changed_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+    )
+    .bind(input.email.as_str())
+    .bind(&input.name)
+    .bind(input.language.code())
+    .bind(input.active)
+    .bind(hash.as_deref())
+    .bind(role_id)
+    .bind(input.org_unit_id)
+    .bind(hash.as_ref().map(|_| now))
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .unique_field("email", "error.email_taken")?;
+    let user = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::created(&mut tx, actor, now, id, &user).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserInput) -> Result<User> {
+    let mut tx = db.begin().await?;
+    let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if actor.id == Some(id) && !input.active {
+        return Err(Error::validation("active", "error.cannot_deactivate_self"));
+    }
+    let role_id = resolve_refs(&mut tx, input).await?;
+    sqlx::query(
+        "UPDATE users SET email = $1, name = $2, language = $3, active = $4, role_id = $5, org_unit_id = $6, updated_at = $7 WHERE id = $8",
+    )
+    .bind(input.email.as_str())
+    .bind(&input.name)
+    .bind(input.language.code())
+    .bind(input.active)
+    .bind(role_id)
+    .bind(input.org_unit_id)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .unique_field("email", "error.email_taken")?;
+    if old.active && !input.active {
+        // Deactivation ends every session and disables every token of the user.
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+    }
+    let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::updated(&mut tx, actor, now, id, &old, &new).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// Sets a user's password and ends all their sessions (but `keep_session`, the one making
+/// the change, if any).
+pub async fn set_password(db: &Db, actor: &Actor, now: Millis, id: i64, new_password: &str, keep_session: Option<&str>) -> Result<()> {
+    password::validate(new_password)?;
+    let hash = password::hash(new_password)?;
+    let mut tx = db.begin().await?;
+    let n = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3")
+        .bind(&hash)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+        .bind(id)
+        .bind(keep_session.unwrap_or(""))
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        now,
+        User::ENTITY,
+        id,
+        "update",
+        &[audit::Change { field: "password", old: Some("••••".into()), new: Some("••••".into()) }],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes the user's own language (from the language switch).
+pub async fn set_language(db: &Db, actor: &Actor, now: Millis, id: i64, lang: Lang) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    sqlx::query("UPDATE users SET language = $1, updated_at = $2 WHERE id = $3")
+        .bind(lang.code())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::updated(&mut tx, actor, now, id, &old, &new).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn password_hash(db: &Db, id: i64) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .flatten())
+}
+
+/// Validates the email field alone (used by the CLI).
+pub fn check_email(raw: &str) -> Result<Email> {
+    parse_email("email", raw)
+}

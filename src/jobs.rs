@@ -1,0 +1,363 @@
+//! Background jobs: a durable table shared by every `carnet` process.
+//!
+//! - A job is claimed with a lease (`locked_until`); PostgreSQL claims with
+//!   `FOR UPDATE SKIP LOCKED` so concurrent workers never take the same row, SQLite
+//!   serialises writers. A job whose worker died is taken again when its lease runs out.
+//! - A failure is retried with exponential backoff up to `max_attempts`, then the job is
+//!   `failed` with its last error (administrators see it and can retry it).
+//! - Scheduled jobs (daily sweeps) are enqueued with a dedup key naming the period
+//!   (`sched:housekeeping:2026-11-23`), unique in the table: whichever process gets there
+//!   first enqueues it, so it runs once per period however many processes run.
+//! - Every execution is logged in `job_runs`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::FromRow;
+
+use crate::clock::{Millis, SharedClock};
+use crate::db::Db;
+use crate::error::Result;
+
+pub const LEASE_MS: Millis = 5 * 60 * 1000;
+
+/// What a job body gets.
+#[derive(Clone)]
+pub struct JobContext {
+    pub db: Db,
+    pub clock: SharedClock,
+    pub config: Arc<crate::config::Config>,
+}
+
+pub type JobFuture = Pin<Box<dyn Future<Output = anyhow::Result<String>> + Send>>;
+pub type Handler = Arc<dyn Fn(JobContext, serde_json::Value) -> JobFuture + Send + Sync>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Hourly,
+    Daily,
+}
+
+impl Period {
+    fn key(self, now: Millis) -> String {
+        let t: DateTime<Utc> = DateTime::from_timestamp_millis(now).unwrap_or_default();
+        match self {
+            Period::Hourly => t.format("%Y-%m-%dT%H").to_string(),
+            Period::Daily => t.format("%Y-%m-%d").to_string(),
+        }
+    }
+}
+
+/// The job kinds this binary knows, and which of them run on a schedule.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<&'static str, Handler>,
+    schedules: Vec<(&'static str, Period)>,
+}
+
+impl Registry {
+    pub fn register<F, Fut>(&mut self, kind: &'static str, f: F)
+    where
+        F: Fn(JobContext, serde_json::Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<String>> + Send + 'static,
+    {
+        self.handlers.insert(kind, Arc::new(move |c, p| Box::pin(f(c, p))));
+    }
+
+    pub fn schedule(&mut self, kind: &'static str, period: Period) {
+        self.schedules.push((kind, period));
+    }
+
+    pub fn scheduled(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.schedules.iter().map(|(k, _)| *k)
+    }
+
+    pub fn knows(&self, kind: &str) -> bool {
+        self.handlers.contains_key(kind)
+    }
+
+    /// The registry of the product: every module registers its jobs here.
+    pub fn standard() -> Registry {
+        let mut r = Registry::default();
+        r.register("housekeeping", |ctx, _| async move { housekeeping(&ctx).await });
+        r.schedule("housekeeping", Period::Daily);
+        r
+    }
+}
+
+/// Deletes expired sessions, old login attempts and finished jobs older than 30 days.
+async fn housekeeping(ctx: &JobContext) -> anyhow::Result<String> {
+    let now = ctx.clock.now_ms();
+    let sessions = crate::identity::session::purge_expired(&ctx.db, now, ctx.config.session_idle_minutes * 60_000).await?;
+    let attempts = crate::identity::throttle::purge(&ctx.db, now).await?;
+    let jobs = sqlx::query("DELETE FROM jobs WHERE status = $1 AND finished_at < $2")
+        .bind("done")
+        .bind(now - 30 * 86_400_000)
+        .execute(&ctx.db.pool)
+        .await?
+        .rows_affected();
+    Ok(format!("{sessions} sessions, {attempts} login attempts, {jobs} old jobs removed"))
+}
+
+/// Adds a job. With a `dedup_key` already present, adds nothing and returns `None`.
+pub async fn enqueue(
+    conn: &mut sqlx::AnyConnection,
+    kind: &str,
+    payload: &serde_json::Value,
+    run_at: Millis,
+    now: Millis,
+    dedup_key: Option<&str>,
+) -> Result<Option<i64>> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, dedup_key, created_at) \
+         VALUES ($1, $2, 'queued', $3, 0, 5, $4, $5) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+    )
+    .bind(kind)
+    .bind(payload.to_string())
+    .bind(run_at)
+    .bind(dedup_key)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+/// Takes the next due job (or one whose lease ran out), if any.
+pub async fn claim(db: &Db, worker: &str, now: Millis) -> Result<Option<Claimed>> {
+    let sql = format!(
+        "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1 \
+         WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $3) OR (status = 'running' AND locked_until < $3) \
+         ORDER BY run_at, id LIMIT 1{}) RETURNING id, kind, payload, attempts, max_attempts",
+        db.backend.skip_locked()
+    );
+    let mut tx = db.begin().await?;
+    let job: Option<Claimed> = sqlx::query_as(&sql).bind(worker).bind(now + LEASE_MS).bind(now).fetch_optional(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// Takes one given job if it is due (used to run a job right away).
+async fn claim_id(db: &Db, worker: &str, now: Millis, id: i64) -> Result<Option<Claimed>> {
+    let mut tx = db.begin().await?;
+    let job: Option<Claimed> = sqlx::query_as(
+        "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1 \
+         WHERE id = $3 AND status = 'queued' RETURNING id, kind, payload, attempts, max_attempts",
+    )
+    .bind(worker)
+    .bind(now + LEASE_MS)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+fn backoff_ms(attempts: i64) -> Millis {
+    let exp = attempts.clamp(1, 10) - 1;
+    (10_000i64 << exp).min(3_600_000)
+}
+
+/// Runs a claimed job and records the outcome. Returns the outcome text.
+pub async fn execute(ctx: &JobContext, registry: &Registry, worker: &str, job: Claimed) -> Result<std::result::Result<String, String>> {
+    let started = ctx.clock.now_ms();
+    let run_id: i64 = sqlx::query_scalar("INSERT INTO job_runs (job_id, worker, started_at, outcome) VALUES ($1, $2, $3, 'running') RETURNING id")
+        .bind(job.id)
+        .bind(worker)
+        .bind(started)
+        .fetch_one(&ctx.db.pool)
+        .await?;
+    let result = match registry.handlers.get(job.kind.as_str()) {
+        Some(h) => {
+            let payload = serde_json::from_str(&job.payload).unwrap_or(serde_json::Value::Null);
+            h(ctx.clone(), payload).await.map_err(|e| format!("{e:#}"))
+        }
+        None => Err(format!("unknown job kind {}", job.kind)),
+    };
+    let now = ctx.clock.now_ms();
+    let mut tx = ctx.db.begin().await?;
+    match &result {
+        Ok(_) => {
+            sqlx::query("UPDATE jobs SET status = 'done', finished_at = $1, locked_until = NULL, last_error = NULL WHERE id = $2 AND locked_by = $3")
+                .bind(now)
+                .bind(job.id)
+                .bind(worker)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Err(e) => {
+            tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed");
+            let (status, run_at) = if job.attempts >= job.max_attempts { ("failed", now) } else { ("queued", now + backoff_ms(job.attempts)) };
+            sqlx::query("UPDATE jobs SET status = $1, run_at = $2, locked_until = NULL, last_error = $3, finished_at = $4 WHERE id = $5 AND locked_by = $6")
+                .bind(status)
+                .bind(run_at)
+                .bind(e.as_str())
+                .bind((status == "failed").then_some(now))
+                .bind(job.id)
+                .bind(worker)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    sqlx::query("UPDATE job_runs SET finished_at = $1, outcome = $2, error = $3 WHERE id = $4")
+        .bind(now)
+        .bind(if result.is_ok() { "done" } else { "error" })
+        .bind(result.as_ref().err().map(String::as_str))
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// Claims and runs one job. Returns whether there was one.
+pub async fn run_one(ctx: &JobContext, registry: &Registry, worker: &str) -> Result<bool> {
+    match claim(&ctx.db, worker, ctx.clock.now_ms()).await? {
+        Some(job) => {
+            // The outcome is recorded in `jobs` and `job_runs`, and failures are logged.
+            let _outcome = execute(ctx, registry, worker, job).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Enqueues the scheduled jobs of the current period that are not enqueued yet.
+pub async fn schedule_due(ctx: &JobContext, registry: &Registry) -> Result<usize> {
+    let now = ctx.clock.now_ms();
+    let mut n = 0;
+    for (kind, period) in &registry.schedules {
+        let key = format!("sched:{kind}:{}", period.key(now));
+        let mut tx = ctx.db.begin().await?;
+        if enqueue(&mut tx, kind, &serde_json::json!({}), now, now, Some(&key)).await?.is_some() {
+            n += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(n)
+}
+
+/// Enqueues `kind` now and runs it in this process (`carnet jobs run NAME`, the admin
+/// "run now" button). The run is recorded like any other.
+pub async fn run_now(ctx: &JobContext, registry: &Registry, kind: &str) -> Result<std::result::Result<String, String>> {
+    if !registry.knows(kind) {
+        return Err(crate::error::Error::validation("kind", "error.unknown_job"));
+    }
+    let now = ctx.clock.now_ms();
+    let worker = format!("manual-{}", std::process::id());
+    let mut tx = ctx.db.begin().await?;
+    let id = enqueue(&mut tx, kind, &serde_json::json!({}), now, now, None).await?;
+    tx.commit().await?;
+    let id = id.ok_or(crate::error::Error::NotFound)?;
+    let job = claim_id(&ctx.db, &worker, now, id).await?.ok_or(crate::error::Error::NotFound)?;
+    execute(ctx, registry, &worker, job).await
+}
+
+/// Puts a failed job back in the queue (administrators).
+pub async fn retry(db: &Db, id: i64, now: Millis) -> Result<bool> {
+    Ok(sqlx::query("UPDATE jobs SET status = 'queued', run_at = $1, attempts = 0, finished_at = NULL WHERE id = $2 AND status = 'failed'")
+        .bind(now)
+        .bind(id)
+        .execute(&db.pool)
+        .await?
+        .rows_affected()
+        > 0)
+}
+
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct JobRow {
+    pub id: i64,
+    pub kind: String,
+    pub status: String,
+    pub run_at: i64,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// Recent jobs, newest first (keyset on id).
+pub async fn recent(db: &Db, before: Option<i64>, limit: i64) -> Result<Vec<JobRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, kind, status, run_at, attempts, max_attempts, last_error, created_at, finished_at FROM jobs \
+         WHERE id < $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// The worker loop of a `carnet serve` process: enqueue scheduled jobs when their period
+/// starts, then run due jobs, until `shutdown` fires.
+pub async fn worker_loop(ctx: JobContext, registry: Registry, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let worker = format!("{}-{}", hostname(), std::process::id());
+    let poll = Duration::from_millis(ctx.config.job_poll_ms.max(50));
+    let mut last_schedule_key = String::new();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let key = Period::Hourly.key(ctx.clock.now_ms());
+        if key != last_schedule_key {
+            match schedule_due(&ctx, &registry).await {
+                Ok(_) => last_schedule_key = key,
+                Err(e) => tracing::error!(error = %e, "scheduling jobs failed"),
+            }
+        }
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            match run_one(&ctx, &registry, &worker).await {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "job worker error");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "carnet".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff_ms(1), 10_000);
+        assert_eq!(backoff_ms(2), 20_000);
+        assert_eq!(backoff_ms(10), 3_600_000);
+    }
+
+    #[test]
+    fn period_keys() {
+        let t = 1_795_000_000_000; // 2026-11-18T...
+        assert_eq!(Period::Daily.key(t).len(), 10);
+        assert_eq!(Period::Hourly.key(t).len(), 13);
+    }
+}

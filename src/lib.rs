@@ -1,0 +1,18 @@
+//! Carnet: a CRM and service desk. See `docs/architecture.md` for the layout.
+
+pub mod access;
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod i18n;
+pub mod identity;
+pub mod jobs;
+pub mod lists;
+pub mod org;
+pub mod settings;

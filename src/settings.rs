@@ -1,0 +1,132 @@
+//! Typed, admin-editable settings: feature switches and defaults. Each setting is declared
+//! in [`DEFS`] with its type and default; the database holds only the values an
+//! administrator changed. Modules add their settings to `DEFS`.
+
+use crate::access::Actor;
+use crate::audit;
+use crate::clock::Millis;
+use crate::db::Db;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    /// An integer within bounds.
+    Int { min: i64, max: i64 },
+    /// One of the given codes.
+    Choice(&'static [&'static str]),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Def {
+    pub key: &'static str,
+    pub kind: Kind,
+    pub default: &'static str,
+}
+
+pub const DEFS: &[Def] = &[
+    Def { key: "ui.default_language", kind: Kind::Choice(&["fr", "en"]), default: "fr" },
+    Def { key: "lists.page_size", kind: Kind::Int { min: 10, max: 200 }, default: "50" },
+    Def { key: "security.show_last_login", kind: Kind::Bool, default: "true" },
+    Def { key: "jobs.session_cleanup_enabled", kind: Kind::Bool, default: "true" },
+];
+
+pub fn def(key: &str) -> Option<&'static Def> {
+    DEFS.iter().find(|d| d.key == key)
+}
+
+/// Checks and normalises a value for a setting.
+pub fn parse_value(d: &Def, raw: &str) -> Result<String> {
+    let raw = raw.trim();
+    let ok = match d.kind {
+        Kind::Bool => match raw {
+            "true" | "on" | "1" => Some("true".to_string()),
+            "false" | "off" | "0" | "" => Some("false".to_string()),
+            _ => None,
+        },
+        Kind::Int { min, max } => raw.parse::<i64>().ok().filter(|n| (min..=max).contains(n)).map(|n| n.to_string()),
+        Kind::Choice(opts) => opts.contains(&raw).then(|| raw.to_string()),
+    };
+    ok.ok_or_else(|| Error::validation(d.key, "error.setting_invalid"))
+}
+
+/// A setting's current value (stored, or the default).
+pub async fn get(db: &Db, key: &str) -> Result<String> {
+    let d = def(key).ok_or(Error::NotFound)?;
+    let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&db.pool).await?;
+    Ok(v.unwrap_or_else(|| d.default.to_string()))
+}
+
+pub async fn get_bool(db: &Db, key: &str) -> Result<bool> {
+    Ok(get(db, key).await? == "true")
+}
+
+pub async fn get_int(db: &Db, key: &str) -> Result<i64> {
+    get(db, key).await?.parse().map_err(Error::internal)
+}
+
+/// Every setting with its current value.
+pub async fn all(db: &Db) -> Result<Vec<(&'static Def, String)>> {
+    let stored: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings").fetch_all(&db.pool).await?;
+    Ok(DEFS
+        .iter()
+        .map(|d| {
+            let v = stored.iter().find(|(k, _)| k == d.key).map(|(_, v)| v.clone()).unwrap_or_else(|| d.default.to_string());
+            (d, v)
+        })
+        .collect())
+}
+
+/// Sets several settings in one transaction, recording each change. Settings have no row
+/// id, so their history uses entity id 0 and the key as the field.
+pub async fn set_many(db: &Db, actor: &Actor, now: Millis, values: &[(&'static Def, String)]) -> Result<()> {
+    let current = all(db).await?;
+    let mut tx = db.begin().await?;
+    for (d, v) in values {
+        let old = current.iter().find(|(c, _)| c.key == d.key).map(|(_, v)| v.clone());
+        if old.as_deref() == Some(v.as_str()) {
+            continue;
+        }
+        let n = sqlx::query("UPDATE settings SET value = $1, updated_at = $2, updated_by = $3 WHERE key = $4")
+            .bind(v)
+            .bind(now)
+            .bind(actor.id)
+            .bind(d.key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            sqlx::query("INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4)")
+                .bind(d.key)
+                .bind(v)
+                .bind(now)
+                .bind(actor.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        audit::record(&mut tx, actor, now, "setting", 0, "update", &[audit::Change { field: d.key, old, new: Some(v.clone()) }]).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_kind() {
+        let b = def("security.show_last_login").unwrap();
+        assert_eq!(parse_value(b, "on").unwrap(), "true");
+        assert!(parse_value(b, "maybe").is_err());
+        let i = def("lists.page_size").unwrap();
+        assert_eq!(parse_value(i, " 20 ").unwrap(), "20");
+        assert!(parse_value(i, "5").is_err());
+        assert!(parse_value(i, "x").is_err());
+        let c = def("ui.default_language").unwrap();
+        assert!(parse_value(c, "de").is_err());
+        for d in DEFS {
+            assert!(parse_value(d, d.default).is_ok(), "default of {} is invalid", d.key);
+        }
+    }
+}
