@@ -1,5 +1,6 @@
 -- Platform: sales structure, roles and rights, users, sessions, tokens, groups,
 -- change history, configurable lists, settings, background jobs.
+-- Portable types only: flags are BIGINT 0/1 (see src/db/mod.rs).
 
 CREATE TABLE org_units (
     id {{ID}},
@@ -19,7 +20,7 @@ CREATE TABLE roles (
     name_fr TEXT NOT NULL,
     name_en TEXT NOT NULL,
     scope TEXT NOT NULL,
-    builtin BOOLEAN NOT NULL DEFAULT FALSE,
+    builtin BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
@@ -35,7 +36,7 @@ CREATE TABLE users (
     email TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL,
     language TEXT NOT NULL,
-    active BOOLEAN NOT NULL DEFAULT TRUE,
+    active BIGINT NOT NULL DEFAULT 1,
     password_hash TEXT,
     role_id BIGINT NOT NULL REFERENCES roles(id),
     org_unit_id BIGINT REFERENCES org_units(id),
@@ -65,7 +66,7 @@ CREATE TABLE login_attempts (
     account TEXT NOT NULL,
     address TEXT NOT NULL,
     at BIGINT NOT NULL,
-    success BOOLEAN NOT NULL
+    success BIGINT NOT NULL
 );
 CREATE INDEX login_attempts_account ON login_attempts (account, at);
 CREATE INDEX login_attempts_address ON login_attempts (address, at);
@@ -127,7 +128,7 @@ CREATE TABLE value_list_items (
     label_fr TEXT NOT NULL,
     label_en TEXT NOT NULL,
     position BIGINT NOT NULL,
-    active BOOLEAN NOT NULL DEFAULT TRUE,
+    active BIGINT NOT NULL DEFAULT 1,
     flags TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,

@@ -43,6 +43,7 @@ pub struct ListItem {
     pub label_fr: String,
     pub label_en: String,
     pub position: i64,
+    #[sqlx(try_from = "crate::db::Flag")]
     pub active: bool,
     /// Space-separated behaviour flags.
     pub flags: String,
@@ -197,7 +198,7 @@ pub async fn ensure_builtin(db: &Db, now: Millis) -> Result<()> {
             .bind(*fr)
             .bind(*en)
             .bind((i as i64 + 1) * 10)
-            .bind(true)
+            .bind(1i64)
             .bind(*flags)
             .bind(now)
             .execute(&mut *tx)
@@ -232,7 +233,7 @@ pub async fn items(db: &Db, code: &str, include_inactive: bool) -> Result<Vec<Li
     };
     let mut q = sqlx::query_as(&sql).bind(code);
     if !include_inactive {
-        q = q.bind(true);
+        q = q.bind(1i64);
     }
     Ok(q.fetch_all(&db.pool).await?)
 }
@@ -298,7 +299,7 @@ pub async fn create_item(db: &Db, actor: &Actor, now: Millis, list_code: &str, i
     .bind(&input.label_fr)
     .bind(&input.label_en)
     .bind(input.position)
-    .bind(input.active)
+    .bind(input.active as i64)
     .bind(&input.flags)
     .bind(now)
     .fetch_one(&mut *tx)
@@ -318,7 +319,7 @@ pub async fn update_item(db: &Db, actor: &Actor, now: Millis, list_code: &str, i
         .bind(&input.label_fr)
         .bind(&input.label_en)
         .bind(input.position)
-        .bind(input.active)
+        .bind(input.active as i64)
         .bind(&input.flags)
         .bind(now)
         .bind(id)

@@ -16,6 +16,7 @@ struct RoleRow {
     name_fr: String,
     name_en: String,
     scope: String,
+    #[sqlx(try_from = "crate::db::Flag")]
     builtin: bool,
 }
 
@@ -189,7 +190,7 @@ async fn insert(tx: &mut Tx, input: &RoleInput, builtin: bool, now: Millis) -> R
     .bind(&input.name_fr)
     .bind(&input.name_en)
     .bind(input.scope.code())
-    .bind(builtin)
+    .bind(builtin as i64)
     .bind(now)
     .fetch_one(&mut **tx)
     .await

@@ -22,6 +22,31 @@ pub use sql::Sql;
 
 pub type Tx = sqlx::Transaction<'static, Any>;
 
+/// A stored flag. Flags are BIGINT 0/1 on both backends (the `Any` driver cannot map
+/// SQLite booleans); bind `flag as i64`, and read rows with
+/// `#[sqlx(try_from = "crate::db::Flag")]` on a `bool` field.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag(pub i64);
+
+impl TryFrom<Flag> for bool {
+    type Error = std::convert::Infallible;
+    fn try_from(f: Flag) -> Result<bool, Self::Error> {
+        Ok(f.0 != 0)
+    }
+}
+
+impl sqlx::Type<Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<Any>>::type_info()
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <i64 as sqlx::Decode<'r, Any>>::decode(value).map(Flag)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

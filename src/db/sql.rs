@@ -103,7 +103,7 @@ impl Sql {
             q = match a {
                 Arg::Int(v) => q.bind(*v),
                 Arg::Text(v) => q.bind(v.clone()),
-                Arg::Bool(v) => q.bind(*v),
+                Arg::Bool(v) => q.bind(*v as i64),
             };
         }
         q
@@ -118,7 +118,7 @@ impl Sql {
             q = match a {
                 Arg::Int(v) => q.bind(*v),
                 Arg::Text(v) => q.bind(v.clone()),
-                Arg::Bool(v) => q.bind(*v),
+                Arg::Bool(v) => q.bind(*v as i64),
             };
         }
         q
@@ -133,7 +133,7 @@ impl Sql {
             q = match a {
                 Arg::Int(v) => q.bind(*v),
                 Arg::Text(v) => q.bind(v.clone()),
-                Arg::Bool(v) => q.bind(*v),
+                Arg::Bool(v) => q.bind(*v as i64),
             };
         }
         q

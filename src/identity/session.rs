@@ -118,7 +118,7 @@ pub async fn principal(db: &Db, secret: &str, now: Millis, idle_ms: Millis) -> R
     .bind(&hash)
     .bind(now)
     .bind(now - idle_ms)
-    .bind(true)
+    .bind(1i64)
     .fetch_all(&db.pool)
     .await?;
     let last_seen = rows.first().and_then(|r| r.last_seen_at);
@@ -145,7 +145,7 @@ pub async fn principal_for_token(db: &Db, token: &str, now: Millis) -> Result<Op
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = $2"
     ))
     .bind(&hash)
-    .bind(true)
+    .bind(1i64)
     .fetch_all(&db.pool)
     .await?;
     if let Some(first) = rows.first() {

@@ -19,7 +19,7 @@ pub async fn allowed(db: &Db, now: Millis, account: &str, address: &str, limits:
     let by_account: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_attempts WHERE account = $1 AND at > $2 AND success = $3")
         .bind(account)
         .bind(since)
-        .bind(false)
+        .bind(0i64)
         .fetch_one(&db.pool)
         .await?;
     if by_account >= limits.per_account {
@@ -28,7 +28,7 @@ pub async fn allowed(db: &Db, now: Millis, account: &str, address: &str, limits:
     let by_address: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_attempts WHERE address = $1 AND at > $2 AND success = $3")
         .bind(address)
         .bind(since)
-        .bind(false)
+        .bind(0i64)
         .fetch_one(&db.pool)
         .await?;
     Ok(by_address < limits.per_address)
@@ -44,7 +44,7 @@ pub async fn record(db: &Db, now: Millis, account: &str, address: &str, success:
             .bind(account)
             .bind(address)
             .bind(now)
-            .bind(false)
+            .bind(0i64)
             .execute(&mut *tx)
             .await?;
     }

@@ -19,6 +19,7 @@ struct UserRow {
     email: String,
     name: String,
     language: String,
+    #[sqlx(try_from = "crate::db::Flag")]
     active: bool,
     role_id: i64,
     role_code: String,
@@ -265,7 +266,7 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>> {
 /// Active users by name, for pickers (group members…).
 pub async fn all_active(db: &Db) -> Result<Vec<User>> {
     let rows: Vec<UserRow> = sqlx::query_as(&format!("{SELECT} WHERE u.active = $1 ORDER BY u.name, u.id LIMIT 5000"))
-        .bind(true)
+        .bind(1i64)
         .fetch_all(&db.pool)
         .await?;
     Ok(rows.into_iter().map(User::from).collect())
@@ -310,7 +311,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UserInput, pass
     .bind(input.email.as_str())
     .bind(&input.name)
     .bind(input.language.code())
-    .bind(input.active)
+    .bind(input.active as i64)
     .bind(hash.as_deref())
     .bind(role_id)
     .bind(input.org_unit_id)
@@ -338,7 +339,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
     .bind(input.email.as_str())
     .bind(&input.name)
     .bind(input.language.code())
-    .bind(input.active)
+    .bind(input.active as i64)
     .bind(role_id)
     .bind(input.org_unit_id)
     .bind(now)

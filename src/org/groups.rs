@@ -186,7 +186,7 @@ pub async fn member_emails(db: &Db, id: i64) -> Result<Vec<String>> {
         "SELECT u.email FROM user_group_members m JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 AND u.active = $2 ORDER BY u.email",
     )
     .bind(id)
-    .bind(true)
+    .bind(1i64)
     .fetch_all(&db.pool)
     .await?)
 }

@@ -195,7 +195,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UnitIn
         .execute(&mut *tx)
         .await?;
     if new_path != old.path {
-        sqlx::query("UPDATE org_units SET path = $1 || SUBSTR(path, $2) WHERE path LIKE $3")
+        sqlx::query("UPDATE org_units SET path = $1 || SUBSTR(path, CAST($2 AS INTEGER)) WHERE path LIKE $3")
             .bind(&new_path)
             .bind(old.path.len() as i64 + 1)
             .bind(format!("{}%", old.path))

@@ -1,0 +1,304 @@
+//! The test application: the real Carnet, started in-process on a fresh database (a temp
+//! SQLite file, or a fresh PostgreSQL schema when `CARNET_TEST_POSTGRES_URL` is set), driven
+//! over HTTP. Every test body runs once per backend through [`each_backend`].
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use carnet::access::Actor;
+use carnet::clock::{ManualClock, SharedClock};
+use carnet::config::Config;
+use carnet::http::AppState;
+use carnet::identity::users::{self, UserForm};
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+
+pub const PASSWORD: &str = "test-password-123";
+/// 2026-11-23T09:00:00Z.
+pub const T0: i64 = 1_795_424_400_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub url: String,
+    pub state: AppState,
+    pub clock: ManualClock,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<String>,
+}
+
+pub fn pg_url() -> Option<String> {
+    std::env::var("CARNET_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty())
+}
+
+fn random_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{}_{}_{}", std::process::id(), n, t % 1_000_000_000)
+}
+
+/// The configuration a test app starts with (tweak it with [`TestApp::start_with`]).
+pub fn test_config(backend: Backend) -> (Config, Option<tempfile::TempDir>, Option<String>) {
+    let mut config = Config::default();
+    config.run_jobs = false;
+    config.database_max_connections = 5;
+    config.log = "warn".into();
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            config.database_url = format!("sqlite://{}", dir.path().join("carnet.db").display());
+            (config, Some(dir), None)
+        }
+        Backend::Postgres => {
+            let schema = format!("t_{}", random_suffix());
+            config.database_url = pg_url().expect("CARNET_TEST_POSTGRES_URL");
+            config.database_schema = Some(schema.clone());
+            (config, None, Some(schema))
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> TestApp {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let (mut config, dir, schema) = test_config(backend);
+        tweak(&mut config);
+        let clock = ManualClock::new(T0);
+        let shared: SharedClock = Arc::new(clock.clone());
+        let state = carnet::app::prepare(config, shared).await.expect("prepare app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        tokio::spawn(async move {
+            let _ = carnet::http::serve(st, listener, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestApp { backend, url, state, clock, shutdown: Some(tx), _dir: dir, pg_schema: schema }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.state.db.pool.close().await;
+        if let (Some(schema), Some(url)) = (self.pg_schema.take(), pg_url()) {
+            if let Ok(db) = carnet::db::Db::connect(&url, None, 1).await {
+                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&db.pool).await;
+                db.pool.close().await;
+            }
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        use carnet::clock::Clock;
+        self.clock.now_ms()
+    }
+
+    /// Creates a user directly through the domain (as the system).
+    pub async fn user(&self, email: &str, role: &str, unit: Option<i64>) -> i64 {
+        let form = UserForm {
+            email: email.into(),
+            name: email.split('@').next().unwrap_or(email).replace('.', " "),
+            language: Some("fr".into()),
+            role: role.into(),
+            org_unit_id: unit,
+            active: Some(true),
+            password: Some(PASSWORD.into()),
+        };
+        let input = form.parse().expect("valid user");
+        users::create(&self.state.db, &Actor::system(), self.now(), &input, Some(PASSWORD)).await.expect("create user").id
+    }
+
+    /// Creates an org unit directly.
+    pub async fn unit(&self, name: &str, kind: &str, parent: Option<i64>) -> i64 {
+        let input = carnet::org::units::UnitInput::parse(name, kind, parent).expect("valid unit");
+        carnet::org::units::create(&self.state.db, &Actor::system(), self.now(), &input).await.expect("create unit").id
+    }
+
+    /// An API token for the user with this email.
+    pub async fn token_for(&self, user_id: i64) -> String {
+        carnet::identity::token::create(&self.state.db, &Actor::system(), self.now(), user_id, "test").await.expect("token").1
+    }
+
+    /// An administrator and a browser-like session for them.
+    pub async fn admin_session(&self) -> Session {
+        let email = format!("admin{}@test.example", random_suffix());
+        self.user(&email, "administrateur", None).await;
+        self.login(&email, PASSWORD).await.expect("admin login")
+    }
+
+    /// Logs in through the login form; returns the session or the failing response status.
+    pub async fn login(&self, email: &str, password: &str) -> Result<Session, StatusCode> {
+        let client = Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
+        let page = client.get(format!("{}/login", self.url)).send().await.expect("login page").text().await.expect("text");
+        let login_csrf = extract(&page, "name=\"login_csrf\" value=\"").expect("login csrf");
+        let resp = client
+            .post(format!("{}/login", self.url))
+            .form(&[("email", email), ("password", password), ("login_csrf", &login_csrf), ("next", "/")])
+            .send()
+            .await
+            .expect("login post");
+        if resp.status() != StatusCode::SEE_OTHER {
+            return Err(resp.status());
+        }
+        let home = client.get(format!("{}/account", self.url)).send().await.expect("account").text().await.expect("text");
+        let csrf = extract(&home, "name=\"_csrf\" value=\"").expect("csrf token on page");
+        Ok(Session { client, csrf, url: self.url.clone() })
+    }
+
+    /// A client without cookies, for the API with a bearer token.
+    pub fn api(&self, token: &str) -> Api {
+        Api { client: Client::builder().redirect(Policy::none()).build().expect("client"), token: token.to_string(), url: self.url.clone() }
+    }
+
+    pub fn anon(&self) -> Client {
+        Client::builder().redirect(Policy::none()).build().expect("client")
+    }
+
+    /// A fingerprint of every business table, to prove that a refused request wrote nothing.
+    /// Sessions, login attempts and token last-use times are bookkeeping and left out.
+    pub async fn snapshot(&self) -> String {
+        let tables = [
+            ("org_units", "id, parent_id, kind, name, path, updated_at"),
+            ("roles", "id, code, name_fr, name_en, scope, updated_at"),
+            ("role_rights", "role_id, right_code"),
+            ("users", "id, email, name, language, active, password_hash, role_id, org_unit_id, updated_at"),
+            ("api_tokens", "id, user_id, name, revoked_at"),
+            ("user_groups", "id, name, description, org_unit_id, updated_at"),
+            ("user_group_members", "group_id, user_id"),
+            ("audit_events", "id, entity_type, entity_id, field"),
+            ("value_list_items", "id, list_code, code, label_fr, label_en, position, active, flags"),
+            ("settings", "key, value"),
+            ("jobs", "id, kind, status"),
+        ];
+        let mut out = String::new();
+        for (t, cols) in tables {
+            let sql = format!("SELECT {cols} FROM {t} ORDER BY 1, 2");
+            let rows = sqlx::query(&sql).fetch_all(&self.state.db.pool).await.expect("snapshot query");
+            out.push_str(&format!("{t}:{}\n", rows.len()));
+            for r in rows {
+                use sqlx::Row;
+                for i in 0..r.len() {
+                    let v: Option<String> = r.try_get::<Option<String>, _>(i).ok().flatten().or_else(|| r.try_get::<Option<i64>, _>(i).ok().flatten().map(|x| x.to_string()));
+                    out.push_str(&format!("{v:?}|"));
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.state.db.pool).await.expect("count")
+    }
+}
+
+pub fn extract(html: &str, marker: &str) -> Option<String> {
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
+
+/// A logged-in browser-like client.
+pub struct Session {
+    pub client: Client,
+    pub csrf: String,
+    pub url: String,
+}
+
+impl Session {
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(format!("{}{path}", self.url)).send().await.expect("get")
+    }
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let r = self.get(path).await;
+        let s = r.status();
+        (s, r.text().await.expect("text"))
+    }
+    /// Posts a form with the CSRF token added.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.push(("_csrf", &self.csrf));
+        self.client.post(format!("{}{path}", self.url)).form(&fields).send().await.expect("post")
+    }
+    /// Posts a form exactly as given (no CSRF token added).
+    pub async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client.post(format!("{}{path}", self.url)).form(form).send().await.expect("post")
+    }
+}
+
+/// A bearer-token API client.
+pub struct Api {
+    pub client: Client,
+    pub token: String,
+    pub url: String,
+}
+
+impl Api {
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.client.get(format!("{}{path}", self.url)).bearer_auth(&self.token).send().await.expect("get");
+        json_of(r).await
+    }
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = self.client.request(m, format!("{}{path}", self.url)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        json_of(rb.send().await.expect("send")).await
+    }
+    pub async fn raw(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let r = self
+            .client
+            .request(m, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        json_of(r).await
+    }
+}
+
+pub async fn json_of(r: Response) -> (StatusCode, Value) {
+    let s = r.status();
+    let text = r.text().await.expect("body");
+    let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (s, v)
+}
+
+/// Runs `body` on SQLite, then on PostgreSQL when `CARNET_TEST_POSTGRES_URL` is set.
+pub async fn each_backend<F, Fut>(body: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = TestApp>,
+{
+    let mut backends = vec![Backend::Sqlite];
+    if pg_url().is_some() {
+        backends.push(Backend::Postgres);
+    }
+    for b in backends {
+        let app = TestApp::start(b).await;
+        let app = body(app).await;
+        app.stop().await;
+    }
+}
