@@ -49,7 +49,7 @@ CREATE INDEX users_org_unit ON users (org_unit_id, id);
 CREATE INDEX users_name ON users (name, id);
 
 CREATE TABLE sessions (
-    id_hash TEXT PRIMARY KEY,
+    id_hash TEXT NOT NULL PRIMARY KEY,
     user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     csrf_token TEXT NOT NULL,
     created_at BIGINT NOT NULL,
@@ -115,7 +115,7 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_entity ON audit_events (entity_type, entity_id, id);
 
 CREATE TABLE value_lists (
-    code TEXT PRIMARY KEY,
+    code TEXT NOT NULL PRIMARY KEY,
     name_fr TEXT NOT NULL,
     name_en TEXT NOT NULL,
     allowed_flags TEXT NOT NULL
@@ -136,7 +136,7 @@ CREATE TABLE value_list_items (
 );
 
 CREATE TABLE settings (
-    key TEXT PRIMARY KEY,
+    key TEXT NOT NULL PRIMARY KEY,
     value TEXT NOT NULL,
     updated_at BIGINT NOT NULL,
     updated_by BIGINT

@@ -55,7 +55,7 @@ async fn apply(
     now_ms: i64,
 ) -> Result<usize, DbError> {
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .await?;
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
@@ -74,6 +74,16 @@ async fn apply(
             Backend::Postgres => "BEGIN",
         };
         conn.execute(begin).await?;
+        // Another process may have applied it since we looked (SQLite has no advisory
+        // lock; its write lock, taken by BEGIN IMMEDIATE, serialises this check).
+        let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations WHERE version = $1")
+            .bind(m.version)
+            .fetch_one(&mut **conn)
+            .await?;
+        if done > 0 {
+            conn.execute("COMMIT").await?;
+            continue;
+        }
         let rendered = render(m.sql, backend);
         let mut failed = None;
         for stmt in statements(&rendered) {

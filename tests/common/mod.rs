@@ -37,14 +37,19 @@ pub struct TestApp {
 }
 
 pub fn pg_url() -> Option<String> {
-    std::env::var("CARNET_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty())
+    std::env::var("CARNET_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 fn random_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{}_{}_{}", std::process::id(), n, t % 1_000_000_000)
 }
 
@@ -79,8 +84,12 @@ impl TestApp {
         tweak(&mut config);
         let clock = ManualClock::new(T0);
         let shared: SharedClock = Arc::new(clock.clone());
-        let state = carnet::app::prepare(config, shared).await.expect("prepare app");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let state = carnet::app::prepare(config, shared)
+            .await
+            .expect("prepare app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
@@ -90,7 +99,15 @@ impl TestApp {
             })
             .await;
         });
-        TestApp { backend, url, state, clock, shutdown: Some(tx), _dir: dir, pg_schema: schema }
+        TestApp {
+            backend,
+            url,
+            state,
+            clock,
+            shutdown: Some(tx),
+            _dir: dir,
+            pg_schema: schema,
+        }
     }
 
     pub async fn stop(mut self) {
@@ -100,7 +117,9 @@ impl TestApp {
         self.state.db.pool.close().await;
         if let (Some(schema), Some(url)) = (self.pg_schema.take(), pg_url()) {
             if let Ok(db) = carnet::db::Db::connect(&url, None, 1).await {
-                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&db.pool).await;
+                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&db.pool)
+                    .await;
                 db.pool.close().await;
             }
         }
@@ -123,18 +142,39 @@ impl TestApp {
             password: Some(PASSWORD.into()),
         };
         let input = form.parse().expect("valid user");
-        users::create(&self.state.db, &Actor::system(), self.now(), &input, Some(PASSWORD)).await.expect("create user").id
+        users::create(
+            &self.state.db,
+            &Actor::system(),
+            self.now(),
+            &input,
+            Some(PASSWORD),
+        )
+        .await
+        .expect("create user")
+        .id
     }
 
     /// Creates an org unit directly.
     pub async fn unit(&self, name: &str, kind: &str, parent: Option<i64>) -> i64 {
         let input = carnet::org::units::UnitInput::parse(name, kind, parent).expect("valid unit");
-        carnet::org::units::create(&self.state.db, &Actor::system(), self.now(), &input).await.expect("create unit").id
+        carnet::org::units::create(&self.state.db, &Actor::system(), self.now(), &input)
+            .await
+            .expect("create unit")
+            .id
     }
 
     /// An API token for the user with this email.
     pub async fn token_for(&self, user_id: i64) -> String {
-        carnet::identity::token::create(&self.state.db, &Actor::system(), self.now(), user_id, "test").await.expect("token").1
+        carnet::identity::token::create(
+            &self.state.db,
+            &Actor::system(),
+            self.now(),
+            user_id,
+            "test",
+        )
+        .await
+        .expect("token")
+        .1
     }
 
     /// An administrator and a browser-like session for them.
@@ -146,30 +186,67 @@ impl TestApp {
 
     /// Logs in through the login form; returns the session or the failing response status.
     pub async fn login(&self, email: &str, password: &str) -> Result<Session, StatusCode> {
-        let client = Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
-        let page = client.get(format!("{}/login", self.url)).send().await.expect("login page").text().await.expect("text");
+        let client = Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .expect("client");
+        let page = client
+            .get(format!("{}/login", self.url))
+            .send()
+            .await
+            .expect("login page")
+            .text()
+            .await
+            .expect("text");
         let login_csrf = extract(&page, "name=\"login_csrf\" value=\"").expect("login csrf");
         let resp = client
             .post(format!("{}/login", self.url))
-            .form(&[("email", email), ("password", password), ("login_csrf", &login_csrf), ("next", "/")])
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("login_csrf", &login_csrf),
+                ("next", "/"),
+            ])
             .send()
             .await
             .expect("login post");
         if resp.status() != StatusCode::SEE_OTHER {
             return Err(resp.status());
         }
-        let home = client.get(format!("{}/account", self.url)).send().await.expect("account").text().await.expect("text");
+        let home = client
+            .get(format!("{}/account", self.url))
+            .send()
+            .await
+            .expect("account")
+            .text()
+            .await
+            .expect("text");
         let csrf = extract(&home, "name=\"_csrf\" value=\"").expect("csrf token on page");
-        Ok(Session { client, csrf, url: self.url.clone() })
+        Ok(Session {
+            client,
+            csrf,
+            url: self.url.clone(),
+        })
     }
 
     /// A client without cookies, for the API with a bearer token.
     pub fn api(&self, token: &str) -> Api {
-        Api { client: Client::builder().redirect(Policy::none()).build().expect("client"), token: token.to_string(), url: self.url.clone() }
+        Api {
+            client: Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .expect("client"),
+            token: token.to_string(),
+            url: self.url.clone(),
+        }
     }
 
     pub fn anon(&self) -> Client {
-        Client::builder().redirect(Policy::none()).build().expect("client")
+        Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .expect("client")
     }
 
     /// A fingerprint of every business table, to prove that a refused request wrote nothing.
@@ -191,12 +268,24 @@ impl TestApp {
         let mut out = String::new();
         for (t, cols) in tables {
             let sql = format!("SELECT {cols} FROM {t} ORDER BY 1, 2");
-            let rows = sqlx::query(&sql).fetch_all(&self.state.db.pool).await.expect("snapshot query");
+            let rows = sqlx::query(&sql)
+                .fetch_all(&self.state.db.pool)
+                .await
+                .expect("snapshot query");
             out.push_str(&format!("{t}:{}\n", rows.len()));
             for r in rows {
                 use sqlx::Row;
                 for i in 0..r.len() {
-                    let v: Option<String> = r.try_get::<Option<String>, _>(i).ok().flatten().or_else(|| r.try_get::<Option<i64>, _>(i).ok().flatten().map(|x| x.to_string()));
+                    let v: Option<String> = r
+                        .try_get::<Option<String>, _>(i)
+                        .ok()
+                        .flatten()
+                        .or_else(|| {
+                            r.try_get::<Option<i64>, _>(i)
+                                .ok()
+                                .flatten()
+                                .map(|x| x.to_string())
+                        });
                     out.push_str(&format!("{v:?}|"));
                 }
                 out.push('\n');
@@ -206,7 +295,10 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(&self.state.db.pool).await.expect("count")
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.state.db.pool)
+            .await
+            .expect("count")
     }
 }
 
@@ -225,7 +317,11 @@ pub struct Session {
 
 impl Session {
     pub async fn get(&self, path: &str) -> Response {
-        self.client.get(format!("{}{path}", self.url)).send().await.expect("get")
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("get")
     }
     pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
         let r = self.get(path).await;
@@ -236,11 +332,21 @@ impl Session {
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
         let mut fields: Vec<(&str, &str)> = form.to_vec();
         fields.push(("_csrf", &self.csrf));
-        self.client.post(format!("{}{path}", self.url)).form(&fields).send().await.expect("post")
+        self.client
+            .post(format!("{}{path}", self.url))
+            .form(&fields)
+            .send()
+            .await
+            .expect("post")
     }
     /// Posts a form exactly as given (no CSRF token added).
     pub async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.client.post(format!("{}{path}", self.url)).form(form).send().await.expect("post")
+        self.client
+            .post(format!("{}{path}", self.url))
+            .form(form)
+            .send()
+            .await
+            .expect("post")
     }
 }
 
@@ -253,18 +359,33 @@ pub struct Api {
 
 impl Api {
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self.client.get(format!("{}{path}", self.url)).bearer_auth(&self.token).send().await.expect("get");
+        let r = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("get");
         json_of(r).await
     }
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut rb = self.client.request(m, format!("{}{path}", self.url)).bearer_auth(&self.token);
+        let mut rb = self
+            .client
+            .request(m, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
         json_of(rb.send().await.expect("send")).await
     }
-    pub async fn raw(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let r = self
             .client
@@ -282,7 +403,11 @@ impl Api {
 pub async fn json_of(r: Response) -> (StatusCode, Value) {
     let s = r.status();
     let text = r.text().await.expect("body");
-    let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (s, v)
 }
 

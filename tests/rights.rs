@@ -1,0 +1,186 @@
+//! Generated from the route table: every route is called by every default role. A route the
+//! role has no right for answers 403 and changes nothing in the database; a route needing a
+//! login refuses anonymous callers; every page an administrator may open renders.
+
+mod common;
+
+use carnet::access::roles;
+use carnet::http::auth::Access;
+use carnet::http::router::ROUTES;
+use common::{each_backend, TestApp, PASSWORD};
+use serde_json::json;
+
+struct Fixture {
+    user: i64,
+    role: i64,
+    unit: i64,
+    group: i64,
+    item: i64,
+    job: i64,
+}
+
+async fn fixture(app: &TestApp) -> Fixture {
+    let unit = app.unit("Compagnie", "company", None).await;
+    let branch = app.unit("Succursale", "branch", Some(unit)).await;
+    let user = app.user("cible@t.fr", "representant", Some(branch)).await;
+    let admin = app.user("fixture-admin@t.fr", "administrateur", None).await;
+    let api = app.api(&app.token_for(admin).await);
+    let (_, role) = api.send("POST", "/api/v1/roles", Some(json!({"code": "perso", "name_fr": "Perso", "name_en": "Custom", "scope": "own", "rights": []}))).await;
+    let (_, group) = api.send("POST", "/api/v1/groups", Some(json!({"name": "DV Test", "members": [user]}))).await;
+    let (_, items) = api.get("/api/v1/lists/request_type/items").await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    let job = carnet::jobs::enqueue(&mut tx, "housekeeping", &json!({}), app.now() + 86_400_000, app.now(), None).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query("UPDATE jobs SET status = 'failed' WHERE id = $1").bind(job).execute(&app.state.db.pool).await.unwrap();
+    Fixture {
+        user,
+        role: role["id"].as_i64().unwrap(),
+        unit: branch,
+        group: group["id"].as_i64().unwrap(),
+        item: items["items"][0]["id"].as_i64().unwrap(),
+        job,
+    }
+}
+
+/// The route's path with real ids of existing records, so that a refusal is about rights.
+fn concrete(path: &str, f: &Fixture) -> String {
+    let id = if path.contains("/roles/") {
+        f.role
+    } else if path.contains("/org-units/") {
+        f.unit
+    } else if path.contains("/groups/") {
+        f.group
+    } else if path.contains("/lists/") {
+        f.item
+    } else if path.contains("/jobs/") {
+        f.job
+    } else if path.contains("/tokens/") {
+        999_999
+    } else {
+        f.user
+    };
+    path.replace("{id}", &id.to_string()).replace("{code}", "request_type").replace("{kind}", "housekeeping")
+}
+
+/// A plausible body for each writing route, so that only the right can make it fail.
+fn form_body(path: &str) -> Vec<(&'static str, &'static str)> {
+    if path.starts_with("/admin/users") {
+        vec![("email", "nouveau@t.fr"), ("name", "Nouveau"), ("role", "representant"), ("language", "fr"), ("active", "on"), ("password", "new-password-123")]
+    } else if path.starts_with("/admin/roles") {
+        vec![("code", "nouveau"), ("name_fr", "N"), ("name_en", "N"), ("scope", "all"), ("rights", "admin.users")]
+    } else if path.starts_with("/admin/org-units") {
+        vec![("name", "Nouvelle"), ("kind", "team")]
+    } else if path.starts_with("/admin/groups") {
+        vec![("name", "Nouveau groupe")]
+    } else if path.starts_with("/admin/lists") {
+        vec![("code", "nouveau"), ("label_fr", "N"), ("label_en", "N"), ("active", "on")]
+    } else if path.starts_with("/admin/settings") {
+        vec![("lists.page_size", "99")]
+    } else {
+        vec![]
+    }
+}
+
+fn json_body(path: &str) -> serde_json::Value {
+    if path.starts_with("/api/v1/users") {
+        json!({"email": "nouveau@t.fr", "name": "Nouveau", "role": "administrateur"})
+    } else if path.starts_with("/api/v1/roles") {
+        json!({"code": "nouveau", "name_fr": "N", "name_en": "N", "scope": "all", "rights": ["admin.users"]})
+    } else if path.starts_with("/api/v1/org-units") {
+        json!({"name": "Nouvelle", "kind": "company", "parent_id": null})
+    } else if path.starts_with("/api/v1/groups") {
+        json!({"name": "Nouveau groupe"})
+    } else if path.starts_with("/api/v1/lists") {
+        json!({"code": "nouveau", "label_fr": "N", "label_en": "N"})
+    } else if path.starts_with("/api/v1/settings") {
+        json!({"lists.page_size": "99"})
+    } else if path.starts_with("/api/v1/tokens") {
+        json!({"name": "t"})
+    } else {
+        json!({})
+    }
+}
+
+#[tokio::test]
+async fn every_refused_route_answers_403_and_changes_nothing() {
+    each_backend(|app| async move {
+        let f = fixture(&app).await;
+        let mut checked = 0;
+        for role in roles::defaults() {
+            let email = format!("{}@roles.test", role.code);
+            let uid = app.user(&email, &role.code, Some(f.unit)).await;
+            let session = app.login(&email, PASSWORD).await.unwrap();
+            let api = app.api(&app.token_for(uid).await);
+            for route in ROUTES {
+                let Access::Right(right) = route.access else { continue };
+                if role.rights.contains(right) {
+                    continue;
+                }
+                let path = concrete(route.path, &f);
+                let before = app.snapshot().await;
+                let status = if route.path.starts_with("/api/") {
+                    let body = (route.method != "get").then(|| json_body(route.path));
+                    api.send(&route.method.to_uppercase(), &path, body).await.0
+                } else if route.method == "get" {
+                    session.get(&path).await.status()
+                } else {
+                    session.post(&path, &form_body(route.path)).await.status()
+                };
+                assert_eq!(status, 403, "{} {} {} with role {}", route.method, route.path, path, role.code);
+                assert_eq!(app.snapshot().await, before, "{} {} with role {} changed the database", route.method, path, role.code);
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "only {checked} refusals checked");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn anonymous_callers_are_refused_everywhere_but_public_routes() {
+    each_backend(|app| async move {
+        let f = fixture(&app).await;
+        let client = app.anon();
+        for route in ROUTES {
+            if route.access == Access::Public {
+                continue;
+            }
+            let path = concrete(route.path, &f);
+            let before = app.snapshot().await;
+            let m = reqwest::Method::from_bytes(route.method.to_uppercase().as_bytes()).unwrap();
+            let mut rb = client.request(m, format!("{}{path}", app.url));
+            if route.path.starts_with("/api/") && route.method != "get" {
+                rb = rb.json(&json_body(route.path));
+            } else if route.method != "get" {
+                rb = rb.form(&form_body(route.path));
+            }
+            let r = rb.send().await.unwrap();
+            if route.path.starts_with("/api/") {
+                assert_eq!(r.status(), 401, "{} {}", route.method, path);
+            } else {
+                assert_eq!(r.status(), 303, "{} {}", route.method, path);
+                assert!(r.headers().get("location").unwrap().to_str().unwrap().starts_with("/login"));
+            }
+            assert_eq!(app.snapshot().await, before, "{} {} changed the database", route.method, path);
+        }
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn administrators_can_open_every_page() {
+    each_backend(|app| async move {
+        let f = fixture(&app).await;
+        let s = app.admin_session().await;
+        // The login page sends a logged-in user home.
+        for route in ROUTES.iter().filter(|r| r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login") {
+            let path = concrete(route.path, &f);
+            let (status, _) = s.get_text(&path).await;
+            assert_eq!(status, 200, "GET {path}");
+        }
+        app
+    })
+    .await;
+}
