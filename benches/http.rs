@@ -130,43 +130,362 @@ impl Rng {
 }
 
 const FIRST_NAMES: &[&str] = &[
-    "Camille", "Léa", "Manon", "Chloé", "Emma", "Inès", "Sarah", "Julie", "Marie", "Laura", "Pauline", "Anaïs", "Mathilde",
-    "Clara", "Lucie", "Océane", "Marine", "Élodie", "Céline", "Nathalie", "Isabelle", "Sophie", "Sandrine", "Valérie",
-    "Christine", "Catherine", "Stéphanie", "Aurélie", "Émilie", "Audrey", "Charlotte", "Juliette", "Louise", "Alice", "Jade",
-    "Zoé", "Lina", "Margaux", "Élise", "Hélène", "Agnès", "Brigitte", "Françoise", "Lucas", "Hugo", "Thomas", "Nicolas",
-    "Julien", "Alexandre", "Maxime", "Antoine", "Quentin", "Romain", "Kévin", "Clément", "Mathieu", "Pierre", "Guillaume",
-    "Sébastien", "Jérôme", "Christophe", "Stéphane", "Frédéric", "Laurent", "Philippe", "Olivier", "David", "Éric",
-    "Patrick", "Thierry", "Vincent", "François", "Benjamin", "Arthur", "Louis", "Gabriel", "Jules", "Adam", "Raphaël",
-    "Léo", "Paul", "Théo", "Baptiste", "Yannick", "Jean-Marc", "Jean-Pierre", "Anne-Sophie", "Marie-Claire",
+    "Camille",
+    "Léa",
+    "Manon",
+    "Chloé",
+    "Emma",
+    "Inès",
+    "Sarah",
+    "Julie",
+    "Marie",
+    "Laura",
+    "Pauline",
+    "Anaïs",
+    "Mathilde",
+    "Clara",
+    "Lucie",
+    "Océane",
+    "Marine",
+    "Élodie",
+    "Céline",
+    "Nathalie",
+    "Isabelle",
+    "Sophie",
+    "Sandrine",
+    "Valérie",
+    "Christine",
+    "Catherine",
+    "Stéphanie",
+    "Aurélie",
+    "Émilie",
+    "Audrey",
+    "Charlotte",
+    "Juliette",
+    "Louise",
+    "Alice",
+    "Jade",
+    "Zoé",
+    "Lina",
+    "Margaux",
+    "Élise",
+    "Hélène",
+    "Agnès",
+    "Brigitte",
+    "Françoise",
+    "Lucas",
+    "Hugo",
+    "Thomas",
+    "Nicolas",
+    "Julien",
+    "Alexandre",
+    "Maxime",
+    "Antoine",
+    "Quentin",
+    "Romain",
+    "Kévin",
+    "Clément",
+    "Mathieu",
+    "Pierre",
+    "Guillaume",
+    "Sébastien",
+    "Jérôme",
+    "Christophe",
+    "Stéphane",
+    "Frédéric",
+    "Laurent",
+    "Philippe",
+    "Olivier",
+    "David",
+    "Éric",
+    "Patrick",
+    "Thierry",
+    "Vincent",
+    "François",
+    "Benjamin",
+    "Arthur",
+    "Louis",
+    "Gabriel",
+    "Jules",
+    "Adam",
+    "Raphaël",
+    "Léo",
+    "Paul",
+    "Théo",
+    "Baptiste",
+    "Yannick",
+    "Jean-Marc",
+    "Jean-Pierre",
+    "Anne-Sophie",
+    "Marie-Claire",
 ];
 
 const LAST_NAMES: &[&str] = &[
-    "Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois", "Moreau", "Laurent", "Simon", "Michel",
-    "Lefebvre", "Leroy", "Roux", "David", "Bertrand", "Morel", "Fournier", "Girard", "Bonnet", "Dupont", "Lambert",
-    "Fontaine", "Rousseau", "Vincent", "Muller", "Lefèvre", "Faure", "André", "Mercier", "Blanc", "Guérin", "Boyer",
-    "Garnier", "Chevalier", "François", "Legrand", "Gauthier", "Garcia", "Perrin", "Robin", "Clément", "Morin", "Nicolas",
-    "Henry", "Roussel", "Mathieu", "Gautier", "Masson", "Marchand", "Duval", "Denis", "Dumont", "Marie", "Lemaire", "Noël",
-    "Meyer", "Dufour", "Meunier", "Brun", "Blanchard", "Giraud", "Joly", "Rivière", "Lucas", "Brunet", "Gaillard",
-    "Barbier", "Arnaud", "Martinez", "Gérard", "Roche", "Renard", "Schmitt", "Roy", "Leroux", "Colin", "Vidal", "Caron",
-    "Picard", "Roger", "Fabre", "Aubert", "Lemoine", "Renaud", "Dumas", "Lacroix", "Olivier", "Philippe", "Bourgeois",
-    "Pierre", "Benoît", "Rey", "Leclerc", "Payet", "Rolland", "Leclercq", "Guillaume", "Lecomte", "Lopez", "Jean",
-    "Dupuy", "Guillot", "Hubert", "Berger", "Carpentier", "Sanchez", "Dupuis", "Moulin", "Louis", "Deschamps", "Huet",
-    "Vasseur", "Perez", "Boucher", "Fleury", "Royer", "Klein", "Jacquet", "Adam", "Paris", "Poirier", "Marty", "Aubry",
-    "Guyot", "Carré", "Charles", "Renault", "Charpentier", "Ménard", "Maillard", "Baron", "Bertin", "Bailly", "Hervé",
-    "Schneider", "Fernandez", "Le Gall", "Collet", "Léger", "Bouvier", "Julien", "Prévost", "Millet", "Perrot", "Daniel",
-    "Le Roux", "Cousin", "Germain", "Breton", "Besson", "Langlois", "Rémy", "Le Goff", "Pelletier", "Lévêque", "Perrier",
-    "Leblanc", "Barré", "Lebrun", "Marchal", "Weber", "Mallet", "Hamon", "Boulanger", "Jacob", "Monnier", "Michaud",
-    "Rodriguez", "Guichard", "Gillet", "Étienne", "Grondin", "Poulain", "Tessier", "Chevallier", "Collin", "Chauvin",
-    "Da Silva", "Bouchet", "Gay", "Lemaître", "Bénard", "Humbert", "Reynaud", "Antoine", "Hoarau", "Perret", "Barthélemy",
-    "Cordier", "Pichon", "Lejeune", "Gilbert", "Lamy", "Delaunay", "Pasquier", "Carlier", "Laporte", "N'Diaye", "Nguyen",
+    "Martin",
+    "Bernard",
+    "Thomas",
+    "Petit",
+    "Robert",
+    "Richard",
+    "Durand",
+    "Dubois",
+    "Moreau",
+    "Laurent",
+    "Simon",
+    "Michel",
+    "Lefebvre",
+    "Leroy",
+    "Roux",
+    "David",
+    "Bertrand",
+    "Morel",
+    "Fournier",
+    "Girard",
+    "Bonnet",
+    "Dupont",
+    "Lambert",
+    "Fontaine",
+    "Rousseau",
+    "Vincent",
+    "Muller",
+    "Lefèvre",
+    "Faure",
+    "André",
+    "Mercier",
+    "Blanc",
+    "Guérin",
+    "Boyer",
+    "Garnier",
+    "Chevalier",
+    "François",
+    "Legrand",
+    "Gauthier",
+    "Garcia",
+    "Perrin",
+    "Robin",
+    "Clément",
+    "Morin",
+    "Nicolas",
+    "Henry",
+    "Roussel",
+    "Mathieu",
+    "Gautier",
+    "Masson",
+    "Marchand",
+    "Duval",
+    "Denis",
+    "Dumont",
+    "Marie",
+    "Lemaire",
+    "Noël",
+    "Meyer",
+    "Dufour",
+    "Meunier",
+    "Brun",
+    "Blanchard",
+    "Giraud",
+    "Joly",
+    "Rivière",
+    "Lucas",
+    "Brunet",
+    "Gaillard",
+    "Barbier",
+    "Arnaud",
+    "Martinez",
+    "Gérard",
+    "Roche",
+    "Renard",
+    "Schmitt",
+    "Roy",
+    "Leroux",
+    "Colin",
+    "Vidal",
+    "Caron",
+    "Picard",
+    "Roger",
+    "Fabre",
+    "Aubert",
+    "Lemoine",
+    "Renaud",
+    "Dumas",
+    "Lacroix",
+    "Olivier",
+    "Philippe",
+    "Bourgeois",
+    "Pierre",
+    "Benoît",
+    "Rey",
+    "Leclerc",
+    "Payet",
+    "Rolland",
+    "Leclercq",
+    "Guillaume",
+    "Lecomte",
+    "Lopez",
+    "Jean",
+    "Dupuy",
+    "Guillot",
+    "Hubert",
+    "Berger",
+    "Carpentier",
+    "Sanchez",
+    "Dupuis",
+    "Moulin",
+    "Louis",
+    "Deschamps",
+    "Huet",
+    "Vasseur",
+    "Perez",
+    "Boucher",
+    "Fleury",
+    "Royer",
+    "Klein",
+    "Jacquet",
+    "Adam",
+    "Paris",
+    "Poirier",
+    "Marty",
+    "Aubry",
+    "Guyot",
+    "Carré",
+    "Charles",
+    "Renault",
+    "Charpentier",
+    "Ménard",
+    "Maillard",
+    "Baron",
+    "Bertin",
+    "Bailly",
+    "Hervé",
+    "Schneider",
+    "Fernandez",
+    "Le Gall",
+    "Collet",
+    "Léger",
+    "Bouvier",
+    "Julien",
+    "Prévost",
+    "Millet",
+    "Perrot",
+    "Daniel",
+    "Le Roux",
+    "Cousin",
+    "Germain",
+    "Breton",
+    "Besson",
+    "Langlois",
+    "Rémy",
+    "Le Goff",
+    "Pelletier",
+    "Lévêque",
+    "Perrier",
+    "Leblanc",
+    "Barré",
+    "Lebrun",
+    "Marchal",
+    "Weber",
+    "Mallet",
+    "Hamon",
+    "Boulanger",
+    "Jacob",
+    "Monnier",
+    "Michaud",
+    "Rodriguez",
+    "Guichard",
+    "Gillet",
+    "Étienne",
+    "Grondin",
+    "Poulain",
+    "Tessier",
+    "Chevallier",
+    "Collin",
+    "Chauvin",
+    "Da Silva",
+    "Bouchet",
+    "Gay",
+    "Lemaître",
+    "Bénard",
+    "Humbert",
+    "Reynaud",
+    "Antoine",
+    "Hoarau",
+    "Perret",
+    "Barthélemy",
+    "Cordier",
+    "Pichon",
+    "Lejeune",
+    "Gilbert",
+    "Lamy",
+    "Delaunay",
+    "Pasquier",
+    "Carlier",
+    "Laporte",
+    "N'Diaye",
+    "Nguyen",
 ];
 
 /// Regions and the ten branches (cities) of each.
 const REGIONS: &[(&str, [&str; 10])] = &[
-    ("Région Nord", ["Lille", "Amiens", "Rouen", "Caen", "Reims", "Arras", "Dunkerque", "Calais", "Valenciennes", "Le Havre"]),
-    ("Région Est", ["Strasbourg", "Metz", "Nancy", "Mulhouse", "Dijon", "Besançon", "Colmar", "Troyes", "Épinal", "Belfort"]),
-    ("Région Sud", ["Marseille", "Lyon", "Nice", "Montpellier", "Toulon", "Grenoble", "Avignon", "Nîmes", "Perpignan", "Saint-Étienne"]),
-    ("Région Ouest", ["Nantes", "Rennes", "Bordeaux", "Brest", "Angers", "Tours", "Le Mans", "La Rochelle", "Poitiers", "Limoges"]),
+    (
+        "Région Nord",
+        [
+            "Lille",
+            "Amiens",
+            "Rouen",
+            "Caen",
+            "Reims",
+            "Arras",
+            "Dunkerque",
+            "Calais",
+            "Valenciennes",
+            "Le Havre",
+        ],
+    ),
+    (
+        "Région Est",
+        [
+            "Strasbourg",
+            "Metz",
+            "Nancy",
+            "Mulhouse",
+            "Dijon",
+            "Besançon",
+            "Colmar",
+            "Troyes",
+            "Épinal",
+            "Belfort",
+        ],
+    ),
+    (
+        "Région Sud",
+        [
+            "Marseille",
+            "Lyon",
+            "Nice",
+            "Montpellier",
+            "Toulon",
+            "Grenoble",
+            "Avignon",
+            "Nîmes",
+            "Perpignan",
+            "Saint-Étienne",
+        ],
+    ),
+    (
+        "Région Ouest",
+        [
+            "Nantes",
+            "Rennes",
+            "Bordeaux",
+            "Brest",
+            "Angers",
+            "Tours",
+            "Le Mans",
+            "La Rochelle",
+            "Poitiers",
+            "Limoges",
+        ],
+    ),
 ];
 
 /// Teams of every branch, with the role of their members.
@@ -213,7 +532,13 @@ struct NewUser {
     unit: Option<i64>,
 }
 
-async fn insert_unit(tx: &mut sqlx::Transaction<'static, sqlx::Any>, now: i64, parent: Option<(i64, &str)>, kind: &str, name: &str) -> Result<(i64, String)> {
+async fn insert_unit(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    now: i64,
+    parent: Option<(i64, &str)>,
+    kind: &str,
+    name: &str,
+) -> Result<(i64, String)> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO org_units (parent_id, kind, name, path, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $4) RETURNING id",
     )
@@ -224,7 +549,11 @@ async fn insert_unit(tx: &mut sqlx::Transaction<'static, sqlx::Any>, now: i64, p
     .fetch_one(&mut **tx)
     .await?;
     let path = format!("{}{id}/", parent.map(|p| p.1).unwrap_or("/"));
-    sqlx::query("UPDATE org_units SET path = $1 WHERE id = $2").bind(&path).bind(id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE org_units SET path = $1 WHERE id = $2")
+        .bind(&path)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok((id, path))
 }
 
@@ -239,7 +568,14 @@ async fn insert_users(tx: &mut sqlx::Transaction<'static, sqlx::Any>, hash: &str
             sql.push_str(", ");
         }
         let unit = u.unit.map(|x| x.to_string()).unwrap_or_else(|| "NULL".into());
-        let _ = write!(sql, "(${}, ${}, '{}', $1, {}, {unit}, $2, $2, $2)", 3 + 2 * i, 4 + 2 * i, u.language, u.role_id);
+        let _ = write!(
+            sql,
+            "(${}, ${}, '{}', $1, {}, {unit}, $2, $2, $2)",
+            3 + 2 * i,
+            4 + 2 * i,
+            u.language,
+            u.role_id
+        );
     }
     let mut q = sqlx::query(&sql).bind(hash).bind(now);
     for u in rows {
@@ -254,7 +590,13 @@ async fn generate(db: &Db, n: usize, now: i64) -> Result<Dataset> {
     let started = Instant::now();
     let hash = carnet::identity::password::hash(PASSWORD)?;
     let roles: Vec<(i64, String)> = sqlx::query_as("SELECT id, code FROM roles").fetch_all(&db.pool).await?;
-    let role = |code: &str| roles.iter().find(|(_, c)| c == code).map(|(id, _)| *id).ok_or_else(|| anyhow!("no role {code}"));
+    let role = |code: &str| {
+        roles
+            .iter()
+            .find(|(_, c)| c == code)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| anyhow!("no role {code}"))
+    };
 
     // The sales structure: one transaction, one row at a time (245 rows, ids needed for paths).
     let mut tx = db.pool.begin().await?;
@@ -293,12 +635,26 @@ async fn generate(db: &Db, n: usize, now: i64) -> Result<Dataset> {
             (format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)), admin, None)
         } else if r < 20 {
             let b = branches[rng.below(branches.len())];
-            (format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)), director, Some(b))
+            (
+                format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)),
+                director,
+                Some(b),
+            )
         } else {
             let (t, role_id) = teams[rng.below(teams.len())];
-            (format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)), role_id, Some(t))
+            (
+                format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)),
+                role_id,
+                Some(t),
+            )
         };
-        batch.push(NewUser { email, name, language, role_id, unit });
+        batch.push(NewUser {
+            email,
+            name,
+            language,
+            role_id,
+            unit,
+        });
         if batch.len() == USERS_PER_STATEMENT || i + 1 == n {
             insert_users(&mut tx, &hash, now, &batch).await?;
             batch.clear();
@@ -314,7 +670,11 @@ async fn generate(db: &Db, n: usize, now: i64) -> Result<Dataset> {
     for table in ["org_units", "roles", "role_rights", "users"] {
         sqlx::query(&format!("ANALYZE {table}")).execute(&db.pool).await?;
     }
-    Ok(Dataset { units, users: n, seconds: started.elapsed().as_secs_f64() })
+    Ok(Dataset {
+        units,
+        users: n,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 // ---------------------------------------------------------------- HTTP helpers
@@ -347,7 +707,11 @@ fn short(body: &str) -> String {
 /// The full login form, as a browser does it: GET /login (the form and its login-CSRF
 /// cookie), then POST /login. Returns the session cookie's value.
 async fn login(client: &Client, base: &str, email: &str) -> Result<String, String> {
-    let page = client.get(format!("{base}/login")).send().await.map_err(|e| format!("GET /login: {e}"))?;
+    let page = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .map_err(|e| format!("GET /login: {e}"))?;
     if page.status() != StatusCode::OK {
         return Err(format!("GET /login: {}", page.status()));
     }
@@ -451,7 +815,10 @@ async fn run(name: &'static str, what: &'static str, base: &str, op: Op, seconds
         let base = base.to_string();
         let op = op.clone();
         handles.push(tokio::spawn(async move {
-            let mut r = TaskResult { latencies_us: Vec::with_capacity(4096), ..Default::default() };
+            let mut r = TaskResult {
+                latencies_us: Vec::with_capacity(4096),
+                ..Default::default()
+            };
             let mut iteration = 0u64;
             loop {
                 let t0 = Instant::now();
@@ -497,7 +864,10 @@ async fn run(name: &'static str, what: &'static str, base: &str, op: Op, seconds
         p50_ms: percentile(&all, 50.0),
         p99_ms: percentile(&all, 99.0),
     };
-    eprintln!("    {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors", m.per_second, m.p50_ms, m.p99_ms, m.errors);
+    eprintln!(
+        "    {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+        m.per_second, m.p50_ms, m.p99_ms, m.errors
+    );
     if let Some(e) = &m.first_error {
         eprintln!("    first error: {e}");
     }
@@ -510,7 +880,11 @@ fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
@@ -538,8 +912,17 @@ fn report(o: &Options, config: &Config, data: &Dataset, results: &[Measure]) -> 
     let rows = data.units + data.users;
     let mut s = String::new();
     let _ = writeln!(s, "- date: {date}");
-    let _ = writeln!(s, "- machine: {} (the load generator runs on the same cores as the server)", machine());
-    let _ = writeln!(s, "- backend: {}, pool of {} connections", o.backend.name(), config.database_max_connections);
+    let _ = writeln!(
+        s,
+        "- machine: {} (the load generator runs on the same cores as the server)",
+        machine()
+    );
+    let _ = writeln!(
+        s,
+        "- backend: {}, pool of {} connections",
+        o.backend.name(),
+        config.database_max_connections
+    );
     let _ = writeln!(
         s,
         "- dataset: {} users, {} org units; generated in {:.1} s ({:.0} rows/s)",
@@ -548,7 +931,11 @@ fn report(o: &Options, config: &Config, data: &Dataset, results: &[Measure]) -> 
         data.seconds,
         rows as f64 / data.seconds
     );
-    let _ = writeln!(s, "- load: {} concurrent clients, closed loop, {} s per scenario after 1 s of warm-up", o.concurrency, o.seconds);
+    let _ = writeln!(
+        s,
+        "- load: {} concurrent clients, closed loop, {} s per scenario after 1 s of warm-up",
+        o.concurrency, o.seconds
+    );
     let _ = writeln!(s);
     let _ = writeln!(s, "| scenario | request | requests/s | p50 ms | p99 ms | errors |");
     let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: |");
@@ -568,7 +955,13 @@ fn report(o: &Options, config: &Config, data: &Dataset, results: &[Measure]) -> 
     if !errs.is_empty() {
         let _ = writeln!(s);
         for m in errs {
-            let _ = writeln!(s, "- {}: {} errors; first: `{}`", m.name, m.errors, m.first_error.as_deref().unwrap_or("?").replace('`', "'"));
+            let _ = writeln!(
+                s,
+                "- {}: {} errors; first: `{}`",
+                m.name,
+                m.errors,
+                m.first_error.as_deref().unwrap_or("?").replace('`', "'")
+            );
         }
     }
     s
@@ -611,21 +1004,38 @@ async fn user_of_role(db: &Db, role: &str, count: i64) -> Result<Vec<(i64, Strin
 async fn bench(o: &Options, state: &AppState, base: &str) -> Result<Vec<Measure>> {
     let db = &state.db;
     let now = state.clock.now_ms();
-    let admin_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(ADMIN_EMAIL).fetch_one(&db.pool).await?;
+    let admin_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(ADMIN_EMAIL)
+        .fetch_one(&db.pool)
+        .await?;
 
     // A few users of every role with a token and a session each.
     let mut people: Vec<(i64, String)> = Vec::new();
-    for role in ["representant", "agent_bdc", "agent_support", "avant_vente", "technicien", "directeur_ventes", "administrateur"] {
+    for role in [
+        "representant",
+        "agent_bdc",
+        "agent_support",
+        "avant_vente",
+        "technicien",
+        "directeur_ventes",
+        "administrateur",
+    ] {
         people.extend(user_of_role(db, role, 2).await?);
     }
     let c = client()?;
     let mut tokens = Vec::new();
     let mut sessions = Vec::new();
     for (id, email) in &people {
-        tokens.push(Auth::Bearer(carnet::identity::token::create(db, &Actor::system(), now, *id, "bench").await?.1));
-        sessions.push(Auth::Session(login(&c, base, email).await.map_err(|e| anyhow!("login {email}: {e}"))?));
+        tokens.push(Auth::Bearer(
+            carnet::identity::token::create(db, &Actor::system(), now, *id, "bench").await?.1,
+        ));
+        sessions.push(Auth::Session(
+            login(&c, base, email).await.map_err(|e| anyhow!("login {email}: {e}"))?,
+        ));
     }
-    let admin_token = carnet::identity::token::create(db, &Actor::system(), now, admin_id, "bench").await?.1;
+    let admin_token = carnet::identity::token::create(db, &Actor::system(), now, admin_id, "bench")
+        .await?
+        .1;
     let admin_session = login(&c, base, ADMIN_EMAIL).await.map_err(|e| anyhow!("admin login: {e}"))?;
 
     // Sanity checks: the list really returns a full page, the search finds people.
@@ -643,7 +1053,11 @@ async fn bench(o: &Options, state: &AppState, base: &str) -> Result<Vec<Measure>
             bail!("/api/v1/users?q={q} gave {n} items, expected 50: {}", short(&v.to_string()));
         }
     }
-    let page = c.get(format!("{base}/admin/users")).header(COOKIE, format!("carnet_session={admin_session}")).send().await?;
+    let page = c
+        .get(format!("{base}/admin/users"))
+        .header(COOKIE, format!("carnet_session={admin_session}"))
+        .send()
+        .await?;
     if page.status() != StatusCode::OK {
         bail!("/admin/users: {}", page.status());
     }
@@ -652,30 +1066,69 @@ async fn bench(o: &Options, state: &AppState, base: &str) -> Result<Vec<Measure>
     let login_emails: Vec<String> = user_of_role(db, "representant", 256).await?.into_iter().map(|(_, e)| e).collect();
     let one = |a: Auth| Arc::new(vec![a]);
     let scenarios: Vec<(&'static str, &'static str, Op)> = vec![
-        ("a. health", "GET /healthz (no authentication)", Op::Get { path: "/healthz".into(), auths: one(Auth::None) }),
-        ("b. me, token", "GET /api/v1/me, bearer token", Op::Get { path: "/api/v1/me".into(), auths: Arc::new(tokens) }),
-        ("c. me, session", "GET /api/v1/me, session cookie", Op::Get { path: "/api/v1/me".into(), auths: Arc::new(sessions) }),
+        (
+            "a. health",
+            "GET /healthz (no authentication)",
+            Op::Get {
+                path: "/healthz".into(),
+                auths: one(Auth::None),
+            },
+        ),
+        (
+            "b. me, token",
+            "GET /api/v1/me, bearer token",
+            Op::Get {
+                path: "/api/v1/me".into(),
+                auths: Arc::new(tokens),
+            },
+        ),
+        (
+            "c. me, session",
+            "GET /api/v1/me, session cookie",
+            Op::Get {
+                path: "/api/v1/me".into(),
+                auths: Arc::new(sessions),
+            },
+        ),
         (
             "d1. users list",
             "GET /api/v1/users?limit=50, admin token",
-            Op::Get { path: "/api/v1/users?limit=50".into(), auths: one(Auth::Bearer(admin_token.clone())) },
+            Op::Get {
+                path: "/api/v1/users?limit=50".into(),
+                auths: one(Auth::Bearer(admin_token.clone())),
+            },
         ),
         (
             "d2. users search",
             "GET /api/v1/users?limit=50&q=mart, admin token",
-            Op::Get { path: format!("/api/v1/users?limit=50&q={SEARCH}"), auths: one(Auth::Bearer(admin_token.clone())) },
+            Op::Get {
+                path: format!("/api/v1/users?limit=50&q={SEARCH}"),
+                auths: one(Auth::Bearer(admin_token.clone())),
+            },
         ),
         (
             "d3. users search, no match",
             "GET /api/v1/users?limit=50&q=zzz, admin token (scans every user)",
-            Op::Get { path: "/api/v1/users?limit=50&q=zzz".into(), auths: one(Auth::Bearer(admin_token.clone())) },
+            Op::Get {
+                path: "/api/v1/users?limit=50&q=zzz".into(),
+                auths: one(Auth::Bearer(admin_token.clone())),
+            },
         ),
         (
             "f. admin users page",
             "GET /admin/users (HTML), admin session",
-            Op::Get { path: "/admin/users".into(), auths: one(Auth::Session(admin_session.clone())) },
+            Op::Get {
+                path: "/admin/users".into(),
+                auths: one(Auth::Session(admin_session.clone())),
+            },
         ),
-        ("e. login", "GET /login + POST /login (argon2id)", Op::Login { emails: Arc::new(login_emails) }),
+        (
+            "e. login",
+            "GET /login + POST /login (argon2id)",
+            Op::Login {
+                emails: Arc::new(login_emails),
+            },
+        ),
     ];
     let mut results = Vec::new();
     for (name, what, op) in scenarios {
@@ -721,7 +1174,9 @@ async fn main() -> Result<()> {
     let outcome = async {
         let state = carnet::app::prepare(config.clone(), clock).await?;
         eprintln!("generating the dataset …");
-        let data = generate(&state.db, o.users, state.clock.now_ms()).await.context("generating the dataset")?;
+        let data = generate(&state.db, o.users, state.clock.now_ms())
+            .await
+            .context("generating the dataset")?;
         eprintln!(
             "  {} org units and {} users in {:.2} s: {:.0} rows/s",
             data.units,

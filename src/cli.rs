@@ -136,7 +136,9 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
     }
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
-        Command::Config { command: ConfigCommand::Check } => {
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
             print!("{}", config.masked_toml());
             Ok(())
         }
@@ -155,22 +157,44 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
         Command::Admin { command } => {
             let st = crate::app::prepare(config, clock.clone()).await?;
             match command {
-                AdminCommand::CreateUser { email, name, role, language, password_stdin } => {
+                AdminCommand::CreateUser {
+                    email,
+                    name,
+                    role,
+                    language,
+                    password_stdin,
+                } => {
                     if !password_stdin {
                         bail!("--password-stdin is required: pipe the password on standard input");
                     }
                     let mut pw = String::new();
-                    std::io::stdin().read_to_string(&mut pw).context("reading the password from standard input")?;
+                    std::io::stdin()
+                        .read_to_string(&mut pw)
+                        .context("reading the password from standard input")?;
                     let pw = pw.trim_end_matches(['\n', '\r']).to_string();
-                    let form = UserForm { email, name, language: Some(language), role, org_unit_id: None, active: Some(true), password: Some(pw.clone()) };
+                    let form = UserForm {
+                        email,
+                        name,
+                        language: Some(language),
+                        role,
+                        org_unit_id: None,
+                        active: Some(true),
+                        password: Some(pw.clone()),
+                    };
                     let input = form.parse().map_err(describe)?;
-                    let u = crate::identity::users::create(&st.db, &Actor::system(), clock.now_ms(), &input, Some(&pw)).await.map_err(describe)?;
+                    let u = crate::identity::users::create(&st.db, &Actor::system(), clock.now_ms(), &input, Some(&pw))
+                        .await
+                        .map_err(describe)?;
                     println!("Created user {} <{}> with role {}.", u.name, u.email, u.role_code);
                     Ok(())
                 }
                 AdminCommand::CreateToken { user, name } => {
-                    let u = crate::identity::users::by_email(&st.db, &user).await?.ok_or_else(|| anyhow!("no user with email {user}"))?;
-                    let (_, secret) = crate::identity::token::create(&st.db, &Actor::system(), clock.now_ms(), u.id, &name).await.map_err(describe)?;
+                    let u = crate::identity::users::by_email(&st.db, &user)
+                        .await?
+                        .ok_or_else(|| anyhow!("no user with email {user}"))?;
+                    let (_, secret) = crate::identity::token::create(&st.db, &Actor::system(), clock.now_ms(), u.id, &name)
+                        .await
+                        .map_err(describe)?;
                     println!("{secret}");
                     Ok(())
                 }
@@ -201,7 +225,10 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
 fn describe(e: crate::error::Error) -> anyhow::Error {
     match e {
         crate::error::Error::Validation(f) | crate::error::Error::Conflict(f) => {
-            let parts: Vec<String> = f.0.iter().map(|x| format!("{}: {}", x.field, crate::i18n::t(crate::i18n::Lang::En, x.reason))).collect();
+            let parts: Vec<String> =
+                f.0.iter()
+                    .map(|x| format!("{}: {}", x.field, crate::i18n::t(crate::i18n::Lang::En, x.reason)))
+                    .collect();
             anyhow!("{}", parts.join("; "))
         }
         crate::error::Error::InvalidState { reason } => anyhow!("{}", crate::i18n::t(crate::i18n::Lang::En, reason)),
@@ -212,7 +239,9 @@ fn describe(e: crate::error::Error) -> anyhow::Error {
 async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result<()> {
     let listen = config.listen;
     let st = crate::app::prepare(config, clock).await?;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     if demo {
         let login = crate::demo::load(&st).await?;

@@ -29,7 +29,10 @@ impl FieldErrors {
         Self(Vec::new())
     }
     pub fn add(&mut self, field: impl Into<String>, reason: &'static str) {
-        self.0.push(FieldError { field: field.into(), reason });
+        self.0.push(FieldError {
+            field: field.into(),
+            reason,
+        });
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

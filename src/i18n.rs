@@ -127,7 +127,17 @@ mod tests {
                 }
             }
         };
-        for dir in ["templates", "templates/admin", "templates/partials", "src", "src/http", "src/access", "src/identity", "src/org", "src/platform"] {
+        for dir in [
+            "templates",
+            "templates/admin",
+            "templates/partials",
+            "src",
+            "src/http",
+            "src/access",
+            "src/identity",
+            "src/org",
+            "src/platform",
+        ] {
             let Ok(rd) = std::fs::read_dir(dir) else { continue };
             for entry in rd.flatten() {
                 let p = entry.path();

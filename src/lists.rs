@@ -112,7 +112,10 @@ pub fn builtin_lists() -> Vec<BuiltinList> {
             name_fr: "Catégories de réunion",
             name_en: "Meeting categories",
             allowed_flags: "",
-            items: &[("rendez_vous", "Rendez-vous", "Appointment", ""), ("livraison", "Livraison", "Delivery", "")],
+            items: &[
+                ("rendez_vous", "Rendez-vous", "Appointment", ""),
+                ("livraison", "Livraison", "Delivery", ""),
+            ],
         },
         BuiltinList {
             code: "request_type",
@@ -210,16 +213,20 @@ pub async fn ensure_builtin(db: &Db, now: Millis) -> Result<()> {
 }
 
 pub async fn lists(db: &Db) -> Result<Vec<ValueList>> {
-    Ok(sqlx::query_as("SELECT code, name_fr, name_en, allowed_flags FROM value_lists ORDER BY code")
-        .fetch_all(&db.pool)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT code, name_fr, name_en, allowed_flags FROM value_lists ORDER BY code")
+            .fetch_all(&db.pool)
+            .await?,
+    )
 }
 
 pub async fn list(db: &Db, code: &str) -> Result<Option<ValueList>> {
-    Ok(sqlx::query_as("SELECT code, name_fr, name_en, allowed_flags FROM value_lists WHERE code = $1")
-        .bind(code)
-        .fetch_optional(&db.pool)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT code, name_fr, name_en, allowed_flags FROM value_lists WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
 }
 
 const ITEM_SELECT: &str = "SELECT id, list_code, code, label_fr, label_en, position, active, flags FROM value_list_items";
@@ -239,7 +246,10 @@ pub async fn items(db: &Db, code: &str, include_inactive: bool) -> Result<Vec<Li
 }
 
 async fn item(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<ListItem>> {
-    Ok(sqlx::query_as(&format!("{ITEM_SELECT} WHERE id = $1")).bind(id).fetch_optional(conn).await?)
+    Ok(sqlx::query_as(&format!("{ITEM_SELECT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
 }
 
 #[derive(Debug, Clone)]
@@ -253,7 +263,15 @@ pub struct ItemInput {
 }
 
 impl ItemInput {
-    pub fn parse(list: &ValueList, code: &str, label_fr: &str, label_en: &str, position: Option<i64>, active: bool, flags: &[String]) -> Result<ItemInput> {
+    pub fn parse(
+        list: &ValueList,
+        code: &str,
+        label_fr: &str,
+        label_en: &str,
+        position: Option<i64>,
+        active: bool,
+        flags: &[String],
+    ) -> Result<ItemInput> {
         let mut errs = FieldErrors::new();
         let code = code.trim().to_lowercase();
         if code.is_empty() || code.len() > 60 || !code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
@@ -314,17 +332,22 @@ pub async fn create_item(db: &Db, actor: &Actor, now: Millis, list_code: &str, i
 /// Edits an entry. Its code is stable (stored in records) and cannot change.
 pub async fn update_item(db: &Db, actor: &Actor, now: Millis, list_code: &str, id: i64, input: &ItemInput) -> Result<ListItem> {
     let mut tx = db.begin().await?;
-    let old = item(&mut tx, id).await?.filter(|i| i.list_code == list_code).ok_or(Error::NotFound)?;
-    sqlx::query("UPDATE value_list_items SET label_fr = $1, label_en = $2, position = $3, active = $4, flags = $5, updated_at = $6 WHERE id = $7")
-        .bind(&input.label_fr)
-        .bind(&input.label_en)
-        .bind(input.position)
-        .bind(input.active as i64)
-        .bind(&input.flags)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    let old = item(&mut tx, id)
+        .await?
+        .filter(|i| i.list_code == list_code)
+        .ok_or(Error::NotFound)?;
+    sqlx::query(
+        "UPDATE value_list_items SET label_fr = $1, label_en = $2, position = $3, active = $4, flags = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(&input.label_fr)
+    .bind(&input.label_en)
+    .bind(input.position)
+    .bind(input.active as i64)
+    .bind(&input.flags)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     let new = item(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;

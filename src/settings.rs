@@ -12,7 +12,10 @@ use crate::error::{Error, Result};
 pub enum Kind {
     Bool,
     /// An integer within bounds.
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// One of the given codes.
     Choice(&'static [&'static str]),
 }
@@ -25,10 +28,26 @@ pub struct Def {
 }
 
 pub const DEFS: &[Def] = &[
-    Def { key: "ui.default_language", kind: Kind::Choice(&["fr", "en"]), default: "fr" },
-    Def { key: "lists.page_size", kind: Kind::Int { min: 10, max: 200 }, default: "50" },
-    Def { key: "security.show_last_login", kind: Kind::Bool, default: "true" },
-    Def { key: "jobs.session_cleanup_enabled", kind: Kind::Bool, default: "true" },
+    Def {
+        key: "ui.default_language",
+        kind: Kind::Choice(&["fr", "en"]),
+        default: "fr",
+    },
+    Def {
+        key: "lists.page_size",
+        kind: Kind::Int { min: 10, max: 200 },
+        default: "50",
+    },
+    Def {
+        key: "security.show_last_login",
+        kind: Kind::Bool,
+        default: "true",
+    },
+    Def {
+        key: "jobs.session_cleanup_enabled",
+        kind: Kind::Bool,
+        default: "true",
+    },
 ];
 
 pub fn def(key: &str) -> Option<&'static Def> {
@@ -53,7 +72,10 @@ pub fn parse_value(d: &Def, raw: &str) -> Result<String> {
 /// A setting's current value (stored, or the default).
 pub async fn get(db: &Db, key: &str) -> Result<String> {
     let d = def(key).ok_or(Error::NotFound)?;
-    let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&db.pool).await?;
+    let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(key)
+        .fetch_optional(&db.pool)
+        .await?;
     Ok(v.unwrap_or_else(|| d.default.to_string()))
 }
 
@@ -71,7 +93,11 @@ pub async fn all(db: &Db) -> Result<Vec<(&'static Def, String)>> {
     Ok(DEFS
         .iter()
         .map(|d| {
-            let v = stored.iter().find(|(k, _)| k == d.key).map(|(_, v)| v.clone()).unwrap_or_else(|| d.default.to_string());
+            let v = stored
+                .iter()
+                .find(|(k, _)| k == d.key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| d.default.to_string());
             (d, v)
         })
         .collect())
@@ -104,7 +130,20 @@ pub async fn set_many(db: &Db, actor: &Actor, now: Millis, values: &[(&'static D
                 .execute(&mut *tx)
                 .await?;
         }
-        audit::record(&mut tx, actor, now, "setting", 0, "update", &[audit::Change { field: d.key, old, new: Some(v.clone()) }]).await?;
+        audit::record(
+            &mut tx,
+            actor,
+            now,
+            "setting",
+            0,
+            "update",
+            &[audit::Change {
+                field: d.key,
+                old,
+                new: Some(v.clone()),
+            }],
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())

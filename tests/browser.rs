@@ -39,19 +39,14 @@ fn find_chromedriver() -> Option<PathBuf> {
         if p.is_file() {
             return Some(p);
         }
-        println!(
-            "CHROMEDRIVER={} is not a file; looking elsewhere",
-            p.display()
-        );
+        println!("CHROMEDRIVER={} is not a file; looking elsewhere", p.display());
     }
     let default = PathBuf::from("/usr/bin/chromedriver");
     if default.is_file() {
         return Some(default);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("chromedriver"))
-        .find(|p| p.is_file())
+    std::env::split_paths(&path).map(|d| d.join("chromedriver")).find(|p| p.is_file())
 }
 
 /// The Chromium binary: `$CHROME_BIN`, else `/usr/bin/chromium` when present (else
@@ -60,9 +55,7 @@ fn chrome_binary() -> Option<String> {
     if let Some(b) = std::env::var("CHROME_BIN").ok().filter(|b| !b.is_empty()) {
         return Some(b);
     }
-    Path::new("/usr/bin/chromium")
-        .is_file()
-        .then(|| "/usr/bin/chromium".to_string())
+    Path::new("/usr/bin/chromium").is_file().then(|| "/usr/bin/chromium".to_string())
 }
 
 fn free_port() -> u16 {
@@ -117,12 +110,7 @@ impl Driver {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let ready = match driver
-                .http
-                .get(format!("http://{}/status", driver.addr))
-                .send()
-                .await
-            {
+            let ready = match driver.http.get(format!("http://{}/status", driver.addr)).send().await {
                 Ok(r) => r
                     .json::<Value>()
                     .await
@@ -228,7 +216,10 @@ impl Drop for Browser {
         // Chromium before it is killed itself.
         if let Ok(mut s) = TcpStream::connect(&self.driver_addr) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
-            let req = format!("DELETE /session/{} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", self.session, self.driver_addr);
+            let req = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                self.session, self.driver_addr
+            );
             if s.write_all(req.as_bytes()).is_ok() {
                 let mut sink = Vec::new();
                 let _ = s.read_to_end(&mut sink);
@@ -238,21 +229,13 @@ impl Drop for Browser {
 }
 
 impl Browser {
-    async fn cmd(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, WdError> {
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, WdError> {
         let url = format!("http://{}/session/{}{path}", self.driver_addr, self.session);
         let mut req = self.http.request(method.clone(), url);
         if method == reqwest::Method::POST {
             req = req.json(&body.unwrap_or_else(|| json!({})));
         }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
+        let resp = req.send().await.unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
         let ok = resp.status().is_success();
         let v: Value = resp
             .json()
@@ -288,21 +271,13 @@ impl Browser {
 
     /// Opens a path of the app.
     async fn goto(&self, path: &str) {
-        self.post("/url", json!({ "url": format!("{}{path}", self.app_url) }))
-            .await;
+        self.post("/url", json!({ "url": format!("{}{path}", self.app_url) })).await;
     }
 
     /// The current path (with the query) in the app.
     async fn path(&self) -> String {
-        let url = self
-            .get("/url")
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        url.strip_prefix(&self.app_url)
-            .map(str::to_string)
-            .unwrap_or(url)
+        let url = self.get("/url").await.as_str().unwrap_or_default().to_string();
+        url.strip_prefix(&self.app_url).map(str::to_string).unwrap_or(url)
     }
 
     /// The current path without the query.
@@ -312,8 +287,7 @@ impl Browser {
     }
 
     async fn exec(&self, script: &str) -> Value {
-        self.post("/execute/sync", json!({ "script": script, "args": [] }))
-            .await
+        self.post("/execute/sync", json!({ "script": script, "args": [] })).await
     }
 
     /// The element matching `css`, waited for (fails the test when it never shows up).
@@ -358,15 +332,16 @@ impl Browser {
         loop {
             // The script fails while the new document is being set up: just poll again.
             let done = self
-                .cmd(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": "return !window.__carnetOldPage && document.readyState === 'complete';", "args": [] })))
+                .cmd(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    Some(json!({ "script": "return !window.__carnetOldPage && document.readyState === 'complete';", "args": [] })),
+                )
                 .await;
             if matches!(done, Ok(Value::Bool(true))) {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "clicking {css:?} did not load a new page"
-            );
+            assert!(Instant::now() < deadline, "clicking {css:?} did not load a new page");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -396,13 +371,11 @@ impl Browser {
 
     /// The labels of the main navigation.
     async fn nav_labels(&self) -> Vec<String> {
-        let v = self.exec("return Array.from(document.querySelectorAll('nav.mainnav a')).map(a => a.textContent.trim());").await;
+        let v = self
+            .exec("return Array.from(document.querySelectorAll('nav.mainnav a')).map(a => a.textContent.trim());")
+            .await;
         v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
             .unwrap_or_default()
     }
 
@@ -412,13 +385,8 @@ impl Browser {
         let png = base64::engine::general_purpose::STANDARD
             .decode(b64.as_str().expect("screenshot data"))
             .expect("screenshot base64");
-        assert!(
-            png.starts_with(b"\x89PNG"),
-            "screenshot {name} is not a PNG"
-        );
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join("screenshots");
+        assert!(png.starts_with(b"\x89PNG"), "screenshot {name} is not a PNG");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots");
         std::fs::create_dir_all(&dir).expect("create target/screenshots");
         let file = dir.join(format!("{}-{name}.png", self.backend));
         std::fs::write(&file, png).expect("write screenshot");
@@ -433,22 +401,13 @@ struct Elem<'a> {
 
 impl Elem<'_> {
     async fn click(&self) {
-        self.b
-            .post(&format!("/element/{}/click", self.id), json!({}))
-            .await;
+        self.b.post(&format!("/element/{}/click", self.id), json!({})).await;
     }
     async fn clear(&self) {
-        self.b
-            .post(&format!("/element/{}/clear", self.id), json!({}))
-            .await;
+        self.b.post(&format!("/element/{}/clear", self.id), json!({})).await;
     }
     async fn send_keys(&self, text: &str) {
-        self.b
-            .post(
-                &format!("/element/{}/value", self.id),
-                json!({ "text": text }),
-            )
-            .await;
+        self.b.post(&format!("/element/{}/value", self.id), json!({ "text": text })).await;
     }
     async fn text(&self) -> String {
         self.b
@@ -459,10 +418,7 @@ impl Elem<'_> {
             .to_string()
     }
     async fn prop(&self, name: &str) -> String {
-        let v = self
-            .b
-            .get(&format!("/element/{}/property/{name}", self.id))
-            .await;
+        let v = self.b.get(&format!("/element/{}/property/{name}", self.id)).await;
         match v {
             Value::String(s) => s,
             Value::Null => String::new(),
@@ -510,19 +466,13 @@ async fn login_and_logout() {
 async fn login_and_logout_body(b: &Browser, _app: &TestApp) {
     b.goto("/login").await;
     assert_eq!(b.html_lang().await, "fr");
-    assert!(
-        b.find_now("#login-error").await.is_none(),
-        "no error before any attempt"
-    );
+    assert!(b.find_now("#login-error").await.is_none(), "no error before any attempt");
     b.screenshot("fr-login").await;
 
     // Wrong password: the error, still on /login, the email kept.
     login(b, ADMIN_EMAIL, "not-the-password").await;
     assert_eq!(b.path_only().await, "/login");
-    assert_eq!(
-        b.text("#login-error").await,
-        "Adresse courriel ou mot de passe incorrect."
-    );
+    assert_eq!(b.text("#login-error").await, "Adresse courriel ou mot de passe incorrect.");
     assert_eq!(b.value("#email").await, ADMIN_EMAIL);
     assert!(b.find_now("#logout").await.is_none());
     b.screenshot("fr-login-error").await;
@@ -533,10 +483,7 @@ async fn login_and_logout_body(b: &Browser, _app: &TestApp) {
     assert_eq!(b.path().await, "/");
     assert_eq!(b.text("#user-menu").await, "admin");
     assert!(b.find_now("#login-error").await.is_none());
-    assert_eq!(
-        b.nav_labels().await,
-        ["Accueil", "Équipe", "Administration"]
-    );
+    assert_eq!(b.nav_labels().await, ["Accueil", "Équipe", "Administration"]);
     assert_eq!(b.text("h1").await, "Bonjour, admin");
     b.screenshot("fr-home").await;
 
@@ -545,11 +492,7 @@ async fn login_and_logout_body(b: &Browser, _app: &TestApp) {
     assert_eq!(b.path_only().await, "/login");
     assert!(b.find_now("#user-menu").await.is_none());
     b.goto("/").await;
-    assert_eq!(
-        b.path_only().await,
-        "/login",
-        "the session must be over after logout"
-    );
+    assert_eq!(b.path_only().await, "/login", "the session must be over after logout");
     assert!(b.find_now("#logout").await.is_none());
     b.find("#login-submit").await;
 }
@@ -578,42 +521,20 @@ async fn admin_creates_a_user_body(b: &Browser, app: &TestApp) {
     // First with an invalid email: refused, the error shown, what was typed kept.
     b.fill("#name", NAME).await;
     b.fill("#email", "camille-at-nowhere").await;
-    b.find("#role option[value=\"technicien\"]")
-        .await
-        .click()
-        .await;
+    b.find("#role option[value=\"technicien\"]").await.click().await;
     b.fill("#password", "mot-de-passe-navigateur").await;
     b.click_and_wait("#save-user").await;
-    assert_eq!(
-        b.path().await,
-        "/admin/users",
-        "the refused form is shown again in place"
-    );
+    assert_eq!(b.path().await, "/admin/users", "the refused form is shown again in place");
     assert_eq!(
         b.text("#form-error").await,
         "Corrigez les champs indiqués : rien n'a été enregistré."
     );
-    assert_eq!(
-        b.text(".has-error .field-error").await,
-        "Adresse courriel invalide."
-    );
+    assert_eq!(b.text(".has-error .field-error").await, "Adresse courriel invalide.");
     assert_eq!(b.value("#name").await, NAME, "the typed name is kept");
     assert_eq!(b.value("#email").await, "camille-at-nowhere");
-    assert_eq!(
-        b.value("#role").await,
-        "technicien",
-        "the chosen role is kept"
-    );
-    assert_eq!(
-        b.value("#password").await,
-        "",
-        "the password is never sent back"
-    );
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM users").await,
-        1,
-        "nothing saved"
-    );
+    assert_eq!(b.value("#role").await, "technicien", "the chosen role is kept");
+    assert_eq!(b.value("#password").await, "", "the password is never sent back");
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1, "nothing saved");
     b.screenshot("fr-user-form-error").await;
 
     // Fixed: saved, the notice, and the user in the list and the database.
@@ -633,13 +554,8 @@ async fn admin_creates_a_user_body(b: &Browser, app: &TestApp) {
 
     b.goto("/admin/users").await;
     let table = b.text("#users-table").await;
-    assert!(
-        table.contains(NAME) && table.contains(EMAIL),
-        "the new user is listed: {table}"
-    );
-    let link = b
-        .find(&format!("#users-table a[href=\"/admin/users/{id}\"]"))
-        .await;
+    assert!(table.contains(NAME) && table.contains(EMAIL), "the new user is listed: {table}");
+    let link = b.find(&format!("#users-table a[href=\"/admin/users/{id}\"]")).await;
     assert_eq!(link.text().await, NAME);
 
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email = $1")
@@ -665,10 +581,7 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     login(b, ADMIN_EMAIL, PASSWORD).await;
     b.goto("/admin/users").await;
     assert_eq!(b.html_lang().await, "fr");
-    assert_eq!(
-        b.nav_labels().await,
-        ["Accueil", "Équipe", "Administration"]
-    );
+    assert_eq!(b.nav_labels().await, ["Accueil", "Équipe", "Administration"]);
     assert_eq!(b.text("#lang-switch").await, "English");
 
     b.click_and_wait("#lang-switch").await;
@@ -695,9 +608,6 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     // And back to French.
     b.click_and_wait("#lang-switch").await;
     assert_eq!(b.html_lang().await, "fr");
-    assert_eq!(
-        b.nav_labels().await,
-        ["Accueil", "Équipe", "Administration"]
-    );
+    assert_eq!(b.nav_labels().await, ["Accueil", "Équipe", "Administration"]);
     assert_eq!(b.text("#logout").await, "Déconnexion");
 }

@@ -25,13 +25,28 @@ async fn fixture(app: &TestApp) -> Fixture {
     let user = app.user("cible@t.fr", "representant", Some(branch)).await;
     let admin = app.user("fixture-admin@t.fr", "administrateur", None).await;
     let api = app.api(&app.token_for(admin).await);
-    let (_, role) = api.send("POST", "/api/v1/roles", Some(json!({"code": "perso", "name_fr": "Perso", "name_en": "Custom", "scope": "own", "rights": []}))).await;
-    let (_, group) = api.send("POST", "/api/v1/groups", Some(json!({"name": "DV Test", "members": [user]}))).await;
+    let (_, role) = api
+        .send(
+            "POST",
+            "/api/v1/roles",
+            Some(json!({"code": "perso", "name_fr": "Perso", "name_en": "Custom", "scope": "own", "rights": []})),
+        )
+        .await;
+    let (_, group) = api
+        .send("POST", "/api/v1/groups", Some(json!({"name": "DV Test", "members": [user]})))
+        .await;
     let (_, items) = api.get("/api/v1/lists/request_type/items").await;
     let mut tx = app.state.db.begin().await.unwrap();
-    let job = carnet::jobs::enqueue(&mut tx, "housekeeping", &json!({}), app.now() + 86_400_000, app.now(), None).await.unwrap().unwrap();
+    let job = carnet::jobs::enqueue(&mut tx, "housekeeping", &json!({}), app.now() + 86_400_000, app.now(), None)
+        .await
+        .unwrap()
+        .unwrap();
     tx.commit().await.unwrap();
-    sqlx::query("UPDATE jobs SET status = 'failed' WHERE id = $1").bind(job).execute(&app.state.db.pool).await.unwrap();
+    sqlx::query("UPDATE jobs SET status = 'failed' WHERE id = $1")
+        .bind(job)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
     Fixture {
         user,
         role: role["id"].as_i64().unwrap(),
@@ -59,15 +74,30 @@ fn concrete(path: &str, f: &Fixture) -> String {
     } else {
         f.user
     };
-    path.replace("{id}", &id.to_string()).replace("{code}", "request_type").replace("{kind}", "housekeeping")
+    path.replace("{id}", &id.to_string())
+        .replace("{code}", "request_type")
+        .replace("{kind}", "housekeeping")
 }
 
 /// A plausible body for each writing route, so that only the right can make it fail.
 fn form_body(path: &str) -> Vec<(&'static str, &'static str)> {
     if path.starts_with("/admin/users") {
-        vec![("email", "nouveau@t.fr"), ("name", "Nouveau"), ("role", "representant"), ("language", "fr"), ("active", "on"), ("password", "new-password-123")]
+        vec![
+            ("email", "nouveau@t.fr"),
+            ("name", "Nouveau"),
+            ("role", "representant"),
+            ("language", "fr"),
+            ("active", "on"),
+            ("password", "new-password-123"),
+        ]
     } else if path.starts_with("/admin/roles") {
-        vec![("code", "nouveau"), ("name_fr", "N"), ("name_en", "N"), ("scope", "all"), ("rights", "admin.users")]
+        vec![
+            ("code", "nouveau"),
+            ("name_fr", "N"),
+            ("name_en", "N"),
+            ("scope", "all"),
+            ("rights", "admin.users"),
+        ]
     } else if path.starts_with("/admin/org-units") {
         vec![("name", "Nouvelle"), ("kind", "team")]
     } else if path.starts_with("/admin/groups") {
@@ -127,7 +157,14 @@ async fn every_refused_route_answers_403_and_changes_nothing() {
                     session.post(&path, &form_body(route.path)).await.status()
                 };
                 assert_eq!(status, 403, "{} {} {} with role {}", route.method, route.path, path, role.code);
-                assert_eq!(app.snapshot().await, before, "{} {} with role {} changed the database", route.method, path, role.code);
+                assert_eq!(
+                    app.snapshot().await,
+                    before,
+                    "{} {} with role {} changed the database",
+                    route.method,
+                    path,
+                    role.code
+                );
                 checked += 1;
             }
         }
@@ -175,7 +212,10 @@ async fn administrators_can_open_every_page() {
         let f = fixture(&app).await;
         let s = app.admin_session().await;
         // The login page sends a logged-in user home.
-        for route in ROUTES.iter().filter(|r| r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login") {
+        for route in ROUTES
+            .iter()
+            .filter(|r| r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login")
+        {
             let path = concrete(route.path, &f);
             let (status, _) = s.get_text(&path).await;
             assert_eq!(status, 200, "GET {path}");

@@ -22,13 +22,17 @@ async fn sqlite_and_postgres_schemas_match() {
     let schema = schema.unwrap();
     let pg = carnet::app::prepare(pg_cfg, clock).await.unwrap();
 
-    let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        .fetch_all(&lite.db.pool)
-        .await
-        .unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .fetch_all(&lite.db.pool)
+            .await
+            .unwrap();
     let mut lite_cols = BTreeSet::new();
     for t in &tables {
-        let rows: Vec<(String, i64)> = sqlx::query_as(&format!("SELECT name, \"notnull\" FROM pragma_table_info('{t}')")).fetch_all(&lite.db.pool).await.unwrap();
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!("SELECT name, \"notnull\" FROM pragma_table_info('{t}')"))
+            .fetch_all(&lite.db.pool)
+            .await
+            .unwrap();
         for (c, nn) in rows {
             lite_cols.insert(format!("{t}.{c} notnull={}", nn != 0));
         }
@@ -45,14 +49,21 @@ async fn sqlite_and_postgres_schemas_match() {
         pg_cols.insert(format!("{t}.{c} notnull={}", nullable == "NO"));
     }
     // SQLite reports INTEGER PRIMARY KEY columns as nullable; PostgreSQL does not.
-    let normalise = |s: &BTreeSet<String>| -> BTreeSet<String> { s.iter().map(|x| x.replace(".id notnull=false", ".id notnull=true")).collect() };
+    let normalise =
+        |s: &BTreeSet<String>| -> BTreeSet<String> { s.iter().map(|x| x.replace(".id notnull=false", ".id notnull=true")).collect() };
     let (l, p) = (normalise(&lite_cols), normalise(&pg_cols));
     let only_lite: Vec<_> = l.difference(&p).collect();
     let only_pg: Vec<_> = p.difference(&l).collect();
-    assert!(only_lite.is_empty() && only_pg.is_empty(), "only in SQLite: {only_lite:?}\nonly in PostgreSQL: {only_pg:?}");
+    assert!(
+        only_lite.is_empty() && only_pg.is_empty(),
+        "only in SQLite: {only_lite:?}\nonly in PostgreSQL: {only_pg:?}"
+    );
     assert!(l.len() > 60);
 
     pg.db.pool.close().await;
     let db = carnet::db::Db::connect(&url, None, 1).await.unwrap();
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&db.pool).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&db.pool)
+        .await
+        .unwrap();
 }

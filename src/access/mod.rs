@@ -146,7 +146,11 @@ impl Principal {
         self.can(Right::AdminHiddenFields)
     }
     pub fn actor(&self, request_id: &str) -> Actor {
-        Actor { id: Some(self.user_id), name: self.name.clone(), request_id: Some(request_id.to_string()) }
+        Actor {
+            id: Some(self.user_id),
+            name: self.name.clone(),
+            request_id: Some(request_id.to_string()),
+        }
     }
 }
 
@@ -160,7 +164,11 @@ pub struct Actor {
 
 impl Actor {
     pub fn system() -> Actor {
-        Actor { id: None, name: "system".into(), request_id: None }
+        Actor {
+            id: None,
+            name: "system".into(),
+            request_id: None,
+        }
     }
 }
 

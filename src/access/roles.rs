@@ -171,7 +171,10 @@ pub async fn id_by_code(db: &Db, code: &str) -> Result<Option<i64>> {
 }
 
 async fn write_rights(tx: &mut Tx, role_id: i64, rights: RightSet) -> Result<()> {
-    sqlx::query("DELETE FROM role_rights WHERE role_id = $1").bind(role_id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM role_rights WHERE role_id = $1")
+        .bind(role_id)
+        .execute(&mut **tx)
+        .await?;
     for r in rights.iter() {
         sqlx::query("INSERT INTO role_rights (role_id, right_code) VALUES ($1, $2)")
             .bind(role_id)
@@ -234,14 +237,18 @@ pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> 
     let mut tx = db.begin().await?;
     let old = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
     if old.builtin {
-        return Err(Error::InvalidState { reason: "error.role_builtin" });
+        return Err(Error::InvalidState {
+            reason: "error.role_builtin",
+        });
     }
     let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role_id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
     if users > 0 {
-        return Err(Error::InvalidState { reason: "error.role_in_use" });
+        return Err(Error::InvalidState {
+            reason: "error.role_in_use",
+        });
     }
     sqlx::query("DELETE FROM roles WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::deleted(&mut tx, actor, now, id, &old).await?;
@@ -255,12 +262,42 @@ pub fn defaults() -> Vec<RoleInput> {
     let admin_rights = RightSet::all();
     let rows: Vec<(&str, &str, &str, Scope, RightSet)> = vec![
         ("administrateur", "Administrateur", "Administrator", Scope::All, admin_rights),
-        ("directeur_ventes", "Directeur des ventes", "Sales manager", Scope::Subtree, [UsersRead].into_iter().collect()),
-        ("representant", "Représentant", "Sales representative", Scope::Own, [UsersRead].into_iter().collect()),
-        ("agent_bdc", "Agent BDC", "BDC agent", Scope::Unit, [UsersRead].into_iter().collect()),
-        ("agent_support", "Agent de support", "Support agent", Scope::Unit, [UsersRead].into_iter().collect()),
+        (
+            "directeur_ventes",
+            "Directeur des ventes",
+            "Sales manager",
+            Scope::Subtree,
+            [UsersRead].into_iter().collect(),
+        ),
+        (
+            "representant",
+            "Représentant",
+            "Sales representative",
+            Scope::Own,
+            [UsersRead].into_iter().collect(),
+        ),
+        (
+            "agent_bdc",
+            "Agent BDC",
+            "BDC agent",
+            Scope::Unit,
+            [UsersRead].into_iter().collect(),
+        ),
+        (
+            "agent_support",
+            "Agent de support",
+            "Support agent",
+            Scope::Unit,
+            [UsersRead].into_iter().collect(),
+        ),
         ("technicien", "Technicien", "Technician", Scope::Own, RightSet::default()),
-        ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead].into_iter().collect()),
+        (
+            "avant_vente",
+            "Avant-vente",
+            "Pre-sales engineer",
+            Scope::Unit,
+            [UsersRead].into_iter().collect(),
+        ),
     ];
     rows.into_iter()
         .map(|(code, fr, en, scope, rights)| RoleInput {

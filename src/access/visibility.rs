@@ -48,7 +48,12 @@ mod tests {
     use super::*;
 
     fn vis(scope: Scope) -> Visibility {
-        Visibility { scope, user_id: 7, unit_id: Some(4), unit_path: Some("/1/4/".into()) }
+        Visibility {
+            scope,
+            user_id: 7,
+            unit_id: Some(4),
+            unit_path: Some("/1/4/".into()),
+        }
     }
 
     #[test]
@@ -60,7 +65,12 @@ mod tests {
             vis(Scope::Subtree).filter("o", "u").text(),
             "(u IN (SELECT id FROM org_units WHERE path LIKE $1))"
         );
-        let no_unit = Visibility { scope: Scope::Subtree, user_id: 7, unit_id: None, unit_path: None };
+        let no_unit = Visibility {
+            scope: Scope::Subtree,
+            user_id: 7,
+            unit_id: None,
+            unit_path: None,
+        };
         assert_eq!(no_unit.filter("o", "u").text(), "(o = $1)");
     }
 }

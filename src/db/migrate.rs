@@ -29,10 +29,9 @@ fn render(sql: &str, backend: Backend) -> String {
 }
 
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
-    sql.split(";\n").map(str::trim).filter(|s| {
-        s.lines()
-            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
-    })
+    sql.split(";\n")
+        .map(str::trim)
+        .filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
 }
 
 /// Applies every migration not yet applied. Returns how many were applied.
@@ -49,11 +48,7 @@ pub async fn migrate(db: &Db, now_ms: i64) -> Result<usize, DbError> {
     result
 }
 
-async fn apply(
-    backend: Backend,
-    conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
-    now_ms: i64,
-) -> Result<usize, DbError> {
+async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>, now_ms: i64) -> Result<usize, DbError> {
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
@@ -105,7 +100,11 @@ async fn apply(
         }
         if let Some(source) = failed {
             conn.execute("ROLLBACK").await?;
-            return Err(DbError::Migration { version: m.version, name: m.name, source });
+            return Err(DbError::Migration {
+                version: m.version,
+                name: m.name,
+                source,
+            });
         }
         conn.execute("COMMIT").await?;
         tracing::info!(version = m.version, name = m.name, "migration applied");

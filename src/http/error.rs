@@ -53,14 +53,29 @@ impl From<Error> for HttpError {
 
 impl From<sqlx::Error> for HttpError {
     fn from(e: sqlx::Error) -> Self {
-        HttpError { error: Error::Db(e), lang: Lang::En }
+        HttpError {
+            error: Error::Db(e),
+            lang: Lang::En,
+        }
     }
 }
 
 /// An error response; the body is written by [`render_errors`].
-pub fn error_response(status: StatusCode, code: &'static str, message_key: &'static str, fields: serde_json::Value, lang: Lang) -> Response {
+pub fn error_response(
+    status: StatusCode,
+    code: &'static str,
+    message_key: &'static str,
+    fields: serde_json::Value,
+    lang: Lang,
+) -> Response {
     let mut resp = status.into_response();
-    resp.extensions_mut().insert(ErrorInfo { status, code, message: message_key, fields, lang });
+    resp.extensions_mut().insert(ErrorInfo {
+        status,
+        code,
+        message: message_key,
+        fields,
+        lang,
+    });
     resp
 }
 
@@ -103,15 +118,26 @@ pub async fn render_errors(req: axum::extract::Request, next: axum::middleware::
                 return resp;
             }
             let (code, message) = generic_for(status);
-            let lang = resp.extensions().get::<Lang>().copied().unwrap_or(if api { Lang::En } else { cookie_lang });
-            ErrorInfo { status, code, message, fields: json!({}), lang }
+            let lang = resp
+                .extensions()
+                .get::<Lang>()
+                .copied()
+                .unwrap_or(if api { Lang::En } else { cookie_lang });
+            ErrorInfo {
+                status,
+                code,
+                message,
+                fields: json!({}),
+                lang,
+            }
         }
     };
     let mut headers = resp.headers().clone();
     headers.remove(axum::http::header::CONTENT_LENGTH);
     headers.remove(axum::http::header::CONTENT_TYPE);
     let mut out = if api {
-        let body = json!({"error": {"code": info.code, "message": t(info.lang, info.message), "fields": info.fields, "request_id": request_id}});
+        let body =
+            json!({"error": {"code": info.code, "message": t(info.lang, info.message), "fields": info.fields, "request_id": request_id}});
         (status, Json(body)).into_response()
     } else {
         super::pages::error_page(&info, &request_id)

@@ -33,13 +33,25 @@ impl IntoResponse for JsonRejection {
 fn field_error(field: &str, key: &'static str) -> JsonRejection {
     let mut fields = serde_json::Map::new();
     fields.insert(field.to_string(), serde_json::Value::String(crate::i18n::t(Lang::En, key)));
-    JsonRejection(error_response(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "error.validation_failed", serde_json::Value::Object(fields), Lang::En))
+    JsonRejection(error_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        "error.validation_failed",
+        serde_json::Value::Object(fields),
+        Lang::En,
+    ))
 }
 
 /// Parses a JSON body into `T` with the checks above.
 pub fn parse_json<T: ApiInput>(bytes: &[u8]) -> Result<T, JsonRejection> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| {
-        JsonRejection(error_response(StatusCode::BAD_REQUEST, "malformed_json", "error.malformed_json", serde_json::json!({}), Lang::En))
+        JsonRejection(error_response(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "error.malformed_json",
+            serde_json::json!({}),
+            Lang::En,
+        ))
     })?;
     if let serde_json::Value::Object(map) = &value {
         if let Some(k) = map.keys().find(|k| T::READ_ONLY.contains(&k.as_str())) {
@@ -89,7 +101,13 @@ impl<T: ApiInput> FromRequest<AppState> for ApiJson<T> {
         }
         let limit = state.config.max_body_bytes;
         let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-            JsonRejection(error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", serde_json::json!({}), Lang::En))
+            JsonRejection(error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "error.too_large",
+                serde_json::json!({}),
+                Lang::En,
+            ))
         })?;
         parse_json::<T>(&Bytes::from(bytes)).map(ApiJson)
     }

@@ -37,7 +37,11 @@ impl AppState {
         self.clock.now_ms()
     }
     pub fn job_context(&self) -> crate::jobs::JobContext {
-        crate::jobs::JobContext { db: self.db.clone(), clock: self.clock.clone(), config: self.config.clone() }
+        crate::jobs::JobContext {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+        }
     }
 }
 

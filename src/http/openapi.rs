@@ -17,8 +17,14 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
     }
 }
 
@@ -118,5 +124,10 @@ pub async fn docs_page(m: MaybeCtx) -> Response {
         .unwrap_or_default();
     let tr: Tr = m.tr;
     let c = PageCtx::anonymous(tr, "api.title", &m.request_id);
-    render(DocsPage { c, version: doc.info.version.clone(), ops, schemas })
+    render(DocsPage {
+        c,
+        version: doc.info.version.clone(),
+        ops,
+        schemas,
+    })
 }

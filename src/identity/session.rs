@@ -62,7 +62,10 @@ pub async fn create(db: &Db, user_id: i64, now: Millis, max_ms: Millis, ip: &str
 }
 
 pub async fn end(db: &Db, id_hash: &str) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&db.pool).await?;
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 
@@ -86,7 +89,10 @@ const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.name, u.email, u.language, r
 
 fn principal_from(rows: Vec<PrincipalRow>, session_hash: Option<String>) -> Option<Principal> {
     let first = rows.first()?;
-    let rights: RightSet = rows.iter().filter_map(|r| r.right_code.as_deref().and_then(Right::from_code)).collect();
+    let rights: RightSet = rows
+        .iter()
+        .filter_map(|r| r.right_code.as_deref().and_then(Right::from_code))
+        .collect();
     Some(Principal {
         user_id: first.user_id,
         name: first.name.clone(),

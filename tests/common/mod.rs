@@ -37,9 +37,7 @@ pub struct TestApp {
 }
 
 pub fn pg_url() -> Option<String> {
-    std::env::var("CARNET_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|s| !s.is_empty())
+    std::env::var("CARNET_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty())
 }
 
 fn random_suffix() -> String {
@@ -84,12 +82,8 @@ impl TestApp {
         tweak(&mut config);
         let clock = ManualClock::new(T0);
         let shared: SharedClock = Arc::new(clock.clone());
-        let state = carnet::app::prepare(config, shared)
-            .await
-            .expect("prepare app");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let state = carnet::app::prepare(config, shared).await.expect("prepare app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
@@ -142,16 +136,10 @@ impl TestApp {
             password: Some(PASSWORD.into()),
         };
         let input = form.parse().expect("valid user");
-        users::create(
-            &self.state.db,
-            &Actor::system(),
-            self.now(),
-            &input,
-            Some(PASSWORD),
-        )
-        .await
-        .expect("create user")
-        .id
+        users::create(&self.state.db, &Actor::system(), self.now(), &input, Some(PASSWORD))
+            .await
+            .expect("create user")
+            .id
     }
 
     /// Creates an org unit directly.
@@ -165,16 +153,10 @@ impl TestApp {
 
     /// An API token for the user with this email.
     pub async fn token_for(&self, user_id: i64) -> String {
-        carnet::identity::token::create(
-            &self.state.db,
-            &Actor::system(),
-            self.now(),
-            user_id,
-            "test",
-        )
-        .await
-        .expect("token")
-        .1
+        carnet::identity::token::create(&self.state.db, &Actor::system(), self.now(), user_id, "test")
+            .await
+            .expect("token")
+            .1
     }
 
     /// An administrator and a browser-like session for them.
@@ -202,12 +184,7 @@ impl TestApp {
         let login_csrf = extract(&page, "name=\"login_csrf\" value=\"").expect("login csrf");
         let resp = client
             .post(format!("{}/login", self.url))
-            .form(&[
-                ("email", email),
-                ("password", password),
-                ("login_csrf", &login_csrf),
-                ("next", "/"),
-            ])
+            .form(&[("email", email), ("password", password), ("login_csrf", &login_csrf), ("next", "/")])
             .send()
             .await
             .expect("login post");
@@ -233,20 +210,14 @@ impl TestApp {
     /// A client without cookies, for the API with a bearer token.
     pub fn api(&self, token: &str) -> Api {
         Api {
-            client: Client::builder()
-                .redirect(Policy::none())
-                .build()
-                .expect("client"),
+            client: Client::builder().redirect(Policy::none()).build().expect("client"),
             token: token.to_string(),
             url: self.url.clone(),
         }
     }
 
     pub fn anon(&self) -> Client {
-        Client::builder()
-            .redirect(Policy::none())
-            .build()
-            .expect("client")
+        Client::builder().redirect(Policy::none()).build().expect("client")
     }
 
     /// A fingerprint of every business table, to prove that a refused request wrote nothing.
@@ -256,22 +227,25 @@ impl TestApp {
             ("org_units", "id, parent_id, kind, name, path, updated_at"),
             ("roles", "id, code, name_fr, name_en, scope, updated_at"),
             ("role_rights", "role_id, right_code"),
-            ("users", "id, email, name, language, active, password_hash, role_id, org_unit_id, updated_at"),
+            (
+                "users",
+                "id, email, name, language, active, password_hash, role_id, org_unit_id, updated_at",
+            ),
             ("api_tokens", "id, user_id, name, revoked_at"),
             ("user_groups", "id, name, description, org_unit_id, updated_at"),
             ("user_group_members", "group_id, user_id"),
             ("audit_events", "id, entity_type, entity_id, field"),
-            ("value_list_items", "id, list_code, code, label_fr, label_en, position, active, flags"),
+            (
+                "value_list_items",
+                "id, list_code, code, label_fr, label_en, position, active, flags",
+            ),
             ("settings", "key, value"),
             ("jobs", "id, kind, status"),
         ];
         let mut out = String::new();
         for (t, cols) in tables {
             let sql = format!("SELECT {cols} FROM {t} ORDER BY 1, 2");
-            let rows = sqlx::query(&sql)
-                .fetch_all(&self.state.db.pool)
-                .await
-                .expect("snapshot query");
+            let rows = sqlx::query(&sql).fetch_all(&self.state.db.pool).await.expect("snapshot query");
             out.push_str(&format!("{t}:{}\n", rows.len()));
             for r in rows {
                 use sqlx::Row;
@@ -280,12 +254,7 @@ impl TestApp {
                         .try_get::<Option<String>, _>(i)
                         .ok()
                         .flatten()
-                        .or_else(|| {
-                            r.try_get::<Option<i64>, _>(i)
-                                .ok()
-                                .flatten()
-                                .map(|x| x.to_string())
-                        });
+                        .or_else(|| r.try_get::<Option<i64>, _>(i).ok().flatten().map(|x| x.to_string()));
                     out.push_str(&format!("{v:?}|"));
                 }
                 out.push('\n');
@@ -295,10 +264,7 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(&self.state.db.pool)
-            .await
-            .expect("count")
+        sqlx::query_scalar(sql).fetch_one(&self.state.db.pool).await.expect("count")
     }
 }
 
@@ -317,11 +283,7 @@ pub struct Session {
 
 impl Session {
     pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .expect("get")
+        self.client.get(format!("{}{path}", self.url)).send().await.expect("get")
     }
     pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
         let r = self.get(path).await;
@@ -370,22 +332,13 @@ impl Api {
     }
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut rb = self
-            .client
-            .request(m, format!("{}{path}", self.url))
-            .bearer_auth(&self.token);
+        let mut rb = self.client.request(m, format!("{}{path}", self.url)).bearer_auth(&self.token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
         json_of(rb.send().await.expect("send")).await
     }
-    pub async fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
-    ) -> (StatusCode, Value) {
+    pub async fn raw(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let r = self
             .client

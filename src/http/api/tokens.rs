@@ -37,14 +37,22 @@ pub async fn list(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<ApiT
 
 /// Creates a token acting with the caller's rights.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "account", request_body = NewToken, responses((status = 201, body = CreatedToken)))]
-pub async fn create(State(st): State<AppState>, c: Ctx, ApiJson(n): ApiJson<NewToken>) -> Result<(StatusCode, Json<CreatedToken>), HttpError> {
-    let (token, secret) = token::create(&st.db, &c.actor(), st.now(), c.p.user_id, &n.name).await.map_err(|e| c.err(e))?;
+pub async fn create(
+    State(st): State<AppState>,
+    c: Ctx,
+    ApiJson(n): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), HttpError> {
+    let (token, secret) = token::create(&st.db, &c.actor(), st.now(), c.p.user_id, &n.name)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
 }
 
 /// Revokes one of the caller's tokens.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "account", responses((status = 204), (status = 404)))]
 pub async fn revoke(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
-    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id).await.map_err(|e| c.err(e))?;
+    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -24,7 +24,15 @@ struct AccountPage {
     token_name: String,
 }
 
-async fn show(st: &AppState, c: &Ctx, notice: Option<&str>, new_token: Option<String>, pw_errors: FormErrors, token_errors: FormErrors, token_name: String) -> Result<Response, HttpError> {
+async fn show(
+    st: &AppState,
+    c: &Ctx,
+    notice: Option<&str>,
+    new_token: Option<String>,
+    pw_errors: FormErrors,
+    token_errors: FormErrors,
+    token_name: String,
+) -> Result<Response, HttpError> {
     let tokens = token::list_for(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
     Ok(render(AccountPage {
         c: PageCtx::new(c, "/account", "account.title").with_notice(notice),
@@ -38,7 +46,16 @@ async fn show(st: &AppState, c: &Ctx, notice: Option<&str>, new_token: Option<St
 }
 
 pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
-    show(&st, &c, q.notice.as_deref(), None, FormErrors::none(), FormErrors::none(), String::new()).await
+    show(
+        &st,
+        &c,
+        q.notice.as_deref(),
+        None,
+        FormErrors::none(),
+        FormErrors::none(),
+        String::new(),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -67,7 +84,16 @@ pub async fn change_password(State(st): State<AppState>, c: Ctx, Form(f): Form<P
     if !errs.is_empty() {
         return show(&st, &c, None, None, FormErrors::from(errs, c.tr), FormErrors::none(), String::new()).await;
     }
-    match users::set_password(&st.db, &c.actor(), st.now(), c.p.user_id, &f.new_password, c.p.session_hash.as_deref()).await {
+    match users::set_password(
+        &st.db,
+        &c.actor(),
+        st.now(),
+        c.p.user_id,
+        &f.new_password,
+        c.p.session_hash.as_deref(),
+    )
+    .await
+    {
         Ok(()) => Ok(redirect_notice("/account", "notice.password_changed")),
         Err(e) => {
             let fe = form_error(&c, e)?;
@@ -84,7 +110,18 @@ pub struct TokenForm {
 
 pub async fn create_token(State(st): State<AppState>, c: Ctx, Form(f): Form<TokenForm>) -> Result<Response, HttpError> {
     match token::create(&st.db, &c.actor(), st.now(), c.p.user_id, &f.name).await {
-        Ok((_, secret)) => show(&st, &c, Some("notice.token_created"), Some(secret), FormErrors::none(), FormErrors::none(), String::new()).await,
+        Ok((_, secret)) => {
+            show(
+                &st,
+                &c,
+                Some("notice.token_created"),
+                Some(secret),
+                FormErrors::none(),
+                FormErrors::none(),
+                String::new(),
+            )
+            .await
+        }
         Err(e) => {
             let fe = form_error(&c, e)?;
             show(&st, &c, None, None, FormErrors::none(), fe, f.name).await
@@ -93,6 +130,8 @@ pub async fn create_token(State(st): State<AppState>, c: Ctx, Form(f): Form<Toke
 }
 
 pub async fn revoke_token(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id).await.map_err(|e| c.err(e))?;
+    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(redirect_notice("/account", "notice.token_revoked"))
 }

@@ -62,7 +62,11 @@ impl PageCtx {
         let nav = SECTIONS
             .iter()
             .filter(|(_, _, rights)| rights.is_empty() || rights.iter().any(|r| c.p.can(*r)))
-            .map(|(href, key, _)| NavItem { href, label: c.tr.t(key), active: *href == section })
+            .map(|(href, key, _)| NavItem {
+                href,
+                label: c.tr.t(key),
+                active: *href == section,
+            })
             .collect();
         PageCtx {
             tr: c.tr,
@@ -87,7 +91,15 @@ impl PageCtx {
     }
 
     pub fn anonymous(tr: Tr, title_key: &str, request_id: &str) -> PageCtx {
-        PageCtx { tr, title: tr.t(title_key), user_name: None, csrf: String::new(), request_id: request_id.to_string(), nav: Vec::new(), notice: None }
+        PageCtx {
+            tr,
+            title: tr.t(title_key),
+            user_name: None,
+            csrf: String::new(),
+            request_id: request_id.to_string(),
+            nav: Vec::new(),
+            notice: None,
+        }
     }
 }
 
@@ -105,10 +117,18 @@ impl FormErrors {
         FormErrors::default()
     }
     pub fn from(errs: FieldErrors, tr: Tr) -> FormErrors {
-        FormErrors { errs, tr: Some(tr), general: None }
+        FormErrors {
+            errs,
+            tr: Some(tr),
+            general: None,
+        }
     }
     pub fn general(tr: Tr, key: &str) -> FormErrors {
-        FormErrors { errs: FieldErrors::new(), tr: Some(tr), general: Some(tr.t(key)) }
+        FormErrors {
+            errs: FieldErrors::new(),
+            tr: Some(tr),
+            general: Some(tr.t(key)),
+        }
     }
     pub fn err(&self, field: &str) -> Option<String> {
         let tr = self.tr?;
@@ -155,11 +175,25 @@ pub struct NoticeQuery {
 }
 
 pub async fn stylesheet() -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], include_str!("../../../static/app.css")).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../static/app.css"),
+    )
+        .into_response()
 }
 
 pub async fn script() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], include_str!("../../../static/app.js")).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../static/app.js"),
+    )
+        .into_response()
 }
 
 #[derive(Template)]
@@ -174,8 +208,15 @@ struct ErrorPage<'a> {
 /// The HTML error page (used by `error::render_errors`).
 pub fn error_page(info: &ErrorInfo, request_id: &str) -> Response {
     let tr = Tr(info.lang);
-    let page = ErrorPage { tr, status: info.status.as_u16(), message: t(info.lang, info.message), request_id };
-    let html = page.render().unwrap_or_else(|_| format!("Error {} ({request_id})", info.status.as_u16()));
+    let page = ErrorPage {
+        tr,
+        status: info.status.as_u16(),
+        message: t(info.lang, info.message),
+        request_id,
+    };
+    let html = page
+        .render()
+        .unwrap_or_else(|_| format!("Error {} ({request_id})", info.status.as_u16()));
     (info.status, Html(html)).into_response()
 }
 
@@ -206,21 +247,43 @@ const LOGIN_CSRF_COOKIE: &str = "carnet_login_csrf";
 /// Only same-site relative paths are followed after login.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("\r") && !n.contains("\n") => n.to_string(),
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("\r") && !n.contains("\n") => {
+            n.to_string()
+        }
         _ => "/".into(),
     }
 }
 
-fn login_response(st: &AppState, tr: Tr, request_id: &str, email: String, next: String, error: Option<String>, status: StatusCode) -> Response {
+fn login_response(
+    st: &AppState,
+    tr: Tr,
+    request_id: &str,
+    email: String,
+    next: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     let token = session::new_secret();
-    let page = LoginPage { c: PageCtx::anonymous(tr, "login.title", request_id), email, next, error, login_csrf: token.clone() };
+    let page = LoginPage {
+        c: PageCtx::anonymous(tr, "login.title", request_id),
+        email,
+        next,
+        error,
+        login_csrf: token.clone(),
+    };
     let mut resp = render(page);
     *resp.status_mut() = status;
     let secure = if st.config.cookies_secure() { "; Secure" } else { "" };
     if let Ok(v) = format!("{LOGIN_CSRF_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict{secure}").parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
-    if let Ok(v) = format!("{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}", auth::LANG_COOKIE, tr.0.code()).parse() {
+    if let Ok(v) = format!(
+        "{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}",
+        auth::LANG_COOKIE,
+        tr.0.code()
+    )
+    .parse()
+    {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
@@ -231,7 +294,15 @@ pub async fn login_page(State(st): State<AppState>, m: MaybeCtx, Query(q): Query
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
     let tr = q.lang.as_deref().and_then(Lang::parse).map(Tr).unwrap_or(m.tr);
-    login_response(&st, tr, &m.request_id, String::new(), safe_next(q.next.as_deref()), None, StatusCode::OK)
+    login_response(
+        &st,
+        tr,
+        &m.request_id,
+        String::new(),
+        safe_next(q.next.as_deref()),
+        None,
+        StatusCode::OK,
+    )
 }
 
 #[derive(Deserialize)]
@@ -246,11 +317,17 @@ pub struct LoginForm {
     login_csrf: String,
 }
 
-pub async fn login_submit(State(st): State<AppState>, m: MaybeCtx, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, HttpError> {
+pub async fn login_submit(
+    State(st): State<AppState>,
+    m: MaybeCtx,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, HttpError> {
     let tr = m.tr;
     let next = safe_next(f.next.as_deref());
     let email = f.email.trim().to_lowercase();
-    let fail = |key: &str, status: StatusCode| login_response(&st, tr, &m.request_id, f.email.clone(), next.clone(), Some(tr.t(key)), status);
+    let fail =
+        |key: &str, status: StatusCode| login_response(&st, tr, &m.request_id, f.email.clone(), next.clone(), Some(tr.t(key)), status);
 
     // Login CSRF: the form must echo the cookie set with it (double submit).
     let cookie_token = auth::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
@@ -258,7 +335,10 @@ pub async fn login_submit(State(st): State<AppState>, m: MaybeCtx, headers: Head
         return Ok(fail("error.csrf", StatusCode::FORBIDDEN));
     }
     let now = st.now();
-    let limits = throttle::Limits { per_account: st.config.login_max_failures_per_account, per_address: st.config.login_max_failures_per_address };
+    let limits = throttle::Limits {
+        per_account: st.config.login_max_failures_per_account,
+        per_address: st.config.login_max_failures_per_address,
+    };
     if !throttle::allowed(&st.db, now, &email, &m.ip, &limits).await? {
         return Ok(fail("error.rate_limited", StatusCode::TOO_MANY_REQUESTS));
     }
@@ -316,13 +396,24 @@ pub struct LanguageForm {
 
 /// Switches the language: a cookie for everyone, and the user's setting when logged in.
 pub async fn set_language(State(st): State<AppState>, m: MaybeCtx, Form(f): Form<LanguageForm>) -> Result<Response, HttpError> {
-    let lang = Lang::parse(&f.lang).ok_or_else(|| HttpError { error: Error::validation("lang", "error.invalid_choice"), lang: m.tr.0 })?;
+    let lang = Lang::parse(&f.lang).ok_or_else(|| HttpError {
+        error: Error::validation("lang", "error.invalid_choice"),
+        lang: m.tr.0,
+    })?;
     if let Some(p) = &m.p {
-        users::set_language(&st.db, &p.actor(&m.request_id), st.now(), p.user_id, lang).await.map_err(|e| HttpError { error: e, lang })?;
+        users::set_language(&st.db, &p.actor(&m.request_id), st.now(), p.user_id, lang)
+            .await
+            .map_err(|e| HttpError { error: e, lang })?;
     }
     let mut resp = Redirect::to(&safe_next(f.next.as_deref())).into_response();
     let secure = if st.config.cookies_secure() { "; Secure" } else { "" };
-    if let Ok(v) = format!("{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}", auth::LANG_COOKIE, lang.code()).parse() {
+    if let Ok(v) = format!(
+        "{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}",
+        auth::LANG_COOKIE,
+        lang.code()
+    )
+    .parse()
+    {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(resp)
@@ -347,18 +438,40 @@ struct HomePage {
 pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
     let mut tiles = Vec::new();
     if c.p.can(Right::UsersRead) {
-        tiles.push(Tile { href: "/users", title: c.tr.t("nav.team"), text: c.tr.t("home.team_text") });
+        tiles.push(Tile {
+            href: "/users",
+            title: c.tr.t("nav.team"),
+            text: c.tr.t("home.team_text"),
+        });
     }
     for (href, key, right) in admin::SECTIONS {
         if c.p.can(*right) {
-            tiles.push(Tile { href, title: c.tr.t(key), text: c.tr.t(&format!("{key}_text")) });
+            tiles.push(Tile {
+                href,
+                title: c.tr.t(key),
+                text: c.tr.t(&format!("{key}_text")),
+            });
         }
     }
-    tiles.push(Tile { href: "/account", title: c.tr.t("nav.account"), text: c.tr.t("home.account_text") });
-    let role_name = crate::access::roles::id_by_code(&st.db, &c.p.role_code).await.map_err(|e| c.err(e))?;
+    tiles.push(Tile {
+        href: "/account",
+        title: c.tr.t("nav.account"),
+        text: c.tr.t("home.account_text"),
+    });
+    let role_name = crate::access::roles::id_by_code(&st.db, &c.p.role_code)
+        .await
+        .map_err(|e| c.err(e))?;
     let role_name = match role_name {
-        Some(id) => crate::access::roles::get(&st.db, id).await.map_err(|e| c.err(e))?.map(|r| r.name(&c.lang()).to_string()).unwrap_or_default(),
+        Some(id) => crate::access::roles::get(&st.db, id)
+            .await
+            .map_err(|e| c.err(e))?
+            .map(|r| r.name(&c.lang()).to_string())
+            .unwrap_or_default(),
         None => String::new(),
     };
-    Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name }))
+    Ok(render(HomePage {
+        c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()),
+        tiles,
+        role_name,
+    }))
 }

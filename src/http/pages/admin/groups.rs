@@ -22,7 +22,10 @@ struct ListPage {
 
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
     let groups = groups::list(&st.db).await.map_err(|e| c.err(e))?;
-    Ok(render(ListPage { c: PageCtx::new(&c, "/admin", "admin.groups").with_notice(q.notice.as_deref()), groups }))
+    Ok(render(ListPage {
+        c: PageCtx::new(&c, "/admin", "admin.groups").with_notice(q.notice.as_deref()),
+        groups,
+    }))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -74,7 +77,14 @@ struct FormPage {
     units: Vec<OrgUnit>,
 }
 
-async fn page(st: &AppState, c: &Ctx, id: Option<i64>, form: GroupForm, f: FormErrors, notice: Option<&str>) -> Result<Response, HttpError> {
+async fn page(
+    st: &AppState,
+    c: &Ctx,
+    id: Option<i64>,
+    form: GroupForm,
+    f: FormErrors,
+    notice: Option<&str>,
+) -> Result<Response, HttpError> {
     let users = users::all_active(&st.db).await.map_err(|e| c.err(e))?;
     let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/admin", if id.is_some() { "admin.group_edit" } else { "admin.group_new" }).with_notice(notice);
@@ -82,7 +92,14 @@ async fn page(st: &AppState, c: &Ctx, id: Option<i64>, form: GroupForm, f: FormE
         pc.title = form.name.clone();
     }
     let errors = f.any();
-    let mut resp = render(FormPage { c: pc, id, form, f, users, units });
+    let mut resp = render(FormPage {
+        c: pc,
+        id,
+        form,
+        f,
+        users,
+        units,
+    });
     if errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -110,7 +127,10 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
 
 async fn load(st: &AppState, c: &Ctx, id: i64) -> Result<Group, HttpError> {
     let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    groups::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    groups::get(&mut conn, id)
+        .await
+        .map_err(|e| c.err(e))?
+        .ok_or_else(|| c.err(Error::NotFound))
 }
 
 fn to_form(g: &Group) -> GroupForm {
@@ -122,7 +142,12 @@ fn to_form(g: &Group) -> GroupForm {
     }
 }
 
-pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
+pub async fn edit_form(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, HttpError> {
     let g = load(&st, &c, id).await?;
     page(&st, &c, Some(id), to_form(&g), FormErrors::none(), q.notice.as_deref()).await
 }

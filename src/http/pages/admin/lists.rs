@@ -20,7 +20,10 @@ struct IndexPage {
 
 pub async fn index(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
     let all = lists::lists(&st.db).await.map_err(|e| c.err(e))?;
-    Ok(render(IndexPage { c: PageCtx::new(&c, "/admin", "admin.lists"), lists: all }))
+    Ok(render(IndexPage {
+        c: PageCtx::new(&c, "/admin", "admin.lists"),
+        lists: all,
+    }))
 }
 
 /// An entry form as typed.
@@ -84,7 +87,9 @@ impl ShowPage {
         self.failed.as_ref().is_some_and(|f| f.id.is_none())
     }
     fn new_value(&self, field: &str) -> String {
-        let Some(f) = self.failed.as_ref().filter(|f| f.id.is_none()) else { return String::new() };
+        let Some(f) = self.failed.as_ref().filter(|f| f.id.is_none()) else {
+            return String::new();
+        };
         match field {
             "code" => f.code.clone(),
             "label_fr" => f.label_fr.clone(),
@@ -95,26 +100,51 @@ impl ShowPage {
     }
 }
 
-async fn show_page(st: &AppState, c: &Ctx, code: &str, failed: Option<ItemForm>, f: FormErrors, notice: Option<&str>) -> Result<Response, HttpError> {
-    let list = lists::list(&st.db, code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+async fn show_page(
+    st: &AppState,
+    c: &Ctx,
+    code: &str,
+    failed: Option<ItemForm>,
+    f: FormErrors,
+    notice: Option<&str>,
+) -> Result<Response, HttpError> {
+    let list = lists::list(&st.db, code)
+        .await
+        .map_err(|e| c.err(e))?
+        .ok_or_else(|| c.err(Error::NotFound))?;
     let items = lists::items(&st.db, code, true).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/admin", "admin.lists").with_notice(notice);
     pc.title = list.name(&c.lang()).to_string();
     let flags = list.flags().iter().map(|s| s.to_string()).collect();
     let errors = f.any();
-    let mut resp = render(ShowPage { c: pc, list, items, flags, failed, f });
+    let mut resp = render(ShowPage {
+        c: pc,
+        list,
+        items,
+        flags,
+        failed,
+        f,
+    });
     if errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
     Ok(resp)
 }
 
-pub async fn show(State(st): State<AppState>, c: Ctx, Path(code): Path<String>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
+pub async fn show(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(code): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, HttpError> {
     show_page(&st, &c, &code, None, FormErrors::none(), q.notice.as_deref()).await
 }
 
 pub async fn create_item(State(st): State<AppState>, c: Ctx, Path(code): Path<String>, body: String) -> Result<Response, HttpError> {
-    let list = lists::list(&st.db, &code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let list = lists::list(&st.db, &code)
+        .await
+        .map_err(|e| c.err(e))?
+        .ok_or_else(|| c.err(Error::NotFound))?;
     let mut form = ItemForm::read(&body);
     form.active = true;
     let res = match form.parse(&list) {
@@ -130,8 +160,16 @@ pub async fn create_item(State(st): State<AppState>, c: Ctx, Path(code): Path<St
     }
 }
 
-pub async fn update_item(State(st): State<AppState>, c: Ctx, Path((code, id)): Path<(String, i64)>, body: String) -> Result<Response, HttpError> {
-    let list = lists::list(&st.db, &code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+pub async fn update_item(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((code, id)): Path<(String, i64)>,
+    body: String,
+) -> Result<Response, HttpError> {
+    let list = lists::list(&st.db, &code)
+        .await
+        .map_err(|e| c.err(e))?
+        .ok_or_else(|| c.err(Error::NotFound))?;
     let mut form = ItemForm::read(&body);
     form.id = Some(id);
     let existing = lists::items(&st.db, &code, true).await.map_err(|e| c.err(e))?;

@@ -37,7 +37,12 @@ fn views(c: &Ctx, values: &[(&'static settings::Def, String)]) -> Vec<SettingVie
             let (kind, options, min, max) = match d.kind {
                 Kind::Bool => ("bool", vec![], 0, 0),
                 Kind::Int { min, max } => ("int", vec![], min, max),
-                Kind::Choice(opts) => ("choice", opts.iter().map(|o| (*o, c.tr.t(&format!("setting_value.{o}")))).collect(), 0, 0),
+                Kind::Choice(opts) => (
+                    "choice",
+                    opts.iter().map(|o| (*o, c.tr.t(&format!("setting_value.{o}")))).collect(),
+                    0,
+                    0,
+                ),
             };
             SettingView {
                 key: d.key,
@@ -55,7 +60,11 @@ fn views(c: &Ctx, values: &[(&'static settings::Def, String)]) -> Vec<SettingVie
 
 pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
     let values = settings::all(&st.db).await.map_err(|e| c.err(e))?;
-    Ok(render(SettingsPage { c: PageCtx::new(&c, "/admin", "admin.settings").with_notice(q.notice.as_deref()), settings: views(&c, &values), f: FormErrors::none() }))
+    Ok(render(SettingsPage {
+        c: PageCtx::new(&c, "/admin", "admin.settings").with_notice(q.notice.as_deref()),
+        settings: views(&c, &values),
+        f: FormErrors::none(),
+    }))
 }
 
 pub async fn save(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
@@ -74,10 +83,16 @@ pub async fn save(State(st): State<AppState>, c: Ctx, body: String) -> Result<Re
         }
     }
     if !errs.is_empty() {
-        let mut resp = render(SettingsPage { c: PageCtx::new(&c, "/admin", "admin.settings"), settings: views(&c, &typed), f: FormErrors::from(errs, c.tr) });
+        let mut resp = render(SettingsPage {
+            c: PageCtx::new(&c, "/admin", "admin.settings"),
+            settings: views(&c, &typed),
+            f: FormErrors::from(errs, c.tr),
+        });
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(resp);
     }
-    settings::set_many(&st.db, &c.actor(), st.now(), &parsed).await.map_err(|e| c.err(e))?;
+    settings::set_many(&st.db, &c.actor(), st.now(), &parsed)
+        .await
+        .map_err(|e| c.err(e))?;
     Ok(redirect_notice("/admin/settings", "notice.saved"))
 }

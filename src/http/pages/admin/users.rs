@@ -97,7 +97,16 @@ impl FormPage {
     }
 }
 
-async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: UserForm, f: FormErrors, pw: FormErrors, last_login: Option<i64>, notice: Option<&str>) -> Result<Response, HttpError> {
+async fn form_page(
+    st: &AppState,
+    c: &Ctx,
+    id: Option<i64>,
+    form: UserForm,
+    f: FormErrors,
+    pw: FormErrors,
+    last_login: Option<i64>,
+    notice: Option<&str>,
+) -> Result<Response, HttpError> {
     let roles = roles::list(&st.db).await.map_err(|e| c.err(e))?;
     let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/admin", if id.is_some() { "admin.user_edit" } else { "admin.user_new" }).with_notice(notice);
@@ -105,7 +114,16 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: UserForm, f: F
         pc.title = form.name.clone();
     }
     let has_errors = f.any() || pw.any();
-    let mut resp = render(FormPage { c: pc, id, form, f, roles, units, pw, last_login });
+    let mut resp = render(FormPage {
+        c: pc,
+        id,
+        form,
+        f,
+        roles,
+        units,
+        pw,
+        last_login,
+    });
     if has_errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -113,7 +131,12 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: UserForm, f: F
 }
 
 pub async fn new_form(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
-    let form = UserForm { role: "representant".into(), language: Some("fr".into()), active: Some(true), ..Default::default() };
+    let form = UserForm {
+        role: "representant".into(),
+        language: Some("fr".into()),
+        active: Some(true),
+        ..Default::default()
+    };
     form_page(&st, &c, None, form, FormErrors::none(), FormErrors::none(), None, None).await
 }
 
@@ -139,7 +162,10 @@ pub struct PostedUser {
 impl PostedUser {
     fn into_form(self, creating: bool) -> Result<UserForm, Error> {
         let org_unit_id = match self.org_unit_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(s) => Some(s.parse::<i64>().map_err(|_| Error::validation("org_unit_id", "error.invalid_choice"))?),
+            Some(s) => Some(
+                s.parse::<i64>()
+                    .map_err(|_| Error::validation("org_unit_id", "error.invalid_choice"))?,
+            ),
             None => None,
         };
         Ok(UserForm {
@@ -154,7 +180,11 @@ impl PostedUser {
     }
 }
 
-pub async fn create(State(st): State<AppState>, c: Ctx, axum::extract::Form(p): axum::extract::Form<PostedUser>) -> Result<Response, HttpError> {
+pub async fn create(
+    State(st): State<AppState>,
+    c: Ctx,
+    axum::extract::Form(p): axum::extract::Form<PostedUser>,
+) -> Result<Response, HttpError> {
     let form = p.into_form(true).map_err(|e| c.err(e))?;
     let result = match form.parse() {
         Ok(input) => users::create(&st.db, &c.actor(), st.now(), &input, form.password.as_deref()).await,
@@ -184,7 +214,10 @@ fn to_form(u: &User) -> UserForm {
 }
 
 async fn load(st: &AppState, c: &Ctx, id: i64) -> Result<User, HttpError> {
-    users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    users::get_visible(&st.db, &c.p.visibility, id)
+        .await
+        .map_err(|e| c.err(e))?
+        .ok_or_else(|| c.err(Error::NotFound))
 }
 
 #[derive(Deserialize, Default)]
@@ -192,13 +225,33 @@ pub struct NoticeOnly {
     notice: Option<String>,
 }
 
-pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<NoticeOnly>) -> Result<Response, HttpError> {
+pub async fn edit_form(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<NoticeOnly>,
+) -> Result<Response, HttpError> {
     let u = load(&st, &c, id).await?;
     let last = if c.p.sees_hidden_fields() { u.last_login_at } else { None };
-    form_page(&st, &c, Some(id), to_form(&u), FormErrors::none(), FormErrors::none(), last, q.notice.as_deref()).await
+    form_page(
+        &st,
+        &c,
+        Some(id),
+        to_form(&u),
+        FormErrors::none(),
+        FormErrors::none(),
+        last,
+        q.notice.as_deref(),
+    )
+    .await
 }
 
-pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, axum::extract::Form(p): axum::extract::Form<PostedUser>) -> Result<Response, HttpError> {
+pub async fn update(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    axum::extract::Form(p): axum::extract::Form<PostedUser>,
+) -> Result<Response, HttpError> {
     let existing = load(&st, &c, id).await?;
     let form = p.into_form(false).map_err(|e| c.err(e))?;
     let result = match form.parse() {
@@ -221,7 +274,12 @@ pub struct PasswordForm {
     password: String,
 }
 
-pub async fn set_password(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, axum::extract::Form(f): axum::extract::Form<PasswordForm>) -> Result<Response, HttpError> {
+pub async fn set_password(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    axum::extract::Form(f): axum::extract::Form<PasswordForm>,
+) -> Result<Response, HttpError> {
     let u = load(&st, &c, id).await?;
     match users::set_password(&st.db, &c.actor(), st.now(), id, &f.password, c.p.session_hash.as_deref()).await {
         Ok(()) => Ok(redirect_notice(&format!("/admin/users/{id}"), "notice.password_set")),

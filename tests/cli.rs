@@ -1,0 +1,256 @@
+//! The command line, run as a real process.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn carnet(db: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_carnet"));
+    cmd.args(args)
+        .env("DATABASE_URL", db)
+        .env("CARNET_LOG", "error")
+        .env_remove("CARNET_CONFIG")
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn carnet");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn admin_commands_migrate_and_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let (ok, out, err) = carnet(&db, &["migrate"], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("migration"));
+
+    let (ok, out, err) = carnet(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "chef@example.fr",
+            "--name",
+            "Chef",
+            "--role",
+            "administrateur",
+            "--password-stdin",
+        ],
+        Some("un-long-mot-de-passe\n"),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("chef@example.fr"));
+    // Bad input: non-zero exit with a message naming the problem.
+    let (ok, _, err) = carnet(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "chef@example.fr",
+            "--name",
+            "Chef",
+            "--role",
+            "administrateur",
+            "--password-stdin",
+        ],
+        Some("un-long-mot-de-passe\n"),
+    );
+    assert!(!ok);
+    assert!(err.contains("email"), "{err}");
+    let (ok, _, err) = carnet(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "x@example.fr",
+            "--name",
+            "X",
+            "--role",
+            "pape",
+            "--password-stdin",
+        ],
+        Some("un-long-mot-de-passe\n"),
+    );
+    assert!(!ok);
+    assert!(err.contains("Unknown role"), "{err}");
+    let (ok, _, err) = carnet(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "y@example.fr",
+            "--name",
+            "Y",
+            "--role",
+            "technicien",
+            "--password-stdin",
+        ],
+        Some("court\n"),
+    );
+    assert!(!ok);
+    assert!(err.contains("password"), "{err}");
+    let (ok, _, err) = carnet(
+        &db,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "z@example.fr",
+            "--name",
+            "Z",
+            "--role",
+            "technicien",
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(err.contains("--password-stdin"), "{err}");
+    let (ok, _, err) = carnet(&db, &["admin", "create-user", "--email", "z@example.fr"], None);
+    assert!(!ok, "missing arguments");
+    assert!(err.contains("--name"), "{err}");
+
+    let (ok, out, err) = carnet(
+        &db,
+        &["admin", "create-token", "--user", "chef@example.fr", "--name", "script"],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(out.trim().starts_with("carnet_"));
+    let (ok, _, err) = carnet(
+        &db,
+        &["admin", "create-token", "--user", "personne@example.fr", "--name", "script"],
+        None,
+    );
+    assert!(!ok);
+    assert!(err.contains("no user"), "{err}");
+
+    let (ok, out, err) = carnet(&db, &["jobs", "run", "housekeeping"], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("housekeeping"));
+    let (ok, _, err) = carnet(&db, &["jobs", "run", "nope"], None);
+    assert!(!ok);
+    assert!(err.contains("Unknown job"), "{err}");
+    let (ok, _, _) = carnet(&db, &["frobnicate"], None);
+    assert!(!ok);
+}
+
+#[test]
+fn config_check_masks_secrets_and_reports_bad_config() {
+    let (ok, out, err) = carnet("postgres://carnet:tres-secret@db.example:5432/carnet", &["config", "check"], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("postgres://carnet:****@db.example:5432/carnet"));
+    assert!(!out.contains("tres-secret"));
+    assert!(out.contains("listen = \"127.0.0.1:8080\""));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("carnet.toml");
+    std::fs::write(&file, "listen = \"0.0.0.0:9999\"\nmax_body_bytes = 2048\n").unwrap();
+    let (ok, out, _) = carnet("sqlite://x.db", &["--config", file.to_str().unwrap(), "config", "check"], None);
+    assert!(ok);
+    assert!(out.contains("0.0.0.0:9999") && out.contains("max_body_bytes = 2048"));
+    std::fs::write(&file, "listen = \"not an address\"\n").unwrap();
+    let (ok, _, err) = carnet("sqlite://x.db", &["--config", file.to_str().unwrap(), "config", "check"], None);
+    assert!(!ok);
+    assert!(err.contains("invalid configuration"), "{err}");
+    let (ok, _, err) = carnet("mysql://x", &["migrate"], None);
+    assert!(!ok);
+    assert!(err.contains("unsupported database URL"), "{err}");
+}
+
+#[test]
+fn serve_demo_prints_url_and_login_and_loads_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    for round in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_carnet"))
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", &db)
+            .env("CARNET_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut text = String::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut buf = [0u8; 256];
+        while !text.contains("password") && std::time::Instant::now() < deadline {
+            use std::io::Read;
+            let n = out.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(text.contains("http://127.0.0.1:"), "round {round}: {text}");
+        assert!(
+            text.contains("admin@carnet.demo") && text.contains(carnet::demo::PASSWORD),
+            "{text}"
+        );
+    }
+    // Loading twice added nothing.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let d = carnet::db::Db::connect(&db, None, 1).await.unwrap();
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&d.pool).await.unwrap();
+        let units: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units")
+            .fetch_one(&d.pool)
+            .await
+            .unwrap();
+        let groups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_groups")
+            .fetch_one(&d.pool)
+            .await
+            .unwrap();
+        assert_eq!((users, units, groups), (12, 11, 5));
+        let roles: Vec<String> = sqlx::query_scalar("SELECT DISTINCT r.code FROM users u JOIN roles r ON r.id = u.role_id")
+            .fetch_all(&d.pool)
+            .await
+            .unwrap();
+        assert_eq!(roles.len(), 7, "a user of every role");
+    });
+}
+
+#[test]
+fn serve_without_demo_explains_how_to_create_the_first_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("empty.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carnet"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db)
+        .env("CARNET_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 256];
+    while !text.contains("create-user") {
+        use std::io::Read;
+        let n = out.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains("carnet admin create-user"), "{text}");
+}
