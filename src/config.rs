@@ -127,8 +127,7 @@ mod tests {
     fn masks_passwords() {
         assert_eq!(mask_url_password("postgres://u:s3cret@h:5432/d"), "postgres://u:****@h:5432/d");
         assert_eq!(mask_url_password("sqlite://carnet.db"), "sqlite://carnet.db");
-        let mut c = Config::default();
-        c.database_url = "postgres://u:s3cret@h/d".into();
+        let c = Config { database_url: "postgres://u:s3cret@h/d".into(), ..Default::default() };
         assert!(!c.masked_toml().contains("s3cret"));
     }
 }

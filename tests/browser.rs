@@ -32,14 +32,16 @@ static BROWSER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 // ---------------------------------------------------------------- chromedriver
 
-/// chromedriver: `$CHROMEDRIVER`, then `/usr/bin/chromedriver`, then the `PATH`.
+/// chromedriver: `$CHROMEDRIVER` when set (and then only that), else `/usr/bin/chromedriver`,
+/// else the `PATH`.
 fn find_chromedriver() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("CHROMEDRIVER").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
-        if p.is_file() {
-            return Some(p);
+        if !p.is_file() {
+            println!("CHROMEDRIVER={} is not a file", p.display());
+            return None;
         }
-        println!("CHROMEDRIVER={} is not a file; looking elsewhere", p.display());
+        return Some(p);
     }
     let default = PathBuf::from("/usr/bin/chromedriver");
     if default.is_file() {
@@ -357,6 +359,11 @@ impl Browser {
         self.find(css).await.text().await
     }
 
+    /// The text as written in the page (`text` is as rendered, after CSS `text-transform`).
+    async fn content(&self, css: &str) -> String {
+        self.find(css).await.prop("textContent").await.trim().to_string()
+    }
+
     async fn value(&self, css: &str) -> String {
         self.find(css).await.prop("value").await
     }
@@ -582,14 +589,14 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     b.goto("/admin/users").await;
     assert_eq!(b.html_lang().await, "fr");
     assert_eq!(b.nav_labels().await, ["Accueil", "Équipe", "Administration"]);
-    assert_eq!(b.text("#lang-switch").await, "English");
+    assert_eq!(b.content("#lang-switch").await, "English");
 
     b.click_and_wait("#lang-switch").await;
     assert_eq!(b.path().await, "/");
     assert_eq!(b.html_lang().await, "en");
     assert_eq!(b.nav_labels().await, ["Home", "Team", "Administration"]);
     assert_eq!(b.text("#logout").await, "Log out");
-    assert_eq!(b.text("#lang-switch").await, "Français");
+    assert_eq!(b.content("#lang-switch").await, "Français");
     b.screenshot("en-home").await;
 
     // The choice sticks: other pages are in English too, and it is saved for the user.

@@ -28,10 +28,9 @@ pub type Tx = sqlx::Transaction<'static, Any>;
 #[derive(Debug, Clone, Copy)]
 pub struct Flag(pub i64);
 
-impl TryFrom<Flag> for bool {
-    type Error = std::convert::Infallible;
-    fn try_from(f: Flag) -> Result<bool, Self::Error> {
-        Ok(f.0 != 0)
+impl From<Flag> for bool {
+    fn from(f: Flag) -> bool {
+        f.0 != 0
     }
 }
 

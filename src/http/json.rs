@@ -3,7 +3,6 @@
 //! content type → 415, unknown or read-only field, wrong type or missing field → 422 with
 //! the field named.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,36 +21,28 @@ pub trait ApiInput: DeserializeOwned {
 
 pub struct ApiJson<T>(pub T);
 
-pub struct JsonRejection(Response);
+pub struct JsonRejection(Box<Response>);
 
 impl IntoResponse for JsonRejection {
     fn into_response(self) -> Response {
-        self.0
+        *self.0
     }
+}
+
+fn reject(status: StatusCode, code: &'static str, key: &'static str, fields: serde_json::Value) -> JsonRejection {
+    JsonRejection(Box::new(error_response(status, code, key, fields, Lang::En)))
 }
 
 fn field_error(field: &str, key: &'static str) -> JsonRejection {
     let mut fields = serde_json::Map::new();
     fields.insert(field.to_string(), serde_json::Value::String(crate::i18n::t(Lang::En, key)));
-    JsonRejection(error_response(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-        "error.validation_failed",
-        serde_json::Value::Object(fields),
-        Lang::En,
-    ))
+    reject(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "error.validation_failed", serde_json::Value::Object(fields))
 }
 
 /// Parses a JSON body into `T` with the checks above.
 pub fn parse_json<T: ApiInput>(bytes: &[u8]) -> Result<T, JsonRejection> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| {
-        JsonRejection(error_response(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            "error.malformed_json",
-            serde_json::json!({}),
-            Lang::En,
-        ))
+        reject(StatusCode::BAD_REQUEST, "malformed_json", "error.malformed_json", serde_json::json!({}))
     })?;
     if let serde_json::Value::Object(map) = &value {
         if let Some(k) = map.keys().find(|k| T::READ_ONLY.contains(&k.as_str())) {
@@ -91,25 +82,13 @@ impl<T: ApiInput> FromRequest<AppState> for ApiJson<T> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if !ct_ok {
-            return Err(JsonRejection(error_response(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "error.json_content_type",
-                serde_json::json!({}),
-                Lang::En,
-            )));
+            return Err(reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "error.json_content_type", serde_json::json!({})));
         }
         let limit = state.config.max_body_bytes;
         let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-            JsonRejection(error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "error.too_large",
-                serde_json::json!({}),
-                Lang::En,
-            ))
+            reject(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", serde_json::json!({}))
         })?;
-        parse_json::<T>(&Bytes::from(bytes)).map(ApiJson)
+        parse_json::<T>(&bytes).map(ApiJson)
     }
 }
 

@@ -222,7 +222,7 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &UserFilter, page: &PageReq
     let mut q = Sql::new(SELECT);
     q.push(" WHERE ").append(vis.filter("u.id", "u.org_unit_id"));
     if let Some(text) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let pat = format!("%{}%", text.to_lowercase().replace('%', "").replace('_', ""));
+        let pat = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
         q.push(" AND (LOWER(u.name) LIKE ")
             .bind(pat.clone())
             .push(" OR u.email LIKE ")

@@ -123,7 +123,7 @@ pub async fn tree(db: &Db) -> Result<Vec<OrgUnit>> {
     let mut out = Vec::with_capacity(units.len());
     fn walk(units: &[OrgUnit], parent: Option<i64>, out: &mut Vec<OrgUnit>) {
         let mut kids: Vec<&OrgUnit> = units.iter().filter(|u| u.parent_id == parent).collect();
-        kids.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        kids.sort_by_key(|u| u.name.to_lowercase());
         for k in kids {
             out.push(k.clone());
             walk(units, Some(k.id), out);

@@ -44,19 +44,13 @@ fn random_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{}_{}_{}", std::process::id(), n, t % 1_000_000_000)
+    // Unique across test processes running at once: pid, a counter, and random bits.
+    format!("{}_{}_{}", std::process::id(), n, carnet::identity::session::new_secret().to_lowercase().replace(['-', '_'], "").chars().take(8).collect::<String>())
 }
 
 /// The configuration a test app starts with (tweak it with [`TestApp::start_with`]).
 pub fn test_config(backend: Backend) -> (Config, Option<tempfile::TempDir>, Option<String>) {
-    let mut config = Config::default();
-    config.run_jobs = false;
-    config.database_max_connections = 5;
-    config.log = "warn".into();
+    let mut config = Config { run_jobs: false, database_max_connections: 5, log: "warn".into(), ..Default::default() };
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("tempdir");

@@ -97,16 +97,23 @@ impl FormPage {
     }
 }
 
-async fn form_page(
-    st: &AppState,
-    c: &Ctx,
+/// What the user form shows: the record (if editing), the values as typed, and errors.
+struct Shown {
     id: Option<i64>,
     form: UserForm,
     f: FormErrors,
     pw: FormErrors,
     last_login: Option<i64>,
-    notice: Option<&str>,
-) -> Result<Response, HttpError> {
+}
+
+impl Shown {
+    fn new(id: Option<i64>, form: UserForm) -> Shown {
+        Shown { id, form, f: FormErrors::none(), pw: FormErrors::none(), last_login: None }
+    }
+}
+
+async fn form_page(st: &AppState, c: &Ctx, shown: Shown, notice: Option<&str>) -> Result<Response, HttpError> {
+    let Shown { id, form, f, pw, last_login } = shown;
     let roles = roles::list(&st.db).await.map_err(|e| c.err(e))?;
     let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/admin", if id.is_some() { "admin.user_edit" } else { "admin.user_new" }).with_notice(notice);
@@ -137,7 +144,7 @@ pub async fn new_form(State(st): State<AppState>, c: Ctx) -> Result<Response, Ht
         active: Some(true),
         ..Default::default()
     };
-    form_page(&st, &c, None, form, FormErrors::none(), FormErrors::none(), None, None).await
+    form_page(&st, &c, Shown::new(None, form), None).await
 }
 
 /// The user form as posted (checkbox `active` absent means unchecked).
@@ -196,7 +203,7 @@ pub async fn create(
             let fe = form_error(&c, e)?;
             let mut form = form;
             form.password = None;
-            form_page(&st, &c, None, form, fe, FormErrors::none(), None, None).await
+            form_page(&st, &c, Shown { f: fe, ..Shown::new(None, form) }, None).await
         }
     }
 }
@@ -233,16 +240,7 @@ pub async fn edit_form(
 ) -> Result<Response, HttpError> {
     let u = load(&st, &c, id).await?;
     let last = if c.p.sees_hidden_fields() { u.last_login_at } else { None };
-    form_page(
-        &st,
-        &c,
-        Some(id),
-        to_form(&u),
-        FormErrors::none(),
-        FormErrors::none(),
-        last,
-        q.notice.as_deref(),
-    )
+    form_page(&st, &c, Shown { last_login: last, ..Shown::new(Some(id), to_form(&u)) }, q.notice.as_deref())
     .await
 }
 
@@ -263,7 +261,7 @@ pub async fn update(
         Err(e) => {
             let fe = form_error(&c, e)?;
             let last = if c.p.sees_hidden_fields() { existing.last_login_at } else { None };
-            form_page(&st, &c, Some(id), form, fe, FormErrors::none(), last, None).await
+            form_page(&st, &c, Shown { f: fe, last_login: last, ..Shown::new(Some(id), form) }, None).await
         }
     }
 }
@@ -285,7 +283,7 @@ pub async fn set_password(
         Ok(()) => Ok(redirect_notice(&format!("/admin/users/{id}"), "notice.password_set")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            form_page(&st, &c, Some(id), to_form(&u), FormErrors::none(), fe, None, None).await
+            form_page(&st, &c, Shown { pw: fe, ..Shown::new(Some(id), to_form(&u)) }, None).await
         }
     }
 }
