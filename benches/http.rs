@@ -937,14 +937,15 @@ fn report(o: &Options, config: &Config, data: &Dataset, results: &[Measure]) -> 
         o.concurrency, o.seconds
     );
     let _ = writeln!(s);
-    let _ = writeln!(s, "| scenario | request | requests/s | p50 ms | p99 ms | errors |");
-    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(s, "| scenario | request | requests | requests/s | p50 ms | p99 ms | errors |");
+    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for m in results {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {} |",
             m.name,
             m.what,
+            m.ok,
             m.per_second,
             fmt_ms(m.p50_ms),
             fmt_ms(m.p99_ms),
