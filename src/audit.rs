@@ -23,7 +23,7 @@ pub trait Audited {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    pub field: &'static str,
+    pub field: std::borrow::Cow<'static, str>,
     pub old: Option<String>,
     pub new: Option<String>,
 }
@@ -35,13 +35,13 @@ pub fn diff<T: Audited>(old: &T, new: &T) -> Vec<Change> {
         .into_iter()
         .zip(new_fields)
         .filter(|((_, a), (_, b))| a != b)
-        .map(|((field, old), (_, new))| Change { field, old, new })
+        .map(|((field, old), (_, new))| Change { field: field.into(), old, new })
         .collect()
 }
 
 pub async fn record(tx: &mut Tx, actor: &Actor, at: Millis, entity: &str, entity_id: i64, action: &str, changes: &[Change]) -> Result<()> {
     let one = [Change {
-        field: "",
+        field: "".into(),
         old: None,
         new: None,
     }];
@@ -57,7 +57,7 @@ pub async fn record(tx: &mut Tx, actor: &Actor, at: Millis, entity: &str, entity
         .bind(entity)
         .bind(entity_id)
         .bind(action)
-        .bind(if c.field.is_empty() { None } else { Some(c.field) })
+        .bind(if c.field.is_empty() { None } else { Some(c.field.as_ref()) })
         .bind(c.old.as_deref())
         .bind(c.new.as_deref())
         .bind(actor.request_id.as_deref())
@@ -72,7 +72,7 @@ pub async fn created<T: Audited>(tx: &mut Tx, actor: &Actor, at: Millis, id: i64
         .audit_fields()
         .into_iter()
         .filter(|(_, v)| v.is_some())
-        .map(|(field, new)| Change { field, old: None, new })
+        .map(|(field, new)| Change { field: field.into(), old: None, new })
         .collect();
     record(tx, actor, at, T::ENTITY, id, "create", &changes).await
 }
@@ -91,7 +91,7 @@ pub async fn deleted<T: Audited>(tx: &mut Tx, actor: &Actor, at: Millis, id: i64
         .audit_fields()
         .into_iter()
         .filter(|(_, v)| v.is_some())
-        .map(|(field, old)| Change { field, old, new: None })
+        .map(|(field, old)| Change { field: field.into(), old, new: None })
         .collect();
     record(tx, actor, at, T::ENTITY, id, "delete", &changes).await
 }
@@ -228,7 +228,7 @@ mod tests {
         assert_eq!(
             diff(&old, &new),
             vec![Change {
-                field: "b",
+                field: "b".into(),
                 old: Some("y".into()),
                 new: None
             }]

@@ -76,6 +76,11 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Queue the test email to ADDRESS and deliver it now through the configured transport.
+    SendTestEmail {
+        #[arg(long)]
+        to: String,
+    },
     /// Create an API token for a user and print it (shown once).
     CreateToken {
         #[arg(long)]
@@ -187,6 +192,28 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
                         .map_err(describe)?;
                     println!("Created user {} <{}> with role {}.", u.name, u.email, u.role_code);
                     Ok(())
+                }
+                AdminCommand::SendTestEmail { to } => {
+                    let to = crate::mail::Mailbox::parse(&to).map_err(|r| anyhow!("--to: {}", crate::i18n::t(crate::i18n::Lang::En, r)))?;
+                    let id = crate::mail::send_test(&st.db, &Actor::system(), clock.now_ms(), to, crate::i18n::Lang::Fr).await.map_err(describe)?;
+                    // Deliver now, through the job queue (so a running server never sends it too).
+                    let ctx = st.job_context();
+                    let worker = format!("cli-{}", std::process::id());
+                    loop {
+                        let status = crate::mail::get(&st.db, id).await?.map(|e| e.status).unwrap_or_default();
+                        if status != "queued" || !crate::jobs::run_one(&ctx, &st.jobs, &worker).await? {
+                            break;
+                        }
+                    }
+                    let email = crate::mail::get(&st.db, id).await?.ok_or_else(|| anyhow!("email {id} vanished"))?;
+                    match email.status.as_str() {
+                        "sent" => {
+                            println!("Test email {id} sent to {} via {}.", email.to().first().map(|m| m.email.as_str()).unwrap_or(""), email.delivered_via.unwrap_or_default());
+                            Ok(())
+                        }
+                        "failed" => bail!("test email {id} refused: {}", email.last_error.unwrap_or_default()),
+                        _ => bail!("test email {id} not sent yet (it stays queued and will be retried): {}", email.last_error.unwrap_or_default()),
+                    }
                 }
                 AdminCommand::CreateToken { user, name } => {
                     let u = crate::identity::users::by_email(&st.db, &user)

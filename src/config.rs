@@ -40,6 +40,16 @@ pub struct Config {
     pub login_max_failures_per_address: i64,
     /// Log filter, in `tracing` syntax.
     pub log: String,
+    /// Outgoing mail server, e.g. `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://user:pass@host:465`, or `smtp://127.0.0.1:2525` for a local relay. Without
+    /// it, mail is written as `.eml` files to `mail_dir`.
+    pub smtp_url: Option<String>,
+    /// Folder for `.eml` files when no SMTP server is configured.
+    pub mail_dir: std::path::PathBuf,
+    /// Largest attachment accepted, in bytes.
+    pub max_attachment_bytes: usize,
+    /// Seconds before an SMTP conversation is abandoned (and retried later).
+    pub smtp_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -59,6 +69,10 @@ impl Default for Config {
             login_max_failures_per_account: 5,
             login_max_failures_per_address: 30,
             log: "info,sqlx=warn".into(),
+            smtp_url: None,
+            mail_dir: std::path::PathBuf::from("outbox"),
+            max_attachment_bytes: 10 * 1024 * 1024,
+            smtp_timeout_secs: 30,
         }
     }
 }
@@ -85,6 +99,7 @@ impl Config {
     pub fn masked_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = mask_url_password(&shown.database_url);
+        shown.smtp_url = shown.smtp_url.as_deref().map(mask_url_password);
         toml_string(&shown)
     }
 }

@@ -86,6 +86,7 @@ impl Registry {
         let mut r = Registry::default();
         r.register("housekeeping", |ctx, _| async move { housekeeping(&ctx).await });
         r.schedule("housekeeping", Period::Daily);
+        r.register(crate::mail::deliver::JOB, |ctx, p| async move { crate::mail::deliver::run(&ctx, p).await });
         r
     }
 }

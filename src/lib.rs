@@ -14,5 +14,6 @@ pub mod i18n;
 pub mod identity;
 pub mod jobs;
 pub mod lists;
+pub mod mail;
 pub mod org;
 pub mod settings;

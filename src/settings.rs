@@ -18,6 +18,12 @@ pub enum Kind {
     },
     /// One of the given codes.
     Choice(&'static [&'static str]),
+    /// Free text on one line, up to `max` characters (may be empty).
+    Text { max: usize },
+    /// An email address.
+    Email,
+    /// A domain name (may be empty).
+    Domain,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +71,14 @@ pub fn parse_value(d: &Def, raw: &str) -> Result<String> {
         },
         Kind::Int { min, max } => raw.parse::<i64>().ok().filter(|n| (min..=max).contains(n)).map(|n| n.to_string()),
         Kind::Choice(opts) => opts.contains(&raw).then(|| raw.to_string()),
+        Kind::Text { max } => (raw.chars().count() <= max && !raw.chars().any(char::is_control)).then(|| raw.to_string()),
+        Kind::Email => crate::identity::Email::parse(raw).ok().map(|e| e.as_str().to_string()),
+        Kind::Domain => {
+            let d = raw.to_ascii_lowercase();
+            let ok = d.is_empty()
+                || (d.len() <= 253 && d.contains('.') && d.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')));
+            ok.then_some(d)
+        }
     };
     ok.ok_or_else(|| Error::validation(d.key, "error.setting_invalid"))
 }
@@ -76,6 +90,13 @@ pub async fn get(db: &Db, key: &str) -> Result<String> {
         .bind(key)
         .fetch_optional(&db.pool)
         .await?;
+    Ok(v.unwrap_or_else(|| d.default.to_string()))
+}
+
+/// A setting's current value, read on a given connection (inside a transaction).
+pub async fn get_in(conn: &mut sqlx::AnyConnection, key: &str) -> Result<String> {
+    let d = def(key).ok_or(Error::NotFound)?;
+    let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(conn).await?;
     Ok(v.unwrap_or_else(|| d.default.to_string()))
 }
 
@@ -138,7 +159,7 @@ pub async fn set_many(db: &Db, actor: &Actor, now: Millis, values: &[(&'static D
             0,
             "update",
             &[audit::Change {
-                field: d.key,
+                field: d.key.into(),
                 old,
                 new: Some(v.clone()),
             }],

@@ -48,6 +48,7 @@ rights! {
     AdminSettings => "admin.settings", "admin";
     AdminJobs => "admin.jobs", "admin";
     AdminAudit => "admin.audit", "admin";
+    AdminMail => "admin.mail", "admin";
     AdminHiddenFields => "admin.hidden_fields", "admin";
 }
 

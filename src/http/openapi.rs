@@ -42,6 +42,8 @@ impl Modify for BearerAuth {
         api::admin::list_lists, api::admin::list_items, api::admin::create_item, api::admin::update_item,
         api::admin::get_settings, api::admin::patch_settings,
         api::admin::list_jobs, api::admin::run_job,
+        api::mail::list, api::mail::get, api::mail::retry, api::mail::send_test, api::mail::list_templates, api::mail::put_template,
+        api::mail::get_prefs, api::mail::put_prefs,
     )
 )]
 pub struct ApiDoc;

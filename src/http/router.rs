@@ -3,7 +3,7 @@
 //! with every default role and proves that a refused call changes nothing.
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use super::auth::{guard, Access};
@@ -57,6 +57,7 @@ routes! {
     post "/account/password" => Authenticated, pages::account::change_password;
     post "/account/tokens" => Authenticated, pages::account::create_token;
     post "/account/tokens/{id}/revoke" => Authenticated, pages::account::revoke_token;
+    post "/account/notifications" => Authenticated, pages::account::save_notifications;
 
     // Staff directory (the first record type filtered by visibility).
     get "/users" => Right(UsersRead), pages::directory::list;
@@ -97,6 +98,15 @@ routes! {
     post "/admin/lists/{code}/items/{id}" => Right(AdminLists), pages::admin::lists::update_item;
     get "/admin/settings" => Right(AdminSettings), pages::admin::settings::page;
     post "/admin/settings" => Right(AdminSettings), pages::admin::settings::save;
+    get "/admin/outbox" => Right(AdminMail), pages::admin::mail::outbox;
+    post "/admin/outbox/test" => Right(AdminMail), pages::admin::mail::send_test;
+    get "/admin/outbox/{id}" => Right(AdminMail), pages::admin::mail::show;
+    post "/admin/outbox/{id}/retry" => Right(AdminMail), pages::admin::mail::retry;
+    get "/admin/outbox/{id}/attachments/{aid}" => Right(AdminMail), pages::admin::mail::attachment;
+    get "/admin/email-templates" => Right(AdminMail), pages::admin::mail::templates_list;
+    get "/admin/email-templates/{event}/{lang}" => Right(AdminMail), pages::admin::mail::template_form;
+    post "/admin/email-templates/{event}/{lang}" => Right(AdminMail), pages::admin::mail::template_save;
+    post "/admin/email-templates/{event}/{lang}/reset" => Right(AdminMail), pages::admin::mail::template_reset;
     get "/admin/jobs" => Right(AdminJobs), pages::admin::jobs::page;
     post "/admin/jobs/run/{kind}" => Right(AdminJobs), pages::admin::jobs::run;
     post "/admin/jobs/{id}/retry" => Right(AdminJobs), pages::admin::jobs::retry;
@@ -129,6 +139,14 @@ routes! {
     get "/api/v1/tokens" => Authenticated, api::tokens::list;
     post "/api/v1/tokens" => Authenticated, api::tokens::create;
     delete "/api/v1/tokens/{id}" => Authenticated, api::tokens::revoke;
+    get "/api/v1/me/notifications" => Authenticated, api::mail::get_prefs;
+    put "/api/v1/me/notifications" => Authenticated, api::mail::put_prefs;
+    get "/api/v1/emails" => Right(AdminMail), api::mail::list;
+    post "/api/v1/emails/test" => Right(AdminMail), api::mail::send_test;
+    get "/api/v1/emails/{id}" => Right(AdminMail), api::mail::get;
+    post "/api/v1/emails/{id}/retry" => Right(AdminMail), api::mail::retry;
+    get "/api/v1/email-templates" => Right(AdminMail), api::mail::list_templates;
+    put "/api/v1/email-templates/{event}/{lang}" => Right(AdminMail), api::mail::put_template;
     get "/api/v1/jobs" => Right(AdminJobs), api::admin::list_jobs;
     post "/api/v1/jobs/{kind}/run" => Right(AdminJobs), api::admin::run_job;
 }

@@ -60,7 +60,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, user_id: i64, name: &st
         user_id,
         "update",
         &[audit::Change {
-            field: "api_token",
+            field: "api_token".into(),
             old: None,
             new: Some(format!("{name} ({prefix}…)")),
         }],
@@ -115,7 +115,7 @@ pub async fn revoke(db: &Db, actor: &Actor, now: Millis, user_id: i64, token_id:
         user_id,
         "update",
         &[audit::Change {
-            field: "api_token",
+            field: "api_token".into(),
             old: Some(format!("{} ({}…)", tok.name, tok.prefix)),
             new: None,
         }],

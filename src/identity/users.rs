@@ -342,6 +342,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UserInput, pass
     .unique_field("email", "error.email_taken")?;
     let user = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(&mut tx, actor, now, id, &user).await?;
+    notify_user(&mut tx, actor, now, &user, "account_created", serde_json::json!({})).await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -376,8 +377,28 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
     }
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
+    if old.role_code != new.role_code {
+        let role = new.role_name(&new.language).to_string();
+        notify_user(&mut tx, actor, now, &new, "role_changed", serde_json::json!({ "role": role })).await?;
+    }
     tx.commit().await?;
     Ok(new)
+}
+
+/// Queues a notification about `user` to `user`, in the caller's transaction.
+async fn notify_user(tx: &mut Tx, actor: &Actor, now: Millis, user: &User, event: &'static str, extra: serde_json::Value) -> Result<()> {
+    use crate::mail::notify::{notify, Notice, Recipient};
+    let mut vars = serde_json::json!({
+        "user": { "name": user.name, "email": user.email },
+        "actor": { "name": actor.name },
+        "at": crate::clock::format_ms(now),
+    });
+    if let (Some(v), serde_json::Value::Object(extra)) = (vars.as_object_mut(), extra) {
+        v.extend(extra);
+    }
+    let notice = Notice { event, entity: Some((User::ENTITY.to_string(), user.id)), vars, attachments: Vec::new(), created_by: actor.id };
+    notify(tx, now, notice, &[Recipient::User(user.id)]).await?;
+    Ok(())
 }
 
 /// Sets a user's password and ends all their sessions (but `keep_session`, the one making
@@ -396,6 +417,8 @@ pub async fn set_password(db: &Db, actor: &Actor, now: Millis, id: i64, new_pass
     if n == 0 {
         return Err(Error::NotFound);
     }
+    let user = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    notify_user(&mut tx, actor, now, &user, "password_changed", serde_json::json!({})).await?;
     sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
         .bind(id)
         .bind(keep_session.unwrap_or(""))
@@ -409,7 +432,7 @@ pub async fn set_password(db: &Db, actor: &Actor, now: Millis, id: i64, new_pass
         id,
         "update",
         &[audit::Change {
-            field: "password",
+            field: "password".into(),
             old: Some("••••".into()),
             new: Some("••••".into()),
         }],

@@ -22,6 +22,8 @@ struct AccountPage {
     pw_errors: FormErrors,
     token_errors: FormErrors,
     token_name: String,
+    /// Optional notifications: (event, label, enabled).
+    prefs: Vec<(String, String, bool)>,
 }
 
 async fn show(
@@ -34,6 +36,12 @@ async fn show(
     token_name: String,
 ) -> Result<Response, HttpError> {
     let tokens = token::list_for(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
+    let prefs = crate::mail::notify::prefs(&st.db, c.p.user_id)
+        .await
+        .map_err(|e| c.err(e))?
+        .into_iter()
+        .map(|(e, on)| (e.to_string(), c.tr.tp("event.", e), on))
+        .collect();
     Ok(render(AccountPage {
         c: PageCtx::new(c, "/account", "account.title").with_notice(notice),
         email: c.p.email.clone(),
@@ -42,6 +50,7 @@ async fn show(
         pw_errors,
         token_errors,
         token_name,
+        prefs,
     }))
 }
 
@@ -134,4 +143,13 @@ pub async fn revoke_token(State(st): State<AppState>, c: Ctx, Path(id): Path<i64
         .await
         .map_err(|e| c.err(e))?;
     Ok(redirect_notice("/account", "notice.token_revoked"))
+}
+
+/// Saves the optional notifications: a checked box means "send me these".
+pub async fn save_notifications(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let current = crate::mail::notify::prefs(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
+    let choices: Vec<(String, bool)> = current.iter().map(|(e, _)| (e.to_string(), pairs.iter().any(|(k, v)| k == "events" && v == e))).collect();
+    crate::mail::notify::set_prefs(&st.db, c.p.user_id, &choices).await.map_err(|e| c.err(e))?;
+    Ok(redirect_notice("/account", "notice.saved"))
 }

@@ -53,6 +53,7 @@ const SECTIONS: &[(&str, &str, &[Right])] = &[
             Right::AdminLists,
             Right::AdminSettings,
             Right::AdminJobs,
+            Right::AdminMail,
         ],
     ),
 ];

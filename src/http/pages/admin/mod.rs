@@ -3,6 +3,7 @@
 pub mod groups;
 pub mod jobs;
 pub mod lists;
+pub mod mail;
 pub mod org;
 pub mod roles;
 pub mod settings;
@@ -26,6 +27,8 @@ pub const SECTIONS: &[(&str, &str, Right)] = &[
     ("/admin/groups", "admin.groups", Right::AdminGroups),
     ("/admin/lists", "admin.lists", Right::AdminLists),
     ("/admin/settings", "admin.settings", Right::AdminSettings),
+    ("/admin/outbox", "admin.outbox", Right::AdminMail),
+    ("/admin/email-templates", "admin.email_templates", Right::AdminMail),
     ("/admin/jobs", "admin.jobs", Right::AdminJobs),
 ];
 

@@ -43,6 +43,8 @@ fn views(c: &Ctx, values: &[(&'static settings::Def, String)]) -> Vec<SettingVie
                     0,
                     0,
                 ),
+                Kind::Text { .. } | Kind::Domain => ("text", vec![], 0, 0),
+                Kind::Email => ("email", vec![], 0, 0),
             };
             SettingView {
                 key: d.key,

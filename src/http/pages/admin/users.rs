@@ -83,6 +83,8 @@ struct FormPage {
     units: Vec<OrgUnit>,
     pw: FormErrors,
     last_login: Option<i64>,
+    emails: Vec<crate::mail::EmailSummary>,
+    show_links: bool,
 }
 
 impl FormPage {
@@ -114,6 +116,11 @@ impl Shown {
 
 async fn form_page(st: &AppState, c: &Ctx, shown: Shown, notice: Option<&str>) -> Result<Response, HttpError> {
     let Shown { id, form, f, pw, last_login } = shown;
+    let emails = match id {
+        Some(id) => crate::mail::for_entity(&st.db, "user", id).await.map_err(|e| c.err(e))?,
+        None => Vec::new(),
+    };
+    let show_links = c.p.can(crate::access::Right::AdminMail);
     let roles = roles::list(&st.db).await.map_err(|e| c.err(e))?;
     let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/admin", if id.is_some() { "admin.user_edit" } else { "admin.user_new" }).with_notice(notice);
@@ -130,6 +137,8 @@ async fn form_page(st: &AppState, c: &Ctx, shown: Shown, notice: Option<&str>) -
         units,
         pw,
         last_login,
+        emails,
+        show_links,
     });
     if has_errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;

@@ -1,0 +1,418 @@
+//! Outbound email, for every module.
+//!
+//! - [`queue`] stores an email in the outbox (`emails`, `email_attachments`) and enqueues its
+//!   delivery job, inside the caller's transaction: the email exists if and only if the
+//!   business change does, and a crash or an SMTP outage leaves it queued.
+//! - [`deliver`] is the job that sends it (SMTP with lettre, or `.eml` files when no server is
+//!   configured), retries transient failures with backoff and marks permanent refusals
+//!   (5xx) as failed with the server's answer.
+//! - [`templates`] holds one template per event and language, editable by administrators;
+//!   [`notify`] renders them for users, groups or raw addresses, each in their language.
+//! - [`ics`] builds iCalendar invitations (REQUEST / CANCEL with a stable UID and SEQUENCE).
+//! - Threading: every email has a unique Message-ID carrying the record's thread token, and
+//!   the References of the earlier emails about the same record.
+
+pub mod deliver;
+pub mod ics;
+pub mod notify;
+pub mod templates;
+
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+
+use crate::clock::Millis;
+use crate::db::{Db, Sql, Tx};
+use crate::error::{Error, FieldErrors, Result};
+use crate::identity::Email;
+
+/// An address with an optional display name. Parsing refuses anything that could add a
+/// header (CR, LF) or smuggle a second address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Mailbox {
+    pub name: Option<String>,
+    pub email: String,
+}
+
+impl Mailbox {
+    pub fn new(name: Option<&str>, email: &Email) -> Mailbox {
+        Mailbox { name: name.map(clean_name).filter(|n| !n.is_empty()), email: email.as_str().to_string() }
+    }
+
+    /// `a@b.fr` or `Name <a@b.fr>`.
+    pub fn parse(raw: &str) -> std::result::Result<Mailbox, &'static str> {
+        let raw = raw.trim();
+        if raw.contains(['\r', '\n']) {
+            return Err("error.email_invalid");
+        }
+        match (raw.rfind('<'), raw.ends_with('>')) {
+            (Some(i), true) => {
+                let email = Email::parse(&raw[i + 1..raw.len() - 1])?;
+                let name = raw[..i].trim().trim_matches('"').trim();
+                Ok(Mailbox::new(Some(name), &email))
+            }
+            _ => Ok(Mailbox::new(None, &Email::parse(raw)?)),
+        }
+    }
+
+    /// Parses a list separated by commas or semicolons; each bad entry is reported on
+    /// `field`.
+    pub fn parse_list(field: &str, raw: &str) -> Result<Vec<Mailbox>> {
+        let mut out = Vec::new();
+        let mut errs = FieldErrors::new();
+        for part in raw.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()) {
+            match Mailbox::parse(part) {
+                Ok(m) => out.push(m),
+                Err(r) => {
+                    errs.add(field, r);
+                    break;
+                }
+            }
+        }
+        errs.into_result()?;
+        Ok(out)
+    }
+
+    /// As written in a header.
+    pub fn display(&self) -> String {
+        match &self.name {
+            Some(n) => format!("\"{}\" <{}>", n.replace('"', "'"), self.email),
+            None => self.email.clone(),
+        }
+    }
+}
+
+fn clean_name(n: &str) -> String {
+    n.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_string()
+}
+
+/// Removes line breaks from a value that goes in a header.
+pub fn header_safe(s: &str) -> String {
+    s.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect::<String>().trim().to_string()
+}
+
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content: Vec<u8>,
+}
+
+/// Refuses an attachment over the configured size (at entry, before anything is stored).
+pub fn check_attachment(field: &str, size: usize, max: usize) -> Result<()> {
+    if size > max {
+        return Err(Error::validation(field, "error.attachment_too_large"));
+    }
+    Ok(())
+}
+
+/// An email to queue.
+#[derive(Debug, Clone, Default)]
+pub struct NewEmail {
+    /// The record it concerns: (entity type, id).
+    pub entity: Option<(String, i64)>,
+    /// What caused it (`test_email`, `meeting_confirmation`…).
+    pub event: String,
+    /// Defaults to the configured sender.
+    pub from: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub bcc: Vec<Mailbox>,
+    /// Defaults to the record's reply address when a reply domain is configured.
+    pub reply_to: Option<Mailbox>,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub created_by: Option<i64>,
+}
+
+fn random_token(len: usize) -> String {
+    crate::identity::session::new_secret().chars().filter(|c| c.is_ascii_alphanumeric()).take(len).collect::<String>().to_lowercase()
+}
+
+/// The record's thread token (created on first use).
+async fn thread_token(tx: &mut Tx, entity: &str, id: i64) -> Result<String> {
+    let existing: Option<String> = sqlx::query_scalar("SELECT token FROM mail_threads WHERE entity_type = $1 AND entity_id = $2")
+        .bind(entity)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if let Some(t) = existing {
+        return Ok(t);
+    }
+    let token = random_token(16);
+    sqlx::query("INSERT INTO mail_threads (entity_type, entity_id, token) VALUES ($1, $2, $3)")
+        .bind(entity)
+        .bind(id)
+        .bind(&token)
+        .execute(&mut **tx)
+        .await?;
+    Ok(token)
+}
+
+/// The record a thread token belongs to (for matching replies).
+pub async fn thread_of(db: &Db, token: &str) -> Result<Option<(String, i64)>> {
+    Ok(sqlx::query_as("SELECT entity_type, entity_id FROM mail_threads WHERE token = $1")
+        .bind(token)
+        .fetch_optional(&db.pool)
+        .await?)
+}
+
+/// The configured sender and reply domain (admin settings).
+pub async fn sender(conn: &mut sqlx::AnyConnection) -> Result<(Mailbox, Option<String>)> {
+    let address = crate::settings::get_in(conn, "mail.from_address").await?;
+    let name = crate::settings::get_in(conn, "mail.from_name").await?;
+    let domain = crate::settings::get_in(conn, "mail.reply_domain").await?;
+    let email = Email::parse(&address).map_err(|_| Error::internal("mail.from_address is not an address"))?;
+    Ok((Mailbox::new(Some(&name), &email), Some(domain).filter(|d| !d.is_empty())))
+}
+
+/// Stores an email in the outbox and enqueues its delivery, in the caller's transaction.
+///
+/// Attachment sizes are checked where users enter them ([`check_attachment`]); system
+/// content (invitations, PDFs) is not limited here.
+pub async fn queue(tx: &mut Tx, now: Millis, e: NewEmail) -> Result<i64> {
+    let mut errs = FieldErrors::new();
+    if e.to.is_empty() && e.cc.is_empty() && e.bcc.is_empty() {
+        errs.add("to", "error.no_recipient");
+    }
+    errs.into_result()?;
+    let (default_from, reply_domain) = sender(tx).await?;
+    let from = e.from.unwrap_or(default_from);
+    let domain = from.email.rsplit('@').next().unwrap_or("carnet.localhost").to_string();
+    let (message_id, references, reply_to) = match &e.entity {
+        Some((kind, id)) => {
+            let token = thread_token(tx, kind, *id).await?;
+            let refs: Vec<String> = sqlx::query_scalar("SELECT message_id FROM emails WHERE entity_type = $1 AND entity_id = $2 ORDER BY id")
+                .bind(kind)
+                .bind(*id)
+                .fetch_all(&mut **tx)
+                .await?;
+            let reply = e.reply_to.clone().or_else(|| reply_domain.map(|d| Mailbox { name: None, email: format!("reply+{token}@{d}") }));
+            (format!("<carnet.{token}.{}@{domain}>", random_token(12)), refs, reply)
+        }
+        None => (format!("<carnet.{}@{domain}>", random_token(16)), Vec::new(), e.reply_to.clone()),
+    };
+    let list = |v: &[Mailbox]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO emails (entity_type, entity_id, event, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject, text_body, html_body, \
+         message_id, in_reply_to, references_ids, status, attempts, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'queued', 0, $15, $16) RETURNING id",
+    )
+    .bind(e.entity.as_ref().map(|(k, _)| k.clone()))
+    .bind(e.entity.as_ref().map(|(_, i)| *i))
+    .bind(&e.event)
+    .bind(serde_json::to_string(&from).unwrap_or_default())
+    .bind(list(&e.to))
+    .bind(list(&e.cc))
+    .bind(list(&e.bcc))
+    .bind(reply_to.map(|r| serde_json::to_string(&r).unwrap_or_default()))
+    .bind(header_safe(&e.subject))
+    .bind(&e.text)
+    .bind(e.html.as_deref())
+    .bind(&message_id)
+    .bind(references.last().cloned())
+    .bind(references.join(" "))
+    .bind(e.created_by)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    for a in &e.attachments {
+        sqlx::query("INSERT INTO email_attachments (email_id, filename, content_type, content) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(header_safe(&a.filename).replace(['/', '\\'], "_"))
+            .bind(header_safe(&a.content_type))
+            .bind(a.content.clone())
+            .execute(&mut **tx)
+            .await?;
+    }
+    crate::jobs::enqueue(tx, deliver::JOB, &serde_json::json!({ "email_id": id }), now, now, None).await?;
+    Ok(id)
+}
+
+/// An outbox row as listed.
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct EmailSummary {
+    pub id: i64,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<i64>,
+    pub event: String,
+    pub to_addrs: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub delivered_via: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+impl EmailSummary {
+    /// Recipients as `a@b.fr, c@d.fr`.
+    pub fn to_display(&self) -> String {
+        serde_json::from_str::<Vec<Mailbox>>(&self.to_addrs).map(|v| v.iter().map(|m| m.email.clone()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+    }
+}
+
+const SUMMARY: &str = "SELECT id, entity_type, entity_id, event, to_addrs, subject, status, attempts, last_error, delivered_via, created_at, sent_at FROM emails";
+
+/// The outbox, newest first, keyset-paginated on id.
+pub async fn list(db: &Db, status: Option<&str>, before: Option<i64>, limit: i64) -> Result<Vec<EmailSummary>> {
+    let mut q = Sql::new(SUMMARY);
+    q.push(" WHERE id < ").bind(before.unwrap_or(i64::MAX));
+    if let Some(s) = status {
+        q.push(" AND status = ").bind(s);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").bind(limit);
+    Ok(q.query_as().fetch_all(&db.pool).await?)
+}
+
+/// The emails about one record, newest first.
+pub async fn for_entity(db: &Db, entity: &str, id: i64) -> Result<Vec<EmailSummary>> {
+    Ok(sqlx::query_as(&format!("{SUMMARY} WHERE entity_type = $1 AND entity_id = $2 ORDER BY id DESC LIMIT 200"))
+        .bind(entity)
+        .bind(id)
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct EmailRow {
+    pub id: i64,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<i64>,
+    pub event: String,
+    pub from_addr: String,
+    pub to_addrs: String,
+    pub cc_addrs: String,
+    pub bcc_addrs: String,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: Option<String>,
+    pub message_id: String,
+    pub in_reply_to: Option<String>,
+    pub references_ids: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub delivered_via: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+impl EmailRow {
+    pub fn from_mailbox(&self) -> Option<Mailbox> {
+        serde_json::from_str(&self.from_addr).ok()
+    }
+    pub fn to(&self) -> Vec<Mailbox> {
+        serde_json::from_str(&self.to_addrs).unwrap_or_default()
+    }
+    pub fn cc(&self) -> Vec<Mailbox> {
+        serde_json::from_str(&self.cc_addrs).unwrap_or_default()
+    }
+    pub fn bcc(&self) -> Vec<Mailbox> {
+        serde_json::from_str(&self.bcc_addrs).unwrap_or_default()
+    }
+    pub fn reply_to_mailbox(&self) -> Option<Mailbox> {
+        self.reply_to.as_deref().and_then(|r| serde_json::from_str(r).ok())
+    }
+    pub fn joined(list: &[Mailbox]) -> String {
+        list.iter().map(Mailbox::display).collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct AttachmentMeta {
+    pub id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<Option<EmailRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, entity_type, entity_id, event, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject, text_body, html_body, \
+         message_id, in_reply_to, references_ids, status, attempts, last_error, delivered_via, created_at, sent_at FROM emails WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+pub async fn attachments(db: &Db, email_id: i64) -> Result<Vec<AttachmentMeta>> {
+    Ok(sqlx::query_as("SELECT id, filename, content_type, LENGTH(content) AS size FROM email_attachments WHERE email_id = $1 ORDER BY id")
+        .bind(email_id)
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+pub async fn attachment(db: &Db, email_id: i64, id: i64) -> Result<Option<Attachment>> {
+    let row: Option<(String, String, Vec<u8>)> = sqlx::query_as("SELECT filename, content_type, content FROM email_attachments WHERE email_id = $1 AND id = $2")
+        .bind(email_id)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(|(filename, content_type, content)| Attachment { filename, content_type, content }))
+}
+
+/// Puts a failed email back in the queue (administrators).
+pub async fn retry(db: &Db, id: i64, now: Millis) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let n = sqlx::query("UPDATE emails SET status = 'queued', attempts = 0, last_error = NULL WHERE id = $1 AND status = 'failed'")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(Error::InvalidState { reason: "error.email_not_failed" });
+    }
+    crate::jobs::enqueue(&mut tx, deliver::JOB, &serde_json::json!({ "email_id": id }), now, now, None).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends the test email to `to` (administrators check the mail set-up with it).
+pub async fn send_test(db: &Db, actor: &crate::access::Actor, now: Millis, to: Mailbox, lang: crate::i18n::Lang) -> Result<i64> {
+    use notify::{notify, Notice, Recipient};
+    let mut tx = db.begin().await?;
+    let name = to.name.clone().unwrap_or_else(|| to.email.clone());
+    let notice = Notice {
+        event: "test_email",
+        entity: None,
+        vars: serde_json::json!({ "user": { "name": name, "email": to.email }, "actor": { "name": actor.name } }),
+        attachments: Vec::new(),
+        created_by: actor.id,
+    };
+    let ids = notify(&mut tx, now, notice, &[Recipient::Address(to, lang)]).await?;
+    tx.commit().await?;
+    ids.first().copied().ok_or(Error::NotFound)
+}
+
+/// How many emails wait in the queue, and how many of them already failed an attempt.
+pub async fn queue_state(db: &Db) -> Result<(i64, i64)> {
+    let row: (i64, i64) = sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) FROM emails WHERE status = 'queued'")
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mailbox_parsing_refuses_header_injection() {
+        let m = Mailbox::parse("Julie Roy <Julie@Example.FR>").unwrap();
+        assert_eq!(m.name.as_deref(), Some("Julie Roy"));
+        assert_eq!(m.email, "julie@example.fr");
+        assert_eq!(m.display(), "\"Julie Roy\" <julie@example.fr>");
+        assert!(Mailbox::parse("a@b.fr\r\nBcc: x@y.fr").is_err());
+        assert!(Mailbox::parse("Evil\n <a@b.fr>").is_err());
+        assert!(Mailbox::parse("a@b.fr, c@d.fr").is_err());
+        let l = Mailbox::parse_list("cc", "a@b.fr; C <c@d.fr>").unwrap();
+        assert_eq!(l.len(), 2);
+        assert!(Mailbox::parse_list("cc", "a@b.fr, nope").is_err());
+        assert_eq!(header_safe("Hello\r\nBcc: x"), "Hello  Bcc: x");
+    }
+}

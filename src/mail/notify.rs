@@ -1,0 +1,146 @@
+//! Notifications: tell users, groups or raw addresses that something happened on a record.
+//! Each recipient gets their own email, rendered from the event's template in their
+//! language. Users can turn off the notifications they do not need, except those the
+//! workflow requires.
+
+use serde_json::Value;
+
+use super::{Attachment, Mailbox, NewEmail};
+use crate::clock::Millis;
+use crate::db::{Db, Tx};
+use crate::error::{Error, Result};
+use crate::i18n::Lang;
+use crate::identity::Email;
+
+#[derive(Debug, Clone)]
+pub enum Recipient {
+    User(i64),
+    Group(i64),
+    /// A raw address (a customer contact, a partner) and the language to write in.
+    Address(Mailbox, Lang),
+}
+
+pub struct Notice {
+    pub event: &'static str,
+    /// The record it concerns.
+    pub entity: Option<(String, i64)>,
+    /// Template variables; `app_name` and `app_url` are added.
+    pub vars: Value,
+    pub attachments: Vec<Attachment>,
+    pub created_by: Option<i64>,
+}
+
+struct Target {
+    mailbox: Mailbox,
+    lang: Lang,
+    user_id: Option<i64>,
+}
+
+async fn user_target(tx: &mut Tx, id: i64) -> Result<Option<Target>> {
+    let row: Option<(String, String, String, i64)> = sqlx::query_as("SELECT email, name, language, active FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.filter(|r| r.3 != 0).and_then(|(email, name, lang, _)| {
+        Email::parse(&email).ok().map(|e| Target { mailbox: Mailbox::new(Some(&name), &e), lang: Lang::parse(&lang).unwrap_or_default(), user_id: Some(id) })
+    }))
+}
+
+/// Whether `user_id` wants `event` (required events are always sent).
+pub async fn wants(conn: &mut sqlx::AnyConnection, user_id: i64, event: &str) -> Result<bool> {
+    let def = super::templates::event(event).ok_or(Error::NotFound)?;
+    if def.required {
+        return Ok(true);
+    }
+    let pref: Option<i64> = sqlx::query_scalar("SELECT enabled FROM notification_prefs WHERE user_id = $1 AND event = $2")
+        .bind(user_id)
+        .bind(event)
+        .fetch_optional(conn)
+        .await?;
+    Ok(pref.is_none_or(|p| p != 0))
+}
+
+/// Queues one email per recipient, in the caller's transaction. Returns the email ids.
+pub async fn notify(tx: &mut Tx, now: Millis, notice: Notice, recipients: &[Recipient]) -> Result<Vec<i64>> {
+    let mut targets: Vec<Target> = Vec::new();
+    for r in recipients {
+        match r {
+            Recipient::User(id) => targets.extend(user_target(tx, *id).await?),
+            Recipient::Group(g) => {
+                let members: Vec<i64> = sqlx::query_scalar("SELECT user_id FROM user_group_members WHERE group_id = $1 ORDER BY user_id")
+                    .bind(*g)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                for m in members {
+                    targets.extend(user_target(tx, m).await?);
+                }
+            }
+            Recipient::Address(m, lang) => targets.push(Target { mailbox: m.clone(), lang: *lang, user_id: None }),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    targets.retain(|t| seen.insert(t.mailbox.email.clone()));
+    let app_name = crate::settings::get_in(tx, "mail.from_name").await?;
+    let app_url = crate::settings::get_in(tx, "mail.link_base_url").await?;
+    let mut vars = notice.vars.clone();
+    if let Value::Object(m) = &mut vars {
+        m.entry("app_name").or_insert(Value::String(app_name));
+        m.entry("app_url").or_insert(Value::String(app_url));
+    }
+    let mut ids = Vec::new();
+    for t in targets {
+        if let Some(uid) = t.user_id {
+            if !wants(tx, uid, notice.event).await? {
+                continue;
+            }
+        }
+        let template = super::templates::get(tx, notice.event, t.lang).await?;
+        let r = super::templates::render(&template, &vars).map_err(|(part, e)| Error::internal(format!("template {} {part}: {e}", notice.event)))?;
+        let email = NewEmail {
+            entity: notice.entity.clone(),
+            event: notice.event.to_string(),
+            to: vec![t.mailbox],
+            subject: r.subject,
+            text: r.text,
+            html: Some(r.html),
+            attachments: notice.attachments.clone(),
+            created_by: notice.created_by,
+            ..Default::default()
+        };
+        ids.push(super::queue(tx, now, email).await?);
+    }
+    Ok(ids)
+}
+
+/// A user's choices for the optional notifications: (event, enabled).
+pub async fn prefs(db: &Db, user_id: i64) -> Result<Vec<(&'static str, bool)>> {
+    let stored: Vec<(String, i64)> = sqlx::query_as("SELECT event, enabled FROM notification_prefs WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(super::templates::events()
+        .iter()
+        .filter(|e| !e.required)
+        .map(|e| (e.code, stored.iter().find(|(k, _)| k == e.code).is_none_or(|(_, v)| *v != 0)))
+        .collect())
+}
+
+/// Sets a user's choices; required events cannot be turned off.
+pub async fn set_prefs(db: &Db, user_id: i64, choices: &[(String, bool)]) -> Result<()> {
+    let mut tx = db.begin().await?;
+    for (event, enabled) in choices {
+        let def = super::templates::event(event).ok_or_else(|| Error::validation(event.clone(), "error.unknown_event"))?;
+        if def.required {
+            return Err(Error::validation(event.clone(), "error.notification_required"));
+        }
+        sqlx::query("DELETE FROM notification_prefs WHERE user_id = $1 AND event = $2").bind(user_id).bind(event).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO notification_prefs (user_id, event, enabled) VALUES ($1, $2, $3)")
+            .bind(user_id)
+            .bind(event)
+            .bind(*enabled as i64)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

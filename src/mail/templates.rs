@@ -1,0 +1,233 @@
+//! Email templates: one per event and language (subject, text body, HTML body), with
+//! variables (`{{ user.name }}`). Defaults live here; administrators override them (stored
+//! in `email_templates`) and preview them with sample data. HTML bodies escape variables;
+//! subjects lose any line break, so no variable can add a header.
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::access::Actor;
+use crate::audit;
+use crate::clock::Millis;
+use crate::db::Db;
+use crate::error::{Error, FieldErrors, Result};
+use crate::i18n::Lang;
+
+/// An event that sends email. `required` notifications cannot be turned off by users.
+pub struct EventDef {
+    pub code: &'static str,
+    pub required: bool,
+    pub sample: fn() -> Value,
+    pub fr: (&'static str, &'static str, &'static str),
+    pub en: (&'static str, &'static str, &'static str),
+}
+
+fn sample_user() -> Value {
+    json!({"user": {"name": "Julie Roy", "email": "julie.roy@example.fr"}, "app_url": "https://carnet.example.com", "app_name": "Carnet",
+           "actor": {"name": "Sophie Gagnon"}, "role": "Représentant", "at": "2026-11-23 09:00"})
+}
+
+/// Every event that sends email. Modules add theirs here.
+pub fn events() -> &'static [EventDef] {
+    &[
+        EventDef {
+            code: "test_email",
+            required: true,
+            sample: sample_user,
+            fr: (
+                "Courriel de test de {{ app_name }}",
+                "Bonjour {{ user.name }},\n\nCeci est un courriel de test envoyé depuis {{ app_name }} ({{ app_url }}).\nSi vous le lisez, l'envoi fonctionne.\n",
+                "<p>Bonjour {{ user.name }},</p><p>Ceci est un courriel de test envoyé depuis <a href=\"{{ app_url }}\">{{ app_name }}</a>.</p><p>Si vous le lisez, l'envoi fonctionne.</p>",
+            ),
+            en: (
+                "Test email from {{ app_name }}",
+                "Hello {{ user.name }},\n\nThis is a test email sent from {{ app_name }} ({{ app_url }}).\nIf you can read it, sending works.\n",
+                "<p>Hello {{ user.name }},</p><p>This is a test email sent from <a href=\"{{ app_url }}\">{{ app_name }}</a>.</p><p>If you can read it, sending works.</p>",
+            ),
+        },
+        EventDef {
+            code: "account_created",
+            required: true,
+            sample: sample_user,
+            fr: (
+                "Votre compte {{ app_name }}",
+                "Bonjour {{ user.name }},\n\n{{ actor.name }} vous a créé un compte {{ app_name }}.\nConnectez-vous sur {{ app_url }} avec l'adresse {{ user.email }}.\nSi vous n'avez pas encore de mot de passe, demandez-le à votre administrateur.\n",
+                "<p>Bonjour {{ user.name }},</p><p>{{ actor.name }} vous a créé un compte {{ app_name }}.</p><p>Connectez-vous sur <a href=\"{{ app_url }}\">{{ app_url }}</a> avec l'adresse <strong>{{ user.email }}</strong>.</p><p>Si vous n'avez pas encore de mot de passe, demandez-le à votre administrateur.</p>",
+            ),
+            en: (
+                "Your {{ app_name }} account",
+                "Hello {{ user.name }},\n\n{{ actor.name }} created a {{ app_name }} account for you.\nLog in at {{ app_url }} with the address {{ user.email }}.\nIf you have no password yet, ask your administrator.\n",
+                "<p>Hello {{ user.name }},</p><p>{{ actor.name }} created a {{ app_name }} account for you.</p><p>Log in at <a href=\"{{ app_url }}\">{{ app_url }}</a> with the address <strong>{{ user.email }}</strong>.</p><p>If you have no password yet, ask your administrator.</p>",
+            ),
+        },
+        EventDef {
+            code: "password_changed",
+            required: true,
+            sample: sample_user,
+            fr: (
+                "Votre mot de passe {{ app_name }} a été changé",
+                "Bonjour {{ user.name }},\n\nLe mot de passe de votre compte {{ app_name }} a été changé le {{ at }} (UTC) par {{ actor.name }}.\nSi ce n'est pas vous, prévenez immédiatement votre administrateur.\n",
+                "<p>Bonjour {{ user.name }},</p><p>Le mot de passe de votre compte {{ app_name }} a été changé le {{ at }} (UTC) par {{ actor.name }}.</p><p><strong>Si ce n'est pas vous, prévenez immédiatement votre administrateur.</strong></p>",
+            ),
+            en: (
+                "Your {{ app_name }} password was changed",
+                "Hello {{ user.name }},\n\nThe password of your {{ app_name }} account was changed on {{ at }} (UTC) by {{ actor.name }}.\nIf this was not you, tell your administrator at once.\n",
+                "<p>Hello {{ user.name }},</p><p>The password of your {{ app_name }} account was changed on {{ at }} (UTC) by {{ actor.name }}.</p><p><strong>If this was not you, tell your administrator at once.</strong></p>",
+            ),
+        },
+        EventDef {
+            code: "role_changed",
+            required: false,
+            sample: sample_user,
+            fr: (
+                "Votre rôle dans {{ app_name }} : {{ role }}",
+                "Bonjour {{ user.name }},\n\n{{ actor.name }} vous a attribué le rôle « {{ role }} » dans {{ app_name }}.\nVos droits et ce que vous voyez changent en conséquence.\n",
+                "<p>Bonjour {{ user.name }},</p><p>{{ actor.name }} vous a attribué le rôle « {{ role }} » dans {{ app_name }}.</p><p>Vos droits et ce que vous voyez changent en conséquence.</p>",
+            ),
+            en: (
+                "Your role in {{ app_name }}: {{ role }}",
+                "Hello {{ user.name }},\n\n{{ actor.name }} gave you the role \"{{ role }}\" in {{ app_name }}.\nYour rights and what you see change accordingly.\n",
+                "<p>Hello {{ user.name }},</p><p>{{ actor.name }} gave you the role “{{ role }}” in {{ app_name }}.</p><p>Your rights and what you see change accordingly.</p>",
+            ),
+        },
+    ]
+}
+
+pub fn event(code: &str) -> Option<&'static EventDef> {
+    events().iter().find(|e| e.code == code)
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Template {
+    pub event: String,
+    pub lang: Lang,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    /// Whether an administrator changed it from the default.
+    pub customized: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+fn default_of(def: &EventDef, lang: Lang) -> Template {
+    let (s, t, h) = match lang {
+        Lang::Fr => def.fr,
+        Lang::En => def.en,
+    };
+    Template { event: def.code.into(), lang, subject: s.into(), text_body: t.into(), html_body: h.into(), customized: false }
+}
+
+/// The template for an event and language (the administrator's version, or the default).
+pub async fn get(conn: &mut sqlx::AnyConnection, code: &str, lang: Lang) -> Result<Template> {
+    let def = event(code).ok_or(Error::NotFound)?;
+    let row: Option<(String, String, String)> = sqlx::query_as("SELECT subject, text_body, html_body FROM email_templates WHERE event = $1 AND lang = $2")
+        .bind(code)
+        .bind(lang.code())
+        .fetch_optional(conn)
+        .await?;
+    Ok(match row {
+        Some((subject, text_body, html_body)) => Template { event: code.into(), lang, subject, text_body, html_body, customized: true },
+        None => default_of(def, lang),
+    })
+}
+
+/// Renders a template with `vars`. A template that does not render is reported with the
+/// part concerned (`subject`, `text_body`, `html_body`).
+pub fn render(t: &Template, vars: &Value) -> std::result::Result<Rendered, (&'static str, String)> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Lenient);
+    env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+    let subject = env.render_named_str("subject.txt", &t.subject, vars).map_err(|e| ("subject", e.to_string()))?;
+    let text = env.render_named_str("body.txt", &t.text_body, vars).map_err(|e| ("text_body", e.to_string()))?;
+    let html = env.render_named_str("body.html", &t.html_body, vars).map_err(|e| ("html_body", e.to_string()))?;
+    Ok(Rendered { subject: super::header_safe(&subject), text, html })
+}
+
+/// Saves an administrator's version after checking that it renders with the sample data.
+pub async fn save(db: &Db, actor: &Actor, now: Millis, code: &str, lang: Lang, subject: &str, text_body: &str, html_body: &str) -> Result<Template> {
+    let def = event(code).ok_or(Error::NotFound)?;
+    let mut errs = FieldErrors::new();
+    if subject.trim().is_empty() {
+        errs.add("subject", "error.required");
+    }
+    if text_body.trim().is_empty() {
+        errs.add("text_body", "error.required");
+    }
+    let candidate = Template { event: code.into(), lang, subject: subject.trim().into(), text_body: text_body.into(), html_body: html_body.into(), customized: true };
+    if let Err((field, _)) = render(&candidate, &(def.sample)()) {
+        errs.add(field, "error.template_invalid");
+    }
+    errs.into_result()?;
+    let mut tx = db.begin().await?;
+    let old = get(&mut tx, code, lang).await?;
+    sqlx::query("DELETE FROM email_templates WHERE event = $1 AND lang = $2").bind(code).bind(lang.code()).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO email_templates (event, lang, subject, text_body, html_body, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(code)
+        .bind(lang.code())
+        .bind(&candidate.subject)
+        .bind(&candidate.text_body)
+        .bind(&candidate.html_body)
+        .bind(now)
+        .bind(actor.id)
+        .execute(&mut *tx)
+        .await?;
+    let changes: Vec<audit::Change> = [
+        ("subject", &old.subject, &candidate.subject),
+        ("text_body", &old.text_body, &candidate.text_body),
+        ("html_body", &old.html_body, &candidate.html_body),
+    ]
+    .into_iter()
+    .filter(|(_, a, b)| a != b)
+    .map(|(p, a, b)| audit::Change { field: format!("{code}.{}.{p}", lang.code()).into(), old: Some(a.clone()), new: Some(b.clone()) })
+    .collect();
+    if !changes.is_empty() {
+        audit::record(&mut tx, actor, now, "email_template", 0, "update", &changes).await?;
+    }
+    tx.commit().await?;
+    Ok(candidate)
+}
+
+/// Goes back to the default template.
+pub async fn reset(db: &Db, actor: &Actor, now: Millis, code: &str, lang: Lang) -> Result<()> {
+    event(code).ok_or(Error::NotFound)?;
+    let mut tx = db.begin().await?;
+    let n = sqlx::query("DELETE FROM email_templates WHERE event = $1 AND lang = $2").bind(code).bind(lang.code()).execute(&mut *tx).await?.rows_affected();
+    if n > 0 {
+        audit::record(&mut tx, actor, now, "email_template", 0, "update", &[audit::Change { field: "reset".into(), old: None, new: Some(format!("{code}.{}", lang.code())) }]).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_renders_with_its_sample_in_both_languages() {
+        for def in events() {
+            for lang in [Lang::Fr, Lang::En] {
+                let r = render(&default_of(def, lang), &(def.sample)()).unwrap();
+                assert!(!r.subject.is_empty() && r.text.contains("Julie Roy"), "{} {lang:?}", def.code);
+            }
+        }
+    }
+
+    #[test]
+    fn variables_are_escaped_in_html_and_cannot_add_headers() {
+        let t = Template { event: "x".into(), lang: Lang::Fr, subject: "Hi {{ name }}".into(), text_body: "{{ name }}".into(), html_body: "<p>{{ name }}</p>".into(), customized: true };
+        let r = render(&t, &json!({"name": "<b>Bob</b>\r\nBcc: evil@example.com"})).unwrap();
+        assert!(!r.subject.contains('\n') && !r.subject.contains('\r'));
+        assert!(r.html.contains("&lt;b&gt;Bob&lt;&#x2f;b&gt;") || r.html.contains("&lt;b&gt;Bob&lt;/b&gt;"), "{}", r.html);
+        assert!(r.text.contains("<b>Bob</b>"), "plain text is not HTML-escaped");
+        let bad = Template { subject: "{% if %}".into(), ..t };
+        assert_eq!(render(&bad, &json!({})).unwrap_err().0, "subject");
+    }
+}
