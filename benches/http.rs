@@ -426,66 +426,10 @@ const LAST_NAMES: &[&str] = &[
 
 /// Regions and the ten branches (cities) of each.
 const REGIONS: &[(&str, [&str; 10])] = &[
-    (
-        "Région Nord",
-        [
-            "Lille",
-            "Amiens",
-            "Rouen",
-            "Caen",
-            "Reims",
-            "Arras",
-            "Dunkerque",
-            "Calais",
-            "Valenciennes",
-            "Le Havre",
-        ],
-    ),
-    (
-        "Région Est",
-        [
-            "Strasbourg",
-            "Metz",
-            "Nancy",
-            "Mulhouse",
-            "Dijon",
-            "Besançon",
-            "Colmar",
-            "Troyes",
-            "Épinal",
-            "Belfort",
-        ],
-    ),
-    (
-        "Région Sud",
-        [
-            "Marseille",
-            "Lyon",
-            "Nice",
-            "Montpellier",
-            "Toulon",
-            "Grenoble",
-            "Avignon",
-            "Nîmes",
-            "Perpignan",
-            "Saint-Étienne",
-        ],
-    ),
-    (
-        "Région Ouest",
-        [
-            "Nantes",
-            "Rennes",
-            "Bordeaux",
-            "Brest",
-            "Angers",
-            "Tours",
-            "Le Mans",
-            "La Rochelle",
-            "Poitiers",
-            "Limoges",
-        ],
-    ),
+    ("Région Nord", ["Lille", "Amiens", "Rouen", "Caen", "Reims", "Arras", "Dunkerque", "Calais", "Valenciennes", "Le Havre"]),
+    ("Région Est", ["Strasbourg", "Metz", "Nancy", "Mulhouse", "Dijon", "Besançon", "Colmar", "Troyes", "Épinal", "Belfort"]),
+    ("Région Sud", ["Marseille", "Lyon", "Nice", "Montpellier", "Toulon", "Grenoble", "Avignon", "Nîmes", "Perpignan", "Saint-Étienne"]),
+    ("Région Ouest", ["Nantes", "Rennes", "Bordeaux", "Brest", "Angers", "Tours", "Le Mans", "La Rochelle", "Poitiers", "Limoges"]),
 ];
 
 /// Teams of every branch, with the role of their members.
@@ -549,11 +493,7 @@ async fn insert_unit(
     .fetch_one(&mut **tx)
     .await?;
     let path = format!("{}{id}/", parent.map(|p| p.1).unwrap_or("/"));
-    sqlx::query("UPDATE org_units SET path = $1 WHERE id = $2")
-        .bind(&path)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("UPDATE org_units SET path = $1 WHERE id = $2").bind(&path).bind(id).execute(&mut **tx).await?;
     Ok((id, path))
 }
 
@@ -568,14 +508,7 @@ async fn insert_users(tx: &mut sqlx::Transaction<'static, sqlx::Any>, hash: &str
             sql.push_str(", ");
         }
         let unit = u.unit.map(|x| x.to_string()).unwrap_or_else(|| "NULL".into());
-        let _ = write!(
-            sql,
-            "(${}, ${}, '{}', $1, {}, {unit}, $2, $2, $2)",
-            3 + 2 * i,
-            4 + 2 * i,
-            u.language,
-            u.role_id
-        );
+        let _ = write!(sql, "(${}, ${}, '{}', $1, {}, {unit}, $2, $2, $2)", 3 + 2 * i, 4 + 2 * i, u.language, u.role_id);
     }
     let mut q = sqlx::query(&sql).bind(hash).bind(now);
     for u in rows {
@@ -590,13 +523,7 @@ async fn generate(db: &Db, n: usize, now: i64) -> Result<Dataset> {
     let started = Instant::now();
     let hash = carnet::identity::password::hash(PASSWORD)?;
     let roles: Vec<(i64, String)> = sqlx::query_as("SELECT id, code FROM roles").fetch_all(&db.pool).await?;
-    let role = |code: &str| {
-        roles
-            .iter()
-            .find(|(_, c)| c == code)
-            .map(|(id, _)| *id)
-            .ok_or_else(|| anyhow!("no role {code}"))
-    };
+    let role = |code: &str| roles.iter().find(|(_, c)| c == code).map(|(id, _)| *id).ok_or_else(|| anyhow!("no role {code}"));
 
     // The sales structure: one transaction, one row at a time (245 rows, ids needed for paths).
     let mut tx = db.pool.begin().await?;
@@ -635,26 +562,12 @@ async fn generate(db: &Db, n: usize, now: i64) -> Result<Dataset> {
             (format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)), admin, None)
         } else if r < 20 {
             let b = branches[rng.below(branches.len())];
-            (
-                format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)),
-                director,
-                Some(b),
-            )
+            (format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)), director, Some(b))
         } else {
             let (t, role_id) = teams[rng.below(teams.len())];
-            (
-                format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)),
-                role_id,
-                Some(t),
-            )
+            (format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)), role_id, Some(t))
         };
-        batch.push(NewUser {
-            email,
-            name,
-            language,
-            role_id,
-            unit,
-        });
+        batch.push(NewUser { email, name, language, role_id, unit });
         if batch.len() == USERS_PER_STATEMENT || i + 1 == n {
             insert_users(&mut tx, &hash, now, &batch).await?;
             batch.clear();
@@ -670,11 +583,7 @@ async fn generate(db: &Db, n: usize, now: i64) -> Result<Dataset> {
     for table in ["org_units", "roles", "role_rights", "users"] {
         sqlx::query(&format!("ANALYZE {table}")).execute(&db.pool).await?;
     }
-    Ok(Dataset {
-        units,
-        users: n,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(Dataset { units, users: n, seconds: started.elapsed().as_secs_f64() })
 }
 
 // ---------------------------------------------------------------- HTTP helpers
@@ -707,11 +616,7 @@ fn short(body: &str) -> String {
 /// The full login form, as a browser does it: GET /login (the form and its login-CSRF
 /// cookie), then POST /login. Returns the session cookie's value.
 async fn login(client: &Client, base: &str, email: &str) -> Result<String, String> {
-    let page = client
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .map_err(|e| format!("GET /login: {e}"))?;
+    let page = client.get(format!("{base}/login")).send().await.map_err(|e| format!("GET /login: {e}"))?;
     if page.status() != StatusCode::OK {
         return Err(format!("GET /login: {}", page.status()));
     }
@@ -792,6 +697,94 @@ struct Measure {
     per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
+    cpu: CpuShare,
+}
+
+// ---------------------------------------------------------------- CPU accounting
+
+/// CPU time (clock ticks) of the whole machine, of this process (server and load generator
+/// together) and of the PostgreSQL processes, to tell the measured work from whatever else
+/// runs on the machine (other builds and tests).
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuSample {
+    total: u64,
+    busy: u64,
+    this: u64,
+    sqlite: u64,
+    postgres: u64,
+}
+
+/// Shares of the machine's capacity (all cores = 100 %) during a window.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuShare {
+    /// This process less its SQLite threads: the HTTP server, sqlx and the load generator.
+    app: f64,
+    /// SQLite's worker threads (in this process) or the PostgreSQL processes.
+    database: f64,
+    other: f64,
+}
+
+/// utime + stime of a `/proc/PID/stat` line, and the command name.
+fn proc_ticks(stat: &str) -> Option<(String, u64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat[open + 1..close].to_string();
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((comm, utime + stime))
+}
+
+fn cpu_sample() -> CpuSample {
+    let mut s = CpuSample::default();
+    if let Some(line) = std::fs::read_to_string("/proc/stat").ok().and_then(|t| t.lines().next().map(str::to_string)) {
+        // cpu user nice system idle iowait irq softirq steal (guest time is already in user).
+        let v: Vec<u64> = line.split_whitespace().skip(1).take(8).filter_map(|x| x.parse().ok()).collect();
+        if v.len() == 8 {
+            s.total = v.iter().sum();
+            s.busy = s.total - v[3] - v[4];
+        }
+    }
+    s.this = std::fs::read_to_string("/proc/self/stat").ok().and_then(|t| proc_ticks(&t)).map(|(_, t)| t).unwrap_or(0);
+    // sqlx runs each SQLite connection on its own thread, named `sqlx-sqlite-worker-N`.
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for e in dir.flatten() {
+            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t)) {
+                if comm.starts_with("sqlx-sqlite") {
+                    s.sqlite += t;
+                }
+            }
+        }
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let name = e.file_name();
+            if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t)) {
+                if comm == "postgres" {
+                    s.postgres += t;
+                }
+            }
+        }
+    }
+    s
+}
+
+fn cpu_share(a: CpuSample, b: CpuSample) -> CpuShare {
+    let total = b.total.saturating_sub(a.total).max(1) as f64;
+    let busy = b.busy.saturating_sub(a.busy) as f64;
+    let this = b.this.saturating_sub(a.this) as f64;
+    // Postgres processes that ended during the window are missed; never below zero.
+    let postgres = b.postgres.saturating_sub(a.postgres) as f64;
+    // Threads that ended during the window are missed too (none do: the pool keeps them).
+    let sqlite = (b.sqlite.saturating_sub(a.sqlite) as f64).min(this);
+    CpuShare {
+        app: 100.0 * (this - sqlite) / total,
+        database: 100.0 * (sqlite + postgres) / total,
+        other: (100.0 * (busy - this - postgres) / total).max(0.0),
+    }
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -815,10 +808,7 @@ async fn run(name: &'static str, what: &'static str, base: &str, op: Op, seconds
         let base = base.to_string();
         let op = op.clone();
         handles.push(tokio::spawn(async move {
-            let mut r = TaskResult {
-                latencies_us: Vec::with_capacity(4096),
-                ..Default::default()
-            };
+            let mut r = TaskResult { latencies_us: Vec::with_capacity(4096), ..Default::default() };
             let mut iteration = 0u64;
             loop {
                 let t0 = Instant::now();
@@ -842,6 +832,10 @@ async fn run(name: &'static str, what: &'static str, base: &str, op: Op, seconds
             r
         }));
     }
+    tokio::time::sleep_until(start.into()).await;
+    let cpu_start = cpu_sample();
+    tokio::time::sleep_until(deadline.into()).await;
+    let cpu = cpu_share(cpu_start, cpu_sample());
     let mut all = Vec::new();
     let mut errors = 0;
     let mut first_error = None;
@@ -863,10 +857,11 @@ async fn run(name: &'static str, what: &'static str, base: &str, op: Op, seconds
         per_second: all.len() as f64 / window.as_secs_f64(),
         p50_ms: percentile(&all, 50.0),
         p99_ms: percentile(&all, 99.0),
+        cpu,
     };
     eprintln!(
-        "    {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
-        m.per_second, m.p50_ms, m.p99_ms, m.errors
+        "    {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors; CPU: app+client {:.0} %, database {:.0} %, other {:.0} %",
+        m.per_second, m.p50_ms, m.p99_ms, m.errors, m.cpu.app, m.cpu.database, m.cpu.other
     );
     if let Some(e) = &m.first_error {
         eprintln!("    first error: {e}");
@@ -880,11 +875,7 @@ fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .and_then(|r| r.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
@@ -912,17 +903,8 @@ fn report(o: &Options, config: &Config, data: &Dataset, results: &[Measure]) -> 
     let rows = data.units + data.users;
     let mut s = String::new();
     let _ = writeln!(s, "- date: {date}");
-    let _ = writeln!(
-        s,
-        "- machine: {} (the load generator runs on the same cores as the server)",
-        machine()
-    );
-    let _ = writeln!(
-        s,
-        "- backend: {}, pool of {} connections",
-        o.backend.name(),
-        config.database_max_connections
-    );
+    let _ = writeln!(s, "- machine: {} (the load generator runs on the same cores as the server)", machine());
+    let _ = writeln!(s, "- backend: {}, pool of {} connections", o.backend.name(), config.database_max_connections);
     let _ = writeln!(
         s,
         "- dataset: {} users, {} org units; generated in {:.1} s ({:.0} rows/s)",
@@ -931,38 +913,45 @@ fn report(o: &Options, config: &Config, data: &Dataset, results: &[Measure]) -> 
         data.seconds,
         rows as f64 / data.seconds
     );
+    let _ = writeln!(s, "- load: {} concurrent clients, closed loop, {} s per scenario after 1 s of warm-up", o.concurrency, o.seconds);
     let _ = writeln!(
         s,
-        "- load: {} concurrent clients, closed loop, {} s per scenario after 1 s of warm-up",
-        o.concurrency, o.seconds
+        "- CPU: share of the whole machine (all cores = 100 %) used during each measured window by the HTTP server, \
+         sqlx and the load generator (this process, less SQLite's threads), by the database engine (SQLite's worker \
+         threads, or the PostgreSQL processes) and by anything else running at the time"
     );
+    let noisy = results.iter().filter(|m| m.cpu.other > 10.0).count();
+    if noisy > 0 {
+        let _ = writeln!(
+            s,
+            "- warning: other processes used more than 10 % of the machine during {noisy} scenario(s); those figures are pessimistic"
+        );
+    }
     let _ = writeln!(s);
-    let _ = writeln!(s, "| scenario | request | requests | requests/s | p50 ms | p99 ms | errors |");
-    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(s, "| scenario | request | requests | requests/s | p50 ms | p99 ms | errors | CPU app+client / database / other |");
+    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for m in results {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {:.0} / {:.0} / {:.0} % |",
             m.name,
             m.what,
             m.ok,
             m.per_second,
             fmt_ms(m.p50_ms),
             fmt_ms(m.p99_ms),
-            m.errors
+            m.errors,
+            m.cpu.app,
+            m.cpu.database,
+            m.cpu.other
         );
     }
     let errs: Vec<&Measure> = results.iter().filter(|m| m.errors > 0).collect();
     if !errs.is_empty() {
         let _ = writeln!(s);
         for m in errs {
-            let _ = writeln!(
-                s,
-                "- {}: {} errors; first: `{}`",
-                m.name,
-                m.errors,
-                m.first_error.as_deref().unwrap_or("?").replace('`', "'")
-            );
+            let _ =
+                writeln!(s, "- {}: {} errors; first: `{}`", m.name, m.errors, m.first_error.as_deref().unwrap_or("?").replace('`', "'"));
         }
     }
     s
@@ -1005,60 +994,35 @@ async fn user_of_role(db: &Db, role: &str, count: i64) -> Result<Vec<(i64, Strin
 async fn bench(o: &Options, state: &AppState, base: &str) -> Result<Vec<Measure>> {
     let db = &state.db;
     let now = state.clock.now_ms();
-    let admin_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(ADMIN_EMAIL)
-        .fetch_one(&db.pool)
-        .await?;
+    let admin_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(ADMIN_EMAIL).fetch_one(&db.pool).await?;
 
     // A few users of every role with a token and a session each.
     let mut people: Vec<(i64, String)> = Vec::new();
-    for role in [
-        "representant",
-        "agent_bdc",
-        "agent_support",
-        "avant_vente",
-        "technicien",
-        "directeur_ventes",
-        "administrateur",
-    ] {
+    for role in ["representant", "agent_bdc", "agent_support", "avant_vente", "technicien", "directeur_ventes", "administrateur"] {
         people.extend(user_of_role(db, role, 2).await?);
     }
     let c = client()?;
     let mut tokens = Vec::new();
     let mut sessions = Vec::new();
     for (id, email) in &people {
-        tokens.push(Auth::Bearer(
-            carnet::identity::token::create(db, &Actor::system(), now, *id, "bench").await?.1,
-        ));
-        sessions.push(Auth::Session(
-            login(&c, base, email).await.map_err(|e| anyhow!("login {email}: {e}"))?,
-        ));
+        tokens.push(Auth::Bearer(carnet::identity::token::create(db, &Actor::system(), now, *id, "bench").await?.1));
+        sessions.push(Auth::Session(login(&c, base, email).await.map_err(|e| anyhow!("login {email}: {e}"))?));
     }
-    let admin_token = carnet::identity::token::create(db, &Actor::system(), now, admin_id, "bench")
-        .await?
-        .1;
+    let admin_token = carnet::identity::token::create(db, &Actor::system(), now, admin_id, "bench").await?.1;
     let admin_session = login(&c, base, ADMIN_EMAIL).await.map_err(|e| anyhow!("admin login: {e}"))?;
 
     // Sanity checks: the list really returns a full page, the search finds people.
     for q in ["", SEARCH] {
-        let v: serde_json::Value = c
-            .get(format!("{base}/api/v1/users?limit=50&q={q}"))
-            .bearer_auth(&admin_token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let v: serde_json::Value =
+            c.get(format!("{base}/api/v1/users?limit=50&q={q}")).bearer_auth(&admin_token).send().await?.error_for_status()?.json().await?;
         let n = v["items"].as_array().map(Vec::len).unwrap_or(0);
-        if n != 50 {
-            bail!("/api/v1/users?q={q} gave {n} items, expected 50: {}", short(&v.to_string()));
+        eprintln!("  /api/v1/users?limit=50&q={q}: {n} users");
+        // The whole list is a full page (there are at least 100 users); the search finds some.
+        if (q.is_empty() && n != 50) || n == 0 {
+            bail!("/api/v1/users?q={q} gave {n} items: {}", short(&v.to_string()));
         }
     }
-    let page = c
-        .get(format!("{base}/admin/users"))
-        .header(COOKIE, format!("carnet_session={admin_session}"))
-        .send()
-        .await?;
+    let page = c.get(format!("{base}/admin/users")).header(COOKIE, format!("carnet_session={admin_session}")).send().await?;
     if page.status() != StatusCode::OK {
         bail!("/admin/users: {}", page.status());
     }
@@ -1067,69 +1031,30 @@ async fn bench(o: &Options, state: &AppState, base: &str) -> Result<Vec<Measure>
     let login_emails: Vec<String> = user_of_role(db, "representant", 256).await?.into_iter().map(|(_, e)| e).collect();
     let one = |a: Auth| Arc::new(vec![a]);
     let scenarios: Vec<(&'static str, &'static str, Op)> = vec![
-        (
-            "a. health",
-            "GET /healthz (no authentication)",
-            Op::Get {
-                path: "/healthz".into(),
-                auths: one(Auth::None),
-            },
-        ),
-        (
-            "b. me, token",
-            "GET /api/v1/me, bearer token",
-            Op::Get {
-                path: "/api/v1/me".into(),
-                auths: Arc::new(tokens),
-            },
-        ),
-        (
-            "c. me, session",
-            "GET /api/v1/me, session cookie",
-            Op::Get {
-                path: "/api/v1/me".into(),
-                auths: Arc::new(sessions),
-            },
-        ),
+        ("a. health", "GET /healthz (no authentication)", Op::Get { path: "/healthz".into(), auths: one(Auth::None) }),
+        ("b. me, token", "GET /api/v1/me, bearer token", Op::Get { path: "/api/v1/me".into(), auths: Arc::new(tokens) }),
+        ("c. me, session", "GET /api/v1/me, session cookie", Op::Get { path: "/api/v1/me".into(), auths: Arc::new(sessions) }),
         (
             "d1. users list",
             "GET /api/v1/users?limit=50, admin token",
-            Op::Get {
-                path: "/api/v1/users?limit=50".into(),
-                auths: one(Auth::Bearer(admin_token.clone())),
-            },
+            Op::Get { path: "/api/v1/users?limit=50".into(), auths: one(Auth::Bearer(admin_token.clone())) },
         ),
         (
             "d2. users search",
             "GET /api/v1/users?limit=50&q=mart, admin token",
-            Op::Get {
-                path: format!("/api/v1/users?limit=50&q={SEARCH}"),
-                auths: one(Auth::Bearer(admin_token.clone())),
-            },
+            Op::Get { path: format!("/api/v1/users?limit=50&q={SEARCH}"), auths: one(Auth::Bearer(admin_token.clone())) },
         ),
         (
             "d3. users search, no match",
             "GET /api/v1/users?limit=50&q=zzz, admin token (scans every user)",
-            Op::Get {
-                path: "/api/v1/users?limit=50&q=zzz".into(),
-                auths: one(Auth::Bearer(admin_token.clone())),
-            },
+            Op::Get { path: "/api/v1/users?limit=50&q=zzz".into(), auths: one(Auth::Bearer(admin_token.clone())) },
         ),
         (
             "f. admin users page",
             "GET /admin/users (HTML), admin session",
-            Op::Get {
-                path: "/admin/users".into(),
-                auths: one(Auth::Session(admin_session.clone())),
-            },
+            Op::Get { path: "/admin/users".into(), auths: one(Auth::Session(admin_session.clone())) },
         ),
-        (
-            "e. login",
-            "GET /login + POST /login (argon2id)",
-            Op::Login {
-                emails: Arc::new(login_emails),
-            },
-        ),
+        ("e. login", "GET /login + POST /login (argon2id)", Op::Login { emails: Arc::new(login_emails) }),
     ];
     let mut results = Vec::new();
     for (name, what, op) in scenarios {
@@ -1146,9 +1071,7 @@ fn pg_schema_name() -> String {
 async fn main() -> Result<()> {
     // `cargo bench` passes `--bench`; no other argument is understood.
     let o = Options::from_env()?;
-    let mut config = Config::default();
-    config.run_jobs = false;
-    config.log = "warn".into();
+    let mut config = Config { run_jobs: false, log: "warn".into(), ..Config::default() };
     let mut _dir = None;
     let mut schema = None;
     match o.backend {
@@ -1175,9 +1098,7 @@ async fn main() -> Result<()> {
     let outcome = async {
         let state = carnet::app::prepare(config.clone(), clock).await?;
         eprintln!("generating the dataset …");
-        let data = generate(&state.db, o.users, state.clock.now_ms())
-            .await
-            .context("generating the dataset")?;
+        let data = generate(&state.db, o.users, state.clock.now_ms()).await.context("generating the dataset")?;
         eprintln!(
             "  {} org units and {} users in {:.2} s: {:.0} rows/s",
             data.units,

@@ -12,19 +12,9 @@ use crate::jobs::Registry;
 /// Connects to the configured database, applies migrations and creates the built-in roles,
 /// lists and settings that are missing.
 pub async fn prepare(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
-    let db = Db::connect(
-        &config.database_url,
-        config.database_schema.as_deref(),
-        config.database_max_connections,
-    )
-    .await?;
+    let db = Db::connect(&config.database_url, config.database_schema.as_deref(), config.database_max_connections).await?;
     crate::db::migrate(&db, clock.now_ms()).await?;
     crate::access::roles::ensure_defaults(&db, clock.now_ms()).await?;
     crate::lists::ensure_builtin(&db, clock.now_ms()).await?;
-    Ok(AppState {
-        db,
-        clock,
-        config: Arc::new(config),
-        jobs: Arc::new(Registry::standard()),
-    })
+    Ok(AppState { db, clock, config: Arc::new(config), jobs: Arc::new(Registry::standard()) })
 }

@@ -40,11 +40,7 @@ pub fn diff<T: Audited>(old: &T, new: &T) -> Vec<Change> {
 }
 
 pub async fn record(tx: &mut Tx, actor: &Actor, at: Millis, entity: &str, entity_id: i64, action: &str, changes: &[Change]) -> Result<()> {
-    let one = [Change {
-        field: "".into(),
-        old: None,
-        new: None,
-    }];
+    let one = [Change { field: "".into(), old: None, new: None }];
     let rows: &[Change] = if changes.is_empty() { &one } else { changes };
     for c in rows {
         sqlx::query(
@@ -166,10 +162,7 @@ pub fn word_diff(old: &str, new: &str) -> Vec<WordPart> {
         };
         match out.last_mut() {
             Some(last) if last.kind == kind => last.text.push_str(c.value()),
-            _ => out.push(WordPart {
-                kind,
-                text: c.value().to_string(),
-            }),
+            _ => out.push(WordPart { kind, text: c.value().to_string() }),
         }
     }
     out
@@ -183,12 +176,7 @@ pub fn entries(events: &[AuditEvent]) -> Vec<HistoryEntry> {
             let old = e.old_value.clone().unwrap_or_default();
             let new = e.new_value.clone().unwrap_or_default();
             let words = (e.action == "update" && (old.len() > LONG_TEXT || new.len() > LONG_TEXT)).then(|| word_diff(&old, &new));
-            ShownChange {
-                field: f.clone(),
-                old,
-                new,
-                words,
-            }
+            ShownChange { field: f.clone(), old, new, words }
         });
         let same_group = out
             .last()
@@ -225,14 +213,7 @@ mod tests {
     fn diff_lists_only_changed_fields() {
         let old = R(Some("x".into()), Some("y".into()));
         let new = R(Some("x".into()), None);
-        assert_eq!(
-            diff(&old, &new),
-            vec![Change {
-                field: "b".into(),
-                old: Some("y".into()),
-                new: None
-            }]
-        );
+        assert_eq!(diff(&old, &new), vec![Change { field: "b".into(), old: Some("y".into()), new: None }]);
     }
 
     #[test]

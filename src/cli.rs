@@ -141,9 +141,7 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
     }
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
-        Command::Config {
-            command: ConfigCommand::Check,
-        } => {
+        Command::Config { command: ConfigCommand::Check } => {
             print!("{}", config.masked_toml());
             Ok(())
         }
@@ -162,20 +160,12 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
         Command::Admin { command } => {
             let st = crate::app::prepare(config, clock.clone()).await?;
             match command {
-                AdminCommand::CreateUser {
-                    email,
-                    name,
-                    role,
-                    language,
-                    password_stdin,
-                } => {
+                AdminCommand::CreateUser { email, name, role, language, password_stdin } => {
                     if !password_stdin {
                         bail!("--password-stdin is required: pipe the password on standard input");
                     }
                     let mut pw = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut pw)
-                        .context("reading the password from standard input")?;
+                    std::io::stdin().read_to_string(&mut pw).context("reading the password from standard input")?;
                     let pw = pw.trim_end_matches(['\n', '\r']).to_string();
                     let form = UserForm {
                         email,
@@ -195,7 +185,9 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
                 }
                 AdminCommand::SendTestEmail { to } => {
                     let to = crate::mail::Mailbox::parse(&to).map_err(|r| anyhow!("--to: {}", crate::i18n::t(crate::i18n::Lang::En, r)))?;
-                    let id = crate::mail::send_test(&st.db, &Actor::system(), clock.now_ms(), to, crate::i18n::Lang::Fr).await.map_err(describe)?;
+                    let id = crate::mail::send_test(&st.db, &Actor::system(), clock.now_ms(), to, crate::i18n::Lang::Fr)
+                        .await
+                        .map_err(describe)?;
                     // Deliver now, through the job queue (so a running server never sends it too).
                     let ctx = st.job_context();
                     let worker = format!("cli-{}", std::process::id());
@@ -208,20 +200,24 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
                     let email = crate::mail::get(&st.db, id).await?.ok_or_else(|| anyhow!("email {id} vanished"))?;
                     match email.status.as_str() {
                         "sent" => {
-                            println!("Test email {id} sent to {} via {}.", email.to().first().map(|m| m.email.as_str()).unwrap_or(""), email.delivered_via.unwrap_or_default());
+                            println!(
+                                "Test email {id} sent to {} via {}.",
+                                email.to().first().map(|m| m.email.as_str()).unwrap_or(""),
+                                email.delivered_via.unwrap_or_default()
+                            );
                             Ok(())
                         }
                         "failed" => bail!("test email {id} refused: {}", email.last_error.unwrap_or_default()),
-                        _ => bail!("test email {id} not sent yet (it stays queued and will be retried): {}", email.last_error.unwrap_or_default()),
+                        _ => bail!(
+                            "test email {id} not sent yet (it stays queued and will be retried): {}",
+                            email.last_error.unwrap_or_default()
+                        ),
                     }
                 }
                 AdminCommand::CreateToken { user, name } => {
-                    let u = crate::identity::users::by_email(&st.db, &user)
-                        .await?
-                        .ok_or_else(|| anyhow!("no user with email {user}"))?;
-                    let (_, secret) = crate::identity::token::create(&st.db, &Actor::system(), clock.now_ms(), u.id, &name)
-                        .await
-                        .map_err(describe)?;
+                    let u = crate::identity::users::by_email(&st.db, &user).await?.ok_or_else(|| anyhow!("no user with email {user}"))?;
+                    let (_, secret) =
+                        crate::identity::token::create(&st.db, &Actor::system(), clock.now_ms(), u.id, &name).await.map_err(describe)?;
                     println!("{secret}");
                     Ok(())
                 }
@@ -253,9 +249,7 @@ fn describe(e: crate::error::Error) -> anyhow::Error {
     match e {
         crate::error::Error::Validation(f) | crate::error::Error::Conflict(f) => {
             let parts: Vec<String> =
-                f.0.iter()
-                    .map(|x| format!("{}: {}", x.field, crate::i18n::t(crate::i18n::Lang::En, x.reason)))
-                    .collect();
+                f.0.iter().map(|x| format!("{}: {}", x.field, crate::i18n::t(crate::i18n::Lang::En, x.reason))).collect();
             anyhow!("{}", parts.join("; "))
         }
         crate::error::Error::InvalidState { reason } => anyhow!("{}", crate::i18n::t(crate::i18n::Lang::En, reason)),
@@ -266,9 +260,7 @@ fn describe(e: crate::error::Error) -> anyhow::Error {
 async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result<()> {
     let listen = config.listen;
     let st = crate::app::prepare(config, clock).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     if demo {
         let login = crate::demo::load(&st).await?;
@@ -284,11 +276,8 @@ async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result
         }
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let worker = if st.config.run_jobs {
-        Some(tokio::spawn(crate::jobs::worker_loop(st.job_context(), (*st.jobs).clone(), rx)))
-    } else {
-        None
-    };
+    let worker =
+        if st.config.run_jobs { Some(tokio::spawn(crate::jobs::worker_loop(st.job_context(), (*st.jobs).clone(), rx))) } else { None };
     let shutdown = async {
         let ctrl_c = async {
             let _ = tokio::signal::ctrl_c().await;

@@ -56,14 +56,10 @@ pub type SharedClock = Arc<dyn Clock>;
 
 /// Formats a stored timestamp for display (UTC, minute precision).
 pub fn format_ms(ms: Millis) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
+    DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
 }
 
 /// Formats a stored timestamp as RFC 3339 for the API.
 pub fn rfc3339(ms: Millis) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
+    DateTime::from_timestamp_millis(ms).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default()
 }

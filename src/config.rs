@@ -80,14 +80,18 @@ impl Default for Config {
 impl Config {
     /// Loads defaults, the TOML file and the environment.
     pub fn load(file: Option<PathBuf>) -> Result<Self, Box<figment::Error>> {
-        let file = file
-            .or_else(|| std::env::var_os("CARNET_CONFIG").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("carnet.toml"));
+        let file = file.or_else(|| std::env::var_os("CARNET_CONFIG").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("carnet.toml"));
         let mut fig = Figment::from(Serialized::defaults(Config::default())).merge(Toml::file(file));
         if let Ok(url) = std::env::var("DATABASE_URL") {
             fig = fig.merge(("database_url", url));
         }
-        fig = fig.merge(Env::prefixed("CARNET_").ignore(&["config"]));
+        // Only variables naming a configuration field: other CARNET_* variables (test and
+        // tool settings such as CARNET_TEST_POSTGRES_URL) are not configuration.
+        let known: Vec<String> = match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        fig = fig.merge(Env::prefixed("CARNET_").filter(move |k| known.iter().any(|f| k.as_str().eq_ignore_ascii_case(f))));
         fig.extract().map_err(Box::new)
     }
 

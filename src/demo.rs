@@ -17,10 +17,8 @@ pub struct DemoLogin {
 }
 
 async fn unit(st: &AppState, name: &str, kind: &str, parent: Option<i64>) -> Result<i64> {
-    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM org_units WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&st.db.pool)
-        .await?;
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM org_units WHERE name = $1").bind(name).fetch_optional(&st.db.pool).await?;
     if let Some(id) = existing {
         return Ok(id);
     }
@@ -46,10 +44,8 @@ async fn user(st: &AppState, email: &str, name: &str, role: &str, unit: i64, lan
 }
 
 async fn group(st: &AppState, name: &str, description: &str, unit: Option<i64>, members: Vec<i64>) -> Result<()> {
-    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM user_groups WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&st.db.pool)
-        .await?;
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM user_groups WHERE name = $1").bind(name).fetch_optional(&st.db.pool).await?;
     if existing.is_some() {
         return Ok(());
     }
@@ -76,61 +72,20 @@ pub async fn load(st: &AppState) -> Result<DemoLogin> {
     let dir = user(st, "sophie.gagnon@carnet.demo", "Sophie Gagnon", "directeur_ventes", montreal, "fr").await?;
     let r1 = user(st, "marc.tremblay@carnet.demo", "Marc Tremblay", "representant", ventes_laval, "fr").await?;
     let r2 = user(st, "julie.roy@carnet.demo", "Julie Roy", "representant", ventes_laval, "fr").await?;
-    let r3 = user(
-        st,
-        "kevin.belanger@carnet.demo",
-        "Kevin Bélanger",
-        "representant",
-        ventes_longueuil,
-        "en",
-    )
-    .await?;
+    let r3 = user(st, "kevin.belanger@carnet.demo", "Kevin Bélanger", "representant", ventes_longueuil, "en").await?;
     let r4 = user(st, "helene.cote@carnet.demo", "Hélène Côté", "representant", sainte_foy, "fr").await?;
     let a1 = user(st, "nadia.bouchard@carnet.demo", "Nadia Bouchard", "agent_bdc", bdc, "fr").await?;
     let a2 = user(st, "olivier.lavoie@carnet.demo", "Olivier Lavoie", "agent_bdc", bdc, "fr").await?;
-    let s1 = user(
-        st,
-        "camille.fortin@carnet.demo",
-        "Camille Fortin",
-        "agent_support",
-        service_laval,
-        "fr",
-    )
-    .await?;
+    let s1 = user(st, "camille.fortin@carnet.demo", "Camille Fortin", "agent_support", service_laval, "fr").await?;
     let t1 = user(st, "luc.gauthier@carnet.demo", "Luc Gauthier", "technicien", service_laval, "fr").await?;
     let t2 = user(st, "emma.morin@carnet.demo", "Emma Morin", "technicien", service_laval, "en").await?;
-    let p1 = user(
-        st,
-        "thomas.pelletier@carnet.demo",
-        "Thomas Pelletier",
-        "avant_vente",
-        avant_vente,
-        "fr",
-    )
-    .await?;
+    let p1 = user(st, "thomas.pelletier@carnet.demo", "Thomas Pelletier", "avant_vente", avant_vente, "fr").await?;
 
-    group(
-        st,
-        "DV Laval",
-        "Directeurs et représentants de la succursale de Laval",
-        Some(laval),
-        vec![dir, r1, r2],
-    )
-    .await?;
+    group(st, "DV Laval", "Directeurs et représentants de la succursale de Laval", Some(laval), vec![dir, r1, r2]).await?;
     group(st, "DV Longueuil", "Équipe des ventes de Longueuil", Some(longueuil), vec![dir, r3]).await?;
     group(st, "BDC", "Agents du centre de développement des affaires", Some(bdc), vec![a1, a2]).await?;
-    group(
-        st,
-        "Techniciens Laval",
-        "Techniciens du service de Laval",
-        Some(service_laval),
-        vec![s1, t1, t2],
-    )
-    .await?;
+    group(st, "Techniciens Laval", "Techniciens du service de Laval", Some(service_laval), vec![s1, t1, t2]).await?;
     group(st, "Avant-vente", "Ingénieurs avant-vente", Some(avant_vente), vec![p1]).await?;
     let _ = r4;
-    Ok(DemoLogin {
-        email: ADMIN_EMAIL,
-        password: PASSWORD,
-    })
+    Ok(DemoLogin { email: ADMIN_EMAIL, password: PASSWORD })
 }

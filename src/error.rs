@@ -29,10 +29,7 @@ impl FieldErrors {
         Self(Vec::new())
     }
     pub fn add(&mut self, field: impl Into<String>, reason: &'static str) {
-        self.0.push(FieldError {
-            field: field.into(),
-            reason,
-        });
+        self.0.push(FieldError { field: field.into(), reason });
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -107,12 +104,6 @@ pub trait UniqueField<T> {
 
 impl<T> UniqueField<T> for std::result::Result<T, sqlx::Error> {
     fn unique_field(self, field: &str, reason: &'static str) -> Result<T> {
-        self.map_err(|e| {
-            if crate::db::is_unique_violation(&e) {
-                Error::conflict(field, reason)
-            } else {
-                Error::Db(e)
-            }
-        })
+        self.map_err(|e| if crate::db::is_unique_violation(&e) { Error::conflict(field, reason) } else { Error::Db(e) })
     }
 }

@@ -146,12 +146,7 @@ pub async fn claim(db: &Db, worker: &str, now: Millis) -> Result<Option<Claimed>
         db.backend.skip_locked()
     );
     let mut tx = db.begin().await?;
-    let job: Option<Claimed> = sqlx::query_as(&sql)
-        .bind(worker)
-        .bind(now + LEASE_MS)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let job: Option<Claimed> = sqlx::query_as(&sql).bind(worker).bind(now + LEASE_MS).bind(now).fetch_optional(&mut *tx).await?;
     tx.commit().await?;
     Ok(job)
 }
@@ -207,11 +202,8 @@ pub async fn execute(ctx: &JobContext, registry: &Registry, worker: &str, job: C
         }
         Err(e) => {
             tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed");
-            let (status, run_at) = if job.attempts >= job.max_attempts {
-                ("failed", now)
-            } else {
-                ("queued", now + backoff_ms(job.attempts))
-            };
+            let (status, run_at) =
+                if job.attempts >= job.max_attempts { ("failed", now) } else { ("queued", now + backoff_ms(job.attempts)) };
             sqlx::query("UPDATE jobs SET status = $1, run_at = $2, locked_until = NULL, last_error = $3, finished_at = $4 WHERE id = $5 AND locked_by = $6")
                 .bind(status)
                 .bind(run_at)
@@ -253,10 +245,7 @@ pub async fn schedule_due(ctx: &JobContext, registry: &Registry) -> Result<usize
     for (kind, period) in &registry.schedules {
         let key = format!("sched:{kind}:{}", period.key(now));
         let mut tx = ctx.db.begin().await?;
-        if enqueue(&mut tx, kind, &serde_json::json!({}), now, now, Some(&key))
-            .await?
-            .is_some()
-        {
+        if enqueue(&mut tx, kind, &serde_json::json!({}), now, now, Some(&key)).await?.is_some() {
             n += 1;
         }
         tx.commit().await?;
@@ -282,15 +271,13 @@ pub async fn run_now(ctx: &JobContext, registry: &Registry, kind: &str) -> Resul
 
 /// Puts a failed job back in the queue (administrators).
 pub async fn retry(db: &Db, id: i64, now: Millis) -> Result<bool> {
-    Ok(
-        sqlx::query("UPDATE jobs SET status = 'queued', run_at = $1, attempts = 0, finished_at = NULL WHERE id = $2 AND status = 'failed'")
-            .bind(now)
-            .bind(id)
-            .execute(&db.pool)
-            .await?
-            .rows_affected()
-            > 0,
-    )
+    Ok(sqlx::query("UPDATE jobs SET status = 'queued', run_at = $1, attempts = 0, finished_at = NULL WHERE id = $2 AND status = 'failed'")
+        .bind(now)
+        .bind(id)
+        .execute(&db.pool)
+        .await?
+        .rows_affected()
+        > 0)
 }
 
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]

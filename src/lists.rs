@@ -112,10 +112,7 @@ pub fn builtin_lists() -> Vec<BuiltinList> {
             name_fr: "Catégories de réunion",
             name_en: "Meeting categories",
             allowed_flags: "",
-            items: &[
-                ("rendez_vous", "Rendez-vous", "Appointment", ""),
-                ("livraison", "Livraison", "Delivery", ""),
-            ],
+            items: &[("rendez_vous", "Rendez-vous", "Appointment", ""), ("livraison", "Livraison", "Delivery", "")],
         },
         BuiltinList {
             code: "request_type",
@@ -169,10 +166,8 @@ pub fn builtin_lists() -> Vec<BuiltinList> {
 /// administrator changed are left alone).
 pub async fn ensure_builtin(db: &Db, now: Millis) -> Result<()> {
     for l in builtin_lists() {
-        let exists: Option<String> = sqlx::query_scalar("SELECT code FROM value_lists WHERE code = $1")
-            .bind(l.code)
-            .fetch_optional(&db.pool)
-            .await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT code FROM value_lists WHERE code = $1").bind(l.code).fetch_optional(&db.pool).await?;
         if exists.is_some() {
             continue;
         }
@@ -213,20 +208,14 @@ pub async fn ensure_builtin(db: &Db, now: Millis) -> Result<()> {
 }
 
 pub async fn lists(db: &Db) -> Result<Vec<ValueList>> {
-    Ok(
-        sqlx::query_as("SELECT code, name_fr, name_en, allowed_flags FROM value_lists ORDER BY code")
-            .fetch_all(&db.pool)
-            .await?,
-    )
+    Ok(sqlx::query_as("SELECT code, name_fr, name_en, allowed_flags FROM value_lists ORDER BY code").fetch_all(&db.pool).await?)
 }
 
 pub async fn list(db: &Db, code: &str) -> Result<Option<ValueList>> {
-    Ok(
-        sqlx::query_as("SELECT code, name_fr, name_en, allowed_flags FROM value_lists WHERE code = $1")
-            .bind(code)
-            .fetch_optional(&db.pool)
-            .await?,
-    )
+    Ok(sqlx::query_as("SELECT code, name_fr, name_en, allowed_flags FROM value_lists WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&db.pool)
+        .await?)
 }
 
 const ITEM_SELECT: &str = "SELECT id, list_code, code, label_fr, label_en, position, active, flags FROM value_list_items";
@@ -246,10 +235,7 @@ pub async fn items(db: &Db, code: &str, include_inactive: bool) -> Result<Vec<Li
 }
 
 async fn item(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<ListItem>> {
-    Ok(sqlx::query_as(&format!("{ITEM_SELECT} WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(sqlx::query_as(&format!("{ITEM_SELECT} WHERE id = $1")).bind(id).fetch_optional(conn).await?)
 }
 
 #[derive(Debug, Clone)]
@@ -332,10 +318,7 @@ pub async fn create_item(db: &Db, actor: &Actor, now: Millis, list_code: &str, i
 /// Edits an entry. Its code is stable (stored in records) and cannot change.
 pub async fn update_item(db: &Db, actor: &Actor, now: Millis, list_code: &str, id: i64, input: &ItemInput) -> Result<ListItem> {
     let mut tx = db.begin().await?;
-    let old = item(&mut tx, id)
-        .await?
-        .filter(|i| i.list_code == list_code)
-        .ok_or(Error::NotFound)?;
+    let old = item(&mut tx, id).await?.filter(|i| i.list_code == list_code).ok_or(Error::NotFound)?;
     sqlx::query(
         "UPDATE value_list_items SET label_fr = $1, label_en = $2, position = $3, active = $4, flags = $5, updated_at = $6 WHERE id = $7",
     )

@@ -19,7 +19,9 @@ pub enum Kind {
     /// One of the given codes.
     Choice(&'static [&'static str]),
     /// Free text on one line, up to `max` characters (may be empty).
-    Text { max: usize },
+    Text {
+        max: usize,
+    },
     /// An email address.
     Email,
     /// A domain name (may be empty).
@@ -34,26 +36,14 @@ pub struct Def {
 }
 
 pub const DEFS: &[Def] = &[
-    Def {
-        key: "ui.default_language",
-        kind: Kind::Choice(&["fr", "en"]),
-        default: "fr",
-    },
-    Def {
-        key: "lists.page_size",
-        kind: Kind::Int { min: 10, max: 200 },
-        default: "50",
-    },
-    Def {
-        key: "security.show_last_login",
-        kind: Kind::Bool,
-        default: "true",
-    },
-    Def {
-        key: "jobs.session_cleanup_enabled",
-        kind: Kind::Bool,
-        default: "true",
-    },
+    Def { key: "ui.default_language", kind: Kind::Choice(&["fr", "en"]), default: "fr" },
+    Def { key: "lists.page_size", kind: Kind::Int { min: 10, max: 200 }, default: "50" },
+    Def { key: "security.show_last_login", kind: Kind::Bool, default: "true" },
+    Def { key: "jobs.session_cleanup_enabled", kind: Kind::Bool, default: "true" },
+    Def { key: "mail.from_address", kind: Kind::Email, default: "no-reply@carnet.localhost" },
+    Def { key: "mail.from_name", kind: Kind::Text { max: 100 }, default: "Carnet" },
+    Def { key: "mail.reply_domain", kind: Kind::Domain, default: "" },
+    Def { key: "mail.link_base_url", kind: Kind::Text { max: 200 }, default: "http://127.0.0.1:8080" },
 ];
 
 pub fn def(key: &str) -> Option<&'static Def> {
@@ -76,7 +66,9 @@ pub fn parse_value(d: &Def, raw: &str) -> Result<String> {
         Kind::Domain => {
             let d = raw.to_ascii_lowercase();
             let ok = d.is_empty()
-                || (d.len() <= 253 && d.contains('.') && d.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')));
+                || (d.len() <= 253
+                    && d.contains('.')
+                    && d.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')));
             ok.then_some(d)
         }
     };
@@ -86,10 +78,7 @@ pub fn parse_value(d: &Def, raw: &str) -> Result<String> {
 /// A setting's current value (stored, or the default).
 pub async fn get(db: &Db, key: &str) -> Result<String> {
     let d = def(key).ok_or(Error::NotFound)?;
-    let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-        .bind(key)
-        .fetch_optional(&db.pool)
-        .await?;
+    let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(&db.pool).await?;
     Ok(v.unwrap_or_else(|| d.default.to_string()))
 }
 
@@ -114,11 +103,7 @@ pub async fn all(db: &Db) -> Result<Vec<(&'static Def, String)>> {
     Ok(DEFS
         .iter()
         .map(|d| {
-            let v = stored
-                .iter()
-                .find(|(k, _)| k == d.key)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| d.default.to_string());
+            let v = stored.iter().find(|(k, _)| k == d.key).map(|(_, v)| v.clone()).unwrap_or_else(|| d.default.to_string());
             (d, v)
         })
         .collect())
@@ -151,20 +136,8 @@ pub async fn set_many(db: &Db, actor: &Actor, now: Millis, values: &[(&'static D
                 .execute(&mut *tx)
                 .await?;
         }
-        audit::record(
-            &mut tx,
-            actor,
-            now,
-            "setting",
-            0,
-            "update",
-            &[audit::Change {
-                field: d.key.into(),
-                old,
-                new: Some(v.clone()),
-            }],
-        )
-        .await?;
+        audit::record(&mut tx, actor, now, "setting", 0, "update", &[audit::Change { field: d.key.into(), old, new: Some(v.clone()) }])
+            .await?;
     }
     tx.commit().await?;
     Ok(())

@@ -61,11 +61,7 @@ fn chrome_binary() -> Option<String> {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind a free port")
-        .local_addr()
-        .expect("local addr")
-        .port()
+    TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("local addr").port()
 }
 
 /// A running chromedriver, killed when dropped (also when a test panics).
@@ -101,34 +97,18 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("http client");
-        let driver = Driver {
-            child,
-            addr: format!("127.0.0.1:{port}"),
-            http,
-        };
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
+        let driver = Driver { child, addr: format!("127.0.0.1:{port}"), http };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = match driver.http.get(format!("http://{}/status", driver.addr)).send().await {
-                Ok(r) => r
-                    .json::<Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["value"]["ready"].as_bool())
-                    .unwrap_or(false),
+                Ok(r) => r.json::<Value>().await.ok().and_then(|v| v["value"]["ready"].as_bool()).unwrap_or(false),
                 Err(_) => false,
             };
             if ready {
                 return Some(driver);
             }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver ({}) did not answer on port {port} within 30 s",
-                exe.display()
-            );
+            assert!(Instant::now() < deadline, "chromedriver ({}) did not answer on port {port} within 30 s", exe.display());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -157,13 +137,7 @@ impl Driver {
             options["binary"] = json!(bin);
         }
         let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": options } } });
-        let resp = self
-            .http
-            .post(format!("http://{}/session", self.addr))
-            .json(&caps)
-            .send()
-            .await
-            .expect("new session request");
+        let resp = self.http.post(format!("http://{}/session", self.addr)).json(&caps).send().await.expect("new session request");
         let status = resp.status();
         let body: Value = resp.json().await.expect("new session answer");
         let Some(session) = body["value"]["sessionId"].as_str() else {
@@ -239,10 +213,7 @@ impl Browser {
         }
         let resp = req.send().await.unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
         let ok = resp.status().is_success();
-        let v: Value = resp
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: bad answer: {e}"));
+        let v: Value = resp.json().await.unwrap_or_else(|e| panic!("WebDriver {method} {path}: bad answer: {e}"));
         let value = v.get("value").cloned().unwrap_or(Value::Null);
         if ok {
             Ok(value)
@@ -255,15 +226,11 @@ impl Browser {
     }
 
     async fn get(&self, path: &str) -> Value {
-        self.cmd(reqwest::Method::GET, path, None)
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver GET {path}: {e}"))
+        self.cmd(reqwest::Method::GET, path, None).await.unwrap_or_else(|e| panic!("WebDriver GET {path}: {e}"))
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
-        self.cmd(reqwest::Method::POST, path, Some(body))
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver POST {path}: {e}"))
+        self.cmd(reqwest::Method::POST, path, Some(body)).await.unwrap_or_else(|e| panic!("WebDriver POST {path}: {e}"))
     }
 
     async fn quit(mut self) {
@@ -309,18 +276,8 @@ impl Browser {
 
     /// The element matching `css` right now, if any.
     async fn find_now(&self, css: &str) -> Option<Elem<'_>> {
-        match self
-            .cmd(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({ "using": "css selector", "value": css })),
-            )
-            .await
-        {
-            Ok(v) => Some(Elem {
-                b: self,
-                id: v[ELEMENT_KEY].as_str().expect("element id").to_string(),
-            }),
+        match self.cmd(reqwest::Method::POST, "/element", Some(json!({ "using": "css selector", "value": css }))).await {
+            Ok(v) => Some(Elem { b: self, id: v[ELEMENT_KEY].as_str().expect("element id").to_string() }),
             Err(e) if e.error == "no such element" => None,
             Err(e) => panic!("find {css:?}: {e}"),
         }
@@ -369,29 +326,19 @@ impl Browser {
     }
 
     async fn html_lang(&self) -> String {
-        self.exec("return document.documentElement.lang;")
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.exec("return document.documentElement.lang;").await.as_str().unwrap_or_default().to_string()
     }
 
     /// The labels of the main navigation.
     async fn nav_labels(&self) -> Vec<String> {
-        let v = self
-            .exec("return Array.from(document.querySelectorAll('nav.mainnav a')).map(a => a.textContent.trim());")
-            .await;
-        v.as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-            .unwrap_or_default()
+        let v = self.exec("return Array.from(document.querySelectorAll('nav.mainnav a')).map(a => a.textContent.trim());").await;
+        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
     }
 
     /// Saves a PNG screenshot of the viewport as `target/screenshots/<backend>-<name>.png`.
     async fn screenshot(&self, name: &str) {
         let b64 = self.get("/screenshot").await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().expect("screenshot data"))
-            .expect("screenshot base64");
+        let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().expect("screenshot data")).expect("screenshot base64");
         assert!(png.starts_with(b"\x89PNG"), "screenshot {name} is not a PNG");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots");
         std::fs::create_dir_all(&dir).expect("create target/screenshots");
@@ -417,12 +364,7 @@ impl Elem<'_> {
         self.b.post(&format!("/element/{}/value", self.id), json!({ "text": text })).await;
     }
     async fn text(&self) -> String {
-        self.b
-            .get(&format!("/element/{}/text", self.id))
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.b.get(&format!("/element/{}/text", self.id)).await.as_str().unwrap_or_default().to_string()
     }
     async fn prop(&self, name: &str) -> String {
         let v = self.b.get(&format!("/element/{}/property/{name}", self.id)).await;
@@ -532,10 +474,7 @@ async fn admin_creates_a_user_body(b: &Browser, app: &TestApp) {
     b.fill("#password", "mot-de-passe-navigateur").await;
     b.click_and_wait("#save-user").await;
     assert_eq!(b.path().await, "/admin/users", "the refused form is shown again in place");
-    assert_eq!(
-        b.text("#form-error").await,
-        "Corrigez les champs indiqués : rien n'a été enregistré."
-    );
+    assert_eq!(b.text("#form-error").await, "Corrigez les champs indiqués : rien n'a été enregistré.");
     assert_eq!(b.text(".has-error .field-error").await, "Adresse courriel invalide.");
     assert_eq!(b.value("#name").await, NAME, "the typed name is kept");
     assert_eq!(b.value("#email").await, "camille-at-nowhere");
@@ -549,10 +488,8 @@ async fn admin_creates_a_user_body(b: &Browser, app: &TestApp) {
     b.fill("#password", "mot-de-passe-navigateur").await;
     b.click_and_wait("#save-user").await;
     let path = b.path_only().await;
-    let id: i64 = path
-        .strip_prefix("/admin/users/")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not on the new user's page: {path}"));
+    let id: i64 =
+        path.strip_prefix("/admin/users/").and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not on the new user's page: {path}"));
     assert_eq!(b.text("#notice").await, "Utilisateur créé.");
     assert!(b.find_now("#form-error").await.is_none());
     assert_eq!(b.value("#name").await, NAME);
@@ -571,11 +508,8 @@ async fn admin_creates_a_user_body(b: &Browser, app: &TestApp) {
         .await
         .expect("count users");
     assert_eq!(count, 1);
-    let name: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .expect("user name");
+    let name: String =
+        sqlx::query_scalar("SELECT name FROM users WHERE id = $1").bind(id).fetch_one(&app.state.db.pool).await.expect("user name");
     assert_eq!(name, NAME);
 }
 

@@ -22,11 +22,7 @@ fn carnet(db: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String
         drop(child.stdin.take());
     }
     let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 #[test]
@@ -39,17 +35,7 @@ fn admin_commands_migrate_and_jobs() {
 
     let (ok, out, err) = carnet(
         &db,
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            "chef@example.fr",
-            "--name",
-            "Chef",
-            "--role",
-            "administrateur",
-            "--password-stdin",
-        ],
+        &["admin", "create-user", "--email", "chef@example.fr", "--name", "Chef", "--role", "administrateur", "--password-stdin"],
         Some("un-long-mot-de-passe\n"),
     );
     assert!(ok, "{err}");
@@ -57,87 +43,36 @@ fn admin_commands_migrate_and_jobs() {
     // Bad input: non-zero exit with a message naming the problem.
     let (ok, _, err) = carnet(
         &db,
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            "chef@example.fr",
-            "--name",
-            "Chef",
-            "--role",
-            "administrateur",
-            "--password-stdin",
-        ],
+        &["admin", "create-user", "--email", "chef@example.fr", "--name", "Chef", "--role", "administrateur", "--password-stdin"],
         Some("un-long-mot-de-passe\n"),
     );
     assert!(!ok);
     assert!(err.contains("email"), "{err}");
     let (ok, _, err) = carnet(
         &db,
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            "x@example.fr",
-            "--name",
-            "X",
-            "--role",
-            "pape",
-            "--password-stdin",
-        ],
+        &["admin", "create-user", "--email", "x@example.fr", "--name", "X", "--role", "pape", "--password-stdin"],
         Some("un-long-mot-de-passe\n"),
     );
     assert!(!ok);
     assert!(err.contains("Unknown role"), "{err}");
     let (ok, _, err) = carnet(
         &db,
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            "y@example.fr",
-            "--name",
-            "Y",
-            "--role",
-            "technicien",
-            "--password-stdin",
-        ],
+        &["admin", "create-user", "--email", "y@example.fr", "--name", "Y", "--role", "technicien", "--password-stdin"],
         Some("court\n"),
     );
     assert!(!ok);
     assert!(err.contains("password"), "{err}");
-    let (ok, _, err) = carnet(
-        &db,
-        &[
-            "admin",
-            "create-user",
-            "--email",
-            "z@example.fr",
-            "--name",
-            "Z",
-            "--role",
-            "technicien",
-        ],
-        None,
-    );
+    let (ok, _, err) = carnet(&db, &["admin", "create-user", "--email", "z@example.fr", "--name", "Z", "--role", "technicien"], None);
     assert!(!ok);
     assert!(err.contains("--password-stdin"), "{err}");
     let (ok, _, err) = carnet(&db, &["admin", "create-user", "--email", "z@example.fr"], None);
     assert!(!ok, "missing arguments");
     assert!(err.contains("--name"), "{err}");
 
-    let (ok, out, err) = carnet(
-        &db,
-        &["admin", "create-token", "--user", "chef@example.fr", "--name", "script"],
-        None,
-    );
+    let (ok, out, err) = carnet(&db, &["admin", "create-token", "--user", "chef@example.fr", "--name", "script"], None);
     assert!(ok, "{err}");
     assert!(out.trim().starts_with("carnet_"));
-    let (ok, _, err) = carnet(
-        &db,
-        &["admin", "create-token", "--user", "personne@example.fr", "--name", "script"],
-        None,
-    );
+    let (ok, _, err) = carnet(&db, &["admin", "create-token", "--user", "personne@example.fr", "--name", "script"], None);
     assert!(!ok);
     assert!(err.contains("no user"), "{err}");
 
@@ -201,29 +136,18 @@ fn serve_demo_prints_url_and_login_and_loads_once() {
         let _ = child.kill();
         let _ = child.wait();
         assert!(text.contains("http://127.0.0.1:"), "round {round}: {text}");
-        assert!(
-            text.contains("admin@carnet.demo") && text.contains(carnet::demo::PASSWORD),
-            "{text}"
-        );
+        assert!(text.contains("admin@carnet.demo") && text.contains(carnet::demo::PASSWORD), "{text}");
     }
     // Loading twice added nothing.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let d = carnet::db::Db::connect(&db, None, 1).await.unwrap();
         let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&d.pool).await.unwrap();
-        let units: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units")
-            .fetch_one(&d.pool)
-            .await
-            .unwrap();
-        let groups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_groups")
-            .fetch_one(&d.pool)
-            .await
-            .unwrap();
+        let units: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units").fetch_one(&d.pool).await.unwrap();
+        let groups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_groups").fetch_one(&d.pool).await.unwrap();
         assert_eq!((users, units, groups), (12, 11, 5));
-        let roles: Vec<String> = sqlx::query_scalar("SELECT DISTINCT r.code FROM users u JOIN roles r ON r.id = u.role_id")
-            .fetch_all(&d.pool)
-            .await
-            .unwrap();
+        let roles: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT r.code FROM users u JOIN roles r ON r.id = u.role_id").fetch_all(&d.pool).await.unwrap();
         assert_eq!(roles.len(), 7, "a user of every role");
     });
 }
@@ -253,4 +177,12 @@ fn serve_without_demo_explains_how_to_create_the_first_admin() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(text.contains("carnet admin create-user"), "{text}");
+}
+
+#[test]
+fn unrelated_carnet_variables_are_not_configuration() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_carnet"));
+    let out = cmd.args(["config", "check"]).env("CARNET_TEST_POSTGRES_URL", "postgres://x").env("CARNET_LISTEN", "127.0.0.1:9191").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9191"));
 }

@@ -17,12 +17,7 @@ async fn health_and_readiness_and_request_ids() {
         let r = c.get(format!("{}/readyz", app.url)).send().await.unwrap();
         assert_eq!(r.status(), 200);
         // A proxy-given request id is kept and echoed in error bodies.
-        let r = c
-            .get(format!("{}/api/v1/me", app.url))
-            .header("x-request-id", "abc-123")
-            .send()
-            .await
-            .unwrap();
+        let r = c.get(format!("{}/api/v1/me", app.url)).header("x-request-id", "abc-123").send().await.unwrap();
         assert_eq!(r.headers().get("x-request-id").unwrap(), "abc-123");
         let (s, body) = json_of(r).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -44,40 +39,20 @@ async fn login_logout_and_session_cookie() {
     each_backend(|app| async move {
         app.user("rep@test.example", "representant", None).await;
         // Wrong password: 401 page with the message, no session.
-        assert_eq!(
-            app.login("rep@test.example", "wrong-password").await.err(),
-            Some(StatusCode::UNAUTHORIZED)
-        );
-        assert_eq!(
-            app.login("nobody@test.example", PASSWORD).await.err(),
-            Some(StatusCode::UNAUTHORIZED)
-        );
+        assert_eq!(app.login("rep@test.example", "wrong-password").await.err(), Some(StatusCode::UNAUTHORIZED));
+        assert_eq!(app.login("nobody@test.example", PASSWORD).await.err(), Some(StatusCode::UNAUTHORIZED));
         assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
 
         // The cookie is HttpOnly, SameSite=Lax, with a 256-bit random id.
         let client = app.anon();
         let page = client.get(format!("{}/login", app.url)).send().await.unwrap();
-        let cookie = page
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let cookie = page.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
         let html = page.text().await.unwrap();
         let tok = extract(&html, "name=\"login_csrf\" value=\"").unwrap();
         let r = client
             .post(format!("{}/login", app.url))
             .header("cookie", &cookie)
-            .form(&[
-                ("email", "REP@test.example "),
-                ("password", PASSWORD),
-                ("login_csrf", &tok),
-                ("next", "/account"),
-            ])
+            .form(&[("email", "REP@test.example "), ("password", PASSWORD), ("login_csrf", &tok), ("next", "/account")])
             .send()
             .await
             .unwrap();
@@ -131,26 +106,12 @@ async fn login_rotates_session_and_password_change_ends_other_sessions() {
         assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 2);
         // Wrong current password: refused with the field named, nothing changed.
         let r = s1
-            .post(
-                "/account/password",
-                &[
-                    ("current", "nope"),
-                    ("new_password", "another-password-1"),
-                    ("confirm", "another-password-1"),
-                ],
-            )
+            .post("/account/password", &[("current", "nope"), ("new_password", "another-password-1"), ("confirm", "another-password-1")])
             .await;
         assert_eq!(r.status(), 200);
         assert!(r.text().await.unwrap().contains("field has-error"));
         let r = s1
-            .post(
-                "/account/password",
-                &[
-                    ("current", PASSWORD),
-                    ("new_password", "another-password-1"),
-                    ("confirm", "another-password-1"),
-                ],
-            )
+            .post("/account/password", &[("current", PASSWORD), ("new_password", "another-password-1"), ("confirm", "another-password-1")])
             .await;
         assert_eq!(r.status(), 303);
         assert_eq!(s1.get("/").await.status(), 200, "the session that changed it stays");
@@ -173,12 +134,7 @@ async fn deactivation_ends_sessions_and_tokens() {
         let r = admin
             .post(
                 &format!("/admin/users/{id}"),
-                &[
-                    ("email", "b@test.example"),
-                    ("name", "B"),
-                    ("role", "representant"),
-                    ("language", "fr"),
-                ],
+                &[("email", "b@test.example"), ("name", "B"), ("role", "representant"), ("language", "fr")],
             )
             .await;
         assert_eq!(r.status(), 303);
@@ -195,16 +151,10 @@ async fn login_is_rate_limited_per_account() {
     each_backend(|app| async move {
         app.user("c@test.example", "representant", None).await;
         for _ in 0..5 {
-            assert_eq!(
-                app.login("c@test.example", "bad-password").await.err(),
-                Some(StatusCode::UNAUTHORIZED)
-            );
+            assert_eq!(app.login("c@test.example", "bad-password").await.err(), Some(StatusCode::UNAUTHORIZED));
         }
         // Even the right password is refused while throttled.
-        assert_eq!(
-            app.login("c@test.example", PASSWORD).await.err(),
-            Some(StatusCode::TOO_MANY_REQUESTS)
-        );
+        assert_eq!(app.login("c@test.example", PASSWORD).await.err(), Some(StatusCode::TOO_MANY_REQUESTS));
         // The window slides.
         app.clock.advance(16 * 60 * 1000);
         assert!(app.login("c@test.example", PASSWORD).await.is_ok());
@@ -220,9 +170,7 @@ async fn csrf_is_required_on_forms() {
         let before = app.snapshot().await;
         let r = admin.post_raw("/admin/groups", &[("name", "Sans jeton")]).await;
         assert_eq!(r.status(), 403);
-        let r = admin
-            .post_raw("/admin/groups", &[("name", "Mauvais jeton"), ("_csrf", "forged")])
-            .await;
+        let r = admin.post_raw("/admin/groups", &[("name", "Mauvais jeton"), ("_csrf", "forged")]).await;
         assert_eq!(r.status(), 403);
         assert_eq!(app.snapshot().await, before, "nothing written");
         let r = admin.post("/admin/groups", &[("name", "Avec jeton")]).await;
@@ -243,11 +191,7 @@ async fn api_tokens_create_use_revoke() {
         let secret = extract(&html, "data-copy=\"").unwrap();
         assert!(secret.starts_with("carnet_"));
         // Stored hashed only.
-        assert_eq!(
-            app.count(&format!("SELECT COUNT(*) FROM api_tokens WHERE token_hash = '{secret}'"))
-                .await,
-            0
-        );
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM api_tokens WHERE token_hash = '{secret}'")).await, 0);
         let api = app.api(&secret);
         let (st, me) = api.get("/api/v1/me").await;
         assert_eq!(st, 200);
@@ -280,11 +224,7 @@ async fn api_bad_input_is_a_clear_4xx_and_writes_nothing() {
         assert_eq!(s, 400);
         assert_eq!(b["error"]["code"], "malformed_json");
         let (s, b) = api
-            .send(
-                "POST",
-                "/api/v1/users",
-                Some(json!({"email": "x@y.fr", "name": "X", "role": "representant", "colour": "blue"})),
-            )
+            .send("POST", "/api/v1/users", Some(json!({"email": "x@y.fr", "name": "X", "role": "representant", "colour": "blue"})))
             .await;
         assert_eq!(s, 422);
         assert!(b["error"]["fields"]["colour"].is_string(), "{b}");
@@ -297,40 +237,17 @@ async fn api_bad_input_is_a_clear_4xx_and_writes_nothing() {
             .await;
         assert_eq!(s, 422);
         assert!(b["error"]["fields"]["last_login_at"].as_str().unwrap().contains("read-only"));
-        let (s, b) = api
-            .send(
-                "POST",
-                "/api/v1/users",
-                Some(json!({"email": "x@y.fr", "name": 42, "role": "representant"})),
-            )
-            .await;
+        let (s, b) = api.send("POST", "/api/v1/users", Some(json!({"email": "x@y.fr", "name": 42, "role": "representant"}))).await;
         assert_eq!(s, 422);
         assert!(b["error"]["fields"]["name"].is_string(), "{b}");
-        let (s, b) = api
-            .send("POST", "/api/v1/users", Some(json!({"name": "X", "role": "representant"})))
-            .await;
+        let (s, b) = api.send("POST", "/api/v1/users", Some(json!({"name": "X", "role": "representant"}))).await;
         assert_eq!(s, 422);
         assert!(b["error"]["fields"]["email"].is_string(), "{b}");
-        let (s, b) = api
-            .send(
-                "POST",
-                "/api/v1/users",
-                Some(json!({"email": "not an email", "name": "", "role": "representant"})),
-            )
-            .await;
+        let (s, b) = api.send("POST", "/api/v1/users", Some(json!({"email": "not an email", "name": "", "role": "representant"}))).await;
         assert_eq!(s, 422);
-        assert_eq!(
-            b["error"]["fields"]["email"], "Adresse courriel invalide.",
-            "in the user's language"
-        );
+        assert_eq!(b["error"]["fields"]["email"], "Adresse courriel invalide.", "in the user's language");
         assert!(b["error"]["fields"]["name"].is_string());
-        let (s, b) = api
-            .send(
-                "POST",
-                "/api/v1/users",
-                Some(json!({"email": "z@y.fr", "name": "Z", "role": "pape"})),
-            )
-            .await;
+        let (s, b) = api.send("POST", "/api/v1/users", Some(json!({"email": "z@y.fr", "name": "Z", "role": "pape"}))).await;
         assert_eq!(s, 422);
         assert!(b["error"]["fields"]["role"].is_string());
         let (s, _) = api.raw("POST", "/api/v1/users", "text/plain", b"{}".to_vec()).await;
@@ -349,21 +266,9 @@ async fn api_bad_input_is_a_clear_4xx_and_writes_nothing() {
         assert!(s == 400 || s == 422);
         assert_eq!(app.snapshot().await, before, "nothing written by refused input");
         // Duplicate email: 409 with the field.
-        let (s, _) = api
-            .send(
-                "POST",
-                "/api/v1/users",
-                Some(json!({"email": "dup@y.fr", "name": "D", "role": "representant"})),
-            )
-            .await;
+        let (s, _) = api.send("POST", "/api/v1/users", Some(json!({"email": "dup@y.fr", "name": "D", "role": "representant"}))).await;
         assert_eq!(s, 201);
-        let (s, b) = api
-            .send(
-                "POST",
-                "/api/v1/users",
-                Some(json!({"email": "DUP@y.fr", "name": "D2", "role": "representant"})),
-            )
-            .await;
+        let (s, b) = api.send("POST", "/api/v1/users", Some(json!({"email": "DUP@y.fr", "name": "D2", "role": "representant"}))).await;
         assert_eq!(s, 409);
         assert!(b["error"]["fields"]["email"].is_string());
         app
@@ -396,22 +301,11 @@ async fn users_api_audit_and_admin_only_fields() {
         let (_, self_view) = julie.get(&format!("/api/v1/users/{id}")).await;
         assert!(self_view.get("last_login_at").is_none(), "{self_view}");
         // Nobody writes it.
-        let (s, _) = api
-            .send(
-                "PATCH",
-                &format!("/api/v1/users/{id}"),
-                Some(json!({"last_login_at": "2020-01-01T00:00:00Z"})),
-            )
-            .await;
+        let (s, _) = api.send("PATCH", &format!("/api/v1/users/{id}"), Some(json!({"last_login_at": "2020-01-01T00:00:00Z"}))).await;
         assert_eq!(s, 422);
         // A change is audited with old and new values, in the same transaction.
-        let (s, u2) = api
-            .send(
-                "PATCH",
-                &format!("/api/v1/users/{id}"),
-                Some(json!({"name": "Julie Roy-Tremblay", "language": "en"})),
-            )
-            .await;
+        let (s, u2) =
+            api.send("PATCH", &format!("/api/v1/users/{id}"), Some(json!({"name": "Julie Roy-Tremblay", "language": "en"}))).await;
         assert_eq!(s, 200, "{u2}");
         let (s, h) = api.get(&format!("/api/v1/users/{id}/history")).await;
         assert_eq!(s, 200);
@@ -423,9 +317,7 @@ async fn users_api_audit_and_admin_only_fields() {
         assert!(items.iter().any(|e| e["action"] == "create" && e["field"] == "email"));
         // A refused update writes no history.
         let before = app.count("SELECT COUNT(*) FROM audit_events").await;
-        let (s, _) = api
-            .send("PATCH", &format!("/api/v1/users/{id}"), Some(json!({"email": "bad"})))
-            .await;
+        let (s, _) = api.send("PATCH", &format!("/api/v1/users/{id}"), Some(json!({"email": "bad"}))).await;
         assert_eq!(s, 422);
         assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, before);
         // The history tab shows the change.
@@ -457,12 +349,7 @@ async fn structure(app: &TestApp) -> [i64; 6] {
 async fn visible_emails(app: &TestApp, token: &str) -> Vec<String> {
     let (s, b) = app.api(token).get("/api/v1/users?limit=500").await;
     assert_eq!(s, 200, "{b}");
-    let mut v: Vec<String> = b["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap().to_string())
-        .collect();
+    let mut v: Vec<String> = b["items"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap().to_string()).collect();
     v.sort();
     v
 }
@@ -480,10 +367,7 @@ async fn visibility_by_sales_structure() {
         let admin = app.user("adm@t.fr", "administrateur", None).await;
 
         let t = app.token_for(dir).await;
-        assert_eq!(
-            visible_emails(&app, &t).await,
-            vec!["bdc@t.fr", "dir@t.fr", "rep2@t.fr", "rep3@t.fr", "rep@t.fr"]
-        );
+        assert_eq!(visible_emails(&app, &t).await, vec!["bdc@t.fr", "dir@t.fr", "rep2@t.fr", "rep3@t.fr", "rep@t.fr"]);
         let t = app.token_for(bdc).await;
         assert_eq!(visible_emails(&app, &t).await, vec!["bdc@t.fr", "rep2@t.fr"]);
         let t = app.token_for(rep).await;
@@ -502,52 +386,26 @@ async fn visibility_by_sales_structure() {
         // Search applies it too.
         let bdc_api = app.api(&app.token_for(bdc).await);
         let (_, b) = bdc_api.get("/api/v1/users?q=rep").await;
-        let found: Vec<&str> = b["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["email"].as_str().unwrap())
-            .collect();
+        let found: Vec<&str> = b["items"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
         assert_eq!(found, vec!["rep2@t.fr"]);
 
         // Moving region A's branch A1 under region B takes its subtree along.
         let adm = app.api(&app.token_for(admin).await);
-        let rb: i64 = sqlx::query_scalar("SELECT id FROM org_units WHERE name = 'Région B'")
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
+        let rb: i64 = sqlx::query_scalar("SELECT id FROM org_units WHERE name = 'Région B'").fetch_one(&app.state.db.pool).await.unwrap();
         let (s, moved) = adm
-            .send(
-                "PATCH",
-                &format!("/api/v1/org-units/{a1}"),
-                Some(json!({"name": "Succursale A1", "kind": "branch", "parent_id": rb})),
-            )
+            .send("PATCH", &format!("/api/v1/org-units/{a1}"), Some(json!({"name": "Succursale A1", "kind": "branch", "parent_id": rb})))
             .await;
         assert_eq!(s, 200, "{moved}");
         let t = app.token_for(dir).await;
         assert_eq!(visible_emails(&app, &t).await, vec!["dir@t.fr", "rep3@t.fr"]);
-        let path: String = sqlx::query_scalar("SELECT path FROM org_units WHERE id = $1")
-            .bind(a1a)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
+        let path: String =
+            sqlx::query_scalar("SELECT path FROM org_units WHERE id = $1").bind(a1a).fetch_one(&app.state.db.pool).await.unwrap();
         assert!(path.contains(&format!("/{rb}/{a1}/{a1a}/")), "{path}");
         // A unit cannot move under its own descendant, nor a team hold a branch.
-        let (s, _) = adm
-            .send(
-                "PATCH",
-                &format!("/api/v1/org-units/{a1}"),
-                Some(json!({"name": "X", "kind": "branch", "parent_id": a1a})),
-            )
-            .await;
+        let (s, _) =
+            adm.send("PATCH", &format!("/api/v1/org-units/{a1}"), Some(json!({"name": "X", "kind": "branch", "parent_id": a1a}))).await;
         assert_eq!(s, 422);
-        let (s, _) = adm
-            .send(
-                "POST",
-                "/api/v1/org-units",
-                Some(json!({"name": "X", "kind": "branch", "parent_id": a1a})),
-            )
-            .await;
+        let (s, _) = adm.send("POST", "/api/v1/org-units", Some(json!({"name": "X", "kind": "branch", "parent_id": a1a}))).await;
         assert_eq!(s, 422);
         // A unit in use cannot be deleted.
         let (s, b) = adm.send("DELETE", &format!("/api/v1/org-units/{a1}"), None).await;
@@ -562,10 +420,7 @@ async fn keyset_pagination_covers_every_row_once() {
     each_backend(|app| async move {
         let admin = app.user("admin@t.fr", "administrateur", None).await;
         let mut tx = app.state.db.begin().await.unwrap();
-        let role: i64 = sqlx::query_scalar("SELECT id FROM roles WHERE code = 'representant'")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+        let role: i64 = sqlx::query_scalar("SELECT id FROM roles WHERE code = 'representant'").fetch_one(&mut *tx).await.unwrap();
         for i in 0..130 {
             // Duplicate names exercise the id tie-breaker.
             sqlx::query(
@@ -627,45 +482,24 @@ async fn roles_rights_take_effect() {
             )
             .await;
         assert_eq!(s, 201, "{role}");
-        let (s, _) = adm
-            .send("PATCH", &format!("/api/v1/users/{tech}"), Some(json!({"role": "lecteur"})))
-            .await;
+        let (s, _) = adm.send("PATCH", &format!("/api/v1/users/{tech}"), Some(json!({"role": "lecteur"}))).await;
         assert_eq!(s, 200);
         assert_eq!(t.get("/api/v1/users").await.0, 200, "new rights apply at once");
         // Unknown right or scope: 422; built-in role cannot be deleted; a used role neither.
         let (s, b) = adm
-            .send(
-                "POST",
-                "/api/v1/roles",
-                Some(json!({"code": "x", "name_fr": "X", "name_en": "X", "scope": "galaxy", "rights": ["fly"]})),
-            )
+            .send("POST", "/api/v1/roles", Some(json!({"code": "x", "name_fr": "X", "name_en": "X", "scope": "galaxy", "rights": ["fly"]})))
             .await;
         assert_eq!(s, 422);
         assert!(b["error"]["fields"]["scope"].is_string() && b["error"]["fields"]["rights"].is_string());
-        let builtin: i64 = sqlx::query_scalar("SELECT id FROM roles WHERE code = 'technicien'")
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
+        let builtin: i64 =
+            sqlx::query_scalar("SELECT id FROM roles WHERE code = 'technicien'").fetch_one(&app.state.db.pool).await.unwrap();
         assert_eq!(adm.send("DELETE", &format!("/api/v1/roles/{builtin}"), None).await.0, 409);
         let rid = role["id"].as_i64().unwrap();
         assert_eq!(adm.send("DELETE", &format!("/api/v1/roles/{rid}"), None).await.0, 409);
         // The seven default roles exist with their codes.
         let (_, roles) = adm.get("/api/v1/roles").await;
-        let codes: Vec<&str> = roles["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["code"].as_str().unwrap())
-            .collect();
-        for c in [
-            "administrateur",
-            "directeur_ventes",
-            "representant",
-            "agent_bdc",
-            "agent_support",
-            "technicien",
-            "avant_vente",
-        ] {
+        let codes: Vec<&str> = roles["items"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+        for c in ["administrateur", "directeur_ventes", "representant", "agent_bdc", "agent_support", "technicien", "avant_vente"] {
             assert!(codes.contains(&c), "{c}");
         }
         app
@@ -680,20 +514,14 @@ async fn groups_lists_and_settings() {
         let rep = app.user("rep@t.fr", "representant", None).await;
         let adm = app.api(&app.token_for(admin).await);
         // Groups.
-        let (s, g) = adm
-            .send("POST", "/api/v1/groups", Some(json!({"name": "DV Laval", "members": [admin, rep]})))
-            .await;
+        let (s, g) = adm.send("POST", "/api/v1/groups", Some(json!({"name": "DV Laval", "members": [admin, rep]}))).await;
         assert_eq!(s, 201, "{g}");
         assert_eq!(g["members"].as_array().unwrap().len(), 2);
         let (s, _) = adm.send("POST", "/api/v1/groups", Some(json!({"name": "DV Laval"}))).await;
         assert_eq!(s, 409);
-        let (s, _) = adm
-            .send("POST", "/api/v1/groups", Some(json!({"name": "Fantômes", "members": [999999]})))
-            .await;
+        let (s, _) = adm.send("POST", "/api/v1/groups", Some(json!({"name": "Fantômes", "members": [999999]}))).await;
         assert_eq!(s, 422);
-        let emails = carnet::org::groups::member_emails(&app.state.db, g["id"].as_i64().unwrap())
-            .await
-            .unwrap();
+        let emails = carnet::org::groups::member_emails(&app.state.db, g["id"].as_i64().unwrap()).await.unwrap();
         assert_eq!(emails, vec!["admin@t.fr", "rep@t.fr"]);
 
         // Lists: the built-in lists exist; entries have stable codes, labels, order, flags.
@@ -735,35 +563,19 @@ async fn groups_lists_and_settings() {
         let (_, visible) = r.get("/api/v1/lists/request_type/items").await;
         assert!(!visible["items"].as_array().unwrap().iter().any(|i| i["code"] == "rappel"));
         assert_eq!(
-            r.send(
-                "POST",
-                "/api/v1/lists/request_type/items",
-                Some(json!({"code": "x", "label_fr": "x", "label_en": "x"}))
-            )
-            .await
-            .0,
+            r.send("POST", "/api/v1/lists/request_type/items", Some(json!({"code": "x", "label_fr": "x", "label_en": "x"}))).await.0,
             403
         );
 
         // Settings: typed, validated all-or-nothing, audited.
         let before = app.snapshot().await;
-        let (s, b) = adm
-            .send(
-                "PATCH",
-                "/api/v1/settings",
-                Some(json!({"lists.page_size": "20", "ui.default_language": "de"})),
-            )
-            .await;
+        let (s, b) = adm.send("PATCH", "/api/v1/settings", Some(json!({"lists.page_size": "20", "ui.default_language": "de"}))).await;
         assert_eq!(s, 422, "{b}");
         assert_eq!(app.snapshot().await, before);
         let (s, b) = adm.send("PATCH", "/api/v1/settings", Some(json!({"lists.page_size": "20"}))).await;
         assert_eq!(s, 200, "{b}");
         assert_eq!(carnet::settings::get_int(&app.state.db, "lists.page_size").await.unwrap(), 20);
-        assert_eq!(
-            app.count("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'setting' AND field = 'lists.page_size'")
-                .await,
-            1
-        );
+        assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'setting' AND field = 'lists.page_size'").await, 1);
         app
     })
     .await;
@@ -776,13 +588,7 @@ async fn html_forms_keep_input_and_show_field_errors() {
         let r = s
             .post(
                 "/admin/users",
-                &[
-                    ("name", "Gérard Lambert"),
-                    ("email", "pas-un-courriel"),
-                    ("role", "representant"),
-                    ("language", "fr"),
-                    ("active", "on"),
-                ],
+                &[("name", "Gérard Lambert"), ("email", "pas-un-courriel"), ("role", "representant"), ("language", "fr"), ("active", "on")],
             )
             .await;
         assert_eq!(r.status(), 422);
@@ -810,16 +616,7 @@ async fn html_forms_keep_input_and_show_field_errors() {
         let r = s.post("/admin/org-units", &[("name", ""), ("kind", "team")]).await;
         assert_eq!(r.status(), 422);
         let r = s
-            .post(
-                "/admin/roles",
-                &[
-                    ("code", "Bad Code"),
-                    ("name_fr", "Rôle"),
-                    ("name_en", ""),
-                    ("scope", "own"),
-                    ("rights", "users.read"),
-                ],
-            )
+            .post("/admin/roles", &[("code", "Bad Code"), ("name_fr", "Rôle"), ("name_en", ""), ("scope", "own"), ("rights", "users.read")])
             .await;
         assert_eq!(r.status(), 422);
         let html = r.text().await.unwrap();
@@ -837,24 +634,12 @@ async fn history_shows_word_level_diff_of_long_text() {
         let long2 = "Les représentants et directeurs de la succursale de Laval qui reçoivent les confirmations de rendez-vous";
         let r = s.post("/admin/groups", &[("name", "DV Laval"), ("description", long1)]).await;
         assert_eq!(r.status(), 303);
-        let loc = r
-            .headers()
-            .get("location")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .split('?')
-            .next()
-            .unwrap()
-            .to_string();
+        let loc = r.headers().get("location").unwrap().to_str().unwrap().split('?').next().unwrap().to_string();
         let r = s.post(&loc, &[("name", "DV Laval"), ("description", long2)]).await;
         assert_eq!(r.status(), 303);
         let (st, html) = s.get_text(&format!("{loc}/history")).await;
         assert_eq!(st, 200);
-        assert!(
-            html.contains("<ins>et directeurs </ins>") || html.contains("<ins>et </ins>"),
-            "{html}"
-        );
+        assert!(html.contains("<ins>et directeurs </ins>") || html.contains("<ins>et </ins>"), "{html}");
         assert!(html.contains("<del>"), "removed words highlighted");
         app
     })
@@ -888,10 +673,8 @@ async fn pages_in_french_and_english() {
             assert_eq!(st, 200, "{p}");
             assert!(html.contains("lang=\"fr\""), "{p}");
             // No message key shown raw (right codes are shown on purpose, in <code>).
-            let html: String = html
-                .split("<code class=\"small\">")
-                .map(|part| part.split_once("</code>").map(|(_, rest)| rest).unwrap_or(part))
-                .collect();
+            let html: String =
+                html.split("<code class=\"small\">").map(|part| part.split_once("</code>").map(|(_, rest)| rest).unwrap_or(part)).collect();
             for bad in ["error.", "admin.", "nav.", "action.", "notice.", "history."] {
                 assert!(!html.contains(&format!(">{bad}")), "{p} shows a raw key {bad}");
             }
@@ -939,18 +722,12 @@ async fn jobs_run_retry_and_schedule_once() {
         reg.schedule("ok", Period::Daily);
         let now = app.now();
         let mut tx = app.state.db.begin().await.unwrap();
-        let id = jobs::enqueue(&mut tx, "always-fails", &json!({}), now, now, None)
-            .await
-            .unwrap()
-            .unwrap();
+        let id = jobs::enqueue(&mut tx, "always-fails", &json!({}), now, now, None).await.unwrap().unwrap();
         tx.commit().await.unwrap();
         // First attempt fails and is retried with backoff.
         assert!(jobs::run_one(&ctx, &reg, "w1").await.unwrap());
-        let (status, run_at): (String, i64) = sqlx::query_as("SELECT status, run_at FROM jobs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
+        let (status, run_at): (String, i64) =
+            sqlx::query_as("SELECT status, run_at FROM jobs WHERE id = $1").bind(id).fetch_one(&app.state.db.pool).await.unwrap();
         assert_eq!(status, "queued");
         assert_eq!(run_at, now + 10_000);
         assert!(!jobs::run_one(&ctx, &reg, "w1").await.unwrap(), "not due yet");
@@ -958,11 +735,8 @@ async fn jobs_run_retry_and_schedule_once() {
             app.clock.advance(3_600_000);
             assert!(jobs::run_one(&ctx, &reg, "w1").await.unwrap());
         }
-        let (status, err): (String, Option<String>) = sqlx::query_as("SELECT status, last_error FROM jobs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
+        let (status, err): (String, Option<String>) =
+            sqlx::query_as("SELECT status, last_error FROM jobs WHERE id = $1").bind(id).fetch_one(&app.state.db.pool).await.unwrap();
         assert_eq!(status, "failed");
         assert_eq!(err.as_deref(), Some("SMTP down"));
         assert_eq!(app.count(&format!("SELECT COUNT(*) FROM job_runs WHERE job_id = {id}")).await, 5);
@@ -975,16 +749,9 @@ async fn jobs_run_retry_and_schedule_once() {
         assert_eq!(jobs::schedule_due(&ctx, &reg).await.unwrap(), 1);
         // A crashed worker's job is taken again when its lease runs out.
         let mut tx = app.state.db.begin().await.unwrap();
-        let j = jobs::enqueue(&mut tx, "ok", &json!({"n": 1}), app.now(), app.now(), None)
-            .await
-            .unwrap()
-            .unwrap();
+        let j = jobs::enqueue(&mut tx, "ok", &json!({"n": 1}), app.now(), app.now(), None).await.unwrap().unwrap();
         tx.commit().await.unwrap();
-        sqlx::query("UPDATE jobs SET status = 'done' WHERE id <> $1")
-            .bind(j)
-            .execute(&app.state.db.pool)
-            .await
-            .unwrap();
+        sqlx::query("UPDATE jobs SET status = 'done' WHERE id <> $1").bind(j).execute(&app.state.db.pool).await.unwrap();
         let claimed = jobs::claim(&app.state.db, "dead-worker", app.now()).await.unwrap().unwrap();
         assert_eq!(claimed.id, j);
         assert!(jobs::claim(&app.state.db, "w2", app.now()).await.unwrap().is_none(), "leased");
@@ -994,16 +761,10 @@ async fn jobs_run_retry_and_schedule_once() {
 
         // The standard housekeeping job through the API and its rights.
         let admin = app.user("admin@t.fr", "administrateur", None).await;
-        let (s, out) = app
-            .api(&app.token_for(admin).await)
-            .send("POST", "/api/v1/jobs/housekeeping/run", None)
-            .await;
+        let (s, out) = app.api(&app.token_for(admin).await).send("POST", "/api/v1/jobs/housekeeping/run", None).await;
         assert_eq!(s, 200, "{out}");
         assert_eq!(out["ok"], true);
-        let (s, _) = app
-            .api(&app.token_for(admin).await)
-            .send("POST", "/api/v1/jobs/nope/run", None)
-            .await;
+        let (s, _) = app.api(&app.token_for(admin).await).send("POST", "/api/v1/jobs/nope/run", None).await;
         assert_eq!(s, 422);
         app
     })
@@ -1019,9 +780,7 @@ async fn housekeeping_removes_expired_sessions() {
         // Idle past the timeout: the session no longer works, and the job removes it.
         app.clock.advance(app.state.config.session_idle_minutes * 60_000 + 1);
         assert_eq!(s.get("/").await.status(), 303);
-        let out = carnet::jobs::run_now(&app.state.job_context(), &app.state.jobs, "housekeeping")
-            .await
-            .unwrap();
+        let out = carnet::jobs::run_now(&app.state.job_context(), &app.state.jobs, "housekeeping").await.unwrap();
         assert!(out.is_ok());
         assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
         app

@@ -17,6 +17,8 @@ struct Fixture {
     group: i64,
     item: i64,
     job: i64,
+    email: i64,
+    attachment: i64,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -32,21 +34,35 @@ async fn fixture(app: &TestApp) -> Fixture {
             Some(json!({"code": "perso", "name_fr": "Perso", "name_en": "Custom", "scope": "own", "rights": []})),
         )
         .await;
-    let (_, group) = api
-        .send("POST", "/api/v1/groups", Some(json!({"name": "DV Test", "members": [user]})))
-        .await;
+    let (_, group) = api.send("POST", "/api/v1/groups", Some(json!({"name": "DV Test", "members": [user]}))).await;
     let (_, items) = api.get("/api/v1/lists/request_type/items").await;
     let mut tx = app.state.db.begin().await.unwrap();
-    let job = carnet::jobs::enqueue(&mut tx, "housekeeping", &json!({}), app.now() + 86_400_000, app.now(), None)
-        .await
-        .unwrap()
-        .unwrap();
+    let job = carnet::jobs::enqueue(&mut tx, "housekeeping", &json!({}), app.now() + 86_400_000, app.now(), None).await.unwrap().unwrap();
     tx.commit().await.unwrap();
-    sqlx::query("UPDATE jobs SET status = 'failed' WHERE id = $1")
-        .bind(job)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    sqlx::query("UPDATE jobs SET status = 'failed' WHERE id = $1").bind(job).execute(&app.state.db.pool).await.unwrap();
+    let mut tx = app.state.db.begin().await.unwrap();
+    let email = carnet::mail::queue(
+        &mut tx,
+        app.now(),
+        carnet::mail::NewEmail {
+            event: "test_email".into(),
+            to: vec![carnet::mail::Mailbox::parse("x@t.fr").unwrap()],
+            subject: "S".into(),
+            text: "T".into(),
+            attachments: vec![carnet::mail::Attachment {
+                filename: "a.txt".into(),
+                content_type: "text/plain".into(),
+                content: b"a".to_vec(),
+            }],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query("UPDATE emails SET status = 'failed' WHERE id = $1").bind(email).execute(&app.state.db.pool).await.unwrap();
+    let attachment: i64 =
+        sqlx::query_scalar("SELECT id FROM email_attachments WHERE email_id = $1").bind(email).fetch_one(&app.state.db.pool).await.unwrap();
     Fixture {
         user,
         role: role["id"].as_i64().unwrap(),
@@ -54,6 +70,8 @@ async fn fixture(app: &TestApp) -> Fixture {
         group: group["id"].as_i64().unwrap(),
         item: items["items"][0]["id"].as_i64().unwrap(),
         job,
+        email,
+        attachment,
     }
 }
 
@@ -69,14 +87,19 @@ fn concrete(path: &str, f: &Fixture) -> String {
         f.item
     } else if path.contains("/jobs/") {
         f.job
+    } else if path.contains("/outbox/") || path.contains("/emails/") {
+        f.email
     } else if path.contains("/tokens/") {
         999_999
     } else {
         f.user
     };
     path.replace("{id}", &id.to_string())
+        .replace("{aid}", &f.attachment.to_string())
         .replace("{code}", "request_type")
         .replace("{kind}", "housekeeping")
+        .replace("{event}", "test_email")
+        .replace("{lang}", "fr")
 }
 
 /// A plausible body for each writing route, so that only the right can make it fail.
@@ -91,13 +114,7 @@ fn form_body(path: &str) -> Vec<(&'static str, &'static str)> {
             ("password", "new-password-123"),
         ]
     } else if path.starts_with("/admin/roles") {
-        vec![
-            ("code", "nouveau"),
-            ("name_fr", "N"),
-            ("name_en", "N"),
-            ("scope", "all"),
-            ("rights", "admin.users"),
-        ]
+        vec![("code", "nouveau"), ("name_fr", "N"), ("name_en", "N"), ("scope", "all"), ("rights", "admin.users")]
     } else if path.starts_with("/admin/org-units") {
         vec![("name", "Nouvelle"), ("kind", "team")]
     } else if path.starts_with("/admin/groups") {
@@ -106,6 +123,10 @@ fn form_body(path: &str) -> Vec<(&'static str, &'static str)> {
         vec![("code", "nouveau"), ("label_fr", "N"), ("label_en", "N"), ("active", "on")]
     } else if path.starts_with("/admin/settings") {
         vec![("lists.page_size", "99")]
+    } else if path.starts_with("/admin/outbox") {
+        vec![("to", "someone@t.fr")]
+    } else if path.starts_with("/admin/email-templates") {
+        vec![("subject", "S"), ("text_body", "T"), ("html_body", "H")]
     } else {
         vec![]
     }
@@ -126,6 +147,10 @@ fn json_body(path: &str) -> serde_json::Value {
         json!({"lists.page_size": "99"})
     } else if path.starts_with("/api/v1/tokens") {
         json!({"name": "t"})
+    } else if path.starts_with("/api/v1/emails") {
+        json!({"to": "someone@t.fr"})
+    } else if path.starts_with("/api/v1/email-templates") {
+        json!({"subject": "S", "text_body": "T", "html_body": "H"})
     } else {
         json!({})
     }
@@ -157,14 +182,7 @@ async fn every_refused_route_answers_403_and_changes_nothing() {
                     session.post(&path, &form_body(route.path)).await.status()
                 };
                 assert_eq!(status, 403, "{} {} {} with role {}", route.method, route.path, path, role.code);
-                assert_eq!(
-                    app.snapshot().await,
-                    before,
-                    "{} {} with role {} changed the database",
-                    route.method,
-                    path,
-                    role.code
-                );
+                assert_eq!(app.snapshot().await, before, "{} {} with role {} changed the database", route.method, path, role.code);
                 checked += 1;
             }
         }
@@ -212,10 +230,7 @@ async fn administrators_can_open_every_page() {
         let f = fixture(&app).await;
         let s = app.admin_session().await;
         // The login page sends a logged-in user home.
-        for route in ROUTES
-            .iter()
-            .filter(|r| r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login")
-        {
+        for route in ROUTES.iter().filter(|r| r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login") {
             let path = concrete(route.path, &f);
             let (status, _) = s.get_text(&path).await;
             assert_eq!(status, 200, "GET {path}");

@@ -29,10 +29,8 @@ async fn sqlite_and_postgres_schemas_match() {
             .unwrap();
     let mut lite_cols = BTreeSet::new();
     for t in &tables {
-        let rows: Vec<(String, i64)> = sqlx::query_as(&format!("SELECT name, \"notnull\" FROM pragma_table_info('{t}')"))
-            .fetch_all(&lite.db.pool)
-            .await
-            .unwrap();
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as(&format!("SELECT name, \"notnull\" FROM pragma_table_info('{t}')")).fetch_all(&lite.db.pool).await.unwrap();
         for (c, nn) in rows {
             lite_cols.insert(format!("{t}.{c} notnull={}", nn != 0));
         }
@@ -54,16 +52,10 @@ async fn sqlite_and_postgres_schemas_match() {
     let (l, p) = (normalise(&lite_cols), normalise(&pg_cols));
     let only_lite: Vec<_> = l.difference(&p).collect();
     let only_pg: Vec<_> = p.difference(&l).collect();
-    assert!(
-        only_lite.is_empty() && only_pg.is_empty(),
-        "only in SQLite: {only_lite:?}\nonly in PostgreSQL: {only_pg:?}"
-    );
+    assert!(only_lite.is_empty() && only_pg.is_empty(), "only in SQLite: {only_lite:?}\nonly in PostgreSQL: {only_pg:?}");
     assert!(l.len() > 60);
 
     pg.db.pool.close().await;
     let db = carnet::db::Db::connect(&url, None, 1).await.unwrap();
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&db.pool).await.unwrap();
 }

@@ -24,9 +24,7 @@ async fn two_workers(backend: Backend) {
     let n = 300;
     let mut tx = a.db.begin().await.unwrap();
     for i in 0..n {
-        jobs::enqueue(&mut tx, "work", &serde_json::json!({"i": i}), T0, T0, None)
-            .await
-            .unwrap();
+        jobs::enqueue(&mut tx, "work", &serde_json::json!({"i": i}), T0, T0, None).await.unwrap();
     }
     tx.commit().await.unwrap();
     let run = |st: carnet::http::AppState, name: &'static str, reg: Registry| async move {
@@ -45,10 +43,7 @@ async fn two_workers(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(twice, 0, "no job ran twice");
-    let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'done'")
-        .fetch_one(&a.db.pool)
-        .await
-        .unwrap();
+    let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE status = 'done'").fetch_one(&a.db.pool).await.unwrap();
     assert_eq!(done, n as i64);
 
     // Both processes run their scheduler at the same moment: one job for the period.
@@ -80,11 +75,7 @@ async fn two_processes_never_run_a_job_twice_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn processes_starting_together_migrate_once() {
-    let backends = if pg_url().is_some() {
-        vec![Backend::Sqlite, Backend::Postgres]
-    } else {
-        vec![Backend::Sqlite]
-    };
+    let backends = if pg_url().is_some() { vec![Backend::Sqlite, Backend::Postgres] } else { vec![Backend::Sqlite] };
     for backend in backends {
         let (config, _dir, schema) = test_config(backend);
         let shared: SharedClock = Arc::new(ManualClock::new(T0));
@@ -96,15 +87,9 @@ async fn processes_starting_together_migrate_once() {
         let a = a.unwrap();
         b.unwrap();
         c.unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations")
-            .fetch_one(&a.db.pool)
-            .await
-            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations").fetch_one(&a.db.pool).await.unwrap();
         assert_eq!(n, carnet::db::MIGRATIONS.len() as i64);
-        let roles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM roles")
-            .fetch_one(&a.db.pool)
-            .await
-            .unwrap();
+        let roles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM roles").fetch_one(&a.db.pool).await.unwrap();
         assert_eq!(roles, 7, "default roles created once");
         if let (Some(s), Some(url)) = (schema, pg_url()) {
             a.db.pool.close().await;

@@ -147,11 +147,7 @@ impl Principal {
         self.can(Right::AdminHiddenFields)
     }
     pub fn actor(&self, request_id: &str) -> Actor {
-        Actor {
-            id: Some(self.user_id),
-            name: self.name.clone(),
-            request_id: Some(request_id.to_string()),
-        }
+        Actor { id: Some(self.user_id), name: self.name.clone(), request_id: Some(request_id.to_string()) }
     }
 }
 
@@ -165,11 +161,7 @@ pub struct Actor {
 
 impl Actor {
     pub fn system() -> Actor {
-        Actor {
-            id: None,
-            name: "system".into(),
-            request_id: None,
-        }
+        Actor { id: None, name: "system".into(), request_id: None }
     }
 }
 

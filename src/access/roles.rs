@@ -105,10 +105,8 @@ impl RoleInput {
 }
 
 async fn rights_of(db: &mut sqlx::AnyConnection, role_id: i64) -> Result<RightSet> {
-    let codes: Vec<String> = sqlx::query_scalar("SELECT right_code FROM role_rights WHERE role_id = $1")
-        .bind(role_id)
-        .fetch_all(db)
-        .await?;
+    let codes: Vec<String> =
+        sqlx::query_scalar("SELECT right_code FROM role_rights WHERE role_id = $1").bind(role_id).fetch_all(db).await?;
     Ok(codes.iter().filter_map(|c| Right::from_code(c)).collect())
 }
 
@@ -128,17 +126,11 @@ const SELECT: &str = "SELECT id, code, name_fr, name_en, scope, builtin FROM rol
 
 pub async fn list(db: &Db) -> Result<Vec<Role>> {
     let rows: Vec<RoleRow> = sqlx::query_as(&format!("{SELECT} ORDER BY id")).fetch_all(&db.pool).await?;
-    let pairs: Vec<(i64, String)> = sqlx::query_as("SELECT role_id, right_code FROM role_rights")
-        .fetch_all(&db.pool)
-        .await?;
+    let pairs: Vec<(i64, String)> = sqlx::query_as("SELECT role_id, right_code FROM role_rights").fetch_all(&db.pool).await?;
     Ok(rows
         .into_iter()
         .map(|r| {
-            let set = pairs
-                .iter()
-                .filter(|(id, _)| *id == r.id)
-                .filter_map(|(_, c)| Right::from_code(c))
-                .collect();
+            let set = pairs.iter().filter(|(id, _)| *id == r.id).filter_map(|(_, c)| Right::from_code(c)).collect();
             to_role(r, set)
         })
         .collect())
@@ -150,10 +142,7 @@ pub async fn get(db: &Db, id: i64) -> Result<Option<Role>> {
 }
 
 async fn get_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Role>> {
-    let row: Option<RoleRow> = sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row: Option<RoleRow> = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&mut *conn).await?;
     match row {
         Some(r) => {
             let rights = rights_of(conn, r.id).await?;
@@ -164,17 +153,11 @@ async fn get_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Role>>
 }
 
 pub async fn id_by_code(db: &Db, code: &str) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar("SELECT id FROM roles WHERE code = $1")
-        .bind(code)
-        .fetch_optional(&db.pool)
-        .await?)
+    Ok(sqlx::query_scalar("SELECT id FROM roles WHERE code = $1").bind(code).fetch_optional(&db.pool).await?)
 }
 
 async fn write_rights(tx: &mut Tx, role_id: i64, rights: RightSet) -> Result<()> {
-    sqlx::query("DELETE FROM role_rights WHERE role_id = $1")
-        .bind(role_id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("DELETE FROM role_rights WHERE role_id = $1").bind(role_id).execute(&mut **tx).await?;
     for r in rights.iter() {
         sqlx::query("INSERT INTO role_rights (role_id, right_code) VALUES ($1, $2)")
             .bind(role_id)
@@ -237,18 +220,11 @@ pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> 
     let mut tx = db.begin().await?;
     let old = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
     if old.builtin {
-        return Err(Error::InvalidState {
-            reason: "error.role_builtin",
-        });
+        return Err(Error::InvalidState { reason: "error.role_builtin" });
     }
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role_id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role_id = $1").bind(id).fetch_one(&mut *tx).await?;
     if users > 0 {
-        return Err(Error::InvalidState {
-            reason: "error.role_in_use",
-        });
+        return Err(Error::InvalidState { reason: "error.role_in_use" });
     }
     sqlx::query("DELETE FROM roles WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::deleted(&mut tx, actor, now, id, &old).await?;
@@ -262,51 +238,15 @@ pub fn defaults() -> Vec<RoleInput> {
     let admin_rights = RightSet::all();
     let rows: Vec<(&str, &str, &str, Scope, RightSet)> = vec![
         ("administrateur", "Administrateur", "Administrator", Scope::All, admin_rights),
-        (
-            "directeur_ventes",
-            "Directeur des ventes",
-            "Sales manager",
-            Scope::Subtree,
-            [UsersRead].into_iter().collect(),
-        ),
-        (
-            "representant",
-            "Représentant",
-            "Sales representative",
-            Scope::Own,
-            [UsersRead].into_iter().collect(),
-        ),
-        (
-            "agent_bdc",
-            "Agent BDC",
-            "BDC agent",
-            Scope::Unit,
-            [UsersRead].into_iter().collect(),
-        ),
-        (
-            "agent_support",
-            "Agent de support",
-            "Support agent",
-            Scope::Unit,
-            [UsersRead].into_iter().collect(),
-        ),
+        ("directeur_ventes", "Directeur des ventes", "Sales manager", Scope::Subtree, [UsersRead].into_iter().collect()),
+        ("representant", "Représentant", "Sales representative", Scope::Own, [UsersRead].into_iter().collect()),
+        ("agent_bdc", "Agent BDC", "BDC agent", Scope::Unit, [UsersRead].into_iter().collect()),
+        ("agent_support", "Agent de support", "Support agent", Scope::Unit, [UsersRead].into_iter().collect()),
         ("technicien", "Technicien", "Technician", Scope::Own, RightSet::default()),
-        (
-            "avant_vente",
-            "Avant-vente",
-            "Pre-sales engineer",
-            Scope::Unit,
-            [UsersRead].into_iter().collect(),
-        ),
+        ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead].into_iter().collect()),
     ];
     rows.into_iter()
-        .map(|(code, fr, en, scope, rights)| RoleInput {
-            code: code.into(),
-            name_fr: fr.into(),
-            name_en: en.into(),
-            scope,
-            rights,
-        })
+        .map(|(code, fr, en, scope, rights)| RoleInput { code: code.into(), name_fr: fr.into(), name_en: en.into(), scope, rights })
         .collect()
 }
 

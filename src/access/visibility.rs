@@ -29,10 +29,7 @@ impl Visibility {
                 s.push(unit_col).push(" = ").bind(unit);
             }
             (Scope::Subtree, _, Some(path)) => {
-                s.push(unit_col)
-                    .push(" IN (SELECT id FROM org_units WHERE path LIKE ")
-                    .bind(format!("{path}%"))
-                    .push(")");
+                s.push(unit_col).push(" IN (SELECT id FROM org_units WHERE path LIKE ").bind(format!("{path}%")).push(")");
             }
             _ => {
                 s.push(owner_col).push(" = ").bind(self.user_id);
@@ -48,12 +45,7 @@ mod tests {
     use super::*;
 
     fn vis(scope: Scope) -> Visibility {
-        Visibility {
-            scope,
-            user_id: 7,
-            unit_id: Some(4),
-            unit_path: Some("/1/4/".into()),
-        }
+        Visibility { scope, user_id: 7, unit_id: Some(4), unit_path: Some("/1/4/".into()) }
     }
 
     #[test]
@@ -61,16 +53,8 @@ mod tests {
         assert_eq!(vis(Scope::All).filter("o", "u").text(), "(1 = 1)");
         assert_eq!(vis(Scope::Own).filter("o", "u").text(), "(o = $1)");
         assert_eq!(vis(Scope::Unit).filter("o", "u").text(), "(u = $1)");
-        assert_eq!(
-            vis(Scope::Subtree).filter("o", "u").text(),
-            "(u IN (SELECT id FROM org_units WHERE path LIKE $1))"
-        );
-        let no_unit = Visibility {
-            scope: Scope::Subtree,
-            user_id: 7,
-            unit_id: None,
-            unit_path: None,
-        };
+        assert_eq!(vis(Scope::Subtree).filter("o", "u").text(), "(u IN (SELECT id FROM org_units WHERE path LIKE $1))");
+        let no_unit = Visibility { scope: Scope::Subtree, user_id: 7, unit_id: None, unit_path: None };
         assert_eq!(no_unit.filter("o", "u").text(), "(o = $1)");
     }
 }

@@ -32,9 +32,7 @@ fn render(sql: &str, backend: Backend) -> String {
 }
 
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
-    sql.split(";\n")
-        .map(str::trim)
-        .filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
+    sql.split(";\n").map(str::trim).filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
 }
 
 /// Applies every migration not yet applied. Returns how many were applied.
@@ -56,9 +54,7 @@ async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
-        .fetch_all(&mut **conn)
-        .await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&mut **conn).await?;
     let known_max = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
     if let Some(&max) = applied.last() {
         if max > known_max {
@@ -74,10 +70,8 @@ async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any
         conn.execute(begin).await?;
         // Another process may have applied it since we looked (SQLite has no advisory
         // lock; its write lock, taken by BEGIN IMMEDIATE, serialises this check).
-        let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations WHERE version = $1")
-            .bind(m.version)
-            .fetch_one(&mut **conn)
-            .await?;
+        let done: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations WHERE version = $1").bind(m.version).fetch_one(&mut **conn).await?;
         if done > 0 {
             conn.execute("COMMIT").await?;
             continue;
@@ -103,11 +97,7 @@ async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any
         }
         if let Some(source) = failed {
             conn.execute("ROLLBACK").await?;
-            return Err(DbError::Migration {
-                version: m.version,
-                name: m.name,
-                source,
-            });
+            return Err(DbError::Migration { version: m.version, name: m.name, source });
         }
         conn.execute("COMMIT").await?;
         tracing::info!(version = m.version, name = m.name, "migration applied");

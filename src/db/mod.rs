@@ -88,11 +88,7 @@ pub enum DbError {
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
     #[error("migration {version} ({name}) failed: {source}")]
-    Migration {
-        version: i64,
-        name: &'static str,
-        source: sqlx::Error,
-    },
+    Migration { version: i64, name: &'static str, source: sqlx::Error },
     #[error("the database has migration {0}, newer than this binary knows; upgrade carnet")]
     TooNew(i64),
 }
@@ -161,10 +157,8 @@ impl Db {
 
     /// Whether the database answers and every migration this binary knows is applied.
     pub async fn ready(&self) -> Result<bool, sqlx::Error> {
-        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-            .fetch_one(&self.pool)
-            .await
-            .or_else(|e| match e {
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&self.pool).await.or_else(|e| match e {
                 sqlx::Error::Database(_) => Ok(None),
                 other => Err(other),
             })?;

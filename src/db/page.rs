@@ -79,10 +79,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trip_and_garbage() {
-        let c = Cursor {
-            k: "Dupont".into(),
-            id: 42,
-        };
+        let c = Cursor { k: "Dupont".into(), id: 42 };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         assert!(Cursor::decode("%%%").is_err());
         assert!(PageReq::parse(Some(0), None).is_err());

@@ -89,13 +89,7 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
         match session::principal_for_token(&st.db, tok, now).await {
             Ok(Some(p)) => (Some(p), true),
             Ok(None) => {
-                return error_response(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "error.token_invalid",
-                    serde_json::json!({}),
-                    Lang::En,
-                );
+                return error_response(StatusCode::UNAUTHORIZED, "unauthenticated", "error.token_invalid", serde_json::json!({}), Lang::En);
             }
             Err(e) => return HttpError::from(e).into_response(),
         }
@@ -107,33 +101,19 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     } else {
         (None, false)
     };
-    let lang = principal
-        .as_ref()
-        .map(|p| p.language)
-        .unwrap_or_else(|| if api { Lang::En } else { cookie_lang(&headers) });
+    let lang = principal.as_ref().map(|p| p.language).unwrap_or_else(|| if api { Lang::En } else { cookie_lang(&headers) });
 
     if access != Access::Public {
         let Some(p) = principal.as_ref() else {
             if api {
-                return HttpError {
-                    error: Error::Unauthenticated,
-                    lang,
-                }
-                .into_response();
+                return HttpError { error: Error::Unauthenticated, lang }.into_response();
             }
             let next_url = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
             return Redirect::to(&format!("/login?next={}", urlencode(&next_url))).into_response();
         };
         if let Access::Right(r) = access {
             if !p.can(r) {
-                return with_lang(
-                    HttpError {
-                        error: Error::Forbidden,
-                        lang,
-                    }
-                    .into_response(),
-                    lang,
-                );
+                return with_lang(HttpError { error: Error::Forbidden, lang }.into_response(), lang);
             }
         }
     }
@@ -147,10 +127,7 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
                 Err(resp) => return resp,
             };
             if !ok {
-                return with_lang(
-                    error_response(StatusCode::FORBIDDEN, "csrf_failed", "error.csrf", serde_json::json!({}), lang),
-                    lang,
-                );
+                return with_lang(error_response(StatusCode::FORBIDDEN, "csrf_failed", "error.csrf", serde_json::json!({}), lang), lang);
             }
             req = rebuilt;
         }
@@ -202,17 +179,11 @@ async fn check_csrf(req: Request, expected: &str, limit: usize) -> Result<(bool,
 }
 
 fn form_urlencoded_value(bytes: &[u8], key: &str) -> Option<String> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v)
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(bytes).ok()?.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
 pub fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)])
-        .map(|x| x.trim_start_matches('=').to_string())
-        .unwrap_or_default()
+    serde_urlencoded::to_string([("", s)]).map(|x| x.trim_start_matches('=').to_string()).unwrap_or_default()
 }
 
 /// Everything a handler of an authenticated route needs about the request.
@@ -239,10 +210,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let p = parts.extensions.get::<Principal>().cloned().ok_or(HttpError {
-            error: Error::Unauthenticated,
-            lang: Lang::En,
-        })?;
+        let p = parts.extensions.get::<Principal>().cloned().ok_or(HttpError { error: Error::Unauthenticated, lang: Lang::En })?;
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let tr = Tr(p.language);
         Ok(Ctx { p, request_id, tr })
@@ -264,45 +232,19 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeCtx {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let p = parts.extensions.get::<Principal>().cloned();
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        let lang = parts
-            .extensions
-            .get::<Lang>()
-            .copied()
-            .unwrap_or_else(|| cookie_lang(&parts.headers));
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        Ok(MaybeCtx {
-            p,
-            request_id,
-            tr: Tr(lang),
-            ip,
-            user_agent,
-        })
+        let lang = parts.extensions.get::<Lang>().copied().unwrap_or_else(|| cookie_lang(&parts.headers));
+        let ip =
+            parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into());
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        Ok(MaybeCtx { p, request_id, tr: Tr(lang), ip, user_agent })
     }
 }
 
 /// `Set-Cookie` value for the session cookie.
 pub fn session_cookie(secret: &str, secure: bool, max_age_s: i64) -> String {
-    format!(
-        "{}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{}",
-        session::COOKIE,
-        if secure { "; Secure" } else { "" }
-    )
+    format!("{}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{}", session::COOKIE, if secure { "; Secure" } else { "" })
 }
 
 pub fn clear_session_cookie(secure: bool) -> String {
-    format!(
-        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        session::COOKIE,
-        if secure { "; Secure" } else { "" }
-    )
+    format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", session::COOKIE, if secure { "; Secure" } else { "" })
 }

@@ -53,10 +53,7 @@ impl From<Error> for HttpError {
 
 impl From<sqlx::Error> for HttpError {
     fn from(e: sqlx::Error) -> Self {
-        HttpError {
-            error: Error::Db(e),
-            lang: Lang::En,
-        }
+        HttpError { error: Error::Db(e), lang: Lang::En }
     }
 }
 
@@ -69,13 +66,7 @@ pub fn error_response(
     lang: Lang,
 ) -> Response {
     let mut resp = status.into_response();
-    resp.extensions_mut().insert(ErrorInfo {
-        status,
-        code,
-        message: message_key,
-        fields,
-        lang,
-    });
+    resp.extensions_mut().insert(ErrorInfo { status, code, message: message_key, fields, lang });
     resp
 }
 
@@ -118,18 +109,8 @@ pub async fn render_errors(req: axum::extract::Request, next: axum::middleware::
                 return resp;
             }
             let (code, message) = generic_for(status);
-            let lang = resp
-                .extensions()
-                .get::<Lang>()
-                .copied()
-                .unwrap_or(if api { Lang::En } else { cookie_lang });
-            ErrorInfo {
-                status,
-                code,
-                message,
-                fields: json!({}),
-                lang,
-            }
+            let lang = resp.extensions().get::<Lang>().copied().unwrap_or(if api { Lang::En } else { cookie_lang });
+            ErrorInfo { status, code, message, fields: json!({}), lang }
         }
     };
     let mut headers = resp.headers().clone();

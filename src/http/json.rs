@@ -41,9 +41,8 @@ fn field_error(field: &str, key: &'static str) -> JsonRejection {
 
 /// Parses a JSON body into `T` with the checks above.
 pub fn parse_json<T: ApiInput>(bytes: &[u8]) -> Result<T, JsonRejection> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| {
-        reject(StatusCode::BAD_REQUEST, "malformed_json", "error.malformed_json", serde_json::json!({}))
-    })?;
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|_| reject(StatusCode::BAD_REQUEST, "malformed_json", "error.malformed_json", serde_json::json!({})))?;
     if let serde_json::Value::Object(map) = &value {
         if let Some(k) = map.keys().find(|k| T::READ_ONLY.contains(&k.as_str())) {
             return Err(field_error(k, "error.read_only"));
@@ -76,18 +75,20 @@ impl<T: ApiInput> FromRequest<AppState> for ApiJson<T> {
     type Rejection = JsonRejection;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ct_ok = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
+        let ct_ok =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
         if !ct_ok {
-            return Err(reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "error.json_content_type", serde_json::json!({})));
+            return Err(reject(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "error.json_content_type",
+                serde_json::json!({}),
+            ));
         }
         let limit = state.config.max_body_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-            reject(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", serde_json::json!({}))
-        })?;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| reject(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", serde_json::json!({})))?;
         parse_json::<T>(&bytes).map(ApiJson)
     }
 }

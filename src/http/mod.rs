@@ -37,11 +37,7 @@ impl AppState {
         self.clock.now_ms()
     }
     pub fn job_context(&self) -> crate::jobs::JobContext {
-        crate::jobs::JobContext {
-            db: self.db.clone(),
-            clock: self.clock.clone(),
-            config: self.config.clone(),
-        }
+        crate::jobs::JobContext { db: self.db.clone(), clock: self.clock.clone(), config: self.config.clone() }
     }
 }
 
@@ -110,7 +106,5 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router::app(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await
 }

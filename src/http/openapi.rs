@@ -17,14 +17,8 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
-            "bearer",
-            Vec::<String>::new(),
-        )]);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
     }
 }
 
@@ -76,13 +70,7 @@ pub async fn docs_page(m: MaybeCtx) -> Response {
     let doc = ApiDoc::openapi();
     let mut ops = Vec::new();
     for (path, item) in doc.paths.paths.iter() {
-        let methods = [
-            ("GET", &item.get),
-            ("POST", &item.post),
-            ("PUT", &item.put),
-            ("PATCH", &item.patch),
-            ("DELETE", &item.delete),
-        ];
+        let methods = [("GET", &item.get), ("POST", &item.post), ("PUT", &item.put), ("PATCH", &item.patch), ("DELETE", &item.delete)];
         for (method, op) in methods {
             let Some(op) = op else { continue };
             let responses = op
@@ -97,11 +85,7 @@ pub async fn docs_page(m: MaybeCtx) -> Response {
                     (code.clone(), text)
                 })
                 .collect();
-            let params = op
-                .parameters
-                .as_ref()
-                .map(|ps| ps.iter().map(|p| p.name.clone()).collect())
-                .unwrap_or_default();
+            let params = op.parameters.as_ref().map(|ps| ps.iter().map(|p| p.name.clone()).collect()).unwrap_or_default();
             ops.push(Op {
                 method: method.to_string(),
                 path: path.clone(),
@@ -117,19 +101,9 @@ pub async fn docs_page(m: MaybeCtx) -> Response {
     let schemas = doc
         .components
         .as_ref()
-        .map(|c| {
-            c.schemas
-                .iter()
-                .map(|(name, s)| (name.clone(), serde_json::to_string_pretty(s).unwrap_or_default()))
-                .collect()
-        })
+        .map(|c| c.schemas.iter().map(|(name, s)| (name.clone(), serde_json::to_string_pretty(s).unwrap_or_default())).collect())
         .unwrap_or_default();
     let tr: Tr = m.tr;
     let c = PageCtx::anonymous(tr, "api.title", &m.request_id);
-    render(DocsPage {
-        c,
-        version: doc.info.version.clone(),
-        ops,
-        schemas,
-    })
+    render(DocsPage { c, version: doc.info.version.clone(), ops, schemas })
 }

@@ -19,9 +19,7 @@ impl Email {
             return Err("error.required");
         }
         let valid = s.len() <= 254
-            && !s
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';' || c == '<' || c == '>')
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';' || c == '<' || c == '>')
             && match s.split_once('@') {
                 Some((local, domain)) => {
                     !local.is_empty()
@@ -56,21 +54,8 @@ mod tests {
 
     #[test]
     fn email_parsing() {
-        assert_eq!(
-            Email::parse("  Jean.Dupont@Example.FR ").unwrap().as_str(),
-            "jean.dupont@example.fr"
-        );
-        for bad in [
-            "",
-            "a",
-            "a@b",
-            "a@@b.fr",
-            "a b@c.fr",
-            "a@b.fr\r\nBcc: x@y.fr",
-            "@b.fr",
-            "a@.fr",
-            "a@b..fr",
-        ] {
+        assert_eq!(Email::parse("  Jean.Dupont@Example.FR ").unwrap().as_str(), "jean.dupont@example.fr");
+        for bad in ["", "a", "a@b", "a@@b.fr", "a b@c.fr", "a@b.fr\r\nBcc: x@y.fr", "@b.fr", "a@.fr", "a@b..fr"] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

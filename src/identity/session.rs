@@ -52,20 +52,13 @@ pub async fn create(db: &Db, user_id: i64, now: Millis, max_ms: Millis, ip: &str
     .execute(&mut *tx)
     .await?;
     // System-set, admin-only field.
-    sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2").bind(now).bind(user_id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(NewSession { secret, csrf_token: csrf })
 }
 
 pub async fn end(db: &Db, id_hash: &str) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-        .bind(id_hash)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&db.pool).await?;
     Ok(())
 }
 
@@ -89,10 +82,7 @@ const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.name, u.email, u.language, r
 
 fn principal_from(rows: Vec<PrincipalRow>, session_hash: Option<String>) -> Option<Principal> {
     let first = rows.first()?;
-    let rights: RightSet = rows
-        .iter()
-        .filter_map(|r| r.right_code.as_deref().and_then(Right::from_code))
-        .collect();
+    let rights: RightSet = rows.iter().filter_map(|r| r.right_code.as_deref().and_then(Right::from_code)).collect();
     Some(Principal {
         user_id: first.user_id,
         name: first.name.clone(),
@@ -130,11 +120,7 @@ pub async fn principal(db: &Db, secret: &str, now: Millis, idle_ms: Millis) -> R
     let last_seen = rows.first().and_then(|r| r.last_seen_at);
     if let Some(seen) = last_seen {
         if now - seen > 60_000 {
-            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
-                .bind(now)
-                .bind(&hash)
-                .execute(&db.pool)
-                .await?;
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2").bind(now).bind(&hash).execute(&db.pool).await?;
         }
     }
     Ok(principal_from(rows, Some(hash)))
@@ -156,11 +142,7 @@ pub async fn principal_for_token(db: &Db, token: &str, now: Millis) -> Result<Op
     .await?;
     if let Some(first) = rows.first() {
         if first.last_seen_at.is_none_or(|t| now - t > 60_000) {
-            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
-                .bind(now)
-                .bind(&hash)
-                .execute(&db.pool)
-                .await?;
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2").bind(now).bind(&hash).execute(&db.pool).await?;
         }
     }
     Ok(principal_from(rows, None))

@@ -38,10 +38,7 @@ pub async fn record(db: &Db, now: Millis, account: &str, address: &str, success:
     let mut tx = db.begin().await?;
     if success {
         // A successful login clears the account's failures.
-        sqlx::query("DELETE FROM login_attempts WHERE account = $1")
-            .bind(account)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM login_attempts WHERE account = $1").bind(account).execute(&mut *tx).await?;
     } else {
         sqlx::query("INSERT INTO login_attempts (account, address, at, success) VALUES ($1, $2, $3, $4)")
             .bind(account)
@@ -56,9 +53,5 @@ pub async fn record(db: &Db, now: Millis, account: &str, address: &str, success:
 }
 
 pub async fn purge(db: &Db, now: Millis) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM login_attempts WHERE at <= $1")
-        .bind(now - WINDOW_MS)
-        .execute(&db.pool)
-        .await?
-        .rows_affected())
+    Ok(sqlx::query("DELETE FROM login_attempts WHERE at <= $1").bind(now - WINDOW_MS).execute(&db.pool).await?.rows_affected())
 }

@@ -59,23 +59,11 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, user_id: i64, name: &st
         "user",
         user_id,
         "update",
-        &[audit::Change {
-            field: "api_token".into(),
-            old: None,
-            new: Some(format!("{name} ({prefix}…)")),
-        }],
+        &[audit::Change { field: "api_token".into(), old: None, new: Some(format!("{name} ({prefix}…)")) }],
     )
     .await?;
     tx.commit().await?;
-    let token = ApiToken {
-        id,
-        user_id,
-        name,
-        prefix,
-        created_at: now,
-        last_used_at: None,
-        revoked_at: None,
-    };
+    let token = ApiToken { id, user_id, name, prefix, created_at: now, last_used_at: None, revoked_at: None };
     Ok((token, secret))
 }
 
@@ -102,11 +90,7 @@ pub async fn revoke(db: &Db, actor: &Actor, now: Millis, user_id: i64, token_id:
     if tok.revoked_at.is_some() {
         return Ok(());
     }
-    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(token_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2").bind(now).bind(token_id).execute(&mut *tx).await?;
     audit::record(
         &mut tx,
         actor,
@@ -114,11 +98,7 @@ pub async fn revoke(db: &Db, actor: &Actor, now: Millis, user_id: i64, token_id:
         "user",
         user_id,
         "update",
-        &[audit::Change {
-            field: "api_token".into(),
-            old: Some(format!("{} ({}…)", tok.name, tok.prefix)),
-            new: None,
-        }],
+        &[audit::Change { field: "api_token".into(), old: Some(format!("{} ({}…)", tok.name, tok.prefix)), new: None }],
     )
     .await?;
     tx.commit().await?;

@@ -122,11 +122,7 @@ impl UserOut {
             active: u.active,
             role: u.role_code.clone(),
             org_unit_id: u.org_unit_id,
-            last_login_at: if sees_hidden {
-                u.last_login_at.map(crate::clock::rfc3339)
-            } else {
-                None
-            },
+            last_login_at: if sees_hidden { u.last_login_at.map(crate::clock::rfc3339) } else { None },
             created_at: crate::clock::rfc3339(u.created_at),
             updated_at: crate::clock::rfc3339(u.updated_at),
         }
@@ -223,11 +219,7 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &UserFilter, page: &PageReq
     q.push(" WHERE ").append(vis.filter("u.id", "u.org_unit_id"));
     if let Some(text) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pat = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
-        q.push(" AND (LOWER(u.name) LIKE ")
-            .bind(pat.clone())
-            .push(" OR u.email LIKE ")
-            .bind(pat)
-            .push(")");
+        q.push(" AND (LOWER(u.name) LIKE ").bind(pat.clone()).push(" OR u.email LIKE ").bind(pat).push(")");
     }
     if let Some(role) = &filter.role {
         q.push(" AND r.code = ").bind(role.as_str());
@@ -239,73 +231,49 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &UserFilter, page: &PageReq
         q.push(" AND u.active = ").bind(active);
     }
     if let Some(c) = &page.after {
-        q.push(" AND (u.name > ")
-            .bind(c.k.clone())
-            .push(" OR (u.name = ")
-            .bind(c.k.clone())
-            .push(" AND u.id > ")
-            .bind(c.id)
-            .push("))");
+        q.push(" AND (u.name > ").bind(c.k.clone()).push(" OR (u.name = ").bind(c.k.clone()).push(" AND u.id > ").bind(c.id).push("))");
     }
     q.push(" ORDER BY u.name, u.id LIMIT ").bind(page.limit + 1);
     let rows: Vec<UserRow> = q.query_as().fetch_all(&db.pool).await?;
     let users = rows.into_iter().map(User::from).collect();
-    Ok(Page::from_rows(users, page.limit, |u: &User| Cursor {
-        k: u.name.clone(),
-        id: u.id,
-    }))
+    Ok(Page::from_rows(users, page.limit, |u: &User| Cursor { k: u.name.clone(), id: u.id }))
 }
 
 /// A user, if it exists and `vis` may see it.
 pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<User>> {
     let mut q = Sql::new(SELECT);
-    q.push(" WHERE u.id = ")
-        .bind(id)
-        .push(" AND ")
-        .append(vis.filter("u.id", "u.org_unit_id"));
+    q.push(" WHERE u.id = ").bind(id).push(" AND ").append(vis.filter("u.id", "u.org_unit_id"));
     let row: Option<UserRow> = q.query_as().fetch_optional(&db.pool).await?;
     Ok(row.map(User::from))
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("{SELECT} WHERE u.id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<UserRow> = sqlx::query_as(&format!("{SELECT} WHERE u.id = $1")).bind(id).fetch_optional(conn).await?;
     Ok(row.map(User::from))
 }
 
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("{SELECT} WHERE u.email = $1"))
-        .bind(email.trim().to_lowercase())
-        .fetch_optional(&db.pool)
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("{SELECT} WHERE u.email = $1")).bind(email.trim().to_lowercase()).fetch_optional(&db.pool).await?;
     Ok(row.map(User::from))
 }
 
 /// Active users by name, for pickers (group members…).
 pub async fn all_active(db: &Db) -> Result<Vec<User>> {
-    let rows: Vec<UserRow> = sqlx::query_as(&format!("{SELECT} WHERE u.active = $1 ORDER BY u.name, u.id LIMIT 5000"))
-        .bind(1i64)
-        .fetch_all(&db.pool)
-        .await?;
+    let rows: Vec<UserRow> =
+        sqlx::query_as(&format!("{SELECT} WHERE u.active = $1 ORDER BY u.name, u.id LIMIT 5000")).bind(1i64).fetch_all(&db.pool).await?;
     Ok(rows.into_iter().map(User::from).collect())
 }
 
 async fn resolve_refs(tx: &mut Tx, input: &UserInput) -> Result<i64> {
-    let role_id: Option<i64> = sqlx::query_scalar("SELECT id FROM roles WHERE code = $1")
-        .bind(&input.role_code)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let role_id: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM roles WHERE code = $1").bind(&input.role_code).fetch_optional(&mut **tx).await?;
     let mut errs = FieldErrors::new();
     if role_id.is_none() {
         errs.add("role", "error.unknown_role");
     }
     if let Some(unit) = input.org_unit_id {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM org_units WHERE id = $1")
-            .bind(unit)
-            .fetch_optional(&mut **tx)
-            .await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM org_units WHERE id = $1").bind(unit).fetch_optional(&mut **tx).await?;
         if exists.is_none() {
             errs.add("org_unit_id", "error.unknown_org_unit");
         }
@@ -370,10 +338,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
     .unique_field("email", "error.email_taken")?;
     if old.active && !input.active {
         // Deactivation ends every session and disables every token of the user.
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     }
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
@@ -431,11 +396,7 @@ pub async fn set_password(db: &Db, actor: &Actor, now: Millis, id: i64, new_pass
         User::ENTITY,
         id,
         "update",
-        &[audit::Change {
-            field: "password".into(),
-            old: Some("••••".into()),
-            new: Some("••••".into()),
-        }],
+        &[audit::Change { field: "password".into(), old: Some("••••".into()), new: Some("••••".into()) }],
     )
     .await?;
     tx.commit().await?;
@@ -459,11 +420,7 @@ pub async fn set_language(db: &Db, actor: &Actor, now: Millis, id: i64, lang: La
 }
 
 pub(crate) async fn password_hash(db: &Db, id: i64) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .flatten())
+    Ok(sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1").bind(id).fetch_optional(&db.pool).await?.flatten())
 }
 
 /// Validates the email field alone (used by the CLI).

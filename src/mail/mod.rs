@@ -152,10 +152,7 @@ async fn thread_token(tx: &mut Tx, entity: &str, id: i64) -> Result<String> {
 
 /// The record a thread token belongs to (for matching replies).
 pub async fn thread_of(db: &Db, token: &str) -> Result<Option<(String, i64)>> {
-    Ok(sqlx::query_as("SELECT entity_type, entity_id FROM mail_threads WHERE token = $1")
-        .bind(token)
-        .fetch_optional(&db.pool)
-        .await?)
+    Ok(sqlx::query_as("SELECT entity_type, entity_id FROM mail_threads WHERE token = $1").bind(token).fetch_optional(&db.pool).await?)
 }
 
 /// The configured sender and reply domain (admin settings).
@@ -183,11 +180,12 @@ pub async fn queue(tx: &mut Tx, now: Millis, e: NewEmail) -> Result<i64> {
     let (message_id, references, reply_to) = match &e.entity {
         Some((kind, id)) => {
             let token = thread_token(tx, kind, *id).await?;
-            let refs: Vec<String> = sqlx::query_scalar("SELECT message_id FROM emails WHERE entity_type = $1 AND entity_id = $2 ORDER BY id")
-                .bind(kind)
-                .bind(*id)
-                .fetch_all(&mut **tx)
-                .await?;
+            let refs: Vec<String> =
+                sqlx::query_scalar("SELECT message_id FROM emails WHERE entity_type = $1 AND entity_id = $2 ORDER BY id")
+                    .bind(kind)
+                    .bind(*id)
+                    .fetch_all(&mut **tx)
+                    .await?;
             let reply = e.reply_to.clone().or_else(|| reply_domain.map(|d| Mailbox { name: None, email: format!("reply+{token}@{d}") }));
             (format!("<carnet.{token}.{}@{domain}>", random_token(12)), refs, reply)
         }
@@ -250,7 +248,9 @@ pub struct EmailSummary {
 impl EmailSummary {
     /// Recipients as `a@b.fr, c@d.fr`.
     pub fn to_display(&self) -> String {
-        serde_json::from_str::<Vec<Mailbox>>(&self.to_addrs).map(|v| v.iter().map(|m| m.email.clone()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+        serde_json::from_str::<Vec<Mailbox>>(&self.to_addrs)
+            .map(|v| v.iter().map(|m| m.email.clone()).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
     }
 }
 
@@ -348,11 +348,12 @@ pub async fn attachments(db: &Db, email_id: i64) -> Result<Vec<AttachmentMeta>> 
 }
 
 pub async fn attachment(db: &Db, email_id: i64, id: i64) -> Result<Option<Attachment>> {
-    let row: Option<(String, String, Vec<u8>)> = sqlx::query_as("SELECT filename, content_type, content FROM email_attachments WHERE email_id = $1 AND id = $2")
-        .bind(email_id)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row: Option<(String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT filename, content_type, content FROM email_attachments WHERE email_id = $1 AND id = $2")
+            .bind(email_id)
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?;
     Ok(row.map(|(filename, content_type, content)| Attachment { filename, content_type, content }))
 }
 
@@ -391,9 +392,10 @@ pub async fn send_test(db: &Db, actor: &crate::access::Actor, now: Millis, to: M
 
 /// How many emails wait in the queue, and how many of them already failed an attempt.
 pub async fn queue_state(db: &Db) -> Result<(i64, i64)> {
-    let row: (i64, i64) = sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) FROM emails WHERE status = 'queued'")
-        .fetch_one(&db.pool)
-        .await?;
+    let row: (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) FROM emails WHERE status = 'queued'")
+            .fetch_one(&db.pool)
+            .await?;
     Ok(row)
 }
 

@@ -37,12 +37,14 @@ struct Target {
 }
 
 async fn user_target(tx: &mut Tx, id: i64) -> Result<Option<Target>> {
-    let row: Option<(String, String, String, i64)> = sqlx::query_as("SELECT email, name, language, active FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row: Option<(String, String, String, i64)> =
+        sqlx::query_as("SELECT email, name, language, active FROM users WHERE id = $1").bind(id).fetch_optional(&mut **tx).await?;
     Ok(row.filter(|r| r.3 != 0).and_then(|(email, name, lang, _)| {
-        Email::parse(&email).ok().map(|e| Target { mailbox: Mailbox::new(Some(&name), &e), lang: Lang::parse(&lang).unwrap_or_default(), user_id: Some(id) })
+        Email::parse(&email).ok().map(|e| Target {
+            mailbox: Mailbox::new(Some(&name), &e),
+            lang: Lang::parse(&lang).unwrap_or_default(),
+            user_id: Some(id),
+        })
     }))
 }
 
@@ -95,7 +97,8 @@ pub async fn notify(tx: &mut Tx, now: Millis, notice: Notice, recipients: &[Reci
             }
         }
         let template = super::templates::get(tx, notice.event, t.lang).await?;
-        let r = super::templates::render(&template, &vars).map_err(|(part, e)| Error::internal(format!("template {} {part}: {e}", notice.event)))?;
+        let r = super::templates::render(&template, &vars)
+            .map_err(|(part, e)| Error::internal(format!("template {} {part}: {e}", notice.event)))?;
         let email = NewEmail {
             entity: notice.entity.clone(),
             event: notice.event.to_string(),
@@ -114,10 +117,8 @@ pub async fn notify(tx: &mut Tx, now: Millis, notice: Notice, recipients: &[Reci
 
 /// A user's choices for the optional notifications: (event, enabled).
 pub async fn prefs(db: &Db, user_id: i64) -> Result<Vec<(&'static str, bool)>> {
-    let stored: Vec<(String, i64)> = sqlx::query_as("SELECT event, enabled FROM notification_prefs WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_all(&db.pool)
-        .await?;
+    let stored: Vec<(String, i64)> =
+        sqlx::query_as("SELECT event, enabled FROM notification_prefs WHERE user_id = $1").bind(user_id).fetch_all(&db.pool).await?;
     Ok(super::templates::events()
         .iter()
         .filter(|e| !e.required)

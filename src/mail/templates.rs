@@ -127,11 +127,12 @@ fn default_of(def: &EventDef, lang: Lang) -> Template {
 /// The template for an event and language (the administrator's version, or the default).
 pub async fn get(conn: &mut sqlx::AnyConnection, code: &str, lang: Lang) -> Result<Template> {
     let def = event(code).ok_or(Error::NotFound)?;
-    let row: Option<(String, String, String)> = sqlx::query_as("SELECT subject, text_body, html_body FROM email_templates WHERE event = $1 AND lang = $2")
-        .bind(code)
-        .bind(lang.code())
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<(String, String, String)> =
+        sqlx::query_as("SELECT subject, text_body, html_body FROM email_templates WHERE event = $1 AND lang = $2")
+            .bind(code)
+            .bind(lang.code())
+            .fetch_optional(conn)
+            .await?;
     Ok(match row {
         Some((subject, text_body, html_body)) => Template { event: code.into(), lang, subject, text_body, html_body, customized: true },
         None => default_of(def, lang),
@@ -151,7 +152,16 @@ pub fn render(t: &Template, vars: &Value) -> std::result::Result<Rendered, (&'st
 }
 
 /// Saves an administrator's version after checking that it renders with the sample data.
-pub async fn save(db: &Db, actor: &Actor, now: Millis, code: &str, lang: Lang, subject: &str, text_body: &str, html_body: &str) -> Result<Template> {
+pub async fn save(
+    db: &Db,
+    actor: &Actor,
+    now: Millis,
+    code: &str,
+    lang: Lang,
+    subject: &str,
+    text_body: &str,
+    html_body: &str,
+) -> Result<Template> {
     let def = event(code).ok_or(Error::NotFound)?;
     let mut errs = FieldErrors::new();
     if subject.trim().is_empty() {
@@ -160,7 +170,14 @@ pub async fn save(db: &Db, actor: &Actor, now: Millis, code: &str, lang: Lang, s
     if text_body.trim().is_empty() {
         errs.add("text_body", "error.required");
     }
-    let candidate = Template { event: code.into(), lang, subject: subject.trim().into(), text_body: text_body.into(), html_body: html_body.into(), customized: true };
+    let candidate = Template {
+        event: code.into(),
+        lang,
+        subject: subject.trim().into(),
+        text_body: text_body.into(),
+        html_body: html_body.into(),
+        customized: true,
+    };
     if let Err((field, _)) = render(&candidate, &(def.sample)()) {
         errs.add(field, "error.template_invalid");
     }
@@ -198,9 +215,23 @@ pub async fn save(db: &Db, actor: &Actor, now: Millis, code: &str, lang: Lang, s
 pub async fn reset(db: &Db, actor: &Actor, now: Millis, code: &str, lang: Lang) -> Result<()> {
     event(code).ok_or(Error::NotFound)?;
     let mut tx = db.begin().await?;
-    let n = sqlx::query("DELETE FROM email_templates WHERE event = $1 AND lang = $2").bind(code).bind(lang.code()).execute(&mut *tx).await?.rows_affected();
+    let n = sqlx::query("DELETE FROM email_templates WHERE event = $1 AND lang = $2")
+        .bind(code)
+        .bind(lang.code())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     if n > 0 {
-        audit::record(&mut tx, actor, now, "email_template", 0, "update", &[audit::Change { field: "reset".into(), old: None, new: Some(format!("{code}.{}", lang.code())) }]).await?;
+        audit::record(
+            &mut tx,
+            actor,
+            now,
+            "email_template",
+            0,
+            "update",
+            &[audit::Change { field: "reset".into(), old: None, new: Some(format!("{code}.{}", lang.code())) }],
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -222,7 +253,14 @@ mod tests {
 
     #[test]
     fn variables_are_escaped_in_html_and_cannot_add_headers() {
-        let t = Template { event: "x".into(), lang: Lang::Fr, subject: "Hi {{ name }}".into(), text_body: "{{ name }}".into(), html_body: "<p>{{ name }}</p>".into(), customized: true };
+        let t = Template {
+            event: "x".into(),
+            lang: Lang::Fr,
+            subject: "Hi {{ name }}".into(),
+            text_body: "{{ name }}".into(),
+            html_body: "<p>{{ name }}</p>".into(),
+            customized: true,
+        };
         let r = render(&t, &json!({"name": "<b>Bob</b>\r\nBcc: evil@example.com"})).unwrap();
         assert!(!r.subject.contains('\n') && !r.subject.contains('\r'));
         assert!(r.html.contains("&lt;b&gt;Bob&lt;&#x2f;b&gt;") || r.html.contains("&lt;b&gt;Bob&lt;/b&gt;"), "{}", r.html);

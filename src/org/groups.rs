@@ -66,12 +66,7 @@ impl GroupInput {
         errs.into_result()?;
         members.sort_unstable();
         members.dedup();
-        Ok(GroupInput {
-            name: name.to_string(),
-            description: description.trim().to_string(),
-            org_unit_id,
-            members,
-        })
+        Ok(GroupInput { name: name.to_string(), description: description.trim().to_string(), org_unit_id, members })
     }
 }
 
@@ -79,12 +74,9 @@ const SELECT: &str = "SELECT g.id, g.name, g.description, g.org_unit_id, o.name 
     LEFT JOIN org_units o ON o.id = g.org_unit_id";
 
 pub async fn list(db: &Db) -> Result<Vec<Group>> {
-    let rows: Vec<GroupRow> = sqlx::query_as(&format!("{SELECT} ORDER BY g.name, g.id"))
-        .fetch_all(&db.pool)
-        .await?;
-    let pairs: Vec<(i64, i64)> = sqlx::query_as("SELECT group_id, user_id FROM user_group_members ORDER BY user_id")
-        .fetch_all(&db.pool)
-        .await?;
+    let rows: Vec<GroupRow> = sqlx::query_as(&format!("{SELECT} ORDER BY g.name, g.id")).fetch_all(&db.pool).await?;
+    let pairs: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT group_id, user_id FROM user_group_members ORDER BY user_id").fetch_all(&db.pool).await?;
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -95,45 +87,27 @@ pub async fn list(db: &Db) -> Result<Vec<Group>> {
 }
 
 fn to_group(r: GroupRow, members: Vec<i64>) -> Group {
-    Group {
-        id: r.id,
-        name: r.name,
-        description: r.description,
-        org_unit_id: r.org_unit_id,
-        org_unit_name: r.org_unit_name,
-        members,
-    }
+    Group { id: r.id, name: r.name, description: r.description, org_unit_id: r.org_unit_id, org_unit_name: r.org_unit_name, members }
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Group>> {
-    let row: Option<GroupRow> = sqlx::query_as(&format!("{SELECT} WHERE g.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row: Option<GroupRow> = sqlx::query_as(&format!("{SELECT} WHERE g.id = $1")).bind(id).fetch_optional(&mut *conn).await?;
     let Some(row) = row else { return Ok(None) };
-    let members: Vec<i64> = sqlx::query_scalar("SELECT user_id FROM user_group_members WHERE group_id = $1 ORDER BY user_id")
-        .bind(id)
-        .fetch_all(conn)
-        .await?;
+    let members: Vec<i64> =
+        sqlx::query_scalar("SELECT user_id FROM user_group_members WHERE group_id = $1 ORDER BY user_id").bind(id).fetch_all(conn).await?;
     Ok(Some(to_group(row, members)))
 }
 
 async fn check_refs(tx: &mut Tx, input: &GroupInput) -> Result<()> {
     let mut errs = FieldErrors::new();
     if let Some(u) = input.org_unit_id {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units WHERE id = $1")
-            .bind(u)
-            .fetch_one(&mut **tx)
-            .await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units WHERE id = $1").bind(u).fetch_one(&mut **tx).await?;
         if n == 0 {
             errs.add("org_unit_id", "error.unknown_org_unit");
         }
     }
     for m in &input.members {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1")
-            .bind(*m)
-            .fetch_one(&mut **tx)
-            .await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1").bind(*m).fetch_one(&mut **tx).await?;
         if n == 0 {
             errs.add("members", "error.unknown_user");
             break;
@@ -143,16 +117,9 @@ async fn check_refs(tx: &mut Tx, input: &GroupInput) -> Result<()> {
 }
 
 async fn write_members(tx: &mut Tx, id: i64, members: &[i64]) -> Result<()> {
-    sqlx::query("DELETE FROM user_group_members WHERE group_id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("DELETE FROM user_group_members WHERE group_id = $1").bind(id).execute(&mut **tx).await?;
     for m in members {
-        sqlx::query("INSERT INTO user_group_members (group_id, user_id) VALUES ($1, $2)")
-            .bind(id)
-            .bind(*m)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query("INSERT INTO user_group_members (group_id, user_id) VALUES ($1, $2)").bind(id).bind(*m).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -200,10 +167,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &GroupI
 pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    sqlx::query("DELETE FROM user_groups WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM user_groups WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::deleted(&mut tx, actor, now, id, &old).await?;
     tx.commit().await?;
     Ok(())

@@ -105,11 +105,7 @@ impl UnitInput {
             errs.add("kind", "error.invalid_choice");
         }
         errs.into_result()?;
-        Ok(UnitInput {
-            name: name.to_string(),
-            kind: kind.unwrap_or(UnitKind::Team),
-            parent_id,
-        })
+        Ok(UnitInput { name: name.to_string(), kind: kind.unwrap_or(UnitKind::Team), parent_id })
     }
 }
 
@@ -134,10 +130,7 @@ pub async fn tree(db: &Db) -> Result<Vec<OrgUnit>> {
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<OrgUnit>> {
-    let row: Option<UnitRow> = sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<UnitRow> = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(conn).await?;
     Ok(row.map(OrgUnit::from))
 }
 
@@ -148,9 +141,7 @@ async fn check_parent(tx: &mut Tx, input: &UnitInput, moving: Option<&OrgUnit>) 
         }
         return Ok(None);
     };
-    let parent = get(tx, pid)
-        .await?
-        .ok_or_else(|| Error::validation("parent_id", "error.unknown_org_unit"))?;
+    let parent = get(tx, pid).await?.ok_or_else(|| Error::validation("parent_id", "error.unknown_org_unit"))?;
     if let Some(me) = moving {
         if parent.path.starts_with(&me.path) {
             return Err(Error::validation("parent_id", "error.parent_cycle"));
@@ -175,11 +166,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UnitInput) -> R
     .fetch_one(&mut *tx)
     .await?;
     let path = format!("{}{id}/", parent.map(|p| p.path).unwrap_or_else(|| "/".into()));
-    sqlx::query("UPDATE org_units SET path = $1 WHERE id = $2")
-        .bind(&path)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("UPDATE org_units SET path = $1 WHERE id = $2").bind(&path).bind(id).execute(&mut *tx).await?;
     let unit = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(&mut tx, actor, now, id, &unit).await?;
     tx.commit().await?;
@@ -191,15 +178,8 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UnitIn
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     let parent = check_parent(&mut tx, input, Some(&old)).await?;
-    let kids: Vec<String> = sqlx::query_scalar("SELECT kind FROM org_units WHERE parent_id = $1")
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-    if kids
-        .iter()
-        .filter_map(|k| UnitKind::from_code(k))
-        .any(|k| k.rank() <= input.kind.rank())
-    {
+    let kids: Vec<String> = sqlx::query_scalar("SELECT kind FROM org_units WHERE parent_id = $1").bind(id).fetch_all(&mut *tx).await?;
+    if kids.iter().filter_map(|k| UnitKind::from_code(k)).any(|k| k.rank() <= input.kind.rank()) {
         return Err(Error::validation("kind", "error.kind_above_children"));
     }
     let new_path = format!("{}{id}/", parent.map(|p| p.path).unwrap_or_else(|| "/".into()));
@@ -237,14 +217,9 @@ pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> 
     .fetch_one(&mut *tx)
     .await?;
     if used > 0 {
-        return Err(Error::InvalidState {
-            reason: "error.org_unit_in_use",
-        });
+        return Err(Error::InvalidState { reason: "error.org_unit_in_use" });
     }
-    sqlx::query("DELETE FROM org_units WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM org_units WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::deleted(&mut tx, actor, now, id, &old).await?;
     tx.commit().await?;
     Ok(())

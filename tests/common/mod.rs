@@ -45,7 +45,12 @@ fn random_suffix() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
     // Unique across test processes running at once: pid, a counter, and random bits.
-    format!("{}_{}_{}", std::process::id(), n, carnet::identity::session::new_secret().to_lowercase().replace(['-', '_'], "").chars().take(8).collect::<String>())
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        n,
+        carnet::identity::session::new_secret().to_lowercase().replace(['-', '_'], "").chars().take(8).collect::<String>()
+    )
 }
 
 /// The configuration a test app starts with (tweak it with [`TestApp::start_with`]).
@@ -87,15 +92,7 @@ impl TestApp {
             })
             .await;
         });
-        TestApp {
-            backend,
-            url,
-            state,
-            clock,
-            shutdown: Some(tx),
-            _dir: dir,
-            pg_schema: schema,
-        }
+        TestApp { backend, url, state, clock, shutdown: Some(tx), _dir: dir, pg_schema: schema }
     }
 
     pub async fn stop(mut self) {
@@ -105,9 +102,7 @@ impl TestApp {
         self.state.db.pool.close().await;
         if let (Some(schema), Some(url)) = (self.pg_schema.take(), pg_url()) {
             if let Ok(db) = carnet::db::Db::connect(&url, None, 1).await {
-                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&db.pool)
-                    .await;
+                let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&db.pool).await;
                 db.pool.close().await;
             }
         }
@@ -130,27 +125,18 @@ impl TestApp {
             password: Some(PASSWORD.into()),
         };
         let input = form.parse().expect("valid user");
-        users::create(&self.state.db, &Actor::system(), self.now(), &input, Some(PASSWORD))
-            .await
-            .expect("create user")
-            .id
+        users::create(&self.state.db, &Actor::system(), self.now(), &input, Some(PASSWORD)).await.expect("create user").id
     }
 
     /// Creates an org unit directly.
     pub async fn unit(&self, name: &str, kind: &str, parent: Option<i64>) -> i64 {
         let input = carnet::org::units::UnitInput::parse(name, kind, parent).expect("valid unit");
-        carnet::org::units::create(&self.state.db, &Actor::system(), self.now(), &input)
-            .await
-            .expect("create unit")
-            .id
+        carnet::org::units::create(&self.state.db, &Actor::system(), self.now(), &input).await.expect("create unit").id
     }
 
     /// An API token for the user with this email.
     pub async fn token_for(&self, user_id: i64) -> String {
-        carnet::identity::token::create(&self.state.db, &Actor::system(), self.now(), user_id, "test")
-            .await
-            .expect("token")
-            .1
+        carnet::identity::token::create(&self.state.db, &Actor::system(), self.now(), user_id, "test").await.expect("token").1
     }
 
     /// An administrator and a browser-like session for them.
@@ -162,19 +148,8 @@ impl TestApp {
 
     /// Logs in through the login form; returns the session or the failing response status.
     pub async fn login(&self, email: &str, password: &str) -> Result<Session, StatusCode> {
-        let client = Client::builder()
-            .cookie_store(true)
-            .redirect(Policy::none())
-            .build()
-            .expect("client");
-        let page = client
-            .get(format!("{}/login", self.url))
-            .send()
-            .await
-            .expect("login page")
-            .text()
-            .await
-            .expect("text");
+        let client = Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
+        let page = client.get(format!("{}/login", self.url)).send().await.expect("login page").text().await.expect("text");
         let login_csrf = extract(&page, "name=\"login_csrf\" value=\"").expect("login csrf");
         let resp = client
             .post(format!("{}/login", self.url))
@@ -185,29 +160,14 @@ impl TestApp {
         if resp.status() != StatusCode::SEE_OTHER {
             return Err(resp.status());
         }
-        let home = client
-            .get(format!("{}/account", self.url))
-            .send()
-            .await
-            .expect("account")
-            .text()
-            .await
-            .expect("text");
+        let home = client.get(format!("{}/account", self.url)).send().await.expect("account").text().await.expect("text");
         let csrf = extract(&home, "name=\"_csrf\" value=\"").expect("csrf token on page");
-        Ok(Session {
-            client,
-            csrf,
-            url: self.url.clone(),
-        })
+        Ok(Session { client, csrf, url: self.url.clone() })
     }
 
     /// A client without cookies, for the API with a bearer token.
     pub fn api(&self, token: &str) -> Api {
-        Api {
-            client: Client::builder().redirect(Policy::none()).build().expect("client"),
-            token: token.to_string(),
-            url: self.url.clone(),
-        }
+        Api { client: Client::builder().redirect(Policy::none()).build().expect("client"), token: token.to_string(), url: self.url.clone() }
     }
 
     pub fn anon(&self) -> Client {
@@ -221,20 +181,17 @@ impl TestApp {
             ("org_units", "id, parent_id, kind, name, path, updated_at"),
             ("roles", "id, code, name_fr, name_en, scope, updated_at"),
             ("role_rights", "role_id, right_code"),
-            (
-                "users",
-                "id, email, name, language, active, password_hash, role_id, org_unit_id, updated_at",
-            ),
+            ("users", "id, email, name, language, active, password_hash, role_id, org_unit_id, updated_at"),
             ("api_tokens", "id, user_id, name, revoked_at"),
             ("user_groups", "id, name, description, org_unit_id, updated_at"),
             ("user_group_members", "group_id, user_id"),
             ("audit_events", "id, entity_type, entity_id, field"),
-            (
-                "value_list_items",
-                "id, list_code, code, label_fr, label_en, position, active, flags",
-            ),
+            ("value_list_items", "id, list_code, code, label_fr, label_en, position, active, flags"),
             ("settings", "key, value"),
             ("jobs", "id, kind, status"),
+            ("emails", "id, status, subject"),
+            ("email_templates", "event, lang, subject"),
+            ("notification_prefs", "user_id, event, enabled"),
         ];
         let mut out = String::new();
         for (t, cols) in tables {
@@ -288,21 +245,11 @@ impl Session {
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
         let mut fields: Vec<(&str, &str)> = form.to_vec();
         fields.push(("_csrf", &self.csrf));
-        self.client
-            .post(format!("{}{path}", self.url))
-            .form(&fields)
-            .send()
-            .await
-            .expect("post")
+        self.client.post(format!("{}{path}", self.url)).form(&fields).send().await.expect("post")
     }
     /// Posts a form exactly as given (no CSRF token added).
     pub async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.client
-            .post(format!("{}{path}", self.url))
-            .form(form)
-            .send()
-            .await
-            .expect("post")
+        self.client.post(format!("{}{path}", self.url)).form(form).send().await.expect("post")
     }
 }
 
@@ -315,13 +262,7 @@ pub struct Api {
 
 impl Api {
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("get");
+        let r = self.client.get(format!("{}{path}", self.url)).bearer_auth(&self.token).send().await.expect("get");
         json_of(r).await
     }
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -350,12 +291,88 @@ impl Api {
 pub async fn json_of(r: Response) -> (StatusCode, Value) {
     let s = r.status();
     let text = r.text().await.expect("body");
-    let v = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
+    let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
     (s, v)
+}
+
+/// The backends the suite runs on: SQLite, and PostgreSQL when configured.
+pub fn backends() -> Vec<Backend> {
+    let mut v = vec![Backend::Sqlite];
+    if pg_url().is_some() {
+        v.push(Backend::Postgres);
+    }
+    v
+}
+
+/// A real SMTP server (Python's aiosmtpd, `tests/support/carnet_smtp.py`) on a loopback port,
+/// storing accepted messages in a Maildir. Stopped on drop.
+pub struct SmtpServer {
+    pub port: u16,
+    pub maildir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl SmtpServer {
+    /// Starts the server, or returns `None` (with a message) when aiosmtpd is not installed;
+    /// with `CARNET_REQUIRE_SMTP=1` a missing server fails the test instead.
+    pub fn start() -> Option<SmtpServer> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        Self::start_on(port)
+    }
+
+    pub fn start_on(port: u16) -> Option<SmtpServer> {
+        let has = std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).status().map(|s| s.success()).unwrap_or(false);
+        if !has {
+            assert!(std::env::var("CARNET_REQUIRE_SMTP").is_err(), "aiosmtpd is required (pip install aiosmtpd)");
+            eprintln!("aiosmtpd not installed (pip install aiosmtpd): SMTP tests skipped");
+            return None;
+        }
+        let maildir = tempfile::tempdir().expect("maildir");
+        let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "carnet_smtp.Handler"])
+            // A path that does not exist yet: Maildir creates its cur/new/tmp only then.
+            .arg(maildir.path().join("box"))
+            .env("PYTHONPATH", support)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(SmtpServer { port, maildir, child })
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, raw.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let mut files: Vec<_> = std::fs::read_dir(self.maildir.path().join("box").join("new")).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        files.sort();
+        files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs every due job until none is left (the test's "worker").
+pub async fn run_jobs(app: &TestApp) -> usize {
+    let ctx = app.state.job_context();
+    let mut n = 0;
+    while carnet::jobs::run_one(&ctx, &app.state.jobs, "test-worker").await.expect("job") {
+        n += 1;
+    }
+    n
 }
 
 /// Runs `body` on SQLite, then on PostgreSQL when `CARNET_TEST_POSTGRES_URL` is set.

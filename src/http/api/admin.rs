@@ -44,10 +44,7 @@ impl RoleBody {
 
 #[utoipa::path(get, path = "/api/v1/roles", tag = "admin", responses((status = 200, body = ListOf<Role>)))]
 pub async fn list_roles(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<Role>>, HttpError> {
-    Ok(Json(ListOf {
-        items: roles::list(&st.db).await.map_err(|e| c.err(e))?,
-        next_cursor: None,
-    }))
+    Ok(Json(ListOf { items: roles::list(&st.db).await.map_err(|e| c.err(e))?, next_cursor: None }))
 }
 
 #[utoipa::path(post, path = "/api/v1/roles", tag = "admin", request_body = RoleBody, responses((status = 201, body = Role), (status = 409), (status = 422)))]
@@ -65,9 +62,7 @@ pub async fn update_role(
     ApiJson(b): ApiJson<RoleBody>,
 ) -> Result<Json<Role>, HttpError> {
     let input = b.parse().map_err(|e| c.err(e))?;
-    Ok(Json(
-        roles::update(&st.db, &c.actor(), st.now(), id, input).await.map_err(|e| c.err(e))?,
-    ))
+    Ok(Json(roles::update(&st.db, &c.actor(), st.now(), id, input).await.map_err(|e| c.err(e))?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/roles/{id}", tag = "admin", responses((status = 204), (status = 404), (status = 409, description = "Built-in or in use")))]
@@ -93,10 +88,7 @@ impl ApiInput for UnitBody {
 
 #[utoipa::path(get, path = "/api/v1/org-units", tag = "admin", responses((status = 200, body = ListOf<OrgUnit>)))]
 pub async fn list_units(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<OrgUnit>>, HttpError> {
-    Ok(Json(ListOf {
-        items: units::tree(&st.db).await.map_err(|e| c.err(e))?,
-        next_cursor: None,
-    }))
+    Ok(Json(ListOf { items: units::tree(&st.db).await.map_err(|e| c.err(e))?, next_cursor: None }))
 }
 
 #[utoipa::path(post, path = "/api/v1/org-units", tag = "admin", request_body = UnitBody, responses((status = 201, body = OrgUnit), (status = 422)))]
@@ -106,10 +98,7 @@ pub async fn create_unit(
     ApiJson(b): ApiJson<UnitBody>,
 ) -> Result<(StatusCode, Json<OrgUnit>), HttpError> {
     let input = UnitInput::parse(&b.name, &b.kind, b.parent_id).map_err(|e| c.err(e))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(units::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?),
-    ))
+    Ok((StatusCode::CREATED, Json(units::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
 }
 
 #[utoipa::path(patch, path = "/api/v1/org-units/{id}", tag = "admin", request_body = UnitBody, responses((status = 200, body = OrgUnit), (status = 404), (status = 422)))]
@@ -120,11 +109,7 @@ pub async fn update_unit(
     ApiJson(b): ApiJson<UnitBody>,
 ) -> Result<Json<OrgUnit>, HttpError> {
     let input = UnitInput::parse(&b.name, &b.kind, b.parent_id).map_err(|e| c.err(e))?;
-    Ok(Json(
-        units::update(&st.db, &c.actor(), st.now(), id, &input)
-            .await
-            .map_err(|e| c.err(e))?,
-    ))
+    Ok(Json(units::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/org-units/{id}", tag = "admin", responses((status = 204), (status = 404), (status = 409, description = "Unit in use")))]
@@ -153,10 +138,7 @@ impl ApiInput for GroupBody {
 
 #[utoipa::path(get, path = "/api/v1/groups", tag = "admin", responses((status = 200, body = ListOf<Group>)))]
 pub async fn list_groups(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<Group>>, HttpError> {
-    Ok(Json(ListOf {
-        items: groups::list(&st.db).await.map_err(|e| c.err(e))?,
-        next_cursor: None,
-    }))
+    Ok(Json(ListOf { items: groups::list(&st.db).await.map_err(|e| c.err(e))?, next_cursor: None }))
 }
 
 #[utoipa::path(post, path = "/api/v1/groups", tag = "admin", request_body = GroupBody, responses((status = 201, body = Group), (status = 409), (status = 422)))]
@@ -166,10 +148,7 @@ pub async fn create_group(
     ApiJson(b): ApiJson<GroupBody>,
 ) -> Result<(StatusCode, Json<Group>), HttpError> {
     let input = GroupInput::parse(&b.name, &b.description, b.org_unit_id, b.members).map_err(|e| c.err(e))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(groups::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?),
-    ))
+    Ok((StatusCode::CREATED, Json(groups::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
 }
 
 #[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "admin", request_body = GroupBody, responses((status = 200, body = Group), (status = 404), (status = 422)))]
@@ -180,11 +159,7 @@ pub async fn update_group(
     ApiJson(b): ApiJson<GroupBody>,
 ) -> Result<Json<Group>, HttpError> {
     let input = GroupInput::parse(&b.name, &b.description, b.org_unit_id, b.members).map_err(|e| c.err(e))?;
-    Ok(Json(
-        groups::update(&st.db, &c.actor(), st.now(), id, &input)
-            .await
-            .map_err(|e| c.err(e))?,
-    ))
+    Ok(Json(groups::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "admin", responses((status = 204), (status = 404)))]
@@ -197,24 +172,15 @@ pub async fn delete_group(State(st): State<AppState>, c: Ctx, Path(id): Path<i64
 
 #[utoipa::path(get, path = "/api/v1/lists", tag = "lists", responses((status = 200, body = ListOf<ValueList>)))]
 pub async fn list_lists(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<ValueList>>, HttpError> {
-    Ok(Json(ListOf {
-        items: lists::lists(&st.db).await.map_err(|e| c.err(e))?,
-        next_cursor: None,
-    }))
+    Ok(Json(ListOf { items: lists::lists(&st.db).await.map_err(|e| c.err(e))?, next_cursor: None }))
 }
 
 /// Entries of a list; inactive ones are included for administrators of lists.
 #[utoipa::path(get, path = "/api/v1/lists/{code}/items", tag = "lists", responses((status = 200, body = ListOf<ListItem>), (status = 404)))]
 pub async fn list_items(State(st): State<AppState>, c: Ctx, Path(code): Path<String>) -> Result<Json<ListOf<ListItem>>, HttpError> {
-    lists::list(&st.db, &code)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))?;
+    lists::list(&st.db, &code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let all = c.p.can(crate::access::Right::AdminLists);
-    Ok(Json(ListOf {
-        items: lists::items(&st.db, &code, all).await.map_err(|e| c.err(e))?,
-        next_cursor: None,
-    }))
+    Ok(Json(ListOf { items: lists::items(&st.db, &code, all).await.map_err(|e| c.err(e))?, next_cursor: None }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -241,10 +207,7 @@ impl ApiInput for ItemBody {
 }
 
 async fn list_or_404(st: &AppState, c: &Ctx, code: &str) -> Result<ValueList, HttpError> {
-    lists::list(&st.db, code)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))
+    lists::list(&st.db, code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
 }
 
 fn item_input(list: &ValueList, code: &str, b: &ItemBody) -> Result<ItemInput, Error> {
@@ -260,14 +223,7 @@ pub async fn create_item(
 ) -> Result<(StatusCode, Json<ListItem>), HttpError> {
     let list = list_or_404(&st, &c, &code).await?;
     let input = item_input(&list, b.code.as_deref().unwrap_or(""), &b).map_err(|e| c.err(e))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            lists::create_item(&st.db, &c.actor(), st.now(), &code, &input)
-                .await
-                .map_err(|e| c.err(e))?,
-        ),
-    ))
+    Ok((StatusCode::CREATED, Json(lists::create_item(&st.db, &c.actor(), st.now(), &code, &input).await.map_err(|e| c.err(e))?)))
 }
 
 #[utoipa::path(patch, path = "/api/v1/lists/{code}/items/{id}", tag = "lists", request_body = ItemBody, responses((status = 200, body = ListItem), (status = 404), (status = 422)))]
@@ -281,11 +237,7 @@ pub async fn update_item(
     let existing = lists::items(&st.db, &code, true).await.map_err(|e| c.err(e))?;
     let item = existing.iter().find(|i| i.id == id).ok_or_else(|| c.err(Error::NotFound))?;
     let input = item_input(&list, &item.code, &b).map_err(|e| c.err(e))?;
-    Ok(Json(
-        lists::update_item(&st.db, &c.actor(), st.now(), &code, id, &input)
-            .await
-            .map_err(|e| c.err(e))?,
-    ))
+    Ok(Json(lists::update_item(&st.db, &c.actor(), st.now(), &code, id, &input).await.map_err(|e| c.err(e))?))
 }
 
 // ------------------------------------------------------------------ settings
@@ -300,14 +252,7 @@ pub struct SettingOut {
 #[utoipa::path(get, path = "/api/v1/settings", tag = "admin", responses((status = 200, body = ListOf<SettingOut>)))]
 pub async fn get_settings(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<SettingOut>>, HttpError> {
     let all = settings::all(&st.db).await.map_err(|e| c.err(e))?;
-    let items = all
-        .into_iter()
-        .map(|(d, v)| SettingOut {
-            key: d.key.into(),
-            value: v,
-            default: d.default.into(),
-        })
-        .collect();
+    let items = all.into_iter().map(|(d, v)| SettingOut { key: d.key.into(), value: v, default: d.default.into() }).collect();
     Ok(Json(ListOf { items, next_cursor: None }))
 }
 
@@ -338,9 +283,7 @@ pub async fn patch_settings(
         }
     }
     errs.into_result().map_err(|e| c.err(e))?;
-    settings::set_many(&st.db, &c.actor(), st.now(), &parsed)
-        .await
-        .map_err(|e| c.err(e))?;
+    settings::set_many(&st.db, &c.actor(), st.now(), &parsed).await.map_err(|e| c.err(e))?;
     get_settings(State(st), c).await
 }
 
@@ -348,10 +291,7 @@ pub async fn patch_settings(
 
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "admin", responses((status = 200, body = ListOf<JobRow>)))]
 pub async fn list_jobs(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<JobRow>>, HttpError> {
-    Ok(Json(ListOf {
-        items: jobs::recent(&st.db, None, 100).await.map_err(|e| c.err(e))?,
-        next_cursor: None,
-    }))
+    Ok(Json(ListOf { items: jobs::recent(&st.db, None, 100).await.map_err(|e| c.err(e))?, next_cursor: None }))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -86,7 +86,11 @@ pub struct Queued {
 
 /// Queues the test email.
 #[utoipa::path(post, path = "/api/v1/emails/test", tag = "mail", request_body = TestEmail, responses((status = 202, body = Queued), (status = 422)))]
-pub async fn send_test(State(st): State<AppState>, c: Ctx, ApiJson(b): ApiJson<TestEmail>) -> Result<(StatusCode, Json<Queued>), HttpError> {
+pub async fn send_test(
+    State(st): State<AppState>,
+    c: Ctx,
+    ApiJson(b): ApiJson<TestEmail>,
+) -> Result<(StatusCode, Json<Queued>), HttpError> {
     let to = Mailbox::parse(&b.to).map_err(|r| c.err(Error::validation("to", r)))?;
     let id = mail::send_test(&st.db, &c.actor(), st.now(), to, c.lang()).await.map_err(|e| c.err(e))?;
     Ok((StatusCode::ACCEPTED, Json(Queued { id })))
@@ -120,7 +124,12 @@ impl ApiInput for TemplateBody {
 /// Replaces an event's template in one language (checked against sample data first).
 #[utoipa::path(put, path = "/api/v1/email-templates/{event}/{lang}", tag = "mail", request_body = TemplateBody,
     responses((status = 200, body = templates::Template), (status = 404), (status = 422)))]
-pub async fn put_template(State(st): State<AppState>, c: Ctx, Path((event, lang)): Path<(String, String)>, ApiJson(b): ApiJson<TemplateBody>) -> Result<Json<templates::Template>, HttpError> {
+pub async fn put_template(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((event, lang)): Path<(String, String)>,
+    ApiJson(b): ApiJson<TemplateBody>,
+) -> Result<Json<templates::Template>, HttpError> {
     let l = Lang::parse(&lang).ok_or_else(|| c.err(Error::NotFound))?;
     let t = templates::save(&st.db, &c.actor(), st.now(), &event, l, &b.subject, &b.text_body, &b.html_body).await.map_err(|e| c.err(e))?;
     Ok(Json(t))

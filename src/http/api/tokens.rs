@@ -42,17 +42,13 @@ pub async fn create(
     c: Ctx,
     ApiJson(n): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), HttpError> {
-    let (token, secret) = token::create(&st.db, &c.actor(), st.now(), c.p.user_id, &n.name)
-        .await
-        .map_err(|e| c.err(e))?;
+    let (token, secret) = token::create(&st.db, &c.actor(), st.now(), c.p.user_id, &n.name).await.map_err(|e| c.err(e))?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
 }
 
 /// Revokes one of the caller's tokens.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "account", responses((status = 204), (status = 404)))]
 pub async fn revoke(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
-    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id)
-        .await
-        .map_err(|e| c.err(e))?;
+    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id).await.map_err(|e| c.err(e))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -39,27 +39,16 @@ pub struct UserListQuery {
     responses((status = 200, body = ListOf<UserOut>), (status = 422, description = "Invalid filter")))]
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<UserListQuery>) -> Result<Json<ListOf<UserOut>>, HttpError> {
     let page = PageReq::parse(q.limit, q.after.as_deref()).map_err(|e| c.err(e))?;
-    let filter = UserFilter {
-        q: q.q,
-        role: q.role,
-        org_unit_id: q.org_unit_id,
-        active: q.active,
-    };
+    let filter = UserFilter { q: q.q, role: q.role, org_unit_id: q.org_unit_id, active: q.active };
     let res = users::list(&st.db, &c.p.visibility, &filter, &page).await.map_err(|e| c.err(e))?;
     let hidden = c.p.sees_hidden_fields();
-    Ok(Json(ListOf {
-        items: res.items.iter().map(|u| UserOut::new(u, hidden)).collect(),
-        next_cursor: res.next.map(|n| n.encode()),
-    }))
+    Ok(Json(ListOf { items: res.items.iter().map(|u| UserOut::new(u, hidden)).collect(), next_cursor: res.next.map(|n| n.encode()) }))
 }
 
 /// One user, if visible to the caller.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", responses((status = 200, body = UserOut), (status = 404)))]
 pub async fn get(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<UserOut>, HttpError> {
-    let u = users::get_visible(&st.db, &c.p.visibility, id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))?;
+    let u = users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     Ok(Json(UserOut::new(&u, c.p.sees_hidden_fields())))
 }
 
@@ -73,9 +62,7 @@ pub async fn create(
     ApiJson(form): ApiJson<UserForm>,
 ) -> Result<(StatusCode, Json<UserOut>), HttpError> {
     let input = form.parse().map_err(|e| c.err(e))?;
-    let u = users::create(&st.db, &c.actor(), st.now(), &input, form.password.as_deref())
-        .await
-        .map_err(|e| c.err(e))?;
+    let u = users::create(&st.db, &c.actor(), st.now(), &input, form.password.as_deref()).await.map_err(|e| c.err(e))?;
     Ok((StatusCode::CREATED, Json(UserOut::new(&u, c.p.sees_hidden_fields()))))
 }
 
@@ -107,10 +94,7 @@ pub async fn update(
     Path(id): Path<i64>,
     ApiJson(p): ApiJson<UserPatch>,
 ) -> Result<Json<UserOut>, HttpError> {
-    let u = users::get_visible(&st.db, &c.p.visibility, id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))?;
+    let u = users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let form = UserForm {
         email: p.email.unwrap_or(u.email),
         name: p.name.unwrap_or(u.name),
@@ -121,9 +105,7 @@ pub async fn update(
         password: None,
     };
     let input = form.parse().map_err(|e| c.err(e))?;
-    let u = users::update(&st.db, &c.actor(), st.now(), id, &input)
-        .await
-        .map_err(|e| c.err(e))?;
+    let u = users::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?;
     Ok(Json(UserOut::new(&u, c.p.sees_hidden_fields())))
 }
 
@@ -143,14 +125,9 @@ pub async fn history(
     Path(id): Path<i64>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<ListOf<AuditEvent>>, HttpError> {
-    users::get_visible(&st.db, &c.p.visibility, id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))?;
+    users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let items = audit::history(&st.db, "user", id, q.before, limit + 1)
-        .await
-        .map_err(|e| c.err(e))?;
+    let items = audit::history(&st.db, "user", id, q.before, limit + 1).await.map_err(|e| c.err(e))?;
     let more = items.len() as i64 > limit;
     let items: Vec<AuditEvent> = items.into_iter().take(limit as usize).collect();
     let next_cursor = if more { items.last().map(|e| e.id.to_string()) } else { None };

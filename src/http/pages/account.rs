@@ -55,16 +55,7 @@ async fn show(
 }
 
 pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
-    show(
-        &st,
-        &c,
-        q.notice.as_deref(),
-        None,
-        FormErrors::none(),
-        FormErrors::none(),
-        String::new(),
-    )
-    .await
+    show(&st, &c, q.notice.as_deref(), None, FormErrors::none(), FormErrors::none(), String::new()).await
 }
 
 #[derive(Deserialize)]
@@ -93,16 +84,7 @@ pub async fn change_password(State(st): State<AppState>, c: Ctx, Form(f): Form<P
     if !errs.is_empty() {
         return show(&st, &c, None, None, FormErrors::from(errs, c.tr), FormErrors::none(), String::new()).await;
     }
-    match users::set_password(
-        &st.db,
-        &c.actor(),
-        st.now(),
-        c.p.user_id,
-        &f.new_password,
-        c.p.session_hash.as_deref(),
-    )
-    .await
-    {
+    match users::set_password(&st.db, &c.actor(), st.now(), c.p.user_id, &f.new_password, c.p.session_hash.as_deref()).await {
         Ok(()) => Ok(redirect_notice("/account", "notice.password_changed")),
         Err(e) => {
             let fe = form_error(&c, e)?;
@@ -120,16 +102,7 @@ pub struct TokenForm {
 pub async fn create_token(State(st): State<AppState>, c: Ctx, Form(f): Form<TokenForm>) -> Result<Response, HttpError> {
     match token::create(&st.db, &c.actor(), st.now(), c.p.user_id, &f.name).await {
         Ok((_, secret)) => {
-            show(
-                &st,
-                &c,
-                Some("notice.token_created"),
-                Some(secret),
-                FormErrors::none(),
-                FormErrors::none(),
-                String::new(),
-            )
-            .await
+            show(&st, &c, Some("notice.token_created"), Some(secret), FormErrors::none(), FormErrors::none(), String::new()).await
         }
         Err(e) => {
             let fe = form_error(&c, e)?;
@@ -139,9 +112,7 @@ pub async fn create_token(State(st): State<AppState>, c: Ctx, Form(f): Form<Toke
 }
 
 pub async fn revoke_token(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id)
-        .await
-        .map_err(|e| c.err(e))?;
+    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id).await.map_err(|e| c.err(e))?;
     Ok(redirect_notice("/account", "notice.token_revoked"))
 }
 
@@ -149,7 +120,8 @@ pub async fn revoke_token(State(st): State<AppState>, c: Ctx, Path(id): Path<i64
 pub async fn save_notifications(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
     let current = crate::mail::notify::prefs(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
-    let choices: Vec<(String, bool)> = current.iter().map(|(e, _)| (e.to_string(), pairs.iter().any(|(k, v)| k == "events" && v == e))).collect();
+    let choices: Vec<(String, bool)> =
+        current.iter().map(|(e, _)| (e.to_string(), pairs.iter().any(|(k, v)| k == "events" && v == e))).collect();
     crate::mail::notify::set_prefs(&st.db, c.p.user_id, &choices).await.map_err(|e| c.err(e))?;
     Ok(redirect_notice("/account", "notice.saved"))
 }

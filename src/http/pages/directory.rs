@@ -32,11 +32,7 @@ struct DirectoryPage {
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
     let size = crate::settings::get_int(&st.db, "lists.page_size").await.map_err(|e| c.err(e))?;
     let page = PageReq::parse(Some(size), q.after.as_deref()).map_err(|e| c.err(e))?;
-    let filter = UserFilter {
-        q: q.q.clone(),
-        active: Some(true),
-        ..Default::default()
-    };
+    let filter = UserFilter { q: q.q.clone(), active: Some(true), ..Default::default() };
     let res = users::list(&st.db, &c.p.visibility, &filter, &page).await.map_err(|e| c.err(e))?;
     let next = res.next.map(|n| {
         let mut qs = format!("after={}", n.encode());
@@ -45,12 +41,7 @@ pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>
         }
         qs
     });
-    Ok(render(DirectoryPage {
-        c: PageCtx::new(&c, "/users", "nav.team"),
-        q: q.q.unwrap_or_default(),
-        users: res.items,
-        next,
-    }))
+    Ok(render(DirectoryPage { c: PageCtx::new(&c, "/users", "nav.team"), q: q.q.unwrap_or_default(), users: res.items, next }))
 }
 
 #[derive(Template)]
@@ -62,10 +53,7 @@ struct ShowPage {
 }
 
 pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    let u = users::get_visible(&st.db, &c.p.visibility, id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))?;
+    let u = users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let sees_hidden = c.p.sees_hidden_fields();
     let mut pc = PageCtx::new(&c, "/users", "nav.team");
     pc.title = u.name.clone();

@@ -63,11 +63,7 @@ impl PageCtx {
         let nav = SECTIONS
             .iter()
             .filter(|(_, _, rights)| rights.is_empty() || rights.iter().any(|r| c.p.can(*r)))
-            .map(|(href, key, _)| NavItem {
-                href,
-                label: c.tr.t(key),
-                active: *href == section,
-            })
+            .map(|(href, key, _)| NavItem { href, label: c.tr.t(key), active: *href == section })
             .collect();
         PageCtx {
             tr: c.tr,
@@ -118,18 +114,10 @@ impl FormErrors {
         FormErrors::default()
     }
     pub fn from(errs: FieldErrors, tr: Tr) -> FormErrors {
-        FormErrors {
-            errs,
-            tr: Some(tr),
-            general: None,
-        }
+        FormErrors { errs, tr: Some(tr), general: None }
     }
     pub fn general(tr: Tr, key: &str) -> FormErrors {
-        FormErrors {
-            errs: FieldErrors::new(),
-            tr: Some(tr),
-            general: Some(tr.t(key)),
-        }
+        FormErrors { errs: FieldErrors::new(), tr: Some(tr), general: Some(tr.t(key)) }
     }
     pub fn err(&self, field: &str) -> Option<String> {
         let tr = self.tr?;
@@ -177,10 +165,7 @@ pub struct NoticeQuery {
 
 pub async fn stylesheet() -> Response {
     (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../../static/app.css"),
     )
         .into_response()
@@ -188,10 +173,7 @@ pub async fn stylesheet() -> Response {
 
 pub async fn script() -> Response {
     (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../../static/app.js"),
     )
         .into_response()
@@ -209,15 +191,8 @@ struct ErrorPage<'a> {
 /// The HTML error page (used by `error::render_errors`).
 pub fn error_page(info: &ErrorInfo, request_id: &str) -> Response {
     let tr = Tr(info.lang);
-    let page = ErrorPage {
-        tr,
-        status: info.status.as_u16(),
-        message: t(info.lang, info.message),
-        request_id,
-    };
-    let html = page
-        .render()
-        .unwrap_or_else(|_| format!("Error {} ({request_id})", info.status.as_u16()));
+    let page = ErrorPage { tr, status: info.status.as_u16(), message: t(info.lang, info.message), request_id };
+    let html = page.render().unwrap_or_else(|_| format!("Error {} ({request_id})", info.status.as_u16()));
     (info.status, Html(html)).into_response()
 }
 
@@ -265,26 +240,14 @@ fn login_response(
     status: StatusCode,
 ) -> Response {
     let token = session::new_secret();
-    let page = LoginPage {
-        c: PageCtx::anonymous(tr, "login.title", request_id),
-        email,
-        next,
-        error,
-        login_csrf: token.clone(),
-    };
+    let page = LoginPage { c: PageCtx::anonymous(tr, "login.title", request_id), email, next, error, login_csrf: token.clone() };
     let mut resp = render(page);
     *resp.status_mut() = status;
     let secure = if st.config.cookies_secure() { "; Secure" } else { "" };
     if let Ok(v) = format!("{LOGIN_CSRF_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict{secure}").parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
-    if let Ok(v) = format!(
-        "{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}",
-        auth::LANG_COOKIE,
-        tr.0.code()
-    )
-    .parse()
-    {
+    if let Ok(v) = format!("{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}", auth::LANG_COOKIE, tr.0.code()).parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
@@ -295,15 +258,7 @@ pub async fn login_page(State(st): State<AppState>, m: MaybeCtx, Query(q): Query
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
     let tr = q.lang.as_deref().and_then(Lang::parse).map(Tr).unwrap_or(m.tr);
-    login_response(
-        &st,
-        tr,
-        &m.request_id,
-        String::new(),
-        safe_next(q.next.as_deref()),
-        None,
-        StatusCode::OK,
-    )
+    login_response(&st, tr, &m.request_id, String::new(), safe_next(q.next.as_deref()), None, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -336,10 +291,8 @@ pub async fn login_submit(
         return Ok(fail("error.csrf", StatusCode::FORBIDDEN));
     }
     let now = st.now();
-    let limits = throttle::Limits {
-        per_account: st.config.login_max_failures_per_account,
-        per_address: st.config.login_max_failures_per_address,
-    };
+    let limits =
+        throttle::Limits { per_account: st.config.login_max_failures_per_account, per_address: st.config.login_max_failures_per_address };
     if !throttle::allowed(&st.db, now, &email, &m.ip, &limits).await? {
         return Ok(fail("error.rate_limited", StatusCode::TOO_MANY_REQUESTS));
     }
@@ -397,24 +350,13 @@ pub struct LanguageForm {
 
 /// Switches the language: a cookie for everyone, and the user's setting when logged in.
 pub async fn set_language(State(st): State<AppState>, m: MaybeCtx, Form(f): Form<LanguageForm>) -> Result<Response, HttpError> {
-    let lang = Lang::parse(&f.lang).ok_or_else(|| HttpError {
-        error: Error::validation("lang", "error.invalid_choice"),
-        lang: m.tr.0,
-    })?;
+    let lang = Lang::parse(&f.lang).ok_or_else(|| HttpError { error: Error::validation("lang", "error.invalid_choice"), lang: m.tr.0 })?;
     if let Some(p) = &m.p {
-        users::set_language(&st.db, &p.actor(&m.request_id), st.now(), p.user_id, lang)
-            .await
-            .map_err(|e| HttpError { error: e, lang })?;
+        users::set_language(&st.db, &p.actor(&m.request_id), st.now(), p.user_id, lang).await.map_err(|e| HttpError { error: e, lang })?;
     }
     let mut resp = Redirect::to(&safe_next(f.next.as_deref())).into_response();
     let secure = if st.config.cookies_secure() { "; Secure" } else { "" };
-    if let Ok(v) = format!(
-        "{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}",
-        auth::LANG_COOKIE,
-        lang.code()
-    )
-    .parse()
-    {
+    if let Ok(v) = format!("{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}", auth::LANG_COOKIE, lang.code()).parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(resp)
@@ -439,40 +381,20 @@ struct HomePage {
 pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
     let mut tiles = Vec::new();
     if c.p.can(Right::UsersRead) {
-        tiles.push(Tile {
-            href: "/users",
-            title: c.tr.t("nav.team"),
-            text: c.tr.t("home.team_text"),
-        });
+        tiles.push(Tile { href: "/users", title: c.tr.t("nav.team"), text: c.tr.t("home.team_text") });
     }
     for (href, key, right) in admin::SECTIONS {
         if c.p.can(*right) {
-            tiles.push(Tile {
-                href,
-                title: c.tr.t(key),
-                text: c.tr.t(&format!("{key}_text")),
-            });
+            tiles.push(Tile { href, title: c.tr.t(key), text: c.tr.t(&format!("{key}_text")) });
         }
     }
-    tiles.push(Tile {
-        href: "/account",
-        title: c.tr.t("nav.account"),
-        text: c.tr.t("home.account_text"),
-    });
-    let role_name = crate::access::roles::id_by_code(&st.db, &c.p.role_code)
-        .await
-        .map_err(|e| c.err(e))?;
+    tiles.push(Tile { href: "/account", title: c.tr.t("nav.account"), text: c.tr.t("home.account_text") });
+    let role_name = crate::access::roles::id_by_code(&st.db, &c.p.role_code).await.map_err(|e| c.err(e))?;
     let role_name = match role_name {
-        Some(id) => crate::access::roles::get(&st.db, id)
-            .await
-            .map_err(|e| c.err(e))?
-            .map(|r| r.name(&c.lang()).to_string())
-            .unwrap_or_default(),
+        Some(id) => {
+            crate::access::roles::get(&st.db, id).await.map_err(|e| c.err(e))?.map(|r| r.name(&c.lang()).to_string()).unwrap_or_default()
+        }
         None => String::new(),
     };
-    Ok(render(HomePage {
-        c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()),
-        tiles,
-        role_name,
-    }))
+    Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name }))
 }

@@ -22,10 +22,7 @@ struct ListPage {
 
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
     let groups = groups::list(&st.db).await.map_err(|e| c.err(e))?;
-    Ok(render(ListPage {
-        c: PageCtx::new(&c, "/admin", "admin.groups").with_notice(q.notice.as_deref()),
-        groups,
-    }))
+    Ok(render(ListPage { c: PageCtx::new(&c, "/admin", "admin.groups").with_notice(q.notice.as_deref()), groups }))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,14 +89,7 @@ async fn page(
         pc.title = form.name.clone();
     }
     let errors = f.any();
-    let mut resp = render(FormPage {
-        c: pc,
-        id,
-        form,
-        f,
-        users,
-        units,
-    });
+    let mut resp = render(FormPage { c: pc, id, form, f, users, units });
     if errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -127,10 +117,7 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
 
 async fn load(st: &AppState, c: &Ctx, id: i64) -> Result<Group, HttpError> {
     let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    groups::get(&mut conn, id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))
+    groups::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
 }
 
 fn to_form(g: &Group) -> GroupForm {

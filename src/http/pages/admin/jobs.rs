@@ -42,10 +42,7 @@ pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<JobsQuery>
 
 pub async fn run(State(st): State<AppState>, c: Ctx, Path(kind): Path<String>) -> Result<Response, HttpError> {
     let outcome = jobs::run_now(&st.job_context(), &st.jobs, &kind).await.map_err(|e| c.err(e))?;
-    Ok(redirect_notice(
-        "/admin/jobs",
-        if outcome.is_ok() { "notice.job_done" } else { "notice.job_failed" },
-    ))
+    Ok(redirect_notice("/admin/jobs", if outcome.is_ok() { "notice.job_done" } else { "notice.job_failed" }))
 }
 
 pub async fn retry(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {

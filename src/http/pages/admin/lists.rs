@@ -20,10 +20,7 @@ struct IndexPage {
 
 pub async fn index(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
     let all = lists::lists(&st.db).await.map_err(|e| c.err(e))?;
-    Ok(render(IndexPage {
-        c: PageCtx::new(&c, "/admin", "admin.lists"),
-        lists: all,
-    }))
+    Ok(render(IndexPage { c: PageCtx::new(&c, "/admin", "admin.lists"), lists: all }))
 }
 
 /// An entry form as typed.
@@ -108,23 +105,13 @@ async fn show_page(
     f: FormErrors,
     notice: Option<&str>,
 ) -> Result<Response, HttpError> {
-    let list = lists::list(&st.db, code)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))?;
+    let list = lists::list(&st.db, code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let items = lists::items(&st.db, code, true).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/admin", "admin.lists").with_notice(notice);
     pc.title = list.name(&c.lang()).to_string();
     let flags = list.flags().iter().map(|s| s.to_string()).collect();
     let errors = f.any();
-    let mut resp = render(ShowPage {
-        c: pc,
-        list,
-        items,
-        flags,
-        failed,
-        f,
-    });
+    let mut resp = render(ShowPage { c: pc, list, items, flags, failed, f });
     if errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -141,10 +128,7 @@ pub async fn show(
 }
 
 pub async fn create_item(State(st): State<AppState>, c: Ctx, Path(code): Path<String>, body: String) -> Result<Response, HttpError> {
-    let list = lists::list(&st.db, &code)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))?;
+    let list = lists::list(&st.db, &code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let mut form = ItemForm::read(&body);
     form.active = true;
     let res = match form.parse(&list) {
@@ -166,10 +150,7 @@ pub async fn update_item(
     Path((code, id)): Path<(String, i64)>,
     body: String,
 ) -> Result<Response, HttpError> {
-    let list = lists::list(&st.db, &code)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))?;
+    let list = lists::list(&st.db, &code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let mut form = ItemForm::read(&body);
     form.id = Some(id);
     let existing = lists::items(&st.db, &code, true).await.map_err(|e| c.err(e))?;

@@ -104,7 +104,11 @@ pub async fn attachment(State(st): State<AppState>, c: Ctx, Path((id, aid)): Pat
     let a = mail::attachment(&st.db, id, aid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let disposition = format!("attachment; filename=\"{}\"", a.filename.replace(['"', '\\'], "_"));
     Ok((
-        [(header::CONTENT_TYPE, a.content_type.clone()), (header::CONTENT_DISPOSITION, disposition), (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string())],
+        [
+            (header::CONTENT_TYPE, a.content_type.clone()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
         a.content,
     )
         .into_response())
@@ -186,7 +190,12 @@ pub struct NoticeQ {
     notice: Option<String>,
 }
 
-pub async fn template_form(State(st): State<AppState>, c: Ctx, Path((event, lang)): Path<(String, String)>, Query(q): Query<NoticeQ>) -> Result<Response, HttpError> {
+pub async fn template_form(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((event, lang)): Path<(String, String)>,
+    Query(q): Query<NoticeQ>,
+) -> Result<Response, HttpError> {
     let l = parse_lang(&c, &lang)?;
     let def = templates::event(&event).ok_or_else(|| c.err(Error::NotFound))?;
     let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
@@ -222,11 +231,23 @@ pub struct TemplateForm {
     action: String,
 }
 
-pub async fn template_save(State(st): State<AppState>, c: Ctx, Path((event, lang)): Path<(String, String)>, Form(f): Form<TemplateForm>) -> Result<Response, HttpError> {
+pub async fn template_save(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((event, lang)): Path<(String, String)>,
+    Form(f): Form<TemplateForm>,
+) -> Result<Response, HttpError> {
     let l = parse_lang(&c, &lang)?;
     let def = templates::event(&event).ok_or_else(|| c.err(Error::NotFound))?;
     let sample = (def.sample)();
-    let candidate = templates::Template { event: event.clone(), lang: l, subject: f.subject.clone(), text_body: f.text_body.clone(), html_body: f.html_body.clone(), customized: true };
+    let candidate = templates::Template {
+        event: event.clone(),
+        lang: l,
+        subject: f.subject.clone(),
+        text_body: f.text_body.clone(),
+        html_body: f.html_body.clone(),
+        customized: true,
+    };
     let result = if f.action == "preview" {
         match templates::render(&candidate, &sample) {
             Ok(_) => Err(None),
@@ -261,7 +282,11 @@ pub async fn template_save(State(st): State<AppState>, c: Ctx, Path((event, lang
     Ok(resp)
 }
 
-pub async fn template_reset(State(st): State<AppState>, c: Ctx, Path((event, lang)): Path<(String, String)>) -> Result<Response, HttpError> {
+pub async fn template_reset(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((event, lang)): Path<(String, String)>,
+) -> Result<Response, HttpError> {
     let l = parse_lang(&c, &lang)?;
     templates::reset(&st.db, &c.actor(), st.now(), &event, l).await.map_err(|e| c.err(e))?;
     Ok(redirect_notice(&format!("/admin/email-templates/{event}/{lang}"), "notice.template_reset"))

@@ -43,19 +43,12 @@ pub async fn index(c: Ctx) -> Result<Response, HttpError> {
     let tiles: Vec<Tile> = SECTIONS
         .iter()
         .filter(|(_, _, r)| c.p.can(*r))
-        .map(|(href, key, _)| Tile {
-            href,
-            title: c.tr.t(key),
-            text: c.tr.t(&format!("{key}_text")),
-        })
+        .map(|(href, key, _)| Tile { href, title: c.tr.t(key), text: c.tr.t(&format!("{key}_text")) })
         .collect();
     if tiles.is_empty() {
         return Err(c.err(crate::error::Error::Forbidden));
     }
-    Ok(render(IndexPage {
-        c: PageCtx::new(&c, "/admin", "nav.admin"),
-        tiles,
-    }))
+    Ok(render(IndexPage { c: PageCtx::new(&c, "/admin", "nav.admin"), tiles }))
 }
 
 #[derive(Template)]
@@ -81,11 +74,5 @@ pub async fn history_page(
     let events = audit::history(&st.db, entity, id, None, 500).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/admin", "history.title");
     pc.title = format!("{} · {record_name}", c.tr.t("history.title"));
-    Ok(render(HistoryPage {
-        c: pc,
-        back_href,
-        back_label: c.tr.t(back_key),
-        record_name,
-        entries: audit::entries(&events),
-    }))
+    Ok(render(HistoryPage { c: pc, back_href, back_label: c.tr.t(back_key), record_name, entries: audit::entries(&events) }))
 }

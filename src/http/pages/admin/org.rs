@@ -25,10 +25,7 @@ pub struct UnitForm {
 impl UnitForm {
     fn parent(&self) -> Result<Option<i64>, Error> {
         match self.parent_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(s) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| Error::validation("parent_id", "error.invalid_choice")),
+            Some(s) => s.parse().map(Some).map_err(|_| Error::validation("parent_id", "error.invalid_choice")),
             None => Ok(None),
         }
     }
@@ -41,10 +38,7 @@ impl UnitForm {
 }
 
 fn kinds(c: &Ctx) -> Vec<(&'static str, String)> {
-    UnitKind::ALL
-        .iter()
-        .map(|k| (k.code(), c.tr.t(&format!("unit_kind.{}", k.code()))))
-        .collect()
+    UnitKind::ALL.iter().map(|k| (k.code(), c.tr.t(&format!("unit_kind.{}", k.code())))).collect()
 }
 
 #[derive(Template)]
@@ -60,13 +54,8 @@ struct TreePage {
 async fn tree_page(st: &AppState, c: &Ctx, form: UnitForm, f: FormErrors, notice: Option<&str>) -> Result<Response, HttpError> {
     let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
     let errors = f.any();
-    let mut resp = render(TreePage {
-        c: PageCtx::new(c, "/admin", "admin.org_units").with_notice(notice),
-        units,
-        kinds: kinds(c),
-        form,
-        f,
-    });
+    let mut resp =
+        render(TreePage { c: PageCtx::new(c, "/admin", "admin.org_units").with_notice(notice), units, kinds: kinds(c), form, f });
     if errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -74,17 +63,7 @@ async fn tree_page(st: &AppState, c: &Ctx, form: UnitForm, f: FormErrors, notice
 }
 
 pub async fn tree(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
-    tree_page(
-        &st,
-        &c,
-        UnitForm {
-            kind: "branch".into(),
-            ..Default::default()
-        },
-        FormErrors::none(),
-        q.notice.as_deref(),
-    )
-    .await
+    tree_page(&st, &c, UnitForm { kind: "branch".into(), ..Default::default() }, FormErrors::none(), q.notice.as_deref()).await
 }
 
 pub async fn create(State(st): State<AppState>, c: Ctx, Form(form): Form<UnitForm>) -> Result<Response, HttpError> {
@@ -120,14 +99,7 @@ async fn edit_page(st: &AppState, c: &Ctx, id: i64, form: UnitForm, f: FormError
     let mut pc = PageCtx::new(c, "/admin", "admin.org_unit_edit").with_notice(notice);
     pc.title = me.name.clone();
     let errors = f.any();
-    let mut resp = render(EditPage {
-        c: pc,
-        id,
-        units,
-        kinds: kinds(c),
-        form,
-        f,
-    });
+    let mut resp = render(EditPage { c: pc, id, units, kinds: kinds(c), form, f });
     if errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -136,10 +108,7 @@ async fn edit_page(st: &AppState, c: &Ctx, id: i64, form: UnitForm, f: FormError
 
 async fn load(st: &AppState, c: &Ctx, id: i64) -> Result<OrgUnit, HttpError> {
     let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    units::get(&mut conn, id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))
+    units::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
 }
 
 pub async fn edit_form(
@@ -149,11 +118,7 @@ pub async fn edit_form(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, HttpError> {
     let u = load(&st, &c, id).await?;
-    let form = UnitForm {
-        name: u.name,
-        kind: u.kind.code().into(),
-        parent_id: u.parent_id.map(|p| p.to_string()),
-    };
+    let form = UnitForm { name: u.name, kind: u.kind.code().into(), parent_id: u.parent_id.map(|p| p.to_string()) };
     edit_page(&st, &c, id, form, FormErrors::none(), q.notice.as_deref()).await
 }
 
@@ -178,11 +143,7 @@ pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> 
         Ok(()) => Ok(redirect_notice("/admin/org-units", "notice.deleted")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            let form = UnitForm {
-                name: u.name,
-                kind: u.kind.code().into(),
-                parent_id: u.parent_id.map(|p| p.to_string()),
-            };
+            let form = UnitForm { name: u.name, kind: u.kind.code().into(), parent_id: u.parent_id.map(|p| p.to_string()) };
             edit_page(&st, &c, id, form, fe, None).await
         }
     }

@@ -22,10 +22,7 @@ struct ListPage {
 
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
     let roles = roles::list(&st.db).await.map_err(|e| c.err(e))?;
-    Ok(render(ListPage {
-        c: PageCtx::new(&c, "/admin", "admin.roles").with_notice(q.notice.as_deref()),
-        roles,
-    }))
+    Ok(render(ListPage { c: PageCtx::new(&c, "/admin", "admin.roles").with_notice(q.notice.as_deref()), roles }))
 }
 
 /// The role form as typed (kept on error).
@@ -63,38 +60,20 @@ struct FormPage {
 fn page(c: &Ctx, id: Option<i64>, builtin: bool, form: RoleForm, f: FormErrors, notice: Option<&str>) -> Response {
     let mut groups: Vec<RightGroup> = Vec::new();
     for r in Right::ALL {
-        let entry = (
-            r.code().to_string(),
-            c.tr.t(&r.label_key()),
-            form.rights.iter().any(|x| x == r.code()),
-        );
+        let entry = (r.code().to_string(), c.tr.t(&r.label_key()), form.rights.iter().any(|x| x == r.code()));
         let gname = c.tr.t(&format!("right_group.{}", r.group()));
         match groups.iter_mut().find(|g| g.name == gname) {
             Some(g) => g.rights.push(entry),
-            None => groups.push(RightGroup {
-                name: gname,
-                rights: vec![entry],
-            }),
+            None => groups.push(RightGroup { name: gname, rights: vec![entry] }),
         }
     }
-    let scopes = Scope::ALL
-        .iter()
-        .map(|s| (s.code(), c.tr.t(&format!("scope.{}", s.code()))))
-        .collect();
+    let scopes = Scope::ALL.iter().map(|s| (s.code(), c.tr.t(&format!("scope.{}", s.code())))).collect();
     let mut pc = PageCtx::new(c, "/admin", if id.is_some() { "admin.role_edit" } else { "admin.role_new" }).with_notice(notice);
     if id.is_some() {
         pc.title = form.name_fr.clone();
     }
     let errors = f.any();
-    let mut resp = render(FormPage {
-        c: pc,
-        id,
-        builtin,
-        form,
-        f,
-        groups,
-        scopes,
-    });
+    let mut resp = render(FormPage { c: pc, id, builtin, form, f, groups, scopes });
     if errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -102,17 +81,7 @@ fn page(c: &Ctx, id: Option<i64>, builtin: bool, form: RoleForm, f: FormErrors, 
 }
 
 pub async fn new_form(c: Ctx) -> Response {
-    page(
-        &c,
-        None,
-        false,
-        RoleForm {
-            scope: "own".into(),
-            ..Default::default()
-        },
-        FormErrors::none(),
-        None,
-    )
+    page(&c, None, false, RoleForm { scope: "own".into(), ..Default::default() }, FormErrors::none(), None)
 }
 
 fn parse(form: &RoleForm) -> Result<RoleInput, Error> {
@@ -160,10 +129,7 @@ fn to_form(r: &Role) -> RoleForm {
 }
 
 async fn load(st: &AppState, c: &Ctx, id: i64) -> Result<Role, HttpError> {
-    roles::get(&st.db, id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))
+    roles::get(&st.db, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
 }
 
 pub async fn edit_form(
@@ -202,14 +168,5 @@ pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> 
 
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     let r = load(&st, &c, id).await?;
-    super::history_page(
-        &st,
-        &c,
-        "role",
-        id,
-        r.name(&c.lang()).to_string(),
-        format!("/admin/roles/{id}"),
-        "admin.roles",
-    )
-    .await
+    super::history_page(&st, &c, "role", id, r.name(&c.lang()).to_string(), format!("/admin/roles/{id}"), "admin.roles").await
 }

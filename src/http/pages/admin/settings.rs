@@ -37,12 +37,7 @@ fn views(c: &Ctx, values: &[(&'static settings::Def, String)]) -> Vec<SettingVie
             let (kind, options, min, max) = match d.kind {
                 Kind::Bool => ("bool", vec![], 0, 0),
                 Kind::Int { min, max } => ("int", vec![], min, max),
-                Kind::Choice(opts) => (
-                    "choice",
-                    opts.iter().map(|o| (*o, c.tr.t(&format!("setting_value.{o}")))).collect(),
-                    0,
-                    0,
-                ),
+                Kind::Choice(opts) => ("choice", opts.iter().map(|o| (*o, c.tr.t(&format!("setting_value.{o}")))).collect(), 0, 0),
                 Kind::Text { .. } | Kind::Domain => ("text", vec![], 0, 0),
                 Kind::Email => ("email", vec![], 0, 0),
             };
@@ -93,8 +88,6 @@ pub async fn save(State(st): State<AppState>, c: Ctx, body: String) -> Result<Re
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(resp);
     }
-    settings::set_many(&st.db, &c.actor(), st.now(), &parsed)
-        .await
-        .map_err(|e| c.err(e))?;
+    settings::set_many(&st.db, &c.actor(), st.now(), &parsed).await.map_err(|e| c.err(e))?;
     Ok(redirect_notice("/admin/settings", "notice.saved"))
 }

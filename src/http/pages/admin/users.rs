@@ -128,18 +128,7 @@ async fn form_page(st: &AppState, c: &Ctx, shown: Shown, notice: Option<&str>) -
         pc.title = form.name.clone();
     }
     let has_errors = f.any() || pw.any();
-    let mut resp = render(FormPage {
-        c: pc,
-        id,
-        form,
-        f,
-        roles,
-        units,
-        pw,
-        last_login,
-        emails,
-        show_links,
-    });
+    let mut resp = render(FormPage { c: pc, id, form, f, roles, units, pw, last_login, emails, show_links });
     if has_errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -147,12 +136,7 @@ async fn form_page(st: &AppState, c: &Ctx, shown: Shown, notice: Option<&str>) -
 }
 
 pub async fn new_form(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
-    let form = UserForm {
-        role: "representant".into(),
-        language: Some("fr".into()),
-        active: Some(true),
-        ..Default::default()
-    };
+    let form = UserForm { role: "representant".into(), language: Some("fr".into()), active: Some(true), ..Default::default() };
     form_page(&st, &c, Shown::new(None, form), None).await
 }
 
@@ -178,10 +162,7 @@ pub struct PostedUser {
 impl PostedUser {
     fn into_form(self, creating: bool) -> Result<UserForm, Error> {
         let org_unit_id = match self.org_unit_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(s) => Some(
-                s.parse::<i64>()
-                    .map_err(|_| Error::validation("org_unit_id", "error.invalid_choice"))?,
-            ),
+            Some(s) => Some(s.parse::<i64>().map_err(|_| Error::validation("org_unit_id", "error.invalid_choice"))?),
             None => None,
         };
         Ok(UserForm {
@@ -230,10 +211,7 @@ fn to_form(u: &User) -> UserForm {
 }
 
 async fn load(st: &AppState, c: &Ctx, id: i64) -> Result<User, HttpError> {
-    users::get_visible(&st.db, &c.p.visibility, id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))
+    users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
 }
 
 #[derive(Deserialize, Default)]
@@ -249,8 +227,7 @@ pub async fn edit_form(
 ) -> Result<Response, HttpError> {
     let u = load(&st, &c, id).await?;
     let last = if c.p.sees_hidden_fields() { u.last_login_at } else { None };
-    form_page(&st, &c, Shown { last_login: last, ..Shown::new(Some(id), to_form(&u)) }, q.notice.as_deref())
-    .await
+    form_page(&st, &c, Shown { last_login: last, ..Shown::new(Some(id), to_form(&u)) }, q.notice.as_deref()).await
 }
 
 pub async fn update(
