@@ -579,8 +579,10 @@ async fn generate(db: &Db, n: usize, now: i64) -> Result<Dataset> {
         }
     }
     tx.commit().await?;
+    // Search terms, as `users::create` would have written them.
+    carnet::identity::users::reindex_search(db).await?;
     // Planner statistics, as a database in service would have them.
-    for table in ["org_units", "roles", "role_rights", "users"] {
+    for table in ["org_units", "roles", "role_rights", "users", "search_terms"] {
         sqlx::query(&format!("ANALYZE {table}")).execute(&db.pool).await?;
     }
     Ok(Dataset { units, users: n, seconds: started.elapsed().as_secs_f64() })

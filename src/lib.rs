@@ -16,4 +16,5 @@ pub mod jobs;
 pub mod lists;
 pub mod mail;
 pub mod org;
+pub mod search;
 pub mod settings;

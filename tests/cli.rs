@@ -182,7 +182,12 @@ fn serve_without_demo_explains_how_to_create_the_first_admin() {
 #[test]
 fn unrelated_carnet_variables_are_not_configuration() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_carnet"));
-    let out = cmd.args(["config", "check"]).env("CARNET_TEST_POSTGRES_URL", "postgres://x").env("CARNET_LISTEN", "127.0.0.1:9191").output().unwrap();
+    let out = cmd
+        .args(["config", "check"])
+        .env("CARNET_TEST_POSTGRES_URL", "postgres://x")
+        .env("CARNET_LISTEN", "127.0.0.1:9191")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9191"));
 }

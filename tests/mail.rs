@@ -43,7 +43,11 @@ async fn delivers_with_recipients_bodies_attachments_and_threading() {
         let mut ids = Vec::new();
         for (i, subject) in ["Première", "Deuxième"].iter().enumerate() {
             let mut tx = app.state.db.begin().await.unwrap();
-            let mut atts = vec![Attachment { filename: "résumé.pdf".into(), content_type: "application/pdf".into(), content: b"%PDF-1.4 fake".to_vec() }];
+            let mut atts = vec![Attachment {
+                filename: "résumé.pdf".into(),
+                content_type: "application/pdf".into(),
+                content: b"%PDF-1.4 fake".to_vec(),
+            }];
             if i == 1 {
                 atts.push(ics::attachment(&meeting(0), ics::Method::Request, app.now()));
             }
@@ -103,7 +107,11 @@ async fn delivers_with_recipients_bodies_attachments_and_threading() {
         assert_eq!(mail::thread_of(&app.state.db, &token).await.unwrap(), Some(("user".into(), 77)));
         assert_eq!(second_db.in_reply_to.as_deref(), Some(first_db.message_id.as_str()));
         // The invitation travels as text/calendar with METHOD:REQUEST.
-        let cal = m2.parts.iter().find(|p| p.content_type().is_some_and(|ct| ct.ctype() == "text" && ct.subtype() == Some("calendar"))).expect("calendar part");
+        let cal = m2
+            .parts
+            .iter()
+            .find(|p| p.content_type().is_some_and(|ct| ct.ctype() == "text" && ct.subtype() == Some("calendar")))
+            .expect("calendar part");
         let ics_text = String::from_utf8_lossy(cal.contents()).to_string();
         assert!(ics_text.contains("METHOD:REQUEST"));
         app.stop().await;
@@ -120,7 +128,9 @@ async fn ics_is_valid_for_an_independent_parser() {
         }
         assert!(text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\n'), "CRLF line endings only");
         let cal = ical::IcalParser::new(std::io::BufReader::new(text.as_bytes())).next().expect("a calendar").expect("parses");
-        let prop = |props: &[ical::property::Property], name: &str| props.iter().find(|p| p.name == name).and_then(|p| p.value.clone()).unwrap_or_default();
+        let prop = |props: &[ical::property::Property], name: &str| {
+            props.iter().find(|p| p.name == name).and_then(|p| p.value.clone()).unwrap_or_default()
+        };
         assert_eq!(prop(&cal.properties, "METHOD"), m);
         assert_eq!(prop(&cal.properties, "VERSION"), "2.0");
         assert_eq!(cal.events.len(), 1);
@@ -131,7 +141,10 @@ async fn ics_is_valid_for_an_independent_parser() {
         assert_eq!(prop(e, "DTSTART"), "20261124T090000Z");
         assert_eq!(prop(e, "DTEND"), "20261124T100000Z");
         // Folded and escaped text comes back whole.
-        assert_eq!(prop(e, "SUMMARY"), "JULIE / STOCK A1234\\, essai routier\\; « priorité » Or — rendez-vous à la succursale de Laval pour l'essai");
+        assert_eq!(
+            prop(e, "SUMMARY"),
+            "JULIE / STOCK A1234\\, essai routier\\; « priorité » Or — rendez-vous à la succursale de Laval pour l'essai"
+        );
         assert_eq!(prop(e, "DESCRIPTION"), "Ligne 1\\nLigne 2\\, avec virgule\\; et point-virgule");
         let attendees: Vec<_> = e.iter().filter(|p| p.name == "ATTENDEE").collect();
         assert_eq!(attendees.len(), 2);
@@ -172,7 +185,8 @@ async fn smtp_down_keeps_emails_queued_and_delivers_later_exactly_once() {
         run_jobs(&app).await;
         let e = mail::get(&app.state.db, id).await.unwrap().unwrap();
         assert_eq!(e.status, "sent");
-        let ours: Vec<_> = smtp.messages().into_iter().filter(|m| parse(m).message_id().map(|x| format!("<{x}>")) == Some(e.message_id.clone())).collect();
+        let ours: Vec<_> =
+            smtp.messages().into_iter().filter(|m| parse(m).message_id().map(|x| format!("<{x}>")) == Some(e.message_id.clone())).collect();
         assert_eq!(ours.len(), 1, "delivered exactly once");
         app.stop().await;
     }
@@ -223,15 +237,26 @@ async fn notifications_use_templates_languages_and_preferences() {
         // A customised template, with a variable in the subject and in the HTML.
         let (s, _) = api.send("PUT", "/api/v1/email-templates/account_created/en", Some(json!({"subject": "Welcome {{ user.name }}", "text_body": "Hi {{ user.name }}", "html_body": "<p>Hi {{ user.name }}</p>"}))).await;
         assert_eq!(s, 200);
-        let (s, b) = api.send("PUT", "/api/v1/email-templates/account_created/en", Some(json!({"subject": "{% if %}", "text_body": "x", "html_body": "x"}))).await;
+        let (s, b) = api
+            .send(
+                "PUT",
+                "/api/v1/email-templates/account_created/en",
+                Some(json!({"subject": "{% if %}", "text_body": "x", "html_body": "x"})),
+            )
+            .await;
         assert_eq!(s, 422, "{b}");
         // A new English user whose name tries to add a header and HTML.
         let (s, u) = api
-            .send("POST", "/api/v1/users", Some(json!({"email": "kevin@t.fr", "name": "<b>Kevin</b>\r\nBcc: evil@x.fr", "role": "representant", "language": "en"})))
+            .send(
+                "POST",
+                "/api/v1/users",
+                Some(json!({"email": "kevin@t.fr", "name": "<b>Kevin</b>\r\nBcc: evil@x.fr", "role": "representant", "language": "en"})),
+            )
             .await;
         assert_eq!(s, 201, "{u}");
         // A French user gets the French default.
-        let (_, fr) = api.send("POST", "/api/v1/users", Some(json!({"email": "julie@t.fr", "name": "Julie", "role": "representant"}))).await;
+        let (_, fr) =
+            api.send("POST", "/api/v1/users", Some(json!({"email": "julie@t.fr", "name": "Julie", "role": "representant"}))).await;
         run_jobs(&app).await;
         let msgs = smtp.messages();
         let new: Vec<_> = msgs[start..].iter().map(|m| parse(m)).collect();
@@ -264,7 +289,13 @@ async fn notifications_use_templates_languages_and_preferences() {
         let ids = mail::notify::notify(
             &mut tx,
             app.now(),
-            mail::notify::Notice { event: "test_email", entity: None, vars: json!({"user": {"name": "Équipe"}}), attachments: vec![], created_by: None },
+            mail::notify::Notice {
+                event: "test_email",
+                entity: None,
+                vars: json!({"user": {"name": "Équipe"}}),
+                attachments: vec![],
+                created_by: None,
+            },
             &[mail::notify::Recipient::Group(g["id"].as_i64().unwrap())],
         )
         .await
@@ -272,7 +303,10 @@ async fn notifications_use_templates_languages_and_preferences() {
         tx.commit().await.unwrap();
         assert_eq!(ids.len(), 2);
         let subjects: Vec<String> = futures_subjects(&app, &ids).await;
-        assert!(subjects.iter().any(|s| s.starts_with("Courriel de test")) && subjects.iter().any(|s| s.starts_with("Test email")), "{subjects:?}");
+        assert!(
+            subjects.iter().any(|s| s.starts_with("Courriel de test")) && subjects.iter().any(|s| s.starts_with("Test email")),
+            "{subjects:?}"
+        );
         app.stop().await;
     }
 }
@@ -335,7 +369,10 @@ fn crash_between_queueing_and_delivery_delivers_exactly_once() {
         assert!(out.status.success());
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    run(&["admin", "create-user", "--email", "chef@t.fr", "--name", "Chef", "--role", "administrateur", "--password-stdin"], Some("un-long-mot-de-passe"));
+    run(
+        &["admin", "create-user", "--email", "chef@t.fr", "--name", "Chef", "--role", "administrateur", "--password-stdin"],
+        Some("un-long-mot-de-passe"),
+    );
     let token = run(&["admin", "create-token", "--user", "chef@t.fr", "--name", "crash"], None);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     /// Kills the server even when an assertion fails first.
@@ -347,17 +384,19 @@ fn crash_between_queueing_and_delivery_delivers_exactly_once() {
         }
     }
     let serve = |jobs: bool| {
-        Proc(std::process::Command::new(bin)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", &db)
-            .env("CARNET_LOG", "error")
-            .env("CARNET_SMTP_URL", smtp.url())
-            .env("CARNET_RUN_JOBS", if jobs { "true" } else { "false" })
-            .env("CARNET_JOB_POLL_MS", "100")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap())
+        Proc(
+            std::process::Command::new(bin)
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .env("DATABASE_URL", &db)
+                .env("CARNET_LOG", "error")
+                .env("CARNET_SMTP_URL", smtp.url())
+                .env("CARNET_RUN_JOBS", if jobs { "true" } else { "false" })
+                .env("CARNET_JOB_POLL_MS", "100")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     };
     let wait_up = || {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -383,10 +422,12 @@ fn crash_between_queueing_and_delivery_delivers_exactly_once() {
     });
     p1.0.kill().unwrap(); // SIGKILL: no graceful anything
     p1.0.wait().unwrap();
-    let count_ours = |mid: &str| smtp.messages().iter().filter(|m| parse(m).message_id().map(|x| format!("<{x}>")).as_deref() == Some(mid)).count();
+    let count_ours =
+        |mid: &str| smtp.messages().iter().filter(|m| parse(m).message_id().map(|x| format!("<{x}>")).as_deref() == Some(mid)).count();
     let message_id: String = rt.block_on(async {
         let d = carnet::db::Db::connect(&db, None, 1).await.unwrap();
-        let (status, mid): (String, String) = sqlx::query_as("SELECT status, message_id FROM emails WHERE id = $1").bind(id).fetch_one(&d.pool).await.unwrap();
+        let (status, mid): (String, String) =
+            sqlx::query_as("SELECT status, message_id FROM emails WHERE id = $1").bind(id).fetch_one(&d.pool).await.unwrap();
         assert_eq!(status, "queued");
         mid
     });

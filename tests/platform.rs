@@ -821,3 +821,38 @@ async fn secure_cookie_when_served_over_https() {
     assert!(set.contains("; Secure"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn user_search_is_accent_and_case_insensitive_by_word_prefix() {
+    each_backend(|app| async move {
+        let admin = app.user("admin@t.fr", "administrateur", None).await;
+        let api = app.api(&app.token_for(admin).await);
+        for (email, name) in [("helene@t.fr", "Hélène CÔTÉ"), ("marc@t.fr", "Marc Tremblay"), ("eve@t.fr", "Ève Tremblay-Roy")] {
+            let (s, _) = api.send("POST", "/api/v1/users", Some(json!({"email": email, "name": name, "role": "representant"}))).await;
+            assert_eq!(s, 201);
+        }
+        let found = |q: &str| {
+            let api = &api;
+            let q = q.to_string();
+            async move {
+                let (_, b) = api.get(&format!("/api/v1/users?q={}", carnet::http::auth::urlencode(&q))).await;
+                let mut v: Vec<String> = b["items"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap().to_string()).collect();
+                v.sort();
+                v
+            }
+        };
+        assert_eq!(found("helene").await, vec!["helene@t.fr"]);
+        assert_eq!(found("COTE").await, vec!["helene@t.fr"]);
+        assert_eq!(found("trem").await, vec!["eve@t.fr", "marc@t.fr"]);
+        assert_eq!(found("tremblay roy").await, vec!["eve@t.fr"]);
+        assert_eq!(found("eve").await, vec!["eve@t.fr"]);
+        assert!(found("zzz").await.is_empty());
+        // Renaming updates the terms.
+        let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'marc@t.fr'").fetch_one(&app.state.db.pool).await.unwrap();
+        api.send("PATCH", &format!("/api/v1/users/{id}"), Some(json!({"name": "Marc Gagnon"}))).await;
+        assert_eq!(found("trem").await, vec!["eve@t.fr"]);
+        assert_eq!(found("gagn").await, vec!["marc@t.fr"]);
+        app
+    })
+    .await;
+}

@@ -17,6 +17,7 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "platform", sql: include_str!("../../migrations/0001_platform.sql") },
     Migration { version: 2, name: "mail", sql: include_str!("../../migrations/0002_mail.sql") },
+    Migration { version: 3, name: "search", sql: include_str!("../../migrations/0003_search.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -30,6 +30,17 @@ pub fn verify(password: &str, stored: &str) -> Result<bool> {
     Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
+/// [`hash`] on the blocking thread pool: argon2id takes tens of milliseconds of CPU and
+/// must not stall the async workers serving other requests.
+pub async fn hash_blocking(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || hash(&password)).await.map_err(Error::internal)?
+}
+
+/// [`verify`] on the blocking thread pool.
+pub async fn verify_blocking(password: String, stored: String) -> Result<bool> {
+    tokio::task::spawn_blocking(move || verify(&password, &stored)).await.map_err(Error::internal)?
+}
+
 /// A hash to verify against when the account does not exist, so that timing does not
 /// reveal which emails have accounts.
 pub fn dummy_hash() -> &'static str {

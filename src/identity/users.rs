@@ -218,8 +218,9 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &UserFilter, page: &PageReq
     let mut q = Sql::new(SELECT);
     q.push(" WHERE ").append(vis.filter("u.id", "u.org_unit_id"));
     if let Some(text) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let pat = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
-        q.push(" AND (LOWER(u.name) LIKE ").bind(pat.clone()).push(" OR u.email LIKE ").bind(pat).push(")");
+        if let Some(m) = crate::search::matching(User::ENTITY, "u.id", text) {
+            q.push(" AND ").append(m);
+        }
     }
     if let Some(role) = &filter.role {
         q.push(" AND r.code = ").bind(role.as_str());
@@ -286,7 +287,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UserInput, pass
     let hash = match password {
         Some(p) => {
             password::validate(p)?;
-            Some(password::hash(p)?)
+            Some(password::hash_blocking(p.to_string()).await?)
         }
         None => None,
     };
@@ -308,6 +309,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UserInput, pass
     .fetch_one(&mut *tx)
     .await
     .unique_field("email", "error.email_taken")?;
+    crate::search::index(&mut tx, User::ENTITY, id, &[&input.name, input.email.as_str()]).await?;
     let user = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(&mut tx, actor, now, id, &user).await?;
     notify_user(&mut tx, actor, now, &user, "account_created", serde_json::json!({})).await?;
@@ -336,6 +338,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
     .execute(&mut *tx)
     .await
     .unique_field("email", "error.email_taken")?;
+    crate::search::index(&mut tx, User::ENTITY, id, &[&input.name, input.email.as_str()]).await?;
     if old.active && !input.active {
         // Deactivation ends every session and disables every token of the user.
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
@@ -370,7 +373,7 @@ async fn notify_user(tx: &mut Tx, actor: &Actor, now: Millis, user: &User, event
 /// the change, if any).
 pub async fn set_password(db: &Db, actor: &Actor, now: Millis, id: i64, new_password: &str, keep_session: Option<&str>) -> Result<()> {
     password::validate(new_password)?;
-    let hash = password::hash(new_password)?;
+    let hash = password::hash_blocking(new_password.to_string()).await?;
     let mut tx = db.begin().await?;
     let n = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3")
         .bind(&hash)
@@ -426,4 +429,19 @@ pub(crate) async fn password_hash(db: &Db, id: i64) -> Result<Option<String>> {
 /// Validates the email field alone (used by the CLI).
 pub fn check_email(raw: &str) -> Result<Email> {
     parse_email("email", raw)
+}
+
+/// Rebuilds the search terms of every user (after a bulk import that bypassed `create`).
+pub async fn reindex_search(db: &Db) -> Result<u64> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, name, email FROM users ORDER BY id").fetch_all(&db.pool).await?;
+    let mut n = 0;
+    for chunk in rows.chunks(1000) {
+        let mut tx = db.begin().await?;
+        for (id, name, email) in chunk {
+            crate::search::index(&mut tx, User::ENTITY, *id, &[name, email]).await?;
+            n += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(n)
 }

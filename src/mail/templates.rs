@@ -152,30 +152,30 @@ pub fn render(t: &Template, vars: &Value) -> std::result::Result<Rendered, (&'st
 }
 
 /// Saves an administrator's version after checking that it renders with the sample data.
-pub async fn save(
-    db: &Db,
-    actor: &Actor,
-    now: Millis,
-    code: &str,
-    lang: Lang,
-    subject: &str,
-    text_body: &str,
-    html_body: &str,
-) -> Result<Template> {
+/// The three parts of a template as an administrator typed them.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateInput {
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+}
+
+pub async fn save(db: &Db, actor: &Actor, now: Millis, code: &str, lang: Lang, input: &TemplateInput) -> Result<Template> {
     let def = event(code).ok_or(Error::NotFound)?;
     let mut errs = FieldErrors::new();
-    if subject.trim().is_empty() {
+    if input.subject.trim().is_empty() {
         errs.add("subject", "error.required");
     }
-    if text_body.trim().is_empty() {
+    if input.text_body.trim().is_empty() {
         errs.add("text_body", "error.required");
     }
     let candidate = Template {
         event: code.into(),
         lang,
-        subject: subject.trim().into(),
-        text_body: text_body.into(),
-        html_body: html_body.into(),
+        subject: input.subject.trim().into(),
+        text_body: input.text_body.clone(),
+        html_body: input.html_body.clone(),
         customized: true,
     };
     if let Err((field, _)) = render(&candidate, &(def.sample)()) {

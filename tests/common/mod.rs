@@ -352,7 +352,9 @@ impl SmtpServer {
 
     /// Every message received so far, raw.
     pub fn messages(&self) -> Vec<Vec<u8>> {
-        let mut files: Vec<_> = std::fs::read_dir(self.maildir.path().join("box").join("new")).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        let mut files: Vec<_> = std::fs::read_dir(self.maildir.path().join("box").join("new"))
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
         files.sort();
         files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
     }

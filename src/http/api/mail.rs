@@ -109,13 +109,7 @@ pub async fn list_templates(State(st): State<AppState>, c: Ctx) -> Result<Json<L
     Ok(Json(ListOf { items, next_cursor: None }))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TemplateBody {
-    pub subject: String,
-    pub text_body: String,
-    pub html_body: String,
-}
+pub use templates::TemplateInput as TemplateBody;
 
 impl ApiInput for TemplateBody {
     const READ_ONLY: &'static [&'static str] = &["event", "lang", "customized"];
@@ -131,7 +125,7 @@ pub async fn put_template(
     ApiJson(b): ApiJson<TemplateBody>,
 ) -> Result<Json<templates::Template>, HttpError> {
     let l = Lang::parse(&lang).ok_or_else(|| c.err(Error::NotFound))?;
-    let t = templates::save(&st.db, &c.actor(), st.now(), &event, l, &b.subject, &b.text_body, &b.html_body).await.map_err(|e| c.err(e))?;
+    let t = templates::save(&st.db, &c.actor(), st.now(), &event, l, &b).await.map_err(|e| c.err(e))?;
     Ok(Json(t))
 }
 

@@ -71,7 +71,7 @@ pub struct PasswordForm {
 pub async fn change_password(State(st): State<AppState>, c: Ctx, Form(f): Form<PasswordForm>) -> Result<Response, HttpError> {
     let stored = users::password_hash(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
     let current_ok = match stored {
-        Some(h) => password::verify(&f.current, &h).map_err(|e| c.err(e))?,
+        Some(h) => password::verify_blocking(f.current.clone(), h).await.map_err(|e| c.err(e))?,
         None => false,
     };
     let mut errs = crate::error::FieldErrors::new();

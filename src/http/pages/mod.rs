@@ -302,10 +302,10 @@ pub async fn login_submit(
         _ => None,
     };
     let ok = match &stored {
-        Some(h) => password::verify(&f.password, h)?,
+        Some(h) => password::verify_blocking(f.password.clone(), h.clone()).await?,
         None => {
             // Same work whether or not the account exists.
-            let _ = password::verify(&f.password, password::dummy_hash());
+            let _ = password::verify_blocking(f.password.clone(), password::dummy_hash().to_string()).await;
             false
         }
     };

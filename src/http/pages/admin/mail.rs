@@ -254,7 +254,17 @@ pub async fn template_save(
             Err((field, _)) => Err(Some(Error::validation(field, "error.template_invalid"))),
         }
     } else {
-        templates::save(&st.db, &c.actor(), st.now(), &event, l, &f.subject, &f.text_body, &f.html_body).await.map(|_| ()).map_err(Some)
+        templates::save(
+            &st.db,
+            &c.actor(),
+            st.now(),
+            &event,
+            l,
+            &templates::TemplateInput { subject: f.subject.clone(), text_body: f.text_body.clone(), html_body: f.html_body.clone() },
+        )
+        .await
+        .map(|_| ())
+        .map_err(Some)
     };
     let fe = match result {
         Ok(()) => return Ok(redirect_notice(&format!("/admin/email-templates/{event}/{lang}"), "notice.saved")),
