@@ -191,3 +191,40 @@ fn unrelated_carnet_variables_are_not_configuration() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9191"));
 }
+
+#[test]
+fn send_test_email_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("mail.db").display());
+    let outbox = dir.path().join("outbox");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_carnet"))
+            .args(args)
+            .env("DATABASE_URL", &db)
+            .env("CARNET_LOG", "error")
+            .env("CARNET_MAIL_DIR", &outbox)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["admin", "send-test-email", "--to", "Julie <julie@example.fr>"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sent to julie@example.fr via file"));
+    let files: Vec<_> = std::fs::read_dir(&outbox).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    let raw = std::fs::read_to_string(files[0].path()).unwrap();
+    assert!(raw.contains("julie@example.fr") && raw.contains("Subject: Courriel de test"), "{raw}");
+    let out = run(&["admin", "send-test-email", "--to", "not an address"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--to"));
+    // An unreachable server: the email stays queued, the command says so and fails.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = Command::new(env!("CARGO_BIN_EXE_carnet"))
+        .args(["admin", "send-test-email", "--to", "julie@example.fr"])
+        .env("DATABASE_URL", &db)
+        .env("CARNET_LOG", "error")
+        .env("CARNET_SMTP_URL", format!("smtp://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stays queued"), "{}", String::from_utf8_lossy(&out.stderr));
+}

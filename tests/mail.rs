@@ -444,3 +444,32 @@ fn crash_between_queueing_and_delivery_delivers_exactly_once() {
     drop(p2);
     assert_eq!(count_ours(&message_id), 1, "exactly once");
 }
+
+#[tokio::test]
+async fn per_record_reply_address_when_a_reply_domain_is_set() {
+    for backend in backends() {
+        let app = TestApp::start(backend).await;
+        let admin = app.user("admin@t.fr", "administrateur", None).await;
+        let api = app.api(&app.token_for(admin).await);
+        let (s, _) = api.send("PATCH", "/api/v1/settings", Some(json!({"mail.reply_domain": "reponses.carnet.test", "mail.from_address": "crm@carnet.test"}))).await;
+        assert_eq!(s, 200);
+        let (s, b) = api.send("PATCH", "/api/v1/settings", Some(json!({"mail.reply_domain": "not a domain"}))).await;
+        assert_eq!(s, 422, "{b}");
+        let mut tx = app.state.db.begin().await.unwrap();
+        let id = mail::queue(
+            &mut tx,
+            app.now(),
+            NewEmail { entity: Some(("user".into(), admin)), event: "test_email".into(), to: vec![Mailbox::parse("a@b.fr").unwrap()], subject: "S".into(), text: "T".into(), ..Default::default() },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let e = mail::get(&app.state.db, id).await.unwrap().unwrap();
+        let reply = e.reply_to_mailbox().unwrap().email;
+        let token = reply.strip_prefix("reply+").unwrap().strip_suffix("@reponses.carnet.test").unwrap().to_string();
+        assert_eq!(mail::thread_of(&app.state.db, &token).await.unwrap(), Some(("user".into(), admin)));
+        assert_eq!(e.from_mailbox().unwrap().email, "crm@carnet.test");
+        assert!(e.message_id.ends_with("@carnet.test>") && e.message_id.contains(&token));
+        app.stop().await;
+    }
+}
