@@ -250,6 +250,9 @@ impl Browser {
     }
 
     /// The current path without the query.
+    async fn source(&self) -> String {
+        self.get("/source").await.as_str().unwrap_or_default().to_string()
+    }
     async fn path_only(&self) -> String {
         let p = self.path().await;
         p.split('?').next().unwrap_or_default().to_string()
@@ -551,4 +554,26 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     assert_eq!(b.html_lang().await, "fr");
     assert_eq!(b.nav_labels().await, ["Accueil", "Équipe", "Administration"]);
     assert_eq!(b.text("#logout").await, "Déconnexion");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_test_email_and_template_preview() {
+    with_browser(|b, app| Box::pin(outbox_body(b, app))).await;
+}
+
+async fn outbox_body(b: &Browser, app: &TestApp) {
+    login(b, ADMIN_EMAIL, PASSWORD).await;
+    b.goto("/admin/outbox").await;
+    b.fill("#test-to", "julie@client.test").await;
+    b.click_and_wait("#send-test").await;
+    assert!(b.path_only().await.starts_with("/admin/outbox/"), "lands on the queued email");
+    assert_eq!(b.text("h1").await, "Courriel de test de Carnet");
+    common::run_jobs(app).await;
+    b.goto("/admin/outbox").await;
+    b.screenshot("fr-outbox").await;
+    let html = b.source().await;
+    assert!(html.contains("julie@client.test") && html.contains("Envoyé"), "the sent email is listed");
+    b.goto("/admin/email-templates/account_created/fr").await;
+    b.screenshot("fr-email-template").await;
+    assert!(b.source().await.contains("Votre compte Carnet"), "the preview renders the sample");
 }
