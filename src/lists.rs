@@ -96,6 +96,18 @@ pub fn builtin_lists() -> Vec<BuiltinList> {
             items: &[("m", "M.", "Mr", ""), ("mme", "Mme", "Mrs", ""), ("dr", "Dr", "Dr", "")],
         },
         BuiltinList {
+            code: "customer_particularity",
+            name_fr: "Particularités des clients",
+            name_en: "Customer particularities",
+            allowed_flags: "",
+            items: &[
+                ("vip", "Client VIP", "VIP customer", ""),
+                ("ne_pas_solliciter", "Ne pas solliciter", "Do not solicit", ""),
+                ("flotte", "Client flotte", "Fleet customer", ""),
+                ("paiement_a_verifier", "Paiement à vérifier", "Check payment", ""),
+            ],
+        },
+        BuiltinList {
             code: "lead_type",
             name_fr: "Types de lead",
             name_en: "Lead types",

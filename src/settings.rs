@@ -40,6 +40,7 @@ pub const DEFS: &[Def] = &[
     Def { key: "lists.page_size", kind: Kind::Int { min: 10, max: 200 }, default: "50" },
     Def { key: "security.show_last_login", kind: Kind::Bool, default: "true" },
     Def { key: "jobs.session_cleanup_enabled", kind: Kind::Bool, default: "true" },
+    Def { key: "customers.phone_region", kind: Kind::Choice(crate::customers::phone::REGIONS), default: "CA" },
     Def { key: "mail.from_address", kind: Kind::Email, default: "no-reply@carnet.localhost" },
     Def { key: "mail.from_name", kind: Kind::Text { max: 100 }, default: "Carnet" },
     Def { key: "mail.reply_domain", kind: Kind::Domain, default: "" },

@@ -22,3 +22,31 @@
     btn.classList.add("copied");
   });
 })();
+// Search as you type: <input data-live-search="#tbody-id"> refreshes the table rows from
+// the same page (with part=rows) while the user types; the form still works without it.
+(function () {
+  "use strict";
+  document.querySelectorAll("input[data-live-search]").forEach(function (input) {
+    var target = document.querySelector(input.getAttribute("data-live-search"));
+    var form = input.form;
+    if (!target || !form || !window.fetch) return;
+    var timer = null, seq = 0;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var params = new URLSearchParams(new FormData(form));
+        params.set("part", "rows");
+        var mine = ++seq;
+        fetch(form.action + "?" + params.toString(), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.text() : null; })
+          .then(function (html) {
+            if (html !== null && mine === seq) {
+              target.innerHTML = html;
+              params.delete("part");
+              history.replaceState(null, "", form.action + "?" + params.toString());
+            }
+          });
+      }, 150);
+    });
+  });
+})();

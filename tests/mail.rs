@@ -451,7 +451,13 @@ async fn per_record_reply_address_when_a_reply_domain_is_set() {
         let app = TestApp::start(backend).await;
         let admin = app.user("admin@t.fr", "administrateur", None).await;
         let api = app.api(&app.token_for(admin).await);
-        let (s, _) = api.send("PATCH", "/api/v1/settings", Some(json!({"mail.reply_domain": "reponses.carnet.test", "mail.from_address": "crm@carnet.test"}))).await;
+        let (s, _) = api
+            .send(
+                "PATCH",
+                "/api/v1/settings",
+                Some(json!({"mail.reply_domain": "reponses.carnet.test", "mail.from_address": "crm@carnet.test"})),
+            )
+            .await;
         assert_eq!(s, 200);
         let (s, b) = api.send("PATCH", "/api/v1/settings", Some(json!({"mail.reply_domain": "not a domain"}))).await;
         assert_eq!(s, 422, "{b}");
@@ -459,7 +465,14 @@ async fn per_record_reply_address_when_a_reply_domain_is_set() {
         let id = mail::queue(
             &mut tx,
             app.now(),
-            NewEmail { entity: Some(("user".into(), admin)), event: "test_email".into(), to: vec![Mailbox::parse("a@b.fr").unwrap()], subject: "S".into(), text: "T".into(), ..Default::default() },
+            NewEmail {
+                entity: Some(("user".into(), admin)),
+                event: "test_email".into(),
+                to: vec![Mailbox::parse("a@b.fr").unwrap()],
+                subject: "S".into(),
+                text: "T".into(),
+                ..Default::default()
+            },
         )
         .await
         .unwrap();

@@ -40,6 +40,14 @@ macro_rules! rights {
 
 rights! {
     UsersRead => "users.read", "users";
+    CustomersRead => "customers.read", "customers";
+    CustomersCreate => "customers.create", "customers";
+    CustomersCreateDuplicate => "customers.create_duplicate", "customers";
+    CustomersUpdate => "customers.update", "customers";
+    CustomersDelete => "customers.delete", "customers";
+    CustomersMerge => "customers.merge", "customers";
+    CustomersImport => "customers.import", "customers";
+    CustomersExport => "customers.export", "customers";
     AdminUsers => "admin.users", "admin";
     AdminRoles => "admin.roles", "admin";
     AdminOrg => "admin.org", "admin";

@@ -238,12 +238,47 @@ pub fn defaults() -> Vec<RoleInput> {
     let admin_rights = RightSet::all();
     let rows: Vec<(&str, &str, &str, Scope, RightSet)> = vec![
         ("administrateur", "Administrateur", "Administrator", Scope::All, admin_rights),
-        ("directeur_ventes", "Directeur des ventes", "Sales manager", Scope::Subtree, [UsersRead].into_iter().collect()),
-        ("representant", "Représentant", "Sales representative", Scope::Own, [UsersRead].into_iter().collect()),
-        ("agent_bdc", "Agent BDC", "BDC agent", Scope::Unit, [UsersRead].into_iter().collect()),
-        ("agent_support", "Agent de support", "Support agent", Scope::Unit, [UsersRead].into_iter().collect()),
-        ("technicien", "Technicien", "Technician", Scope::Own, RightSet::default()),
-        ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead].into_iter().collect()),
+        (
+            "directeur_ventes",
+            "Directeur des ventes",
+            "Sales manager",
+            Scope::Subtree,
+            [
+                UsersRead,
+                CustomersRead,
+                CustomersCreate,
+                CustomersCreateDuplicate,
+                CustomersUpdate,
+                CustomersMerge,
+                CustomersImport,
+                CustomersExport,
+            ]
+            .into_iter()
+            .collect(),
+        ),
+        (
+            "representant",
+            "Représentant",
+            "Sales representative",
+            Scope::Own,
+            [UsersRead, CustomersRead, CustomersCreate, CustomersUpdate].into_iter().collect(),
+        ),
+        (
+            "agent_bdc",
+            "Agent BDC",
+            "BDC agent",
+            Scope::Unit,
+            [UsersRead, CustomersRead, CustomersCreate, CustomersUpdate, CustomersExport].into_iter().collect(),
+        ),
+        (
+            "agent_support",
+            "Agent de support",
+            "Support agent",
+            Scope::Unit,
+            [UsersRead, CustomersRead, CustomersCreate, CustomersUpdate].into_iter().collect(),
+        ),
+        ("technicien", "Technicien", "Technician", Scope::Own, [CustomersRead].into_iter().collect()),
+        ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead, CustomersRead].into_iter().collect()),
     ];
     rows.into_iter()
         .map(|(code, fr, en, scope, rights)| RoleInput { code: code.into(), name_fr: fr.into(), name_en: en.into(), scope, rights })

@@ -36,6 +36,9 @@ impl Modify for BearerAuth {
         api::admin::list_lists, api::admin::list_items, api::admin::create_item, api::admin::update_item,
         api::admin::get_settings, api::admin::patch_settings,
         api::admin::list_jobs, api::admin::run_job,
+        api::customers::list, api::customers::create, api::customers::lookup, api::customers::export, api::customers::get,
+        api::customers::update, api::customers::delete, api::customers::merge, api::customers::contacts, api::customers::create_contact,
+        api::customers::update_contact, api::customers::delete_contact,
         api::mail::list, api::mail::get, api::mail::retry, api::mail::send_test, api::mail::list_templates, api::mail::put_template,
         api::mail::get_prefs, api::mail::put_prefs,
     )

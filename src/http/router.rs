@@ -63,6 +63,23 @@ routes! {
     get "/users" => Right(UsersRead), pages::directory::list;
     get "/users/{id}" => Right(UsersRead), pages::directory::show;
 
+    // Customers and contacts.
+    get "/customers" => Right(CustomersRead), pages::customers::list;
+    get "/customers/new" => Right(CustomersCreate), pages::customers::new_form;
+    post "/customers" => Right(CustomersCreate), pages::customers::create;
+    get "/customers/export.csv" => Right(CustomersExport), api::customers::export;
+    get "/customers/{id}" => Right(CustomersRead), pages::customers::show;
+    get "/customers/{id}/edit" => Right(CustomersUpdate), pages::customers::edit_form;
+    post "/customers/{id}" => Right(CustomersUpdate), pages::customers::update;
+    post "/customers/{id}/delete" => Right(CustomersDelete), pages::customers::delete;
+    post "/customers/{id}/merge" => Right(CustomersMerge), pages::customers::merge;
+    get "/customers/{id}/history" => Right(CustomersRead), pages::customers::history;
+    post "/customers/{id}/contacts" => Right(CustomersUpdate), pages::customers::create_contact;
+    get "/customers/{id}/contacts/{cid}" => Right(CustomersUpdate), pages::customers::edit_contact;
+    post "/customers/{id}/contacts/{cid}" => Right(CustomersUpdate), pages::customers::update_contact;
+    post "/customers/{id}/contacts/{cid}/delete" => Right(CustomersUpdate), pages::customers::delete_contact;
+    get "/customers/{id}/contacts/{cid}/vcard" => Right(CustomersRead), api::customers::vcard;
+
     // Administration.
     get "/admin" => Authenticated, pages::admin::index;
     get "/admin/users" => Right(AdminUsers), pages::admin::users::list;
@@ -118,6 +135,18 @@ routes! {
     get "/api/v1/users/{id}" => Right(UsersRead), api::users::get;
     patch "/api/v1/users/{id}" => Right(AdminUsers), api::users::update;
     get "/api/v1/users/{id}/history" => Right(AdminAudit), api::users::history;
+    get "/api/v1/customers" => Right(CustomersRead), api::customers::list;
+    post "/api/v1/customers" => Right(CustomersCreate), api::customers::create;
+    get "/api/v1/customers/lookup" => Right(CustomersRead), api::customers::lookup;
+    get "/api/v1/customers/export" => Right(CustomersExport), api::customers::export;
+    get "/api/v1/customers/{id}" => Right(CustomersRead), api::customers::get;
+    patch "/api/v1/customers/{id}" => Right(CustomersUpdate), api::customers::update;
+    delete "/api/v1/customers/{id}" => Right(CustomersDelete), api::customers::delete;
+    post "/api/v1/customers/{id}/merge" => Right(CustomersMerge), api::customers::merge;
+    get "/api/v1/customers/{id}/contacts" => Right(CustomersRead), api::customers::contacts;
+    post "/api/v1/customers/{id}/contacts" => Right(CustomersUpdate), api::customers::create_contact;
+    put "/api/v1/customers/{id}/contacts/{contact_id}" => Right(CustomersUpdate), api::customers::update_contact;
+    delete "/api/v1/customers/{id}/contacts/{contact_id}" => Right(CustomersUpdate), api::customers::delete_contact;
     get "/api/v1/roles" => Right(AdminRoles), api::admin::list_roles;
     post "/api/v1/roles" => Right(AdminRoles), api::admin::create_role;
     patch "/api/v1/roles/{id}" => Right(AdminRoles), api::admin::update_role;

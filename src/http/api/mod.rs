@@ -3,6 +3,7 @@
 //! the HTML pages.
 
 pub mod admin;
+pub mod customers;
 pub mod mail;
 pub mod tokens;
 pub mod users;

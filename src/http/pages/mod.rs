@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod customers;
 pub mod directory;
 
 use askama::Template;
@@ -41,6 +42,7 @@ pub struct PageCtx {
 /// these rights — empty means every logged-in user). Modules add their section here.
 const SECTIONS: &[(&str, &str, &[Right])] = &[
     ("/", "nav.home", &[]),
+    ("/customers", "nav.customers", &[Right::CustomersRead]),
     ("/users", "nav.team", &[Right::UsersRead]),
     (
         "/admin",

@@ -1,0 +1,504 @@
+//! Storage of customers and contacts.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{Contact, ContactInput, Customer, CustomerInput, Kind};
+use crate::access::{Actor, Visibility};
+use crate::audit::{self, Audited};
+use crate::clock::Millis;
+use crate::db::page::{Cursor, Page, PageReq};
+use crate::db::{Db, Sql, Tx};
+use crate::error::{Error, FieldErrors, Result};
+use crate::i18n::Lang;
+
+#[derive(Debug, FromRow)]
+struct Row {
+    id: i64,
+    kind: String,
+    civility: Option<String>,
+    first_name: String,
+    last_name: String,
+    company_name: String,
+    display_name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    mobile: Option<String>,
+    address: String,
+    language: String,
+    branch_id: Option<i64>,
+    branch_name: Option<String>,
+    owner_id: Option<i64>,
+    owner_name: Option<String>,
+    notes: String,
+    particularities: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<Row> for Customer {
+    fn from(r: Row) -> Customer {
+        Customer {
+            id: r.id,
+            kind: Kind::parse(&r.kind).unwrap_or(Kind::Person),
+            civility: r.civility,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            company_name: r.company_name,
+            display_name: r.display_name,
+            email: r.email,
+            phone: r.phone,
+            mobile: r.mobile,
+            address: r.address,
+            language: Lang::parse(&r.language).unwrap_or_default(),
+            branch_id: r.branch_id,
+            branch_name: r.branch_name,
+            owner_id: r.owner_id,
+            owner_name: r.owner_name,
+            notes: r.notes,
+            particularities: r.particularities.split_whitespace().map(str::to_string).collect(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+const SELECT: &str = "SELECT c.id, c.kind, c.civility, c.first_name, c.last_name, c.company_name, c.display_name, c.email, c.phone, \
+    c.mobile, c.address, c.language, c.branch_id, b.name AS branch_name, c.owner_id, u.name AS owner_name, c.notes, c.particularities, \
+    c.created_at, c.updated_at FROM customers c LEFT JOIN org_units b ON b.id = c.branch_id LEFT JOIN users u ON u.id = c.owner_id";
+
+/// The default region for phone numbers typed without a country code.
+pub async fn region(conn: &mut sqlx::AnyConnection) -> Result<String> {
+    crate::settings::get_in(conn, "customers.phone_region").await
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub q: Option<String>,
+    pub kind: Option<Kind>,
+    pub branch_id: Option<i64>,
+    pub owner_id: Option<i64>,
+}
+
+/// Customers visible to `vis` and matching `filter`, by name.
+pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) -> Result<Page<Customer>> {
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE ").append(vis.filter("c.owner_id", "c.branch_id"));
+    if let Some(m) = filter.q.as_deref().and_then(|t| crate::search::matching(Customer::ENTITY, "c.id", t)) {
+        q.push(" AND ").append(m);
+    }
+    if let Some(k) = filter.kind {
+        q.push(" AND c.kind = ").bind(k.code());
+    }
+    if let Some(b) = filter.branch_id {
+        q.push(" AND c.branch_id = ").bind(b);
+    }
+    if let Some(o) = filter.owner_id {
+        q.push(" AND c.owner_id = ").bind(o);
+    }
+    if let Some(c) = &page.after {
+        q.push(" AND (c.display_name > ")
+            .bind(c.k.clone())
+            .push(" OR (c.display_name = ")
+            .bind(c.k.clone())
+            .push(" AND c.id > ")
+            .bind(c.id)
+            .push("))");
+    }
+    q.push(" ORDER BY c.display_name, c.id LIMIT ").bind(page.limit + 1);
+    let rows: Vec<Row> = q.query_as().fetch_all(&db.pool).await?;
+    let items = rows.into_iter().map(Customer::from).collect();
+    Ok(Page::from_rows(items, page.limit, |c: &Customer| Cursor { k: c.display_name.clone(), id: c.id }))
+}
+
+pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Customer>> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE c.id = $1")).bind(id).fetch_optional(conn).await?;
+    Ok(row.map(Customer::from))
+}
+
+/// A customer, if it exists and `vis` may see it.
+pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Customer>> {
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE c.id = ").bind(id).push(" AND ").append(vis.filter("c.owner_id", "c.branch_id"));
+    let row: Option<Row> = q.query_as().fetch_optional(&db.pool).await?;
+    Ok(row.map(Customer::from))
+}
+
+/// A customer already holding one of these email addresses or phone numbers.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct Match {
+    pub id: i64,
+    pub display_name: String,
+    pub kind: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+}
+
+/// Customers recognised by normalised email or phone (their own, or one of their
+/// contacts'), whatever the caller's visibility: recognition must work across branches.
+/// Callers show details only for the customers the user may see.
+pub async fn lookup(conn: &mut sqlx::AnyConnection, email: Option<&str>, phones: &[&str], exclude: Option<i64>) -> Result<Vec<Match>> {
+    if email.is_none() && phones.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conds = Sql::new("(");
+    let mut first = true;
+    let mut or = |s: &mut Sql| {
+        if !first {
+            s.push(" OR ");
+        }
+        first = false;
+    };
+    if let Some(e) = email {
+        or(&mut conds);
+        conds.push("x.email = ").bind(e);
+    }
+    for p in phones {
+        or(&mut conds);
+        conds.push("x.phone = ").bind(*p);
+        or(&mut conds);
+        conds.push("x.mobile = ").bind(*p);
+    }
+    conds.push(")");
+    let mut q =
+        Sql::new("SELECT id, display_name, kind, email, phone, mobile FROM customers WHERE id IN (SELECT x.id FROM customers x WHERE ");
+    q.append(conds.clone());
+    q.push(" UNION SELECT x.customer_id FROM contacts x WHERE ").append(conds).push(")");
+    if let Some(ex) = exclude {
+        q.push(" AND id <> ").bind(ex);
+    }
+    q.push(" ORDER BY id LIMIT 20");
+    Ok(q.query_as().fetch_all(conn).await?)
+}
+
+async fn check_refs(tx: &mut Tx, input: &CustomerInput) -> Result<()> {
+    let mut errs = FieldErrors::new();
+    if let Some(b) = input.branch_id {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units WHERE id = $1").bind(b).fetch_one(&mut **tx).await?;
+        if n == 0 {
+            errs.add("branch_id", "error.unknown_org_unit");
+        }
+    }
+    if let Some(o) = input.owner_id {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1").bind(o).fetch_one(&mut **tx).await?;
+        if n == 0 {
+            errs.add("owner_id", "error.unknown_user");
+        }
+    }
+    check_particularities(tx, &input.particularities, &mut errs).await?;
+    if let Some(c) = &input.civility {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = 'civility' AND code = $1")
+            .bind(c)
+            .fetch_one(&mut **tx)
+            .await?;
+        if n == 0 {
+            errs.add("civility", "error.invalid_choice");
+        }
+    }
+    errs.into_result()
+}
+
+async fn check_particularities(tx: &mut Tx, codes: &[String], errs: &mut FieldErrors) -> Result<()> {
+    for p in codes {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = 'customer_particularity' AND code = $1")
+            .bind(p)
+            .fetch_one(&mut **tx)
+            .await?;
+        if n == 0 {
+            errs.add("particularities", "error.invalid_choice");
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn phones(input: &CustomerInput) -> Vec<&str> {
+    input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str()).collect()
+}
+
+async fn reindex(tx: &mut Tx, id: i64, c: &CustomerInput) -> Result<()> {
+    let ph: Vec<String> = phones(c).iter().map(|p| p.trim_start_matches('+').to_string()).collect();
+    // National forms too, so that "514555" finds +15145550199.
+    let national: Vec<String> = ph.iter().map(|p| p.strip_prefix('1').unwrap_or(p).to_string()).collect();
+    let mut values: Vec<&str> = vec![&c.first_name, &c.last_name, &c.company_name];
+    if let Some(e) = &c.email {
+        values.push(e.as_str());
+    }
+    values.extend(ph.iter().map(String::as_str));
+    values.extend(national.iter().map(String::as_str));
+    crate::search::index(tx, Customer::ENTITY, id, &values).await
+}
+
+/// Creates a customer. A customer whose email or phone already exists is refused with a
+/// conflict on that field, unless `allow_duplicate` (a right) says to create anyway.
+pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &CustomerInput, allow_duplicate: bool) -> Result<Customer> {
+    let mut tx = db.begin().await?;
+    check_refs(&mut tx, input).await?;
+    if !allow_duplicate {
+        let dups = lookup(&mut tx, input.email.as_ref().map(|e| e.as_str()), &phones(input), None).await?;
+        if !dups.is_empty() {
+            let field = if input.email.as_ref().is_some_and(|e| dups.iter().any(|d| d.email.as_deref() == Some(e.as_str()))) {
+                "email"
+            } else {
+                "phone"
+            };
+            return Err(Error::conflict(field, "error.customer_exists"));
+        }
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, language, \
+         branch_id, owner_id, notes, particularities, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) RETURNING id",
+    )
+    .bind(input.kind.code())
+    .bind(input.civility.as_deref())
+    .bind(&input.first_name)
+    .bind(&input.last_name)
+    .bind(&input.company_name)
+    .bind(input.display_name())
+    .bind(input.email.as_ref().map(|e| e.as_str()))
+    .bind(input.phone.as_ref().map(|p| p.as_str()))
+    .bind(input.mobile.as_ref().map(|p| p.as_str()))
+    .bind(&input.address)
+    .bind(input.language.code())
+    .bind(input.branch_id)
+    .bind(input.owner_id)
+    .bind(&input.notes)
+    .bind(input.particularities.join(" "))
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    reindex(&mut tx, id, input).await?;
+    let c = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::created(&mut tx, actor, now, id, &c).await?;
+    tx.commit().await?;
+    Ok(c)
+}
+
+pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &CustomerInput) -> Result<Customer> {
+    let mut tx = db.begin().await?;
+    let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    check_refs(&mut tx, input).await?;
+    sqlx::query(
+        "UPDATE customers SET kind = $1, civility = $2, first_name = $3, last_name = $4, company_name = $5, display_name = $6, email = $7, \
+         phone = $8, mobile = $9, address = $10, language = $11, branch_id = $12, owner_id = $13, notes = $14, particularities = $15, updated_at = $16 \
+         WHERE id = $17",
+    )
+    .bind(input.kind.code())
+    .bind(input.civility.as_deref())
+    .bind(&input.first_name)
+    .bind(&input.last_name)
+    .bind(&input.company_name)
+    .bind(input.display_name())
+    .bind(input.email.as_ref().map(|e| e.as_str()))
+    .bind(input.phone.as_ref().map(|p| p.as_str()))
+    .bind(input.mobile.as_ref().map(|p| p.as_str()))
+    .bind(&input.address)
+    .bind(input.language.code())
+    .bind(input.branch_id)
+    .bind(input.owner_id)
+    .bind(&input.notes)
+    .bind(input.particularities.join(" "))
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    reindex(&mut tx, id, input).await?;
+    let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::updated(&mut tx, actor, now, id, &old, &new).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    for c in contacts_in(&mut tx, id).await? {
+        audit::deleted(&mut tx, actor, now, c.id, &c).await?;
+    }
+    sqlx::query("DELETE FROM search_terms WHERE entity_type = $1 AND entity_id = $2")
+        .bind(Customer::ENTITY)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM customers WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    audit::deleted(&mut tx, actor, now, id, &old).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Tables whose rows belong to a customer: (table, column). A merge moves them all.
+/// Modules that link records to customers add theirs here.
+pub const LINKED: &[(&str, &str)] = &[("contacts", "customer_id")];
+
+/// Merges `remove` into `keep`: every linked record moves to `keep`, fields empty on
+/// `keep` are filled from `remove`, notes are concatenated, `remove` is deleted. Both
+/// records' histories say so.
+pub async fn merge(db: &Db, actor: &Actor, now: Millis, keep: i64, remove: i64) -> Result<Customer> {
+    if keep == remove {
+        return Err(Error::validation("from_id", "error.merge_same"));
+    }
+    let mut tx = db.begin().await?;
+    let k = get(&mut tx, keep).await?.ok_or(Error::NotFound)?;
+    let r = get(&mut tx, remove).await?.ok_or_else(|| Error::validation("from_id", "error.not_found"))?;
+    for (table, column) in LINKED {
+        sqlx::query(&format!("UPDATE {table} SET {column} = $1 WHERE {column} = $2")).bind(keep).bind(remove).execute(&mut *tx).await?;
+    }
+    sqlx::query("UPDATE emails SET entity_id = $1 WHERE entity_type = 'customer' AND entity_id = $2")
+        .bind(keep)
+        .bind(remove)
+        .execute(&mut *tx)
+        .await?;
+    let pick = |a: &Option<String>, b: &Option<String>| a.clone().or_else(|| b.clone());
+    let pick_s = |a: &str, b: &str| if a.is_empty() { b.to_string() } else { a.to_string() };
+    let notes = match (k.notes.is_empty(), r.notes.is_empty()) {
+        (_, true) => k.notes.clone(),
+        (true, false) => r.notes.clone(),
+        (false, false) => format!("{}\n\n{}", k.notes, r.notes),
+    };
+    let mut parts = k.particularities.clone();
+    parts.extend(r.particularities.iter().cloned());
+    parts.sort();
+    parts.dedup();
+    sqlx::query(
+        "UPDATE customers SET civility = $1, email = $2, phone = $3, mobile = $4, address = $5, branch_id = $6, owner_id = $7, notes = $8, \
+         particularities = $9, first_name = $10, last_name = $11, company_name = $12, updated_at = $13 WHERE id = $14",
+    )
+    .bind(pick(&k.civility, &r.civility))
+    .bind(pick(&k.email, &r.email))
+    .bind(pick(&k.phone, &r.phone))
+    .bind(pick(&k.mobile, &r.mobile.clone().or_else(|| r.phone.clone().filter(|p| Some(p) != k.phone.as_ref()))))
+    .bind(pick_s(&k.address, &r.address))
+    .bind(k.branch_id.or(r.branch_id))
+    .bind(k.owner_id.or(r.owner_id))
+    .bind(notes)
+    .bind(parts.join(" "))
+    .bind(pick_s(&k.first_name, &r.first_name))
+    .bind(pick_s(&k.last_name, &r.last_name))
+    .bind(pick_s(&k.company_name, &r.company_name))
+    .bind(now)
+    .bind(keep)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM search_terms WHERE entity_type = $1 AND entity_id = $2")
+        .bind(Customer::ENTITY)
+        .bind(remove)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM customers WHERE id = $1").bind(remove).execute(&mut *tx).await?;
+    let new = get(&mut tx, keep).await?.ok_or(Error::NotFound)?;
+    let values: Vec<String> = [new.first_name.clone(), new.last_name.clone(), new.company_name.clone()]
+        .into_iter()
+        .chain(new.email.clone())
+        .chain(new.phone.iter().chain(new.mobile.iter()).map(|p| p.trim_start_matches('+').to_string()))
+        .collect();
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    crate::search::index(&mut tx, Customer::ENTITY, keep, &refs).await?;
+    let mut changes = audit::diff(&k, &new);
+    changes.push(audit::Change { field: "merged_from".into(), old: None, new: Some(format!("#{remove} {}", r.display_name)) });
+    audit::record(&mut tx, actor, now, Customer::ENTITY, keep, "merge", &changes).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        now,
+        Customer::ENTITY,
+        remove,
+        "merge",
+        &[audit::Change {
+            field: "merged_into".into(),
+            old: Some(format!("#{remove} {}", r.display_name)),
+            new: Some(format!("#{keep} {}", k.display_name)),
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+// ------------------------------------------------------------------ contacts
+
+const CONTACT: &str = "SELECT id, customer_id, civility, first_name, last_name, email, phone, mobile, particularities, notes, created_at, updated_at FROM contacts";
+
+async fn contacts_in(conn: &mut sqlx::AnyConnection, customer_id: i64) -> Result<Vec<Contact>> {
+    Ok(sqlx::query_as(&format!("{CONTACT} WHERE customer_id = $1 ORDER BY last_name, first_name, id"))
+        .bind(customer_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+pub async fn contacts(db: &Db, customer_id: i64) -> Result<Vec<Contact>> {
+    let mut conn = db.pool.acquire().await?;
+    contacts_in(&mut conn, customer_id).await
+}
+
+pub async fn contact(conn: &mut sqlx::AnyConnection, customer_id: i64, id: i64) -> Result<Option<Contact>> {
+    Ok(sqlx::query_as(&format!("{CONTACT} WHERE customer_id = $1 AND id = $2")).bind(customer_id).bind(id).fetch_optional(conn).await?)
+}
+
+pub async fn create_contact(db: &Db, actor: &Actor, now: Millis, customer_id: i64, input: &ContactInput) -> Result<Contact> {
+    let mut tx = db.begin().await?;
+    get(&mut tx, customer_id).await?.ok_or(Error::NotFound)?;
+    let mut errs = FieldErrors::new();
+    let parts: Vec<String> = input.particularities.split_whitespace().map(str::to_string).collect();
+    check_particularities(&mut tx, &parts, &mut errs).await?;
+    errs.into_result()?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO contacts (customer_id, civility, first_name, last_name, email, phone, mobile, particularities, notes, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+    )
+    .bind(customer_id)
+    .bind(input.civility.as_deref())
+    .bind(&input.first_name)
+    .bind(&input.last_name)
+    .bind(input.email.as_ref().map(|e| e.as_str()))
+    .bind(input.phone.as_ref().map(|p| p.as_str()))
+    .bind(input.mobile.as_ref().map(|p| p.as_str()))
+    .bind(&input.particularities)
+    .bind(&input.notes)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let c = contact(&mut tx, customer_id, id).await?.ok_or(Error::NotFound)?;
+    audit::created(&mut tx, actor, now, id, &c).await?;
+    tx.commit().await?;
+    Ok(c)
+}
+
+pub async fn update_contact(db: &Db, actor: &Actor, now: Millis, customer_id: i64, id: i64, input: &ContactInput) -> Result<Contact> {
+    let mut tx = db.begin().await?;
+    let old = contact(&mut tx, customer_id, id).await?.ok_or(Error::NotFound)?;
+    let mut errs = FieldErrors::new();
+    let parts: Vec<String> = input.particularities.split_whitespace().map(str::to_string).collect();
+    check_particularities(&mut tx, &parts, &mut errs).await?;
+    errs.into_result()?;
+    sqlx::query(
+        "UPDATE contacts SET civility = $1, first_name = $2, last_name = $3, email = $4, phone = $5, mobile = $6, particularities = $7, notes = $8, \
+         updated_at = $9 WHERE id = $10",
+    )
+    .bind(input.civility.as_deref())
+    .bind(&input.first_name)
+    .bind(&input.last_name)
+    .bind(input.email.as_ref().map(|e| e.as_str()))
+    .bind(input.phone.as_ref().map(|p| p.as_str()))
+    .bind(input.mobile.as_ref().map(|p| p.as_str()))
+    .bind(&input.particularities)
+    .bind(&input.notes)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let new = contact(&mut tx, customer_id, id).await?.ok_or(Error::NotFound)?;
+    audit::updated(&mut tx, actor, now, id, &old, &new).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+pub async fn delete_contact(db: &Db, actor: &Actor, now: Millis, customer_id: i64, id: i64) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let old = contact(&mut tx, customer_id, id).await?.ok_or(Error::NotFound)?;
+    sqlx::query("DELETE FROM contacts WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    audit::deleted(&mut tx, actor, now, id, &old).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,401 @@
+//! `/api/v1/customers` and their contacts.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::ListOf;
+use crate::access::{Principal, Right};
+use crate::customers::store::{self, Filter, Match};
+use crate::customers::{csv_safe, phone::Phone, Contact, ContactForm, Customer, CustomerForm, Kind};
+use crate::db::page::PageReq;
+use crate::error::{Error, FieldErrors};
+use crate::http::auth::Ctx;
+use crate::http::error::HttpError;
+use crate::http::json::{ApiInput, ApiJson};
+use crate::http::AppState;
+use crate::identity::Email;
+
+impl ApiInput for CustomerForm {
+    const READ_ONLY: &'static [&'static str] = &["id", "display_name", "branch_name", "owner_name", "created_at", "updated_at"];
+}
+
+impl ApiInput for ContactForm {
+    const READ_ONLY: &'static [&'static str] = &["id", "customer_id", "created_at", "updated_at"];
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Search as you type: names, company names, emails, phone digits (accent- and case-insensitive word prefixes).
+    pub q: Option<String>,
+    /// `person` or `company`.
+    pub kind: Option<String>,
+    pub branch_id: Option<i64>,
+    pub owner_id: Option<i64>,
+    pub limit: Option<i64>,
+    pub after: Option<String>,
+}
+
+pub fn filter_of(q: &ListQuery) -> Result<Filter, Error> {
+    let kind = match q.kind.as_deref().filter(|k| !k.is_empty()) {
+        Some(k) => Some(Kind::parse(k).ok_or_else(|| Error::validation("kind", "error.invalid_choice"))?),
+        None => None,
+    };
+    Ok(Filter { q: q.q.clone(), kind, branch_id: q.branch_id, owner_id: q.owner_id })
+}
+
+/// Customers the caller may see, by name.
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(ListQuery), responses((status = 200, body = ListOf<Customer>)))]
+pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<ListOf<Customer>>, HttpError> {
+    let page = PageReq::parse(q.limit, q.after.as_deref()).map_err(|e| c.err(e))?;
+    let filter = filter_of(&q).map_err(|e| c.err(e))?;
+    let res = store::list(&st.db, &c.p.visibility, &filter, &page).await.map_err(|e| c.err(e))?;
+    Ok(Json(ListOf { items: res.items, next_cursor: res.next.map(|n| n.encode()) }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LookupQuery {
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A customer recognised by phone or email. Details only when the caller may see the record.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LookupItem {
+    pub id: i64,
+    pub display_name: String,
+    pub kind: String,
+    /// Whether the caller may open the record.
+    pub visible: bool,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LookupResult {
+    pub items: Vec<LookupItem>,
+}
+
+/// Shapes lookup matches for a caller: every match is named (recognition works across
+/// branches), contact details only for records the caller may see.
+pub async fn shape_matches(st: &AppState, p: &Principal, matches: Vec<Match>) -> Result<Vec<LookupItem>, Error> {
+    let mut out = Vec::with_capacity(matches.len());
+    for m in matches {
+        let visible = store::get_visible(&st.db, &p.visibility, m.id).await?.is_some();
+        out.push(LookupItem {
+            id: m.id,
+            display_name: m.display_name,
+            kind: m.kind,
+            visible,
+            email: m.email.filter(|_| visible),
+            phone: m.phone.filter(|_| visible),
+            mobile: m.mobile.filter(|_| visible),
+        });
+    }
+    Ok(out)
+}
+
+/// Recognises a returning customer by normalised phone and/or email.
+#[utoipa::path(get, path = "/api/v1/customers/lookup", tag = "customers", params(LookupQuery), responses((status = 200, body = LookupResult), (status = 422)))]
+pub async fn lookup(State(st): State<AppState>, c: Ctx, Query(q): Query<LookupQuery>) -> Result<Json<LookupResult>, HttpError> {
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    let mut errs = FieldErrors::new();
+    let phone = match q.phone.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(p) => Phone::parse(p, &region).map_err(|r| errs.add("phone", r)).ok(),
+        None => None,
+    };
+    let email = match q.email.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(e) => Email::parse(e).map_err(|r| errs.add("email", r)).ok(),
+        None => None,
+    };
+    if phone.is_none() && email.is_none() && errs.is_empty() {
+        errs.add("phone", "error.phone_or_email");
+    }
+    errs.into_result().map_err(|e| c.err(e))?;
+    let phones: Vec<&str> = phone.iter().map(|p| p.as_str()).collect();
+    let matches = store::lookup(&mut conn, email.as_ref().map(|e| e.as_str()), &phones, None).await.map_err(|e| c.err(e))?;
+    drop(conn);
+    let items = shape_matches(&st, &c.p, matches).await.map_err(|e| c.err(e))?;
+    Ok(Json(LookupResult { items }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewCustomer {
+    #[serde(flatten)]
+    pub customer: CustomerForm,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuery {
+    /// Create even if the phone or email is already known (needs `customers.create_duplicate`).
+    pub allow_duplicate: Option<bool>,
+}
+
+/// Creates a customer; a known phone or email answers 409 unless `allow_duplicate` (with the right).
+#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", params(CreateQuery), request_body = CustomerForm,
+    responses((status = 201, body = Customer), (status = 409, description = "Phone or email already known"), (status = 422)))]
+pub async fn create(
+    State(st): State<AppState>,
+    c: Ctx,
+    Query(cq): Query<CreateQuery>,
+    ApiJson(f): ApiJson<CustomerForm>,
+) -> Result<(StatusCode, Json<Customer>), HttpError> {
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    drop(conn);
+    let input = f.parse(&region).map_err(|e| c.err(e))?;
+    let allow = cq.allow_duplicate.unwrap_or(false) && c.p.can(Right::CustomersCreateDuplicate);
+    let cust = store::create(&st.db, &c.actor(), st.now(), &input, allow).await.map_err(|e| c.err(e))?;
+    Ok((StatusCode::CREATED, Json(cust)))
+}
+
+async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<Customer, HttpError> {
+    store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", responses((status = 200, body = Customer), (status = 404)))]
+pub async fn get(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<Customer>, HttpError> {
+    Ok(Json(visible(&st, &c, id).await?))
+}
+
+/// A partial update: absent fields keep their value.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPatch {
+    pub kind: Option<String>,
+    pub civility: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+    pub address: Option<String>,
+    pub language: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub branch_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub owner_id: Option<Option<i64>>,
+    pub notes: Option<String>,
+    pub particularities: Option<Vec<String>>,
+}
+
+impl ApiInput for CustomerPatch {
+    const READ_ONLY: &'static [&'static str] = CustomerForm::READ_ONLY;
+}
+
+#[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "customers", request_body = CustomerPatch, responses((status = 200, body = Customer), (status = 404), (status = 422)))]
+pub async fn update(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(p): ApiJson<CustomerPatch>,
+) -> Result<Json<Customer>, HttpError> {
+    let cur = visible(&st, &c, id).await?;
+    let mut f = CustomerForm::from_customer(&cur);
+    if let Some(v) = p.kind {
+        f.kind = v;
+    }
+    if let Some(v) = p.civility {
+        f.civility = Some(v);
+    }
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = p.$field { f.$field = v; } )* };
+    }
+    set!(first_name, last_name, company_name, email, phone, mobile, address, notes, particularities);
+    if let Some(v) = p.language {
+        f.language = Some(v);
+    }
+    if let Some(v) = p.branch_id {
+        f.branch_id = v;
+    }
+    if let Some(v) = p.owner_id {
+        f.owner_id = v;
+    }
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    drop(conn);
+    let input = f.parse(&region).map_err(|e| c.err(e))?;
+    Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", responses((status = 204), (status = 404)))]
+pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
+    visible(&st, &c, id).await?;
+    store::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    /// The customer merged into this one (and deleted).
+    pub from_id: i64,
+}
+
+impl ApiInput for MergeBody {}
+
+/// Merges another customer into this one: every linked record moves, nothing is lost.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/merge", tag = "customers", request_body = MergeBody, responses((status = 200, body = Customer), (status = 404), (status = 422)))]
+pub async fn merge(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<MergeBody>,
+) -> Result<Json<Customer>, HttpError> {
+    visible(&st, &c, id).await?;
+    if store::get_visible(&st.db, &c.p.visibility, b.from_id).await.map_err(|e| c.err(e))?.is_none() {
+        return Err(c.err(Error::validation("from_id", "error.not_found")));
+    }
+    Ok(Json(store::merge(&st.db, &c.actor(), st.now(), id, b.from_id).await.map_err(|e| c.err(e))?))
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{id}/contacts", tag = "customers", responses((status = 200, body = ListOf<Contact>), (status = 404)))]
+pub async fn contacts(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<Contact>>, HttpError> {
+    visible(&st, &c, id).await?;
+    Ok(Json(ListOf { items: store::contacts(&st.db, id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+}
+
+async fn contact_input(st: &AppState, c: &Ctx, f: &ContactForm) -> Result<crate::customers::ContactInput, HttpError> {
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    f.parse(&region).map_err(|e| c.err(e))
+}
+
+#[utoipa::path(post, path = "/api/v1/customers/{id}/contacts", tag = "customers", request_body = ContactForm, responses((status = 201, body = Contact), (status = 404), (status = 422)))]
+pub async fn create_contact(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(f): ApiJson<ContactForm>,
+) -> Result<(StatusCode, Json<Contact>), HttpError> {
+    visible(&st, &c, id).await?;
+    let input = contact_input(&st, &c, &f).await?;
+    Ok((StatusCode::CREATED, Json(store::create_contact(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?)))
+}
+
+#[utoipa::path(put, path = "/api/v1/customers/{id}/contacts/{contact_id}", tag = "customers", request_body = ContactForm, responses((status = 200, body = Contact), (status = 404), (status = 422)))]
+pub async fn update_contact(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, cid)): Path<(i64, i64)>,
+    ApiJson(f): ApiJson<ContactForm>,
+) -> Result<Json<Contact>, HttpError> {
+    visible(&st, &c, id).await?;
+    let input = contact_input(&st, &c, &f).await?;
+    Ok(Json(store::update_contact(&st.db, &c.actor(), st.now(), id, cid, &input).await.map_err(|e| c.err(e))?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/customers/{id}/contacts/{contact_id}", tag = "customers", responses((status = 204), (status = 404)))]
+pub async fn delete_contact(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<StatusCode, HttpError> {
+    visible(&st, &c, id).await?;
+    store::delete_contact(&st.db, &c.actor(), st.now(), id, cid).await.map_err(|e| c.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A contact as a vCard.
+pub async fn vcard(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
+    let cust = visible(&st, &c, id).await?;
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let contact = store::contact(&mut conn, id, cid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let company = if cust.kind == Kind::Company { cust.company_name.clone() } else { String::new() };
+    let body = crate::customers::vcard(&contact, &company);
+    let name: String = contact.name().chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' }).collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/vcard; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.vcf\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// CSV export of the customers matching the filters and visible to the caller, streamed
+/// page by page. Cells are neutralised against spreadsheet formula injection.
+#[utoipa::path(get, path = "/api/v1/customers/export", tag = "customers", params(ListQuery), responses((status = 200, content_type = "text/csv", description = "CSV")))]
+pub async fn export(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
+    let filter = filter_of(&q).map_err(|e| c.err(e))?;
+    let vis = c.p.visibility.clone();
+    let db = st.db.clone();
+    let header_row = csv_line(&[
+        "id",
+        "kind",
+        "civility",
+        "first_name",
+        "last_name",
+        "company_name",
+        "email",
+        "phone",
+        "mobile",
+        "address",
+        "language",
+        "branch",
+        "owner",
+        "notes",
+    ]);
+    let state = (Some(PageReq::first(500)), db, vis, filter, false);
+    let stream = futures_util::stream::unfold(state, move |(page, db, vis, filter, started)| {
+        let header_row = header_row.clone();
+        async move {
+            if !started {
+                return Some((Ok::<Vec<u8>, std::io::Error>(header_row.into_bytes()), (page, db, vis, filter, true)));
+            }
+            let page = page?;
+            match store::list(&db, &vis, &filter, &page).await {
+                Ok(res) => {
+                    let mut out = String::new();
+                    for cu in &res.items {
+                        out.push_str(&csv_line(&[
+                            &cu.id.to_string(),
+                            cu.kind.code(),
+                            cu.civility.as_deref().unwrap_or(""),
+                            &cu.first_name,
+                            &cu.last_name,
+                            &cu.company_name,
+                            cu.email.as_deref().unwrap_or(""),
+                            cu.phone.as_deref().unwrap_or(""),
+                            cu.mobile.as_deref().unwrap_or(""),
+                            &cu.address,
+                            cu.language.code(),
+                            cu.branch_name.as_deref().unwrap_or(""),
+                            cu.owner_name.as_deref().unwrap_or(""),
+                            &cu.notes,
+                        ]));
+                    }
+                    let next = res.next.map(|n| PageReq { limit: 500, after: Some(n) });
+                    if out.is_empty() && next.is_none() {
+                        return None;
+                    }
+                    Some((Ok(out.into_bytes()), (next, db, vis, filter, true)))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "customer export failed");
+                    Some((Err(std::io::Error::other("export failed")), (None, db, vis, filter, true)))
+                }
+            }
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"clients.csv\"")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+fn csv_line(cells: &[&str]) -> String {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    let safe: Vec<String> = cells.iter().map(|c| csv_safe(c)).collect();
+    let _ = w.write_record(&safe);
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}

@@ -1,0 +1,498 @@
+//! Customer pages: the list with search as you type, the record with its contacts, the
+//! forms with the returning-customer check, merge, history.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
+use crate::access::Right;
+use crate::audit::{self, HistoryEntry};
+use crate::customers::phone::Phone;
+use crate::customers::store::{self, Filter, Match};
+use crate::customers::{Contact, ContactForm, Customer, CustomerForm, Kind};
+use crate::db::page::PageReq;
+use crate::error::Error;
+use crate::http::auth::Ctx;
+use crate::http::error::HttpError;
+use crate::http::AppState;
+use crate::identity::users::{self, User};
+use crate::lists::{self, ListItem};
+use crate::org::units::{self, OrgUnit};
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    q: Option<String>,
+    kind: Option<String>,
+    after: Option<String>,
+    notice: Option<String>,
+    /// `rows`: only the table rows (for search as you type).
+    part: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "customers/list.html")]
+struct ListPage {
+    c: PageCtx,
+    customers: Vec<Customer>,
+    q: String,
+    kind: String,
+    next: Option<String>,
+    region: String,
+    can_create: bool,
+    can_export: bool,
+}
+
+#[derive(Template)]
+#[template(path = "customers/rows.html")]
+struct RowsPart {
+    c: PageCtx,
+    customers: Vec<Customer>,
+    q: String,
+    next: Option<String>,
+    region: String,
+}
+
+fn phone_display(p: &Option<String>, region: &str) -> String {
+    p.as_deref().map(|e| Phone::display(e, region)).unwrap_or_default()
+}
+
+pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
+    let size = crate::settings::get_int(&st.db, "lists.page_size").await.map_err(|e| c.err(e))?;
+    let page = PageReq::parse(Some(size), q.after.as_deref()).map_err(|e| c.err(e))?;
+    let kind = q.kind.as_deref().and_then(Kind::parse);
+    let filter = Filter { q: q.q.clone(), kind, ..Default::default() };
+    let res = store::list(&st.db, &c.p.visibility, &filter, &page).await.map_err(|e| c.err(e))?;
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    let next = res.next.map(|n| {
+        serde_urlencoded::to_string([
+            ("q", q.q.clone().unwrap_or_default()),
+            ("kind", q.kind.clone().unwrap_or_default()),
+            ("after", n.encode()),
+        ])
+        .unwrap_or_default()
+    });
+    let pc = PageCtx::new(&c, "/customers", "nav.customers").with_notice(q.notice.as_deref());
+    if q.part.as_deref() == Some("rows") {
+        return Ok(render(RowsPart { c: pc, customers: res.items, q: q.q.unwrap_or_default(), next, region }));
+    }
+    Ok(render(ListPage {
+        c: pc,
+        customers: res.items,
+        q: q.q.unwrap_or_default(),
+        kind: q.kind.unwrap_or_default(),
+        next,
+        region,
+        can_create: c.p.can(Right::CustomersCreate),
+        can_export: c.p.can(Right::CustomersExport),
+    }))
+}
+
+impl ListPage {
+    fn phone(&self, p: &Option<String>) -> String {
+        phone_display(p, &self.region)
+    }
+}
+
+impl RowsPart {
+    fn phone(&self, p: &Option<String>) -> String {
+        phone_display(p, &self.region)
+    }
+}
+
+// ------------------------------------------------------------------ the form
+
+#[derive(Template)]
+#[template(path = "customers/form.html")]
+struct FormPage {
+    c: PageCtx,
+    id: Option<i64>,
+    form: CustomerForm,
+    f: FormErrors,
+    civilities: Vec<ListItem>,
+    particularities: Vec<ListItem>,
+    units: Vec<OrgUnit>,
+    owners: Vec<User>,
+    /// Known customers with the same phone or email (the returning-customer check).
+    duplicates: Vec<(Match, bool)>,
+    can_force: bool,
+}
+
+impl FormPage {
+    fn has_part(&self, code: &str) -> bool {
+        self.form.particularities.iter().any(|p| p == code)
+    }
+    fn unit_is(&self, id: &i64) -> bool {
+        self.form.branch_id == Some(*id)
+    }
+    fn owner_is(&self, id: &i64) -> bool {
+        self.form.owner_id == Some(*id)
+    }
+    fn civ_is(&self, code: &str) -> bool {
+        self.form.civility.as_deref() == Some(code)
+    }
+    fn is_company(&self) -> bool {
+        self.form.kind == "company"
+    }
+}
+
+async fn form_page(
+    st: &AppState,
+    c: &Ctx,
+    id: Option<i64>,
+    form: CustomerForm,
+    f: FormErrors,
+    duplicates: Vec<(Match, bool)>,
+) -> Result<Response, HttpError> {
+    let civilities = lists::items(&st.db, "civility", false).await.map_err(|e| c.err(e))?;
+    let particularities = lists::items(&st.db, "customer_particularity", false).await.map_err(|e| c.err(e))?;
+    let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
+    let owners = users::all_active(&st.db).await.map_err(|e| c.err(e))?;
+    let mut pc = PageCtx::new(c, "/customers", if id.is_some() { "customers.edit" } else { "customers.new" });
+    if id.is_some() {
+        pc.title = format!("{} {}", form.first_name, if form.kind == "company" { &form.company_name } else { &form.last_name });
+    }
+    let errors = f.any() || !duplicates.is_empty();
+    let mut resp = render(FormPage {
+        c: pc,
+        id,
+        form,
+        f,
+        civilities,
+        particularities,
+        units,
+        owners,
+        duplicates,
+        can_force: c.p.can(Right::CustomersCreateDuplicate),
+    });
+    if errors {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+pub async fn new_form(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
+    let form = CustomerForm {
+        kind: "person".into(),
+        language: Some("fr".into()),
+        owner_id: Some(c.p.user_id),
+        branch_id: c.p.visibility.unit_id,
+        ..Default::default()
+    };
+    form_page(&st, &c, None, form, FormErrors::none(), Vec::new()).await
+}
+
+/// The customer form as posted (repeated `particularities`, empty selects).
+fn read_form(body: &str) -> (CustomerForm, bool) {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap_or_default();
+    let mut f = CustomerForm::default();
+    let mut force = false;
+    for (k, v) in pairs {
+        match k.as_str() {
+            "kind" => f.kind = v,
+            "civility" => f.civility = Some(v).filter(|s| !s.is_empty()),
+            "first_name" => f.first_name = v,
+            "last_name" => f.last_name = v,
+            "company_name" => f.company_name = v,
+            "email" => f.email = v,
+            "phone" => f.phone = v,
+            "mobile" => f.mobile = v,
+            "address" => f.address = v,
+            "language" => f.language = Some(v),
+            "branch_id" => f.branch_id = v.parse().ok(),
+            "owner_id" => f.owner_id = v.parse().ok(),
+            "notes" => f.notes = v,
+            "particularities" => f.particularities.push(v),
+            "create_anyway" => force = v == "on",
+            _ => {}
+        }
+    }
+    (f, force)
+}
+
+async fn duplicates_of(
+    st: &AppState,
+    c: &Ctx,
+    input: &crate::customers::CustomerInput,
+    exclude: Option<i64>,
+) -> Result<Vec<(Match, bool)>, HttpError> {
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let phones: Vec<&str> = input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str()).collect();
+    let matches = store::lookup(&mut conn, input.email.as_ref().map(|e| e.as_str()), &phones, exclude).await.map_err(|e| c.err(e))?;
+    drop(conn);
+    let mut out = Vec::new();
+    for m in matches {
+        let visible = store::get_visible(&st.db, &c.p.visibility, m.id).await.map_err(|e| c.err(e))?.is_some();
+        out.push((m, visible));
+    }
+    Ok(out)
+}
+
+pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
+    let (form, force) = read_form(&body);
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    drop(conn);
+    let input = match form.parse(&region) {
+        Ok(i) => i,
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            return form_page(&st, &c, None, form, fe, Vec::new()).await;
+        }
+    };
+    let allow = force && c.p.can(Right::CustomersCreateDuplicate);
+    if !allow {
+        let dups = duplicates_of(&st, &c, &input, None).await?;
+        if !dups.is_empty() {
+            return form_page(&st, &c, None, form, FormErrors::none(), dups).await;
+        }
+    }
+    match store::create(&st.db, &c.actor(), st.now(), &input, allow).await {
+        Ok(cu) => Ok(redirect_notice(&format!("/customers/{}", cu.id), "notice.customer_created")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            form_page(&st, &c, None, form, fe, Vec::new()).await
+        }
+    }
+}
+
+async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<Customer, HttpError> {
+    store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+}
+
+pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    let cu = visible(&st, &c, id).await?;
+    form_page(&st, &c, Some(id), CustomerForm::from_customer(&cu), FormErrors::none(), Vec::new()).await
+}
+
+pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    let (form, _) = read_form(&body);
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    drop(conn);
+    let res = match form.parse(&region) {
+        Ok(input) => store::update(&st.db, &c.actor(), st.now(), id, &input).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/customers/{id}"), "notice.saved")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            form_page(&st, &c, Some(id), form, fe, Vec::new()).await
+        }
+    }
+}
+
+pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    store::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    Ok(redirect_notice("/customers", "notice.deleted"))
+}
+
+// ------------------------------------------------------------------ the record
+
+#[derive(Template)]
+#[template(path = "customers/show.html")]
+struct ShowPage {
+    c: PageCtx,
+    cu: Customer,
+    contacts: Vec<Contact>,
+    region: String,
+    particularities: Vec<ListItem>,
+    emails: Vec<crate::mail::EmailSummary>,
+    show_links: bool,
+    can_update: bool,
+    can_delete: bool,
+    can_merge: bool,
+    contact_form: ContactForm,
+    f: FormErrors,
+    merge_error: Option<String>,
+}
+
+impl ShowPage {
+    fn phone(&self, p: &Option<String>) -> String {
+        phone_display(p, &self.region)
+    }
+    fn part_label(&self, code: &str) -> String {
+        self.particularities.iter().find(|i| i.code == code).map(|i| i.label(&self.c.tr.0).to_string()).unwrap_or_else(|| code.to_string())
+    }
+}
+
+async fn show_page(
+    st: &AppState,
+    c: &Ctx,
+    id: i64,
+    notice: Option<&str>,
+    contact_form: ContactForm,
+    f: FormErrors,
+    merge_error: Option<String>,
+) -> Result<Response, HttpError> {
+    let cu = visible(st, c, id).await?;
+    let contacts = store::contacts(&st.db, id).await.map_err(|e| c.err(e))?;
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    drop(conn);
+    let particularities = lists::items(&st.db, "customer_particularity", true).await.map_err(|e| c.err(e))?;
+    let emails = crate::mail::for_entity(&st.db, "customer", id).await.map_err(|e| c.err(e))?;
+    let mut pc = PageCtx::new(c, "/customers", "nav.customers").with_notice(notice);
+    pc.title = cu.display_name.clone();
+    let errors = f.any() || merge_error.is_some();
+    let mut resp = render(ShowPage {
+        c: pc,
+        cu,
+        contacts,
+        region,
+        particularities,
+        emails,
+        show_links: c.p.can(Right::AdminMail),
+        can_update: c.p.can(Right::CustomersUpdate),
+        can_delete: c.p.can(Right::CustomersDelete),
+        can_merge: c.p.can(Right::CustomersMerge),
+        contact_form,
+        f,
+        merge_error,
+    });
+    if errors {
+        *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
+    show_page(&st, &c, id, q.notice.as_deref(), ContactForm::default(), FormErrors::none(), None).await
+}
+
+fn read_contact(body: &str) -> ContactForm {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap_or_default();
+    let mut f = ContactForm::default();
+    for (k, v) in pairs {
+        match k.as_str() {
+            "civility" => f.civility = Some(v).filter(|s| !s.is_empty()),
+            "first_name" => f.first_name = v,
+            "last_name" => f.last_name = v,
+            "email" => f.email = v,
+            "phone" => f.phone = v,
+            "mobile" => f.mobile = v,
+            "notes" => f.notes = v,
+            "particularities" => f.particularities.push(v),
+            _ => {}
+        }
+    }
+    f
+}
+
+pub async fn create_contact(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    let form = read_contact(&body);
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    drop(conn);
+    let res = match form.parse(&region) {
+        Ok(input) => store::create_contact(&st.db, &c.actor(), st.now(), id, &input).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/customers/{id}"), "notice.contact_added")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show_page(&st, &c, id, None, form, fe, None).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "customers/contact_form.html")]
+struct ContactPage {
+    c: PageCtx,
+    customer: Customer,
+    contact_id: i64,
+    form: ContactForm,
+    f: FormErrors,
+}
+
+pub async fn edit_contact(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
+    let customer = visible(&st, &c, id).await?;
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let ct = store::contact(&mut conn, id, cid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let mut pc = PageCtx::new(&c, "/customers", "customers.contact_edit");
+    pc.title = ct.name();
+    Ok(render(ContactPage { c: pc, customer, contact_id: cid, form: ContactForm::from_contact(&ct), f: FormErrors::none() }))
+}
+
+pub async fn update_contact(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, cid)): Path<(i64, i64)>,
+    body: String,
+) -> Result<Response, HttpError> {
+    let customer = visible(&st, &c, id).await?;
+    let form = read_contact(&body);
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    drop(conn);
+    let res = match form.parse(&region) {
+        Ok(input) => store::update_contact(&st.db, &c.actor(), st.now(), id, cid, &input).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/customers/{id}"), "notice.saved")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            let mut pc = PageCtx::new(&c, "/customers", "customers.contact_edit");
+            pc.title = format!("{} {}", form.first_name, form.last_name);
+            let mut resp = render(ContactPage { c: pc, customer, contact_id: cid, form, f: fe });
+            *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(resp)
+        }
+    }
+}
+
+pub async fn delete_contact(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    store::delete_contact(&st.db, &c.actor(), st.now(), id, cid).await.map_err(|e| c.err(e))?;
+    Ok(redirect_notice(&format!("/customers/{id}"), "notice.deleted"))
+}
+
+#[derive(Deserialize)]
+pub struct MergeForm {
+    #[serde(default)]
+    from_id: String,
+}
+
+pub async fn merge(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    axum::extract::Form(m): axum::extract::Form<MergeForm>,
+) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    let from: Option<i64> = m.from_id.trim().trim_start_matches('#').parse().ok();
+    let other = match from {
+        Some(f) => store::get_visible(&st.db, &c.p.visibility, f).await.map_err(|e| c.err(e))?,
+        None => None,
+    };
+    let Some(other) = other.filter(|o| o.id != id) else {
+        return show_page(&st, &c, id, None, ContactForm::default(), FormErrors::none(), Some(c.tr.t("error.merge_target"))).await;
+    };
+    store::merge(&st.db, &c.actor(), st.now(), id, other.id).await.map_err(|e| c.err(e))?;
+    Ok(redirect_notice(&format!("/customers/{id}"), "notice.customers_merged"))
+}
+
+#[derive(Template)]
+#[template(path = "customers/history.html")]
+struct HistoryPage {
+    c: PageCtx,
+    cu: Customer,
+    entries: Vec<HistoryEntry>,
+}
+
+pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    let cu = visible(&st, &c, id).await?;
+    let events = audit::history(&st.db, "customer", id, None, 500).await.map_err(|e| c.err(e))?;
+    let mut pc = PageCtx::new(&c, "/customers", "history.title");
+    pc.title = format!("{} · {}", c.tr.t("history.title"), cu.display_name);
+    Ok(render(HistoryPage { c: pc, cu, entries: audit::entries(&events) }))
+}
