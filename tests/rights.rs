@@ -19,6 +19,8 @@ struct Fixture {
     job: i64,
     email: i64,
     attachment: i64,
+    customer: i64,
+    contact: i64,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -63,6 +65,10 @@ async fn fixture(app: &TestApp) -> Fixture {
     sqlx::query("UPDATE emails SET status = 'failed' WHERE id = $1").bind(email).execute(&app.state.db.pool).await.unwrap();
     let attachment: i64 =
         sqlx::query_scalar("SELECT id FROM email_attachments WHERE email_id = $1").bind(email).fetch_one(&app.state.db.pool).await.unwrap();
+    let (_, cu) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Acme", "phone": "514 555-0100", "branch_id": branch}))).await;
+    let customer = cu["id"].as_i64().unwrap();
+    let (_, ct) = api.send("POST", &format!("/api/v1/customers/{customer}/contacts"), Some(json!({"first_name": "Jo", "last_name": "Doe"}))).await;
+    let contact = ct["id"].as_i64().unwrap();
     Fixture {
         user,
         role: role["id"].as_i64().unwrap(),
@@ -72,6 +78,8 @@ async fn fixture(app: &TestApp) -> Fixture {
         job,
         email,
         attachment,
+        customer,
+        contact,
     }
 }
 
@@ -87,6 +95,8 @@ fn concrete(path: &str, f: &Fixture) -> String {
         f.item
     } else if path.contains("/jobs/") {
         f.job
+    } else if path.contains("/customers/") {
+        f.customer
     } else if path.contains("/outbox/") || path.contains("/emails/") {
         f.email
     } else if path.contains("/tokens/") {
@@ -96,6 +106,8 @@ fn concrete(path: &str, f: &Fixture) -> String {
     };
     path.replace("{id}", &id.to_string())
         .replace("{aid}", &f.attachment.to_string())
+        .replace("{cid}", &f.contact.to_string())
+        .replace("{contact_id}", &f.contact.to_string())
         .replace("{code}", "request_type")
         .replace("{kind}", "housekeeping")
         .replace("{event}", "test_email")
@@ -123,6 +135,12 @@ fn form_body(path: &str) -> Vec<(&'static str, &'static str)> {
         vec![("code", "nouveau"), ("label_fr", "N"), ("label_en", "N"), ("active", "on")]
     } else if path.starts_with("/admin/settings") {
         vec![("lists.page_size", "99")]
+    } else if path.starts_with("/customers") && path.contains("/contacts") {
+        vec![("first_name", "Nouveau"), ("last_name", "Contact")]
+    } else if path.ends_with("/merge") {
+        vec![("from_id", "1")]
+    } else if path.starts_with("/customers") {
+        vec![("kind", "person"), ("first_name", "Nouveau"), ("last_name", "Client"), ("phone", "514 555-0111")]
     } else if path.starts_with("/admin/outbox") {
         vec![("to", "someone@t.fr")]
     } else if path.starts_with("/admin/email-templates") {
@@ -145,6 +163,12 @@ fn json_body(path: &str) -> serde_json::Value {
         json!({"code": "nouveau", "label_fr": "N", "label_en": "N"})
     } else if path.starts_with("/api/v1/settings") {
         json!({"lists.page_size": "99"})
+    } else if path.starts_with("/api/v1/customers") && path.contains("/contacts") {
+        json!({"first_name": "Nouveau", "last_name": "Contact"})
+    } else if path.ends_with("/merge") {
+        json!({"from_id": 1})
+    } else if path.starts_with("/api/v1/customers") {
+        json!({"kind": "person", "first_name": "Nouveau", "last_name": "Client", "phone": "514 555-0111"})
     } else if path.starts_with("/api/v1/tokens") {
         json!({"name": "t"})
     } else if path.starts_with("/api/v1/emails") {
@@ -232,8 +256,8 @@ async fn administrators_can_open_every_page() {
         // The login page sends a logged-in user home.
         for route in ROUTES.iter().filter(|r| r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login") {
             let path = concrete(route.path, &f);
-            let (status, _) = s.get_text(&path).await;
-            assert_eq!(status, 200, "GET {path}");
+            let (status, body) = s.get_text(&path).await;
+            assert_eq!(status, 200, "GET {path}: {}", body.split("<main").nth(1).unwrap_or(&body).chars().take(700).collect::<String>());
         }
         app
     })

@@ -192,6 +192,9 @@ impl TestApp {
             ("emails", "id, status, subject"),
             ("email_templates", "event, lang, subject"),
             ("notification_prefs", "user_id, event, enabled"),
+            ("customers", "id, display_name, email, phone, mobile, owner_id, branch_id, updated_at"),
+            ("contacts", "id, customer_id, first_name, last_name, email, updated_at"),
+            ("search_terms", "entity_type, entity_id, term"),
         ];
         let mut out = String::new();
         for (t, cols) in tables {
