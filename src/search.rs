@@ -69,7 +69,16 @@ pub async fn index(tx: &mut Tx, entity: &str, id: i64, values: &[&str]) -> Resul
 /// The condition "`id_col` is a record of `entity` matching every word of `q`", or `None`
 /// when `q` has no word.
 pub fn matching(entity: &str, id_col: &str, q: &str) -> Option<Sql> {
-    let words: Vec<String> = fold(q).split(' ').filter(|w| !w.is_empty()).take(6).map(str::to_string).collect();
+    // Digits typed in groups ("514 555 01") are one phone number.
+    let mut words: Vec<String> = Vec::new();
+    for w in fold(q).split(' ').filter(|w| !w.is_empty()) {
+        let digits = w.chars().all(|c| c.is_ascii_digit());
+        match words.last_mut() {
+            Some(last) if digits && last.chars().all(|c| c.is_ascii_digit()) => last.push_str(w),
+            _ => words.push(w.to_string()),
+        }
+    }
+    words.truncate(6);
     if words.is_empty() {
         return None;
     }
@@ -104,5 +113,7 @@ mod tests {
         assert!(matching("user", "u.id", "  ,; ").is_none());
         let m = matching("user", "u.id", "Hél cô").unwrap();
         assert_eq!(m.text().matches("term LIKE").count(), 2);
+        let m = matching("customer", "c.id", "514 555-01").unwrap();
+        assert_eq!(m.text().matches("term LIKE").count(), 1, "digit groups are one number");
     }
 }

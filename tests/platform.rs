@@ -667,6 +667,11 @@ async fn pages_in_french_and_english() {
             "/account",
             "/users",
             "/api/docs",
+            "/customers",
+            "/customers/new",
+            "/admin/outbox",
+            "/admin/email-templates",
+            "/admin/email-templates/account_created/en",
         ];
         for p in pages {
             let (st, html) = s.get_text(p).await;

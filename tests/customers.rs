@@ -1,0 +1,245 @@
+//! Customers and contacts over HTTP, on both backends.
+
+mod common;
+
+use common::{each_backend, TestApp, PASSWORD};
+use serde_json::json;
+
+async fn admin_api(app: &TestApp) -> common::Api {
+    let admin = app.user("admin@t.fr", "administrateur", None).await;
+    app.api(&app.token_for(admin).await)
+}
+
+#[tokio::test]
+async fn phones_are_normalised_and_returning_customers_recognised() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        let (s, c) = api
+            .send("POST", "/api/v1/customers", Some(json!({"kind": "person", "first_name": "Hélène", "last_name": "Côté", "phone": "514 555-0199", "email": " Helene.Cote@Exemple.FR "})))
+            .await;
+        assert_eq!(s, 201, "{c}");
+        assert_eq!(c["phone"], "+15145550199");
+        assert_eq!(c["email"], "helene.cote@exemple.fr");
+        let id = c["id"].as_i64().unwrap();
+        for phone in ["514 555-0199", "(514) 555 0199", "+1 514-555-0199"] {
+            let (s, r) = api.get(&format!("/api/v1/customers/lookup?phone={}", carnet::http::auth::urlencode(phone))).await;
+            assert_eq!(s, 200);
+            assert_eq!(r["items"][0]["id"], id, "{phone}: {r}");
+        }
+        let (_, r) = api.get("/api/v1/customers/lookup?email=HELENE.COTE%40exemple.fr").await;
+        assert_eq!(r["items"].as_array().unwrap().len(), 1);
+        let (_, r) = api.get("/api/v1/customers/lookup?phone=438%20555%200100").await;
+        assert!(r["items"].as_array().unwrap().is_empty());
+        let (s, b) = api.get("/api/v1/customers/lookup").await;
+        assert_eq!(s, 422, "{b}");
+        // Creating the same customer again is refused with the field; with the right and the flag, allowed.
+        let before = app.count("SELECT COUNT(*) FROM customers").await;
+        let (s, b) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "person", "last_name": "Autre", "phone": "(514) 555 0199"}))).await;
+        assert_eq!(s, 409, "{b}");
+        assert!(b["error"]["fields"]["phone"].is_string());
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, before);
+        let (s, _) = api.send("POST", "/api/v1/customers?allow_duplicate=true", Some(json!({"kind": "person", "last_name": "Autre", "phone": "(514) 555 0199"}))).await;
+        assert_eq!(s, 201);
+        // A rep without the right cannot force it.
+        let rep = app.user("rep@t.fr", "representant", None).await;
+        let r = app.api(&app.token_for(rep).await);
+        let (s, _) = r.send("POST", "/api/v1/customers?allow_duplicate=true", Some(json!({"kind": "person", "last_name": "Trois", "email": "helene.cote@exemple.fr"}))).await;
+        assert_eq!(s, 409);
+        // A contact's number recognises its company too.
+        let (_, co) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Garage Laval inc."}))).await;
+        let co_id = co["id"].as_i64().unwrap();
+        let (s, _) = api.send("POST", &format!("/api/v1/customers/{co_id}/contacts"), Some(json!({"first_name": "Luc", "last_name": "Roy", "mobile": "+1 438 555 0142"}))).await;
+        assert_eq!(s, 201);
+        let (_, r) = api.get("/api/v1/customers/lookup?phone=4385550142").await;
+        assert_eq!(r["items"][0]["id"], co_id);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_input_names_each_field_and_saves_nothing() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        let before = app.snapshot().await;
+        let (s, b) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "person", "first_name": "X", "phone": "not a phone", "email": "nope", "mobile": "12"}))).await;
+        assert_eq!(s, 422);
+        let f = &b["error"]["fields"];
+        assert!(f["phone"].is_string() && f["email"].is_string() && f["mobile"].is_string(), "{b}");
+        let (s, b) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": ""}))).await;
+        assert_eq!(s, 422);
+        assert!(b["error"]["fields"]["company_name"].is_string());
+        let (s, b) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "alien", "last_name": "X"}))).await;
+        assert_eq!(s, 422);
+        assert!(b["error"]["fields"]["kind"].is_string());
+        let (s, b) = api.send("POST", "/api/v1/customers", Some(json!({"last_name": "X", "particularities": ["not_a_code"]}))).await;
+        assert_eq!(s, 422, "{b}");
+        let (s, b) = api.send("POST", "/api/v1/customers", Some(json!({"last_name": "X", "branch_id": 99999}))).await;
+        assert_eq!(s, 422, "{b}");
+        let (s, _) = api.send("POST", "/api/v1/customers", Some(json!({"last_name": "X", "display_name": "Y"}))).await;
+        assert_eq!(s, 422, "read-only field");
+        assert_eq!(app.snapshot().await, before);
+        // The HTML form keeps what was typed and says what is wrong.
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        let r = s.post("/customers", &[("kind", "person"), ("first_name", "Gérard"), ("last_name", "Lambert"), ("phone", "abc")]).await;
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("value=\"Gérard\"") && html.contains("value=\"abc\"") && html.contains("Numéro de téléphone invalide."));
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn html_form_warns_about_a_returning_customer() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        let (_, c) = api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Julie", "last_name": "Roy", "email": "julie@exemple.fr"}))).await;
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        let r = s.post("/customers", &[("kind", "person"), ("first_name", "J."), ("last_name", "Roy"), ("email", "JULIE@exemple.fr")]).await;
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("id=\"duplicates\"") && html.contains(&format!("/customers/{}", c["id"])), "offers to open the existing one");
+        assert!(html.contains("create-anyway"), "administrators may create anyway");
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, 1);
+        let r = s.post("/customers", &[("kind", "person"), ("first_name", "J."), ("last_name", "Roy"), ("email", "JULIE@exemple.fr"), ("create_anyway", "on")]).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, 2);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn visibility_applies_to_list_detail_search_lookup_and_export() {
+    each_backend(|app| async move {
+        let co = app.unit("Groupe", "company", None).await;
+        let laval = app.unit("Laval", "branch", Some(co)).await;
+        let longueuil = app.unit("Longueuil", "branch", Some(co)).await;
+        let rep = app.user("rep@t.fr", "representant", Some(laval)).await;
+        let bdc = app.user("bdc@t.fr", "agent_bdc", Some(laval)).await;
+        let api = admin_api(&app).await;
+        let mk = |name: &str, branch: i64, owner: i64, phone: &str| json!({"first_name": name, "last_name": "Client", "branch_id": branch, "owner_id": owner, "phone": phone});
+        let (_, a) = api.send("POST", "/api/v1/customers", Some(mk("Aline", laval, rep, "514 555 0001"))).await;
+        let (_, b) = api.send("POST", "/api/v1/customers", Some(mk("Bruno", laval, bdc, "514 555 0002"))).await;
+        let (_, c) = api.send("POST", "/api/v1/customers", Some(mk("Chloé", longueuil, bdc, "514 555 0003"))).await;
+        let names = |v: &serde_json::Value| -> Vec<String> { v["items"].as_array().unwrap().iter().map(|i| i["display_name"].as_str().unwrap().to_string()).collect() };
+        let r = app.api(&app.token_for(rep).await);
+        let (_, l) = r.get("/api/v1/customers").await;
+        assert_eq!(names(&l), vec!["Aline Client"], "own records");
+        let bd = app.api(&app.token_for(bdc).await);
+        let (_, l) = bd.get("/api/v1/customers").await;
+        assert_eq!(names(&l), vec!["Aline Client", "Bruno Client"], "own unit");
+        let (_, l) = bd.get("/api/v1/customers?q=chlo").await;
+        assert!(names(&l).is_empty(), "search applies visibility");
+        assert_eq!(r.get(&format!("/api/v1/customers/{}", b["id"])).await.0, 404);
+        assert_eq!(r.get(&format!("/api/v1/customers/{}", a["id"])).await.0, 200);
+        // Lookup names the customer (recognition works everywhere) but hides the details.
+        let (_, l) = r.get("/api/v1/customers/lookup?phone=514%20555%200003").await;
+        assert_eq!(l["items"][0]["id"], c["id"]);
+        assert_eq!(l["items"][0]["visible"], false);
+        assert!(l["items"][0]["phone"].is_null());
+        // Export: only what the caller sees.
+        let s = app.login("bdc@t.fr", PASSWORD).await.unwrap();
+        let r = s.get("/customers/export.csv").await;
+        assert_eq!(r.status(), 200);
+        let csv = r.text().await.unwrap();
+        assert!(csv.contains("Aline") && csv.contains("Bruno") && !csv.contains("Chloé"), "{csv}");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_as_you_type_by_name_company_email_and_phone_digits() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Hélène", "last_name": "TREMBLAY", "email": "h.tremblay@exemple.fr", "phone": "514 555 0199"}))).await;
+        api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Équipements Côté", "phone": "418 555 0100"}))).await;
+        let found = |q: &'static str| {
+            let api = &api;
+            async move {
+                let (_, b) = api.get(&format!("/api/v1/customers?q={}", carnet::http::auth::urlencode(q))).await;
+                b["items"].as_array().unwrap().iter().map(|i| i["display_name"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(found("helene").await, vec!["Hélène TREMBLAY"]);
+        assert_eq!(found("tremblay").await, vec!["Hélène TREMBLAY"]);
+        assert_eq!(found("tre").await, vec!["Hélène TREMBLAY"]);
+        assert_eq!(found("equip cote").await, vec!["Équipements Côté"]);
+        assert_eq!(found("h.tremblay@").await, vec!["Hélène TREMBLAY"]);
+        assert_eq!(found("514555").await, vec!["Hélène TREMBLAY"]);
+        assert_eq!(found("418 555").await, vec!["Équipements Côté"]);
+        assert!(found("zzz").await.is_empty());
+        // The page answers the table rows alone for search as you type.
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        let (st, rows) = s.get_text("/customers?q=hel&part=rows").await;
+        assert_eq!(st, 200);
+        assert!(rows.trim_start().starts_with("<tr") && rows.contains("Hélène") && !rows.contains("<html"));
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn merge_moves_everything_and_is_in_both_histories() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        let (_, keep) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Acme", "email": "info@acme.test", "notes": "Client depuis 2019"}))).await;
+        let (_, dup) = api
+            .send("POST", "/api/v1/customers?allow_duplicate=true", Some(json!({"kind": "company", "company_name": "ACME inc.", "phone": "514 555 0150", "notes": "Doublon saisi au téléphone"})))
+            .await;
+        let (k, d) = (keep["id"].as_i64().unwrap(), dup["id"].as_i64().unwrap());
+        api.send("POST", &format!("/api/v1/customers/{d}/contacts"), Some(json!({"first_name": "Ana", "last_name": "Lopez"}))).await;
+        let (s, m) = api.send("POST", &format!("/api/v1/customers/{k}/merge"), Some(json!({"from_id": d}))).await;
+        assert_eq!(s, 200, "{m}");
+        assert_eq!(m["phone"], "+15145550150", "empty fields filled from the duplicate");
+        assert!(m["notes"].as_str().unwrap().contains("Client depuis 2019") && m["notes"].as_str().unwrap().contains("Doublon"));
+        let (_, cts) = api.get(&format!("/api/v1/customers/{k}/contacts")).await;
+        assert_eq!(cts["items"].as_array().unwrap().len(), 1, "the contact moved");
+        assert_eq!(api.get(&format!("/api/v1/customers/{d}")).await.0, 404);
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'customer' AND entity_id = {d} AND action = 'merge'")).await, 1);
+        assert!(app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'customer' AND entity_id = {k} AND action = 'merge'")).await >= 1);
+        let (s, _) = api.send("POST", &format!("/api/v1/customers/{k}/merge"), Some(json!({"from_id": k}))).await;
+        assert_eq!(s, 422);
+        // The history tab shows it.
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        let (_, html) = s.get_text(&format!("/customers/{k}/history")).await;
+        assert!(html.contains("Fusion") && html.contains("merged_from"));
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn contacts_actions_vcard_and_csv_injection() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        let (_, c) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "=HYPERLINK(\"http://evil\")", "phone": "514 555 0160"}))).await;
+        let id = c["id"].as_i64().unwrap();
+        let (_, ct) = api.send("POST", &format!("/api/v1/customers/{id}/contacts"), Some(json!({"civility": "mme", "first_name": "Zoé", "last_name": "Gagnon", "email": "zoe@acme.test"}))).await;
+        let cid = ct["id"].as_i64().unwrap();
+        let (s, b) = api.send("PUT", &format!("/api/v1/customers/{id}/contacts/{cid}"), Some(json!({"first_name": "Zoé", "last_name": "Gagnon", "phone": "bad"}))).await;
+        assert_eq!(s, 422, "{b}");
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        let (_, html) = s.get_text(&format!("/customers/{id}")).await;
+        assert!(html.contains("mailto:zoe@acme.test") && html.contains("data-copy=\"zoe@acme.test\""), "email action and copy");
+        assert!(html.contains("tel:+15145550160"), "call link");
+        assert!(html.contains("aria-disabled=\"true\""), "missing values are disabled, not links");
+        let r = s.get(&format!("/customers/{id}/contacts/{cid}/vcard")).await;
+        assert_eq!(r.headers().get("content-type").unwrap(), "text/vcard; charset=utf-8");
+        let v = r.text().await.unwrap();
+        assert!(v.starts_with("BEGIN:VCARD\r\nVERSION:3.0") && v.contains("FN:Zoé Gagnon") && v.contains("EMAIL;TYPE=INTERNET,WORK:zoe@acme.test"));
+        let csv = s.get("/customers/export.csv").await.text().await.unwrap();
+        assert!(csv.contains("'=HYPERLINK"), "formula neutralised: {csv}");
+        assert!(csv.contains("'+15145550160"), "phone cells starting with + are neutralised too");
+        assert!(!csv.lines().any(|l| l.starts_with('=') || l.contains(",=")));
+        // Delete the contact, then the customer: both in the history.
+        assert_eq!(api.send("DELETE", &format!("/api/v1/customers/{id}/contacts/{cid}"), None).await.0, 204);
+        assert_eq!(api.send("DELETE", &format!("/api/v1/customers/{id}"), None).await.0, 204);
+        assert!(app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'customer' AND entity_id = {id} AND action = 'delete'")).await > 0);
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM search_terms WHERE entity_type = 'customer' AND entity_id = {id}")).await, 0);
+        app
+    })
+    .await;
+}
