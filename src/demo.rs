@@ -86,6 +86,93 @@ pub async fn load(st: &AppState) -> Result<DemoLogin> {
     group(st, "BDC", "Agents du centre de développement des affaires", Some(bdc), vec![a1, a2]).await?;
     group(st, "Techniciens Laval", "Techniciens du service de Laval", Some(service_laval), vec![s1, t1, t2]).await?;
     group(st, "Avant-vente", "Ingénieurs avant-vente", Some(avant_vente), vec![p1]).await?;
-    let _ = r4;
+    customers(st, &[(laval, r1), (laval, r2), (longueuil, r3), (sainte_foy, r4)]).await?;
     Ok(DemoLogin { email: ADMIN_EMAIL, password: PASSWORD })
+}
+
+/// Realistic French customers: people for the dealership, companies with contacts for the
+/// service desk. Spread over branches and reps; recognised by email on a second load.
+async fn customers(st: &AppState, owners: &[(i64, i64)]) -> Result<()> {
+    use crate::customers::{store, ContactForm, CustomerForm};
+    const FIRST: &[&str] = &["Hélène", "Mathieu", "Chloé", "Gabriel", "Léa", "Étienne", "Amélie", "Félix", "Noémie", "Antoine", "Juliette", "Olivier", "Maëlle", "Samuel", "Rosalie", "Thomas", "Zoé", "William", "Camille", "Louis"];
+    const LAST: &[&str] = &["Tremblay", "Gagnon", "Roy", "Côté", "Bouchard", "Gauthier", "Morin", "Lavoie", "Fortin", "Gagné", "Ouellet", "Pelletier", "Bélanger", "Lévesque", "Bergeron", "Leblanc", "Paquette", "Girard", "Simard", "Boucher"];
+    const STREETS: &[&str] = &["boul. Saint-Martin Ouest", "rue Principale", "boul. des Laurentides", "rue Notre-Dame", "chemin Sainte-Foy", "boul. Taschereau"];
+    const COMPANIES: &[(&str, &str, &str, &str)] = &[
+        ("Boulangerie Les Trois Épis", "Marie", "Lemieux", "boulangerie3epis.ca"),
+        ("Garage Côté & Fils", "Denis", "Côté", "garagecote.ca"),
+        ("Clinique vétérinaire Laval-Ouest", "Sophie", "Dubé", "cliniquelo.ca"),
+        ("Transports Beauce Express", "Martin", "Poulin", "beauceexpress.ca"),
+        ("Résidence Les Jardins fleuris", "Nathalie", "Caron", "jardinsfleuris.ca"),
+        ("Imprimerie Saint-Laurent", "Pierre", "Nadeau", "imprimeriesl.ca"),
+        ("Cabinet Dentaire du Vieux-Longueuil", "Isabelle", "Rioux", "dentairevl.ca"),
+        ("Pharmacie Fortin", "Luc", "Fortin", "pharmaciefortin.ca"),
+    ];
+    let actor = Actor::system();
+    let region = "CA";
+    for i in 0..32usize {
+        let first = FIRST[(i * 7) % FIRST.len()];
+        let last = LAST[(i * 3 + i / 5) % LAST.len()];
+        let email = format!("{}.{}{}@exemple.ca", crate::search::fold(first), crate::search::fold(last), i);
+        let mut conn = st.db.pool.acquire().await?;
+        if !store::lookup(&mut conn, Some(&email), &[], None).await?.is_empty() {
+            continue;
+        }
+        drop(conn);
+        let (branch, owner) = owners[i % owners.len()];
+        let form = CustomerForm {
+            kind: "person".into(),
+            civility: Some(if i % 2 == 0 { "mme" } else { "m" }.into()),
+            first_name: first.into(),
+            last_name: last.into(),
+            email,
+            phone: format!("514 555-{:04}", 1000 + i),
+            mobile: if i % 3 == 0 { format!("438 555-{:04}", 2000 + i) } else { String::new() },
+            address: format!("{} {}, Laval (Québec)", 100 + i * 17, STREETS[i % STREETS.len()]),
+            language: Some(if i % 6 == 5 { "en" } else { "fr" }.into()),
+            branch_id: Some(branch),
+            owner_id: Some(owner),
+            notes: if i % 4 == 0 { "Intéressé par un VUS hybride ; préfère être appelé en soirée.".into() } else { String::new() },
+            particularities: if i % 9 == 0 { vec!["vip".into()] } else { Vec::new() },
+            company_name: String::new(),
+        };
+        let input = form.parse(region)?;
+        store::create(&st.db, &actor, st.now(), &input, true).await?;
+    }
+    for (i, (name, cf, cl, domain)) in COMPANIES.iter().enumerate() {
+        let email = format!("info@{domain}");
+        let mut conn = st.db.pool.acquire().await?;
+        if !store::lookup(&mut conn, Some(&email), &[], None).await?.is_empty() {
+            continue;
+        }
+        drop(conn);
+        let (branch, owner) = owners[i % owners.len()];
+        let form = CustomerForm {
+            kind: "company".into(),
+            company_name: (*name).into(),
+            email,
+            phone: format!("450 555-{:04}", 3000 + i),
+            address: format!("{} {}, Laval (Québec)", 2000 + i * 31, STREETS[(i + 2) % STREETS.len()]),
+            language: Some("fr".into()),
+            branch_id: Some(branch),
+            owner_id: Some(owner),
+            particularities: if i % 3 == 0 { vec!["flotte".into()] } else { Vec::new() },
+            ..Default::default()
+        };
+        let input = form.parse(region)?;
+        let c = store::create(&st.db, &actor, st.now(), &input, true).await?;
+        for (j, (f, l, role)) in [(*cf, *cl, "direction"), ("Karine", "Vachon", "comptabilite")].iter().enumerate() {
+            let contact = ContactForm {
+                civility: Some(if j == 0 { "mme" } else { "m" }.into()),
+                first_name: (*f).into(),
+                last_name: (*l).into(),
+                email: format!("{}.{}@{domain}", crate::search::fold(f), role),
+                phone: format!("450 555-{:04}", 4000 + i * 10 + j),
+                mobile: if j == 0 { format!("514 555-{:04}", 5000 + i) } else { String::new() },
+                particularities: Vec::new(),
+                notes: if j == 1 { "Joindre pour la facturation.".into() } else { String::new() },
+            };
+            store::create_contact(&st.db, &actor, st.now(), c.id, &contact.parse(region)?).await?;
+        }
+    }
+    Ok(())
 }

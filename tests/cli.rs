@@ -146,6 +146,9 @@ fn serve_demo_prints_url_and_login_and_loads_once() {
         let units: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units").fetch_one(&d.pool).await.unwrap();
         let groups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_groups").fetch_one(&d.pool).await.unwrap();
         assert_eq!((users, units, groups), (12, 11, 5));
+        let customers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers").fetch_one(&d.pool).await.unwrap();
+        let contacts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts").fetch_one(&d.pool).await.unwrap();
+        assert_eq!((customers, contacts), (40, 16));
         let roles: Vec<String> =
             sqlx::query_scalar("SELECT DISTINCT r.code FROM users u JOIN roles r ON r.id = u.role_id").fetch_all(&d.pool).await.unwrap();
         assert_eq!(roles.len(), 7, "a user of every role");
