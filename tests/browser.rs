@@ -577,3 +577,30 @@ async fn outbox_body(b: &Browser, app: &TestApp) {
     b.screenshot("fr-email-template").await;
     assert!(b.source().await.contains("Votre compte Carnet"), "the preview renders the sample");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_search_as_you_type_and_record() {
+    with_browser(|b, app| Box::pin(customers_body(b, app))).await;
+}
+
+async fn customers_body(b: &Browser, app: &TestApp) {
+    let admin: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(ADMIN_EMAIL).fetch_one(&app.state.db.pool).await.unwrap();
+    let api = app.api(&app.token_for(admin).await);
+    for (first, last, phone) in [("Hélène", "Côté", "514 555 0101"), ("Marc", "Tremblay", "514 555 0102"), ("Julie", "Roy", "514 555 0103")] {
+        api.send("POST", "/api/v1/customers", Some(json!({"first_name": first, "last_name": last, "phone": phone, "email": format!("{}@exemple.ca", last.to_lowercase())}))).await;
+    }
+    login(b, ADMIN_EMAIL, PASSWORD).await;
+    b.goto("/customers").await;
+    assert_eq!(b.exec("return document.querySelectorAll('#customer-rows tr.clickable').length").await, json!(3));
+    b.find("#q").await.send_keys("hele").await;
+    // The rows refresh while typing, without a page load.
+    let deadline = Instant::now() + WAIT;
+    while b.exec("return document.querySelectorAll('#customer-rows tr.clickable').length").await != json!(1) {
+        assert!(Instant::now() < deadline, "live search did not narrow the list");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    b.screenshot("fr-customers-search").await;
+    b.click_and_wait("#customer-rows a").await;
+    assert_eq!(b.text("h1").await, "Hélène Côté");
+    b.screenshot("fr-customer").await;
+}
