@@ -94,9 +94,34 @@ pub async fn load(st: &AppState) -> Result<DemoLogin> {
 /// service desk. Spread over branches and reps; recognised by email on a second load.
 async fn customers(st: &AppState, owners: &[(i64, i64)]) -> Result<()> {
     use crate::customers::{store, ContactForm, CustomerForm};
-    const FIRST: &[&str] = &["Hélène", "Mathieu", "Chloé", "Gabriel", "Léa", "Étienne", "Amélie", "Félix", "Noémie", "Antoine", "Juliette", "Olivier", "Maëlle", "Samuel", "Rosalie", "Thomas", "Zoé", "William", "Camille", "Louis"];
-    const LAST: &[&str] = &["Tremblay", "Gagnon", "Roy", "Côté", "Bouchard", "Gauthier", "Morin", "Lavoie", "Fortin", "Gagné", "Ouellet", "Pelletier", "Bélanger", "Lévesque", "Bergeron", "Leblanc", "Paquette", "Girard", "Simard", "Boucher"];
-    const STREETS: &[&str] = &["boul. Saint-Martin Ouest", "rue Principale", "boul. des Laurentides", "rue Notre-Dame", "chemin Sainte-Foy", "boul. Taschereau"];
+    const FIRST: &[&str] = &[
+        "Hélène", "Mathieu", "Chloé", "Gabriel", "Léa", "Étienne", "Amélie", "Félix", "Noémie", "Antoine", "Juliette", "Olivier", "Maëlle",
+        "Samuel", "Rosalie", "Thomas", "Zoé", "William", "Camille", "Louis",
+    ];
+    const LAST: &[&str] = &[
+        "Tremblay",
+        "Gagnon",
+        "Roy",
+        "Côté",
+        "Bouchard",
+        "Gauthier",
+        "Morin",
+        "Lavoie",
+        "Fortin",
+        "Gagné",
+        "Ouellet",
+        "Pelletier",
+        "Bélanger",
+        "Lévesque",
+        "Bergeron",
+        "Leblanc",
+        "Paquette",
+        "Girard",
+        "Simard",
+        "Boucher",
+    ];
+    const STREETS: &[&str] =
+        &["boul. Saint-Martin Ouest", "rue Principale", "boul. des Laurentides", "rue Notre-Dame", "chemin Sainte-Foy", "boul. Taschereau"];
     const COMPANIES: &[(&str, &str, &str, &str)] = &[
         ("Boulangerie Les Trois Épis", "Marie", "Lemieux", "boulangerie3epis.ca"),
         ("Garage Côté & Fils", "Denis", "Côté", "garagecote.ca"),

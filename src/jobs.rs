@@ -87,6 +87,7 @@ impl Registry {
         r.register("housekeeping", |ctx, _| async move { housekeeping(&ctx).await });
         r.schedule("housekeeping", Period::Daily);
         r.register(crate::mail::deliver::JOB, |ctx, p| async move { crate::mail::deliver::run(&ctx, p).await });
+        r.register(crate::customers::import::JOB, |ctx, p| async move { crate::customers::import::run(&ctx, p).await });
         r
     }
 }

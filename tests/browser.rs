@@ -584,10 +584,17 @@ async fn customers_search_as_you_type_and_record() {
 }
 
 async fn customers_body(b: &Browser, app: &TestApp) {
-    let admin: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(ADMIN_EMAIL).fetch_one(&app.state.db.pool).await.unwrap();
+    let admin: i64 =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(ADMIN_EMAIL).fetch_one(&app.state.db.pool).await.unwrap();
     let api = app.api(&app.token_for(admin).await);
-    for (first, last, phone) in [("Hélène", "Côté", "514 555 0101"), ("Marc", "Tremblay", "514 555 0102"), ("Julie", "Roy", "514 555 0103")] {
-        api.send("POST", "/api/v1/customers", Some(json!({"first_name": first, "last_name": last, "phone": phone, "email": format!("{}@exemple.ca", last.to_lowercase())}))).await;
+    for (first, last, phone) in [("Hélène", "Côté", "514 555 0101"), ("Marc", "Tremblay", "514 555 0102"), ("Julie", "Roy", "514 555 0103")]
+    {
+        api.send(
+            "POST",
+            "/api/v1/customers",
+            Some(json!({"first_name": first, "last_name": last, "phone": phone, "email": format!("{}@exemple.ca", last.to_lowercase())})),
+        )
+        .await;
     }
     login(b, ADMIN_EMAIL, PASSWORD).await;
     b.goto("/customers").await;

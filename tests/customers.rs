@@ -62,7 +62,13 @@ async fn bad_input_names_each_field_and_saves_nothing() {
     each_backend(|app| async move {
         let api = admin_api(&app).await;
         let before = app.snapshot().await;
-        let (s, b) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "person", "first_name": "X", "phone": "not a phone", "email": "nope", "mobile": "12"}))).await;
+        let (s, b) = api
+            .send(
+                "POST",
+                "/api/v1/customers",
+                Some(json!({"kind": "person", "first_name": "X", "phone": "not a phone", "email": "nope", "mobile": "12"})),
+            )
+            .await;
         assert_eq!(s, 422);
         let f = &b["error"]["fields"];
         assert!(f["phone"].is_string() && f["email"].is_string() && f["mobile"].is_string(), "{b}");
@@ -94,15 +100,23 @@ async fn bad_input_names_each_field_and_saves_nothing() {
 async fn html_form_warns_about_a_returning_customer() {
     each_backend(|app| async move {
         let api = admin_api(&app).await;
-        let (_, c) = api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Julie", "last_name": "Roy", "email": "julie@exemple.fr"}))).await;
+        let (_, c) = api
+            .send("POST", "/api/v1/customers", Some(json!({"first_name": "Julie", "last_name": "Roy", "email": "julie@exemple.fr"})))
+            .await;
         let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
-        let r = s.post("/customers", &[("kind", "person"), ("first_name", "J."), ("last_name", "Roy"), ("email", "JULIE@exemple.fr")]).await;
+        let r =
+            s.post("/customers", &[("kind", "person"), ("first_name", "J."), ("last_name", "Roy"), ("email", "JULIE@exemple.fr")]).await;
         assert_eq!(r.status(), 422);
         let html = r.text().await.unwrap();
         assert!(html.contains("id=\"duplicates\"") && html.contains(&format!("/customers/{}", c["id"])), "offers to open the existing one");
         assert!(html.contains("create-anyway"), "administrators may create anyway");
         assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, 1);
-        let r = s.post("/customers", &[("kind", "person"), ("first_name", "J."), ("last_name", "Roy"), ("email", "JULIE@exemple.fr"), ("create_anyway", "on")]).await;
+        let r = s
+            .post(
+                "/customers",
+                &[("kind", "person"), ("first_name", "J."), ("last_name", "Roy"), ("email", "JULIE@exemple.fr"), ("create_anyway", "on")],
+            )
+            .await;
         assert_eq!(r.status(), 303);
         assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, 2);
         app
@@ -154,8 +168,18 @@ async fn visibility_applies_to_list_detail_search_lookup_and_export() {
 async fn search_as_you_type_by_name_company_email_and_phone_digits() {
     each_backend(|app| async move {
         let api = admin_api(&app).await;
-        api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Hélène", "last_name": "TREMBLAY", "email": "h.tremblay@exemple.fr", "phone": "514 555 0199"}))).await;
-        api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Équipements Côté", "phone": "418 555 0100"}))).await;
+        api.send(
+            "POST",
+            "/api/v1/customers",
+            Some(json!({"first_name": "Hélène", "last_name": "TREMBLAY", "email": "h.tremblay@exemple.fr", "phone": "514 555 0199"})),
+        )
+        .await;
+        api.send(
+            "POST",
+            "/api/v1/customers",
+            Some(json!({"kind": "company", "company_name": "Équipements Côté", "phone": "418 555 0100"})),
+        )
+        .await;
         let found = |q: &'static str| {
             let api = &api;
             async move {
@@ -185,9 +209,21 @@ async fn search_as_you_type_by_name_company_email_and_phone_digits() {
 async fn merge_moves_everything_and_is_in_both_histories() {
     each_backend(|app| async move {
         let api = admin_api(&app).await;
-        let (_, keep) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Acme", "email": "info@acme.test", "notes": "Client depuis 2019"}))).await;
+        let (_, keep) = api
+            .send(
+                "POST",
+                "/api/v1/customers",
+                Some(json!({"kind": "company", "company_name": "Acme", "email": "info@acme.test", "notes": "Client depuis 2019"})),
+            )
+            .await;
         let (_, dup) = api
-            .send("POST", "/api/v1/customers?allow_duplicate=true", Some(json!({"kind": "company", "company_name": "ACME inc.", "phone": "514 555 0150", "notes": "Doublon saisi au téléphone"})))
+            .send(
+                "POST",
+                "/api/v1/customers?allow_duplicate=true",
+                Some(
+                    json!({"kind": "company", "company_name": "ACME inc.", "phone": "514 555 0150", "notes": "Doublon saisi au téléphone"}),
+                ),
+            )
             .await;
         let (k, d) = (keep["id"].as_i64().unwrap(), dup["id"].as_i64().unwrap());
         api.send("POST", &format!("/api/v1/customers/{d}/contacts"), Some(json!({"first_name": "Ana", "last_name": "Lopez"}))).await;
@@ -198,8 +234,20 @@ async fn merge_moves_everything_and_is_in_both_histories() {
         let (_, cts) = api.get(&format!("/api/v1/customers/{k}/contacts")).await;
         assert_eq!(cts["items"].as_array().unwrap().len(), 1, "the contact moved");
         assert_eq!(api.get(&format!("/api/v1/customers/{d}")).await.0, 404);
-        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'customer' AND entity_id = {d} AND action = 'merge'")).await, 1);
-        assert!(app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'customer' AND entity_id = {k} AND action = 'merge'")).await >= 1);
+        assert_eq!(
+            app.count(&format!(
+                "SELECT COUNT(*) FROM audit_events WHERE entity_type = 'customer' AND entity_id = {d} AND action = 'merge'"
+            ))
+            .await,
+            1
+        );
+        assert!(
+            app.count(&format!(
+                "SELECT COUNT(*) FROM audit_events WHERE entity_type = 'customer' AND entity_id = {k} AND action = 'merge'"
+            ))
+            .await
+                >= 1
+        );
         let (s, _) = api.send("POST", &format!("/api/v1/customers/{k}/merge"), Some(json!({"from_id": k}))).await;
         assert_eq!(s, 422);
         // The history tab shows it.
@@ -215,11 +263,29 @@ async fn merge_moves_everything_and_is_in_both_histories() {
 async fn contacts_actions_vcard_and_csv_injection() {
     each_backend(|app| async move {
         let api = admin_api(&app).await;
-        let (_, c) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "=HYPERLINK(\"http://evil\")", "phone": "514 555 0160"}))).await;
+        let (_, c) = api
+            .send(
+                "POST",
+                "/api/v1/customers",
+                Some(json!({"kind": "company", "company_name": "=HYPERLINK(\"http://evil\")", "phone": "514 555 0160"})),
+            )
+            .await;
         let id = c["id"].as_i64().unwrap();
-        let (_, ct) = api.send("POST", &format!("/api/v1/customers/{id}/contacts"), Some(json!({"civility": "mme", "first_name": "Zoé", "last_name": "Gagnon", "email": "zoe@acme.test"}))).await;
+        let (_, ct) = api
+            .send(
+                "POST",
+                &format!("/api/v1/customers/{id}/contacts"),
+                Some(json!({"civility": "mme", "first_name": "Zoé", "last_name": "Gagnon", "email": "zoe@acme.test"})),
+            )
+            .await;
         let cid = ct["id"].as_i64().unwrap();
-        let (s, b) = api.send("PUT", &format!("/api/v1/customers/{id}/contacts/{cid}"), Some(json!({"first_name": "Zoé", "last_name": "Gagnon", "phone": "bad"}))).await;
+        let (s, b) = api
+            .send(
+                "PUT",
+                &format!("/api/v1/customers/{id}/contacts/{cid}"),
+                Some(json!({"first_name": "Zoé", "last_name": "Gagnon", "phone": "bad"})),
+            )
+            .await;
         assert_eq!(s, 422, "{b}");
         let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
         let (_, html) = s.get_text(&format!("/customers/{id}")).await;
@@ -229,7 +295,11 @@ async fn contacts_actions_vcard_and_csv_injection() {
         let r = s.get(&format!("/customers/{id}/contacts/{cid}/vcard")).await;
         assert_eq!(r.headers().get("content-type").unwrap(), "text/vcard; charset=utf-8");
         let v = r.text().await.unwrap();
-        assert!(v.starts_with("BEGIN:VCARD\r\nVERSION:3.0") && v.contains("FN:Zoé Gagnon") && v.contains("EMAIL;TYPE=INTERNET,WORK:zoe@acme.test"));
+        assert!(
+            v.starts_with("BEGIN:VCARD\r\nVERSION:3.0")
+                && v.contains("FN:Zoé Gagnon")
+                && v.contains("EMAIL;TYPE=INTERNET,WORK:zoe@acme.test")
+        );
         let csv = s.get("/customers/export.csv").await.text().await.unwrap();
         assert!(csv.contains("'=HYPERLINK"), "formula neutralised: {csv}");
         assert!(csv.contains("'+15145550160"), "phone cells starting with + are neutralised too");
@@ -237,8 +307,141 @@ async fn contacts_actions_vcard_and_csv_injection() {
         // Delete the contact, then the customer: both in the history.
         assert_eq!(api.send("DELETE", &format!("/api/v1/customers/{id}/contacts/{cid}"), None).await.0, 204);
         assert_eq!(api.send("DELETE", &format!("/api/v1/customers/{id}"), None).await.0, 204);
-        assert!(app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'customer' AND entity_id = {id} AND action = 'delete'")).await > 0);
+        assert!(
+            app.count(&format!(
+                "SELECT COUNT(*) FROM audit_events WHERE entity_type = 'customer' AND entity_id = {id} AND action = 'delete'"
+            ))
+            .await
+                > 0
+        );
         assert_eq!(app.count(&format!("SELECT COUNT(*) FROM search_terms WHERE entity_type = 'customer' AND entity_id = {id}")).await, 0);
+        app
+    })
+    .await;
+}
+
+async fn upload(s: &common::Session, name: &str, bytes: Vec<u8>) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()).mime_str("text/csv").unwrap());
+    s.client.post(format!("{}/customers/import?_csrf={}", s.url, s.csrf)).multipart(form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn csv_import_dry_run_then_job_with_per_row_report() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Julie", "last_name": "Roy", "email": "julie@exemple.ca"}))).await;
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        // Semicolons, Windows-1252, a bad phone, a bad email, a row without name, a known
+        // customer, the same new customer twice.
+        let mut csv: Vec<u8> = Vec::new();
+        csv.extend_from_slice(b"Pr\xe9nom;Nom;Courriel;T\xe9l\xe9phone;Entreprise\n");
+        csv.extend_from_slice(b"H\xe9l\xe8ne;C\xf4t\xe9;helene@exemple.ca;514 555 0199;\n");
+        csv.extend_from_slice(b"Marc;Tremblay;marc@exemple.ca;pas un numero;\n");
+        csv.extend_from_slice(b"Luc;Gagnon;pas-un-courriel;;\n");
+        csv.extend_from_slice(b";;vide@exemple.ca;;\n");
+        csv.extend_from_slice(b"Julie;Roy;JULIE@exemple.ca;438 555 0100;\n");
+        csv.extend_from_slice(b"H\xe9l\xe8ne;C\xf4t\xe9;;(514) 555-0199;\n");
+        csv.extend_from_slice(b";;info@garage.ca;450 555 0000;Garage Laval\n");
+        // Without the CSRF token: refused.
+        let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(csv.clone()).file_name("x.csv"));
+        assert_eq!(s.client.post(format!("{}/customers/import", s.url)).multipart(form).send().await.unwrap().status(), 403);
+        let r = upload(&s, "clients.csv", csv).await;
+        assert_eq!(r.status(), 303);
+        let loc = r.headers().get("location").unwrap().to_str().unwrap().to_string();
+        let id: i64 = loc.rsplit('/').next().unwrap().parse().unwrap();
+        let (_, html) = s.get_text(&loc).await;
+        assert!(html.contains("Windows-1252") && html.contains("Prénom"), "encoding detected, headers decoded");
+        // The dry run writes nothing but its report.
+        let before = app.count("SELECT COUNT(*) FROM customers").await;
+        let r = s
+            .post(
+                &format!("/customers/import/{id}/dry-run"),
+                &[
+                    ("mapping", "first_name"),
+                    ("mapping", "last_name"),
+                    ("mapping", "email"),
+                    ("mapping", "phone"),
+                    ("mapping", "company_name"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, before);
+        let imp = carnet::customers::import::get(
+            &app.state.db,
+            sqlx::query_scalar("SELECT id FROM users WHERE email = 'admin@t.fr'").fetch_one(&app.state.db.pool).await.unwrap(),
+            id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let rep = imp.report().unwrap();
+        assert_eq!((rep.created, rep.merged, rep.rejected), (2, 2, 3), "{rep:?}");
+        let reasons =
+            |line: usize| rep.rows.iter().find(|r| r.line == line).unwrap().reasons.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>();
+        assert_eq!(reasons(3), vec!["phone"]);
+        assert_eq!(reasons(4), vec!["email"]);
+        assert_eq!(reasons(5), vec!["last_name"]);
+        // A mapping without any name column is refused.
+        let r = s
+            .post(
+                &format!("/customers/import/{id}/dry-run"),
+                &[("mapping", ""), ("mapping", ""), ("mapping", "email"), ("mapping", ""), ("mapping", "")],
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let r = s
+            .post(
+                &format!("/customers/import/{id}/dry-run"),
+                &[
+                    ("mapping", "first_name"),
+                    ("mapping", "last_name"),
+                    ("mapping", "email"),
+                    ("mapping", "phone"),
+                    ("mapping", "company_name"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        // The real run is a job; the page shows progress until it is done.
+        assert_eq!(s.post(&format!("/customers/import/{id}/run"), &[]).await.status(), 303);
+        let (_, html) = s.get_text(&loc).await;
+        assert!(html.contains("http-equiv=\"refresh\"") && html.contains("<progress"));
+        common::run_jobs(&app).await;
+        let (_, html) = s.get_text(&loc).await;
+        assert!(!html.contains("http-equiv=\"refresh\""));
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, before + 2, "Hélène and the garage");
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM customers WHERE phone = '+15145550199'").await,
+            1,
+            "the second Hélène merged into the first"
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM customers WHERE email = 'julie@exemple.ca' AND phone = '+14385550100'").await,
+            1,
+            "Julie's empty phone filled"
+        );
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers WHERE kind = 'company' AND company_name = 'Garage Laval'").await, 1);
+        // The new records are searchable and in the history, by the importer.
+        let (_, found) = api.get("/api/v1/customers?q=helene").await;
+        assert_eq!(found["items"].as_array().unwrap().len(), 1);
+        assert!(
+            app.count(
+                "SELECT COUNT(*) FROM audit_events WHERE entity_type = 'customer' AND action = 'create' AND request_id LIKE 'import-%'"
+            )
+            .await
+                > 0
+        );
+        // Running again is refused.
+        assert_eq!(s.post(&format!("/customers/import/{id}/run"), &[]).await.status(), 422, "shown with the error");
+        // Another user cannot see this import.
+        app.user("other@t.fr", "directeur_ventes", None).await;
+        let o = app.login("other@t.fr", PASSWORD).await.unwrap();
+        assert_eq!(o.get(&loc).await.status(), 404);
+        // A file that is not a CSV with rows.
+        let r = upload(&s, "vide.csv", b"Nom\n".to_vec()).await;
+        assert_eq!(r.status(), 422);
         app
     })
     .await;

@@ -21,6 +21,7 @@ struct Fixture {
     attachment: i64,
     customer: i64,
     contact: i64,
+    import: i64,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -65,10 +66,21 @@ async fn fixture(app: &TestApp) -> Fixture {
     sqlx::query("UPDATE emails SET status = 'failed' WHERE id = $1").bind(email).execute(&app.state.db.pool).await.unwrap();
     let attachment: i64 =
         sqlx::query_scalar("SELECT id FROM email_attachments WHERE email_id = $1").bind(email).fetch_one(&app.state.db.pool).await.unwrap();
-    let (_, cu) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Acme", "phone": "514 555-0100", "branch_id": branch}))).await;
+    let (_, cu) = api
+        .send(
+            "POST",
+            "/api/v1/customers",
+            Some(json!({"kind": "company", "company_name": "Acme", "phone": "514 555-0100", "branch_id": branch})),
+        )
+        .await;
     let customer = cu["id"].as_i64().unwrap();
-    let (_, ct) = api.send("POST", &format!("/api/v1/customers/{customer}/contacts"), Some(json!({"first_name": "Jo", "last_name": "Doe"}))).await;
+    let (_, ct) =
+        api.send("POST", &format!("/api/v1/customers/{customer}/contacts"), Some(json!({"first_name": "Jo", "last_name": "Doe"}))).await;
     let contact = ct["id"].as_i64().unwrap();
+    let import = carnet::customers::import::upload(&app.state.db, admin, app.now(), "clients.csv", b"Nom;Courriel\nRoy;roy@t.fr\n")
+        .await
+        .unwrap()
+        .id;
     Fixture {
         user,
         role: role["id"].as_i64().unwrap(),
@@ -80,6 +92,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         attachment,
         customer,
         contact,
+        import,
     }
 }
 
@@ -95,6 +108,8 @@ fn concrete(path: &str, f: &Fixture) -> String {
         f.item
     } else if path.contains("/jobs/") {
         f.job
+    } else if path.contains("/import/") {
+        f.import
     } else if path.contains("/customers/") {
         f.customer
     } else if path.contains("/outbox/") || path.contains("/emails/") {
@@ -252,7 +267,8 @@ async fn anonymous_callers_are_refused_everywhere_but_public_routes() {
 async fn administrators_can_open_every_page() {
     each_backend(|app| async move {
         let f = fixture(&app).await;
-        let s = app.admin_session().await;
+        // The fixture's administrator: imports are private to who uploaded them.
+        let s = app.login("fixture-admin@t.fr", PASSWORD).await.unwrap();
         // The login page sends a logged-in user home.
         for route in ROUTES.iter().filter(|r| r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login") {
             let path = concrete(route.path, &f);

@@ -234,7 +234,6 @@ async fn reindex(tx: &mut Tx, id: i64, c: &CustomerInput) -> Result<()> {
 /// conflict on that field, unless `allow_duplicate` (a right) says to create anyway.
 pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &CustomerInput, allow_duplicate: bool) -> Result<Customer> {
     let mut tx = db.begin().await?;
-    check_refs(&mut tx, input).await?;
     if !allow_duplicate {
         let dups = lookup(&mut tx, input.email.as_ref().map(|e| e.as_str()), &phones(input), None).await?;
         if !dups.is_empty() {
@@ -246,6 +245,15 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &CustomerInput, 
             return Err(Error::conflict(field, "error.customer_exists"));
         }
     }
+    let c = create_in(&mut tx, actor, now, input).await?;
+    tx.commit().await?;
+    Ok(c)
+}
+
+/// Creates a customer inside the caller's transaction (references checked, search terms and
+/// history written); no returning-customer check.
+pub async fn create_in(tx: &mut Tx, actor: &Actor, now: Millis, input: &CustomerInput) -> Result<Customer> {
+    check_refs(tx, input).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, language, \
          branch_id, owner_id, notes, particularities, created_at, updated_at) \
@@ -267,12 +275,11 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &CustomerInput, 
     .bind(&input.notes)
     .bind(input.particularities.join(" "))
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
-    reindex(&mut tx, id, input).await?;
-    let c = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    audit::created(&mut tx, actor, now, id, &c).await?;
-    tx.commit().await?;
+    reindex(tx, id, input).await?;
+    let c = get(tx, id).await?.ok_or(Error::NotFound)?;
+    audit::created(tx, actor, now, id, &c).await?;
     Ok(c)
 }
 

@@ -152,6 +152,14 @@ async fn check_csrf(req: Request, expected: &str, limit: usize) -> Result<(bool,
         let ok = !expected.is_empty() && constant_time_eq(h, expected);
         return Ok((ok, req));
     }
+    // File uploads (multipart) carry the token in the query string: `?_csrf=…`.
+    let is_multipart =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
+    if is_multipart {
+        let given = req.uri().query().and_then(|q| form_urlencoded_value(q.as_bytes(), CSRF_FIELD));
+        let ok = !expected.is_empty() && given.is_some_and(|g| constant_time_eq(&g, expected));
+        return Ok((ok, req));
+    }
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)

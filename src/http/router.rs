@@ -68,6 +68,11 @@ routes! {
     get "/customers/new" => Right(CustomersCreate), pages::customers::new_form;
     post "/customers" => Right(CustomersCreate), pages::customers::create;
     get "/customers/export.csv" => Right(CustomersExport), api::customers::export;
+    get "/customers/import" => Right(CustomersImport), pages::imports::upload_form;
+    post "/customers/import" => Right(CustomersImport), pages::imports::upload;
+    get "/customers/import/{id}" => Right(CustomersImport), pages::imports::show;
+    post "/customers/import/{id}/dry-run" => Right(CustomersImport), pages::imports::dry_run;
+    post "/customers/import/{id}/run" => Right(CustomersImport), pages::imports::start;
     get "/customers/{id}" => Right(CustomersRead), pages::customers::show;
     get "/customers/{id}/edit" => Right(CustomersUpdate), pages::customers::edit_form;
     post "/customers/{id}" => Right(CustomersUpdate), pages::customers::update;

@@ -42,6 +42,7 @@ struct ListPage {
     region: String,
     can_create: bool,
     can_export: bool,
+    can_import: bool,
 }
 
 #[derive(Template)]
@@ -87,6 +88,7 @@ pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>
         region,
         can_create: c.p.can(Right::CustomersCreate),
         can_export: c.p.can(Right::CustomersExport),
+        can_import: c.p.can(Right::CustomersImport),
     }))
 }
 

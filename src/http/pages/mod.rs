@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod customers;
 pub mod directory;
+pub mod imports;
 
 use askama::Template;
 use axum::extract::{Form, Query, State};

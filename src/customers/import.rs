@@ -1,0 +1,506 @@
+//! CSV import of customers: upload, column mapping, a dry run that reports row by row what
+//! would be created, merged (an existing customer recognised by email or phone: its empty
+//! fields are filled) or rejected and why, then the real run as a background job with
+//! progress. Each chunk of rows is one transaction that also records progress, so a crash
+//! resumes where it stopped and nothing is half-written; bad rows are reported, good rows
+//! imported.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+
+use super::{store, Customer, CustomerForm, CustomerInput};
+use crate::access::Actor;
+use crate::audit;
+use crate::clock::Millis;
+use crate::db::{Db, Tx};
+use crate::error::{Error, FieldErrors, Result};
+
+pub const JOB: &str = "customer-import";
+const CHUNK: usize = 500;
+/// Rows listed in a report (the counts cover every row).
+const REPORT_ROWS: usize = 2000;
+
+/// Carnet fields a column can map to.
+pub const FIELDS: &[&str] =
+    &["kind", "civility", "first_name", "last_name", "company_name", "email", "phone", "mobile", "address", "language", "notes"];
+
+/// Header names recognised for each field (folded: lower case, no accents).
+fn synonyms(field: &str) -> &'static [&'static str] {
+    match field {
+        "kind" => &["type", "kind", "type de client"],
+        "civility" => &["civilite", "civility", "titre", "title"],
+        "first_name" => &["prenom", "first name", "firstname", "given name"],
+        "last_name" => &["nom", "nom de famille", "last name", "lastname", "surname", "family name"],
+        "company_name" => &["entreprise", "societe", "raison sociale", "company", "company name", "organisation", "organization"],
+        "email" => &["courriel", "email", "e mail", "mail", "adresse courriel"],
+        "phone" => &["telephone", "phone", "tel", "telephone fixe", "phone number"],
+        "mobile" => &["cellulaire", "mobile", "cell", "portable", "mobile phone"],
+        "address" => &["adresse", "address", "adresse postale"],
+        "language" => &["langue", "language", "lang"],
+        "notes" => &["notes", "note", "remarques", "commentaires", "comments"],
+        _ => &[],
+    }
+}
+
+/// Guesses the field of each column from its header.
+pub fn guess_mapping(headers: &[String]) -> Vec<String> {
+    let mut used: Vec<&str> = Vec::new();
+    headers
+        .iter()
+        .map(|h| {
+            let f = crate::search::fold(h);
+            let hit = FIELDS.iter().find(|field| !used.contains(field) && synonyms(field).contains(&f.as_str()));
+            match hit {
+                Some(field) => {
+                    used.push(field);
+                    field.to_string()
+                }
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// A file read for import.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub text: String,
+    pub delimiter: u8,
+    pub headers: Vec<String>,
+    pub rows: usize,
+    /// Set when the file was not UTF-8 and was read as Windows-1252/Latin-1.
+    pub encoding_note: Option<String>,
+}
+
+/// Reads an uploaded CSV: encoding (UTF-8, or Latin-1 when it is not), delimiter (comma,
+/// semicolon or tab, from the header line), headers.
+pub fn parse_file(bytes: &[u8]) -> Result<Parsed> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let (text, encoding_note) = match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_string(), None),
+        Err(_) => (bytes.iter().map(|&b| b as char).collect::<String>(), Some("latin1".to_string())),
+    };
+    let first = text.lines().next().unwrap_or("");
+    let delimiter = [b';', b'\t', b','].into_iter().max_by_key(|d| first.bytes().filter(|b| b == d).count()).unwrap_or(b',');
+    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
+    let headers: Vec<String> =
+        rdr.headers().map_err(|_| Error::validation("file", "error.csv_unreadable"))?.iter().map(|h| h.trim().to_string()).collect();
+    if headers.iter().all(|h| h.is_empty()) {
+        return Err(Error::validation("file", "error.csv_no_header"));
+    }
+    let rows = rdr.records().count();
+    if rows == 0 {
+        return Err(Error::validation("file", "error.csv_empty"));
+    }
+    Ok(Parsed { text, delimiter, headers, rows, encoding_note })
+}
+
+/// Checks a mapping: known fields, each at most once, and a name column.
+pub fn check_mapping(mapping: &[String], columns: usize) -> Result<()> {
+    let mut errs = FieldErrors::new();
+    if mapping.len() != columns {
+        errs.add("mapping", "error.mapping_columns");
+    }
+    let mut seen = Vec::new();
+    for m in mapping.iter().filter(|m| !m.is_empty()) {
+        if !FIELDS.contains(&m.as_str()) {
+            errs.add("mapping", "error.invalid_choice");
+        } else if seen.contains(m) {
+            errs.add("mapping", "error.mapping_twice");
+        }
+        seen.push(m.clone());
+    }
+    if !seen.iter().any(|m| m == "last_name" || m == "first_name" || m == "company_name") {
+        errs.add("mapping", "error.mapping_name_required");
+    }
+    errs.into_result()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct RowReport {
+    /// Line in the file (the header is line 1).
+    pub line: usize,
+    /// `create`, `merge` or `reject`.
+    pub outcome: String,
+    pub name: String,
+    /// For a merge: the existing customer.
+    pub customer_id: Option<i64>,
+    /// For a rejection: the fields and reasons (message keys).
+    pub reasons: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Report {
+    pub total: usize,
+    pub created: usize,
+    pub merged: usize,
+    pub rejected: usize,
+    /// The first rows (all rejections are listed first).
+    pub rows: Vec<RowReport>,
+}
+
+impl Report {
+    fn push(&mut self, r: RowReport) {
+        match r.outcome.as_str() {
+            "create" => self.created += 1,
+            "merge" => self.merged += 1,
+            _ => self.rejected += 1,
+        }
+        if self.rows.len() < REPORT_ROWS || r.outcome == "reject" {
+            self.rows.push(r);
+        }
+    }
+    fn finish(&mut self) {
+        self.rows.sort_by_key(|r| (r.outcome != "reject", r.line));
+        self.rows.truncate(REPORT_ROWS);
+    }
+}
+
+fn row_form(record: &csv::StringRecord, mapping: &[String]) -> CustomerForm {
+    let mut f = CustomerForm { kind: "person".into(), ..Default::default() };
+    for (i, field) in mapping.iter().enumerate() {
+        let v = record.get(i).unwrap_or("").trim().to_string();
+        match field.as_str() {
+            "kind" => {
+                let k = crate::search::fold(&v);
+                f.kind = if ["entreprise", "company", "societe", "b2b"].contains(&k.as_str()) { "company".into() } else { "person".into() };
+            }
+            "civility" => f.civility = Some(crate::search::fold(&v)).filter(|s| !s.is_empty()),
+            "first_name" => f.first_name = v,
+            "last_name" => f.last_name = v,
+            "company_name" => f.company_name = v,
+            "email" => f.email = v,
+            "phone" => f.phone = v,
+            "mobile" => f.mobile = v,
+            "address" => f.address = v,
+            "language" => f.language = Some(v.to_lowercase()).filter(|s| !s.is_empty()),
+            "notes" => f.notes = v,
+            _ => {}
+        }
+    }
+    if f.kind == "person" && f.first_name.is_empty() && f.last_name.is_empty() && !f.company_name.is_empty() {
+        f.kind = "company".into();
+    }
+    f
+}
+
+/// What happens to one row, given the database (and the rows before it in the file).
+enum Plan {
+    Create(CustomerInput),
+    Merge(i64, CustomerInput),
+    Reject(Vec<(String, String)>),
+}
+
+async fn plan(conn: &mut sqlx::AnyConnection, form: &CustomerForm, region: &str, seen: &mut HashMap<String, i64>) -> Result<Plan> {
+    let input = match form.parse(region) {
+        Ok(i) => i,
+        Err(Error::Validation(e)) => return Ok(Plan::Reject(e.0.into_iter().map(|x| (x.field, x.reason.to_string())).collect())),
+        Err(e) => return Err(e),
+    };
+    if let Some(c) = &input.civility {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = 'civility' AND code = $1")
+            .bind(c)
+            .fetch_one(&mut *conn)
+            .await?;
+        if n == 0 {
+            return Ok(Plan::Reject(vec![("civility".into(), "error.invalid_choice".into())]));
+        }
+    }
+    let keys: Vec<String> = input
+        .email
+        .iter()
+        .map(|e| e.as_str().to_string())
+        .chain(input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str().to_string()))
+        .collect();
+    if let Some(id) = keys.iter().find_map(|k| seen.get(k)) {
+        return Ok(Plan::Merge(*id, input));
+    }
+    let phones: Vec<&str> = input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str()).collect();
+    let found = store::lookup(conn, input.email.as_ref().map(|e| e.as_str()), &phones, None).await?;
+    Ok(match found.first() {
+        Some(m) => Plan::Merge(m.id, input),
+        None => Plan::Create(input),
+    })
+}
+
+fn remember(seen: &mut HashMap<String, i64>, input: &CustomerInput, id: i64) {
+    for k in input
+        .email
+        .iter()
+        .map(|e| e.as_str().to_string())
+        .chain(input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str().to_string()))
+    {
+        seen.entry(k).or_insert(id);
+    }
+}
+
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct Import {
+    pub id: i64,
+    pub user_id: i64,
+    pub filename: String,
+    #[serde(skip)]
+    pub content: String,
+    pub delimiter: String,
+    pub encoding_note: Option<String>,
+    /// JSON array of the file's headers.
+    pub headers: String,
+    /// JSON array: for each column, the Carnet field or "".
+    pub mapping: String,
+    /// `draft`, `queued`, `running`, `done`.
+    pub status: String,
+    pub total: i64,
+    pub processed: i64,
+    pub created: i64,
+    pub merged: i64,
+    pub rejected: i64,
+    /// JSON report of the last dry run or of the run.
+    pub report: String,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl Import {
+    pub fn headers(&self) -> Vec<String> {
+        serde_json::from_str(&self.headers).unwrap_or_default()
+    }
+    pub fn mapping(&self) -> Vec<String> {
+        serde_json::from_str(&self.mapping).unwrap_or_default()
+    }
+    pub fn report(&self) -> Option<Report> {
+        serde_json::from_str(&self.report).ok()
+    }
+    pub fn percent(&self) -> i64 {
+        if self.total == 0 {
+            100
+        } else {
+            self.processed * 100 / self.total
+        }
+    }
+    fn records(&self) -> Vec<csv::StringRecord> {
+        let delim = self.delimiter.bytes().next().unwrap_or(b',');
+        let mut rdr = csv::ReaderBuilder::new().delimiter(delim).flexible(true).from_reader(self.content.as_bytes());
+        rdr.records().map(|r| r.unwrap_or_default()).collect()
+    }
+}
+
+const SELECT: &str = "SELECT id, user_id, filename, content, delimiter, encoding_note, headers, mapping, status, total, processed, created, merged, rejected, report, created_at, finished_at FROM imports";
+
+/// An import of `user_id` (imports are private to who uploaded them).
+pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<Option<Import>> {
+    Ok(sqlx::query_as(&format!("{SELECT} WHERE id = $1 AND user_id = $2")).bind(id).bind(user_id).fetch_optional(&db.pool).await?)
+}
+
+/// Stores an uploaded file as a draft import with a guessed mapping.
+pub async fn upload(db: &Db, user_id: i64, now: Millis, filename: &str, bytes: &[u8]) -> Result<Import> {
+    let p = parse_file(bytes)?;
+    let mapping = guess_mapping(&p.headers);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO imports (kind, user_id, filename, content, delimiter, encoding_note, headers, mapping, status, total, processed, created, merged, rejected, report, created_at) \
+         VALUES ('customers', $1, $2, $3, $4, $5, $6, $7, 'draft', $8, 0, 0, 0, 0, '', $9) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(crate::mail::header_safe(filename).chars().take(200).collect::<String>())
+    .bind(&p.text)
+    .bind((p.delimiter as char).to_string())
+    .bind(p.encoding_note.as_deref())
+    .bind(serde_json::to_string(&p.headers).unwrap_or_default())
+    .bind(serde_json::to_string(&mapping).unwrap_or_default())
+    .bind(p.rows as i64)
+    .bind(now)
+    .fetch_one(&db.pool)
+    .await?;
+    get(db, user_id, id).await?.ok_or(Error::NotFound)
+}
+
+/// Saves a mapping and runs the dry run: nothing is written but the report.
+pub async fn dry_run(db: &Db, user_id: i64, id: i64, mapping: Vec<String>) -> Result<Report> {
+    let imp = get(db, user_id, id).await?.ok_or(Error::NotFound)?;
+    if imp.status != "draft" {
+        return Err(Error::InvalidState { reason: "error.import_started" });
+    }
+    check_mapping(&mapping, imp.headers().len())?;
+    let mut conn = db.pool.acquire().await?;
+    let region = store::region(&mut conn).await?;
+    let mut report = Report { total: imp.total as usize, ..Default::default() };
+    let mut seen = HashMap::new();
+    let mut next_fake = -1;
+    for (i, rec) in imp.records().iter().enumerate() {
+        let form = row_form(rec, &mapping);
+        let r = match plan(&mut conn, &form, &region, &mut seen).await? {
+            Plan::Create(input) => {
+                remember(&mut seen, &input, next_fake);
+                next_fake -= 1;
+                RowReport { line: i + 2, outcome: "create".into(), name: input.display_name(), customer_id: None, reasons: vec![] }
+            }
+            Plan::Merge(cid, input) => RowReport {
+                line: i + 2,
+                outcome: "merge".into(),
+                name: input.display_name(),
+                customer_id: Some(cid).filter(|c| *c > 0),
+                reasons: vec![],
+            },
+            Plan::Reject(reasons) => RowReport {
+                line: i + 2,
+                outcome: "reject".into(),
+                name: format!("{} {}", form.first_name, form.last_name).trim().to_string(),
+                customer_id: None,
+                reasons,
+            },
+        };
+        report.push(r);
+    }
+    report.finish();
+    drop(conn);
+    sqlx::query("UPDATE imports SET mapping = $1, report = $2 WHERE id = $3")
+        .bind(serde_json::to_string(&mapping).unwrap_or_default())
+        .bind(serde_json::to_string(&report).unwrap_or_default())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(report)
+}
+
+/// Queues the real run (after a dry run).
+pub async fn start(db: &Db, user_id: i64, id: i64, now: Millis) -> Result<()> {
+    let imp = get(db, user_id, id).await?.ok_or(Error::NotFound)?;
+    if imp.status != "draft" {
+        return Err(Error::InvalidState { reason: "error.import_started" });
+    }
+    if imp.report().is_none() {
+        return Err(Error::InvalidState { reason: "error.import_dry_run_first" });
+    }
+    check_mapping(&imp.mapping(), imp.headers().len())?;
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE imports SET status = 'queued', report = '' WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    crate::jobs::enqueue(&mut tx, JOB, &serde_json::json!({ "import_id": id }), now, now, None).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn merge_into(tx: &mut Tx, actor: &Actor, now: Millis, id: i64, input: &CustomerInput) -> Result<()> {
+    let Some(old) = store::get(tx, id).await? else { return Ok(()) };
+    let pick = |a: &Option<String>, b: Option<String>| a.clone().or(b);
+    let new_email = pick(&old.email, input.email.as_ref().map(|e| e.as_str().to_string()));
+    let new_phone = pick(&old.phone, input.phone.as_ref().map(|p| p.as_str().to_string()));
+    let new_mobile = pick(&old.mobile, input.mobile.as_ref().map(|p| p.as_str().to_string()));
+    let address = if old.address.is_empty() { input.address.clone() } else { old.address.clone() };
+    let notes = match (old.notes.is_empty(), input.notes.is_empty()) {
+        (_, true) => old.notes.clone(),
+        (true, false) => input.notes.clone(),
+        (false, false) if old.notes.contains(&input.notes) => old.notes.clone(),
+        (false, false) => format!("{}\n\n{}", old.notes, input.notes),
+    };
+    sqlx::query("UPDATE customers SET email = $1, phone = $2, mobile = $3, address = $4, notes = $5, updated_at = $6 WHERE id = $7")
+        .bind(&new_email)
+        .bind(&new_phone)
+        .bind(&new_mobile)
+        .bind(&address)
+        .bind(&notes)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    let new: Customer = store::get(tx, id).await?.ok_or(Error::NotFound)?;
+    audit::updated(tx, actor, now, id, &old, &new).await?;
+    Ok(())
+}
+
+/// The job: imports the remaining rows, a chunk per transaction, recording progress.
+pub async fn run(ctx: &crate::jobs::JobContext, payload: serde_json::Value) -> anyhow::Result<String> {
+    let id = payload["import_id"].as_i64().ok_or_else(|| anyhow::anyhow!("payload without import_id"))?;
+    let imp: Option<Import> = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&ctx.db.pool).await?;
+    let Some(imp) = imp else { return Ok(format!("import {id} no longer exists")) };
+    if imp.status == "done" {
+        return Ok(format!("import {id} already done"));
+    }
+    let name: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1").bind(imp.user_id).fetch_one(&ctx.db.pool).await?;
+    let actor = Actor { id: Some(imp.user_id), name, request_id: Some(format!("import-{id}")) };
+    let mapping = imp.mapping();
+    let records = imp.records();
+    let mut report: Report = serde_json::from_str(&imp.report).unwrap_or_default();
+    report.total = records.len();
+    sqlx::query("UPDATE imports SET status = 'running' WHERE id = $1").bind(id).execute(&ctx.db.pool).await?;
+    let mut done = imp.processed as usize;
+    while done < records.len() {
+        let now = ctx.clock.now_ms();
+        let mut tx = ctx.db.begin().await?;
+        let region = store::region(&mut tx).await?;
+        let mut seen = HashMap::new();
+        let end = (done + CHUNK).min(records.len());
+        for (i, rec) in records.iter().enumerate().take(end).skip(done) {
+            let form = row_form(rec, &mapping);
+            let line = i + 2;
+            let r = match plan(&mut tx, &form, &region, &mut seen).await? {
+                Plan::Create(input) => match store::create_in(&mut tx, &actor, now, &input).await {
+                    Ok(c) => {
+                        remember(&mut seen, &input, c.id);
+                        RowReport { line, outcome: "create".into(), name: c.display_name, customer_id: Some(c.id), reasons: vec![] }
+                    }
+                    Err(Error::Validation(e)) => RowReport {
+                        line,
+                        outcome: "reject".into(),
+                        name: input.display_name(),
+                        customer_id: None,
+                        reasons: e.0.into_iter().map(|x| (x.field, x.reason.to_string())).collect(),
+                    },
+                    Err(e) => return Err(e.into()),
+                },
+                Plan::Merge(cid, input) => {
+                    merge_into(&mut tx, &actor, now, cid, &input).await?;
+                    RowReport { line, outcome: "merge".into(), name: input.display_name(), customer_id: Some(cid), reasons: vec![] }
+                }
+                Plan::Reject(reasons) => RowReport {
+                    line,
+                    outcome: "reject".into(),
+                    name: format!("{} {}", form.first_name, form.last_name).trim().to_string(),
+                    customer_id: None,
+                    reasons,
+                },
+            };
+            report.push(r);
+        }
+        done = end;
+        report.finish();
+        sqlx::query("UPDATE imports SET processed = $1, created = $2, merged = $3, rejected = $4, report = $5 WHERE id = $6")
+            .bind(done as i64)
+            .bind(report.created as i64)
+            .bind(report.merged as i64)
+            .bind(report.rejected as i64)
+            .bind(serde_json::to_string(&report).unwrap_or_default())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    sqlx::query("UPDATE imports SET status = 'done', finished_at = $1 WHERE id = $2")
+        .bind(ctx.clock.now_ms())
+        .bind(id)
+        .execute(&ctx.db.pool)
+        .await?;
+    Ok(format!("import {id}: {} created, {} merged, {} rejected", report.created, report.merged, report.rejected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_delimiters_encodings_and_guesses_columns() {
+        let p = parse_file("Prénom;Nom;Courriel;Téléphone\nHélène;Côté;h@x.fr;514 555 0199\n".as_bytes()).unwrap();
+        assert_eq!(p.delimiter, b';');
+        assert_eq!(p.rows, 1);
+        assert_eq!(guess_mapping(&p.headers), vec!["first_name", "last_name", "email", "phone"]);
+        let latin1: Vec<u8> = b"Nom,Pr\xe9nom\nC\xf4t\xe9,H\xe9l\xe8ne\n".to_vec();
+        let p = parse_file(&latin1).unwrap();
+        assert_eq!(p.encoding_note.as_deref(), Some("latin1"));
+        assert!(p.text.contains("Côté"));
+        assert_eq!(parse_file(b"a\tb\n1\t2\n").unwrap().delimiter, b'\t');
+        assert!(parse_file(b"Nom\n").is_err(), "no rows");
+        assert!(check_mapping(&["email".into(), "".into()], 2).is_err(), "a name column is required");
+        assert!(check_mapping(&["last_name".into(), "last_name".into()], 2).is_err());
+        assert!(check_mapping(&["last_name".into(), "".into()], 2).is_ok());
+    }
+}
