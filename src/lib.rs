@@ -19,3 +19,4 @@ pub mod mail;
 pub mod org;
 pub mod search;
 pub mod settings;
+pub mod views;

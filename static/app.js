@@ -50,3 +50,17 @@
     });
   });
 })();
+// Column choice: the checked boxes become the comma-separated `cols` field on submit.
+(function () {
+  "use strict";
+  document.querySelectorAll("details.columns").forEach(function (d) {
+    var form = d.closest("form"), out = d.querySelector("input[type=hidden]");
+    if (!form || !out) return;
+    var sync = function () {
+      out.value = Array.prototype.map.call(d.querySelectorAll("input[data-col]:checked"), function (i) { return i.getAttribute("data-col"); }).join(",");
+    };
+    sync();
+    form.addEventListener("submit", sync);
+    d.addEventListener("change", function () { sync(); form.submit(); });
+  });
+})();

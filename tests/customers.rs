@@ -446,3 +446,60 @@ async fn csv_import_dry_run_then_job_with_per_row_report() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn saved_views_personal_or_shared_and_distinct_save_actions() {
+    each_backend(|app| async move {
+        let co = app.unit("Groupe", "company", None).await;
+        let team = app.unit("BDC Laval", "branch", Some(co)).await;
+        let a = app.user("a@t.fr", "agent_bdc", Some(team)).await;
+        let b = app.user("b@t.fr", "agent_bdc", Some(team)).await;
+        let other = app.user("o@t.fr", "agent_bdc", None).await;
+        let api = admin_api(&app).await;
+        for (f, l, k) in [("Aline", "Zed", "person"), ("Bruno", "Young", "person"), ("", "", "company")] {
+            let body = if k == "company" { json!({"kind": k, "company_name": "Xylo inc.", "branch_id": team}) } else { json!({"first_name": f, "last_name": l, "branch_id": team}) };
+            api.send("POST", "/api/v1/customers", Some(body)).await;
+        }
+        let aa = app.api(&app.token_for(a).await);
+        let (s, v) = aa.send("POST", "/api/v1/customers/views", Some(json!({"name": "Entreprises récentes", "query": "kind=company&sort=recent&cols=email,created&after=junk", "shared": true}))).await;
+        assert_eq!(s, 201, "{v}");
+        assert_eq!(v["query"], "cols=email%2Ccreated&kind=company&sort=recent", "only view parameters are kept");
+        let vid = v["id"].as_i64().unwrap();
+        let (_, mine) = aa.send("POST", "/api/v1/customers/views", Some(json!({"name": "Perso", "query": "q=zed", "shared": false}))).await;
+        // The team sees the shared view, not the personal one; someone outside sees neither.
+        let bb = app.api(&app.token_for(b).await);
+        let (_, l) = bb.get("/api/v1/customers/views").await;
+        let names: Vec<&str> = l["items"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+        assert_eq!(names, vec!["Entreprises récentes"]);
+        let (_, l) = app.api(&app.token_for(other).await).get("/api/v1/customers/views").await;
+        assert!(l["items"].as_array().unwrap().is_empty());
+        // Only the owner updates; "update" changes the view, "save as new" makes another.
+        assert_eq!(bb.send("PUT", &format!("/api/v1/customers/views/{vid}"), Some(json!({"query": "kind=person"}))).await.0, 403);
+        let before = app.count("SELECT COUNT(*) FROM saved_views").await;
+        let (s, u) = aa.send("PUT", &format!("/api/v1/customers/views/{vid}"), Some(json!({"query": "kind=company"}))).await;
+        assert_eq!(s, 200);
+        assert_eq!(u["query"], "kind=company");
+        assert_eq!(app.count("SELECT COUNT(*) FROM saved_views").await, before);
+        // Applying a view in the UI: its filters and columns.
+        let sb = app.login("b@t.fr", PASSWORD).await.unwrap();
+        let (st, html) = sb.get_text(&format!("/customers?view={vid}")).await;
+        assert_eq!(st, 200);
+        assert!(html.contains("Xylo inc.") && !html.contains("Aline Zed"), "the view's filter applies");
+        assert_eq!(sb.get(&format!("/customers?view={}", mine["id"])).await.status(), 404, "someone else's personal view");
+        // The page's two actions: save as new (anyone) and update (the owner only).
+        assert!(!html.contains("id=\"update-view\""), "b does not own the view");
+        let sa = app.login("a@t.fr", PASSWORD).await.unwrap();
+        let (_, html) = sa.get_text(&format!("/customers?view={vid}&sort=name&kind=person")).await;
+        assert!(html.contains("id=\"update-view\"") && html.contains("id=\"save-view\""));
+        assert!(html.contains("Aline Zed") && !html.contains("Xylo"), "the filters shown override the saved ones");
+        let r = sa.post(&format!("/customers/views/{vid}"), &[("query", "kind=person&sort=name")]).await;
+        assert_eq!(r.status(), 303);
+        let r = sa.post("/customers/views", &[("name", "Particuliers"), ("query", "kind=person&cols=mobile")]).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(app.count("SELECT COUNT(*) FROM saved_views").await, before + 1);
+        let (_, html) = sa.get_text("/customers?cols=mobile,created").await;
+        assert!(html.contains("<th>Cellulaire</th>") && !html.contains("<th>Courriel</th>"), "column choice");
+        app
+    })
+    .await;
+}

@@ -78,6 +78,33 @@ pub struct Filter {
     pub kind: Option<Kind>,
     pub branch_id: Option<i64>,
     pub owner_id: Option<i64>,
+    pub sort: Sort,
+}
+
+/// List order. Both are keyset-paginated on an index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// By name (A → Z).
+    #[default]
+    Name,
+    /// Most recently created first.
+    Recent,
+}
+
+impl Sort {
+    pub fn parse(s: &str) -> Option<Sort> {
+        match s {
+            "" | "name" => Some(Sort::Name),
+            "recent" => Some(Sort::Recent),
+            _ => None,
+        }
+    }
+    pub fn code(self) -> &'static str {
+        match self {
+            Sort::Name => "name",
+            Sort::Recent => "recent",
+        }
+    }
 }
 
 /// Customers visible to `vis` and matching `filter`, by name.
@@ -96,19 +123,33 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
     if let Some(o) = filter.owner_id {
         q.push(" AND c.owner_id = ").bind(o);
     }
-    if let Some(c) = &page.after {
-        q.push(" AND (c.display_name > ")
-            .bind(c.k.clone())
-            .push(" OR (c.display_name = ")
-            .bind(c.k.clone())
-            .push(" AND c.id > ")
-            .bind(c.id)
-            .push("))");
+    match (filter.sort, &page.after) {
+        (Sort::Name, Some(c)) => {
+            q.push(" AND (c.display_name > ")
+                .bind(c.k.clone())
+                .push(" OR (c.display_name = ")
+                .bind(c.k.clone())
+                .push(" AND c.id > ")
+                .bind(c.id)
+                .push("))");
+        }
+        (Sort::Recent, Some(c)) => {
+            q.push(" AND c.id < ").bind(c.id);
+        }
+        _ => {}
     }
-    q.push(" ORDER BY c.display_name, c.id LIMIT ").bind(page.limit + 1);
+    q.push(match filter.sort {
+        Sort::Name => " ORDER BY c.display_name, c.id LIMIT ",
+        Sort::Recent => " ORDER BY c.id DESC LIMIT ",
+    })
+    .bind(page.limit + 1);
     let rows: Vec<Row> = q.query_as().fetch_all(&db.pool).await?;
     let items = rows.into_iter().map(Customer::from).collect();
-    Ok(Page::from_rows(items, page.limit, |c: &Customer| Cursor { k: c.display_name.clone(), id: c.id }))
+    let sort = filter.sort;
+    Ok(Page::from_rows(items, page.limit, move |c: &Customer| Cursor {
+        k: if sort == Sort::Name { c.display_name.clone() } else { String::new() },
+        id: c.id,
+    }))
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Customer>> {

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "search", sql: include_str!("../../migrations/0003_search.sql") },
     Migration { version: 4, name: "customers", sql: include_str!("../../migrations/0004_customers.sql") },
     Migration { version: 5, name: "imports", sql: include_str!("../../migrations/0005_imports.sql") },
+    Migration { version: 6, name: "saved_views", sql: include_str!("../../migrations/0006_saved_views.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -39,6 +39,7 @@ impl Modify for BearerAuth {
         api::customers::list, api::customers::create, api::customers::lookup, api::customers::export, api::customers::get,
         api::customers::update, api::customers::delete, api::customers::merge, api::customers::contacts, api::customers::create_contact,
         api::customers::update_contact, api::customers::delete_contact,
+        api::customers::list_views, api::customers::create_view, api::customers::update_view, api::customers::delete_view,
         api::mail::list, api::mail::get, api::mail::retry, api::mail::send_test, api::mail::list_templates, api::mail::put_template,
         api::mail::get_prefs, api::mail::put_prefs,
     )

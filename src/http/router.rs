@@ -68,6 +68,9 @@ routes! {
     get "/customers/new" => Right(CustomersCreate), pages::customers::new_form;
     post "/customers" => Right(CustomersCreate), pages::customers::create;
     get "/customers/export.csv" => Right(CustomersExport), api::customers::export;
+    post "/customers/views" => Right(CustomersRead), pages::customers::create_view;
+    post "/customers/views/{id}" => Right(CustomersRead), pages::customers::update_view;
+    post "/customers/views/{id}/delete" => Right(CustomersRead), pages::customers::delete_view;
     get "/customers/import" => Right(CustomersImport), pages::imports::upload_form;
     post "/customers/import" => Right(CustomersImport), pages::imports::upload;
     get "/customers/import/{id}" => Right(CustomersImport), pages::imports::show;
@@ -143,6 +146,10 @@ routes! {
     get "/api/v1/customers" => Right(CustomersRead), api::customers::list;
     post "/api/v1/customers" => Right(CustomersCreate), api::customers::create;
     get "/api/v1/customers/lookup" => Right(CustomersRead), api::customers::lookup;
+    get "/api/v1/customers/views" => Right(CustomersRead), api::customers::list_views;
+    post "/api/v1/customers/views" => Right(CustomersRead), api::customers::create_view;
+    put "/api/v1/customers/views/{id}" => Right(CustomersRead), api::customers::update_view;
+    delete "/api/v1/customers/views/{id}" => Right(CustomersRead), api::customers::delete_view;
     get "/api/v1/customers/export" => Right(CustomersExport), api::customers::export;
     get "/api/v1/customers/{id}" => Right(CustomersRead), api::customers::get;
     patch "/api/v1/customers/{id}" => Right(CustomersUpdate), api::customers::update;

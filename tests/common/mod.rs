@@ -195,6 +195,8 @@ impl TestApp {
             ("customers", "id, display_name, email, phone, mobile, owner_id, branch_id, updated_at"),
             ("contacts", "id, customer_id, first_name, last_name, email, updated_at"),
             ("search_terms", "entity_type, entity_id, term"),
+            ("saved_views", "id, name, owner_id, shared_unit_id, query"),
+            ("imports", "id, status, processed, mapping"),
         ];
         let mut out = String::new();
         for (t, cols) in tables {

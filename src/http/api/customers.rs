@@ -36,6 +36,8 @@ pub struct ListQuery {
     pub kind: Option<String>,
     pub branch_id: Option<i64>,
     pub owner_id: Option<i64>,
+    /// `name` (default) or `recent`.
+    pub sort: Option<String>,
     pub limit: Option<i64>,
     pub after: Option<String>,
 }
@@ -45,7 +47,8 @@ pub fn filter_of(q: &ListQuery) -> Result<Filter, Error> {
         Some(k) => Some(Kind::parse(k).ok_or_else(|| Error::validation("kind", "error.invalid_choice"))?),
         None => None,
     };
-    Ok(Filter { q: q.q.clone(), kind, branch_id: q.branch_id, owner_id: q.owner_id })
+    let sort = store::Sort::parse(q.sort.as_deref().unwrap_or("")).ok_or_else(|| Error::validation("sort", "error.invalid_choice"))?;
+    Ok(Filter { q: q.q.clone(), kind, branch_id: q.branch_id, owner_id: q.owner_id, sort })
 }
 
 /// Customers the caller may see, by name.
@@ -398,4 +401,67 @@ fn csv_line(cells: &[&str]) -> String {
     let safe: Vec<String> = cells.iter().map(|c| csv_safe(c)).collect();
     let _ = w.write_record(&safe);
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ViewBody {
+    pub name: String,
+    /// The list's query string: `q`, `kind`, `sort`, `cols`.
+    pub query: String,
+    /// Share with the caller's team (org unit).
+    #[serde(default)]
+    pub shared: bool,
+}
+
+impl ApiInput for ViewBody {
+    const READ_ONLY: &'static [&'static str] = &["id", "owner_id", "entity", "shared_unit_id"];
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ViewUpdate {
+    pub query: String,
+}
+
+impl ApiInput for ViewUpdate {}
+
+const VIEW_PARAMS: &[&str] = &["q", "kind", "sort", "cols"];
+
+/// The caller's saved views of the customer list and those shared with their team.
+#[utoipa::path(get, path = "/api/v1/customers/views", tag = "customers", responses((status = 200, body = ListOf<crate::views::View>)))]
+pub async fn list_views(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<crate::views::View>>, HttpError> {
+    let items = crate::views::usable(&st.db, "customers", c.p.user_id, c.p.visibility.unit_id).await.map_err(|e| c.err(e))?;
+    Ok(Json(ListOf { items, next_cursor: None }))
+}
+
+/// Saves a new view.
+#[utoipa::path(post, path = "/api/v1/customers/views", tag = "customers", request_body = ViewBody, responses((status = 201, body = crate::views::View), (status = 422)))]
+pub async fn create_view(
+    State(st): State<AppState>,
+    c: Ctx,
+    ApiJson(b): ApiJson<ViewBody>,
+) -> Result<(StatusCode, Json<crate::views::View>), HttpError> {
+    let query = crate::views::normalise_query(&b.query, VIEW_PARAMS);
+    let share = if b.shared { c.p.visibility.unit_id } else { None };
+    let v = crate::views::create(&st.db, &c.actor(), st.now(), "customers", &b.name, &query, share).await.map_err(|e| c.err(e))?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// Updates the filters of one of the caller's views (403 for someone else's).
+#[utoipa::path(put, path = "/api/v1/customers/views/{id}", tag = "customers", request_body = ViewUpdate, responses((status = 200, body = crate::views::View), (status = 403), (status = 404)))]
+pub async fn update_view(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<ViewUpdate>,
+) -> Result<Json<crate::views::View>, HttpError> {
+    let query = crate::views::normalise_query(&b.query, VIEW_PARAMS);
+    Ok(Json(crate::views::update(&st.db, &c.actor(), st.now(), id, &query).await.map_err(|e| c.err(e))?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/customers/views/{id}", tag = "customers", responses((status = 204), (status = 403), (status = 404)))]
+pub async fn delete_view(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
+    crate::views::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
 }
