@@ -67,6 +67,12 @@ const SELECT: &str = "SELECT c.id, c.kind, c.civility, c.first_name, c.last_name
     c.mobile, c.address, c.language, c.branch_id, b.name AS branch_name, c.owner_id, u.name AS owner_name, c.notes, c.particularities, \
     c.created_at, c.updated_at FROM customers c LEFT JOIN org_units b ON b.id = c.branch_id LEFT JOIN users u ON u.id = c.owner_id";
 
+/// The default region for phone numbers, on a connection of its own.
+pub async fn region_of(db: &Db) -> Result<String> {
+    let mut conn = db.pool.acquire().await?;
+    region(&mut conn).await
+}
+
 /// The default region for phone numbers typed without a country code.
 pub async fn region(conn: &mut sqlx::AnyConnection) -> Result<String> {
     crate::settings::get_in(conn, "customers.phone_region").await

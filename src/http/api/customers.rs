@@ -151,9 +151,7 @@ pub async fn create(
     Query(cq): Query<CreateQuery>,
     ApiJson(f): ApiJson<CustomerForm>,
 ) -> Result<(StatusCode, Json<Customer>), HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
-    drop(conn);
+    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let input = f.parse(&region).map_err(|e| c.err(e))?;
     let allow = cq.allow_duplicate.unwrap_or(false) && c.p.can(Right::CustomersCreateDuplicate);
     let cust = store::create(&st.db, &c.actor(), st.now(), &input, allow).await.map_err(|e| c.err(e))?;
@@ -225,9 +223,7 @@ pub async fn update(
     if let Some(v) = p.owner_id {
         f.owner_id = v;
     }
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
-    drop(conn);
+    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let input = f.parse(&region).map_err(|e| c.err(e))?;
     Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
 }

@@ -354,9 +354,7 @@ async fn duplicates_of(
 
 pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
     let (form, force) = read_form(&body);
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
-    drop(conn);
+    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let input = match form.parse(&region) {
         Ok(i) => i,
         Err(e) => {
@@ -392,9 +390,7 @@ pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
     let (form, _) = read_form(&body);
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
-    drop(conn);
+    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let res = match form.parse(&region) {
         Ok(input) => store::update(&st.db, &c.actor(), st.now(), id, &input).await,
         Err(e) => Err(e),
@@ -454,9 +450,7 @@ async fn show_page(
 ) -> Result<Response, HttpError> {
     let cu = visible(st, c, id).await?;
     let contacts = store::contacts(&st.db, id).await.map_err(|e| c.err(e))?;
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
-    drop(conn);
+    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let particularities = lists::items(&st.db, "customer_particularity", true).await.map_err(|e| c.err(e))?;
     let emails = crate::mail::for_entity(&st.db, "customer", id).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/customers", "nav.customers").with_notice(notice);
@@ -509,9 +503,7 @@ fn read_contact(body: &str) -> ContactForm {
 pub async fn create_contact(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
     let form = read_contact(&body);
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
-    drop(conn);
+    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let res = match form.parse(&region) {
         Ok(input) => store::create_contact(&st.db, &c.actor(), st.now(), id, &input).await,
         Err(e) => Err(e),
@@ -552,9 +544,7 @@ pub async fn update_contact(
 ) -> Result<Response, HttpError> {
     let customer = visible(&st, &c, id).await?;
     let form = read_contact(&body);
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
-    drop(conn);
+    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let res = match form.parse(&region) {
         Ok(input) => store::update_contact(&st.db, &c.actor(), st.now(), id, cid, &input).await,
         Err(e) => Err(e),
