@@ -28,6 +28,8 @@ struct SettingsPage {
     c: PageCtx,
     settings: Vec<SettingView>,
     f: FormErrors,
+    can_mail: bool,
+    test_to: String,
 }
 
 fn views(c: &Ctx, values: &[(&'static settings::Def, String)]) -> Vec<SettingView> {
@@ -61,6 +63,8 @@ pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
         c: PageCtx::new(&c, "/admin", "admin.settings").with_notice(q.notice.as_deref()),
         settings: views(&c, &values),
         f: FormErrors::none(),
+        can_mail: c.p.can(crate::access::Right::AdminMail),
+        test_to: c.p.email.clone(),
     }))
 }
 
@@ -84,6 +88,8 @@ pub async fn save(State(st): State<AppState>, c: Ctx, body: String) -> Result<Re
             c: PageCtx::new(&c, "/admin", "admin.settings"),
             settings: views(&c, &typed),
             f: FormErrors::from(errs, c.tr),
+            can_mail: c.p.can(crate::access::Right::AdminMail),
+            test_to: c.p.email.clone(),
         });
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(resp);
