@@ -465,7 +465,11 @@ fn ascii_slug(s: &str) -> String {
 struct Dataset {
     units: usize,
     users: usize,
+    /// Org units and users.
     seconds: f64,
+    /// Rows of `search_terms` written by `users::reindex_search`, and its time.
+    terms: i64,
+    terms_seconds: f64,
 }
 
 struct NewUser {
@@ -579,13 +583,17 @@ async fn generate(db: &Db, n: usize, now: i64) -> Result<Dataset> {
         }
     }
     tx.commit().await?;
+    let seconds = started.elapsed().as_secs_f64();
     // Search terms, as `users::create` would have written them.
+    let indexing = Instant::now();
     carnet::identity::users::reindex_search(db).await?;
+    let terms_seconds = indexing.elapsed().as_secs_f64();
+    let terms: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM search_terms").fetch_one(&db.pool).await?;
     // Planner statistics, as a database in service would have them.
     for table in ["org_units", "roles", "role_rights", "users", "search_terms"] {
         sqlx::query(&format!("ANALYZE {table}")).execute(&db.pool).await?;
     }
-    Ok(Dataset { units, users: n, seconds: started.elapsed().as_secs_f64() })
+    Ok(Dataset { units, users: n, seconds, terms, terms_seconds })
 }
 
 // ---------------------------------------------------------------- HTTP helpers
@@ -728,13 +736,21 @@ struct CpuShare {
 
 /// utime + stime of a `/proc/PID/stat` line, and the command name.
 fn proc_ticks(stat: &str) -> Option<(String, u64)> {
+    proc_ticks_with(stat, false)
+}
+
+/// The same, plus with `children` the time of its children that ended and were reaped
+/// (cutime + cstime).
+fn proc_ticks_with(stat: &str, children: bool) -> Option<(String, u64)> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let comm = stat[open + 1..close].to_string();
     let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((comm, utime + stime))
+    let mut ticks = 0;
+    for i in if children { 11..15 } else { 11..13 } {
+        ticks += fields.get(i)?.parse::<u64>().ok()?;
+    }
+    Some((comm, ticks))
 }
 
 fn cpu_sample() -> CpuSample {
@@ -764,7 +780,9 @@ fn cpu_sample() -> CpuSample {
             if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
-            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t)) {
+            // With the reaped children of the postmaster: the parallel query workers and the
+            // backends that come and go during a window are counted too.
+            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks_with(&t, true)) {
                 if comm == "postgres" {
                     s.postgres += t;
                 }
@@ -778,7 +796,8 @@ fn cpu_share(a: CpuSample, b: CpuSample) -> CpuShare {
     let total = b.total.saturating_sub(a.total).max(1) as f64;
     let busy = b.busy.saturating_sub(a.busy) as f64;
     let this = b.this.saturating_sub(a.this) as f64;
-    // Postgres processes that ended during the window are missed; never below zero.
+    // A backend that ended during the window leaves its whole time in its parent's
+    // children time; never below zero.
     let postgres = b.postgres.saturating_sub(a.postgres) as f64;
     // Threads that ended during the window are missed too (none do: the pool keeps them).
     let sqlite = (b.sqlite.saturating_sub(a.sqlite) as f64).min(this);
@@ -909,11 +928,15 @@ fn report(o: &Options, config: &Config, data: &Dataset, results: &[Measure]) -> 
     let _ = writeln!(s, "- backend: {}, pool of {} connections", o.backend.name(), config.database_max_connections);
     let _ = writeln!(
         s,
-        "- dataset: {} users, {} org units; generated in {:.1} s ({:.0} rows/s)",
+        "- dataset: {} users, {} org units; generated in {:.1} s ({:.0} rows/s); then {} search terms by \
+         `users::reindex_search` in {:.1} s ({:.0} users/s)",
         data.users,
         data.units,
         data.seconds,
-        rows as f64 / data.seconds
+        rows as f64 / data.seconds,
+        data.terms,
+        data.terms_seconds,
+        data.users as f64 / data.terms_seconds
     );
     let _ = writeln!(s, "- load: {} concurrent clients, closed loop, {} s per scenario after 1 s of warm-up", o.concurrency, o.seconds);
     let _ = writeln!(
@@ -1102,11 +1125,13 @@ async fn main() -> Result<()> {
         eprintln!("generating the dataset …");
         let data = generate(&state.db, o.users, state.clock.now_ms()).await.context("generating the dataset")?;
         eprintln!(
-            "  {} org units and {} users in {:.2} s: {:.0} rows/s",
+            "  {} org units and {} users in {:.2} s: {:.0} rows/s; {} search terms in {:.2} s",
             data.units,
             data.users,
             data.seconds,
-            (data.units + data.users) as f64 / data.seconds
+            (data.units + data.users) as f64 / data.seconds,
+            data.terms,
+            data.terms_seconds
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);

@@ -3,7 +3,9 @@
 //! configured; otherwise `.eml` files in `mail_dir`, so that a newcomer sees what would have
 //! been sent.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
@@ -35,6 +37,9 @@ impl Header for CarnetRef {
     }
 }
 
+/// SMTP transports by (URL, timeout in seconds).
+type SmtpCache = HashMap<(String, u64), AsyncSmtpTransport<Tokio1Executor>>;
+
 pub enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     Files(PathBuf),
@@ -51,10 +56,19 @@ impl Transport {
     pub fn from_config(c: &Config) -> anyhow::Result<Transport> {
         match &c.smtp_url {
             Some(url) => {
+                // One transport per server for the whole process, so that its connection pool
+                // keeps SMTP sessions open between emails instead of one connection each.
+                static SMTP: OnceLock<Mutex<SmtpCache>> = OnceLock::new();
+                let key = (url.clone(), c.smtp_timeout_secs.max(1));
+                let mut cache = SMTP.get_or_init(Default::default).lock().map_err(|_| anyhow::anyhow!("SMTP transport cache poisoned"))?;
+                if let Some(t) = cache.get(&key) {
+                    return Ok(Transport::Smtp(t.clone()));
+                }
                 let t = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|e| anyhow::anyhow!("invalid smtp_url: {e}"))?
-                    .timeout(Some(Duration::from_secs(c.smtp_timeout_secs.max(1))))
+                    .timeout(Some(Duration::from_secs(key.1)))
                     .build();
+                cache.insert(key, t.clone());
                 Ok(Transport::Smtp(t))
             }
             None => Ok(Transport::Files(c.mail_dir.clone())),
