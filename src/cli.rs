@@ -259,6 +259,13 @@ fn describe(e: crate::error::Error) -> anyhow::Error {
 
 async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result<()> {
     let listen = config.listen;
+    // Signal handlers are installed before the port opens, so that a stop request sent as
+    // soon as the server answers is a graceful shutdown, never the default kill.
+    #[cfg(unix)]
+    let (term, int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
+    };
     let st = crate::app::prepare(config, clock).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -278,22 +285,20 @@ async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result
     let (tx, rx) = tokio::sync::watch::channel(false);
     let worker =
         if st.config.run_jobs { Some(tokio::spawn(crate::jobs::worker_loop(st.job_context(), (*st.jobs).clone(), rx))) } else { None };
-    let shutdown = async {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
+    let shutdown = async move {
         #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
+        match (term, int) {
+            (Some(mut t), Some(mut i)) => {
+                tokio::select! { _ = t.recv() => {}, _ = i.recv() => {} }
             }
-        };
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
         #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
         tracing::info!("shutting down: finishing requests in flight");
     };
     crate::http::serve(st, listener, shutdown).await?;
