@@ -4,7 +4,7 @@
 CREATE TABLE search_terms (
     entity_type TEXT NOT NULL,
     entity_id BIGINT NOT NULL,
-    term TEXT NOT NULL,
+    term TEXT {{BYTE_ORDER}} NOT NULL,
     PRIMARY KEY (entity_type, term, entity_id)
 );
 CREATE INDEX search_terms_entity ON search_terms (entity_type, entity_id);

@@ -87,11 +87,15 @@ pub fn matching(entity: &str, id_col: &str, q: &str) -> Option<Sql> {
         if i > 0 {
             s.push(" AND ");
         }
+        // A prefix as a byte-order range: an index range scan on both backends (LIKE would
+        // not use the index: SQLite's LIKE ignores case, PostgreSQL's needs the C collation).
         s.push(id_col)
             .push(" IN (SELECT entity_id FROM search_terms WHERE entity_type = ")
             .bind(entity)
-            .push(" AND term LIKE ")
-            .bind(format!("{w}%"))
+            .push(" AND term >= ")
+            .bind(w.clone())
+            .push(" AND term < ")
+            .bind(format!("{w}\u{10FFFF}"))
             .push(")");
     }
     s.push(")");
@@ -112,8 +116,8 @@ mod tests {
         }
         assert!(matching("user", "u.id", "  ,; ").is_none());
         let m = matching("user", "u.id", "Hél cô").unwrap();
-        assert_eq!(m.text().matches("term LIKE").count(), 2);
+        assert_eq!(m.text().matches("term >= ").count(), 2);
         let m = matching("customer", "c.id", "514 555-01").unwrap();
-        assert_eq!(m.text().matches("term LIKE").count(), 1, "digit groups are one number");
+        assert_eq!(m.text().matches("term >= ").count(), 1, "digit groups are one number");
     }
 }

@@ -32,7 +32,13 @@ fn render(sql: &str, backend: Backend) -> String {
         Backend::Sqlite => "BLOB",
         Backend::Postgres => "BYTEA",
     };
-    sql.replace("{{ID}}", id).replace("{{BLOB}}", blob)
+    // Byte-order comparison, so that a prefix is an index range on both backends (SQLite's
+    // default BINARY collation already is).
+    let byte_order = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => "COLLATE \"C\"",
+    };
+    sql.replace("{{ID}}", id).replace("{{BLOB}}", blob).replace("{{BYTE_ORDER}}", byte_order)
 }
 
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
