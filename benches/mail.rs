@@ -776,7 +776,7 @@ fn report(o: &Options, config: &Config, out: &Outcome) -> String {
     );
     let _ = writeln!(
         s,
-        "- delivery: {} worker tasks, one SMTP connection per email (lettre without a connection pool); \
+        "- delivery: {} worker tasks sharing the process's SMTP transport (`deliver::Transport`, lettre); \
          latency = one `jobs::run_one` (claim, load, build, send, bookkeeping)",
         o.workers
     );
