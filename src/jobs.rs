@@ -39,6 +39,7 @@ pub type Handler = Arc<dyn Fn(JobContext, serde_json::Value) -> JobFuture + Send
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
+    FiveMinutes,
     Hourly,
     Daily,
 }
@@ -47,6 +48,10 @@ impl Period {
     fn key(self, now: Millis) -> String {
         let t: DateTime<Utc> = DateTime::from_timestamp_millis(now).unwrap_or_default();
         match self {
+            Period::FiveMinutes => {
+                use chrono::Timelike;
+                format!("{}:{:02}", t.format("%Y-%m-%dT%H"), t.minute() / 5 * 5)
+            }
             Period::Hourly => t.format("%Y-%m-%dT%H").to_string(),
             Period::Daily => t.format("%Y-%m-%d").to_string(),
         }
@@ -88,6 +93,10 @@ impl Registry {
         r.schedule("housekeeping", Period::Daily);
         r.register(crate::mail::deliver::JOB, |ctx, p| async move { crate::mail::deliver::run(&ctx, p).await });
         r.register(crate::customers::import::JOB, |ctx, p| async move { crate::customers::import::run(&ctx, p).await });
+        r.register(crate::sales::expiry::JOB, |ctx, _| async move { crate::sales::expiry::run(&ctx).await });
+        r.schedule(crate::sales::expiry::JOB, Period::Daily);
+        r.register(crate::sales::calls::REMINDER_JOB, |ctx, _| async move { crate::sales::calls::remind(&ctx).await });
+        r.schedule(crate::sales::calls::REMINDER_JOB, Period::FiveMinutes);
         r
     }
 }
@@ -316,7 +325,7 @@ pub async fn worker_loop(ctx: JobContext, registry: Registry, mut shutdown: toki
         if *shutdown.borrow() {
             break;
         }
-        let key = Period::Hourly.key(ctx.clock.now_ms());
+        let key = Period::FiveMinutes.key(ctx.clock.now_ms());
         if key != last_schedule_key {
             match schedule_due(&ctx, &registry).await {
                 Ok(_) => last_schedule_key = key,

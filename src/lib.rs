@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod lists;
 pub mod mail;
 pub mod org;
+pub mod sales;
 pub mod search;
 pub mod settings;
 pub mod views;

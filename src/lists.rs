@@ -127,6 +127,31 @@ pub fn builtin_lists() -> Vec<BuiltinList> {
             items: &[("rendez_vous", "Rendez-vous", "Appointment", ""), ("livraison", "Livraison", "Delivery", "")],
         },
         BuiltinList {
+            code: "meeting_status",
+            name_fr: "Statuts de réunion",
+            name_en: "Meeting statuses",
+            allowed_flags: "cancelled",
+            items: &[
+                ("planifie", "Rendez-vous planifié", "Appointment planned", ""),
+                ("confirme", "Confirmé", "Confirmed", ""),
+                ("present", "Présent", "Attended", ""),
+                ("absent", "Absent", "No-show", ""),
+                ("annule", "Annulé", "Cancelled", "cancelled"),
+            ],
+        },
+        BuiltinList {
+            code: "call_outcome",
+            name_fr: "Résultats d'appel",
+            name_en: "Call outcomes",
+            allowed_flags: "",
+            items: &[
+                ("joint", "Client joint", "Reached the customer", ""),
+                ("message", "Message laissé", "Left a message", ""),
+                ("pas_de_reponse", "Pas de réponse", "No answer", ""),
+                ("mauvais_numero", "Mauvais numéro", "Wrong number", ""),
+            ],
+        },
+        BuiltinList {
             code: "request_type",
             name_fr: "Types de demande",
             name_en: "Request types",

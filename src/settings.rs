@@ -45,6 +45,14 @@ pub const DEFS: &[Def] = &[
     Def { key: "mail.from_name", kind: Kind::Text { max: 100 }, default: "Carnet" },
     Def { key: "mail.reply_domain", kind: Kind::Domain, default: "" },
     Def { key: "mail.link_base_url", kind: Kind::Text { max: 200 }, default: "http://127.0.0.1:8080" },
+    Def {
+        key: "ui.timezone",
+        kind: Kind::Choice(&["America/Toronto", "America/Vancouver", "America/Halifax", "Europe/Paris", "Europe/Brussels", "UTC"]),
+        default: "America/Toronto",
+    },
+    Def { key: "opportunities.expiry_weeks", kind: Kind::Int { min: 1, max: 104 }, default: "8" },
+    Def { key: "opportunities.follow_up_days", kind: Kind::Int { min: 1, max: 365 }, default: "30" },
+    Def { key: "calls.reminder_minutes", kind: Kind::Int { min: 0, max: 1440 }, default: "15" },
 ];
 
 pub fn def(key: &str) -> Option<&'static Def> {
@@ -163,4 +171,9 @@ mod tests {
             assert!(parse_value(d, d.default).is_ok(), "default of {} is invalid", d.key);
         }
     }
+}
+
+/// The business's time zone.
+pub async fn zone(db: &Db) -> Result<crate::clock::Zone> {
+    Ok(crate::clock::Zone::parse(&get(db, "ui.timezone").await?).unwrap_or_default())
 }

@@ -384,7 +384,7 @@ pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> 
 
 /// Tables whose rows belong to a customer: (table, column). A merge moves them all.
 /// Modules that link records to customers add theirs here.
-pub const LINKED: &[(&str, &str)] = &[("contacts", "customer_id")];
+pub const LINKED: &[(&str, &str)] = &[("contacts", "customer_id"), ("opportunities", "customer_id"), ("leads", "customer_id")];
 
 /// Merges `remove` into `keep`: every linked record moves to `keep`, fields empty on
 /// `keep` are filled from `remove`, notes are concatenated, `remove` is deleted. Both
@@ -399,6 +399,16 @@ pub async fn merge(db: &Db, actor: &Actor, now: Millis, keep: i64, remove: i64) 
     for (table, column) in LINKED {
         sqlx::query(&format!("UPDATE {table} SET {column} = $1 WHERE {column} = $2")).bind(keep).bind(remove).execute(&mut *tx).await?;
     }
+    // Meeting participants: the kept record takes the removed one's place (once per meeting).
+    sqlx::query(
+        "UPDATE meeting_participants SET ref_id = $1 WHERE kind = 'customer' AND ref_id = $2 AND NOT EXISTS \
+         (SELECT 1 FROM meeting_participants p WHERE p.meeting_id = meeting_participants.meeting_id AND p.kind = 'customer' AND p.ref_id = $1)",
+    )
+    .bind(keep)
+    .bind(remove)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM meeting_participants WHERE kind = 'customer' AND ref_id = $1").bind(remove).execute(&mut *tx).await?;
     sqlx::query("UPDATE emails SET entity_id = $1 WHERE entity_type = 'customer' AND entity_id = $2")
         .bind(keep)
         .bind(remove)

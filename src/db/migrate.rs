@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "customers", sql: include_str!("../../migrations/0004_customers.sql") },
     Migration { version: 5, name: "imports", sql: include_str!("../../migrations/0005_imports.sql") },
     Migration { version: 6, name: "saved_views", sql: include_str!("../../migrations/0006_saved_views.sql") },
+    Migration { version: 7, name: "sales", sql: include_str!("../../migrations/0007_sales.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

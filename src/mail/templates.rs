@@ -28,6 +28,23 @@ fn sample_user() -> Value {
            "actor": {"name": "Sophie Gagnon"}, "role": "Représentant", "at": "2026-11-23 09:00"})
 }
 
+fn sample_sales() -> Value {
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Sophie Gagnon"},
+           "opportunity": {"id": 42, "name": "Hélène Tremblay", "customer": "Hélène Tremblay"},
+           "lead": {"summary": "Lead internet (site web) — Hélène Tremblay · helene@example.fr", "message": "Est-il encore disponible ?"},
+           "call": {"subject": "Rappeler pour l'essai routier", "due": "2026-11-24 10:30", "notes": ""},
+           "customer": {"name": "Hélène Tremblay"},
+           "meeting": {"id": 7, "subject": "HÉLÈNE / A1234", "start": "2026-11-24 10:30", "end": "11:30", "location": "Succursale Laval",
+                       "priority": "or", "category": "rendez_vous", "kind": "stock", "appointment_type": null, "branch": "Laval",
+                       "language": "fr", "deposit_method": null, "esign_status": null, "transfer": false, "status": "planifie",
+                       "description": "Essai routier", "stock": "A1234 Civic 2024", "rep": "Julie Roy", "participants": "Hélène Tremblay, Julie Roy"}})
+}
+
+const MEETING_TEXT_FR: &str = "Rendez-vous : {{ meeting.subject }}\nQuand : {{ meeting.start }} – {{ meeting.end }}\nOù : {{ meeting.location or '—' }}\nClient : {{ customer.name }}\nPriorité : {{ meeting.priority }} · Catégorie : {{ meeting.category }} · Statut : {{ meeting.status }}\nSuccursale : {{ meeting.branch or '—' }} · Langue : {{ meeting.language }}\nStock : {{ meeting.stock or '—' }}\nDépôt : {{ meeting.deposit_method or '—' }} · Signature électronique : {{ meeting.esign_status or '—' }} · Transfert : {% if meeting.transfer %}oui{% else %}non{% endif %}\nType de rendez-vous : {{ meeting.appointment_type or '—' }}\nReprésentant : {{ meeting.rep or '—' }}\nParticipants : {{ meeting.participants }}\n\n{{ meeting.description }}\n\n{{ app_url }}/meetings/{{ meeting.id }}\n";
+const MEETING_TEXT_EN: &str = "Appointment: {{ meeting.subject }}\nWhen: {{ meeting.start }} – {{ meeting.end }}\nWhere: {{ meeting.location or '—' }}\nCustomer: {{ customer.name }}\nPriority: {{ meeting.priority }} · Category: {{ meeting.category }} · Status: {{ meeting.status }}\nBranch: {{ meeting.branch or '—' }} · Language: {{ meeting.language }}\nStock: {{ meeting.stock or '—' }}\nDeposit: {{ meeting.deposit_method or '—' }} · E-signature: {{ meeting.esign_status or '—' }} · Transfer: {% if meeting.transfer %}yes{% else %}no{% endif %}\nAppointment type: {{ meeting.appointment_type or '—' }}\nRep: {{ meeting.rep or '—' }}\nParticipants: {{ meeting.participants }}\n\n{{ meeting.description }}\n\n{{ app_url }}/meetings/{{ meeting.id }}\n";
+const MEETING_HTML_FR: &str = "<h2>{{ meeting.subject }}</h2><table><tr><th align=left>Quand</th><td>{{ meeting.start }} – {{ meeting.end }}</td></tr><tr><th align=left>Où</th><td>{{ meeting.location or '—' }}</td></tr><tr><th align=left>Client</th><td>{{ customer.name }}</td></tr><tr><th align=left>Priorité</th><td>{{ meeting.priority }}</td></tr><tr><th align=left>Catégorie</th><td>{{ meeting.category }}</td></tr><tr><th align=left>Statut</th><td>{{ meeting.status }}</td></tr><tr><th align=left>Succursale</th><td>{{ meeting.branch or '—' }}</td></tr><tr><th align=left>Langue</th><td>{{ meeting.language }}</td></tr><tr><th align=left>Stock</th><td>{{ meeting.stock or '—' }}</td></tr><tr><th align=left>Dépôt</th><td>{{ meeting.deposit_method or '—' }}</td></tr><tr><th align=left>Signature électronique</th><td>{{ meeting.esign_status or '—' }}</td></tr><tr><th align=left>Transfert</th><td>{% if meeting.transfer %}oui{% else %}non{% endif %}</td></tr><tr><th align=left>Type de rendez-vous</th><td>{{ meeting.appointment_type or '—' }}</td></tr><tr><th align=left>Représentant</th><td>{{ meeting.rep or '—' }}</td></tr><tr><th align=left>Participants</th><td>{{ meeting.participants }}</td></tr></table><p>{{ meeting.description }}</p><p><a href=\"{{ app_url }}/meetings/{{ meeting.id }}\">Ouvrir dans {{ app_name }}</a></p>";
+const MEETING_HTML_EN: &str = "<h2>{{ meeting.subject }}</h2><table><tr><th align=left>When</th><td>{{ meeting.start }} – {{ meeting.end }}</td></tr><tr><th align=left>Where</th><td>{{ meeting.location or '—' }}</td></tr><tr><th align=left>Customer</th><td>{{ customer.name }}</td></tr><tr><th align=left>Priority</th><td>{{ meeting.priority }}</td></tr><tr><th align=left>Category</th><td>{{ meeting.category }}</td></tr><tr><th align=left>Status</th><td>{{ meeting.status }}</td></tr><tr><th align=left>Branch</th><td>{{ meeting.branch or '—' }}</td></tr><tr><th align=left>Language</th><td>{{ meeting.language }}</td></tr><tr><th align=left>Stock</th><td>{{ meeting.stock or '—' }}</td></tr><tr><th align=left>Deposit</th><td>{{ meeting.deposit_method or '—' }}</td></tr><tr><th align=left>E-signature</th><td>{{ meeting.esign_status or '—' }}</td></tr><tr><th align=left>Transfer</th><td>{% if meeting.transfer %}yes{% else %}no{% endif %}</td></tr><tr><th align=left>Appointment type</th><td>{{ meeting.appointment_type or '—' }}</td></tr><tr><th align=left>Rep</th><td>{{ meeting.rep or '—' }}</td></tr><tr><th align=left>Participants</th><td>{{ meeting.participants }}</td></tr></table><p>{{ meeting.description }}</p><p><a href=\"{{ app_url }}/meetings/{{ meeting.id }}\">Open in {{ app_name }}</a></p>";
+
 /// Every event that sends email. Modules add theirs here.
 pub fn events() -> &'static [EventDef] {
     &[
@@ -90,6 +107,72 @@ pub fn events() -> &'static [EventDef] {
                 "Hello {{ user.name }},\n\n{{ actor.name }} gave you the role \"{{ role }}\" in {{ app_name }}.\nYour rights and what you see change accordingly.\n",
                 "<p>Hello {{ user.name }},</p><p>{{ actor.name }} gave you the role “{{ role }}” in {{ app_name }}.</p><p>Your rights and what you see change accordingly.</p>",
             ),
+        },
+        EventDef {
+            code: "opportunity_assigned",
+            required: false,
+            sample: sample_sales,
+            fr: (
+                "Opportunité assignée : {{ opportunity.name }}",
+                "Bonjour,\n\n{{ actor.name }} vous a assigné l'opportunité « {{ opportunity.name }} » ({{ opportunity.customer }}).\n{{ app_url }}/opportunities/{{ opportunity.id }}\n",
+                "<p>Bonjour,</p><p>{{ actor.name }} vous a assigné l'opportunité « {{ opportunity.name }} » ({{ opportunity.customer }}).</p><p><a href=\"{{ app_url }}/opportunities/{{ opportunity.id }}\">Ouvrir l'opportunité</a></p>",
+            ),
+            en: (
+                "Opportunity assigned: {{ opportunity.name }}",
+                "Hello,\n\n{{ actor.name }} assigned you the opportunity \"{{ opportunity.name }}\" ({{ opportunity.customer }}).\n{{ app_url }}/opportunities/{{ opportunity.id }}\n",
+                "<p>Hello,</p><p>{{ actor.name }} assigned you the opportunity “{{ opportunity.name }}” ({{ opportunity.customer }}).</p><p><a href=\"{{ app_url }}/opportunities/{{ opportunity.id }}\">Open the opportunity</a></p>",
+            ),
+        },
+        EventDef {
+            code: "lead_merged",
+            required: false,
+            sample: sample_sales,
+            fr: (
+                "Nouveau lead sur {{ opportunity.name }}",
+                "Bonjour,\n\nUn nouveau lead a été ajouté à votre opportunité « {{ opportunity.name }} » :\n\n{{ lead.summary }}\n\n{{ app_url }}/opportunities/{{ opportunity.id }}\n",
+                "<p>Bonjour,</p><p>Un nouveau lead a été ajouté à votre opportunité « {{ opportunity.name }} » :</p><blockquote>{{ lead.summary }}</blockquote><p><a href=\"{{ app_url }}/opportunities/{{ opportunity.id }}\">Ouvrir l'opportunité</a></p>",
+            ),
+            en: (
+                "New lead on {{ opportunity.name }}",
+                "Hello,\n\nA new lead was added to your opportunity \"{{ opportunity.name }}\":\n\n{{ lead.summary }}\n\n{{ app_url }}/opportunities/{{ opportunity.id }}\n",
+                "<p>Hello,</p><p>A new lead was added to your opportunity “{{ opportunity.name }}”:</p><blockquote>{{ lead.summary }}</blockquote><p><a href=\"{{ app_url }}/opportunities/{{ opportunity.id }}\">Open the opportunity</a></p>",
+            ),
+        },
+        EventDef {
+            code: "call_reminder",
+            required: false,
+            sample: sample_sales,
+            fr: (
+                "Rappel : appel à {{ call.due }} — {{ call.subject }}",
+                "Bonjour,\n\nAppel prévu le {{ call.due }} : {{ call.subject }}\nOpportunité : {{ opportunity.name }}\n{{ call.notes }}\n\n{{ app_url }}/opportunities/{{ opportunity.id }}\n",
+                "<p>Bonjour,</p><p>Appel prévu le <strong>{{ call.due }}</strong> : {{ call.subject }}</p><p>Opportunité : {{ opportunity.name }}</p><p>{{ call.notes }}</p><p><a href=\"{{ app_url }}/opportunities/{{ opportunity.id }}\">Ouvrir l'opportunité</a></p>",
+            ),
+            en: (
+                "Reminder: call at {{ call.due }} — {{ call.subject }}",
+                "Hello,\n\nCall planned on {{ call.due }}: {{ call.subject }}\nOpportunity: {{ opportunity.name }}\n{{ call.notes }}\n\n{{ app_url }}/opportunities/{{ opportunity.id }}\n",
+                "<p>Hello,</p><p>Call planned on <strong>{{ call.due }}</strong>: {{ call.subject }}</p><p>Opportunity: {{ opportunity.name }}</p><p>{{ call.notes }}</p><p><a href=\"{{ app_url }}/opportunities/{{ opportunity.id }}\">Open the opportunity</a></p>",
+            ),
+        },
+        EventDef {
+            code: "meeting_confirmation",
+            required: true,
+            sample: sample_sales,
+            fr: ("Rendez-vous confirmé : {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_FR, MEETING_HTML_FR),
+            en: ("Appointment confirmed: {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_EN, MEETING_HTML_EN),
+        },
+        EventDef {
+            code: "meeting_updated",
+            required: true,
+            sample: sample_sales,
+            fr: ("Rendez-vous modifié : {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_FR, MEETING_HTML_FR),
+            en: ("Appointment changed: {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_EN, MEETING_HTML_EN),
+        },
+        EventDef {
+            code: "meeting_cancelled",
+            required: true,
+            sample: sample_sales,
+            fr: ("Rendez-vous annulé : {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_FR, MEETING_HTML_FR),
+            en: ("Appointment cancelled: {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_EN, MEETING_HTML_EN),
         },
     ]
 }

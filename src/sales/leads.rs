@@ -1,0 +1,335 @@
+//! Lead intake (seeds 002 and 003). A lead arrives through the API (Internet leads) or from
+//! an agent's form (Phone-Up, Clavardage, SMS). The customer is recognised by normalised
+//! phone or email (and created when unknown); the lead is merged into the customer's most
+//! recent opportunity unless that one is expired or trashed, in which case — or when there
+//! is none — a new opportunity is opened. The same idempotency key twice takes the lead once.
+
+use serde::{Deserialize, Serialize};
+
+use super::{OpportunityInput, Statuses};
+use crate::access::Actor;
+use crate::clock::Millis;
+use crate::customers::phone::Phone;
+use crate::customers::{opt_email, opt_phone, CustomerInput, Kind};
+use crate::db::{is_unique_violation, Db, Tx};
+use crate::error::{Error, FieldErrors, Result};
+use crate::i18n::Lang;
+use crate::identity::Email;
+
+/// A lead as sent to `POST /api/v1/leads` or typed by an agent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadForm {
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub message: String,
+    /// Where the lead comes from (a website, a marketplace…).
+    #[serde(default)]
+    pub source: String,
+    /// The stock number of the unit the customer asked about.
+    #[serde(default)]
+    pub stock_number: String,
+    /// A `lead_type` code; `internet` by default.
+    #[serde(default)]
+    pub lead_type: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LeadInput {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+    pub message: String,
+    pub source: String,
+    pub stock_number: String,
+    pub lead_type: String,
+}
+
+fn text(errs: &mut FieldErrors, field: &str, v: &str, max: usize) -> String {
+    let v = v.trim();
+    if v.chars().count() > max {
+        errs.add(field, "error.too_long");
+    }
+    v.to_string()
+}
+
+impl LeadForm {
+    /// A lead needs a valid phone or a valid email; an invalid one is an error even when the
+    /// other is valid.
+    pub fn parse(&self, region: &str) -> Result<LeadInput> {
+        let mut errs = FieldErrors::new();
+        let email = opt_email(&mut errs, "email", &self.email);
+        let phone = opt_phone(&mut errs, "phone", &self.phone, region);
+        if self.email.trim().is_empty() && self.phone.trim().is_empty() {
+            errs.add("phone", "error.phone_or_email");
+            errs.add("email", "error.phone_or_email");
+        }
+        let first_name = text(&mut errs, "first_name", &self.first_name, 100);
+        let last_name = text(&mut errs, "last_name", &self.last_name, 100);
+        let message = text(&mut errs, "message", &self.message, 10_000);
+        let source = text(&mut errs, "source", &self.source, 100);
+        let stock_number = text(&mut errs, "stock_number", &self.stock_number, 40);
+        let lead_type = self.lead_type.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or("internet").to_string();
+        errs.into_result()?;
+        Ok(LeadInput { first_name, last_name, email, phone, message, source, stock_number, lead_type })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Merged,
+    Created,
+}
+
+impl Outcome {
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::Merged => "merged",
+            Outcome::Created => "created",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LeadResult {
+    pub outcome: Outcome,
+    pub opportunity_id: i64,
+    pub customer_id: i64,
+    /// Whether the customer record was created for this lead.
+    pub customer_created: bool,
+    /// True when this answer repeats an earlier one for the same idempotency key.
+    pub replayed: bool,
+}
+
+async fn replay(conn: &mut sqlx::AnyConnection, key: &str) -> Result<Option<LeadResult>> {
+    let row: Option<(String, i64, i64)> = sqlx::query_as("SELECT outcome, opportunity_id, customer_id FROM leads WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|(o, opp, cust)| LeadResult {
+        outcome: if o == "merged" { Outcome::Merged } else { Outcome::Created },
+        opportunity_id: opp,
+        customer_id: cust,
+        customer_created: false,
+        replayed: true,
+    }))
+}
+
+/// Where new customers and opportunities from leads go when the customer has none.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Defaults {
+    pub branch_id: Option<i64>,
+    pub owner_id: Option<i64>,
+}
+
+/// Takes a lead: recognises the customer, merges or opens an opportunity, records the lead.
+pub async fn intake(db: &Db, actor: &Actor, now: Millis, input: &LeadInput, key: Option<&str>, defaults: Defaults) -> Result<LeadResult> {
+    if let Some(k) = key {
+        if k.is_empty() || k.len() > 200 {
+            return Err(Error::validation("Idempotency-Key", "error.idempotency_key"));
+        }
+        let mut conn = db.pool.acquire().await?;
+        if let Some(r) = replay(&mut conn, k).await? {
+            return Ok(r);
+        }
+    }
+    let statuses = Statuses::load(db).await?;
+    let mut tx = db.begin().await?;
+    let res = intake_in(&mut tx, actor, now, &statuses, input, key, defaults).await;
+    match res {
+        Ok(r) => match tx.commit().await {
+            Ok(()) => Ok(r),
+            Err(e) if is_unique_violation(&e) => replay_after_race(db, key).await,
+            Err(e) => Err(e.into()),
+        },
+        Err(Error::Db(e)) if is_unique_violation(&e) && key.is_some() => {
+            drop(tx);
+            replay_after_race(db, key).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Another request with the same key committed first: answer as it did.
+async fn replay_after_race(db: &Db, key: Option<&str>) -> Result<LeadResult> {
+    let mut conn = db.pool.acquire().await?;
+    replay(&mut conn, key.unwrap_or_default()).await?.ok_or_else(|| Error::internal("lead key conflict without a lead"))
+}
+
+async fn intake_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    now: Millis,
+    statuses: &Statuses,
+    input: &LeadInput,
+    key: Option<&str>,
+    defaults: Defaults,
+) -> Result<LeadResult> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = 'lead_type' AND code = $1")
+        .bind(&input.lead_type)
+        .fetch_one(&mut **tx)
+        .await?;
+    if n == 0 {
+        return Err(Error::validation("lead_type", "error.invalid_choice"));
+    }
+    // 1. The customer.
+    let phones: Vec<&str> = input.phone.iter().map(|p| p.as_str()).collect();
+    let matches = crate::customers::store::lookup(tx, input.email.as_ref().map(|e| e.as_str()), &phones, None).await?;
+    let (customer_id, customer_created) = match matches.first() {
+        Some(m) => (m.id, false),
+        None => {
+            let c = CustomerInput {
+                kind: Kind::Person,
+                civility: None,
+                first_name: input.first_name.clone(),
+                last_name: if input.first_name.is_empty() && input.last_name.is_empty() {
+                    input.email.as_ref().map(|e| e.as_str().to_string()).or_else(|| input.phone.as_ref().map(|p| p.as_str().to_string())).unwrap_or_default()
+                } else {
+                    input.last_name.clone()
+                },
+                company_name: String::new(),
+                email: input.email.clone(),
+                phone: input.phone.clone(),
+                mobile: None,
+                address: String::new(),
+                language: Lang::Fr,
+                branch_id: defaults.branch_id,
+                owner_id: defaults.owner_id,
+                notes: String::new(),
+                particularities: Vec::new(),
+            };
+            (crate::customers::store::create_in(tx, actor, now, &c).await?.id, true)
+        }
+    };
+    // 2. Its most recent opportunity, unless expired or trashed.
+    let last: Option<(i64, i64, i64, Option<i64>)> =
+        sqlx::query_as("SELECT id, expired, trashed, owner_id FROM opportunities WHERE customer_id = $1 ORDER BY id DESC LIMIT 1")
+            .bind(customer_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let stock: Option<i64> = if input.stock_number.is_empty() {
+        None
+    } else {
+        sqlx::query_scalar("SELECT id FROM stock_units WHERE stock_number = $1").bind(&input.stock_number).fetch_optional(&mut **tx).await?
+    };
+    let summary = summary(input);
+    let (outcome, opportunity_id) = match last {
+        Some((id, 0, 0, owner)) => {
+            super::store::add_note_in(tx, actor, now, id, "lead", &summary).await?;
+            if let Some(s) = stock {
+                sqlx::query(
+                    "INSERT INTO opportunity_stock_units (opportunity_id, stock_unit_id) SELECT $1, $2 WHERE NOT EXISTS \
+                     (SELECT 1 FROM opportunity_stock_units WHERE opportunity_id = $1 AND stock_unit_id = $2)",
+                )
+                .bind(id)
+                .bind(s)
+                .execute(&mut **tx)
+                .await?;
+            }
+            sqlx::query("UPDATE opportunities SET updated_at = $1 WHERE id = $2").bind(now).bind(id).execute(&mut **tx).await?;
+            crate::audit::record(
+                tx,
+                actor,
+                now,
+                "opportunity",
+                id,
+                "lead",
+                &[crate::audit::Change { field: "lead".into(), old: None, new: Some(summary.clone()) }],
+            )
+            .await?;
+            if let Some(owner) = owner {
+                use crate::mail::notify::{notify, Notice, Recipient};
+                let name: String = sqlx::query_scalar("SELECT name FROM opportunities WHERE id = $1").bind(id).fetch_one(&mut **tx).await?;
+                let notice = Notice {
+                    event: "lead_merged",
+                    entity: Some(("opportunity".into(), id)),
+                    vars: serde_json::json!({"opportunity": {"id": id, "name": name}, "lead": {"summary": summary, "message": input.message}}),
+                    attachments: Vec::new(),
+                    created_by: actor.id,
+                };
+                notify(tx, now, notice, &[Recipient::User(owner)]).await?;
+            }
+            (Outcome::Merged, id)
+        }
+        _ => {
+            let (owner, branch): (Option<i64>, Option<i64>) =
+                sqlx::query_as("SELECT owner_id, branch_id FROM customers WHERE id = $1").bind(customer_id).fetch_one(&mut **tx).await?;
+            let o = super::store::create_in(
+                tx,
+                actor,
+                now,
+                statuses,
+                &OpportunityInput {
+                    name: String::new(),
+                    customer_id,
+                    lead_type: Some(input.lead_type.clone()),
+                    status: None,
+                    owner_id: owner.or(defaults.owner_id),
+                    branch_id: branch.or(defaults.branch_id),
+                    stock_unit_ids: stock.into_iter().collect(),
+                },
+            )
+            .await?;
+            super::store::add_note_in(tx, actor, now, o.id, "lead", &summary).await?;
+            if let Some(owner) = o.owner_id.filter(|u| Some(*u) != actor.id) {
+                super::store::notify_assigned(tx, now, &o, owner, actor).await?;
+            }
+            (Outcome::Created, o.id)
+        }
+    };
+    sqlx::query(
+        "INSERT INTO leads (idempotency_key, lead_type, source, first_name, last_name, email, phone, message, stock_number, customer_id, \
+         opportunity_id, outcome, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(key)
+    .bind(&input.lead_type)
+    .bind(&input.source)
+    .bind(&input.first_name)
+    .bind(&input.last_name)
+    .bind(input.email.as_ref().map(|e| e.as_str()))
+    .bind(input.phone.as_ref().map(|p| p.as_str()))
+    .bind(&input.message)
+    .bind(&input.stock_number)
+    .bind(customer_id)
+    .bind(opportunity_id)
+    .bind(outcome.code())
+    .bind(actor.id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(LeadResult { outcome, opportunity_id, customer_id, customer_created, replayed: false })
+}
+
+/// The timeline entry of a lead.
+fn summary(input: &LeadInput) -> String {
+    let mut s = format!("Lead {}", input.lead_type);
+    if !input.source.is_empty() {
+        s.push_str(&format!(" ({})", input.source));
+    }
+    let who = format!("{} {}", input.first_name, input.last_name).trim().to_string();
+    if !who.is_empty() {
+        s.push_str(&format!(" — {who}"));
+    }
+    if let Some(e) = &input.email {
+        s.push_str(&format!(" · {}", e.as_str()));
+    }
+    if let Some(p) = &input.phone {
+        s.push_str(&format!(" · {}", p.as_str()));
+    }
+    if !input.stock_number.is_empty() {
+        s.push_str(&format!(" · stock {}", input.stock_number));
+    }
+    if !input.message.is_empty() {
+        s.push_str(&format!("\n{}", input.message));
+    }
+    s
+}

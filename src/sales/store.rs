@@ -1,0 +1,603 @@
+//! Storage of opportunities, their stock units and their notes timeline. Trashed
+//! opportunities are left out of every list, count and lookup here, except the
+//! administrators' trash list.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{Current, Opportunity, OpportunityInput, StockRef, Statuses};
+use crate::access::{Actor, RightSet, Visibility};
+use crate::audit::{self, Audited};
+use crate::clock::{format_ms, Millis};
+use crate::db::page::{Cursor, Page, PageReq};
+use crate::db::{Db, Sql, Tx};
+use crate::error::{Error, FieldErrors, Result};
+
+#[derive(Debug, FromRow)]
+struct Row {
+    id: i64,
+    name: String,
+    customer_id: i64,
+    customer_name: String,
+    lead_type: Option<String>,
+    status: String,
+    owner_id: Option<i64>,
+    owner_name: Option<String>,
+    branch_id: Option<i64>,
+    branch_name: Option<String>,
+    sale_date: Option<i64>,
+    delivery_date: Option<i64>,
+    expired: i64,
+    trashed: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl Row {
+    fn into_opportunity(self, stock_units: Vec<StockRef>) -> Opportunity {
+        Opportunity {
+            id: self.id,
+            name: self.name,
+            customer_id: self.customer_id,
+            customer_name: self.customer_name,
+            lead_type: self.lead_type,
+            status: self.status,
+            owner_id: self.owner_id,
+            owner_name: self.owner_name,
+            branch_id: self.branch_id,
+            branch_name: self.branch_name,
+            sale_date: self.sale_date.map(crate::clock::rfc3339),
+            delivery_date: self.delivery_date.map(crate::clock::rfc3339),
+            expired: Some(self.expired != 0),
+            trashed: self.trashed != 0,
+            sale_ms: self.sale_date,
+            delivery_ms: self.delivery_date,
+            stock_units,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+const SELECT: &str = "SELECT o.id, o.name, o.customer_id, c.display_name AS customer_name, o.lead_type, o.status, o.owner_id, \
+    u.name AS owner_name, o.branch_id, b.name AS branch_name, o.sale_date, o.delivery_date, o.expired, o.trashed, o.created_at, o.updated_at \
+    FROM opportunities o JOIN customers c ON c.id = o.customer_id LEFT JOIN users u ON u.id = o.owner_id \
+    LEFT JOIN org_units b ON b.id = o.branch_id";
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Searches the customer (names, emails, phones).
+    pub q: Option<String>,
+    pub status: Option<String>,
+    pub owner_id: Option<i64>,
+    pub branch_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    pub lead_type: Option<String>,
+    /// The administrators' trash list instead of the live opportunities.
+    pub trash: bool,
+}
+
+fn filtered(vis: &Visibility, f: &Filter) -> Sql {
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE o.trashed = ").bind(f.trash as i64).push(" AND ").append(vis.filter("o.owner_id", "o.branch_id"));
+    if let Some(m) = f.q.as_deref().and_then(|t| crate::search::matching("customer", "o.customer_id", t)) {
+        q.push(" AND ").append(m);
+    }
+    if let Some(s) = f.status.as_deref().filter(|s| !s.is_empty()) {
+        q.push(" AND o.status = ").bind(s.to_string());
+    }
+    if let Some(o) = f.owner_id {
+        q.push(" AND o.owner_id = ").bind(o);
+    }
+    if let Some(b) = f.branch_id {
+        q.push(" AND o.branch_id = ").bind(b);
+    }
+    if let Some(c) = f.customer_id {
+        q.push(" AND o.customer_id = ").bind(c);
+    }
+    if let Some(l) = f.lead_type.as_deref().filter(|s| !s.is_empty()) {
+        q.push(" AND o.lead_type = ").bind(l.to_string());
+    }
+    q
+}
+
+async fn stock_of(conn: &mut sqlx::AnyConnection, ids: &[i64]) -> Result<Vec<(i64, StockRef)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Sql::new(
+        "SELECT l.opportunity_id, s.id, s.stock_number, s.description FROM opportunity_stock_units l \
+         JOIN stock_units s ON s.id = l.stock_unit_id WHERE l.opportunity_id IN (",
+    );
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(*id);
+    }
+    q.push(") ORDER BY s.stock_number");
+    let rows: Vec<(i64, i64, String, String)> = q.query_as().fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|(o, id, n, d)| (o, StockRef { id, stock_number: n, description: d })).collect())
+}
+
+async fn assemble(conn: &mut sqlx::AnyConnection, rows: Vec<Row>) -> Result<Vec<Opportunity>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let stock = stock_of(conn, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let units = stock.iter().filter(|(o, _)| *o == r.id).map(|(_, s)| s.clone()).collect();
+            r.into_opportunity(units)
+        })
+        .collect())
+}
+
+/// Opportunities visible to `vis` and matching `filter`, most recent first.
+pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) -> Result<Page<Opportunity>> {
+    let mut q = filtered(vis, filter);
+    if let Some(c) = &page.after {
+        q.push(" AND o.id < ").bind(c.id);
+    }
+    q.push(" ORDER BY o.id DESC LIMIT ").bind(page.limit + 1);
+    let mut conn = db.pool.acquire().await?;
+    let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
+    let items = assemble(&mut conn, rows).await?;
+    Ok(Page::from_rows(items, page.limit, |o: &Opportunity| Cursor { k: String::new(), id: o.id }))
+}
+
+/// One column of the kanban board.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub status: crate::lists::ListItem,
+    pub cards: Vec<Opportunity>,
+    /// More cards than shown.
+    pub more: bool,
+}
+
+/// The kanban board: for each active status (not the trash), its most recent cards.
+pub async fn board(db: &Db, vis: &Visibility, statuses: &Statuses, filter: &Filter, per_column: i64) -> Result<Vec<Column>> {
+    let mut conn = db.pool.acquire().await?;
+    let mut out = Vec::new();
+    for s in statuses.board() {
+        let f = Filter { status: Some(s.code.clone()), trash: false, ..filter.clone() };
+        let mut q = filtered(vis, &f);
+        q.push(" ORDER BY o.id DESC LIMIT ").bind(per_column + 1);
+        let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
+        let more = rows.len() as i64 > per_column;
+        let mut cards = assemble(&mut conn, rows).await?;
+        cards.truncate(per_column as usize);
+        out.push(Column { status: s.clone(), cards, more });
+    }
+    Ok(out)
+}
+
+pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Opportunity>> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE o.id = $1")).bind(id).fetch_optional(&mut *conn).await?;
+    match row {
+        Some(r) => Ok(assemble(conn, vec![r]).await?.pop()),
+        None => Ok(None),
+    }
+}
+
+/// A live (not trashed) opportunity, if `vis` may see it.
+pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Opportunity>> {
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE o.id = ").bind(id).push(" AND o.trashed = 0 AND ").append(vis.filter("o.owner_id", "o.branch_id"));
+    let mut conn = db.pool.acquire().await?;
+    let row: Option<Row> = q.query_as().fetch_optional(&mut *conn).await?;
+    match row {
+        Some(r) => Ok(assemble(&mut conn, vec![r]).await?.pop()),
+        None => Ok(None),
+    }
+}
+
+async fn check_refs(tx: &mut Tx, input: &OpportunityInput) -> Result<()> {
+    let mut errs = FieldErrors::new();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE id = $1").bind(input.customer_id).fetch_one(&mut **tx).await?;
+    if n == 0 {
+        errs.add("customer_id", "error.unknown_customer");
+    }
+    if let Some(b) = input.branch_id {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units WHERE id = $1").bind(b).fetch_one(&mut **tx).await?;
+        if n == 0 {
+            errs.add("branch_id", "error.unknown_org_unit");
+        }
+    }
+    if let Some(o) = input.owner_id {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1").bind(o).fetch_one(&mut **tx).await?;
+        if n == 0 {
+            errs.add("owner_id", "error.unknown_user");
+        }
+    }
+    if let Some(l) = &input.lead_type {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = 'lead_type' AND code = $1")
+            .bind(l)
+            .fetch_one(&mut **tx)
+            .await?;
+        if n == 0 {
+            errs.add("lead_type", "error.invalid_choice");
+        }
+    }
+    for s in &input.stock_unit_ids {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stock_units WHERE id = $1").bind(*s).fetch_one(&mut **tx).await?;
+        if n == 0 {
+            errs.add("stock_unit_ids", "error.unknown_stock_unit");
+            break;
+        }
+    }
+    errs.into_result()
+}
+
+async fn write_stock(tx: &mut Tx, id: i64, stock: &[i64]) -> Result<()> {
+    sqlx::query("DELETE FROM opportunity_stock_units WHERE opportunity_id = $1").bind(id).execute(&mut **tx).await?;
+    for s in stock {
+        sqlx::query("INSERT INTO opportunity_stock_units (opportunity_id, stock_unit_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(*s)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates an opportunity in the caller's transaction. Its name defaults to the customer's;
+/// its status to the initial one (an explicit status must be active and not the trash).
+pub async fn create_in(tx: &mut Tx, actor: &Actor, now: Millis, statuses: &Statuses, input: &OpportunityInput) -> Result<Opportunity> {
+    check_refs(tx, input).await?;
+    let status = match &input.status {
+        Some(s) => {
+            let st = statuses.get(s).filter(|x| x.active).ok_or_else(|| Error::validation("status", "error.invalid_choice"))?;
+            if st.has_flag("trash") || st.has_flag("sets_sale_date") || st.has_flag("sets_delivery_date") {
+                return Err(Error::validation("status", "error.status_not_initial"));
+            }
+            st.code.clone()
+        }
+        None => statuses.initial()?.code.clone(),
+    };
+    let name = if input.name.is_empty() {
+        sqlx::query_scalar("SELECT display_name FROM customers WHERE id = $1").bind(input.customer_id).fetch_one(&mut **tx).await?
+    } else {
+        input.name.clone()
+    };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, expired, trashed, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $7) RETURNING id",
+    )
+    .bind(&name)
+    .bind(input.customer_id)
+    .bind(input.lead_type.as_deref())
+    .bind(&status)
+    .bind(input.owner_id)
+    .bind(input.branch_id)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    write_stock(tx, id, &input.stock_unit_ids).await?;
+    let o = get(tx, id).await?.ok_or(Error::NotFound)?;
+    audit::created(tx, actor, now, id, &o).await?;
+    Ok(o)
+}
+
+pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &OpportunityInput) -> Result<Opportunity> {
+    let statuses = Statuses::load(db).await?;
+    let mut tx = db.begin().await?;
+    let o = create_in(&mut tx, actor, now, &statuses, input).await?;
+    if let Some(owner) = o.owner_id.filter(|u| Some(*u) != actor.id) {
+        notify_assigned(&mut tx, now, &o, owner, actor).await?;
+    }
+    tx.commit().await?;
+    Ok(o)
+}
+
+/// Tells a user an opportunity was assigned to them.
+pub async fn notify_assigned(tx: &mut Tx, now: Millis, o: &Opportunity, owner: i64, actor: &Actor) -> Result<()> {
+    use crate::mail::notify::{notify, Notice, Recipient};
+    let notice = Notice {
+        event: "opportunity_assigned",
+        entity: Some(("opportunity".into(), o.id)),
+        vars: serde_json::json!({"opportunity": {"id": o.id, "name": o.name, "customer": o.customer_name}, "actor": {"name": actor.name}}),
+        attachments: Vec::new(),
+        created_by: actor.id,
+    };
+    notify(tx, now, notice, &[Recipient::User(owner)]).await?;
+    Ok(())
+}
+
+/// Updates the editable fields (not the status: see [`change_status`]).
+pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &OpportunityInput) -> Result<Opportunity> {
+    let mut tx = db.begin().await?;
+    let new = update_in(&mut tx, actor, now, id, input).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// Field changes and a status change in one transaction (the API's PATCH): either both
+/// happen or neither does.
+pub async fn apply(
+    db: &Db,
+    actor: &Actor,
+    now: Millis,
+    id: i64,
+    fields: Option<&OpportunityInput>,
+    status: Option<&str>,
+    rights: RightSet,
+) -> Result<Opportunity> {
+    let statuses = Statuses::load(db).await?;
+    let mut tx = db.begin().await?;
+    if let Some(f) = fields {
+        update_in(&mut tx, actor, now, id, f).await?;
+    }
+    if let Some(s) = status {
+        change_status_in(&mut tx, actor, now, &statuses, id, s, rights).await?;
+    }
+    let o = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    tx.commit().await?;
+    Ok(o)
+}
+
+/// Creates a customer and an opportunity for them in one transaction (the "new customer"
+/// part of the opportunity form), with the returning-customer check unless `allow_duplicate`.
+pub async fn create_with_customer(
+    db: &Db,
+    actor: &Actor,
+    now: Millis,
+    customer: &crate::customers::CustomerInput,
+    allow_duplicate: bool,
+    input: &OpportunityInput,
+) -> Result<Opportunity> {
+    let statuses = Statuses::load(db).await?;
+    let mut tx = db.begin().await?;
+    if !allow_duplicate {
+        let phones: Vec<&str> = customer.phone.iter().chain(customer.mobile.iter()).map(|p| p.as_str()).collect();
+        let dups = crate::customers::store::lookup(&mut tx, customer.email.as_ref().map(|e| e.as_str()), &phones, None).await?;
+        if !dups.is_empty() {
+            let field = if customer.email.as_ref().is_some_and(|e| dups.iter().any(|d| d.email.as_deref() == Some(e.as_str()))) { "email" } else { "phone" };
+            return Err(Error::conflict(field, "error.customer_exists"));
+        }
+    }
+    let c = crate::customers::store::create_in(&mut tx, actor, now, customer).await?;
+    let input = OpportunityInput { customer_id: c.id, ..input.clone() };
+    let o = create_in(&mut tx, actor, now, &statuses, &input).await?;
+    if let Some(owner) = o.owner_id.filter(|u| Some(*u) != actor.id) {
+        notify_assigned(&mut tx, now, &o, owner, actor).await?;
+    }
+    tx.commit().await?;
+    Ok(o)
+}
+
+async fn update_in(tx: &mut Tx, actor: &Actor, now: Millis, id: i64, input: &OpportunityInput) -> Result<Opportunity> {
+    let old = get(tx, id).await?.filter(|o| !o.trashed).ok_or(Error::NotFound)?;
+    if input.customer_id != old.customer_id {
+        return Err(Error::validation("customer_id", "error.read_only"));
+    }
+    check_refs(tx, input).await?;
+    let name = if input.name.is_empty() { old.name.clone() } else { input.name.clone() };
+    sqlx::query("UPDATE opportunities SET name = $1, lead_type = $2, owner_id = $3, branch_id = $4, updated_at = $5 WHERE id = $6")
+        .bind(&name)
+        .bind(input.lead_type.as_deref())
+        .bind(input.owner_id)
+        .bind(input.branch_id)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    write_stock(tx, id, &input.stock_unit_ids).await?;
+    let new = get(tx, id).await?.ok_or(Error::NotFound)?;
+    audit::updated(tx, actor, now, id, &old, &new).await?;
+    if let Some(owner) = new.owner_id.filter(|u| Some(*u) != actor.id && old.owner_id != new.owner_id) {
+        notify_assigned(tx, now, &new, owner, actor).await?;
+    }
+    Ok(new)
+}
+
+/// Changes the status in the caller's transaction, with the effects the status table gives
+/// it (sale date, delivery date, trash, follow-up call). `None` when nothing changed.
+pub async fn change_status_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    now: Millis,
+    statuses: &Statuses,
+    id: i64,
+    to: &str,
+    rights: RightSet,
+) -> Result<Option<Opportunity>> {
+    let old = get(tx, id).await?.ok_or(Error::NotFound)?;
+    let cur = Current { status: &old.status, sale_date: old.sale_ms, trashed: old.trashed };
+    let Some(t) = statuses.transition(&cur, to, rights, now)? else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE opportunities SET status = $1, sale_date = COALESCE($2, sale_date), delivery_date = COALESCE($3, delivery_date), \
+         trashed = $4, updated_at = $5 WHERE id = $6",
+    )
+    .bind(&t.to)
+    .bind(t.sale_date)
+    .bind(t.delivery_date)
+    .bind(t.trash as i64)
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    let new = get(tx, id).await?.ok_or(Error::NotFound)?;
+    audit::record(tx, actor, now, Opportunity::ENTITY, id, "status", &audit::diff(&old, &new)).await?;
+    let lang = crate::i18n::Lang::Fr;
+    add_note_in(tx, actor, now, id, "status", &format!("{} → {}", statuses.label(&t.from, &lang), statuses.label(&t.to, &lang))).await?;
+    if t.follow_up {
+        if let Some(owner) = new.owner_id {
+            let days = crate::settings::get_in(tx, "opportunities.follow_up_days").await?.parse::<i64>().unwrap_or(30);
+            super::calls::schedule_in(
+                tx,
+                actor,
+                now,
+                &super::calls::CallInput {
+                    opportunity_id: id,
+                    owner_id: owner,
+                    due_at: now + days * 86_400_000,
+                    subject: "Relance automatique / Automatic follow-up".into(),
+                    notes: String::new(),
+                },
+                true,
+            )
+            .await?;
+        }
+    }
+    Ok(Some(new))
+}
+
+pub async fn change_status(db: &Db, actor: &Actor, now: Millis, id: i64, to: &str, rights: RightSet) -> Result<Opportunity> {
+    let statuses = Statuses::load(db).await?;
+    let mut tx = db.begin().await?;
+    let res = change_status_in(&mut tx, actor, now, &statuses, id, to, rights).await?;
+    let o = match res {
+        Some(o) => o,
+        None => get(&mut tx, id).await?.ok_or(Error::NotFound)?,
+    };
+    tx.commit().await?;
+    Ok(o)
+}
+
+/// Takes an opportunity out of the trash, back to the initial status.
+pub async fn restore(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<Opportunity> {
+    let statuses = Statuses::load(db).await?;
+    let mut tx = db.begin().await?;
+    let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if !old.trashed {
+        return Err(Error::InvalidState { reason: "error.not_in_trash" });
+    }
+    let status = statuses.initial()?.code.clone();
+    sqlx::query("UPDATE opportunities SET trashed = 0, status = $1, updated_at = $2 WHERE id = $3")
+        .bind(&status)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::record(&mut tx, actor, now, Opportunity::ENTITY, id, "restore", &audit::diff(&old, &new)).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+// ------------------------------------------------------------------ notes timeline
+
+/// An entry of an opportunity's timeline ("Remarques"): a note, a lead merged in, a status
+/// change, a call logged, a meeting booked.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct Note {
+    pub id: i64,
+    pub opportunity_id: i64,
+    /// `note`, `lead`, `status`, `call`, `meeting`.
+    pub kind: String,
+    pub body: String,
+    pub author_id: Option<i64>,
+    pub author_name: String,
+    pub created_at: i64,
+}
+
+impl Note {
+    pub fn at(&self) -> String {
+        format_ms(self.created_at)
+    }
+}
+
+impl Audited for Note {
+    const ENTITY: &'static str = "opportunity_note";
+    fn audit_fields(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![("kind", Some(self.kind.clone())), ("body", Some(self.body.clone()))]
+    }
+}
+
+pub async fn add_note_in(tx: &mut Tx, actor: &Actor, now: Millis, opportunity_id: i64, kind: &str, body: &str) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO opportunity_notes (opportunity_id, kind, body, author_id, author_name, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(opportunity_id)
+    .bind(kind)
+    .bind(body)
+    .bind(actor.id)
+    .bind(&actor.name)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// Adds a note written by a user (1 to 10 000 characters).
+pub async fn add_note(db: &Db, actor: &Actor, now: Millis, opportunity_id: i64, body: &str) -> Result<Note> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(Error::validation("body", "error.required"));
+    }
+    if body.chars().count() > 10_000 {
+        return Err(Error::validation("body", "error.too_long"));
+    }
+    let mut tx = db.begin().await?;
+    get(&mut tx, opportunity_id).await?.filter(|o| !o.trashed).ok_or(Error::NotFound)?;
+    let id = add_note_in(&mut tx, actor, now, opportunity_id, "note", body).await?;
+    sqlx::query("UPDATE opportunities SET updated_at = $1 WHERE id = $2").bind(now).bind(opportunity_id).execute(&mut *tx).await?;
+    let n: Note = sqlx::query_as(&format!("{NOTE} WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;
+    audit::created(&mut tx, actor, now, id, &n).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+const NOTE: &str = "SELECT id, opportunity_id, kind, body, author_id, author_name, created_at FROM opportunity_notes";
+
+/// The timeline, newest first.
+pub async fn notes(db: &Db, opportunity_id: i64, limit: i64) -> Result<Vec<Note>> {
+    Ok(sqlx::query_as(&format!("{NOTE} WHERE opportunity_id = $1 ORDER BY id DESC LIMIT $2"))
+        .bind(opportunity_id)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+// ------------------------------------------------------------------ open files of a customer
+
+/// An open opportunity of a customer, as shown on the customer page and the lead screen to
+/// anyone who may see the customer: names and statuses only where the user's own visibility
+/// would hide the opportunity.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OpenFile {
+    /// `opportunity` (service requests join here when they exist).
+    pub kind: String,
+    pub id: i64,
+    pub name: String,
+    pub status: String,
+    pub status_label: String,
+    pub owner_name: Option<String>,
+    pub branch_name: Option<String>,
+    /// Whether the user may open it.
+    pub visible: bool,
+    pub created_at: i64,
+}
+
+/// The customer's open opportunities (not trashed, not lost, not delivered, not expired),
+/// in every department, newest first.
+pub async fn open_files(db: &Db, vis: &Visibility, customer_id: i64, lang: &crate::i18n::Lang) -> Result<Vec<OpenFile>> {
+    let statuses = Statuses::load(db).await?;
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE o.customer_id = $1 AND o.trashed = 0 AND o.expired = 0 ORDER BY o.id DESC LIMIT 50"))
+        .bind(customer_id)
+        .fetch_all(&db.pool)
+        .await?;
+    let mut q = Sql::new("SELECT o.id FROM opportunities o WHERE o.customer_id = ");
+    q.bind(customer_id).push(" AND ").append(vis.filter("o.owner_id", "o.branch_id"));
+    let visible: Vec<i64> = q.query_scalar().fetch_all(&db.pool).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| statuses.get(&r.status).is_none_or(|s| !s.has_flag("lost") && !s.has_flag("sets_delivery_date") && !s.has_flag("trash")))
+        .map(|r| {
+            let v = visible.contains(&r.id);
+            OpenFile {
+                kind: "opportunity".into(),
+                id: r.id,
+                name: r.name,
+                status_label: statuses.label(&r.status, lang),
+                status: r.status,
+                owner_name: r.owner_name,
+                branch_name: r.branch_name,
+                visible: v,
+                created_at: r.created_at,
+            }
+        })
+        .collect())
+}
