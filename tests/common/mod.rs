@@ -197,6 +197,14 @@ impl TestApp {
             ("search_terms", "entity_type, entity_id, term"),
             ("saved_views", "id, name, owner_id, shared_unit_id, query"),
             ("imports", "id, status, processed, mapping"),
+            ("stock_units", "id, stock_number, description, status, updated_at"),
+            ("opportunities", "id, name, customer_id, status, owner_id, branch_id, expired, trashed, updated_at"),
+            ("opportunity_stock_units", "opportunity_id, stock_unit_id"),
+            ("opportunity_notes", "id, opportunity_id, kind, body"),
+            ("leads", "id, idempotency_key, opportunity_id, outcome"),
+            ("meetings", "id, subject, start_at, status, sequence, updated_at"),
+            ("meeting_participants", "meeting_id, kind, ref_id"),
+            ("calls", "id, opportunity_id, owner_id, due_at, status, updated_at"),
         ];
         let mut out = String::new();
         for (t, cols) in tables {

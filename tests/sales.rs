@@ -1,0 +1,453 @@
+//! Sales over HTTP, on both backends: the status workflow and its effects, the 8-week expiry
+//! and the lead rule across their boundaries (injected clock), meetings and their
+//! invitations, calls, open files across departments.
+
+mod common;
+
+use common::{each_backend, Api, TestApp};
+use serde_json::{json, Value};
+
+const DAY: i64 = 86_400_000;
+
+struct Setup {
+    admin: Api,
+    rep: Api,
+    rep_id: i64,
+    branch: i64,
+}
+
+async fn setup(app: &TestApp) -> Setup {
+    let company = app.unit("Groupe Auto", "company", None).await;
+    let branch = app.unit("Laval", "branch", Some(company)).await;
+    let admin = app.user("admin@t.fr", "administrateur", None).await;
+    let rep_id = app.user("rep@t.fr", "representant", Some(branch)).await;
+    Setup { admin: app.api(&app.token_for(admin).await), rep: app.api(&app.token_for(rep_id).await), rep_id, branch }
+}
+
+async fn customer(api: &Api, first: &str, phone: &str, extra: Value) -> i64 {
+    let mut body = json!({"kind": "person", "first_name": first, "last_name": "Tremblay", "phone": phone});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (s, c) = api.send("POST", "/api/v1/customers", Some(body)).await;
+    assert_eq!(s, 201, "{c}");
+    c["id"].as_i64().unwrap()
+}
+
+async fn opportunity(api: &Api, customer_id: i64, extra: Value) -> Value {
+    let mut body = json!({"customer_id": customer_id});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (s, o) = api.send("POST", "/api/v1/opportunities", Some(body)).await;
+    assert_eq!(s, 201, "{o}");
+    o
+}
+
+#[tokio::test]
+async fn status_changes_follow_the_table_and_run_their_effects() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-0101", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let o = opportunity(&s.rep, cust, json!({"lead_type": "phone_up"})).await;
+        let id = o["id"].as_i64().unwrap();
+        assert_eq!(o["status"], "en_traitement");
+        assert_eq!(o["name"], "Hélène Tremblay", "named after the customer");
+        assert!(o.get("expired").is_none(), "the expired flag is for administrators only: {o}");
+        let (_, a) = s.admin.get(&format!("/api/v1/opportunities/{id}")).await;
+        assert_eq!(a["expired"], false);
+        let path = format!("/api/v1/opportunities/{id}");
+        // Delivery before a sale: refused, nothing changed.
+        let (st, b) = s.rep.send("PATCH", &path, Some(json!({"status": "livre"}))).await;
+        assert_eq!(st, 422, "{b}");
+        assert!(b["error"]["fields"]["status"].is_string(), "{b}");
+        // The system's fields are not writable.
+        for field in ["expired", "sale_date", "delivery_date"] {
+            let (st, b) = s.admin.send("PATCH", &path, Some(json!({field: null}))).await;
+            assert_eq!(st, 422, "{field}: {b}");
+        }
+        let (st, b) = s.admin.send("PATCH", &path, Some(json!({"expired": true}))).await;
+        assert_eq!(st, 422, "{b}");
+        // A status the rep has no right for (the trash is for BDC agents and managers).
+        let (st, _) = s.rep.send("PATCH", &path, Some(json!({"status": "invalide_bdc", "name": "Changed"}))).await;
+        assert_eq!(st, 422);
+        let (_, cur) = s.rep.get(&path).await;
+        assert_eq!((cur["status"].as_str(), cur["name"].as_str()), (Some("en_traitement"), Some("Hélène Tremblay")), "nothing half-written");
+        // Sold: the sale date; delivered: the delivery date.
+        app.clock.advance(3_600_000);
+        let (st, b) = s.rep.send("PATCH", &path, Some(json!({"status": "pris_en_charge"}))).await;
+        assert_eq!(st, 200, "{b}");
+        assert_eq!(b["sale_date"], carnet::clock::rfc3339(app.now()));
+        assert!(b["delivery_date"].is_null());
+        let (_, b) = s.rep.send("PATCH", &path, Some(json!({"status": "vendu_non_livre"}))).await;
+        assert_eq!(b["status"], "vendu_non_livre");
+        let (st, b) = s.rep.send("PATCH", &path, Some(json!({"status": "livre"}))).await;
+        assert_eq!(st, 200, "{b}");
+        assert!(b["delivery_date"].is_string());
+        let (_, h) = s.rep.get(&format!("{path}/history")).await;
+        let fields: Vec<&str> = h["items"].as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
+        assert!(fields.contains(&"status") && fields.contains(&"sale_date") && fields.contains(&"delivery_date"), "{fields:?}");
+        let (_, n) = s.rep.get(&format!("{path}/notes")).await;
+        assert!(n["items"].as_array().unwrap().iter().any(|x| x["kind"] == "status"));
+
+        // Lost by the BDC: the automatic follow-up call for the owner.
+        let o2 = opportunity(&s.admin, cust, json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let id2 = o2["id"].as_i64().unwrap();
+        let (st, _) = s.admin.send("PATCH", &format!("/api/v1/opportunities/{id2}"), Some(json!({"status": "perdu_bdc"}))).await;
+        assert_eq!(st, 200);
+        let (_, tasks) = s.rep.get("/api/v1/calls?days=40").await;
+        let auto: Vec<&Value> = tasks["items"].as_array().unwrap().iter().filter(|c| c["opportunity_id"] == id2).collect();
+        assert_eq!(auto.len(), 1, "{tasks}");
+        assert_eq!(auto[0]["automatic"], true);
+        assert_eq!(auto[0]["due_at"], app.now() + 30 * DAY);
+
+        // Invalid: the trash. Gone from lists, search, board and detail; an administrator restores it.
+        let bdc = app.user("bdc@t.fr", "agent_bdc", Some(s.branch)).await;
+        let bdc = app.api(&app.token_for(bdc).await);
+        let (st, b) = bdc.send("PATCH", &format!("/api/v1/opportunities/{id2}"), Some(json!({"status": "invalide_bdc"}))).await;
+        assert_eq!(st, 200, "{b}");
+        let (st, _) = bdc.get(&format!("/api/v1/opportunities/{id2}")).await;
+        assert_eq!(st, 404);
+        for api in [&s.admin, &s.rep, &bdc] {
+            let (_, l) = api.get("/api/v1/opportunities?q=helene").await;
+            assert!(l["items"].as_array().unwrap().iter().all(|x| x["id"] != id2), "{l}");
+            let (_, b) = api.get("/api/v1/opportunities/board").await;
+            assert!(!b.to_string().contains(&format!("\"id\":{id2},")), "trashed card on the board");
+        }
+        let (_, t) = s.admin.get("/api/v1/opportunities/trash").await;
+        assert_eq!(t["items"][0]["id"], id2);
+        let (st, _) = bdc.get("/api/v1/opportunities/trash").await;
+        assert_eq!(st, 403);
+        let (st, _) = s.admin.send("PATCH", &format!("/api/v1/opportunities/{id2}"), Some(json!({"status": "contacte"}))).await;
+        assert_eq!(st, 404, "a trashed opportunity is not there until restored");
+        let (st, r) = s.admin.send("POST", &format!("/api/v1/opportunities/{id2}/restore"), None).await;
+        assert_eq!(st, 200, "{r}");
+        assert_eq!(r["status"], "en_traitement");
+        let (st, _) = s.rep.get(&format!("/api/v1/opportunities/{id2}")).await;
+        assert_eq!(st, 200);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn expiry_applies_after_eight_weeks_to_non_exempt_statuses_once() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let statuses: Vec<&str> = vec![
+            "en_traitement",
+            "reponse_envoyee",
+            "contacte",
+            "rdv_cedule",
+            "rdv_present",
+            "pris_en_charge",
+            "vendu_non_livre",
+            "suivi_long_terme",
+            "perdu_salle",
+        ];
+        let mut ids = Vec::new();
+        for (i, st) in statuses.iter().enumerate() {
+            let cust = customer(&s.admin, "Client", &format!("514 555-02{i:02}"), json!({})).await;
+            let o = opportunity(&s.admin, cust, json!({})).await;
+            let id = o["id"].as_i64().unwrap();
+            if *st != "en_traitement" {
+                let (code, b) = s.admin.send("PATCH", &format!("/api/v1/opportunities/{id}"), Some(json!({"status": st}))).await;
+                assert_eq!(code, 200, "{st}: {b}");
+            }
+            ids.push((id, *st));
+        }
+        let created = app.now();
+        let expired = |app: &TestApp| {
+            let db = app.state.db.clone();
+            async move {
+                let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, expired FROM opportunities ORDER BY id").fetch_all(&db.pool).await.unwrap();
+                rows.into_iter().filter(|r| r.1 != 0).map(|r| r.0).collect::<Vec<_>>()
+            }
+        };
+        // 55 days 23 hours: nothing.
+        app.clock.set(created + 56 * DAY - 3_600_000);
+        assert_eq!(carnet::sales::expiry::sweep(&app.state.db, app.now()).await.unwrap(), 0);
+        assert!(expired(&app).await.is_empty());
+        // 56 days: every status but the exempt ones.
+        app.clock.set(created + 56 * DAY);
+        let n = carnet::sales::expiry::sweep(&app.state.db, app.now()).await.unwrap();
+        let exempt = ["pris_en_charge", "vendu_non_livre", "suivi_long_terme"];
+        let want: Vec<i64> = ids.iter().filter(|(_, st)| !exempt.contains(st)).map(|(id, _)| *id).collect();
+        assert_eq!(n as usize, want.len());
+        assert_eq!(expired(&app).await, want);
+        // Idempotent: a second run changes nothing, history included.
+        let audit_before = app.count("SELECT COUNT(*) FROM audit_events").await;
+        assert_eq!(carnet::sales::expiry::sweep(&app.state.db, app.now() + DAY).await.unwrap(), 0);
+        assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, audit_before);
+        // Through the job registry too (what the daily schedule and the admin button run).
+        let ctx = app.state.job_context();
+        let r = carnet::jobs::run_now(&ctx, &app.state.jobs, carnet::sales::expiry::JOB).await.unwrap().unwrap();
+        assert!(r.starts_with("0 "), "{r}");
+        // Never cleared: moving an expired opportunity to an exempt status keeps the flag.
+        let first = want[0];
+        let (st, b) = s.admin.send("PATCH", &format!("/api/v1/opportunities/{first}"), Some(json!({"status": "suivi_long_terme"}))).await;
+        assert_eq!(st, 200, "{b}");
+        assert_eq!(b["expired"], true);
+        // In the history for administrators, hidden from everyone else.
+        let (_, h) = s.admin.get(&format!("/api/v1/opportunities/{first}/history")).await;
+        assert!(h["items"].as_array().unwrap().iter().any(|e| e["field"] == "expired" && e["new_value"] == "true" && e["actor_name"] == "system"));
+        let mgr = app.user("dir@t.fr", "directeur_ventes", None).await;
+        sqlx::query("UPDATE roles SET scope = 'all' WHERE code = 'directeur_ventes'").execute(&app.state.db.pool).await.unwrap();
+        let mgr = app.api(&app.token_for(mgr).await);
+        let (_, h) = mgr.get(&format!("/api/v1/opportunities/{first}/history")).await;
+        assert!(h["items"].as_array().unwrap().iter().all(|e| e["field"] != "expired"), "{h}");
+        let (_, o) = mgr.get(&format!("/api/v1/opportunities/{first}")).await;
+        assert!(o.get("expired").is_none());
+        app
+    })
+    .await;
+}
+
+async fn lead(app: &TestApp, api: &Api, body: Value, key: Option<&str>) -> (u16, Value) {
+    let mut rb = api.client.post(format!("{}/api/v1/leads", app.url)).bearer_auth(&api.token).json(&body);
+    if let Some(k) = key {
+        rb = rb.header("Idempotency-Key", k);
+    }
+    let (s, v) = common::json_of(rb.send().await.unwrap()).await;
+    (s.as_u16(), v)
+}
+
+#[tokio::test]
+async fn leads_merge_into_the_live_opportunity_or_open_a_new_one() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        // Bad input: neither a phone nor an email, or an invalid one. Nothing is written.
+        let before = app.snapshot().await;
+        let (st, b) = lead(&app, &s.admin, json!({"first_name": "Sans", "message": "?"}), None).await;
+        assert_eq!(st, 422, "{b}");
+        assert!(b["error"]["fields"]["phone"].is_string() && b["error"]["fields"]["email"].is_string());
+        let (st, b) = lead(&app, &s.admin, json!({"email": "pas-une-adresse", "phone": "514 555 0300"}), None).await;
+        assert_eq!(st, 422, "{b}");
+        let (st, _) = lead(&app, &s.admin, json!({"email": "a@b.fr", "lead_type": "pigeon"}), None).await;
+        assert_eq!(st, 422);
+        assert_eq!(app.snapshot().await, before);
+
+        // An unknown customer: the customer and an opportunity are created.
+        let body = json!({"first_name": "Julie", "last_name": "Roy", "email": "julie@exemple.fr", "phone": "514 555-0300",
+                          "message": "Le Civic est-il disponible ?", "source": "site web", "stock_number": "A1234"});
+        let (st, r) = lead(&app, &s.admin, body.clone(), Some("lead-1")).await;
+        assert_eq!(st, 201, "{r}");
+        assert_eq!(r["outcome"], "created");
+        assert_eq!(r["customer_created"], true);
+        let opp = r["opportunity_id"].as_i64().unwrap();
+        let cust = r["customer_id"].as_i64().unwrap();
+        let created = app.now();
+        // The same key again: taken once, same answer.
+        let (st, r2) = lead(&app, &s.admin, body.clone(), Some("lead-1")).await;
+        assert_eq!(st, 200);
+        assert_eq!((r2["opportunity_id"].as_i64(), r2["replayed"].as_bool()), (Some(opp), Some(true)));
+        assert_eq!(app.count("SELECT COUNT(*) FROM leads").await, 1);
+        // Recognised by the phone in another format: merged into the live opportunity.
+        app.clock.set(created + 56 * DAY - 3_600_000);
+        let (st, r) = lead(&app, &s.admin, json!({"phone": "+1 (514) 555 0300", "message": "Rappelez-moi", "lead_type": "sms"}), Some("lead-2")).await;
+        assert_eq!(st, 201, "{r}");
+        assert_eq!((r["outcome"].as_str(), r["opportunity_id"].as_i64(), r["customer_id"].as_i64()), (Some("merged"), Some(opp), Some(cust)));
+        let (_, n) = s.admin.get(&format!("/api/v1/opportunities/{opp}/notes")).await;
+        assert_eq!(n["items"].as_array().unwrap().iter().filter(|x| x["kind"] == "lead").count(), 2);
+        // 55 days 23 hours: the sweep leaves it; at 56 days it expires and a lead opens a new one.
+        carnet::sales::expiry::sweep(&app.state.db, app.now()).await.unwrap();
+        let (_, r) = lead(&app, &s.admin, json!({"email": "JULIE@exemple.fr"}), None).await;
+        assert_eq!(r["outcome"], "merged");
+        app.clock.set(created + 56 * DAY);
+        carnet::sales::expiry::sweep(&app.state.db, app.now()).await.unwrap();
+        let (_, r) = lead(&app, &s.admin, json!({"email": "julie@exemple.fr"}), None).await;
+        assert_eq!(r["outcome"], "created");
+        assert_eq!(r["customer_id"], cust);
+        assert_eq!(r["customer_created"], false);
+        let newest = r["opportunity_id"].as_i64().unwrap();
+        assert_ne!(newest, opp);
+        // A trashed opportunity does not take leads either.
+        let (st, _) = s.admin.send("PATCH", &format!("/api/v1/opportunities/{newest}"), Some(json!({"status": "invalide_bdc"}))).await;
+        assert_eq!(st, 200);
+        let (_, r) = lead(&app, &s.admin, json!({"email": "julie@exemple.fr", "lead_type": "clavardage"}), None).await;
+        assert_eq!(r["outcome"], "created");
+        let (_, o) = s.admin.get(&format!("/api/v1/opportunities/{}", r["opportunity_id"])).await;
+        assert_eq!((o["lead_type"].as_str(), o["status"].as_str()), (Some("clavardage"), Some("en_traitement")));
+        // A representative cannot take Internet leads without the right... they can: reps hold leads.create.
+        let (st, _) = lead(&app, &s.rep, json!({"email": "autre@exemple.fr"}), None).await;
+        assert_eq!(st, 201);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn meetings_book_the_opportunity_and_send_invitations() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let member = app.user("dv@t.fr", "representant", Some(s.branch)).await;
+        let (st, g) = s.admin.send("POST", "/api/v1/groups", Some(json!({"name": "DV Laval", "org_unit_id": s.branch, "members": [member]}))).await;
+        assert_eq!(st, 201, "{g}");
+        let (st, _) = s.admin.send("POST", "/api/v1/stock-units", Some(json!({"stock_number": "a1234", "description": "Honda Civic 2024"}))).await;
+        assert_eq!(st, 201);
+        let (st, b) = s.admin.send("POST", "/api/v1/stock-units", Some(json!({"stock_number": "A1234"}))).await;
+        assert_eq!(st, 409, "{b}");
+        let cust = customer(&s.rep, "Hélène", "514 555-0400", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let o = opportunity(&s.rep, cust, json!({})).await;
+        let oid = o["id"].as_i64().unwrap();
+        let base = json!({"opportunity_id": oid, "kind": "stock", "date": "2026-11-25", "start_time": "10:30", "end_time": "11:30",
+                          "stock_numbers": ["A1234"], "location": "Succursale Laval"});
+        // Bad input: end before start, unknown stock, virtual without its appointment type.
+        let before = app.snapshot().await;
+        let mut bad = base.clone();
+        bad["end_time"] = json!("10:00");
+        let (st, b) = s.rep.send("POST", "/api/v1/meetings", Some(bad)).await;
+        assert_eq!(st, 422);
+        assert!(b["error"]["fields"]["end_time"].is_string());
+        let mut bad = base.clone();
+        bad["stock_numbers"] = json!(["ZZZ"]);
+        let (st, _) = s.rep.send("POST", "/api/v1/meetings", Some(bad)).await;
+        assert_eq!(st, 422);
+        let mut bad = base.clone();
+        bad["kind"] = json!("virtuel");
+        let (st, b) = s.rep.send("POST", "/api/v1/meetings", Some(bad)).await;
+        assert_eq!(st, 422);
+        assert!(b["error"]["fields"]["appointment_type"].is_string());
+        assert_eq!(app.snapshot().await, before);
+
+        let (st, m) = s.rep.send("POST", "/api/v1/meetings", Some(base.clone())).await;
+        assert_eq!(st, 201, "{m}");
+        assert_eq!(m["subject"], "HÉLÈNE / A1234");
+        assert_eq!(m["priority"], "or");
+        assert_eq!(m["status"], "planifie");
+        assert_eq!(m["category"], "rendez_vous");
+        assert_eq!(m["start_at"], carnet::clock::Zone::default().parse_local("2026-11-25", "10:30").unwrap());
+        let parts: Vec<String> = m["participants"].as_array().unwrap().iter().map(|p| format!("{}:{}", p["kind"].as_str().unwrap(), p["id"])).collect();
+        assert!(parts.contains(&format!("customer:{cust}")) && parts.contains(&format!("user:{}", s.rep_id)), "{parts:?}");
+        let (_, o) = s.rep.get(&format!("/api/v1/opportunities/{oid}")).await;
+        assert_eq!(o["status"], "rdv_cedule", "booking a meeting books the opportunity");
+        let mid = m["id"].as_i64().unwrap();
+        // The confirmation: to the branch's group and the rep, with the invitation.
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT event, to_addrs FROM emails WHERE entity_type = 'meeting' AND entity_id = $1 ORDER BY id").bind(mid).fetch_all(&app.state.db.pool).await.unwrap();
+        let to: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        assert!(rows.iter().all(|r| r.0 == "meeting_confirmation"), "{rows:?}");
+        assert!(to.iter().any(|t| t.contains("dv@t.fr")) && to.iter().any(|t| t.contains("rep@t.fr")), "{to:?}");
+        let ics: Vec<u8> = sqlx::query_scalar(
+            "SELECT a.content FROM email_attachments a JOIN emails e ON e.id = a.email_id WHERE e.entity_type = 'meeting' AND e.entity_id = $1 ORDER BY a.id LIMIT 1",
+        )
+        .bind(mid)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        let text = String::from_utf8(ics).unwrap();
+        let cal = ical::IcalParser::new(std::io::BufReader::new(text.as_bytes())).next().unwrap().unwrap();
+        let e = &cal.events[0].properties;
+        let prop = |name: &str| e.iter().find(|p| p.name == name).and_then(|p| p.value.clone()).unwrap_or_default();
+        assert_eq!(prop("SEQUENCE"), "0");
+        assert_eq!(prop("UID"), m["uid"].as_str().unwrap());
+        assert_eq!(prop("DTSTART"), "20261125T153000Z");
+        // Moving it sends the update (same UID, next sequence); cancelling sends the CANCEL.
+        let mut moved = base.clone();
+        moved["start_time"] = json!("14:00");
+        moved["end_time"] = json!("15:00");
+        let (st, m2) = s.rep.send("PUT", &format!("/api/v1/meetings/{mid}"), Some(moved)).await;
+        assert_eq!(st, 200, "{m2}");
+        assert_eq!(m2["sequence"], 1);
+        let (st, m3) = s.rep.send("POST", &format!("/api/v1/meetings/{mid}/cancel"), None).await;
+        assert_eq!(st, 200, "{m3}");
+        assert_eq!((m3["status"].as_str(), m3["sequence"].as_i64()), (Some("annule"), Some(2)));
+        let (st, _) = s.rep.send("POST", &format!("/api/v1/meetings/{mid}/cancel"), None).await;
+        assert_eq!(st, 409);
+        let events: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT event FROM emails WHERE entity_type = 'meeting' AND entity_id = $1").bind(mid).fetch_all(&app.state.db.pool).await.unwrap();
+        for ev in ["meeting_confirmation", "meeting_updated", "meeting_cancelled"] {
+            assert!(events.iter().any(|e| e == ev), "{ev} in {events:?}");
+        }
+        // Calendars: the rep's and the branch's; a deposit makes it platinum.
+        let (_, cal) = s.rep.get(&format!("/api/v1/meetings?from=2026-11-23&days=7&user_id={}", s.rep_id)).await;
+        assert_eq!(cal["items"].as_array().unwrap().len(), 1);
+        let (_, cal) = s.admin.get(&format!("/api/v1/meetings?from=2026-11-23&days=7&branch_id={}", s.branch)).await;
+        assert_eq!(cal["items"].as_array().unwrap().len(), 1);
+        let (_, cal) = s.admin.get("/api/v1/meetings?from=2026-11-26&days=7").await;
+        assert!(cal["items"].as_array().unwrap().is_empty());
+        let mut dep = base.clone();
+        dep["kind"] = json!("depot");
+        dep["deposit_method"] = json!("stripe");
+        let (_, m4) = s.rep.send("POST", "/api/v1/meetings", Some(dep)).await;
+        assert_eq!((m4["subject"].as_str(), m4["priority"].as_str()), (Some("DÉPÔT / HÉLÈNE / A1234"), Some("platine")));
+        let mut inv = base.clone();
+        inv["kind"] = json!("inventaire");
+        inv["stock_numbers"] = json!([]);
+        inv["priority"] = json!("platine");
+        let (_, m5) = s.rep.send("POST", "/api/v1/meetings", Some(inv)).await;
+        assert_eq!((m5["subject"].as_str(), m5["priority"].as_str(), m5["priority_overridden"].as_bool()), (Some("HÉLÈNE / INVENTAIRE"), Some("platine"), Some(true)));
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn calls_are_the_owners_tasks_with_reminders_and_outcomes() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Marc", "514 555-0500", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let o = opportunity(&s.rep, cust, json!({})).await;
+        let oid = o["id"].as_i64().unwrap();
+        let zone = carnet::clock::Zone::default();
+        let due = app.now() + 10 * 60_000;
+        let (date, time) = (zone.date(due), zone.time(due));
+        let (st, b) = s.rep.send("POST", "/api/v1/calls", Some(json!({"opportunity_id": oid, "date": date, "time": "25:00", "subject": "Essai"}))).await;
+        assert_eq!(st, 422, "{b}");
+        let (st, c) = s.rep.send("POST", "/api/v1/calls", Some(json!({"opportunity_id": oid, "date": date, "time": time, "subject": "Rappeler pour l'essai"}))).await;
+        assert_eq!(st, 201, "{c}");
+        assert_eq!(c["owner_id"], s.rep_id);
+        let cid = c["id"].as_i64().unwrap();
+        let (_, tasks) = s.rep.get("/api/v1/calls").await;
+        assert_eq!(tasks["items"][0]["id"], cid);
+        // The reminder job emails the owner once.
+        let ctx = app.state.job_context();
+        carnet::jobs::run_now(&ctx, &app.state.jobs, carnet::sales::calls::REMINDER_JOB).await.unwrap().unwrap();
+        carnet::jobs::run_now(&ctx, &app.state.jobs, carnet::sales::calls::REMINDER_JOB).await.unwrap().unwrap();
+        assert_eq!(app.count("SELECT COUNT(*) FROM emails WHERE event = 'call_reminder'").await, 1);
+        // Logged with an outcome: done, in the timeline; not twice.
+        let (st, b) = s.rep.send("POST", &format!("/api/v1/calls/{cid}/log"), Some(json!({"outcome": "nope"}))).await;
+        assert_eq!(st, 422, "{b}");
+        let (st, l) = s.rep.send("POST", &format!("/api/v1/calls/{cid}/log"), Some(json!({"outcome": "joint", "comment": "Essai samedi"}))).await;
+        assert_eq!(st, 200, "{l}");
+        assert_eq!(l["status"], "done");
+        let (st, _) = s.rep.send("POST", &format!("/api/v1/calls/{cid}/log"), Some(json!({"outcome": "joint"}))).await;
+        assert_eq!(st, 409);
+        let (_, n) = s.rep.get(&format!("/api/v1/opportunities/{oid}/notes")).await;
+        assert!(n["items"].as_array().unwrap().iter().any(|x| x["kind"] == "call" && x["body"].as_str().unwrap().contains("Essai samedi")));
+        let (st, n) = s.rep.send("POST", &format!("/api/v1/opportunities/{oid}/notes"), Some(json!({"body": "   "}))).await;
+        assert_eq!(st, 422, "{n}");
+        let (st, _) = s.rep.send("POST", &format!("/api/v1/opportunities/{oid}/notes"), Some(json!({"body": "Préfère être appelé le soir"}))).await;
+        assert_eq!(st, 201);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn open_files_show_every_department_with_details_only_where_visible() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let other_branch = app.unit("Québec", "company", None).await;
+        let other = app.user("rep2@t.fr", "representant", Some(other_branch)).await;
+        let other_api = app.api(&app.token_for(other).await);
+        // The customer belongs to the other rep; the first rep's opportunity is on it too.
+        let cust = customer(&other_api, "Lucie", "514 555-0600", json!({"owner_id": other, "branch_id": other_branch})).await;
+        opportunity(&s.admin, cust, json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let mine = opportunity(&other_api, cust, json!({})).await;
+        let (st, f) = other_api.get(&format!("/api/v1/customers/{cust}/open-files")).await;
+        assert_eq!(st, 200, "{f}");
+        let items = f["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2, "{f}");
+        let hidden = items.iter().find(|x| x["id"] != mine["id"]).unwrap();
+        assert_eq!((hidden["visible"].as_bool(), hidden["status"].as_str()), (Some(false), Some("en_traitement")));
+        assert!(hidden["owner_name"].is_null() && hidden["name"].is_string());
+        let shown = items.iter().find(|x| x["id"] == mine["id"]).unwrap();
+        assert_eq!(shown["visible"], true);
+        // The first rep cannot see the customer at all.
+        let (st, _) = s.rep.get(&format!("/api/v1/customers/{cust}/open-files")).await;
+        assert_eq!(st, 404);
+        app
+    })
+    .await;
+}
