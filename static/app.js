@@ -64,3 +64,63 @@
     d.addEventListener("change", function () { sync(); form.submit(); });
   });
 })();
+// Kanban board: drag a card to another column to change its status (the same server
+// action as the card's own menu, which is what works without JavaScript).
+(function () {
+  "use strict";
+  var board = document.getElementById("board");
+  if (!board || !window.fetch) return;
+  document.documentElement.classList.add("js");
+  var csrf = board.getAttribute("data-csrf"), dragged = null;
+  var error = document.getElementById("board-error");
+  board.addEventListener("dragstart", function (ev) {
+    var card = ev.target.closest && ev.target.closest(".board-card");
+    if (!card) return;
+    dragged = card;
+    card.classList.add("dragging");
+    ev.dataTransfer.effectAllowed = "move";
+    ev.dataTransfer.setData("text/plain", card.getAttribute("data-id"));
+  });
+  board.addEventListener("dragend", function () {
+    if (dragged) dragged.classList.remove("dragging");
+    board.querySelectorAll(".drop-target").forEach(function (c) { c.classList.remove("drop-target"); });
+  });
+  board.addEventListener("dragover", function (ev) {
+    var col = ev.target.closest && ev.target.closest(".board-col");
+    if (!col) return;
+    ev.preventDefault();
+    board.querySelectorAll(".drop-target").forEach(function (c) { if (c !== col) c.classList.remove("drop-target"); });
+    col.classList.add("drop-target");
+  });
+  board.addEventListener("drop", function (ev) {
+    var col = ev.target.closest && ev.target.closest(".board-col");
+    if (!col) return;
+    ev.preventDefault();
+    col.classList.remove("drop-target");
+    var id = ev.dataTransfer.getData("text/plain");
+    var card = document.getElementById("card-" + id);
+    var from = card && card.closest(".board-col");
+    if (!card || from === col) return;
+    var body = new URLSearchParams({ _csrf: csrf, status: col.getAttribute("data-status") });
+    col.querySelector(".board-cards").prepend(card);
+    card.setAttribute("aria-busy", "true");
+    fetch("/opportunities/" + id + "/status", {
+      method: "POST", credentials: "same-origin", body: body,
+      headers: { "X-Requested-With": "fetch", "Content-Type": "application/x-www-form-urlencoded" }
+    }).then(function (r) {
+      card.removeAttribute("aria-busy");
+      if (r.ok) {
+        error.hidden = true;
+        var sel = card.querySelector("select[name=status]");
+        if (sel) sel.value = col.getAttribute("data-status");
+        card.setAttribute("data-moved", col.getAttribute("data-status"));
+        return;
+      }
+      return r.text().then(function (msg) {
+        from.querySelector(".board-cards").prepend(card);
+        error.textContent = msg || "Error";
+        error.hidden = false;
+      });
+    });
+  });
+})();

@@ -88,6 +88,37 @@ routes! {
     post "/customers/{id}/contacts/{cid}/delete" => Right(CustomersUpdate), pages::customers::delete_contact;
     get "/customers/{id}/contacts/{cid}/vcard" => Right(CustomersRead), api::customers::vcard;
 
+    // Sales: opportunities, board, leads, meetings and calendar, calls, stock.
+    get "/opportunities" => Right(OpportunitiesRead), pages::sales::list;
+    get "/opportunities/new" => Right(OpportunitiesCreate), pages::sales::new_form;
+    post "/opportunities" => Right(OpportunitiesCreate), pages::sales::create;
+    get "/opportunities/board" => Right(OpportunitiesRead), pages::sales::board;
+    get "/opportunities/export.csv" => Right(OpportunitiesExport), pages::sales::export;
+    get "/opportunities/trash" => Right(OpportunitiesRestore), pages::sales::trash;
+    post "/opportunities/views" => Right(OpportunitiesRead), pages::sales::create_view;
+    post "/opportunities/views/{id}" => Right(OpportunitiesRead), pages::sales::update_view;
+    post "/opportunities/views/{id}/delete" => Right(OpportunitiesRead), pages::sales::delete_view;
+    get "/opportunities/{id}" => Right(OpportunitiesRead), pages::sales::show;
+    get "/opportunities/{id}/edit" => Right(OpportunitiesUpdate), pages::sales::edit_form;
+    post "/opportunities/{id}" => Right(OpportunitiesUpdate), pages::sales::update;
+    post "/opportunities/{id}/status" => Right(OpportunitiesUpdate), pages::sales::change_status;
+    post "/opportunities/{id}/notes" => Right(OpportunitiesUpdate), pages::sales::add_note;
+    post "/opportunities/{id}/calls" => Right(CallsCreate), pages::sales::schedule_call;
+    post "/opportunities/{id}/restore" => Right(OpportunitiesRestore), pages::sales::restore;
+    get "/opportunities/{id}/history" => Right(OpportunitiesRead), pages::sales::history;
+    get "/opportunities/{id}/meetings/new" => Right(MeetingsCreate), pages::sales::new_meeting;
+    post "/opportunities/{id}/meetings" => Right(MeetingsCreate), pages::sales::create_meeting;
+    post "/calls/{id}/log" => Right(CallsUpdate), pages::sales::log_call;
+    get "/meetings/{id}" => Right(MeetingsRead), pages::sales::show_meeting;
+    post "/meetings/{id}" => Right(MeetingsUpdate), pages::sales::update_meeting;
+    post "/meetings/{id}/cancel" => Right(MeetingsUpdate), pages::sales::cancel_meeting;
+    get "/calendar" => Right(MeetingsRead), pages::sales::calendar;
+    get "/leads/new" => Right(LeadsCreate), pages::sales::lead_form;
+    post "/leads" => Right(LeadsCreate), pages::sales::lead_submit;
+    get "/stock" => Right(StockRead), pages::sales::stock_list;
+    post "/stock" => Right(StockManage), pages::sales::stock_create;
+    post "/stock/{id}" => Right(StockManage), pages::sales::stock_update;
+
     // Administration.
     get "/admin" => Authenticated, pages::admin::index;
     get "/admin/users" => Right(AdminUsers), pages::admin::users::list;

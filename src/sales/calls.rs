@@ -41,8 +41,8 @@ impl Call {
     pub fn is_planned(&self) -> bool {
         self.status == "planned"
     }
-    pub fn overdue(&self, now: Millis) -> bool {
-        self.is_planned() && self.due_at < now
+    pub fn overdue(&self, now: &Millis) -> bool {
+        self.is_planned() && self.due_at < *now
     }
 }
 

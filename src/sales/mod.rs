@@ -231,7 +231,7 @@ impl Statuses {
     /// The colour of a status badge, from its flags.
     pub fn badge(&self, code: &str) -> &'static str {
         match self.get(code) {
-            Some(s) if s.has_flag("trash") => "badge-grey",
+            Some(s) if s.has_flag("trash") => "badge-gray",
             Some(s) if s.has_flag("lost") => "badge-red",
             Some(s) if s.has_flag("sets_delivery_date") => "badge-green",
             Some(s) if s.has_flag("sets_sale_date") || s.has_flag("expiry_exempt") => "badge-teal",

@@ -428,6 +428,8 @@ struct ShowPage {
     contact_form: ContactForm,
     f: FormErrors,
     merge_error: Option<String>,
+    open_files: Vec<crate::sales::store::OpenFile>,
+    can_opportunity: bool,
 }
 
 impl ShowPage {
@@ -453,6 +455,7 @@ async fn show_page(
     let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let particularities = lists::items(&st.db, "customer_particularity", true).await.map_err(|e| c.err(e))?;
     let emails = crate::mail::for_entity(&st.db, "customer", id).await.map_err(|e| c.err(e))?;
+    let open_files = crate::http::api::sales::open_files_for(st, c, id).await?;
     let mut pc = PageCtx::new(c, "/customers", "nav.customers").with_notice(notice);
     pc.title = cu.display_name.clone();
     let errors = f.any() || merge_error.is_some();
@@ -470,6 +473,8 @@ async fn show_page(
         contact_form,
         f,
         merge_error,
+        open_files,
+        can_opportunity: c.p.can(Right::OpportunitiesCreate),
     });
     if errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod customers;
 pub mod directory;
 pub mod imports;
+pub mod sales;
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
@@ -44,6 +45,8 @@ pub struct PageCtx {
 const SECTIONS: &[(&str, &str, &[Right])] = &[
     ("/", "nav.home", &[]),
     ("/customers", "nav.customers", &[Right::CustomersRead]),
+    ("/opportunities", "nav.opportunities", &[Right::OpportunitiesRead]),
+    ("/calendar", "nav.calendar", &[Right::MeetingsRead]),
     ("/users", "nav.team", &[Right::UsersRead]),
     (
         "/admin",
@@ -379,10 +382,17 @@ struct HomePage {
     c: PageCtx,
     tiles: Vec<Tile>,
     role_name: String,
+    day: Option<sales::MyDay>,
 }
 
 pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
     let mut tiles = Vec::new();
+    if c.p.can(Right::OpportunitiesRead) {
+        tiles.push(Tile { href: "/opportunities", title: c.tr.t("nav.opportunities"), text: c.tr.t("home.opportunities_text") });
+    }
+    if c.p.can(Right::CustomersRead) {
+        tiles.push(Tile { href: "/customers", title: c.tr.t("nav.customers"), text: c.tr.t("home.customers_text") });
+    }
     if c.p.can(Right::UsersRead) {
         tiles.push(Tile { href: "/users", title: c.tr.t("nav.team"), text: c.tr.t("home.team_text") });
     }
@@ -399,5 +409,6 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
         }
         None => String::new(),
     };
-    Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name }))
+    let day = sales::my_day(&st, &c).await?;
+    Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name, day }))
 }
