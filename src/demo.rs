@@ -87,6 +87,7 @@ pub async fn load(st: &AppState) -> Result<DemoLogin> {
     group(st, "Techniciens Laval", "Techniciens du service de Laval", Some(service_laval), vec![s1, t1, t2]).await?;
     group(st, "Avant-vente", "Ingénieurs avant-vente", Some(avant_vente), vec![p1]).await?;
     customers(st, &[(laval, r1), (laval, r2), (longueuil, r3), (sainte_foy, r4)]).await?;
+    sales(st, a1).await?;
     Ok(DemoLogin { email: ADMIN_EMAIL, password: PASSWORD })
 }
 
@@ -198,6 +199,159 @@ async fn customers(st: &AppState, owners: &[(i64, i64)]) -> Result<()> {
             };
             store::create_contact(&st.db, &actor, st.now(), c.id, &contact.parse(region)?).await?;
         }
+    }
+    Ok(())
+}
+
+/// Opportunities in every status, leads, meetings today and in the coming days, calls, and a
+/// small stock, for the demo customers (once: nothing is added when opportunities exist).
+async fn sales(st: &AppState, agent: i64) -> Result<()> {
+    use crate::access::RightSet;
+    use crate::sales::{calls, leads, meetings, stock, store, OpportunityInput};
+    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM opportunities").fetch_one(&st.db.pool).await?;
+    if existing > 0 {
+        return Ok(());
+    }
+    let system = Actor::system();
+    let now = st.now();
+    let zone = crate::settings::zone(&st.db).await?;
+    const UNITS: &[(&str, &str, &str)] = &[
+        ("A1234", "Honda Civic 2024, gris météore, 12 000 km", "disponible"),
+        ("A1301", "Toyota RAV4 hybride 2025, blanc nacré", "disponible"),
+        ("B2210", "Mazda CX-5 GT 2023, rouge cristal", "reserve"),
+        ("B2288", "Hyundai Ioniq 5 2024, bleu lucid", "disponible"),
+        ("C3105", "Kia Telluride 2024, noir ébène", "disponible"),
+        ("C3177", "Subaru Outback 2023, vert autumn", "vendu"),
+        ("D4002", "Ford F-150 Lightning 2024, argent", "disponible"),
+        ("D4050", "Volkswagen ID.4 2025, blanc glacier", "disponible"),
+    ];
+    let mut unit_ids = Vec::new();
+    for (n, d, status) in UNITS {
+        let input = stock::StockForm { stock_number: (*n).into(), description: (*d).into(), status: (*status).into(), branch_id: None }.parse()?;
+        unit_ids.push(stock::create(&st.db, &system, now, &input).await?.id);
+    }
+    let people: Vec<(i64, Option<i64>, Option<i64>)> =
+        sqlx::query_as("SELECT id, owner_id, branch_id FROM customers WHERE kind = 'person' ORDER BY id LIMIT 32").fetch_all(&st.db.pool).await?;
+    // Paths through the status table (each step a real status change with its effects).
+    const PATHS: &[&[&str]] = &[
+        &[],
+        &["reponse_envoyee"],
+        &["contacte"],
+        &["contacte", "rdv_cedule"],
+        &["rdv_cedule", "rdv_present"],
+        &["rdv_present", "pris_en_charge"],
+        &["pris_en_charge", "vendu_non_livre"],
+        &["pris_en_charge", "livre"],
+        &["contacte", "suivi_long_terme"],
+        &["perdu_bdc"],
+        &["rdv_present", "perdu_salle"],
+        &["pris_en_charge", "perdu_fi"],
+        &["invalide_bdc"],
+    ];
+    const LEAD_TYPES: &[&str] = &["internet", "phone_up", "clavardage", "sms"];
+    const NOTES: &[&str] = &[
+        "Cherche un VUS familial, budget autour de 45 000 $.",
+        "Veut un essai routier samedi matin.",
+        "Échange possible : Corolla 2016, 140 000 km.",
+        "Demande le financement sur 60 mois.",
+    ];
+    let mut booked = Vec::new();
+    for (i, (customer, owner, branch)) in people.iter().enumerate() {
+        let owner_name: Option<String> = match owner {
+            Some(o) => sqlx::query_scalar("SELECT name FROM users WHERE id = $1").bind(*o).fetch_optional(&st.db.pool).await?,
+            None => None,
+        };
+        let actor = Actor { id: *owner, name: owner_name.unwrap_or_else(|| "système".into()), request_id: None };
+        let input = OpportunityInput {
+            name: String::new(),
+            customer_id: *customer,
+            lead_type: Some(LEAD_TYPES[i % LEAD_TYPES.len()].into()),
+            status: None,
+            owner_id: *owner,
+            branch_id: *branch,
+            stock_unit_ids: if i % 3 == 2 { Vec::new() } else { vec![unit_ids[i % unit_ids.len()]] },
+        };
+        // Spread the creation dates over the last weeks.
+        let created = now - (i as i64 % 10) * 3 * 86_400_000 - 3_600_000;
+        let o = store::create(&st.db, &actor, created, &input).await?;
+        store::add_note(&st.db, &actor, created + 600_000, o.id, NOTES[i % NOTES.len()]).await?;
+        for (k, status) in PATHS[i % PATHS.len()].iter().enumerate() {
+            store::change_status(&st.db, &actor, created + (k as i64 + 1) * 86_400_000, o.id, status, RightSet::all()).await?;
+        }
+        if PATHS[i % PATHS.len()].last() == Some(&"rdv_cedule") || i % PATHS.len() == 0 {
+            booked.push((o.id, *owner, i));
+        }
+        if let Some(o_owner) = owner.filter(|_| i % 4 == 1) {
+            let due = zone.parse_local(&zone.date(now), &format!("{:02}:30", 9 + i % 8)).unwrap_or(now);
+            let call = calls::CallInput {
+                opportunity_id: o.id,
+                owner_id: o_owner,
+                due_at: due,
+                subject: "Relancer pour l'essai routier".into(),
+                notes: String::new(),
+            };
+            let mut tx = st.db.begin().await?;
+            calls::schedule_in(&mut tx, &actor, now, &call, false).await?;
+            tx.commit().await?;
+        }
+    }
+    // Meetings: today and the next days, at the branch.
+    for (n, (opp, owner, i)) in booked.iter().enumerate() {
+        let day = now + (n as i64 % 4) * 86_400_000;
+        let start = format!("{:02}:00", 10 + (i % 6));
+        let end = format!("{:02}:00", 11 + (i % 6));
+        let form = meetings::MeetingForm {
+            opportunity_id: Some(*opp),
+            kind: if n % 3 == 0 { "inventaire".into() } else { "stock".into() },
+            date: zone.date(day),
+            start_time: start,
+            end_time: end,
+            location: "Succursale Laval, 1600 boul. Saint-Martin Ouest".into(),
+            stock_numbers: if n % 3 == 0 { Vec::new() } else { vec![UNITS[n % UNITS.len()].0.into()] },
+            deposit_method: if n % 4 == 3 { "stripe".into() } else { String::new() },
+            description: "Essai routier et présentation du financement.".into(),
+            ..Default::default()
+        };
+        let actor = Actor { id: *owner, name: "Démo".into(), request_id: None };
+        meetings::create(&st.db, &actor, now, &form.parse(zone)?, zone).await?;
+    }
+    // Internet leads: one for a known customer (merged), two new customers.
+    let agent_actor = Actor { id: Some(agent), name: "Nadia Bouchard".into(), request_id: None };
+    let known: Option<Option<String>> = sqlx::query_scalar("SELECT email FROM customers WHERE kind = 'person' ORDER BY id LIMIT 1").fetch_optional(&st.db.pool).await?;
+    let mut lead_forms = vec![
+        leads::LeadForm {
+            first_name: "Antoine".into(),
+            last_name: "Lévesque".into(),
+            email: "antoine.levesque@exemple.ca".into(),
+            phone: "418 555-0199".into(),
+            message: "Bonjour, le RAV4 hybride est-il encore disponible ? Je peux passer jeudi.".into(),
+            source: "site web".into(),
+            stock_number: "A1301".into(),
+            lead_type: Some("internet".into()),
+        },
+        leads::LeadForm {
+            first_name: "Maëlle".into(),
+            last_name: "Girard".into(),
+            phone: "450 555-0177".into(),
+            message: "Demande de rappel pour une Ioniq 5.".into(),
+            source: "AutoHebdo".into(),
+            stock_number: "B2288".into(),
+            lead_type: Some("internet".into()),
+            ..Default::default()
+        },
+    ];
+    if let Some(email) = known.flatten() {
+        lead_forms.push(leads::LeadForm {
+            email,
+            message: "Je voudrais un nouveau rendez-vous pour l'essai.".into(),
+            source: "site web".into(),
+            lead_type: Some("internet".into()),
+            ..Default::default()
+        });
+    }
+    for (k, f) in lead_forms.iter().enumerate() {
+        let input = f.parse("CA")?;
+        leads::intake(&st.db, &agent_actor, now, &input, Some(&format!("demo-lead-{k}")), leads::Defaults::default()).await?;
     }
     Ok(())
 }

@@ -435,7 +435,7 @@ async fn login_and_logout_body(b: &Browser, _app: &TestApp) {
     assert_eq!(b.path().await, "/");
     assert_eq!(b.text("#user-menu").await, "admin");
     assert!(b.find_now("#login-error").await.is_none());
-    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Équipe", "Administration"]);
+    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Équipe", "Administration"]);
     assert_eq!(b.text("h1").await, "Bonjour, admin");
     b.screenshot("fr-home").await;
 
@@ -525,13 +525,13 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     login(b, ADMIN_EMAIL, PASSWORD).await;
     b.goto("/admin/users").await;
     assert_eq!(b.html_lang().await, "fr");
-    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Équipe", "Administration"]);
+    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Équipe", "Administration"]);
     assert_eq!(b.content("#lang-switch").await, "English");
 
     b.click_and_wait("#lang-switch").await;
     assert_eq!(b.path().await, "/");
     assert_eq!(b.html_lang().await, "en");
-    assert_eq!(b.nav_labels().await, ["Home", "Customers", "Team", "Administration"]);
+    assert_eq!(b.nav_labels().await, ["Home", "Customers", "Opportunities", "Calendar", "Team", "Administration"]);
     assert_eq!(b.text("#logout").await, "Log out");
     assert_eq!(b.content("#lang-switch").await, "Français");
     b.screenshot("en-home").await;
@@ -552,7 +552,7 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     // And back to French.
     b.click_and_wait("#lang-switch").await;
     assert_eq!(b.html_lang().await, "fr");
-    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Équipe", "Administration"]);
+    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Équipe", "Administration"]);
     assert_eq!(b.text("#logout").await, "Déconnexion");
 }
 
@@ -610,4 +610,127 @@ async fn customers_body(b: &Browser, app: &TestApp) {
     b.click_and_wait("#customer-rows a").await;
     assert_eq!(b.text("h1").await, "Hélène Côté");
     b.screenshot("fr-customer").await;
+}
+
+// ---------------------------------------------------------------- sales
+
+/// Create an opportunity for a new customer, book a meeting (the confirmation reaches a real
+/// SMTP server with a valid invitation), drag the card on the kanban board.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sales_opportunity_meeting_and_board() {
+    let _one_at_a_time = BROWSER_LOCK.lock().await;
+    let Some(driver) = Driver::start_or_skip().await else {
+        return;
+    };
+    let smtp = common::SmtpServer::start();
+    for backend in common::backends() {
+        let url = smtp.as_ref().map(|s| s.url());
+        let app = TestApp::start_with(backend, move |c| c.smtp_url = url).await;
+        app.user(ADMIN_EMAIL, "administrateur", None).await;
+        let b = driver.browser(&app).await;
+        sales_body(&b, &app, smtp.as_ref()).await;
+        b.quit().await;
+        app.stop().await;
+    }
+}
+
+async fn wait_for(b: &Browser, script: &str, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    while b.exec(script).await != json!(true) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn drag(b: &Browser, card: i64, status: &str) {
+    b.exec(&format!(
+        "const card = document.getElementById('card-{card}'); const col = document.querySelector('.board-col[data-status=\"{status}\"]');\
+         const dt = new DataTransfer();\
+         card.dispatchEvent(new DragEvent('dragstart', {{bubbles: true, dataTransfer: dt}}));\
+         col.dispatchEvent(new DragEvent('dragover', {{bubbles: true, cancelable: true, dataTransfer: dt}}));\
+         col.dispatchEvent(new DragEvent('drop', {{bubbles: true, cancelable: true, dataTransfer: dt}}));\
+         card.dispatchEvent(new DragEvent('dragend', {{bubbles: true, dataTransfer: dt}})); return true;"
+    ))
+    .await;
+}
+
+async fn sales_body(b: &Browser, app: &TestApp, smtp: Option<&common::SmtpServer>) {
+    let admin = carnet::access::Actor::system();
+    let input = carnet::sales::stock::StockForm { stock_number: "A1234".into(), description: "Honda Civic 2024".into(), ..Default::default() };
+    carnet::sales::stock::create(&app.state.db, &admin, app.now(), &input.parse().unwrap()).await.unwrap();
+    login(b, ADMIN_EMAIL, PASSWORD).await;
+
+    // A new opportunity for a new customer; a form error keeps what was typed.
+    b.goto("/opportunities/new").await;
+    b.fill("#c_first_name", "Hélène").await;
+    b.fill("#c_last_name", "Tremblay").await;
+    b.fill("#c_phone", "514 555 01").await;
+    b.fill("#stock_numbers", "A1234").await;
+    b.click_and_wait("#save-opportunity").await;
+    assert!(b.find_now(".has-error #c_phone").await.is_some(), "the phone is refused");
+    assert_eq!(b.value("#c_first_name").await, "Hélène");
+    assert_eq!(b.value("#stock_numbers").await, "A1234");
+    b.fill("#c_phone", "514 555 0142").await;
+    b.click_and_wait("#save-opportunity").await;
+    let path = b.path_only().await;
+    assert!(path.starts_with("/opportunities/"), "{path}");
+    let opp: i64 = path.trim_start_matches("/opportunities/").parse().unwrap();
+    assert_eq!(b.text("h1").await, "Hélène Tremblay");
+    assert_eq!(b.text("#status-badge").await, "En traitement");
+    b.screenshot("fr-opportunity").await;
+
+    // Book a meeting: the opportunity moves to "Rendez-vous cédulé", the confirmation goes out.
+    b.click_and_wait("#book-meeting").await;
+    b.screenshot("fr-meeting-form").await;
+    b.fill("#location", "Succursale Laval").await;
+    b.click_and_wait("#save-meeting").await;
+    assert!(b.path_only().await.starts_with("/meetings/"));
+    assert_eq!(b.text("h1").await, "HÉLÈNE / A1234");
+    let status: String = sqlx::query_scalar("SELECT status FROM opportunities WHERE id = $1").bind(opp).fetch_one(&app.state.db.pool).await.unwrap();
+    assert_eq!(status, "rdv_cedule");
+    common::run_jobs(app).await;
+    if let Some(smtp) = smtp {
+        let msgs = smtp.messages();
+        let raw = msgs.iter().rev().find(|m| String::from_utf8_lossy(m).contains("HÉLÈNE") || String::from_utf8_lossy(m).contains("Rendez-vous confirm"));
+        let raw = raw.expect("the confirmation reached the SMTP server");
+        let msg = mail_parser::MessageParser::default().parse(raw).expect("MIME");
+        assert!(msg.subject().unwrap_or_default().starts_with("Rendez-vous confirmé : HÉLÈNE / A1234"), "{:?}", msg.subject());
+        use mail_parser::MimeHeaders;
+        let ics = msg.attachments().find(|a| a.content_type().is_some_and(|c| c.c_type == "text" && c.subtype() == Some("calendar"))).expect("an invitation");
+        let text = String::from_utf8_lossy(ics.contents()).to_string();
+        let cal = ical::IcalParser::new(std::io::BufReader::new(text.as_bytes())).next().expect("a calendar").expect("parses");
+        let prop = |props: &[ical::property::Property], name: &str| props.iter().find(|p| p.name == name).and_then(|p| p.value.clone()).unwrap_or_default();
+        assert_eq!(prop(&cal.properties, "METHOD"), "REQUEST");
+        assert_eq!(prop(&cal.events[0].properties, "SUMMARY"), "HÉLÈNE / A1234");
+        assert_eq!(prop(&cal.events[0].properties, "LOCATION"), "Succursale Laval");
+    }
+    b.goto("/calendar").await;
+    b.screenshot("fr-calendar").await;
+    assert!(b.text("#calendar").await.contains("HÉLÈNE / A1234"));
+
+    // The kanban board: drag the card to "Rendez-vous présent".
+    b.goto("/opportunities/board").await;
+    wait_for(b, &format!("return document.getElementById('card-{opp}').closest('.board-col').dataset.status === 'rdv_cedule';"), "the card in its column").await;
+    drag(b, opp, "rdv_present").await;
+    wait_for(b, &format!("return document.getElementById('card-{opp}').dataset.moved === 'rdv_present';"), "the move to be saved").await;
+    let status: String = sqlx::query_scalar("SELECT status FROM opportunities WHERE id = $1").bind(opp).fetch_one(&app.state.db.pool).await.unwrap();
+    assert_eq!(status, "rdv_present");
+    // A move the status table refuses: the card goes back, the reason is shown, nothing changes.
+    drag(b, opp, "livre").await;
+    wait_for(b, "return !document.getElementById('board-error').hidden;", "the refusal").await;
+    assert!(b.text("#board-error").await.contains("vendue"), "{}", b.text("#board-error").await);
+    wait_for(b, &format!("return document.getElementById('card-{opp}').closest('.board-col').dataset.status === 'rdv_present';"), "the card back").await;
+    let status: String = sqlx::query_scalar("SELECT status FROM opportunities WHERE id = $1").bind(opp).fetch_one(&app.state.db.pool).await.unwrap();
+    assert_eq!(status, "rdv_present");
+    b.screenshot("fr-board").await;
+
+    // The same pages in English.
+    b.click_and_wait("#lang-switch").await;
+    b.goto(&format!("/opportunities/{opp}")).await;
+    assert_eq!(b.text("#status-badge").await, "Came in / walk-in");
+    b.screenshot("en-opportunity").await;
+    b.goto("/opportunities/board").await;
+    b.screenshot("en-board").await;
+    b.goto("/").await;
+    b.screenshot("en-home").await;
 }

@@ -148,7 +148,13 @@ fn serve_demo_prints_url_and_login_and_loads_once() {
         assert_eq!((users, units, groups), (12, 11, 5));
         let customers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers").fetch_one(&d.pool).await.unwrap();
         let contacts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts").fetch_one(&d.pool).await.unwrap();
-        assert_eq!((customers, contacts), (40, 16));
+        assert_eq!((customers, contacts), (42, 16), "40 customers, and 2 created by the demo's Internet leads");
+        let statuses: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT status) FROM opportunities").fetch_one(&d.pool).await.unwrap();
+        assert_eq!(statuses, 13, "opportunities in every status");
+        let leads: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leads").fetch_one(&d.pool).await.unwrap();
+        let meetings: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM meetings").fetch_one(&d.pool).await.unwrap();
+        let calls: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls").fetch_one(&d.pool).await.unwrap();
+        assert!(leads == 3 && meetings > 0 && calls > 0, "leads {leads}, meetings {meetings}, calls {calls}");
         let roles: Vec<String> =
             sqlx::query_scalar("SELECT DISTINCT r.code FROM users u JOIN roles r ON r.id = u.role_id").fetch_all(&d.pool).await.unwrap();
         assert_eq!(roles.len(), 7, "a user of every role");

@@ -22,6 +22,10 @@ struct Fixture {
     customer: i64,
     contact: i64,
     import: i64,
+    opportunity: i64,
+    meeting: i64,
+    call: i64,
+    stock: i64,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -81,8 +85,25 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await
         .unwrap()
         .id;
+    let (_, su) = api.send("POST", "/api/v1/stock-units", Some(json!({"stock_number": "FIX1", "description": "Unit"}))).await;
+    let (_, op) = api.send("POST", "/api/v1/opportunities", Some(json!({"customer_id": customer, "owner_id": user, "branch_id": branch}))).await;
+    let opportunity = op["id"].as_i64().unwrap();
+    let (_, m) = api
+        .send(
+            "POST",
+            "/api/v1/meetings",
+            Some(json!({"opportunity_id": opportunity, "kind": "inventaire", "date": "2026-11-30", "start_time": "10:00", "end_time": "11:00"})),
+        )
+        .await;
+    let (_, k) = api
+        .send("POST", "/api/v1/calls", Some(json!({"opportunity_id": opportunity, "date": "2026-11-30", "time": "09:00", "subject": "Rappel"})))
+        .await;
     Fixture {
         user,
+        opportunity,
+        meeting: m["id"].as_i64().unwrap(),
+        call: k["id"].as_i64().unwrap(),
+        stock: su["id"].as_i64().unwrap(),
         role: role["id"].as_i64().unwrap(),
         unit: branch,
         group: group["id"].as_i64().unwrap(),
@@ -112,6 +133,14 @@ fn concrete(path: &str, f: &Fixture) -> String {
         f.import
     } else if path.contains("/customers/") {
         f.customer
+    } else if path.contains("/opportunities/") {
+        f.opportunity
+    } else if path.contains("/meetings/") {
+        f.meeting
+    } else if path.contains("/calls/") {
+        f.call
+    } else if path.contains("/stock") {
+        f.stock
     } else if path.contains("/outbox/") || path.contains("/emails/") {
         f.email
     } else if path.contains("/tokens/") {
@@ -158,6 +187,24 @@ fn form_body(path: &str) -> Vec<(&'static str, &'static str)> {
         vec![("kind", "person"), ("first_name", "Nouveau"), ("last_name", "Client"), ("phone", "514 555-0111")]
     } else if path.starts_with("/admin/outbox") {
         vec![("to", "someone@t.fr")]
+    } else if path.ends_with("/status") {
+        vec![("status", "contacte")]
+    } else if path.ends_with("/notes") {
+        vec![("body", "Une remarque")]
+    } else if path.ends_with("/calls") {
+        vec![("date", "2026-12-01"), ("time", "10:00"), ("subject", "Appel")]
+    } else if path.ends_with("/log") {
+        vec![("outcome", "joint")]
+    } else if path.contains("/meetings") {
+        vec![("kind", "inventaire"), ("date", "2026-12-01"), ("start_time", "10:00"), ("end_time", "11:00"), ("category", "rendez_vous"), ("status", "planifie")]
+    } else if path.starts_with("/opportunities/views") {
+        vec![("name", "Vue"), ("query", "status=contacte")]
+    } else if path.starts_with("/opportunities") {
+        vec![("name", "Nouvelle"), ("c_last_name", "Nouveau"), ("c_phone", "514 555-0177"), ("lead_type", "sms")]
+    } else if path.starts_with("/leads") {
+        vec![("first_name", "Lead"), ("phone", "514 555-0166"), ("lead_type", "sms")]
+    } else if path.starts_with("/stock") {
+        vec![("stock_number", "NEW1"), ("description", "Nouvelle")]
     } else if path.starts_with("/admin/email-templates") {
         vec![("subject", "S"), ("text_body", "T"), ("html_body", "H")]
     } else {
@@ -184,6 +231,24 @@ fn json_body(path: &str) -> serde_json::Value {
         json!({"from_id": 1})
     } else if path.starts_with("/api/v1/customers") {
         json!({"kind": "person", "first_name": "Nouveau", "last_name": "Client", "phone": "514 555-0111"})
+    } else if path.starts_with("/api/v1/opportunities") && path.ends_with("/notes") {
+        json!({"body": "Une remarque"})
+    } else if path.starts_with("/api/v1/opportunities") && path.contains("{id}") {
+        json!({"status": "contacte"})
+    } else if path.starts_with("/api/v1/opportunities") {
+        json!({"customer": {"kind": "person", "last_name": "Nouveau", "phone": "514 555-0177"}})
+    } else if path.starts_with("/api/v1/leads") {
+        json!({"first_name": "Lead", "phone": "514 555-0166"})
+    } else if path.ends_with("/log") {
+        json!({"outcome": "joint"})
+    } else if path.starts_with("/api/v1/calls") {
+        json!({"opportunity_id": 1, "date": "2026-12-01", "time": "10:00", "subject": "Appel"})
+    } else if path.starts_with("/api/v1/meetings") && path.ends_with("/cancel") {
+        json!({})
+    } else if path.starts_with("/api/v1/meetings") {
+        json!({"opportunity_id": 1, "kind": "inventaire", "date": "2026-12-01", "start_time": "10:00", "end_time": "11:00"})
+    } else if path.starts_with("/api/v1/stock-units") {
+        json!({"stock_number": "NEW1", "description": "Nouvelle"})
     } else if path.starts_with("/api/v1/tokens") {
         json!({"name": "t"})
     } else if path.starts_with("/api/v1/emails") {
