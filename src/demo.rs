@@ -227,11 +227,14 @@ async fn sales(st: &AppState, agent: i64) -> Result<()> {
     ];
     let mut unit_ids = Vec::new();
     for (n, d, status) in UNITS {
-        let input = stock::StockForm { stock_number: (*n).into(), description: (*d).into(), status: (*status).into(), branch_id: None }.parse()?;
+        let input =
+            stock::StockForm { stock_number: (*n).into(), description: (*d).into(), status: (*status).into(), branch_id: None }.parse()?;
         unit_ids.push(stock::create(&st.db, &system, now, &input).await?.id);
     }
     let people: Vec<(i64, Option<i64>, Option<i64>)> =
-        sqlx::query_as("SELECT id, owner_id, branch_id FROM customers WHERE kind = 'person' ORDER BY id LIMIT 32").fetch_all(&st.db.pool).await?;
+        sqlx::query_as("SELECT id, owner_id, branch_id FROM customers WHERE kind = 'person' ORDER BY id LIMIT 32")
+            .fetch_all(&st.db.pool)
+            .await?;
     // Paths through the status table (each step a real status change with its effects).
     const PATHS: &[&[&str]] = &[
         &[],
@@ -317,7 +320,8 @@ async fn sales(st: &AppState, agent: i64) -> Result<()> {
     }
     // Internet leads: one for a known customer (merged), two new customers.
     let agent_actor = Actor { id: Some(agent), name: "Nadia Bouchard".into(), request_id: None };
-    let known: Option<Option<String>> = sqlx::query_scalar("SELECT email FROM customers WHERE kind = 'person' ORDER BY id LIMIT 1").fetch_optional(&st.db.pool).await?;
+    let known: Option<Option<String>> =
+        sqlx::query_scalar("SELECT email FROM customers WHERE kind = 'person' ORDER BY id LIMIT 1").fetch_optional(&st.db.pool).await?;
     let mut lead_forms = vec![
         leads::LeadForm {
             first_name: "Antoine".into(),

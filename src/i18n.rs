@@ -117,8 +117,10 @@ mod tests {
                             "\"notice." => format!("notice.{}", &part[..end]),
                             _ => part[..end].to_string(),
                         };
-                        let is_key =
-                            key.contains('.') && !key.ends_with('.') && !key.ends_with(".html") && key.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_');
+                        let is_key = key.contains('.')
+                            && !key.ends_with('.')
+                            && !key.ends_with(".html")
+                            && key.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_');
                         if is_key && !fr.contains_key(key.as_str()) {
                             missing.push(key);
                         }

@@ -72,6 +72,15 @@
   if (!board || !window.fetch) return;
   document.documentElement.classList.add("js");
   var csrf = board.getAttribute("data-csrf"), dragged = null;
+  // Keeps each column's count and empty message right after a move.
+  var recount = function () {
+    board.querySelectorAll(".board-col").forEach(function (col) {
+      var n = col.querySelectorAll(".board-card").length, count = col.querySelector(".board-count");
+      if (count) count.textContent = n + (count.getAttribute("data-more") ? "+" : "");
+      var empty = col.querySelector(".board-empty");
+      if (empty) empty.hidden = n > 0;
+    });
+  };
   var error = document.getElementById("board-error");
   board.addEventListener("dragstart", function (ev) {
     var card = ev.target.closest && ev.target.closest(".board-card");
@@ -103,6 +112,7 @@
     if (!card || from === col) return;
     var body = new URLSearchParams({ _csrf: csrf, status: col.getAttribute("data-status") });
     col.querySelector(".board-cards").prepend(card);
+    recount();
     card.setAttribute("aria-busy", "true");
     fetch("/opportunities/" + id + "/status", {
       method: "POST", credentials: "same-origin", body: body,
@@ -116,9 +126,10 @@
         card.setAttribute("data-moved", col.getAttribute("data-status"));
         return;
       }
-      return r.text().then(function (msg) {
+      return r.json().catch(function () { return {}; }).then(function (j) {
         from.querySelector(".board-cards").prepend(card);
-        error.textContent = msg || "Error";
+        recount();
+        error.textContent = (j && j.message) || ("Error " + r.status);
         error.hidden = false;
       });
     });

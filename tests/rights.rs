@@ -86,7 +86,8 @@ async fn fixture(app: &TestApp) -> Fixture {
         .unwrap()
         .id;
     let (_, su) = api.send("POST", "/api/v1/stock-units", Some(json!({"stock_number": "FIX1", "description": "Unit"}))).await;
-    let (_, op) = api.send("POST", "/api/v1/opportunities", Some(json!({"customer_id": customer, "owner_id": user, "branch_id": branch}))).await;
+    let (_, op) =
+        api.send("POST", "/api/v1/opportunities", Some(json!({"customer_id": customer, "owner_id": user, "branch_id": branch}))).await;
     let opportunity = op["id"].as_i64().unwrap();
     let (_, m) = api
         .send(
@@ -96,7 +97,11 @@ async fn fixture(app: &TestApp) -> Fixture {
         )
         .await;
     let (_, k) = api
-        .send("POST", "/api/v1/calls", Some(json!({"opportunity_id": opportunity, "date": "2026-11-30", "time": "09:00", "subject": "Rappel"})))
+        .send(
+            "POST",
+            "/api/v1/calls",
+            Some(json!({"opportunity_id": opportunity, "date": "2026-11-30", "time": "09:00", "subject": "Rappel"})),
+        )
         .await;
     Fixture {
         user,
@@ -196,7 +201,14 @@ fn form_body(path: &str) -> Vec<(&'static str, &'static str)> {
     } else if path.ends_with("/log") {
         vec![("outcome", "joint")]
     } else if path.contains("/meetings") {
-        vec![("kind", "inventaire"), ("date", "2026-12-01"), ("start_time", "10:00"), ("end_time", "11:00"), ("category", "rendez_vous"), ("status", "planifie")]
+        vec![
+            ("kind", "inventaire"),
+            ("date", "2026-12-01"),
+            ("start_time", "10:00"),
+            ("end_time", "11:00"),
+            ("category", "rendez_vous"),
+            ("status", "planifie"),
+        ]
     } else if path.starts_with("/opportunities/views") {
         vec![("name", "Vue"), ("query", "status=contacte")]
     } else if path.starts_with("/opportunities") {

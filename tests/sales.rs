@@ -72,7 +72,11 @@ async fn status_changes_follow_the_table_and_run_their_effects() {
         let (st, _) = s.rep.send("PATCH", &path, Some(json!({"status": "invalide_bdc", "name": "Changed"}))).await;
         assert_eq!(st, 422);
         let (_, cur) = s.rep.get(&path).await;
-        assert_eq!((cur["status"].as_str(), cur["name"].as_str()), (Some("en_traitement"), Some("Hélène Tremblay")), "nothing half-written");
+        assert_eq!(
+            (cur["status"].as_str(), cur["name"].as_str()),
+            (Some("en_traitement"), Some("Hélène Tremblay")),
+            "nothing half-written"
+        );
         // Sold: the sale date; delivered: the delivery date.
         app.clock.advance(3_600_000);
         let (st, b) = s.rep.send("PATCH", &path, Some(json!({"status": "pris_en_charge"}))).await;
@@ -160,7 +164,8 @@ async fn expiry_applies_after_eight_weeks_to_non_exempt_statuses_once() {
         let expired = |app: &TestApp| {
             let db = app.state.db.clone();
             async move {
-                let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, expired FROM opportunities ORDER BY id").fetch_all(&db.pool).await.unwrap();
+                let rows: Vec<(i64, i64)> =
+                    sqlx::query_as("SELECT id, expired FROM opportunities ORDER BY id").fetch_all(&db.pool).await.unwrap();
                 rows.into_iter().filter(|r| r.1 != 0).map(|r| r.0).collect::<Vec<_>>()
             }
         };
@@ -190,7 +195,11 @@ async fn expiry_applies_after_eight_weeks_to_non_exempt_statuses_once() {
         assert_eq!(b["expired"], true);
         // In the history for administrators, hidden from everyone else.
         let (_, h) = s.admin.get(&format!("/api/v1/opportunities/{first}/history")).await;
-        assert!(h["items"].as_array().unwrap().iter().any(|e| e["field"] == "expired" && e["new_value"] == "true" && e["actor_name"] == "system"));
+        assert!(h["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"] == "expired" && e["new_value"] == "true" && e["actor_name"] == "system"));
         let mgr = app.user("dir@t.fr", "directeur_ventes", None).await;
         sqlx::query("UPDATE roles SET scope = 'all' WHERE code = 'directeur_ventes'").execute(&app.state.db.pool).await.unwrap();
         let mgr = app.api(&app.token_for(mgr).await);
@@ -244,9 +253,14 @@ async fn leads_merge_into_the_live_opportunity_or_open_a_new_one() {
         assert_eq!(app.count("SELECT COUNT(*) FROM leads").await, 1);
         // Recognised by the phone in another format: merged into the live opportunity.
         app.clock.set(created + 56 * DAY - 3_600_000);
-        let (st, r) = lead(&app, &s.admin, json!({"phone": "+1 (514) 555 0300", "message": "Rappelez-moi", "lead_type": "sms"}), Some("lead-2")).await;
+        let (st, r) =
+            lead(&app, &s.admin, json!({"phone": "+1 (514) 555 0300", "message": "Rappelez-moi", "lead_type": "sms"}), Some("lead-2"))
+                .await;
         assert_eq!(st, 201, "{r}");
-        assert_eq!((r["outcome"].as_str(), r["opportunity_id"].as_i64(), r["customer_id"].as_i64()), (Some("merged"), Some(opp), Some(cust)));
+        assert_eq!(
+            (r["outcome"].as_str(), r["opportunity_id"].as_i64(), r["customer_id"].as_i64()),
+            (Some("merged"), Some(opp), Some(cust))
+        );
         let (_, n) = s.admin.get(&format!("/api/v1/opportunities/{opp}/notes")).await;
         assert_eq!(n["items"].as_array().unwrap().iter().filter(|x| x["kind"] == "lead").count(), 2);
         // 55 days 23 hours: the sweep leaves it; at 56 days it expires and a lead opens a new one.
@@ -392,9 +406,19 @@ async fn calls_are_the_owners_tasks_with_reminders_and_outcomes() {
         let zone = carnet::clock::Zone::default();
         let due = app.now() + 10 * 60_000;
         let (date, time) = (zone.date(due), zone.time(due));
-        let (st, b) = s.rep.send("POST", "/api/v1/calls", Some(json!({"opportunity_id": oid, "date": date, "time": "25:00", "subject": "Essai"}))).await;
+        let (st, b) = s
+            .rep
+            .send("POST", "/api/v1/calls", Some(json!({"opportunity_id": oid, "date": date, "time": "25:00", "subject": "Essai"})))
+            .await;
         assert_eq!(st, 422, "{b}");
-        let (st, c) = s.rep.send("POST", "/api/v1/calls", Some(json!({"opportunity_id": oid, "date": date, "time": time, "subject": "Rappeler pour l'essai"}))).await;
+        let (st, c) = s
+            .rep
+            .send(
+                "POST",
+                "/api/v1/calls",
+                Some(json!({"opportunity_id": oid, "date": date, "time": time, "subject": "Rappeler pour l'essai"})),
+            )
+            .await;
         assert_eq!(st, 201, "{c}");
         assert_eq!(c["owner_id"], s.rep_id);
         let cid = c["id"].as_i64().unwrap();
@@ -408,7 +432,8 @@ async fn calls_are_the_owners_tasks_with_reminders_and_outcomes() {
         // Logged with an outcome: done, in the timeline; not twice.
         let (st, b) = s.rep.send("POST", &format!("/api/v1/calls/{cid}/log"), Some(json!({"outcome": "nope"}))).await;
         assert_eq!(st, 422, "{b}");
-        let (st, l) = s.rep.send("POST", &format!("/api/v1/calls/{cid}/log"), Some(json!({"outcome": "joint", "comment": "Essai samedi"}))).await;
+        let (st, l) =
+            s.rep.send("POST", &format!("/api/v1/calls/{cid}/log"), Some(json!({"outcome": "joint", "comment": "Essai samedi"}))).await;
         assert_eq!(st, 200, "{l}");
         assert_eq!(l["status"], "done");
         let (st, _) = s.rep.send("POST", &format!("/api/v1/calls/{cid}/log"), Some(json!({"outcome": "joint"}))).await;
@@ -417,7 +442,8 @@ async fn calls_are_the_owners_tasks_with_reminders_and_outcomes() {
         assert!(n["items"].as_array().unwrap().iter().any(|x| x["kind"] == "call" && x["body"].as_str().unwrap().contains("Essai samedi")));
         let (st, n) = s.rep.send("POST", &format!("/api/v1/opportunities/{oid}/notes"), Some(json!({"body": "   "}))).await;
         assert_eq!(st, 422, "{n}");
-        let (st, _) = s.rep.send("POST", &format!("/api/v1/opportunities/{oid}/notes"), Some(json!({"body": "Préfère être appelé le soir"}))).await;
+        let (st, _) =
+            s.rep.send("POST", &format!("/api/v1/opportunities/{oid}/notes"), Some(json!({"body": "Préfère être appelé le soir"}))).await;
         assert_eq!(st, 201);
         app
     })

@@ -99,7 +99,10 @@ impl CallForm {
         }
         let due = zone.parse_local(&self.date, &self.time);
         if due.is_none() {
-            errs.add(if chrono::NaiveDate::parse_from_str(self.date.trim(), "%Y-%m-%d").is_err() { "date" } else { "time" }, "error.invalid_datetime");
+            errs.add(
+                if chrono::NaiveDate::parse_from_str(self.date.trim(), "%Y-%m-%d").is_err() { "date" } else { "time" },
+                "error.invalid_datetime",
+            );
         }
         let subject = self.subject.trim();
         if subject.is_empty() {
@@ -121,7 +124,8 @@ impl CallForm {
     }
 }
 
-const SELECT: &str = "SELECT k.id, k.opportunity_id, o.name AS opportunity_name, o.customer_id, k.owner_id, u.name AS owner_name, k.due_at, \
+const SELECT: &str =
+    "SELECT k.id, k.opportunity_id, o.name AS opportunity_name, o.customer_id, k.owner_id, u.name AS owner_name, k.due_at, \
     k.subject, k.notes, k.status, k.outcome, k.automatic, k.done_at FROM calls k JOIN opportunities o ON o.id = k.opportunity_id \
     JOIN users u ON u.id = k.owner_id";
 
@@ -139,7 +143,8 @@ pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Ca
 
 /// Schedules a call in the caller's transaction. `automatic` for the system's follow-ups.
 pub async fn schedule_in(tx: &mut Tx, actor: &Actor, now: Millis, input: &CallInput, automatic: bool) -> Result<Call> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1 AND active = 1").bind(input.owner_id).fetch_one(&mut **tx).await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1 AND active = 1").bind(input.owner_id).fetch_one(&mut **tx).await?;
     if n == 0 {
         return Err(Error::validation("owner_id", "error.unknown_user"));
     }
@@ -232,7 +237,10 @@ pub async fn log(db: &Db, actor: &Actor, now: Millis, id: i64, outcome: &str, co
 
 /// Calls of an opportunity, soonest first.
 pub async fn for_opportunity(db: &Db, opportunity_id: i64) -> Result<Vec<Call>> {
-    Ok(sqlx::query_as(&format!("{SELECT} WHERE k.opportunity_id = $1 ORDER BY k.due_at, k.id")).bind(opportunity_id).fetch_all(&db.pool).await?)
+    Ok(sqlx::query_as(&format!("{SELECT} WHERE k.opportunity_id = $1 ORDER BY k.due_at, k.id"))
+        .bind(opportunity_id)
+        .fetch_all(&db.pool)
+        .await?)
 }
 
 /// A user's planned calls due before `until` (their task list), soonest first.
@@ -257,16 +265,22 @@ pub async fn remind(ctx: &crate::jobs::JobContext) -> anyhow::Result<String> {
         return Ok("reminders off".into());
     }
     let zone = crate::settings::zone(&ctx.db).await?;
-    let due: Vec<(i64,)> = sqlx::query_as("SELECT id FROM calls WHERE status = 'planned' AND reminded_at IS NULL AND due_at <= $1 AND due_at >= $2 ORDER BY due_at LIMIT 500")
-        .bind(now + minutes * 60_000)
-        .bind(now - 3_600_000)
-        .fetch_all(&ctx.db.pool)
-        .await?;
+    let due: Vec<(i64,)> = sqlx::query_as(
+        "SELECT id FROM calls WHERE status = 'planned' AND reminded_at IS NULL AND due_at <= $1 AND due_at >= $2 ORDER BY due_at LIMIT 500",
+    )
+    .bind(now + minutes * 60_000)
+    .bind(now - 3_600_000)
+    .fetch_all(&ctx.db.pool)
+    .await?;
     let mut sent = 0;
     for (id,) in due {
         let mut tx = ctx.db.begin().await?;
         // Claim it: another process may be reminding too.
-        let claimed = sqlx::query("UPDATE calls SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL").bind(now).bind(id).execute(&mut *tx).await?;
+        let claimed = sqlx::query("UPDATE calls SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if claimed.rows_affected() == 0 {
             continue;
         }

@@ -30,7 +30,14 @@ pub async fn sweep(db: &Db, now: Millis) -> Result<u64> {
     let mut total = 0u64;
     loop {
         let mut q = Sql::new("SELECT id, created_at FROM opportunities WHERE expired = 0 AND created_at <= ");
-        q.bind(cutoff).push(" AND (created_at > ").bind(after.0).push(" OR (created_at = ").bind(after.0).push(" AND id > ").bind(after.1).push("))");
+        q.bind(cutoff)
+            .push(" AND (created_at > ")
+            .bind(after.0)
+            .push(" OR (created_at = ")
+            .bind(after.0)
+            .push(" AND id > ")
+            .bind(after.1)
+            .push("))");
         if !exempt.is_empty() {
             q.push(" AND status NOT IN (");
             for (i, s) in exempt.iter().enumerate() {
@@ -64,7 +71,11 @@ pub async fn sweep(db: &Db, now: Millis) -> Result<u64> {
                 if i > 0 {
                     ins.push(", ");
                 }
-                ins.push("(").bind(now).push(", NULL, 'system', 'opportunity', ").bind(*id).push(", 'expire', 'expired', NULL, 'true', NULL)");
+                ins.push("(")
+                    .bind(now)
+                    .push(", NULL, 'system', 'opportunity', ")
+                    .bind(*id)
+                    .push(", 'expire', 'expired', NULL, 'true', NULL)");
             }
             ins.query().execute(&mut *tx).await?;
         }

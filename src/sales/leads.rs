@@ -111,10 +111,11 @@ pub struct LeadResult {
 }
 
 async fn replay(conn: &mut sqlx::AnyConnection, key: &str) -> Result<Option<LeadResult>> {
-    let row: Option<(String, i64, i64)> = sqlx::query_as("SELECT outcome, opportunity_id, customer_id FROM leads WHERE idempotency_key = $1")
-        .bind(key)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<(String, i64, i64)> =
+        sqlx::query_as("SELECT outcome, opportunity_id, customer_id FROM leads WHERE idempotency_key = $1")
+            .bind(key)
+            .fetch_optional(conn)
+            .await?;
     Ok(row.map(|(o, opp, cust)| LeadResult {
         outcome: if o == "merged" { Outcome::Merged } else { Outcome::Created },
         opportunity_id: opp,
@@ -192,7 +193,12 @@ async fn intake_in(
                 civility: None,
                 first_name: input.first_name.clone(),
                 last_name: if input.first_name.is_empty() && input.last_name.is_empty() {
-                    input.email.as_ref().map(|e| e.as_str().to_string()).or_else(|| input.phone.as_ref().map(|p| p.as_str().to_string())).unwrap_or_default()
+                    input
+                        .email
+                        .as_ref()
+                        .map(|e| e.as_str().to_string())
+                        .or_else(|| input.phone.as_ref().map(|p| p.as_str().to_string()))
+                        .unwrap_or_default()
                 } else {
                     input.last_name.clone()
                 },

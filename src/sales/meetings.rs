@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
-use super::{StockRef, Statuses};
+use super::{Statuses, StockRef};
 use crate::access::{Actor, RightSet, Visibility};
 use crate::audit::{self, Audited};
 use crate::clock::{Millis, Zone};
@@ -107,10 +107,14 @@ impl Audited for Meeting {
             ("transfer", Some(self.transfer.to_string())),
             ("status", Some(self.status.clone())),
             ("description", Some(self.description.clone()).filter(|s| !s.is_empty())),
-            ("stock_units", Some(self.stock_units.iter().map(|s| s.stock_number.as_str()).collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty())),
+            (
+                "stock_units",
+                Some(self.stock_units.iter().map(|s| s.stock_number.as_str()).collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty()),
+            ),
             (
                 "participants",
-                Some(self.participants.iter().map(|p| format!("{}:{}", p.kind, p.name)).collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty()),
+                Some(self.participants.iter().map(|p| format!("{}:{}", p.kind, p.name)).collect::<Vec<_>>().join(", "))
+                    .filter(|s| !s.is_empty()),
             ),
         ]
     }
@@ -239,8 +243,13 @@ impl MeetingForm {
         let deposit_method = choice(&mut errs, "deposit_method", &self.deposit_method, DEPOSIT_METHODS);
         let esign_status = choice(&mut errs, "esign_status", &self.esign_status, ESIGN_STATUSES);
         let stock_numbers: Vec<String> = {
-            let mut v: Vec<String> =
-                self.stock_numbers.iter().flat_map(|s| s.split([',', ' ', ';'])).map(|s| s.trim().to_uppercase()).filter(|s| !s.is_empty()).collect();
+            let mut v: Vec<String> = self
+                .stock_numbers
+                .iter()
+                .flat_map(|s| s.split([',', ' ', ';']))
+                .map(|s| s.trim().to_uppercase())
+                .filter(|s| !s.is_empty())
+                .collect();
             v.dedup();
             v
         };
@@ -493,7 +502,10 @@ async fn resolve(tx: &mut Tx, input: &MeetingInput) -> Result<Resolved> {
         return Err(Error::validation("opportunity_id", "error.unknown_opportunity"));
     };
     let (first, last, lang): (String, String, String) =
-        sqlx::query_as("SELECT first_name, display_name, language FROM customers WHERE id = $1").bind(customer_id).fetch_one(&mut **tx).await?;
+        sqlx::query_as("SELECT first_name, display_name, language FROM customers WHERE id = $1")
+            .bind(customer_id)
+            .fetch_one(&mut **tx)
+            .await?;
     let mut stock_ids = Vec::new();
     for n in &input.stock_numbers {
         match sqlx::query_scalar::<_, i64>("SELECT id FROM stock_units WHERE stock_number = $1").bind(n).fetch_optional(&mut **tx).await? {
@@ -549,13 +561,20 @@ async fn resolve(tx: &mut Tx, input: &MeetingInput) -> Result<Resolved> {
 /// The branch's group: the first group attached to the meeting's branch.
 async fn branch_group(tx: &mut Tx, branch: Option<i64>) -> Result<Option<i64>> {
     let Some(b) = branch else { return Ok(None) };
-    Ok(sqlx::query_scalar("SELECT id FROM user_groups WHERE org_unit_id = $1 ORDER BY id LIMIT 1").bind(b).fetch_optional(&mut **tx).await?)
+    Ok(sqlx::query_scalar("SELECT id FROM user_groups WHERE org_unit_id = $1 ORDER BY id LIMIT 1")
+        .bind(b)
+        .fetch_optional(&mut **tx)
+        .await?)
 }
 
 async fn write_links(tx: &mut Tx, id: i64, r: &Resolved, input: &MeetingInput, owner: Option<i64>, branch: Option<i64>) -> Result<()> {
     sqlx::query("DELETE FROM meeting_stock_units WHERE meeting_id = $1").bind(id).execute(&mut **tx).await?;
     for s in &r.stock_ids {
-        sqlx::query("INSERT INTO meeting_stock_units (meeting_id, stock_unit_id) VALUES ($1, $2)").bind(id).bind(*s).execute(&mut **tx).await?;
+        sqlx::query("INSERT INTO meeting_stock_units (meeting_id, stock_unit_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(*s)
+            .execute(&mut **tx)
+            .await?;
     }
     sqlx::query("DELETE FROM meeting_participants WHERE meeting_id = $1").bind(id).execute(&mut **tx).await?;
     let mut parts: Vec<(&str, i64)> = vec![("customer", r.customer_id)];
@@ -601,7 +620,10 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &MeetingInput, z
     let branch = input.branch_id.or(r.opp_branch);
     let owner = r.opp_owner;
     let language = input.language.clone().unwrap_or_else(|| r.customer_language.clone());
-    let uid = format!("{}@carnet", crate::identity::session::new_secret().chars().filter(|c| c.is_ascii_alphanumeric()).take(24).collect::<String>());
+    let uid = format!(
+        "{}@carnet",
+        crate::identity::session::new_secret().chars().filter(|c| c.is_ascii_alphanumeric()).take(24).collect::<String>()
+    );
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO meetings (opportunity_id, kind, subject, start_at, end_at, location, priority, priority_overridden, category, \
          appointment_type, branch_id, language, deposit_method, esign_status, transfer, status, description, owner_id, uid, sequence, \
@@ -635,14 +657,23 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &MeetingInput, z
     audit::created(&mut tx, actor, now, id, &m).await?;
     // The opportunity moves to "meeting booked" when that is ahead of where it is.
     if let Some(booked) = statuses.meeting_booked() {
-        let cur: String = sqlx::query_scalar("SELECT status FROM opportunities WHERE id = $1").bind(input.opportunity_id).fetch_one(&mut *tx).await?;
+        let cur: String =
+            sqlx::query_scalar("SELECT status FROM opportunities WHERE id = $1").bind(input.opportunity_id).fetch_one(&mut *tx).await?;
         let ahead = statuses.get(&cur).is_none_or(|s| s.position < booked.position && !s.has_flag("lost") && !s.has_flag("trash"));
         if ahead {
             let code = booked.code.clone();
             super::store::change_status_in(&mut tx, actor, now, &statuses, input.opportunity_id, &code, RightSet::all()).await?;
         }
     }
-    super::store::add_note_in(&mut tx, actor, now, input.opportunity_id, "meeting", &format!("{} — {}", m.subject, zone.format(m.start_at))).await?;
+    super::store::add_note_in(
+        &mut tx,
+        actor,
+        now,
+        input.opportunity_id,
+        "meeting",
+        &format!("{} — {}", m.subject, zone.format(m.start_at)),
+    )
+    .await?;
     send(&mut tx, now, &m, zone, "meeting_confirmation", crate::mail::ics::Method::Request, actor).await?;
     tx.commit().await?;
     Ok(m)
@@ -733,7 +764,12 @@ pub async fn cancel(db: &Db, actor: &Actor, now: Millis, id: i64, zone: Zone) ->
     .fetch_optional(&mut *tx)
     .await?;
     let code = code.ok_or(Error::InvalidState { reason: "error.no_status" })?;
-    sqlx::query("UPDATE meetings SET status = $1, sequence = sequence + 1, updated_at = $2 WHERE id = $3").bind(&code).bind(now).bind(id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE meetings SET status = $1, sequence = sequence + 1, updated_at = $2 WHERE id = $3")
+        .bind(&code)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::record(&mut tx, actor, now, Meeting::ENTITY, id, "cancel", &audit::diff(&old, &new)).await?;
     super::store::add_note_in(&mut tx, actor, now, old.opportunity_id, "meeting", &format!("{} — annulé / cancelled", old.subject)).await?;
@@ -744,7 +780,15 @@ pub async fn cancel(db: &Db, actor: &Actor, now: Millis, id: i64, zone: Zone) ->
 
 /// The confirmation, update or cancellation email, with its invitation, to the branch's
 /// group, the rep assigned to the file and the staff taking part (users and groups).
-async fn send(tx: &mut Tx, now: Millis, m: &Meeting, zone: Zone, event: &'static str, method: crate::mail::ics::Method, actor: &Actor) -> Result<()> {
+async fn send(
+    tx: &mut Tx,
+    now: Millis,
+    m: &Meeting,
+    zone: Zone,
+    event: &'static str,
+    method: crate::mail::ics::Method,
+    actor: &Actor,
+) -> Result<()> {
     use crate::mail::notify::{notify, Notice, Recipient};
     let mut recipients: Vec<Recipient> = Vec::new();
     if let Some(g) = branch_group(tx, m.branch_id).await? {
@@ -768,13 +812,15 @@ async fn send(tx: &mut Tx, now: Millis, m: &Meeting, zone: Zone, event: &'static
     let mut user_ids: Vec<i64> = m.participants.iter().filter(|p| p.kind == "user").map(|p| p.id).collect();
     user_ids.extend(m.owner_id);
     for g in m.participants.iter().filter(|p| p.kind == "group").map(|p| p.id).chain(branch_group(tx, m.branch_id).await?) {
-        let members: Vec<i64> = sqlx::query_scalar("SELECT user_id FROM user_group_members WHERE group_id = $1").bind(g).fetch_all(&mut **tx).await?;
+        let members: Vec<i64> =
+            sqlx::query_scalar("SELECT user_id FROM user_group_members WHERE group_id = $1").bind(g).fetch_all(&mut **tx).await?;
         user_ids.extend(members);
     }
     user_ids.sort();
     user_ids.dedup();
     for u in user_ids {
-        let row: Option<(String, String)> = sqlx::query_as("SELECT name, email FROM users WHERE id = $1 AND active = 1").bind(u).fetch_optional(&mut **tx).await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT name, email FROM users WHERE id = $1 AND active = 1").bind(u).fetch_optional(&mut **tx).await?;
         if let Some((name, email)) = row {
             if let Ok(e) = crate::identity::Email::parse(&email) {
                 attendees.push(crate::mail::Mailbox::new(Some(&name), &e));
@@ -783,15 +829,7 @@ async fn send(tx: &mut Tx, now: Millis, m: &Meeting, zone: Zone, event: &'static
     }
     let (organizer, _) = crate::mail::sender(tx).await?;
     let stock = m.stock_units.iter().map(|s| format!("{} {}", s.stock_number, s.description)).collect::<Vec<_>>().join(", ");
-    let description = format!(
-        "{}\n{} — {}\n{}: {}\n{}",
-        m.subject,
-        m.customer_name,
-        m.opportunity_name,
-        m.priority,
-        stock,
-        m.description
-    );
+    let description = format!("{}\n{} — {}\n{}: {}\n{}", m.subject, m.customer_name, m.opportunity_name, m.priority, stock, m.description);
     let ev = crate::mail::ics::Event {
         uid: m.uid.clone(),
         sequence: m.sequence,

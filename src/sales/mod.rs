@@ -90,7 +90,10 @@ impl Audited for Opportunity {
             ("delivery_date", self.delivery_ms.map(format_ms)),
             ("expired", self.expired.filter(|e| *e).map(|_| "true".to_string())),
             ("trashed", Some(self.trashed).filter(|t| *t).map(|_| "true".to_string())),
-            ("stock_units", Some(self.stock_units.iter().map(|s| s.stock_number.as_str()).collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty())),
+            (
+                "stock_units",
+                Some(self.stock_units.iter().map(|s| s.stock_number.as_str()).collect::<Vec<_>>().join(" ")).filter(|s| !s.is_empty()),
+            ),
         ]
     }
 }
@@ -215,7 +218,10 @@ impl Statuses {
     }
     /// The status of a new opportunity: the one flagged `initial`, else the first active one.
     pub fn initial(&self) -> Result<&ListItem> {
-        self.active().find(|s| s.has_flag("initial")).or_else(|| self.active().next()).ok_or(Error::InvalidState { reason: "error.no_status" })
+        self.active()
+            .find(|s| s.has_flag("initial"))
+            .or_else(|| self.active().next())
+            .ok_or(Error::InvalidState { reason: "error.no_status" })
     }
     /// The status set when a meeting is booked (flag `meeting_booked`), if any.
     pub fn meeting_booked(&self) -> Option<&ListItem> {

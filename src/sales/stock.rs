@@ -81,7 +81,8 @@ impl StockForm {
     }
 }
 
-const SELECT: &str = "SELECT s.id, s.stock_number, s.description, s.status, s.branch_id, b.name AS branch_name, s.created_at, s.updated_at \
+const SELECT: &str =
+    "SELECT s.id, s.stock_number, s.description, s.status, s.branch_id, b.name AS branch_name, s.created_at, s.updated_at \
     FROM stock_units s LEFT JOIN org_units b ON b.id = s.branch_id";
 
 /// The inventory by stock number; `q` is a stock-number prefix.

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{Current, Opportunity, OpportunityInput, StockRef, Statuses};
+use super::{Current, Opportunity, OpportunityInput, Statuses, StockRef};
 use crate::access::{Actor, RightSet, Visibility};
 use crate::audit::{self, Audited};
 use crate::clock::{format_ms, Millis};
@@ -351,7 +351,11 @@ pub async fn create_with_customer(
         let phones: Vec<&str> = customer.phone.iter().chain(customer.mobile.iter()).map(|p| p.as_str()).collect();
         let dups = crate::customers::store::lookup(&mut tx, customer.email.as_ref().map(|e| e.as_str()), &phones, None).await?;
         if !dups.is_empty() {
-            let field = if customer.email.as_ref().is_some_and(|e| dups.iter().any(|d| d.email.as_deref() == Some(e.as_str()))) { "email" } else { "phone" };
+            let field = if customer.email.as_ref().is_some_and(|e| dups.iter().any(|d| d.email.as_deref() == Some(e.as_str()))) {
+                "email"
+            } else {
+                "phone"
+            };
             return Err(Error::conflict(field, "error.customer_exists"));
         }
     }
@@ -575,16 +579,19 @@ pub struct OpenFile {
 /// in every department, newest first.
 pub async fn open_files(db: &Db, vis: &Visibility, customer_id: i64, lang: &crate::i18n::Lang) -> Result<Vec<OpenFile>> {
     let statuses = Statuses::load(db).await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} WHERE o.customer_id = $1 AND o.trashed = 0 AND o.expired = 0 ORDER BY o.id DESC LIMIT 50"))
-        .bind(customer_id)
-        .fetch_all(&db.pool)
-        .await?;
+    let rows: Vec<Row> =
+        sqlx::query_as(&format!("{SELECT} WHERE o.customer_id = $1 AND o.trashed = 0 AND o.expired = 0 ORDER BY o.id DESC LIMIT 50"))
+            .bind(customer_id)
+            .fetch_all(&db.pool)
+            .await?;
     let mut q = Sql::new("SELECT o.id FROM opportunities o WHERE o.customer_id = ");
     q.bind(customer_id).push(" AND ").append(vis.filter("o.owner_id", "o.branch_id"));
     let visible: Vec<i64> = q.query_scalar().fetch_all(&db.pool).await?;
     Ok(rows
         .into_iter()
-        .filter(|r| statuses.get(&r.status).is_none_or(|s| !s.has_flag("lost") && !s.has_flag("sets_delivery_date") && !s.has_flag("trash")))
+        .filter(|r| {
+            statuses.get(&r.status).is_none_or(|s| !s.has_flag("lost") && !s.has_flag("sets_delivery_date") && !s.has_flag("trash"))
+        })
         .map(|r| {
             let v = visible.contains(&r.id);
             OpenFile {

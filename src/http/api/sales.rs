@@ -23,8 +23,18 @@ use crate::sales::stock::{self, StockForm, StockUnit};
 use crate::sales::store::{self, Filter, Note, OpenFile};
 use crate::sales::{Opportunity, OpportunityForm, HIDDEN_HISTORY_FIELDS};
 
-const OPP_READ_ONLY: &[&str] =
-    &["id", "expired", "sale_date", "delivery_date", "customer_name", "owner_name", "branch_name", "stock_units", "created_at", "updated_at"];
+const OPP_READ_ONLY: &[&str] = &[
+    "id",
+    "expired",
+    "sale_date",
+    "delivery_date",
+    "customer_name",
+    "owner_name",
+    "branch_name",
+    "stock_units",
+    "created_at",
+    "updated_at",
+];
 
 impl ApiInput for OpportunityForm {
     const READ_ONLY: &'static [&'static str] = OPP_READ_ONLY;
@@ -109,7 +119,11 @@ impl ApiInput for NewOpportunity {
 
 #[utoipa::path(post, path = "/api/v1/opportunities", tag = "sales", request_body = NewOpportunity,
     responses((status = 201, body = Opportunity), (status = 409, description = "The new customer's phone or email is known"), (status = 422)))]
-pub async fn create(State(st): State<AppState>, c: Ctx, ApiJson(n): ApiJson<NewOpportunity>) -> Result<(StatusCode, Json<Opportunity>), HttpError> {
+pub async fn create(
+    State(st): State<AppState>,
+    c: Ctx,
+    ApiJson(n): ApiJson<NewOpportunity>,
+) -> Result<(StatusCode, Json<Opportunity>), HttpError> {
     let form = OpportunityForm {
         name: n.name,
         customer_id: n.customer_id.or(Some(0)),
@@ -130,7 +144,9 @@ pub async fn create(State(st): State<AppState>, c: Ctx, ApiJson(n): ApiJson<NewO
             let ci = cf.parse(&region).map_err(|e| c.err(prefix(e, "customer.", true)))?;
             let input = form.parse().map_err(|e| c.err(e))?;
             let allow = n.allow_duplicate && c.p.can(Right::CustomersCreateDuplicate);
-            store::create_with_customer(&st.db, &c.actor(), st.now(), &ci, allow, &input).await.map_err(|e| c.err(prefix(e, "customer.", false)))?
+            store::create_with_customer(&st.db, &c.actor(), st.now(), &ci, allow, &input)
+                .await
+                .map_err(|e| c.err(prefix(e, "customer.", false)))?
         }
         (None, Some(id)) => {
             crate::customers::store::get_visible(&st.db, &c.p.visibility, id)
@@ -214,7 +230,8 @@ pub async fn update(
     ApiJson(p): ApiJson<OpportunityPatch>,
 ) -> Result<Json<Opportunity>, HttpError> {
     let cur = visible(&st, &c, id).await?;
-    let touches_fields = p.name.is_some() || p.lead_type.is_some() || p.owner_id.is_some() || p.branch_id.is_some() || p.stock_unit_ids.is_some();
+    let touches_fields =
+        p.name.is_some() || p.lead_type.is_some() || p.owner_id.is_some() || p.branch_id.is_some() || p.stock_unit_ids.is_some();
     let fields = if touches_fields {
         let mut f = OpportunityForm::from_opportunity(&cur);
         if let Some(v) = p.name {
@@ -258,7 +275,12 @@ pub struct HistoryQuery {
 
 /// The change history (the `expired` changes for administrators only).
 #[utoipa::path(get, path = "/api/v1/opportunities/{id}/history", tag = "sales", params(HistoryQuery), responses((status = 200, body = ListOf<AuditEvent>), (status = 404)))]
-pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<HistoryQuery>) -> Result<Json<ListOf<AuditEvent>>, HttpError> {
+pub async fn history(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<ListOf<AuditEvent>>, HttpError> {
     visible(&st, &c, id).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let items = audit::history(&st.db, "opportunity", id, q.before, limit + 1).await.map_err(|e| c.err(e))?;
@@ -292,7 +314,12 @@ pub struct NoteBody {
 impl ApiInput for NoteBody {}
 
 #[utoipa::path(post, path = "/api/v1/opportunities/{id}/notes", tag = "sales", request_body = NoteBody, responses((status = 201, body = Note), (status = 404), (status = 422)))]
-pub async fn add_note(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, ApiJson(b): ApiJson<NoteBody>) -> Result<(StatusCode, Json<Note>), HttpError> {
+pub async fn add_note(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<NoteBody>,
+) -> Result<(StatusCode, Json<Note>), HttpError> {
     visible(&st, &c, id).await?;
     Ok((StatusCode::CREATED, Json(store::add_note(&st.db, &c.actor(), st.now(), id, &b.body).await.map_err(|e| c.err(e))?)))
 }
@@ -359,7 +386,12 @@ impl ApiInput for LeadForm {}
 #[utoipa::path(post, path = "/api/v1/leads", tag = "sales", request_body = LeadForm,
     params(("Idempotency-Key" = Option<String>, Header, description = "The same key twice takes the lead once")),
     responses((status = 201, body = LeadResult), (status = 200, body = LeadResult, description = "Replayed"), (status = 422)))]
-pub async fn create_lead(State(st): State<AppState>, c: Ctx, headers: HeaderMap, ApiJson(f): ApiJson<LeadForm>) -> Result<(StatusCode, Json<LeadResult>), HttpError> {
+pub async fn create_lead(
+    State(st): State<AppState>,
+    c: Ctx,
+    headers: HeaderMap,
+    ApiJson(f): ApiJson<LeadForm>,
+) -> Result<(StatusCode, Json<LeadResult>), HttpError> {
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(v.to_str().map_err(|_| c.err(Error::validation("Idempotency-Key", "error.idempotency_key")))?.trim().to_string()),
         None => None,
@@ -421,7 +453,11 @@ pub async fn list_meetings(State(st): State<AppState>, c: Ctx, Query(q): Query<C
 
 /// Books a meeting on an opportunity (sends the confirmation with its invitation).
 #[utoipa::path(post, path = "/api/v1/meetings", tag = "sales", request_body = MeetingForm, responses((status = 201, body = Meeting), (status = 422)))]
-pub async fn create_meeting(State(st): State<AppState>, c: Ctx, ApiJson(f): ApiJson<MeetingForm>) -> Result<(StatusCode, Json<Meeting>), HttpError> {
+pub async fn create_meeting(
+    State(st): State<AppState>,
+    c: Ctx,
+    ApiJson(f): ApiJson<MeetingForm>,
+) -> Result<(StatusCode, Json<Meeting>), HttpError> {
     let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
     let input = f.parse(zone).map_err(|e| c.err(e))?;
     store::get_visible(&st.db, &c.p.visibility, input.opportunity_id)
@@ -443,7 +479,12 @@ pub async fn get_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>
 
 /// Replaces a meeting's fields; a change of time, place or participants sends the update.
 #[utoipa::path(put, path = "/api/v1/meetings/{id}", tag = "sales", request_body = MeetingForm, responses((status = 200, body = Meeting), (status = 404), (status = 422)))]
-pub async fn update_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, ApiJson(f): ApiJson<MeetingForm>) -> Result<Json<Meeting>, HttpError> {
+pub async fn update_meeting(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(f): ApiJson<MeetingForm>,
+) -> Result<Json<Meeting>, HttpError> {
     visible_meeting(&st, &c, id).await?;
     let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
     let input = f.parse(zone).map_err(|e| c.err(e))?;
@@ -488,7 +529,10 @@ pub async fn create_call(State(st): State<AppState>, c: Ctx, ApiJson(f): ApiJson
         None => None,
     };
     let Some(opp) = opp else {
-        return Err(c.err(Error::validation("opportunity_id", if f.opportunity_id.is_none() { "error.required" } else { "error.unknown_opportunity" })));
+        return Err(c.err(Error::validation(
+            "opportunity_id",
+            if f.opportunity_id.is_none() { "error.required" } else { "error.unknown_opportunity" },
+        )));
     };
     let input = f.parse(zone, opp.owner_id.unwrap_or(c.p.user_id)).map_err(|e| c.err(e))?;
     Ok((StatusCode::CREATED, Json(calls::schedule(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
@@ -499,7 +543,12 @@ async fn visible_call(st: &AppState, c: &Ctx, id: i64) -> Result<Call, HttpError
 }
 
 #[utoipa::path(put, path = "/api/v1/calls/{id}", tag = "sales", request_body = CallForm, responses((status = 200, body = Call), (status = 404), (status = 409), (status = 422)))]
-pub async fn update_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, ApiJson(f): ApiJson<CallForm>) -> Result<Json<Call>, HttpError> {
+pub async fn update_call(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(f): ApiJson<CallForm>,
+) -> Result<Json<Call>, HttpError> {
     let cur = visible_call(&st, &c, id).await?;
     let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
     let f = CallForm { opportunity_id: Some(cur.opportunity_id), ..f };
@@ -520,7 +569,12 @@ impl ApiInput for LogBody {}
 
 /// Logs a call's outcome (or cancels it); the opportunity's timeline says so.
 #[utoipa::path(post, path = "/api/v1/calls/{id}/log", tag = "sales", request_body = LogBody, responses((status = 200, body = Call), (status = 404), (status = 409), (status = 422)))]
-pub async fn log_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, ApiJson(b): ApiJson<LogBody>) -> Result<Json<Call>, HttpError> {
+pub async fn log_call(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<LogBody>,
+) -> Result<Json<Call>, HttpError> {
     visible_call(&st, &c, id).await?;
     Ok(Json(calls::log(&st.db, &c.actor(), st.now(), id, &b.outcome, &b.comment).await.map_err(|e| c.err(e))?))
 }
@@ -549,13 +603,22 @@ pub async fn list_stock(State(st): State<AppState>, c: Ctx, Query(q): Query<Stoc
 }
 
 #[utoipa::path(post, path = "/api/v1/stock-units", tag = "sales", request_body = StockForm, responses((status = 201, body = StockUnit), (status = 409), (status = 422)))]
-pub async fn create_stock(State(st): State<AppState>, c: Ctx, ApiJson(f): ApiJson<StockForm>) -> Result<(StatusCode, Json<StockUnit>), HttpError> {
+pub async fn create_stock(
+    State(st): State<AppState>,
+    c: Ctx,
+    ApiJson(f): ApiJson<StockForm>,
+) -> Result<(StatusCode, Json<StockUnit>), HttpError> {
     let input = f.parse().map_err(|e| c.err(e))?;
     Ok((StatusCode::CREATED, Json(stock::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
 }
 
 #[utoipa::path(put, path = "/api/v1/stock-units/{id}", tag = "sales", request_body = StockForm, responses((status = 200, body = StockUnit), (status = 404), (status = 409), (status = 422)))]
-pub async fn update_stock(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, ApiJson(f): ApiJson<StockForm>) -> Result<Json<StockUnit>, HttpError> {
+pub async fn update_stock(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(f): ApiJson<StockForm>,
+) -> Result<Json<StockUnit>, HttpError> {
     let input = f.parse().map_err(|e| c.err(e))?;
     Ok(Json(stock::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
 }

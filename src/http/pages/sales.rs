@@ -193,7 +193,11 @@ pub struct NewViewForm {
     shared: Option<String>,
 }
 
-pub async fn create_view(State(st): State<AppState>, c: Ctx, axum::extract::Form(f): axum::extract::Form<NewViewForm>) -> Result<Response, HttpError> {
+pub async fn create_view(
+    State(st): State<AppState>,
+    c: Ctx,
+    axum::extract::Form(f): axum::extract::Form<NewViewForm>,
+) -> Result<Response, HttpError> {
     let query = crate::views::normalise_query(&f.query, VIEW_PARAMS);
     let share = if f.shared.is_some() { c.p.visibility.unit_id } else { None };
     let v = crate::views::create(&st.db, &c.actor(), st.now(), "opportunities", &f.name, &query, share).await.map_err(|e| c.err(e))?;
@@ -357,7 +361,8 @@ async fn show_page(
     let l = Labels::load(st, c).await?;
     let notes = store::notes(&st.db, id, 200).await.map_err(|e| c.err(e))?;
     let calls = if c.p.can(Right::CallsRead) { calls::for_opportunity(&st.db, id).await.map_err(|e| c.err(e))? } else { Vec::new() };
-    let meetings = if c.p.can(Right::MeetingsRead) { meetings::for_opportunity(&st.db, id).await.map_err(|e| c.err(e))? } else { Vec::new() };
+    let meetings =
+        if c.p.can(Right::MeetingsRead) { meetings::for_opportunity(&st.db, id).await.map_err(|e| c.err(e))? } else { Vec::new() };
     let others = crate::http::api::sales::open_files_for(st, c, o.customer_id).await?.into_iter().filter(|f| f.id != id).collect();
     let statuses: Vec<ListItem> = l.statuses.active().cloned().collect();
     let mut pc = PageCtx::new(c, "/opportunities", "nav.opportunities").with_notice(notice);
@@ -415,7 +420,7 @@ pub struct StatusForm {
 }
 
 /// A status change from the record's menu or a card dropped on the board (the board's
-/// script sends `X-Requested-With: fetch` and gets 204 or 422 with the message).
+/// script sends `X-Requested-With: fetch` and gets 204, or 422 with `{"message": …}`).
 pub async fn change_status(
     State(st): State<AppState>,
     c: Ctx,
@@ -433,7 +438,7 @@ pub async fn change_status(
             let fe = form_error(&c, e)?;
             let msg = fe.err("status").or(fe.general.clone()).unwrap_or_else(|| c.tr.t("form.fix_errors"));
             if fetch {
-                return Ok((StatusCode::UNPROCESSABLE_ENTITY, msg).into_response());
+                return Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::Json(serde_json::json!({ "message": msg }))).into_response());
             }
             let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
             show_page(&st, &c, id, None, Some(msg), (String::new(), None), (default_call(zone, st.now()), FormErrors::none())).await
@@ -623,7 +628,14 @@ pub async fn new_form(State(st): State<AppState>, c: Ctx, Query(q): Query<NewQue
         ..Default::default()
     };
     let new_customer = CustomerForm { kind: "person".into(), ..Default::default() };
-    let s = FormState { form, stock_numbers: String::new(), new_customer, f: FormErrors::none(), find: q.find.unwrap_or_default(), duplicates: Vec::new() };
+    let s = FormState {
+        form,
+        stock_numbers: String::new(),
+        new_customer,
+        f: FormErrors::none(),
+        find: q.find.unwrap_or_default(),
+        duplicates: Vec::new(),
+    };
     form_page(&st, &c, None, s).await
 }
 
@@ -702,7 +714,9 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
             if let Ok(ci) = nc.parse(&region) {
                 let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
                 let phones: Vec<&str> = ci.phone.iter().map(|p| p.as_str()).collect();
-                duplicates = crate::customers::store::lookup(&mut conn, ci.email.as_ref().map(|e| e.as_str()), &phones, None).await.map_err(|e| c.err(e))?;
+                duplicates = crate::customers::store::lookup(&mut conn, ci.email.as_ref().map(|e| e.as_str()), &phones, None)
+                    .await
+                    .map_err(|e| c.err(e))?;
             }
             form_page(&st, &c, None, state(form, FormErrors::none(), duplicates)).await
         }
@@ -741,7 +755,14 @@ pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, bod
         Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}"), "notice.saved")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            let s = FormState { form, stock_numbers, new_customer: CustomerForm::default(), f: fe, find: String::new(), duplicates: Vec::new() };
+            let s = FormState {
+                form,
+                stock_numbers,
+                new_customer: CustomerForm::default(),
+                f: fe,
+                find: String::new(),
+                duplicates: Vec::new(),
+            };
             form_page(&st, &c, Some(id), s).await
         }
     }
@@ -945,7 +966,12 @@ async fn visible_meeting(st: &AppState, c: &Ctx, id: i64) -> Result<(Meeting, Op
     Ok((m, o))
 }
 
-pub async fn show_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
+pub async fn show_meeting(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, HttpError> {
     let (m, o) = visible_meeting(&st, &c, id).await?;
     let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
     let form = MeetingForm::from_meeting(&m, zone);
@@ -1119,7 +1145,8 @@ async fn lead_page(st: &AppState, c: &Ctx, form: LeadForm, f: FormErrors, checke
     if email.is_some() || phone.is_some() {
         let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
         let phones: Vec<&str> = phone.iter().map(|p| p.as_str()).collect();
-        let matches = crate::customers::store::lookup(&mut conn, email.as_ref().map(|e| e.as_str()), &phones, None).await.map_err(|e| c.err(e))?;
+        let matches =
+            crate::customers::store::lookup(&mut conn, email.as_ref().map(|e| e.as_str()), &phones, None).await.map_err(|e| c.err(e))?;
         drop(conn);
         for m in matches {
             let visible = crate::customers::store::get_visible(&st.db, &c.p.visibility, m.id).await.map_err(|e| c.err(e))?.is_some();
@@ -1319,6 +1346,7 @@ pub async fn my_day(st: &AppState, c: &Ctx) -> Result<Option<MyDay>, HttpError> 
     } else {
         Vec::new()
     };
-    let calls = if c.p.can(Right::CallsRead) { calls::tasks(&st.db, c.p.user_id, end, 50).await.map_err(|e| c.err(e))? } else { Vec::new() };
+    let calls =
+        if c.p.can(Right::CallsRead) { calls::tasks(&st.db, c.p.user_id, end, 50).await.map_err(|e| c.err(e))? } else { Vec::new() };
     Ok(Some(MyDay { meetings, calls, zone, now: st.now() }))
 }
