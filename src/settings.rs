@@ -152,6 +152,11 @@ pub async fn set_many(db: &Db, actor: &Actor, now: Millis, values: &[(&'static D
     Ok(())
 }
 
+/// The business's time zone.
+pub async fn zone(db: &Db) -> Result<crate::clock::Zone> {
+    Ok(crate::clock::Zone::parse(&get(db, "ui.timezone").await?).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,9 +176,4 @@ mod tests {
             assert!(parse_value(d, d.default).is_ok(), "default of {} is invalid", d.key);
         }
     }
-}
-
-/// The business's time zone.
-pub async fn zone(db: &Db) -> Result<crate::clock::Zone> {
-    Ok(crate::clock::Zone::parse(&get(db, "ui.timezone").await?).unwrap_or_default())
 }
