@@ -184,12 +184,39 @@ async fn expiry_applies_after_eight_weeks_to_non_exempt_statuses_once() {
         let audit_before = app.count("SELECT COUNT(*) FROM audit_events").await;
         assert_eq!(carnet::sales::expiry::sweep(&app.state.db, app.now() + DAY).await.unwrap(), 0);
         assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, audit_before);
+        // The exempt flag is configuration: an administrator makes "Contacté" exempt; a later
+        // opportunity in that status does not expire, one in "En traitement" does.
+        let (_, items) = s.admin.get("/api/v1/lists/opportunity_status/items").await;
+        let contacte = items["items"].as_array().unwrap().iter().find(|i| i["code"] == "contacte").unwrap().clone();
+        let (st, b) = s
+            .admin
+            .send(
+                "PATCH",
+                &format!("/api/v1/lists/opportunity_status/items/{}", contacte["id"]),
+                Some(json!({"label_fr": contacte["label_fr"], "label_en": contacte["label_en"], "position": contacte["position"], "active": true, "flags": ["expiry_exempt"]})),
+            )
+            .await;
+        assert_eq!(st, 200, "{b}");
+        let later = app.now();
+        let c1 = customer(&s.admin, "Tardif", "514 555-0290", json!({})).await;
+        let exempted = opportunity(&s.admin, c1, json!({"status": "contacte"})).await["id"].as_i64().unwrap();
+        let c2 = customer(&s.admin, "Tardive", "514 555-0291", json!({})).await;
+        let plain = opportunity(&s.admin, c2, json!({})).await["id"].as_i64().unwrap();
+        app.clock.set(later + 56 * DAY);
+        // Two sweeps at once (two processes): each opportunity expires once, with one history row.
+        let audit_before = app.count("SELECT COUNT(*) FROM audit_events WHERE field = 'expired'").await;
+        let (a, b) = tokio::join!(carnet::sales::expiry::sweep(&app.state.db, app.now()), carnet::sales::expiry::sweep(&app.state.db, app.now()));
+        assert_eq!(a.unwrap() + b.unwrap(), 1);
+        assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE field = 'expired'").await, audit_before + 1);
+        let now_expired = expired(&app).await;
+        assert!(now_expired.contains(&plain) && !now_expired.contains(&exempted));
         // Through the job registry too (what the daily schedule and the admin button run).
         let ctx = app.state.job_context();
         let r = carnet::jobs::run_now(&ctx, &app.state.jobs, carnet::sales::expiry::JOB).await.unwrap().unwrap();
         assert!(r.starts_with("0 "), "{r}");
         // Never cleared: moving an expired opportunity to an exempt status keeps the flag.
         let first = want[0];
+        assert!(r.contains("opportunities expired"), "{r}");
         let (st, b) = s.admin.send("PATCH", &format!("/api/v1/opportunities/{first}"), Some(json!({"status": "suivi_long_terme"}))).await;
         assert_eq!(st, 200, "{b}");
         assert_eq!(b["expired"], true);
@@ -470,6 +497,10 @@ async fn open_files_show_every_department_with_details_only_where_visible() {
         assert!(hidden["owner_name"].is_null() && hidden["name"].is_string());
         let shown = items.iter().find(|x| x["id"] == mine["id"]).unwrap();
         assert_eq!(shown["visible"], true);
+        // A customer with files is kept (merge it instead), nothing deleted.
+        let (st, b) = s.admin.send("DELETE", &format!("/api/v1/customers/{cust}"), None).await;
+        assert_eq!(st, 409, "{b}");
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM customers WHERE id = {cust}")).await, 1);
         // The first rep cannot see the customer at all.
         let (st, _) = s.rep.get(&format!("/api/v1/customers/{cust}/open-files")).await;
         assert_eq!(st, 404);

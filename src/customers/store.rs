@@ -368,6 +368,12 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Custom
 pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    // A customer with files (opportunities, even trashed ones) is kept: merge it instead.
+    let files: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM opportunities WHERE customer_id = $1").bind(id).fetch_one(&mut *tx).await?;
+    if files > 0 {
+        return Err(Error::InvalidState { reason: "error.customer_has_files" });
+    }
+    sqlx::query("DELETE FROM meeting_participants WHERE kind = 'customer' AND ref_id = $1").bind(id).execute(&mut *tx).await?;
     for c in contacts_in(&mut tx, id).await? {
         audit::deleted(&mut tx, actor, now, c.id, &c).await?;
     }

@@ -368,7 +368,9 @@ impl SmtpServer {
         let mut files: Vec<_> = std::fs::read_dir(self.maildir.path().join("box").join("new"))
             .map(|rd| rd.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
-        files.sort();
+        // In delivery order: Maildir names do not sort chronologically within a second
+        // (their microseconds are not zero-padded), so sort by modification time first.
+        files.sort_by_key(|p| (std::fs::metadata(p).and_then(|m| m.modified()).ok(), p.clone()));
         files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
     }
 }
