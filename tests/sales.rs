@@ -278,6 +278,13 @@ async fn leads_merge_into_the_live_opportunity_or_open_a_new_one() {
         assert_eq!(st, 200);
         assert_eq!((r2["opportunity_id"].as_i64(), r2["replayed"].as_bool()), (Some(opp), Some(true)));
         assert_eq!(app.count("SELECT COUNT(*) FROM leads").await, 1);
+        // The same new lead delivered twice at once: one customer, one opportunity, one lead.
+        let twin = json!({"first_name": "Jumeau", "email": "jumeau@exemple.fr", "message": "deux fois"});
+        let (x, y) = tokio::join!(lead(&app, &s.admin, twin.clone(), Some("twin")), lead(&app, &s.admin, twin.clone(), Some("twin")));
+        assert!(x.0 < 300 && y.0 < 300, "{x:?} {y:?}");
+        assert_eq!(x.1["opportunity_id"], y.1["opportunity_id"]);
+        assert_eq!(app.count("SELECT COUNT(*) FROM leads WHERE idempotency_key = 'twin'").await, 1);
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers WHERE email = 'jumeau@exemple.fr'").await, 1);
         // Recognised by the phone in another format: merged into the live opportunity.
         app.clock.set(created + 56 * DAY - 3_600_000);
         let (st, r) =
