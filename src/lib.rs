@@ -19,5 +19,6 @@ pub mod mail;
 pub mod org;
 pub mod sales;
 pub mod search;
+pub mod service;
 pub mod settings;
 pub mod views;

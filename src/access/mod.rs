@@ -64,6 +64,12 @@ rights! {
     CallsUpdate => "calls.update", "sales";
     StockRead => "stock.read", "sales";
     StockManage => "stock.manage", "sales";
+    ServiceRequestsRead => "service.requests.read", "service";
+    ServiceRequestsCreate => "service.requests.create", "service";
+    ServiceRequestsUpdate => "service.requests.update", "service";
+    ServiceContactCreate => "service.contact.create", "service";
+    ServiceContactUpdate => "service.contact.update", "service";
+    ServiceEquipmentManage => "service.equipment.manage", "service";
     AdminUsers => "admin.users", "admin";
     AdminRoles => "admin.roles", "admin";
     AdminOrg => "admin.org", "admin";

@@ -329,9 +329,22 @@ pub fn defaults() -> Vec<RoleInput> {
             "Agent de support",
             "Support agent",
             Scope::Unit,
-            [UsersRead, CustomersRead, CustomersCreate, CustomersUpdate].into_iter().collect(),
+            [
+                UsersRead,
+                CustomersRead,
+                CustomersCreate,
+                CustomersUpdate,
+                ServiceRequestsRead,
+                ServiceRequestsCreate,
+                ServiceRequestsUpdate,
+                ServiceContactCreate,
+                ServiceContactUpdate,
+                ServiceEquipmentManage,
+            ]
+            .into_iter()
+            .collect(),
         ),
-        ("technicien", "Technicien", "Technician", Scope::Own, [CustomersRead].into_iter().collect()),
+        ("technicien", "Technicien", "Technician", Scope::Own, [CustomersRead, ServiceRequestsRead].into_iter().collect()),
         ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead, CustomersRead].into_iter().collect()),
     ];
     rows.into_iter()

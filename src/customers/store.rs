@@ -369,7 +369,13 @@ pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> 
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     // A customer with files (opportunities, even trashed ones) is kept: merge it instead.
-    let files: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM opportunities WHERE customer_id = $1").bind(id).fetch_one(&mut *tx).await?;
+    let files: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM opportunities WHERE customer_id = $1) + (SELECT COUNT(*) FROM service_requests WHERE customer_id = $1) \
+         + (SELECT COUNT(*) FROM equipment WHERE customer_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
     if files > 0 {
         return Err(Error::InvalidState { reason: "error.customer_has_files" });
     }
@@ -390,7 +396,13 @@ pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> 
 
 /// Tables whose rows belong to a customer: (table, column). A merge moves them all.
 /// Modules that link records to customers add theirs here.
-pub const LINKED: &[(&str, &str)] = &[("contacts", "customer_id"), ("opportunities", "customer_id"), ("leads", "customer_id")];
+pub const LINKED: &[(&str, &str)] = &[
+    ("contacts", "customer_id"),
+    ("opportunities", "customer_id"),
+    ("leads", "customer_id"),
+    ("service_requests", "customer_id"),
+    ("equipment", "customer_id"),
+];
 
 /// Merges `remove` into `keep`: every linked record moves to `keep`, fields empty on
 /// `keep` are filled from `remove`, notes are concatenated, `remove` is deleted. Both
@@ -508,10 +520,17 @@ pub async fn contact(conn: &mut sqlx::AnyConnection, customer_id: i64, id: i64) 
 
 pub async fn create_contact(db: &Db, actor: &Actor, now: Millis, customer_id: i64, input: &ContactInput) -> Result<Contact> {
     let mut tx = db.begin().await?;
-    get(&mut tx, customer_id).await?.ok_or(Error::NotFound)?;
+    let c = create_contact_in(&mut tx, actor, now, customer_id, input).await?;
+    tx.commit().await?;
+    Ok(c)
+}
+
+/// Creates a contact in the caller's transaction (particularities checked, history written).
+pub async fn create_contact_in(tx: &mut Tx, actor: &Actor, now: Millis, customer_id: i64, input: &ContactInput) -> Result<Contact> {
+    get(tx, customer_id).await?.ok_or(Error::NotFound)?;
     let mut errs = FieldErrors::new();
     let parts: Vec<String> = input.particularities.split_whitespace().map(str::to_string).collect();
-    check_particularities(&mut tx, &parts, &mut errs).await?;
+    check_particularities(tx, &parts, &mut errs).await?;
     errs.into_result()?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO contacts (customer_id, civility, first_name, last_name, email, phone, mobile, particularities, notes, created_at, updated_at) \
@@ -527,11 +546,10 @@ pub async fn create_contact(db: &Db, actor: &Actor, now: Millis, customer_id: i6
     .bind(&input.particularities)
     .bind(&input.notes)
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
-    let c = contact(&mut tx, customer_id, id).await?.ok_or(Error::NotFound)?;
-    audit::created(&mut tx, actor, now, id, &c).await?;
-    tx.commit().await?;
+    let c = contact(tx, customer_id, id).await?.ok_or(Error::NotFound)?;
+    audit::created(tx, actor, now, id, &c).await?;
     Ok(c)
 }
 

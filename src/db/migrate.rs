@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "imports", sql: include_str!("../../migrations/0005_imports.sql") },
     Migration { version: 6, name: "saved_views", sql: include_str!("../../migrations/0006_saved_views.sql") },
     Migration { version: 7, name: "sales", sql: include_str!("../../migrations/0007_sales.sql") },
+    Migration { version: 8, name: "service", sql: include_str!("../../migrations/0008_service.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -40,6 +40,13 @@ fn sample_sales() -> Value {
                        "description": "Essai routier", "stock": "A1234 Civic 2024", "rep": "Julie Roy", "participants": "Hélène Tremblay, Julie Roy"}})
 }
 
+fn sample_service() -> Value {
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
+           "customer": {"name": "Julie Roy"},
+           "request": {"id": 12, "number": "DEM-2026-000123", "status": "planifie", "status_label": "Planifié"},
+           "update": {"message": "Un technicien passera mardi entre 8 h et 10 h."}})
+}
+
 const MEETING_TEXT_FR: &str = "Rendez-vous : {{ meeting.subject }}\nQuand : {{ meeting.start }} – {{ meeting.end }}\nOù : {{ meeting.location or '—' }}\nClient : {{ customer.name }}\nPriorité : {{ meeting.priority }} · Catégorie : {{ meeting.category }} · Statut : {{ meeting.status }}\nSuccursale : {{ meeting.branch or '—' }} · Langue : {{ meeting.language }}\nStock : {{ meeting.stock or '—' }}\nDépôt : {{ meeting.deposit_method or '—' }} · Signature électronique : {{ meeting.esign_status or '—' }} · Transfert : {% if meeting.transfer %}oui{% else %}non{% endif %}\nType de rendez-vous : {{ meeting.appointment_type or '—' }}\nReprésentant : {{ meeting.rep or '—' }}\nParticipants : {{ meeting.participants }}\n\n{{ meeting.description }}\n\n{{ app_url }}/meetings/{{ meeting.id }}\n";
 const MEETING_TEXT_EN: &str = "Appointment: {{ meeting.subject }}\nWhen: {{ meeting.start }} – {{ meeting.end }}\nWhere: {{ meeting.location or '—' }}\nCustomer: {{ customer.name }}\nPriority: {{ meeting.priority }} · Category: {{ meeting.category }} · Status: {{ meeting.status }}\nBranch: {{ meeting.branch or '—' }} · Language: {{ meeting.language }}\nStock: {{ meeting.stock or '—' }}\nDeposit: {{ meeting.deposit_method or '—' }} · E-signature: {{ meeting.esign_status or '—' }} · Transfer: {% if meeting.transfer %}yes{% else %}no{% endif %}\nAppointment type: {{ meeting.appointment_type or '—' }}\nRep: {{ meeting.rep or '—' }}\nParticipants: {{ meeting.participants }}\n\n{{ meeting.description }}\n\n{{ app_url }}/meetings/{{ meeting.id }}\n";
 const MEETING_HTML_FR: &str = "<h2>{{ meeting.subject }}</h2><table><tr><th align=left>Quand</th><td>{{ meeting.start }} – {{ meeting.end }}</td></tr><tr><th align=left>Où</th><td>{{ meeting.location or '—' }}</td></tr><tr><th align=left>Client</th><td>{{ customer.name }}</td></tr><tr><th align=left>Priorité</th><td>{{ meeting.priority }}</td></tr><tr><th align=left>Catégorie</th><td>{{ meeting.category }}</td></tr><tr><th align=left>Statut</th><td>{{ meeting.status }}</td></tr><tr><th align=left>Succursale</th><td>{{ meeting.branch or '—' }}</td></tr><tr><th align=left>Langue</th><td>{{ meeting.language }}</td></tr><tr><th align=left>Stock</th><td>{{ meeting.stock or '—' }}</td></tr><tr><th align=left>Dépôt</th><td>{{ meeting.deposit_method or '—' }}</td></tr><tr><th align=left>Signature électronique</th><td>{{ meeting.esign_status or '—' }}</td></tr><tr><th align=left>Transfert</th><td>{% if meeting.transfer %}oui{% else %}non{% endif %}</td></tr><tr><th align=left>Type de rendez-vous</th><td>{{ meeting.appointment_type or '—' }}</td></tr><tr><th align=left>Représentant</th><td>{{ meeting.rep or '—' }}</td></tr><tr><th align=left>Participants</th><td>{{ meeting.participants }}</td></tr></table><p>{{ meeting.description }}</p><p><a href=\"{{ app_url }}/meetings/{{ meeting.id }}\">Ouvrir dans {{ app_name }}</a></p>";
@@ -106,6 +113,21 @@ pub fn events() -> &'static [EventDef] {
                 "Your role in {{ app_name }}: {{ role }}",
                 "Hello {{ user.name }},\n\n{{ actor.name }} gave you the role \"{{ role }}\" in {{ app_name }}.\nYour rights and what you see change accordingly.\n",
                 "<p>Hello {{ user.name }},</p><p>{{ actor.name }} gave you the role “{{ role }}” in {{ app_name }}.</p><p>Your rights and what you see change accordingly.</p>",
+            ),
+        },
+        EventDef {
+            code: "request_update",
+            required: true,
+            sample: sample_service,
+            fr: (
+                "Votre demande {{ request.number }} : {{ request.status_label }}",
+                "Bonjour {{ customer.name }},\n\nVotre demande {{ request.number }} est maintenant : {{ request.status_label }}.\n\n{{ update.message }}\n\n{{ actor.name }}\n",
+                "<p>Bonjour {{ customer.name }},</p><p>Votre demande <strong>{{ request.number }}</strong> est maintenant : <strong>{{ request.status_label }}</strong>.</p><blockquote>{{ update.message }}</blockquote><p>{{ actor.name }}</p>",
+            ),
+            en: (
+                "Your request {{ request.number }}: {{ request.status_label }}",
+                "Hello {{ customer.name }},\n\nYour request {{ request.number }} is now: {{ request.status_label }}.\n\n{{ update.message }}\n\n{{ actor.name }}\n",
+                "<p>Hello {{ customer.name }},</p><p>Your request <strong>{{ request.number }}</strong> is now: <strong>{{ request.status_label }}</strong>.</p><blockquote>{{ update.message }}</blockquote><p>{{ actor.name }}</p>",
             ),
         },
         EventDef {

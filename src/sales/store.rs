@@ -572,6 +572,8 @@ pub struct OpenFile {
     pub branch_name: Option<String>,
     /// Whether the user may open it.
     pub visible: bool,
+    /// Where it opens (when visible).
+    pub href: String,
     pub created_at: i64,
 }
 
@@ -596,6 +598,7 @@ pub async fn open_files(db: &Db, vis: &Visibility, customer_id: i64, lang: &crat
             let v = visible.contains(&r.id);
             OpenFile {
                 kind: "opportunity".into(),
+                href: format!("/opportunities/{}", r.id),
                 id: r.id,
                 name: r.name,
                 status_label: statuses.label(&r.status, lang),

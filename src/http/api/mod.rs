@@ -6,6 +6,7 @@ pub mod admin;
 pub mod customers;
 pub mod mail;
 pub mod sales;
+pub mod service;
 pub mod tokens;
 pub mod users;
 

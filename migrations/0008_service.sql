@@ -1,0 +1,66 @@
+-- Service: requests with their customer updates, the customers' installed base (equipment)
+-- and the equipment lines of a request with their symptoms.
+
+CREATE TABLE service_requests (
+    id {{ID}},
+    number TEXT NOT NULL,
+    customer_id BIGINT NOT NULL REFERENCES customers(id),
+    requester_contact_id BIGINT REFERENCES contacts(id),
+    user_contact_id BIGINT REFERENCES contacts(id),
+    request_type TEXT NOT NULL,
+    symptom TEXT,
+    source TEXT NOT NULL,
+    description TEXT NOT NULL,
+    status TEXT NOT NULL,
+    owner_id BIGINT REFERENCES users(id),
+    branch_id BIGINT REFERENCES org_units(id),
+    closed_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX service_requests_number ON service_requests (number);
+CREATE INDEX service_requests_customer ON service_requests (customer_id, id);
+CREATE INDEX service_requests_status ON service_requests (status, request_type, id);
+CREATE INDEX service_requests_recent ON service_requests (id);
+CREATE INDEX service_requests_owner ON service_requests (owner_id, status, id);
+CREATE INDEX service_requests_branch ON service_requests (branch_id, status, id);
+
+-- The yearly sequence behind the human-readable numbers (DEM-2026-000123).
+CREATE TABLE service_request_counters (
+    year BIGINT NOT NULL PRIMARY KEY,
+    last BIGINT NOT NULL
+);
+
+CREATE TABLE request_updates (
+    id {{ID}},
+    request_id BIGINT NOT NULL REFERENCES service_requests(id) ON DELETE CASCADE,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL,
+    notified BIGINT NOT NULL,
+    author_id BIGINT REFERENCES users(id),
+    author_name TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX request_updates_request ON request_updates (request_id, id);
+
+CREATE TABLE equipment (
+    id {{ID}},
+    customer_id BIGINT NOT NULL REFERENCES customers(id),
+    serial_number TEXT NOT NULL,
+    model TEXT NOT NULL,
+    installed_on TEXT,
+    location TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX equipment_customer ON equipment (customer_id, id);
+CREATE UNIQUE INDEX equipment_serial ON equipment (customer_id, serial_number);
+
+CREATE TABLE request_equipment (
+    request_id BIGINT NOT NULL REFERENCES service_requests(id) ON DELETE CASCADE,
+    equipment_id BIGINT NOT NULL REFERENCES equipment(id),
+    symptom TEXT,
+    added_at BIGINT NOT NULL,
+    PRIMARY KEY (request_id, equipment_id)
+);
+CREATE INDEX request_equipment_equipment ON request_equipment (equipment_id);

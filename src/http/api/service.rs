@@ -1,0 +1,405 @@
+//! `/api/v1/service-requests` and `/api/v1/equipment`: the service module.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::ListOf;
+use crate::access::Right;
+use crate::audit::{self, AuditEvent};
+use crate::customers::ContactForm;
+use crate::db::page::PageReq;
+use crate::error::Error;
+use crate::http::auth::Ctx;
+use crate::http::error::HttpError;
+use crate::http::json::{ApiInput, ApiJson};
+use crate::http::AppState;
+use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
+use crate::service::store::{self, Filter, RequestUpdate, Role};
+use crate::service::{RequestForm, RequestStatus, ServiceRequest};
+
+const READ_ONLY: &[&str] =
+    &["id", "number", "status", "customer_name", "requester", "user", "owner_name", "branch_name", "closed_at", "created_at", "updated_at"];
+
+impl ApiInput for RequestForm {
+    const READ_ONLY: &'static [&'static str] = READ_ONLY;
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Searches the customer (names, emails, phone digits).
+    pub q: Option<String>,
+    /// `nouveau`, `en_cours`, `planifie` or `cloture`.
+    pub status: Option<String>,
+    pub request_type: Option<String>,
+    pub owner_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    /// Only requests that are not closed.
+    pub open: Option<bool>,
+    pub limit: Option<i64>,
+    pub after: Option<String>,
+}
+
+pub fn filter_of(q: &ListQuery) -> Result<Filter, Error> {
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(RequestStatus::parse(s).ok_or_else(|| Error::validation("status", "error.invalid_choice"))?),
+        None => None,
+    };
+    Ok(Filter {
+        q: q.q.clone(),
+        status,
+        request_type: q.request_type.clone(),
+        owner_id: q.owner_id,
+        customer_id: q.customer_id,
+        open: q.open.unwrap_or(false),
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/service-requests", tag = "service", params(ListQuery), responses((status = 200, body = ListOf<ServiceRequest>)))]
+pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<ListOf<ServiceRequest>>, HttpError> {
+    let page = PageReq::parse(q.limit, q.after.as_deref()).map_err(|e| c.err(e))?;
+    let f = filter_of(&q).map_err(|e| c.err(e))?;
+    let res = store::list(&st.db, &c.p.visibility, &f, &page).await.map_err(|e| c.err(e))?;
+    Ok(Json(ListOf { items: res.items, next_cursor: res.next.map(|n| n.encode()) }))
+}
+
+/// A new request for a customer the caller may see (owner: the caller by default).
+#[utoipa::path(post, path = "/api/v1/service-requests", tag = "service", request_body = RequestForm, responses((status = 201, body = ServiceRequest), (status = 422)))]
+pub async fn create(
+    State(st): State<AppState>,
+    c: Ctx,
+    ApiJson(f): ApiJson<RequestForm>,
+) -> Result<(StatusCode, Json<ServiceRequest>), HttpError> {
+    let f = RequestForm { owner_id: f.owner_id.or(Some(c.p.user_id)), branch_id: f.branch_id.or(c.p.visibility.unit_id), ..f };
+    let input = f.parse().map_err(|e| c.err(e))?;
+    crate::customers::store::get_visible(&st.db, &c.p.visibility, input.customer_id)
+        .await
+        .map_err(|e| c.err(e))?
+        .ok_or_else(|| c.err(Error::validation("customer_id", "error.unknown_customer")))?;
+    Ok((StatusCode::CREATED, Json(store::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
+}
+
+async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<ServiceRequest, HttpError> {
+    store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+}
+
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}", tag = "service", responses((status = 200, body = ServiceRequest), (status = 404)))]
+pub async fn get(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ServiceRequest>, HttpError> {
+    Ok(Json(visible(&st, &c, id).await?))
+}
+
+/// A partial update; absent fields keep their value. The status follows customer updates.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestPatch {
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub requester_contact_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub user_contact_id: Option<Option<i64>>,
+    pub request_type: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub symptom: Option<Option<String>>,
+    pub source: Option<String>,
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub owner_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub branch_id: Option<Option<i64>>,
+}
+
+impl ApiInput for RequestPatch {
+    const READ_ONLY: &'static [&'static str] = &[
+        "id",
+        "number",
+        "status",
+        "customer_id",
+        "customer_name",
+        "requester",
+        "user",
+        "owner_name",
+        "branch_name",
+        "closed_at",
+        "created_at",
+        "updated_at",
+    ];
+}
+
+#[utoipa::path(patch, path = "/api/v1/service-requests/{id}", tag = "service", request_body = RequestPatch, responses((status = 200, body = ServiceRequest), (status = 404), (status = 422)))]
+pub async fn update(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(p): ApiJson<RequestPatch>,
+) -> Result<Json<ServiceRequest>, HttpError> {
+    let cur = visible(&st, &c, id).await?;
+    let mut f = RequestForm::from_request(&cur);
+    if let Some(v) = p.requester_contact_id {
+        f.requester_contact_id = v;
+    }
+    if let Some(v) = p.user_contact_id {
+        f.user_contact_id = v;
+    }
+    if let Some(v) = p.request_type {
+        f.request_type = v;
+    }
+    if let Some(v) = p.symptom {
+        f.symptom = v;
+    }
+    if let Some(v) = p.source {
+        f.source = v;
+    }
+    if let Some(v) = p.description {
+        f.description = v;
+    }
+    if let Some(v) = p.owner_id {
+        f.owner_id = v;
+    }
+    if let Some(v) = p.branch_id {
+        f.branch_id = v;
+    }
+    let input = f.parse().map_err(|e| c.err(e))?;
+    Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+/// The request's history: field changes, status changes, customer updates, equipment.
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}/history", tag = "service", params(HistoryQuery), responses((status = 200, body = ListOf<AuditEvent>), (status = 404)))]
+pub async fn history(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<ListOf<AuditEvent>>, HttpError> {
+    visible(&st, &c, id).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let items = audit::history(&st.db, "service_request", id, q.before, limit + 1).await.map_err(|e| c.err(e))?;
+    let more = items.len() as i64 > limit;
+    let items: Vec<AuditEvent> = items.into_iter().take(limit as usize).collect();
+    let next_cursor = if more { items.last().map(|e| e.id.to_string()) } else { None };
+    Ok(Json(ListOf { items, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}/updates", tag = "service", responses((status = 200, body = ListOf<RequestUpdate>), (status = 404)))]
+pub async fn updates(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<RequestUpdate>>, HttpError> {
+    visible(&st, &c, id).await?;
+    Ok(Json(ListOf { items: store::updates(&st.db, id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    /// `en_cours`, `planifie` or `cloture`.
+    pub status: String,
+    /// For the end customer.
+    pub message: String,
+}
+
+impl ApiInput for UpdateBody {}
+
+/// A customer update ("Nouvelle action"): the request's status follows and the customer's
+/// contacts are emailed.
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/updates", tag = "service", request_body = UpdateBody,
+    responses((status = 201, body = RequestUpdate), (status = 404), (status = 409), (status = 422)))]
+pub async fn add_update(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<UpdateBody>,
+) -> Result<(StatusCode, Json<RequestUpdate>), HttpError> {
+    visible(&st, &c, id).await?;
+    Ok((StatusCode::CREATED, Json(store::add_update(&st.db, &c.actor(), st.now(), id, &b.status, &b.message).await.map_err(|e| c.err(e))?)))
+}
+
+fn role(c: &Ctx, r: &str) -> Result<Role, HttpError> {
+    Role::parse(r).ok_or_else(|| c.err(Error::NotFound))
+}
+
+async fn contact_input(st: &AppState, c: &Ctx, f: &ContactForm) -> Result<crate::customers::ContactInput, HttpError> {
+    let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    f.parse(&region).map_err(|e| c.err(e))
+}
+
+/// Creates a contact of the request's customer and sets it as `requester` or `user` (only
+/// when that field is empty: 409 otherwise).
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/contacts/{role}", tag = "service", request_body = ContactForm,
+    responses((status = 201, body = ServiceRequest), (status = 404), (status = 409), (status = 422)))]
+pub async fn create_contact(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, r)): Path<(i64, String)>,
+    ApiJson(f): ApiJson<ContactForm>,
+) -> Result<(StatusCode, Json<ServiceRequest>), HttpError> {
+    visible(&st, &c, id).await?;
+    let role = role(&c, &r)?;
+    let input = contact_input(&st, &c, &f).await?;
+    Ok((StatusCode::CREATED, Json(store::create_contact(&st.db, &c.actor(), st.now(), id, role, &input).await.map_err(|e| c.err(e))?)))
+}
+
+/// Modifies the contact set as `requester` or `user`.
+#[utoipa::path(put, path = "/api/v1/service-requests/{id}/contacts/{role}", tag = "service", request_body = ContactForm,
+    responses((status = 200, body = crate::customers::Contact), (status = 404), (status = 422)))]
+pub async fn update_contact(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, r)): Path<(i64, String)>,
+    ApiJson(f): ApiJson<ContactForm>,
+) -> Result<Json<crate::customers::Contact>, HttpError> {
+    let req = visible(&st, &c, id).await?;
+    let role = role(&c, &r)?;
+    let ct = store::contact_of(&st.db, id, role).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let input = contact_input(&st, &c, &f).await?;
+    Ok(Json(
+        crate::customers::store::update_contact(&st.db, &c.actor(), st.now(), req.customer_id, ct.id, &input)
+            .await
+            .map_err(|e| c.err(e))?,
+    ))
+}
+
+// ------------------------------------------------------------------ equipment
+
+impl ApiInput for EquipmentForm {
+    const READ_ONLY: &'static [&'static str] = &["id", "created_at", "updated_at"];
+}
+
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}/equipment", tag = "service", responses((status = 200, body = ListOf<Line>), (status = 404)))]
+pub async fn lines(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<Line>>, HttpError> {
+    visible(&st, &c, id).await?;
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    Ok(Json(ListOf { items: equipment::lines(&mut conn, id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+}
+
+/// Adds an equipment line: an existing equipment of the customer (`equipment_id`) or a new
+/// one (`equipment`, needs `service.equipment.manage`), with an optional `symptom`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineBody {
+    #[serde(default)]
+    pub equipment_id: Option<i64>,
+    #[serde(default)]
+    pub equipment: Option<EquipmentForm>,
+    #[serde(default)]
+    pub symptom: Option<String>,
+}
+
+impl ApiInput for LineBody {}
+
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/equipment", tag = "service", request_body = LineBody,
+    responses((status = 201, body = ListOf<Line>), (status = 404), (status = 409), (status = 422)))]
+pub async fn add_line(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<LineBody>,
+) -> Result<(StatusCode, Json<ListOf<Line>>), HttpError> {
+    let r = visible(&st, &c, id).await?;
+    let symptom = b.symptom.as_deref().filter(|s| !s.is_empty());
+    match (b.equipment_id, b.equipment) {
+        (Some(eid), None) => equipment::add_line(&st.db, &c.actor(), st.now(), id, eid, symptom).await.map_err(|e| c.err(e))?,
+        (None, Some(f)) => {
+            if !c.p.can(Right::ServiceEquipmentManage) {
+                return Err(c.err(Error::Forbidden));
+            }
+            let input = EquipmentForm { customer_id: Some(r.customer_id), ..f }.parse().map_err(|e| c.err(e))?;
+            equipment::create_line(&st.db, &c.actor(), st.now(), id, &input, symptom).await.map_err(|e| c.err(e))?;
+        }
+        _ => return Err(c.err(Error::validation("equipment_id", "error.equipment_or_id"))),
+    }
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    Ok((StatusCode::CREATED, Json(ListOf { items: equipment::lines(&mut conn, id).await.map_err(|e| c.err(e))?, next_cursor: None })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SymptomBody {
+    /// A `symptom` code, or null to clear it.
+    pub symptom: Option<String>,
+}
+
+impl ApiInput for SymptomBody {}
+
+#[utoipa::path(patch, path = "/api/v1/service-requests/{id}/equipment/{equipment_id}", tag = "service", request_body = SymptomBody,
+    responses((status = 204), (status = 404), (status = 422)))]
+pub async fn set_symptom(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, eid)): Path<(i64, i64)>,
+    ApiJson(b): ApiJson<SymptomBody>,
+) -> Result<StatusCode, HttpError> {
+    visible(&st, &c, id).await?;
+    equipment::set_symptom(&st.db, &c.actor(), st.now(), id, eid, b.symptom.as_deref().filter(|s| !s.is_empty()))
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/v1/service-requests/{id}/equipment/{equipment_id}", tag = "service", responses((status = 204), (status = 404)))]
+pub async fn remove_line(State(st): State<AppState>, c: Ctx, Path((id, eid)): Path<(i64, i64)>) -> Result<StatusCode, HttpError> {
+    visible(&st, &c, id).await?;
+    equipment::remove_line(&st.db, &c.actor(), st.now(), id, eid).await.map_err(|e| c.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EquipmentQuery {
+    pub customer_id: i64,
+}
+
+/// A customer's installed base.
+#[utoipa::path(get, path = "/api/v1/equipment", tag = "service", params(EquipmentQuery), responses((status = 200, body = ListOf<Equipment>), (status = 404)))]
+pub async fn list_equipment(
+    State(st): State<AppState>,
+    c: Ctx,
+    Query(q): Query<EquipmentQuery>,
+) -> Result<Json<ListOf<Equipment>>, HttpError> {
+    crate::customers::store::get_visible(&st.db, &c.p.visibility, q.customer_id)
+        .await
+        .map_err(|e| c.err(e))?
+        .ok_or_else(|| c.err(Error::NotFound))?;
+    Ok(Json(ListOf { items: equipment::of_customer(&st.db, q.customer_id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+}
+
+#[utoipa::path(post, path = "/api/v1/equipment", tag = "service", request_body = EquipmentForm, responses((status = 201, body = Equipment), (status = 409), (status = 422)))]
+pub async fn create_equipment(
+    State(st): State<AppState>,
+    c: Ctx,
+    ApiJson(f): ApiJson<EquipmentForm>,
+) -> Result<(StatusCode, Json<Equipment>), HttpError> {
+    let input = f.parse().map_err(|e| c.err(e))?;
+    crate::customers::store::get_visible(&st.db, &c.p.visibility, input.customer_id)
+        .await
+        .map_err(|e| c.err(e))?
+        .ok_or_else(|| c.err(Error::validation("customer_id", "error.unknown_customer")))?;
+    Ok((StatusCode::CREATED, Json(equipment::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
+}
+
+#[utoipa::path(put, path = "/api/v1/equipment/{id}", tag = "service", request_body = EquipmentForm, responses((status = 200, body = Equipment), (status = 404), (status = 409), (status = 422)))]
+pub async fn update_equipment(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(f): ApiJson<EquipmentForm>,
+) -> Result<Json<Equipment>, HttpError> {
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let cur = equipment::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    drop(conn);
+    crate::customers::store::get_visible(&st.db, &c.p.visibility, cur.customer_id)
+        .await
+        .map_err(|e| c.err(e))?
+        .ok_or_else(|| c.err(Error::NotFound))?;
+    let input = EquipmentForm { customer_id: Some(cur.customer_id), ..f }.parse().map_err(|e| c.err(e))?;
+    Ok(Json(equipment::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+}

@@ -1,0 +1,479 @@
+//! Storage of service requests, their customer updates and the contacts set on them.
+
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{ContactRef, RequestInput, RequestStatus, ServiceRequest};
+use crate::access::{Actor, Visibility};
+use crate::audit::{self, Audited};
+use crate::clock::Millis;
+use crate::customers::{Contact, ContactInput};
+use crate::db::page::{Cursor, Page, PageReq};
+use crate::db::{Db, Sql, Tx};
+use crate::error::{Error, FieldErrors, Result};
+
+#[derive(Debug, FromRow)]
+struct Row {
+    id: i64,
+    number: String,
+    customer_id: i64,
+    customer_name: String,
+    rq_id: Option<i64>,
+    rq_first: Option<String>,
+    rq_last: Option<String>,
+    rq_email: Option<String>,
+    rq_phone: Option<String>,
+    rq_mobile: Option<String>,
+    us_id: Option<i64>,
+    us_first: Option<String>,
+    us_last: Option<String>,
+    us_email: Option<String>,
+    us_phone: Option<String>,
+    us_mobile: Option<String>,
+    request_type: String,
+    symptom: Option<String>,
+    source: String,
+    description: String,
+    status: String,
+    owner_id: Option<i64>,
+    owner_name: Option<String>,
+    branch_id: Option<i64>,
+    branch_name: Option<String>,
+    closed_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn contact_ref(
+    id: Option<i64>,
+    first: Option<String>,
+    last: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    mobile: Option<String>,
+) -> Option<ContactRef> {
+    id.map(|id| ContactRef {
+        id,
+        name: format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default()).trim().to_string(),
+        email,
+        phone,
+        mobile,
+    })
+}
+
+impl From<Row> for ServiceRequest {
+    fn from(r: Row) -> ServiceRequest {
+        ServiceRequest {
+            id: r.id,
+            number: r.number,
+            customer_id: r.customer_id,
+            customer_name: r.customer_name,
+            requester: contact_ref(r.rq_id, r.rq_first, r.rq_last, r.rq_email, r.rq_phone, r.rq_mobile),
+            user: contact_ref(r.us_id, r.us_first, r.us_last, r.us_email, r.us_phone, r.us_mobile),
+            request_type: r.request_type,
+            symptom: r.symptom,
+            source: r.source,
+            description: r.description,
+            status: RequestStatus::parse(&r.status).unwrap_or(RequestStatus::Nouveau),
+            owner_id: r.owner_id,
+            owner_name: r.owner_name,
+            branch_id: r.branch_id,
+            branch_name: r.branch_name,
+            closed_at: r.closed_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+const SELECT: &str = "SELECT r.id, r.number, r.customer_id, c.display_name AS customer_name, \
+    rq.id AS rq_id, rq.first_name AS rq_first, rq.last_name AS rq_last, rq.email AS rq_email, rq.phone AS rq_phone, rq.mobile AS rq_mobile, \
+    us.id AS us_id, us.first_name AS us_first, us.last_name AS us_last, us.email AS us_email, us.phone AS us_phone, us.mobile AS us_mobile, \
+    r.request_type, r.symptom, r.source, r.description, r.status, r.owner_id, u.name AS owner_name, r.branch_id, b.name AS branch_name, \
+    r.closed_at, r.created_at, r.updated_at FROM service_requests r JOIN customers c ON c.id = r.customer_id \
+    LEFT JOIN contacts rq ON rq.id = r.requester_contact_id LEFT JOIN contacts us ON us.id = r.user_contact_id \
+    LEFT JOIN users u ON u.id = r.owner_id LEFT JOIN org_units b ON b.id = r.branch_id";
+
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Searches the customer (names, emails, phones).
+    pub q: Option<String>,
+    pub status: Option<RequestStatus>,
+    pub request_type: Option<String>,
+    pub owner_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    /// Open requests only (not closed).
+    pub open: bool,
+}
+
+/// Requests visible to `vis` and matching `filter`, most recent first.
+pub async fn list(db: &Db, vis: &Visibility, f: &Filter, page: &PageReq) -> Result<Page<ServiceRequest>> {
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE ").append(vis.filter("r.owner_id", "r.branch_id"));
+    if let Some(m) = f.q.as_deref().and_then(|t| crate::search::matching("customer", "r.customer_id", t)) {
+        q.push(" AND ").append(m);
+    }
+    if let Some(s) = f.status {
+        q.push(" AND r.status = ").bind(s.code());
+    }
+    if f.open {
+        q.push(" AND r.status <> 'cloture'");
+    }
+    if let Some(t) = f.request_type.as_deref().filter(|s| !s.is_empty()) {
+        q.push(" AND r.request_type = ").bind(t.to_string());
+    }
+    if let Some(o) = f.owner_id {
+        q.push(" AND r.owner_id = ").bind(o);
+    }
+    if let Some(c) = f.customer_id {
+        q.push(" AND r.customer_id = ").bind(c);
+    }
+    if let Some(c) = &page.after {
+        q.push(" AND r.id < ").bind(c.id);
+    }
+    q.push(" ORDER BY r.id DESC LIMIT ").bind(page.limit + 1);
+    let rows: Vec<Row> = q.query_as().fetch_all(&db.pool).await?;
+    Ok(Page::from_rows(rows.into_iter().map(ServiceRequest::from).collect(), page.limit, |r: &ServiceRequest| Cursor {
+        k: String::new(),
+        id: r.id,
+    }))
+}
+
+pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<ServiceRequest>> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE r.id = $1")).bind(id).fetch_optional(conn).await?;
+    Ok(row.map(ServiceRequest::from))
+}
+
+pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<ServiceRequest>> {
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE r.id = ").bind(id).push(" AND ").append(vis.filter("r.owner_id", "r.branch_id"));
+    let row: Option<Row> = q.query_as().fetch_optional(&db.pool).await?;
+    Ok(row.map(ServiceRequest::from))
+}
+
+async fn check_refs(tx: &mut Tx, input: &RequestInput) -> Result<()> {
+    let mut errs = FieldErrors::new();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE id = $1").bind(input.customer_id).fetch_one(&mut **tx).await?;
+    if n == 0 {
+        errs.add("customer_id", "error.unknown_customer");
+    }
+    for (field, contact) in [("requester_contact_id", input.requester_contact_id), ("user_contact_id", input.user_contact_id)] {
+        if let Some(ct) = contact {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE id = $1 AND customer_id = $2")
+                .bind(ct)
+                .bind(input.customer_id)
+                .fetch_one(&mut **tx)
+                .await?;
+            if n == 0 {
+                errs.add(field, "error.contact_not_of_customer");
+            }
+        }
+    }
+    for (field, list, code) in [("request_type", "request_type", Some(&input.request_type)), ("symptom", "symptom", input.symptom.as_ref())]
+    {
+        if let Some(code) = code {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = $1 AND code = $2 AND active = 1")
+                .bind(list)
+                .bind(code)
+                .fetch_one(&mut **tx)
+                .await?;
+            if n == 0 {
+                errs.add(field, "error.invalid_choice");
+            }
+        }
+    }
+    if let Some(o) = input.owner_id {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1").bind(o).fetch_one(&mut **tx).await?;
+        if n == 0 {
+            errs.add("owner_id", "error.unknown_user");
+        }
+    }
+    if let Some(b) = input.branch_id {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units WHERE id = $1").bind(b).fetch_one(&mut **tx).await?;
+        if n == 0 {
+            errs.add("branch_id", "error.unknown_org_unit");
+        }
+    }
+    errs.into_result()
+}
+
+/// The next number of the year, in the caller's transaction (one counter row per year).
+async fn next_number(tx: &mut Tx, now: Millis) -> Result<String> {
+    use chrono::Datelike;
+    let year = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default().year();
+    let n: i64 = sqlx::query_scalar(
+        "INSERT INTO service_request_counters (year, last) VALUES ($1, 1) \
+         ON CONFLICT (year) DO UPDATE SET last = service_request_counters.last + 1 RETURNING last",
+    )
+    .bind(year as i64)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(super::number(year, n))
+}
+
+pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &RequestInput) -> Result<ServiceRequest> {
+    let mut tx = db.begin().await?;
+    check_refs(&mut tx, input).await?;
+    let number = next_number(&mut tx, now).await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO service_requests (number, customer_id, requester_contact_id, user_contact_id, request_type, symptom, source, description, \
+         status, owner_id, branch_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'nouveau', $9, $10, $11, $11) RETURNING id",
+    )
+    .bind(&number)
+    .bind(input.customer_id)
+    .bind(input.requester_contact_id)
+    .bind(input.user_contact_id)
+    .bind(&input.request_type)
+    .bind(input.symptom.as_deref())
+    .bind(&input.source)
+    .bind(&input.description)
+    .bind(input.owner_id)
+    .bind(input.branch_id)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let r = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::created(&mut tx, actor, now, id, &r).await?;
+    tx.commit().await?;
+    Ok(r)
+}
+
+/// Updates the editable fields (the customer cannot change; the status follows updates).
+pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &RequestInput) -> Result<ServiceRequest> {
+    let mut tx = db.begin().await?;
+    let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if input.customer_id != old.customer_id {
+        return Err(Error::validation("customer_id", "error.read_only"));
+    }
+    check_refs(&mut tx, input).await?;
+    sqlx::query(
+        "UPDATE service_requests SET requester_contact_id = $1, user_contact_id = $2, request_type = $3, symptom = $4, source = $5, \
+         description = $6, owner_id = $7, branch_id = $8, updated_at = $9 WHERE id = $10",
+    )
+    .bind(input.requester_contact_id)
+    .bind(input.user_contact_id)
+    .bind(&input.request_type)
+    .bind(input.symptom.as_deref())
+    .bind(&input.source)
+    .bind(&input.description)
+    .bind(input.owner_id)
+    .bind(input.branch_id)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::updated(&mut tx, actor, now, id, &old, &new).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+// ------------------------------------------------------------------ customer updates
+
+/// A customer update ("Nouvelle action"): a status and a message for the end customer.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct RequestUpdate {
+    pub id: i64,
+    pub request_id: i64,
+    pub status: String,
+    pub message: String,
+    /// How many of the customer's contacts were emailed.
+    pub notified: i64,
+    pub author_id: Option<i64>,
+    pub author_name: String,
+    pub created_at: i64,
+}
+
+impl Audited for RequestUpdate {
+    const ENTITY: &'static str = "request_update";
+    fn audit_fields(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![("status", Some(self.status.clone())), ("message", Some(self.message.clone()))]
+    }
+}
+
+pub async fn updates(db: &Db, request_id: i64) -> Result<Vec<RequestUpdate>> {
+    Ok(sqlx::query_as(
+        "SELECT id, request_id, status, message, notified, author_id, author_name, created_at FROM request_updates WHERE request_id = $1 ORDER BY id DESC",
+    )
+    .bind(request_id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// Posts a customer update: the request's status follows, the customer's contacts on the
+/// request (requester and user; the customer's own address when none is set) are emailed,
+/// and the request's history says so — in one transaction.
+pub async fn add_update(db: &Db, actor: &Actor, now: Millis, request_id: i64, status: &str, message: &str) -> Result<RequestUpdate> {
+    let update = RequestStatus::parse(status)
+        .filter(|s| RequestStatus::UPDATES.contains(s))
+        .ok_or_else(|| Error::validation("status", "error.invalid_choice"))?;
+    let message = message.trim();
+    if message.is_empty() {
+        return Err(Error::validation("message", "error.required"));
+    }
+    if message.chars().count() > 10_000 {
+        return Err(Error::validation("message", "error.too_long"));
+    }
+    let mut tx = db.begin().await?;
+    let old = get(&mut tx, request_id).await?.ok_or(Error::NotFound)?;
+    let to = old.status.after_update(update)?;
+    let closed_at = if to == RequestStatus::Cloture { Some(now) } else { None };
+    sqlx::query("UPDATE service_requests SET status = $1, closed_at = $2, updated_at = $3 WHERE id = $4")
+        .bind(to.code())
+        .bind(closed_at)
+        .bind(now)
+        .bind(request_id)
+        .execute(&mut *tx)
+        .await?;
+    let new = get(&mut tx, request_id).await?.ok_or(Error::NotFound)?;
+    audit::record(&mut tx, actor, now, ServiceRequest::ENTITY, request_id, "status", &audit::diff(&old, &new)).await?;
+    // Who hears about it: the contacts set on the request, else the customer's address.
+    let lang: String = sqlx::query_scalar("SELECT language FROM customers WHERE id = $1").bind(new.customer_id).fetch_one(&mut *tx).await?;
+    let lang = crate::i18n::Lang::parse(&lang).unwrap_or_default();
+    let mut addresses: Vec<(String, Option<String>)> =
+        [&new.requester, &new.user].into_iter().flatten().filter_map(|c| c.email.clone().map(|e| (e, Some(c.name.clone())))).collect();
+    if addresses.is_empty() {
+        let email: Option<String> =
+            sqlx::query_scalar("SELECT email FROM customers WHERE id = $1").bind(new.customer_id).fetch_one(&mut *tx).await?;
+        addresses.extend(email.map(|e| (e, Some(new.customer_name.clone()))));
+    }
+    addresses.sort();
+    addresses.dedup_by(|a, b| a.0 == b.0);
+    let recipients: Vec<crate::mail::notify::Recipient> = addresses
+        .iter()
+        .filter_map(|(e, name)| crate::identity::Email::parse(e).ok().map(|e| crate::mail::Mailbox::new(name.as_deref(), &e)))
+        .map(|m| crate::mail::notify::Recipient::Address(m, lang))
+        .collect();
+    let notified = recipients.len() as i64;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO request_updates (request_id, status, message, notified, author_id, author_name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(request_id)
+    .bind(update.code())
+    .bind(message)
+    .bind(notified)
+    .bind(actor.id)
+    .bind(&actor.name)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !recipients.is_empty() {
+        let notice = crate::mail::notify::Notice {
+            event: "request_update",
+            entity: Some((ServiceRequest::ENTITY.into(), request_id)),
+            vars: serde_json::json!({"request": {"id": request_id, "number": new.number, "status": update.code(),
+                "status_label": crate::i18n::t(lang, &format!("service.status_{}", update.code()))},
+                "update": {"message": message}, "customer": {"name": new.customer_name}, "actor": {"name": actor.name}}),
+            attachments: Vec::new(),
+            created_by: actor.id,
+        };
+        crate::mail::notify::notify(&mut tx, now, notice, &recipients).await?;
+    }
+    let u: RequestUpdate = sqlx::query_as(
+        "SELECT id, request_id, status, message, notified, author_id, author_name, created_at FROM request_updates WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::created(&mut tx, actor, now, id, &u).await?;
+    tx.commit().await?;
+    Ok(u)
+}
+
+// ------------------------------------------------------------------ contacts from a request
+
+/// Which contact field of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Requester,
+    User,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "requester" => Some(Role::Requester),
+            "user" => Some(Role::User),
+            _ => None,
+        }
+    }
+    fn column(self) -> &'static str {
+        match self {
+            Role::Requester => "requester_contact_id",
+            Role::User => "user_contact_id",
+        }
+    }
+}
+
+/// Creates a contact of the request's customer and sets it as requester or user — only
+/// when that field is empty (seed 004).
+pub async fn create_contact(
+    db: &Db,
+    actor: &Actor,
+    now: Millis,
+    request_id: i64,
+    role: Role,
+    input: &ContactInput,
+) -> Result<ServiceRequest> {
+    let r = {
+        let mut conn = db.pool.acquire().await?;
+        get(&mut conn, request_id).await?.ok_or(Error::NotFound)?
+    };
+    let taken = match role {
+        Role::Requester => r.requester.is_some(),
+        Role::User => r.user.is_some(),
+    };
+    if taken {
+        return Err(Error::InvalidState { reason: "error.contact_already_set" });
+    }
+    let mut tx = db.begin().await?;
+    let contact = crate::customers::store::create_contact_in(&mut tx, actor, now, r.customer_id, input).await?;
+    let old = get(&mut tx, request_id).await?.ok_or(Error::NotFound)?;
+    let column = role.column();
+    let done = sqlx::query(&format!("UPDATE service_requests SET {column} = $1, updated_at = $2 WHERE id = $3 AND {column} IS NULL"))
+        .bind(contact.id)
+        .bind(now)
+        .bind(request_id)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::InvalidState { reason: "error.contact_already_set" });
+    }
+    let new = get(&mut tx, request_id).await?.ok_or(Error::NotFound)?;
+    audit::updated(&mut tx, actor, now, request_id, &old, &new).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// The contact set as requester or user (to modify it from the request).
+pub async fn contact_of(db: &Db, request_id: i64, role: Role) -> Result<Option<Contact>> {
+    let mut conn = db.pool.acquire().await?;
+    let r = get(&mut conn, request_id).await?.ok_or(Error::NotFound)?;
+    let id = match role {
+        Role::Requester => r.requester.map(|c| c.id),
+        Role::User => r.user.map(|c| c.id),
+    };
+    match id {
+        Some(id) => crate::customers::store::contact(&mut conn, r.customer_id, id).await,
+        None => Ok(None),
+    }
+}
+
+// ------------------------------------------------------------------ open files
+
+/// A customer's open requests (not closed), for the customer page and the lead screen.
+pub async fn open_for_customer(db: &Db, customer_id: i64) -> Result<Vec<ServiceRequest>> {
+    let rows: Vec<Row> =
+        sqlx::query_as(&format!("{SELECT} WHERE r.customer_id = $1 AND r.status <> 'cloture' ORDER BY r.id DESC LIMIT 50"))
+            .bind(customer_id)
+            .fetch_all(&db.pool)
+            .await?;
+    Ok(rows.into_iter().map(ServiceRequest::from).collect())
+}
+
+/// Ids among `ids` that `vis` may see.
+pub async fn visible_ids(db: &Db, vis: &Visibility, customer_id: i64) -> Result<Vec<i64>> {
+    let mut q = Sql::new("SELECT r.id FROM service_requests r WHERE r.customer_id = ");
+    q.bind(customer_id).push(" AND ").append(vis.filter("r.owner_id", "r.branch_id"));
+    Ok(q.query_scalar().fetch_all(&db.pool).await?)
+}
