@@ -435,7 +435,7 @@ async fn login_and_logout_body(b: &Browser, _app: &TestApp) {
     assert_eq!(b.path().await, "/");
     assert_eq!(b.text("#user-menu").await, "admin");
     assert!(b.find_now("#login-error").await.is_none());
-    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Équipe", "Administration"]);
+    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Administration"]);
     assert_eq!(b.text("h1").await, "Bonjour, admin");
     b.screenshot("fr-home").await;
 
@@ -525,13 +525,13 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     login(b, ADMIN_EMAIL, PASSWORD).await;
     b.goto("/admin/users").await;
     assert_eq!(b.html_lang().await, "fr");
-    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Équipe", "Administration"]);
+    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Administration"]);
     assert_eq!(b.content("#lang-switch").await, "English");
 
     b.click_and_wait("#lang-switch").await;
     assert_eq!(b.path().await, "/");
     assert_eq!(b.html_lang().await, "en");
-    assert_eq!(b.nav_labels().await, ["Home", "Customers", "Opportunities", "Calendar", "Team", "Administration"]);
+    assert_eq!(b.nav_labels().await, ["Home", "Customers", "Opportunities", "Calendar", "Service", "Team", "Administration"]);
     assert_eq!(b.text("#logout").await, "Log out");
     assert_eq!(b.content("#lang-switch").await, "Français");
     b.screenshot("en-home").await;
@@ -552,7 +552,7 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     // And back to French.
     b.click_and_wait("#lang-switch").await;
     assert_eq!(b.html_lang().await, "fr");
-    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Équipe", "Administration"]);
+    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Administration"]);
     assert_eq!(b.text("#logout").await, "Déconnexion");
 }
 

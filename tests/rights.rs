@@ -26,6 +26,8 @@ struct Fixture {
     meeting: i64,
     call: i64,
     stock: i64,
+    request: i64,
+    equipment: i64,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -103,8 +105,26 @@ async fn fixture(app: &TestApp) -> Fixture {
             Some(json!({"opportunity_id": opportunity, "date": "2026-11-30", "time": "09:00", "subject": "Rappel"})),
         )
         .await;
+    let (_, rq) = api
+        .send(
+            "POST",
+            "/api/v1/service-requests",
+            Some(json!({"customer_id": customer, "request_type": "panne", "requester_contact_id": contact, "branch_id": branch})),
+        )
+        .await;
+    let request = rq["id"].as_i64().unwrap();
+    let (_, eq) = api
+        .send(
+            "POST",
+            &format!("/api/v1/service-requests/{request}/equipment"),
+            Some(json!({"equipment": {"serial_number": "FIX-1", "model": "Four"}})),
+        )
+        .await;
+    let equipment = eq["items"][0]["equipment_id"].as_i64().unwrap();
     Fixture {
         user,
+        request,
+        equipment,
         opportunity,
         meeting: m["id"].as_i64().unwrap(),
         call: k["id"].as_i64().unwrap(),
@@ -138,6 +158,10 @@ fn concrete(path: &str, f: &Fixture) -> String {
         f.import
     } else if path.contains("/customers/") {
         f.customer
+    } else if path.contains("/service-requests/") || path.contains("/service/requests/") {
+        f.request
+    } else if path.contains("/equipment/") {
+        f.equipment
     } else if path.contains("/opportunities/") {
         f.opportunity
     } else if path.contains("/meetings/") {
@@ -156,6 +180,8 @@ fn concrete(path: &str, f: &Fixture) -> String {
     path.replace("{id}", &id.to_string())
         .replace("{aid}", &f.attachment.to_string())
         .replace("{cid}", &f.contact.to_string())
+        .replace("{equipment_id}", &f.equipment.to_string())
+        .replace("{role}", "requester")
         .replace("{contact_id}", &f.contact.to_string())
         .replace("{code}", "request_type")
         .replace("{kind}", "housekeeping")
@@ -192,6 +218,14 @@ fn form_body(path: &str) -> Vec<(&'static str, &'static str)> {
         vec![("kind", "person"), ("first_name", "Nouveau"), ("last_name", "Client"), ("phone", "514 555-0111")]
     } else if path.starts_with("/admin/outbox") {
         vec![("to", "someone@t.fr")]
+    } else if path.starts_with("/service/requests") && path.ends_with("/updates") {
+        vec![("status", "planifie"), ("message", "Bientôt")]
+    } else if path.starts_with("/service/requests") && path.contains("/contacts/") {
+        vec![("first_name", "Nouveau"), ("last_name", "Contact")]
+    } else if path.starts_with("/service/requests") && path.contains("/equipment") {
+        vec![("serial_number", "NEW-9"), ("model", "Modèle"), ("symptom", "bruit")]
+    } else if path.starts_with("/service/requests") {
+        vec![("customer_id", "1"), ("request_type", "maintenance"), ("description", "Nouvelle")]
     } else if path.ends_with("/status") {
         vec![("status", "contacte")]
     } else if path.ends_with("/notes") {
@@ -243,6 +277,18 @@ fn json_body(path: &str) -> serde_json::Value {
         json!({"from_id": 1})
     } else if path.starts_with("/api/v1/customers") {
         json!({"kind": "person", "first_name": "Nouveau", "last_name": "Client", "phone": "514 555-0111"})
+    } else if path.starts_with("/api/v1/service-requests") && path.ends_with("/updates") {
+        json!({"status": "planifie", "message": "Bientôt"})
+    } else if path.starts_with("/api/v1/service-requests") && path.contains("/contacts/") {
+        json!({"first_name": "Nouveau", "last_name": "Contact"})
+    } else if path.starts_with("/api/v1/service-requests") && path.ends_with("/equipment") {
+        json!({"equipment": {"serial_number": "NEW-9", "model": "Modèle"}})
+    } else if path.starts_with("/api/v1/service-requests") && path.contains("{equipment_id}") {
+        json!({"symptom": "bruit"})
+    } else if path.starts_with("/api/v1/service-requests") {
+        json!({"customer_id": 1, "request_type": "maintenance", "description": "Nouvelle"})
+    } else if path.starts_with("/api/v1/equipment") {
+        json!({"customer_id": 1, "serial_number": "NEW-9", "model": "Modèle"})
     } else if path.starts_with("/api/v1/opportunities") && path.ends_with("/notes") {
         json!({"body": "Une remarque"})
     } else if path.starts_with("/api/v1/opportunities") && path.contains("{id}") {

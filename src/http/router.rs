@@ -119,6 +119,22 @@ routes! {
     post "/stock" => Right(StockManage), pages::sales::stock_create;
     post "/stock/{id}" => Right(StockManage), pages::sales::stock_update;
 
+    // Service requests.
+    get "/service/requests" => Right(ServiceRequestsRead), pages::service::list;
+    get "/service/requests/new" => Right(ServiceRequestsCreate), pages::service::new_form;
+    post "/service/requests" => Right(ServiceRequestsCreate), pages::service::create;
+    get "/service/requests/{id}" => Right(ServiceRequestsRead), pages::service::show;
+    get "/service/requests/{id}/edit" => Right(ServiceRequestsUpdate), pages::service::edit_form;
+    post "/service/requests/{id}" => Right(ServiceRequestsUpdate), pages::service::update;
+    get "/service/requests/{id}/history" => Right(ServiceRequestsRead), pages::service::history;
+    post "/service/requests/{id}/updates" => Right(ServiceRequestsUpdate), pages::service::add_update;
+    post "/service/requests/{id}/contacts/{role}" => Right(ServiceContactCreate), pages::service::create_contact;
+    get "/service/requests/{id}/contacts/{role}/edit" => Right(ServiceContactUpdate), pages::service::edit_contact;
+    post "/service/requests/{id}/contacts/{role}/edit" => Right(ServiceContactUpdate), pages::service::update_contact;
+    post "/service/requests/{id}/equipment" => Right(ServiceRequestsUpdate), pages::service::add_line;
+    post "/service/requests/{id}/equipment/{equipment_id}" => Right(ServiceRequestsUpdate), pages::service::set_symptom;
+    post "/service/requests/{id}/equipment/{equipment_id}/remove" => Right(ServiceRequestsUpdate), pages::service::remove_line;
+
     // Administration.
     get "/admin" => Authenticated, pages::admin::index;
     get "/admin/users" => Right(AdminUsers), pages::admin::users::list;

@@ -205,6 +205,11 @@ impl TestApp {
             ("meetings", "id, subject, start_at, status, sequence, updated_at"),
             ("meeting_participants", "meeting_id, kind, ref_id"),
             ("calls", "id, opportunity_id, owner_id, due_at, status, updated_at"),
+            ("service_requests", "id, number, customer_id, requester_contact_id, user_contact_id, request_type, status, updated_at"),
+            ("service_request_counters", "year, last"),
+            ("request_updates", "id, request_id, status, message"),
+            ("equipment", "id, customer_id, serial_number, model, updated_at"),
+            ("request_equipment", "request_id, equipment_id, symptom"),
         ];
         let mut out = String::new();
         for (t, cols) in tables {

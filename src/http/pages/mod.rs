@@ -7,6 +7,7 @@ pub mod customers;
 pub mod directory;
 pub mod imports;
 pub mod sales;
+pub mod service;
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
@@ -47,6 +48,7 @@ const SECTIONS: &[(&str, &str, &[Right])] = &[
     ("/customers", "nav.customers", &[Right::CustomersRead]),
     ("/opportunities", "nav.opportunities", &[Right::OpportunitiesRead]),
     ("/calendar", "nav.calendar", &[Right::MeetingsRead]),
+    ("/service/requests", "nav.service", &[Right::ServiceRequestsRead]),
     ("/users", "nav.team", &[Right::UsersRead]),
     (
         "/admin",

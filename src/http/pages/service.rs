@@ -1,0 +1,559 @@
+//! Service pages: the request list, the new-request form, the request with its contacts
+//! (create or modify from the request), customer updates, equipment lines, history.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
+use crate::access::Right;
+use crate::audit::{self, HistoryEntry};
+use crate::customers::{Contact, ContactForm, Customer};
+use crate::db::page::PageReq;
+use crate::error::Error;
+use crate::http::auth::Ctx;
+use crate::http::error::HttpError;
+use crate::http::AppState;
+use crate::identity::users::{self, User};
+use crate::lists::{self, ListItem};
+use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
+use crate::service::store::{self, Filter, RequestUpdate, Role};
+use crate::service::{RequestForm, RequestStatus, ServiceRequest, SOURCES};
+
+/// Labels of the service lists, for templates.
+pub struct Labels {
+    pub types: Vec<ListItem>,
+    pub symptoms: Vec<ListItem>,
+    pub lang: crate::i18n::Lang,
+    pub zone: crate::clock::Zone,
+}
+
+impl Labels {
+    async fn load(st: &AppState, c: &Ctx) -> Result<Labels, HttpError> {
+        Ok(Labels {
+            types: lists::items(&st.db, "request_type", true).await.map_err(|e| c.err(e))?,
+            symptoms: lists::items(&st.db, "symptom", true).await.map_err(|e| c.err(e))?,
+            lang: c.lang(),
+            zone: crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?,
+        })
+    }
+    fn label(items: &[ListItem], code: &str, lang: &crate::i18n::Lang) -> String {
+        items.iter().find(|i| i.code == code).map(|i| i.label(lang).to_string()).unwrap_or_else(|| code.to_string())
+    }
+    pub fn kind(&self, code: &str) -> String {
+        Self::label(&self.types, code, &self.lang)
+    }
+    pub fn symptom(&self, code: &Option<String>) -> String {
+        code.as_deref().map(|c| Self::label(&self.symptoms, c, &self.lang)).unwrap_or_else(|| "—".into())
+    }
+    pub fn at(&self, ms: &i64) -> String {
+        self.zone.format(*ms)
+    }
+}
+
+// ------------------------------------------------------------------ list
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    q: Option<String>,
+    status: Option<String>,
+    request_type: Option<String>,
+    mine: Option<String>,
+    after: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "service/list.html")]
+struct ListPage {
+    c: PageCtx,
+    l: Labels,
+    items: Vec<ServiceRequest>,
+    q: String,
+    status: String,
+    request_type: String,
+    mine: bool,
+    next: Option<String>,
+    statuses: Vec<RequestStatus>,
+    can_create: bool,
+}
+
+pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
+    let size = crate::settings::get_int(&st.db, "lists.page_size").await.map_err(|e| c.err(e))?;
+    let page = PageReq::parse(Some(size), q.after.as_deref()).map_err(|e| c.err(e))?;
+    let mine = q.mine.as_deref() == Some("1");
+    let f = Filter {
+        q: q.q.clone(),
+        status: q.status.as_deref().and_then(RequestStatus::parse),
+        request_type: q.request_type.clone().filter(|s| !s.is_empty()),
+        owner_id: mine.then_some(c.p.user_id),
+        ..Default::default()
+    };
+    let res = store::list(&st.db, &c.p.visibility, &f, &page).await.map_err(|e| c.err(e))?;
+    let base = serde_urlencoded::to_string([
+        ("q", q.q.clone().unwrap_or_default()),
+        ("status", q.status.clone().unwrap_or_default()),
+        ("request_type", q.request_type.clone().unwrap_or_default()),
+        ("mine", q.mine.clone().unwrap_or_default()),
+    ])
+    .unwrap_or_default();
+    let next = res.next.map(|n| format!("{base}&after={}", n.encode()));
+    Ok(render(ListPage {
+        c: PageCtx::new(&c, "/service/requests", "nav.service").with_notice(q.notice.as_deref()),
+        l: Labels::load(&st, &c).await?,
+        items: res.items,
+        q: q.q.unwrap_or_default(),
+        status: q.status.unwrap_or_default(),
+        request_type: q.request_type.unwrap_or_default(),
+        mine,
+        next,
+        statuses: RequestStatus::ALL.to_vec(),
+        can_create: c.p.can(Right::ServiceRequestsCreate),
+    }))
+}
+
+// ------------------------------------------------------------------ the form
+
+#[derive(Template)]
+#[template(path = "service/form.html")]
+struct FormPage {
+    c: PageCtx,
+    id: Option<i64>,
+    form: RequestForm,
+    f: FormErrors,
+    customer: Option<Customer>,
+    contacts: Vec<Contact>,
+    find: String,
+    found: Vec<Customer>,
+    types: Vec<ListItem>,
+    symptoms: Vec<ListItem>,
+    owners: Vec<User>,
+    sources: &'static [&'static str],
+}
+
+impl FormPage {
+    fn type_is(&self, code: &str) -> bool {
+        self.form.request_type == code
+    }
+    fn symptom_is(&self, code: &str) -> bool {
+        self.form.symptom.as_deref() == Some(code)
+    }
+    fn source_is(&self, code: &str) -> bool {
+        self.form.source == code || (self.form.source.is_empty() && code == "staff")
+    }
+    fn owner_is(&self, id: &i64) -> bool {
+        self.form.owner_id == Some(*id)
+    }
+    fn requester_is(&self, id: &i64) -> bool {
+        self.form.requester_contact_id == Some(*id)
+    }
+    fn user_is(&self, id: &i64) -> bool {
+        self.form.user_contact_id == Some(*id)
+    }
+}
+
+async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: RequestForm, f: FormErrors, find: String) -> Result<Response, HttpError> {
+    let customer = match form.customer_id {
+        Some(cid) => crate::customers::store::get_visible(&st.db, &c.p.visibility, cid).await.map_err(|e| c.err(e))?,
+        None => None,
+    };
+    let contacts = match &customer {
+        Some(cu) => crate::customers::store::contacts(&st.db, cu.id).await.map_err(|e| c.err(e))?,
+        None => Vec::new(),
+    };
+    let found = if find.trim().is_empty() {
+        Vec::new()
+    } else {
+        let filter = crate::customers::store::Filter { q: Some(find.clone()), ..Default::default() };
+        crate::customers::store::list(&st.db, &c.p.visibility, &filter, &PageReq::first(10)).await.map_err(|e| c.err(e))?.items
+    };
+    let errors = f.any();
+    let mut resp = render(FormPage {
+        c: PageCtx::new(c, "/service/requests", if id.is_some() { "service.edit" } else { "service.new" }),
+        id,
+        form,
+        f,
+        customer,
+        contacts,
+        find,
+        found,
+        types: lists::items(&st.db, "request_type", false).await.map_err(|e| c.err(e))?,
+        symptoms: lists::items(&st.db, "symptom", false).await.map_err(|e| c.err(e))?,
+        owners: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        sources: SOURCES,
+    });
+    if errors {
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+#[derive(Deserialize, Default)]
+pub struct NewQuery {
+    customer_id: Option<i64>,
+    find: Option<String>,
+}
+
+pub async fn new_form(State(st): State<AppState>, c: Ctx, Query(q): Query<NewQuery>) -> Result<Response, HttpError> {
+    let form = RequestForm { customer_id: q.customer_id, owner_id: Some(c.p.user_id), source: "staff".into(), ..Default::default() };
+    form_page(&st, &c, None, form, FormErrors::none(), q.find.unwrap_or_default()).await
+}
+
+fn read_form(body: &str) -> RequestForm {
+    let mut f = RequestForm::default();
+    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
+        match k.as_str() {
+            "customer_id" => f.customer_id = v.parse().ok(),
+            "requester_contact_id" => f.requester_contact_id = v.parse().ok(),
+            "user_contact_id" => f.user_contact_id = v.parse().ok(),
+            "request_type" => f.request_type = v,
+            "symptom" => f.symptom = Some(v).filter(|s| !s.is_empty()),
+            "source" => f.source = v,
+            "description" => f.description = v,
+            "owner_id" => f.owner_id = v.parse().ok(),
+            "branch_id" => f.branch_id = v.parse().ok(),
+            _ => {}
+        }
+    }
+    f
+}
+
+pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
+    let form = read_form(&body);
+    let form = RequestForm { branch_id: form.branch_id.or(c.p.visibility.unit_id), ..form };
+    let res = async {
+        let input = form.parse()?;
+        crate::customers::store::get_visible(&st.db, &c.p.visibility, input.customer_id)
+            .await?
+            .ok_or_else(|| Error::validation("customer_id", "error.unknown_customer"))?;
+        store::create(&st.db, &c.actor(), st.now(), &input).await
+    }
+    .await;
+    match res {
+        Ok(r) => Ok(redirect_notice(&format!("/service/requests/{}", r.id), "notice.request_created")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            form_page(&st, &c, None, form, fe, String::new()).await
+        }
+    }
+}
+
+async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<ServiceRequest, HttpError> {
+    store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+}
+
+pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    let r = visible(&st, &c, id).await?;
+    form_page(&st, &c, Some(id), RequestForm::from_request(&r), FormErrors::none(), String::new()).await
+}
+
+pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    let r = visible(&st, &c, id).await?;
+    let form = RequestForm { customer_id: Some(r.customer_id), ..read_form(&body) };
+    let res = match form.parse() {
+        Ok(input) => store::update(&st.db, &c.actor(), st.now(), id, &input).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}"), "notice.saved")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            form_page(&st, &c, Some(id), form, fe, String::new()).await
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the request
+
+#[derive(Template)]
+#[template(path = "service/show.html")]
+struct ShowPage {
+    c: PageCtx,
+    l: Labels,
+    r: ServiceRequest,
+    region: String,
+    updates: Vec<RequestUpdate>,
+    lines: Vec<Line>,
+    base: Vec<Equipment>,
+    update_status: String,
+    update_message: String,
+    uf: FormErrors,
+    contact_role: String,
+    contact_form: ContactForm,
+    cf: FormErrors,
+    equipment_form: EquipmentForm,
+    ef: FormErrors,
+    can_update: bool,
+    can_contact_create: bool,
+    can_contact_update: bool,
+    can_equipment: bool,
+    update_statuses: Vec<RequestStatus>,
+}
+
+impl ShowPage {
+    fn phone(&self, p: &Option<String>) -> String {
+        p.as_deref().map(|e| crate::customers::phone::Phone::display(e, &self.region)).unwrap_or_default()
+    }
+    /// The two contact fields of the request, in order.
+    fn roles(&self) -> Vec<(&'static str, Option<crate::service::ContactRef>)> {
+        vec![("requester", self.r.requester.clone()), ("user", self.r.user.clone())]
+    }
+    fn contact_open(&self, role: &str) -> bool {
+        self.contact_role == role && self.cf.any()
+    }
+    fn on_request(&self, id: &i64) -> bool {
+        self.lines.iter().any(|l| l.equipment_id == *id)
+    }
+    fn line_symptom_is(&self, line: &Line, code: &str) -> bool {
+        line.symptom.as_deref() == Some(code)
+    }
+}
+
+#[derive(Default)]
+struct ShowState {
+    update: (String, String, FormErrors),
+    contact: (String, ContactForm, FormErrors),
+    equipment: (EquipmentForm, FormErrors),
+}
+
+async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: ShowState) -> Result<Response, HttpError> {
+    let r = visible(st, c, id).await?;
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let lines = equipment::lines(&mut conn, id).await.map_err(|e| c.err(e))?;
+    let region = crate::customers::store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    drop(conn);
+    let base = equipment::of_customer(&st.db, r.customer_id).await.map_err(|e| c.err(e))?;
+    let mut pc = PageCtx::new(c, "/service/requests", "nav.service").with_notice(notice);
+    pc.title = r.number.clone();
+    let errors = s.update.2.any() || s.contact.2.any() || s.equipment.1.any();
+    let mut resp = render(ShowPage {
+        c: pc,
+        l: Labels::load(st, c).await?,
+        updates: store::updates(&st.db, id).await.map_err(|e| c.err(e))?,
+        lines,
+        base,
+        region,
+        update_status: if s.update.0.is_empty() { "en_cours".into() } else { s.update.0 },
+        update_message: s.update.1,
+        uf: s.update.2,
+        contact_role: s.contact.0,
+        contact_form: s.contact.1,
+        cf: s.contact.2,
+        equipment_form: s.equipment.0,
+        ef: s.equipment.1,
+        can_update: c.p.can(Right::ServiceRequestsUpdate),
+        can_contact_create: c.p.can(Right::ServiceContactCreate),
+        can_contact_update: c.p.can(Right::ServiceContactUpdate),
+        can_equipment: c.p.can(Right::ServiceEquipmentManage),
+        update_statuses: RequestStatus::UPDATES.to_vec(),
+        r,
+    });
+    if errors {
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
+    show_page(&st, &c, id, q.notice.as_deref(), ShowState::default()).await
+}
+
+#[derive(Deserialize)]
+pub struct UpdateForm {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// "Nouvelle action": a status and a message for the end customer.
+pub async fn add_update(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    axum::extract::Form(f): axum::extract::Form<UpdateForm>,
+) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    match store::add_update(&st.db, &c.actor(), st.now(), id, &f.status, &f.message).await {
+        Ok(u) => Ok(redirect_notice(
+            &format!("/service/requests/{id}#updates"),
+            if u.notified > 0 { "notice.update_sent" } else { "notice.update_saved" },
+        )),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show_page(&st, &c, id, None, ShowState { update: (f.status, f.message, fe), ..Default::default() }).await
+        }
+    }
+}
+
+fn read_contact(body: &str) -> ContactForm {
+    let mut f = ContactForm::default();
+    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
+        match k.as_str() {
+            "civility" => f.civility = Some(v).filter(|s| !s.is_empty()),
+            "first_name" => f.first_name = v,
+            "last_name" => f.last_name = v,
+            "email" => f.email = v,
+            "phone" => f.phone = v,
+            "mobile" => f.mobile = v,
+            "notes" => f.notes = v,
+            "particularities" => f.particularities.push(v),
+            _ => {}
+        }
+    }
+    f
+}
+
+fn role_of(c: &Ctx, r: &str) -> Result<Role, HttpError> {
+    Role::parse(r).ok_or_else(|| c.err(Error::NotFound))
+}
+
+/// Creates a contact from the request and sets it as requester or user.
+pub async fn create_contact(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, r)): Path<(i64, String)>,
+    body: String,
+) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    let role = role_of(&c, &r)?;
+    let form = read_contact(&body);
+    let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    let res = match form.parse(&region) {
+        Ok(input) => store::create_contact(&st.db, &c.actor(), st.now(), id, role, &input).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}"), "notice.contact_added")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show_page(&st, &c, id, None, ShowState { contact: (r, form, fe), ..Default::default() }).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "service/contact_form.html")]
+struct ContactPage {
+    c: PageCtx,
+    r: ServiceRequest,
+    role: String,
+    form: ContactForm,
+    f: FormErrors,
+}
+
+pub async fn edit_contact(State(st): State<AppState>, c: Ctx, Path((id, r)): Path<(i64, String)>) -> Result<Response, HttpError> {
+    let req = visible(&st, &c, id).await?;
+    let role = role_of(&c, &r)?;
+    let ct = store::contact_of(&st.db, id, role).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let mut pc = PageCtx::new(&c, "/service/requests", "customers.contact_edit");
+    pc.title = ct.name();
+    Ok(render(ContactPage { c: pc, r: req, role: r, form: ContactForm::from_contact(&ct), f: FormErrors::none() }))
+}
+
+pub async fn update_contact(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, r)): Path<(i64, String)>,
+    body: String,
+) -> Result<Response, HttpError> {
+    let req = visible(&st, &c, id).await?;
+    let role = role_of(&c, &r)?;
+    let ct = store::contact_of(&st.db, id, role).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let form = read_contact(&body);
+    let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    let res = match form.parse(&region) {
+        Ok(input) => crate::customers::store::update_contact(&st.db, &c.actor(), st.now(), req.customer_id, ct.id, &input).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}"), "notice.saved")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            let mut pc = PageCtx::new(&c, "/service/requests", "customers.contact_edit");
+            pc.title = ct.name();
+            let mut resp = render(ContactPage { c: pc, r: req, role: r, form, f: fe });
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(resp)
+        }
+    }
+}
+
+/// Adds an existing equipment of the customer (`equipment_id`) or a new one (serial number,
+/// model…), with a symptom.
+pub async fn add_line(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    let r = visible(&st, &c, id).await?;
+    let mut f = EquipmentForm { customer_id: Some(r.customer_id), ..Default::default() };
+    let mut existing: Option<i64> = None;
+    let mut symptom = String::new();
+    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(&body).unwrap_or_default() {
+        match k.as_str() {
+            "equipment_id" => existing = v.parse().ok(),
+            "serial_number" => f.serial_number = v,
+            "model" => f.model = v,
+            "installed_on" => f.installed_on = v,
+            "location" => f.location = v,
+            "symptom" => symptom = v,
+            _ => {}
+        }
+    }
+    let symptom = Some(symptom.as_str()).filter(|s| !s.is_empty());
+    let res = match existing {
+        Some(eid) => equipment::add_line(&st.db, &c.actor(), st.now(), id, eid, symptom).await,
+        None if !c.p.can(Right::ServiceEquipmentManage) => Err(Error::Forbidden),
+        None => match f.parse() {
+            Ok(input) => equipment::create_line(&st.db, &c.actor(), st.now(), id, &input, symptom).await.map(|_| ()),
+            Err(e) => Err(e),
+        },
+    };
+    match res {
+        Ok(()) => Ok(redirect_notice(&format!("/service/requests/{id}#equipment"), "notice.equipment_added")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show_page(&st, &c, id, None, ShowState { equipment: (f, fe), ..Default::default() }).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SymptomForm {
+    #[serde(default)]
+    symptom: String,
+}
+
+pub async fn set_symptom(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, eid)): Path<(i64, i64)>,
+    axum::extract::Form(f): axum::extract::Form<SymptomForm>,
+) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    equipment::set_symptom(&st.db, &c.actor(), st.now(), id, eid, Some(f.symptom.as_str()).filter(|s| !s.is_empty()))
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok(redirect_notice(&format!("/service/requests/{id}#equipment"), "notice.saved"))
+}
+
+pub async fn remove_line(State(st): State<AppState>, c: Ctx, Path((id, eid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    equipment::remove_line(&st.db, &c.actor(), st.now(), id, eid).await.map_err(|e| c.err(e))?;
+    Ok(redirect_notice(&format!("/service/requests/{id}#equipment"), "notice.equipment_removed"))
+}
+
+#[derive(Template)]
+#[template(path = "service/history.html")]
+struct HistoryPage {
+    c: PageCtx,
+    r: ServiceRequest,
+    entries: Vec<HistoryEntry>,
+}
+
+pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    let r = visible(&st, &c, id).await?;
+    let events = audit::history(&st.db, "service_request", id, None, 500).await.map_err(|e| c.err(e))?;
+    let mut pc = PageCtx::new(&c, "/service/requests", "history.title");
+    pc.title = format!("{} · {}", c.tr.t("history.title"), r.number);
+    Ok(render(HistoryPage { c: pc, r, entries: audit::entries(&events) }))
+}

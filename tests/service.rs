@@ -1,0 +1,265 @@
+//! Service requests over HTTP, on both backends: numbering, bad input, visibility, customer
+//! updates with their emails and the status workflow, contacts from a request, equipment
+//! lines, history, open files.
+
+mod common;
+
+use common::{each_backend, Api, TestApp};
+use serde_json::{json, Value};
+
+struct Setup {
+    admin: Api,
+    agent: Api,
+    customer: i64,
+    contact: i64,
+}
+
+async fn setup(app: &TestApp) -> Setup {
+    let company = app.unit("Service Inc.", "company", None).await;
+    let team = app.unit("Service Laval", "team", Some(company)).await;
+    let admin = app.user("admin@t.fr", "administrateur", None).await;
+    let agent = app.user("agent@t.fr", "agent_support", Some(team)).await;
+    let admin = app.api(&app.token_for(admin).await);
+    let agent = app.api(&app.token_for(agent).await);
+    let (s, cu) = admin
+        .send(
+            "POST",
+            "/api/v1/customers",
+            Some(json!({"kind": "company", "company_name": "Boulangerie Les Trois Épis", "branch_id": team, "language": "fr"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{cu}");
+    let customer = cu["id"].as_i64().unwrap();
+    let (_, ct) = admin
+        .send(
+            "POST",
+            &format!("/api/v1/customers/{customer}/contacts"),
+            Some(json!({"first_name": "Marie", "last_name": "Lemieux", "email": "marie@3epis.ca"})),
+        )
+        .await;
+    Setup { admin, agent, customer, contact: ct["id"].as_i64().unwrap() }
+}
+
+async fn request(api: &Api, body: Value) -> Value {
+    let (s, r) = api.send("POST", "/api/v1/service-requests", Some(body)).await;
+    assert_eq!(s, 201, "{r}");
+    r
+}
+
+#[tokio::test]
+async fn requests_are_numbered_checked_and_visible_by_structure() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        // Bad input: no type, an unknown type, a contact of another customer. Nothing written.
+        let before = app.snapshot().await;
+        let (st, b) = s.agent.send("POST", "/api/v1/service-requests", Some(json!({"customer_id": s.customer}))).await;
+        assert_eq!(st, 422);
+        assert!(b["error"]["fields"]["request_type"].is_string(), "{b}");
+        let (st, _) = s.agent.send("POST", "/api/v1/service-requests", Some(json!({"customer_id": s.customer, "request_type": "nope"}))).await;
+        assert_eq!(st, 422);
+        let (_, other) = s.admin.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Autre"}))).await;
+        let (_, oc) =
+            s.admin.send("POST", &format!("/api/v1/customers/{}/contacts", other["id"]), Some(json!({"first_name": "X", "last_name": "Y"}))).await;
+        let before2 = app.snapshot().await;
+        let (st, b) = s
+            .agent
+            .send("POST", "/api/v1/service-requests", Some(json!({"customer_id": s.customer, "request_type": "panne", "requester_contact_id": oc["id"]})))
+            .await;
+        assert_eq!(st, 422, "{b}");
+        assert_eq!(app.snapshot().await, before2);
+        assert_ne!(before, before2);
+        // Numbered per year, in order.
+        let r1 = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne", "symptom": "fuite", "requester_contact_id": s.contact, "description": "Le four fuit."})).await;
+        let r2 = request(&s.agent, json!({"customer_id": s.customer, "request_type": "maintenance"})).await;
+        assert_eq!(r1["number"], "DEM-2026-000001");
+        assert_eq!(r2["number"], "DEM-2026-000002");
+        assert_eq!((r1["status"].as_str(), r1["source"].as_str()), (Some("nouveau"), Some("staff")));
+        assert_eq!(r1["requester"]["email"], "marie@3epis.ca");
+        // The number and status are the system's.
+        let (st, _) = s.agent.send("PATCH", &format!("/api/v1/service-requests/{}", r1["id"]), Some(json!({"status": "cloture"}))).await;
+        assert_eq!(st, 422);
+        let (st, _) = s.agent.send("PATCH", &format!("/api/v1/service-requests/{}", r1["id"]), Some(json!({"number": "X"}))).await;
+        assert_eq!(st, 422);
+        let (st, p) = s.agent.send("PATCH", &format!("/api/v1/service-requests/{}", r1["id"]), Some(json!({"description": "Le four fuit beaucoup."}))).await;
+        assert_eq!(st, 200, "{p}");
+        // A technician (scope own) sees neither request; the list filters by status and type.
+        let tech = app.user("tech@t.fr", "technicien", None).await;
+        let tech = app.api(&app.token_for(tech).await);
+        let (_, l) = tech.get("/api/v1/service-requests").await;
+        assert!(l["items"].as_array().unwrap().is_empty());
+        let (st, _) = tech.get(&format!("/api/v1/service-requests/{}", r1["id"])).await;
+        assert_eq!(st, 404);
+        let (_, l) = s.agent.get("/api/v1/service-requests?request_type=maintenance").await;
+        assert_eq!(l["items"].as_array().unwrap().len(), 1);
+        let (_, l) = s.agent.get("/api/v1/service-requests?q=boulangerie").await;
+        assert_eq!(l["items"].as_array().unwrap().len(), 2);
+        let (st, _) = s.agent.get("/api/v1/service-requests?status=nope").await;
+        assert_eq!(st, 422);
+        // The customer's open files name both requests.
+        let (_, f) = s.agent.get(&format!("/api/v1/customers/{}/open-files", s.customer)).await;
+        let kinds: Vec<&str> = f["items"].as_array().unwrap().iter().filter_map(|x| x["kind"].as_str()).collect();
+        assert_eq!(kinds, vec!["service_request", "service_request"], "{f}");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn customer_updates_drive_the_status_and_email_the_contacts() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne", "requester_contact_id": s.contact})).await;
+        let path = format!("/api/v1/service-requests/{}/updates", r["id"]);
+        let (st, b) = s.agent.send("POST", &path, Some(json!({"status": "nouveau", "message": "x"}))).await;
+        assert_eq!(st, 422, "{b}");
+        let (st, b) = s.agent.send("POST", &path, Some(json!({"status": "planifie", "message": "  "}))).await;
+        assert_eq!(st, 422, "{b}");
+        let (st, u) = s
+            .agent
+            .send("POST", &path, Some(json!({"status": "planifie", "message": "Un technicien passe mardi entre 8 h et 10 h."})))
+            .await;
+        assert_eq!(st, 201, "{u}");
+        assert_eq!(u["notified"], 1);
+        let (_, got) = s.agent.get(&format!("/api/v1/service-requests/{}", r["id"])).await;
+        assert_eq!(got["status"], "planifie");
+        let emails: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT event, to_addrs, subject FROM emails WHERE entity_type = 'service_request' AND entity_id = $1")
+                .bind(r["id"].as_i64().unwrap())
+                .fetch_all(&app.state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(emails.len(), 1, "{emails:?}");
+        assert_eq!(emails[0].0, "request_update");
+        assert!(emails[0].1.contains("marie@3epis.ca"));
+        assert_eq!(emails[0].2, "Votre demande DEM-2026-000001 : Planifié");
+        // Closed, then closed again (refused), then reopened.
+        let (st, _) = s.agent.send("POST", &path, Some(json!({"status": "cloture", "message": "Réparé."}))).await;
+        assert_eq!(st, 201);
+        let (_, got) = s.agent.get(&format!("/api/v1/service-requests/{}", r["id"])).await;
+        assert!(got["closed_at"].is_i64());
+        let (st, _) = s.agent.send("POST", &path, Some(json!({"status": "cloture", "message": "Encore"}))).await;
+        assert_eq!(st, 409);
+        let (_, f) = s.agent.get(&format!("/api/v1/customers/{}/open-files", s.customer)).await;
+        assert!(f["items"].as_array().unwrap().is_empty(), "a closed request is not an open file");
+        let (st, _) = s.agent.send("POST", &path, Some(json!({"status": "en_cours", "message": "La fuite est revenue."}))).await;
+        assert_eq!(st, 201);
+        let (_, got) = s.agent.get(&format!("/api/v1/service-requests/{}", r["id"])).await;
+        assert_eq!((got["status"].as_str(), got["closed_at"].is_null()), (Some("en_cours"), true));
+        let (_, l) = s.agent.get(&path).await;
+        assert_eq!(l["items"].as_array().unwrap().len(), 3);
+        let (_, h) = s.agent.get(&format!("/api/v1/service-requests/{}/history", r["id"])).await;
+        assert!(h["items"].as_array().unwrap().iter().filter(|e| e["field"] == "status").count() >= 3, "{h}");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn contacts_are_created_only_into_empty_fields_and_modified_with_the_right() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let r =
+            request(&s.agent, json!({"customer_id": s.customer, "request_type": "installation", "requester_contact_id": s.contact})).await;
+        let id = r["id"].as_i64().unwrap();
+        // The requester is set: creating one there is refused; the user field is empty.
+        let (st, _) =
+            s.agent.send("POST", &format!("/api/v1/service-requests/{id}/contacts/requester"), Some(json!({"last_name": "Nouveau"}))).await;
+        assert_eq!(st, 409);
+        let (st, b) = s
+            .agent
+            .send(
+                "POST",
+                &format!("/api/v1/service-requests/{id}/contacts/user"),
+                Some(json!({"last_name": "Vachon", "email": "pas-valide"})),
+            )
+            .await;
+        assert_eq!(st, 422, "{b}");
+        let (st, b) = s
+            .agent
+            .send(
+                "POST",
+                &format!("/api/v1/service-requests/{id}/contacts/user"),
+                Some(json!({"first_name": "Karine", "last_name": "Vachon", "mobile": "514 555-0199"})),
+            )
+            .await;
+        assert_eq!(st, 201, "{b}");
+        assert_eq!(b["user"]["name"], "Karine Vachon");
+        assert_eq!(b["user"]["mobile"], "+15145550199");
+        let (_, cts) = s.agent.get(&format!("/api/v1/customers/{}/contacts", s.customer)).await;
+        assert_eq!(cts["items"].as_array().unwrap().len(), 2, "the contact belongs to the customer");
+        // Modify the requester from the request.
+        let (st, c) = s
+            .agent
+            .send(
+                "PUT",
+                &format!("/api/v1/service-requests/{id}/contacts/requester"),
+                Some(json!({"first_name": "Marie", "last_name": "Lemieux", "email": "marie.lemieux@3epis.ca"})),
+            )
+            .await;
+        assert_eq!(st, 200, "{c}");
+        let (_, got) = s.agent.get(&format!("/api/v1/service-requests/{id}")).await;
+        assert_eq!(got["requester"]["email"], "marie.lemieux@3epis.ca");
+        // Without the rights (a technician on their own request): refused.
+        let tech_id = app.user("tech@t.fr", "technicien", None).await;
+        let tech = app.api(&app.token_for(tech_id).await);
+        let (st, _) = tech.send("PUT", &format!("/api/v1/service-requests/{id}/contacts/requester"), Some(json!({"last_name": "X"}))).await;
+        assert_eq!(st, 403);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn equipment_lines_are_added_created_given_symptoms_and_removed() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne"})).await;
+        let id = r["id"].as_i64().unwrap();
+        let (st, e) = s
+            .agent
+            .send("POST", "/api/v1/equipment", Some(json!({"customer_id": s.customer, "serial_number": "sn-100", "model": "Four Rational iCombi", "installed_on": "2023-04-12", "location": "Cuisine"})))
+            .await;
+        assert_eq!(st, 201, "{e}");
+        assert_eq!(e["serial_number"], "SN-100");
+        let (st, _) = s.agent.send("POST", "/api/v1/equipment", Some(json!({"customer_id": s.customer, "serial_number": "SN-100", "model": "Doublon"}))).await;
+        assert_eq!(st, 409);
+        let (st, b) = s.agent.send("POST", "/api/v1/equipment", Some(json!({"customer_id": s.customer, "serial_number": "SN-1", "model": "M", "installed_on": "hier"}))).await;
+        assert_eq!(st, 422, "{b}");
+        let eid = e["id"].as_i64().unwrap();
+        let lines = format!("/api/v1/service-requests/{id}/equipment");
+        let (st, l) = s.agent.send("POST", &lines, Some(json!({"equipment_id": eid, "symptom": "fuite"}))).await;
+        assert_eq!(st, 201, "{l}");
+        let (st, _) = s.agent.send("POST", &lines, Some(json!({"equipment_id": eid}))).await;
+        assert_eq!(st, 409, "already on the request");
+        let (st, _) = s.agent.send("POST", &lines, Some(json!({"equipment_id": eid, "symptom": "grele"}))).await;
+        assert_eq!(st, 422);
+        // New equipment created from the request, with its symptom.
+        let (st, l) = s.agent.send("POST", &lines, Some(json!({"equipment": {"serial_number": "SN-200", "model": "Pétrin"}, "symptom": "bruit"}))).await;
+        assert_eq!(st, 201, "{l}");
+        assert_eq!(l["items"].as_array().unwrap().len(), 2);
+        // Equipment of another customer cannot be added.
+        let (_, other) = s.admin.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Autre"}))).await;
+        let (_, oe) = s.admin.send("POST", "/api/v1/equipment", Some(json!({"customer_id": other["id"], "serial_number": "X1", "model": "M"}))).await;
+        let (st, _) = s.agent.send("POST", &lines, Some(json!({"equipment_id": oe["id"]}))).await;
+        assert_eq!(st, 422);
+        let (st, _) = s.agent.send("PATCH", &format!("{lines}/{eid}"), Some(json!({"symptom": "ne_demarre_pas"}))).await;
+        assert_eq!(st, 204);
+        let (st, _) = s.agent.send("DELETE", &format!("{lines}/{eid}"), None).await;
+        assert_eq!(st, 204);
+        let (_, l) = s.agent.get(&lines).await;
+        let items = l["items"].as_array().unwrap();
+        assert_eq!((items.len(), items[0]["serial_number"].as_str(), items[0]["symptom"].as_str()), (1, Some("SN-200"), Some("bruit")));
+        let (_, base) = s.agent.get(&format!("/api/v1/equipment?customer_id={}", s.customer)).await;
+        assert_eq!(base["items"].as_array().unwrap().len(), 2, "removing a line keeps the equipment");
+        let (_, h) = s.agent.get(&format!("/api/v1/service-requests/{id}/history")).await;
+        assert_eq!(h["items"].as_array().unwrap().iter().filter(|e| e["action"] == "equipment").count(), 4, "{h}");
+        // Merging customers moves their requests and equipment.
+        let (_, dup) = s.admin.send("POST", "/api/v1/customers?allow_duplicate=true", Some(json!({"kind": "company", "company_name": "Boulangerie 3 Épis"}))).await;
+        let (st, m) = s.admin.send("POST", &format!("/api/v1/customers/{}/merge", dup["id"]), Some(json!({"from_id": s.customer}))).await;
+        assert_eq!(st, 200, "{m}");
+        let (_, got) = s.admin.get(&format!("/api/v1/service-requests/{id}")).await;
+        assert_eq!(got["customer_id"], dup["id"]);
+        app
+    })
+    .await;
+}
