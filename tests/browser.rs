@@ -755,3 +755,78 @@ async fn sales_body(b: &Browser, app: &TestApp, smtp: Option<&common::SmtpServer
     b.goto("/").await;
     b.screenshot("en-home").await;
 }
+
+// ---------------------------------------------------------------- service
+
+/// Create a request, add equipment with a symptom, post a customer update (the email
+/// reaches a real SMTP server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_request_equipment_and_update() {
+    let _one_at_a_time = BROWSER_LOCK.lock().await;
+    let Some(driver) = Driver::start_or_skip().await else {
+        return;
+    };
+    let smtp = common::SmtpServer::start();
+    for backend in common::backends() {
+        let url = smtp.as_ref().map(|s| s.url());
+        let app = TestApp::start_with(backend, move |c| c.smtp_url = url).await;
+        app.user(ADMIN_EMAIL, "administrateur", None).await;
+        let b = driver.browser(&app).await;
+        service_body(&b, &app, smtp.as_ref()).await;
+        b.quit().await;
+        app.stop().await;
+    }
+}
+
+async fn service_body(b: &Browser, app: &TestApp, smtp: Option<&common::SmtpServer>) {
+    let admin: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(ADMIN_EMAIL).fetch_one(&app.state.db.pool).await.unwrap();
+    let api = app.api(&app.token_for(admin).await);
+    let (_, cu) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Boulangerie Les Trois Épis"}))).await;
+    let customer = cu["id"].as_i64().unwrap();
+    api.send("POST", &format!("/api/v1/customers/{customer}/contacts"), Some(json!({"first_name": "Marie", "last_name": "Lemieux", "email": "marie@3epis.ca"})))
+        .await;
+    login(b, ADMIN_EMAIL, PASSWORD).await;
+
+    // New request: find the customer, pick the type (required: the error keeps the text).
+    b.goto("/service/requests").await;
+    b.click_and_wait("#new-request").await;
+    b.fill("#find", "trois epis").await;
+    b.click_and_wait("#find-customer").await;
+    b.click_and_wait("#found-customers a").await;
+    b.fill("#description", "Le four fuit depuis ce matin.").await;
+    b.click_and_wait("#save-request").await;
+    assert!(b.find_now(".has-error #request_type").await.is_some(), "the type is required");
+    assert_eq!(b.value("#description").await, "Le four fuit depuis ce matin.");
+    b.exec("document.getElementById('request_type').value = 'panne'; document.getElementById('requester_contact_id').selectedIndex = 1; return true;").await;
+    b.click_and_wait("#save-request").await;
+    assert!(b.path_only().await.starts_with("/service/requests/"));
+    assert_eq!(b.content("h1").await.split_whitespace().next().unwrap_or_default(), "DEM-2026-000001");
+    b.screenshot("fr-request").await;
+
+    // Equipment created from the request, with its symptom.
+    b.fill("#serial_number", "SN-100").await;
+    b.fill("#model", "Four Rational iCombi").await;
+    b.exec("document.getElementById('new-symptom').value = 'fuite'; return true;").await;
+    b.click_and_wait("#save-equipment").await;
+    let lines = b.text("#equipment-lines").await;
+    assert!(lines.contains("SN-100") && lines.contains("Four Rational iCombi"), "{lines}");
+    assert_eq!(b.value("#equipment-lines select[name=symptom]").await, "fuite");
+
+    // A customer update: the status follows, the requester is emailed.
+    b.exec("document.getElementById('update-status').value = 'planifie'; return true;").await;
+    b.fill("#update-message", "Un technicien passe mardi entre 8 h et 10 h.").await;
+    b.click_and_wait("#send-update").await;
+    assert_eq!(b.text("#request-status").await, "Planifié");
+    b.screenshot("fr-request-updated").await;
+    common::run_jobs(app).await;
+    if let Some(smtp) = smtp {
+        let found = smtp.messages().iter().filter_map(|m| mail_parser::MessageParser::default().parse(m)).any(|m| {
+            m.subject().unwrap_or_default() == "Votre demande DEM-2026-000001 : Planifié"
+                && m.body_text(0).is_some_and(|t| t.contains("Un technicien passe mardi"))
+        });
+        assert!(found, "the update reached the customer's contact");
+    }
+    b.click_and_wait("#lang-switch").await;
+    b.goto("/service/requests").await;
+    b.screenshot("en-requests").await;
+}
