@@ -25,10 +25,12 @@ CREATE INDEX service_requests_recent ON service_requests (id);
 CREATE INDEX service_requests_owner ON service_requests (owner_id, status, id);
 CREATE INDEX service_requests_branch ON service_requests (branch_id, status, id);
 
--- The yearly sequence behind the human-readable numbers (DEM-2026-000123).
-CREATE TABLE service_request_counters (
-    year BIGINT NOT NULL PRIMARY KEY,
-    last BIGINT NOT NULL
+-- The yearly sequences behind human-readable numbers (DEM-2026-000123, INT-…, RMA-…).
+CREATE TABLE number_counters (
+    name TEXT NOT NULL,
+    year BIGINT NOT NULL,
+    last BIGINT NOT NULL,
+    PRIMARY KEY (name, year)
 );
 
 CREATE TABLE request_updates (
@@ -64,3 +66,52 @@ CREATE TABLE request_equipment (
     PRIMARY KEY (request_id, equipment_id)
 );
 CREATE INDEX request_equipment_equipment ON request_equipment (equipment_id);
+
+-- Interventions: scheduled field-service jobs created from a request.
+CREATE TABLE interventions (
+    id {{ID}},
+    number TEXT NOT NULL,
+    request_id BIGINT NOT NULL REFERENCES service_requests(id),
+    start_at BIGINT NOT NULL,
+    end_at BIGINT NOT NULL,
+    place TEXT NOT NULL,
+    status TEXT NOT NULL,
+    report_work TEXT NOT NULL,
+    report_minutes BIGINT,
+    branch_id BIGINT REFERENCES org_units(id),
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX interventions_number ON interventions (number);
+CREATE INDEX interventions_request ON interventions (request_id, id);
+CREATE INDEX interventions_start ON interventions (start_at);
+CREATE INDEX interventions_branch ON interventions (branch_id, start_at);
+
+CREATE TABLE intervention_technicians (
+    intervention_id BIGINT NOT NULL REFERENCES interventions(id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    PRIMARY KEY (intervention_id, user_id)
+);
+CREATE INDEX intervention_technicians_user ON intervention_technicians (user_id, intervention_id);
+
+CREATE TABLE intervention_equipment (
+    intervention_id BIGINT NOT NULL REFERENCES interventions(id) ON DELETE CASCADE,
+    equipment_id BIGINT NOT NULL REFERENCES equipment(id),
+    symptom TEXT,
+    PRIMARY KEY (intervention_id, equipment_id)
+);
+
+-- Equipment returns (RMA) created from a request.
+CREATE TABLE equipment_returns (
+    id {{ID}},
+    number TEXT NOT NULL,
+    request_id BIGINT NOT NULL REFERENCES service_requests(id),
+    equipment_id BIGINT NOT NULL REFERENCES equipment(id),
+    reason TEXT NOT NULL,
+    return_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX equipment_returns_number ON equipment_returns (number);
+CREATE INDEX equipment_returns_request ON equipment_returns (request_id, id);

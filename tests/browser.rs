@@ -779,12 +779,18 @@ async fn service_request_equipment_and_update() {
 }
 
 async fn service_body(b: &Browser, app: &TestApp, smtp: Option<&common::SmtpServer>) {
-    let admin: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(ADMIN_EMAIL).fetch_one(&app.state.db.pool).await.unwrap();
+    let admin: i64 =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(ADMIN_EMAIL).fetch_one(&app.state.db.pool).await.unwrap();
     let api = app.api(&app.token_for(admin).await);
-    let (_, cu) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Boulangerie Les Trois Épis"}))).await;
+    let (_, cu) =
+        api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Boulangerie Les Trois Épis"}))).await;
     let customer = cu["id"].as_i64().unwrap();
-    api.send("POST", &format!("/api/v1/customers/{customer}/contacts"), Some(json!({"first_name": "Marie", "last_name": "Lemieux", "email": "marie@3epis.ca"})))
-        .await;
+    api.send(
+        "POST",
+        &format!("/api/v1/customers/{customer}/contacts"),
+        Some(json!({"first_name": "Marie", "last_name": "Lemieux", "email": "marie@3epis.ca"})),
+    )
+    .await;
     login(b, ADMIN_EMAIL, PASSWORD).await;
 
     // New request: find the customer, pick the type (required: the error keeps the text).

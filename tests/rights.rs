@@ -28,6 +28,8 @@ struct Fixture {
     stock: i64,
     request: i64,
     equipment: i64,
+    intervention: i64,
+    ret: i64,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -121,7 +123,25 @@ async fn fixture(app: &TestApp) -> Fixture {
         )
         .await;
     let equipment = eq["items"][0]["equipment_id"].as_i64().unwrap();
+    let (_, iv) = api
+        .send(
+            "POST",
+            "/api/v1/interventions",
+            Some(
+                json!({"request_id": request, "date": "2026-11-30", "start_time": "08:00", "end_time": "10:00", "technician_ids": [user]}),
+            ),
+        )
+        .await;
+    let (_, rt) = api
+        .send(
+            "POST",
+            "/api/v1/equipment-returns",
+            Some(json!({"request_id": request, "equipment_id": equipment, "reason": "Panne", "return_type": "repair"})),
+        )
+        .await;
     Fixture {
+        intervention: iv["id"].as_i64().unwrap(),
+        ret: rt["id"].as_i64().unwrap(),
         user,
         request,
         equipment,
@@ -158,6 +178,10 @@ fn concrete(path: &str, f: &Fixture) -> String {
         f.import
     } else if path.contains("/customers/") {
         f.customer
+    } else if path.contains("/interventions/") {
+        f.intervention
+    } else if path.contains("/equipment-returns/") || path.contains("/service/returns/") {
+        f.ret
     } else if path.contains("/service-requests/") || path.contains("/service/requests/") {
         f.request
     } else if path.contains("/equipment/") {
@@ -218,6 +242,12 @@ fn form_body(path: &str) -> Vec<(&'static str, &'static str)> {
         vec![("kind", "person"), ("first_name", "Nouveau"), ("last_name", "Client"), ("phone", "514 555-0111")]
     } else if path.starts_with("/admin/outbox") {
         vec![("to", "someone@t.fr")]
+    } else if path.ends_with("/interventions") || path.starts_with("/service/interventions") {
+        vec![("date", "2026-12-01"), ("start_time", "08:00"), ("end_time", "09:00"), ("technician_ids", "1")]
+    } else if path.ends_with("/returns") {
+        vec![("equipment_id", "1"), ("reason", "Panne"), ("return_type", "credit")]
+    } else if path.starts_with("/service/returns") {
+        vec![("status", "recu")]
     } else if path.starts_with("/service/requests") && path.ends_with("/updates") {
         vec![("status", "planifie"), ("message", "Bientôt")]
     } else if path.starts_with("/service/requests") && path.contains("/contacts/") {
@@ -277,6 +307,12 @@ fn json_body(path: &str) -> serde_json::Value {
         json!({"from_id": 1})
     } else if path.starts_with("/api/v1/customers") {
         json!({"kind": "person", "first_name": "Nouveau", "last_name": "Client", "phone": "514 555-0111"})
+    } else if path.starts_with("/api/v1/interventions") {
+        json!({"request_id": 1, "date": "2026-12-01", "start_time": "08:00", "end_time": "09:00", "technician_ids": [1]})
+    } else if path.starts_with("/api/v1/equipment-returns") && path.contains("{id}") {
+        json!({"status": "recu"})
+    } else if path.starts_with("/api/v1/equipment-returns") {
+        json!({"request_id": 1, "equipment_id": 1, "reason": "Panne", "return_type": "credit"})
     } else if path.starts_with("/api/v1/service-requests") && path.ends_with("/updates") {
         json!({"status": "planifie", "message": "Bientôt"})
     } else if path.starts_with("/api/v1/service-requests") && path.contains("/contacts/") {

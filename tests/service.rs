@@ -263,3 +263,119 @@ async fn equipment_lines_are_added_created_given_symptoms_and_removed() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn interventions_carry_the_equipment_over_and_the_planning_shows_conflicts() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let tech = app.user("luc@t.fr", "technicien", None).await;
+        let other_tech = app.user("emma@t.fr", "technicien", None).await;
+        let (_, cu) = s.admin.get(&format!("/api/v1/customers/{}", s.customer)).await;
+        assert!(cu["id"].is_i64());
+        sqlx::query("UPDATE customers SET address = '12 rue Principale, Laval' WHERE id = $1").bind(s.customer).execute(&app.state.db.pool).await.unwrap();
+        let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne"})).await;
+        let rid = r["id"].as_i64().unwrap();
+        s.agent.send("POST", &format!("/api/v1/service-requests/{rid}/equipment"), Some(json!({"equipment": {"serial_number": "SN-1", "model": "Four"}, "symptom": "fuite"}))).await;
+        // Bad input: an unknown technician, no technician, end before start. Nothing written.
+        let before = app.snapshot().await;
+        for bad in [
+            json!({"request_id": rid, "date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [999999]}),
+            json!({"request_id": rid, "date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": []}),
+            json!({"request_id": rid, "date": "2026-11-25", "start_time": "10:00", "end_time": "08:00", "technician_ids": [tech]}),
+        ] {
+            let (st, b) = s.agent.send("POST", "/api/v1/interventions", Some(bad)).await;
+            assert_eq!(st, 422, "{b}");
+        }
+        assert_eq!(app.snapshot().await, before);
+        let (st, i) = s
+            .agent
+            .send("POST", "/api/v1/interventions", Some(json!({"request_id": rid, "date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [tech]})))
+            .await;
+        assert_eq!(st, 201, "{i}");
+        assert_eq!(i["number"], "INT-2026-000001");
+        assert_eq!(i["place"], "12 rue Principale, Laval", "the customer's address by default");
+        assert_eq!(i["equipment"][0]["serial_number"], "SN-1");
+        assert_eq!(i["equipment"][0]["symptom"], "fuite", "carried over with its symptom");
+        let iid = i["id"].as_i64().unwrap();
+        // The list's wrench points at it.
+        let (_, got) = s.agent.get(&format!("/api/v1/service-requests/{rid}")).await;
+        assert_eq!(got["intervention_id"], iid);
+        // A second one overlapping for the same technician: a conflict on the planning.
+        let (st, i2) = s
+            .agent
+            .send("POST", "/api/v1/interventions", Some(json!({"request_id": rid, "date": "2026-11-25", "start_time": "09:30", "end_time": "11:00", "technician_ids": [tech, other_tech]})))
+            .await;
+        assert_eq!(st, 201, "{i2}");
+        let (_, p) = s.agent.get("/api/v1/interventions?from=2026-11-23&days=7").await;
+        assert_eq!(p["items"].as_array().unwrap().len(), 2);
+        assert_eq!(p["conflicts"].as_array().unwrap().len(), 1, "{p}");
+        assert_eq!(p["conflicts"][0]["technician_id"], tech);
+        let (_, p) = s.agent.get(&format!("/api/v1/interventions?from=2026-11-23&days=7&technician_id={other_tech}")).await;
+        assert_eq!(p["items"].as_array().unwrap().len(), 1);
+        // The technician sees their own intervention, finishes it only with a report.
+        let tapi = app.api(&app.token_for(tech).await);
+        let (st, _) = tapi.get(&format!("/api/v1/interventions/{iid}")).await;
+        assert_eq!(st, 200);
+        let upd = |status: &str, report: &str| json!({"date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [tech], "status": status, "report_work": report, "report_minutes": 90});
+        let (st, _) = tapi.send("PUT", &format!("/api/v1/interventions/{iid}"), Some(upd("terminee", ""))).await;
+        assert_eq!(st, 422);
+        let (st, b) = tapi.send("PUT", &format!("/api/v1/interventions/{iid}"), Some(upd("en_cours", ""))).await;
+        assert_eq!(st, 200, "{b}");
+        let (st, b) = tapi.send("PUT", &format!("/api/v1/interventions/{iid}"), Some(upd("terminee", "Joint de porte remplacé."))).await;
+        assert_eq!((st.as_u16(), b["status"].as_str()), (200, Some("terminee")), "{b}");
+        let (st, _) = tapi.send("PUT", &format!("/api/v1/interventions/{iid}"), Some(upd("planifiee", "x"))).await;
+        assert_eq!(st, 409);
+        let (_, h) = s.agent.get(&format!("/api/v1/service-requests/{rid}/history")).await;
+        assert!(h["items"].as_array().unwrap().iter().any(|e| e["action"] == "intervention"), "in the request's history");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn equipment_returns_follow_their_workflow() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne"})).await;
+        let rid = r["id"].as_i64().unwrap();
+        let (_, l) = s
+            .agent
+            .send(
+                "POST",
+                &format!("/api/v1/service-requests/{rid}/equipment"),
+                Some(json!({"equipment": {"serial_number": "SN-9", "model": "Pétrin"}})),
+            )
+            .await;
+        let eid = l["items"][0]["equipment_id"].as_i64().unwrap();
+        let (st, b) = s
+            .agent
+            .send(
+                "POST",
+                "/api/v1/equipment-returns",
+                Some(json!({"request_id": rid, "equipment_id": eid, "reason": "", "return_type": "repair"})),
+            )
+            .await;
+        assert_eq!(st, 422, "{b}");
+        let (st, x) = s
+            .agent
+            .send(
+                "POST",
+                "/api/v1/equipment-returns",
+                Some(json!({"request_id": rid, "equipment_id": eid, "reason": "Moteur bruyant", "return_type": "repair"})),
+            )
+            .await;
+        assert_eq!(st, 201, "{x}");
+        assert_eq!((x["number"].as_str(), x["status"].as_str()), (Some("RMA-2026-000001"), Some("demande")));
+        let path = format!("/api/v1/equipment-returns/{}", x["id"]);
+        let (st, _) = s.agent.send("PATCH", &path, Some(json!({"status": "renvoye"}))).await;
+        assert_eq!(st, 409, "not before it is received");
+        for to in ["recu", "en_reparation", "renvoye", "cloture"] {
+            let (st, b) = s.agent.send("PATCH", &path, Some(json!({"status": to}))).await;
+            assert_eq!(st, 200, "{to}: {b}");
+        }
+        let (_, list) = s.agent.get(&format!("/api/v1/equipment-returns?request_id={rid}")).await;
+        assert_eq!(list["items"][0]["status"], "cloture");
+        app
+    })
+    .await;
+}

@@ -70,6 +70,12 @@ rights! {
     ServiceContactCreate => "service.contact.create", "service";
     ServiceContactUpdate => "service.contact.update", "service";
     ServiceEquipmentManage => "service.equipment.manage", "service";
+    InterventionsRead => "service.interventions.read", "service";
+    InterventionsCreate => "service.interventions.create", "service";
+    InterventionsUpdate => "service.interventions.update", "service";
+    ReturnsRead => "service.returns.read", "service";
+    ReturnsCreate => "service.returns.create", "service";
+    ReturnsUpdate => "service.returns.update", "service";
     AdminUsers => "admin.users", "admin";
     AdminRoles => "admin.roles", "admin";
     AdminOrg => "admin.org", "admin";

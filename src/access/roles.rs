@@ -340,11 +340,23 @@ pub fn defaults() -> Vec<RoleInput> {
                 ServiceContactCreate,
                 ServiceContactUpdate,
                 ServiceEquipmentManage,
+                InterventionsRead,
+                InterventionsCreate,
+                InterventionsUpdate,
+                ReturnsRead,
+                ReturnsCreate,
+                ReturnsUpdate,
             ]
             .into_iter()
             .collect(),
         ),
-        ("technicien", "Technicien", "Technician", Scope::Own, [CustomersRead, ServiceRequestsRead].into_iter().collect()),
+        (
+            "technicien",
+            "Technicien",
+            "Technician",
+            Scope::Own,
+            [CustomersRead, ServiceRequestsRead, InterventionsRead, InterventionsUpdate, ReturnsRead].into_iter().collect(),
+        ),
         ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead, CustomersRead].into_iter().collect()),
     ];
     rows.into_iter()

@@ -51,6 +51,8 @@ impl Modify for BearerAuth {
         api::service::add_update, api::service::create_contact, api::service::update_contact, api::service::lines, api::service::add_line,
         api::service::set_symptom, api::service::remove_line, api::service::list_equipment, api::service::create_equipment,
         api::service::update_equipment,
+        api::service::planning, api::service::create_intervention, api::service::get_intervention, api::service::update_intervention,
+        api::service::request_interventions, api::service::list_returns, api::service::create_return, api::service::update_return,
     )
 )]
 pub struct ApiDoc;

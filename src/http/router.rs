@@ -134,6 +134,12 @@ routes! {
     post "/service/requests/{id}/equipment" => Right(ServiceRequestsUpdate), pages::service::add_line;
     post "/service/requests/{id}/equipment/{equipment_id}" => Right(ServiceRequestsUpdate), pages::service::set_symptom;
     post "/service/requests/{id}/equipment/{equipment_id}/remove" => Right(ServiceRequestsUpdate), pages::service::remove_line;
+    post "/service/requests/{id}/interventions" => Right(InterventionsCreate), pages::service::create_intervention;
+    post "/service/requests/{id}/returns" => Right(ReturnsCreate), pages::service::create_return;
+    post "/service/returns/{id}/status" => Right(ReturnsUpdate), pages::service::return_status;
+    get "/service/interventions/{id}" => Right(InterventionsRead), pages::service::show_intervention;
+    post "/service/interventions/{id}" => Right(InterventionsUpdate), pages::service::update_intervention;
+    get "/service/planning" => Right(InterventionsRead), pages::service::planning;
 
     // Administration.
     get "/admin" => Authenticated, pages::admin::index;
@@ -246,6 +252,14 @@ routes! {
     get "/api/v1/equipment" => Right(ServiceRequestsRead), api::service::list_equipment;
     post "/api/v1/equipment" => Right(ServiceEquipmentManage), api::service::create_equipment;
     put "/api/v1/equipment/{id}" => Right(ServiceEquipmentManage), api::service::update_equipment;
+    get "/api/v1/service-requests/{id}/interventions" => Right(InterventionsRead), api::service::request_interventions;
+    get "/api/v1/interventions" => Right(InterventionsRead), api::service::planning;
+    post "/api/v1/interventions" => Right(InterventionsCreate), api::service::create_intervention;
+    get "/api/v1/interventions/{id}" => Right(InterventionsRead), api::service::get_intervention;
+    put "/api/v1/interventions/{id}" => Right(InterventionsUpdate), api::service::update_intervention;
+    get "/api/v1/equipment-returns" => Right(ReturnsRead), api::service::list_returns;
+    post "/api/v1/equipment-returns" => Right(ReturnsCreate), api::service::create_return;
+    patch "/api/v1/equipment-returns/{id}" => Right(ReturnsUpdate), api::service::update_return;
     get "/api/v1/roles" => Right(AdminRoles), api::admin::list_roles;
     post "/api/v1/roles" => Right(AdminRoles), api::admin::create_role;
     patch "/api/v1/roles/{id}" => Right(AdminRoles), api::admin::update_role;

@@ -4,6 +4,8 @@
 //! the customer's installed base with a symptom each.
 
 pub mod equipment;
+pub mod interventions;
+pub mod returns;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
@@ -95,6 +97,8 @@ pub struct ServiceRequest {
     pub closed_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The latest intervention, if any (the wrench icon of the list).
+    pub intervention_id: Option<i64>,
 }
 
 impl Audited for ServiceRequest {
@@ -202,9 +206,9 @@ impl RequestForm {
     }
 }
 
-/// The number of the `n`-th request of `year`.
-pub fn number(year: i32, n: i64) -> String {
-    format!("DEM-{year}-{n:06}")
+/// The `n`-th number of `year` for `prefix`: `DEM-2026-000123`.
+pub fn number(prefix: &str, year: i32, n: i64) -> String {
+    format!("{prefix}-{year}-{n:06}")
 }
 
 #[cfg(test)]
@@ -213,7 +217,7 @@ mod tests {
 
     #[test]
     fn numbers_and_the_update_workflow() {
-        assert_eq!(number(2026, 123), "DEM-2026-000123");
+        assert_eq!(number("DEM", 2026, 123), "DEM-2026-000123");
         assert_eq!(RequestStatus::Nouveau.after_update(RequestStatus::Planifie).unwrap(), RequestStatus::Planifie);
         assert_eq!(RequestStatus::Cloture.after_update(RequestStatus::EnCours).unwrap(), RequestStatus::EnCours, "reopened");
         assert!(matches!(RequestStatus::Cloture.after_update(RequestStatus::Cloture), Err(Error::InvalidState { .. })));

@@ -42,6 +42,7 @@ struct Row {
     closed_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    intervention_id: Option<i64>,
 }
 
 fn contact_ref(
@@ -82,6 +83,7 @@ impl From<Row> for ServiceRequest {
             closed_at: r.closed_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            intervention_id: r.intervention_id,
         }
     }
 }
@@ -90,7 +92,8 @@ const SELECT: &str = "SELECT r.id, r.number, r.customer_id, c.display_name AS cu
     rq.id AS rq_id, rq.first_name AS rq_first, rq.last_name AS rq_last, rq.email AS rq_email, rq.phone AS rq_phone, rq.mobile AS rq_mobile, \
     us.id AS us_id, us.first_name AS us_first, us.last_name AS us_last, us.email AS us_email, us.phone AS us_phone, us.mobile AS us_mobile, \
     r.request_type, r.symptom, r.source, r.description, r.status, r.owner_id, u.name AS owner_name, r.branch_id, b.name AS branch_name, \
-    r.closed_at, r.created_at, r.updated_at FROM service_requests r JOIN customers c ON c.id = r.customer_id \
+    r.closed_at, r.created_at, r.updated_at, (SELECT MAX(i.id) FROM interventions i WHERE i.request_id = r.id) AS intervention_id \
+    FROM service_requests r JOIN customers c ON c.id = r.customer_id \
     LEFT JOIN contacts rq ON rq.id = r.requester_contact_id LEFT JOIN contacts us ON us.id = r.user_contact_id \
     LEFT JOIN users u ON u.id = r.owner_id LEFT JOIN org_units b ON b.id = r.branch_id";
 
@@ -197,24 +200,26 @@ async fn check_refs(tx: &mut Tx, input: &RequestInput) -> Result<()> {
     errs.into_result()
 }
 
-/// The next number of the year, in the caller's transaction (one counter row per year).
-async fn next_number(tx: &mut Tx, now: Millis) -> Result<String> {
+/// The next number of the year for `prefix` (`DEM`, `INT`, `RMA`), in the caller's
+/// transaction (one counter row per prefix and year; the row lock serialises writers).
+pub async fn next_number(tx: &mut Tx, prefix: &str, now: Millis) -> Result<String> {
     use chrono::Datelike;
     let year = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default().year();
     let n: i64 = sqlx::query_scalar(
-        "INSERT INTO service_request_counters (year, last) VALUES ($1, 1) \
-         ON CONFLICT (year) DO UPDATE SET last = service_request_counters.last + 1 RETURNING last",
+        "INSERT INTO number_counters (name, year, last) VALUES ($1, $2, 1) \
+         ON CONFLICT (name, year) DO UPDATE SET last = number_counters.last + 1 RETURNING last",
     )
+    .bind(prefix)
     .bind(year as i64)
     .fetch_one(&mut **tx)
     .await?;
-    Ok(super::number(year, n))
+    Ok(super::number(prefix, year, n))
 }
 
 pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &RequestInput) -> Result<ServiceRequest> {
     let mut tx = db.begin().await?;
     check_refs(&mut tx, input).await?;
-    let number = next_number(&mut tx, now).await?;
+    let number = next_number(&mut tx, "DEM", now).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO service_requests (number, customer_id, requester_contact_id, user_contact_id, request_type, symptom, source, description, \
          status, owner_id, branch_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'nouveau', $9, $10, $11, $11) RETURNING id",

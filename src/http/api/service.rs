@@ -16,6 +16,8 @@ use crate::http::error::HttpError;
 use crate::http::json::{ApiInput, ApiJson};
 use crate::http::AppState;
 use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
+use crate::service::interventions::{self, Conflict, Intervention, InterventionForm, PlanningOf};
+use crate::service::returns::{self, EquipmentReturn, ReturnForm};
 use crate::service::store::{self, Filter, RequestUpdate, Role};
 use crate::service::{RequestForm, RequestStatus, ServiceRequest};
 
@@ -402,4 +404,179 @@ pub async fn update_equipment(
         .ok_or_else(|| c.err(Error::NotFound))?;
     let input = EquipmentForm { customer_id: Some(cur.customer_id), ..f }.parse().map_err(|e| c.err(e))?;
     Ok(Json(equipment::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+}
+
+// ------------------------------------------------------------------ interventions
+
+impl ApiInput for InterventionForm {
+    const READ_ONLY: &'static [&'static str] =
+        &["id", "number", "start_at", "end_at", "technicians", "equipment", "created_at", "updated_at"];
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PlanningQuery {
+    /// First day (`YYYY-MM-DD`, local); today by default.
+    pub from: Option<String>,
+    /// Number of days (1 to 42; 7 by default).
+    pub days: Option<i64>,
+    pub technician_id: Option<i64>,
+    pub branch_id: Option<i64>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Planning {
+    pub items: Vec<Intervention>,
+    /// Technicians booked twice at the same time.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Resolves a planning window: (whose, from, to).
+pub async fn planning_range(
+    st: &AppState,
+    c: &Ctx,
+    from: Option<&str>,
+    days: i64,
+    technician: Option<i64>,
+    branch: Option<i64>,
+) -> Result<(PlanningOf, i64, i64), HttpError> {
+    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    if !(1..=42).contains(&days) {
+        return Err(c.err(Error::validation("days", "error.out_of_range")));
+    }
+    let start = match from.filter(|s| !s.is_empty()) {
+        Some(d) => zone.parse_local(d, "00:00").ok_or_else(|| c.err(Error::validation("from", "error.invalid_datetime")))?,
+        None => zone.day_start(st.now()),
+    };
+    let end_day = zone.local(start).date() + chrono::Days::new(days as u64);
+    let end = zone.parse_local(&end_day.format("%Y-%m-%d").to_string(), "00:00").unwrap_or(start + days * 86_400_000);
+    let of = match (technician, branch) {
+        (Some(t), _) => PlanningOf::Technician(t),
+        (None, Some(b)) => PlanningOf::Branch(b),
+        (None, None) => PlanningOf::All,
+    };
+    Ok((of, start, end))
+}
+
+/// The planning: interventions in a window, per technician or per branch, with conflicts.
+#[utoipa::path(get, path = "/api/v1/interventions", tag = "service", params(PlanningQuery), responses((status = 200, body = Planning)))]
+pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<PlanningQuery>) -> Result<Json<Planning>, HttpError> {
+    let (of, from, to) = planning_range(&st, &c, q.from.as_deref(), q.days.unwrap_or(7), q.technician_id, q.branch_id).await?;
+    let items = interventions::planning(&st.db, &c.p.visibility, of, from, to).await.map_err(|e| c.err(e))?;
+    let conflicts = interventions::conflicts(&items);
+    Ok(Json(Planning { items, conflicts }))
+}
+
+/// Creates an intervention from a request (`request_id`): its equipment lines are carried over.
+#[utoipa::path(post, path = "/api/v1/interventions", tag = "service", request_body = InterventionForm, responses((status = 201, body = Intervention), (status = 404), (status = 422)))]
+pub async fn create_intervention(
+    State(st): State<AppState>,
+    c: Ctx,
+    ApiJson(f): ApiJson<InterventionForm>,
+) -> Result<(StatusCode, Json<Intervention>), HttpError> {
+    let Some(request_id) = f.request_id else {
+        return Err(c.err(Error::validation("request_id", "error.required")));
+    };
+    store::get_visible(&st.db, &c.p.visibility, request_id)
+        .await
+        .map_err(|e| c.err(e))?
+        .ok_or_else(|| c.err(Error::validation("request_id", "error.unknown_request")))?;
+    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let input = f.parse(zone).map_err(|e| c.err(e))?;
+    Ok((StatusCode::CREATED, Json(interventions::create(&st.db, &c.actor(), st.now(), request_id, &input).await.map_err(|e| c.err(e))?)))
+}
+
+async fn visible_intervention(st: &AppState, c: &Ctx, id: i64) -> Result<Intervention, HttpError> {
+    interventions::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+}
+
+#[utoipa::path(get, path = "/api/v1/interventions/{id}", tag = "service", responses((status = 200, body = Intervention), (status = 404)))]
+pub async fn get_intervention(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<Intervention>, HttpError> {
+    Ok(Json(visible_intervention(&st, &c, id).await?))
+}
+
+/// Changes an intervention: slot, technicians, place, status (planifiee → en_cours →
+/// terminee, or annulee; finishing needs `report_work`), report.
+#[utoipa::path(put, path = "/api/v1/interventions/{id}", tag = "service", request_body = InterventionForm,
+    responses((status = 200, body = Intervention), (status = 404), (status = 409), (status = 422)))]
+pub async fn update_intervention(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(f): ApiJson<InterventionForm>,
+) -> Result<Json<Intervention>, HttpError> {
+    visible_intervention(&st, &c, id).await?;
+    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let input = f.parse(zone).map_err(|e| c.err(e))?;
+    Ok(Json(interventions::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+}
+
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}/interventions", tag = "service", responses((status = 200, body = ListOf<Intervention>), (status = 404)))]
+pub async fn request_interventions(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+) -> Result<Json<ListOf<Intervention>>, HttpError> {
+    visible(&st, &c, id).await?;
+    Ok(Json(ListOf { items: interventions::for_request(&st.db, id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+}
+
+// ------------------------------------------------------------------ equipment returns
+
+impl ApiInput for ReturnForm {
+    const READ_ONLY: &'static [&'static str] = &["id", "number", "status", "serial_number", "model", "created_at", "updated_at"];
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnsQuery {
+    pub request_id: i64,
+}
+
+#[utoipa::path(get, path = "/api/v1/equipment-returns", tag = "service", params(ReturnsQuery), responses((status = 200, body = ListOf<EquipmentReturn>), (status = 404)))]
+pub async fn list_returns(
+    State(st): State<AppState>,
+    c: Ctx,
+    Query(q): Query<ReturnsQuery>,
+) -> Result<Json<ListOf<EquipmentReturn>>, HttpError> {
+    visible(&st, &c, q.request_id).await?;
+    Ok(Json(ListOf { items: returns::for_request(&st.db, q.request_id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+}
+
+/// Creates a return (RMA) for one of a request's equipment lines.
+#[utoipa::path(post, path = "/api/v1/equipment-returns", tag = "service", request_body = ReturnForm, responses((status = 201, body = EquipmentReturn), (status = 404), (status = 422)))]
+pub async fn create_return(
+    State(st): State<AppState>,
+    c: Ctx,
+    ApiJson(f): ApiJson<ReturnForm>,
+) -> Result<(StatusCode, Json<EquipmentReturn>), HttpError> {
+    let Some(request_id) = f.request_id else {
+        return Err(c.err(Error::validation("request_id", "error.required")));
+    };
+    visible(&st, &c, request_id).await?;
+    Ok((StatusCode::CREATED, Json(returns::create(&st.db, &c.actor(), st.now(), request_id, &f).await.map_err(|e| c.err(e))?)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnStatusBody {
+    /// The next status (`recu`, `en_reparation`, `renvoye`, `cloture`).
+    pub status: String,
+}
+
+impl ApiInput for ReturnStatusBody {}
+
+#[utoipa::path(patch, path = "/api/v1/equipment-returns/{id}", tag = "service", request_body = ReturnStatusBody,
+    responses((status = 200, body = EquipmentReturn), (status = 404), (status = 409), (status = 422)))]
+pub async fn update_return(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<ReturnStatusBody>,
+) -> Result<Json<EquipmentReturn>, HttpError> {
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let x = returns::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    drop(conn);
+    visible(&st, &c, x.request_id).await?;
+    Ok(Json(returns::set_status(&st.db, &c.actor(), st.now(), id, &b.status).await.map_err(|e| c.err(e))?))
 }

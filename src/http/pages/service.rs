@@ -19,6 +19,8 @@ use crate::http::AppState;
 use crate::identity::users::{self, User};
 use crate::lists::{self, ListItem};
 use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
+use crate::service::interventions::{self, Intervention, InterventionForm, PlanningOf};
+use crate::service::returns::{self, EquipmentReturn, ReturnForm};
 use crate::service::store::{self, Filter, RequestUpdate, Role};
 use crate::service::{RequestForm, RequestStatus, ServiceRequest, SOURCES};
 
@@ -290,6 +292,16 @@ struct ShowPage {
     can_contact_update: bool,
     can_equipment: bool,
     update_statuses: Vec<RequestStatus>,
+    interventions: Vec<Intervention>,
+    returns: Vec<EquipmentReturn>,
+    technicians: Vec<User>,
+    intervention_form: InterventionForm,
+    inf: FormErrors,
+    return_form: ReturnForm,
+    rf: FormErrors,
+    can_intervene: bool,
+    can_return: bool,
+    can_return_update: bool,
 }
 
 impl ShowPage {
@@ -302,6 +314,12 @@ impl ShowPage {
     }
     fn contact_open(&self, role: &str) -> bool {
         self.contact_role == role && self.cf.any()
+    }
+    fn tech_chosen(&self, id: &i64) -> bool {
+        self.intervention_form.technician_ids.contains(id)
+    }
+    fn time(&self, ms: &i64) -> String {
+        self.l.zone.time(*ms)
     }
     fn on_request(&self, id: &i64) -> bool {
         self.lines.iter().any(|l| l.equipment_id == *id)
@@ -316,6 +334,8 @@ struct ShowState {
     update: (String, String, FormErrors),
     contact: (String, ContactForm, FormErrors),
     equipment: (EquipmentForm, FormErrors),
+    intervention: Option<(InterventionForm, FormErrors)>,
+    ret: (ReturnForm, FormErrors),
 }
 
 async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: ShowState) -> Result<Response, HttpError> {
@@ -327,7 +347,15 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
     let base = equipment::of_customer(&st.db, r.customer_id).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/service/requests", "nav.service").with_notice(notice);
     pc.title = r.number.clone();
-    let errors = s.update.2.any() || s.contact.2.any() || s.equipment.1.any();
+    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let (intervention_form, inf) = s.intervention.unwrap_or_else(|| {
+        let t = st.now() + 86_400_000;
+        (
+            InterventionForm { date: zone.date(t), start_time: "08:00".into(), end_time: "10:00".into(), ..Default::default() },
+            FormErrors::none(),
+        )
+    });
+    let errors = s.update.2.any() || s.contact.2.any() || s.equipment.1.any() || inf.any() || s.ret.1.any();
     let mut resp = render(ShowPage {
         c: pc,
         l: Labels::load(st, c).await?,
@@ -348,6 +376,20 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         can_contact_update: c.p.can(Right::ServiceContactUpdate),
         can_equipment: c.p.can(Right::ServiceEquipmentManage),
         update_statuses: RequestStatus::UPDATES.to_vec(),
+        interventions: if c.p.can(Right::InterventionsRead) {
+            interventions::for_request(&st.db, id).await.map_err(|e| c.err(e))?
+        } else {
+            Vec::new()
+        },
+        returns: if c.p.can(Right::ReturnsRead) { returns::for_request(&st.db, id).await.map_err(|e| c.err(e))? } else { Vec::new() },
+        technicians: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        intervention_form,
+        inf,
+        return_form: s.ret.0,
+        rf: s.ret.1,
+        can_intervene: c.p.can(Right::InterventionsCreate),
+        can_return: c.p.can(Right::ReturnsCreate),
+        can_return_update: c.p.can(Right::ReturnsUpdate),
         r,
     });
     if errors {
@@ -556,4 +598,269 @@ pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) ->
     let mut pc = PageCtx::new(&c, "/service/requests", "history.title");
     pc.title = format!("{} · {}", c.tr.t("history.title"), r.number);
     Ok(render(HistoryPage { c: pc, r, entries: audit::entries(&events) }))
+}
+
+// ------------------------------------------------------------------ interventions
+
+fn read_intervention(body: &str) -> InterventionForm {
+    let mut f = InterventionForm::default();
+    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
+        match k.as_str() {
+            "date" => f.date = v,
+            "start_time" => f.start_time = v,
+            "end_time" => f.end_time = v,
+            "place" => f.place = v,
+            "technician_ids" => f.technician_ids.extend(v.parse::<i64>().ok()),
+            "status" => f.status = v,
+            "report_work" => f.report_work = v,
+            "report_minutes" => f.report_minutes = v.trim().parse().ok(),
+            _ => {}
+        }
+    }
+    f
+}
+
+/// "Nouvelle intervention" from the request.
+pub async fn create_intervention(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    let form = read_intervention(&body);
+    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let res = match form.parse(zone) {
+        Ok(input) => interventions::create(&st.db, &c.actor(), st.now(), id, &input).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(i) => Ok(redirect_notice(&format!("/service/interventions/{}", i.id), "notice.intervention_created")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show_page(&st, &c, id, None, ShowState { intervention: Some((form, fe)), ..Default::default() }).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "service/intervention.html")]
+struct InterventionPage {
+    c: PageCtx,
+    l: Labels,
+    i: Intervention,
+    form: InterventionForm,
+    f: FormErrors,
+    technicians: Vec<User>,
+    can_update: bool,
+    statuses: Vec<interventions::Status>,
+}
+
+impl InterventionPage {
+    fn tech_chosen(&self, id: &i64) -> bool {
+        self.form.technician_ids.contains(id)
+    }
+    fn time(&self, ms: &i64) -> String {
+        self.l.zone.time(*ms)
+    }
+}
+
+async fn intervention_page(
+    st: &AppState,
+    c: &Ctx,
+    id: i64,
+    notice: Option<&str>,
+    form: Option<(InterventionForm, FormErrors)>,
+) -> Result<Response, HttpError> {
+    let i = interventions::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let l = Labels::load(st, c).await?;
+    let (form, f) = form.unwrap_or_else(|| (InterventionForm::from_intervention(&i, l.zone), FormErrors::none()));
+    let mut pc = PageCtx::new(c, "/service/requests", "service.intervention").with_notice(notice);
+    pc.title = i.number.clone();
+    let errors = f.any();
+    let mut resp = render(InterventionPage {
+        c: pc,
+        l,
+        i,
+        form,
+        f,
+        technicians: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        can_update: c.p.can(Right::InterventionsUpdate),
+        statuses: interventions::Status::ALL.to_vec(),
+    });
+    if errors {
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+pub async fn show_intervention(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, HttpError> {
+    intervention_page(&st, &c, id, q.notice.as_deref(), None).await
+}
+
+pub async fn update_intervention(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    interventions::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let form = read_intervention(&body);
+    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let res = match form.parse(zone) {
+        Ok(input) => interventions::update(&st.db, &c.actor(), st.now(), id, &input).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/service/interventions/{id}"), "notice.saved")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            intervention_page(&st, &c, id, None, Some((form, fe))).await
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct PlanningQuery {
+    view: Option<String>,
+    date: Option<String>,
+    technician_id: Option<i64>,
+    branch_id: Option<i64>,
+}
+
+pub struct PlanDay {
+    pub label: String,
+    pub today: bool,
+    pub items: Vec<Intervention>,
+}
+
+#[derive(Template)]
+#[template(path = "service/planning.html")]
+struct PlanningPage {
+    c: PageCtx,
+    l: Labels,
+    days: Vec<PlanDay>,
+    conflicts: Vec<interventions::Conflict>,
+    week: bool,
+    date: String,
+    prev: String,
+    next: String,
+    technician_id: Option<i64>,
+    branch_id: Option<i64>,
+    users: Vec<User>,
+    units: Vec<crate::org::units::OrgUnit>,
+}
+
+impl PlanningPage {
+    fn link(&self, date: &str) -> String {
+        self.query(date, self.week)
+    }
+    fn toggle(&self) -> String {
+        self.query(&self.date, !self.week)
+    }
+    fn query(&self, date: &str, week: bool) -> String {
+        let mut s = format!("/service/planning?view={}&date={date}", if week { "week" } else { "day" });
+        if let Some(t) = self.technician_id {
+            s.push_str(&format!("&technician_id={t}"));
+        }
+        if let Some(b) = self.branch_id {
+            s.push_str(&format!("&branch_id={b}"));
+        }
+        s
+    }
+    fn in_conflict(&self, id: &i64) -> bool {
+        self.conflicts.iter().any(|c| c.first == *id || c.second == *id)
+    }
+    fn user_is(&self, id: &i64) -> bool {
+        self.technician_id == Some(*id)
+    }
+    fn unit_is(&self, id: &i64) -> bool {
+        self.branch_id == Some(*id)
+    }
+    fn time(&self, ms: &i64) -> String {
+        self.l.zone.time(*ms)
+    }
+}
+
+/// The planning (day/week), per technician or per branch, conflicts highlighted.
+pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<PlanningQuery>) -> Result<Response, HttpError> {
+    use chrono::Datelike;
+    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let week = q.view.as_deref() != Some("day");
+    let today = zone.local(st.now()).date();
+    let date = q.date.as_deref().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).unwrap_or(today);
+    let first = if week { date - chrono::Days::new(date.weekday().num_days_from_monday() as u64) } else { date };
+    let n: u64 = if week { 7 } else { 1 };
+    let fmt = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let from = zone.parse_local(&fmt(first), "00:00").unwrap_or(0);
+    let to = zone.parse_local(&fmt(first + chrono::Days::new(n)), "00:00").unwrap_or(from + n as i64 * 86_400_000);
+    let of = match (q.technician_id, q.branch_id) {
+        (Some(t), _) => PlanningOf::Technician(t),
+        (None, Some(b)) => PlanningOf::Branch(b),
+        (None, None) => PlanningOf::All,
+    };
+    let items = interventions::planning(&st.db, &c.p.visibility, of, from, to).await.map_err(|e| c.err(e))?;
+    let conflicts = interventions::conflicts(&items);
+    let mut days = Vec::new();
+    for i in 0..n {
+        let d = first + chrono::Days::new(i);
+        let ds = fmt(d);
+        days.push(PlanDay {
+            label: format!("{} {}", c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string()), d.format("%d/%m")),
+            today: d == today,
+            items: items.iter().filter(|x| zone.date(x.start_at) == ds).cloned().collect(),
+        });
+    }
+    let step = chrono::Days::new(n);
+    Ok(render(PlanningPage {
+        c: PageCtx::new(&c, "/service/requests", "service.planning"),
+        l: Labels::load(&st, &c).await?,
+        days,
+        conflicts,
+        week,
+        date: fmt(date),
+        prev: fmt(date - step),
+        next: fmt(date + step),
+        technician_id: q.technician_id,
+        branch_id: q.branch_id,
+        users: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        units: crate::org::units::tree(&st.db).await.map_err(|e| c.err(e))?,
+    }))
+}
+
+// ------------------------------------------------------------------ returns
+
+pub async fn create_return(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    let mut f = ReturnForm { request_id: Some(id), ..Default::default() };
+    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(&body).unwrap_or_default() {
+        match k.as_str() {
+            "equipment_id" => f.equipment_id = v.parse().ok(),
+            "reason" => f.reason = v,
+            "return_type" => f.return_type = v,
+            _ => {}
+        }
+    }
+    match returns::create(&st.db, &c.actor(), st.now(), id, &f).await {
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#returns"), "notice.return_created")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show_page(&st, &c, id, None, ShowState { ret: (f, fe), ..Default::default() }).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReturnStatusForm {
+    #[serde(default)]
+    status: String,
+}
+
+pub async fn return_status(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(rid): Path<i64>,
+    axum::extract::Form(f): axum::extract::Form<ReturnStatusForm>,
+) -> Result<Response, HttpError> {
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let x = returns::get(&mut conn, rid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    drop(conn);
+    visible(&st, &c, x.request_id).await?;
+    returns::set_status(&st.db, &c.actor(), st.now(), rid, &f.status).await.map_err(|e| c.err(e))?;
+    Ok(redirect_notice(&format!("/service/requests/{}#returns", x.request_id), "notice.saved"))
 }
