@@ -115,3 +115,19 @@ CREATE TABLE equipment_returns (
 );
 CREATE UNIQUE INDEX equipment_returns_number ON equipment_returns (number);
 CREATE INDEX equipment_returns_request ON equipment_returns (request_id, id);
+
+-- Documents attached to a request: the file lives in the document storage under a
+-- generated key; its metadata here.
+CREATE TABLE documents (
+    id {{ID}},
+    request_id BIGINT NOT NULL REFERENCES service_requests(id),
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    storage_key TEXT NOT NULL,
+    shared BIGINT NOT NULL,
+    uploaded_by BIGINT REFERENCES users(id),
+    uploaded_by_name TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX documents_request ON documents (request_id, id);

@@ -16,5 +16,6 @@ pub async fn prepare(config: Config, clock: SharedClock) -> anyhow::Result<AppSt
     crate::db::migrate(&db, clock.now_ms()).await?;
     crate::access::roles::ensure_defaults(&db, clock.now_ms()).await?;
     crate::lists::ensure_builtin(&db, clock.now_ms()).await?;
-    Ok(AppState { db, clock, config: Arc::new(config), jobs: Arc::new(Registry::standard()) })
+    let storage = crate::service::documents::Storage::from_config(&config)?;
+    Ok(AppState { db, clock, config: Arc::new(config), jobs: Arc::new(Registry::standard()), storage })
 }

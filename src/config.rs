@@ -50,6 +50,10 @@ pub struct Config {
     pub max_attachment_bytes: usize,
     /// Seconds before an SMTP conversation is abandoned (and retried later).
     pub smtp_timeout_secs: u64,
+    /// Where documents attached to records are stored: a local folder.
+    pub documents_dir: std::path::PathBuf,
+    /// Largest document accepted, in bytes.
+    pub max_document_bytes: usize,
 }
 
 impl Default for Config {
@@ -73,6 +77,8 @@ impl Default for Config {
             mail_dir: std::path::PathBuf::from("outbox"),
             max_attachment_bytes: 10 * 1024 * 1024,
             smtp_timeout_secs: 30,
+            documents_dir: std::path::PathBuf::from("documents"),
+            max_document_bytes: 20 * 1024 * 1024,
         }
     }
 }

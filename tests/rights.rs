@@ -30,6 +30,7 @@ struct Fixture {
     equipment: i64,
     intervention: i64,
     ret: i64,
+    document: i64,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -139,7 +140,23 @@ async fn fixture(app: &TestApp) -> Fixture {
             Some(json!({"request_id": request, "equipment_id": equipment, "reason": "Panne", "return_type": "repair"})),
         )
         .await;
+    let actor = carnet::access::Actor { id: Some(admin), name: "admin".into(), request_id: None };
+    let document = carnet::service::documents::upload(
+        &app.state.db,
+        &app.state.storage,
+        &actor,
+        app.now(),
+        request,
+        "note.txt",
+        b"hello".to_vec(),
+        false,
+        1000,
+    )
+    .await
+    .unwrap()
+    .id;
     Fixture {
+        document,
         intervention: iv["id"].as_i64().unwrap(),
         ret: rt["id"].as_i64().unwrap(),
         user,
@@ -178,6 +195,8 @@ fn concrete(path: &str, f: &Fixture) -> String {
         f.import
     } else if path.contains("/customers/") {
         f.customer
+    } else if path.contains("/documents/") {
+        f.document
     } else if path.contains("/interventions/") {
         f.intervention
     } else if path.contains("/equipment-returns/") || path.contains("/service/returns/") {

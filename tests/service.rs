@@ -379,3 +379,92 @@ async fn equipment_returns_follow_their_workflow() {
     })
     .await;
 }
+
+async fn upload(app: &TestApp, api: &Api, request: i64, name: &str, bytes: Vec<u8>, shared: bool) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
+    if shared {
+        form = form.text("shared", "on");
+    }
+    let r = api
+        .client
+        .post(format!("{}/api/v1/service-requests/{request}/documents", app.url))
+        .bearer_auth(&api.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = common::json_of(r).await;
+    (s.as_u16(), v)
+}
+
+#[tokio::test]
+async fn documents_are_checked_stored_under_generated_names_and_downloaded_with_visibility() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne"})).await;
+        let rid = r["id"].as_i64().unwrap();
+        let dir = app.state.config.documents_dir.clone();
+        let files_in = |d: &std::path::Path| walk(d);
+        // Refused: a path as name, a type not accepted, an empty file, too large. Nothing written.
+        let before = app.snapshot().await;
+        let (st, b) = upload(&app, &s.agent, rid, "../../etc/passwd", b"root".to_vec(), false).await;
+        assert_eq!(st, 422, "{b}");
+        let (st, _) = upload(&app, &s.agent, rid, "programme.exe", b"MZ".to_vec(), false).await;
+        assert_eq!(st, 422);
+        let (st, _) = upload(&app, &s.agent, rid, "vide.pdf", Vec::new(), false).await;
+        assert_eq!(st, 422);
+        let big = vec![b'x'; app.state.config.max_document_bytes + 1];
+        let (st, _) = upload(&app, &s.agent, rid, "gros.pdf", big, false).await;
+        assert!(st == 422 || st == 413, "{st}");
+        assert_eq!(app.snapshot().await, before);
+        assert!(files_in(&dir).is_empty(), "no file stored");
+        // Accepted: stored under a generated name inside the folder, listed, downloadable.
+        let content = b"%PDF-1.4 rapport d'intervention".to_vec();
+        let (st, d) = upload(&app, &s.agent, rid, "Rapport été.pdf", content.clone(), true).await;
+        assert_eq!(st, 201, "{d}");
+        assert_eq!(
+            (d["filename"].as_str(), d["shared"].as_bool(), d["size"].as_i64()),
+            (Some("Rapport été.pdf"), Some(true), Some(content.len() as i64))
+        );
+        let stored = files_in(&dir);
+        assert_eq!(stored.len(), 1);
+        assert!(stored[0].starts_with(&dir) && !stored[0].to_string_lossy().contains("Rapport"), "{stored:?}");
+        let did = d["id"].as_i64().unwrap();
+        let resp = s.agent.client.get(format!("{}/api/v1/documents/{did}", app.url)).bearer_auth(&s.agent.token).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let cd = resp.headers()["content-disposition"].to_str().unwrap().to_string();
+        assert!(cd.starts_with("attachment;") && cd.contains("filename*=UTF-8''Rapport%20%C3%A9t%C3%A9.pdf"), "{cd}");
+        assert_eq!(resp.headers()["content-type"], "application/pdf");
+        assert_eq!(resp.bytes().await.unwrap().to_vec(), content);
+        // Someone who cannot see the request cannot download it.
+        let tech = app.user("tech@t.fr", "technicien", None).await;
+        let tech = app.api(&app.token_for(tech).await);
+        let resp = tech.client.get(format!("{}/api/v1/documents/{did}", app.url)).bearer_auth(&tech.token).send().await.unwrap();
+        assert_eq!(resp.status(), 404);
+        // Deleting removes the row and the file.
+        let (st, _) = s.agent.send("DELETE", &format!("/api/v1/documents/{did}"), None).await;
+        assert_eq!(st, 204);
+        assert!(files_in(&dir).is_empty());
+        let (_, h) = s.agent.get(&format!("/api/v1/service-requests/{rid}/history")).await;
+        assert_eq!(h["items"].as_array().unwrap().iter().filter(|e| e["action"] == "document").count(), 2);
+        app
+    })
+    .await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -76,6 +76,9 @@ rights! {
     ReturnsRead => "service.returns.read", "service";
     ReturnsCreate => "service.returns.create", "service";
     ReturnsUpdate => "service.returns.update", "service";
+    DocumentsRead => "service.documents.read", "service";
+    DocumentsCreate => "service.documents.create", "service";
+    DocumentsDelete => "service.documents.delete", "service";
     AdminUsers => "admin.users", "admin";
     AdminRoles => "admin.roles", "admin";
     AdminOrg => "admin.org", "admin";

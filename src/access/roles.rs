@@ -346,6 +346,9 @@ pub fn defaults() -> Vec<RoleInput> {
                 ReturnsRead,
                 ReturnsCreate,
                 ReturnsUpdate,
+                DocumentsRead,
+                DocumentsCreate,
+                DocumentsDelete,
             ]
             .into_iter()
             .collect(),
@@ -355,7 +358,9 @@ pub fn defaults() -> Vec<RoleInput> {
             "Technicien",
             "Technician",
             Scope::Own,
-            [CustomersRead, ServiceRequestsRead, InterventionsRead, InterventionsUpdate, ReturnsRead].into_iter().collect(),
+            [CustomersRead, ServiceRequestsRead, InterventionsRead, InterventionsUpdate, ReturnsRead, DocumentsRead, DocumentsCreate]
+                .into_iter()
+                .collect(),
         ),
         ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead, CustomersRead].into_iter().collect()),
     ];

@@ -30,6 +30,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub config: Arc<Config>,
     pub jobs: Arc<Registry>,
+    /// Where documents attached to records are kept.
+    pub storage: crate::service::documents::Storage,
 }
 
 impl AppState {

@@ -53,6 +53,7 @@ impl Modify for BearerAuth {
         api::service::update_equipment,
         api::service::planning, api::service::create_intervention, api::service::get_intervention, api::service::update_intervention,
         api::service::request_interventions, api::service::list_returns, api::service::create_return, api::service::update_return,
+        api::service::list_documents, api::service::upload_document, api::service::download_document, api::service::delete_document,
     )
 )]
 pub struct ApiDoc;

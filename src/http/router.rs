@@ -140,6 +140,9 @@ routes! {
     get "/service/interventions/{id}" => Right(InterventionsRead), pages::service::show_intervention;
     post "/service/interventions/{id}" => Right(InterventionsUpdate), pages::service::update_intervention;
     get "/service/planning" => Right(InterventionsRead), pages::service::planning;
+    post "/service/requests/{id}/documents" => Right(DocumentsCreate), pages::service::upload_document;
+    get "/service/documents/{id}" => Right(DocumentsRead), pages::service::download_document;
+    post "/service/documents/{id}/delete" => Right(DocumentsDelete), pages::service::delete_document;
 
     // Administration.
     get "/admin" => Authenticated, pages::admin::index;
@@ -260,6 +263,10 @@ routes! {
     get "/api/v1/equipment-returns" => Right(ReturnsRead), api::service::list_returns;
     post "/api/v1/equipment-returns" => Right(ReturnsCreate), api::service::create_return;
     patch "/api/v1/equipment-returns/{id}" => Right(ReturnsUpdate), api::service::update_return;
+    get "/api/v1/service-requests/{id}/documents" => Right(DocumentsRead), api::service::list_documents;
+    post "/api/v1/service-requests/{id}/documents" => Right(DocumentsCreate), api::service::upload_document;
+    get "/api/v1/documents/{id}" => Right(DocumentsRead), api::service::download_document;
+    delete "/api/v1/documents/{id}" => Right(DocumentsDelete), api::service::delete_document;
     get "/api/v1/roles" => Right(AdminRoles), api::admin::list_roles;
     post "/api/v1/roles" => Right(AdminRoles), api::admin::create_role;
     patch "/api/v1/roles/{id}" => Right(AdminRoles), api::admin::update_role;
@@ -295,7 +302,8 @@ routes! {
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    let limit = state.config.max_body_bytes;
+    // JSON bodies have their own limit (max_body_bytes, in ApiJson); uploads may be larger.
+    let limit = state.config.max_body_bytes.max(state.config.max_document_bytes + 64 * 1024);
     routes(&state)
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(super::error::render_errors))

@@ -56,9 +56,10 @@ fn random_suffix() -> String {
 /// The configuration a test app starts with (tweak it with [`TestApp::start_with`]).
 pub fn test_config(backend: Backend) -> (Config, Option<tempfile::TempDir>, Option<String>) {
     let mut config = Config { run_jobs: false, database_max_connections: 5, log: "warn".into(), ..Default::default() };
+    let dir = tempfile::tempdir().expect("tempdir");
+    config.documents_dir = dir.path().join("documents");
     match backend {
         Backend::Sqlite => {
-            let dir = tempfile::tempdir().expect("tempdir");
             config.database_url = format!("sqlite://{}", dir.path().join("carnet.db").display());
             (config, Some(dir), None)
         }
@@ -66,7 +67,7 @@ pub fn test_config(backend: Backend) -> (Config, Option<tempfile::TempDir>, Opti
             let schema = format!("t_{}", random_suffix());
             config.database_url = pg_url().expect("CARNET_TEST_POSTGRES_URL");
             config.database_schema = Some(schema.clone());
-            (config, None, Some(schema))
+            (config, Some(dir), Some(schema))
         }
     }
 }
@@ -211,6 +212,7 @@ impl TestApp {
             ("intervention_technicians", "intervention_id, user_id"),
             ("intervention_equipment", "intervention_id, equipment_id, symptom"),
             ("equipment_returns", "id, number, request_id, equipment_id, status, updated_at"),
+            ("documents", "id, request_id, filename, size, shared"),
             ("request_updates", "id, request_id, status, message"),
             ("equipment", "id, customer_id, serial_number, model, updated_at"),
             ("request_equipment", "request_id, equipment_id, symptom"),

@@ -15,6 +15,7 @@ use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::json::{ApiInput, ApiJson};
 use crate::http::AppState;
+use crate::service::documents::{self, Document};
 use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
 use crate::service::interventions::{self, Conflict, Intervention, InterventionForm, PlanningOf};
 use crate::service::returns::{self, EquipmentReturn, ReturnForm};
@@ -579,4 +580,107 @@ pub async fn update_return(
     drop(conn);
     visible(&st, &c, x.request_id).await?;
     Ok(Json(returns::set_status(&st.db, &c.actor(), st.now(), id, &b.status).await.map_err(|e| c.err(e))?))
+}
+
+// ------------------------------------------------------------------ documents
+
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}/documents", tag = "service", responses((status = 200, body = ListOf<Document>), (status = 404)))]
+pub async fn list_documents(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<Document>>, HttpError> {
+    visible(&st, &c, id).await?;
+    Ok(Json(ListOf { items: documents::for_request(&st.db, id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+}
+
+/// Reads a multipart upload: the `file` part (name and bytes) and the `shared` flag.
+pub async fn read_upload(c: &Ctx, mp: &mut axum::extract::Multipart, max: usize) -> Result<(String, Vec<u8>, bool), HttpError> {
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut shared = false;
+    loop {
+        match mp.next_field().await {
+            Ok(Some(field)) if field.name() == Some("file") => {
+                let name = field.file_name().unwrap_or_default().to_string();
+                let bytes = field.bytes().await.map_err(|_| c.err(Error::validation("file", "error.too_large")))?;
+                if bytes.len() > max {
+                    return Err(c.err(Error::validation("file", "error.too_large")));
+                }
+                file = Some((name, bytes.to_vec()));
+            }
+            Ok(Some(field)) if field.name() == Some("shared") => {
+                let v = field.text().await.unwrap_or_default();
+                shared = matches!(v.as_str(), "on" | "true" | "1");
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => return Err(c.err(Error::validation("file", "error.too_large"))),
+        }
+    }
+    let (name, bytes) = file.ok_or_else(|| c.err(Error::validation("file", "error.required")))?;
+    Ok((name, bytes, shared))
+}
+
+/// Attaches a file (multipart: `file`, optional `shared`) to a request. Size and type are
+/// checked; the file is stored under a generated name.
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/documents", tag = "service", request_body(content_type = "multipart/form-data"),
+    responses((status = 201, body = Document), (status = 404), (status = 422)))]
+pub async fn upload_document(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    mut mp: axum::extract::Multipart,
+) -> Result<(StatusCode, Json<Document>), HttpError> {
+    visible(&st, &c, id).await?;
+    let (name, bytes, shared) = read_upload(&c, &mut mp, st.config.max_document_bytes).await?;
+    let d = documents::upload(&st.db, &st.storage, &c.actor(), st.now(), id, &name, bytes, shared, st.config.max_document_bytes)
+        .await
+        .map_err(|e| c.err(e))?;
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+/// A document whose request the caller may see.
+pub async fn visible_document(st: &AppState, c: &Ctx, id: i64) -> Result<Document, HttpError> {
+    let d = documents::get(&st.db, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    visible(st, c, d.request_id).await?;
+    Ok(d)
+}
+
+/// A header parameter value in RFC 5987 form (`filename*=UTF-8''…`).
+fn rfc5987(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The file itself, as an attachment under its original name.
+pub async fn download_response(st: &AppState, c: &Ctx, d: &Document) -> Result<axum::response::Response, HttpError> {
+    use axum::response::IntoResponse;
+    let bytes = documents::content(&st.storage, d).await.map_err(|e| c.err(e))?;
+    let ascii: String = d.filename.chars().map(|ch| if ch.is_ascii_alphanumeric() || ".-_ ".contains(ch) { ch } else { '_' }).collect();
+    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", rfc5987(&d.filename));
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, d.content_type.clone()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "service", responses((status = 200, description = "The file, as an attachment"), (status = 404)))]
+pub async fn download_document(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<axum::response::Response, HttpError> {
+    let d = visible_document(&st, &c, id).await?;
+    download_response(&st, &c, &d).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "service", responses((status = 204), (status = 404)))]
+pub async fn delete_document(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
+    visible_document(&st, &c, id).await?;
+    documents::delete(&st.db, &st.storage, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -302,6 +302,12 @@ struct ShowPage {
     can_intervene: bool,
     can_return: bool,
     can_return_update: bool,
+    documents: Vec<crate::service::documents::Document>,
+    document_error: Option<String>,
+    can_documents: bool,
+    can_upload: bool,
+    can_delete_document: bool,
+    max_mb: usize,
 }
 
 impl ShowPage {
@@ -336,6 +342,7 @@ struct ShowState {
     equipment: (EquipmentForm, FormErrors),
     intervention: Option<(InterventionForm, FormErrors)>,
     ret: (ReturnForm, FormErrors),
+    document_error: Option<String>,
 }
 
 async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: ShowState) -> Result<Response, HttpError> {
@@ -355,7 +362,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
             FormErrors::none(),
         )
     });
-    let errors = s.update.2.any() || s.contact.2.any() || s.equipment.1.any() || inf.any() || s.ret.1.any();
+    let errors = s.update.2.any() || s.contact.2.any() || s.equipment.1.any() || inf.any() || s.ret.1.any() || s.document_error.is_some();
     let mut resp = render(ShowPage {
         c: pc,
         l: Labels::load(st, c).await?,
@@ -390,6 +397,16 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         can_intervene: c.p.can(Right::InterventionsCreate),
         can_return: c.p.can(Right::ReturnsCreate),
         can_return_update: c.p.can(Right::ReturnsUpdate),
+        documents: if c.p.can(Right::DocumentsRead) {
+            crate::service::documents::for_request(&st.db, id).await.map_err(|e| c.err(e))?
+        } else {
+            Vec::new()
+        },
+        document_error: s.document_error,
+        can_documents: c.p.can(Right::DocumentsRead),
+        can_upload: c.p.can(Right::DocumentsCreate),
+        can_delete_document: c.p.can(Right::DocumentsDelete),
+        max_mb: st.config.max_document_bytes / (1024 * 1024),
         r,
     });
     if errors {
@@ -863,4 +880,41 @@ pub async fn return_status(
     visible(&st, &c, x.request_id).await?;
     returns::set_status(&st.db, &c.actor(), st.now(), rid, &f.status).await.map_err(|e| c.err(e))?;
     Ok(redirect_notice(&format!("/service/requests/{}#returns", x.request_id), "notice.saved"))
+}
+
+// ------------------------------------------------------------------ documents
+
+pub async fn upload_document(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    mut mp: axum::extract::Multipart,
+) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    let max = st.config.max_document_bytes;
+    let res = match crate::http::api::service::read_upload(&c, &mut mp, max).await {
+        Ok((name, bytes, shared)) => {
+            crate::service::documents::upload(&st.db, &st.storage, &c.actor(), st.now(), id, &name, bytes, shared, max).await
+        }
+        Err(e) => Err(e.error),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#documents"), "notice.document_added")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            let msg = fe.err("file").or(fe.general.clone()).unwrap_or_else(|| c.tr.t("form.fix_errors"));
+            show_page(&st, &c, id, None, ShowState { document_error: Some(msg), ..Default::default() }).await
+        }
+    }
+}
+
+pub async fn download_document(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    let d = crate::http::api::service::visible_document(&st, &c, id).await?;
+    crate::http::api::service::download_response(&st, &c, &d).await
+}
+
+pub async fn delete_document(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    let d = crate::http::api::service::visible_document(&st, &c, id).await?;
+    crate::service::documents::delete(&st.db, &st.storage, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    Ok(redirect_notice(&format!("/service/requests/{}#documents", d.request_id), "notice.deleted"))
 }

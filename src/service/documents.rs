@@ -1,0 +1,259 @@
+//! Documents attached to a request: the file goes to the document storage (an
+//! `object_store::ObjectStore`: a local folder by configuration) under a generated key, its
+//! metadata (original name, type, size, "shared with the customer") to the database. A name
+//! from the browser never becomes a path.
+
+use std::sync::Arc;
+
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, PutPayload};
+use serde::Serialize;
+use sqlx::FromRow;
+
+use crate::access::Actor;
+use crate::audit::{self, Audited, Change};
+use crate::clock::Millis;
+use crate::db::Db;
+use crate::error::{Error, FieldErrors, Result};
+
+/// The document storage.
+#[derive(Clone)]
+pub struct Storage(pub Arc<dyn ObjectStore>);
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Storage({})", self.0)
+    }
+}
+
+impl Storage {
+    /// The local folder of the configuration (created if missing).
+    pub fn from_config(c: &crate::config::Config) -> anyhow::Result<Storage> {
+        std::fs::create_dir_all(&c.documents_dir)?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(&c.documents_dir)?;
+        Ok(Storage(Arc::new(fs)))
+    }
+}
+
+/// The types accepted, by extension.
+pub const TYPES: &[(&str, &str)] = &[
+    ("pdf", "application/pdf"),
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("txt", "text/plain"),
+    ("csv", "text/csv"),
+    ("doc", "application/msword"),
+    ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ("xls", "application/vnd.ms-excel"),
+    ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ("odt", "application/vnd.oasis.opendocument.text"),
+    ("ods", "application/vnd.oasis.opendocument.spreadsheet"),
+    ("eml", "message/rfc822"),
+    ("zip", "application/zip"),
+];
+
+/// A file name as shown and offered back on download: no path, no control characters, at
+/// most 200 characters; its extension must be an accepted type. Returns the name and type.
+pub fn check_name(raw: &str) -> std::result::Result<(String, &'static str), &'static str> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("error.required");
+    }
+    if name.contains(['/', '\\']) || name.chars().any(char::is_control) || name == "." || name == ".." || name.starts_with("..") {
+        return Err("error.file_name");
+    }
+    if name.chars().count() > 200 {
+        return Err("error.too_long");
+    }
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match TYPES.iter().find(|(e, _)| *e == ext) {
+        Some((_, t)) => Ok((name.to_string(), t)),
+        None => Err("error.file_type"),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct Document {
+    pub id: i64,
+    pub request_id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    #[serde(skip)]
+    pub storage_key: String,
+    /// Shown to the customer in the portal.
+    #[sqlx(try_from = "crate::db::Flag")]
+    pub shared: bool,
+    pub uploaded_by: Option<i64>,
+    pub uploaded_by_name: String,
+    pub created_at: i64,
+}
+
+impl Document {
+    pub fn size_label(&self) -> String {
+        match self.size {
+            s if s >= 1024 * 1024 => format!("{:.1} Mo", s as f64 / 1024.0 / 1024.0),
+            s if s >= 1024 => format!("{} Ko", s / 1024),
+            s => format!("{s} o"),
+        }
+    }
+}
+
+impl Audited for Document {
+    const ENTITY: &'static str = "document";
+    fn audit_fields(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("filename", Some(self.filename.clone())),
+            ("content_type", Some(self.content_type.clone())),
+            ("size", Some(self.size.to_string())),
+            ("shared", Some(self.shared.to_string())),
+        ]
+    }
+}
+
+const SELECT: &str =
+    "SELECT id, request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at FROM documents";
+
+pub async fn get(db: &Db, id: i64) -> Result<Option<Document>> {
+    Ok(sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&db.pool).await?)
+}
+
+pub async fn for_request(db: &Db, request_id: i64) -> Result<Vec<Document>> {
+    Ok(sqlx::query_as(&format!("{SELECT} WHERE request_id = $1 ORDER BY id DESC")).bind(request_id).fetch_all(&db.pool).await?)
+}
+
+fn storage_err(e: object_store::Error) -> Error {
+    Error::internal(format!("document storage: {e}"))
+}
+
+/// Stores a document for a request. The file is written under a generated key first, then
+/// its row is committed (with the request's history); if the database refuses, the file is
+/// removed again, so nothing is half-written.
+#[allow(clippy::too_many_arguments)]
+pub async fn upload(
+    db: &Db,
+    storage: &Storage,
+    actor: &Actor,
+    now: Millis,
+    request_id: i64,
+    filename: &str,
+    bytes: Vec<u8>,
+    shared: bool,
+    max: usize,
+) -> Result<Document> {
+    let mut errs = FieldErrors::new();
+    let checked = check_name(filename);
+    if let Err(r) = checked {
+        errs.add("file", r);
+    }
+    if bytes.is_empty() {
+        errs.add("file", "error.file_empty");
+    } else if bytes.len() > max {
+        errs.add("file", "error.too_large");
+    }
+    errs.into_result()?;
+    let (name, content_type) = checked.map_err(|r| Error::validation("file", r))?;
+    let exists: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM service_requests WHERE id = $1").bind(request_id).fetch_one(&db.pool).await?;
+    if exists == 0 {
+        return Err(Error::NotFound);
+    }
+    let key = format!(
+        "requests/{request_id}/{}",
+        crate::identity::session::new_secret().chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect::<String>()
+    );
+    let path = StorePath::from(key.as_str());
+    let size = bytes.len() as i64;
+    storage.0.put(&path, PutPayload::from(bytes)).await.map_err(storage_err)?;
+    let res = async {
+        let mut tx = db.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO documents (request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(request_id)
+        .bind(&name)
+        .bind(content_type)
+        .bind(size)
+        .bind(&key)
+        .bind(shared as i64)
+        .bind(actor.id)
+        .bind(&actor.name)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let d: Document = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;
+        audit::created(&mut tx, actor, now, id, &d).await?;
+        audit::record(&mut tx, actor, now, "service_request", request_id, "document", &[Change { field: "document".into(), old: None, new: Some(name.clone()) }])
+            .await?;
+        tx.commit().await?;
+        Ok::<Document, Error>(d)
+    }
+    .await;
+    if res.is_err() {
+        let _ = storage.0.delete(&path).await;
+    }
+    res
+}
+
+/// The bytes of a document.
+pub async fn content(storage: &Storage, d: &Document) -> Result<Vec<u8>> {
+    let got = storage.0.get(&StorePath::from(d.storage_key.as_str())).await.map_err(storage_err)?;
+    Ok(got.bytes().await.map_err(storage_err)?.to_vec())
+}
+
+/// Shares a document with the customer, or stops sharing it.
+pub async fn set_shared(db: &Db, actor: &Actor, now: Millis, id: i64, shared: bool) -> Result<Document> {
+    let mut tx = db.begin().await?;
+    let old: Document =
+        sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&mut *tx).await?.ok_or(Error::NotFound)?;
+    sqlx::query("UPDATE documents SET shared = $1 WHERE id = $2").bind(shared as i64).bind(id).execute(&mut *tx).await?;
+    let new: Document = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;
+    audit::updated(&mut tx, actor, now, id, &old, &new).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// Deletes a document: the row (and history) first, then the file.
+pub async fn delete(db: &Db, storage: &Storage, actor: &Actor, now: Millis, id: i64) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let old: Document =
+        sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&mut *tx).await?.ok_or(Error::NotFound)?;
+    sqlx::query("DELETE FROM documents WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    audit::deleted(&mut tx, actor, now, id, &old).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        now,
+        "service_request",
+        old.request_id,
+        "document",
+        &[Change { field: "document".into(), old: Some(old.filename.clone()), new: None }],
+    )
+    .await?;
+    tx.commit().await?;
+    if let Err(e) = storage.0.delete(&StorePath::from(old.storage_key.as_str())).await {
+        tracing::warn!(error = %e, key = %old.storage_key, "document file left behind");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_never_become_paths() {
+        assert_eq!(check_name("Rapport final.PDF").unwrap(), ("Rapport final.PDF".to_string(), "application/pdf"));
+        assert_eq!(check_name("../../etc/passwd"), Err("error.file_name"));
+        assert_eq!(check_name("..\\boot.ini"), Err("error.file_name"));
+        assert_eq!(check_name("a/b.pdf"), Err("error.file_name"));
+        assert_eq!(check_name("virus.exe"), Err("error.file_type"));
+        assert_eq!(check_name("sans-extension"), Err("error.file_type"));
+        assert_eq!(check_name("nul\u{0}.pdf"), Err("error.file_name"));
+        assert_eq!(check_name("  "), Err("error.required"));
+    }
+}
