@@ -832,7 +832,46 @@ async fn service_body(b: &Browser, app: &TestApp, smtp: Option<&common::SmtpServ
         });
         assert!(found, "the update reached the customer's contact");
     }
+    // An intervention from the request: the equipment line and its symptom are carried over.
+    let tech = app.user("luc.tech@browser.test", "technicien", None).await;
+    let here = b.path_only().await;
+    b.goto(here.split('#').next().unwrap_or_default()).await;
+    b.find("#new-intervention").await.click().await;
+    b.find(&format!("#i-techs option[value='{tech}']")).await.click().await;
+    b.click_and_wait("#save-intervention").await;
+    if !b.path_only().await.starts_with("/service/interventions/") {
+        panic!("{} {}", b.path_only().await, b.text("#intervention-form").await);
+    }
+    let carried = b.text("#intervention-equipment").await;
+    assert!(carried.contains("SN-100") && carried.contains("Fuite"), "{carried}");
+    b.screenshot("fr-intervention").await;
+
+    // Attach a document and download it.
+    b.exec("history.back(); return true;").await;
+    let request_path: String =
+        sqlx::query_scalar("SELECT '/service/requests/' || CAST(id AS TEXT) FROM service_requests ORDER BY id DESC LIMIT 1")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    b.goto(&request_path).await;
+    let file = std::env::temp_dir().join(format!("carnet-rapport-{}.pdf", std::process::id()));
+    std::fs::write(&file, b"%PDF-1.4 rapport").unwrap();
+    b.find("#file").await.send_keys(&file.display().to_string()).await;
+    b.click_and_wait("#upload-document").await;
+    let table = b.text("#documents-table").await;
+    assert!(table.contains(&file.file_name().unwrap().to_string_lossy().to_string()), "{table}");
+    let href = b.exec("return document.querySelector('#documents-table a').getAttribute('href');").await;
+    let status = b
+        .exec(&format!("var x = new XMLHttpRequest(); x.open('GET', '{}', false); x.send(); return x.status + ' ' + x.getResponseHeader('Content-Disposition') + ' ' + x.responseText;", href.as_str().unwrap()))
+        .await;
+    let status = status.as_str().unwrap_or_default().to_string();
+    assert!(status.starts_with("200 attachment;") && status.ends_with("%PDF-1.4 rapport"), "{status}");
+    let _ = std::fs::remove_file(&file);
+    b.screenshot("fr-request-documents").await;
+
     b.click_and_wait("#lang-switch").await;
     b.goto("/service/requests").await;
     b.screenshot("en-requests").await;
+    b.goto("/service/planning?date=2026-11-24").await;
+    b.screenshot("en-planning").await;
 }
