@@ -468,3 +468,46 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn a_request_is_sent_by_email_with_its_pdf_summary_and_kept_on_the_request() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne", "requester_contact_id": s.contact, "description": "Le four fuit — été."})).await;
+        let rid = r["id"].as_i64().unwrap();
+        let path = format!("/api/v1/service-requests/{rid}/emails");
+        let before = app.snapshot().await;
+        let (st, b) = s.agent.send("POST", &path, Some(json!({"to": "pas une adresse", "message": "x"}))).await;
+        assert_eq!(st, 422, "{b}");
+        let (st, b) = s.agent.send("POST", &path, Some(json!({"to": "a@b.fr", "message": ""}))).await;
+        assert_eq!(st, 422, "{b}");
+        let (st, b) = s.agent.send("POST", &path, Some(json!({"to": "a@b.fr\\r\\nBcc: evil@x.fr", "message": "x"}))).await;
+        assert_eq!(st, 422, "{b}");
+        assert_eq!(app.snapshot().await, before);
+        let (st, b) = s
+            .agent
+            .send("POST", &path, Some(json!({"to": "Marie Lemieux <marie@3epis.ca>", "cc": "chef@3epis.ca", "bcc": "archive@t.fr", "message": "Voici le résumé.", "attach_summary": true})))
+            .await;
+        assert_eq!(st, 201, "{b}");
+        let email = carnet::mail::get(&app.state.db, b["email_id"].as_i64().unwrap()).await.unwrap().unwrap();
+        assert_eq!(email.subject, "Demande DEM-2026-000001 du 2026-11-23");
+        assert!(email.text_body.ends_with("\n-- \nagent"), "signed with the sender's name: {}", email.text_body);
+        assert!(email.reply_to.as_deref().is_some_and(|r| r.contains("agent@t.fr")), "Reply-To defaults to the sender");
+        assert!(email.bcc_addrs.contains("archive@t.fr"));
+        let atts = carnet::mail::attachments(&app.state.db, email.id).await.unwrap();
+        assert_eq!(atts.len(), 1);
+        assert_eq!(atts[0].filename, "DEM-2026-000001.pdf");
+        let pdf = carnet::mail::attachment(&app.state.db, email.id, atts[0].id).await.unwrap().unwrap().content;
+        assert!(pdf.starts_with(b"%PDF-"));
+        assert!(pdf.windows(b"DEM-2026-000001".len()).any(|w| w == b"DEM-2026-000001"), "the number is in the PDF");
+        let listed = carnet::mail::for_entity(&app.state.db, "service_request", rid).await.unwrap();
+        assert_eq!(listed.len(), 1, "kept on the request");
+        let (_, h) = s.agent.get(&format!("/api/v1/service-requests/{rid}/history")).await;
+        assert!(h["items"].as_array().unwrap().iter().any(|e| e["action"] == "email"));
+        // The summary on its own.
+        let resp = s.agent.client.get(format!("{}/api/v1/service-requests/{rid}/summary.pdf", app.url)).bearer_auth(&s.agent.token).send().await.unwrap();
+        assert_eq!(resp.headers()["content-type"], "application/pdf");
+        app
+    })
+    .await;
+}

@@ -79,6 +79,7 @@ rights! {
     DocumentsRead => "service.documents.read", "service";
     DocumentsCreate => "service.documents.create", "service";
     DocumentsDelete => "service.documents.delete", "service";
+    ServiceMailSend => "service.mail.send", "service";
     AdminUsers => "admin.users", "admin";
     AdminRoles => "admin.roles", "admin";
     AdminOrg => "admin.org", "admin";

@@ -349,6 +349,7 @@ pub fn defaults() -> Vec<RoleInput> {
                 DocumentsRead,
                 DocumentsCreate,
                 DocumentsDelete,
+                ServiceMailSend,
             ]
             .into_iter()
             .collect(),

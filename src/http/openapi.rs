@@ -54,6 +54,7 @@ impl Modify for BearerAuth {
         api::service::planning, api::service::create_intervention, api::service::get_intervention, api::service::update_intervention,
         api::service::request_interventions, api::service::list_returns, api::service::create_return, api::service::update_return,
         api::service::list_documents, api::service::upload_document, api::service::download_document, api::service::delete_document,
+        api::service::summary_pdf, api::service::send_email,
     )
 )]
 pub struct ApiDoc;

@@ -142,6 +142,8 @@ routes! {
     get "/service/planning" => Right(InterventionsRead), pages::service::planning;
     post "/service/requests/{id}/documents" => Right(DocumentsCreate), pages::service::upload_document;
     get "/service/documents/{id}" => Right(DocumentsRead), pages::service::download_document;
+    get "/service/requests/{id}/summary.pdf" => Right(ServiceRequestsRead), api::service::summary_pdf;
+    post "/service/requests/{id}/email" => Right(ServiceMailSend), pages::service::send_email;
     post "/service/documents/{id}/delete" => Right(DocumentsDelete), pages::service::delete_document;
 
     // Administration.
@@ -267,6 +269,8 @@ routes! {
     post "/api/v1/service-requests/{id}/documents" => Right(DocumentsCreate), api::service::upload_document;
     get "/api/v1/documents/{id}" => Right(DocumentsRead), api::service::download_document;
     delete "/api/v1/documents/{id}" => Right(DocumentsDelete), api::service::delete_document;
+    get "/api/v1/service-requests/{id}/summary.pdf" => Right(ServiceRequestsRead), api::service::summary_pdf;
+    post "/api/v1/service-requests/{id}/emails" => Right(ServiceMailSend), api::service::send_email;
     get "/api/v1/roles" => Right(AdminRoles), api::admin::list_roles;
     post "/api/v1/roles" => Right(AdminRoles), api::admin::create_role;
     patch "/api/v1/roles/{id}" => Right(AdminRoles), api::admin::update_role;

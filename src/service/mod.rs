@@ -8,6 +8,7 @@ pub mod equipment;
 pub mod interventions;
 pub mod returns;
 pub mod store;
+pub mod summary;
 
 use serde::{Deserialize, Serialize};
 

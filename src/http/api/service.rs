@@ -684,3 +684,53 @@ pub async fn delete_document(State(st): State<AppState>, c: Ctx, Path(id): Path<
     documents::delete(&st.db, &st.storage, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+// ------------------------------------------------------------------ summary and email
+
+/// The sender of a send-by-email: the user, by name and address.
+pub fn sender_of(c: &Ctx) -> Result<crate::mail::Mailbox, HttpError> {
+    let email = crate::identity::Email::parse(&c.p.email).map_err(|_| c.err(Error::internal("user address")))?;
+    Ok(crate::mail::Mailbox::new(Some(&c.p.name), &email))
+}
+
+/// The request's summary as a PDF.
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}/summary.pdf", tag = "service", responses((status = 200, content_type = "application/pdf"), (status = 404)))]
+pub async fn summary_pdf(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<axum::response::Response, HttpError> {
+    use axum::response::IntoResponse;
+    let r = visible(&st, &c, id).await?;
+    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let bytes = crate::service::summary::pdf(&st.db, &r, zone, c.lang(), st.now()).await.map_err(|e| c.err(e))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/pdf".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}.pdf\"", r.number)),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+impl ApiInput for crate::service::summary::SendForm {}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Sent {
+    pub email_id: i64,
+}
+
+/// Sends the request by email (To, Cc, Bcc, Reply-To defaulting to the sender, subject
+/// pre-filled, message signed, the PDF summary attached on request); kept on the request.
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/emails", tag = "service", request_body = crate::service::summary::SendForm,
+    responses((status = 201, body = Sent), (status = 404), (status = 422)))]
+pub async fn send_email(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(f): ApiJson<crate::service::summary::SendForm>,
+) -> Result<(StatusCode, Json<Sent>), HttpError> {
+    let r = visible(&st, &c, id).await?;
+    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let sender = sender_of(&c)?;
+    let email_id =
+        crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, zone, c.lang()).await.map_err(|e| c.err(e))?;
+    Ok((StatusCode::CREATED, Json(Sent { email_id })))
+}

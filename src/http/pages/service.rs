@@ -308,6 +308,13 @@ struct ShowPage {
     can_upload: bool,
     can_delete_document: bool,
     max_mb: usize,
+    mail_form: crate::service::summary::SendForm,
+    mf: FormErrors,
+    can_mail: bool,
+    emails: Vec<crate::mail::EmailSummary>,
+    show_links: bool,
+    address_book: Vec<String>,
+    sender: String,
 }
 
 impl ShowPage {
@@ -343,6 +350,7 @@ struct ShowState {
     intervention: Option<(InterventionForm, FormErrors)>,
     ret: (ReturnForm, FormErrors),
     document_error: Option<String>,
+    mail: Option<(crate::service::summary::SendForm, FormErrors)>,
 }
 
 async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: ShowState) -> Result<Response, HttpError> {
@@ -362,7 +370,25 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
             FormErrors::none(),
         )
     });
-    let errors = s.update.2.any() || s.contact.2.any() || s.equipment.1.any() || inf.any() || s.ret.1.any() || s.document_error.is_some();
+    let (mail_form, mf) = s.mail.unwrap_or_else(|| {
+        let subject = crate::service::summary::default_subject(&r, zone, c.lang(), st.now());
+        (crate::service::summary::SendForm { subject, attach_summary: true, ..Default::default() }, FormErrors::none())
+    });
+    // Autocompletion of staff and the customer's contacts.
+    let mut address_book: Vec<String> =
+        users::all_active(&st.db).await.map_err(|e| c.err(e))?.iter().map(|u| format!("{} <{}>", u.name, u.email)).collect();
+    for ct in crate::customers::store::contacts(&st.db, r.customer_id).await.map_err(|e| c.err(e))? {
+        if let Some(e) = &ct.email {
+            address_book.push(format!("{} <{e}>", ct.name()));
+        }
+    }
+    let errors = s.update.2.any()
+        || s.contact.2.any()
+        || s.equipment.1.any()
+        || inf.any()
+        || s.ret.1.any()
+        || s.document_error.is_some()
+        || mf.any();
     let mut resp = render(ShowPage {
         c: pc,
         l: Labels::load(st, c).await?,
@@ -407,6 +433,13 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         can_upload: c.p.can(Right::DocumentsCreate),
         can_delete_document: c.p.can(Right::DocumentsDelete),
         max_mb: st.config.max_document_bytes / (1024 * 1024),
+        mail_form,
+        mf,
+        can_mail: c.p.can(Right::ServiceMailSend),
+        emails: crate::mail::for_entity(&st.db, "service_request", id).await.map_err(|e| c.err(e))?,
+        show_links: c.p.can(Right::AdminMail),
+        address_book,
+        sender: format!("{} <{}>", c.p.name, c.p.email),
         r,
     });
     if errors {
@@ -917,4 +950,32 @@ pub async fn delete_document(State(st): State<AppState>, c: Ctx, Path(id): Path<
     let d = crate::http::api::service::visible_document(&st, &c, id).await?;
     crate::service::documents::delete(&st.db, &st.storage, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
     Ok(redirect_notice(&format!("/service/requests/{}#documents", d.request_id), "notice.deleted"))
+}
+
+// ------------------------------------------------------------------ send by email
+
+pub async fn send_email(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    let r = visible(&st, &c, id).await?;
+    let mut f = crate::service::summary::SendForm::default();
+    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(&body).unwrap_or_default() {
+        match k.as_str() {
+            "to" => f.to = v,
+            "cc" => f.cc = v,
+            "bcc" => f.bcc = v,
+            "reply_to" => f.reply_to = v,
+            "subject" => f.subject = v,
+            "message" => f.message = v,
+            "attach_summary" => f.attach_summary = v == "on",
+            _ => {}
+        }
+    }
+    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let sender = crate::http::api::service::sender_of(&c)?;
+    match crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, zone, c.lang()).await {
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#record-emails"), "notice.email_queued")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show_page(&st, &c, id, None, ShowState { mail: Some((f, fe)), ..Default::default() }).await
+        }
+    }
 }

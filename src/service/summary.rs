@@ -1,0 +1,355 @@
+//! The request summary as a PDF (the document template attached when sending a request by
+//! email, seed 004), and sending a request by email: To, Cc, Bcc, Reply-To (the sender by
+//! default), the subject pre-filled with the number and date, the message signed with the
+//! sender's name; through the outbox, kept on the request.
+
+use pdf_writer::{Content, Name, Pdf, Rect, Ref, Str};
+
+use super::ServiceRequest;
+use crate::access::Actor;
+use crate::audit::{self, Change};
+use crate::clock::{Millis, Zone};
+use crate::db::Db;
+use crate::error::{Error, FieldErrors, Result};
+use crate::mail::{Attachment, Mailbox, NewEmail};
+
+/// Text for the PDF's built-in Helvetica with the Windows-1252 encoding (French accents,
+/// quotes and dashes); other characters become `?`.
+fn winansi(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| match c {
+            ' '..='~' => c as u8,
+            '\u{A0}'..='\u{FF}' => c as u32 as u8,
+            '€' => 0x80,
+            '‚' => 0x82,
+            '„' => 0x84,
+            '…' => 0x85,
+            '‘' => 0x91,
+            '’' => 0x92,
+            '“' => 0x93,
+            '”' => 0x94,
+            '•' => 0x95,
+            '–' => 0x96,
+            '—' => 0x97,
+            'œ' => 0x9C,
+            'Œ' => 0x8C,
+            _ => b'?',
+        })
+        .collect()
+}
+
+/// Splits text into lines of at most `width` characters, on spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for para in text.lines() {
+        let mut line = String::new();
+        for word in para.split_whitespace() {
+            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+                out.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// One line of the summary: (size, bold, text).
+type Line = (f32, bool, String);
+
+/// Lays lines out on A4 pages and writes the PDF.
+fn render(lines: &[Line]) -> Vec<u8> {
+    const TOP: f32 = 800.0;
+    const BOTTOM: f32 = 50.0;
+    let mut pages: Vec<Vec<&Line>> = vec![Vec::new()];
+    let mut y = TOP;
+    for l in lines {
+        let h = l.0 * 1.45;
+        if y - h < BOTTOM {
+            pages.push(Vec::new());
+            y = TOP;
+        }
+        y -= h;
+        if let Some(p) = pages.last_mut() {
+            p.push(l);
+        }
+    }
+    let mut pdf = Pdf::new();
+    let catalog = Ref::new(1);
+    let tree = Ref::new(2);
+    let regular = Ref::new(3);
+    let bold = Ref::new(4);
+    let mut next = 5;
+    let ids: Vec<(Ref, Ref)> = pages
+        .iter()
+        .map(|_| {
+            let ids = (Ref::new(next), Ref::new(next + 1));
+            next += 2;
+            ids
+        })
+        .collect();
+    pdf.catalog(catalog).pages(tree);
+    pdf.pages(tree).kids(ids.iter().map(|(p, _)| *p)).count(ids.len() as i32);
+    pdf.type1_font(regular).base_font(Name(b"Helvetica")).encoding_predefined(Name(b"WinAnsiEncoding"));
+    pdf.type1_font(bold).base_font(Name(b"Helvetica-Bold")).encoding_predefined(Name(b"WinAnsiEncoding"));
+    for (page, (page_id, content_id)) in pages.iter().zip(&ids) {
+        let mut p = pdf.page(*page_id);
+        p.media_box(Rect::new(0.0, 0.0, 595.0, 842.0));
+        p.parent(tree);
+        p.contents(*content_id);
+        {
+            let mut resources = p.resources();
+            let mut fonts = resources.fonts();
+            fonts.pair(Name(b"F1"), regular);
+            fonts.pair(Name(b"F2"), bold);
+        }
+        drop(p);
+        let mut c = Content::new();
+        let mut y = TOP;
+        for (size, is_bold, text) in page {
+            y -= size * 1.45;
+            c.begin_text();
+            c.set_font(Name(if *is_bold { b"F2" } else { b"F1" }), *size);
+            c.next_line(50.0, y);
+            c.show(Str(&winansi(text)));
+            c.end_text();
+        }
+        pdf.stream(*content_id, &c.finish());
+    }
+    pdf.finish()
+}
+
+/// The summary of a request: what a customer or a partner needs to know about it.
+pub async fn pdf(db: &Db, r: &ServiceRequest, zone: Zone, lang: crate::i18n::Lang, now: Millis) -> Result<Vec<u8>> {
+    use crate::i18n::t;
+    let label = |list: &str, code: &str| {
+        let list = list.to_string();
+        let code = code.to_string();
+        async move {
+            let v: Option<(String, String)> =
+                sqlx::query_as("SELECT label_fr, label_en FROM value_list_items WHERE list_code = $1 AND code = $2")
+                    .bind(&list)
+                    .bind(&code)
+                    .fetch_optional(&db.pool)
+                    .await?;
+            Ok::<String, Error>(v.map(|(fr, en)| if lang == crate::i18n::Lang::En { en } else { fr }).unwrap_or(code))
+        }
+    };
+    let mut lines: Vec<Line> = vec![
+        (18.0, true, format!("{} {}", t(lang, "pdf.request"), r.number)),
+        (9.0, false, format!("{} {}", t(lang, "pdf.generated"), zone.format(now))),
+        (10.0, false, String::new()),
+    ];
+    let mut field = |k: &str, v: String| lines.push((10.0, false, format!("{} : {v}", t(lang, k))));
+    field("sales.customer", r.customer_name.clone());
+    field("sales.status", t(lang, &format!("service.status_{}", r.status.code())));
+    field("service.type", label("request_type", &r.request_type).await?);
+    if let Some(s) = &r.symptom {
+        field("service.symptom", label("symptom", s).await?);
+    }
+    field("service.source", t(lang, &format!("service.source_{}", r.source)));
+    field("sales.created", zone.format(r.created_at));
+    for (k, c) in [("service.role_requester", &r.requester), ("service.role_user", &r.user)] {
+        if let Some(c) = c {
+            let mut v = c.name.clone();
+            for x in [&c.email, &c.phone, &c.mobile].into_iter().flatten() {
+                v.push_str(&format!(" · {x}"));
+            }
+            field(k, v);
+        }
+    }
+    if !r.description.is_empty() {
+        lines.push((10.0, false, String::new()));
+        lines.push((12.0, true, t(lang, "meetings.description")));
+        lines.extend(wrap(&r.description, 95).into_iter().map(|l| (10.0, false, l)));
+    }
+    let mut conn = db.pool.acquire().await?;
+    let eq = super::equipment::lines(&mut conn, r.id).await?;
+    drop(conn);
+    if !eq.is_empty() {
+        lines.push((10.0, false, String::new()));
+        lines.push((12.0, true, t(lang, "service.equipment")));
+        for e in eq {
+            let symptom = match &e.symptom {
+                Some(s) => format!(" — {}", label("symptom", s).await?),
+                None => String::new(),
+            };
+            lines.push((10.0, false, format!("• {} {}{symptom}", e.serial_number, e.model)));
+        }
+    }
+    let ivs = super::interventions::for_request(db, r.id).await?;
+    if !ivs.is_empty() {
+        lines.push((10.0, false, String::new()));
+        lines.push((12.0, true, t(lang, "service.interventions")));
+        for i in ivs {
+            let techs = i.technicians.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ");
+            lines.push((
+                10.0,
+                false,
+                format!(
+                    "• {} {}–{} · {} · {techs}",
+                    i.number,
+                    zone.format(i.start_at),
+                    zone.time(i.end_at),
+                    t(lang, &format!("intervention.status_{}", i.status.code()))
+                ),
+            ));
+        }
+    }
+    let updates = super::store::updates(db, r.id).await?;
+    if !updates.is_empty() {
+        lines.push((10.0, false, String::new()));
+        lines.push((12.0, true, t(lang, "service.updates")));
+        for u in updates.iter().rev() {
+            lines.push((10.0, true, format!("{} · {}", zone.format(u.created_at), t(lang, &format!("service.status_{}", u.status)))));
+            lines.extend(wrap(&u.message, 95).into_iter().map(|l| (10.0, false, l)));
+        }
+    }
+    Ok(render(&lines))
+}
+
+/// An email typed on the request's "send by email" form.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendForm {
+    /// Addresses separated by commas (`Name <a@b.fr>` or `a@b.fr`).
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub cc: String,
+    #[serde(default)]
+    pub bcc: String,
+    /// Defaults to the sender.
+    #[serde(default)]
+    pub reply_to: String,
+    /// Defaults to "Demande DEM-… du …".
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub message: String,
+    /// Attach the request's PDF summary.
+    #[serde(default)]
+    pub attach_summary: bool,
+}
+
+/// The subject a send-by-email form starts with.
+pub fn default_subject(r: &ServiceRequest, zone: Zone, lang: crate::i18n::Lang, now: Millis) -> String {
+    crate::i18n::t(lang, "service.mail_subject").replace("{number}", &r.number).replace("{date}", &zone.date(now))
+}
+
+/// Sends a request by email through the outbox; the email is kept on the request and the
+/// request's history says so. `sender` is the user sending (name and address).
+#[allow(clippy::too_many_arguments)]
+pub async fn send(
+    db: &Db,
+    actor: &Actor,
+    sender: &Mailbox,
+    now: Millis,
+    r: &ServiceRequest,
+    f: &SendForm,
+    zone: Zone,
+    lang: crate::i18n::Lang,
+) -> Result<i64> {
+    let mut errs = FieldErrors::new();
+    let list = |field: &'static str, raw: &str, errs: &mut FieldErrors| match Mailbox::parse_list(field, raw) {
+        Ok(l) => l,
+        Err(Error::Validation(f)) => {
+            for x in f.0 {
+                errs.add(x.field, x.reason);
+            }
+            Vec::new()
+        }
+        Err(_) => Vec::new(),
+    };
+    let to = list("to", &f.to, &mut errs);
+    let cc = list("cc", &f.cc, &mut errs);
+    let bcc = list("bcc", &f.bcc, &mut errs);
+    let reply_to = match f.reply_to.trim() {
+        "" => Some(sender.clone()),
+        raw => Mailbox::parse(raw).map_err(|reason| errs.add("reply_to", reason)).ok(),
+    };
+    if to.is_empty() && errs.get("to").is_none() {
+        errs.add("to", "error.required");
+    }
+    if to.len() + cc.len() + bcc.len() > 50 {
+        errs.add("to", "error.too_many_recipients");
+    }
+    let message = f.message.trim();
+    if message.is_empty() {
+        errs.add("message", "error.required");
+    } else if message.chars().count() > 20_000 {
+        errs.add("message", "error.too_long");
+    }
+    let subject = match f.subject.trim() {
+        "" => default_subject(r, zone, lang, now),
+        s if s.chars().count() > 200 => {
+            errs.add("subject", "error.too_long");
+            String::new()
+        }
+        s => crate::mail::header_safe(s),
+    };
+    errs.into_result()?;
+    let text = format!("{message}\n\n-- \n{}", sender.name.clone().unwrap_or_else(|| sender.email.clone()));
+    let mut attachments = Vec::new();
+    if f.attach_summary {
+        let content = pdf(db, r, zone, lang, now).await?;
+        attachments.push(Attachment { filename: format!("{}.pdf", r.number), content_type: "application/pdf".into(), content });
+    }
+    let mut tx = db.begin().await?;
+    let id = crate::mail::queue(
+        &mut tx,
+        now,
+        NewEmail {
+            entity: Some(("service_request".into(), r.id)),
+            event: "request_email".into(),
+            from: None,
+            to: to.clone(),
+            cc,
+            bcc,
+            reply_to,
+            subject: subject.clone(),
+            text,
+            html: None,
+            attachments,
+            created_by: actor.id,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        now,
+        "service_request",
+        r.id,
+        "email",
+        &[Change {
+            field: "email".into(),
+            old: None,
+            new: Some(format!("{subject} → {}", to.iter().map(Mailbox::display).collect::<Vec<_>>().join(", "))),
+        }],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_encoding_and_wrapping() {
+        assert_eq!(winansi("Été — « ok » €"), vec![0xC9, b't', 0xE9, b' ', 0x97, b' ', 0xAB, b' ', b'o', b'k', b' ', 0xBB, b' ', 0x80]);
+        assert_eq!(winansi("日本"), b"??".to_vec());
+        assert_eq!(wrap("un deux trois quatre", 9), vec!["un deux", "trois", "quatre"]);
+        let pdf = render(&[(12.0, true, "Demande DEM-2026-000001".into()), (10.0, false, "Équipement".into())]);
+        assert!(pdf.starts_with(b"%PDF-"));
+        let many: Vec<Line> = (0..200).map(|i| (10.0, false, format!("ligne {i}"))).collect();
+        let pdf = render(&many);
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(text.contains("/Count 4"), "200 lines make 4 pages");
+    }
+}
