@@ -66,10 +66,9 @@ pub async fn index(tx: &mut Tx, entity: &str, id: i64, values: &[&str]) -> Resul
     Ok(())
 }
 
-/// The condition "`id_col` is a record of `entity` matching every word of `q`", or `None`
-/// when `q` has no word.
-pub fn matching(entity: &str, id_col: &str, q: &str) -> Option<Sql> {
-    // Digits typed in groups ("514 555 01") are one phone number.
+/// The words of a query: folded, digits typed in groups ("514 555 01") joined into one
+/// number, at most six.
+pub fn words(q: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     for w in fold(q).split(' ').filter(|w| !w.is_empty()) {
         let digits = w.chars().all(|c| c.is_ascii_digit());
@@ -79,6 +78,18 @@ pub fn matching(entity: &str, id_col: &str, q: &str) -> Option<Sql> {
         }
     }
     words.truncate(6);
+    words
+}
+
+/// The end of the byte-order range of the terms starting with `w`.
+fn upper(w: &str) -> String {
+    format!("{w}\u{10FFFF}")
+}
+
+/// The condition "`id_col` is a record of `entity` matching every word of `q`", or `None`
+/// when `q` has no word.
+pub fn matching(entity: &str, id_col: &str, q: &str) -> Option<Sql> {
+    let words = words(q);
     if words.is_empty() {
         return None;
     }
@@ -95,11 +106,105 @@ pub fn matching(entity: &str, id_col: &str, q: &str) -> Option<Sql> {
             .push(" AND term >= ")
             .bind(w.clone())
             .push(" AND term < ")
-            .bind(format!("{w}\u{10FFFF}"))
+            .bind(upper(w))
             .push(")");
     }
     s.push(")");
     Some(s)
+}
+
+/// Search as you type that can stop after one page. [`matching`] filters records, which
+/// must then all be read and sorted; this one walks the index of the terms of one word (the
+/// longest typed, the most selective as a rule) in (term, id) order, so that a query
+/// `FROM search_terms st JOIN <table> ON <id> = st.entity_id WHERE <this> … ORDER BY st.term,
+/// st.entity_id LIMIT n` reads about n matching rows. Each record comes once, at its first term starting
+/// with that word (the smallest); the other words are `EXISTS` probes of the record's terms
+/// (the `(entity_type, entity_id, term)` index). Results are therefore ordered by matched
+/// word, then by id, and `after` is the (term, id) of the last row seen. `None` when `q`
+/// has no word.
+pub fn ranked(entity: &str, q: &str, after: Option<(&str, i64)>) -> Option<Sql> {
+    let words = words(q);
+    let lead = words.iter().enumerate().max_by_key(|(i, w)| (w.chars().count(), std::cmp::Reverse(*i))).map(|(i, _)| i)?;
+    let w = &words[lead];
+    let mut s = Sql::new("(st.entity_type = ");
+    s.bind(entity).push(" AND st.term >= ");
+    match after {
+        // Start the range at the cursor (the rows of its term up to its id are skipped below).
+        Some((term, id)) if term >= w.as_str() => {
+            s.bind(term).push(" AND (st.term > ").bind(term).push(" OR st.entity_id > ").bind(id).push(")");
+        }
+        _ => {
+            s.bind(w.clone());
+        }
+    }
+    s.push(" AND st.term < ").bind(upper(w));
+    // Once per record: no smaller term of the same record starts with the word.
+    s.push(" AND NOT EXISTS (SELECT 1 FROM search_terms d WHERE d.entity_type = ")
+        .bind(entity)
+        .push(" AND d.entity_id = st.entity_id AND d.term >= ")
+        .bind(w.clone())
+        .push(" AND d.term < st.term)");
+    for (i, o) in words.iter().enumerate() {
+        if i == lead {
+            continue;
+        }
+        s.push(" AND EXISTS (SELECT 1 FROM search_terms o WHERE o.entity_type = ")
+            .bind(entity)
+            .push(" AND o.entity_id = st.entity_id AND o.term >= ")
+            .bind(o.clone())
+            .push(" AND o.term < ")
+            .bind(upper(o))
+            .push(")");
+    }
+    s.push(")");
+    Some(s)
+}
+
+/// How many terms one multi-row statement writes: 2 parameters each, well under SQLite's
+/// 32 766 and PostgreSQL's 65 535, and small enough for sqlx, which looks each SQLite
+/// parameter up by name (a cost that grows with the square of their number).
+const TERMS_PER_STATEMENT: usize = 400;
+/// How many records one `DELETE … IN (…)` covers.
+const IDS_PER_STATEMENT: usize = 500;
+
+/// Replaces the terms of many records at once (inside the transaction that changes them):
+/// one `DELETE` per 500 records and one multi-row `INSERT` per 400 terms, instead of a
+/// statement per term. `records` holds each record's id and searchable values, as for
+/// [`index`].
+pub async fn index_many(tx: &mut Tx, entity: &str, records: &[(i64, Vec<&str>)]) -> Result<()> {
+    for chunk in records.chunks(IDS_PER_STATEMENT) {
+        let mut del = Sql::new("DELETE FROM search_terms WHERE entity_type = ");
+        del.bind(entity).push(" AND entity_id IN (");
+        for (i, (id, _)) in chunk.iter().enumerate() {
+            if i > 0 {
+                del.push(", ");
+            }
+            del.bind(*id);
+        }
+        del.push(")");
+        del.query().execute(&mut **tx).await?;
+    }
+    let mut rows: Vec<(i64, String)> = Vec::new();
+    for (id, values) in records {
+        rows.extend(terms(values).into_iter().map(|t| (*id, t)));
+    }
+    // A record listed twice keeps its terms once.
+    rows.sort();
+    rows.dedup();
+    for chunk in rows.chunks(TERMS_PER_STATEMENT) {
+        let mut ins = Sql::new("INSERT INTO search_terms (entity_type, entity_id, term) VALUES ");
+        for (i, (id, term)) in chunk.iter().enumerate() {
+            // The entity is bound once, as $1.
+            if i == 0 {
+                ins.push("(").bind(entity);
+            } else {
+                ins.push(", ($1");
+            }
+            ins.push(", ").bind(*id).push(", ").bind(term.clone()).push(")");
+        }
+        ins.query().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -119,5 +224,17 @@ mod tests {
         assert_eq!(m.text().matches("term >= ").count(), 2);
         let m = matching("customer", "c.id", "514 555-01").unwrap();
         assert_eq!(m.text().matches("term >= ").count(), 1, "digit groups are one number");
+    }
+
+    #[test]
+    fn ranked_walks_the_longest_word() {
+        assert!(ranked("customer", " ;, ", None).is_none());
+        let r = ranked("customer", "jean trem", None).unwrap();
+        // Driven by "trem" (the longest), "jean" is an EXISTS probe.
+        assert!(r.text().starts_with("(st.entity_type = $1 AND st.term >= $2 AND st.term < $3"), "{}", r.text());
+        assert_eq!(r.text().matches("EXISTS (SELECT 1 FROM search_terms o").count(), 1);
+        let after = ranked("customer", "trem", Some(("tremblay", 42))).unwrap();
+        assert!(after.text().contains("(st.term > $3 OR st.entity_id > $4)"), "{}", after.text());
+        assert_eq!(words("Hél 514 555-01"), vec!["hel", "51455501"]);
     }
 }
