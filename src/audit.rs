@@ -102,7 +102,7 @@ pub fn deletion<T: Audited>(id: i64, old: &T) -> Entry {
 
 /// Audit rows per multi-row `INSERT`: 6 parameters each (plus 4 shared), under SQLite's 32 766
 /// and PostgreSQL's 65 535, and few enough for sqlx's by-name binding of SQLite parameters.
-const ROWS_PER_STATEMENT: usize = 150;
+const ROWS_PER_STATEMENT: usize = 50;
 
 /// Records the changes of many records made together by one actor (an import chunk): the
 /// same rows as [`record`] for each entry, in order, written by multi-row `INSERT`s.

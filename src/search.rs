@@ -163,12 +163,12 @@ pub fn ranked(entity: &str, q: &str, after: Option<(&str, i64)>) -> Option<Sql> 
 /// How many terms one multi-row statement writes: 2 parameters each, well under SQLite's
 /// 32 766 and PostgreSQL's 65 535, and small enough for sqlx, which looks each SQLite
 /// parameter up by name (a cost that grows with the square of their number).
-const TERMS_PER_STATEMENT: usize = 400;
+const TERMS_PER_STATEMENT: usize = 100;
 /// How many records one `DELETE … IN (…)` covers.
 const IDS_PER_STATEMENT: usize = 500;
 
 /// Replaces the terms of many records at once (inside the transaction that changes them):
-/// one `DELETE` per 500 records and one multi-row `INSERT` per 400 terms, instead of a
+/// one `DELETE` per 500 records and one multi-row `INSERT` per 100 terms, instead of a
 /// statement per term. `records` holds each record's id and searchable values, as for
 /// [`index`].
 pub async fn index_many(tx: &mut Tx, entity: &str, records: &[(i64, Vec<&str>)]) -> Result<()> {
