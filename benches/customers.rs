@@ -1775,7 +1775,7 @@ async fn import_bench(o: &Options, state: &AppState, samples: &Samples, branches
             cpu: run_cpu,
         },
     ];
-    let profile = profile_import(state, &rows, max_customer, audit_rows, &done, terms_written).await?;
+    let profile = profile_import(state, &rows, max_customer, audit_rows, &done).await?;
     Ok(ImportResult { bytes: bytes.len(), phases, expected, dry, done, audit_rows, terms_written, profile, message })
 }
 
@@ -1788,7 +1788,6 @@ async fn profile_import(
     max_customer: i64,
     audit_rows: i64,
     done: &Counts,
-    terms_written: i64,
 ) -> Result<Profile> {
     let records = done.created + done.merged;
     let db = &state.db;

@@ -558,6 +558,19 @@ async fn search_pages_follow_the_matched_word_without_repeats() {
         // Other words and filters still apply.
         let (_, b) = api.get("/api/v1/customers?q=tre%20jea").await;
         assert_eq!(names(&b), vec!["Jean Tremblay"]);
+        // Several words: the walk follows the rarest ("anne"), pages included.
+        let (_, b) = api.get("/api/v1/customers?q=tremblay.anne%40trefle.ca").await;
+        assert_eq!(names(&b), vec!["Anne Tremblay"]);
+        let (_, b) = api.get("/api/v1/customers?q=tre%20ca&limit=1").await;
+        let mut pages = names(&b);
+        let mut next = b["next_cursor"].as_str().map(str::to_string);
+        while let Some(c) = next {
+            let (_, b) = api.get(&format!("/api/v1/customers?q=tre%20ca&limit=1&after={c}")).await;
+            pages.extend(names(&b));
+            next = b["next_cursor"].as_str().map(str::to_string);
+        }
+        pages.sort();
+        assert_eq!(pages, vec!["Anne Tremblay", "Jean Tremblay", "Marc Roy", "Trevor Treize"], "the customers with an email in .ca");
         let (_, b) = api.get("/api/v1/customers?q=tre&kind=company").await;
         assert_eq!(names(&b), vec!["Garage Tremblay inc."]);
         let (_, b) = api.get("/api/v1/customers?q=tre&sort=recent&limit=50").await;
@@ -565,8 +578,25 @@ async fn search_pages_follow_the_matched_word_without_repeats() {
         assert_eq!(names(&b).len(), 7);
         // A representative sees only their customers in a search.
         let rep = app.user("rep@t.fr", "representant", None).await;
-        let (_, b) = app.api(&app.token_for(rep).await).get("/api/v1/customers?q=tre").await;
+        let rep_api = app.api(&app.token_for(rep).await);
+        let (_, b) = rep_api.get("/api/v1/customers?q=tre").await;
         assert!(names(&b).is_empty(), "{b}");
+        // Their own customers come by name (walked from the owner index), page after page.
+        for (f, l) in [("Zoé", "Trudel"), ("Alain", "Tremblay"), ("Marie", "Trottier"), ("Paul", "Zed")] {
+            let (s, b) = api.send("POST", "/api/v1/customers", Some(json!({"first_name": f, "last_name": l, "owner_id": rep}))).await;
+            assert_eq!(s, 201, "{b}");
+        }
+        let mut paged: Vec<String> = Vec::new();
+        let mut url = "/api/v1/customers?q=tr&limit=1".to_string();
+        loop {
+            let (_, b) = rep_api.get(&url).await;
+            paged.extend(names(&b));
+            match b["next_cursor"].as_str() {
+                Some(c) => url = format!("/api/v1/customers?q=tr&limit=1&after={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, vec!["Alain Tremblay", "Marie Trottier", "Zoé Trudel"]);
         app
     })
     .await;

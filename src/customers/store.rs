@@ -132,19 +132,31 @@ impl Sort {
 }
 
 /// Customers visible to `vis` and matching `filter`, by name; or, when words are typed
-/// with the name order, by matched word (see [`crate::search::ranked`]: a page then reads
-/// about `limit` rows, however many customers match).
+/// with the name order and more than one person's customers are visible, by matched word
+/// (see [`crate::search::ranked`]: a page then reads about `limit` rows, however many
+/// customers match).
 pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) -> Result<Page<Customer>> {
     let text = filter.q.as_deref().unwrap_or("");
+    let mut conn = db.pool.acquire().await?;
+    let after = page.after.as_ref().map(|c| (c.k.as_str(), c.id));
+    // A representative's customers (a few thousand) are walked by name and probed: the page
+    // stops after `limit` matches. Everyone else's search walks the terms of a word.
+    let own = vis.own_only() || filter.owner_id.is_some();
     let ranked = match filter.sort {
-        Sort::Name => crate::search::ranked(Customer::ENTITY, text, page.after.as_ref().map(|c| (c.k.as_str(), c.id))),
+        Sort::Name if own => None,
+        Sort::Name => match crate::search::lead(&mut conn, Customer::ENTITY, text, after.map(|a| a.0)).await? {
+            Some(lead) => crate::search::ranked(Customer::ENTITY, text, &lead, after),
+            None => None,
+        },
         Sort::Recent => None,
     };
     let mut q = Sql::new(if ranked.is_some() { SELECT_RANKED } else { SELECT });
     q.push(" WHERE ").append(vis.filter("c.owner_id", "c.branch_id"));
     if let Some(r) = ranked.clone() {
         q.push(" AND ").append(r);
-    } else if let Some(m) = crate::search::matching(Customer::ENTITY, "c.id", text) {
+    } else if let Some(m) =
+        if own { crate::search::probing(Customer::ENTITY, "c.id", text) } else { crate::search::matching(Customer::ENTITY, "c.id", text) }
+    {
         q.push(" AND ").append(m);
     }
     if let Some(k) = filter.kind {
@@ -178,7 +190,7 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
         Sort::Recent => " ORDER BY c.id DESC LIMIT ",
     })
     .bind(page.limit + 1);
-    let rows: Vec<Row> = q.query_as().fetch_all(&db.pool).await?;
+    let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
     let rows: Vec<(String, Customer)> =
         rows.into_iter().map(|mut r| (r.match_term.take().unwrap_or_default(), Customer::from(r))).collect();
     let sort = filter.sort;
