@@ -1782,13 +1782,7 @@ async fn import_bench(o: &Options, state: &AppState, samples: &Samples, branches
 /// Rough decomposition of the import's time: the same kinds of work, done again on their own
 /// with the same transaction size, through the same library functions. Written under other
 /// entity types, after every measure.
-async fn profile_import(
-    state: &AppState,
-    rows: &[CsvRow],
-    max_customer: i64,
-    audit_rows: i64,
-    done: &Counts,
-) -> Result<Profile> {
+async fn profile_import(state: &AppState, rows: &[CsvRow], max_customer: i64, audit_rows: i64, done: &Counts) -> Result<Profile> {
     let records = done.created + done.merged;
     let db = &state.db;
     let now = state.clock.now_ms();
