@@ -66,10 +66,9 @@ pub async fn index(tx: &mut Tx, entity: &str, id: i64, values: &[&str]) -> Resul
     Ok(())
 }
 
-/// The condition "`id_col` is a record of `entity` matching every word of `q`", or `None`
-/// when `q` has no word.
-pub fn matching(entity: &str, id_col: &str, q: &str) -> Option<Sql> {
-    // Digits typed in groups ("514 555 01") are one phone number.
+/// The words of a query: folded, digits typed in groups ("514 555 01") joined into one
+/// number, at most six.
+pub fn words(q: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     for w in fold(q).split(' ').filter(|w| !w.is_empty()) {
         let digits = w.chars().all(|c| c.is_ascii_digit());
@@ -79,6 +78,18 @@ pub fn matching(entity: &str, id_col: &str, q: &str) -> Option<Sql> {
         }
     }
     words.truncate(6);
+    words
+}
+
+/// The end of the byte-order range of the terms starting with `w`.
+fn upper(w: &str) -> String {
+    format!("{w}\u{10FFFF}")
+}
+
+/// The condition "`id_col` is a record of `entity` matching every word of `q`", or `None`
+/// when `q` has no word.
+pub fn matching(entity: &str, id_col: &str, q: &str) -> Option<Sql> {
+    let words = words(q);
     if words.is_empty() {
         return None;
     }
@@ -95,11 +106,174 @@ pub fn matching(entity: &str, id_col: &str, q: &str) -> Option<Sql> {
             .push(" AND term >= ")
             .bind(w.clone())
             .push(" AND term < ")
-            .bind(format!("{w}\u{10FFFF}"))
+            .bind(upper(w))
             .push(")");
     }
     s.push(")");
     Some(s)
+}
+
+/// [`matching`] as one `EXISTS` probe of the record's terms per word (the `(entity_type,
+/// entity_id, term)` index): for a query that walks few records in its own order (a
+/// representative's customers by name) and stops after a page.
+pub fn probing(entity: &str, id_col: &str, q: &str) -> Option<Sql> {
+    let words = words(q);
+    if words.is_empty() {
+        return None;
+    }
+    let mut s = Sql::new("(");
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            s.push(" AND ");
+        }
+        s.push("EXISTS (SELECT 1 FROM search_terms p WHERE p.entity_type = ")
+            .bind(entity)
+            .push(" AND p.entity_id = ")
+            .push(id_col)
+            .push(" AND p.term >= ")
+            .bind(w.clone())
+            .push(" AND p.term < ")
+            .bind(upper(w))
+            .push(")");
+    }
+    s.push(")");
+    Some(s)
+}
+
+/// How many terms [`lead`] counts per word at most.
+const LEAD_SAMPLE: i64 = 1000;
+
+/// The word a [`ranked`] search walks: the one with the fewest terms (counted up to 1 000
+/// each, in one query, when several words are typed), the longest on a tie; after a cursor,
+/// the longest word its term starts with (the word of the first page: a longer prefix of the
+/// same term never has more terms), so that every page walks the same range.
+pub async fn lead(conn: &mut sqlx::AnyConnection, entity: &str, q: &str, after: Option<&str>) -> Result<Option<String>> {
+    let words = words(q);
+    let longest = |ws: &mut dyn Iterator<Item = &String>| ws.max_by_key(|w| w.chars().count()).cloned();
+    if let Some(k) = after {
+        if let Some(w) = longest(&mut words.iter().filter(|w| k.starts_with(w.as_str()))) {
+            return Ok(Some(w));
+        }
+    }
+    if words.len() < 2 {
+        return Ok(words.into_iter().next());
+    }
+    let mut q = Sql::new("");
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ALL ");
+        }
+        q.push("SELECT ")
+            .bind(i as i64)
+            .push(" AS i, COUNT(*) AS n FROM (SELECT 1 AS one FROM search_terms WHERE entity_type = ")
+            .bind(entity)
+            .push(" AND term >= ")
+            .bind(w.clone())
+            .push(" AND term < ")
+            .bind(upper(w))
+            .push(" LIMIT ")
+            .bind(LEAD_SAMPLE)
+            .push(&format!(") x{i}"));
+    }
+    let counts: Vec<(i64, i64)> = q.query_as().fetch_all(conn).await?;
+    let best = counts
+        .iter()
+        .filter_map(|(i, n)| usize::try_from(*i).ok().and_then(|i| words.get(i)).map(|w| (*n, std::cmp::Reverse(w.chars().count()), w)))
+        .min()
+        .map(|(_, _, w)| w.clone());
+    Ok(best.or_else(|| words.into_iter().next()))
+}
+
+/// Search as you type that can stop after one page. [`matching`] filters records, which
+/// must then all be read and sorted; this one walks the index of the terms of one word,
+/// `lead` (see [`lead`]), in (term, id) order, so that a query `FROM search_terms st JOIN
+/// <table> ON <id> = st.entity_id WHERE <this> … ORDER BY st.term, st.entity_id LIMIT n`
+/// reads about n matching rows. Each record comes once, at its first term starting with that
+/// word (the smallest); the other words are `EXISTS` probes of the record's terms (the
+/// `(entity_type, entity_id, term)` index). Results are therefore ordered by matched word,
+/// then by id, and `after` is the (term, id) of the last row seen. `None` when `q` has no
+/// word.
+pub fn ranked(entity: &str, q: &str, lead: &str, after: Option<(&str, i64)>) -> Option<Sql> {
+    let mut words = words(q);
+    let lead = words.iter().position(|w| w == lead)?;
+    let w = words.remove(lead);
+    let w = &w;
+    let mut s = Sql::new("(st.entity_type = ");
+    s.bind(entity).push(" AND st.term >= ");
+    match after {
+        // Start the range at the cursor (the rows of its term up to its id are skipped below).
+        Some((term, id)) if term >= w.as_str() => {
+            s.bind(term).push(" AND (st.term > ").bind(term).push(" OR st.entity_id > ").bind(id).push(")");
+        }
+        _ => {
+            s.bind(w.clone());
+        }
+    }
+    s.push(" AND st.term < ").bind(upper(w));
+    // Once per record: no smaller term of the same record starts with the word.
+    s.push(" AND NOT EXISTS (SELECT 1 FROM search_terms d WHERE d.entity_type = ")
+        .bind(entity)
+        .push(" AND d.entity_id = st.entity_id AND d.term >= ")
+        .bind(w.clone())
+        .push(" AND d.term < st.term)");
+    for o in &words {
+        s.push(" AND EXISTS (SELECT 1 FROM search_terms o WHERE o.entity_type = ")
+            .bind(entity)
+            .push(" AND o.entity_id = st.entity_id AND o.term >= ")
+            .bind(o.clone())
+            .push(" AND o.term < ")
+            .bind(upper(o))
+            .push(")");
+    }
+    s.push(")");
+    Some(s)
+}
+
+/// How many terms one multi-row statement writes: 2 parameters each, well under SQLite's
+/// 32 766 and PostgreSQL's 65 535, and small enough for sqlx, which looks each SQLite
+/// parameter up by name (a cost that grows with the square of their number).
+const TERMS_PER_STATEMENT: usize = 100;
+/// How many records one `DELETE … IN (…)` covers.
+const IDS_PER_STATEMENT: usize = 500;
+
+/// Replaces the terms of many records at once (inside the transaction that changes them):
+/// one `DELETE` per 500 records and one multi-row `INSERT` per 100 terms, instead of a
+/// statement per term. `records` holds each record's id and searchable values, as for
+/// [`index`].
+pub async fn index_many(tx: &mut Tx, entity: &str, records: &[(i64, Vec<&str>)]) -> Result<()> {
+    for chunk in records.chunks(IDS_PER_STATEMENT) {
+        let mut del = Sql::new("DELETE FROM search_terms WHERE entity_type = ");
+        del.bind(entity).push(" AND entity_id IN (");
+        for (i, (id, _)) in chunk.iter().enumerate() {
+            if i > 0 {
+                del.push(", ");
+            }
+            del.bind(*id);
+        }
+        del.push(")");
+        del.query().execute(&mut **tx).await?;
+    }
+    let mut rows: Vec<(i64, String)> = Vec::new();
+    for (id, values) in records {
+        rows.extend(terms(values).into_iter().map(|t| (*id, t)));
+    }
+    // A record listed twice keeps its terms once.
+    rows.sort();
+    rows.dedup();
+    for chunk in rows.chunks(TERMS_PER_STATEMENT) {
+        let mut ins = Sql::new("INSERT INTO search_terms (entity_type, entity_id, term) VALUES ");
+        for (i, (id, term)) in chunk.iter().enumerate() {
+            // The entity is bound once, as $1.
+            if i == 0 {
+                ins.push("(").bind(entity);
+            } else {
+                ins.push(", ($1");
+            }
+            ins.push(", ").bind(*id).push(", ").bind(term.clone()).push(")");
+        }
+        ins.query().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -119,5 +293,18 @@ mod tests {
         assert_eq!(m.text().matches("term >= ").count(), 2);
         let m = matching("customer", "c.id", "514 555-01").unwrap();
         assert_eq!(m.text().matches("term >= ").count(), 1, "digit groups are one number");
+    }
+
+    #[test]
+    fn ranked_walks_the_longest_word() {
+        assert!(ranked("customer", " ;, ", "", None).is_none());
+        assert!(ranked("customer", "jean trem", "dupont", None).is_none(), "the lead is one of the words");
+        let r = ranked("customer", "jean trem", "trem", None).unwrap();
+        // Driven by "trem", "jean" is an EXISTS probe.
+        assert!(r.text().starts_with("(st.entity_type = $1 AND st.term >= $2 AND st.term < $3"), "{}", r.text());
+        assert_eq!(r.text().matches("EXISTS (SELECT 1 FROM search_terms o").count(), 1);
+        let after = ranked("customer", "trem", "trem", Some(("tremblay", 42))).unwrap();
+        assert!(after.text().contains("(st.term > $3 OR st.entity_id > $4)"), "{}", after.text());
+        assert_eq!(words("Hél 514 555-01"), vec!["hel", "51455501"]);
     }
 }

@@ -503,3 +503,216 @@ async fn saved_views_personal_or_shared_and_distinct_save_actions() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn search_pages_follow_the_matched_word_without_repeats() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        // Several customers have more than one term starting with "tre" (name, email, joined email).
+        let people = [
+            ("Jean", "Tremblay", "jean.tremblay@exemple.ca"),
+            ("Anne", "Tremblay", "tremblay.anne@trefle.ca"),
+            ("Luc", "Trépanier", ""),
+            ("Marc", "Roy", "marc@trefle.ca"),
+            ("Tremblay", "Zed", ""),
+            ("Paul", "Tessier", ""),
+            ("Trevor", "Treize", "trevor@tre.ca"),
+            ("Ève", "Côté", ""),
+        ];
+        for (f, l, e) in people {
+            let mut body = json!({"first_name": f, "last_name": l});
+            if !e.is_empty() {
+                body["email"] = json!(e);
+            }
+            let (s, b) = api.send("POST", "/api/v1/customers", Some(body)).await;
+            assert_eq!(s, 201, "{b}");
+        }
+        api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Garage Tremblay inc."}))).await;
+        let names = |b: &serde_json::Value| -> Vec<String> {
+            b["items"].as_array().unwrap().iter().map(|i| i["display_name"].as_str().unwrap().to_string()).collect()
+        };
+        let (_, all) = api.get("/api/v1/customers?q=tre&limit=50").await;
+        let all = names(&all);
+        let mut expected =
+            vec!["Jean Tremblay", "Anne Tremblay", "Luc Trépanier", "Marc Roy", "Tremblay Zed", "Trevor Treize", "Garage Tremblay inc."];
+        let mut got = all.clone();
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected, "each match once");
+        // Ordered by matched word: "trefle" (Marc Roy's email) before "tremblay", "trepanier" after.
+        let pos = |n: &str| all.iter().position(|x| x == n).unwrap();
+        assert!(pos("Marc Roy") < pos("Jean Tremblay") && pos("Jean Tremblay") < pos("Luc Trépanier"), "{all:?}");
+        // Pages of 2 give the same list, without repeats or gaps.
+        let mut paged: Vec<String> = Vec::new();
+        let mut url = "/api/v1/customers?q=tre&limit=2".to_string();
+        loop {
+            let (s, b) = api.get(&url).await;
+            assert_eq!(s, 200, "{b}");
+            paged.extend(names(&b));
+            match b["next_cursor"].as_str() {
+                Some(c) => url = format!("/api/v1/customers?q=tre&limit=2&after={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, all);
+        // Other words and filters still apply.
+        let (_, b) = api.get("/api/v1/customers?q=tre%20jea").await;
+        assert_eq!(names(&b), vec!["Jean Tremblay"]);
+        // Several words: the walk follows the rarest ("anne"), pages included.
+        let (_, b) = api.get("/api/v1/customers?q=tremblay.anne%40trefle.ca").await;
+        assert_eq!(names(&b), vec!["Anne Tremblay"]);
+        let (_, b) = api.get("/api/v1/customers?q=tre%20ca&limit=1").await;
+        let mut pages = names(&b);
+        let mut next = b["next_cursor"].as_str().map(str::to_string);
+        while let Some(c) = next {
+            let (_, b) = api.get(&format!("/api/v1/customers?q=tre%20ca&limit=1&after={c}")).await;
+            pages.extend(names(&b));
+            next = b["next_cursor"].as_str().map(str::to_string);
+        }
+        pages.sort();
+        assert_eq!(pages, vec!["Anne Tremblay", "Jean Tremblay", "Marc Roy", "Trevor Treize"], "the customers with an email in .ca");
+        let (_, b) = api.get("/api/v1/customers?q=tre&kind=company").await;
+        assert_eq!(names(&b), vec!["Garage Tremblay inc."]);
+        let (_, b) = api.get("/api/v1/customers?q=tre&sort=recent&limit=50").await;
+        assert_eq!(names(&b)[0], "Garage Tremblay inc.", "most recent first");
+        assert_eq!(names(&b).len(), 7);
+        // A representative sees only their customers in a search.
+        let rep = app.user("rep@t.fr", "representant", None).await;
+        let rep_api = app.api(&app.token_for(rep).await);
+        let (_, b) = rep_api.get("/api/v1/customers?q=tre").await;
+        assert!(names(&b).is_empty(), "{b}");
+        // Their own customers come by name (walked from the owner index), page after page.
+        for (f, l) in [("Zoé", "Trudel"), ("Alain", "Tremblay"), ("Marie", "Trottier"), ("Paul", "Zed")] {
+            let (s, b) = api.send("POST", "/api/v1/customers", Some(json!({"first_name": f, "last_name": l, "owner_id": rep}))).await;
+            assert_eq!(s, 201, "{b}");
+        }
+        let mut paged: Vec<String> = Vec::new();
+        let mut url = "/api/v1/customers?q=tr&limit=1".to_string();
+        loop {
+            let (_, b) = rep_api.get(&url).await;
+            paged.extend(names(&b));
+            match b["next_cursor"].as_str() {
+                Some(c) => url = format!("/api/v1/customers?q=tr&limit=1&after={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, vec!["Alain Tremblay", "Marie Trottier", "Zoé Trudel"]);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn terms_of_many_records_are_replaced_in_a_few_statements() {
+    each_backend(|app| async move {
+        let db = &app.state.db;
+        let values: Vec<(i64, Vec<String>)> = (1..=1200).map(|i| (i, vec![format!("Nom{i}"), format!("Rue {}", i % 7)])).collect();
+        let records: Vec<(i64, Vec<&str>)> = values.iter().map(|(i, v)| (*i, v.iter().map(String::as_str).collect())).collect();
+        let mut tx = db.begin().await.unwrap();
+        carnet::search::index_many(&mut tx, "essai", &records).await.unwrap();
+        tx.commit().await.unwrap();
+        // nomN, rue, the digit, rueD: four terms each.
+        assert_eq!(app.count("SELECT COUNT(*) FROM search_terms WHERE entity_type = 'essai'").await, 4800);
+        // The same terms as one record at a time.
+        let mut tx = db.begin().await.unwrap();
+        carnet::search::index(&mut tx, "essai1", 42, &["Nom42", "Rue 0"]).await.unwrap();
+        tx.commit().await.unwrap();
+        let pool = &app.state.db.pool;
+        let terms = |entity: &'static str| async move {
+            let v: Vec<String> =
+                sqlx::query_scalar("SELECT term FROM search_terms WHERE entity_type = $1 AND entity_id = 42 ORDER BY term")
+                    .bind(entity)
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+            v
+        };
+        assert_eq!(terms("essai").await, terms("essai1").await);
+        // Indexing again replaces: half the records lose their street.
+        let again: Vec<(i64, Vec<&str>)> = records.iter().take(600).map(|(i, v)| (*i, vec![v[0]])).collect();
+        let mut tx = db.begin().await.unwrap();
+        carnet::search::index_many(&mut tx, "essai", &again).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(app.count("SELECT COUNT(*) FROM search_terms WHERE entity_type = 'essai'").await, 600 + 2400);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn import_chunks_write_everything_or_nothing() {
+    each_backend(|app| async move {
+        use carnet::customers::import;
+        let admin = app.user("admin@t.fr", "administrateur", None).await;
+        let api = app.api(&app.token_for(admin).await);
+        api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Julie", "last_name": "Roy", "email": "julie@exemple.ca"}))).await;
+        // 1 200 rows (three chunks): new customers, invalid rows, a known customer, repeats.
+        let mut csv = String::from("Prénom;Nom;Courriel;Téléphone\n");
+        for i in 0..1200 {
+            let line = match i {
+                5 => "Julie;Roy;JULIE@exemple.ca;438 555 0100\n".to_string(),
+                _ if i % 100 == 7 => format!("Bad{i};Row;pas-un-courriel{i};\n"),
+                _ if i % 100 == 9 => format!("Again;Twice;twice{}@exemple.ca;\n", i / 400),
+                700 => "Paul;Boum;boum@exemple.ca;\n".to_string(),
+                _ => format!("Client{i};Nom{i};client{i}@exemple.ca;514 555 {:04}\n", i),
+            };
+            csv.push_str(&line);
+        }
+        let db = &app.state.db;
+        let imp = import::upload(db, admin, app.now(), "gros.csv", csv.as_bytes()).await.unwrap();
+        let mapping: Vec<String> = ["first_name", "last_name", "email", "phone"].iter().map(|s| s.to_string()).collect();
+        let dry = import::dry_run(db, admin, imp.id, mapping).await.unwrap();
+        // 12 invalid, 1 known, 12 rows of "Twice" in three chunks: 3 of them new.
+        assert_eq!((dry.created, dry.merged, dry.rejected), (1200 - 12 - 1 - 12 + 3, 1 + 9, 12), "{:?}", &dry.rows[..3]);
+        let customers_before = app.count("SELECT COUNT(*) FROM customers").await;
+        let audit_before = app.count("SELECT COUNT(*) FROM audit_events").await;
+        // The second chunk fails at its last statement (the history of "Boum").
+        let boom = match app.backend {
+            common::Backend::Sqlite => vec![
+                "CREATE TRIGGER boom BEFORE INSERT ON audit_events WHEN NEW.new_value = 'Boum' BEGIN SELECT RAISE(ABORT, 'boom'); END",
+            ],
+            common::Backend::Postgres => vec![
+                "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN IF NEW.new_value = 'Boum' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER boom BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION boom()",
+            ],
+        };
+        for s in &boom {
+            sqlx::query(s).execute(&db.pool).await.unwrap();
+        }
+        import::start(db, admin, imp.id, app.now()).await.unwrap();
+        common::run_jobs(&app).await;
+        let imp2 = import::get(db, admin, imp.id).await.unwrap().unwrap();
+        assert_eq!(imp2.processed, 500, "the first chunk is written, the second not");
+        let first_chunk_created = app.count("SELECT COUNT(*) FROM customers").await - customers_before;
+        assert_eq!(first_chunk_created, imp2.created);
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers WHERE last_name IN ('Boum', 'Nom600')").await, 0);
+        assert_eq!(app.count("SELECT COUNT(*) FROM search_terms WHERE term IN ('boum', 'nom600')").await, 0);
+        assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE new_value IN ('Nom600', 'Boum')").await, 0);
+        // Without the fault, the retry finishes where it stopped.
+        let drop = if app.backend == common::Backend::Sqlite { "DROP TRIGGER boom" } else { "DROP TRIGGER boom ON audit_events" };
+        sqlx::query(drop).execute(&db.pool).await.unwrap();
+        app.clock.advance(3_600_000);
+        common::run_jobs(&app).await;
+        let done = import::get(db, admin, imp.id).await.unwrap().unwrap();
+        assert_eq!(done.status, "done");
+        assert_eq!((done.created, done.merged, done.rejected), (dry.created as i64, dry.merged as i64, dry.rejected as i64));
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers").await - customers_before, done.created);
+        // Every created customer has its terms and its history; merges are in the history too.
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM customers c WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.entity_type = 'customer' AND t.entity_id = c.id)").await,
+            0
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(DISTINCT entity_id) FROM audit_events WHERE entity_type = 'customer' AND action = 'create' AND request_id LIKE 'import-%'").await,
+            done.created
+        );
+        assert!(app.count("SELECT COUNT(*) FROM audit_events").await > audit_before);
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers WHERE email = 'julie@exemple.ca' AND phone = '+14385550100'").await, 1);
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers WHERE last_name = 'Twice'").await, 3, "one per chunk");
+        // The filled phone is searchable.
+        let (_, b) = api.get("/api/v1/customers?q=438555").await;
+        assert_eq!(b["items"][0]["display_name"], "Julie Roy");
+        app
+    })
+    .await;
+}

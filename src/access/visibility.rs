@@ -19,6 +19,15 @@ impl Visibility {
     /// column holding its org unit. Every list, search, count, export and detail lookup of a
     /// record type with an owner and a unit appends this condition. A user without an org
     /// unit whose scope depends on one falls back to their own records.
+    /// Whether [`filter`](Self::filter) keeps only the user's own records (scope own, or a
+    /// unit scope without a unit): a few thousand at most, best walked from the owner index.
+    pub fn own_only(&self) -> bool {
+        !matches!(
+            (self.scope, self.unit_id, &self.unit_path),
+            (Scope::All, _, _) | (Scope::Unit, Some(_), _) | (Scope::Subtree, _, Some(_))
+        )
+    }
+
     pub fn filter(&self, owner_col: &str, unit_col: &str) -> Sql {
         let mut s = Sql::new("(");
         match (self.scope, self.unit_id, &self.unit_path) {
@@ -56,5 +65,7 @@ mod tests {
         assert_eq!(vis(Scope::Subtree).filter("o", "u").text(), "(u IN (SELECT id FROM org_units WHERE path LIKE $1))");
         let no_unit = Visibility { scope: Scope::Subtree, user_id: 7, unit_id: None, unit_path: None };
         assert_eq!(no_unit.filter("o", "u").text(), "(o = $1)");
+        assert!(no_unit.own_only() && vis(Scope::Own).own_only());
+        assert!(!vis(Scope::Unit).own_only() && !vis(Scope::Subtree).own_only() && !vis(Scope::All).own_only());
     }
 }

@@ -5,14 +5,14 @@
 //! resumes where it stopped and nothing is half-written; bad rows are reported, good rows
 //! imported.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::{store, Customer, CustomerForm, CustomerInput};
 use crate::access::Actor;
-use crate::audit;
+use crate::audit::{self, Audited};
 use crate::clock::Millis;
 use crate::db::{Db, Tx};
 use crate::error::{Error, FieldErrors, Result};
@@ -189,51 +189,195 @@ fn row_form(record: &csv::StringRecord, mapping: &[String]) -> CustomerForm {
 /// What happens to one row, given the database (and the rows before it in the file).
 enum Plan {
     Create(CustomerInput),
+    /// Into an existing customer (id > 0) or one created by an earlier row (a placeholder < 0).
     Merge(i64, CustomerInput),
     Reject(Vec<(String, String)>),
 }
 
-async fn plan(conn: &mut sqlx::AnyConnection, form: &CustomerForm, region: &str, seen: &mut HashMap<String, i64>) -> Result<Plan> {
-    let input = match form.parse(region) {
-        Ok(i) => i,
-        Err(Error::Validation(e)) => return Ok(Plan::Reject(e.0.into_iter().map(|x| (x.field, x.reason.to_string())).collect())),
-        Err(e) => return Err(e),
-    };
-    if let Some(c) = &input.civility {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = 'civility' AND code = $1")
-            .bind(c)
-            .fetch_one(&mut *conn)
-            .await?;
-        if n == 0 {
-            return Ok(Plan::Reject(vec![("civility".into(), "error.invalid_choice".into())]));
-        }
-    }
-    let keys: Vec<String> = input
+/// The email and phones a row is recognised by, in that order.
+fn keys(input: &CustomerInput) -> Vec<String> {
+    input
         .email
         .iter()
         .map(|e| e.as_str().to_string())
         .chain(input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str().to_string()))
-        .collect();
-    if let Some(id) = keys.iter().find_map(|k| seen.get(k)) {
-        return Ok(Plan::Merge(*id, input));
-    }
-    let phones: Vec<&str> = input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str()).collect();
-    let found = store::lookup(conn, input.email.as_ref().map(|e| e.as_str()), &phones, None).await?;
-    Ok(match found.first() {
-        Some(m) => Plan::Merge(m.id, input),
-        None => Plan::Create(input),
-    })
+        .collect()
 }
 
-fn remember(seen: &mut HashMap<String, i64>, input: &CustomerInput, id: i64) {
-    for k in input
-        .email
-        .iter()
-        .map(|e| e.as_str().to_string())
-        .chain(input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str().to_string()))
-    {
-        seen.entry(k).or_insert(id);
+/// Plans rows in file order, with what a chunk looks up at once ([`Planner::prefetch`]):
+/// the same decisions as checking each row against the database in turn (the customers
+/// created by earlier rows first, then the lowest id holding one of the row's email or
+/// phones, among customers and their contacts), with merges filling empty fields.
+struct Planner {
+    region: String,
+    civilities: HashSet<String>,
+    /// Keys of the customers created by earlier rows (placeholders < 0 until written).
+    seen: HashMap<String, i64>,
+    /// Keys held in the database (or given to a customer by an earlier merge): the lowest id.
+    known: HashMap<String, i64>,
+    /// Email, phone and mobile of the customers rows may merge into.
+    state: HashMap<i64, [Option<String>; 3]>,
+    next_placeholder: i64,
+}
+
+impl Planner {
+    async fn new(conn: &mut sqlx::AnyConnection) -> Result<Planner> {
+        let region = store::region(conn).await?;
+        let civilities: Vec<String> =
+            sqlx::query_scalar("SELECT code FROM value_list_items WHERE list_code = 'civility'").fetch_all(&mut *conn).await?;
+        Ok(Planner {
+            region,
+            civilities: civilities.into_iter().collect(),
+            seen: HashMap::new(),
+            known: HashMap::new(),
+            state: HashMap::new(),
+            next_placeholder: -1,
+        })
     }
+
+    /// Parses and checks rows, and looks up at once the customers holding their keys.
+    async fn prefetch(&mut self, conn: &mut sqlx::AnyConnection, forms: &[CustomerForm]) -> Result<Vec<Plan>> {
+        let mut out = Vec::with_capacity(forms.len());
+        for form in forms {
+            let input = match form.parse(&self.region) {
+                Ok(i) => i,
+                Err(Error::Validation(e)) => {
+                    out.push(Plan::Reject(e.0.into_iter().map(|x| (x.field, x.reason.to_string())).collect()));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if input.civility.as_ref().is_some_and(|c| !self.civilities.contains(c)) {
+                out.push(Plan::Reject(vec![("civility".into(), "error.invalid_choice".into())]));
+                continue;
+            }
+            // Not filled from a file today; checked one by one should a column bring them.
+            if input.branch_id.is_some() || input.owner_id.is_some() || !input.particularities.is_empty() {
+                match store::check_refs(conn, &input).await {
+                    Ok(()) => {}
+                    Err(Error::Validation(e)) => {
+                        out.push(Plan::Reject(e.0.into_iter().map(|x| (x.field, x.reason.to_string())).collect()));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            out.push(Plan::Create(input));
+        }
+        let mut emails: Vec<String> = Vec::new();
+        let mut phones: Vec<String> = Vec::new();
+        for p in &out {
+            if let Plan::Create(i) = p {
+                emails.extend(i.email.iter().map(|e| e.as_str().to_string()));
+                phones.extend(i.phone.iter().chain(i.mobile.iter()).map(|p| p.as_str().to_string()));
+            }
+        }
+        for v in [&mut emails, &mut phones] {
+            v.sort();
+            v.dedup();
+        }
+        let found = store::holders(conn, &emails, &phones).await?;
+        let wanted: HashSet<&String> = emails.iter().chain(phones.iter()).collect();
+        let mut missing: Vec<i64> = Vec::new();
+        for h in &found {
+            for k in [&h.email, &h.phone, &h.mobile].into_iter().flatten() {
+                if wanted.contains(k) {
+                    hold(&mut self.known, k, h.customer_id);
+                }
+            }
+            if !self.state.contains_key(&h.customer_id) {
+                missing.push(h.customer_id);
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            for (id, c) in store::get_many(conn, &missing).await? {
+                self.state.entry(id).or_insert([c.email, c.phone, c.mobile]);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The decision for a parsed row, in file order.
+    fn decide(&mut self, input: CustomerInput) -> Plan {
+        let keys = keys(&input);
+        let target = keys
+            .iter()
+            .find_map(|k| self.seen.get(k).copied())
+            .or_else(|| keys.iter().filter_map(|k| self.known.get(k)).copied().min_by_key(|id| rank(*id)));
+        match target {
+            Some(id) => {
+                // The merge fills the customer's empty email, phone, mobile: later rows find it by them.
+                let new = [
+                    input.email.as_ref().map(|e| e.as_str().to_string()),
+                    input.phone.as_ref().map(|p| p.as_str().to_string()),
+                    input.mobile.as_ref().map(|p| p.as_str().to_string()),
+                ];
+                if let Some(state) = self.state.get_mut(&id) {
+                    for (old, new) in state.iter_mut().zip(new) {
+                        if old.is_none() {
+                            if let Some(k) = &new {
+                                hold(&mut self.known, k, id);
+                            }
+                            *old = new;
+                        }
+                    }
+                }
+                Plan::Merge(id, input)
+            }
+            None => {
+                let id = self.next_placeholder;
+                self.next_placeholder -= 1;
+                for k in keys {
+                    self.seen.entry(k).or_insert(id);
+                }
+                self.state.insert(
+                    id,
+                    [
+                        input.email.as_ref().map(|e| e.as_str().to_string()),
+                        input.phone.as_ref().map(|p| p.as_str().to_string()),
+                        input.mobile.as_ref().map(|p| p.as_str().to_string()),
+                    ],
+                );
+                Plan::Create(input)
+            }
+        }
+    }
+
+    /// Plans a chunk of rows.
+    async fn plan(&mut self, conn: &mut sqlx::AnyConnection, forms: &[CustomerForm]) -> Result<Vec<Plan>> {
+        let parsed = self.prefetch(conn, forms).await?;
+        Ok(parsed
+            .into_iter()
+            .map(|p| match p {
+                Plan::Create(input) => self.decide(input),
+                other => other,
+            })
+            .collect())
+    }
+}
+
+/// Notes that customer `id` holds `key` (the lowest id wins, as in [`store::lookup`]).
+fn hold(known: &mut HashMap<String, i64>, key: &str, id: i64) {
+    match known.get_mut(key) {
+        Some(e) if rank(*e) <= rank(id) => {}
+        Some(e) => *e = id,
+        None => {
+            known.insert(key.to_string(), id);
+        }
+    }
+}
+
+/// The order of ids: existing customers, then those created by the rows (whose placeholders
+/// -1, -2… get ever larger ids when written).
+fn rank(id: i64) -> (bool, i64) {
+    (id < 0, id.abs())
+}
+
+/// A created customer's placeholder is `-(n + 1)` for the n-th creation of the chunk.
+fn placeholder_index(id: i64) -> Option<usize> {
+    (id < 0).then(|| (-id - 1) as usize)
 }
 
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
@@ -323,34 +467,28 @@ pub async fn dry_run(db: &Db, user_id: i64, id: i64, mapping: Vec<String>) -> Re
     }
     check_mapping(&mapping, imp.headers().len())?;
     let mut conn = db.pool.acquire().await?;
-    let region = store::region(&mut conn).await?;
+    let mut planner = Planner::new(&mut conn).await?;
     let mut report = Report { total: imp.total as usize, ..Default::default() };
-    let mut seen = HashMap::new();
-    let mut next_fake = -1;
-    for (i, rec) in imp.records().iter().enumerate() {
-        let form = row_form(rec, &mapping);
-        let r = match plan(&mut conn, &form, &region, &mut seen).await? {
-            Plan::Create(input) => {
-                remember(&mut seen, &input, next_fake);
-                next_fake -= 1;
-                RowReport { line: i + 2, outcome: "create".into(), name: input.display_name(), customer_id: None, reasons: vec![] }
-            }
-            Plan::Merge(cid, input) => RowReport {
-                line: i + 2,
-                outcome: "merge".into(),
-                name: input.display_name(),
-                customer_id: Some(cid).filter(|c| *c > 0),
-                reasons: vec![],
-            },
-            Plan::Reject(reasons) => RowReport {
-                line: i + 2,
-                outcome: "reject".into(),
-                name: format!("{} {}", form.first_name, form.last_name).trim().to_string(),
-                customer_id: None,
-                reasons,
-            },
-        };
-        report.push(r);
+    let records = imp.records();
+    for (c, chunk) in records.chunks(CHUNK).enumerate() {
+        let forms: Vec<CustomerForm> = chunk.iter().map(|rec| row_form(rec, &mapping)).collect();
+        let plans = planner.plan(&mut conn, &forms).await?;
+        for (j, (form, plan)) in forms.iter().zip(plans).enumerate() {
+            let line = c * CHUNK + j + 2;
+            report.push(match plan {
+                Plan::Create(input) => {
+                    RowReport { line, outcome: "create".into(), name: input.display_name(), customer_id: None, reasons: vec![] }
+                }
+                Plan::Merge(cid, input) => RowReport {
+                    line,
+                    outcome: "merge".into(),
+                    name: input.display_name(),
+                    customer_id: Some(cid).filter(|c| *c > 0),
+                    reasons: vec![],
+                },
+                Plan::Reject(reasons) => RowReport { line, outcome: "reject".into(), name: reject_name(form), customer_id: None, reasons },
+            });
+        }
     }
     report.finish();
     drop(conn);
@@ -380,32 +518,102 @@ pub async fn start(db: &Db, user_id: i64, id: i64, now: Millis) -> Result<()> {
     Ok(())
 }
 
-async fn merge_into(tx: &mut Tx, actor: &Actor, now: Millis, id: i64, input: &CustomerInput) -> Result<()> {
-    let Some(old) = store::get(tx, id).await? else { return Ok(()) };
+fn reject_name(form: &CustomerForm) -> String {
+    format!("{} {}", form.first_name, form.last_name).trim().to_string()
+}
+
+/// An existing customer after a row is merged into it: empty email, phones and address
+/// filled, notes added (unless already there).
+fn merged(old: &Customer, input: &CustomerInput, now: Millis) -> Customer {
     let pick = |a: &Option<String>, b: Option<String>| a.clone().or(b);
-    let new_email = pick(&old.email, input.email.as_ref().map(|e| e.as_str().to_string()));
-    let new_phone = pick(&old.phone, input.phone.as_ref().map(|p| p.as_str().to_string()));
-    let new_mobile = pick(&old.mobile, input.mobile.as_ref().map(|p| p.as_str().to_string()));
-    let address = if old.address.is_empty() { input.address.clone() } else { old.address.clone() };
-    let notes = match (old.notes.is_empty(), input.notes.is_empty()) {
+    let mut new = old.clone();
+    new.email = pick(&old.email, input.email.as_ref().map(|e| e.as_str().to_string()));
+    new.phone = pick(&old.phone, input.phone.as_ref().map(|p| p.as_str().to_string()));
+    new.mobile = pick(&old.mobile, input.mobile.as_ref().map(|p| p.as_str().to_string()));
+    if old.address.is_empty() {
+        new.address = input.address.clone();
+    }
+    new.notes = match (old.notes.is_empty(), input.notes.is_empty()) {
         (_, true) => old.notes.clone(),
         (true, false) => input.notes.clone(),
         (false, false) if old.notes.contains(&input.notes) => old.notes.clone(),
         (false, false) => format!("{}\n\n{}", old.notes, input.notes),
     };
-    sqlx::query("UPDATE customers SET email = $1, phone = $2, mobile = $3, address = $4, notes = $5, updated_at = $6 WHERE id = $7")
-        .bind(&new_email)
-        .bind(&new_phone)
-        .bind(&new_mobile)
-        .bind(&address)
-        .bind(&notes)
-        .bind(now)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    let new: Customer = store::get(tx, id).await?.ok_or(Error::NotFound)?;
-    audit::updated(tx, actor, now, id, &old, &new).await?;
-    Ok(())
+    new.updated_at = now;
+    new
+}
+
+/// Writes one chunk's plans in the caller's transaction: the new customers with their terms
+/// and history in a few multi-row statements, then the merges in file order (one `UPDATE`
+/// per customer changed, its terms and one history entry per merged row). Returns the row
+/// reports.
+async fn write_chunk(
+    tx: &mut Tx,
+    actor: &Actor,
+    now: Millis,
+    first_line: usize,
+    forms: &[CustomerForm],
+    plans: Vec<Plan>,
+) -> Result<Vec<RowReport>> {
+    let creates: Vec<&CustomerInput> = plans.iter().filter_map(|p| if let Plan::Create(i) = p { Some(i) } else { None }).collect();
+    let created = store::create_many(tx, actor, now, &creates).await?;
+    let real = |id: i64| placeholder_index(id).and_then(|n| created.get(n)).map(|c| c.id).unwrap_or(id);
+    let mut targets: Vec<i64> =
+        plans.iter().filter_map(|p| if let Plan::Merge(id, _) = p { Some(*id).filter(|id| *id > 0) } else { None }).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let mut state: HashMap<i64, Customer> = store::get_many(tx, &targets).await?;
+    state.extend(created.iter().map(|c| (c.id, c.clone())));
+    let mut changed: Vec<i64> = Vec::new();
+    let mut entries: Vec<audit::Entry> = Vec::new();
+    let mut reports = Vec::with_capacity(plans.len());
+    let mut n_created = 0;
+    for (j, (form, plan)) in forms.iter().zip(plans).enumerate() {
+        let line = first_line + j;
+        reports.push(match plan {
+            Plan::Create(_) => {
+                let c = &created[n_created];
+                n_created += 1;
+                RowReport { line, outcome: "create".into(), name: c.display_name.clone(), customer_id: Some(c.id), reasons: vec![] }
+            }
+            Plan::Merge(target, input) => {
+                let id = real(target);
+                // A customer deleted meanwhile: nothing to merge into (as before).
+                if let Some(old) = state.get(&id) {
+                    let new = merged(old, &input, now);
+                    if let Some(e) = audit::update(id, old, &new) {
+                        entries.push(e);
+                        changed.push(id);
+                    }
+                    state.insert(id, new);
+                }
+                RowReport { line, outcome: "merge".into(), name: input.display_name(), customer_id: Some(id), reasons: vec![] }
+            }
+            Plan::Reject(reasons) => RowReport { line, outcome: "reject".into(), name: reject_name(form), customer_id: None, reasons },
+        });
+    }
+    changed.sort_unstable();
+    changed.dedup();
+    let mut values: Vec<(i64, Vec<String>)> = Vec::with_capacity(changed.len());
+    for id in &changed {
+        let Some(c) = state.get(id) else { continue };
+        sqlx::query("UPDATE customers SET email = $1, phone = $2, mobile = $3, address = $4, notes = $5, updated_at = $6 WHERE id = $7")
+            .bind(&c.email)
+            .bind(&c.phone)
+            .bind(&c.mobile)
+            .bind(&c.address)
+            .bind(&c.notes)
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        values.push((*id, store::customer_values(c)));
+    }
+    // The filled email and phones are searchable too.
+    let records: Vec<(i64, Vec<&str>)> = values.iter().map(|(id, v)| (*id, v.iter().map(String::as_str).collect())).collect();
+    crate::search::index_many(tx, Customer::ENTITY, &records).await?;
+    audit::record_many(tx, actor, now, &entries).await?;
+    Ok(reports)
 }
 
 /// The job: imports the remaining rows, a chunk per transaction, recording progress.
@@ -427,39 +635,11 @@ pub async fn run(ctx: &crate::jobs::JobContext, payload: serde_json::Value) -> a
     while done < records.len() {
         let now = ctx.clock.now_ms();
         let mut tx = ctx.db.begin().await?;
-        let region = store::region(&mut tx).await?;
-        let mut seen = HashMap::new();
         let end = (done + CHUNK).min(records.len());
-        for (i, rec) in records.iter().enumerate().take(end).skip(done) {
-            let form = row_form(rec, &mapping);
-            let line = i + 2;
-            let r = match plan(&mut tx, &form, &region, &mut seen).await? {
-                Plan::Create(input) => match store::create_in(&mut tx, &actor, now, &input).await {
-                    Ok(c) => {
-                        remember(&mut seen, &input, c.id);
-                        RowReport { line, outcome: "create".into(), name: c.display_name, customer_id: Some(c.id), reasons: vec![] }
-                    }
-                    Err(Error::Validation(e)) => RowReport {
-                        line,
-                        outcome: "reject".into(),
-                        name: input.display_name(),
-                        customer_id: None,
-                        reasons: e.0.into_iter().map(|x| (x.field, x.reason.to_string())).collect(),
-                    },
-                    Err(e) => return Err(e.into()),
-                },
-                Plan::Merge(cid, input) => {
-                    merge_into(&mut tx, &actor, now, cid, &input).await?;
-                    RowReport { line, outcome: "merge".into(), name: input.display_name(), customer_id: Some(cid), reasons: vec![] }
-                }
-                Plan::Reject(reasons) => RowReport {
-                    line,
-                    outcome: "reject".into(),
-                    name: format!("{} {}", form.first_name, form.last_name).trim().to_string(),
-                    customer_id: None,
-                    reasons,
-                },
-            };
+        let forms: Vec<CustomerForm> = records[done..end].iter().map(|rec| row_form(rec, &mapping)).collect();
+        let mut planner = Planner::new(&mut tx).await?;
+        let plans = planner.plan(&mut tx, &forms).await?;
+        for r in write_chunk(&mut tx, &actor, now, done + 2, &forms, plans).await? {
             report.push(r);
         }
         done = end;

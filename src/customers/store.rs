@@ -1,5 +1,7 @@
 //! Storage of customers and contacts.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::FromRow;
 
@@ -34,6 +36,9 @@ struct Row {
     particularities: String,
     created_at: i64,
     updated_at: i64,
+    /// The term a ranked search matched (absent from other queries).
+    #[sqlx(default)]
+    match_term: Option<String>,
 }
 
 impl From<Row> for Customer {
@@ -63,9 +68,22 @@ impl From<Row> for Customer {
     }
 }
 
-const SELECT: &str = "SELECT c.id, c.kind, c.civility, c.first_name, c.last_name, c.company_name, c.display_name, c.email, c.phone, \
-    c.mobile, c.address, c.language, c.branch_id, b.name AS branch_name, c.owner_id, u.name AS owner_name, c.notes, c.particularities, \
-    c.created_at, c.updated_at FROM customers c LEFT JOIN org_units b ON b.id = c.branch_id LEFT JOIN users u ON u.id = c.owner_id";
+macro_rules! columns {
+    () => {
+        "SELECT c.id, c.kind, c.civility, c.first_name, c.last_name, c.company_name, c.display_name, c.email, c.phone, \
+         c.mobile, c.address, c.language, c.branch_id, b.name AS branch_name, c.owner_id, u.name AS owner_name, c.notes, c.particularities, \
+         c.created_at, c.updated_at"
+    };
+}
+macro_rules! joins {
+    () => {
+        " LEFT JOIN org_units b ON b.id = c.branch_id LEFT JOIN users u ON u.id = c.owner_id"
+    };
+}
+const SELECT: &str = concat!(columns!(), " FROM customers c", joins!());
+/// A search walking the index of a word's terms ([`crate::search::ranked`]).
+const SELECT_RANKED: &str =
+    concat!(columns!(), ", st.term AS match_term FROM search_terms st JOIN customers c ON c.id = st.entity_id", joins!());
 
 /// The default region for phone numbers, on a connection of its own.
 pub async fn region_of(db: &Db) -> Result<String> {
@@ -113,11 +131,32 @@ impl Sort {
     }
 }
 
-/// Customers visible to `vis` and matching `filter`, by name.
+/// Customers visible to `vis` and matching `filter`, by name; or, when words are typed
+/// with the name order and more than one person's customers are visible, by matched word
+/// (see [`crate::search::ranked`]: a page then reads about `limit` rows, however many
+/// customers match).
 pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) -> Result<Page<Customer>> {
-    let mut q = Sql::new(SELECT);
+    let text = filter.q.as_deref().unwrap_or("");
+    let mut conn = db.pool.acquire().await?;
+    let after = page.after.as_ref().map(|c| (c.k.as_str(), c.id));
+    // A representative's customers (a few thousand) are walked by name and probed: the page
+    // stops after `limit` matches. Everyone else's search walks the terms of a word.
+    let own = vis.own_only() || filter.owner_id.is_some();
+    let ranked = match filter.sort {
+        Sort::Name if own => None,
+        Sort::Name => match crate::search::lead(&mut conn, Customer::ENTITY, text, after.map(|a| a.0)).await? {
+            Some(lead) => crate::search::ranked(Customer::ENTITY, text, &lead, after),
+            None => None,
+        },
+        Sort::Recent => None,
+    };
+    let mut q = Sql::new(if ranked.is_some() { SELECT_RANKED } else { SELECT });
     q.push(" WHERE ").append(vis.filter("c.owner_id", "c.branch_id"));
-    if let Some(m) = filter.q.as_deref().and_then(|t| crate::search::matching(Customer::ENTITY, "c.id", t)) {
+    if let Some(r) = ranked.clone() {
+        q.push(" AND ").append(r);
+    } else if let Some(m) =
+        if own { crate::search::probing(Customer::ENTITY, "c.id", text) } else { crate::search::matching(Customer::ENTITY, "c.id", text) }
+    {
         q.push(" AND ").append(m);
     }
     if let Some(k) = filter.kind {
@@ -130,6 +169,7 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
         q.push(" AND c.owner_id = ").bind(o);
     }
     match (filter.sort, &page.after) {
+        _ if ranked.is_some() => {}
         (Sort::Name, Some(c)) => {
             q.push(" AND (c.display_name > ")
                 .bind(c.k.clone())
@@ -145,17 +185,27 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
         _ => {}
     }
     q.push(match filter.sort {
+        _ if ranked.is_some() => " ORDER BY st.term, st.entity_id LIMIT ",
         Sort::Name => " ORDER BY c.display_name, c.id LIMIT ",
         Sort::Recent => " ORDER BY c.id DESC LIMIT ",
     })
     .bind(page.limit + 1);
-    let rows: Vec<Row> = q.query_as().fetch_all(&db.pool).await?;
-    let items = rows.into_iter().map(Customer::from).collect();
+    let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
+    let rows: Vec<(String, Customer)> =
+        rows.into_iter().map(|mut r| (r.match_term.take().unwrap_or_default(), Customer::from(r))).collect();
     let sort = filter.sort;
-    Ok(Page::from_rows(items, page.limit, move |c: &Customer| Cursor {
-        k: if sort == Sort::Name { c.display_name.clone() } else { String::new() },
+    let by_term = ranked.is_some();
+    let p = Page::from_rows(rows, page.limit, move |(term, c): &(String, Customer)| Cursor {
+        k: if by_term {
+            term.clone()
+        } else if sort == Sort::Name {
+            c.display_name.clone()
+        } else {
+            String::new()
+        },
         id: c.id,
-    }))
+    });
+    Ok(Page { items: p.items.into_iter().map(|(_, c)| c).collect(), next: p.next })
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Customer>> {
@@ -219,16 +269,17 @@ pub async fn lookup(conn: &mut sqlx::AnyConnection, email: Option<&str>, phones:
     Ok(q.query_as().fetch_all(conn).await?)
 }
 
-async fn check_refs(tx: &mut Tx, input: &CustomerInput) -> Result<()> {
+/// Checks the branch, owner, particularities and civility of `input` exist.
+pub(crate) async fn check_refs(tx: &mut sqlx::AnyConnection, input: &CustomerInput) -> Result<()> {
     let mut errs = FieldErrors::new();
     if let Some(b) = input.branch_id {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units WHERE id = $1").bind(b).fetch_one(&mut **tx).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units WHERE id = $1").bind(b).fetch_one(&mut *tx).await?;
         if n == 0 {
             errs.add("branch_id", "error.unknown_org_unit");
         }
     }
     if let Some(o) = input.owner_id {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1").bind(o).fetch_one(&mut **tx).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1").bind(o).fetch_one(&mut *tx).await?;
         if n == 0 {
             errs.add("owner_id", "error.unknown_user");
         }
@@ -237,7 +288,7 @@ async fn check_refs(tx: &mut Tx, input: &CustomerInput) -> Result<()> {
     if let Some(c) = &input.civility {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = 'civility' AND code = $1")
             .bind(c)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await?;
         if n == 0 {
             errs.add("civility", "error.invalid_choice");
@@ -246,11 +297,11 @@ async fn check_refs(tx: &mut Tx, input: &CustomerInput) -> Result<()> {
     errs.into_result()
 }
 
-async fn check_particularities(tx: &mut Tx, codes: &[String], errs: &mut FieldErrors) -> Result<()> {
+async fn check_particularities(tx: &mut sqlx::AnyConnection, codes: &[String], errs: &mut FieldErrors) -> Result<()> {
     for p in codes {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = 'customer_particularity' AND code = $1")
             .bind(p)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await?;
         if n == 0 {
             errs.add("particularities", "error.invalid_choice");
@@ -264,17 +315,175 @@ fn phones(input: &CustomerInput) -> Vec<&str> {
     input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str()).collect()
 }
 
-async fn reindex(tx: &mut Tx, id: i64, c: &CustomerInput) -> Result<()> {
-    let ph: Vec<String> = phones(c).iter().map(|p| p.trim_start_matches('+').to_string()).collect();
-    // National forms too, so that "514555" finds +15145550199.
+/// The searchable values of a customer: names, email, phone digits with the country code
+/// and in national form (so that "514555" finds +15145550199).
+fn search_values(first_name: &str, last_name: &str, company_name: &str, email: Option<&str>, phones: &[&str]) -> Vec<String> {
+    let ph: Vec<String> = phones.iter().map(|p| p.trim_start_matches('+').to_string()).collect();
     let national: Vec<String> = ph.iter().map(|p| p.strip_prefix('1').unwrap_or(p).to_string()).collect();
-    let mut values: Vec<&str> = vec![&c.first_name, &c.last_name, &c.company_name];
-    if let Some(e) = &c.email {
-        values.push(e.as_str());
+    let mut values: Vec<String> = vec![first_name.to_string(), last_name.to_string(), company_name.to_string()];
+    values.extend(email.map(str::to_string));
+    values.extend(ph);
+    values.extend(national);
+    values
+}
+
+fn input_values(c: &CustomerInput) -> Vec<String> {
+    search_values(&c.first_name, &c.last_name, &c.company_name, c.email.as_ref().map(|e| e.as_str()), &phones(c))
+}
+
+/// The searchable values of a stored customer (as [`input_values`] of the same fields).
+pub(crate) fn customer_values(c: &Customer) -> Vec<String> {
+    let phones: Vec<&str> = c.phone.iter().chain(c.mobile.iter()).map(String::as_str).collect();
+    search_values(&c.first_name, &c.last_name, &c.company_name, c.email.as_deref(), &phones)
+}
+
+async fn reindex(tx: &mut Tx, id: i64, c: &CustomerInput) -> Result<()> {
+    let values = input_values(c);
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    crate::search::index(tx, Customer::ENTITY, id, &refs).await
+}
+
+/// Customers by id, with their branch and owner names (ids not found are absent).
+pub async fn get_many(conn: &mut sqlx::AnyConnection, ids: &[i64]) -> Result<HashMap<i64, Customer>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let mut q = Sql::new(SELECT);
+        q.push(" WHERE c.id IN (");
+        for (i, id) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(*id);
+        }
+        q.push(")");
+        let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
+        out.extend(rows.into_iter().map(|r| (r.id, Customer::from(r))));
     }
-    values.extend(ph.iter().map(String::as_str));
-    values.extend(national.iter().map(String::as_str));
-    crate::search::index(tx, Customer::ENTITY, id, &values).await
+    Ok(out)
+}
+
+/// What [`holders`] finds: the customer, and the email and phones of the customer or of
+/// its contact that matched.
+#[derive(Debug, Clone, FromRow)]
+pub struct Holder {
+    pub customer_id: i64,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+}
+
+/// [`lookup`] for many keys at once (a chunk of an import): every customer, or contact of a
+/// customer, whose email is one of `emails` or whose phone or mobile is one of `phones`
+/// (all normalised), whatever the visibility. A few statements of at most about 600
+/// parameters each, whatever the number of keys.
+pub async fn holders(conn: &mut sqlx::AnyConnection, emails: &[String], phones: &[String]) -> Result<Vec<Holder>> {
+    let mut out = Vec::new();
+    let (mut e, mut p) = (emails, phones);
+    while !e.is_empty() || !p.is_empty() {
+        let (e_now, e_rest) = e.split_at(e.len().min(200));
+        let (p_now, p_rest) = p.split_at(p.len().min(200));
+        (e, p) = (e_rest, p_rest);
+        for (table, id_col) in [("customers", "id"), ("contacts", "customer_id")] {
+            let mut q = Sql::new(&format!("SELECT {id_col} AS customer_id, email, phone, mobile FROM {table} WHERE "));
+            let mut first = true;
+            for (col, keys) in [("email", e_now), ("phone", p_now), ("mobile", p_now)] {
+                if keys.is_empty() {
+                    continue;
+                }
+                if !first {
+                    q.push(" OR ");
+                }
+                first = false;
+                q.push(col).push(" IN (");
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        q.push(", ");
+                    }
+                    q.bind(k.clone());
+                }
+                q.push(")");
+            }
+            let rows: Vec<Holder> = q.query_as().fetch_all(&mut *conn).await?;
+            out.extend(rows);
+        }
+    }
+    Ok(out)
+}
+
+/// Customer rows per multi-row `INSERT` (17 parameters each): measured on SQLite, where
+/// sqlx looks each parameter up by name, larger statements cost more per row.
+const CUSTOMERS_PER_STATEMENT: usize = 10;
+
+/// Creates many customers inside the caller's transaction, with their search terms and
+/// history, in a few statements (an import chunk). The caller has checked the references
+/// (civility, particularities, branch, owner); no returning-customer check. Returns the
+/// customers in the order of `inputs`.
+pub async fn create_many(tx: &mut Tx, actor: &Actor, now: Millis, inputs: &[&CustomerInput]) -> Result<Vec<Customer>> {
+    let mut ids: Vec<i64> = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(CUSTOMERS_PER_STATEMENT) {
+        let mut q = Sql::new(
+            "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, language, \
+             branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
+        );
+        for (i, input) in chunk.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(input.kind.code())
+                .push(", ")
+                .bind(input.civility.clone())
+                .push(", ")
+                .bind(input.first_name.clone())
+                .push(", ")
+                .bind(input.last_name.clone())
+                .push(", ")
+                .bind(input.company_name.clone())
+                .push(", ")
+                .bind(input.display_name())
+                .push(", ")
+                .bind(input.email.as_ref().map(|e| e.as_str().to_string()))
+                .push(", ")
+                .bind(input.phone.as_ref().map(|p| p.as_str().to_string()))
+                .push(", ")
+                .bind(input.mobile.as_ref().map(|p| p.as_str().to_string()))
+                .push(", ")
+                .bind(input.address.clone())
+                .push(", ")
+                .bind(input.language.code())
+                .push(", ")
+                .bind(input.branch_id)
+                .push(", ")
+                .bind(input.owner_id)
+                .push(", ")
+                .bind(input.notes.clone())
+                .push(", ")
+                .bind(input.particularities.join(" "))
+                .push(", ")
+                .bind(now)
+                .push(", ")
+                .bind(now)
+                .push(")");
+        }
+        q.push(" RETURNING id");
+        let mut got: Vec<i64> = q.query_scalar().fetch_all(&mut **tx).await?;
+        if got.len() != chunk.len() {
+            return Err(Error::Internal(format!("multi-row INSERT returned {} ids for {} rows", got.len(), chunk.len())));
+        }
+        // Both backends number the rows of one INSERT in the order of its VALUES (SQLite's
+        // rowid and a PostgreSQL identity are drawn row by row); RETURNING does not promise
+        // that order, so the ids are sorted.
+        got.sort_unstable();
+        ids.extend(got);
+    }
+    let values: Vec<Vec<String>> = inputs.iter().map(|i| input_values(i)).collect();
+    let records: Vec<(i64, Vec<&str>)> = ids.iter().zip(&values).map(|(id, v)| (*id, v.iter().map(String::as_str).collect())).collect();
+    crate::search::index_many(tx, Customer::ENTITY, &records).await?;
+    let mut found = get_many(tx, &ids).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in &ids {
+        out.push(found.remove(id).ok_or(Error::NotFound)?);
+    }
+    let entries: Vec<audit::Entry> = out.iter().map(|c| audit::creation(c.id, c)).collect();
+    audit::record_many(tx, actor, now, &entries).await?;
+    Ok(out)
 }
 
 /// Creates a customer. A customer whose email or phone already exists is refused with a
@@ -470,11 +679,7 @@ pub async fn merge(db: &Db, actor: &Actor, now: Millis, keep: i64, remove: i64) 
         .await?;
     sqlx::query("DELETE FROM customers WHERE id = $1").bind(remove).execute(&mut *tx).await?;
     let new = get(&mut tx, keep).await?.ok_or(Error::NotFound)?;
-    let values: Vec<String> = [new.first_name.clone(), new.last_name.clone(), new.company_name.clone()]
-        .into_iter()
-        .chain(new.email.clone())
-        .chain(new.phone.iter().chain(new.mobile.iter()).map(|p| p.trim_start_matches('+').to_string()))
-        .collect();
+    let values = customer_values(&new);
     let refs: Vec<&str> = values.iter().map(String::as_str).collect();
     crate::search::index(&mut tx, Customer::ENTITY, keep, &refs).await?;
     let mut changes = audit::diff(&k, &new);

@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "saved_views", sql: include_str!("../../migrations/0006_saved_views.sql") },
     Migration { version: 7, name: "sales", sql: include_str!("../../migrations/0007_sales.sql") },
     Migration { version: 8, name: "service", sql: include_str!("../../migrations/0008_service.sql") },
+    Migration { version: 9, name: "customers_perf", sql: include_str!("../../migrations/0009_customers_perf.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
@@ -121,6 +122,12 @@ async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_increase_and_may_have_gaps() {
+        // `apply` takes the last entry as the newest known version: keep the list in order.
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+    }
 
     #[test]
     fn splits_statements_and_skips_comments() {
