@@ -512,8 +512,6 @@ impl<T> Reservoir<T> {
     }
 }
 
-/// A phone or email value of a customer, or of one of its contacts, and the customer's
-
 struct Branch {
     id: i64,
     city: &'static str,
