@@ -34,6 +34,9 @@ CREATE INDEX opportunities_recent ON opportunities (trashed, id);
 CREATE INDEX opportunities_owner ON opportunities (owner_id, trashed, status, id);
 CREATE INDEX opportunities_branch ON opportunities (branch_id, trashed, status, id);
 CREATE INDEX opportunities_expiry ON opportunities (expired, created_at, id);
+-- A representative's (own) and a unit's list, most recent first, without sorting.
+CREATE INDEX opportunities_owner_recent ON opportunities (owner_id, trashed, id);
+CREATE INDEX opportunities_branch_recent ON opportunities (branch_id, trashed, id);
 
 CREATE TABLE opportunity_stock_units (
     opportunity_id BIGINT NOT NULL REFERENCES opportunities(id) ON DELETE CASCADE,

@@ -11,7 +11,7 @@ use crate::error::Result;
 
 pub const JOB: &str = "opportunity-expiry";
 const BATCH: usize = 5000;
-const AUDIT_ROWS_PER_INSERT: usize = 1000;
+const AUDIT_ROWS_PER_INSERT: usize = 5000;
 
 const WEEK_MS: i64 = 7 * 86_400_000;
 
@@ -29,15 +29,9 @@ pub async fn sweep(db: &Db, now: Millis) -> Result<u64> {
     let mut after: (i64, i64) = (i64::MIN, i64::MIN);
     let mut total = 0u64;
     loop {
+        // A row-value keyset: an index range on (expired, created_at, id) on both backends.
         let mut q = Sql::new("SELECT id, created_at FROM opportunities WHERE expired = 0 AND created_at <= ");
-        q.bind(cutoff)
-            .push(" AND (created_at > ")
-            .bind(after.0)
-            .push(" OR (created_at = ")
-            .bind(after.0)
-            .push(" AND id > ")
-            .bind(after.1)
-            .push("))");
+        q.bind(cutoff).push(" AND (created_at, id) > (").bind(after.0).push(", ").bind(after.1).push(")");
         if !exempt.is_empty() {
             q.push(" AND status NOT IN (");
             for (i, s) in exempt.iter().enumerate() {
@@ -52,32 +46,27 @@ pub async fn sweep(db: &Db, now: Millis) -> Result<u64> {
         let rows: Vec<(i64, i64)> = q.query_as().fetch_all(&db.pool).await?;
         let Some(last) = rows.last() else { break };
         after = (last.1, last.0);
+        // The ids are integers read from the database, written inline: binding thousands of
+        // parameters costs more than the update itself (sqlx's SQLite binding grows
+        // quadratically with their number).
+        let ids = rows.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(", ");
         let mut tx = db.begin().await?;
-        let mut upd = Sql::new("UPDATE opportunities SET expired = 1, expired_at = ");
-        upd.bind(now).push(", updated_at = ").bind(now).push(" WHERE expired = 0 AND id IN (");
-        for (i, (id, _)) in rows.iter().enumerate() {
-            if i > 0 {
-                upd.push(", ");
-            }
-            upd.bind(*id);
-        }
-        upd.push(") RETURNING id");
-        let taken: Vec<i64> = upd.query_scalar().fetch_all(&mut *tx).await?;
+        let taken: Vec<i64> = sqlx::query_scalar(&format!(
+            "UPDATE opportunities SET expired = 1, expired_at = {now}, updated_at = {now} WHERE expired = 0 AND id IN ({ids}) RETURNING id"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
         for chunk in taken.chunks(AUDIT_ROWS_PER_INSERT) {
-            let mut ins = Sql::new(
-                "INSERT INTO audit_events (at, actor_id, actor_name, entity_type, entity_id, action, field, old_value, new_value, request_id) VALUES ",
-            );
-            for (i, id) in chunk.iter().enumerate() {
-                if i > 0 {
-                    ins.push(", ");
-                }
-                ins.push("(")
-                    .bind(now)
-                    .push(", NULL, 'system', 'opportunity', ")
-                    .bind(*id)
-                    .push(", 'expire', 'expired', NULL, 'true', NULL)");
-            }
-            ins.query().execute(&mut *tx).await?;
+            let values = chunk
+                .iter()
+                .map(|id| format!("({now}, NULL, 'system', 'opportunity', {id}, 'expire', 'expired', NULL, 'true', NULL)"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sqlx::query(&format!(
+                "INSERT INTO audit_events (at, actor_id, actor_name, entity_type, entity_id, action, field, old_value, new_value, request_id) VALUES {values}"
+            ))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         total += taken.len() as u64;

@@ -156,19 +156,36 @@ pub struct Column {
 
 /// The kanban board: for each active status (not the trash), its most recent cards.
 pub async fn board(db: &Db, vis: &Visibility, statuses: &Statuses, filter: &Filter, per_column: i64) -> Result<Vec<Column>> {
-    let mut conn = db.pool.acquire().await?;
-    let mut out = Vec::new();
-    for s in statuses.board() {
-        let f = Filter { status: Some(s.code.clone()), trash: false, ..filter.clone() };
-        let mut q = filtered(vis, &f);
-        q.push(" ORDER BY o.id DESC LIMIT ").bind(per_column + 1);
-        let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
-        let more = rows.len() as i64 > per_column;
-        let mut cards = assemble(&mut conn, rows).await?;
-        cards.truncate(per_column as usize);
-        out.push(Column { status: s.clone(), cards, more });
+    // One statement for every column (each an index walk stopping after a page), then one
+    // for the stock units of all the cards.
+    let columns: Vec<&crate::lists::ListItem> = statuses.board().collect();
+    if columns.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let mut q = Sql::new("");
+    for (i, s) in columns.iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ALL ");
+        }
+        let f = Filter { status: Some(s.code.clone()), trash: false, ..filter.clone() };
+        q.push("SELECT * FROM (")
+            .append(filtered(vis, &f))
+            .push(" ORDER BY o.id DESC LIMIT ")
+            .bind(per_column + 1)
+            .push(&format!(") AS c{i}"));
+    }
+    let mut conn = db.pool.acquire().await?;
+    let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
+    let cards = assemble(&mut conn, rows).await?;
+    Ok(columns
+        .into_iter()
+        .map(|s| {
+            let mut mine: Vec<Opportunity> = cards.iter().filter(|o| o.status == s.code).cloned().collect();
+            let more = mine.len() as i64 > per_column;
+            mine.truncate(per_column as usize);
+            Column { status: s.clone(), cards: mine, more }
+        })
+        .collect())
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Opportunity>> {
