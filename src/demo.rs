@@ -88,6 +88,7 @@ pub async fn load(st: &AppState) -> Result<DemoLogin> {
     group(st, "Avant-vente", "Ingénieurs avant-vente", Some(avant_vente), vec![p1]).await?;
     customers(st, &[(laval, r1), (laval, r2), (longueuil, r3), (sainte_foy, r4)]).await?;
     sales(st, a1).await?;
+    service(st, s1, &[t1, t2]).await?;
     Ok(DemoLogin { email: ADMIN_EMAIL, password: PASSWORD })
 }
 
@@ -356,6 +357,121 @@ async fn sales(st: &AppState, agent: i64) -> Result<()> {
     for (k, f) in lead_forms.iter().enumerate() {
         let input = f.parse("CA")?;
         leads::intake(&st.db, &agent_actor, now, &input, Some(&format!("demo-lead-{k}")), leads::Defaults::default()).await?;
+    }
+    Ok(())
+}
+
+/// Service requests for the demo companies: equipment with symptoms, customer updates,
+/// interventions this week (one conflict to show), a return and a document (once).
+async fn service(st: &AppState, agent: i64, technicians: &[i64]) -> Result<()> {
+    use crate::service::{documents, equipment, interventions, returns, store, RequestForm};
+    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM service_requests").fetch_one(&st.db.pool).await?;
+    if existing > 0 {
+        return Ok(());
+    }
+    let name: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1").bind(agent).fetch_one(&st.db.pool).await?;
+    let unit: Option<i64> = sqlx::query_scalar("SELECT org_unit_id FROM users WHERE id = $1").bind(agent).fetch_one(&st.db.pool).await?;
+    let actor = Actor { id: Some(agent), name, request_id: None };
+    let now = st.now();
+    let zone = crate::settings::zone(&st.db).await?;
+    let companies: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM customers WHERE kind = 'company' ORDER BY id").fetch_all(&st.db.pool).await?;
+    const CASES: &[(&str, &str, &str, &str, &str)] = &[
+        ("panne", "fuite", "Le four mixte fuit par la porte depuis ce matin.", "FR-20931", "Four mixte Rational iCombi Pro"),
+        ("maintenance", "", "Entretien annuel des chambres froides.", "CF-11802", "Chambre froide Foster"),
+        ("panne", "ne_demarre_pas", "Le pétrin ne démarre plus après la coupure de courant.", "PT-55012", "Pétrin spirale VMI"),
+        ("installation", "", "Installation d'une nouvelle laveuse industrielle.", "LV-30077", "Laveuse Hobart"),
+        ("panne", "erreur_affichee", "Code E34 affiché sur le panneau de commande.", "CL-77201", "Climatiseur Daikin"),
+        ("information", "", "Demande de devis pour un contrat d'entretien.", "FR-20932", "Four à sole Bongard"),
+    ];
+    for (i, (customer,)) in companies.iter().enumerate() {
+        let (kind, symptom, description, serial, model) = CASES[i % CASES.len()];
+        let contact: Option<i64> = sqlx::query_scalar("SELECT id FROM contacts WHERE customer_id = $1 ORDER BY id LIMIT 1")
+            .bind(customer)
+            .fetch_optional(&st.db.pool)
+            .await?;
+        let form = RequestForm {
+            customer_id: Some(*customer),
+            requester_contact_id: contact,
+            request_type: kind.into(),
+            symptom: Some(symptom.to_string()).filter(|s| !s.is_empty()),
+            source: ["phone", "email", "staff", "portal"][i % 4].into(),
+            description: description.into(),
+            owner_id: Some(agent),
+            branch_id: unit,
+            ..Default::default()
+        };
+        let created = now - (i as i64 + 1) * 86_400_000;
+        let r = store::create(&st.db, &actor, created, &form.parse()?).await?;
+        let eq = equipment::EquipmentForm {
+            customer_id: Some(*customer),
+            serial_number: serial.into(),
+            model: model.into(),
+            installed_on: "2022-05-16".into(),
+            location: "Cuisine".into(),
+        };
+        equipment::create_line(&st.db, &actor, created + 60_000, r.id, &eq.parse()?, Some(symptom).filter(|s| !s.is_empty())).await?;
+        if i % 3 != 2 {
+            store::add_update(
+                &st.db,
+                &actor,
+                created + 3_600_000,
+                r.id,
+                "en_cours",
+                "Nous avons bien reçu votre demande ; un technicien vous contactera.",
+            )
+            .await?;
+        }
+        if i % 2 == 0 {
+            let day = zone.date(now + (i as i64 % 4) * 86_400_000);
+            let slot = interventions::InterventionForm {
+                date: day,
+                start_time: "08:30".into(),
+                end_time: "11:00".into(),
+                technician_ids: vec![technicians[(i / 2) % technicians.len()]],
+                ..Default::default()
+            };
+            interventions::create(&st.db, &actor, created + 7_200_000, r.id, &slot.parse(zone)?).await?;
+            store::add_update(
+                &st.db,
+                &actor,
+                created + 7_300_000,
+                r.id,
+                "planifie",
+                "Intervention planifiée ; le technicien vous appellera avant de passer.",
+            )
+            .await?;
+        }
+        if i == 1 {
+            // Two interventions at once for the same technician: the planning shows the conflict.
+            let slot = interventions::InterventionForm {
+                date: zone.date(now),
+                start_time: "09:00".into(),
+                end_time: "10:00".into(),
+                technician_ids: vec![technicians[0]],
+                ..Default::default()
+            };
+            interventions::create(&st.db, &actor, now, r.id, &slot.parse(zone)?).await?;
+        }
+        if i == 2 {
+            let eid: i64 = sqlx::query_scalar("SELECT equipment_id FROM request_equipment WHERE request_id = $1")
+                .bind(r.id)
+                .fetch_one(&st.db.pool)
+                .await?;
+            let f = returns::ReturnForm {
+                request_id: Some(r.id),
+                equipment_id: Some(eid),
+                reason: "Carte électronique à remplacer en atelier.".into(),
+                return_type: "repair".into(),
+            };
+            let x = returns::create(&st.db, &actor, now, r.id, &f).await?;
+            returns::set_status(&st.db, &actor, now, x.id, "recu").await?;
+        }
+        if i == 0 {
+            let text = "Rapport de visite\n\nJoint de porte usé ; remplacement prévu à la prochaine intervention.\n".as_bytes().to_vec();
+            documents::upload(&st.db, &st.storage, &actor, now, r.id, "rapport-visite.txt", text, true, st.config.max_document_bytes)
+                .await?;
+        }
     }
     Ok(())
 }

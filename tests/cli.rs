@@ -155,6 +155,13 @@ fn serve_demo_prints_url_and_login_and_loads_once() {
         let meetings: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM meetings").fetch_one(&d.pool).await.unwrap();
         let calls: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls").fetch_one(&d.pool).await.unwrap();
         assert!(leads == 3 && meetings > 0 && calls > 0, "leads {leads}, meetings {meetings}, calls {calls}");
+        let requests: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM service_requests").fetch_one(&d.pool).await.unwrap();
+        let interventions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM interventions").fetch_one(&d.pool).await.unwrap();
+        let returns: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM equipment_returns").fetch_one(&d.pool).await.unwrap();
+        assert!(
+            requests == 8 && interventions > 0 && returns == 1,
+            "requests {requests}, interventions {interventions}, returns {returns}"
+        );
         let roles: Vec<String> =
             sqlx::query_scalar("SELECT DISTINCT r.code FROM users u JOIN roles r ON r.id = u.role_id").fetch_all(&d.pool).await.unwrap();
         assert_eq!(roles.len(), 7, "a user of every role");
