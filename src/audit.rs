@@ -42,24 +42,35 @@ pub fn diff<T: Audited>(old: &T, new: &T) -> Vec<Change> {
 pub async fn record(tx: &mut Tx, actor: &Actor, at: Millis, entity: &str, entity_id: i64, action: &str, changes: &[Change]) -> Result<()> {
     let one = [Change { field: "".into(), old: None, new: None }];
     let rows: &[Change] = if changes.is_empty() { &one } else { changes };
-    for c in rows {
-        sqlx::query(
-            "INSERT INTO audit_events (at, actor_id, actor_name, entity_type, entity_id, action, field, old_value, new_value, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(at)
-        .bind(actor.id)
-        .bind(&actor.name)
-        .bind(entity)
-        .bind(entity_id)
-        .bind(action)
-        .bind(if c.field.is_empty() { None } else { Some(c.field.as_ref()) })
-        .bind(c.old.as_deref())
-        .bind(c.new.as_deref())
-        .bind(actor.request_id.as_deref())
-        .execute(&mut **tx)
-        .await?;
+    // One statement for the whole change (a record has a few dozen fields at most).
+    let mut q = Sql::new("INSERT INTO audit_events (at, actor_id, actor_name, entity_type, entity_id, action, field, old_value, new_value, request_id) VALUES ");
+    for (i, c) in rows.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.push("(")
+            .bind(at)
+            .push(", ")
+            .bind(actor.id)
+            .push(", ")
+            .bind(actor.name.clone())
+            .push(", ")
+            .bind(entity.to_string())
+            .push(", ")
+            .bind(entity_id)
+            .push(", ")
+            .bind(action.to_string())
+            .push(", ")
+            .bind(if c.field.is_empty() { None } else { Some(c.field.to_string()) })
+            .push(", ")
+            .bind(c.old.clone())
+            .push(", ")
+            .bind(c.new.clone())
+            .push(", ")
+            .bind(actor.request_id.clone())
+            .push(")");
     }
+    q.query().execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -54,16 +54,7 @@ pub fn terms(values: &[&str]) -> Vec<String> {
 
 /// Replaces a record's terms (inside the transaction that changes it).
 pub async fn index(tx: &mut Tx, entity: &str, id: i64, values: &[&str]) -> Result<()> {
-    sqlx::query("DELETE FROM search_terms WHERE entity_type = $1 AND entity_id = $2").bind(entity).bind(id).execute(&mut **tx).await?;
-    for t in terms(values) {
-        sqlx::query("INSERT INTO search_terms (entity_type, entity_id, term) VALUES ($1, $2, $3)")
-            .bind(entity)
-            .bind(id)
-            .bind(t)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
+    index_many(tx, entity, &[(id, values.to_vec())]).await
 }
 
 /// The words of a query: folded, digits typed in groups ("514 555 01") joined into one
