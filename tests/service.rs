@@ -253,12 +253,16 @@ async fn equipment_lines_are_added_created_given_symptoms_and_removed() {
         assert_eq!(base["items"].as_array().unwrap().len(), 2, "removing a line keeps the equipment");
         let (_, h) = s.agent.get(&format!("/api/v1/service-requests/{id}/history")).await;
         assert_eq!(h["items"].as_array().unwrap().iter().filter(|e| e["action"] == "equipment").count(), 4, "{h}");
-        // Merging customers moves their requests and equipment.
+        // Merging customers moves their requests and equipment (a serial number both have stays apart).
         let (_, dup) = s.admin.send("POST", "/api/v1/customers?allow_duplicate=true", Some(json!({"kind": "company", "company_name": "Boulangerie 3 Épis"}))).await;
+        let (st, _) = s.admin.send("POST", "/api/v1/equipment", Some(json!({"customer_id": dup["id"], "serial_number": "SN-200", "model": "Pétrin"}))).await;
+        assert_eq!(st, 201);
         let (st, m) = s.admin.send("POST", &format!("/api/v1/customers/{}/merge", dup["id"]), Some(json!({"from_id": s.customer}))).await;
         assert_eq!(st, 200, "{m}");
         let (_, got) = s.admin.get(&format!("/api/v1/service-requests/{id}")).await;
         assert_eq!(got["customer_id"], dup["id"]);
+        let (_, base) = s.admin.get(&format!("/api/v1/equipment?customer_id={}", dup["id"])).await;
+        assert_eq!(base["items"].as_array().unwrap().len(), 3, "{base}");
         app
     })
     .await;

@@ -623,6 +623,16 @@ pub async fn merge(db: &Db, actor: &Actor, now: Millis, keep: i64, remove: i64) 
     let mut tx = db.begin().await?;
     let k = get(&mut tx, keep).await?.ok_or(Error::NotFound)?;
     let r = get(&mut tx, remove).await?.ok_or_else(|| Error::validation("from_id", "error.not_found"))?;
+    // Equipment serial numbers are unique per customer: a serial both records have is kept
+    // apart on the moved equipment (suffixed with its id) instead of failing the merge.
+    sqlx::query(
+        "UPDATE equipment SET serial_number = serial_number || '-' || CAST(id AS TEXT) WHERE customer_id = $1 \
+         AND serial_number IN (SELECT e.serial_number FROM equipment e WHERE e.customer_id = $2)",
+    )
+    .bind(remove)
+    .bind(keep)
+    .execute(&mut *tx)
+    .await?;
     for (table, column) in LINKED {
         sqlx::query(&format!("UPDATE {table} SET {column} = $1 WHERE {column} = $2")).bind(keep).bind(remove).execute(&mut *tx).await?;
     }
