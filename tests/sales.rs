@@ -124,6 +124,19 @@ async fn status_changes_follow_the_table_and_run_their_effects() {
         assert_eq!(st, 403);
         let (st, _) = s.admin.send("PATCH", &format!("/api/v1/opportunities/{id2}"), Some(json!({"status": "contacte"}))).await;
         assert_eq!(st, 404, "a trashed opportunity is not there until restored");
+        // Restoring is filtered by visibility too: a unit-scoped role with the right, in another unit.
+        let elsewhere = app.unit("Ailleurs", "company", None).await;
+        let (st, role) = s
+            .admin
+            .send("POST", "/api/v1/roles", Some(json!({"code": "corbeille", "name_fr": "C", "name_en": "T", "scope": "unit", "rights": ["opportunities.read", "opportunities.restore"]})))
+            .await;
+        assert_eq!(st, 201, "{role}");
+        let keeper = app.user("keeper@t.fr", "corbeille", Some(elsewhere)).await;
+        let keeper = app.api(&app.token_for(keeper).await);
+        let (_, t) = keeper.get("/api/v1/opportunities/trash").await;
+        assert!(t["items"].as_array().unwrap().is_empty());
+        let (st, _) = keeper.send("POST", &format!("/api/v1/opportunities/{id2}/restore"), None).await;
+        assert_eq!(st, 404);
         let (st, r) = s.admin.send("POST", &format!("/api/v1/opportunities/{id2}/restore"), None).await;
         assert_eq!(st, 200, "{r}");
         assert_eq!(r["status"], "en_traitement");

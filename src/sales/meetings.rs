@@ -349,52 +349,71 @@ const SELECT: &str = "SELECT m.id, m.opportunity_id, o.name AS opportunity_name,
     u.name AS owner_name, m.uid, m.sequence FROM meetings m JOIN opportunities o ON o.id = m.opportunity_id \
     JOIN customers c ON c.id = o.customer_id LEFT JOIN org_units b ON b.id = m.branch_id LEFT JOIN users u ON u.id = m.owner_id";
 
-async fn assemble(conn: &mut sqlx::AnyConnection, r: Row) -> Result<Meeting> {
-    let stock_units: Vec<StockRef> = sqlx::query_as(
-        "SELECT s.id, s.stock_number, s.description FROM meeting_stock_units l JOIN stock_units s ON s.id = l.stock_unit_id \
-         WHERE l.meeting_id = $1 ORDER BY s.stock_number",
-    )
-    .bind(r.id)
+/// The rows with their stock units and participants: two queries for the whole page.
+async fn assemble_all(conn: &mut sqlx::AnyConnection, rows: Vec<Row>) -> Result<Vec<Meeting>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Integer ids read from the database, written inline.
+    let ids = rows.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(", ");
+    let stock: Vec<(i64, i64, String, String)> = sqlx::query_as(&format!(
+        "SELECT l.meeting_id, s.id, s.stock_number, s.description FROM meeting_stock_units l JOIN stock_units s ON s.id = l.stock_unit_id \
+         WHERE l.meeting_id IN ({ids}) ORDER BY s.stock_number"
+    ))
     .fetch_all(&mut *conn)
     .await?;
-    let parts: Vec<(String, i64, Option<String>)> = sqlx::query_as(
-        "SELECT p.kind, p.ref_id, COALESCE(c.display_name, u.name, g.name) FROM meeting_participants p \
+    let parts: Vec<(i64, String, i64, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT p.meeting_id, p.kind, p.ref_id, COALESCE(c.display_name, u.name, g.name) FROM meeting_participants p \
          LEFT JOIN customers c ON p.kind = 'customer' AND c.id = p.ref_id LEFT JOIN users u ON p.kind = 'user' AND u.id = p.ref_id \
-         LEFT JOIN user_groups g ON p.kind = 'group' AND g.id = p.ref_id WHERE p.meeting_id = $1 ORDER BY p.kind, p.ref_id",
-    )
-    .bind(r.id)
+         LEFT JOIN user_groups g ON p.kind = 'group' AND g.id = p.ref_id WHERE p.meeting_id IN ({ids}) ORDER BY p.kind, p.ref_id"
+    ))
     .fetch_all(&mut *conn)
     .await?;
-    Ok(Meeting {
-        id: r.id,
-        opportunity_id: r.opportunity_id,
-        opportunity_name: r.opportunity_name,
-        customer_id: r.customer_id,
-        customer_name: r.customer_name,
-        kind: r.kind,
-        subject: r.subject,
-        start_at: r.start_at,
-        end_at: r.end_at,
-        location: r.location,
-        priority: r.priority,
-        priority_overridden: r.priority_overridden != 0,
-        category: r.category,
-        appointment_type: r.appointment_type,
-        branch_id: r.branch_id,
-        branch_name: r.branch_name,
-        language: r.language,
-        deposit_method: r.deposit_method,
-        esign_status: r.esign_status,
-        transfer: r.transfer != 0,
-        status: r.status,
-        description: r.description,
-        owner_id: r.owner_id,
-        owner_name: r.owner_name,
-        uid: r.uid,
-        sequence: r.sequence,
-        stock_units,
-        participants: parts.into_iter().map(|(kind, id, name)| Participant { kind, id, name: name.unwrap_or_default() }).collect(),
-    })
+    Ok(rows
+        .into_iter()
+        .map(|r| Meeting {
+            stock_units: stock
+                .iter()
+                .filter(|x| x.0 == r.id)
+                .map(|x| StockRef { id: x.1, stock_number: x.2.clone(), description: x.3.clone() })
+                .collect(),
+            participants: parts
+                .iter()
+                .filter(|x| x.0 == r.id)
+                .map(|x| Participant { kind: x.1.clone(), id: x.2, name: x.3.clone().unwrap_or_default() })
+                .collect(),
+            id: r.id,
+            opportunity_id: r.opportunity_id,
+            opportunity_name: r.opportunity_name,
+            customer_id: r.customer_id,
+            customer_name: r.customer_name,
+            kind: r.kind,
+            subject: r.subject,
+            start_at: r.start_at,
+            end_at: r.end_at,
+            location: r.location,
+            priority: r.priority,
+            priority_overridden: r.priority_overridden != 0,
+            category: r.category,
+            appointment_type: r.appointment_type,
+            branch_id: r.branch_id,
+            branch_name: r.branch_name,
+            language: r.language,
+            deposit_method: r.deposit_method,
+            esign_status: r.esign_status,
+            transfer: r.transfer != 0,
+            status: r.status,
+            description: r.description,
+            owner_id: r.owner_id,
+            owner_name: r.owner_name,
+            uid: r.uid,
+            sequence: r.sequence,
+        })
+        .collect())
+}
+
+async fn assemble(conn: &mut sqlx::AnyConnection, r: Row) -> Result<Meeting> {
+    assemble_all(conn, vec![r]).await?.pop().ok_or(Error::NotFound)
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Meeting>> {
@@ -462,11 +481,7 @@ pub async fn calendar(db: &Db, vis: &Visibility, of: CalendarOf, from: Millis, t
     q.push(" ORDER BY m.start_at, m.id LIMIT 500");
     let mut conn = db.pool.acquire().await?;
     let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push(assemble(&mut conn, r).await?);
-    }
-    Ok(out)
+    assemble_all(&mut conn, rows).await
 }
 
 pub async fn for_opportunity(db: &Db, opportunity_id: i64) -> Result<Vec<Meeting>> {
@@ -475,11 +490,7 @@ pub async fn for_opportunity(db: &Db, opportunity_id: i64) -> Result<Vec<Meeting
         .bind(opportunity_id)
         .fetch_all(&mut *conn)
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push(assemble(&mut conn, r).await?);
-    }
-    Ok(out)
+    assemble_all(&mut conn, rows).await
 }
 
 struct Resolved {
@@ -752,18 +763,13 @@ async fn bump(tx: &mut Tx, id: i64) -> Result<Meeting> {
 
 /// Cancels a meeting (status flagged `cancelled`) and sends the CANCEL.
 pub async fn cancel(db: &Db, actor: &Actor, now: Millis, id: i64, zone: Zone) -> Result<Meeting> {
+    let cancelled = crate::lists::items(db, "meeting_status", false).await?.into_iter().find(|i| i.has_flag("cancelled"));
+    let code = cancelled.map(|i| i.code).ok_or(Error::InvalidState { reason: "error.no_status" })?;
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     if is_cancelled(&mut tx, &old.status).await? {
         return Err(Error::InvalidState { reason: "error.meeting_cancelled" });
     }
-    let code: Option<String> = sqlx::query_scalar(
-        "SELECT code FROM value_list_items WHERE list_code = 'meeting_status' AND active = 1 AND (flags = 'cancelled' OR flags LIKE '%cancelled%') \
-         ORDER BY position LIMIT 1",
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let code = code.ok_or(Error::InvalidState { reason: "error.no_status" })?;
     sqlx::query("UPDATE meetings SET status = $1, sequence = sequence + 1, updated_at = $2 WHERE id = $3")
         .bind(&code)
         .bind(now)

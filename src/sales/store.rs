@@ -198,8 +198,22 @@ pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Oppor
 
 /// A live (not trashed) opportunity, if `vis` may see it.
 pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Opportunity>> {
+    get_visible_in(db, vis, id, false).await
+}
+
+/// A trashed opportunity, if `vis` may see it (the administrators' trash).
+pub async fn get_visible_trashed(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Opportunity>> {
+    get_visible_in(db, vis, id, true).await
+}
+
+async fn get_visible_in(db: &Db, vis: &Visibility, id: i64, trashed: bool) -> Result<Option<Opportunity>> {
     let mut q = Sql::new(SELECT);
-    q.push(" WHERE o.id = ").bind(id).push(" AND o.trashed = 0 AND ").append(vis.filter("o.owner_id", "o.branch_id"));
+    q.push(" WHERE o.id = ")
+        .bind(id)
+        .push(" AND o.trashed = ")
+        .bind(trashed as i64)
+        .push(" AND ")
+        .append(vis.filter("o.owner_id", "o.branch_id"));
     let mut conn = db.pool.acquire().await?;
     let row: Option<Row> = q.query_as().fetch_optional(&mut *conn).await?;
     match row {

@@ -249,23 +249,34 @@ const SELECT: &str = "SELECT i.id, i.number, i.request_id, r.number AS request_n
     i.start_at, i.end_at, i.place, i.status, i.report_work, i.report_minutes, i.branch_id, i.created_at, i.updated_at \
     FROM interventions i JOIN service_requests r ON r.id = i.request_id JOIN customers c ON c.id = r.customer_id";
 
+/// The rows with their technicians and equipment: two queries for the whole page, not two per row.
 async fn assemble(conn: &mut sqlx::AnyConnection, rows: Vec<Row>) -> Result<Vec<Intervention>> {
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let technicians: Vec<Technician> = sqlx::query_as(
-            "SELECT u.id, u.name FROM intervention_technicians t JOIN users u ON u.id = t.user_id WHERE t.intervention_id = $1 ORDER BY u.name",
-        )
-        .bind(r.id)
-        .fetch_all(&mut *conn)
-        .await?;
-        let equipment: Vec<EquipmentLine> = sqlx::query_as(
-            "SELECT e.id AS equipment_id, e.serial_number, e.model, l.symptom FROM intervention_equipment l JOIN equipment e ON e.id = l.equipment_id \
-             WHERE l.intervention_id = $1 ORDER BY e.serial_number",
-        )
-        .bind(r.id)
-        .fetch_all(&mut *conn)
-        .await?;
-        out.push(Intervention {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Integer ids read from the database, written inline.
+    let ids = rows.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(", ");
+    let techs: Vec<(i64, i64, String)> = sqlx::query_as(&format!(
+        "SELECT t.intervention_id, u.id, u.name FROM intervention_technicians t JOIN users u ON u.id = t.user_id \
+         WHERE t.intervention_id IN ({ids}) ORDER BY u.name"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let lines: Vec<(i64, i64, String, String, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT l.intervention_id, e.id, e.serial_number, e.model, l.symptom FROM intervention_equipment l \
+         JOIN equipment e ON e.id = l.equipment_id WHERE l.intervention_id IN ({ids}) ORDER BY e.serial_number"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Intervention {
+            technicians: techs.iter().filter(|t| t.0 == r.id).map(|t| Technician { id: t.1, name: t.2.clone() }).collect(),
+            equipment: lines
+                .iter()
+                .filter(|l| l.0 == r.id)
+                .map(|l| EquipmentLine { equipment_id: l.1, serial_number: l.2.clone(), model: l.3.clone(), symptom: l.4.clone() })
+                .collect(),
             id: r.id,
             number: r.number,
             request_id: r.request_id,
@@ -279,13 +290,10 @@ async fn assemble(conn: &mut sqlx::AnyConnection, rows: Vec<Row>) -> Result<Vec<
             report_work: r.report_work,
             report_minutes: r.report_minutes,
             branch_id: r.branch_id,
-            technicians,
-            equipment,
             created_at: r.created_at,
             updated_at: r.updated_at,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Intervention>> {

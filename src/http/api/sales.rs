@@ -6,9 +6,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::users::HistoryQuery;
 use super::ListOf;
 use crate::access::Right;
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::customers::CustomerForm;
 use crate::db::page::PageReq;
 use crate::error::Error;
@@ -259,18 +260,9 @@ pub async fn update(
 
 #[utoipa::path(post, path = "/api/v1/opportunities/{id}/restore", tag = "sales", responses((status = 200, body = Opportunity), (status = 404), (status = 409)))]
 pub async fn restore(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<Opportunity>, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    store::get(&mut conn, id).await.map_err(|e| c.err(e))?.filter(|o| o.trashed).ok_or_else(|| c.err(Error::NotFound))?;
-    drop(conn);
+    store::get_visible_trashed(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let o = store::restore(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
     Ok(Json(o.for_viewer(c.p.sees_hidden_fields())))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct HistoryQuery {
-    pub before: Option<i64>,
-    pub limit: Option<i64>,
 }
 
 /// The change history (the `expired` changes for administrators only).
@@ -282,13 +274,8 @@ pub async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<ListOf<AuditEvent>>, HttpError> {
     visible(&st, &c, id).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let items = audit::history(&st.db, "opportunity", id, q.before, limit + 1).await.map_err(|e| c.err(e))?;
-    let more = items.len() as i64 > limit;
-    let items: Vec<AuditEvent> = items.into_iter().take(limit as usize).collect();
-    let next_cursor = if more { items.last().map(|e| e.id.to_string()) } else { None };
-    let items = filter_hidden(items, c.p.sees_hidden_fields());
-    Ok(Json(ListOf { items, next_cursor }))
+    let page = super::history_page(&st, &c, "opportunity", id, &q).await?;
+    Ok(Json(ListOf { items: filter_hidden(page.items, c.p.sees_hidden_fields()), next_cursor: page.next_cursor }))
 }
 
 /// History rows of admin-only fields, removed for everyone else.

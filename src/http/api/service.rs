@@ -5,9 +5,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
+use super::users::HistoryQuery;
 use super::ListOf;
 use crate::access::Right;
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::customers::ContactForm;
 use crate::db::page::PageReq;
 use crate::error::Error;
@@ -171,13 +172,6 @@ pub async fn update(
     Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct HistoryQuery {
-    pub before: Option<i64>,
-    pub limit: Option<i64>,
-}
-
 /// The request's history: field changes, status changes, customer updates, equipment.
 #[utoipa::path(get, path = "/api/v1/service-requests/{id}/history", tag = "service", params(HistoryQuery), responses((status = 200, body = ListOf<AuditEvent>), (status = 404)))]
 pub async fn history(
@@ -187,12 +181,8 @@ pub async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<ListOf<AuditEvent>>, HttpError> {
     visible(&st, &c, id).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let items = audit::history(&st.db, "service_request", id, q.before, limit + 1).await.map_err(|e| c.err(e))?;
-    let more = items.len() as i64 > limit;
-    let items: Vec<AuditEvent> = items.into_iter().take(limit as usize).collect();
-    let next_cursor = if more { items.last().map(|e| e.id.to_string()) } else { None };
-    Ok(Json(ListOf { items, next_cursor }))
+    let page = super::history_page(&st, &c, "service_request", id, &q).await?;
+    Ok(Json(page))
 }
 
 #[utoipa::path(get, path = "/api/v1/service-requests/{id}/updates", tag = "service", responses((status = 200, body = ListOf<RequestUpdate>), (status = 404)))]

@@ -6,7 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::ListOf;
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::db::page::PageReq;
 use crate::error::Error;
 use crate::http::auth::Ctx;
@@ -126,10 +126,5 @@ pub async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<ListOf<AuditEvent>>, HttpError> {
     users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let items = audit::history(&st.db, "user", id, q.before, limit + 1).await.map_err(|e| c.err(e))?;
-    let more = items.len() as i64 > limit;
-    let items: Vec<AuditEvent> = items.into_iter().take(limit as usize).collect();
-    let next_cursor = if more { items.last().map(|e| e.id.to_string()) } else { None };
-    Ok(Json(ListOf { items, next_cursor }))
+    Ok(Json(super::history_page(&st, &c, "user", id, &q).await?))
 }

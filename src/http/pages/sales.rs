@@ -786,9 +786,7 @@ pub async fn trash(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQue
 }
 
 pub async fn restore(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    store::get(&mut conn, id).await.map_err(|e| c.err(e))?.filter(|o| o.trashed).ok_or_else(|| c.err(Error::NotFound))?;
-    drop(conn);
+    store::get_visible_trashed(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     store::restore(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
     Ok(redirect_notice(&format!("/opportunities/{id}"), "notice.restored"))
 }
