@@ -50,8 +50,13 @@ pub struct Config {
     pub max_attachment_bytes: usize,
     /// Seconds before an SMTP conversation is abandoned (and retried later).
     pub smtp_timeout_secs: u64,
-    /// Where documents attached to records are stored: a local folder.
+    /// Where documents attached to records are stored: a local folder (used when
+    /// `documents_url` is not set).
     pub documents_dir: std::path::PathBuf,
+    /// S3-compatible object storage for documents instead of the folder:
+    /// `s3://bucket[/prefix][?endpoint=https://…&region=…&allow_http=true&…]`. Credentials
+    /// and settings also come from the usual `AWS_*` environment variables.
+    pub documents_url: Option<String>,
     /// Largest document accepted, in bytes.
     pub max_document_bytes: usize,
 }
@@ -78,6 +83,7 @@ impl Default for Config {
             max_attachment_bytes: 10 * 1024 * 1024,
             smtp_timeout_secs: 30,
             documents_dir: std::path::PathBuf::from("documents"),
+            documents_url: None,
             max_document_bytes: 20 * 1024 * 1024,
         }
     }
@@ -110,6 +116,7 @@ impl Config {
         let mut shown = self.clone();
         shown.database_url = mask_url_password(&shown.database_url);
         shown.smtp_url = shown.smtp_url.as_deref().map(mask_url_password);
+        shown.documents_url = shown.documents_url.as_deref().map(mask_url_password);
         toml_string(&shown)
     }
 }
@@ -132,8 +139,19 @@ fn toml_string(c: &Config) -> String {
     out
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:****@host/db`.
+/// `postgres://user:secret@host/db` → `postgres://user:****@host/db`; secret query options
+/// (`secret_access_key=…`, `token=…`, `password=…`) are masked too.
 pub fn mask_url_password(url: &str) -> String {
+    if let Some((base, query)) = url.split_once('?') {
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if ["secret", "token", "password"].iter().any(|w| k.to_ascii_lowercase().contains(w)) => format!("{k}=****"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        return format!("{}?{}", mask_url_password(base), masked.join("&"));
+    }
     if let Some((scheme, rest)) = url.split_once("://") {
         if let Some((creds, host)) = rest.rsplit_once('@') {
             if let Some((user, _)) = creds.split_once(':') {
@@ -152,6 +170,10 @@ mod tests {
     fn masks_passwords() {
         assert_eq!(mask_url_password("postgres://u:s3cret@h:5432/d"), "postgres://u:****@h:5432/d");
         assert_eq!(mask_url_password("sqlite://carnet.db"), "sqlite://carnet.db");
+        assert_eq!(
+            mask_url_password("s3://docs/p?endpoint=http://h:9000&secret_access_key=abc&aws_session_token=t"),
+            "s3://docs/p?endpoint=http://h:9000&secret_access_key=****&aws_session_token=****"
+        );
         let c = Config { database_url: "postgres://u:s3cret@h/d".into(), ..Default::default() };
         assert!(!c.masked_toml().contains("s3cret"));
     }

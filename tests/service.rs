@@ -456,6 +456,43 @@ async fn documents_are_checked_stored_under_generated_names_and_downloaded_with_
     .await;
 }
 
+#[tokio::test]
+async fn documents_can_live_in_an_s3_compatible_bucket() {
+    let Some(s3) = common::S3Server::start() else { return };
+    for backend in common::backends() {
+        let bucket = format!("carnet-{}", if backend == common::Backend::Sqlite { "sqlite" } else { "postgres" });
+        s3.create_bucket(&bucket).await;
+        let url = format!(
+            "s3://{bucket}/pieces/jointes?endpoint={}&region=us-east-1&allow_http=true&access_key_id=test&secret_access_key=test",
+            s3.endpoint()
+        );
+        let app = TestApp::start_with(backend, |c| c.documents_url = Some(url)).await;
+        let s = setup(&app).await;
+        let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne"})).await;
+        let rid = r["id"].as_i64().unwrap();
+        // Refused uploads write nothing to the bucket either.
+        let (st, _) = upload(&app, &s.agent, rid, "../../etc/passwd", b"root".to_vec(), false).await;
+        assert_eq!(st, 422);
+        assert!(s3.keys(&bucket, "").await.is_empty());
+        let content = b"%PDF-1.4 bon de travail".to_vec();
+        let (st, d) = upload(&app, &s.agent, rid, "Bon de travail.pdf", content.clone(), false).await;
+        assert_eq!(st, 201, "{d}");
+        // Stored in the bucket under the prefix and a generated key, not in the local folder.
+        let keys = s3.keys(&bucket, "").await;
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert!(keys[0].starts_with("pieces/jointes/") && !keys[0].contains("Bon"), "{keys:?}");
+        assert!(walk(&app.state.config.documents_dir).is_empty());
+        let did = d["id"].as_i64().unwrap();
+        let resp = s.agent.client.get(format!("{}/api/v1/documents/{did}", app.url)).bearer_auth(&s.agent.token).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.bytes().await.unwrap().to_vec(), content);
+        let (st, _) = s.agent.send("DELETE", &format!("/api/v1/documents/{did}"), None).await;
+        assert_eq!(st, 204);
+        assert!(s3.keys(&bucket, "").await.is_empty(), "the object is deleted with the document");
+        app.stop().await;
+    }
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];

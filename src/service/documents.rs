@@ -27,11 +27,46 @@ impl std::fmt::Debug for Storage {
 }
 
 impl Storage {
-    /// The local folder of the configuration (created if missing).
+    /// The storage of the configuration: the S3-compatible bucket of `documents_url` when set,
+    /// else the local folder `documents_dir` (created if missing).
     pub fn from_config(c: &crate::config::Config) -> anyhow::Result<Storage> {
+        if let Some(url) = c.documents_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            return Self::s3(url.trim());
+        }
         std::fs::create_dir_all(&c.documents_dir)?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(&c.documents_dir)?;
         Ok(Storage(Arc::new(fs)))
+    }
+
+    /// `s3://bucket[/prefix][?key=value&…]`: the settings come from the `AWS_*` environment
+    /// variables, then from the query (`endpoint`, `region`, `allow_http`, `access_key_id`,
+    /// `secret_access_key`, `virtual_hosted_style_request`…: `object_store`'s S3 keys), so that
+    /// MinIO, Ceph, Garage or any S3-compatible service works with an endpoint.
+    fn s3(url: &str) -> anyhow::Result<Storage> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let Some(rest) = base.strip_prefix("s3://").or_else(|| base.strip_prefix("s3a://")) else {
+            anyhow::bail!("documents_url: expected s3://bucket[/prefix][?options], got {}", crate::config::mask_url_password(url));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            anyhow::bail!("documents_url: the bucket name is missing");
+        }
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let options: Vec<(String, String)> =
+            serde_urlencoded::from_str(query).map_err(|e| anyhow::anyhow!("documents_url: unreadable options: {e}"))?;
+        for (k, v) in options {
+            let key: AmazonS3ConfigKey =
+                k.parse().map_err(|_| anyhow::anyhow!("documents_url: unknown S3 option {k:?} (see object_store's AmazonS3ConfigKey)"))?;
+            builder = builder.with_config(key, v);
+        }
+        let s3 = builder.build()?;
+        let prefix = prefix.trim_matches('/');
+        if prefix.is_empty() {
+            Ok(Storage(Arc::new(s3)))
+        } else {
+            Ok(Storage(Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))))
+        }
     }
 }
 
@@ -255,5 +290,17 @@ mod tests {
         assert_eq!(check_name("sans-extension"), Err("error.file_type"));
         assert_eq!(check_name("nul\u{0}.pdf"), Err("error.file_name"));
         assert_eq!(check_name("  "), Err("error.required"));
+    }
+
+    #[test]
+    fn a_bad_storage_url_is_a_clear_startup_error() {
+        let with = |url: &str| crate::config::Config { documents_url: Some(url.into()), ..Default::default() };
+        let err = |url: &str| Storage::from_config(&with(url)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err("ftp://user:pw@host/x").contains("expected s3://bucket"), "{}", err("ftp://user:pw@host/x"));
+        assert!(!err("ftp://user:pw@host/x").contains("pw"), "no secret in the message");
+        assert!(err("s3:///prefix").contains("bucket name is missing"));
+        assert!(err("s3://docs?colour=blue").contains("unknown S3 option \"colour\""));
+        let ok = Storage::from_config(&with("s3://docs/a/b?endpoint=http://127.0.0.1:9&region=us-east-1&allow_http=true"));
+        assert!(ok.is_ok(), "{:?}", ok.err());
     }
 }

@@ -386,6 +386,69 @@ impl SmtpServer {
     }
 }
 
+/// A real S3-compatible server on loopback for the document storage tests: moto's server
+/// (`pip install 'moto[server]'`). With `CARNET_REQUIRE_S3=1` a missing moto fails the test.
+pub struct S3Server {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl S3Server {
+    pub fn start() -> Option<S3Server> {
+        let has = std::process::Command::new("python3")
+            .args(["-c", "import moto.server, flask, werkzeug"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !has {
+            assert!(std::env::var("CARNET_REQUIRE_S3").is_err(), "moto's S3 server is required (pip install 'moto[server]')");
+            eprintln!("moto[server] not installed: S3 storage tests skipped");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "moto server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(S3Server { port, child })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a bucket (moto takes unsigned requests).
+    pub async fn create_bucket(&self, name: &str) {
+        let r = reqwest::Client::new().put(format!("{}/{name}", self.endpoint())).send().await.expect("create bucket");
+        assert!(r.status().is_success(), "create bucket: {}", r.status());
+    }
+
+    /// The keys in `bucket` under `prefix`, from a ListObjectsV2 answer.
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let r = reqwest::Client::new()
+            .get(format!("{}/{bucket}?list-type=2&prefix={prefix}", self.endpoint()))
+            .send()
+            .await
+            .expect("list bucket");
+        let xml = r.text().await.expect("list body");
+        xml.split("<Key>").skip(1).filter_map(|k| k.split("</Key>").next()).map(str::to_string).collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for SmtpServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
