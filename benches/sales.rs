@@ -32,27 +32,29 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use carnet::access::Actor;
-use carnet::clock::{Clock, SharedClock, SystemClock};
 use carnet::config::Config;
-use carnet::db::Db;
+use carnet::db::{Db, Tx};
 use carnet::http::AppState;
 use carnet::sales::Statuses;
 use reqwest::header::AUTHORIZATION;
-use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
-const PASSWORD: &str = "bench-password-123";
-const ADMIN_EMAIL: &str = "admin.banc@exemple.ca";
-const WARMUP: Duration = Duration::from_secs(1);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{
+    ascii_slug, client, contains, env_num, env_str, exec, fmt_ms, fmt_n, get_json, insert_ids, lit, opt, phone, postal, short, timed,
+    typed_email, typed_phone, verdict, weighted, Backend, Branch, Bulk, Common, CpuShare, Generated, Measure, Reservoir, Rng, Scenario,
+    Team, ADMIN_EMAIL, EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES, STREETS,
+};
+
 const CUSTOMERS_PER_STATEMENT: usize = 1000;
 const OPPORTUNITIES_PER_STATEMENT: usize = 2000;
-const STATEMENTS_PER_TRANSACTION: usize = 10;
 const STOCK_UNITS: usize = 5000;
 /// Representatives per branch (customers' and opportunities' owners).
 const REPS_PER_BRANCH: usize = 10;
@@ -67,9 +69,6 @@ const TARGET_LEADS_PER_S: f64 = 2000.0;
 const TARGET_RATIO: f64 = 2.0;
 const TARGET_SWEEP_S: f64 = 10.0;
 const TARGET_P99_MS: f64 = 30.0;
-/// Sequential single-client requests before each loaded scenario (at most this long).
-const ALONE: Duration = Duration::from_secs(3);
-const ALONE_REQUESTS: usize = 30;
 
 /// Statuses of the generated opportunities (codes of the built-in `opportunity_status` list)
 /// and their weights in ‰: the three `expiry_exempt` ones make 15 %, the trash 5 %.
@@ -100,56 +99,17 @@ const MESSAGES: &[&str] = &[
 
 // ---------------------------------------------------------------- options
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
-
 struct Options {
-    backend: Backend,
-    pg_url: Option<String>,
+    c: Common,
     customers: usize,
     opportunities: usize,
-    seconds: u64,
-    /// Each scenario runs once per concurrency level.
-    concurrency: Vec<usize>,
     expiry: bool,
     load: bool,
-    keep_dir: Option<std::path::PathBuf>,
-}
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().replace('_', "").parse().map_err(|_| anyhow!("{name}: not a number: {v:?}")),
-        _ => Ok(default),
-    }
-}
-
-fn env_str(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|s| !s.trim().is_empty())
 }
 
 impl Options {
     fn from_env() -> Result<Options> {
-        let backend = match env_str("CARNET_BENCH_BACKEND").as_deref().unwrap_or("sqlite") {
-            "sqlite" => Backend::Sqlite,
-            "postgres" | "postgresql" | "pg" => Backend::Postgres,
-            other => bail!("CARNET_BENCH_BACKEND: expected sqlite or postgres, got {other:?}"),
-        };
-        let pg_url = env_str("CARNET_TEST_POSTGRES_URL").or_else(|| env_str("DATABASE_URL"));
-        if backend == Backend::Postgres && pg_url.is_none() {
-            bail!("CARNET_BENCH_BACKEND=postgres needs CARNET_TEST_POSTGRES_URL or DATABASE_URL");
-        }
+        let c = Common::from_env("8,32")?;
         let customers = env_num("CARNET_BENCH_CUSTOMERS", 1_000_000usize)?;
         let parts = env_str("CARNET_BENCH_PARTS").unwrap_or_else(|| "expiry,load".into());
         let parts: Vec<&str> = parts.split(',').map(str::trim).collect();
@@ -157,21 +117,13 @@ impl Options {
             bail!("CARNET_BENCH_PARTS: unknown part {p:?} (expiry, load, or generate for the dataset alone)");
         }
         let o = Options {
-            backend,
-            pg_url,
+            c,
             customers,
             opportunities: env_num("CARNET_BENCH_OPPORTUNITIES", 2 * customers)?,
-            seconds: env_num("CARNET_BENCH_SECONDS", 10u64)?,
-            concurrency: env_str("CARNET_BENCH_CONCURRENCY")
-                .unwrap_or_else(|| "8,32".into())
-                .split(',')
-                .map(|c| c.trim().parse::<usize>().map_err(|_| anyhow!("CARNET_BENCH_CONCURRENCY: not a list of numbers: {c:?}")))
-                .collect::<Result<Vec<_>>>()?,
             expiry: parts.contains(&"expiry"),
             load: parts.contains(&"load"),
-            keep_dir: env_str("CARNET_BENCH_KEEP_DIR").map(std::path::PathBuf::from),
         };
-        if o.customers < 1000 || o.opportunities < 1000 || o.seconds == 0 || o.concurrency.is_empty() || o.concurrency.contains(&0) {
+        if o.customers < 1000 || o.opportunities < 1000 || o.c.seconds == 0 || o.c.concurrency.is_empty() || o.c.concurrency.contains(&0) {
             bail!("CARNET_BENCH_CUSTOMERS and OPPORTUNITIES must be at least 1000, SECONDS and CONCURRENCY 1");
         }
         Ok(o)
@@ -180,465 +132,12 @@ impl Options {
 
 // ---------------------------------------------------------------- dataset
 
-/// A small deterministic generator (splitmix64): the same dataset at every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// True with probability `p`.
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    /// Skewed towards the start of the list (frequent names first): the first of 150 names
-    /// is drawn about 3.5 % of the time, the 50th 0.4 %.
-    fn skewed(&mut self, n: usize) -> usize {
-        ((self.unit().powf(1.5) * n as f64) as usize).min(n - 1)
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-/// First names, and whether the civility is "mme".
-const FIRST_NAMES: &[(&str, bool)] = &[
-    ("Hélène", true),
-    ("Chloé", true),
-    ("Léa", true),
-    ("Amélie", true),
-    ("Noémie", true),
-    ("Juliette", true),
-    ("Maëlle", true),
-    ("Rosalie", true),
-    ("Zoé", true),
-    ("Camille", true),
-    ("Marie", true),
-    ("Julie", true),
-    ("Isabelle", true),
-    ("Nathalie", true),
-    ("Sophie", true),
-    ("Karine", true),
-    ("Mélanie", true),
-    ("Geneviève", true),
-    ("Josée", true),
-    ("Sylvie", true),
-    ("Chantal", true),
-    ("Émilie", true),
-    ("Audrey", true),
-    ("Florence", true),
-    ("Alice", true),
-    ("Béatrice", true),
-    ("Marie-Ève", true),
-    ("Anne-Marie", true),
-    ("Mathieu", false),
-    ("Gabriel", false),
-    ("Étienne", false),
-    ("Félix", false),
-    ("Antoine", false),
-    ("Olivier", false),
-    ("Samuel", false),
-    ("Thomas", false),
-    ("William", false),
-    ("Louis", false),
-    ("Jean", false),
-    ("Pierre", false),
-    ("Marc", false),
-    ("Luc", false),
-    ("Denis", false),
-    ("Martin", false),
-    ("François", false),
-    ("Sébastien", false),
-    ("Maxime", false),
-    ("Alexandre", false),
-    ("Jérôme", false),
-    ("Éric", false),
-    ("Stéphane", false),
-    ("Patrick", false),
-    ("Nicolas", false),
-    ("Jonathan", false),
-    ("Raphaël", false),
-    ("Émile", false),
-    ("Jean-François", false),
-    ("Marc-André", false),
+/// The sales structure of a branch: a sales team (10 representatives, scope "own") and a BDC
+/// team (3 agents).
+const TEAMS: &[Team] = &[
+    Team { team: Some("Ventes"), role: "representant", members: REPS_PER_BRANCH, login: false },
+    Team { team: Some("BDC"), role: "agent_bdc", members: 3, login: false },
 ];
-
-/// Québec last names, most frequent first.
-const LAST_NAMES: &[&str] = &[
-    "Tremblay",
-    "Gagnon",
-    "Roy",
-    "Côté",
-    "Bouchard",
-    "Gauthier",
-    "Morin",
-    "Lavoie",
-    "Fortin",
-    "Gagné",
-    "Ouellet",
-    "Pelletier",
-    "Bélanger",
-    "Lévesque",
-    "Bergeron",
-    "Leblanc",
-    "Paquette",
-    "Girard",
-    "Simard",
-    "Boucher",
-    "Caron",
-    "Beaulieu",
-    "Cloutier",
-    "Dubé",
-    "Poirier",
-    "Fournier",
-    "Lapointe",
-    "Leclerc",
-    "Lefebvre",
-    "Poulin",
-    "Thibault",
-    "St-Pierre",
-    "Nadeau",
-    "Martin",
-    "Landry",
-    "Martel",
-    "Bédard",
-    "Grenier",
-    "Lessard",
-    "Bernier",
-    "Richard",
-    "Michaud",
-    "Hébert",
-    "Desjardins",
-    "Couture",
-    "Turcotte",
-    "Lachance",
-    "Parent",
-    "Blais",
-    "Gosselin",
-    "Savard",
-    "Proulx",
-    "Beaudoin",
-    "Demers",
-    "Perron",
-    "Boudreau",
-    "Lemieux",
-    "Cyr",
-    "Perreault",
-    "Dufour",
-    "Dion",
-    "Mercier",
-    "Bolduc",
-    "Bérubé",
-    "Boisvert",
-    "Langlois",
-    "Ménard",
-    "Therrien",
-    "Plante",
-    "Bilodeau",
-    "Blanchette",
-    "Dubois",
-    "Champagne",
-    "Paradis",
-    "Fortier",
-    "Arsenault",
-    "Dupuis",
-    "Gaudreault",
-    "Hamel",
-    "Houle",
-    "Villeneuve",
-    "Rousseau",
-    "Gravel",
-    "Thériault",
-    "Lemay",
-    "Robert",
-    "Allard",
-    "Deschênes",
-    "Giroux",
-    "Guay",
-    "Leduc",
-    "Boivin",
-    "Charbonneau",
-    "Lambert",
-    "Raymond",
-    "Vachon",
-    "Gilbert",
-    "Audet",
-    "Jean",
-    "Larouche",
-    "Legault",
-    "Trudel",
-    "Fontaine",
-    "Picard",
-    "Labelle",
-    "Lacroix",
-    "Jacques",
-    "Moreau",
-    "Carrier",
-    "Bernard",
-    "Desrosiers",
-    "Goulet",
-    "Renaud",
-    "Dionne",
-    "Lapierre",
-    "Vaillancourt",
-    "Fillion",
-    "Lalonde",
-    "Tessier",
-    "Bertrand",
-    "Tardif",
-    "Lépine",
-    "Labbé",
-    "Marcoux",
-    "Lavallée",
-    "Roussel",
-    "Rioux",
-    "Nguyen",
-    "Tran",
-    "Da Silva",
-    "Haddad",
-    "Ben Ali",
-    "O'Brien",
-    "MacDonald",
-    "Smith",
-    "Wilson",
-    "Joseph",
-    "Pierre-Louis",
-];
-
-/// Regions and their four branches, with a postal-code prefix for each branch.
-const REGIONS: &[(&str, [(&str, &str); 4])] = &[
-    ("Région Montréal", [("Montréal-Centre", "H2X"), ("Anjou", "H1K"), ("Saint-Laurent", "H4N"), ("Verdun", "H4G")]),
-    ("Région Laval–Rive-Nord", [("Laval", "H7N"), ("Terrebonne", "J6W"), ("Saint-Jérôme", "J7Z"), ("Blainville", "J7C")]),
-    ("Région Rive-Sud", [("Longueuil", "J4K"), ("Brossard", "J4Z"), ("Saint-Hyacinthe", "J2S"), ("Granby", "J2G")]),
-    ("Région Québec–Est", [("Québec", "G1R"), ("Lévis", "G6V"), ("Sherbrooke", "J1H"), ("Trois-Rivières", "G9A")]),
-];
-
-const STREETS: &[&str] = &[
-    "rue Principale",
-    "rue Notre-Dame",
-    "boul. Saint-Martin Ouest",
-    "boul. des Laurentides",
-    "chemin Sainte-Foy",
-    "boul. Taschereau",
-    "rue Sherbrooke Est",
-    "avenue du Parc",
-    "rue Saint-Denis",
-    "boul. René-Lévesque",
-    "rue King Ouest",
-    "rang Saint-Joseph",
-    "montée Masson",
-    "avenue des Érables",
-];
-
-const EMAIL_DOMAINS: &[&str] =
-    &["videotron.ca", "gmail.com", "hotmail.com", "outlook.com", "bell.net", "yahoo.ca", "sympatico.ca", "icloud.com", "cgocable.ca"];
-const AREA_CODES: &[u32] = &[514, 438, 450, 579, 418, 581, 819, 873];
-
-/// Lower-case ASCII for email addresses and domains.
-fn ascii_slug(s: &str) -> String {
-    carnet::search::fold(s).chars().map(|c| if c == ' ' { '-' } else { c }).filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
-}
-
-/// Phone numbers: a bijection of slot numbers onto 64 million NANP numbers (8 area codes ×
-/// 800 exchanges × 10 000 lines), scattered so that consecutive slots are far apart.
-const PHONE_SPACE: u64 = 8 * 800 * 10_000;
-
-fn phone(slot: u64) -> String {
-    let k = (slot.wrapping_mul(2_654_435_761).wrapping_add(12_345)) % PHONE_SPACE;
-    let area = AREA_CODES[(k % 8) as usize];
-    let exchange = 200 + (k / 8) % 800;
-    let line = k / 6400;
-    format!("+1{area}{exchange:03}{line:04}")
-}
-
-/// A stored E.164 number as someone would type it.
-fn typed_phone(e164: &str, style: usize) -> String {
-    let d = &e164[2..];
-    let (a, b, c) = (&d[0..3], &d[3..6], &d[6..10]);
-    match style % 6 {
-        0 => format!("{a} {b}-{c}"),
-        1 => format!("({a}) {b}-{c}"),
-        2 => format!("+1 {a} {b} {c}"),
-        3 => format!("{a}.{b}.{c}"),
-        4 => format!("1-{a}-{b}-{c}"),
-        _ => format!("{a}{b}{c}"),
-    }
-}
-
-/// An email as someone would type it (case does not matter).
-fn typed_email(email: &str, style: usize) -> String {
-    match style % 3 {
-        0 => email.to_string(),
-        1 => {
-            let mut cs = email.chars();
-            cs.next().map(|c| c.to_ascii_uppercase().to_string() + cs.as_str()).unwrap_or_default()
-        }
-        _ => email.to_uppercase(),
-    }
-}
-
-struct Reservoir<T> {
-    items: Vec<T>,
-    seen: u64,
-    cap: usize,
-    rng: Rng,
-}
-
-impl<T> Reservoir<T> {
-    fn new(cap: usize, seed: u64) -> Self {
-        Reservoir { items: Vec::with_capacity(cap), seen: 0, cap, rng: Rng(seed) }
-    }
-    fn offer(&mut self, make: impl FnOnce() -> T) {
-        self.seen += 1;
-        if self.items.len() < self.cap {
-            self.items.push(make());
-        } else {
-            let j = (self.rng.next() % self.seen) as usize;
-            if j < self.cap {
-                self.items[j] = make();
-            }
-        }
-    }
-}
-
-struct Branch {
-    id: i64,
-    city: &'static str,
-    postal: &'static str,
-    reps: Vec<i64>,
-}
-
-async fn insert_unit(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    now: i64,
-    parent: Option<(i64, &str)>,
-    kind: &str,
-    name: &str,
-) -> Result<(i64, String)> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO org_units (parent_id, kind, name, path, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $4) RETURNING id",
-    )
-    .bind(parent.map(|p| p.0))
-    .bind(kind)
-    .bind(name)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
-    let path = format!("{}{id}/", parent.map(|p| p.1).unwrap_or("/"));
-    sqlx::query("UPDATE org_units SET path = $1 WHERE id = $2").bind(&path).bind(id).execute(&mut **tx).await?;
-    Ok((id, path))
-}
-
-async fn insert_user(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    now: i64,
-    email: &str,
-    name: &str,
-    hash: Option<&str>,
-    role: i64,
-    unit: Option<i64>,
-) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO users (email, name, language, password_hash, role_id, org_unit_id, password_changed_at, created_at, updated_at) \
-         VALUES ($1, $2, 'fr', $3, $4, $5, $6, $6, $6) RETURNING id",
-    )
-    .bind(email)
-    .bind(name)
-    .bind(hash)
-    .bind(role)
-    .bind(unit)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?)
-}
-
-/// The sales structure: 1 company, 4 regions, 16 branches with a sales team (10
-/// representatives) and a BDC team (3 agents) each, and the administrator.
-async fn org(db: &Db, now: i64) -> Result<(Vec<Branch>, usize)> {
-    let hash = carnet::identity::password::hash(PASSWORD)?;
-    let roles: Vec<(i64, String)> = sqlx::query_as("SELECT id, code FROM roles").fetch_all(&db.pool).await?;
-    let role = |code: &str| roles.iter().find(|(_, c)| c == code).map(|(id, _)| *id).ok_or_else(|| anyhow!("no role {code}"));
-    let mut rng = Rng(0xB0A7);
-    let mut tx = db.begin().await?;
-    insert_user(&mut tx, now, ADMIN_EMAIL, "Administratrice Banc", Some(&hash), role("administrateur")?, None).await?;
-    let mut users = 1;
-    let (company, cpath) = insert_unit(&mut tx, now, None, "company", "Carnet Distribution Québec").await?;
-    let mut branches = Vec::new();
-    for (region, cities) in REGIONS {
-        let (rid, rpath) = insert_unit(&mut tx, now, Some((company, &cpath)), "region", region).await?;
-        for (city, postal) in cities {
-            let (bid, bpath) = insert_unit(&mut tx, now, Some((rid, &rpath)), "branch", &format!("Succursale {city}")).await?;
-            let (sales, _) = insert_unit(&mut tx, now, Some((bid, &bpath)), "team", &format!("{city} – Ventes")).await?;
-            let (bdc, _) = insert_unit(&mut tx, now, Some((bid, &bpath)), "team", &format!("{city} – BDC")).await?;
-            let mut reps = Vec::new();
-            for k in 0..REPS_PER_BRANCH + 3 {
-                let first = rng.pick(FIRST_NAMES).0;
-                let last = LAST_NAMES[rng.skewed(LAST_NAMES.len())];
-                let email = format!("{}.{}.{}{k}@carnet-distribution.ca", ascii_slug(first), ascii_slug(last), ascii_slug(city));
-                let name = format!("{first} {last}");
-                if k < REPS_PER_BRANCH {
-                    reps.push(insert_user(&mut tx, now, &email, &name, None, role("representant")?, Some(sales)).await?);
-                } else {
-                    insert_user(&mut tx, now, &email, &name, None, role("agent_bdc")?, Some(bdc)).await?;
-                }
-                users += 1;
-            }
-            branches.push(Branch { id: bid, city, postal, reps });
-        }
-    }
-    tx.commit().await?;
-    Ok((branches, users))
-}
-
-fn postal(rng: &mut Rng, prefix: &str) -> String {
-    let l = |rng: &mut Rng| (b'A' + rng.below(26) as u8) as char;
-    format!("{prefix} {}{}{}", rng.below(10), l(rng), rng.below(10))
-}
-
-/// A SQL string literal (quotes doubled; valid on both backends), or NULL.
-fn lit(out: &mut String, v: Option<&str>) {
-    match v {
-        None => out.push_str("NULL"),
-        Some(v) => {
-            out.push('\'');
-            for ch in v.chars() {
-                if ch == '\'' {
-                    out.push('\'');
-                }
-                out.push(ch);
-            }
-            out.push('\'');
-        }
-    }
-}
-
-// The bulk INSERTs write their values as literals rather than bound parameters: sqlx binds
-// SQLite parameters by name, looking each `$N` up among all the statement's parameters, which
-// is quadratic and took 85 % of the time with 10 000 parameters per statement. Every value is
-// generated here (no outside input) and quoted by `lit`.
-
-/// One of `items` drawn by its weight (the weights add up to 1000).
-fn weighted(rng: &mut Rng, items: &[(&'static str, u32)]) -> &'static str {
-    let mut x = rng.below(1000) as u32;
-    for (v, w) in items {
-        if x < *w {
-            return v;
-        }
-        x -= w;
-    }
-    items[items.len() - 1].0
-}
 
 /// A generated customer, as kept in memory to build its opportunities and the leads.
 struct Cust {
@@ -688,7 +187,7 @@ struct Dataset {
     size_bytes: Option<u64>,
 }
 
-impl Dataset {
+impl Generated for Dataset {
     fn rows(&self) -> usize {
         self.customers + self.opportunities + STOCK_UNITS
     }
@@ -707,7 +206,7 @@ struct Extra {
 fn new_customer(rng: &mut Rng, i: usize, branches: &[Branch], now: i64) -> (Cust, Extra) {
     // Branches of very different sizes: Montréal-Centre and Laval are the big ones.
     let b = &branches[rng.skewed(branches.len())];
-    let owner = if rng.chance(0.05) { None } else { Some(*rng.pick(&b.reps)) };
+    let owner = if rng.chance(0.05) { None } else { Some(*rng.pick(b.reps())) };
     let address = format!("{} {}, {} (Québec) {}", 1 + rng.below(9999), rng.pick(STREETS), b.city, postal(rng, b.postal));
     let created_at = now - rng.below(6 * 365 * 86_400) as i64 * 1000;
     let first = rng.pick(FIRST_NAMES).0;
@@ -726,7 +225,7 @@ fn new_customer(rng: &mut Rng, i: usize, branches: &[Branch], now: i64) -> (Cust
     (Cust { id: 0, first, last, email, phone: number, owner, branch: b.id }, Extra { mobile, address, created_at })
 }
 
-async fn insert_customers(tx: &mut sqlx::Transaction<'static, sqlx::Any>, rows: &mut [(Cust, Extra)]) -> Result<()> {
+async fn insert_customers(tx: &mut Tx, rows: &mut [(Cust, Extra)]) -> Result<()> {
     let mut sql = String::with_capacity(rows.len() * 240 + 300);
     sql.push_str(
         "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
@@ -742,16 +241,9 @@ async fn insert_customers(tx: &mut sqlx::Transaction<'static, sqlx::Any>, rows: 
             sql.push_str(", ");
         }
         lit(&mut sql, Some(&x.address));
-        let owner = c.owner.map(|x| x.to_string()).unwrap_or_else(|| "NULL".into());
-        let _ = write!(sql, ", 'fr', {}, {owner}, '', '', {}, {})", c.branch, x.created_at, x.created_at);
+        let _ = write!(sql, ", 'fr', {}, {}, '', '', {}, {})", c.branch, opt(c.owner), x.created_at, x.created_at);
     }
-    sql.push_str(" RETURNING id");
-    let mut ids: Vec<i64> = sqlx::query_scalar(&sql).persistent(false).fetch_all(&mut **tx).await?;
-    // Both engines number the rows of a multi-row INSERT in order; make sure.
-    ids.sort_unstable();
-    if ids.len() != rows.len() || ids.last().zip(ids.first()).map(|(l, f)| l - f + 1) != Some(rows.len() as i64) {
-        bail!("customer ids of a multi-row INSERT are not consecutive");
-    }
+    let ids = insert_ids(tx, sql, rows.len(), "customer").await?;
     for (r, id) in rows.iter_mut().zip(ids) {
         r.0.id = id;
     }
@@ -770,13 +262,12 @@ struct NewOpportunity {
     updated_at: i64,
 }
 
-async fn insert_opportunities(tx: &mut sqlx::Transaction<'static, sqlx::Any>, rows: &[NewOpportunity], custs: &[Cust]) -> Result<Vec<i64>> {
+async fn insert_opportunities(tx: &mut Tx, rows: &[NewOpportunity], custs: &[Cust]) -> Result<Vec<i64>> {
     let mut sql = String::with_capacity(rows.len() * 140 + 300);
     sql.push_str(
         "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, sale_date, delivery_date, expired, \
          expired_at, trashed, created_at, updated_at) VALUES ",
     );
-    let opt = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_else(|| "NULL".into());
     for (k, o) in rows.iter().enumerate() {
         let c = &custs[o.customer];
         sql.push_str(if k > 0 { ", (" } else { "(" });
@@ -796,17 +287,11 @@ async fn insert_opportunities(tx: &mut sqlx::Transaction<'static, sqlx::Any>, ro
             o.updated_at
         );
     }
-    sql.push_str(" RETURNING id");
-    let mut ids: Vec<i64> = sqlx::query_scalar(&sql).persistent(false).fetch_all(&mut **tx).await?;
-    ids.sort_unstable();
-    if ids.len() != rows.len() || ids.last().zip(ids.first()).map(|(l, f)| l - f + 1) != Some(rows.len() as i64) {
-        bail!("opportunity ids of a multi-row INSERT are not consecutive");
-    }
-    Ok(ids)
+    insert_ids(tx, sql, rows.len(), "opportunity").await
 }
 
 /// Stock units `U00001`…, spread over the branches.
-async fn insert_stock(tx: &mut sqlx::Transaction<'static, sqlx::Any>, branches: &[Branch], now: i64) -> Result<()> {
+async fn insert_stock(tx: &mut Tx, branches: &[Branch], now: i64) -> Result<()> {
     const MODELS: &[&str] =
         &["Civic LX", "CR-V EX", "RAV4 XLE", "Corolla LE", "F-150 XLT", "Tucson Preferred", "Outback Touring", "Mazda3 GS"];
     let mut sql = String::from("INSERT INTO stock_units (stock_number, description, status, branch_id, created_at, updated_at) VALUES ");
@@ -822,8 +307,7 @@ async fn insert_stock(tx: &mut sqlx::Transaction<'static, sqlx::Any>, branches: 
             branches[k % branches.len()].id
         );
     }
-    sqlx::query(&sql).persistent(false).execute(&mut **tx).await?;
-    Ok(())
+    exec(tx, &sql).await
 }
 
 /// Customers, then opportunities in time order (each for a random customer, so about
@@ -842,44 +326,29 @@ async fn generate(gen: &Db, o: &Options, branches: &[Branch], users: usize, now:
     let n = o.customers;
     let mut rng = Rng(0x5A1E_5000);
     let mut samples = Samples { known: Reservoir::new(SAMPLES, 1), opportunities: Reservoir::new(SAMPLES, 2) };
-    let started = Instant::now();
     let mut custs: Vec<Cust> = Vec::with_capacity(n);
     let mut batch: Vec<(Cust, Extra)> = Vec::with_capacity(CUSTOMERS_PER_STATEMENT);
-    let mut tx = gen.begin().await?;
-    insert_stock(&mut tx, branches, now).await?;
-    let mut statements = 0;
-    let mut last_report = Instant::now();
+    let mut bulk = Bulk::start(gen, "customers").await?;
+    insert_stock(bulk.tx(), branches, now).await?;
     for i in 0..n {
         batch.push(new_customer(&mut rng, i, branches, now));
         if batch.len() < CUSTOMERS_PER_STATEMENT && i + 1 < n {
             continue;
         }
-        insert_customers(&mut tx, &mut batch).await?;
+        insert_customers(bulk.tx(), &mut batch).await?;
         for (c, _) in batch.drain(..) {
             samples.known.offer(|| KnownLead { id: c.id, first: c.first, last: c.last, email: c.email.clone(), phone: c.phone.clone() });
             custs.push(c);
         }
-        statements += 1;
-        if statements % STATEMENTS_PER_TRANSACTION == 0 || i + 1 == n {
-            tx.commit().await?;
-            tx = gen.begin().await?;
-            if last_report.elapsed() > Duration::from_secs(15) {
-                last_report = Instant::now();
-                let s = started.elapsed().as_secs_f64();
-                eprintln!("    {} customers in {s:.0} s ({:.0} rows/s)", i + 1, (i + 1) as f64 / s);
-            }
-        }
+        bulk.done(i + 1).await?;
     }
-    tx.commit().await?;
-    let customers_s = started.elapsed().as_secs_f64();
+    let customers_s = bulk.finish().await?;
     eprintln!("  {n} customers and {STOCK_UNITS} stock units in {customers_s:.1} s: {:.0} rows/s", n as f64 / customers_s);
 
-    let started = Instant::now();
     let m = o.opportunities;
     let (mut trashed, mut due) = (0, 0);
     let mut batch: Vec<NewOpportunity> = Vec::with_capacity(OPPORTUNITIES_PER_STATEMENT);
-    let mut tx = gen.begin().await?;
-    let mut statements = 0;
+    let mut bulk = Bulk::start(gen, "opportunities").await?;
     for j in 0..m {
         // Evenly spread over the last six months, in id order (the most recent last).
         let created_at = now - HISTORY_MS + (j as i64 * HISTORY_MS) / m as i64;
@@ -908,33 +377,21 @@ async fn generate(gen: &Db, o: &Options, branches: &[Branch], users: usize, now:
         if batch.len() < OPPORTUNITIES_PER_STATEMENT && j + 1 < m {
             continue;
         }
-        let ids = insert_opportunities(&mut tx, &batch, &custs).await?;
+        let ids = insert_opportunities(bulk.tx(), &batch, &custs).await?;
         for (op, id) in batch.iter().zip(ids) {
             if !op.trashed {
                 samples.opportunities.offer(|| id);
             }
         }
         batch.clear();
-        statements += 1;
-        if statements % STATEMENTS_PER_TRANSACTION == 0 || j + 1 == m {
-            tx.commit().await?;
-            tx = gen.begin().await?;
-            if last_report.elapsed() > Duration::from_secs(15) {
-                last_report = Instant::now();
-                let s = started.elapsed().as_secs_f64();
-                eprintln!("    {} opportunities in {s:.0} s ({:.0} rows/s)", j + 1, (j + 1) as f64 / s);
-            }
-        }
+        bulk.done(j + 1).await?;
     }
-    tx.commit().await?;
-    let opportunities_s = started.elapsed().as_secs_f64();
+    let opportunities_s = bulk.finish().await?;
     eprintln!(
         "  {m} opportunities ({trashed} trashed, {due} due to expire) in {opportunities_s:.1} s: {:.0} rows/s",
         m as f64 / opportunities_s
     );
 
-    // Planner statistics, as a database in service would have them; on PostgreSQL also the
-    // visibility map (autovacuum would otherwise start in the middle of the measures).
     let started = Instant::now();
     let tables = [
         "org_units",
@@ -948,30 +405,7 @@ async fn generate(gen: &Db, o: &Options, branches: &[Branch], users: usize, now:
         "settings",
         "value_list_items",
     ];
-    for table in tables {
-        let sql = match gen.backend {
-            carnet::db::Backend::Sqlite => format!("ANALYZE {table}"),
-            carnet::db::Backend::Postgres => format!("VACUUM (ANALYZE) {table}"),
-        };
-        sqlx::query(&sql).execute(&gen.pool).await?;
-    }
-    let size_bytes = match gen.backend {
-        carnet::db::Backend::Sqlite => {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&gen.pool).await?;
-            let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&gen.pool).await?;
-            let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&gen.pool).await?;
-            Some((pages * size) as u64)
-        }
-        carnet::db::Backend::Postgres => {
-            let total: Option<i64> = sqlx::query_scalar(
-                "SELECT CAST(SUM(pg_total_relation_size(c.oid)) AS BIGINT) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = current_schema() AND c.relkind = 'r'",
-            )
-            .fetch_one(&gen.pool)
-            .await?;
-            total.map(|t| t as u64)
-        }
-    };
+    let size_bytes = support::analyze(gen, &tables).await?;
     let analyze_s = started.elapsed().as_secs_f64();
     eprintln!("  ANALYZE in {analyze_s:.1} s");
     let data = Dataset {
@@ -987,20 +421,6 @@ async fn generate(gen: &Db, o: &Options, branches: &[Branch], users: usize, now:
         size_bytes,
     };
     Ok((data, samples))
-}
-
-// ---------------------------------------------------------------- HTTP requests
-
-fn client() -> Result<Client> {
-    Ok(Client::builder().redirect(Policy::none()).timeout(REQUEST_TIMEOUT).build()?)
-}
-
-fn short(body: &str) -> String {
-    body.chars().take(160).collect::<String>().replace('\n', " ")
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Where the leads come from and what they must become.
@@ -1123,246 +543,17 @@ async fn once(client: &Client, base: &str, op: &Op, task: usize, iteration: u64,
     Ok(Done::Answered)
 }
 
-// ---------------------------------------------------------------- load generator
-
-#[derive(Default)]
-struct TaskResult {
-    latencies_us: Vec<u32>,
-    errors: u64,
-    first_error: Option<String>,
-    late: u64,
-    /// Successful answers received inside the window, whenever the request started.
-    answered: u64,
-    /// Lead outcomes of the recorded requests: known merged, known created, new created.
-    outcomes: [u64; 3],
-}
-
-struct Measure {
-    name: &'static str,
-    what: String,
-    concurrency: usize,
-    errors: u64,
-    first_error: Option<String>,
-    /// Requests started in the window and answered after it.
-    late: u64,
-    /// Successful answers inside the window (the throughput), whenever they started.
-    answered: u64,
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    /// p50 of sequential requests from a single client, before the load.
-    alone_ms: f64,
-    cpu: CpuShare,
-    outcomes: [u64; 3],
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() - 1) as f64 * p / 100.0).round() as usize;
-    sorted[idx] as f64 / 1000.0
-}
-
-/// p50 of up to `ALONE_REQUESTS` sequential requests from one client (at most `ALONE` long).
-async fn alone(base: &str, op: &Op) -> Result<f64> {
-    let c = client()?;
-    let started = Instant::now();
-    let mut lat = Vec::new();
-    let mut i = 0u64;
-    while lat.len() < ALONE_REQUESTS && started.elapsed() < ALONE {
-        let t0 = Instant::now();
-        once(&c, base, op, 0, i + 7, 1).await.map_err(|e| anyhow!("{e}"))?;
-        lat.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
-        i += 1;
-    }
-    lat.sort_unstable();
-    Ok(percentile(&lat, 50.0))
-}
-
-/// Runs `op` in a closed loop from `concurrency` tasks for `seconds` (after the warm-up).
-/// Only iterations that start and end inside the measured window are recorded.
-async fn run(name: &'static str, what: String, base: &str, op: Op, seconds: u64, concurrency: usize, alone_ms: f64) -> Result<Measure> {
-    eprintln!("  {name}, {concurrency} clients: {what} …");
-    let window = Duration::from_secs(seconds);
-    let start = Instant::now() + WARMUP;
-    let deadline = start + window;
-    let mut handles = Vec::with_capacity(concurrency);
-    for task in 0..concurrency {
-        let client = client()?;
-        let base = base.to_string();
-        let op = op.clone();
-        handles.push(tokio::spawn(async move {
-            let mut r = TaskResult { latencies_us: Vec::with_capacity(4096), ..Default::default() };
-            let mut iteration = 0u64;
-            loop {
-                let t0 = Instant::now();
-                if t0 >= deadline {
-                    break;
-                }
-                let res = once(&client, &base, &op, task, iteration, concurrency).await;
-                let t1 = Instant::now();
-                iteration += 1;
-                if res.is_ok() && t1 >= start && t1 <= deadline {
-                    r.answered += 1;
-                }
-                if t0 < start {
-                    continue;
-                }
-                if t1 > deadline {
-                    r.late += 1;
-                    continue;
-                }
-                match res {
-                    Ok(done) => {
-                        r.latencies_us.push((t1 - t0).as_micros().min(u32::MAX as u128) as u32);
-                        match done {
-                            Done::KnownMerged => r.outcomes[0] += 1,
-                            Done::KnownCreated => r.outcomes[1] += 1,
-                            Done::NewCreated => r.outcomes[2] += 1,
-                            Done::Answered => {}
-                        }
-                    }
-                    Err(e) => {
-                        r.errors += 1;
-                        r.first_error.get_or_insert(e);
-                    }
-                }
-            }
-            r
-        }));
-    }
-    tokio::time::sleep_until(start.into()).await;
-    let cpu_start = cpu_sample();
-    tokio::time::sleep_until(deadline.into()).await;
-    let cpu = cpu_share(cpu_start, cpu_sample());
-    let mut all = Vec::new();
-    let (mut errors, mut late, mut first_error, mut answered, mut outcomes) = (0, 0, None, 0, [0u64; 3]);
-    for h in handles {
-        let r = h.await?;
-        answered += r.answered;
-        all.extend(r.latencies_us);
-        errors += r.errors;
-        late += r.late;
-        for (o, x) in outcomes.iter_mut().zip(r.outcomes) {
-            *o += x;
-        }
-        if first_error.is_none() {
-            first_error = r.first_error;
-        }
-    }
-    all.sort_unstable();
-    let m = Measure {
-        name,
-        what,
-        concurrency,
-        errors,
-        first_error,
-        late,
-        answered,
-        per_second: answered as f64 / window.as_secs_f64(),
-        p50_ms: percentile(&all, 50.0),
-        p99_ms: percentile(&all, 99.0),
-        alone_ms,
-        cpu,
-        outcomes,
-    };
-    eprintln!(
-        "    {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, {} late; alone {:.2} ms; CPU: app+client {:.0} %, database {:.0} %, other {:.0} %",
-        m.per_second, m.p50_ms, m.p99_ms, m.errors, m.late, m.alone_ms, m.cpu.app, m.cpu.database, m.cpu.other
-    );
-    if m.outcomes.iter().any(|x| *x > 0) {
-        eprintln!("    outcomes: known merged {}, known created {}, new created {}", m.outcomes[0], m.outcomes[1], m.outcomes[2]);
-    }
-    if let Some(e) = &m.first_error {
-        eprintln!("    first error: {e}");
-    }
-    Ok(m)
-}
-
-/// CPU time (clock ticks) of the whole machine, of this process and of the PostgreSQL
-/// processes, to tell the measured work from whatever else runs on the machine.
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuSample {
-    total: u64,
-    busy: u64,
-    this: u64,
-    sqlite: u64,
-    postgres: u64,
-}
-
-/// Shares of the machine's capacity (all cores = 100 %) during a window.
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuShare {
-    /// This process less its SQLite threads: the HTTP server, sqlx and the load generator.
-    app: f64,
-    /// SQLite's worker threads (in this process) or the PostgreSQL processes.
-    database: f64,
-    other: f64,
-}
-
-/// utime + stime of a `/proc/PID/stat` line, and the command name.
-fn proc_ticks(stat: &str) -> Option<(String, u64)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat[open + 1..close].to_string();
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((comm, utime + stime))
-}
-
-fn cpu_sample() -> CpuSample {
-    let mut s = CpuSample::default();
-    if let Some(line) = std::fs::read_to_string("/proc/stat").ok().and_then(|t| t.lines().next().map(str::to_string)) {
-        // cpu user nice system idle iowait irq softirq steal (guest time is already in user).
-        let v: Vec<u64> = line.split_whitespace().skip(1).take(8).filter_map(|x| x.parse().ok()).collect();
-        if v.len() == 8 {
-            s.total = v.iter().sum();
-            s.busy = s.total - v[3] - v[4];
-        }
-    }
-    s.this = std::fs::read_to_string("/proc/self/stat").ok().and_then(|t| proc_ticks(&t)).map(|(_, t)| t).unwrap_or(0);
-    // sqlx runs each SQLite connection on its own thread, named `sqlx-sqlite-worker-N`.
-    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
-        for e in dir.flatten() {
-            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t)) {
-                if comm.starts_with("sqlx-sqlite") {
-                    s.sqlite += t;
-                }
-            }
-        }
-    }
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let name = e.file_name();
-            if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t)) {
-                if comm == "postgres" {
-                    s.postgres += t;
-                }
-            }
-        }
-    }
-    s
-}
-
-fn cpu_share(a: CpuSample, b: CpuSample) -> CpuShare {
-    let total = b.total.saturating_sub(a.total).max(1) as f64;
-    let busy = b.busy.saturating_sub(a.busy) as f64;
-    let this = b.this.saturating_sub(a.this) as f64;
-    let postgres = b.postgres.saturating_sub(a.postgres) as f64;
-    let sqlite = (b.sqlite.saturating_sub(a.sqlite) as f64).min(this);
-    CpuShare {
-        app: 100.0 * (this - sqlite) / total,
-        database: 100.0 * (sqlite + postgres) / total,
-        other: (100.0 * (busy - this - postgres) / total).max(0.0),
+impl Scenario for Op {
+    /// Lead outcomes are counted as 0: known merged, 1: known created, 2: new created.
+    async fn once(&self, client: &Client, base: &str, task: usize, iteration: u64, concurrency: usize) -> Result<Option<usize>, String> {
+        Ok(match once(client, base, self, task, iteration, concurrency).await? {
+            Done::Answered => None,
+            Done::KnownMerged => Some(0),
+            Done::KnownCreated => Some(1),
+            Done::NewCreated => Some(2),
+        })
     }
 }
-
-// ---------------------------------------------------------------- load scenarios
 
 // ---------------------------------------------------------------- expiry
 
@@ -1378,14 +569,6 @@ struct SweepResult {
     /// `expired = 1` rows and `expire` audit rows after the sweeps.
     flagged: i64,
     audit_rows: i64,
-}
-
-async fn timed<T, F: std::future::Future<Output = Result<T>>>(f: F) -> Result<(T, f64, CpuShare)> {
-    let cpu0 = cpu_sample();
-    let t0 = Instant::now();
-    let v = f.await?;
-    let s = t0.elapsed().as_secs_f64();
-    Ok((v, s, cpu_share(cpu0, cpu_sample())))
 }
 
 /// The sweep at the generation's `now` (so that the due opportunities are exactly those
@@ -1408,17 +591,6 @@ async fn expiry_bench(state: &AppState, data: &Dataset, now: i64) -> Result<Swee
 }
 
 // ---------------------------------------------------------------- load scenarios
-
-async fn get_json(c: &Client, base: &str, path: &str, auth: &str) -> Result<serde_json::Value> {
-    let resp = c.get(format!("{base}{path}")).bearer_auth(auth).send().await?;
-    let status = resp.status();
-    let text = resp.text().await?;
-    if status != StatusCode::OK {
-        bail!("{path}: {status} {}", short(&text));
-    }
-    Ok(serde_json::from_str(&text)?)
-}
-
 async fn load(o: &Options, state: &AppState, base: &str, samples: Samples) -> Result<Vec<Measure>> {
     let db = &state.db;
     let now = state.clock.now_ms();
@@ -1523,71 +695,12 @@ async fn load(o: &Options, state: &AppState, base: &str, samples: Samples) -> Re
             get("/api/v1/opportunities?status=contacte&limit=50", &rep_tokens),
         ),
     ];
-    let mut results = Vec::new();
-    for (name, what, op) in scenarios {
-        let alone_ms = alone(base, &op).await?;
-        for c in &o.concurrency {
-            results.push(run(name, what.clone(), base, op.clone(), o.seconds, *c, alone_ms).await?);
-        }
-    }
-    Ok(results)
-}
-
-// ---------------------------------------------------------------- report
-
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let ram_kb: f64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    format!("{model}, {cores} cores, {:.1} GiB RAM", ram_kb / 1024.0 / 1024.0)
-}
-
-fn fmt_ms(v: f64) -> String {
-    if v.is_nan() {
-        "–".into()
-    } else if v < 10.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.1}")
-    }
-}
-
-fn fmt_n(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "**met**"
-    } else {
-        "**missed**"
-    }
+    support::run_all(base, scenarios, o.c.seconds, &o.c.concurrency).await
 }
 
 fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], sweep: Option<&SweepResult>) -> String {
-    let date = SystemClock.now().format("%Y-%m-%d %H:%M UTC");
     let mut s = String::new();
-    let _ = writeln!(s, "- date: {date}");
-    let _ = writeln!(s, "- machine: {} (the load generator runs on the same cores as the server)", machine());
-    let _ = writeln!(s, "- backend: {}, pool of {} connections", o.backend.name(), config.database_max_connections);
+    support::header(&mut s, o.c.backend, config);
     let _ = writeln!(
         s,
         "- dataset: {} customers, {} opportunities ({} in the trash, {} due to expire), {} stock units, {} users in {} branches{}",
@@ -1609,7 +722,7 @@ fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], sweep:
         data.customers as f64 / data.customers_s,
         data.opportunities_s,
         data.opportunities as f64 / data.opportunities_s,
-        if o.backend == Backend::Sqlite { "ANALYZE and WAL checkpoint" } else { "VACUUM (ANALYZE)" },
+        if o.c.backend == Backend::Sqlite { "ANALYZE and WAL checkpoint" } else { "VACUUM (ANALYZE)" },
         data.analyze_s
     );
     if let Some(w) = sweep {
@@ -1643,61 +756,7 @@ fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], sweep:
         );
     }
     if !load.is_empty() {
-        let _ = writeln!(s);
-        let levels: Vec<String> = o.concurrency.iter().map(|c| c.to_string()).collect();
-        let _ = writeln!(
-            s,
-            "- load: closed loop of {} concurrent clients (each scenario once per level), {} s per run after 1 s of warm-up",
-            levels.join(" and "),
-            o.seconds
-        );
-        let _ = writeln!(
-            s,
-            "- requests: successful answers received during the window (requests/s = that / {} s); p50 and p99 are over the \
-             requests both sent and answered in the window; \"late\": requests sent in the window and answered after it; \
-             \"1 client\": p50 of up to {ALONE_REQUESTS} sequential requests from a single client just before the loaded run",
-            o.seconds
-        );
-        let _ = writeln!(
-            s,
-            "- CPU: share of the whole machine (all cores = 100 %) used during each measured window by this process less SQLite's \
-             threads (server, sqlx, load generator), by the database engine (SQLite's threads or the PostgreSQL processes) and by \
-             anything else"
-        );
-        let noisy = load.iter().filter(|m| m.cpu.other > 10.0).count();
-        if noisy > 0 {
-            let _ = writeln!(
-                s,
-                "- warning: other processes used more than 10 % of the machine during {noisy} scenario(s); those figures are pessimistic"
-            );
-        }
-        let _ = writeln!(s);
-        let _ = writeln!(
-            s,
-            "| scenario | request | clients | requests | requests/s | p50 ms | p99 ms | errors | late | 1 client ms | CPU app+client / database / other |"
-        );
-        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-        for (i, m) in load.iter().enumerate() {
-            let first = i == 0 || load[i - 1].name != m.name;
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.0} / {:.0} / {:.0} % |",
-                if first { m.name } else { "" },
-                if first { m.what.as_str() } else { "" },
-                m.concurrency,
-                m.answered,
-                m.per_second,
-                fmt_ms(m.p50_ms),
-                fmt_ms(m.p99_ms),
-                m.errors,
-                m.late,
-                fmt_ms(m.alone_ms),
-                m.cpu.app,
-                m.cpu.database,
-                m.cpu.other
-            );
-        }
-        let _ = writeln!(s);
+        support::load_table(&mut s, &o.c.concurrency, o.c.seconds, load);
         for m in load.iter().filter(|m| m.outcomes.iter().any(|x| *x > 0)) {
             let total: u64 = m.outcomes.iter().sum();
             let pc = |x: u64| 100.0 * x as f64 / total.max(1) as f64;
@@ -1714,16 +773,7 @@ fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], sweep:
                 pc(m.outcomes[2])
             );
         }
-        for m in load.iter().filter(|m| m.errors > 0) {
-            let _ = writeln!(
-                s,
-                "- {} ({} clients): {} errors; first: `{}`",
-                m.name,
-                m.concurrency,
-                m.errors,
-                m.first_error.as_deref().unwrap_or("?").replace('`', "'")
-            );
-        }
+        support::error_lines(&mut s, load);
     }
     // Targets of the sales issue.
     let _ = writeln!(s);
@@ -1733,7 +783,7 @@ fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], sweep:
             .iter()
             .map(|m| format!("{} with {} clients ({:.0} leads/s)", verdict(m.per_second > TARGET_LEADS_PER_S), m.concurrency, m.per_second))
             .collect();
-        let on = if o.backend == Backend::Sqlite { "" } else { " (set for SQLite; for comparison here)" };
+        let on = if o.c.backend == Backend::Sqlite { "" } else { " (set for SQLite; for comparison here)" };
         let _ = writeln!(s, "- target lead intake > {} leads/s{on}: {}", fmt_n(TARGET_LEADS_PER_S as usize), parts.join(", "));
         let parts: Vec<String> = leads
             .iter()
@@ -1773,129 +823,42 @@ fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], sweep:
     s
 }
 
-/// Replaces the backend's section of `docs/benchmarks.md` (markers added when absent).
-fn write_docs(backend: Backend, section: &str) -> Result<std::path::PathBuf> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join("benchmarks.md");
-    let mut doc = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".into());
-    let start = format!("<!-- bench:sales:{}:start -->", backend.name());
-    let end = format!("<!-- bench:sales:{}:end -->", backend.name());
-    let body = format!("{start}\n{section}{end}");
-    match (doc.find(&start), doc.find(&end)) {
-        (Some(a), Some(b)) if a < b => doc.replace_range(a..b + end.len(), &body),
-        _ => {
-            if !doc.ends_with('\n') {
-                doc.push('\n');
-            }
-            doc.push_str(&format!("\n### Sales, {}\n\n{body}\n", backend.name()));
-        }
-    }
-    std::fs::write(&path, doc)?;
-    Ok(path)
-}
-
 // ---------------------------------------------------------------- main
-
-fn pg_schema_name() -> String {
-    format!("bench_{}_{}", std::process::id(), rand::random::<u32>())
-}
 
 #[tokio::main]
 async fn main() -> Result<()> {
     // `cargo bench` passes `--bench`; no other argument is understood.
     let o = Options::from_env()?;
-    let mut config = Config { run_jobs: false, log: "warn".into(), ..Config::default() };
-    let mut _dir = None;
-    let mut schema = None;
-    match o.backend {
-        Backend::Sqlite => {
-            let folder = match &o.keep_dir {
-                Some(d) => {
-                    std::fs::create_dir_all(d)?;
-                    let f = d.join("carnet.db");
-                    for suffix in ["", "-wal", "-shm"] {
-                        let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
-                    }
-                    d.clone()
-                }
-                None => {
-                    let dir = tempfile::tempdir()?;
-                    let p = dir.path().to_path_buf();
-                    _dir = Some(dir);
-                    p
-                }
-            };
-            config.database_url = format!("sqlite://{}", folder.join("carnet.db").display());
-        }
-        Backend::Postgres => {
-            let s = pg_schema_name();
-            config.database_url = o.pg_url.clone().unwrap_or_default();
-            config.database_schema = Some(s.clone());
-            schema = Some(s);
-        }
-    }
+    let (config, place) = support::configure(&o.c)?;
     eprintln!(
         "carnet sales bench: backend {}, {} customers, {} opportunities, {} s per scenario, concurrency {:?}",
-        o.backend.name(),
+        o.c.backend.name(),
         o.customers,
         o.opportunities,
-        o.seconds,
-        o.concurrency
+        o.c.seconds,
+        o.c.concurrency
     );
-    let clock: SharedClock = Arc::new(SystemClock);
     let outcome = async {
-        let state = carnet::app::prepare(config.clone(), clock).await?;
-        let now = state.clock.now_ms();
-        eprintln!("generating the dataset …");
-        let (branches, users) = org(&state.db, now).await.context("org tree")?;
-        // The bulk load runs on a dedicated connection; on SQLite with a 1 GiB page cache so
-        // that the indexes being filled stay in memory. The server's pool keeps SQLite's defaults.
-        let gen = Db::connect(&config.database_url, config.database_schema.as_deref(), 1).await?;
-        if gen.backend == carnet::db::Backend::Sqlite {
-            sqlx::query("PRAGMA cache_size = -1048576").execute(&gen.pool).await?;
-        } else {
-            sqlx::query("SET maintenance_work_mem = '256MB'").execute(&gen.pool).await?;
-        }
-        let generated = generate(&gen, &o, &branches, users, now).await.context("generating the dataset");
-        gen.pool.close().await;
-        let (data, samples) = generated?;
-        eprintln!("  {} rows in {:.1} s: {:.0} rows/s", data.rows(), data.seconds(), data.rows() as f64 / data.seconds());
+        let run = support::prepare(&config, TEAMS).await?;
+        let (state, now) = (&run.state, run.now);
+        // The bulk load runs on a dedicated connection.
+        let gen = support::bulk_connection(&config).await?;
+        let r = generate(&gen, &o, &run.branches, run.users, now).await;
+        let (data, samples) = support::generated(gen, r).await?;
         let sweep = if o.expiry {
             eprintln!("expiry …");
-            Some(expiry_bench(&state, &data, now).await.context("expiry")?)
+            Some(expiry_bench(state, &data, now).await.context("expiry")?)
         } else {
             None
         };
         let mut results = Vec::new();
         if o.load {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let base = format!("http://{}", listener.local_addr()?);
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(carnet::http::serve(state.clone(), listener, async {
-                let _ = rx.await;
-            }));
-            eprintln!("server on {base}; measuring …");
-            let r = load(&o, &state, &base, samples).await;
-            let _ = tx.send(());
-            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
-            results = r?;
+            let o = &o;
+            results = support::with_server(state, |base| async move { load(o, state, &base, samples).await }).await?;
         }
         state.db.pool.close().await;
-        let section = report(&o, &config, &data, &results, sweep.as_ref());
-        println!("\n{section}");
-        let path = write_docs(o.backend, &section)?;
-        eprintln!("results written to {}", path.display());
-        Ok::<(), anyhow::Error>(())
+        support::publish("sales", "Sales", o.c.backend, &report(&o, &config, &data, &results, sweep.as_ref()))
     }
     .await;
-    if let (Some(s), true) = (&schema, env_str("CARNET_BENCH_KEEP_SCHEMA").is_some()) {
-        eprintln!("kept schema {s} (CARNET_BENCH_KEEP_SCHEMA): drop it with DROP SCHEMA {s} CASCADE");
-        return outcome;
-    }
-    if let (Some(s), Some(url)) = (schema, o.pg_url.as_deref()) {
-        let db = Db::connect(url, None, 1).await?;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {s} CASCADE")).execute(&db.pool).await?;
-        db.pool.close().await;
-        eprintln!("dropped schema {s}");
-    }
-    outcome
+    place.close(o.c.pg_url.as_deref(), outcome).await
 }
