@@ -11,7 +11,7 @@ use sqlx::FromRow;
 
 use crate::access::{Principal, Right, RightSet, Scope, Visibility};
 use crate::clock::Millis;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::Result;
 use crate::i18n::Lang;
 
@@ -72,17 +72,26 @@ struct PrincipalRow {
     scope: String,
     org_unit_id: Option<i64>,
     unit_path: Option<String>,
-    right_code: Option<String>,
+    /// The role's rights, comma-separated (one row per principal, not one per right).
+    right_codes: Option<String>,
     csrf_token: Option<String>,
     last_seen_at: Option<i64>,
 }
 
 const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.name, u.email, u.language, r.code AS role_code, r.scope, \
-    u.org_unit_id, o.path AS unit_path, rr.right_code";
+    u.org_unit_id, o.path AS unit_path";
 
-fn principal_from(rows: Vec<PrincipalRow>, session_hash: Option<String>) -> Option<Principal> {
-    let first = rows.first()?;
-    let rights: RightSet = rows.iter().filter_map(|r| r.right_code.as_deref().and_then(Right::from_code)).collect();
+/// The role's rights as one comma-separated column.
+fn rights_column(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "(SELECT group_concat(rr.right_code, ',') FROM role_rights rr WHERE rr.role_id = r.id) AS right_codes",
+        Backend::Postgres => "(SELECT string_agg(rr.right_code, ',') FROM role_rights rr WHERE rr.role_id = r.id) AS right_codes",
+    }
+}
+
+fn principal_from(row: Option<PrincipalRow>, session_hash: Option<String>) -> Option<Principal> {
+    let first = row?;
+    let rights: RightSet = first.right_codes.as_deref().unwrap_or("").split(',').filter_map(Right::from_code).collect();
     Some(Principal {
         user_id: first.user_id,
         name: first.name.clone(),
@@ -105,47 +114,49 @@ fn principal_from(rows: Vec<PrincipalRow>, session_hash: Option<String>) -> Opti
 /// last-seen time is written at most once a minute.
 pub async fn principal(db: &Db, secret: &str, now: Millis, idle_ms: Millis) -> Result<Option<Principal>> {
     let hash = hash_secret(secret);
-    let rows: Vec<PrincipalRow> = sqlx::query_as(&format!(
-        "SELECT {PRINCIPAL_COLUMNS}, s.csrf_token, s.last_seen_at FROM sessions s \
+    let row: Option<PrincipalRow> = sqlx::query_as(&format!(
+        "SELECT {PRINCIPAL_COLUMNS}, {}, s.csrf_token, s.last_seen_at FROM sessions s \
          JOIN users u ON u.id = s.user_id JOIN roles r ON r.id = u.role_id \
-         LEFT JOIN org_units o ON o.id = u.org_unit_id LEFT JOIN role_rights rr ON rr.role_id = r.id \
-         WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.active = $4"
+         LEFT JOIN org_units o ON o.id = u.org_unit_id \
+         WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.active = $4",
+        rights_column(db.backend)
     ))
     .bind(&hash)
     .bind(now)
     .bind(now - idle_ms)
     .bind(1i64)
-    .fetch_all(&db.pool)
+    .fetch_optional(&db.pool)
     .await?;
-    let last_seen = rows.first().and_then(|r| r.last_seen_at);
+    let last_seen = row.as_ref().and_then(|r| r.last_seen_at);
     if let Some(seen) = last_seen {
         if now - seen > 60_000 {
             sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2").bind(now).bind(&hash).execute(&db.pool).await?;
         }
     }
-    Ok(principal_from(rows, Some(hash)))
+    Ok(principal_from(row, Some(hash)))
 }
 
 /// The user behind an API token, if the token is live. Marks its last use (at most once a
 /// minute).
 pub async fn principal_for_token(db: &Db, token: &str, now: Millis) -> Result<Option<Principal>> {
     let hash = hash_secret(token);
-    let rows: Vec<PrincipalRow> = sqlx::query_as(&format!(
-        "SELECT {PRINCIPAL_COLUMNS}, NULL AS csrf_token, t.last_used_at AS last_seen_at FROM api_tokens t \
+    let row: Option<PrincipalRow> = sqlx::query_as(&format!(
+        "SELECT {PRINCIPAL_COLUMNS}, {}, NULL AS csrf_token, t.last_used_at AS last_seen_at FROM api_tokens t \
          JOIN users u ON u.id = t.user_id JOIN roles r ON r.id = u.role_id \
-         LEFT JOIN org_units o ON o.id = u.org_unit_id LEFT JOIN role_rights rr ON rr.role_id = r.id \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = $2"
+         LEFT JOIN org_units o ON o.id = u.org_unit_id \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = $2",
+        rights_column(db.backend)
     ))
     .bind(&hash)
     .bind(1i64)
-    .fetch_all(&db.pool)
+    .fetch_optional(&db.pool)
     .await?;
-    if let Some(first) = rows.first() {
+    if let Some(first) = &row {
         if first.last_seen_at.is_none_or(|t| now - t > 60_000) {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2").bind(now).bind(&hash).execute(&db.pool).await?;
         }
     }
-    Ok(principal_from(rows, None))
+    Ok(principal_from(row, None))
 }
 
 /// Deletes expired sessions (a scheduled job).

@@ -260,10 +260,21 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>> {
 }
 
 /// Active users by name, for pickers (group members…).
-pub async fn all_active(db: &Db) -> Result<Vec<User>> {
-    let rows: Vec<UserRow> =
-        sqlx::query_as(&format!("{SELECT} WHERE u.active = $1 ORDER BY u.name, u.id LIMIT 5000")).bind(1i64).fetch_all(&db.pool).await?;
-    Ok(rows.into_iter().map(User::from).collect())
+/// An active staff member as pickers show them (owner, technician, participant, recipient
+/// lists): three columns, since every such page loads the whole list.
+#[derive(Debug, Clone, FromRow)]
+pub struct Staff {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+}
+
+/// Every active user, by name, for pickers.
+pub async fn all_active(db: &Db) -> Result<Vec<Staff>> {
+    Ok(sqlx::query_as("SELECT id, name, email FROM users WHERE active = $1 ORDER BY name, id LIMIT 5000")
+        .bind(1i64)
+        .fetch_all(&db.pool)
+        .await?)
 }
 
 async fn resolve_refs(tx: &mut Tx, input: &UserInput) -> Result<i64> {

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::AppState;
-use crate::identity::users::{self, User};
+use crate::identity::users::{self, Staff};
 use crate::lists::{self, ListItem};
 use crate::org::units::{self, OrgUnit};
 
@@ -236,7 +236,7 @@ struct FormPage {
     civilities: Vec<ListItem>,
     particularities: Vec<ListItem>,
     units: Vec<OrgUnit>,
-    owners: Vec<User>,
+    owners: Vec<Staff>,
     /// Known customers with the same phone or email (the returning-customer check).
     duplicates: Vec<(Match, bool)>,
     can_force: bool,

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::AppState;
-use crate::identity::users::{self, User};
+use crate::identity::users::{self, Staff};
 use crate::lists::{self, ListItem};
 use crate::org::units::{self, OrgUnit};
 use crate::sales::calls::{self, Call, CallForm};
@@ -333,7 +333,7 @@ struct ShowPage {
     others: Vec<OpenFile>,
     outcomes: Vec<ListItem>,
     statuses: Vec<ListItem>,
-    owners: Vec<User>,
+    owners: Vec<Staff>,
     status_error: Option<String>,
     note_error: Option<String>,
     note_body: String,
@@ -547,7 +547,7 @@ struct FormPage {
     f: FormErrors,
     lead_types: Vec<ListItem>,
     units: Vec<OrgUnit>,
-    owners: Vec<User>,
+    owners: Vec<Staff>,
     find: String,
     found: Vec<Customer>,
     duplicates: Vec<crate::customers::store::Match>,
@@ -806,7 +806,7 @@ struct MeetingPage {
     categories: Vec<ListItem>,
     meeting_statuses: Vec<ListItem>,
     units: Vec<OrgUnit>,
-    users: Vec<User>,
+    users: Vec<Staff>,
     groups: Vec<crate::org::groups::Group>,
     can_update: bool,
     cancelled: bool,
@@ -1031,7 +1031,7 @@ struct CalendarPage {
     next: String,
     user_id: Option<i64>,
     branch_id: Option<i64>,
-    users: Vec<User>,
+    users: Vec<Staff>,
     units: Vec<OrgUnit>,
 }
 

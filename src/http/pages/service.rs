@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::AppState;
-use crate::identity::users::{self, User};
+use crate::identity::users::{self, Staff};
 use crate::lists::{self, ListItem};
 use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
 use crate::service::interventions::{self, Intervention, InterventionForm, PlanningOf};
@@ -131,7 +131,7 @@ struct FormPage {
     found: Vec<Customer>,
     types: Vec<ListItem>,
     symptoms: Vec<ListItem>,
-    owners: Vec<User>,
+    owners: Vec<Staff>,
     sources: &'static [&'static str],
 }
 
@@ -294,7 +294,7 @@ struct ShowPage {
     update_statuses: Vec<RequestStatus>,
     interventions: Vec<Intervention>,
     returns: Vec<EquipmentReturn>,
-    technicians: Vec<User>,
+    technicians: Vec<Staff>,
     intervention_form: InterventionForm,
     inf: FormErrors,
     return_form: ReturnForm,
@@ -362,7 +362,8 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
     let base = equipment::of_customer(&st.db, r.customer_id).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/service/requests", "nav.service").with_notice(notice);
     pc.title = r.number.clone();
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let l = Labels::load(st, c).await?;
+    let zone = l.zone;
     let (intervention_form, inf) = s.intervention.unwrap_or_else(|| {
         let t = st.now() + 86_400_000;
         (
@@ -375,8 +376,8 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         (crate::service::summary::SendForm { subject, attach_summary: true, ..Default::default() }, FormErrors::none())
     });
     // Autocompletion of staff and the customer's contacts.
-    let mut address_book: Vec<String> =
-        users::all_active(&st.db).await.map_err(|e| c.err(e))?.iter().map(|u| format!("{} <{}>", u.name, u.email)).collect();
+    let staff = users::all_active(&st.db).await.map_err(|e| c.err(e))?;
+    let mut address_book: Vec<String> = staff.iter().map(|u| format!("{} <{}>", u.name, u.email)).collect();
     for ct in crate::customers::store::contacts(&st.db, r.customer_id).await.map_err(|e| c.err(e))? {
         if let Some(e) = &ct.email {
             address_book.push(format!("{} <{e}>", ct.name()));
@@ -391,7 +392,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         || mf.any();
     let mut resp = render(ShowPage {
         c: pc,
-        l: Labels::load(st, c).await?,
+        l,
         updates: store::updates(&st.db, id).await.map_err(|e| c.err(e))?,
         lines,
         base,
@@ -415,7 +416,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
             Vec::new()
         },
         returns: if c.p.can(Right::ReturnsRead) { returns::for_request(&st.db, id).await.map_err(|e| c.err(e))? } else { Vec::new() },
-        technicians: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        technicians: staff,
         intervention_form,
         inf,
         return_form: s.ret.0,
@@ -696,7 +697,7 @@ struct InterventionPage {
     i: Intervention,
     form: InterventionForm,
     f: FormErrors,
-    technicians: Vec<User>,
+    technicians: Vec<Staff>,
     can_update: bool,
     statuses: Vec<interventions::Status>,
 }
@@ -792,7 +793,7 @@ struct PlanningPage {
     next: String,
     technician_id: Option<i64>,
     branch_id: Option<i64>,
-    users: Vec<User>,
+    users: Vec<Staff>,
     units: Vec<crate::org::units::OrgUnit>,
 }
 
@@ -830,7 +831,8 @@ impl PlanningPage {
 /// The planning (day/week), per technician or per branch, conflicts highlighted.
 pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<PlanningQuery>) -> Result<Response, HttpError> {
     use chrono::Datelike;
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let l = Labels::load(&st, &c).await?;
+    let zone = l.zone;
     let week = q.view.as_deref() != Some("day");
     let today = zone.local(st.now()).date();
     let date = q.date.as_deref().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).unwrap_or(today);
@@ -859,7 +861,7 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
     let step = chrono::Days::new(n);
     Ok(render(PlanningPage {
         c: PageCtx::new(&c, "/service/requests", "service.planning"),
-        l: Labels::load(&st, &c).await?,
+        l,
         days,
         conflicts,
         week,

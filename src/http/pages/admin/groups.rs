@@ -9,7 +9,7 @@ use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::pages::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
 use crate::http::AppState;
-use crate::identity::users::{self, User};
+use crate::identity::users::{self, Staff};
 use crate::org::groups::{self, Group, GroupInput};
 use crate::org::units::{self, OrgUnit};
 
@@ -70,7 +70,7 @@ struct FormPage {
     id: Option<i64>,
     form: GroupForm,
     f: FormErrors,
-    users: Vec<User>,
+    users: Vec<Staff>,
     units: Vec<OrgUnit>,
 }
 
