@@ -139,14 +139,18 @@ fn toml_string(c: &Config) -> String {
     out
 }
 
+/// Query options whose value is a secret (S3's `secret_access_key`, `session_token`,
+/// `sse_customer_key_base64`…).
+const SECRET_OPTIONS: &[&str] = &["secret", "token", "password", "customer_key"];
+
 /// `postgres://user:secret@host/db` → `postgres://user:****@host/db`; secret query options
-/// (`secret_access_key=…`, `token=…`, `password=…`) are masked too.
+/// ([`SECRET_OPTIONS`]) are masked too.
 pub fn mask_url_password(url: &str) -> String {
     if let Some((base, query)) = url.split_once('?') {
         let masked: Vec<String> = query
             .split('&')
             .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if ["secret", "token", "password"].iter().any(|w| k.to_ascii_lowercase().contains(w)) => format!("{k}=****"),
+                Some((k, _)) if SECRET_OPTIONS.iter().any(|w| k.to_ascii_lowercase().contains(w)) => format!("{k}=****"),
                 _ => pair.to_string(),
             })
             .collect();
@@ -174,6 +178,7 @@ mod tests {
             mask_url_password("s3://docs/p?endpoint=http://h:9000&secret_access_key=abc&aws_session_token=t"),
             "s3://docs/p?endpoint=http://h:9000&secret_access_key=****&aws_session_token=****"
         );
+        assert_eq!(mask_url_password("s3://d?aws_sse_customer_key_base64=k"), "s3://d?aws_sse_customer_key_base64=****");
         let c = Config { database_url: "postgres://u:s3cret@h/d".into(), ..Default::default() };
         assert!(!c.masked_toml().contains("s3cret"));
     }

@@ -70,6 +70,14 @@ impl Backend {
         }
     }
 
+    /// `expr`'s values of a group joined with commas (NULL when the group is empty).
+    pub fn comma_list(self, expr: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("group_concat({expr}, ',')"),
+            Backend::Postgres => format!("string_agg({expr}, ',')"),
+        }
+    }
+
     /// Row-locking suffix for "claim the next row" queries.
     pub fn skip_locked(self) -> &'static str {
         match self {

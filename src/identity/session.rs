@@ -81,12 +81,10 @@ struct PrincipalRow {
 const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.name, u.email, u.language, r.code AS role_code, r.scope, \
     u.org_unit_id, o.path AS unit_path";
 
-/// The role's rights as one comma-separated column.
-fn rights_column(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "(SELECT group_concat(rr.right_code, ',') FROM role_rights rr WHERE rr.role_id = r.id) AS right_codes",
-        Backend::Postgres => "(SELECT string_agg(rr.right_code, ',') FROM role_rights rr WHERE rr.role_id = r.id) AS right_codes",
-    }
+/// The role's rights as one comma-separated column: one row per principal, however many
+/// rights the role has.
+fn rights_column(backend: Backend) -> String {
+    format!("(SELECT {} FROM role_rights rr WHERE rr.role_id = r.id) AS right_codes", backend.comma_list("rr.right_code"))
 }
 
 fn principal_from(row: Option<PrincipalRow>, session_hash: Option<String>) -> Option<Principal> {

@@ -362,11 +362,7 @@ impl SmtpServer {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start aiosmtpd");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "aiosmtpd did not start");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_for_port(port, "aiosmtpd", 15);
         Some(SmtpServer { port, maildir, child })
     }
 
@@ -383,6 +379,15 @@ impl SmtpServer {
         // (their microseconds are not zero-padded), so sort by modification time first.
         files.sort_by_key(|p| (std::fs::metadata(p).and_then(|m| m.modified()).ok(), p.clone()));
         files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+    }
+}
+
+/// Waits until a server started as a child process accepts connections on `port`.
+fn wait_for_port(port: u16, what: &str, seconds: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not start on port {port}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
@@ -412,11 +417,7 @@ impl S3Server {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start moto server");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "moto server did not start");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_for_port(port, "moto server", 30);
         Some(S3Server { port, child })
     }
 
