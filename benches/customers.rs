@@ -35,27 +35,28 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use carnet::access::Actor;
-use carnet::clock::{Clock, SharedClock, SystemClock};
 use carnet::config::Config;
 use carnet::customers::{import, store, CustomerForm};
-use carnet::db::Db;
+use carnet::db::{Db, Tx};
 use carnet::http::AppState;
-use reqwest::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
-use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 
-const PASSWORD: &str = "bench-password-123";
-const ADMIN_EMAIL: &str = "admin.banc@exemple.ca";
-const WARMUP: Duration = Duration::from_secs(1);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{
+    ascii_slug, client, contains, env_num, env_str, exec, fmt_ms, fmt_n, get_json, insert_ids, lit, login, opt, phone, postal, short,
+    timed, typed_email, typed_phone, verdict, Auth, Backend, Branch, Bulk, Common, CpuShare, Generated, Measure, Reservoir, Rng, Scenario,
+    Team, ADMIN_EMAIL, EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES, STREETS,
+};
+
 const CUSTOMERS_PER_STATEMENT: usize = 1000;
 const CONTACTS_PER_STATEMENT: usize = 2000;
 const TERMS_PER_STATEMENT: usize = 10_000;
-const STATEMENTS_PER_TRANSACTION: usize = 10;
 /// Representatives per branch (customers' owners).
 const REPS_PER_BRANCH: usize = 10;
 /// Distinct lookup values and paths per scenario.
@@ -63,65 +64,23 @@ const SAMPLES: usize = 20_000;
 /// Targets of the customers issue.
 const TARGET_P99_MS: f64 = 20.0;
 const TARGET_IMPORT_ROWS_PER_S: f64 = 20_000.0;
-/// Sequential single-client requests before each loaded scenario (at most this long).
-const ALONE: Duration = Duration::from_secs(3);
-const ALONE_REQUESTS: usize = 30;
 /// Rows per transaction of the import job (`customers::import::CHUNK`).
 const IMPORT_CHUNK: usize = 500;
 
 // ---------------------------------------------------------------- options
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
-
 struct Options {
-    backend: Backend,
-    pg_url: Option<String>,
+    c: Common,
     customers: usize,
     contacts: usize,
     import_rows: usize,
-    seconds: u64,
-    /// Each scenario runs once per concurrency level.
-    concurrency: Vec<usize>,
     load: bool,
     import: bool,
-    keep_dir: Option<std::path::PathBuf>,
-}
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().replace('_', "").parse().map_err(|_| anyhow!("{name}: not a number: {v:?}")),
-        _ => Ok(default),
-    }
-}
-
-fn env_str(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|s| !s.trim().is_empty())
 }
 
 impl Options {
     fn from_env() -> Result<Options> {
-        let backend = match env_str("CARNET_BENCH_BACKEND").as_deref().unwrap_or("sqlite") {
-            "sqlite" => Backend::Sqlite,
-            "postgres" | "postgresql" | "pg" => Backend::Postgres,
-            other => bail!("CARNET_BENCH_BACKEND: expected sqlite or postgres, got {other:?}"),
-        };
-        let pg_url = env_str("CARNET_TEST_POSTGRES_URL").or_else(|| env_str("DATABASE_URL"));
-        if backend == Backend::Postgres && pg_url.is_none() {
-            bail!("CARNET_BENCH_BACKEND=postgres needs CARNET_TEST_POSTGRES_URL or DATABASE_URL");
-        }
+        let c = Common::from_env("8,32")?;
         let customers = env_num("CARNET_BENCH_CUSTOMERS", 1_000_000usize)?;
         let parts = env_str("CARNET_BENCH_PARTS").unwrap_or_else(|| "load,import".into());
         let parts: Vec<&str> = parts.split(',').map(str::trim).collect();
@@ -129,22 +88,14 @@ impl Options {
             bail!("CARNET_BENCH_PARTS: unknown part {p:?} (load, import, or generate for the dataset alone)");
         }
         let o = Options {
-            backend,
-            pg_url,
+            c,
             customers,
             contacts: env_num("CARNET_BENCH_CONTACTS", 2 * customers)?,
             import_rows: env_num("CARNET_BENCH_IMPORT_ROWS", 100_000usize)?,
-            seconds: env_num("CARNET_BENCH_SECONDS", 10u64)?,
-            concurrency: env_str("CARNET_BENCH_CONCURRENCY")
-                .unwrap_or_else(|| "8,32".into())
-                .split(',')
-                .map(|c| c.trim().parse::<usize>().map_err(|_| anyhow!("CARNET_BENCH_CONCURRENCY: not a list of numbers: {c:?}")))
-                .collect::<Result<Vec<_>>>()?,
             load: parts.contains(&"load"),
             import: parts.contains(&"import"),
-            keep_dir: env_str("CARNET_BENCH_KEEP_DIR").map(std::path::PathBuf::from),
         };
-        if o.customers < 1000 || o.import_rows < 100 || o.seconds == 0 || o.concurrency.is_empty() || o.concurrency.contains(&0) {
+        if o.customers < 1000 || o.import_rows < 100 || o.c.seconds == 0 || o.c.concurrency.is_empty() || o.c.concurrency.contains(&0) {
             bail!("CARNET_BENCH_CUSTOMERS must be at least 1000, IMPORT_ROWS 100, SECONDS and CONCURRENCY 1");
         }
         Ok(o)
@@ -152,267 +103,6 @@ impl Options {
 }
 
 // ---------------------------------------------------------------- dataset
-
-/// A small deterministic generator (splitmix64): the same dataset at every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// True with probability `p`.
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    /// Skewed towards the start of the list (frequent names first): the first of 150 names
-    /// is drawn about 3.5 % of the time, the 50th 0.4 %.
-    fn skewed(&mut self, n: usize) -> usize {
-        ((self.unit().powf(1.5) * n as f64) as usize).min(n - 1)
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-/// First names, and whether the civility is "mme".
-const FIRST_NAMES: &[(&str, bool)] = &[
-    ("Hélène", true),
-    ("Chloé", true),
-    ("Léa", true),
-    ("Amélie", true),
-    ("Noémie", true),
-    ("Juliette", true),
-    ("Maëlle", true),
-    ("Rosalie", true),
-    ("Zoé", true),
-    ("Camille", true),
-    ("Marie", true),
-    ("Julie", true),
-    ("Isabelle", true),
-    ("Nathalie", true),
-    ("Sophie", true),
-    ("Karine", true),
-    ("Mélanie", true),
-    ("Geneviève", true),
-    ("Josée", true),
-    ("Sylvie", true),
-    ("Chantal", true),
-    ("Émilie", true),
-    ("Audrey", true),
-    ("Florence", true),
-    ("Alice", true),
-    ("Béatrice", true),
-    ("Marie-Ève", true),
-    ("Anne-Marie", true),
-    ("Mathieu", false),
-    ("Gabriel", false),
-    ("Étienne", false),
-    ("Félix", false),
-    ("Antoine", false),
-    ("Olivier", false),
-    ("Samuel", false),
-    ("Thomas", false),
-    ("William", false),
-    ("Louis", false),
-    ("Jean", false),
-    ("Pierre", false),
-    ("Marc", false),
-    ("Luc", false),
-    ("Denis", false),
-    ("Martin", false),
-    ("François", false),
-    ("Sébastien", false),
-    ("Maxime", false),
-    ("Alexandre", false),
-    ("Jérôme", false),
-    ("Éric", false),
-    ("Stéphane", false),
-    ("Patrick", false),
-    ("Nicolas", false),
-    ("Jonathan", false),
-    ("Raphaël", false),
-    ("Émile", false),
-    ("Jean-François", false),
-    ("Marc-André", false),
-];
-
-/// Québec last names, most frequent first.
-const LAST_NAMES: &[&str] = &[
-    "Tremblay",
-    "Gagnon",
-    "Roy",
-    "Côté",
-    "Bouchard",
-    "Gauthier",
-    "Morin",
-    "Lavoie",
-    "Fortin",
-    "Gagné",
-    "Ouellet",
-    "Pelletier",
-    "Bélanger",
-    "Lévesque",
-    "Bergeron",
-    "Leblanc",
-    "Paquette",
-    "Girard",
-    "Simard",
-    "Boucher",
-    "Caron",
-    "Beaulieu",
-    "Cloutier",
-    "Dubé",
-    "Poirier",
-    "Fournier",
-    "Lapointe",
-    "Leclerc",
-    "Lefebvre",
-    "Poulin",
-    "Thibault",
-    "St-Pierre",
-    "Nadeau",
-    "Martin",
-    "Landry",
-    "Martel",
-    "Bédard",
-    "Grenier",
-    "Lessard",
-    "Bernier",
-    "Richard",
-    "Michaud",
-    "Hébert",
-    "Desjardins",
-    "Couture",
-    "Turcotte",
-    "Lachance",
-    "Parent",
-    "Blais",
-    "Gosselin",
-    "Savard",
-    "Proulx",
-    "Beaudoin",
-    "Demers",
-    "Perron",
-    "Boudreau",
-    "Lemieux",
-    "Cyr",
-    "Perreault",
-    "Dufour",
-    "Dion",
-    "Mercier",
-    "Bolduc",
-    "Bérubé",
-    "Boisvert",
-    "Langlois",
-    "Ménard",
-    "Therrien",
-    "Plante",
-    "Bilodeau",
-    "Blanchette",
-    "Dubois",
-    "Champagne",
-    "Paradis",
-    "Fortier",
-    "Arsenault",
-    "Dupuis",
-    "Gaudreault",
-    "Hamel",
-    "Houle",
-    "Villeneuve",
-    "Rousseau",
-    "Gravel",
-    "Thériault",
-    "Lemay",
-    "Robert",
-    "Allard",
-    "Deschênes",
-    "Giroux",
-    "Guay",
-    "Leduc",
-    "Boivin",
-    "Charbonneau",
-    "Lambert",
-    "Raymond",
-    "Vachon",
-    "Gilbert",
-    "Audet",
-    "Jean",
-    "Larouche",
-    "Legault",
-    "Trudel",
-    "Fontaine",
-    "Picard",
-    "Labelle",
-    "Lacroix",
-    "Jacques",
-    "Moreau",
-    "Carrier",
-    "Bernard",
-    "Desrosiers",
-    "Goulet",
-    "Renaud",
-    "Dionne",
-    "Lapierre",
-    "Vaillancourt",
-    "Fillion",
-    "Lalonde",
-    "Tessier",
-    "Bertrand",
-    "Tardif",
-    "Lépine",
-    "Labbé",
-    "Marcoux",
-    "Lavallée",
-    "Roussel",
-    "Rioux",
-    "Nguyen",
-    "Tran",
-    "Da Silva",
-    "Haddad",
-    "Ben Ali",
-    "O'Brien",
-    "MacDonald",
-    "Smith",
-    "Wilson",
-    "Joseph",
-    "Pierre-Louis",
-];
-
-/// Regions and their four branches, with a postal-code prefix for each branch.
-const REGIONS: &[(&str, [(&str, &str); 4])] = &[
-    ("Région Montréal", [("Montréal-Centre", "H2X"), ("Anjou", "H1K"), ("Saint-Laurent", "H4N"), ("Verdun", "H4G")]),
-    ("Région Laval–Rive-Nord", [("Laval", "H7N"), ("Terrebonne", "J6W"), ("Saint-Jérôme", "J7Z"), ("Blainville", "J7C")]),
-    ("Région Rive-Sud", [("Longueuil", "J4K"), ("Brossard", "J4Z"), ("Saint-Hyacinthe", "J2S"), ("Granby", "J2G")]),
-    ("Région Québec–Est", [("Québec", "G1R"), ("Lévis", "G6V"), ("Sherbrooke", "J1H"), ("Trois-Rivières", "G9A")]),
-];
-
-const STREETS: &[&str] = &[
-    "rue Principale",
-    "rue Notre-Dame",
-    "boul. Saint-Martin Ouest",
-    "boul. des Laurentides",
-    "chemin Sainte-Foy",
-    "boul. Taschereau",
-    "rue Sherbrooke Est",
-    "avenue du Parc",
-    "rue Saint-Denis",
-    "boul. René-Lévesque",
-    "rue King Ouest",
-    "rang Saint-Joseph",
-    "montée Masson",
-    "avenue des Érables",
-];
 
 const COMPANY_KINDS: &[&str] = &[
     "Atelier",
@@ -440,9 +130,6 @@ const COMPANY_KINDS: &[&str] = &[
     "Location d'équipement",
 ];
 const COMPANY_SUFFIXES: &[&str] = &[" inc.", " & Fils", " ltée", "", " enr.", " et associés"];
-const EMAIL_DOMAINS: &[&str] =
-    &["videotron.ca", "gmail.com", "hotmail.com", "outlook.com", "bell.net", "yahoo.ca", "sympatico.ca", "icloud.com", "cgocable.ca"];
-const AREA_CODES: &[u32] = &[514, 438, 450, 579, 418, 581, 819, 873];
 const NOTES: &[&str] = &[
     "Préfère être appelé en soirée.",
     "Intéressé par un VUS hybride ; rappeler au printemps.",
@@ -450,74 +137,6 @@ const NOTES: &[&str] = &[
     "Parle anglais au téléphone, français par courriel.",
     "Facturation au nom de l'entreprise.",
 ];
-
-/// Lower-case ASCII for email addresses and domains.
-fn ascii_slug(s: &str) -> String {
-    carnet::search::fold(s).chars().map(|c| if c == ' ' { '-' } else { c }).filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
-}
-
-/// Phone numbers: a bijection of slot numbers onto 64 million NANP numbers (8 area codes ×
-/// 800 exchanges × 10 000 lines), scattered so that consecutive slots are far apart.
-const PHONE_SPACE: u64 = 8 * 800 * 10_000;
-
-fn phone(slot: u64) -> String {
-    let k = (slot.wrapping_mul(2_654_435_761).wrapping_add(12_345)) % PHONE_SPACE;
-    let area = AREA_CODES[(k % 8) as usize];
-    let exchange = 200 + (k / 8) % 800;
-    let line = k / 6400;
-    format!("+1{area}{exchange:03}{line:04}")
-}
-
-/// A stored E.164 number as someone would type it.
-fn typed_phone(e164: &str, style: usize) -> String {
-    let d = &e164[2..];
-    let (a, b, c) = (&d[0..3], &d[3..6], &d[6..10]);
-    match style % 6 {
-        0 => format!("{a} {b}-{c}"),
-        1 => format!("({a}) {b}-{c}"),
-        2 => format!("+1 {a} {b} {c}"),
-        3 => format!("{a}.{b}.{c}"),
-        4 => format!("1-{a}-{b}-{c}"),
-        _ => format!("{a}{b}{c}"),
-    }
-}
-
-/// An email as someone would type it (case does not matter).
-fn typed_email(email: &str, style: usize) -> String {
-    match style % 3 {
-        0 => email.to_string(),
-        1 => {
-            let mut cs = email.chars();
-            cs.next().map(|c| c.to_ascii_uppercase().to_string() + cs.as_str()).unwrap_or_default()
-        }
-        _ => email.to_uppercase(),
-    }
-}
-
-/// Reservoir samples of what was generated, for the lookups, the import and the checks.
-struct Reservoir<T> {
-    items: Vec<T>,
-    seen: u64,
-    cap: usize,
-    rng: Rng,
-}
-
-impl<T> Reservoir<T> {
-    fn new(cap: usize, seed: u64) -> Self {
-        Reservoir { items: Vec::with_capacity(cap), seen: 0, cap, rng: Rng(seed) }
-    }
-    fn offer(&mut self, make: impl FnOnce() -> T) {
-        self.seen += 1;
-        if self.items.len() < self.cap {
-            self.items.push(make());
-        } else {
-            let j = (self.rng.next() % self.seen) as usize;
-            if j < self.cap {
-                self.items[j] = make();
-            }
-        }
-    }
-}
 
 /// A phone or email value of a customer, or of one of its contacts, and the customer's
 /// display name (what a lookup must find).
@@ -596,13 +215,6 @@ struct Company {
     name: String,
 }
 
-struct Branch {
-    id: i64,
-    city: &'static str,
-    postal: &'static str,
-    reps: Vec<i64>,
-}
-
 struct Dataset {
     customers: usize,
     companies: usize,
@@ -616,7 +228,14 @@ struct Dataset {
     size_bytes: Option<u64>,
 }
 
-impl Dataset {
+/// The sales structure of a branch: a sales team (the customers' owners, scope "own") and a
+/// BDC team.
+const TEAMS: &[Team] = &[
+    Team { team: Some("Ventes"), role: "representant", members: REPS_PER_BRANCH, login: false },
+    Team { team: Some("BDC"), role: "agent_bdc", members: 3, login: false },
+];
+
+impl Generated for Dataset {
     fn rows(&self) -> usize {
         self.customers + self.contacts + self.terms
     }
@@ -625,97 +244,10 @@ impl Dataset {
     }
 }
 
-async fn insert_unit(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    now: i64,
-    parent: Option<(i64, &str)>,
-    kind: &str,
-    name: &str,
-) -> Result<(i64, String)> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO org_units (parent_id, kind, name, path, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $4) RETURNING id",
-    )
-    .bind(parent.map(|p| p.0))
-    .bind(kind)
-    .bind(name)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
-    let path = format!("{}{id}/", parent.map(|p| p.1).unwrap_or("/"));
-    sqlx::query("UPDATE org_units SET path = $1 WHERE id = $2").bind(&path).bind(id).execute(&mut **tx).await?;
-    Ok((id, path))
-}
-
-async fn insert_user(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    now: i64,
-    email: &str,
-    name: &str,
-    hash: Option<&str>,
-    role: i64,
-    unit: Option<i64>,
-) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO users (email, name, language, password_hash, role_id, org_unit_id, password_changed_at, created_at, updated_at) \
-         VALUES ($1, $2, 'fr', $3, $4, $5, $6, $6, $6) RETURNING id",
-    )
-    .bind(email)
-    .bind(name)
-    .bind(hash)
-    .bind(role)
-    .bind(unit)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?)
-}
-
-/// The sales structure: 1 company, 4 regions, 16 branches with a sales team (10
-/// representatives) and a BDC team (3 agents) each, and the administrator.
-async fn org(db: &Db, now: i64) -> Result<(Vec<Branch>, usize)> {
-    let hash = carnet::identity::password::hash(PASSWORD)?;
-    let roles: Vec<(i64, String)> = sqlx::query_as("SELECT id, code FROM roles").fetch_all(&db.pool).await?;
-    let role = |code: &str| roles.iter().find(|(_, c)| c == code).map(|(id, _)| *id).ok_or_else(|| anyhow!("no role {code}"));
-    let mut rng = Rng(0xB0A7);
-    let mut tx = db.begin().await?;
-    insert_user(&mut tx, now, ADMIN_EMAIL, "Administratrice Banc", Some(&hash), role("administrateur")?, None).await?;
-    let mut users = 1;
-    let (company, cpath) = insert_unit(&mut tx, now, None, "company", "Carnet Distribution Québec").await?;
-    let mut branches = Vec::new();
-    for (region, cities) in REGIONS {
-        let (rid, rpath) = insert_unit(&mut tx, now, Some((company, &cpath)), "region", region).await?;
-        for (city, postal) in cities {
-            let (bid, bpath) = insert_unit(&mut tx, now, Some((rid, &rpath)), "branch", &format!("Succursale {city}")).await?;
-            let (sales, _) = insert_unit(&mut tx, now, Some((bid, &bpath)), "team", &format!("{city} – Ventes")).await?;
-            let (bdc, _) = insert_unit(&mut tx, now, Some((bid, &bpath)), "team", &format!("{city} – BDC")).await?;
-            let mut reps = Vec::new();
-            for k in 0..REPS_PER_BRANCH + 3 {
-                let first = rng.pick(FIRST_NAMES).0;
-                let last = LAST_NAMES[rng.skewed(LAST_NAMES.len())];
-                let email = format!("{}.{}.{}{k}@carnet-distribution.ca", ascii_slug(first), ascii_slug(last), ascii_slug(city));
-                let name = format!("{first} {last}");
-                if k < REPS_PER_BRANCH {
-                    reps.push(insert_user(&mut tx, now, &email, &name, None, role("representant")?, Some(sales)).await?);
-                } else {
-                    insert_user(&mut tx, now, &email, &name, None, role("agent_bdc")?, Some(bdc)).await?;
-                }
-                users += 1;
-            }
-            branches.push(Branch { id: bid, city, postal, reps });
-        }
-    }
-    tx.commit().await?;
-    Ok((branches, users))
-}
-
-fn postal(rng: &mut Rng, prefix: &str) -> String {
-    let l = |rng: &mut Rng| (b'A' + rng.below(26) as u8) as char;
-    format!("{prefix} {}{}{}", rng.below(10), l(rng), rng.below(10))
-}
-
 fn new_customer(rng: &mut Rng, i: usize, branches: &[Branch], now: i64) -> NewCustomer {
     // Branches of very different sizes: Montréal-Centre and Laval are the big ones.
     let b = &branches[rng.skewed(branches.len())];
-    let owner = if rng.chance(0.05) { None } else { Some(*rng.pick(&b.reps)) };
+    let owner = if rng.chance(0.05) { None } else { Some(*rng.pick(b.reps())) };
     let address = format!("{} {}, {} (Québec) {}", 1 + rng.below(9999), rng.pick(STREETS), b.city, postal(rng, b.postal));
     let created_at = now - rng.below(6 * 365 * 86_400) as i64 * 1000;
     let notes = if rng.chance(0.08) { *rng.pick(NOTES) } else { "" };
@@ -785,29 +317,12 @@ fn new_customer(rng: &mut Rng, i: usize, branches: &[Branch], now: i64) -> NewCu
     }
 }
 
-/// A SQL string literal (quotes doubled; valid on both backends), or NULL.
-fn lit(out: &mut String, v: Option<&str>) {
-    match v {
-        None => out.push_str("NULL"),
-        Some(v) => {
-            out.push('\'');
-            for ch in v.chars() {
-                if ch == '\'' {
-                    out.push('\'');
-                }
-                out.push(ch);
-            }
-            out.push('\'');
-        }
-    }
-}
-
 // The bulk INSERTs write their values as literals rather than bound parameters: sqlx binds
 // SQLite parameters by name, looking each `$N` up among all the statement's parameters, which
 // is quadratic and took 85 % of the time with 10 000 parameters per statement. Every value is
 // generated here (no outside input) and quoted by `lit`.
 
-async fn insert_customers(tx: &mut sqlx::Transaction<'static, sqlx::Any>, rows: &[NewCustomer]) -> Result<Vec<i64>> {
+async fn insert_customers(tx: &mut Tx, rows: &[NewCustomer]) -> Result<Vec<i64>> {
     let mut sql = String::with_capacity(rows.len() * 260 + 300);
     sql.push_str(
         "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
@@ -825,22 +340,14 @@ async fn insert_customers(tx: &mut sqlx::Transaction<'static, sqlx::Any>, rows: 
             sql.push_str(", ");
         }
         lit(&mut sql, Some(&c.address));
-        let owner = c.owner.map(|x| x.to_string()).unwrap_or_else(|| "NULL".into());
-        let _ = write!(sql, ", '{}', {}, {owner}, ", c.language, c.branch);
+        let _ = write!(sql, ", '{}', {}, {}, ", c.language, c.branch, opt(c.owner));
         lit(&mut sql, Some(c.notes));
         let _ = write!(sql, ", '{}', {}, {})", c.particularities, c.created_at, c.created_at);
     }
-    sql.push_str(" RETURNING id");
-    let mut ids: Vec<i64> = sqlx::query_scalar(&sql).persistent(false).fetch_all(&mut **tx).await?;
-    // Both engines number the rows of a multi-row INSERT in order; make sure.
-    ids.sort_unstable();
-    if ids.len() != rows.len() || ids.last().zip(ids.first()).map(|(l, f)| l - f + 1) != Some(rows.len() as i64) {
-        bail!("customer ids of a multi-row INSERT are not consecutive");
-    }
-    Ok(ids)
+    insert_ids(tx, sql, rows.len(), "customer").await
 }
 
-async fn insert_terms(tx: &mut sqlx::Transaction<'static, sqlx::Any>, terms: &[(i64, String)]) -> Result<()> {
+async fn insert_terms(tx: &mut Tx, terms: &[(i64, String)]) -> Result<()> {
     for chunk in terms.chunks(TERMS_PER_STATEMENT) {
         let mut sql = String::with_capacity(chunk.len() * 40 + 100);
         sql.push_str("INSERT INTO search_terms (entity_type, entity_id, term) VALUES ");
@@ -849,12 +356,12 @@ async fn insert_terms(tx: &mut sqlx::Transaction<'static, sqlx::Any>, terms: &[(
             lit(&mut sql, Some(t));
             sql.push(')');
         }
-        sqlx::query(&sql).persistent(false).execute(&mut **tx).await?;
+        exec(tx, &sql).await?;
     }
     Ok(())
 }
 
-async fn insert_contacts(tx: &mut sqlx::Transaction<'static, sqlx::Any>, rows: &[NewContact]) -> Result<()> {
+async fn insert_contacts(tx: &mut Tx, rows: &[NewContact]) -> Result<()> {
     let mut sql = String::with_capacity(rows.len() * 160 + 300);
     sql.push_str(
         "INSERT INTO contacts (customer_id, civility, first_name, last_name, email, phone, mobile, particularities, notes, created_at, \
@@ -870,8 +377,7 @@ async fn insert_contacts(tx: &mut sqlx::Transaction<'static, sqlx::Any>, rows: &
         lit(&mut sql, Some(c.notes));
         let _ = write!(sql, ", {}, {})", c.created_at, c.created_at);
     }
-    sqlx::query(&sql).persistent(false).execute(&mut **tx).await?;
-    Ok(())
+    exec(tx, &sql).await
 }
 
 /// Customers (with their search terms) and contacts, in multi-row INSERTs inside big
@@ -884,19 +390,16 @@ async fn generate(gen: &Db, o: &Options, branches: &[Branch], users: usize, now:
         emails: Reservoir::new(SAMPLES, 2),
         people: Reservoir::new(o.import_rows / 10 + 100, 3),
     };
-    let started = Instant::now();
     let mut companies: Vec<Company> = Vec::new();
     let mut terms_total = 0usize;
     let mut batch: Vec<NewCustomer> = Vec::with_capacity(CUSTOMERS_PER_STATEMENT);
-    let mut tx = gen.begin().await?;
-    let mut statements = 0;
-    let mut last_report = Instant::now();
+    let mut bulk = Bulk::start(gen, "customers").await?;
     for i in 0..n {
         batch.push(new_customer(&mut rng, i, branches, now));
         if batch.len() < CUSTOMERS_PER_STATEMENT && i + 1 < n {
             continue;
         }
-        let ids = insert_customers(&mut tx, &batch).await?;
+        let ids = insert_customers(bulk.tx(), &batch).await?;
         let mut terms: Vec<(i64, String)> = Vec::with_capacity(batch.len() * 12);
         for (c, id) in batch.iter().zip(&ids) {
             terms.extend(c.terms().into_iter().map(|t| (*id, t)));
@@ -921,21 +424,11 @@ async fn generate(gen: &Db, o: &Options, branches: &[Branch], users: usize, now:
             }
         }
         terms_total += terms.len();
-        insert_terms(&mut tx, &terms).await?;
+        insert_terms(bulk.tx(), &terms).await?;
         batch.clear();
-        statements += 1;
-        if statements % STATEMENTS_PER_TRANSACTION == 0 || i + 1 == n {
-            tx.commit().await?;
-            tx = gen.begin().await?;
-            if last_report.elapsed() > Duration::from_secs(15) {
-                last_report = Instant::now();
-                let s = started.elapsed().as_secs_f64();
-                eprintln!("    {} customers, {terms_total} terms in {s:.0} s ({:.0} rows/s)", i + 1, (i + 1 + terms_total) as f64 / s);
-            }
-        }
+        bulk.done(i + 1).await?;
     }
-    tx.commit().await?;
-    let customers_s = started.elapsed().as_secs_f64();
+    let customers_s = bulk.finish().await?;
     eprintln!(
         "  {n} customers ({} companies) and {terms_total} search terms in {customers_s:.1} s: {:.0} rows/s",
         companies.len(),
@@ -944,14 +437,12 @@ async fn generate(gen: &Db, o: &Options, branches: &[Branch], users: usize, now:
 
     // Contacts of the companies: each contact goes to a random company (about 14 each on
     // average, Poisson-like), inserted company by company as they would be typed in.
-    let started = Instant::now();
     let mut counts = vec![0u32; companies.len()];
     for _ in 0..o.contacts {
         counts[rng.below(companies.len())] += 1;
     }
     let mut batch: Vec<NewContact> = Vec::with_capacity(CONTACTS_PER_STATEMENT);
-    let mut tx = gen.begin().await?;
-    let mut statements = 0;
+    let mut bulk = Bulk::start(gen, "contacts").await?;
     let mut slot = 3 * n as u64;
     let mut done = 0;
     for (company, count) in companies.iter().zip(&counts) {
@@ -982,52 +473,17 @@ async fn generate(gen: &Db, o: &Options, branches: &[Branch], users: usize, now:
             if batch.len() < CONTACTS_PER_STATEMENT && done < o.contacts {
                 continue;
             }
-            insert_contacts(&mut tx, &batch).await?;
+            insert_contacts(bulk.tx(), &batch).await?;
             batch.clear();
-            statements += 1;
-            if statements % STATEMENTS_PER_TRANSACTION == 0 || done == o.contacts {
-                tx.commit().await?;
-                tx = gen.begin().await?;
-                if last_report.elapsed() > Duration::from_secs(15) {
-                    last_report = Instant::now();
-                    let s = started.elapsed().as_secs_f64();
-                    eprintln!("    {done} contacts in {s:.0} s ({:.0} rows/s)", done as f64 / s);
-                }
-            }
+            bulk.done(done).await?;
         }
     }
-    tx.commit().await?;
-    let contacts_s = started.elapsed().as_secs_f64();
+    let contacts_s = bulk.finish().await?;
     eprintln!("  {} contacts in {contacts_s:.1} s: {:.0} rows/s", o.contacts, o.contacts as f64 / contacts_s);
 
-    // Planner statistics, as a database in service would have them; on PostgreSQL also the
-    // visibility map (autovacuum would otherwise start in the middle of the measures).
     let started = Instant::now();
     let tables = ["org_units", "roles", "role_rights", "users", "customers", "contacts", "search_terms", "settings", "value_list_items"];
-    for table in tables {
-        let sql = match gen.backend {
-            carnet::db::Backend::Sqlite => format!("ANALYZE {table}"),
-            carnet::db::Backend::Postgres => format!("VACUUM (ANALYZE) {table}"),
-        };
-        sqlx::query(&sql).execute(&gen.pool).await?;
-    }
-    let size_bytes = match gen.backend {
-        carnet::db::Backend::Sqlite => {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&gen.pool).await?;
-            let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&gen.pool).await?;
-            let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&gen.pool).await?;
-            Some((pages * size) as u64)
-        }
-        carnet::db::Backend::Postgres => {
-            let total: Option<i64> = sqlx::query_scalar(
-                "SELECT CAST(SUM(pg_total_relation_size(c.oid)) AS BIGINT) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = current_schema() AND c.relkind = 'r'",
-            )
-            .fetch_one(&gen.pool)
-            .await?;
-            total.map(|t| t as u64)
-        }
-    };
+    let size_bytes = support::analyze(gen, &tables).await?;
     let analyze_s = started.elapsed().as_secs_f64();
     eprintln!("  ANALYZE in {analyze_s:.1} s");
     let data = Dataset {
@@ -1045,57 +501,7 @@ async fn generate(gen: &Db, o: &Options, branches: &[Branch], users: usize, now:
     Ok((data, samples))
 }
 
-// ---------------------------------------------------------------- HTTP helpers
-
-fn client() -> Result<Client> {
-    Ok(Client::builder().redirect(Policy::none()).timeout(REQUEST_TIMEOUT).build()?)
-}
-
-fn extract(html: &str, marker: &str) -> Option<String> {
-    let start = html.find(marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].to_string())
-}
-
-fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
-    let prefix = format!("{name}=");
-    resp.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.strip_prefix(prefix.as_str()))
-        .map(|v| v.split(';').next().unwrap_or("").to_string())
-        .find(|v| !v.is_empty())
-}
-
-fn short(body: &str) -> String {
-    body.chars().take(160).collect::<String>().replace('\n', " ")
-}
-
-/// The full login form, as a browser does it. Returns the session cookie's value.
-async fn login(client: &Client, base: &str, email: &str) -> Result<String> {
-    let page = client.get(format!("{base}/login")).send().await?;
-    let csrf_cookie = set_cookie(&page, "carnet_login_csrf").ok_or_else(|| anyhow!("GET /login: no login CSRF cookie"))?;
-    let html = page.text().await?;
-    let field = extract(&html, "name=\"login_csrf\" value=\"").ok_or_else(|| anyhow!("GET /login: no login_csrf field"))?;
-    let resp = client
-        .post(format!("{base}/login"))
-        .header(COOKIE, format!("carnet_login_csrf={csrf_cookie}"))
-        .form(&[("email", email), ("password", PASSWORD), ("login_csrf", &field), ("next", "/")])
-        .send()
-        .await?;
-    let status = resp.status();
-    match (status, set_cookie(&resp, "carnet_session")) {
-        (StatusCode::SEE_OTHER, Some(s)) => Ok(s),
-        (s, _) => bail!("POST /login: {s} {}", short(&resp.text().await.unwrap_or_default())),
-    }
-}
-
-#[derive(Clone)]
-enum Auth {
-    Bearer(String),
-    Session(String),
-}
+// ---------------------------------------------------------------- load scenarios
 
 /// One scenario: GET `paths[i]` (rotating) with `auths[task % len]`, expecting 200 and, when
 /// `non_empty`, at least one item in the JSON list.
@@ -1106,255 +512,22 @@ struct Op {
     non_empty: bool,
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-async fn once(client: &Client, base: &str, op: &Op, task: usize, iteration: u64, concurrency: usize) -> Result<(), String> {
-    let path = &op.paths[(task + iteration as usize * concurrency) % op.paths.len()];
-    let mut rb = client.get(format!("{base}{path}"));
-    match &op.auths[task % op.auths.len()] {
-        Auth::Bearer(t) => rb = rb.header(AUTHORIZATION, format!("Bearer {t}")),
-        Auth::Session(s) => rb = rb.header(COOKIE, format!("carnet_session={s}")),
-    }
-    let resp = rb.send().await.map_err(|e| format!("{e}"))?;
-    let status = resp.status();
-    let body = resp.bytes().await.map_err(|e| format!("body: {e}"))?;
-    if status != StatusCode::OK {
-        return Err(format!("{status} {}", short(&String::from_utf8_lossy(&body))));
-    }
-    if op.non_empty && contains(&body[..body.len().min(32)], b"\"items\":[]") {
-        return Err(format!("nothing found: {path}"));
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------- load generator
-
-#[derive(Default)]
-struct TaskResult {
-    latencies_us: Vec<u32>,
-    errors: u64,
-    first_error: Option<String>,
-    late: u64,
-    /// Successful answers received inside the window, whenever the request started.
-    answered: u64,
-}
-
-struct Measure {
-    name: &'static str,
-    what: String,
-    concurrency: usize,
-    ok: usize,
-    errors: u64,
-    first_error: Option<String>,
-    /// Requests started in the window and answered after it.
-    late: u64,
-    /// Successful answers inside the window (the throughput), whenever they started.
-    answered: u64,
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    /// p50 of sequential requests from a single client, before the load.
-    alone_ms: f64,
-    cpu: CpuShare,
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() - 1) as f64 * p / 100.0).round() as usize;
-    sorted[idx] as f64 / 1000.0
-}
-
-/// p50 of up to `ALONE_REQUESTS` sequential requests from one client (at most `ALONE` long).
-async fn alone(base: &str, op: &Op) -> Result<f64> {
-    let c = client()?;
-    let started = Instant::now();
-    let mut lat = Vec::new();
-    let mut i = 0u64;
-    while lat.len() < ALONE_REQUESTS && started.elapsed() < ALONE {
-        let t0 = Instant::now();
-        once(&c, base, op, 0, i + 7, 1).await.map_err(|e| anyhow!("{e}"))?;
-        lat.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
-        i += 1;
-    }
-    lat.sort_unstable();
-    Ok(percentile(&lat, 50.0))
-}
-
-/// Runs `op` in a closed loop from `concurrency` tasks for `seconds` (after the warm-up).
-/// Only iterations that start and end inside the measured window are recorded.
-async fn run(name: &'static str, what: String, base: &str, op: Op, seconds: u64, concurrency: usize, alone_ms: f64) -> Result<Measure> {
-    eprintln!("  {name}, {concurrency} clients: {what} …");
-    let window = Duration::from_secs(seconds);
-    let start = Instant::now() + WARMUP;
-    let deadline = start + window;
-    let mut handles = Vec::with_capacity(concurrency);
-    for task in 0..concurrency {
-        let client = client()?;
-        let base = base.to_string();
-        let op = op.clone();
-        handles.push(tokio::spawn(async move {
-            let mut r = TaskResult { latencies_us: Vec::with_capacity(4096), ..Default::default() };
-            let mut iteration = 0u64;
-            loop {
-                let t0 = Instant::now();
-                if t0 >= deadline {
-                    break;
-                }
-                let res = once(&client, &base, &op, task, iteration, concurrency).await;
-                let t1 = Instant::now();
-                iteration += 1;
-                if res.is_ok() && t1 >= start && t1 <= deadline {
-                    r.answered += 1;
-                }
-                if t0 < start {
-                    continue;
-                }
-                if t1 > deadline {
-                    r.late += 1;
-                    continue;
-                }
-                match res {
-                    Ok(()) => r.latencies_us.push((t1 - t0).as_micros().min(u32::MAX as u128) as u32),
-                    Err(e) => {
-                        r.errors += 1;
-                        r.first_error.get_or_insert(e);
-                    }
-                }
-            }
-            r
-        }));
-    }
-    tokio::time::sleep_until(start.into()).await;
-    let cpu_start = cpu_sample();
-    tokio::time::sleep_until(deadline.into()).await;
-    let cpu = cpu_share(cpu_start, cpu_sample());
-    let mut all = Vec::new();
-    let (mut errors, mut late, mut first_error, mut answered) = (0, 0, None, 0);
-    for h in handles {
-        let r = h.await?;
-        answered += r.answered;
-        all.extend(r.latencies_us);
-        errors += r.errors;
-        late += r.late;
-        if first_error.is_none() {
-            first_error = r.first_error;
+impl Scenario for Op {
+    async fn once(&self, client: &Client, base: &str, task: usize, iteration: u64, concurrency: usize) -> Result<Option<usize>, String> {
+        let path = &self.paths[(task + iteration as usize * concurrency) % self.paths.len()];
+        let rb = self.auths[task % self.auths.len()].apply(client.get(format!("{base}{path}")));
+        let resp = rb.send().await.map_err(|e| format!("{e}"))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| format!("body: {e}"))?;
+        if status != StatusCode::OK {
+            return Err(format!("{status} {}", short(&String::from_utf8_lossy(&body))));
         }
-    }
-    all.sort_unstable();
-    let m = Measure {
-        name,
-        what,
-        concurrency,
-        ok: all.len(),
-        errors,
-        first_error,
-        late,
-        answered,
-        per_second: answered as f64 / window.as_secs_f64(),
-        p50_ms: percentile(&all, 50.0),
-        p99_ms: percentile(&all, 99.0),
-        alone_ms,
-        cpu,
-    };
-    eprintln!(
-        "    {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, {} late; alone {:.2} ms; CPU: app+client {:.0} %, database {:.0} %, other {:.0} %",
-        m.per_second, m.p50_ms, m.p99_ms, m.errors, m.late, m.alone_ms, m.cpu.app, m.cpu.database, m.cpu.other
-    );
-    if let Some(e) = &m.first_error {
-        eprintln!("    first error: {e}");
-    }
-    Ok(m)
-}
-
-// ---------------------------------------------------------------- CPU accounting
-
-/// CPU time (clock ticks) of the whole machine, of this process and of the PostgreSQL
-/// processes, to tell the measured work from whatever else runs on the machine.
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuSample {
-    total: u64,
-    busy: u64,
-    this: u64,
-    sqlite: u64,
-    postgres: u64,
-}
-
-/// Shares of the machine's capacity (all cores = 100 %) during a window.
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuShare {
-    /// This process less its SQLite threads: the HTTP server, sqlx and the load generator.
-    app: f64,
-    /// SQLite's worker threads (in this process) or the PostgreSQL processes.
-    database: f64,
-    other: f64,
-}
-
-/// utime + stime of a `/proc/PID/stat` line, and the command name.
-fn proc_ticks(stat: &str) -> Option<(String, u64)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat[open + 1..close].to_string();
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((comm, utime + stime))
-}
-
-fn cpu_sample() -> CpuSample {
-    let mut s = CpuSample::default();
-    if let Some(line) = std::fs::read_to_string("/proc/stat").ok().and_then(|t| t.lines().next().map(str::to_string)) {
-        // cpu user nice system idle iowait irq softirq steal (guest time is already in user).
-        let v: Vec<u64> = line.split_whitespace().skip(1).take(8).filter_map(|x| x.parse().ok()).collect();
-        if v.len() == 8 {
-            s.total = v.iter().sum();
-            s.busy = s.total - v[3] - v[4];
+        if self.non_empty && contains(&body[..body.len().min(32)], b"\"items\":[]") {
+            return Err(format!("nothing found: {path}"));
         }
-    }
-    s.this = std::fs::read_to_string("/proc/self/stat").ok().and_then(|t| proc_ticks(&t)).map(|(_, t)| t).unwrap_or(0);
-    // sqlx runs each SQLite connection on its own thread, named `sqlx-sqlite-worker-N`.
-    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
-        for e in dir.flatten() {
-            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t)) {
-                if comm.starts_with("sqlx-sqlite") {
-                    s.sqlite += t;
-                }
-            }
-        }
-    }
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let name = e.file_name();
-            if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t)) {
-                if comm == "postgres" {
-                    s.postgres += t;
-                }
-            }
-        }
-    }
-    s
-}
-
-fn cpu_share(a: CpuSample, b: CpuSample) -> CpuShare {
-    let total = b.total.saturating_sub(a.total).max(1) as f64;
-    let busy = b.busy.saturating_sub(a.busy) as f64;
-    let this = b.this.saturating_sub(a.this) as f64;
-    let postgres = b.postgres.saturating_sub(a.postgres) as f64;
-    let sqlite = (b.sqlite.saturating_sub(a.sqlite) as f64).min(this);
-    CpuShare {
-        app: 100.0 * (this - sqlite) / total,
-        database: 100.0 * (sqlite + postgres) / total,
-        other: (100.0 * (busy - this - postgres) / total).max(0.0),
+        Ok(None)
     }
 }
-
-// ---------------------------------------------------------------- load scenarios
 
 fn query_path(path: &str, params: &[(&str, &str)]) -> Result<String> {
     Ok(format!("{path}?{}", serde_urlencoded::to_string(params)?))
@@ -1370,16 +543,6 @@ fn prefixes() -> Vec<String> {
         }
     }
     out
-}
-
-async fn get_json(c: &Client, base: &str, path: &str, auth: &str) -> Result<serde_json::Value> {
-    let resp = c.get(format!("{base}{path}")).bearer_auth(auth).send().await?;
-    let status = resp.status();
-    let text = resp.text().await?;
-    if status != StatusCode::OK {
-        bail!("{path}: {status} {}", short(&text));
-    }
-    Ok(serde_json::from_str(&text)?)
 }
 
 fn names(v: &serde_json::Value) -> Vec<String> {
@@ -1499,14 +662,7 @@ async fn load(o: &Options, state: &AppState, base: &str, samples: &Samples) -> R
             Op { paths: arc(search_paths), auths: Arc::new(rep_tokens), non_empty: false },
         ),
     ];
-    let mut results = Vec::new();
-    for (name, what, op) in scenarios {
-        let alone_ms = alone(base, &op).await?;
-        for c in &o.concurrency {
-            results.push(run(name, what.clone(), base, op.clone(), o.seconds, *c, alone_ms).await?);
-        }
-    }
-    Ok(results)
+    support::run_all(base, scenarios, o.c.seconds, &o.c.concurrency).await
 }
 
 // ---------------------------------------------------------------- import
@@ -1670,14 +826,6 @@ struct ImportResult {
     terms_written: i64,
     profile: Profile,
     message: String,
-}
-
-async fn timed<T, F: std::future::Future<Output = Result<T>>>(f: F) -> Result<(T, f64, CpuShare)> {
-    let cpu0 = cpu_sample();
-    let t0 = Instant::now();
-    let v = f.await?;
-    let s = t0.elapsed().as_secs_f64();
-    Ok((v, s, cpu_share(cpu0, cpu_sample())))
 }
 
 async fn import_bench(o: &Options, state: &AppState, samples: &Samples, branches: &[Branch]) -> Result<ImportResult> {
@@ -2016,59 +1164,9 @@ struct Profile {
 
 // ---------------------------------------------------------------- report
 
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let ram_kb: f64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    format!("{model}, {cores} cores, {:.1} GiB RAM", ram_kb / 1024.0 / 1024.0)
-}
-
-fn fmt_ms(v: f64) -> String {
-    if v.is_nan() {
-        "–".into()
-    } else if v < 10.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.1}")
-    }
-}
-
-fn fmt_n(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "**met**"
-    } else {
-        "**missed**"
-    }
-}
-
 fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], imp: Option<&ImportResult>) -> String {
-    let date = SystemClock.now().format("%Y-%m-%d %H:%M UTC");
     let mut s = String::new();
-    let _ = writeln!(s, "- date: {date}");
-    let _ = writeln!(s, "- machine: {} (the load generator runs on the same cores as the server)", machine());
-    let _ = writeln!(s, "- backend: {}, pool of {} connections", o.backend.name(), config.database_max_connections);
+    support::header(&mut s, o.c.backend, config);
     let _ = writeln!(
         s,
         "- dataset: {} customers ({} companies), {} contacts, {} search terms, {} users in {} branches{}",
@@ -2090,79 +1188,12 @@ fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], imp: O
         (data.customers + data.terms) as f64 / data.customers_s,
         data.contacts_s,
         data.contacts as f64 / data.contacts_s.max(1e-9),
-        if o.backend == Backend::Sqlite { "ANALYZE and WAL checkpoint" } else { "VACUUM (ANALYZE)" },
+        if o.c.backend == Backend::Sqlite { "ANALYZE and WAL checkpoint" } else { "VACUUM (ANALYZE)" },
         data.analyze_s
     );
     if !load.is_empty() {
-        let levels: Vec<String> = o.concurrency.iter().map(|c| c.to_string()).collect();
-        let _ = writeln!(
-            s,
-            "- load: closed loop of {} concurrent clients (each scenario once per level), {} s per run after 1 s of warm-up",
-            levels.join(" and "),
-            o.seconds
-        );
-        let _ = writeln!(
-            s,
-            "- requests: successful answers received during the window (requests/s = that / {} s); p50 and p99 are over the \
-             requests both sent and answered in the window (\"> {} s\" when none was); \"late\": requests sent in the window and \
-             answered after it; \"1 client\": p50 of up to {ALONE_REQUESTS} sequential requests from a single client just before the \
-             loaded run",
-            o.seconds, o.seconds
-        );
-        let _ = writeln!(
-            s,
-            "- CPU: share of the whole machine (all cores = 100 %) used during each measured window by this process less SQLite's \
-             threads (server, sqlx, load generator), by the database engine (SQLite's threads or the PostgreSQL processes) and by \
-             anything else"
-        );
-        let noisy = load.iter().filter(|m| m.cpu.other > 10.0).count();
-        if noisy > 0 {
-            let _ = writeln!(
-                s,
-                "- warning: other processes used more than 10 % of the machine during {noisy} scenario(s); those figures are pessimistic"
-            );
-        }
-        let _ = writeln!(s);
-        let _ = writeln!(
-            s,
-            "| scenario | request | clients | requests | requests/s | p50 ms | p99 ms | errors | late | 1 client ms | CPU app+client / database / other |"
-        );
-        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-        // Nothing answered inside the window: every request took longer than the window.
-        let lat = |m: &Measure, v: f64| if m.ok == 0 && m.errors == 0 { format!("> {} s", o.seconds) } else { fmt_ms(v) };
-        for (i, m) in load.iter().enumerate() {
-            let first = i == 0 || load[i - 1].name != m.name;
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.0} / {:.0} / {:.0} % |",
-                if first { m.name } else { "" },
-                if first { m.what.as_str() } else { "" },
-                m.concurrency,
-                m.answered,
-                m.per_second,
-                lat(m, m.p50_ms),
-                lat(m, m.p99_ms),
-                m.errors,
-                m.late,
-                fmt_ms(m.alone_ms),
-                m.cpu.app,
-                m.cpu.database,
-                m.cpu.other
-            );
-        }
-        let errs: Vec<&Measure> = load.iter().filter(|m| m.errors > 0).collect();
-        if !errs.is_empty() {
-            let _ = writeln!(s);
-            for m in errs {
-                let _ = writeln!(
-                    s,
-                    "- {}: {} errors; first: `{}`",
-                    m.name,
-                    m.errors,
-                    m.first_error.as_deref().unwrap_or("?").replace('`', "'")
-                );
-            }
-        }
+        support::load_table(&mut s, &o.c.concurrency, o.c.seconds, load);
+        support::error_lines(&mut s, load);
     }
     if let Some(imp) = imp {
         let _ = writeln!(s);
@@ -2261,8 +1292,8 @@ fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], imp: O
             .iter()
             .filter(|m| m.name.starts_with(prefix))
             .map(|m| {
-                let (ok, shown) = if m.ok == 0 {
-                    (false, format!("more than {} s", o.seconds))
+                let (ok, shown) = if m.p99_ms.is_nan() {
+                    (false, format!("more than {} s", o.c.seconds))
                 } else {
                     (m.p99_ms < TARGET_P99_MS, format!("{} ms", fmt_ms(m.p99_ms)))
                 };
@@ -2273,7 +1304,7 @@ fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], imp: O
             let _ = writeln!(s, "- target {label}, p99 < {TARGET_P99_MS} ms: {}", parts.join(", "));
         }
     };
-    if o.backend == Backend::Sqlite {
+    if o.c.backend == Backend::Sqlite {
         target_line(&mut s, "lookup by phone", "a.");
         target_line(&mut s, "lookup by email", "b.");
         target_line(&mut s, "search as you type", "c.");
@@ -2293,131 +1324,45 @@ fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], imp: O
     s
 }
 
-/// Replaces the backend's section of `docs/benchmarks.md` (markers added when absent).
-fn write_docs(backend: Backend, section: &str) -> Result<std::path::PathBuf> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join("benchmarks.md");
-    let mut doc = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".into());
-    let start = format!("<!-- bench:customers:{}:start -->", backend.name());
-    let end = format!("<!-- bench:customers:{}:end -->", backend.name());
-    let body = format!("{start}\n{section}{end}");
-    match (doc.find(&start), doc.find(&end)) {
-        (Some(a), Some(b)) if a < b => doc.replace_range(a..b + end.len(), &body),
-        _ => {
-            if !doc.ends_with('\n') {
-                doc.push('\n');
-            }
-            doc.push_str(&format!("\n### Customers, {}\n\n{body}\n", backend.name()));
-        }
-    }
-    std::fs::write(&path, doc)?;
-    Ok(path)
-}
-
 // ---------------------------------------------------------------- main
-
-fn pg_schema_name() -> String {
-    format!("bench_{}_{}", std::process::id(), rand::random::<u32>())
-}
 
 #[tokio::main]
 async fn main() -> Result<()> {
     // `cargo bench` passes `--bench`; no other argument is understood.
     let o = Options::from_env()?;
-    let mut config = Config { run_jobs: false, log: "warn".into(), ..Config::default() };
-    let mut _dir = None;
-    let mut schema = None;
-    match o.backend {
-        Backend::Sqlite => {
-            let folder = match &o.keep_dir {
-                Some(d) => {
-                    std::fs::create_dir_all(d)?;
-                    let f = d.join("carnet.db");
-                    for suffix in ["", "-wal", "-shm"] {
-                        let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
-                    }
-                    d.clone()
-                }
-                None => {
-                    let dir = tempfile::tempdir()?;
-                    let p = dir.path().to_path_buf();
-                    _dir = Some(dir);
-                    p
-                }
-            };
-            config.database_url = format!("sqlite://{}", folder.join("carnet.db").display());
-        }
-        Backend::Postgres => {
-            let s = pg_schema_name();
-            config.database_url = o.pg_url.clone().unwrap_or_default();
-            config.database_schema = Some(s.clone());
-            schema = Some(s);
-        }
-    }
+    let (config, place) = support::configure(&o.c)?;
     eprintln!(
         "carnet customers bench: backend {}, {} customers, {} contacts, import of {} rows, {} s per scenario, concurrency {:?}",
-        o.backend.name(),
+        o.c.backend.name(),
         o.customers,
         o.contacts,
         o.import_rows,
-        o.seconds,
-        o.concurrency
+        o.c.seconds,
+        o.c.concurrency
     );
-    let clock: SharedClock = Arc::new(SystemClock);
     let outcome = async {
-        let state = carnet::app::prepare(config.clone(), clock).await?;
-        let now = state.clock.now_ms();
-        eprintln!("generating the dataset …");
-        let (branches, users) = org(&state.db, now).await.context("org tree")?;
-        // The bulk load runs on a dedicated connection; on SQLite with a 1 GiB page cache so
-        // that the indexes being filled in random order (search terms, emails, phones) stay in
-        // memory. The server's pool keeps SQLite's defaults.
-        let gen = Db::connect(&config.database_url, config.database_schema.as_deref(), 1).await?;
-        if gen.backend == carnet::db::Backend::Sqlite {
-            sqlx::query("PRAGMA cache_size = -1048576").execute(&gen.pool).await?;
-        } else {
-            sqlx::query("SET maintenance_work_mem = '256MB'").execute(&gen.pool).await?;
-        }
-        let generated = generate(&gen, &o, &branches, users, now).await.context("generating the dataset");
-        gen.pool.close().await;
-        let (data, samples) = generated?;
-        eprintln!("  {} rows in {:.1} s: {:.0} rows/s", data.rows(), data.seconds(), data.rows() as f64 / data.seconds());
+        let run = support::prepare(&config, TEAMS).await?;
+        let state = &run.state;
+        // The bulk load runs on a dedicated connection (on SQLite with a big page cache, so
+        // that the indexes filled in random order, search terms, emails and phones, stay in
+        // memory).
+        let gen = support::bulk_connection(&config).await?;
+        let r = generate(&gen, &o, &run.branches, run.users, run.now).await;
+        let (data, samples) = support::generated(gen, r).await?;
         let mut results = Vec::new();
         if o.load {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let base = format!("http://{}", listener.local_addr()?);
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(carnet::http::serve(state.clone(), listener, async {
-                let _ = rx.await;
-            }));
-            eprintln!("server on {base}; measuring …");
-            let r = load(&o, &state, &base, &samples).await;
-            let _ = tx.send(());
-            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
-            results = r?;
+            let (o, samples) = (&o, &samples);
+            results = support::with_server(state, |base| async move { load(o, state, &base, samples).await }).await?;
         }
         let imp = if o.import {
             eprintln!("CSV import …");
-            Some(import_bench(&o, &state, &samples, &branches).await.context("import")?)
+            Some(import_bench(&o, state, &samples, &run.branches).await.context("import")?)
         } else {
             None
         };
         state.db.pool.close().await;
-        let section = report(&o, &config, &data, &results, imp.as_ref());
-        println!("\n{section}");
-        let path = write_docs(o.backend, &section)?;
-        eprintln!("results written to {}", path.display());
-        Ok::<(), anyhow::Error>(())
+        support::publish("customers", "Customers", o.c.backend, &report(&o, &config, &data, &results, imp.as_ref()))
     }
     .await;
-    if let (Some(s), true) = (&schema, env_str("CARNET_BENCH_KEEP_SCHEMA").is_some()) {
-        eprintln!("kept schema {s} (CARNET_BENCH_KEEP_SCHEMA): drop it with DROP SCHEMA {s} CASCADE");
-        return outcome;
-    }
-    if let (Some(s), Some(url)) = (schema, o.pg_url.as_deref()) {
-        let db = Db::connect(url, None, 1).await?;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {s} CASCADE")).execute(&db.pool).await?;
-        db.pool.close().await;
-        eprintln!("dropped schema {s}");
-    }
-    outcome
+    place.close(o.c.pg_url.as_deref(), outcome).await
 }
