@@ -36,11 +36,15 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use carnet::access::Actor;
 use carnet::audit::Change;
-use carnet::clock::{Clock, SharedClock, SystemClock};
 use carnet::config::Config;
 use carnet::db::Db;
 use carnet::http::AppState;
 use carnet::mail::{Mailbox, NewEmail};
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{ascii_slug, cpu_sample, cpu_sample_with, cpu_share, env_num, fmt_ms, percentile, Common, CpuShare};
 
 /// Emails per record: each record's later emails carry the References of the earlier ones.
 const EMAILS_PER_RECORD: usize = 5;
@@ -51,60 +55,29 @@ const EVENT: &str = "meeting_confirmation";
 
 // ---------------------------------------------------------------- options
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
-
 struct Options {
-    backend: Backend,
-    pg_url: Option<String>,
+    c: Common,
     emails: usize,
+    /// Concurrent tasks queueing (`CARNET_BENCH_CONCURRENCY`, a single level).
     concurrency: usize,
     workers: usize,
 }
 
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| anyhow!("{name}: not a number: {v:?}")),
-        _ => Ok(default),
-    }
-}
-
-fn env_str(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|s| !s.trim().is_empty())
-}
-
 impl Options {
     fn from_env() -> Result<Options> {
-        let backend = match env_str("CARNET_BENCH_BACKEND").as_deref().unwrap_or("sqlite") {
-            "sqlite" => Backend::Sqlite,
-            "postgres" | "postgresql" | "pg" => Backend::Postgres,
-            other => bail!("CARNET_BENCH_BACKEND: expected sqlite or postgres, got {other:?}"),
+        let c = Common::from_env("8")?;
+        let concurrency = match c.concurrency[..] {
+            [n] if n > 0 => n,
+            _ => bail!("CARNET_BENCH_CONCURRENCY: one number of tasks for this bench"),
         };
-        let pg_url = env_str("CARNET_TEST_POSTGRES_URL").or_else(|| env_str("DATABASE_URL"));
-        if backend == Backend::Postgres && pg_url.is_none() {
-            bail!("CARNET_BENCH_BACKEND=postgres needs CARNET_TEST_POSTGRES_URL or DATABASE_URL");
-        }
         let o = Options {
-            backend,
-            pg_url,
+            c,
             emails: env_num("CARNET_BENCH_EMAILS", 20_000usize)?,
-            concurrency: env_num("CARNET_BENCH_CONCURRENCY", 8usize)?,
+            concurrency,
             workers: env_num("CARNET_BENCH_WORKERS", 4usize)?,
         };
-        if o.emails < 10 || o.concurrency == 0 || o.workers == 0 {
-            bail!("CARNET_BENCH_EMAILS must be at least 10, CONCURRENCY and WORKERS at least 1");
+        if o.emails < 10 || o.workers == 0 {
+            bail!("CARNET_BENCH_EMAILS must be at least 10, WORKERS at least 1");
         }
         Ok(o)
     }
@@ -178,11 +151,6 @@ const COMPANIES: &[&str] = &[
 ];
 
 const CITIES: &[&str] = &["Lille", "Strasbourg", "Marseille", "Lyon", "Nantes", "Bordeaux", "Rennes", "Dijon", "Grenoble", "Tours"];
-
-/// Lower-case ASCII for email addresses.
-fn ascii_slug(s: &str) -> String {
-    carnet::search::fold(s).replace(' ', "-")
-}
 
 /// The recipient of email `i`: a contact at one of the client companies.
 fn recipient(i: usize) -> Result<Mailbox> {
@@ -262,110 +230,6 @@ fn email(i: usize, record: i64, to: Mailbox) -> NewEmail {
 
 // ---------------------------------------------------------------- CPU accounting
 
-/// CPU time (clock ticks) of the whole machine, of this process, of its SQLite threads, of
-/// the PostgreSQL processes and of the SMTP server, to tell the measured work from whatever
-/// else runs on the machine (other builds and tests).
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuSample {
-    total: u64,
-    busy: u64,
-    this: u64,
-    sqlite: u64,
-    postgres: u64,
-    smtp: u64,
-}
-
-/// Shares of the machine's capacity (all cores = 100 %) during a window.
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuShare {
-    /// This process less its SQLite threads: Carnet's code, sqlx, lettre.
-    app: f64,
-    /// SQLite's worker threads (in this process) or the PostgreSQL processes.
-    database: f64,
-    /// The aiosmtpd process.
-    smtp: f64,
-    other: f64,
-}
-
-/// utime + stime of a `/proc/PID/stat` line, and the command name.
-fn proc_ticks(stat: &str) -> Option<(String, u64)> {
-    proc_ticks_with(stat, false)
-}
-
-/// The same, plus with `children` the time of its children that ended and were reaped
-/// (cutime + cstime).
-fn proc_ticks_with(stat: &str, children: bool) -> Option<(String, u64)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat[open + 1..close].to_string();
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let mut ticks = 0;
-    for i in if children { 11..15 } else { 11..13 } {
-        ticks += fields.get(i)?.parse::<u64>().ok()?;
-    }
-    Some((comm, ticks))
-}
-
-fn cpu_sample(smtp_pid: Option<u32>) -> CpuSample {
-    let mut s = CpuSample::default();
-    if let Some(line) = std::fs::read_to_string("/proc/stat").ok().and_then(|t| t.lines().next().map(str::to_string)) {
-        // cpu user nice system idle iowait irq softirq steal (guest time is already in user).
-        let v: Vec<u64> = line.split_whitespace().skip(1).take(8).filter_map(|x| x.parse().ok()).collect();
-        if v.len() == 8 {
-            s.total = v.iter().sum();
-            s.busy = s.total - v[3] - v[4];
-        }
-    }
-    s.this = std::fs::read_to_string("/proc/self/stat").ok().and_then(|t| proc_ticks(&t)).map(|(_, t)| t).unwrap_or(0);
-    // sqlx runs each SQLite connection on its own thread, named `sqlx-sqlite-worker-N`.
-    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
-        for e in dir.flatten() {
-            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t)) {
-                if comm.starts_with("sqlx-sqlite") {
-                    s.sqlite += t;
-                }
-            }
-        }
-    }
-    if let Some(pid) = smtp_pid {
-        s.smtp = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|t| proc_ticks(&t)).map(|(_, t)| t).unwrap_or(0);
-    }
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let name = e.file_name();
-            if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            // With the reaped children of the postmaster: the parallel query workers and the
-            // backends that come and go during a window are counted too.
-            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks_with(&t, true)) {
-                if comm == "postgres" {
-                    s.postgres += t;
-                }
-            }
-        }
-    }
-    s
-}
-
-fn cpu_share(a: CpuSample, b: CpuSample) -> CpuShare {
-    let total = b.total.saturating_sub(a.total).max(1) as f64;
-    let busy = b.busy.saturating_sub(a.busy) as f64;
-    let this = b.this.saturating_sub(a.this) as f64;
-    // A backend that ended during the window leaves its whole time in its parent's
-    // children time; never below zero.
-    let postgres = b.postgres.saturating_sub(a.postgres) as f64;
-    let smtp = b.smtp.saturating_sub(a.smtp) as f64;
-    // Threads that ended during the window are missed too (none do: the pool keeps them).
-    let sqlite = (b.sqlite.saturating_sub(a.sqlite) as f64).min(this);
-    CpuShare {
-        app: 100.0 * (this - sqlite) / total,
-        database: 100.0 * (sqlite + postgres) / total,
-        smtp: 100.0 * smtp / total,
-        other: (100.0 * (busy - this - postgres - smtp) / total).max(0.0),
-    }
-}
-
 // ---------------------------------------------------------------- measures
 
 struct Measure {
@@ -386,14 +250,6 @@ struct TaskResult {
     latencies_us: Vec<u32>,
     failures: usize,
     first_failure: Option<String>,
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() - 1) as f64 * p / 100.0).round() as usize;
-    sorted[idx] as f64 / 1000.0
 }
 
 fn micros(d: Duration) -> u32 {
@@ -428,7 +284,7 @@ fn measure(name: &'static str, what: String, results: Vec<TaskResult>, elapsed: 
     };
     eprintln!(
         "    {} in {:.1} s: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} failures; CPU: app {:.0} %, database {:.0} %, smtp {:.0} %, other {:.0} %",
-        m.ok, m.seconds, m.per_second, m.p50_ms, m.p99_ms, m.failures, m.cpu.app, m.cpu.database, m.cpu.smtp, m.cpu.other
+        m.ok, m.seconds, m.per_second, m.p50_ms, m.p99_ms, m.failures, m.cpu.app, m.cpu.database, m.cpu.helper, m.cpu.other
     );
     if let Some(e) = &m.first_failure {
         eprintln!("    first failure: {e}");
@@ -467,7 +323,7 @@ async fn queueing(state: &AppState, phase: Phase, records: usize, concurrency: u
     let Phase { name, what, first, n, with_email } = phase;
     eprintln!("  {name}: {what} …");
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu_start = cpu_sample(None);
+    let cpu_start = cpu_sample();
     let started = Instant::now();
     let mut handles = Vec::with_capacity(concurrency);
     for task in 0..concurrency {
@@ -502,7 +358,7 @@ async fn queueing(state: &AppState, phase: Phase, records: usize, concurrency: u
         results.push(h.await?);
     }
     let elapsed = started.elapsed();
-    let cpu = cpu_share(cpu_start, cpu_sample(None));
+    let cpu = cpu_share(cpu_start, cpu_sample());
     Ok(measure(name, what, results, elapsed, cpu))
 }
 
@@ -575,7 +431,7 @@ impl Drop for SmtpServer {
 async fn delivery(state: &AppState, workers: usize, smtp_pid: u32) -> Result<Measure> {
     let what = format!("`jobs::run_one` × {workers} workers until the queue is empty, SMTP to aiosmtpd");
     eprintln!("  b. delivery: {what} …");
-    let cpu_start = cpu_sample(Some(smtp_pid));
+    let cpu_start = cpu_sample_with(Some(smtp_pid));
     let started = Instant::now();
     let mut handles = Vec::with_capacity(workers);
     for w in 0..workers {
@@ -607,7 +463,7 @@ async fn delivery(state: &AppState, workers: usize, smtp_pid: u32) -> Result<Mea
         results.push(h.await?);
     }
     let elapsed = started.elapsed();
-    let cpu = cpu_share(cpu_start, cpu_sample(Some(smtp_pid)));
+    let cpu = cpu_share(cpu_start, cpu_sample_with(Some(smtp_pid)));
     Ok(measure("b. delivery", what, results, elapsed, cpu))
 }
 
@@ -721,33 +577,6 @@ async fn check(db: &Db, new_dir: &Path) -> Result<Check> {
 
 // ---------------------------------------------------------------- report
 
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let ram_kb: f64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    format!("{model}, {cores} cores, {:.1} GiB RAM", ram_kb / 1024.0 / 1024.0)
-}
-
-fn fmt_ms(v: f64) -> String {
-    if v.is_nan() {
-        "–".into()
-    } else if v < 10.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.1}")
-    }
-}
-
 struct Outcome {
     queueing: Vec<Measure>,
     /// The delivery measure and its check, or why it was skipped.
@@ -756,11 +585,8 @@ struct Outcome {
 }
 
 fn report(o: &Options, config: &Config, out: &Outcome) -> String {
-    let date = SystemClock.now().format("%Y-%m-%d %H:%M UTC");
     let mut s = String::new();
-    let _ = writeln!(s, "- date: {date}");
-    let _ = writeln!(s, "- machine: {} (the SMTP server runs on the same cores)", machine());
-    let _ = writeln!(s, "- backend: {}, pool of {} connections", o.backend.name(), config.database_max_connections);
+    support::header(&mut s, o.c.backend, config);
     let _ = writeln!(
         s,
         "- queueing: {} business transactions of each kind from {} concurrent tasks (after {} unrecorded ones); each email: \
@@ -814,7 +640,7 @@ fn report(o: &Options, config: &Config, out: &Outcome) -> String {
             m.failures,
             m.cpu.app,
             m.cpu.database,
-            m.cpu.smtp,
+            m.cpu.helper,
             m.cpu.other
         );
     }
@@ -853,27 +679,6 @@ fn report(o: &Options, config: &Config, out: &Outcome) -> String {
         }
     }
     s
-}
-
-/// Replaces the backend's section of `docs/benchmarks.md` (markers added when absent).
-fn write_docs(backend: Backend, section: &str) -> Result<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join("benchmarks.md");
-    let mut doc = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".into());
-    let start = format!("<!-- bench:mail:{}:start -->", backend.name());
-    let end = format!("<!-- bench:mail:{}:end -->", backend.name());
-    let body = format!("{start}\n{section}{end}");
-    match (doc.find(&start), doc.find(&end)) {
-        (Some(a), Some(b)) if a < b => doc.replace_range(a..b + end.len(), &body),
-        _ => {
-            if !doc.ends_with('\n') {
-                doc.push('\n');
-            }
-            doc.push_str(&format!("\n### Email, {}\n\n{body}\n", backend.name()));
-        }
-    }
-    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-    std::fs::write(&path, doc)?;
-    Ok(path)
 }
 
 // ---------------------------------------------------------------- main
@@ -925,28 +730,14 @@ async fn bench(o: &Options, state: &AppState, smtp: Result<&SmtpServer, String>)
     Ok(Outcome { queueing: vec![plain, with_email], delivery, email_bytes })
 }
 
-fn pg_schema_name() -> String {
-    format!("bench_mail_{}_{}", std::process::id(), rand::random::<u32>())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     // `cargo bench` passes `--bench`; no other argument is understood.
     let o = Options::from_env()?;
-    let mut config = Config { run_jobs: false, log: "warn".into(), ..Config::default() };
+    let (mut config, place) = support::configure(&o.c)?;
     let dir = tempfile::tempdir()?;
     // Never used (SMTP is configured), but never the working directory either.
     config.mail_dir = dir.path().join("outbox");
-    let mut schema = None;
-    match o.backend {
-        Backend::Sqlite => config.database_url = format!("sqlite://{}", dir.path().join("carnet.db").display()),
-        Backend::Postgres => {
-            let s = pg_schema_name();
-            config.database_url = o.pg_url.clone().unwrap_or_default();
-            config.database_schema = Some(s.clone());
-            schema = Some(s);
-        }
-    }
     let smtp = SmtpServer::start();
     match &smtp {
         Ok(server) => config.smtp_url = Some(server.url()),
@@ -954,22 +745,18 @@ async fn main() -> Result<()> {
     }
     eprintln!(
         "carnet mail bench: backend {}, {} emails, concurrency {}, {} delivery workers, SMTP {}",
-        o.backend.name(),
+        o.c.backend.name(),
         o.emails,
         o.concurrency,
         o.workers,
         config.smtp_url.as_deref().unwrap_or("none")
     );
-    let clock: SharedClock = Arc::new(SystemClock);
     let outcome = async {
-        let state = carnet::app::prepare(config.clone(), clock).await?;
+        let state = carnet::app::prepare(config.clone(), Arc::new(carnet::clock::SystemClock)).await?;
         let out = bench(&o, &state, smtp.as_ref().map_err(Clone::clone)).await;
         state.db.pool.close().await;
         let out = out?;
-        let section = report(&o, &config, &out);
-        println!("\n{section}");
-        let path = write_docs(o.backend, &section)?;
-        eprintln!("results written to {}", path.display());
+        support::publish("mail", "Email", o.c.backend, &report(&o, &config, &out))?;
         if let Ok((_, c)) = &out.delivery {
             let expected = out.queueing.get(1).map(|m| m.ok).unwrap_or(0);
             if !c.fine(expected) {
@@ -981,11 +768,5 @@ async fn main() -> Result<()> {
     .await
     .context("mail bench");
     drop(smtp);
-    if let (Some(s), Some(url)) = (schema, o.pg_url.as_deref()) {
-        let db = Db::connect(url, None, 1).await?;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {s} CASCADE")).execute(&db.pool).await?;
-        db.pool.close().await;
-        eprintln!("dropped schema {s}");
-    }
-    outcome
+    place.close(o.c.pg_url.as_deref(), outcome).await
 }

@@ -866,9 +866,10 @@ pub async fn login(client: &Client, base: &str, email: &str) -> Result<String> {
     }
 }
 
-/// How a request authenticates: an API token or a session cookie.
+/// How a request authenticates: an API token, a session cookie, or not at all.
 #[derive(Clone)]
 pub enum Auth {
+    None,
     Bearer(String),
     Session(String),
 }
@@ -876,6 +877,7 @@ pub enum Auth {
 impl Auth {
     pub fn apply(&self, rb: RequestBuilder) -> RequestBuilder {
         match self {
+            Auth::None => rb,
             Auth::Bearer(t) => rb.header(AUTHORIZATION, format!("Bearer {t}")),
             Auth::Session(s) => rb.header(COOKIE, format!("carnet_session={s}")),
         }
@@ -1089,7 +1091,8 @@ pub async fn run_all<S: Scenario>(
 // ---------------------------------------------------------------- CPU accounting
 
 /// CPU time (clock ticks) of the whole machine, of this process and of the PostgreSQL
-/// processes, to tell the measured work from whatever else runs on the machine.
+/// processes (and of a helper process, see [`cpu_sample_with`]), to tell the measured work
+/// from whatever else runs on the machine.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuSample {
     total: u64,
@@ -1097,6 +1100,7 @@ pub struct CpuSample {
     this: u64,
     sqlite: u64,
     postgres: u64,
+    helper: u64,
 }
 
 /// Shares of the machine's capacity (all cores = 100 %) during a window.
@@ -1106,21 +1110,31 @@ pub struct CpuShare {
     pub app: f64,
     /// SQLite's worker threads (in this process) or the PostgreSQL processes.
     pub database: f64,
+    /// The helper process given to [`cpu_sample_with`] (the mail bench's SMTP server).
+    pub helper: f64,
     pub other: f64,
 }
 
-/// utime + stime of a `/proc/PID/stat` line, and the command name.
-fn proc_ticks(stat: &str) -> Option<(String, u64)> {
+/// utime + stime of a `/proc/PID/stat` line, and the command name; with `children`, plus the
+/// time of its children that ended and were reaped (cutime + cstime).
+fn proc_ticks(stat: &str, children: bool) -> Option<(String, u64)> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let comm = stat[open + 1..close].to_string();
     let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((comm, utime + stime))
+    let mut ticks = 0;
+    for i in if children { 11..15 } else { 11..13 } {
+        ticks += fields.get(i)?.parse::<u64>().ok()?;
+    }
+    Some((comm, ticks))
 }
 
 pub fn cpu_sample() -> CpuSample {
+    cpu_sample_with(None)
+}
+
+/// A sample that also reads the CPU time of process `helper` (a server the bench started).
+pub fn cpu_sample_with(helper: Option<u32>) -> CpuSample {
     let mut s = CpuSample::default();
     if let Some(line) = std::fs::read_to_string("/proc/stat").ok().and_then(|t| t.lines().next().map(str::to_string)) {
         // cpu user nice system idle iowait irq softirq steal (guest time is already in user).
@@ -1130,11 +1144,15 @@ pub fn cpu_sample() -> CpuSample {
             s.busy = s.total - v[3] - v[4];
         }
     }
-    s.this = std::fs::read_to_string("/proc/self/stat").ok().and_then(|t| proc_ticks(&t)).map(|(_, t)| t).unwrap_or(0);
+    let ticks = |path: String| std::fs::read_to_string(path).ok().and_then(|t| proc_ticks(&t, false)).map(|(_, t)| t).unwrap_or(0);
+    s.this = ticks("/proc/self/stat".into());
+    if let Some(pid) = helper {
+        s.helper = ticks(format!("/proc/{pid}/stat"));
+    }
     // sqlx runs each SQLite connection on its own thread, named `sqlx-sqlite-worker-N`.
     if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
         for e in dir.flatten() {
-            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t)) {
+            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t, false)) {
                 if comm.starts_with("sqlx-sqlite") {
                     s.sqlite += t;
                 }
@@ -1147,7 +1165,9 @@ pub fn cpu_sample() -> CpuSample {
             if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
-            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t)) {
+            // With the reaped children of the postmaster: the parallel query workers and the
+            // backends that come and go during a window are counted too.
+            if let Some((comm, t)) = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|t| proc_ticks(&t, true)) {
                 if comm == "postgres" {
                     s.postgres += t;
                 }
@@ -1161,12 +1181,17 @@ pub fn cpu_share(a: CpuSample, b: CpuSample) -> CpuShare {
     let total = b.total.saturating_sub(a.total).max(1) as f64;
     let busy = b.busy.saturating_sub(a.busy) as f64;
     let this = b.this.saturating_sub(a.this) as f64;
+    // A backend that ended during the window leaves its whole time in its parent's children
+    // time; never below zero.
     let postgres = b.postgres.saturating_sub(a.postgres) as f64;
+    let helper = b.helper.saturating_sub(a.helper) as f64;
+    // Threads that ended during the window are missed (none do: the pool keeps them).
     let sqlite = (b.sqlite.saturating_sub(a.sqlite) as f64).min(this);
     CpuShare {
         app: 100.0 * (this - sqlite) / total,
         database: 100.0 * (sqlite + postgres) / total,
-        other: (100.0 * (busy - this - postgres) / total).max(0.0),
+        helper: 100.0 * helper / total,
+        other: (100.0 * (busy - this - postgres - helper) / total).max(0.0),
     }
 }
 
