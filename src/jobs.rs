@@ -147,18 +147,27 @@ pub struct Claimed {
     pub max_attempts: i64,
 }
 
-/// Takes the next due job (or one whose lease ran out), if any.
+/// Takes a job whose lease ran out (its worker died), else the next due job, if any. Two
+/// lookups on the `(status, run_at)` index rather than one `OR` of both conditions, which
+/// no index serves: that read and sorted the whole queue at every claim, so draining a queue
+/// cost its length squared. Few jobs are `running` at a time, so the first lookup is cheap.
 pub async fn claim(db: &Db, worker: &str, now: Millis) -> Result<Option<Claimed>> {
-    let sql = format!(
-        "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1 \
-         WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $3) OR (status = 'running' AND locked_until < $3) \
-         ORDER BY run_at, id LIMIT 1{}) RETURNING id, kind, payload, attempts, max_attempts",
-        db.backend.skip_locked()
-    );
     let mut tx = db.begin().await?;
-    let job: Option<Claimed> = sqlx::query_as(&sql).bind(worker).bind(now + LEASE_MS).bind(now).fetch_optional(&mut *tx).await?;
+    for due in ["status = 'running' AND locked_until < $3", "status = 'queued' AND run_at <= $3"] {
+        let sql = format!(
+            "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1 \
+             WHERE id = (SELECT id FROM jobs WHERE {due} ORDER BY run_at, id LIMIT 1{}) \
+             RETURNING id, kind, payload, attempts, max_attempts",
+            db.backend.skip_locked()
+        );
+        let job: Option<Claimed> = sqlx::query_as(&sql).bind(worker).bind(now + LEASE_MS).bind(now).fetch_optional(&mut *tx).await?;
+        if job.is_some() {
+            tx.commit().await?;
+            return Ok(job);
+        }
+    }
     tx.commit().await?;
-    Ok(job)
+    Ok(None)
 }
 
 /// Takes one given job if it is due (used to run a job right away).

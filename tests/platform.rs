@@ -763,6 +763,14 @@ async fn jobs_run_retry_and_schedule_once() {
         app.clock.advance(jobs::LEASE_MS + 1);
         let again = jobs::claim(&app.state.db, "w2", app.now()).await.unwrap().unwrap();
         assert_eq!(again.id, j);
+        // With a due job waiting too, both are taken, the expired lease first, then nothing.
+        let mut tx = app.state.db.begin().await.unwrap();
+        let k = jobs::enqueue(&mut tx, "ok", &json!({"n": 2}), app.now(), app.now(), None).await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+        app.clock.advance(jobs::LEASE_MS + 1);
+        assert_eq!(jobs::claim(&app.state.db, "w3", app.now()).await.unwrap().unwrap().id, j);
+        assert_eq!(jobs::claim(&app.state.db, "w3", app.now()).await.unwrap().unwrap().id, k);
+        assert!(jobs::claim(&app.state.db, "w3", app.now()).await.unwrap().is_none());
 
         // The standard housekeeping job through the API and its rights.
         let admin = app.user("admin@t.fr", "administrateur", None).await;
