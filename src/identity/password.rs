@@ -30,15 +30,26 @@ pub fn verify(password: &str, stored: &str) -> Result<bool> {
     Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
-/// [`hash`] on the blocking thread pool: argon2id takes tens of milliseconds of CPU and
-/// must not stall the async workers serving other requests.
-pub async fn hash_blocking(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || hash(&password)).await.map_err(Error::internal)?
+/// Runs an argon2id computation on the blocking thread pool (it takes tens of milliseconds
+/// of CPU and must not stall the async workers serving other requests), at most one per core
+/// at a time: 32 logins at once would otherwise share the cores, each with its own 19 MiB,
+/// costing more CPU each (cache and memory-bandwidth contention) and finishing all late. The
+/// semaphore is fair, so logins are served in arrival order.
+async fn on_a_core<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    static CORES: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let cores = CORES.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)));
+    let _permit = cores.acquire().await.map_err(Error::internal)?;
+    tokio::task::spawn_blocking(work).await.map_err(Error::internal)?
 }
 
-/// [`verify`] on the blocking thread pool.
+/// [`hash`] on a core of its own (see [`on_a_core`]).
+pub async fn hash_blocking(password: String) -> Result<String> {
+    on_a_core(move || hash(&password)).await
+}
+
+/// [`verify`] on a core of its own (see [`on_a_core`]).
 pub async fn verify_blocking(password: String, stored: String) -> Result<bool> {
-    tokio::task::spawn_blocking(move || verify(&password, &stored)).await.map_err(Error::internal)?
+    on_a_core(move || verify(&password, &stored)).await
 }
 
 /// A hash to verify against when the account does not exist, so that timing does not
@@ -50,6 +61,24 @@ pub fn dummy_hash() -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    /// Many verifications at once all finish, each with the right answer (the permits are
+    /// given back, including after a failed verification).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_verifications_all_finish() {
+        let h = super::hash("correct horse battery").unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..12 {
+            let (h, pw) = (h.clone(), if i % 3 == 0 { "wrong".to_string() } else { "correct horse battery".to_string() });
+            tasks.push(tokio::spawn(async move { (i, super::verify_blocking(pw, h).await) }));
+        }
+        for t in tasks {
+            let (i, ok) = tokio::time::timeout(std::time::Duration::from_secs(60), t).await.unwrap().unwrap();
+            assert_eq!(ok.unwrap(), i % 3 != 0);
+        }
+        assert!(super::verify_blocking("x".into(), "not a hash".into()).await.is_err());
+        assert!(super::verify_blocking("wrong".into(), h).await.is_ok());
+    }
+
     #[test]
     fn hash_and_verify() {
         let h = super::hash("correct horse battery").unwrap();
