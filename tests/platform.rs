@@ -763,9 +763,10 @@ async fn jobs_run_retry_and_schedule_once() {
         app.clock.advance(jobs::LEASE_MS + 1);
         let again = jobs::claim(&app.state.db, "w2", app.now()).await.unwrap().unwrap();
         assert_eq!(again.id, j);
-        // With a due job waiting too, both are taken, the expired lease first, then nothing.
+        // With a job due for longer waiting too, both are taken, the expired lease first (a
+        // dead worker's job is not left behind the queue), then nothing.
         let mut tx = app.state.db.begin().await.unwrap();
-        let k = jobs::enqueue(&mut tx, "ok", &json!({"n": 2}), app.now(), app.now(), None).await.unwrap().unwrap();
+        let k = jobs::enqueue(&mut tx, "ok", &json!({"n": 2}), 0, app.now(), None).await.unwrap().unwrap();
         tx.commit().await.unwrap();
         app.clock.advance(jobs::LEASE_MS + 1);
         assert_eq!(jobs::claim(&app.state.db, "w3", app.now()).await.unwrap().unwrap().id, j);

@@ -34,12 +34,21 @@ pub fn verify(password: &str, stored: &str) -> Result<bool> {
 /// of CPU and must not stall the async workers serving other requests), at most one per core
 /// at a time: 32 logins at once would otherwise share the cores, each with its own 19 MiB,
 /// costing more CPU each (cache and memory-bandwidth contention) and finishing all late. The
-/// semaphore is fair, so logins are served in arrival order.
+/// semaphore is fair, so logins are served in arrival order. The permit goes with the
+/// computation, not with the caller: a request dropped meanwhile (the client hung up) does
+/// not free a core that is still busy.
 async fn on_a_core<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    static CORES: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let cores = CORES.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)));
-    let _permit = cores.acquire().await.map_err(Error::internal)?;
-    tokio::task::spawn_blocking(work).await.map_err(Error::internal)?
+    static CORES: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    let cores = CORES.get_or_init(|| {
+        std::sync::Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)))
+    });
+    let permit = cores.clone().acquire_owned().await.map_err(Error::internal)?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(Error::internal)?
 }
 
 /// [`hash`] on a core of its own (see [`on_a_core`]).
