@@ -46,9 +46,14 @@ pub fn normalise_query(raw: &str, allowed: &[&str]) -> String {
 
 const SELECT: &str = "SELECT id, entity, name, owner_id, shared_unit_id, query FROM saved_views";
 
-/// The views a user may use for `entity`: their own and those shared with their unit.
+/// The units whose shared views reach a user of unit `$n`: that unit and every unit above it
+/// (a view shared with a branch reaches the branch's teams). Completed by the placeholder.
+const SHARED_WITH: &str = "SELECT a.id FROM org_units a JOIN org_units mine ON mine.path LIKE a.path || '%' WHERE mine.id = ";
+
+/// The views a user may use for `entity`: their own and those shared with their unit or a
+/// unit above it.
 pub async fn usable(db: &Db, entity: &str, user_id: i64, unit_id: Option<i64>) -> Result<Vec<View>> {
-    Ok(sqlx::query_as(&format!("{SELECT} WHERE entity = $1 AND (owner_id = $2 OR shared_unit_id = $3) ORDER BY name, id LIMIT 200"))
+    Ok(sqlx::query_as(&format!("{SELECT} WHERE entity = $1 AND (owner_id = $2 OR shared_unit_id IN ({SHARED_WITH}$3)) ORDER BY name, id LIMIT 200"))
         .bind(entity)
         .bind(user_id)
         .bind(unit_id.unwrap_or(-1))
@@ -57,7 +62,7 @@ pub async fn usable(db: &Db, entity: &str, user_id: i64, unit_id: Option<i64>) -
 }
 
 pub async fn get_usable(db: &Db, entity: &str, user_id: i64, unit_id: Option<i64>, id: i64) -> Result<Option<View>> {
-    Ok(sqlx::query_as(&format!("{SELECT} WHERE id = $1 AND entity = $2 AND (owner_id = $3 OR shared_unit_id = $4)"))
+    Ok(sqlx::query_as(&format!("{SELECT} WHERE id = $1 AND entity = $2 AND (owner_id = $3 OR shared_unit_id IN ({SHARED_WITH}$4))"))
         .bind(id)
         .bind(entity)
         .bind(user_id)

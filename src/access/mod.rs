@@ -117,6 +117,14 @@ impl RightSet {
         }
         s
     }
+    /// The rights in either set.
+    pub fn union(self, other: RightSet) -> RightSet {
+        RightSet(self.0 | other.0)
+    }
+    /// The rights of `self` that are not in `other`.
+    pub fn minus(self, other: RightSet) -> RightSet {
+        RightSet(self.0 & !other.0)
+    }
     pub fn iter(self) -> impl Iterator<Item = Right> {
         Right::ALL.iter().copied().filter(move |r| self.contains(*r))
     }

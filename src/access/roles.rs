@@ -298,10 +298,11 @@ pub fn defaults() -> Vec<RoleInput> {
             .collect(),
         ),
         (
+            // The BDC is a central team working for every branch.
             "agent_bdc",
             "Agent BDC",
             "BDC agent",
-            Scope::Unit,
+            Scope::All,
             [
                 UsersRead,
                 CustomersRead,
@@ -359,7 +360,16 @@ pub fn defaults() -> Vec<RoleInput> {
             "Technicien",
             "Technician",
             Scope::Own,
-            [CustomersRead, ServiceRequestsRead, InterventionsRead, InterventionsUpdate, ReturnsRead, DocumentsRead, DocumentsCreate]
+            [
+                UsersRead,
+                CustomersRead,
+                ServiceRequestsRead,
+                InterventionsRead,
+                InterventionsUpdate,
+                ReturnsRead,
+                DocumentsRead,
+                DocumentsCreate,
+            ]
                 .into_iter()
                 .collect(),
         ),
@@ -370,23 +380,113 @@ pub fn defaults() -> Vec<RoleInput> {
         .collect()
 }
 
-/// Creates the default roles that do not exist yet (run at every start; idempotent).
+/// A role's scope and rights as stored in `roles.shipped`: `scope|right right …`.
+fn encode(scope: Scope, rights: RightSet) -> String {
+    format!("{}|{}", scope.code(), rights.iter().map(Right::code).collect::<Vec<_>>().join(" "))
+}
+
+fn decode(s: &str) -> Option<(Scope, RightSet)> {
+    let (scope, rights) = s.split_once('|')?;
+    Some((Scope::from_code(scope)?, rights.split_whitespace().filter_map(Right::from_code).collect()))
+}
+
+/// The three-way merge that carries a release's new defaults for a built-in role into a
+/// database whose administrators may have changed the role: a right the release added is
+/// granted, a right it removed is withdrawn, and every other right stays as the
+/// administrators left it; the scope follows the release unless it was changed here.
+pub fn merge_defaults(current: (Scope, RightSet), shipped: (Scope, RightSet), new: (Scope, RightSet)) -> (Scope, RightSet) {
+    let rights = current.1.minus(shipped.1.minus(new.1)).union(new.1.minus(shipped.1));
+    let scope = if current.0 == shipped.0 { new.0 } else { current.0 };
+    (scope, rights)
+}
+
+/// Creates the default roles that do not exist yet, and brings existing built-in roles up to
+/// this release's defaults with [`merge_defaults`] (run at every start; idempotent, and safe
+/// when several processes start at once: the first to move `shipped` does the work).
 pub async fn ensure_defaults(db: &Db, now: Millis) -> Result<()> {
     for input in defaults() {
-        if id_by_code(db, &input.code).await?.is_some() {
-            continue;
-        }
-        let mut tx = db.begin().await?;
-        match insert(&mut tx, &input, true, now).await {
-            Ok(id) => {
-                let role = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
-                audit::created(&mut tx, &Actor::system(), now, id, &role).await?;
-                tx.commit().await?;
+        let shipped = encode(input.scope, input.rights);
+        let existing: Option<(i64, Option<String>)> =
+            sqlx::query_as("SELECT id, shipped FROM roles WHERE code = $1 AND builtin = 1").bind(&input.code).fetch_optional(&db.pool).await?;
+        match existing {
+            Some((_, Some(s))) if s == shipped => {}
+            Some((id, old)) => upgrade(db, now, id, old, &input, &shipped).await?,
+            None if id_by_code(db, &input.code).await?.is_some() => {}
+            None => {
+                let mut tx = db.begin().await?;
+                match insert(&mut tx, &input, true, now).await {
+                    Ok(id) => {
+                        sqlx::query("UPDATE roles SET shipped = $1 WHERE id = $2").bind(&shipped).bind(id).execute(&mut *tx).await?;
+                        let role = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+                        audit::created(&mut tx, &Actor::system(), now, id, &role).await?;
+                        tx.commit().await?;
+                    }
+                    // Another process created it first.
+                    Err(Error::Conflict(_)) => tx.rollback().await?,
+                    Err(e) => return Err(e),
+                }
             }
-            // Another process created it first.
-            Err(Error::Conflict(_)) => tx.rollback().await?,
-            Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+async fn upgrade(db: &Db, now: Millis, id: i64, old: Option<String>, input: &RoleInput, shipped: &str) -> Result<()> {
+    let mut tx = db.begin().await?;
+    // Compare and set: a second process starting at the same time finds nothing to move.
+    let moved = match &old {
+        Some(o) => sqlx::query("UPDATE roles SET shipped = $1 WHERE id = $2 AND shipped = $3").bind(shipped).bind(id).bind(o),
+        None => sqlx::query("UPDATE roles SET shipped = $1 WHERE id = $2 AND shipped IS NULL").bind(shipped).bind(id),
+    }
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        tx.rollback().await?;
+        return Ok(());
+    }
+    let before = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let current = (before.scope, before.rights);
+    // Without a record of what was shipped, the role is taken as shipped (not customised).
+    let base = old.as_deref().and_then(decode).unwrap_or(current);
+    let (scope, rights) = merge_defaults(current, base, (input.scope, input.rights));
+    if (scope, rights) != current {
+        sqlx::query("UPDATE roles SET scope = $1, updated_at = $2 WHERE id = $3").bind(scope.code()).bind(now).bind(id).execute(&mut *tx).await?;
+        write_rights(&mut tx, id, rights).await?;
+        let after = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+        audit::updated(&mut tx, &Actor::system(), now, id, &before, &after).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(r: &[Right]) -> RightSet {
+        r.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_new_release_adds_and_removes_its_rights_and_keeps_the_administrators_changes() {
+        use Right::*;
+        let shipped = (Scope::Unit, set(&[CustomersRead, CustomersExport, StockRead]));
+        let new = (Scope::All, set(&[CustomersRead, StockRead, UsersRead]));
+        // Not customised: becomes the new defaults.
+        assert_eq!(merge_defaults(shipped, shipped, new), new);
+        // Customised: the administrator added merge and removed stock; the release added
+        // users.read and removed export; the scope was changed here, so it stays.
+        let current = (Scope::Own, set(&[CustomersRead, CustomersExport, CustomersMerge]));
+        let (scope, rights) = merge_defaults(current, shipped, new);
+        assert_eq!(scope, Scope::Own);
+        assert_eq!(rights, set(&[CustomersRead, CustomersMerge, UsersRead]));
+    }
+
+    #[test]
+    fn shipped_round_trips() {
+        for r in defaults() {
+            assert_eq!(decode(&encode(r.scope, r.rights)), Some((r.scope, r.rights)));
+        }
+    }
 }

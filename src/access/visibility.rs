@@ -2,47 +2,124 @@ use crate::db::Sql;
 
 use super::Scope;
 
-/// What part of the sales structure a user sees. Built once per request from the user's
-/// role, org unit and the unit's materialised path (`/1/4/9/`).
+/// What part of the sales structure a user sees, and what they take part in. Built once per
+/// request from the user's role, org unit and the unit's materialised path (`/1/4/9/`).
+///
+/// Two rules, one filter:
+/// - **Scope** (the role's): own records; the user's *home unit* and every unit below it (a
+///   team member's home unit is the branch the team belongs to, so a branch's support agent
+///   sees the requests filed under the branch and under its teams); the user's unit subtree;
+///   or everything. Whatever the scope, a user always sees the records they own.
+/// - **Taking part** (whatever the scope): opportunities with a meeting or a call of theirs
+///   (as the meeting's rep, a participant, directly or through a group, or the call's owner);
+///   requests with an intervention they are a technician on; and, read only, the customer
+///   behind any opportunity or request they may see.
 #[derive(Debug, Clone)]
 pub struct Visibility {
     pub scope: Scope,
     pub user_id: i64,
     pub unit_id: Option<i64>,
     pub unit_path: Option<String>,
+    /// The path of the user's home unit: the branch above (or at) their unit, else the unit.
+    pub home_path: Option<String>,
 }
 
 impl Visibility {
-    /// The SQL condition limiting a table's rows to what this user may see.
-    ///
-    /// `owner_col` is the column holding the record's owner (a user id) and `unit_col` the
-    /// column holding its org unit. Every list, search, count, export and detail lookup of a
-    /// record type with an owner and a unit appends this condition. A user without an org
-    /// unit whose scope depends on one falls back to their own records.
     /// Whether [`filter`](Self::filter) keeps only the user's own records (scope own, or a
     /// unit scope without a unit): a few thousand at most, best walked from the owner index.
     pub fn own_only(&self) -> bool {
         !matches!(
-            (self.scope, self.unit_id, &self.unit_path),
+            (self.scope, &self.home_path, &self.unit_path),
             (Scope::All, _, _) | (Scope::Unit, Some(_), _) | (Scope::Subtree, _, Some(_))
         )
     }
 
+    /// The id of the user's home unit (the last segment of its materialised path): the unit
+    /// a record they create goes to when they name none.
+    pub fn home_unit_id(&self) -> Option<i64> {
+        self.home_path.as_deref()?.trim_end_matches('/').rsplit('/').next()?.parse().ok()
+    }
+
+    /// Whether the user sees every record (no condition needed).
+    pub fn sees_all(&self) -> bool {
+        self.scope == Scope::All
+    }
+
+    /// The SQL condition limiting a table's rows to the user's scope: what they may see *and
+    /// change* by their place in the sales structure (participation aside).
+    ///
+    /// `owner_col` is the column holding the record's owner (a user id) and `unit_col` the
+    /// column holding its org unit. A user without an org unit whose scope depends on one
+    /// falls back to their own records.
     pub fn filter(&self, owner_col: &str, unit_col: &str) -> Sql {
         let mut s = Sql::new("(");
-        match (self.scope, self.unit_id, &self.unit_path) {
+        match (self.scope, &self.home_path, &self.unit_path) {
             (Scope::All, _, _) => {
                 s.push("1 = 1");
             }
-            (Scope::Unit, Some(unit), _) => {
-                s.push(unit_col).push(" = ").bind(unit);
-            }
-            (Scope::Subtree, _, Some(path)) => {
+            (Scope::Unit, Some(path), _) | (Scope::Subtree, _, Some(path)) => {
                 s.push(unit_col).push(" IN (SELECT id FROM org_units WHERE path LIKE ").bind(format!("{path}%")).push(")");
+                s.push(" OR ").push(owner_col).push(" = ").bind(self.user_id);
             }
             _ => {
                 s.push(owner_col).push(" = ").bind(self.user_id);
             }
+        }
+        s.push(")");
+        s
+    }
+
+    /// Opportunities (alias `o`) the user may see: their scope, plus those they take part in
+    /// through a meeting (rep or participant, directly or by group) or a call.
+    pub fn opportunities(&self, o: &str) -> Sql {
+        let mut s = Sql::new("(");
+        s.append(self.filter(&format!("{o}.owner_id"), &format!("{o}.branch_id")));
+        if !self.sees_all() {
+            let me = self.user_id;
+            s.push(" OR ").push(o).push(".id IN (SELECT vm.opportunity_id FROM meetings vm WHERE vm.owner_id = ").bind(me).push(")");
+            s.push(" OR ").push(o).push(
+                ".id IN (SELECT vm.opportunity_id FROM meeting_participants vp JOIN meetings vm ON vm.id = vp.meeting_id \
+                 WHERE vp.kind = 'user' AND vp.ref_id = ",
+            );
+            s.bind(me).push(")");
+            s.push(" OR ").push(o).push(
+                ".id IN (SELECT vm.opportunity_id FROM user_group_members vg \
+                 JOIN meeting_participants vp ON vp.kind = 'group' AND vp.ref_id = vg.group_id \
+                 JOIN meetings vm ON vm.id = vp.meeting_id WHERE vg.user_id = ",
+            );
+            s.bind(me).push(")");
+            s.push(" OR ").push(o).push(".id IN (SELECT vk.opportunity_id FROM calls vk WHERE vk.owner_id = ").bind(me).push(")");
+        }
+        s.push(")");
+        s
+    }
+
+    /// Service requests (alias `r`) the user may see: their scope, plus those with an
+    /// intervention the user is a technician on.
+    pub fn requests(&self, r: &str) -> Sql {
+        let mut s = Sql::new("(");
+        s.append(self.filter(&format!("{r}.owner_id"), &format!("{r}.branch_id")));
+        if !self.sees_all() {
+            s.push(" OR ").push(r).push(
+                ".id IN (SELECT vi.request_id FROM intervention_technicians vt JOIN interventions vi ON vi.id = vt.intervention_id \
+                 WHERE vt.user_id = ",
+            );
+            s.bind(self.user_id).push(")");
+        }
+        s.push(")");
+        s
+    }
+
+    /// Customers (alias `c`) the user may *read*: their scope, plus the customer behind any
+    /// opportunity or request they may see. Changing a customer needs [`filter`](Self::filter).
+    pub fn customers(&self, c: &str) -> Sql {
+        let mut s = Sql::new("(");
+        s.append(self.filter(&format!("{c}.owner_id"), &format!("{c}.branch_id")));
+        if !self.sees_all() {
+            s.push(" OR ").push(c).push(".id IN (SELECT vo.customer_id FROM opportunities vo WHERE vo.trashed = 0 AND ");
+            s.append(self.opportunities("vo")).push(")");
+            s.push(" OR ").push(c).push(".id IN (SELECT vr.customer_id FROM service_requests vr WHERE ");
+            s.append(self.requests("vr")).push(")");
         }
         s.push(")");
         s
@@ -54,18 +131,41 @@ mod tests {
     use super::*;
 
     fn vis(scope: Scope) -> Visibility {
-        Visibility { scope, user_id: 7, unit_id: Some(4), unit_path: Some("/1/4/".into()) }
+        Visibility {
+            scope,
+            user_id: 7,
+            unit_id: Some(9),
+            unit_path: Some("/1/4/9/".into()),
+            home_path: Some("/1/4/".into()),
+        }
     }
 
     #[test]
     fn each_scope_renders_its_condition() {
         assert_eq!(vis(Scope::All).filter("o", "u").text(), "(1 = 1)");
         assert_eq!(vis(Scope::Own).filter("o", "u").text(), "(o = $1)");
-        assert_eq!(vis(Scope::Unit).filter("o", "u").text(), "(u = $1)");
-        assert_eq!(vis(Scope::Subtree).filter("o", "u").text(), "(u IN (SELECT id FROM org_units WHERE path LIKE $1))");
-        let no_unit = Visibility { scope: Scope::Subtree, user_id: 7, unit_id: None, unit_path: None };
+        let unit = vis(Scope::Unit).filter("o", "u");
+        assert_eq!(unit.text(), "(u IN (SELECT id FROM org_units WHERE path LIKE $1) OR o = $2)");
+        assert!(matches!(&unit.args()[0], crate::db::sql::Arg::Text(Some(p)) if p == "/1/4/%"), "unit scope covers the home unit");
+        let sub = vis(Scope::Subtree).filter("o", "u");
+        assert!(matches!(&sub.args()[0], crate::db::sql::Arg::Text(Some(p)) if p == "/1/4/9/%"), "subtree scope covers the unit's subtree");
+        let no_unit = Visibility { scope: Scope::Subtree, user_id: 7, unit_id: None, unit_path: None, home_path: None };
         assert_eq!(no_unit.filter("o", "u").text(), "(o = $1)");
         assert!(no_unit.own_only() && vis(Scope::Own).own_only());
         assert!(!vis(Scope::Unit).own_only() && !vis(Scope::Subtree).own_only() && !vis(Scope::All).own_only());
+        assert_eq!(vis(Scope::Own).home_unit_id(), Some(4));
+        assert_eq!(no_unit.home_unit_id(), None);
+    }
+
+    #[test]
+    fn participation_is_added_below_all() {
+        assert_eq!(vis(Scope::All).opportunities("o").text(), "((1 = 1))");
+        assert_eq!(vis(Scope::All).customers("c").text(), "((1 = 1))");
+        let own = vis(Scope::Own).opportunities("o").text().to_string();
+        assert!(own.contains("meeting_participants") && own.contains("calls vk") && own.contains("user_group_members"));
+        let req = vis(Scope::Own).requests("r").text().to_string();
+        assert!(req.contains("intervention_technicians"));
+        let cust = vis(Scope::Own).customers("c").text().to_string();
+        assert!(cust.contains("opportunities vo") && cust.contains("service_requests vr"));
     }
 }

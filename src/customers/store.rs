@@ -151,7 +151,7 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
         Sort::Recent => None,
     };
     let mut q = Sql::new(if ranked.is_some() { SELECT_RANKED } else { SELECT });
-    q.push(" WHERE ").append(vis.filter("c.owner_id", "c.branch_id"));
+    q.push(" WHERE ").append(vis.customers("c"));
     if let Some(r) = ranked.clone() {
         q.push(" AND ").append(r);
     } else if let Some(m) =
@@ -215,6 +215,15 @@ pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Custo
 
 /// A customer, if it exists and `vis` may see it.
 pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Customer>> {
+    let mut q = Sql::new(SELECT);
+    q.push(" WHERE c.id = ").bind(id).push(" AND ").append(vis.customers("c"));
+    let row: Option<Row> = q.query_as().fetch_optional(&db.pool).await?;
+    Ok(row.map(Customer::from))
+}
+
+/// A customer, if it exists and `vis` may change it: by scope only (reading the customer
+/// behind a record one takes part in gives no right to change it).
+pub async fn get_writable(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Customer>> {
     let mut q = Sql::new(SELECT);
     q.push(" WHERE c.id = ").bind(id).push(" AND ").append(vis.filter("c.owner_id", "c.branch_id"));
     let row: Option<Row> = q.query_as().fetch_optional(&db.pool).await?;
@@ -419,6 +428,23 @@ const CUSTOMERS_PER_STATEMENT: usize = 10;
 /// (civility, particularities, branch, owner); no returning-customer check. Returns the
 /// customers in the order of `inputs`.
 pub async fn create_many(tx: &mut Tx, actor: &Actor, now: Millis, inputs: &[&CustomerInput]) -> Result<Vec<Customer>> {
+    // Rows without an owner or a branch are placed like any creation (one lookup per owner).
+    let mut homes: HashMap<i64, Option<i64>> = HashMap::new();
+    let mut placed: Vec<CustomerInput> = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let mut p = (*input).clone();
+        p.owner_id = p.owner_id.or(actor.id);
+        if let (None, Some(o)) = (p.branch_id, p.owner_id) {
+            if !homes.contains_key(&o) {
+                let home = crate::org::units::home_of(tx, o).await?;
+                homes.insert(o, home);
+            }
+            p.branch_id = homes.get(&o).copied().flatten();
+        }
+        placed.push(p);
+    }
+    let inputs: Vec<&CustomerInput> = placed.iter().collect();
+    let inputs = inputs.as_slice();
     let mut ids: Vec<i64> = Vec::with_capacity(inputs.len());
     for chunk in inputs.chunks(CUSTOMERS_PER_STATEMENT) {
         let mut q = Sql::new(
@@ -509,6 +535,9 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &CustomerInput, 
 /// Creates a customer inside the caller's transaction (references checked, search terms and
 /// history written); no returning-customer check.
 pub async fn create_in(tx: &mut Tx, actor: &Actor, now: Millis, input: &CustomerInput) -> Result<Customer> {
+    let mut input = input.clone();
+    (input.branch_id, input.owner_id) = crate::org::units::placement(tx, actor, input.branch_id, input.owner_id).await?;
+    let input = &input;
     check_refs(tx, input).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, language, \

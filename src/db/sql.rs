@@ -97,6 +97,11 @@ impl Sql {
         &self.text
     }
 
+    /// The bound values, in placeholder order.
+    pub fn args(&self) -> &[Arg] {
+        &self.args
+    }
+
     pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
         let mut q = sqlx::query(&self.text);
         for a in &self.args {

@@ -72,6 +72,8 @@ struct PrincipalRow {
     scope: String,
     org_unit_id: Option<i64>,
     unit_path: Option<String>,
+    /// The path of the branch at or above the user's unit (their home unit), if any.
+    branch_path: Option<String>,
     /// The role's rights, comma-separated (one row per principal, not one per right).
     right_codes: Option<String>,
     csrf_token: Option<String>,
@@ -79,7 +81,8 @@ struct PrincipalRow {
 }
 
 const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.name, u.email, u.language, r.code AS role_code, r.scope, \
-    u.org_unit_id, o.path AS unit_path";
+    u.org_unit_id, o.path AS unit_path, \
+    (SELECT b.path FROM org_units b WHERE b.kind = 'branch' AND o.path LIKE b.path || '%' ORDER BY LENGTH(b.path) DESC LIMIT 1) AS branch_path";
 
 /// The role's rights as one comma-separated column: one row per principal, however many
 /// rights the role has.
@@ -102,6 +105,7 @@ fn principal_from(row: Option<PrincipalRow>, session_hash: Option<String>) -> Op
             user_id: first.user_id,
             unit_id: first.org_unit_id,
             unit_path: first.unit_path.clone(),
+            home_path: first.branch_path.clone().or_else(|| first.unit_path.clone()),
         },
         csrf_token: first.csrf_token.clone(),
         session_hash,

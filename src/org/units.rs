@@ -224,3 +224,29 @@ pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> 
     tx.commit().await?;
     Ok(())
 }
+
+/// A user's home unit: the branch at or above their unit, else their unit (a BDC team under a
+/// region works for every branch). `None` for a user without a unit.
+pub async fn home_of(conn: &mut sqlx::AnyConnection, user_id: i64) -> Result<Option<i64>> {
+    let home: Option<Option<i64>> = sqlx::query_scalar(
+        "SELECT COALESCE((SELECT b.id FROM org_units b WHERE b.kind = 'branch' AND o.path LIKE b.path || '%' \
+         ORDER BY LENGTH(b.path) DESC LIMIT 1), o.id) FROM users u JOIN org_units o ON o.id = u.org_unit_id WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(home.flatten())
+}
+
+/// Where a new record goes when its form or API call names no owner or unit: owned by its
+/// creator, in the home unit of its owner. A record is never left without either (the system,
+/// which has no unit, keeps what it was given).
+pub async fn placement(conn: &mut sqlx::AnyConnection, actor: &Actor, unit: Option<i64>, owner: Option<i64>) -> Result<(Option<i64>, Option<i64>)> {
+    let owner = owner.or(actor.id);
+    let unit = match (unit, owner) {
+        (Some(u), _) => Some(u),
+        (None, Some(o)) => home_of(conn, o).await?,
+        (None, None) => None,
+    };
+    Ok((unit, owner))
+}

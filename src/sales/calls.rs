@@ -137,7 +137,7 @@ pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Call>
 pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Call>> {
     let mut q = Sql::new(SELECT);
     q.push(" WHERE k.id = ").bind(id).push(" AND o.trashed = 0 AND (k.owner_id = ").bind(vis.user_id).push(" OR ");
-    q.append(vis.filter("o.owner_id", "o.branch_id")).push(")");
+    q.append(vis.opportunities("o")).push(")");
     Ok(q.query_as().fetch_optional(&db.pool).await?)
 }
 

@@ -151,6 +151,10 @@ pub struct MeetingForm {
     pub appointment_type: String,
     #[serde(default)]
     pub branch_id: Option<i64>,
+    /// The rep the meeting is for (default: the opportunity's owner). Booking for a rep on an
+    /// opportunity without an owner makes the rep its owner.
+    #[serde(default)]
+    pub owner_id: Option<i64>,
     /// `fr` or `en` (default: the customer's language).
     #[serde(default)]
     pub language: String,
@@ -191,6 +195,7 @@ pub struct MeetingInput {
     pub category: String,
     pub appointment_type: Option<String>,
     pub branch_id: Option<i64>,
+    pub owner_id: Option<i64>,
     pub language: Option<String>,
     pub deposit_method: Option<String>,
     pub esign_status: Option<String>,
@@ -273,6 +278,7 @@ impl MeetingForm {
             category: if self.category.trim().is_empty() { "rendez_vous".into() } else { self.category.trim().to_string() },
             appointment_type,
             branch_id: self.branch_id,
+            owner_id: self.owner_id,
             language,
             deposit_method,
             esign_status,
@@ -299,6 +305,7 @@ impl MeetingForm {
             category: m.category.clone(),
             appointment_type: m.appointment_type.clone().unwrap_or_default(),
             branch_id: m.branch_id,
+            owner_id: m.owner_id,
             language: m.language.clone(),
             deposit_method: m.deposit_method.clone().unwrap_or_default(),
             esign_status: m.esign_status.clone().unwrap_or_default(),
@@ -428,7 +435,7 @@ pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Meeti
 /// is its rep or one of its participants (directly or through a group).
 fn visible_cond(vis: &Visibility) -> Sql {
     let mut s = Sql::new("(o.trashed = 0 AND (");
-    s.append(vis.filter("o.owner_id", "o.branch_id"));
+    s.append(vis.opportunities("o"));
     s.push(" OR m.owner_id = ").bind(vis.user_id);
     s.push(" OR EXISTS (SELECT 1 FROM meeting_participants p WHERE p.meeting_id = m.id AND ((p.kind = 'user' AND p.ref_id = ")
         .bind(vis.user_id)
@@ -525,6 +532,12 @@ async fn resolve(tx: &mut Tx, input: &MeetingInput) -> Result<Resolved> {
                 errs.add("stock_numbers", "error.unknown_stock_unit");
                 break;
             }
+        }
+    }
+    if let Some(o) = input.owner_id {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1 AND active = 1").bind(o).fetch_one(&mut **tx).await?;
+        if n == 0 {
+            errs.add("owner_id", "error.unknown_user");
         }
     }
     for (list, code, field) in [("meeting_category", &input.category, "category"), ("meeting_status", &input.status, "status")] {
@@ -629,7 +642,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &MeetingInput, z
     let r = resolve(&mut tx, input).await?;
     let (subject, prio, overridden) = derived(input, &r);
     let branch = input.branch_id.or(r.opp_branch);
-    let owner = r.opp_owner;
+    let owner = input.owner_id.or(r.opp_owner);
     let language = input.language.clone().unwrap_or_else(|| r.customer_language.clone());
     let uid = format!(
         "{}@carnet",
@@ -666,6 +679,9 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &MeetingInput, z
     write_links(&mut tx, id, &r, input, owner, branch).await?;
     let m = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(&mut tx, actor, now, id, &m).await?;
+    if let (None, Some(rep)) = (r.opp_owner, owner) {
+        super::store::take_owner_in(&mut tx, actor, now, input.opportunity_id, rep, branch).await?;
+    }
     // The opportunity moves to "meeting booked" when that is ahead of where it is.
     if let Some(booked) = statuses.meeting_booked() {
         let cur: String =
@@ -700,11 +716,12 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Meetin
     let r = resolve(&mut tx, input).await?;
     let (subject, prio, overridden) = derived(input, &r);
     let branch = input.branch_id.or(old.branch_id);
+    let owner = input.owner_id.or(old.owner_id);
     let language = input.language.clone().unwrap_or_else(|| old.language.clone());
     sqlx::query(
         "UPDATE meetings SET kind = $1, subject = $2, start_at = $3, end_at = $4, location = $5, priority = $6, priority_overridden = $7, \
          category = $8, appointment_type = $9, branch_id = $10, language = $11, deposit_method = $12, esign_status = $13, transfer = $14, \
-         status = $15, description = $16, updated_at = $17 WHERE id = $18",
+         status = $15, description = $16, owner_id = $17, updated_at = $18 WHERE id = $19",
     )
     .bind(&input.kind)
     .bind(&subject)
@@ -722,11 +739,15 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Meetin
     .bind(input.transfer as i64)
     .bind(&input.status)
     .bind(&input.description)
+    .bind(owner)
     .bind(now)
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    write_links(&mut tx, id, &r, input, old.owner_id, branch).await?;
+    write_links(&mut tx, id, &r, input, owner, branch).await?;
+    if let (None, Some(rep)) = (r.opp_owner, owner) {
+        super::store::take_owner_in(&mut tx, actor, now, input.opportunity_id, rep, branch).await?;
+    }
     let mut new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     let changes = audit::diff(&old, &new);
     if changes.is_empty() {

@@ -79,7 +79,7 @@ pub struct Filter {
 
 fn filtered(vis: &Visibility, f: &Filter) -> Sql {
     let mut q = Sql::new(SELECT);
-    q.push(" WHERE o.trashed = ").bind(f.trash as i64).push(" AND ").append(vis.filter("o.owner_id", "o.branch_id"));
+    q.push(" WHERE o.trashed = ").bind(f.trash as i64).push(" AND ").append(vis.opportunities("o"));
     if let Some(m) = f.q.as_deref().and_then(|t| crate::search::matching("customer", "o.customer_id", t)) {
         q.push(" AND ").append(m);
     }
@@ -213,7 +213,7 @@ async fn get_visible_in(db: &Db, vis: &Visibility, id: i64, trashed: bool) -> Re
         .push(" AND o.trashed = ")
         .bind(trashed as i64)
         .push(" AND ")
-        .append(vis.filter("o.owner_id", "o.branch_id"));
+        .append(vis.opportunities("o"));
     let mut conn = db.pool.acquire().await?;
     let row: Option<Row> = q.query_as().fetch_optional(&mut *conn).await?;
     match row {
@@ -309,15 +309,45 @@ pub async fn create_in(tx: &mut Tx, actor: &Actor, now: Millis, statuses: &Statu
     Ok(o)
 }
 
+/// Creates an opportunity from a form or the API: without an owner or a branch it goes to its
+/// creator, in the owner's home unit (lead intake routes its own, see `sales::leads`).
 pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &OpportunityInput) -> Result<Opportunity> {
     let statuses = Statuses::load(db).await?;
     let mut tx = db.begin().await?;
-    let o = create_in(&mut tx, actor, now, &statuses, input).await?;
+    let mut input = input.clone();
+    (input.branch_id, input.owner_id) = crate::org::units::placement(&mut tx, actor, input.branch_id, input.owner_id).await?;
+    let o = create_in(&mut tx, actor, now, &statuses, &input).await?;
     if let Some(owner) = o.owner_id.filter(|u| Some(*u) != actor.id) {
         notify_assigned(&mut tx, now, &o, owner, actor).await?;
     }
     tx.commit().await?;
     Ok(o)
+}
+
+/// Gives an opportunity without an owner to `owner` (a meeting was booked for them), in
+/// `branch` when it has none, audited and with the assignment email.
+pub async fn take_owner_in(tx: &mut Tx, actor: &Actor, now: Millis, id: i64, owner: i64, branch: Option<i64>) -> Result<()> {
+    let old = get(tx, id).await?.ok_or(Error::NotFound)?;
+    if old.owner_id.is_some() {
+        return Ok(());
+    }
+    let branch = match old.branch_id.or(branch) {
+        Some(b) => Some(b),
+        None => crate::org::units::home_of(tx, owner).await?,
+    };
+    sqlx::query("UPDATE opportunities SET owner_id = $1, branch_id = $2, updated_at = $3 WHERE id = $4")
+        .bind(owner)
+        .bind(branch)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    let new = get(tx, id).await?.ok_or(Error::NotFound)?;
+    audit::updated(tx, actor, now, id, &old, &new).await?;
+    if Some(owner) != actor.id {
+        notify_assigned(tx, now, &new, owner, actor).await?;
+    }
+    Ok(())
 }
 
 /// Tells a user an opportunity was assigned to them.
@@ -618,7 +648,7 @@ pub async fn open_files(db: &Db, vis: &Visibility, customer_id: i64, lang: &crat
             .fetch_all(&db.pool)
             .await?;
     let mut q = Sql::new("SELECT o.id FROM opportunities o WHERE o.customer_id = ");
-    q.bind(customer_id).push(" AND ").append(vis.filter("o.owner_id", "o.branch_id"));
+    q.bind(customer_id).push(" AND ").append(vis.opportunities("o"));
     let visible: Vec<i64> = q.query_scalar().fetch_all(&db.pool).await?;
     Ok(rows
         .into_iter()

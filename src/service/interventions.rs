@@ -304,7 +304,7 @@ pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Inter
 /// The condition "the user may see it": its request is visible, or the user is one of its technicians.
 fn visible_cond(vis: &Visibility) -> Sql {
     let mut s = Sql::new("(");
-    s.append(vis.filter("r.owner_id", "r.branch_id"));
+    s.append(vis.requests("r"));
     s.push(" OR EXISTS (SELECT 1 FROM intervention_technicians t WHERE t.intervention_id = i.id AND t.user_id = ")
         .bind(vis.user_id)
         .push("))");

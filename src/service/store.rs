@@ -112,7 +112,7 @@ pub struct Filter {
 /// Requests visible to `vis` and matching `filter`, most recent first.
 pub async fn list(db: &Db, vis: &Visibility, f: &Filter, page: &PageReq) -> Result<Page<ServiceRequest>> {
     let mut q = Sql::new(SELECT);
-    q.push(" WHERE ").append(vis.filter("r.owner_id", "r.branch_id"));
+    q.push(" WHERE ").append(vis.requests("r"));
     if let Some(m) = f.q.as_deref().and_then(|t| crate::search::matching("customer", "r.customer_id", t)) {
         q.push(" AND ").append(m);
     }
@@ -149,7 +149,7 @@ pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Servi
 
 pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<ServiceRequest>> {
     let mut q = Sql::new(SELECT);
-    q.push(" WHERE r.id = ").bind(id).push(" AND ").append(vis.filter("r.owner_id", "r.branch_id"));
+    q.push(" WHERE r.id = ").bind(id).push(" AND ").append(vis.requests("r"));
     let row: Option<Row> = q.query_as().fetch_optional(&db.pool).await?;
     Ok(row.map(ServiceRequest::from))
 }
@@ -216,8 +216,13 @@ pub async fn next_number(tx: &mut Tx, prefix: &str, now: Millis) -> Result<Strin
     Ok(super::number(prefix, year, n))
 }
 
+/// Creates a request; without an owner or a branch it goes to its creator, in the owner's
+/// home unit.
 pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &RequestInput) -> Result<ServiceRequest> {
     let mut tx = db.begin().await?;
+    let mut input = input.clone();
+    (input.branch_id, input.owner_id) = crate::org::units::placement(&mut tx, actor, input.branch_id, input.owner_id).await?;
+    let input = &input;
     check_refs(&mut tx, input).await?;
     let number = next_number(&mut tx, "DEM", now).await?;
     let id: i64 = sqlx::query_scalar(
@@ -479,6 +484,6 @@ pub async fn open_for_customer(db: &Db, customer_id: i64) -> Result<Vec<ServiceR
 /// Ids among `ids` that `vis` may see.
 pub async fn visible_ids(db: &Db, vis: &Visibility, customer_id: i64) -> Result<Vec<i64>> {
     let mut q = Sql::new("SELECT r.id FROM service_requests r WHERE r.customer_id = ");
-    q.bind(customer_id).push(" AND ").append(vis.filter("r.owner_id", "r.branch_id"));
+    q.bind(customer_id).push(" AND ").append(vis.requests("r"));
     Ok(q.query_scalar().fetch_all(&db.pool).await?)
 }

@@ -158,6 +158,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(cust)))
 }
 
+/// The customer, if the user may change it (scope only; 404 otherwise).
+async fn writable(st: &AppState, c: &Ctx, id: i64) -> Result<Customer, HttpError> {
+    store::get_writable(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+}
+
 async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<Customer, HttpError> {
     store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
 }
@@ -202,7 +207,7 @@ pub async fn update(
     Path(id): Path<i64>,
     ApiJson(p): ApiJson<CustomerPatch>,
 ) -> Result<Json<Customer>, HttpError> {
-    let cur = visible(&st, &c, id).await?;
+    let cur = writable(&st, &c, id).await?;
     let mut f = CustomerForm::from_customer(&cur);
     if let Some(v) = p.kind {
         f.kind = v;
@@ -230,7 +235,7 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", responses((status = 204), (status = 404)))]
 pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
-    visible(&st, &c, id).await?;
+    writable(&st, &c, id).await?;
     store::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -252,8 +257,8 @@ pub async fn merge(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<MergeBody>,
 ) -> Result<Json<Customer>, HttpError> {
-    visible(&st, &c, id).await?;
-    if store::get_visible(&st.db, &c.p.visibility, b.from_id).await.map_err(|e| c.err(e))?.is_none() {
+    writable(&st, &c, id).await?;
+    if store::get_writable(&st.db, &c.p.visibility, b.from_id).await.map_err(|e| c.err(e))?.is_none() {
         return Err(c.err(Error::validation("from_id", "error.not_found")));
     }
     Ok(Json(store::merge(&st.db, &c.actor(), st.now(), id, b.from_id).await.map_err(|e| c.err(e))?))
@@ -278,7 +283,7 @@ pub async fn create_contact(
     Path(id): Path<i64>,
     ApiJson(f): ApiJson<ContactForm>,
 ) -> Result<(StatusCode, Json<Contact>), HttpError> {
-    visible(&st, &c, id).await?;
+    writable(&st, &c, id).await?;
     let input = contact_input(&st, &c, &f).await?;
     Ok((StatusCode::CREATED, Json(store::create_contact(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?)))
 }
@@ -290,14 +295,14 @@ pub async fn update_contact(
     Path((id, cid)): Path<(i64, i64)>,
     ApiJson(f): ApiJson<ContactForm>,
 ) -> Result<Json<Contact>, HttpError> {
-    visible(&st, &c, id).await?;
+    writable(&st, &c, id).await?;
     let input = contact_input(&st, &c, &f).await?;
     Ok(Json(store::update_contact(&st.db, &c.actor(), st.now(), id, cid, &input).await.map_err(|e| c.err(e))?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/customers/{id}/contacts/{contact_id}", tag = "customers", responses((status = 204), (status = 404)))]
 pub async fn delete_contact(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<StatusCode, HttpError> {
-    visible(&st, &c, id).await?;
+    writable(&st, &c, id).await?;
     store::delete_contact(&st.db, &c.actor(), st.now(), id, cid).await.map_err(|e| c.err(e))?;
     Ok(StatusCode::NO_CONTENT)
 }

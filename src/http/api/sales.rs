@@ -131,7 +131,7 @@ pub async fn create(
         lead_type: n.lead_type,
         status: n.status,
         owner_id: n.owner_id.or(Some(c.p.user_id)),
-        branch_id: n.branch_id.or(c.p.visibility.unit_id),
+        branch_id: n.branch_id.or(c.p.visibility.home_unit_id()),
         stock_unit_ids: n.stock_unit_ids,
     };
     let o = match (n.customer, n.customer_id) {
@@ -404,7 +404,7 @@ pub async fn create_lead(
     };
     let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let input = f.parse(&region).map_err(|e| c.err(e))?;
-    let defaults = leads::Defaults { branch_id: c.p.visibility.unit_id, owner_id: None };
+    let defaults = leads::Defaults { branch_id: c.p.visibility.home_unit_id(), owner_id: None };
     let r = leads::intake(&st.db, &c.actor(), st.now(), &input, key.as_deref(), defaults).await.map_err(|e| c.err(e))?;
     Ok((if r.replayed { StatusCode::OK } else { StatusCode::CREATED }, Json(r)))
 }
@@ -412,7 +412,7 @@ pub async fn create_lead(
 // ------------------------------------------------------------------ meetings
 
 impl ApiInput for MeetingForm {
-    const READ_ONLY: &'static [&'static str] = &["id", "subject", "uid", "sequence", "owner_id", "start_at", "end_at", "participants"];
+    const READ_ONLY: &'static [&'static str] = &["id", "subject", "uid", "sequence", "start_at", "end_at", "participants"];
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -76,7 +76,7 @@ pub async fn create(
     c: Ctx,
     ApiJson(f): ApiJson<RequestForm>,
 ) -> Result<(StatusCode, Json<ServiceRequest>), HttpError> {
-    let f = RequestForm { owner_id: f.owner_id.or(Some(c.p.user_id)), branch_id: f.branch_id.or(c.p.visibility.unit_id), ..f };
+    let f = RequestForm { owner_id: f.owner_id.or(Some(c.p.user_id)), branch_id: f.branch_id.or(c.p.visibility.home_unit_id()), ..f };
     let input = f.parse().map_err(|e| c.err(e))?;
     crate::customers::store::get_visible(&st.db, &c.p.visibility, input.customer_id)
         .await

@@ -300,7 +300,7 @@ pub async fn new_form(State(st): State<AppState>, c: Ctx) -> Result<Response, Ht
         kind: "person".into(),
         language: Some("fr".into()),
         owner_id: Some(c.p.user_id),
-        branch_id: c.p.visibility.unit_id,
+        branch_id: c.p.visibility.home_unit_id(),
         ..Default::default()
     };
     form_page(&st, &c, None, form, FormErrors::none(), Vec::new()).await
@@ -378,17 +378,22 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
     }
 }
 
+/// The customer, if the user may change it (scope only; 404 otherwise).
+async fn writable(st: &AppState, c: &Ctx, id: i64) -> Result<Customer, HttpError> {
+    store::get_writable(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+}
+
 async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<Customer, HttpError> {
     store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
 }
 
 pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    let cu = visible(&st, &c, id).await?;
+    let cu = writable(&st, &c, id).await?;
     form_page(&st, &c, Some(id), CustomerForm::from_customer(&cu), FormErrors::none(), Vec::new()).await
 }
 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
-    visible(&st, &c, id).await?;
+    writable(&st, &c, id).await?;
     let (form, _) = read_form(&body);
     let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let res = match form.parse(&region) {
@@ -405,7 +410,7 @@ pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, bod
 }
 
 pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    visible(&st, &c, id).await?;
+    writable(&st, &c, id).await?;
     store::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
     Ok(redirect_notice("/customers", "notice.deleted"))
 }
@@ -456,6 +461,8 @@ async fn show_page(
     let particularities = lists::items(&st.db, "customer_particularity", true).await.map_err(|e| c.err(e))?;
     let emails = crate::mail::for_entity(&st.db, "customer", id).await.map_err(|e| c.err(e))?;
     let open_files = crate::http::api::sales::open_files_for(st, c, id).await?;
+    // Read through a record one takes part in: no change controls.
+    let in_scope = store::get_writable(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.is_some();
     let mut pc = PageCtx::new(c, "/customers", "nav.customers").with_notice(notice);
     pc.title = cu.display_name.clone();
     let errors = f.any() || merge_error.is_some();
@@ -467,9 +474,9 @@ async fn show_page(
         particularities,
         emails,
         show_links: c.p.can(Right::AdminMail),
-        can_update: c.p.can(Right::CustomersUpdate),
-        can_delete: c.p.can(Right::CustomersDelete),
-        can_merge: c.p.can(Right::CustomersMerge),
+        can_update: in_scope && c.p.can(Right::CustomersUpdate),
+        can_delete: in_scope && c.p.can(Right::CustomersDelete),
+        can_merge: in_scope && c.p.can(Right::CustomersMerge),
         contact_form,
         f,
         merge_error,
@@ -506,7 +513,7 @@ fn read_contact(body: &str) -> ContactForm {
 }
 
 pub async fn create_contact(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
-    visible(&st, &c, id).await?;
+    writable(&st, &c, id).await?;
     let form = read_contact(&body);
     let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let res = match form.parse(&region) {
@@ -533,7 +540,7 @@ struct ContactPage {
 }
 
 pub async fn edit_contact(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
-    let customer = visible(&st, &c, id).await?;
+    let customer = writable(&st, &c, id).await?;
     let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
     let ct = store::contact(&mut conn, id, cid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let mut pc = PageCtx::new(&c, "/customers", "customers.contact_edit");
@@ -547,7 +554,7 @@ pub async fn update_contact(
     Path((id, cid)): Path<(i64, i64)>,
     body: String,
 ) -> Result<Response, HttpError> {
-    let customer = visible(&st, &c, id).await?;
+    let customer = writable(&st, &c, id).await?;
     let form = read_contact(&body);
     let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let res = match form.parse(&region) {
@@ -568,7 +575,7 @@ pub async fn update_contact(
 }
 
 pub async fn delete_contact(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
-    visible(&st, &c, id).await?;
+    writable(&st, &c, id).await?;
     store::delete_contact(&st.db, &c.actor(), st.now(), id, cid).await.map_err(|e| c.err(e))?;
     Ok(redirect_notice(&format!("/customers/{id}"), "notice.deleted"))
 }
@@ -585,10 +592,10 @@ pub async fn merge(
     Path(id): Path<i64>,
     axum::extract::Form(m): axum::extract::Form<MergeForm>,
 ) -> Result<Response, HttpError> {
-    visible(&st, &c, id).await?;
+    writable(&st, &c, id).await?;
     let from: Option<i64> = m.from_id.trim().trim_start_matches('#').parse().ok();
     let other = match from {
-        Some(f) => store::get_visible(&st.db, &c.p.visibility, f).await.map_err(|e| c.err(e))?,
+        Some(f) => store::get_writable(&st.db, &c.p.visibility, f).await.map_err(|e| c.err(e))?,
         None => None,
     };
     let Some(other) = other.filter(|o| o.id != id) else {

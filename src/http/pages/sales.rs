@@ -623,7 +623,7 @@ pub async fn new_form(State(st): State<AppState>, c: Ctx, Query(q): Query<NewQue
     let form = OpportunityForm {
         customer_id: q.customer_id,
         owner_id: Some(c.p.user_id),
-        branch_id: c.p.visibility.unit_id,
+        branch_id: c.p.visibility.home_unit_id(),
         lead_type: Some("phone_up".into()),
         ..Default::default()
     };
@@ -822,6 +822,9 @@ impl MeetingPage {
     fn unit_is(&self, id: &i64) -> bool {
         self.form.branch_id == Some(*id)
     }
+    fn owner_is(&self, id: &i64) -> bool {
+        self.form.owner_id == Some(*id)
+    }
     fn is(&self, field: &str, v: &str) -> bool {
         let cur = match field {
             "kind" => &self.form.kind,
@@ -904,6 +907,7 @@ pub async fn new_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>
         category: "rendez_vous".into(),
         status: "planifie".into(),
         branch_id: o.branch_id,
+        owner_id: o.owner_id,
         stock_numbers: o.stock_units.iter().map(|s| s.stock_number.clone()).collect(),
         ..Default::default()
     };
@@ -924,6 +928,7 @@ fn read_meeting(body: &str) -> MeetingForm {
             "category" => f.category = v,
             "appointment_type" => f.appointment_type = v,
             "branch_id" => f.branch_id = v.parse().ok(),
+            "owner_id" => f.owner_id = v.parse().ok(),
             "language" => f.language = v,
             "deposit_method" => f.deposit_method = v,
             "esign_status" => f.esign_status = v,
@@ -1202,7 +1207,7 @@ pub async fn lead_submit(State(st): State<AppState>, c: Ctx, body: String) -> Re
     if check {
         return lead_page(&st, &c, f, FormErrors::none(), true).await;
     }
-    let defaults = leads::Defaults { branch_id: c.p.visibility.unit_id, owner_id: None };
+    let defaults = leads::Defaults { branch_id: c.p.visibility.home_unit_id(), owner_id: None };
     match leads::intake(&st.db, &c.actor(), st.now(), &input, None, defaults).await {
         Ok(r) => Ok(redirect_notice(
             &format!("/opportunities/{}", r.opportunity_id),

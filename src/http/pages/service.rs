@@ -224,7 +224,7 @@ fn read_form(body: &str) -> RequestForm {
 
 pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
     let form = read_form(&body);
-    let form = RequestForm { branch_id: form.branch_id.or(c.p.visibility.unit_id), ..form };
+    let form = RequestForm { branch_id: form.branch_id.or(c.p.visibility.home_unit_id()), ..form };
     let res = async {
         let input = form.parse()?;
         crate::customers::store::get_visible(&st.db, &c.p.visibility, input.customer_id)

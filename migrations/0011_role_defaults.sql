@@ -1,0 +1,11 @@
+-- What the release last shipped for each built-in role ("scope|right right …"): the base of the
+-- three-way merge that carries a new release's default rights into an existing database while
+-- keeping what administrators changed (access::roles::ensure_defaults).
+ALTER TABLE roles ADD COLUMN shipped TEXT;
+
+UPDATE roles SET shipped = 'subtree|users.read customers.read customers.create customers.create_duplicate customers.update customers.merge customers.import customers.export opportunities.read opportunities.create opportunities.update opportunities.win opportunities.trash opportunities.export leads.create meetings.read meetings.create meetings.update calls.read calls.create calls.update stock.read stock.manage' WHERE builtin = 1 AND code = 'directeur_ventes';
+UPDATE roles SET shipped = 'own|users.read customers.read customers.create customers.update opportunities.read opportunities.create opportunities.update opportunities.win leads.create meetings.read meetings.create meetings.update calls.read calls.create calls.update stock.read' WHERE builtin = 1 AND code = 'representant';
+UPDATE roles SET shipped = 'unit|users.read customers.read customers.create customers.update customers.export opportunities.read opportunities.create opportunities.update opportunities.trash leads.create meetings.read meetings.create meetings.update calls.read calls.create calls.update stock.read' WHERE builtin = 1 AND code = 'agent_bdc';
+UPDATE roles SET shipped = 'unit|users.read customers.read customers.create customers.update service.requests.read service.requests.create service.requests.update service.contact.create service.contact.update service.equipment.manage service.interventions.read service.interventions.create service.interventions.update service.returns.read service.returns.create service.returns.update service.documents.read service.documents.create service.documents.delete service.mail.send' WHERE builtin = 1 AND code = 'agent_support';
+UPDATE roles SET shipped = 'own|customers.read service.requests.read service.interventions.read service.interventions.update service.returns.read service.documents.read service.documents.create' WHERE builtin = 1 AND code = 'technicien';
+UPDATE roles SET shipped = 'unit|users.read customers.read' WHERE builtin = 1 AND code = 'avant_vente';
