@@ -131,12 +131,13 @@ async fn visibility_applies_to_list_detail_search_lookup_and_export() {
         let laval = app.unit("Laval", "branch", Some(co)).await;
         let longueuil = app.unit("Longueuil", "branch", Some(co)).await;
         let rep = app.user("rep@t.fr", "representant", Some(laval)).await;
-        let bdc = app.user("bdc@t.fr", "agent_bdc", Some(laval)).await;
+        let bdc = app.user("bdc@t.fr", "directeur_ventes", Some(laval)).await; // the Laval branch
+        let far = app.user("far@t.fr", "representant", Some(longueuil)).await;
         let api = admin_api(&app).await;
         let mk = |name: &str, branch: i64, owner: i64, phone: &str| json!({"first_name": name, "last_name": "Client", "branch_id": branch, "owner_id": owner, "phone": phone});
         let (_, a) = api.send("POST", "/api/v1/customers", Some(mk("Aline", laval, rep, "514 555 0001"))).await;
         let (_, b) = api.send("POST", "/api/v1/customers", Some(mk("Bruno", laval, bdc, "514 555 0002"))).await;
-        let (_, c) = api.send("POST", "/api/v1/customers", Some(mk("Chloé", longueuil, bdc, "514 555 0003"))).await;
+        let (_, c) = api.send("POST", "/api/v1/customers", Some(mk("Chloé", longueuil, far, "514 555 0003"))).await;
         let names = |v: &serde_json::Value| -> Vec<String> { v["items"].as_array().unwrap().iter().map(|i| i["display_name"].as_str().unwrap().to_string()).collect() };
         let r = app.api(&app.token_for(rep).await);
         let (_, l) = r.get("/api/v1/customers").await;

@@ -359,7 +359,8 @@ async fn visibility_by_sales_structure() {
     each_backend(|app| async move {
         let [_co, ra, a1, a1a, a2, _rb] = structure(&app).await;
         let dir = app.user("dir@t.fr", "directeur_ventes", Some(ra)).await; // subtree of region A
-        let bdc = app.user("bdc@t.fr", "agent_bdc", Some(a1)).await; // unit A1 only
+        // Unit scope: branch A1 and its team A1a (a team member's home unit is their branch).
+        let bdc = app.user("bdc@t.fr", "agent_support", Some(a1)).await;
         let rep = app.user("rep@t.fr", "representant", Some(a1a)).await; // own
         app.user("rep2@t.fr", "representant", Some(a1)).await;
         app.user("rep3@t.fr", "representant", Some(a2)).await;
@@ -369,7 +370,7 @@ async fn visibility_by_sales_structure() {
         let t = app.token_for(dir).await;
         assert_eq!(visible_emails(&app, &t).await, vec!["bdc@t.fr", "dir@t.fr", "rep2@t.fr", "rep3@t.fr", "rep@t.fr"]);
         let t = app.token_for(bdc).await;
-        assert_eq!(visible_emails(&app, &t).await, vec!["bdc@t.fr", "rep2@t.fr"]);
+        assert_eq!(visible_emails(&app, &t).await, vec!["bdc@t.fr", "rep2@t.fr", "rep@t.fr"]);
         let t = app.token_for(rep).await;
         assert_eq!(visible_emails(&app, &t).await, vec!["rep@t.fr"]);
         let t = app.token_for(admin).await;
@@ -386,8 +387,9 @@ async fn visibility_by_sales_structure() {
         // Search applies it too.
         let bdc_api = app.api(&app.token_for(bdc).await);
         let (_, b) = bdc_api.get("/api/v1/users?q=rep").await;
-        let found: Vec<&str> = b["items"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
-        assert_eq!(found, vec!["rep2@t.fr"]);
+        let mut found: Vec<&str> = b["items"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
+        found.sort();
+        assert_eq!(found, vec!["rep2@t.fr", "rep@t.fr"]);
 
         // Moving region A's branch A1 under region B takes its subtree along.
         let adm = app.api(&app.token_for(admin).await);

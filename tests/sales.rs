@@ -521,9 +521,14 @@ async fn open_files_show_every_department_with_details_only_where_visible() {
         let (st, b) = s.admin.send("DELETE", &format!("/api/v1/customers/{cust}"), None).await;
         assert_eq!(st, 409, "{b}");
         assert_eq!(app.count(&format!("SELECT COUNT(*) FROM customers WHERE id = {cust}")).await, 1);
-        // The first rep cannot see the customer at all.
-        let (st, _) = s.rep.get(&format!("/api/v1/customers/{cust}/open-files")).await;
-        assert_eq!(st, 404);
+        // The first rep reads the customer behind his own opportunity (not the other rep's
+        // file), and may not change it.
+        let (st, f) = s.rep.get(&format!("/api/v1/customers/{cust}/open-files")).await;
+        assert_eq!(st, 200);
+        let theirs = f["items"].as_array().unwrap().iter().find(|x| x["id"] == mine["id"]).unwrap().clone();
+        assert_eq!(theirs["visible"], false, "{f}");
+        let (st, _) = s.rep.send("PATCH", &format!("/api/v1/customers/{cust}"), Some(json!({"notes": "x"}))).await;
+        assert_eq!(st, 404, "reading through a file gives no right to change the customer");
         app
     })
     .await;

@@ -361,7 +361,6 @@ pub fn defaults() -> Vec<RoleInput> {
             "Technician",
             Scope::Own,
             [
-                UsersRead,
                 CustomersRead,
                 ServiceRequestsRead,
                 InterventionsRead,
