@@ -333,6 +333,7 @@ async fn sales(st: &AppState, agent: i64) -> Result<()> {
             source: "site web".into(),
             stock_number: "A1301".into(),
             lead_type: Some("internet".into()),
+            branch_id: None,
         },
         leads::LeadForm {
             first_name: "Maëlle".into(),

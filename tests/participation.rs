@@ -262,3 +262,53 @@ async fn a_new_release_of_the_default_roles_reaches_an_existing_database() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_new_customers_lead_is_routed_in_turn_or_to_the_queue_and_its_owner_is_told() {
+    each_backend(|app| async move {
+        let o = org(&app).await;
+        let r1 = app.user("r1@t.fr", "representant", Some(o.ventes_laval)).await;
+        let r2 = app.user("r2@t.fr", "representant", Some(o.ventes_laval)).await;
+        app.user("far@t.fr", "representant", Some(o.longueuil)).await;
+        let a1 = app.user("a1@t.fr", "agent_bdc", Some(o.bdc_team)).await;
+        let (s, g) = o.admin.send("POST", "/api/v1/groups", Some(json!({"name": "BDC", "description": "", "members": [a1], "org_unit_id": null}))).await;
+        assert_eq!(s, 201, "{g}");
+        let lead = |n: usize, branch: Option<i64>| json!({"first_name": "Client", "last_name": format!("N{n}"), "email": format!("n{n}@exemple.ca"), "branch_id": branch});
+        let mut owners = Vec::new();
+        for n in 0..3 {
+            let (s, r) = o.admin.send("POST", "/api/v1/leads", Some(lead(n, Some(o.laval)))).await;
+            assert_eq!(s, 201, "{r}");
+            let (_, opp) = o.admin.get(&format!("/api/v1/opportunities/{}", r["opportunity_id"])).await;
+            assert_eq!(opp["branch_id"], o.laval);
+            owners.push(opp["owner_id"].as_i64().unwrap());
+        }
+        assert_eq!(owners, vec![r1, r2, r1], "round robin among the branch's representatives");
+        let told = app.count("SELECT COUNT(*) FROM emails WHERE event = 'opportunity_assigned' AND entity_type = 'opportunity'").await;
+        assert_eq!(told, 3, "each owner is told at once");
+        // The queue: no owner, the BDC group is told; the first agent to book for a rep gives it away.
+        let (s, b) = o.admin.send("PATCH", "/api/v1/settings", Some(json!({"leads.routing": "queue"}))).await;
+        assert_eq!(s, 200, "{b}");
+        let (s, r) = o.admin.send("POST", "/api/v1/leads", Some(lead(9, Some(o.laval)))).await;
+        assert_eq!(s, 201, "{r}");
+        let (_, opp) = o.admin.get(&format!("/api/v1/opportunities/{}", r["opportunity_id"])).await;
+        assert!(opp["owner_id"].is_null(), "{opp}");
+        assert_eq!(app.count("SELECT COUNT(*) FROM emails WHERE event = 'lead_queued'").await, 1);
+        // Lost by the BDC without an owner: the follow-up goes to the agent, once.
+        let bdc = app.api(&app.token_for(a1).await);
+        let oid = r["opportunity_id"].as_i64().unwrap();
+        let (s, b) = bdc.send("PATCH", &format!("/api/v1/opportunities/{oid}"), Some(json!({"status": "perdu_bdc"}))).await;
+        assert_eq!(s, 200, "{b}");
+        let q = format!("SELECT COUNT(*) FROM calls WHERE opportunity_id = {oid} AND automatic = 1 AND owner_id = {a1}");
+        assert_eq!(app.count(&q).await, 1);
+        bdc.send("PATCH", &format!("/api/v1/opportunities/{oid}"), Some(json!({"status": "perdu_bdc"}))).await;
+        assert_eq!(app.count(&q).await, 1, "once per loss");
+        // An unknown branch is a clear error, and nothing is written.
+        let before = app.count("SELECT COUNT(*) FROM customers").await;
+        let (s, e) = o.admin.send("POST", "/api/v1/leads", Some(lead(10, Some(999_999)))).await;
+        assert_eq!(s, 422, "{e}");
+        assert!(e["error"]["fields"]["branch_id"].is_string(), "{e}");
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, before);
+        app
+    })
+    .await;
+}

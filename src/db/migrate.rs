@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 9, name: "customers_perf", sql: include_str!("../../migrations/0009_customers_perf.sql") },
     Migration { version: 10, name: "service_lists", sql: include_str!("../../migrations/0010_service_lists.sql") },
     Migration { version: 11, name: "role_defaults", sql: include_str!("../../migrations/0011_role_defaults.sql") },
+    Migration { version: 12, name: "lead_routing", sql: include_str!("../../migrations/0012_lead_routing.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

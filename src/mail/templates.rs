@@ -146,6 +146,21 @@ pub fn events() -> &'static [EventDef] {
             ),
         },
         EventDef {
+            code: "lead_queued",
+            required: false,
+            sample: sample_sales,
+            fr: (
+                "Nouveau lead à prendre : {{ opportunity.name }}",
+                "Bonjour,\n\nUn nouveau lead attend d'être pris en charge (« {{ opportunity.name }} ») :\n\n{{ lead.summary }}\n\n{{ app_url }}/opportunities/{{ opportunity.id }}\n",
+                "<p>Bonjour,</p><p>Un nouveau lead attend d'être pris en charge (« {{ opportunity.name }} ») :</p><blockquote>{{ lead.summary }}</blockquote><p><a href=\"{{ app_url }}/opportunities/{{ opportunity.id }}\">Ouvrir l'opportunité</a></p>",
+            ),
+            en: (
+                "New lead to take: {{ opportunity.name }}",
+                "Hello,\n\nA new lead is waiting to be taken (\"{{ opportunity.name }}\"):\n\n{{ lead.summary }}\n\n{{ app_url }}/opportunities/{{ opportunity.id }}\n",
+                "<p>Hello,</p><p>A new lead is waiting to be taken (“{{ opportunity.name }}”):</p><blockquote>{{ lead.summary }}</blockquote><p><a href=\"{{ app_url }}/opportunities/{{ opportunity.id }}\">Open the opportunity</a></p>",
+            ),
+        },
+        EventDef {
             code: "lead_merged",
             required: false,
             sample: sample_sales,

@@ -39,6 +39,9 @@ pub struct LeadForm {
     /// A `lead_type` code; `internet` by default.
     #[serde(default)]
     pub lead_type: Option<String>,
+    /// The branch the lead is for (a new customer's lead is routed there).
+    #[serde(default)]
+    pub branch_id: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +54,7 @@ pub struct LeadInput {
     pub source: String,
     pub stock_number: String,
     pub lead_type: String,
+    pub branch_id: Option<i64>,
 }
 
 fn text(errs: &mut FieldErrors, field: &str, v: &str, max: usize) -> String {
@@ -79,7 +83,7 @@ impl LeadForm {
         let stock_number = text(&mut errs, "stock_number", &self.stock_number, 40);
         let lead_type = self.lead_type.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or("internet").to_string();
         errs.into_result()?;
-        Ok(LeadInput { first_name, last_name, email, phone, message, source, stock_number, lead_type })
+        Ok(LeadInput { first_name, last_name, email, phone, message, source, stock_number, lead_type, branch_id: self.branch_id })
     }
 }
 
@@ -182,12 +186,25 @@ async fn intake_in(
     if n == 0 {
         return Err(Error::validation("lead_type", "error.invalid_choice"));
     }
-    // 1. The customer.
+    if let Some(b) = input.branch_id {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units WHERE id = $1").bind(b).fetch_one(&mut **tx).await?;
+        if n == 0 {
+            return Err(Error::validation("branch_id", "error.unknown_org_unit"));
+        }
+    }
+    // 1. The customer; a new one's lead is routed (a branch and an owner, see `routing`).
+    let mut route: Option<super::routing::Route> = None;
     let phones: Vec<&str> = input.phone.iter().map(|p| p.as_str()).collect();
     let matches = crate::customers::store::lookup(tx, input.email.as_ref().map(|e| e.as_str()), &phones, None).await?;
     let (customer_id, customer_created) = match matches.first() {
         Some(m) => (m.id, false),
         None => {
+            let mut r = super::routing::route(tx, now, input.branch_id, defaults.branch_id).await?;
+            if defaults.owner_id.is_some() {
+                r.owner_id = defaults.owner_id;
+                r.queue_group = None;
+            }
+            route = Some(r);
             let c = CustomerInput {
                 kind: Kind::Person,
                 civility: None,
@@ -208,8 +225,8 @@ async fn intake_in(
                 mobile: None,
                 address: String::new(),
                 language: Lang::Fr,
-                branch_id: defaults.branch_id,
-                owner_id: defaults.owner_id,
+                branch_id: r.branch_id,
+                owner_id: r.owner_id,
                 notes: String::new(),
                 particularities: Vec::new(),
             };
@@ -269,6 +286,13 @@ async fn intake_in(
         _ => {
             let (owner, branch): (Option<i64>, Option<i64>) =
                 sqlx::query_as("SELECT owner_id, branch_id FROM customers WHERE id = $1").bind(customer_id).fetch_one(&mut **tx).await?;
+            // A returning customer's new file goes to their representative; a new customer's
+            // (or an unowned one's) is routed.
+            let route = match (route, owner) {
+                (Some(r), _) => r,
+                (None, Some(o)) => super::routing::Route { branch_id: branch.or(defaults.branch_id), owner_id: Some(o), queue_group: None },
+                (None, None) => super::routing::route(tx, now, input.branch_id.or(branch), defaults.branch_id).await?,
+            };
             let o = super::store::create_in(
                 tx,
                 actor,
@@ -279,8 +303,8 @@ async fn intake_in(
                     customer_id,
                     lead_type: Some(input.lead_type.clone()),
                     status: None,
-                    owner_id: owner.or(defaults.owner_id),
-                    branch_id: branch.or(defaults.branch_id),
+                    owner_id: route.owner_id,
+                    branch_id: route.branch_id,
                     stock_unit_ids: stock.into_iter().collect(),
                 },
             )
@@ -288,6 +312,17 @@ async fn intake_in(
             super::store::add_note_in(tx, actor, now, o.id, "lead", &summary).await?;
             if let Some(owner) = o.owner_id.filter(|u| Some(*u) != actor.id) {
                 super::store::notify_assigned(tx, now, &o, owner, actor).await?;
+            }
+            if let (None, Some(group)) = (o.owner_id, route.queue_group) {
+                use crate::mail::notify::{notify, Notice, Recipient};
+                let notice = Notice {
+                    event: "lead_queued",
+                    entity: Some(("opportunity".into(), o.id)),
+                    vars: serde_json::json!({"opportunity": {"id": o.id, "name": o.name}, "lead": {"summary": summary, "message": input.message}}),
+                    attachments: Vec::new(),
+                    created_by: actor.id,
+                };
+                notify(tx, now, notice, &[Recipient::Group(group)]).await?;
             }
             (Outcome::Created, o.id)
         }

@@ -12,6 +12,7 @@ pub mod calls;
 pub mod expiry;
 pub mod leads;
 pub mod meetings;
+pub mod routing;
 pub mod stock;
 pub mod store;
 

@@ -488,7 +488,29 @@ pub async fn change_status_in(
     let lang = crate::i18n::Lang::Fr;
     add_note_in(tx, actor, now, id, "status", &format!("{} → {}", statuses.label(&t.from, &lang), statuses.label(&t.to, &lang))).await?;
     if t.follow_up {
-        if let Some(owner) = new.owner_id {
+        // The owner's follow-up; an unowned opportunity's goes to the queue: the agent who
+        // recorded the loss, else the queue group's first active member. Once per loss: not
+        // while an automatic follow-up is still planned.
+        let queue_member = match (new.owner_id, actor.id) {
+            (Some(_), _) => None,
+            (None, Some(a)) => Some(a),
+            (None, None) => match super::routing::queue_group(tx).await? {
+                Some(g) => sqlx::query_scalar(
+                    "SELECT u.id FROM user_group_members m JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 AND u.active = 1 \
+                     ORDER BY u.id LIMIT 1",
+                )
+                .bind(g)
+                .fetch_optional(&mut **tx)
+                .await?,
+                None => None,
+            },
+        };
+        let pending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE opportunity_id = $1 AND automatic = 1 AND status = 'planned'")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+        if let Some(owner) = new.owner_id.or(queue_member).filter(|_| pending == 0) {
             let days = crate::settings::get_in(tx, "opportunities.follow_up_days").await?.parse::<i64>().unwrap_or(30);
             super::calls::schedule_in(
                 tx,
