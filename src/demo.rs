@@ -216,6 +216,12 @@ async fn sales(st: &AppState, agent: i64) -> Result<()> {
     let system = Actor::system();
     let now = st.now();
     let zone = crate::settings::zone(&st.db).await?;
+    // Julie takes part in one of Marc's meetings (participant access); one Internet lead names
+    // the Laval branch (routed in turn to its representatives), the others wait in the BDC queue.
+    let julie: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'julie.roy@carnet.demo'").fetch_optional(&st.db.pool).await?;
+    let laval: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM org_units WHERE name = 'Succursale Laval'").fetch_optional(&st.db.pool).await?;
     const UNITS: &[(&str, &str, &str)] = &[
         ("A1234", "Honda Civic 2024, gris météore, 12 000 km", "disponible"),
         ("A1301", "Toyota RAV4 hybride 2025, blanc nacré", "disponible"),
@@ -314,6 +320,7 @@ async fn sales(st: &AppState, agent: i64) -> Result<()> {
             stock_numbers: if n % 3 == 0 { Vec::new() } else { vec![UNITS[n % UNITS.len()].0.into()] },
             deposit_method: if n % 4 == 3 { "stripe".into() } else { String::new() },
             description: "Essai routier et présentation du financement.".into(),
+            user_ids: if n == 1 { julie.into_iter().collect() } else { Vec::new() },
             ..Default::default()
         };
         let actor = Actor { id: *owner, name: "Démo".into(), request_id: None };
@@ -333,7 +340,7 @@ async fn sales(st: &AppState, agent: i64) -> Result<()> {
             source: "site web".into(),
             stock_number: "A1301".into(),
             lead_type: Some("internet".into()),
-            branch_id: None,
+            branch_id: laval,
         },
         leads::LeadForm {
             first_name: "Maëlle".into(),

@@ -1320,10 +1320,13 @@ pub async fn stock_update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64
 
 // ------------------------------------------------------------------ my day
 
-/// Today's meetings and due calls of the user (the home page's "my day").
+/// Today's meetings, due calls and interventions of the user (the home page's "my day").
 pub struct MyDay {
     pub meetings: Vec<Meeting>,
     pub calls: Vec<Call>,
+    /// `None` for a user who works on no intervention.
+    pub interventions: Option<Vec<crate::service::interventions::Intervention>>,
+    pub sales: bool,
     pub zone: Zone,
     pub now: i64,
 }
@@ -1338,7 +1341,8 @@ impl MyDay {
 }
 
 pub async fn my_day(st: &AppState, c: &Ctx) -> Result<Option<MyDay>, HttpError> {
-    if !c.p.can(Right::MeetingsRead) && !c.p.can(Right::CallsRead) {
+    let sales = c.p.can(Right::MeetingsRead) || c.p.can(Right::CallsRead);
+    if !sales && !c.p.can(Right::InterventionsRead) {
         return Ok(None);
     }
     let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
@@ -1351,5 +1355,13 @@ pub async fn my_day(st: &AppState, c: &Ctx) -> Result<Option<MyDay>, HttpError> 
     };
     let calls =
         if c.p.can(Right::CallsRead) { calls::tasks(&st.db, c.p.user_id, end, 50).await.map_err(|e| c.err(e))? } else { Vec::new() };
-    Ok(Some(MyDay { meetings, calls, zone, now: st.now() }))
+    // The interventions the user is booked on today (a technician's day).
+    let interventions = if c.p.can(Right::InterventionsRead) {
+        use crate::service::interventions::{planning, PlanningOf};
+        let mine = planning(&st.db, &c.p.visibility, PlanningOf::Technician(c.p.user_id), start, end).await.map_err(|e| c.err(e))?;
+        (!mine.is_empty() || !sales).then_some(mine)
+    } else {
+        None
+    };
+    Ok(Some(MyDay { meetings, calls, interventions, sales, zone, now: st.now() }))
 }

@@ -700,9 +700,16 @@ struct InterventionPage {
     technicians: Vec<Staff>,
     can_update: bool,
     statuses: Vec<interventions::Status>,
+    /// Where the technician goes and whom to call there.
+    customer: Option<crate::customers::Customer>,
+    contact: Option<crate::customers::Contact>,
+    region: String,
 }
 
 impl InterventionPage {
+    fn phone(&self, p: &Option<String>) -> String {
+        p.as_deref().map(|e| crate::customers::phone::Phone::display(e, &self.region)).unwrap_or_default()
+    }
     fn tech_chosen(&self, id: &i64) -> bool {
         self.form.technician_ids.contains(id)
     }
@@ -721,6 +728,15 @@ async fn intervention_page(
     let i = interventions::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let l = Labels::load(st, c).await?;
     let (form, f) = form.unwrap_or_else(|| (InterventionForm::from_intervention(&i, l.zone), FormErrors::none()));
+    let customer = {
+        let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+        crate::customers::store::get(&mut conn, i.customer_id).await.map_err(|e| c.err(e))?
+    };
+    let contact = match store::contact_of(&st.db, i.request_id, store::Role::Requester).await.map_err(|e| c.err(e))? {
+        Some(ct) => Some(ct),
+        None => store::contact_of(&st.db, i.request_id, store::Role::User).await.map_err(|e| c.err(e))?,
+    };
+    let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/service/requests", "service.intervention").with_notice(notice);
     pc.title = i.number.clone();
     let errors = f.any();
@@ -733,6 +749,9 @@ async fn intervention_page(
         technicians: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
         can_update: c.p.can(Right::InterventionsUpdate),
         statuses: interventions::Status::ALL.to_vec(),
+        customer,
+        contact,
+        region,
     });
     if errors {
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
