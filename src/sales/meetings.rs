@@ -680,7 +680,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &MeetingInput, z
     let m = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(&mut tx, actor, now, id, &m).await?;
     if let (None, Some(rep)) = (r.opp_owner, owner) {
-        super::store::take_owner_in(&mut tx, actor, now, input.opportunity_id, rep, branch).await?;
+        super::store::take_owner_in(&mut tx, actor, now, input.opportunity_id, rep, input.branch_id).await?;
     }
     // The opportunity moves to "meeting booked" when that is ahead of where it is.
     if let Some(booked) = statuses.meeting_booked() {
@@ -746,7 +746,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Meetin
     .await?;
     write_links(&mut tx, id, &r, input, owner, branch).await?;
     if let (None, Some(rep)) = (r.opp_owner, owner) {
-        super::store::take_owner_in(&mut tx, actor, now, input.opportunity_id, rep, branch).await?;
+        super::store::take_owner_in(&mut tx, actor, now, input.opportunity_id, rep, input.branch_id).await?;
     }
     let mut new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     let changes = audit::diff(&old, &new);

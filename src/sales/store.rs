@@ -324,16 +324,17 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &OpportunityInpu
     Ok(o)
 }
 
-/// Gives an opportunity without an owner to `owner` (a meeting was booked for them), in
-/// `branch` when it has none, audited and with the assignment email.
+/// Gives an opportunity without an owner (a lead waiting in the queue) to `owner`, a rep a
+/// meeting was booked for: it moves to the meeting's branch (else the rep's home branch),
+/// audited and with the assignment email.
 pub async fn take_owner_in(tx: &mut Tx, actor: &Actor, now: Millis, id: i64, owner: i64, branch: Option<i64>) -> Result<()> {
     let old = get(tx, id).await?.ok_or(Error::NotFound)?;
     if old.owner_id.is_some() {
         return Ok(());
     }
-    let branch = match old.branch_id.or(branch) {
+    let branch = match branch {
         Some(b) => Some(b),
-        None => crate::org::units::home_of(tx, owner).await?,
+        None => crate::org::units::home_of(tx, owner).await?.or(old.branch_id),
     };
     sqlx::query("UPDATE opportunities SET owner_id = $1, branch_id = $2, updated_at = $3 WHERE id = $4")
         .bind(owner)

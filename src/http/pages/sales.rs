@@ -1130,11 +1130,16 @@ struct LeadPage {
     /// The customers recognised from the phone or email typed, with their open files.
     known: Vec<(crate::customers::store::Match, bool, Vec<OpenFile>)>,
     checked: bool,
+    /// The branches a new customer's lead may be routed to.
+    branches: Vec<OrgUnit>,
 }
 
 impl LeadPage {
     fn lead_is(&self, code: &str) -> bool {
         self.form.lead_type.as_deref() == Some(code)
+    }
+    fn branch_is(&self, id: &i64) -> bool {
+        self.form.branch_id == Some(*id)
     }
 }
 
@@ -1165,6 +1170,12 @@ async fn lead_page(st: &AppState, c: &Ctx, form: LeadForm, f: FormErrors, checke
         lead_types: lists::items(&st.db, "lead_type", false).await.map_err(|e| c.err(e))?,
         known,
         checked,
+        branches: units::tree(&st.db)
+            .await
+            .map_err(|e| c.err(e))?
+            .into_iter()
+            .filter(|u| u.kind == crate::org::units::UnitKind::Branch)
+            .collect(),
     });
     if errors {
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -1192,6 +1203,7 @@ pub async fn lead_submit(State(st): State<AppState>, c: Ctx, body: String) -> Re
             "source" => f.source = v,
             "stock_number" => f.stock_number = v,
             "lead_type" => f.lead_type = Some(v),
+            "branch_id" => f.branch_id = v.parse().ok(),
             "check" => check = true,
             _ => {}
         }

@@ -1,0 +1,289 @@
+//! One browser journey per default role, on the demo company, on both databases: each role
+//! does its day's first steps in headless Chromium, and every page met on the way must answer
+//! below 400 (the navigation's own status, read from the browser's Navigation Timing).
+
+mod common;
+
+use common::browser::*;
+use common::TestApp;
+use serde_json::json;
+
+const DEMO_PASSWORD: &str = carnet::demo::PASSWORD;
+
+/// The demo company in a fresh app, per backend, with a fresh browser; one role's journey.
+async fn with_demo(journey: Journey) {
+    let _one_at_a_time = BROWSER_LOCK.lock().await;
+    let Some(driver) = Driver::start_or_skip().await else {
+        return;
+    };
+    for backend in common::backends() {
+        let app = TestApp::start(backend).await;
+        carnet::demo::load(&app.state).await.expect("demo data loads");
+        let b = driver.browser(&app).await;
+        journey(&b, &app).await;
+        b.quit().await;
+        app.stop().await;
+    }
+}
+
+type Journey = for<'a> fn(&'a Browser, &'a TestApp) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// The status of the page the browser shows (fails the journey at any 4xx or 5xx).
+async fn assert_ok(b: &Browser, what: &str) {
+    let status = b.exec("const n = performance.getEntriesByType('navigation')[0]; return n ? n.responseStatus : 0;").await;
+    let status = status.as_i64().unwrap_or(0);
+    let path = b.path().await;
+    assert!((200..400).contains(&status), "{what}: {path} answered {status}");
+}
+
+async fn open(b: &Browser, path: &str) {
+    b.goto(path).await;
+    assert_ok(b, path).await;
+}
+
+async fn click(b: &Browser, css: &str) {
+    b.click_and_wait(css).await;
+    assert_ok(b, css).await;
+}
+
+/// Sets a field's value (a select, a date or time input) as the user would pick it.
+async fn set(b: &Browser, css: &str, value: &str) {
+    b.find(css).await;
+    b.exec(&format!(
+        "const e = document.querySelector({css}); e.value = {value}; e.dispatchEvent(new Event('change', {{bubbles: true}})); return true;",
+        css = json!(css),
+        value = json!(value)
+    ))
+    .await;
+}
+
+/// Selects the options of a multiple select.
+async fn select_many(b: &Browser, css: &str, values: &[i64]) {
+    b.find(css).await;
+    let vals: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+    b.exec(&format!(
+        "const e = document.querySelector({css}); const v = {vals}; for (const o of e.options) o.selected = v.includes(o.value); return true;",
+        css = json!(css),
+        vals = json!(vals)
+    ))
+    .await;
+}
+
+async fn demo_login(b: &Browser, email: &str) {
+    b.goto("/login").await;
+    b.fill("#email", email).await;
+    b.fill("#password", DEMO_PASSWORD).await;
+    click(b, "#login-submit").await;
+    assert_eq!(b.path_only().await, "/", "{email} is logged in");
+}
+
+async fn id_of(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.state.db.pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The id at the end of the current path (`/opportunities/12` → 12).
+async fn current_id(b: &Browser) -> i64 {
+    let p = b.path_only().await;
+    p.rsplit('/').next().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no id in {p}"))
+}
+
+async fn today(app: &TestApp) -> String {
+    carnet::settings::zone(&app.state.db).await.unwrap().date(app.now())
+}
+
+async fn count(b: &Browser, css: &str) -> i64 {
+    b.exec(&format!("return document.querySelectorAll({}).length;", json!(css))).await.as_i64().unwrap_or(0)
+}
+
+// ---------------------------------------------------------------- BDC agent, then the rep
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bdc_agent_takes_a_lead_and_books_it_for_a_rep_who_works_it() {
+    with_demo(|b, app| Box::pin(bdc_and_rep(b, app))).await;
+}
+
+async fn bdc_and_rep(b: &Browser, app: &TestApp) {
+    let marc = id_of(app, "SELECT id FROM users WHERE email = 'marc.tremblay@carnet.demo'").await;
+    let laval = id_of(app, "SELECT id FROM org_units WHERE name = 'Succursale Laval'").await;
+    demo_login(b, "nadia.bouchard@carnet.demo").await;
+    // She sees every branch's customers and opportunities.
+    open(b, "/customers").await;
+    assert!(count(b, "#customer-rows tr.clickable").await > 0, "the BDC sees customers");
+    open(b, "/opportunities").await;
+    // A caller: is he known, with open files?
+    open(b, "/leads/new").await;
+    b.fill("#phone", "514 555-1000").await;
+    click(b, "#check-lead").await;
+    let known = b.text("#known-customers").await;
+    assert!(known.contains("Hélène"), "the caller is recognised: {known}");
+    // A new caller: she takes the lead (it waits in the queue: no branch named).
+    b.fill("#phone", "514 555-7788").await;
+    b.fill("#first_name", "Rosalie").await;
+    b.fill("#last_name", "Nouvelle").await;
+    b.fill("#email", "rosalie.nouvelle@exemple.ca").await;
+    click(b, "#take-lead").await;
+    assert!(b.path_only().await.starts_with("/opportunities/"), "lands on the opportunity");
+    let oid = current_id(b).await;
+    // She checks the Laval calendar, then books the meeting there for Marc.
+    open(b, &format!("/calendar?branch_id={laval}")).await;
+    open(b, &format!("/opportunities/{oid}")).await;
+    click(b, "#book-meeting").await;
+    set(b, "#date", &today(app).await).await;
+    set(b, "#start_time", "14:00").await;
+    set(b, "#end_time", "15:00").await;
+    set(b, "#branch_id", &laval.to_string()).await;
+    set(b, "#owner_id", &marc.to_string()).await;
+    click(b, "#save-meeting").await;
+    assert!(b.path_only().await.starts_with("/meetings/"), "the meeting is booked");
+    let mid = current_id(b).await;
+    let owner: Option<i64> =
+        sqlx::query_scalar("SELECT owner_id FROM opportunities WHERE id = $1").bind(oid).fetch_one(&app.state.db.pool).await.unwrap();
+    assert_eq!(owner, Some(marc), "booking for Marc made him the owner");
+    open(b, &format!("/calendar?branch_id={laval}")).await;
+    assert!(b.source().await.contains(&format!("/meetings/{mid}")), "on the branch calendar");
+    b.screenshot("journey-bdc").await;
+    click(b, "#logout").await;
+
+    // Marc finds it in his day, opens the opportunity and logs a call.
+    demo_login(b, "marc.tremblay@carnet.demo").await;
+    let day = b.text("#my-day").await;
+    assert!(b.source().await.contains(&format!("/meetings/{mid}")), "the meeting is in his day: {day}");
+    open(b, "/calendar").await;
+    assert!(b.source().await.contains(&format!("/meetings/{mid}")), "and in his calendar");
+    open(b, &format!("/meetings/{mid}")).await;
+    open(b, &format!("/opportunities/{oid}")).await;
+    b.find("details:has(#call-form) > summary").await.click().await;
+    set(b, "#call-date", &today(app).await).await;
+    set(b, "#call-time", "16:30").await;
+    b.fill("#call-subject", "Confirmer le rendez-vous").await;
+    click(b, "#call-form button[type=submit]").await;
+    let call: i64 = id_of(app, &format!("SELECT id FROM calls WHERE opportunity_id = {oid} ORDER BY id DESC LIMIT 1")).await;
+    b.fill(&format!("#comment-{call}"), "Client confirmé pour 14 h.").await;
+    click(b, &format!("form[action='/calls/{call}/log'] button[type=submit]")).await;
+    let status: String = sqlx::query_scalar("SELECT status FROM calls WHERE id = $1").bind(call).fetch_one(&app.state.db.pool).await.unwrap();
+    assert_eq!(status, "done", "the call is logged");
+    b.screenshot("journey-rep").await;
+}
+
+// ---------------------------------------------------------------- support agent
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_support_agent_opens_a_request_posts_an_update_and_books_an_intervention() {
+    with_demo(|b, app| Box::pin(support(b, app))).await;
+}
+
+async fn support(b: &Browser, app: &TestApp) {
+    let luc = id_of(app, "SELECT id FROM users WHERE email = 'luc.gauthier@carnet.demo'").await;
+    demo_login(b, "camille.fortin@carnet.demo").await;
+    open(b, "/customers").await;
+    assert!(count(b, "#customer-rows tr.clickable").await > 0, "her branch's customers are listed");
+    open(b, "/service/requests").await;
+    open(b, "/service/requests/new?find=Boulangerie").await;
+    click(b, "#found-customers a").await;
+    set(b, "#request_type", "panne").await;
+    b.fill("#description", "Le four ne chauffe plus.\nCode E12 affiché.").await;
+    click(b, "#save-request").await;
+    assert!(b.path_only().await.starts_with("/service/requests/"), "the request is created");
+    let rid = current_id(b).await;
+    // The customer link of her own request opens.
+    let cust = id_of(app, &format!("SELECT customer_id FROM service_requests WHERE id = {rid}")).await;
+    open(b, &format!("/customers/{cust}")).await;
+    open(b, &format!("/service/requests/{rid}")).await;
+    b.fill("#update-message", "Nous avons bien reçu votre demande.").await;
+    click(b, "#send-update").await;
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM request_updates WHERE request_id = {rid}")).await, 1, "the update is posted");
+    b.find("#new-intervention").await.click().await;
+    set(b, "#i-date", &today(app).await).await;
+    set(b, "#i-start", "13:00").await;
+    set(b, "#i-end", "15:00").await;
+    select_many(b, "#i-techs", &[luc]).await;
+    click(b, "#save-intervention").await;
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM interventions WHERE request_id = {rid}")).await, 1, "the intervention is booked");
+    b.screenshot("journey-support").await;
+}
+
+// ---------------------------------------------------------------- technician
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_technician_sees_his_day_opens_the_request_and_customer_and_writes_the_report() {
+    with_demo(|b, app| Box::pin(technician(b, app))).await;
+}
+
+async fn technician(b: &Browser, app: &TestApp) {
+    demo_login(b, "luc.gauthier@carnet.demo").await;
+    assert!(count(b, "#my-interventions a[href^='/service/interventions/']").await > 0, "today's interventions on his home page");
+    b.screenshot("journey-technician-home").await;
+    click(b, "#my-interventions a[href^='/service/interventions/']").await;
+    let iid = current_id(b).await;
+    let site = b.text("#intervention-site").await;
+    assert!(site.contains("Laval"), "the address is on the intervention: {site}");
+    let (rid, cid): (i64, i64) = sqlx::query_as("SELECT r.id, r.customer_id FROM interventions i JOIN service_requests r ON r.id = i.request_id WHERE i.id = $1")
+        .bind(iid)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    open(b, &format!("/service/requests/{rid}")).await;
+    open(b, &format!("/customers/{cid}")).await;
+    open(b, "/service/requests").await;
+    assert!(b.source().await.contains(&format!("/service/requests/{rid}")), "his request is in his list");
+    open(b, &format!("/service/interventions/{iid}")).await;
+    set(b, "#status", "terminee").await;
+    b.fill("#report_work", "Joint de porte remplacé.\nEssai de cuisson concluant.").await;
+    b.fill("#report_minutes", "75").await;
+    click(b, "#save-intervention").await;
+    let (status, report): (String, String) =
+        sqlx::query_as("SELECT status, report_work FROM interventions WHERE id = $1").bind(iid).fetch_one(&app.state.db.pool).await.unwrap();
+    assert_eq!(status, "terminee");
+    assert!(report.contains('\n'), "line breaks are kept");
+    b.screenshot("journey-technician").await;
+}
+
+// ---------------------------------------------------------------- sales manager
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sales_manager_sees_the_teams_pipeline() {
+    with_demo(|b, app| Box::pin(manager(b, app))).await;
+}
+
+async fn manager(b: &Browser, _app: &TestApp) {
+    demo_login(b, "sophie.gagnon@carnet.demo").await;
+    open(b, "/opportunities").await;
+    let rows = b.exec("return document.querySelectorAll('a[href^=\"/opportunities/\"]').length;").await;
+    assert!(rows.as_i64().unwrap_or(0) > 5, "the region's opportunities: {rows}");
+    open(b, "/opportunities/board").await;
+    assert!(count(b, "[id^='card-']").await > 5, "the pipeline on the board");
+    open(b, "/calendar").await;
+    open(b, "/customers").await;
+    b.screenshot("journey-manager").await;
+}
+
+// ---------------------------------------------------------------- administrator
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_administrator_relabels_a_status_and_the_next_sale_still_gets_its_sale_date() {
+    with_demo(|b, app| Box::pin(administrator(b, app))).await;
+}
+
+async fn administrator(b: &Browser, app: &TestApp) {
+    demo_login(b, carnet::demo::ADMIN_EMAIL).await;
+    open(b, "/admin/lists/opportunity_status").await;
+    let item = id_of(app, "SELECT id FROM value_list_items WHERE list_code = 'opportunity_status' AND code = 'pris_en_charge'").await;
+    b.fill(&format!("input[form='item-{item}'][name='label_fr']"), "Vendu (pris en charge)").await;
+    click(b, &format!("#item-{item} button[type=submit]")).await;
+    let (label, flags): (String, String) = sqlx::query_as("SELECT label_fr, flags FROM value_list_items WHERE id = $1")
+        .bind(item)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(label, "Vendu (pris en charge)");
+    assert!(flags.contains("sets_sale_date"), "relabelling kept the behaviour: {flags}");
+    let oid = id_of(app, "SELECT id FROM opportunities WHERE trashed = 0 AND sale_date IS NULL AND status = 'en_traitement' ORDER BY id LIMIT 1").await;
+    open(b, &format!("/opportunities/{oid}")).await;
+    set(b, "#status", "pris_en_charge").await;
+    click(b, "#status-form button[type=submit]").await;
+    let sale: Option<i64> =
+        sqlx::query_scalar("SELECT sale_date FROM opportunities WHERE id = $1").bind(oid).fetch_one(&app.state.db.pool).await.unwrap();
+    assert!(sale.is_some(), "the sale date is set");
+    assert!(b.text("#status-badge").await.contains("Vendu"), "the new label shows");
+    b.screenshot("journey-admin").await;
+}
