@@ -457,3 +457,74 @@ async fn administrators_can_open_every_page() {
     })
     .await;
 }
+
+/// Taking part gives access to that record and the customer behind it, never to the
+/// customer's other files: walked over every record route of the table.
+#[tokio::test]
+async fn taking_part_opens_that_record_and_its_customer_and_nothing_else() {
+    each_backend(|app| async move {
+        let co = app.unit("Compagnie", "company", None).await;
+        let laval = app.unit("Laval", "branch", Some(co)).await;
+        let elsewhere = app.unit("Ailleurs", "branch", Some(co)).await;
+        let admin = app.user("adm@t.fr", "administrateur", None).await;
+        let owner = app.user("owner@t.fr", "representant", Some(laval)).await;
+        let tech = app.user("tech@t.fr", "technicien", Some(elsewhere)).await;
+        let rep = app.user("rep@t.fr", "representant", Some(elsewhere)).await;
+        let adm = app.api(&app.token_for(admin).await);
+        let post = |path: &'static str, body: serde_json::Value| {
+            let adm = &adm;
+            async move {
+                let (s, v) = adm.send("POST", path, Some(body)).await;
+                assert_eq!(s, 201, "{path}: {v}");
+                v["id"].as_i64().unwrap()
+            }
+        };
+        let customer = post("/api/v1/customers", json!({"kind": "company", "company_name": "Cible", "branch_id": laval, "owner_id": owner})).await;
+        let mine = post("/api/v1/service-requests", json!({"customer_id": customer, "request_type": "panne", "branch_id": laval, "owner_id": owner})).await;
+        let other = post("/api/v1/service-requests", json!({"customer_id": customer, "request_type": "panne", "branch_id": laval, "owner_id": owner})).await;
+        post(
+            "/api/v1/interventions",
+            json!({"request_id": mine, "date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [tech]}),
+        )
+        .await;
+        let opp = post("/api/v1/opportunities", json!({"customer_id": customer, "owner_id": owner, "branch_id": laval})).await;
+        let opp2 = post("/api/v1/opportunities", json!({"customer_id": customer, "owner_id": owner, "branch_id": laval})).await;
+        post(
+            "/api/v1/meetings",
+            json!({"opportunity_id": opp, "kind": "inventaire", "date": "2026-11-26", "start_time": "10:00", "end_time": "11:00", "user_ids": [rep]}),
+        )
+        .await;
+        let mut checked = 0;
+        for (user, prefix, part, not_part) in
+            [(tech, "/api/v1/service-requests/{id}", mine, other), (rep, "/api/v1/opportunities/{id}", opp, opp2)]
+        {
+            let api = app.api(&app.token_for(user).await);
+            let role = if user == tech { "technicien" } else { "representant" };
+            let rights = roles::defaults().into_iter().find(|r| r.code == role).unwrap().rights;
+            for route in ROUTES.iter().filter(|r| r.method == "get" && r.path.starts_with(prefix) && !r.path[prefix.len()..].contains('{')) {
+                let Access::Right(right) = route.access else { continue };
+                if !rights.contains(right) {
+                    continue;
+                }
+                let yes = route.path.replace("{id}", &part.to_string());
+                let no = route.path.replace("{id}", &not_part.to_string());
+                assert_eq!(api.get(&yes).await.0, 200, "{role} takes part: GET {yes}");
+                assert_eq!(api.get(&no).await.0, 404, "{role} takes no part: GET {no}");
+                checked += 1;
+            }
+            // The customer behind it: read, not changed.
+            for route in ROUTES.iter().filter(|r| r.method == "get" && r.path.starts_with("/api/v1/customers/{id}") && !r.path.ends_with("/vcard")) {
+                let path = route.path.replace("{id}", &customer.to_string());
+                assert_eq!(api.get(&path).await.0, 200, "{role} reads the customer: GET {path}");
+                checked += 1;
+            }
+            let before = app.snapshot().await;
+            let (s, _) = api.send("PATCH", &format!("/api/v1/customers/{customer}"), Some(json!({"notes": "x"}))).await;
+            assert!(s == 404 || s == 403, "{role} may not change the customer: {s}");
+            assert_eq!(app.snapshot().await, before);
+        }
+        assert!(checked >= 8, "only {checked} routes checked");
+        app
+    })
+    .await;
+}

@@ -395,6 +395,12 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
     if c.p.can(Right::CustomersRead) {
         tiles.push(Tile { href: "/customers", title: c.tr.t("nav.customers"), text: c.tr.t("home.customers_text") });
     }
+    if c.p.can(Right::ServiceRequestsRead) {
+        tiles.push(Tile { href: "/service/requests", title: c.tr.t("nav.service"), text: c.tr.t("home.service_text") });
+    }
+    if c.p.can(Right::InterventionsRead) {
+        tiles.push(Tile { href: "/service/planning", title: c.tr.t("service.planning"), text: c.tr.t("home.planning_text") });
+    }
     if c.p.can(Right::UsersRead) {
         tiles.push(Tile { href: "/users", title: c.tr.t("nav.team"), text: c.tr.t("home.team_text") });
     }
