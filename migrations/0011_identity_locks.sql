@@ -7,7 +7,7 @@
 -- email, E.164 phone) are locked before the lookup-then-insert of leads and creations. Names
 -- are stored hashed (SHA-256): no email or phone is kept here after its customer is gone.
 CREATE TABLE named_locks (
-    name_hash TEXT PRIMARY KEY,
+    name_hash TEXT NOT NULL PRIMARY KEY,
     taken_at BIGINT NOT NULL
 );
 

@@ -68,6 +68,16 @@ async fn simultaneous_leads_for_one_new_email_make_one_customer_and_one_opportun
             app.count(&format!("SELECT COUNT(*) FROM opportunity_notes WHERE opportunity_id = {opp} AND kind = 'lead'")).await,
             N as i64
         );
+        // The locks taken: the email's identity key and the customer, stored hashed.
+        assert_eq!(app.count("SELECT COUNT(*) FROM named_locks").await, 2);
+        assert_eq!(app.count("SELECT COUNT(*) FROM named_locks WHERE name_hash LIKE '%@%'").await, 0);
+        // Housekeeping forgets locks idle for a day; the next lead takes its lock again.
+        app.clock.advance(86_400_000 + 1);
+        carnet::jobs::run_now(&app.state.job_context(), &app.state.jobs, "housekeeping").await.unwrap().unwrap();
+        assert_eq!(app.count("SELECT COUNT(*) FROM named_locks").await, 0);
+        let (s, r) = lead(&app, &api, json!({"email": "zoe.nouvelle@exemple.fr"}), None).await;
+        assert_eq!((s, r["outcome"].as_str(), r["opportunity_id"].as_i64()), (201, Some("merged"), Some(opp)));
+        assert_eq!(app.count("SELECT COUNT(*) FROM named_locks").await, 2);
         app.stop().await;
     }
 }

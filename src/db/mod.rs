@@ -208,6 +208,12 @@ pub async fn lock(tx: &mut Tx, now: i64, names: &[String]) -> Result<(), sqlx::E
     Ok(())
 }
 
+/// Forgets the named locks not taken since `before` (housekeeping): a lock's row only matters
+/// while a transaction holds it, and the next [`lock`] of the name inserts it again.
+pub async fn purge_locks(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM named_locks WHERE taken_at < $1").bind(before).execute(&db.pool).await?.rows_affected())
+}
+
 /// True when the error is a unique-constraint violation (both backends).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
