@@ -152,10 +152,14 @@ async fn simultaneous_customer_creations_for_one_new_email_make_one_customer() {
         .await;
         assert_eq!(app.count("SELECT COUNT(*) FROM customers WHERE email = 'meme.client@exemple.fr'").await, 1, "{b:?}");
         assert_eq!(answers.iter().filter(|(s, _)| *s == 201).count(), 1, "{b:?}: {answers:?}");
-        // The others are refused exactly as a later creation would be: 409 on the email.
+        // The others are refused exactly as a later creation would be: 409 on the email, naming
+        // the customer that was created.
+        let created = answers.iter().find(|(s, _)| *s == 201).map(|(_, v)| v["id"].clone()).unwrap();
         for (s, v) in answers.iter().filter(|(s, _)| *s != 201) {
             assert_eq!(*s, 409, "{v}");
             assert!(v["error"]["fields"]["email"].is_string(), "{v}");
+            assert_eq!(v["error"]["existing"][0]["id"], created, "{v}");
+            assert_eq!(v["error"]["existing"].as_array().map(Vec::len), Some(1), "{v}");
         }
         // A user with `customers.create_duplicate` may still create a duplicate on purpose,
         // even several at once.
