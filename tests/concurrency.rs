@@ -185,7 +185,7 @@ async fn timing_of_simultaneous_leads() {
     for b in backends() {
         let app = start(b).await;
         let api = admin(&app, "admin@t.fr").await;
-        const ROUNDS: usize = 8;
+        const ROUNDS: usize = 16;
         for (what, same) in [("one new person", true), ("N different new people", false)] {
             let t = std::time::Instant::now();
             for r in 0..ROUNDS {
