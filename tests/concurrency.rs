@@ -173,6 +173,22 @@ async fn simultaneous_customer_creations_for_one_new_email_make_one_customer() {
         .await;
         assert!(dups.iter().all(|(s, _)| *s == 201), "{dups:?}");
         assert_eq!(app.count("SELECT COUNT(*) FROM customers WHERE email = 'meme.client@exemple.fr'").await, 5, "{b:?}");
+        // An opportunity created with a new customer (one transaction): the same guarantee.
+        let answers = join_all((0..N).map(|i| {
+            api.send(
+                "POST",
+                "/api/v1/opportunities",
+                Some(json!({"customer": {"kind": "person", "last_name": format!("Opp {i}"), "phone": "438 555 0123"}})),
+            )
+        }))
+        .await;
+        assert_eq!(answers.iter().filter(|(s, _)| *s == 201).count(), 1, "{b:?}: {answers:?}");
+        for (s, v) in answers.iter().filter(|(s, _)| *s != 201) {
+            assert_eq!(*s, 409, "{v}");
+            assert!(v["error"]["fields"]["customer.phone"].is_string(), "{v}");
+        }
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers WHERE phone = '+14385550123'").await, 1, "{b:?}");
+        assert_eq!(app.count("SELECT COUNT(*) FROM opportunities").await, 1, "{b:?}");
         app.stop().await;
     }
 }
