@@ -101,7 +101,8 @@ impl Registry {
     }
 }
 
-/// Deletes expired sessions, old login attempts and finished jobs older than 30 days.
+/// Deletes expired sessions, old login attempts, finished jobs older than 30 days and named
+/// locks not taken for a day.
 async fn housekeeping(ctx: &JobContext) -> anyhow::Result<String> {
     let now = ctx.clock.now_ms();
     let sessions = crate::identity::session::purge_expired(&ctx.db, now, ctx.config.session_idle_minutes * 60_000).await?;
@@ -112,7 +113,8 @@ async fn housekeeping(ctx: &JobContext) -> anyhow::Result<String> {
         .execute(&ctx.db.pool)
         .await?
         .rows_affected();
-    Ok(format!("{sessions} sessions, {attempts} login attempts, {jobs} old jobs removed"))
+    let locks = crate::db::purge_locks(&ctx.db, now - 86_400_000).await?;
+    Ok(format!("{sessions} sessions, {attempts} login attempts, {jobs} old jobs, {locks} idle named locks removed"))
 }
 
 /// Adds a job. With a `dedup_key` already present, adds nothing and returns `None`.

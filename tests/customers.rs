@@ -37,14 +37,21 @@ async fn phones_are_normalised_and_returning_customers_recognised() {
         let (s, b) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "person", "last_name": "Autre", "phone": "(514) 555 0199"}))).await;
         assert_eq!(s, 409, "{b}");
         assert!(b["error"]["fields"]["phone"].is_string());
+        // The customer already holding the number is named, with its details (visible to the caller).
+        assert_eq!(b["error"]["existing"][0]["id"], id, "{b}");
+        assert_eq!(b["error"]["existing"][0]["visible"], true, "{b}");
+        assert_eq!(b["error"]["existing"][0]["phone"], "+15145550199", "{b}");
         assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, before);
         let (s, _) = api.send("POST", "/api/v1/customers?allow_duplicate=true", Some(json!({"kind": "person", "last_name": "Autre", "phone": "(514) 555 0199"}))).await;
         assert_eq!(s, 201);
         // A rep without the right cannot force it.
         let rep = app.user("rep@t.fr", "representant", None).await;
         let r = app.api(&app.token_for(rep).await);
-        let (s, _) = r.send("POST", "/api/v1/customers?allow_duplicate=true", Some(json!({"kind": "person", "last_name": "Trois", "email": "helene.cote@exemple.fr"}))).await;
+        let (s, b) = r.send("POST", "/api/v1/customers?allow_duplicate=true", Some(json!({"kind": "person", "last_name": "Trois", "email": "helene.cote@exemple.fr"}))).await;
         assert_eq!(s, 409);
+        // Named (recognition works across branches), but without the details of customers the rep may not see.
+        let existing = b["error"]["existing"].as_array().unwrap();
+        assert!(existing.iter().any(|e| e["id"] == id && e["visible"] == false && e["email"].is_null()), "{b}");
         // A contact's number recognises its company too.
         let (_, co) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Garage Laval inc."}))).await;
         let co_id = co["id"].as_i64().unwrap();

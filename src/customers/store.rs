@@ -512,10 +512,33 @@ pub async fn create_many(tx: &mut Tx, actor: &Actor, now: Millis, inputs: &[&Cus
     Ok(out)
 }
 
+/// Locks a person's identity keys (normalised email, E.164 phones) for the rest of the
+/// transaction ([`crate::db::lock`]). Every transaction that looks a person up and may then
+/// create or re-key a customer takes them first, before its lookup: simultaneous requests for
+/// one new email or phone then run one after the other, and all but the first find the
+/// customer the first created (see "Identity under concurrency" in `docs/architecture.md`).
+pub async fn lock_identity(tx: &mut Tx, now: Millis, email: Option<&str>, phones: &[&str]) -> Result<()> {
+    let mut names: Vec<String> = email.map(|e| format!("identity:email:{e}")).into_iter().collect();
+    names.extend(phones.iter().map(|p| format!("identity:phone:{p}")));
+    crate::db::lock(tx, now, &names).await?;
+    Ok(())
+}
+
+/// Locks one customer for the rest of the transaction, after [`lock_identity`]: leads for
+/// the same customer recognised by different keys (one by email, one by phone) then decide
+/// one after the other whether to merge into an opportunity or open one.
+pub async fn lock_customer(tx: &mut Tx, now: Millis, id: i64) -> Result<()> {
+    crate::db::lock(tx, now, &[format!("customer:{id}")]).await?;
+    Ok(())
+}
+
 /// Creates a customer. A customer whose email or phone already exists is refused with a
-/// conflict on that field, unless `allow_duplicate` (a right) says to create anyway.
+/// conflict on that field, unless `allow_duplicate` (a right) says to create anyway. The
+/// identity keys are locked first, so that simultaneous creations for one new email or phone
+/// make one customer and the others are refused as a later creation would be.
 pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &CustomerInput, allow_duplicate: bool) -> Result<Customer> {
     let mut tx = db.begin().await?;
+    lock_identity(&mut tx, now, input.email.as_ref().map(|e| e.as_str()), &phones(input)).await?;
     if !allow_duplicate {
         let dups = lookup(&mut tx, input.email.as_ref().map(|e| e.as_str()), &phones(input), None).await?;
         if !dups.is_empty() {
@@ -570,6 +593,8 @@ pub async fn create_in(tx: &mut Tx, actor: &Actor, now: Millis, input: &Customer
 
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &CustomerInput) -> Result<Customer> {
     let mut tx = db.begin().await?;
+    // A lead for the new email or phone arriving meanwhile waits, then finds this customer.
+    lock_identity(&mut tx, now, input.email.as_ref().map(|e| e.as_str()), &phones(input)).await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     check_refs(&mut tx, input).await?;
     sqlx::query(

@@ -5,7 +5,7 @@
 //! both SQLite and PostgreSQL accept) and portable types (BIGINT, TEXT, BOOLEAN; timestamps
 //! as BIGINT milliseconds since the epoch). What must differ lives in [`Backend`] methods:
 //! the identity column in migrations, `FOR UPDATE SKIP LOCKED` when claiming jobs, and the
-//! migration lock.
+//! migration lock. Named locks ([`lock`]) are one portable upsert on both.
 
 mod migrate;
 pub mod page;
@@ -179,6 +179,39 @@ impl Db {
             })?;
         Ok(applied == MIGRATIONS.last().map(|m| m.version))
     }
+}
+
+/// Takes named locks for the rest of the transaction: two transactions locking a common name
+/// run one after the other, and the second one's later statements see what the first
+/// committed. One portable statement per name, an upsert of its row in `named_locks`: on
+/// PostgreSQL the inserted or updated row stays locked until commit or rollback (a second
+/// upsert of the same name waits for it, even while the first row is still uncommitted); on
+/// SQLite every write transaction is already serialised (`BEGIN IMMEDIATE`), so it costs one
+/// small write. Names are taken in sorted order, so two callers locking overlapping sets
+/// cannot deadlock each other; take all of a transaction's names in one call, before its
+/// other writes. Names are stored as SHA-256 digests (they may be emails or phone numbers).
+pub async fn lock(tx: &mut Tx, now: i64, names: &[String]) -> Result<(), sqlx::Error> {
+    use sha2::{Digest, Sha256};
+    let mut hashes: Vec<String> = names.iter().map(|n| Sha256::digest(n.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    for h in &hashes {
+        sqlx::query(
+            "INSERT INTO named_locks (name_hash, taken_at) VALUES ($1, $2) \
+             ON CONFLICT (name_hash) DO UPDATE SET taken_at = excluded.taken_at",
+        )
+        .bind(h)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Forgets the named locks not taken since `before` (housekeeping): a lock's row only matters
+/// while a transaction holds it, and the next [`lock`] of the name inserts it again.
+pub async fn purge_locks(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM named_locks WHERE taken_at < $1").bind(before).execute(&db.pool).await?.rows_affected())
 }
 
 /// True when the error is a unique-constraint violation (both backends).

@@ -22,6 +22,9 @@ pub struct ErrorInfo {
     /// Per-field messages (already in the user's language).
     pub fields: serde_json::Value,
     pub lang: Lang,
+    /// More members of the API's error object, set by a handler on its response (the
+    /// `existing` customers of a creation conflict).
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Error {
@@ -66,7 +69,7 @@ pub fn error_response(
     lang: Lang,
 ) -> Response {
     let mut resp = status.into_response();
-    resp.extensions_mut().insert(ErrorInfo { status, code, message: message_key, fields, lang });
+    resp.extensions_mut().insert(ErrorInfo { status, code, message: message_key, fields, lang, extra: None });
     resp
 }
 
@@ -110,16 +113,18 @@ pub async fn render_errors(req: axum::extract::Request, next: axum::middleware::
             }
             let (code, message) = generic_for(status);
             let lang = resp.extensions().get::<Lang>().copied().unwrap_or(if api { Lang::En } else { cookie_lang });
-            ErrorInfo { status, code, message, fields: json!({}), lang }
+            ErrorInfo { status, code, message, fields: json!({}), lang, extra: None }
         }
     };
     let mut headers = resp.headers().clone();
     headers.remove(axum::http::header::CONTENT_LENGTH);
     headers.remove(axum::http::header::CONTENT_TYPE);
     let mut out = if api {
-        let body =
-            json!({"error": {"code": info.code, "message": t(info.lang, info.message), "fields": info.fields, "request_id": request_id}});
-        (status, Json(body)).into_response()
+        let mut error = json!({"code": info.code, "message": t(info.lang, info.message), "fields": info.fields, "request_id": request_id});
+        if let (Some(obj), Some(extra)) = (error.as_object_mut(), info.extra) {
+            obj.extend(extra);
+        }
+        (status, Json(json!({ "error": error }))).into_response()
     } else {
         super::pages::error_page(&info, &request_id)
     };

@@ -3,6 +3,12 @@
 //! phone or email (and created when unknown); the lead is merged into the customer's most
 //! recent opportunity unless that one is expired or trashed, in which case — or when there
 //! is none — a new opportunity is opened. The same idempotency key twice takes the lead once.
+//!
+//! Under concurrency: the lead's identity keys, then the recognised customer, are locked
+//! before the lookup and the merge-or-open decision (`customers::store::lock_identity`), so
+//! simultaneous leads for one new person make one customer and one opportunity. Idempotency
+//! keys belong to their caller (the user behind the token or session): another caller's key
+//! is another key; the same caller's key sent again with another lead is refused (422).
 
 use serde::{Deserialize, Serialize};
 
@@ -114,19 +120,59 @@ pub struct LeadResult {
     pub replayed: bool,
 }
 
-async fn replay(conn: &mut sqlx::AnyConnection, key: &str) -> Result<Option<LeadResult>> {
-    let row: Option<(String, i64, i64)> =
-        sqlx::query_as("SELECT outcome, opportunity_id, customer_id FROM leads WHERE idempotency_key = $1")
-            .bind(key)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.map(|(o, opp, cust)| LeadResult {
-        outcome: if o == "merged" { Outcome::Merged } else { Outcome::Created },
-        opportunity_id: opp,
-        customer_id: cust,
-        customer_created: false,
-        replayed: true,
-    }))
+/// The caller an idempotency key belongs to: the user (whether by token or session), or the
+/// system.
+fn key_scope(actor: &Actor) -> String {
+    match actor.id {
+        Some(id) => format!("user:{id}"),
+        None => "system".to_string(),
+    }
+}
+
+/// What makes two deliveries of a lead the same lead: the parsed input (so that a retry
+/// whose JSON differs only in key order, spacing or the email's case is still a retry).
+pub fn fingerprint(input: &LeadInput) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for v in [
+        input.lead_type.as_str(),
+        input.first_name.as_str(),
+        input.last_name.as_str(),
+        input.email.as_ref().map_or("", |e| e.as_str()),
+        input.phone.as_ref().map_or("", |p| p.as_str()),
+        input.message.as_str(),
+        input.source.as_str(),
+        input.stock_number.as_str(),
+    ] {
+        // Length-prefixed, so that no two different inputs run together the same way.
+        h.update((v.len() as u64).to_le_bytes());
+        h.update(v.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The caller's earlier answer for this key, if any. The same key with another lead is an
+/// error, not a replay: the second lead would be silently lost.
+async fn replay(conn: &mut sqlx::AnyConnection, scope: &str, key: &str, fingerprint: &str) -> Result<Option<LeadResult>> {
+    let row: Option<(String, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT outcome, opportunity_id, customer_id, request_fingerprint FROM leads WHERE idempotency_scope = $1 AND idempotency_key = $2",
+    )
+    .bind(scope)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    match row {
+        // Leads taken before fingerprints were kept replay as they always did.
+        Some((_, _, _, Some(fp))) if fp != fingerprint => Err(Error::validation("Idempotency-Key", "error.idempotency_key_reused")),
+        Some((o, opp, cust, _)) => Ok(Some(LeadResult {
+            outcome: if o == "merged" { Outcome::Merged } else { Outcome::Created },
+            opportunity_id: opp,
+            customer_id: cust,
+            customer_created: false,
+            replayed: true,
+        })),
+        None => Ok(None),
+    }
 }
 
 /// Where new customers and opportunities from leads go when the customer has none.
@@ -136,38 +182,52 @@ pub struct Defaults {
     pub owner_id: Option<i64>,
 }
 
+/// A caller's idempotency key and the fingerprint of the lead sent with it.
+struct Key<'a> {
+    scope: String,
+    key: &'a str,
+    fingerprint: String,
+}
+
 /// Takes a lead: recognises the customer, merges or opens an opportunity, records the lead.
+/// `key` is the caller's idempotency key: scoped to `actor`, it replays the caller's earlier
+/// answer for the same lead and refuses (422) a different lead under the same key.
 pub async fn intake(db: &Db, actor: &Actor, now: Millis, input: &LeadInput, key: Option<&str>, defaults: Defaults) -> Result<LeadResult> {
-    if let Some(k) = key {
-        if k.is_empty() || k.len() > 200 {
-            return Err(Error::validation("Idempotency-Key", "error.idempotency_key"));
-        }
+    let key = match key {
+        Some(k) if k.is_empty() || k.len() > 200 => return Err(Error::validation("Idempotency-Key", "error.idempotency_key")),
+        Some(k) => Some(Key { scope: key_scope(actor), key: k, fingerprint: fingerprint(input) }),
+        None => None,
+    };
+    if let Some(k) = &key {
         let mut conn = db.pool.acquire().await?;
-        if let Some(r) = replay(&mut conn, k).await? {
+        if let Some(r) = replay(&mut conn, &k.scope, k.key, &k.fingerprint).await? {
             return Ok(r);
         }
     }
     let statuses = Statuses::load(db).await?;
     let mut tx = db.begin().await?;
-    let res = intake_in(&mut tx, actor, now, &statuses, input, key, defaults).await;
-    match res {
-        Ok(r) => match tx.commit().await {
+    let res = intake_in(&mut tx, actor, now, &statuses, input, key.as_ref(), defaults).await;
+    match (res, &key) {
+        (Ok(r), _) => match tx.commit().await {
             Ok(()) => Ok(r),
-            Err(e) if is_unique_violation(&e) => replay_after_race(db, key).await,
-            Err(e) => Err(e.into()),
+            Err(e) => match &key {
+                Some(k) if is_unique_violation(&e) => replay_after_race(db, k).await,
+                _ => Err(e.into()),
+            },
         },
-        Err(Error::Db(e)) if is_unique_violation(&e) && key.is_some() => {
+        (Err(Error::Db(e)), Some(k)) if is_unique_violation(&e) => {
             drop(tx);
-            replay_after_race(db, key).await
+            replay_after_race(db, k).await
         }
-        Err(e) => Err(e),
+        (Err(e), _) => Err(e),
     }
 }
 
-/// Another request with the same key committed first: answer as it did.
-async fn replay_after_race(db: &Db, key: Option<&str>) -> Result<LeadResult> {
+/// Another request of the same caller with the same key committed first: answer as it did
+/// (or refuse, if it was another lead).
+async fn replay_after_race(db: &Db, key: &Key<'_>) -> Result<LeadResult> {
     let mut conn = db.pool.acquire().await?;
-    replay(&mut conn, key.unwrap_or_default()).await?.ok_or_else(|| Error::internal("lead key conflict without a lead"))
+    replay(&mut conn, &key.scope, key.key, &key.fingerprint).await?.ok_or_else(|| Error::internal("lead key conflict without a lead"))
 }
 
 async fn intake_in(
@@ -176,7 +236,7 @@ async fn intake_in(
     now: Millis,
     statuses: &Statuses,
     input: &LeadInput,
-    key: Option<&str>,
+    key: Option<&Key<'_>>,
     defaults: Defaults,
 ) -> Result<LeadResult> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = 'lead_type' AND code = $1")
@@ -192,12 +252,20 @@ async fn intake_in(
             return Err(Error::validation("branch_id", "error.unknown_org_unit"));
         }
     }
-    // 1. The customer; a new one's lead is routed (a branch and an owner, see `routing`).
     let mut route: Option<super::routing::Route> = None;
+    // 1. The customer; a new one's lead is routed (a branch and an owner, see `routing`). Its
+    // identity keys are locked first: a simultaneous lead for the same new person waits here,
+    // then finds the customer this one creates.
     let phones: Vec<&str> = input.phone.iter().map(|p| p.as_str()).collect();
-    let matches = crate::customers::store::lookup(tx, input.email.as_ref().map(|e| e.as_str()), &phones, None).await?;
+    let email = input.email.as_ref().map(|e| e.as_str());
+    crate::customers::store::lock_identity(tx, now, email, &phones).await?;
+    let matches = crate::customers::store::lookup(tx, email, &phones, None).await?;
     let (customer_id, customer_created) = match matches.first() {
-        Some(m) => (m.id, false),
+        Some(m) => {
+            // Leads recognising this customer by other keys decide merge-or-open one at a time.
+            crate::customers::store::lock_customer(tx, now, m.id).await?;
+            (m.id, false)
+        }
         None => {
             let mut r = super::routing::route(tx, now, input.branch_id, defaults.branch_id).await?;
             if defaults.owner_id.is_some() {
@@ -329,9 +397,10 @@ async fn intake_in(
     };
     sqlx::query(
         "INSERT INTO leads (idempotency_key, lead_type, source, first_name, last_name, email, phone, message, stock_number, customer_id, \
-         opportunity_id, outcome, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         opportunity_id, outcome, created_by, created_at, idempotency_scope, request_fingerprint) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
-    .bind(key)
+    .bind(key.map(|k| k.key))
     .bind(&input.lead_type)
     .bind(&input.source)
     .bind(&input.first_name)
@@ -345,6 +414,8 @@ async fn intake_in(
     .bind(outcome.code())
     .bind(actor.id)
     .bind(now)
+    .bind(key.map(|k| k.scope.as_str()))
+    .bind(key.map(|k| k.fingerprint.as_str()))
     .execute(&mut **tx)
     .await?;
     Ok(LeadResult { outcome, opportunity_id, customer_id, customer_created, replayed: false })

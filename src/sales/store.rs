@@ -409,8 +409,9 @@ pub async fn create_with_customer(
 ) -> Result<Opportunity> {
     let statuses = Statuses::load(db).await?;
     let mut tx = db.begin().await?;
+    let phones: Vec<&str> = customer.phone.iter().chain(customer.mobile.iter()).map(|p| p.as_str()).collect();
+    crate::customers::store::lock_identity(&mut tx, now, customer.email.as_ref().map(|e| e.as_str()), &phones).await?;
     if !allow_duplicate {
-        let phones: Vec<&str> = customer.phone.iter().chain(customer.mobile.iter()).map(|p| p.as_str()).collect();
         let dups = crate::customers::store::lookup(&mut tx, customer.email.as_ref().map(|e| e.as_str()), &phones, None).await?;
         if !dups.is_empty() {
             let field = if customer.email.as_ref().is_some_and(|e| dups.iter().any(|d| d.email.as_deref() == Some(e.as_str()))) {

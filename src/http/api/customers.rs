@@ -143,19 +143,39 @@ pub struct CreateQuery {
 }
 
 /// Creates a customer; a known phone or email answers 409 unless `allow_duplicate` (with the right).
+/// The 409 names the customers already holding them in `error.existing` (as the lookup does:
+/// contact details only for those the caller may see). Simultaneous creations for one new
+/// phone or email make one customer; the others get this 409.
 #[utoipa::path(post, path = "/api/v1/customers", tag = "customers", params(CreateQuery), request_body = CustomerForm,
-    responses((status = 201, body = Customer), (status = 409, description = "Phone or email already known"), (status = 422)))]
+    responses((status = 201, body = Customer),
+        (status = 409, description = "Phone or email already known: `error.fields` names the field, `error.existing` the customers"),
+        (status = 422)))]
 pub async fn create(
     State(st): State<AppState>,
     c: Ctx,
     Query(cq): Query<CreateQuery>,
     ApiJson(f): ApiJson<CustomerForm>,
-) -> Result<(StatusCode, Json<Customer>), HttpError> {
+) -> Result<Response, HttpError> {
     let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let input = f.parse(&region).map_err(|e| c.err(e))?;
     let allow = cq.allow_duplicate.unwrap_or(false) && c.p.can(Right::CustomersCreateDuplicate);
-    let cust = store::create(&st.db, &c.actor(), st.now(), &input, allow).await.map_err(|e| c.err(e))?;
-    Ok((StatusCode::CREATED, Json(cust)))
+    match store::create(&st.db, &c.actor(), st.now(), &input, allow).await {
+        Ok(cust) => Ok((StatusCode::CREATED, Json(cust)).into_response()),
+        Err(e @ Error::Conflict(_)) => {
+            let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+            let phones: Vec<&str> = input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str()).collect();
+            let matches = store::lookup(&mut conn, input.email.as_ref().map(|e| e.as_str()), &phones, None).await.map_err(|e| c.err(e))?;
+            drop(conn);
+            let existing = shape_matches(&st, &c.p, matches).await.map_err(|e| c.err(e))?;
+            let existing = serde_json::to_value(existing).map_err(|e| c.err(Error::internal(e)))?;
+            let mut resp = c.err(e).into_response();
+            if let Some(info) = resp.extensions_mut().get_mut::<crate::http::error::ErrorInfo>() {
+                info.extra = Some(serde_json::Map::from_iter([("existing".to_string(), existing)]));
+            }
+            Ok(resp)
+        }
+        Err(e) => Err(c.err(e)),
+    }
 }
 
 /// The customer, if the user may change it (scope only; 404 otherwise).

@@ -388,10 +388,13 @@ impl ApiInput for LeadForm {}
 /// Takes an Internet lead. The customer is recognised by phone or email (created when
 /// unknown); the lead is merged into their most recent opportunity unless it is expired or
 /// trashed, else a new opportunity is opened. Send an `Idempotency-Key` header: the same
-/// key twice takes the lead once and answers the same.
+/// key twice with the same lead takes it once and answers the same; with a different lead it
+/// is refused (422). Keys are per caller: another caller's identical key is independent.
 #[utoipa::path(post, path = "/api/v1/leads", tag = "sales", request_body = LeadForm,
-    params(("Idempotency-Key" = Option<String>, Header, description = "The same key twice takes the lead once")),
-    responses((status = 201, body = LeadResult), (status = 200, body = LeadResult, description = "Replayed"), (status = 422)))]
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Yours only: the same key with the same lead takes it once (200, replayed); with another lead, 422")),
+    responses((status = 201, body = LeadResult), (status = 200, body = LeadResult, description = "Replayed"),
+        (status = 422, description = "Invalid lead, or the key already used for a different lead")))]
 pub async fn create_lead(
     State(st): State<AppState>,
     c: Ctx,
