@@ -226,17 +226,43 @@ pub async fn create_item(
     Ok((StatusCode::CREATED, Json(lists::create_item(&st.db, &c.actor(), st.now(), &code, &input).await.map_err(|e| c.err(e))?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/lists/{code}/items/{id}", tag = "lists", request_body = ItemBody, responses((status = 200, body = ListItem), (status = 404), (status = 422)))]
+/// A partial edit of an entry: absent fields keep their stored value (a relabelling keeps
+/// the flags). `code` and `list_code` are stable: sent unchanged they are accepted, changed
+/// they are refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemPatch {
+    pub code: Option<String>,
+    pub list_code: Option<String>,
+    pub label_fr: Option<String>,
+    pub label_en: Option<String>,
+    pub position: Option<i64>,
+    pub active: Option<bool>,
+    pub flags: Option<Vec<String>>,
+}
+
+impl ApiInput for ItemPatch {
+    const READ_ONLY: &'static [&'static str] = &["id"];
+}
+
+#[utoipa::path(patch, path = "/api/v1/lists/{code}/items/{id}", tag = "lists", request_body = ItemPatch, responses((status = 200, body = ListItem), (status = 404), (status = 422, description = "Invalid, or a status list would lose its initial or trash status, or a status in use would be deactivated")))]
 pub async fn update_item(
     State(st): State<AppState>,
     c: Ctx,
     Path((code, id)): Path<(String, i64)>,
-    ApiJson(b): ApiJson<ItemBody>,
+    ApiJson(b): ApiJson<ItemPatch>,
 ) -> Result<Json<ListItem>, HttpError> {
     let list = list_or_404(&st, &c, &code).await?;
-    let existing = lists::items(&st.db, &code, true).await.map_err(|e| c.err(e))?;
-    let item = existing.iter().find(|i| i.id == id).ok_or_else(|| c.err(Error::NotFound))?;
-    let input = item_input(&list, &item.code, &b).map_err(|e| c.err(e))?;
+    let item = lists::get_item(&st.db, &code, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    if b.code.as_ref().is_some_and(|v| *v != item.code) {
+        return Err(c.err(Error::validation("code", "error.read_only")));
+    }
+    if b.list_code.as_ref().is_some_and(|v| *v != item.list_code) {
+        return Err(c.err(Error::validation("list_code", "error.read_only")));
+    }
+    let changes =
+        lists::ItemChanges { label_fr: b.label_fr, label_en: b.label_en, position: b.position, active: b.active, flags: b.flags };
+    let input = changes.onto(&list, &item).map_err(|e| c.err(e))?;
     Ok(Json(lists::update_item(&st.db, &c.actor(), st.now(), &code, id, &input).await.map_err(|e| c.err(e))?))
 }
 
