@@ -331,6 +331,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UserInput, pass
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserInput) -> Result<User> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "users", id).await?;
     if actor.id == Some(id) && !input.active {
         return Err(Error::validation("active", "error.cannot_deactivate_self"));
     }
@@ -355,6 +356,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     }
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     if old.role_code != new.role_code {
         let role = new.role_name(&new.language).to_string();

@@ -466,6 +466,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, request_id: i64, input:
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &InterventionInput) -> Result<Intervention> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "interventions", id).await?;
     old.status.check(input.status, !input.report_work.is_empty())?;
     check_technicians(&mut tx, &input.technician_ids).await?;
     let place = if input.place.is_empty() { old.place.clone() } else { input.place.clone() };
@@ -484,6 +485,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Interv
     .await?;
     write_technicians(&mut tx, id, &input.technician_ids).await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     if old.status != new.status {
         audit::record(

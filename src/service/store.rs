@@ -247,6 +247,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &RequestInput) -
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &RequestInput) -> Result<ServiceRequest> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "service_requests", id).await?;
     if input.customer_id != old.customer_id {
         return Err(Error::validation("customer_id", "error.read_only"));
     }
@@ -268,6 +269,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Reques
     .execute(&mut *tx)
     .await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
     Ok(new)

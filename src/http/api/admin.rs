@@ -10,7 +10,7 @@ use crate::access::roles::{self, Role, RoleInput};
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
-use crate::http::json::{ApiInput, ApiJson};
+use crate::http::json::{ApiInput, ApiJson, ApiPatch};
 use crate::http::AppState;
 use crate::jobs::{self, JobRow};
 use crate::lists::{self, ItemInput, ListItem, ValueList};
@@ -54,13 +54,23 @@ pub async fn create_role(State(st): State<AppState>, c: Ctx, ApiJson(b): ApiJson
     Ok((StatusCode::CREATED, Json(r)))
 }
 
+/// A partial update: absent fields keep their value.
 #[utoipa::path(patch, path = "/api/v1/roles/{id}", tag = "admin", request_body = RoleBody, responses((status = 200, body = Role), (status = 404), (status = 422)))]
 pub async fn update_role(
     State(st): State<AppState>,
     c: Ctx,
     Path(id): Path<i64>,
-    ApiJson(b): ApiJson<RoleBody>,
+    p: ApiPatch<RoleBody>,
 ) -> Result<Json<Role>, HttpError> {
+    let cur = roles::get(&st.db, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let stored = serde_json::json!({
+        "code": cur.code,
+        "name_fr": cur.name_fr,
+        "name_en": cur.name_en,
+        "scope": cur.scope.code(),
+        "rights": cur.rights.iter().map(|r| r.code()).collect::<Vec<_>>(),
+    });
+    let b = p.onto(stored).map_err(|e| c.err(e))?;
     let input = b.parse().map_err(|e| c.err(e))?;
     Ok(Json(roles::update(&st.db, &c.actor(), st.now(), id, input).await.map_err(|e| c.err(e))?))
 }
@@ -101,13 +111,20 @@ pub async fn create_unit(
     Ok((StatusCode::CREATED, Json(units::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
 }
 
+/// A partial update: absent fields keep their value (`parent_id: null` makes it a root).
 #[utoipa::path(patch, path = "/api/v1/org-units/{id}", tag = "admin", request_body = UnitBody, responses((status = 200, body = OrgUnit), (status = 404), (status = 422)))]
 pub async fn update_unit(
     State(st): State<AppState>,
     c: Ctx,
     Path(id): Path<i64>,
-    ApiJson(b): ApiJson<UnitBody>,
+    p: ApiPatch<UnitBody>,
 ) -> Result<Json<OrgUnit>, HttpError> {
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let cur = units::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    drop(conn);
+    let b = p
+        .onto(serde_json::json!({"name": cur.name, "kind": cur.kind.code(), "parent_id": cur.parent_id}))
+        .map_err(|e| c.err(e))?;
     let input = UnitInput::parse(&b.name, &b.kind, b.parent_id).map_err(|e| c.err(e))?;
     Ok(Json(units::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
 }
@@ -151,13 +168,25 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(groups::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
 }
 
+/// A partial update: absent fields keep their value (the members too).
 #[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "admin", request_body = GroupBody, responses((status = 200, body = Group), (status = 404), (status = 422)))]
 pub async fn update_group(
     State(st): State<AppState>,
     c: Ctx,
     Path(id): Path<i64>,
-    ApiJson(b): ApiJson<GroupBody>,
+    p: ApiPatch<GroupBody>,
 ) -> Result<Json<Group>, HttpError> {
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let cur = groups::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    drop(conn);
+    let b = p
+        .onto(serde_json::json!({
+            "name": cur.name,
+            "description": cur.description,
+            "org_unit_id": cur.org_unit_id,
+            "members": cur.members,
+        }))
+        .map_err(|e| c.err(e))?;
     let input = GroupInput::parse(&b.name, &b.description, b.org_unit_id, b.members).map_err(|e| c.err(e))?;
     Ok(Json(groups::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
 }
