@@ -401,7 +401,7 @@ pub async fn update_item(db: &Db, actor: &Actor, now: Millis, list_code: &str, i
         && old.label_en == input.label_en
         && old.position == input.position
         && old.active == input.active
-        && old.flags == input.flags
+        && same_flags(&old.flags, &input.flags)
     {
         tx.rollback().await?;
         return Ok(old);
@@ -434,6 +434,15 @@ pub async fn update_item(db: &Db, actor: &Actor, now: Millis, list_code: &str, i
     keep_invariants(&mut tx, actor, now, Some(&old), &new).await?;
     tx.commit().await?;
     Ok(new)
+}
+
+/// The same flags, in any order (built-in entries are not sorted).
+fn same_flags(a: &str, b: &str) -> bool {
+    let mut a: Vec<&str> = a.split_whitespace().collect();
+    let mut b: Vec<&str> = b.split_whitespace().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
 }
 
 fn is_on(i: &ListItem, flag: &str) -> bool {

@@ -267,7 +267,26 @@ pub struct ItemPatch {
     pub label_en: Option<String>,
     pub position: Option<i64>,
     pub active: Option<bool>,
-    pub flags: Option<Vec<String>>,
+    /// A list of flag codes, or the space-separated text entries are read with.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub flags: Option<FlagsIn>,
+}
+
+/// Flags as a list (`["lost", "auto_follow_up"]`) or as read (`"auto_follow_up lost"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FlagsIn {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl FlagsIn {
+    fn codes(self) -> Vec<String> {
+        match self {
+            FlagsIn::List(l) => l,
+            FlagsIn::Text(t) => t.split_whitespace().map(str::to_string).collect(),
+        }
+    }
 }
 
 impl ApiInput for ItemPatch {
@@ -290,7 +309,7 @@ pub async fn update_item(
         return Err(c.err(Error::validation("list_code", "error.read_only")));
     }
     let changes =
-        lists::ItemChanges { label_fr: b.label_fr, label_en: b.label_en, position: b.position, active: b.active, flags: b.flags };
+        lists::ItemChanges { label_fr: b.label_fr, label_en: b.label_en, position: b.position, active: b.active, flags: b.flags.map(FlagsIn::codes) };
     let input = changes.onto(&list, &item).map_err(|e| c.err(e))?;
     Ok(Json(lists::update_item(&st.db, &c.actor(), st.now(), &code, id, &input).await.map_err(|e| c.err(e))?))
 }
