@@ -757,3 +757,219 @@ async fn a_no_change_save_changes_nothing_and_writes_no_history() {
     })
     .await;
 }
+
+// ------------------------------------------------------------------ targeted tests
+
+async fn item_of(api: &Api, list: &str, code: &str) -> Value {
+    let (_, items) = api.get(&format!("/api/v1/lists/{list}/items")).await;
+    items["items"].as_array().unwrap().iter().find(|i| i["code"] == code).cloned().unwrap()
+}
+
+#[tokio::test]
+async fn relabelling_a_status_keeps_its_flags_and_the_next_sale_gets_its_date() {
+    each_backend(|app| async move {
+        let (s, api) = seed(&app).await;
+        let path = format!("/api/v1/lists/opportunity_status/items/{}", s.item);
+        let (status, v) = api.send("PATCH", &path, Some(json!({"label_fr": "Vendu", "label_en": "Sold (taken)"}))).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["label_fr"], "Vendu");
+        let flags: BTreeSet<&str> = v["flags"].as_str().unwrap().split_whitespace().collect();
+        assert_eq!(flags, BTreeSet::from(["expiry_exempt", "sets_sale_date"]), "{v}");
+        assert_eq!(v["active"], true);
+        assert_eq!(v["position"], 60);
+        // The list's edit form relabelled too, as a browser sends it: flags kept.
+        let session = app.login("seed-admin@t.fr", PASSWORD).await.unwrap();
+        let action = format!("/admin/lists/opportunity_status/items/{}", s.item);
+        let (_, html) = session.get_text("/admin/lists/opportunity_status").await;
+        let mut fields = form_fields(&html, &action).unwrap();
+        for (k, v) in fields.iter_mut() {
+            if k == "label_en" {
+                *v = "Sold".into();
+            }
+        }
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(session.post_raw(&action, &pairs).await.status(), 303);
+        let it = item_of(&api, "opportunity_status", "pris_en_charge").await;
+        assert_eq!((it["label_fr"].as_str(), it["label_en"].as_str()), (Some("Vendu"), Some("Sold")));
+        assert_eq!(it["flags"].as_str().unwrap().split_whitespace().collect::<BTreeSet<_>>(), flags);
+        // The next sale still gets its sale date.
+        let (_, o) = api
+            .send("POST", "/api/v1/opportunities", Some(json!({"customer_id": s.customer, "owner_id": s.admin, "branch_id": s.branch})))
+            .await;
+        let id = o["id"].as_i64().unwrap();
+        assert!(o["sale_date"].is_null(), "{o}");
+        let (status, o) = api.send("PATCH", &format!("/api/v1/opportunities/{id}"), Some(json!({"status": "pris_en_charge"}))).await;
+        assert_eq!(status, 200, "{o}");
+        assert!(o["sale_date"].is_string(), "the relabelled status still sets the sale date: {o}");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn editing_a_request_keeps_its_branch_and_its_owner_still_sees_it() {
+    each_backend(|app| async move {
+        let (s, api) = seed(&app).await;
+        let agent = app.user("support@t.fr", "agent_support", Some(s.branch)).await;
+        let agent_api = app.api(&app.token_for(agent).await);
+        let listed = |v: &Value| v["items"].as_array().unwrap().iter().any(|r| r["id"] == s.request);
+        assert!(listed(&agent_api.get("/api/v1/service-requests").await.1));
+        // The edit form as it was posted before: no branch field at all.
+        let session = app.login("seed-admin@t.fr", PASSWORD).await.unwrap();
+        let r = session
+            .post(
+                &format!("/service/requests/{}", s.request),
+                &[
+                    ("customer_id", &s.customer.to_string()),
+                    ("request_type", "maintenance"),
+                    ("source", "phone"),
+                    ("owner_id", &s.target_user.to_string()),
+                    ("description", "Entretien annuel"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        let (_, r) = api.get(&format!("/api/v1/service-requests/{}", s.request)).await;
+        assert_eq!(r["request_type"], "maintenance", "the change is made");
+        assert_eq!(r["branch_id"], s.branch, "the branch is kept: {r}");
+        assert_eq!(r["symptom"], "fuite", "a field the post does not carry is kept");
+        assert!(listed(&agent_api.get("/api/v1/service-requests").await.1), "the branch's agent still sees the request");
+        // The API too: a PATCH of the description keeps the branch.
+        let (status, r) =
+            api.send("PATCH", &format!("/api/v1/service-requests/{}", s.request), Some(json!({"description": "Autre"}))).await;
+        assert_eq!(status, 200);
+        assert_eq!(r["branch_id"], s.branch);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn contact_forms_carry_civility_and_particularities() {
+    each_backend(|app| async move {
+        let (s, api) = seed(&app).await;
+        let session = app.login("seed-admin@t.fr", PASSWORD).await.unwrap();
+        app.user("en-admin@t.fr", "administrateur", None).await;
+        let en = app.login("en-admin@t.fr", PASSWORD).await.unwrap();
+        en.post("/language", &[("lang", "en"), ("next", "/")]).await;
+        let contact = |id: i64| {
+            let api = &api;
+            let customer = s.customer;
+            async move {
+                let (_, v) = api.get(&format!("/api/v1/customers/{customer}/contacts")).await;
+                v["items"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap()
+            }
+        };
+        let pages = [
+            (format!("/customers/{}/contacts/{}", s.customer, s.contact), format!("/customers/{}/contacts/{}", s.customer, s.contact), s.contact),
+            (
+                format!("/service/requests/{}/contacts/user/edit", s.request),
+                format!("/service/requests/{}/contacts/user/edit", s.request),
+                s.user_contact,
+            ),
+        ];
+        for (page, action, id) in pages {
+            let before = contact(id).await;
+            assert!(before["civility"].is_string() && !before["particularities"].as_str().unwrap().is_empty(), "{before}");
+            // The edit page shows both controls, with the stored values, in French and in English.
+            let (_, html) = session.get_text(&page).await;
+            assert!(html.contains(">Civilité</label>") && html.contains("<legend>Particularités</legend>"), "{page}");
+            let fields = form_fields(&html, &action).unwrap();
+            assert!(fields.contains(&("civility".into(), before["civility"].as_str().unwrap().into())), "{page}: {fields:?}");
+            for p in before["particularities"].as_str().unwrap().split_whitespace() {
+                assert!(fields.contains(&("particularities".into(), p.into())), "{page}: {fields:?}");
+            }
+            let (_, html_en) = en.get_text(&page).await;
+            assert!(html_en.contains(">Civility</label>") && html_en.contains("<legend>Particularities</legend>"), "{page} in English");
+            // A post without those fields (a form of before) keeps them.
+            let r = session.post(&action, &[("first_name", "Jean-Marc"), ("last_name", "Roy")]).await;
+            assert_eq!(r.status(), 303, "{action}");
+            let after = contact(id).await;
+            assert_eq!(after["first_name"], "Jean-Marc");
+            assert_eq!(after["civility"], before["civility"], "{action}: civility kept");
+            assert_eq!(after["particularities"], before["particularities"], "{action}: particularities kept");
+            assert_eq!(after["email"], before["email"], "{action}: a field not posted is kept");
+            // The form changes them: civility to Mme, every particularity unchecked.
+            let r = session.post(&action, &[("civility", "mme"), ("particularities", "")]).await;
+            assert_eq!(r.status(), 303);
+            let after = contact(id).await;
+            assert_eq!(after["civility"], "mme");
+            assert_eq!(after["particularities"], "", "{action}: all unchecked clears them");
+        }
+        // Creating a contact from the customer page takes them too.
+        let r = session
+            .post(
+                &format!("/customers/{}/contacts", s.customer),
+                &[("civility", "dr"), ("last_name", "Nouveau"), ("particularities", ""), ("particularities", "vip")],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        let (_, v) = api.get(&format!("/api/v1/customers/{}/contacts", s.customer)).await;
+        let c = v["items"].as_array().unwrap().iter().find(|c| c["last_name"] == "Nouveau").cloned().unwrap();
+        assert_eq!((c["civility"].as_str(), c["particularities"].clone()), (Some("dr"), json!("vip")));
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn status_list_invariants_are_refused_with_422_and_nothing_changes() {
+    each_backend(|app| async move {
+        let (s, api) = seed(&app).await;
+        let (_, o) = api.send("POST", "/api/v1/opportunities", Some(json!({"customer_id": s.customer, "branch_id": s.branch}))).await;
+        let opp = o["id"].as_i64().unwrap();
+        api.send("PATCH", &format!("/api/v1/opportunities/{opp}"), Some(json!({"status": "contacte"}))).await;
+        let id = |code: &'static str| {
+            let api = &api;
+            async move { item_of(api, "opportunity_status", code).await["id"].as_i64().unwrap() }
+        };
+        let (initial, trash, contacte) = (id("en_traitement").await, id("invalide_bdc").await, id("contacte").await);
+        let refusals = [
+            (initial, json!({"flags": []}), "flags", "exactement un statut initial"),
+            (initial, json!({"active": false}), "active", "exactement un statut initial"),
+            (trash, json!({"flags": ""}), "flags", "statut corbeille"),
+            (trash, json!({"active": false}), "active", "statut corbeille"),
+            (contacte, json!({"active": false}), "active", "déplacez-les vers un autre statut"),
+        ];
+        for (item, body, field, message) in refusals {
+            let before = (app.snapshot().await, rows(&app, &s).await);
+            let (status, v) = api.send("PATCH", &format!("/api/v1/lists/opportunity_status/items/{item}"), Some(body.clone())).await;
+            assert_eq!(status, 422, "{body}: {v}");
+            let text = v["error"]["fields"][field].as_str().unwrap_or_default();
+            assert!(text.contains(message), "{body}: {v}");
+            assert_eq!((app.snapshot().await, rows(&app, &s).await), before, "{body}: a refused edit changed something");
+        }
+        // The list's page refuses it too, with the message, and changes nothing.
+        let session = app.login("seed-admin@t.fr", PASSWORD).await.unwrap();
+        let before = app.snapshot().await;
+        let r = session.post(&format!("/admin/lists/opportunity_status/items/{initial}"), &[("flags", ""), ("active", "on")]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("exactement un statut initial"));
+        assert_eq!(app.snapshot().await, before);
+        // Another status becoming initial takes the flag: still exactly one.
+        let (status, v) =
+            api.send("PATCH", &format!("/api/v1/lists/opportunity_status/items/{contacte}"), Some(json!({"flags": ["initial"]}))).await;
+        assert_eq!(status, 200, "{v}");
+        let (_, items) = api.get("/api/v1/lists/opportunity_status/items").await;
+        let initials: Vec<&str> = items["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["flags"].as_str().unwrap().split_whitespace().any(|f| f == "initial"))
+            .map(|i| i["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(initials, vec!["contacte"]);
+        let moved = app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'list_item' AND entity_id = {initial}")).await;
+        assert!(moved > 0, "the move is in the former initial status's history");
+        // Once its records moved, a status can be deactivated.
+        api.send("PATCH", &format!("/api/v1/lists/opportunity_status/items/{initial}"), Some(json!({"flags": ["initial"]}))).await;
+        let (status, _) = api.send("PATCH", &format!("/api/v1/opportunities/{opp}"), Some(json!({"status": "reponse_envoyee"}))).await;
+        assert_eq!(status, 200);
+        let (status, v) =
+            api.send("PATCH", &format!("/api/v1/lists/opportunity_status/items/{contacte}"), Some(json!({"active": false}))).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["active"], false);
+        app
+    })
+    .await;
+}
