@@ -256,11 +256,12 @@ pub async fn create_item(
 }
 
 /// A partial edit of an entry: absent fields keep their stored value (a relabelling keeps
-/// the flags). `code` and `list_code` are stable: sent unchanged they are accepted, changed
-/// they are refused.
+/// the flags). `code` is stable: ignored, as on every update; `list_code` is accepted only
+/// unchanged.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemPatch {
+    /// Ignored: codes never change.
     pub code: Option<String>,
     pub list_code: Option<String>,
     pub label_fr: Option<String>,
@@ -302,9 +303,6 @@ pub async fn update_item(
 ) -> Result<Json<ListItem>, HttpError> {
     let list = list_or_404(&st, &c, &code).await?;
     let item = lists::get_item(&st.db, &code, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    if b.code.as_ref().is_some_and(|v| *v != item.code) {
-        return Err(c.err(Error::validation("code", "error.read_only")));
-    }
     if b.list_code.as_ref().is_some_and(|v| *v != item.list_code) {
         return Err(c.err(Error::validation("list_code", "error.read_only")));
     }
