@@ -456,10 +456,8 @@ fn is_on(i: &ListItem, flag: &str) -> bool {
 /// - at least one active `trash` entry (when the list has the flag): the last one cannot
 ///   lose it.
 async fn keep_invariants(tx: &mut crate::db::Tx, actor: &Actor, now: Millis, old: Option<&ListItem>, new: &ListItem) -> Result<()> {
-    let allowed: String = sqlx::query_scalar("SELECT allowed_flags FROM value_lists WHERE code = $1")
-        .bind(&new.list_code)
-        .fetch_one(&mut **tx)
-        .await?;
+    let allowed: String =
+        sqlx::query_scalar("SELECT allowed_flags FROM value_lists WHERE code = $1").bind(&new.list_code).fetch_one(&mut **tx).await?;
     let allowed: Vec<&str> = allowed.split_whitespace().collect();
     let others: Vec<ListItem> = sqlx::query_as(&format!("{ITEM_SELECT} WHERE list_code = $1 AND id <> $2 ORDER BY position, id"))
         .bind(&new.list_code)

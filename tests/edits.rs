@@ -238,8 +238,8 @@ async fn seed(app: &TestApp) -> (Seed, Api) {
         })
     };
     let contact =
-        ok(&api, "POST", &format!("/api/v1/customers/{customer}/contacts"), contact_body("dr", "Jean", "jean@t.fr", json!(["vip"])))
-            .await["id"]
+        ok(&api, "POST", &format!("/api/v1/customers/{customer}/contacts"), contact_body("dr", "Jean", "jean@t.fr", json!(["vip"]))).await
+            ["id"]
             .as_i64()
             .unwrap();
     let user_contact = ok(
@@ -450,7 +450,12 @@ async fn row(app: &TestApp, sql: &str) -> Vec<Vec<Option<String>>> {
 
 /// Everything an edit could change: the rows above, every business table, the history.
 async fn state(app: &TestApp, s: &Seed) -> (String, String, i64, i64) {
-    (rows(app, s).await, app.snapshot().await, app.count("SELECT COUNT(*) FROM audit_events").await, app.count("SELECT COUNT(*) FROM jobs").await)
+    (
+        rows(app, s).await,
+        app.snapshot().await,
+        app.count("SELECT COUNT(*) FROM audit_events").await,
+        app.count("SELECT COUNT(*) FROM jobs").await,
+    )
 }
 
 /// Fails with the lines that differ.
@@ -586,7 +591,9 @@ fn form_fields(html: &str, action: &str) -> Option<Vec<(String, String)>> {
     while let Some(rel) = html[pos..].find('<') {
         let i = pos + rel;
         let head = &html.as_bytes()[i..(i + 10).min(html.len())];
-        let kind = ["<input", "<select", "<textarea"].into_iter().find(|k| head.len() >= k.len() && head[..k.len()].eq_ignore_ascii_case(k.as_bytes()));
+        let kind = ["<input", "<select", "<textarea"]
+            .into_iter()
+            .find(|k| head.len() >= k.len() && head[..k.len()].eq_ignore_ascii_case(k.as_bytes()));
         let Some(kind) = kind else {
             pos = i + 1;
             continue;
@@ -665,10 +672,7 @@ ligne &lt;1&gt;</textarea><button type="submit">OK</button></form>
         <input form="f" name="outside" value="o"><input form="g" name="other" value="no"><input name="nope" value="no">"#;
     let f = form_fields(html, "/x").unwrap();
     let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_eq!(
-        pairs,
-        vec![("_csrf", "t"), ("a", "l'&b"), ("c", "1"), ("s", "y"), ("t", "first"), ("d", "ligne <1>"), ("outside", "o")]
-    );
+    assert_eq!(pairs, vec![("_csrf", "t"), ("a", "l'&b"), ("c", "1"), ("s", "y"), ("t", "first"), ("d", "ligne <1>"), ("outside", "o")]);
     assert!(form_fields(html, "/nowhere").is_none());
 }
 
@@ -861,7 +865,11 @@ async fn contact_forms_carry_civility_and_particularities() {
             }
         };
         let pages = [
-            (format!("/customers/{}/contacts/{}", s.customer, s.contact), format!("/customers/{}/contacts/{}", s.customer, s.contact), s.contact),
+            (
+                format!("/customers/{}/contacts/{}", s.customer, s.contact),
+                format!("/customers/{}/contacts/{}", s.customer, s.contact),
+                s.contact,
+            ),
             (
                 format!("/service/requests/{}/contacts/user/edit", s.request),
                 format!("/service/requests/{}/contacts/user/edit", s.request),
@@ -959,7 +967,8 @@ async fn status_list_invariants_are_refused_with_422_and_nothing_changes() {
             .map(|i| i["code"].as_str().unwrap())
             .collect();
         assert_eq!(initials, vec!["contacte"]);
-        let moved = app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'list_item' AND entity_id = {initial}")).await;
+        let moved =
+            app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'list_item' AND entity_id = {initial}")).await;
         assert!(moved > 0, "the move is in the former initial status's history");
         // Once its records moved, a status can be deactivated.
         api.send("PATCH", &format!("/api/v1/lists/opportunity_status/items/{initial}"), Some(json!({"flags": ["initial"]}))).await;

@@ -56,12 +56,7 @@ pub async fn create_role(State(st): State<AppState>, c: Ctx, ApiJson(b): ApiJson
 
 /// A partial update: absent fields keep their value.
 #[utoipa::path(patch, path = "/api/v1/roles/{id}", tag = "admin", request_body = RoleBody, responses((status = 200, body = Role), (status = 404), (status = 422)))]
-pub async fn update_role(
-    State(st): State<AppState>,
-    c: Ctx,
-    Path(id): Path<i64>,
-    p: ApiPatch<RoleBody>,
-) -> Result<Json<Role>, HttpError> {
+pub async fn update_role(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, p: ApiPatch<RoleBody>) -> Result<Json<Role>, HttpError> {
     let cur = roles::get(&st.db, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let stored = serde_json::json!({
         "code": cur.code,
@@ -122,9 +117,7 @@ pub async fn update_unit(
     let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
     let cur = units::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     drop(conn);
-    let b = p
-        .onto(serde_json::json!({"name": cur.name, "kind": cur.kind.code(), "parent_id": cur.parent_id}))
-        .map_err(|e| c.err(e))?;
+    let b = p.onto(serde_json::json!({"name": cur.name, "kind": cur.kind.code(), "parent_id": cur.parent_id})).map_err(|e| c.err(e))?;
     let input = UnitInput::parse(&b.name, &b.kind, b.parent_id).map_err(|e| c.err(e))?;
     Ok(Json(units::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
 }
@@ -306,8 +299,13 @@ pub async fn update_item(
     if b.list_code.as_ref().is_some_and(|v| *v != item.list_code) {
         return Err(c.err(Error::validation("list_code", "error.read_only")));
     }
-    let changes =
-        lists::ItemChanges { label_fr: b.label_fr, label_en: b.label_en, position: b.position, active: b.active, flags: b.flags.map(FlagsIn::codes) };
+    let changes = lists::ItemChanges {
+        label_fr: b.label_fr,
+        label_en: b.label_en,
+        position: b.position,
+        active: b.active,
+        flags: b.flags.map(FlagsIn::codes),
+    };
     let input = changes.onto(&list, &item).map_err(|e| c.err(e))?;
     Ok(Json(lists::update_item(&st.db, &c.actor(), st.now(), &code, id, &input).await.map_err(|e| c.err(e))?))
 }

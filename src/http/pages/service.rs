@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
 use super::customers::{contact_choices, read_contact, Choice};
+use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
 use crate::access::Right;
 use crate::audit::{self, HistoryEntry};
 use crate::customers::{Contact, ContactForm, Customer};
