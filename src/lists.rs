@@ -271,6 +271,12 @@ pub async fn items(db: &Db, code: &str, include_inactive: bool) -> Result<Vec<Li
     Ok(q.fetch_all(&db.pool).await?)
 }
 
+/// The entries a form offers: the active ones, plus the inactive ones the record already
+/// has (`chosen`), so that saving the form as it is keeps them.
+pub async fn choices(db: &Db, code: &str, chosen: &[&str]) -> Result<Vec<ListItem>> {
+    Ok(items(db, code, true).await?.into_iter().filter(|i| i.active || chosen.contains(&i.code.as_str())).collect())
+}
+
 async fn item(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<ListItem>> {
     Ok(sqlx::query_as(&format!("{ITEM_SELECT} WHERE id = $1")).bind(id).fetch_optional(conn).await?)
 }

@@ -327,6 +327,25 @@ async fn seed(app: &TestApp) -> (Seed, Api) {
         .as_i64()
         .unwrap();
     ok(&api, "PATCH", &format!("/api/v1/equipment-returns/{ret}"), json!({"status": "recu"})).await;
+    // Since then, the owner left and some entries in use were retired: the forms must keep them.
+    sqlx::query("UPDATE users SET active = 0 WHERE id = $1").bind(rep).execute(&app.state.db.pool).await.unwrap();
+    for (list, code) in [
+        ("civility", "mme"),
+        ("civility", "dr"),
+        ("customer_particularity", "flotte"),
+        ("lead_type", "sms"),
+        ("meeting_category", "livraison"),
+        ("request_type", "panne"),
+        ("symptom", "fuite"),
+        ("symptom", "bruit"),
+    ] {
+        sqlx::query("UPDATE value_list_items SET active = 0 WHERE list_code = $1 AND code = $2")
+            .bind(list)
+            .bind(code)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+    }
     let (_, items) = api.get("/api/v1/lists/opportunity_status/items").await;
     let item = items["items"].as_array().unwrap().iter().find(|i| i["code"] == "pris_en_charge").unwrap()["id"].as_i64().unwrap();
     let s = Seed {

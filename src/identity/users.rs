@@ -277,6 +277,19 @@ pub async fn all_active(db: &Db) -> Result<Vec<Staff>> {
         .await?)
 }
 
+/// The users a form offers (owner, members, participants, technicians): the active ones,
+/// plus the inactive ones the record already has (`keep`), so that saving it as it is
+/// keeps them.
+pub async fn active_and(db: &Db, keep: &[i64]) -> Result<Vec<Staff>> {
+    let mut all = all_active(db).await?;
+    let missing: Vec<i64> = keep.iter().copied().filter(|id| !all.iter().any(|u| u.id == *id)).collect();
+    for id in missing {
+        let u: Option<Staff> = sqlx::query_as("SELECT id, name, email FROM users WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;
+        all.extend(u);
+    }
+    Ok(all)
+}
+
 async fn resolve_refs(tx: &mut Tx, input: &UserInput) -> Result<i64> {
     let role_id: Option<i64> =
         sqlx::query_scalar("SELECT id FROM roles WHERE code = $1").bind(&input.role_code).fetch_optional(&mut **tx).await?;

@@ -298,7 +298,6 @@ pub async fn create_line(
 /// Sets (or clears) the symptom of a line.
 pub async fn set_symptom(db: &Db, actor: &Actor, now: Millis, request_id: i64, equipment_id: i64, symptom: Option<&str>) -> Result<()> {
     let mut tx = db.begin().await?;
-    check_symptom(&mut tx, symptom).await?;
     let old: Option<Option<String>> =
         sqlx::query_scalar("SELECT symptom FROM request_equipment WHERE request_id = $1 AND equipment_id = $2")
             .bind(request_id)
@@ -311,6 +310,7 @@ pub async fn set_symptom(db: &Db, actor: &Actor, now: Millis, request_id: i64, e
         tx.rollback().await?;
         return Ok(());
     }
+    check_symptom(&mut tx, symptom).await?;
     let e = get(&mut tx, equipment_id).await?.ok_or(Error::NotFound)?;
     sqlx::query("UPDATE request_equipment SET symptom = $1 WHERE request_id = $2 AND equipment_id = $3")
         .bind(symptom)

@@ -268,10 +268,12 @@ async fn form_page(
     f: FormErrors,
     duplicates: Vec<(Match, bool)>,
 ) -> Result<Response, HttpError> {
-    let civilities = lists::items(&st.db, "civility", false).await.map_err(|e| c.err(e))?;
-    let particularities = lists::items(&st.db, "customer_particularity", false).await.map_err(|e| c.err(e))?;
+    let civilities =
+        lists::choices(&st.db, "civility", &form.civility.iter().map(String::as_str).collect::<Vec<_>>()).await.map_err(|e| c.err(e))?;
+    let chosen: Vec<&str> = form.particularities.iter().map(String::as_str).collect();
+    let particularities = lists::choices(&st.db, "customer_particularity", &chosen).await.map_err(|e| c.err(e))?;
     let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
-    let owners = users::all_active(&st.db).await.map_err(|e| c.err(e))?;
+    let owners = users::active_and(&st.db, &form.owner_id.into_iter().collect::<Vec<_>>()).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/customers", if id.is_some() { "customers.edit" } else { "customers.new" });
     if id.is_some() {
         pc.title = format!("{} {}", form.first_name, if form.kind == "company" { &form.company_name } else { &form.last_name });

@@ -173,6 +173,10 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: RequestForm, f
         crate::customers::store::list(&st.db, &c.p.visibility, &filter, &PageReq::first(10)).await.map_err(|e| c.err(e))?.items
     };
     let errors = f.any();
+    let types = lists::choices(&st.db, "request_type", &[form.request_type.as_str()]).await.map_err(|e| c.err(e))?;
+    let symptom: Vec<&str> = form.symptom.iter().map(String::as_str).collect();
+    let symptoms = lists::choices(&st.db, "symptom", &symptom).await.map_err(|e| c.err(e))?;
+    let owners = users::active_and(&st.db, &form.owner_id.into_iter().collect::<Vec<_>>()).await.map_err(|e| c.err(e))?;
     let mut resp = render(FormPage {
         c: PageCtx::new(c, "/service/requests", if id.is_some() { "service.edit" } else { "service.new" }),
         id,
@@ -182,9 +186,9 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: RequestForm, f
         contacts,
         find,
         found,
-        types: lists::items(&st.db, "request_type", false).await.map_err(|e| c.err(e))?,
-        symptoms: lists::items(&st.db, "symptom", false).await.map_err(|e| c.err(e))?,
-        owners: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        types,
+        symptoms,
+        owners,
         sources: SOURCES,
     });
     if errors {
@@ -715,6 +719,7 @@ async fn intervention_page(
     let i = interventions::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let l = Labels::load(st, c).await?;
     let (form, f) = form.unwrap_or_else(|| (InterventionForm::from_intervention(&i, l.zone), FormErrors::none()));
+    let technicians = users::active_and(&st.db, &form.technician_ids).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/service/requests", "service.intervention").with_notice(notice);
     pc.title = i.number.clone();
     let errors = f.any();
@@ -724,7 +729,7 @@ async fn intervention_page(
         i,
         form,
         f,
-        technicians: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        technicians,
         can_update: c.p.can(Right::InterventionsUpdate),
         statuses: interventions::Status::ALL.to_vec(),
     });
