@@ -857,6 +857,15 @@ async fn editing_a_request_keeps_its_branch_and_its_owner_still_sees_it() {
         assert_eq!(r["branch_id"], s.branch, "the branch is kept: {r}");
         assert_eq!(r["symptom"], "fuite", "a field the post does not carry is kept");
         assert!(listed(&agent_api.get("/api/v1/service-requests").await.1), "the branch's agent still sees the request");
+        // Null clears where clearing is allowed; absent keeps.
+        let path = format!("/api/v1/customers/{}", s.customer);
+        let (status, c) = api.send("PATCH", &path, Some(json!({"notes": "Appeler le soir"}))).await;
+        assert_eq!(status, 200, "{c}");
+        assert_eq!((c["civility"].as_str(), c["branch_id"].as_i64()), (Some("mme"), Some(s.branch)), "{c}");
+        let (status, c) = api.send("PATCH", &path, Some(json!({"civility": null, "owner_id": null}))).await;
+        assert_eq!(status, 200, "{c}");
+        assert!(c["civility"].is_null() && c["owner_id"].is_null(), "{c}");
+        assert_eq!(c["notes"], "Appeler le soir");
         // The API too: a PATCH of the description keeps the branch.
         let (status, r) =
             api.send("PATCH", &format!("/api/v1/service-requests/{}", s.request), Some(json!({"description": "Autre"}))).await;
