@@ -100,6 +100,49 @@ pub fn update<T: Audited>(id: i64, old: &T, new: &T) -> Option<Entry> {
     (!changes.is_empty()).then_some(Entry { entity: T::ENTITY, entity_id: id, action: "update", changes })
 }
 
+/// A record's stored row (every column but `updated_at`, as text), read in the transaction
+/// before an update. After the update, [`Before::unchanged`] tells a no-change save: the
+/// caller then rolls back, so that saving a record as it is writes nothing, not even
+/// `updated_at`, and no history.
+pub struct Before {
+    table: &'static str,
+    id: i64,
+    row: Vec<Option<String>>,
+}
+
+async fn row_text(conn: &mut sqlx::AnyConnection, table: &str, id: i64) -> Result<Vec<Option<String>>> {
+    use sqlx::{Column, Row};
+    let row = sqlx::query(&format!("SELECT * FROM {table} WHERE id = $1")).bind(id).fetch_optional(conn).await?;
+    let Some(row) = row else { return Ok(Vec::new()) };
+    let mut out = Vec::with_capacity(row.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        if col.name() == "updated_at" {
+            continue;
+        }
+        let v = match row.try_get::<Option<String>, _>(i) {
+            Ok(v) => v,
+            Err(_) => match row.try_get::<Option<i64>, _>(i) {
+                Ok(v) => v.map(|n| n.to_string()),
+                Err(_) => row.try_get::<Option<f64>, _>(i)?.map(|n| n.to_string()),
+            },
+        };
+        out.push(v);
+    }
+    Ok(out)
+}
+
+impl Before {
+    pub async fn read(conn: &mut sqlx::AnyConnection, table: &'static str, id: i64) -> Result<Before> {
+        Ok(Before { table, id, row: row_text(conn, table, id).await? })
+    }
+
+    /// Whether the row and the audited fields (which include linked sets: participants,
+    /// stock units, technicians…) are as they were.
+    pub async fn unchanged<T: Audited>(&self, conn: &mut sqlx::AnyConnection, old: &T, new: &T) -> Result<bool> {
+        Ok(diff(old, new).is_empty() && row_text(conn, self.table, self.id).await? == self.row)
+    }
+}
+
 /// The history of a deletion: every field that had a value.
 pub fn deletion<T: Audited>(id: i64, old: &T) -> Entry {
     let changes = old

@@ -271,6 +271,12 @@ pub async fn items(db: &Db, code: &str, include_inactive: bool) -> Result<Vec<Li
     Ok(q.fetch_all(&db.pool).await?)
 }
 
+/// The entries a form offers: the active ones, plus the inactive ones the record already
+/// has (`chosen`), so that saving the form as it is keeps them.
+pub async fn choices(db: &Db, code: &str, chosen: &[&str]) -> Result<Vec<ListItem>> {
+    Ok(items(db, code, true).await?.into_iter().filter(|i| i.active || chosen.contains(&i.code.as_str())).collect())
+}
+
 async fn item(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<ListItem>> {
     Ok(sqlx::query_as(&format!("{ITEM_SELECT} WHERE id = $1")).bind(id).fetch_optional(conn).await?)
 }
@@ -348,14 +354,75 @@ pub async fn create_item(db: &Db, actor: &Actor, now: Millis, list_code: &str, i
     .unique_field("code", "error.code_taken")?;
     let it = item(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(&mut tx, actor, now, id, &it).await?;
+    keep_invariants(&mut tx, actor, now, None, &it).await?;
     tx.commit().await?;
     Ok(it)
 }
 
-/// Edits an entry. Its code is stable (stored in records) and cannot change.
+/// What an edit of an entry may carry: absent fields (`None`) keep their stored value.
+#[derive(Debug, Clone, Default)]
+pub struct ItemChanges {
+    pub label_fr: Option<String>,
+    pub label_en: Option<String>,
+    pub position: Option<i64>,
+    pub active: Option<bool>,
+    pub flags: Option<Vec<String>>,
+}
+
+impl ItemChanges {
+    /// The entry's new values: the changes merged onto the stored entry, then checked.
+    pub fn onto(&self, list: &ValueList, stored: &ListItem) -> Result<ItemInput> {
+        let flags = match &self.flags {
+            Some(f) => f.clone(),
+            None => stored.flags.split_whitespace().map(str::to_string).collect(),
+        };
+        ItemInput::parse(
+            list,
+            &stored.code,
+            self.label_fr.as_deref().unwrap_or(&stored.label_fr),
+            self.label_en.as_deref().unwrap_or(&stored.label_en),
+            Some(self.position.unwrap_or(stored.position)),
+            self.active.unwrap_or(stored.active),
+            &flags,
+        )
+    }
+}
+
+/// The stored entry of a list, if any.
+pub async fn get_item(db: &Db, list_code: &str, id: i64) -> Result<Option<ListItem>> {
+    let mut conn = db.pool.acquire().await?;
+    Ok(item(&mut conn, id).await?.filter(|i| i.list_code == list_code))
+}
+
+/// Records whose status is a code of these lists; such a status cannot be deactivated.
+const STATUS_USERS: &[(&str, &str, &str)] = &[("opportunity_status", "opportunities", "status"), ("meeting_status", "meetings", "status")];
+
+/// Edits an entry. Its code is stable (stored in records) and cannot change. A no-change
+/// edit writes nothing (not even `updated_at`). On a status list the invariants hold (see
+/// [`keep_invariants`]); a refused edit changes nothing.
 pub async fn update_item(db: &Db, actor: &Actor, now: Millis, list_code: &str, id: i64, input: &ItemInput) -> Result<ListItem> {
     let mut tx = db.begin().await?;
     let old = item(&mut tx, id).await?.filter(|i| i.list_code == list_code).ok_or(Error::NotFound)?;
+    if old.label_fr == input.label_fr
+        && old.label_en == input.label_en
+        && old.position == input.position
+        && old.active == input.active
+        && same_flags(&old.flags, &input.flags)
+    {
+        tx.rollback().await?;
+        return Ok(old);
+    }
+    if old.active && !input.active {
+        if let Some((_, table, column)) = STATUS_USERS.iter().find(|(l, _, _)| *l == list_code) {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1"))
+                .bind(&old.code)
+                .fetch_one(&mut *tx)
+                .await?;
+            if n > 0 {
+                return Err(Error::validation("active", "error.status_in_use"));
+            }
+        }
+    }
     sqlx::query(
         "UPDATE value_list_items SET label_fr = $1, label_en = $2, position = $3, active = $4, flags = $5, updated_at = $6 WHERE id = $7",
     )
@@ -370,6 +437,64 @@ pub async fn update_item(db: &Db, actor: &Actor, now: Millis, list_code: &str, i
     .await?;
     let new = item(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
+    keep_invariants(&mut tx, actor, now, Some(&old), &new).await?;
     tx.commit().await?;
     Ok(new)
+}
+
+/// The same flags, in any order (built-in entries are not sorted).
+fn same_flags(a: &str, b: &str) -> bool {
+    let mut a: Vec<&str> = a.split_whitespace().collect();
+    let mut b: Vec<&str> = b.split_whitespace().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
+fn is_on(i: &ListItem, flag: &str) -> bool {
+    i.active && i.has_flag(flag)
+}
+
+/// The invariants of a status list, after `new` was written (`old` before an edit):
+/// - exactly one active `initial` entry: an entry that becomes initial takes the flag from
+///   the previous one (the move is in its history); the initial entry cannot lose its flag
+///   or be deactivated otherwise;
+/// - at least one active `trash` entry (when the list has the flag): the last one cannot
+///   lose it.
+async fn keep_invariants(tx: &mut crate::db::Tx, actor: &Actor, now: Millis, old: Option<&ListItem>, new: &ListItem) -> Result<()> {
+    let allowed: String =
+        sqlx::query_scalar("SELECT allowed_flags FROM value_lists WHERE code = $1").bind(&new.list_code).fetch_one(&mut **tx).await?;
+    let allowed: Vec<&str> = allowed.split_whitespace().collect();
+    let others: Vec<ListItem> = sqlx::query_as(&format!("{ITEM_SELECT} WHERE list_code = $1 AND id <> $2 ORDER BY position, id"))
+        .bind(&new.list_code)
+        .bind(new.id)
+        .fetch_all(&mut **tx)
+        .await?;
+    if allowed.contains(&"initial") {
+        if is_on(new, "initial") && !old.is_some_and(|o| is_on(o, "initial")) {
+            for o in others.iter().filter(|o| o.has_flag("initial")) {
+                let flags = o.flags.split_whitespace().filter(|f| *f != "initial").collect::<Vec<_>>().join(" ");
+                sqlx::query("UPDATE value_list_items SET flags = $1, updated_at = $2 WHERE id = $3")
+                    .bind(&flags)
+                    .bind(now)
+                    .bind(o.id)
+                    .execute(&mut **tx)
+                    .await?;
+                let moved = ListItem { flags, ..o.clone() };
+                audit::updated(tx, actor, now, o.id, o, &moved).await?;
+            }
+        } else if !is_on(new, "initial") && old.is_some_and(|o| is_on(o, "initial")) && !others.iter().any(|o| is_on(o, "initial")) {
+            let field = if new.active { "flags" } else { "active" };
+            return Err(Error::validation(field, "error.initial_status_required"));
+        }
+    }
+    if allowed.contains(&"trash")
+        && !is_on(new, "trash")
+        && old.is_some_and(|o| is_on(o, "trash"))
+        && !others.iter().any(|o| is_on(o, "trash"))
+    {
+        let field = if new.active { "flags" } else { "active" };
+        return Err(Error::validation(field, "error.trash_status_required"));
+    }
+    Ok(())
 }

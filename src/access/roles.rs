@@ -197,6 +197,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: RoleInput) -> Re
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: RoleInput) -> Result<Role> {
     let mut tx = db.begin().await?;
     let old = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "roles", id).await?;
     // The code of a built-in role is referenced by the command line and the demo data.
     let code = if old.builtin { old.code.clone() } else { input.code.clone() };
     sqlx::query("UPDATE roles SET code = $1, name_fr = $2, name_en = $3, scope = $4, updated_at = $5 WHERE id = $6")
@@ -211,6 +212,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: RoleInp
         .unique_field("code", "error.code_taken")?;
     write_rights(&mut tx, id, input.rights).await?;
     let new = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
     Ok(new)

@@ -596,6 +596,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Custom
     // A lead for the new email or phone arriving meanwhile waits, then finds this customer.
     lock_identity(&mut tx, now, input.email.as_ref().map(|e| e.as_str()), &phones(input)).await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "customers", id).await?;
     check_refs(&mut tx, input).await?;
     sqlx::query(
         "UPDATE customers SET kind = $1, civility = $2, first_name = $3, last_name = $4, company_name = $5, display_name = $6, email = $7, \
@@ -623,6 +624,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Custom
     .await?;
     reindex(&mut tx, id, input).await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
     Ok(new)
@@ -825,6 +830,7 @@ pub async fn create_contact_in(tx: &mut Tx, actor: &Actor, now: Millis, customer
 pub async fn update_contact(db: &Db, actor: &Actor, now: Millis, customer_id: i64, id: i64, input: &ContactInput) -> Result<Contact> {
     let mut tx = db.begin().await?;
     let old = contact(&mut tx, customer_id, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "contacts", id).await?;
     let mut errs = FieldErrors::new();
     let parts: Vec<String> = input.particularities.split_whitespace().map(str::to_string).collect();
     check_particularities(&mut tx, &parts, &mut errs).await?;
@@ -846,6 +852,10 @@ pub async fn update_contact(db: &Db, actor: &Actor, now: Millis, customer_id: i6
     .execute(&mut *tx)
     .await?;
     let new = contact(&mut tx, customer_id, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
     Ok(new)

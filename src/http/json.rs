@@ -43,12 +43,18 @@ fn field_error(field: &str, key: &'static str) -> JsonRejection {
 pub fn parse_json<T: ApiInput>(bytes: &[u8]) -> Result<T, JsonRejection> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|_| reject(StatusCode::BAD_REQUEST, "malformed_json", "error.malformed_json", serde_json::json!({})))?;
+    decode(value).map_err(|(field, key)| field_error(&field, key))
+}
+
+/// A JSON value into `T`: an object without read-only or unknown fields, with the right
+/// types; otherwise the field at fault and the reason.
+fn decode<T: ApiInput>(value: serde_json::Value) -> Result<T, (String, &'static str)> {
     if let serde_json::Value::Object(map) = &value {
         if let Some(k) = map.keys().find(|k| T::READ_ONLY.contains(&k.as_str())) {
-            return Err(field_error(k, "error.read_only"));
+            return Err((k.clone(), "error.read_only"));
         }
     } else {
-        return Err(field_error("body", "error.json_object_expected"));
+        return Err(("body".into(), "error.json_object_expected"));
     }
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(value, &mut track);
@@ -58,16 +64,50 @@ pub fn parse_json<T: ApiInput>(bytes: &[u8]) -> Result<T, JsonRejection> {
             let msg = e.to_string();
             if let Some(rest) = msg.split("unknown field `").nth(1) {
                 let name = rest.split('`').next().unwrap_or("body");
-                return Err(field_error(name, "error.unknown_field"));
+                return Err((name.to_string(), "error.unknown_field"));
             }
             let path = track.path().to_string();
             if let Some(rest) = msg.split("missing field `").nth(1) {
                 let name = rest.split('`').next().unwrap_or("body");
-                return Err(field_error(name, "error.required"));
+                return Err((name.to_string(), "error.required"));
             }
             let field = if path.is_empty() || path == "." { "body".to_string() } else { path };
-            Err(field_error(&field, "error.wrong_type"))
+            Err((field, "error.wrong_type"))
         }
+    }
+}
+
+/// A PATCH body: a JSON object whose keys replace those of the stored record. Absent keys
+/// keep the stored value, `null` clears (where the field may be empty), and the merged
+/// object goes through the same checks as a full body (read-only, unknown, types).
+pub struct ApiPatch<T> {
+    keys: serde_json::Map<String, serde_json::Value>,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: ApiInput> ApiPatch<T> {
+    /// The body merged onto `stored` (the record as a full body of `T`), then decoded.
+    pub fn onto(self, stored: serde_json::Value) -> Result<T, crate::error::Error> {
+        if let Some(k) = self.keys.keys().find(|k| T::READ_ONLY.contains(&k.as_str())) {
+            return Err(crate::error::Error::validation(k.clone(), "error.read_only"));
+        }
+        let mut merged = match stored {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        merged.extend(self.keys);
+        decode(serde_json::Value::Object(merged)).map_err(|(field, key)| crate::error::Error::validation(field, key))
+    }
+}
+
+impl ApiInput for serde_json::Map<String, serde_json::Value> {}
+
+impl<T: ApiInput> FromRequest<AppState> for ApiPatch<T> {
+    type Rejection = JsonRejection;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ApiJson(keys) = ApiJson::<serde_json::Map<String, serde_json::Value>>::from_request(req, state).await?;
+        Ok(ApiPatch { keys, _t: std::marker::PhantomData })
     }
 }
 

@@ -277,6 +277,19 @@ pub async fn all_active(db: &Db) -> Result<Vec<Staff>> {
         .await?)
 }
 
+/// The users a form offers (owner, members, participants, technicians): the active ones,
+/// plus the inactive ones the record already has (`keep`), so that saving it as it is
+/// keeps them.
+pub async fn active_and(db: &Db, keep: &[i64]) -> Result<Vec<Staff>> {
+    let mut all = all_active(db).await?;
+    let missing: Vec<i64> = keep.iter().copied().filter(|id| !all.iter().any(|u| u.id == *id)).collect();
+    for id in missing {
+        let u: Option<Staff> = sqlx::query_as("SELECT id, name, email FROM users WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;
+        all.extend(u);
+    }
+    Ok(all)
+}
+
 async fn resolve_refs(tx: &mut Tx, input: &UserInput) -> Result<i64> {
     let role_id: Option<i64> =
         sqlx::query_scalar("SELECT id FROM roles WHERE code = $1").bind(&input.role_code).fetch_optional(&mut **tx).await?;
@@ -331,6 +344,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UserInput, pass
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserInput) -> Result<User> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "users", id).await?;
     if actor.id == Some(id) && !input.active {
         return Err(Error::validation("active", "error.cannot_deactivate_self"));
     }
@@ -355,6 +369,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     }
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     if old.role_code != new.role_code {
         let role = new.role_name(&new.language).to_string();

@@ -134,6 +134,15 @@ pub async fn set_prefs(db: &Db, user_id: i64, choices: &[(String, bool)]) -> Res
         if def.required {
             return Err(Error::validation(event.clone(), "error.notification_required"));
         }
+        let stored: Option<i64> = sqlx::query_scalar("SELECT enabled FROM notification_prefs WHERE user_id = $1 AND event = $2")
+            .bind(user_id)
+            .bind(event)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if stored.is_none_or(|v| v != 0) == *enabled {
+            // Already so (on by default): a no-change save writes nothing.
+            continue;
+        }
         sqlx::query("DELETE FROM notification_prefs WHERE user_id = $1 AND event = $2").bind(user_id).bind(event).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO notification_prefs (user_id, event, enabled) VALUES ($1, $2, $3)")
             .bind(user_id)

@@ -304,6 +304,11 @@ pub async fn save(db: &Db, actor: &Actor, now: Millis, code: &str, lang: Lang, i
     errs.into_result()?;
     let mut tx = db.begin().await?;
     let old = get(&mut tx, code, lang).await?;
+    if old.subject == candidate.subject && old.text_body == candidate.text_body && old.html_body == candidate.html_body {
+        // A no-change save writes nothing (a default stays a default).
+        tx.rollback().await?;
+        return Ok(old);
+    }
     sqlx::query("DELETE FROM email_templates WHERE event = $1 AND lang = $2").bind(code).bind(lang.code()).execute(&mut *tx).await?;
     sqlx::query("INSERT INTO email_templates (event, lang, subject, text_body, html_body, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(code)

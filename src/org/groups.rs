@@ -147,6 +147,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &GroupInput) -> 
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &GroupInput) -> Result<Group> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "user_groups", id).await?;
     check_refs(&mut tx, input).await?;
     sqlx::query("UPDATE user_groups SET name = $1, description = $2, org_unit_id = $3, updated_at = $4 WHERE id = $5")
         .bind(&input.name)
@@ -159,6 +160,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &GroupI
         .unique_field("name", "error.name_taken")?;
     write_members(&mut tx, id, &input.members).await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
     Ok(new)

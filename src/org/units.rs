@@ -177,6 +177,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UnitInput) -> R
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UnitInput) -> Result<OrgUnit> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "org_units", id).await?;
     let parent = check_parent(&mut tx, input, Some(&old)).await?;
     let kids: Vec<String> = sqlx::query_scalar("SELECT kind FROM org_units WHERE parent_id = $1").bind(id).fetch_all(&mut *tx).await?;
     if kids.iter().filter_map(|k| UnitKind::from_code(k)).any(|k| k.rank() <= input.kind.rank()) {
@@ -200,6 +201,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UnitIn
             .await?;
     }
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
     Ok(new)

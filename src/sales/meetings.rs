@@ -713,6 +713,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Meetin
     if input.opportunity_id != old.opportunity_id {
         return Err(Error::validation("opportunity_id", "error.read_only"));
     }
+    let before = audit::Before::read(&mut tx, "meetings", id).await?;
     let r = resolve(&mut tx, input).await?;
     let (subject, prio, overridden) = derived(input, &r);
     let branch = input.branch_id.or(old.branch_id);
@@ -750,9 +751,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Meetin
     }
     let mut new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     let changes = audit::diff(&old, &new);
-    if changes.is_empty() {
-        tx.commit().await?;
-        return Ok(new);
+    if before.unchanged(&mut tx, &old, &new).await? {
+        // A no-change save writes nothing, not even `updated_at`.
+        tx.rollback().await?;
+        return Ok(old);
     }
     audit::record(&mut tx, actor, now, Meeting::ENTITY, id, "update", &changes).await?;
     let cancelled = is_cancelled(&mut tx, &new.status).await?;

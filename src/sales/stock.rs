@@ -155,6 +155,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &StockInput) -> 
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &StockInput) -> Result<StockUnit> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "stock_units", id).await?;
     sqlx::query("UPDATE stock_units SET stock_number = $1, description = $2, status = $3, branch_id = $4, updated_at = $5 WHERE id = $6")
         .bind(&input.stock_number)
         .bind(&input.description)
@@ -166,6 +167,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &StockI
         .await
         .map_err(unique)?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
     Ok(new)

@@ -439,6 +439,20 @@ async fn update_in(tx: &mut Tx, actor: &Actor, now: Millis, id: i64, input: &Opp
     }
     check_refs(tx, input).await?;
     let name = if input.name.is_empty() { old.name.clone() } else { input.name.clone() };
+    let mut stock_before: Vec<i64> = old.stock_units.iter().map(|s| s.id).collect();
+    let mut stock_after = input.stock_unit_ids.clone();
+    stock_before.sort_unstable();
+    stock_after.sort_unstable();
+    stock_after.dedup();
+    if name == old.name
+        && input.lead_type == old.lead_type
+        && input.owner_id == old.owner_id
+        && input.branch_id == old.branch_id
+        && stock_before == stock_after
+    {
+        // A no-change save writes nothing, not even `updated_at`.
+        return Ok(old);
+    }
     sqlx::query("UPDATE opportunities SET name = $1, lead_type = $2, owner_id = $3, branch_id = $4, updated_at = $5 WHERE id = $6")
         .bind(&name)
         .bind(input.lead_type.as_deref())

@@ -157,6 +157,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &EquipmentInput)
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &EquipmentInput) -> Result<Equipment> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "equipment", id).await?;
     if old.customer_id != input.customer_id {
         return Err(Error::validation("customer_id", "error.read_only"));
     }
@@ -171,6 +172,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Equipm
         .await
         .map_err(unique)?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
     Ok(new)
@@ -293,7 +298,6 @@ pub async fn create_line(
 /// Sets (or clears) the symptom of a line.
 pub async fn set_symptom(db: &Db, actor: &Actor, now: Millis, request_id: i64, equipment_id: i64, symptom: Option<&str>) -> Result<()> {
     let mut tx = db.begin().await?;
-    check_symptom(&mut tx, symptom).await?;
     let old: Option<Option<String>> =
         sqlx::query_scalar("SELECT symptom FROM request_equipment WHERE request_id = $1 AND equipment_id = $2")
             .bind(request_id)
@@ -301,6 +305,12 @@ pub async fn set_symptom(db: &Db, actor: &Actor, now: Millis, request_id: i64, e
             .fetch_optional(&mut *tx)
             .await?;
     let Some(old) = old else { return Err(Error::NotFound) };
+    if old.as_deref() == symptom {
+        // The same symptom: nothing to write, no history.
+        tx.rollback().await?;
+        return Ok(());
+    }
+    check_symptom(&mut tx, symptom).await?;
     let e = get(&mut tx, equipment_id).await?.ok_or(Error::NotFound)?;
     sqlx::query("UPDATE request_equipment SET symptom = $1 WHERE request_id = $2 AND equipment_id = $3")
         .bind(symptom)

@@ -384,8 +384,10 @@ pub fn conflicts(items: &[Intervention]) -> Vec<Conflict> {
     out
 }
 
-async fn check_technicians(tx: &mut Tx, ids: &[i64]) -> Result<()> {
-    for t in ids {
+/// Technicians must be active users, but one already on the intervention (`kept`) may stay
+/// after leaving, so that saving it as it is keeps them.
+async fn check_technicians(tx: &mut Tx, ids: &[i64], kept: &[i64]) -> Result<()> {
+    for t in ids.iter().filter(|t| !kept.contains(t)) {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1 AND active = 1").bind(*t).fetch_one(&mut **tx).await?;
         if n == 0 {
             return Err(Error::validation("technician_ids", "error.unknown_technician"));
@@ -415,7 +417,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, request_id: i64, input:
         .fetch_optional(&mut *tx)
         .await?;
     let (customer_id, branch) = req.ok_or(Error::NotFound)?;
-    check_technicians(&mut tx, &input.technician_ids).await?;
+    check_technicians(&mut tx, &input.technician_ids, &[]).await?;
     Status::Planifiee.check(input.status, !input.report_work.is_empty())?;
     let place = if input.place.is_empty() {
         sqlx::query_scalar("SELECT address FROM customers WHERE id = $1").bind(customer_id).fetch_one(&mut *tx).await?
@@ -466,8 +468,10 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, request_id: i64, input:
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &InterventionInput) -> Result<Intervention> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "interventions", id).await?;
     old.status.check(input.status, !input.report_work.is_empty())?;
-    check_technicians(&mut tx, &input.technician_ids).await?;
+    let kept: Vec<i64> = old.technicians.iter().map(|t| t.id).collect();
+    check_technicians(&mut tx, &input.technician_ids, &kept).await?;
     let place = if input.place.is_empty() { old.place.clone() } else { input.place.clone() };
     sqlx::query(
         "UPDATE interventions SET start_at = $1, end_at = $2, place = $3, status = $4, report_work = $5, report_minutes = $6, updated_at = $7 WHERE id = $8",
@@ -484,6 +488,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Interv
     .await?;
     write_technicians(&mut tx, id, &input.technician_ids).await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     if old.status != new.status {
         audit::record(

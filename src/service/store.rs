@@ -154,7 +154,9 @@ pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Se
     Ok(row.map(ServiceRequest::from))
 }
 
-async fn check_refs(tx: &mut Tx, input: &RequestInput) -> Result<()> {
+/// Checks the references of `input`; a retired (inactive) type or symptom is accepted only
+/// where the request already has it (`old`), so that saving it as it is keeps it.
+async fn check_refs(tx: &mut Tx, input: &RequestInput, old: Option<&ServiceRequest>) -> Result<()> {
     let mut errs = FieldErrors::new();
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE id = $1").bind(input.customer_id).fetch_one(&mut **tx).await?;
     if n == 0 {
@@ -172,14 +174,19 @@ async fn check_refs(tx: &mut Tx, input: &RequestInput) -> Result<()> {
             }
         }
     }
-    for (field, list, code) in [("request_type", "request_type", Some(&input.request_type)), ("symptom", "symptom", input.symptom.as_ref())]
+    let kept = (old.map(|o| o.request_type.as_str()), old.and_then(|o| o.symptom.as_deref()));
+    for (field, list, code, kept) in
+        [("request_type", "request_type", Some(&input.request_type), kept.0), ("symptom", "symptom", input.symptom.as_ref(), kept.1)]
     {
         if let Some(code) = code {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = $1 AND code = $2 AND active = 1")
-                .bind(list)
-                .bind(code)
-                .fetch_one(&mut **tx)
-                .await?;
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM value_list_items WHERE list_code = $1 AND code = $2 AND (active = 1 OR code = $3)",
+            )
+            .bind(list)
+            .bind(code)
+            .bind(kept.unwrap_or(""))
+            .fetch_one(&mut **tx)
+            .await?;
             if n == 0 {
                 errs.add(field, "error.invalid_choice");
             }
@@ -223,7 +230,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &RequestInput) -
     let mut input = input.clone();
     (input.branch_id, input.owner_id) = crate::org::units::placement(&mut tx, actor, input.branch_id, input.owner_id).await?;
     let input = &input;
-    check_refs(&mut tx, input).await?;
+    check_refs(&mut tx, input, None).await?;
     let number = next_number(&mut tx, "DEM", now).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO service_requests (number, customer_id, requester_contact_id, user_contact_id, request_type, symptom, source, description, \
@@ -252,10 +259,11 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &RequestInput) -
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &RequestInput) -> Result<ServiceRequest> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let before = audit::Before::read(&mut tx, "service_requests", id).await?;
     if input.customer_id != old.customer_id {
         return Err(Error::validation("customer_id", "error.read_only"));
     }
-    check_refs(&mut tx, input).await?;
+    check_refs(&mut tx, input, Some(&old)).await?;
     sqlx::query(
         "UPDATE service_requests SET requester_contact_id = $1, user_contact_id = $2, request_type = $3, symptom = $4, source = $5, \
          description = $6, owner_id = $7, branch_id = $8, updated_at = $9 WHERE id = $10",
@@ -273,6 +281,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Reques
     .execute(&mut *tx)
     .await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.unchanged(&mut tx, &old, &new).await? {
+        tx.rollback().await?;
+        return Ok(old);
+    }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
     Ok(new)

@@ -10,7 +10,7 @@ use crate::access::roles::{self, Role, RoleInput};
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
-use crate::http::json::{ApiInput, ApiJson};
+use crate::http::json::{ApiInput, ApiJson, ApiPatch};
 use crate::http::AppState;
 use crate::jobs::{self, JobRow};
 use crate::lists::{self, ItemInput, ListItem, ValueList};
@@ -54,13 +54,18 @@ pub async fn create_role(State(st): State<AppState>, c: Ctx, ApiJson(b): ApiJson
     Ok((StatusCode::CREATED, Json(r)))
 }
 
+/// A partial update: absent fields keep their value.
 #[utoipa::path(patch, path = "/api/v1/roles/{id}", tag = "admin", request_body = RoleBody, responses((status = 200, body = Role), (status = 404), (status = 422)))]
-pub async fn update_role(
-    State(st): State<AppState>,
-    c: Ctx,
-    Path(id): Path<i64>,
-    ApiJson(b): ApiJson<RoleBody>,
-) -> Result<Json<Role>, HttpError> {
+pub async fn update_role(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, p: ApiPatch<RoleBody>) -> Result<Json<Role>, HttpError> {
+    let cur = roles::get(&st.db, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let stored = serde_json::json!({
+        "code": cur.code,
+        "name_fr": cur.name_fr,
+        "name_en": cur.name_en,
+        "scope": cur.scope.code(),
+        "rights": cur.rights.iter().map(|r| r.code()).collect::<Vec<_>>(),
+    });
+    let b = p.onto(stored).map_err(|e| c.err(e))?;
     let input = b.parse().map_err(|e| c.err(e))?;
     Ok(Json(roles::update(&st.db, &c.actor(), st.now(), id, input).await.map_err(|e| c.err(e))?))
 }
@@ -101,13 +106,18 @@ pub async fn create_unit(
     Ok((StatusCode::CREATED, Json(units::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
 }
 
+/// A partial update: absent fields keep their value (`parent_id: null` makes it a root).
 #[utoipa::path(patch, path = "/api/v1/org-units/{id}", tag = "admin", request_body = UnitBody, responses((status = 200, body = OrgUnit), (status = 404), (status = 422)))]
 pub async fn update_unit(
     State(st): State<AppState>,
     c: Ctx,
     Path(id): Path<i64>,
-    ApiJson(b): ApiJson<UnitBody>,
+    p: ApiPatch<UnitBody>,
 ) -> Result<Json<OrgUnit>, HttpError> {
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let cur = units::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    drop(conn);
+    let b = p.onto(serde_json::json!({"name": cur.name, "kind": cur.kind.code(), "parent_id": cur.parent_id})).map_err(|e| c.err(e))?;
     let input = UnitInput::parse(&b.name, &b.kind, b.parent_id).map_err(|e| c.err(e))?;
     Ok(Json(units::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
 }
@@ -151,13 +161,25 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(groups::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
 }
 
+/// A partial update: absent fields keep their value (the members too).
 #[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "admin", request_body = GroupBody, responses((status = 200, body = Group), (status = 404), (status = 422)))]
 pub async fn update_group(
     State(st): State<AppState>,
     c: Ctx,
     Path(id): Path<i64>,
-    ApiJson(b): ApiJson<GroupBody>,
+    p: ApiPatch<GroupBody>,
 ) -> Result<Json<Group>, HttpError> {
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let cur = groups::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    drop(conn);
+    let b = p
+        .onto(serde_json::json!({
+            "name": cur.name,
+            "description": cur.description,
+            "org_unit_id": cur.org_unit_id,
+            "members": cur.members,
+        }))
+        .map_err(|e| c.err(e))?;
     let input = GroupInput::parse(&b.name, &b.description, b.org_unit_id, b.members).map_err(|e| c.err(e))?;
     Ok(Json(groups::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
 }
@@ -226,17 +248,65 @@ pub async fn create_item(
     Ok((StatusCode::CREATED, Json(lists::create_item(&st.db, &c.actor(), st.now(), &code, &input).await.map_err(|e| c.err(e))?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/lists/{code}/items/{id}", tag = "lists", request_body = ItemBody, responses((status = 200, body = ListItem), (status = 404), (status = 422)))]
+/// A partial edit of an entry: absent fields keep their stored value (a relabelling keeps
+/// the flags). `code` is stable: ignored, as on every update; `list_code` is accepted only
+/// unchanged.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemPatch {
+    /// Ignored: codes never change.
+    pub code: Option<String>,
+    pub list_code: Option<String>,
+    pub label_fr: Option<String>,
+    pub label_en: Option<String>,
+    pub position: Option<i64>,
+    pub active: Option<bool>,
+    /// A list of flag codes, or the space-separated text entries are read with.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub flags: Option<FlagsIn>,
+}
+
+/// Flags as a list (`["lost", "auto_follow_up"]`) or as read (`"auto_follow_up lost"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FlagsIn {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl FlagsIn {
+    fn codes(self) -> Vec<String> {
+        match self {
+            FlagsIn::List(l) => l,
+            FlagsIn::Text(t) => t.split_whitespace().map(str::to_string).collect(),
+        }
+    }
+}
+
+impl ApiInput for ItemPatch {
+    const READ_ONLY: &'static [&'static str] = &["id"];
+}
+
+#[utoipa::path(patch, path = "/api/v1/lists/{code}/items/{id}", tag = "lists", request_body = ItemPatch, responses((status = 200, body = ListItem), (status = 404), (status = 422, description = "Invalid, or a status list would lose its initial or trash status, or a status in use would be deactivated")))]
 pub async fn update_item(
     State(st): State<AppState>,
     c: Ctx,
     Path((code, id)): Path<(String, i64)>,
-    ApiJson(b): ApiJson<ItemBody>,
+    ApiJson(b): ApiJson<ItemPatch>,
 ) -> Result<Json<ListItem>, HttpError> {
     let list = list_or_404(&st, &c, &code).await?;
-    let existing = lists::items(&st.db, &code, true).await.map_err(|e| c.err(e))?;
-    let item = existing.iter().find(|i| i.id == id).ok_or_else(|| c.err(Error::NotFound))?;
-    let input = item_input(&list, &item.code, &b).map_err(|e| c.err(e))?;
+    let item = lists::get_item(&st.db, &code, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    if b.list_code.as_ref().is_some_and(|v| *v != item.list_code) {
+        return Err(c.err(Error::validation("list_code", "error.read_only")));
+    }
+    let changes = lists::ItemChanges {
+        label_fr: b.label_fr,
+        label_en: b.label_en,
+        position: b.position,
+        active: b.active,
+        flags: b.flags.map(FlagsIn::codes),
+    };
+    let input = changes.onto(&list, &item).map_err(|e| c.err(e))?;
     Ok(Json(lists::update_item(&st.db, &c.actor(), st.now(), &code, id, &input).await.map_err(|e| c.err(e))?))
 }
 

@@ -197,7 +197,10 @@ pub async fn get(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Res
 #[serde(deny_unknown_fields)]
 pub struct CustomerPatch {
     pub kind: Option<String>,
-    pub civility: Option<String>,
+    /// Null clears the civility.
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub civility: Option<Option<String>>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub company_name: Option<String>,
@@ -233,7 +236,7 @@ pub async fn update(
         f.kind = v;
     }
     if let Some(v) = p.civility {
-        f.civility = Some(v);
+        f.civility = v;
     }
     macro_rules! set {
         ($($field:ident),*) => { $( if let Some(v) = p.$field { f.$field = v; } )* };

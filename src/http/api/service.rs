@@ -317,8 +317,10 @@ pub async fn add_line(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SymptomBody {
-    /// A `symptom` code, or null to clear it.
-    pub symptom: Option<String>,
+    /// A `symptom` code, or null to clear it; absent keeps it.
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub symptom: Option<Option<String>>,
 }
 
 impl ApiInput for SymptomBody {}
@@ -332,7 +334,16 @@ pub async fn set_symptom(
     ApiJson(b): ApiJson<SymptomBody>,
 ) -> Result<StatusCode, HttpError> {
     visible(&st, &c, id).await?;
-    equipment::set_symptom(&st.db, &c.actor(), st.now(), id, eid, b.symptom.as_deref().filter(|s| !s.is_empty()))
+    let symptom = match b.symptom {
+        Some(s) => s,
+        None => {
+            // Absent: the stored symptom stays (the line must exist all the same).
+            let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+            let lines = equipment::lines(&mut conn, id).await.map_err(|e| c.err(e))?;
+            lines.into_iter().find(|l| l.equipment_id == eid).ok_or_else(|| c.err(Error::NotFound))?.symptom
+        }
+    };
+    equipment::set_symptom(&st.db, &c.actor(), st.now(), id, eid, symptom.as_deref().filter(|s| !s.is_empty()))
         .await
         .map_err(|e| c.err(e))?;
     Ok(StatusCode::NO_CONTENT)
@@ -551,11 +562,15 @@ pub async fn create_return(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReturnStatusBody {
-    /// The next status (`recu`, `en_reparation`, `renvoye`, `cloture`).
-    pub status: String,
+    /// The next status (`recu`, `en_reparation`, `renvoye`, `cloture`); absent or the current
+    /// one changes nothing.
+    pub status: Option<String>,
 }
 
-impl ApiInput for ReturnStatusBody {}
+impl ApiInput for ReturnStatusBody {
+    const READ_ONLY: &'static [&'static str] =
+        &["id", "number", "request_id", "equipment_id", "serial_number", "model", "reason", "return_type", "created_at", "updated_at"];
+}
 
 #[utoipa::path(patch, path = "/api/v1/equipment-returns/{id}", tag = "service", request_body = ReturnStatusBody,
     responses((status = 200, body = EquipmentReturn), (status = 404), (status = 409), (status = 422)))]
@@ -569,7 +584,10 @@ pub async fn update_return(
     let x = returns::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     drop(conn);
     visible(&st, &c, x.request_id).await?;
-    Ok(Json(returns::set_status(&st.db, &c.actor(), st.now(), id, &b.status).await.map_err(|e| c.err(e))?))
+    match b.status.filter(|s| *s != x.status) {
+        Some(to) => Ok(Json(returns::set_status(&st.db, &c.actor(), st.now(), id, &to).await.map_err(|e| c.err(e))?)),
+        None => Ok(Json(x)),
+    }
 }
 
 // ------------------------------------------------------------------ documents

@@ -268,10 +268,12 @@ async fn form_page(
     f: FormErrors,
     duplicates: Vec<(Match, bool)>,
 ) -> Result<Response, HttpError> {
-    let civilities = lists::items(&st.db, "civility", false).await.map_err(|e| c.err(e))?;
-    let particularities = lists::items(&st.db, "customer_particularity", false).await.map_err(|e| c.err(e))?;
+    let civilities =
+        lists::choices(&st.db, "civility", &form.civility.iter().map(String::as_str).collect::<Vec<_>>()).await.map_err(|e| c.err(e))?;
+    let chosen: Vec<&str> = form.particularities.iter().map(String::as_str).collect();
+    let particularities = lists::choices(&st.db, "customer_particularity", &chosen).await.map_err(|e| c.err(e))?;
     let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
-    let owners = users::all_active(&st.db).await.map_err(|e| c.err(e))?;
+    let owners = users::active_and(&st.db, &form.owner_id.into_iter().collect::<Vec<_>>()).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/customers", if id.is_some() { "customers.edit" } else { "customers.new" });
     if id.is_some() {
         pc.title = format!("{} {}", form.first_name, if form.kind == "company" { &form.company_name } else { &form.last_name });
@@ -431,6 +433,8 @@ struct ShowPage {
     can_delete: bool,
     can_merge: bool,
     contact_form: ContactForm,
+    civ_choices: Vec<Choice>,
+    part_choices: Vec<Choice>,
     f: FormErrors,
     merge_error: Option<String>,
     open_files: Vec<crate::sales::store::OpenFile>,
@@ -463,6 +467,7 @@ async fn show_page(
     let open_files = crate::http::api::sales::open_files_for(st, c, id).await?;
     // Read through a record one takes part in: no change controls.
     let in_scope = store::get_writable(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.is_some();
+    let (civ_choices, part_choices) = contact_choices(st, c, &contact_form).await?;
     let mut pc = PageCtx::new(c, "/customers", "nav.customers").with_notice(notice);
     pc.title = cu.display_name.clone();
     let errors = f.any() || merge_error.is_some();
@@ -478,6 +483,8 @@ async fn show_page(
         can_delete: in_scope && c.p.can(Right::CustomersDelete),
         can_merge: in_scope && c.p.can(Right::CustomersMerge),
         contact_form,
+        civ_choices,
+        part_choices,
         f,
         merge_error,
         open_files,
@@ -493,9 +500,12 @@ pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query
     show_page(&st, &c, id, q.notice.as_deref(), ContactForm::default(), FormErrors::none(), None).await
 }
 
-fn read_contact(body: &str) -> ContactForm {
+/// A contact form as posted, onto `f` (the stored contact, or an empty form): a field the
+/// form does not carry keeps its value. The particularities checkboxes follow a hidden empty
+/// `particularities` input, so that "none checked" is told apart from "not in the form".
+pub(crate) fn read_contact(mut f: ContactForm, body: &str) -> ContactForm {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap_or_default();
-    let mut f = ContactForm::default();
+    let mut parts_carried = false;
     for (k, v) in pairs {
         match k.as_str() {
             "civility" => f.civility = Some(v).filter(|s| !s.is_empty()),
@@ -505,16 +515,53 @@ fn read_contact(body: &str) -> ContactForm {
             "phone" => f.phone = v,
             "mobile" => f.mobile = v,
             "notes" => f.notes = v,
-            "particularities" => f.particularities.push(v),
+            "particularities" => {
+                if !parts_carried {
+                    f.particularities.clear();
+                    parts_carried = true;
+                }
+                if !v.is_empty() {
+                    f.particularities.push(v);
+                }
+            }
             _ => {}
         }
     }
     f
 }
 
+/// One choice of a select or a checkbox list, as rendered.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub code: String,
+    pub label: String,
+    pub on: bool,
+}
+
+/// The civility and particularities controls of a contact form (the customer form's): the
+/// active entries, plus the inactive ones the contact already has, so that saving keeps them.
+pub(crate) async fn contact_choices(st: &AppState, c: &Ctx, form: &ContactForm) -> Result<(Vec<Choice>, Vec<Choice>), HttpError> {
+    let lang = c.lang();
+    let civilities = lists::items(&st.db, "civility", true).await.map_err(|e| c.err(e))?;
+    let parts = lists::items(&st.db, "customer_particularity", true).await.map_err(|e| c.err(e))?;
+    let civ = civilities
+        .iter()
+        .map(|i| (i, form.civility.as_deref() == Some(i.code.as_str())))
+        .filter(|(i, on)| i.active || *on)
+        .map(|(i, on)| Choice { code: i.code.clone(), label: i.label(&lang).to_string(), on })
+        .collect();
+    let part = parts
+        .iter()
+        .map(|i| (i, form.particularities.contains(&i.code)))
+        .filter(|(i, on)| i.active || *on)
+        .map(|(i, on)| Choice { code: i.code.clone(), label: i.label(&lang).to_string(), on })
+        .collect();
+    Ok((civ, part))
+}
+
 pub async fn create_contact(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     writable(&st, &c, id).await?;
-    let form = read_contact(&body);
+    let form = read_contact(ContactForm::default(), &body);
     let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let res = match form.parse(&region) {
         Ok(input) => store::create_contact(&st.db, &c.actor(), st.now(), id, &input).await,
@@ -537,6 +584,8 @@ struct ContactPage {
     contact_id: i64,
     form: ContactForm,
     f: FormErrors,
+    civ_choices: Vec<Choice>,
+    part_choices: Vec<Choice>,
 }
 
 pub async fn edit_contact(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
@@ -545,7 +594,9 @@ pub async fn edit_contact(State(st): State<AppState>, c: Ctx, Path((id, cid)): P
     let ct = store::contact(&mut conn, id, cid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let mut pc = PageCtx::new(&c, "/customers", "customers.contact_edit");
     pc.title = ct.name();
-    Ok(render(ContactPage { c: pc, customer, contact_id: cid, form: ContactForm::from_contact(&ct), f: FormErrors::none() }))
+    let form = ContactForm::from_contact(&ct);
+    let (civ_choices, part_choices) = contact_choices(&st, &c, &form).await?;
+    Ok(render(ContactPage { c: pc, customer, contact_id: cid, form, f: FormErrors::none(), civ_choices, part_choices }))
 }
 
 pub async fn update_contact(
@@ -555,7 +606,10 @@ pub async fn update_contact(
     body: String,
 ) -> Result<Response, HttpError> {
     let customer = writable(&st, &c, id).await?;
-    let form = read_contact(&body);
+    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let ct = store::contact(&mut conn, id, cid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    drop(conn);
+    let form = read_contact(ContactForm::from_contact(&ct), &body);
     let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let res = match form.parse(&region) {
         Ok(input) => store::update_contact(&st.db, &c.actor(), st.now(), id, cid, &input).await,
@@ -567,7 +621,8 @@ pub async fn update_contact(
             let fe = form_error(&c, e)?;
             let mut pc = PageCtx::new(&c, "/customers", "customers.contact_edit");
             pc.title = format!("{} {}", form.first_name, form.last_name);
-            let mut resp = render(ContactPage { c: pc, customer, contact_id: cid, form, f: fe });
+            let (civ_choices, part_choices) = contact_choices(&st, &c, &form).await?;
+            let mut resp = render(ContactPage { c: pc, customer, contact_id: cid, form, f: fe, civ_choices, part_choices });
             *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(resp)
         }

@@ -591,6 +591,9 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, s: FormState) -> Res
         pc.title = s.form.name.clone();
     }
     let errors = s.f.any() || !s.duplicates.is_empty();
+    let lead_type: Vec<&str> = s.form.lead_type.iter().map(String::as_str).collect();
+    let lead_types = lists::choices(&st.db, "lead_type", &lead_type).await.map_err(|e| c.err(e))?;
+    let owners = users::active_and(&st.db, &s.form.owner_id.into_iter().collect::<Vec<_>>()).await.map_err(|e| c.err(e))?;
     let mut resp = render(FormPage {
         c: pc,
         id,
@@ -599,9 +602,9 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, s: FormState) -> Res
         customer,
         new_customer: s.new_customer,
         f: s.f,
-        lead_types: lists::items(&st.db, "lead_type", false).await.map_err(|e| c.err(e))?,
+        lead_types,
         units: units::tree(&st.db).await.map_err(|e| c.err(e))?,
-        owners: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        owners,
         find: s.find,
         found,
         duplicates: s.duplicates,
@@ -873,6 +876,9 @@ async fn meeting_page(
     let cancelled = meeting.as_ref().is_some_and(|m| m.status == "annule");
     let errors = f.any();
     let stock_numbers = form.stock_numbers.join(", ");
+    let categories = lists::choices(&st.db, "meeting_category", &[form.category.as_str()]).await.map_err(|e| c.err(e))?;
+    let meeting_statuses = lists::choices(&st.db, "meeting_status", &[form.status.as_str()]).await.map_err(|e| c.err(e))?;
+    let users = users::active_and(&st.db, &form.user_ids).await.map_err(|e| c.err(e))?;
     let mut resp = render(MeetingPage {
         c: pc,
         l,
@@ -881,10 +887,10 @@ async fn meeting_page(
         form,
         stock_numbers,
         f,
-        categories: lists::items(&st.db, "meeting_category", false).await.map_err(|e| c.err(e))?,
-        meeting_statuses: lists::items(&st.db, "meeting_status", false).await.map_err(|e| c.err(e))?,
+        categories,
+        meeting_statuses,
         units: units::tree(&st.db).await.map_err(|e| c.err(e))?,
-        users: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        users,
         groups: crate::org::groups::list(&st.db).await.map_err(|e| c.err(e))?,
         can_update: c.p.can(Right::MeetingsUpdate),
         cancelled,

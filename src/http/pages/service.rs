@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::customers::{contact_choices, read_contact, Choice};
 use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
 use crate::access::Right;
 use crate::audit::{self, HistoryEntry};
@@ -172,6 +173,10 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: RequestForm, f
         crate::customers::store::list(&st.db, &c.p.visibility, &filter, &PageReq::first(10)).await.map_err(|e| c.err(e))?.items
     };
     let errors = f.any();
+    let types = lists::choices(&st.db, "request_type", &[form.request_type.as_str()]).await.map_err(|e| c.err(e))?;
+    let symptom: Vec<&str> = form.symptom.iter().map(String::as_str).collect();
+    let symptoms = lists::choices(&st.db, "symptom", &symptom).await.map_err(|e| c.err(e))?;
+    let owners = users::active_and(&st.db, &form.owner_id.into_iter().collect::<Vec<_>>()).await.map_err(|e| c.err(e))?;
     let mut resp = render(FormPage {
         c: PageCtx::new(c, "/service/requests", if id.is_some() { "service.edit" } else { "service.new" }),
         id,
@@ -181,9 +186,9 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: RequestForm, f
         contacts,
         find,
         found,
-        types: lists::items(&st.db, "request_type", false).await.map_err(|e| c.err(e))?,
-        symptoms: lists::items(&st.db, "symptom", false).await.map_err(|e| c.err(e))?,
-        owners: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        types,
+        symptoms,
+        owners,
         sources: SOURCES,
     });
     if errors {
@@ -203,8 +208,9 @@ pub async fn new_form(State(st): State<AppState>, c: Ctx, Query(q): Query<NewQue
     form_page(&st, &c, None, form, FormErrors::none(), q.find.unwrap_or_default()).await
 }
 
-fn read_form(body: &str) -> RequestForm {
-    let mut f = RequestForm::default();
+/// The request form as posted, onto `f`: a field the form does not carry (the branch, on
+/// the edit form) keeps its value.
+fn read_form(mut f: RequestForm, body: &str) -> RequestForm {
     for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
         match k.as_str() {
             "customer_id" => f.customer_id = v.parse().ok(),
@@ -223,7 +229,7 @@ fn read_form(body: &str) -> RequestForm {
 }
 
 pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
-    let form = read_form(&body);
+    let form = read_form(RequestForm::default(), &body);
     let form = RequestForm { branch_id: form.branch_id.or(c.p.visibility.home_unit_id()), ..form };
     let res = async {
         let input = form.parse()?;
@@ -253,7 +259,7 @@ pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) 
 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     let r = visible(&st, &c, id).await?;
-    let form = RequestForm { customer_id: Some(r.customer_id), ..read_form(&body) };
+    let form = RequestForm { customer_id: Some(r.customer_id), ..read_form(RequestForm::from_request(&r), &body) };
     let res = match form.parse() {
         Ok(input) => store::update(&st.db, &c.actor(), st.now(), id, &input).await,
         Err(e) => Err(e),
@@ -284,6 +290,8 @@ struct ShowPage {
     uf: FormErrors,
     contact_role: String,
     contact_form: ContactForm,
+    civ_choices: Vec<Choice>,
+    part_choices: Vec<Choice>,
     cf: FormErrors,
     equipment_form: EquipmentForm,
     ef: FormErrors,
@@ -383,6 +391,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
             address_book.push(format!("{} <{e}>", ct.name()));
         }
     }
+    let (civ_choices, part_choices) = contact_choices(st, c, &s.contact.1).await?;
     let errors = s.update.2.any()
         || s.contact.2.any()
         || s.equipment.1.any()
@@ -402,6 +411,8 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         uf: s.update.2,
         contact_role: s.contact.0,
         contact_form: s.contact.1,
+        civ_choices,
+        part_choices,
         cf: s.contact.2,
         equipment_form: s.equipment.0,
         ef: s.equipment.1,
@@ -481,24 +492,6 @@ pub async fn add_update(
     }
 }
 
-fn read_contact(body: &str) -> ContactForm {
-    let mut f = ContactForm::default();
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
-        match k.as_str() {
-            "civility" => f.civility = Some(v).filter(|s| !s.is_empty()),
-            "first_name" => f.first_name = v,
-            "last_name" => f.last_name = v,
-            "email" => f.email = v,
-            "phone" => f.phone = v,
-            "mobile" => f.mobile = v,
-            "notes" => f.notes = v,
-            "particularities" => f.particularities.push(v),
-            _ => {}
-        }
-    }
-    f
-}
-
 fn role_of(c: &Ctx, r: &str) -> Result<Role, HttpError> {
     Role::parse(r).ok_or_else(|| c.err(Error::NotFound))
 }
@@ -512,7 +505,7 @@ pub async fn create_contact(
 ) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
     let role = role_of(&c, &r)?;
-    let form = read_contact(&body);
+    let form = read_contact(ContactForm::default(), &body);
     let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let res = match form.parse(&region) {
         Ok(input) => store::create_contact(&st.db, &c.actor(), st.now(), id, role, &input).await,
@@ -535,6 +528,8 @@ struct ContactPage {
     role: String,
     form: ContactForm,
     f: FormErrors,
+    civ_choices: Vec<Choice>,
+    part_choices: Vec<Choice>,
 }
 
 pub async fn edit_contact(State(st): State<AppState>, c: Ctx, Path((id, r)): Path<(i64, String)>) -> Result<Response, HttpError> {
@@ -543,7 +538,9 @@ pub async fn edit_contact(State(st): State<AppState>, c: Ctx, Path((id, r)): Pat
     let ct = store::contact_of(&st.db, id, role).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let mut pc = PageCtx::new(&c, "/service/requests", "customers.contact_edit");
     pc.title = ct.name();
-    Ok(render(ContactPage { c: pc, r: req, role: r, form: ContactForm::from_contact(&ct), f: FormErrors::none() }))
+    let form = ContactForm::from_contact(&ct);
+    let (civ_choices, part_choices) = contact_choices(&st, &c, &form).await?;
+    Ok(render(ContactPage { c: pc, r: req, role: r, form, f: FormErrors::none(), civ_choices, part_choices }))
 }
 
 pub async fn update_contact(
@@ -555,7 +552,7 @@ pub async fn update_contact(
     let req = visible(&st, &c, id).await?;
     let role = role_of(&c, &r)?;
     let ct = store::contact_of(&st.db, id, role).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    let form = read_contact(&body);
+    let form = read_contact(ContactForm::from_contact(&ct), &body);
     let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let res = match form.parse(&region) {
         Ok(input) => crate::customers::store::update_contact(&st.db, &c.actor(), st.now(), req.customer_id, ct.id, &input).await,
@@ -567,7 +564,8 @@ pub async fn update_contact(
             let fe = form_error(&c, e)?;
             let mut pc = PageCtx::new(&c, "/service/requests", "customers.contact_edit");
             pc.title = ct.name();
-            let mut resp = render(ContactPage { c: pc, r: req, role: r, form, f: fe });
+            let (civ_choices, part_choices) = contact_choices(&st, &c, &form).await?;
+            let mut resp = render(ContactPage { c: pc, r: req, role: r, form, f: fe, civ_choices, part_choices });
             *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(resp)
         }
@@ -737,6 +735,7 @@ async fn intervention_page(
         None => store::contact_of(&st.db, i.request_id, store::Role::User).await.map_err(|e| c.err(e))?,
     };
     let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    let technicians = users::active_and(&st.db, &form.technician_ids).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/service/requests", "service.intervention").with_notice(notice);
     pc.title = i.number.clone();
     let errors = f.any();
@@ -746,7 +745,7 @@ async fn intervention_page(
         i,
         form,
         f,
-        technicians: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        technicians,
         can_update: c.p.can(Right::InterventionsUpdate),
         statuses: interventions::Status::ALL.to_vec(),
         customer,

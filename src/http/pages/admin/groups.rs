@@ -82,7 +82,7 @@ async fn page(
     f: FormErrors,
     notice: Option<&str>,
 ) -> Result<Response, HttpError> {
-    let users = users::all_active(&st.db).await.map_err(|e| c.err(e))?;
+    let users = users::active_and(&st.db, &form.members).await.map_err(|e| c.err(e))?;
     let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/admin", if id.is_some() { "admin.group_edit" } else { "admin.group_new" }).with_notice(notice);
     if id.is_some() {

@@ -33,6 +33,8 @@ pub struct ItemForm {
     position: String,
     active: bool,
     flags: Vec<String>,
+    /// Which fields the form carried (an edit changes only those).
+    carried: Vec<String>,
 }
 
 impl ItemForm {
@@ -40,17 +42,40 @@ impl ItemForm {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap_or_default();
         let mut f = ItemForm::default();
         for (k, v) in pairs {
+            if !f.carried.contains(&k) {
+                f.carried.push(k.clone());
+            }
             match k.as_str() {
                 "code" => f.code = v,
                 "label_fr" => f.label_fr = v,
                 "label_en" => f.label_en = v,
                 "position" => f.position = v,
-                "active" => f.active = true,
+                // A hidden empty `active` precedes the checkbox: the last value wins.
+                "active" => f.active = v == "on",
+                // A hidden empty `flags` marks the field as carried; it is not a flag.
+                "flags" if v.is_empty() => {}
                 "flags" => f.flags.push(v),
                 _ => {}
             }
         }
         f
+    }
+    fn carries(&self, field: &str) -> bool {
+        self.carried.iter().any(|k| k == field)
+    }
+    /// An edit: the carried fields merged onto the stored entry.
+    fn changes(&self) -> Result<lists::ItemChanges, Error> {
+        let position = match self.position.trim() {
+            "" => None,
+            s => Some(s.parse().map_err(|_| Error::validation("position", "error.number_expected"))?),
+        };
+        Ok(lists::ItemChanges {
+            label_fr: self.carries("label_fr").then(|| self.label_fr.clone()),
+            label_en: self.carries("label_en").then(|| self.label_en.clone()),
+            position: position.filter(|_| self.carries("position")),
+            active: self.carries("active").then_some(self.active),
+            flags: self.carries("flags").then(|| self.flags.clone()),
+        })
     }
     fn parse(&self, list: &ValueList) -> Result<ItemInput, Error> {
         let position = match self.position.trim() {
@@ -131,6 +156,7 @@ pub async fn create_item(State(st): State<AppState>, c: Ctx, Path(code): Path<St
     let list = lists::list(&st.db, &code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let mut form = ItemForm::read(&body);
     form.active = true;
+    form.flags.retain(|f| !f.is_empty());
     let res = match form.parse(&list) {
         Ok(input) => lists::create_item(&st.db, &c.actor(), st.now(), &code, &input).await,
         Err(e) => Err(e),
@@ -153,10 +179,9 @@ pub async fn update_item(
     let list = lists::list(&st.db, &code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let mut form = ItemForm::read(&body);
     form.id = Some(id);
-    let existing = lists::items(&st.db, &code, true).await.map_err(|e| c.err(e))?;
-    let item = existing.iter().find(|i| i.id == id).ok_or_else(|| c.err(Error::NotFound))?;
+    let item = lists::get_item(&st.db, &code, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     form.code = item.code.clone();
-    let res = match form.parse(&list) {
+    let res = match form.changes().and_then(|ch| ch.onto(&list, &item)) {
         Ok(input) => lists::update_item(&st.db, &c.actor(), st.now(), &code, id, &input).await,
         Err(e) => Err(e),
     };
