@@ -509,7 +509,8 @@ struct Resolved {
     customer_id: i64,
 }
 
-async fn resolve(tx: &mut Tx, input: &MeetingInput) -> Result<Resolved> {
+/// Checks the references; `current_owner` (a meeting's rep who has since left) may be kept.
+async fn resolve(tx: &mut Tx, input: &MeetingInput, current_owner: Option<i64>) -> Result<Resolved> {
     let mut errs = FieldErrors::new();
     let opp: Option<(i64, Option<i64>, Option<i64>, i64)> =
         sqlx::query_as("SELECT customer_id, branch_id, owner_id, trashed FROM opportunities WHERE id = $1")
@@ -534,7 +535,7 @@ async fn resolve(tx: &mut Tx, input: &MeetingInput) -> Result<Resolved> {
             }
         }
     }
-    if let Some(o) = input.owner_id {
+    if let Some(o) = input.owner_id.filter(|o| Some(*o) != current_owner) {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1 AND active = 1").bind(o).fetch_one(&mut **tx).await?;
         if n == 0 {
             errs.add("owner_id", "error.unknown_user");
@@ -639,7 +640,7 @@ fn derived(input: &MeetingInput, r: &Resolved) -> (String, String, bool) {
 pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &MeetingInput, zone: Zone) -> Result<Meeting> {
     let statuses = Statuses::load(db).await?;
     let mut tx = db.begin().await?;
-    let r = resolve(&mut tx, input).await?;
+    let r = resolve(&mut tx, input, None).await?;
     let (subject, prio, overridden) = derived(input, &r);
     let branch = input.branch_id.or(r.opp_branch);
     let owner = input.owner_id.or(r.opp_owner);
@@ -714,7 +715,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Meetin
         return Err(Error::validation("opportunity_id", "error.read_only"));
     }
     let before = audit::Before::read(&mut tx, "meetings", id).await?;
-    let r = resolve(&mut tx, input).await?;
+    let r = resolve(&mut tx, input, old.owner_id).await?;
     let (subject, prio, overridden) = derived(input, &r);
     let branch = input.branch_id.or(old.branch_id);
     let owner = input.owner_id.or(old.owner_id);
