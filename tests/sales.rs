@@ -528,3 +528,43 @@ async fn open_files_show_every_department_with_details_only_where_visible() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn calendar_filters_notices_after_fragments_and_line_breaks_in_notes() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-0500", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let o = opportunity(&s.rep, cust, json!({})).await;
+        let oid = o["id"].as_i64().unwrap();
+        let (st, m) = s
+            .rep
+            .send("POST", "/api/v1/meetings", Some(json!({"opportunity_id": oid, "kind": "inventaire", "date": "2026-11-25", "start_time": "10:30", "end_time": "11:30"})))
+            .await;
+        assert_eq!(st, 201, "{m}");
+        let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
+
+        // The calendar's "Apply" with the default values: the empty selects mean "no filter".
+        let (st, html) = web.get_text("/calendar?view=week&date=2026-11-25&user_id=&branch_id=").await;
+        assert_eq!(st, 200, "{html}");
+        assert!(html.contains("HÉLÈNE"), "everyone's calendar shows the meeting");
+        let (st, html) = web.get_text(&format!("/calendar?view=week&date=2026-11-25&user_id={}&branch_id=", s.rep_id)).await;
+        assert_eq!(st, 200);
+        assert!(html.contains("HÉLÈNE"));
+        assert!(html.contains(&format!("<option value=\"{}\" selected>", s.rep_id)), "the user stays chosen");
+        let (st, _) = web.get_text("/calendar?user_id=abc").await;
+        assert_eq!(st, 400, "a malformed id is still refused");
+
+        // A note with line breaks: the notice comes back (before the fragment), the lines too.
+        let r = web.post(&format!("/opportunities/{oid}/notes"), &[("body", "Première ligne\nDeuxième ligne")]).await;
+        assert_eq!(r.status(), 303);
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(to, format!("/opportunities/{oid}?notice=notice.note_added#timeline"));
+        let (_, html) = web.get_text(&to).await;
+        assert!(html.contains("id=\"notice\">Remarque ajoutée.</div>"), "the success notice is shown");
+        assert!(html.contains("<p class=\"prewrap\">Première ligne\nDeuxième ligne</p>"), "the note keeps its line break");
+        let css = app.anon().get(format!("{}/static/app.css", app.url)).send().await.unwrap().text().await.unwrap();
+        assert!(css.contains(".prewrap { white-space: pre-wrap;"), "the class the templates use exists");
+        app
+    })
+    .await;
+}

@@ -161,9 +161,32 @@ pub fn form_error(c: &Ctx, e: Error) -> Result<FormErrors, HttpError> {
     }
 }
 
+/// The address `to` with `notice=` added to its query, before any `#fragment` (a notice put
+/// after the fragment is part of the fragment and never reaches the server).
+pub fn notice_url(to: &str, notice: &str) -> String {
+    let (path, fragment) = match to.find('#') {
+        Some(i) => to.split_at(i),
+        None => (to, ""),
+    };
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}notice={notice}{fragment}")
+}
+
+/// A redirect to `to` that shows the success message `notice` there (see [`notice_url`]).
 pub fn redirect_notice(to: &str, notice: &str) -> Response {
-    let sep = if to.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{to}{sep}notice={notice}")).into_response()
+    Redirect::to(&notice_url(to, notice)).into_response()
+}
+
+/// A select's value in a query string, for `#[serde(default, deserialize_with = "select_id")]`
+/// on an `Option<Option<i64>>`: absent is `None`, the empty "—" option (`owner=`) is
+/// `Some(None)`, "no filter", and an id is `Some(Some(id))`; anything else is a 400.
+pub fn select_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    let s = String::deserialize(d)?;
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(Some(None));
+    }
+    s.parse::<i64>().map(|v| Some(Some(v))).map_err(|_| serde::de::Error::custom("expected an id or nothing"))
 }
 
 #[derive(Deserialize, Default)]
@@ -413,4 +436,32 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
     };
     let day = sales::my_day(&st, &c).await?;
     Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name, day }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::notice_url;
+
+    #[derive(serde::Deserialize)]
+    struct Q {
+        #[serde(default, deserialize_with = "super::select_id")]
+        owner: Option<Option<i64>>,
+    }
+
+    #[test]
+    fn an_empty_select_means_no_filter() {
+        let q = |s: &str| serde_urlencoded::from_str::<Q>(s).map(|q| q.owner).ok();
+        assert_eq!(q(""), Some(None));
+        assert_eq!(q("owner="), Some(Some(None)));
+        assert_eq!(q("owner=12"), Some(Some(Some(12))));
+        assert_eq!(q("owner=abc"), None);
+    }
+
+    #[test]
+    fn the_notice_goes_before_the_fragment() {
+        assert_eq!(notice_url("/opportunities/3#calls", "notice.call_logged"), "/opportunities/3?notice=notice.call_logged#calls");
+        assert_eq!(notice_url("/opportunities?view=2#x", "notice.saved"), "/opportunities?view=2&notice=notice.saved#x");
+        assert_eq!(notice_url("/stock", "notice.saved"), "/stock?notice=notice.saved");
+        assert_eq!(notice_url("/customers?view=1", "notice.saved"), "/customers?view=1&notice=notice.saved");
+    }
 }

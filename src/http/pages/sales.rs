@@ -1008,8 +1008,11 @@ pub struct CalendarQuery {
     /// `week` (default) or `day`.
     view: Option<String>,
     date: Option<String>,
-    user_id: Option<i64>,
-    branch_id: Option<i64>,
+    /// Absent: the user's own calendar; empty ("—"): no user filter.
+    #[serde(default, deserialize_with = "super::select_id")]
+    user_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "super::select_id")]
+    branch_id: Option<Option<i64>>,
 }
 
 pub struct Day {
@@ -1046,8 +1049,10 @@ impl CalendarPage {
     }
     fn query(&self, date: &str, week: bool) -> String {
         let mut s = format!("/calendar?view={}&date={date}", if week { "week" } else { "day" });
-        if let Some(u) = self.user_id {
-            s.push_str(&format!("&user_id={u}"));
+        match self.user_id {
+            Some(u) => s.push_str(&format!("&user_id={u}")),
+            // Everyone's: keep "no user" (an absent user_id means the user's own calendar).
+            None => s.push_str("&user_id="),
         }
         if let Some(b) = self.branch_id {
             s.push_str(&format!("&branch_id={b}"));
@@ -1074,11 +1079,12 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
     let from = zone.parse_local(&fmt(first), "00:00").unwrap_or(0);
     let to = zone.parse_local(&fmt(first + chrono::Days::new(n)), "00:00").unwrap_or(from + n as i64 * 86_400_000);
     // A user's calendar by default (their own); a branch's when chosen.
-    let user_id = match (q.user_id, q.branch_id) {
+    let branch_id = q.branch_id.flatten();
+    let user_id = match (q.user_id, branch_id) {
         (None, None) => Some(c.p.user_id),
-        (u, _) => u,
+        (u, _) => u.flatten(),
     };
-    let of = match (user_id, q.branch_id) {
+    let of = match (user_id, branch_id) {
         (_, Some(b)) => CalendarOf::Branch(b),
         (Some(u), None) => CalendarOf::User(u),
         (None, None) => CalendarOf::All,
@@ -1106,8 +1112,8 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
         date: fmt(date),
         prev: fmt(date - step),
         next: fmt(date + step),
-        user_id: if q.branch_id.is_some() { None } else { user_id },
-        branch_id: q.branch_id,
+        user_id: if branch_id.is_some() { None } else { user_id },
+        branch_id,
         users: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
         units: units::tree(&st.db).await.map_err(|e| c.err(e))?,
     }))
