@@ -568,3 +568,32 @@ async fn calendar_filters_notices_after_fragments_and_line_breaks_in_notes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sold_not_delivered_always_has_a_sale_date() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-0600", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        // Not as a starting status (it would have no sale date); nothing written.
+        let before = app.snapshot().await;
+        let (st, b) = s.rep.send("POST", "/api/v1/opportunities", Some(json!({"customer_id": cust, "status": "vendu_non_livre"}))).await;
+        assert_eq!(st, 422, "{b}");
+        assert_eq!(app.snapshot().await, before);
+        let o = opportunity(&s.rep, cust, json!({})).await;
+        let path = format!("/api/v1/opportunities/{}", o["id"]);
+        app.clock.advance(3_600_000);
+        let (st, b) = s.rep.send("PATCH", &path, Some(json!({"status": "vendu_non_livre"}))).await;
+        assert_eq!(st, 200, "{b}");
+        assert_eq!(b["sale_date"], carnet::clock::rfc3339(app.now()), "straight to sold-not-delivered: the sale date is set");
+        let (_, h) = s.rep.get(&format!("{path}/history")).await;
+        assert!(h["items"].as_array().unwrap().iter().any(|e| e["field"] == "sale_date"), "audited: {h}");
+        // Delivered later: the sale date stays the first one.
+        let sold_at = b["sale_date"].clone();
+        app.clock.advance(3_600_000);
+        let (st, b) = s.rep.send("PATCH", &path, Some(json!({"status": "livre"}))).await;
+        assert_eq!(st, 200, "{b}");
+        assert_eq!(b["sale_date"], sold_at);
+        app
+    })
+    .await;
+}

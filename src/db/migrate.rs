@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 8, name: "service", sql: include_str!("../../migrations/0008_service.sql") },
     Migration { version: 9, name: "customers_perf", sql: include_str!("../../migrations/0009_customers_perf.sql") },
     Migration { version: 10, name: "service_lists", sql: include_str!("../../migrations/0010_service_lists.sql") },
+    Migration { version: 11, name: "bits_sold_and_sort_keys", sql: include_str!("../../migrations/0011_bits_sold_and_sort_keys.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -29,26 +29,26 @@ impl IntoResponse for JsonRejection {
     }
 }
 
-fn reject(status: StatusCode, code: &'static str, key: &'static str, fields: serde_json::Value) -> JsonRejection {
-    JsonRejection(Box::new(error_response(status, code, key, fields, Lang::En)))
+fn reject(status: StatusCode, code: &'static str, key: &'static str, fields: serde_json::Value, lang: Lang) -> JsonRejection {
+    JsonRejection(Box::new(error_response(status, code, key, fields, lang)))
 }
 
-fn field_error(field: &str, key: &'static str) -> JsonRejection {
+fn field_error(field: &str, key: &'static str, lang: Lang) -> JsonRejection {
     let mut fields = serde_json::Map::new();
-    fields.insert(field.to_string(), serde_json::Value::String(crate::i18n::t(Lang::En, key)));
-    reject(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "error.validation_failed", serde_json::Value::Object(fields))
+    fields.insert(field.to_string(), serde_json::Value::String(crate::i18n::t(lang, key)));
+    reject(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "error.validation_failed", serde_json::Value::Object(fields), lang)
 }
 
-/// Parses a JSON body into `T` with the checks above.
-pub fn parse_json<T: ApiInput>(bytes: &[u8]) -> Result<T, JsonRejection> {
+/// Parses a JSON body into `T` with the checks above; the messages are in `lang`.
+pub fn parse_json<T: ApiInput>(bytes: &[u8], lang: Lang) -> Result<T, JsonRejection> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|_| reject(StatusCode::BAD_REQUEST, "malformed_json", "error.malformed_json", serde_json::json!({})))?;
+        .map_err(|_| reject(StatusCode::BAD_REQUEST, "malformed_json", "error.malformed_json", serde_json::json!({}), lang))?;
     if let serde_json::Value::Object(map) = &value {
         if let Some(k) = map.keys().find(|k| T::READ_ONLY.contains(&k.as_str())) {
-            return Err(field_error(k, "error.read_only"));
+            return Err(field_error(k, "error.read_only", lang));
         }
     } else {
-        return Err(field_error("body", "error.json_object_expected"));
+        return Err(field_error("body", "error.json_object_expected", lang));
     }
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(value, &mut track);
@@ -58,15 +58,15 @@ pub fn parse_json<T: ApiInput>(bytes: &[u8]) -> Result<T, JsonRejection> {
             let msg = e.to_string();
             if let Some(rest) = msg.split("unknown field `").nth(1) {
                 let name = rest.split('`').next().unwrap_or("body");
-                return Err(field_error(name, "error.unknown_field"));
+                return Err(field_error(name, "error.unknown_field", lang));
             }
             let path = track.path().to_string();
             if let Some(rest) = msg.split("missing field `").nth(1) {
                 let name = rest.split('`').next().unwrap_or("body");
-                return Err(field_error(name, "error.required"));
+                return Err(field_error(name, "error.required", lang));
             }
             let field = if path.is_empty() || path == "." { "body".to_string() } else { path };
-            Err(field_error(&field, "error.wrong_type"))
+            Err(field_error(&field, "error.wrong_type", lang))
         }
     }
 }
@@ -75,6 +75,8 @@ impl<T: ApiInput> FromRequest<AppState> for ApiJson<T> {
     type Rejection = JsonRejection;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        // The request's language, set by the guard (the user's, or the cookie's).
+        let lang = req.extensions().get::<Lang>().copied().unwrap_or(Lang::En);
         let ct_ok =
             req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
         if !ct_ok {
@@ -83,13 +85,14 @@ impl<T: ApiInput> FromRequest<AppState> for ApiJson<T> {
                 "unsupported_media_type",
                 "error.json_content_type",
                 serde_json::json!({}),
+                lang,
             ));
         }
         let limit = state.config.max_body_bytes;
         let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
-            .map_err(|_| reject(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", serde_json::json!({})))?;
-        parse_json::<T>(&bytes).map(ApiJson)
+            .map_err(|_| reject(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", serde_json::json!({}), lang))?;
+        parse_json::<T>(&bytes, lang).map(ApiJson)
     }
 }
 

@@ -39,6 +39,8 @@ pub struct PageCtx {
     pub request_id: String,
     pub nav: Vec<NavItem>,
     pub notice: Option<String>,
+    /// The page shown, where the language switch returns (empty: the home page).
+    pub here: String,
 }
 
 /// Sections of the main navigation: (href, message key, shown when the user holds any of
@@ -81,6 +83,7 @@ impl PageCtx {
             request_id: c.request_id.clone(),
             nav,
             notice: None,
+            here: c.here.clone(),
         }
     }
 
@@ -104,6 +107,7 @@ impl PageCtx {
             request_id: request_id.to_string(),
             nav: Vec::new(),
             notice: None,
+            here: String::new(),
         }
     }
 }
@@ -251,10 +255,18 @@ pub struct LoginQuery {
 
 const LOGIN_CSRF_COOKIE: &str = "carnet_login_csrf";
 
-/// Only same-site relative paths are followed after login.
+/// Where to go after login or a language switch: a same-site relative path, or the home page: anything that a browser could
+/// read as another site (`//host`, `/\\host`, a scheme, control characters or spaces that
+/// browsers strip, such as `/\t/host`) is refused.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("\r") && !n.contains("\n") => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(|ch| ch.is_control() || ch.is_whitespace())
+                && n.len() <= 2000 =>
+        {
             n.to_string()
         }
         _ => "/".into(),
@@ -455,6 +467,16 @@ mod tests {
         assert_eq!(q("owner="), Some(Some(None)));
         assert_eq!(q("owner=12"), Some(Some(Some(12))));
         assert_eq!(q("owner=abc"), None);
+    }
+
+    #[test]
+    fn only_same_site_paths_are_followed() {
+        use super::safe_next;
+        assert_eq!(safe_next(Some("/opportunities/3?view=2")), "/opportunities/3?view=2");
+        for bad in ["//evil.example", "/\\evil.example", "https://evil.example", "/\t/evil.example", "/\n/x", " /x", "evil", ""] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
     }
 
     #[test]
