@@ -538,7 +538,13 @@ async fn calendar_filters_notices_after_fragments_and_line_breaks_in_notes() {
         let oid = o["id"].as_i64().unwrap();
         let (st, m) = s
             .rep
-            .send("POST", "/api/v1/meetings", Some(json!({"opportunity_id": oid, "kind": "inventaire", "date": "2026-11-25", "start_time": "10:30", "end_time": "11:30"})))
+            .send(
+                "POST",
+                "/api/v1/meetings",
+                Some(
+                    json!({"opportunity_id": oid, "kind": "inventaire", "date": "2026-11-25", "start_time": "10:30", "end_time": "11:30"}),
+                ),
+            )
             .await;
         assert_eq!(st, 201, "{m}");
         let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
@@ -593,6 +599,38 @@ async fn sold_not_delivered_always_has_a_sale_date() {
         let (st, b) = s.rep.send("PATCH", &path, Some(json!({"status": "livre"}))).await;
         assert_eq!(st, 200, "{b}");
         assert_eq!(b["sale_date"], sold_at);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_board_column_is_reachable_with_its_count() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-0700", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let o = opportunity(&s.rep, cust, json!({})).await;
+        let (st, _) = s.rep.send("PATCH", &format!("/api/v1/opportunities/{}", o["id"]), Some(json!({"status": "perdu_fi"}))).await;
+        assert_eq!(st, 200);
+        let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
+        let (st, html) = web.get_text("/opportunities/board").await;
+        assert_eq!(st, 200);
+        let (index, board) = html.split_once("id=\"board\"").expect("the board");
+        let columns = board.matches("class=\"board-col\"").count();
+        assert!(columns >= 12, "{columns} columns");
+        // An index above the board links to every column, each with its count.
+        for code in ["en_traitement", "livre", "perdu_fi", "perdu_salle"] {
+            assert!(board.contains(&format!("id=\"col-{code}\"")), "{code}");
+            assert!(index.contains(&format!("href=\"#col-{code}\"")), "{code} in the index");
+        }
+        assert_eq!(index.matches("board-index-count").count(), columns);
+        let perdu_fi = index.split("href=\"#col-perdu_fi\"").nth(1).unwrap();
+        assert!(perdu_fi.split("</li>").next().unwrap().contains(">1</span>"), "the lost column counts its card");
+        // The board scrolls within the window, its headers stay in view.
+        let css = app.anon().get(format!("{}/static/app.css", app.url)).send().await.unwrap().text().await.unwrap();
+        let rule = |sel: &str| css.split(&format!("\n{sel} {{")).nth(1).and_then(|r| r.split('}').next()).unwrap_or_default().to_string();
+        assert!(rule(".board").contains("overflow: auto") && rule(".board").contains("max-height"), "{}", rule(".board"));
+        assert!(rule(".board-col h2").contains("position: sticky"));
         app
     })
     .await;

@@ -562,7 +562,13 @@ async fn the_planning_filters_accept_their_default_values() {
         let rid = r["id"].as_i64().unwrap();
         let (st, i) = s
             .agent
-            .send("POST", "/api/v1/interventions", Some(json!({"request_id": rid, "date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [tech]})))
+            .send(
+                "POST",
+                "/api/v1/interventions",
+                Some(
+                    json!({"request_id": rid, "date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [tech]}),
+                ),
+            )
             .await;
         assert_eq!(st, 201, "{i}");
         let web = app.login("admin@t.fr", common::PASSWORD).await.expect("login");
@@ -586,7 +592,9 @@ async fn the_update_form_preselects_the_current_status_and_offers_only_the_workf
         let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne"})).await;
         let rid = r["id"].as_i64().unwrap();
         let web = app.login("agent@t.fr", common::PASSWORD).await.expect("login");
-        let select = |html: &str| html.split("id=\"update-status\"").nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default().to_string();
+        let select = |html: &str| {
+            html.split("id=\"update-status\"").nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default().to_string()
+        };
         let (_, html) = web.get_text(&format!("/service/requests/{rid}")).await;
         assert!(select(&html).contains("<option value=\"en_cours\" selected>"), "a new request: in progress by default");
         let path = format!("/api/v1/service-requests/{rid}/updates");
