@@ -635,3 +635,58 @@ async fn every_board_column_is_reachable_with_its_count() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn trashing_an_opportunity_cancels_its_coming_meetings_with_the_cancel_invitation() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-0800", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let o = opportunity(&s.rep, cust, json!({})).await;
+        let oid = o["id"].as_i64().unwrap();
+        let (st, m) = s
+            .rep
+            .send(
+                "POST",
+                "/api/v1/meetings",
+                Some(
+                    json!({"opportunity_id": oid, "kind": "inventaire", "date": "2026-11-25", "start_time": "10:30", "end_time": "11:30"}),
+                ),
+            )
+            .await;
+        assert_eq!(st, 201, "{m}");
+        let mid = m["id"].as_i64().unwrap();
+        let bdc = app.user("bdc@t.fr", "agent_bdc", Some(s.branch)).await;
+        let bdc = app.api(&app.token_for(bdc).await);
+        let (st, b) = bdc.send("PATCH", &format!("/api/v1/opportunities/{oid}"), Some(json!({"status": "invalide_bdc"}))).await;
+        assert_eq!(st, 200, "{b}");
+        let (status, sequence): (String, i64) =
+            sqlx::query_as("SELECT status, sequence FROM meetings WHERE id = $1").bind(mid).fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!((status.as_str(), sequence), ("annule", 1), "the meeting is cancelled, with the next sequence");
+        let to: Vec<String> = sqlx::query_scalar(
+            "SELECT to_addrs FROM emails WHERE entity_type = 'meeting' AND entity_id = $1 AND event = 'meeting_cancelled'",
+        )
+        .bind(mid)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert!(to.iter().any(|t| t.contains("rep@t.fr")), "the cancellation goes to the participants: {to:?}");
+        let ics: Vec<u8> = sqlx::query_scalar(
+            "SELECT a.content FROM email_attachments a JOIN emails e ON e.id = a.email_id \
+             WHERE e.entity_type = 'meeting' AND e.entity_id = $1 AND e.event = 'meeting_cancelled' LIMIT 1",
+        )
+        .bind(mid)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        let text = String::from_utf8(ics).unwrap();
+        assert!(text.contains("METHOD:CANCEL") && text.contains(m["uid"].as_str().unwrap()) && text.contains("SEQUENCE:1"), "{text}");
+        // Restoring does not bring the meeting back by itself.
+        let (st, _) = s.admin.send("POST", &format!("/api/v1/opportunities/{oid}/restore"), None).await;
+        assert_eq!(st, 200);
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM meetings WHERE id = $1").bind(mid).fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(status, "annule");
+        app
+    })
+    .await;
+}

@@ -455,6 +455,10 @@ pub async fn change_status_in(
     .await?;
     let new = get(tx, id).await?.ok_or(Error::NotFound)?;
     audit::record(tx, actor, now, Opportunity::ENTITY, id, "status", &audit::diff(&old, &new)).await?;
+    if t.trash {
+        // In the trash as if it never existed: its coming meetings are called off.
+        super::meetings::cancel_for_opportunity_in(tx, actor, now, id).await?;
+    }
     let lang = crate::i18n::Lang::Fr;
     add_note_in(tx, actor, now, id, "status", &format!("{} → {}", statuses.label(&t.from, &lang), statuses.label(&t.to, &lang))).await?;
     if t.follow_up {
