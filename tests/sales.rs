@@ -690,3 +690,67 @@ async fn trashing_an_opportunity_cancels_its_coming_meetings_with_the_cancel_inv
     })
     .await;
 }
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
+}
+
+#[tokio::test]
+async fn sales_emails_are_listed_on_the_opportunity_and_customer_pages_by_visibility() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let other_company = app.unit("Ailleurs", "company", None).await;
+        let elsewhere = app.unit("Québec", "branch", Some(other_company)).await;
+        let rep2 = app.user("rep2@t.fr", "representant", Some(elsewhere)).await;
+        let (st, _) = s.admin.send("POST", "/api/v1/stock-units", Some(json!({"stock_number": "B777", "description": "Civic"}))).await;
+        assert_eq!(st, 201);
+        let cust = customer(&s.rep, "Hélène", "514 555-0900", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let mine = opportunity(&s.rep, cust, json!({})).await["id"].as_i64().unwrap();
+        let theirs = opportunity(&s.admin, cust, json!({"owner_id": rep2, "branch_id": elsewhere})).await["id"].as_i64().unwrap();
+        let book = |oid: i64, kind: &str| {
+            let mut b = json!({"opportunity_id": oid, "kind": kind, "date": "2026-11-25", "start_time": "10:30", "end_time": "11:30"});
+            if kind == "stock" {
+                b["stock_numbers"] = json!(["B777"]);
+            }
+            b
+        };
+        let (st, m1) = s.rep.send("POST", "/api/v1/meetings", Some(book(mine, "inventaire"))).await;
+        assert_eq!(st, 201, "{m1}");
+        let (st, m2) = s.admin.send("POST", "/api/v1/meetings", Some(book(theirs, "stock"))).await;
+        assert_eq!(st, 201, "{m2}");
+        let subject = |mid: i64| {
+            let pool = app.state.db.pool.clone();
+            async move {
+                let s: String =
+                    sqlx::query_scalar("SELECT subject FROM emails WHERE entity_type = 'meeting' AND entity_id = $1 ORDER BY id LIMIT 1")
+                        .bind(mid)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                html_escape(&s)
+            }
+        };
+        let (mine_subject, their_subject) = (subject(m1["id"].as_i64().unwrap()).await, subject(m2["id"].as_i64().unwrap()).await);
+        assert_ne!(mine_subject, their_subject);
+        let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
+        let emails = |html: &str| {
+            html.split("id=\"record-emails\"").nth(1).unwrap_or_default().split("</section>").next().unwrap_or_default().to_string()
+        };
+        let (st, html) = web.get_text(&format!("/opportunities/{mine}")).await;
+        assert_eq!(st, 200);
+        let list = emails(&html);
+        assert!(list.contains(&mine_subject), "the opportunity page lists its meeting's emails: {list}");
+        assert!(!list.contains(&their_subject));
+        let (st, html) = web.get_text(&format!("/customers/{cust}")).await;
+        assert_eq!(st, 200);
+        let list = emails(&html);
+        assert!(list.contains(&mine_subject), "the customer page lists the emails of its files: {list}");
+        assert!(!list.contains(&their_subject), "not those of a file the user may not see");
+        let admin = app.admin_session().await;
+        let (_, html) = admin.get_text(&format!("/customers/{cust}")).await;
+        let list = emails(&html);
+        assert!(list.contains(&mine_subject) && list.contains(&their_subject), "{list}");
+        app
+    })
+    .await;
+}

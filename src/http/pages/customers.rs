@@ -441,6 +441,32 @@ impl ShowPage {
     }
 }
 
+/// The emails about the customer and about its files the user may see: its opportunities
+/// and their meetings, its service requests (each visibility-filtered).
+async fn related_emails(st: &AppState, c: &Ctx, id: i64) -> Result<Vec<crate::mail::EmailSummary>, HttpError> {
+    let opportunities = if c.p.can(Right::OpportunitiesRead) {
+        crate::sales::store::visible_ids(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?
+    } else {
+        Vec::new()
+    };
+    let meetings = if c.p.can(Right::MeetingsRead) {
+        crate::sales::store::meeting_ids(&st.db, &opportunities).await.map_err(|e| c.err(e))?
+    } else {
+        Vec::new()
+    };
+    let requests = if c.p.can(Right::ServiceRequestsRead) {
+        crate::service::store::visible_ids(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?
+    } else {
+        Vec::new()
+    };
+    crate::mail::for_entities(
+        &st.db,
+        &[("customer", &[id]), ("opportunity", &opportunities), ("meeting", &meetings), ("service_request", &requests)],
+    )
+    .await
+    .map_err(|e| c.err(e))
+}
+
 async fn show_page(
     st: &AppState,
     c: &Ctx,
@@ -454,7 +480,7 @@ async fn show_page(
     let contacts = store::contacts(&st.db, id).await.map_err(|e| c.err(e))?;
     let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let particularities = lists::items(&st.db, "customer_particularity", true).await.map_err(|e| c.err(e))?;
-    let emails = crate::mail::for_entity(&st.db, "customer", id).await.map_err(|e| c.err(e))?;
+    let emails = related_emails(st, c, id).await?;
     let open_files = crate::http::api::sales::open_files_for(st, c, id).await?;
     let mut pc = PageCtx::new(c, "/customers", "nav.customers").with_notice(notice);
     pc.title = cu.display_name.clone();

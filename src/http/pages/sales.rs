@@ -345,6 +345,9 @@ struct ShowPage {
     can_call: bool,
     can_log: bool,
     can_meet: bool,
+    /// The emails about the opportunity and its meetings (`partials/emails.html`).
+    emails: Vec<crate::mail::EmailSummary>,
+    show_links: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -364,6 +367,8 @@ async fn show_page(
     let meetings =
         if c.p.can(Right::MeetingsRead) { meetings::for_opportunity(&st.db, id).await.map_err(|e| c.err(e))? } else { Vec::new() };
     let others = crate::http::api::sales::open_files_for(st, c, o.customer_id).await?.into_iter().filter(|f| f.id != id).collect();
+    let meeting_ids: Vec<i64> = meetings.iter().map(|m| m.id).collect();
+    let emails = crate::mail::for_entities(&st.db, &[("opportunity", &[id]), ("meeting", &meeting_ids)]).await.map_err(|e| c.err(e))?;
     let statuses: Vec<ListItem> = l.statuses.active().cloned().collect();
     let mut pc = PageCtx::new(c, "/opportunities", "nav.opportunities").with_notice(notice);
     pc.title = o.name.clone();
@@ -390,6 +395,8 @@ async fn show_page(
         can_call: c.p.can(Right::CallsCreate),
         can_log: c.p.can(Right::CallsUpdate),
         can_meet: c.p.can(Right::MeetingsCreate),
+        emails,
+        show_links: c.p.can(Right::AdminMail),
     });
     if errors {
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
