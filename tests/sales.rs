@@ -754,3 +754,29 @@ async fn sales_emails_are_listed_on_the_opportunity_and_customer_pages_by_visibi
     })
     .await;
 }
+
+#[tokio::test]
+async fn status_drop_downs_offer_only_what_the_workflow_allows_the_user() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-1000", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let oid = opportunity(&s.rep, cust, json!({})).await["id"].as_i64().unwrap();
+        let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
+        let (_, html) = web.get_text(&format!("/opportunities/{oid}")).await;
+        let sel =
+            html.split("id=\"status\" name=\"status\"").nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default().to_string();
+        assert!(sel.contains("value=\"en_traitement\" selected") && sel.contains("value=\"contacte\""), "{sel}");
+        assert!(sel.contains("value=\"pris_en_charge\""), "a rep may sell: {sel}");
+        assert!(!sel.contains("value=\"invalide_bdc\""), "the trash is not the rep's: {sel}");
+        assert!(!sel.contains("value=\"livre\""), "no delivery before a sale: {sel}");
+        let (_, html) = web.get_text("/opportunities/board").await;
+        let card =
+            html.split(&format!("id=\"move-{oid}\"")).nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default().to_string();
+        assert!(
+            card.contains("value=\"contacte\"") && !card.contains("value=\"invalide_bdc\"") && !card.contains("value=\"livre\""),
+            "{card}"
+        );
+        app
+    })
+    .await;
+}

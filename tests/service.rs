@@ -614,3 +614,36 @@ async fn the_update_form_preselects_the_current_status_and_offers_only_the_workf
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_intervention_status_drop_down_offers_only_the_workflow_choices() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let tech = app.user("luc@t.fr", "technicien", None).await;
+        let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne"})).await;
+        let (st, i) = s
+            .agent
+            .send("POST", "/api/v1/interventions", Some(json!({"request_id": r["id"], "date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [tech]})))
+            .await;
+        assert_eq!(st, 201, "{i}");
+        let iid = i["id"].as_i64().unwrap();
+        let web = app.login("admin@t.fr", common::PASSWORD).await.expect("login");
+        let select = |html: &str| html.split("id=\"status\" name=\"status\"").nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default().to_string();
+        let (_, html) = web.get_text(&format!("/service/interventions/{iid}")).await;
+        let sel = select(&html);
+        for code in ["planifiee", "en_cours", "terminee", "annulee"] {
+            assert!(sel.contains(&format!("value=\"{code}\"")), "{code} from planned: {sel}");
+        }
+        let body = json!({"date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [tech], "status": "terminee", "report_work": "Fait."});
+        let (st, b) = s.admin.send("PUT", &format!("/api/v1/interventions/{iid}"), Some(body)).await;
+        assert_eq!(st, 200, "{b}");
+        let (_, html) = web.get_text(&format!("/service/interventions/{iid}")).await;
+        let sel = select(&html);
+        assert!(sel.contains("value=\"terminee\" selected"), "{sel}");
+        for code in ["planifiee", "en_cours", "annulee"] {
+            assert!(!sel.contains(&format!("value=\"{code}\"")), "{code} offered after the end: {sel}");
+        }
+        app
+    })
+    .await;
+}

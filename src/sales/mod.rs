@@ -247,6 +247,13 @@ impl Statuses {
         }
     }
 
+    /// The statuses a user may choose from the current state, in list order, the current one
+    /// included: those the workflow ([`Statuses::transition`]) accepts. Status drop-downs offer
+    /// only these.
+    pub fn choices(&self, cur: &Current<'_>, rights: RightSet, now: Millis) -> Vec<&ListItem> {
+        self.active().filter(|s| self.transition(cur, &s.code, rights, now).is_ok()).collect()
+    }
+
     /// The status workflow. A change is refused when:
     /// - the target is unknown or inactive (`error.invalid_choice`);
     /// - the opportunity is in the trash: it must be restored first (`error.opportunity_trashed`);
@@ -345,6 +352,27 @@ mod tests {
         assert_eq!(s.initial().unwrap().code, "en_traitement");
         assert_eq!(s.meeting_booked().unwrap().code, "rdv_cedule");
         assert_eq!(s.exempt(), vec!["pris_en_charge", "vendu_non_livre", "suivi_long_terme"]);
+    }
+
+    #[test]
+    fn choices_are_what_the_workflow_allows_for_the_user() {
+        let s = statuses();
+        let codes = |v: Vec<&ListItem>| v.into_iter().map(|i| i.code.clone()).collect::<Vec<_>>();
+        let rep: RightSet = [Right::OpportunitiesUpdate].into_iter().collect();
+        let cur = Current { status: "contacte", sale_date: None, trashed: false };
+        let offered = codes(s.choices(&cur, rep, 1));
+        assert!(offered.contains(&"contacte".to_string()), "the current status stays selectable");
+        for forbidden in ["pris_en_charge", "vendu_non_livre", "livre", "invalide_bdc"] {
+            assert!(!offered.contains(&forbidden.to_string()), "{forbidden} offered to a rep without the right");
+        }
+        let all_codes = codes(s.choices(&cur, all(), 1));
+        assert!(!all_codes.contains(&"livre".to_string()), "no delivery before a sale");
+        assert!(all_codes.contains(&"pris_en_charge".to_string()) && all_codes.contains(&"invalide_bdc".to_string()));
+        let sold = Current { status: "vendu_non_livre", sale_date: Some(1), trashed: false };
+        assert!(codes(s.choices(&sold, all(), 1)).contains(&"livre".to_string()));
+        for code in &all_codes {
+            assert!(s.transition(&cur, code, all(), 1).is_ok());
+        }
     }
 
     #[test]

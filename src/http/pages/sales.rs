@@ -296,7 +296,19 @@ struct BoardPage {
     l: Labels,
     columns: Vec<Column>,
     mine: bool,
-    statuses: Vec<ListItem>,
+    rights: crate::access::RightSet,
+    now: i64,
+}
+
+impl BoardPage {
+    /// The statuses a card may move to (the workflow's, for this user).
+    fn choices(&self, o: &Opportunity) -> Vec<&ListItem> {
+        self.l.statuses.choices(
+            &crate::sales::Current { status: &o.status, sale_date: o.sale_ms, trashed: o.trashed },
+            self.rights,
+            self.now,
+        )
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -310,9 +322,8 @@ pub async fn board(State(st): State<AppState>, c: Ctx, Query(q): Query<BoardQuer
     let mine = q.mine.as_deref() == Some("1");
     let filter = Filter { owner_id: mine.then_some(c.p.user_id), ..Default::default() };
     let columns = store::board(&st.db, &c.p.visibility, &l.statuses, &filter, 25).await.map_err(|e| c.err(e))?;
-    let statuses: Vec<ListItem> = l.statuses.active().cloned().collect();
     let pc = PageCtx::new(&c, "/opportunities", "sales.board").with_notice(q.notice.as_deref());
-    Ok(render(BoardPage { c: pc, l, columns, mine, statuses }))
+    Ok(render(BoardPage { c: pc, l, columns, mine, rights: c.p.rights, now: st.now() }))
 }
 
 // ------------------------------------------------------------------ the record
@@ -369,7 +380,8 @@ async fn show_page(
     let others = crate::http::api::sales::open_files_for(st, c, o.customer_id).await?.into_iter().filter(|f| f.id != id).collect();
     let meeting_ids: Vec<i64> = meetings.iter().map(|m| m.id).collect();
     let emails = crate::mail::for_entities(&st.db, &[("opportunity", &[id]), ("meeting", &meeting_ids)]).await.map_err(|e| c.err(e))?;
-    let statuses: Vec<ListItem> = l.statuses.active().cloned().collect();
+    let cur = crate::sales::Current { status: &o.status, sale_date: o.sale_ms, trashed: o.trashed };
+    let statuses: Vec<ListItem> = l.statuses.choices(&cur, c.p.rights, st.now()).into_iter().cloned().collect();
     let mut pc = PageCtx::new(c, "/opportunities", "nav.opportunities").with_notice(notice);
     pc.title = o.name.clone();
     let errors = status_error.is_some() || note.1.is_some() || call.1.any();

@@ -720,6 +720,7 @@ async fn intervention_page(
 ) -> Result<Response, HttpError> {
     let i = interventions::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let l = Labels::load(st, c).await?;
+    let status = i.status;
     let (form, f) = form.unwrap_or_else(|| (InterventionForm::from_intervention(&i, l.zone), FormErrors::none()));
     let mut pc = PageCtx::new(c, "/service/requests", "service.intervention").with_notice(notice);
     pc.title = i.number.clone();
@@ -732,7 +733,7 @@ async fn intervention_page(
         f,
         technicians: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
         can_update: c.p.can(Right::InterventionsUpdate),
-        statuses: interventions::Status::ALL.to_vec(),
+        statuses: status.choices(),
     });
     if errors {
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
