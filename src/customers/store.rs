@@ -316,15 +316,26 @@ fn phones(input: &CustomerInput) -> Vec<&str> {
 }
 
 /// The searchable values of a customer: names, email, phone digits with the country code
-/// and in national form (so that "514555" finds +15145550199).
+/// and in national form (so that "514555" finds +15145550199), and the number's local part:
+/// every run of its last 7 digits or more (so that "555-0199" finds it without the area code).
 fn search_values(first_name: &str, last_name: &str, company_name: &str, email: Option<&str>, phones: &[&str]) -> Vec<String> {
     let ph: Vec<String> = phones.iter().map(|p| p.trim_start_matches('+').to_string()).collect();
     let national: Vec<String> = ph.iter().map(|p| p.strip_prefix('1').unwrap_or(p).to_string()).collect();
     let mut values: Vec<String> = vec![first_name.to_string(), last_name.to_string(), company_name.to_string()];
     values.extend(email.map(str::to_string));
+    values.extend(ph.iter().flat_map(|p| local_parts(p)));
     values.extend(ph);
     values.extend(national);
     values
+}
+
+/// The trailing runs of 7 digits or more of a number's digits, shorter than the number.
+/// Kept in step with the backfill of migration `0011_bits_sold_and_sort_keys.sql`.
+pub(crate) fn local_parts(digits: &str) -> Vec<String> {
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Vec::new();
+    }
+    (7..digits.len()).map(|k| digits[digits.len() - k..].to_string()).collect()
 }
 
 fn input_values(c: &CustomerInput) -> Vec<String> {
@@ -804,4 +815,22 @@ pub async fn delete_contact(db: &Db, actor: &Actor, now: Millis, customer_id: i6
     audit::deleted(&mut tx, actor, now, id, &old).await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_is_found_by_its_local_part() {
+        assert_eq!(local_parts("15145551018"), vec!["5551018", "45551018", "145551018", "5145551018"]);
+        assert!(local_parts("5551018").is_empty(), "a 7-digit number is its own term");
+        assert!(local_parts("12ab").is_empty());
+        let values = search_values("Zoé", "Roy", "", None, &["+15145551018"]);
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let terms = crate::search::terms(&refs);
+        let query = crate::search::words("555-1018");
+        assert_eq!(query, vec!["5551018"]);
+        assert!(terms.iter().any(|t| t.starts_with(&query[0])), "{terms:?}");
+    }
 }
