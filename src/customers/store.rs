@@ -36,6 +36,8 @@ struct Row {
     particularities: String,
     created_at: i64,
     updated_at: i64,
+    /// The folded name the list sorts by ([`crate::search::sort_key`]).
+    sort_key: String,
     /// The term a ranked search matched (absent from other queries).
     #[sqlx(default)]
     match_term: Option<String>,
@@ -72,7 +74,7 @@ macro_rules! columns {
     () => {
         "SELECT c.id, c.kind, c.civility, c.first_name, c.last_name, c.company_name, c.display_name, c.email, c.phone, \
          c.mobile, c.address, c.language, c.branch_id, b.name AS branch_name, c.owner_id, u.name AS owner_name, c.notes, c.particularities, \
-         c.created_at, c.updated_at"
+         c.created_at, c.updated_at, c.sort_key"
     };
 }
 macro_rules! joins {
@@ -171,9 +173,9 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
     match (filter.sort, &page.after) {
         _ if ranked.is_some() => {}
         (Sort::Name, Some(c)) => {
-            q.push(" AND (c.display_name > ")
+            q.push(" AND (c.sort_key > ")
                 .bind(c.k.clone())
-                .push(" OR (c.display_name = ")
+                .push(" OR (c.sort_key = ")
                 .bind(c.k.clone())
                 .push(" AND c.id > ")
                 .bind(c.id)
@@ -186,25 +188,29 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
     }
     q.push(match filter.sort {
         _ if ranked.is_some() => " ORDER BY st.term, st.entity_id LIMIT ",
-        Sort::Name => " ORDER BY c.display_name, c.id LIMIT ",
+        Sort::Name => " ORDER BY c.sort_key, c.id LIMIT ",
         Sort::Recent => " ORDER BY c.id DESC LIMIT ",
     })
     .bind(page.limit + 1);
     let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
-    let rows: Vec<(String, Customer)> =
-        rows.into_iter().map(|mut r| (r.match_term.take().unwrap_or_default(), Customer::from(r))).collect();
     let sort = filter.sort;
     let by_term = ranked.is_some();
-    let p = Page::from_rows(rows, page.limit, move |(term, c): &(String, Customer)| Cursor {
-        k: if by_term {
-            term.clone()
-        } else if sort == Sort::Name {
-            c.display_name.clone()
-        } else {
-            String::new()
-        },
-        id: c.id,
-    });
+    // Each row with the key of its position: the matched term, the folded name, or nothing.
+    let rows: Vec<(String, Customer)> = rows
+        .into_iter()
+        .map(|mut r| {
+            let term = r.match_term.take().unwrap_or_default();
+            let key = if by_term {
+                term
+            } else if sort == Sort::Name {
+                std::mem::take(&mut r.sort_key)
+            } else {
+                String::new()
+            };
+            (key, Customer::from(r))
+        })
+        .collect();
+    let p = Page::from_rows(rows, page.limit, move |(key, c): &(String, Customer)| Cursor { k: key.clone(), id: c.id });
     Ok(Page { items: p.items.into_iter().map(|(_, c)| c).collect(), next: p.next })
 }
 
@@ -348,7 +354,14 @@ pub(crate) fn customer_values(c: &Customer) -> Vec<String> {
     search_values(&c.first_name, &c.last_name, &c.company_name, c.email.as_deref(), &phones)
 }
 
+/// Refreshes what is derived from a customer's fields: its search terms and the folded name it
+/// sorts by.
 async fn reindex(tx: &mut Tx, id: i64, c: &CustomerInput) -> Result<()> {
+    sqlx::query("UPDATE customers SET sort_key = $1 WHERE id = $2")
+        .bind(crate::search::sort_key(&c.display_name()))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     let values = input_values(c);
     let refs: Vec<&str> = values.iter().map(String::as_str).collect();
     crate::search::index(tx, Customer::ENTITY, id, &refs).await
@@ -433,11 +446,13 @@ pub async fn create_many(tx: &mut Tx, actor: &Actor, now: Millis, inputs: &[&Cus
     let mut ids: Vec<i64> = Vec::with_capacity(inputs.len());
     for chunk in inputs.chunks(CUSTOMERS_PER_STATEMENT) {
         let mut q = Sql::new(
-            "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, language, \
-             branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
+            "INSERT INTO customers (sort_key, kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
+             language, branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
         );
         for (i, input) in chunk.iter().enumerate() {
             q.push(if i == 0 { "(" } else { ", (" })
+                .bind(crate::search::sort_key(&input.display_name()))
+                .push(", ")
                 .bind(input.kind.code())
                 .push(", ")
                 .bind(input.civility.clone())
