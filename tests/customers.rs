@@ -828,3 +828,23 @@ async fn names_sort_without_accents_or_case_across_pages_and_after_the_backfill(
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_customer_history_shows_field_labels_and_coded_values_in_the_users_language() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        let (st, c) = api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Zoé", "last_name": "Roy", "language": "en"}))).await;
+        assert_eq!(st, 201, "{c}");
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        let (st, html) = s.get_text(&format!("/customers/{}/history", c["id"])).await;
+        assert_eq!(st, 200);
+        assert!(html.contains("<td>Prénom</td>") && html.contains("<td>Nom de famille</td>"), "labels in French");
+        assert!(html.contains("<td>Type</td><td class=\"old\"></td><td>Particulier</td>"), "the kind's label");
+        assert!(html.contains("<td>Langue</td><td class=\"old\"></td><td>Anglais</td>"), "the language's name");
+        assert!(!html.contains("<td>first_name</td>"));
+        let local = carnet::clock::Zone::default().format(app.now());
+        assert!(html.contains(&format!("· {local}")), "local time");
+        app
+    })
+    .await;
+}

@@ -780,3 +780,31 @@ async fn status_drop_downs_offer_only_what_the_workflow_allows_the_user() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_history_reads_in_the_users_language_with_labels_and_local_times() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-1100", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let oid = opportunity(&s.rep, cust, json!({})).await["id"].as_i64().unwrap();
+        let path = format!("/api/v1/opportunities/{oid}");
+        let (st, _) = s.rep.send("PATCH", &path, Some(json!({"status": "contacte"}))).await;
+        assert_eq!(st, 200);
+        let (st, _) = s.rep.send("PATCH", &path, Some(json!({"status": "pris_en_charge"}))).await;
+        assert_eq!(st, 200);
+        let zone = carnet::clock::Zone::default();
+        let (local, utc) = (zone.format(app.now()), carnet::clock::format_ms(app.now()));
+        assert_ne!(local, utc, "the test clock is at a time where the zones differ");
+        let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
+        let (st, html) = web.get_text(&format!("/opportunities/{oid}/history")).await;
+        assert_eq!(st, 200);
+        assert!(html.contains("<td>Statut</td>") && html.contains("<td>Date de vente</td>"), "field labels in French");
+        assert!(!html.contains("<td>status</td>") && !html.contains("<td>sale_date</td>"), "no raw field names");
+        assert!(html.contains("<td class=\"old\">Contacté</td><td>Pris en charge</td>"), "status labels, not codes");
+        assert!(html.contains(&format!("<td>{local}</td>")), "the sale date in local time");
+        assert!(html.contains(&format!("· {local}")), "the entry's time in local time");
+        assert!(!html.contains(&utc), "no UTC time anywhere");
+        app
+    })
+    .await;
+}

@@ -76,10 +76,12 @@ struct PrincipalRow {
     right_codes: Option<String>,
     csrf_token: Option<String>,
     last_seen_at: Option<i64>,
+    /// The setting `ui.timezone`, read in the same query.
+    zone: Option<String>,
 }
 
 const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.name, u.email, u.language, r.code AS role_code, r.scope, \
-    u.org_unit_id, o.path AS unit_path";
+    u.org_unit_id, o.path AS unit_path, (SELECT st.value FROM settings st WHERE st.key = 'ui.timezone') AS zone";
 
 /// The role's rights as one comma-separated column: one row per principal, however many
 /// rights the role has.
@@ -96,6 +98,7 @@ fn principal_from(row: Option<PrincipalRow>, session_hash: Option<String>) -> Op
         email: first.email.clone(),
         language: Lang::parse(&first.language).unwrap_or_default(),
         role_code: first.role_code.clone(),
+        zone: first.zone.as_deref().and_then(crate::clock::Zone::parse).unwrap_or_default(),
         rights,
         visibility: Visibility {
             scope: Scope::from_code(&first.scope).unwrap_or(Scope::Own),

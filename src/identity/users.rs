@@ -386,10 +386,12 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
 /// Queues a notification about `user` to `user`, in the caller's transaction.
 async fn notify_user(tx: &mut Tx, actor: &Actor, now: Millis, user: &User, event: &'static str, extra: serde_json::Value) -> Result<()> {
     use crate::mail::notify::{notify, Notice, Recipient};
+    // The time as the person reads it: in the business's zone.
+    let zone = crate::clock::Zone::parse(&crate::settings::get_in(tx, "ui.timezone").await?).unwrap_or_default();
     let mut vars = serde_json::json!({
         "user": { "name": user.name, "email": user.email },
         "actor": { "name": actor.name },
-        "at": crate::clock::format_ms(now),
+        "at": zone.format(now),
     });
     if let (Some(v), serde_json::Value::Object(extra)) = (vars.as_object_mut(), extra) {
         v.extend(extra);

@@ -637,5 +637,11 @@ pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) ->
     let events = audit::history(&st.db, "customer", id, None, 500).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(&c, "/customers", "history.title");
     pc.title = format!("{} · {}", c.tr.t("history.title"), cu.display_name);
-    Ok(render(HistoryPage { c: pc, cu, entries: audit::entries(&events) }))
+    let labels = |f: &str, v: &str| match f {
+        "kind" => super::known_label(&c, "customers.kind_", v),
+        "language" => super::known_label(&c, "lang.", v),
+        _ => None,
+    };
+    let entries = audit::entries_for(&events, &super::history_reader(&c, &labels));
+    Ok(render(HistoryPage { c: pc, cu, entries }))
 }

@@ -41,6 +41,8 @@ pub struct PageCtx {
     pub notice: Option<String>,
     /// The page shown, where the language switch returns (empty: the home page).
     pub here: String,
+    /// The business's time zone: every time a person reads is local (`c.at(ms)`).
+    pub zone: crate::clock::Zone,
 }
 
 /// Sections of the main navigation: (href, message key, shown when the user holds any of
@@ -84,6 +86,7 @@ impl PageCtx {
             nav,
             notice: None,
             here: c.here.clone(),
+            zone: c.p.zone,
         }
     }
 
@@ -98,6 +101,15 @@ impl PageCtx {
         self
     }
 
+    /// A stored time as people read it: `YYYY-MM-DD HH:MM` in the business's zone.
+    pub fn at(&self, ms: &i64) -> String {
+        self.zone.format(*ms)
+    }
+    /// [`PageCtx::at`], or "—" when there is no time.
+    pub fn opt_at(&self, ms: &Option<i64>) -> String {
+        ms.map(|m| self.zone.format(m)).unwrap_or_else(|| "—".into())
+    }
+
     pub fn anonymous(tr: Tr, title_key: &str, request_id: &str) -> PageCtx {
         PageCtx {
             tr,
@@ -108,8 +120,22 @@ impl PageCtx {
             nav: Vec::new(),
             notice: None,
             here: String::new(),
+            zone: crate::clock::Zone::default(),
         }
     }
+}
+
+/// The message `prefix` + `code` in the user's language, when there is one (for coded values
+/// shown in a history).
+pub fn known_label(c: &Ctx, prefix: &str, code: &str) -> Option<String> {
+    let key = format!("{prefix}{code}");
+    Some(c.tr.t(&key)).filter(|t| *t != key)
+}
+
+/// How the user reads a history (their language, the business's zone), with `value_label`
+/// for the coded values the page knows.
+pub fn history_reader<'a>(c: &Ctx, value_label: &'a dyn Fn(&str, &str) -> Option<String>) -> crate::audit::Reader<'a> {
+    crate::audit::Reader { lang: c.lang(), zone: c.p.zone, value_label }
 }
 
 /// Per-field errors of a form, translated, for templates: `f.cls("email")`, `f.err("email")`.

@@ -547,9 +547,16 @@ pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) ->
     let o = visible(&st, &c, id).await?;
     let events = audit::history(&st.db, "opportunity", id, None, 500).await.map_err(|e| c.err(e))?;
     let events = crate::http::api::sales::filter_hidden(events, c.p.sees_hidden_fields());
+    let l = Labels::load(&st, &c).await?;
+    let labels = |f: &str, v: &str| match f {
+        "status" => l.statuses.get(v).map(|s| s.label(&l.lang).to_string()),
+        "lead_type" => l.lead_types.iter().find(|t| t.code == v).map(|t| t.label(&l.lang).to_string()),
+        _ => None,
+    };
+    let entries = audit::entries_for(&events, &super::history_reader(&c, &labels));
     let mut pc = PageCtx::new(&c, "/opportunities", "history.title");
     pc.title = format!("{} · {}", c.tr.t("history.title"), o.name);
-    Ok(render(HistoryPage { c: pc, o, entries: audit::entries(&events) }))
+    Ok(render(HistoryPage { c: pc, o, entries }))
 }
 
 // ------------------------------------------------------------------ the forms

@@ -648,7 +648,14 @@ pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) ->
     let events = audit::history(&st.db, "service_request", id, None, 500).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(&c, "/service/requests", "history.title");
     pc.title = format!("{} · {}", c.tr.t("history.title"), r.number);
-    Ok(render(HistoryPage { c: pc, r, entries: audit::entries(&events) }))
+    let types = lists::items(&st.db, "request_type", true).await.map_err(|e| c.err(e))?;
+    let labels = |f: &str, v: &str| match f {
+        "status" => super::known_label(&c, "service.status_", v),
+        "request_type" => types.iter().find(|t| t.code == v).map(|t| t.label(&c.lang()).to_string()),
+        _ => None,
+    };
+    let entries = audit::entries_for(&events, &super::history_reader(&c, &labels));
+    Ok(render(HistoryPage { c: pc, r, entries }))
 }
 
 // ------------------------------------------------------------------ interventions
