@@ -253,7 +253,7 @@ async fn merge_moves_everything_and_is_in_both_histories() {
         // The history tab shows it.
         let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
         let (_, html) = s.get_text(&format!("/customers/{k}/history")).await;
-        assert!(html.contains("Fusion") && html.contains("merged_from"));
+        assert!(html.contains("Fusion") && html.contains("<td>Fusionné depuis</td>"), "the field in the reader's language");
         app
     })
     .await;
@@ -839,11 +839,32 @@ async fn the_customer_history_shows_field_labels_and_coded_values_in_the_users_l
         let (st, html) = s.get_text(&format!("/customers/{}/history", c["id"])).await;
         assert_eq!(st, 200);
         assert!(html.contains("<td>Prénom</td>") && html.contains("<td>Nom de famille</td>"), "labels in French");
-        assert!(html.contains("<td>Type</td><td class=\"old\"></td><td>Particulier</td>"), "the kind's label");
-        assert!(html.contains("<td>Langue</td><td class=\"old\"></td><td>Anglais</td>"), "the language's name");
+        assert!(html.contains("<td>Type</td><td class=\"old prewrap\"></td><td class=\"prewrap\">Particulier</td>"), "the kind's label");
+        assert!(html.contains("<td>Langue</td><td class=\"old prewrap\"></td><td class=\"prewrap\">Anglais</td>"), "the language's name");
         assert!(!html.contains("<td>first_name</td>"));
         let local = carnet::clock::Zone::default().format(app.now());
         assert!(html.contains(&format!("· {local}")), "local time");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn choosing_no_saved_view_is_not_an_error() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        let (st, _) = api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Zoé", "last_name": "Roy"}))).await;
+        assert_eq!(st, 201);
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        for path in ["/customers?view=", "/opportunities?view="] {
+            let (st, html) = s.get_text(path).await;
+            assert_eq!(st, 200, "{path}: the \"no view\" option");
+            if path.starts_with("/customers") {
+                assert!(html.contains("Zoé Roy"));
+            }
+        }
+        let (st, _) = s.get_text("/customers?view=abc").await;
+        assert_eq!(st, 400);
         app
     })
     .await;

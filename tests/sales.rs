@@ -800,8 +800,11 @@ async fn the_history_reads_in_the_users_language_with_labels_and_local_times() {
         assert_eq!(st, 200);
         assert!(html.contains("<td>Statut</td>") && html.contains("<td>Date de vente</td>"), "field labels in French");
         assert!(!html.contains("<td>status</td>") && !html.contains("<td>sale_date</td>"), "no raw field names");
-        assert!(html.contains("<td class=\"old\">Contacté</td><td>Pris en charge</td>"), "status labels, not codes");
-        assert!(html.contains(&format!("<td>{local}</td>")), "the sale date in local time");
+        assert!(
+            html.contains("<td class=\"old prewrap\">Contacté</td><td class=\"prewrap\">Pris en charge</td>"),
+            "status labels, not codes"
+        );
+        assert!(html.contains(&format!("<td class=\"prewrap\">{local}</td>")), "the sale date in local time");
         assert!(html.contains(&format!("· {local}")), "the entry's time in local time");
         assert!(!html.contains(&utc), "no UTC time anywhere");
         app

@@ -29,6 +29,7 @@ pub struct ListQuery {
     /// Optional columns shown, comma-separated (see [`COLUMNS`]).
     cols: Option<String>,
     /// A saved view to apply.
+    #[serde(default, deserialize_with = "super::blank_id")]
     view: Option<i64>,
     after: Option<String>,
     notice: Option<String>,

@@ -219,6 +219,12 @@ pub fn select_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option
     s.parse::<i64>().map(|v| Some(Some(v))).map_err(|_| serde::de::Error::custom("expected an id or nothing"))
 }
 
+/// A select's value in a query string where "—" (empty) means the same as absent:
+/// `#[serde(default, deserialize_with = "blank_id")]` on an `Option<i64>`.
+pub fn blank_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    select_id(d).map(Option::flatten)
+}
+
 #[derive(Deserialize, Default)]
 pub struct NoticeQuery {
     pub notice: Option<String>,
@@ -493,6 +499,13 @@ mod tests {
         assert_eq!(q("owner="), Some(Some(None)));
         assert_eq!(q("owner=12"), Some(Some(Some(12))));
         assert_eq!(q("owner=abc"), None);
+        #[derive(serde::Deserialize)]
+        struct V {
+            #[serde(default, deserialize_with = "super::blank_id")]
+            view: Option<i64>,
+        }
+        let v = |s: &str| serde_urlencoded::from_str::<V>(s).map(|q| q.view).ok();
+        assert_eq!((v(""), v("view="), v("view=3"), v("view=x")), (Some(None), Some(None), Some(Some(3)), None));
     }
 
     #[test]

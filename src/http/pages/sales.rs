@@ -77,6 +77,7 @@ pub struct ListQuery {
     lead_type: Option<String>,
     /// `1`: only my opportunities.
     mine: Option<String>,
+    #[serde(default, deserialize_with = "super::blank_id")]
     view: Option<i64>,
     after: Option<String>,
     notice: Option<String>,
