@@ -287,9 +287,9 @@ pub struct LoginQuery {
 
 const LOGIN_CSRF_COOKIE: &str = "carnet_login_csrf";
 
-/// Where to go after login or a language switch: a same-site relative path, or the home page: anything that a browser could
-/// read as another site (`//host`, `/\\host`, a scheme, control characters or spaces that
-/// browsers strip, such as `/\t/host`) is refused.
+/// Where to go after login or a language switch: a same-site relative path, or the home page.
+/// Anything a browser could read as another site (`//host`, `/\\host`, a scheme, control
+/// characters or spaces that browsers strip, such as `/\t/host`) is refused.
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
