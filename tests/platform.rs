@@ -276,12 +276,14 @@ async fn api_bad_input_is_a_clear_4xx_and_writes_nothing() {
         // An English-speaking user reads the same refusals in English.
         let (s, _) = api.send("PATCH", &format!("/api/v1/users/{admin}"), Some(json!({"language": "en"}))).await;
         assert_eq!(s, 200);
+        let before = app.snapshot().await;
         let (_, b) = api.raw("POST", "/api/v1/users", "application/json", b"{not json".to_vec()).await;
         assert_eq!(b["error"]["message"], "The request body is not valid JSON.");
         let (_, b) = api
             .send("POST", "/api/v1/users", Some(json!({"email": "e@y.fr", "name": "E", "role": "representant", "last_login_at": "x"})))
             .await;
         assert_eq!(b["error"]["fields"]["last_login_at"], "This field is read-only: only the system sets it.");
+        assert_eq!(app.snapshot().await, before, "nothing written by refused input");
         app
     })
     .await;
