@@ -325,11 +325,14 @@ fn new_customer(rng: &mut Rng, i: usize, branches: &[Branch], now: i64) -> NewCu
 async fn insert_customers(tx: &mut Tx, rows: &[NewCustomer]) -> Result<Vec<i64>> {
     let mut sql = String::with_capacity(rows.len() * 260 + 300);
     sql.push_str(
-        "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
+        "INSERT INTO customers (sort_key, kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
          language, branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
     );
     for (i, c) in rows.iter().enumerate() {
         sql.push_str(if i > 0 { ", (" } else { "(" });
+        // The folded name the list sorts by, as customers::store writes it.
+        lit(&mut sql, Some(&carnet::search::sort_key(&c.display)));
+        sql.push_str(", ");
         sql.push_str(if c.company { "'company', " } else { "'person', " });
         for v in [c.civility, Some(&c.first), Some(&c.last), Some(&c.company_name), Some(&c.display)] {
             lit(&mut sql, v);

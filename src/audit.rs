@@ -324,9 +324,92 @@ pub fn entries(events: &[AuditEvent]) -> Vec<HistoryEntry> {
     out
 }
 
+/// How a person reads a history: field labels in their language, coded values as their
+/// labels, times in the business's zone.
+pub struct Reader<'a> {
+    pub lang: crate::i18n::Lang,
+    pub zone: crate::clock::Zone,
+    /// The label of a coded value of a field (`("status", "contacte")` → "Contacté"), when the
+    /// page knows it cheaply; `None` shows the value as stored.
+    pub value_label: &'a dyn Fn(&str, &str) -> Option<String>,
+}
+
+/// Fields whose values are times, recorded as `YYYY-MM-DD HH:MM` in UTC
+/// ([`crate::clock::format_ms`]).
+const TIME_FIELDS: &[&str] = &["start_at", "end_at", "due_at", "sale_date", "delivery_date", "closed_at", "done_at", "last_login_at"];
+
+/// The label of a field of a record (`field.<entity>.<field>` in the locales), or its name
+/// when there is none.
+pub fn field_label(lang: crate::i18n::Lang, entity: &str, field: &str) -> String {
+    let key = format!("field.{entity}.{field}");
+    let text = crate::i18n::t(lang, &key);
+    if text == key {
+        field.to_string()
+    } else {
+        text
+    }
+}
+
+impl Reader<'_> {
+    fn value(&self, field: &str, v: String) -> String {
+        if TIME_FIELDS.contains(&field) {
+            if let Ok(t) = chrono::NaiveDateTime::parse_from_str(&v, "%Y-%m-%d %H:%M") {
+                return self.zone.format(t.and_utc().timestamp_millis());
+            }
+        }
+        (self.value_label)(field, &v).unwrap_or(v)
+    }
+}
+
+/// [`entries`] as `reader` reads them.
+pub fn entries_for(events: &[AuditEvent], reader: &Reader<'_>) -> Vec<HistoryEntry> {
+    let shown: Vec<AuditEvent> = events
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            if let Some(f) = e.field.take() {
+                e.old_value = e.old_value.take().map(|v| reader.value(&f, v));
+                e.new_value = e.new_value.take().map(|v| reader.value(&f, v));
+                e.field = Some(field_label(reader.lang, &e.entity_type, &f));
+            }
+            e
+        })
+        .collect();
+    entries(&shown)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_history_reads_in_the_users_language_and_zone() {
+        let ev = |field: &str, old: Option<&str>, new: &str| AuditEvent {
+            id: 1,
+            at: 0,
+            actor_id: None,
+            actor_name: "x".into(),
+            entity_type: "opportunity".into(),
+            entity_id: 1,
+            action: "status".into(),
+            field: Some(field.into()),
+            old_value: old.map(str::to_string),
+            new_value: Some(new.into()),
+            request_id: None,
+        };
+        let labels = |f: &str, v: &str| (f == "status" && v == "contacte").then(|| "Contacté".to_string());
+        let reader = Reader { lang: crate::i18n::Lang::Fr, zone: crate::clock::Zone::default(), value_label: &labels };
+        let e = entries_for(
+            &[ev("status", Some("contacte"), "rdv_cedule"), ev("sale_date", None, "2026-11-24 15:00"), ev("colour", None, "blue")],
+            &reader,
+        );
+        let c = &e[0].changes;
+        assert_eq!((c[0].field.as_str(), c[0].old.as_str(), c[0].new.as_str()), ("Statut", "Contacté", "rdv_cedule"));
+        assert_eq!((c[1].field.as_str(), c[1].new.as_str()), ("Date de vente", "2026-11-24 10:00"), "Toronto time");
+        assert_eq!(c[2].field, "colour", "no label: the field's name");
+        let en = Reader { lang: crate::i18n::Lang::En, ..reader };
+        assert_eq!(entries_for(&[ev("status", None, "x")], &en)[0].changes[0].field, "Status");
+    }
 
     struct R(Option<String>, Option<String>);
     impl Audited for R {

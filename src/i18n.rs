@@ -81,12 +81,6 @@ impl Tr {
     pub fn tp(&self, prefix: &str, suffix: &str) -> String {
         t(self.0, &format!("{prefix}{suffix}"))
     }
-    pub fn date(&self, ms: &i64) -> String {
-        crate::clock::format_ms(*ms)
-    }
-    pub fn opt_date(&self, ms: &Option<i64>) -> String {
-        ms.map(crate::clock::format_ms).unwrap_or_else(|| "—".into())
-    }
 }
 
 #[cfg(test)]

@@ -187,7 +187,7 @@ pub fn builtin_lists() -> Vec<BuiltinList> {
                 ("rdv_cedule", "Rendez-vous cédulé", "Appointment booked", "meeting_booked"),
                 ("rdv_present", "Rendez-vous présent / Walk-in", "Came in / walk-in", ""),
                 ("pris_en_charge", "Pris en charge", "Sold", "sets_sale_date expiry_exempt"),
-                ("vendu_non_livre", "Vendu non livré", "Sold, not delivered", "expiry_exempt"),
+                ("vendu_non_livre", "Vendu non livré", "Sold, not delivered", "sets_sale_date expiry_exempt"),
                 ("livre", "Livré", "Delivered", "sets_delivery_date"),
                 ("suivi_long_terme", "En suivi long-terme", "Long-term follow-up", "expiry_exempt"),
                 ("perdu_bdc", "Perdu BDC", "Lost by BDC", "lost auto_follow_up"),

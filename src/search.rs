@@ -35,6 +35,44 @@ pub fn fold(s: &str) -> String {
     out
 }
 
+/// The folding of names for sorting, applied character by character: accented Latin letters
+/// to their base letters, combining accents removed, A–Z to lower case; anything else is kept.
+/// Migration `0014_sold_and_sort_keys` backfilled existing rows with one SQL `REPLACE` per
+/// entry, in this order: change the table and existing keys need the same change.
+#[rustfmt::skip]
+pub const SORT_FOLD: &[(char, &str)] = &[
+    ('à', "a"), ('á', "a"), ('â', "a"), ('ã', "a"), ('ä', "a"), ('å', "a"), ('ā', "a"), ('À', "a"), ('Á', "a"),
+    ('Â', "a"), ('Ã', "a"), ('Ä', "a"), ('Å', "a"), ('Ā', "a"), ('æ', "ae"), ('Æ', "ae"), ('ç', "c"), ('ć', "c"),
+    ('č', "c"), ('Ç', "c"), ('Ć', "c"), ('Č', "c"), ('đ', "d"), ('Đ', "d"), ('è', "e"), ('é', "e"), ('ê', "e"),
+    ('ë', "e"), ('ē', "e"), ('ę', "e"), ('ě', "e"), ('È', "e"), ('É', "e"), ('Ê', "e"), ('Ë', "e"), ('Ē', "e"),
+    ('Ę', "e"), ('Ě', "e"), ('ğ', "g"), ('Ğ', "g"), ('ì', "i"), ('í', "i"), ('î', "i"), ('ï', "i"), ('ī', "i"),
+    ('ı', "i"), ('Ì', "i"), ('Í', "i"), ('Î', "i"), ('Ï', "i"), ('Ī', "i"), ('İ', "i"), ('ł', "l"), ('Ł', "l"),
+    ('ñ', "n"), ('ń', "n"), ('ň', "n"), ('Ñ', "n"), ('Ń', "n"), ('Ň', "n"), ('ò', "o"), ('ó', "o"), ('ô', "o"),
+    ('õ', "o"), ('ö', "o"), ('ø', "o"), ('ō', "o"), ('Ò', "o"), ('Ó', "o"), ('Ô', "o"), ('Õ', "o"), ('Ö', "o"),
+    ('Ø', "o"), ('Ō', "o"), ('œ', "oe"), ('Œ', "oe"), ('ř', "r"), ('Ř', "r"), ('ś', "s"), ('š', "s"), ('ş', "s"),
+    ('Ś', "s"), ('Š', "s"), ('Ş', "s"), ('ß', "ss"), ('ť', "t"), ('Ť', "t"), ('ù', "u"), ('ú', "u"), ('û', "u"),
+    ('ü', "u"), ('ū', "u"), ('ů', "u"), ('Ù', "u"), ('Ú', "u"), ('Û', "u"), ('Ü', "u"), ('Ū', "u"), ('Ů', "u"),
+    ('ý', "y"), ('ÿ', "y"), ('Ý', "y"), ('Ÿ', "y"), ('ź', "z"), ('ż', "z"), ('ž', "z"), ('Ź', "z"), ('Ż', "z"),
+    ('Ž', "z"), ('\u{0300}', ""), ('\u{0301}', ""), ('\u{0302}', ""), ('\u{0303}', ""), ('\u{0304}', ""),
+    ('\u{0308}', ""), ('\u{030a}', ""), ('\u{030c}', ""), ('\u{0327}', ""), ('\u{0328}', ""), ('A', "a"), ('B', "b"),
+    ('C', "c"), ('D', "d"), ('E', "e"), ('F', "f"), ('G', "g"), ('H', "h"), ('I', "i"), ('J', "j"), ('K', "k"),
+    ('L', "l"), ('M', "m"), ('N', "n"), ('O', "o"), ('P', "p"), ('Q', "q"), ('R', "r"), ('S', "s"), ('T', "t"),
+    ('U', "u"), ('V', "v"), ('W', "w"), ('X', "x"), ('Y', "y"), ('Z', "z"),
+];
+
+/// The key names sort by, in byte order on both backends: accent- and case-free, so that
+/// "Étienne" ("etienne") comes before "Zoé" ("zoe"). Stored beside the name (`sort_key`).
+pub fn sort_key(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match SORT_FOLD.iter().find(|(from, _)| *from == c) {
+            Some((_, to)) => out.push_str(to),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 /// The terms of a record: each folded word, and each whole value folded without spaces (so
 /// that "jean.dupont@" or "514 555" typed as one word still match).
 pub fn terms(values: &[&str]) -> Vec<String> {
@@ -270,6 +308,19 @@ pub async fn index_many(tx: &mut Tx, entity: &str, records: &[(i64, Vec<&str>)])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_sort_without_accents_or_case() {
+        assert_eq!(sort_key("Étienne Gagnon"), "etienne gagnon");
+        assert_eq!(sort_key("ZOÉ"), "zoe");
+        assert_eq!(sort_key("Œuvres Côté"), "oeuvres cote");
+        assert_eq!(sort_key("E\u{301}mile"), "emile", "decomposed accents too");
+        let mut names = vec!["Zoé", "Étienne", "emma", "Éric", "Adèle", "zacharie"];
+        names.sort_by_key(|n| sort_key(n));
+        assert_eq!(names, vec!["Adèle", "emma", "Éric", "Étienne", "zacharie", "Zoé"]);
+        // Every replacement is lower-case ASCII: the SQL chain of REPLACEs gives the same key.
+        assert!(SORT_FOLD.iter().all(|(_, to)| to.bytes().all(|b| b.is_ascii_lowercase())));
+    }
 
     #[test]
     fn folding_and_terms() {

@@ -77,6 +77,8 @@
     board.querySelectorAll(".board-col").forEach(function (col) {
       var n = col.querySelectorAll(".board-card").length, count = col.querySelector(".board-count");
       if (count) count.textContent = n + (count.getAttribute("data-more") ? "+" : "");
+      var indexed = document.querySelector('#board-index a[href="#' + col.id + '"] .board-index-count');
+      if (indexed && count) indexed.textContent = count.textContent;
       var empty = col.querySelector(".board-empty");
       if (empty) empty.hidden = n > 0;
     });

@@ -131,14 +131,16 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     assert_eq!(b.content("#lang-switch").await, "English");
 
     b.click_and_wait("#lang-switch").await;
-    assert_eq!(b.path().await, "/");
+    assert_eq!(b.path().await, "/admin/users", "back on the same page");
     assert_eq!(b.html_lang().await, "en");
+    assert_eq!(b.text("h1").await, "Users");
     assert_eq!(b.nav_labels().await, ["Home", "Customers", "Opportunities", "Calendar", "Service", "Team", "Administration"]);
     assert_eq!(b.text("#logout").await, "Log out");
     assert_eq!(b.content("#lang-switch").await, "Français");
-    b.screenshot("en-home").await;
 
     // The choice sticks: other pages are in English too, and it is saved for the user.
+    b.goto("/").await;
+    b.screenshot("en-home").await;
     b.goto("/admin/users").await;
     assert_eq!(b.html_lang().await, "en");
     assert_eq!(b.text("h1").await, "Users");
@@ -345,6 +347,20 @@ async fn sales_body(b: &Browser, app: &TestApp, smtp: Option<&common::SmtpServer
     let status: String =
         sqlx::query_scalar("SELECT status FROM opportunities WHERE id = $1").bind(opp).fetch_one(&app.state.db.pool).await.unwrap();
     assert_eq!(status, "rdv_present");
+    // Every column is reachable: the board fits the window's height once scrolled to, and
+    // each column's header, with its count, can be brought into view.
+    let reach = b
+        .exec(
+            "const board = document.getElementById('board'); window.scrollTo(0, board.getBoundingClientRect().top + window.scrollY);\
+             if (board.getBoundingClientRect().bottom > window.innerHeight + 1) return 'the board is taller than the window';\
+             const cols = board.querySelectorAll('.board-col');\
+             for (const col of cols) { col.scrollIntoView({inline: 'start', block: 'nearest'}); const h = col.querySelector('h2').getBoundingClientRect();\
+               if (h.left < -1 || h.right > window.innerWidth + 1 || !col.querySelector('h2 .board-count')) return 'unreachable: ' + col.dataset.status; }\
+             if (getComputedStyle(cols[0].querySelector('h2')).position !== 'sticky') return 'headers not sticky';\
+             return cols.length;",
+        )
+        .await;
+    assert!(reach.as_i64().is_some_and(|n| n >= 12), "{reach}");
     b.screenshot("fr-board").await;
 
     // The same pages in English.

@@ -261,7 +261,7 @@ async fn merge_moves_everything_and_is_in_both_histories() {
         // The history tab shows it.
         let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
         let (_, html) = s.get_text(&format!("/customers/{k}/history")).await;
-        assert!(html.contains("Fusion") && html.contains("merged_from"));
+        assert!(html.contains("Fusion") && html.contains("<td>Fusionné depuis</td>"), "the field in the reader's language");
         app
     })
     .await;
@@ -720,6 +720,159 @@ async fn import_chunks_write_everything_or_nothing() {
         // The filled phone is searchable.
         let (_, b) = api.get("/api/v1/customers?q=438555").await;
         assert_eq!(b["items"][0]["display_name"], "Julie Roy");
+        app
+    })
+    .await;
+}
+
+/// Runs again the data statements (UPDATE / INSERT) of this branch's migration, as on a
+/// database written before it.
+async fn rerun_backfill(app: &TestApp) {
+    let m = carnet::db::MIGRATIONS.iter().find(|m| m.name == "sold_and_sort_keys").expect("the migration");
+    for stmt in m.sql.split(";\n").map(str::trim) {
+        let code: String = stmt.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+        let code = code.trim();
+        if code.starts_with("UPDATE") || code.starts_with("INSERT") {
+            sqlx::query(code.trim_end_matches(';')).execute(&app.state.db.pool).await.expect("backfill statement");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_phone_is_found_by_its_local_part_without_the_area_code() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        let (st, c) =
+            api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Zoé", "last_name": "Roy", "phone": "(514) 555-1018"}))).await;
+        assert_eq!(st, 201, "{c}");
+        let id = c["id"].as_i64().unwrap();
+        api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Autre", "last_name": "Numéro", "mobile": "418 555 2020"}))).await;
+        let found = |q: &'static str| {
+            let api = &api;
+            async move {
+                let (_, b) = api.get(&format!("/api/v1/customers?q={}", carnet::http::auth::urlencode(q))).await;
+                b["items"].as_array().unwrap().iter().map(|i| i["display_name"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(found("555-1018").await, vec!["Zoé Roy"]);
+        assert_eq!(found("5551018").await, vec!["Zoé Roy"]);
+        assert_eq!(found("4 555 1018").await, vec!["Zoé Roy"]);
+        assert_eq!(found("555 2020").await, vec!["Autre Numéro"], "mobiles too");
+        assert!(found("555-1019").await.is_empty());
+        // The page's search too.
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        let (_, rows) = s.get_text("/customers?q=555-1018&part=rows").await;
+        assert!(rows.contains("Zoé Roy"));
+        // A customer written before this change (no local-part terms) is found after the backfill.
+        sqlx::query(
+            "DELETE FROM search_terms WHERE entity_type = 'customer' AND entity_id = $1 AND term IN ('5551018', '45551018', '145551018')",
+        )
+        .bind(id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert!(found("555-1018").await.is_empty());
+        rerun_backfill(&app).await;
+        assert_eq!(found("555-1018").await, vec!["Zoé Roy"]);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn names_sort_without_accents_or_case_across_pages_and_after_the_backfill() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        for (first, last) in
+            [("Zoé", "Zénith"), ("Étienne", "Roy"), ("adèle", "Bédard"), ("Émile", "Zola"), ("Éric", "Ouellet"), ("Denis", "Côté")]
+        {
+            let (st, c) = api.send("POST", "/api/v1/customers", Some(json!({"first_name": first, "last_name": last}))).await;
+            assert_eq!(st, 201, "{c}");
+        }
+        let expected = vec!["adèle Bédard", "Denis Côté", "Émile Zola", "Éric Ouellet", "Étienne Roy", "Zoé Zénith"];
+        // Walks the list two by two: the keyset cursor follows the folded key.
+        let walk = || {
+            let api = &api;
+            async move {
+                let mut names = Vec::new();
+                let mut after = String::new();
+                loop {
+                    let (st, b) = api.get(&format!("/api/v1/customers?sort=name&limit=2&after={after}")).await;
+                    assert_eq!(st, 200, "{b}");
+                    names.extend(b["items"].as_array().unwrap().iter().map(|i| i["display_name"].as_str().unwrap().to_string()));
+                    match b["next_cursor"].as_str() {
+                        Some(n) => after = n.to_string(),
+                        None => break names,
+                    }
+                }
+            }
+        };
+        assert_eq!(walk().await, expected);
+        let (st, _) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Œuvres ÆRØ & Fils Ĳ"}))).await;
+        assert_eq!(st, 201);
+        let mut expected = expected;
+        expected.insert(5, "Œuvres ÆRØ & Fils Ĳ");
+        assert_eq!(walk().await, expected);
+        // Rows written before the change (no key) get the same keys from the migration.
+        sqlx::query("UPDATE customers SET sort_key = ''").execute(&app.state.db.pool).await.unwrap();
+        rerun_backfill(&app).await;
+        let keys: Vec<(String, String)> =
+            sqlx::query_as("SELECT display_name, sort_key FROM customers").fetch_all(&app.state.db.pool).await.unwrap();
+        for (name, key) in &keys {
+            assert_eq!(key, &carnet::search::sort_key(name), "the SQL backfill and the Rust key agree for {name}");
+        }
+        assert_eq!(walk().await, expected);
+        // Users too.
+        for name in ["Zoé Gagnon", "Étienne Lavoie", "émilie Roy"] {
+            let email = format!("{}@t.fr", carnet::search::fold(name).replace(' ', "."));
+            let (st, b) = api.send("POST", "/api/v1/users", Some(json!({"email": email, "name": name, "role": "representant"}))).await;
+            assert_eq!(st, 201, "{b}");
+        }
+        let (_, b) = api.get("/api/v1/users?limit=500").await;
+        let users: Vec<&str> =
+            b["items"].as_array().unwrap().iter().filter_map(|u| u["name"].as_str()).filter(|n| n.contains(' ')).collect();
+        assert_eq!(users, vec!["émilie Roy", "Étienne Lavoie", "Zoé Gagnon"]);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_customer_history_shows_field_labels_and_coded_values_in_the_users_language() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        let (st, c) = api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Zoé", "last_name": "Roy", "language": "en"}))).await;
+        assert_eq!(st, 201, "{c}");
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        let (st, html) = s.get_text(&format!("/customers/{}/history", c["id"])).await;
+        assert_eq!(st, 200);
+        assert!(html.contains("<td>Prénom</td>") && html.contains("<td>Nom de famille</td>"), "labels in French");
+        assert!(html.contains("<td>Type</td><td class=\"old prewrap\"></td><td class=\"prewrap\">Particulier</td>"), "the kind's label");
+        assert!(html.contains("<td>Langue</td><td class=\"old prewrap\"></td><td class=\"prewrap\">Anglais</td>"), "the language's name");
+        assert!(!html.contains("<td>first_name</td>"));
+        let local = carnet::clock::Zone::default().format(app.now());
+        assert!(html.contains(&format!("· {local}")), "local time");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn choosing_no_saved_view_is_not_an_error() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        let (st, _) = api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Zoé", "last_name": "Roy"}))).await;
+        assert_eq!(st, 201);
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        for path in ["/customers?view=", "/opportunities?view="] {
+            let (st, html) = s.get_text(path).await;
+            assert_eq!(st, 200, "{path}: the \"no view\" option");
+            if path.starts_with("/customers") {
+                assert!(html.contains("Zoé Roy"));
+            }
+        }
+        let (st, _) = s.get_text("/customers?view=abc").await;
+        assert_eq!(st, 400);
         app
     })
     .await;

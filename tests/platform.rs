@@ -223,6 +223,7 @@ async fn api_bad_input_is_a_clear_4xx_and_writes_nothing() {
         let (s, b) = api.raw("POST", "/api/v1/users", "application/json", b"{not json".to_vec()).await;
         assert_eq!(s, 400);
         assert_eq!(b["error"]["code"], "malformed_json");
+        assert_eq!(b["error"]["message"], "Le corps de la requête n'est pas du JSON valide.", "in the user's language");
         let (s, b) = api
             .send("POST", "/api/v1/users", Some(json!({"email": "x@y.fr", "name": "X", "role": "representant", "colour": "blue"})))
             .await;
@@ -236,7 +237,8 @@ async fn api_bad_input_is_a_clear_4xx_and_writes_nothing() {
             )
             .await;
         assert_eq!(s, 422);
-        assert!(b["error"]["fields"]["last_login_at"].as_str().unwrap().contains("read-only"));
+        assert_eq!(b["error"]["fields"]["last_login_at"], "Ce champ est en lecture seule : seul le système le modifie.");
+        assert_eq!(b["error"]["message"], "Certains champs sont invalides.", "{b}");
         let (s, b) = api.send("POST", "/api/v1/users", Some(json!({"email": "x@y.fr", "name": 42, "role": "representant"}))).await;
         assert_eq!(s, 422);
         assert!(b["error"]["fields"]["name"].is_string(), "{b}");
@@ -271,6 +273,17 @@ async fn api_bad_input_is_a_clear_4xx_and_writes_nothing() {
         let (s, b) = api.send("POST", "/api/v1/users", Some(json!({"email": "DUP@y.fr", "name": "D2", "role": "representant"}))).await;
         assert_eq!(s, 409);
         assert!(b["error"]["fields"]["email"].is_string());
+        // An English-speaking user reads the same refusals in English.
+        let (s, _) = api.send("PATCH", &format!("/api/v1/users/{admin}"), Some(json!({"language": "en"}))).await;
+        assert_eq!(s, 200);
+        let before = app.snapshot().await;
+        let (_, b) = api.raw("POST", "/api/v1/users", "application/json", b"{not json".to_vec()).await;
+        assert_eq!(b["error"]["message"], "The request body is not valid JSON.");
+        let (_, b) = api
+            .send("POST", "/api/v1/users", Some(json!({"email": "e@y.fr", "name": "E", "role": "representant", "last_login_at": "x"})))
+            .await;
+        assert_eq!(b["error"]["fields"]["last_login_at"], "This field is read-only: only the system sets it.");
+        assert_eq!(app.snapshot().await, before, "nothing written by refused input");
         app
     })
     .await;
@@ -868,6 +881,28 @@ async fn user_search_is_accent_and_case_insensitive_by_word_prefix() {
         api.send("PATCH", &format!("/api/v1/users/{id}"), Some(json!({"name": "Marc Gagnon"}))).await;
         assert_eq!(found("trem").await, vec!["eve@t.fr"]);
         assert_eq!(found("gagn").await, vec!["marc@t.fr"]);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn switching_language_returns_to_the_same_page_and_never_elsewhere() {
+    each_backend(|app| async move {
+        let s = app.admin_session().await;
+        let (_, html) = s.get_text("/admin/users?q=adm&notice=notice.saved").await;
+        let next = common::extract(&html, "name=\"next\" value=\"").expect("the switch carries the page");
+        assert_eq!(next, "/admin/users?q=adm", "the page, without its one-time notice");
+        let r = s.post("/language", &[("lang", "en"), ("next", "/admin/users?q=adm")]).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/admin/users?q=adm");
+        let (_, html) = s.get_text("/admin/users?q=adm").await;
+        assert!(html.contains("lang=\"en\""));
+        for bad in ["//evil.example/x", "https://evil.example", "/\\evil.example", "/\t/evil.example", "evil.example"] {
+            let r = s.post("/language", &[("lang", "fr"), ("next", bad)]).await;
+            assert_eq!(r.status(), 303);
+            assert_eq!(r.headers()["location"], "/", "{bad:?} is not followed");
+        }
         app
     })
     .await;

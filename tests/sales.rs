@@ -533,3 +533,286 @@ async fn open_files_show_every_department_with_details_only_where_visible() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn calendar_filters_notices_after_fragments_and_line_breaks_in_notes() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-0500", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let o = opportunity(&s.rep, cust, json!({})).await;
+        let oid = o["id"].as_i64().unwrap();
+        let (st, m) = s
+            .rep
+            .send(
+                "POST",
+                "/api/v1/meetings",
+                Some(
+                    json!({"opportunity_id": oid, "kind": "inventaire", "date": "2026-11-25", "start_time": "10:30", "end_time": "11:30"}),
+                ),
+            )
+            .await;
+        assert_eq!(st, 201, "{m}");
+        let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
+
+        // The calendar's "Apply" with the default values: the empty selects mean "no filter".
+        let (st, html) = web.get_text("/calendar?view=week&date=2026-11-25&user_id=&branch_id=").await;
+        assert_eq!(st, 200, "{html}");
+        assert!(html.contains("HÉLÈNE"), "everyone's calendar shows the meeting");
+        let (st, html) = web.get_text(&format!("/calendar?view=week&date=2026-11-25&user_id={}&branch_id=", s.rep_id)).await;
+        assert_eq!(st, 200);
+        assert!(html.contains("HÉLÈNE"));
+        assert!(html.contains(&format!("<option value=\"{}\" selected>", s.rep_id)), "the user stays chosen");
+        let (st, _) = web.get_text("/calendar?user_id=abc").await;
+        assert_eq!(st, 400, "a malformed id is still refused");
+
+        // A note with line breaks: the notice comes back (before the fragment), the lines too.
+        let r = web.post(&format!("/opportunities/{oid}/notes"), &[("body", "Première ligne\nDeuxième ligne")]).await;
+        assert_eq!(r.status(), 303);
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(to, format!("/opportunities/{oid}?notice=notice.note_added#timeline"));
+        let (_, html) = web.get_text(&to).await;
+        assert!(html.contains("id=\"notice\">Remarque ajoutée.</div>"), "the success notice is shown");
+        assert!(html.contains("<p class=\"prewrap\">Première ligne\nDeuxième ligne</p>"), "the note keeps its line break");
+        let css = app.anon().get(format!("{}/static/app.css", app.url)).send().await.unwrap().text().await.unwrap();
+        assert!(css.contains(".prewrap { white-space: pre-wrap;"), "the class the templates use exists");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sold_not_delivered_always_has_a_sale_date() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-0600", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        // Not as a starting status (it would have no sale date); nothing written.
+        let before = app.snapshot().await;
+        let (st, b) = s.rep.send("POST", "/api/v1/opportunities", Some(json!({"customer_id": cust, "status": "vendu_non_livre"}))).await;
+        assert_eq!(st, 422, "{b}");
+        assert_eq!(app.snapshot().await, before);
+        let o = opportunity(&s.rep, cust, json!({})).await;
+        let path = format!("/api/v1/opportunities/{}", o["id"]);
+        app.clock.advance(3_600_000);
+        let (st, b) = s.rep.send("PATCH", &path, Some(json!({"status": "vendu_non_livre"}))).await;
+        assert_eq!(st, 200, "{b}");
+        assert_eq!(b["sale_date"], carnet::clock::rfc3339(app.now()), "straight to sold-not-delivered: the sale date is set");
+        let (_, h) = s.rep.get(&format!("{path}/history")).await;
+        assert!(h["items"].as_array().unwrap().iter().any(|e| e["field"] == "sale_date"), "audited: {h}");
+        // Delivered later: the sale date stays the first one.
+        let sold_at = b["sale_date"].clone();
+        app.clock.advance(3_600_000);
+        let (st, b) = s.rep.send("PATCH", &path, Some(json!({"status": "livre"}))).await;
+        assert_eq!(st, 200, "{b}");
+        assert_eq!(b["sale_date"], sold_at);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_board_column_is_reachable_with_its_count() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-0700", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let o = opportunity(&s.rep, cust, json!({})).await;
+        let (st, _) = s.rep.send("PATCH", &format!("/api/v1/opportunities/{}", o["id"]), Some(json!({"status": "perdu_fi"}))).await;
+        assert_eq!(st, 200);
+        let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
+        let (st, html) = web.get_text("/opportunities/board").await;
+        assert_eq!(st, 200);
+        let (index, board) = html.split_once("id=\"board\"").expect("the board");
+        let columns = board.matches("class=\"board-col\"").count();
+        assert!(columns >= 12, "{columns} columns");
+        // An index above the board links to every column, each with its count.
+        for code in ["en_traitement", "livre", "perdu_fi", "perdu_salle"] {
+            assert!(board.contains(&format!("id=\"col-{code}\"")), "{code}");
+            assert!(index.contains(&format!("href=\"#col-{code}\"")), "{code} in the index");
+        }
+        assert_eq!(index.matches("board-index-count").count(), columns);
+        let perdu_fi = index.split("href=\"#col-perdu_fi\"").nth(1).unwrap();
+        assert!(perdu_fi.split("</li>").next().unwrap().contains(">1</span>"), "the lost column counts its card");
+        // The board scrolls within the window, its headers stay in view.
+        let css = app.anon().get(format!("{}/static/app.css", app.url)).send().await.unwrap().text().await.unwrap();
+        let rule = |sel: &str| css.split(&format!("\n{sel} {{")).nth(1).and_then(|r| r.split('}').next()).unwrap_or_default().to_string();
+        assert!(rule(".board").contains("overflow: auto") && rule(".board").contains("max-height"), "{}", rule(".board"));
+        assert!(rule(".board-col h2").contains("position: sticky"));
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn trashing_an_opportunity_cancels_its_coming_meetings_with_the_cancel_invitation() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-0800", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let o = opportunity(&s.rep, cust, json!({})).await;
+        let oid = o["id"].as_i64().unwrap();
+        let (st, m) = s
+            .rep
+            .send(
+                "POST",
+                "/api/v1/meetings",
+                Some(
+                    json!({"opportunity_id": oid, "kind": "inventaire", "date": "2026-11-25", "start_time": "10:30", "end_time": "11:30"}),
+                ),
+            )
+            .await;
+        assert_eq!(st, 201, "{m}");
+        let mid = m["id"].as_i64().unwrap();
+        let bdc = app.user("bdc@t.fr", "agent_bdc", Some(s.branch)).await;
+        let bdc = app.api(&app.token_for(bdc).await);
+        let (st, b) = bdc.send("PATCH", &format!("/api/v1/opportunities/{oid}"), Some(json!({"status": "invalide_bdc"}))).await;
+        assert_eq!(st, 200, "{b}");
+        let (status, sequence): (String, i64) =
+            sqlx::query_as("SELECT status, sequence FROM meetings WHERE id = $1").bind(mid).fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!((status.as_str(), sequence), ("annule", 1), "the meeting is cancelled, with the next sequence");
+        let to: Vec<String> = sqlx::query_scalar(
+            "SELECT to_addrs FROM emails WHERE entity_type = 'meeting' AND entity_id = $1 AND event = 'meeting_cancelled'",
+        )
+        .bind(mid)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert!(to.iter().any(|t| t.contains("rep@t.fr")), "the cancellation goes to the participants: {to:?}");
+        let ics: Vec<u8> = sqlx::query_scalar(
+            "SELECT a.content FROM email_attachments a JOIN emails e ON e.id = a.email_id \
+             WHERE e.entity_type = 'meeting' AND e.entity_id = $1 AND e.event = 'meeting_cancelled' LIMIT 1",
+        )
+        .bind(mid)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        let text = String::from_utf8(ics).unwrap();
+        assert!(text.contains("METHOD:CANCEL") && text.contains(m["uid"].as_str().unwrap()) && text.contains("SEQUENCE:1"), "{text}");
+        // Restoring does not bring the meeting back by itself.
+        let (st, _) = s.admin.send("POST", &format!("/api/v1/opportunities/{oid}/restore"), None).await;
+        assert_eq!(st, 200);
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM meetings WHERE id = $1").bind(mid).fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(status, "annule");
+        app
+    })
+    .await;
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
+}
+
+#[tokio::test]
+async fn sales_emails_are_listed_on_the_opportunity_and_customer_pages_by_visibility() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let other_company = app.unit("Ailleurs", "company", None).await;
+        let elsewhere = app.unit("Québec", "branch", Some(other_company)).await;
+        let rep2 = app.user("rep2@t.fr", "representant", Some(elsewhere)).await;
+        let (st, _) = s.admin.send("POST", "/api/v1/stock-units", Some(json!({"stock_number": "B777", "description": "Civic"}))).await;
+        assert_eq!(st, 201);
+        let cust = customer(&s.rep, "Hélène", "514 555-0900", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let mine = opportunity(&s.rep, cust, json!({})).await["id"].as_i64().unwrap();
+        let theirs = opportunity(&s.admin, cust, json!({"owner_id": rep2, "branch_id": elsewhere})).await["id"].as_i64().unwrap();
+        let book = |oid: i64, kind: &str| {
+            let mut b = json!({"opportunity_id": oid, "kind": kind, "date": "2026-11-25", "start_time": "10:30", "end_time": "11:30"});
+            if kind == "stock" {
+                b["stock_numbers"] = json!(["B777"]);
+            }
+            b
+        };
+        let (st, m1) = s.rep.send("POST", "/api/v1/meetings", Some(book(mine, "inventaire"))).await;
+        assert_eq!(st, 201, "{m1}");
+        let (st, m2) = s.admin.send("POST", "/api/v1/meetings", Some(book(theirs, "stock"))).await;
+        assert_eq!(st, 201, "{m2}");
+        let subject = |mid: i64| {
+            let pool = app.state.db.pool.clone();
+            async move {
+                let s: String =
+                    sqlx::query_scalar("SELECT subject FROM emails WHERE entity_type = 'meeting' AND entity_id = $1 ORDER BY id LIMIT 1")
+                        .bind(mid)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                html_escape(&s)
+            }
+        };
+        let (mine_subject, their_subject) = (subject(m1["id"].as_i64().unwrap()).await, subject(m2["id"].as_i64().unwrap()).await);
+        assert_ne!(mine_subject, their_subject);
+        let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
+        let emails = |html: &str| {
+            html.split("id=\"record-emails\"").nth(1).unwrap_or_default().split("</section>").next().unwrap_or_default().to_string()
+        };
+        let (st, html) = web.get_text(&format!("/opportunities/{mine}")).await;
+        assert_eq!(st, 200);
+        let list = emails(&html);
+        assert!(list.contains(&mine_subject), "the opportunity page lists its meeting's emails: {list}");
+        assert!(!list.contains(&their_subject));
+        let (st, html) = web.get_text(&format!("/customers/{cust}")).await;
+        assert_eq!(st, 200);
+        let list = emails(&html);
+        assert!(list.contains(&mine_subject), "the customer page lists the emails of its files: {list}");
+        assert!(!list.contains(&their_subject), "not those of a file the user may not see");
+        let admin = app.admin_session().await;
+        let (_, html) = admin.get_text(&format!("/customers/{cust}")).await;
+        let list = emails(&html);
+        assert!(list.contains(&mine_subject) && list.contains(&their_subject), "{list}");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn status_drop_downs_offer_only_what_the_workflow_allows_the_user() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-1000", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let oid = opportunity(&s.rep, cust, json!({})).await["id"].as_i64().unwrap();
+        let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
+        let (_, html) = web.get_text(&format!("/opportunities/{oid}")).await;
+        let sel =
+            html.split("id=\"status\" name=\"status\"").nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default().to_string();
+        assert!(sel.contains("value=\"en_traitement\" selected") && sel.contains("value=\"contacte\""), "{sel}");
+        assert!(sel.contains("value=\"pris_en_charge\""), "a rep may sell: {sel}");
+        assert!(!sel.contains("value=\"invalide_bdc\""), "the trash is not the rep's: {sel}");
+        assert!(!sel.contains("value=\"livre\""), "no delivery before a sale: {sel}");
+        let (_, html) = web.get_text("/opportunities/board").await;
+        let card =
+            html.split(&format!("id=\"move-{oid}\"")).nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default().to_string();
+        assert!(
+            card.contains("value=\"contacte\"") && !card.contains("value=\"invalide_bdc\"") && !card.contains("value=\"livre\""),
+            "{card}"
+        );
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_history_reads_in_the_users_language_with_labels_and_local_times() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-1100", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let oid = opportunity(&s.rep, cust, json!({})).await["id"].as_i64().unwrap();
+        let path = format!("/api/v1/opportunities/{oid}");
+        let (st, _) = s.rep.send("PATCH", &path, Some(json!({"status": "contacte"}))).await;
+        assert_eq!(st, 200);
+        let (st, _) = s.rep.send("PATCH", &path, Some(json!({"status": "pris_en_charge"}))).await;
+        assert_eq!(st, 200);
+        let zone = carnet::clock::Zone::default();
+        let (local, utc) = (zone.format(app.now()), carnet::clock::format_ms(app.now()));
+        assert_ne!(local, utc, "the test clock is at a time where the zones differ");
+        let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
+        let (st, html) = web.get_text(&format!("/opportunities/{oid}/history")).await;
+        assert_eq!(st, 200);
+        assert!(html.contains("<td>Statut</td>") && html.contains("<td>Date de vente</td>"), "field labels in French");
+        assert!(!html.contains("<td>status</td>") && !html.contains("<td>sale_date</td>"), "no raw field names");
+        assert!(
+            html.contains("<td class=\"old prewrap\">Contacté</td><td class=\"prewrap\">Pris en charge</td>"),
+            "status labels, not codes"
+        );
+        assert!(html.contains(&format!("<td class=\"prewrap\">{local}</td>")), "the sale date in local time");
+        assert!(html.contains(&format!("· {local}")), "the entry's time in local time");
+        assert!(!html.contains(&utc), "no UTC time anywhere");
+        app
+    })
+    .await;
+}

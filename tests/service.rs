@@ -552,3 +552,98 @@ async fn a_request_is_sent_by_email_with_its_pdf_summary_and_kept_on_the_request
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_planning_filters_accept_their_default_values() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let tech = app.user("luc@t.fr", "technicien", None).await;
+        let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne"})).await;
+        let rid = r["id"].as_i64().unwrap();
+        let (st, i) = s
+            .agent
+            .send(
+                "POST",
+                "/api/v1/interventions",
+                Some(
+                    json!({"request_id": rid, "date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [tech]}),
+                ),
+            )
+            .await;
+        assert_eq!(st, 201, "{i}");
+        let web = app.login("admin@t.fr", common::PASSWORD).await.expect("login");
+        let (st, html) = web.get_text("/service/planning?view=week&date=2026-11-25&technician_id=&branch_id=").await;
+        assert_eq!(st, 200, "{html}");
+        assert!(html.contains("INT-2026-000001"), "no filter: the intervention is shown");
+        let (st, html) = web.get_text(&format!("/service/planning?view=week&date=2026-11-25&technician_id={tech}&branch_id=")).await;
+        assert_eq!(st, 200);
+        assert!(html.contains("INT-2026-000001"));
+        let (st, _) = web.get_text("/service/planning?technician_id=x").await;
+        assert_eq!(st, 400);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_update_form_preselects_the_current_status_and_offers_only_the_workflow_choices() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne"})).await;
+        let rid = r["id"].as_i64().unwrap();
+        let web = app.login("agent@t.fr", common::PASSWORD).await.expect("login");
+        let select = |html: &str| {
+            html.split("id=\"update-status\"").nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default().to_string()
+        };
+        let (_, html) = web.get_text(&format!("/service/requests/{rid}")).await;
+        assert!(select(&html).contains("<option value=\"en_cours\" selected>"), "a new request: in progress by default");
+        let path = format!("/api/v1/service-requests/{rid}/updates");
+        let (st, _) = s.agent.send("POST", &path, Some(json!({"status": "planifie", "message": "Mardi 8 h."}))).await;
+        assert_eq!(st, 201);
+        let (_, html) = web.get_text(&format!("/service/requests/{rid}")).await;
+        let sel = select(&html);
+        assert!(sel.contains("<option value=\"planifie\" selected>"), "a planned request stays planned: {sel}");
+        assert!(!sel.contains("en_cours\" selected"), "{sel}");
+        let (st, _) = s.agent.send("POST", &path, Some(json!({"status": "cloture", "message": "Réparé."}))).await;
+        assert_eq!(st, 201);
+        let (_, html) = web.get_text(&format!("/service/requests/{rid}")).await;
+        let sel = select(&html);
+        assert!(!sel.contains("value=\"cloture\""), "a closed request cannot be closed again: {sel}");
+        assert!(sel.contains("value=\"en_cours\" selected") && sel.contains("value=\"planifie\""), "{sel}");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_intervention_status_drop_down_offers_only_the_workflow_choices() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let tech = app.user("luc@t.fr", "technicien", None).await;
+        let r = request(&s.agent, json!({"customer_id": s.customer, "request_type": "panne"})).await;
+        let (st, i) = s
+            .agent
+            .send("POST", "/api/v1/interventions", Some(json!({"request_id": r["id"], "date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [tech]})))
+            .await;
+        assert_eq!(st, 201, "{i}");
+        let iid = i["id"].as_i64().unwrap();
+        let web = app.login("admin@t.fr", common::PASSWORD).await.expect("login");
+        let select = |html: &str| html.split("id=\"status\" name=\"status\"").nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default().to_string();
+        let (_, html) = web.get_text(&format!("/service/interventions/{iid}")).await;
+        let sel = select(&html);
+        for code in ["planifiee", "en_cours", "terminee", "annulee"] {
+            assert!(sel.contains(&format!("value=\"{code}\"")), "{code} from planned: {sel}");
+        }
+        let body = json!({"date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [tech], "status": "terminee", "report_work": "Fait."});
+        let (st, b) = s.admin.send("PUT", &format!("/api/v1/interventions/{iid}"), Some(body)).await;
+        assert_eq!(st, 200, "{b}");
+        let (_, html) = web.get_text(&format!("/service/interventions/{iid}")).await;
+        let sel = select(&html);
+        assert!(sel.contains("value=\"terminee\" selected"), "{sel}");
+        for code in ["planifiee", "en_cours", "annulee"] {
+            assert!(!sel.contains(&format!("value=\"{code}\"")), "{code} offered after the end: {sel}");
+        }
+        app
+    })
+    .await;
+}

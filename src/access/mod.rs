@@ -178,6 +178,8 @@ pub struct Principal {
     pub email: String,
     pub language: crate::i18n::Lang,
     pub role_code: String,
+    /// The business's time zone (setting `ui.timezone`), for the times shown to this user.
+    pub zone: crate::clock::Zone,
     pub rights: RightSet,
     pub visibility: Visibility,
     /// Present for cookie sessions: the token every state-changing form must echo.

@@ -36,6 +36,8 @@ struct Row {
     particularities: String,
     created_at: i64,
     updated_at: i64,
+    /// The folded name the list sorts by ([`crate::search::sort_key`]).
+    sort_key: String,
     /// The term a ranked search matched (absent from other queries).
     #[sqlx(default)]
     match_term: Option<String>,
@@ -72,7 +74,7 @@ macro_rules! columns {
     () => {
         "SELECT c.id, c.kind, c.civility, c.first_name, c.last_name, c.company_name, c.display_name, c.email, c.phone, \
          c.mobile, c.address, c.language, c.branch_id, b.name AS branch_name, c.owner_id, u.name AS owner_name, c.notes, c.particularities, \
-         c.created_at, c.updated_at"
+         c.created_at, c.updated_at, c.sort_key"
     };
 }
 macro_rules! joins {
@@ -171,9 +173,9 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
     match (filter.sort, &page.after) {
         _ if ranked.is_some() => {}
         (Sort::Name, Some(c)) => {
-            q.push(" AND (c.display_name > ")
+            q.push(" AND (c.sort_key > ")
                 .bind(c.k.clone())
-                .push(" OR (c.display_name = ")
+                .push(" OR (c.sort_key = ")
                 .bind(c.k.clone())
                 .push(" AND c.id > ")
                 .bind(c.id)
@@ -186,25 +188,29 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
     }
     q.push(match filter.sort {
         _ if ranked.is_some() => " ORDER BY st.term, st.entity_id LIMIT ",
-        Sort::Name => " ORDER BY c.display_name, c.id LIMIT ",
+        Sort::Name => " ORDER BY c.sort_key, c.id LIMIT ",
         Sort::Recent => " ORDER BY c.id DESC LIMIT ",
     })
     .bind(page.limit + 1);
     let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
-    let rows: Vec<(String, Customer)> =
-        rows.into_iter().map(|mut r| (r.match_term.take().unwrap_or_default(), Customer::from(r))).collect();
     let sort = filter.sort;
     let by_term = ranked.is_some();
-    let p = Page::from_rows(rows, page.limit, move |(term, c): &(String, Customer)| Cursor {
-        k: if by_term {
-            term.clone()
-        } else if sort == Sort::Name {
-            c.display_name.clone()
-        } else {
-            String::new()
-        },
-        id: c.id,
-    });
+    // Each row with the key of its position: the matched term, the folded name, or nothing.
+    let rows: Vec<(String, Customer)> = rows
+        .into_iter()
+        .map(|mut r| {
+            let term = r.match_term.take().unwrap_or_default();
+            let key = if by_term {
+                term
+            } else if sort == Sort::Name {
+                std::mem::take(&mut r.sort_key)
+            } else {
+                String::new()
+            };
+            (key, Customer::from(r))
+        })
+        .collect();
+    let p = Page::from_rows(rows, page.limit, move |(key, c): &(String, Customer)| Cursor { k: key.clone(), id: c.id });
     Ok(Page { items: p.items.into_iter().map(|(_, c)| c).collect(), next: p.next })
 }
 
@@ -325,15 +331,26 @@ fn phones(input: &CustomerInput) -> Vec<&str> {
 }
 
 /// The searchable values of a customer: names, email, phone digits with the country code
-/// and in national form (so that "514555" finds +15145550199).
+/// and in national form (so that "514555" finds +15145550199), and the number's local part:
+/// every run of its last 7 digits or more (so that "555-0199" finds it without the area code).
 fn search_values(first_name: &str, last_name: &str, company_name: &str, email: Option<&str>, phones: &[&str]) -> Vec<String> {
     let ph: Vec<String> = phones.iter().map(|p| p.trim_start_matches('+').to_string()).collect();
     let national: Vec<String> = ph.iter().map(|p| p.strip_prefix('1').unwrap_or(p).to_string()).collect();
     let mut values: Vec<String> = vec![first_name.to_string(), last_name.to_string(), company_name.to_string()];
     values.extend(email.map(str::to_string));
+    values.extend(ph.iter().flat_map(|p| local_parts(p)));
     values.extend(ph);
     values.extend(national);
     values
+}
+
+/// The trailing runs of 7 digits or more of a number's digits, shorter than the number.
+/// Kept in step with the backfill of migration `0014_sold_and_sort_keys.sql`.
+pub(crate) fn local_parts(digits: &str) -> Vec<String> {
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Vec::new();
+    }
+    (7..digits.len()).map(|k| digits[digits.len() - k..].to_string()).collect()
 }
 
 fn input_values(c: &CustomerInput) -> Vec<String> {
@@ -346,7 +363,14 @@ pub(crate) fn customer_values(c: &Customer) -> Vec<String> {
     search_values(&c.first_name, &c.last_name, &c.company_name, c.email.as_deref(), &phones)
 }
 
+/// Refreshes what is derived from a customer's fields: its search terms and the folded name it
+/// sorts by.
 async fn reindex(tx: &mut Tx, id: i64, c: &CustomerInput) -> Result<()> {
+    sqlx::query("UPDATE customers SET sort_key = $1 WHERE id = $2")
+        .bind(crate::search::sort_key(&c.display_name()))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     let values = input_values(c);
     let refs: Vec<&str> = values.iter().map(String::as_str).collect();
     crate::search::index(tx, Customer::ENTITY, id, &refs).await
@@ -448,11 +472,13 @@ pub async fn create_many(tx: &mut Tx, actor: &Actor, now: Millis, inputs: &[&Cus
     let mut ids: Vec<i64> = Vec::with_capacity(inputs.len());
     for chunk in inputs.chunks(CUSTOMERS_PER_STATEMENT) {
         let mut q = Sql::new(
-            "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, language, \
-             branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
+            "INSERT INTO customers (sort_key, kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
+             language, branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
         );
         for (i, input) in chunk.iter().enumerate() {
             q.push(if i == 0 { "(" } else { ", (" })
+                .bind(crate::search::sort_key(&input.display_name()))
+                .push(", ")
                 .bind(input.kind.code())
                 .push(", ")
                 .bind(input.civility.clone())
@@ -868,4 +894,22 @@ pub async fn delete_contact(db: &Db, actor: &Actor, now: Millis, customer_id: i6
     audit::deleted(&mut tx, actor, now, id, &old).await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_is_found_by_its_local_part() {
+        assert_eq!(local_parts("15145551018"), vec!["5551018", "45551018", "145551018", "5145551018"]);
+        assert!(local_parts("5551018").is_empty(), "a 7-digit number is its own term");
+        assert!(local_parts("12ab").is_empty());
+        let values = search_values("Zoé", "Roy", "", None, &["+15145551018"]);
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let terms = crate::search::terms(&refs);
+        let query = crate::search::words("555-1018");
+        assert_eq!(query, vec!["5551018"]);
+        assert!(terms.iter().any(|t| t.starts_with(&query[0])), "{terms:?}");
+    }
 }

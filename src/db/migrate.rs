@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 11, name: "role_defaults", sql: include_str!("../../migrations/0011_role_defaults.sql") },
     Migration { version: 12, name: "lead_routing", sql: include_str!("../../migrations/0012_lead_routing.sql") },
     Migration { version: 13, name: "identity_locks", sql: include_str!("../../migrations/0013_identity_locks.sql") },
+    Migration { version: 14, name: "sold_and_sort_keys", sql: include_str!("../../migrations/0014_sold_and_sort_keys.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

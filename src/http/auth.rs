@@ -199,6 +199,9 @@ pub struct Ctx {
     pub p: Principal,
     pub request_id: String,
     pub tr: Tr,
+    /// The page being shown (path and query of a GET, without its `notice`), for links back
+    /// to it such as the language switch; empty for other methods.
+    pub here: String,
 }
 
 impl Ctx {
@@ -221,7 +224,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         let p = parts.extensions.get::<Principal>().cloned().ok_or(HttpError { error: Error::Unauthenticated, lang: Lang::En })?;
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let tr = Tr(p.language);
-        Ok(Ctx { p, request_id, tr })
+        let here = if parts.method == axum::http::Method::GET { here(&parts.uri) } else { String::new() };
+        Ok(Ctx { p, request_id, tr, here })
+    }
+}
+
+/// The path and query of `uri` without the one-time `notice` parameter.
+fn here(uri: &axum::http::Uri) -> String {
+    let path = uri.path();
+    let kept: Vec<&str> = uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty() && !p.starts_with("notice=")).collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
     }
 }
 

@@ -78,11 +78,14 @@ struct PrincipalRow {
     right_codes: Option<String>,
     csrf_token: Option<String>,
     last_seen_at: Option<i64>,
+    /// The setting `ui.timezone`, read in the same query.
+    zone: Option<String>,
 }
 
 const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.name, u.email, u.language, r.code AS role_code, r.scope, \
     u.org_unit_id, o.path AS unit_path, \
-    (SELECT b.path FROM org_units b WHERE b.kind = 'branch' AND o.path LIKE b.path || '%' ORDER BY LENGTH(b.path) DESC LIMIT 1) AS branch_path";
+    (SELECT b.path FROM org_units b WHERE b.kind = 'branch' AND o.path LIKE b.path || '%' ORDER BY LENGTH(b.path) DESC LIMIT 1) AS branch_path, \
+    (SELECT st.value FROM settings st WHERE st.key = 'ui.timezone') AS zone";
 
 /// The role's rights as one comma-separated column: one row per principal, however many
 /// rights the role has.
@@ -99,6 +102,7 @@ fn principal_from(row: Option<PrincipalRow>, session_hash: Option<String>) -> Op
         email: first.email.clone(),
         language: Lang::parse(&first.language).unwrap_or_default(),
         role_code: first.role_code.clone(),
+        zone: first.zone.as_deref().and_then(crate::clock::Zone::parse).unwrap_or_default(),
         rights,
         visibility: Visibility {
             scope: Scope::from_code(&first.scope).unwrap_or(Scope::Own),

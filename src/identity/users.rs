@@ -30,6 +30,8 @@ struct UserRow {
     last_login_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    /// The folded name the list sorts by ([`crate::search::sort_key`]).
+    sort_key: String,
 }
 
 #[derive(Debug, Clone)]
@@ -202,7 +204,7 @@ impl UserForm {
 
 const SELECT: &str = "SELECT u.id, u.email, u.name, u.language, u.active, u.role_id, r.code AS role_code, \
     r.name_fr AS role_name_fr, r.name_en AS role_name_en, u.org_unit_id, o.name AS org_unit_name, \
-    u.last_login_at, u.created_at, u.updated_at \
+    u.last_login_at, u.created_at, u.updated_at, u.sort_key \
     FROM users u JOIN roles r ON r.id = u.role_id LEFT JOIN org_units o ON o.id = u.org_unit_id";
 
 #[derive(Debug, Clone, Default)]
@@ -232,12 +234,19 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &UserFilter, page: &PageReq
         q.push(" AND u.active = ").bind(active);
     }
     if let Some(c) = &page.after {
-        q.push(" AND (u.name > ").bind(c.k.clone()).push(" OR (u.name = ").bind(c.k.clone()).push(" AND u.id > ").bind(c.id).push("))");
+        q.push(" AND (u.sort_key > ")
+            .bind(c.k.clone())
+            .push(" OR (u.sort_key = ")
+            .bind(c.k.clone())
+            .push(" AND u.id > ")
+            .bind(c.id)
+            .push("))");
     }
-    q.push(" ORDER BY u.name, u.id LIMIT ").bind(page.limit + 1);
+    q.push(" ORDER BY u.sort_key, u.id LIMIT ").bind(page.limit + 1);
     let rows: Vec<UserRow> = q.query_as().fetch_all(&db.pool).await?;
-    let users = rows.into_iter().map(User::from).collect();
-    Ok(Page::from_rows(users, page.limit, |u: &User| Cursor { k: u.name.clone(), id: u.id }))
+    let users: Vec<(String, User)> = rows.into_iter().map(|mut r| (std::mem::take(&mut r.sort_key), User::from(r))).collect();
+    let p = Page::from_rows(users, page.limit, |(k, u): &(String, User)| Cursor { k: k.clone(), id: u.id });
+    Ok(Page { items: p.items.into_iter().map(|(_, u)| u).collect(), next: p.next })
 }
 
 /// A user, if it exists and `vis` may see it.
@@ -271,7 +280,7 @@ pub struct Staff {
 
 /// Every active user, by name, for pickers.
 pub async fn all_active(db: &Db) -> Result<Vec<Staff>> {
-    Ok(sqlx::query_as("SELECT id, name, email FROM users WHERE active = $1 ORDER BY name, id LIMIT 5000")
+    Ok(sqlx::query_as("SELECT id, name, email FROM users WHERE active = $1 ORDER BY sort_key, id LIMIT 5000")
         .bind(1i64)
         .fetch_all(&db.pool)
         .await?)
@@ -307,6 +316,16 @@ async fn resolve_refs(tx: &mut Tx, input: &UserInput) -> Result<i64> {
     role_id.ok_or(Error::NotFound)
 }
 
+/// Refreshes what is derived from a user's fields: search terms and the folded name it sorts by.
+async fn reindex(tx: &mut Tx, id: i64, input: &UserInput) -> Result<()> {
+    sqlx::query("UPDATE users SET sort_key = $1 WHERE id = $2")
+        .bind(crate::search::sort_key(&input.name))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    crate::search::index(tx, User::ENTITY, id, &[&input.name, input.email.as_str()]).await
+}
+
 pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UserInput, password: Option<&str>) -> Result<User> {
     let hash = match password {
         Some(p) => {
@@ -333,7 +352,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UserInput, pass
     .fetch_one(&mut *tx)
     .await
     .unique_field("email", "error.email_taken")?;
-    crate::search::index(&mut tx, User::ENTITY, id, &[&input.name, input.email.as_str()]).await?;
+    reindex(&mut tx, id, input).await?;
     let user = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(&mut tx, actor, now, id, &user).await?;
     notify_user(&mut tx, actor, now, &user, "account_created", serde_json::json!({})).await?;
@@ -363,7 +382,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
     .execute(&mut *tx)
     .await
     .unique_field("email", "error.email_taken")?;
-    crate::search::index(&mut tx, User::ENTITY, id, &[&input.name, input.email.as_str()]).await?;
+    reindex(&mut tx, id, input).await?;
     if old.active && !input.active {
         // Deactivation ends every session and disables every token of the user.
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
@@ -385,10 +404,12 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
 /// Queues a notification about `user` to `user`, in the caller's transaction.
 async fn notify_user(tx: &mut Tx, actor: &Actor, now: Millis, user: &User, event: &'static str, extra: serde_json::Value) -> Result<()> {
     use crate::mail::notify::{notify, Notice, Recipient};
+    // The time as the person reads it: in the business's zone.
+    let zone = crate::clock::Zone::parse(&crate::settings::get_in(tx, "ui.timezone").await?).unwrap_or_default();
     let mut vars = serde_json::json!({
         "user": { "name": user.name, "email": user.email },
         "actor": { "name": actor.name },
-        "at": crate::clock::format_ms(now),
+        "at": zone.format(now),
     });
     if let (Some(v), serde_json::Value::Object(extra)) = (vars.as_object_mut(), extra) {
         v.extend(extra);
@@ -460,13 +481,19 @@ pub fn check_email(raw: &str) -> Result<Email> {
     parse_email("email", raw)
 }
 
-/// Rebuilds the search terms of every user (after a bulk import that bypassed `create`).
+/// Rebuilds the search terms and sort keys of every user (after a bulk import that bypassed
+/// `create`).
 pub async fn reindex_search(db: &Db) -> Result<u64> {
     let rows: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, name, email FROM users ORDER BY id").fetch_all(&db.pool).await?;
     let mut n = 0;
     for chunk in rows.chunks(1000) {
         let mut tx = db.begin().await?;
         for (id, name, email) in chunk {
+            sqlx::query("UPDATE users SET sort_key = $1 WHERE id = $2")
+                .bind(crate::search::sort_key(name))
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
             crate::search::index(&mut tx, User::ENTITY, *id, &[name, email]).await?;
             n += 1;
         }

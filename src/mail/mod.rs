@@ -256,6 +256,26 @@ impl EmailSummary {
 
 const SUMMARY: &str = "SELECT id, entity_type, entity_id, event, to_addrs, subject, status, attempts, last_error, delivered_via, created_at, sent_at FROM emails";
 
+/// The emails about any of these records (entity type, ids), newest first: the "related
+/// emails" of a page that gathers several records (an opportunity and its meetings, a
+/// customer and its files). The caller passes only the records the user may see.
+pub async fn for_entities(db: &Db, records: &[(&str, &[i64])]) -> Result<Vec<EmailSummary>> {
+    let mut q = Sql::new(SUMMARY);
+    q.push(" WHERE 1 = 0");
+    for (entity, ids) in records.iter().filter(|(_, ids)| !ids.is_empty()) {
+        q.push(" OR (entity_type = ").bind(entity.to_string()).push(" AND entity_id IN (");
+        for (i, id) in ids.iter().take(1000).enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(*id);
+        }
+        q.push("))");
+    }
+    q.push(" ORDER BY id DESC LIMIT 200");
+    Ok(q.query_as().fetch_all(&db.pool).await?)
+}
+
 /// The outbox, newest first, keyset-paginated on id.
 pub async fn list(db: &Db, status: Option<&str>, before: Option<i64>, limit: i64) -> Result<Vec<EmailSummary>> {
     let mut q = Sql::new(SUMMARY);

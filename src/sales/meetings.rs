@@ -787,25 +787,69 @@ async fn bump(tx: &mut Tx, id: i64) -> Result<Meeting> {
 
 /// Cancels a meeting (status flagged `cancelled`) and sends the CANCEL.
 pub async fn cancel(db: &Db, actor: &Actor, now: Millis, id: i64, zone: Zone) -> Result<Meeting> {
-    let cancelled = crate::lists::items(db, "meeting_status", false).await?.into_iter().find(|i| i.has_flag("cancelled"));
-    let code = cancelled.map(|i| i.code).ok_or(Error::InvalidState { reason: "error.no_status" })?;
     let mut tx = db.begin().await?;
+    let code = cancelled_code(&mut tx).await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     if is_cancelled(&mut tx, &old.status).await? {
         return Err(Error::InvalidState { reason: "error.meeting_cancelled" });
     }
-    sqlx::query("UPDATE meetings SET status = $1, sequence = sequence + 1, updated_at = $2 WHERE id = $3")
-        .bind(&code)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    audit::record(&mut tx, actor, now, Meeting::ENTITY, id, "cancel", &audit::diff(&old, &new)).await?;
-    super::store::add_note_in(&mut tx, actor, now, old.opportunity_id, "meeting", &format!("{} — annulé / cancelled", old.subject)).await?;
-    send(&mut tx, now, &new, zone, "meeting_cancelled", crate::mail::ics::Method::Cancel, actor).await?;
+    let new = cancel_in(&mut tx, actor, now, old, &code, zone).await?;
     tx.commit().await?;
     Ok(new)
+}
+
+/// The active meeting status flagged `cancelled`.
+async fn cancelled_code(tx: &mut Tx) -> Result<String> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT code, flags FROM value_list_items WHERE list_code = 'meeting_status' AND active = 1 ORDER BY position, id")
+            .fetch_all(&mut **tx)
+            .await?;
+    rows.into_iter()
+        .find(|(_, f)| f.split_whitespace().any(|x| x == "cancelled"))
+        .map(|(c, _)| c)
+        .ok_or(Error::InvalidState { reason: "error.no_status" })
+}
+
+/// Cancels `old` in the caller's transaction: the status, a new sequence, the history, a note
+/// on the opportunity's timeline, and the cancellation email with its CANCEL invitation.
+async fn cancel_in(tx: &mut Tx, actor: &Actor, now: Millis, old: Meeting, code: &str, zone: Zone) -> Result<Meeting> {
+    sqlx::query("UPDATE meetings SET status = $1, sequence = sequence + 1, updated_at = $2 WHERE id = $3")
+        .bind(code)
+        .bind(now)
+        .bind(old.id)
+        .execute(&mut **tx)
+        .await?;
+    let new = get(tx, old.id).await?.ok_or(Error::NotFound)?;
+    audit::record(tx, actor, now, Meeting::ENTITY, old.id, "cancel", &audit::diff(&old, &new)).await?;
+    super::store::add_note_in(tx, actor, now, old.opportunity_id, "meeting", &format!("{} — annulé / cancelled", old.subject)).await?;
+    send(tx, now, &new, zone, "meeting_cancelled", crate::mail::ics::Method::Cancel, actor).await?;
+    Ok(new)
+}
+
+/// When an opportunity goes to the trash, in the same transaction: cancels its meetings that
+/// are not over and not cancelled yet, each with its CANCEL to its participants (meetings that
+/// already took place stay as they were). Returns how many were cancelled.
+pub async fn cancel_for_opportunity_in(tx: &mut Tx, actor: &Actor, now: Millis, opportunity_id: i64) -> Result<usize> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM meetings WHERE opportunity_id = $1 AND end_at > $2 ORDER BY id")
+        .bind(opportunity_id)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let code = cancelled_code(tx).await?;
+    let zone = Zone::parse(&crate::settings::get_in(tx, "ui.timezone").await?).unwrap_or_default();
+    let mut n = 0;
+    for id in ids {
+        let Some(old) = get(tx, id).await? else { continue };
+        if is_cancelled(tx, &old.status).await? {
+            continue;
+        }
+        cancel_in(tx, actor, now, old, &code, zone).await?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// The confirmation, update or cancellation email, with its invitation, to the branch's

@@ -248,6 +248,13 @@ impl Statuses {
         }
     }
 
+    /// The statuses a user may choose from the current state, in list order, the current one
+    /// included: those the workflow ([`Statuses::transition`]) accepts. Status drop-downs offer
+    /// only these.
+    pub fn choices(&self, cur: &Current<'_>, rights: RightSet, now: Millis) -> Vec<&ListItem> {
+        self.active().filter(|s| self.transition(cur, &s.code, rights, now).is_ok()).collect()
+    }
+
     /// The status workflow. A change is refused when:
     /// - the target is unknown or inactive (`error.invalid_choice`);
     /// - the opportunity is in the trash: it must be restored first (`error.opportunity_trashed`);
@@ -255,6 +262,10 @@ impl Statuses {
     ///   sale or delivery date and the user lacks `opportunities.win` (`error.status_right`);
     /// - the target sets the delivery date and the opportunity was never sold, i.e. has no
     ///   sale date and the target does not set one either (`error.delivery_before_sale`).
+    ///
+    /// A target flagged `sets_sale_date` (a sold status: "Sold", and "Sold, not delivered",
+    /// seed 003's "Vendu, en préparation") sets the sale date when the opportunity has none
+    /// yet, and keeps the first one otherwise: no sold status is reachable without a sale date.
     ///
     /// Returns `None` when the status does not change.
     pub fn transition(&self, cur: &Current<'_>, to: &str, rights: RightSet, now: Millis) -> Result<Option<Transition>> {
@@ -280,7 +291,7 @@ impl Statuses {
         Ok(Some(Transition {
             from: cur.status.to_string(),
             to: to.to_string(),
-            sale_date: sets_sale.then_some(now),
+            sale_date: (sets_sale && cur.sale_date.is_none()).then_some(now),
             delivery_date: sets_delivery.then_some(now),
             trash,
             follow_up: target.has_flag("auto_follow_up"),
@@ -342,5 +353,47 @@ mod tests {
         assert_eq!(s.initial().unwrap().code, "en_traitement");
         assert_eq!(s.meeting_booked().unwrap().code, "rdv_cedule");
         assert_eq!(s.exempt(), vec!["pris_en_charge", "vendu_non_livre", "suivi_long_terme"]);
+    }
+
+    #[test]
+    fn choices_are_what_the_workflow_allows_for_the_user() {
+        let s = statuses();
+        let codes = |v: Vec<&ListItem>| v.into_iter().map(|i| i.code.clone()).collect::<Vec<_>>();
+        let rep: RightSet = [Right::OpportunitiesUpdate].into_iter().collect();
+        let cur = Current { status: "contacte", sale_date: None, trashed: false };
+        let offered = codes(s.choices(&cur, rep, 1));
+        assert!(offered.contains(&"contacte".to_string()), "the current status stays selectable");
+        for forbidden in ["pris_en_charge", "vendu_non_livre", "livre", "invalide_bdc"] {
+            assert!(!offered.contains(&forbidden.to_string()), "{forbidden} offered to a rep without the right");
+        }
+        let all_codes = codes(s.choices(&cur, all(), 1));
+        assert!(!all_codes.contains(&"livre".to_string()), "no delivery before a sale");
+        assert!(all_codes.contains(&"pris_en_charge".to_string()) && all_codes.contains(&"invalide_bdc".to_string()));
+        let sold = Current { status: "vendu_non_livre", sale_date: Some(1), trashed: false };
+        assert!(codes(s.choices(&sold, all(), 1)).contains(&"livre".to_string()));
+        for code in &all_codes {
+            assert!(s.transition(&cur, code, all(), 1).is_ok());
+        }
+    }
+
+    #[test]
+    fn sold_not_delivered_is_never_reached_without_a_sale_date() {
+        let s = statuses();
+        // Straight from an early status: the sale date is set, with the win right only.
+        let cur = Current { status: "rdv_present", sale_date: None, trashed: false };
+        let t = s.transition(&cur, "vendu_non_livre", all(), 7).unwrap().unwrap();
+        assert_eq!((t.sale_date, t.delivery_date), (Some(7), None));
+        let rep: RightSet = [Right::OpportunitiesUpdate].into_iter().collect();
+        assert!(matches!(s.transition(&cur, "vendu_non_livre", rep, 7), Err(Error::Validation(_))));
+        // Already sold: the first sale date stays.
+        let sold = Current { status: "pris_en_charge", sale_date: Some(3), trashed: false };
+        assert_eq!(s.transition(&sold, "vendu_non_livre", all(), 9).unwrap().unwrap().sale_date, None);
+        // Every status flagged as sold ends with a sale date, whatever the starting point.
+        for from in ["en_traitement", "contacte", "perdu_salle", "suivi_long_terme"] {
+            for to in ["pris_en_charge", "vendu_non_livre"] {
+                let cur = Current { status: from, sale_date: None, trashed: false };
+                assert!(s.transition(&cur, to, all(), 1).unwrap().unwrap().sale_date.is_some(), "{from} -> {to}");
+            }
+        }
     }
 }

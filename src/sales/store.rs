@@ -501,6 +501,10 @@ pub async fn change_status_in(
     .await?;
     let new = get(tx, id).await?.ok_or(Error::NotFound)?;
     audit::record(tx, actor, now, Opportunity::ENTITY, id, "status", &audit::diff(&old, &new)).await?;
+    if t.trash {
+        // In the trash as if it never existed: its coming meetings are called off.
+        super::meetings::cancel_for_opportunity_in(tx, actor, now, id).await?;
+    }
     let lang = crate::i18n::Lang::Fr;
     add_note_in(tx, actor, now, id, "status", &format!("{} → {}", statuses.label(&t.from, &lang), statuses.label(&t.to, &lang))).await?;
     if t.follow_up {
@@ -674,6 +678,29 @@ pub struct OpenFile {
     /// Where it opens (when visible).
     pub href: String,
     pub created_at: i64,
+}
+
+/// The ids of the customer's opportunities the user may see (not in the trash).
+pub async fn visible_ids(db: &Db, vis: &Visibility, customer_id: i64) -> Result<Vec<i64>> {
+    let mut q = Sql::new("SELECT o.id FROM opportunities o WHERE o.trashed = 0 AND o.customer_id = ");
+    q.bind(customer_id).push(" AND ").append(vis.filter("o.owner_id", "o.branch_id"));
+    Ok(q.query_scalar().fetch_all(&db.pool).await?)
+}
+
+/// The ids of the meetings of these opportunities.
+pub async fn meeting_ids(db: &Db, opportunity_ids: &[i64]) -> Result<Vec<i64>> {
+    if opportunity_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Sql::new("SELECT id FROM meetings WHERE opportunity_id IN (");
+    for (i, id) in opportunity_ids.iter().take(1000).enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(*id);
+    }
+    q.push(") ORDER BY id");
+    Ok(q.query_scalar().fetch_all(&db.pool).await?)
 }
 
 /// The customer's open opportunities (not trashed, not lost, not delivered, not expired),

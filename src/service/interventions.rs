@@ -44,6 +44,11 @@ impl Status {
             Status::Annulee => "badge-gray",
         }
     }
+    /// The statuses the workflow allows from this one (itself included), for the drop-down;
+    /// finishing is offered, its report being typed in the same form.
+    pub fn choices(self) -> Vec<Status> {
+        Self::ALL.into_iter().filter(|to| self.check(*to, true).is_ok()).collect()
+    }
     /// The workflow: planned → in progress → done; planned or in progress → cancelled.
     /// Finishing needs a report (the work done).
     pub fn check(self, to: Status, has_report: bool) -> Result<()> {
@@ -562,5 +567,14 @@ mod tests {
         assert!(matches!(Terminee.check(Planifiee, true), Err(Error::InvalidState { .. })));
         assert!(matches!(Annulee.check(EnCours, true), Err(Error::InvalidState { .. })));
         assert!(Terminee.check(Terminee, true).is_ok());
+    }
+
+    #[test]
+    fn the_drop_down_offers_the_workflow_choices() {
+        use Status::*;
+        assert_eq!(Planifiee.choices(), vec![Planifiee, EnCours, Terminee, Annulee]);
+        assert_eq!(EnCours.choices(), vec![EnCours, Terminee, Annulee]);
+        assert_eq!(Terminee.choices(), vec![Terminee]);
+        assert_eq!(Annulee.choices(), vec![Annulee]);
     }
 }

@@ -58,6 +58,20 @@ impl RequestStatus {
             RequestStatus::Cloture => "badge-green",
         }
     }
+    /// The statuses a customer update may carry from this one (the workflow's choices).
+    pub fn update_choices(self) -> Vec<RequestStatus> {
+        Self::UPDATES.into_iter().filter(|to| self.after_update(*to).is_ok()).collect()
+    }
+    /// The status an update form preselects: the current one when an update may keep it
+    /// (a planned request stays planned), else the first choice ("in progress").
+    pub fn update_default(self) -> RequestStatus {
+        let choices = self.update_choices();
+        if choices.contains(&self) {
+            self
+        } else {
+            choices.first().copied().unwrap_or(RequestStatus::EnCours)
+        }
+    }
     /// The workflow of customer updates: the new status, or why not.
     pub fn after_update(self, update: RequestStatus) -> Result<RequestStatus> {
         match (self, update) {
@@ -226,6 +240,22 @@ mod tests {
         assert!(RequestStatus::EnCours.after_update(RequestStatus::Nouveau).is_err());
         for s in RequestStatus::ALL {
             assert_eq!(RequestStatus::parse(s.code()), Some(s));
+        }
+    }
+
+    #[test]
+    fn the_update_form_offers_the_workflow_choices_and_keeps_the_current_status() {
+        use RequestStatus::*;
+        assert_eq!(Nouveau.update_default(), EnCours);
+        assert_eq!(EnCours.update_default(), EnCours);
+        assert_eq!(Planifie.update_default(), Planifie);
+        assert_eq!(Cloture.update_default(), EnCours, "a closed request is reopened, not closed again");
+        assert_eq!(Planifie.update_choices(), vec![EnCours, Planifie, Cloture]);
+        assert_eq!(Cloture.update_choices(), vec![EnCours, Planifie]);
+        for from in RequestStatus::ALL {
+            for to in from.update_choices() {
+                assert!(from.after_update(to).is_ok());
+            }
         }
     }
 }

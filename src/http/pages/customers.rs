@@ -29,6 +29,7 @@ pub struct ListQuery {
     /// Optional columns shown, comma-separated (see [`COLUMNS`]).
     cols: Option<String>,
     /// A saved view to apply.
+    #[serde(default, deserialize_with = "super::blank_id")]
     view: Option<i64>,
     after: Option<String>,
     notice: Option<String>,
@@ -450,6 +451,32 @@ impl ShowPage {
     }
 }
 
+/// The emails about the customer and about its files the user may see: its opportunities
+/// and their meetings, its service requests (each visibility-filtered).
+async fn related_emails(st: &AppState, c: &Ctx, id: i64) -> Result<Vec<crate::mail::EmailSummary>, HttpError> {
+    let opportunities = if c.p.can(Right::OpportunitiesRead) {
+        crate::sales::store::visible_ids(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?
+    } else {
+        Vec::new()
+    };
+    let meetings = if c.p.can(Right::MeetingsRead) {
+        crate::sales::store::meeting_ids(&st.db, &opportunities).await.map_err(|e| c.err(e))?
+    } else {
+        Vec::new()
+    };
+    let requests = if c.p.can(Right::ServiceRequestsRead) {
+        crate::service::store::visible_ids(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?
+    } else {
+        Vec::new()
+    };
+    crate::mail::for_entities(
+        &st.db,
+        &[("customer", &[id]), ("opportunity", &opportunities), ("meeting", &meetings), ("service_request", &requests)],
+    )
+    .await
+    .map_err(|e| c.err(e))
+}
+
 async fn show_page(
     st: &AppState,
     c: &Ctx,
@@ -463,7 +490,7 @@ async fn show_page(
     let contacts = store::contacts(&st.db, id).await.map_err(|e| c.err(e))?;
     let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
     let particularities = lists::items(&st.db, "customer_particularity", true).await.map_err(|e| c.err(e))?;
-    let emails = crate::mail::for_entity(&st.db, "customer", id).await.map_err(|e| c.err(e))?;
+    let emails = related_emails(st, c, id).await?;
     let open_files = crate::http::api::sales::open_files_for(st, c, id).await?;
     // Read through a record one takes part in: no change controls.
     let in_scope = store::get_writable(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.is_some();
@@ -673,5 +700,11 @@ pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) ->
     let events = audit::history(&st.db, "customer", id, None, 500).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(&c, "/customers", "history.title");
     pc.title = format!("{} · {}", c.tr.t("history.title"), cu.display_name);
-    Ok(render(HistoryPage { c: pc, cu, entries: audit::entries(&events) }))
+    let labels = |f: &str, v: &str| match f {
+        "kind" => super::known_label(&c, "customers.kind_", v),
+        "language" => super::known_label(&c, "lang.", v),
+        _ => None,
+    };
+    let entries = audit::entries_for(&events, &super::history_reader(&c, &labels));
+    Ok(render(HistoryPage { c: pc, cu, entries }))
 }

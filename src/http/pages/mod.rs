@@ -39,6 +39,10 @@ pub struct PageCtx {
     pub request_id: String,
     pub nav: Vec<NavItem>,
     pub notice: Option<String>,
+    /// The page shown, where the language switch returns (empty: the home page).
+    pub here: String,
+    /// The business's time zone: every time a person reads is local (`c.at(ms)`).
+    pub zone: crate::clock::Zone,
 }
 
 /// Sections of the main navigation: (href, message key, shown when the user holds any of
@@ -81,6 +85,8 @@ impl PageCtx {
             request_id: c.request_id.clone(),
             nav,
             notice: None,
+            here: c.here.clone(),
+            zone: c.p.zone,
         }
     }
 
@@ -95,6 +101,15 @@ impl PageCtx {
         self
     }
 
+    /// A stored time as people read it: `YYYY-MM-DD HH:MM` in the business's zone.
+    pub fn at(&self, ms: &i64) -> String {
+        self.zone.format(*ms)
+    }
+    /// [`PageCtx::at`], or "—" when there is no time.
+    pub fn opt_at(&self, ms: &Option<i64>) -> String {
+        ms.map(|m| self.zone.format(m)).unwrap_or_else(|| "—".into())
+    }
+
     pub fn anonymous(tr: Tr, title_key: &str, request_id: &str) -> PageCtx {
         PageCtx {
             tr,
@@ -104,8 +119,23 @@ impl PageCtx {
             request_id: request_id.to_string(),
             nav: Vec::new(),
             notice: None,
+            here: String::new(),
+            zone: crate::clock::Zone::default(),
         }
     }
+}
+
+/// The message `prefix` + `code` in the user's language, when there is one (for coded values
+/// shown in a history).
+pub fn known_label(c: &Ctx, prefix: &str, code: &str) -> Option<String> {
+    let key = format!("{prefix}{code}");
+    Some(c.tr.t(&key)).filter(|t| *t != key)
+}
+
+/// How the user reads a history (their language, the business's zone), with `value_label`
+/// for the coded values the page knows.
+pub fn history_reader<'a>(c: &Ctx, value_label: &'a dyn Fn(&str, &str) -> Option<String>) -> crate::audit::Reader<'a> {
+    crate::audit::Reader { lang: c.lang(), zone: c.p.zone, value_label }
 }
 
 /// Per-field errors of a form, translated, for templates: `f.cls("email")`, `f.err("email")`.
@@ -161,9 +191,38 @@ pub fn form_error(c: &Ctx, e: Error) -> Result<FormErrors, HttpError> {
     }
 }
 
+/// The address `to` with `notice=` added to its query, before any `#fragment` (a notice put
+/// after the fragment is part of the fragment and never reaches the server).
+pub fn notice_url(to: &str, notice: &str) -> String {
+    let (path, fragment) = match to.find('#') {
+        Some(i) => to.split_at(i),
+        None => (to, ""),
+    };
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}notice={notice}{fragment}")
+}
+
+/// A redirect to `to` that shows the success message `notice` there (see [`notice_url`]).
 pub fn redirect_notice(to: &str, notice: &str) -> Response {
-    let sep = if to.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{to}{sep}notice={notice}")).into_response()
+    Redirect::to(&notice_url(to, notice)).into_response()
+}
+
+/// A select's value in a query string, for `#[serde(default, deserialize_with = "select_id")]`
+/// on an `Option<Option<i64>>`: absent is `None`, the empty "—" option (`owner=`) is
+/// `Some(None)`, "no filter", and an id is `Some(Some(id))`; anything else is a 400.
+pub fn select_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    let s = String::deserialize(d)?;
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(Some(None));
+    }
+    s.parse::<i64>().map(|v| Some(Some(v))).map_err(|_| serde::de::Error::custom("expected an id or nothing"))
+}
+
+/// A select's value in a query string where "—" (empty) means the same as absent:
+/// `#[serde(default, deserialize_with = "blank_id")]` on an `Option<i64>`.
+pub fn blank_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    select_id(d).map(Option::flatten)
 }
 
 #[derive(Deserialize, Default)]
@@ -228,10 +287,18 @@ pub struct LoginQuery {
 
 const LOGIN_CSRF_COOKIE: &str = "carnet_login_csrf";
 
-/// Only same-site relative paths are followed after login.
+/// Where to go after login or a language switch: a same-site relative path, or the home page.
+/// Anything a browser could read as another site (`//host`, `/\\host`, a scheme, control
+/// characters or spaces that browsers strip, such as `/\t/host`) is refused.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("\r") && !n.contains("\n") => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(|ch| ch.is_control() || ch.is_whitespace())
+                && n.len() <= 2000 =>
+        {
             n.to_string()
         }
         _ => "/".into(),
@@ -419,4 +486,49 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
     };
     let day = sales::my_day(&st, &c).await?;
     Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name, day }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::notice_url;
+
+    #[derive(serde::Deserialize)]
+    struct Q {
+        #[serde(default, deserialize_with = "super::select_id")]
+        owner: Option<Option<i64>>,
+    }
+
+    #[test]
+    fn an_empty_select_means_no_filter() {
+        let q = |s: &str| serde_urlencoded::from_str::<Q>(s).map(|q| q.owner).ok();
+        assert_eq!(q(""), Some(None));
+        assert_eq!(q("owner="), Some(Some(None)));
+        assert_eq!(q("owner=12"), Some(Some(Some(12))));
+        assert_eq!(q("owner=abc"), None);
+        #[derive(serde::Deserialize)]
+        struct V {
+            #[serde(default, deserialize_with = "super::blank_id")]
+            view: Option<i64>,
+        }
+        let v = |s: &str| serde_urlencoded::from_str::<V>(s).map(|q| q.view).ok();
+        assert_eq!((v(""), v("view="), v("view=3"), v("view=x")), (Some(None), Some(None), Some(Some(3)), None));
+    }
+
+    #[test]
+    fn only_same_site_paths_are_followed() {
+        use super::safe_next;
+        assert_eq!(safe_next(Some("/opportunities/3?view=2")), "/opportunities/3?view=2");
+        for bad in ["//evil.example", "/\\evil.example", "https://evil.example", "/\t/evil.example", "/\n/x", " /x", "evil", ""] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn the_notice_goes_before_the_fragment() {
+        assert_eq!(notice_url("/opportunities/3#calls", "notice.call_logged"), "/opportunities/3?notice=notice.call_logged#calls");
+        assert_eq!(notice_url("/opportunities?view=2#x", "notice.saved"), "/opportunities?view=2&notice=notice.saved#x");
+        assert_eq!(notice_url("/stock", "notice.saved"), "/stock?notice=notice.saved");
+        assert_eq!(notice_url("/customers?view=1", "notice.saved"), "/customers?view=1&notice=notice.saved");
+    }
 }

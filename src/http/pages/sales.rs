@@ -77,6 +77,7 @@ pub struct ListQuery {
     lead_type: Option<String>,
     /// `1`: only my opportunities.
     mine: Option<String>,
+    #[serde(default, deserialize_with = "super::blank_id")]
     view: Option<i64>,
     after: Option<String>,
     notice: Option<String>,
@@ -296,7 +297,19 @@ struct BoardPage {
     l: Labels,
     columns: Vec<Column>,
     mine: bool,
-    statuses: Vec<ListItem>,
+    rights: crate::access::RightSet,
+    now: i64,
+}
+
+impl BoardPage {
+    /// The statuses a card may move to (the workflow's, for this user).
+    fn choices(&self, o: &Opportunity) -> Vec<&ListItem> {
+        self.l.statuses.choices(
+            &crate::sales::Current { status: &o.status, sale_date: o.sale_ms, trashed: o.trashed },
+            self.rights,
+            self.now,
+        )
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -310,9 +323,8 @@ pub async fn board(State(st): State<AppState>, c: Ctx, Query(q): Query<BoardQuer
     let mine = q.mine.as_deref() == Some("1");
     let filter = Filter { owner_id: mine.then_some(c.p.user_id), ..Default::default() };
     let columns = store::board(&st.db, &c.p.visibility, &l.statuses, &filter, 25).await.map_err(|e| c.err(e))?;
-    let statuses: Vec<ListItem> = l.statuses.active().cloned().collect();
     let pc = PageCtx::new(&c, "/opportunities", "sales.board").with_notice(q.notice.as_deref());
-    Ok(render(BoardPage { c: pc, l, columns, mine, statuses }))
+    Ok(render(BoardPage { c: pc, l, columns, mine, rights: c.p.rights, now: st.now() }))
 }
 
 // ------------------------------------------------------------------ the record
@@ -345,6 +357,9 @@ struct ShowPage {
     can_call: bool,
     can_log: bool,
     can_meet: bool,
+    /// The emails about the opportunity and its meetings (`partials/emails.html`).
+    emails: Vec<crate::mail::EmailSummary>,
+    show_links: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -364,7 +379,10 @@ async fn show_page(
     let meetings =
         if c.p.can(Right::MeetingsRead) { meetings::for_opportunity(&st.db, id).await.map_err(|e| c.err(e))? } else { Vec::new() };
     let others = crate::http::api::sales::open_files_for(st, c, o.customer_id).await?.into_iter().filter(|f| f.id != id).collect();
-    let statuses: Vec<ListItem> = l.statuses.active().cloned().collect();
+    let meeting_ids: Vec<i64> = meetings.iter().map(|m| m.id).collect();
+    let emails = crate::mail::for_entities(&st.db, &[("opportunity", &[id]), ("meeting", &meeting_ids)]).await.map_err(|e| c.err(e))?;
+    let cur = crate::sales::Current { status: &o.status, sale_date: o.sale_ms, trashed: o.trashed };
+    let statuses: Vec<ListItem> = l.statuses.choices(&cur, c.p.rights, st.now()).into_iter().cloned().collect();
     let mut pc = PageCtx::new(c, "/opportunities", "nav.opportunities").with_notice(notice);
     pc.title = o.name.clone();
     let errors = status_error.is_some() || note.1.is_some() || call.1.any();
@@ -390,6 +408,8 @@ async fn show_page(
         can_call: c.p.can(Right::CallsCreate),
         can_log: c.p.can(Right::CallsUpdate),
         can_meet: c.p.can(Right::MeetingsCreate),
+        emails,
+        show_links: c.p.can(Right::AdminMail),
     });
     if errors {
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -528,9 +548,16 @@ pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) ->
     let o = visible(&st, &c, id).await?;
     let events = audit::history(&st.db, "opportunity", id, None, 500).await.map_err(|e| c.err(e))?;
     let events = crate::http::api::sales::filter_hidden(events, c.p.sees_hidden_fields());
+    let l = Labels::load(&st, &c).await?;
+    let labels = |f: &str, v: &str| match f {
+        "status" => l.statuses.get(v).map(|s| s.label(&l.lang).to_string()),
+        "lead_type" => l.lead_types.iter().find(|t| t.code == v).map(|t| t.label(&l.lang).to_string()),
+        _ => None,
+    };
+    let entries = audit::entries_for(&events, &super::history_reader(&c, &labels));
     let mut pc = PageCtx::new(&c, "/opportunities", "history.title");
     pc.title = format!("{} · {}", c.tr.t("history.title"), o.name);
-    Ok(render(HistoryPage { c: pc, o, entries: audit::entries(&events) }))
+    Ok(render(HistoryPage { c: pc, o, entries }))
 }
 
 // ------------------------------------------------------------------ the forms
@@ -1019,8 +1046,11 @@ pub struct CalendarQuery {
     /// `week` (default) or `day`.
     view: Option<String>,
     date: Option<String>,
-    user_id: Option<i64>,
-    branch_id: Option<i64>,
+    /// Absent: the user's own calendar; empty ("—"): no user filter.
+    #[serde(default, deserialize_with = "super::select_id")]
+    user_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "super::select_id")]
+    branch_id: Option<Option<i64>>,
 }
 
 pub struct Day {
@@ -1057,8 +1087,10 @@ impl CalendarPage {
     }
     fn query(&self, date: &str, week: bool) -> String {
         let mut s = format!("/calendar?view={}&date={date}", if week { "week" } else { "day" });
-        if let Some(u) = self.user_id {
-            s.push_str(&format!("&user_id={u}"));
+        match self.user_id {
+            Some(u) => s.push_str(&format!("&user_id={u}")),
+            // Everyone's: keep "no user" (an absent user_id means the user's own calendar).
+            None => s.push_str("&user_id="),
         }
         if let Some(b) = self.branch_id {
             s.push_str(&format!("&branch_id={b}"));
@@ -1085,11 +1117,12 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
     let from = zone.parse_local(&fmt(first), "00:00").unwrap_or(0);
     let to = zone.parse_local(&fmt(first + chrono::Days::new(n)), "00:00").unwrap_or(from + n as i64 * 86_400_000);
     // A user's calendar by default (their own); a branch's when chosen.
-    let user_id = match (q.user_id, q.branch_id) {
+    let branch_id = q.branch_id.flatten();
+    let user_id = match (q.user_id, branch_id) {
         (None, None) => Some(c.p.user_id),
-        (u, _) => u,
+        (u, _) => u.flatten(),
     };
-    let of = match (user_id, q.branch_id) {
+    let of = match (user_id, branch_id) {
         (_, Some(b)) => CalendarOf::Branch(b),
         (Some(u), None) => CalendarOf::User(u),
         (None, None) => CalendarOf::All,
@@ -1117,8 +1150,8 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
         date: fmt(date),
         prev: fmt(date - step),
         next: fmt(date + step),
-        user_id: if q.branch_id.is_some() { None } else { user_id },
-        branch_id: q.branch_id,
+        user_id: if branch_id.is_some() { None } else { user_id },
+        branch_id,
         users: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
         units: units::tree(&st.db).await.map_err(|e| c.err(e))?,
     }))

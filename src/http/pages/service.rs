@@ -406,7 +406,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         lines,
         base,
         region,
-        update_status: if s.update.0.is_empty() { "en_cours".into() } else { s.update.0 },
+        update_status: if s.update.0.is_empty() { r.status.update_default().code().into() } else { s.update.0 },
         update_message: s.update.1,
         uf: s.update.2,
         contact_role: s.contact.0,
@@ -420,7 +420,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         can_contact_create: c.p.can(Right::ServiceContactCreate),
         can_contact_update: c.p.can(Right::ServiceContactUpdate),
         can_equipment: c.p.can(Right::ServiceEquipmentManage),
-        update_statuses: RequestStatus::UPDATES.to_vec(),
+        update_statuses: r.status.update_choices(),
         interventions: if c.p.can(Right::InterventionsRead) {
             interventions::for_request(&st.db, id).await.map_err(|e| c.err(e))?
         } else {
@@ -646,7 +646,14 @@ pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) ->
     let events = audit::history(&st.db, "service_request", id, None, 500).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(&c, "/service/requests", "history.title");
     pc.title = format!("{} · {}", c.tr.t("history.title"), r.number);
-    Ok(render(HistoryPage { c: pc, r, entries: audit::entries(&events) }))
+    let types = lists::items(&st.db, "request_type", true).await.map_err(|e| c.err(e))?;
+    let labels = |f: &str, v: &str| match f {
+        "status" => super::known_label(&c, "service.status_", v),
+        "request_type" => types.iter().find(|t| t.code == v).map(|t| t.label(&c.lang()).to_string()),
+        _ => None,
+    };
+    let entries = audit::entries_for(&events, &super::history_reader(&c, &labels));
+    Ok(render(HistoryPage { c: pc, r, entries }))
 }
 
 // ------------------------------------------------------------------ interventions
@@ -725,6 +732,7 @@ async fn intervention_page(
 ) -> Result<Response, HttpError> {
     let i = interventions::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
     let l = Labels::load(st, c).await?;
+    let status = i.status;
     let (form, f) = form.unwrap_or_else(|| (InterventionForm::from_intervention(&i, l.zone), FormErrors::none()));
     let customer = {
         let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
@@ -747,7 +755,7 @@ async fn intervention_page(
         f,
         technicians,
         can_update: c.p.can(Right::InterventionsUpdate),
-        statuses: interventions::Status::ALL.to_vec(),
+        statuses: status.choices(),
         customer,
         contact,
         region,
@@ -788,8 +796,10 @@ pub async fn update_intervention(State(st): State<AppState>, c: Ctx, Path(id): P
 pub struct PlanningQuery {
     view: Option<String>,
     date: Option<String>,
-    technician_id: Option<i64>,
-    branch_id: Option<i64>,
+    #[serde(default, deserialize_with = "super::select_id")]
+    technician_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "super::select_id")]
+    branch_id: Option<Option<i64>>,
 }
 
 pub struct PlanDay {
@@ -859,7 +869,8 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
     let fmt = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
     let from = zone.parse_local(&fmt(first), "00:00").unwrap_or(0);
     let to = zone.parse_local(&fmt(first + chrono::Days::new(n)), "00:00").unwrap_or(from + n as i64 * 86_400_000);
-    let of = match (q.technician_id, q.branch_id) {
+    let (technician_id, branch_id) = (q.technician_id.flatten(), q.branch_id.flatten());
+    let of = match (technician_id, branch_id) {
         (Some(t), _) => PlanningOf::Technician(t),
         (None, Some(b)) => PlanningOf::Branch(b),
         (None, None) => PlanningOf::All,
@@ -886,8 +897,8 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
         date: fmt(date),
         prev: fmt(date - step),
         next: fmt(date + step),
-        technician_id: q.technician_id,
-        branch_id: q.branch_id,
+        technician_id,
+        branch_id,
         users: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
         units: crate::org::units::tree(&st.db).await.map_err(|e| c.err(e))?,
     }))

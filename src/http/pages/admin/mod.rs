@@ -74,5 +74,17 @@ pub async fn history_page(
     let events = audit::history(&st.db, entity, id, None, 500).await.map_err(|e| c.err(e))?;
     let mut pc = PageCtx::new(c, "/admin", "history.title");
     pc.title = format!("{} · {record_name}", c.tr.t("history.title"));
-    Ok(render(HistoryPage { c: pc, back_href, back_label: c.tr.t(back_key), record_name, entries: audit::entries(&events) }))
+    Ok(render(HistoryPage {
+        c: pc,
+        back_href,
+        back_label: c.tr.t(back_key),
+        record_name,
+        entries: audit::entries_for(
+            &events,
+            &super::history_reader(c, &|f, v| match f {
+                "language" => super::known_label(c, "lang.", v),
+                _ => None,
+            }),
+        ),
+    }))
 }
