@@ -60,6 +60,14 @@ pub fn format_ms(ms: Millis) -> String {
 }
 
 /// Formats a stored timestamp as RFC 3339 for the API.
+/// Serialises optional milliseconds as an RFC 3339 string (or null), for JSON answers.
+pub fn ser_rfc3339<S: serde::Serializer>(ms: &Option<Millis>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match ms {
+        Some(m) => s.serialize_str(&rfc3339(*m)),
+        None => s.serialize_none(),
+    }
+}
+
 pub fn rfc3339(ms: Millis) -> String {
     DateTime::from_timestamp_millis(ms).map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default()
 }

@@ -46,19 +46,19 @@ pub struct Opportunity {
     pub owner_name: Option<String>,
     pub branch_id: Option<i64>,
     pub branch_name: Option<String>,
-    /// Set by the system when the status says so (`pris_en_charge` by default).
-    pub sale_date: Option<String>,
-    /// Set by the system when the status says so (`livre` by default).
-    pub delivery_date: Option<String>,
+    /// Set by the system when the status says so (`pris_en_charge` by default); RFC 3339 in JSON.
+    #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "crate::clock::ser_rfc3339")]
+    pub sale_date: Option<Millis>,
+    /// Set by the system when the status says so (`livre` by default); RFC 3339 in JSON.
+    #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "crate::clock::ser_rfc3339")]
+    pub delivery_date: Option<Millis>,
     /// Administrators only: set by the 8-week expiry, never cleared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expired: Option<bool>,
     #[serde(skip)]
     pub trashed: bool,
-    #[serde(skip)]
-    pub sale_ms: Option<Millis>,
-    #[serde(skip)]
-    pub delivery_ms: Option<Millis>,
     pub stock_units: Vec<StockRef>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -87,8 +87,8 @@ impl Audited for Opportunity {
             ("status", Some(self.status.clone())),
             ("owner", self.owner_name.clone()),
             ("branch", self.branch_name.clone()),
-            ("sale_date", self.sale_ms.map(format_ms)),
-            ("delivery_date", self.delivery_ms.map(format_ms)),
+            ("sale_date", self.sale_date.map(format_ms)),
+            ("delivery_date", self.delivery_date.map(format_ms)),
             ("expired", self.expired.filter(|e| *e).map(|_| "true".to_string())),
             ("trashed", Some(self.trashed).filter(|t| *t).map(|_| "true".to_string())),
             (

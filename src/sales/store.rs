@@ -46,12 +46,10 @@ impl Row {
             owner_name: self.owner_name,
             branch_id: self.branch_id,
             branch_name: self.branch_name,
-            sale_date: self.sale_date.map(crate::clock::rfc3339),
-            delivery_date: self.delivery_date.map(crate::clock::rfc3339),
+            sale_date: self.sale_date,
+            delivery_date: self.delivery_date,
             expired: Some(self.expired != 0),
             trashed: self.trashed != 0,
-            sale_ms: self.sale_date,
-            delivery_ms: self.delivery_date,
             stock_units,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -478,7 +476,7 @@ pub async fn change_status_in(
     rights: RightSet,
 ) -> Result<Option<Opportunity>> {
     let old = get(tx, id).await?.ok_or(Error::NotFound)?;
-    let cur = Current { status: &old.status, sale_date: old.sale_ms, trashed: old.trashed };
+    let cur = Current { status: &old.status, sale_date: old.sale_date, trashed: old.trashed };
     let Some(t) = statuses.transition(&cur, to, rights, now)? else {
         return Ok(None);
     };

@@ -277,8 +277,8 @@ fn async_stream(
                     labels.lead(&o.lead_type),
                     o.owner_name.clone().unwrap_or_default(),
                     o.branch_name.clone().unwrap_or_default(),
-                    labels.date_of(&o.sale_ms),
-                    labels.date_of(&o.delivery_ms),
+                    labels.date_of(&o.sale_date),
+                    labels.date_of(&o.delivery_date),
                     labels.at(&o.created_at),
                 ]));
             }
@@ -305,7 +305,7 @@ impl BoardPage {
     /// The statuses a card may move to (the workflow's, for this user).
     fn choices(&self, o: &Opportunity) -> Vec<&ListItem> {
         self.l.statuses.choices(
-            &crate::sales::Current { status: &o.status, sale_date: o.sale_ms, trashed: o.trashed },
+            &crate::sales::Current { status: &o.status, sale_date: o.sale_date, trashed: o.trashed },
             self.rights,
             self.now,
         )
@@ -381,7 +381,7 @@ async fn show_page(
     let others = crate::http::api::sales::open_files_for(st, c, o.customer_id).await?.into_iter().filter(|f| f.id != id).collect();
     let meeting_ids: Vec<i64> = meetings.iter().map(|m| m.id).collect();
     let emails = crate::mail::for_entities(&st.db, &[("opportunity", &[id]), ("meeting", &meeting_ids)]).await.map_err(|e| c.err(e))?;
-    let cur = crate::sales::Current { status: &o.status, sale_date: o.sale_ms, trashed: o.trashed };
+    let cur = crate::sales::Current { status: &o.status, sale_date: o.sale_date, trashed: o.trashed };
     let statuses: Vec<ListItem> = l.statuses.choices(&cur, c.p.rights, st.now()).into_iter().cloned().collect();
     let mut pc = PageCtx::new(c, "/opportunities", "nav.opportunities").with_notice(notice);
     pc.title = o.name.clone();
