@@ -110,16 +110,55 @@ impl Visibility {
         s
     }
 
+    /// The unit path a unit-based scope covers (`None` for own and all).
+    fn scope_path(&self) -> Option<&str> {
+        match (self.scope, &self.home_path, &self.unit_path) {
+            (Scope::Unit, Some(p), _) | (Scope::Subtree, _, Some(p)) => Some(p),
+            _ => None,
+        }
+    }
+
     /// Customers (alias `c`) the user may *read*: their scope, plus the customer behind any
     /// opportunity or request they may see. Changing a customer needs [`filter`](Self::filter).
+    ///
+    /// Each way of seeing a file is its own `IN` over an indexed path (an owner, a unit, a
+    /// meeting, a participant, a call, a technician), so that every subquery reads only the
+    /// user's own rows instead of walking all opportunities through an `OR`.
     pub fn customers(&self, c: &str) -> Sql {
         let mut s = Sql::new("(");
         s.append(self.filter(&format!("{c}.owner_id"), &format!("{c}.branch_id")));
         if !self.sees_all() {
-            s.push(" OR ").push(c).push(".id IN (SELECT vo.customer_id FROM opportunities vo WHERE vo.trashed = 0 AND ");
-            s.append(self.opportunities("vo")).push(")");
-            s.push(" OR ").push(c).push(".id IN (SELECT vr.customer_id FROM service_requests vr WHERE ");
-            s.append(self.requests("vr")).push(")");
+            let me = self.user_id;
+            let any = |sub: &str, arg: crate::db::sql::Arg, s: &mut Sql| {
+                s.push(" OR ").push(c).push(".id IN (").push(sub).bind(arg).push(")");
+            };
+            if let Some(path) = self.scope_path() {
+                let like = format!("{path}%");
+                any(
+                    "SELECT vo.customer_id FROM opportunities vo WHERE vo.trashed = 0 AND vo.branch_id IN \
+                     (SELECT id FROM org_units WHERE path LIKE ",
+                    like.clone().into(),
+                    &mut s,
+                );
+                s.push(")");
+                any("SELECT vr.customer_id FROM service_requests vr WHERE vr.branch_id IN (SELECT id FROM org_units WHERE path LIKE ", like.into(), &mut s);
+                s.push(")");
+            }
+            for sub in [
+                "SELECT vo.customer_id FROM opportunities vo WHERE vo.trashed = 0 AND vo.owner_id = ",
+                "SELECT vo.customer_id FROM meetings vm JOIN opportunities vo ON vo.id = vm.opportunity_id WHERE vo.trashed = 0 AND vm.owner_id = ",
+                "SELECT vo.customer_id FROM meeting_participants vp JOIN meetings vm ON vm.id = vp.meeting_id \
+                 JOIN opportunities vo ON vo.id = vm.opportunity_id WHERE vo.trashed = 0 AND vp.kind = 'user' AND vp.ref_id = ",
+                "SELECT vo.customer_id FROM user_group_members vg JOIN meeting_participants vp ON vp.kind = 'group' AND vp.ref_id = vg.group_id \
+                 JOIN meetings vm ON vm.id = vp.meeting_id JOIN opportunities vo ON vo.id = vm.opportunity_id \
+                 WHERE vo.trashed = 0 AND vg.user_id = ",
+                "SELECT vo.customer_id FROM calls vk JOIN opportunities vo ON vo.id = vk.opportunity_id WHERE vo.trashed = 0 AND vk.owner_id = ",
+                "SELECT vr.customer_id FROM service_requests vr WHERE vr.owner_id = ",
+                "SELECT vr.customer_id FROM intervention_technicians vt JOIN interventions vi ON vi.id = vt.intervention_id \
+                 JOIN service_requests vr ON vr.id = vi.request_id WHERE vt.user_id = ",
+            ] {
+                any(sub, me.into(), &mut s);
+            }
         }
         s.push(")");
         s
