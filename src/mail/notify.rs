@@ -10,7 +10,7 @@ use crate::clock::Millis;
 use crate::db::{Db, Tx};
 use crate::error::{Error, Result};
 use crate::i18n::Lang;
-use crate::identity::Email;
+use crate::email::Email;
 
 #[derive(Debug, Clone)]
 pub enum Recipient {
