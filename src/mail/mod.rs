@@ -22,8 +22,8 @@ use sqlx::FromRow;
 
 use crate::clock::Millis;
 use crate::db::{Db, Sql, Tx};
-use crate::error::{Error, FieldErrors, Result};
 use crate::email::Email;
+use crate::error::{Error, FieldErrors, Result};
 
 /// An address with an optional display name. Parsing refuses anything that could add a
 /// header (CR, LF) or smuggle a second address.
