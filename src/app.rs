@@ -1,5 +1,5 @@
 //! Start-up: connect, migrate, make sure the built-in data exists, build the state that the
-//! web layer and the jobs share.
+//! web layer and the jobs share. The job registry is assembled in [`crate::wiring`].
 
 use std::sync::Arc;
 
@@ -7,7 +7,6 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::AppState;
-use crate::jobs::Registry;
 
 /// Connects to the configured database, applies migrations and creates the built-in roles,
 /// lists and settings that are missing.
@@ -17,5 +16,5 @@ pub async fn prepare(config: Config, clock: SharedClock) -> anyhow::Result<AppSt
     crate::access::roles::ensure_defaults(&db, clock.now_ms()).await?;
     crate::lists::ensure_builtin(&db, clock.now_ms()).await?;
     let storage = crate::service::documents::Storage::from_config(&config)?;
-    Ok(AppState { db, clock, config: Arc::new(config), jobs: Arc::new(Registry::standard()), storage })
+    Ok(AppState { db, clock, config: Arc::new(config), jobs: Arc::new(crate::wiring::registry()), storage })
 }

@@ -8,10 +8,23 @@ use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 use sqlx::FromRow;
 
-use crate::access::Actor;
 use crate::clock::Millis;
 use crate::db::{Db, Sql, Tx};
 use crate::error::Result;
+
+/// Who made a change, for the change history. `id` is `None` for the system (jobs).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: Option<i64>,
+    pub name: String,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    pub fn system() -> Actor {
+        Actor { id: None, name: "system".into(), request_id: None }
+    }
+}
 
 /// A record whose changes are kept.
 pub trait Audited {

@@ -97,6 +97,16 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// True when the error is a unique-constraint violation (both backends).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation() || d.code().as_deref() == Some("23505") || d.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
 /// Extension for turning storage errors on unique constraints into a conflict on `field`.
 pub trait UniqueField<T> {
     fn unique_field(self, field: &str, reason: &'static str) -> Result<T>;
@@ -104,6 +114,6 @@ pub trait UniqueField<T> {
 
 impl<T> UniqueField<T> for std::result::Result<T, sqlx::Error> {
     fn unique_field(self, field: &str, reason: &'static str) -> Result<T> {
-        self.map_err(|e| if crate::db::is_unique_violation(&e) { Error::conflict(field, reason) } else { Error::Db(e) })
+        self.map_err(|e| if is_unique_violation(&e) { Error::conflict(field, reason) } else { Error::Db(e) })
     }
 }

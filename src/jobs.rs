@@ -9,6 +9,9 @@
 //!   (`sched:housekeeping:2026-11-23`), unique in the table: whichever process gets there
 //!   first enqueues it, so it runs once per period however many processes run.
 //! - Every execution is logged in `job_runs`.
+//!
+//! This module knows nothing of the business: the handlers and schedules of the product are
+//! registered in `crate::wiring::registry`, where the application is assembled.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -58,7 +61,8 @@ impl Period {
     }
 }
 
-/// The job kinds this binary knows, and which of them run on a schedule.
+/// The job kinds this binary knows, and which of them run on a schedule. This module knows
+/// only the queue: the product's registry is assembled at the root (`crate::wiring::registry`).
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: HashMap<&'static str, Handler>,
@@ -85,36 +89,16 @@ impl Registry {
     pub fn knows(&self, kind: &str) -> bool {
         self.handlers.contains_key(kind)
     }
-
-    /// The registry of the product: every module registers its jobs here.
-    pub fn standard() -> Registry {
-        let mut r = Registry::default();
-        r.register("housekeeping", |ctx, _| async move { housekeeping(&ctx).await });
-        r.schedule("housekeeping", Period::Daily);
-        r.register(crate::mail::deliver::JOB, |ctx, p| async move { crate::mail::deliver::run(&ctx, p).await });
-        r.register(crate::customers::import::JOB, |ctx, p| async move { crate::customers::import::run(&ctx, p).await });
-        r.register(crate::sales::expiry::JOB, |ctx, _| async move { crate::sales::expiry::run(&ctx).await });
-        r.schedule(crate::sales::expiry::JOB, Period::Daily);
-        r.register(crate::sales::calls::REMINDER_JOB, |ctx, _| async move { crate::sales::calls::remind(&ctx).await });
-        r.schedule(crate::sales::calls::REMINDER_JOB, Period::FiveMinutes);
-        r
-    }
 }
 
-/// Deletes expired sessions, old login attempts, finished jobs older than 30 days and named
-/// locks not taken for a day.
-async fn housekeeping(ctx: &JobContext) -> anyhow::Result<String> {
-    let now = ctx.clock.now_ms();
-    let sessions = crate::identity::session::purge_expired(&ctx.db, now, ctx.config.session_idle_minutes * 60_000).await?;
-    let attempts = crate::identity::throttle::purge(&ctx.db, now).await?;
-    let jobs = sqlx::query("DELETE FROM jobs WHERE status = $1 AND finished_at < $2")
+/// Deletes the jobs finished (done) before `before`. Called by the daily `housekeeping` job.
+pub async fn purge_done(db: &Db, before: Millis) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM jobs WHERE status = $1 AND finished_at < $2")
         .bind("done")
-        .bind(now - 30 * 86_400_000)
-        .execute(&ctx.db.pool)
+        .bind(before)
+        .execute(&db.pool)
         .await?
-        .rows_affected();
-    let locks = crate::db::purge_locks(&ctx.db, now - 86_400_000).await?;
-    Ok(format!("{sessions} sessions, {attempts} login attempts, {jobs} old jobs, {locks} idle named locks removed"))
+        .rows_affected())
 }
 
 /// Adds a job. With a `dedup_key` already present, adds nothing and returns `None`.

@@ -35,12 +35,16 @@ pub struct Def {
     pub default: &'static str,
 }
 
+/// The default regions of phone numbers typed without a country code that Carnet offers
+/// (`customers::phone` parses any region `phonenumber` knows).
+pub const PHONE_REGIONS: &[&str] = &["CA", "FR", "US", "BE", "CH"];
+
 pub const DEFS: &[Def] = &[
     Def { key: "ui.default_language", kind: Kind::Choice(&["fr", "en"]), default: "fr" },
     Def { key: "lists.page_size", kind: Kind::Int { min: 10, max: 200 }, default: "50" },
     Def { key: "security.show_last_login", kind: Kind::Bool, default: "true" },
     Def { key: "jobs.session_cleanup_enabled", kind: Kind::Bool, default: "true" },
-    Def { key: "customers.phone_region", kind: Kind::Choice(crate::customers::phone::REGIONS), default: "CA" },
+    Def { key: "customers.phone_region", kind: Kind::Choice(PHONE_REGIONS), default: "CA" },
     Def { key: "mail.from_address", kind: Kind::Email, default: "no-reply@carnet.localhost" },
     Def { key: "mail.from_name", kind: Kind::Text { max: 100 }, default: "Carnet" },
     Def { key: "mail.reply_domain", kind: Kind::Domain, default: "" },
@@ -74,7 +78,7 @@ pub fn parse_value(d: &Def, raw: &str) -> Result<String> {
         Kind::Int { min, max } => raw.parse::<i64>().ok().filter(|n| (min..=max).contains(n)).map(|n| n.to_string()),
         Kind::Choice(opts) => opts.contains(&raw).then(|| raw.to_string()),
         Kind::Text { max } => (raw.chars().count() <= max && !raw.chars().any(char::is_control)).then(|| raw.to_string()),
-        Kind::Email => crate::identity::Email::parse(raw).ok().map(|e| e.as_str().to_string()),
+        Kind::Email => crate::email::Email::parse(raw).ok().map(|e| e.as_str().to_string()),
         Kind::Domain => {
             let d = raw.to_ascii_lowercase();
             let ok = d.is_empty()

@@ -201,19 +201,8 @@ impl Principal {
     }
 }
 
-/// Who made a change, for the change history. `id` is `None` for the system (jobs).
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub id: Option<i64>,
-    pub name: String,
-    pub request_id: Option<String>,
-}
-
-impl Actor {
-    pub fn system() -> Actor {
-        Actor { id: None, name: "system".into(), request_id: None }
-    }
-}
+/// Who made a change: defined with the change history.
+pub use crate::audit::Actor;
 
 #[cfg(test)]
 mod tests {

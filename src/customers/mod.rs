@@ -5,6 +5,7 @@
 //! ([`store::duplicates`], [`store::lookup`]). Every list, search, export and detail lookup
 //! applies the caller's visibility (owner, branch).
 
+pub mod files;
 pub mod import;
 pub mod phone;
 pub mod store;

@@ -8,9 +8,6 @@ use phonenumber::Mode;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone(String);
 
-/// The regions Carnet knows as default region for numbers typed without a country code.
-pub const REGIONS: &[&str] = &["CA", "FR", "US", "BE", "CH"];
-
 impl Phone {
     /// Parses a number typed in any usual format; `region` applies when it has no `+`.
     pub fn parse(raw: &str, region: &str) -> Result<Phone, &'static str> {

@@ -214,15 +214,7 @@ pub async fn purge_locks(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query("DELETE FROM named_locks WHERE taken_at < $1").bind(before).execute(&db.pool).await?.rows_affected())
 }
 
-/// True when the error is a unique-constraint violation (both backends).
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            d.is_unique_violation() || d.code().as_deref() == Some("23505") || d.message().contains("UNIQUE constraint failed")
-        }
-        _ => false,
-    }
-}
+pub use crate::error::is_unique_violation;
 
 /// True when the error is a foreign-key violation (both backends).
 pub fn is_foreign_key_violation(e: &sqlx::Error) -> bool {

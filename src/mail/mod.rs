@@ -22,8 +22,8 @@ use sqlx::FromRow;
 
 use crate::clock::Millis;
 use crate::db::{Db, Sql, Tx};
+use crate::email::Email;
 use crate::error::{Error, FieldErrors, Result};
-use crate::identity::Email;
 
 /// An address with an optional display name. Parsing refuses anything that could add a
 /// header (CR, LF) or smuggle a second address.
@@ -127,7 +127,8 @@ pub struct NewEmail {
 }
 
 fn random_token(len: usize) -> String {
-    crate::identity::session::new_secret().chars().filter(|c| c.is_ascii_alphanumeric()).take(len).collect::<String>().to_lowercase()
+    use rand::Rng;
+    rand::rngs::OsRng.sample_iter(&rand::distributions::Alphanumeric).take(len).map(|c| char::from(c).to_ascii_lowercase()).collect()
 }
 
 /// The record's thread token (created on first use).

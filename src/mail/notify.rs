@@ -8,9 +8,9 @@ use serde_json::Value;
 use super::{Attachment, Mailbox, NewEmail};
 use crate::clock::Millis;
 use crate::db::{Db, Tx};
+use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::i18n::Lang;
-use crate::identity::Email;
 
 #[derive(Debug, Clone)]
 pub enum Recipient {

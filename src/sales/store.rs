@@ -654,25 +654,8 @@ pub async fn notes(db: &Db, opportunity_id: i64, limit: i64) -> Result<Vec<Note>
 
 // ------------------------------------------------------------------ open files of a customer
 
-/// An open opportunity of a customer, as shown on the customer page and the lead screen to
-/// anyone who may see the customer: names and statuses only where the user's own visibility
-/// would hide the opportunity.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct OpenFile {
-    /// `opportunity` (service requests join here when they exist).
-    pub kind: String,
-    pub id: i64,
-    pub name: String,
-    pub status: String,
-    pub status_label: String,
-    pub owner_name: Option<String>,
-    pub branch_name: Option<String>,
-    /// Whether the user may open it.
-    pub visible: bool,
-    /// Where it opens (when visible).
-    pub href: String,
-    pub created_at: i64,
-}
+/// The customer's open files as sales shows them (see `customers::files`).
+pub use crate::customers::files::OpenFile;
 
 /// The ids of the customer's opportunities the user may see (not in the trash).
 pub async fn visible_ids(db: &Db, vis: &Visibility, customer_id: i64) -> Result<Vec<i64>> {
@@ -695,6 +678,16 @@ pub async fn meeting_ids(db: &Db, opportunity_ids: &[i64]) -> Result<Vec<i64>> {
     }
     q.push(") ORDER BY id");
     Ok(q.query_scalar().fetch_all(&db.pool).await?)
+}
+
+/// Sales as a department of `customers::files`: [`open_files`].
+pub fn open_files_of<'a>(
+    db: &'a Db,
+    vis: &'a Visibility,
+    customer_id: i64,
+    lang: crate::i18n::Lang,
+) -> futures_util::future::BoxFuture<'a, Result<Vec<OpenFile>>> {
+    Box::pin(async move { open_files(db, vis, customer_id, &lang).await })
 }
 
 /// The customer's open opportunities (not trashed, not lost, not delivered, not expired),

@@ -1,5 +1,6 @@
 //! Storage of service requests, their customer updates and the contacts set on them.
 
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use sqlx::FromRow;
 
@@ -7,10 +8,12 @@ use super::{ContactRef, RequestInput, RequestStatus, ServiceRequest};
 use crate::access::{Actor, Visibility};
 use crate::audit::{self, Audited};
 use crate::clock::Millis;
+use crate::customers::files::OpenFile;
 use crate::customers::{Contact, ContactInput};
 use crate::db::page::{Cursor, Page, PageReq};
 use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
+use crate::i18n::Lang;
 
 #[derive(Debug, FromRow)]
 struct Row {
@@ -491,6 +494,35 @@ pub async fn open_for_customer(db: &Db, customer_id: i64) -> Result<Vec<ServiceR
             .fetch_all(&db.pool)
             .await?;
     Ok(rows.into_iter().map(ServiceRequest::from).collect())
+}
+
+/// Service as a department of `customers::files`: the customer's open requests (not
+/// closed), newest first, `visible` where `vis` lets the user see them.
+pub fn open_files_of<'a>(db: &'a Db, vis: &'a Visibility, customer_id: i64, lang: Lang) -> BoxFuture<'a, Result<Vec<OpenFile>>> {
+    Box::pin(async move {
+        let requests = open_for_customer(db, customer_id).await?;
+        let visible = visible_ids(db, vis, customer_id).await?;
+        let types = crate::lists::items(db, "request_type", true).await?;
+        Ok(requests
+            .into_iter()
+            .map(|r| {
+                let type_label =
+                    types.iter().find(|t| t.code == r.request_type).map(|t| t.label(&lang).to_string()).unwrap_or(r.request_type.clone());
+                OpenFile {
+                    kind: "service_request".into(),
+                    id: r.id,
+                    name: format!("{} · {type_label}", r.number),
+                    status: r.status.code().into(),
+                    status_label: crate::i18n::t(lang, &format!("service.status_{}", r.status.code())),
+                    owner_name: r.owner_name,
+                    branch_name: r.branch_name,
+                    visible: visible.contains(&r.id),
+                    href: format!("/service/requests/{}", r.id),
+                    created_at: r.created_at,
+                }
+            })
+            .collect())
+    })
 }
 
 /// Ids among `ids` that `vis` may see.

@@ -349,36 +349,7 @@ pub async fn open_files(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>)
 
 /// Open files (opportunities and service requests) with details only where visible.
 pub async fn open_files_for(st: &AppState, c: &Ctx, customer_id: i64) -> Result<Vec<OpenFile>, HttpError> {
-    let mut files = store::open_files(&st.db, &c.p.visibility, customer_id, &c.lang()).await.map_err(|e| c.err(e))?;
-    let requests = crate::service::store::open_for_customer(&st.db, customer_id).await.map_err(|e| c.err(e))?;
-    let visible_requests = crate::service::store::visible_ids(&st.db, &c.p.visibility, customer_id).await.map_err(|e| c.err(e))?;
-    let types = crate::lists::items(&st.db, "request_type", true).await.map_err(|e| c.err(e))?;
-    for r in requests {
-        let type_label =
-            types.iter().find(|t| t.code == r.request_type).map(|t| t.label(&c.lang()).to_string()).unwrap_or(r.request_type.clone());
-        files.push(OpenFile {
-            kind: "service_request".into(),
-            id: r.id,
-            name: format!("{} · {type_label}", r.number),
-            status: r.status.code().into(),
-            status_label: c.tr.tp("service.status_", r.status.code()),
-            owner_name: r.owner_name,
-            branch_name: r.branch_name,
-            visible: visible_requests.contains(&r.id),
-            href: format!("/service/requests/{}", r.id),
-            created_at: r.created_at,
-        });
-    }
-    Ok(files
-        .into_iter()
-        .map(|f| {
-            let can = c.p.can(if f.kind == "opportunity" { Right::OpportunitiesRead } else { Right::ServiceRequestsRead });
-            let visible = f.visible && can;
-            // Hidden files: their name and status only.
-            let (owner_name, branch_name) = if visible { (f.owner_name.clone(), f.branch_name.clone()) } else { (None, None) };
-            OpenFile { visible, owner_name, branch_name, ..f }
-        })
-        .collect())
+    crate::customers::files::open_files(&st.db, &c.p, customer_id, c.lang(), crate::wiring::DEPARTMENTS).await.map_err(|e| c.err(e))
 }
 
 // ------------------------------------------------------------------ leads

@@ -1,0 +1,46 @@
+//! Where the parts of the product are plugged together. The low-level mechanisms (the job
+//! queue in `jobs`, the customer's open files in `customers::files`) know nothing of the
+//! business modules that use them; the business modules use the mechanisms. This module,
+//! called by `app::prepare` and by the web layer, names both sides, so that no domain module
+//! and mechanism import each other (`tests/architecture.rs` keeps the module graph acyclic).
+//! Nothing in a domain module may import this one.
+
+use crate::access::Right;
+use crate::customers::files::Department;
+use crate::jobs::{JobContext, Period, Registry};
+
+/// The product's job kinds and schedules. The kinds are stored in the `jobs` table: never
+/// rename one (a queued job of the old name would find no handler).
+pub fn registry() -> Registry {
+    let mut r = Registry::default();
+    r.register(HOUSEKEEPING, |ctx, _| async move { housekeeping(&ctx).await });
+    r.schedule(HOUSEKEEPING, Period::Daily);
+    r.register(crate::mail::deliver::JOB, |ctx, p| async move { crate::mail::deliver::run(&ctx, p).await });
+    r.register(crate::customers::import::JOB, |ctx, p| async move { crate::customers::import::run(&ctx, p).await });
+    r.register(crate::sales::expiry::JOB, |ctx, _| async move { crate::sales::expiry::run(&ctx).await });
+    r.schedule(crate::sales::expiry::JOB, Period::Daily);
+    r.register(crate::sales::calls::REMINDER_JOB, |ctx, _| async move { crate::sales::calls::remind(&ctx).await });
+    r.schedule(crate::sales::calls::REMINDER_JOB, Period::FiveMinutes);
+    r
+}
+
+/// The daily sweep of every module's expired rows.
+pub const HOUSEKEEPING: &str = "housekeeping";
+
+/// Deletes expired sessions, old login attempts, finished jobs older than 30 days and named
+/// locks not taken for a day.
+async fn housekeeping(ctx: &JobContext) -> anyhow::Result<String> {
+    let now = ctx.clock.now_ms();
+    let sessions = crate::identity::session::purge_expired(&ctx.db, now, ctx.config.session_idle_minutes * 60_000).await?;
+    let attempts = crate::identity::throttle::purge(&ctx.db, now).await?;
+    let jobs = crate::jobs::purge_done(&ctx.db, now - 30 * 86_400_000).await?;
+    let locks = crate::db::purge_locks(&ctx.db, now - 86_400_000).await?;
+    Ok(format!("{sessions} sessions, {attempts} login attempts, {jobs} old jobs, {locks} idle named locks removed"))
+}
+
+/// The departments whose open files a customer page lists, in the order they are shown, each
+/// with the right a user needs to open its files.
+pub const DEPARTMENTS: &[Department] = &[
+    Department { read: Right::OpportunitiesRead, fetch: crate::sales::store::open_files_of },
+    Department { read: Right::ServiceRequestsRead, fetch: crate::service::store::open_files_of },
+];
