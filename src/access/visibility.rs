@@ -141,7 +141,11 @@ impl Visibility {
                     &mut s,
                 );
                 s.push(")");
-                any("SELECT vr.customer_id FROM service_requests vr WHERE vr.branch_id IN (SELECT id FROM org_units WHERE path LIKE ", like.into(), &mut s);
+                any(
+                    "SELECT vr.customer_id FROM service_requests vr WHERE vr.branch_id IN (SELECT id FROM org_units WHERE path LIKE ",
+                    like.into(),
+                    &mut s,
+                );
                 s.push(")");
             }
             for sub in [
