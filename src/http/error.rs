@@ -192,3 +192,65 @@ impl IntoResponse for Error {
         HttpError::from(self).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn failing() -> Result<&'static str, HttpError> {
+        Err(Error::internal("secret path /var/lib/carnet and SELECT * FROM users"))?
+    }
+
+    /// A 500 is logged once, with the request id and the full error; the body holds neither.
+    #[test]
+    fn a_fault_is_logged_once_with_the_request_id() {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let body = tracing::subscriber::with_default(subscriber, || {
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            rt.block_on(async {
+                let app = Router::new().route("/api/v1/x", get(failing)).layer(axum::middleware::from_fn(render_errors)).layer(
+                    axum::middleware::from_fn(|mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+                        req.extensions_mut().insert(RequestId("rid-42".into()));
+                        next.run(req).await
+                    }),
+                );
+                let resp =
+                    app.oneshot(axum::http::Request::get("/api/v1/x").body(Body::empty()).expect("request")).await.expect("response");
+                assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+                let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16).await.expect("body");
+                String::from_utf8(bytes.to_vec()).expect("utf-8")
+            })
+        });
+        let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            body,
+            json!({"error": {"code": "internal", "message": t(Lang::En, "error.internal"), "fields": {}, "request_id": "rid-42"}})
+        );
+        let logs = String::from_utf8(logs.0.lock().expect("logs").clone()).expect("utf-8");
+        assert_eq!(logs.matches("request failed").count(), 1, "{logs}");
+        assert!(logs.contains("rid-42") && logs.contains("secret path /var/lib/carnet"), "{logs}");
+    }
+}
