@@ -5,9 +5,10 @@
 //!   for faults (database, internal).
 //! - `anyhow` is used only in the command line and in job bodies.
 //! - At the HTTP edge (`src/http/error.rs`) an [`Error`] becomes one response shape with a
-//!   stable machine code: JSON `{"error": {"code", "message", "fields"}}` for the API, an
-//!   error page for the UI. A fault is logged once, with the request id, and the client only
-//!   sees a generic message and that id; SQL and paths never reach a response.
+//!   stable machine code: JSON `{"error": {"code", "message", "fields", "request_id"}}` for
+//!   the API, an error page for the UI, said in the request's language by the rendering
+//!   layer (handlers just use `?`). A fault is logged once, with the request id, and the
+//!   client only sees a generic message and that id; SQL and paths never reach a response.
 //! - Nothing swallows errors: lookups return `Result<Option<T>>`, never `.ok()`.
 //! - Constraint violations are turned into `Conflict`/`Validation` with the field concerned.
 

@@ -907,3 +907,83 @@ async fn switching_language_returns_to_the_same_page_and_never_elsewhere() {
     })
     .await;
 }
+
+/// Errors are said by the rendering layer in the request's language (the user's), with the
+/// request id, whichever way the handler returned them (`?` on a domain error, a field error
+/// from the domain, the guard's refusal); a 500 shows no internals, only the generic message
+/// and the request id.
+#[tokio::test]
+async fn errors_in_the_users_language_and_500s_without_internals() {
+    each_backend(|app| async move {
+        let fr = app.user("fr@test.example", "administrateur", None).await;
+        let en = app.user("en@test.example", "administrateur", None).await;
+        sqlx::query("UPDATE users SET language = 'en' WHERE id = $1").bind(en).execute(&app.state.db.pool).await.unwrap();
+        let rep = app.user("rep@test.example", "representant", None).await;
+        let cases = [
+            (fr, "Cette page ou cette fiche n'existe pas, ou vous n'y avez pas accès.", "Adresse courriel invalide.", "fr"),
+            (en, "This page or record does not exist, or you have no access to it.", "Invalid email address.", "en"),
+        ];
+        for (user, not_found, bad_email, code) in cases {
+            // API: a domain NotFound through `?`, a domain validation error with its field.
+            let api = app.api(&app.token_for(user).await);
+            let r = api.client.get(format!("{}/api/v1/customers/999999", app.url)).bearer_auth(&api.token).send().await.unwrap();
+            let rid = r.headers().get("x-request-id").unwrap().to_str().unwrap().to_string();
+            let (s, b) = json_of(r).await;
+            assert_eq!(s, 404);
+            assert_eq!(b["error"]["code"], "not_found");
+            assert_eq!(b["error"]["message"], not_found, "{code}");
+            assert_eq!(b["error"]["request_id"], rid.as_str());
+            assert_eq!(b["error"]["fields"], json!({}));
+            let before = app.snapshot().await;
+            let (s, b) = api
+                .send("POST", "/api/v1/customers", Some(json!({"kind": "person", "last_name": "Roy", "email": "pas-un-courriel"})))
+                .await;
+            assert_eq!(s, 422, "{b}");
+            assert_eq!(b["error"]["code"], "validation_failed");
+            assert_eq!(b["error"]["fields"]["email"], bad_email, "{code}: {b}");
+            assert_eq!(app.snapshot().await, before, "nothing written by refused input");
+            // UI: the error page in the user's language, with the request id.
+            let email = if user == fr { "fr@test.example" } else { "en@test.example" };
+            let s = app.login(email, PASSWORD).await.unwrap();
+            let r = s.get("/customers/999999").await;
+            assert_eq!(r.status(), 404);
+            let rid = r.headers().get("x-request-id").unwrap().to_str().unwrap().to_string();
+            let html = r.text().await.unwrap();
+            assert!(html.contains(&format!("lang=\"{code}\"")), "{html}");
+            assert!(html.contains(not_found.split(',').next().unwrap().split('\'').next().unwrap()), "{code}: {html}");
+            assert!(html.contains(&rid), "the page shows the request id");
+        }
+        // The guard's refusal is said in the user's language too.
+        let (s, b) = app.api(&app.token_for(rep).await).get("/api/v1/jobs").await;
+        assert_eq!(s, 403);
+        assert_eq!(b["error"]["message"], "Vous n'avez pas le droit de faire cela.");
+
+        // A fault: the customers table is gone. The client sees the generic message and the
+        // request id, never the database's words.
+        sqlx::query("ALTER TABLE customers RENAME TO customers_gone").execute(&app.state.db.pool).await.unwrap();
+        let internals = ["customers", "table", "relation", "database", "sql", "error returned"];
+        let api = app.api(&app.token_for(en).await);
+        let r = api.client.get(format!("{}/api/v1/customers", app.url)).bearer_auth(&api.token).send().await.unwrap();
+        let rid = r.headers().get("x-request-id").unwrap().to_str().unwrap().to_string();
+        let (s, b) = json_of(r).await;
+        assert_eq!(s, 500);
+        assert_eq!(
+            b,
+            json!({"error": {"code": "internal", "message": "Something went wrong on our side. Give the request id to support.",
+                "fields": {}, "request_id": rid}})
+        );
+        let s = app.login("fr@test.example", PASSWORD).await.unwrap();
+        let r = s.get("/customers").await;
+        assert_eq!(r.status(), 500);
+        let rid = r.headers().get("x-request-id").unwrap().to_str().unwrap().to_string();
+        let html = r.text().await.unwrap();
+        assert!(html.contains(&rid) && html.contains("Une erreur inattendue s"), "{html}");
+        let lower = html.to_lowercase();
+        for word in internals {
+            assert!(!lower.contains(word), "the 500 page shows {word:?}: {html}");
+        }
+        sqlx::query("ALTER TABLE customers_gone RENAME TO customers").execute(&app.state.db.pool).await.unwrap();
+        app
+    })
+    .await;
+}

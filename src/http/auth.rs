@@ -16,13 +16,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::error::{error_response, HttpError};
+pub use super::request::{cookie, cookie_lang, LANG_COOKIE};
 use super::{AppState, RequestId};
 use crate::access::{Actor, Principal, Right};
-use crate::error::Error;
+use crate::error::{Error, FieldErrors};
 use crate::i18n::{Lang, Tr};
 use crate::identity::session;
 
-pub const LANG_COOKIE: &str = "carnet_lang";
 pub const CSRF_FIELD: &str = "_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -47,17 +47,6 @@ impl Access {
     }
 }
 
-pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
 fn is_api(path: &str) -> bool {
     path.starts_with("/api/")
 }
@@ -68,11 +57,6 @@ fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
-}
-
-/// Language for anonymous pages: the cookie, else French.
-pub fn cookie_lang(headers: &axum::http::HeaderMap) -> Lang {
-    cookie(headers, LANG_COOKIE).and_then(|c| Lang::parse(&c)).unwrap_or_default()
 }
 
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
@@ -89,7 +73,7 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
         match session::principal_for_token(&st.db, tok, now).await {
             Ok(Some(p)) => (Some(p), true),
             Ok(None) => {
-                return error_response(StatusCode::UNAUTHORIZED, "unauthenticated", "error.token_invalid", serde_json::json!({}), Lang::En);
+                return error_response(StatusCode::UNAUTHORIZED, "unauthenticated", "error.token_invalid", FieldErrors::new());
             }
             Err(e) => return HttpError::from(e).into_response(),
         }
@@ -106,14 +90,14 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     if access != Access::Public {
         let Some(p) = principal.as_ref() else {
             if api {
-                return HttpError { error: Error::Unauthenticated, lang }.into_response();
+                return with_lang(HttpError(Error::Unauthenticated).into_response(), lang);
             }
             let next_url = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
             return Redirect::to(&format!("/login?next={}", urlencode(&next_url))).into_response();
         };
         if let Access::Right(r) = access {
             if !p.can(r) {
-                return with_lang(HttpError { error: Error::Forbidden, lang }.into_response(), lang);
+                return with_lang(HttpError(Error::Forbidden).into_response(), lang);
             }
         }
     }
@@ -124,10 +108,10 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
             let expected = p.csrf_token.clone().unwrap_or_default();
             let (ok, rebuilt) = match check_csrf(req, &expected, st.config.max_body_bytes).await {
                 Ok(x) => x,
-                Err(resp) => return resp,
+                Err(resp) => return with_lang(resp, lang),
             };
             if !ok {
-                return with_lang(error_response(StatusCode::FORBIDDEN, "csrf_failed", "error.csrf", serde_json::json!({}), lang), lang);
+                return with_lang(error_response(StatusCode::FORBIDDEN, "csrf_failed", "error.csrf", FieldErrors::new()), lang);
             }
             req = rebuilt;
         }
@@ -140,8 +124,12 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     with_lang(next.run(req).await, lang)
 }
 
+/// Records the request's language on the response, for `error::render_errors`; a handler
+/// that set one itself (the language switch) keeps it.
 fn with_lang(mut resp: Response, lang: Lang) -> Response {
-    resp.extensions_mut().insert(lang);
+    if resp.extensions().get::<Lang>().is_none() {
+        resp.extensions_mut().insert(lang);
+    }
     resp
 }
 
@@ -172,13 +160,7 @@ async fn check_csrf(req: Request, expected: &str, limit: usize) -> Result<(bool,
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {
-            return Err(error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "error.too_large",
-                serde_json::json!({}),
-                Lang::En,
-            ));
+            return Err(error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", FieldErrors::new()));
         }
     };
     let given = form_urlencoded_value(&bytes, CSRF_FIELD);
@@ -211,17 +193,13 @@ impl Ctx {
     pub fn lang(&self) -> Lang {
         self.tr.0
     }
-    /// Wraps a domain error for the response, in the user's language.
-    pub fn err(&self, e: Error) -> HttpError {
-        HttpError { error: e, lang: self.tr.0 }
-    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let p = parts.extensions.get::<Principal>().cloned().ok_or(HttpError { error: Error::Unauthenticated, lang: Lang::En })?;
+        let p = parts.extensions.get::<Principal>().cloned().ok_or(HttpError(Error::Unauthenticated))?;
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let tr = Tr(p.language);
         let here = if parts.method == axum::http::Method::GET { here(&parts.uri) } else { String::new() };

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::error::error_response;
 use super::AppState;
-use crate::i18n::Lang;
+use crate::error::FieldErrors;
 
 /// An API input type: lists the fields that exist on the resource but that no API call may
 /// write (system-set and admin-only fields).
@@ -29,21 +29,25 @@ impl IntoResponse for JsonRejection {
     }
 }
 
-fn reject(status: StatusCode, code: &'static str, key: &'static str, fields: serde_json::Value, lang: Lang) -> JsonRejection {
-    JsonRejection(Box::new(error_response(status, code, key, fields, lang)))
+fn reject(status: StatusCode, code: &'static str, key: &'static str) -> JsonRejection {
+    JsonRejection(Box::new(error_response(status, code, key, FieldErrors::new())))
 }
 
-fn field_error(field: &str, key: &'static str, lang: Lang) -> JsonRejection {
-    let mut fields = serde_json::Map::new();
-    fields.insert(field.to_string(), serde_json::Value::String(crate::i18n::t(lang, key)));
-    reject(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "error.validation_failed", serde_json::Value::Object(fields), lang)
+fn field_error(field: &str, key: &'static str) -> JsonRejection {
+    JsonRejection(Box::new(error_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        "error.validation_failed",
+        FieldErrors::single(field, key),
+    )))
 }
 
-/// Parses a JSON body into `T` with the checks above; the messages are in `lang`.
-pub fn parse_json<T: ApiInput>(bytes: &[u8], lang: Lang) -> Result<T, JsonRejection> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|_| reject(StatusCode::BAD_REQUEST, "malformed_json", "error.malformed_json", serde_json::json!({}), lang))?;
-    decode(value).map_err(|(field, key)| field_error(&field, key, lang))
+/// Parses a JSON body into `T` with the checks above; the messages are said in the
+/// request's language by `error::render_errors`.
+pub fn parse_json<T: ApiInput>(bytes: &[u8]) -> Result<T, JsonRejection> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| reject(StatusCode::BAD_REQUEST, "malformed_json", "error.malformed_json"))?;
+    decode(value).map_err(|(field, key)| field_error(&field, key))
 }
 
 /// A JSON value into `T`: an object without read-only or unknown fields, with the right
@@ -115,24 +119,16 @@ impl<T: ApiInput> FromRequest<AppState> for ApiJson<T> {
     type Rejection = JsonRejection;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        // The request's language, set by the guard (the user's, or the cookie's).
-        let lang = req.extensions().get::<Lang>().copied().unwrap_or(Lang::En);
         let ct_ok =
             req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
         if !ct_ok {
-            return Err(reject(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "error.json_content_type",
-                serde_json::json!({}),
-                lang,
-            ));
+            return Err(reject(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "error.json_content_type"));
         }
         let limit = state.config.max_body_bytes;
         let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
-            .map_err(|_| reject(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", serde_json::json!({}), lang))?;
-        parse_json::<T>(&bytes, lang).map(ApiJson)
+            .map_err(|_| reject(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large"))?;
+        parse_json::<T>(&bytes).map(ApiJson)
     }
 }
 

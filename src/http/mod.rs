@@ -8,6 +8,7 @@ pub mod error;
 pub mod json;
 pub mod openapi;
 pub mod pages;
+pub mod request;
 pub mod router;
 
 use std::sync::Arc;
@@ -43,10 +44,7 @@ impl AppState {
     }
 }
 
-/// The id of the current request: returned as `x-request-id`, in every log line, on error
-/// pages and in API error bodies.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub use request::RequestId;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 

@@ -43,21 +43,21 @@ impl RoleBody {
 }
 
 #[utoipa::path(get, path = "/api/v1/roles", tag = "admin", responses((status = 200, body = ListOf<Role>)))]
-pub async fn list_roles(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<Role>>, HttpError> {
-    Ok(Json(ListOf { items: roles::list(&st.db).await.map_err(|e| c.err(e))?, next_cursor: None }))
+pub async fn list_roles(State(st): State<AppState>, _c: Ctx) -> Result<Json<ListOf<Role>>, HttpError> {
+    Ok(Json(ListOf { items: roles::list(&st.db).await?, next_cursor: None }))
 }
 
 #[utoipa::path(post, path = "/api/v1/roles", tag = "admin", request_body = RoleBody, responses((status = 201, body = Role), (status = 409), (status = 422)))]
 pub async fn create_role(State(st): State<AppState>, c: Ctx, ApiJson(b): ApiJson<RoleBody>) -> Result<(StatusCode, Json<Role>), HttpError> {
-    let input = b.parse().map_err(|e| c.err(e))?;
-    let r = roles::create(&st.db, &c.actor(), st.now(), input).await.map_err(|e| c.err(e))?;
+    let input = b.parse()?;
+    let r = roles::create(&st.db, &c.actor(), st.now(), input).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }
 
 /// A partial update: absent fields keep their value.
 #[utoipa::path(patch, path = "/api/v1/roles/{id}", tag = "admin", request_body = RoleBody, responses((status = 200, body = Role), (status = 404), (status = 422)))]
 pub async fn update_role(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, p: ApiPatch<RoleBody>) -> Result<Json<Role>, HttpError> {
-    let cur = roles::get(&st.db, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let cur = roles::get(&st.db, id).await?.ok_or(Error::NotFound)?;
     let stored = serde_json::json!({
         "code": cur.code,
         "name_fr": cur.name_fr,
@@ -65,14 +65,14 @@ pub async fn update_role(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>
         "scope": cur.scope.code(),
         "rights": cur.rights.iter().map(|r| r.code()).collect::<Vec<_>>(),
     });
-    let b = p.onto(stored).map_err(|e| c.err(e))?;
-    let input = b.parse().map_err(|e| c.err(e))?;
-    Ok(Json(roles::update(&st.db, &c.actor(), st.now(), id, input).await.map_err(|e| c.err(e))?))
+    let b = p.onto(stored)?;
+    let input = b.parse()?;
+    Ok(Json(roles::update(&st.db, &c.actor(), st.now(), id, input).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/roles/{id}", tag = "admin", responses((status = 204), (status = 404), (status = 409, description = "Built-in or in use")))]
 pub async fn delete_role(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
-    roles::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    roles::delete(&st.db, &c.actor(), st.now(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -92,8 +92,8 @@ impl ApiInput for UnitBody {
 }
 
 #[utoipa::path(get, path = "/api/v1/org-units", tag = "admin", responses((status = 200, body = ListOf<OrgUnit>)))]
-pub async fn list_units(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<OrgUnit>>, HttpError> {
-    Ok(Json(ListOf { items: units::tree(&st.db).await.map_err(|e| c.err(e))?, next_cursor: None }))
+pub async fn list_units(State(st): State<AppState>, _c: Ctx) -> Result<Json<ListOf<OrgUnit>>, HttpError> {
+    Ok(Json(ListOf { items: units::tree(&st.db).await?, next_cursor: None }))
 }
 
 #[utoipa::path(post, path = "/api/v1/org-units", tag = "admin", request_body = UnitBody, responses((status = 201, body = OrgUnit), (status = 422)))]
@@ -102,8 +102,8 @@ pub async fn create_unit(
     c: Ctx,
     ApiJson(b): ApiJson<UnitBody>,
 ) -> Result<(StatusCode, Json<OrgUnit>), HttpError> {
-    let input = UnitInput::parse(&b.name, &b.kind, b.parent_id).map_err(|e| c.err(e))?;
-    Ok((StatusCode::CREATED, Json(units::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
+    let input = UnitInput::parse(&b.name, &b.kind, b.parent_id)?;
+    Ok((StatusCode::CREATED, Json(units::create(&st.db, &c.actor(), st.now(), &input).await?)))
 }
 
 /// A partial update: absent fields keep their value (`parent_id: null` makes it a root).
@@ -114,17 +114,17 @@ pub async fn update_unit(
     Path(id): Path<i64>,
     p: ApiPatch<UnitBody>,
 ) -> Result<Json<OrgUnit>, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let cur = units::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let mut conn = st.db.pool.acquire().await?;
+    let cur = units::get(&mut conn, id).await?.ok_or(Error::NotFound)?;
     drop(conn);
-    let b = p.onto(serde_json::json!({"name": cur.name, "kind": cur.kind.code(), "parent_id": cur.parent_id})).map_err(|e| c.err(e))?;
-    let input = UnitInput::parse(&b.name, &b.kind, b.parent_id).map_err(|e| c.err(e))?;
-    Ok(Json(units::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+    let b = p.onto(serde_json::json!({"name": cur.name, "kind": cur.kind.code(), "parent_id": cur.parent_id}))?;
+    let input = UnitInput::parse(&b.name, &b.kind, b.parent_id)?;
+    Ok(Json(units::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/org-units/{id}", tag = "admin", responses((status = 204), (status = 404), (status = 409, description = "Unit in use")))]
 pub async fn delete_unit(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
-    units::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    units::delete(&st.db, &c.actor(), st.now(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -147,8 +147,8 @@ impl ApiInput for GroupBody {
 }
 
 #[utoipa::path(get, path = "/api/v1/groups", tag = "admin", responses((status = 200, body = ListOf<Group>)))]
-pub async fn list_groups(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<Group>>, HttpError> {
-    Ok(Json(ListOf { items: groups::list(&st.db).await.map_err(|e| c.err(e))?, next_cursor: None }))
+pub async fn list_groups(State(st): State<AppState>, _c: Ctx) -> Result<Json<ListOf<Group>>, HttpError> {
+    Ok(Json(ListOf { items: groups::list(&st.db).await?, next_cursor: None }))
 }
 
 #[utoipa::path(post, path = "/api/v1/groups", tag = "admin", request_body = GroupBody, responses((status = 201, body = Group), (status = 409), (status = 422)))]
@@ -157,8 +157,8 @@ pub async fn create_group(
     c: Ctx,
     ApiJson(b): ApiJson<GroupBody>,
 ) -> Result<(StatusCode, Json<Group>), HttpError> {
-    let input = GroupInput::parse(&b.name, &b.description, b.org_unit_id, b.members).map_err(|e| c.err(e))?;
-    Ok((StatusCode::CREATED, Json(groups::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
+    let input = GroupInput::parse(&b.name, &b.description, b.org_unit_id, b.members)?;
+    Ok((StatusCode::CREATED, Json(groups::create(&st.db, &c.actor(), st.now(), &input).await?)))
 }
 
 /// A partial update: absent fields keep their value (the members too).
@@ -169,40 +169,38 @@ pub async fn update_group(
     Path(id): Path<i64>,
     p: ApiPatch<GroupBody>,
 ) -> Result<Json<Group>, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let cur = groups::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let mut conn = st.db.pool.acquire().await?;
+    let cur = groups::get(&mut conn, id).await?.ok_or(Error::NotFound)?;
     drop(conn);
-    let b = p
-        .onto(serde_json::json!({
-            "name": cur.name,
-            "description": cur.description,
-            "org_unit_id": cur.org_unit_id,
-            "members": cur.members,
-        }))
-        .map_err(|e| c.err(e))?;
-    let input = GroupInput::parse(&b.name, &b.description, b.org_unit_id, b.members).map_err(|e| c.err(e))?;
-    Ok(Json(groups::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+    let b = p.onto(serde_json::json!({
+        "name": cur.name,
+        "description": cur.description,
+        "org_unit_id": cur.org_unit_id,
+        "members": cur.members,
+    }))?;
+    let input = GroupInput::parse(&b.name, &b.description, b.org_unit_id, b.members)?;
+    Ok(Json(groups::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "admin", responses((status = 204), (status = 404)))]
 pub async fn delete_group(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
-    groups::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    groups::delete(&st.db, &c.actor(), st.now(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 // ------------------------------------------------------------------ value lists
 
 #[utoipa::path(get, path = "/api/v1/lists", tag = "lists", responses((status = 200, body = ListOf<ValueList>)))]
-pub async fn list_lists(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<ValueList>>, HttpError> {
-    Ok(Json(ListOf { items: lists::lists(&st.db).await.map_err(|e| c.err(e))?, next_cursor: None }))
+pub async fn list_lists(State(st): State<AppState>, _c: Ctx) -> Result<Json<ListOf<ValueList>>, HttpError> {
+    Ok(Json(ListOf { items: lists::lists(&st.db).await?, next_cursor: None }))
 }
 
 /// Entries of a list; inactive ones are included for administrators of lists.
 #[utoipa::path(get, path = "/api/v1/lists/{code}/items", tag = "lists", responses((status = 200, body = ListOf<ListItem>), (status = 404)))]
 pub async fn list_items(State(st): State<AppState>, c: Ctx, Path(code): Path<String>) -> Result<Json<ListOf<ListItem>>, HttpError> {
-    lists::list(&st.db, &code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    lists::list(&st.db, &code).await?.ok_or(Error::NotFound)?;
     let all = c.p.can(crate::access::Right::AdminLists);
-    Ok(Json(ListOf { items: lists::items(&st.db, &code, all).await.map_err(|e| c.err(e))?, next_cursor: None }))
+    Ok(Json(ListOf { items: lists::items(&st.db, &code, all).await?, next_cursor: None }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -228,8 +226,8 @@ impl ApiInput for ItemBody {
     const READ_ONLY: &'static [&'static str] = &["id", "list_code"];
 }
 
-async fn list_or_404(st: &AppState, c: &Ctx, code: &str) -> Result<ValueList, HttpError> {
-    lists::list(&st.db, code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+async fn list_or_404(st: &AppState, code: &str) -> Result<ValueList, HttpError> {
+    Ok(lists::list(&st.db, code).await?.ok_or(Error::NotFound)?)
 }
 
 fn item_input(list: &ValueList, code: &str, b: &ItemBody) -> Result<ItemInput, Error> {
@@ -243,9 +241,9 @@ pub async fn create_item(
     Path(code): Path<String>,
     ApiJson(b): ApiJson<ItemBody>,
 ) -> Result<(StatusCode, Json<ListItem>), HttpError> {
-    let list = list_or_404(&st, &c, &code).await?;
-    let input = item_input(&list, b.code.as_deref().unwrap_or(""), &b).map_err(|e| c.err(e))?;
-    Ok((StatusCode::CREATED, Json(lists::create_item(&st.db, &c.actor(), st.now(), &code, &input).await.map_err(|e| c.err(e))?)))
+    let list = list_or_404(&st, &code).await?;
+    let input = item_input(&list, b.code.as_deref().unwrap_or(""), &b)?;
+    Ok((StatusCode::CREATED, Json(lists::create_item(&st.db, &c.actor(), st.now(), &code, &input).await?)))
 }
 
 /// A partial edit of an entry: absent fields keep their stored value (a relabelling keeps
@@ -294,10 +292,10 @@ pub async fn update_item(
     Path((code, id)): Path<(String, i64)>,
     ApiJson(b): ApiJson<ItemPatch>,
 ) -> Result<Json<ListItem>, HttpError> {
-    let list = list_or_404(&st, &c, &code).await?;
-    let item = lists::get_item(&st.db, &code, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let list = list_or_404(&st, &code).await?;
+    let item = lists::get_item(&st.db, &code, id).await?.ok_or(Error::NotFound)?;
     if b.list_code.as_ref().is_some_and(|v| *v != item.list_code) {
-        return Err(c.err(Error::validation("list_code", "error.read_only")));
+        return Err(Error::validation("list_code", "error.read_only").into());
     }
     let changes = lists::ItemChanges {
         label_fr: b.label_fr,
@@ -306,8 +304,8 @@ pub async fn update_item(
         active: b.active,
         flags: b.flags.map(FlagsIn::codes),
     };
-    let input = changes.onto(&list, &item).map_err(|e| c.err(e))?;
-    Ok(Json(lists::update_item(&st.db, &c.actor(), st.now(), &code, id, &input).await.map_err(|e| c.err(e))?))
+    let input = changes.onto(&list, &item)?;
+    Ok(Json(lists::update_item(&st.db, &c.actor(), st.now(), &code, id, &input).await?))
 }
 
 // ------------------------------------------------------------------ settings
@@ -320,8 +318,8 @@ pub struct SettingOut {
 }
 
 #[utoipa::path(get, path = "/api/v1/settings", tag = "admin", responses((status = 200, body = ListOf<SettingOut>)))]
-pub async fn get_settings(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<SettingOut>>, HttpError> {
-    let all = settings::all(&st.db).await.map_err(|e| c.err(e))?;
+pub async fn get_settings(State(st): State<AppState>, _c: Ctx) -> Result<Json<ListOf<SettingOut>>, HttpError> {
+    let all = settings::all(&st.db).await?;
     let items = all.into_iter().map(|(d, v)| SettingOut { key: d.key.into(), value: v, default: d.default.into() }).collect();
     Ok(Json(ListOf { items, next_cursor: None }))
 }
@@ -348,20 +346,20 @@ pub async fn patch_settings(
             Some(d) => match settings::parse_value(d, v) {
                 Ok(v) => parsed.push((d, v)),
                 Err(Error::Validation(e)) => errs.0.extend(e.0),
-                Err(e) => return Err(c.err(e)),
+                Err(e) => return Err(e.into()),
             },
         }
     }
-    errs.into_result().map_err(|e| c.err(e))?;
-    settings::set_many(&st.db, &c.actor(), st.now(), &parsed).await.map_err(|e| c.err(e))?;
+    errs.into_result()?;
+    settings::set_many(&st.db, &c.actor(), st.now(), &parsed).await?;
     get_settings(State(st), c).await
 }
 
 // ------------------------------------------------------------------ jobs
 
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "admin", responses((status = 200, body = ListOf<JobRow>)))]
-pub async fn list_jobs(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<JobRow>>, HttpError> {
-    Ok(Json(ListOf { items: jobs::recent(&st.db, None, 100).await.map_err(|e| c.err(e))?, next_cursor: None }))
+pub async fn list_jobs(State(st): State<AppState>, _c: Ctx) -> Result<Json<ListOf<JobRow>>, HttpError> {
+    Ok(Json(ListOf { items: jobs::recent(&st.db, None, 100).await?, next_cursor: None }))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -372,8 +370,8 @@ pub struct JobOutcome {
 
 /// Runs a job now, in this process, and answers its outcome.
 #[utoipa::path(post, path = "/api/v1/jobs/{kind}/run", tag = "admin", responses((status = 200, body = JobOutcome), (status = 422, description = "Unknown job")))]
-pub async fn run_job(State(st): State<AppState>, c: Ctx, Path(kind): Path<String>) -> Result<Json<JobOutcome>, HttpError> {
-    let out = jobs::run_now(&st.job_context(), &st.jobs, &kind).await.map_err(|e| c.err(e))?;
+pub async fn run_job(State(st): State<AppState>, _c: Ctx, Path(kind): Path<String>) -> Result<Json<JobOutcome>, HttpError> {
+    let out = jobs::run_now(&st.job_context(), &st.jobs, &kind).await?;
     Ok(Json(match out {
         Ok(m) => JobOutcome { ok: true, message: m },
         Err(m) => JobOutcome { ok: false, message: m },

@@ -54,9 +54,9 @@ pub fn filter_of(q: &ListQuery) -> Result<Filter, Error> {
 /// Customers the caller may see, by name.
 #[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(ListQuery), responses((status = 200, body = ListOf<Customer>)))]
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<ListOf<Customer>>, HttpError> {
-    let page = PageReq::parse(q.limit, q.after.as_deref()).map_err(|e| c.err(e))?;
-    let filter = filter_of(&q).map_err(|e| c.err(e))?;
-    let res = store::list(&st.db, &c.p.visibility, &filter, &page).await.map_err(|e| c.err(e))?;
+    let page = PageReq::parse(q.limit, q.after.as_deref())?;
+    let filter = filter_of(&q)?;
+    let res = store::list(&st.db, &c.p.visibility, &filter, &page).await?;
     Ok(Json(ListOf { items: res.items, next_cursor: res.next.map(|n| n.encode()) }))
 }
 
@@ -107,8 +107,8 @@ pub async fn shape_matches(st: &AppState, p: &Principal, matches: Vec<Match>) ->
 /// Recognises a returning customer by normalised phone and/or email.
 #[utoipa::path(get, path = "/api/v1/customers/lookup", tag = "customers", params(LookupQuery), responses((status = 200, body = LookupResult), (status = 422)))]
 pub async fn lookup(State(st): State<AppState>, c: Ctx, Query(q): Query<LookupQuery>) -> Result<Json<LookupResult>, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    let mut conn = st.db.pool.acquire().await?;
+    let region = store::region(&mut conn).await?;
     let mut errs = FieldErrors::new();
     let phone = match q.phone.as_deref().filter(|s| !s.trim().is_empty()) {
         Some(p) => Phone::parse(p, &region).map_err(|r| errs.add("phone", r)).ok(),
@@ -121,11 +121,11 @@ pub async fn lookup(State(st): State<AppState>, c: Ctx, Query(q): Query<LookupQu
     if phone.is_none() && email.is_none() && errs.is_empty() {
         errs.add("phone", "error.phone_or_email");
     }
-    errs.into_result().map_err(|e| c.err(e))?;
+    errs.into_result()?;
     let phones: Vec<&str> = phone.iter().map(|p| p.as_str()).collect();
-    let matches = store::lookup(&mut conn, email.as_ref().map(|e| e.as_str()), &phones, None).await.map_err(|e| c.err(e))?;
+    let matches = store::lookup(&mut conn, email.as_ref().map(|e| e.as_str()), &phones, None).await?;
     drop(conn);
-    let items = shape_matches(&st, &c.p, matches).await.map_err(|e| c.err(e))?;
+    let items = shape_matches(&st, &c.p, matches).await?;
     Ok(Json(LookupResult { items }))
 }
 
@@ -156,35 +156,35 @@ pub async fn create(
     Query(cq): Query<CreateQuery>,
     ApiJson(f): ApiJson<CustomerForm>,
 ) -> Result<Response, HttpError> {
-    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
-    let input = f.parse(&region).map_err(|e| c.err(e))?;
+    let region = store::region_of(&st.db).await?;
+    let input = f.parse(&region)?;
     let allow = cq.allow_duplicate.unwrap_or(false) && c.p.can(Right::CustomersCreateDuplicate);
     match store::create(&st.db, &c.actor(), st.now(), &input, allow).await {
         Ok(cust) => Ok((StatusCode::CREATED, Json(cust)).into_response()),
         Err(e @ Error::Conflict(_)) => {
-            let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+            let mut conn = st.db.pool.acquire().await?;
             let phones: Vec<&str> = input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str()).collect();
-            let matches = store::lookup(&mut conn, input.email.as_ref().map(|e| e.as_str()), &phones, None).await.map_err(|e| c.err(e))?;
+            let matches = store::lookup(&mut conn, input.email.as_ref().map(|e| e.as_str()), &phones, None).await?;
             drop(conn);
-            let existing = shape_matches(&st, &c.p, matches).await.map_err(|e| c.err(e))?;
-            let existing = serde_json::to_value(existing).map_err(|e| c.err(Error::internal(e)))?;
-            let mut resp = c.err(e).into_response();
+            let existing = shape_matches(&st, &c.p, matches).await?;
+            let existing = serde_json::to_value(existing).map_err(Error::internal)?;
+            let mut resp = HttpError(e).into_response();
             if let Some(info) = resp.extensions_mut().get_mut::<crate::http::error::ErrorInfo>() {
                 info.extra = Some(serde_json::Map::from_iter([("existing".to_string(), existing)]));
             }
             Ok(resp)
         }
-        Err(e) => Err(c.err(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// The customer, if the user may change it (scope only; 404 otherwise).
 async fn writable(st: &AppState, c: &Ctx, id: i64) -> Result<Customer, HttpError> {
-    store::get_writable(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(store::get_writable(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<Customer, HttpError> {
-    store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 #[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", responses((status = 200, body = Customer), (status = 404)))]
@@ -251,15 +251,15 @@ pub async fn update(
     if let Some(v) = p.owner_id {
         f.owner_id = v;
     }
-    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
-    let input = f.parse(&region).map_err(|e| c.err(e))?;
-    Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+    let region = store::region_of(&st.db).await?;
+    let input = f.parse(&region)?;
+    Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", responses((status = 204), (status = 404)))]
 pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
     writable(&st, &c, id).await?;
-    store::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    store::delete(&st.db, &c.actor(), st.now(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -281,22 +281,22 @@ pub async fn merge(
     ApiJson(b): ApiJson<MergeBody>,
 ) -> Result<Json<Customer>, HttpError> {
     writable(&st, &c, id).await?;
-    if store::get_writable(&st.db, &c.p.visibility, b.from_id).await.map_err(|e| c.err(e))?.is_none() {
-        return Err(c.err(Error::validation("from_id", "error.not_found")));
+    if store::get_writable(&st.db, &c.p.visibility, b.from_id).await?.is_none() {
+        return Err(Error::validation("from_id", "error.not_found").into());
     }
-    Ok(Json(store::merge(&st.db, &c.actor(), st.now(), id, b.from_id).await.map_err(|e| c.err(e))?))
+    Ok(Json(store::merge(&st.db, &c.actor(), st.now(), id, b.from_id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/customers/{id}/contacts", tag = "customers", responses((status = 200, body = ListOf<Contact>), (status = 404)))]
 pub async fn contacts(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<Contact>>, HttpError> {
     visible(&st, &c, id).await?;
-    Ok(Json(ListOf { items: store::contacts(&st.db, id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+    Ok(Json(ListOf { items: store::contacts(&st.db, id).await?, next_cursor: None }))
 }
 
-async fn contact_input(st: &AppState, c: &Ctx, f: &ContactForm) -> Result<crate::customers::ContactInput, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
-    f.parse(&region).map_err(|e| c.err(e))
+async fn contact_input(st: &AppState, f: &ContactForm) -> Result<crate::customers::ContactInput, HttpError> {
+    let mut conn = st.db.pool.acquire().await?;
+    let region = store::region(&mut conn).await?;
+    f.parse(&region).map_err(HttpError::from)
 }
 
 #[utoipa::path(post, path = "/api/v1/customers/{id}/contacts", tag = "customers", request_body = ContactForm, responses((status = 201, body = Contact), (status = 404), (status = 422)))]
@@ -307,8 +307,8 @@ pub async fn create_contact(
     ApiJson(f): ApiJson<ContactForm>,
 ) -> Result<(StatusCode, Json<Contact>), HttpError> {
     writable(&st, &c, id).await?;
-    let input = contact_input(&st, &c, &f).await?;
-    Ok((StatusCode::CREATED, Json(store::create_contact(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?)))
+    let input = contact_input(&st, &f).await?;
+    Ok((StatusCode::CREATED, Json(store::create_contact(&st.db, &c.actor(), st.now(), id, &input).await?)))
 }
 
 #[utoipa::path(put, path = "/api/v1/customers/{id}/contacts/{contact_id}", tag = "customers", request_body = ContactForm, responses((status = 200, body = Contact), (status = 404), (status = 422)))]
@@ -319,22 +319,22 @@ pub async fn update_contact(
     ApiJson(f): ApiJson<ContactForm>,
 ) -> Result<Json<Contact>, HttpError> {
     writable(&st, &c, id).await?;
-    let input = contact_input(&st, &c, &f).await?;
-    Ok(Json(store::update_contact(&st.db, &c.actor(), st.now(), id, cid, &input).await.map_err(|e| c.err(e))?))
+    let input = contact_input(&st, &f).await?;
+    Ok(Json(store::update_contact(&st.db, &c.actor(), st.now(), id, cid, &input).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/customers/{id}/contacts/{contact_id}", tag = "customers", responses((status = 204), (status = 404)))]
 pub async fn delete_contact(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<StatusCode, HttpError> {
     writable(&st, &c, id).await?;
-    store::delete_contact(&st.db, &c.actor(), st.now(), id, cid).await.map_err(|e| c.err(e))?;
+    store::delete_contact(&st.db, &c.actor(), st.now(), id, cid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// A contact as a vCard.
 pub async fn vcard(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
     let cust = visible(&st, &c, id).await?;
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let contact = store::contact(&mut conn, id, cid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let mut conn = st.db.pool.acquire().await?;
+    let contact = store::contact(&mut conn, id, cid).await?.ok_or(Error::NotFound)?;
     let company = if cust.kind == Kind::Company { cust.company_name.clone() } else { String::new() };
     let body = crate::customers::vcard(&contact, &company);
     let name: String = contact.name().chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' }).collect();
@@ -352,7 +352,7 @@ pub async fn vcard(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i6
 /// page by page. Cells are neutralised against spreadsheet formula injection.
 #[utoipa::path(get, path = "/api/v1/customers/export", tag = "customers", params(ListQuery), responses((status = 200, content_type = "text/csv", description = "CSV")))]
 pub async fn export(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
-    let filter = filter_of(&q).map_err(|e| c.err(e))?;
+    let filter = filter_of(&q)?;
     let vis = c.p.visibility.clone();
     let db = st.db.clone();
     let header_row = csv_line(&[
@@ -455,7 +455,7 @@ const VIEW_PARAMS: &[&str] = &["q", "kind", "sort", "cols"];
 /// The caller's saved views of the customer list and those shared with their team.
 #[utoipa::path(get, path = "/api/v1/customers/views", tag = "customers", responses((status = 200, body = ListOf<crate::views::View>)))]
 pub async fn list_views(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<crate::views::View>>, HttpError> {
-    let items = crate::views::usable(&st.db, "customers", c.p.user_id, c.p.visibility.unit_id).await.map_err(|e| c.err(e))?;
+    let items = crate::views::usable(&st.db, "customers", c.p.user_id, c.p.visibility.unit_id).await?;
     Ok(Json(ListOf { items, next_cursor: None }))
 }
 
@@ -468,7 +468,7 @@ pub async fn create_view(
 ) -> Result<(StatusCode, Json<crate::views::View>), HttpError> {
     let query = crate::views::normalise_query(&b.query, VIEW_PARAMS);
     let share = if b.shared { c.p.visibility.unit_id } else { None };
-    let v = crate::views::create(&st.db, &c.actor(), st.now(), "customers", &b.name, &query, share).await.map_err(|e| c.err(e))?;
+    let v = crate::views::create(&st.db, &c.actor(), st.now(), "customers", &b.name, &query, share).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -481,11 +481,11 @@ pub async fn update_view(
     ApiJson(b): ApiJson<ViewUpdate>,
 ) -> Result<Json<crate::views::View>, HttpError> {
     let query = crate::views::normalise_query(&b.query, VIEW_PARAMS);
-    Ok(Json(crate::views::update(&st.db, &c.actor(), st.now(), id, &query).await.map_err(|e| c.err(e))?))
+    Ok(Json(crate::views::update(&st.db, &c.actor(), st.now(), id, &query).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/customers/views/{id}", tag = "customers", responses((status = 204), (status = 403), (status = 404)))]
 pub async fn delete_view(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
-    crate::views::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    crate::views::delete(&st.db, &c.actor(), st.now(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

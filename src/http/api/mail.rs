@@ -26,21 +26,21 @@ pub struct OutboxQuery {
 
 /// The outbox, newest first.
 #[utoipa::path(get, path = "/api/v1/emails", tag = "mail", params(OutboxQuery), responses((status = 200, body = ListOf<EmailSummary>)))]
-pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<OutboxQuery>) -> Result<Json<ListOf<EmailSummary>>, HttpError> {
+pub async fn list(State(st): State<AppState>, _c: Ctx, Query(q): Query<OutboxQuery>) -> Result<Json<ListOf<EmailSummary>>, HttpError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(c.err(Error::validation("limit", "error.limit_range")));
+        return Err(Error::validation("limit", "error.limit_range").into());
     }
     let before = match q.after.as_deref() {
-        Some(a) => Some(a.parse::<i64>().map_err(|_| c.err(Error::validation("after", "error.cursor_invalid")))?),
+        Some(a) => Some(a.parse::<i64>().map_err(|_| Error::validation("after", "error.cursor_invalid"))?),
         None => None,
     };
     if let Some(s) = q.status.as_deref() {
         if !["queued", "sent", "failed"].contains(&s) {
-            return Err(c.err(Error::validation("status", "error.invalid_choice")));
+            return Err(Error::validation("status", "error.invalid_choice").into());
         }
     }
-    let rows = mail::list(&st.db, q.status.as_deref(), before, limit + 1).await.map_err(|e| c.err(e))?;
+    let rows = mail::list(&st.db, q.status.as_deref(), before, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     let items: Vec<EmailSummary> = rows.into_iter().take(limit as usize).collect();
     let next_cursor = if more { items.last().map(|e| e.id.to_string()) } else { None };
@@ -56,17 +56,17 @@ pub struct EmailOut {
 
 /// One email with its headers, bodies and attachments' metadata.
 #[utoipa::path(get, path = "/api/v1/emails/{id}", tag = "mail", responses((status = 200, body = EmailOut), (status = 404)))]
-pub async fn get(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<EmailOut>, HttpError> {
-    let email = mail::get(&st.db, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    let attachments = mail::attachments(&st.db, id).await.map_err(|e| c.err(e))?;
+pub async fn get(State(st): State<AppState>, _c: Ctx, Path(id): Path<i64>) -> Result<Json<EmailOut>, HttpError> {
+    let email = mail::get(&st.db, id).await?.ok_or(Error::NotFound)?;
+    let attachments = mail::attachments(&st.db, id).await?;
     Ok(Json(EmailOut { email, attachments }))
 }
 
 /// Puts a failed email back in the queue.
 #[utoipa::path(post, path = "/api/v1/emails/{id}/retry", tag = "mail", responses((status = 204), (status = 409, description = "Not failed")))]
-pub async fn retry(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
-    mail::get(&st.db, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    mail::retry(&st.db, id, st.now()).await.map_err(|e| c.err(e))?;
+pub async fn retry(State(st): State<AppState>, _c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
+    mail::get(&st.db, id).await?.ok_or(Error::NotFound)?;
+    mail::retry(&st.db, id, st.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -91,19 +91,19 @@ pub async fn send_test(
     c: Ctx,
     ApiJson(b): ApiJson<TestEmail>,
 ) -> Result<(StatusCode, Json<Queued>), HttpError> {
-    let to = Mailbox::parse(&b.to).map_err(|r| c.err(Error::validation("to", r)))?;
-    let id = mail::send_test(&st.db, &c.actor(), st.now(), to, c.lang()).await.map_err(|e| c.err(e))?;
+    let to = Mailbox::parse(&b.to).map_err(|r| Error::validation("to", r))?;
+    let id = mail::send_test(&st.db, &c.actor(), st.now(), to, c.lang()).await?;
     Ok((StatusCode::ACCEPTED, Json(Queued { id })))
 }
 
 /// Every event's template in both languages.
 #[utoipa::path(get, path = "/api/v1/email-templates", tag = "mail", responses((status = 200, body = ListOf<templates::Template>)))]
-pub async fn list_templates(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<templates::Template>>, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+pub async fn list_templates(State(st): State<AppState>, _c: Ctx) -> Result<Json<ListOf<templates::Template>>, HttpError> {
+    let mut conn = st.db.pool.acquire().await?;
     let mut items = Vec::new();
     for e in templates::events() {
         for l in [Lang::Fr, Lang::En] {
-            items.push(templates::get(&mut conn, e.code, l).await.map_err(|x| c.err(x))?);
+            items.push(templates::get(&mut conn, e.code, l).await?);
         }
     }
     Ok(Json(ListOf { items, next_cursor: None }))
@@ -124,8 +124,8 @@ pub async fn put_template(
     Path((event, lang)): Path<(String, String)>,
     ApiJson(b): ApiJson<TemplateBody>,
 ) -> Result<Json<templates::Template>, HttpError> {
-    let l = Lang::parse(&lang).ok_or_else(|| c.err(Error::NotFound))?;
-    let t = templates::save(&st.db, &c.actor(), st.now(), &event, l, &b).await.map_err(|e| c.err(e))?;
+    let l = Lang::parse(&lang).ok_or(Error::NotFound)?;
+    let t = templates::save(&st.db, &c.actor(), st.now(), &event, l, &b).await?;
     Ok(Json(t))
 }
 
@@ -141,7 +141,7 @@ impl ApiInput for Prefs {}
 /// The caller's optional notifications.
 #[utoipa::path(get, path = "/api/v1/me/notifications", tag = "account", responses((status = 200, body = Prefs)))]
 pub async fn get_prefs(State(st): State<AppState>, c: Ctx) -> Result<Json<Prefs>, HttpError> {
-    let p = notify::prefs(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
+    let p = notify::prefs(&st.db, c.p.user_id).await?;
     Ok(Json(Prefs { events: p.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }))
 }
 
@@ -149,6 +149,6 @@ pub async fn get_prefs(State(st): State<AppState>, c: Ctx) -> Result<Json<Prefs>
 #[utoipa::path(put, path = "/api/v1/me/notifications", tag = "account", request_body = Prefs, responses((status = 200, body = Prefs), (status = 422)))]
 pub async fn put_prefs(State(st): State<AppState>, c: Ctx, ApiJson(b): ApiJson<Prefs>) -> Result<Json<Prefs>, HttpError> {
     let choices: Vec<(String, bool)> = b.events.into_iter().collect();
-    notify::set_prefs(&st.db, c.p.user_id, &choices).await.map_err(|e| c.err(e))?;
+    notify::set_prefs(&st.db, c.p.user_id, &choices).await?;
     get_prefs(State(st), c).await
 }

@@ -51,13 +51,12 @@ pub async fn me(c: Ctx) -> Json<Me> {
 /// One page of a record's change history (`before`: keyset on the event id; `limit` 1–500).
 pub async fn history_page(
     st: &crate::http::AppState,
-    c: &Ctx,
     entity: &str,
     id: i64,
     q: &users::HistoryQuery,
 ) -> Result<ListOf<crate::audit::AuditEvent>, crate::http::error::HttpError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
-    let mut items = crate::audit::history(&st.db, entity, id, q.before, limit + 1).await.map_err(|e| c.err(e))?;
+    let mut items = crate::audit::history(&st.db, entity, id, q.before, limit + 1).await?;
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     let next_cursor = if more { items.last().map(|e| e.id.to_string()) } else { None };

@@ -72,8 +72,8 @@ impl ListQuery {
 /// Opportunities the caller may see, most recent first (trashed ones never appear).
 #[utoipa::path(get, path = "/api/v1/opportunities", tag = "sales", params(ListQuery), responses((status = 200, body = ListOf<Opportunity>)))]
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<ListOf<Opportunity>>, HttpError> {
-    let page = PageReq::parse(q.limit, q.after.as_deref()).map_err(|e| c.err(e))?;
-    let res = store::list(&st.db, &c.p.visibility, &q.filter(false), &page).await.map_err(|e| c.err(e))?;
+    let page = PageReq::parse(q.limit, q.after.as_deref())?;
+    let res = store::list(&st.db, &c.p.visibility, &q.filter(false), &page).await?;
     let hidden = c.p.sees_hidden_fields();
     Ok(Json(ListOf { items: res.items.into_iter().map(|o| o.for_viewer(hidden)).collect(), next_cursor: res.next.map(|n| n.encode()) }))
 }
@@ -81,8 +81,8 @@ pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>
 /// The trash: opportunities moved to a trash status (administrators).
 #[utoipa::path(get, path = "/api/v1/opportunities/trash", tag = "sales", params(ListQuery), responses((status = 200, body = ListOf<Opportunity>)))]
 pub async fn trash(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<ListOf<Opportunity>>, HttpError> {
-    let page = PageReq::parse(q.limit, q.after.as_deref()).map_err(|e| c.err(e))?;
-    let res = store::list(&st.db, &c.p.visibility, &q.filter(true), &page).await.map_err(|e| c.err(e))?;
+    let page = PageReq::parse(q.limit, q.after.as_deref())?;
+    let res = store::list(&st.db, &c.p.visibility, &q.filter(true), &page).await?;
     let hidden = c.p.sees_hidden_fields();
     Ok(Json(ListOf { items: res.items.into_iter().map(|o| o.for_viewer(hidden)).collect(), next_cursor: res.next.map(|n| n.encode()) }))
 }
@@ -135,27 +135,26 @@ pub async fn create(
         stock_unit_ids: n.stock_unit_ids,
     };
     let o = match (n.customer, n.customer_id) {
-        (Some(_), Some(_)) => return Err(c.err(Error::validation("customer", "error.customer_or_id"))),
-        (None, None) => return Err(c.err(Error::validation("customer_id", "error.required"))),
+        (Some(_), Some(_)) => return Err(Error::validation("customer", "error.customer_or_id").into()),
+        (None, None) => return Err(Error::validation("customer_id", "error.required").into()),
         (Some(cf), None) => {
             if !c.p.can(Right::CustomersCreate) {
-                return Err(c.err(Error::Forbidden));
+                return Err(Error::Forbidden.into());
             }
-            let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
-            let ci = cf.parse(&region).map_err(|e| c.err(prefix(e, "customer.", true)))?;
-            let input = form.parse().map_err(|e| c.err(e))?;
+            let region = crate::customers::store::region_of(&st.db).await?;
+            let ci = cf.parse(&region).map_err(|e| prefix(e, "customer.", true))?;
+            let input = form.parse()?;
             let allow = n.allow_duplicate && c.p.can(Right::CustomersCreateDuplicate);
             store::create_with_customer(&st.db, &c.actor(), st.now(), &ci, allow, &input)
                 .await
-                .map_err(|e| c.err(prefix(e, "customer.", false)))?
+                .map_err(|e| prefix(e, "customer.", false))?
         }
         (None, Some(id)) => {
             crate::customers::store::get_visible(&st.db, &c.p.visibility, id)
-                .await
-                .map_err(|e| c.err(e))?
-                .ok_or_else(|| c.err(Error::validation("customer_id", "error.unknown_customer")))?;
-            let input = form.parse().map_err(|e| c.err(e))?;
-            store::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?
+                .await?
+                .ok_or_else(|| Error::validation("customer_id", "error.unknown_customer"))?;
+            let input = form.parse()?;
+            store::create(&st.db, &c.actor(), st.now(), &input).await?
         }
     };
     Ok((StatusCode::CREATED, Json(o.for_viewer(c.p.sees_hidden_fields()))))
@@ -179,7 +178,7 @@ fn prefix(e: Error, p: &str, all: bool) -> Error {
 }
 
 async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<Opportunity, HttpError> {
-    store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 #[utoipa::path(get, path = "/api/v1/opportunities/{id}", tag = "sales", responses((status = 200, body = Opportunity), (status = 404)))]
@@ -250,18 +249,18 @@ pub async fn update(
         if let Some(v) = p.stock_unit_ids {
             f.stock_unit_ids = v;
         }
-        Some(f.parse().map_err(|e| c.err(e))?)
+        Some(f.parse()?)
     } else {
         None
     };
-    let o = store::apply(&st.db, &c.actor(), st.now(), id, fields.as_ref(), p.status.as_deref(), c.p.rights).await.map_err(|e| c.err(e))?;
+    let o = store::apply(&st.db, &c.actor(), st.now(), id, fields.as_ref(), p.status.as_deref(), c.p.rights).await?;
     Ok(Json(o.for_viewer(c.p.sees_hidden_fields())))
 }
 
 #[utoipa::path(post, path = "/api/v1/opportunities/{id}/restore", tag = "sales", responses((status = 200, body = Opportunity), (status = 404), (status = 409)))]
 pub async fn restore(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<Opportunity>, HttpError> {
-    store::get_visible_trashed(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    let o = store::restore(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    store::get_visible_trashed(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
+    let o = store::restore(&st.db, &c.actor(), st.now(), id).await?;
     Ok(Json(o.for_viewer(c.p.sees_hidden_fields())))
 }
 
@@ -274,7 +273,7 @@ pub async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<ListOf<AuditEvent>>, HttpError> {
     visible(&st, &c, id).await?;
-    let page = super::history_page(&st, &c, "opportunity", id, &q).await?;
+    let page = super::history_page(&st, "opportunity", id, &q).await?;
     Ok(Json(ListOf { items: filter_hidden(page.items, c.p.sees_hidden_fields()), next_cursor: page.next_cursor }))
 }
 
@@ -289,7 +288,7 @@ pub fn filter_hidden(items: Vec<AuditEvent>, sees_hidden: bool) -> Vec<AuditEven
 #[utoipa::path(get, path = "/api/v1/opportunities/{id}/notes", tag = "sales", responses((status = 200, body = ListOf<Note>), (status = 404)))]
 pub async fn notes(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<Note>>, HttpError> {
     visible(&st, &c, id).await?;
-    Ok(Json(ListOf { items: store::notes(&st.db, id, 500).await.map_err(|e| c.err(e))?, next_cursor: None }))
+    Ok(Json(ListOf { items: store::notes(&st.db, id, 500).await?, next_cursor: None }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -308,7 +307,7 @@ pub async fn add_note(
     ApiJson(b): ApiJson<NoteBody>,
 ) -> Result<(StatusCode, Json<Note>), HttpError> {
     visible(&st, &c, id).await?;
-    Ok((StatusCode::CREATED, Json(store::add_note(&st.db, &c.actor(), st.now(), id, &b.body).await.map_err(|e| c.err(e))?)))
+    Ok((StatusCode::CREATED, Json(store::add_note(&st.db, &c.actor(), st.now(), id, &b.body).await?)))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -322,9 +321,9 @@ pub struct BoardColumn {
 /// The kanban board: each active status with its most recent cards.
 #[utoipa::path(get, path = "/api/v1/opportunities/board", tag = "sales", params(ListQuery), responses((status = 200, body = Vec<BoardColumn>)))]
 pub async fn board(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<Vec<BoardColumn>>, HttpError> {
-    let statuses = crate::sales::Statuses::load(&st.db).await.map_err(|e| c.err(e))?;
+    let statuses = crate::sales::Statuses::load(&st.db).await?;
     let per = q.limit.unwrap_or(20).clamp(1, 100);
-    let cols = store::board(&st.db, &c.p.visibility, &statuses, &q.filter(false), per).await.map_err(|e| c.err(e))?;
+    let cols = store::board(&st.db, &c.p.visibility, &statuses, &q.filter(false), per).await?;
     let hidden = c.p.sees_hidden_fields();
     Ok(Json(
         cols.into_iter()
@@ -342,14 +341,14 @@ pub async fn board(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery
 /// caller's visibility would hide them).
 #[utoipa::path(get, path = "/api/v1/customers/{id}/open-files", tag = "customers", responses((status = 200, body = ListOf<OpenFile>), (status = 404)))]
 pub async fn open_files(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<OpenFile>>, HttpError> {
-    crate::customers::store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    crate::customers::store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     let items = open_files_for(&st, &c, id).await?;
     Ok(Json(ListOf { items, next_cursor: None }))
 }
 
 /// Open files (opportunities and service requests) with details only where visible.
 pub async fn open_files_for(st: &AppState, c: &Ctx, customer_id: i64) -> Result<Vec<OpenFile>, HttpError> {
-    crate::customers::files::open_files(&st.db, &c.p, customer_id, c.lang(), crate::wiring::DEPARTMENTS).await.map_err(|e| c.err(e))
+    Ok(crate::customers::files::open_files(&st.db, &c.p, customer_id, c.lang(), crate::wiring::DEPARTMENTS).await?)
 }
 
 // ------------------------------------------------------------------ leads
@@ -373,13 +372,13 @@ pub async fn create_lead(
     ApiJson(f): ApiJson<LeadForm>,
 ) -> Result<(StatusCode, Json<LeadResult>), HttpError> {
     let key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| c.err(Error::validation("Idempotency-Key", "error.idempotency_key")))?.trim().to_string()),
+        Some(v) => Some(v.to_str().map_err(|_| Error::validation("Idempotency-Key", "error.idempotency_key"))?.trim().to_string()),
         None => None,
     };
-    let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
-    let input = f.parse(&region).map_err(|e| c.err(e))?;
+    let region = crate::customers::store::region_of(&st.db).await?;
+    let input = f.parse(&region)?;
     let defaults = leads::Defaults { branch_id: c.p.visibility.home_unit_id(), owner_id: None };
-    let r = leads::intake(&st.db, &c.actor(), st.now(), &input, key.as_deref(), defaults).await.map_err(|e| c.err(e))?;
+    let r = leads::intake(&st.db, &c.actor(), st.now(), &input, key.as_deref(), defaults).await?;
     Ok((if r.replayed { StatusCode::OK } else { StatusCode::CREATED }, Json(r)))
 }
 
@@ -403,14 +402,14 @@ pub struct CalendarQuery {
 }
 
 /// Resolves a calendar query to (whose, from, to).
-pub async fn calendar_range(st: &AppState, c: &Ctx, q: &CalendarQuery) -> Result<(CalendarOf, i64, i64, crate::clock::Zone), HttpError> {
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+pub async fn calendar_range(st: &AppState, q: &CalendarQuery) -> Result<(CalendarOf, i64, i64, crate::clock::Zone), HttpError> {
+    let zone = crate::settings::zone(&st.db).await?;
     let days = q.days.unwrap_or(7);
     if !(1..=42).contains(&days) {
-        return Err(c.err(Error::validation("days", "error.out_of_range")));
+        return Err(Error::validation("days", "error.out_of_range").into());
     }
     let from = match q.from.as_deref().filter(|s| !s.is_empty()) {
-        Some(d) => zone.parse_local(d, "00:00").ok_or_else(|| c.err(Error::validation("from", "error.invalid_datetime")))?,
+        Some(d) => zone.parse_local(d, "00:00").ok_or_else(|| Error::validation("from", "error.invalid_datetime"))?,
         None => zone.day_start(st.now()),
     };
     // Local midnights: count days in the zone, not 24 h steps, across DST changes.
@@ -426,8 +425,8 @@ pub async fn calendar_range(st: &AppState, c: &Ctx, q: &CalendarQuery) -> Result
 
 #[utoipa::path(get, path = "/api/v1/meetings", tag = "sales", params(CalendarQuery), responses((status = 200, body = ListOf<Meeting>)))]
 pub async fn list_meetings(State(st): State<AppState>, c: Ctx, Query(q): Query<CalendarQuery>) -> Result<Json<ListOf<Meeting>>, HttpError> {
-    let (of, from, to, _) = calendar_range(&st, &c, &q).await?;
-    let items = meetings::calendar(&st.db, &c.p.visibility, of, from, to).await.map_err(|e| c.err(e))?;
+    let (of, from, to, _) = calendar_range(&st, &q).await?;
+    let items = meetings::calendar(&st.db, &c.p.visibility, of, from, to).await?;
     Ok(Json(ListOf { items, next_cursor: None }))
 }
 
@@ -438,18 +437,17 @@ pub async fn create_meeting(
     c: Ctx,
     ApiJson(f): ApiJson<MeetingForm>,
 ) -> Result<(StatusCode, Json<Meeting>), HttpError> {
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
-    let input = f.parse(zone).map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
+    let input = f.parse(zone)?;
     store::get_visible(&st.db, &c.p.visibility, input.opportunity_id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::validation("opportunity_id", "error.unknown_opportunity")))?;
-    let m = meetings::create(&st.db, &c.actor(), st.now(), &input, zone).await.map_err(|e| c.err(e))?;
+        .await?
+        .ok_or_else(|| Error::validation("opportunity_id", "error.unknown_opportunity"))?;
+    let m = meetings::create(&st.db, &c.actor(), st.now(), &input, zone).await?;
     Ok((StatusCode::CREATED, Json(m)))
 }
 
 async fn visible_meeting(st: &AppState, c: &Ctx, id: i64) -> Result<Meeting, HttpError> {
-    meetings::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(meetings::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 #[utoipa::path(get, path = "/api/v1/meetings/{id}", tag = "sales", responses((status = 200, body = Meeting), (status = 404)))]
@@ -466,16 +464,16 @@ pub async fn update_meeting(
     ApiJson(f): ApiJson<MeetingForm>,
 ) -> Result<Json<Meeting>, HttpError> {
     visible_meeting(&st, &c, id).await?;
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
-    let input = f.parse(zone).map_err(|e| c.err(e))?;
-    Ok(Json(meetings::update(&st.db, &c.actor(), st.now(), id, &input, zone).await.map_err(|e| c.err(e))?))
+    let zone = crate::settings::zone(&st.db).await?;
+    let input = f.parse(zone)?;
+    Ok(Json(meetings::update(&st.db, &c.actor(), st.now(), id, &input, zone).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/meetings/{id}/cancel", tag = "sales", responses((status = 200, body = Meeting), (status = 404), (status = 409)))]
 pub async fn cancel_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<Meeting>, HttpError> {
     visible_meeting(&st, &c, id).await?;
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
-    Ok(Json(meetings::cancel(&st.db, &c.actor(), st.now(), id, zone).await.map_err(|e| c.err(e))?))
+    let zone = crate::settings::zone(&st.db).await?;
+    Ok(Json(meetings::cancel(&st.db, &c.actor(), st.now(), id, zone).await?))
 }
 
 // ------------------------------------------------------------------ calls
@@ -494,32 +492,33 @@ pub struct TasksQuery {
 /// The caller's planned calls (their tasks), overdue first.
 #[utoipa::path(get, path = "/api/v1/calls", tag = "sales", params(TasksQuery), responses((status = 200, body = ListOf<Call>)))]
 pub async fn list_calls(State(st): State<AppState>, c: Ctx, Query(q): Query<TasksQuery>) -> Result<Json<ListOf<Call>>, HttpError> {
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let days = q.days.unwrap_or(1).clamp(1, 366);
     let until = zone.day_start(st.now()) + days * 86_400_000;
-    Ok(Json(ListOf { items: calls::tasks(&st.db, c.p.user_id, until, 500).await.map_err(|e| c.err(e))?, next_cursor: None }))
+    Ok(Json(ListOf { items: calls::tasks(&st.db, c.p.user_id, until, 500).await?, next_cursor: None }))
 }
 
 /// Schedules a call on an opportunity (for its owner by default).
 #[utoipa::path(post, path = "/api/v1/calls", tag = "sales", request_body = CallForm, responses((status = 201, body = Call), (status = 422)))]
 pub async fn create_call(State(st): State<AppState>, c: Ctx, ApiJson(f): ApiJson<CallForm>) -> Result<(StatusCode, Json<Call>), HttpError> {
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let opp = match f.opportunity_id {
-        Some(id) => store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?,
+        Some(id) => store::get_visible(&st.db, &c.p.visibility, id).await?,
         None => None,
     };
     let Some(opp) = opp else {
-        return Err(c.err(Error::validation(
+        return Err(Error::validation(
             "opportunity_id",
             if f.opportunity_id.is_none() { "error.required" } else { "error.unknown_opportunity" },
-        )));
+        )
+        .into());
     };
-    let input = f.parse(zone, opp.owner_id.unwrap_or(c.p.user_id)).map_err(|e| c.err(e))?;
-    Ok((StatusCode::CREATED, Json(calls::schedule(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
+    let input = f.parse(zone, opp.owner_id.unwrap_or(c.p.user_id))?;
+    Ok((StatusCode::CREATED, Json(calls::schedule(&st.db, &c.actor(), st.now(), &input).await?)))
 }
 
 async fn visible_call(st: &AppState, c: &Ctx, id: i64) -> Result<Call, HttpError> {
-    calls::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(calls::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 #[utoipa::path(put, path = "/api/v1/calls/{id}", tag = "sales", request_body = CallForm, responses((status = 200, body = Call), (status = 404), (status = 409), (status = 422)))]
@@ -530,10 +529,10 @@ pub async fn update_call(
     ApiJson(f): ApiJson<CallForm>,
 ) -> Result<Json<Call>, HttpError> {
     let cur = visible_call(&st, &c, id).await?;
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let f = CallForm { opportunity_id: Some(cur.opportunity_id), ..f };
-    let input = f.parse(zone, cur.owner_id).map_err(|e| c.err(e))?;
-    Ok(Json(calls::reschedule(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+    let input = f.parse(zone, cur.owner_id)?;
+    Ok(Json(calls::reschedule(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -556,7 +555,7 @@ pub async fn log_call(
     ApiJson(b): ApiJson<LogBody>,
 ) -> Result<Json<Call>, HttpError> {
     visible_call(&st, &c, id).await?;
-    Ok(Json(calls::log(&st.db, &c.actor(), st.now(), id, &b.outcome, &b.comment).await.map_err(|e| c.err(e))?))
+    Ok(Json(calls::log(&st.db, &c.actor(), st.now(), id, &b.outcome, &b.comment).await?))
 }
 
 // ------------------------------------------------------------------ stock units
@@ -576,9 +575,9 @@ pub struct StockQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/stock-units", tag = "sales", params(StockQuery), responses((status = 200, body = ListOf<StockUnit>)))]
-pub async fn list_stock(State(st): State<AppState>, c: Ctx, Query(q): Query<StockQuery>) -> Result<Json<ListOf<StockUnit>>, HttpError> {
-    let page = PageReq::parse(q.limit, q.after.as_deref()).map_err(|e| c.err(e))?;
-    let res = stock::list(&st.db, q.q.as_deref(), q.status.as_deref(), &page).await.map_err(|e| c.err(e))?;
+pub async fn list_stock(State(st): State<AppState>, _c: Ctx, Query(q): Query<StockQuery>) -> Result<Json<ListOf<StockUnit>>, HttpError> {
+    let page = PageReq::parse(q.limit, q.after.as_deref())?;
+    let res = stock::list(&st.db, q.q.as_deref(), q.status.as_deref(), &page).await?;
     Ok(Json(ListOf { items: res.items, next_cursor: res.next.map(|n| n.encode()) }))
 }
 
@@ -588,8 +587,8 @@ pub async fn create_stock(
     c: Ctx,
     ApiJson(f): ApiJson<StockForm>,
 ) -> Result<(StatusCode, Json<StockUnit>), HttpError> {
-    let input = f.parse().map_err(|e| c.err(e))?;
-    Ok((StatusCode::CREATED, Json(stock::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
+    let input = f.parse()?;
+    Ok((StatusCode::CREATED, Json(stock::create(&st.db, &c.actor(), st.now(), &input).await?)))
 }
 
 #[utoipa::path(put, path = "/api/v1/stock-units/{id}", tag = "sales", request_body = StockForm, responses((status = 200, body = StockUnit), (status = 404), (status = 409), (status = 422)))]
@@ -599,6 +598,6 @@ pub async fn update_stock(
     Path(id): Path<i64>,
     ApiJson(f): ApiJson<StockForm>,
 ) -> Result<Json<StockUnit>, HttpError> {
-    let input = f.parse().map_err(|e| c.err(e))?;
-    Ok(Json(stock::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+    let input = f.parse()?;
+    Ok(Json(stock::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }

@@ -63,9 +63,9 @@ pub fn filter_of(q: &ListQuery) -> Result<Filter, Error> {
 
 #[utoipa::path(get, path = "/api/v1/service-requests", tag = "service", params(ListQuery), responses((status = 200, body = ListOf<ServiceRequest>)))]
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<ListOf<ServiceRequest>>, HttpError> {
-    let page = PageReq::parse(q.limit, q.after.as_deref()).map_err(|e| c.err(e))?;
-    let f = filter_of(&q).map_err(|e| c.err(e))?;
-    let res = store::list(&st.db, &c.p.visibility, &f, &page).await.map_err(|e| c.err(e))?;
+    let page = PageReq::parse(q.limit, q.after.as_deref())?;
+    let f = filter_of(&q)?;
+    let res = store::list(&st.db, &c.p.visibility, &f, &page).await?;
     Ok(Json(ListOf { items: res.items, next_cursor: res.next.map(|n| n.encode()) }))
 }
 
@@ -77,16 +77,15 @@ pub async fn create(
     ApiJson(f): ApiJson<RequestForm>,
 ) -> Result<(StatusCode, Json<ServiceRequest>), HttpError> {
     let f = RequestForm { owner_id: f.owner_id.or(Some(c.p.user_id)), branch_id: f.branch_id.or(c.p.visibility.home_unit_id()), ..f };
-    let input = f.parse().map_err(|e| c.err(e))?;
+    let input = f.parse()?;
     crate::customers::store::get_visible(&st.db, &c.p.visibility, input.customer_id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::validation("customer_id", "error.unknown_customer")))?;
-    Ok((StatusCode::CREATED, Json(store::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
+        .await?
+        .ok_or_else(|| Error::validation("customer_id", "error.unknown_customer"))?;
+    Ok((StatusCode::CREATED, Json(store::create(&st.db, &c.actor(), st.now(), &input).await?)))
 }
 
 async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<ServiceRequest, HttpError> {
-    store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 #[utoipa::path(get, path = "/api/v1/service-requests/{id}", tag = "service", responses((status = 200, body = ServiceRequest), (status = 404)))]
@@ -168,8 +167,8 @@ pub async fn update(
     if let Some(v) = p.branch_id {
         f.branch_id = v;
     }
-    let input = f.parse().map_err(|e| c.err(e))?;
-    Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+    let input = f.parse()?;
+    Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 
 /// The request's history: field changes, status changes, customer updates, equipment.
@@ -181,14 +180,14 @@ pub async fn history(
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<ListOf<AuditEvent>>, HttpError> {
     visible(&st, &c, id).await?;
-    let page = super::history_page(&st, &c, "service_request", id, &q).await?;
+    let page = super::history_page(&st, "service_request", id, &q).await?;
     Ok(Json(page))
 }
 
 #[utoipa::path(get, path = "/api/v1/service-requests/{id}/updates", tag = "service", responses((status = 200, body = ListOf<RequestUpdate>), (status = 404)))]
 pub async fn updates(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<RequestUpdate>>, HttpError> {
     visible(&st, &c, id).await?;
-    Ok(Json(ListOf { items: store::updates(&st.db, id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+    Ok(Json(ListOf { items: store::updates(&st.db, id).await?, next_cursor: None }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -213,16 +212,16 @@ pub async fn add_update(
     ApiJson(b): ApiJson<UpdateBody>,
 ) -> Result<(StatusCode, Json<RequestUpdate>), HttpError> {
     visible(&st, &c, id).await?;
-    Ok((StatusCode::CREATED, Json(store::add_update(&st.db, &c.actor(), st.now(), id, &b.status, &b.message).await.map_err(|e| c.err(e))?)))
+    Ok((StatusCode::CREATED, Json(store::add_update(&st.db, &c.actor(), st.now(), id, &b.status, &b.message).await?)))
 }
 
-fn role(c: &Ctx, r: &str) -> Result<Role, HttpError> {
-    Role::parse(r).ok_or_else(|| c.err(Error::NotFound))
+fn role(r: &str) -> Result<Role, HttpError> {
+    Ok(Role::parse(r).ok_or(Error::NotFound)?)
 }
 
-async fn contact_input(st: &AppState, c: &Ctx, f: &ContactForm) -> Result<crate::customers::ContactInput, HttpError> {
-    let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
-    f.parse(&region).map_err(|e| c.err(e))
+async fn contact_input(st: &AppState, f: &ContactForm) -> Result<crate::customers::ContactInput, HttpError> {
+    let region = crate::customers::store::region_of(&st.db).await?;
+    f.parse(&region).map_err(HttpError::from)
 }
 
 /// Creates a contact of the request's customer and sets it as `requester` or `user` (only
@@ -236,9 +235,9 @@ pub async fn create_contact(
     ApiJson(f): ApiJson<ContactForm>,
 ) -> Result<(StatusCode, Json<ServiceRequest>), HttpError> {
     visible(&st, &c, id).await?;
-    let role = role(&c, &r)?;
-    let input = contact_input(&st, &c, &f).await?;
-    Ok((StatusCode::CREATED, Json(store::create_contact(&st.db, &c.actor(), st.now(), id, role, &input).await.map_err(|e| c.err(e))?)))
+    let role = role(&r)?;
+    let input = contact_input(&st, &f).await?;
+    Ok((StatusCode::CREATED, Json(store::create_contact(&st.db, &c.actor(), st.now(), id, role, &input).await?)))
 }
 
 /// Modifies the contact set as `requester` or `user`.
@@ -251,14 +250,10 @@ pub async fn update_contact(
     ApiJson(f): ApiJson<ContactForm>,
 ) -> Result<Json<crate::customers::Contact>, HttpError> {
     let req = visible(&st, &c, id).await?;
-    let role = role(&c, &r)?;
-    let ct = store::contact_of(&st.db, id, role).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    let input = contact_input(&st, &c, &f).await?;
-    Ok(Json(
-        crate::customers::store::update_contact(&st.db, &c.actor(), st.now(), req.customer_id, ct.id, &input)
-            .await
-            .map_err(|e| c.err(e))?,
-    ))
+    let role = role(&r)?;
+    let ct = store::contact_of(&st.db, id, role).await?.ok_or(Error::NotFound)?;
+    let input = contact_input(&st, &f).await?;
+    Ok(Json(crate::customers::store::update_contact(&st.db, &c.actor(), st.now(), req.customer_id, ct.id, &input).await?))
 }
 
 // ------------------------------------------------------------------ equipment
@@ -270,8 +265,8 @@ impl ApiInput for EquipmentForm {
 #[utoipa::path(get, path = "/api/v1/service-requests/{id}/equipment", tag = "service", responses((status = 200, body = ListOf<Line>), (status = 404)))]
 pub async fn lines(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<Line>>, HttpError> {
     visible(&st, &c, id).await?;
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    Ok(Json(ListOf { items: equipment::lines(&mut conn, id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+    let mut conn = st.db.pool.acquire().await?;
+    Ok(Json(ListOf { items: equipment::lines(&mut conn, id).await?, next_cursor: None }))
 }
 
 /// Adds an equipment line: an existing equipment of the customer (`equipment_id`) or a new
@@ -300,18 +295,18 @@ pub async fn add_line(
     let r = visible(&st, &c, id).await?;
     let symptom = b.symptom.as_deref().filter(|s| !s.is_empty());
     match (b.equipment_id, b.equipment) {
-        (Some(eid), None) => equipment::add_line(&st.db, &c.actor(), st.now(), id, eid, symptom).await.map_err(|e| c.err(e))?,
+        (Some(eid), None) => equipment::add_line(&st.db, &c.actor(), st.now(), id, eid, symptom).await?,
         (None, Some(f)) => {
             if !c.p.can(Right::ServiceEquipmentManage) {
-                return Err(c.err(Error::Forbidden));
+                return Err(Error::Forbidden.into());
             }
-            let input = EquipmentForm { customer_id: Some(r.customer_id), ..f }.parse().map_err(|e| c.err(e))?;
-            equipment::create_line(&st.db, &c.actor(), st.now(), id, &input, symptom).await.map_err(|e| c.err(e))?;
+            let input = EquipmentForm { customer_id: Some(r.customer_id), ..f }.parse()?;
+            equipment::create_line(&st.db, &c.actor(), st.now(), id, &input, symptom).await?;
         }
-        _ => return Err(c.err(Error::validation("equipment_id", "error.equipment_or_id"))),
+        _ => return Err(Error::validation("equipment_id", "error.equipment_or_id").into()),
     }
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    Ok((StatusCode::CREATED, Json(ListOf { items: equipment::lines(&mut conn, id).await.map_err(|e| c.err(e))?, next_cursor: None })))
+    let mut conn = st.db.pool.acquire().await?;
+    Ok((StatusCode::CREATED, Json(ListOf { items: equipment::lines(&mut conn, id).await?, next_cursor: None })))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -338,21 +333,19 @@ pub async fn set_symptom(
         Some(s) => s,
         None => {
             // Absent: the stored symptom stays (the line must exist all the same).
-            let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-            let lines = equipment::lines(&mut conn, id).await.map_err(|e| c.err(e))?;
-            lines.into_iter().find(|l| l.equipment_id == eid).ok_or_else(|| c.err(Error::NotFound))?.symptom
+            let mut conn = st.db.pool.acquire().await?;
+            let lines = equipment::lines(&mut conn, id).await?;
+            lines.into_iter().find(|l| l.equipment_id == eid).ok_or(Error::NotFound)?.symptom
         }
     };
-    equipment::set_symptom(&st.db, &c.actor(), st.now(), id, eid, symptom.as_deref().filter(|s| !s.is_empty()))
-        .await
-        .map_err(|e| c.err(e))?;
+    equipment::set_symptom(&st.db, &c.actor(), st.now(), id, eid, symptom.as_deref().filter(|s| !s.is_empty())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(delete, path = "/api/v1/service-requests/{id}/equipment/{equipment_id}", tag = "service", responses((status = 204), (status = 404)))]
 pub async fn remove_line(State(st): State<AppState>, c: Ctx, Path((id, eid)): Path<(i64, i64)>) -> Result<StatusCode, HttpError> {
     visible(&st, &c, id).await?;
-    equipment::remove_line(&st.db, &c.actor(), st.now(), id, eid).await.map_err(|e| c.err(e))?;
+    equipment::remove_line(&st.db, &c.actor(), st.now(), id, eid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -369,11 +362,8 @@ pub async fn list_equipment(
     c: Ctx,
     Query(q): Query<EquipmentQuery>,
 ) -> Result<Json<ListOf<Equipment>>, HttpError> {
-    crate::customers::store::get_visible(&st.db, &c.p.visibility, q.customer_id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))?;
-    Ok(Json(ListOf { items: equipment::of_customer(&st.db, q.customer_id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+    crate::customers::store::get_visible(&st.db, &c.p.visibility, q.customer_id).await?.ok_or(Error::NotFound)?;
+    Ok(Json(ListOf { items: equipment::of_customer(&st.db, q.customer_id).await?, next_cursor: None }))
 }
 
 #[utoipa::path(post, path = "/api/v1/equipment", tag = "service", request_body = EquipmentForm, responses((status = 201, body = Equipment), (status = 409), (status = 422)))]
@@ -382,12 +372,11 @@ pub async fn create_equipment(
     c: Ctx,
     ApiJson(f): ApiJson<EquipmentForm>,
 ) -> Result<(StatusCode, Json<Equipment>), HttpError> {
-    let input = f.parse().map_err(|e| c.err(e))?;
+    let input = f.parse()?;
     crate::customers::store::get_visible(&st.db, &c.p.visibility, input.customer_id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::validation("customer_id", "error.unknown_customer")))?;
-    Ok((StatusCode::CREATED, Json(equipment::create(&st.db, &c.actor(), st.now(), &input).await.map_err(|e| c.err(e))?)))
+        .await?
+        .ok_or_else(|| Error::validation("customer_id", "error.unknown_customer"))?;
+    Ok((StatusCode::CREATED, Json(equipment::create(&st.db, &c.actor(), st.now(), &input).await?)))
 }
 
 #[utoipa::path(put, path = "/api/v1/equipment/{id}", tag = "service", request_body = EquipmentForm, responses((status = 200, body = Equipment), (status = 404), (status = 409), (status = 422)))]
@@ -397,15 +386,12 @@ pub async fn update_equipment(
     Path(id): Path<i64>,
     ApiJson(f): ApiJson<EquipmentForm>,
 ) -> Result<Json<Equipment>, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let cur = equipment::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let mut conn = st.db.pool.acquire().await?;
+    let cur = equipment::get(&mut conn, id).await?.ok_or(Error::NotFound)?;
     drop(conn);
-    crate::customers::store::get_visible(&st.db, &c.p.visibility, cur.customer_id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::NotFound))?;
-    let input = EquipmentForm { customer_id: Some(cur.customer_id), ..f }.parse().map_err(|e| c.err(e))?;
-    Ok(Json(equipment::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+    crate::customers::store::get_visible(&st.db, &c.p.visibility, cur.customer_id).await?.ok_or(Error::NotFound)?;
+    let input = EquipmentForm { customer_id: Some(cur.customer_id), ..f }.parse()?;
+    Ok(Json(equipment::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 
 // ------------------------------------------------------------------ interventions
@@ -436,18 +422,17 @@ pub struct Planning {
 /// Resolves a planning window: (whose, from, to).
 pub async fn planning_range(
     st: &AppState,
-    c: &Ctx,
     from: Option<&str>,
     days: i64,
     technician: Option<i64>,
     branch: Option<i64>,
 ) -> Result<(PlanningOf, i64, i64), HttpError> {
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     if !(1..=42).contains(&days) {
-        return Err(c.err(Error::validation("days", "error.out_of_range")));
+        return Err(Error::validation("days", "error.out_of_range").into());
     }
     let start = match from.filter(|s| !s.is_empty()) {
-        Some(d) => zone.parse_local(d, "00:00").ok_or_else(|| c.err(Error::validation("from", "error.invalid_datetime")))?,
+        Some(d) => zone.parse_local(d, "00:00").ok_or_else(|| Error::validation("from", "error.invalid_datetime"))?,
         None => zone.day_start(st.now()),
     };
     let end_day = zone.local(start).date() + chrono::Days::new(days as u64);
@@ -463,8 +448,8 @@ pub async fn planning_range(
 /// The planning: interventions in a window, per technician or per branch, with conflicts.
 #[utoipa::path(get, path = "/api/v1/interventions", tag = "service", params(PlanningQuery), responses((status = 200, body = Planning)))]
 pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<PlanningQuery>) -> Result<Json<Planning>, HttpError> {
-    let (of, from, to) = planning_range(&st, &c, q.from.as_deref(), q.days.unwrap_or(7), q.technician_id, q.branch_id).await?;
-    let items = interventions::planning(&st.db, &c.p.visibility, of, from, to).await.map_err(|e| c.err(e))?;
+    let (of, from, to) = planning_range(&st, q.from.as_deref(), q.days.unwrap_or(7), q.technician_id, q.branch_id).await?;
+    let items = interventions::planning(&st.db, &c.p.visibility, of, from, to).await?;
     let conflicts = interventions::conflicts(&items);
     Ok(Json(Planning { items, conflicts }))
 }
@@ -477,19 +462,18 @@ pub async fn create_intervention(
     ApiJson(f): ApiJson<InterventionForm>,
 ) -> Result<(StatusCode, Json<Intervention>), HttpError> {
     let Some(request_id) = f.request_id else {
-        return Err(c.err(Error::validation("request_id", "error.required")));
+        return Err(Error::validation("request_id", "error.required").into());
     };
     store::get_visible(&st.db, &c.p.visibility, request_id)
-        .await
-        .map_err(|e| c.err(e))?
-        .ok_or_else(|| c.err(Error::validation("request_id", "error.unknown_request")))?;
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
-    let input = f.parse(zone).map_err(|e| c.err(e))?;
-    Ok((StatusCode::CREATED, Json(interventions::create(&st.db, &c.actor(), st.now(), request_id, &input).await.map_err(|e| c.err(e))?)))
+        .await?
+        .ok_or_else(|| Error::validation("request_id", "error.unknown_request"))?;
+    let zone = crate::settings::zone(&st.db).await?;
+    let input = f.parse(zone)?;
+    Ok((StatusCode::CREATED, Json(interventions::create(&st.db, &c.actor(), st.now(), request_id, &input).await?)))
 }
 
 async fn visible_intervention(st: &AppState, c: &Ctx, id: i64) -> Result<Intervention, HttpError> {
-    interventions::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(interventions::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 #[utoipa::path(get, path = "/api/v1/interventions/{id}", tag = "service", responses((status = 200, body = Intervention), (status = 404)))]
@@ -508,9 +492,9 @@ pub async fn update_intervention(
     ApiJson(f): ApiJson<InterventionForm>,
 ) -> Result<Json<Intervention>, HttpError> {
     visible_intervention(&st, &c, id).await?;
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
-    let input = f.parse(zone).map_err(|e| c.err(e))?;
-    Ok(Json(interventions::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?))
+    let zone = crate::settings::zone(&st.db).await?;
+    let input = f.parse(zone)?;
+    Ok(Json(interventions::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/service-requests/{id}/interventions", tag = "service", responses((status = 200, body = ListOf<Intervention>), (status = 404)))]
@@ -520,7 +504,7 @@ pub async fn request_interventions(
     Path(id): Path<i64>,
 ) -> Result<Json<ListOf<Intervention>>, HttpError> {
     visible(&st, &c, id).await?;
-    Ok(Json(ListOf { items: interventions::for_request(&st.db, id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+    Ok(Json(ListOf { items: interventions::for_request(&st.db, id).await?, next_cursor: None }))
 }
 
 // ------------------------------------------------------------------ equipment returns
@@ -542,7 +526,7 @@ pub async fn list_returns(
     Query(q): Query<ReturnsQuery>,
 ) -> Result<Json<ListOf<EquipmentReturn>>, HttpError> {
     visible(&st, &c, q.request_id).await?;
-    Ok(Json(ListOf { items: returns::for_request(&st.db, q.request_id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+    Ok(Json(ListOf { items: returns::for_request(&st.db, q.request_id).await?, next_cursor: None }))
 }
 
 /// Creates a return (RMA) for one of a request's equipment lines.
@@ -553,10 +537,10 @@ pub async fn create_return(
     ApiJson(f): ApiJson<ReturnForm>,
 ) -> Result<(StatusCode, Json<EquipmentReturn>), HttpError> {
     let Some(request_id) = f.request_id else {
-        return Err(c.err(Error::validation("request_id", "error.required")));
+        return Err(Error::validation("request_id", "error.required").into());
     };
     visible(&st, &c, request_id).await?;
-    Ok((StatusCode::CREATED, Json(returns::create(&st.db, &c.actor(), st.now(), request_id, &f).await.map_err(|e| c.err(e))?)))
+    Ok((StatusCode::CREATED, Json(returns::create(&st.db, &c.actor(), st.now(), request_id, &f).await?)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -580,12 +564,12 @@ pub async fn update_return(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<ReturnStatusBody>,
 ) -> Result<Json<EquipmentReturn>, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let x = returns::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let mut conn = st.db.pool.acquire().await?;
+    let x = returns::get(&mut conn, id).await?.ok_or(Error::NotFound)?;
     drop(conn);
     visible(&st, &c, x.request_id).await?;
     match b.status.filter(|s| *s != x.status) {
-        Some(to) => Ok(Json(returns::set_status(&st.db, &c.actor(), st.now(), id, &to).await.map_err(|e| c.err(e))?)),
+        Some(to) => Ok(Json(returns::set_status(&st.db, &c.actor(), st.now(), id, &to).await?)),
         None => Ok(Json(x)),
     }
 }
@@ -595,20 +579,20 @@ pub async fn update_return(
 #[utoipa::path(get, path = "/api/v1/service-requests/{id}/documents", tag = "service", responses((status = 200, body = ListOf<Document>), (status = 404)))]
 pub async fn list_documents(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<Document>>, HttpError> {
     visible(&st, &c, id).await?;
-    Ok(Json(ListOf { items: documents::for_request(&st.db, id).await.map_err(|e| c.err(e))?, next_cursor: None }))
+    Ok(Json(ListOf { items: documents::for_request(&st.db, id).await?, next_cursor: None }))
 }
 
 /// Reads a multipart upload: the `file` part (name and bytes) and the `shared` flag.
-pub async fn read_upload(c: &Ctx, mp: &mut axum::extract::Multipart, max: usize) -> Result<(String, Vec<u8>, bool), HttpError> {
+pub async fn read_upload(mp: &mut axum::extract::Multipart, max: usize) -> Result<(String, Vec<u8>, bool), HttpError> {
     let mut file: Option<(String, Vec<u8>)> = None;
     let mut shared = false;
     loop {
         match mp.next_field().await {
             Ok(Some(field)) if field.name() == Some("file") => {
                 let name = field.file_name().unwrap_or_default().to_string();
-                let bytes = field.bytes().await.map_err(|_| c.err(Error::validation("file", "error.too_large")))?;
+                let bytes = field.bytes().await.map_err(|_| Error::validation("file", "error.too_large"))?;
                 if bytes.len() > max {
-                    return Err(c.err(Error::validation("file", "error.too_large")));
+                    return Err(Error::validation("file", "error.too_large").into());
                 }
                 file = Some((name, bytes.to_vec()));
             }
@@ -618,10 +602,10 @@ pub async fn read_upload(c: &Ctx, mp: &mut axum::extract::Multipart, max: usize)
             }
             Ok(Some(_)) => {}
             Ok(None) => break,
-            Err(_) => return Err(c.err(Error::validation("file", "error.too_large"))),
+            Err(_) => return Err(Error::validation("file", "error.too_large").into()),
         }
     }
-    let (name, bytes) = file.ok_or_else(|| c.err(Error::validation("file", "error.required")))?;
+    let (name, bytes) = file.ok_or_else(|| Error::validation("file", "error.required"))?;
     Ok((name, bytes, shared))
 }
 
@@ -636,16 +620,14 @@ pub async fn upload_document(
     mut mp: axum::extract::Multipart,
 ) -> Result<(StatusCode, Json<Document>), HttpError> {
     visible(&st, &c, id).await?;
-    let (name, bytes, shared) = read_upload(&c, &mut mp, st.config.max_document_bytes).await?;
-    let d = documents::upload(&st.db, &st.storage, &c.actor(), st.now(), id, &name, bytes, shared, st.config.max_document_bytes)
-        .await
-        .map_err(|e| c.err(e))?;
+    let (name, bytes, shared) = read_upload(&mut mp, st.config.max_document_bytes).await?;
+    let d = documents::upload(&st.db, &st.storage, &c.actor(), st.now(), id, &name, bytes, shared, st.config.max_document_bytes).await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
 
 /// A document whose request the caller may see.
 pub async fn visible_document(st: &AppState, c: &Ctx, id: i64) -> Result<Document, HttpError> {
-    let d = documents::get(&st.db, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let d = documents::get(&st.db, id).await?.ok_or(Error::NotFound)?;
     visible(st, c, d.request_id).await?;
     Ok(d)
 }
@@ -664,9 +646,9 @@ fn rfc5987(s: &str) -> String {
 }
 
 /// The file itself, as an attachment under its original name.
-pub async fn download_response(st: &AppState, c: &Ctx, d: &Document) -> Result<axum::response::Response, HttpError> {
+pub async fn download_response(st: &AppState, d: &Document) -> Result<axum::response::Response, HttpError> {
     use axum::response::IntoResponse;
-    let bytes = documents::content(&st.storage, d).await.map_err(|e| c.err(e))?;
+    let bytes = documents::content(&st.storage, d).await?;
     let ascii: String = d.filename.chars().map(|ch| if ch.is_ascii_alphanumeric() || ".-_ ".contains(ch) { ch } else { '_' }).collect();
     let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", rfc5987(&d.filename));
     Ok((
@@ -683,13 +665,13 @@ pub async fn download_response(st: &AppState, c: &Ctx, d: &Document) -> Result<a
 #[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "service", responses((status = 200, description = "The file, as an attachment"), (status = 404)))]
 pub async fn download_document(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<axum::response::Response, HttpError> {
     let d = visible_document(&st, &c, id).await?;
-    download_response(&st, &c, &d).await
+    download_response(&st, &d).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "service", responses((status = 204), (status = 404)))]
 pub async fn delete_document(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
     visible_document(&st, &c, id).await?;
-    documents::delete(&st.db, &st.storage, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    documents::delete(&st.db, &st.storage, &c.actor(), st.now(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -697,7 +679,7 @@ pub async fn delete_document(State(st): State<AppState>, c: Ctx, Path(id): Path<
 
 /// The sender of a send-by-email: the user, by name and address.
 pub fn sender_of(c: &Ctx) -> Result<crate::mail::Mailbox, HttpError> {
-    let email = crate::identity::Email::parse(&c.p.email).map_err(|_| c.err(Error::internal("user address")))?;
+    let email = crate::identity::Email::parse(&c.p.email).map_err(|_| Error::internal("user address"))?;
     Ok(crate::mail::Mailbox::new(Some(&c.p.name), &email))
 }
 
@@ -706,8 +688,8 @@ pub fn sender_of(c: &Ctx) -> Result<crate::mail::Mailbox, HttpError> {
 pub async fn summary_pdf(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<axum::response::Response, HttpError> {
     use axum::response::IntoResponse;
     let r = visible(&st, &c, id).await?;
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
-    let bytes = crate::service::summary::pdf(&st.db, &r, zone, c.lang(), st.now()).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
+    let bytes = crate::service::summary::pdf(&st.db, &r, zone, c.lang(), st.now()).await?;
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "application/pdf".to_string()),
@@ -736,9 +718,8 @@ pub async fn send_email(
     ApiJson(f): ApiJson<crate::service::summary::SendForm>,
 ) -> Result<(StatusCode, Json<Sent>), HttpError> {
     let r = visible(&st, &c, id).await?;
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let sender = sender_of(&c)?;
-    let email_id =
-        crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, zone, c.lang()).await.map_err(|e| c.err(e))?;
+    let email_id = crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, zone, c.lang()).await?;
     Ok((StatusCode::CREATED, Json(Sent { email_id })))
 }

@@ -31,7 +31,7 @@ pub struct CreatedToken {
 /// The caller's tokens (secrets are never shown again).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "account", responses((status = 200, body = ListOf<ApiToken>)))]
 pub async fn list(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<ApiToken>>, HttpError> {
-    let items = token::list_for(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
+    let items = token::list_for(&st.db, c.p.user_id).await?;
     Ok(Json(ListOf { items, next_cursor: None }))
 }
 
@@ -42,13 +42,13 @@ pub async fn create(
     c: Ctx,
     ApiJson(n): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), HttpError> {
-    let (token, secret) = token::create(&st.db, &c.actor(), st.now(), c.p.user_id, &n.name).await.map_err(|e| c.err(e))?;
+    let (token, secret) = token::create(&st.db, &c.actor(), st.now(), c.p.user_id, &n.name).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
 }
 
 /// Revokes one of the caller's tokens.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "account", responses((status = 204), (status = 404)))]
 pub async fn revoke(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
-    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id).await.map_err(|e| c.err(e))?;
+    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

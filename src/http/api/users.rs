@@ -38,9 +38,9 @@ pub struct UserListQuery {
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListQuery),
     responses((status = 200, body = ListOf<UserOut>), (status = 422, description = "Invalid filter")))]
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<UserListQuery>) -> Result<Json<ListOf<UserOut>>, HttpError> {
-    let page = PageReq::parse(q.limit, q.after.as_deref()).map_err(|e| c.err(e))?;
+    let page = PageReq::parse(q.limit, q.after.as_deref())?;
     let filter = UserFilter { q: q.q, role: q.role, org_unit_id: q.org_unit_id, active: q.active };
-    let res = users::list(&st.db, &c.p.visibility, &filter, &page).await.map_err(|e| c.err(e))?;
+    let res = users::list(&st.db, &c.p.visibility, &filter, &page).await?;
     let hidden = c.p.sees_hidden_fields();
     Ok(Json(ListOf { items: res.items.iter().map(|u| UserOut::new(u, hidden)).collect(), next_cursor: res.next.map(|n| n.encode()) }))
 }
@@ -48,7 +48,7 @@ pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<UserListQu
 /// One user, if visible to the caller.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", responses((status = 200, body = UserOut), (status = 404)))]
 pub async fn get(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<UserOut>, HttpError> {
-    let u = users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let u = users::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     Ok(Json(UserOut::new(&u, c.p.sees_hidden_fields())))
 }
 
@@ -61,8 +61,8 @@ pub async fn create(
     c: Ctx,
     ApiJson(form): ApiJson<UserForm>,
 ) -> Result<(StatusCode, Json<UserOut>), HttpError> {
-    let input = form.parse().map_err(|e| c.err(e))?;
-    let u = users::create(&st.db, &c.actor(), st.now(), &input, form.password.as_deref()).await.map_err(|e| c.err(e))?;
+    let input = form.parse()?;
+    let u = users::create(&st.db, &c.actor(), st.now(), &input, form.password.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(UserOut::new(&u, c.p.sees_hidden_fields()))))
 }
 
@@ -94,7 +94,7 @@ pub async fn update(
     Path(id): Path<i64>,
     ApiJson(p): ApiJson<UserPatch>,
 ) -> Result<Json<UserOut>, HttpError> {
-    let u = users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let u = users::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     let form = UserForm {
         email: p.email.unwrap_or(u.email),
         name: p.name.unwrap_or(u.name),
@@ -104,8 +104,8 @@ pub async fn update(
         active: Some(p.active.unwrap_or(u.active)),
         password: None,
     };
-    let input = form.parse().map_err(|e| c.err(e))?;
-    let u = users::update(&st.db, &c.actor(), st.now(), id, &input).await.map_err(|e| c.err(e))?;
+    let input = form.parse()?;
+    let u = users::update(&st.db, &c.actor(), st.now(), id, &input).await?;
     Ok(Json(UserOut::new(&u, c.p.sees_hidden_fields())))
 }
 
@@ -125,6 +125,6 @@ pub async fn history(
     Path(id): Path<i64>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<ListOf<AuditEvent>>, HttpError> {
-    users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    Ok(Json(super::history_page(&st, &c, "user", id, &q).await?))
+    users::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
+    Ok(Json(super::history_page(&st, "user", id, &q).await?))
 }

@@ -35,10 +35,9 @@ async fn show(
     token_errors: FormErrors,
     token_name: String,
 ) -> Result<Response, HttpError> {
-    let tokens = token::list_for(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
+    let tokens = token::list_for(&st.db, c.p.user_id).await?;
     let prefs = crate::mail::notify::prefs(&st.db, c.p.user_id)
-        .await
-        .map_err(|e| c.err(e))?
+        .await?
         .into_iter()
         .map(|(e, on)| (e.to_string(), c.tr.tp("event.", e), on))
         .collect();
@@ -69,9 +68,9 @@ pub struct PasswordForm {
 }
 
 pub async fn change_password(State(st): State<AppState>, c: Ctx, Form(f): Form<PasswordForm>) -> Result<Response, HttpError> {
-    let stored = users::password_hash(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
+    let stored = users::password_hash(&st.db, c.p.user_id).await?;
     let current_ok = match stored {
-        Some(h) => password::verify_blocking(f.current.clone(), h).await.map_err(|e| c.err(e))?,
+        Some(h) => password::verify_blocking(f.current.clone(), h).await?,
         None => false,
     };
     let mut errs = crate::error::FieldErrors::new();
@@ -112,16 +111,16 @@ pub async fn create_token(State(st): State<AppState>, c: Ctx, Form(f): Form<Toke
 }
 
 pub async fn revoke_token(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id).await.map_err(|e| c.err(e))?;
+    token::revoke(&st.db, &c.actor(), st.now(), c.p.user_id, id).await?;
     Ok(redirect_notice("/account", "notice.token_revoked"))
 }
 
 /// Saves the optional notifications: a checked box means "send me these".
 pub async fn save_notifications(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
-    let current = crate::mail::notify::prefs(&st.db, c.p.user_id).await.map_err(|e| c.err(e))?;
+    let current = crate::mail::notify::prefs(&st.db, c.p.user_id).await?;
     let choices: Vec<(String, bool)> =
         current.iter().map(|(e, _)| (e.to_string(), pairs.iter().any(|(k, v)| k == "events" && v == e))).collect();
-    crate::mail::notify::set_prefs(&st.db, c.p.user_id, &choices).await.map_err(|e| c.err(e))?;
+    crate::mail::notify::set_prefs(&st.db, c.p.user_id, &choices).await?;
     Ok(redirect_notice("/account", "notice.saved"))
 }

@@ -102,12 +102,9 @@ fn phone_display(p: &Option<String>, region: &str) -> String {
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(mut q): Query<ListQuery>) -> Result<Response, HttpError> {
     // A saved view supplies the filters, columns and sort.
     let current_view = match q.view {
-        Some(v) => Some(
-            crate::views::get_usable(&st.db, "customers", c.p.user_id, c.p.visibility.unit_id, v)
-                .await
-                .map_err(|e| c.err(e))?
-                .ok_or_else(|| c.err(Error::NotFound))?,
-        ),
+        Some(v) => {
+            Some(crate::views::get_usable(&st.db, "customers", c.p.user_id, c.p.visibility.unit_id, v).await?.ok_or(Error::NotFound)?)
+        }
         None => None,
     };
     if let Some(v) = &current_view {
@@ -117,13 +114,13 @@ pub async fn list(State(st): State<AppState>, c: Ctx, Query(mut q): Query<ListQu
         }
     }
     let sort = store::Sort::parse(q.sort.as_deref().unwrap_or("")).unwrap_or_default();
-    let size = crate::settings::get_int(&st.db, "lists.page_size").await.map_err(|e| c.err(e))?;
-    let page = PageReq::parse(Some(size), q.after.as_deref()).map_err(|e| c.err(e))?;
+    let size = crate::settings::get_int(&st.db, "lists.page_size").await?;
+    let page = PageReq::parse(Some(size), q.after.as_deref())?;
     let kind = q.kind.as_deref().and_then(Kind::parse);
     let filter = Filter { q: q.q.clone(), kind, sort, ..Default::default() };
-    let res = store::list(&st.db, &c.p.visibility, &filter, &page).await.map_err(|e| c.err(e))?;
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let region = store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    let res = store::list(&st.db, &c.p.visibility, &filter, &page).await?;
+    let mut conn = st.db.pool.acquire().await?;
+    let region = store::region(&mut conn).await?;
     let view_query = q.view_query();
     let next = res.next.map(|n| {
         let mut s = view_query.clone();
@@ -145,7 +142,7 @@ pub async fn list(State(st): State<AppState>, c: Ctx, Query(mut q): Query<ListQu
         sort: sort.code().to_string(),
         cols,
         all_columns: COLUMNS.iter().map(|k| (*k, c.tr.tp("customers.col_", k))).collect(),
-        views: crate::views::usable(&st.db, "customers", c.p.user_id, c.p.visibility.unit_id).await.map_err(|e| c.err(e))?,
+        views: crate::views::usable(&st.db, "customers", c.p.user_id, c.p.visibility.unit_id).await?,
         current_view,
         view_query,
         user_id: c.p.user_id,
@@ -198,7 +195,7 @@ pub async fn create_view(
 ) -> Result<Response, HttpError> {
     let query = crate::views::normalise_query(&f.query, VIEW_PARAMS);
     let share = if f.shared.is_some() { c.p.visibility.unit_id } else { None };
-    let v = crate::views::create(&st.db, &c.actor(), st.now(), "customers", &f.name, &query, share).await.map_err(|e| c.err(e))?;
+    let v = crate::views::create(&st.db, &c.actor(), st.now(), "customers", &f.name, &query, share).await?;
     Ok(redirect_notice(&format!("/customers?view={}", v.id), "notice.view_saved"))
 }
 
@@ -216,12 +213,12 @@ pub async fn update_view(
     axum::extract::Form(f): axum::extract::Form<UpdateViewForm>,
 ) -> Result<Response, HttpError> {
     let query = crate::views::normalise_query(&f.query, VIEW_PARAMS);
-    crate::views::update(&st.db, &c.actor(), st.now(), id, &query).await.map_err(|e| c.err(e))?;
+    crate::views::update(&st.db, &c.actor(), st.now(), id, &query).await?;
     Ok(redirect_notice(&format!("/customers?view={id}"), "notice.view_updated"))
 }
 
 pub async fn delete_view(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    crate::views::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    crate::views::delete(&st.db, &c.actor(), st.now(), id).await?;
     Ok(redirect_notice("/customers", "notice.deleted"))
 }
 
@@ -269,12 +266,11 @@ async fn form_page(
     f: FormErrors,
     duplicates: Vec<(Match, bool)>,
 ) -> Result<Response, HttpError> {
-    let civilities =
-        lists::choices(&st.db, "civility", &form.civility.iter().map(String::as_str).collect::<Vec<_>>()).await.map_err(|e| c.err(e))?;
+    let civilities = lists::choices(&st.db, "civility", &form.civility.iter().map(String::as_str).collect::<Vec<_>>()).await?;
     let chosen: Vec<&str> = form.particularities.iter().map(String::as_str).collect();
-    let particularities = lists::choices(&st.db, "customer_particularity", &chosen).await.map_err(|e| c.err(e))?;
-    let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
-    let owners = users::active_and(&st.db, &form.owner_id.into_iter().collect::<Vec<_>>()).await.map_err(|e| c.err(e))?;
+    let particularities = lists::choices(&st.db, "customer_particularity", &chosen).await?;
+    let units = units::tree(&st.db).await?;
+    let owners = users::active_and(&st.db, &form.owner_id.into_iter().collect::<Vec<_>>()).await?;
     let mut pc = PageCtx::new(c, "/customers", if id.is_some() { "customers.edit" } else { "customers.new" });
     if id.is_some() {
         pc.title = format!("{} {}", form.first_name, if form.kind == "company" { &form.company_name } else { &form.last_name });
@@ -343,13 +339,13 @@ async fn duplicates_of(
     input: &crate::customers::CustomerInput,
     exclude: Option<i64>,
 ) -> Result<Vec<(Match, bool)>, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let mut conn = st.db.pool.acquire().await?;
     let phones: Vec<&str> = input.phone.iter().chain(input.mobile.iter()).map(|p| p.as_str()).collect();
-    let matches = store::lookup(&mut conn, input.email.as_ref().map(|e| e.as_str()), &phones, exclude).await.map_err(|e| c.err(e))?;
+    let matches = store::lookup(&mut conn, input.email.as_ref().map(|e| e.as_str()), &phones, exclude).await?;
     drop(conn);
     let mut out = Vec::new();
     for m in matches {
-        let visible = store::get_visible(&st.db, &c.p.visibility, m.id).await.map_err(|e| c.err(e))?.is_some();
+        let visible = store::get_visible(&st.db, &c.p.visibility, m.id).await?.is_some();
         out.push((m, visible));
     }
     Ok(out)
@@ -357,7 +353,7 @@ async fn duplicates_of(
 
 pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
     let (form, force) = read_form(&body);
-    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    let region = store::region_of(&st.db).await?;
     let input = match form.parse(&region) {
         Ok(i) => i,
         Err(e) => {
@@ -383,11 +379,11 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
 
 /// The customer, if the user may change it (scope only; 404 otherwise).
 async fn writable(st: &AppState, c: &Ctx, id: i64) -> Result<Customer, HttpError> {
-    store::get_writable(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(store::get_writable(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<Customer, HttpError> {
-    store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
@@ -398,7 +394,7 @@ pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     writable(&st, &c, id).await?;
     let (form, _) = read_form(&body);
-    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    let region = store::region_of(&st.db).await?;
     let res = match form.parse(&region) {
         Ok(input) => store::update(&st.db, &c.actor(), st.now(), id, &input).await,
         Err(e) => Err(e),
@@ -414,7 +410,7 @@ pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, bod
 
 pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     writable(&st, &c, id).await?;
-    store::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    store::delete(&st.db, &c.actor(), st.now(), id).await?;
     Ok(redirect_notice("/customers", "notice.deleted"))
 }
 
@@ -454,18 +450,11 @@ impl ShowPage {
 /// The emails about the customer and about its files the user may see: its opportunities
 /// and their meetings, its service requests (each visibility-filtered).
 async fn related_emails(st: &AppState, c: &Ctx, id: i64) -> Result<Vec<crate::mail::EmailSummary>, HttpError> {
-    let opportunities = if c.p.can(Right::OpportunitiesRead) {
-        crate::sales::store::visible_ids(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?
-    } else {
-        Vec::new()
-    };
-    let meetings = if c.p.can(Right::MeetingsRead) {
-        crate::sales::store::meeting_ids(&st.db, &opportunities).await.map_err(|e| c.err(e))?
-    } else {
-        Vec::new()
-    };
+    let opportunities =
+        if c.p.can(Right::OpportunitiesRead) { crate::sales::store::visible_ids(&st.db, &c.p.visibility, id).await? } else { Vec::new() };
+    let meetings = if c.p.can(Right::MeetingsRead) { crate::sales::store::meeting_ids(&st.db, &opportunities).await? } else { Vec::new() };
     let requests = if c.p.can(Right::ServiceRequestsRead) {
-        crate::service::store::visible_ids(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?
+        crate::service::store::visible_ids(&st.db, &c.p.visibility, id).await?
     } else {
         Vec::new()
     };
@@ -474,7 +463,7 @@ async fn related_emails(st: &AppState, c: &Ctx, id: i64) -> Result<Vec<crate::ma
         &[("customer", &[id]), ("opportunity", &opportunities), ("meeting", &meetings), ("service_request", &requests)],
     )
     .await
-    .map_err(|e| c.err(e))
+    .map_err(HttpError::from)
 }
 
 async fn show_page(
@@ -487,13 +476,13 @@ async fn show_page(
     merge_error: Option<String>,
 ) -> Result<Response, HttpError> {
     let cu = visible(st, c, id).await?;
-    let contacts = store::contacts(&st.db, id).await.map_err(|e| c.err(e))?;
-    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
-    let particularities = lists::items(&st.db, "customer_particularity", true).await.map_err(|e| c.err(e))?;
+    let contacts = store::contacts(&st.db, id).await?;
+    let region = store::region_of(&st.db).await?;
+    let particularities = lists::items(&st.db, "customer_particularity", true).await?;
     let emails = related_emails(st, c, id).await?;
     let open_files = crate::http::api::sales::open_files_for(st, c, id).await?;
     // Read through a record one takes part in: no change controls.
-    let in_scope = store::get_writable(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.is_some();
+    let in_scope = store::get_writable(&st.db, &c.p.visibility, id).await?.is_some();
     let (civ_choices, part_choices) = contact_choices(st, c, &contact_form).await?;
     let mut pc = PageCtx::new(c, "/customers", "nav.customers").with_notice(notice);
     pc.title = cu.display_name.clone();
@@ -569,8 +558,8 @@ pub struct Choice {
 /// active entries, plus the inactive ones the contact already has, so that saving keeps them.
 pub(crate) async fn contact_choices(st: &AppState, c: &Ctx, form: &ContactForm) -> Result<(Vec<Choice>, Vec<Choice>), HttpError> {
     let lang = c.lang();
-    let civilities = lists::items(&st.db, "civility", true).await.map_err(|e| c.err(e))?;
-    let parts = lists::items(&st.db, "customer_particularity", true).await.map_err(|e| c.err(e))?;
+    let civilities = lists::items(&st.db, "civility", true).await?;
+    let parts = lists::items(&st.db, "customer_particularity", true).await?;
     let civ = civilities
         .iter()
         .map(|i| (i, form.civility.as_deref() == Some(i.code.as_str())))
@@ -589,7 +578,7 @@ pub(crate) async fn contact_choices(st: &AppState, c: &Ctx, form: &ContactForm) 
 pub async fn create_contact(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     writable(&st, &c, id).await?;
     let form = read_contact(ContactForm::default(), &body);
-    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    let region = store::region_of(&st.db).await?;
     let res = match form.parse(&region) {
         Ok(input) => store::create_contact(&st.db, &c.actor(), st.now(), id, &input).await,
         Err(e) => Err(e),
@@ -617,8 +606,8 @@ struct ContactPage {
 
 pub async fn edit_contact(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
     let customer = writable(&st, &c, id).await?;
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let ct = store::contact(&mut conn, id, cid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let mut conn = st.db.pool.acquire().await?;
+    let ct = store::contact(&mut conn, id, cid).await?.ok_or(Error::NotFound)?;
     let mut pc = PageCtx::new(&c, "/customers", "customers.contact_edit");
     pc.title = ct.name();
     let form = ContactForm::from_contact(&ct);
@@ -633,11 +622,11 @@ pub async fn update_contact(
     body: String,
 ) -> Result<Response, HttpError> {
     let customer = writable(&st, &c, id).await?;
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let ct = store::contact(&mut conn, id, cid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let mut conn = st.db.pool.acquire().await?;
+    let ct = store::contact(&mut conn, id, cid).await?.ok_or(Error::NotFound)?;
     drop(conn);
     let form = read_contact(ContactForm::from_contact(&ct), &body);
-    let region = store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    let region = store::region_of(&st.db).await?;
     let res = match form.parse(&region) {
         Ok(input) => store::update_contact(&st.db, &c.actor(), st.now(), id, cid, &input).await,
         Err(e) => Err(e),
@@ -658,7 +647,7 @@ pub async fn update_contact(
 
 pub async fn delete_contact(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
     writable(&st, &c, id).await?;
-    store::delete_contact(&st.db, &c.actor(), st.now(), id, cid).await.map_err(|e| c.err(e))?;
+    store::delete_contact(&st.db, &c.actor(), st.now(), id, cid).await?;
     Ok(redirect_notice(&format!("/customers/{id}"), "notice.deleted"))
 }
 
@@ -677,13 +666,13 @@ pub async fn merge(
     writable(&st, &c, id).await?;
     let from: Option<i64> = m.from_id.trim().trim_start_matches('#').parse().ok();
     let other = match from {
-        Some(f) => store::get_writable(&st.db, &c.p.visibility, f).await.map_err(|e| c.err(e))?,
+        Some(f) => store::get_writable(&st.db, &c.p.visibility, f).await?,
         None => None,
     };
     let Some(other) = other.filter(|o| o.id != id) else {
         return show_page(&st, &c, id, None, ContactForm::default(), FormErrors::none(), Some(c.tr.t("error.merge_target"))).await;
     };
-    store::merge(&st.db, &c.actor(), st.now(), id, other.id).await.map_err(|e| c.err(e))?;
+    store::merge(&st.db, &c.actor(), st.now(), id, other.id).await?;
     Ok(redirect_notice(&format!("/customers/{id}"), "notice.customers_merged"))
 }
 
@@ -697,7 +686,7 @@ struct HistoryPage {
 
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     let cu = visible(&st, &c, id).await?;
-    let events = audit::history(&st.db, "customer", id, None, 500).await.map_err(|e| c.err(e))?;
+    let events = audit::history(&st.db, "customer", id, None, 500).await?;
     let mut pc = PageCtx::new(&c, "/customers", "history.title");
     pc.title = format!("{} · {}", c.tr.t("history.title"), cu.display_name);
     let labels = |f: &str, v: &str| match f {

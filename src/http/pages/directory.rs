@@ -30,10 +30,10 @@ struct DirectoryPage {
 }
 
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
-    let size = crate::settings::get_int(&st.db, "lists.page_size").await.map_err(|e| c.err(e))?;
-    let page = PageReq::parse(Some(size), q.after.as_deref()).map_err(|e| c.err(e))?;
+    let size = crate::settings::get_int(&st.db, "lists.page_size").await?;
+    let page = PageReq::parse(Some(size), q.after.as_deref())?;
     let filter = UserFilter { q: q.q.clone(), active: Some(true), ..Default::default() };
-    let res = users::list(&st.db, &c.p.visibility, &filter, &page).await.map_err(|e| c.err(e))?;
+    let res = users::list(&st.db, &c.p.visibility, &filter, &page).await?;
     let next = res.next.map(|n| {
         let mut qs = format!("after={}", n.encode());
         if let Some(text) = q.q.as_deref().filter(|s| !s.is_empty()) {
@@ -53,7 +53,7 @@ struct ShowPage {
 }
 
 pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    let u = users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let u = users::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     let sees_hidden = c.p.sees_hidden_fields();
     let mut pc = PageCtx::new(&c, "/users", "nav.team");
     pc.title = u.name.clone();

@@ -35,12 +35,12 @@ pub async fn upload(State(st): State<AppState>, c: Ctx, mut mp: Multipart) -> Re
                 let name = field.file_name().unwrap_or("import.csv").to_string();
                 match field.bytes().await {
                     Ok(b) => file = Some((name, b.to_vec())),
-                    Err(_) => return Err(c.err(Error::validation("file", "error.too_large"))),
+                    Err(_) => return Err(Error::validation("file", "error.too_large").into()),
                 }
             }
             Ok(Some(_)) => {}
             Ok(None) => break,
-            Err(_) => return Err(c.err(Error::validation("file", "error.too_large"))),
+            Err(_) => return Err(Error::validation("file", "error.too_large").into()),
         }
     }
     let res = match file.filter(|(_, b)| !b.is_empty()) {
@@ -80,7 +80,7 @@ impl ImportPage {
 }
 
 async fn page(st: &AppState, c: &Ctx, id: i64, f: FormErrors) -> Result<Response, HttpError> {
-    let imp = import::get(&st.db, c.p.user_id, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let imp = import::get(&st.db, c.p.user_id, id).await?.ok_or(Error::NotFound)?;
     let columns = imp.headers().into_iter().zip(imp.mapping()).collect();
     let fields = FIELDS.iter().map(|f| (*f, c.tr.tp("import.field.", f))).collect();
     let report = imp.report();

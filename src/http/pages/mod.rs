@@ -16,11 +16,11 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::{self, Ctx, MaybeCtx};
-use super::error::{ErrorInfo, HttpError};
+use super::error::HttpError;
 use super::AppState;
 use crate::access::Right;
 use crate::error::{Error, FieldErrors};
-use crate::i18n::{t, Lang, Tr};
+use crate::i18n::{Lang, Tr};
 use crate::identity::{password, session, throttle, users};
 
 /// A link of the main navigation.
@@ -187,7 +187,7 @@ pub fn form_error(c: &Ctx, e: Error) -> Result<FormErrors, HttpError> {
     match e {
         Error::Validation(f) | Error::Conflict(f) => Ok(FormErrors::from(f, c.tr)),
         Error::InvalidState { reason } => Ok(FormErrors::general(c.tr, reason)),
-        other => Err(c.err(other)),
+        other => Err(other.into()),
     }
 }
 
@@ -244,23 +244,6 @@ pub async fn script() -> Response {
         include_str!("../../../static/app.js"),
     )
         .into_response()
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    tr: Tr,
-    status: u16,
-    message: String,
-    request_id: &'a str,
-}
-
-/// The HTML error page (used by `error::render_errors`).
-pub fn error_page(info: &ErrorInfo, request_id: &str) -> Response {
-    let tr = Tr(info.lang);
-    let page = ErrorPage { tr, status: info.status.as_u16(), message: t(info.lang, info.message), request_id };
-    let html = page.render().unwrap_or_else(|_| format!("Error {} ({request_id})", info.status.as_u16()));
-    (info.status, Html(html)).into_response()
 }
 
 pub async fn not_found() -> Response {
@@ -407,7 +390,7 @@ pub async fn login_submit(
 
 pub async fn logout(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
     if let Some(h) = &c.p.session_hash {
-        session::end(&st.db, h).await.map_err(|e| c.err(e))?;
+        session::end(&st.db, h).await?;
     }
     let mut resp = redirect_notice("/login", "notice.logged_out");
     if let Ok(v) = auth::clear_session_cookie(st.config.cookies_secure()).parse() {
@@ -425,9 +408,14 @@ pub struct LanguageForm {
 
 /// Switches the language: a cookie for everyone, and the user's setting when logged in.
 pub async fn set_language(State(st): State<AppState>, m: MaybeCtx, Form(f): Form<LanguageForm>) -> Result<Response, HttpError> {
-    let lang = Lang::parse(&f.lang).ok_or_else(|| HttpError { error: Error::validation("lang", "error.invalid_choice"), lang: m.tr.0 })?;
+    let lang = Lang::parse(&f.lang).ok_or_else(|| Error::validation("lang", "error.invalid_choice"))?;
     if let Some(p) = &m.p {
-        users::set_language(&st.db, &p.actor(&m.request_id), st.now(), p.user_id, lang).await.map_err(|e| HttpError { error: e, lang })?;
+        if let Err(e) = users::set_language(&st.db, &p.actor(&m.request_id), st.now(), p.user_id, lang).await {
+            // Said in the language just chosen.
+            let mut resp = HttpError(e).into_response();
+            resp.extensions_mut().insert(lang);
+            return Ok(resp);
+        }
     }
     let mut resp = Redirect::to(&safe_next(f.next.as_deref())).into_response();
     let secure = if st.config.cookies_secure() { "; Secure" } else { "" };
@@ -477,11 +465,9 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
         }
     }
     tiles.push(Tile { href: "/account", title: c.tr.t("nav.account"), text: c.tr.t("home.account_text") });
-    let role_name = crate::access::roles::id_by_code(&st.db, &c.p.role_code).await.map_err(|e| c.err(e))?;
+    let role_name = crate::access::roles::id_by_code(&st.db, &c.p.role_code).await?;
     let role_name = match role_name {
-        Some(id) => {
-            crate::access::roles::get(&st.db, id).await.map_err(|e| c.err(e))?.map(|r| r.name(&c.lang()).to_string()).unwrap_or_default()
-        }
+        Some(id) => crate::access::roles::get(&st.db, id).await?.map(|r| r.name(&c.lang()).to_string()).unwrap_or_default(),
         None => String::new(),
     };
     let day = sales::my_day(&st, &c).await?;

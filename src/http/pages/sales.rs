@@ -39,10 +39,10 @@ pub struct Labels {
 impl Labels {
     pub async fn load(st: &AppState, c: &Ctx) -> Result<Labels, HttpError> {
         Ok(Labels {
-            statuses: Statuses::load(&st.db).await.map_err(|e| c.err(e))?,
-            lead_types: lists::items(&st.db, "lead_type", true).await.map_err(|e| c.err(e))?,
+            statuses: Statuses::load(&st.db).await?,
+            lead_types: lists::items(&st.db, "lead_type", true).await?,
             lang: c.lang(),
-            zone: crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?,
+            zone: crate::settings::zone(&st.db).await?,
         })
     }
     pub fn status(&self, code: &str) -> String {
@@ -137,12 +137,9 @@ impl ListPage {
 
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(mut q): Query<ListQuery>) -> Result<Response, HttpError> {
     let current_view = match q.view {
-        Some(v) => Some(
-            crate::views::get_usable(&st.db, "opportunities", c.p.user_id, c.p.visibility.unit_id, v)
-                .await
-                .map_err(|e| c.err(e))?
-                .ok_or_else(|| c.err(Error::NotFound))?,
-        ),
+        Some(v) => {
+            Some(crate::views::get_usable(&st.db, "opportunities", c.p.user_id, c.p.visibility.unit_id, v).await?.ok_or(Error::NotFound)?)
+        }
         None => None,
     };
     if let Some(v) = &current_view {
@@ -151,9 +148,9 @@ pub async fn list(State(st): State<AppState>, c: Ctx, Query(mut q): Query<ListQu
             q = ListQuery { q: saved.q, status: saved.status, lead_type: saved.lead_type, mine: saved.mine, ..q };
         }
     }
-    let size = crate::settings::get_int(&st.db, "lists.page_size").await.map_err(|e| c.err(e))?;
-    let page = PageReq::parse(Some(size), q.after.as_deref()).map_err(|e| c.err(e))?;
-    let res = store::list(&st.db, &c.p.visibility, &q.filter(c.p.user_id), &page).await.map_err(|e| c.err(e))?;
+    let size = crate::settings::get_int(&st.db, "lists.page_size").await?;
+    let page = PageReq::parse(Some(size), q.after.as_deref())?;
+    let res = store::list(&st.db, &c.p.visibility, &q.filter(c.p.user_id), &page).await?;
     let view_query = q.view_query();
     let next = res.next.map(|n| {
         let mut s = view_query.clone();
@@ -171,7 +168,7 @@ pub async fn list(State(st): State<AppState>, c: Ctx, Query(mut q): Query<ListQu
         status: q.status.clone().unwrap_or_default(),
         lead_type: q.lead_type.clone().unwrap_or_default(),
         mine: q.mine.as_deref() == Some("1"),
-        views: crate::views::usable(&st.db, "opportunities", c.p.user_id, c.p.visibility.unit_id).await.map_err(|e| c.err(e))?,
+        views: crate::views::usable(&st.db, "opportunities", c.p.user_id, c.p.visibility.unit_id).await?,
         current_view,
         view_query,
         user_id: c.p.user_id,
@@ -201,7 +198,7 @@ pub async fn create_view(
 ) -> Result<Response, HttpError> {
     let query = crate::views::normalise_query(&f.query, VIEW_PARAMS);
     let share = if f.shared.is_some() { c.p.visibility.unit_id } else { None };
-    let v = crate::views::create(&st.db, &c.actor(), st.now(), "opportunities", &f.name, &query, share).await.map_err(|e| c.err(e))?;
+    let v = crate::views::create(&st.db, &c.actor(), st.now(), "opportunities", &f.name, &query, share).await?;
     Ok(redirect_notice(&format!("/opportunities?view={}", v.id), "notice.view_saved"))
 }
 
@@ -218,12 +215,12 @@ pub async fn update_view(
     axum::extract::Form(f): axum::extract::Form<UpdateViewForm>,
 ) -> Result<Response, HttpError> {
     let query = crate::views::normalise_query(&f.query, VIEW_PARAMS);
-    crate::views::update(&st.db, &c.actor(), st.now(), id, &query).await.map_err(|e| c.err(e))?;
+    crate::views::update(&st.db, &c.actor(), st.now(), id, &query).await?;
     Ok(redirect_notice(&format!("/opportunities?view={id}"), "notice.view_updated"))
 }
 
 pub async fn delete_view(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    crate::views::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    crate::views::delete(&st.db, &c.actor(), st.now(), id).await?;
     Ok(redirect_notice("/opportunities", "notice.deleted"))
 }
 
@@ -322,7 +319,7 @@ pub async fn board(State(st): State<AppState>, c: Ctx, Query(q): Query<BoardQuer
     let l = Labels::load(&st, &c).await?;
     let mine = q.mine.as_deref() == Some("1");
     let filter = Filter { owner_id: mine.then_some(c.p.user_id), ..Default::default() };
-    let columns = store::board(&st.db, &c.p.visibility, &l.statuses, &filter, 25).await.map_err(|e| c.err(e))?;
+    let columns = store::board(&st.db, &c.p.visibility, &l.statuses, &filter, 25).await?;
     let pc = PageCtx::new(&c, "/opportunities", "sales.board").with_notice(q.notice.as_deref());
     Ok(render(BoardPage { c: pc, l, columns, mine, rights: c.p.rights, now: st.now() }))
 }
@@ -330,7 +327,7 @@ pub async fn board(State(st): State<AppState>, c: Ctx, Query(q): Query<BoardQuer
 // ------------------------------------------------------------------ the record
 
 async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<Opportunity, HttpError> {
-    store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 #[derive(Template)]
@@ -374,13 +371,12 @@ async fn show_page(
 ) -> Result<Response, HttpError> {
     let o = visible(st, c, id).await?;
     let l = Labels::load(st, c).await?;
-    let notes = store::notes(&st.db, id, 200).await.map_err(|e| c.err(e))?;
-    let calls = if c.p.can(Right::CallsRead) { calls::for_opportunity(&st.db, id).await.map_err(|e| c.err(e))? } else { Vec::new() };
-    let meetings =
-        if c.p.can(Right::MeetingsRead) { meetings::for_opportunity(&st.db, id).await.map_err(|e| c.err(e))? } else { Vec::new() };
+    let notes = store::notes(&st.db, id, 200).await?;
+    let calls = if c.p.can(Right::CallsRead) { calls::for_opportunity(&st.db, id).await? } else { Vec::new() };
+    let meetings = if c.p.can(Right::MeetingsRead) { meetings::for_opportunity(&st.db, id).await? } else { Vec::new() };
     let others = crate::http::api::sales::open_files_for(st, c, o.customer_id).await?.into_iter().filter(|f| f.id != id).collect();
     let meeting_ids: Vec<i64> = meetings.iter().map(|m| m.id).collect();
-    let emails = crate::mail::for_entities(&st.db, &[("opportunity", &[id]), ("meeting", &meeting_ids)]).await.map_err(|e| c.err(e))?;
+    let emails = crate::mail::for_entities(&st.db, &[("opportunity", &[id]), ("meeting", &meeting_ids)]).await?;
     let cur = crate::sales::Current { status: &o.status, sale_date: o.sale_date, trashed: o.trashed };
     let statuses: Vec<ListItem> = l.statuses.choices(&cur, c.p.rights, st.now()).into_iter().cloned().collect();
     let mut pc = PageCtx::new(c, "/opportunities", "nav.opportunities").with_notice(notice);
@@ -394,9 +390,9 @@ async fn show_page(
         calls,
         meetings,
         others,
-        outcomes: lists::items(&st.db, "call_outcome", false).await.map_err(|e| c.err(e))?,
+        outcomes: lists::items(&st.db, "call_outcome", false).await?,
         statuses,
-        owners: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
+        owners: users::all_active(&st.db).await?,
         status_error,
         note_error: note.1,
         note_body: note.0,
@@ -429,7 +425,7 @@ fn default_call(zone: Zone, now: i64) -> CallForm {
 }
 
 pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     show_page(&st, &c, id, q.notice.as_deref(), None, (String::new(), None), (default_call(zone, st.now()), FormErrors::none())).await
 }
 
@@ -460,7 +456,7 @@ pub async fn change_status(
             if fetch {
                 return Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::Json(serde_json::json!({ "message": msg }))).into_response());
             }
-            let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+            let zone = crate::settings::zone(&st.db).await?;
             show_page(&st, &c, id, None, Some(msg), (String::new(), None), (default_call(zone, st.now()), FormErrors::none())).await
         }
     }
@@ -483,7 +479,7 @@ pub async fn add_note(
         Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}#timeline"), "notice.note_added")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+            let zone = crate::settings::zone(&st.db).await?;
             show_page(&st, &c, id, None, None, (f.body, fe.err("body")), (default_call(zone, st.now()), FormErrors::none())).await
         }
     }
@@ -503,7 +499,7 @@ pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i6
         }
     }
     f.opportunity_id = Some(id);
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let res = match f.parse(zone, o.owner_id.unwrap_or(c.p.user_id)) {
         Ok(input) => calls::schedule(&st.db, &c.actor(), st.now(), &input).await,
         Err(e) => Err(e),
@@ -531,8 +527,8 @@ pub async fn log_call(
     Path(id): Path<i64>,
     axum::extract::Form(f): axum::extract::Form<LogForm>,
 ) -> Result<Response, HttpError> {
-    let call = calls::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    calls::log(&st.db, &c.actor(), st.now(), id, &f.outcome, &f.comment).await.map_err(|e| c.err(e))?;
+    let call = calls::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
+    calls::log(&st.db, &c.actor(), st.now(), id, &f.outcome, &f.comment).await?;
     Ok(redirect_notice(&format!("/opportunities/{}#calls", call.opportunity_id), "notice.call_logged"))
 }
 
@@ -546,7 +542,7 @@ struct HistoryPage {
 
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     let o = visible(&st, &c, id).await?;
-    let events = audit::history(&st.db, "opportunity", id, None, 500).await.map_err(|e| c.err(e))?;
+    let events = audit::history(&st.db, "opportunity", id, None, 500).await?;
     let events = crate::http::api::sales::filter_hidden(events, c.p.sees_hidden_fields());
     let l = Labels::load(&st, &c).await?;
     let labels = |f: &str, v: &str| match f {
@@ -604,14 +600,14 @@ struct FormState {
 
 async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, s: FormState) -> Result<Response, HttpError> {
     let customer = match s.form.customer_id {
-        Some(cid) => crate::customers::store::get_visible(&st.db, &c.p.visibility, cid).await.map_err(|e| c.err(e))?,
+        Some(cid) => crate::customers::store::get_visible(&st.db, &c.p.visibility, cid).await?,
         None => None,
     };
     let found = if s.find.trim().is_empty() || id.is_some() {
         Vec::new()
     } else {
         let filter = crate::customers::store::Filter { q: Some(s.find.clone()), ..Default::default() };
-        crate::customers::store::list(&st.db, &c.p.visibility, &filter, &PageReq::first(10)).await.map_err(|e| c.err(e))?.items
+        crate::customers::store::list(&st.db, &c.p.visibility, &filter, &PageReq::first(10)).await?.items
     };
     let mut pc = PageCtx::new(c, "/opportunities", if id.is_some() { "sales.edit" } else { "sales.new" });
     if id.is_some() {
@@ -619,8 +615,8 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, s: FormState) -> Res
     }
     let errors = s.f.any() || !s.duplicates.is_empty();
     let lead_type: Vec<&str> = s.form.lead_type.iter().map(String::as_str).collect();
-    let lead_types = lists::choices(&st.db, "lead_type", &lead_type).await.map_err(|e| c.err(e))?;
-    let owners = users::active_and(&st.db, &s.form.owner_id.into_iter().collect::<Vec<_>>()).await.map_err(|e| c.err(e))?;
+    let lead_types = lists::choices(&st.db, "lead_type", &lead_type).await?;
+    let owners = users::active_and(&st.db, &s.form.owner_id.into_iter().collect::<Vec<_>>()).await?;
     let mut resp = render(FormPage {
         c: pc,
         id,
@@ -630,7 +626,7 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, s: FormState) -> Res
         new_customer: s.new_customer,
         f: s.f,
         lead_types,
-        units: units::tree(&st.db).await.map_err(|e| c.err(e))?,
+        units: units::tree(&st.db).await?,
         owners,
         find: s.find,
         found,
@@ -739,14 +735,12 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
         Ok(o) => Ok(redirect_notice(&format!("/opportunities/{}", o.id), "notice.opportunity_created")),
         Err(Error::Conflict(_)) => {
             // The new customer's phone or email is known: show who, offer to use them.
-            let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+            let region = crate::customers::store::region_of(&st.db).await?;
             let mut duplicates = Vec::new();
             if let Ok(ci) = nc.parse(&region) {
-                let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+                let mut conn = st.db.pool.acquire().await?;
                 let phones: Vec<&str> = ci.phone.iter().map(|p| p.as_str()).collect();
-                duplicates = crate::customers::store::lookup(&mut conn, ci.email.as_ref().map(|e| e.as_str()), &phones, None)
-                    .await
-                    .map_err(|e| c.err(e))?;
+                duplicates = crate::customers::store::lookup(&mut conn, ci.email.as_ref().map(|e| e.as_str()), &phones, None).await?;
             }
             form_page(&st, &c, None, state(form, FormErrors::none(), duplicates)).await
         }
@@ -810,14 +804,14 @@ struct TrashPage {
 
 pub async fn trash(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
     let filter = Filter { trash: true, ..Default::default() };
-    let res = store::list(&st.db, &c.p.visibility, &filter, &PageReq::first(200)).await.map_err(|e| c.err(e))?;
+    let res = store::list(&st.db, &c.p.visibility, &filter, &PageReq::first(200)).await?;
     let pc = PageCtx::new(&c, "/opportunities", "sales.trash").with_notice(q.notice.as_deref());
     Ok(render(TrashPage { c: pc, l: Labels::load(&st, &c).await?, items: res.items }))
 }
 
 pub async fn restore(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    store::get_visible_trashed(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    store::restore(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    store::get_visible_trashed(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
+    store::restore(&st.db, &c.actor(), st.now(), id).await?;
     Ok(redirect_notice(&format!("/opportunities/{id}"), "notice.restored"))
 }
 
@@ -903,9 +897,9 @@ async fn meeting_page(
     let cancelled = meeting.as_ref().is_some_and(|m| m.status == "annule");
     let errors = f.any();
     let stock_numbers = form.stock_numbers.join(", ");
-    let categories = lists::choices(&st.db, "meeting_category", &[form.category.as_str()]).await.map_err(|e| c.err(e))?;
-    let meeting_statuses = lists::choices(&st.db, "meeting_status", &[form.status.as_str()]).await.map_err(|e| c.err(e))?;
-    let users = users::active_and(&st.db, &form.user_ids).await.map_err(|e| c.err(e))?;
+    let categories = lists::choices(&st.db, "meeting_category", &[form.category.as_str()]).await?;
+    let meeting_statuses = lists::choices(&st.db, "meeting_status", &[form.status.as_str()]).await?;
+    let users = users::active_and(&st.db, &form.user_ids).await?;
     let mut resp = render(MeetingPage {
         c: pc,
         l,
@@ -916,9 +910,9 @@ async fn meeting_page(
         f,
         categories,
         meeting_statuses,
-        units: units::tree(&st.db).await.map_err(|e| c.err(e))?,
+        units: units::tree(&st.db).await?,
         users,
-        groups: crate::org::groups::list(&st.db).await.map_err(|e| c.err(e))?,
+        groups: crate::org::groups::list(&st.db).await?,
         can_update: c.p.can(Right::MeetingsUpdate),
         cancelled,
     });
@@ -930,7 +924,7 @@ async fn meeting_page(
 
 pub async fn new_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     let o = visible(&st, &c, id).await?;
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let form = MeetingForm {
         opportunity_id: Some(id),
         kind: if o.stock_units.is_empty() { "inventaire".into() } else { "stock".into() },
@@ -981,7 +975,7 @@ pub async fn create_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i
     let o = visible(&st, &c, id).await?;
     let mut form = read_meeting(&body);
     form.opportunity_id = Some(id);
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let res = match form.parse(zone) {
         Ok(input) => meetings::create(&st.db, &c.actor(), st.now(), &input, zone).await,
         Err(e) => Err(e),
@@ -996,9 +990,9 @@ pub async fn create_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i
 }
 
 async fn visible_meeting(st: &AppState, c: &Ctx, id: i64) -> Result<(Meeting, Opportunity), HttpError> {
-    let m = meetings::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let o = store::get(&mut conn, m.opportunity_id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let m = meetings::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
+    let mut conn = st.db.pool.acquire().await?;
+    let o = store::get(&mut conn, m.opportunity_id).await?.ok_or(Error::NotFound)?;
     Ok((m, o))
 }
 
@@ -1009,7 +1003,7 @@ pub async fn show_meeting(
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, HttpError> {
     let (m, o) = visible_meeting(&st, &c, id).await?;
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let form = MeetingForm::from_meeting(&m, zone);
     meeting_page(&st, &c, o, Some(m), form, FormErrors::none(), q.notice.as_deref()).await
 }
@@ -1018,7 +1012,7 @@ pub async fn update_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i
     let (m, o) = visible_meeting(&st, &c, id).await?;
     let mut form = read_meeting(&body);
     form.opportunity_id = Some(m.opportunity_id);
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let res = match form.parse(zone) {
         Ok(input) => meetings::update(&st.db, &c.actor(), st.now(), id, &input, zone).await,
         Err(e) => Err(e),
@@ -1034,8 +1028,8 @@ pub async fn update_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i
 
 pub async fn cancel_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     visible_meeting(&st, &c, id).await?;
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
-    meetings::cancel(&st.db, &c.actor(), st.now(), id, zone).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
+    meetings::cancel(&st.db, &c.actor(), st.now(), id, zone).await?;
     Ok(redirect_notice(&format!("/meetings/{id}"), "notice.meeting_cancelled"))
 }
 
@@ -1106,7 +1100,7 @@ impl CalendarPage {
 }
 
 pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<CalendarQuery>) -> Result<Response, HttpError> {
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let week = q.view.as_deref() != Some("day");
     let today = zone.local(st.now()).date();
     let date = q.date.as_deref().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).unwrap_or(today);
@@ -1127,7 +1121,7 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
         (Some(u), None) => CalendarOf::User(u),
         (None, None) => CalendarOf::All,
     };
-    let items = meetings::calendar(&st.db, &c.p.visibility, of, from, to).await.map_err(|e| c.err(e))?;
+    let items = meetings::calendar(&st.db, &c.p.visibility, of, from, to).await?;
     let mut days = Vec::new();
     for i in 0..n {
         let d = first + chrono::Days::new(i);
@@ -1152,8 +1146,8 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
         next: fmt(date + step),
         user_id: if branch_id.is_some() { None } else { user_id },
         branch_id,
-        users: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
-        units: units::tree(&st.db).await.map_err(|e| c.err(e))?,
+        users: users::all_active(&st.db).await?,
+        units: units::tree(&st.db).await?,
     }))
 }
 
@@ -1185,18 +1179,17 @@ impl LeadPage {
 async fn lead_page(st: &AppState, c: &Ctx, form: LeadForm, f: FormErrors, checked: bool) -> Result<Response, HttpError> {
     // Before handling a lead the agent sees the customer's other open files, in every department.
     let mut known = Vec::new();
-    let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    let region = crate::customers::store::region_of(&st.db).await?;
     let mut errs = crate::error::FieldErrors::new();
     let email = crate::customers::opt_email(&mut errs, "email", &form.email);
     let phone = crate::customers::opt_phone(&mut errs, "phone", &form.phone, &region);
     if email.is_some() || phone.is_some() {
-        let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+        let mut conn = st.db.pool.acquire().await?;
         let phones: Vec<&str> = phone.iter().map(|p| p.as_str()).collect();
-        let matches =
-            crate::customers::store::lookup(&mut conn, email.as_ref().map(|e| e.as_str()), &phones, None).await.map_err(|e| c.err(e))?;
+        let matches = crate::customers::store::lookup(&mut conn, email.as_ref().map(|e| e.as_str()), &phones, None).await?;
         drop(conn);
         for m in matches {
-            let visible = crate::customers::store::get_visible(&st.db, &c.p.visibility, m.id).await.map_err(|e| c.err(e))?.is_some();
+            let visible = crate::customers::store::get_visible(&st.db, &c.p.visibility, m.id).await?.is_some();
             let files = crate::http::api::sales::open_files_for(st, c, m.id).await?;
             known.push((m, visible, files));
         }
@@ -1206,15 +1199,10 @@ async fn lead_page(st: &AppState, c: &Ctx, form: LeadForm, f: FormErrors, checke
         c: PageCtx::new(c, "/opportunities", "leads.new"),
         form,
         f,
-        lead_types: lists::items(&st.db, "lead_type", false).await.map_err(|e| c.err(e))?,
+        lead_types: lists::items(&st.db, "lead_type", false).await?,
         known,
         checked,
-        branches: units::tree(&st.db)
-            .await
-            .map_err(|e| c.err(e))?
-            .into_iter()
-            .filter(|u| u.kind == crate::org::units::UnitKind::Branch)
-            .collect(),
+        branches: units::tree(&st.db).await?.into_iter().filter(|u| u.kind == crate::org::units::UnitKind::Branch).collect(),
     });
     if errors {
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -1247,7 +1235,7 @@ pub async fn lead_submit(State(st): State<AppState>, c: Ctx, body: String) -> Re
             _ => {}
         }
     }
-    let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    let region = crate::customers::store::region_of(&st.db).await?;
     let input = match f.parse(&region) {
         Ok(i) => i,
         Err(e) => {
@@ -1300,8 +1288,8 @@ pub struct StockQuery {
 }
 
 async fn stock_page(st: &AppState, c: &Ctx, q: StockQuery, form: StockForm, f: FormErrors) -> Result<Response, HttpError> {
-    let page = PageReq::parse(Some(100), q.after.as_deref()).map_err(|e| c.err(e))?;
-    let res = stock::list(&st.db, q.q.as_deref(), None, &page).await.map_err(|e| c.err(e))?;
+    let page = PageReq::parse(Some(100), q.after.as_deref())?;
+    let res = stock::list(&st.db, q.q.as_deref(), None, &page).await?;
     let qs = q.q.clone().unwrap_or_default();
     let next = res.next.map(|n| format!("q={}&after={}", crate::http::auth::urlencode(&qs), n.encode()));
     let errors = f.any();
@@ -1312,7 +1300,7 @@ async fn stock_page(st: &AppState, c: &Ctx, q: StockQuery, form: StockForm, f: F
         next,
         form,
         f,
-        units: units::tree(&st.db).await.map_err(|e| c.err(e))?,
+        units: units::tree(&st.db).await?,
         can_manage: c.p.can(Right::StockManage),
     });
     if errors {
@@ -1396,20 +1384,19 @@ pub async fn my_day(st: &AppState, c: &Ctx) -> Result<Option<MyDay>, HttpError> 
     if !sales && !c.p.can(Right::InterventionsRead) {
         return Ok(None);
     }
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let start = zone.day_start(st.now());
     let end = start + 86_400_000;
     let meetings = if c.p.can(Right::MeetingsRead) {
-        meetings::calendar(&st.db, &c.p.visibility, CalendarOf::User(c.p.user_id), start, end).await.map_err(|e| c.err(e))?
+        meetings::calendar(&st.db, &c.p.visibility, CalendarOf::User(c.p.user_id), start, end).await?
     } else {
         Vec::new()
     };
-    let calls =
-        if c.p.can(Right::CallsRead) { calls::tasks(&st.db, c.p.user_id, end, 50).await.map_err(|e| c.err(e))? } else { Vec::new() };
+    let calls = if c.p.can(Right::CallsRead) { calls::tasks(&st.db, c.p.user_id, end, 50).await? } else { Vec::new() };
     // The interventions the user is booked on today (a technician's day).
     let interventions = if c.p.can(Right::InterventionsRead) {
         use crate::service::interventions::{planning, PlanningOf};
-        let mine = planning(&st.db, &c.p.visibility, PlanningOf::Technician(c.p.user_id), start, end).await.map_err(|e| c.err(e))?;
+        let mine = planning(&st.db, &c.p.visibility, PlanningOf::Technician(c.p.user_id), start, end).await?;
         (!mine.is_empty() || !sales).then_some(mine)
     } else {
         None

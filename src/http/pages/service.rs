@@ -36,10 +36,10 @@ pub struct Labels {
 impl Labels {
     async fn load(st: &AppState, c: &Ctx) -> Result<Labels, HttpError> {
         Ok(Labels {
-            types: lists::items(&st.db, "request_type", true).await.map_err(|e| c.err(e))?,
-            symptoms: lists::items(&st.db, "symptom", true).await.map_err(|e| c.err(e))?,
+            types: lists::items(&st.db, "request_type", true).await?,
+            symptoms: lists::items(&st.db, "symptom", true).await?,
             lang: c.lang(),
-            zone: crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?,
+            zone: crate::settings::zone(&st.db).await?,
         })
     }
     fn label(items: &[ListItem], code: &str, lang: &crate::i18n::Lang) -> String {
@@ -84,8 +84,8 @@ struct ListPage {
 }
 
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
-    let size = crate::settings::get_int(&st.db, "lists.page_size").await.map_err(|e| c.err(e))?;
-    let page = PageReq::parse(Some(size), q.after.as_deref()).map_err(|e| c.err(e))?;
+    let size = crate::settings::get_int(&st.db, "lists.page_size").await?;
+    let page = PageReq::parse(Some(size), q.after.as_deref())?;
     let mine = q.mine.as_deref() == Some("1");
     let f = Filter {
         q: q.q.clone(),
@@ -94,7 +94,7 @@ pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>
         owner_id: mine.then_some(c.p.user_id),
         ..Default::default()
     };
-    let res = store::list(&st.db, &c.p.visibility, &f, &page).await.map_err(|e| c.err(e))?;
+    let res = store::list(&st.db, &c.p.visibility, &f, &page).await?;
     let base = serde_urlencoded::to_string([
         ("q", q.q.clone().unwrap_or_default()),
         ("status", q.status.clone().unwrap_or_default()),
@@ -159,24 +159,24 @@ impl FormPage {
 
 async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: RequestForm, f: FormErrors, find: String) -> Result<Response, HttpError> {
     let customer = match form.customer_id {
-        Some(cid) => crate::customers::store::get_visible(&st.db, &c.p.visibility, cid).await.map_err(|e| c.err(e))?,
+        Some(cid) => crate::customers::store::get_visible(&st.db, &c.p.visibility, cid).await?,
         None => None,
     };
     let contacts = match &customer {
-        Some(cu) => crate::customers::store::contacts(&st.db, cu.id).await.map_err(|e| c.err(e))?,
+        Some(cu) => crate::customers::store::contacts(&st.db, cu.id).await?,
         None => Vec::new(),
     };
     let found = if find.trim().is_empty() {
         Vec::new()
     } else {
         let filter = crate::customers::store::Filter { q: Some(find.clone()), ..Default::default() };
-        crate::customers::store::list(&st.db, &c.p.visibility, &filter, &PageReq::first(10)).await.map_err(|e| c.err(e))?.items
+        crate::customers::store::list(&st.db, &c.p.visibility, &filter, &PageReq::first(10)).await?.items
     };
     let errors = f.any();
-    let types = lists::choices(&st.db, "request_type", &[form.request_type.as_str()]).await.map_err(|e| c.err(e))?;
+    let types = lists::choices(&st.db, "request_type", &[form.request_type.as_str()]).await?;
     let symptom: Vec<&str> = form.symptom.iter().map(String::as_str).collect();
-    let symptoms = lists::choices(&st.db, "symptom", &symptom).await.map_err(|e| c.err(e))?;
-    let owners = users::active_and(&st.db, &form.owner_id.into_iter().collect::<Vec<_>>()).await.map_err(|e| c.err(e))?;
+    let symptoms = lists::choices(&st.db, "symptom", &symptom).await?;
+    let owners = users::active_and(&st.db, &form.owner_id.into_iter().collect::<Vec<_>>()).await?;
     let mut resp = render(FormPage {
         c: PageCtx::new(c, "/service/requests", if id.is_some() { "service.edit" } else { "service.new" }),
         id,
@@ -249,7 +249,7 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
 }
 
 async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<ServiceRequest, HttpError> {
-    store::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
@@ -363,11 +363,11 @@ struct ShowState {
 
 async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: ShowState) -> Result<Response, HttpError> {
     let r = visible(st, c, id).await?;
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let lines = equipment::lines(&mut conn, id).await.map_err(|e| c.err(e))?;
-    let region = crate::customers::store::region(&mut conn).await.map_err(|e| c.err(e))?;
+    let mut conn = st.db.pool.acquire().await?;
+    let lines = equipment::lines(&mut conn, id).await?;
+    let region = crate::customers::store::region(&mut conn).await?;
     drop(conn);
-    let base = equipment::of_customer(&st.db, r.customer_id).await.map_err(|e| c.err(e))?;
+    let base = equipment::of_customer(&st.db, r.customer_id).await?;
     let mut pc = PageCtx::new(c, "/service/requests", "nav.service").with_notice(notice);
     pc.title = r.number.clone();
     let l = Labels::load(st, c).await?;
@@ -384,9 +384,9 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         (crate::service::summary::SendForm { subject, attach_summary: true, ..Default::default() }, FormErrors::none())
     });
     // Autocompletion of staff and the customer's contacts.
-    let staff = users::all_active(&st.db).await.map_err(|e| c.err(e))?;
+    let staff = users::all_active(&st.db).await?;
     let mut address_book: Vec<String> = staff.iter().map(|u| format!("{} <{}>", u.name, u.email)).collect();
-    for ct in crate::customers::store::contacts(&st.db, r.customer_id).await.map_err(|e| c.err(e))? {
+    for ct in crate::customers::store::contacts(&st.db, r.customer_id).await? {
         if let Some(e) = &ct.email {
             address_book.push(format!("{} <{e}>", ct.name()));
         }
@@ -402,7 +402,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
     let mut resp = render(ShowPage {
         c: pc,
         l,
-        updates: store::updates(&st.db, id).await.map_err(|e| c.err(e))?,
+        updates: store::updates(&st.db, id).await?,
         lines,
         base,
         region,
@@ -421,12 +421,8 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         can_contact_update: c.p.can(Right::ServiceContactUpdate),
         can_equipment: c.p.can(Right::ServiceEquipmentManage),
         update_statuses: r.status.update_choices(),
-        interventions: if c.p.can(Right::InterventionsRead) {
-            interventions::for_request(&st.db, id).await.map_err(|e| c.err(e))?
-        } else {
-            Vec::new()
-        },
-        returns: if c.p.can(Right::ReturnsRead) { returns::for_request(&st.db, id).await.map_err(|e| c.err(e))? } else { Vec::new() },
+        interventions: if c.p.can(Right::InterventionsRead) { interventions::for_request(&st.db, id).await? } else { Vec::new() },
+        returns: if c.p.can(Right::ReturnsRead) { returns::for_request(&st.db, id).await? } else { Vec::new() },
         technicians: staff,
         intervention_form,
         inf,
@@ -435,11 +431,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         can_intervene: c.p.can(Right::InterventionsCreate),
         can_return: c.p.can(Right::ReturnsCreate),
         can_return_update: c.p.can(Right::ReturnsUpdate),
-        documents: if c.p.can(Right::DocumentsRead) {
-            crate::service::documents::for_request(&st.db, id).await.map_err(|e| c.err(e))?
-        } else {
-            Vec::new()
-        },
+        documents: if c.p.can(Right::DocumentsRead) { crate::service::documents::for_request(&st.db, id).await? } else { Vec::new() },
         document_error: s.document_error,
         can_documents: c.p.can(Right::DocumentsRead),
         can_upload: c.p.can(Right::DocumentsCreate),
@@ -448,7 +440,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         mail_form,
         mf,
         can_mail: c.p.can(Right::ServiceMailSend),
-        emails: crate::mail::for_entity(&st.db, "service_request", id).await.map_err(|e| c.err(e))?,
+        emails: crate::mail::for_entity(&st.db, "service_request", id).await?,
         show_links: c.p.can(Right::AdminMail),
         address_book,
         sender: format!("{} <{}>", c.p.name, c.p.email),
@@ -492,8 +484,8 @@ pub async fn add_update(
     }
 }
 
-fn role_of(c: &Ctx, r: &str) -> Result<Role, HttpError> {
-    Role::parse(r).ok_or_else(|| c.err(Error::NotFound))
+fn role_of(r: &str) -> Result<Role, HttpError> {
+    Ok(Role::parse(r).ok_or(Error::NotFound)?)
 }
 
 /// Creates a contact from the request and sets it as requester or user.
@@ -504,9 +496,9 @@ pub async fn create_contact(
     body: String,
 ) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
-    let role = role_of(&c, &r)?;
+    let role = role_of(&r)?;
     let form = read_contact(ContactForm::default(), &body);
-    let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    let region = crate::customers::store::region_of(&st.db).await?;
     let res = match form.parse(&region) {
         Ok(input) => store::create_contact(&st.db, &c.actor(), st.now(), id, role, &input).await,
         Err(e) => Err(e),
@@ -534,8 +526,8 @@ struct ContactPage {
 
 pub async fn edit_contact(State(st): State<AppState>, c: Ctx, Path((id, r)): Path<(i64, String)>) -> Result<Response, HttpError> {
     let req = visible(&st, &c, id).await?;
-    let role = role_of(&c, &r)?;
-    let ct = store::contact_of(&st.db, id, role).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let role = role_of(&r)?;
+    let ct = store::contact_of(&st.db, id, role).await?.ok_or(Error::NotFound)?;
     let mut pc = PageCtx::new(&c, "/service/requests", "customers.contact_edit");
     pc.title = ct.name();
     let form = ContactForm::from_contact(&ct);
@@ -550,10 +542,10 @@ pub async fn update_contact(
     body: String,
 ) -> Result<Response, HttpError> {
     let req = visible(&st, &c, id).await?;
-    let role = role_of(&c, &r)?;
-    let ct = store::contact_of(&st.db, id, role).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let role = role_of(&r)?;
+    let ct = store::contact_of(&st.db, id, role).await?.ok_or(Error::NotFound)?;
     let form = read_contact(ContactForm::from_contact(&ct), &body);
-    let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
+    let region = crate::customers::store::region_of(&st.db).await?;
     let res = match form.parse(&region) {
         Ok(input) => crate::customers::store::update_contact(&st.db, &c.actor(), st.now(), req.customer_id, ct.id, &input).await,
         Err(e) => Err(e),
@@ -621,15 +613,13 @@ pub async fn set_symptom(
     axum::extract::Form(f): axum::extract::Form<SymptomForm>,
 ) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
-    equipment::set_symptom(&st.db, &c.actor(), st.now(), id, eid, Some(f.symptom.as_str()).filter(|s| !s.is_empty()))
-        .await
-        .map_err(|e| c.err(e))?;
+    equipment::set_symptom(&st.db, &c.actor(), st.now(), id, eid, Some(f.symptom.as_str()).filter(|s| !s.is_empty())).await?;
     Ok(redirect_notice(&format!("/service/requests/{id}#equipment"), "notice.saved"))
 }
 
 pub async fn remove_line(State(st): State<AppState>, c: Ctx, Path((id, eid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
-    equipment::remove_line(&st.db, &c.actor(), st.now(), id, eid).await.map_err(|e| c.err(e))?;
+    equipment::remove_line(&st.db, &c.actor(), st.now(), id, eid).await?;
     Ok(redirect_notice(&format!("/service/requests/{id}#equipment"), "notice.equipment_removed"))
 }
 
@@ -643,10 +633,10 @@ struct HistoryPage {
 
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     let r = visible(&st, &c, id).await?;
-    let events = audit::history(&st.db, "service_request", id, None, 500).await.map_err(|e| c.err(e))?;
+    let events = audit::history(&st.db, "service_request", id, None, 500).await?;
     let mut pc = PageCtx::new(&c, "/service/requests", "history.title");
     pc.title = format!("{} · {}", c.tr.t("history.title"), r.number);
-    let types = lists::items(&st.db, "request_type", true).await.map_err(|e| c.err(e))?;
+    let types = lists::items(&st.db, "request_type", true).await?;
     let labels = |f: &str, v: &str| match f {
         "status" => super::known_label(&c, "service.status_", v),
         "request_type" => types.iter().find(|t| t.code == v).map(|t| t.label(&c.lang()).to_string()),
@@ -680,7 +670,7 @@ fn read_intervention(body: &str) -> InterventionForm {
 pub async fn create_intervention(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
     let form = read_intervention(&body);
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let res = match form.parse(zone) {
         Ok(input) => interventions::create(&st.db, &c.actor(), st.now(), id, &input).await,
         Err(e) => Err(e),
@@ -730,20 +720,20 @@ async fn intervention_page(
     notice: Option<&str>,
     form: Option<(InterventionForm, FormErrors)>,
 ) -> Result<Response, HttpError> {
-    let i = interventions::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let i = interventions::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     let l = Labels::load(st, c).await?;
     let status = i.status;
     let (form, f) = form.unwrap_or_else(|| (InterventionForm::from_intervention(&i, l.zone), FormErrors::none()));
     let customer = {
-        let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-        crate::customers::store::get(&mut conn, i.customer_id).await.map_err(|e| c.err(e))?
+        let mut conn = st.db.pool.acquire().await?;
+        crate::customers::store::get(&mut conn, i.customer_id).await?
     };
-    let contact = match store::contact_of(&st.db, i.request_id, store::Role::Requester).await.map_err(|e| c.err(e))? {
+    let contact = match store::contact_of(&st.db, i.request_id, store::Role::Requester).await? {
         Some(ct) => Some(ct),
-        None => store::contact_of(&st.db, i.request_id, store::Role::User).await.map_err(|e| c.err(e))?,
+        None => store::contact_of(&st.db, i.request_id, store::Role::User).await?,
     };
-    let region = crate::customers::store::region_of(&st.db).await.map_err(|e| c.err(e))?;
-    let technicians = users::active_and(&st.db, &form.technician_ids).await.map_err(|e| c.err(e))?;
+    let region = crate::customers::store::region_of(&st.db).await?;
+    let technicians = users::active_and(&st.db, &form.technician_ids).await?;
     let mut pc = PageCtx::new(c, "/service/requests", "service.intervention").with_notice(notice);
     pc.title = i.number.clone();
     let errors = f.any();
@@ -776,9 +766,9 @@ pub async fn show_intervention(
 }
 
 pub async fn update_intervention(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
-    interventions::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    interventions::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     let form = read_intervention(&body);
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let res = match form.parse(zone) {
         Ok(input) => interventions::update(&st.db, &c.actor(), st.now(), id, &input).await,
         Err(e) => Err(e),
@@ -875,7 +865,7 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
         (None, Some(b)) => PlanningOf::Branch(b),
         (None, None) => PlanningOf::All,
     };
-    let items = interventions::planning(&st.db, &c.p.visibility, of, from, to).await.map_err(|e| c.err(e))?;
+    let items = interventions::planning(&st.db, &c.p.visibility, of, from, to).await?;
     let conflicts = interventions::conflicts(&items);
     let mut days = Vec::new();
     for i in 0..n {
@@ -899,8 +889,8 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
         next: fmt(date + step),
         technician_id,
         branch_id,
-        users: users::all_active(&st.db).await.map_err(|e| c.err(e))?,
-        units: crate::org::units::tree(&st.db).await.map_err(|e| c.err(e))?,
+        users: users::all_active(&st.db).await?,
+        units: crate::org::units::tree(&st.db).await?,
     }))
 }
 
@@ -938,11 +928,11 @@ pub async fn return_status(
     Path(rid): Path<i64>,
     axum::extract::Form(f): axum::extract::Form<ReturnStatusForm>,
 ) -> Result<Response, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let x = returns::get(&mut conn, rid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let mut conn = st.db.pool.acquire().await?;
+    let x = returns::get(&mut conn, rid).await?.ok_or(Error::NotFound)?;
     drop(conn);
     visible(&st, &c, x.request_id).await?;
-    returns::set_status(&st.db, &c.actor(), st.now(), rid, &f.status).await.map_err(|e| c.err(e))?;
+    returns::set_status(&st.db, &c.actor(), st.now(), rid, &f.status).await?;
     Ok(redirect_notice(&format!("/service/requests/{}#returns", x.request_id), "notice.saved"))
 }
 
@@ -956,11 +946,11 @@ pub async fn upload_document(
 ) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
     let max = st.config.max_document_bytes;
-    let res = match crate::http::api::service::read_upload(&c, &mut mp, max).await {
+    let res = match crate::http::api::service::read_upload(&mut mp, max).await {
         Ok((name, bytes, shared)) => {
             crate::service::documents::upload(&st.db, &st.storage, &c.actor(), st.now(), id, &name, bytes, shared, max).await
         }
-        Err(e) => Err(e.error),
+        Err(e) => Err(e.0),
     };
     match res {
         Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#documents"), "notice.document_added")),
@@ -974,12 +964,12 @@ pub async fn upload_document(
 
 pub async fn download_document(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     let d = crate::http::api::service::visible_document(&st, &c, id).await?;
-    crate::http::api::service::download_response(&st, &c, &d).await
+    crate::http::api::service::download_response(&st, &d).await
 }
 
 pub async fn delete_document(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     let d = crate::http::api::service::visible_document(&st, &c, id).await?;
-    crate::service::documents::delete(&st.db, &st.storage, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    crate::service::documents::delete(&st.db, &st.storage, &c.actor(), st.now(), id).await?;
     Ok(redirect_notice(&format!("/service/requests/{}#documents", d.request_id), "notice.deleted"))
 }
 
@@ -1000,7 +990,7 @@ pub async fn send_email(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>,
             _ => {}
         }
     }
-    let zone = crate::settings::zone(&st.db).await.map_err(|e| c.err(e))?;
+    let zone = crate::settings::zone(&st.db).await?;
     let sender = crate::http::api::service::sender_of(&c)?;
     match crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, zone, c.lang()).await {
         Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#record-emails"), "notice.email_queued")),

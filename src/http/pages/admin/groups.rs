@@ -21,7 +21,7 @@ struct ListPage {
 }
 
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
-    let groups = groups::list(&st.db).await.map_err(|e| c.err(e))?;
+    let groups = groups::list(&st.db).await?;
     Ok(render(ListPage { c: PageCtx::new(&c, "/admin", "admin.groups").with_notice(q.notice.as_deref()), groups }))
 }
 
@@ -82,8 +82,8 @@ async fn page(
     f: FormErrors,
     notice: Option<&str>,
 ) -> Result<Response, HttpError> {
-    let users = users::active_and(&st.db, &form.members).await.map_err(|e| c.err(e))?;
-    let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
+    let users = users::active_and(&st.db, &form.members).await?;
+    let units = units::tree(&st.db).await?;
     let mut pc = PageCtx::new(c, "/admin", if id.is_some() { "admin.group_edit" } else { "admin.group_new" }).with_notice(notice);
     if id.is_some() {
         pc.title = form.name.clone();
@@ -115,9 +115,9 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
     }
 }
 
-async fn load(st: &AppState, c: &Ctx, id: i64) -> Result<Group, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    groups::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+async fn load(st: &AppState, id: i64) -> Result<Group, HttpError> {
+    let mut conn = st.db.pool.acquire().await?;
+    Ok(groups::get(&mut conn, id).await?.ok_or(Error::NotFound)?)
 }
 
 fn to_form(g: &Group) -> GroupForm {
@@ -135,12 +135,12 @@ pub async fn edit_form(
     Path(id): Path<i64>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, HttpError> {
-    let g = load(&st, &c, id).await?;
+    let g = load(&st, id).await?;
     page(&st, &c, Some(id), to_form(&g), FormErrors::none(), q.notice.as_deref()).await
 }
 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
-    load(&st, &c, id).await?;
+    load(&st, id).await?;
     let form = GroupForm::read(&body);
     let res = match form.parse() {
         Ok(input) => groups::update(&st.db, &c.actor(), st.now(), id, &input).await,
@@ -156,12 +156,12 @@ pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, bod
 }
 
 pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    load(&st, &c, id).await?;
-    groups::delete(&st.db, &c.actor(), st.now(), id).await.map_err(|e| c.err(e))?;
+    load(&st, id).await?;
+    groups::delete(&st.db, &c.actor(), st.now(), id).await?;
     Ok(redirect_notice("/admin/groups", "notice.deleted"))
 }
 
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    let g = load(&st, &c, id).await?;
+    let g = load(&st, id).await?;
     super::history_page(&st, &c, "group", id, g.name, format!("/admin/groups/{id}"), "admin.groups").await
 }

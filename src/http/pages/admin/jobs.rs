@@ -28,7 +28,7 @@ struct JobsPage {
 
 pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<JobsQuery>) -> Result<Response, HttpError> {
     let limit = 50;
-    let rows = jobs::recent(&st.db, q.before, limit + 1).await.map_err(|e| c.err(e))?;
+    let rows = jobs::recent(&st.db, q.before, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     let rows: Vec<JobRow> = rows.into_iter().take(limit as usize).collect();
     let next_before = if more { rows.last().map(|j| j.id) } else { None };
@@ -40,14 +40,14 @@ pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<JobsQuery>
     }))
 }
 
-pub async fn run(State(st): State<AppState>, c: Ctx, Path(kind): Path<String>) -> Result<Response, HttpError> {
-    let outcome = jobs::run_now(&st.job_context(), &st.jobs, &kind).await.map_err(|e| c.err(e))?;
+pub async fn run(State(st): State<AppState>, _c: Ctx, Path(kind): Path<String>) -> Result<Response, HttpError> {
+    let outcome = jobs::run_now(&st.job_context(), &st.jobs, &kind).await?;
     Ok(redirect_notice("/admin/jobs", if outcome.is_ok() { "notice.job_done" } else { "notice.job_failed" }))
 }
 
-pub async fn retry(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    if !jobs::retry(&st.db, id, st.now()).await.map_err(|e| c.err(e))? {
-        return Err(c.err(crate::error::Error::NotFound));
+pub async fn retry(State(st): State<AppState>, _c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    if !jobs::retry(&st.db, id, st.now()).await? {
+        return Err(crate::error::Error::NotFound.into());
     }
     Ok(redirect_notice("/admin/jobs", "notice.job_requeued"))
 }

@@ -19,7 +19,7 @@ struct IndexPage {
 }
 
 pub async fn index(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
-    let all = lists::lists(&st.db).await.map_err(|e| c.err(e))?;
+    let all = lists::lists(&st.db).await?;
     Ok(render(IndexPage { c: PageCtx::new(&c, "/admin", "admin.lists"), lists: all }))
 }
 
@@ -130,8 +130,8 @@ async fn show_page(
     f: FormErrors,
     notice: Option<&str>,
 ) -> Result<Response, HttpError> {
-    let list = lists::list(&st.db, code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    let items = lists::items(&st.db, code, true).await.map_err(|e| c.err(e))?;
+    let list = lists::list(&st.db, code).await?.ok_or(Error::NotFound)?;
+    let items = lists::items(&st.db, code, true).await?;
     let mut pc = PageCtx::new(c, "/admin", "admin.lists").with_notice(notice);
     pc.title = list.name(&c.lang()).to_string();
     let flags = list.flags().iter().map(|s| s.to_string()).collect();
@@ -153,7 +153,7 @@ pub async fn show(
 }
 
 pub async fn create_item(State(st): State<AppState>, c: Ctx, Path(code): Path<String>, body: String) -> Result<Response, HttpError> {
-    let list = lists::list(&st.db, &code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let list = lists::list(&st.db, &code).await?.ok_or(Error::NotFound)?;
     let mut form = ItemForm::read(&body);
     form.active = true;
     form.flags.retain(|f| !f.is_empty());
@@ -176,10 +176,10 @@ pub async fn update_item(
     Path((code, id)): Path<(String, i64)>,
     body: String,
 ) -> Result<Response, HttpError> {
-    let list = lists::list(&st.db, &code).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let list = lists::list(&st.db, &code).await?.ok_or(Error::NotFound)?;
     let mut form = ItemForm::read(&body);
     form.id = Some(id);
-    let item = lists::get_item(&st.db, &code, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+    let item = lists::get_item(&st.db, &code, id).await?.ok_or(Error::NotFound)?;
     form.code = item.code.clone();
     let res = match form.changes().and_then(|ch| ch.onto(&list, &item)) {
         Ok(input) => lists::update_item(&st.db, &c.actor(), st.now(), &code, id, &input).await,

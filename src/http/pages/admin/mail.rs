@@ -38,11 +38,11 @@ struct OutboxPage {
 async fn outbox_page(st: &AppState, c: &Ctx, q: OutboxQuery, test_to: String, f: FormErrors) -> Result<Response, HttpError> {
     let status = q.status.clone().filter(|s| ["queued", "sent", "failed"].contains(&s.as_str()));
     let limit = 50;
-    let rows = mail::list(&st.db, status.as_deref(), q.before, limit + 1).await.map_err(|e| c.err(e))?;
+    let rows = mail::list(&st.db, status.as_deref(), q.before, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     let emails: Vec<EmailSummary> = rows.into_iter().take(limit as usize).collect();
     let next_before = if more { emails.last().map(|e| e.id) } else { None };
-    let (queued, queued_with_errors) = mail::queue_state(&st.db).await.map_err(|e| c.err(e))?;
+    let (queued, queued_with_errors) = mail::queue_state(&st.db).await?;
     let transport = match &st.config.smtp_url {
         Some(u) => crate::config::mask_url_password(u),
         None => format!("{} ({})", c.tr.t("mail.files"), st.config.mail_dir.display()),
@@ -84,8 +84,8 @@ struct EmailPage {
 }
 
 pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<OutboxQuery>) -> Result<Response, HttpError> {
-    let e = mail::get(&st.db, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
-    let attachments = mail::attachments(&st.db, id).await.map_err(|e| c.err(e))?;
+    let e = mail::get(&st.db, id).await?.ok_or(Error::NotFound)?;
+    let attachments = mail::attachments(&st.db, id).await?;
     let mut pc = PageCtx::new(&c, "/admin", "admin.outbox").with_notice(q.notice.as_deref());
     pc.title = e.subject.clone();
     Ok(render(EmailPage {
@@ -100,8 +100,8 @@ pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query
     }))
 }
 
-pub async fn attachment(State(st): State<AppState>, c: Ctx, Path((id, aid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
-    let a = mail::attachment(&st.db, id, aid).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))?;
+pub async fn attachment(State(st): State<AppState>, _c: Ctx, Path((id, aid)): Path<(i64, i64)>) -> Result<Response, HttpError> {
+    let a = mail::attachment(&st.db, id, aid).await?.ok_or(Error::NotFound)?;
     let disposition = format!("attachment; filename=\"{}\"", a.filename.replace(['"', '\\'], "_"));
     Ok((
         [
@@ -114,8 +114,8 @@ pub async fn attachment(State(st): State<AppState>, c: Ctx, Path((id, aid)): Pat
         .into_response())
 }
 
-pub async fn retry(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    mail::retry(&st.db, id, st.now()).await.map_err(|e| c.err(e))?;
+pub async fn retry(State(st): State<AppState>, _c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    mail::retry(&st.db, id, st.now()).await?;
     Ok(redirect_notice(&format!("/admin/outbox/{id}"), "notice.email_requeued"))
 }
 
@@ -156,11 +156,11 @@ struct TemplatesPage {
 }
 
 pub async fn templates_list(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
+    let mut conn = st.db.pool.acquire().await?;
     let mut rows = Vec::new();
     for e in templates::events() {
-        let fr = templates::get(&mut conn, e.code, Lang::Fr).await.map_err(|x| c.err(x))?;
-        let en = templates::get(&mut conn, e.code, Lang::En).await.map_err(|x| c.err(x))?;
+        let fr = templates::get(&mut conn, e.code, Lang::Fr).await?;
+        let en = templates::get(&mut conn, e.code, Lang::En).await?;
         rows.push(TemplateRow { event: e.code, required: e.required, fr_custom: fr.customized, en_custom: en.customized });
     }
     Ok(render(TemplatesPage { c: PageCtx::new(&c, "/admin", "admin.email_templates"), rows }))
@@ -181,8 +181,8 @@ struct TemplateFormPage {
     f: FormErrors,
 }
 
-fn parse_lang(c: &Ctx, s: &str) -> Result<Lang, HttpError> {
-    Lang::parse(s).ok_or_else(|| c.err(Error::NotFound))
+fn parse_lang(s: &str) -> Result<Lang, HttpError> {
+    Ok(Lang::parse(s).ok_or(Error::NotFound)?)
 }
 
 #[derive(Deserialize, Default)]
@@ -196,10 +196,10 @@ pub async fn template_form(
     Path((event, lang)): Path<(String, String)>,
     Query(q): Query<NoticeQ>,
 ) -> Result<Response, HttpError> {
-    let l = parse_lang(&c, &lang)?;
-    let def = templates::event(&event).ok_or_else(|| c.err(Error::NotFound))?;
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    let t = templates::get(&mut conn, &event, l).await.map_err(|e| c.err(e))?;
+    let l = parse_lang(&lang)?;
+    let def = templates::event(&event).ok_or(Error::NotFound)?;
+    let mut conn = st.db.pool.acquire().await?;
+    let t = templates::get(&mut conn, &event, l).await?;
     let sample = (def.sample)();
     let preview = templates::render(&t, &sample).ok();
     let mut pc = PageCtx::new(&c, "/admin", "admin.email_templates").with_notice(q.notice.as_deref());
@@ -237,8 +237,8 @@ pub async fn template_save(
     Path((event, lang)): Path<(String, String)>,
     Form(f): Form<TemplateForm>,
 ) -> Result<Response, HttpError> {
-    let l = parse_lang(&c, &lang)?;
-    let def = templates::event(&event).ok_or_else(|| c.err(Error::NotFound))?;
+    let l = parse_lang(&lang)?;
+    let def = templates::event(&event).ok_or(Error::NotFound)?;
     let sample = (def.sample)();
     let candidate = templates::Template {
         event: event.clone(),
@@ -297,7 +297,7 @@ pub async fn template_reset(
     c: Ctx,
     Path((event, lang)): Path<(String, String)>,
 ) -> Result<Response, HttpError> {
-    let l = parse_lang(&c, &lang)?;
-    templates::reset(&st.db, &c.actor(), st.now(), &event, l).await.map_err(|e| c.err(e))?;
+    let l = parse_lang(&lang)?;
+    templates::reset(&st.db, &c.actor(), st.now(), &event, l).await?;
     Ok(redirect_notice(&format!("/admin/email-templates/{event}/{lang}"), "notice.template_reset"))
 }

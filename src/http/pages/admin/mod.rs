@@ -46,7 +46,7 @@ pub async fn index(c: Ctx) -> Result<Response, HttpError> {
         .map(|(href, key, _)| Tile { href, title: c.tr.t(key), text: c.tr.t(&format!("{key}_text")) })
         .collect();
     if tiles.is_empty() {
-        return Err(c.err(crate::error::Error::Forbidden));
+        return Err(crate::error::Error::Forbidden.into());
     }
     Ok(render(IndexPage { c: PageCtx::new(&c, "/admin", "nav.admin"), tiles }))
 }
@@ -71,7 +71,7 @@ pub async fn history_page(
     back_href: String,
     back_key: &str,
 ) -> Result<Response, HttpError> {
-    let events = audit::history(&st.db, entity, id, None, 500).await.map_err(|e| c.err(e))?;
+    let events = audit::history(&st.db, entity, id, None, 500).await?;
     let mut pc = PageCtx::new(c, "/admin", "history.title");
     pc.title = format!("{} · {record_name}", c.tr.t("history.title"));
     Ok(render(HistoryPage {

@@ -52,7 +52,7 @@ struct TreePage {
 }
 
 async fn tree_page(st: &AppState, c: &Ctx, form: UnitForm, f: FormErrors, notice: Option<&str>) -> Result<Response, HttpError> {
-    let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
+    let units = units::tree(&st.db).await?;
     let errors = f.any();
     let mut resp =
         render(TreePage { c: PageCtx::new(c, "/admin", "admin.org_units").with_notice(notice), units, kinds: kinds(c), form, f });
@@ -92,8 +92,8 @@ struct EditPage {
 }
 
 async fn edit_page(st: &AppState, c: &Ctx, id: i64, form: UnitForm, f: FormErrors, notice: Option<&str>) -> Result<Response, HttpError> {
-    let all = units::tree(&st.db).await.map_err(|e| c.err(e))?;
-    let me = all.iter().find(|u| u.id == id).cloned().ok_or_else(|| c.err(Error::NotFound))?;
+    let all = units::tree(&st.db).await?;
+    let me = all.iter().find(|u| u.id == id).cloned().ok_or(Error::NotFound)?;
     // A unit cannot move under itself or its own descendants.
     let units: Vec<OrgUnit> = all.into_iter().filter(|u| !u.path.starts_with(&me.path)).collect();
     let mut pc = PageCtx::new(c, "/admin", "admin.org_unit_edit").with_notice(notice);
@@ -106,9 +106,9 @@ async fn edit_page(st: &AppState, c: &Ctx, id: i64, form: UnitForm, f: FormError
     Ok(resp)
 }
 
-async fn load(st: &AppState, c: &Ctx, id: i64) -> Result<OrgUnit, HttpError> {
-    let mut conn = st.db.pool.acquire().await.map_err(|e| c.err(e.into()))?;
-    units::get(&mut conn, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+async fn load(st: &AppState, id: i64) -> Result<OrgUnit, HttpError> {
+    let mut conn = st.db.pool.acquire().await?;
+    Ok(units::get(&mut conn, id).await?.ok_or(Error::NotFound)?)
 }
 
 pub async fn edit_form(
@@ -117,13 +117,13 @@ pub async fn edit_form(
     Path(id): Path<i64>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, HttpError> {
-    let u = load(&st, &c, id).await?;
+    let u = load(&st, id).await?;
     let form = UnitForm { name: u.name, kind: u.kind.code().into(), parent_id: u.parent_id.map(|p| p.to_string()) };
     edit_page(&st, &c, id, form, FormErrors::none(), q.notice.as_deref()).await
 }
 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Form(form): Form<UnitForm>) -> Result<Response, HttpError> {
-    load(&st, &c, id).await?;
+    load(&st, id).await?;
     let res = match form.parse() {
         Ok(input) => units::update(&st.db, &c.actor(), st.now(), id, &input).await,
         Err(e) => Err(e),
@@ -138,7 +138,7 @@ pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, For
 }
 
 pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    let u = load(&st, &c, id).await?;
+    let u = load(&st, id).await?;
     match units::delete(&st.db, &c.actor(), st.now(), id).await {
         Ok(()) => Ok(redirect_notice("/admin/org-units", "notice.deleted")),
         Err(e) => {
@@ -150,6 +150,6 @@ pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> 
 }
 
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    let u = load(&st, &c, id).await?;
+    let u = load(&st, id).await?;
     super::history_page(&st, &c, "org_unit", id, u.name, format!("/admin/org-units/{id}"), "admin.org_units").await
 }

@@ -21,7 +21,7 @@ struct ListPage {
 }
 
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
-    let roles = roles::list(&st.db).await.map_err(|e| c.err(e))?;
+    let roles = roles::list(&st.db).await?;
     Ok(render(ListPage { c: PageCtx::new(&c, "/admin", "admin.roles").with_notice(q.notice.as_deref()), roles }))
 }
 
@@ -128,8 +128,8 @@ fn to_form(r: &Role) -> RoleForm {
     }
 }
 
-async fn load(st: &AppState, c: &Ctx, id: i64) -> Result<Role, HttpError> {
-    roles::get(&st.db, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+async fn load(st: &AppState, id: i64) -> Result<Role, HttpError> {
+    Ok(roles::get(&st.db, id).await?.ok_or(Error::NotFound)?)
 }
 
 pub async fn edit_form(
@@ -138,12 +138,12 @@ pub async fn edit_form(
     Path(id): Path<i64>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, HttpError> {
-    let r = load(&st, &c, id).await?;
+    let r = load(&st, id).await?;
     Ok(page(&c, Some(id), r.builtin, to_form(&r), FormErrors::none(), q.notice.as_deref()))
 }
 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
-    let existing = load(&st, &c, id).await?;
+    let existing = load(&st, id).await?;
     let mut form = read_form(&body);
     if existing.builtin {
         form.code = existing.code.clone();
@@ -159,7 +159,7 @@ pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, bod
 }
 
 pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    let existing = load(&st, &c, id).await?;
+    let existing = load(&st, id).await?;
     match roles::delete(&st.db, &c.actor(), st.now(), id).await {
         Ok(()) => Ok(redirect_notice("/admin/roles", "notice.deleted")),
         Err(e) => Ok(page(&c, Some(id), existing.builtin, to_form(&existing), form_error(&c, e)?, None)),
@@ -167,6 +167,6 @@ pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> 
 }
 
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    let r = load(&st, &c, id).await?;
+    let r = load(&st, id).await?;
     super::history_page(&st, &c, "role", id, r.name(&c.lang()).to_string(), format!("/admin/roles/{id}"), "admin.roles").await
 }

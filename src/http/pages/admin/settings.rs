@@ -58,7 +58,7 @@ fn views(c: &Ctx, values: &[(&'static settings::Def, String)]) -> Vec<SettingVie
 }
 
 pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
-    let values = settings::all(&st.db).await.map_err(|e| c.err(e))?;
+    let values = settings::all(&st.db).await?;
     Ok(render(SettingsPage {
         c: PageCtx::new(&c, "/admin", "admin.settings").with_notice(q.notice.as_deref()),
         settings: views(&c, &values),
@@ -80,7 +80,7 @@ pub async fn save(State(st): State<AppState>, c: Ctx, body: String) -> Result<Re
         match settings::parse_value(d, &raw) {
             Ok(v) => parsed.push((d, v)),
             Err(crate::error::Error::Validation(e)) => errs.0.extend(e.0),
-            Err(e) => return Err(c.err(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     if !errs.is_empty() {
@@ -94,6 +94,6 @@ pub async fn save(State(st): State<AppState>, c: Ctx, body: String) -> Result<Re
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(resp);
     }
-    settings::set_many(&st.db, &c.actor(), st.now(), &parsed).await.map_err(|e| c.err(e))?;
+    settings::set_many(&st.db, &c.actor(), st.now(), &parsed).await?;
     Ok(redirect_notice("/admin/settings", "notice.saved"))
 }

@@ -37,8 +37,8 @@ struct ListPage {
 }
 
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
-    let size = crate::settings::get_int(&st.db, "lists.page_size").await.map_err(|e| c.err(e))?;
-    let page = PageReq::parse(Some(size), q.after.as_deref()).map_err(|e| c.err(e))?;
+    let size = crate::settings::get_int(&st.db, "lists.page_size").await?;
+    let page = PageReq::parse(Some(size), q.after.as_deref())?;
     let status = q.status.clone().unwrap_or_else(|| "active".into());
     let filter = UserFilter {
         q: q.q.clone(),
@@ -50,8 +50,8 @@ pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>
             _ => None,
         },
     };
-    let res = users::list(&st.db, &c.p.visibility, &filter, &page).await.map_err(|e| c.err(e))?;
-    let roles = roles::list(&st.db).await.map_err(|e| c.err(e))?;
+    let res = users::list(&st.db, &c.p.visibility, &filter, &page).await?;
+    let roles = roles::list(&st.db).await?;
     let next = res.next.map(|n| {
         serde_urlencoded::to_string([
             ("q", q.q.clone().unwrap_or_default()),
@@ -117,12 +117,12 @@ impl Shown {
 async fn form_page(st: &AppState, c: &Ctx, shown: Shown, notice: Option<&str>) -> Result<Response, HttpError> {
     let Shown { id, form, f, pw, last_login } = shown;
     let emails = match id {
-        Some(id) => crate::mail::for_entity(&st.db, "user", id).await.map_err(|e| c.err(e))?,
+        Some(id) => crate::mail::for_entity(&st.db, "user", id).await?,
         None => Vec::new(),
     };
     let show_links = c.p.can(crate::access::Right::AdminMail);
-    let roles = roles::list(&st.db).await.map_err(|e| c.err(e))?;
-    let units = units::tree(&st.db).await.map_err(|e| c.err(e))?;
+    let roles = roles::list(&st.db).await?;
+    let units = units::tree(&st.db).await?;
     let mut pc = PageCtx::new(c, "/admin", if id.is_some() { "admin.user_edit" } else { "admin.user_new" }).with_notice(notice);
     if id.is_some() {
         pc.title = form.name.clone();
@@ -182,7 +182,7 @@ pub async fn create(
     c: Ctx,
     axum::extract::Form(p): axum::extract::Form<PostedUser>,
 ) -> Result<Response, HttpError> {
-    let form = p.into_form(true).map_err(|e| c.err(e))?;
+    let form = p.into_form(true)?;
     let result = match form.parse() {
         Ok(input) => users::create(&st.db, &c.actor(), st.now(), &input, form.password.as_deref()).await,
         Err(e) => Err(e),
@@ -211,7 +211,7 @@ fn to_form(u: &User) -> UserForm {
 }
 
 async fn load(st: &AppState, c: &Ctx, id: i64) -> Result<User, HttpError> {
-    users::get_visible(&st.db, &c.p.visibility, id).await.map_err(|e| c.err(e))?.ok_or_else(|| c.err(Error::NotFound))
+    Ok(users::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 #[derive(Deserialize, Default)]
@@ -237,7 +237,7 @@ pub async fn update(
     axum::extract::Form(p): axum::extract::Form<PostedUser>,
 ) -> Result<Response, HttpError> {
     let existing = load(&st, &c, id).await?;
-    let form = p.into_form(false).map_err(|e| c.err(e))?;
+    let form = p.into_form(false)?;
     let result = match form.parse() {
         Ok(input) => users::update(&st.db, &c.actor(), st.now(), id, &input).await,
         Err(e) => Err(e),
