@@ -53,12 +53,14 @@ const SHARED_WITH: &str = "SELECT a.id FROM org_units a JOIN org_units mine ON m
 /// The views a user may use for `entity`: their own and those shared with their unit or a
 /// unit above it.
 pub async fn usable(db: &Db, entity: &str, user_id: i64, unit_id: Option<i64>) -> Result<Vec<View>> {
-    Ok(sqlx::query_as(&format!("{SELECT} WHERE entity = $1 AND (owner_id = $2 OR shared_unit_id IN ({SHARED_WITH}$3)) ORDER BY name, id LIMIT 200"))
-        .bind(entity)
-        .bind(user_id)
-        .bind(unit_id.unwrap_or(-1))
-        .fetch_all(&db.pool)
-        .await?)
+    Ok(sqlx::query_as(&format!(
+        "{SELECT} WHERE entity = $1 AND (owner_id = $2 OR shared_unit_id IN ({SHARED_WITH}$3)) ORDER BY name, id LIMIT 200"
+    ))
+    .bind(entity)
+    .bind(user_id)
+    .bind(unit_id.unwrap_or(-1))
+    .fetch_all(&db.pool)
+    .await?)
 }
 
 pub async fn get_usable(db: &Db, entity: &str, user_id: i64, unit_id: Option<i64>, id: i64) -> Result<Option<View>> {

@@ -365,15 +365,7 @@ pub fn defaults() -> Vec<RoleInput> {
             "Technicien",
             "Technician",
             Scope::Own,
-            [
-                CustomersRead,
-                ServiceRequestsRead,
-                InterventionsRead,
-                InterventionsUpdate,
-                ReturnsRead,
-                DocumentsRead,
-                DocumentsCreate,
-            ]
+            [CustomersRead, ServiceRequestsRead, InterventionsRead, InterventionsUpdate, ReturnsRead, DocumentsRead, DocumentsCreate]
                 .into_iter()
                 .collect(),
         ),
@@ -410,8 +402,10 @@ pub fn merge_defaults(current: (Scope, RightSet), shipped: (Scope, RightSet), ne
 pub async fn ensure_defaults(db: &Db, now: Millis) -> Result<()> {
     for input in defaults() {
         let shipped = encode(input.scope, input.rights);
-        let existing: Option<(i64, Option<String>)> =
-            sqlx::query_as("SELECT id, shipped FROM roles WHERE code = $1 AND builtin = 1").bind(&input.code).fetch_optional(&db.pool).await?;
+        let existing: Option<(i64, Option<String>)> = sqlx::query_as("SELECT id, shipped FROM roles WHERE code = $1 AND builtin = 1")
+            .bind(&input.code)
+            .fetch_optional(&db.pool)
+            .await?;
         match existing {
             Some((_, Some(s))) if s == shipped => {}
             Some((id, old)) => upgrade(db, now, id, old, &input, &shipped).await?,
@@ -455,7 +449,12 @@ async fn upgrade(db: &Db, now: Millis, id: i64, old: Option<String>, input: &Rol
     let base = old.as_deref().and_then(decode).unwrap_or(current);
     let (scope, rights) = merge_defaults(current, base, (input.scope, input.rights));
     if (scope, rights) != current {
-        sqlx::query("UPDATE roles SET scope = $1, updated_at = $2 WHERE id = $3").bind(scope.code()).bind(now).bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE roles SET scope = $1, updated_at = $2 WHERE id = $3")
+            .bind(scope.code())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         write_rights(&mut tx, id, rights).await?;
         let after = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
         audit::updated(&mut tx, &Actor::system(), now, id, &before, &after).await?;

@@ -131,13 +131,7 @@ mod tests {
     use super::*;
 
     fn vis(scope: Scope) -> Visibility {
-        Visibility {
-            scope,
-            user_id: 7,
-            unit_id: Some(9),
-            unit_path: Some("/1/4/9/".into()),
-            home_path: Some("/1/4/".into()),
-        }
+        Visibility { scope, user_id: 7, unit_id: Some(9), unit_path: Some("/1/4/9/".into()), home_path: Some("/1/4/".into()) }
     }
 
     #[test]

@@ -246,7 +246,12 @@ pub async fn home_of(conn: &mut sqlx::AnyConnection, user_id: i64) -> Result<Opt
 /// Where a new record goes when its form or API call names no owner or unit: owned by its
 /// creator, in the home unit of its owner. A record is never left without either (the system,
 /// which has no unit, keeps what it was given).
-pub async fn placement(conn: &mut sqlx::AnyConnection, actor: &Actor, unit: Option<i64>, owner: Option<i64>) -> Result<(Option<i64>, Option<i64>)> {
+pub async fn placement(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    unit: Option<i64>,
+    owner: Option<i64>,
+) -> Result<(Option<i64>, Option<i64>)> {
     let owner = owner.or(actor.id);
     let unit = match (unit, owner) {
         (Some(u), _) => Some(u),

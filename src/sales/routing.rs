@@ -52,7 +52,8 @@ pub async fn route(tx: &mut Tx, _now: Millis, lead_branch: Option<i64>, sender_h
 
 /// The branch's next representative in turn, and the turn moved on; `None` without one.
 async fn next_rep(tx: &mut Tx, branch: i64) -> Result<Option<i64>> {
-    let path: Option<String> = sqlx::query_scalar("SELECT path FROM org_units WHERE id = $1").bind(branch).fetch_optional(&mut **tx).await?;
+    let path: Option<String> =
+        sqlx::query_scalar("SELECT path FROM org_units WHERE id = $1").bind(branch).fetch_optional(&mut **tx).await?;
     let Some(path) = path else { return Ok(None) };
     let reps: Vec<i64> = sqlx::query_scalar(
         "SELECT u.id FROM users u JOIN roles r ON r.id = u.role_id JOIN org_units o ON o.id = u.org_unit_id \

@@ -208,12 +208,7 @@ pub async fn get_visible_trashed(db: &Db, vis: &Visibility, id: i64) -> Result<O
 
 async fn get_visible_in(db: &Db, vis: &Visibility, id: i64, trashed: bool) -> Result<Option<Opportunity>> {
     let mut q = Sql::new(SELECT);
-    q.push(" WHERE o.id = ")
-        .bind(id)
-        .push(" AND o.trashed = ")
-        .bind(trashed as i64)
-        .push(" AND ")
-        .append(vis.opportunities("o"));
+    q.push(" WHERE o.id = ").bind(id).push(" AND o.trashed = ").bind(trashed as i64).push(" AND ").append(vis.opportunities("o"));
     let mut conn = db.pool.acquire().await?;
     let row: Option<Row> = q.query_as().fetch_optional(&mut *conn).await?;
     match row {
@@ -511,20 +506,21 @@ pub async fn change_status_in(
         // The owner's follow-up; an unowned opportunity's goes to the queue: the agent who
         // recorded the loss, else the queue group's first active member. Once per loss: not
         // while an automatic follow-up is still planned.
-        let queue_member = match (new.owner_id, actor.id) {
-            (Some(_), _) => None,
-            (None, Some(a)) => Some(a),
-            (None, None) => match super::routing::queue_group(tx).await? {
-                Some(g) => sqlx::query_scalar(
-                    "SELECT u.id FROM user_group_members m JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 AND u.active = 1 \
+        let queue_member =
+            match (new.owner_id, actor.id) {
+                (Some(_), _) => None,
+                (None, Some(a)) => Some(a),
+                (None, None) => match super::routing::queue_group(tx).await? {
+                    Some(g) => sqlx::query_scalar(
+                        "SELECT u.id FROM user_group_members m JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 AND u.active = 1 \
                      ORDER BY u.id LIMIT 1",
-                )
-                .bind(g)
-                .fetch_optional(&mut **tx)
-                .await?,
-                None => None,
-            },
-        };
+                    )
+                    .bind(g)
+                    .fetch_optional(&mut **tx)
+                    .await?,
+                    None => None,
+                },
+            };
         let pending: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE opportunity_id = $1 AND automatic = 1 AND status = 'planned'")
                 .bind(id)
