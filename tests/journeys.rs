@@ -160,7 +160,8 @@ async fn bdc_and_rep(b: &Browser, app: &TestApp) {
     let call: i64 = id_of(app, &format!("SELECT id FROM calls WHERE opportunity_id = {oid} ORDER BY id DESC LIMIT 1")).await;
     b.fill(&format!("#comment-{call}"), "Client confirmé pour 14 h.").await;
     click(b, &format!("form[action='/calls/{call}/log'] button[type=submit]")).await;
-    let status: String = sqlx::query_scalar("SELECT status FROM calls WHERE id = $1").bind(call).fetch_one(&app.state.db.pool).await.unwrap();
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM calls WHERE id = $1").bind(call).fetch_one(&app.state.db.pool).await.unwrap();
     assert_eq!(status, "done", "the call is logged");
     b.screenshot("journey-rep").await;
 }
@@ -217,11 +218,12 @@ async fn technician(b: &Browser, app: &TestApp) {
     let iid = current_id(b).await;
     let site = b.text("#intervention-site").await;
     assert!(site.contains("Laval"), "the address is on the intervention: {site}");
-    let (rid, cid): (i64, i64) = sqlx::query_as("SELECT r.id, r.customer_id FROM interventions i JOIN service_requests r ON r.id = i.request_id WHERE i.id = $1")
-        .bind(iid)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
+    let (rid, cid): (i64, i64) =
+        sqlx::query_as("SELECT r.id, r.customer_id FROM interventions i JOIN service_requests r ON r.id = i.request_id WHERE i.id = $1")
+            .bind(iid)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
     open(b, &format!("/service/requests/{rid}")).await;
     open(b, &format!("/customers/{cid}")).await;
     open(b, "/service/requests").await;
@@ -231,8 +233,11 @@ async fn technician(b: &Browser, app: &TestApp) {
     b.fill("#report_work", "Joint de porte remplacé.\nEssai de cuisson concluant.").await;
     b.fill("#report_minutes", "75").await;
     click(b, "#save-intervention").await;
-    let (status, report): (String, String) =
-        sqlx::query_as("SELECT status, report_work FROM interventions WHERE id = $1").bind(iid).fetch_one(&app.state.db.pool).await.unwrap();
+    let (status, report): (String, String) = sqlx::query_as("SELECT status, report_work FROM interventions WHERE id = $1")
+        .bind(iid)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
     assert_eq!(status, "terminee");
     assert!(report.contains('\n'), "line breaks are kept");
     b.screenshot("journey-technician").await;
@@ -277,7 +282,9 @@ async fn administrator(b: &Browser, app: &TestApp) {
         .unwrap();
     assert_eq!(label, "Vendu (pris en charge)");
     assert!(flags.contains("sets_sale_date"), "relabelling kept the behaviour: {flags}");
-    let oid = id_of(app, "SELECT id FROM opportunities WHERE trashed = 0 AND sale_date IS NULL AND status = 'en_traitement' ORDER BY id LIMIT 1").await;
+    let oid =
+        id_of(app, "SELECT id FROM opportunities WHERE trashed = 0 AND sale_date IS NULL AND status = 'en_traitement' ORDER BY id LIMIT 1")
+            .await;
     open(b, &format!("/opportunities/{oid}")).await;
     set(b, "#status", "pris_en_charge").await;
     click(b, "#status-form button[type=submit]").await;

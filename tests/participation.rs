@@ -48,10 +48,13 @@ async fn a_technician_reads_the_request_and_customer_behind_his_intervention_and
         let elsewhere = app.unit("Service Longueuil", "team", Some(o.longueuil)).await;
         let tech = app.user("tech@t.fr", "technicien", Some(elsewhere)).await;
         let t = app.api(&app.token_for(tech).await);
-        let cu = created(&o.admin, "/api/v1/customers", json!({"kind": "company", "company_name": "Garage Côté", "branch_id": o.laval})).await;
+        let cu =
+            created(&o.admin, "/api/v1/customers", json!({"kind": "company", "company_name": "Garage Côté", "branch_id": o.laval})).await;
         let cid = cu["id"].as_i64().unwrap();
-        let mine = created(&o.admin, "/api/v1/service-requests", json!({"customer_id": cid, "request_type": "panne", "branch_id": o.laval})).await;
-        let other = created(&o.admin, "/api/v1/service-requests", json!({"customer_id": cid, "request_type": "panne", "branch_id": o.laval})).await;
+        let mine =
+            created(&o.admin, "/api/v1/service-requests", json!({"customer_id": cid, "request_type": "panne", "branch_id": o.laval})).await;
+        let other =
+            created(&o.admin, "/api/v1/service-requests", json!({"customer_id": cid, "request_type": "panne", "branch_id": o.laval})).await;
         let (mine, other) = (mine["id"].as_i64().unwrap(), other["id"].as_i64().unwrap());
         assert_eq!(t.get(&format!("/api/v1/service-requests/{mine}")).await.0, 404, "not before he takes part");
         assert_eq!(t.get(&format!("/api/v1/customers/{cid}")).await.0, 404);
@@ -89,10 +92,19 @@ async fn a_rep_sees_the_opportunities_he_takes_part_in_directly_by_group_or_by_c
         let member = app.user("member@t.fr", "representant", Some(o.longueuil)).await;
         let caller = app.user("caller@t.fr", "representant", Some(o.longueuil)).await;
         let outsider = app.user("outsider@t.fr", "representant", Some(o.longueuil)).await;
-        let (s, g) = o.admin.send("POST", "/api/v1/groups", Some(json!({"name": "Renfort", "description": "", "members": [member], "org_unit_id": null}))).await;
+        let (s, g) = o
+            .admin
+            .send("POST", "/api/v1/groups", Some(json!({"name": "Renfort", "description": "", "members": [member], "org_unit_id": null})))
+            .await;
         assert_eq!(s, 201, "{g}");
-        let cu = created(&o.admin, "/api/v1/customers", json!({"first_name": "Léa", "last_name": "Roy", "branch_id": o.laval, "owner_id": owner})).await;
-        let opp = created(&o.admin, "/api/v1/opportunities", json!({"customer_id": cu["id"], "owner_id": owner, "branch_id": o.laval})).await;
+        let cu = created(
+            &o.admin,
+            "/api/v1/customers",
+            json!({"first_name": "Léa", "last_name": "Roy", "branch_id": o.laval, "owner_id": owner}),
+        )
+        .await;
+        let opp =
+            created(&o.admin, "/api/v1/opportunities", json!({"customer_id": cu["id"], "owner_id": owner, "branch_id": o.laval})).await;
         let oid = opp["id"].as_i64().unwrap();
         let api = |u: i64| {
             let app = &app;
@@ -109,8 +121,12 @@ async fn a_rep_sees_the_opportunities_he_takes_part_in_directly_by_group_or_by_c
                    "user_ids": [guest], "group_ids": [g["id"]]}),
         )
         .await;
-        created(&o.admin, "/api/v1/calls", json!({"opportunity_id": oid, "owner_id": caller, "date": "2026-11-27", "time": "09:00", "subject": "Relance"}))
-            .await;
+        created(
+            &o.admin,
+            "/api/v1/calls",
+            json!({"opportunity_id": oid, "owner_id": caller, "date": "2026-11-27", "time": "09:00", "subject": "Relance"}),
+        )
+        .await;
         for (who, a) in [("participant", &g_api), ("group member", &m_api), ("call owner", &c_api)] {
             assert_eq!(a.get(&format!("/api/v1/opportunities/{oid}")).await.0, 200, "{who} opens the opportunity");
             let (_, l) = a.get("/api/v1/opportunities").await;
@@ -134,13 +150,18 @@ async fn a_support_agent_works_on_her_branch_and_what_she_creates_stays_hers() {
         let agent = app.user("agent@t.fr", "agent_support", Some(o.service_laval)).await;
         let a = app.api(&app.token_for(agent).await);
         // Customers and requests filed under the branch (not under her team) are hers to work on.
-        let cu = created(&o.admin, "/api/v1/customers", json!({"kind": "company", "company_name": "Pharmacie Fortin", "branch_id": o.laval})).await;
-        let far = created(&o.admin, "/api/v1/customers", json!({"kind": "company", "company_name": "Loin inc.", "branch_id": o.longueuil})).await;
+        let cu =
+            created(&o.admin, "/api/v1/customers", json!({"kind": "company", "company_name": "Pharmacie Fortin", "branch_id": o.laval}))
+                .await;
+        let far =
+            created(&o.admin, "/api/v1/customers", json!({"kind": "company", "company_name": "Loin inc.", "branch_id": o.longueuil})).await;
         let (_, l) = a.get("/api/v1/customers").await;
         assert_eq!(ids(&l), vec![cu["id"].as_i64().unwrap()]);
         let (_, l) = a.get("/api/v1/customers?q=pharm").await;
         assert_eq!(ids(&l), vec![cu["id"].as_i64().unwrap()], "the search for a new request finds the customer");
-        let r = created(&o.admin, "/api/v1/service-requests", json!({"customer_id": cu["id"], "request_type": "panne", "branch_id": o.laval})).await;
+        let r =
+            created(&o.admin, "/api/v1/service-requests", json!({"customer_id": cu["id"], "request_type": "panne", "branch_id": o.laval}))
+                .await;
         assert_eq!(a.get(&format!("/api/v1/service-requests/{}", r["id"])).await.0, 200);
         assert_eq!(a.get(&format!("/api/v1/customers/{}", far["id"])).await.0, 404);
         // A customer created without branch or owner: hers, in her branch, and she can open it.
@@ -244,7 +265,12 @@ async fn a_new_release_of_the_default_roles_reaches_an_existing_database() {
             .unwrap();
         sqlx::query("DELETE FROM role_rights WHERE role_id = $1").bind(role).execute(&db.pool).await.unwrap();
         for r in ["users.read", "customers.read", "customers.export", "customers.merge", "opportunities.read"] {
-            sqlx::query("INSERT INTO role_rights (role_id, right_code) VALUES ($1, $2)").bind(role).bind(r).execute(&db.pool).await.unwrap();
+            sqlx::query("INSERT INTO role_rights (role_id, right_code) VALUES ($1, $2)")
+                .bind(role)
+                .bind(r)
+                .execute(&db.pool)
+                .await
+                .unwrap();
         }
         carnet::access::roles::ensure_defaults(db, app.now()).await.unwrap();
         let got = carnet::access::roles::get(db, role).await.unwrap().unwrap();
@@ -257,7 +283,10 @@ async fn a_new_release_of_the_default_roles_reaches_an_existing_database() {
         let events = app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'role' AND entity_id = {role}")).await;
         carnet::access::roles::ensure_defaults(db, app.now()).await.unwrap();
         assert_eq!(carnet::access::roles::get(db, role).await.unwrap().unwrap().rights, got.rights);
-        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'role' AND entity_id = {role}")).await, events);
+        assert_eq!(
+            app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'role' AND entity_id = {role}")).await,
+            events
+        );
         app
     })
     .await;

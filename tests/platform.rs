@@ -372,7 +372,7 @@ async fn visibility_by_sales_structure() {
     each_backend(|app| async move {
         let [_co, ra, a1, a1a, a2, _rb] = structure(&app).await;
         let dir = app.user("dir@t.fr", "directeur_ventes", Some(ra)).await; // subtree of region A
-        // Unit scope: branch A1 and its team A1a (a team member's home unit is their branch).
+                                                                            // Unit scope: branch A1 and its team A1a (a team member's home unit is their branch).
         let bdc = app.user("bdc@t.fr", "agent_support", Some(a1)).await;
         let rep = app.user("rep@t.fr", "representant", Some(a1a)).await; // own
         app.user("rep2@t.fr", "representant", Some(a1)).await;

@@ -405,4 +405,3 @@ pub async fn login(b: &Browser, email: &str, password: &str) {
     b.fill("#password", password).await;
     b.click_and_wait("#login-submit").await;
 }
-
