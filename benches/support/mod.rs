@@ -733,10 +733,18 @@ impl<'a> Bulk<'a> {
     }
 }
 
-/// Planner statistics, as a database in service would have them (on PostgreSQL also the
-/// visibility map: autovacuum would otherwise start in the middle of the measures), then
-/// the size of the database (SQLite: after a WAL checkpoint).
+/// Checks that every customer and user has its `sort_key`, then planner statistics, as a
+/// database in service would have them (on PostgreSQL also the visibility map: autovacuum
+/// would otherwise start in the middle of the measures), then the size of the database
+/// (SQLite: after a WAL checkpoint).
 pub async fn analyze(gen: &Db, tables: &[&str]) -> Result<Option<u64>> {
+    // The lists sort by the folded name: a row loaded without it would be out of place.
+    for table in ["customers", "users"] {
+        let missing: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE sort_key = ''")).fetch_one(&gen.pool).await?;
+        if missing > 0 {
+            bail!("{missing} {table} loaded without their sort_key");
+        }
+    }
     for table in tables {
         let sql = match gen.backend {
             carnet::db::Backend::Sqlite => format!("ANALYZE {table}"),
@@ -844,7 +852,7 @@ pub struct Run {
 /// The app as the binary prepares it (migrations, built-in roles and lists), on the real clock.
 pub async fn app(config: &Config) -> Result<AppState> {
     let clock: SharedClock = Arc::new(SystemClock);
-    Ok(carnet::app::prepare(config.clone(), clock).await?)
+    carnet::app::prepare(config.clone(), clock).await
 }
 
 /// Prepares the app as the binary does (migrations, defaults), then the sales structure

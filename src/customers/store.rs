@@ -459,9 +459,8 @@ pub async fn create_many(tx: &mut Tx, actor: &Actor, now: Millis, inputs: &[&Cus
         let mut p = (*input).clone();
         p.owner_id = p.owner_id.or(actor.id);
         if let (None, Some(o)) = (p.branch_id, p.owner_id) {
-            if !homes.contains_key(&o) {
-                let home = crate::org::units::home_of(tx, o).await?;
-                homes.insert(o, home);
+            if let std::collections::hash_map::Entry::Vacant(e) = homes.entry(o) {
+                e.insert(crate::org::units::home_of(tx, o).await?);
             }
             p.branch_id = homes.get(&o).copied().flatten();
         }
