@@ -49,9 +49,9 @@ use reqwest::{Client, StatusCode};
 mod support;
 
 use support::{
-    ascii_slug, client, contains, env_num, env_str, exec, fmt_ms, fmt_n, get_json, insert_ids, lit, login, opt, phone, postal, short,
-    timed, typed_email, typed_phone, verdict, Auth, Backend, Branch, Bulk, Common, CpuShare, Generated, Measure, Reservoir, Rng, Scenario,
-    Team, ADMIN_EMAIL, EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES, STREETS,
+    ascii_slug, client, contains, env_num, env_str, exec, fmt_ms, fmt_n, get_json, lit, login, phone, postal, short, timed, typed_email,
+    typed_phone, verdict, Auth, Backend, Branch, Bulk, Common, CpuShare, CustomerRow, Generated, Measure, Reservoir, Rng, Scenario, Team,
+    ADMIN_EMAIL, EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES, STREETS,
 };
 
 const CUSTOMERS_PER_STATEMENT: usize = 1000;
@@ -317,37 +317,30 @@ fn new_customer(rng: &mut Rng, i: usize, branches: &[Branch], now: i64) -> NewCu
     }
 }
 
-// The bulk INSERTs write their values as literals rather than bound parameters: sqlx binds
-// SQLite parameters by name, looking each `$N` up among all the statement's parameters, which
-// is quadratic and took 85 % of the time with 10 000 parameters per statement. Every value is
-// generated here (no outside input) and quoted by `lit`.
-
+/// The batch's customers through the shared writer (which adds the folded sort key).
 async fn insert_customers(tx: &mut Tx, rows: &[NewCustomer]) -> Result<Vec<i64>> {
-    let mut sql = String::with_capacity(rows.len() * 260 + 300);
-    sql.push_str(
-        "INSERT INTO customers (sort_key, kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
-         language, branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
-    );
-    for (i, c) in rows.iter().enumerate() {
-        sql.push_str(if i > 0 { ", (" } else { "(" });
-        // The folded name the list sorts by, as customers::store writes it.
-        lit(&mut sql, Some(&carnet::search::sort_key(&c.display)));
-        sql.push_str(", ");
-        sql.push_str(if c.company { "'company', " } else { "'person', " });
-        for v in [c.civility, Some(&c.first), Some(&c.last), Some(&c.company_name), Some(&c.display)] {
-            lit(&mut sql, v);
-            sql.push_str(", ");
-        }
-        for v in [&c.email, &c.phone, &c.mobile] {
-            lit(&mut sql, v.as_deref());
-            sql.push_str(", ");
-        }
-        lit(&mut sql, Some(&c.address));
-        let _ = write!(sql, ", '{}', {}, {}, ", c.language, c.branch, opt(c.owner));
-        lit(&mut sql, Some(c.notes));
-        let _ = write!(sql, ", '{}', {}, {})", c.particularities, c.created_at, c.created_at);
-    }
-    insert_ids(tx, sql, rows.len(), "customer").await
+    let rows: Vec<CustomerRow> = rows
+        .iter()
+        .map(|c| CustomerRow {
+            company: c.company,
+            civility: c.civility,
+            first: &c.first,
+            last: &c.last,
+            company_name: &c.company_name,
+            display: &c.display,
+            email: c.email.as_deref(),
+            phone: c.phone.as_deref(),
+            mobile: c.mobile.as_deref(),
+            address: &c.address,
+            language: c.language,
+            branch: c.branch,
+            owner: c.owner,
+            notes: c.notes,
+            particularities: c.particularities,
+            created_at: c.created_at,
+        })
+        .collect();
+    support::insert_customers(tx, &rows).await
 }
 
 async fn insert_terms(tx: &mut Tx, terms: &[(i64, String)]) -> Result<()> {
@@ -1117,12 +1110,13 @@ async fn copy_customers(db: &Db, after: i64, now: i64) -> Result<usize> {
         let mut tx = db.begin().await?;
         for part in chunk.chunks(10) {
             let mut q = carnet::db::Sql::new(
-                "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
-                 language, branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
+                "INSERT INTO customers (sort_key, kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, \
+                 address, language, branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
             );
             for (i, r) in part.iter().enumerate() {
                 q.push(if i == 0 { "(" } else { ", (" });
-                let vals: [carnet::db::sql::Arg; 17] = [
+                let vals: [carnet::db::sql::Arg; 18] = [
+                    carnet::search::sort_key(&r.display_name).into(),
                     r.kind.clone().into(),
                     r.civility.clone().into(),
                     r.first_name.clone().into(),

@@ -1,7 +1,7 @@
 //! HTTP benchmark of the platform: `cargo bench --bench http`.
 //!
-//! Generates a large organisation (1 company, 4 regions, 40 branches, 200 teams and
-//! `CARNET_BENCH_USERS` users with French names), starts the real Carnet in-process on
+//! Generates a large organisation (the benches' sales structure: 1 company, 4 regions, 16
+//! branches with 5 teams each, and `CARNET_BENCH_USERS` users with Québec names), starts the real Carnet in-process on
 //! 127.0.0.1, then measures a few endpoints under a closed-loop load:
 //! `CARNET_BENCH_CONCURRENCY` tasks, each with its own HTTP client, each sending its next
 //! request as soon as the previous one is answered, for `CARNET_BENCH_SECONDS` per scenario
@@ -21,10 +21,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use carnet::access::Actor;
 use carnet::config::Config;
-use carnet::db::{Db, Tx};
+use carnet::db::Db;
 use carnet::http::AppState;
 use reqwest::{Client, StatusCode};
 
@@ -32,8 +32,8 @@ use reqwest::{Client, StatusCode};
 mod support;
 
 use support::{
-    ascii_slug, client, env_num, insert_unit, login, short, Auth, Bulk, Common, Measure, Rng, Scenario, ADMIN_EMAIL, FIRST_NAMES,
-    LAST_NAMES, PASSWORD,
+    ascii_slug, client, env_num, insert_users, login, short, Auth, Bulk, Common, Measure, Rng, Roles, Scenario, Team, UserRow, ADMIN_EMAIL,
+    FIRST_NAMES, LAST_NAMES, PASSWORD,
 };
 
 const USERS_PER_STATEMENT: usize = 1000;
@@ -59,21 +59,13 @@ impl Options {
 
 // ---------------------------------------------------------------- dataset
 
-/// Regions and the ten branches (cities) of each.
-const REGIONS: &[(&str, [&str; 10])] = &[
-    ("Région Nord", ["Lille", "Amiens", "Rouen", "Caen", "Reims", "Arras", "Dunkerque", "Calais", "Valenciennes", "Le Havre"]),
-    ("Région Est", ["Strasbourg", "Metz", "Nancy", "Mulhouse", "Dijon", "Besançon", "Colmar", "Troyes", "Épinal", "Belfort"]),
-    ("Région Sud", ["Marseille", "Lyon", "Nice", "Montpellier", "Toulon", "Grenoble", "Avignon", "Nîmes", "Perpignan", "Saint-Étienne"]),
-    ("Région Ouest", ["Nantes", "Rennes", "Bordeaux", "Brest", "Angers", "Tours", "Le Mans", "La Rochelle", "Poitiers", "Limoges"]),
-];
-
-/// Teams of every branch, with the role of their members.
-const TEAMS: &[(&str, &str)] = &[
-    ("Ventes", "representant"),
-    ("BDC", "agent_bdc"),
-    ("Support", "agent_support"),
-    ("Avant-vente", "avant_vente"),
-    ("Technique", "technicien"),
+/// Teams of every branch and the role of their members (drawn at random below).
+const TEAMS: &[Team] = &[
+    Team { team: Some("Ventes"), role: "representant", members: 0, login: true },
+    Team { team: Some("BDC"), role: "agent_bdc", members: 0, login: true },
+    Team { team: Some("Support"), role: "agent_support", members: 0, login: true },
+    Team { team: Some("Avant-vente"), role: "avant_vente", members: 0, login: true },
+    Team { team: Some("Technique"), role: "technicien", members: 0, login: true },
 ];
 
 struct Dataset {
@@ -90,82 +82,53 @@ struct NewUser {
     email: String,
     name: String,
     language: &'static str,
-    role_id: i64,
+    role: i64,
     unit: Option<i64>,
 }
 
-async fn insert_users(tx: &mut Tx, hash: &str, now: i64, rows: &[NewUser]) -> Result<()> {
-    // $1 and $2 (hash and time) are shared by every row; ids are integers written inline.
-    let mut sql = String::with_capacity(rows.len() * 64 + 200);
-    sql.push_str(
-        "INSERT INTO users (email, name, language, password_hash, role_id, org_unit_id, password_changed_at, created_at, updated_at) VALUES ",
-    );
-    for (i, u) in rows.iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let unit = u.unit.map(|x| x.to_string()).unwrap_or_else(|| "NULL".into());
-        let _ = write!(sql, "(${}, ${}, '{}', $1, {}, {unit}, $2, $2, $2)", 3 + 2 * i, 4 + 2 * i, u.language, u.role_id);
-    }
-    let mut q = sqlx::query(&sql).bind(hash).bind(now);
-    for u in rows {
-        q = q.bind(u.email.as_str()).bind(u.name.as_str());
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
-}
-
-/// The org tree and `n` users, in big multi-row INSERTs inside transactions.
+/// The sales structure with its administrator, then the other `n - 1` users in big
+/// multi-row INSERTs inside transactions.
 async fn generate(db: &Db, n: usize, now: i64) -> Result<Dataset> {
     let started = Instant::now();
+    let (branches, _) = support::org(db, now, TEAMS).await?;
+    let units: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units").fetch_one(&db.pool).await?;
     let hash = carnet::identity::password::hash(PASSWORD)?;
-    let roles: Vec<(i64, String)> = sqlx::query_as("SELECT id, code FROM roles").fetch_all(&db.pool).await?;
-    let role = |code: &str| roles.iter().find(|(_, c)| c == code).map(|(id, _)| *id).ok_or_else(|| anyhow!("no role {code}"));
-
-    // The sales structure: one transaction, one row at a time (245 rows, ids needed for paths).
-    let mut tx = db.begin().await?;
-    let (company, company_path) = insert_unit(&mut tx, now, None, "company", "Carnet Distribution").await?;
-    let mut branches: Vec<i64> = Vec::new();
-    let mut teams: Vec<(i64, i64)> = Vec::new(); // (unit, role)
-    for (region, cities) in REGIONS {
-        let (rid, rpath) = insert_unit(&mut tx, now, Some((company, &company_path)), "region", region).await?;
-        for city in cities {
-            let (bid, bpath) = insert_unit(&mut tx, now, Some((rid, &rpath)), "branch", &format!("Agence {city}")).await?;
-            branches.push(bid);
-            for (team, role_code) in TEAMS {
-                let (tid, _) = insert_unit(&mut tx, now, Some((bid, &bpath)), "team", &format!("{city} – {team}")).await?;
-                teams.push((tid, role(role_code)?));
-            }
+    let roles = Roles::load(db).await?;
+    let admin = roles.id("administrateur")?;
+    let director = roles.id("directeur_ventes")?;
+    // (unit, role) of every team.
+    let mut teams: Vec<(i64, i64)> = Vec::new();
+    for b in &branches {
+        for (unit, t) in b.units.iter().zip(TEAMS) {
+            teams.push((*unit, roles.id(t.role)?));
         }
     }
-    tx.commit().await?;
-    let units = 1 + REGIONS.len() * (1 + 10 * (1 + TEAMS.len()));
 
-    let admin = role("administrateur")?;
-    let director = role("directeur_ventes")?;
     let mut rng = Rng(0x00C0_FFEE);
     let mut batch: Vec<NewUser> = Vec::with_capacity(USERS_PER_STATEMENT);
     let mut bulk = Bulk::start(db, "users").await?;
-    for i in 0..n {
+    for i in 1..n {
         let first = FIRST_NAMES[rng.below(FIRST_NAMES.len())].0;
         let last = LAST_NAMES[rng.skewed(LAST_NAMES.len())];
         let name = format!("{first} {last}");
         let language = if rng.below(10) == 0 { "en" } else { "fr" };
+        let email = format!("{}.{}.{i}@exemple.ca", ascii_slug(first), ascii_slug(last));
         let r = rng.below(1000);
-        let (email, role_id, unit) = if i == 0 {
-            (ADMIN_EMAIL.to_string(), admin, None)
-        } else if r < 2 {
-            (format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)), admin, None)
+        let (role, unit) = if r < 2 {
+            (admin, None)
         } else if r < 20 {
-            let b = branches[rng.below(branches.len())];
-            (format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)), director, Some(b))
+            (director, Some(rng.pick(&branches).id))
         } else {
-            let (t, role_id) = teams[rng.below(teams.len())];
-            (format!("{}.{}.{i}@exemple.fr", ascii_slug(first), ascii_slug(last)), role_id, Some(t))
+            let (t, role) = teams[rng.below(teams.len())];
+            (role, Some(t))
         };
-        batch.push(NewUser { email, name, language, role_id, unit });
+        batch.push(NewUser { email, name, language, role, unit });
         if batch.len() == USERS_PER_STATEMENT || i + 1 == n {
-            insert_users(bulk.tx(), &hash, now, &batch).await?;
+            let rows: Vec<UserRow> = batch
+                .iter()
+                .map(|u| UserRow { email: &u.email, name: &u.name, language: u.language, hash: Some(&hash), role: u.role, unit: u.unit })
+                .collect();
+            insert_users(bulk.tx(), now, &rows).await?;
             batch.clear();
             bulk.done(i + 1).await?;
         }
@@ -179,7 +142,7 @@ async fn generate(db: &Db, n: usize, now: i64) -> Result<Dataset> {
     let terms: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM search_terms").fetch_one(&db.pool).await?;
     // Planner statistics, as a database in service would have them.
     support::analyze(db, &["org_units", "roles", "role_rights", "users", "search_terms"]).await?;
-    Ok(Dataset { units, users: n, seconds, terms, terms_seconds })
+    Ok(Dataset { units: units as usize, users: n, seconds, terms, terms_seconds })
 }
 
 // ---------------------------------------------------------------- scenarios
@@ -332,7 +295,7 @@ async fn main() -> Result<()> {
         o.c.concurrency
     );
     let outcome = async {
-        let state = carnet::app::prepare(config.clone(), Arc::new(carnet::clock::SystemClock)).await?;
+        let state = support::app(&config).await?;
         eprintln!("generating the dataset …");
         let data = generate(&state.db, o.users, state.clock.now_ms()).await.context("generating the dataset")?;
         eprintln!(

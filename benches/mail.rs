@@ -28,7 +28,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,10 +41,16 @@ use carnet::db::Db;
 use carnet::http::AppState;
 use carnet::mail::{Mailbox, NewEmail};
 
+#[path = "../tests/support/smtp.rs"]
+mod smtp;
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{ascii_slug, cpu_sample, cpu_sample_with, cpu_share, env_num, fmt_ms, percentile, Common, CpuShare};
+use smtp::SmtpServer;
+
+use support::{
+    ascii_slug, cpu_sample, cpu_sample_with, cpu_share, env_num, fmt_ms, micros, percentile, Common, CpuShare, FIRST_NAMES, LAST_NAMES,
+};
 
 /// Emails per record: each record's later emails carry the References of the earlier ones.
 const EMAILS_PER_RECORD: usize = 5;
@@ -85,60 +91,6 @@ impl Options {
 
 // ---------------------------------------------------------------- content
 
-const FIRST_NAMES: &[&str] = &[
-    "Camille",
-    "Léa",
-    "Manon",
-    "Chloé",
-    "Inès",
-    "Julie",
-    "Hélène",
-    "Sophie",
-    "Élodie",
-    "Agnès",
-    "Lucas",
-    "Hugo",
-    "Thomas",
-    "Nicolas",
-    "Julien",
-    "Maxime",
-    "Clément",
-    "Jérôme",
-    "François",
-    "Stéphane",
-    "Raphaël",
-    "Théo",
-    "Yannick",
-    "Anne-Sophie",
-];
-
-const LAST_NAMES: &[&str] = &[
-    "Martin",
-    "Bernard",
-    "Thomas",
-    "Petit",
-    "Durand",
-    "Dubois",
-    "Moreau",
-    "Lefebvre",
-    "Leroy",
-    "Fournier",
-    "Girard",
-    "Lefèvre",
-    "Guérin",
-    "Chevalier",
-    "Lemaître",
-    "Ménard",
-    "Noël",
-    "Rivière",
-    "Prévost",
-    "Le Gall",
-    "N'Diaye",
-    "Nguyen",
-    "Da Silva",
-    "Barthélemy",
-];
-
 const COMPANIES: &[&str] = &[
     "Boulangeries Lemoine",
     "Transports Roussel",
@@ -154,7 +106,7 @@ const CITIES: &[&str] = &["Lille", "Strasbourg", "Marseille", "Lyon", "Nantes", 
 
 /// The recipient of email `i`: a contact at one of the client companies.
 fn recipient(i: usize) -> Result<Mailbox> {
-    let first = FIRST_NAMES[i % FIRST_NAMES.len()];
+    let first = FIRST_NAMES[i % FIRST_NAMES.len()].0;
     let last = LAST_NAMES[(i / FIRST_NAMES.len()) % LAST_NAMES.len()];
     let company = COMPANIES[i % COMPANIES.len()];
     let raw = format!("{first} {last} <{}.{}@{}.fr>", ascii_slug(first), ascii_slug(last), ascii_slug(company));
@@ -173,7 +125,7 @@ fn email(i: usize, record: i64, to: Mailbox) -> NewEmail {
     let city = CITIES[(i / 7) % CITIES.len()];
     let day = 1 + i % 28;
     let hour = 8 + i % 10;
-    let rep = format!("{} {}", FIRST_NAMES[(i / 3) % FIRST_NAMES.len()], LAST_NAMES[(i / 5) % LAST_NAMES.len()]);
+    let rep = format!("{} {}", FIRST_NAMES[(i / 3) % FIRST_NAMES.len()].0, LAST_NAMES[(i / 5) % LAST_NAMES.len()]);
     let subject = format!("Confirmation de votre rendez-vous du {day:02}/12 à {hour}h00 – {company}");
     let text = format!(
         "Bonjour {name},\n\n\
@@ -228,8 +180,6 @@ fn email(i: usize, record: i64, to: Mailbox) -> NewEmail {
     }
 }
 
-// ---------------------------------------------------------------- CPU accounting
-
 // ---------------------------------------------------------------- measures
 
 struct Measure {
@@ -250,10 +200,6 @@ struct TaskResult {
     latencies_us: Vec<u32>,
     failures: usize,
     first_failure: Option<String>,
-}
-
-fn micros(d: Duration) -> u32 {
-    d.as_micros().min(u32::MAX as u128) as u32
 }
 
 /// Gathers the tasks' results into a measure.
@@ -363,69 +309,6 @@ async fn queueing(state: &AppState, phase: Phase, records: usize, concurrency: u
 }
 
 // ---------------------------------------------------------------- delivery
-
-/// aiosmtpd on a loopback port, storing messages in `<dir>/box` (a Maildir); killed on drop.
-struct SmtpServer {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl SmtpServer {
-    /// Starts the server, or explains why it cannot.
-    fn start() -> Result<SmtpServer, String> {
-        let probe = std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).output();
-        match probe {
-            Err(e) => return Err(format!("python3 cannot be run ({e})")),
-            Ok(o) if !o.status.success() => return Err("aiosmtpd is not installed (pip install aiosmtpd)".into()),
-            Ok(_) => {}
-        }
-        let port =
-            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| format!("no free port: {e}"))?.port();
-        let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
-        let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
-        let child = std::process::Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "carnet_smtp.Handler"])
-            // A path that does not exist yet: Maildir creates its cur/new/tmp only then.
-            .arg(dir.path().join("box"))
-            .env("PYTHONPATH", support)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start aiosmtpd: {e}"))?;
-        let mut server = SmtpServer { port, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("aiosmtpd exited at start ({status})"));
-            }
-            if Instant::now() > deadline {
-                return Err("aiosmtpd did not listen within 15 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(server)
-    }
-
-    fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn new_dir(&self) -> PathBuf {
-        self.dir.path().join("box").join("new")
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `workers` tasks each running due jobs until none is left.
 async fn delivery(state: &AppState, workers: usize, smtp_pid: u32) -> Result<Measure> {
@@ -738,7 +621,7 @@ async fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     // Never used (SMTP is configured), but never the working directory either.
     config.mail_dir = dir.path().join("outbox");
-    let smtp = SmtpServer::start();
+    let smtp = SmtpServer::try_start();
     match &smtp {
         Ok(server) => config.smtp_url = Some(server.url()),
         Err(why) => eprintln!("SMTP server unavailable: {why}; the delivery part is skipped"),
@@ -752,7 +635,7 @@ async fn main() -> Result<()> {
         config.smtp_url.as_deref().unwrap_or("none")
     );
     let outcome = async {
-        let state = carnet::app::prepare(config.clone(), Arc::new(carnet::clock::SystemClock)).await?;
+        let state = support::app(&config).await?;
         let out = bench(&o, &state, smtp.as_ref().map_err(Clone::clone)).await;
         state.db.pool.close().await;
         let out = out?;

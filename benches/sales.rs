@@ -49,8 +49,8 @@ mod support;
 
 use support::{
     ascii_slug, client, contains, env_num, env_str, exec, fmt_ms, fmt_n, get_json, insert_ids, lit, opt, phone, postal, short, timed,
-    typed_email, typed_phone, verdict, weighted, Backend, Branch, Bulk, Common, CpuShare, Generated, Measure, Reservoir, Rng, Scenario,
-    Team, ADMIN_EMAIL, EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES, STREETS,
+    typed_email, typed_phone, verdict, weighted, Backend, Branch, Bulk, Common, CpuShare, CustomerRow, Generated, Measure, Reservoir, Rng,
+    Scenario, Team, ADMIN_EMAIL, EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES, STREETS,
 };
 
 const CUSTOMERS_PER_STATEMENT: usize = 1000;
@@ -226,24 +226,30 @@ fn new_customer(rng: &mut Rng, i: usize, branches: &[Branch], now: i64) -> (Cust
 }
 
 async fn insert_customers(tx: &mut Tx, rows: &mut [(Cust, Extra)]) -> Result<()> {
-    let mut sql = String::with_capacity(rows.len() * 240 + 300);
-    sql.push_str(
-        "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
-         language, branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
-    );
-    for (k, (c, x)) in rows.iter().enumerate() {
-        sql.push_str(if k > 0 { ", ('person', NULL, " } else { "('person', NULL, " });
-        let display = c.display();
-        for v in
-            [Some(c.first), Some(c.last), Some(""), Some(display.as_str()), c.email.as_deref(), c.phone.as_deref(), x.mobile.as_deref()]
-        {
-            lit(&mut sql, v);
-            sql.push_str(", ");
-        }
-        lit(&mut sql, Some(&x.address));
-        let _ = write!(sql, ", 'fr', {}, {}, '', '', {}, {})", c.branch, opt(c.owner), x.created_at, x.created_at);
-    }
-    let ids = insert_ids(tx, sql, rows.len(), "customer").await?;
+    let displays: Vec<String> = rows.iter().map(|(c, _)| c.display()).collect();
+    let new: Vec<CustomerRow> = rows
+        .iter()
+        .zip(&displays)
+        .map(|((c, x), display)| CustomerRow {
+            company: false,
+            civility: None,
+            first: c.first,
+            last: c.last,
+            company_name: "",
+            display,
+            email: c.email.as_deref(),
+            phone: c.phone.as_deref(),
+            mobile: x.mobile.as_deref(),
+            address: &x.address,
+            language: "fr",
+            branch: c.branch,
+            owner: c.owner,
+            notes: "",
+            particularities: "",
+            created_at: x.created_at,
+        })
+        .collect();
+    let ids = support::insert_customers(tx, &new).await?;
     for (r, id) in rows.iter_mut().zip(ids) {
         r.0.id = id;
     }

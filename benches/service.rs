@@ -50,8 +50,8 @@ mod support;
 
 use support::{
     ascii_slug, client, contains, env_num, env_str, exec, fmt_ms, fmt_n, get_json, insert_ids, lit, login, opt, phone, postal, short,
-    verdict, Auth, Backend, Branch, Bulk, Common, Generated, Measure, Reservoir, Rng, Scenario, Team, ADMIN_EMAIL, EMAIL_DOMAINS,
-    FIRST_NAMES, LAST_NAMES, STREETS,
+    verdict, Auth, Backend, Branch, Bulk, Common, CustomerRow, Generated, Measure, Reservoir, Rng, Scenario, Team, ADMIN_EMAIL,
+    EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES, STREETS,
 };
 
 const CUSTOMERS_PER_STATEMENT: usize = 1000;
@@ -473,23 +473,28 @@ struct NewCustomer {
 /// A batch of customers and then their contacts; returns the customers' ids and the first
 /// contact id of each.
 async fn insert_customers(tx: &mut Tx, rows: &[(NewCustomer, usize)], first_contact: i64) -> Result<(Vec<i64>, Vec<i64>)> {
-    let mut sql = String::with_capacity(rows.len() * 260 + 300);
-    sql.push_str(
-        "INSERT INTO customers (kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
-         language, branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
-    );
-    for (i, (c, _)) in rows.iter().enumerate() {
-        sql.push_str(if i > 0 { ", (" } else { "(" });
-        sql.push_str(if c.company { "'company', NULL, " } else { "'person', NULL, " });
-        let company = if c.company { c.display.as_str() } else { "" };
-        for v in [Some(c.first.as_str()), Some(&c.last), Some(company), Some(&c.display), c.email.as_deref(), c.phone.as_deref(), None] {
-            lit(&mut sql, v);
-            sql.push_str(", ");
-        }
-        lit(&mut sql, Some(&c.address));
-        let _ = write!(sql, ", '{}', {}, {}, '', '', {}, {})", c.language, c.branch, opt(c.owner), c.created_at, c.created_at);
-    }
-    let ids = insert_ids(tx, sql, rows.len(), "customer").await?;
+    let new: Vec<CustomerRow> = rows
+        .iter()
+        .map(|(c, _)| CustomerRow {
+            company: c.company,
+            civility: None,
+            first: &c.first,
+            last: &c.last,
+            company_name: if c.company { &c.display } else { "" },
+            display: &c.display,
+            email: c.email.as_deref(),
+            phone: c.phone.as_deref(),
+            mobile: None,
+            address: &c.address,
+            language: c.language,
+            branch: c.branch,
+            owner: c.owner,
+            notes: "",
+            particularities: "",
+            created_at: c.created_at,
+        })
+        .collect();
+    let ids = support::insert_customers(tx, &new).await?;
     let n: usize = rows.iter().map(|(c, _)| c.contacts).sum();
     let mut firsts = Vec::with_capacity(rows.len());
     if n == 0 {

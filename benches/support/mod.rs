@@ -465,6 +465,8 @@ pub struct Branch {
     pub id: i64,
     pub city: &'static str,
     pub postal: &'static str,
+    /// The unit of each [`Team`] (its team, or the branch), in the order given to [`org`].
+    pub units: Vec<i64>,
     /// The users of each [`Team`], in the order given to [`org`].
     pub staff: Vec<Vec<i64>>,
 }
@@ -491,27 +493,59 @@ pub async fn insert_unit(tx: &mut Tx, now: i64, parent: Option<(i64, &str)>, kin
     Ok((id, path))
 }
 
+/// A user row of the bulk load, as `identity::users::create` writes it (its folded name
+/// included); `hash` is the shared password's, for those who log in.
+pub struct UserRow<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub language: &'a str,
+    pub hash: Option<&'a str>,
+    pub role: i64,
+    pub unit: Option<i64>,
+}
+
+/// Inserts users in one multi-row statement; their ids in row order.
+pub async fn insert_users(tx: &mut Tx, now: i64, rows: &[UserRow<'_>]) -> Result<Vec<i64>> {
+    let mut sql = String::with_capacity(rows.len() * 200 + 200);
+    sql.push_str(
+        "INSERT INTO users (sort_key, email, name, language, password_hash, role_id, org_unit_id, password_changed_at, created_at, \
+         updated_at) VALUES ",
+    );
+    for (i, u) in rows.iter().enumerate() {
+        sql.push_str(if i > 0 { ", (" } else { "(" });
+        // The folded name the list sorts by, as identity::users writes it.
+        for v in [Some(carnet::search::sort_key(u.name).as_str()), Some(u.email), Some(u.name), Some(u.language), u.hash] {
+            lit(&mut sql, v);
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "{}, {}, {now}, {now}, {now})", u.role, opt(u.unit));
+    }
+    insert_ids(tx, sql, rows.len(), "user").await
+}
+
 pub async fn insert_user(tx: &mut Tx, now: i64, email: &str, name: &str, hash: Option<&str>, role: i64, unit: Option<i64>) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO users (email, name, language, password_hash, role_id, org_unit_id, password_changed_at, created_at, updated_at) \
-         VALUES ($1, $2, 'fr', $3, $4, $5, $6, $6, $6) RETURNING id",
-    )
-    .bind(email)
-    .bind(name)
-    .bind(hash)
-    .bind(role)
-    .bind(unit)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?)
+    let ids = insert_users(tx, now, &[UserRow { email, name, language: "fr", hash, role, unit }]).await?;
+    ids.first().copied().ok_or_else(|| anyhow!("no user inserted"))
+}
+
+/// The built-in roles' ids by code.
+pub struct Roles(Vec<(i64, String)>);
+
+impl Roles {
+    pub async fn load(db: &Db) -> Result<Roles> {
+        Ok(Roles(sqlx::query_as("SELECT id, code FROM roles").fetch_all(&db.pool).await?))
+    }
+    pub fn id(&self, code: &str) -> Result<i64> {
+        self.0.iter().find(|(_, c)| c == code).map(|(id, _)| *id).ok_or_else(|| anyhow!("no role {code}"))
+    }
 }
 
 /// The sales structure: 1 company, 4 regions, 16 branches with the `teams` each, and the
 /// administrator (`ADMIN_EMAIL`, `PASSWORD`). Returns the branches and the number of users.
 pub async fn org(db: &Db, now: i64, teams: &[Team]) -> Result<(Vec<Branch>, usize)> {
     let hash = carnet::identity::password::hash(PASSWORD)?;
-    let roles: Vec<(i64, String)> = sqlx::query_as("SELECT id, code FROM roles").fetch_all(&db.pool).await?;
-    let role = |code: &str| roles.iter().find(|(_, c)| c == code).map(|(id, _)| *id).ok_or_else(|| anyhow!("no role {code}"));
+    let roles = Roles::load(db).await?;
+    let role = |code: &str| roles.id(code);
     let mut rng = Rng(0xB0A7);
     let mut tx = db.begin().await?;
     insert_user(&mut tx, now, ADMIN_EMAIL, "Administratrice Banc", Some(&hash), role("administrateur")?, None).await?;
@@ -522,7 +556,7 @@ pub async fn org(db: &Db, now: i64, teams: &[Team]) -> Result<(Vec<Branch>, usiz
         let (rid, rpath) = insert_unit(&mut tx, now, Some((company, &cpath)), "region", region).await?;
         for (city, postal) in cities {
             let (bid, bpath) = insert_unit(&mut tx, now, Some((rid, &rpath)), "branch", &format!("Succursale {city}")).await?;
-            let mut units = Vec::new();
+            let mut units: Vec<i64> = Vec::new();
             for t in teams {
                 units.push(match t.team {
                     Some(name) => insert_unit(&mut tx, now, Some((bid, &bpath)), "team", &format!("{city} – {name}")).await?.0,
@@ -531,7 +565,7 @@ pub async fn org(db: &Db, now: i64, teams: &[Team]) -> Result<(Vec<Branch>, usiz
             }
             let mut staff = Vec::new();
             let mut k = 0;
-            for (t, unit) in teams.iter().zip(units) {
+            for (t, &unit) in teams.iter().zip(&units) {
                 let mut members = Vec::new();
                 for _ in 0..t.members {
                     let first = rng.pick(FIRST_NAMES).0;
@@ -545,7 +579,7 @@ pub async fn org(db: &Db, now: i64, teams: &[Team]) -> Result<(Vec<Branch>, usiz
                 }
                 staff.push(members);
             }
-            branches.push(Branch { id: bid, city, postal, staff });
+            branches.push(Branch { id: bid, city, postal, units, staff });
         }
     }
     tx.commit().await?;
@@ -579,6 +613,62 @@ pub fn lit(out: &mut String, v: Option<&str>) {
 /// An integer literal, or NULL.
 pub fn opt(v: Option<i64>) -> String {
     v.map(|x| x.to_string()).unwrap_or_else(|| "NULL".into())
+}
+
+/// A customer row of the bulk load, as `customers::store::create` writes it (its folded
+/// name included).
+pub struct CustomerRow<'a> {
+    pub company: bool,
+    pub civility: Option<&'a str>,
+    pub first: &'a str,
+    pub last: &'a str,
+    pub company_name: &'a str,
+    /// The display name: the company's name, or "first last".
+    pub display: &'a str,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub mobile: Option<&'a str>,
+    pub address: &'a str,
+    pub language: &'a str,
+    pub branch: i64,
+    pub owner: Option<i64>,
+    pub notes: &'a str,
+    pub particularities: &'a str,
+    pub created_at: i64,
+}
+
+/// Inserts customers in one multi-row statement; their ids in row order.
+pub async fn insert_customers(tx: &mut Tx, rows: &[CustomerRow<'_>]) -> Result<Vec<i64>> {
+    let mut sql = String::with_capacity(rows.len() * 300 + 300);
+    sql.push_str(
+        "INSERT INTO customers (sort_key, kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
+         language, branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
+    );
+    for (i, c) in rows.iter().enumerate() {
+        // What `CustomerInput::display_name` gives, so that the stored name and its key agree.
+        let person = format!("{} {}", c.first, c.last);
+        let display = if c.company { c.company_name } else { person.trim() };
+        if display != c.display {
+            bail!("customer {:?}: the application would display {display:?}", c.display);
+        }
+        sql.push_str(if i > 0 { ", (" } else { "(" });
+        let key = carnet::search::sort_key(display);
+        let kind = if c.company { "company" } else { "person" };
+        for v in [Some(key.as_str()), Some(kind), c.civility, Some(c.first), Some(c.last), Some(c.company_name), Some(c.display)] {
+            lit(&mut sql, v);
+            sql.push_str(", ");
+        }
+        for v in [c.email, c.phone, c.mobile, Some(c.address), Some(c.language)] {
+            lit(&mut sql, v);
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "{}, {}, ", c.branch, opt(c.owner));
+        lit(&mut sql, Some(c.notes));
+        sql.push_str(", ");
+        lit(&mut sql, Some(c.particularities));
+        let _ = write!(sql, ", {}, {})", c.created_at, c.created_at);
+    }
+    insert_ids(tx, sql, rows.len(), "customer").await
 }
 
 /// Runs a multi-row `INSERT` of `rows` rows (without its `RETURNING`) and returns the new ids
@@ -643,10 +733,18 @@ impl<'a> Bulk<'a> {
     }
 }
 
-/// Planner statistics, as a database in service would have them (on PostgreSQL also the
-/// visibility map: autovacuum would otherwise start in the middle of the measures), then
-/// the size of the database (SQLite: after a WAL checkpoint).
+/// Checks that every customer and user has its `sort_key`, then planner statistics, as a
+/// database in service would have them (on PostgreSQL also the visibility map: autovacuum
+/// would otherwise start in the middle of the measures), then the size of the database
+/// (SQLite: after a WAL checkpoint).
 pub async fn analyze(gen: &Db, tables: &[&str]) -> Result<Option<u64>> {
+    // The lists sort by the folded name: a row loaded without it would be out of place.
+    for table in ["customers", "users"] {
+        let missing: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE sort_key = ''")).fetch_one(&gen.pool).await?;
+        if missing > 0 {
+            bail!("{missing} {table} loaded without their sort_key");
+        }
+    }
     for table in tables {
         let sql = match gen.backend {
             carnet::db::Backend::Sqlite => format!("ANALYZE {table}"),
@@ -751,11 +849,16 @@ pub struct Run {
     pub users: usize,
 }
 
+/// The app as the binary prepares it (migrations, built-in roles and lists), on the real clock.
+pub async fn app(config: &Config) -> Result<AppState> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    carnet::app::prepare(config.clone(), clock).await
+}
+
 /// Prepares the app as the binary does (migrations, defaults), then the sales structure
 /// with `teams` in every branch.
 pub async fn prepare(config: &Config, teams: &[Team]) -> Result<Run> {
-    let clock: SharedClock = Arc::new(SystemClock);
-    let state = carnet::app::prepare(config.clone(), clock).await?;
+    let state = app(config).await?;
     let now = state.clock.now_ms();
     eprintln!("generating the dataset …");
     let (branches, users) = org(&state.db, now, teams).await.context("org tree")?;
@@ -942,6 +1045,11 @@ pub struct Measure {
     pub outcomes: [u64; 3],
 }
 
+/// A latency in microseconds, as the measures keep them.
+pub fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u32::MAX as u128) as u32
+}
+
 pub fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -959,7 +1067,7 @@ pub async fn alone<S: Scenario>(base: &str, op: &S) -> Result<f64> {
     while lat.len() < ALONE_REQUESTS && started.elapsed() < ALONE {
         let t0 = Instant::now();
         op.once(&c, base, 0, i + 7, 1).await.map_err(|e| anyhow!("{e}"))?;
-        lat.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        lat.push(micros(t0.elapsed()));
         i += 1;
     }
     lat.sort_unstable();
@@ -1009,7 +1117,7 @@ pub async fn run<S: Scenario>(
                 }
                 match res {
                     Ok(done) => {
-                        r.latencies_us.push((t1 - t0).as_micros().min(u32::MAX as u128) as u32);
+                        r.latencies_us.push(micros(t1 - t0));
                         if let Some(k) = done {
                             r.outcomes[k] += 1;
                         }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod form;
 pub mod json;
 pub mod openapi;
 pub mod pages;

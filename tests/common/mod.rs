@@ -5,6 +5,11 @@
 #![allow(dead_code)]
 
 pub mod browser;
+#[path = "../support/smtp.rs"]
+mod smtp;
+
+#[allow(unused_imports)]
+pub use smtp::SmtpServer;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -330,60 +335,6 @@ pub fn backends() -> Vec<Backend> {
     v
 }
 
-/// A real SMTP server (Python's aiosmtpd, `tests/support/carnet_smtp.py`) on a loopback port,
-/// storing accepted messages in a Maildir. Stopped on drop.
-pub struct SmtpServer {
-    pub port: u16,
-    pub maildir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl SmtpServer {
-    /// Starts the server, or returns `None` (with a message) when aiosmtpd is not installed;
-    /// with `CARNET_REQUIRE_SMTP=1` a missing server fails the test instead.
-    pub fn start() -> Option<SmtpServer> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        Self::start_on(port)
-    }
-
-    pub fn start_on(port: u16) -> Option<SmtpServer> {
-        let has = std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).status().map(|s| s.success()).unwrap_or(false);
-        if !has {
-            assert!(std::env::var("CARNET_REQUIRE_SMTP").is_err(), "aiosmtpd is required (pip install aiosmtpd)");
-            eprintln!("aiosmtpd not installed (pip install aiosmtpd): SMTP tests skipped");
-            return None;
-        }
-        let maildir = tempfile::tempdir().expect("maildir");
-        let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
-        let child = std::process::Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "carnet_smtp.Handler"])
-            // A path that does not exist yet: Maildir creates its cur/new/tmp only then.
-            .arg(maildir.path().join("box"))
-            .env("PYTHONPATH", support)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start aiosmtpd");
-        wait_for_port(port, "aiosmtpd", 15);
-        Some(SmtpServer { port, maildir, child })
-    }
-
-    pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-
-    /// Every message received so far, raw.
-    pub fn messages(&self) -> Vec<Vec<u8>> {
-        let mut files: Vec<_> = std::fs::read_dir(self.maildir.path().join("box").join("new"))
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        // In delivery order: Maildir names do not sort chronologically within a second
-        // (their microseconds are not zero-padded), so sort by modification time first.
-        files.sort_by_key(|p| (std::fs::metadata(p).and_then(|m| m.modified()).ok(), p.clone()));
-        files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
-    }
-}
-
 /// Waits until a server started as a child process accepts connections on `port`.
 fn wait_for_port(port: u16, what: &str, seconds: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
@@ -446,13 +397,6 @@ impl S3Server {
 }
 
 impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for SmtpServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

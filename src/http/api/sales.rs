@@ -408,13 +408,14 @@ pub async fn calendar_range(st: &AppState, q: &CalendarQuery) -> Result<(Calenda
     if !(1..=42).contains(&days) {
         return Err(Error::validation("days", "error.out_of_range").into());
     }
-    let from = match q.from.as_deref().filter(|s| !s.is_empty()) {
-        Some(d) => zone.parse_local(d, "00:00").ok_or_else(|| Error::validation("from", "error.invalid_datetime"))?,
-        None => zone.day_start(st.now()),
+    let first = match q.from.as_deref().filter(|s| !s.is_empty()) {
+        Some(d) => {
+            chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| Error::validation("from", "error.invalid_datetime"))?
+        }
+        None => zone.local(st.now()).date(),
     };
     // Local midnights: count days in the zone, not 24 h steps, across DST changes.
-    let end_day = zone.local(from).date() + chrono::Days::new(days as u64);
-    let to = zone.parse_local(&end_day.format("%Y-%m-%d").to_string(), "00:00").unwrap_or(from + days * 86_400_000);
+    let crate::clock::Window { from, to, .. } = zone.window(first, crate::clock::Span::Days(days as u64));
     let of = match (q.user_id, q.branch_id) {
         (Some(u), _) => CalendarOf::User(u),
         (None, Some(b)) => CalendarOf::Branch(b),

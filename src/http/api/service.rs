@@ -431,12 +431,13 @@ pub async fn planning_range(
     if !(1..=42).contains(&days) {
         return Err(Error::validation("days", "error.out_of_range").into());
     }
-    let start = match from.filter(|s| !s.is_empty()) {
-        Some(d) => zone.parse_local(d, "00:00").ok_or_else(|| Error::validation("from", "error.invalid_datetime"))?,
-        None => zone.day_start(st.now()),
+    let first = match from.filter(|s| !s.is_empty()) {
+        Some(d) => {
+            chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| Error::validation("from", "error.invalid_datetime"))?
+        }
+        None => zone.local(st.now()).date(),
     };
-    let end_day = zone.local(start).date() + chrono::Days::new(days as u64);
-    let end = zone.parse_local(&end_day.format("%Y-%m-%d").to_string(), "00:00").unwrap_or(start + days * 86_400_000);
+    let crate::clock::Window { from: start, to: end, .. } = zone.window(first, crate::clock::Span::Days(days as u64));
     let of = match (technician, branch) {
         (Some(t), _) => PlanningOf::Technician(t),
         (None, Some(b)) => PlanningOf::Branch(b),

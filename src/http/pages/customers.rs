@@ -16,6 +16,7 @@ use crate::db::page::PageReq;
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
+use crate::http::form::FormPairs;
 use crate::http::AppState;
 use crate::identity::users::{self, Staff};
 use crate::lists::{self, ListItem};
@@ -307,30 +308,24 @@ pub async fn new_form(State(st): State<AppState>, c: Ctx) -> Result<Response, Ht
 
 /// The customer form as posted (repeated `particularities`, empty selects).
 fn read_form(body: &str) -> (CustomerForm, bool) {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap_or_default();
-    let mut f = CustomerForm::default();
-    let mut force = false;
-    for (k, v) in pairs {
-        match k.as_str() {
-            "kind" => f.kind = v,
-            "civility" => f.civility = Some(v).filter(|s| !s.is_empty()),
-            "first_name" => f.first_name = v,
-            "last_name" => f.last_name = v,
-            "company_name" => f.company_name = v,
-            "email" => f.email = v,
-            "phone" => f.phone = v,
-            "mobile" => f.mobile = v,
-            "address" => f.address = v,
-            "language" => f.language = Some(v),
-            "branch_id" => f.branch_id = v.parse().ok(),
-            "owner_id" => f.owner_id = v.parse().ok(),
-            "notes" => f.notes = v,
-            "particularities" => f.particularities.push(v),
-            "create_anyway" => force = v == "on",
-            _ => {}
-        }
-    }
-    (f, force)
+    let p = FormPairs::parse(body);
+    let f = CustomerForm {
+        kind: p.text("kind"),
+        civility: p.opt_text("civility"),
+        first_name: p.text("first_name"),
+        last_name: p.text("last_name"),
+        company_name: p.text("company_name"),
+        email: p.text("email"),
+        phone: p.text("phone"),
+        mobile: p.text("mobile"),
+        address: p.text("address"),
+        language: p.get("language").map(str::to_string),
+        branch_id: p.id("branch_id"),
+        owner_id: p.id("owner_id"),
+        notes: p.text("notes"),
+        particularities: p.all("particularities").map(str::to_string).collect(),
+    };
+    (f, p.flag("create_anyway"))
 }
 
 async fn duplicates_of(
@@ -520,29 +515,15 @@ pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query
 /// form does not carry keeps its value. The particularities checkboxes follow a hidden empty
 /// `particularities` input, so that "none checked" is told apart from "not in the form".
 pub(crate) fn read_contact(mut f: ContactForm, body: &str) -> ContactForm {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap_or_default();
-    let mut parts_carried = false;
-    for (k, v) in pairs {
-        match k.as_str() {
-            "civility" => f.civility = Some(v).filter(|s| !s.is_empty()),
-            "first_name" => f.first_name = v,
-            "last_name" => f.last_name = v,
-            "email" => f.email = v,
-            "phone" => f.phone = v,
-            "mobile" => f.mobile = v,
-            "notes" => f.notes = v,
-            "particularities" => {
-                if !parts_carried {
-                    f.particularities.clear();
-                    parts_carried = true;
-                }
-                if !v.is_empty() {
-                    f.particularities.push(v);
-                }
-            }
-            _ => {}
-        }
-    }
+    let p = FormPairs::parse(body);
+    p.set_opt("civility", &mut f.civility);
+    p.set("first_name", &mut f.first_name);
+    p.set("last_name", &mut f.last_name);
+    p.set("email", &mut f.email);
+    p.set("phone", &mut f.phone);
+    p.set("mobile", &mut f.mobile);
+    p.set("notes", &mut f.notes);
+    p.set_list("particularities", &mut f.particularities);
     f
 }
 

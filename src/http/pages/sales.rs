@@ -1101,15 +1101,14 @@ impl CalendarPage {
 
 pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<CalendarQuery>) -> Result<Response, HttpError> {
     let zone = crate::settings::zone(&st.db).await?;
-    let week = q.view.as_deref() != Some("day");
+    let span = crate::clock::Span::of_view(q.view.as_deref());
+    let week = span == crate::clock::Span::Week;
     let today = zone.local(st.now()).date();
     let date = q.date.as_deref().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).unwrap_or(today);
     use chrono::Datelike;
-    let first = if week { date - chrono::Days::new(date.weekday().num_days_from_monday() as u64) } else { date };
-    let n = if week { 7 } else { 1 };
+    let window = zone.window(date, span);
     let fmt = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
-    let from = zone.parse_local(&fmt(first), "00:00").unwrap_or(0);
-    let to = zone.parse_local(&fmt(first + chrono::Days::new(n)), "00:00").unwrap_or(from + n as i64 * 86_400_000);
+    let (from, to) = (window.from, window.to);
     // A user's calendar by default (their own); a branch's when chosen.
     let branch_id = q.branch_id.flatten();
     let user_id = match (q.user_id, branch_id) {
@@ -1123,8 +1122,7 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
     };
     let items = meetings::calendar(&st.db, &c.p.visibility, of, from, to).await?;
     let mut days = Vec::new();
-    for i in 0..n {
-        let d = first + chrono::Days::new(i);
+    for &d in &window.days {
         let ds = fmt(d);
         let wd = c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string());
         days.push(Day {
@@ -1134,7 +1132,7 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
             date: ds,
         });
     }
-    let step = chrono::Days::new(n);
+    let step = window.step();
     let pc = PageCtx::new(&c, "/calendar", "nav.calendar");
     Ok(render(CalendarPage {
         c: pc,

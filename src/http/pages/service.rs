@@ -16,6 +16,7 @@ use crate::db::page::PageReq;
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
+use crate::http::form::FormPairs;
 use crate::http::AppState;
 use crate::identity::users::{self, Staff};
 use crate::lists::{self, ListItem};
@@ -211,20 +212,16 @@ pub async fn new_form(State(st): State<AppState>, c: Ctx, Query(q): Query<NewQue
 /// The request form as posted, onto `f`: a field the form does not carry (the branch, on
 /// the edit form) keeps its value.
 fn read_form(mut f: RequestForm, body: &str) -> RequestForm {
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
-        match k.as_str() {
-            "customer_id" => f.customer_id = v.parse().ok(),
-            "requester_contact_id" => f.requester_contact_id = v.parse().ok(),
-            "user_contact_id" => f.user_contact_id = v.parse().ok(),
-            "request_type" => f.request_type = v,
-            "symptom" => f.symptom = Some(v).filter(|s| !s.is_empty()),
-            "source" => f.source = v,
-            "description" => f.description = v,
-            "owner_id" => f.owner_id = v.parse().ok(),
-            "branch_id" => f.branch_id = v.parse().ok(),
-            _ => {}
-        }
-    }
+    let p = FormPairs::parse(body);
+    p.set_id("customer_id", &mut f.customer_id);
+    p.set_id("requester_contact_id", &mut f.requester_contact_id);
+    p.set_id("user_contact_id", &mut f.user_contact_id);
+    p.set("request_type", &mut f.request_type);
+    p.set_opt("symptom", &mut f.symptom);
+    p.set("source", &mut f.source);
+    p.set("description", &mut f.description);
+    p.set_id("owner_id", &mut f.owner_id);
+    p.set_id("branch_id", &mut f.branch_id);
     f
 }
 
@@ -568,21 +565,16 @@ pub async fn update_contact(
 /// model…), with a symptom.
 pub async fn add_line(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     let r = visible(&st, &c, id).await?;
-    let mut f = EquipmentForm { customer_id: Some(r.customer_id), ..Default::default() };
-    let mut existing: Option<i64> = None;
-    let mut symptom = String::new();
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(&body).unwrap_or_default() {
-        match k.as_str() {
-            "equipment_id" => existing = v.parse().ok(),
-            "serial_number" => f.serial_number = v,
-            "model" => f.model = v,
-            "installed_on" => f.installed_on = v,
-            "location" => f.location = v,
-            "symptom" => symptom = v,
-            _ => {}
-        }
-    }
-    let symptom = Some(symptom.as_str()).filter(|s| !s.is_empty());
+    let p = FormPairs::parse(&body);
+    let f = EquipmentForm {
+        customer_id: Some(r.customer_id),
+        serial_number: p.text("serial_number"),
+        model: p.text("model"),
+        installed_on: p.text("installed_on"),
+        location: p.text("location"),
+    };
+    let existing = p.id("equipment_id");
+    let symptom = p.get("symptom").filter(|s| !s.is_empty());
     let res = match existing {
         Some(eid) => equipment::add_line(&st.db, &c.actor(), st.now(), id, eid, symptom).await,
         None if !c.p.can(Right::ServiceEquipmentManage) => Err(Error::Forbidden),
@@ -649,21 +641,18 @@ pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) ->
 // ------------------------------------------------------------------ interventions
 
 fn read_intervention(body: &str) -> InterventionForm {
-    let mut f = InterventionForm::default();
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
-        match k.as_str() {
-            "date" => f.date = v,
-            "start_time" => f.start_time = v,
-            "end_time" => f.end_time = v,
-            "place" => f.place = v,
-            "technician_ids" => f.technician_ids.extend(v.parse::<i64>().ok()),
-            "status" => f.status = v,
-            "report_work" => f.report_work = v,
-            "report_minutes" => f.report_minutes = v.trim().parse().ok(),
-            _ => {}
-        }
+    let p = FormPairs::parse(body);
+    InterventionForm {
+        date: p.text("date"),
+        start_time: p.text("start_time"),
+        end_time: p.text("end_time"),
+        place: p.text("place"),
+        technician_ids: p.ids("technician_ids"),
+        status: p.text("status"),
+        report_work: p.text("report_work"),
+        report_minutes: p.get("report_minutes").and_then(|v| v.trim().parse().ok()),
+        ..Default::default()
     }
-    f
 }
 
 /// "Nouvelle intervention" from the request.
@@ -851,14 +840,13 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
     use chrono::Datelike;
     let l = Labels::load(&st, &c).await?;
     let zone = l.zone;
-    let week = q.view.as_deref() != Some("day");
+    let span = crate::clock::Span::of_view(q.view.as_deref());
+    let week = span == crate::clock::Span::Week;
     let today = zone.local(st.now()).date();
     let date = q.date.as_deref().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).unwrap_or(today);
-    let first = if week { date - chrono::Days::new(date.weekday().num_days_from_monday() as u64) } else { date };
-    let n: u64 = if week { 7 } else { 1 };
+    let window = zone.window(date, span);
     let fmt = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
-    let from = zone.parse_local(&fmt(first), "00:00").unwrap_or(0);
-    let to = zone.parse_local(&fmt(first + chrono::Days::new(n)), "00:00").unwrap_or(from + n as i64 * 86_400_000);
+    let (from, to) = (window.from, window.to);
     let (technician_id, branch_id) = (q.technician_id.flatten(), q.branch_id.flatten());
     let of = match (technician_id, branch_id) {
         (Some(t), _) => PlanningOf::Technician(t),
@@ -868,8 +856,7 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
     let items = interventions::planning(&st.db, &c.p.visibility, of, from, to).await?;
     let conflicts = interventions::conflicts(&items);
     let mut days = Vec::new();
-    for i in 0..n {
-        let d = first + chrono::Days::new(i);
+    for &d in &window.days {
         let ds = fmt(d);
         days.push(PlanDay {
             label: format!("{} {}", c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string()), d.format("%d/%m")),
@@ -877,7 +864,7 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
             items: items.iter().filter(|x| zone.date(x.start_at) == ds).cloned().collect(),
         });
     }
-    let step = chrono::Days::new(n);
+    let step = window.step();
     Ok(render(PlanningPage {
         c: PageCtx::new(&c, "/service/requests", "service.planning"),
         l,
@@ -898,15 +885,13 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
 
 pub async fn create_return(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
-    let mut f = ReturnForm { request_id: Some(id), ..Default::default() };
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(&body).unwrap_or_default() {
-        match k.as_str() {
-            "equipment_id" => f.equipment_id = v.parse().ok(),
-            "reason" => f.reason = v,
-            "return_type" => f.return_type = v,
-            _ => {}
-        }
-    }
+    let p = FormPairs::parse(&body);
+    let f = ReturnForm {
+        request_id: Some(id),
+        equipment_id: p.id("equipment_id"),
+        reason: p.text("reason"),
+        return_type: p.text("return_type"),
+    };
     match returns::create(&st.db, &c.actor(), st.now(), id, &f).await {
         Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#returns"), "notice.return_created")),
         Err(e) => {
@@ -977,19 +962,16 @@ pub async fn delete_document(State(st): State<AppState>, c: Ctx, Path(id): Path<
 
 pub async fn send_email(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     let r = visible(&st, &c, id).await?;
-    let mut f = crate::service::summary::SendForm::default();
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(&body).unwrap_or_default() {
-        match k.as_str() {
-            "to" => f.to = v,
-            "cc" => f.cc = v,
-            "bcc" => f.bcc = v,
-            "reply_to" => f.reply_to = v,
-            "subject" => f.subject = v,
-            "message" => f.message = v,
-            "attach_summary" => f.attach_summary = v == "on",
-            _ => {}
-        }
-    }
+    let p = FormPairs::parse(&body);
+    let f = crate::service::summary::SendForm {
+        to: p.text("to"),
+        cc: p.text("cc"),
+        bcc: p.text("bcc"),
+        reply_to: p.text("reply_to"),
+        subject: p.text("subject"),
+        message: p.text("message"),
+        attach_summary: p.flag("attach_summary"),
+    };
     let zone = crate::settings::zone(&st.db).await?;
     let sender = crate::http::api::service::sender_of(&c)?;
     match crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, zone, c.lang()).await {
