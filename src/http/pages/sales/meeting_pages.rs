@@ -1,0 +1,337 @@
+//! Meetings and the calendar.
+
+use super::*;
+
+// ------------------------------------------------------------------ meetings
+
+#[derive(Template)]
+#[template(path = "sales/meeting.html")]
+struct MeetingPage {
+    c: PageCtx,
+    l: Labels,
+    o: Opportunity,
+    meeting: Option<Meeting>,
+    form: MeetingForm,
+    stock_numbers: String,
+    f: FormErrors,
+    categories: Vec<ListItem>,
+    meeting_statuses: Vec<ListItem>,
+    units: Vec<OrgUnit>,
+    users: Vec<Staff>,
+    groups: Vec<crate::org::groups::Group>,
+    can_update: bool,
+    cancelled: bool,
+}
+
+impl MeetingPage {
+    fn user_in(&self, id: &i64) -> bool {
+        self.form.user_ids.contains(id)
+    }
+    fn group_in(&self, id: &i64) -> bool {
+        self.form.group_ids.contains(id)
+    }
+    fn unit_is(&self, id: &i64) -> bool {
+        self.form.branch_id == Some(*id)
+    }
+    fn owner_is(&self, id: &i64) -> bool {
+        self.form.owner_id == Some(*id)
+    }
+    fn is(&self, field: &str, v: &str) -> bool {
+        let cur = match field {
+            "kind" => &self.form.kind,
+            "priority" => &self.form.priority,
+            "category" => &self.form.category,
+            "appointment_type" => &self.form.appointment_type,
+            "language" => &self.form.language,
+            "deposit_method" => &self.form.deposit_method,
+            "esign_status" => &self.form.esign_status,
+            "status" => &self.form.status,
+            _ => return false,
+        };
+        cur == v
+    }
+    fn kinds(&self) -> &'static [&'static str] {
+        meetings::KINDS
+    }
+    fn priorities(&self) -> &'static [&'static str] {
+        meetings::PRIORITIES
+    }
+    fn appointment_types(&self) -> &'static [&'static str] {
+        meetings::APPOINTMENT_TYPES
+    }
+    fn deposit_methods(&self) -> &'static [&'static str] {
+        meetings::DEPOSIT_METHODS
+    }
+    fn esign_statuses(&self) -> &'static [&'static str] {
+        meetings::ESIGN_STATUSES
+    }
+}
+
+async fn meeting_page(
+    st: &AppState,
+    c: &Ctx,
+    o: Opportunity,
+    meeting: Option<Meeting>,
+    form: MeetingForm,
+    f: FormErrors,
+    notice: Option<&str>,
+) -> Result<Response, HttpError> {
+    let l = Labels::load(st, c).await?;
+    let mut pc = PageCtx::new(c, "/calendar", if meeting.is_some() { "meetings.edit" } else { "meetings.new" }).with_notice(notice);
+    if let Some(m) = &meeting {
+        pc.title = m.subject.clone();
+    }
+    let cancelled = meeting.as_ref().is_some_and(|m| m.status == "annule");
+    let errors = f.any();
+    let stock_numbers = form.stock_numbers.join(", ");
+    let categories = lists::choices(&st.db, "meeting_category", &[form.category.as_str()]).await?;
+    let meeting_statuses = lists::choices(&st.db, "meeting_status", &[form.status.as_str()]).await?;
+    let users = users::active_and(&st.db, &form.user_ids).await?;
+    let mut resp = render(MeetingPage {
+        c: pc,
+        l,
+        o,
+        meeting,
+        form,
+        stock_numbers,
+        f,
+        categories,
+        meeting_statuses,
+        units: units::tree(&st.db).await?,
+        users,
+        groups: crate::org::groups::list(&st.db).await?,
+        can_update: c.p.can(Right::MeetingsUpdate),
+        cancelled,
+    });
+    if errors {
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+pub async fn new_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    let o = visible(&st, &c, id).await?;
+    let zone = crate::settings::zone(&st.db).await?;
+    let form = MeetingForm {
+        opportunity_id: Some(id),
+        kind: if o.stock_units.is_empty() { "inventaire".into() } else { "stock".into() },
+        date: zone.date(st.now() + 86_400_000),
+        start_time: "10:00".into(),
+        end_time: "11:00".into(),
+        category: "rendez_vous".into(),
+        status: "planifie".into(),
+        branch_id: o.branch_id,
+        owner_id: o.owner_id,
+        stock_numbers: o.stock_units.iter().map(|s| s.stock_number.clone()).collect(),
+        ..Default::default()
+    };
+    meeting_page(&st, &c, o, None, form, FormErrors::none(), None).await
+}
+
+fn read_meeting(body: &str) -> MeetingForm {
+    let mut f = MeetingForm::default();
+    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
+        match k.as_str() {
+            "opportunity_id" => f.opportunity_id = v.parse().ok(),
+            "kind" => f.kind = v,
+            "date" => f.date = v,
+            "start_time" => f.start_time = v,
+            "end_time" => f.end_time = v,
+            "location" => f.location = v,
+            "priority" => f.priority = v,
+            "category" => f.category = v,
+            "appointment_type" => f.appointment_type = v,
+            "branch_id" => f.branch_id = v.parse().ok(),
+            "owner_id" => f.owner_id = v.parse().ok(),
+            "language" => f.language = v,
+            "deposit_method" => f.deposit_method = v,
+            "esign_status" => f.esign_status = v,
+            "transfer" => f.transfer = v == "on",
+            "status" => f.status = v,
+            "description" => f.description = v,
+            "stock_numbers" => f.stock_numbers = vec![v],
+            "user_ids" => f.user_ids.extend(v.parse::<i64>().ok()),
+            "group_ids" => f.group_ids.extend(v.parse::<i64>().ok()),
+            _ => {}
+        }
+    }
+    f
+}
+
+pub async fn create_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    let o = visible(&st, &c, id).await?;
+    let mut form = read_meeting(&body);
+    form.opportunity_id = Some(id);
+    let zone = crate::settings::zone(&st.db).await?;
+    let res = match form.parse(zone) {
+        Ok(input) => meetings::create(&st.db, &c.actor(), st.now(), &input, zone).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(m) => Ok(redirect_notice(&format!("/meetings/{}", m.id), "notice.meeting_booked")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            meeting_page(&st, &c, o, None, form, fe, None).await
+        }
+    }
+}
+
+async fn visible_meeting(st: &AppState, c: &Ctx, id: i64) -> Result<(Meeting, Opportunity), HttpError> {
+    let m = meetings::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
+    let mut conn = st.db.pool.acquire().await?;
+    let o = store::get(&mut conn, m.opportunity_id).await?.ok_or(Error::NotFound)?;
+    Ok((m, o))
+}
+
+pub async fn show_meeting(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, HttpError> {
+    let (m, o) = visible_meeting(&st, &c, id).await?;
+    let zone = crate::settings::zone(&st.db).await?;
+    let form = MeetingForm::from_meeting(&m, zone);
+    meeting_page(&st, &c, o, Some(m), form, FormErrors::none(), q.notice.as_deref()).await
+}
+
+pub async fn update_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    let (m, o) = visible_meeting(&st, &c, id).await?;
+    let mut form = read_meeting(&body);
+    form.opportunity_id = Some(m.opportunity_id);
+    let zone = crate::settings::zone(&st.db).await?;
+    let res = match form.parse(zone) {
+        Ok(input) => meetings::update(&st.db, &c.actor(), st.now(), id, &input, zone).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/meetings/{id}"), "notice.saved")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            meeting_page(&st, &c, o, Some(m), form, fe, None).await
+        }
+    }
+}
+
+pub async fn cancel_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    visible_meeting(&st, &c, id).await?;
+    let zone = crate::settings::zone(&st.db).await?;
+    meetings::cancel(&st.db, &c.actor(), st.now(), id, zone).await?;
+    Ok(redirect_notice(&format!("/meetings/{id}"), "notice.meeting_cancelled"))
+}
+
+// ------------------------------------------------------------------ calendar
+
+#[derive(Deserialize, Default)]
+pub struct CalendarQuery {
+    /// `week` (default) or `day`.
+    view: Option<String>,
+    date: Option<String>,
+    /// Absent: the user's own calendar; empty ("—"): no user filter.
+    #[serde(default, deserialize_with = "crate::http::pages::select_id")]
+    user_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "crate::http::pages::select_id")]
+    branch_id: Option<Option<i64>>,
+}
+
+pub struct Day {
+    pub label: String,
+    pub date: String,
+    pub today: bool,
+    pub meetings: Vec<Meeting>,
+}
+
+#[derive(Template)]
+#[template(path = "sales/calendar.html")]
+struct CalendarPage {
+    c: PageCtx,
+    l: Labels,
+    days: Vec<Day>,
+    week: bool,
+    date: String,
+    prev: String,
+    next: String,
+    user_id: Option<i64>,
+    branch_id: Option<i64>,
+    users: Vec<Staff>,
+    units: Vec<OrgUnit>,
+}
+
+impl CalendarPage {
+    /// The same view on another date.
+    fn link(&self, date: &str) -> String {
+        self.query(date, self.week)
+    }
+    /// The other view (day ↔ week) on the current date.
+    fn toggle(&self) -> String {
+        self.query(&self.date, !self.week)
+    }
+    fn query(&self, date: &str, week: bool) -> String {
+        let mut s = format!("/calendar?view={}&date={date}", if week { "week" } else { "day" });
+        match self.user_id {
+            Some(u) => s.push_str(&format!("&user_id={u}")),
+            // Everyone's: keep "no user" (an absent user_id means the user's own calendar).
+            None => s.push_str("&user_id="),
+        }
+        if let Some(b) = self.branch_id {
+            s.push_str(&format!("&branch_id={b}"));
+        }
+        s
+    }
+    fn user_is(&self, id: &i64) -> bool {
+        self.user_id == Some(*id)
+    }
+    fn unit_is(&self, id: &i64) -> bool {
+        self.branch_id == Some(*id)
+    }
+}
+
+pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<CalendarQuery>) -> Result<Response, HttpError> {
+    let zone = crate::settings::zone(&st.db).await?;
+    let span = crate::clock::Span::of_view(q.view.as_deref());
+    let week = span == crate::clock::Span::Week;
+    let today = zone.local(st.now()).date();
+    let date = q.date.as_deref().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).unwrap_or(today);
+    use chrono::Datelike;
+    let window = zone.window(date, span);
+    let fmt = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let (from, to) = (window.from, window.to);
+    // A user's calendar by default (their own); a branch's when chosen.
+    let branch_id = q.branch_id.flatten();
+    let user_id = match (q.user_id, branch_id) {
+        (None, None) => Some(c.p.user_id),
+        (u, _) => u.flatten(),
+    };
+    let of = match (user_id, branch_id) {
+        (_, Some(b)) => CalendarOf::Branch(b),
+        (Some(u), None) => CalendarOf::User(u),
+        (None, None) => CalendarOf::All,
+    };
+    let items = meetings::calendar(&st.db, &c.p.visibility, of, from, to).await?;
+    let mut days = Vec::new();
+    for &d in &window.days {
+        let ds = fmt(d);
+        let wd = c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string());
+        days.push(Day {
+            label: format!("{wd} {}", d.format("%d/%m")),
+            today: d == today,
+            meetings: items.iter().filter(|m| zone.date(m.start_at) == ds).cloned().collect(),
+            date: ds,
+        });
+    }
+    let step = window.step();
+    let pc = PageCtx::new(&c, "/calendar", "nav.calendar");
+    Ok(render(CalendarPage {
+        c: pc,
+        l: Labels::load(&st, &c).await?,
+        days,
+        week,
+        date: fmt(date),
+        prev: fmt(date - step),
+        next: fmt(date + step),
+        user_id: if branch_id.is_some() { None } else { user_id },
+        branch_id,
+        users: users::all_active(&st.db).await?,
+        units: units::tree(&st.db).await?,
+    }))
+}

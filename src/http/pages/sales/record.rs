@@ -1,0 +1,231 @@
+//! An opportunity's page: status, notes, calls, history.
+
+use super::*;
+
+// ------------------------------------------------------------------ the record
+
+#[derive(Template)]
+#[template(path = "sales/show.html")]
+struct ShowPage {
+    c: PageCtx,
+    l: Labels,
+    o: Opportunity,
+    notes: Vec<Note>,
+    calls: Vec<Call>,
+    meetings: Vec<Meeting>,
+    others: Vec<OpenFile>,
+    outcomes: Vec<ListItem>,
+    statuses: Vec<ListItem>,
+    owners: Vec<Staff>,
+    status_error: Option<String>,
+    note_error: Option<String>,
+    note_body: String,
+    call_form: CallForm,
+    cf: FormErrors,
+    now: i64,
+    show_expired: bool,
+    can_update: bool,
+    can_call: bool,
+    can_log: bool,
+    can_meet: bool,
+    /// The emails about the opportunity and its meetings (`partials/emails.html`).
+    emails: Vec<crate::mail::EmailSummary>,
+    show_links: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn show_page(
+    st: &AppState,
+    c: &Ctx,
+    id: i64,
+    notice: Option<&str>,
+    status_error: Option<String>,
+    note: (String, Option<String>),
+    call: (CallForm, FormErrors),
+) -> Result<Response, HttpError> {
+    let o = visible(st, c, id).await?;
+    let l = Labels::load(st, c).await?;
+    let notes = store::notes(&st.db, id, 200).await?;
+    let calls = if c.p.can(Right::CallsRead) { calls::for_opportunity(&st.db, id).await? } else { Vec::new() };
+    let meetings = if c.p.can(Right::MeetingsRead) { meetings::for_opportunity(&st.db, id).await? } else { Vec::new() };
+    let others = crate::http::api::sales::open_files_for(st, c, o.customer_id).await?.into_iter().filter(|f| f.id != id).collect();
+    let meeting_ids: Vec<i64> = meetings.iter().map(|m| m.id).collect();
+    let emails = crate::mail::for_entities(&st.db, &[("opportunity", &[id]), ("meeting", &meeting_ids)]).await?;
+    let cur = crate::sales::Current { status: &o.status, sale_date: o.sale_date, trashed: o.trashed };
+    let statuses: Vec<ListItem> = l.statuses.choices(&cur, c.p.rights, st.now()).into_iter().cloned().collect();
+    let mut pc = PageCtx::new(c, "/opportunities", "nav.opportunities").with_notice(notice);
+    pc.title = o.name.clone();
+    let errors = status_error.is_some() || note.1.is_some() || call.1.any();
+    let mut resp = render(ShowPage {
+        c: pc,
+        l,
+        o,
+        notes,
+        calls,
+        meetings,
+        others,
+        outcomes: lists::items(&st.db, "call_outcome", false).await?,
+        statuses,
+        owners: users::all_active(&st.db).await?,
+        status_error,
+        note_error: note.1,
+        note_body: note.0,
+        call_form: call.0,
+        cf: call.1,
+        now: st.now(),
+        show_expired: c.p.sees_hidden_fields(),
+        can_update: c.p.can(Right::OpportunitiesUpdate),
+        can_call: c.p.can(Right::CallsCreate),
+        can_log: c.p.can(Right::CallsUpdate),
+        can_meet: c.p.can(Right::MeetingsCreate),
+        emails,
+        show_links: c.p.can(Right::AdminMail),
+    });
+    if errors {
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+impl ShowPage {
+    fn call_owner_is(&self, id: &i64) -> bool {
+        self.call_form.owner_id == Some(*id)
+    }
+}
+
+fn default_call(zone: Zone, now: i64) -> CallForm {
+    let t = now + 86_400_000;
+    CallForm { date: zone.date(t), time: "10:00".into(), ..Default::default() }
+}
+
+pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
+    let zone = crate::settings::zone(&st.db).await?;
+    show_page(&st, &c, id, q.notice.as_deref(), None, (String::new(), None), (default_call(zone, st.now()), FormErrors::none())).await
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    status: String,
+}
+
+/// A status change from the record's menu or a card dropped on the board (the board's
+/// script sends `X-Requested-With: fetch` and gets 204, or 422 with `{"message": …}`).
+pub async fn change_status(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    axum::extract::Form(f): axum::extract::Form<StatusForm>,
+) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    let res = store::change_status(&st.db, &c.actor(), st.now(), id, &f.status, c.p.rights).await;
+    let fetch = headers.get("x-requested-with").is_some_and(|v| v == "fetch");
+    match res {
+        Ok(_) if fetch => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}"), "notice.status_changed")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            let msg = fe.err("status").or(fe.general.clone()).unwrap_or_else(|| c.tr.t("form.fix_errors"));
+            if fetch {
+                return Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::Json(serde_json::json!({ "message": msg }))).into_response());
+            }
+            let zone = crate::settings::zone(&st.db).await?;
+            show_page(&st, &c, id, None, Some(msg), (String::new(), None), (default_call(zone, st.now()), FormErrors::none())).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    body: String,
+}
+
+pub async fn add_note(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    axum::extract::Form(f): axum::extract::Form<NoteForm>,
+) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    match store::add_note(&st.db, &c.actor(), st.now(), id, &f.body).await {
+        Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}#timeline"), "notice.note_added")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            let zone = crate::settings::zone(&st.db).await?;
+            show_page(&st, &c, id, None, None, (f.body, fe.err("body")), (default_call(zone, st.now()), FormErrors::none())).await
+        }
+    }
+}
+
+pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    let o = visible(&st, &c, id).await?;
+    let mut f: CallForm = CallForm::default();
+    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(&body).unwrap_or_default() {
+        match k.as_str() {
+            "date" => f.date = v,
+            "time" => f.time = v,
+            "subject" => f.subject = v,
+            "notes" => f.notes = v,
+            "owner_id" => f.owner_id = v.parse().ok(),
+            _ => {}
+        }
+    }
+    f.opportunity_id = Some(id);
+    let zone = crate::settings::zone(&st.db).await?;
+    let res = match f.parse(zone, o.owner_id.unwrap_or(c.p.user_id)) {
+        Ok(input) => calls::schedule(&st.db, &c.actor(), st.now(), &input).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}#calls"), "notice.call_scheduled")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show_page(&st, &c, id, None, None, (String::new(), None), (f, fe)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogForm {
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    comment: String,
+}
+
+pub async fn log_call(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    axum::extract::Form(f): axum::extract::Form<LogForm>,
+) -> Result<Response, HttpError> {
+    let call = calls::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
+    calls::log(&st.db, &c.actor(), st.now(), id, &f.outcome, &f.comment).await?;
+    Ok(redirect_notice(&format!("/opportunities/{}#calls", call.opportunity_id), "notice.call_logged"))
+}
+
+#[derive(Template)]
+#[template(path = "sales/history.html")]
+struct HistoryPage {
+    c: PageCtx,
+    o: Opportunity,
+    entries: Vec<HistoryEntry>,
+}
+
+pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    let o = visible(&st, &c, id).await?;
+    let events = audit::history(&st.db, "opportunity", id, None, 500).await?;
+    let events = crate::http::api::sales::filter_hidden(events, c.p.sees_hidden_fields());
+    let l = Labels::load(&st, &c).await?;
+    let labels = |f: &str, v: &str| match f {
+        "status" => l.statuses.get(v).map(|s| s.label(&l.lang).to_string()),
+        "lead_type" => l.lead_types.iter().find(|t| t.code == v).map(|t| t.label(&l.lang).to_string()),
+        _ => None,
+    };
+    let entries = audit::entries_for(&events, &crate::http::pages::history_reader(&c, &labels));
+    let mut pc = PageCtx::new(&c, "/opportunities", "history.title");
+    pc.title = format!("{} · {}", c.tr.t("history.title"), o.name);
+    Ok(render(HistoryPage { c: pc, o, entries }))
+}
