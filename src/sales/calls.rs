@@ -136,8 +136,8 @@ pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Call>
 /// A call whose opportunity `vis` may see (or that the user owns).
 pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Call>> {
     let mut q = Sql::new(SELECT);
-    q.push(" WHERE k.id = ").bind(id).push(" AND o.trashed = 0 AND (k.owner_id = ").bind(vis.user_id).push(" OR ");
-    q.append(vis.opportunities("o")).push(")");
+    // The call's owner takes part in its opportunity (see `Visibility::opportunities`).
+    q.push(" WHERE k.id = ").bind(id).push(" AND o.trashed = 0 AND ").append(vis.opportunities("o"));
     Ok(q.query_as().fetch_optional(&db.pool).await?)
 }
 

@@ -267,7 +267,7 @@ async fn intake_in(
             (m.id, false)
         }
         None => {
-            let mut r = super::routing::route(tx, now, input.branch_id, defaults.branch_id).await?;
+            let mut r = super::routing::route(tx, input.branch_id, defaults.branch_id).await?;
             if defaults.owner_id.is_some() {
                 r.owner_id = defaults.owner_id;
                 r.queue_group = None;
@@ -359,7 +359,7 @@ async fn intake_in(
             let route = match (route, owner) {
                 (Some(r), _) => r,
                 (None, Some(o)) => super::routing::Route { branch_id: branch.or(defaults.branch_id), owner_id: Some(o), queue_group: None },
-                (None, None) => super::routing::route(tx, now, input.branch_id.or(branch), defaults.branch_id).await?,
+                (None, None) => super::routing::route(tx, input.branch_id.or(branch), defaults.branch_id).await?,
             };
             let o = super::store::create_in(
                 tx,

@@ -431,17 +431,11 @@ pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Meeti
     }
 }
 
-/// The condition "the user may see this meeting": its opportunity is visible, or the user
-/// is its rep or one of its participants (directly or through a group).
+/// The condition "the user may see this meeting": its opportunity is visible, which holds
+/// for the meeting's rep and participants too (taking part, see `Visibility::opportunities`).
 fn visible_cond(vis: &Visibility) -> Sql {
-    let mut s = Sql::new("(o.trashed = 0 AND (");
-    s.append(vis.opportunities("o"));
-    s.push(" OR m.owner_id = ").bind(vis.user_id);
-    s.push(" OR EXISTS (SELECT 1 FROM meeting_participants p WHERE p.meeting_id = m.id AND ((p.kind = 'user' AND p.ref_id = ")
-        .bind(vis.user_id)
-        .push(") OR (p.kind = 'group' AND p.ref_id IN (SELECT group_id FROM user_group_members WHERE user_id = ")
-        .bind(vis.user_id)
-        .push("))))))");
+    let mut s = Sql::new("(o.trashed = 0 AND ");
+    s.append(vis.opportunities("o")).push(")");
     s
 }
 

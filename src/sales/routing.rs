@@ -9,7 +9,6 @@
 //!
 //! A branch without an active representative falls back to the queue.
 
-use crate::clock::Millis;
 use crate::db::Tx;
 use crate::error::Result;
 
@@ -33,7 +32,7 @@ pub async fn queue_group(tx: &mut Tx) -> Result<Option<i64>> {
 }
 
 /// Routes a lead for a new customer (see the module's documentation).
-pub async fn route(tx: &mut Tx, _now: Millis, lead_branch: Option<i64>, sender_home: Option<i64>) -> Result<Route> {
+pub async fn route(tx: &mut Tx, lead_branch: Option<i64>, sender_home: Option<i64>) -> Result<Route> {
     let setting: i64 = crate::settings::get_in(tx, "leads.default_branch_id").await?.parse().unwrap_or(0);
     let configured = if setting > 0 {
         sqlx::query_scalar::<_, i64>("SELECT id FROM org_units WHERE id = $1").bind(setting).fetch_optional(&mut **tx).await?

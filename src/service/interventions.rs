@@ -306,14 +306,10 @@ pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Inter
     Ok(assemble(conn, rows).await?.pop())
 }
 
-/// The condition "the user may see it": its request is visible, or the user is one of its technicians.
+/// The condition "the user may see it": its request is visible, which holds for its
+/// technicians too (taking part, see `Visibility::requests`).
 fn visible_cond(vis: &Visibility) -> Sql {
-    let mut s = Sql::new("(");
-    s.append(vis.requests("r"));
-    s.push(" OR EXISTS (SELECT 1 FROM intervention_technicians t WHERE t.intervention_id = i.id AND t.user_id = ")
-        .bind(vis.user_id)
-        .push("))");
-    s
+    vis.requests("r")
 }
 
 pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Intervention>> {
