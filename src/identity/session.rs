@@ -82,10 +82,15 @@ struct PrincipalRow {
     zone: Option<String>,
 }
 
-const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.name, u.email, u.language, r.code AS role_code, r.scope, \
-    u.org_unit_id, o.path AS unit_path, \
-    (SELECT b.path FROM org_units b WHERE b.kind = 'branch' AND o.path LIKE b.path || '%' ORDER BY LENGTH(b.path) DESC LIMIT 1) AS branch_path, \
-    (SELECT st.value FROM settings st WHERE st.key = 'ui.timezone') AS zone";
+/// The principal's columns; `o` is the user's unit (its home branch's path by the rule of
+/// `org::units::BRANCH_ABOVE`).
+fn principal_columns() -> String {
+    format!(
+        "u.id AS user_id, u.name, u.email, u.language, r.code AS role_code, r.scope, u.org_unit_id, o.path AS unit_path, \
+         (SELECT b.path {}) AS branch_path, (SELECT st.value FROM settings st WHERE st.key = 'ui.timezone') AS zone",
+        crate::org::units::BRANCH_ABOVE
+    )
+}
 
 /// The role's rights as one comma-separated column: one row per principal, however many
 /// rights the role has.
@@ -121,10 +126,11 @@ fn principal_from(row: Option<PrincipalRow>, session_hash: Option<String>) -> Op
 pub async fn principal(db: &Db, secret: &str, now: Millis, idle_ms: Millis) -> Result<Option<Principal>> {
     let hash = hash_secret(secret);
     let row: Option<PrincipalRow> = sqlx::query_as(&format!(
-        "SELECT {PRINCIPAL_COLUMNS}, {}, s.csrf_token, s.last_seen_at FROM sessions s \
+        "SELECT {}, {}, s.csrf_token, s.last_seen_at FROM sessions s \
          JOIN users u ON u.id = s.user_id JOIN roles r ON r.id = u.role_id \
          LEFT JOIN org_units o ON o.id = u.org_unit_id \
          WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.active = $4",
+        principal_columns(),
         rights_column(db.backend)
     ))
     .bind(&hash)
@@ -147,10 +153,11 @@ pub async fn principal(db: &Db, secret: &str, now: Millis, idle_ms: Millis) -> R
 pub async fn principal_for_token(db: &Db, token: &str, now: Millis) -> Result<Option<Principal>> {
     let hash = hash_secret(token);
     let row: Option<PrincipalRow> = sqlx::query_as(&format!(
-        "SELECT {PRINCIPAL_COLUMNS}, {}, NULL AS csrf_token, t.last_used_at AS last_seen_at FROM api_tokens t \
+        "SELECT {}, {}, NULL AS csrf_token, t.last_used_at AS last_seen_at FROM api_tokens t \
          JOIN users u ON u.id = t.user_id JOIN roles r ON r.id = u.role_id \
          LEFT JOIN org_units o ON o.id = u.org_unit_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = $2",
+        principal_columns(),
         rights_column(db.backend)
     ))
     .bind(&hash)

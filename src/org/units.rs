@@ -230,13 +230,17 @@ pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> 
     Ok(())
 }
 
+/// The branch at or above the unit aliased `o` (the rule of the home unit, one place for the
+/// principal's query and [`home_of`]): select a column of `b` before it.
+pub const BRANCH_ABOVE: &str =
+    "FROM org_units b WHERE b.kind = 'branch' AND o.path LIKE b.path || '%' ORDER BY LENGTH(b.path) DESC LIMIT 1";
+
 /// A user's home unit: the branch at or above their unit, else their unit (a BDC team under a
 /// region works for every branch). `None` for a user without a unit.
 pub async fn home_of(conn: &mut sqlx::AnyConnection, user_id: i64) -> Result<Option<i64>> {
-    let home: Option<Option<i64>> = sqlx::query_scalar(
-        "SELECT COALESCE((SELECT b.id FROM org_units b WHERE b.kind = 'branch' AND o.path LIKE b.path || '%' \
-         ORDER BY LENGTH(b.path) DESC LIMIT 1), o.id) FROM users u JOIN org_units o ON o.id = u.org_unit_id WHERE u.id = $1",
-    )
+    let home: Option<Option<i64>> = sqlx::query_scalar(&format!(
+        "SELECT COALESCE((SELECT b.id {BRANCH_ABOVE}), o.id) FROM users u JOIN org_units o ON o.id = u.org_unit_id WHERE u.id = $1"
+    ))
     .bind(user_id)
     .fetch_optional(conn)
     .await?;
