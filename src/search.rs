@@ -5,6 +5,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use crate::db::page::Dir;
 use crate::db::{Sql, Tx};
 use crate::error::Result;
 
@@ -220,25 +221,26 @@ pub async fn lead(conn: &mut sqlx::AnyConnection, entity: &str, q: &str, after: 
 /// reads about n matching rows. Each record comes once, at its first term starting with that
 /// word (the smallest); the other words are `EXISTS` probes of the record's terms (the
 /// `(entity_type, entity_id, term)` index). Results are therefore ordered by matched word,
-/// then by id, and `after` is the (term, id) of the last row seen. `None` when `q` has no
-/// word.
-pub fn ranked(entity: &str, q: &str, lead: &str, after: Option<(&str, i64)>) -> Option<Sql> {
+/// then by id. `at` is the term of the cursor a page starts after or ends before: it
+/// narrows the range walked, the caller adding the (term, id) keyset condition
+/// ([`crate::db::page::keyset`] on `st.term`, `st.entity_id`). `None` when `q` has no word.
+pub fn ranked(entity: &str, q: &str, lead: &str, at: Option<(&str, Dir)>) -> Option<Sql> {
     let mut words = words(q);
     let lead = words.iter().position(|w| w == lead)?;
     let w = words.remove(lead);
     let w = &w;
     let mut s = Sql::new("(st.entity_type = ");
     s.bind(entity).push(" AND st.term >= ");
-    match after {
-        // Start the range at the cursor (the rows of its term up to its id are skipped below).
-        Some((term, id)) if term >= w.as_str() => {
-            s.bind(term).push(" AND (st.term > ").bind(term).push(" OR st.entity_id > ").bind(id).push(")");
-        }
-        _ => {
-            s.bind(w.clone());
-        }
-    }
+    match at {
+        // The next page starts the range at the cursor's term.
+        Some((term, Dir::After)) if term >= w.as_str() => s.bind(term.to_string()),
+        _ => s.bind(w.clone()),
+    };
     s.push(" AND st.term < ").bind(upper(w));
+    if let Some((term, Dir::Before)) = at {
+        // The previous page ends it at the cursor's term.
+        s.push(" AND st.term <= ").bind(term.to_string());
+    }
     // Once per record: no smaller term of the same record starts with the word.
     s.push(" AND NOT EXISTS (SELECT 1 FROM search_terms d WHERE d.entity_type = ")
         .bind(entity)
@@ -345,8 +347,15 @@ mod tests {
         // Driven by "trem", "jean" is an EXISTS probe.
         assert!(r.text().starts_with("(st.entity_type = $1 AND st.term >= $2 AND st.term < $3"), "{}", r.text());
         assert_eq!(r.text().matches("EXISTS (SELECT 1 FROM search_terms o").count(), 1);
-        let after = ranked("customer", "trem", "trem", Some(("tremblay", 42))).unwrap();
-        assert!(after.text().contains("(st.term > $3 OR st.entity_id > $4)"), "{}", after.text());
+        let after = ranked("customer", "trem", "trem", Some(("tremblay", Dir::After))).unwrap();
+        assert!(after.text().starts_with("(st.entity_type = $1 AND st.term >= $2 AND st.term < $3 AND NOT"), "{}", after.text());
+        assert_eq!(after.args()[1], crate::db::sql::Arg::Text(Some("tremblay".into())));
+        let before = ranked("customer", "trem", "trem", Some(("tremblay", Dir::Before))).unwrap();
+        assert!(
+            before.text().starts_with("(st.entity_type = $1 AND st.term >= $2 AND st.term < $3 AND st.term <= $4"),
+            "{}",
+            before.text()
+        );
         assert_eq!(words("Hél 514 555-01"), vec!["hel", "51455501"]);
     }
 }

@@ -107,12 +107,20 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, entity: &str, name: &st
     Ok(v)
 }
 
+/// A view of list `entity` the actor owns, else `NotFound` (someone else's view is not
+/// revealed, as for records).
+async fn owned(tx: &mut crate::db::Tx, actor: &Actor, entity: &str, id: i64) -> Result<View> {
+    let v: Option<View> =
+        sqlx::query_as(&format!("{SELECT} WHERE id = $1 AND entity = $2")).bind(id).bind(entity).fetch_optional(&mut **tx).await?;
+    v.filter(|v| Some(v.owner_id) == actor.id).ok_or(Error::NotFound)
+}
+
 /// Replaces the filters of a view the actor owns.
-pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, query: &str) -> Result<View> {
+pub async fn update(db: &Db, actor: &Actor, now: Millis, entity: &str, id: i64, query: &str) -> Result<View> {
     let mut tx = db.begin().await?;
-    let old: View = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&mut *tx).await?.ok_or(Error::NotFound)?;
-    if Some(old.owner_id) != actor.id {
-        return Err(Error::Forbidden);
+    let old = owned(&mut tx, actor, entity, id).await?;
+    if old.query == query {
+        return Ok(old);
     }
     sqlx::query("UPDATE saved_views SET query = $1, updated_at = $2 WHERE id = $3")
         .bind(query)
@@ -126,12 +134,9 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, query: &str) -
     Ok(new)
 }
 
-pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> {
+pub async fn delete(db: &Db, actor: &Actor, now: Millis, entity: &str, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
-    let old: View = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&mut *tx).await?.ok_or(Error::NotFound)?;
-    if Some(old.owner_id) != actor.id {
-        return Err(Error::Forbidden);
-    }
+    let old = owned(&mut tx, actor, entity, id).await?;
     sqlx::query("DELETE FROM saved_views WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::deleted(&mut tx, actor, now, id, &old).await?;
     tx.commit().await?;

@@ -50,18 +50,13 @@
     });
   });
 })();
-// Column choice: the checked boxes become the comma-separated `cols` field on submit.
+// Choices that apply at once: a column checkbox (details.columns) or a select marked
+// data-autosubmit submits its form (the form's own button does it without JavaScript).
 (function () {
   "use strict";
-  document.querySelectorAll("details.columns").forEach(function (d) {
-    var form = d.closest("form"), out = d.querySelector("input[type=hidden]");
-    if (!form || !out) return;
-    var sync = function () {
-      out.value = Array.prototype.map.call(d.querySelectorAll("input[data-col]:checked"), function (i) { return i.getAttribute("data-col"); }).join(",");
-    };
-    sync();
-    form.addEventListener("submit", sync);
-    d.addEventListener("change", function () { sync(); form.submit(); });
+  document.querySelectorAll("details.columns, select[data-autosubmit]").forEach(function (el) {
+    var form = el.closest("form");
+    if (form) el.addEventListener("change", function () { form.submit(); });
   });
 })();
 // Kanban board: drag a card to another column to change its status (the same server

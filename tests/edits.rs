@@ -51,6 +51,12 @@ const NOT_EDITS: &[&str] = &[
     // "Update this view" stores the list's current filters: its body is the new query.
     "/customers/views/{id}",
     "/customers/views/{id}/delete",
+    "/service/requests/views",
+    "/service/requests/views/{id}",
+    "/service/requests/views/{id}/delete",
+    "/admin/users/views",
+    "/admin/users/views/{id}",
+    "/admin/users/views/{id}/delete",
     "/customers/import",
     "/customers/import/{id}/dry-run",
     "/customers/import/{id}/run",
@@ -118,6 +124,8 @@ const PATCHES: &[(&str, &str, Option<&str>)] = &[
 /// here so that a new one is a decision, not an accident.
 const PUTS: &[&str] = &[
     "/api/v1/customers/views/{id}",
+    "/api/v1/opportunities/views/{id}",
+    "/api/v1/service-requests/views/{id}",
     "/api/v1/customers/{id}/contacts/{contact_id}",
     "/api/v1/meetings/{id}",
     "/api/v1/calls/{id}",

@@ -67,6 +67,7 @@ rights! {
     ServiceRequestsRead => "service.requests.read", "service";
     ServiceRequestsCreate => "service.requests.create", "service";
     ServiceRequestsUpdate => "service.requests.update", "service";
+    ServiceRequestsExport => "service.requests.export", "service";
     ServiceContactCreate => "service.contact.create", "service";
     ServiceContactUpdate => "service.contact.update", "service";
     ServiceEquipmentManage => "service.equipment.manage", "service";

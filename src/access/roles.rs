@@ -343,6 +343,7 @@ pub fn defaults() -> Vec<RoleInput> {
                 ServiceRequestsRead,
                 ServiceRequestsCreate,
                 ServiceRequestsUpdate,
+                ServiceRequestsExport,
                 ServiceContactCreate,
                 ServiceContactUpdate,
                 ServiceEquipmentManage,

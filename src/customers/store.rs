@@ -9,7 +9,7 @@ use super::{Contact, ContactInput, Customer, CustomerInput, Kind};
 use crate::access::{Actor, Visibility};
 use crate::audit::{self, Audited};
 use crate::clock::Millis;
-use crate::db::page::{Cursor, Page, PageReq};
+use crate::db::page::{self, Count, Page, PageReq, Sort, SortKey};
 use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
 use crate::i18n::Lang;
@@ -36,11 +36,6 @@ struct Row {
     particularities: String,
     created_at: i64,
     updated_at: i64,
-    /// The folded name the list sorts by ([`crate::search::sort_key`]).
-    sort_key: String,
-    /// The term a ranked search matched (absent from other queries).
-    #[sqlx(default)]
-    match_term: Option<String>,
 }
 
 impl From<Row> for Customer {
@@ -74,7 +69,7 @@ macro_rules! columns {
     () => {
         "SELECT c.id, c.kind, c.civility, c.first_name, c.last_name, c.company_name, c.display_name, c.email, c.phone, \
          c.mobile, c.address, c.language, c.branch_id, b.name AS branch_name, c.owner_id, u.name AS owner_name, c.notes, c.particularities, \
-         c.created_at, c.updated_at, c.sort_key"
+         c.created_at, c.updated_at"
     };
 }
 macro_rules! joins {
@@ -84,8 +79,7 @@ macro_rules! joins {
 }
 const SELECT: &str = concat!(columns!(), " FROM customers c", joins!());
 /// A search walking the index of a word's terms ([`crate::search::ranked`]).
-const SELECT_RANKED: &str =
-    concat!(columns!(), ", st.term AS match_term FROM search_terms st JOIN customers c ON c.id = st.entity_id", joins!());
+const SELECT_RANKED: &str = concat!(columns!(), " FROM search_terms st JOIN customers c ON c.id = st.entity_id", joins!());
 
 /// The default region for phone numbers, on a connection of its own.
 pub async fn region_of(db: &Db) -> Result<String> {
@@ -104,63 +98,69 @@ pub struct Filter {
     pub kind: Option<Kind>,
     pub branch_id: Option<i64>,
     pub owner_id: Option<i64>,
-    pub sort: Sort,
+    /// The order of [`list`] (default: by name).
+    pub sort: Option<Sort>,
 }
 
-/// List order. Both are keyset-paginated on an index.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Sort {
-    /// By name (A → Z).
-    #[default]
-    Name,
-    /// Most recently created first.
-    Recent,
+/// The orders of the customer list (`sort=code`, `-code` descending). By name (the
+/// default) and by creation are index walks; `recent` is kept as the name of `-created`.
+pub static SORTS: [SortKey; 5] = [
+    SortKey::text("name", "c.sort_key"),
+    SortKey::int("created", "c.id").desc_first(),
+    SortKey::text("email", "COALESCE(c.email, '')"),
+    SortKey::text("branch", "COALESCE(b.name, '')"),
+    SortKey::text("owner", "COALESCE(u.name, '')"),
+];
+
+/// By name, A → Z.
+pub fn default_sort() -> Sort {
+    Sort::by(&SORTS[0])
 }
 
-impl Sort {
-    pub fn parse(s: &str) -> Option<Sort> {
-        match s {
-            "" | "name" => Some(Sort::Name),
-            "recent" => Some(Sort::Recent),
-            _ => None,
-        }
-    }
-    pub fn code(self) -> &'static str {
-        match self {
-            Sort::Name => "name",
-            Sort::Recent => "recent",
-        }
-    }
+/// Parses a `sort` parameter (`recent` being `-created`).
+pub fn parse_sort(s: &str) -> Result<Sort> {
+    Sort::parse(if s.trim() == "recent" { "-created" } else { s }, &SORTS, default_sort())
 }
 
-/// Customers visible to `vis` and matching `filter`, by name; or, when words are typed
-/// with the name order and more than one person's customers are visible, by matched word
-/// (see [`crate::search::ranked`]: a page then reads about `limit` rows, however many
-/// customers match).
+/// The key a ranked search walks: the matched term, then the id.
+static BY_TERM: SortKey = SortKey::text("term", "st.term");
+
+/// Customers visible to `vis` and matching `filter`, in the filter's order; or, when words
+/// are typed with the name order and more than one person's customers are visible, by
+/// matched word (see [`crate::search::ranked`]: a page then reads about `limit` rows,
+/// however many customers match).
 pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) -> Result<Page<Customer>> {
     let text = filter.q.as_deref().unwrap_or("");
+    let sort = filter.sort.unwrap_or_else(default_sort);
     let mut conn = db.pool.acquire().await?;
-    let after = page.after.as_ref().map(|c| (c.k.as_str(), c.id));
+    let at = page.at.as_ref().map(|(c, d)| (c.k.as_str(), *d));
     // A representative's customers (a few thousand) are walked by name and probed: the page
-    // stops after `limit` matches. Everyone else's search walks the terms of a word.
+    // stops after `limit` matches. Everyone else's search by name walks the terms of a word.
     let own = vis.own_only() || filter.owner_id.is_some();
-    let ranked = match filter.sort {
-        Sort::Name if own => None,
-        Sort::Name => match crate::search::lead(&mut conn, Customer::ENTITY, text, after.map(|a| a.0)).await? {
-            Some(lead) => crate::search::ranked(Customer::ENTITY, text, &lead, after),
-            None => None,
-        },
-        Sort::Recent => None,
+    let by_name = sort == default_sort();
+    let lead = if by_name && !own { crate::search::lead(&mut conn, Customer::ENTITY, text, at.map(|a| a.0)).await? } else { None };
+    let ranked = lead.and_then(|lead| crate::search::ranked(Customer::ENTITY, text, &lead, at));
+    let (select, sort, id) = match ranked {
+        Some(_) => (SELECT_RANKED, Sort { key: &BY_TERM, desc: false }, "st.entity_id"),
+        None => (SELECT, sort, "c.id"),
     };
-    let mut q = Sql::new(if ranked.is_some() { SELECT_RANKED } else { SELECT });
+    let mut q = Sql::new(&page::keyed_select(select, &sort));
     q.push(" WHERE ").append(vis.customers("c"));
-    if let Some(r) = ranked.clone() {
+    if let Some(r) = ranked {
         q.push(" AND ").append(r);
     } else if let Some(m) =
         if own { crate::search::probing(Customer::ENTITY, "c.id", text) } else { crate::search::matching(Customer::ENTITY, "c.id", text) }
     {
         q.push(" AND ").append(m);
     }
+    narrow(&mut q, filter);
+    page::keyset(&mut q, &sort, id, page)?;
+    let rows: Vec<page::Keyed<Row>> = q.query_as().fetch_all(&mut *conn).await?;
+    Ok(Page::keyed(rows, page, |r: &Row| r.id).map(Customer::from))
+}
+
+/// The filters other than the words typed.
+fn narrow(q: &mut Sql, filter: &Filter) {
     if let Some(k) = filter.kind {
         q.push(" AND c.kind = ").bind(k.code());
     }
@@ -170,48 +170,18 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
     if let Some(o) = filter.owner_id {
         q.push(" AND c.owner_id = ").bind(o);
     }
-    match (filter.sort, &page.after) {
-        _ if ranked.is_some() => {}
-        (Sort::Name, Some(c)) => {
-            q.push(" AND (c.sort_key > ")
-                .bind(c.k.clone())
-                .push(" OR (c.sort_key = ")
-                .bind(c.k.clone())
-                .push(" AND c.id > ")
-                .bind(c.id)
-                .push("))");
-        }
-        (Sort::Recent, Some(c)) => {
-            q.push(" AND c.id < ").bind(c.id);
-        }
-        _ => {}
+}
+
+/// How many customers [`list`] would return, up to [`page::COUNT_CAP`].
+pub async fn count(db: &Db, vis: &Visibility, filter: &Filter) -> Result<Count> {
+    let mut q = Sql::new("SELECT 1 FROM customers c WHERE ");
+    q.append(vis.customers("c"));
+    if let Some(m) = crate::search::matching(Customer::ENTITY, "c.id", filter.q.as_deref().unwrap_or("")) {
+        q.push(" AND ").append(m);
     }
-    q.push(match filter.sort {
-        _ if ranked.is_some() => " ORDER BY st.term, st.entity_id LIMIT ",
-        Sort::Name => " ORDER BY c.sort_key, c.id LIMIT ",
-        Sort::Recent => " ORDER BY c.id DESC LIMIT ",
-    })
-    .bind(page.limit + 1);
-    let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
-    let sort = filter.sort;
-    let by_term = ranked.is_some();
-    // Each row with the key of its position: the matched term, the folded name, or nothing.
-    let rows: Vec<(String, Customer)> = rows
-        .into_iter()
-        .map(|mut r| {
-            let term = r.match_term.take().unwrap_or_default();
-            let key = if by_term {
-                term
-            } else if sort == Sort::Name {
-                std::mem::take(&mut r.sort_key)
-            } else {
-                String::new()
-            };
-            (key, Customer::from(r))
-        })
-        .collect();
-    let p = Page::from_rows(rows, page.limit, move |(key, c): &(String, Customer)| Cursor { k: key.clone(), id: c.id });
-    Ok(Page { items: p.items.into_iter().map(|(_, c)| c).collect(), next: p.next })
+    narrow(&mut q, filter);
+    let mut conn = db.pool.acquire().await?;
+    page::count_capped(&mut conn, q, page::COUNT_CAP).await
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Customer>> {

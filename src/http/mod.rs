@@ -7,6 +7,8 @@ pub mod auth;
 pub mod error;
 pub mod form;
 pub mod json;
+pub mod listing;
+pub mod lists;
 pub mod openapi;
 pub mod pages;
 pub mod request;
@@ -108,4 +110,20 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router::app(state);
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown).await
+}
+
+/// The address `to` with `notice=` added to its query, before any `#fragment` (a notice put
+/// after the fragment is part of the fragment and never reaches the server).
+pub fn notice_url(to: &str, notice: &str) -> String {
+    let (path, fragment) = match to.find('#') {
+        Some(i) => to.split_at(i),
+        None => (to, ""),
+    };
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}notice={notice}{fragment}")
+}
+
+/// A redirect to `to` that shows the success message `notice` there (see [`notice_url`]).
+pub fn redirect_notice(to: &str, notice: &str) -> Response {
+    axum::response::Redirect::to(&notice_url(to, notice)).into_response()
 }

@@ -7,7 +7,7 @@ use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use super::auth::{guard, Access};
-use super::{api, openapi, pages, AppState};
+use super::{api, listing, lists, openapi, pages, AppState};
 use crate::access::Right::*;
 use Access::{Authenticated, Public, Right};
 
@@ -67,10 +67,10 @@ routes! {
     get "/customers" => Right(CustomersRead), pages::customers::list;
     get "/customers/new" => Right(CustomersCreate), pages::customers::new_form;
     post "/customers" => Right(CustomersCreate), pages::customers::create;
-    get "/customers/export.csv" => Right(CustomersExport), api::customers::export;
-    post "/customers/views" => Right(CustomersRead), pages::customers::create_view;
-    post "/customers/views/{id}" => Right(CustomersRead), pages::customers::update_view;
-    post "/customers/views/{id}/delete" => Right(CustomersRead), pages::customers::delete_view;
+    get "/customers/export.csv" => Right(CustomersExport), listing::export::<lists::Customers>;
+    post "/customers/views" => Right(CustomersRead), listing::create_view::<lists::Customers>;
+    post "/customers/views/{id}" => Right(CustomersRead), listing::update_view::<lists::Customers>;
+    post "/customers/views/{id}/delete" => Right(CustomersRead), listing::delete_view::<lists::Customers>;
     get "/customers/import" => Right(CustomersImport), pages::imports::upload_form;
     post "/customers/import" => Right(CustomersImport), pages::imports::upload;
     get "/customers/import/{id}" => Right(CustomersImport), pages::imports::show;
@@ -93,11 +93,11 @@ routes! {
     get "/opportunities/new" => Right(OpportunitiesCreate), pages::sales::new_form;
     post "/opportunities" => Right(OpportunitiesCreate), pages::sales::create;
     get "/opportunities/board" => Right(OpportunitiesRead), pages::sales::board;
-    get "/opportunities/export.csv" => Right(OpportunitiesExport), pages::sales::export;
+    get "/opportunities/export.csv" => Right(OpportunitiesExport), listing::export::<lists::Opportunities>;
     get "/opportunities/trash" => Right(OpportunitiesRestore), pages::sales::trash;
-    post "/opportunities/views" => Right(OpportunitiesRead), pages::sales::create_view;
-    post "/opportunities/views/{id}" => Right(OpportunitiesRead), pages::sales::update_view;
-    post "/opportunities/views/{id}/delete" => Right(OpportunitiesRead), pages::sales::delete_view;
+    post "/opportunities/views" => Right(OpportunitiesRead), listing::create_view::<lists::Opportunities>;
+    post "/opportunities/views/{id}" => Right(OpportunitiesRead), listing::update_view::<lists::Opportunities>;
+    post "/opportunities/views/{id}/delete" => Right(OpportunitiesRead), listing::delete_view::<lists::Opportunities>;
     get "/opportunities/{id}" => Right(OpportunitiesRead), pages::sales::show;
     get "/opportunities/{id}/edit" => Right(OpportunitiesUpdate), pages::sales::edit_form;
     post "/opportunities/{id}" => Right(OpportunitiesUpdate), pages::sales::update;
@@ -121,6 +121,10 @@ routes! {
 
     // Service requests.
     get "/service/requests" => Right(ServiceRequestsRead), pages::service::list;
+    get "/service/requests/export.csv" => Right(ServiceRequestsExport), listing::export::<lists::Requests>;
+    post "/service/requests/views" => Right(ServiceRequestsRead), listing::create_view::<lists::Requests>;
+    post "/service/requests/views/{id}" => Right(ServiceRequestsRead), listing::update_view::<lists::Requests>;
+    post "/service/requests/views/{id}/delete" => Right(ServiceRequestsRead), listing::delete_view::<lists::Requests>;
     get "/service/requests/new" => Right(ServiceRequestsCreate), pages::service::new_form;
     post "/service/requests" => Right(ServiceRequestsCreate), pages::service::create;
     get "/service/requests/{id}" => Right(ServiceRequestsRead), pages::service::show;
@@ -149,6 +153,10 @@ routes! {
     // Administration.
     get "/admin" => Authenticated, pages::admin::index;
     get "/admin/users" => Right(AdminUsers), pages::admin::users::list;
+    get "/admin/users/export.csv" => Right(AdminUsers), listing::export::<lists::Users>;
+    post "/admin/users/views" => Right(AdminUsers), listing::create_view::<lists::Users>;
+    post "/admin/users/views/{id}" => Right(AdminUsers), listing::update_view::<lists::Users>;
+    post "/admin/users/views/{id}/delete" => Right(AdminUsers), listing::delete_view::<lists::Users>;
     get "/admin/users/new" => Right(AdminUsers), pages::admin::users::new_form;
     post "/admin/users" => Right(AdminUsers), pages::admin::users::create;
     get "/admin/users/{id}" => Right(AdminUsers), pages::admin::users::edit_form;
@@ -204,11 +212,11 @@ routes! {
     get "/api/v1/customers" => Right(CustomersRead), api::customers::list;
     post "/api/v1/customers" => Right(CustomersCreate), api::customers::create;
     get "/api/v1/customers/lookup" => Right(CustomersRead), api::customers::lookup;
-    get "/api/v1/customers/views" => Right(CustomersRead), api::customers::list_views;
-    post "/api/v1/customers/views" => Right(CustomersRead), api::customers::create_view;
-    put "/api/v1/customers/views/{id}" => Right(CustomersRead), api::customers::update_view;
-    delete "/api/v1/customers/views/{id}" => Right(CustomersRead), api::customers::delete_view;
-    get "/api/v1/customers/export" => Right(CustomersExport), api::customers::export;
+    get "/api/v1/customers/views" => Right(CustomersRead), listing::api_views::<lists::Customers>;
+    post "/api/v1/customers/views" => Right(CustomersRead), listing::api_create_view::<lists::Customers>;
+    put "/api/v1/customers/views/{id}" => Right(CustomersRead), listing::api_update_view::<lists::Customers>;
+    delete "/api/v1/customers/views/{id}" => Right(CustomersRead), listing::api_delete_view::<lists::Customers>;
+    get "/api/v1/customers/export" => Right(CustomersExport), listing::export::<lists::Customers>;
     get "/api/v1/customers/{id}" => Right(CustomersRead), api::customers::get;
     patch "/api/v1/customers/{id}" => Right(CustomersUpdate), api::customers::update;
     delete "/api/v1/customers/{id}" => Right(CustomersDelete), api::customers::delete;
@@ -219,6 +227,11 @@ routes! {
     delete "/api/v1/customers/{id}/contacts/{contact_id}" => Right(CustomersUpdate), api::customers::delete_contact;
     get "/api/v1/customers/{id}/open-files" => Right(CustomersRead), api::sales::open_files;
     get "/api/v1/opportunities" => Right(OpportunitiesRead), api::sales::list;
+    get "/api/v1/opportunities/views" => Right(OpportunitiesRead), listing::api_views::<lists::Opportunities>;
+    post "/api/v1/opportunities/views" => Right(OpportunitiesRead), listing::api_create_view::<lists::Opportunities>;
+    put "/api/v1/opportunities/views/{id}" => Right(OpportunitiesRead), listing::api_update_view::<lists::Opportunities>;
+    delete "/api/v1/opportunities/views/{id}" => Right(OpportunitiesRead), listing::api_delete_view::<lists::Opportunities>;
+    get "/api/v1/opportunities/export" => Right(OpportunitiesExport), listing::export::<lists::Opportunities>;
     post "/api/v1/opportunities" => Right(OpportunitiesCreate), api::sales::create;
     get "/api/v1/opportunities/trash" => Right(OpportunitiesRestore), api::sales::trash;
     get "/api/v1/opportunities/board" => Right(OpportunitiesRead), api::sales::board;
@@ -242,6 +255,11 @@ routes! {
     post "/api/v1/stock-units" => Right(StockManage), api::sales::create_stock;
     put "/api/v1/stock-units/{id}" => Right(StockManage), api::sales::update_stock;
     get "/api/v1/service-requests" => Right(ServiceRequestsRead), api::service::list;
+    get "/api/v1/service-requests/views" => Right(ServiceRequestsRead), listing::api_views::<lists::Requests>;
+    post "/api/v1/service-requests/views" => Right(ServiceRequestsRead), listing::api_create_view::<lists::Requests>;
+    put "/api/v1/service-requests/views/{id}" => Right(ServiceRequestsRead), listing::api_update_view::<lists::Requests>;
+    delete "/api/v1/service-requests/views/{id}" => Right(ServiceRequestsRead), listing::api_delete_view::<lists::Requests>;
+    get "/api/v1/service-requests/export" => Right(ServiceRequestsExport), listing::export::<lists::Requests>;
     post "/api/v1/service-requests" => Right(ServiceRequestsCreate), api::service::create;
     get "/api/v1/service-requests/{id}" => Right(ServiceRequestsRead), api::service::get;
     patch "/api/v1/service-requests/{id}" => Right(ServiceRequestsUpdate), api::service::update;

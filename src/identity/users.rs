@@ -8,7 +8,7 @@ use super::{parse_email, password, Email};
 use crate::access::{Actor, Visibility};
 use crate::audit::{self, Audited};
 use crate::clock::Millis;
-use crate::db::page::{Cursor, Page, PageReq};
+use crate::db::page::{self, Count, Page, PageReq, Sort, SortKey};
 use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result, UniqueField};
 use crate::i18n::Lang;
@@ -30,8 +30,6 @@ struct UserRow {
     last_login_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
-    /// The folded name the list sorts by ([`crate::search::sort_key`]).
-    sort_key: String,
 }
 
 #[derive(Debug, Clone)]
@@ -204,7 +202,7 @@ impl UserForm {
 
 const SELECT: &str = "SELECT u.id, u.email, u.name, u.language, u.active, u.role_id, r.code AS role_code, \
     r.name_fr AS role_name_fr, r.name_en AS role_name_en, u.org_unit_id, o.name AS org_unit_name, \
-    u.last_login_at, u.created_at, u.updated_at, u.sort_key \
+    u.last_login_at, u.created_at, u.updated_at \
     FROM users u JOIN roles r ON r.id = u.role_id LEFT JOIN org_units o ON o.id = u.org_unit_id";
 
 #[derive(Debug, Clone, Default)]
@@ -213,11 +211,26 @@ pub struct UserFilter {
     pub role: Option<String>,
     pub org_unit_id: Option<i64>,
     pub active: Option<bool>,
+    /// The order of [`list`] (default: by name).
+    pub sort: Option<Sort>,
 }
 
-/// Users visible to `vis`, matching `filter`, by name.
-pub async fn list(db: &Db, vis: &Visibility, filter: &UserFilter, page: &PageReq) -> Result<Page<User>> {
-    let mut q = Sql::new(SELECT);
+/// The orders of the user lists (`sort=code`, `-code` descending).
+pub static SORTS: [SortKey; 5] = [
+    SortKey::text("name", "u.sort_key"),
+    SortKey::text("email", "u.email"),
+    SortKey::text("unit", "COALESCE(o.name, '')"),
+    SortKey::int("last_login", "COALESCE(u.last_login_at, 0)").desc_first(),
+    SortKey::int("created", "u.id").desc_first(),
+];
+
+/// By name, A → Z.
+pub fn default_sort() -> Sort {
+    Sort::by(&SORTS[0])
+}
+
+fn filtered(select: &str, vis: &Visibility, filter: &UserFilter) -> Sql {
+    let mut q = Sql::new(select);
     q.push(" WHERE ").append(vis.filter("u.id", "u.org_unit_id"));
     if let Some(text) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         if let Some(m) = crate::search::matching(User::ENTITY, "u.id", text) {
@@ -233,20 +246,23 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &UserFilter, page: &PageReq
     if let Some(active) = filter.active {
         q.push(" AND u.active = ").bind(active);
     }
-    if let Some(c) = &page.after {
-        q.push(" AND (u.sort_key > ")
-            .bind(c.k.clone())
-            .push(" OR (u.sort_key = ")
-            .bind(c.k.clone())
-            .push(" AND u.id > ")
-            .bind(c.id)
-            .push("))");
-    }
-    q.push(" ORDER BY u.sort_key, u.id LIMIT ").bind(page.limit + 1);
-    let rows: Vec<UserRow> = q.query_as().fetch_all(&db.pool).await?;
-    let users: Vec<(String, User)> = rows.into_iter().map(|mut r| (std::mem::take(&mut r.sort_key), User::from(r))).collect();
-    let p = Page::from_rows(users, page.limit, |(k, u): &(String, User)| Cursor { k: k.clone(), id: u.id });
-    Ok(Page { items: p.items.into_iter().map(|(_, u)| u).collect(), next: p.next })
+    q
+}
+
+/// Users visible to `vis`, matching `filter`, in the filter's order.
+pub async fn list(db: &Db, vis: &Visibility, filter: &UserFilter, page: &PageReq) -> Result<Page<User>> {
+    let sort = filter.sort.unwrap_or_else(default_sort);
+    let mut q = filtered(&page::keyed_select(SELECT, &sort), vis, filter);
+    page::keyset(&mut q, &sort, "u.id", page)?;
+    let rows: Vec<page::Keyed<UserRow>> = q.query_as().fetch_all(&db.pool).await?;
+    Ok(Page::keyed(rows, page, |r: &UserRow| r.id).map(User::from))
+}
+
+/// How many users [`list`] would return, up to [`page::COUNT_CAP`].
+pub async fn count(db: &Db, vis: &Visibility, filter: &UserFilter) -> Result<Count> {
+    let from = "SELECT 1 FROM users u JOIN roles r ON r.id = u.role_id";
+    let mut conn = db.pool.acquire().await?;
+    page::count_capped(&mut conn, filtered(from, vis, filter), page::COUNT_CAP).await
 }
 
 /// A user, if it exists and `vis` may see it.

@@ -95,12 +95,12 @@ pub async fn list(db: &Db, q: Option<&str>, status: Option<&str>, page: &PageReq
     if let Some(st) = status.filter(|x| !x.is_empty()) {
         s.push(" AND s.status = ").bind(st.to_string());
     }
-    if let Some(c) = &page.after {
+    if let Some(c) = page.after_cursor() {
         s.push(" AND s.stock_number > ").bind(c.k.clone());
     }
     s.push(" ORDER BY s.stock_number LIMIT ").bind(page.limit + 1);
     let rows: Vec<StockUnit> = s.query_as().fetch_all(&db.pool).await?;
-    Ok(Page::from_rows(rows, page.limit, |u: &StockUnit| Cursor { k: u.stock_number.clone(), id: u.id }))
+    Ok(Page::from_rows(rows, page.limit, |u: &StockUnit| Cursor { k: u.stock_number.clone(), id: u.id, n: 0 }))
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<StockUnit>> {

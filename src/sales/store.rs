@@ -9,7 +9,7 @@ use super::{Current, Opportunity, OpportunityInput, Statuses, StockRef};
 use crate::access::{Actor, RightSet, Visibility};
 use crate::audit::{self, Audited};
 use crate::clock::{format_ms, Millis};
-use crate::db::page::{Cursor, Page, PageReq};
+use crate::db::page::{self, Count, Page, PageReq, Sort, SortKey};
 use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
 
@@ -73,10 +73,39 @@ pub struct Filter {
     pub lead_type: Option<String>,
     /// The administrators' trash list instead of the live opportunities.
     pub trash: bool,
+    /// The order of [`list`] (default: most recent first).
+    pub sort: Option<Sort>,
 }
 
+/// The orders of the opportunity list (`sort=code`, `-code` descending).
+pub static SORTS: [SortKey; 8] = [
+    SortKey::int("created", "o.id").desc_first(),
+    SortKey::text("name", "o.name"),
+    SortKey::text("customer", "c.display_name"),
+    SortKey::int(
+        "status",
+        "COALESCE((SELECT p.position FROM value_list_items p WHERE p.list_code = 'opportunity_status' AND p.code = o.status), 0)",
+    ),
+    SortKey::text("lead_type", "COALESCE(o.lead_type, '')"),
+    SortKey::text("owner", "COALESCE(u.name, '')"),
+    SortKey::text("branch", "COALESCE(b.name, '')"),
+    SortKey::int("updated", "o.updated_at").desc_first(),
+];
+
+/// Most recent first.
+pub fn default_sort() -> Sort {
+    Sort::by(&SORTS[0])
+}
+
+/// The list's tables, for counting.
+const COUNT_FROM: &str = "SELECT 1 FROM opportunities o JOIN customers c ON c.id = o.customer_id";
+
 fn filtered(vis: &Visibility, f: &Filter) -> Sql {
-    let mut q = Sql::new(SELECT);
+    filtered_from(SELECT, vis, f)
+}
+
+fn filtered_from(select: &str, vis: &Visibility, f: &Filter) -> Sql {
+    let mut q = Sql::new(select);
     q.push(" WHERE o.trashed = ").bind(f.trash as i64).push(" AND ").append(vis.opportunities("o"));
     if let Some(m) = f.q.as_deref().and_then(|t| crate::search::matching("customer", "o.customer_id", t)) {
         q.push(" AND ").append(m);
@@ -130,17 +159,22 @@ async fn assemble(conn: &mut sqlx::AnyConnection, rows: Vec<Row>) -> Result<Vec<
         .collect())
 }
 
-/// Opportunities visible to `vis` and matching `filter`, most recent first.
+/// Opportunities visible to `vis` and matching `filter`, in the filter's order.
 pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) -> Result<Page<Opportunity>> {
-    let mut q = filtered(vis, filter);
-    if let Some(c) = &page.after {
-        q.push(" AND o.id < ").bind(c.id);
-    }
-    q.push(" ORDER BY o.id DESC LIMIT ").bind(page.limit + 1);
+    let sort = filter.sort.unwrap_or_else(default_sort);
+    let mut q = filtered_from(&page::keyed_select(SELECT, &sort), vis, filter);
+    page::keyset(&mut q, &sort, "o.id", page)?;
     let mut conn = db.pool.acquire().await?;
-    let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
-    let items = assemble(&mut conn, rows).await?;
-    Ok(Page::from_rows(items, page.limit, |o: &Opportunity| Cursor { k: String::new(), id: o.id }))
+    let rows: Vec<page::Keyed<Row>> = q.query_as().fetch_all(&mut *conn).await?;
+    let p = Page::keyed(rows, page, |r: &Row| r.id);
+    let items = assemble(&mut conn, p.items).await?;
+    Ok(Page { items, next: p.next, prev: p.prev, first: p.first })
+}
+
+/// How many opportunities [`list`] would return, up to [`page::COUNT_CAP`].
+pub async fn count(db: &Db, vis: &Visibility, filter: &Filter) -> Result<Count> {
+    let mut conn = db.pool.acquire().await?;
+    page::count_capped(&mut conn, filtered_from(COUNT_FROM, vis, filter), page::COUNT_CAP).await
 }
 
 /// One column of the kanban board.

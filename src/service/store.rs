@@ -10,7 +10,7 @@ use crate::audit::{self, Audited};
 use crate::clock::Millis;
 use crate::customers::files::OpenFile;
 use crate::customers::{Contact, ContactInput};
-use crate::db::page::{Cursor, Page, PageReq};
+use crate::db::page::{self, Count, Page, PageReq, Sort, SortKey};
 use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
 use crate::i18n::Lang;
@@ -110,11 +110,28 @@ pub struct Filter {
     pub customer_id: Option<i64>,
     /// Open requests only (not closed).
     pub open: bool,
+    /// The order of [`list`] (default: most recent first).
+    pub sort: Option<Sort>,
 }
 
-/// Requests visible to `vis` and matching `filter`, most recent first.
-pub async fn list(db: &Db, vis: &Visibility, f: &Filter, page: &PageReq) -> Result<Page<ServiceRequest>> {
-    let mut q = Sql::new(SELECT);
+/// The orders of the request list (`sort=code`, `-code` descending).
+pub static SORTS: [SortKey; 7] = [
+    SortKey::int("created", "r.id").desc_first(),
+    SortKey::text("number", "r.number"),
+    SortKey::text("customer", "c.display_name"),
+    SortKey::text("status", "r.status"),
+    SortKey::text("type", "r.request_type"),
+    SortKey::text("owner", "COALESCE(u.name, '')"),
+    SortKey::int("updated", "r.updated_at").desc_first(),
+];
+
+/// Most recent first.
+pub fn default_sort() -> Sort {
+    Sort::by(&SORTS[0])
+}
+
+fn filtered(select: &str, vis: &Visibility, f: &Filter) -> Sql {
+    let mut q = Sql::new(select);
     q.push(" WHERE ").append(vis.requests("r"));
     if let Some(m) = f.q.as_deref().and_then(|t| crate::search::matching("customer", "r.customer_id", t)) {
         q.push(" AND ").append(m);
@@ -134,15 +151,23 @@ pub async fn list(db: &Db, vis: &Visibility, f: &Filter, page: &PageReq) -> Resu
     if let Some(c) = f.customer_id {
         q.push(" AND r.customer_id = ").bind(c);
     }
-    if let Some(c) = &page.after {
-        q.push(" AND r.id < ").bind(c.id);
-    }
-    q.push(" ORDER BY r.id DESC LIMIT ").bind(page.limit + 1);
-    let rows: Vec<Row> = q.query_as().fetch_all(&db.pool).await?;
-    Ok(Page::from_rows(rows.into_iter().map(ServiceRequest::from).collect(), page.limit, |r: &ServiceRequest| Cursor {
-        k: String::new(),
-        id: r.id,
-    }))
+    q
+}
+
+/// Requests visible to `vis` and matching `filter`, in the filter's order.
+pub async fn list(db: &Db, vis: &Visibility, f: &Filter, page: &PageReq) -> Result<Page<ServiceRequest>> {
+    let sort = f.sort.unwrap_or_else(default_sort);
+    let mut q = filtered(&page::keyed_select(SELECT, &sort), vis, f);
+    page::keyset(&mut q, &sort, "r.id", page)?;
+    let rows: Vec<page::Keyed<Row>> = q.query_as().fetch_all(&db.pool).await?;
+    Ok(Page::keyed(rows, page, |r: &Row| r.id).map(ServiceRequest::from))
+}
+
+/// How many requests [`list`] would return, up to [`page::COUNT_CAP`].
+pub async fn count(db: &Db, vis: &Visibility, f: &Filter) -> Result<Count> {
+    let mut conn = db.pool.acquire().await?;
+    let from = "SELECT 1 FROM service_requests r JOIN customers c ON c.id = r.customer_id";
+    page::count_capped(&mut conn, filtered(from, vis, f), page::COUNT_CAP).await
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<ServiceRequest>> {

@@ -1,21 +1,21 @@
 //! `/api/v1/customers` and their contacts.
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::ListOf;
+use super::{ListOf, PageOf};
 use crate::access::{Principal, Right};
-use crate::customers::store::{self, Filter, Match};
-use crate::customers::{csv_safe, phone::Phone, Contact, ContactForm, Customer, CustomerForm, Kind};
-use crate::db::page::PageReq;
+use crate::customers::store::{self, Match};
+use crate::customers::{phone::Phone, Contact, ContactForm, Customer, CustomerForm, Kind};
 use crate::error::{Error, FieldErrors};
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::json::{ApiInput, ApiJson};
+use crate::http::listing;
+use crate::http::lists::Customers;
 use crate::http::AppState;
 use crate::identity::Email;
 
@@ -36,28 +36,27 @@ pub struct ListQuery {
     pub kind: Option<String>,
     pub branch_id: Option<i64>,
     pub owner_id: Option<i64>,
-    /// `name` (default) or `recent`.
+    /// `name` (default), `created`, `email`, `branch`, `owner`; `-` before for descending (`recent` = `-created`).
     pub sort: Option<String>,
+    /// A saved view whose filters apply when the query names none.
+    pub view: Option<i64>,
     pub limit: Option<i64>,
     pub after: Option<String>,
+    pub before: Option<String>,
+    /// `true`: include the count (exact up to 1,000).
+    pub count: Option<bool>,
 }
 
-pub fn filter_of(q: &ListQuery) -> Result<Filter, Error> {
-    let kind = match q.kind.as_deref().filter(|k| !k.is_empty()) {
-        Some(k) => Some(Kind::parse(k).ok_or_else(|| Error::validation("kind", "error.invalid_choice"))?),
-        None => None,
-    };
-    let sort = store::Sort::parse(q.sort.as_deref().unwrap_or("")).ok_or_else(|| Error::validation("sort", "error.invalid_choice"))?;
-    Ok(Filter { q: q.q.clone(), kind, branch_id: q.branch_id, owner_id: q.owner_id, sort })
-}
-
-/// Customers the caller may see, by name.
-#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(ListQuery), responses((status = 200, body = ListOf<Customer>)))]
-pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<ListOf<Customer>>, HttpError> {
-    let page = PageReq::parse(q.limit, q.after.as_deref())?;
-    let filter = filter_of(&q)?;
-    let res = store::list(&st.db, &c.p.visibility, &filter, &page).await?;
-    Ok(Json(ListOf { items: res.items, next_cursor: res.next.map(|n| n.encode()) }))
+/// Customers the caller may see, by name (or the order asked for).
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(ListQuery), responses((status = 200, body = PageOf<Customer>), (status = 422)))]
+pub async fn list(
+    State(st): State<AppState>,
+    c: Ctx,
+    Query(q): Query<ListQuery>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PageOf<Customer>>, HttpError> {
+    let raw = raw.map(|r| r.replace("sort=recent", "sort=-created"));
+    Ok(Json(listing::api_page::<Customers>(&st, &c, raw.as_deref(), q.limit, q.count).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -346,146 +345,4 @@ pub async fn vcard(State(st): State<AppState>, c: Ctx, Path((id, cid)): Path<(i6
         body,
     )
         .into_response())
-}
-
-/// CSV export of the customers matching the filters and visible to the caller, streamed
-/// page by page. Cells are neutralised against spreadsheet formula injection.
-#[utoipa::path(get, path = "/api/v1/customers/export", tag = "customers", params(ListQuery), responses((status = 200, content_type = "text/csv", description = "CSV")))]
-pub async fn export(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
-    let filter = filter_of(&q)?;
-    let vis = c.p.visibility.clone();
-    let db = st.db.clone();
-    let header_row = csv_line(&[
-        "id",
-        "kind",
-        "civility",
-        "first_name",
-        "last_name",
-        "company_name",
-        "email",
-        "phone",
-        "mobile",
-        "address",
-        "language",
-        "branch",
-        "owner",
-        "notes",
-    ]);
-    let state = (Some(PageReq::first(500)), db, vis, filter, false);
-    let stream = futures_util::stream::unfold(state, move |(page, db, vis, filter, started)| {
-        let header_row = header_row.clone();
-        async move {
-            if !started {
-                return Some((Ok::<Vec<u8>, std::io::Error>(header_row.into_bytes()), (page, db, vis, filter, true)));
-            }
-            let page = page?;
-            match store::list(&db, &vis, &filter, &page).await {
-                Ok(res) => {
-                    let mut out = String::new();
-                    for cu in &res.items {
-                        out.push_str(&csv_line(&[
-                            &cu.id.to_string(),
-                            cu.kind.code(),
-                            cu.civility.as_deref().unwrap_or(""),
-                            &cu.first_name,
-                            &cu.last_name,
-                            &cu.company_name,
-                            cu.email.as_deref().unwrap_or(""),
-                            cu.phone.as_deref().unwrap_or(""),
-                            cu.mobile.as_deref().unwrap_or(""),
-                            &cu.address,
-                            cu.language.code(),
-                            cu.branch_name.as_deref().unwrap_or(""),
-                            cu.owner_name.as_deref().unwrap_or(""),
-                            &cu.notes,
-                        ]));
-                    }
-                    let next = res.next.map(|n| PageReq { limit: 500, after: Some(n) });
-                    if out.is_empty() && next.is_none() {
-                        return None;
-                    }
-                    Some((Ok(out.into_bytes()), (next, db, vis, filter, true)))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "customer export failed");
-                    Some((Err(std::io::Error::other("export failed")), (None, db, vis, filter, true)))
-                }
-            }
-        }
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"clients.csv\"")],
-        Body::from_stream(stream),
-    )
-        .into_response())
-}
-
-fn csv_line(cells: &[&str]) -> String {
-    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    let safe: Vec<String> = cells.iter().map(|c| csv_safe(c)).collect();
-    let _ = w.write_record(&safe);
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ViewBody {
-    pub name: String,
-    /// The list's query string: `q`, `kind`, `sort`, `cols`.
-    pub query: String,
-    /// Share with the caller's team (org unit).
-    #[serde(default)]
-    pub shared: bool,
-}
-
-impl ApiInput for ViewBody {
-    const READ_ONLY: &'static [&'static str] = &["id", "owner_id", "entity", "shared_unit_id"];
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ViewUpdate {
-    pub query: String,
-}
-
-impl ApiInput for ViewUpdate {}
-
-const VIEW_PARAMS: &[&str] = &["q", "kind", "sort", "cols"];
-
-/// The caller's saved views of the customer list and those shared with their team.
-#[utoipa::path(get, path = "/api/v1/customers/views", tag = "customers", responses((status = 200, body = ListOf<crate::views::View>)))]
-pub async fn list_views(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<crate::views::View>>, HttpError> {
-    let items = crate::views::usable(&st.db, "customers", c.p.user_id, c.p.visibility.unit_id).await?;
-    Ok(Json(ListOf { items, next_cursor: None }))
-}
-
-/// Saves a new view.
-#[utoipa::path(post, path = "/api/v1/customers/views", tag = "customers", request_body = ViewBody, responses((status = 201, body = crate::views::View), (status = 422)))]
-pub async fn create_view(
-    State(st): State<AppState>,
-    c: Ctx,
-    ApiJson(b): ApiJson<ViewBody>,
-) -> Result<(StatusCode, Json<crate::views::View>), HttpError> {
-    let query = crate::views::normalise_query(&b.query, VIEW_PARAMS);
-    let share = if b.shared { c.p.visibility.unit_id } else { None };
-    let v = crate::views::create(&st.db, &c.actor(), st.now(), "customers", &b.name, &query, share).await?;
-    Ok((StatusCode::CREATED, Json(v)))
-}
-
-/// Updates the filters of one of the caller's views (403 for someone else's).
-#[utoipa::path(put, path = "/api/v1/customers/views/{id}", tag = "customers", request_body = ViewUpdate, responses((status = 200, body = crate::views::View), (status = 403), (status = 404)))]
-pub async fn update_view(
-    State(st): State<AppState>,
-    c: Ctx,
-    Path(id): Path<i64>,
-    ApiJson(b): ApiJson<ViewUpdate>,
-) -> Result<Json<crate::views::View>, HttpError> {
-    let query = crate::views::normalise_query(&b.query, VIEW_PARAMS);
-    Ok(Json(crate::views::update(&st.db, &c.actor(), st.now(), id, &query).await?))
-}
-
-#[utoipa::path(delete, path = "/api/v1/customers/views/{id}", tag = "customers", responses((status = 204), (status = 403), (status = 404)))]
-pub async fn delete_view(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
-    crate::views::delete(&st.db, &c.actor(), st.now(), id).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

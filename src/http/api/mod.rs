@@ -15,13 +15,7 @@ use serde::Serialize;
 
 use crate::http::auth::Ctx;
 
-/// A page of a list.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ListOf<T: utoipa::ToSchema> {
-    pub items: Vec<T>,
-    /// Pass as `after` to get the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
+pub use super::listing::{ListOf, PageOf};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {

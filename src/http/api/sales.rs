@@ -1,27 +1,29 @@
 //! `/api/v1/opportunities`, `/api/v1/leads`, `/api/v1/meetings`, `/api/v1/calls`,
 //! `/api/v1/stock-units`: the sales module.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::users::HistoryQuery;
-use super::ListOf;
+use super::{ListOf, PageOf};
 use crate::access::Right;
 use crate::audit::AuditEvent;
 use crate::customers::CustomerForm;
-use crate::db::page::PageReq;
+use crate::db::page::{Count, Page, PageReq};
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::json::{ApiInput, ApiJson};
+use crate::http::listing::{self, ListState, Listed};
+use crate::http::lists::Opportunities;
 use crate::http::AppState;
 use crate::sales::calls::{self, Call, CallForm};
 use crate::sales::leads::{self, LeadForm, LeadResult};
 use crate::sales::meetings::{self, CalendarOf, Meeting, MeetingForm};
 use crate::sales::stock::{self, StockForm, StockUnit};
-use crate::sales::store::{self, Filter, Note, OpenFile};
+use crate::sales::store::{self, Note, OpenFile};
 use crate::sales::{Opportunity, OpportunityForm, HIDDEN_HISTORY_FIELDS};
 
 const OPP_READ_ONLY: &[&str] = &[
@@ -51,40 +53,48 @@ pub struct ListQuery {
     pub branch_id: Option<i64>,
     pub customer_id: Option<i64>,
     pub lead_type: Option<String>,
+    /// `1`: the caller's own.
+    pub mine: Option<String>,
+    /// `created` (default, newest first), `name`, `customer`, `status`, `lead_type`, `owner`, `branch`, `updated`; `-` before reverses.
+    pub sort: Option<String>,
+    /// A saved view whose filters apply when the query names none.
+    pub view: Option<i64>,
     pub limit: Option<i64>,
     pub after: Option<String>,
+    pub before: Option<String>,
+    /// `true`: include the count (exact up to 1,000).
+    pub count: Option<bool>,
 }
 
-impl ListQuery {
-    fn filter(&self, trash: bool) -> Filter {
-        Filter {
-            q: self.q.clone(),
-            status: self.status.clone(),
-            owner_id: self.owner_id,
-            branch_id: self.branch_id,
-            customer_id: self.customer_id,
-            lead_type: self.lead_type.clone(),
-            trash,
-        }
-    }
+/// A page of opportunities as the caller may read them.
+fn for_viewer(page: Page<Opportunity>, count: Option<Count>, hidden: bool) -> PageOf<Opportunity> {
+    PageOf::new(page.map(|o| o.for_viewer(hidden)), count)
 }
 
 /// Opportunities the caller may see, most recent first (trashed ones never appear).
-#[utoipa::path(get, path = "/api/v1/opportunities", tag = "sales", params(ListQuery), responses((status = 200, body = ListOf<Opportunity>)))]
-pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<ListOf<Opportunity>>, HttpError> {
-    let page = PageReq::parse(q.limit, q.after.as_deref())?;
-    let res = store::list(&st.db, &c.p.visibility, &q.filter(false), &page).await?;
-    let hidden = c.p.sees_hidden_fields();
-    Ok(Json(ListOf { items: res.items.into_iter().map(|o| o.for_viewer(hidden)).collect(), next_cursor: res.next.map(|n| n.encode()) }))
+#[utoipa::path(get, path = "/api/v1/opportunities", tag = "sales", params(ListQuery), responses((status = 200, body = PageOf<Opportunity>), (status = 422)))]
+pub async fn list(
+    State(st): State<AppState>,
+    c: Ctx,
+    Query(q): Query<ListQuery>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PageOf<Opportunity>>, HttpError> {
+    let (page, count) = listing::api_read::<Opportunities>(&st, &c, raw.as_deref(), q.limit, q.count).await?;
+    Ok(Json(for_viewer(page, count, c.p.sees_hidden_fields())))
 }
 
 /// The trash: opportunities moved to a trash status (administrators).
-#[utoipa::path(get, path = "/api/v1/opportunities/trash", tag = "sales", params(ListQuery), responses((status = 200, body = ListOf<Opportunity>)))]
-pub async fn trash(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<ListOf<Opportunity>>, HttpError> {
-    let page = PageReq::parse(q.limit, q.after.as_deref())?;
-    let res = store::list(&st.db, &c.p.visibility, &q.filter(true), &page).await?;
-    let hidden = c.p.sees_hidden_fields();
-    Ok(Json(ListOf { items: res.items.into_iter().map(|o| o.for_viewer(hidden)).collect(), next_cursor: res.next.map(|n| n.encode()) }))
+#[utoipa::path(get, path = "/api/v1/opportunities/trash", tag = "sales", params(ListQuery), responses((status = 200, body = PageOf<Opportunity>)))]
+pub async fn trash(
+    State(st): State<AppState>,
+    c: Ctx,
+    Query(q): Query<ListQuery>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PageOf<Opportunity>>, HttpError> {
+    let s = ListState::load(&st.db, &c.p, Opportunities::DEF, raw.as_deref(), q.limit.unwrap_or(crate::db::page::DEFAULT_LIMIT)).await?;
+    let f = store::Filter { trash: true, ..Opportunities::filter(&s, &c.p)? };
+    let page = store::list(&st.db, &c.p.visibility, &f, &s.page).await?;
+    Ok(Json(for_viewer(page, None, c.p.sees_hidden_fields())))
 }
 
 /// A new opportunity: for an existing customer (`customer_id`) or for a new one (`customer`,
@@ -320,10 +330,16 @@ pub struct BoardColumn {
 
 /// The kanban board: each active status with its most recent cards.
 #[utoipa::path(get, path = "/api/v1/opportunities/board", tag = "sales", params(ListQuery), responses((status = 200, body = Vec<BoardColumn>)))]
-pub async fn board(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<Vec<BoardColumn>>, HttpError> {
+pub async fn board(
+    State(st): State<AppState>,
+    c: Ctx,
+    Query(q): Query<ListQuery>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<BoardColumn>>, HttpError> {
     let statuses = crate::sales::Statuses::load(&st.db).await?;
     let per = q.limit.unwrap_or(20).clamp(1, 100);
-    let cols = store::board(&st.db, &c.p.visibility, &statuses, &q.filter(false), per).await?;
+    let s = ListState::load(&st.db, &c.p, Opportunities::DEF, raw.as_deref(), per).await?;
+    let cols = store::board(&st.db, &c.p.visibility, &statuses, &Opportunities::filter(&s, &c.p)?, per).await?;
     let hidden = c.p.sees_hidden_fields();
     Ok(Json(
         cols.into_iter()

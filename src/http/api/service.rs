@@ -1,27 +1,28 @@
 //! `/api/v1/service-requests` and `/api/v1/equipment`: the service module.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
 use super::users::HistoryQuery;
-use super::ListOf;
+use super::{ListOf, PageOf};
 use crate::access::Right;
 use crate::audit::AuditEvent;
 use crate::customers::ContactForm;
-use crate::db::page::PageReq;
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::json::{ApiInput, ApiJson};
+use crate::http::listing;
+use crate::http::lists::Requests;
 use crate::http::AppState;
 use crate::service::documents::{self, Document};
 use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
 use crate::service::interventions::{self, Conflict, Intervention, InterventionForm, PlanningOf};
 use crate::service::returns::{self, EquipmentReturn, ReturnForm};
-use crate::service::store::{self, Filter, RequestUpdate, Role};
-use crate::service::{RequestForm, RequestStatus, ServiceRequest};
+use crate::service::store::{self, RequestUpdate, Role};
+use crate::service::{RequestForm, ServiceRequest};
 
 const READ_ONLY: &[&str] =
     &["id", "number", "status", "customer_name", "requester", "user", "owner_name", "branch_name", "closed_at", "created_at", "updated_at"];
@@ -42,31 +43,27 @@ pub struct ListQuery {
     pub customer_id: Option<i64>,
     /// Only requests that are not closed.
     pub open: Option<bool>,
+    /// `1`: the caller's own.
+    pub mine: Option<String>,
+    /// `created` (default, newest first), `number`, `customer`, `status`, `type`, `owner`, `updated`; `-` before reverses.
+    pub sort: Option<String>,
+    /// A saved view whose filters apply when the query names none.
+    pub view: Option<i64>,
     pub limit: Option<i64>,
     pub after: Option<String>,
+    pub before: Option<String>,
+    /// `true`: include the count (exact up to 1,000).
+    pub count: Option<bool>,
 }
 
-pub fn filter_of(q: &ListQuery) -> Result<Filter, Error> {
-    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(RequestStatus::parse(s).ok_or_else(|| Error::validation("status", "error.invalid_choice"))?),
-        None => None,
-    };
-    Ok(Filter {
-        q: q.q.clone(),
-        status,
-        request_type: q.request_type.clone(),
-        owner_id: q.owner_id,
-        customer_id: q.customer_id,
-        open: q.open.unwrap_or(false),
-    })
-}
-
-#[utoipa::path(get, path = "/api/v1/service-requests", tag = "service", params(ListQuery), responses((status = 200, body = ListOf<ServiceRequest>)))]
-pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Json<ListOf<ServiceRequest>>, HttpError> {
-    let page = PageReq::parse(q.limit, q.after.as_deref())?;
-    let f = filter_of(&q)?;
-    let res = store::list(&st.db, &c.p.visibility, &f, &page).await?;
-    Ok(Json(ListOf { items: res.items, next_cursor: res.next.map(|n| n.encode()) }))
+#[utoipa::path(get, path = "/api/v1/service-requests", tag = "service", params(ListQuery), responses((status = 200, body = PageOf<ServiceRequest>), (status = 422)))]
+pub async fn list(
+    State(st): State<AppState>,
+    c: Ctx,
+    Query(q): Query<ListQuery>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PageOf<ServiceRequest>>, HttpError> {
+    Ok(Json(listing::api_page::<Requests>(&st, &c, raw.as_deref(), q.limit, q.count).await?))
 }
 
 /// A new request for a customer the caller may see (owner: the caller by default).

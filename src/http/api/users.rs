@@ -1,19 +1,20 @@
 //! `/api/v1/users`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use super::ListOf;
+use super::{ListOf, PageOf};
 use crate::audit::AuditEvent;
-use crate::db::page::PageReq;
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::json::{ApiInput, ApiJson};
+use crate::http::listing;
+use crate::http::lists::Users;
 use crate::http::AppState;
-use crate::identity::users::{self, UserFilter, UserForm, UserOut};
+use crate::identity::users::{self, UserForm, UserOut};
 
 impl ApiInput for UserForm {
     const READ_ONLY: &'static [&'static str] = &["id", "last_login_at", "created_at", "updated_at"];
@@ -28,21 +29,30 @@ pub struct UserListQuery {
     pub role: Option<String>,
     pub org_unit_id: Option<i64>,
     pub active: Option<bool>,
+    /// `name` (default), `email`, `unit`, `last_login`, `created`; `-` before reverses.
+    pub sort: Option<String>,
     /// Page size (1 to 500, default 50).
     pub limit: Option<i64>,
     /// Cursor from the previous page's `next_cursor`.
     pub after: Option<String>,
+    /// Cursor from the page's `prev_cursor`.
+    pub before: Option<String>,
+    /// `true`: include the count (exact up to 1,000).
+    pub count: Option<bool>,
 }
 
 /// Users the caller may see (by their place in the sales structure), by name.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListQuery),
-    responses((status = 200, body = ListOf<UserOut>), (status = 422, description = "Invalid filter")))]
-pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<UserListQuery>) -> Result<Json<ListOf<UserOut>>, HttpError> {
-    let page = PageReq::parse(q.limit, q.after.as_deref())?;
-    let filter = UserFilter { q: q.q, role: q.role, org_unit_id: q.org_unit_id, active: q.active };
-    let res = users::list(&st.db, &c.p.visibility, &filter, &page).await?;
+    responses((status = 200, body = PageOf<UserOut>), (status = 422, description = "Invalid filter")))]
+pub async fn list(
+    State(st): State<AppState>,
+    c: Ctx,
+    Query(q): Query<UserListQuery>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PageOf<UserOut>>, HttpError> {
+    let (page, count) = listing::api_read::<Users>(&st, &c, raw.as_deref(), q.limit, q.count).await?;
     let hidden = c.p.sees_hidden_fields();
-    Ok(Json(ListOf { items: res.items.iter().map(|u| UserOut::new(u, hidden)).collect(), next_cursor: res.next.map(|n| n.encode()) }))
+    Ok(Json(PageOf::new(page.map(|u| UserOut::new(&u, hidden)), count)))
 }
 
 /// One user, if visible to the caller.

@@ -2,7 +2,7 @@
 //! forms with the returning-customer check, merge, history.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -10,75 +10,27 @@ use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCt
 use crate::access::Right;
 use crate::audit::{self, HistoryEntry};
 use crate::customers::phone::Phone;
-use crate::customers::store::{self, Filter, Match};
-use crate::customers::{Contact, ContactForm, Customer, CustomerForm, Kind};
-use crate::db::page::PageReq;
+use crate::customers::store::{self, Match};
+use crate::customers::{Contact, ContactForm, Customer, CustomerForm};
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::form::FormPairs;
+use crate::http::listing::{self, ListNav};
+use crate::http::lists::Customers;
 use crate::http::AppState;
 use crate::identity::users::{self, Staff};
 use crate::lists::{self, ListItem};
 use crate::org::units::{self, OrgUnit};
 
-#[derive(Deserialize, Default, Clone)]
-pub struct ListQuery {
-    q: Option<String>,
-    kind: Option<String>,
-    sort: Option<String>,
-    /// Optional columns shown, comma-separated (see [`COLUMNS`]).
-    cols: Option<String>,
-    /// A saved view to apply.
-    #[serde(default, deserialize_with = "super::blank_id")]
-    view: Option<i64>,
-    after: Option<String>,
-    notice: Option<String>,
-    /// `rows`: only the table rows (for search as you type).
-    part: Option<String>,
-}
-
-/// Optional columns of the customer list; the name is always shown.
-pub const COLUMNS: &[&str] = &["email", "phone", "mobile", "branch", "owner", "created"];
-const DEFAULT_COLUMNS: &[&str] = &["email", "phone", "branch", "owner"];
-/// What a saved view of the customer list holds.
-const VIEW_PARAMS: &[&str] = &["q", "kind", "sort", "cols"];
-
-impl ListQuery {
-    fn columns(&self) -> Vec<String> {
-        match self.cols.as_deref().filter(|c| !c.is_empty()) {
-            Some(c) => COLUMNS.iter().filter(|k| c.split(',').any(|x| x == **k)).map(|k| k.to_string()).collect(),
-            None => DEFAULT_COLUMNS.iter().map(|k| k.to_string()).collect(),
-        }
-    }
-    /// The filters as a query string (what "save as a view" stores).
-    fn view_query(&self) -> String {
-        let raw = serde_urlencoded::to_string([
-            ("q", self.q.clone().unwrap_or_default()),
-            ("kind", self.kind.clone().unwrap_or_default()),
-            ("sort", self.sort.clone().unwrap_or_default()),
-            ("cols", self.cols.clone().unwrap_or_default()),
-        ])
-        .unwrap_or_default();
-        crate::views::normalise_query(&raw, VIEW_PARAMS)
-    }
-}
-
 #[derive(Template)]
 #[template(path = "customers/list.html")]
 struct ListPage {
     c: PageCtx,
+    list: ListNav,
     customers: Vec<Customer>,
     q: String,
     kind: String,
-    sort: String,
-    cols: Vec<String>,
-    all_columns: Vec<(&'static str, String)>,
-    views: Vec<crate::views::View>,
-    current_view: Option<crate::views::View>,
-    view_query: String,
-    user_id: i64,
-    next: Option<String>,
     region: String,
     can_create: bool,
     can_export: bool,
@@ -86,13 +38,12 @@ struct ListPage {
 }
 
 #[derive(Template)]
-#[template(path = "customers/rows.html")]
+#[template(path = "customers/results.html")]
 struct RowsPart {
     c: PageCtx,
+    list: ListNav,
     customers: Vec<Customer>,
     q: String,
-    cols: Vec<String>,
-    next: Option<String>,
     region: String,
 }
 
@@ -100,54 +51,19 @@ fn phone_display(p: &Option<String>, region: &str) -> String {
     p.as_deref().map(|e| Phone::display(e, region)).unwrap_or_default()
 }
 
-pub async fn list(State(st): State<AppState>, c: Ctx, Query(mut q): Query<ListQuery>) -> Result<Response, HttpError> {
-    // A saved view supplies the filters, columns and sort.
-    let current_view = match q.view {
-        Some(v) => {
-            Some(crate::views::get_usable(&st.db, "customers", c.p.user_id, c.p.visibility.unit_id, v).await?.ok_or(Error::NotFound)?)
-        }
-        None => None,
-    };
-    if let Some(v) = &current_view {
-        if q.q.is_none() && q.kind.is_none() && q.sort.is_none() && q.cols.is_none() {
-            let saved: ListQuery = serde_urlencoded::from_str(&v.query).unwrap_or_default();
-            q = ListQuery { q: saved.q, kind: saved.kind, sort: saved.sort, cols: saved.cols, ..q };
-        }
-    }
-    let sort = store::Sort::parse(q.sort.as_deref().unwrap_or("")).unwrap_or_default();
-    let size = crate::settings::get_int(&st.db, "lists.page_size").await?;
-    let page = PageReq::parse(Some(size), q.after.as_deref())?;
-    let kind = q.kind.as_deref().and_then(Kind::parse);
-    let filter = Filter { q: q.q.clone(), kind, sort, ..Default::default() };
-    let res = store::list(&st.db, &c.p.visibility, &filter, &page).await?;
-    let mut conn = st.db.pool.acquire().await?;
-    let region = store::region(&mut conn).await?;
-    let view_query = q.view_query();
-    let next = res.next.map(|n| {
-        let mut s = view_query.clone();
-        if let Some(v) = &current_view {
-            s.push_str(&format!("&view={}", v.id));
-        }
-        format!("{s}&after={}", n.encode())
-    });
-    let cols = q.columns();
-    let pc = PageCtx::new(&c, "/customers", "nav.customers").with_notice(q.notice.as_deref());
-    if q.part.as_deref() == Some("rows") {
-        return Ok(render(RowsPart { c: pc, customers: res.items, q: q.q.unwrap_or_default(), cols, next, region }));
+pub async fn list(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> Result<Response, HttpError> {
+    let (s, page, list) = listing::read::<Customers>(&st, &c, raw.as_deref()).await?;
+    let region = store::region_of(&st.db).await?;
+    let pc = PageCtx::new(&c, "/customers", "nav.customers").with_notice(s.notice.as_deref());
+    if s.part.as_deref() == Some("rows") {
+        return Ok(render(RowsPart { c: pc, list, customers: page.items, q: s.text("q"), region }));
     }
     Ok(render(ListPage {
         c: pc,
-        customers: res.items,
-        q: q.q.unwrap_or_default(),
-        kind: q.kind.unwrap_or_default(),
-        sort: sort.code().to_string(),
-        cols,
-        all_columns: COLUMNS.iter().map(|k| (*k, c.tr.tp("customers.col_", k))).collect(),
-        views: crate::views::usable(&st.db, "customers", c.p.user_id, c.p.visibility.unit_id).await?,
-        current_view,
-        view_query,
-        user_id: c.p.user_id,
-        next,
+        list,
+        customers: page.items,
+        q: s.text("q"),
+        kind: s.text("kind"),
         region,
         can_create: c.p.can(Right::CustomersCreate),
         can_export: c.p.can(Right::CustomersExport),
@@ -159,68 +75,12 @@ impl ListPage {
     fn phone(&self, p: &Option<String>) -> String {
         phone_display(p, &self.region)
     }
-    fn col(&self, k: &str) -> bool {
-        self.cols.iter().any(|c| c == k)
-    }
-    fn view_selected(&self, id: &i64) -> bool {
-        self.current_view.as_ref().is_some_and(|v| v.id == *id)
-    }
 }
 
 impl RowsPart {
     fn phone(&self, p: &Option<String>) -> String {
         phone_display(p, &self.region)
     }
-    fn col(&self, k: &str) -> bool {
-        self.cols.iter().any(|c| c == k)
-    }
-}
-
-// ------------------------------------------------------------------ saved views
-
-#[derive(Deserialize)]
-pub struct NewViewForm {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    query: String,
-    #[serde(default)]
-    shared: Option<String>,
-}
-
-/// "Save as a new view".
-pub async fn create_view(
-    State(st): State<AppState>,
-    c: Ctx,
-    axum::extract::Form(f): axum::extract::Form<NewViewForm>,
-) -> Result<Response, HttpError> {
-    let query = crate::views::normalise_query(&f.query, VIEW_PARAMS);
-    let share = if f.shared.is_some() { c.p.visibility.unit_id } else { None };
-    let v = crate::views::create(&st.db, &c.actor(), st.now(), "customers", &f.name, &query, share).await?;
-    Ok(redirect_notice(&format!("/customers?view={}", v.id), "notice.view_saved"))
-}
-
-#[derive(Deserialize)]
-pub struct UpdateViewForm {
-    #[serde(default)]
-    query: String,
-}
-
-/// "Update this view" (its owner only).
-pub async fn update_view(
-    State(st): State<AppState>,
-    c: Ctx,
-    Path(id): Path<i64>,
-    axum::extract::Form(f): axum::extract::Form<UpdateViewForm>,
-) -> Result<Response, HttpError> {
-    let query = crate::views::normalise_query(&f.query, VIEW_PARAMS);
-    crate::views::update(&st.db, &c.actor(), st.now(), id, &query).await?;
-    Ok(redirect_notice(&format!("/customers?view={id}"), "notice.view_updated"))
-}
-
-pub async fn delete_view(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    crate::views::delete(&st.db, &c.actor(), st.now(), id).await?;
-    Ok(redirect_notice("/customers", "notice.deleted"))
 }
 
 // ------------------------------------------------------------------ the form

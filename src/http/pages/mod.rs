@@ -191,21 +191,7 @@ pub fn form_error(c: &Ctx, e: Error) -> Result<FormErrors, HttpError> {
     }
 }
 
-/// The address `to` with `notice=` added to its query, before any `#fragment` (a notice put
-/// after the fragment is part of the fragment and never reaches the server).
-pub fn notice_url(to: &str, notice: &str) -> String {
-    let (path, fragment) = match to.find('#') {
-        Some(i) => to.split_at(i),
-        None => (to, ""),
-    };
-    let sep = if path.contains('?') { '&' } else { '?' };
-    format!("{path}{sep}notice={notice}{fragment}")
-}
-
-/// A redirect to `to` that shows the success message `notice` there (see [`notice_url`]).
-pub fn redirect_notice(to: &str, notice: &str) -> Response {
-    Redirect::to(&notice_url(to, notice)).into_response()
-}
+pub use super::{notice_url, redirect_notice};
 
 /// A select's value in a query string, for `#[serde(default, deserialize_with = "select_id")]`
 /// on an `Option<Option<i64>>`: absent is `None`, the empty "—" option (`owner=`) is

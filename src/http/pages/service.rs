@@ -2,7 +2,7 @@
 //! (create or modify from the request), customer updates, equipment lines, history.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -17,104 +17,51 @@ use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::form::FormPairs;
+use crate::http::listing::{self, ListNav};
+use crate::http::lists::Requests;
 use crate::http::AppState;
 use crate::identity::users::{self, Staff};
 use crate::lists::{self, ListItem};
 use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
 use crate::service::interventions::{self, Intervention, InterventionForm, PlanningOf};
 use crate::service::returns::{self, EquipmentReturn, ReturnForm};
-use crate::service::store::{self, Filter, RequestUpdate, Role};
+use crate::service::store::{self, RequestUpdate, Role};
 use crate::service::{RequestForm, RequestStatus, ServiceRequest, SOURCES};
 
-/// Labels of the service lists, for templates.
-pub struct Labels {
-    pub types: Vec<ListItem>,
-    pub symptoms: Vec<ListItem>,
-    pub lang: crate::i18n::Lang,
-    pub zone: crate::clock::Zone,
-}
-
-impl Labels {
-    async fn load(st: &AppState, c: &Ctx) -> Result<Labels, HttpError> {
-        Ok(Labels {
-            types: lists::items(&st.db, "request_type", true).await?,
-            symptoms: lists::items(&st.db, "symptom", true).await?,
-            lang: c.lang(),
-            zone: crate::settings::zone(&st.db).await?,
-        })
-    }
-    fn label(items: &[ListItem], code: &str, lang: &crate::i18n::Lang) -> String {
-        items.iter().find(|i| i.code == code).map(|i| i.label(lang).to_string()).unwrap_or_else(|| code.to_string())
-    }
-    pub fn kind(&self, code: &str) -> String {
-        Self::label(&self.types, code, &self.lang)
-    }
-    pub fn symptom(&self, code: &Option<String>) -> String {
-        code.as_deref().map(|c| Self::label(&self.symptoms, c, &self.lang)).unwrap_or_else(|| "—".into())
-    }
-    pub fn at(&self, ms: &i64) -> String {
-        self.zone.format(*ms)
-    }
-}
+pub use crate::http::lists::ServiceLabels as Labels;
 
 // ------------------------------------------------------------------ list
-
-#[derive(Deserialize, Default)]
-pub struct ListQuery {
-    q: Option<String>,
-    status: Option<String>,
-    request_type: Option<String>,
-    mine: Option<String>,
-    after: Option<String>,
-    notice: Option<String>,
-}
 
 #[derive(Template)]
 #[template(path = "service/list.html")]
 struct ListPage {
     c: PageCtx,
     l: Labels,
+    list: ListNav,
     items: Vec<ServiceRequest>,
     q: String,
     status: String,
     request_type: String,
     mine: bool,
-    next: Option<String>,
     statuses: Vec<RequestStatus>,
     can_create: bool,
+    can_export: bool,
 }
 
-pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
-    let size = crate::settings::get_int(&st.db, "lists.page_size").await?;
-    let page = PageReq::parse(Some(size), q.after.as_deref())?;
-    let mine = q.mine.as_deref() == Some("1");
-    let f = Filter {
-        q: q.q.clone(),
-        status: q.status.as_deref().and_then(RequestStatus::parse),
-        request_type: q.request_type.clone().filter(|s| !s.is_empty()),
-        owner_id: mine.then_some(c.p.user_id),
-        ..Default::default()
-    };
-    let res = store::list(&st.db, &c.p.visibility, &f, &page).await?;
-    let base = serde_urlencoded::to_string([
-        ("q", q.q.clone().unwrap_or_default()),
-        ("status", q.status.clone().unwrap_or_default()),
-        ("request_type", q.request_type.clone().unwrap_or_default()),
-        ("mine", q.mine.clone().unwrap_or_default()),
-    ])
-    .unwrap_or_default();
-    let next = res.next.map(|n| format!("{base}&after={}", n.encode()));
+pub async fn list(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> Result<Response, HttpError> {
+    let (s, page, list) = listing::read::<Requests>(&st, &c, raw.as_deref()).await?;
     Ok(render(ListPage {
-        c: PageCtx::new(&c, "/service/requests", "nav.service").with_notice(q.notice.as_deref()),
+        c: PageCtx::new(&c, "/service/requests", "nav.service").with_notice(s.notice.as_deref()),
         l: Labels::load(&st, &c).await?,
-        items: res.items,
-        q: q.q.unwrap_or_default(),
-        status: q.status.unwrap_or_default(),
-        request_type: q.request_type.unwrap_or_default(),
-        mine,
-        next,
+        list,
+        items: page.items,
+        q: s.text("q"),
+        status: s.text("status"),
+        request_type: s.text("request_type"),
+        mine: s.get("mine") == Some("1"),
         statuses: RequestStatus::ALL.to_vec(),
         can_create: c.p.can(Right::ServiceRequestsCreate),
+        can_export: c.p.can(Right::ServiceRequestsExport),
     }))
 }
 

@@ -1,74 +1,46 @@
 //! Administration of users.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::Response;
 use serde::Deserialize;
 
 use crate::access::roles::{self, Role};
-use crate::db::page::PageReq;
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
+use crate::http::listing::{self, ListNav};
+use crate::http::lists::Users;
 use crate::http::pages::{form_error, redirect_notice, render, FormErrors, PageCtx};
 use crate::http::AppState;
-use crate::identity::users::{self, User, UserFilter, UserForm};
+use crate::identity::users::{self, User, UserForm};
 use crate::org::units::{self, OrgUnit};
-
-#[derive(Deserialize, Default)]
-pub struct ListQuery {
-    q: Option<String>,
-    role: Option<String>,
-    status: Option<String>,
-    after: Option<String>,
-    notice: Option<String>,
-}
 
 #[derive(Template)]
 #[template(path = "admin/users.html")]
 struct ListPage {
     c: PageCtx,
+    list: ListNav,
     users: Vec<User>,
     roles: Vec<Role>,
     q: String,
     role: String,
     status: String,
-    next: Option<String>,
 }
 
-pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
-    let size = crate::settings::get_int(&st.db, "lists.page_size").await?;
-    let page = PageReq::parse(Some(size), q.after.as_deref())?;
-    let status = q.status.clone().unwrap_or_else(|| "active".into());
-    let filter = UserFilter {
-        q: q.q.clone(),
-        role: q.role.clone().filter(|r| !r.is_empty()),
-        org_unit_id: None,
-        active: match status.as_str() {
-            "active" => Some(true),
-            "inactive" => Some(false),
-            _ => None,
-        },
-    };
-    let res = users::list(&st.db, &c.p.visibility, &filter, &page).await?;
-    let roles = roles::list(&st.db).await?;
-    let next = res.next.map(|n| {
-        serde_urlencoded::to_string([
-            ("q", q.q.clone().unwrap_or_default()),
-            ("role", q.role.clone().unwrap_or_default()),
-            ("status", status.clone()),
-            ("after", n.encode()),
-        ])
-        .unwrap_or_default()
-    });
+pub async fn list(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> Result<Response, HttpError> {
+    // The page shows active users unless asked otherwise.
+    let raw = raw.unwrap_or_default();
+    let raw = if raw.contains("status=") || raw.contains("view=") { raw } else { format!("status=active&{raw}") };
+    let (s, page, list) = listing::read::<Users>(&st, &c, Some(&raw)).await?;
     Ok(render(ListPage {
-        c: PageCtx::new(&c, "/admin", "admin.users").with_notice(q.notice.as_deref()),
-        users: res.items,
-        roles,
-        q: q.q.unwrap_or_default(),
-        role: q.role.unwrap_or_default(),
-        status,
-        next,
+        c: PageCtx::new(&c, "/admin", "admin.users").with_notice(s.notice.as_deref()),
+        list,
+        users: page.items,
+        roles: roles::list(&st.db).await?,
+        q: s.text("q"),
+        role: s.text("role"),
+        status: s.get("status").unwrap_or("all").to_string(),
     }))
 }
 

@@ -26,47 +26,9 @@ use crate::sales::leads::{self, LeadForm};
 use crate::sales::meetings::{self, CalendarOf, Meeting, MeetingForm};
 use crate::sales::stock::{self, StockForm, StockUnit};
 use crate::sales::store::{self, Column, Filter, Note, OpenFile};
-use crate::sales::{Opportunity, OpportunityForm, Statuses};
+use crate::sales::{Opportunity, OpportunityForm};
 
-/// Labels and badges of the sales lists, for templates.
-pub struct Labels {
-    pub statuses: Statuses,
-    pub lead_types: Vec<ListItem>,
-    pub lang: crate::i18n::Lang,
-    pub zone: Zone,
-}
-
-impl Labels {
-    pub async fn load(st: &AppState, c: &Ctx) -> Result<Labels, HttpError> {
-        Ok(Labels {
-            statuses: Statuses::load(&st.db).await?,
-            lead_types: lists::items(&st.db, "lead_type", true).await?,
-            lang: c.lang(),
-            zone: crate::settings::zone(&st.db).await?,
-        })
-    }
-    pub fn status(&self, code: &str) -> String {
-        self.statuses.label(code, &self.lang)
-    }
-    pub fn badge(&self, code: &str) -> &'static str {
-        self.statuses.badge(code)
-    }
-    pub fn lead(&self, code: &Option<String>) -> String {
-        match code {
-            Some(c) => self.lead_types.iter().find(|i| &i.code == c).map(|i| i.label(&self.lang).to_string()).unwrap_or_else(|| c.clone()),
-            None => "—".into(),
-        }
-    }
-    pub fn at(&self, ms: &i64) -> String {
-        self.zone.format(*ms)
-    }
-    pub fn date_of(&self, ms: &Option<i64>) -> String {
-        ms.map(|m| self.zone.date(m)).unwrap_or_else(|| "—".into())
-    }
-    pub fn time(&self, ms: &i64) -> String {
-        self.zone.time(*ms)
-    }
-}
+pub use crate::http::lists::SalesLabels as Labels;
 
 async fn visible(st: &AppState, c: &Ctx, id: i64) -> Result<Opportunity, HttpError> {
     Ok(store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)

@@ -1,0 +1,404 @@
+//! Every list of records, declared once ([`crate::http::listing`] says what a declaration
+//! gives): its filters, columns, sort keys and export. Pages and API handlers of a list both
+//! read their query through its declaration here, so that a filter, a sort or a column means
+//! the same everywhere (page, saved view, export, API).
+
+use super::auth::Ctx;
+use super::listing::{Col, ListDef, ListState, Listed};
+use super::AppState;
+use crate::access::{Principal, Visibility};
+use crate::clock::Zone;
+use crate::customers::{store as customers, Customer, Kind};
+use crate::db::page::{Count, Page, PageReq};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::i18n::{Lang, Tr};
+use crate::identity::users::{self, User, UserFilter};
+use crate::lists::{self, ListItem};
+use crate::sales::{store as sales, Opportunity, Statuses};
+use crate::service::{store as service, RequestStatus, ServiceRequest};
+
+/// `mine=1`: the caller's own records.
+fn mine(s: &ListState, p: &Principal, owner_key: &'static str) -> Result<Option<i64>> {
+    if s.get("mine") == Some("1") {
+        return Ok(Some(p.user_id));
+    }
+    s.id(owner_key)
+}
+
+fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+// ------------------------------------------------------------------ customers
+
+pub struct Customers;
+
+pub static CUSTOMERS: ListDef = ListDef {
+    name: "customers",
+    path: "/customers",
+    filters: &["q", "kind", "branch_id", "owner_id"],
+    columns: &[
+        Col::fixed("name", "customers.name", Some("name")),
+        Col::optional("email", "customers.col_email", Some("email")),
+        Col::optional("phone", "customers.col_phone", None),
+        Col::optional("mobile", "customers.col_mobile", None),
+        Col::optional("branch", "customers.col_branch", Some("branch")),
+        Col::optional("owner", "customers.col_owner", Some("owner")),
+        Col::optional("created", "customers.col_created", Some("created")),
+    ],
+    default_columns: &["email", "phone", "branch", "owner"],
+    export: &[
+        "id",
+        "kind",
+        "civility",
+        "first_name",
+        "last_name",
+        "company_name",
+        "email",
+        "phone",
+        "mobile",
+        "address",
+        "language",
+        "branch",
+        "owner",
+        "notes",
+    ],
+    export_file: "clients.csv",
+    sorts: &customers::SORTS,
+    default_sort: customers::default_sort,
+};
+
+impl Listed for Customers {
+    const DEF: &'static ListDef = &CUSTOMERS;
+    type Filter = customers::Filter;
+    type Row = Customer;
+    type Labels = ();
+
+    fn filter(s: &ListState, _p: &Principal) -> Result<customers::Filter> {
+        let kind = s.get("kind").map(|k| Kind::parse(k).ok_or_else(|| Error::validation("kind", "error.invalid_choice"))).transpose()?;
+        Ok(customers::Filter {
+            q: s.get("q").map(str::to_string),
+            kind,
+            branch_id: s.id("branch_id")?,
+            owner_id: s.id("owner_id")?,
+            sort: Some(s.sort),
+        })
+    }
+    async fn fetch(db: &Db, vis: &Visibility, f: &customers::Filter, page: &PageReq) -> Result<Page<Customer>> {
+        customers::list(db, vis, f, page).await
+    }
+    async fn count(db: &Db, vis: &Visibility, f: &customers::Filter) -> Result<Count> {
+        customers::count(db, vis, f).await
+    }
+    async fn labels(_st: &AppState, _c: &Ctx) -> Result<()> {
+        Ok(())
+    }
+    fn cell(cu: &Customer, col: &str, _l: &(), _tr: &Tr, _zone: &Zone) -> String {
+        match col {
+            "id" => cu.id.to_string(),
+            "kind" => cu.kind.code().into(),
+            "civility" => opt(&cu.civility),
+            "first_name" => cu.first_name.clone(),
+            "last_name" => cu.last_name.clone(),
+            "company_name" => cu.company_name.clone(),
+            "email" => opt(&cu.email),
+            "phone" => opt(&cu.phone),
+            "mobile" => opt(&cu.mobile),
+            "address" => cu.address.clone(),
+            "language" => cu.language.code().into(),
+            "branch" => opt(&cu.branch_name),
+            "owner" => opt(&cu.owner_name),
+            "notes" => cu.notes.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ opportunities
+
+/// Labels and badges of the sales lists, for templates and exports.
+pub struct SalesLabels {
+    pub statuses: Statuses,
+    pub lead_types: Vec<ListItem>,
+    pub lang: Lang,
+    pub zone: Zone,
+}
+
+impl SalesLabels {
+    pub async fn load(st: &AppState, c: &Ctx) -> Result<SalesLabels> {
+        Ok(SalesLabels {
+            statuses: Statuses::load(&st.db).await?,
+            lead_types: lists::items(&st.db, "lead_type", true).await?,
+            lang: c.lang(),
+            zone: crate::settings::zone(&st.db).await?,
+        })
+    }
+    pub fn status(&self, code: &str) -> String {
+        self.statuses.label(code, &self.lang)
+    }
+    pub fn badge(&self, code: &str) -> &'static str {
+        self.statuses.badge(code)
+    }
+    pub fn lead(&self, code: &Option<String>) -> String {
+        match code {
+            Some(c) => self.lead_types.iter().find(|i| &i.code == c).map(|i| i.label(&self.lang).to_string()).unwrap_or_else(|| c.clone()),
+            None => "—".into(),
+        }
+    }
+    pub fn at(&self, ms: &i64) -> String {
+        self.zone.format(*ms)
+    }
+    pub fn date_of(&self, ms: &Option<i64>) -> String {
+        ms.map(|m| self.zone.date(m)).unwrap_or_else(|| "—".into())
+    }
+    pub fn time(&self, ms: &i64) -> String {
+        self.zone.time(*ms)
+    }
+}
+
+pub struct Opportunities;
+
+pub static OPPORTUNITIES: ListDef = ListDef {
+    name: "opportunities",
+    path: "/opportunities",
+    filters: &["q", "status", "lead_type", "mine", "owner_id", "branch_id", "customer_id"],
+    columns: &[
+        Col::fixed("name", "sales.name", Some("name")),
+        Col::optional("customer", "sales.customer", Some("customer")),
+        Col::optional("status", "sales.status", Some("status")),
+        Col::optional("lead_type", "sales.lead_type", Some("lead_type")),
+        Col::optional("owner", "customers.owner", Some("owner")),
+        Col::optional("branch", "customers.branch", Some("branch")),
+        Col::optional("sale_date", "sales.sale_date", None),
+        Col::optional("created", "sales.created", Some("created")),
+        Col::optional("updated", "list.col_updated", Some("updated")),
+    ],
+    default_columns: &["customer", "status", "lead_type", "owner", "branch", "created"],
+    export: &["id", "name", "customer", "status", "lead_type", "owner", "branch", "sale_date", "delivery_date", "created_at"],
+    export_file: "opportunites.csv",
+    sorts: &sales::SORTS,
+    default_sort: sales::default_sort,
+};
+
+impl Listed for Opportunities {
+    const DEF: &'static ListDef = &OPPORTUNITIES;
+    type Filter = sales::Filter;
+    type Row = Opportunity;
+    type Labels = SalesLabels;
+
+    fn filter(s: &ListState, p: &Principal) -> Result<sales::Filter> {
+        Ok(sales::Filter {
+            q: s.get("q").map(str::to_string),
+            status: s.get("status").map(str::to_string),
+            lead_type: s.get("lead_type").map(str::to_string),
+            owner_id: mine(s, p, "owner_id")?,
+            branch_id: s.id("branch_id")?,
+            customer_id: s.id("customer_id")?,
+            trash: false,
+            sort: Some(s.sort),
+        })
+    }
+    async fn fetch(db: &Db, vis: &Visibility, f: &sales::Filter, page: &PageReq) -> Result<Page<Opportunity>> {
+        sales::list(db, vis, f, page).await
+    }
+    async fn count(db: &Db, vis: &Visibility, f: &sales::Filter) -> Result<Count> {
+        sales::count(db, vis, f).await
+    }
+    async fn labels(st: &AppState, c: &Ctx) -> Result<SalesLabels> {
+        SalesLabels::load(st, c).await
+    }
+    fn cell(o: &Opportunity, col: &str, l: &SalesLabels, _tr: &Tr, _zone: &Zone) -> String {
+        match col {
+            "id" => o.id.to_string(),
+            "name" => o.name.clone(),
+            "customer" => o.customer_name.clone(),
+            "status" => l.status(&o.status),
+            "lead_type" => l.lead(&o.lead_type),
+            "owner" => opt(&o.owner_name),
+            "branch" => opt(&o.branch_name),
+            "sale_date" => l.date_of(&o.sale_date),
+            "delivery_date" => l.date_of(&o.delivery_date),
+            "created_at" => l.at(&o.created_at),
+            _ => String::new(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ service requests
+
+/// Labels of the service lists, for templates and exports.
+pub struct ServiceLabels {
+    pub types: Vec<ListItem>,
+    pub symptoms: Vec<ListItem>,
+    pub lang: Lang,
+    pub zone: Zone,
+}
+
+impl ServiceLabels {
+    pub async fn load(st: &AppState, c: &Ctx) -> Result<ServiceLabels> {
+        Ok(ServiceLabels {
+            types: lists::items(&st.db, "request_type", true).await?,
+            symptoms: lists::items(&st.db, "symptom", true).await?,
+            lang: c.lang(),
+            zone: crate::settings::zone(&st.db).await?,
+        })
+    }
+    fn label(items: &[ListItem], code: &str, lang: &Lang) -> String {
+        items.iter().find(|i| i.code == code).map(|i| i.label(lang).to_string()).unwrap_or_else(|| code.to_string())
+    }
+    pub fn kind(&self, code: &str) -> String {
+        Self::label(&self.types, code, &self.lang)
+    }
+    pub fn symptom(&self, code: &Option<String>) -> String {
+        code.as_deref().map(|c| Self::label(&self.symptoms, c, &self.lang)).unwrap_or_else(|| "—".into())
+    }
+    pub fn at(&self, ms: &i64) -> String {
+        self.zone.format(*ms)
+    }
+}
+
+pub struct Requests;
+
+pub static REQUESTS: ListDef = ListDef {
+    name: "service_requests",
+    path: "/service/requests",
+    filters: &["q", "status", "request_type", "mine", "owner_id", "customer_id", "open"],
+    columns: &[
+        Col::fixed("number", "service.number", Some("number")),
+        Col::optional("customer", "sales.customer", Some("customer")),
+        Col::optional("type", "service.type", Some("type")),
+        Col::optional("status", "sales.status", Some("status")),
+        Col::optional("owner", "customers.owner", Some("owner")),
+        Col::optional("branch", "customers.branch", None),
+        Col::optional("created", "sales.created", Some("created")),
+        Col::optional("updated", "list.col_updated", Some("updated")),
+    ],
+    default_columns: &["customer", "type", "status", "owner", "created"],
+    export: &["id", "number", "customer", "type", "status", "owner", "branch", "created_at", "closed_at"],
+    export_file: "demandes.csv",
+    sorts: &service::SORTS,
+    default_sort: service::default_sort,
+};
+
+impl Listed for Requests {
+    const DEF: &'static ListDef = &REQUESTS;
+    type Filter = service::Filter;
+    type Row = ServiceRequest;
+    type Labels = ServiceLabels;
+
+    fn filter(s: &ListState, p: &Principal) -> Result<service::Filter> {
+        let status = s
+            .get("status")
+            .map(|v| RequestStatus::parse(v).ok_or_else(|| Error::validation("status", "error.invalid_choice")))
+            .transpose()?;
+        let open = match s.get("open") {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(_) => return Err(Error::validation("open", "error.invalid_choice")),
+        };
+        Ok(service::Filter {
+            q: s.get("q").map(str::to_string),
+            status,
+            request_type: s.get("request_type").map(str::to_string),
+            owner_id: mine(s, p, "owner_id")?,
+            customer_id: s.id("customer_id")?,
+            open,
+            sort: Some(s.sort),
+        })
+    }
+    async fn fetch(db: &Db, vis: &Visibility, f: &service::Filter, page: &PageReq) -> Result<Page<ServiceRequest>> {
+        service::list(db, vis, f, page).await
+    }
+    async fn count(db: &Db, vis: &Visibility, f: &service::Filter) -> Result<Count> {
+        service::count(db, vis, f).await
+    }
+    async fn labels(st: &AppState, c: &Ctx) -> Result<ServiceLabels> {
+        ServiceLabels::load(st, c).await
+    }
+    fn cell(r: &ServiceRequest, col: &str, l: &ServiceLabels, tr: &Tr, zone: &Zone) -> String {
+        match col {
+            "id" => r.id.to_string(),
+            "number" => r.number.clone(),
+            "customer" => r.customer_name.clone(),
+            "type" => l.kind(&r.request_type),
+            "status" => tr.tp("service.status_", r.status.code()),
+            "owner" => opt(&r.owner_name),
+            "branch" => opt(&r.branch_name),
+            "created_at" => zone.format(r.created_at),
+            "closed_at" => r.closed_at.map(|t| zone.format(t)).unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ users
+
+pub struct Users;
+
+pub static USERS: ListDef = ListDef {
+    name: "users",
+    path: "/admin/users",
+    filters: &["q", "role", "status", "active", "org_unit_id"],
+    columns: &[
+        Col::fixed("name", "user.name", Some("name")),
+        Col::optional("email", "user.email", Some("email")),
+        Col::optional("role", "user.role", None),
+        Col::optional("unit", "user.org_unit", Some("unit")),
+        Col::optional("last_login", "user.last_login_at", Some("last_login")),
+        Col::optional("active", "user.active", None),
+    ],
+    default_columns: &["email", "role", "unit", "active"],
+    export: &["id", "name", "email", "role", "unit", "active", "last_login"],
+    export_file: "utilisateurs.csv",
+    sorts: &users::SORTS,
+    default_sort: users::default_sort,
+};
+
+impl Listed for Users {
+    const DEF: &'static ListDef = &USERS;
+    type Filter = UserFilter;
+    type Row = User;
+    type Labels = ();
+
+    fn filter(s: &ListState, _p: &Principal) -> Result<UserFilter> {
+        // The page's `status`, or the API's `active`.
+        let active = match (s.get("active"), s.get("status")) {
+            (Some("true"), _) => Some(true),
+            (Some("false"), _) => Some(false),
+            (Some(_), _) => return Err(Error::validation("active", "error.invalid_choice")),
+            (None, Some("active")) => Some(true),
+            (None, Some("inactive")) => Some(false),
+            (None, Some("all")) | (None, None) => None,
+            (None, Some(_)) => return Err(Error::validation("status", "error.invalid_choice")),
+        };
+        Ok(UserFilter {
+            q: s.get("q").map(str::to_string),
+            role: s.get("role").map(str::to_string),
+            org_unit_id: s.id("org_unit_id")?,
+            active,
+            sort: Some(s.sort),
+        })
+    }
+    async fn fetch(db: &Db, vis: &Visibility, f: &UserFilter, page: &PageReq) -> Result<Page<User>> {
+        users::list(db, vis, f, page).await
+    }
+    async fn count(db: &Db, vis: &Visibility, f: &UserFilter) -> Result<Count> {
+        users::count(db, vis, f).await
+    }
+    async fn labels(_st: &AppState, _c: &Ctx) -> Result<()> {
+        Ok(())
+    }
+    fn cell(u: &User, col: &str, _l: &(), tr: &Tr, zone: &Zone) -> String {
+        match col {
+            "id" => u.id.to_string(),
+            "name" => u.name.clone(),
+            "email" => u.email.clone(),
+            "role" => u.role_name(&tr.0).to_string(),
+            "unit" => opt(&u.org_unit_name),
+            "active" => u.active.to_string(),
+            "last_login" => u.last_login_at.map(|t| zone.format(t)).unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+}
