@@ -552,17 +552,27 @@ async fn search_pages_follow_the_matched_word_without_repeats() {
         assert!(pos("Marc Roy") < pos("Jean Tremblay") && pos("Jean Tremblay") < pos("Luc Trépanier"), "{all:?}");
         // Pages of 2 give the same list, without repeats or gaps.
         let mut paged: Vec<String> = Vec::new();
+        let mut pages: Vec<(Vec<String>, Option<String>)> = Vec::new();
         let mut url = "/api/v1/customers?q=tre&limit=2".to_string();
         loop {
             let (s, b) = api.get(&url).await;
             assert_eq!(s, 200, "{b}");
             paged.extend(names(&b));
+            pages.push((names(&b), b["prev_cursor"].as_str().map(str::to_string)));
             match b["next_cursor"].as_str() {
                 Some(c) => url = format!("/api/v1/customers?q=tre&limit=2&after={c}"),
                 None => break,
             }
         }
         assert_eq!(paged, all);
+        // And back, page by page, along the same matched words.
+        let mut i = pages.len() - 1;
+        while let Some(c) = pages[i].1.clone() {
+            let (_, b) = api.get(&format!("/api/v1/customers?q=tre&limit=2&before={c}")).await;
+            i -= 1;
+            assert_eq!(names(&b), pages[i].0, "page {i} read backwards");
+        }
+        assert_eq!(i, 0);
         // Other words and filters still apply.
         let (_, b) = api.get("/api/v1/customers?q=tre%20jea").await;
         assert_eq!(names(&b), vec!["Jean Tremblay"]);

@@ -510,10 +510,15 @@ impl<T: utoipa::ToSchema> PageOf<T> {
 
 // ------------------------------------------------------------------ saved views (API)
 
+/// Saved views, as the API lists them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ViewList {
+    pub items: Vec<View>,
+}
+
 /// The saved views of list `L` the caller may use.
-pub async fn api_views<L: Listed>(State(st): State<AppState>, c: Ctx) -> Result<Json<ListOf<View>>, HttpError> {
-    let items = views::usable(&st.db, L::DEF.name, c.p.user_id, c.p.visibility.unit_id).await?;
-    Ok(Json(ListOf { items, next_cursor: None }))
+pub async fn api_views<L: Listed>(State(st): State<AppState>, c: Ctx) -> Result<Json<ViewList>, HttpError> {
+    Ok(Json(ViewList { items: views::usable(&st.db, L::DEF.name, c.p.user_id, c.p.visibility.unit_id).await? }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -402,3 +402,11 @@ impl Listed for Users {
         }
     }
 }
+
+/// The declared lists the API serves, with their path and OpenAPI tag: each has
+/// `{path}/views` (saved views) and `{path}/export` (CSV) besides its own list route.
+pub static API: &[(&ListDef, &str, &str)] = &[
+    (&CUSTOMERS, "/api/v1/customers", "customers"),
+    (&OPPORTUNITIES, "/api/v1/opportunities", "sales"),
+    (&REQUESTS, "/api/v1/service-requests", "service"),
+];

@@ -7,9 +7,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::api;
 use super::auth::MaybeCtx;
 use super::pages::{render, PageCtx};
+use super::{api, lists};
 use crate::i18n::Tr;
 
 struct BearerAuth;
@@ -22,10 +22,82 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The saved-view and export routes of every declared list ([`lists::API`]), documented from
+/// the declaration (the handlers are generic: one set for every list).
+struct DeclaredLists;
+
+impl Modify for DeclaredLists {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+        use utoipa::openapi::request_body::RequestBodyBuilder;
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        use utoipa::openapi::{Content, Ref, Required, ResponseBuilder};
+        let json = |schema: &str| Content::new(Some(Ref::from_schema_name(schema)));
+        let id = || {
+            ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer))))
+                .build()
+        };
+        let ok = |d: &str| ResponseBuilder::new().description(d);
+        for (def, base, tag) in lists::API {
+            let filters = format!(
+                "Filters: {}; `sort` (one of: {}; `-` before reverses); `cols`; `view`.",
+                def.filters.join(", "),
+                def.sorts.iter().map(|k| k.code).collect::<Vec<_>>().join(", ")
+            );
+            let op = |summary: String| OperationBuilder::new().tag(*tag).summary(Some(summary));
+            let views = format!("{base}/views");
+            let one = format!("{base}/views/{{id}}");
+            openapi.paths.add_path_operation(
+                &views,
+                vec![HttpMethod::Get],
+                op(format!("The caller's saved views of the {} list and those shared with their team", def.name))
+                    .response("200", ok("Views").content("application/json", json("ViewList"))),
+            );
+            openapi.paths.add_path_operation(
+                &views,
+                vec![HttpMethod::Post],
+                op(format!("Saves a new view of the {} list", def.name))
+                    .request_body(Some(RequestBodyBuilder::new().content("application/json", json("ViewBody")).build()))
+                    .response("201", ok("The view").content("application/json", json("View")))
+                    .response("422", ok("Invalid name")),
+            );
+            openapi.paths.add_path_operation(
+                &one,
+                vec![HttpMethod::Put],
+                op("Replaces the filters of one of the caller's views (404 for anyone else's)".into())
+                    .parameter(id())
+                    .request_body(Some(RequestBodyBuilder::new().content("application/json", json("ViewQueryBody")).build()))
+                    .response("200", ok("The view").content("application/json", json("View")))
+                    .response("404", ok("Not the caller's view")),
+            );
+            openapi.paths.add_path_operation(
+                &one,
+                vec![HttpMethod::Delete],
+                op("Deletes one of the caller's views".into())
+                    .parameter(id())
+                    .response("204", ok("Deleted"))
+                    .response("404", ok("Not the caller's view")),
+            );
+            openapi.paths.add_path_operation(
+                format!("{base}/export"),
+                vec![HttpMethod::Get],
+                op(format!("The {} list as CSV, streamed; cells neutralised against formula injection", def.name))
+                    .description(Some(filters))
+                    .response("200", ok("CSV").content("text/csv", Content::new(None::<Ref>))),
+            );
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Carnet API", description = "CRM and service desk. Authenticate with `Authorization: Bearer <token>` (create a token on your account page). Lists are keyset-paginated: pass `next_cursor` as `after`. Errors: `{\"error\": {\"code\", \"message\", \"fields\", \"request_id\"}}`."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &DeclaredLists),
+    components(schemas(crate::views::View, super::listing::ViewBody, super::listing::ViewQueryBody, super::listing::ViewList)),
     paths(
         api::me,
         api::users::list, api::users::get, api::users::create, api::users::update, api::users::history,
