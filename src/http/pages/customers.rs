@@ -6,9 +6,10 @@ use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::history::{self, Record};
 use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
 use crate::access::Right;
-use crate::audit::{self, HistoryEntry};
+
 use crate::customers::phone::Phone;
 use crate::customers::store::{self, Match};
 use crate::customers::{Contact, ContactForm, Customer, CustomerForm};
@@ -517,24 +518,24 @@ pub async fn merge(
     Ok(redirect_notice(&format!("/customers/{id}"), "notice.customers_merged"))
 }
 
-#[derive(Template)]
-#[template(path = "customers/history.html")]
-struct HistoryPage {
-    c: PageCtx,
-    cu: Customer,
-    entries: Vec<HistoryEntry>,
-}
-
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     let cu = visible(&st, &c, id).await?;
-    let events = audit::history(&st.db, "customer", id, None, 500).await?;
-    let mut pc = PageCtx::new(&c, "/customers", "history.title");
-    pc.title = format!("{} · {}", c.tr.t("history.title"), cu.display_name);
     let labels = |f: &str, v: &str| match f {
         "kind" => super::known_label(&c, "customers.kind_", v),
         "language" => super::known_label(&c, "lang.", v),
         _ => None,
     };
-    let entries = audit::entries_for(&events, &super::history_reader(&c, &labels));
-    Ok(render(HistoryPage { c: pc, cu, entries }))
+    let crumbs = vec![("/customers".into(), c.tr.t("nav.customers"))];
+    let r = Record {
+        entity: "customer",
+        id,
+        name: cu.display_name,
+        subtitle: None,
+        section: "/customers",
+        crumbs,
+        href: format!("/customers/{id}"),
+        labels: &labels,
+        hidden: &[],
+    };
+    history::page(&st, &c, r).await
 }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod customers;
 pub mod directory;
+pub mod history;
 pub mod imports;
 pub mod sales;
 pub mod service;

@@ -8,9 +8,10 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::customers::{contact_choices, read_contact, Choice};
+use super::history::{self, Record};
 use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
 use crate::access::Right;
-use crate::audit::{self, HistoryEntry};
+
 use crate::customers::{Contact, ContactForm, Customer};
 use crate::db::page::PageReq;
 use crate::error::Error;
@@ -562,27 +563,28 @@ pub async fn remove_line(State(st): State<AppState>, c: Ctx, Path((id, eid)): Pa
     Ok(redirect_notice(&format!("/service/requests/{id}#equipment"), "notice.equipment_removed"))
 }
 
-#[derive(Template)]
-#[template(path = "service/history.html")]
-struct HistoryPage {
-    c: PageCtx,
-    r: ServiceRequest,
-    entries: Vec<HistoryEntry>,
-}
-
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     let r = visible(&st, &c, id).await?;
-    let events = audit::history(&st.db, "service_request", id, None, 500).await?;
-    let mut pc = PageCtx::new(&c, "/service/requests", "history.title");
-    pc.title = format!("{} · {}", c.tr.t("history.title"), r.number);
     let types = lists::items(&st.db, "request_type", true).await?;
     let labels = |f: &str, v: &str| match f {
         "status" => super::known_label(&c, "service.status_", v),
         "request_type" => types.iter().find(|t| t.code == v).map(|t| t.label(&c.lang()).to_string()),
         _ => None,
     };
-    let entries = audit::entries_for(&events, &super::history_reader(&c, &labels));
-    Ok(render(HistoryPage { c: pc, r, entries }))
+    let crumbs = vec![("/service/requests".into(), c.tr.t("nav.service"))];
+    let href = format!("/service/requests/{id}");
+    let rec = Record {
+        entity: "service_request",
+        id,
+        name: r.number,
+        subtitle: Some(r.customer_name),
+        section: "/service/requests",
+        crumbs,
+        href,
+        labels: &labels,
+        hidden: &[],
+    };
+    history::page(&st, &c, rec).await
 }
 
 // ------------------------------------------------------------------ interventions

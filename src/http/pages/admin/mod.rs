@@ -14,7 +14,7 @@ use axum::response::Response;
 
 use super::{render, PageCtx, Tile};
 use crate::access::Right;
-use crate::audit::{self, HistoryEntry};
+
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::AppState;
@@ -51,40 +51,32 @@ pub async fn index(c: Ctx) -> Result<Response, HttpError> {
     Ok(render(IndexPage { c: PageCtx::new(&c, "/admin", "nav.admin"), tiles }))
 }
 
-#[derive(Template)]
-#[template(path = "admin/history.html")]
-struct HistoryPage {
-    c: PageCtx,
-    back_href: String,
-    back_label: String,
-    record_name: String,
-    entries: Vec<HistoryEntry>,
-}
-
 /// The history tab of a record of the administration.
 pub async fn history_page(
     st: &AppState,
     c: &Ctx,
-    entity: &str,
+    entity: &'static str,
     id: i64,
     record_name: String,
-    back_href: String,
-    back_key: &str,
+    href: String,
+    list_key: &str,
 ) -> Result<Response, HttpError> {
-    let events = audit::history(&st.db, entity, id, None, 500).await?;
-    let mut pc = PageCtx::new(c, "/admin", "history.title");
-    pc.title = format!("{} · {record_name}", c.tr.t("history.title"));
-    Ok(render(HistoryPage {
-        c: pc,
-        back_href,
-        back_label: c.tr.t(back_key),
-        record_name,
-        entries: audit::entries_for(
-            &events,
-            &super::history_reader(c, &|f, v| match f {
-                "language" => super::known_label(c, "lang.", v),
-                _ => None,
-            }),
-        ),
-    }))
+    let labels = |f: &str, v: &str| match f {
+        "language" => super::known_label(c, "lang.", v),
+        _ => None,
+    };
+    let list = href.rsplit_once('/').map(|(l, _)| l.to_string()).unwrap_or_default();
+    let crumbs = vec![("/admin".into(), c.tr.t("nav.admin")), (list, c.tr.t(list_key))];
+    let r = super::history::Record {
+        entity,
+        id,
+        name: record_name,
+        subtitle: None,
+        section: "/admin",
+        crumbs,
+        href,
+        labels: &labels,
+        hidden: &[],
+    };
+    super::history::page(st, c, r).await
 }

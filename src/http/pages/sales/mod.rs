@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
 use crate::access::Right;
-use crate::audit::{self, HistoryEntry};
+
 use crate::clock::Zone;
 use crate::customers::{Customer, CustomerForm};
 use crate::db::page::PageReq;

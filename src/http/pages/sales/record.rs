@@ -1,6 +1,7 @@
 //! An opportunity's page: status, notes, calls, history.
 
 use super::*;
+use crate::http::pages::history::Record;
 
 // ------------------------------------------------------------------ the record
 
@@ -206,26 +207,27 @@ pub async fn log_call(
     Ok(redirect_notice(&format!("/opportunities/{}#calls", call.opportunity_id), "notice.call_logged"))
 }
 
-#[derive(Template)]
-#[template(path = "sales/history.html")]
-struct HistoryPage {
-    c: PageCtx,
-    o: Opportunity,
-    entries: Vec<HistoryEntry>,
-}
-
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
     let o = visible(&st, &c, id).await?;
-    let events = audit::history(&st.db, "opportunity", id, None, 500).await?;
-    let events = crate::http::api::sales::filter_hidden(events, c.p.sees_hidden_fields());
     let l = Labels::load(&st, &c).await?;
     let labels = |f: &str, v: &str| match f {
         "status" => l.statuses.get(v).map(|s| s.label(&l.lang).to_string()),
         "lead_type" => l.lead_types.iter().find(|t| t.code == v).map(|t| t.label(&l.lang).to_string()),
         _ => None,
     };
-    let entries = audit::entries_for(&events, &crate::http::pages::history_reader(&c, &labels));
-    let mut pc = PageCtx::new(&c, "/opportunities", "history.title");
-    pc.title = format!("{} · {}", c.tr.t("history.title"), o.name);
-    Ok(render(HistoryPage { c: pc, o, entries }))
+    let hidden: &[&str] = if c.p.sees_hidden_fields() { &[] } else { crate::sales::HIDDEN_HISTORY_FIELDS };
+    let crumbs = vec![("/opportunities".into(), c.tr.t("nav.opportunities"))];
+    let href = format!("/opportunities/{id}");
+    let r = Record {
+        entity: "opportunity",
+        id,
+        name: o.name,
+        subtitle: Some(o.customer_name),
+        section: "/opportunities",
+        crumbs,
+        href,
+        labels: &labels,
+        hidden,
+    };
+    crate::http::pages::history::page(&st, &c, r).await
 }
