@@ -9,6 +9,7 @@ use crate::customers::import::{self, Import, Report, FIELDS};
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
+use crate::http::form::FormPairs;
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -100,8 +101,7 @@ pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Re
 
 /// Saves the mapping and runs the dry run.
 pub async fn dry_run(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
-    let mapping: Vec<String> = pairs.into_iter().filter(|(k, _)| k == "mapping").map(|(_, v)| v).collect();
+    let mapping: Vec<String> = FormPairs::parse(&body).all("mapping").map(str::to_string).collect();
     match import::dry_run(&st.db, c.p.user_id, id, mapping).await {
         Ok(_) => Ok(Redirect::to(&format!("/customers/import/{id}")).into_response()),
         Err(e) => {

@@ -35,18 +35,13 @@ pub struct GroupForm {
 
 impl GroupForm {
     fn read(body: &str) -> GroupForm {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap_or_default();
-        let mut f = GroupForm::default();
-        for (k, v) in pairs {
-            match k.as_str() {
-                "name" => f.name = v,
-                "description" => f.description = v,
-                "org_unit_id" => f.org_unit_id = v,
-                "members" => f.members.extend(v.parse::<i64>().ok()),
-                _ => {}
-            }
+        let p = crate::http::form::FormPairs::parse(body);
+        GroupForm {
+            name: p.text("name"),
+            description: p.text("description"),
+            org_unit_id: p.text("org_unit_id"),
+            members: p.ids("members"),
         }
-        f
     }
     fn parse(&self) -> Result<GroupInput, Error> {
         let unit = match self.org_unit_id.trim() {

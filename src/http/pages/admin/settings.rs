@@ -69,13 +69,13 @@ pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
 }
 
 pub async fn save(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
+    let pairs = crate::http::form::FormPairs::parse(&body);
     let mut errs = FieldErrors::new();
     let mut parsed = Vec::new();
     let mut typed = Vec::new();
     for d in settings::DEFS {
         // An unchecked checkbox is absent from the form.
-        let raw = pairs.iter().find(|(k, _)| k == d.key).map(|(_, v)| v.clone()).unwrap_or_default();
+        let raw = pairs.text(d.key);
         typed.push((d, raw.clone()));
         match settings::parse_value(d, &raw) {
             Ok(v) => parsed.push((d, v)),

@@ -112,27 +112,24 @@ pub async fn new_form(State(st): State<AppState>, c: Ctx, Query(q): Query<NewQue
 }
 
 fn read_form(body: &str) -> (OpportunityForm, String, CustomerForm, bool) {
-    let mut f = OpportunityForm::default();
-    let mut nc = CustomerForm { kind: "person".into(), ..Default::default() };
-    let mut stock = String::new();
-    let mut force = false;
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
-        match k.as_str() {
-            "name" => f.name = v,
-            "customer_id" => f.customer_id = v.parse().ok(),
-            "lead_type" => f.lead_type = Some(v).filter(|s| !s.is_empty()),
-            "owner_id" => f.owner_id = v.parse().ok(),
-            "branch_id" => f.branch_id = v.parse().ok(),
-            "stock_numbers" => stock = v,
-            "c_first_name" => nc.first_name = v,
-            "c_last_name" => nc.last_name = v,
-            "c_email" => nc.email = v,
-            "c_phone" => nc.phone = v,
-            "create_anyway" => force = v == "on",
-            _ => {}
-        }
-    }
-    (f, stock, nc, force)
+    let p = FormPairs::parse(body);
+    let f = OpportunityForm {
+        name: p.text("name"),
+        customer_id: p.id("customer_id"),
+        lead_type: p.opt_text("lead_type"),
+        owner_id: p.id("owner_id"),
+        branch_id: p.id("branch_id"),
+        ..Default::default()
+    };
+    let nc = CustomerForm {
+        kind: "person".into(),
+        first_name: p.text("c_first_name"),
+        last_name: p.text("c_last_name"),
+        email: p.text("c_email"),
+        phone: p.text("c_phone"),
+        ..Default::default()
+    };
+    (f, p.text("stock_numbers"), nc, p.flag("create_anyway"))
 }
 
 pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {

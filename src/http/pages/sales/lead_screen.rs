@@ -69,23 +69,20 @@ pub async fn lead_form(State(st): State<AppState>, c: Ctx) -> Result<Response, H
 /// The agent's lead: "check" shows who the customer is and their open files; "take the
 /// lead" merges or opens the opportunity.
 pub async fn lead_submit(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
-    let mut f = LeadForm::default();
-    let mut check = false;
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(&body).unwrap_or_default() {
-        match k.as_str() {
-            "first_name" => f.first_name = v,
-            "last_name" => f.last_name = v,
-            "email" => f.email = v,
-            "phone" => f.phone = v,
-            "message" => f.message = v,
-            "source" => f.source = v,
-            "stock_number" => f.stock_number = v,
-            "lead_type" => f.lead_type = Some(v),
-            "branch_id" => f.branch_id = v.parse().ok(),
-            "check" => check = true,
-            _ => {}
-        }
-    }
+    let p = FormPairs::parse(&body);
+    let f = LeadForm {
+        first_name: p.text("first_name"),
+        last_name: p.text("last_name"),
+        email: p.text("email"),
+        phone: p.text("phone"),
+        message: p.text("message"),
+        source: p.text("source"),
+        stock_number: p.text("stock_number"),
+        lead_type: p.get("lead_type").map(str::to_string),
+        branch_id: p.id("branch_id"),
+        ..Default::default()
+    };
+    let check = p.carries("check");
     let region = crate::customers::store::region_of(&st.db).await?;
     let input = match f.parse(&region) {
         Ok(i) => i,

@@ -129,33 +129,30 @@ pub async fn new_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>
 }
 
 fn read_meeting(body: &str) -> MeetingForm {
-    let mut f = MeetingForm::default();
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
-        match k.as_str() {
-            "opportunity_id" => f.opportunity_id = v.parse().ok(),
-            "kind" => f.kind = v,
-            "date" => f.date = v,
-            "start_time" => f.start_time = v,
-            "end_time" => f.end_time = v,
-            "location" => f.location = v,
-            "priority" => f.priority = v,
-            "category" => f.category = v,
-            "appointment_type" => f.appointment_type = v,
-            "branch_id" => f.branch_id = v.parse().ok(),
-            "owner_id" => f.owner_id = v.parse().ok(),
-            "language" => f.language = v,
-            "deposit_method" => f.deposit_method = v,
-            "esign_status" => f.esign_status = v,
-            "transfer" => f.transfer = v == "on",
-            "status" => f.status = v,
-            "description" => f.description = v,
-            "stock_numbers" => f.stock_numbers = vec![v],
-            "user_ids" => f.user_ids.extend(v.parse::<i64>().ok()),
-            "group_ids" => f.group_ids.extend(v.parse::<i64>().ok()),
-            _ => {}
-        }
+    let p = FormPairs::parse(body);
+    MeetingForm {
+        opportunity_id: p.id("opportunity_id"),
+        kind: p.text("kind"),
+        date: p.text("date"),
+        start_time: p.text("start_time"),
+        end_time: p.text("end_time"),
+        location: p.text("location"),
+        priority: p.text("priority"),
+        category: p.text("category"),
+        appointment_type: p.text("appointment_type"),
+        branch_id: p.id("branch_id"),
+        owner_id: p.id("owner_id"),
+        language: p.text("language"),
+        deposit_method: p.text("deposit_method"),
+        esign_status: p.text("esign_status"),
+        transfer: p.flag("transfer"),
+        status: p.text("status"),
+        description: p.text("description"),
+        stock_numbers: p.get("stock_numbers").map(|v| vec![v.to_string()]).unwrap_or_default(),
+        user_ids: p.ids("user_ids"),
+        group_ids: p.ids("group_ids"),
+        ..Default::default()
     }
-    f
 }
 
 pub async fn create_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {

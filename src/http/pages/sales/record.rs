@@ -162,18 +162,16 @@ pub async fn add_note(
 
 pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     let o = visible(&st, &c, id).await?;
-    let mut f: CallForm = CallForm::default();
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(&body).unwrap_or_default() {
-        match k.as_str() {
-            "date" => f.date = v,
-            "time" => f.time = v,
-            "subject" => f.subject = v,
-            "notes" => f.notes = v,
-            "owner_id" => f.owner_id = v.parse().ok(),
-            _ => {}
-        }
-    }
-    f.opportunity_id = Some(id);
+    let p = FormPairs::parse(&body);
+    let f = CallForm {
+        date: p.text("date"),
+        time: p.text("time"),
+        subject: p.text("subject"),
+        notes: p.text("notes"),
+        owner_id: p.id("owner_id"),
+        opportunity_id: Some(id),
+        ..Default::default()
+    };
     let zone = crate::settings::zone(&st.db).await?;
     let res = match f.parse(zone, o.owner_id.unwrap_or(c.p.user_id)) {
         Ok(input) => calls::schedule(&st.db, &c.actor(), st.now(), &input).await,

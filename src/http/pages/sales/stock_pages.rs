@@ -57,17 +57,13 @@ pub async fn stock_list(State(st): State<AppState>, c: Ctx, Query(q): Query<Stoc
 }
 
 fn read_stock(body: &str) -> StockForm {
-    let mut f = StockForm::default();
-    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
-        match k.as_str() {
-            "stock_number" => f.stock_number = v,
-            "description" => f.description = v,
-            "status" => f.status = v,
-            "branch_id" => f.branch_id = v.parse().ok(),
-            _ => {}
-        }
+    let p = FormPairs::parse(body);
+    StockForm {
+        stock_number: p.text("stock_number"),
+        description: p.text("description"),
+        status: p.text("status"),
+        branch_id: p.id("branch_id"),
     }
-    f
 }
 
 pub async fn stock_create(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
