@@ -179,6 +179,15 @@ async fn support(b: &Browser, app: &TestApp) {
     open(b, "/customers").await;
     assert!(count(b, "#customer-rows tr.clickable").await > 0, "her branch's customers are listed");
     open(b, "/service/requests").await;
+    // Her list, sorted by status from its header, kept as a view of her own.
+    click(b, "#requests-table th a.sort[href*='sort=status']").await;
+    assert_eq!(count(b, "#requests-table th[aria-sort='ascending']").await, 1, "sorted by the header clicked");
+    b.find("#views details summary").await.click().await;
+    b.fill("#view-name", "Par statut").await;
+    click(b, "#save-view").await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM saved_views WHERE entity = 'service_requests' AND name = 'Par statut'").await, 1);
+    assert!(b.path().await.contains("view="), "the saved view is in use");
+    assert_eq!(count(b, "#requests-table th[aria-sort='ascending']").await, 1, "the view keeps the sort");
     open(b, "/service/requests/new?find=Boulangerie").await;
     click(b, "#found-customers a").await;
     set(b, "#request_type", "panne").await;
