@@ -237,6 +237,8 @@ async fn technician(b: &Browser, app: &TestApp) {
     open(b, &format!("/customers/{cid}")).await;
     open(b, "/service/requests").await;
     assert!(b.source().await.contains(&format!("/service/requests/{rid}")), "his request is in his list");
+    click(b, "#interventions-link").await;
+    assert!(b.source().await.contains(&format!("/service/interventions/{iid}")), "his intervention is in the intervention list");
     open(b, &format!("/service/interventions/{iid}")).await;
     set(b, "#status", "terminee").await;
     b.fill("#report_work", "Joint de porte remplacé.\nEssai de cuisson concluant.").await;

@@ -7,7 +7,7 @@ mod common;
 
 use carnet::db::page::SortKey;
 use carnet::http::listing::ListDef;
-use carnet::http::lists::{CUSTOMERS, OPPORTUNITIES, REQUESTS, USERS};
+use carnet::http::lists::{CUSTOMERS, INTERVENTIONS, OPPORTUNITIES, REQUESTS, USERS};
 use common::*;
 use serde_json::Value;
 
@@ -56,6 +56,15 @@ async fn seed(app: &TestApp) {
              CASE i % 3 WHEN 0 THEN 'nouveau' WHEN 1 THEN 'en_cours' ELSE 'cloture' END, {}, {south}, {now} - i, {now} - (i % 11) FROM n",
             pick3(o3, o1, o2)
         ),
+        format!(
+            "INSERT INTO interventions (number, request_id, start_at, end_at, place, status, report_work, branch_id, created_at, updated_at) \
+             {series} SELECT 'INT-2026-' || CAST(100000 + i AS TEXT), (SELECT MIN(id) FROM service_requests) + (i % 900), \
+             {now} + (i % 400) * 3600000, {now} + (i % 400) * 3600000 + 7200000, 'Laval', \
+             CASE i % 4 WHEN 0 THEN 'planifiee' WHEN 1 THEN 'en_cours' WHEN 2 THEN 'terminee' ELSE 'annulee' END, '', {south}, {now}, {now} - (i % 13) FROM n"
+        ),
+        format!(
+            "INSERT INTO intervention_technicians (intervention_id, user_id) SELECT id, {o1} FROM interventions WHERE id % 3 = 0"
+        ),
     ];
     for sql in sqls {
         sqlx::query(&sql).execute(&app.state.db.pool).await.expect("seed");
@@ -73,6 +82,9 @@ fn from_of(def: &ListDef) -> (&'static str, &'static str) {
         ),
         "service_requests" => {
             ("FROM service_requests r JOIN customers c ON c.id = r.customer_id LEFT JOIN users u ON u.id = r.owner_id", "r.id")
+        }
+        "interventions" => {
+            ("FROM interventions i JOIN service_requests r ON r.id = i.request_id JOIN customers c ON c.id = r.customer_id", "i.id")
         }
         "users" => ("FROM users u JOIN roles r ON r.id = u.role_id LEFT JOIN org_units o ON o.id = u.org_unit_id", "u.id"),
         other => panic!("no reference for {other}"),
@@ -129,6 +141,7 @@ async fn every_sort_of_every_list_pages_both_ways_over_10000_rows() {
         seed(&app).await;
         let admin = app.user("admin@t.fr", "administrateur", None).await;
         let api = app.api(&app.token_for(admin).await);
+        // The interventions have no API list of their own: their page is walked below.
         let lists: [(&ListDef, &str, usize); 4] = [
             (&CUSTOMERS, "/api/v1/customers", 500),
             (&OPPORTUNITIES, "/api/v1/opportunities", 500),
@@ -170,10 +183,10 @@ async fn the_pages_show_where_they_are_and_lead_back() {
         assert!(html.contains("1–50 sur 1\u{202f}000+"), "the capped count");
         assert!(!html.contains("id=\"prev-page\""), "no previous page on the first");
         assert!(html.contains("aria-sort=\"descending\""), "the default order is shown on its column");
-        let next = extract(&html, "id=\"next-page\" href=\"").expect("a next page").replace("&amp;", "&");
+        let next = extract(&html, "id=\"next-page\" href=\"").expect("a next page").replace("&#38;", "&").replace("&amp;", "&");
         let (_, second) = s.get_text(&next).await;
         assert!(second.contains("51–100 sur 1\u{202f}000+"), "the second page says where it is");
-        let prev = extract(&second, "id=\"prev-page\" href=\"").expect("a previous page").replace("&amp;", "&");
+        let prev = extract(&second, "id=\"prev-page\" href=\"").expect("a previous page").replace("&#38;", "&").replace("&amp;", "&");
         let (_, back) = s.get_text(&prev).await;
         let rows = |h: &str| h.matches("<tr data-href=\"/opportunities/").count();
         assert_eq!(rows(&back), 50);
@@ -185,7 +198,7 @@ async fn the_pages_show_where_they_are_and_lead_back() {
         assert!(back.contains("1–50 sur"));
         // Sort by customer from its header, then reverse.
         let by_customer = extract(&html, "href=\"/opportunities?sort=customer").map(|q| format!("/opportunities?sort=customer{q}"));
-        let url = by_customer.expect("the customer header links to its sort").replace("&amp;", "&");
+        let url = by_customer.expect("the customer header links to its sort").replace("&#38;", "&").replace("&amp;", "&");
         let (st, sorted) = s.get_text(&url).await;
         assert_eq!(st, 200);
         assert!(sorted.contains("aria-sort=\"ascending\""));
@@ -239,6 +252,67 @@ async fn the_request_list_has_saved_views_with_sort_and_columns() {
         // A view of another list is not this list's.
         assert_eq!(sa.get(&format!("/customers?view={id}")).await.status(), 404);
         assert_ne!(agent, other);
+        app
+    })
+    .await;
+}
+
+/// The rows of a list page, in order (ids from their links to `prefix`).
+fn page_ids(html: &str, prefix: &str) -> Vec<i64> {
+    let body = html.split("<tbody>").nth(1).unwrap_or("").split("</tbody>").next().unwrap_or("");
+    let marker = format!("data-href=\"{prefix}");
+    body.split(&marker).skip(1).filter_map(|rest| rest.split('"').next()?.parse().ok()).collect()
+}
+
+#[tokio::test]
+async fn the_intervention_list_pages_every_sort_both_ways_in_the_browser_s_links() {
+    each_backend(|app| async move {
+        seed(&app).await;
+        let s = app.admin_session().await;
+        for key in INTERVENTIONS.sorts {
+            for desc in [false, true] {
+                let expected = reference(&app, &INTERVENTIONS, key, desc).await;
+                let sort = if desc { format!("-{}", key.code) } else { key.code.to_string() };
+                // Forward over the first 30 pages by the "next" links, then back by "previous".
+                let mut url = format!("/service/interventions?sort={sort}");
+                let mut pages = Vec::new();
+                let mut last = String::new();
+                for _ in 0..30 {
+                    let (st, html) = s.get_text(&url).await;
+                    assert_eq!(st, 200, "{url}");
+                    pages.push(page_ids(&html, "/service/interventions/"));
+                    last = html;
+                    match extract(&last, "id=\"next-page\" href=\"") {
+                        Some(n) => url = n.replace("&#38;", "&").replace("&amp;", "&"),
+                        None => break,
+                    }
+                }
+                let forward: Vec<i64> = pages.iter().flatten().copied().collect();
+                assert_eq!(forward, expected[..forward.len()], "sort={sort}: the pages follow ORDER BY");
+                let mut back = extract(&last, "id=\"prev-page\" href=\"");
+                let mut i = pages.len() - 1;
+                while let Some(p) = back {
+                    let (_, html) = s.get_text(&p.replace("&#38;", "&").replace("&amp;", "&")).await;
+                    i -= 1;
+                    assert_eq!(page_ids(&html, "/service/interventions/"), pages[i], "sort={sort}: page {i} read back");
+                    back = extract(&html, "id=\"prev-page\" href=\"");
+                }
+                assert_eq!(i, 0);
+            }
+        }
+        // A technician's list: his own interventions only, with "mine".
+        let tech = app.user("tech@t.fr", "technicien", None).await;
+        sqlx::query(&format!(
+            "INSERT INTO intervention_technicians (intervention_id, user_id) SELECT id, {tech} FROM interventions WHERE id % 3 = 0"
+        ))
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+        let tech = app.login("tech@t.fr", PASSWORD).await.unwrap();
+        let (st, html) = tech.get_text("/service/interventions?mine=1").await;
+        assert_eq!(st, 200);
+        let ids = page_ids(&html, "/service/interventions/");
+        assert!(!ids.is_empty() && ids.iter().all(|id| id % 3 == 0), "his interventions only: {ids:?}");
         app
     })
     .await;

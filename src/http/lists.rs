@@ -16,6 +16,7 @@ use crate::i18n::{Lang, Tr};
 use crate::identity::users::{self, User, UserFilter};
 use crate::lists::{self, ListItem};
 use crate::sales::{store as sales, Opportunity, Statuses};
+use crate::service::interventions::{self, Intervention};
 use crate::service::{store as service, RequestStatus, ServiceRequest};
 
 /// `mine=1`: the caller's own records.
@@ -327,6 +328,76 @@ impl Listed for Requests {
             "branch" => opt(&r.branch_name),
             "created_at" => zone.format(r.created_at),
             "closed_at" => r.closed_at.map(|t| zone.format(t)).unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ interventions
+
+pub struct Interventions;
+
+pub static INTERVENTIONS: ListDef = ListDef {
+    name: "interventions",
+    path: "/service/interventions",
+    filters: &["status", "mine", "technician_id", "branch_id"],
+    columns: &[
+        Col::fixed("number", "service.number", Some("number")),
+        Col::optional("start", "list.col_start", Some("start")),
+        Col::optional("customer", "sales.customer", Some("customer")),
+        Col::optional("request", "list.col_request", None),
+        Col::optional("technicians", "list.col_technicians", None),
+        Col::optional("place", "list.col_place", None),
+        Col::optional("status", "sales.status", Some("status")),
+        Col::optional("updated", "list.col_updated", Some("updated")),
+    ],
+    default_columns: &["start", "customer", "request", "technicians", "status"],
+    export: &["id", "number", "start", "end", "customer", "request", "technicians", "place", "status", "report_minutes"],
+    export_file: "interventions.csv",
+    sorts: &interventions::SORTS,
+    default_sort: interventions::default_sort,
+};
+
+impl Listed for Interventions {
+    const DEF: &'static ListDef = &INTERVENTIONS;
+    type Filter = interventions::ListFilter;
+    type Row = Intervention;
+    type Labels = ();
+
+    fn filter(s: &ListState, p: &Principal) -> Result<interventions::ListFilter> {
+        let status = s
+            .get("status")
+            .map(|v| interventions::Status::parse(v).ok_or_else(|| Error::validation("status", "error.invalid_choice")))
+            .transpose()?;
+        Ok(interventions::ListFilter {
+            status,
+            technician_id: mine(s, p, "technician_id")?,
+            branch_id: s.id("branch_id")?,
+            sort: Some(s.sort),
+            ..Default::default()
+        })
+    }
+    async fn fetch(db: &Db, vis: &Visibility, f: &interventions::ListFilter, page: &PageReq) -> Result<Page<Intervention>> {
+        interventions::list(db, vis, f, page).await
+    }
+    async fn count(db: &Db, vis: &Visibility, f: &interventions::ListFilter) -> Result<Count> {
+        interventions::count(db, vis, f).await
+    }
+    async fn labels(_st: &AppState, _c: &Ctx) -> Result<()> {
+        Ok(())
+    }
+    fn cell(i: &Intervention, col: &str, _l: &(), tr: &Tr, zone: &Zone) -> String {
+        match col {
+            "id" => i.id.to_string(),
+            "number" => i.number.clone(),
+            "start" => zone.format(i.start_at),
+            "end" => zone.format(i.end_at),
+            "customer" => i.customer_name.clone(),
+            "request" => i.request_number.clone(),
+            "technicians" => i.technicians.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+            "place" => i.place.clone(),
+            "status" => tr.tp("intervention.status_", i.status.code()),
+            "report_minutes" => i.report_minutes.map(|m| m.to_string()).unwrap_or_default(),
             _ => String::new(),
         }
     }

@@ -141,6 +141,11 @@ routes! {
     post "/service/requests/{id}/interventions" => Right(InterventionsCreate), pages::service::create_intervention;
     post "/service/requests/{id}/returns" => Right(ReturnsCreate), pages::service::create_return;
     post "/service/returns/{id}/status" => Right(ReturnsUpdate), pages::service::return_status;
+    get "/service/interventions" => Right(InterventionsRead), pages::service::interventions_list;
+    get "/service/interventions/export.csv" => Right(ServiceRequestsExport), listing::export::<lists::Interventions>;
+    post "/service/interventions/views" => Right(InterventionsRead), listing::create_view::<lists::Interventions>;
+    post "/service/interventions/views/{id}" => Right(InterventionsRead), listing::update_view::<lists::Interventions>;
+    post "/service/interventions/views/{id}/delete" => Right(InterventionsRead), listing::delete_view::<lists::Interventions>;
     get "/service/interventions/{id}" => Right(InterventionsRead), pages::service::show_intervention;
     post "/service/interventions/{id}" => Right(InterventionsUpdate), pages::service::update_intervention;
     get "/service/planning" => Right(InterventionsRead), pages::service::planning;

@@ -10,6 +10,7 @@ use sqlx::FromRow;
 use crate::access::{Actor, Visibility};
 use crate::audit::{self, Audited};
 use crate::clock::{format_ms, Millis, Zone};
+use crate::db::page::{self, Count, Page, PageReq, Sort, SortKey};
 use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
 
@@ -356,6 +357,76 @@ pub async fn planning(db: &Db, vis: &Visibility, of: PlanningOf, from: Millis, t
     let mut conn = db.pool.acquire().await?;
     let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
     assemble(&mut conn, rows).await
+}
+
+/// What the intervention list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<Status>,
+    /// Interventions this user is a technician on.
+    pub technician_id: Option<i64>,
+    pub branch_id: Option<i64>,
+    /// Starting at or after / before (ms).
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    /// The order (default: the next ones first, by start).
+    pub sort: Option<Sort>,
+}
+
+/// The orders of the intervention list (`sort=code`, `-code` descending).
+pub static SORTS: [SortKey; 5] = [
+    SortKey::int("start", "i.start_at"),
+    SortKey::text("number", "i.number"),
+    SortKey::text("customer", "c.display_name"),
+    SortKey::text("status", "i.status"),
+    SortKey::int("updated", "i.updated_at").desc_first(),
+];
+
+/// By start, soonest first.
+pub fn default_sort() -> Sort {
+    Sort::by(&SORTS[0])
+}
+
+fn filtered(select: &str, vis: &Visibility, f: &ListFilter) -> Sql {
+    let mut q = Sql::new(select);
+    q.push(" WHERE ").append(visible_cond(vis));
+    if let Some(s) = f.status {
+        q.push(" AND i.status = ").bind(s.code());
+    }
+    if let Some(u) = f.technician_id {
+        q.push(" AND EXISTS (SELECT 1 FROM intervention_technicians t2 WHERE t2.intervention_id = i.id AND t2.user_id = ")
+            .bind(u)
+            .push(")");
+    }
+    if let Some(b) = f.branch_id {
+        q.push(" AND i.branch_id = ").bind(b);
+    }
+    if let Some(from) = f.from {
+        q.push(" AND i.start_at >= ").bind(from);
+    }
+    if let Some(to) = f.to {
+        q.push(" AND i.start_at < ").bind(to);
+    }
+    q
+}
+
+/// Interventions visible to `vis` and matching `f`, in its order, a page at a time.
+pub async fn list(db: &Db, vis: &Visibility, f: &ListFilter, page: &PageReq) -> Result<Page<Intervention>> {
+    let sort = f.sort.unwrap_or_else(default_sort);
+    let mut q = filtered(&page::keyed_select(SELECT, &sort), vis, f);
+    page::keyset(&mut q, &sort, "i.id", page)?;
+    let mut conn = db.pool.acquire().await?;
+    let rows: Vec<page::Keyed<Row>> = q.query_as().fetch_all(&mut *conn).await?;
+    let p = Page::keyed(rows, page, |r: &Row| r.id);
+    let items = assemble(&mut conn, p.items).await?;
+    Ok(Page { items, next: p.next, prev: p.prev, first: p.first })
+}
+
+/// How many interventions [`list`] would return, up to [`page::COUNT_CAP`].
+pub async fn count(db: &Db, vis: &Visibility, f: &ListFilter) -> Result<Count> {
+    let from = "SELECT 1 FROM interventions i JOIN service_requests r ON r.id = i.request_id";
+    let mut conn = db.pool.acquire().await?;
+    page::count_capped(&mut conn, filtered(from, vis, f), page::COUNT_CAP).await
 }
 
 /// A technician booked on two interventions that overlap.

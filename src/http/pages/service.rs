@@ -19,7 +19,7 @@ use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::form::FormPairs;
 use crate::http::listing::{self, ListNav};
-use crate::http::lists::Requests;
+use crate::http::lists::{Interventions as InterventionsList, Requests};
 use crate::http::AppState;
 use crate::identity::users::{self, Staff};
 use crate::lists::{self, ListItem};
@@ -62,6 +62,33 @@ pub async fn list(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -
         mine: s.get("mine") == Some("1"),
         statuses: RequestStatus::ALL.to_vec(),
         can_create: c.p.can(Right::ServiceRequestsCreate),
+        can_export: c.p.can(Right::ServiceRequestsExport),
+    }))
+}
+
+// ------------------------------------------------------------------ intervention list
+
+#[derive(Template)]
+#[template(path = "service/interventions.html")]
+struct InterventionsPage {
+    c: PageCtx,
+    list: ListNav,
+    items: Vec<Intervention>,
+    status: String,
+    mine: bool,
+    statuses: Vec<interventions::Status>,
+    can_export: bool,
+}
+
+pub async fn interventions_list(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> Result<Response, HttpError> {
+    let (s, page, list) = listing::read::<InterventionsList>(&st, &c, raw.as_deref()).await?;
+    Ok(render(InterventionsPage {
+        c: PageCtx::new(&c, "/service/requests", "service.interventions").with_notice(s.notice.as_deref()),
+        list,
+        items: page.items,
+        status: s.text("status"),
+        mine: s.get("mine") == Some("1"),
+        statuses: interventions::Status::ALL.to_vec(),
         can_export: c.p.can(Right::ServiceRequestsExport),
     }))
 }

@@ -80,7 +80,6 @@ pub async fn lead_submit(State(st): State<AppState>, c: Ctx, body: String) -> Re
         stock_number: p.text("stock_number"),
         lead_type: p.get("lead_type").map(str::to_string),
         branch_id: p.id("branch_id"),
-        ..Default::default()
     };
     let check = p.carries("check");
     let region = crate::customers::store::region_of(&st.db).await?;

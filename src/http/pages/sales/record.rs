@@ -170,7 +170,6 @@ pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i6
         notes: p.text("notes"),
         owner_id: p.id("owner_id"),
         opportunity_id: Some(id),
-        ..Default::default()
     };
     let zone = crate::settings::zone(&st.db).await?;
     let res = match f.parse(zone, o.owner_id.unwrap_or(c.p.user_id)) {
