@@ -474,6 +474,49 @@ impl Listed for Users {
     }
 }
 
+/// The staff directory (`/users`): active colleagues the user may see, without export.
+pub struct Directory;
+
+pub static DIRECTORY: ListDef = ListDef {
+    name: "directory",
+    path: "/users",
+    filters: &["q", "role", "org_unit_id"],
+    columns: &[
+        Col::fixed("name", "user.name", Some("name")),
+        Col::optional("email", "user.email", Some("email")),
+        Col::optional("role", "user.role", None),
+        Col::optional("unit", "user.org_unit", Some("unit")),
+    ],
+    default_columns: &["email", "role", "unit"],
+    export: &[],
+    export_file: "",
+    sorts: &users::SORTS,
+    default_sort: users::default_sort,
+};
+
+impl Listed for Directory {
+    const DEF: &'static ListDef = &DIRECTORY;
+    type Filter = UserFilter;
+    type Row = User;
+    type Labels = ();
+
+    fn filter(s: &ListState, p: &Principal) -> Result<UserFilter> {
+        Ok(UserFilter { active: Some(true), ..Users::filter(s, p)? })
+    }
+    async fn fetch(db: &Db, vis: &Visibility, f: &UserFilter, page: &PageReq) -> Result<Page<User>> {
+        users::list(db, vis, f, page).await
+    }
+    async fn count(db: &Db, vis: &Visibility, f: &UserFilter) -> Result<Count> {
+        users::count(db, vis, f).await
+    }
+    async fn labels(_st: &AppState, _c: &Ctx) -> Result<()> {
+        Ok(())
+    }
+    fn cell(u: &User, col: &str, l: &(), tr: &Tr, zone: &Zone) -> String {
+        Users::cell(u, col, l, tr, zone)
+    }
+}
+
 /// The declared lists the API serves, with their path and OpenAPI tag: each has
 /// `{path}/views` (saved views) and `{path}/export` (CSV) besides its own list route.
 pub static API: &[(&ListDef, &str, &str)] = &[

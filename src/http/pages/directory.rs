@@ -2,46 +2,30 @@
 //! filtered by the sales structure).
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use serde::Deserialize;
 
 use super::{render, PageCtx};
-use crate::db::page::PageReq;
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
+use crate::http::listing::{self, ListNav};
+use crate::http::lists::Directory;
 use crate::http::AppState;
-use crate::identity::users::{self, User, UserFilter};
-
-#[derive(Deserialize, Default)]
-pub struct ListQuery {
-    pub q: Option<String>,
-    pub after: Option<String>,
-}
+use crate::identity::users::{self, User};
 
 #[derive(Template)]
 #[template(path = "directory.html")]
 struct DirectoryPage {
     c: PageCtx,
+    list: ListNav,
     q: String,
     users: Vec<User>,
-    next: Option<String>,
 }
 
-pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, HttpError> {
-    let size = crate::settings::get_int(&st.db, "lists.page_size").await?;
-    let page = PageReq::parse(Some(size), q.after.as_deref())?;
-    let filter = UserFilter { q: q.q.clone(), active: Some(true), ..Default::default() };
-    let res = users::list(&st.db, &c.p.visibility, &filter, &page).await?;
-    let next = res.next.map(|n| {
-        let mut qs = format!("after={}", n.encode());
-        if let Some(text) = q.q.as_deref().filter(|s| !s.is_empty()) {
-            qs.push_str(&format!("&q={}", crate::http::auth::urlencode(text)));
-        }
-        qs
-    });
-    Ok(render(DirectoryPage { c: PageCtx::new(&c, "/users", "nav.team"), q: q.q.unwrap_or_default(), users: res.items, next }))
+pub async fn list(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> Result<Response, HttpError> {
+    let (s, page, list) = listing::read::<Directory>(&st, &c, raw.as_deref()).await?;
+    Ok(render(DirectoryPage { c: PageCtx::new(&c, "/users", "nav.team"), list, q: s.text("q"), users: page.items }))
 }
 
 #[derive(Template)]
