@@ -103,11 +103,24 @@ pub enum DbError {
 
 #[derive(Clone)]
 pub struct Db {
+    /// Every read, and autocommitted writes.
     pub pool: AnyPool,
     pub backend: Backend,
+    /// SQLite: the one connection write transactions ([`Db::begin`]) run on. SQLite lets one
+    /// writer at a time; with the writes spread over the pool, concurrent writers slept on
+    /// the busy timeout (SQLite's busy handler polls with growing sleeps, up to 100 ms each),
+    /// which made the tail of a write a second long under load. Behind one connection, a
+    /// writer waits in the pool's fair (FIFO) queue and starts as soon as the previous one
+    /// commits. `None` on PostgreSQL, whose row locks let writers run side by side.
+    writer: Option<AnyPool>,
 }
 
 impl Db {
+    /// Opens the pool (`max_connections`; on SQLite, plus the writer's one connection).
+    /// SQLite runs in WAL mode with `synchronous = NORMAL`: a committed transaction survives
+    /// the process being killed (its pages are in the WAL, written before the commit
+    /// returns); only an operating-system crash or power loss may lose the last commits
+    /// before the next checkpoint, never the database's consistency.
     pub async fn connect(url: &str, schema: Option<&str>, max_connections: u32) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
@@ -124,49 +137,31 @@ impl Db {
             }
         }
         let opts = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
-        let schema = schema.map(str::to_string);
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _meta| {
-                let schema = schema.clone();
-                Box::pin(async move {
-                    match backend {
-                        Backend::Sqlite => {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            // Up to 64 MiB of pages per connection (the default is 2 MiB): with a
-                            // million customers, an import chunk touches thousands of index pages
-                            // and would spill them mid-transaction; and checkpoints every 64 MiB
-                            // of WAL instead of 4, so that pages changed by successive chunks are
-                            // copied back once.
-                            conn.execute("PRAGMA cache_size = -65536").await?;
-                            conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
-                        }
-                        Backend::Postgres => {
-                            if let Some(s) = schema {
-                                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {s}").as_str()).await?;
-                                conn.execute(format!("SET search_path TO {s}").as_str()).await?;
-                            }
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(opts)
-            .await?;
-        Ok(Db { pool, backend })
+        let pool = open(&opts, backend, schema, max_connections.max(1)).await?;
+        let writer = match backend {
+            Backend::Sqlite => Some(open(&opts, backend, schema, 1).await?),
+            Backend::Postgres => None,
+        };
+        Ok(Db { pool, backend, writer })
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`) so concurrent writers queue on the busy timeout instead of failing
-    /// on lock upgrade.
+    /// Begins a transaction that will write. On SQLite it runs on the writer connection, so
+    /// concurrent write transactions of this process queue in order for it, and takes the
+    /// write lock up front (`BEGIN IMMEDIATE`): another process's writer is waited for on the
+    /// busy timeout instead of failing on lock upgrade.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+        match (self.backend, &self.writer) {
+            (Backend::Sqlite, Some(w)) => w.begin_with("BEGIN IMMEDIATE").await,
+            (Backend::Sqlite, None) => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            (Backend::Postgres, _) => self.pool.begin().await,
+        }
+    }
+
+    /// Closes the pools (the writer's too).
+    pub async fn close(&self) {
+        self.pool.close().await;
+        if let Some(w) = &self.writer {
+            w.close().await;
         }
     }
 
@@ -179,6 +174,43 @@ impl Db {
             })?;
         Ok(applied == MIGRATIONS.last().map(|m| m.version))
     }
+}
+
+/// A pool on `opts` with the session settings of `backend`.
+async fn open(opts: &AnyConnectOptions, backend: Backend, schema: Option<&str>, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
+    let schema = schema.map(str::to_string);
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _meta| {
+            let schema = schema.clone();
+            Box::pin(async move {
+                match backend {
+                    Backend::Sqlite => {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        // Up to 64 MiB of pages per connection (the default is 2 MiB): with a
+                        // million customers, an import chunk touches thousands of index pages
+                        // and would spill them mid-transaction; and checkpoints every 64 MiB
+                        // of WAL instead of 4, so that pages changed by successive chunks are
+                        // copied back once.
+                        conn.execute("PRAGMA cache_size = -65536").await?;
+                        conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
+                    }
+                    Backend::Postgres => {
+                        if let Some(s) = schema {
+                            conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {s}").as_str()).await?;
+                            conn.execute(format!("SET search_path TO {s}").as_str()).await?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect_with(opts.clone())
+        .await
 }
 
 /// Takes named locks for the rest of the transaction: two transactions locking a common name
