@@ -47,3 +47,49 @@ async fn sqlite_writers_queue_in_order_for_the_write_lock() {
     assert!(last - released < Duration::from_millis(80), "the eight queued writers ran within {:?} of the release", last - released);
     db.pool.close().await;
 }
+
+/// How many times PostgreSQL's statistics of `table` (in the app's schema) were refreshed by
+/// an `ANALYZE`.
+async fn analyzed(app: &common::TestApp, table: &str) -> i64 {
+    // A fresh snapshot of the statistics views in each transaction.
+    sqlx::query_scalar("SELECT CAST(analyze_count AS BIGINT) FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = $1")
+        .bind(table)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+/// PostgreSQL plans from fresh statistics: `ANALYZE` after the migrations, after an import
+/// and in the daily housekeeping.
+#[tokio::test]
+async fn postgres_statistics_are_refreshed_after_migrations_imports_and_housekeeping() {
+    if common::pg_url().is_none() {
+        eprintln!("CARNET_TEST_POSTGRES_URL not set: skipped");
+        return;
+    }
+    let app = common::TestApp::start(common::Backend::Postgres).await;
+    let after_migrations = analyzed(&app, "customers").await;
+    assert!(after_migrations >= 1, "customers analysed after the migrations");
+    assert!(analyzed(&app, "opportunities").await >= 1, "opportunities analysed after the migrations");
+
+    let admin = app.user("admin@t.fr", "administrateur", None).await;
+    let db = &app.state.db;
+    let mut csv = String::from("Prénom;Nom;Courriel\n");
+    for i in 0..1200 {
+        csv.push_str(&format!("Client{i};Nom{i};client{i}@exemple.ca\n"));
+    }
+    let imp = carnet::customers::import::upload(db, admin, app.now(), "clients.csv", csv.as_bytes()).await.unwrap();
+    let mapping: Vec<String> = ["first_name", "last_name", "email"].iter().map(|s| s.to_string()).collect();
+    carnet::customers::import::dry_run(db, admin, imp.id, mapping).await.unwrap();
+    carnet::customers::import::start(db, admin, imp.id, app.now()).await.unwrap();
+    common::run_jobs(&app).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, 1200);
+    let after_import = analyzed(&app, "customers").await;
+    assert!(after_import >= after_migrations + 2, "analysed while the import grows the table and at its end ({after_import})");
+    assert!(analyzed(&app, "search_terms").await >= after_migrations + 2);
+
+    carnet::jobs::run_now(&app.state.job_context(), &app.state.jobs, "housekeeping").await.unwrap().unwrap();
+    assert_eq!(analyzed(&app, "customers").await, after_import + 1, "housekeeping refreshes every table's statistics");
+    assert!(analyzed(&app, "sessions").await >= 2);
+    app.stop().await;
+}

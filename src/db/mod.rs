@@ -213,6 +213,30 @@ async fn open(opts: &AnyConnectOptions, backend: Backend, schema: Option<&str>, 
         .await
 }
 
+/// Refreshes PostgreSQL's planner statistics of `tables` (every table of the current schema
+/// when empty): without them the planner takes a grown table for the small one it last saw
+/// (an import of thousands of customers then probed each of them by a full scan). Run after
+/// migrations, after an import or a bulk job, and daily. SQLite needs none: its planner
+/// works from its indexes without statistics (and an `ANALYZE` would read every index).
+pub async fn analyze(db: &Db, tables: &[&str]) -> Result<(), sqlx::Error> {
+    if db.backend != Backend::Postgres {
+        return Ok(());
+    }
+    let tables: Vec<String> = if tables.is_empty() {
+        sqlx::query_scalar("SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1")
+            .fetch_all(&db.pool)
+            .await?
+    } else {
+        tables.iter().map(|t| t.to_string()).collect()
+    };
+    // Names come from the catalogue or from code, never from input; quoted all the same.
+    let list: Vec<String> = tables.iter().filter(|t| !t.is_empty()).map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect();
+    if !list.is_empty() {
+        sqlx::query(&format!("ANALYZE {}", list.join(", "))).execute(&db.pool).await?;
+    }
+    Ok(())
+}
+
 /// Takes named locks for the rest of the transaction: two transactions locking a common name
 /// run one after the other, and the second one's later statements see what the first
 /// committed. One portable statement per name, an upsert of its row in `named_locks`: on
