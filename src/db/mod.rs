@@ -243,24 +243,24 @@ pub async fn analyze(db: &Db, tables: &[&str]) -> Result<(), sqlx::Error> {
 /// PostgreSQL the inserted or updated row stays locked until commit or rollback (a second
 /// upsert of the same name waits for it, even while the first row is still uncommitted); on
 /// SQLite every write transaction is already serialised (`BEGIN IMMEDIATE`), so it costs one
-/// small write. Names are taken in sorted order, so two callers locking overlapping sets
-/// cannot deadlock each other; take all of a transaction's names in one call, before its
-/// other writes. Names are stored as SHA-256 digests (they may be emails or phone numbers).
+/// small write. All the names go in one statement, in sorted order, so two callers locking
+/// overlapping sets cannot deadlock each other; take all of a transaction's names in one
+/// call, before its other writes. Names are stored as SHA-256 digests (they may be emails or phone numbers).
 pub async fn lock(tx: &mut Tx, now: i64, names: &[String]) -> Result<(), sqlx::Error> {
     use sha2::{Digest, Sha256};
     let mut hashes: Vec<String> = names.iter().map(|n| Sha256::digest(n.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()).collect();
     hashes.sort_unstable();
     hashes.dedup();
-    for h in &hashes {
-        sqlx::query(
-            "INSERT INTO named_locks (name_hash, taken_at) VALUES ($1, $2) \
-             ON CONFLICT (name_hash) DO UPDATE SET taken_at = excluded.taken_at",
-        )
-        .bind(h)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    if hashes.is_empty() {
+        return Ok(());
     }
+    // One multi-row upsert: PostgreSQL takes the rows in the order given (sorted).
+    let mut q = Sql::new("INSERT INTO named_locks (name_hash, taken_at) VALUES ");
+    for (i, h) in hashes.into_iter().enumerate() {
+        q.push(if i > 0 { ", (" } else { "(" }).bind(h).push(", ").bind(now).push(")");
+    }
+    q.push(" ON CONFLICT (name_hash) DO UPDATE SET taken_at = excluded.taken_at");
+    q.query().execute(&mut **tx).await?;
     Ok(())
 }
 
