@@ -156,6 +156,7 @@ pub async fn set_many(db: &Db, actor: &Actor, now: Millis, values: &[(&'static D
             .await?;
     }
     tx.commit().await?;
+    db.auth_changed();
     Ok(())
 }
 

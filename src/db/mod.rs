@@ -12,6 +12,8 @@ pub mod page;
 pub mod sql;
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -113,6 +115,8 @@ pub struct Db {
     /// writer waits in the pool's fair (FIFO) queue and starts as soon as the previous one
     /// commits. `None` on PostgreSQL, whose row locks let writers run side by side.
     writer: Option<AnyPool>,
+    /// Bumped after each committed change of who may do what (see [`Db::auth_changed`]).
+    auth_epoch: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -142,7 +146,7 @@ impl Db {
             Backend::Sqlite => Some(open(&opts, backend, schema, 1).await?),
             Backend::Postgres => None,
         };
-        Ok(Db { pool, backend, writer })
+        Ok(Db { pool, backend, writer, auth_epoch: Arc::new(AtomicU64::new(0)) })
     }
 
     /// Begins a transaction that will write. On SQLite it runs on the writer connection, so
@@ -155,6 +159,18 @@ impl Db {
             (Backend::Sqlite, None) => self.pool.begin_with("BEGIN IMMEDIATE").await,
             (Backend::Postgres, _) => self.pool.begin().await,
         }
+    }
+
+    /// Says that a change of a role, right, user, session, token, unit or setting was
+    /// committed: principals read before it are no longer reused
+    /// (`access::cache`). Call it after the commit.
+    pub fn auth_changed(&self) {
+        self.auth_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The count of such changes so far (read it before reading a principal).
+    pub fn auth_epoch(&self) -> u64 {
+        self.auth_epoch.load(Ordering::SeqCst)
     }
 
     /// Closes the pools (the writer's too).
