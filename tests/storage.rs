@@ -93,3 +93,30 @@ async fn postgres_statistics_are_refreshed_after_migrations_imports_and_housekee
     assert!(analyzed(&app, "sessions").await >= 2);
     app.stop().await;
 }
+
+/// Several settings in one statement (lead intake and notifications read theirs so): in the
+/// order asked, stored values and defaults alike; an unknown key is an error.
+#[tokio::test]
+async fn settings_read_together_come_in_the_order_asked_with_their_defaults() {
+    for b in common::backends() {
+        let app = common::TestApp::start(b).await;
+        let db = &app.state.db;
+        sqlx::query("DELETE FROM settings WHERE key = 'mail.from_name'").execute(&db.pool).await.unwrap();
+        sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ('mail.from_name', 'Concession Roy', 0)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let mut conn = db.pool.acquire().await.unwrap();
+        let keys = ["leads.routing", "mail.from_name", "mail.reply_domain"];
+        let got = carnet::settings::get_many_in(&mut conn, &keys).await.unwrap();
+        let mut one_by_one = Vec::new();
+        for k in keys {
+            one_by_one.push(carnet::settings::get_in(&mut conn, k).await.unwrap());
+        }
+        assert_eq!(got, one_by_one, "{b:?}");
+        assert_eq!(got[1], "Concession Roy");
+        assert!(carnet::settings::get_many_in(&mut conn, &["mail.from_name", "no.such.key"]).await.is_err());
+        drop(conn);
+        app.stop().await;
+    }
+}

@@ -82,12 +82,14 @@ pub async fn notify(tx: &mut Tx, now: Millis, notice: Notice, recipients: &[Reci
     }
     let mut seen = std::collections::HashSet::new();
     targets.retain(|t| seen.insert(t.mailbox.email.clone()));
-    let app_name = crate::settings::get_in(tx, "mail.from_name").await?;
-    let app_url = crate::settings::get_in(tx, "mail.link_base_url").await?;
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let settings = super::mail_settings(tx).await?;
     let mut vars = notice.vars.clone();
     if let Value::Object(m) = &mut vars {
-        m.entry("app_name").or_insert(Value::String(app_name));
-        m.entry("app_url").or_insert(Value::String(app_url));
+        m.entry("app_name").or_insert(Value::String(settings.app_name.clone()));
+        m.entry("app_url").or_insert(Value::String(settings.app_url.clone()));
     }
     let mut ids = Vec::new();
     for t in targets {
@@ -110,7 +112,7 @@ pub async fn notify(tx: &mut Tx, now: Millis, notice: Notice, recipients: &[Reci
             created_by: notice.created_by,
             ..Default::default()
         };
-        ids.push(super::queue(tx, now, email).await?);
+        ids.push(super::queue_from(tx, now, email, settings.sender.clone()).await?);
     }
     Ok(ids)
 }
