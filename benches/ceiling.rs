@@ -17,7 +17,7 @@
 //! Every scenario runs at each concurrency level (closed loop, `benches/support`), the bare
 //! one just before Carnet's, and the report gives Carnet / ceiling for requests/s, with
 //! p50 and p99 of both. Dataset: `CARNET_BENCH_CUSTOMERS` person customers (default 50 000)
-//! with their search terms as `customers::store` writes them, in the 16 branches of
+//! (half with a mobile) with their search terms as `customers::store` writes them, in the 16 branches of
 //! `support::org`, 85 % of them with an open opportunity (so that most leads of known
 //! customers are merged into it, as in service).
 //!
@@ -117,13 +117,16 @@ async fn generate(gen: &Db, n: usize, branches: &[Branch], now: i64) -> Result<(
             let last = LAST_NAMES[rng.skewed(LAST_NAMES.len())];
             let email = rng.chance(0.85).then(|| format!("{}.{}{i}@{}", ascii_slug(first), ascii_slug(last), rng.pick(EMAIL_DOMAINS)));
             let number = (email.is_none() || rng.chance(0.9)).then(|| phone(3 * i as u64));
+            // Half have a mobile (with none at all, SQLite's statistics take the mobile index
+            // for useless and the lookups scan every customer).
+            let mobile = rng.chance(0.5).then(|| phone(3 * i as u64 + 1));
             let address = format!("{} {}, {}", 1 + rng.below(9999), rng.pick(STREETS), b.city);
             let display = format!("{first} {last}");
-            rows.push((first, last, email, number, address, display, b.id, owner));
+            rows.push((first, last, email, number, address, display, b.id, owner, mobile));
         }
         let new: Vec<CustomerRow> = rows
             .iter()
-            .map(|(first, last, email, number, address, display, branch, owner)| CustomerRow {
+            .map(|(first, last, email, number, address, display, branch, owner, mobile)| CustomerRow {
                 company: false,
                 civility: None,
                 first,
@@ -132,7 +135,7 @@ async fn generate(gen: &Db, n: usize, branches: &[Branch], now: i64) -> Result<(
                 display,
                 email: email.as_deref(),
                 phone: number.as_deref(),
-                mobile: None,
+                mobile: mobile.as_deref(),
                 address,
                 language: "fr",
                 branch: *branch,
@@ -145,7 +148,7 @@ async fn generate(gen: &Db, n: usize, branches: &[Branch], now: i64) -> Result<(
         let ids = support::insert_customers(bulk.tx(), &new).await?;
         let mut terms: Vec<(i64, String)> = Vec::new();
         for (r, id) in rows.iter().zip(&ids) {
-            let phones: Vec<&str> = r.3.iter().map(String::as_str).collect();
+            let phones: Vec<&str> = r.3.iter().chain(r.8.iter()).map(String::as_str).collect();
             terms.extend(customer_terms(r.0, r.1, r.2.as_deref(), &phones).into_iter().map(|t| (*id, t)));
             known.offer(|| Known { first: r.0, last: r.1, email: r.2.clone(), phone: r.3.clone() });
         }
