@@ -120,3 +120,27 @@ async fn settings_read_together_come_in_the_order_asked_with_their_defaults() {
         app.stop().await;
     }
 }
+
+/// On SQLite, the WAL is copied back into the database beside the writer, within a second,
+/// not by a commit that happens to cross the checkpoint threshold (every queued writer would
+/// wait for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_happen_beside_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wal.db");
+    let db = Db::connect(&format!("sqlite://{}", file.display()), None, 4).await.unwrap();
+    sqlx::query("CREATE TABLE blobs (body TEXT NOT NULL)").execute(&db.pool).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let before = std::fs::metadata(&file).unwrap().len();
+    let mut tx = db.begin().await.unwrap();
+    for _ in 0..200 {
+        sqlx::query("INSERT INTO blobs (body) VALUES ($1)").bind("x".repeat(10_000)).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let wal = std::fs::metadata(dir.path().join("wal.db-wal")).unwrap().len();
+    assert!(wal > 1_000_000, "the commit went to the WAL ({wal} bytes)");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = std::fs::metadata(&file).unwrap().len();
+    assert!(after > before + 1_000_000, "checkpointed into the database file: {before} → {after} bytes");
+    db.close().await;
+}

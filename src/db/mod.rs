@@ -117,6 +117,24 @@ pub struct Db {
     writer: Option<AnyPool>,
     /// Bumped after each committed change of who may do what (see [`Db::auth_changed`]).
     auth_epoch: Arc<AtomicU64>,
+    /// Held by every clone: the checkpoint task stops when the last one is dropped.
+    _alive: Arc<()>,
+}
+
+/// SQLite: copies the WAL back into the database every 500 ms on a pooled connection, while
+/// a [`Db`] is alive and its pool open.
+async fn checkpoints(pool: AnyPool, alive: std::sync::Weak<()>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.upgrade().is_none() || pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
 }
 
 impl Db {
@@ -141,12 +159,18 @@ impl Db {
             }
         }
         let opts = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
-        let pool = open(&opts, backend, schema, max_connections.max(1)).await?;
+        let pool = open(&opts, backend, schema, max_connections.max(1), false).await?;
+        let alive = Arc::new(());
         let writer = match backend {
-            Backend::Sqlite => Some(open(&opts, backend, schema, 1).await?),
+            Backend::Sqlite => {
+                // The writer never checkpoints (see `open`); a task does, beside it.
+                let w = open(&opts, backend, schema, 1, true).await?;
+                tokio::spawn(checkpoints(pool.clone(), Arc::downgrade(&alive)));
+                Some(w)
+            }
             Backend::Postgres => None,
         };
-        Ok(Db { pool, backend, writer, auth_epoch: Arc::new(AtomicU64::new(0)) })
+        Ok(Db { pool, backend, writer, auth_epoch: Arc::new(AtomicU64::new(0)), _alive: alive })
     }
 
     /// Begins a transaction that will write. On SQLite it runs on the writer connection, so
@@ -192,8 +216,17 @@ impl Db {
     }
 }
 
-/// A pool on `opts` with the session settings of `backend`.
-async fn open(opts: &AnyConnectOptions, backend: Backend, schema: Option<&str>, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
+/// A pool on `opts` with the session settings of `backend`. SQLite's `writer` never
+/// checkpoints the WAL itself: a checkpoint inside a commit copies up to 64 MiB back and
+/// syncs the file while every queued writer waits; [`checkpoints`] does it beside the writer
+/// (PASSIVE: blocking neither writers nor readers).
+async fn open(
+    opts: &AnyConnectOptions,
+    backend: Backend,
+    schema: Option<&str>,
+    max_connections: u32,
+    writer: bool,
+) -> Result<AnyPool, sqlx::Error> {
     let schema = schema.map(str::to_string);
     AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -213,7 +246,7 @@ async fn open(opts: &AnyConnectOptions, backend: Backend, schema: Option<&str>, 
                         // of WAL instead of 4, so that pages changed by successive chunks are
                         // copied back once.
                         conn.execute("PRAGMA cache_size = -65536").await?;
-                        conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
+                        conn.execute(if writer { "PRAGMA wal_autocheckpoint = 0" } else { "PRAGMA wal_autocheckpoint = 16384" }).await?;
                     }
                     Backend::Postgres => {
                         if let Some(s) = schema {
