@@ -12,7 +12,9 @@
 //!   the already-normalised email and phone;
 //! - **customer prefix page**: Carnet's `GET /api/v1/customers?q=PREFIX&limit=100` (admin,
 //!   3-letter prefixes of common last names) against the bare 100-row page walking the
-//!   same `search_terms` index range, joined to `customers`, as JSON.
+//!   same `search_terms` index range, joined to `customers`, as JSON;
+//! - **authenticated request**: `GET /api/v1/me` with a bearer token against Carnet's own
+//!   `GET /healthz` (no authentication, no database).
 //!
 //! Every scenario runs at each concurrency level (closed loop, `benches/support`), the bare
 //! one just before Carnet's, and the report gives Carnet / ceiling for requests/s, with
@@ -425,10 +427,12 @@ struct Pair {
 async fn measure(c: &Common, carnet_base: &str, bare_base: &str, pairs: Vec<(&'static str, String, Op, String, Op)>) -> Result<Vec<Pair>> {
     let mut out = Vec::new();
     for (work, carnet_what, carnet_op, bare_what, bare_op) in pairs {
+        // The authenticated request's ceiling is Carnet's own unauthenticated `/healthz`.
+        let ceiling_base = if work == "authenticated request" { carnet_base } else { bare_base };
         let carnet_alone = support::alone(carnet_base, &carnet_op).await?;
-        let bare_alone = support::alone(bare_base, &bare_op).await?;
+        let bare_alone = support::alone(ceiling_base, &bare_op).await?;
         for level in &c.concurrency {
-            let bare = support::run("ceiling", bare_what.clone(), bare_base, bare_op.clone(), c.seconds, *level, bare_alone).await?;
+            let bare = support::run("ceiling", bare_what.clone(), ceiling_base, bare_op.clone(), c.seconds, *level, bare_alone).await?;
             let carnet = support::run(work, carnet_what.clone(), carnet_base, carnet_op.clone(), c.seconds, *level, carnet_alone).await?;
             out.push(Pair { work, carnet, bare });
         }
@@ -522,6 +526,17 @@ fn report(c: &Common, config: &carnet::config::Config, customers: usize, gen_s: 
         .collect();
     let on = if c.backend == Backend::Sqlite { "" } else { " (set for SQLite; for comparison here)" };
     let _ = writeln!(s, "- target customer prefix page ≥ {TARGET_PAGE_RATIO} of the bare page{on}: {}", lines.join(", "));
+    let lines: Vec<String> = pairs
+        .iter()
+        .filter(|p| p.work.starts_with("authenticated"))
+        .map(|p| {
+            let cost = p.bare.per_second / p.carnet.per_second.max(1e-9);
+            format!("{} with {} clients ({cost:.2}×)", verdict(cost < 2.0), p.carnet.concurrency)
+        })
+        .collect();
+    if !lines.is_empty() {
+        let _ = writeln!(s, "- target authenticated request costs < 2× `/healthz` (healthz req/s ÷ me req/s): {}", lines.join(", "));
+    }
     s
 }
 
@@ -575,6 +590,13 @@ async fn main() -> Result<()> {
                 Op::Page { paths: Arc::new(carnet_paths.clone()), auth: Some(admin.clone()) },
                 format!("bare {PAGE}-row prefix page"),
                 Op::Page { paths: Arc::new(bare_paths.clone()), auth: None },
+            ),
+            (
+                "authenticated request",
+                "GET /api/v1/me, bearer token (authentication, rights, a small JSON answer)".to_string(),
+                Op::Page { paths: Arc::new(vec!["/api/v1/me".to_string()]), auth: Some(admin.clone()) },
+                "Carnet's own GET /healthz (the HTTP stack alone, no database)".to_string(),
+                Op::Page { paths: Arc::new(vec!["/healthz".to_string()]), auth: None },
             ),
         ];
         let c = &c;
