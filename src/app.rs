@@ -16,5 +16,12 @@ pub async fn prepare(config: Config, clock: SharedClock) -> anyhow::Result<AppSt
     crate::access::roles::ensure_defaults(&db, clock.now_ms()).await?;
     crate::lists::ensure_builtin(&db, clock.now_ms()).await?;
     let storage = crate::service::documents::Storage::from_config(&config)?;
-    Ok(AppState { db, clock, config: Arc::new(config), jobs: Arc::new(crate::wiring::registry()), storage })
+    Ok(AppState {
+        db,
+        clock,
+        config: Arc::new(config),
+        jobs: Arc::new(crate::wiring::registry()),
+        storage,
+        principals: Arc::new(Default::default()),
+    })
 }

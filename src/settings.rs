@@ -105,6 +105,21 @@ pub async fn get_in(conn: &mut sqlx::AnyConnection, key: &str) -> Result<String>
     Ok(v.unwrap_or_else(|| d.default.to_string()))
 }
 
+/// Several settings' current values, in the order of `keys`, in one statement.
+pub async fn get_many_in(conn: &mut sqlx::AnyConnection, keys: &[&str]) -> Result<Vec<String>> {
+    let defs = keys.iter().map(|k| def(k).ok_or(Error::NotFound)).collect::<Result<Vec<_>>>()?;
+    let mut q = crate::db::Sql::new("SELECT key, value FROM settings WHERE key IN (");
+    for (i, k) in keys.iter().enumerate() {
+        q.push(if i > 0 { ", " } else { "" }).bind(k.to_string());
+    }
+    q.push(")");
+    let stored: Vec<(String, String)> = q.query_as().fetch_all(conn).await?;
+    Ok(defs
+        .iter()
+        .map(|d| stored.iter().find(|(k, _)| k == d.key).map(|(_, v)| v.clone()).unwrap_or_else(|| d.default.to_string()))
+        .collect())
+}
+
 pub async fn get_bool(db: &Db, key: &str) -> Result<bool> {
     Ok(get(db, key).await? == "true")
 }
@@ -156,6 +171,7 @@ pub async fn set_many(db: &Db, actor: &Actor, now: Millis, values: &[(&'static D
             .await?;
     }
     tx.commit().await?;
+    db.auth_changed();
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! - [`Visibility`] is the one filter that every list, search, count, export and detail
 //!   lookup applies to records that have an owner and an org unit.
 
+pub mod cache;
 pub mod roles;
 mod visibility;
 

@@ -218,6 +218,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: RoleInp
     }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
+    db.auth_changed();
     Ok(new)
 }
 
@@ -234,6 +235,7 @@ pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> 
     sqlx::query("DELETE FROM roles WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::deleted(&mut tx, actor, now, id, &old).await?;
     tx.commit().await?;
+    db.auth_changed();
     Ok(())
 }
 
@@ -419,6 +421,7 @@ pub async fn ensure_defaults(db: &Db, now: Millis) -> Result<()> {
                         let role = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
                         audit::created(&mut tx, &Actor::system(), now, id, &role).await?;
                         tx.commit().await?;
+                        db.auth_changed();
                     }
                     // Another process created it first.
                     Err(Error::Conflict(_)) => tx.rollback().await?,
@@ -461,6 +464,7 @@ async fn upgrade(db: &Db, now: Millis, id: i64, old: Option<String>, input: &Rol
         audit::updated(&mut tx, &Actor::system(), now, id, &before, &after).await?;
     }
     tx.commit().await?;
+    db.auth_changed();
     Ok(())
 }
 

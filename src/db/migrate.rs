@@ -64,6 +64,12 @@ pub async fn migrate(db: &Db, now_ms: i64) -> Result<usize, DbError> {
     if db.backend == Backend::Postgres {
         conn.execute("SELECT pg_advisory_unlock(727274)").await?;
     }
+    drop(conn);
+    // New tables and indexes start with the statistics of nothing; a migration may also have
+    // moved rows. The planner needs to know (see [`super::analyze`]).
+    if matches!(result, Ok(n) if n > 0) {
+        super::analyze(db, &[]).await?;
+    }
     result
 }
 

@@ -12,6 +12,8 @@ pub mod page;
 pub mod sql;
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -103,11 +105,44 @@ pub enum DbError {
 
 #[derive(Clone)]
 pub struct Db {
+    /// Every read, and autocommitted writes.
     pub pool: AnyPool,
     pub backend: Backend,
+    /// SQLite: the one connection write transactions ([`Db::begin`]) run on. SQLite lets one
+    /// writer at a time; with the writes spread over the pool, concurrent writers slept on
+    /// the busy timeout (SQLite's busy handler polls with growing sleeps, up to 100 ms each),
+    /// which made the tail of a write a second long under load. Behind one connection, a
+    /// writer waits in the pool's fair (FIFO) queue and starts as soon as the previous one
+    /// commits. `None` on PostgreSQL, whose row locks let writers run side by side.
+    writer: Option<AnyPool>,
+    /// Bumped after each committed change of who may do what (see [`Db::auth_changed`]).
+    auth_epoch: Arc<AtomicU64>,
+    /// Held by every clone: the checkpoint task stops when the last one is dropped.
+    _alive: Arc<()>,
+}
+
+/// SQLite: copies the WAL back into the database every 500 ms on a pooled connection, while
+/// a [`Db`] is alive and its pool open.
+async fn checkpoints(pool: AnyPool, alive: std::sync::Weak<()>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.upgrade().is_none() || pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
 }
 
 impl Db {
+    /// Opens the pool (`max_connections`; on SQLite, plus the writer's one connection).
+    /// SQLite runs in WAL mode with `synchronous = NORMAL`: a committed transaction survives
+    /// the process being killed (its pages are in the WAL, written before the commit
+    /// returns); only an operating-system crash or power loss may lose the last commits
+    /// before the next checkpoint, never the database's consistency.
     pub async fn connect(url: &str, schema: Option<&str>, max_connections: u32) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
@@ -124,49 +159,49 @@ impl Db {
             }
         }
         let opts = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
-        let schema = schema.map(str::to_string);
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _meta| {
-                let schema = schema.clone();
-                Box::pin(async move {
-                    match backend {
-                        Backend::Sqlite => {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            // Up to 64 MiB of pages per connection (the default is 2 MiB): with a
-                            // million customers, an import chunk touches thousands of index pages
-                            // and would spill them mid-transaction; and checkpoints every 64 MiB
-                            // of WAL instead of 4, so that pages changed by successive chunks are
-                            // copied back once.
-                            conn.execute("PRAGMA cache_size = -65536").await?;
-                            conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
-                        }
-                        Backend::Postgres => {
-                            if let Some(s) = schema {
-                                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {s}").as_str()).await?;
-                                conn.execute(format!("SET search_path TO {s}").as_str()).await?;
-                            }
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(opts)
-            .await?;
-        Ok(Db { pool, backend })
+        let pool = open(&opts, backend, schema, max_connections.max(1), false).await?;
+        let alive = Arc::new(());
+        let writer = match backend {
+            Backend::Sqlite => {
+                // The writer never checkpoints (see `open`); a task does, beside it.
+                let w = open(&opts, backend, schema, 1, true).await?;
+                tokio::spawn(checkpoints(pool.clone(), Arc::downgrade(&alive)));
+                Some(w)
+            }
+            Backend::Postgres => None,
+        };
+        Ok(Db { pool, backend, writer, auth_epoch: Arc::new(AtomicU64::new(0)), _alive: alive })
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`) so concurrent writers queue on the busy timeout instead of failing
-    /// on lock upgrade.
+    /// Begins a transaction that will write. On SQLite it runs on the writer connection, so
+    /// concurrent write transactions of this process queue in order for it, and takes the
+    /// write lock up front (`BEGIN IMMEDIATE`): another process's writer is waited for on the
+    /// busy timeout instead of failing on lock upgrade.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+        match (self.backend, &self.writer) {
+            (Backend::Sqlite, Some(w)) => w.begin_with("BEGIN IMMEDIATE").await,
+            (Backend::Sqlite, None) => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            (Backend::Postgres, _) => self.pool.begin().await,
+        }
+    }
+
+    /// Says that a change of a role, right, user, session, token, unit or setting was
+    /// committed: principals read before it are no longer reused
+    /// (`access::cache`). Call it after the commit.
+    pub fn auth_changed(&self) {
+        self.auth_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The count of such changes so far (read it before reading a principal).
+    pub fn auth_epoch(&self) -> u64 {
+        self.auth_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Closes the pools (the writer's too).
+    pub async fn close(&self) {
+        self.pool.close().await;
+        if let Some(w) = &self.writer {
+            w.close().await;
         }
     }
 
@@ -181,30 +216,100 @@ impl Db {
     }
 }
 
+/// A pool on `opts` with the session settings of `backend`. SQLite's `writer` never
+/// checkpoints the WAL itself: a checkpoint inside a commit copies up to 64 MiB back and
+/// syncs the file while every queued writer waits; [`checkpoints`] does it beside the writer
+/// (PASSIVE: blocking neither writers nor readers).
+async fn open(
+    opts: &AnyConnectOptions,
+    backend: Backend,
+    schema: Option<&str>,
+    max_connections: u32,
+    writer: bool,
+) -> Result<AnyPool, sqlx::Error> {
+    let schema = schema.map(str::to_string);
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _meta| {
+            let schema = schema.clone();
+            Box::pin(async move {
+                match backend {
+                    Backend::Sqlite => {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        // Up to 64 MiB of pages per connection (the default is 2 MiB): with a
+                        // million customers, an import chunk touches thousands of index pages
+                        // and would spill them mid-transaction; and checkpoints every 64 MiB
+                        // of WAL instead of 4, so that pages changed by successive chunks are
+                        // copied back once.
+                        conn.execute("PRAGMA cache_size = -65536").await?;
+                        conn.execute(if writer { "PRAGMA wal_autocheckpoint = 0" } else { "PRAGMA wal_autocheckpoint = 16384" }).await?;
+                    }
+                    Backend::Postgres => {
+                        if let Some(s) = schema {
+                            conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {s}").as_str()).await?;
+                            conn.execute(format!("SET search_path TO {s}").as_str()).await?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect_with(opts.clone())
+        .await
+}
+
+/// Refreshes PostgreSQL's planner statistics of `tables` (every table of the current schema
+/// when empty): without them the planner takes a grown table for the small one it last saw
+/// (an import of thousands of customers then probed each of them by a full scan). Run after
+/// migrations, after an import or a bulk job, and daily. SQLite needs none: its planner
+/// works from its indexes without statistics (and an `ANALYZE` would read every index).
+pub async fn analyze(db: &Db, tables: &[&str]) -> Result<(), sqlx::Error> {
+    if db.backend != Backend::Postgres {
+        return Ok(());
+    }
+    let tables: Vec<String> = if tables.is_empty() {
+        sqlx::query_scalar("SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1")
+            .fetch_all(&db.pool)
+            .await?
+    } else {
+        tables.iter().map(|t| t.to_string()).collect()
+    };
+    // Names come from the catalogue or from code, never from input; quoted all the same.
+    let list: Vec<String> = tables.iter().filter(|t| !t.is_empty()).map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect();
+    if !list.is_empty() {
+        sqlx::query(&format!("ANALYZE {}", list.join(", "))).execute(&db.pool).await?;
+    }
+    Ok(())
+}
+
 /// Takes named locks for the rest of the transaction: two transactions locking a common name
 /// run one after the other, and the second one's later statements see what the first
 /// committed. One portable statement per name, an upsert of its row in `named_locks`: on
 /// PostgreSQL the inserted or updated row stays locked until commit or rollback (a second
 /// upsert of the same name waits for it, even while the first row is still uncommitted); on
 /// SQLite every write transaction is already serialised (`BEGIN IMMEDIATE`), so it costs one
-/// small write. Names are taken in sorted order, so two callers locking overlapping sets
-/// cannot deadlock each other; take all of a transaction's names in one call, before its
-/// other writes. Names are stored as SHA-256 digests (they may be emails or phone numbers).
+/// small write. All the names go in one statement, in sorted order, so two callers locking
+/// overlapping sets cannot deadlock each other; take all of a transaction's names in one
+/// call, before its other writes. Names are stored as SHA-256 digests (they may be emails or phone numbers).
 pub async fn lock(tx: &mut Tx, now: i64, names: &[String]) -> Result<(), sqlx::Error> {
     use sha2::{Digest, Sha256};
     let mut hashes: Vec<String> = names.iter().map(|n| Sha256::digest(n.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()).collect();
     hashes.sort_unstable();
     hashes.dedup();
-    for h in &hashes {
-        sqlx::query(
-            "INSERT INTO named_locks (name_hash, taken_at) VALUES ($1, $2) \
-             ON CONFLICT (name_hash) DO UPDATE SET taken_at = excluded.taken_at",
-        )
-        .bind(h)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    if hashes.is_empty() {
+        return Ok(());
     }
+    // One multi-row upsert: PostgreSQL takes the rows in the order given (sorted).
+    let mut q = Sql::new("INSERT INTO named_locks (name_hash, taken_at) VALUES ");
+    for (i, h) in hashes.into_iter().enumerate() {
+        q.push(if i > 0 { ", (" } else { "(" }).bind(h).push(", ").bind(now).push(")");
+    }
+    q.push(" ON CONFLICT (name_hash) DO UPDATE SET taken_at = excluded.taken_at");
+    q.query().execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::error::{error_response, HttpError};
 pub use super::request::{cookie, cookie_lang, LANG_COOKIE};
 use super::{AppState, RequestId};
-use crate::access::{Actor, Principal, Right};
+use crate::access::{cache, Actor, Principal, Right};
 use crate::error::{Error, FieldErrors};
 use crate::i18n::{Lang, Tr};
 use crate::identity::session;
@@ -69,18 +69,35 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     let api = is_api(&path);
     let now = st.now();
     let headers = req.headers().clone();
+    // Taken before the principal is read: a change committed meanwhile makes it stale.
+    let epoch = st.db.auth_epoch();
     let (principal, by_token) = if let Some(tok) = bearer(&headers) {
-        match session::principal_for_token(&st.db, tok, now).await {
-            Ok(Some(p)) => (Some(p), true),
-            Ok(None) => {
-                return error_response(StatusCode::UNAUTHORIZED, "unauthenticated", "error.token_invalid", FieldErrors::new());
-            }
-            Err(e) => return HttpError::from(e).into_response(),
+        let key = cache::key("token", tok);
+        match st.principals.get(&key, epoch, now) {
+            Some(p) => (Some(p), true),
+            None => match session::principal_for_token(&st.db, tok, now).await {
+                Ok(Some(p)) => {
+                    st.principals.put(key, p.clone(), epoch, now);
+                    (Some(p), true)
+                }
+                Ok(None) => {
+                    return error_response(StatusCode::UNAUTHORIZED, "unauthenticated", "error.token_invalid", FieldErrors::new());
+                }
+                Err(e) => return HttpError::from(e).into_response(),
+            },
         }
     } else if let Some(secret) = cookie(&headers, session::COOKIE) {
-        match session::principal(&st.db, &secret, now, st.config.session_idle_minutes * 60_000).await {
-            Ok(p) => (p, false),
-            Err(e) => return HttpError::from(e).into_response(),
+        let key = cache::key("session", &secret);
+        match st.principals.get(&key, epoch, now) {
+            Some(p) => (Some(p), false),
+            None => match session::principal(&st.db, &secret, now, st.config.session_idle_minutes * 60_000).await {
+                Ok(Some(p)) => {
+                    st.principals.put(key, p.clone(), epoch, now);
+                    (Some(p), false)
+                }
+                Ok(None) => (None, false),
+                Err(e) => return HttpError::from(e).into_response(),
+            },
         }
     } else {
         (None, false)

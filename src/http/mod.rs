@@ -36,6 +36,8 @@ pub struct AppState {
     pub jobs: Arc<Registry>,
     /// Where documents attached to records are kept.
     pub storage: crate::service::documents::Storage,
+    /// Authenticated principals, reused for a moment (`access::cache`).
+    pub principals: Arc<crate::access::cache::PrincipalCache>,
 }
 
 impl AppState {

@@ -59,6 +59,7 @@ pub async fn create(db: &Db, user_id: i64, now: Millis, max_ms: Millis, ip: &str
 
 pub async fn end(db: &Db, id_hash: &str) -> Result<()> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&db.pool).await?;
+    db.auth_changed();
     Ok(())
 }
 

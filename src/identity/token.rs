@@ -102,5 +102,6 @@ pub async fn revoke(db: &Db, actor: &Actor, now: Millis, user_id: i64, token_id:
     )
     .await?;
     tx.commit().await?;
+    db.auth_changed();
     Ok(())
 }

@@ -414,6 +414,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
         notify_user(&mut tx, actor, now, &new, "role_changed", serde_json::json!({ "role": role })).await?;
     }
     tx.commit().await?;
+    db.auth_changed();
     Ok(new)
 }
 
@@ -469,6 +470,7 @@ pub async fn set_password(db: &Db, actor: &Actor, now: Millis, id: i64, new_pass
     )
     .await?;
     tx.commit().await?;
+    db.auth_changed();
     Ok(())
 }
 
@@ -485,6 +487,7 @@ pub async fn set_language(db: &Db, actor: &Actor, now: Millis, id: i64, lang: La
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
+    db.auth_changed();
     Ok(())
 }
 

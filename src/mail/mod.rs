@@ -158,11 +158,26 @@ pub async fn thread_of(db: &Db, token: &str) -> Result<Option<(String, i64)>> {
 
 /// The configured sender and reply domain (admin settings).
 pub async fn sender(conn: &mut sqlx::AnyConnection) -> Result<(Mailbox, Option<String>)> {
-    let address = crate::settings::get_in(conn, "mail.from_address").await?;
-    let name = crate::settings::get_in(conn, "mail.from_name").await?;
-    let domain = crate::settings::get_in(conn, "mail.reply_domain").await?;
-    let email = Email::parse(&address).map_err(|_| Error::internal("mail.from_address is not an address"))?;
-    Ok((Mailbox::new(Some(&name), &email), Some(domain).filter(|d| !d.is_empty())))
+    let v = crate::settings::get_many_in(conn, &["mail.from_address", "mail.from_name", "mail.reply_domain"]).await?;
+    sender_of(&v[0], &v[1], &v[2])
+}
+
+fn sender_of(address: &str, name: &str, domain: &str) -> Result<(Mailbox, Option<String>)> {
+    let email = Email::parse(address).map_err(|_| Error::internal("mail.from_address is not an address"))?;
+    Ok((Mailbox::new(Some(name), &email), Some(domain.to_string()).filter(|d| !d.is_empty())))
+}
+
+/// The settings a notification needs, read once: the sender, the reply domain, and the
+/// product's name and address for the templates.
+pub(crate) struct MailSettings {
+    pub sender: (Mailbox, Option<String>),
+    pub app_name: String,
+    pub app_url: String,
+}
+
+pub(crate) async fn mail_settings(conn: &mut sqlx::AnyConnection) -> Result<MailSettings> {
+    let v = crate::settings::get_many_in(conn, &["mail.from_address", "mail.from_name", "mail.reply_domain", "mail.link_base_url"]).await?;
+    Ok(MailSettings { sender: sender_of(&v[0], &v[1], &v[2])?, app_name: v[1].clone(), app_url: v[3].clone() })
 }
 
 /// Stores an email in the outbox and enqueues its delivery, in the caller's transaction.
@@ -170,12 +185,18 @@ pub async fn sender(conn: &mut sqlx::AnyConnection) -> Result<(Mailbox, Option<S
 /// Attachment sizes are checked where users enter them ([`check_attachment`]); system
 /// content (invitations, PDFs) is not limited here.
 pub async fn queue(tx: &mut Tx, now: Millis, e: NewEmail) -> Result<i64> {
+    let sender = sender(tx).await?;
+    queue_from(tx, now, e, sender).await
+}
+
+/// [`queue`] with the configured sender already read.
+pub(crate) async fn queue_from(tx: &mut Tx, now: Millis, e: NewEmail, sender: (Mailbox, Option<String>)) -> Result<i64> {
     let mut errs = FieldErrors::new();
     if e.to.is_empty() && e.cc.is_empty() && e.bcc.is_empty() {
         errs.add("to", "error.no_recipient");
     }
     errs.into_result()?;
-    let (default_from, reply_domain) = sender(tx).await?;
+    let (default_from, reply_domain) = sender;
     let from = e.from.unwrap_or(default_from);
     let domain = from.email.rsplit('@').next().unwrap_or("carnet.localhost").to_string();
     let (message_id, references, reply_to) = match &e.entity {

@@ -33,17 +33,26 @@ pub struct Notice {
 struct Target {
     mailbox: Mailbox,
     lang: Lang,
-    user_id: Option<i64>,
+    /// Whether the user wants this event (read with the user: see [`wants`]).
+    wants: bool,
 }
 
-async fn user_target(tx: &mut Tx, id: i64) -> Result<Option<Target>> {
-    let row: Option<(String, String, String, i64)> =
-        sqlx::query_as("SELECT email, name, language, active FROM users WHERE id = $1").bind(id).fetch_optional(&mut **tx).await?;
-    Ok(row.filter(|r| r.3 != 0).and_then(|(email, name, lang, _)| {
+/// An active user's mailbox and language, and whether they want `event`, in one statement.
+async fn user_target(tx: &mut Tx, id: i64, event: &str) -> Result<Option<Target>> {
+    let def = super::templates::event(event).ok_or(Error::NotFound)?;
+    let row: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT email, name, language, active, (SELECT enabled FROM notification_prefs p WHERE p.user_id = u.id AND p.event = $2) \
+         FROM users u WHERE id = $1",
+    )
+    .bind(id)
+    .bind(event)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.filter(|r| r.3 != 0).and_then(|(email, name, lang, _, pref)| {
         Email::parse(&email).ok().map(|e| Target {
             mailbox: Mailbox::new(Some(&name), &e),
             lang: Lang::parse(&lang).unwrap_or_default(),
-            user_id: Some(id),
+            wants: def.required || pref.is_none_or(|p| p != 0),
         })
     }))
 }
@@ -67,34 +76,34 @@ pub async fn notify(tx: &mut Tx, now: Millis, notice: Notice, recipients: &[Reci
     let mut targets: Vec<Target> = Vec::new();
     for r in recipients {
         match r {
-            Recipient::User(id) => targets.extend(user_target(tx, *id).await?),
+            Recipient::User(id) => targets.extend(user_target(tx, *id, notice.event).await?),
             Recipient::Group(g) => {
                 let members: Vec<i64> = sqlx::query_scalar("SELECT user_id FROM user_group_members WHERE group_id = $1 ORDER BY user_id")
                     .bind(*g)
                     .fetch_all(&mut **tx)
                     .await?;
                 for m in members {
-                    targets.extend(user_target(tx, m).await?);
+                    targets.extend(user_target(tx, m, notice.event).await?);
                 }
             }
-            Recipient::Address(m, lang) => targets.push(Target { mailbox: m.clone(), lang: *lang, user_id: None }),
+            Recipient::Address(m, lang) => targets.push(Target { mailbox: m.clone(), lang: *lang, wants: true }),
         }
     }
     let mut seen = std::collections::HashSet::new();
     targets.retain(|t| seen.insert(t.mailbox.email.clone()));
-    let app_name = crate::settings::get_in(tx, "mail.from_name").await?;
-    let app_url = crate::settings::get_in(tx, "mail.link_base_url").await?;
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let settings = super::mail_settings(tx).await?;
     let mut vars = notice.vars.clone();
     if let Value::Object(m) = &mut vars {
-        m.entry("app_name").or_insert(Value::String(app_name));
-        m.entry("app_url").or_insert(Value::String(app_url));
+        m.entry("app_name").or_insert(Value::String(settings.app_name.clone()));
+        m.entry("app_url").or_insert(Value::String(settings.app_url.clone()));
     }
     let mut ids = Vec::new();
     for t in targets {
-        if let Some(uid) = t.user_id {
-            if !wants(tx, uid, notice.event).await? {
-                continue;
-            }
+        if !t.wants {
+            continue;
         }
         let template = super::templates::get(tx, notice.event, t.lang).await?;
         let r = super::templates::render(&template, &vars)
@@ -110,7 +119,7 @@ pub async fn notify(tx: &mut Tx, now: Millis, notice: Notice, recipients: &[Reci
             created_by: notice.created_by,
             ..Default::default()
         };
-        ids.push(super::queue(tx, now, email).await?);
+        ids.push(super::queue_from(tx, now, email, settings.sender.clone()).await?);
     }
     Ok(ids)
 }

@@ -207,6 +207,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UnitIn
     }
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
+    db.auth_changed();
     Ok(new)
 }
 
@@ -227,6 +228,7 @@ pub async fn delete(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> 
     sqlx::query("DELETE FROM org_units WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::deleted(&mut tx, actor, now, id, &old).await?;
     tx.commit().await?;
+    db.auth_changed();
     Ok(())
 }
 

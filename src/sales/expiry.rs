@@ -79,6 +79,9 @@ pub async fn sweep(db: &Db, now: Millis) -> Result<u64> {
 
 pub async fn run(ctx: &crate::jobs::JobContext) -> anyhow::Result<String> {
     let n = sweep(&ctx.db, ctx.clock.now_ms()).await?;
+    if n > 0 {
+        crate::db::analyze(&ctx.db, &["opportunities", "audit_events"]).await?;
+    }
     Ok(format!("{n} opportunities expired"))
 }
 

@@ -205,8 +205,11 @@ pub async fn intake(db: &Db, actor: &Actor, now: Millis, input: &LeadInput, key:
         }
     }
     let statuses = Statuses::load(db).await?;
+    // What the lead refers to is checked before the write transaction (one read on a pooled
+    // connection): the write lock is held for the writes alone.
+    let refs = references(db, input).await?;
     let mut tx = db.begin().await?;
-    let res = intake_in(&mut tx, actor, now, &statuses, input, key.as_ref(), defaults).await;
+    let res = intake_in(&mut tx, actor, now, &statuses, input, &refs, key.as_ref(), defaults).await;
     match (res, &key) {
         (Ok(r), _) => match tx.commit().await {
             Ok(()) => Ok(r),
@@ -230,28 +233,42 @@ async fn replay_after_race(db: &Db, key: &Key<'_>) -> Result<LeadResult> {
     replay(&mut conn, &key.scope, key.key, &key.fingerprint).await?.ok_or_else(|| Error::internal("lead key conflict without a lead"))
 }
 
+/// The stock unit a lead names, once its lead type and branch are known to exist.
+struct References {
+    stock: Option<i64>,
+}
+
+/// Checks the lead type and the branch and finds the stock unit, in one statement.
+async fn references(db: &Db, input: &LeadInput) -> Result<References> {
+    let (types, branches, stock): (i64, i64, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM value_list_items WHERE list_code = 'lead_type' AND code = $1), \
+         (SELECT COUNT(*) FROM org_units WHERE id = $2), (SELECT MIN(id) FROM stock_units WHERE stock_number = $3)",
+    )
+    .bind(&input.lead_type)
+    .bind(input.branch_id.unwrap_or(0))
+    .bind(&input.stock_number)
+    .fetch_one(&db.pool)
+    .await?;
+    if types == 0 {
+        return Err(Error::validation("lead_type", "error.invalid_choice"));
+    }
+    if input.branch_id.is_some() && branches == 0 {
+        return Err(Error::validation("branch_id", "error.unknown_org_unit"));
+    }
+    Ok(References { stock: stock.filter(|_| !input.stock_number.is_empty()) })
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn intake_in(
     tx: &mut Tx,
     actor: &Actor,
     now: Millis,
     statuses: &Statuses,
     input: &LeadInput,
+    refs: &References,
     key: Option<&Key<'_>>,
     defaults: Defaults,
 ) -> Result<LeadResult> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM value_list_items WHERE list_code = 'lead_type' AND code = $1")
-        .bind(&input.lead_type)
-        .fetch_one(&mut **tx)
-        .await?;
-    if n == 0 {
-        return Err(Error::validation("lead_type", "error.invalid_choice"));
-    }
-    if let Some(b) = input.branch_id {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units WHERE id = $1").bind(b).fetch_one(&mut **tx).await?;
-        if n == 0 {
-            return Err(Error::validation("branch_id", "error.unknown_org_unit"));
-        }
-    }
     let mut route: Option<super::routing::Route> = None;
     // 1. The customer; a new one's lead is routed (a branch and an owner, see `routing`). Its
     // identity keys are locked first: a simultaneous lead for the same new person waits here,
@@ -302,19 +319,15 @@ async fn intake_in(
         }
     };
     // 2. Its most recent opportunity, unless expired or trashed.
-    let last: Option<(i64, i64, i64, Option<i64>)> =
-        sqlx::query_as("SELECT id, expired, trashed, owner_id FROM opportunities WHERE customer_id = $1 ORDER BY id DESC LIMIT 1")
+    let last: Option<(i64, i64, i64, Option<i64>, String)> =
+        sqlx::query_as("SELECT id, expired, trashed, owner_id, name FROM opportunities WHERE customer_id = $1 ORDER BY id DESC LIMIT 1")
             .bind(customer_id)
             .fetch_optional(&mut **tx)
             .await?;
-    let stock: Option<i64> = if input.stock_number.is_empty() {
-        None
-    } else {
-        sqlx::query_scalar("SELECT id FROM stock_units WHERE stock_number = $1").bind(&input.stock_number).fetch_optional(&mut **tx).await?
-    };
+    let stock = refs.stock;
     let summary = summary(input);
     let (outcome, opportunity_id) = match last {
-        Some((id, 0, 0, owner)) => {
+        Some((id, 0, 0, owner, name)) => {
             super::store::add_note_in(tx, actor, now, id, "lead", &summary).await?;
             if let Some(s) = stock {
                 sqlx::query(
@@ -339,7 +352,6 @@ async fn intake_in(
             .await?;
             if let Some(owner) = owner {
                 use crate::mail::notify::{notify, Notice, Recipient};
-                let name: String = sqlx::query_scalar("SELECT name FROM opportunities WHERE id = $1").bind(id).fetch_one(&mut **tx).await?;
                 let notice = Notice {
                     event: "lead_merged",
                     entity: Some(("opportunity".into(), id)),

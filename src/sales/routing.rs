@@ -25,6 +25,10 @@ pub struct Route {
 /// The queue's group (by the name in the setting), if it exists.
 pub async fn queue_group(tx: &mut Tx) -> Result<Option<i64>> {
     let name = crate::settings::get_in(tx, "leads.queue_group").await?;
+    group_named(tx, &name).await
+}
+
+async fn group_named(tx: &mut Tx, name: &str) -> Result<Option<i64>> {
     if name.trim().is_empty() {
         return Ok(None);
     }
@@ -33,19 +37,20 @@ pub async fn queue_group(tx: &mut Tx) -> Result<Option<i64>> {
 
 /// Routes a lead for a new customer (see the module's documentation).
 pub async fn route(tx: &mut Tx, lead_branch: Option<i64>, sender_home: Option<i64>) -> Result<Route> {
-    let setting: i64 = crate::settings::get_in(tx, "leads.default_branch_id").await?.parse().unwrap_or(0);
+    let v = crate::settings::get_many_in(tx, &["leads.default_branch_id", "leads.routing", "leads.queue_group"]).await?;
+    let setting: i64 = v[0].parse().unwrap_or(0);
     let configured = if setting > 0 {
         sqlx::query_scalar::<_, i64>("SELECT id FROM org_units WHERE id = $1").bind(setting).fetch_optional(&mut **tx).await?
     } else {
         None
     };
     let branch_id = lead_branch.or(configured).or(sender_home);
-    let rule = crate::settings::get_in(tx, "leads.routing").await?;
+    let rule = v[1].clone();
     let owner_id = match (rule.as_str(), branch_id) {
         ("round_robin", Some(b)) => next_rep(tx, b).await?,
         _ => None,
     };
-    let queue_group = if owner_id.is_none() { queue_group(tx).await? } else { None };
+    let queue_group = if owner_id.is_none() { group_named(tx, &v[2]).await? } else { None };
     Ok(Route { branch_id, owner_id, queue_group })
 }
 
