@@ -99,6 +99,23 @@ async fn a_delegated_role_administrator_grants_only_the_rights_they_hold() {
         let rep: i64 = sqlx::query_scalar("SELECT id FROM roles WHERE code = 'representant'").fetch_one(&app.state.db.pool).await.unwrap();
         let (s, b) = api.send("PATCH", &format!("/api/v1/roles/{rep}"), Some(json!({"rights": ["customers.read"]}))).await;
         assert_eq!(s, 200, "{b}");
+        // Nor a wider view than their own.
+        role(&admin, "delegue_unite", "unit", &["admin.roles"]).await;
+        let ru = app.user("roles.unit@t.fr", "delegue_unite", None).await;
+        let unit_api = app.api(&app.token_for(ru).await);
+        let unit_role: i64 =
+            sqlx::query_scalar("SELECT id FROM roles WHERE code = 'delegue_unite'").fetch_one(&app.state.db.pool).await.unwrap();
+        let (s, b) = unit_api.send("PATCH", &format!("/api/v1/roles/{unit_role}"), Some(json!({"scope": "all"}))).await;
+        assert_eq!(s, 422, "{b}");
+        assert_eq!(b["error"]["fields"]["scope"], "Vous ne pouvez pas donner à un rôle une vue des fiches plus large que la vôtre.");
+        let (s, b) = unit_api
+            .send("POST", "/api/v1/roles", Some(json!({"code": "w", "name_fr": "w", "name_en": "w", "scope": "subtree", "rights": []})))
+            .await;
+        assert_eq!(s, 422, "{b}");
+        let (s, b) = unit_api
+            .send("POST", "/api/v1/roles", Some(json!({"code": "w", "name_fr": "w", "name_en": "w", "scope": "unit", "rights": []})))
+            .await;
+        assert_eq!(s, 201, "{b}");
         // The administrator role keeps every right, even in an administrator's hands.
         let adm: i64 =
             sqlx::query_scalar("SELECT id FROM roles WHERE code = 'administrateur'").fetch_one(&app.state.db.pool).await.unwrap();
@@ -392,6 +409,13 @@ async fn owner_pick_lists_follow_the_directory() {
             assert!(html.contains(&format!("value=\"{}\"", b.anne)), "{page} offers herself");
             assert!(!html.contains("zoe invisible"), "{page} lists a user outside her directory");
         }
+        // A support agent of Laval: the branch's people, not Longueuil's.
+        app.user("support@t.fr", "agent_support", Some(b.laval)).await;
+        let support = app.login("support@t.fr", PASSWORD).await.unwrap();
+        let (s, html) = support.get_text(&format!("/service/requests/new?customer_id={}", b.mine)).await;
+        assert_eq!(s, 200);
+        assert!(html.contains(&format!("value=\"{}\"", b.anne)), "the branch's rep is offered");
+        assert!(!html.contains("zoe invisible"), "another branch's rep is not");
         // A BDC agent sees everyone.
         app.user("bdc@t.fr", "agent_bdc", None).await;
         let bdc = app.login("bdc@t.fr", PASSWORD).await.unwrap();

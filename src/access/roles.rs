@@ -185,6 +185,22 @@ pub async fn check_within_actor(
     }
 }
 
+/// Nobody gives a role a wider view than their own: a scope other than theirs and "own"
+/// needs the scope "all" (the system has it).
+async fn check_scope_within_actor(conn: &mut sqlx::AnyConnection, actor: &Actor, scope: Scope) -> Result<()> {
+    let Some(id) = actor.id else { return Ok(()) };
+    let mine: Option<String> = sqlx::query_scalar("SELECT r.scope FROM users u JOIN roles r ON r.id = u.role_id WHERE u.id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    let mine = mine.as_deref().and_then(Scope::from_code).unwrap_or(Scope::Own);
+    if mine == Scope::All || scope == mine || scope == Scope::Own {
+        Ok(())
+    } else {
+        Err(Error::validation("scope", "error.scope_not_yours"))
+    }
+}
+
 /// The rights of a role, by id.
 pub async fn rights_of_role(conn: &mut sqlx::AnyConnection, role_id: i64) -> Result<RightSet> {
     rights_of(conn, role_id).await
@@ -226,6 +242,7 @@ async fn insert(tx: &mut Tx, input: &RoleInput, builtin: bool, now: Millis) -> R
 pub async fn create(db: &Db, actor: &Actor, now: Millis, input: RoleInput) -> Result<Role> {
     let mut tx = db.begin().await?;
     check_within_actor(&mut tx, actor, input.rights, "rights", "error.right_not_yours").await?;
+    check_scope_within_actor(&mut tx, actor, input.scope).await?;
     let id = insert(&mut tx, &input, false, now).await?;
     let role = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(&mut tx, actor, now, id, &role).await?;
@@ -239,6 +256,9 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: RoleInp
     let before = audit::Before::read(&mut tx, "roles", id).await?;
     // Withdrawing a right is anyone's (with `admin.roles`); granting one is only for its holders.
     check_within_actor(&mut tx, actor, input.rights.minus(old.rights), "rights", "error.right_not_yours").await?;
+    if input.scope != old.scope {
+        check_scope_within_actor(&mut tx, actor, input.scope).await?;
+    }
     // The administrators keep every right and every record: nobody demotes them all at once.
     if old.builtin && old.code == ADMIN {
         let mut errs = FieldErrors::new();
