@@ -1,4 +1,4 @@
-//! The command line: `carnet serve`, `migrate`, `admin create-user`, `admin create-token`,
+//! The command line: `carnet serve`, `migrate`, `admin create-user`, `admin create-token`, `admin grant-admin`,
 //! `jobs run`, `config check`. Errors exit non-zero with a readable message.
 
 use std::io::Read;
@@ -80,6 +80,11 @@ pub enum AdminCommand {
     SendTestEmail {
         #[arg(long)]
         to: String,
+    },
+    /// Make an existing user an active administrator (repairs an installation left without one).
+    GrantAdmin {
+        #[arg(long)]
+        email: String,
     },
     /// Create an API token for a user and print it (shown once).
     CreateToken {
@@ -213,6 +218,12 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
                             email.last_error.unwrap_or_default()
                         ),
                     }
+                }
+                AdminCommand::GrantAdmin { email } => {
+                    let u =
+                        crate::identity::users::grant_admin(&st.db, &Actor::system(), clock.now_ms(), &email).await.map_err(describe)?;
+                    println!("{} <{}> is now an active administrator.", u.name, u.email);
+                    Ok(())
                 }
                 AdminCommand::CreateToken { user, name } => {
                     let u = crate::identity::users::by_email(&st.db, &user).await?.ok_or_else(|| anyhow!("no user with email {user}"))?;

@@ -324,7 +324,8 @@ async fn sales(st: &AppState, agent: i64) -> Result<()> {
             ..Default::default()
         };
         let actor = Actor { id: *owner, name: "Démo".into(), request_id: None };
-        meetings::create(&st.db, &actor, now, &form.parse(zone)?, zone).await?;
+        let vis = crate::access::Visibility::everything(owner.unwrap_or_default());
+        meetings::create(&st.db, &actor, &vis, now, &form.parse(zone)?, zone).await?;
     }
     // Internet leads: one for a known customer (merged), two new customers.
     let agent_actor = Actor { id: Some(agent), name: "Nadia Bouchard".into(), request_id: None };

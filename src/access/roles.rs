@@ -152,6 +152,60 @@ async fn get_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Role>>
     }
 }
 
+/// The code of the built-in administrator role (every right, every record).
+pub const ADMIN: &str = "administrateur";
+
+/// The rights of whoever makes a change: their role's (none once deactivated), or every right
+/// for the system (the command line, jobs).
+pub async fn rights_of_actor(conn: &mut sqlx::AnyConnection, actor: &Actor) -> Result<RightSet> {
+    let Some(id) = actor.id else { return Ok(RightSet::all()) };
+    let codes: Vec<String> = sqlx::query_scalar(
+        "SELECT rr.right_code FROM role_rights rr JOIN users u ON u.role_id = rr.role_id WHERE u.id = $1 AND u.active = 1",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    Ok(codes.iter().filter_map(|c| Right::from_code(c)).collect())
+}
+
+/// Nobody hands out a right they do not hold: refuses (on `field`) a role holding a right the
+/// actor lacks, whether given to a role or to a user through their role.
+pub async fn check_within_actor(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    rights: RightSet,
+    field: &str,
+    reason: &'static str,
+) -> Result<()> {
+    let mine = rights_of_actor(conn, actor).await?;
+    if rights.minus(mine) == RightSet::default() {
+        Ok(())
+    } else {
+        Err(Error::validation(field, reason))
+    }
+}
+
+/// Nobody gives a role a wider view than their own: a scope other than theirs and "own"
+/// needs the scope "all" (the system has it).
+async fn check_scope_within_actor(conn: &mut sqlx::AnyConnection, actor: &Actor, scope: Scope) -> Result<()> {
+    let Some(id) = actor.id else { return Ok(()) };
+    let mine: Option<String> = sqlx::query_scalar("SELECT r.scope FROM users u JOIN roles r ON r.id = u.role_id WHERE u.id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    let mine = mine.as_deref().and_then(Scope::from_code).unwrap_or(Scope::Own);
+    if mine == Scope::All || scope == mine || scope == Scope::Own {
+        Ok(())
+    } else {
+        Err(Error::validation("scope", "error.scope_not_yours"))
+    }
+}
+
+/// The rights of a role, by id.
+pub async fn rights_of_role(conn: &mut sqlx::AnyConnection, role_id: i64) -> Result<RightSet> {
+    rights_of(conn, role_id).await
+}
+
 pub async fn id_by_code(db: &Db, code: &str) -> Result<Option<i64>> {
     Ok(sqlx::query_scalar("SELECT id FROM roles WHERE code = $1").bind(code).fetch_optional(&db.pool).await?)
 }
@@ -187,6 +241,8 @@ async fn insert(tx: &mut Tx, input: &RoleInput, builtin: bool, now: Millis) -> R
 
 pub async fn create(db: &Db, actor: &Actor, now: Millis, input: RoleInput) -> Result<Role> {
     let mut tx = db.begin().await?;
+    check_within_actor(&mut tx, actor, input.rights, "rights", "error.right_not_yours").await?;
+    check_scope_within_actor(&mut tx, actor, input.scope).await?;
     let id = insert(&mut tx, &input, false, now).await?;
     let role = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(&mut tx, actor, now, id, &role).await?;
@@ -198,6 +254,22 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: RoleInp
     let mut tx = db.begin().await?;
     let old = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
     let before = audit::Before::read(&mut tx, "roles", id).await?;
+    // Withdrawing a right is anyone's (with `admin.roles`); granting one is only for its holders.
+    check_within_actor(&mut tx, actor, input.rights.minus(old.rights), "rights", "error.right_not_yours").await?;
+    if input.scope != old.scope {
+        check_scope_within_actor(&mut tx, actor, input.scope).await?;
+    }
+    // The administrators keep every right and every record: nobody demotes them all at once.
+    if old.builtin && old.code == ADMIN {
+        let mut errs = FieldErrors::new();
+        if input.rights != RightSet::all() {
+            errs.add("rights", "error.admin_role_fixed");
+        }
+        if input.scope != Scope::All {
+            errs.add("scope", "error.admin_role_fixed");
+        }
+        errs.into_result()?;
+    }
     // The code of a built-in role is referenced by the command line and the demo data.
     let code = if old.builtin { old.code.clone() } else { input.code.clone() };
     sqlx::query("UPDATE roles SET code = $1, name_fr = $2, name_en = $3, scope = $4, updated_at = $5 WHERE id = $6")

@@ -25,6 +25,11 @@ pub struct Visibility {
 }
 
 impl Visibility {
+    /// Everything, for work done on the system's behalf (the demo company's loader).
+    pub fn everything(user_id: i64) -> Visibility {
+        Visibility { scope: Scope::All, user_id, unit_id: None, unit_path: None, home_path: None }
+    }
+
     /// Whether [`filter`](Self::filter) keeps only the user's own records (scope own, or a
     /// unit scope without a unit): a few thousand at most, best walked from the owner index.
     pub fn own_only(&self) -> bool {

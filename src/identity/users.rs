@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::{parse_email, password, Email};
-use crate::access::{Actor, Visibility};
+use crate::access::{roles, Actor, Visibility};
 use crate::audit::{self, Audited};
 use crate::clock::Millis;
 use crate::db::page::{self, Count, Page, PageReq, Sort, SortKey};
@@ -315,6 +315,28 @@ pub async fn active_and(db: &Db, keep: &[i64]) -> Result<Vec<Staff>> {
     Ok(all)
 }
 
+/// The most users a pick-list shows (the first by name). A directory larger than this is
+/// not searched from the form yet: the list is cut there.
+pub const PICK_LIMIT: i64 = 200;
+
+/// The users a form offers someone (owner, participants, technicians, whose calendar): the
+/// active users of the directory they see (`vis`, as on `/users`; at most [`PICK_LIMIT`]),
+/// plus the ones the record already has (`keep`, even inactive or outside it), so that
+/// saving the record as it is keeps them.
+pub async fn pickable(db: &Db, vis: &Visibility, keep: &[i64]) -> Result<Vec<Staff>> {
+    let mut q = Sql::new("SELECT u.id, u.name, u.email FROM users u WHERE u.active = ");
+    q.bind(1i64).push(" AND ").append(vis.filter("u.id", "u.org_unit_id")).push(" ORDER BY u.sort_key, u.id LIMIT ").bind(PICK_LIMIT);
+    let mut all: Vec<Staff> = q.query_as().fetch_all(&db.pool).await?;
+    for &id in keep {
+        if all.iter().any(|u| u.id == id) {
+            continue;
+        }
+        let u: Option<Staff> = sqlx::query_as("SELECT id, name, email FROM users WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;
+        all.extend(u);
+    }
+    Ok(all)
+}
+
 async fn resolve_refs(tx: &mut Tx, input: &UserInput) -> Result<i64> {
     let role_id: Option<i64> =
         sqlx::query_scalar("SELECT id FROM roles WHERE code = $1").bind(&input.role_code).fetch_optional(&mut **tx).await?;
@@ -352,6 +374,8 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UserInput, pass
     };
     let mut tx = db.begin().await?;
     let role_id = resolve_refs(&mut tx, input).await?;
+    let rights = roles::rights_of_role(&mut tx, role_id).await?;
+    roles::check_within_actor(&mut tx, actor, rights, "role", "error.role_not_yours").await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (email, name, language, active, password_hash, role_id, org_unit_id, password_changed_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
@@ -384,6 +408,16 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
         return Err(Error::validation("active", "error.cannot_deactivate_self"));
     }
     let role_id = resolve_refs(&mut tx, input).await?;
+    // Nobody changes an account holding rights they do not hold, nor gives one such a role.
+    let rights = roles::rights_of_role(&mut tx, old.role_id).await?;
+    roles::check_within_actor(&mut tx, actor, rights, "role", "error.user_above_you").await?;
+    if role_id != old.role_id {
+        let rights = roles::rights_of_role(&mut tx, role_id).await?;
+        roles::check_within_actor(&mut tx, actor, rights, "role", "error.role_not_yours").await?;
+    }
+    if old.active && old.role_code == roles::ADMIN && !(input.active && input.role_code == roles::ADMIN) {
+        keep_an_administrator(&mut tx, now, id, if input.active { "role" } else { "active" }).await?;
+    }
     sqlx::query(
         "UPDATE users SET email = $1, name = $2, language = $3, active = $4, role_id = $5, org_unit_id = $6, updated_at = $7 WHERE id = $8",
     )
@@ -418,6 +452,40 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
     Ok(new)
 }
 
+/// Refuses (422 on `field`) to leave the installation without an active administrator when
+/// user `id` stops being one. Two such changes at once are taken one at a time (a named lock),
+/// so they cannot both see the other administrator and both go through.
+async fn keep_an_administrator(tx: &mut Tx, now: Millis, id: i64, field: &str) -> Result<()> {
+    crate::db::lock(tx, now, &["last-administrator".to_string()]).await?;
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users u JOIN roles r ON r.id = u.role_id \
+         WHERE r.code = $1 AND r.builtin = 1 AND u.active = 1 AND u.id <> $2",
+    )
+    .bind(roles::ADMIN)
+    .bind(id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if others == 0 {
+        return Err(Error::validation(field, "error.last_administrator"));
+    }
+    Ok(())
+}
+
+/// Makes the user with this email an active administrator (the command line's repair for an
+/// installation left without one).
+pub async fn grant_admin(db: &Db, actor: &Actor, now: Millis, email: &str) -> Result<User> {
+    let u = by_email(db, email).await?.ok_or_else(|| Error::validation("email", "error.unknown_user"))?;
+    let input = UserInput {
+        email: Email::parse(&u.email).map_err(|r| Error::validation("email", r))?,
+        name: u.name.clone(),
+        language: u.language,
+        role_code: roles::ADMIN.to_string(),
+        org_unit_id: u.org_unit_id,
+        active: true,
+    };
+    update(db, actor, now, u.id, &input).await
+}
+
 /// Queues a notification about `user` to `user`, in the caller's transaction.
 async fn notify_user(tx: &mut Tx, actor: &Actor, now: Millis, user: &User, event: &'static str, extra: serde_json::Value) -> Result<()> {
     use crate::mail::notify::{notify, Notice, Recipient};
@@ -442,6 +510,10 @@ pub async fn set_password(db: &Db, actor: &Actor, now: Millis, id: i64, new_pass
     password::validate(new_password)?;
     let hash = password::hash_blocking(new_password.to_string()).await?;
     let mut tx = db.begin().await?;
+    // Setting someone's password is taking their account: not one holding rights the actor lacks.
+    let role: Option<i64> = sqlx::query_scalar("SELECT role_id FROM users WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+    let rights = roles::rights_of_role(&mut tx, role.ok_or(Error::NotFound)?).await?;
+    roles::check_within_actor(&mut tx, actor, rights, "password", "error.user_above_you").await?;
     let n = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3")
         .bind(&hash)
         .bind(now)

@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{OpportunityInput, Statuses};
-use crate::access::Actor;
+use crate::access::{Actor, Visibility};
 use crate::clock::Millis;
 use crate::customers::phone::Phone;
 use crate::customers::{opt_email, opt_phone, CustomerInput, Kind};
@@ -118,6 +118,36 @@ pub struct LeadResult {
     pub customer_created: bool,
     /// True when this answer repeats an earlier one for the same idempotency key.
     pub replayed: bool,
+}
+
+/// What the caller is told about their lead: the outcome, and the ids of the customer and of
+/// the opportunity only when they may see them (`null` otherwise). A representative's lead
+/// may match another branch's customer: it still goes to that customer's opportunity, whose
+/// owner is told, but its ids are not the caller's to read.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LeadAnswer {
+    pub outcome: Outcome,
+    pub opportunity_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    /// Whether the customer record was created for this lead.
+    pub customer_created: bool,
+    /// True when this answer repeats an earlier one for the same idempotency key.
+    pub replayed: bool,
+}
+
+impl LeadResult {
+    /// The answer for a caller who sees what `vis` allows.
+    pub async fn answer_for(self, db: &Db, vis: &Visibility) -> Result<LeadAnswer> {
+        let opportunity_id = super::store::get_visible(db, vis, self.opportunity_id).await?.map(|o| o.id);
+        let customer_id = crate::customers::store::get_visible(db, vis, self.customer_id).await?.map(|c| c.id);
+        Ok(LeadAnswer {
+            outcome: self.outcome,
+            opportunity_id,
+            customer_id,
+            customer_created: self.customer_created,
+            replayed: self.replayed,
+        })
+    }
 }
 
 /// The caller an idempotency key belongs to: the user (whether by token or session), or the

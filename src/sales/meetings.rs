@@ -503,8 +503,13 @@ struct Resolved {
     customer_id: i64,
 }
 
-/// Checks the references; `current_owner` (a meeting's rep who has since left) may be kept.
-async fn resolve(tx: &mut Tx, input: &MeetingInput, current_owner: Option<i64>) -> Result<Resolved> {
+/// Checks the references; what the meeting already has (`current`: a rep who has since left,
+/// participants someone else added) may be kept. A new rep or participant must be a record the
+/// user may see: staff from their directory, customers they may read; any other id is
+/// refused as unknown, without its name.
+async fn resolve(tx: &mut Tx, input: &MeetingInput, vis: &Visibility, current: Option<&Meeting>) -> Result<Resolved> {
+    let current_owner = current.and_then(|m| m.owner_id);
+    let kept = |kind: &str, id: i64| current.is_some_and(|m| m.participants.iter().any(|p| p.kind == kind && p.id == id));
     let mut errs = FieldErrors::new();
     let opp: Option<(i64, Option<i64>, Option<i64>, i64)> =
         sqlx::query_as("SELECT customer_id, branch_id, owner_id, trashed FROM opportunities WHERE id = $1")
@@ -530,7 +535,12 @@ async fn resolve(tx: &mut Tx, input: &MeetingInput, current_owner: Option<i64>) 
         }
     }
     if let Some(o) = input.owner_id.filter(|o| Some(*o) != current_owner) {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1 AND active = 1").bind(o).fetch_one(&mut **tx).await?;
+        // The file's own rep is always a valid choice; anyone else comes from the directory.
+        let n: i64 = if Some(o) == opp_owner {
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1 AND active = 1").bind(o).fetch_one(&mut **tx).await?
+        } else {
+            in_directory(tx, vis, o).await?
+        };
         if n == 0 {
             errs.add("owner_id", "error.unknown_user");
         }
@@ -552,7 +562,7 @@ async fn resolve(tx: &mut Tx, input: &MeetingInput, current_owner: Option<i64>) 
         }
     }
     for u in &input.user_ids {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1").bind(*u).fetch_one(&mut **tx).await?;
+        let n: i64 = if kept("user", *u) { 1 } else { in_directory(tx, vis, *u).await? };
         if n == 0 {
             errs.add("user_ids", "error.unknown_user");
             break;
@@ -566,7 +576,13 @@ async fn resolve(tx: &mut Tx, input: &MeetingInput, current_owner: Option<i64>) 
         }
     }
     for c in &input.customer_ids {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers WHERE id = $1").bind(*c).fetch_one(&mut **tx).await?;
+        let n: i64 = if kept("customer", *c) {
+            1
+        } else {
+            let mut q = Sql::new("SELECT COUNT(*) FROM customers c WHERE c.id = ");
+            q.bind(*c).push(" AND ").append(vis.customers("c"));
+            q.query_scalar().fetch_one(&mut **tx).await?
+        };
         if n == 0 {
             errs.add("customer_ids", "error.unknown_customer");
             break;
@@ -575,6 +591,13 @@ async fn resolve(tx: &mut Tx, input: &MeetingInput, current_owner: Option<i64>) 
     errs.into_result()?;
     let first = if first.is_empty() { last } else { first };
     Ok(Resolved { stock_ids, customer_first_name: first, customer_language: lang, opp_branch, opp_owner, customer_id })
+}
+
+/// 1 when user `id` is an active user of the directory `vis` sees, else 0.
+async fn in_directory(tx: &mut Tx, vis: &Visibility, id: i64) -> Result<i64> {
+    let mut q = Sql::new("SELECT COUNT(*) FROM users u WHERE u.active = 1 AND u.id = ");
+    q.bind(id).push(" AND ").append(vis.filter("u.id", "u.org_unit_id"));
+    Ok(q.query_scalar().fetch_one(&mut **tx).await?)
 }
 
 /// The branch's group: the first group attached to the meeting's branch.
@@ -631,10 +654,10 @@ fn derived(input: &MeetingInput, r: &Resolved) -> (String, String, bool) {
 /// Books a meeting: stores it, moves the opportunity to the "meeting booked" status when it
 /// is earlier in the pipeline, writes the timeline and sends the confirmation with its
 /// invitation.
-pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &MeetingInput, zone: Zone) -> Result<Meeting> {
+pub async fn create(db: &Db, actor: &Actor, vis: &Visibility, now: Millis, input: &MeetingInput, zone: Zone) -> Result<Meeting> {
     let statuses = Statuses::load(db).await?;
     let mut tx = db.begin().await?;
-    let r = resolve(&mut tx, input, None).await?;
+    let r = resolve(&mut tx, input, vis, None).await?;
     let (subject, prio, overridden) = derived(input, &r);
     let branch = input.branch_id.or(r.opp_branch);
     let owner = input.owner_id.or(r.opp_owner);
@@ -702,14 +725,14 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &MeetingInput, z
 }
 
 /// Changes a meeting. A change of time, place, subject or participants sends the update.
-pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &MeetingInput, zone: Zone) -> Result<Meeting> {
+pub async fn update(db: &Db, actor: &Actor, vis: &Visibility, now: Millis, id: i64, input: &MeetingInput, zone: Zone) -> Result<Meeting> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     if input.opportunity_id != old.opportunity_id {
         return Err(Error::validation("opportunity_id", "error.read_only"));
     }
     let before = audit::Before::read(&mut tx, "meetings", id).await?;
-    let r = resolve(&mut tx, input, old.owner_id).await?;
+    let r = resolve(&mut tx, input, vis, Some(&old)).await?;
     let (subject, prio, overridden) = derived(input, &r);
     let branch = input.branch_id.or(old.branch_id);
     let owner = input.owner_id.or(old.owner_id);

@@ -20,7 +20,7 @@ use crate::http::listing::{self, ListState, Listed};
 use crate::http::lists::Opportunities;
 use crate::http::AppState;
 use crate::sales::calls::{self, Call, CallForm};
-use crate::sales::leads::{self, LeadForm, LeadResult};
+use crate::sales::leads::{self, LeadAnswer, LeadForm};
 use crate::sales::meetings::{self, CalendarOf, Meeting, MeetingForm};
 use crate::sales::stock::{self, StockForm, StockUnit};
 use crate::sales::store::{self, Note, OpenFile};
@@ -373,20 +373,21 @@ impl ApiInput for LeadForm {}
 
 /// Takes an Internet lead. The customer is recognised by phone or email (created when
 /// unknown); the lead is merged into their most recent opportunity unless it is expired or
-/// trashed, else a new opportunity is opened. Send an `Idempotency-Key` header: the same
+/// trashed, else a new opportunity is opened. The answer names the customer and the
+/// opportunity only when the caller may see them (`null` otherwise). Send an `Idempotency-Key` header: the same
 /// key twice with the same lead takes it once and answers the same; with a different lead it
 /// is refused (422). Keys are per caller: another caller's identical key is independent.
 #[utoipa::path(post, path = "/api/v1/leads", tag = "sales", request_body = LeadForm,
     params(("Idempotency-Key" = Option<String>, Header,
         description = "Yours only: the same key with the same lead takes it once (200, replayed); with another lead, 422")),
-    responses((status = 201, body = LeadResult), (status = 200, body = LeadResult, description = "Replayed"),
+    responses((status = 201, body = LeadAnswer), (status = 200, body = LeadAnswer, description = "Replayed"),
         (status = 422, description = "Invalid lead, or the key already used for a different lead")))]
 pub async fn create_lead(
     State(st): State<AppState>,
     c: Ctx,
     headers: HeaderMap,
     ApiJson(f): ApiJson<LeadForm>,
-) -> Result<(StatusCode, Json<LeadResult>), HttpError> {
+) -> Result<(StatusCode, Json<LeadAnswer>), HttpError> {
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(v.to_str().map_err(|_| Error::validation("Idempotency-Key", "error.idempotency_key"))?.trim().to_string()),
         None => None,
@@ -395,7 +396,8 @@ pub async fn create_lead(
     let input = f.parse(&region)?;
     let defaults = leads::Defaults { branch_id: c.p.visibility.home_unit_id(), owner_id: None };
     let r = leads::intake(&st.db, &c.actor(), st.now(), &input, key.as_deref(), defaults).await?;
-    Ok((if r.replayed { StatusCode::OK } else { StatusCode::CREATED }, Json(r)))
+    let status = if r.replayed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(r.answer_for(&st.db, &c.p.visibility).await?)))
 }
 
 // ------------------------------------------------------------------ meetings
@@ -459,7 +461,7 @@ pub async fn create_meeting(
     store::get_visible(&st.db, &c.p.visibility, input.opportunity_id)
         .await?
         .ok_or_else(|| Error::validation("opportunity_id", "error.unknown_opportunity"))?;
-    let m = meetings::create(&st.db, &c.actor(), st.now(), &input, zone).await?;
+    let m = meetings::create(&st.db, &c.actor(), &c.p.visibility, st.now(), &input, zone).await?;
     Ok((StatusCode::CREATED, Json(m)))
 }
 
@@ -483,7 +485,7 @@ pub async fn update_meeting(
     visible_meeting(&st, &c, id).await?;
     let zone = crate::settings::zone(&st.db).await?;
     let input = f.parse(zone)?;
-    Ok(Json(meetings::update(&st.db, &c.actor(), st.now(), id, &input, zone).await?))
+    Ok(Json(meetings::update(&st.db, &c.actor(), &c.p.visibility, st.now(), id, &input, zone).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/meetings/{id}/cancel", tag = "sales", responses((status = 200, body = Meeting), (status = 404), (status = 409)))]

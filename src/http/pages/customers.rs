@@ -132,7 +132,12 @@ async fn form_page(
     let chosen: Vec<&str> = form.particularities.iter().map(String::as_str).collect();
     let particularities = lists::choices(&st.db, "customer_particularity", &chosen).await?;
     let units = units::tree(&st.db).await?;
-    let owners = users::active_and(&st.db, &form.owner_id.into_iter().collect::<Vec<_>>()).await?;
+    // The directory the user sees, and the owner the record has (not one typed in a refused post).
+    let kept = match id {
+        Some(id) => writable(st, c, id).await?.owner_id,
+        None => None,
+    };
+    let owners = users::pickable(&st.db, &c.p.visibility, &kept.into_iter().collect::<Vec<_>>()).await?;
     let mut pc = PageCtx::new(c, "/customers", if id.is_some() { "customers.edit" } else { "customers.new" });
     if id.is_some() {
         pc.title = format!("{} {}", form.first_name, if form.kind == "company" { &form.company_name } else { &form.last_name });

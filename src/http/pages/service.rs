@@ -152,7 +152,12 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: RequestForm, f
     let types = lists::choices(&st.db, "request_type", &[form.request_type.as_str()]).await?;
     let symptom: Vec<&str> = form.symptom.iter().map(String::as_str).collect();
     let symptoms = lists::choices(&st.db, "symptom", &symptom).await?;
-    let owners = users::active_and(&st.db, &form.owner_id.into_iter().collect::<Vec<_>>()).await?;
+    // The directory the user sees, and the owner the record has (not one typed in a refused post).
+    let kept = match id {
+        Some(id) => visible(st, c, id).await?.owner_id,
+        None => None,
+    };
+    let owners = users::pickable(&st.db, &c.p.visibility, &kept.into_iter().collect::<Vec<_>>()).await?;
     let mut resp = render(FormPage {
         c: PageCtx::new(c, "/service/requests", if id.is_some() { "service.edit" } else { "service.new" }),
         id,
@@ -356,7 +361,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         (crate::service::summary::SendForm { subject, attach_summary: true, ..Default::default() }, FormErrors::none())
     });
     // Autocompletion of staff and the customer's contacts.
-    let staff = users::all_active(&st.db).await?;
+    let staff = users::pickable(&st.db, &c.p.visibility, &[]).await?;
     let mut address_book: Vec<String> = staff.iter().map(|u| format!("{} <{}>", u.name, u.email)).collect();
     for ct in crate::customers::store::contacts(&st.db, r.customer_id).await? {
         if let Some(e) = &ct.email {
@@ -698,7 +703,9 @@ async fn intervention_page(
         None => store::contact_of(&st.db, i.request_id, store::Role::User).await?,
     };
     let region = crate::customers::store::region_of(&st.db).await?;
-    let technicians = users::active_and(&st.db, &form.technician_ids).await?;
+    // The directory the user sees, and the technicians the intervention has (not the ids of a refused post).
+    let kept: Vec<i64> = i.technicians.iter().map(|t| t.id).collect();
+    let technicians = users::pickable(&st.db, &c.p.visibility, &kept).await?;
     let mut pc = PageCtx::new(c, "/service/requests", "service.intervention").with_notice(notice);
     pc.title = i.number.clone();
     let errors = f.any();
@@ -852,7 +859,7 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
         next: fmt(date + step),
         technician_id,
         branch_id,
-        users: users::all_active(&st.db).await?,
+        users: users::pickable(&st.db, &c.p.visibility, &[]).await?,
         units: crate::org::units::tree(&st.db).await?,
     }))
 }

@@ -62,7 +62,12 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, s: FormState) -> Res
     let errors = s.f.any() || !s.duplicates.is_empty();
     let lead_type: Vec<&str> = s.form.lead_type.iter().map(String::as_str).collect();
     let lead_types = lists::choices(&st.db, "lead_type", &lead_type).await?;
-    let owners = users::active_and(&st.db, &s.form.owner_id.into_iter().collect::<Vec<_>>()).await?;
+    // The directory the user sees, and the owner the record has (not one typed in a refused post).
+    let kept = match id {
+        Some(id) => visible(st, c, id).await?.owner_id,
+        None => None,
+    };
+    let owners = users::pickable(&st.db, &c.p.visibility, &kept.into_iter().collect::<Vec<_>>()).await?;
     let mut resp = render(FormPage {
         c: pc,
         id,

@@ -27,7 +27,14 @@ impl LeadPage {
     }
 }
 
-async fn lead_page(st: &AppState, c: &Ctx, form: LeadForm, f: FormErrors, checked: bool) -> Result<Response, HttpError> {
+async fn lead_page(
+    st: &AppState,
+    c: &Ctx,
+    form: LeadForm,
+    f: FormErrors,
+    checked: bool,
+    notice: Option<&str>,
+) -> Result<Response, HttpError> {
     // Before handling a lead the agent sees the customer's other open files, in every department.
     let mut known = Vec::new();
     let region = crate::customers::store::region_of(&st.db).await?;
@@ -47,7 +54,7 @@ async fn lead_page(st: &AppState, c: &Ctx, form: LeadForm, f: FormErrors, checke
     }
     let errors = f.any();
     let mut resp = render(LeadPage {
-        c: PageCtx::new(c, "/opportunities", "leads.new"),
+        c: PageCtx::new(c, "/opportunities", "leads.new").with_notice(notice),
         form,
         f,
         lead_types: lists::items(&st.db, "lead_type", false).await?,
@@ -61,9 +68,9 @@ async fn lead_page(st: &AppState, c: &Ctx, form: LeadForm, f: FormErrors, checke
     Ok(resp)
 }
 
-pub async fn lead_form(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
+pub async fn lead_form(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
     let form = LeadForm { lead_type: Some("phone_up".into()), ..Default::default() };
-    lead_page(&st, &c, form, FormErrors::none(), false).await
+    lead_page(&st, &c, form, FormErrors::none(), false, q.notice.as_deref()).await
 }
 
 /// The agent's lead: "check" shows who the customer is and their open files; "take the
@@ -87,21 +94,26 @@ pub async fn lead_submit(State(st): State<AppState>, c: Ctx, body: String) -> Re
         Ok(i) => i,
         Err(e) => {
             let fe = form_error(&c, e)?;
-            return lead_page(&st, &c, f, fe, false).await;
+            return lead_page(&st, &c, f, fe, false, None).await;
         }
     };
     if check {
-        return lead_page(&st, &c, f, FormErrors::none(), true).await;
+        return lead_page(&st, &c, f, FormErrors::none(), true, None).await;
     }
     let defaults = leads::Defaults { branch_id: c.p.visibility.home_unit_id(), owner_id: None };
     match leads::intake(&st.db, &c.actor(), st.now(), &input, None, defaults).await {
-        Ok(r) => Ok(redirect_notice(
-            &format!("/opportunities/{}", r.opportunity_id),
-            if r.outcome == leads::Outcome::Merged { "notice.lead_merged" } else { "notice.lead_created" },
-        )),
+        Ok(r) => {
+            let notice = if r.outcome == leads::Outcome::Merged { "notice.lead_merged" } else { "notice.lead_created" };
+            // A lead for a file the agent may not open (another branch's customer) went there
+            // and its owner was told: the agent stays on the lead screen.
+            Ok(match r.answer_for(&st.db, &c.p.visibility).await?.opportunity_id {
+                Some(id) => redirect_notice(&format!("/opportunities/{id}"), notice),
+                None => redirect_notice("/leads/new", notice),
+            })
+        }
         Err(e) => {
             let fe = form_error(&c, e)?;
-            lead_page(&st, &c, f, fe, false).await
+            lead_page(&st, &c, f, fe, false, None).await
         }
     }
 }

@@ -86,7 +86,14 @@ async fn meeting_page(
     let stock_numbers = form.stock_numbers.join(", ");
     let categories = lists::choices(&st.db, "meeting_category", &[form.category.as_str()]).await?;
     let meeting_statuses = lists::choices(&st.db, "meeting_status", &[form.status.as_str()]).await?;
-    let users = users::active_and(&st.db, &form.user_ids).await?;
+    // The directory the user sees, and whom the meeting and its file already have (not the ids
+    // of a refused post: their names are not the user's to read).
+    let mut keep: Vec<i64> = o.owner_id.into_iter().collect();
+    if let Some(m) = &meeting {
+        keep.extend(m.owner_id);
+        keep.extend(m.participants.iter().filter(|p| p.kind == "user").map(|p| p.id));
+    }
+    let users = users::pickable(&st.db, &c.p.visibility, &keep).await?;
     let mut resp = render(MeetingPage {
         c: pc,
         l,
@@ -161,7 +168,7 @@ pub async fn create_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i
     form.opportunity_id = Some(id);
     let zone = crate::settings::zone(&st.db).await?;
     let res = match form.parse(zone) {
-        Ok(input) => meetings::create(&st.db, &c.actor(), st.now(), &input, zone).await,
+        Ok(input) => meetings::create(&st.db, &c.actor(), &c.p.visibility, st.now(), &input, zone).await,
         Err(e) => Err(e),
     };
     match res {
@@ -198,7 +205,7 @@ pub async fn update_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i
     form.opportunity_id = Some(m.opportunity_id);
     let zone = crate::settings::zone(&st.db).await?;
     let res = match form.parse(zone) {
-        Ok(input) => meetings::update(&st.db, &c.actor(), st.now(), id, &input, zone).await,
+        Ok(input) => meetings::update(&st.db, &c.actor(), &c.p.visibility, st.now(), id, &input, zone).await,
         Err(e) => Err(e),
     };
     match res {
@@ -328,7 +335,7 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
         next: fmt(date + step),
         user_id: if branch_id.is_some() { None } else { user_id },
         branch_id,
-        users: users::all_active(&st.db).await?,
+        users: users::pickable(&st.db, &c.p.visibility, &[]).await?,
         units: units::tree(&st.db).await?,
     }))
 }

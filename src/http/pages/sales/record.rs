@@ -57,6 +57,7 @@ async fn show_page(
     let mut pc = PageCtx::new(c, "/opportunities", "nav.opportunities").with_notice(notice);
     pc.title = o.name.clone();
     let errors = status_error.is_some() || note.1.is_some() || call.1.any();
+    let owners = users::pickable(&st.db, &c.p.visibility, &o.owner_id.into_iter().collect::<Vec<_>>()).await?;
     let mut resp = render(ShowPage {
         c: pc,
         l,
@@ -67,7 +68,7 @@ async fn show_page(
         others,
         outcomes: lists::items(&st.db, "call_outcome", false).await?,
         statuses,
-        owners: users::all_active(&st.db).await?,
+        owners,
         status_error,
         note_error: note.1,
         note_body: note.0,
