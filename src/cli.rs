@@ -143,6 +143,7 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
     match cli.command {
         Command::Config { command: ConfigCommand::Check } => {
             print!("{}", config.masked_toml());
+            config.trusted_proxy_nets().map_err(anyhow::Error::msg)?;
             Ok(())
         }
         Command::Migrate => {
