@@ -87,6 +87,9 @@ pub enum AdminCommand {
         user: String,
         #[arg(long)]
         name: String,
+        /// Days until the token stops working (default 90; 0: no expiry).
+        #[arg(long)]
+        expires_in_days: Option<i64>,
     },
 }
 
@@ -215,10 +218,12 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
                         ),
                     }
                 }
-                AdminCommand::CreateToken { user, name } => {
+                AdminCommand::CreateToken { user, name, expires_in_days } => {
                     let u = crate::identity::users::by_email(&st.db, &user).await?.ok_or_else(|| anyhow!("no user with email {user}"))?;
-                    let (_, secret) =
-                        crate::identity::token::create(&st.db, &Actor::system(), clock.now_ms(), u.id, &name).await.map_err(describe)?;
+                    let expiry = crate::identity::token::Expiry::parse(expires_in_days).map_err(describe)?;
+                    let (_, secret) = crate::identity::token::create_with(&st.db, &Actor::system(), clock.now_ms(), u.id, &name, expiry)
+                        .await
+                        .map_err(describe)?;
                     println!("{secret}");
                     Ok(())
                 }

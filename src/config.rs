@@ -127,7 +127,10 @@ impl Config {
     /// The trusted proxies, parsed; an entry that is not an address or a network is an error
     /// (checked at start-up and by `carnet config check`).
     pub fn trusted_proxy_nets(&self) -> Result<Vec<Net>, String> {
-        self.trusted_proxies.iter().map(|s| Net::parse(s).ok_or_else(|| format!("trusted_proxies: {s:?} is not an IP address or network"))).collect()
+        self.trusted_proxies
+            .iter()
+            .map(|s| Net::parse(s).ok_or_else(|| format!("trusted_proxies: {s:?} is not an IP address or network")))
+            .collect()
     }
 
     /// The configuration as TOML with passwords in URLs masked.

@@ -199,7 +199,8 @@ async fn address_limits_spare_known_devices_and_forwarded_for_needs_a_trusted_pr
         let device = device_cookie(&r);
         let mine = || device_browser(&app, &device);
         for i in 1..=3 {
-            let r = login_with(&app, &browser(), &format!("x{i}@test.example"), "guess-password-1", "/", Some(&format!("203.0.113.{i}"))).await;
+            let r =
+                login_with(&app, &browser(), &format!("x{i}@test.example"), "guess-password-1", "/", Some(&format!("203.0.113.{i}"))).await;
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         }
         let r = login_with(&app, &browser(), "v@test.example", PASSWORD, "/", Some("203.0.113.50")).await;
@@ -319,7 +320,8 @@ async fn tokens_expire_record_their_use_and_die_with_the_password() {
         assert_eq!(app.api(&tok).get("/api/v1/me").await.0, 401);
 
         // Deactivated: revoked, and reactivating gives no token back.
-        let admin_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email LIKE 'admin%'").fetch_one(&app.state.db.pool).await.unwrap();
+        let admin_id: i64 =
+            sqlx::query_scalar("SELECT id FROM users WHERE email LIKE 'admin%'").fetch_one(&app.state.db.pool).await.unwrap();
         let adm = app.api(&app.token_for(admin_id).await);
         let tok = app.token_for(id).await;
         assert_eq!(adm.send("PATCH", &format!("/api/v1/users/{id}"), Some(json!({"active": false}))).await.0, 200);
@@ -365,9 +367,11 @@ async fn common_passwords_and_the_email_are_refused_in_both_languages() {
         let admin = app.user("admin@test.example", "administrateur", None).await;
         let api = app.api(&app.token_for(admin).await);
         let before = app.snapshot().await;
-        for (pw, key_fr) in
-            [("1234567890", "parmi les plus courants"), ("Password123", "parmi les plus courants"), ("New.Person@Test.Example", "votre adresse courriel")]
-        {
+        for (pw, key_fr) in [
+            ("1234567890", "parmi les plus courants"),
+            ("Password123", "parmi les plus courants"),
+            ("New.Person@Test.Example", "votre adresse courriel"),
+        ] {
             let body = json!({"email": "new.person@test.example", "name": "New", "role": "representant", "password": pw});
             let (st, b) = api.send("POST", "/api/v1/users", Some(body)).await;
             assert_eq!(st, 422, "{pw}");

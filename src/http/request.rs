@@ -43,13 +43,8 @@ pub fn client_addr(peer: Option<std::net::IpAddr>, headers: &HeaderMap, trusted:
     if !is_trusted(peer) {
         return peer.to_string();
     }
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
+    let forwarded: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).collect();
     let mut client = peer;
     for entry in forwarded.iter().rev() {
         match entry.parse::<std::net::IpAddr>() {

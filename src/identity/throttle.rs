@@ -115,7 +115,11 @@ pub async fn refund(db: &Db, now: Millis, key: Key<'_>, free: i64) -> Result<()>
 
 /// Forgets the counters nobody used for `FORGET_AFTER_MS` (the housekeeping job).
 pub async fn purge(db: &Db, now: Millis) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM login_throttle WHERE updated_at <= $1").bind(now - FORGET_AFTER_MS).execute(&db.pool).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM login_throttle WHERE updated_at <= $1")
+        .bind(now - FORGET_AFTER_MS)
+        .execute(&db.pool)
+        .await?
+        .rows_affected())
 }
 
 /// Known devices: a random cookie set at a successful login, stored hashed with its user.
@@ -132,12 +136,13 @@ pub mod devices {
     /// The hash of the device behind `secret` when it is one of `user_id`'s.
     pub async fn known(db: &Db, now: Millis, user_id: i64, secret: &str) -> Result<Option<String>> {
         let hash = hash_secret(secret);
-        let found: Option<String> = sqlx::query_scalar("SELECT id_hash FROM known_devices WHERE id_hash = $1 AND user_id = $2 AND last_used_at > $3")
-            .bind(&hash)
-            .bind(user_id)
-            .bind(now - KEEP_MS)
-            .fetch_optional(&db.pool)
-            .await?;
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id_hash FROM known_devices WHERE id_hash = $1 AND user_id = $2 AND last_used_at > $3")
+                .bind(&hash)
+                .bind(user_id)
+                .bind(now - KEEP_MS)
+                .fetch_optional(&db.pool)
+                .await?;
         Ok(found)
     }
 

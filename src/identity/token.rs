@@ -163,10 +163,11 @@ pub async fn revoke(db: &Db, actor: &Actor, now: Millis, user_id: i64, token_id:
 /// Revokes every token of `user_id` not yet revoked, in the caller's transaction (a password
 /// change, a deactivation), and records it in the user's history. Returns how many.
 pub async fn revoke_all(tx: &mut Tx, actor: &Actor, now: Millis, user_id: i64) -> Result<u64> {
-    let live: Vec<ApiToken> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id"))
-        .bind(user_id)
-        .fetch_all(&mut **tx)
-        .await?;
+    let live: Vec<ApiToken> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id"))
+            .bind(user_id)
+            .fetch_all(&mut **tx)
+            .await?;
     if live.is_empty() {
         return Ok(0);
     }

@@ -120,7 +120,10 @@ pub async fn create_token(State(st): State<AppState>, c: Ctx, Form(f): Form<Toke
     let days = f.expires_in_days.trim();
     let expiry = match days {
         "" => Ok(token::Expiry::default()),
-        d => d.parse::<i64>().map_err(|_| crate::error::Error::validation("expires_in_days", "error.token_expiry")).and_then(|d| token::Expiry::parse(Some(d))),
+        d => d
+            .parse::<i64>()
+            .map_err(|_| crate::error::Error::validation("expires_in_days", "error.token_expiry"))
+            .and_then(|d| token::Expiry::parse(Some(d))),
     };
     let created = match expiry {
         Ok(expiry) => token::create_with(&st.db, &c.actor(), st.now(), c.p.user_id, &f.name, expiry).await,
