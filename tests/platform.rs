@@ -845,7 +845,7 @@ async fn secure_cookie_when_served_over_https() {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("carnet_session="))
+        .find(|c| c.starts_with("__Host-carnet_session="))
         .unwrap();
     assert!(set.contains("; Secure"));
     app.stop().await;
