@@ -212,6 +212,7 @@ async fn address_limits_spare_known_devices_and_forwarded_for_needs_a_trusted_pr
         // Behind a trusted proxy: the client is the first untrusted address from the right.
         let app = TestApp::start_with(backend, |c| {
             c.login_max_failures_per_address = 3;
+            c.login_max_failures_per_account = 2;
             c.trusted_proxies = vec!["127.0.0.1".into()];
         })
         .await;
@@ -226,8 +227,20 @@ async fn address_limits_spare_known_devices_and_forwarded_for_needs_a_trusted_pr
         }
         let r = login_with(&app, &browser(), "v@test.example", PASSWORD, "/", Some("203.0.113.2")).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "another client behind the proxy");
-        let ip: String = sqlx::query_scalar("SELECT ip FROM sessions").fetch_one(&app.state.db.pool).await.unwrap();
+        let ip: String =
+            sqlx::query_scalar("SELECT ip FROM sessions ORDER BY created_at, id_hash").fetch_one(&app.state.db.pool).await.unwrap();
         assert_eq!(ip, "203.0.113.2");
+        // Attempts refused by an account's slowdown are not verified: they cost the address nothing.
+        for _ in 0..2 {
+            let r = login_with(&app, &browser(), "w@test.example", "guess-password-2", "/", Some("203.0.113.4")).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        for _ in 0..3 {
+            let r = login_with(&app, &browser(), "w@test.example", "guess-password-3", "/", Some("203.0.113.4")).await;
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        }
+        let r = login_with(&app, &browser(), "v@test.example", PASSWORD, "/", Some("203.0.113.4")).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "the address is not slowed down by the account's refusals");
         // People of one office log in one after the other: successes give the address its attempt back.
         for i in 1..=5 {
             let email = format!("staff{i}@test.example");

@@ -385,7 +385,14 @@ pub async fn login_submit(
         Some(d) => throttle::take(&st.db, now, throttle::Key::Device(d), per_account).await?,
         None => match throttle::take(&st.db, now, throttle::Key::Address(&m.ip), per_address).await? {
             Some(w) => Some(w),
-            None => throttle::take(&st.db, now, throttle::Key::Account(&email), per_account).await?,
+            None => {
+                let wait = throttle::take(&st.db, now, throttle::Key::Account(&email), per_account).await?;
+                if wait.is_some() {
+                    // Not verified: the address gets its attempt back.
+                    throttle::refund(&st.db, now, throttle::Key::Address(&m.ip), per_address).await?;
+                }
+                wait
+            }
         },
     };
     if let Some(ms) = wait {
