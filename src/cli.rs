@@ -92,6 +92,9 @@ pub enum AdminCommand {
         user: String,
         #[arg(long)]
         name: String,
+        /// Days until the token stops working (default 90; 0: no expiry).
+        #[arg(long)]
+        expires_in_days: Option<i64>,
     },
 }
 
@@ -148,6 +151,7 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
     match cli.command {
         Command::Config { command: ConfigCommand::Check } => {
             print!("{}", config.masked_toml());
+            config.trusted_proxy_nets().map_err(anyhow::Error::msg)?;
             Ok(())
         }
         Command::Migrate => {
@@ -225,10 +229,12 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
                     println!("{} <{}> is now an active administrator.", u.name, u.email);
                     Ok(())
                 }
-                AdminCommand::CreateToken { user, name } => {
+                AdminCommand::CreateToken { user, name, expires_in_days } => {
                     let u = crate::identity::users::by_email(&st.db, &user).await?.ok_or_else(|| anyhow!("no user with email {user}"))?;
-                    let (_, secret) =
-                        crate::identity::token::create(&st.db, &Actor::system(), clock.now_ms(), u.id, &name).await.map_err(describe)?;
+                    let expiry = crate::identity::token::Expiry::parse(expires_in_days).map_err(describe)?;
+                    let (_, secret) = crate::identity::token::create_with(&st.db, &Actor::system(), clock.now_ms(), u.id, &name, expiry)
+                        .await
+                        .map_err(describe)?;
                     println!("{secret}");
                     Ok(())
                 }

@@ -2,7 +2,7 @@
 //! `CARNET_CONFIG`), then `CARNET_*` environment variables (`DATABASE_URL` too), then the
 //! command line. `carnet config check` prints the result with secrets masked.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -34,10 +34,16 @@ pub struct Config {
     pub run_jobs: bool,
     /// How often an idle worker looks for jobs, in milliseconds.
     pub job_poll_ms: u64,
-    /// Failed logins per account (15 minutes) before the account is throttled.
+    /// Failed logins in a row on an account (or on one known device) before each further
+    /// attempt waits, 30 s at first, doubling up to 15 minutes (`identity::throttle`).
     pub login_max_failures_per_account: i64,
-    /// Failed logins per client address (15 minutes) before the address is throttled.
+    /// Failed logins in a row from one client address before each further attempt from it,
+    /// except from known devices, waits (same backoff).
     pub login_max_failures_per_address: i64,
+    /// Reverse proxies whose `X-Forwarded-For` header is believed, as addresses or networks
+    /// (`["127.0.0.1", "10.0.0.0/8", "::1"]`). Empty (the default): the header is ignored and
+    /// the client is the peer of the TCP connection.
+    pub trusted_proxies: Vec<String>,
     /// Log filter, in `tracing` syntax.
     pub log: String,
     /// Outgoing mail server, e.g. `smtp://user:pass@host:587?tls=required`,
@@ -77,6 +83,7 @@ impl Default for Config {
             job_poll_ms: 1000,
             login_max_failures_per_account: 5,
             login_max_failures_per_address: 30,
+            trusted_proxies: Vec::new(),
             log: "info,sqlx=warn".into(),
             smtp_url: None,
             mail_dir: std::path::PathBuf::from("outbox"),
@@ -111,6 +118,21 @@ impl Config {
         self.secure_cookies || self.public_url.starts_with("https://")
     }
 
+    /// Served over https: the session cookie takes the `__Host-` prefix (Secure, the whole
+    /// site, this host only).
+    pub fn host_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// The trusted proxies, parsed; an entry that is not an address or a network is an error
+    /// (checked at start-up and by `carnet config check`).
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<Net>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|s| Net::parse(s).ok_or_else(|| format!("trusted_proxies: {s:?} is not an IP address or network")))
+            .collect()
+    }
+
     /// The configuration as TOML with passwords in URLs masked.
     pub fn masked_toml(&self) -> String {
         let mut shown = self.clone();
@@ -118,6 +140,44 @@ impl Config {
         shown.smtp_url = shown.smtp_url.as_deref().map(mask_url_password);
         shown.documents_url = shown.documents_url.as_deref().map(mask_url_password);
         toml_string(&shown)
+    }
+}
+
+/// An IP network (`10.0.0.0/8`, `fd00::/8`) or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Net {
+    pub fn parse(s: &str) -> Option<Net> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (s.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Net { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
     }
 }
 
@@ -181,5 +241,22 @@ mod tests {
         assert_eq!(mask_url_password("s3://d?aws_sse_customer_key_base64=k"), "s3://d?aws_sse_customer_key_base64=****");
         let c = Config { database_url: "postgres://u:s3cret@h/d".into(), ..Default::default() };
         assert!(!c.masked_toml().contains("s3cret"));
+    }
+
+    #[test]
+    fn networks_of_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let n = Net::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains(ip("10.1.2.3")) && !n.contains(ip("11.0.0.1")));
+        assert!(n.contains(ip("::ffff:10.9.9.9")), "IPv4-mapped addresses are IPv4");
+        assert!(Net::parse("127.0.0.1").unwrap().contains(ip("127.0.0.1")));
+        assert!(!Net::parse("127.0.0.1").unwrap().contains(ip("127.0.0.2")));
+        assert!(Net::parse("fd00::/8").unwrap().contains(ip("fd12::1")));
+        assert!(Net::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        for bad in ["", "10.0.0.0/33", "host.example", "10.0.0/8", "::/129"] {
+            assert!(Net::parse(bad).is_none(), "{bad:?}");
+        }
+        let c = Config { trusted_proxies: vec!["127.0.0.1".into(), "nope".into()], ..Default::default() };
+        assert!(c.trusted_proxy_nets().is_err());
     }
 }

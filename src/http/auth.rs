@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::error::{error_response, HttpError};
-pub use super::request::{cookie, cookie_lang, LANG_COOKIE};
+pub use super::request::{cookie, cookie_lang, ClientAddr, LANG_COOKIE};
 use super::{AppState, RequestId};
 use crate::access::{cache, Actor, Principal, Right};
 use crate::error::{Error, FieldErrors};
@@ -24,6 +24,8 @@ use crate::i18n::{Lang, Tr};
 use crate::identity::session;
 
 pub const CSRF_FIELD: &str = "_csrf";
+/// The largest body a public route (login, language switch) reads: anyone may send one.
+pub const PUBLIC_BODY_BYTES: usize = 16 * 1024;
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// What a route requires.
@@ -86,7 +88,7 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
                 Err(e) => return HttpError::from(e).into_response(),
             },
         }
-    } else if let Some(secret) = cookie(&headers, session::COOKIE) {
+    } else if let Some(secret) = cookie(&headers, session_cookie_name(&st.config)) {
         let key = cache::key("session", &secret);
         match st.principals.get(&key, epoch, now) {
             Some(p) => (Some(p), false),
@@ -123,7 +125,8 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     if changes_state && !by_token {
         if let Some(p) = principal.as_ref() {
             let expected = p.csrf_token.clone().unwrap_or_default();
-            let (ok, rebuilt) = match check_csrf(req, &expected, st.config.max_body_bytes).await {
+            let limit = if access == Access::Public { PUBLIC_BODY_BYTES } else { st.config.max_body_bytes };
+            let (ok, rebuilt) = match check_csrf(req, &expected, limit).await {
                 Ok(x) => x,
                 Err(resp) => return with_lang(resp, lang),
             };
@@ -137,6 +140,9 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     if let Some(p) = principal {
         req.extensions_mut().insert(p);
     }
+    let peer = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let nets = st.config.trusted_proxy_nets().unwrap_or_default();
+    req.extensions_mut().insert(ClientAddr(super::request::client_addr(peer, &headers, &nets)));
     req.extensions_mut().insert(lang);
     with_lang(next.run(req).await, lang)
 }
@@ -251,18 +257,30 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeCtx {
         let p = parts.extensions.get::<Principal>().cloned();
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let lang = parts.extensions.get::<Lang>().copied().unwrap_or_else(|| cookie_lang(&parts.headers));
-        let ip =
-            parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "unknown".into());
+        let ip = parts.extensions.get::<ClientAddr>().map(|a| a.0.clone()).unwrap_or_else(|| "unknown".into());
         let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         Ok(MaybeCtx { p, request_id, tr: Tr(lang), ip, user_agent })
     }
 }
 
-/// `Set-Cookie` value for the session cookie.
-pub fn session_cookie(secret: &str, secure: bool, max_age_s: i64) -> String {
-    format!("{}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{}", session::COOKIE, if secure { "; Secure" } else { "" })
+/// The session cookie's name: `__Host-carnet_session` when served over https (the browser
+/// then keeps it only if Secure, for the whole site, set by this host alone), else
+/// `carnet_session`.
+pub fn session_cookie_name(config: &crate::config::Config) -> &'static str {
+    if config.host_cookies() {
+        session::HOST_COOKIE
+    } else {
+        session::COOKIE
+    }
 }
 
-pub fn clear_session_cookie(secure: bool) -> String {
-    format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", session::COOKIE, if secure { "; Secure" } else { "" })
+/// `Set-Cookie` value for the session cookie.
+pub fn session_cookie(config: &crate::config::Config, secret: &str, max_age_s: i64) -> String {
+    let secure = if config.cookies_secure() { "; Secure" } else { "" };
+    format!("{}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}", session_cookie_name(config))
+}
+
+pub fn clear_session_cookie(config: &crate::config::Config) -> String {
+    let secure = if config.cookies_secure() { "; Secure" } else { "" };
+    format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}", session_cookie_name(config))
 }

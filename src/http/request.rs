@@ -27,3 +27,55 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 pub fn cookie_lang(headers: &HeaderMap) -> Lang {
     cookie(headers, LANG_COOKIE).and_then(|c| Lang::parse(&c)).unwrap_or_default()
 }
+
+/// The client's address, as the guard worked it out ([`client_addr`]).
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+/// The client's address: the TCP peer, unless the peer is one of the trusted proxies
+/// (`trusted_proxies`), in which case `X-Forwarded-For` is read from the right, skipping the
+/// trusted proxies, and the first other address is the client. A client cannot forge its
+/// address by sending the header itself: entries left of the first untrusted one are never
+/// read, and without trusted proxies the header is ignored.
+pub fn client_addr(peer: Option<std::net::IpAddr>, headers: &HeaderMap, trusted: &[crate::config::Net]) -> String {
+    let Some(peer) = peer else { return "unknown".into() };
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).collect();
+    let mut client = peer;
+    for entry in forwarded.iter().rev() {
+        match entry.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            // A malformed entry: stop at the last address known good.
+            Err(_) => break,
+        }
+    }
+    client.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_only_from_trusted_proxies() {
+        let nets = |v: &[&str]| v.iter().map(|s| crate::config::Net::parse(s).unwrap()).collect::<Vec<_>>();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.2".parse().unwrap());
+        let peer = Some("10.0.0.1".parse().unwrap());
+        assert_eq!(client_addr(peer, &h, &[]), "10.0.0.1", "no trusted proxy: the header is ignored");
+        assert_eq!(client_addr(peer, &h, &nets(&["10.0.0.0/8"])), "203.0.113.7", "the first untrusted address from the right");
+        assert_eq!(client_addr(Some("198.51.100.1".parse().unwrap()), &h, &nets(&["10.0.0.0/8"])), "198.51.100.1");
+        h.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(client_addr(peer, &h, &nets(&["10.0.0.0/8"])), "10.0.0.1");
+        assert_eq!(client_addr(None, &h, &[]), "unknown");
+    }
+}

@@ -6,7 +6,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
-use super::auth::{guard, Access};
+use super::auth::{guard, Access, PUBLIC_BODY_BYTES};
 use super::{api, listing, lists, openapi, pages, AppState};
 use crate::access::Right::*;
 use Access::{Authenticated, Public, Right};
@@ -30,7 +30,12 @@ macro_rules! routes {
                 {
                     let access: Access = $access;
                     let layer = axum::middleware::from_fn_with_state(state.clone(), move |s, req, next| guard(s, access, req, next));
-                    r = r.route($path, $method($handler).route_layer(layer));
+                    let mut method_router = $method($handler);
+                    if access == Public {
+                        // Anyone may call a public route: it reads a small body only (413 beyond).
+                        method_router = method_router.layer(DefaultBodyLimit::max(PUBLIC_BODY_BYTES));
+                    }
+                    r = r.route($path, method_router.route_layer(layer));
                 }
             )*
             r

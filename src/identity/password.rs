@@ -8,12 +8,35 @@ use crate::error::{Error, Result};
 
 pub const MIN_LENGTH: usize = 10;
 
-pub fn validate(password: &str) -> Result<()> {
+/// The most common passwords, lowercase, one a line: the 10,000 first of the `passwords`
+/// frequency list of zxcvbn 4.5.0 (MIT licence; ranked from Mark Burnett's public 10-million
+/// password corpus), plus the list's other entries of `MIN_LENGTH` characters or more (shorter
+/// ones are refused by length anyway). Rebuilt with:
+/// `pip download zxcvbn==4.5.0 --no-deps`, unzip, then in Python
+/// `p = zxcvbn.frequency_lists.FREQUENCY_LISTS["passwords"]` and keep `p[i]` when
+/// `i < 10000 or len(p[i]) >= 10`, in order, without duplicates.
+const COMMON: &str = include_str!("common_passwords.txt");
+
+/// Whether `password` is one of the most common passwords (whatever its case).
+pub fn is_common(password: &str) -> bool {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| COMMON.lines().filter(|l| !l.is_empty()).collect()).contains(password.to_lowercase().as_str())
+}
+
+/// A new password for the account `email`: long enough, not too long, not one of the most
+/// common passwords, and not the email address itself.
+pub fn validate(password: &str, email: &str) -> Result<()> {
     if password.chars().count() < MIN_LENGTH {
         return Err(Error::validation("password", "error.password_too_short"));
     }
     if password.len() > 1024 {
         return Err(Error::validation("password", "error.too_long"));
+    }
+    if password.trim().to_lowercase() == email.trim().to_lowercase() {
+        return Err(Error::validation("password", "error.password_is_email"));
+    }
+    if is_common(password) {
+        return Err(Error::validation("password", "error.password_common"));
     }
     Ok(())
 }
@@ -86,6 +109,23 @@ mod tests {
         }
         assert!(super::verify_blocking("x".into(), "not a hash".into()).await.is_err());
         assert!(super::verify_blocking("wrong".into(), h).await.is_ok());
+    }
+
+    #[test]
+    fn common_passwords_and_the_email_are_refused() {
+        use crate::error::Error;
+        let reason = |pw: &str, email: &str| match super::validate(pw, email) {
+            Ok(()) => None,
+            Err(Error::Validation(f)) => f.0.first().map(|e| format!("{}:{}", e.field, e.reason)),
+            Err(e) => panic!("{e:?}"),
+        };
+        assert!(super::COMMON.lines().count() >= 10_000);
+        assert!(super::is_common("password") && super::is_common("1234567890") && super::is_common("QWERTYUIOP"));
+        assert_eq!(reason("1234567890", "a@b.c").as_deref(), Some("password:error.password_common"));
+        assert_eq!(reason("Password123", "a@b.c").as_deref(), Some("password:error.password_common"));
+        assert_eq!(reason("Jean.Tremblay@Example.com", "jean.tremblay@example.com").as_deref(), Some("password:error.password_is_email"));
+        assert_eq!(reason("short", "a@b.c").as_deref(), Some("password:error.password_too_short"));
+        assert_eq!(reason("correct horse battery", "a@b.c"), None);
     }
 
     #[test]

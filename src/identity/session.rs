@@ -16,6 +16,8 @@ use crate::error::Result;
 use crate::i18n::Lang;
 
 pub const COOKIE: &str = "carnet_session";
+/// The cookie's name when served over https (`http::auth::session_cookie_name`).
+pub const HOST_COOKIE: &str = "__Host-carnet_session";
 
 /// A new random secret (256 bits, URL-safe).
 pub fn new_secret() -> String {
@@ -149,20 +151,21 @@ pub async fn principal(db: &Db, secret: &str, now: Millis, idle_ms: Millis) -> R
     Ok(principal_from(row, Some(hash)))
 }
 
-/// The user behind an API token, if the token is live. Marks its last use (at most once a
-/// minute).
+/// The user behind an API token, if the token is live (not revoked, not expired, its user
+/// active). Marks its last use at most once a minute, so that reads stay reads.
 pub async fn principal_for_token(db: &Db, token: &str, now: Millis) -> Result<Option<Principal>> {
     let hash = hash_secret(token);
     let row: Option<PrincipalRow> = sqlx::query_as(&format!(
         "SELECT {}, {}, NULL AS csrf_token, t.last_used_at AS last_seen_at FROM api_tokens t \
          JOIN users u ON u.id = t.user_id JOIN roles r ON r.id = u.role_id \
          LEFT JOIN org_units o ON o.id = u.org_unit_id \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = $2",
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $3) AND u.active = $2",
         principal_columns(),
         rights_column(db.backend)
     ))
     .bind(&hash)
     .bind(1i64)
+    .bind(now)
     .fetch_optional(&db.pool)
     .await?;
     if let Some(first) = &row {

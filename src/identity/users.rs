@@ -182,7 +182,7 @@ impl UserForm {
             errs.add("role", "error.required");
         }
         if let Some(p) = &self.password {
-            if let Err(Error::Validation(e)) = password::validate(p) {
+            if let Err(Error::Validation(e)) = password::validate(p, &self.email) {
                 errs.0.extend(e.0);
             }
         }
@@ -367,7 +367,7 @@ async fn reindex(tx: &mut Tx, id: i64, input: &UserInput) -> Result<()> {
 pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &UserInput, password: Option<&str>) -> Result<User> {
     let hash = match password {
         Some(p) => {
-            password::validate(p)?;
+            password::validate(p, input.email.as_str())?;
             Some(password::hash_blocking(p.to_string()).await?)
         }
         None => None,
@@ -434,8 +434,10 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &UserIn
     .unique_field("email", "error.email_taken")?;
     reindex(&mut tx, id, input).await?;
     if old.active && !input.active {
-        // Deactivation ends every session and disables every token of the user.
+        // Deactivation ends every session and revokes every token of the user (reactivating
+        // the account gives none back).
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        super::token::revoke_all(&mut tx, actor, now, id).await?;
     }
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     if before.unchanged(&mut tx, &old, &new).await? {
@@ -504,10 +506,12 @@ async fn notify_user(tx: &mut Tx, actor: &Actor, now: Millis, user: &User, event
     Ok(())
 }
 
-/// Sets a user's password and ends all their sessions (but `keep_session`, the one making
-/// the change, if any).
+/// Sets a user's password, ends all their sessions (but `keep_session`, the one making the
+/// change, if any) and revokes all their API tokens: whoever changes a password (the user, or
+/// an administrator resetting it) may be shutting someone out.
 pub async fn set_password(db: &Db, actor: &Actor, now: Millis, id: i64, new_password: &str, keep_session: Option<&str>) -> Result<()> {
-    password::validate(new_password)?;
+    let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;
+    password::validate(new_password, &email.ok_or(Error::NotFound)?)?;
     let hash = password::hash_blocking(new_password.to_string()).await?;
     let mut tx = db.begin().await?;
     // Setting someone's password is taking their account: not one holding rights the actor lacks.
@@ -531,6 +535,7 @@ pub async fn set_password(db: &Db, actor: &Actor, now: Millis, id: i64, new_pass
         .bind(keep_session.unwrap_or(""))
         .execute(&mut *tx)
         .await?;
+    super::token::revoke_all(&mut tx, actor, now, id).await?;
     audit::record(
         &mut tx,
         actor,

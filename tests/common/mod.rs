@@ -142,9 +142,11 @@ impl TestApp {
         carnet::org::units::create(&self.state.db, &Actor::system(), self.now(), &input).await.expect("create unit").id
     }
 
-    /// An API token for the user with this email.
+    /// An API token for the user, without expiry (tests move the clock by months; the default
+    /// 90-day lifetime is tested in tests/login.rs).
     pub async fn token_for(&self, user_id: i64) -> String {
-        carnet::identity::token::create(&self.state.db, &Actor::system(), self.now(), user_id, "test").await.expect("token").1
+        use carnet::identity::token::{create_with, Expiry};
+        create_with(&self.state.db, &Actor::system(), self.now(), user_id, "test", Expiry::Never).await.expect("token").1
     }
 
     /// An administrator and a browser-like session for them.
@@ -183,7 +185,7 @@ impl TestApp {
     }
 
     /// A fingerprint of every business table, to prove that a refused request wrote nothing.
-    /// Sessions, login attempts and token last-use times are bookkeeping and left out.
+    /// Sessions, login counters, known devices and token last-use times are bookkeeping and left out.
     pub async fn snapshot(&self) -> String {
         let tables = [
             ("org_units", "id, parent_id, kind, name, path, updated_at"),

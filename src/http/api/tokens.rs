@@ -16,6 +16,10 @@ use crate::identity::token::{self, ApiToken};
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     pub name: String,
+    /// Days until the token stops working: 90 when absent, 0 for no expiry, at most 3650.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 3650)]
+    pub expires_in_days: Option<i64>,
 }
 
 impl ApiInput for NewToken {}
@@ -42,7 +46,8 @@ pub async fn create(
     c: Ctx,
     ApiJson(n): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), HttpError> {
-    let (token, secret) = token::create(&st.db, &c.actor(), st.now(), c.p.user_id, &n.name).await?;
+    let expiry = token::Expiry::parse(n.expires_in_days)?;
+    let (token, secret) = token::create_with(&st.db, &c.actor(), st.now(), c.p.user_id, &n.name, expiry).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
 }
 

@@ -22,6 +22,10 @@ struct AccountPage {
     pw_errors: FormErrors,
     token_errors: FormErrors,
     token_name: String,
+    /// Now, to tell the tokens that expired.
+    now: i64,
+    /// The lifetimes offered for a new token: (days, label), the default first.
+    lifetimes: Vec<(i64, String)>,
     /// Optional notifications: (event, label, enabled).
     prefs: Vec<(String, String, bool)>,
 }
@@ -49,8 +53,19 @@ async fn show(
         pw_errors,
         token_errors,
         token_name,
+        now: st.now(),
+        lifetimes: [token::DEFAULT_DAYS, 30, 365, 0]
+            .into_iter()
+            .map(|d| (d, if d == 0 { c.tr.t("account.token_never") } else { c.tr.f("account.token_days", d) }))
+            .collect(),
         prefs,
     }))
+}
+
+/// A form shown again with its errors: 422.
+fn refused(mut resp: Response) -> Response {
+    *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    resp
 }
 
 pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
@@ -81,13 +96,13 @@ pub async fn change_password(State(st): State<AppState>, c: Ctx, Form(f): Form<P
         errs.add("confirm", "error.password_mismatch");
     }
     if !errs.is_empty() {
-        return show(&st, &c, None, None, FormErrors::from(errs, c.tr), FormErrors::none(), String::new()).await;
+        return Ok(refused(show(&st, &c, None, None, FormErrors::from(errs, c.tr), FormErrors::none(), String::new()).await?));
     }
     match users::set_password(&st.db, &c.actor(), st.now(), c.p.user_id, &f.new_password, c.p.session_hash.as_deref()).await {
         Ok(()) => Ok(redirect_notice("/account", "notice.password_changed")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            show(&st, &c, None, None, fe, FormErrors::none(), String::new()).await
+            Ok(refused(show(&st, &c, None, None, fe, FormErrors::none(), String::new()).await?))
         }
     }
 }
@@ -96,16 +111,31 @@ pub async fn change_password(State(st): State<AppState>, c: Ctx, Form(f): Form<P
 pub struct TokenForm {
     #[serde(default)]
     name: String,
+    /// Days until it expires (`0`: never); empty or absent: the default.
+    #[serde(default)]
+    expires_in_days: String,
 }
 
 pub async fn create_token(State(st): State<AppState>, c: Ctx, Form(f): Form<TokenForm>) -> Result<Response, HttpError> {
-    match token::create(&st.db, &c.actor(), st.now(), c.p.user_id, &f.name).await {
+    let days = f.expires_in_days.trim();
+    let expiry = match days {
+        "" => Ok(token::Expiry::default()),
+        d => d
+            .parse::<i64>()
+            .map_err(|_| crate::error::Error::validation("expires_in_days", "error.token_expiry"))
+            .and_then(|d| token::Expiry::parse(Some(d))),
+    };
+    let created = match expiry {
+        Ok(expiry) => token::create_with(&st.db, &c.actor(), st.now(), c.p.user_id, &f.name, expiry).await,
+        Err(e) => Err(e),
+    };
+    match created {
         Ok((_, secret)) => {
             show(&st, &c, Some("notice.token_created"), Some(secret), FormErrors::none(), FormErrors::none(), String::new()).await
         }
         Err(e) => {
             let fe = form_error(&c, e)?;
-            show(&st, &c, None, None, FormErrors::none(), fe, f.name).await
+            Ok(refused(show(&st, &c, None, None, FormErrors::none(), fe, f.name).await?))
         }
     }
 }

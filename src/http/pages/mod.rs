@@ -257,22 +257,43 @@ pub struct LoginQuery {
 
 const LOGIN_CSRF_COOKIE: &str = "carnet_login_csrf";
 
-/// Where to go after login or a language switch: a same-site relative path, or the home page.
-/// Anything a browser could read as another site (`//host`, `/\\host`, a scheme, control
-/// characters or spaces that browsers strip, such as `/\t/host`) is refused.
+/// Where to go after login or a language switch: a same-site absolute path, normalised as a
+/// browser would read it (dot segments resolved, non-ASCII percent-encoded), or the home page.
+/// Anything a browser could read as another site is refused: `//host`, `/\\host`, a scheme,
+/// control characters or spaces that browsers strip (`/\t/host`), and a path that only becomes
+/// `//host` once normalised (`/..//host`, `/%2e%2e//host`, `/%2F%2Fhost`).
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.chars().any(|ch| ch.is_control() || ch.is_whitespace())
-                && n.len() <= 2000 =>
-        {
-            n.to_string()
-        }
-        _ => "/".into(),
+    const HOME: &str = "/";
+    let Some(n) = next else { return HOME.into() };
+    if !n.starts_with('/')
+        || n.starts_with("//")
+        || n.contains('\\')
+        || n.chars().any(|ch| ch.is_control() || ch.is_whitespace())
+        || n.len() > 2000
+    {
+        return HOME.into();
     }
+    // Resolved against a base of our own: the result must stay on that site.
+    let Ok(base) = url::Url::parse("http://carnet.invalid/") else { return HOME.into() };
+    let Ok(url) = base.join(n) else { return HOME.into() };
+    if url.origin() != base.origin() {
+        return HOME.into();
+    }
+    let path = url.path();
+    let lower = path.to_ascii_lowercase();
+    if path.starts_with("//") || ["/%2f", "/%5c"].iter().any(|p| lower.starts_with(p)) {
+        return HOME.into();
+    }
+    let mut out = path.to_string();
+    if let Some(q) = url.query() {
+        out.push('?');
+        out.push_str(q);
+    }
+    if let Some(f) = url.fragment() {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
 }
 
 fn login_response(
@@ -336,12 +357,38 @@ pub async fn login_submit(
         return Ok(fail("error.csrf", StatusCode::FORBIDDEN));
     }
     let now = st.now();
-    let limits =
-        throttle::Limits { per_account: st.config.login_max_failures_per_account, per_address: st.config.login_max_failures_per_address };
-    if !throttle::allowed(&st.db, now, &email, &m.ip, &limits).await? {
-        return Ok(fail("error.rate_limited", StatusCode::TOO_MANY_REQUESTS));
-    }
     let user = users::by_email(&st.db, &email).await?;
+    // A device this account logged in from before: its attempts count on the device alone, so
+    // that failures made elsewhere never slow the user's own browser down.
+    let device = match (&user, auth::cookie(&headers, throttle::devices::COOKIE)) {
+        (Some(u), Some(secret)) => throttle::devices::known(&st.db, now, u.id, &secret).await?,
+        _ => None,
+    };
+    let per_account = st.config.login_max_failures_per_account;
+    let per_address = st.config.login_max_failures_per_address;
+    // The attempt is counted before the password is verified (one statement per key), so that
+    // simultaneous attempts cannot all be verified.
+    let wait = match &device {
+        Some(d) => throttle::take(&st.db, now, throttle::Key::Device(d), per_account).await?,
+        None => match throttle::take(&st.db, now, throttle::Key::Address(&m.ip), per_address).await? {
+            Some(w) => Some(w),
+            None => {
+                let wait = throttle::take(&st.db, now, throttle::Key::Account(&email), per_account).await?;
+                if wait.is_some() {
+                    // Not verified: the address gets its attempt back.
+                    throttle::refund(&st.db, now, throttle::Key::Address(&m.ip), per_address).await?;
+                }
+                wait
+            }
+        },
+    };
+    if let Some(ms) = wait {
+        let mut resp = fail("error.rate_limited", StatusCode::TOO_MANY_REQUESTS);
+        if let Ok(v) = ((ms + 999) / 1000).to_string().parse() {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(resp);
+    }
     let stored = match &user {
         Some(u) if u.active => users::password_hash(&st.db, u.id).await?,
         _ => None,
@@ -354,20 +401,38 @@ pub async fn login_submit(
             false
         }
     };
-    throttle::record(&st.db, now, &email, &m.ip, ok).await?;
     let Some(user) = user.filter(|_| ok) else {
         return Ok(fail("login.invalid", StatusCode::UNAUTHORIZED));
     };
+    match &device {
+        Some(d) => throttle::clear(&st.db, throttle::Key::Device(d)).await?,
+        None => {
+            throttle::clear(&st.db, throttle::Key::Account(&email)).await?;
+            throttle::refund(&st.db, now, throttle::Key::Address(&m.ip), per_address).await?;
+        }
+    }
     // A new session id at every login (rotation); an earlier session in this browser ends.
-    if let Some(old) = auth::cookie(&headers, session::COOKIE) {
+    if let Some(old) = auth::cookie(&headers, auth::session_cookie_name(&st.config)) {
         session::end(&st.db, &session::hash_secret(&old)).await?;
     }
     let max_ms = st.config.session_max_hours * 3_600_000;
     let s = session::create(&st.db, user.id, now, max_ms, &m.ip, &m.user_agent).await?;
+    let device_secret = match throttle::devices::remember(&st.db, now, user.id, device.as_deref()).await? {
+        Some(new) => Some(new),
+        // Known: its cookie is set again, so that it lives a year from its last use.
+        None => auth::cookie(&headers, throttle::devices::COOKIE),
+    };
     let mut resp = Redirect::to(&next).into_response();
-    let secure = st.config.cookies_secure();
-    if let Ok(v) = auth::session_cookie(&s.secret, secure, max_ms / 1000).parse() {
+    let secure = if st.config.cookies_secure() { "; Secure" } else { "" };
+    if let Ok(v) = auth::session_cookie(&st.config, &s.secret, max_ms / 1000).parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    if let Some(d) = device_secret {
+        let max_age = throttle::devices::KEEP_MS / 1000;
+        let cookie = format!("{}={d}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", throttle::devices::COOKIE);
+        if let Ok(v) = cookie.parse() {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
     if let Ok(v) = format!("{LOGIN_CSRF_COOKIE}=; Path=/login; Max-Age=0").parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
@@ -380,7 +445,7 @@ pub async fn logout(State(st): State<AppState>, c: Ctx) -> Result<Response, Http
         session::end(&st.db, h).await?;
     }
     let mut resp = redirect_notice("/login", "notice.logged_out");
-    if let Ok(v) = auth::clear_session_cookie(st.config.cookies_secure()).parse() {
+    if let Ok(v) = auth::clear_session_cookie(&st.config).parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(resp)
@@ -491,9 +556,26 @@ mod tests {
     fn only_same_site_paths_are_followed() {
         use super::safe_next;
         assert_eq!(safe_next(Some("/opportunities/3?view=2")), "/opportunities/3?view=2");
-        for bad in ["//evil.example", "/\\evil.example", "https://evil.example", "/\t/evil.example", "/\n/x", " /x", "evil", ""] {
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "/\t/evil.example",
+            "/\n/x",
+            " /x",
+            "evil",
+            "",
+            "/..//evil.example",
+            "/%2e%2e//evil.example",
+            "/a/../..//evil.example",
+            "/%2F%2Fevil.example",
+            "/%5c%5cevil.example",
+            "/\u{3000}/evil.example",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
         }
+        assert_eq!(safe_next(Some("/a/./b/../customers?q=x#top")), "/a/customers?q=x#top");
+        assert_eq!(safe_next(Some("/customers?q=é")), "/customers?q=%C3%A9");
         assert_eq!(safe_next(None), "/");
     }
 
