@@ -454,3 +454,31 @@ async fn the_session_cookie_is_host_prefixed_over_https() {
     assert!(r.headers().get_all("set-cookie").iter().any(|v| v.to_str().unwrap().starts_with("carnet_session=")));
     app.stop().await;
 }
+
+/// A NUL byte (or any control character but tab and line breaks) in text is refused at the
+/// edge with a 422 naming the field, on both databases, and nothing is written: API JSON,
+/// a staff HTML form and the anonymous login form.
+#[tokio::test]
+async fn control_characters_are_refused_at_the_edge_with_the_field() {
+    common::each_backend(|app| async move {
+        let admin = app.user("nul.admin@t.fr", "administrateur", None).await;
+        let api = app.api(&app.token_for(admin).await);
+        let before = app.count("SELECT COUNT(*) FROM customers").await;
+        let (st, b) = api.send("POST", "/api/v1/customers", Some(serde_json::json!({"first_name": "Zo\u{0}é", "last_name": "Roy"}))).await;
+        assert_eq!(st, 422, "{b}");
+        assert!(b["error"]["fields"]["first_name"].is_string(), "{b}");
+        let (st, b) = api
+            .send("POST", "/api/v1/customers", Some(serde_json::json!({"first_name": "Zoé", "last_name": "Roy", "notes": "a\tb\nc\r\nd"})))
+            .await;
+        assert_eq!(st, 201, "tab and line breaks are text: {b}");
+        let s = app.login("nul.admin@t.fr", PASSWORD).await.unwrap();
+        let r = s.post("/customers", &[("kind", "person"), ("first_name", "Léa\u{1b}"), ("last_name", "Roy")]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("caractère de contrôle"), "a readable message in the user's language");
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, before + 1, "only the clean one was written");
+        let r = app.anon().post(format!("{}/login", app.url)).form(&[("email", "x\u{0}@t.fr"), ("password", "p")]).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        app
+    })
+    .await;
+}

@@ -403,8 +403,11 @@ pub fn vcard(c: &Contact, company: &str) -> String {
 /// A spreadsheet cell that cannot be read as a formula: values starting with `=`, `+`, `-`,
 /// `@`, tab or CR get a leading apostrophe.
 pub fn csv_safe(v: &str) -> String {
-    match v.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{v}"),
+    // A spreadsheet may split a cell at a separator or skip leading blanks: a formula sign
+    // after any of them (`;=cmd`, ` =cmd`, `,@SUM`) is a formula too.
+    let first = v.trim_start_matches([' ', ';', ',', '|', '"', '\'', '\n']).chars().next();
+    match (v.chars().next(), first) {
+        (Some('\t' | '\r'), _) | (_, Some('=' | '+' | '-' | '@' | '\t' | '\r')) => format!("'{v}"),
         _ => v.to_string(),
     }
 }
@@ -421,6 +424,11 @@ mod tests {
         assert_eq!(csv_safe("@SUM"), "'@SUM");
         assert_eq!(csv_safe("\tx"), "'\tx");
         assert_eq!(csv_safe("Tremblay"), "Tremblay");
+        for v in [";=cmd|' /C calc'!A0", ",@SUM(A1)", " =1+1", "|+1", "\"=x", "; ;-2"] {
+            assert_eq!(csv_safe(v), format!("'{v}"), "{v}");
+        }
+        assert_eq!(csv_safe("Côté; Tremblay"), "Côté; Tremblay");
+        assert_eq!(csv_safe("; note"), "; note");
     }
 
     #[test]

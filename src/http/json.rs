@@ -50,6 +50,20 @@ pub fn parse_json<T: ApiInput>(bytes: &[u8]) -> Result<T, JsonRejection> {
     decode(value).map_err(|(field, key)| field_error(&field, key))
 }
 
+/// The path of the first string holding a control character other than tab and line
+/// breaks (a NUL byte would reach the database), if any.
+fn control_char_at(v: &serde_json::Value, path: &str) -> Option<String> {
+    let at = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    match v {
+        serde_json::Value::String(s) if super::request::has_control_char(s) => {
+            Some(if path.is_empty() { "body".into() } else { path.into() })
+        }
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, x)| control_char_at(x, &at(&i.to_string()))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| control_char_at(x, &at(k))),
+        _ => None,
+    }
+}
+
 /// A JSON value into `T`: an object without read-only or unknown fields, with the right
 /// types; otherwise the field at fault and the reason.
 fn decode<T: ApiInput>(value: serde_json::Value) -> Result<T, (String, &'static str)> {
@@ -59,6 +73,9 @@ fn decode<T: ApiInput>(value: serde_json::Value) -> Result<T, (String, &'static 
         }
     } else {
         return Err(("body".into(), "error.json_object_expected"));
+    }
+    if let Some(field) = control_char_at(&value, "") {
+        return Err((field, "error.control_char"));
     }
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(value, &mut track);

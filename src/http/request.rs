@@ -79,3 +79,9 @@ mod tests {
         assert_eq!(client_addr(None, &h, &[]), "unknown");
     }
 }
+
+/// Control characters other than tab, line feed and carriage return: refused in text input
+/// (forms in the guard, JSON in `json::decode`), identically on both databases.
+pub fn has_control_char(v: &str) -> bool {
+    v.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
