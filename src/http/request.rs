@@ -61,6 +61,12 @@ pub fn client_addr(peer: Option<std::net::IpAddr>, headers: &HeaderMap, trusted:
     client.to_string()
 }
 
+/// Control characters other than tab, line feed and carriage return: refused in text input
+/// (forms in the guard, JSON in `json::decode`), identically on both databases.
+pub fn has_control_char(v: &str) -> bool {
+    v.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,10 +84,4 @@ mod tests {
         assert_eq!(client_addr(peer, &h, &nets(&["10.0.0.0/8"])), "10.0.0.1");
         assert_eq!(client_addr(None, &h, &[]), "unknown");
     }
-}
-
-/// Control characters other than tab, line feed and carriage return: refused in text input
-/// (forms in the guard, JSON in `json::decode`), identically on both databases.
-pub fn has_control_char(v: &str) -> bool {
-    v.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
