@@ -41,7 +41,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use carnet::access::Actor;
 use carnet::clock::Clock;
-use carnet::db::{Db, Tx};
+use carnet::db::Db;
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Client, StatusCode};
 use serde::Deserialize;
@@ -154,7 +154,7 @@ async fn generate(gen: &Db, n: usize, branches: &[Branch], now: i64) -> Result<(
             terms.extend(customer_terms(r.0, r.1, r.2.as_deref(), &phones).into_iter().map(|t| (*id, t)));
             known.offer(|| Known { first: r.0, last: r.1, email: r.2.clone(), phone: r.3.clone() });
         }
-        insert_terms(bulk.tx(), &terms).await?;
+        support::insert_terms(bulk.tx(), &terms, TERMS_PER_STATEMENT).await?;
         // 85 % have an open opportunity (a known customer's lead is merged into it).
         let mut sql = String::from(
             "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, expired, trashed, created_at, updated_at) VALUES ",
@@ -182,20 +182,6 @@ async fn generate(gen: &Db, n: usize, branches: &[Branch], now: i64) -> Result<(
     )
     .await?;
     Ok((known.items, s))
-}
-
-async fn insert_terms(tx: &mut Tx, terms: &[(i64, String)]) -> Result<()> {
-    for chunk in terms.chunks(TERMS_PER_STATEMENT) {
-        let mut sql = String::with_capacity(chunk.len() * 40 + 100);
-        sql.push_str("INSERT INTO search_terms (entity_type, entity_id, term) VALUES ");
-        for (i, (id, t)) in chunk.iter().enumerate() {
-            let _ = write!(sql, "{}('customer', {id}, ", if i > 0 { ", " } else { "" });
-            lit(&mut sql, Some(t));
-            sql.push(')');
-        }
-        exec(tx, &sql).await?;
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------- the bare server

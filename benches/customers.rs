@@ -343,20 +343,6 @@ async fn insert_customers(tx: &mut Tx, rows: &[NewCustomer]) -> Result<Vec<i64>>
     support::insert_customers(tx, &rows).await
 }
 
-async fn insert_terms(tx: &mut Tx, terms: &[(i64, String)]) -> Result<()> {
-    for chunk in terms.chunks(TERMS_PER_STATEMENT) {
-        let mut sql = String::with_capacity(chunk.len() * 40 + 100);
-        sql.push_str("INSERT INTO search_terms (entity_type, entity_id, term) VALUES ");
-        for (i, (id, t)) in chunk.iter().enumerate() {
-            let _ = write!(sql, "{}('customer', {id}, ", if i > 0 { ", " } else { "" });
-            lit(&mut sql, Some(t));
-            sql.push(')');
-        }
-        exec(tx, &sql).await?;
-    }
-    Ok(())
-}
-
 async fn insert_contacts(tx: &mut Tx, rows: &[NewContact]) -> Result<()> {
     let mut sql = String::with_capacity(rows.len() * 160 + 300);
     sql.push_str(
@@ -420,7 +406,7 @@ async fn generate(gen: &Db, o: &Options, branches: &[Branch], users: usize, now:
             }
         }
         terms_total += terms.len();
-        insert_terms(bulk.tx(), &terms).await?;
+        support::insert_terms(bulk.tx(), &terms, TERMS_PER_STATEMENT).await?;
         batch.clear();
         bulk.done(i + 1).await?;
     }

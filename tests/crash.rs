@@ -3,6 +3,8 @@
 //! lead it acknowledged (201) is in the database after each kill, and the file is sound.
 //! (WAL with `synchronous = NORMAL`: a commit is in the WAL before it is acknowledged.)
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,24 +28,7 @@ async fn no_acknowledged_lead_is_lost_when_the_server_is_killed() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("crash.db").display());
     let bin = env!("CARGO_BIN_EXE_carnet");
-    let run = |args: &[&str], stdin: Option<&str>| {
-        use std::io::Write;
-        let mut c = std::process::Command::new(bin)
-            .args(args)
-            .env("DATABASE_URL", &db)
-            .env("CARNET_LOG", "error")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(s) = stdin {
-            c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-        }
-        drop(c.stdin.take());
-        let out = c.wait_with_output().unwrap();
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let run = |args: &[&str], stdin: Option<&str>| common::run_cli(&db, &[], args, stdin);
     run(
         &["admin", "create-user", "--email", "chef@t.fr", "--name", "Chef", "--role", "administrateur", "--password-stdin"],
         Some("un-long-mot-de-passe"),

@@ -350,25 +350,8 @@ fn crash_between_queueing_and_delivery_delivers_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("crash.db").display());
     let bin = env!("CARGO_BIN_EXE_carnet");
-    let run = |args: &[&str], stdin: Option<&str>| {
-        use std::io::Write;
-        let mut c = std::process::Command::new(bin)
-            .args(args)
-            .env("DATABASE_URL", &db)
-            .env("CARNET_LOG", "error")
-            .env("CARNET_SMTP_URL", smtp.url())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(s) = stdin {
-            c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-        }
-        drop(c.stdin.take());
-        let out = c.wait_with_output().unwrap();
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let smtp_url = smtp.url();
+    let run = |args: &[&str], stdin: Option<&str>| common::run_cli(&db, &[("CARNET_SMTP_URL", smtp_url.as_str())], args, stdin);
     run(
         &["admin", "create-user", "--email", "chef@t.fr", "--name", "Chef", "--role", "administrateur", "--password-stdin"],
         Some("un-long-mot-de-passe"),

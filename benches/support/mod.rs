@@ -1462,3 +1462,20 @@ pub fn write_docs(bench: &str, title: &str, backend: Backend, section: &str) -> 
     std::fs::write(&path, doc)?;
     Ok(path)
 }
+
+/// Writes customers' search terms in multi-row statements of `per_statement` rows (literals:
+/// the terms come from the generators, not from people).
+pub async fn insert_terms(tx: &mut Tx, terms: &[(i64, String)], per_statement: usize) -> Result<()> {
+    use std::fmt::Write as _;
+    for chunk in terms.chunks(per_statement.max(1)) {
+        let mut sql = String::with_capacity(chunk.len() * 40 + 100);
+        sql.push_str("INSERT INTO search_terms (entity_type, entity_id, term) VALUES ");
+        for (i, (id, t)) in chunk.iter().enumerate() {
+            let _ = write!(sql, "{}('customer', {id}, ", if i > 0 { ", " } else { "" });
+            lit(&mut sql, Some(t));
+            sql.push(')');
+        }
+        exec(tx, &sql).await?;
+    }
+    Ok(())
+}

@@ -122,17 +122,16 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     }
 
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    // A posted form's text never holds control characters other than tab and line breaks
-    // (a NUL byte would reach the database): refused here with the field, for every form.
+    // A posted form is read once here: its text never holds control characters other than
+    // tab and line breaks (a NUL byte would reach the database; refused with the field), and
+    // it carries the CSRF token.
+    let mut form = None;
     if changes_state && is_form(&req) {
         let limit = if access == Access::Public { PUBLIC_BODY_BYTES } else { st.config.max_body_bytes };
         let (parts, body) = req.into_parts();
-        let bytes = match axum::body::to_bytes(body, limit).await {
-            Ok(b) => b,
-            Err(_) => {
-                let resp = error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", FieldErrors::new());
-                return with_lang(resp, lang);
-            }
+        let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+            let resp = error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", FieldErrors::new());
+            return with_lang(resp, lang);
         };
         let bad = url::form_urlencoded::parse(&bytes).find(|(_, v)| super::request::has_control_char(v)).map(|(k, _)| k.into_owned());
         if let Some(field) = bad {
@@ -141,20 +140,15 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
             let resp = error_response(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "error.control_char", errs);
             return with_lang(resp, lang);
         }
-        req = Request::from_parts(parts, Body::from(bytes));
+        req = Request::from_parts(parts, Body::from(bytes.clone()));
+        form = Some(bytes);
     }
     if changes_state && !by_token {
         if let Some(p) = principal.as_ref() {
             let expected = p.csrf_token.clone().unwrap_or_default();
-            let limit = if access == Access::Public { PUBLIC_BODY_BYTES } else { st.config.max_body_bytes };
-            let (ok, rebuilt) = match check_csrf(req, &expected, limit).await {
-                Ok(x) => x,
-                Err(resp) => return with_lang(resp, lang),
-            };
-            if !ok {
+            if !csrf_ok(&req, form.as_deref(), &expected) {
                 return with_lang(error_response(StatusCode::FORBIDDEN, "csrf_failed", "error.csrf", FieldErrors::new()), lang);
             }
-            req = rebuilt;
         }
     }
 
@@ -177,8 +171,6 @@ fn with_lang(mut resp: Response, lang: Lang) -> Response {
     resp
 }
 
-/// Checks the CSRF token in the header or in the urlencoded form body; returns the request
-/// rebuilt with its body.
 fn is_form(req: &Request) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
@@ -186,37 +178,19 @@ fn is_form(req: &Request) -> bool {
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
-async fn check_csrf(req: Request, expected: &str, limit: usize) -> Result<(bool, Request), Response> {
-    if let Some(h) = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
-        let ok = !expected.is_empty() && constant_time_eq(h, expected);
-        return Ok((ok, req));
-    }
-    // File uploads (multipart) carry the token in the query string: `?_csrf=…`.
-    let is_multipart =
-        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
-    if is_multipart {
-        let given = req.uri().query().and_then(|q| form_urlencoded_value(q.as_bytes(), CSRF_FIELD));
-        let ok = !expected.is_empty() && given.is_some_and(|g| constant_time_eq(&g, expected));
-        return Ok((ok, req));
-    }
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
-        return Ok((false, req));
-    }
-    let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            return Err(error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", FieldErrors::new()));
-        }
+/// Whether the request carries the CSRF token: in the header, in the query string of a file
+/// upload (multipart), or in the urlencoded form body (`form`, read by the guard).
+fn csrf_ok(req: &Request, form: Option<&[u8]>, expected: &str) -> bool {
+    let given = if let Some(h) = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
+        Some(h.to_string())
+    } else if let Some(bytes) = form {
+        form_urlencoded_value(bytes, CSRF_FIELD)
+    } else if req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data")) {
+        req.uri().query().and_then(|q| form_urlencoded_value(q.as_bytes(), CSRF_FIELD))
+    } else {
+        None
     };
-    let given = form_urlencoded_value(&bytes, CSRF_FIELD);
-    let ok = !expected.is_empty() && given.is_some_and(|g| constant_time_eq(&g, expected));
-    Ok((ok, Request::from_parts(parts, Body::from(bytes))))
+    !expected.is_empty() && given.is_some_and(|g| constant_time_eq(&g, expected))
 }
 
 fn form_urlencoded_value(bytes: &[u8], key: &str) -> Option<String> {

@@ -327,12 +327,18 @@ pub async fn pickable(db: &Db, vis: &Visibility, keep: &[i64]) -> Result<Vec<Sta
     let mut q = Sql::new("SELECT u.id, u.name, u.email FROM users u WHERE u.active = ");
     q.bind(1i64).push(" AND ").append(vis.filter("u.id", "u.org_unit_id")).push(" ORDER BY u.sort_key, u.id LIMIT ").bind(PICK_LIMIT);
     let mut all: Vec<Staff> = q.query_as().fetch_all(&db.pool).await?;
-    for &id in keep {
-        if all.iter().any(|u| u.id == id) {
-            continue;
+    // The record's own users, when the page above left them out: one statement for all.
+    let missing: Vec<i64> = keep.iter().copied().filter(|id| !all.iter().any(|u| u.id == *id)).collect();
+    if !missing.is_empty() {
+        let mut q = Sql::new("SELECT id, name, email FROM users WHERE id IN (");
+        for (i, id) in missing.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(*id);
         }
-        let u: Option<Staff> = sqlx::query_as("SELECT id, name, email FROM users WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;
-        all.extend(u);
+        q.push(") ORDER BY sort_key, id");
+        all.extend(q.query_as::<Staff>().fetch_all(&db.pool).await?);
     }
     Ok(all)
 }

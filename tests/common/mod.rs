@@ -431,3 +431,25 @@ where
         app.stop().await;
     }
 }
+
+/// Runs the `carnet` binary on database `db` with `args` (and `stdin`, then closed), extra
+/// environment `env`; its trimmed standard output. Fails the test when it fails.
+pub fn run_cli(db: &str, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_carnet"))
+        .args(args)
+        .env("DATABASE_URL", db)
+        .env("CARNET_LOG", "error")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("carnet starts");
+    if let Some(s) = stdin {
+        c.stdin.take().expect("stdin").write_all(s.as_bytes()).expect("stdin written");
+    }
+    drop(c.stdin.take());
+    let out = c.wait_with_output().expect("carnet ends");
+    assert!(out.status.success(), "carnet {args:?} failed");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

@@ -29,9 +29,10 @@ struct ListPage {
 }
 
 pub async fn list(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> Result<Response, HttpError> {
-    // The page shows active users unless asked otherwise.
+    // The page shows active users unless the query or a saved view says otherwise.
     let raw = raw.unwrap_or_default();
-    let raw = if raw.contains("status=") || raw.contains("view=") { raw } else { format!("status=active&{raw}") };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw).unwrap_or_default();
+    let raw = if pairs.iter().any(|(k, _)| k == "status" || k == "view") { raw } else { format!("status=active&{raw}") };
     let (s, page, list) = listing::read::<Users>(&st, &c, Some(&raw)).await?;
     Ok(render(ListPage {
         c: PageCtx::new(&c, "/admin", "admin.users").with_notice(s.notice.as_deref()),
