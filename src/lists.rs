@@ -155,12 +155,12 @@ pub fn builtin_lists() -> Vec<BuiltinList> {
             code: "request_type",
             name_fr: "Types de demande",
             name_en: "Request types",
-            allowed_flags: "",
+            allowed_flags: "portal",
             items: &[
-                ("panne", "Panne", "Breakdown", ""),
-                ("installation", "Installation", "Installation", ""),
-                ("maintenance", "Maintenance", "Maintenance", ""),
-                ("information", "Demande d'information", "Information request", ""),
+                ("panne", "Panne", "Breakdown", "portal"),
+                ("installation", "Installation", "Installation", "portal"),
+                ("maintenance", "Maintenance", "Maintenance", "portal"),
+                ("information", "Demande d'information", "Information request", "portal"),
             ],
         },
         BuiltinList {

@@ -60,6 +60,7 @@ pub const DEFS: &[Def] = &[
     Def { key: "leads.routing", kind: Kind::Choice(&["round_robin", "queue"]), default: "round_robin" },
     Def { key: "leads.default_branch_id", kind: Kind::Int { min: 0, max: i64::MAX }, default: "0" },
     Def { key: "leads.queue_group", kind: Kind::Text { max: 100 }, default: "BDC" },
+    Def { key: "portal.support_group", kind: Kind::Text { max: 100 }, default: "Support" },
 ];
 
 pub fn def(key: &str) -> Option<&'static Def> {

@@ -49,6 +49,7 @@ rights! {
     CustomersMerge => "customers.merge", "customers";
     CustomersImport => "customers.import", "customers";
     CustomersExport => "customers.export", "customers";
+    CustomersPortal => "customers.portal", "customers";
     OpportunitiesRead => "opportunities.read", "sales";
     OpportunitiesCreate => "opportunities.create", "sales";
     OpportunitiesUpdate => "opportunities.update", "sales";

@@ -431,6 +431,7 @@ pub fn defaults() -> Vec<RoleInput> {
                 DocumentsCreate,
                 DocumentsDelete,
                 ServiceMailSend,
+                CustomersPortal,
             ]
             .into_iter()
             .collect(),

@@ -37,6 +37,10 @@ pub enum Access {
     Authenticated,
     /// A logged-in user holding this right.
     Right(Right),
+    /// A logged-in customer portal user (`http::portal`); staff sessions do not count.
+    Portal,
+    /// Anyone, on the portal's side (its login, its links); only the portal session is read.
+    PortalPublic,
 }
 
 impl Access {
@@ -45,7 +49,17 @@ impl Access {
             Access::Public => "public".into(),
             Access::Authenticated => "authenticated".into(),
             Access::Right(r) => r.code().into(),
+            Access::Portal => "portal".into(),
+            Access::PortalPublic => "portal public".into(),
         }
+    }
+    /// Routes of the customer portal: guarded by `http::portal::guard`, never by a staff session.
+    pub fn is_portal(self) -> bool {
+        matches!(self, Access::Portal | Access::PortalPublic)
+    }
+    /// Routes anyone may call: they read a small body only.
+    pub fn is_public(self) -> bool {
+        matches!(self, Access::Public | Access::PortalPublic)
     }
 }
 
@@ -67,6 +81,9 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 
 /// The per-route guard. `access` comes from the route table.
 pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request, next: Next) -> Response {
+    if access.is_portal() {
+        return super::portal::guard(st, access, req, next).await;
+    }
     let path = req.uri().path().to_string();
     let api = is_api(&path);
     let now = st.now();
@@ -127,21 +144,14 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     // it carries the CSRF token.
     let mut form = None;
     if changes_state && is_form(&req) {
-        let limit = if access == Access::Public { PUBLIC_BODY_BYTES } else { st.config.max_body_bytes };
-        let (parts, body) = req.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-            let resp = error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", FieldErrors::new());
-            return with_lang(resp, lang);
-        };
-        let bad = url::form_urlencoded::parse(&bytes).find(|(_, v)| super::request::has_control_char(v)).map(|(k, _)| k.into_owned());
-        if let Some(field) = bad {
-            let mut errs = FieldErrors::new();
-            errs.add(&field, "error.control_char");
-            let resp = error_response(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "error.control_char", errs);
-            return with_lang(resp, lang);
+        let limit = if access.is_public() { PUBLIC_BODY_BYTES } else { st.config.max_body_bytes };
+        match read_form(req, limit, lang).await {
+            Ok((r, bytes)) => {
+                req = r;
+                form = Some(bytes);
+            }
+            Err(resp) => return resp,
         }
-        req = Request::from_parts(parts, Body::from(bytes.clone()));
-        form = Some(bytes);
     }
     if changes_state && !by_token {
         if let Some(p) = principal.as_ref() {
@@ -162,16 +172,35 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     with_lang(next.run(req).await, lang)
 }
 
+/// Reads a posted urlencoded form once (at most `limit` bytes): its text never holds control
+/// characters other than tab and line breaks (refused with the field). The request is
+/// rebuilt with the same body for the handler.
+pub(super) async fn read_form(req: Request, limit: usize, lang: Lang) -> Result<(Request, axum::body::Bytes), Response> {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        let resp = error_response(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "error.too_large", FieldErrors::new());
+        return Err(with_lang(resp, lang));
+    };
+    let bad = url::form_urlencoded::parse(&bytes).find(|(_, v)| super::request::has_control_char(v)).map(|(k, _)| k.into_owned());
+    if let Some(field) = bad {
+        let mut errs = FieldErrors::new();
+        errs.add(&field, "error.control_char");
+        let resp = error_response(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "error.control_char", errs);
+        return Err(with_lang(resp, lang));
+    }
+    Ok((Request::from_parts(parts, Body::from(bytes.clone())), bytes))
+}
+
 /// Records the request's language on the response, for `error::render_errors`; a handler
 /// that set one itself (the language switch) keeps it.
-fn with_lang(mut resp: Response, lang: Lang) -> Response {
+pub(super) fn with_lang(mut resp: Response, lang: Lang) -> Response {
     if resp.extensions().get::<Lang>().is_none() {
         resp.extensions_mut().insert(lang);
     }
     resp
 }
 
-fn is_form(req: &Request) -> bool {
+pub(super) fn is_form(req: &Request) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -180,7 +209,7 @@ fn is_form(req: &Request) -> bool {
 
 /// Whether the request carries the CSRF token: in the header, in the query string of a file
 /// upload (multipart), or in the urlencoded form body (`form`, read by the guard).
-fn csrf_ok(req: &Request, form: Option<&[u8]>, expected: &str) -> bool {
+pub(super) fn csrf_ok(req: &Request, form: Option<&[u8]>, expected: &str) -> bool {
     let given = if let Some(h) = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
         Some(h.to_string())
     } else if let Some(bytes) = form {

@@ -11,6 +11,7 @@ pub mod listing;
 pub mod lists;
 pub mod openapi;
 pub mod pages;
+pub mod portal;
 pub mod request;
 pub mod router;
 

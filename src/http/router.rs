@@ -7,9 +7,9 @@ use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use super::auth::{guard, Access, PUBLIC_BODY_BYTES};
-use super::{api, listing, lists, openapi, pages, AppState};
+use super::{api, listing, lists, openapi, pages, portal, AppState};
 use crate::access::Right::*;
-use Access::{Authenticated, Public, Right};
+use Access::{Authenticated, Portal, PortalPublic, Public, Right};
 
 /// A route as listed in the table: method, path (axum syntax) and required access.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +31,7 @@ macro_rules! routes {
                     let access: Access = $access;
                     let layer = axum::middleware::from_fn_with_state(state.clone(), move |s, req, next| guard(s, access, req, next));
                     let mut method_router = $method($handler);
-                    if access == Public {
+                    if access.is_public() {
                         // Anyone may call a public route: it reads a small body only (413 beyond).
                         method_router = method_router.layer(DefaultBodyLimit::max(PUBLIC_BODY_BYTES));
                     }
@@ -92,6 +92,10 @@ routes! {
     post "/customers/{id}/contacts/{cid}" => Right(CustomersUpdate), pages::customers::update_contact;
     post "/customers/{id}/contacts/{cid}/delete" => Right(CustomersUpdate), pages::customers::delete_contact;
     get "/customers/{id}/contacts/{cid}/vcard" => Right(CustomersRead), api::customers::vcard;
+    get "/customers/{id}/portal" => Right(CustomersPortal), portal::staff::access;
+    post "/customers/{id}/portal" => Right(CustomersPortal), portal::staff::save_settings;
+    post "/customers/{id}/portal/invite" => Right(CustomersPortal), portal::staff::invite;
+    post "/customers/{id}/portal/accounts/{account}/{action}" => Right(CustomersPortal), portal::staff::account_action;
 
     // Sales: opportunities, board, leads, meetings and calendar, calls, stock.
     get "/opportunities" => Right(OpportunitiesRead), pages::sales::list;
@@ -159,6 +163,41 @@ routes! {
     get "/service/requests/{id}/summary.pdf" => Right(ServiceRequestsRead), api::service::summary_pdf;
     post "/service/requests/{id}/email" => Right(ServiceMailSend), pages::service::send_email;
     post "/service/documents/{id}/delete" => Right(DocumentsDelete), pages::service::delete_document;
+    post "/service/documents/{id}/share" => Right(DocumentsCreate), portal::staff::share_document;
+    post "/service/interventions/{id}/share-report" => Right(InterventionsUpdate), portal::staff::share_report;
+    get "/service/requests/{id}/portal-preview" => Right(ServiceRequestsRead), portal::staff::preview;
+
+    // The customer portal: its own login and session (never a staff one), every page filtered
+    // by the portal user's organisation (http::portal).
+    get "/portal/login" => PortalPublic, portal::pages::login_page;
+    post "/portal/login" => PortalPublic, portal::pages::login_submit;
+    post "/portal/language" => PortalPublic, portal::pages::set_language;
+    get "/portal/reset" => PortalPublic, portal::pages::forgot_page;
+    post "/portal/reset" => PortalPublic, portal::pages::forgot_submit;
+    get "/portal/welcome/{secret}" => PortalPublic, portal::pages::welcome_page;
+    post "/portal/welcome/{secret}" => PortalPublic, portal::pages::welcome_submit;
+    get "/portal/reset/{secret}" => PortalPublic, portal::pages::reset_page;
+    post "/portal/reset/{secret}" => PortalPublic, portal::pages::reset_submit;
+    get "/portal/calendar/{secret}" => PortalPublic, portal::pages::calendar_feed;
+    post "/portal/logout" => Portal, portal::pages::logout;
+    get "/portal" => Portal, portal::pages::home;
+    get "/portal/requests" => Portal, portal::pages::requests;
+    get "/portal/requests/new" => Portal, portal::pages::new_request;
+    post "/portal/requests" => Portal, portal::pages::create_request;
+    get "/portal/requests/{id}" => Portal, portal::pages::request;
+    post "/portal/requests/{id}/documents" => Portal, portal::pages::upload;
+    get "/portal/documents/{id}" => Portal, portal::pages::document;
+    get "/portal/interventions/{id}/calendar.ics" => Portal, portal::pages::visit_ics;
+    get "/portal/planning" => Portal, portal::pages::planning;
+    get "/portal/equipment" => Portal, portal::pages::equipment;
+    get "/portal/equipment/{id}" => Portal, portal::pages::equipment_item;
+    get "/portal/account" => Portal, portal::pages::account;
+    post "/portal/account/password" => Portal, portal::pages::change_password;
+    post "/portal/account/calendar" => Portal, portal::pages::new_calendar;
+    post "/portal/account/calendar/revoke" => Portal, portal::pages::revoke_calendar;
+    get "/portal/colleagues" => Portal, portal::pages::colleagues;
+    post "/portal/colleagues" => Portal, portal::pages::invite_colleague;
+    post "/portal/colleagues/{id}/{action}" => Portal, portal::pages::colleague_status;
 
     // Administration.
     get "/admin" => Authenticated, pages::admin::index;

@@ -105,6 +105,40 @@ pub fn render(event: &Event, method: Method, now: Millis) -> String {
     out
 }
 
+/// A calendar to subscribe to or import (`METHOD:PUBLISH`): the events as they stand, without
+/// organizer or attendees (nobody is asked to answer).
+pub fn publish(events: &[Event], now: Millis) -> String {
+    let mut lines = vec![
+        "BEGIN:VCALENDAR".to_string(),
+        "VERSION:2.0".into(),
+        "PRODID:-//Carnet//Carnet CRM//FR".into(),
+        "CALSCALE:GREGORIAN".into(),
+        "METHOD:PUBLISH".into(),
+    ];
+    for e in events {
+        lines.push("BEGIN:VEVENT".into());
+        lines.push(format!("UID:{}", text(&e.uid)));
+        lines.push(format!("SEQUENCE:{}", e.sequence));
+        lines.push(format!("DTSTAMP:{}", stamp(now)));
+        lines.push(format!("DTSTART:{}", stamp(e.start)));
+        lines.push(format!("DTEND:{}", stamp(e.end)));
+        lines.push(format!("SUMMARY:{}", text(&e.summary)));
+        if !e.description.is_empty() {
+            lines.push(format!("DESCRIPTION:{}", text(&e.description)));
+        }
+        if !e.location.is_empty() {
+            lines.push(format!("LOCATION:{}", text(&e.location)));
+        }
+        lines.push("END:VEVENT".into());
+    }
+    lines.push("END:VCALENDAR".into());
+    let mut out = String::new();
+    for l in lines {
+        fold(&l, &mut out);
+    }
+    out
+}
+
 /// The attachment carrying an invitation.
 pub fn attachment(event: &Event, method: Method, now: Millis) -> super::Attachment {
     let m = if method == Method::Request { "REQUEST" } else { "CANCEL" };

@@ -47,6 +47,13 @@ fn sample_service() -> Value {
            "update": {"message": "Un technicien passera mardi entre 8 h et 10 h."}})
 }
 
+fn sample_portal() -> Value {
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
+           "account": {"name": "Louise Bernard", "email": "louise.bernard@example.fr"}, "customer": {"name": "Boulangerie Martin"},
+           "link_path": "/portal/welcome/exemple", "valid_hours": 168,
+           "request": {"id": 12, "number": "DEM-2026-000123", "description": "Le four ne chauffe plus."}})
+}
+
 const MEETING_TEXT_FR: &str = "Rendez-vous : {{ meeting.subject }}\nQuand : {{ meeting.start }} – {{ meeting.end }}\nOù : {{ meeting.location or '—' }}\nClient : {{ customer.name }}\nPriorité : {{ meeting.priority }} · Catégorie : {{ meeting.category }} · Statut : {{ meeting.status }}\nSuccursale : {{ meeting.branch or '—' }} · Langue : {{ meeting.language }}\nStock : {{ meeting.stock or '—' }}\nDépôt : {{ meeting.deposit_method or '—' }} · Signature électronique : {{ meeting.esign_status or '—' }} · Transfert : {% if meeting.transfer %}oui{% else %}non{% endif %}\nType de rendez-vous : {{ meeting.appointment_type or '—' }}\nReprésentant : {{ meeting.rep or '—' }}\nParticipants : {{ meeting.participants }}\n\n{{ meeting.description }}\n\n{{ app_url }}/meetings/{{ meeting.id }}\n";
 const MEETING_TEXT_EN: &str = "Appointment: {{ meeting.subject }}\nWhen: {{ meeting.start }} – {{ meeting.end }}\nWhere: {{ meeting.location or '—' }}\nCustomer: {{ customer.name }}\nPriority: {{ meeting.priority }} · Category: {{ meeting.category }} · Status: {{ meeting.status }}\nBranch: {{ meeting.branch or '—' }} · Language: {{ meeting.language }}\nStock: {{ meeting.stock or '—' }}\nDeposit: {{ meeting.deposit_method or '—' }} · E-signature: {{ meeting.esign_status or '—' }} · Transfer: {% if meeting.transfer %}yes{% else %}no{% endif %}\nAppointment type: {{ meeting.appointment_type or '—' }}\nRep: {{ meeting.rep or '—' }}\nParticipants: {{ meeting.participants }}\n\n{{ meeting.description }}\n\n{{ app_url }}/meetings/{{ meeting.id }}\n";
 const MEETING_HTML_FR: &str = "<h2>{{ meeting.subject }}</h2><table><tr><th align=left>Quand</th><td>{{ meeting.start }} – {{ meeting.end }}</td></tr><tr><th align=left>Où</th><td>{{ meeting.location or '—' }}</td></tr><tr><th align=left>Client</th><td>{{ customer.name }}</td></tr><tr><th align=left>Priorité</th><td>{{ meeting.priority }}</td></tr><tr><th align=left>Catégorie</th><td>{{ meeting.category }}</td></tr><tr><th align=left>Statut</th><td>{{ meeting.status }}</td></tr><tr><th align=left>Succursale</th><td>{{ meeting.branch or '—' }}</td></tr><tr><th align=left>Langue</th><td>{{ meeting.language }}</td></tr><tr><th align=left>Stock</th><td>{{ meeting.stock or '—' }}</td></tr><tr><th align=left>Dépôt</th><td>{{ meeting.deposit_method or '—' }}</td></tr><tr><th align=left>Signature électronique</th><td>{{ meeting.esign_status or '—' }}</td></tr><tr><th align=left>Transfert</th><td>{% if meeting.transfer %}oui{% else %}non{% endif %}</td></tr><tr><th align=left>Type de rendez-vous</th><td>{{ meeting.appointment_type or '—' }}</td></tr><tr><th align=left>Représentant</th><td>{{ meeting.rep or '—' }}</td></tr><tr><th align=left>Participants</th><td>{{ meeting.participants }}</td></tr></table><p>{{ meeting.description }}</p><p><a href=\"{{ app_url }}/meetings/{{ meeting.id }}\">Ouvrir dans {{ app_name }}</a></p>";
@@ -210,6 +217,51 @@ pub fn events() -> &'static [EventDef] {
             sample: sample_sales,
             fr: ("Rendez-vous annulé : {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_FR, MEETING_HTML_FR),
             en: ("Appointment cancelled: {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_EN, MEETING_HTML_EN),
+        },
+        EventDef {
+            code: "portal_invitation",
+            required: true,
+            sample: sample_portal,
+            fr: (
+                "Votre accès à l'espace client {{ customer.name }}",
+                "Bonjour {{ account.name }},\n\n{{ actor.name }} vous invite à suivre les demandes de {{ customer.name }} dans l'espace client {{ app_name }}.\nChoisissez votre mot de passe ici (lien valable {{ valid_hours }} heures, utilisable une fois) :\n{{ app_url }}{{ link_path }}\n\nVotre identifiant : {{ account.email }}\n",
+                "<p>Bonjour {{ account.name }},</p><p>{{ actor.name }} vous invite à suivre les demandes de <strong>{{ customer.name }}</strong> dans l'espace client {{ app_name }}.</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choisir mon mot de passe</a> (lien valable {{ valid_hours }} heures, utilisable une fois)</p><p>Votre identifiant : <strong>{{ account.email }}</strong></p>",
+            ),
+            en: (
+                "Your access to the {{ customer.name }} customer portal",
+                "Hello {{ account.name }},\n\n{{ actor.name }} invites you to follow the requests of {{ customer.name }} in the {{ app_name }} customer portal.\nChoose your password here (the link is valid {{ valid_hours }} hours, once):\n{{ app_url }}{{ link_path }}\n\nYour login: {{ account.email }}\n",
+                "<p>Hello {{ account.name }},</p><p>{{ actor.name }} invites you to follow the requests of <strong>{{ customer.name }}</strong> in the {{ app_name }} customer portal.</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choose my password</a> (the link is valid {{ valid_hours }} hours, once)</p><p>Your login: <strong>{{ account.email }}</strong></p>",
+            ),
+        },
+        EventDef {
+            code: "portal_password_reset",
+            required: true,
+            sample: sample_portal,
+            fr: (
+                "Nouveau mot de passe pour l'espace client {{ app_name }}",
+                "Bonjour {{ account.name }},\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable {{ valid_hours }} heures, utilisable une fois) :\n{{ app_url }}{{ link_path }}\n\nSi vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.\n",
+                "<p>Bonjour {{ account.name }},</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choisir un nouveau mot de passe</a> (lien valable {{ valid_hours }} heures, utilisable une fois).</p><p>Si vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.</p>",
+            ),
+            en: (
+                "New password for the {{ app_name }} customer portal",
+                "Hello {{ account.name }},\n\nTo choose a new password, open this link (valid {{ valid_hours }} hours, once):\n{{ app_url }}{{ link_path }}\n\nIf you did not ask for it, ignore this message: your password does not change.\n",
+                "<p>Hello {{ account.name }},</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choose a new password</a> (the link is valid {{ valid_hours }} hours, once).</p><p>If you did not ask for it, ignore this message: your password does not change.</p>",
+            ),
+        },
+        EventDef {
+            code: "portal_request_created",
+            required: false,
+            sample: sample_portal,
+            fr: (
+                "Nouvelle demande de l'espace client : {{ request.number }} ({{ customer.name }})",
+                "Bonjour,\n\n{{ actor.name }} ({{ customer.name }}) a ouvert la demande {{ request.number }} dans l'espace client :\n\n{{ request.description }}\n\n{{ app_url }}/service/requests/{{ request.id }}\n",
+                "<p>Bonjour,</p><p>{{ actor.name }} ({{ customer.name }}) a ouvert la demande <strong>{{ request.number }}</strong> dans l'espace client :</p><blockquote>{{ request.description }}</blockquote><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}\">Ouvrir la demande</a></p>",
+            ),
+            en: (
+                "New request from the customer portal: {{ request.number }} ({{ customer.name }})",
+                "Hello,\n\n{{ actor.name }} ({{ customer.name }}) opened request {{ request.number }} in the customer portal:\n\n{{ request.description }}\n\n{{ app_url }}/service/requests/{{ request.id }}\n",
+                "<p>Hello,</p><p>{{ actor.name }} ({{ customer.name }}) opened request <strong>{{ request.number }}</strong> in the customer portal:</p><blockquote>{{ request.description }}</blockquote><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}\">Open the request</a></p>",
+            ),
         },
     ]
 }

@@ -125,6 +125,8 @@ pub struct Document {
     pub uploaded_by: Option<i64>,
     pub uploaded_by_name: String,
     pub created_at: i64,
+    /// The portal account that uploaded it (a file from the customer), if any.
+    pub portal_account_id: Option<i64>,
 }
 
 impl Document {
@@ -150,7 +152,7 @@ impl Audited for Document {
 }
 
 const SELECT: &str =
-    "SELECT id, request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at FROM documents";
+    "SELECT id, request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at, portal_account_id FROM documents";
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Document>> {
     Ok(sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&db.pool).await?)
@@ -177,6 +179,38 @@ pub async fn upload(
     filename: &str,
     bytes: Vec<u8>,
     shared: bool,
+    max: usize,
+) -> Result<Document> {
+    store_upload(db, storage, actor, now, request_id, filename, bytes, shared, None, max).await
+}
+
+/// [`upload`] by a portal user (`portal_account`): always shared with the customer.
+#[allow(clippy::too_many_arguments)]
+pub async fn upload_from_portal(
+    db: &Db,
+    storage: &Storage,
+    actor: &Actor,
+    now: Millis,
+    request_id: i64,
+    filename: &str,
+    bytes: Vec<u8>,
+    portal_account: i64,
+    max: usize,
+) -> Result<Document> {
+    store_upload(db, storage, actor, now, request_id, filename, bytes, true, Some(portal_account), max).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn store_upload(
+    db: &Db,
+    storage: &Storage,
+    actor: &Actor,
+    now: Millis,
+    request_id: i64,
+    filename: &str,
+    bytes: Vec<u8>,
+    shared: bool,
+    portal_account: Option<i64>,
     max: usize,
 ) -> Result<Document> {
     let mut errs = FieldErrors::new();
@@ -206,8 +240,8 @@ pub async fn upload(
     let res = async {
         let mut tx = db.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO documents (request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            "INSERT INTO documents (request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at, \
+             portal_account_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(request_id)
         .bind(&name)
@@ -218,6 +252,7 @@ pub async fn upload(
         .bind(actor.id)
         .bind(&actor.name)
         .bind(now)
+        .bind(portal_account)
         .fetch_one(&mut *tx)
         .await?;
         let d: Document = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;

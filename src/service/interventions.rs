@@ -100,6 +100,8 @@ pub struct Intervention {
     pub status: Status,
     pub report_work: String,
     pub report_minutes: Option<i64>,
+    /// The report is shown to the customer in the portal.
+    pub report_shared: bool,
     pub branch_id: Option<i64>,
     pub technicians: Vec<Technician>,
     pub equipment: Vec<EquipmentLine>,
@@ -126,6 +128,7 @@ impl Audited for Intervention {
             ),
             ("report_work", Some(self.report_work.clone()).filter(|s| !s.is_empty())),
             ("report_minutes", self.report_minutes.map(|m| m.to_string())),
+            ("report_shared", Some(self.report_shared.to_string())),
         ]
     }
 }
@@ -246,13 +249,14 @@ struct Row {
     status: String,
     report_work: String,
     report_minutes: Option<i64>,
+    report_shared: i64,
     branch_id: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
 
 const SELECT: &str = "SELECT i.id, i.number, i.request_id, r.number AS request_number, r.customer_id, c.display_name AS customer_name, \
-    i.start_at, i.end_at, i.place, i.status, i.report_work, i.report_minutes, i.branch_id, i.created_at, i.updated_at \
+    i.start_at, i.end_at, i.place, i.status, i.report_work, i.report_minutes, i.report_shared, i.branch_id, i.created_at, i.updated_at \
     FROM interventions i JOIN service_requests r ON r.id = i.request_id JOIN customers c ON c.id = r.customer_id";
 
 /// The rows with their technicians and equipment: two queries for the whole page, not two per row.
@@ -295,6 +299,7 @@ async fn assemble(conn: &mut sqlx::AnyConnection, rows: Vec<Row>) -> Result<Vec<
             status: Status::parse(&r.status).unwrap_or(Status::Planifiee),
             report_work: r.report_work,
             report_minutes: r.report_minutes,
+            report_shared: r.report_shared != 0,
             branch_id: r.branch_id,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -537,6 +542,21 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, request_id: i64, input:
 }
 
 /// Changes an intervention (slot, technicians, place, status through its workflow, report).
+/// Shows the report to the customer in the portal, or hides it again.
+pub async fn set_report_shared(db: &Db, actor: &Actor, now: Millis, id: i64, shared: bool) -> Result<Intervention> {
+    let mut tx = db.begin().await?;
+    let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if old.report_shared == shared {
+        tx.rollback().await?;
+        return Ok(old);
+    }
+    sqlx::query("UPDATE interventions SET report_shared = $1, updated_at = $2 WHERE id = $3").bind(shared as i64).bind(now).bind(id).execute(&mut *tx).await?;
+    let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::updated(&mut tx, actor, now, id, &old, &new).await?;
+    tx.commit().await?;
+    Ok(new)
+}
+
 pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &InterventionInput) -> Result<Intervention> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;

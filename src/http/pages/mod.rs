@@ -262,7 +262,7 @@ const LOGIN_CSRF_COOKIE: &str = "carnet_login_csrf";
 /// Anything a browser could read as another site is refused: `//host`, `/\\host`, a scheme,
 /// control characters or spaces that browsers strip (`/\t/host`), and a path that only becomes
 /// `//host` once normalised (`/..//host`, `/%2e%2e//host`, `/%2F%2Fhost`).
-fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     const HOME: &str = "/";
     let Some(n) = next else { return HOME.into() };
     if !n.starts_with('/')
