@@ -290,6 +290,9 @@ async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result
         let login = crate::demo::load(&st).await?;
         println!("Carnet is running at {url}");
         println!("Demo data loaded. Log in as {} with password {}", login.email, login.password);
+        if let Some(p) = &login.portal_email {
+            println!("Customer portal: {url}/portal/login as {p} with the same password");
+        }
         println!("(every demo user has the same password; see README.md)");
     } else {
         let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&st.db.pool).await?;

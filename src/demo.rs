@@ -14,6 +14,8 @@ pub const ADMIN_EMAIL: &str = "admin@carnet.demo";
 pub struct DemoLogin {
     pub email: &'static str,
     pub password: &'static str,
+    /// A customer's contact with access to the customer portal (same password).
+    pub portal_email: Option<String>,
 }
 
 async fn unit(st: &AppState, name: &str, kind: &str, parent: Option<i64>) -> Result<i64> {
@@ -88,8 +90,10 @@ pub async fn load(st: &AppState) -> Result<DemoLogin> {
     group(st, "Avant-vente", "Ingénieurs avant-vente", Some(avant_vente), vec![p1]).await?;
     customers(st, &[(laval, r1), (laval, r2), (longueuil, r3), (sainte_foy, r4)]).await?;
     sales(st, a1).await?;
+    group(st, "Support", "Support de l'espace client", Some(service_laval), vec![s1]).await?;
     service(st, s1, &[t1, t2]).await?;
-    Ok(DemoLogin { email: ADMIN_EMAIL, password: PASSWORD })
+    let portal_email = portal(st).await?;
+    Ok(DemoLogin { email: ADMIN_EMAIL, password: PASSWORD, portal_email })
 }
 
 /// Realistic French customers: people for the dealership, companies with contacts for the
@@ -484,3 +488,31 @@ async fn service(st: &AppState, agent: i64, technicians: &[i64]) -> Result<()> {
     }
     Ok(())
 }
+
+/// The customer portal: the first two companies may use it, and the first contact of each
+/// has an account (the demo password), the first one a portal administrator who may invite
+/// colleagues. Returns the first account's address.
+async fn portal(st: &AppState) -> Result<Option<String>> {
+    use crate::portal::accounts;
+    let existing: Option<String> = sqlx::query_scalar("SELECT email FROM portal_accounts ORDER BY id LIMIT 1").fetch_optional(&st.db.pool).await?;
+    if existing.is_some() {
+        return Ok(existing);
+    }
+    let actor = Actor::system();
+    let now = st.now();
+    let companies: Vec<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE kind = 'company' ORDER BY id LIMIT 2").fetch_all(&st.db.pool).await?;
+    let mut first = None;
+    for (i, customer) in companies.into_iter().enumerate() {
+        accounts::set_customer_portal(&st.db, &actor, now, customer, true, i == 0).await?;
+        let contact: Option<i64> = sqlx::query_scalar("SELECT id FROM contacts WHERE customer_id = $1 AND email IS NOT NULL ORDER BY id LIMIT 1")
+            .bind(customer)
+            .fetch_optional(&st.db.pool)
+            .await?;
+        let Some(contact) = contact else { continue };
+        let (a, secret) = accounts::invite(&st.db, &actor, now, customer, Some(contact), i == 0).await?;
+        accounts::set_password_by_link(&st.db, now, &secret, accounts::Purpose::Invite, PASSWORD).await?;
+        first.get_or_insert(a.email);
+    }
+    Ok(first)
+}
+

@@ -27,12 +27,13 @@ pub fn registry() -> Registry {
 /// The daily sweep of every module's expired rows.
 pub const HOUSEKEEPING: &str = "housekeeping";
 
-/// Deletes expired sessions, forgotten login counters, devices unused for a year, finished jobs
+/// Deletes expired sessions (staff and portal, and spent portal links), forgotten login counters, devices unused for a year, finished jobs
 /// older than 30 days and named locks not taken for a day, then refreshes the planner's statistics
 /// (PostgreSQL).
 async fn housekeeping(ctx: &JobContext) -> anyhow::Result<String> {
     let now = ctx.clock.now_ms();
-    let sessions = crate::identity::session::purge_expired(&ctx.db, now, ctx.config.session_idle_minutes * 60_000).await?;
+    let sessions = crate::identity::session::purge_expired(&ctx.db, now, ctx.config.session_idle_minutes * 60_000).await?
+        + crate::portal::session::purge_expired(&ctx.db, now, ctx.config.session_idle_minutes * 60_000).await?;
     let attempts = crate::identity::throttle::purge(&ctx.db, now).await?;
     let devices = crate::identity::throttle::devices::purge(&ctx.db, now).await?;
     let jobs = crate::jobs::purge_done(&ctx.db, now - 30 * 86_400_000).await?;

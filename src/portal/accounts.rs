@@ -204,8 +204,10 @@ async fn send_link(tx: &mut Tx, now: Millis, a: &Account, customer_name: &str, a
 
 /// Invites a contact of `customer_id` (`None`: the person customer themself) to the portal,
 /// or sends a new invitation to one already invited. The customer must have the portal
-/// enabled and the contact an email address no other portal account uses.
-pub async fn invite(db: &Db, actor: &Actor, now: Millis, customer_id: i64, contact_id: Option<i64>, is_admin: bool) -> Result<Account> {
+/// enabled and the contact an email address no other portal account uses. Returns the
+/// account and the link's secret (it is in the email; callers other than tests and the demo
+/// drop it).
+pub async fn invite(db: &Db, actor: &Actor, now: Millis, customer_id: i64, contact_id: Option<i64>, is_admin: bool) -> Result<(Account, String)> {
     let mut tx = db.begin().await?;
     let who = invitee(&mut tx, customer_id, contact_id).await?;
     if !who.portal_enabled {
@@ -261,7 +263,7 @@ pub async fn invite(db: &Db, actor: &Actor, now: Millis, customer_id: i64, conta
     audit::record(&mut tx, actor, now, "portal_account", account.id, "invited", &[Change { field: "email".into(), old: None, new: Some(account.email.clone()) }])
         .await?;
     tx.commit().await?;
-    Ok(account)
+    Ok((account, secret))
 }
 
 /// Changes an account of `customer_id`: deactivate (its sessions end), reactivate (active if

@@ -272,8 +272,9 @@ pub async fn equipment_item(db: &Db, customer_id: i64, id: i64) -> Result<Option
     Ok(Some((e, requests)))
 }
 
-/// What changed on a request that concerns its customer: its creation, status, equipment
-/// and documents (not staff-internal fields such as the owner).
+/// What changed on a request that concerns its customer: its creation, status and equipment
+/// (not staff-internal fields such as the owner, nor documents, whose names may be internal:
+/// the shared ones are listed beside).
 #[derive(Debug, Clone, FromRow)]
 pub struct Event {
     pub at: i64,
@@ -287,7 +288,7 @@ pub struct Event {
 pub async fn history(db: &Db, request_id: i64) -> Result<Vec<Event>> {
     Ok(sqlx::query_as(
         "SELECT at, actor_name, action, field, old_value, new_value FROM audit_events \
-         WHERE entity_type = 'service_request' AND entity_id = $1 AND (action = 'created' OR field IN ('status', 'document', 'equipment')) \
+         WHERE entity_type = 'service_request' AND entity_id = $1 AND (action = 'created' OR field IN ('status', 'equipment')) \
          ORDER BY id DESC LIMIT 100",
     )
     .bind(request_id)

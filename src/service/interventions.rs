@@ -623,6 +623,7 @@ mod tests {
             status,
             report_work: String::new(),
             report_minutes: None,
+            report_shared: false,
             branch_id: None,
             technicians: techs.iter().map(|t| Technician { id: *t, name: format!("T{t}") }).collect(),
             equipment: Vec::new(),

@@ -175,6 +175,25 @@ impl TestApp {
         Ok(Session { client, csrf, url: self.url.clone() })
     }
 
+    /// Logs in to the customer portal through its form; the session or the failing status.
+    pub async fn portal_login(&self, email: &str, password: &str) -> Result<Session, StatusCode> {
+        let client = Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
+        let page = client.get(format!("{}/portal/login", self.url)).send().await.expect("login page").text().await.expect("text");
+        let token = extract(&page, "name=\"token\" value=\"").expect("portal form token");
+        let resp = client
+            .post(format!("{}/portal/login", self.url))
+            .form(&[("email", email), ("password", password), ("token", &token), ("next", "/portal")])
+            .send()
+            .await
+            .expect("portal login post");
+        if resp.status() != StatusCode::SEE_OTHER {
+            return Err(resp.status());
+        }
+        let home = client.get(format!("{}/portal/account", self.url)).send().await.expect("account").text().await.expect("text");
+        let csrf = extract(&home, "name=\"_csrf\" value=\"").expect("csrf token on portal page");
+        Ok(Session { client, csrf, url: self.url.clone() })
+    }
+
     /// A client without cookies, for the API with a bearer token.
     pub fn api(&self, token: &str) -> Api {
         Api { client: Client::builder().redirect(Policy::none()).build().expect("client"), token: token.to_string(), url: self.url.clone() }
@@ -225,6 +244,8 @@ impl TestApp {
             ("request_updates", "id, request_id, status, message"),
             ("equipment", "id, customer_id, serial_number, model, updated_at"),
             ("request_equipment", "request_id, equipment_id, symptom"),
+            ("portal_accounts", "id, customer_id, email, status, is_admin, calendar_hash, updated_at"),
+            ("portal_links", "token_hash, account_id, purpose, used_at"),
         ];
         let mut out = String::new();
         for (t, cols) in tables {

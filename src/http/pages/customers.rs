@@ -297,6 +297,9 @@ struct ShowPage {
     merge_error: Option<String>,
     open_files: Vec<crate::sales::store::OpenFile>,
     can_opportunity: bool,
+    /// Who has access to the customer portal (for staff managing it).
+    can_portal: bool,
+    portal_accounts: Vec<crate::portal::Account>,
 }
 
 impl ShowPage {
@@ -348,6 +351,8 @@ async fn show_page(
     let mut pc = PageCtx::new(c, "/customers", "nav.customers").with_notice(notice);
     pc.title = cu.display_name.clone();
     let errors = f.any() || merge_error.is_some();
+    let portal_accounts =
+        if c.p.can(Right::CustomersPortal) { crate::portal::accounts::of_customer(&st.db, cu.id).await? } else { Vec::new() };
     let mut resp = render(ShowPage {
         c: pc,
         cu,
@@ -366,6 +371,8 @@ async fn show_page(
         merge_error,
         open_files,
         can_opportunity: c.p.can(Right::OpportunitiesCreate),
+        can_portal: in_scope && c.p.can(Right::CustomersPortal),
+        portal_accounts,
     });
     if errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;

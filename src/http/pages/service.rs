@@ -292,6 +292,8 @@ struct ShowPage {
     can_documents: bool,
     can_upload: bool,
     can_delete_document: bool,
+    /// The requester's portal account, if they have one.
+    requester_portal: Option<crate::portal::Account>,
     max_mb: usize,
     mail_form: crate::service::summary::SendForm,
     mf: FormErrors,
@@ -413,6 +415,10 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         can_documents: c.p.can(Right::DocumentsRead),
         can_upload: c.p.can(Right::DocumentsCreate),
         can_delete_document: c.p.can(Right::DocumentsDelete),
+        requester_portal: match &r.requester {
+            Some(rq) => crate::portal::accounts::of_contact(&st.db, r.customer_id, Some(rq.id)).await?,
+            None => None,
+        },
         max_mb: st.config.max_document_bytes / (1024 * 1024),
         mail_form,
         mf,

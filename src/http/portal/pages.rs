@@ -505,7 +505,6 @@ impl RequestPage {
         match (e.action.as_str(), e.field.as_deref()) {
             ("created", _) => tr.t("portal.event_created"),
             (_, Some("status")) => format!("{} {}", tr.t("portal.event_status"), e.new_value.as_deref().map(|v| tr.tp("service.status_", v)).unwrap_or_default()),
-            (_, Some("document")) => format!("{} {}", tr.t("portal.event_document"), e.new_value.as_deref().or(e.old_value.as_deref()).unwrap_or_default()),
             (_, Some("equipment")) => format!("{} {}", tr.t("portal.event_equipment"), e.new_value.as_deref().or(e.old_value.as_deref()).unwrap_or_default()),
             _ => e.action.clone(),
         }

@@ -22,7 +22,7 @@ use crate::portal::accounts;
 use crate::portal::{Account, PortalUser, Status};
 
 async fn visible_customer(st: &AppState, c: &Ctx, id: i64) -> Result<Customer, HttpError> {
-    Ok(crate::customers::store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
+    Ok(crate::customers::store::get_writable(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
 }
 
 #[derive(Template)]

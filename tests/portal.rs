@@ -1,0 +1,421 @@
+//! The customer portal, as its users and as a hostile customer would use it: invitation,
+//! first password, login, requests and planning of their own organisation only, password
+//! reset without account enumeration, and a tenant boundary proven on every portal route
+//! with another organisation's ids (generated from the route table). Both databases.
+
+mod common;
+
+use carnet::http::auth::Access;
+use carnet::http::router::ROUTES;
+use common::{each_backend, extract, Session, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+
+const PW: &str = "Portail-client-2026!";
+
+/// One customer organisation with what the portal shows: a contact with an address, an
+/// item of equipment, a request with an update, an intervention, a shared and an internal
+/// document.
+struct Org {
+    customer: i64,
+    contact: i64,
+    email: String,
+    equipment: i64,
+    request: i64,
+    intervention: i64,
+    shared_doc: i64,
+    internal_doc: i64,
+}
+
+async fn org(app: &TestApp, api: &common::Api, name: &str, phone: &str, tech: i64) -> Org {
+    let (s, cu) = api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": name, "phone": phone}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{cu}");
+    let customer = cu["id"].as_i64().unwrap();
+    let email = format!("contact@{}.example", name.to_lowercase());
+    let (_, ct) = api
+        .send("POST", &format!("/api/v1/customers/{customer}/contacts"), Some(json!({"first_name": "Léa", "last_name": name, "email": email})))
+        .await;
+    let contact = ct["id"].as_i64().unwrap();
+    let (s, eq) = api
+        .send("POST", "/api/v1/equipment", Some(json!({"customer_id": customer, "serial_number": format!("SN-{name}"), "model": "Four"})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{eq}");
+    let equipment = eq["id"].as_i64().unwrap();
+    let (s, r) = api
+        .send(
+            "POST",
+            "/api/v1/service-requests",
+            Some(json!({"customer_id": customer, "requester_contact_id": contact, "request_type": "panne", "description": format!("Panne chez {name}")})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let request = r["id"].as_i64().unwrap();
+    api.send("POST", &format!("/api/v1/service-requests/{request}/equipment"), Some(json!({"equipment_id": equipment}))).await;
+    api.send("POST", &format!("/api/v1/service-requests/{request}/updates"), Some(json!({"status": "en_cours", "message": format!("Bien reçu, {name}")})))
+        .await;
+    let (s, i) = api
+        .send(
+            "POST",
+            "/api/v1/interventions",
+            Some(json!({"request_id": request, "date": "2026-12-08", "start_time": "08:30", "end_time": "10:00", "technician_ids": [tech]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{i}");
+    let intervention = i["id"].as_i64().unwrap();
+    let upload = |file: &'static str, shared: bool| {
+        let form = reqwest::multipart::Form::new()
+            .part("file", reqwest::multipart::Part::bytes(b"contenu".to_vec()).file_name(file))
+            .text("shared", if shared { "true" } else { "false" });
+        api.client.post(format!("{}/api/v1/service-requests/{request}/documents", api.url)).bearer_auth(&api.token).multipart(form).send()
+    };
+    let d1: serde_json::Value = upload("partage.txt", true).await.unwrap().json().await.unwrap();
+    let d2: serde_json::Value = upload("interne.txt", false).await.unwrap().json().await.unwrap();
+    let _ = app;
+    Org {
+        customer,
+        contact,
+        email,
+        equipment,
+        request,
+        intervention,
+        shared_doc: d1["id"].as_i64().expect("shared doc"),
+        internal_doc: d2["id"].as_i64().expect("internal doc"),
+    }
+}
+
+/// The secret of the last link emailed to `to` (invitation or reset), read from the outbox.
+async fn last_link(app: &TestApp, to: &str, kind: &str) -> String {
+    let text: String = sqlx::query_scalar("SELECT text_body FROM emails WHERE to_addrs LIKE $1 ORDER BY id DESC LIMIT 1")
+        .bind(format!("%{to}%"))
+        .fetch_one(&app.state.db.pool)
+        .await
+        .expect("an email to the contact");
+    let marker = format!("/portal/{kind}/");
+    let start = text.find(&marker).unwrap_or_else(|| panic!("a {kind} link in {text}")) + marker.len();
+    text[start..].split_whitespace().next().unwrap().to_string()
+}
+
+/// Staff enable the portal and invite the org's contact; the contact follows the link and
+/// sets a password; returns their portal session.
+async fn onboard(app: &TestApp, staff: &Session, o: &Org, admin: bool) -> Session {
+    let r = staff.post(&format!("/customers/{}/portal", o.customer), &[("enabled", "on"), ("admin_invites", "on")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mut form = vec![("contact_id", o.contact.to_string())];
+    if admin {
+        form.push(("is_admin", "on".into()));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = staff.post(&format!("/customers/{}/portal/invite", o.customer), &form).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    let secret = last_link(app, &o.email, "welcome").await;
+    let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = client.get(format!("{}/portal/welcome/{secret}", app.url)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let token = extract(&page.text().await.unwrap(), "name=\"token\" value=\"").unwrap();
+    let r = client
+        .post(format!("{}/portal/welcome/{secret}", app.url))
+        .form(&[("password", PW), ("confirm", PW), ("token", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "password set and logged in");
+    // The link is spent.
+    let again = client.get(format!("{}/portal/welcome/{secret}", app.url)).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::GONE);
+    app.portal_login(&o.email, PW).await.expect("portal login")
+}
+
+async fn setup(app: &TestApp) -> (Session, Org, Org) {
+    let admin = app.user("portal-admin@t.fr", "administrateur", None).await;
+    let api = app.api(&app.token_for(admin).await);
+    let tech = app.user("tech@t.fr", "technicien", None).await;
+    let a = org(app, &api, "Alpha", "514 555-0100", tech).await;
+    let b = org(app, &api, "Beta", "514 555-0199", tech).await;
+    let staff = app.login("portal-admin@t.fr", common::PASSWORD).await.unwrap();
+    (staff, a, b)
+}
+
+#[tokio::test]
+async fn a_contact_is_invited_sets_a_password_and_follows_their_requests() {
+    each_backend(|app| async move {
+        let (staff, a, b) = setup(&app).await;
+        let pa = onboard(&app, &staff, &a, true).await;
+        // Home: their open request and its latest update, marked unread.
+        let (s, home) = pa.get_text("/portal").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(home.contains("Bien reçu, Alpha"), "latest update on the home page");
+        assert!(!home.contains("Beta"), "nothing of another organisation");
+        // The request: updates, intervention with the technician's first name, the shared
+        // document only, the equipment line.
+        let (s, page) = pa.get_text(&format!("/portal/requests/{}", a.request)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(page.contains("Bien reçu, Alpha") && page.contains("partage.txt") && !page.contains("interne.txt"), "internal documents are not named, not even in the history");
+        assert!(page.contains("SN-ALPHA"));
+        assert!(!page.contains("href=\"/service/") && !page.contains("href=\"/customers/"), "no staff link in the portal");
+        let r = pa.get(&format!("/portal/documents/{}", a.shared_doc)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.text().await.unwrap(), "contenu");
+        assert_eq!(pa.get(&format!("/portal/documents/{}", a.internal_doc)).await.status(), StatusCode::NOT_FOUND, "internal document");
+        // The report appears once staff share it.
+        sqlx::query("UPDATE interventions SET report_work = 'Joint remplacé' WHERE id = $1").bind(a.intervention).execute(&app.state.db.pool).await.unwrap();
+        assert!(!pa.get_text(&format!("/portal/requests/{}", a.request)).await.1.contains("Joint remplacé"));
+        let r = staff.post(&format!("/service/interventions/{}/share-report", a.intervention), &[("shared", "on")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert!(pa.get_text(&format!("/portal/requests/{}", a.request)).await.1.contains("Joint remplacé"));
+        // A new request from the portal, with equipment and an attachment.
+        let form = reqwest::multipart::Form::new()
+            .text("request_type", "panne")
+            .text("description", "La chambre froide ne refroidit plus.")
+            .text("equipment", a.equipment.to_string())
+            .text(format!("symptom_{}", a.equipment), "bruit")
+            .part("files", reqwest::multipart::Part::bytes(b"photo".to_vec()).file_name("photo.jpg"));
+        let r = pa.client.post(format!("{}/portal/requests?_csrf={}", app.url, pa.csrf)).multipart(form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+        let (id, source, requester, portal_account): (i64, String, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT id, source, requester_contact_id, portal_account_id FROM service_requests WHERE description = 'La chambre froide ne refroidit plus.'",
+        )
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!((source.as_str(), requester), ("portal", Some(a.contact)));
+        assert!(portal_account.is_some());
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM documents WHERE request_id = {id} AND shared = 1")).await, 1);
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM request_equipment WHERE request_id = {id} AND symptom = 'bruit'")).await, 1);
+        // Equipment of another organisation is refused, and nothing is written.
+        let before = app.count("SELECT COUNT(*) FROM service_requests").await;
+        let form = reqwest::multipart::Form::new()
+            .text("request_type", "panne")
+            .text("description", "Essai")
+            .text("equipment", b.equipment.to_string());
+        let r = pa.client.post(format!("{}/portal/requests?_csrf={}", app.url, pa.csrf)).multipart(form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(app.count("SELECT COUNT(*) FROM service_requests").await, before);
+        // Staff post an update: the portal user sees it as unread, then read.
+        let r = staff.post(&format!("/service/requests/{id}/updates"), &[("status", "en_cours"), ("message", "Technicien en route")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let (_, list) = pa.get_text("/portal/requests").await;
+        assert!(list.contains("Technicien en route") && list.contains("class=\"unread\""));
+        pa.get(&format!("/portal/requests/{id}")).await;
+        let (_, list) = pa.get_text("/portal/requests").await;
+        assert!(list.contains("Technicien en route") && !list.contains("class=\"unread\""));
+        // Planning with an .ics per intervention, and a personal feed that can be revoked.
+        let (_, planning) = pa.get_text("/portal/planning?week=2026-12-07").await;
+        assert!(planning.contains(&format!("/portal/interventions/{}/calendar.ics", a.intervention)));
+        let ics = pa.get(&format!("/portal/interventions/{}/calendar.ics", a.intervention)).await;
+        assert_eq!(ics.status(), StatusCode::OK);
+        assert!(ics.text().await.unwrap().contains("BEGIN:VEVENT"));
+        let r = pa.post("/portal/account/calendar", &[]).await;
+        let page = r.text().await.unwrap();
+        let feed = extract(&page, "data-copy=\"").expect("feed address");
+        let path = &feed[feed.find("/portal/calendar/").unwrap()..];
+        let anon = app.anon();
+        let r = anon.get(format!("{}{path}", app.url)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("VEVENT") && body.contains("Alpha") && !body.contains("Beta"));
+        pa.post("/portal/account/calendar/revoke", &[]).await;
+        assert_eq!(anon.get(format!("{}{path}", app.url)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+        // The customer page shows who has access and when they came.
+        let (_, cpage) = staff.get_text(&format!("/customers/{}", a.customer)).await;
+        assert!(cpage.contains("portal-summary") && cpage.contains(&"Léa Alpha".to_string()));
+        // The request page shows the requester's access and the preview.
+        let (_, rpage) = staff.get_text(&format!("/service/requests/{}", a.request)).await;
+        assert!(rpage.contains("requester-portal") && rpage.contains("badge-green"));
+        let (s, preview) = staff.get_text(&format!("/service/requests/{}/portal-preview", a.request)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(preview.contains("preview-banner") && preview.contains("Bien reçu, Alpha") && !preview.contains("interne.txt"));
+        app
+    })
+    .await;
+}
+
+/// Fills the path parameters of a portal route with organisation B's ids.
+fn with_ids(path: &str, b: &Org, b_account: i64) -> Option<String> {
+    let mut out = String::new();
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        if !seg.starts_with('{') {
+            out.push_str(seg);
+            continue;
+        }
+        let id = match (path, seg) {
+            (p, "{id}") if p.starts_with("/portal/requests/") => b.request,
+            (p, "{id}") if p.starts_with("/portal/documents/") => b.shared_doc,
+            (p, "{id}") if p.starts_with("/portal/interventions/") => b.intervention,
+            (p, "{id}") if p.starts_with("/portal/equipment/") => b.equipment,
+            (p, "{id}") if p.starts_with("/portal/colleagues/") => b_account,
+            (_, "{action}") => {
+                out.push_str("deactivate");
+                continue;
+            }
+            _ => return None,
+        };
+        out.push_str(&id.to_string());
+    }
+    Some(out)
+}
+
+#[tokio::test]
+async fn every_portal_route_answers_404_for_another_organisations_ids_and_changes_nothing() {
+    each_backend(|app| async move {
+        let (staff, a, b) = setup(&app).await;
+        let pa = onboard(&app, &staff, &a, true).await;
+        let _pb = onboard(&app, &staff, &b, true).await;
+        let b_account: i64 = sqlx::query_scalar("SELECT id FROM portal_accounts WHERE customer_id = $1").bind(b.customer).fetch_one(&app.state.db.pool).await.unwrap();
+        let mut tried = 0;
+        for r in ROUTES.iter().filter(|r| r.access == Access::Portal && r.path.contains('{')) {
+            let path = with_ids(r.path, &b, b_account).unwrap_or_else(|| panic!("no id for {}", r.path));
+            let before = app.snapshot().await;
+            let resp = match r.method {
+                "get" => pa.get(&path).await,
+                "post" if r.path.ends_with("/documents") => {
+                    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("x.txt"));
+                    pa.client.post(format!("{}{path}?_csrf={}", app.url, pa.csrf)).multipart(form).send().await.unwrap()
+                }
+                _ => pa.post(&path, &[]).await,
+            };
+            assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{} {path} with another organisation's id", r.method);
+            // Exactly as an unknown id.
+            let nobody = Org { customer: 0, contact: 0, email: String::new(), equipment: 999_991, request: 999_992, intervention: 999_993, shared_doc: 999_994, internal_doc: 999_995 };
+            let unknown = with_ids(r.path, &nobody, 999_996).unwrap();
+            let unknown_status = if r.method == "get" { pa.get(&unknown).await.status() } else { pa.post(&unknown, &[]).await.status() };
+            if !r.path.ends_with("/documents") {
+                assert_eq!(unknown_status, StatusCode::NOT_FOUND, "{unknown}");
+            }
+            assert_eq!(app.snapshot().await, before, "{} {path} changed nothing", r.method);
+            tried += 1;
+        }
+        assert!(tried >= 6, "the portal's routes with ids were walked ({tried})");
+        // Another organisation's internal document, by id, reads as unknown too.
+        assert_eq!(pa.get(&format!("/portal/documents/{}", b.internal_doc)).await.status(), StatusCode::NOT_FOUND);
+        // A colleague invitation naming another organisation's contact is refused.
+        let before = app.snapshot().await;
+        let r = pa.post("/portal/colleagues", &[("contact_id", &b.contact.to_string())]).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(app.snapshot().await, before);
+        // Lists and search never show B's records.
+        for p in ["/portal", "/portal/requests", "/portal/requests?closed=1", "/portal/equipment", "/portal/planning?week=2026-12-07", "/portal/colleagues"] {
+            let (s, body) = pa.get_text(p).await;
+            assert_eq!(s, StatusCode::OK, "{p}");
+            assert!(!body.contains("Beta") && !body.contains("SN-BETA"), "{p} shows nothing of organisation B");
+        }
+        let (_, found) = pa.get_text("/portal/requests?q=Beta").await;
+        assert!(!found.contains("portal-requests"), "a search for B's words finds nothing");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn staff_routes_refuse_a_portal_session_and_portal_routes_refuse_a_staff_session() {
+    each_backend(|app| async move {
+        let (staff, a, _) = setup(&app).await;
+        let pa = onboard(&app, &staff, &a, false).await;
+        for r in ROUTES.iter().filter(|r| !matches!(r.access, Access::Public | Access::PortalPublic | Access::Portal)) {
+            let path = r.path.replace("{id}", "1").replace("{cid}", "1").replace("{kind}", "x").replace("{role}", "requester");
+            let path: String = path.split('/').map(|s| if s.starts_with('{') { "1" } else { s }).collect::<Vec<_>>().join("/");
+            let resp = match r.method {
+                "get" => pa.get(&path).await,
+                m => {
+                    let method = reqwest::Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
+                    pa.client.request(method, format!("{}{path}", app.url)).form(&[("_csrf", pa.csrf.as_str())]).send().await.unwrap()
+                }
+            };
+            let s = resp.status();
+            if path.starts_with("/api/") {
+                assert_eq!(s, StatusCode::UNAUTHORIZED, "{} {path} with a portal session", r.method);
+            } else {
+                assert_eq!(s, StatusCode::SEE_OTHER, "{} {path} with a portal session", r.method);
+                let to = resp.headers().get("location").unwrap().to_str().unwrap();
+                assert!(to.starts_with("/login"), "{path} sends to the staff login, not {to}");
+            }
+        }
+        for r in ROUTES.iter().filter(|r| r.access == Access::Portal && r.method == "get") {
+            let path: String = r.path.split('/').map(|s| if s.starts_with('{') { "1" } else { s }).collect::<Vec<_>>().join("/");
+            let resp = staff.get(&path).await;
+            assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{path} with a staff session");
+            assert!(resp.headers().get("location").unwrap().to_str().unwrap().starts_with("/portal/login"));
+        }
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn password_reset_says_nothing_about_accounts_and_links_work_once() {
+    each_backend(|app| async move {
+        let (staff, a, _) = setup(&app).await;
+        onboard(&app, &staff, &a, false).await;
+        let anon = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let ask = |email: &'static str| {
+            let anon = anon.clone();
+            let url = app.url.clone();
+            async move {
+                let page = anon.get(format!("{url}/portal/reset")).send().await.unwrap().text().await.unwrap();
+                let token = extract(&page, "name=\"token\" value=\"").unwrap();
+                let r = anon.post(format!("{url}/portal/reset")).form(&[("email", email), ("token", &token)]).send().await.unwrap();
+                (r.status(), r.text().await.unwrap())
+            }
+        };
+        let emails_before = app.count("SELECT COUNT(*) FROM emails").await;
+        let (s1, unknown) = ask("nobody@nowhere.example").await;
+        assert_eq!(app.count("SELECT COUNT(*) FROM emails").await, emails_before, "no email for an unknown address");
+        let (s2, known) = ask("contact@alpha.example").await;
+        assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+        let strip = |t: &str| t.split("<footer").next().unwrap().replace("nobody@nowhere.example", "").replace("contact@alpha.example", "");
+        assert_eq!(strip(&unknown), strip(&known), "the same answer whether or not the account exists");
+        let secret = last_link(&app, "contact@alpha.example", "reset").await;
+        let page = anon.get(format!("{}/portal/reset/{secret}", app.url)).send().await.unwrap().text().await.unwrap();
+        let token = extract(&page, "name=\"token\" value=\"").unwrap();
+        let new_pw = "Nouveau-mot-2026!";
+        // A weak password is refused and the link stays usable.
+        let r = anon.post(format!("{}/portal/reset/{secret}", app.url)).form(&[("password", "court"), ("confirm", "court"), ("token", &token)]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let page = r.text().await.unwrap();
+        let token = extract(&page, "name=\"token\" value=\"").unwrap();
+        let r = anon.post(format!("{}/portal/reset/{secret}", app.url)).form(&[("password", new_pw), ("confirm", new_pw), ("token", &token)]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert!(app.portal_login("contact@alpha.example", PW).await.is_err(), "the old password no longer works");
+        assert!(app.portal_login("contact@alpha.example", new_pw).await.is_ok());
+        assert_eq!(anon.get(format!("{}/portal/reset/{secret}", app.url)).send().await.unwrap().status(), StatusCode::GONE, "used once");
+        // Links expire.
+        ask("contact@alpha.example").await;
+        let secret = last_link(&app, "contact@alpha.example", "reset").await;
+        app.clock.advance(3 * 3_600_000);
+        assert_eq!(anon.get(format!("{}/portal/reset/{secret}", app.url)).send().await.unwrap().status(), StatusCode::GONE, "expired");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deactivation_closing_the_portal_and_wrong_passwords_end_access() {
+    each_backend(|app| async move {
+        let (staff, a, _) = setup(&app).await;
+        let pa = onboard(&app, &staff, &a, false).await;
+        let account: i64 = sqlx::query_scalar("SELECT id FROM portal_accounts WHERE customer_id = $1").bind(a.customer).fetch_one(&app.state.db.pool).await.unwrap();
+        // Deactivated: the session ends at once, and login is refused.
+        let r = staff.post(&format!("/customers/{}/portal/accounts/{account}/deactivate", a.customer), &[]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let r = pa.get("/portal").await;
+        assert!(r.headers().get("location").unwrap().to_str().unwrap().starts_with("/portal/login"));
+        assert_eq!(app.portal_login(&a.email, PW).await.err(), Some(StatusCode::UNAUTHORIZED));
+        staff.post(&format!("/customers/{}/portal/accounts/{account}/reactivate", a.customer), &[]).await;
+        let pa = app.portal_login(&a.email, PW).await.expect("reactivated");
+        // The portal closed for the customer: sessions end and login is refused.
+        staff.post(&format!("/customers/{}/portal", a.customer), &[]).await;
+        assert_eq!(pa.get("/portal").await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(app.portal_login(&a.email, PW).await.err(), Some(StatusCode::UNAUTHORIZED));
+        staff.post(&format!("/customers/{}/portal", a.customer), &[("enabled", "on")]).await;
+        // Wrong passwords are slowed down (the portal's own counters).
+        let mut statuses = Vec::new();
+        for _ in 0..8 {
+            statuses.push(app.portal_login(&a.email, "faux-mot-de-passe").await.err());
+        }
+        assert!(statuses.contains(&Some(StatusCode::TOO_MANY_REQUESTS)), "{statuses:?}");
+        // Every change was audited.
+        assert!(app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'portal_account' AND entity_id = {account}")).await >= 3);
+        app
+    })
+    .await;
+}
