@@ -494,20 +494,23 @@ async fn service(st: &AppState, agent: i64, technicians: &[i64]) -> Result<()> {
 /// colleagues. Returns the first account's address.
 async fn portal(st: &AppState) -> Result<Option<String>> {
     use crate::portal::accounts;
-    let existing: Option<String> = sqlx::query_scalar("SELECT email FROM portal_accounts ORDER BY id LIMIT 1").fetch_optional(&st.db.pool).await?;
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT email FROM portal_accounts ORDER BY id LIMIT 1").fetch_optional(&st.db.pool).await?;
     if existing.is_some() {
         return Ok(existing);
     }
     let actor = Actor::system();
     let now = st.now();
-    let companies: Vec<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE kind = 'company' ORDER BY id LIMIT 2").fetch_all(&st.db.pool).await?;
+    let companies: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM customers WHERE kind = 'company' ORDER BY id LIMIT 2").fetch_all(&st.db.pool).await?;
     let mut first = None;
     for (i, customer) in companies.into_iter().enumerate() {
         accounts::set_customer_portal(&st.db, &actor, now, customer, true, i == 0).await?;
-        let contact: Option<i64> = sqlx::query_scalar("SELECT id FROM contacts WHERE customer_id = $1 AND email IS NOT NULL ORDER BY id LIMIT 1")
-            .bind(customer)
-            .fetch_optional(&st.db.pool)
-            .await?;
+        let contact: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM contacts WHERE customer_id = $1 AND email IS NOT NULL ORDER BY id LIMIT 1")
+                .bind(customer)
+                .fetch_optional(&st.db.pool)
+                .await?;
         let Some(contact) = contact else { continue };
         let (a, secret) = accounts::invite(&st.db, &actor, now, customer, Some(contact), i == 0).await?;
         accounts::set_password_by_link(&st.db, now, &secret, accounts::Purpose::Invite, PASSWORD).await?;
@@ -515,4 +518,3 @@ async fn portal(st: &AppState) -> Result<Option<String>> {
     }
     Ok(first)
 }
-

@@ -33,7 +33,11 @@ async fn org(app: &TestApp, api: &common::Api, name: &str, phone: &str, tech: i6
     let customer = cu["id"].as_i64().unwrap();
     let email = format!("contact@{}.example", name.to_lowercase());
     let (_, ct) = api
-        .send("POST", &format!("/api/v1/customers/{customer}/contacts"), Some(json!({"first_name": "Léa", "last_name": name, "email": email})))
+        .send(
+            "POST",
+            &format!("/api/v1/customers/{customer}/contacts"),
+            Some(json!({"first_name": "Léa", "last_name": name, "email": email})),
+        )
         .await;
     let contact = ct["id"].as_i64().unwrap();
     let (s, eq) = api
@@ -51,13 +55,19 @@ async fn org(app: &TestApp, api: &common::Api, name: &str, phone: &str, tech: i6
     assert_eq!(s, StatusCode::CREATED, "{r}");
     let request = r["id"].as_i64().unwrap();
     api.send("POST", &format!("/api/v1/service-requests/{request}/equipment"), Some(json!({"equipment_id": equipment}))).await;
-    api.send("POST", &format!("/api/v1/service-requests/{request}/updates"), Some(json!({"status": "en_cours", "message": format!("Bien reçu, {name}")})))
-        .await;
+    api.send(
+        "POST",
+        &format!("/api/v1/service-requests/{request}/updates"),
+        Some(json!({"status": "en_cours", "message": format!("Bien reçu, {name}")})),
+    )
+    .await;
     let (s, i) = api
         .send(
             "POST",
             "/api/v1/interventions",
-            Some(json!({"request_id": request, "date": "2026-12-08", "start_time": "08:30", "end_time": "10:00", "technician_ids": [tech]})),
+            Some(
+                json!({"request_id": request, "date": "2026-12-08", "start_time": "08:30", "end_time": "10:00", "technician_ids": [tech]}),
+            ),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{i}");
@@ -261,7 +271,11 @@ async fn every_portal_route_answers_404_for_another_organisations_ids_and_change
         let (staff, a, b) = setup(&app).await;
         let pa = onboard(&app, &staff, &a, true).await;
         let _pb = onboard(&app, &staff, &b, true).await;
-        let b_account: i64 = sqlx::query_scalar("SELECT id FROM portal_accounts WHERE customer_id = $1").bind(b.customer).fetch_one(&app.state.db.pool).await.unwrap();
+        let b_account: i64 = sqlx::query_scalar("SELECT id FROM portal_accounts WHERE customer_id = $1")
+            .bind(b.customer)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
         let mut tried = 0;
         for r in ROUTES.iter().filter(|r| r.access == Access::Portal && r.path.contains('{')) {
             let path = with_ids(r.path, &b, b_account).unwrap_or_else(|| panic!("no id for {}", r.path));
@@ -269,14 +283,24 @@ async fn every_portal_route_answers_404_for_another_organisations_ids_and_change
             let resp = match r.method {
                 "get" => pa.get(&path).await,
                 "post" if r.path.ends_with("/documents") => {
-                    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("x.txt"));
+                    let form =
+                        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("x.txt"));
                     pa.client.post(format!("{}{path}?_csrf={}", app.url, pa.csrf)).multipart(form).send().await.unwrap()
                 }
                 _ => pa.post(&path, &[]).await,
             };
             assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{} {path} with another organisation's id", r.method);
             // Exactly as an unknown id.
-            let nobody = Org { customer: 0, contact: 0, email: String::new(), equipment: 999_991, request: 999_992, intervention: 999_993, shared_doc: 999_994, internal_doc: 999_995 };
+            let nobody = Org {
+                customer: 0,
+                contact: 0,
+                email: String::new(),
+                equipment: 999_991,
+                request: 999_992,
+                intervention: 999_993,
+                shared_doc: 999_994,
+                internal_doc: 999_995,
+            };
             let unknown = with_ids(r.path, &nobody, 999_996).unwrap();
             let unknown_status = if r.method == "get" { pa.get(&unknown).await.status() } else { pa.post(&unknown, &[]).await.status() };
             if !r.path.ends_with("/documents") {
@@ -294,7 +318,14 @@ async fn every_portal_route_answers_404_for_another_organisations_ids_and_change
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(app.snapshot().await, before);
         // Lists and search never show B's records.
-        for p in ["/portal", "/portal/requests", "/portal/requests?closed=1", "/portal/equipment", "/portal/planning?week=2026-12-07", "/portal/colleagues"] {
+        for p in [
+            "/portal",
+            "/portal/requests",
+            "/portal/requests?closed=1",
+            "/portal/equipment",
+            "/portal/planning?week=2026-12-07",
+            "/portal/colleagues",
+        ] {
             let (s, body) = pa.get_text(p).await;
             assert_eq!(s, StatusCode::OK, "{p}");
             assert!(!body.contains("Beta") && !body.contains("SN-BETA"), "{p} shows nothing of organisation B");
@@ -369,11 +400,21 @@ async fn password_reset_says_nothing_about_accounts_and_links_work_once() {
         let token = extract(&page, "name=\"token\" value=\"").unwrap();
         let new_pw = "Nouveau-mot-2026!";
         // A weak password is refused and the link stays usable.
-        let r = anon.post(format!("{}/portal/reset/{secret}", app.url)).form(&[("password", "court"), ("confirm", "court"), ("token", &token)]).send().await.unwrap();
+        let r = anon
+            .post(format!("{}/portal/reset/{secret}", app.url))
+            .form(&[("password", "court"), ("confirm", "court"), ("token", &token)])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let page = r.text().await.unwrap();
         let token = extract(&page, "name=\"token\" value=\"").unwrap();
-        let r = anon.post(format!("{}/portal/reset/{secret}", app.url)).form(&[("password", new_pw), ("confirm", new_pw), ("token", &token)]).send().await.unwrap();
+        let r = anon
+            .post(format!("{}/portal/reset/{secret}", app.url))
+            .form(&[("password", new_pw), ("confirm", new_pw), ("token", &token)])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert!(app.portal_login("contact@alpha.example", PW).await.is_err(), "the old password no longer works");
         assert!(app.portal_login("contact@alpha.example", new_pw).await.is_ok());
@@ -393,7 +434,11 @@ async fn deactivation_closing_the_portal_and_wrong_passwords_end_access() {
     each_backend(|app| async move {
         let (staff, a, _) = setup(&app).await;
         let pa = onboard(&app, &staff, &a, false).await;
-        let account: i64 = sqlx::query_scalar("SELECT id FROM portal_accounts WHERE customer_id = $1").bind(a.customer).fetch_one(&app.state.db.pool).await.unwrap();
+        let account: i64 = sqlx::query_scalar("SELECT id FROM portal_accounts WHERE customer_id = $1")
+            .bind(a.customer)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
         // Deactivated: the session ends at once, and login is refused.
         let r = staff.post(&format!("/customers/{}/portal/accounts/{account}/deactivate", a.customer), &[]).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -414,7 +459,10 @@ async fn deactivation_closing_the_portal_and_wrong_passwords_end_access() {
         }
         assert!(statuses.contains(&Some(StatusCode::TOO_MANY_REQUESTS)), "{statuses:?}");
         // Every change was audited.
-        assert!(app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'portal_account' AND entity_id = {account}")).await >= 3);
+        assert!(
+            app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'portal_account' AND entity_id = {account}")).await
+                >= 3
+        );
         app
     })
     .await;

@@ -230,6 +230,9 @@ fn concrete(path: &str, f: &Fixture) -> String {
         .replace("{kind}", "housekeeping")
         .replace("{event}", "test_email")
         .replace("{lang}", "fr")
+        .replace("{account}", "999999")
+        .replace("{action}", "deactivate")
+        .replace("{secret}", "unknown")
 }
 
 /// A plausible body for each writing route, so that only the right can make it fail.
@@ -415,7 +418,7 @@ async fn anonymous_callers_are_refused_everywhere_but_public_routes() {
         let f = fixture(&app).await;
         let client = app.anon();
         for route in ROUTES {
-            if route.access == Access::Public {
+            if matches!(route.access, Access::Public | Access::PortalPublic) {
                 continue;
             }
             let path = concrete(route.path, &f);
@@ -432,7 +435,9 @@ async fn anonymous_callers_are_refused_everywhere_but_public_routes() {
                 assert_eq!(r.status(), 401, "{} {}", route.method, path);
             } else {
                 assert_eq!(r.status(), 303, "{} {}", route.method, path);
-                assert!(r.headers().get("location").unwrap().to_str().unwrap().starts_with("/login"));
+                // The customer portal has its own login.
+                let login = if route.access == Access::Portal { "/portal/login" } else { "/login" };
+                assert!(r.headers().get("location").unwrap().to_str().unwrap().starts_with(login), "{} {}", route.method, path);
             }
             assert_eq!(app.snapshot().await, before, "{} {} changed the database", route.method, path);
         }
@@ -448,7 +453,10 @@ async fn administrators_can_open_every_page() {
         // The fixture's administrator: imports are private to who uploaded them.
         let s = app.login("fixture-admin@t.fr", PASSWORD).await.unwrap();
         // The login page sends a logged-in user home.
-        for route in ROUTES.iter().filter(|r| r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login") {
+        // The customer portal's pages are for portal users (tests/portal.rs).
+        for route in
+            ROUTES.iter().filter(|r| r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login" && !r.access.is_portal())
+        {
             let path = concrete(route.path, &f);
             let (status, body) = s.get_text(&path).await;
             assert_eq!(status, 200, "GET {path}: {}", body.split("<main").nth(1).unwrap_or(&body).chars().take(700).collect::<String>());

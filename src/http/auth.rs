@@ -81,9 +81,6 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 
 /// The per-route guard. `access` comes from the route table.
 pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request, next: Next) -> Response {
-    if access.is_portal() {
-        return super::portal::guard(st, access, req, next).await;
-    }
     let path = req.uri().path().to_string();
     let api = is_api(&path);
     let now = st.now();

@@ -29,7 +29,7 @@ macro_rules! routes {
             $(
                 {
                     let access: Access = $access;
-                    let layer = axum::middleware::from_fn_with_state(state.clone(), move |s, req, next| guard(s, access, req, next));
+                    let layer = axum::middleware::from_fn_with_state(state.clone(), move |s, req, next| dispatch(s, access, req, next));
                     let mut method_router = $method($handler);
                     if access.is_public() {
                         // Anyone may call a public route: it reads a small body only (413 beyond).
@@ -41,6 +41,20 @@ macro_rules! routes {
             r
         }
     };
+}
+
+/// The guard a route's access calls for: the customer portal's (its own session) or the staff one.
+async fn dispatch(
+    st: axum::extract::State<AppState>,
+    access: Access,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if access.is_portal() {
+        portal::guard(st.0, access, req, next).await
+    } else {
+        guard(st, access, req, next).await
+    }
 }
 
 routes! {

@@ -84,11 +84,8 @@ pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Accou
 
 /// An account of `customer_id` (None for another organisation's, as for an unknown id).
 pub async fn get_of(db: &Db, customer_id: i64, id: i64) -> Result<Option<Account>> {
-    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} WHERE id = $1 AND customer_id = $2"))
-        .bind(id)
-        .bind(customer_id)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row: Option<Row> =
+        sqlx::query_as(&format!("{SELECT} WHERE id = $1 AND customer_id = $2")).bind(id).bind(customer_id).fetch_optional(&db.pool).await?;
     Ok(row.map(Account::from))
 }
 
@@ -182,7 +179,15 @@ async fn new_link(tx: &mut Tx, now: Millis, account_id: i64, purpose: Purpose) -
 }
 
 /// Queues the email carrying a link, in the account's language.
-async fn send_link(tx: &mut Tx, now: Millis, a: &Account, customer_name: &str, actor: &Actor, purpose: Purpose, secret: &str) -> Result<()> {
+async fn send_link(
+    tx: &mut Tx,
+    now: Millis,
+    a: &Account,
+    customer_name: &str,
+    actor: &Actor,
+    purpose: Purpose,
+    secret: &str,
+) -> Result<()> {
     let email = crate::identity::Email::parse(&a.email).map_err(|r| Error::validation("email", r))?;
     let recipient = Recipient::Address(crate::mail::Mailbox::new(Some(&a.name), &email), a.language);
     let (event, path, ttl) = match purpose {
@@ -207,13 +212,25 @@ async fn send_link(tx: &mut Tx, now: Millis, a: &Account, customer_name: &str, a
 /// enabled and the contact an email address no other portal account uses. Returns the
 /// account and the link's secret (it is in the email; callers other than tests and the demo
 /// drop it).
-pub async fn invite(db: &Db, actor: &Actor, now: Millis, customer_id: i64, contact_id: Option<i64>, is_admin: bool) -> Result<(Account, String)> {
+pub async fn invite(
+    db: &Db,
+    actor: &Actor,
+    now: Millis,
+    customer_id: i64,
+    contact_id: Option<i64>,
+    is_admin: bool,
+) -> Result<(Account, String)> {
     let mut tx = db.begin().await?;
     let who = invitee(&mut tx, customer_id, contact_id).await?;
     if !who.portal_enabled {
         return Err(Error::InvalidState { reason: "error.portal_disabled" });
     }
-    let email = who.email.as_deref().map(str::trim).filter(|e| !e.is_empty()).ok_or_else(|| Error::validation("contact_id", "error.portal_no_email"))?;
+    let email = who
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| Error::validation("contact_id", "error.portal_no_email"))?;
     let email = crate::identity::Email::parse(email).map_err(|_| Error::validation("contact_id", "error.portal_no_email"))?;
     let existing: Option<(i64, String)> =
         sqlx::query_as("SELECT id, status FROM portal_accounts WHERE customer_id = $1 AND contact_key = $2")
@@ -260,15 +277,31 @@ pub async fn invite(db: &Db, actor: &Actor, now: Millis, customer_id: i64, conta
         .bind(account.id)
         .execute(&mut *tx)
         .await?;
-    audit::record(&mut tx, actor, now, "portal_account", account.id, "invited", &[Change { field: "email".into(), old: None, new: Some(account.email.clone()) }])
-        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        now,
+        "portal_account",
+        account.id,
+        "invited",
+        &[Change { field: "email".into(), old: None, new: Some(account.email.clone()) }],
+    )
+    .await?;
     tx.commit().await?;
     Ok((account, secret))
 }
 
 /// Changes an account of `customer_id`: deactivate (its sessions end), reactivate (active if
 /// it has a password, else invited), portal administrator or not.
-pub async fn set(db: &Db, actor: &Actor, now: Millis, customer_id: i64, id: i64, status: Option<Status>, is_admin: Option<bool>) -> Result<Account> {
+pub async fn set(
+    db: &Db,
+    actor: &Actor,
+    now: Millis,
+    customer_id: i64,
+    id: i64,
+    status: Option<Status>,
+    is_admin: Option<bool>,
+) -> Result<Account> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.filter(|a| a.customer_id == customer_id).ok_or(Error::NotFound)?;
     if let Some(to) = status {
@@ -284,14 +317,28 @@ pub async fn set(db: &Db, actor: &Actor, now: Millis, customer_id: i64, id: i64,
                 }
             }
         };
-        sqlx::query("UPDATE portal_accounts SET status = $1, updated_at = $2 WHERE id = $3").bind(to.code()).bind(now).bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE portal_accounts SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(to.code())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if to == Status::Deactivated {
             sqlx::query("DELETE FROM portal_sessions WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
-            sqlx::query("UPDATE portal_links SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL").bind(now).bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE portal_links SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
     }
     if let Some(admin) = is_admin {
-        sqlx::query("UPDATE portal_accounts SET is_admin = $1, updated_at = $2 WHERE id = $3").bind(admin as i64).bind(now).bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE portal_accounts SET is_admin = $1, updated_at = $2 WHERE id = $3")
+            .bind(admin as i64)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
@@ -347,18 +394,28 @@ pub async fn set_password_by_link(db: &Db, now: Millis, secret: &str, purpose: P
         None => None,
     };
     let Some(old) = old else { return Err(invalid) };
-    sqlx::query("UPDATE portal_accounts SET password_hash = $1, status = 'active', password_changed_at = $2, updated_at = $2 WHERE id = $3")
-        .bind(&password_hash)
-        .bind(now)
-        .bind(old.id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE portal_accounts SET password_hash = $1, status = 'active', password_changed_at = $2, updated_at = $2 WHERE id = $3",
+    )
+    .bind(&password_hash)
+    .bind(now)
+    .bind(old.id)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM portal_sessions WHERE account_id = $1").bind(old.id).execute(&mut *tx).await?;
     let new = get(&mut tx, old.id).await?.ok_or(Error::NotFound)?;
     let actor = Actor { id: None, name: new.name.clone(), request_id: None };
     audit::updated(&mut tx, &actor, now, new.id, &old, &new).await?;
-    audit::record(&mut tx, &actor, now, "portal_account", new.id, "password", &[Change { field: "password".into(), old: None, new: Some(purpose.code().into()) }])
-        .await?;
+    audit::record(
+        &mut tx,
+        &actor,
+        now,
+        "portal_account",
+        new.id,
+        "password",
+        &[Change { field: "password".into(), old: None, new: Some(purpose.code().into()) }],
+    )
+    .await?;
     tx.commit().await?;
     db.auth_changed();
     Ok(new)
@@ -375,7 +432,8 @@ pub async fn request_reset(db: &Db, now: Millis, email: &str) -> Result<()> {
     let Some(id) = id else { return Ok(()) };
     let mut tx = db.begin().await?;
     let a = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    let customer_name: String = sqlx::query_scalar("SELECT display_name FROM customers WHERE id = $1").bind(a.customer_id).fetch_one(&mut *tx).await?;
+    let customer_name: String =
+        sqlx::query_scalar("SELECT display_name FROM customers WHERE id = $1").bind(a.customer_id).fetch_one(&mut *tx).await?;
     let secret = new_link(&mut tx, now, id, Purpose::Reset).await?;
     let actor = Actor { id: None, name: a.name.clone(), request_id: None };
     send_link(&mut tx, now, &a, &customer_name, &actor, Purpose::Reset, &secret).await?;
@@ -386,13 +444,25 @@ pub async fn request_reset(db: &Db, now: Millis, email: &str) -> Result<()> {
 /// For the login: the account's id, password hash and whether it may log in.
 pub async fn for_login(db: &Db, email: &str) -> Result<Option<(i64, Option<String>, bool)>> {
     let row: Option<(i64, Option<String>, String)> =
-        sqlx::query_as("SELECT id, password_hash, status FROM portal_accounts WHERE email = $1").bind(email).fetch_optional(&db.pool).await?;
+        sqlx::query_as("SELECT id, password_hash, status FROM portal_accounts WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&db.pool)
+            .await?;
     Ok(row.map(|(id, h, s)| (id, h, s == Status::Active.code())))
 }
 
 /// Changes one's own password (the current one is checked by the caller); other sessions end.
-pub async fn change_password(db: &Db, actor: &Actor, now: Millis, id: i64, current: &str, new_password: &str, keep_session: &str) -> Result<()> {
-    let stored: Option<String> = sqlx::query_scalar("SELECT password_hash FROM portal_accounts WHERE id = $1").bind(id).fetch_one(&db.pool).await?;
+pub async fn change_password(
+    db: &Db,
+    actor: &Actor,
+    now: Millis,
+    id: i64,
+    current: &str,
+    new_password: &str,
+    keep_session: &str,
+) -> Result<()> {
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT password_hash FROM portal_accounts WHERE id = $1").bind(id).fetch_one(&db.pool).await?;
     let ok = match stored {
         Some(h) => password::verify_blocking(current.to_string(), h).await?,
         None => false,
@@ -410,9 +480,21 @@ pub async fn change_password(db: &Db, actor: &Actor, now: Millis, id: i64, curre
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM portal_sessions WHERE account_id = $1 AND id_hash <> $2").bind(id).bind(keep_session).execute(&mut *tx).await?;
-    audit::record(&mut tx, actor, now, "portal_account", id, "password", &[Change { field: "password".into(), old: None, new: Some("changed".into()) }])
+    sqlx::query("DELETE FROM portal_sessions WHERE account_id = $1 AND id_hash <> $2")
+        .bind(id)
+        .bind(keep_session)
+        .execute(&mut *tx)
         .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        now,
+        "portal_account",
+        id,
+        "password",
+        &[Change { field: "password".into(), old: None, new: Some("changed".into()) }],
+    )
+    .await?;
     tx.commit().await?;
     db.auth_changed();
     Ok(())
@@ -422,7 +504,12 @@ pub async fn change_password(db: &Db, actor: &Actor, now: Millis, id: i64, curre
 pub async fn set_language(db: &Db, actor: &Actor, now: Millis, id: i64, lang: Lang) -> Result<()> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    sqlx::query("UPDATE portal_accounts SET language = $1, updated_at = $2 WHERE id = $3").bind(lang.code()).bind(now).bind(id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE portal_accounts SET language = $1, updated_at = $2 WHERE id = $3")
+        .bind(lang.code())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
@@ -435,11 +522,24 @@ pub async fn new_calendar(db: &Db, actor: &Actor, now: Millis, id: i64) -> Resul
     let secret = new_secret();
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    sqlx::query("UPDATE portal_accounts SET calendar_hash = $1, updated_at = $2 WHERE id = $3").bind(hash_secret(&secret)).bind(now).bind(id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE portal_accounts SET calendar_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash_secret(&secret))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
-    audit::record(&mut tx, actor, now, "portal_account", id, "calendar_feed", &[Change { field: "calendar_feed".into(), old: None, new: Some("renewed".into()) }])
-        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        now,
+        "portal_account",
+        id,
+        "calendar_feed",
+        &[Change { field: "calendar_feed".into(), old: None, new: Some("renewed".into()) }],
+    )
+    .await?;
     tx.commit().await?;
     Ok(secret)
 }
@@ -448,7 +548,11 @@ pub async fn new_calendar(db: &Db, actor: &Actor, now: Millis, id: i64) -> Resul
 pub async fn revoke_calendar(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    sqlx::query("UPDATE portal_accounts SET calendar_hash = NULL, updated_at = $1 WHERE id = $2").bind(now).bind(id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE portal_accounts SET calendar_hash = NULL, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
@@ -478,7 +582,11 @@ pub async fn set_customer_portal(db: &Db, actor: &Actor, now: Millis, customer_i
         changes.push(Change { field: "portal_enabled".into(), old: Some((was_enabled != 0).to_string()), new: Some(enabled.to_string()) });
     }
     if (was_invites != 0) != admin_invites {
-        changes.push(Change { field: "portal_admin_invites".into(), old: Some((was_invites != 0).to_string()), new: Some(admin_invites.to_string()) });
+        changes.push(Change {
+            field: "portal_admin_invites".into(),
+            old: Some((was_invites != 0).to_string()),
+            new: Some(admin_invites.to_string()),
+        });
     }
     if changes.is_empty() {
         tx.rollback().await?;

@@ -108,6 +108,7 @@ pub async fn purge_expired(db: &Db, now: Millis, idle_ms: Millis) -> Result<u64>
         .execute(&db.pool)
         .await?
         .rows_affected();
-    let l = sqlx::query("DELETE FROM portal_links WHERE expires_at <= $1").bind(now - 30 * 86_400_000).execute(&db.pool).await?.rows_affected();
+    let l =
+        sqlx::query("DELETE FROM portal_links WHERE expires_at <= $1").bind(now - 30 * 86_400_000).execute(&db.pool).await?.rows_affected();
     Ok(s + l)
 }

@@ -353,7 +353,8 @@ pub async fn create_request(db: &Db, u: &PortalUser, actor: &Actor, now: Millis,
         }
     }
     for (eq, symptom) in &input.equipment {
-        let owner: Option<i64> = sqlx::query_scalar("SELECT customer_id FROM equipment WHERE id = $1").bind(*eq).fetch_optional(&mut *tx).await?;
+        let owner: Option<i64> =
+            sqlx::query_scalar("SELECT customer_id FROM equipment WHERE id = $1").bind(*eq).fetch_optional(&mut *tx).await?;
         if owner != Some(u.customer_id) {
             errs.add("equipment", "error.invalid_choice");
         }
@@ -364,7 +365,8 @@ pub async fn create_request(db: &Db, u: &PortalUser, actor: &Actor, now: Millis,
         }
     }
     errs.into_result()?;
-    let branch: Option<i64> = sqlx::query_scalar("SELECT branch_id FROM customers WHERE id = $1").bind(u.customer_id).fetch_one(&mut *tx).await?;
+    let branch: Option<i64> =
+        sqlx::query_scalar("SELECT branch_id FROM customers WHERE id = $1").bind(u.customer_id).fetch_one(&mut *tx).await?;
     let number = crate::service::store::next_number(&mut tx, "DEM", now).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO service_requests (number, customer_id, requester_contact_id, user_contact_id, request_type, symptom, source, description, \

@@ -550,7 +550,12 @@ pub async fn set_report_shared(db: &Db, actor: &Actor, now: Millis, id: i64, sha
         tx.rollback().await?;
         return Ok(old);
     }
-    sqlx::query("UPDATE interventions SET report_shared = $1, updated_at = $2 WHERE id = $3").bind(shared as i64).bind(now).bind(id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE interventions SET report_shared = $1, updated_at = $2 WHERE id = $3")
+        .bind(shared as i64)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;

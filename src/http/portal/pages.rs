@@ -91,7 +91,15 @@ pub struct LoginQuery {
     notice: Option<String>,
 }
 
-fn login_response(st: &AppState, tr: Tr, request_id: &str, email: String, next: String, error: Option<String>, status: StatusCode) -> Response {
+fn login_response(
+    st: &AppState,
+    tr: Tr,
+    request_id: &str,
+    email: String,
+    next: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     let token = crate::identity::session::new_secret();
     let page = LoginPage { c: PortalPage::anonymous(tr, "portal.login_title", request_id), email, next, error, token: token.clone() };
     public_form(st, page, &token, tr, status)
@@ -130,10 +138,16 @@ pub struct LoginForm {
 
 /// Portal login: its own throttle keys (`portal:` + address, `portal:` + email), counted
 /// before the password is verified, the same work whether or not the account exists.
-pub async fn login_submit(State(st): State<AppState>, m: MaybePortal, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, HttpError> {
+pub async fn login_submit(
+    State(st): State<AppState>,
+    m: MaybePortal,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, HttpError> {
     let tr = m.tr;
     let next = portal_next(f.next.as_deref());
-    let fail = |key: &str, status: StatusCode| login_response(&st, tr, &m.request_id, f.email.clone(), next.clone(), Some(tr.t(key)), status);
+    let fail =
+        |key: &str, status: StatusCode| login_response(&st, tr, &m.request_id, f.email.clone(), next.clone(), Some(tr.t(key)), status);
     if !form_token_ok(&headers, &f.token) {
         return Ok(fail("error.csrf", StatusCode::FORBIDDEN));
     }
@@ -237,7 +251,13 @@ struct ForgotPage {
 
 pub async fn forgot_page(State(st): State<AppState>, m: MaybePortal) -> Response {
     let token = crate::identity::session::new_secret();
-    let page = ForgotPage { c: PortalPage::anonymous(m.tr, "portal.forgot_title", &m.request_id), email: String::new(), sent: false, error: None, token: token.clone() };
+    let page = ForgotPage {
+        c: PortalPage::anonymous(m.tr, "portal.forgot_title", &m.request_id),
+        email: String::new(),
+        sent: false,
+        error: None,
+        token: token.clone(),
+    };
     public_form(&st, page, &token, m.tr, StatusCode::OK)
 }
 
@@ -251,7 +271,12 @@ pub struct ForgotForm {
 
 /// Sends a reset link if an active account has this address; answers the same either way,
 /// and is throttled like the login (per address and per email).
-pub async fn forgot_submit(State(st): State<AppState>, m: MaybePortal, headers: HeaderMap, Form(f): Form<ForgotForm>) -> Result<Response, HttpError> {
+pub async fn forgot_submit(
+    State(st): State<AppState>,
+    m: MaybePortal,
+    headers: HeaderMap,
+    Form(f): Form<ForgotForm>,
+) -> Result<Response, HttpError> {
     let token = crate::identity::session::new_secret();
     let page = |sent: bool, error: Option<String>| ForgotPage {
         c: PortalPage::anonymous(m.tr, "portal.forgot_title", &m.request_id),
@@ -267,8 +292,9 @@ pub async fn forgot_submit(State(st): State<AppState>, m: MaybePortal, headers: 
     let email = f.email.trim().to_lowercase();
     let address_key = format!("portal-reset:{}", m.ip);
     let account_key = format!("portal-reset:{email}");
-    let limited = throttle::take(&st.db, now, throttle::Key::Address(&address_key), st.config.login_max_failures_per_address).await?.is_some()
-        || throttle::take(&st.db, now, throttle::Key::Account(&account_key), 3).await?.is_some();
+    let limited =
+        throttle::take(&st.db, now, throttle::Key::Address(&address_key), st.config.login_max_failures_per_address).await?.is_some()
+            || throttle::take(&st.db, now, throttle::Key::Account(&account_key), 3).await?.is_some();
     if limited {
         return Ok(public_form(&st, page(false, Some(m.tr.t("error.rate_limited"))), &token, m.tr, StatusCode::TOO_MANY_REQUESTS));
     }
@@ -304,11 +330,23 @@ pub async fn reset_page(st: State<AppState>, m: MaybePortal, Path(secret): Path<
     link_page(st, m, Purpose::Reset, secret).await
 }
 
-pub async fn welcome_submit(st: State<AppState>, m: MaybePortal, headers: HeaderMap, Path(secret): Path<String>, f: Form<SetPasswordForm>) -> Result<Response, HttpError> {
+pub async fn welcome_submit(
+    st: State<AppState>,
+    m: MaybePortal,
+    headers: HeaderMap,
+    Path(secret): Path<String>,
+    f: Form<SetPasswordForm>,
+) -> Result<Response, HttpError> {
     link_submit(st, m, headers, Purpose::Invite, secret, f).await
 }
 
-pub async fn reset_submit(st: State<AppState>, m: MaybePortal, headers: HeaderMap, Path(secret): Path<String>, f: Form<SetPasswordForm>) -> Result<Response, HttpError> {
+pub async fn reset_submit(
+    st: State<AppState>,
+    m: MaybePortal,
+    headers: HeaderMap,
+    Path(secret): Path<String>,
+    f: Form<SetPasswordForm>,
+) -> Result<Response, HttpError> {
     link_submit(st, m, headers, Purpose::Reset, secret, f).await
 }
 
@@ -318,7 +356,11 @@ async fn link_page(State(st): State<AppState>, m: MaybePortal, purpose: Purpose,
     let live = accounts::link_is_live(&st.db, st.now(), &secret, purpose).await?;
     let token = crate::identity::session::new_secret();
     let page = SetPasswordPage {
-        c: PortalPage::anonymous(m.tr, if purpose == Purpose::Invite { "portal.welcome_title" } else { "portal.reset_title" }, &m.request_id),
+        c: PortalPage::anonymous(
+            m.tr,
+            if purpose == Purpose::Invite { "portal.welcome_title" } else { "portal.reset_title" },
+            &m.request_id,
+        ),
         action: format!("/portal/{kind}/{secret}"),
         live,
         welcome: purpose == Purpose::Invite,
@@ -349,7 +391,11 @@ async fn link_submit(
     let kind = kind_of(purpose);
     let token = crate::identity::session::new_secret();
     let page = |live: bool, errors: FormErrors| SetPasswordPage {
-        c: PortalPage::anonymous(m.tr, if purpose == Purpose::Invite { "portal.welcome_title" } else { "portal.reset_title" }, &m.request_id),
+        c: PortalPage::anonymous(
+            m.tr,
+            if purpose == Purpose::Invite { "portal.welcome_title" } else { "portal.reset_title" },
+            &m.request_id,
+        ),
         action: format!("/portal/{kind}/{secret}"),
         live,
         welcome: purpose == Purpose::Invite,
@@ -418,7 +464,13 @@ pub async fn home(State(st): State<AppState>, c: PortalCtx, Query(q): Query<Noti
     let visits = store::planning(&st.db, c.u.customer_id, c.u.zone.day_start(now), now + 90 * 86_400_000).await?;
     let visits = visits.into_iter().take(5).collect();
     let types = all_types(&st, c.tr.0).await?;
-    Ok(render(HomePage { c: PortalPage::new(&c, "/portal", "portal.home_title").with_notice(q.notice.as_deref()), open, visits, unread, types }))
+    Ok(render(HomePage {
+        c: PortalPage::new(&c, "/portal", "portal.home_title").with_notice(q.notice.as_deref()),
+        open,
+        visits,
+        unread,
+        types,
+    }))
 }
 
 /// Every request type's label (a request may have a type the portal no longer offers).
@@ -504,15 +556,27 @@ impl RequestPage {
         let tr = self.c.tr;
         match (e.action.as_str(), e.field.as_deref()) {
             ("created", _) => tr.t("portal.event_created"),
-            (_, Some("status")) => format!("{} {}", tr.t("portal.event_status"), e.new_value.as_deref().map(|v| tr.tp("service.status_", v)).unwrap_or_default()),
-            (_, Some("equipment")) => format!("{} {}", tr.t("portal.event_equipment"), e.new_value.as_deref().or(e.old_value.as_deref()).unwrap_or_default()),
+            (_, Some("status")) => format!(
+                "{} {}",
+                tr.t("portal.event_status"),
+                e.new_value.as_deref().map(|v| tr.tp("service.status_", v)).unwrap_or_default()
+            ),
+            (_, Some("equipment")) => {
+                format!("{} {}", tr.t("portal.event_equipment"), e.new_value.as_deref().or(e.old_value.as_deref()).unwrap_or_default())
+            }
             _ => e.action.clone(),
         }
     }
 }
 
 /// The request page as its customer sees it (also the staff preview, read-only).
-pub async fn request_page(st: &AppState, c: PortalPage, customer_id: i64, id: i64, upload_error: Option<String>) -> Result<RequestPage, HttpError> {
+pub async fn request_page(
+    st: &AppState,
+    c: PortalPage,
+    customer_id: i64,
+    id: i64,
+    upload_error: Option<String>,
+) -> Result<RequestPage, HttpError> {
     let r = store::request(&st.db, customer_id, id).await?.ok_or(Error::NotFound)?;
     let lang = c.tr.0;
     let (_, symptoms) = store::choices(&st.db, lang).await?;
@@ -530,7 +594,12 @@ pub async fn request_page(st: &AppState, c: PortalPage, customer_id: i64, id: i6
     })
 }
 
-pub async fn request(State(st): State<AppState>, c: PortalCtx, Path(id): Path<i64>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
+pub async fn request(
+    State(st): State<AppState>,
+    c: PortalCtx,
+    Path(id): Path<i64>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, HttpError> {
     let mut page = PortalPage::new(&c, "/portal/requests", "portal.request_title").with_notice(q.notice.as_deref());
     let r = store::request(&st.db, c.u.customer_id, id).await?.ok_or(Error::NotFound)?;
     page.title = r.number.clone();
@@ -545,7 +614,8 @@ pub async fn upload(State(st): State<AppState>, c: PortalCtx, Path(id): Path<i64
     let max = st.config.max_document_bytes;
     let res = match crate::http::api::service::read_upload(&mut mp, max).await {
         Ok((name, bytes, _)) => {
-            crate::service::documents::upload_from_portal(&st.db, &st.storage, &c.actor(), st.now(), id, &name, bytes, c.u.account_id, max).await
+            crate::service::documents::upload_from_portal(&st.db, &st.storage, &c.actor(), st.now(), id, &name, bytes, c.u.account_id, max)
+                .await
         }
         Err(e) => Err(e.0),
     };
@@ -554,7 +624,8 @@ pub async fn upload(State(st): State<AppState>, c: PortalCtx, Path(id): Path<i64
         Err(e) => {
             let fe = form_errors(c.tr, e)?;
             let msg = fe.err("file").or(fe.general.clone()).unwrap_or_else(|| c.tr.t("form.fix_errors"));
-            let page = request_page(&st, PortalPage::new(&c, "/portal/requests", "portal.request_title"), c.u.customer_id, id, Some(msg)).await?;
+            let page =
+                request_page(&st, PortalPage::new(&c, "/portal/requests", "portal.request_title"), c.u.customer_id, id, Some(msg)).await?;
             Ok(with_status(render(page), StatusCode::UNPROCESSABLE_ENTITY))
         }
     }
@@ -668,7 +739,8 @@ pub async fn create_request(State(st): State<AppState>, c: PortalCtx, mut mp: Mu
         }
     };
     for (name, bytes) in files {
-        crate::service::documents::upload_from_portal(&st.db, &st.storage, &c.actor(), now, r.id, &name, bytes, c.u.account_id, max).await?;
+        crate::service::documents::upload_from_portal(&st.db, &st.storage, &c.actor(), now, r.id, &name, bytes, c.u.account_id, max)
+            .await?;
     }
     Ok(redirect_notice(&format!("/portal/requests/{}", r.id), "notice.portal_request_created"))
 }
@@ -753,7 +825,8 @@ pub async fn calendar_feed(State(st): State<AppState>, Path(secret): Path<String
     let (customer_id, lang) = accounts::by_calendar(&st.db, secret).await?.ok_or(Error::NotFound)?;
     let now = st.now();
     let visits = store::planning(&st.db, customer_id, now - 30 * 86_400_000, now + 365 * 86_400_000).await?;
-    let org: String = sqlx::query_scalar("SELECT display_name FROM customers WHERE id = $1").bind(customer_id).fetch_one(&st.db.pool).await?;
+    let org: String =
+        sqlx::query_scalar("SELECT display_name FROM customers WHERE id = $1").bind(customer_id).fetch_one(&st.db.pool).await?;
     let events: Vec<_> = visits.iter().map(|v| ics_event(v, Tr(lang), &org)).collect();
     Ok(calendar_response(crate::mail::ics::publish(&events, now), "carnet.ics"))
 }
@@ -800,10 +873,22 @@ struct AccountPage {
     errors: FormErrors,
 }
 
-async fn account_page(st: &AppState, c: &PortalCtx, feed_url: Option<String>, errors: FormErrors, notice: Option<&str>) -> Result<AccountPage, HttpError> {
+async fn account_page(
+    st: &AppState,
+    c: &PortalCtx,
+    feed_url: Option<String>,
+    errors: FormErrors,
+    notice: Option<&str>,
+) -> Result<AccountPage, HttpError> {
     let mut conn = st.db.pool.acquire().await?;
     let a = accounts::get(&mut conn, c.u.account_id).await?.ok_or(Error::NotFound)?;
-    Ok(AccountPage { c: PortalPage::new(c, "", "portal.account_title").with_notice(notice), email: a.email, has_calendar: a.has_calendar, feed_url, errors })
+    Ok(AccountPage {
+        c: PortalPage::new(c, "", "portal.account_title").with_notice(notice),
+        email: a.email,
+        has_calendar: a.has_calendar,
+        feed_url,
+        errors,
+    })
 }
 
 pub async fn account(State(st): State<AppState>, c: PortalCtx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
@@ -824,7 +909,8 @@ pub async fn change_password(State(st): State<AppState>, c: PortalCtx, Form(f): 
     let res = if f.new_password != f.confirm {
         Err(Error::validation("confirm", "error.password_mismatch"))
     } else {
-        accounts::change_password(&st.db, &c.actor(), st.now(), c.u.account_id, &f.current_password, &f.new_password, &c.u.session_hash).await
+        accounts::change_password(&st.db, &c.actor(), st.now(), c.u.account_id, &f.current_password, &f.new_password, &c.u.session_hash)
+            .await
     };
     match res {
         Ok(()) => Ok(redirect_notice("/portal/account", "notice.password_changed")),
@@ -863,7 +949,13 @@ struct ColleaguesPage {
 async fn colleagues_page(st: &AppState, c: &PortalCtx, errors: FormErrors, notice: Option<&str>) -> Result<ColleaguesPage, HttpError> {
     let accounts = accounts::of_customer(&st.db, c.u.customer_id).await?;
     let invitable = invitable_contacts(st, c.u.customer_id).await?;
-    Ok(ColleaguesPage { c: PortalPage::new(c, "/portal/colleagues", "portal.colleagues_title").with_notice(notice), accounts, invitable, me: c.u.account_id, errors })
+    Ok(ColleaguesPage {
+        c: PortalPage::new(c, "/portal/colleagues", "portal.colleagues_title").with_notice(notice),
+        accounts,
+        invitable,
+        me: c.u.account_id,
+        errors,
+    })
 }
 
 /// Contacts of a customer with an email address and no portal account yet.
@@ -915,7 +1007,11 @@ pub async fn invite_colleague(State(st): State<AppState>, c: PortalCtx, Form(f):
 }
 
 /// Deactivates or reactivates a colleague's access (not one's own).
-pub async fn colleague_status(State(st): State<AppState>, c: PortalCtx, Path((id, action)): Path<(i64, String)>) -> Result<Response, HttpError> {
+pub async fn colleague_status(
+    State(st): State<AppState>,
+    c: PortalCtx,
+    Path((id, action)): Path<(i64, String)>,
+) -> Result<Response, HttpError> {
     must_invite(&c)?;
     let to = match action.as_str() {
         "deactivate" => Status::Deactivated,

@@ -114,7 +114,11 @@ pub async fn invite(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, bod
 
 /// An account's action: `resend` (a new invitation link), `deactivate`, `reactivate`,
 /// `admin` / `member` (portal administrator or not).
-pub async fn account_action(State(st): State<AppState>, c: Ctx, Path((id, account, action)): Path<(i64, i64, String)>) -> Result<Response, HttpError> {
+pub async fn account_action(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, account, action)): Path<(i64, i64, String)>,
+) -> Result<Response, HttpError> {
     visible_customer(&st, &c, id).await?;
     let a = accounts::get_of(&st.db, id, account).await?.ok_or(Error::NotFound)?;
     let now = st.now();
@@ -127,7 +131,10 @@ pub async fn account_action(State(st): State<AppState>, c: Ctx, Path((id, accoun
         _ => return Err(Error::NotFound.into()),
     };
     match res {
-        Ok(()) => Ok(redirect_notice(&format!("/customers/{id}/portal"), if action == "resend" { "notice.portal_invited" } else { "notice.saved" })),
+        Ok(()) => Ok(redirect_notice(
+            &format!("/customers/{id}/portal"),
+            if action == "resend" { "notice.portal_invited" } else { "notice.saved" },
+        )),
         Err(e) => {
             let fe = form_error(&c, e)?;
             access_page(&st, &c, id, fe, None).await
