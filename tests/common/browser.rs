@@ -134,7 +134,10 @@ impl Driver {
         if let Some(bin) = chrome_binary() {
             options["binary"] = json!(bin);
         }
-        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": options } } });
+        // The browser log (`POST /se/log`) keeps console messages: CSP violations among them.
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome", "goog:chromeOptions": options, "goog:loggingPrefs": { "browser": "ALL" }
+        } } });
         let resp = self.http.post(format!("http://{}/session", self.addr)).json(&caps).send().await.expect("new session request");
         let status = resp.status();
         let body: Value = resp.json().await.expect("new session answer");
