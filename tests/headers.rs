@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use carnet::http::headers::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY};
 use carnet::http::router::ROUTES;
-use common::browser::{Browser, Driver, BROWSER_LOCK};
+use common::browser::{with_demo, Browser};
 use common::{each_backend, Session, TestApp};
 use reqwest::header::HeaderMap;
 use serde_json::json;
@@ -391,25 +391,10 @@ fn the_stylesheet_indents_every_depth_of_the_org_tree() {
 
 // ---------------------------------------------------------------- in the browser
 
-/// What Chromium logged since the last call that tells of a broken page under the policy: a
-/// CSP violation (source `security`) or a script error (source `javascript`).
-async fn violations(b: &Browser) -> Vec<String> {
-    let log = b.post("/se/log", json!({ "type": "browser" })).await;
-    log.as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| {
-            matches!(e["source"].as_str(), Some("security" | "javascript"))
-                || e["message"].as_str().is_some_and(|m| m.contains("Content Security Policy"))
-        })
-        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 async fn open_clean(b: &Browser, path: &str) {
     b.goto(path).await;
     b.find("main").await;
-    let v = violations(b).await;
+    let v = b.violations().await;
     assert!(v.is_empty(), "{path}: {v:#?}");
 }
 
@@ -427,18 +412,7 @@ async fn margin_left(b: &Browser, css: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ui_works_under_the_policy_in_chromium() {
-    let _one_at_a_time = BROWSER_LOCK.lock().await;
-    let Some(driver) = Driver::start_or_skip().await else {
-        return;
-    };
-    for backend in common::backends() {
-        let app = TestApp::start(backend).await;
-        carnet::demo::load(&app.state).await.expect("demo data loads");
-        let b = driver.browser(&app).await;
-        ui_under_the_policy(&b, &app).await;
-        b.quit().await;
-        app.stop().await;
-    }
+    with_demo(|b, app| Box::pin(ui_under_the_policy(b, app))).await;
 }
 
 async fn ui_under_the_policy(b: &Browser, app: &TestApp) {
@@ -448,7 +422,7 @@ async fn ui_under_the_policy(b: &Browser, app: &TestApp) {
     assert_eq!(margin_left(b, "#probe").await, "0px", "the policy refuses a style attribute");
     let mut seen = Vec::new();
     for _ in 0..20 {
-        seen = violations(b).await;
+        seen = b.violations().await;
         if !seen.is_empty() {
             break;
         }
@@ -460,7 +434,7 @@ async fn ui_under_the_policy(b: &Browser, app: &TestApp) {
     b.fill("#password", DEMO_PASSWORD).await;
     b.click_and_wait("#login-submit").await;
     assert_eq!(b.path_only().await, "/");
-    let v = violations(b).await;
+    let v = b.violations().await;
     assert!(v.is_empty(), "home: {v:#?}");
 
     // Search as you type: app.js fetches the rows and puts them in place.
@@ -481,7 +455,7 @@ async fn ui_under_the_policy(b: &Browser, app: &TestApp) {
     let after = b.text("#customer-results").await;
     assert!(after.contains(&word), "the rows found show {word}: {after}");
     assert_ne!(before, after, "the rows changed in place");
-    let v = violations(b).await;
+    let v = b.violations().await;
     assert!(v.is_empty(), "search as you type: {v:#?}");
 
     // A customer page, and a form whose button asks for confirmation (app.js) before posting.
@@ -492,7 +466,7 @@ async fn ui_under_the_policy(b: &Browser, app: &TestApp) {
     assert!(alert.as_str().is_some_and(|t| !t.is_empty()), "a confirmation is asked: {alert}");
     b.post("/alert/dismiss", json!({})).await;
     assert_eq!(b.path_only().await, format!("/customers/{cid}"), "dismissed: nothing posted");
-    let v = violations(b).await;
+    let v = b.violations().await;
     assert!(v.is_empty(), "confirmation: {v:#?}");
 
     // The org tree, indented by the stylesheet.
