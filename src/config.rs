@@ -114,14 +114,20 @@ impl Config {
         fig.extract().map_err(Box::new)
     }
 
+    /// Served over https (the public URL says so): cookies are `Secure` and `__Host-`, and
+    /// responses carry `Strict-Transport-Security` (`http::headers`).
+    pub fn https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
     pub fn cookies_secure(&self) -> bool {
-        self.secure_cookies || self.public_url.starts_with("https://")
+        self.secure_cookies || self.https()
     }
 
     /// Served over https: the session cookie takes the `__Host-` prefix (Secure, the whole
     /// site, this host only).
     pub fn host_cookies(&self) -> bool {
-        self.public_url.starts_with("https://")
+        self.https()
     }
 
     /// The trusted proxies, parsed; an entry that is not an address or a network is an error

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod form;
+pub mod headers;
 pub mod json;
 pub mod listing;
 pub mod lists;

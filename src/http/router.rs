@@ -394,5 +394,6 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(super::error::render_errors))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(super::request_id))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), super::headers::security_headers))
         .with_state(state)
 }

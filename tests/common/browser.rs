@@ -134,7 +134,10 @@ impl Driver {
         if let Some(bin) = chrome_binary() {
             options["binary"] = json!(bin);
         }
-        let caps = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": options } } });
+        // The browser log (`POST /se/log`) keeps console messages: CSP violations among them.
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome", "goog:chromeOptions": options, "goog:loggingPrefs": { "browser": "ALL" }
+        } } });
         let resp = self.http.post(format!("http://{}/session", self.addr)).json(&caps).send().await.expect("new session request");
         let status = resp.status();
         let body: Value = resp.json().await.expect("new session answer");
@@ -336,6 +339,22 @@ impl Browser {
         v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
     }
 
+    /// What Chromium logged since the last call that tells of a page broken under the
+    /// Content-Security-Policy: a violation (source `security`) or a script error (source
+    /// `javascript`). Network messages (a missing favicon) are left out.
+    pub async fn violations(&self) -> Vec<String> {
+        let log = self.post("/se/log", json!({ "type": "browser" })).await;
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                matches!(e["source"].as_str(), Some("security" | "javascript"))
+                    || e["message"].as_str().is_some_and(|m| m.contains("Content Security Policy"))
+            })
+            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// Saves a PNG screenshot of the viewport as `target/screenshots/<backend>-<name>.png`.
     pub async fn screenshot(&self, name: &str) {
         let b64 = self.get("/screenshot").await;
@@ -396,6 +415,22 @@ pub async fn with_browser(body: Body) {
         app
     })
     .await;
+}
+
+/// Runs `body` in a fresh browser against a fresh app holding the demo company, per backend.
+pub async fn with_demo(body: Body) {
+    let _one_at_a_time = BROWSER_LOCK.lock().await;
+    let Some(driver) = Driver::start_or_skip().await else {
+        return;
+    };
+    for backend in super::backends() {
+        let app = TestApp::start(backend).await;
+        carnet::demo::load(&app.state).await.expect("demo data loads");
+        let b = driver.browser(&app).await;
+        body(&b, &app).await;
+        b.quit().await;
+        app.stop().await;
+    }
 }
 
 /// Logs in through the login page.
