@@ -303,6 +303,25 @@ async fn every_page_carries_the_security_headers_and_holds_nothing_inline() {
         let rep = app.login(REP_EMAIL, DEMO_PASSWORD).await.expect("the demo representative logs in");
         let met = crawl(&rep, "representative", &[], 150).await;
         assert!(met.contains("/customers/{id}") && met.contains("/opportunities/{id}"), "{met:?}");
+        // The customer portal, as the demo's portal user.
+        let email: String = sqlx::query_scalar("SELECT email FROM portal_accounts ORDER BY id LIMIT 1")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .expect("a demo portal account");
+        let portal = app.portal_login(&email, DEMO_PASSWORD).await.expect("the demo portal user logs in");
+        let met = crawl(&portal, "portal user", &["/portal".to_string()], 150).await;
+        for route in [
+            "/portal",
+            "/portal/requests",
+            "/portal/requests/{id}",
+            "/portal/requests/new",
+            "/portal/planning",
+            "/portal/equipment/{id}",
+            "/portal/account",
+            "/portal/colleagues",
+        ] {
+            assert!(met.contains(route), "the portal crawl never reached {route}: {met:?}");
+        }
         app
     })
     .await;
