@@ -17,7 +17,9 @@
 //! - b. the request page with its tabs: the HTML details tab and history tab, and over the
 //!   API the request with its equipment lines, updates, interventions, returns, documents and
 //!   history (7 GETs in a row per iteration);
-//! - c. the planning week of a branch (HTML and API), branches and weeks around today.
+//! - c. the planning week of a branch (HTML and API), branches and weeks around today;
+//! - d. the customer portal: the home page and the request list (open and closed) of portal
+//!   users of the 16 organisations with the most requests, to compare with the staff list (a).
 //!
 //! Options (environment):
 //! - `CARNET_BENCH_BACKEND`: `sqlite` (default, a temporary file) or `postgres` (uses
@@ -1287,6 +1289,44 @@ async fn load(o: &Options, state: &AppState, base: &str, samples: &Samples, bran
         bail!("request {}: {h} history rows instead of {}", r0.number, r0.shows[4]);
     }
 
+    // d. The customer portal: the organisations with the most requests, one portal user each
+    // (an active account and a session made directly; the login is tested elsewhere).
+    let orgs: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT r.customer_id, (SELECT MIN(ct.id) FROM contacts ct WHERE ct.customer_id = r.customer_id), COUNT(*) AS n \
+         FROM service_requests r GROUP BY r.customer_id ORDER BY n DESC, r.customer_id LIMIT 16",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let mut portal_users = Vec::new();
+    for (i, (customer, contact, _)) in orgs.iter().enumerate() {
+        sqlx::query("UPDATE customers SET portal_enabled = 1 WHERE id = $1").bind(customer).execute(&db.pool).await?;
+        let account: i64 = sqlx::query_scalar(
+            "INSERT INTO portal_accounts (customer_id, contact_id, contact_key, email, name, language, is_admin, status, invited_by_name, \
+             invited_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'Bench', 'fr', 0, 'active', 'bench', $5, $5, $5) RETURNING id",
+        )
+        .bind(customer)
+        .bind(contact)
+        .bind(contact.unwrap_or(0))
+        .bind(format!("portal{i}@bench.example"))
+        .bind(now)
+        .fetch_one(&db.pool)
+        .await?;
+        let s = carnet::portal::session::create(db, account, now, 86_400_000, "127.0.0.1", "bench").await?;
+        portal_users.push(Auth::Portal(s.secret));
+    }
+    eprintln!(
+        "  portal: {} organisations with {} to {} requests",
+        orgs.len(),
+        orgs.last().map(|o| o.2).unwrap_or(0),
+        orgs.first().map(|o| o.2).unwrap_or(0)
+    );
+    let portal = |pages: &[(&str, &str)]| -> Vec<(Auth, Vec<Vec<Step>>)> {
+        portal_users
+            .iter()
+            .map(|a| (a.clone(), pages.iter().map(|(p, must)| vec![Step::html(p.to_string(), Some(must.to_string()), None)]).collect()))
+            .collect()
+    };
+
     let b_n = branches.len();
     let agents_api = |f: &dyn Fn(usize) -> Vec<Vec<Step>>| -> Vec<(Auth, Vec<Vec<Step>>)> {
         agents.iter().enumerate().map(|(b, (t, _))| (Auth::Bearer(t.clone()), f(b))).collect()
@@ -1346,6 +1386,16 @@ async fn load(o: &Options, state: &AppState, base: &str, samples: &Samples, bran
             "c. planning week, HTML, agents",
             format!("the HTML week of their own branch, {b_n} support agents"),
             Op::new(agents_html(&|b: usize| weeks.iter().map(|w| plan_html(&branches[b], w)).collect())),
+        ),
+        (
+            "d. portal home",
+            "GET /portal (open requests with their latest update, unread count, next interventions), 16 portal users of the busiest organisations".into(),
+            Op::new(portal(&[("/portal", "open-requests")])),
+        ),
+        (
+            "d. portal request list",
+            "GET /portal/requests and /portal/requests?closed=1 (first page of 25), the same portal users".into(),
+            Op::new(portal(&[("/portal/requests", "id=\"tab-open\""), ("/portal/requests?closed=1", "portal-requests")])),
         ),
     ];
     support::run_all(base, scenarios, o.c.seconds, &o.c.concurrency).await

@@ -975,6 +975,8 @@ pub enum Auth {
     None,
     Bearer(String),
     Session(String),
+    /// A customer portal session (its own cookie).
+    Portal(String),
 }
 
 impl Auth {
@@ -983,6 +985,7 @@ impl Auth {
             Auth::None => rb,
             Auth::Bearer(t) => rb.header(AUTHORIZATION, format!("Bearer {t}")),
             Auth::Session(s) => rb.header(COOKIE, format!("carnet_session={s}")),
+            Auth::Portal(s) => rb.header(COOKIE, format!("carnet_portal={s}")),
         }
     }
 }
