@@ -172,6 +172,17 @@ async fn a_contact_is_invited_sets_a_password_and_follows_their_requests() {
         let r = staff.post(&format!("/service/interventions/{}/share-report", a.intervention), &[("shared", "on")]).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert!(pa.get_text(&format!("/portal/requests/{}", a.request)).await.1.contains("Joint remplacé"));
+        // A document staff share after upload appears; unshared, it is gone again.
+        let r = staff.post(&format!("/service/documents/{}/share", a.internal_doc), &[("shared", "on")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert!(pa.get_text(&format!("/portal/requests/{}", a.request)).await.1.contains("interne.txt"));
+        assert_eq!(pa.get(&format!("/portal/documents/{}", a.internal_doc)).await.status(), StatusCode::OK);
+        staff.post(&format!("/service/documents/{}/share", a.internal_doc), &[]).await;
+        assert!(!pa.get_text(&format!("/portal/requests/{}", a.request)).await.1.contains("interne.txt"));
+        // The support team (the group named by the setting) hears of portal requests.
+        let agent = app.user("agent@t.fr", "agent_support", None).await;
+        let input = carnet::org::groups::GroupInput::parse("Support", "", None, vec![agent]).unwrap();
+        carnet::org::groups::create(&app.state.db, &carnet::access::Actor::system(), app.now(), &input).await.unwrap();
         // A new request from the portal, with equipment and an attachment.
         let form = reqwest::multipart::Form::new()
             .text("request_type", "panne")
@@ -191,6 +202,11 @@ async fn a_contact_is_invited_sets_a_password_and_follows_their_requests() {
         assert!(portal_account.is_some());
         assert_eq!(app.count(&format!("SELECT COUNT(*) FROM documents WHERE request_id = {id} AND shared = 1")).await, 1);
         assert_eq!(app.count(&format!("SELECT COUNT(*) FROM request_equipment WHERE request_id = {id} AND symptom = 'bruit'")).await, 1);
+        assert_eq!(
+            app.count(&format!("SELECT COUNT(*) FROM emails WHERE event = 'portal_request_created' AND entity_id = {id} AND to_addrs LIKE '%agent@t.fr%'")).await,
+            1,
+            "the support group is told"
+        );
         // Equipment of another organisation is refused, and nothing is written.
         let before = app.count("SELECT COUNT(*) FROM service_requests").await;
         let form = reqwest::multipart::Form::new()
@@ -419,6 +435,28 @@ async fn password_reset_says_nothing_about_accounts_and_links_work_once() {
         assert!(app.portal_login("contact@alpha.example", PW).await.is_err(), "the old password no longer works");
         assert!(app.portal_login("contact@alpha.example", new_pw).await.is_ok());
         assert_eq!(anon.get(format!("{}/portal/reset/{secret}", app.url)).send().await.unwrap().status(), StatusCode::GONE, "used once");
+        // Two simultaneous uses of one link: one alone sets the password.
+        ask("contact@alpha.example").await;
+        let secret = last_link(&app, "contact@alpha.example", "reset").await;
+        let attempt = |pw: &'static str| {
+            let url = app.url.clone();
+            let secret = secret.clone();
+            async move {
+                let c = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+                let page = c.get(format!("{url}/portal/reset/{secret}")).send().await.unwrap().text().await.unwrap();
+                let token = extract(&page, "name=\"token\" value=\"").unwrap();
+                c.post(format!("{url}/portal/reset/{secret}"))
+                    .form(&[("password", pw), ("confirm", pw), ("token", &token)])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        let (x, y) = tokio::join!(attempt("Premier-mot-2026!"), attempt("Second-mot-2026!!"));
+        let mut got = [x, y];
+        got.sort();
+        assert_eq!(got, [StatusCode::SEE_OTHER, StatusCode::GONE], "one use only");
         // Links expire.
         ask("contact@alpha.example").await;
         let secret = last_link(&app, "contact@alpha.example", "reset").await;
