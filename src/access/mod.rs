@@ -83,6 +83,7 @@ rights! {
     DocumentsCreate => "service.documents.create", "service";
     DocumentsDelete => "service.documents.delete", "service";
     ServiceMailSend => "service.mail.send", "service";
+    ServiceMessages => "service.messages", "service";
     AdminUsers => "admin.users", "admin";
     AdminRoles => "admin.roles", "admin";
     AdminOrg => "admin.org", "admin";

@@ -432,6 +432,7 @@ pub fn defaults() -> Vec<RoleInput> {
                 DocumentsDelete,
                 ServiceMailSend,
                 CustomersPortal,
+                ServiceMessages,
             ]
             .into_iter()
             .collect(),

@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 14, name: "sold_and_sort_keys", sql: include_str!("../../migrations/0014_sold_and_sort_keys.sql") },
     Migration { version: 15, name: "login_tokens", sql: include_str!("../../migrations/0015_login_tokens.sql") },
     Migration { version: 18, name: "portal", sql: include_str!("../../migrations/0018_portal.sql") },
+    Migration { version: 19, name: "messages", sql: include_str!("../../migrations/0019_messages.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

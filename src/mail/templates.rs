@@ -47,6 +47,12 @@ fn sample_service() -> Value {
            "update": {"message": "Un technicien passera mardi entre 8 h et 10 h."}})
 }
 
+fn sample_message() -> Value {
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
+           "customer": {"name": "Boulangerie Martin"}, "request": {"id": 12, "number": "DEM-2026-000123"},
+           "message": {"author": "Camille Fortin", "body": "Pouvez-vous nous envoyer une photo de la plaque signalétique ?"}})
+}
+
 fn sample_portal() -> Value {
     json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
            "account": {"name": "Louise Bernard", "email": "louise.bernard@example.fr"}, "customer": {"name": "Boulangerie Martin"},
@@ -217,6 +223,36 @@ pub fn events() -> &'static [EventDef] {
             sample: sample_sales,
             fr: ("Rendez-vous annulé : {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_FR, MEETING_HTML_FR),
             en: ("Appointment cancelled: {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_EN, MEETING_HTML_EN),
+        },
+        EventDef {
+            code: "request_message",
+            required: true,
+            sample: sample_message,
+            fr: (
+                "Message sur votre demande {{ request.number }}",
+                "Bonjour {{ customer.name }},\n\n{{ message.author }} vous écrit au sujet de votre demande {{ request.number }} :\n\n{{ message.body }}\n\nRépondez simplement à ce courriel : votre réponse rejoindra la demande.\n",
+                "<p>Bonjour {{ customer.name }},</p><p>{{ message.author }} vous écrit au sujet de votre demande <strong>{{ request.number }}</strong> :</p><blockquote>{{ message.body }}</blockquote><p>Répondez simplement à ce courriel : votre réponse rejoindra la demande.</p>",
+            ),
+            en: (
+                "Message about your request {{ request.number }}",
+                "Hello {{ customer.name }},\n\n{{ message.author }} writes about your request {{ request.number }}:\n\n{{ message.body }}\n\nJust reply to this email: your answer joins the request.\n",
+                "<p>Hello {{ customer.name }},</p><p>{{ message.author }} writes about your request <strong>{{ request.number }}</strong>:</p><blockquote>{{ message.body }}</blockquote><p>Just reply to this email: your answer joins the request.</p>",
+            ),
+        },
+        EventDef {
+            code: "request_message_received",
+            required: false,
+            sample: sample_message,
+            fr: (
+                "Nouveau message du client : {{ request.number }} ({{ customer.name }})",
+                "Bonjour,\n\n{{ message.author }} a écrit sur la demande {{ request.number }} :\n\n{{ message.body }}\n\n{{ app_url }}/service/requests/{{ request.id }}#conversation\n",
+                "<p>Bonjour,</p><p>{{ message.author }} a écrit sur la demande <strong>{{ request.number }}</strong> :</p><blockquote>{{ message.body }}</blockquote><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}#conversation\">Ouvrir la conversation</a></p>",
+            ),
+            en: (
+                "New message from the customer: {{ request.number }} ({{ customer.name }})",
+                "Hello,\n\n{{ message.author }} wrote on request {{ request.number }}:\n\n{{ message.body }}\n\n{{ app_url }}/service/requests/{{ request.id }}#conversation\n",
+                "<p>Hello,</p><p>{{ message.author }} wrote on request <strong>{{ request.number }}</strong>:</p><blockquote>{{ message.body }}</blockquote><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}#conversation\">Open the conversation</a></p>",
+            ),
         },
         EventDef {
             code: "portal_invitation",

@@ -6,6 +6,7 @@
 pub mod documents;
 pub mod equipment;
 pub mod interventions;
+pub mod messages;
 pub mod returns;
 pub mod store;
 pub mod summary;
