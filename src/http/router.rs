@@ -180,6 +180,9 @@ routes! {
     post "/service/documents/{id}/share" => Right(DocumentsCreate), portal::staff::share_document;
     post "/service/interventions/{id}/share-report" => Right(InterventionsUpdate), portal::staff::share_report;
     get "/service/requests/{id}/portal-preview" => Right(ServiceRequestsRead), portal::staff::preview;
+    post "/service/requests/{id}/messages" => Right(ServiceMessages), pages::service::post_message;
+    post "/service/requests/{id}/messages/{message_id}/read" => Right(ServiceMessages), pages::service::mark_message;
+    post "/service/requests/{id}/conversation" => Right(ServiceMessages), pages::service::block_conversation;
 
     // The customer portal: its own login and session (never a staff one), every page filtered
     // by the portal user's organisation (http::portal).
@@ -200,6 +203,7 @@ routes! {
     post "/portal/requests" => Portal, portal::pages::create_request;
     get "/portal/requests/{id}" => Portal, portal::pages::request;
     post "/portal/requests/{id}/documents" => Portal, portal::pages::upload;
+    post "/portal/requests/{id}/messages" => Portal, portal::pages::post_message;
     get "/portal/documents/{id}" => Portal, portal::pages::document;
     get "/portal/interventions/{id}/calendar.ics" => Portal, portal::pages::visit_ics;
     get "/portal/planning" => Portal, portal::pages::planning;
