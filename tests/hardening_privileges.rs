@@ -430,3 +430,65 @@ async fn owner_pick_lists_follow_the_directory() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_owner_chosen_outside_the_directory_is_refused() {
+    each_backend(|app| async move {
+        let b = branches(&app).await;
+        let anne = app.api(&app.token_for(b.anne).await);
+        let support_id = app.user("support@t.fr", "agent_support", Some(b.laval)).await;
+        let support = app.api(&app.token_for(support_id).await);
+        let web = app.login("anne@t.fr", PASSWORD).await.unwrap();
+        let web_support = app.login("support@t.fr", PASSWORD).await.unwrap();
+        let before = app.snapshot().await;
+        // A forged owner id (Zoé, of another branch) on every way in: 422 on `owner_id`.
+        let attempts = [
+            (
+                "POST",
+                "/api/v1/customers".to_string(),
+                json!({"first_name": "Neuf", "last_name": "Client", "email": "neuf@c.fr", "owner_id": b.zoe}),
+            ),
+            ("POST", "/api/v1/opportunities".to_string(), json!({"customer_id": b.mine, "owner_id": b.zoe})),
+            ("PATCH", format!("/api/v1/customers/{}", b.mine), json!({"owner_id": b.zoe})),
+            ("PATCH", format!("/api/v1/opportunities/{}", b.opp), json!({"owner_id": b.zoe})),
+        ];
+        for (method, path, body) in &attempts {
+            let (s, v) = anne.send(method, path, Some(body.clone())).await;
+            assert_eq!(s, 422, "{method} {path}: {v}");
+            assert!(v["error"]["fields"]["owner_id"].is_string(), "{method} {path}: {v}");
+        }
+        let request = json!({"customer_id": b.mine, "request_type": "maintenance", "description": "Panne", "owner_id": b.zoe});
+        let (s, v) = support.send("POST", "/api/v1/service-requests", Some(request)).await;
+        assert_eq!(s, 422, "{v}");
+        assert!(v["error"]["fields"]["owner_id"].is_string(), "{v}");
+        // The HTML forms too, with the message in the user's language.
+        let zoe = b.zoe.to_string();
+        let r = web.post("/customers", &[("kind", "person"), ("first_name", "Neuf"), ("last_name", "Client"), ("owner_id", &zoe)]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("Utilisateur inconnu"));
+        let r = web.post(&format!("/opportunities/{}", b.opp), &[("name", "Projet"), ("owner_id", &zoe)]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("Utilisateur inconnu"));
+        let mine = b.mine.to_string();
+        let r = web_support
+            .post(
+                "/service/requests",
+                &[("customer_id", &mine), ("request_type", "maintenance"), ("description", "Panne"), ("owner_id", &zoe)],
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Utilisateur inconnu"), "{}", html.lines().filter(|l| l.contains("error")).collect::<Vec<_>>().join("\n"));
+        assert_eq!(app.snapshot().await, before, "nothing was written");
+        // Her own directory is fine, and a record's current owner stays a valid choice.
+        let (s, v) = anne.send("PATCH", &format!("/api/v1/customers/{}", b.mine), Some(json!({"owner_id": b.anne}))).await;
+        assert_eq!(s, 200, "{v}");
+        let o = created(&b.admin, "/api/v1/opportunities", json!({"customer_id": b.mine, "owner_id": b.zoe, "branch_id": b.laval})).await;
+        created(&b.admin, "/api/v1/meetings", meeting(o["id"].as_i64().unwrap(), json!({"user_ids": [b.anne]}))).await;
+        let (s, v) =
+            anne.send("PATCH", &format!("/api/v1/opportunities/{}", o["id"]), Some(json!({"name": "Renommée", "owner_id": b.zoe}))).await;
+        assert_eq!(s, 200, "{v}");
+        app
+    })
+    .await;
+}

@@ -343,6 +343,22 @@ pub async fn pickable(db: &Db, vis: &Visibility, keep: &[i64]) -> Result<Vec<Sta
     Ok(all)
 }
 
+/// An owner chosen by someone for a customer, an opportunity or a request is an active user
+/// of the directory they see, as the pick-list offers them ([`pickable`]); the record's
+/// current owner (`current`) stays a valid choice whoever it is, so that a record saved as it
+/// is keeps it. Otherwise `422` on `owner_id` (`error.unknown_user`): a forged id says
+/// nothing of users outside the directory.
+pub async fn check_owner_choice(db: &Db, vis: &Visibility, chosen: Option<i64>, current: Option<i64>) -> Result<()> {
+    let Some(owner) = chosen.filter(|o| Some(*o) != current) else { return Ok(()) };
+    let mut q = Sql::new("SELECT COUNT(*) FROM users u WHERE u.active = ");
+    q.bind(1i64).push(" AND u.id = ").bind(owner).push(" AND ").append(vis.filter("u.id", "u.org_unit_id"));
+    let n: i64 = q.query_scalar().fetch_one(&db.pool).await?;
+    if n == 0 {
+        return Err(Error::validation("owner_id", "error.unknown_user"));
+    }
+    Ok(())
+}
+
 async fn resolve_refs(tx: &mut Tx, input: &UserInput) -> Result<i64> {
     let role_id: Option<i64> =
         sqlx::query_scalar("SELECT id FROM roles WHERE code = $1").bind(&input.role_code).fetch_optional(&mut **tx).await?;
