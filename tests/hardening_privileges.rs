@@ -492,3 +492,56 @@ async fn an_owner_chosen_outside_the_directory_is_refused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_group_members_picker_offers_every_active_user_and_searches_a_large_directory() {
+    each_backend(|app| async move {
+        let b = branches(&app).await;
+        // A delegated group administrator of Laval, whose directory is Laval.
+        role(&b.admin, "gestion_groupes", "unit", &["admin.groups"]).await;
+        app.user("groupes@t.fr", "gestion_groupes", Some(b.laval)).await;
+        let web = app.login("groupes@t.fr", PASSWORD).await.unwrap();
+        let (s, html) = web.get_text("/admin/groups/new").await;
+        assert_eq!(s, 200);
+        assert!(html.contains(&format!("name=\"members\" value=\"{}\"", b.zoe)), "a user outside the directory is offered");
+        assert!(!html.contains("id=\"more-users\""));
+        // 205 more active users (written directly, with their search terms): the list shows the
+        // first ones by name and asks for a search; the search finds the last one.
+        let role_id: i64 =
+            sqlx::query_scalar("SELECT id FROM roles WHERE code = 'representant'").fetch_one(&app.state.db.pool).await.unwrap();
+        let mut tx = app.state.db.begin().await.unwrap();
+        let mut last = 0;
+        for i in 0..205 {
+            let name = format!("Membre {i:03}");
+            last = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO users (email, name, language, active, role_id, org_unit_id, created_at, updated_at, sort_key) \
+                 VALUES ($1, $2, 'fr', 1, $3, NULL, $4, $4, $5) RETURNING id",
+            )
+            .bind(format!("membre{i:03}@t.fr"))
+            .bind(&name)
+            .bind(role_id)
+            .bind(app.now())
+            .bind(carnet::search::sort_key(&name))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+            let email = format!("membre{i:03}@t.fr");
+            carnet::search::index(&mut tx, "user", last, &[name.as_str(), email.as_str()]).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let (_, html) = web.get_text("/admin/groups/new").await;
+        assert!(html.contains("id=\"more-users\""), "the page says the list is cut and offers a search");
+        assert!(!html.contains(&format!("value=\"{last}\"")), "Membre 204 is beyond the first 200");
+        let (_, html) = web.get_text("/admin/groups/new?q=membre+204").await;
+        assert!(html.contains(&format!("name=\"members\" value=\"{last}\"")), "the search finds it");
+        // A group with that member: its page lists the member whatever the search.
+        let r = web.post("/admin/groups", &[("name", "Grand groupe"), ("members", &last.to_string())]).await;
+        assert_eq!(r.status(), 303);
+        let to = r.headers()["location"].to_str().unwrap().split('?').next().unwrap().to_string();
+        let (s, html) = web.get_text(&to).await;
+        assert_eq!(s, 200);
+        assert!(html.contains(&format!("value=\"{last}\" checked")), "the member stays listed and checked");
+        app
+    })
+    .await;
+}
