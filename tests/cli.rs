@@ -382,14 +382,7 @@ fn send_test_email_reports_the_outcome_when_a_running_server_delivers_it() {
     assert!(ok, "{err}");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // A running server whose worker looks for jobs every 5 ms.
-    struct Proc(std::process::Child);
-    impl Drop for Proc {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Proc(
+    let _server = common::Proc(
         Command::new(env!("CARGO_BIN_EXE_carnet"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("DATABASE_URL", &db)
@@ -401,11 +394,7 @@ fn send_test_email_reports_the_outcome_when_a_running_server_delivers_it() {
             .spawn()
             .unwrap(),
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "server did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    common::wait_for_port(port, "carnet serve", 30);
     let mut by_server = 0;
     for round in 0..8 {
         let (ok, out, err, _) =

@@ -358,14 +358,7 @@ fn crash_between_queueing_and_delivery_delivers_exactly_once() {
     );
     let token = run(&["admin", "create-token", "--user", "chef@t.fr", "--name", "crash"], None);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    /// Kills the server even when an assertion fails first.
-    struct Proc(std::process::Child);
-    impl Drop for Proc {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use common::Proc;
     let serve = |jobs: bool| {
         Proc(
             std::process::Command::new(bin)
