@@ -15,10 +15,11 @@ CREATE INDEX workers_host ON workers (host);
 
 -- Emails whose delivery job gave up left them `queued` for ever (a wrong smtp_url failed the
 -- job before the email was touched): they are `failed`, so that they can be resent.
+-- One uncorrelated list of the emails with a live delivery job (the payload is `{"email_id":N}`), read once.
 UPDATE emails SET status = 'failed', last_error = COALESCE(last_error, 'delivery abandoned: the delivery job failed')
-WHERE status = 'queued' AND NOT EXISTS (
-    SELECT 1 FROM jobs j WHERE j.kind = 'deliver-email' AND j.status IN ('queued', 'running')
-    AND j.payload = '{"email_id":' || CAST(emails.id AS TEXT) || '}'
+WHERE status = 'queued' AND CAST(id AS TEXT) NOT IN (
+    SELECT substr(payload, 13, length(payload) - 13) FROM jobs
+    WHERE kind = 'deliver-email' AND status IN ('queued', 'running')
 );
 
 -- The worker that sent an email (its `workers.id`), so that whoever asked for the delivery

@@ -575,3 +575,39 @@ async fn the_test_email_reports_a_delivery_made_by_another_worker() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn emails_left_queued_by_a_failed_delivery_job_become_failed_with_migration_17() {
+    for backend in backends() {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().to_path_buf();
+        let app = TestApp::start_with(backend, move |c| c.mail_dir = dir).await;
+        let mut ids = Vec::new();
+        for to in ["stuck@client.test", "waiting@client.test"] {
+            let to = Mailbox::parse(to).unwrap();
+            ids.push(
+                mail::send_test(&app.state.db, &carnet::access::Actor::system(), app.now(), to, carnet::i18n::Lang::Fr).await.unwrap(),
+            );
+        }
+        // What the former delivery left behind: a job that gave up, its email still `queued`.
+        sqlx::query("UPDATE jobs SET status = 'failed' WHERE kind = 'deliver-email' AND payload = $1")
+            .bind(json!({ "email_id": ids[0] }).to_string())
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        let m = carnet::db::MIGRATIONS.iter().find(|m| m.version == 17).unwrap();
+        let repair = m.sql.split(";\n").find(|s| s.contains("UPDATE emails")).unwrap();
+        sqlx::query(repair).execute(&app.state.db.pool).await.unwrap();
+        let stuck = mail::get(&app.state.db, ids[0]).await.unwrap().unwrap();
+        assert_eq!(stuck.status, "failed");
+        assert!(stuck.last_error.unwrap().contains("abandoned"));
+        assert_eq!(mail::get(&app.state.db, ids[1]).await.unwrap().unwrap().status, "queued", "a live job keeps its email");
+        // It can now be resent, and goes.
+        mail::retry(&app.state.db, &carnet::access::Actor::system(), app.now(), ids[0]).await.unwrap();
+        run_jobs(&app).await;
+        for id in &ids {
+            assert_eq!(mail::get(&app.state.db, *id).await.unwrap().unwrap().status, "sent");
+        }
+        app.stop().await;
+    }
+}

@@ -160,6 +160,23 @@ pub fn build(e: &EmailRow, attachments: &[super::Attachment]) -> anyhow::Result<
 /// ([`super::retry`], [`super::retry_failed`]).
 pub async fn run(ctx: &JobContext, payload: serde_json::Value) -> anyhow::Result<String> {
     let id = payload["email_id"].as_i64().ok_or_else(|| anyhow::anyhow!("payload without email_id"))?;
+    let outcome = deliver(ctx, id).await;
+    if let Err(e) = &outcome {
+        if ctx.attempt.is_last() {
+            // The job gives up (an error before the email could be updated, such as the
+            // database failing mid-way): the email says so, and can be resent.
+            sqlx::query("UPDATE emails SET status = 'failed', last_error = $1 WHERE id = $2 AND status = 'queued'")
+                .bind(format!("{e:#}"))
+                .bind(id)
+                .execute(&ctx.db.pool)
+                .await?;
+        }
+    }
+    outcome
+}
+
+/// [`run`] for email `id`.
+async fn deliver(ctx: &JobContext, id: i64) -> anyhow::Result<String> {
     let Some(e) = super::get(&ctx.db, id).await? else {
         return Ok(format!("email {id} no longer exists"));
     };
