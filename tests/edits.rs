@@ -102,6 +102,7 @@ const NOT_EDITS: &[&str] = &[
     "/admin/lists/{code}/items",
     "/admin/outbox/test",
     "/admin/outbox/{id}/retry",
+    "/admin/outbox/retry-failed",
     "/admin/email-templates/{event}/{lang}/reset",
     "/admin/jobs/run/{kind}",
     "/admin/jobs/{id}/retry",

@@ -111,7 +111,7 @@ impl Modify for DeclaredLists {
         api::customers::list, api::customers::create, api::customers::lookup, api::customers::get,
         api::customers::update, api::customers::delete, api::customers::merge, api::customers::contacts, api::customers::create_contact,
         api::customers::update_contact, api::customers::delete_contact,
-        api::mail::list, api::mail::get, api::mail::retry, api::mail::send_test, api::mail::list_templates, api::mail::put_template,
+        api::mail::list, api::mail::get, api::mail::retry, api::mail::retry_failed, api::mail::send_test, api::mail::list_templates, api::mail::put_template,
         api::mail::get_prefs, api::mail::put_prefs,
         api::sales::list, api::sales::trash, api::sales::create, api::sales::get, api::sales::update, api::sales::restore,
         api::sales::history, api::sales::notes, api::sales::add_note, api::sales::board, api::sales::open_files, api::sales::create_lead,

@@ -260,6 +260,7 @@ routes! {
     post "/admin/outbox/test" => Right(AdminMail), pages::admin::mail::send_test;
     get "/admin/outbox/{id}" => Right(AdminMail), pages::admin::mail::show;
     post "/admin/outbox/{id}/retry" => Right(AdminMail), pages::admin::mail::retry;
+    post "/admin/outbox/retry-failed" => Right(AdminMail), pages::admin::mail::retry_failed;
     get "/admin/outbox/{id}/attachments/{aid}" => Right(AdminMail), pages::admin::mail::attachment;
     get "/admin/email-templates" => Right(AdminMail), pages::admin::mail::templates_list;
     get "/admin/email-templates/{event}/{lang}" => Right(AdminMail), pages::admin::mail::template_form;
@@ -383,6 +384,7 @@ routes! {
     post "/api/v1/emails/test" => Right(AdminMail), api::mail::send_test;
     get "/api/v1/emails/{id}" => Right(AdminMail), api::mail::get;
     post "/api/v1/emails/{id}/retry" => Right(AdminMail), api::mail::retry;
+    post "/api/v1/emails/retry-failed" => Right(AdminMail), api::mail::retry_failed;
     get "/api/v1/email-templates" => Right(AdminMail), api::mail::list_templates;
     put "/api/v1/email-templates/{event}/{lang}" => Right(AdminMail), api::mail::put_template;
     get "/api/v1/jobs" => Right(AdminJobs), api::admin::list_jobs;

@@ -358,8 +358,18 @@ pub fn backends() -> Vec<Backend> {
     v
 }
 
+/// A child process (a `carnet serve`…) killed when dropped, even when an assertion fails first.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits until a server started as a child process accepts connections on `port`.
-fn wait_for_port(port: u16, what: &str, seconds: u64) {
+pub fn wait_for_port(port: u16, what: &str, seconds: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(std::time::Instant::now() < deadline, "{what} did not start on port {port}");

@@ -62,12 +62,25 @@ pub async fn get(State(st): State<AppState>, _c: Ctx, Path(id): Path<i64>) -> Re
     Ok(Json(EmailOut { email, attachments }))
 }
 
-/// Puts a failed email back in the queue.
-#[utoipa::path(post, path = "/api/v1/emails/{id}/retry", tag = "mail", responses((status = 204), (status = 409, description = "Not failed")))]
-pub async fn retry(State(st): State<AppState>, _c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
+/// Puts a failed email back in the queue (in its history); anything but a failed email is 409.
+#[utoipa::path(post, path = "/api/v1/emails/{id}/retry", tag = "mail", responses((status = 204), (status = 404), (status = 409, description = "Not failed")))]
+pub async fn retry(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
     mail::get(&st.db, id).await?.ok_or(Error::NotFound)?;
-    mail::retry(&st.db, id, st.now()).await?;
+    mail::retry(&st.db, &c.actor(), st.now(), id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Requeued {
+    /// How many failed emails were queued again.
+    pub requeued: u64,
+}
+
+/// Puts every failed email back in the queue (each in its history).
+#[utoipa::path(post, path = "/api/v1/emails/retry-failed", tag = "mail", responses((status = 200, body = Requeued)))]
+pub async fn retry_failed(State(st): State<AppState>, c: Ctx) -> Result<Json<Requeued>, HttpError> {
+    let requeued = mail::retry_failed(&st.db, &c.actor(), st.now()).await?;
+    Ok(Json(Requeued { requeued }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

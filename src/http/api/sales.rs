@@ -154,6 +154,7 @@ pub async fn create(
             let region = crate::customers::store::region_of(&st.db).await?;
             let ci = cf.parse(&region).map_err(|e| prefix(e, "customer.", true))?;
             let input = form.parse()?;
+            crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await?;
             let allow = n.allow_duplicate && c.p.can(Right::CustomersCreateDuplicate);
             store::create_with_customer(&st.db, &c.actor(), st.now(), &ci, allow, &input)
                 .await
@@ -164,6 +165,7 @@ pub async fn create(
                 .await?
                 .ok_or_else(|| Error::validation("customer_id", "error.unknown_customer"))?;
             let input = form.parse()?;
+            crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await?;
             store::create(&st.db, &c.actor(), st.now(), &input).await?
         }
     };
@@ -263,6 +265,9 @@ pub async fn update(
     } else {
         None
     };
+    if let Some(f) = &fields {
+        crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, f.owner_id, cur.owner_id).await?;
+    }
     let o = store::apply(&st.db, &c.actor(), st.now(), id, fields.as_ref(), p.status.as_deref(), c.p.rights).await?;
     Ok(Json(o.for_viewer(c.p.sees_hidden_fields())))
 }

@@ -78,6 +78,7 @@ pub async fn create(
     crate::customers::store::get_visible(&st.db, &c.p.visibility, input.customer_id)
         .await?
         .ok_or_else(|| Error::validation("customer_id", "error.unknown_customer"))?;
+    crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await?;
     Ok((StatusCode::CREATED, Json(store::create(&st.db, &c.actor(), st.now(), &input).await?)))
 }
 
@@ -165,6 +166,7 @@ pub async fn update(
         f.branch_id = v;
     }
     let input = f.parse()?;
+    crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, cur.owner_id).await?;
     Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 

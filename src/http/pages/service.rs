@@ -213,6 +213,7 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
         crate::customers::store::get_visible(&st.db, &c.p.visibility, input.customer_id)
             .await?
             .ok_or_else(|| Error::validation("customer_id", "error.unknown_customer"))?;
+        users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await?;
         store::create(&st.db, &c.actor(), st.now(), &input).await
     }
     .await;
@@ -237,10 +238,12 @@ pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     let r = visible(&st, &c, id).await?;
     let form = RequestForm { customer_id: Some(r.customer_id), ..read_form(RequestForm::from_request(&r), &body) };
-    let res = match form.parse() {
-        Ok(input) => store::update(&st.db, &c.actor(), st.now(), id, &input).await,
-        Err(e) => Err(e),
-    };
+    let res = async {
+        let input = form.parse()?;
+        users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, r.owner_id).await?;
+        store::update(&st.db, &c.actor(), st.now(), id, &input).await
+    }
+    .await;
     match res {
         Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}"), "notice.saved")),
         Err(e) => {
