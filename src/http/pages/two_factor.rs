@@ -145,40 +145,36 @@ async fn attempt(st: &AppState, user_id: i64, raw: &str) -> Result<Answer, Error
     Answer::parse_code(raw, "code")
 }
 
-/// Enables the enrolment with a first code; the recovery codes are shown once.
-pub async fn confirm(State(st): State<AppState>, c: Ctx, Form(f): Form<CodeOnly>) -> Result<Response, HttpError> {
-    let res = match attempt(&st, c.p.user_id, &f.code).await {
-        Ok(code) => totp::confirm(&st.db, &c.actor(), st.now(), c.p.user_id, &code).await,
-        Err(e) => Err(e),
-    };
-    match res {
+/// The page after new recovery codes were made (shown this once), or the form's errors.
+async fn codes_made(st: &AppState, c: &Ctx, made: Result<Vec<String>, Error>, notice: &str) -> Result<Response, HttpError> {
+    match made {
         Ok(codes) => {
             throttle::clear(&st.db, throttle::Key::SecondFactor(&c.p.user_id.to_string())).await?;
-            show(&st, &c, Some("notice.two_factor_enabled"), codes, FormErrors::none()).await
+            show(st, c, Some(notice), codes, FormErrors::none()).await
         }
         Err(e) => {
-            let f = form_error(&c, e)?;
-            show(&st, &c, None, Vec::new(), f).await
+            let f = form_error(c, e)?;
+            show(st, c, None, Vec::new(), f).await
         }
     }
 }
 
+/// Enables the enrolment with a first code; the recovery codes are shown once.
+pub async fn confirm(State(st): State<AppState>, c: Ctx, Form(f): Form<CodeOnly>) -> Result<Response, HttpError> {
+    let made = match attempt(&st, c.p.user_id, &f.code).await {
+        Ok(code) => totp::confirm(&st.db, &c.actor(), st.now(), c.p.user_id, &code).await,
+        Err(e) => Err(e),
+    };
+    codes_made(&st, &c, made, "notice.two_factor_enabled").await
+}
+
 /// New recovery codes (the old ones stop working), after a code from the app.
 pub async fn renew(State(st): State<AppState>, c: Ctx, Form(f): Form<CodeOnly>) -> Result<Response, HttpError> {
-    let res = match attempt(&st, c.p.user_id, &f.code).await {
+    let made = match attempt(&st, c.p.user_id, &f.code).await {
         Ok(code) => totp::renew_recovery_codes(&st.db, &c.actor(), st.now(), c.p.user_id, &code).await,
         Err(e) => Err(e),
     };
-    match res {
-        Ok(codes) => {
-            throttle::clear(&st.db, throttle::Key::SecondFactor(&c.p.user_id.to_string())).await?;
-            show(&st, &c, Some("notice.recovery_codes_renewed"), codes, FormErrors::none()).await
-        }
-        Err(e) => {
-            let f = form_error(&c, e)?;
-            show(&st, &c, None, Vec::new(), f).await
-        }
-    }
+    codes_made(&st, &c, made, "notice.recovery_codes_renewed").await
 }
 
 #[derive(Deserialize)]
