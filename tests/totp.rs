@@ -184,6 +184,8 @@ async fn a_recovery_code_works_once() {
         assert_eq!(send_code(&app, &other, &ch, &codes[3]).await.status(), 401);
         assert_eq!(send_code(&app, &other, &ch, &codes[4]).await.status(), 303);
         assert_eq!(app.count(&format!("SELECT COUNT(*) FROM totp_recovery_codes WHERE user_id = {uid} AND used_at IS NULL")).await, 8);
+        let audited = format!("SELECT COUNT(*) FROM audit_events WHERE entity_id = {uid} AND field = 'recovery_code' AND actor_id = {uid}");
+        assert_eq!(app.count(&audited).await, 2, "each use is in the user's history, as theirs");
         // New codes need a current code, and replace the old ones.
         next_step(&app);
         let page = s.get_text("/account/two-factor").await.1;
@@ -345,6 +347,8 @@ async fn an_administrator_resets_a_lost_second_factor() {
         assert_eq!(rep.get("/account").await.status(), 303, "the user's sessions ended");
         let audited = app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_id = {uid} AND field = 'two_factor' AND new_value = 'reset' AND actor_id = {aid}")).await;
         assert_eq!(audited, 1);
+        let history = admin.get_text(&format!("/admin/users/{uid}/history")).await.1;
+        assert!(history.contains("Réinitialisée par un administrateur"), "the history says it in words");
         // Their role does not require it: the password alone logs in; they may enrol again.
         let again = app.login("rep@totp.test", PASSWORD).await.unwrap();
         enrol(&app, &again).await;

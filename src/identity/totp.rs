@@ -266,8 +266,9 @@ pub async fn confirm(db: &Db, actor: &Actor, now: Millis, user_id: i64, code: &A
 }
 
 /// Checks and uses `answer` for the user: a code for a step later than the last one used, or
-/// an unused recovery code (then used up). `false` when wrong, replayed or already used.
-pub async fn verify(db: &Db, now: Millis, user_id: i64, answer: &Answer) -> Result<bool> {
+/// an unused recovery code (then used up, in the user's history as `actor`'s). `false` when
+/// wrong, replayed or already used.
+pub async fn verify(db: &Db, actor: &Actor, now: Millis, user_id: i64, answer: &Answer) -> Result<bool> {
     match answer {
         Answer::Code(code) => {
             let secret: Option<String> = sqlx::query_scalar("SELECT secret FROM user_totp WHERE user_id = $1 AND enabled_at IS NOT NULL")
@@ -300,7 +301,7 @@ pub async fn verify(db: &Db, now: Millis, user_id: i64, answer: &Answer) -> Resu
                 .rows_affected();
             if n == 1 {
                 let change = Change { field: "recovery_code".into(), old: None, new: Some("used".into()) };
-                audit::record(&mut tx, &Actor::system(), now, ENTITY, user_id, "update", &[change]).await?;
+                audit::record(&mut tx, actor, now, ENTITY, user_id, "update", &[change]).await?;
             }
             tx.commit().await?;
             Ok(n == 1)
@@ -310,7 +311,7 @@ pub async fn verify(db: &Db, now: Millis, user_id: i64, answer: &Answer) -> Resu
 
 /// New recovery codes (the old ones stop working), after a code from the app.
 pub async fn renew_recovery_codes(db: &Db, actor: &Actor, now: Millis, user_id: i64, code: &Answer) -> Result<Vec<String>> {
-    if !matches!(code, Answer::Code(_)) || !verify(db, now, user_id, code).await? {
+    if !matches!(code, Answer::Code(_)) || !verify(db, actor, now, user_id, code).await? {
         return Err(Error::validation("code", "error.totp_wrong"));
     }
     let mut tx = db.begin().await?;

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{form_error, login_response, redirect_notice, render, with_retry_after, FormErrors, NoticeQuery, PageCtx};
+use crate::access::Actor;
 use crate::error::Error;
 use crate::http::auth::{Ctx, MaybeCtx};
 use crate::http::error::HttpError;
@@ -67,7 +68,12 @@ pub async fn login_code(
         Ok(a) => a,
         Err(_) => return Ok(again("error.totp_format", StatusCode::UNPROCESSABLE_ENTITY)),
     };
-    if !totp::verify(&st.db, now, ch.user_id, &answer).await? {
+    // A recovery code used is in the user's history, as theirs.
+    let mut conn = st.db.pool.acquire().await?;
+    let name = users::get(&mut conn, ch.user_id).await?.map(|u| u.name).unwrap_or_default();
+    drop(conn);
+    let actor = Actor { id: Some(ch.user_id), name, request_id: Some(m.request_id.clone()) };
+    if !totp::verify(&st.db, &actor, now, ch.user_id, &answer).await? {
         return Ok(again("login.code_invalid", StatusCode::UNAUTHORIZED));
     }
     if !totp::challenge::consume(&st.db, now, &f.challenge).await? {
@@ -191,7 +197,7 @@ pub async fn disable(State(st): State<AppState>, c: Ctx, Form(f): Form<DisableFo
     let now = st.now();
     let proven = if !f.code.trim().is_empty() {
         match attempt(&st, c.p.user_id, &f.code).await {
-            Ok(code) => totp::verify(&st.db, now, c.p.user_id, &code).await?,
+            Ok(code) => totp::verify(&st.db, &c.actor(), now, c.p.user_id, &code).await?,
             Err(e @ Error::RateLimited) => return Err(e.into()),
             Err(_) => false,
         }
