@@ -352,6 +352,14 @@ async fn an_administrator_resets_a_lost_second_factor() {
         // Their role does not require it: the password alone logs in; they may enrol again.
         let again = app.login("rep@totp.test", PASSWORD).await.unwrap();
         enrol(&app, &again).await;
+
+        // The command line resets it too (an installation whose administrators lost theirs).
+        let schema = app.state.config.database_schema.clone();
+        let env: Vec<(&str, &str)> = schema.iter().map(|s| ("CARNET_DATABASE_SCHEMA", s.as_str())).collect();
+        let out = common::run_cli(&app.state.config.database_url, &env, &["admin", "reset-two-factor", "--email", "admin@totp.test"], None);
+        assert!(out.contains("admin@totp.test"), "{out}");
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM user_totp WHERE user_id = {aid}")).await, 0);
+        assert_eq!(admin.get("/account").await.status(), 303, "the administrator's sessions ended");
         app
     })
     .await;
