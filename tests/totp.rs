@@ -244,6 +244,16 @@ async fn a_role_requiring_it_opens_nothing_but_enrolment() {
         assert!(form.contains("name=\"require_second_factor\" value=\"1\" checked"), "checkbox checked");
         let audited = app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'role' AND entity_id = {rid} AND field = 'require_second_factor' AND new_value = 'true'")).await;
         assert_eq!(audited, 1);
+        // The role editor's checkbox: checked sets it, unchecked (the hidden 0 alone) clears it.
+        let fields = [("code", "securise"), ("name_fr", "Sécurisé"), ("name_en", "Secured"), ("scope", "own")];
+        let checked: Vec<(&str, &str)> = fields.iter().copied().chain([("require_second_factor", "0"), ("require_second_factor", "1")]).collect();
+        assert_eq!(admin_s.post("/admin/roles", &checked).await.status(), 303);
+        let flag = "SELECT require_second_factor FROM roles WHERE code = 'securise'";
+        assert_eq!(app.count(flag).await, 1);
+        let sid = app.count("SELECT id FROM roles WHERE code = 'securise'").await;
+        let unchecked: Vec<(&str, &str)> = fields.iter().copied().chain([("require_second_factor", "0")]).collect();
+        assert_eq!(admin_s.post(&format!("/admin/roles/{sid}"), &unchecked).await.status(), 303);
+        assert_eq!(app.count(flag).await, 0);
 
         // A session opened before, and one opened now: the password leads to enrolment only.
         let b = browser();

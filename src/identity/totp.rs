@@ -252,12 +252,18 @@ pub async fn confirm(db: &Db, actor: &Actor, now: Millis, user_id: i64, code: &A
         .await?;
     let secret = secret.ok_or(Error::InvalidState { reason: "error.totp_not_pending" })?;
     let step = matching_step(&secret, code, now)?.ok_or_else(|| Error::validation("code", "error.totp_wrong"))?;
-    sqlx::query("UPDATE user_totp SET enabled_at = $1, last_step = $2, last_used_at = $1 WHERE user_id = $3 AND enabled_at IS NULL")
-        .bind(now)
-        .bind(step)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+    let n =
+        sqlx::query("UPDATE user_totp SET enabled_at = $1, last_step = $2, last_used_at = $1 WHERE user_id = $3 AND enabled_at IS NULL")
+            .bind(now)
+            .bind(step)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if n == 0 {
+        // Confirmed meanwhile by another request.
+        return Err(Error::InvalidState { reason: "error.totp_already_enabled" });
+    }
     let codes = new_recovery_codes(&mut tx, now, user_id).await?;
     audit(&mut tx, actor, now, user_id, "two_factor", "pending", "on").await?;
     tx.commit().await?;

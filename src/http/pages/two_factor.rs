@@ -213,7 +213,10 @@ pub async fn disable(State(st): State<AppState>, c: Ctx, Form(f): Form<DisableFo
         Err(Error::validation("proof", "error.totp_disable_proof"))
     };
     match res {
-        Ok(()) => Ok(redirect_notice("/account/two-factor", "notice.two_factor_disabled")),
+        Ok(()) => {
+            throttle::clear(&st.db, throttle::Key::SecondFactor(&c.p.user_id.to_string())).await?;
+            Ok(redirect_notice("/account/two-factor", "notice.two_factor_disabled"))
+        }
         Err(e) => {
             let f = form_error(&c, e)?;
             show(&st, &c, None, Vec::new(), f).await
