@@ -175,13 +175,31 @@ pub async fn status(db: &Db, user_id: i64) -> Result<Status> {
     })
 }
 
-/// Whether the user has a second factor enabled (the login asks for a code then).
-pub async fn enabled(db: &Db, user_id: i64) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_totp WHERE user_id = $1 AND enabled_at IS NOT NULL")
-        .bind(user_id)
-        .fetch_one(&db.pool)
-        .await?;
-    Ok(n > 0)
+/// What a login does after the right password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterPassword {
+    /// A second factor is on: the code is asked for, no session yet.
+    AskCode,
+    /// The role requires one and none is on: a session that opens only the enrolment.
+    Enrol,
+    /// Neither: the session opens.
+    Open,
+}
+
+pub async fn after_password(db: &Db, user_id: i64) -> Result<AfterPassword> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT r.require_second_factor, \
+         (SELECT COUNT(*) FROM user_totp t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL) \
+         FROM users u JOIN roles r ON r.id = u.role_id WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(match row {
+        Some((_, enabled)) if enabled > 0 => AfterPassword::AskCode,
+        Some((1, _)) => AfterPassword::Enrol,
+        _ => AfterPassword::Open,
+    })
 }
 
 /// Starts (or starts again) an enrolment: a new pending secret. Refused once enabled.

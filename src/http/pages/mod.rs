@@ -416,16 +416,16 @@ pub async fn login_submit(
             throttle::refund(&st.db, now, throttle::Key::Address(&m.ip), per_address).await?;
         }
     }
-    // A second factor: the session opens only after the code (`two_factor::login_code`).
-    if totp::enabled(&st.db, user.id).await? {
-        let token = totp::challenge::create(&st.db, now, user.id, device.as_deref(), &next).await?;
-        return Ok(two_factor::code_page(tr, &m.request_id, token, None, StatusCode::OK));
+    match totp::after_password(&st.db, user.id).await? {
+        // A second factor: the session opens only after the code (`two_factor::login_code`).
+        totp::AfterPassword::AskCode => {
+            let token = totp::challenge::create(&st.db, now, user.id, device.as_deref(), &next).await?;
+            Ok(two_factor::code_page(tr, &m.request_id, token, None, StatusCode::OK))
+        }
+        // A role requiring one not set up yet: the session opens its enrolment only.
+        totp::AfterPassword::Enrol => open_session(&st, &m, &headers, user.id, device.as_deref(), auth::SECOND_FACTOR_SETUP).await,
+        totp::AfterPassword::Open => open_session(&st, &m, &headers, user.id, device.as_deref(), &next).await,
     }
-    // A role requiring a second factor not set up yet: the session opens its enrolment only.
-    let mut conn = st.db.pool.acquire().await?;
-    let next = if totp::required(&mut conn, user.id).await? { auth::SECOND_FACTOR_SETUP.to_string() } else { next };
-    drop(conn);
-    open_session(&st, &m, &headers, user.id, device.as_deref(), &next).await
 }
 
 /// Ends a login: a new session (and its cookie), the device remembered, the login form's
