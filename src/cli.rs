@@ -86,6 +86,12 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Reset a user's second factor (a lost phone when no administrator can log in): its
+    /// secret and recovery codes are deleted, the user's sessions end, and they set it up again.
+    ResetTwoFactor {
+        #[arg(long)]
+        email: String,
+    },
     /// Create an API token for a user and print it (shown once).
     CreateToken {
         #[arg(long)]
@@ -227,6 +233,12 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
                     let u =
                         crate::identity::users::grant_admin(&st.db, &Actor::system(), clock.now_ms(), &email).await.map_err(describe)?;
                     println!("{} <{}> is now an active administrator.", u.name, u.email);
+                    Ok(())
+                }
+                AdminCommand::ResetTwoFactor { email } => {
+                    let u = crate::identity::users::by_email(&st.db, &email).await?.ok_or_else(|| anyhow!("no user with email {email}"))?;
+                    crate::identity::totp::reset(&st.db, &Actor::system(), clock.now_ms(), u.id).await.map_err(describe)?;
+                    println!("The second factor of {} <{}> is reset: they set it up again.", u.name, u.email);
                     Ok(())
                 }
                 AdminCommand::CreateToken { user, name, expires_in_days } => {

@@ -9,7 +9,7 @@ use axum::Router;
 use super::auth::{guard, Access, PUBLIC_BODY_BYTES};
 use super::{api, listing, lists, openapi, pages, portal, AppState};
 use crate::access::Right::*;
-use Access::{Authenticated, Portal, PortalPublic, Public, Right};
+use Access::{Authenticated, Enrolment, Portal, PortalPublic, Public, Right};
 
 /// A route as listed in the table: method, path (axum syntax) and required access.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +69,8 @@ routes! {
     // Login, logout, language, own account.
     get "/login" => Public, pages::login_page;
     post "/login" => Public, pages::login_submit;
-    post "/logout" => Authenticated, pages::logout;
+    post "/login/code" => Public, pages::two_factor::login_code;
+    post "/logout" => Enrolment, pages::logout;
     post "/language" => Public, pages::set_language;
     get "/" => Authenticated, pages::home;
     get "/account" => Authenticated, pages::account::page;
@@ -77,6 +78,12 @@ routes! {
     post "/account/tokens" => Authenticated, pages::account::create_token;
     post "/account/tokens/{id}/revoke" => Authenticated, pages::account::revoke_token;
     post "/account/notifications" => Authenticated, pages::account::save_notifications;
+    get "/account/two-factor" => Enrolment, pages::two_factor::page;
+    post "/account/two-factor/setup" => Enrolment, pages::two_factor::setup;
+    get "/account/two-factor/qr.svg" => Enrolment, pages::two_factor::qr;
+    post "/account/two-factor/confirm" => Enrolment, pages::two_factor::confirm;
+    post "/account/two-factor/recovery-codes" => Authenticated, pages::two_factor::renew;
+    post "/account/two-factor/disable" => Authenticated, pages::two_factor::disable;
 
     // Staff directory (the first record type filtered by visibility).
     get "/users" => Right(UsersRead), pages::directory::list;
@@ -229,6 +236,7 @@ routes! {
     get "/admin/users/{id}" => Right(AdminUsers), pages::admin::users::edit_form;
     post "/admin/users/{id}" => Right(AdminUsers), pages::admin::users::update;
     post "/admin/users/{id}/password" => Right(AdminUsers), pages::admin::users::set_password;
+    post "/admin/users/{id}/two-factor/reset" => Right(AdminUsers), pages::admin::users::reset_two_factor;
     get "/admin/users/{id}/history" => Right(AdminUsers), pages::admin::users::history;
     get "/admin/roles" => Right(AdminRoles), pages::admin::roles::list;
     get "/admin/roles/new" => Right(AdminRoles), pages::admin::roles::new_form;

@@ -208,7 +208,9 @@ impl TestApp {
     pub async fn snapshot(&self) -> String {
         let tables = [
             ("org_units", "id, parent_id, kind, name, path, updated_at"),
-            ("roles", "id, code, name_fr, name_en, scope, updated_at"),
+            ("roles", "id, code, name_fr, name_en, scope, require_second_factor, updated_at"),
+            ("user_totp", "user_id, secret, enabled_at, last_step"),
+            ("totp_recovery_codes", "code_hash, user_id, used_at"),
             ("role_rights", "role_id, right_code"),
             ("users", "id, email, name, language, active, password_hash, role_id, org_unit_id, updated_at"),
             ("api_tokens", "id, user_id, name, revoked_at"),

@@ -30,6 +30,9 @@ pub struct RoleBody {
     pub scope: String,
     /// Right codes.
     pub rights: Vec<String>,
+    /// Its holders must log in with a second factor (default `false`).
+    #[serde(default)]
+    pub require_second_factor: bool,
 }
 
 impl ApiInput for RoleBody {
@@ -38,7 +41,7 @@ impl ApiInput for RoleBody {
 
 impl RoleBody {
     fn parse(&self) -> Result<RoleInput, Error> {
-        RoleInput::parse(&self.code, &self.name_fr, &self.name_en, &self.scope, &self.rights)
+        RoleInput::parse(&self.code, &self.name_fr, &self.name_en, &self.scope, &self.rights, self.require_second_factor)
     }
 }
 
@@ -64,6 +67,7 @@ pub async fn update_role(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>
         "name_en": cur.name_en,
         "scope": cur.scope.code(),
         "rights": cur.rights.iter().map(|r| r.code()).collect::<Vec<_>>(),
+        "require_second_factor": cur.require_second_factor,
     });
     let b = p.onto(stored)?;
     let input = b.parse()?;
