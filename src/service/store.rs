@@ -110,6 +110,8 @@ pub struct Filter {
     pub customer_id: Option<i64>,
     /// Open requests only (not closed).
     pub open: bool,
+    /// Requests with a customer message staff have not read.
+    pub unread: bool,
     /// The order of [`list`] (default: most recent first).
     pub sort: Option<Sort>,
 }
@@ -141,6 +143,9 @@ fn filtered(select: &str, vis: &Visibility, f: &Filter) -> Sql {
     }
     if f.open {
         q.push(" AND r.status <> 'cloture'");
+    }
+    if f.unread {
+        q.push(" AND EXISTS (SELECT 1 FROM request_messages m WHERE m.request_id = r.id AND m.direction = 'in' AND m.read_at IS NULL)");
     }
     if let Some(t) = f.request_type.as_deref().filter(|s| !s.is_empty()) {
         q.push(" AND r.request_type = ").bind(t.to_string());

@@ -520,6 +520,8 @@ struct HomePage {
     tiles: Vec<Tile>,
     role_name: String,
     day: Option<sales::MyDay>,
+    /// Customer messages no one has read yet, on requests the user may see.
+    unread_messages: i64,
 }
 
 pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
@@ -551,7 +553,12 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
         None => String::new(),
     };
     let day = sales::my_day(&st, &c).await?;
-    Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name, day }))
+    let unread_messages = if c.p.can(Right::ServiceMessages) && crate::service::messages::enabled(&st.db).await? {
+        crate::service::messages::unread_visible(&st.db, &c.p.visibility).await?
+    } else {
+        0
+    };
+    Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name, day, unread_messages }))
 }
 
 #[cfg(test)]

@@ -47,11 +47,24 @@ struct ListPage {
     statuses: Vec<RequestStatus>,
     can_create: bool,
     can_export: bool,
+    /// Unread customer messages per request of the page.
+    unread: Vec<(i64, i64)>,
+    unread_only: bool,
+}
+
+impl ListPage {
+    fn unread_of(&self, id: &i64) -> i64 {
+        self.unread.iter().find(|(r, _)| r == id).map(|(_, n)| *n).unwrap_or(0)
+    }
 }
 
 pub async fn list(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> Result<Response, HttpError> {
     let (s, page, list) = listing::read::<Requests>(&st, &c, raw.as_deref()).await?;
+    let ids: Vec<i64> = page.items.iter().map(|r| r.id).collect();
+    let unread = if c.p.can(Right::ServiceMessages) { crate::service::messages::unread_of(&st.db, &ids).await? } else { Vec::new() };
     Ok(render(ListPage {
+        unread,
+        unread_only: s.get("unread") == Some("1"),
         c: PageCtx::new(&c, "/service/requests", "nav.service").with_notice(s.notice.as_deref()),
         l: Labels::load(&st, &c).await?,
         list,
