@@ -44,12 +44,9 @@ pass() {
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   local base="http://127.0.0.1:$port"
   # The server runs in its own folder (no carnet.toml; documents and .eml files there).
-  (
-    cd "$dir"
-    export DATABASE_URL="$url" CARNET_LOG=warn
-    if [ -n "$schema" ]; then export CARNET_DATABASE_SCHEMA="$schema"; fi
-    exec "$bin" serve --demo --listen "127.0.0.1:$port"
-  ) >"$dir/server.log" 2>&1 &
+  local env=(DATABASE_URL="$url" CARNET_LOG=warn)
+  if [ -n "$schema" ]; then env+=(CARNET_DATABASE_SCHEMA="$schema"); fi
+  (cd "$dir" && exec env "${env[@]}" "$bin" serve --demo --listen "127.0.0.1:$port") >"$dir/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 120); do
     curl -fsS "$base/api/v1/openapi.json" -o /dev/null 2>/dev/null && break
@@ -57,7 +54,7 @@ pass() {
     sleep 0.5
   done
   local token
-  token="$(cd "$dir" && DATABASE_URL="$url" CARNET_DATABASE_SCHEMA="$schema" "$bin" admin create-token \
+  token="$(cd "$dir" && env "${env[@]}" "$bin" admin create-token \
     --user admin@carnet.demo --name schemathesis --expires-in-days 1 | tail -n 1 | tr -d '[:space:]')"
   log "schemathesis on $name ($MAX_EXAMPLES examples per operation)"
   local rc=0

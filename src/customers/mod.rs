@@ -156,15 +156,12 @@ impl CustomerInput {
 pub const NAME_MAX: usize = 100;
 /// The longest company name.
 pub const COMPANY_MAX: usize = 200;
-/// The longest civility (`M.`, `Mme`, `Dr`…).
-pub const CIVILITY_MAX: usize = 40;
 /// The longest postal address.
 pub const ADDRESS_MAX: usize = 500;
 /// The longest notes.
 pub const NOTES_MAX: usize = 10_000;
-/// The most particularities of a customer or contact, and the longest one.
+/// The most particularities of a customer or contact.
 pub const PARTICULARITIES_MAX: usize = 50;
-pub const PARTICULARITY_MAX: usize = 100;
 
 fn text(errs: &mut FieldErrors, field: &str, v: &str, max: usize) -> String {
     let v = v.trim();
@@ -174,20 +171,13 @@ fn text(errs: &mut FieldErrors, field: &str, v: &str, max: usize) -> String {
     v.to_string()
 }
 
-fn civility(errs: &mut FieldErrors, raw: Option<&str>) -> Option<String> {
-    Some(text(errs, "civility", raw.unwrap_or_default(), CIVILITY_MAX)).filter(|s| !s.is_empty())
-}
-
-/// Particularities: at most [`PARTICULARITIES_MAX`] of at most [`PARTICULARITY_MAX`]
-/// characters each, sorted, without repeats.
+/// Particularities (codes of the `customer_particularity` list, checked by the store): at
+/// most [`PARTICULARITIES_MAX`], sorted, without repeats.
 fn particularities(errs: &mut FieldErrors, raw: &[String]) -> Vec<String> {
     if raw.len() > PARTICULARITIES_MAX {
         errs.add("particularities", "error.too_many");
     }
-    if raw.iter().any(|p| p.trim().chars().count() > PARTICULARITY_MAX) {
-        errs.add("particularities", "error.too_long");
-    }
-    let mut p: Vec<String> = raw.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
+    let mut p = raw.to_vec();
     p.sort();
     p.dedup();
     p
@@ -249,7 +239,7 @@ impl CustomerForm {
         }
         let address = text(&mut errs, "address", &self.address, ADDRESS_MAX);
         let notes = text(&mut errs, "notes", &self.notes, NOTES_MAX);
-        let civility = civility(&mut errs, self.civility.as_deref());
+        let civility = self.civility.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
         let particularities = particularities(&mut errs, &self.particularities);
         errs.into_result()?;
         Ok(CustomerInput {
@@ -376,19 +366,10 @@ impl ContactForm {
         let phone = opt_phone(&mut errs, "phone", &self.phone, region);
         let mobile = opt_phone(&mut errs, "mobile", &self.mobile, region);
         let notes = text(&mut errs, "notes", &self.notes, NOTES_MAX);
-        let civility = civility(&mut errs, self.civility.as_deref());
+        let civility = self.civility.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
         let p = particularities(&mut errs, &self.particularities);
         errs.into_result()?;
-        Ok(ContactInput {
-            civility,
-            first_name,
-            last_name,
-            email,
-            phone,
-            mobile,
-            particularities: p.join(" "),
-            notes,
-        })
+        Ok(ContactInput { civility, first_name, last_name, email, phone, mobile, particularities: p.join(" "), notes })
     }
 
     pub fn from_contact(c: &Contact) -> ContactForm {

@@ -21,7 +21,6 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
-
 use super::request::{cookie_lang, RequestId};
 use crate::error::{Error, FieldErrors};
 use crate::i18n::{t, Lang, Tr};

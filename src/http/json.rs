@@ -73,6 +73,21 @@ fn out_of_bounds_at(v: &serde_json::Value, path: &str) -> Option<(String, &'stat
     }
 }
 
+/// Numbers written with a zero fraction (`115.0`) become integers: JSON Schema, and so the
+/// OpenAPI document, counts them as integers.
+fn whole_numbers_as_integers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64) {
+                *v = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
+}
+
 /// A JSON value into `T`: an object without read-only or unknown fields, with the right
 /// types; otherwise the field at fault and the reason.
 fn decode<T: ApiInput>(value: serde_json::Value) -> Result<T, (String, &'static str)> {
@@ -86,6 +101,8 @@ fn decode<T: ApiInput>(value: serde_json::Value) -> Result<T, (String, &'static 
     if let Some(at) = out_of_bounds_at(&value, "") {
         return Err(at);
     }
+    let mut value = value;
+    whole_numbers_as_integers(&mut value);
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(value, &mut track);
     match T::deserialize(de) {

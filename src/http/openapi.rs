@@ -41,7 +41,11 @@ impl Modify for DeclaredLists {
                 .name("id")
                 .parameter_in(ParameterIn::Path)
                 .required(Required::True)
-                .schema(Some(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer))))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::Type(Type::Integer))
+                        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64))),
+                ))
                 .build()
         };
         let ok = |d: &str| ResponseBuilder::new().description(d);
@@ -64,7 +68,9 @@ impl Modify for DeclaredLists {
                 &views,
                 vec![HttpMethod::Post],
                 op(format!("Saves a new view of the {} list", def.name))
-                    .request_body(Some(RequestBodyBuilder::new().content("application/json", json("ViewBody")).build()))
+                    .request_body(Some(
+                        RequestBodyBuilder::new().content("application/json", json("ViewBody")).required(Some(Required::True)).build(),
+                    ))
                     .response("201", ok("The view").content("application/json", json("View")))
                     .response("422", ok("Invalid name")),
             );
@@ -73,7 +79,9 @@ impl Modify for DeclaredLists {
                 vec![HttpMethod::Put],
                 op("Replaces the filters of one of the caller's views (404 for anyone else's)".into())
                     .parameter(id())
-                    .request_body(Some(RequestBodyBuilder::new().content("application/json", json("ViewQueryBody")).build()))
+                    .request_body(Some(
+                        RequestBodyBuilder::new().content("application/json", json("ViewQueryBody")).required(Some(Required::True)).build(),
+                    ))
                     .response("200", ok("The view").content("application/json", json("View")))
                     .response("404", ok("Not the caller's view")),
             );
@@ -119,8 +127,7 @@ impl Modify for CommonResponses {
             let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
             for op in ops.into_iter().flatten() {
                 let in_path = path.contains('{');
-                let in_query =
-                    op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query)));
+                let in_query = op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query)));
                 let body = op.request_body.is_some();
                 let mut common = vec![
                     ("401", "No token, or a token that is unknown, revoked or expired"),
@@ -130,8 +137,10 @@ impl Modify for CommonResponses {
                     common.push(("400", "Malformed JSON, or a path or query parameter that is not of its type"));
                     common.push(("422", "Invalid input: `error.fields` names each field at fault and the reason"));
                 }
-                let names_view =
-                    op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| p.name == "view" && matches!(p.parameter_in, ParameterIn::Query)));
+                let names_view = op
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|ps| ps.iter().any(|p| p.name == "view" && matches!(p.parameter_in, ParameterIn::Query)));
                 if in_path {
                     common.push(("404", "No such record, or one the caller may not see"));
                 } else if names_view {
@@ -142,10 +151,9 @@ impl Modify for CommonResponses {
                     common.push(("415", "Body not sent as `application/json`"));
                 }
                 for (code, description) in common {
-                    op.responses
-                        .responses
-                        .entry(code.to_string())
-                        .or_insert_with(|| ResponseBuilder::new().description(description).content("application/json", error()).build().into());
+                    op.responses.responses.entry(code.to_string()).or_insert_with(|| {
+                        ResponseBuilder::new().description(description).content("application/json", error()).build().into()
+                    });
                 }
                 for (code, response) in op.responses.responses.iter_mut() {
                     if let (true, RefOr::T(r)) = (code.starts_with('4'), response) {

@@ -231,7 +231,9 @@ struct Key<'a> {
 /// answer for the same lead and refuses (422) a different lead under the same key.
 pub async fn intake(db: &Db, actor: &Actor, now: Millis, input: &LeadInput, key: Option<&str>, defaults: Defaults) -> Result<LeadResult> {
     let key = match key {
-        Some(k) if k.is_empty() || k.len() > IDEMPOTENCY_KEY_MAX => return Err(Error::validation("Idempotency-Key", "error.idempotency_key")),
+        Some(k) if k.is_empty() || k.len() > IDEMPOTENCY_KEY_MAX => {
+            return Err(Error::validation("Idempotency-Key", "error.idempotency_key"))
+        }
         Some(k) => Some(Key { scope: key_scope(actor), key: k, fingerprint: fingerprint(input) }),
         None => None,
     };

@@ -54,6 +54,8 @@ pub enum Rule {
     Secret,
     /// An integer in this range.
     Int(i64, i64),
+    /// An object whose keys are among these.
+    Keys(Vec<String>),
     /// At most so many items, each following the rule.
     Items(usize, Box<Rule>),
 }
@@ -80,11 +82,12 @@ fn langs() -> Rule {
 /// The rules of the fields of the request bodies, by component schema.
 pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
     let names = || Text(cu::NAME_MAX);
-    let particularities = || Items(cu::PARTICULARITIES_MAX, Box::new(Text(cu::PARTICULARITY_MAX)));
+    let particularities = || Items(cu::PARTICULARITIES_MAX, Box::new(Code(crate::lists::CODE_MAX, false)));
+    let civility = || Code(crate::lists::CODE_MAX, false);
     let customer = || {
         vec![
             ("kind", OneOf(with_empty(codes(&[cu::Kind::Person, cu::Kind::Company], cu::Kind::code)))),
-            ("civility", Text(cu::CIVILITY_MAX)),
+            ("civility", civility()),
             ("first_name", names()),
             ("last_name", names()),
             ("company_name", Text(cu::COMPANY_MAX)),
@@ -102,7 +105,7 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
             ("email", Email { optional: false }),
             ("name", Required(identity::users::NAME_MAX)),
             ("language", langs()),
-            ("role", Pattern(r"^\s*[a-z0-9_]+\s*$", crate::access::roles::CODE_MAX)),
+            ("role", Pattern(r"^ *[a-z0-9_]+ *$", crate::access::roles::CODE_MAX)),
         ]
     };
     let mut user_form = user();
@@ -124,14 +127,14 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
     };
     let item = || {
         vec![
-            ("code", Pattern(r"^\s*[a-z0-9_]+\s*$", crate::lists::CODE_MAX)),
+            ("code", Pattern(r"^ *[a-z0-9_]+ *$", crate::lists::CODE_MAX)),
             ("label_fr", Required(MAX_TEXT_CHARS)),
             ("label_en", Required(MAX_TEXT_CHARS)),
             ("flags", Items(MAX_ITEMS, Box::new(Code(crate::lists::CODE_MAX, true)))),
         ]
     };
     let stock_form = vec![
-        ("stock_number", Pattern(r"^\s*[A-Za-z0-9_-]+\s*$", stock::NUMBER_MAX)),
+        ("stock_number", Pattern(r"^ *[A-Za-z0-9_-]+ *$", stock::NUMBER_MAX)),
         ("description", Text(stock::DESCRIPTION_MAX)),
         ("status", OneOf(with_empty(owned(stock::STATUSES)))),
     ];
@@ -147,7 +150,7 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
         (
             "ContactForm",
             vec![
-                ("civility", Text(cu::CIVILITY_MAX)),
+                ("civility", civility()),
                 ("first_name", names()),
                 ("last_name", names()),
                 ("email", Email { optional: true }),
@@ -159,28 +162,19 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
         ),
         ("UserForm", user_form),
         ("UserPatch", user()),
-        (
-            "NewToken",
-            vec![
-                ("name", Required(identity::token::NAME_MAX)),
-                ("expires_in_days", Int(0, identity::token::MAX_DAYS)),
-            ],
-        ),
+        ("NewToken", vec![("name", Required(identity::token::NAME_MAX)), ("expires_in_days", Int(0, identity::token::MAX_DAYS))]),
         ("ViewBody", vec![("name", Required(views::NAME_MAX))]),
         (
             "RoleBody",
             vec![
-                ("code", Pattern(r"^\s*[a-z0-9_]+\s*$", crate::access::roles::CODE_MAX)),
+                ("code", Pattern(r"^ *[a-z0-9_]+ *$", crate::access::roles::CODE_MAX)),
                 ("name_fr", Required(MAX_TEXT_CHARS)),
                 ("name_en", Required(MAX_TEXT_CHARS)),
                 ("scope", OneOf(codes(&Scope::ALL, Scope::code))),
                 ("rights", Items(Right::ALL.len(), Box::new(OneOf(codes(Right::ALL, Right::code))))),
             ],
         ),
-        (
-            "UnitBody",
-            vec![("name", Required(units::NAME_MAX)), ("kind", OneOf(codes(&units::UnitKind::ALL, units::UnitKind::code)))],
-        ),
+        ("UnitBody", vec![("name", Required(units::NAME_MAX)), ("kind", OneOf(codes(&units::UnitKind::ALL, units::UnitKind::code)))]),
         ("GroupBody", vec![("name", Required(groups::NAME_MAX)), ("description", Text(groups::DESCRIPTION_MAX))]),
         ("ItemBody", item()),
         ("ItemPatch", item()),
@@ -253,20 +247,17 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
                 ("status", OneOf(with_empty(codes(&interventions::Status::ALL, interventions::Status::code)))),
             ],
         ),
-        (
-            "ReturnForm",
-            vec![("reason", Required(returns::REASON_MAX)), ("return_type", OneOf(owned(returns::TYPES)))],
-        ),
+        ("ReturnForm", vec![("reason", Required(returns::REASON_MAX)), ("return_type", OneOf(owned(returns::TYPES)))]),
         ("ReturnStatusBody", vec![("status", OneOf(owned(returns::STATUSES)))]),
-        (
-            "SendForm",
-            vec![("message", Required(summary::MESSAGE_MAX)), ("subject", Text(summary::SUBJECT_MAX))],
-        ),
+        ("SettingsPatch", vec![("", Keys(crate::settings::DEFS.iter().map(|d| d.key.to_string()).collect()))]),
+        ("Prefs", vec![("events", Keys(crate::mail::templates::events().iter().map(|e| e.code.to_string()).collect()))]),
+        ("SendForm", vec![("message", Required(summary::MESSAGE_MAX)), ("subject", Text(summary::SUBJECT_MAX))]),
     ]
 }
 
 /// The rules of the query parameters: by name, on every operation (`limit`), or on the
-/// operations of one path.
+/// operations of one path and the paths below it (`/api/v1/opportunities/board` sorts as
+/// `/api/v1/opportunities`).
 pub fn params(lists: &[(&'static ListDef, &'static str)]) -> Vec<(Option<String>, &'static str, Rule)> {
     let mut out = vec![
         (None, "limit", Int(1, MAX_LIMIT)),
@@ -276,6 +267,7 @@ pub fn params(lists: &[(&'static ListDef, &'static str)]) -> Vec<(Option<String>
         (Some("/api/v1/meetings".into()), "from", Date { optional: true }),
         (Some("/api/v1/interventions".into()), "from", Date { optional: true }),
         (Some("/api/v1/emails".into()), "status", OneOf(owned(crate::mail::STATUSES))),
+        (Some("/api/v1/customers".into()), "kind", OneOf(with_empty(codes(&[cu::Kind::Person, cu::Kind::Company], cu::Kind::code)))),
     ];
     for (def, base) in lists {
         let mut sorts = vec![String::new()];
@@ -361,6 +353,9 @@ pub fn apply(s: &mut Map<String, Value>, rule: &Rule) {
             s.insert("minimum".into(), json!(min));
             s.insert("maximum".into(), json!(max));
         }
+        Keys(keys) => {
+            s.insert("propertyNames".into(), json!({"type": "string", "enum": keys}));
+        }
         Items(n, each) => {
             s.insert("maxItems".into(), json!(n));
             if let Some(Value::Object(items)) = s.get_mut("items") {
@@ -433,9 +428,12 @@ fn request_components(doc: &Value) -> Vec<String> {
 }
 
 /// The schema of `field` in the component `schema` (among its properties or those of the
-/// schemas it is made of).
+/// schemas it is made of; `""`: the component itself).
 fn property<'a>(schemas: &'a mut Value, schema: &str, field: &str) -> Option<&'a mut Map<String, Value>> {
     fn find<'a>(s: &'a mut Value, field: &str) -> Option<&'a mut Map<String, Value>> {
+        if field.is_empty() {
+            return s.as_object_mut();
+        }
         if s["properties"].get(field).is_some() {
             return s["properties"][field].as_object_mut();
         }
@@ -475,7 +473,8 @@ pub fn write(doc: &mut Value, lists: &[(&'static ListDef, &'static str)]) -> Vec
             for p in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
                 let name = p["name"].as_str().unwrap_or_default().to_string();
                 for (i, (at, param, rule)) in rules.iter().enumerate() {
-                    if *param == name && at.as_deref().is_none_or(|a| a == path) && p["in"] == "query" {
+                    if *param == name && at.as_deref().is_none_or(|a| path == a || path.starts_with(&format!("{a}/"))) && p["in"] == "query"
+                    {
                         if let Some(s) = p.get_mut("schema").and_then(Value::as_object_mut) {
                             apply(s, rule);
                             used[i] = true;
