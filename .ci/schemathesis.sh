@@ -3,7 +3,7 @@
 # fresh SQLite file (and on a fresh PostgreSQL schema when CARNET_TEST_POSTGRES_URL is set), an
 # API token for the demo administrator, then every operation fuzzed from the document. Fails on
 # any 5xx, any status the document does not declare, any response that does not match its
-# schema. Bounded: SCHEMATHESIS_MAX_EXAMPLES cases per operation (default 15).
+# schema. Bounded: SCHEMATHESIS_MAX_EXAMPLES cases per operation (default 10).
 #
 #   .ci/schemathesis.sh              # after `cargo test` (uses target/debug/carnet)
 #   SCHEMATHESIS_MAX_EXAMPLES=50 .ci/schemathesis.sh
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 root="$(pwd)"
 
 SCHEMATHESIS_VERSION=4.32.5
-MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-15}"
+MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-10}"
 SEED="${SCHEMATHESIS_SEED:-20261206}"
 
 log() { printf '\n==> %s\n' "$*"; }
@@ -58,14 +58,16 @@ pass() {
     --user admin@carnet.demo --name schemathesis --expires-in-days 1 | tail -n 1 | tr -d '[:space:]')"
   log "schemathesis on $name ($MAX_EXAMPLES examples per operation)"
   local rc=0
-  schemathesis run "$base/api/v1/openapi.json" --url "$base" \
+  # From the scratch folder: schemathesis keeps its cache in the working directory. Revoking
+  # tokens is left out (revoking the pass's own token would end it: every call a 401); a fixed
+  # seed keeps CI repeatable (SCHEMATHESIS_SEED to explore).
+  (cd "$work" && schemathesis run "$base/api/v1/openapi.json" --url "$base" \
     -H "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance \
     --phases examples,coverage,fuzzing \
     --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 2 --no-shrink \
     --exclude-path '/api/v1/tokens/{id}' \
-    --request-timeout 30 --output-truncate false \
-    --report junit --report-junit-path "$work/schemathesis-$name.xml" || rc=$?
+    --request-timeout 30 --output-truncate false) || rc=$?
   if grep -q "panicked\|request failed" "$dir/server.log"; then
     grep -n "panicked\|request failed" "$dir/server.log" | head -20 >&2
     rc=1
