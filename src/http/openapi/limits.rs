@@ -255,7 +255,7 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
     ]
 }
 
-/// The rules of the query parameters: by name, on every operation (`limit`), or on the
+/// The rules of the query (and header) parameters: by name, on every operation (`limit`), or on the
 /// operations of one path and the paths below it (`/api/v1/opportunities/board` sorts as
 /// `/api/v1/opportunities`).
 pub fn params(lists: &[(&'static ListDef, &'static str)]) -> Vec<(Option<String>, &'static str, Rule)> {
@@ -268,6 +268,9 @@ pub fn params(lists: &[(&'static ListDef, &'static str)]) -> Vec<(Option<String>
         (Some("/api/v1/interventions".into()), "from", Date { optional: true }),
         (Some("/api/v1/emails".into()), "status", OneOf(owned(crate::mail::STATUSES))),
         (Some("/api/v1/customers".into()), "kind", OneOf(with_empty(codes(&[cu::Kind::Person, cu::Kind::Company], cu::Kind::code)))),
+        (Some("/api/v1/customers/lookup".into()), "email", Email { optional: true }),
+        (Some("/api/v1/customers/lookup".into()), "phone", Phone),
+        (Some("/api/v1/leads".into()), "Idempotency-Key", Pattern(r"^[\x21-\x7E]+$", crate::sales::leads::IDEMPOTENCY_KEY_MAX)),
     ];
     for (def, base) in lists {
         let mut sorts = vec![String::new()];
@@ -473,7 +476,9 @@ pub fn write(doc: &mut Value, lists: &[(&'static ListDef, &'static str)]) -> Vec
             for p in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
                 let name = p["name"].as_str().unwrap_or_default().to_string();
                 for (i, (at, param, rule)) in rules.iter().enumerate() {
-                    if *param == name && at.as_deref().is_none_or(|a| path == a || path.starts_with(&format!("{a}/"))) && p["in"] == "query"
+                    if *param == name
+                        && at.as_deref().is_none_or(|a| path == a || path.starts_with(&format!("{a}/")))
+                        && (p["in"] == "query" || p["in"] == "header")
                     {
                         if let Some(s) = p.get_mut("schema").and_then(Value::as_object_mut) {
                             apply(s, rule);
