@@ -9,6 +9,9 @@ use crate::clock::Millis;
 use crate::db::{Db, Tx};
 use crate::error::{Error, FieldErrors, Result, UniqueField};
 
+/// The longest code of a role (lowercase letters, digits and `_`).
+pub const CODE_MAX: usize = 40;
+
 #[derive(Debug, Clone, FromRow)]
 struct RoleRow {
     id: i64,
@@ -87,7 +90,7 @@ impl RoleInput {
     ) -> Result<RoleInput> {
         let mut errs = FieldErrors::new();
         let code = code.trim().to_lowercase();
-        if code.is_empty() || code.len() > 40 || !code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        if code.is_empty() || code.len() > CODE_MAX || !code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
             errs.add("code", "error.code_format");
         }
         if name_fr.trim().is_empty() {

@@ -13,6 +13,9 @@ use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result, UniqueField};
 use crate::i18n::Lang;
 
+/// The longest user name, in characters (trimmed).
+pub const NAME_MAX: usize = 200;
+
 #[derive(Debug, Clone, FromRow)]
 struct UserRow {
     id: i64,
@@ -168,7 +171,7 @@ impl UserForm {
         let name = self.name.trim().to_string();
         if name.is_empty() {
             errs.add("name", "error.required");
-        } else if name.chars().count() > 200 {
+        } else if name.chars().count() > NAME_MAX {
             errs.add("name", "error.too_long");
         }
         let language = match self.language.as_deref().filter(|s| !s.is_empty()) {

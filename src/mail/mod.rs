@@ -25,6 +25,9 @@ use crate::db::{Db, Sql, Tx};
 use crate::email::Email;
 use crate::error::{Error, FieldErrors, Result};
 
+/// The states of an email in the outbox, as the API filters them.
+pub const STATUSES: &[&str] = &["queued", "sent", "failed"];
+
 /// An address with an optional display name. Parsing refuses anything that could add a
 /// header (CR, LF) or smuggle a second address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

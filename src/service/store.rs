@@ -15,6 +15,9 @@ use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
 use crate::i18n::Lang;
 
+/// The longest message of a customer update.
+pub const UPDATE_MAX: usize = 10_000;
+
 #[derive(Debug, FromRow)]
 struct Row {
     id: i64,
@@ -366,7 +369,7 @@ pub async fn add_update(db: &Db, actor: &Actor, now: Millis, request_id: i64, st
     if message.is_empty() {
         return Err(Error::validation("message", "error.required"));
     }
-    if message.chars().count() > 10_000 {
+    if message.chars().count() > UPDATE_MAX {
         return Err(Error::validation("message", "error.too_long"));
     }
     let mut tx = db.begin().await?;

@@ -257,7 +257,7 @@ pub async fn update(
     Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", responses((status = 409, description = "The customer has files (opportunities, requests): merge it instead"), (status = 204), (status = 404)))]
 pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
     writable(&st, &c, id).await?;
     store::delete(&st.db, &c.actor(), st.now(), id).await?;

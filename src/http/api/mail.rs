@@ -28,7 +28,7 @@ pub struct OutboxQuery {
 #[utoipa::path(get, path = "/api/v1/emails", tag = "mail", params(OutboxQuery), responses((status = 200, body = ListOf<EmailSummary>)))]
 pub async fn list(State(st): State<AppState>, _c: Ctx, Query(q): Query<OutboxQuery>) -> Result<Json<ListOf<EmailSummary>>, HttpError> {
     let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
+    if !(1..=crate::db::page::MAX_LIMIT).contains(&limit) {
         return Err(Error::validation("limit", "error.limit_range").into());
     }
     let before = match q.after.as_deref() {
@@ -36,7 +36,7 @@ pub async fn list(State(st): State<AppState>, _c: Ctx, Query(q): Query<OutboxQue
         None => None,
     };
     if let Some(s) = q.status.as_deref() {
-        if !["queued", "sent", "failed"].contains(&s) {
+        if !mail::STATUSES.contains(&s) {
             return Err(Error::validation("status", "error.invalid_choice").into());
         }
     }
