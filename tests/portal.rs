@@ -538,8 +538,14 @@ async fn staff_and_the_customer_talk_on_a_request() {
         assert!(page.contains("Pouvez-vous envoyer une photo ?"));
         let r = pa.post(&format!("{portal_page}/messages"), &[("body", "Voici <b>la photo</b>")]).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let to = r.headers().get("location").unwrap().to_str().unwrap().to_string();
+        assert!(to.contains("#message-"), "{to}");
         let (_, page) = staff.get_text(&staff_page).await;
-        assert!(page.contains("message-in") && page.contains("Voici &lt;b&gt;la photo&lt;/b&gt;"), "escaped, in the customer's colour");
+        assert!(
+            page.contains("message-in") && page.contains("Voici &#60;b&#62;la photo&#60;/b&#62;"),
+            "escaped, in the customer's colour: {}",
+            page.split("id=\"conversation\"").nth(1).unwrap_or("no conversation").chars().take(1500).collect::<String>()
+        );
         // Unread for staff: a badge in the list, a filter, a count at home; the owner was told.
         let (_, list) = staff.get_text("/service/requests?unread=1").await;
         assert!(
