@@ -577,6 +577,19 @@ async fn staff_and_the_customer_talk_on_a_request() {
         assert_eq!(app.count("SELECT COUNT(*) FROM request_messages").await, before);
         staff.post(&format!("{staff_page}/conversation"), &[]).await;
         assert_eq!(pa.post(&format!("{portal_page}/messages"), &[("body", "Merci")]).await.status(), StatusCode::SEE_OTHER);
+        // The API: the conversation as JSON; a message; a closed conversation is a 409.
+        let admin: i64 =
+            sqlx::query_scalar("SELECT id FROM users WHERE email = 'portal-admin@t.fr'").fetch_one(&app.state.db.pool).await.unwrap();
+        let api = app.api(&app.token_for(admin).await);
+        let (s, v) = api.get(&format!("/api/v1/service-requests/{}/messages", a.request)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["items"][1]["direction"], "in");
+        let (s, _) =
+            api.send("POST", &format!("/api/v1/service-requests/{}/messages", a.request), Some(json!({"body": "Par l'API"}))).await;
+        assert_eq!(s, StatusCode::CREATED);
+        staff.post(&format!("{staff_page}/conversation"), &[("blocked", "on")]).await;
+        let (s, v) = api.send("POST", &format!("/api/v1/service-requests/{}/messages", a.request), Some(json!({"body": "Encore"}))).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
         // Another organisation's request: 404, nothing written.
         assert_eq!(pa.post(&format!("/portal/requests/{}/messages", b.request), &[("body", "x")]).await.status(), StatusCode::NOT_FOUND);
         assert_eq!(app.count(&format!("SELECT COUNT(*) FROM request_messages WHERE request_id = {}", b.request)).await, 0);
