@@ -311,20 +311,29 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeCtx {
 /// then keeps it only if Secure, for the whole site, set by this host alone), else
 /// `carnet_session`.
 pub fn session_cookie_name(config: &crate::config::Config) -> &'static str {
+    host_name(config, session::COOKIE, session::HOST_COOKIE)
+}
+
+/// A session cookie's name: `host` (the `__Host-` form) when served over https, else `plain`.
+pub fn host_name(config: &crate::config::Config, plain: &'static str, host: &'static str) -> &'static str {
     if config.host_cookies() {
-        session::HOST_COOKIE
+        host
     } else {
-        session::COOKIE
+        plain
     }
+}
+
+/// `Set-Cookie` value of a session cookie named `name` (empty `secret` and 0: cleared).
+pub fn session_cookie_as(config: &crate::config::Config, name: &str, secret: &str, max_age_s: i64) -> String {
+    let secure = if config.cookies_secure() { "; Secure" } else { "" };
+    format!("{name}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}")
 }
 
 /// `Set-Cookie` value for the session cookie.
 pub fn session_cookie(config: &crate::config::Config, secret: &str, max_age_s: i64) -> String {
-    let secure = if config.cookies_secure() { "; Secure" } else { "" };
-    format!("{}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}", session_cookie_name(config))
+    session_cookie_as(config, session_cookie_name(config), secret, max_age_s)
 }
 
 pub fn clear_session_cookie(config: &crate::config::Config) -> String {
-    let secure = if config.cookies_secure() { "; Secure" } else { "" };
-    format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}", session_cookie_name(config))
+    session_cookie_as(config, session_cookie_name(config), "", 0)
 }

@@ -500,63 +500,60 @@ pub async fn change_password(
     Ok(())
 }
 
-/// Sets one's own language.
-pub async fn set_language(db: &Db, actor: &Actor, now: Millis, id: i64, lang: Lang) -> Result<()> {
+/// The account's own settings a user changes themself.
+#[derive(Debug, Clone, Copy)]
+enum Own {
+    Language,
+    Calendar,
+}
+
+impl Own {
+    fn column(self) -> &'static str {
+        match self {
+            Own::Language => "language",
+            Own::Calendar => "calendar_hash",
+        }
+    }
+}
+
+/// Sets one of the account's own columns (`None`: empty), with its history, in one transaction.
+async fn set_own(db: &Db, actor: &Actor, now: Millis, id: i64, what: Own, value: Option<String>) -> Result<()> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    sqlx::query("UPDATE portal_accounts SET language = $1, updated_at = $2 WHERE id = $3")
-        .bind(lang.code())
+    sqlx::query(&format!("UPDATE portal_accounts SET {} = $1, updated_at = $2 WHERE id = $3", what.column()))
+        .bind(value)
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
         .await?;
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
+    if matches!(what, Own::Calendar) && old.has_calendar && new.has_calendar {
+        // A renewed secret: the stored value is a hash, the history says what happened.
+        let change = Change { field: "calendar_feed".into(), old: None, new: Some("renewed".into()) };
+        audit::record(&mut tx, actor, now, "portal_account", id, "updated", &[change]).await?;
+    }
     tx.commit().await?;
     db.auth_changed();
     Ok(())
 }
 
-/// A new secret for the personal calendar feed (the previous address stops working).
+/// Sets one's own language.
+pub async fn set_language(db: &Db, actor: &Actor, now: Millis, id: i64, lang: Lang) -> Result<()> {
+    set_own(db, actor, now, id, Own::Language, Some(lang.code().to_string())).await
+}
+
+/// A new secret for the personal calendar feed (the previous address stops working; the
+/// history says it was renewed, since the stored value is only a hash).
 pub async fn new_calendar(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<String> {
     let secret = new_secret();
-    let mut tx = db.begin().await?;
-    let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    sqlx::query("UPDATE portal_accounts SET calendar_hash = $1, updated_at = $2 WHERE id = $3")
-        .bind(hash_secret(&secret))
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    audit::updated(&mut tx, actor, now, id, &old, &new).await?;
-    audit::record(
-        &mut tx,
-        actor,
-        now,
-        "portal_account",
-        id,
-        "calendar_feed",
-        &[Change { field: "calendar_feed".into(), old: None, new: Some("renewed".into()) }],
-    )
-    .await?;
-    tx.commit().await?;
+    set_own(db, actor, now, id, Own::Calendar, Some(hash_secret(&secret))).await?;
     Ok(secret)
 }
 
 /// Turns the calendar feed off.
 pub async fn revoke_calendar(db: &Db, actor: &Actor, now: Millis, id: i64) -> Result<()> {
-    let mut tx = db.begin().await?;
-    let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    sqlx::query("UPDATE portal_accounts SET calendar_hash = NULL, updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    audit::updated(&mut tx, actor, now, id, &old, &new).await?;
-    tx.commit().await?;
-    Ok(())
+    set_own(db, actor, now, id, Own::Calendar, None).await
 }
 
 /// The organisation and language behind a calendar feed secret (an active account only).

@@ -23,21 +23,15 @@ use crate::portal::{session, PortalUser};
 
 /// The portal session cookie's name (`__Host-` over https, as the staff one).
 pub fn cookie_name(config: &crate::config::Config) -> &'static str {
-    if config.host_cookies() {
-        session::HOST_COOKIE
-    } else {
-        session::COOKIE
-    }
+    super::auth::host_name(config, session::COOKIE, session::HOST_COOKIE)
 }
 
 pub fn session_cookie(config: &crate::config::Config, secret: &str, max_age_s: i64) -> String {
-    let secure = if config.cookies_secure() { "; Secure" } else { "" };
-    format!("{}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}", cookie_name(config))
+    super::auth::session_cookie_as(config, cookie_name(config), secret, max_age_s)
 }
 
 pub fn clear_session_cookie(config: &crate::config::Config) -> String {
-    let secure = if config.cookies_secure() { "; Secure" } else { "" };
-    format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}", cookie_name(config))
+    super::auth::session_cookie_as(config, cookie_name(config), "", 0)
 }
 
 /// The guard of every portal route: the portal session (only), the login for `Portal` routes,
