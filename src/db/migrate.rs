@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 15, name: "login_tokens", sql: include_str!("../../migrations/0015_login_tokens.sql") },
     Migration { version: 18, name: "portal", sql: include_str!("../../migrations/0018_portal.sql") },
     Migration { version: 19, name: "messages", sql: include_str!("../../migrations/0019_messages.sql") },
+    Migration { version: 20, name: "inbound_mail", sql: include_str!("../../migrations/0020_inbound_mail.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -180,6 +180,10 @@ routes! {
     post "/service/documents/{id}/share" => Right(DocumentsCreate), portal::staff::share_document;
     post "/service/interventions/{id}/share-report" => Right(InterventionsUpdate), portal::staff::share_report;
     get "/service/requests/{id}/portal-preview" => Right(ServiceRequestsRead), portal::staff::preview;
+    get "/service/inbound" => Right(ServiceInboundManage), pages::inbound::page;
+    post "/service/inbound/{id}/assign" => Right(ServiceInboundManage), pages::inbound::assign;
+    post "/service/inbound/{id}/create" => Right(ServiceInboundManage), pages::inbound::create;
+    post "/service/inbound/{id}/discard" => Right(ServiceInboundManage), pages::inbound::discard;
 
     // The customer portal: its own login and session (never a staff one), every page filtered
     // by the portal user's organisation (http::portal).

@@ -269,6 +269,68 @@ async fn store_upload(
     res
 }
 
+/// Stores a file that came with a conversation message (an email's attachments and its
+/// original `.eml`) in the caller's transaction, linked to the message. The file is written
+/// first; the caller deletes it ([`remove_file`]) if its transaction does not commit. A name
+/// or type that is not accepted, or a file over `max`, is refused (`Err` with the reason's
+/// key) and nothing is written.
+#[allow(clippy::too_many_arguments)]
+pub async fn store_for_message(
+    tx: &mut crate::db::Tx,
+    storage: &Storage,
+    actor: &Actor,
+    now: Millis,
+    request_id: i64,
+    message_id: i64,
+    filename: &str,
+    bytes: Vec<u8>,
+    shared: bool,
+    max: usize,
+) -> Result<std::result::Result<Document, &'static str>> {
+    let (name, content_type) = match check_name(filename) {
+        Ok(v) => v,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if bytes.is_empty() {
+        return Ok(Err("error.file_empty"));
+    }
+    if bytes.len() > max {
+        return Ok(Err("error.too_large"));
+    }
+    let key = format!(
+        "requests/{request_id}/{}",
+        crate::identity::session::new_secret().chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect::<String>()
+    );
+    let size = bytes.len() as i64;
+    storage.0.put(&StorePath::from(key.as_str()), PutPayload::from(bytes)).await.map_err(storage_err)?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO documents (request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at, \
+         message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+    )
+    .bind(request_id)
+    .bind(&name)
+    .bind(content_type)
+    .bind(size)
+    .bind(&key)
+    .bind(shared as i64)
+    .bind(actor.id)
+    .bind(&actor.name)
+    .bind(now)
+    .bind(message_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let d: Document = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_one(&mut **tx).await?;
+    audit::created(tx, actor, now, id, &d).await?;
+    Ok(Ok(d))
+}
+
+/// Removes a stored file whose row was not committed.
+pub async fn remove_file(storage: &Storage, key: &str) {
+    if let Err(e) = storage.0.delete(&StorePath::from(key)).await {
+        tracing::warn!(error = %e, key, "document file left behind");
+    }
+}
+
 /// The bytes of a document.
 pub async fn content(storage: &Storage, d: &Document) -> Result<Vec<u8>> {
     let got = storage.0.get(&StorePath::from(d.storage_key.as_str())).await.map_err(storage_err)?;
