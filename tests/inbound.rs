@@ -34,7 +34,11 @@ async fn setup(app: &TestApp) -> Setup {
     let (s, b) = admin.send("PATCH", "/api/v1/settings", Some(json!({"mail.reply_domain": "carnet.test"}))).await;
     assert_eq!(s, 200, "{b}");
     let (s, cu) = admin
-        .send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Les Trois Épis", "branch_id": team, "language": "fr"})))
+        .send(
+            "POST",
+            "/api/v1/customers",
+            Some(json!({"kind": "company", "company_name": "Les Trois Épis", "branch_id": team, "language": "fr"})),
+        )
         .await;
     assert_eq!(s, 201, "{cu}");
     let customer = cu["id"].as_i64().unwrap();
@@ -176,7 +180,8 @@ async fn the_same_message_polled_twice_or_by_two_processes_at_once_lands_once() 
                 let raw = plain("marie@3epis.ca", &s.reply_to, "Re: suivi", &format!("race{i}{tag}@x"), "", &format!("Message {i}"));
                 imap.append("INBOX", &raw).await;
             }
-            let other = carnet::db::Db::connect(&app.state.config.database_url, app.state.config.database_schema.as_deref(), 3).await.unwrap();
+            let other =
+                carnet::db::Db::connect(&app.state.config.database_url, app.state.config.database_schema.as_deref(), 3).await.unwrap();
             let ctx = app.state.job_context();
             let (a, b) = tokio::join!(
                 inbound::imap::poll(&ctx.db, &app.state.storage, &ctx.clock, &mailbox, 5_000_000),
@@ -208,10 +213,18 @@ async fn spoofed_senders_go_to_quarantine_where_people_decide_with_an_audit() {
             let mailbox = imap.mailbox("support");
             // A valid reply token from a stranger; a request number in the subject from a
             // stranger; the number from the customer's contact (lands by rule 3).
-            imap.append("INBOX", &plain("mallory@evil.test", &s.reply_to, "Re: suivi", &format!("spoof{tag}@x"), "", "Changez l'IBAN.")).await;
-            imap.append("INBOX", &plain("eve@evil.test", "support@carnet.test", &format!("Re: {}", s.number), &format!("subj{tag}@x"), "", "Bonjour")).await;
-            imap.append("INBOX", &plain("marie@3epis.ca", "support@carnet.test", &format!("Re: {}", s.number), &format!("ok{tag}@x"), "", "Par le numéro"))
+            imap.append("INBOX", &plain("mallory@evil.test", &s.reply_to, "Re: suivi", &format!("spoof{tag}@x"), "", "Changez l'IBAN."))
                 .await;
+            imap.append(
+                "INBOX",
+                &plain("eve@evil.test", "support@carnet.test", &format!("Re: {}", s.number), &format!("subj{tag}@x"), "", "Bonjour"),
+            )
+            .await;
+            imap.append(
+                "INBOX",
+                &plain("marie@3epis.ca", "support@carnet.test", &format!("Re: {}", s.number), &format!("ok{tag}@x"), "", "Par le numéro"),
+            )
+            .await;
             let summary = poll(&app, &mailbox).await;
             assert_eq!(summary, "1 landed, 2 quarantined, 0 ignored, 0 already taken");
             let rows = inbound_rows(&app).await;
@@ -243,11 +256,11 @@ async fn spoofed_senders_go_to_quarantine_where_people_decide_with_an_audit() {
             assert_eq!(r.status(), 422);
             assert!(r.text().await.unwrap().contains("Demande introuvable"));
             assert_eq!(app.snapshot().await, before);
-            let r = agent.post(&format!("/service/inbound/{}/assign", ids[0]), &[("number", &s.number)]).await;
+            let r = agent.post(&format!("/service/inbound/{}/assign", ids[0]), &[("number", s.number.as_str())]).await;
             assert_eq!(r.status(), 303);
             assert_eq!(app.count("SELECT COUNT(*) FROM request_messages WHERE body LIKE '%IBAN%' AND inbound_rule = 'assigned'").await, 1);
             // Twice is refused: it is no longer in quarantine.
-            let r = agent.post(&format!("/service/inbound/{}/assign", ids[0]), &[("number", &s.number)]).await;
+            let r = agent.post(&format!("/service/inbound/{}/assign", ids[0]), &[("number", s.number.as_str())]).await;
             assert_eq!(r.status(), 422);
             // Discard the other.
             let r = agent.post(&format!("/service/inbound/{}/discard", ids[1]), &[]).await;
@@ -294,7 +307,10 @@ async fn auto_replies_bounces_and_loops_are_ignored_and_never_answered() {
             assert_eq!(summary, "0 landed, 0 quarantined, 4 ignored, 0 already taken");
             let reasons: Vec<Option<String>> =
                 sqlx::query_scalar("SELECT reason FROM inbound_emails ORDER BY id").fetch_all(&app.state.db.pool).await.unwrap();
-            assert_eq!(reasons, vec![Some("auto_submitted".into()), Some("precedence".into()), Some("bounce".into()), Some("own_message".into())]);
+            assert_eq!(
+                reasons,
+                vec![Some("auto_submitted".into()), Some("precedence".into()), Some("bounce".into()), Some("own_message".into())]
+            );
             assert_eq!(app.count("SELECT COUNT(*) FROM request_messages WHERE author_kind = 'email'").await, 0);
             assert_eq!(app.count("SELECT COUNT(*) FROM emails").await, emails, "nothing answered, nobody told");
             // A flood from one sender: past the limit a minute, the rest is a loop.
@@ -374,7 +390,7 @@ async fn a_known_contacts_new_email_opens_a_request_when_the_mailbox_allows() {
             assert_eq!(r.status(), 422);
             let r = agent.post(&format!("/service/inbound/{held}/create"), &[("customer_id", "999999")]).await;
             assert_eq!(r.status(), 422);
-            let r = agent.post(&format!("/service/inbound/{held}/create"), &[("customer_id", &s.customer.to_string())]).await;
+            let r = agent.post(&format!("/service/inbound/{held}/create"), &[("customer_id", s.customer.to_string().as_str())]).await;
             assert_eq!(r.status(), 303);
             let n = app.count("SELECT COUNT(*) FROM request_messages WHERE body = 'Le four ne chauffe plus.' AND inbound_rule = 'created'").await;
             assert_eq!(n, 1);
@@ -383,4 +399,27 @@ async fn a_known_contacts_new_email_opens_a_request_when_the_mailbox_allows() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn the_scheduled_job_polls_every_configured_mailbox_once_per_period() {
+    let Some(imap) = ImapServer::start() else { return };
+    for backend in common::backends() {
+        let mailbox = imap.mailbox("support");
+        let app = TestApp::start_with(backend, |c| c.inbound_mailboxes = vec![mailbox]).await;
+        let s = setup(&app).await;
+        let tag = format!("{backend:?}");
+        imap.append("INBOX", &plain("marie@3epis.ca", &s.reply_to, "Re: suivi", &format!("job{tag}@x"), "", "Par le job")).await;
+        // Two processes reach the start of the period: one run is enqueued.
+        let ctx = app.state.job_context();
+        carnet::jobs::schedule_due(&ctx, &app.state.jobs).await.unwrap();
+        carnet::jobs::schedule_due(&ctx, &app.state.jobs).await.unwrap();
+        assert_eq!(app.count("SELECT COUNT(*) FROM jobs WHERE kind = 'inbound_mail'").await, 1);
+        common::run_jobs(&app).await;
+        let (status, error): (String, Option<String>) =
+            sqlx::query_as("SELECT status, last_error FROM jobs WHERE kind = 'inbound_mail'").fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(status, "done", "{error:?}");
+        assert_eq!(app.count("SELECT COUNT(*) FROM request_messages WHERE body = 'Par le job' AND inbound_rule = 'token'").await, 1);
+        app.stop().await;
+    }
 }

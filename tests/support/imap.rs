@@ -62,7 +62,11 @@ impl ImapServer {
             (id(&["-u", "dovecot"]).unwrap_or_default(), id(&["-g", "dovecot"]).unwrap_or_default(), String::new())
         } else {
             let me = id(&["-un"]).unwrap_or_default();
-            (id(&["-u"]).unwrap_or_default(), id(&["-g"]).unwrap_or_default(), format!("default_login_user = {me}\ndefault_internal_user = {me}\n"))
+            (
+                id(&["-u"]).unwrap_or_default(),
+                id(&["-g"]).unwrap_or_default(),
+                format!("default_login_user = {me}\ndefault_internal_user = {me}\n"),
+            )
         };
         let d = t.display();
         let conf = format!(

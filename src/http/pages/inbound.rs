@@ -83,7 +83,9 @@ pub async fn create(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, For
         s => s.parse::<i64>().map(Some).map_err(|_| crate::error::Error::validation("customer_id", "error.unknown_customer")),
     };
     let res = match customer {
-        Ok(customer) => inbound::create_request(&st.db, &st.storage, &c.actor(), st.now(), id, customer, st.config.max_document_bytes).await,
+        Ok(customer) => {
+            inbound::create_request(&st.db, &st.storage, &c.actor(), st.now(), id, customer, st.config.max_document_bytes).await
+        }
         Err(e) => Err(e),
     };
     match res {

@@ -73,7 +73,13 @@ pub async fn connect(m: &InboundMailbox) -> anyhow::Result<Session> {
 }
 
 /// Polls one mailbox: takes every unseen message of its folder. Returns a summary.
-pub async fn poll(db: &Db, storage: &Storage, clock: &SharedClock, m: &InboundMailbox, max_document_bytes: usize) -> anyhow::Result<String> {
+pub async fn poll(
+    db: &Db,
+    storage: &Storage,
+    clock: &SharedClock,
+    m: &InboundMailbox,
+    max_document_bytes: usize,
+) -> anyhow::Result<String> {
     let policy = Policy::of(m, max_document_bytes);
     let mut session = connect(m).await?;
     session.select(&m.folder).await?;

@@ -161,7 +161,7 @@ fn parse(raw: &[u8]) -> Mail {
 
 /// Auto-replies, bounces and lists, by their headers (RFC 3834, RFC 3464, common practice).
 fn loop_reason(m: &Parsed) -> Option<&'static str> {
-    let raw = |name: &str| m.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
+    let raw = |name: &'static str| m.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
     if raw("Auto-Submitted").is_some_and(|v| v != "no") || raw("X-Autoreply").is_some() || raw("X-Autorespond").is_some() {
         return Some("auto_submitted");
     }
@@ -171,7 +171,8 @@ fn loop_reason(m: &Parsed) -> Option<&'static str> {
     if raw("Return-Path").is_some_and(|v| v.trim_matches(['<', '>', ' ']).is_empty()) {
         return Some("bounce");
     }
-    if m.content_type().is_some_and(|c| c.ctype().eq_ignore_ascii_case("multipart") && c.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")))
+    if m.content_type()
+        .is_some_and(|c| c.ctype().eq_ignore_ascii_case("multipart") && c.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")))
     {
         return Some("bounce");
     }
@@ -212,13 +213,12 @@ async fn sender_of(tx: &mut Tx, customer_id: i64, email: &str) -> Result<Option<
     if n > 0 {
         return Ok(Some("contact"));
     }
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM portal_accounts WHERE customer_id = $1 AND LOWER(email) = $2 AND status <> 'deactivated'",
-    )
-    .bind(customer_id)
-    .bind(email)
-    .fetch_one(&mut **tx)
-    .await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM portal_accounts WHERE customer_id = $1 AND LOWER(email) = $2 AND status <> 'deactivated'")
+            .bind(customer_id)
+            .bind(email)
+            .fetch_one(&mut **tx)
+            .await?;
     if n > 0 {
         return Ok(Some("portal"));
     }
@@ -237,10 +237,8 @@ async fn by_token_and_thread(tx: &mut Tx, mail: &Mail, trace: &mut Vec<Step>) ->
     let tokens: Vec<&str> = mail.recipients.iter().filter_map(|r| token_of(r)).collect();
     let mut found = None;
     for t in &tokens {
-        let row: Option<(String, i64)> = sqlx::query_as("SELECT entity_type, entity_id FROM mail_threads WHERE token = $1")
-            .bind(*t)
-            .fetch_optional(&mut **tx)
-            .await?;
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT entity_type, entity_id FROM mail_threads WHERE token = $1").bind(*t).fetch_optional(&mut **tx).await?;
         if let Some(("service_request", id)) = row.as_ref().map(|(k, i)| (k.as_str(), *i)) {
             found = Some(id);
             break;
@@ -322,8 +320,13 @@ pub async fn take(db: &Db, storage: &Storage, now: Millis, policy: &Policy, raw:
     let mail = parse(raw);
     let mut written = Vec::new();
     let res = take_in(db, storage, now, policy, raw, &mail, &mut written).await;
+    cleanup(storage, &written, res).await
+}
+
+/// Removes the files written for a transaction that failed.
+async fn cleanup<T>(storage: &Storage, written: &[String], res: Result<T>) -> Result<T> {
     if res.is_err() {
-        for key in &written {
+        for key in written {
             documents::remove_file(storage, key).await;
         }
     }
@@ -401,7 +404,9 @@ async fn decide(
 ) -> Result<Outcome> {
     // Never a message, never answered: auto-replies, bounces, our own mail, floods.
     let own: i64 = match &mail.message_id {
-        Some(id) => sqlx::query_scalar("SELECT COUNT(*) FROM emails WHERE message_id = $1").bind(format!("<{id}>")).fetch_one(&mut **tx).await?,
+        Some(id) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM emails WHERE message_id = $1").bind(format!("<{id}>")).fetch_one(&mut **tx).await?
+        }
         None => 0,
     };
     let reason = mail
@@ -514,14 +519,27 @@ async fn land(
             .bind(&mail.from_email)
             .fetch_optional(&mut **tx)
             .await?;
-    let name = contact_name.filter(|n| !n.is_empty()).or(Some(mail.from_name.clone()).filter(|n| !n.is_empty())).unwrap_or(mail.from_email.clone());
-    let body = if mail.body.trim().is_empty() { if mail.subject.is_empty() { "—".to_string() } else { mail.subject.clone() } } else { mail.body.clone() };
+    let name = contact_name
+        .filter(|n| !n.is_empty())
+        .or(Some(mail.from_name.clone()).filter(|n| !n.is_empty()))
+        .unwrap_or(mail.from_email.clone());
+    let body = if mail.body.trim().is_empty() {
+        if mail.subject.is_empty() {
+            "—".to_string()
+        } else {
+            mail.subject.clone()
+        }
+    } else {
+        mail.body.clone()
+    };
     let author = Author::Email { name, email: mail.from_email.clone() };
     let message = messages::post_in(tx, actor, now, request_id, &author, &body, false).await?;
     sqlx::query("UPDATE request_messages SET inbound_rule = $1 WHERE id = $2").bind(rule).bind(message).execute(&mut **tx).await?;
     sqlx::query("UPDATE inbound_emails SET message_row_id = $1 WHERE id = $2").bind(message).bind(row).execute(&mut **tx).await?;
     let max = policy.max_document_bytes;
-    let eml = documents::store_for_message(tx, storage, actor, now, request_id, message, &format!("email-{row}.eml"), raw.to_vec(), false, max).await?;
+    let eml =
+        documents::store_for_message(tx, storage, actor, now, request_id, message, &format!("email-{row}.eml"), raw.to_vec(), false, max)
+            .await?;
     match eml {
         Ok(d) => written.push(d.storage_key),
         Err(why) => trace.push(step("document", why, format!("email-{row}.eml"))),
@@ -613,18 +631,25 @@ async fn decided(tx: &mut Tx, actor: &Actor, now: Millis, id: i64, action: &str,
         "inbound_email",
         id,
         action,
-        &[Change { field: "status".into(), old: Some("quarantined".into()), new: Some(status.into()) }, Change {
-            field: "request".into(),
-            old: None,
-            new: number,
-        }],
+        &[
+            Change { field: "status".into(), old: Some("quarantined".into()), new: Some(status.into()) },
+            Change { field: "request".into(), old: None, new: number },
+        ],
     )
     .await
 }
 
 /// Lands a quarantined message on the request numbered `number` (a person's decision: the
 /// sender need not be known).
-pub async fn assign(db: &Db, storage: &Storage, actor: &Actor, now: Millis, id: i64, number: &str, max_document_bytes: usize) -> Result<i64> {
+pub async fn assign(
+    db: &Db,
+    storage: &Storage,
+    actor: &Actor,
+    now: Millis,
+    id: i64,
+    number: &str,
+    max_document_bytes: usize,
+) -> Result<i64> {
     let number = number.trim().to_ascii_uppercase();
     if number.is_empty() {
         return Err(Error::validation("number", "error.required"));
@@ -648,12 +673,7 @@ pub async fn assign(db: &Db, storage: &Storage, actor: &Actor, now: Millis, id: 
         Ok(request)
     }
     .await;
-    if res.is_err() {
-        for key in &written {
-            documents::remove_file(storage, key).await;
-        }
-    }
-    res
+    cleanup(storage, &written, res).await
 }
 
 /// Opens a request for `customer_id` from a quarantined message (its sender as requester when
@@ -683,12 +703,7 @@ pub async fn create_request(
         Ok(request)
     }
     .await;
-    if res.is_err() {
-        for key in &written {
-            documents::remove_file(storage, key).await;
-        }
-    }
-    res
+    cleanup(storage, &written, res).await
 }
 
 /// Discards a quarantined message (its original is dropped; the record stays).
@@ -737,7 +752,9 @@ mod tests {
 
     #[test]
     fn loops_are_recognised_by_their_headers() {
-        let reason = |headers: &str| parse(format!("From: a@b.fr\r\nMessage-ID: <x@y>\r\n{headers}Subject: s\r\n\r\nbody\r\n").as_bytes()).loop_reason;
+        let reason = |headers: &str| {
+            parse(format!("From: a@b.fr\r\nMessage-ID: <x@y>\r\n{headers}Subject: s\r\n\r\nbody\r\n").as_bytes()).loop_reason
+        };
         assert_eq!(reason("Auto-Submitted: auto-replied\r\n"), Some("auto_submitted"));
         assert_eq!(reason("Auto-Submitted: no\r\n"), None);
         assert_eq!(reason("Precedence: bulk\r\n"), Some("precedence"));

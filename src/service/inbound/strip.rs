@@ -48,7 +48,10 @@ fn cut_at(lines: &[&str]) -> usize {
         }
         // Outlook: a "From:" header block with "Sent:" (or "Date:") within the next lines.
         if is_header(&lower, &["from:", "de :", "de:"])
-            && lines[i + 1..].iter().take(4).any(|l| is_header(&l.trim().to_lowercase(), &["sent:", "envoyé :", "envoyé:", "date:", "date :"]))
+            && lines[i + 1..]
+                .iter()
+                .take(4)
+                .any(|l| is_header(&l.trim().to_lowercase(), &["sent:", "envoyé :", "envoyé:", "date:", "date :"]))
         {
             // A rule line just above ("____…") goes too.
             return if i > 0 && lines[i - 1].trim().starts_with("____") { i - 1 } else { i };
