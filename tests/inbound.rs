@@ -256,6 +256,15 @@ async fn spoofed_senders_go_to_quarantine_where_people_decide_with_an_audit() {
             assert_eq!(r.status(), 422);
             assert!(r.text().await.unwrap().contains("Demande introuvable"));
             assert_eq!(app.snapshot().await, before);
+            // A request the agent may not see is unknown to them.
+            let (_, other) = s.admin.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Ailleurs"}))).await;
+            let (st, hidden) =
+                s.admin.send("POST", "/api/v1/service-requests", Some(json!({"customer_id": other["id"], "request_type": "panne"}))).await;
+            assert_eq!(st, 201, "{hidden}");
+            let r = agent.post(&format!("/service/inbound/{}/assign", ids[0]), &[("number", hidden["number"].as_str().unwrap())]).await;
+            assert_eq!(r.status(), 422, "not visible to the agent");
+            let r = agent.post(&format!("/service/inbound/{}/create", ids[0]), &[("customer_id", other["id"].to_string().as_str())]).await;
+            assert_eq!(r.status(), 422, "a customer the agent may not see");
             let r = agent.post(&format!("/service/inbound/{}/assign", ids[0]), &[("number", s.number.as_str())]).await;
             assert_eq!(r.status(), 303);
             assert_eq!(app.count("SELECT COUNT(*) FROM request_messages WHERE body LIKE '%IBAN%' AND inbound_rule = 'assigned'").await, 1);
@@ -275,7 +284,6 @@ async fn spoofed_senders_go_to_quarantine_where_people_decide_with_an_audit() {
             .await
             .unwrap();
             assert_eq!(audited, vec![("assigned".to_string(), s.agent_id), ("discarded".to_string(), s.agent_id)]);
-            let _ = &s.admin;
             app
         }
     })

@@ -65,7 +65,7 @@ pub struct AssignForm {
 }
 
 pub async fn assign(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Form(f): Form<AssignForm>) -> Result<Response, HttpError> {
-    match inbound::assign(&st.db, &st.storage, &c.actor(), st.now(), id, &f.number, st.config.max_document_bytes).await {
+    match inbound::assign(&st.db, &st.storage, &c.actor(), &c.p.visibility, st.now(), id, &f.number, st.config.max_document_bytes).await {
         Ok(request) => Ok(redirect_notice(&format!("/service/requests/{request}"), "notice.inbound_assigned")),
         Err(e) => page_of(&st, &c, InboundQuery::default(), Some(id), form_error(&c, e)?).await,
     }
@@ -84,7 +84,8 @@ pub async fn create(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, For
     };
     let res = match customer {
         Ok(customer) => {
-            inbound::create_request(&st.db, &st.storage, &c.actor(), st.now(), id, customer, st.config.max_document_bytes).await
+            inbound::create_request(&st.db, &st.storage, &c.actor(), &c.p.visibility, st.now(), id, customer, st.config.max_document_bytes)
+                .await
         }
         Err(e) => Err(e),
     };

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
+use crate::access::Visibility;
 use crate::audit::{self, Actor, Change};
 use crate::clock::Millis;
 use crate::db::{Db, Tx};
@@ -639,12 +640,14 @@ async fn decided(tx: &mut Tx, actor: &Actor, now: Millis, id: i64, action: &str,
     .await
 }
 
-/// Lands a quarantined message on the request numbered `number` (a person's decision: the
-/// sender need not be known).
+/// Lands a quarantined message on the request numbered `number`, one the user may see (a
+/// person's decision: the sender need not be known).
+#[allow(clippy::too_many_arguments)]
 pub async fn assign(
     db: &Db,
     storage: &Storage,
     actor: &Actor,
+    vis: &Visibility,
     now: Millis,
     id: i64,
     number: &str,
@@ -654,13 +657,17 @@ pub async fn assign(
     if number.is_empty() {
         return Err(Error::validation("number", "error.required"));
     }
+    let request: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM service_requests WHERE number = $1").bind(&number).fetch_optional(&db.pool).await?;
+    let visible = match request {
+        Some(r) => crate::service::store::get_visible(db, vis, r).await?.map(|r| r.id),
+        None => None,
+    };
+    let request = visible.ok_or_else(|| Error::validation("number", "error.unknown_request"))?;
     let mut written = Vec::new();
     let res = async {
         let mut tx = db.begin().await?;
         let raw = held_raw(&mut tx, id).await?;
-        let request: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM service_requests WHERE number = $1").bind(&number).fetch_optional(&mut *tx).await?;
-        let request = request.ok_or_else(|| Error::validation("number", "error.unknown_request"))?;
         let mail = parse(&raw);
         let policy = Policy { mailbox: String::new(), open_requests: false, max_per_sender_per_minute: 0, max_document_bytes };
         let mut trace = Vec::new();
@@ -676,18 +683,24 @@ pub async fn assign(
     cleanup(storage, &written, res).await
 }
 
-/// Opens a request for `customer_id` from a quarantined message (its sender as requester when
+/// Opens a request for `customer_id` (a customer the user may see) from a quarantined message (its sender as requester when
 /// a contact of that customer has the address) and lands the message on it.
+#[allow(clippy::too_many_arguments)]
 pub async fn create_request(
     db: &Db,
     storage: &Storage,
     actor: &Actor,
+    vis: &Visibility,
     now: Millis,
     id: i64,
     customer_id: Option<i64>,
     max_document_bytes: usize,
 ) -> Result<i64> {
     let customer = customer_id.ok_or_else(|| Error::validation("customer_id", "error.required"))?;
+    // A customer the user may see (else, as for an unknown one, a 422).
+    if crate::customers::store::get_visible(db, vis, customer).await?.is_none() {
+        return Err(Error::validation("customer_id", "error.unknown_customer"));
+    }
     let mut written = Vec::new();
     let res = async {
         let mut tx = db.begin().await?;
