@@ -13,6 +13,9 @@ use carnet::service::messages::{self, Author};
 use common::{each_backend, Api, ImapServer, TestApp};
 use serde_json::json;
 
+/// A landed message: direction, author kind, body, matching rule, read mark.
+type MessageRow = (String, String, String, Option<String>, Option<i64>);
+
 struct Setup {
     admin: Api,
     agent_id: i64,
@@ -119,7 +122,7 @@ async fn replies_quoted_by_gmail_outlook_and_apple_land_on_the_right_request_str
             let emails_before = app.count("SELECT COUNT(*) FROM emails WHERE event <> 'request_message_received'").await;
             let summary = poll(&app, &imap.mailbox("support")).await;
             assert!(summary.starts_with("3 landed"), "{summary} {:?}", inbound_rows(&app).await);
-            let rows: Vec<(String, String, String, Option<String>, Option<i64>)> = sqlx::query_as(
+            let rows: Vec<MessageRow> = sqlx::query_as(
                 "SELECT direction, author_kind, body, inbound_rule, read_at FROM request_messages WHERE request_id = $1 AND author_kind = 'email' ORDER BY id",
             )
             .bind(s.request_id)

@@ -21,7 +21,7 @@ fn last_mail_to(smtp: &SmtpServer, to: &str) -> Option<(String, String)> {
         .filter_map(|m| mail_parser::MessageParser::default().parse(m))
         .filter(|m| m.to().and_then(|a| a.first()).and_then(|a| a.address()).is_some_and(|a| a.eq_ignore_ascii_case(to)))
         .map(|m| (m.subject().unwrap_or_default().to_string(), m.body_text(0).map(|t| t.to_string()).unwrap_or_default()))
-        .last()
+        .next_back()
 }
 
 fn link_in(text: &str, kind: &str) -> String {

@@ -62,8 +62,7 @@ fn cut_at(lines: &[&str]) -> usize {
 
 fn is_original_marker(lower: &str) -> bool {
     let t = lower.trim_matches(|c: char| c == '-' || c.is_whitespace());
-    lower.starts_with("-----")
-        && ["original message", "message d'origine", "forwarded message", "message transféré"].iter().any(|m| t == *m)
+    lower.starts_with("-----") && ["original message", "message d'origine", "forwarded message", "message transféré"].contains(&t)
 }
 
 fn ends_attribution(lower: &str) -> bool {
