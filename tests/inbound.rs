@@ -152,7 +152,6 @@ async fn replies_quoted_by_gmail_outlook_and_apple_land_on_the_right_request_str
             // Taken: no longer unseen.
             let (all, unseen) = imap.counts("INBOX").await;
             assert_eq!(unseen, 0, "{all} messages");
-            // Flag them unseen again: a second poll lands nothing more.
             app
         }
     })

@@ -206,22 +206,14 @@ async fn sender_of(tx: &mut Tx, customer_id: i64, email: &str) -> Result<Option<
     if email.is_empty() {
         return Ok(None);
     }
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE customer_id = $1 AND LOWER(email) = $2")
-        .bind(customer_id)
-        .bind(email)
-        .fetch_one(&mut **tx)
-        .await?;
-    if n > 0 {
-        return Ok(Some("contact"));
-    }
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM portal_accounts WHERE customer_id = $1 AND LOWER(email) = $2 AND status <> 'deactivated'")
-            .bind(customer_id)
-            .bind(email)
-            .fetch_one(&mut **tx)
-            .await?;
-    if n > 0 {
-        return Ok(Some("portal"));
+    for (kind, sql) in [
+        ("contact", "SELECT COUNT(*) FROM contacts WHERE customer_id = $1 AND LOWER(email) = $2"),
+        ("portal", "SELECT COUNT(*) FROM portal_accounts WHERE customer_id = $1 AND LOWER(email) = $2 AND status <> 'deactivated'"),
+    ] {
+        let n: i64 = sqlx::query_scalar(sql).bind(customer_id).bind(email).fetch_one(&mut **tx).await?;
+        if n > 0 {
+            return Ok(Some(kind));
+        }
     }
     let n: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE LOWER(email) = $1 AND active = 1").bind(email).fetch_one(&mut **tx).await?;
