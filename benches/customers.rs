@@ -852,7 +852,7 @@ async fn import_bench(o: &Options, state: &AppState, samples: &Samples, branches
         dry.rejected
     );
     import::start(db, admin_id, imp.id, now).await?;
-    let ctx = carnet::jobs::JobContext { db: db.clone(), clock: state.clock.clone(), config: state.config.clone() };
+    let ctx = carnet::jobs::JobContext::new(db.clone(), state.clock.clone(), state.config.clone());
     let (message, run_s, run_cpu) =
         timed(async { import::run(&ctx, serde_json::json!({ "import_id": imp.id })).await }).await.context("import job")?;
     eprintln!("  import: {run_s:.2} s, {:.0} rows/s: {message}", rows.len() as f64 / run_s);

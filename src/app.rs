@@ -11,10 +11,7 @@ use crate::http::AppState;
 /// Connects to the configured database, applies migrations and creates the built-in roles,
 /// lists and settings that are missing.
 pub async fn prepare(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
-    config.trusted_proxy_nets().map_err(anyhow::Error::msg)?;
-    for m in &config.inbound_mailboxes {
-        m.check().map_err(anyhow::Error::msg)?;
-    }
+    config.check().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let db = Db::connect(&config.database_url, config.database_schema.as_deref(), config.database_max_connections).await?;
     crate::db::migrate(&db, clock.now_ms()).await?;
     crate::access::roles::ensure_defaults(&db, clock.now_ms()).await?;

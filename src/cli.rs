@@ -86,6 +86,12 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Reset a user's second factor (a lost phone when no administrator can log in): its
+    /// secret and recovery codes are deleted, the user's sessions end, and they set it up again.
+    ResetTwoFactor {
+        #[arg(long)]
+        email: String,
+    },
     /// Create an API token for a user and print it (shown once).
     CreateToken {
         #[arg(long)]
@@ -148,12 +154,15 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
         config.database_url = db;
     }
     let clock: SharedClock = Arc::new(SystemClock);
+    // `config check` prints the configuration, then says what is wrong with it; every other
+    // command refuses a wrong configuration before it opens anything.
+    let checked = config.check().map_err(|e| anyhow!("invalid configuration: {e}"));
     match cli.command {
         Command::Config { command: ConfigCommand::Check } => {
             print!("{}", config.masked_toml());
-            config.trusted_proxy_nets().map_err(anyhow::Error::msg)?;
-            Ok(())
+            checked
         }
+        _ if checked.is_err() => checked,
         Command::Migrate => {
             let db = crate::db::Db::connect(&config.database_url, config.database_schema.as_deref(), 2).await?;
             let n = crate::db::migrate(&db, clock.now_ms()).await?;
@@ -197,36 +206,39 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
                     let id = crate::mail::send_test(&st.db, &Actor::system(), clock.now_ms(), to, crate::i18n::Lang::Fr)
                         .await
                         .map_err(describe)?;
-                    // Deliver now, through the job queue (so a running server never sends it too).
-                    let ctx = st.job_context();
-                    let worker = format!("cli-{}", std::process::id());
-                    loop {
-                        let status = crate::mail::get(&st.db, id).await?.map(|e| e.status).unwrap_or_default();
-                        if status != "queued" || !crate::jobs::run_one(&ctx, &st.jobs, &worker).await? {
-                            break;
-                        }
-                    }
-                    let email = crate::mail::get(&st.db, id).await?.ok_or_else(|| anyhow!("email {id} vanished"))?;
+                    // Deliver now, through the job queue (so a running server never sends it too);
+                    // when a running server's worker took it first, its outcome is the answer.
+                    let wait = std::time::Duration::from_millis(st.config.job_lease_ms)
+                        + std::time::Duration::from_secs(st.config.smtp_timeout_secs);
+                    let email = crate::mail::deliver_now(&st.job_context(), &st.jobs, id, wait).await.map_err(describe)?;
+                    let to = email.to().first().map(|m| m.email.clone()).unwrap_or_default();
+                    let error = email.last_error.clone().unwrap_or_else(|| "no error recorded".into());
                     match email.status.as_str() {
                         "sent" => {
                             println!(
-                                "Test email {id} sent to {} via {}.",
-                                email.to().first().map(|m| m.email.as_str()).unwrap_or(""),
-                                email.delivered_via.unwrap_or_default()
+                                "Test email {id} sent to {to} via {} (by worker {}).",
+                                email.delivered_via.as_deref().unwrap_or("?"),
+                                email.delivered_by.as_deref().unwrap_or("?")
                             );
                             Ok(())
                         }
-                        "failed" => bail!("test email {id} refused: {}", email.last_error.unwrap_or_default()),
-                        _ => bail!(
-                            "test email {id} not sent yet (it stays queued and will be retried): {}",
-                            email.last_error.unwrap_or_default()
-                        ),
+                        "failed" => bail!("test email {id} to {to} failed: {error}"),
+                        _ if email.attempts == 0 => {
+                            bail!("test email {id} to {to} is still being delivered by another worker (a running server); see the outbox")
+                        }
+                        _ => bail!("test email {id} to {to} not sent yet (it stays queued and will be retried): {error}"),
                     }
                 }
                 AdminCommand::GrantAdmin { email } => {
                     let u =
                         crate::identity::users::grant_admin(&st.db, &Actor::system(), clock.now_ms(), &email).await.map_err(describe)?;
                     println!("{} <{}> is now an active administrator.", u.name, u.email);
+                    Ok(())
+                }
+                AdminCommand::ResetTwoFactor { email } => {
+                    let u = crate::identity::users::by_email(&st.db, &email).await?.ok_or_else(|| anyhow!("no user with email {email}"))?;
+                    crate::identity::totp::reset(&st.db, &Actor::system(), clock.now_ms(), u.id).await.map_err(describe)?;
+                    println!("The second factor of {} <{}> is reset: they set it up again.", u.name, u.email);
                     Ok(())
                 }
                 AdminCommand::CreateToken { user, name, expires_in_days } => {

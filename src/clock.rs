@@ -138,6 +138,9 @@ impl Zone {
     }
 }
 
+/// The most days a calendar or a planning shows at once.
+pub const WINDOW_DAYS_MAX: i64 = 42;
+
 /// What a [`Zone::window`] covers from its date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Span {

@@ -34,6 +34,10 @@ pub struct Config {
     pub run_jobs: bool,
     /// How often an idle worker looks for jobs, in milliseconds.
     pub job_poll_ms: u64,
+    /// How long a claimed job stays its worker's without news from it, in milliseconds. A
+    /// live worker renews the lease every third of it; a job whose worker died (killed,
+    /// machine lost) runs again after at most this long. Every process should use the same.
+    pub job_lease_ms: u64,
     /// Failed logins in a row on an account (or on one known device) before each further
     /// attempt waits, 30 s at first, doubling up to 15 minutes (`identity::throttle`).
     pub login_max_failures_per_account: i64,
@@ -153,6 +157,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             run_jobs: true,
             job_poll_ms: 1000,
+            job_lease_ms: 30_000,
             login_max_failures_per_account: 5,
             login_max_failures_per_address: 30,
             trusted_proxies: Vec::new(),
@@ -169,10 +174,36 @@ impl Default for Config {
     }
 }
 
+/// Why the configuration cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the configuration file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("the configuration file {0} is not a file")]
+    NotAFile(PathBuf),
+    #[error(transparent)]
+    Invalid(#[from] Box<figment::Error>),
+}
+
 impl Config {
-    /// Loads defaults, the TOML file and the environment.
-    pub fn load(file: Option<PathBuf>) -> Result<Self, Box<figment::Error>> {
-        let file = file.or_else(|| std::env::var_os("CARNET_CONFIG").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("carnet.toml"));
+    /// Loads defaults, the TOML file and the environment. A file named by `--config` or
+    /// `CARNET_CONFIG` must exist and be a file; the default `./carnet.toml` is read when present.
+    pub fn load(file: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let named = file.or_else(|| std::env::var_os("CARNET_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
+        let file = match named {
+            Some(f) => match std::fs::metadata(&f) {
+                Ok(m) if m.is_file() => f,
+                Ok(_) => return Err(ConfigError::NotAFile(f)),
+                Err(_) => return Err(ConfigError::Missing(f)),
+            },
+            None => {
+                let f = PathBuf::from("carnet.toml");
+                if f.exists() && !f.is_file() {
+                    return Err(ConfigError::NotAFile(f));
+                }
+                f
+            }
+        };
         let mut fig = Figment::from(Serialized::defaults(Config::default())).merge(Toml::file(file));
         if let Ok(url) = std::env::var("DATABASE_URL") {
             fig = fig.merge(("database_url", url));
@@ -184,7 +215,23 @@ impl Config {
             _ => Vec::new(),
         };
         fig = fig.merge(Env::prefixed("CARNET_").filter(move |k| known.iter().any(|f| k.as_str().eq_ignore_ascii_case(f))));
-        fig.extract().map_err(Box::new)
+        Ok(fig.extract().map_err(Box::new)?)
+    }
+
+    /// Every check of values the types cannot express, run by `carnet serve` (and every
+    /// command that opens the database) before anything starts, and by `carnet config check`:
+    /// the database URL, the SMTP URL, the trusted proxies, the inbound mailboxes. The messages name the setting and
+    /// never show a password.
+    pub fn check(&self) -> Result<(), String> {
+        check_database_url(&self.database_url)?;
+        if let Some(url) = &self.smtp_url {
+            SmtpUrl::parse(url)?;
+        }
+        self.trusted_proxy_nets()?;
+        for m in &self.inbound_mailboxes {
+            m.check()?;
+        }
+        Ok(())
     }
 
     /// Served over https (the public URL says so): cookies are `Secure` and `__Host-`, and
@@ -223,6 +270,55 @@ impl Config {
             m.oauth2_token = m.oauth2_token.as_ref().map(|_| "****".into());
         }
         toml_string(&shown)
+    }
+}
+
+/// A checked `smtp_url`: `smtp://` or `smtps://`, a host, a port from 1 to 65535 when given,
+/// and a `tls` option lettre knows (`required` or `opportunistic`, for `smtp://`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpUrl {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl SmtpUrl {
+    pub fn parse(raw: &str) -> Result<SmtpUrl, String> {
+        const FORMS: &str =
+            "expected smtp://[user:password@]host[:port][?tls=required|opportunistic] or smtps://[user:password@]host[:port]";
+        let bad = |why: &str| format!("smtp_url {:?} is invalid: {why}; {FORMS}", mask_url_password(raw));
+        let url = url::Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "smtp" | "smtps") {
+            return Err(bad(&format!("unknown scheme {:?}", url.scheme())));
+        }
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("no host"))?.to_string();
+        if url.port() == Some(0) {
+            return Err(bad("port 0"));
+        }
+        for (k, v) in url.query_pairs() {
+            match (k.as_ref(), v.as_ref(), url.scheme()) {
+                ("tls", "required" | "opportunistic", "smtp") => {}
+                ("tls", _, "smtps") => {}
+                ("tls", other, _) => return Err(bad(&format!("tls={other:?} (required or opportunistic)"))),
+                (other, _, _) => return Err(bad(&format!("unknown option {other:?}"))),
+            }
+        }
+        Ok(SmtpUrl { host, port: url.port() })
+    }
+}
+
+/// The database URL names a backend Carnet knows, and SQLite a file.
+fn check_database_url(url: &str) -> Result<(), String> {
+    let shown = mask_url_password(url);
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//").split('?').next().unwrap_or("");
+        if path.trim().is_empty() {
+            return Err(format!("database_url {shown:?} names no database file (e.g. sqlite://carnet.db)"));
+        }
+        Ok(())
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(())
+    } else {
+        Err(format!("database_url {shown:?}: unsupported database URL, expected sqlite://FILE or postgres://…"))
     }
 }
 
@@ -343,6 +439,37 @@ mod tests {
         assert!(InboundMailbox { tls: ImapTls::Plain, ..mailbox.clone() }.check().is_err(), "plain only to loopback");
         assert!(InboundMailbox { tls: ImapTls::Plain, host: "127.0.0.1".into(), ..mailbox.clone() }.check().is_ok());
         assert!(InboundMailbox { password: None, oauth2_token: None, ..mailbox }.check().is_err());
+    }
+
+    #[test]
+    fn smtp_urls_are_checked() {
+        for good in
+            ["smtp://127.0.0.1:2525", "smtp://u:p@mail.example:587?tls=required", "smtps://mail.example", "smtp://h?tls=opportunistic"]
+        {
+            assert!(SmtpUrl::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "smtp//oops",
+            "http://mail.example",
+            "smtp://",
+            "smtp://h:99999",
+            "smtp://h:0",
+            "smtp://h?tls=none",
+            "smtp://h?x=1",
+            "mail.example",
+        ] {
+            let e = SmtpUrl::parse(bad).unwrap_err();
+            assert!(e.starts_with("smtp_url"), "{bad}: {e}");
+        }
+        let e = SmtpUrl::parse("smtp://u:s3cret@h:99999").unwrap_err();
+        assert!(!e.contains("s3cret") && e.contains("****"), "{e}");
+        let c = Config { smtp_url: Some("smtp//oops".into()), ..Default::default() };
+        assert!(c.check().unwrap_err().contains("smtp_url"));
+        for bad in ["sqlite://", "sqlite:", "sqlite://?mode=rwc", "mysql://x"] {
+            let c = Config { database_url: bad.into(), ..Default::default() };
+            assert!(c.check().unwrap_err().contains("database_url"), "{bad}");
+        }
+        assert!(Config::default().check().is_ok());
     }
 
     #[test]

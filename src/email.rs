@@ -3,6 +3,9 @@
 
 use crate::error::{Error, Result};
 
+/// The longest address, in bytes (RFC 5321).
+pub const MAX_BYTES: usize = 254;
+
 /// An email address, trimmed and lower-cased, syntactically checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
@@ -13,7 +16,7 @@ impl Email {
         if s.is_empty() {
             return Err("error.required");
         }
-        let valid = s.len() <= 254
+        let valid = s.len() <= MAX_BYTES
             && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';' || c == '<' || c == '>')
             && match s.split_once('@') {
                 Some((local, domain)) => {

@@ -1,8 +1,14 @@
 //! Background jobs: a durable table shared by every `carnet` process.
 //!
-//! - A job is claimed with a lease (`locked_until`); PostgreSQL claims with
+//! - A job is claimed with a short lease (`locked_until`, `job_lease_ms`, 30 s by default)
+//!   by a worker named after its process run ([`Worker`]); PostgreSQL claims with
 //!   `FOR UPDATE SKIP LOCKED` so concurrent workers never take the same row, SQLite
-//!   serialises writers. A job whose worker died is taken again when its lease runs out.
+//!   serialises writers. While the job runs, its worker renews the lease every third of it
+//!   (the heartbeat), so a live worker keeps its job however long it takes, and a job whose
+//!   worker died is taken again when its lease runs out: within one lease. A process that
+//!   starts releases at once the claims of its dead predecessors on the same host
+//!   ([`Worker::register`]). Delivery is therefore at least once; a job interrupted by a
+//!   crash runs again within one lease (see docs/architecture.md, "Jobs").
 //! - A failure is retried with exponential backoff up to `max_attempts`, then the job is
 //!   `failed` with its last error (administrators see it and can retry it).
 //! - Scheduled jobs (daily sweeps) are enqueued with a dedup key naming the period
@@ -27,7 +33,9 @@ use crate::clock::{Millis, SharedClock};
 use crate::db::Db;
 use crate::error::Result;
 
-pub const LEASE_MS: Millis = 5 * 60 * 1000;
+/// The default lease of a claim (`job_lease_ms`): how long a job stays its worker's without
+/// news from it.
+pub const LEASE_MS: Millis = 30_000;
 
 /// What a job body gets.
 #[derive(Clone)]
@@ -35,6 +43,35 @@ pub struct JobContext {
     pub db: Db,
     pub clock: SharedClock,
     pub config: Arc<crate::config::Config>,
+    /// Which attempt of the job this run is (set by [`execute`]; zero outside a job).
+    pub attempt: Attempt,
+    /// The worker running the job (set by [`execute`]; empty outside a job).
+    pub worker: String,
+}
+
+impl JobContext {
+    pub fn new(db: Db, clock: SharedClock, config: Arc<crate::config::Config>) -> JobContext {
+        JobContext { db, clock, config, attempt: Attempt::default(), worker: String::new() }
+    }
+
+    /// The lease of a claim, in milliseconds.
+    pub fn lease_ms(&self) -> Millis {
+        i64::try_from(self.config.job_lease_ms).unwrap_or(LEASE_MS).max(300)
+    }
+}
+
+/// The attempt a job run is: its number (from 1) and the job's last one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempt {
+    pub number: i64,
+    pub max: i64,
+}
+
+impl Attempt {
+    /// No attempt follows this one if it fails.
+    pub fn is_last(&self) -> bool {
+        self.max > 0 && self.number >= self.max
+    }
 }
 
 pub type JobFuture = Pin<Box<dyn Future<Output = anyhow::Result<String>> + Send>>;
@@ -138,6 +175,11 @@ pub struct Claimed {
 /// no index serves: that read and sorted the whole queue at every claim, so draining a queue
 /// cost its length squared. Few jobs are `running` at a time, so the first lookup is cheap.
 pub async fn claim(db: &Db, worker: &str, now: Millis) -> Result<Option<Claimed>> {
+    claim_leased(db, worker, now, LEASE_MS).await
+}
+
+/// [`claim`] with a lease of `lease` milliseconds.
+pub async fn claim_leased(db: &Db, worker: &str, now: Millis, lease: Millis) -> Result<Option<Claimed>> {
     let mut tx = db.begin().await?;
     for due in ["status = 'running' AND locked_until < $3", "status = 'queued' AND run_at <= $3"] {
         let sql = format!(
@@ -146,7 +188,7 @@ pub async fn claim(db: &Db, worker: &str, now: Millis) -> Result<Option<Claimed>
              RETURNING id, kind, payload, attempts, max_attempts",
             db.backend.skip_locked()
         );
-        let job: Option<Claimed> = sqlx::query_as(&sql).bind(worker).bind(now + LEASE_MS).bind(now).fetch_optional(&mut *tx).await?;
+        let job: Option<Claimed> = sqlx::query_as(&sql).bind(worker).bind(now + lease).bind(now).fetch_optional(&mut *tx).await?;
         if job.is_some() {
             tx.commit().await?;
             return Ok(job);
@@ -156,15 +198,15 @@ pub async fn claim(db: &Db, worker: &str, now: Millis) -> Result<Option<Claimed>
     Ok(None)
 }
 
-/// Takes one given job if it is due (used to run a job right away).
-async fn claim_id(db: &Db, worker: &str, now: Millis, id: i64) -> Result<Option<Claimed>> {
+/// Takes one given job if it is queued, whatever its time (used to run a job right away).
+pub async fn claim_id(db: &Db, worker: &str, now: Millis, lease: Millis, id: i64) -> Result<Option<Claimed>> {
     let mut tx = db.begin().await?;
     let job: Option<Claimed> = sqlx::query_as(
         "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1 \
          WHERE id = $3 AND status = 'queued' RETURNING id, kind, payload, attempts, max_attempts",
     )
     .bind(worker)
-    .bind(now + LEASE_MS)
+    .bind(now + lease)
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
@@ -190,7 +232,25 @@ pub async fn execute(ctx: &JobContext, registry: &Registry, worker: &str, job: C
     let result = match registry.handlers.get(job.kind.as_str()) {
         Some(h) => {
             let payload = serde_json::from_str(&job.payload).unwrap_or(serde_json::Value::Null);
-            h(ctx.clone(), payload).await.map_err(|e| format!("{e:#}"))
+            let run_ctx =
+                JobContext { attempt: Attempt { number: job.attempts, max: job.max_attempts }, worker: worker.to_string(), ..ctx.clone() };
+            let run = h(run_ctx, payload);
+            tokio::pin!(run);
+            // The heartbeat: while the body runs, its lease is renewed every third of it, so
+            // that only a dead worker's job is taken again.
+            let every = Duration::from_millis(u64::try_from(ctx.lease_ms() / 3).unwrap_or(10_000));
+            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    r = &mut run => break r.map_err(|e| format!("{e:#}")),
+                    _ = beat.tick() => {
+                        if let Err(e) = renew(&ctx.db, worker, ctx.clock.now_ms(), ctx.lease_ms()).await {
+                            tracing::warn!(job = job.id, error = %e, "job heartbeat failed");
+                        }
+                    }
+                }
+            }
         }
         None => Err(format!("unknown job kind {}", job.kind)),
     };
@@ -233,7 +293,7 @@ pub async fn execute(ctx: &JobContext, registry: &Registry, worker: &str, job: C
 
 /// Claims and runs one job. Returns whether there was one.
 pub async fn run_one(ctx: &JobContext, registry: &Registry, worker: &str) -> Result<bool> {
-    match claim(&ctx.db, worker, ctx.clock.now_ms()).await? {
+    match claim_leased(&ctx.db, worker, ctx.clock.now_ms(), ctx.lease_ms()).await? {
         Some(job) => {
             // The outcome is recorded in `jobs` and `job_runs`, and failures are logged.
             let _outcome = execute(ctx, registry, worker, job).await?;
@@ -265,13 +325,15 @@ pub async fn run_now(ctx: &JobContext, registry: &Registry, kind: &str) -> Resul
         return Err(crate::error::Error::validation("kind", "error.unknown_job"));
     }
     let now = ctx.clock.now_ms();
-    let worker = format!("manual-{}", std::process::id());
+    let worker = Worker::register(&ctx.db, now, "manual").await?;
     let mut tx = ctx.db.begin().await?;
     let id = enqueue(&mut tx, kind, &serde_json::json!({}), now, now, None).await?;
     tx.commit().await?;
     let id = id.ok_or(crate::error::Error::NotFound)?;
-    let job = claim_id(&ctx.db, &worker, now, id).await?.ok_or(crate::error::Error::NotFound)?;
-    execute(ctx, registry, &worker, job).await
+    let job = claim_id(&ctx.db, &worker.id, now, ctx.lease_ms(), id).await?.ok_or(crate::error::Error::NotFound)?;
+    let outcome = execute(ctx, registry, &worker.id, job).await;
+    worker.stop(&ctx.db, ctx.clock.now_ms()).await?;
+    outcome
 }
 
 /// Puts a failed job back in the queue (administrators).
@@ -283,6 +345,26 @@ pub async fn retry(db: &Db, id: i64, now: Millis) -> Result<bool> {
         .await?
         .rows_affected()
         > 0)
+}
+
+/// A job as found by [`find`]: where it is, and the worker that last took it.
+#[derive(Debug, Clone, FromRow)]
+pub struct JobRef {
+    pub id: i64,
+    pub status: String,
+    pub locked_by: Option<String>,
+}
+
+/// The waiting or running job of `kind` with this payload (the delivery of one email…): read
+/// among unfinished jobs only, through the `(status, run_at)` index.
+pub async fn find_active(db: &Db, kind: &str, payload: &serde_json::Value) -> Result<Option<JobRef>> {
+    Ok(sqlx::query_as(
+        "SELECT id, status, locked_by FROM jobs WHERE status IN ('queued', 'running') AND kind = $1 AND payload = $2 ORDER BY id DESC LIMIT 1",
+    )
+        .bind(kind)
+        .bind(payload.to_string())
+        .fetch_optional(&db.pool)
+        .await?)
 }
 
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
@@ -313,12 +395,30 @@ pub async fn recent(db: &Db, before: Option<i64>, limit: i64) -> Result<Vec<JobR
 /// The worker loop of a `carnet serve` process: enqueue scheduled jobs when their period
 /// starts, then run due jobs, until `shutdown` fires.
 pub async fn worker_loop(ctx: JobContext, registry: Registry, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let worker = format!("{}-{}", hostname(), std::process::id());
+    let worker = loop {
+        match Worker::register(&ctx.db, ctx.clock.now_ms(), "worker").await {
+            Ok(w) => break w,
+            Err(e) => tracing::error!(error = %e, "registering the job worker failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.changed() => return,
+        }
+    };
+    tracing::info!(worker = %worker.id, "job worker started");
     let poll = Duration::from_millis(ctx.config.job_poll_ms.max(50));
     let mut last_schedule_key = String::new();
+    let mut last_beat: Millis = 0;
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        let now = ctx.clock.now_ms();
+        if (now - last_beat).abs() >= ctx.lease_ms() / 3 {
+            match worker.beat(&ctx.db, now, ctx.lease_ms()).await {
+                Ok(()) => last_beat = now,
+                Err(e) => tracing::error!(error = %e, "worker heartbeat failed"),
+            }
         }
         let key = Period::FiveMinutes.key(ctx.clock.now_ms());
         if key != last_schedule_key {
@@ -331,7 +431,7 @@ pub async fn worker_loop(ctx: JobContext, registry: Registry, mut shutdown: toki
             if *shutdown.borrow() {
                 break;
             }
-            match run_one(&ctx, &registry, &worker).await {
+            match run_one(&ctx, &registry, &worker.id).await {
                 Ok(true) => continue,
                 Ok(false) => break,
                 Err(e) => {
@@ -345,10 +445,122 @@ pub async fn worker_loop(ctx: JobContext, registry: Registry, mut shutdown: toki
             _ = shutdown.changed() => {}
         }
     }
+    if let Err(e) = worker.stop(&ctx.db, ctx.clock.now_ms()).await {
+        tracing::warn!(error = %e, "unregistering the job worker failed");
+    }
 }
 
-fn hostname() -> String {
-    std::env::var("HOSTNAME").unwrap_or_else(|_| "carnet".into())
+/// Renews the leases of the jobs `worker` runs, and its heartbeat.
+pub async fn renew(db: &Db, worker: &str, now: Millis, lease: Millis) -> Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE jobs SET locked_until = $1 WHERE status = 'running' AND locked_by = $2")
+        .bind(now + lease)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE workers SET heartbeat_at = $1 WHERE id = $2").bind(now).bind(worker).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A worker: one process run that claims jobs, registered in `workers` with its host and
+/// heartbeat. Its id (`host-pid-random`) is what `jobs.locked_by` and `job_runs.worker` say.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub id: String,
+}
+
+/// Worker rows silent this long are forgotten (their claims expired long ago).
+const FORGET_WORKERS_MS: Millis = 24 * 3_600_000;
+
+impl Worker {
+    /// Registers a new run of this process (`kind`: `worker`, `cli`, `manual`), and releases
+    /// at once the claims of the workers known dead: on the same host (same kernel boot and
+    /// process namespace, see [`host_key`]), a registered process that no longer exists, or
+    /// whose process id is now this process's. Claims of workers elsewhere are left to their
+    /// leases, which their live workers renew: a worker on another machine is never
+    /// presumed dead before its lease runs out.
+    pub async fn register(db: &Db, now: Millis, kind: &str) -> Result<Worker> {
+        Self::register_as(db, now, kind, host_key(), std::process::id()).await
+    }
+
+    /// [`Worker::register`] for a given host key and process id (tests simulate processes).
+    pub async fn register_as(db: &Db, now: Millis, kind: &str, host: Option<String>, pid: u32) -> Result<Worker> {
+        use rand::Rng;
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "carnet".into());
+        let run: String = rand::rngs::OsRng.sample_iter(&rand::distributions::Alphanumeric).take(8).map(char::from).collect();
+        let worker = Worker { id: format!("{name}-{pid}-{kind}-{}", run.to_ascii_lowercase()) };
+        let mut tx = db.begin().await?;
+        sqlx::query("INSERT INTO workers (id, host, pid, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(&worker.id)
+            .bind(host.as_deref())
+            .bind(i64::from(pid))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(h) = &host {
+            let others: Vec<(String, i64)> = sqlx::query_as("SELECT id, pid FROM workers WHERE host = $1 AND id <> $2")
+                .bind(h)
+                .bind(&worker.id)
+                .fetch_all(&mut *tx)
+                .await?;
+            for (id, other_pid) in others {
+                if other_pid == i64::from(pid) || !process_exists(other_pid) {
+                    let n = release_claims(&mut tx, &id, now).await?;
+                    if n > 0 {
+                        tracing::warn!(worker = %id, jobs = n, "released the jobs of a dead worker of this host");
+                    }
+                    sqlx::query("DELETE FROM workers WHERE id = $1").bind(&id).execute(&mut *tx).await?;
+                }
+            }
+        }
+        sqlx::query("DELETE FROM workers WHERE heartbeat_at < $1").bind(now - FORGET_WORKERS_MS).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(worker)
+    }
+
+    /// The heartbeat: this worker is alive, and its running jobs' leases are renewed.
+    pub async fn beat(&self, db: &Db, now: Millis, lease: Millis) -> Result<()> {
+        renew(db, &self.id, now, lease).await
+    }
+
+    /// Unregisters the worker on a clean stop, putting back in the queue any job it still
+    /// holds.
+    pub async fn stop(&self, db: &Db, now: Millis) -> Result<()> {
+        let mut tx = db.begin().await?;
+        release_claims(&mut tx, &self.id, now).await?;
+        sqlx::query("DELETE FROM workers WHERE id = $1").bind(&self.id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Puts the jobs `worker` runs back in the queue, due at `now`.
+async fn release_claims(tx: &mut crate::db::Tx, worker: &str, now: Millis) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET status = 'queued', run_at = $1, locked_by = NULL, locked_until = NULL WHERE status = 'running' AND locked_by = $2",
+    )
+    .bind(now)
+    .bind(worker)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// What tells processes of this machine from others', as far as process ids go: the host
+/// name, the kernel's boot id and the process-id namespace (Linux). Two processes with the
+/// same key see the same process ids, so one of them may tell whether the other still runs.
+/// `None` where this cannot be known: then no process is ever presumed dead by its id.
+pub fn host_key() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}/{}", name.trim(), boot.trim(), ns.display()))
+}
+
+/// Whether process `pid` runs (in this process namespace).
+pub fn process_exists(pid: i64) -> bool {
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 #[cfg(test)]

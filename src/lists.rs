@@ -14,6 +14,9 @@ use crate::db::Db;
 use crate::error::{Error, FieldErrors, Result, UniqueField};
 use crate::i18n::Lang;
 
+/// The longest code of a list item (lowercase letters, digits and `_`).
+pub const CODE_MAX: usize = 60;
+
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
 pub struct ValueList {
     pub code: String,
@@ -303,7 +306,7 @@ impl ItemInput {
     ) -> Result<ItemInput> {
         let mut errs = FieldErrors::new();
         let code = code.trim().to_lowercase();
-        if code.is_empty() || code.len() > 60 || !code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        if code.is_empty() || code.len() > CODE_MAX || !code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
             errs.add("code", "error.code_format");
         }
         if label_fr.trim().is_empty() {

@@ -12,6 +12,9 @@ use crate::clock::Millis;
 use crate::db::Db;
 use crate::error::{Error, FieldErrors, Result};
 
+/// The longest name of a saved view.
+pub const NAME_MAX: usize = 80;
+
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
 pub struct View {
     pub id: i64,
@@ -78,7 +81,7 @@ fn check_name(name: &str) -> Result<String> {
     let mut errs = FieldErrors::new();
     if n.is_empty() {
         errs.add("name", "error.required");
-    } else if n.chars().count() > 80 {
+    } else if n.chars().count() > NAME_MAX {
         errs.add("name", "error.too_long");
     }
     errs.into_result()?;

@@ -493,3 +493,48 @@ async fn service_body(b: &Browser, app: &TestApp, smtp: Option<&common::SmtpServ
     b.goto("/service/planning?date=2026-11-24").await;
     b.screenshot("en-planning").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_factor_enrolment_and_login() {
+    with_browser(|b, app| Box::pin(second_factor_body(b, app))).await;
+}
+
+/// The code of `secret` (base32) at the app's time, as an authenticator app computes it.
+fn totp_code(app: &TestApp, secret: &str) -> String {
+    use totp_rs::{Algorithm, Secret, TOTP};
+    let bytes = Secret::Encoded(secret.to_string()).to_bytes().unwrap();
+    TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).unwrap().generate((app.now() / 1000) as u64)
+}
+
+async fn second_factor_body(b: &Browser, app: &TestApp) {
+    login(b, ADMIN_EMAIL, PASSWORD).await;
+    b.goto("/account").await;
+    b.click_and_wait("#two-factor-manage").await;
+    assert_eq!(b.path_only().await, "/account/two-factor");
+    b.click_and_wait("#two-factor-setup").await;
+    // The key is shown for manual entry beside the QR code; the app computes the code.
+    let secret = b.exec("return document.querySelector('#totp-secret').dataset.secret").await;
+    let secret = secret.as_str().unwrap().to_string();
+    assert!(b.text("#totp-secret").await.starts_with(&secret[..4]));
+    b.screenshot("two-factor-enrol").await;
+    b.fill("#confirm-code", &totp_code(app, &secret)).await;
+    b.click_and_wait("#confirm-submit").await;
+    let codes = b.exec("return document.querySelectorAll('.recovery-code').length").await;
+    assert_eq!(codes, json!(10));
+    b.screenshot("two-factor-recovery-codes").await;
+
+    // Log out, then in: the password, then the code of the next step.
+    b.click_and_wait("#logout").await;
+    app.clock.advance(30_000);
+    login(b, ADMIN_EMAIL, PASSWORD).await;
+    assert_eq!(b.path_only().await, "/login");
+    b.find("#code").await;
+    assert!(b.find_now("#user-menu").await.is_none(), "no session before the code");
+    b.fill("#code", "000000").await;
+    b.click_and_wait("#code-submit").await;
+    assert_eq!(b.text("#login-error").await, "Code erroné, ou déjà utilisé. Attendez le suivant.");
+    b.fill("#code", &totp_code(app, &secret)).await;
+    b.click_and_wait("#code-submit").await;
+    assert_eq!(b.path().await, "/");
+    assert_eq!(b.text("#user-menu").await, "admin");
+}

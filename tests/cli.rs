@@ -274,3 +274,138 @@ fn serve_stops_cleanly_on_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Runs `carnet` with `args` and extra environment (no configuration file unless given);
+/// (success, stdout, stderr, seconds taken).
+fn carnet_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String, f64) {
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_carnet"))
+        .args(args)
+        .env("CARNET_LOG", "error")
+        .env_remove("CARNET_CONFIG")
+        .env_remove("DATABASE_URL")
+        .envs(env.iter().copied())
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+#[test]
+fn malformed_smtp_urls_are_refused_by_serve_and_config_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("smtp.db").display());
+    for bad in
+        ["smtp//oops", "http://mail.example:25", "smtp://", "smtp://u:tres-secret@mail.example:99999", "smtp://mail.example?tls=maybe"]
+    {
+        let env = [("DATABASE_URL", db.as_str()), ("CARNET_SMTP_URL", bad)];
+        let (ok, _, err, _) = carnet_env(&["config", "check"], &env);
+        assert!(!ok, "config check accepted {bad}");
+        assert!(err.contains("smtp_url") && err.contains("invalid"), "{bad}: {err}");
+        assert!(!err.contains("tres-secret"), "the password is masked: {err}");
+        let (ok, out, err, secs) = carnet_env(&["serve", "--listen", "127.0.0.1:0"], &env);
+        assert!(!ok, "serve started with {bad}: {out}");
+        assert!(err.contains("smtp_url"), "{bad}: {err}");
+        assert!(!err.contains("tres-secret"), "{err}");
+        assert!(secs < 10.0, "refused at once ({secs} s)");
+    }
+    // Nothing was created by the refused start-ups.
+    assert!(!dir.path().join("smtp.db").exists(), "serve refused before opening the database");
+    let (ok, _, err, _) = carnet_env(&["config", "check"], &[("CARNET_SMTP_URL", "smtps://u:p@mail.example:465")]);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn a_named_configuration_file_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    let missing = dir.path().join("nope.toml");
+    let missing = missing.to_str().unwrap();
+    let (ok, _, err, _) = carnet_env(&["--config", missing, "migrate"], &[("DATABASE_URL", &db)]);
+    assert!(!ok);
+    assert!(err.contains(missing) && err.contains("does not exist"), "{err}");
+    let (ok, _, err, _) = carnet_env(&["migrate"], &[("DATABASE_URL", &db), ("CARNET_CONFIG", missing)]);
+    assert!(!ok);
+    assert!(err.contains("does not exist"), "{err}");
+    let folder = dir.path().to_str().unwrap();
+    let (ok, _, err, _) = carnet_env(&["serve", "--listen", "127.0.0.1:0"], &[("DATABASE_URL", &db), ("CARNET_CONFIG", folder)]);
+    assert!(!ok);
+    assert!(err.contains("is not a file"), "{err}");
+    assert!(!dir.path().join("c.db").exists(), "no fresh empty database was started");
+    let file = dir.path().join("ok.toml");
+    std::fs::write(&file, "max_body_bytes = 4096\n").unwrap();
+    let (ok, out, err, _) = carnet_env(&["config", "check"], &[("CARNET_CONFIG", file.to_str().unwrap())]);
+    assert!(ok && out.contains("max_body_bytes = 4096"), "{err}");
+}
+
+#[test]
+fn a_database_that_cannot_be_used_is_reported_at_once() {
+    // SQLite: no file named; a file that is not a database.
+    let (ok, _, err, _) = carnet_env(&["--database", "sqlite://", "migrate"], &[]);
+    assert!(!ok);
+    assert!(err.contains("database_url") && err.contains("no database file"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "these are not the pages of a database\n".repeat(200)).unwrap();
+    let url = format!("sqlite://{}", text.display());
+    let (ok, _, err, secs) = carnet_env(&["--database", &url, "migrate"], &[]);
+    assert!(!ok);
+    assert!(err.contains("cannot open the database") && err.contains("notes.txt") && err.contains("not a database"), "{err}");
+    assert!(secs < 10.0, "failed fast ({secs} s)");
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), "these are not the pages of a database\n".repeat(200), "the file is untouched");
+    // PostgreSQL: a closed port, the password masked.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://carnet:tres-secret@127.0.0.1:{port}/carnet");
+    for args in [vec!["migrate"], vec!["serve", "--listen", "127.0.0.1:0"], vec!["jobs", "list"]] {
+        let (ok, _, err, secs) = carnet_env(&args, &[("DATABASE_URL", &url)]);
+        assert!(!ok, "{args:?}");
+        assert!(err.contains(&format!("postgres://carnet:****@127.0.0.1:{port}/carnet")), "{err}");
+        assert!(!err.contains("tres-secret"), "{err}");
+        assert!(err.to_lowercase().contains("refused"), "the cause is given: {err}");
+        assert!(secs < 10.0, "{args:?} failed fast ({secs} s)");
+    }
+}
+
+#[test]
+fn send_test_email_reports_the_outcome_when_a_running_server_delivers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("race.db").display());
+    let outbox = dir.path().join("outbox");
+    let outbox = outbox.to_str().unwrap();
+    let (ok, _, err) = carnet(&db, &["migrate"], None);
+    assert!(ok, "{err}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A running server whose worker looks for jobs every 5 ms.
+    let _server = common::Proc(
+        Command::new(env!("CARGO_BIN_EXE_carnet"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", &db)
+            .env("CARNET_LOG", "error")
+            .env("CARNET_MAIL_DIR", outbox)
+            .env("CARNET_JOB_POLL_MS", "5")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    common::wait_for_port(port, "carnet serve", 30);
+    let mut by_server = 0;
+    for round in 0..8 {
+        let (ok, out, err, _) =
+            carnet_env(&["admin", "send-test-email", "--to", "julie@example.fr"], &[("DATABASE_URL", &db), ("CARNET_MAIL_DIR", outbox)]);
+        assert!(ok, "round {round}: the command fails with {err:?}");
+        assert!(out.contains("sent to julie@example.fr via file (by worker "), "round {round}: {out}");
+        if out.contains("-worker-") {
+            by_server += 1;
+        }
+    }
+    let files = std::fs::read_dir(outbox).unwrap().count();
+    assert_eq!(files, 8, "each email written once");
+    eprintln!("{by_server} of 8 delivered by the server's worker");
+}

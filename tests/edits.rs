@@ -46,6 +46,13 @@ const NOT_EDITS: &[&str] = &[
     "/account/password",
     "/account/tokens",
     "/account/tokens/{id}/revoke",
+    // The second factor: the login's second step and its own actions, each audited.
+    "/login/code",
+    "/account/two-factor/setup",
+    "/account/two-factor/confirm",
+    "/account/two-factor/recovery-codes",
+    "/account/two-factor/disable",
+    "/admin/users/{id}/two-factor/reset",
     "/customers",
     "/customers/views",
     // "Update this view" stores the list's current filters: its body is the new query.
@@ -102,6 +109,7 @@ const NOT_EDITS: &[&str] = &[
     "/admin/lists/{code}/items",
     "/admin/outbox/test",
     "/admin/outbox/{id}/retry",
+    "/admin/outbox/retry-failed",
     "/admin/email-templates/{event}/{lang}/reset",
     "/admin/jobs/run/{kind}",
     "/admin/jobs/{id}/retry",

@@ -430,3 +430,118 @@ async fn owner_pick_lists_follow_the_directory() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_owner_chosen_outside_the_directory_is_refused() {
+    each_backend(|app| async move {
+        let b = branches(&app).await;
+        let anne = app.api(&app.token_for(b.anne).await);
+        let support_id = app.user("support@t.fr", "agent_support", Some(b.laval)).await;
+        let support = app.api(&app.token_for(support_id).await);
+        let web = app.login("anne@t.fr", PASSWORD).await.unwrap();
+        let web_support = app.login("support@t.fr", PASSWORD).await.unwrap();
+        let before = app.snapshot().await;
+        // A forged owner id (Zoé, of another branch) on every way in: 422 on `owner_id`.
+        let attempts = [
+            (
+                "POST",
+                "/api/v1/customers".to_string(),
+                json!({"first_name": "Neuf", "last_name": "Client", "email": "neuf@c.fr", "owner_id": b.zoe}),
+            ),
+            ("POST", "/api/v1/opportunities".to_string(), json!({"customer_id": b.mine, "owner_id": b.zoe})),
+            ("PATCH", format!("/api/v1/customers/{}", b.mine), json!({"owner_id": b.zoe})),
+            ("PATCH", format!("/api/v1/opportunities/{}", b.opp), json!({"owner_id": b.zoe})),
+        ];
+        for (method, path, body) in &attempts {
+            let (s, v) = anne.send(method, path, Some(body.clone())).await;
+            assert_eq!(s, 422, "{method} {path}: {v}");
+            assert!(v["error"]["fields"]["owner_id"].is_string(), "{method} {path}: {v}");
+        }
+        let request = json!({"customer_id": b.mine, "request_type": "maintenance", "description": "Panne", "owner_id": b.zoe});
+        let (s, v) = support.send("POST", "/api/v1/service-requests", Some(request)).await;
+        assert_eq!(s, 422, "{v}");
+        assert!(v["error"]["fields"]["owner_id"].is_string(), "{v}");
+        // The HTML forms too, with the message in the user's language.
+        let zoe = b.zoe.to_string();
+        let r = web.post("/customers", &[("kind", "person"), ("first_name", "Neuf"), ("last_name", "Client"), ("owner_id", &zoe)]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("Utilisateur inconnu"));
+        let r = web.post(&format!("/opportunities/{}", b.opp), &[("name", "Projet"), ("owner_id", &zoe)]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("Utilisateur inconnu"));
+        let mine = b.mine.to_string();
+        let r = web_support
+            .post(
+                "/service/requests",
+                &[("customer_id", &mine), ("request_type", "maintenance"), ("description", "Panne"), ("owner_id", &zoe)],
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Utilisateur inconnu"), "{}", html.lines().filter(|l| l.contains("error")).collect::<Vec<_>>().join("\n"));
+        assert_eq!(app.snapshot().await, before, "nothing was written");
+        // Her own directory is fine, and a record's current owner stays a valid choice.
+        let (s, v) = anne.send("PATCH", &format!("/api/v1/customers/{}", b.mine), Some(json!({"owner_id": b.anne}))).await;
+        assert_eq!(s, 200, "{v}");
+        let o = created(&b.admin, "/api/v1/opportunities", json!({"customer_id": b.mine, "owner_id": b.zoe, "branch_id": b.laval})).await;
+        created(&b.admin, "/api/v1/meetings", meeting(o["id"].as_i64().unwrap(), json!({"user_ids": [b.anne]}))).await;
+        let (s, v) =
+            anne.send("PATCH", &format!("/api/v1/opportunities/{}", o["id"]), Some(json!({"name": "Renommée", "owner_id": b.zoe}))).await;
+        assert_eq!(s, 200, "{v}");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_group_members_picker_offers_every_active_user_and_searches_a_large_directory() {
+    each_backend(|app| async move {
+        let b = branches(&app).await;
+        // A delegated group administrator of Laval, whose directory is Laval.
+        role(&b.admin, "gestion_groupes", "unit", &["admin.groups"]).await;
+        app.user("groupes@t.fr", "gestion_groupes", Some(b.laval)).await;
+        let web = app.login("groupes@t.fr", PASSWORD).await.unwrap();
+        let (s, html) = web.get_text("/admin/groups/new").await;
+        assert_eq!(s, 200);
+        assert!(html.contains(&format!("name=\"members\" value=\"{}\"", b.zoe)), "a user outside the directory is offered");
+        assert!(!html.contains("id=\"more-users\""));
+        // 205 more active users (written directly, with their search terms): the list shows the
+        // first ones by name and asks for a search; the search finds the last one.
+        let role_id: i64 =
+            sqlx::query_scalar("SELECT id FROM roles WHERE code = 'representant'").fetch_one(&app.state.db.pool).await.unwrap();
+        let mut tx = app.state.db.begin().await.unwrap();
+        let mut last = 0;
+        for i in 0..205 {
+            let name = format!("Membre {i:03}");
+            last = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO users (email, name, language, active, role_id, org_unit_id, created_at, updated_at, sort_key) \
+                 VALUES ($1, $2, 'fr', 1, $3, NULL, $4, $4, $5) RETURNING id",
+            )
+            .bind(format!("membre{i:03}@t.fr"))
+            .bind(&name)
+            .bind(role_id)
+            .bind(app.now())
+            .bind(carnet::search::sort_key(&name))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+            let email = format!("membre{i:03}@t.fr");
+            carnet::search::index(&mut tx, "user", last, &[name.as_str(), email.as_str()]).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let (_, html) = web.get_text("/admin/groups/new").await;
+        assert!(html.contains("id=\"more-users\""), "the page says the list is cut and offers a search");
+        assert!(!html.contains(&format!("value=\"{last}\"")), "Membre 204 is beyond the first 200");
+        let (_, html) = web.get_text("/admin/groups/new?q=membre+204").await;
+        assert!(html.contains(&format!("name=\"members\" value=\"{last}\"")), "the search finds it");
+        // A group with that member: its page lists the member whatever the search.
+        let r = web.post("/admin/groups", &[("name", "Grand groupe"), ("members", &last.to_string())]).await;
+        assert_eq!(r.status(), 303);
+        let to = r.headers()["location"].to_str().unwrap().split('?').next().unwrap().to_string();
+        let (s, html) = web.get_text(&to).await;
+        assert_eq!(s, 200);
+        assert!(html.contains(&format!("value=\"{last}\" checked")), "the member stays listed and checked");
+        app
+    })
+    .await;
+}

@@ -358,14 +358,7 @@ fn crash_between_queueing_and_delivery_delivers_exactly_once() {
     );
     let token = run(&["admin", "create-token", "--user", "chef@t.fr", "--name", "crash"], None);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    /// Kills the server even when an assertion fails first.
-    struct Proc(std::process::Child);
-    impl Drop for Proc {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use common::Proc;
     let serve = |jobs: bool| {
         Proc(
             std::process::Command::new(bin)
@@ -466,6 +459,155 @@ async fn per_record_reply_address_when_a_reply_domain_is_set() {
         assert_eq!(mail::thread_of(&app.state.db, &token).await.unwrap(), Some(("user".into(), admin)));
         assert_eq!(e.from_mailbox().unwrap().email, "crm@carnet.test");
         assert!(e.message_id.ends_with("@carnet.test>") && e.message_id.contains(&token));
+        app.stop().await;
+    }
+}
+
+/// Runs every due job with `ctx`, then moves the clock past the longest backoff, until the
+/// queue is empty.
+async fn drain(app: &TestApp, ctx: &carnet::jobs::JobContext) {
+    for _ in 0..8 {
+        while carnet::jobs::run_one(ctx, &app.state.jobs, "drain-worker").await.expect("job") {}
+        app.clock.advance(2 * 3_600_000);
+    }
+}
+
+#[tokio::test]
+async fn emails_that_cannot_go_fail_for_good_and_are_delivered_once_resent_after_the_fix() {
+    let Some(smtp) = SmtpServer::start() else { return };
+    for backend in backends() {
+        // The setting names a port where nobody listens.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let app = TestApp::start_with(backend, move |c| c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))).await;
+        let admin = app.user("admin@t.fr", "administrateur", None).await;
+        let api = app.api(&app.token_for(admin).await);
+        let mut ids = Vec::new();
+        for i in 0..2 {
+            let (s, q) = api.send("POST", "/api/v1/emails/test", Some(json!({ "to": format!("port{i}@client.test") }))).await;
+            assert_eq!(s, 202, "{q}");
+            ids.push(q["id"].as_i64().unwrap());
+        }
+        drain(&app, &app.state.job_context()).await;
+        // A transport that cannot even be set up (`smtp//oops`, which start-up now refuses, in
+        // a process that had it): before, the job failed before touching the email, which
+        // stayed `queued` for ever and could not be resent (409).
+        let (_, q) = api.send("POST", "/api/v1/emails/test", Some(json!({ "to": "oops@client.test" }))).await;
+        ids.push(q["id"].as_i64().unwrap());
+        let bad = carnet::config::Config { smtp_url: Some("smtp//oops".into()), ..(*app.state.config).clone() };
+        let ctx = carnet::jobs::JobContext { config: std::sync::Arc::new(bad), ..app.state.job_context() };
+        drain(&app, &ctx).await;
+        for id in &ids {
+            let (_, e) = api.get(&format!("/api/v1/emails/{id}")).await;
+            assert_eq!(e["status"], "failed", "{e}");
+            assert!(!e["last_error"].as_str().unwrap_or("").is_empty(), "the error is kept: {e}");
+        }
+        let (_, e) = api.get(&format!("/api/v1/emails/{}", ids[2])).await;
+        assert!(e["last_error"].as_str().unwrap().contains("smtp_url"), "{e}");
+        let (_, listed) = api.get("/api/v1/emails?status=failed").await;
+        assert!(listed["items"].as_array().unwrap().len() >= 3, "{listed}");
+        // The outbox says so, with the errors and the button.
+        let s = app.login("admin@t.fr", common::PASSWORD).await.unwrap();
+        let (_, html) = s.get_text("/admin/outbox").await;
+        assert!(html.contains("id=\"failed-emails\"") && html.contains("/admin/outbox/retry-failed"), "the outbox offers to resend");
+        assert!(html.contains("invalid smtp_url"), "errors are listed");
+        // The setting is fixed (a restart with the right server)…
+        let fixed = carnet::config::Config { smtp_url: Some(smtp.url()), ..(*app.state.config).clone() };
+        let st2 = carnet::app::prepare(fixed, app.state.clock.clone()).await.unwrap();
+        // … one email is resent from the API (no longer 409), the others all at once from the outbox.
+        assert_eq!(api.send("POST", &format!("/api/v1/emails/{}/retry", ids[0]), None).await.0, 204);
+        assert_eq!(api.get(&format!("/api/v1/emails/{}", ids[0])).await.1["status"], "queued");
+        let before = app.count("SELECT COUNT(*) FROM emails WHERE status = 'failed'").await;
+        let r = s.post("/admin/outbox/retry-failed", &[]).await;
+        assert_eq!(r.status(), 303);
+        assert!(r.headers()["location"].to_str().unwrap().contains("notice.failed_emails_requeued"));
+        assert_eq!(app.count("SELECT COUNT(*) FROM emails WHERE status = 'failed'").await, 0);
+        let audited =
+            app.count("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'email' AND action = 'resend' AND field = 'status'").await;
+        assert_eq!(audited, before + 1, "every resend is in the history, with who did it");
+        let actors = app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'email' AND actor_id = {admin}")).await;
+        assert!(actors >= 2);
+        drain(&app, &st2.job_context()).await;
+        let msgs = smtp.messages();
+        for id in &ids {
+            let e = mail::get(&app.state.db, *id).await.unwrap().unwrap();
+            assert_eq!(e.status, "sent", "email {id}");
+            let ours = msgs.iter().filter(|m| parse(m).message_id().map(|x| format!("<{x}>")) == Some(e.message_id.clone())).count();
+            assert_eq!(ours, 1, "email {id} arrived once");
+        }
+        // A sent email is not resent; nothing failed is left to resend.
+        assert_eq!(api.send("POST", &format!("/api/v1/emails/{}/retry", ids[0]), None).await.0, 409);
+        let (s2, n) = api.send("POST", "/api/v1/emails/retry-failed", None).await;
+        assert_eq!((s2.as_u16(), n["requeued"].as_i64()), (200, Some(0)));
+        st2.db.pool.close().await;
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_test_email_reports_a_delivery_made_by_another_worker() {
+    for backend in backends() {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().to_path_buf();
+        let app = TestApp::start_with(backend, move |c| c.mail_dir = dir).await;
+        let now = app.now();
+        let to = Mailbox::parse("julie@client.test").unwrap();
+        let id = mail::send_test(&app.state.db, &carnet::access::Actor::system(), now, to, carnet::i18n::Lang::Fr).await.unwrap();
+        // A running server's worker took the delivery first and is sending it.
+        let server = carnet::jobs::Worker::register_as(&app.state.db, now, "worker", Some("server-host".into()), 7).await.unwrap();
+        let claimed = carnet::jobs::claim(&app.state.db, &server.id, now).await.unwrap().expect("the delivery job");
+        let (ctx, reg, sid) = (app.state.job_context(), app.state.jobs.clone(), server.id.clone());
+        let other = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            carnet::jobs::execute(&ctx, &reg, &sid, claimed).await.unwrap()
+        });
+        let e = mail::deliver_now(&app.state.job_context(), &app.state.jobs, id, std::time::Duration::from_secs(20)).await.unwrap();
+        assert_eq!(e.status, "sent", "the outcome is the other worker's");
+        assert_eq!(e.delivered_by.as_deref(), Some(server.id.as_str()), "and says who sent it");
+        assert_eq!(e.delivered_via.as_deref(), Some("file"));
+        assert!(other.await.unwrap().is_ok());
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "written once");
+        // Alone, the command delivers it itself.
+        let to = Mailbox::parse("marc@client.test").unwrap();
+        let id = mail::send_test(&app.state.db, &carnet::access::Actor::system(), now, to, carnet::i18n::Lang::Fr).await.unwrap();
+        let e = mail::deliver_now(&app.state.job_context(), &app.state.jobs, id, std::time::Duration::from_secs(20)).await.unwrap();
+        assert_eq!(e.status, "sent");
+        assert!(e.delivered_by.unwrap().contains("-cli-"));
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn emails_left_queued_by_a_failed_delivery_job_become_failed_with_migration_17() {
+    for backend in backends() {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().to_path_buf();
+        let app = TestApp::start_with(backend, move |c| c.mail_dir = dir).await;
+        let mut ids = Vec::new();
+        for to in ["stuck@client.test", "waiting@client.test"] {
+            let to = Mailbox::parse(to).unwrap();
+            ids.push(
+                mail::send_test(&app.state.db, &carnet::access::Actor::system(), app.now(), to, carnet::i18n::Lang::Fr).await.unwrap(),
+            );
+        }
+        // What the former delivery left behind: a job that gave up, its email still `queued`.
+        sqlx::query("UPDATE jobs SET status = 'failed' WHERE kind = 'deliver-email' AND payload = $1")
+            .bind(json!({ "email_id": ids[0] }).to_string())
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        let m = carnet::db::MIGRATIONS.iter().find(|m| m.version == 17).unwrap();
+        let repair = m.sql.split(";\n").find(|s| s.contains("UPDATE emails")).unwrap();
+        sqlx::query(repair).execute(&app.state.db.pool).await.unwrap();
+        let stuck = mail::get(&app.state.db, ids[0]).await.unwrap().unwrap();
+        assert_eq!(stuck.status, "failed");
+        assert!(stuck.last_error.unwrap().contains("abandoned"));
+        assert_eq!(mail::get(&app.state.db, ids[1]).await.unwrap().unwrap().status, "queued", "a live job keeps its email");
+        // It can now be resent, and goes.
+        mail::retry(&app.state.db, &carnet::access::Actor::system(), app.now(), ids[0]).await.unwrap();
+        run_jobs(&app).await;
+        for id in &ids {
+            assert_eq!(mail::get(&app.state.db, *id).await.unwrap().unwrap().status, "sent");
+        }
         app.stop().await;
     }
 }

@@ -85,6 +85,7 @@ async fn access_changes_apply_at_once_in_this_process_and_within_the_ttl_in_othe
             name_en: role.name_en.clone(),
             scope: role.scope,
             rights: role.rights.minus(without),
+            require_second_factor: role.require_second_factor,
         };
         roles::update(&app.state.db, &Actor::system(), app.now(), role_id, input).await.unwrap();
         assert_eq!(status(&app.url, "/api/v1/customers", &token).await, 403, "{b:?}: right removed here, refused here at once");

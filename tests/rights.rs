@@ -452,6 +452,8 @@ async fn administrators_can_open_every_page() {
         let f = fixture(&app).await;
         // The fixture's administrator: imports are private to who uploaded them.
         let s = app.login("fixture-admin@t.fr", PASSWORD).await.unwrap();
+        // A second factor being set up: its QR code exists (only then).
+        assert_eq!(s.post("/account/two-factor/setup", &[]).await.status(), 303);
         // The login page sends a logged-in user home.
         // The customer portal's pages are for portal users (tests/portal.rs).
         for route in

@@ -816,3 +816,27 @@ async fn the_history_reads_in_the_users_language_with_labels_and_local_times() {
     })
     .await;
 }
+
+/// A stock unit placed in a branch that does not exist is a 422 on `branch_id` (it was a 500:
+/// the foreign key refused it), on creation and on update; nothing changes.
+#[tokio::test]
+async fn a_stock_unit_in_an_unknown_branch_is_refused() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let before = app.snapshot().await;
+        let (st, b) = s.admin.send("POST", "/api/v1/stock-units", Some(json!({"stock_number": "Z900", "branch_id": 987654}))).await;
+        assert_eq!(st, 422, "{b}");
+        assert!(b["error"]["fields"]["branch_id"].is_string(), "{b}");
+        assert_eq!(app.snapshot().await, before);
+        let (st, u) = s.admin.send("POST", "/api/v1/stock-units", Some(json!({"stock_number": "Z901", "branch_id": s.branch}))).await;
+        assert_eq!(st, 201, "{u}");
+        let before = app.snapshot().await;
+        let path = format!("/api/v1/stock-units/{}", u["id"]);
+        let (st, b) = s.admin.send("PUT", &path, Some(json!({"stock_number": "Z901", "branch_id": 0}))).await;
+        assert_eq!(st, 422, "{b}");
+        assert!(b["error"]["fields"]["branch_id"].is_string(), "{b}");
+        assert_eq!(app.snapshot().await, before);
+        app
+    })
+    .await;
+}

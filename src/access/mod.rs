@@ -191,6 +191,9 @@ pub struct Principal {
     pub csrf_token: Option<String>,
     /// Present for cookie sessions: the hashed session id.
     pub session_hash: Option<String>,
+    /// A session of a user whose role requires a second factor they have not set up: the
+    /// guard lets them reach only the enrolment pages. Never set for API tokens.
+    pub second_factor_due: bool,
 }
 
 impl Principal {

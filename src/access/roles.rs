@@ -9,6 +9,9 @@ use crate::clock::Millis;
 use crate::db::{Db, Tx};
 use crate::error::{Error, FieldErrors, Result, UniqueField};
 
+/// The longest code of a role (lowercase letters, digits and `_`).
+pub const CODE_MAX: usize = 40;
+
 #[derive(Debug, Clone, FromRow)]
 struct RoleRow {
     id: i64,
@@ -18,6 +21,8 @@ struct RoleRow {
     scope: String,
     #[sqlx(try_from = "crate::db::Flag")]
     builtin: bool,
+    #[sqlx(try_from = "crate::db::Flag")]
+    require_second_factor: bool,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -28,6 +33,9 @@ pub struct Role {
     pub name_en: String,
     pub scope: Scope,
     pub builtin: bool,
+    /// Its holders must log in with a second factor (one-time codes); those without one can
+    /// reach only its enrolment until they set it up.
+    pub require_second_factor: bool,
     #[schema(value_type = Vec<String>)]
     #[serde(serialize_with = "ser_rights")]
     pub rights: RightSet,
@@ -55,6 +63,7 @@ impl Audited for Role {
             ("name_en", Some(self.name_en.clone())),
             ("scope", Some(self.scope.code().to_string())),
             ("rights", Some(self.rights.iter().map(Right::code).collect::<Vec<_>>().join(" "))),
+            ("require_second_factor", Some(self.require_second_factor.to_string())),
         ]
     }
 }
@@ -67,13 +76,21 @@ pub struct RoleInput {
     pub name_en: String,
     pub scope: Scope,
     pub rights: RightSet,
+    pub require_second_factor: bool,
 }
 
 impl RoleInput {
-    pub fn parse(code: &str, name_fr: &str, name_en: &str, scope: &str, rights: &[String]) -> Result<RoleInput> {
+    pub fn parse(
+        code: &str,
+        name_fr: &str,
+        name_en: &str,
+        scope: &str,
+        rights: &[String],
+        require_second_factor: bool,
+    ) -> Result<RoleInput> {
         let mut errs = FieldErrors::new();
         let code = code.trim().to_lowercase();
-        if code.is_empty() || code.len() > 40 || !code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        if code.is_empty() || code.len() > CODE_MAX || !code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
             errs.add("code", "error.code_format");
         }
         if name_fr.trim().is_empty() {
@@ -100,6 +117,7 @@ impl RoleInput {
             name_en: name_en.trim().to_string(),
             scope: scope_v.unwrap_or(Scope::Own),
             rights: set,
+            require_second_factor,
         })
     }
 }
@@ -118,11 +136,12 @@ fn to_role(r: RoleRow, rights: RightSet) -> Role {
         name_en: r.name_en,
         scope: Scope::from_code(&r.scope).unwrap_or(Scope::Own),
         builtin: r.builtin,
+        require_second_factor: r.require_second_factor,
         rights,
     }
 }
 
-const SELECT: &str = "SELECT id, code, name_fr, name_en, scope, builtin FROM roles";
+const SELECT: &str = "SELECT id, code, name_fr, name_en, scope, builtin, require_second_factor FROM roles";
 
 pub async fn list(db: &Db) -> Result<Vec<Role>> {
     let rows: Vec<RoleRow> = sqlx::query_as(&format!("{SELECT} ORDER BY id")).fetch_all(&db.pool).await?;
@@ -224,7 +243,7 @@ async fn write_rights(tx: &mut Tx, role_id: i64, rights: RightSet) -> Result<()>
 
 async fn insert(tx: &mut Tx, input: &RoleInput, builtin: bool, now: Millis) -> Result<i64> {
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO roles (code, name_fr, name_en, scope, builtin, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        "INSERT INTO roles (code, name_fr, name_en, scope, builtin, created_at, updated_at, require_second_factor) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id",
     )
     .bind(&input.code)
     .bind(&input.name_fr)
@@ -232,6 +251,7 @@ async fn insert(tx: &mut Tx, input: &RoleInput, builtin: bool, now: Millis) -> R
     .bind(input.scope.code())
     .bind(builtin as i64)
     .bind(now)
+    .bind(input.require_second_factor as i64)
     .fetch_one(&mut **tx)
     .await
     .unique_field("code", "error.code_taken")?;
@@ -272,16 +292,19 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: RoleInp
     }
     // The code of a built-in role is referenced by the command line and the demo data.
     let code = if old.builtin { old.code.clone() } else { input.code.clone() };
-    sqlx::query("UPDATE roles SET code = $1, name_fr = $2, name_en = $3, scope = $4, updated_at = $5 WHERE id = $6")
-        .bind(&code)
-        .bind(&input.name_fr)
-        .bind(&input.name_en)
-        .bind(input.scope.code())
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unique_field("code", "error.code_taken")?;
+    sqlx::query(
+        "UPDATE roles SET code = $1, name_fr = $2, name_en = $3, scope = $4, updated_at = $5, require_second_factor = $7 WHERE id = $6",
+    )
+    .bind(&code)
+    .bind(&input.name_fr)
+    .bind(&input.name_en)
+    .bind(input.scope.code())
+    .bind(now)
+    .bind(id)
+    .bind(input.require_second_factor as i64)
+    .execute(&mut *tx)
+    .await
+    .unique_field("code", "error.code_taken")?;
     write_rights(&mut tx, id, input.rights).await?;
     let new = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
     if before.unchanged(&mut tx, &old, &new).await? {
@@ -450,7 +473,14 @@ pub fn defaults() -> Vec<RoleInput> {
         ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead, CustomersRead].into_iter().collect()),
     ];
     rows.into_iter()
-        .map(|(code, fr, en, scope, rights)| RoleInput { code: code.into(), name_fr: fr.into(), name_en: en.into(), scope, rights })
+        .map(|(code, fr, en, scope, rights)| RoleInput {
+            code: code.into(),
+            name_fr: fr.into(),
+            name_en: en.into(),
+            scope,
+            rights,
+            require_second_factor: false,
+        })
         .collect()
 }
 

@@ -152,12 +152,35 @@ impl CustomerInput {
     }
 }
 
+/// The longest first or last name, in characters (trimmed).
+pub const NAME_MAX: usize = 100;
+/// The longest company name.
+pub const COMPANY_MAX: usize = 200;
+/// The longest postal address.
+pub const ADDRESS_MAX: usize = 500;
+/// The longest notes.
+pub const NOTES_MAX: usize = 10_000;
+/// The most particularities of a customer or contact.
+pub const PARTICULARITIES_MAX: usize = 50;
+
 fn text(errs: &mut FieldErrors, field: &str, v: &str, max: usize) -> String {
     let v = v.trim();
     if v.chars().count() > max {
         errs.add(field, "error.too_long");
     }
     v.to_string()
+}
+
+/// Particularities (codes of the `customer_particularity` list, checked by the store): at
+/// most [`PARTICULARITIES_MAX`], sorted, without repeats.
+fn particularities(errs: &mut FieldErrors, raw: &[String]) -> Vec<String> {
+    if raw.len() > PARTICULARITIES_MAX {
+        errs.add("particularities", "error.too_many");
+    }
+    let mut p = raw.to_vec();
+    p.sort();
+    p.dedup();
+    p
 }
 
 /// Parses an optional email field.
@@ -196,9 +219,9 @@ impl CustomerForm {
         if kind.is_none() {
             errs.add("kind", "error.invalid_choice");
         }
-        let first_name = text(&mut errs, "first_name", &self.first_name, 100);
-        let last_name = text(&mut errs, "last_name", &self.last_name, 100);
-        let company_name = text(&mut errs, "company_name", &self.company_name, 200);
+        let first_name = text(&mut errs, "first_name", &self.first_name, NAME_MAX);
+        let last_name = text(&mut errs, "last_name", &self.last_name, NAME_MAX);
+        let company_name = text(&mut errs, "company_name", &self.company_name, COMPANY_MAX);
         match kind {
             Some(Kind::Person) if first_name.is_empty() && last_name.is_empty() => errs.add("last_name", "error.name_required"),
             Some(Kind::Company) if company_name.is_empty() => errs.add("company_name", "error.required"),
@@ -214,13 +237,11 @@ impl CustomerForm {
         if language.is_none() {
             errs.add("language", "error.invalid_choice");
         }
-        let address = text(&mut errs, "address", &self.address, 500);
-        let notes = text(&mut errs, "notes", &self.notes, 10_000);
+        let address = text(&mut errs, "address", &self.address, ADDRESS_MAX);
+        let notes = text(&mut errs, "notes", &self.notes, NOTES_MAX);
         let civility = self.civility.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let particularities = particularities(&mut errs, &self.particularities);
         errs.into_result()?;
-        let mut particularities = self.particularities.clone();
-        particularities.sort();
-        particularities.dedup();
         Ok(CustomerInput {
             kind: kind.ok_or(Error::NotFound)?,
             civility,
@@ -336,29 +357,19 @@ pub struct ContactInput {
 impl ContactForm {
     pub fn parse(&self, region: &str) -> Result<ContactInput> {
         let mut errs = FieldErrors::new();
-        let first_name = text(&mut errs, "first_name", &self.first_name, 100);
-        let last_name = text(&mut errs, "last_name", &self.last_name, 100);
+        let first_name = text(&mut errs, "first_name", &self.first_name, NAME_MAX);
+        let last_name = text(&mut errs, "last_name", &self.last_name, NAME_MAX);
         if first_name.is_empty() && last_name.is_empty() {
             errs.add("last_name", "error.name_required");
         }
         let email = opt_email(&mut errs, "email", &self.email);
         let phone = opt_phone(&mut errs, "phone", &self.phone, region);
         let mobile = opt_phone(&mut errs, "mobile", &self.mobile, region);
-        let notes = text(&mut errs, "notes", &self.notes, 10_000);
+        let notes = text(&mut errs, "notes", &self.notes, NOTES_MAX);
+        let civility = self.civility.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let p = particularities(&mut errs, &self.particularities);
         errs.into_result()?;
-        let mut p = self.particularities.clone();
-        p.sort();
-        p.dedup();
-        Ok(ContactInput {
-            civility: self.civility.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string),
-            first_name,
-            last_name,
-            email,
-            phone,
-            mobile,
-            particularities: p.join(" "),
-            notes,
-        })
+        Ok(ContactInput { civility, first_name, last_name, email, phone, mobile, particularities: p.join(" "), notes })
     }
 
     pub fn from_contact(c: &Contact) -> ContactForm {

@@ -4,6 +4,9 @@
 use phonenumber::country::Id;
 use phonenumber::Mode;
 
+/// The longest phone number as typed, in bytes (digits, spaces, `+-.()/`).
+pub const MAX_BYTES: usize = 40;
+
 /// A phone number in E.164 (`+15145550199`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone(String);
@@ -15,7 +18,7 @@ impl Phone {
         if raw.is_empty() {
             return Err("error.required");
         }
-        if raw.len() > 40 || !raw.chars().all(|c| c.is_ascii_digit() || " +-.()/".contains(c) || c == '\u{a0}') {
+        if raw.len() > MAX_BYTES || !raw.chars().all(|c| c.is_ascii_digit() || " +-.()/".contains(c) || c == '\u{a0}') {
             return Err("error.phone_invalid");
         }
         // A number with its country code is parsed without a default region: phonenumber

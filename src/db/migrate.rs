@@ -30,6 +30,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 13, name: "identity_locks", sql: include_str!("../../migrations/0013_identity_locks.sql") },
     Migration { version: 14, name: "sold_and_sort_keys", sql: include_str!("../../migrations/0014_sold_and_sort_keys.sql") },
     Migration { version: 15, name: "login_tokens", sql: include_str!("../../migrations/0015_login_tokens.sql") },
+    Migration { version: 16, name: "totp", sql: include_str!("../../migrations/0016_totp.sql") },
+    Migration { version: 17, name: "mail_delivery", sql: include_str!("../../migrations/0017_mail_delivery.sql") },
     Migration { version: 18, name: "portal", sql: include_str!("../../migrations/0018_portal.sql") },
     Migration { version: 19, name: "messages", sql: include_str!("../../migrations/0019_messages.sql") },
     Migration { version: 20, name: "inbound_mail", sql: include_str!("../../migrations/0020_inbound_mail.sql") },

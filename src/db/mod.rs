@@ -101,6 +101,34 @@ pub enum DbError {
     Migration { version: i64, name: &'static str, source: sqlx::Error },
     #[error("the database has migration {0}, newer than this binary knows; upgrade carnet")]
     TooNew(i64),
+    #[error("cannot open the database {url}: {cause}")]
+    Unreachable { url: String, cause: String },
+}
+
+/// How long start-up waits for the database's first answer before giving up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One connection and one query before the pool is built: an unreachable server, a refused
+/// login or a file that is not a database is reported at once with its cause, instead of
+/// the pool retrying until its acquire timeout ("pool timed out" after 30 s).
+async fn preflight(opts: &AnyConnectOptions, backend: Backend, url: &str) -> Result<(), DbError> {
+    use sqlx::Connection;
+    let unreachable = |cause: String| DbError::Unreachable { url: crate::config::mask_url_password(url), cause };
+    let probe = async {
+        let mut conn = sqlx::AnyConnection::connect_with(opts).await?;
+        // SQLite opens a file lazily: reading its catalogue is what tells a database from any file.
+        let sql = match backend {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master",
+            Backend::Postgres => "SELECT 1",
+        };
+        conn.execute(sql).await?;
+        conn.close().await
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, probe).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+    }
 }
 
 #[derive(Clone)]
@@ -159,6 +187,7 @@ impl Db {
             }
         }
         let opts = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+        preflight(&opts, backend, &url).await?;
         let pool = open(&opts, backend, schema, max_connections.max(1), false).await?;
         let alive = Arc::new(());
         let writer = match backend {

@@ -27,6 +27,8 @@ pub const CSRF_FIELD: &str = "_csrf";
 /// The largest body a public route (login, language switch) reads: anyone may send one.
 pub const PUBLIC_BODY_BYTES: usize = 16 * 1024;
 pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Where a user whose role requires a second factor is sent until they set one up.
+pub const SECOND_FACTOR_SETUP: &str = "/account/two-factor";
 
 /// What a route requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,9 @@ pub enum Access {
     Public,
     /// Any logged-in user (their own account, the home page).
     Authenticated,
+    /// Any logged-in user, including one whose role requires a second factor they have not
+    /// set up yet: the enrolment pages and logout, all such a user may reach.
+    Enrolment,
     /// A logged-in user holding this right.
     Right(Right),
     /// A logged-in customer portal user (`http::portal`); staff sessions do not count.
@@ -48,6 +53,7 @@ impl Access {
         match self {
             Access::Public => "public".into(),
             Access::Authenticated => "authenticated".into(),
+            Access::Enrolment => "authenticated (also before second-factor enrolment)".into(),
             Access::Right(r) => r.code().into(),
             Access::Portal => "portal".into(),
             Access::PortalPublic => "portal public".into(),
@@ -128,6 +134,16 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
             let next_url = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
             return Redirect::to(&format!("/login?next={}", urlencode(&next_url))).into_response();
         };
+        // A role requiring a second factor: until the user set it up, their session opens its
+        // enrolment and nothing else, pages and API alike (tokens are not concerned).
+        if p.second_factor_due && !by_token && access != Access::Enrolment {
+            if api {
+                let resp =
+                    error_response(StatusCode::FORBIDDEN, "second_factor_required", "error.second_factor_required", FieldErrors::new());
+                return with_lang(resp, lang);
+            }
+            return Redirect::to(SECOND_FACTOR_SETUP).into_response();
+        }
         if let Access::Right(r) = access {
             if !p.can(r) {
                 return with_lang(HttpError(Error::Forbidden).into_response(), lang);

@@ -20,7 +20,6 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 use super::request::{cookie_lang, RequestId};
 use crate::error::{Error, FieldErrors};
@@ -99,6 +98,33 @@ fn generic_for(status: StatusCode) -> (&'static str, &'static str) {
     }
 }
 
+/// The body of every API error (documented as the `ErrorBody` component of the OpenAPI
+/// document, from this type).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorObject {
+    /// Stable machine code: `bad_request`, `malformed_json`, `unauthenticated`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `invalid_state`, `payload_too_large`, `unsupported_media_type`,
+    /// `validation_failed`, `rate_limited`, `internal`.
+    #[schema(example = "validation_failed")]
+    pub code: &'static str,
+    /// The message in the request's language.
+    pub message: String,
+    /// Each field at fault (a JSON path such as `lines.0.quantity`, or `body`) and its reason.
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// The request's id (also in the `X-Request-Id` header): quote it when reporting a fault.
+    pub request_id: String,
+    /// More members on some errors (`existing`: the customers holding a phone or email, on the
+    /// 409 of a customer creation).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
 /// Writes the body of every error response: the JSON error shape under `/api/`, the error
 /// page elsewhere, in the request's language and with its id. Also catches axum's own
 /// rejections (bad path parameter, bad form, wrong method) so they get the same shape.
@@ -136,15 +162,18 @@ pub async fn render_errors(req: axum::extract::Request, next: axum::middleware::
     headers.remove(axum::http::header::CONTENT_LENGTH);
     headers.remove(axum::http::header::CONTENT_TYPE);
     let mut out = if api {
-        let mut fields = serde_json::Map::new();
+        let mut fields = std::collections::BTreeMap::new();
         for e in &info.fields.0 {
-            fields.entry(e.field.clone()).or_insert_with(|| json!(t(lang, e.reason)));
+            fields.entry(e.field.clone()).or_insert_with(|| t(lang, e.reason));
         }
-        let mut error = json!({"code": info.code, "message": t(lang, info.message), "fields": fields, "request_id": request_id});
-        if let (Some(obj), Some(extra)) = (error.as_object_mut(), info.extra) {
-            obj.extend(extra);
-        }
-        (status, Json(json!({ "error": error }))).into_response()
+        let error = ErrorObject {
+            code: info.code,
+            message: t(lang, info.message),
+            fields,
+            request_id: request_id.clone(),
+            extra: info.extra.unwrap_or_default(),
+        };
+        (status, Json(ErrorBody { error })).into_response()
     } else {
         error_page(status, info.message, lang, &request_id)
     };
@@ -204,6 +233,7 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
+    use serde_json::json;
 
     #[derive(Clone, Default)]
     struct Captured(Arc<Mutex<Vec<u8>>>);

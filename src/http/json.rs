@@ -50,17 +50,41 @@ pub fn parse_json<T: ApiInput>(bytes: &[u8]) -> Result<T, JsonRejection> {
     decode(value).map_err(|(field, key)| field_error(&field, key))
 }
 
-/// The path of the first string holding a control character other than tab and line
-/// breaks (a NUL byte would reach the database), if any.
-fn control_char_at(v: &serde_json::Value, path: &str) -> Option<String> {
+/// The longest string any API body may hold, in characters (the longest text field, an
+/// intervention report, allows as much); fields with a rule of their own allow less, as the
+/// OpenAPI document says.
+pub const MAX_TEXT_CHARS: usize = 20_000;
+/// The most items any array of an API body may hold.
+pub const MAX_ITEMS: usize = 1_000;
+
+/// The path of the first value breaking the limits every body keeps, with the reason: a
+/// string holding a control character other than tab and line breaks (a NUL byte would reach
+/// the database), longer than [`MAX_TEXT_CHARS`], or an array longer than [`MAX_ITEMS`].
+fn out_of_bounds_at(v: &serde_json::Value, path: &str) -> Option<(String, &'static str)> {
     let at = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    let here = || if path.is_empty() { "body".to_string() } else { path.to_string() };
     match v {
-        serde_json::Value::String(s) if super::request::has_control_char(s) => {
-            Some(if path.is_empty() { "body".into() } else { path.into() })
-        }
-        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, x)| control_char_at(x, &at(&i.to_string()))),
-        serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| control_char_at(x, &at(k))),
+        serde_json::Value::String(s) if super::request::has_control_char(s) => Some((here(), "error.control_char")),
+        serde_json::Value::String(s) if s.chars().count() > MAX_TEXT_CHARS => Some((here(), "error.too_long")),
+        serde_json::Value::Array(items) if items.len() > MAX_ITEMS => Some((here(), "error.too_many")),
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, x)| out_of_bounds_at(x, &at(&i.to_string()))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| out_of_bounds_at(x, &at(k))),
         _ => None,
+    }
+}
+
+/// Numbers written with a zero fraction (`115.0`) become integers: JSON Schema, and so the
+/// OpenAPI document, counts them as integers.
+fn whole_numbers_as_integers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64) {
+                *v = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
     }
 }
 
@@ -74,9 +98,11 @@ fn decode<T: ApiInput>(value: serde_json::Value) -> Result<T, (String, &'static 
     } else {
         return Err(("body".into(), "error.json_object_expected"));
     }
-    if let Some(field) = control_char_at(&value, "") {
-        return Err((field, "error.control_char"));
+    if let Some(at) = out_of_bounds_at(&value, "") {
+        return Err(at);
     }
+    let mut value = value;
+    whole_numbers_as_integers(&mut value);
     let mut track = serde_path_to_error::Track::new();
     let de = serde_path_to_error::Deserializer::new(value, &mut track);
     match T::deserialize(de) {

@@ -264,7 +264,7 @@ pub struct Requests;
 pub static REQUESTS: ListDef = ListDef {
     name: "service_requests",
     path: "/service/requests",
-    filters: &["q", "status", "request_type", "mine", "owner_id", "customer_id", "open"],
+    filters: &["q", "status", "request_type", "mine", "owner_id", "customer_id", "open", "unread"],
     columns: &[
         Col::fixed("number", "service.number", Some("number")),
         Col::optional("customer", "sales.customer", Some("customer")),
@@ -293,11 +293,12 @@ impl Listed for Requests {
             .get("status")
             .map(|v| RequestStatus::parse(v).ok_or_else(|| Error::validation("status", "error.invalid_choice")))
             .transpose()?;
-        let open = match s.get("open") {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(_) => return Err(Error::validation("open", "error.invalid_choice")),
+        let flag = |name: &str| match s.get(name) {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(_) => Err(Error::validation(name.to_string(), "error.invalid_choice")),
         };
+        let (open, unread) = (flag("open")?, flag("unread")?);
         Ok(service::Filter {
             q: s.get("q").map(str::to_string),
             status,
@@ -305,6 +306,7 @@ impl Listed for Requests {
             owner_id: mine(s, p, "owner_id")?,
             customer_id: s.id("customer_id")?,
             open,
+            unread,
             sort: Some(s.sort),
         })
     }

@@ -47,7 +47,7 @@ impl AppState {
         self.clock.now_ms()
     }
     pub fn job_context(&self) -> crate::jobs::JobContext {
-        crate::jobs::JobContext { db: self.db.clone(), clock: self.clock.clone(), config: self.config.clone() }
+        crate::jobs::JobContext::new(self.db.clone(), self.clock.clone(), self.config.clone())
     }
 }
 

@@ -8,9 +8,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::MaybeCtx;
+use super::error::ErrorBody;
 use super::pages::{render, PageCtx};
 use super::{api, lists};
 use crate::i18n::Tr;
+
+pub mod limits;
 
 struct BearerAuth;
 
@@ -38,7 +41,11 @@ impl Modify for DeclaredLists {
                 .name("id")
                 .parameter_in(ParameterIn::Path)
                 .required(Required::True)
-                .schema(Some(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer))))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::Type(Type::Integer))
+                        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64))),
+                ))
                 .build()
         };
         let ok = |d: &str| ResponseBuilder::new().description(d);
@@ -61,7 +68,9 @@ impl Modify for DeclaredLists {
                 &views,
                 vec![HttpMethod::Post],
                 op(format!("Saves a new view of the {} list", def.name))
-                    .request_body(Some(RequestBodyBuilder::new().content("application/json", json("ViewBody")).build()))
+                    .request_body(Some(
+                        RequestBodyBuilder::new().content("application/json", json("ViewBody")).required(Some(Required::True)).build(),
+                    ))
                     .response("201", ok("The view").content("application/json", json("View")))
                     .response("422", ok("Invalid name")),
             );
@@ -70,7 +79,9 @@ impl Modify for DeclaredLists {
                 vec![HttpMethod::Put],
                 op("Replaces the filters of one of the caller's views (404 for anyone else's)".into())
                     .parameter(id())
-                    .request_body(Some(RequestBodyBuilder::new().content("application/json", json("ViewQueryBody")).build()))
+                    .request_body(Some(
+                        RequestBodyBuilder::new().content("application/json", json("ViewQueryBody")).required(Some(Required::True)).build(),
+                    ))
                     .response("200", ok("The view").content("application/json", json("View")))
                     .response("404", ok("Not the caller's view")),
             );
@@ -93,10 +104,80 @@ impl Modify for DeclaredLists {
     }
 }
 
+/// The answers every operation can give besides its own, in the one error shape
+/// ([`ErrorBody`]): 401 (no or bad token) and 403 (a right missing) everywhere; 400
+/// (malformed JSON, a path or query parameter of the wrong type) and 422 (validation, with
+/// the fields) where the operation takes input; 404 where the path names a record; 413 (body
+/// over `max_body_bytes`) and 415 (not JSON) where it takes a body. An operation declares its
+/// own (201, 204, 409…) on its handler; an error answer it declares without a body gets the
+/// error shape here.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut schemas = Vec::new();
+        <ErrorBody as utoipa::ToSchema>::schemas(&mut schemas);
+        schemas.push(("ErrorBody".into(), <ErrorBody as utoipa::PartialSchema>::schema()));
+        components.schemas.extend(schemas);
+        let error = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                let in_path = path.contains('{');
+                let in_query = op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query)));
+                let body = op.request_body.is_some();
+                let mut common = vec![
+                    ("401", "No token, or a token that is unknown, revoked or expired"),
+                    ("403", "The caller's role lacks the right this operation requires"),
+                ];
+                if in_path || in_query || body {
+                    common.push(("400", "Malformed JSON, or a path or query parameter that is not of its type"));
+                    common.push(("422", "Invalid input: `error.fields` names each field at fault and the reason"));
+                }
+                let names_view = op
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|ps| ps.iter().any(|p| p.name == "view" && matches!(p.parameter_in, ParameterIn::Query)));
+                if in_path {
+                    common.push(("404", "No such record, or one the caller may not see"));
+                } else if names_view {
+                    common.push(("404", "No such saved view, or one the caller may not use"));
+                }
+                if body {
+                    common.push(("413", "Body larger than `max_body_bytes`"));
+                    common.push(("415", "Body not sent as `application/json`"));
+                }
+                for (code, description) in common {
+                    op.responses.responses.entry(code.to_string()).or_insert_with(|| {
+                        ResponseBuilder::new().description(description).content("application/json", error()).build().into()
+                    });
+                }
+                for (code, response) in op.responses.responses.iter_mut() {
+                    if let (true, RefOr::T(r)) = (code.starts_with('4'), response) {
+                        if r.content.is_empty() {
+                            r.content.insert("application/json".into(), error());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The lists the API serves with their path.
+pub fn api_lists() -> Vec<(&'static crate::http::listing::ListDef, &'static str)> {
+    let mut out: Vec<_> = lists::API.iter().map(|(def, base, _)| (*def, *base)).collect();
+    out.push((&lists::USERS, "/api/v1/users"));
+    out
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Carnet API", description = "CRM and service desk. Authenticate with `Authorization: Bearer <token>` (create a token on your account page). Lists are keyset-paginated: pass `next_cursor` as `after`. Errors: `{\"error\": {\"code\", \"message\", \"fields\", \"request_id\"}}`."),
-    modifiers(&BearerAuth, &DeclaredLists),
+    modifiers(&BearerAuth, &DeclaredLists, &CommonResponses),
     components(schemas(crate::views::View, super::listing::ViewBody, super::listing::ViewQueryBody, super::listing::ViewList)),
     paths(
         api::me,
@@ -111,7 +192,7 @@ impl Modify for DeclaredLists {
         api::customers::list, api::customers::create, api::customers::lookup, api::customers::get,
         api::customers::update, api::customers::delete, api::customers::merge, api::customers::contacts, api::customers::create_contact,
         api::customers::update_contact, api::customers::delete_contact,
-        api::mail::list, api::mail::get, api::mail::retry, api::mail::send_test, api::mail::list_templates, api::mail::put_template,
+        api::mail::list, api::mail::get, api::mail::retry, api::mail::retry_failed, api::mail::send_test, api::mail::list_templates, api::mail::put_template,
         api::mail::get_prefs, api::mail::put_prefs,
         api::sales::list, api::sales::trash, api::sales::create, api::sales::get, api::sales::update, api::sales::restore,
         api::sales::history, api::sales::notes, api::sales::add_note, api::sales::board, api::sales::open_files, api::sales::create_lead,
@@ -130,8 +211,17 @@ impl Modify for DeclaredLists {
 )]
 pub struct ApiDoc;
 
+/// The document as served: generated from the annotations, then the limits the server
+/// enforces written in from the parsers' constants ([`limits`]; as JSON, since utoipa's
+/// model cannot hold a choice between formats).
+pub fn spec() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    limits::write(&mut doc, &api_lists());
+    doc
+}
+
 pub async fn document() -> Response {
-    Json(ApiDoc::openapi()).into_response()
+    Json(spec()).into_response()
 }
 
 pub struct Op {
@@ -186,10 +276,9 @@ pub async fn docs_page(m: MaybeCtx) -> Response {
         }
     }
     ops.sort_by(|a, b| a.tag.cmp(&b.tag).then(a.path.cmp(&b.path)));
-    let schemas = doc
-        .components
-        .as_ref()
-        .map(|c| c.schemas.iter().map(|(name, s)| (name.clone(), serde_json::to_string_pretty(s).unwrap_or_default())).collect())
+    let schemas = spec()["components"]["schemas"]
+        .as_object()
+        .map(|c| c.iter().map(|(name, s)| (name.clone(), serde_json::to_string_pretty(s).unwrap_or_default())).collect())
         .unwrap_or_default();
     let tr: Tr = m.tr;
     let c = PageCtx::anonymous(tr, "api.title", &m.request_id);

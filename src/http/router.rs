@@ -9,7 +9,7 @@ use axum::Router;
 use super::auth::{guard, Access, PUBLIC_BODY_BYTES};
 use super::{api, listing, lists, openapi, pages, portal, AppState};
 use crate::access::Right::*;
-use Access::{Authenticated, Portal, PortalPublic, Public, Right};
+use Access::{Authenticated, Enrolment, Portal, PortalPublic, Public, Right};
 
 /// A route as listed in the table: method, path (axum syntax) and required access.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +69,8 @@ routes! {
     // Login, logout, language, own account.
     get "/login" => Public, pages::login_page;
     post "/login" => Public, pages::login_submit;
-    post "/logout" => Authenticated, pages::logout;
+    post "/login/code" => Public, pages::two_factor::login_code;
+    post "/logout" => Enrolment, pages::logout;
     post "/language" => Public, pages::set_language;
     get "/" => Authenticated, pages::home;
     get "/account" => Authenticated, pages::account::page;
@@ -77,6 +78,12 @@ routes! {
     post "/account/tokens" => Authenticated, pages::account::create_token;
     post "/account/tokens/{id}/revoke" => Authenticated, pages::account::revoke_token;
     post "/account/notifications" => Authenticated, pages::account::save_notifications;
+    get "/account/two-factor" => Enrolment, pages::two_factor::page;
+    post "/account/two-factor/setup" => Enrolment, pages::two_factor::setup;
+    get "/account/two-factor/qr.svg" => Enrolment, pages::two_factor::qr;
+    post "/account/two-factor/confirm" => Enrolment, pages::two_factor::confirm;
+    post "/account/two-factor/recovery-codes" => Authenticated, pages::two_factor::renew;
+    post "/account/two-factor/disable" => Authenticated, pages::two_factor::disable;
 
     // Staff directory (the first record type filtered by visibility).
     get "/users" => Right(UsersRead), pages::directory::list;
@@ -180,6 +187,9 @@ routes! {
     post "/service/documents/{id}/share" => Right(DocumentsCreate), portal::staff::share_document;
     post "/service/interventions/{id}/share-report" => Right(InterventionsUpdate), portal::staff::share_report;
     get "/service/requests/{id}/portal-preview" => Right(ServiceRequestsRead), portal::staff::preview;
+    post "/service/requests/{id}/messages" => Right(ServiceMessages), pages::service::post_message;
+    post "/service/requests/{id}/messages/{message_id}/read" => Right(ServiceMessages), pages::service::mark_message;
+    post "/service/requests/{id}/conversation" => Right(ServiceMessages), pages::service::block_conversation;
     get "/service/inbound" => Right(ServiceInboundManage), pages::inbound::page;
     post "/service/inbound/{id}/assign" => Right(ServiceInboundManage), pages::inbound::assign;
     post "/service/inbound/{id}/create" => Right(ServiceInboundManage), pages::inbound::create;
@@ -204,6 +214,7 @@ routes! {
     post "/portal/requests" => Portal, portal::pages::create_request;
     get "/portal/requests/{id}" => Portal, portal::pages::request;
     post "/portal/requests/{id}/documents" => Portal, portal::pages::upload;
+    post "/portal/requests/{id}/messages" => Portal, portal::pages::post_message;
     get "/portal/documents/{id}" => Portal, portal::pages::document;
     get "/portal/interventions/{id}/calendar.ics" => Portal, portal::pages::visit_ics;
     get "/portal/planning" => Portal, portal::pages::planning;
@@ -229,6 +240,7 @@ routes! {
     get "/admin/users/{id}" => Right(AdminUsers), pages::admin::users::edit_form;
     post "/admin/users/{id}" => Right(AdminUsers), pages::admin::users::update;
     post "/admin/users/{id}/password" => Right(AdminUsers), pages::admin::users::set_password;
+    post "/admin/users/{id}/two-factor/reset" => Right(AdminUsers), pages::admin::users::reset_two_factor;
     get "/admin/users/{id}/history" => Right(AdminUsers), pages::admin::users::history;
     get "/admin/roles" => Right(AdminRoles), pages::admin::roles::list;
     get "/admin/roles/new" => Right(AdminRoles), pages::admin::roles::new_form;
@@ -260,6 +272,7 @@ routes! {
     post "/admin/outbox/test" => Right(AdminMail), pages::admin::mail::send_test;
     get "/admin/outbox/{id}" => Right(AdminMail), pages::admin::mail::show;
     post "/admin/outbox/{id}/retry" => Right(AdminMail), pages::admin::mail::retry;
+    post "/admin/outbox/retry-failed" => Right(AdminMail), pages::admin::mail::retry_failed;
     get "/admin/outbox/{id}/attachments/{aid}" => Right(AdminMail), pages::admin::mail::attachment;
     get "/admin/email-templates" => Right(AdminMail), pages::admin::mail::templates_list;
     get "/admin/email-templates/{event}/{lang}" => Right(AdminMail), pages::admin::mail::template_form;
@@ -383,6 +396,7 @@ routes! {
     post "/api/v1/emails/test" => Right(AdminMail), api::mail::send_test;
     get "/api/v1/emails/{id}" => Right(AdminMail), api::mail::get;
     post "/api/v1/emails/{id}/retry" => Right(AdminMail), api::mail::retry;
+    post "/api/v1/emails/retry-failed" => Right(AdminMail), api::mail::retry_failed;
     get "/api/v1/email-templates" => Right(AdminMail), api::mail::list_templates;
     put "/api/v1/email-templates/{event}/{lang}" => Right(AdminMail), api::mail::put_template;
     get "/api/v1/jobs" => Right(AdminJobs), api::admin::list_jobs;

@@ -6,6 +6,9 @@ use argon2::Argon2;
 
 use crate::error::{Error, Result};
 
+/// The longest password, in bytes.
+pub const MAX_BYTES: usize = 1024;
+
 pub const MIN_LENGTH: usize = 10;
 
 /// The most common passwords, lowercase, one a line: the 10,000 first of the `passwords`
@@ -29,7 +32,7 @@ pub fn validate(password: &str, email: &str) -> Result<()> {
     if password.chars().count() < MIN_LENGTH {
         return Err(Error::validation("password", "error.password_too_short"));
     }
-    if password.len() > 1024 {
+    if password.len() > MAX_BYTES {
         return Err(Error::validation("password", "error.too_long"));
     }
     if password.trim().to_lowercase() == email.trim().to_lowercase() {

@@ -83,6 +83,8 @@ struct PrincipalRow {
     last_seen_at: Option<i64>,
     /// The setting `ui.timezone`, read in the same query.
     zone: Option<String>,
+    /// The role requires a second factor the user has not enabled (sessions only).
+    second_factor_due: i64,
 }
 
 /// The principal's columns; `o` is the user's unit (its home branch's path by the rule of
@@ -121,6 +123,7 @@ fn principal_from(row: Option<PrincipalRow>, session_hash: Option<String>) -> Op
         },
         csrf_token: first.csrf_token.clone(),
         session_hash,
+        second_factor_due: first.second_factor_due == 1,
     })
 }
 
@@ -129,7 +132,10 @@ fn principal_from(row: Option<PrincipalRow>, session_hash: Option<String>) -> Op
 pub async fn principal(db: &Db, secret: &str, now: Millis, idle_ms: Millis) -> Result<Option<Principal>> {
     let hash = hash_secret(secret);
     let row: Option<PrincipalRow> = sqlx::query_as(&format!(
-        "SELECT {}, {}, s.csrf_token, s.last_seen_at FROM sessions s \
+        "SELECT {}, {}, s.csrf_token, s.last_seen_at, \
+         CAST(CASE WHEN r.require_second_factor = 1 AND NOT EXISTS \
+           (SELECT 1 FROM user_totp t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT) AS second_factor_due \
+         FROM sessions s \
          JOIN users u ON u.id = s.user_id JOIN roles r ON r.id = u.role_id \
          LEFT JOIN org_units o ON o.id = u.org_unit_id \
          WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.active = $4",
@@ -156,7 +162,7 @@ pub async fn principal(db: &Db, secret: &str, now: Millis, idle_ms: Millis) -> R
 pub async fn principal_for_token(db: &Db, token: &str, now: Millis) -> Result<Option<Principal>> {
     let hash = hash_secret(token);
     let row: Option<PrincipalRow> = sqlx::query_as(&format!(
-        "SELECT {}, {}, NULL AS csrf_token, t.last_used_at AS last_seen_at FROM api_tokens t \
+        "SELECT {}, {}, NULL AS csrf_token, t.last_used_at AS last_seen_at, CAST(0 AS BIGINT) AS second_factor_due FROM api_tokens t \
          JOIN users u ON u.id = t.user_id JOIN roles r ON r.id = u.role_id \
          LEFT JOIN org_units o ON o.id = u.org_unit_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $3) AND u.active = $2",

@@ -38,6 +38,8 @@ pub enum Key<'a> {
     Device(&'a str),
     /// The client's address.
     Address(&'a str),
+    /// The second step of a user's login (their id): codes typed after the right password.
+    SecondFactor(&'a str),
 }
 
 impl Key<'_> {
@@ -46,6 +48,7 @@ impl Key<'_> {
             Key::Account(s) => format!("account:{s}"),
             Key::Device(s) => format!("device:{s}"),
             Key::Address(s) => format!("address:{s}"),
+            Key::SecondFactor(s) => format!("second-factor:{s}"),
         };
         Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
     }

@@ -14,6 +14,9 @@ use crate::clock::Millis;
 use crate::db::{Db, Tx};
 use crate::error::{Error, Result};
 
+/// The longest token name, in characters.
+pub const NAME_MAX: usize = 100;
+
 pub const PREFIX: &str = "carnet_";
 /// The lifetime of a new token when its creator chooses none.
 pub const DEFAULT_DAYS: i64 = 90;
@@ -81,7 +84,7 @@ pub fn parse_name(raw: &str) -> Result<String> {
     if name.is_empty() {
         return Err(Error::validation("name", "error.required"));
     }
-    if name.chars().count() > 100 {
+    if name.chars().count() > NAME_MAX {
         return Err(Error::validation("name", "error.too_long"));
     }
     Ok(name.to_string())

@@ -13,6 +13,9 @@ use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result, UniqueField};
 use crate::i18n::Lang;
 
+/// The longest user name, in characters (trimmed).
+pub const NAME_MAX: usize = 200;
+
 #[derive(Debug, Clone, FromRow)]
 struct UserRow {
     id: i64,
@@ -168,7 +171,7 @@ impl UserForm {
         let name = self.name.trim().to_string();
         if name.is_empty() {
             errs.add("name", "error.required");
-        } else if name.chars().count() > 200 {
+        } else if name.chars().count() > NAME_MAX {
             errs.add("name", "error.too_long");
         }
         let language = match self.language.as_deref().filter(|s| !s.is_empty()) {
@@ -294,25 +297,40 @@ pub struct Staff {
     pub email: String,
 }
 
-/// Every active user, by name, for pickers.
-pub async fn all_active(db: &Db) -> Result<Vec<Staff>> {
-    Ok(sqlx::query_as("SELECT id, name, email FROM users WHERE active = $1 ORDER BY sort_key, id LIMIT 5000")
-        .bind(1i64)
-        .fetch_all(&db.pool)
-        .await?)
+/// The users a picker bound by no directory offers (an administrator choosing a group's
+/// members): every active user, or those whose name or email starts with the words of `q`,
+/// the first [`PICK_LIMIT`] by name, and whether more match (the page then asks for a
+/// search); plus the ones the record already has (`keep`, even inactive), so that saving it
+/// as it is keeps them.
+pub async fn pick_active(db: &Db, q: &str, keep: &[i64]) -> Result<(Vec<Staff>, bool)> {
+    let mut sql = Sql::new("SELECT u.id, u.name, u.email FROM users u WHERE u.active = ");
+    sql.bind(1i64);
+    if let Some(m) = crate::search::matching(User::ENTITY, "u.id", q) {
+        sql.push(" AND ").append(m);
+    }
+    sql.push(" ORDER BY u.sort_key, u.id LIMIT ").bind(PICK_LIMIT + 1);
+    let mut all: Vec<Staff> = sql.query_as().fetch_all(&db.pool).await?;
+    let more = all.len() as i64 > PICK_LIMIT;
+    all.truncate(PICK_LIMIT as usize);
+    all.extend(missing_of(db, &all, keep).await?);
+    Ok((all, more))
 }
 
-/// The users a form offers (owner, members, participants, technicians): the active ones,
-/// plus the inactive ones the record already has (`keep`), so that saving it as it is
-/// keeps them.
-pub async fn active_and(db: &Db, keep: &[i64]) -> Result<Vec<Staff>> {
-    let mut all = all_active(db).await?;
-    let missing: Vec<i64> = keep.iter().copied().filter(|id| !all.iter().any(|u| u.id == *id)).collect();
-    for id in missing {
-        let u: Option<Staff> = sqlx::query_as("SELECT id, name, email FROM users WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;
-        all.extend(u);
+/// The users of `keep` that `listed` leaves out, in one statement.
+async fn missing_of(db: &Db, listed: &[Staff], keep: &[i64]) -> Result<Vec<Staff>> {
+    let missing: Vec<i64> = keep.iter().copied().filter(|id| !listed.iter().any(|u| u.id == *id)).collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(all)
+    let mut q = Sql::new("SELECT id, name, email FROM users WHERE id IN (");
+    for (i, id) in missing.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(*id);
+    }
+    q.push(") ORDER BY sort_key, id");
+    Ok(q.query_as::<Staff>().fetch_all(&db.pool).await?)
 }
 
 /// The most users a pick-list shows (the first by name). A directory larger than this is
@@ -327,20 +345,25 @@ pub async fn pickable(db: &Db, vis: &Visibility, keep: &[i64]) -> Result<Vec<Sta
     let mut q = Sql::new("SELECT u.id, u.name, u.email FROM users u WHERE u.active = ");
     q.bind(1i64).push(" AND ").append(vis.filter("u.id", "u.org_unit_id")).push(" ORDER BY u.sort_key, u.id LIMIT ").bind(PICK_LIMIT);
     let mut all: Vec<Staff> = q.query_as().fetch_all(&db.pool).await?;
-    // The record's own users, when the page above left them out: one statement for all.
-    let missing: Vec<i64> = keep.iter().copied().filter(|id| !all.iter().any(|u| u.id == *id)).collect();
-    if !missing.is_empty() {
-        let mut q = Sql::new("SELECT id, name, email FROM users WHERE id IN (");
-        for (i, id) in missing.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.bind(*id);
-        }
-        q.push(") ORDER BY sort_key, id");
-        all.extend(q.query_as::<Staff>().fetch_all(&db.pool).await?);
-    }
+    // The record's own users, when the page above left them out.
+    all.extend(missing_of(db, &all, keep).await?);
     Ok(all)
+}
+
+/// An owner chosen by someone for a customer, an opportunity or a request is an active user
+/// of the directory they see, as the pick-list offers them ([`pickable`]); the record's
+/// current owner (`current`) stays a valid choice whoever it is, so that a record saved as it
+/// is keeps it. Otherwise `422` on `owner_id` (`error.unknown_user`): a forged id says
+/// nothing of users outside the directory.
+pub async fn check_owner_choice(db: &Db, vis: &Visibility, chosen: Option<i64>, current: Option<i64>) -> Result<()> {
+    let Some(owner) = chosen.filter(|o| Some(*o) != current) else { return Ok(()) };
+    let mut q = Sql::new("SELECT COUNT(*) FROM users u WHERE u.active = ");
+    q.bind(1i64).push(" AND u.id = ").bind(owner).push(" AND ").append(vis.filter("u.id", "u.org_unit_id"));
+    let n: i64 = q.query_scalar().fetch_one(&db.pool).await?;
+    if n == 0 {
+        return Err(Error::validation("owner_id", "error.unknown_user"));
+    }
+    Ok(())
 }
 
 async fn resolve_refs(tx: &mut Tx, input: &UserInput) -> Result<i64> {

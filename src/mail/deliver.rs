@@ -151,49 +151,68 @@ pub fn build(e: &EmailRow, attachments: &[super::Attachment]) -> anyhow::Result<
 }
 
 /// The job body: sends email `email_id` once.
+///
+/// Whatever goes wrong is written on the email: a refusal by the server (5xx) or a message
+/// that cannot be built makes it `failed` at once; anything else (server unreachable, a
+/// transport that cannot be set up, an attachment that cannot be read) is retried with the
+/// job's backoff, and the email is `failed` with its last error after [`MAX_ATTEMPTS`]
+/// attempts or at the job's last one. A `failed` email is resent by an administrator
+/// ([`super::retry`], [`super::retry_failed`]).
 pub async fn run(ctx: &JobContext, payload: serde_json::Value) -> anyhow::Result<String> {
     let id = payload["email_id"].as_i64().ok_or_else(|| anyhow::anyhow!("payload without email_id"))?;
+    let outcome = deliver(ctx, id).await;
+    if let Err(e) = &outcome {
+        if ctx.attempt.is_last() {
+            // The job gives up (an error before the email could be updated, such as the
+            // database failing mid-way): the email says so, and can be resent.
+            sqlx::query("UPDATE emails SET status = 'failed', last_error = $1 WHERE id = $2 AND status = 'queued'")
+                .bind(format!("{e:#}"))
+                .bind(id)
+                .execute(&ctx.db.pool)
+                .await?;
+        }
+    }
+    outcome
+}
+
+/// [`run`] for email `id`.
+async fn deliver(ctx: &JobContext, id: i64) -> anyhow::Result<String> {
     let Some(e) = super::get(&ctx.db, id).await? else {
         return Ok(format!("email {id} no longer exists"));
     };
     if e.status != "queued" {
         return Ok(format!("email {id} already {}", e.status));
     }
-    let metas = super::attachments(&ctx.db, id).await?;
-    let mut atts = Vec::with_capacity(metas.len());
-    for m in metas {
-        if let Some(a) = super::attachment(&ctx.db, id, m.id).await? {
-            atts.push(a);
-        }
-    }
-    let transport = Transport::from_config(&ctx.config)?;
-    let outcome = match build(&e, &atts) {
-        Ok(msg) => transport.send(id, &msg).await,
-        Err(err) => Err(SendError::Permanent(format!("cannot build the message: {err}"))),
-    };
+    let outcome = attempt(ctx, &e).await;
     let now = ctx.clock.now_ms();
     match outcome {
-        Ok(()) => {
-            sqlx::query("UPDATE emails SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL, delivered_via = $2 WHERE id = $3")
-                .bind(now)
-                .bind(transport.name())
-                .bind(id)
-                .execute(&ctx.db.pool)
-                .await?;
-            Ok(format!("email {id} sent via {}", transport.name()))
+        Ok(via) => {
+            sqlx::query(
+                "UPDATE emails SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL, delivered_via = $2, \
+                 delivered_by = $3 WHERE id = $4 AND status = 'queued'",
+            )
+            .bind(now)
+            .bind(via)
+            .bind(Some(ctx.worker.as_str()).filter(|w| !w.is_empty()))
+            .bind(id)
+            .execute(&ctx.db.pool)
+            .await?;
+            Ok(format!("email {id} sent via {via} by {}", ctx.worker))
         }
         Err(SendError::Permanent(msg)) => {
-            sqlx::query("UPDATE emails SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2")
-                .bind(&msg)
-                .bind(id)
-                .execute(&ctx.db.pool)
-                .await?;
+            sqlx::query(
+                "UPDATE emails SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2 AND status = 'queued'",
+            )
+            .bind(&msg)
+            .bind(id)
+            .execute(&ctx.db.pool)
+            .await?;
             Ok(format!("email {id} refused: {msg}"))
         }
         Err(SendError::Transient(msg)) => {
             let attempts = e.attempts + 1;
-            let status = if attempts >= MAX_ATTEMPTS { "failed" } else { "queued" };
-            sqlx::query("UPDATE emails SET status = $1, attempts = $2, last_error = $3 WHERE id = $4")
+            let status = if attempts >= MAX_ATTEMPTS || ctx.attempt.is_last() { "failed" } else { "queued" };
+            sqlx::query("UPDATE emails SET status = $1, attempts = $2, last_error = $3 WHERE id = $4 AND status = 'queued'")
                 .bind(status)
                 .bind(attempts)
                 .bind(&msg)
@@ -208,4 +227,20 @@ pub async fn run(ctx: &JobContext, payload: serde_json::Value) -> anyhow::Result
             }
         }
     }
+}
+
+/// One delivery attempt of `e`: the transport's name, or why it did not go.
+async fn attempt(ctx: &JobContext, e: &EmailRow) -> Result<&'static str, SendError> {
+    let transient = |what: &str, err: &dyn std::fmt::Display| SendError::Transient(format!("{what}: {err}"));
+    let metas = super::attachments(&ctx.db, e.id).await.map_err(|err| transient("reading the attachments", &err))?;
+    let mut atts = Vec::with_capacity(metas.len());
+    for m in metas {
+        if let Some(a) = super::attachment(&ctx.db, e.id, m.id).await.map_err(|err| transient("reading an attachment", &err))? {
+            atts.push(a);
+        }
+    }
+    let transport = Transport::from_config(&ctx.config).map_err(|err| transient("mail transport", &err))?;
+    let msg = build(e, &atts).map_err(|err| SendError::Permanent(format!("cannot build the message: {err}")))?;
+    transport.send(e.id, &msg).await?;
+    Ok(transport.name())
 }

@@ -25,6 +25,9 @@ use crate::db::{Db, Sql, Tx};
 use crate::email::Email;
 use crate::error::{Error, FieldErrors, Result};
 
+/// The states of an email in the outbox, as the API filters them.
+pub const STATUSES: &[&str] = &["queued", "sent", "failed"];
+
 /// An address with an optional display name. Parsing refuses anything that could add a
 /// header (CR, LF) or smuggle a second address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -339,6 +342,8 @@ pub struct EmailRow {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub delivered_via: Option<String>,
+    /// The worker that sent it (`host-pid-kind-run`).
+    pub delivered_by: Option<String>,
     pub created_at: i64,
     pub sent_at: Option<i64>,
 }
@@ -375,7 +380,8 @@ pub struct AttachmentMeta {
 pub async fn get(db: &Db, id: i64) -> Result<Option<EmailRow>> {
     Ok(sqlx::query_as(
         "SELECT id, entity_type, entity_id, event, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject, text_body, html_body, \
-         message_id, in_reply_to, references_ids, status, attempts, last_error, delivered_via, created_at, sent_at FROM emails WHERE id = $1",
+         message_id, in_reply_to, references_ids, status, attempts, last_error, delivered_via, delivered_by, created_at, sent_at \
+         FROM emails WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&db.pool)
@@ -399,20 +405,96 @@ pub async fn attachment(db: &Db, email_id: i64, id: i64) -> Result<Option<Attach
     Ok(row.map(|(filename, content_type, content)| Attachment { filename, content_type, content }))
 }
 
-/// Puts a failed email back in the queue (administrators).
-pub async fn retry(db: &Db, id: i64, now: Millis) -> Result<()> {
+/// Puts a failed email back in the queue (administrators), in its history. Anything but a
+/// failed email is refused (`error.email_not_failed`, 409).
+pub async fn retry(db: &Db, actor: &crate::access::Actor, now: Millis, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
-    let n = sqlx::query("UPDATE emails SET status = 'queued', attempts = 0, last_error = NULL WHERE id = $1 AND status = 'failed'")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if n == 0 {
+    if !requeue(&mut tx, actor, now, id).await? {
         return Err(Error::InvalidState { reason: "error.email_not_failed" });
     }
-    crate::jobs::enqueue(&mut tx, deliver::JOB, &serde_json::json!({ "email_id": id }), now, now, None).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Puts every failed email back in the queue (administrators), each in its history, by
+/// batches of 500 in a transaction each. Returns how many.
+pub async fn retry_failed(db: &Db, actor: &crate::access::Actor, now: Millis) -> Result<u64> {
+    let mut done = 0;
+    let mut after = 0i64;
+    loop {
+        let mut tx = db.begin().await?;
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM emails WHERE status = 'failed' AND id > $1 ORDER BY id LIMIT 500")
+            .bind(after)
+            .fetch_all(&mut *tx)
+            .await?;
+        let Some(&last) = ids.last() else {
+            tx.commit().await?;
+            return Ok(done);
+        };
+        for id in ids {
+            done += u64::from(requeue(&mut tx, actor, now, id).await?);
+        }
+        tx.commit().await?;
+        after = last;
+    }
+}
+
+/// One failed email queued again with a fresh count of attempts: `false` when it is not failed.
+async fn requeue(tx: &mut Tx, actor: &crate::access::Actor, now: Millis, id: i64) -> Result<bool> {
+    let error: Option<Option<String>> =
+        sqlx::query_scalar("SELECT last_error FROM emails WHERE id = $1 AND status = 'failed'").bind(id).fetch_optional(&mut **tx).await?;
+    let Some(error) = error else { return Ok(false) };
+    sqlx::query("UPDATE emails SET status = 'queued', attempts = 0, last_error = NULL WHERE id = $1 AND status = 'failed'")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    crate::jobs::enqueue(tx, deliver::JOB, &serde_json::json!({ "email_id": id }), now, now, None).await?;
+    let changes = [
+        crate::audit::Change { field: "status".into(), old: Some("failed".into()), new: Some("queued".into()) },
+        crate::audit::Change { field: "last_error".into(), old: error, new: None },
+    ];
+    crate::audit::record(tx, actor, now, ENTITY, id, "resend", &changes).await?;
+    Ok(true)
+}
+
+/// An email's entity name in the change history.
+pub const ENTITY: &str = "email";
+
+/// Delivers email `id` now (`carnet admin send-test-email`): its delivery job is run here if
+/// it still waits; if another worker took it first (a running server), that worker's outcome
+/// is waited for (at most `wait`). Either way the answer is the email as it then is, whose
+/// `delivered_by` names the worker that sent it.
+pub async fn deliver_now(
+    ctx: &crate::jobs::JobContext,
+    registry: &crate::jobs::Registry,
+    id: i64,
+    wait: std::time::Duration,
+) -> Result<EmailRow> {
+    let payload = serde_json::json!({ "email_id": id });
+    let me = crate::jobs::Worker::register(&ctx.db, ctx.clock.now_ms(), "cli").await?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut tried = false;
+    let email = loop {
+        let email = get(&ctx.db, id).await?.ok_or(Error::NotFound)?;
+        if email.status != "queued" {
+            break email;
+        }
+        match crate::jobs::find_active(&ctx.db, deliver::JOB, &payload).await? {
+            Some(j) if j.status == "queued" && !tried => {
+                tried = true;
+                if let Some(claimed) = crate::jobs::claim_id(&ctx.db, &me.id, ctx.clock.now_ms(), ctx.lease_ms(), j.id).await? {
+                    // The outcome is the email's, read at the next turn; the job's is recorded.
+                    let _outcome = crate::jobs::execute(ctx, registry, &me.id, claimed).await?;
+                }
+            }
+            Some(j) if j.status == "running" && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            _ => break email,
+        }
+    };
+    me.stop(&ctx.db, ctx.clock.now_ms()).await?;
+    Ok(email)
 }
 
 /// Sends the test email to `to` (administrators check the mail set-up with it).
@@ -432,12 +514,16 @@ pub async fn send_test(db: &Db, actor: &crate::access::Actor, now: Millis, to: M
     ids.first().copied().ok_or(Error::NotFound)
 }
 
-/// How many emails wait in the queue, and how many of them already failed an attempt.
-pub async fn queue_state(db: &Db) -> Result<(i64, i64)> {
-    let row: (i64, i64) =
-        sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) FROM emails WHERE status = 'queued'")
-            .fetch_one(&db.pool)
-            .await?;
+/// How many emails wait in the queue, how many of them already failed an attempt, and how
+/// many failed for good (to be resent).
+pub async fn queue_state(db: &Db) -> Result<(i64, i64, i64)> {
+    let row: (i64, i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN status = 'queued' AND attempts > 0 THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) FROM emails WHERE status IN ('queued', 'failed')",
+    )
+    .fetch_one(&db.pool)
+    .await?;
     Ok(row)
 }
 

@@ -10,6 +10,11 @@ use crate::clock::Millis;
 use crate::db::{Db, Tx};
 use crate::error::{Error, FieldErrors, Result, UniqueField};
 
+/// The longest name of a group.
+pub const NAME_MAX: usize = 120;
+/// The longest description of a group.
+pub const DESCRIPTION_MAX: usize = 2000;
+
 #[derive(Debug, Clone, FromRow)]
 struct GroupRow {
     id: i64,
@@ -57,10 +62,10 @@ impl GroupInput {
         let name = name.trim();
         if name.is_empty() {
             errs.add("name", "error.required");
-        } else if name.chars().count() > 120 {
+        } else if name.chars().count() > NAME_MAX {
             errs.add("name", "error.too_long");
         }
-        if description.chars().count() > 2000 {
+        if description.chars().count() > DESCRIPTION_MAX {
             errs.add("description", "error.too_long");
         }
         errs.into_result()?;

@@ -10,6 +10,9 @@ use crate::clock::Millis;
 use crate::db::{Db, Tx};
 use crate::error::{Error, FieldErrors, Result};
 
+/// The longest name of a unit.
+pub const NAME_MAX: usize = 120;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnitKind {
@@ -97,7 +100,7 @@ impl UnitInput {
         let name = name.trim();
         if name.is_empty() {
             errs.add("name", "error.required");
-        } else if name.chars().count() > 120 {
+        } else if name.chars().count() > NAME_MAX {
             errs.add("name", "error.too_long");
         }
         let kind = UnitKind::from_code(kind);

@@ -11,6 +11,15 @@ use crate::clock::{format_ms, Millis, Zone};
 use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
 
+/// The furthest the task list of calls looks ahead, in days.
+pub const TASK_DAYS_MAX: i64 = 366;
+/// The longest subject of a call.
+pub const SUBJECT_MAX: usize = 200;
+/// The longest notes of a call.
+pub const NOTES_MAX: usize = 10_000;
+/// The longest comment logged with a call's outcome.
+pub const COMMENT_MAX: usize = 2000;
+
 pub const REMINDER_JOB: &str = "call-reminders";
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
@@ -107,10 +116,10 @@ impl CallForm {
         let subject = self.subject.trim();
         if subject.is_empty() {
             errs.add("subject", "error.required");
-        } else if subject.chars().count() > 200 {
+        } else if subject.chars().count() > SUBJECT_MAX {
             errs.add("subject", "error.too_long");
         }
-        if self.notes.chars().count() > 10_000 {
+        if self.notes.chars().count() > NOTES_MAX {
             errs.add("notes", "error.too_long");
         }
         errs.into_result()?;
@@ -204,7 +213,7 @@ pub async fn reschedule(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Ca
 /// cancels it (`outcome` = `cancelled`). The timeline says so.
 pub async fn log(db: &Db, actor: &Actor, now: Millis, id: i64, outcome: &str, comment: &str) -> Result<Call> {
     let comment = comment.trim();
-    if comment.chars().count() > 2000 {
+    if comment.chars().count() > COMMENT_MAX {
         return Err(Error::validation("comment", "error.too_long"));
     }
     let outcomes = crate::lists::items(db, "call_outcome", false).await?;

@@ -63,6 +63,13 @@ pub struct LeadInput {
     pub branch_id: Option<i64>,
 }
 
+/// The longest message of a lead.
+pub const MESSAGE_MAX: usize = 10_000;
+/// The longest source of a lead.
+pub const SOURCE_MAX: usize = 100;
+/// The longest `Idempotency-Key` header, in bytes.
+pub const IDEMPOTENCY_KEY_MAX: usize = 200;
+
 fn text(errs: &mut FieldErrors, field: &str, v: &str, max: usize) -> String {
     let v = v.trim();
     if v.chars().count() > max {
@@ -82,11 +89,11 @@ impl LeadForm {
             errs.add("phone", "error.phone_or_email");
             errs.add("email", "error.phone_or_email");
         }
-        let first_name = text(&mut errs, "first_name", &self.first_name, 100);
-        let last_name = text(&mut errs, "last_name", &self.last_name, 100);
-        let message = text(&mut errs, "message", &self.message, 10_000);
-        let source = text(&mut errs, "source", &self.source, 100);
-        let stock_number = text(&mut errs, "stock_number", &self.stock_number, 40);
+        let first_name = text(&mut errs, "first_name", &self.first_name, crate::customers::NAME_MAX);
+        let last_name = text(&mut errs, "last_name", &self.last_name, crate::customers::NAME_MAX);
+        let message = text(&mut errs, "message", &self.message, MESSAGE_MAX);
+        let source = text(&mut errs, "source", &self.source, SOURCE_MAX);
+        let stock_number = text(&mut errs, "stock_number", &self.stock_number, super::stock::NUMBER_MAX);
         let lead_type = self.lead_type.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or("internet").to_string();
         errs.into_result()?;
         Ok(LeadInput { first_name, last_name, email, phone, message, source, stock_number, lead_type, branch_id: self.branch_id })
@@ -224,7 +231,9 @@ struct Key<'a> {
 /// answer for the same lead and refuses (422) a different lead under the same key.
 pub async fn intake(db: &Db, actor: &Actor, now: Millis, input: &LeadInput, key: Option<&str>, defaults: Defaults) -> Result<LeadResult> {
     let key = match key {
-        Some(k) if k.is_empty() || k.len() > 200 => return Err(Error::validation("Idempotency-Key", "error.idempotency_key")),
+        Some(k) if k.is_empty() || k.len() > IDEMPOTENCY_KEY_MAX => {
+            return Err(Error::validation("Idempotency-Key", "error.idempotency_key"))
+        }
         Some(k) => Some(Key { scope: key_scope(actor), key: k, fingerprint: fingerprint(input) }),
         None => None,
     };

@@ -14,6 +14,11 @@ use crate::clock::{Millis, Zone};
 use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
 
+/// The longest location of a meeting.
+pub const LOCATION_MAX: usize = 300;
+/// The longest description of a meeting.
+pub const DESCRIPTION_MAX: usize = 10_000;
+
 pub const KINDS: &[&str] = &["inventaire", "stock", "depot", "virtuel", "transfert"];
 pub const PRIORITIES: &[&str] = &["platine", "or", "argent"];
 pub const APPOINTMENT_TYPES: &[&str] = &["telephone", "iphone", "android"];
@@ -261,10 +266,10 @@ impl MeetingForm {
         if matches!(self.kind.as_str(), "stock" | "depot" | "transfert") && stock_numbers.is_empty() {
             errs.add("stock_numbers", "error.stock_required");
         }
-        if self.location.chars().count() > 300 {
+        if self.location.chars().count() > LOCATION_MAX {
             errs.add("location", "error.too_long");
         }
-        if self.description.chars().count() > 10_000 {
+        if self.description.chars().count() > DESCRIPTION_MAX {
             errs.add("description", "error.too_long");
         }
         errs.into_result()?;

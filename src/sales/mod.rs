@@ -24,6 +24,9 @@ use crate::clock::{format_ms, Millis};
 use crate::error::{Error, FieldErrors, Result};
 use crate::lists::ListItem;
 
+/// The longest name of an opportunity.
+pub const NAME_MAX: usize = 200;
+
 /// A stock unit as linked from an opportunity or a meeting.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StockRef {
@@ -141,7 +144,7 @@ impl OpportunityForm {
     pub fn parse(&self) -> Result<OpportunityInput> {
         let mut errs = FieldErrors::new();
         let name = self.name.trim().to_string();
-        if name.chars().count() > 200 {
+        if name.chars().count() > NAME_MAX {
             errs.add("name", "error.too_long");
         }
         if self.customer_id.is_none() {

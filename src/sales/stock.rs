@@ -11,6 +11,11 @@ use crate::db::page::{Cursor, Page, PageReq};
 use crate::db::{is_unique_violation, Db, Sql};
 use crate::error::{Error, FieldErrors, Result};
 
+/// The longest stock number (letters, digits, `-` and `_`).
+pub const NUMBER_MAX: usize = 40;
+/// The longest description of a stock unit.
+pub const DESCRIPTION_MAX: usize = 500;
+
 pub const STATUSES: &[&str] = &["disponible", "reserve", "vendu"];
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
@@ -66,10 +71,10 @@ impl StockForm {
         let number = self.stock_number.trim().to_uppercase();
         if number.is_empty() {
             errs.add("stock_number", "error.required");
-        } else if number.chars().count() > 40 || !number.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') {
+        } else if number.chars().count() > NUMBER_MAX || !number.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') {
             errs.add("stock_number", "error.stock_number_format");
         }
-        if self.description.chars().count() > 500 {
+        if self.description.chars().count() > DESCRIPTION_MAX {
             errs.add("description", "error.too_long");
         }
         let status = if self.status.is_empty() { "disponible".to_string() } else { self.status.clone() };
@@ -125,8 +130,12 @@ pub async fn ids_of_numbers(db: &Db, field: &str, raw: &str) -> Result<Vec<i64>>
     Ok(ids)
 }
 
+/// A taken stock number is a conflict; a branch that does not exist (the only reference of a
+/// stock unit) is a validation error on `branch_id`.
 fn unique(e: sqlx::Error) -> Error {
-    if is_unique_violation(&e) {
+    if crate::db::is_foreign_key_violation(&e) {
+        Error::validation("branch_id", "error.unknown_org_unit")
+    } else if is_unique_violation(&e) {
         Error::conflict("stock_number", "error.stock_number_taken")
     } else {
         e.into()

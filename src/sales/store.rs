@@ -662,7 +662,7 @@ pub async fn add_note(db: &Db, actor: &Actor, now: Millis, opportunity_id: i64, 
     if body.is_empty() {
         return Err(Error::validation("body", "error.required"));
     }
-    if body.chars().count() > 10_000 {
+    if body.chars().count() > NOTE_MAX {
         return Err(Error::validation("body", "error.too_long"));
     }
     let mut tx = db.begin().await?;
@@ -690,6 +690,9 @@ pub async fn notes(db: &Db, opportunity_id: i64, limit: i64) -> Result<Vec<Note>
 
 /// The customer's open files as sales shows them (see `customers::files`).
 pub use crate::customers::files::OpenFile;
+
+/// The longest note of an opportunity.
+pub const NOTE_MAX: usize = 10_000;
 
 /// The ids of the customer's opportunities the user may see (not in the trash).
 pub async fn visible_ids(db: &Db, vis: &Visibility, customer_id: i64) -> Result<Vec<i64>> {

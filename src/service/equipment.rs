@@ -11,6 +11,13 @@ use crate::clock::Millis;
 use crate::db::{is_unique_violation, Db, Tx};
 use crate::error::{Error, FieldErrors, Result};
 
+/// The longest serial number.
+pub const SERIAL_MAX: usize = 60;
+/// The longest model name.
+pub const MODEL_MAX: usize = 200;
+/// The longest location of an equipment.
+pub const LOCATION_MAX: usize = 300;
+
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Equipment {
     pub id: i64,
@@ -70,13 +77,13 @@ impl EquipmentForm {
         let serial = self.serial_number.trim().to_uppercase();
         if serial.is_empty() {
             errs.add("serial_number", "error.required");
-        } else if serial.chars().count() > 60 {
+        } else if serial.chars().count() > SERIAL_MAX {
             errs.add("serial_number", "error.too_long");
         }
         let model = self.model.trim().to_string();
         if model.is_empty() {
             errs.add("model", "error.required");
-        } else if model.chars().count() > 200 {
+        } else if model.chars().count() > MODEL_MAX {
             errs.add("model", "error.too_long");
         }
         let installed_on = match self.installed_on.trim() {
@@ -89,7 +96,7 @@ impl EquipmentForm {
                 }
             },
         };
-        if self.location.chars().count() > 300 {
+        if self.location.chars().count() > LOCATION_MAX {
             errs.add("location", "error.too_long");
         }
         errs.into_result()?;

@@ -14,6 +14,11 @@ use crate::db::page::{self, Count, Page, PageReq, Sort, SortKey};
 use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
 
+/// The longest place of an intervention.
+pub const PLACE_MAX: usize = 500;
+/// The longest work report of an intervention.
+pub const REPORT_MAX: usize = 20_000;
+
 /// The status of an intervention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -196,10 +201,10 @@ impl InterventionForm {
         if status.is_none() {
             errs.add("status", "error.invalid_choice");
         }
-        if self.place.chars().count() > 500 {
+        if self.place.chars().count() > PLACE_MAX {
             errs.add("place", "error.too_long");
         }
-        if self.report_work.chars().count() > 20_000 {
+        if self.report_work.chars().count() > REPORT_MAX {
             errs.add("report_work", "error.too_long");
         }
         if self.report_minutes.is_some_and(|m| !(0..=100_000).contains(&m)) {

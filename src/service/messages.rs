@@ -325,3 +325,12 @@ pub async fn unread_of(db: &Db, ids: &[i64]) -> Result<Vec<(i64, i64)>> {
     .fetch_all(&db.pool)
     .await?)
 }
+
+/// Unread customer messages on the requests `vis` may see (the home page's count).
+pub async fn unread_visible(db: &Db, vis: &crate::access::Visibility) -> Result<i64> {
+    let mut q = crate::db::Sql::new(
+        "SELECT COUNT(*) FROM request_messages m JOIN service_requests r ON r.id = m.request_id WHERE m.direction = 'in' AND m.read_at IS NULL AND ",
+    );
+    q.append(vis.requests("r"));
+    Ok(q.query_scalar().fetch_one(&db.pool).await?)
+}

@@ -18,6 +18,9 @@ use crate::audit::Audited;
 use crate::clock::format_ms;
 use crate::error::{Error, FieldErrors, Result};
 
+/// The longest description of a request.
+pub const DESCRIPTION_MAX: usize = 20_000;
+
 /// Where a request came from.
 pub const SOURCES: &[&str] = &["staff", "phone", "email", "portal", "api"];
 
@@ -192,7 +195,7 @@ impl RequestForm {
         if !SOURCES.contains(&source.as_str()) {
             errs.add("source", "error.invalid_choice");
         }
-        if self.description.chars().count() > 20_000 {
+        if self.description.chars().count() > DESCRIPTION_MAX {
             errs.add("description", "error.too_long");
         }
         errs.into_result()?;

@@ -12,6 +12,9 @@ use crate::clock::Millis;
 use crate::db::Db;
 use crate::error::{Error, FieldErrors, Result};
 
+/// The longest reason of a return.
+pub const REASON_MAX: usize = 2000;
+
 pub const TYPES: &[&str] = &["repair", "replacement", "credit"];
 pub const STATUSES: &[&str] = &["demande", "recu", "en_reparation", "renvoye", "cloture"];
 
@@ -105,7 +108,7 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, request_id: i64, f: &Re
     let reason = f.reason.trim();
     if reason.is_empty() {
         errs.add("reason", "error.required");
-    } else if reason.chars().count() > 2000 {
+    } else if reason.chars().count() > REASON_MAX {
         errs.add("reason", "error.too_long");
     }
     if !TYPES.contains(&f.return_type.as_str()) {

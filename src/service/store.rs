@@ -15,6 +15,9 @@ use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
 use crate::i18n::Lang;
 
+/// The longest message of a customer update.
+pub const UPDATE_MAX: usize = 10_000;
+
 #[derive(Debug, FromRow)]
 struct Row {
     id: i64,
@@ -110,6 +113,8 @@ pub struct Filter {
     pub customer_id: Option<i64>,
     /// Open requests only (not closed).
     pub open: bool,
+    /// Requests with a customer message staff have not read.
+    pub unread: bool,
     /// The order of [`list`] (default: most recent first).
     pub sort: Option<Sort>,
 }
@@ -141,6 +146,9 @@ fn filtered(select: &str, vis: &Visibility, f: &Filter) -> Sql {
     }
     if f.open {
         q.push(" AND r.status <> 'cloture'");
+    }
+    if f.unread {
+        q.push(" AND EXISTS (SELECT 1 FROM request_messages m WHERE m.request_id = r.id AND m.direction = 'in' AND m.read_at IS NULL)");
     }
     if let Some(t) = f.request_type.as_deref().filter(|s| !s.is_empty()) {
         q.push(" AND r.request_type = ").bind(t.to_string());
@@ -361,7 +369,7 @@ pub async fn add_update(db: &Db, actor: &Actor, now: Millis, request_id: i64, st
     if message.is_empty() {
         return Err(Error::validation("message", "error.required"));
     }
-    if message.chars().count() > 10_000 {
+    if message.chars().count() > UPDATE_MAX {
         return Err(Error::validation("message", "error.too_long"));
     }
     let mut tx = db.begin().await?;

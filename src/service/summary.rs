@@ -13,6 +13,13 @@ use crate::db::Db;
 use crate::error::{Error, FieldErrors, Result};
 use crate::mail::{Attachment, Mailbox, NewEmail};
 
+/// The most recipients of one email (to, cc and bcc together).
+pub const RECIPIENTS_MAX: usize = 50;
+/// The longest message sent with a summary.
+pub const MESSAGE_MAX: usize = 20_000;
+/// The longest subject of an email sent with a summary.
+pub const SUBJECT_MAX: usize = 200;
+
 /// Text for the PDF's built-in Helvetica with the Windows-1252 encoding (French accents,
 /// quotes and dashes); other characters become `?`.
 fn winansi(s: &str) -> Vec<u8> {
@@ -274,18 +281,18 @@ pub async fn send(
     if to.is_empty() && errs.get("to").is_none() {
         errs.add("to", "error.required");
     }
-    if to.len() + cc.len() + bcc.len() > 50 {
+    if to.len() + cc.len() + bcc.len() > RECIPIENTS_MAX {
         errs.add("to", "error.too_many_recipients");
     }
     let message = f.message.trim();
     if message.is_empty() {
         errs.add("message", "error.required");
-    } else if message.chars().count() > 20_000 {
+    } else if message.chars().count() > MESSAGE_MAX {
         errs.add("message", "error.too_long");
     }
     let subject = match f.subject.trim() {
         "" => default_subject(r, zone, lang, now),
-        s if s.chars().count() > 200 => {
+        s if s.chars().count() > SUBJECT_MAX => {
             errs.add("subject", "error.too_long");
             String::new()
         }

@@ -212,7 +212,9 @@ impl TestApp {
     pub async fn snapshot(&self) -> String {
         let tables = [
             ("org_units", "id, parent_id, kind, name, path, updated_at"),
-            ("roles", "id, code, name_fr, name_en, scope, updated_at"),
+            ("roles", "id, code, name_fr, name_en, scope, require_second_factor, updated_at"),
+            ("user_totp", "user_id, secret, enabled_at, last_step"),
+            ("totp_recovery_codes", "code_hash, user_id, used_at"),
             ("role_rights", "role_id, right_code"),
             ("users", "id, email, name, language, active, password_hash, role_id, org_unit_id, updated_at"),
             ("api_tokens", "id, user_id, name, revoked_at"),
@@ -362,8 +364,18 @@ pub fn backends() -> Vec<Backend> {
     v
 }
 
+/// A child process (a `carnet serve`…) killed when dropped, even when an assertion fails first.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits until a server started as a child process accepts connections on `port`.
-fn wait_for_port(port: u16, what: &str, seconds: u64) {
+pub fn wait_for_port(port: u16, what: &str, seconds: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(std::time::Instant::now() < deadline, "{what} did not start on port {port}");

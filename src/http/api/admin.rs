@@ -30,6 +30,9 @@ pub struct RoleBody {
     pub scope: String,
     /// Right codes.
     pub rights: Vec<String>,
+    /// Its holders must log in with a second factor (default `false`).
+    #[serde(default)]
+    pub require_second_factor: bool,
 }
 
 impl ApiInput for RoleBody {
@@ -38,7 +41,7 @@ impl ApiInput for RoleBody {
 
 impl RoleBody {
     fn parse(&self) -> Result<RoleInput, Error> {
-        RoleInput::parse(&self.code, &self.name_fr, &self.name_en, &self.scope, &self.rights)
+        RoleInput::parse(&self.code, &self.name_fr, &self.name_en, &self.scope, &self.rights, self.require_second_factor)
     }
 }
 
@@ -55,7 +58,7 @@ pub async fn create_role(State(st): State<AppState>, c: Ctx, ApiJson(b): ApiJson
 }
 
 /// A partial update: absent fields keep their value.
-#[utoipa::path(patch, path = "/api/v1/roles/{id}", tag = "admin", request_body = RoleBody, responses((status = 200, body = Role), (status = 404), (status = 422)))]
+#[utoipa::path(patch, path = "/api/v1/roles/{id}", tag = "admin", request_body = RoleBody, responses((status = 409, description = "Code taken"), (status = 200, body = Role), (status = 404), (status = 422)))]
 pub async fn update_role(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, p: ApiPatch<RoleBody>) -> Result<Json<Role>, HttpError> {
     let cur = roles::get(&st.db, id).await?.ok_or(Error::NotFound)?;
     let stored = serde_json::json!({
@@ -64,6 +67,7 @@ pub async fn update_role(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>
         "name_en": cur.name_en,
         "scope": cur.scope.code(),
         "rights": cur.rights.iter().map(|r| r.code()).collect::<Vec<_>>(),
+        "require_second_factor": cur.require_second_factor,
     });
     let b = p.onto(stored)?;
     let input = b.parse()?;
@@ -162,7 +166,7 @@ pub async fn create_group(
 }
 
 /// A partial update: absent fields keep their value (the members too).
-#[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "admin", request_body = GroupBody, responses((status = 200, body = Group), (status = 404), (status = 422)))]
+#[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "admin", request_body = GroupBody, responses((status = 409, description = "Name taken"), (status = 200, body = Group), (status = 404), (status = 422)))]
 pub async fn update_group(
     State(st): State<AppState>,
     c: Ctx,
@@ -285,7 +289,7 @@ impl ApiInput for ItemPatch {
     const READ_ONLY: &'static [&'static str] = &["id"];
 }
 
-#[utoipa::path(patch, path = "/api/v1/lists/{code}/items/{id}", tag = "lists", request_body = ItemPatch, responses((status = 200, body = ListItem), (status = 404), (status = 422, description = "Invalid, or a status list would lose its initial or trash status, or a status in use would be deactivated")))]
+#[utoipa::path(patch, path = "/api/v1/lists/{code}/items/{id}", tag = "lists", request_body = ItemPatch, responses((status = 409, description = "Code taken"), (status = 200, body = ListItem), (status = 404), (status = 422, description = "Invalid, or a status list would lose its initial or trash status, or a status in use would be deactivated")))]
 pub async fn update_item(
     State(st): State<AppState>,
     c: Ctx,

@@ -157,6 +157,7 @@ pub async fn create(
 ) -> Result<Response, HttpError> {
     let region = store::region_of(&st.db).await?;
     let input = f.parse(&region)?;
+    crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await?;
     let allow = cq.allow_duplicate.unwrap_or(false) && c.p.can(Right::CustomersCreateDuplicate);
     match store::create(&st.db, &c.actor(), st.now(), &input, allow).await {
         Ok(cust) => Ok((StatusCode::CREATED, Json(cust)).into_response()),
@@ -252,10 +253,11 @@ pub async fn update(
     }
     let region = store::region_of(&st.db).await?;
     let input = f.parse(&region)?;
+    crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, cur.owner_id).await?;
     Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers", responses((status = 409, description = "The customer has files (opportunities, requests): merge it instead"), (status = 204), (status = 404)))]
 pub async fn delete(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
     writable(&st, &c, id).await?;
     store::delete(&st.db, &c.actor(), st.now(), id).await?;

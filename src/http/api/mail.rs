@@ -28,7 +28,7 @@ pub struct OutboxQuery {
 #[utoipa::path(get, path = "/api/v1/emails", tag = "mail", params(OutboxQuery), responses((status = 200, body = ListOf<EmailSummary>)))]
 pub async fn list(State(st): State<AppState>, _c: Ctx, Query(q): Query<OutboxQuery>) -> Result<Json<ListOf<EmailSummary>>, HttpError> {
     let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
+    if !(1..=crate::db::page::MAX_LIMIT).contains(&limit) {
         return Err(Error::validation("limit", "error.limit_range").into());
     }
     let before = match q.after.as_deref() {
@@ -36,7 +36,7 @@ pub async fn list(State(st): State<AppState>, _c: Ctx, Query(q): Query<OutboxQue
         None => None,
     };
     if let Some(s) = q.status.as_deref() {
-        if !["queued", "sent", "failed"].contains(&s) {
+        if !mail::STATUSES.contains(&s) {
             return Err(Error::validation("status", "error.invalid_choice").into());
         }
     }
@@ -62,12 +62,25 @@ pub async fn get(State(st): State<AppState>, _c: Ctx, Path(id): Path<i64>) -> Re
     Ok(Json(EmailOut { email, attachments }))
 }
 
-/// Puts a failed email back in the queue.
-#[utoipa::path(post, path = "/api/v1/emails/{id}/retry", tag = "mail", responses((status = 204), (status = 409, description = "Not failed")))]
-pub async fn retry(State(st): State<AppState>, _c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
+/// Puts a failed email back in the queue (in its history); anything but a failed email is 409.
+#[utoipa::path(post, path = "/api/v1/emails/{id}/retry", tag = "mail", responses((status = 204), (status = 404), (status = 409, description = "Not failed")))]
+pub async fn retry(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
     mail::get(&st.db, id).await?.ok_or(Error::NotFound)?;
-    mail::retry(&st.db, id, st.now()).await?;
+    mail::retry(&st.db, &c.actor(), st.now(), id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Requeued {
+    /// How many failed emails were queued again.
+    pub requeued: u64,
+}
+
+/// Puts every failed email back in the queue (each in its history).
+#[utoipa::path(post, path = "/api/v1/emails/retry-failed", tag = "mail", responses((status = 200, body = Requeued)))]
+pub async fn retry_failed(State(st): State<AppState>, c: Ctx) -> Result<Json<Requeued>, HttpError> {
+    let requeued = mail::retry_failed(&st.db, &c.actor(), st.now()).await?;
+    Ok(Json(Requeued { requeued }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

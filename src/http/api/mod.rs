@@ -42,14 +42,18 @@ pub async fn me(c: Ctx) -> Json<Me> {
     })
 }
 
-/// One page of a record's change history (`before`: keyset on the event id; `limit` 1–500).
+/// One page of a record's change history (`before`: keyset on the event id; `limit` 1–500,
+/// 100 by default; outside: 422).
 pub async fn history_page(
     st: &crate::http::AppState,
     entity: &str,
     id: i64,
     q: &users::HistoryQuery,
 ) -> Result<ListOf<crate::audit::AuditEvent>, crate::http::error::HttpError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=crate::db::page::MAX_LIMIT).contains(&limit) {
+        return Err(crate::error::Error::validation("limit", "error.limit_range").into());
+    }
     let mut items = crate::audit::history(&st.db, entity, id, q.before, limit + 1).await?;
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);

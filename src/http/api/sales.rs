@@ -154,6 +154,7 @@ pub async fn create(
             let region = crate::customers::store::region_of(&st.db).await?;
             let ci = cf.parse(&region).map_err(|e| prefix(e, "customer.", true))?;
             let input = form.parse()?;
+            crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await?;
             let allow = n.allow_duplicate && c.p.can(Right::CustomersCreateDuplicate);
             store::create_with_customer(&st.db, &c.actor(), st.now(), &ci, allow, &input)
                 .await
@@ -164,6 +165,7 @@ pub async fn create(
                 .await?
                 .ok_or_else(|| Error::validation("customer_id", "error.unknown_customer"))?;
             let input = form.parse()?;
+            crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await?;
             store::create(&st.db, &c.actor(), st.now(), &input).await?
         }
     };
@@ -263,6 +265,9 @@ pub async fn update(
     } else {
         None
     };
+    if let Some(f) = &fields {
+        crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, f.owner_id, cur.owner_id).await?;
+    }
     let o = store::apply(&st.db, &c.actor(), st.now(), id, fields.as_ref(), p.status.as_deref(), c.p.rights).await?;
     Ok(Json(o.for_viewer(c.p.sees_hidden_fields())))
 }
@@ -380,7 +385,7 @@ impl ApiInput for LeadForm {}
 #[utoipa::path(post, path = "/api/v1/leads", tag = "sales", request_body = LeadForm,
     params(("Idempotency-Key" = Option<String>, Header,
         description = "Yours only: the same key with the same lead takes it once (200, replayed); with another lead, 422")),
-    responses((status = 201, body = LeadAnswer), (status = 200, body = LeadAnswer, description = "Replayed"),
+    responses((status = 409, description = "The `Idempotency-Key` was used for another lead"), (status = 201, body = LeadAnswer), (status = 200, body = LeadAnswer, description = "Replayed"),
         (status = 422, description = "Invalid lead, or the key already used for a different lead")))]
 pub async fn create_lead(
     State(st): State<AppState>,
@@ -423,7 +428,7 @@ pub struct CalendarQuery {
 pub async fn calendar_range(st: &AppState, q: &CalendarQuery) -> Result<(CalendarOf, i64, i64, crate::clock::Zone), HttpError> {
     let zone = crate::settings::zone(&st.db).await?;
     let days = q.days.unwrap_or(7);
-    if !(1..=42).contains(&days) {
+    if !(1..=crate::clock::WINDOW_DAYS_MAX).contains(&days) {
         return Err(Error::validation("days", "error.out_of_range").into());
     }
     let first = match q.from.as_deref().filter(|s| !s.is_empty()) {
@@ -450,7 +455,7 @@ pub async fn list_meetings(State(st): State<AppState>, c: Ctx, Query(q): Query<C
 }
 
 /// Books a meeting on an opportunity (sends the confirmation with its invitation).
-#[utoipa::path(post, path = "/api/v1/meetings", tag = "sales", request_body = MeetingForm, responses((status = 201, body = Meeting), (status = 422)))]
+#[utoipa::path(post, path = "/api/v1/meetings", tag = "sales", request_body = MeetingForm, responses((status = 409, description = "No status to give the opportunity"), (status = 201, body = Meeting), (status = 422)))]
 pub async fn create_meeting(
     State(st): State<AppState>,
     c: Ctx,
@@ -475,7 +480,7 @@ pub async fn get_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>
 }
 
 /// Replaces a meeting's fields; a change of time, place or participants sends the update.
-#[utoipa::path(put, path = "/api/v1/meetings/{id}", tag = "sales", request_body = MeetingForm, responses((status = 200, body = Meeting), (status = 404), (status = 422)))]
+#[utoipa::path(put, path = "/api/v1/meetings/{id}", tag = "sales", request_body = MeetingForm, responses((status = 409, description = "The meeting is cancelled"), (status = 200, body = Meeting), (status = 404), (status = 422)))]
 pub async fn update_meeting(
     State(st): State<AppState>,
     c: Ctx,
@@ -512,7 +517,10 @@ pub struct TasksQuery {
 #[utoipa::path(get, path = "/api/v1/calls", tag = "sales", params(TasksQuery), responses((status = 200, body = ListOf<Call>)))]
 pub async fn list_calls(State(st): State<AppState>, c: Ctx, Query(q): Query<TasksQuery>) -> Result<Json<ListOf<Call>>, HttpError> {
     let zone = crate::settings::zone(&st.db).await?;
-    let days = q.days.unwrap_or(1).clamp(1, 366);
+    let days = q.days.unwrap_or(1);
+    if !(1..=calls::TASK_DAYS_MAX).contains(&days) {
+        return Err(Error::validation("days", "error.out_of_range").into());
+    }
     let until = zone.day_start(st.now()) + days * 86_400_000;
     Ok(Json(ListOf { items: calls::tasks(&st.db, c.p.user_id, until, 500).await?, next_cursor: None }))
 }

@@ -78,6 +78,7 @@ pub async fn create(
     crate::customers::store::get_visible(&st.db, &c.p.visibility, input.customer_id)
         .await?
         .ok_or_else(|| Error::validation("customer_id", "error.unknown_customer"))?;
+    crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await?;
     Ok((StatusCode::CREATED, Json(store::create(&st.db, &c.actor(), st.now(), &input).await?)))
 }
 
@@ -131,7 +132,7 @@ impl ApiInput for RequestPatch {
     ];
 }
 
-#[utoipa::path(patch, path = "/api/v1/service-requests/{id}", tag = "service", request_body = RequestPatch, responses((status = 200, body = ServiceRequest), (status = 404), (status = 422)))]
+#[utoipa::path(patch, path = "/api/v1/service-requests/{id}", tag = "service", request_body = RequestPatch, responses((status = 409, description = "The request is closed"), (status = 200, body = ServiceRequest), (status = 404), (status = 422)))]
 pub async fn update(
     State(st): State<AppState>,
     c: Ctx,
@@ -165,6 +166,7 @@ pub async fn update(
         f.branch_id = v;
     }
     let input = f.parse()?;
+    crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, cur.owner_id).await?;
     Ok(Json(store::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 
@@ -239,7 +241,7 @@ pub async fn create_contact(
 
 /// Modifies the contact set as `requester` or `user`.
 #[utoipa::path(put, path = "/api/v1/service-requests/{id}/contacts/{role}", tag = "service", request_body = ContactForm,
-    responses((status = 200, body = crate::customers::Contact), (status = 404), (status = 422)))]
+    responses((status = 409, description = "A contact is set already"), (status = 200, body = crate::customers::Contact), (status = 404), (status = 422)))]
 pub async fn update_contact(
     State(st): State<AppState>,
     c: Ctx,
@@ -425,7 +427,7 @@ pub async fn planning_range(
     branch: Option<i64>,
 ) -> Result<(PlanningOf, i64, i64), HttpError> {
     let zone = crate::settings::zone(&st.db).await?;
-    if !(1..=42).contains(&days) {
+    if !(1..=crate::clock::WINDOW_DAYS_MAX).contains(&days) {
         return Err(Error::validation("days", "error.out_of_range").into());
     }
     let first = match from.filter(|s| !s.is_empty()) {

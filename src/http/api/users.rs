@@ -97,7 +97,7 @@ impl ApiInput for UserPatch {
 
 /// Updates a user.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UserPatch,
-    responses((status = 200, body = UserOut), (status = 404), (status = 422, description = "Invalid input")))]
+    responses((status = 409, description = "Email taken"), (status = 200, body = UserOut), (status = 404), (status = 422, description = "Invalid input")))]
 pub async fn update(
     State(st): State<AppState>,
     c: Ctx,

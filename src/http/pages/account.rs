@@ -1,4 +1,5 @@
-//! The user's own account: password change and personal API tokens.
+//! The user's own account: password change, personal API tokens, notifications, and the way
+//! to the second factor's page (`two_factor.rs`).
 
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
@@ -10,7 +11,7 @@ use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::AppState;
 use crate::identity::token::{self, ApiToken};
-use crate::identity::{password, users};
+use crate::identity::{password, totp, users};
 
 #[derive(Template)]
 #[template(path = "account.html")]
@@ -28,6 +29,8 @@ struct AccountPage {
     lifetimes: Vec<(i64, String)>,
     /// Optional notifications: (event, label, enabled).
     prefs: Vec<(String, String, bool)>,
+    /// The second factor's state (set up on its own page).
+    two_factor: totp::Status,
 }
 
 async fn show(
@@ -59,6 +62,7 @@ async fn show(
             .map(|d| (d, if d == 0 { c.tr.t("account.token_never") } else { c.tr.f("account.token_days", d) }))
             .collect(),
         prefs,
+        two_factor: totp::status(&st.db, c.p.user_id).await?,
     }))
 }
 

@@ -222,6 +222,10 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
             return form_page(&st, &c, None, form, fe, Vec::new()).await;
         }
     };
+    if let Err(e) = users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await {
+        let fe = form_error(&c, e)?;
+        return form_page(&st, &c, None, form, fe, Vec::new()).await;
+    }
     let allow = force && c.p.can(Right::CustomersCreateDuplicate);
     if !allow {
         let dups = duplicates_of(&st, &c, &input, None).await?;
@@ -253,13 +257,15 @@ pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) 
 }
 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
-    writable(&st, &c, id).await?;
+    let cur = writable(&st, &c, id).await?;
     let (form, _) = read_form(&body);
     let region = store::region_of(&st.db).await?;
-    let res = match form.parse(&region) {
-        Ok(input) => store::update(&st.db, &c.actor(), st.now(), id, &input).await,
-        Err(e) => Err(e),
-    };
+    let res = async {
+        let input = form.parse(&region)?;
+        users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, cur.owner_id).await?;
+        store::update(&st.db, &c.actor(), st.now(), id, &input).await
+    }
+    .await;
     match res {
         Ok(_) => Ok(redirect_notice(&format!("/customers/{id}"), "notice.saved")),
         Err(e) => {

@@ -10,6 +10,7 @@ pub mod imports;
 pub mod inbound;
 pub mod sales;
 pub mod service;
+pub mod two_factor;
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
@@ -23,7 +24,7 @@ use super::AppState;
 use crate::access::Right;
 use crate::error::{Error, FieldErrors};
 use crate::i18n::{Lang, Tr};
-use crate::identity::{password, session, throttle, users};
+use crate::identity::{password, session, throttle, totp, users};
 
 /// A link of the main navigation.
 pub struct NavItem {
@@ -320,6 +321,14 @@ fn login_response(
     resp
 }
 
+/// A refused attempt says how long to wait (`Retry-After`, whole seconds).
+fn with_retry_after(mut resp: Response, wait_ms: i64) -> Response {
+    if let Ok(v) = ((wait_ms + 999) / 1000).to_string().parse() {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 pub async fn login_page(State(st): State<AppState>, m: MaybeCtx, Query(q): Query<LoginQuery>) -> Response {
     if m.p.is_some() {
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
@@ -384,11 +393,7 @@ pub async fn login_submit(
         },
     };
     if let Some(ms) = wait {
-        let mut resp = fail("error.rate_limited", StatusCode::TOO_MANY_REQUESTS);
-        if let Ok(v) = ((ms + 999) / 1000).to_string().parse() {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(resp);
+        return Ok(with_retry_after(fail("error.rate_limited", StatusCode::TOO_MANY_REQUESTS), ms));
     }
     let stored = match &user {
         Some(u) if u.active => users::password_hash(&st.db, u.id).await?,
@@ -412,18 +417,41 @@ pub async fn login_submit(
             throttle::refund(&st.db, now, throttle::Key::Address(&m.ip), per_address).await?;
         }
     }
+    match totp::after_password(&st.db, user.id).await? {
+        // A second factor: the session opens only after the code (`two_factor::login_code`).
+        totp::AfterPassword::AskCode => {
+            let token = totp::challenge::create(&st.db, now, user.id, device.as_deref(), &next).await?;
+            Ok(two_factor::code_page(tr, &m.request_id, token, None, StatusCode::OK))
+        }
+        // A role requiring one not set up yet: the session opens its enrolment only.
+        totp::AfterPassword::Enrol => open_session(&st, &m, &headers, user.id, device.as_deref(), auth::SECOND_FACTOR_SETUP).await,
+        totp::AfterPassword::Open => open_session(&st, &m, &headers, user.id, device.as_deref(), &next).await,
+    }
+}
+
+/// Ends a login: a new session (and its cookie), the device remembered, the login form's
+/// CSRF cookie cleared, and a redirect to `next`.
+pub(crate) async fn open_session(
+    st: &AppState,
+    m: &MaybeCtx,
+    headers: &HeaderMap,
+    user_id: i64,
+    device: Option<&str>,
+    next: &str,
+) -> Result<Response, HttpError> {
+    let now = st.now();
     // A new session id at every login (rotation); an earlier session in this browser ends.
-    if let Some(old) = auth::cookie(&headers, auth::session_cookie_name(&st.config)) {
+    if let Some(old) = auth::cookie(headers, auth::session_cookie_name(&st.config)) {
         session::end(&st.db, &session::hash_secret(&old)).await?;
     }
     let max_ms = st.config.session_max_hours * 3_600_000;
-    let s = session::create(&st.db, user.id, now, max_ms, &m.ip, &m.user_agent).await?;
-    let device_secret = match throttle::devices::remember(&st.db, now, user.id, device.as_deref()).await? {
+    let s = session::create(&st.db, user_id, now, max_ms, &m.ip, &m.user_agent).await?;
+    let device_secret = match throttle::devices::remember(&st.db, now, user_id, device).await? {
         Some(new) => Some(new),
         // Known: its cookie is set again, so that it lives a year from its last use.
-        None => auth::cookie(&headers, throttle::devices::COOKIE),
+        None => auth::cookie(headers, throttle::devices::COOKIE),
     };
-    let mut resp = Redirect::to(&next).into_response();
+    let mut resp = Redirect::to(next).into_response();
     let secure = if st.config.cookies_secure() { "; Secure" } else { "" };
     if let Ok(v) = auth::session_cookie(&st.config, &s.secret, max_ms / 1000).parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
@@ -493,6 +521,8 @@ struct HomePage {
     tiles: Vec<Tile>,
     role_name: String,
     day: Option<sales::MyDay>,
+    /// Customer messages no one has read yet, on requests the user may see.
+    unread_messages: i64,
 }
 
 pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
@@ -527,7 +557,12 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
         None => String::new(),
     };
     let day = sales::my_day(&st, &c).await?;
-    Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name, day }))
+    let unread_messages = if c.p.can(Right::ServiceMessages) && crate::service::messages::enabled(&st.db).await? {
+        crate::service::messages::unread_visible(&st.db, &c.p.visibility).await?
+    } else {
+        0
+    };
+    Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name, day, unread_messages }))
 }
 
 #[cfg(test)]

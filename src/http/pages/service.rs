@@ -47,11 +47,24 @@ struct ListPage {
     statuses: Vec<RequestStatus>,
     can_create: bool,
     can_export: bool,
+    /// Unread customer messages per request of the page.
+    unread: Vec<(i64, i64)>,
+    unread_only: bool,
+}
+
+impl ListPage {
+    fn unread_of(&self, id: &i64) -> i64 {
+        self.unread.iter().find(|(r, _)| r == id).map(|(_, n)| *n).unwrap_or(0)
+    }
 }
 
 pub async fn list(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> Result<Response, HttpError> {
     let (s, page, list) = listing::read::<Requests>(&st, &c, raw.as_deref()).await?;
+    let ids: Vec<i64> = page.items.iter().map(|r| r.id).collect();
+    let unread = if c.p.can(Right::ServiceMessages) { crate::service::messages::unread_of(&st.db, &ids).await? } else { Vec::new() };
     Ok(render(ListPage {
+        unread,
+        unread_only: s.get("unread") == Some("1"),
         c: PageCtx::new(&c, "/service/requests", "nav.service").with_notice(s.notice.as_deref()),
         l: Labels::load(&st, &c).await?,
         list,
@@ -213,6 +226,7 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
         crate::customers::store::get_visible(&st.db, &c.p.visibility, input.customer_id)
             .await?
             .ok_or_else(|| Error::validation("customer_id", "error.unknown_customer"))?;
+        users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await?;
         store::create(&st.db, &c.actor(), st.now(), &input).await
     }
     .await;
@@ -237,10 +251,12 @@ pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     let r = visible(&st, &c, id).await?;
     let form = RequestForm { customer_id: Some(r.customer_id), ..read_form(RequestForm::from_request(&r), &body) };
-    let res = match form.parse() {
-        Ok(input) => store::update(&st.db, &c.actor(), st.now(), id, &input).await,
-        Err(e) => Err(e),
-    };
+    let res = async {
+        let input = form.parse()?;
+        users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, r.owner_id).await?;
+        store::update(&st.db, &c.actor(), st.now(), id, &input).await
+    }
+    .await;
     match res {
         Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}"), "notice.saved")),
         Err(e) => {
@@ -294,6 +310,7 @@ struct ShowPage {
     can_delete_document: bool,
     /// The requester's portal account, if they have one.
     requester_portal: Option<crate::portal::Account>,
+    conversation: Option<ConversationView>,
     max_mb: usize,
     mail_form: crate::service::summary::SendForm,
     mf: FormErrors,
@@ -338,6 +355,39 @@ struct ShowState {
     ret: (ReturnForm, FormErrors),
     document_error: Option<String>,
     mail: Option<(crate::service::summary::SendForm, FormErrors)>,
+    /// A message being written (kept when the form shows an error).
+    message: Option<(String, bool, FormErrors)>,
+}
+
+/// The conversation card of the request page (when enabled and the user holds the right).
+pub struct ConversationView {
+    pub messages: Vec<crate::service::messages::Message>,
+    pub blocked: bool,
+    pub note: Option<String>,
+    pub body: String,
+    pub notify: bool,
+    pub errors: FormErrors,
+}
+
+async fn conversation(
+    st: &AppState,
+    c: &Ctx,
+    id: i64,
+    draft: Option<(String, bool, FormErrors)>,
+) -> Result<Option<ConversationView>, HttpError> {
+    use crate::service::messages;
+    if !c.p.can(Right::ServiceMessages) || !messages::enabled(&st.db).await? {
+        return Ok(None);
+    }
+    let (blocked, note) = {
+        let mut conn = st.db.pool.acquire().await?;
+        messages::blocked(&mut conn, id).await?
+    };
+    let (body, notify, errors) = match draft {
+        Some(d) => d,
+        None => (String::new(), crate::settings::get_bool(&st.db, "service.messages_notify_default").await?, FormErrors::none()),
+    };
+    Ok(Some(ConversationView { messages: messages::list(&st.db, id).await?, blocked, note, body, notify, errors }))
 }
 
 async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: ShowState) -> Result<Response, HttpError> {
@@ -415,6 +465,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         can_documents: c.p.can(Right::DocumentsRead),
         can_upload: c.p.can(Right::DocumentsCreate),
         can_delete_document: c.p.can(Right::DocumentsDelete),
+        conversation: conversation(st, c, id, s.message).await?,
         requester_portal: match &r.requester {
             Some(rq) => crate::portal::accounts::of_contact(&st.db, r.customer_id, Some(rq.id)).await?,
             None => None,
@@ -970,4 +1021,46 @@ pub async fn send_email(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>,
             show_page(&st, &c, id, None, ShowState { mail: Some((f, fe)), ..Default::default() }).await
         }
     }
+}
+
+// ------------------------------------------------------------------ conversation
+
+/// A staff message (optionally emailed to the customer).
+pub async fn post_message(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    use crate::service::messages::{self, Author};
+    visible(&st, &c, id).await?;
+    if !messages::enabled(&st.db).await? {
+        return Err(Error::NotFound.into());
+    }
+    let p = FormPairs::parse(&body);
+    let (text, notify) = (p.text("body"), p.flag("notify"));
+    let author = Author::Staff { user_id: c.p.user_id, name: c.p.name.clone() };
+    match messages::post(&st.db, &c.actor(), st.now(), id, &author, &text, notify).await {
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#conversation"), "notice.message_sent")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show_page(&st, &c, id, None, ShowState { message: Some((text, notify, fe)), ..Default::default() }).await
+        }
+    }
+}
+
+/// Marks a customer message read or unread.
+pub async fn mark_message(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, mid)): Path<(i64, i64)>,
+    body: String,
+) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    let read = FormPairs::parse(&body).flag("read");
+    crate::service::messages::set_read(&st.db, &c.actor(), st.now(), id, mid, read).await?;
+    Ok(redirect_notice(&format!("/service/requests/{id}#message-{mid}"), "notice.saved"))
+}
+
+/// Blocks the conversation (with a note for the customer) or reopens it.
+pub async fn block_conversation(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    let p = FormPairs::parse(&body);
+    crate::service::messages::set_blocked(&st.db, &c.actor(), st.now(), id, p.flag("blocked"), &p.text("note")).await?;
+    Ok(redirect_notice(&format!("/service/requests/{id}#conversation"), "notice.saved"))
 }

@@ -543,6 +543,12 @@ pub struct RequestPage {
     pub types: Vec<(String, String)>,
     pub symptoms: Vec<(String, String)>,
     pub upload_error: Option<String>,
+    /// The conversation with our team, when enabled: its messages, whether it is closed (and
+    /// why), the message being written and its errors.
+    pub messages: Option<Vec<crate::service::messages::Message>>,
+    pub blocked: Option<Option<String>>,
+    pub draft: String,
+    pub message_errors: FormErrors,
 }
 
 impl RequestPage {
@@ -580,7 +586,19 @@ pub async fn request_page(
     let r = store::request(&st.db, customer_id, id).await?.ok_or(Error::NotFound)?;
     let lang = c.tr.0;
     let (_, symptoms) = store::choices(&st.db, lang).await?;
+    let (messages, blocked) = if crate::service::messages::enabled(&st.db).await? {
+        let mut conn = st.db.pool.acquire().await?;
+        let (b, note) = crate::service::messages::blocked(&mut conn, id).await?;
+        drop(conn);
+        (Some(crate::service::messages::list(&st.db, id).await?), b.then_some(note))
+    } else {
+        (None, None)
+    };
     Ok(RequestPage {
+        messages,
+        blocked,
+        draft: String::new(),
+        message_errors: FormErrors::none(),
         updates: store::updates(&st.db, id).await?,
         visits: store::visits_of_request(&st.db, customer_id, id).await?,
         lines: store::lines(&st.db, id).await?,
@@ -626,6 +644,38 @@ pub async fn upload(State(st): State<AppState>, c: PortalCtx, Path(id): Path<i64
             let msg = fe.err("file").or(fe.general.clone()).unwrap_or_else(|| c.tr.t("form.fix_errors"));
             let page =
                 request_page(&st, PortalPage::new(&c, "/portal/requests", "portal.request_title"), c.u.customer_id, id, Some(msg)).await?;
+            Ok(with_status(render(page), StatusCode::UNPROCESSABLE_ENTITY))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MessageForm {
+    #[serde(default)]
+    body: String,
+}
+
+/// A message to our team, on one of the organisation's requests.
+pub async fn post_message(
+    State(st): State<AppState>,
+    c: PortalCtx,
+    Path(id): Path<i64>,
+    Form(f): Form<MessageForm>,
+) -> Result<Response, HttpError> {
+    use crate::service::messages::{self, Author};
+    store::request(&st.db, c.u.customer_id, id).await?.ok_or(Error::NotFound)?;
+    if !messages::enabled(&st.db).await? {
+        return Err(Error::NotFound.into());
+    }
+    let author = Author::Portal { account_id: c.u.account_id, name: c.u.name.clone(), email: c.u.email.clone() };
+    match messages::post(&st.db, &c.actor(), st.now(), id, &author, &f.body, false).await {
+        Ok(m) => Ok(redirect_notice(&format!("/portal/requests/{id}#message-{}", m.id), "notice.message_sent")),
+        Err(e) => {
+            let fe = form_errors(c.tr, e)?;
+            let mut page =
+                request_page(&st, PortalPage::new(&c, "/portal/requests", "portal.request_title"), c.u.customer_id, id, None).await?;
+            page.draft = f.body;
+            page.message_errors = fe;
             Ok(with_status(render(page), StatusCode::UNPROCESSABLE_ENTITY))
         }
     }

@@ -66,33 +66,39 @@ struct FormPage {
     form: GroupForm,
     f: FormErrors,
     users: Vec<Staff>,
+    /// More active users match than the list shows: the page asks for a search.
+    more: bool,
+    /// The search of the members picker.
+    q: String,
     units: Vec<OrgUnit>,
 }
 
-async fn page(
-    st: &AppState,
-    c: &Ctx,
-    id: Option<i64>,
-    form: GroupForm,
-    f: FormErrors,
-    notice: Option<&str>,
-) -> Result<Response, HttpError> {
-    let users = users::active_and(&st.db, &form.members).await?;
+/// The query of a group's page: a notice, and the search of its members picker.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct GroupQuery {
+    notice: Option<String>,
+    q: Option<String>,
+}
+
+async fn page(st: &AppState, c: &Ctx, id: Option<i64>, form: GroupForm, f: FormErrors, query: GroupQuery) -> Result<Response, HttpError> {
+    let q = query.q.unwrap_or_default();
+    let (users, more) = users::pick_active(&st.db, &q, &form.members).await?;
+    let notice = query.notice.as_deref();
     let units = units::tree(&st.db).await?;
     let mut pc = PageCtx::new(c, "/admin", if id.is_some() { "admin.group_edit" } else { "admin.group_new" }).with_notice(notice);
     if id.is_some() {
         pc.title = form.name.clone();
     }
     let errors = f.any();
-    let mut resp = render(FormPage { c: pc, id, form, f, users, units });
+    let mut resp = render(FormPage { c: pc, id, form, f, users, more, q, units });
     if errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
     Ok(resp)
 }
 
-pub async fn new_form(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
-    page(&st, &c, None, GroupForm::default(), FormErrors::none(), None).await
+pub async fn new_form(State(st): State<AppState>, c: Ctx, Query(q): Query<GroupQuery>) -> Result<Response, HttpError> {
+    page(&st, &c, None, GroupForm::default(), FormErrors::none(), q).await
 }
 
 pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
@@ -105,7 +111,7 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
         Ok(g) => Ok(redirect_notice(&format!("/admin/groups/{}", g.id), "notice.saved")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            page(&st, &c, None, form, fe, None).await
+            page(&st, &c, None, form, fe, GroupQuery::default()).await
         }
     }
 }
@@ -128,10 +134,10 @@ pub async fn edit_form(
     State(st): State<AppState>,
     c: Ctx,
     Path(id): Path<i64>,
-    Query(q): Query<NoticeQuery>,
+    Query(q): Query<GroupQuery>,
 ) -> Result<Response, HttpError> {
     let g = load(&st, id).await?;
-    page(&st, &c, Some(id), to_form(&g), FormErrors::none(), q.notice.as_deref()).await
+    page(&st, &c, Some(id), to_form(&g), FormErrors::none(), q).await
 }
 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
@@ -145,7 +151,7 @@ pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, bod
         Ok(_) => Ok(redirect_notice(&format!("/admin/groups/{id}"), "notice.saved")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            page(&st, &c, Some(id), form, fe, None).await
+            page(&st, &c, Some(id), form, fe, GroupQuery::default()).await
         }
     }
 }

@@ -31,6 +31,7 @@ struct OutboxPage {
     transport: String,
     queued: i64,
     queued_with_errors: i64,
+    failed: i64,
     test_to: String,
     f: FormErrors,
 }
@@ -42,7 +43,7 @@ async fn outbox_page(st: &AppState, c: &Ctx, q: OutboxQuery, test_to: String, f:
     let more = rows.len() as i64 > limit;
     let emails: Vec<EmailSummary> = rows.into_iter().take(limit as usize).collect();
     let next_before = if more { emails.last().map(|e| e.id) } else { None };
-    let (queued, queued_with_errors) = mail::queue_state(&st.db).await?;
+    let (queued, queued_with_errors, failed) = mail::queue_state(&st.db).await?;
     let transport = match &st.config.smtp_url {
         Some(u) => crate::config::mask_url_password(u),
         None => format!("{} ({})", c.tr.t("mail.files"), st.config.mail_dir.display()),
@@ -56,6 +57,7 @@ async fn outbox_page(st: &AppState, c: &Ctx, q: OutboxQuery, test_to: String, f:
         transport,
         queued,
         queued_with_errors,
+        failed,
         test_to,
         f,
     });
@@ -114,9 +116,17 @@ pub async fn attachment(State(st): State<AppState>, _c: Ctx, Path((id, aid)): Pa
         .into_response())
 }
 
-pub async fn retry(State(st): State<AppState>, _c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    mail::retry(&st.db, id, st.now()).await?;
+pub async fn retry(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    mail::get(&st.db, id).await?.ok_or(Error::NotFound)?;
+    mail::retry(&st.db, &c.actor(), st.now(), id).await?;
     Ok(redirect_notice(&format!("/admin/outbox/{id}"), "notice.email_requeued"))
+}
+
+/// "Resend all failed": every failed email queued again.
+pub async fn retry_failed(State(st): State<AppState>, c: Ctx) -> Result<Response, HttpError> {
+    let n = mail::retry_failed(&st.db, &c.actor(), st.now()).await?;
+    let key = if n == 0 { "notice.no_failed_email" } else { "notice.failed_emails_requeued" };
+    Ok(redirect_notice("/admin/outbox", key))
 }
 
 #[derive(Deserialize)]

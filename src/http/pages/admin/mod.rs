@@ -63,6 +63,8 @@ pub async fn history_page(
 ) -> Result<Response, HttpError> {
     let labels = |f: &str, v: &str| match f {
         "language" => super::known_label(c, "lang.", v),
+        "two_factor" | "recovery_code" => super::known_label(c, "two_factor.state.", v),
+        "require_second_factor" => super::known_label(c, "two_factor.required.", v),
         _ => None,
     };
     let list = href.rsplit_once('/').map(|(l, _)| l.to_string()).unwrap_or_default();

@@ -38,6 +38,9 @@ pub struct RoleForm {
     scope: String,
     #[serde(default)]
     rights: Vec<String>,
+    /// `None` when the form does not carry the checkbox (the stored value is kept).
+    #[serde(default)]
+    require_second_factor: Option<bool>,
 }
 
 pub struct RightGroup {
@@ -85,7 +88,7 @@ pub async fn new_form(c: Ctx) -> Response {
 }
 
 fn parse(form: &RoleForm) -> Result<RoleInput, Error> {
-    RoleInput::parse(&form.code, &form.name_fr, &form.name_en, &form.scope, &form.rights)
+    RoleInput::parse(&form.code, &form.name_fr, &form.name_en, &form.scope, &form.rights, form.require_second_factor.unwrap_or(false))
 }
 
 /// Forms post repeated `rights` fields; axum's `Form` does not collect repeated keys, so
@@ -100,6 +103,8 @@ fn read_form(body: &str) -> RoleForm {
             "name_en" => f.name_en = v,
             "scope" => f.scope = v,
             "rights" => f.rights.push(v),
+            // A hidden `0` precedes the checkbox's `1`: the last value wins.
+            "require_second_factor" => f.require_second_factor = Some(v == "1"),
             _ => {}
         }
     }
@@ -125,6 +130,7 @@ fn to_form(r: &Role) -> RoleForm {
         name_en: r.name_en.clone(),
         scope: r.scope.code().to_string(),
         rights: r.rights.iter().map(|x| x.code().to_string()).collect(),
+        require_second_factor: Some(r.require_second_factor),
     }
 }
 
@@ -147,6 +153,9 @@ pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, bod
     let mut form = read_form(&body);
     if existing.builtin {
         form.code = existing.code.clone();
+    }
+    if form.require_second_factor.is_none() {
+        form.require_second_factor = Some(existing.require_second_factor);
     }
     let res = match parse(&form) {
         Ok(input) => roles::update(&st.db, &c.actor(), st.now(), id, input).await,

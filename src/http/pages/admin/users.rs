@@ -13,6 +13,7 @@ use crate::http::listing::{self, ListNav};
 use crate::http::lists::Users;
 use crate::http::pages::{form_error, redirect_notice, render, FormErrors, PageCtx};
 use crate::http::AppState;
+use crate::identity::totp;
 use crate::identity::users::{self, User, UserForm};
 use crate::org::units::{self, OrgUnit};
 
@@ -58,6 +59,8 @@ struct FormPage {
     last_login: Option<i64>,
     emails: Vec<crate::mail::EmailSummary>,
     show_links: bool,
+    /// The user's second factor (when editing).
+    two_factor: Option<totp::Status>,
 }
 
 impl FormPage {
@@ -101,7 +104,11 @@ async fn form_page(st: &AppState, c: &Ctx, shown: Shown, notice: Option<&str>) -
         pc.title = form.name.clone();
     }
     let has_errors = f.any() || pw.any();
-    let mut resp = render(FormPage { c: pc, id, form, f, roles, units, pw, last_login, emails, show_links });
+    let two_factor = match id {
+        Some(id) => Some(totp::status(&st.db, id).await?),
+        None => None,
+    };
+    let mut resp = render(FormPage { c: pc, id, form, f, roles, units, pw, last_login, emails, show_links, two_factor });
     if has_errors {
         *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -243,6 +250,18 @@ pub async fn set_password(
         Err(e) => {
             let fe = form_error(&c, e)?;
             form_page(&st, &c, Shown { pw: fe, ..Shown::new(Some(id), to_form(&u)) }, None).await
+        }
+    }
+}
+
+/// Resets the user's second factor (a lost phone): they enrol again; their sessions end.
+pub async fn reset_two_factor(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    let u = load(&st, &c, id).await?;
+    match totp::reset(&st.db, &c.actor(), st.now(), id).await {
+        Ok(()) => Ok(redirect_notice(&format!("/admin/users/{id}"), "notice.two_factor_reset")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            form_page(&st, &c, Shown { f: fe, ..Shown::new(Some(id), to_form(&u)) }, None).await
         }
     }
 }

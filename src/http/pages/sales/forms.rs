@@ -155,6 +155,7 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
                     .await?
                     .ok_or_else(|| Error::validation("customer_id", "error.unknown_customer"))?;
                 let input = form.parse()?;
+                users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await?;
                 store::create(&st.db, &c.actor(), st.now(), &input).await
             }
             None => {
@@ -173,6 +174,7 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
                     e => e,
                 })?;
                 let input = OpportunityForm { customer_id: Some(0), ..form.clone() }.parse()?;
+                users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, None).await?;
                 let allow = force && c.p.can(Right::CustomersCreateDuplicate);
                 store::create_with_customer(&st.db, &c.actor(), st.now(), &ci, allow, &input).await
             }
@@ -220,6 +222,7 @@ pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, bod
     let res: Result<Opportunity, Error> = async {
         form.stock_unit_ids = stock::ids_of_numbers(&st.db, "stock_numbers", &stock_numbers).await?;
         let input = form.parse()?;
+        users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, o.owner_id).await?;
         store::update(&st.db, &c.actor(), st.now(), id, &input).await
     }
     .await;
