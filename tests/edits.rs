@@ -21,6 +21,7 @@ const EDIT_FORMS: &[(&str, &str)] = &[
     ("/account/notifications", "/account"),
     ("/customers/{id}", "/customers/{id}/edit"),
     ("/customers/{id}/contacts/{cid}", "/customers/{id}/contacts/{cid}"),
+    ("/customers/{id}/portal", "/customers/{id}/portal"),
     ("/opportunities/{id}", "/opportunities/{id}/edit"),
     ("/meetings/{id}", "/meetings/{id}"),
     ("/stock/{id}", "/stock"),
@@ -40,6 +41,30 @@ const EDIT_FORMS: &[(&str, &str)] = &[
 /// UI POST routes that are not edits of a stored record: creations, deletions, sending,
 /// workflow actions (each audited as such), sessions.
 const NOT_EDITS: &[&str] = &[
+    // The customer portal's access (invitations, account actions) and sharing (toggles).
+    "/customers/{id}/portal/invite",
+    "/customers/{id}/portal/accounts/{account}/{action}",
+    "/service/documents/{id}/share",
+    "/service/interventions/{id}/share-report",
+    // Conversations: a message, a read mark, closing or reopening (each audited).
+    "/service/requests/{id}/messages",
+    "/service/requests/{id}/messages/{message_id}/read",
+    "/service/requests/{id}/conversation",
+    // The customer portal's own forms (its sessions, links, requests, messages, account).
+    "/portal/login",
+    "/portal/logout",
+    "/portal/language",
+    "/portal/reset",
+    "/portal/reset/{secret}",
+    "/portal/welcome/{secret}",
+    "/portal/requests",
+    "/portal/requests/{id}/documents",
+    "/portal/requests/{id}/messages",
+    "/portal/account/password",
+    "/portal/account/calendar",
+    "/portal/account/calendar/revoke",
+    "/portal/colleagues",
+    "/portal/colleagues/{id}/{action}",
     "/login",
     "/logout",
     "/language",

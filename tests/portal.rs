@@ -505,3 +505,95 @@ async fn deactivation_closing_the_portal_and_wrong_passwords_end_access() {
     })
     .await;
 }
+
+async fn enable_messages(app: &TestApp) {
+    let def = carnet::settings::def("service.messages_enabled").unwrap();
+    carnet::settings::set_many(&app.state.db, &carnet::access::Actor::system(), app.now(), &[(def, "true".into())]).await.unwrap();
+}
+
+#[tokio::test]
+async fn staff_and_the_customer_talk_on_a_request() {
+    each_backend(|app| async move {
+        let (staff, a, b) = setup(&app).await;
+        let pa = onboard(&app, &staff, &a, false).await;
+        let staff_page = format!("/service/requests/{}", a.request);
+        let portal_page = format!("/portal/requests/{}", a.request);
+        // Off by default (as in the seed): no conversation on either side.
+        assert!(!staff.get_text(&staff_page).await.1.contains("id=\"conversation\""));
+        assert!(!pa.get_text(&portal_page).await.1.contains("id=\"conversation\""));
+        assert_eq!(pa.post(&format!("{portal_page}/messages"), &[("body", "Bonjour")]).await.status(), StatusCode::NOT_FOUND);
+        enable_messages(&app).await;
+        // Staff write, notifying the customer by email from the request's thread.
+        let r =
+            staff.post(&format!("{staff_page}/messages"), &[("body", "Pouvez-vous envoyer une photo ?\nMerci."), ("notify", "on")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let (subject, to): (String, String) =
+            sqlx::query_as("SELECT subject, to_addrs FROM emails WHERE event = 'request_message' ORDER BY id DESC LIMIT 1")
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap();
+        assert!(subject.contains("DEM-") && to.contains(&a.email), "{subject} {to}");
+        // The customer sees it and answers; raw HTML stays text.
+        let (_, page) = pa.get_text(&portal_page).await;
+        assert!(page.contains("Pouvez-vous envoyer une photo ?"));
+        let r = pa.post(&format!("{portal_page}/messages"), &[("body", "Voici <b>la photo</b>")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let to = r.headers().get("location").unwrap().to_str().unwrap().to_string();
+        assert!(to.contains("#message-"), "{to}");
+        let (_, page) = staff.get_text(&staff_page).await;
+        assert!(
+            page.contains("message-in") && page.contains("Voici &#60;b&#62;la photo&#60;/b&#62;"),
+            "escaped, in the customer's colour: {}",
+            page.split("id=\"conversation\"").nth(1).unwrap_or("no conversation").chars().take(1500).collect::<String>()
+        );
+        // Unread for staff: a badge in the list, a filter, a count at home; the owner was told.
+        let (_, list) = staff.get_text("/service/requests?unread=1").await;
+        assert!(
+            list.contains(&format!("/service/requests/{}#conversation", a.request))
+                && !list.contains(&format!("/service/requests/{}\"", b.request))
+        );
+        let (_, home) = staff.get_text("/").await;
+        assert!(home.contains("unread-messages"));
+        assert!(app.count("SELECT COUNT(*) FROM emails WHERE event = 'request_message_received'").await >= 1);
+        // Marked read: the customer sees the mark.
+        let mid: i64 =
+            sqlx::query_scalar("SELECT id FROM request_messages WHERE direction = 'in'").fetch_one(&app.state.db.pool).await.unwrap();
+        assert!(pa.get_text(&portal_page).await.1.contains("Pas encore lu"));
+        let r = staff.post(&format!("{staff_page}/messages/{mid}/read"), &[("read", "on")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert!(pa.get_text(&portal_page).await.1.contains("Lu par notre équipe"));
+        assert!(!staff.get_text("/service/requests?unread=1").await.1.contains(&format!("/service/requests/{}#conversation", a.request)));
+        // An empty message is refused with the field, the text kept.
+        let r = pa.post(&format!("{portal_page}/messages"), &[("body", "   ")]).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        // Closed: history stays, nobody writes, the portal says why.
+        let r = staff.post(&format!("{staff_page}/conversation"), &[("blocked", "on"), ("note", "Demande traitée par téléphone.")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let (_, page) = pa.get_text(&portal_page).await;
+        assert!(page.contains("conversation-closed") && page.contains("Demande traitée par téléphone.") && page.contains("Voici"));
+        let before = app.count("SELECT COUNT(*) FROM request_messages").await;
+        assert_eq!(pa.post(&format!("{portal_page}/messages"), &[("body", "Encore")]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(staff.post(&format!("{staff_page}/messages"), &[("body", "Encore")]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(app.count("SELECT COUNT(*) FROM request_messages").await, before);
+        staff.post(&format!("{staff_page}/conversation"), &[]).await;
+        assert_eq!(pa.post(&format!("{portal_page}/messages"), &[("body", "Merci")]).await.status(), StatusCode::SEE_OTHER);
+        // The API: the conversation as JSON; a message; a closed conversation is a 409.
+        let admin: i64 =
+            sqlx::query_scalar("SELECT id FROM users WHERE email = 'portal-admin@t.fr'").fetch_one(&app.state.db.pool).await.unwrap();
+        let api = app.api(&app.token_for(admin).await);
+        let (s, v) = api.get(&format!("/api/v1/service-requests/{}/messages", a.request)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["items"][1]["direction"], "in");
+        let (s, _) =
+            api.send("POST", &format!("/api/v1/service-requests/{}/messages", a.request), Some(json!({"body": "Par l'API"}))).await;
+        assert_eq!(s, StatusCode::CREATED);
+        staff.post(&format!("{staff_page}/conversation"), &[("blocked", "on")]).await;
+        let (s, v) = api.send("POST", &format!("/api/v1/service-requests/{}/messages", a.request), Some(json!({"body": "Encore"}))).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        // Another organisation's request: 404, nothing written.
+        assert_eq!(pa.post(&format!("/portal/requests/{}/messages", b.request), &[("body", "x")]).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM request_messages WHERE request_id = {}", b.request)).await, 0);
+        app
+    })
+    .await;
+}

@@ -44,6 +44,8 @@ async fn a_customer_contact_is_invited_and_works_in_the_portal() {
         let url = smtp.url();
         let app = TestApp::start_with(backend, move |c| c.smtp_url = Some(url)).await;
         carnet::demo::load(&app.state).await.expect("demo data loads");
+        let def = carnet::settings::def("service.messages_enabled").unwrap();
+        carnet::settings::set_many(&app.state.db, &carnet::access::Actor::system(), app.now(), &[(def, "true".into())]).await.unwrap();
         let b = driver.browser(&app).await;
         journey(&b, &app, &smtp).await;
         b.quit().await;
@@ -115,6 +117,10 @@ async fn journey(b: &Browser, app: &TestApp, smtp: &SmtpServer) {
     let _ = std::fs::remove_file(&file);
     let request: i64 = b.path_only().await.rsplit('/').next().unwrap().parse().unwrap();
     b.screenshot("fr-portal-request").await;
+    // A message to the team.
+    b.fill("#message-body", "Le code E12 revient après chaque cycle.").await;
+    b.click_and_wait("#send-message").await;
+    assert!(b.text("#conversation").await.contains("Pas encore lu"));
     b.click_and_wait("#logout").await;
 
     // The agent sees it arrive from the portal and posts an update.
@@ -124,6 +130,14 @@ async fn journey(b: &Browser, app: &TestApp, smtp: &SmtpServer) {
     b.exec("document.getElementById('update-status').value = 'planifie'; return true;").await;
     b.fill("#update-message", "Un technicien passe jeudi matin.").await;
     b.click_and_wait("#send-update").await;
+    // The customer's message, in violet, unread; marked read, answered.
+    let conv = b.text("#conversation").await;
+    assert!(conv.contains("Le code E12 revient") && conv.contains("Non lu"), "{conv}");
+    b.click_and_wait("#conversation form[action$='/read'] button").await;
+    assert!(b.text("#conversation").await.contains("Lu"));
+    b.fill("#message-body", "Merci, le technicien apporte la carte de rechange.").await;
+    b.click_and_wait("#send-message").await;
+    b.screenshot("fr-request-conversation").await;
     b.click_and_wait("#logout").await;
 
     // The contact logs in and sees the update, marked new.
@@ -133,6 +147,26 @@ async fn journey(b: &Browser, app: &TestApp, smtp: &SmtpServer) {
     b.click_and_wait("#login-submit").await;
     let open = b.text("#open-requests").await;
     assert!(open.contains("Un technicien passe jeudi matin.") && open.contains("Nouveau"), "{open}");
+    b.goto(&format!("/portal/requests/{request}")).await;
+    let conv = b.text("#conversation").await;
+    assert!(conv.contains("Lu par notre équipe") && conv.contains("apporte la carte de rechange"), "{conv}");
+    b.screenshot("fr-portal-conversation").await;
+    b.click_and_wait("#logout").await;
+    // The agent closes the conversation: the compose box is disabled on both sides.
+    login(b, AGENT, DEMO_PASSWORD).await;
+    b.goto(&format!("/service/requests/{request}")).await;
+    b.exec("document.querySelector('#conversation details').open = true; return true;").await;
+    b.fill("#block-note", "Suite par téléphone.").await;
+    b.click_and_wait("#toggle-conversation").await;
+    assert_eq!(b.exec("return document.getElementById('message-body').disabled;").await, json!(true));
+    b.click_and_wait("#logout").await;
+    b.goto("/portal/login").await;
+    b.fill("#email", &email).await;
+    b.fill("#password", PORTAL_PW).await;
+    b.click_and_wait("#login-submit").await;
+    b.goto(&format!("/portal/requests/{request}")).await;
+    assert!(b.text("#conversation-closed").await.contains("Suite par téléphone."));
+    assert_eq!(b.exec("return document.getElementById('message-body').disabled;").await, json!(true));
     b.click_and_wait("#logout").await;
 
     // Password reset by email.

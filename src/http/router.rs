@@ -346,6 +346,8 @@ routes! {
     get "/api/v1/service-requests/{id}/history" => Right(ServiceRequestsRead), api::service::history;
     get "/api/v1/service-requests/{id}/updates" => Right(ServiceRequestsRead), api::service::updates;
     post "/api/v1/service-requests/{id}/updates" => Right(ServiceRequestsUpdate), api::service::add_update;
+    get "/api/v1/service-requests/{id}/messages" => Right(ServiceMessages), api::service::messages;
+    post "/api/v1/service-requests/{id}/messages" => Right(ServiceMessages), api::service::post_message;
     post "/api/v1/service-requests/{id}/contacts/{role}" => Right(ServiceContactCreate), api::service::create_contact;
     put "/api/v1/service-requests/{id}/contacts/{role}" => Right(ServiceContactUpdate), api::service::update_contact;
     get "/api/v1/service-requests/{id}/equipment" => Right(ServiceRequestsRead), api::service::lines;

@@ -20,6 +20,7 @@ use crate::http::AppState;
 use crate::service::documents::{self, Document};
 use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
 use crate::service::interventions::{self, Conflict, Intervention, InterventionForm, PlanningOf};
+use crate::service::messages::Message;
 use crate::service::returns::{self, EquipmentReturn, ReturnForm};
 use crate::service::store::{self, RequestUpdate, Role};
 use crate::service::{RequestForm, ServiceRequest};
@@ -212,6 +213,47 @@ pub async fn add_update(
 ) -> Result<(StatusCode, Json<RequestUpdate>), HttpError> {
     visible(&st, &c, id).await?;
     Ok((StatusCode::CREATED, Json(store::add_update(&st.db, &c.actor(), st.now(), id, &b.status, &b.message).await?)))
+}
+
+/// The conversation with the customer, oldest first (404 when conversations are off).
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}/messages", tag = "service", responses((status = 200, body = ListOf<Message>), (status = 404)))]
+pub async fn messages(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<Message>>, HttpError> {
+    visible(&st, &c, id).await?;
+    if !crate::service::messages::enabled(&st.db).await? {
+        return Err(Error::NotFound.into());
+    }
+    Ok(Json(ListOf { items: crate::service::messages::list(&st.db, id).await?, next_cursor: None }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    /// The text (line breaks kept; shown as text, never as HTML).
+    pub body: String,
+    /// Email it to the request's contacts from the request's thread (their reply comes back).
+    #[serde(default)]
+    pub notify: bool,
+}
+
+impl ApiInput for MessageBody {}
+
+/// A staff message to the customer (409 when the conversation is closed; 404 when
+/// conversations are off).
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/messages", tag = "service", request_body = MessageBody,
+    responses((status = 201, body = Message), (status = 404), (status = 409), (status = 422)))]
+pub async fn post_message(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<MessageBody>,
+) -> Result<(StatusCode, Json<Message>), HttpError> {
+    use crate::service::messages::{self, Author};
+    visible(&st, &c, id).await?;
+    if !messages::enabled(&st.db).await? {
+        return Err(Error::NotFound.into());
+    }
+    let author = Author::Staff { user_id: c.p.user_id, name: c.p.name.clone() };
+    Ok((StatusCode::CREATED, Json(messages::post(&st.db, &c.actor(), st.now(), id, &author, &b.body, b.notify).await?)))
 }
 
 fn role(r: &str) -> Result<Role, HttpError> {

@@ -233,6 +233,7 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
                 ("message", Required(crate::service::store::UPDATE_MAX)),
             ],
         ),
+        ("MessageBody", vec![("body", Required(crate::service::messages::MAX_BODY))]),
         ("EquipmentForm", equipment_form),
         ("LineBody", vec![("symptom", Code(crate::lists::CODE_MAX, false))]),
         ("SymptomBody", vec![("symptom", Code(crate::lists::CODE_MAX, false))]),

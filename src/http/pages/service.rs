@@ -1039,7 +1039,9 @@ pub async fn post_message(State(st): State<AppState>, c: Ctx, Path(id): Path<i64
         Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#conversation"), "notice.message_sent")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            show_page(&st, &c, id, None, ShowState { message: Some((text, notify, fe)), ..Default::default() }).await
+            let mut resp = show_page(&st, &c, id, None, ShowState { message: Some((text, notify, fe)), ..Default::default() }).await?;
+            *resp.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(resp)
         }
     }
 }
