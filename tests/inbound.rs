@@ -433,3 +433,36 @@ async fn the_scheduled_job_polls_every_configured_mailbox_once_per_period() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_message_that_cannot_be_stored_is_left_for_the_next_poll_and_the_others_are_taken() {
+    let Some(imap) = ImapServer::start() else { return };
+    each_backend(|app| {
+        let imap = &imap;
+        async move {
+            let s = setup(&app).await;
+            let tag = format!("{:?}", app.backend);
+            imap.append("INBOX", &plain("marie@3epis.ca", &s.reply_to, "Re", &format!("store{tag}@x"), "", "Avec pièce")).await;
+            imap.append(
+                "INBOX",
+                &plain("marie@3epis.ca", &s.reply_to, "Absent", &format!("away{tag}@x"), "Auto-Submitted: auto-replied\r\n", "x"),
+            )
+            .await;
+            // Document storage under a plain file: writing the .eml fails, the landing rolls back.
+            let file = tempfile::NamedTempFile::new().unwrap();
+            let broken = object_store::local::LocalFileSystem::new_with_prefix(file.path()).unwrap();
+            let broken = carnet::service::documents::Storage(std::sync::Arc::new(broken));
+            let ctx = app.state.job_context();
+            let mailbox = imap.mailbox("support");
+            let err = inbound::imap::poll(&ctx.db, &broken, &ctx.clock, &mailbox, 5_000_000).await.unwrap_err();
+            assert!(format!("{err:#}").contains("1 not taken"), "{err:#}");
+            assert_eq!(app.count("SELECT COUNT(*) FROM inbound_emails").await, 1, "the auto-reply only");
+            assert_eq!(app.count("SELECT COUNT(*) FROM request_messages WHERE author_kind = 'email'").await, 0);
+            assert_eq!(imap.counts("INBOX").await.1, 1, "left unseen");
+            // The next poll, with the storage back, lands it.
+            assert_eq!(poll(&app, &mailbox).await, "1 landed, 0 quarantined, 0 ignored, 0 already taken");
+            app
+        }
+    })
+    .await;
+}

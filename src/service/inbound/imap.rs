@@ -85,17 +85,23 @@ pub async fn poll(
     session.select(&m.folder).await?;
     let mut uids: Vec<u32> = session.uid_search("UNSEEN").await?.into_iter().collect();
     uids.sort_unstable();
-    let (mut landed, mut held, mut ignored, mut duplicate) = (0, 0, 0, 0);
+    let (mut landed, mut held, mut ignored, mut duplicate, mut failed) = (0, 0, 0, 0, 0);
     for uid in uids {
         let fetched: Vec<async_imap::types::Fetch> = session.uid_fetch(uid.to_string(), "BODY.PEEK[]").await?.try_collect().await?;
         let Some(raw) = fetched.iter().find_map(|f| f.body().map(<[u8]>::to_vec)) else {
             continue;
         };
-        match take(db, storage, clock.now_ms(), &policy, &raw).await? {
-            Outcome::Landed { .. } => landed += 1,
-            Outcome::Quarantined(_) => held += 1,
-            Outcome::Ignored(_) => ignored += 1,
-            Outcome::Duplicate => duplicate += 1,
+        match take(db, storage, clock.now_ms(), &policy, &raw).await {
+            Ok(Outcome::Landed { .. }) => landed += 1,
+            Ok(Outcome::Quarantined(_)) => held += 1,
+            Ok(Outcome::Ignored(_)) => ignored += 1,
+            Ok(Outcome::Duplicate) => duplicate += 1,
+            // Left unseen for the next poll; the others are still taken.
+            Err(e) => {
+                tracing::warn!(mailbox = %m.name, uid, error = %e, "inbound message not taken");
+                failed += 1;
+                continue;
+            }
         }
         // Taken: out of the way of the next poll. Another process may have moved it already.
         let done = match &m.move_to {
@@ -110,5 +116,9 @@ pub async fn poll(
         }
     }
     let _ = session.logout().await;
-    Ok(format!("{landed} landed, {held} quarantined, {ignored} ignored, {duplicate} already taken"))
+    let summary = format!("{landed} landed, {held} quarantined, {ignored} ignored, {duplicate} already taken");
+    if failed > 0 {
+        anyhow::bail!("{summary}; {failed} not taken (left for the next poll, see the log)");
+    }
+    Ok(summary)
 }
