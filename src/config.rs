@@ -69,6 +69,78 @@ pub struct Config {
     pub documents_url: Option<String>,
     /// Largest document accepted, in bytes.
     pub max_document_bytes: usize,
+    /// Mailboxes read by IMAP for customers' emails (`[[inbound_mailboxes]]` tables), polled by
+    /// the `inbound_mail` job (`service::inbound`).
+    #[serde(default)]
+    pub inbound_mailboxes: Vec<InboundMailbox>,
+}
+
+/// One IMAP mailbox whose messages land on requests (`service::inbound`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InboundMailbox {
+    /// A short name, recorded on each message taken from it.
+    pub name: String,
+    pub host: String,
+    #[serde(default = "InboundMailbox::default_port")]
+    pub port: u16,
+    /// `imaps` (TLS from the start, port 993), `starttls` (port 143), or `plain` (no
+    /// encryption: refused unless the host is a loopback address, for tests).
+    #[serde(default)]
+    pub tls: ImapTls,
+    pub user: String,
+    /// The password (`LOGIN`), or …
+    #[serde(default)]
+    pub password: Option<String>,
+    /// … an OAuth2 access token (`AUTHENTICATE XOAUTH2`).
+    #[serde(default)]
+    pub oauth2_token: Option<String>,
+    /// The folder read (default `INBOX`); only unseen messages are taken.
+    #[serde(default = "InboundMailbox::default_folder")]
+    pub folder: String,
+    /// A folder each taken message is moved to; without it, taken messages are flagged `\Seen`.
+    #[serde(default)]
+    pub move_to: Option<String>,
+    /// Whether a known contact's email that matches no request opens a new request (else it
+    /// goes to quarantine).
+    #[serde(default)]
+    pub open_requests: bool,
+    /// More messages than this from one sender within a minute are a mail loop: ignored.
+    #[serde(default = "InboundMailbox::default_rate")]
+    pub max_per_sender_per_minute: i64,
+}
+
+impl InboundMailbox {
+    fn default_port() -> u16 {
+        993
+    }
+    fn default_folder() -> String {
+        "INBOX".into()
+    }
+    fn default_rate() -> i64 {
+        10
+    }
+
+    /// The mailbox is usable: a credential, and no plain connection except to a loopback host.
+    pub fn check(&self) -> Result<(), String> {
+        if self.password.is_none() && self.oauth2_token.is_none() {
+            return Err(format!("inbound mailbox {:?}: a password or an oauth2_token is required", self.name));
+        }
+        let loopback = self.host == "localhost" || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if self.tls == ImapTls::Plain && !loopback {
+            return Err(format!("inbound mailbox {:?}: tls = \"plain\" is only allowed to a loopback host", self.name));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ImapTls {
+    #[default]
+    Imaps,
+    Starttls,
+    Plain,
 }
 
 impl Default for Config {
@@ -97,6 +169,7 @@ impl Default for Config {
             documents_dir: std::path::PathBuf::from("documents"),
             documents_url: None,
             max_document_bytes: 20 * 1024 * 1024,
+            inbound_mailboxes: Vec::new(),
         }
     }
 }
@@ -147,7 +220,7 @@ impl Config {
 
     /// Every check of values the types cannot express, run by `carnet serve` (and every
     /// command that opens the database) before anything starts, and by `carnet config check`:
-    /// the database URL, the SMTP URL, the trusted proxies. The messages name the setting and
+    /// the database URL, the SMTP URL, the trusted proxies, the inbound mailboxes. The messages name the setting and
     /// never show a password.
     pub fn check(&self) -> Result<(), String> {
         check_database_url(&self.database_url)?;
@@ -155,6 +228,9 @@ impl Config {
             SmtpUrl::parse(url)?;
         }
         self.trusted_proxy_nets()?;
+        for m in &self.inbound_mailboxes {
+            m.check()?;
+        }
         Ok(())
     }
 
@@ -189,6 +265,10 @@ impl Config {
         shown.database_url = mask_url_password(&shown.database_url);
         shown.smtp_url = shown.smtp_url.as_deref().map(mask_url_password);
         shown.documents_url = shown.documents_url.as_deref().map(mask_url_password);
+        for m in &mut shown.inbound_mailboxes {
+            m.password = m.password.as_ref().map(|_| "****".into());
+            m.oauth2_token = m.oauth2_token.as_ref().map(|_| "****".into());
+        }
         toml_string(&shown)
     }
 }
@@ -340,6 +420,25 @@ mod tests {
         assert_eq!(mask_url_password("s3://d?aws_sse_customer_key_base64=k"), "s3://d?aws_sse_customer_key_base64=****");
         let c = Config { database_url: "postgres://u:s3cret@h/d".into(), ..Default::default() };
         assert!(!c.masked_toml().contains("s3cret"));
+        let mailbox = InboundMailbox {
+            name: "support".into(),
+            host: "imap.example.org".into(),
+            port: 993,
+            tls: ImapTls::Imaps,
+            user: "u".into(),
+            password: Some("imap-s3cret".into()),
+            oauth2_token: Some("tok-s3cret".into()),
+            folder: "INBOX".into(),
+            move_to: None,
+            open_requests: false,
+            max_per_sender_per_minute: 10,
+        };
+        let c = Config { inbound_mailboxes: vec![mailbox.clone()], ..Default::default() };
+        assert!(!c.masked_toml().contains("s3cret"), "{}", c.masked_toml());
+        assert!(mailbox.check().is_ok());
+        assert!(InboundMailbox { tls: ImapTls::Plain, ..mailbox.clone() }.check().is_err(), "plain only to loopback");
+        assert!(InboundMailbox { tls: ImapTls::Plain, host: "127.0.0.1".into(), ..mailbox.clone() }.check().is_ok());
+        assert!(InboundMailbox { password: None, oauth2_token: None, ..mailbox }.check().is_err());
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub fn registry() -> Registry {
     r.schedule(crate::sales::expiry::JOB, Period::Daily);
     r.register(crate::sales::calls::REMINDER_JOB, |ctx, _| async move { crate::sales::calls::remind(&ctx).await });
     r.schedule(crate::sales::calls::REMINDER_JOB, Period::FiveMinutes);
+    // Once per period across every process: the schedule's dedup key enqueues one run.
+    r.register(crate::service::inbound::JOB, |ctx, _| async move { crate::service::inbound::run(&ctx).await });
+    r.schedule(crate::service::inbound::JOB, Period::FiveMinutes);
     r
 }
 

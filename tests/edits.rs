@@ -50,6 +50,11 @@ const NOT_EDITS: &[&str] = &[
     "/service/requests/{id}/messages",
     "/service/requests/{id}/messages/{message_id}/read",
     "/service/requests/{id}/conversation",
+    // The inbound-mail quarantine: decisions on a received email (assign, open a request,
+    // discard), each audited; the email itself is never edited.
+    "/service/inbound/{id}/assign",
+    "/service/inbound/{id}/create",
+    "/service/inbound/{id}/discard",
     // The customer portal's own forms (its sessions, links, requests, messages, account).
     "/portal/login",
     "/portal/logout",

@@ -84,6 +84,7 @@ rights! {
     DocumentsDelete => "service.documents.delete", "service";
     ServiceMailSend => "service.mail.send", "service";
     ServiceMessages => "service.messages", "service";
+    ServiceInboundManage => "service.inbound.manage", "service";
     AdminUsers => "admin.users", "admin";
     AdminRoles => "admin.roles", "admin";
     AdminOrg => "admin.org", "admin";

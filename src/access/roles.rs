@@ -456,6 +456,7 @@ pub fn defaults() -> Vec<RoleInput> {
                 ServiceMailSend,
                 CustomersPortal,
                 ServiceMessages,
+                ServiceInboundManage,
             ]
             .into_iter()
             .collect(),

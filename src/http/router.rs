@@ -190,6 +190,10 @@ routes! {
     post "/service/requests/{id}/messages" => Right(ServiceMessages), pages::service::post_message;
     post "/service/requests/{id}/messages/{message_id}/read" => Right(ServiceMessages), pages::service::mark_message;
     post "/service/requests/{id}/conversation" => Right(ServiceMessages), pages::service::block_conversation;
+    get "/service/inbound" => Right(ServiceInboundManage), pages::inbound::page;
+    post "/service/inbound/{id}/assign" => Right(ServiceInboundManage), pages::inbound::assign;
+    post "/service/inbound/{id}/create" => Right(ServiceInboundManage), pages::inbound::create;
+    post "/service/inbound/{id}/discard" => Right(ServiceInboundManage), pages::inbound::discard;
 
     // The customer portal: its own login and session (never a staff one), every page filtered
     // by the portal user's organisation (http::portal).

@@ -230,35 +230,24 @@ async fn store_upload(
     if exists == 0 {
         return Err(Error::NotFound);
     }
-    let key = format!(
-        "requests/{request_id}/{}",
-        crate::identity::session::new_secret().chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect::<String>()
-    );
+    let key = new_key(request_id);
     let path = StorePath::from(key.as_str());
     let size = bytes.len() as i64;
     storage.0.put(&path, PutPayload::from(bytes)).await.map_err(storage_err)?;
     let res = async {
         let mut tx = db.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO documents (request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at, \
-             portal_account_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        let row = Row { request_id, name: &name, content_type, size, key: &key, shared, portal_account, message_id: None };
+        let d = insert(&mut tx, actor, now, row).await?;
+        audit::record(
+            &mut tx,
+            actor,
+            now,
+            "service_request",
+            request_id,
+            "document",
+            &[Change { field: "document".into(), old: None, new: Some(name.clone()) }],
         )
-        .bind(request_id)
-        .bind(&name)
-        .bind(content_type)
-        .bind(size)
-        .bind(&key)
-        .bind(shared as i64)
-        .bind(actor.id)
-        .bind(&actor.name)
-        .bind(now)
-        .bind(portal_account)
-        .fetch_one(&mut *tx)
         .await?;
-        let d: Document = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;
-        audit::created(&mut tx, actor, now, id, &d).await?;
-        audit::record(&mut tx, actor, now, "service_request", request_id, "document", &[Change { field: "document".into(), old: None, new: Some(name.clone()) }])
-            .await?;
         tx.commit().await?;
         Ok::<Document, Error>(d)
     }
@@ -267,6 +256,93 @@ async fn store_upload(
         let _ = storage.0.delete(&path).await;
     }
     res
+}
+
+/// A generated storage key for a file of the request (never a name from outside).
+fn new_key(request_id: i64) -> String {
+    format!(
+        "requests/{request_id}/{}",
+        crate::identity::session::new_secret().chars().filter(|c| c.is_ascii_alphanumeric()).take(32).collect::<String>()
+    )
+}
+
+/// A document's row, its file already stored under `key`.
+struct Row<'a> {
+    request_id: i64,
+    name: &'a str,
+    content_type: &'a str,
+    size: i64,
+    key: &'a str,
+    shared: bool,
+    portal_account: Option<i64>,
+    message_id: Option<i64>,
+}
+
+/// Inserts a document's row and its audit entry, in the caller's transaction.
+async fn insert(tx: &mut crate::db::Tx, actor: &Actor, now: Millis, r: Row<'_>) -> Result<Document> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO documents (request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at, \
+         portal_account_id, message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(r.request_id)
+    .bind(r.name)
+    .bind(r.content_type)
+    .bind(r.size)
+    .bind(r.key)
+    .bind(r.shared as i64)
+    .bind(actor.id)
+    .bind(&actor.name)
+    .bind(now)
+    .bind(r.portal_account)
+    .bind(r.message_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let d: Document = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_one(&mut **tx).await?;
+    audit::created(tx, actor, now, id, &d).await?;
+    Ok(d)
+}
+
+/// Stores a file that came with a conversation message (an email's attachments and its
+/// original `.eml`) in the caller's transaction, linked to the message. The file is written
+/// first; the caller deletes it ([`remove_file`]) if its transaction does not commit. A name
+/// or type that is not accepted, or a file over `max`, is refused (`Err` with the reason's
+/// key) and nothing is written.
+#[allow(clippy::too_many_arguments)]
+pub async fn store_for_message(
+    tx: &mut crate::db::Tx,
+    storage: &Storage,
+    actor: &Actor,
+    now: Millis,
+    request_id: i64,
+    message_id: i64,
+    filename: &str,
+    bytes: Vec<u8>,
+    shared: bool,
+    max: usize,
+) -> Result<std::result::Result<Document, &'static str>> {
+    let (name, content_type) = match check_name(filename) {
+        Ok(v) => v,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if bytes.is_empty() {
+        return Ok(Err("error.file_empty"));
+    }
+    if bytes.len() > max {
+        return Ok(Err("error.too_large"));
+    }
+    let key = new_key(request_id);
+    let size = bytes.len() as i64;
+    storage.0.put(&StorePath::from(key.as_str()), PutPayload::from(bytes)).await.map_err(storage_err)?;
+    let row = Row { request_id, name: &name, content_type, size, key: &key, shared, portal_account: None, message_id: Some(message_id) };
+    let d = insert(tx, actor, now, row).await?;
+    Ok(Ok(d))
+}
+
+/// Removes a stored file whose row was not committed.
+pub async fn remove_file(storage: &Storage, key: &str) {
+    if let Err(e) = storage.0.delete(&StorePath::from(key)).await {
+        tracing::warn!(error = %e, key, "document file left behind");
+    }
 }
 
 /// The bytes of a document.

@@ -5,6 +5,7 @@
 
 pub mod documents;
 pub mod equipment;
+pub mod inbound;
 pub mod interventions;
 pub mod messages;
 pub mod returns;

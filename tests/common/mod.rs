@@ -10,6 +10,10 @@ mod smtp;
 
 #[allow(unused_imports)]
 pub use smtp::SmtpServer;
+#[path = "../support/imap.rs"]
+mod imap;
+#[allow(unused_imports)]
+pub use imap::ImapServer;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -7,6 +7,7 @@ pub mod customers;
 pub mod directory;
 pub mod history;
 pub mod imports;
+pub mod inbound;
 pub mod sales;
 pub mod service;
 pub mod two_factor;
@@ -534,6 +535,9 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
     }
     if c.p.can(Right::ServiceRequestsRead) {
         tiles.push(Tile { href: "/service/requests", title: c.tr.t("nav.service"), text: c.tr.t("home.service_text") });
+    }
+    if c.p.can(Right::ServiceInboundManage) {
+        tiles.push(Tile { href: "/service/inbound", title: c.tr.t("inbound.title"), text: c.tr.t("inbound.subtitle") });
     }
     if c.p.can(Right::InterventionsRead) {
         tiles.push(Tile { href: "/service/planning", title: c.tr.t("service.planning"), text: c.tr.t("home.planning_text") });
