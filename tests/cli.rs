@@ -145,7 +145,7 @@ fn serve_demo_prints_url_and_login_and_loads_once() {
         let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&d.pool).await.unwrap();
         let units: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units").fetch_one(&d.pool).await.unwrap();
         let groups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_groups").fetch_one(&d.pool).await.unwrap();
-        assert_eq!((users, units, groups), (12, 11, 5));
+        assert_eq!((users, units, groups), (12, 11, 6));
         let customers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers").fetch_one(&d.pool).await.unwrap();
         let contacts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts").fetch_one(&d.pool).await.unwrap();
         assert_eq!((customers, contacts), (42, 16), "40 customers, and 2 created by the demo's Internet leads");

@@ -49,15 +49,15 @@ fn sample_service() -> Value {
 
 fn sample_message() -> Value {
     json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
-           "customer": {"name": "Boulangerie Martin"}, "request": {"id": 12, "number": "DEM-2026-000123"},
+           "customer": {"name": "Julie Roy"}, "request": {"id": 12, "number": "DEM-2026-000123"},
            "message": {"author": "Camille Fortin", "body": "Pouvez-vous nous envoyer une photo de la plaque signalétique ?"}})
 }
 
 fn sample_portal() -> Value {
     json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
-           "account": {"name": "Louise Bernard", "email": "louise.bernard@example.fr"}, "customer": {"name": "Boulangerie Martin"},
+           "account": {"name": "Julie Roy", "email": "julie.roy@example.fr"}, "customer": {"name": "Boulangerie Martin"},
            "link_path": "/portal/welcome/exemple", "valid_hours": 168,
-           "request": {"id": 12, "number": "DEM-2026-000123", "description": "Le four ne chauffe plus."}})
+           "request": {"id": 12, "number": "DEM-2026-000123", "description": "Le four ne chauffe plus (Julie Roy)."}})
 }
 
 const MEETING_TEXT_FR: &str = "Rendez-vous : {{ meeting.subject }}\nQuand : {{ meeting.start }} – {{ meeting.end }}\nOù : {{ meeting.location or '—' }}\nClient : {{ customer.name }}\nPriorité : {{ meeting.priority }} · Catégorie : {{ meeting.category }} · Statut : {{ meeting.status }}\nSuccursale : {{ meeting.branch or '—' }} · Langue : {{ meeting.language }}\nStock : {{ meeting.stock or '—' }}\nDépôt : {{ meeting.deposit_method or '—' }} · Signature électronique : {{ meeting.esign_status or '—' }} · Transfert : {% if meeting.transfer %}oui{% else %}non{% endif %}\nType de rendez-vous : {{ meeting.appointment_type or '—' }}\nReprésentant : {{ meeting.rep or '—' }}\nParticipants : {{ meeting.participants }}\n\n{{ meeting.description }}\n\n{{ app_url }}/meetings/{{ meeting.id }}\n";
@@ -245,12 +245,12 @@ pub fn events() -> &'static [EventDef] {
             sample: sample_message,
             fr: (
                 "Nouveau message du client : {{ request.number }} ({{ customer.name }})",
-                "Bonjour,\n\n{{ message.author }} a écrit sur la demande {{ request.number }} :\n\n{{ message.body }}\n\n{{ app_url }}/service/requests/{{ request.id }}#conversation\n",
+                "Bonjour,\n\n{{ message.author }} ({{ customer.name }}) a écrit sur la demande {{ request.number }} :\n\n{{ message.body }}\n\n{{ app_url }}/service/requests/{{ request.id }}#conversation\n",
                 "<p>Bonjour,</p><p>{{ message.author }} a écrit sur la demande <strong>{{ request.number }}</strong> :</p><blockquote>{{ message.body }}</blockquote><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}#conversation\">Ouvrir la conversation</a></p>",
             ),
             en: (
                 "New message from the customer: {{ request.number }} ({{ customer.name }})",
-                "Hello,\n\n{{ message.author }} wrote on request {{ request.number }}:\n\n{{ message.body }}\n\n{{ app_url }}/service/requests/{{ request.id }}#conversation\n",
+                "Hello,\n\n{{ message.author }} ({{ customer.name }}) wrote on request {{ request.number }}:\n\n{{ message.body }}\n\n{{ app_url }}/service/requests/{{ request.id }}#conversation\n",
                 "<p>Hello,</p><p>{{ message.author }} wrote on request <strong>{{ request.number }}</strong>:</p><blockquote>{{ message.body }}</blockquote><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}#conversation\">Open the conversation</a></p>",
             ),
         },
