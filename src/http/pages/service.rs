@@ -47,6 +47,7 @@ struct ListPage {
     statuses: Vec<RequestStatus>,
     can_create: bool,
     can_export: bool,
+    can_inbound: bool,
     /// Unread customer messages per request of the page.
     unread: Vec<(i64, i64)>,
     unread_only: bool,
@@ -65,6 +66,7 @@ pub async fn list(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -
     Ok(render(ListPage {
         unread,
         unread_only: s.get("unread") == Some("1"),
+        can_inbound: c.p.can(Right::ServiceInboundManage),
         c: PageCtx::new(&c, "/service/requests", "nav.service").with_notice(s.notice.as_deref()),
         l: Labels::load(&st, &c).await?,
         list,
