@@ -221,7 +221,10 @@ async fn a_contact_is_invited_sets_a_password_and_follows_their_requests() {
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let (_, list) = pa.get_text("/portal/requests").await;
         assert!(list.contains("Technicien en route") && list.contains("class=\"unread\""));
+        let tile = |home: &str| home.split("id=\"tile-unread\"><span class=\"tile-count\">").nth(1).and_then(|t| t.split('<').next()).unwrap_or_default().to_string();
+        assert_eq!(tile(&pa.get_text("/portal").await.1), "1", "one request with an unread update");
         pa.get(&format!("/portal/requests/{id}")).await;
+        assert_eq!(tile(&pa.get_text("/portal").await.1), "0");
         let (_, list) = pa.get_text("/portal/requests").await;
         assert!(list.contains("Technicien en route") && !list.contains("class=\"unread\""));
         // Planning with an .ics per intervention, and a personal feed that can be revoked.
@@ -593,6 +596,26 @@ async fn staff_and_the_customer_talk_on_a_request() {
         // Another organisation's request: 404, nothing written.
         assert_eq!(pa.post(&format!("/portal/requests/{}/messages", b.request), &[("body", "x")]).await.status(), StatusCode::NOT_FOUND);
         assert_eq!(app.count(&format!("SELECT COUNT(*) FROM request_messages WHERE request_id = {}", b.request)).await, 0);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn simultaneous_invitations_of_one_contact_make_one_account() {
+    each_backend(|app| async move {
+        let (staff, a, _) = setup(&app).await;
+        staff.post(&format!("/customers/{}/portal", a.customer), &[("enabled", "on")]).await;
+        let other = app.login("portal-admin@t.fr", common::PASSWORD).await.unwrap();
+        let path = format!("/customers/{}/portal/invite", a.customer);
+        let contact = a.contact.to_string();
+        let form = [("contact_id", contact.as_str())];
+        let (x, y) = tokio::join!(staff.post(&path, &form), other.post(&path, &form));
+        for r in [x, y] {
+            // One invites; the other sends the invitation again or is told the contact has access.
+            assert!(r.status() == StatusCode::SEE_OTHER || r.status() == StatusCode::UNPROCESSABLE_ENTITY, "{}", r.status());
+        }
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM portal_accounts WHERE customer_id = {}", a.customer)).await, 1);
         app
     })
     .await;

@@ -54,6 +54,27 @@ impl Key<'_> {
     }
 }
 
+/// An attempt from a device not known for the account: taken on the client `address`, then on
+/// the `account`; when the account must wait, the address gets its attempt back (nothing was
+/// verified). The wait, if any. Staff and portal logins use it, each with its own keys.
+pub async fn take_address_then_account(
+    db: &Db,
+    now: Millis,
+    address: &str,
+    account: &str,
+    per_address: i64,
+    per_account: i64,
+) -> Result<Option<Millis>> {
+    if let Some(w) = take(db, now, Key::Address(address), per_address).await? {
+        return Ok(Some(w));
+    }
+    let wait = take(db, now, Key::Account(account), per_account).await?;
+    if wait.is_some() {
+        refund(db, now, Key::Address(address), per_address).await?;
+    }
+    Ok(wait)
+}
+
 /// Takes one attempt on `key`, before the password is verified: `Ok(None)` when it may be
 /// verified (it counts as a failure until [`clear`] or [`refund`]), `Ok(Some(ms))` when it
 /// must wait that long. `free` attempts go through without delay.

@@ -261,7 +261,16 @@ pub async fn invite(
             .await;
             let id = match inserted {
                 Ok(id) => id,
-                Err(e) if crate::db::is_unique_violation(&e) => return Err(Error::conflict("contact_id", "error.portal_email_taken")),
+                Err(e) if crate::db::is_unique_violation(&e) => {
+                    // Either this contact was invited at the same moment by someone else, or
+                    // another organisation's account has the address.
+                    tx.rollback().await?;
+                    let reason = match of_contact(db, customer_id, contact_id).await? {
+                        Some(_) => "error.portal_already_has_access",
+                        None => "error.portal_email_taken",
+                    };
+                    return Err(Error::conflict("contact_id", reason));
+                }
                 Err(e) => return Err(e.into()),
             };
             let a = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
@@ -441,14 +450,16 @@ pub async fn request_reset(db: &Db, now: Millis, email: &str) -> Result<()> {
     Ok(())
 }
 
-/// For the login: the account's id, password hash and whether it may log in.
+/// For the login: the account's id, password hash and whether it may log in (active, and its
+/// customer's portal open).
 pub async fn for_login(db: &Db, email: &str) -> Result<Option<(i64, Option<String>, bool)>> {
-    let row: Option<(i64, Option<String>, String)> =
-        sqlx::query_as("SELECT id, password_hash, status FROM portal_accounts WHERE email = $1")
-            .bind(email)
-            .fetch_optional(&db.pool)
-            .await?;
-    Ok(row.map(|(id, h, s)| (id, h, s == Status::Active.code())))
+    let row: Option<(i64, Option<String>, String, i64)> = sqlx::query_as(
+        "SELECT a.id, a.password_hash, a.status, c.portal_enabled FROM portal_accounts a JOIN customers c ON c.id = a.customer_id WHERE a.email = $1",
+    )
+    .bind(email)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(|(id, h, s, open)| (id, h, s == Status::Active.code() && open != 0)))
 }
 
 /// Changes one's own password (the current one is checked by the caller); other sessions end.

@@ -90,10 +90,26 @@ pub async fn requests(db: &Db, u: &PortalUser, f: &Filter, limit: i64) -> Result
     Ok((rows, more))
 }
 
-/// How many of the organisation's open requests have an update the user has not read.
+/// How many open requests the organisation has.
+pub async fn open_count(db: &Db, customer_id: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM service_requests WHERE customer_id = $1 AND status <> 'cloture'")
+        .bind(customer_id)
+        .fetch_one(&db.pool)
+        .await?)
+}
+
+/// How many of the organisation's open requests have a customer update newer than the
+/// user's last reading of it (the rule of [`RequestSummary::unread`], counted in SQL).
 pub async fn unread_count(db: &Db, u: &PortalUser) -> Result<i64> {
-    let (rows, _) = requests(db, u, &Filter::default(), 200).await?;
-    Ok(rows.iter().filter(|r| r.unread()).count() as i64)
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM service_requests r WHERE r.customer_id = $1 AND r.status <> 'cloture' \
+         AND EXISTS (SELECT 1 FROM request_updates up WHERE up.request_id = r.id AND up.created_at > \
+         COALESCE((SELECT pr.read_at FROM portal_reads pr WHERE pr.account_id = $2 AND pr.request_id = r.id), -1))",
+    )
+    .bind(u.customer_id)
+    .bind(u.account_id)
+    .fetch_one(&db.pool)
+    .await?)
 }
 
 /// A request of the organisation (None for another organisation's, as for an unknown id).
@@ -205,14 +221,16 @@ pub async fn visits_of_request(db: &Db, customer_id: i64, request_id: i64) -> Re
     visits_of(db, rows).await
 }
 
-/// The organisation's interventions starting in `[from, to)` (not cancelled), in date order.
-pub async fn planning(db: &Db, customer_id: i64, from: Millis, to: Millis) -> Result<Vec<Visit>> {
+/// The organisation's interventions starting in `[from, to)` (not cancelled), in date order,
+/// at most `limit`.
+pub async fn planning(db: &Db, customer_id: i64, from: Millis, to: Millis, limit: i64) -> Result<Vec<Visit>> {
     let rows: Vec<VisitRow> = sqlx::query_as(&format!(
-        "{VISITS} AND i.start_at >= $2 AND i.start_at < $3 AND i.status <> 'annulee' ORDER BY i.start_at, i.id LIMIT 500"
+        "{VISITS} AND i.start_at >= $2 AND i.start_at < $3 AND i.status <> 'annulee' ORDER BY i.start_at, i.id LIMIT $4"
     ))
     .bind(customer_id)
     .bind(from)
     .bind(to)
+    .bind(limit)
     .fetch_all(&db.pool)
     .await?;
     visits_of(db, rows).await

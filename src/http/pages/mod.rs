@@ -380,17 +380,7 @@ pub async fn login_submit(
     // simultaneous attempts cannot all be verified.
     let wait = match &device {
         Some(d) => throttle::take(&st.db, now, throttle::Key::Device(d), per_account).await?,
-        None => match throttle::take(&st.db, now, throttle::Key::Address(&m.ip), per_address).await? {
-            Some(w) => Some(w),
-            None => {
-                let wait = throttle::take(&st.db, now, throttle::Key::Account(&email), per_account).await?;
-                if wait.is_some() {
-                    // Not verified: the address gets its attempt back.
-                    throttle::refund(&st.db, now, throttle::Key::Address(&m.ip), per_address).await?;
-                }
-                wait
-            }
-        },
+        None => throttle::take_address_then_account(&st.db, now, &m.ip, &email, per_address, per_account).await?,
     };
     if let Some(ms) = wait {
         return Ok(with_retry_after(fail("error.rate_limited", StatusCode::TOO_MANY_REQUESTS), ms));

@@ -157,16 +157,7 @@ pub async fn login_submit(
     let account_key = format!("portal:{email}");
     let per_account = st.config.login_max_failures_per_account;
     let per_address = st.config.login_max_failures_per_address;
-    let wait = match throttle::take(&st.db, now, throttle::Key::Address(&address_key), per_address).await? {
-        Some(w) => Some(w),
-        None => {
-            let w = throttle::take(&st.db, now, throttle::Key::Account(&account_key), per_account).await?;
-            if w.is_some() {
-                throttle::refund(&st.db, now, throttle::Key::Address(&address_key), per_address).await?;
-            }
-            w
-        }
-    };
+    let wait = throttle::take_address_then_account(&st.db, now, &address_key, &account_key, per_address, per_account).await?;
     if let Some(ms) = wait {
         let mut resp = fail("error.rate_limited", StatusCode::TOO_MANY_REQUESTS);
         if let Ok(v) = ((ms + 999) / 1000).to_string().parse() {
@@ -174,6 +165,7 @@ pub async fn login_submit(
         }
         return Ok(resp);
     }
+    // An account may log in only when active and its customer's portal is open.
     let found = accounts::for_login(&st.db, &email).await?;
     let (id, ok) = match found {
         Some((id, Some(hash), true)) => (Some(id), password::verify_blocking(f.password.clone(), hash).await?),
@@ -185,14 +177,6 @@ pub async fn login_submit(
     let Some(id) = id.filter(|_| ok) else {
         return Ok(fail("login.invalid", StatusCode::UNAUTHORIZED));
     };
-    let open = {
-        let mut conn = st.db.pool.acquire().await?;
-        let a = accounts::get(&mut conn, id).await?.ok_or(Error::NotFound)?;
-        accounts::customer_portal(&st.db, a.customer_id).await?.0
-    };
-    if !open {
-        return Ok(fail("login.invalid", StatusCode::UNAUTHORIZED));
-    }
     throttle::clear(&st.db, throttle::Key::Account(&account_key)).await?;
     throttle::refund(&st.db, now, throttle::Key::Address(&address_key), per_address).await?;
     if let Some(old) = auth::cookie(&headers, super::cookie_name(&st.config)) {
@@ -436,6 +420,8 @@ async fn link_submit(
 struct HomePage {
     c: PortalPage,
     open: Vec<RequestSummary>,
+    /// All the organisation's open requests (the list shows the latest few).
+    open_count: i64,
     visits: Vec<Visit>,
     unread: i64,
     types: Vec<(String, String)>,
@@ -460,13 +446,14 @@ pub struct NoticeQuery {
 pub async fn home(State(st): State<AppState>, c: PortalCtx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
     let (open, _) = store::requests(&st.db, &c.u, &Filter::default(), 10).await?;
     let unread = store::unread_count(&st.db, &c.u).await?;
+    let open_count = store::open_count(&st.db, c.u.customer_id).await?;
     let now = st.now();
-    let visits = store::planning(&st.db, c.u.customer_id, c.u.zone.day_start(now), now + 90 * 86_400_000).await?;
-    let visits = visits.into_iter().take(5).collect();
+    let visits = store::planning(&st.db, c.u.customer_id, c.u.zone.day_start(now), now + 90 * 86_400_000, 5).await?;
     let types = all_types(&st, c.tr.0).await?;
     Ok(render(HomePage {
         c: PortalPage::new(&c, "/portal", "portal.home_title").with_notice(q.notice.as_deref()),
         open,
+        open_count,
         visits,
         unread,
         types,
@@ -822,7 +809,7 @@ pub async fn planning(State(st): State<AppState>, c: PortalCtx, Query(q): Query<
         None => zone.local(st.now()).date(),
     };
     let w = zone.window(day, Span::Week);
-    let visits = store::planning(&st.db, c.u.customer_id, w.from, w.to).await?;
+    let visits = store::planning(&st.db, c.u.customer_id, w.from, w.to, 500).await?;
     let first = w.days.first().copied().unwrap_or(day);
     let last = w.days.last().copied().unwrap_or(day);
     let page = PlanningPage {
@@ -874,7 +861,7 @@ pub async fn calendar_feed(State(st): State<AppState>, Path(secret): Path<String
     let secret = secret.strip_suffix(".ics").unwrap_or(&secret);
     let (customer_id, lang) = accounts::by_calendar(&st.db, secret).await?.ok_or(Error::NotFound)?;
     let now = st.now();
-    let visits = store::planning(&st.db, customer_id, now - 30 * 86_400_000, now + 365 * 86_400_000).await?;
+    let visits = store::planning(&st.db, customer_id, now - 30 * 86_400_000, now + 365 * 86_400_000, 2000).await?;
     let org: String =
         sqlx::query_scalar("SELECT display_name FROM customers WHERE id = $1").bind(customer_id).fetch_one(&st.db.pool).await?;
     let events: Vec<_> = visits.iter().map(|v| ics_event(v, Tr(lang), &org)).collect();
