@@ -471,6 +471,19 @@ async fn calls_are_the_owners_tasks_with_reminders_and_outcomes() {
         let cid = c["id"].as_i64().unwrap();
         let (_, tasks) = s.rep.get("/api/v1/calls").await;
         assert_eq!(tasks["items"][0]["id"], cid);
+        // Moved to an owner who does not exist: 422 on the field (a foreign-key 500 on PostgreSQL
+        // before), the call unchanged.
+        let (st, b) = s
+            .rep
+            .send(
+                "PUT",
+                &format!("/api/v1/calls/{cid}"),
+                Some(json!({"opportunity_id": oid, "date": date, "time": time, "subject": "X", "owner_id": 999_999})),
+            )
+            .await;
+        assert_eq!(st, 422, "{b}");
+        assert!(b["error"]["fields"]["owner_id"].is_string(), "{b}");
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM calls WHERE id = {cid} AND subject = 'Rappeler pour l''essai'")).await, 1);
         // The reminder job emails the owner once.
         let ctx = app.state.job_context();
         carnet::jobs::run_now(&ctx, &app.state.jobs, carnet::sales::calls::REMINDER_JOB).await.unwrap().unwrap();

@@ -150,13 +150,18 @@ pub async fn get_visible(db: &Db, vis: &Visibility, id: i64) -> Result<Option<Ca
     Ok(q.query_as().fetch_optional(&db.pool).await?)
 }
 
-/// Schedules a call in the caller's transaction. `automatic` for the system's follow-ups.
-pub async fn schedule_in(tx: &mut Tx, actor: &Actor, now: Millis, input: &CallInput, automatic: bool) -> Result<Call> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1 AND active = 1").bind(input.owner_id).fetch_one(&mut **tx).await?;
+/// A call's owner is an active user (422 on `owner_id` otherwise, never a foreign-key error).
+async fn check_owner(tx: &mut Tx, owner_id: i64) -> Result<()> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1 AND active = 1").bind(owner_id).fetch_one(&mut **tx).await?;
     if n == 0 {
         return Err(Error::validation("owner_id", "error.unknown_user"));
     }
+    Ok(())
+}
+
+/// Schedules a call in the caller's transaction. `automatic` for the system's follow-ups.
+pub async fn schedule_in(tx: &mut Tx, actor: &Actor, now: Millis, input: &CallInput, automatic: bool) -> Result<Call> {
+    check_owner(tx, input.owner_id).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO calls (opportunity_id, owner_id, due_at, subject, notes, status, outcome, automatic, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 'planned', '', $6, $7, $7) RETURNING id",
@@ -194,6 +199,7 @@ pub async fn reschedule(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Ca
     if !old.is_planned() {
         return Err(Error::InvalidState { reason: "error.call_closed" });
     }
+    check_owner(&mut tx, input.owner_id).await?;
     sqlx::query("UPDATE calls SET owner_id = $1, due_at = $2, subject = $3, notes = $4, reminded_at = NULL, updated_at = $5 WHERE id = $6")
         .bind(input.owner_id)
         .bind(input.due_at)
