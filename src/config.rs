@@ -108,6 +108,10 @@ pub struct InboundMailbox {
     /// More messages than this from one sender within a minute are a mail loop: ignored.
     #[serde(default = "InboundMailbox::default_rate")]
     pub max_per_sender_per_minute: i64,
+    /// A PEM file of certificates trusted for this server besides the public Web PKI roots
+    /// (a server certified by a private authority).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl InboundMailbox {
@@ -129,6 +133,11 @@ impl InboundMailbox {
         let loopback = self.host == "localhost" || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
         if self.tls == ImapTls::Plain && !loopback {
             return Err(format!("inbound mailbox {:?}: tls = \"plain\" is only allowed to a loopback host", self.name));
+        }
+        if let Some(f) = &self.ca_file {
+            if !f.is_file() {
+                return Err(format!("inbound mailbox {:?}: ca_file {} is not a readable file", self.name, f.display()));
+            }
         }
         Ok(())
     }
@@ -432,6 +441,7 @@ mod tests {
             move_to: None,
             open_requests: false,
             max_per_sender_per_minute: 10,
+            ca_file: None,
         };
         let c = Config { inbound_mailboxes: vec![mailbox.clone()], ..Default::default() };
         assert!(!c.masked_toml().contains("s3cret"), "{}", c.masked_toml());

@@ -466,3 +466,40 @@ async fn a_message_that_cannot_be_stored_is_left_for_the_next_poll_and_the_other
     })
     .await;
 }
+
+#[tokio::test]
+async fn mailboxes_are_read_over_imaps_and_starttls_trusting_a_private_authority() {
+    let Some(imap) = ImapServer::start_tls() else { return };
+    let (tls_port, ca) = (imap.tls_port.expect("IMAPS port"), imap.ca.clone().expect("authority"));
+    each_backend(|app| {
+        let imap = &imap;
+        let ca = ca.clone();
+        async move {
+            let s = setup(&app).await;
+            let tag = format!("{:?}", app.backend);
+            let imaps = InboundMailbox {
+                tls: carnet::config::ImapTls::Imaps,
+                port: tls_port,
+                ca_file: Some(ca.clone()),
+                ..imap.mailbox("support")
+            };
+            let starttls = InboundMailbox { tls: carnet::config::ImapTls::Starttls, ca_file: Some(ca), ..imap.mailbox("support") };
+            imap.append("INBOX", &plain("marie@3epis.ca", &s.reply_to, "Re", &format!("imaps{tag}@x"), "", "Par IMAPS")).await;
+            assert_eq!(poll(&app, &imaps).await, "1 landed, 0 quarantined, 0 ignored, 0 already taken");
+            imap.append("INBOX", &plain("marie@3epis.ca", &s.reply_to, "Re", &format!("starttls{tag}@x"), "", "Par STARTTLS")).await;
+            assert_eq!(poll(&app, &starttls).await, "1 landed, 0 quarantined, 0 ignored, 0 already taken");
+            assert_eq!(app.count("SELECT COUNT(*) FROM request_messages WHERE body LIKE 'Par %TLS' OR body = 'Par IMAPS'").await, 2);
+            // Without the authority the server's certificate is refused: nothing is read.
+            imap.append("INBOX", &plain("marie@3epis.ca", &s.reply_to, "Re", &format!("untrusted{tag}@x"), "", "Refusé")).await;
+            let ctx = app.state.job_context();
+            for m in [InboundMailbox { ca_file: None, ..imaps.clone() }, InboundMailbox { ca_file: None, ..starttls.clone() }] {
+                let err = inbound::imap::poll(&ctx.db, &app.state.storage, &ctx.clock, &m, 5_000_000).await.unwrap_err();
+                assert!(format!("{err:#}").to_lowercase().contains("certificate"), "{err:#}");
+            }
+            assert_eq!(app.count("SELECT COUNT(*) FROM request_messages WHERE body = 'Refusé'").await, 0);
+            assert_eq!(poll(&app, &imaps).await, "1 landed, 0 quarantined, 0 ignored, 0 already taken");
+            app
+        }
+    })
+    .await;
+}

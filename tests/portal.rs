@@ -601,6 +601,87 @@ async fn staff_and_the_customer_talk_on_a_request() {
     .await;
 }
 
+/// A message's files posted as the compose box sends them (multipart, the CSRF token in the query).
+async fn post_files(s: &Session, path: &str, body: &str, notify: bool, files: &[(&str, &[u8])]) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new().text("body", body.to_string());
+    if notify {
+        form = form.text("notify", "on");
+    }
+    for (name, bytes) in files {
+        form = form.part("files", reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_string()));
+    }
+    s.client.post(format!("{}{path}?_csrf={}", s.url, s.csrf)).multipart(form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn files_sent_with_messages_become_documents_shared_with_the_customer() {
+    each_backend(|app| async move {
+        let (staff, a, b) = setup(&app).await;
+        let pa = onboard(&app, &staff, &a, false).await;
+        let pb = onboard(&app, &staff, &b, false).await;
+        enable_messages(&app).await;
+        let staff_page = format!("/service/requests/{}", a.request);
+        let portal_page = format!("/portal/requests/{}", a.request);
+        // Staff send a quote with the message, emailed to the customer with the file attached.
+        let r = post_files(&staff, &format!("{staff_page}/messages"), "Voici le devis.", true, &[("devis.pdf", b"%PDF-1.4 devis")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let (doc, shared, message): (i64, i64, Option<i64>) =
+            sqlx::query_as("SELECT id, shared, message_id FROM documents WHERE filename = 'devis.pdf'").fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(shared, 1, "a message's file is shared with the customer");
+        assert!(message.is_some());
+        assert_eq!(
+            app.count(
+                "SELECT COUNT(*) FROM email_attachments a JOIN emails e ON e.id = a.email_id WHERE e.event = 'request_message' AND a.filename = 'devis.pdf'"
+            )
+            .await,
+            1
+        );
+        // The customer sees it under the message and downloads it; another organisation cannot.
+        let (_, page) = pa.get_text(&portal_page).await;
+        let conversation = page.split("id=\"conversation\"").nth(1).unwrap_or_default().to_string();
+        assert!(conversation.contains(&format!("/portal/documents/{doc}")), "{conversation}");
+        let got = pa.get(&format!("/portal/documents/{doc}")).await;
+        assert_eq!(got.status(), StatusCode::OK);
+        assert_eq!(got.bytes().await.unwrap().as_ref(), b"%PDF-1.4 devis");
+        assert_eq!(pb.get(&format!("/portal/documents/{doc}")).await.status(), StatusCode::NOT_FOUND);
+        // The customer answers with a photo and no text: it lands, from the customer.
+        let r = post_files(&pa, &format!("{portal_page}/messages"), "", false, &[("photo.jpg", b"\xff\xd8 photo")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let (photo, from_portal): (i64, Option<i64>) =
+            sqlx::query_as("SELECT id, portal_account_id FROM documents WHERE filename = 'photo.jpg'").fetch_one(&app.state.db.pool).await.unwrap();
+        assert!(from_portal.is_some());
+        let (_, page) = staff.get_text(&staff_page).await;
+        assert!(page.split("id=\"conversation\"").nth(1).unwrap_or_default().contains(&format!("/service/documents/{photo}")));
+        // A refused file: 422 naming the files, the text kept, nothing written (message, row or file).
+        let (messages, docs) =
+            (app.count("SELECT COUNT(*) FROM request_messages").await, app.count("SELECT COUNT(*) FROM documents").await);
+        let r = post_files(&pa, &format!("{portal_page}/messages"), "Et le programme", false, &[("setup.exe", b"MZ")]).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("message-files-error") && page.contains("Et le programme"));
+        let r = post_files(&staff, &format!("{staff_page}/messages"), "Vide", false, &[("vide.txt", b"")]).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        // Neither text nor file: the text is required.
+        assert_eq!(post_files(&pa, &format!("{portal_page}/messages"), " ", false, &[]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(app.count("SELECT COUNT(*) FROM request_messages").await, messages);
+        assert_eq!(app.count("SELECT COUNT(*) FROM documents").await, docs);
+        // Another organisation's request: 404, nothing written.
+        assert_eq!(
+            post_files(&pa, &format!("/portal/requests/{}/messages", b.request), "x", false, &[("x.txt", b"x")]).await.status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(app.count("SELECT COUNT(*) FROM documents").await, docs);
+        // The API shows each message's files.
+        let admin: i64 =
+            sqlx::query_scalar("SELECT id FROM users WHERE email = 'portal-admin@t.fr'").fetch_one(&app.state.db.pool).await.unwrap();
+        let api = app.api(&app.token_for(admin).await);
+        let (_, v) = api.get(&format!("/api/v1/service-requests/{}/messages", a.request)).await;
+        assert_eq!(v["items"][0]["attachments"][0]["filename"], "devis.pdf", "{v}");
+        app
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn simultaneous_invitations_of_one_contact_make_one_account() {
     each_backend(|app| async move {

@@ -131,11 +131,16 @@ pub struct Document {
 
 impl Document {
     pub fn size_label(&self) -> String {
-        match self.size {
-            s if s >= 1024 * 1024 => format!("{:.1} Mo", s as f64 / 1024.0 / 1024.0),
-            s if s >= 1024 => format!("{} Ko", s / 1024),
-            s => format!("{s} o"),
-        }
+        size_label(self.size)
+    }
+}
+
+/// A file size as shown next to its name.
+pub fn size_label(size: i64) -> String {
+    match size {
+        s if s >= 1024 * 1024 => format!("{:.1} Mo", s as f64 / 1024.0 / 1024.0),
+        s if s >= 1024 => format!("{} Ko", s / 1024),
+        s => format!("{s} o"),
     }
 }
 
@@ -336,6 +341,43 @@ pub async fn store_for_message(
     let row = Row { request_id, name: &name, content_type, size, key: &key, shared, portal_account: None, message_id: Some(message_id) };
     let d = insert(tx, actor, now, row).await?;
     Ok(Ok(d))
+}
+
+/// Writes a file of the request to the storage under a new generated key (no row yet).
+pub async fn put_file(storage: &Storage, request_id: i64, bytes: Vec<u8>) -> Result<String> {
+    let key = new_key(request_id);
+    storage.0.put(&StorePath::from(key.as_str()), PutPayload::from(bytes)).await.map_err(storage_err)?;
+    Ok(key)
+}
+
+/// The row of a file sent with a message (already stored under `key` by [`put_file`]),
+/// shared with the customer, with the request's history, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn attach_to_message(
+    tx: &mut crate::db::Tx,
+    actor: &Actor,
+    now: Millis,
+    request_id: i64,
+    message_id: i64,
+    name: &str,
+    content_type: &str,
+    size: i64,
+    key: &str,
+    portal_account: Option<i64>,
+) -> Result<Document> {
+    let row = Row { request_id, name, content_type, size, key, shared: true, portal_account, message_id: Some(message_id) };
+    let d = insert(tx, actor, now, row).await?;
+    audit::record(
+        tx,
+        actor,
+        now,
+        "service_request",
+        request_id,
+        "document",
+        &[Change { field: "document".into(), old: None, new: Some(name.to_string()) }],
+    )
+    .await?;
+    Ok(d)
 }
 
 /// Removes a stored file whose row was not committed.

@@ -72,7 +72,37 @@ pub struct Message {
     /// A customer message: when staff marked it read.
     pub read_at: Option<i64>,
     pub created_at: i64,
+    /// The files sent with it (documents of the request).
+    #[sqlx(skip)]
+    pub attachments: Vec<MessageFile>,
 }
+
+/// A file sent with a message: a document of the request.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct MessageFile {
+    /// The document's id.
+    pub id: i64,
+    #[serde(skip)]
+    pub message_id: i64,
+    pub filename: String,
+    pub size: i64,
+}
+
+impl MessageFile {
+    pub fn size_label(&self) -> String {
+        crate::service::documents::size_label(self.size)
+    }
+}
+
+/// A file written with a message, checked ([`check_files`]) but not stored yet.
+pub struct NewFile {
+    pub name: String,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// The most files on one message.
+pub const MAX_FILES: usize = 10;
 
 impl Message {
     pub fn from_customer(&self) -> bool {
@@ -114,9 +144,45 @@ pub async fn enabled(db: &Db) -> Result<bool> {
     crate::settings::get_bool(db, "service.messages_enabled").await
 }
 
-/// The conversation of a request, oldest first.
-pub async fn list(db: &Db, request_id: i64) -> Result<Vec<Message>> {
-    Ok(sqlx::query_as(&format!("{SELECT} WHERE request_id = $1 ORDER BY id")).bind(request_id).fetch_all(&db.pool).await?)
+/// The conversation of a request, oldest first, each message with its files (for the
+/// customer, `shared_only`: the files shared with them, never an email's original).
+pub async fn list(db: &Db, request_id: i64, shared_only: bool) -> Result<Vec<Message>> {
+    let mut messages: Vec<Message> =
+        sqlx::query_as(&format!("{SELECT} WHERE request_id = $1 ORDER BY id")).bind(request_id).fetch_all(&db.pool).await?;
+    let files: Vec<MessageFile> = sqlx::query_as(&format!(
+        "SELECT id, message_id, filename, size FROM documents WHERE request_id = $1 AND message_id IS NOT NULL{} ORDER BY id",
+        if shared_only { " AND shared = 1" } else { "" }
+    ))
+    .bind(request_id)
+    .fetch_all(&db.pool)
+    .await?;
+    for f in files {
+        if let Some(m) = messages.iter_mut().find(|m| m.id == f.message_id) {
+            m.attachments.push(f);
+        }
+    }
+    Ok(messages)
+}
+
+/// The files of a message as written (`files` parts of a form: name and bytes): each name and
+/// type accepted, not empty, at most `max` bytes; at most [`MAX_FILES`]. Refusals name the
+/// field `files`.
+pub fn check_files(files: Vec<(String, Vec<u8>)>, max: usize) -> Result<Vec<NewFile>> {
+    if files.len() > MAX_FILES {
+        return Err(Error::validation("files", "error.too_many_files"));
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let (name, content_type) = crate::service::documents::check_name(&name).map_err(|r| Error::validation("files", r))?;
+        if bytes.is_empty() {
+            return Err(Error::validation("files", "error.file_empty"));
+        }
+        if bytes.len() > max {
+            return Err(Error::validation("files", "error.too_large"));
+        }
+        out.push(NewFile { name, content_type, bytes });
+    }
+    Ok(out)
 }
 
 pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Message>> {
@@ -149,6 +215,21 @@ pub async fn post_in(
     notify_customer: bool,
 ) -> Result<i64> {
     let body = check_body(body)?;
+    write(tx, actor, now, request_id, author, body, notify_customer, Vec::new()).await
+}
+
+/// Writes a checked message; `attachments` go with the customer's notification email.
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    tx: &mut Tx,
+    actor: &Actor,
+    now: Millis,
+    request_id: i64,
+    author: &Author,
+    body: String,
+    notify_customer: bool,
+    attachments: Vec<crate::mail::Attachment>,
+) -> Result<i64> {
     let (is_blocked, _) = blocked(tx, request_id).await?;
     if is_blocked {
         return Err(Error::InvalidState { reason: "error.conversation_blocked" });
@@ -206,7 +287,7 @@ pub async fn post_in(
             event: "request_message",
             entity: Some(("service_request".into(), request_id)),
             vars: vars.clone(),
-            attachments: Vec::new(),
+            attachments,
             created_by: actor.id,
         };
         let ids = notify(tx, now, notice, &recipients).await?;
@@ -256,6 +337,90 @@ pub async fn post(
     let id = post_in(&mut tx, actor, now, request_id, author, body, notify_customer).await?;
     let m = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     tx.commit().await?;
+    Ok(m)
+}
+
+/// A message with files ([`check_files`]): the files become documents of the request, shared
+/// with the customer and linked to the message; a customer notification carries them when
+/// together they fit in `mail_max` bytes. The files are stored first, then the message and
+/// their rows in one transaction; if it does not commit, the files are removed again. With
+/// files, the text may be empty.
+#[allow(clippy::too_many_arguments)]
+pub async fn post_with_files(
+    db: &Db,
+    storage: &crate::service::documents::Storage,
+    actor: &Actor,
+    now: Millis,
+    request_id: i64,
+    author: &Author,
+    body: &str,
+    notify_customer: bool,
+    files: Vec<NewFile>,
+    mail_max: usize,
+) -> Result<Message> {
+    if files.is_empty() {
+        return post(db, actor, now, request_id, author, body, notify_customer).await;
+    }
+    let body = match check_body(body) {
+        Err(Error::Validation(_)) if body.trim().is_empty() => String::new(),
+        other => other?,
+    };
+    let total: usize = files.iter().map(|f| f.bytes.len()).sum();
+    let attachments = if notify_customer && total <= mail_max {
+        files
+            .iter()
+            .map(|f| crate::mail::Attachment { filename: f.name.clone(), content_type: f.content_type.into(), content: f.bytes.clone() })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut stored = Vec::with_capacity(files.len());
+    for f in files {
+        let size = f.bytes.len() as i64;
+        match crate::service::documents::put_file(storage, request_id, f.bytes).await {
+            Ok(key) => stored.push((f.name, f.content_type, size, key)),
+            Err(e) => {
+                for (_, _, _, key) in &stored {
+                    crate::service::documents::remove_file(storage, key).await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    let portal_account = match author {
+        Author::Portal { account_id, .. } => Some(*account_id),
+        _ => None,
+    };
+    let res = async {
+        let mut tx = db.begin().await?;
+        let id = write(&mut tx, actor, now, request_id, author, body, notify_customer, attachments).await?;
+        for (name, content_type, size, key) in &stored {
+            crate::service::documents::attach_to_message(
+                &mut tx,
+                actor,
+                now,
+                request_id,
+                id,
+                name,
+                content_type,
+                *size,
+                key,
+                portal_account,
+            )
+            .await?;
+        }
+        let m = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
+        tx.commit().await?;
+        Ok::<Message, Error>(m)
+    }
+    .await;
+    if res.is_err() {
+        for (_, _, _, key) in &stored {
+            crate::service::documents::remove_file(storage, key).await;
+        }
+    }
+    let mut m = res?;
+    m.attachments = list(db, request_id, false).await?.into_iter().find(|x| x.id == m.id).map(|x| x.attachments).unwrap_or_default();
     Ok(m)
 }
 

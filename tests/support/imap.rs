@@ -13,6 +13,10 @@ pub const IMAP_PASSWORD: &str = "imap-test-password";
 /// Dovecot on 127.0.0.1; stopped on drop.
 pub struct ImapServer {
     pub port: u16,
+    /// With TLS ([`ImapServer::start_tls`]): the IMAPS port (the plain port then offers
+    /// STARTTLS) and the private authority's certificate that signed the server's.
+    pub tls_port: Option<u16>,
+    pub ca: Option<PathBuf>,
     pub dir: tempfile::TempDir,
     child: std::process::Child,
 }
@@ -35,18 +39,75 @@ impl ImapServer {
             eprintln!("Dovecot is not installed: IMAP tests skipped");
             return None;
         };
-        match Self::launch(&bin) {
+        match Self::launch(&bin, false) {
             Ok(s) => Some(s),
             Err(why) => panic!("{why}"),
         }
     }
 
-    fn launch(bin: &Path) -> Result<ImapServer, String> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())?;
+    /// [`ImapServer::start`] with TLS: a certificate for 127.0.0.1 signed by a private authority
+    /// made for the test (with `openssl`), IMAPS on `tls_port`, STARTTLS on `port`.
+    pub fn start_tls() -> Option<ImapServer> {
+        let Some(bin) = dovecot() else {
+            assert!(std::env::var("CARNET_REQUIRE_IMAP").is_err(), "Dovecot is required (apt-get install dovecot-imapd)");
+            eprintln!("Dovecot is not installed: IMAP tests skipped");
+            return None;
+        };
+        match Self::launch(&bin, true) {
+            Ok(s) => Some(s),
+            Err(why) => panic!("{why}"),
+        }
+    }
+
+    /// A private authority and a server certificate for 127.0.0.1 in `t`.
+    fn certificates(t: &Path) -> Result<(), String> {
+        let run = |args: &[&str]| -> Result<(), String> {
+            let o = std::process::Command::new("openssl").args(args).current_dir(t).output().map_err(|e| format!("openssl: {e}"))?;
+            if o.status.success() {
+                Ok(())
+            } else {
+                Err(format!("openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr)))
+            }
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        run(&[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Carnet test authority"]]
+            .concat())?;
+        run(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat())?;
+        std::fs::write(
+            t.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .map_err(|e| e.to_string())?;
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ])
+    }
+
+    fn launch(bin: &Path, with_tls: bool) -> Result<ImapServer, String> {
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string());
+        let port = free()?;
+        let tls_port = if with_tls { Some(free()?) } else { None };
         let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
         let t = dir.path();
         for sub in ["run", "state", "mail", "home"] {
             std::fs::create_dir_all(t.join(sub)).map_err(|e| e.to_string())?;
+        }
+        if with_tls {
+            Self::certificates(t)?;
         }
         // Dovecot's own processes (auth, the mail user) read and write here.
         use std::os::unix::fs::PermissionsExt;
@@ -69,13 +130,18 @@ impl ImapServer {
             )
         };
         let d = t.display();
+        let ssl = match tls_port {
+            Some(_) => format!("ssl = yes\nssl_cert = <{d}/server.pem\nssl_key = <{d}/server.key\n"),
+            None => "ssl = no\n".to_string(),
+        };
+        let imaps = tls_port.unwrap_or(0);
         let conf = format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
-             ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\nfirst_valid_uid = 0\n{users}\
+             {ssl}disable_plaintext_auth = no\nauth_mechanisms = plain login\nfirst_valid_uid = 0\n{users}\
              mail_location = maildir:{d}/mail/%u\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
              userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/home/%u\n}}\n\
-             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n  }}\n}}\n\
              protocol imap {{\n  mail_max_userip_connections = 50\n}}\n"
         );
         std::fs::write(t.join("dovecot.conf"), conf).map_err(|e| e.to_string())?;
@@ -86,7 +152,8 @@ impl ImapServer {
             .stderr(std::process::Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start Dovecot: {e}"))?;
-        let mut server = ImapServer { port, dir, child };
+        let ca = tls_port.map(|_| t.join("ca.pem"));
+        let mut server = ImapServer { port, tls_port, ca, dir, child };
         let deadline = Instant::now() + Duration::from_secs(15);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = server.child.try_wait() {
@@ -119,6 +186,7 @@ impl ImapServer {
             move_to: None,
             open_requests: false,
             max_per_sender_per_minute: 10,
+            ca_file: None,
         }
     }
 

@@ -222,7 +222,7 @@ pub async fn messages(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -
     if !crate::service::messages::enabled(&st.db).await? {
         return Err(Error::NotFound.into());
     }
-    Ok(Json(ListOf { items: crate::service::messages::list(&st.db, id).await?, next_cursor: None }))
+    Ok(Json(ListOf { items: crate::service::messages::list(&st.db, id, false).await?, next_cursor: None }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

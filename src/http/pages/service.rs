@@ -389,7 +389,7 @@ async fn conversation(
         Some(d) => d,
         None => (String::new(), crate::settings::get_bool(&st.db, "service.messages_notify_default").await?, FormErrors::none()),
     };
-    Ok(Some(ConversationView { messages: messages::list(&st.db, id).await?, blocked, note, body, notify, errors }))
+    Ok(Some(ConversationView { messages: messages::list(&st.db, id, false).await?, blocked, note, body, notify, errors }))
 }
 
 async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: ShowState) -> Result<Response, HttpError> {
@@ -1027,17 +1027,29 @@ pub async fn send_email(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>,
 
 // ------------------------------------------------------------------ conversation
 
-/// A staff message (optionally emailed to the customer).
-pub async fn post_message(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+/// A staff message (optionally emailed to the customer), with files (multipart) or not.
+pub async fn post_message(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    req: axum::extract::Request,
+) -> Result<Response, HttpError> {
     use crate::service::messages::{self, Author};
     visible(&st, &c, id).await?;
     if !messages::enabled(&st.db).await? {
         return Err(Error::NotFound.into());
     }
-    let p = FormPairs::parse(&body);
-    let (text, notify) = (p.text("body"), p.flag("notify"));
     let author = Author::Staff { user_id: c.p.user_id, name: c.p.name.clone() };
-    match messages::post(&st.db, &c.actor(), st.now(), id, &author, &text, notify).await {
+    let (mut text, mut notify) = (String::new(), false);
+    let res = async {
+        let f = crate::http::form::FormWithFiles::read(req, "files").await?;
+        (text, notify) = (f.pairs.text("body"), f.pairs.flag("notify"));
+        let files = messages::check_files(f.files, st.config.max_document_bytes)?;
+        let mail_max = st.config.max_attachment_bytes;
+        messages::post_with_files(&st.db, &st.storage, &c.actor(), st.now(), id, &author, &text, notify, files, mail_max).await
+    }
+    .await;
+    match res {
         Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#conversation"), "notice.message_sent")),
         Err(e) => {
             let fe = form_error(&c, e)?;

@@ -577,7 +577,7 @@ pub async fn request_page(
         let mut conn = st.db.pool.acquire().await?;
         let (b, note) = crate::service::messages::blocked(&mut conn, id).await?;
         drop(conn);
-        (Some(crate::service::messages::list(&st.db, id).await?), b.then_some(note))
+        (Some(crate::service::messages::list(&st.db, id, true).await?), b.then_some(note))
     } else {
         (None, None)
     };
@@ -636,18 +636,12 @@ pub async fn upload(State(st): State<AppState>, c: PortalCtx, Path(id): Path<i64
     }
 }
 
-#[derive(Deserialize)]
-pub struct MessageForm {
-    #[serde(default)]
-    body: String,
-}
-
-/// A message to our team, on one of the organisation's requests.
+/// A message to our team, on one of the organisation's requests, with files (multipart) or not.
 pub async fn post_message(
     State(st): State<AppState>,
     c: PortalCtx,
     Path(id): Path<i64>,
-    Form(f): Form<MessageForm>,
+    req: axum::extract::Request,
 ) -> Result<Response, HttpError> {
     use crate::service::messages::{self, Author};
     store::request(&st.db, c.u.customer_id, id).await?.ok_or(Error::NotFound)?;
@@ -655,13 +649,21 @@ pub async fn post_message(
         return Err(Error::NotFound.into());
     }
     let author = Author::Portal { account_id: c.u.account_id, name: c.u.name.clone(), email: c.u.email.clone() };
-    match messages::post(&st.db, &c.actor(), st.now(), id, &author, &f.body, false).await {
+    let mut body = String::new();
+    let res = async {
+        let f = crate::http::form::FormWithFiles::read(req, "files").await?;
+        body = f.pairs.text("body");
+        let files = messages::check_files(f.files, st.config.max_document_bytes)?;
+        messages::post_with_files(&st.db, &st.storage, &c.actor(), st.now(), id, &author, &body, false, files, 0).await
+    }
+    .await;
+    match res {
         Ok(m) => Ok(redirect_notice(&format!("/portal/requests/{id}#message-{}", m.id), "notice.message_sent")),
         Err(e) => {
             let fe = form_errors(c.tr, e)?;
             let mut page =
                 request_page(&st, PortalPage::new(&c, "/portal/requests", "portal.request_title"), c.u.customer_id, id, None).await?;
-            page.draft = f.body;
+            page.draft = body;
             page.message_errors = fe;
             Ok(with_status(render(page), StatusCode::UNPROCESSABLE_ENTITY))
         }

@@ -33,9 +33,20 @@ impl async_imap::Authenticator for &XOAuth2 {
     }
 }
 
-async fn tls(host: &str, stream: Box<dyn Io>) -> anyhow::Result<Box<dyn Io>> {
+async fn tls(m: &InboundMailbox, stream: Box<dyn Io>) -> anyhow::Result<Box<dyn Io>> {
     use tokio_rustls::rustls;
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    use tokio_rustls::rustls::pki_types::{pem::PemObject, CertificateDer};
+    let host = m.host.as_str();
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(file) = &m.ca_file {
+        let certs = CertificateDer::pem_file_iter(file)
+            .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| anyhow::anyhow!("ca_file {}: {e}", file.display()))?;
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            anyhow::bail!("ca_file {}: no certificate", file.display());
+        }
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
@@ -52,14 +63,14 @@ pub async fn connect(m: &InboundMailbox) -> anyhow::Result<Session> {
         .await
         .map_err(|_| anyhow::anyhow!("IMAP connection to {}:{} timed out", m.host, m.port))??;
     let stream: Box<dyn Io> = match m.tls {
-        ImapTls::Imaps => tls(&m.host, Box::new(tcp)).await?,
+        ImapTls::Imaps => tls(m, Box::new(tcp)).await?,
         ImapTls::Plain | ImapTls::Starttls => Box::new(tcp),
     };
     let mut client = async_imap::Client::new(stream);
     client.read_response().await?.ok_or_else(|| anyhow::anyhow!("the IMAP server closed the connection before its greeting"))?;
     if m.tls == ImapTls::Starttls {
         client.run_command_and_check_ok("STARTTLS", None).await?;
-        client = async_imap::Client::new(tls(&m.host, client.into_inner()).await?);
+        client = async_imap::Client::new(tls(m, client.into_inner()).await?);
     }
     let session = match (&m.oauth2_token, &m.password) {
         (Some(token), _) => {
