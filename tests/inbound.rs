@@ -503,3 +503,41 @@ async fn mailboxes_are_read_over_imaps_and_starttls_trusting_a_private_authority
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_mailbox_is_read_with_an_oauth2_token_and_a_revoked_token_reads_nothing() {
+    // The identity provider's token info endpoint: one valid token, for the mailbox's user.
+    const TOKEN: &str = "ya29.carnet-test-token";
+    async fn tokeninfo(
+        axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        match q.get("access_token").map(String::as_str) {
+            Some(TOKEN) => axum::Json(json!({"username": common::IMAP_USER, "expires_in": 3600})).into_response(),
+            _ => (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid_token"}))).into_response(),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/tokeninfo?access_token=", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/tokeninfo", axum::routing::get(tokeninfo))).await });
+    let Some(imap) = ImapServer::start_oauth2(&url) else { return };
+    each_backend(|app| {
+        let imap = &imap;
+        async move {
+            let s = setup(&app).await;
+            let tag = format!("{:?}", app.backend);
+            let oauth = InboundMailbox { password: None, oauth2_token: Some(TOKEN.into()), ..imap.mailbox("support") };
+            imap.append("INBOX", &plain("marie@3epis.ca", &s.reply_to, "Re", &format!("oauth{tag}@x"), "", "Par jeton")).await;
+            assert_eq!(poll(&app, &oauth).await, "1 landed, 0 quarantined, 0 ignored, 0 already taken", "{}", imap.log());
+            // A token the provider no longer accepts: the login fails, nothing is read.
+            imap.append("INBOX", &plain("marie@3epis.ca", &s.reply_to, "Re", &format!("revoked{tag}@x"), "", "Jeton révoqué")).await;
+            let revoked = InboundMailbox { oauth2_token: Some("ya29.revoked".into()), ..oauth.clone() };
+            let ctx = app.state.job_context();
+            assert!(inbound::imap::poll(&ctx.db, &app.state.storage, &ctx.clock, &revoked, 5_000_000).await.is_err());
+            assert_eq!(app.count("SELECT COUNT(*) FROM request_messages WHERE body = 'Jeton révoqué'").await, 0);
+            assert_eq!(poll(&app, &oauth).await, "1 landed, 0 quarantined, 0 ignored, 0 already taken");
+            app
+        }
+    })
+    .await;
+}

@@ -13,7 +13,7 @@ pub use smtp::SmtpServer;
 #[path = "../support/imap.rs"]
 mod imap;
 #[allow(unused_imports)]
-pub use imap::ImapServer;
+pub use imap::{ImapServer, IMAP_USER};
 
 use std::future::Future;
 use std::sync::Arc;

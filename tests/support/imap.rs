@@ -39,7 +39,7 @@ impl ImapServer {
             eprintln!("Dovecot is not installed: IMAP tests skipped");
             return None;
         };
-        match Self::launch(&bin, false) {
+        match Self::launch(&bin, false, None) {
             Ok(s) => Some(s),
             Err(why) => panic!("{why}"),
         }
@@ -53,7 +53,22 @@ impl ImapServer {
             eprintln!("Dovecot is not installed: IMAP tests skipped");
             return None;
         };
-        match Self::launch(&bin, true) {
+        match Self::launch(&bin, true, None) {
+            Ok(s) => Some(s),
+            Err(why) => panic!("{why}"),
+        }
+    }
+
+    /// [`ImapServer::start`] also accepting `AUTHENTICATE XOAUTH2` (and OAUTHBEARER): Dovecot's
+    /// `oauth2` password database checks each token at `tokeninfo_url` (the token appended),
+    /// which answers the token's `username` (an identity provider's token info endpoint).
+    pub fn start_oauth2(tokeninfo_url: &str) -> Option<ImapServer> {
+        let Some(bin) = dovecot() else {
+            assert!(std::env::var("CARNET_REQUIRE_IMAP").is_err(), "Dovecot is required (apt-get install dovecot-imapd)");
+            eprintln!("Dovecot is not installed: IMAP tests skipped");
+            return None;
+        };
+        match Self::launch(&bin, false, Some(tokeninfo_url)) {
             Ok(s) => Some(s),
             Err(why) => panic!("{why}"),
         }
@@ -97,7 +112,7 @@ impl ImapServer {
         ])
     }
 
-    fn launch(bin: &Path, with_tls: bool) -> Result<ImapServer, String> {
+    fn launch(bin: &Path, with_tls: bool, oauth2: Option<&str>) -> Result<ImapServer, String> {
         let free = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string());
         let port = free()?;
         let tls_port = if with_tls { Some(free()?) } else { None };
@@ -135,11 +150,22 @@ impl ImapServer {
             None => "ssl = no\n".to_string(),
         };
         let imaps = tls_port.unwrap_or(0);
+        // Tokens: the oauth2 password database after the password file (a password is
+        // checked by the file; a token, which the file refuses, by the provider).
+        let (mechanisms, oauth_passdb) = match oauth2 {
+            Some(url) => {
+                std::fs::write(t.join("oauth2.conf"), format!("tokeninfo_url = {url}\nusername_attribute = username\n"))
+                    .map_err(|e| e.to_string())?;
+                perm(&t.join("oauth2.conf"), 0o644)?;
+                ("plain login xoauth2 oauthbearer", format!("passdb {{\n  driver = oauth2\n  args = {d}/oauth2.conf\n}}\n"))
+            }
+            None => ("plain login", String::new()),
+        };
         let conf = format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
-             {ssl}disable_plaintext_auth = no\nauth_mechanisms = plain login\nfirst_valid_uid = 0\n{users}\
+             {ssl}disable_plaintext_auth = no\nauth_mechanisms = {mechanisms}\nfirst_valid_uid = 0\n{users}\
              mail_location = maildir:{d}/mail/%u\n\
-             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n{oauth_passdb}\
              userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/home/%u\n}}\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n  }}\n}}\n\
              protocol imap {{\n  mail_max_userip_connections = 50\n}}\n"
