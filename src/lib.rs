@@ -23,5 +23,6 @@ pub mod sales;
 pub mod search;
 pub mod service;
 pub mod settings;
+pub mod text;
 pub mod views;
 pub mod wiring;

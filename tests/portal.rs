@@ -527,8 +527,12 @@ async fn staff_and_the_customer_talk_on_a_request() {
         assert_eq!(pa.post(&format!("{portal_page}/messages"), &[("body", "Bonjour")]).await.status(), StatusCode::NOT_FOUND);
         enable_messages(&app).await;
         // Staff write, notifying the customer by email from the request's thread.
-        let r =
-            staff.post(&format!("{staff_page}/messages"), &[("body", "Pouvez-vous envoyer une photo ?\nMerci."), ("notify", "on")]).await;
+        let r = staff
+            .post(
+                &format!("{staff_page}/messages"),
+                &[("body", "Pouvez-vous envoyer une photo ?\nLa notice : https://exemple.fr/notice.pdf.\nMerci."), ("notify", "on")],
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let (subject, to): (String, String) =
             sqlx::query_as("SELECT subject, to_addrs FROM emails WHERE event = 'request_message' ORDER BY id DESC LIMIT 1")
@@ -539,6 +543,7 @@ async fn staff_and_the_customer_talk_on_a_request() {
         // The customer sees it and answers; raw HTML stays text.
         let (_, page) = pa.get_text(&portal_page).await;
         assert!(page.contains("Pouvez-vous envoyer une photo ?"));
+        assert!(page.contains("<a href=\"https://exemple.fr/notice.pdf\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">"), "a link");
         let r = pa.post(&format!("{portal_page}/messages"), &[("body", "Voici <b>la photo</b>")]).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let to = r.headers().get("location").unwrap().to_str().unwrap().to_string();

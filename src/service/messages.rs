@@ -108,6 +108,10 @@ impl Message {
     pub fn from_customer(&self) -> bool {
         self.direction == "in"
     }
+    /// The text as HTML: escaped, its web addresses as links.
+    pub fn body_html(&self) -> String {
+        crate::text::with_links(&self.body)
+    }
 }
 
 impl Audited for Message {
