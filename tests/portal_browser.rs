@@ -137,7 +137,12 @@ async fn journey(b: &Browser, app: &TestApp, smtp: &SmtpServer) {
     b.click_and_wait("#conversation form[action$='/read'] button").await;
     assert!(b.text("#conversation").await.contains("Lu"));
     b.fill("#message-body", "Merci, le technicien apporte la carte de rechange.").await;
+    let plan = std::env::temp_dir().join(format!("schema-carte-{}.pdf", std::process::id()));
+    std::fs::write(&plan, b"%PDF-1.4 schema").unwrap();
+    b.find("#message-files").await.send_keys(&plan.display().to_string()).await;
     b.click_and_wait("#send-message").await;
+    let _ = std::fs::remove_file(&plan);
+    assert!(b.text("#conversation .attachments").await.contains("schema-carte-"), "the file under the message");
     b.screenshot("fr-request-conversation").await;
     b.click_and_wait("#logout").await;
 
@@ -151,6 +156,8 @@ async fn journey(b: &Browser, app: &TestApp, smtp: &SmtpServer) {
     b.goto(&format!("/portal/requests/{request}")).await;
     let conv = b.text("#conversation").await;
     assert!(conv.contains("Lu par notre équipe") && conv.contains("apporte la carte de rechange"), "{conv}");
+    assert!(b.text("#conversation .attachments").await.contains("schema-carte-"), "{conv}");
+    assert!(b.text("#documents").await.contains("schema-carte-"), "a document of the request, shared");
     b.screenshot("fr-portal-conversation").await;
     b.click_and_wait("#logout").await;
     // The agent closes the conversation: the compose box is disabled on both sides.
