@@ -70,6 +70,18 @@ impl Tr {
     pub fn t(&self, key: &str) -> String {
         t(self.0, key)
     }
+    /// A file size in the reader's units (`1.5 Mo` / `1.5 MB`).
+    pub fn size(&self, bytes: &i64) -> String {
+        let (unit_b, unit_k, unit_m) = match self.0 {
+            Lang::Fr => ("o", "Ko", "Mo"),
+            Lang::En => ("B", "KB", "MB"),
+        };
+        match *bytes {
+            s if s >= 1024 * 1024 => format!("{:.1} {unit_m}", s as f64 / 1024.0 / 1024.0),
+            s if s >= 1024 => format!("{} {unit_k}", s / 1024),
+            s => format!("{s} {unit_b}"),
+        }
+    }
     pub fn lang(&self) -> &'static str {
         self.0.code()
     }

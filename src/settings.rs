@@ -26,6 +26,10 @@ pub enum Kind {
     Email,
     /// A domain name (may be empty).
     Domain,
+    /// Working days and hours, e.g. `1-5 08:00-17:00` ([`crate::calendar::Hours`]).
+    BusinessHours,
+    /// Dates `YYYY-MM-DD` separated by spaces or commas (may be empty).
+    Dates,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +67,10 @@ pub const DEFS: &[Def] = &[
     Def { key: "portal.support_group", kind: Kind::Text { max: 100 }, default: "Support" },
     Def { key: "service.messages_enabled", kind: Kind::Bool, default: "false" },
     Def { key: "service.messages_notify_default", kind: Kind::Bool, default: "false" },
+    Def { key: "service.business_hours", kind: Kind::BusinessHours, default: "1-5 08:00-17:00" },
+    Def { key: "service.holidays", kind: Kind::Dates, default: "" },
+    Def { key: "service.sla_warning_minutes", kind: Kind::Int { min: 0, max: 2880 }, default: "60" },
+    Def { key: "service.escalation_group", kind: Kind::Text { max: 100 }, default: "Support" },
 ];
 
 pub fn def(key: &str) -> Option<&'static Def> {
@@ -90,6 +98,11 @@ pub fn parse_value(d: &Def, raw: &str) -> Result<String> {
                     && d.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')));
             ok.then_some(d)
         }
+        Kind::BusinessHours => {
+            let v = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+            crate::calendar::Hours::parse(&v).map(|_| v)
+        }
+        Kind::Dates => crate::calendar::parse_holidays(raw).map(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" ")),
     };
     ok.ok_or_else(|| Error::validation(d.key, "error.setting_invalid"))
 }
@@ -198,6 +211,12 @@ mod tests {
         assert!(parse_value(i, "x").is_err());
         let c = def("ui.default_language").unwrap();
         assert!(parse_value(c, "de").is_err());
+        let h = def("service.business_hours").unwrap();
+        assert_eq!(parse_value(h, " 1-5   08:30-17:30 ").unwrap(), "1-5 08:30-17:30");
+        assert!(parse_value(h, "8h-17h").is_err());
+        let d = def("service.holidays").unwrap();
+        assert_eq!(parse_value(d, "2027-01-01, 2026-12-25").unwrap(), "2026-12-25 2027-01-01");
+        assert!(parse_value(d, "noël").is_err());
         for d in DEFS {
             assert!(parse_value(d, d.default).is_ok(), "default of {} is invalid", d.key);
         }

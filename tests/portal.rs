@@ -543,7 +543,10 @@ async fn staff_and_the_customer_talk_on_a_request() {
         // The customer sees it and answers; raw HTML stays text.
         let (_, page) = pa.get_text(&portal_page).await;
         assert!(page.contains("Pouvez-vous envoyer une photo ?"));
-        assert!(page.contains("<a href=\"https://exemple.fr/notice.pdf\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">"), "a link");
+        assert!(
+            page.contains("<a href=\"https://exemple.fr/notice.pdf\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">"),
+            "a link"
+        );
         let r = pa.post(&format!("{portal_page}/messages"), &[("body", "Voici <b>la photo</b>")]).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let to = r.headers().get("location").unwrap().to_str().unwrap().to_string();

@@ -129,21 +129,6 @@ pub struct Document {
     pub portal_account_id: Option<i64>,
 }
 
-impl Document {
-    pub fn size_label(&self) -> String {
-        size_label(self.size)
-    }
-}
-
-/// A file size as shown next to its name.
-pub fn size_label(size: i64) -> String {
-    match size {
-        s if s >= 1024 * 1024 => format!("{:.1} Mo", s as f64 / 1024.0 / 1024.0),
-        s if s >= 1024 => format!("{} Ko", s / 1024),
-        s => format!("{s} o"),
-    }
-}
-
 impl Audited for Document {
     const ENTITY: &'static str = "document";
     fn audit_fields(&self) -> Vec<(&'static str, Option<String>)> {

@@ -88,12 +88,6 @@ pub struct MessageFile {
     pub size: i64,
 }
 
-impl MessageFile {
-    pub fn size_label(&self) -> String {
-        crate::service::documents::size_label(self.size)
-    }
-}
-
 /// A file written with a message, checked ([`check_files`]) but not stored yet.
 pub struct NewFile {
     pub name: String,

@@ -40,7 +40,7 @@ fn views(c: &Ctx, values: &[(&'static settings::Def, String)]) -> Vec<SettingVie
                 Kind::Bool => ("bool", vec![], 0, 0),
                 Kind::Int { min, max } => ("int", vec![], min, max),
                 Kind::Choice(opts) => ("choice", opts.iter().map(|o| (*o, c.tr.t(&format!("setting_value.{o}")))).collect(), 0, 0),
-                Kind::Text { .. } | Kind::Domain => ("text", vec![], 0, 0),
+                Kind::Text { .. } | Kind::Domain | Kind::BusinessHours | Kind::Dates => ("text", vec![], 0, 0),
                 Kind::Email => ("email", vec![], 0, 0),
             };
             SettingView {
