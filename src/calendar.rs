@@ -68,6 +68,11 @@ impl Calendar {
         Calendar { zone, hours, holidays }
     }
 
+    /// An instant as the business reads it (`2026-12-07 09:30`, local time).
+    pub fn format(&self, ms: Millis) -> String {
+        self.zone.format(ms)
+    }
+
     fn instant(&self, date: NaiveDate, t: NaiveTime) -> Millis {
         let local = date.and_time(t);
         // A time skipped by a clock change is taken an hour later; a repeated one, first.

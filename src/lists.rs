@@ -167,6 +167,18 @@ pub fn builtin_lists() -> Vec<BuiltinList> {
             ],
         },
         BuiltinList {
+            code: "request_priority",
+            name_fr: "Priorités des demandes",
+            name_en: "Request priorities",
+            allowed_flags: "",
+            items: &[
+                ("basse", "Basse", "Low", ""),
+                ("normale", "Normale", "Normal", ""),
+                ("haute", "Haute", "High", ""),
+                ("urgente", "Urgente", "Urgent", ""),
+            ],
+        },
+        BuiltinList {
             code: "symptom",
             name_fr: "Symptômes",
             name_en: "Symptoms",

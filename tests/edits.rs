@@ -35,6 +35,7 @@ const EDIT_FORMS: &[(&str, &str)] = &[
     ("/admin/groups/{id}", "/admin/groups/{id}"),
     ("/admin/lists/{code}/items/{id}", "/admin/lists/{code}"),
     ("/admin/settings", "/admin/settings"),
+    ("/admin/service-levels", "/admin/service-levels"),
     ("/admin/email-templates/{event}/{lang}", "/admin/email-templates/{event}/{lang}"),
 ];
 
@@ -167,6 +168,8 @@ const PUTS: &[&str] = &[
     "/api/v1/customers/views/{id}",
     "/api/v1/opportunities/views/{id}",
     "/api/v1/service-requests/views/{id}",
+    // Service levels: the pairs sent are replaced, the others kept (tests/sla.rs).
+    "/api/v1/service-levels",
     "/api/v1/customers/{id}/contacts/{contact_id}",
     "/api/v1/meetings/{id}",
     "/api/v1/calls/{id}",

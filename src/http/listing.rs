@@ -115,6 +115,8 @@ pub struct ListState {
     /// `notice=` and `part=` of the page (not kept by views).
     pub notice: Option<String>,
     pub part: Option<String>,
+    /// The time of the request (filters relative to now: overdue).
+    pub now: i64,
 }
 
 fn pairs(raw: &str) -> Vec<(String, String)> {
@@ -123,7 +125,7 @@ fn pairs(raw: &str) -> Vec<(String, String)> {
 
 impl ListState {
     /// Reads `raw` (the query string) for `def`, with `page_size` rows per page.
-    pub async fn load(db: &Db, p: &Principal, def: &'static ListDef, raw: Option<&str>, page_size: i64) -> Result<ListState> {
+    pub async fn load(db: &Db, now: i64, p: &Principal, def: &'static ListDef, raw: Option<&str>, page_size: i64) -> Result<ListState> {
         let all = pairs(raw.unwrap_or(""));
         let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
         let view = match get("view") {
@@ -157,7 +159,7 @@ impl ListState {
         let page = PageReq::parse_both(Some(page_size), get("after"), get("before"))?;
         let (notice, part) = (get("notice").map(str::to_string), get("part").map(str::to_string));
         let params = params.into_iter().filter(|(k, _)| k != "sort" && k != "cols").collect();
-        Ok(ListState { def, params, sort, cols, page, view, notice, part })
+        Ok(ListState { def, params, sort, cols, page, view, notice, part, now })
     }
 
     /// A filter's value (non-empty), as typed.
@@ -338,7 +340,7 @@ impl ListNav {
 /// with.
 pub async fn read<L: Listed>(st: &AppState, c: &Ctx, raw: Option<&str>) -> Result<(ListState, Page<L::Row>, ListNav)> {
     let size = crate::settings::get_int(&st.db, "lists.page_size").await?;
-    let s = ListState::load(&st.db, &c.p, L::DEF, raw, size).await?;
+    let s = ListState::load(&st.db, st.now(), &c.p, L::DEF, raw, size).await?;
     let f = L::filter(&s, &c.p)?;
     let page = L::fetch(&st.db, &c.p.visibility, &f, &s.page).await?;
     // Counting is skipped when the first page holds everything.
@@ -361,7 +363,7 @@ pub async fn api_read<L: Listed>(
     limit: Option<i64>,
     count: Option<bool>,
 ) -> Result<(Page<L::Row>, Option<Count>)> {
-    let s = ListState::load(&st.db, &c.p, L::DEF, raw, limit.unwrap_or(crate::db::page::DEFAULT_LIMIT)).await?;
+    let s = ListState::load(&st.db, st.now(), &c.p, L::DEF, raw, limit.unwrap_or(crate::db::page::DEFAULT_LIMIT)).await?;
     let f = L::filter(&s, &c.p)?;
     let page = L::fetch(&st.db, &c.p.visibility, &f, &s.page).await?;
     let count = match count {
@@ -441,7 +443,7 @@ const EXPORT_PAGE: i64 = 500;
 /// List `L` as CSV with the filters and sort of the query string (or view), streamed page
 /// by page; cells neutralised against formula injection.
 pub async fn export<L: Listed>(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -> Result<Response, HttpError> {
-    let s = ListState::load(&st.db, &c.p, L::DEF, raw.as_deref(), EXPORT_PAGE).await?;
+    let s = ListState::load(&st.db, st.now(), &c.p, L::DEF, raw.as_deref(), EXPORT_PAGE).await?;
     let filter = L::filter(&s, &c.p)?;
     let labels = std::sync::Arc::new(L::labels(&st, &c).await?);
     let (db, vis, tr, zone) = (st.db.clone(), c.p.visibility.clone(), c.tr, c.p.zone);

@@ -232,18 +232,61 @@ impl Listed for Opportunities {
 pub struct ServiceLabels {
     pub types: Vec<ListItem>,
     pub symptoms: Vec<ListItem>,
+    pub priorities: Vec<ListItem>,
     pub lang: Lang,
     pub zone: Zone,
+    /// For the service levels: the business calendar, the time of the page, the warning.
+    pub calendar: crate::calendar::Calendar,
+    pub now: i64,
+    pub warning: i64,
 }
 
 impl ServiceLabels {
     pub async fn load(st: &AppState, c: &Ctx) -> Result<ServiceLabels> {
+        let mut conn = st.db.pool.acquire().await?;
+        let calendar = crate::service::sla::calendar(&mut conn).await?;
+        drop(conn);
         Ok(ServiceLabels {
             types: lists::items(&st.db, "request_type", true).await?,
             symptoms: lists::items(&st.db, "symptom", true).await?,
+            priorities: lists::items(&st.db, "request_priority", true).await?,
             lang: c.lang(),
             zone: crate::settings::zone(&st.db).await?,
+            calendar,
+            now: st.now(),
+            warning: crate::settings::get_int(&st.db, "service.sla_warning_minutes").await?,
         })
+    }
+    pub fn priority(&self, code: &str) -> String {
+        Self::label(&self.priorities, code, &self.lang)
+    }
+    /// Where the request stands against its first-update target.
+    pub fn first_update(&self, r: &ServiceRequest) -> Option<crate::service::sla::Standing> {
+        crate::service::sla::Standing::of(&self.calendar, self.now, r.first_update_due_at, r.first_update_at, self.warning)
+    }
+    /// Where the request stands against its closing target.
+    pub fn closing(&self, r: &ServiceRequest) -> Option<crate::service::sla::Standing> {
+        crate::service::sla::Standing::of(&self.calendar, self.now, r.close_due_at, r.closed_at, self.warning)
+    }
+    /// The target that matters now (the first update until it is given, then closing).
+    pub fn next_due(&self, r: &ServiceRequest) -> Option<crate::service::sla::Standing> {
+        match (r.first_update_at, self.first_update(r)) {
+            (None, Some(s)) => Some(s),
+            _ => self.closing(r),
+        }
+    }
+    /// A standing in words: `Reste 3 h 20`, `En retard de 45 min`, `Respectée`.
+    pub fn standing(&self, s: &crate::service::sla::Standing) -> String {
+        use crate::service::sla::{duration_text, Standing};
+        let tr = Tr(self.lang);
+        match s {
+            Standing::Met => tr.t("sla.met"),
+            Standing::Missed => tr.t("sla.missed"),
+            Standing::OnTrack { minutes_left } | Standing::DueSoon { minutes_left } => {
+                tr.t("sla.left").replace("{n}", &duration_text(*minutes_left, self.lang))
+            }
+            Standing::Overdue { minutes_late } => tr.t("sla.late").replace("{n}", &duration_text(*minutes_late, self.lang)),
+        }
     }
     fn label(items: &[ListItem], code: &str, lang: &Lang) -> String {
         items.iter().find(|i| i.code == code).map(|i| i.label(lang).to_string()).unwrap_or_else(|| code.to_string())
@@ -264,19 +307,35 @@ pub struct Requests;
 pub static REQUESTS: ListDef = ListDef {
     name: "service_requests",
     path: "/service/requests",
-    filters: &["q", "status", "request_type", "mine", "owner_id", "customer_id", "open", "unread"],
+    filters: &["q", "status", "request_type", "priority", "mine", "owner_id", "customer_id", "open", "unread", "overdue"],
     columns: &[
         Col::fixed("number", "service.number", Some("number")),
         Col::optional("customer", "sales.customer", Some("customer")),
         Col::optional("type", "service.type", Some("type")),
+        Col::optional("priority", "service.priority", Some("priority")),
         Col::optional("status", "sales.status", Some("status")),
+        Col::optional("due", "sla.due", Some("due")),
         Col::optional("owner", "customers.owner", Some("owner")),
         Col::optional("branch", "customers.branch", None),
         Col::optional("created", "sales.created", Some("created")),
         Col::optional("updated", "list.col_updated", Some("updated")),
     ],
-    default_columns: &["customer", "type", "status", "owner", "created"],
-    export: &["id", "number", "customer", "type", "status", "owner", "branch", "created_at", "closed_at"],
+    default_columns: &["customer", "type", "priority", "status", "due", "owner", "created"],
+    export: &[
+        "id",
+        "number",
+        "customer",
+        "type",
+        "priority",
+        "status",
+        "owner",
+        "branch",
+        "created_at",
+        "first_update_at",
+        "first_update_due_at",
+        "close_due_at",
+        "closed_at",
+    ],
     export_file: "demandes.csv",
     sorts: &service::SORTS,
     default_sort: service::default_sort,
@@ -298,11 +357,14 @@ impl Listed for Requests {
             Some("true") | Some("1") => Ok(true),
             Some(_) => Err(Error::validation(name.to_string(), "error.invalid_choice")),
         };
-        let (open, unread) = (flag("open")?, flag("unread")?);
+        let (open, unread, overdue) = (flag("open")?, flag("unread")?, flag("overdue")?);
         Ok(service::Filter {
             q: s.get("q").map(str::to_string),
             status,
             request_type: s.get("request_type").map(str::to_string),
+            priority: s.get("priority").map(str::to_string),
+            overdue,
+            now: s.now,
             owner_id: mine(s, p, "owner_id")?,
             customer_id: s.id("customer_id")?,
             open,
@@ -325,11 +387,15 @@ impl Listed for Requests {
             "number" => r.number.clone(),
             "customer" => r.customer_name.clone(),
             "type" => l.kind(&r.request_type),
+            "priority" => l.priority(&r.priority),
             "status" => tr.tp("service.status_", r.status.code()),
             "owner" => opt(&r.owner_name),
             "branch" => opt(&r.branch_name),
             "created_at" => zone.format(r.created_at),
             "closed_at" => r.closed_at.map(|t| zone.format(t)).unwrap_or_default(),
+            "first_update_at" => r.first_update_at.map(|t| zone.format(t)).unwrap_or_default(),
+            "first_update_due_at" => r.first_update_due_at.map(|t| zone.format(t)).unwrap_or_default(),
+            "close_due_at" => r.close_due_at.map(|t| zone.format(t)).unwrap_or_default(),
             _ => String::new(),
         }
     }

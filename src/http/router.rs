@@ -268,6 +268,8 @@ routes! {
     post "/admin/lists/{code}/items/{id}" => Right(AdminLists), pages::admin::lists::update_item;
     get "/admin/settings" => Right(AdminSettings), pages::admin::settings::page;
     post "/admin/settings" => Right(AdminSettings), pages::admin::settings::save;
+    get "/admin/service-levels" => Right(AdminSettings), pages::admin::service_levels::page;
+    post "/admin/service-levels" => Right(AdminSettings), pages::admin::service_levels::save;
     get "/admin/outbox" => Right(AdminMail), pages::admin::mail::outbox;
     post "/admin/outbox/test" => Right(AdminMail), pages::admin::mail::send_test;
     get "/admin/outbox/{id}" => Right(AdminMail), pages::admin::mail::show;
@@ -348,6 +350,8 @@ routes! {
     post "/api/v1/service-requests/{id}/updates" => Right(ServiceRequestsUpdate), api::service::add_update;
     get "/api/v1/service-requests/{id}/messages" => Right(ServiceMessages), api::service::messages;
     post "/api/v1/service-requests/{id}/messages" => Right(ServiceMessages), api::service::post_message;
+    get "/api/v1/service-levels" => Right(ServiceRequestsRead), api::service::service_levels;
+    put "/api/v1/service-levels" => Right(AdminSettings), api::service::put_service_levels;
     post "/api/v1/service-requests/{id}/contacts/{role}" => Right(ServiceContactCreate), api::service::create_contact;
     put "/api/v1/service-requests/{id}/contacts/{role}" => Right(ServiceContactUpdate), api::service::update_contact;
     get "/api/v1/service-requests/{id}/equipment" => Right(ServiceRequestsRead), api::service::lines;

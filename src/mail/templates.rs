@@ -53,6 +53,11 @@ fn sample_message() -> Value {
            "message": {"author": "Camille Fortin", "body": "Pouvez-vous nous envoyer une photo de la plaque signalétique ?"}})
 }
 
+fn sample_sla() -> Value {
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "customer": {"name": "Boulangerie Martin"},
+           "request": {"id": 12, "number": "DEM-2026-000123", "priority": "haute"}, "target": "first_update", "due": "2026-12-07 09:30"})
+}
+
 fn sample_portal() -> Value {
     json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
            "account": {"name": "Julie Roy", "email": "julie.roy@example.fr"}, "customer": {"name": "Boulangerie Martin"},
@@ -252,6 +257,36 @@ pub fn events() -> &'static [EventDef] {
                 "New message from the customer: {{ request.number }} ({{ customer.name }})",
                 "Hello,\n\n{{ message.author }} ({{ customer.name }}) wrote on request {{ request.number }}:\n\n{{ message.body }}\n\n{{ app_url }}/service/requests/{{ request.id }}#conversation\n",
                 "<p>Hello,</p><p>{{ message.author }} wrote on request <strong>{{ request.number }}</strong>:</p><blockquote>{{ message.body }}</blockquote><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}#conversation\">Open the conversation</a></p>",
+            ),
+        },
+        EventDef {
+            code: "sla_warning",
+            required: false,
+            sample: sample_sla,
+            fr: (
+                "Échéance proche : {{ request.number }} ({{ customer.name }})",
+                "Bonjour,\n\nLa demande {{ request.number }} ({{ customer.name }}) arrive à l'échéance de {% if target == \"close\" %}sa clôture{% else %}sa première mise à jour au client{% endif %} : {{ due }}.\n\n{{ app_url }}/service/requests/{{ request.id }}\n",
+                "<p>Bonjour,</p><p>La demande <strong>{{ request.number }}</strong> ({{ customer.name }}) arrive à l'échéance de {% if target == \"close\" %}sa clôture{% else %}sa première mise à jour au client{% endif %} : <strong>{{ due }}</strong>.</p><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}\">Ouvrir la demande</a></p>",
+            ),
+            en: (
+                "Due soon: {{ request.number }} ({{ customer.name }})",
+                "Hello,\n\nRequest {{ request.number }} ({{ customer.name }}) is close to the due time of its {% if target == \"close\" %}closing{% else %}first customer update{% endif %}: {{ due }}.\n\n{{ app_url }}/service/requests/{{ request.id }}\n",
+                "<p>Hello,</p><p>Request <strong>{{ request.number }}</strong> ({{ customer.name }}) is close to the due time of its {% if target == \"close\" %}closing{% else %}first customer update{% endif %}: <strong>{{ due }}</strong>.</p><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}\">Open the request</a></p>",
+            ),
+        },
+        EventDef {
+            code: "sla_breached",
+            required: false,
+            sample: sample_sla,
+            fr: (
+                "Échéance dépassée : {{ request.number }} ({{ customer.name }})",
+                "Bonjour,\n\nLa demande {{ request.number }} ({{ customer.name }}) a dépassé l'échéance de {% if target == \"close\" %}sa clôture{% else %}sa première mise à jour au client{% endif %} ({{ due }}).\n\n{{ app_url }}/service/requests/{{ request.id }}\n",
+                "<p>Bonjour,</p><p>La demande <strong>{{ request.number }}</strong> ({{ customer.name }}) a dépassé l'échéance de {% if target == \"close\" %}sa clôture{% else %}sa première mise à jour au client{% endif %} ({{ due }}).</p><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}\">Ouvrir la demande</a></p>",
+            ),
+            en: (
+                "Overdue: {{ request.number }} ({{ customer.name }})",
+                "Hello,\n\nRequest {{ request.number }} ({{ customer.name }}) is past the due time of its {% if target == \"close\" %}closing{% else %}first customer update{% endif %} ({{ due }}).\n\n{{ app_url }}/service/requests/{{ request.id }}\n",
+                "<p>Hello,</p><p>Request <strong>{{ request.number }}</strong> ({{ customer.name }}) is past the due time of its {% if target == \"close\" %}closing{% else %}first customer update{% endif %} ({{ due }}).</p><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}\">Open the request</a></p>",
             ),
         },
         EventDef {

@@ -402,6 +402,7 @@ pub async fn create_request(db: &Db, u: &PortalUser, actor: &Actor, now: Millis,
     .bind(u.account_id)
     .fetch_one(&mut *tx)
     .await?;
+    crate::service::sla::stamp(&mut tx, id).await?;
     let mut seen = std::collections::HashSet::new();
     for (eq, symptom) in &input.equipment {
         if !seen.insert(*eq) {

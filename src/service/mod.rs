@@ -9,6 +9,7 @@ pub mod inbound;
 pub mod interventions;
 pub mod messages;
 pub mod returns;
+pub mod sla;
 pub mod store;
 pub mod summary;
 
@@ -111,6 +112,12 @@ pub struct ServiceRequest {
     pub source: String,
     pub description: String,
     pub status: RequestStatus,
+    /// A `request_priority` code.
+    pub priority: String,
+    /// The first customer update, and the due times of the service levels (none: no target).
+    pub first_update_at: Option<i64>,
+    pub first_update_due_at: Option<i64>,
+    pub close_due_at: Option<i64>,
     pub owner_id: Option<i64>,
     pub owner_name: Option<String>,
     pub branch_id: Option<i64>,
@@ -135,6 +142,7 @@ impl Audited for ServiceRequest {
             ("source", Some(self.source.clone())),
             ("description", Some(self.description.clone()).filter(|s| !s.is_empty())),
             ("status", Some(self.status.code().to_string())),
+            ("priority", Some(self.priority.clone())),
             ("owner", self.owner_name.clone()),
             ("branch", self.branch_name.clone()),
             ("closed_at", self.closed_at.map(format_ms)),
@@ -163,6 +171,9 @@ pub struct RequestForm {
     pub source: String,
     #[serde(default)]
     pub description: String,
+    /// A `request_priority` code (default `normale`).
+    #[serde(default)]
+    pub priority: Option<String>,
     #[serde(default)]
     pub owner_id: Option<i64>,
     #[serde(default)]
@@ -178,6 +189,7 @@ pub struct RequestInput {
     pub symptom: Option<String>,
     pub source: String,
     pub description: String,
+    pub priority: String,
     pub owner_id: Option<i64>,
     pub branch_id: Option<i64>,
 }
@@ -207,6 +219,7 @@ impl RequestForm {
             symptom: self.symptom.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string),
             source,
             description: self.description.trim().to_string(),
+            priority: self.priority.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or("normale").to_string(),
             owner_id: self.owner_id,
             branch_id: self.branch_id,
         })
@@ -221,6 +234,7 @@ impl RequestForm {
             symptom: r.symptom.clone(),
             source: r.source.clone(),
             description: r.description.clone(),
+            priority: Some(r.priority.clone()),
             owner_id: r.owner_id,
             branch_id: r.branch_id,
         }

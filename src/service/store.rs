@@ -41,6 +41,10 @@ struct Row {
     source: String,
     description: String,
     status: String,
+    priority: String,
+    first_update_at: Option<i64>,
+    first_update_due_at: Option<i64>,
+    close_due_at: Option<i64>,
     owner_id: Option<i64>,
     owner_name: Option<String>,
     branch_id: Option<i64>,
@@ -82,6 +86,10 @@ impl From<Row> for ServiceRequest {
             source: r.source,
             description: r.description,
             status: RequestStatus::parse(&r.status).unwrap_or(RequestStatus::Nouveau),
+            priority: r.priority,
+            first_update_at: r.first_update_at,
+            first_update_due_at: r.first_update_due_at,
+            close_due_at: r.close_due_at,
             owner_id: r.owner_id,
             owner_name: r.owner_name,
             branch_id: r.branch_id,
@@ -97,7 +105,7 @@ impl From<Row> for ServiceRequest {
 const SELECT: &str = "SELECT r.id, r.number, r.customer_id, c.display_name AS customer_name, \
     rq.id AS rq_id, rq.first_name AS rq_first, rq.last_name AS rq_last, rq.email AS rq_email, rq.phone AS rq_phone, rq.mobile AS rq_mobile, \
     us.id AS us_id, us.first_name AS us_first, us.last_name AS us_last, us.email AS us_email, us.phone AS us_phone, us.mobile AS us_mobile, \
-    r.request_type, r.symptom, r.source, r.description, r.status, r.owner_id, u.name AS owner_name, r.branch_id, b.name AS branch_name, \
+    r.request_type, r.symptom, r.source, r.description, r.status, r.priority, r.first_update_at, r.first_update_due_at, r.close_due_at, r.owner_id, u.name AS owner_name, r.branch_id, b.name AS branch_name, \
     r.closed_at, r.created_at, r.updated_at, (SELECT MAX(i.id) FROM interventions i WHERE i.request_id = r.id) AS intervention_id \
     FROM service_requests r JOIN customers c ON c.id = r.customer_id \
     LEFT JOIN contacts rq ON rq.id = r.requester_contact_id LEFT JOIN contacts us ON us.id = r.user_contact_id \
@@ -109,10 +117,15 @@ pub struct Filter {
     pub q: Option<String>,
     pub status: Option<RequestStatus>,
     pub request_type: Option<String>,
+    pub priority: Option<String>,
     pub owner_id: Option<i64>,
     pub customer_id: Option<i64>,
     /// Open requests only (not closed).
     pub open: bool,
+    /// Open requests past a service-level due time (the first update not given by its due
+    /// time, or not closed by its due time), at `now`.
+    pub overdue: bool,
+    pub now: i64,
     /// Requests with a customer message staff have not read.
     pub unread: bool,
     /// The order of [`list`] (default: most recent first).
@@ -120,7 +133,7 @@ pub struct Filter {
 }
 
 /// The orders of the request list (`sort=code`, `-code` descending).
-pub static SORTS: [SortKey; 7] = [
+pub static SORTS: [SortKey; 9] = [
     SortKey::int("created", "r.id").desc_first(),
     SortKey::text("number", "r.number"),
     SortKey::text("customer", "c.display_name"),
@@ -128,6 +141,9 @@ pub static SORTS: [SortKey; 7] = [
     SortKey::text("type", "r.request_type"),
     SortKey::text("owner", "COALESCE(u.name, '')"),
     SortKey::int("updated", "r.updated_at").desc_first(),
+    SortKey::text("priority", "r.priority"),
+    // The next due time: the first update's until it is given, then closing's; none last.
+    SortKey::int("due", "COALESCE(CASE WHEN r.first_update_at IS NULL THEN r.first_update_due_at END, r.close_due_at, 9000000000000000)"),
 ];
 
 /// Most recent first.
@@ -152,6 +168,16 @@ fn filtered(select: &str, vis: &Visibility, f: &Filter) -> Sql {
     }
     if let Some(t) = f.request_type.as_deref().filter(|s| !s.is_empty()) {
         q.push(" AND r.request_type = ").bind(t.to_string());
+    }
+    if let Some(p) = f.priority.as_deref().filter(|s| !s.is_empty()) {
+        q.push(" AND r.priority = ").bind(p.to_string());
+    }
+    if f.overdue {
+        q.push(" AND r.status <> 'cloture' AND ((r.first_update_at IS NULL AND r.first_update_due_at <= ")
+            .bind(f.now)
+            .push(") OR r.close_due_at <= ")
+            .bind(f.now)
+            .push(")");
     }
     if let Some(o) = f.owner_id {
         q.push(" AND r.owner_id = ").bind(o);
@@ -210,10 +236,12 @@ async fn check_refs(tx: &mut Tx, input: &RequestInput, old: Option<&ServiceReque
             }
         }
     }
-    let kept = (old.map(|o| o.request_type.as_str()), old.and_then(|o| o.symptom.as_deref()));
-    for (field, list, code, kept) in
-        [("request_type", "request_type", Some(&input.request_type), kept.0), ("symptom", "symptom", input.symptom.as_ref(), kept.1)]
-    {
+    let kept = (old.map(|o| o.request_type.as_str()), old.and_then(|o| o.symptom.as_deref()), old.map(|o| o.priority.as_str()));
+    for (field, list, code, kept) in [
+        ("request_type", "request_type", Some(&input.request_type), kept.0),
+        ("symptom", "symptom", input.symptom.as_ref(), kept.1),
+        ("priority", "request_priority", Some(&input.priority), kept.2),
+    ] {
         if let Some(code) = code {
             let n: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM value_list_items WHERE list_code = $1 AND code = $2 AND (active = 1 OR code = $3)",
@@ -270,7 +298,8 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &RequestInput) -
     let number = next_number(&mut tx, "DEM", now).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO service_requests (number, customer_id, requester_contact_id, user_contact_id, request_type, symptom, source, description, \
-         status, owner_id, branch_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'nouveau', $9, $10, $11, $11) RETURNING id",
+         status, owner_id, branch_id, created_at, updated_at, priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'nouveau', $9, $10, $11, $11, $12) \
+         RETURNING id",
     )
     .bind(&number)
     .bind(input.customer_id)
@@ -283,8 +312,10 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &RequestInput) -
     .bind(input.owner_id)
     .bind(input.branch_id)
     .bind(now)
+    .bind(&input.priority)
     .fetch_one(&mut *tx)
     .await?;
+    super::sla::stamp(&mut tx, id).await?;
     let r = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(&mut tx, actor, now, id, &r).await?;
     tx.commit().await?;
@@ -302,7 +333,7 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Reques
     check_refs(&mut tx, input, Some(&old)).await?;
     sqlx::query(
         "UPDATE service_requests SET requester_contact_id = $1, user_contact_id = $2, request_type = $3, symptom = $4, source = $5, \
-         description = $6, owner_id = $7, branch_id = $8, updated_at = $9 WHERE id = $10",
+         description = $6, owner_id = $7, branch_id = $8, updated_at = $9, priority = $11 WHERE id = $10",
     )
     .bind(input.requester_contact_id)
     .bind(input.user_contact_id)
@@ -314,8 +345,12 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &Reques
     .bind(input.branch_id)
     .bind(now)
     .bind(id)
+    .bind(&input.priority)
     .execute(&mut *tx)
     .await?;
+    if old.request_type != input.request_type || old.priority != input.priority {
+        super::sla::stamp(&mut tx, id).await?;
+    }
     let new = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
     if before.unchanged(&mut tx, &old, &new).await? {
         tx.rollback().await?;
@@ -376,7 +411,9 @@ pub async fn add_update(db: &Db, actor: &Actor, now: Millis, request_id: i64, st
     let old = get(&mut tx, request_id).await?.ok_or(Error::NotFound)?;
     let to = old.status.after_update(update)?;
     let closed_at = if to == RequestStatus::Cloture { Some(now) } else { None };
-    sqlx::query("UPDATE service_requests SET status = $1, closed_at = $2, updated_at = $3 WHERE id = $4")
+    sqlx::query(
+        "UPDATE service_requests SET status = $1, closed_at = $2, updated_at = $3, first_update_at = COALESCE(first_update_at, $3) WHERE id = $4",
+    )
         .bind(to.code())
         .bind(closed_at)
         .bind(now)

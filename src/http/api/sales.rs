@@ -91,7 +91,8 @@ pub async fn trash(
     Query(q): Query<ListQuery>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<PageOf<Opportunity>>, HttpError> {
-    let s = ListState::load(&st.db, &c.p, Opportunities::DEF, raw.as_deref(), q.limit.unwrap_or(crate::db::page::DEFAULT_LIMIT)).await?;
+    let s = ListState::load(&st.db, st.now(), &c.p, Opportunities::DEF, raw.as_deref(), q.limit.unwrap_or(crate::db::page::DEFAULT_LIMIT))
+        .await?;
     let f = store::Filter { trash: true, ..Opportunities::filter(&s, &c.p)? };
     let page = store::list(&st.db, &c.p.visibility, &f, &s.page).await?;
     Ok(Json(for_viewer(page, None, c.p.sees_hidden_fields())))
@@ -343,7 +344,7 @@ pub async fn board(
 ) -> Result<Json<Vec<BoardColumn>>, HttpError> {
     let statuses = crate::sales::Statuses::load(&st.db).await?;
     let per = q.limit.unwrap_or(20).clamp(1, 100);
-    let s = ListState::load(&st.db, &c.p, Opportunities::DEF, raw.as_deref(), per).await?;
+    let s = ListState::load(&st.db, st.now(), &c.p, Opportunities::DEF, raw.as_deref(), per).await?;
     let cols = store::board(&st.db, &c.p.visibility, &statuses, &Opportunities::filter(&s, &c.p)?, per).await?;
     let hidden = c.p.sees_hidden_fields();
     Ok(Json(

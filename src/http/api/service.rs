@@ -3,7 +3,7 @@
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::users::HistoryQuery;
 use super::{ListOf, PageOf};
@@ -25,8 +25,23 @@ use crate::service::returns::{self, EquipmentReturn, ReturnForm};
 use crate::service::store::{self, RequestUpdate, Role};
 use crate::service::{RequestForm, ServiceRequest};
 
-const READ_ONLY: &[&str] =
-    &["id", "number", "status", "customer_name", "requester", "user", "owner_name", "branch_name", "closed_at", "created_at", "updated_at"];
+const READ_ONLY: &[&str] = &[
+    "id",
+    "number",
+    "status",
+    "customer_name",
+    "requester",
+    "user",
+    "owner_name",
+    "branch_name",
+    "closed_at",
+    "created_at",
+    "updated_at",
+    "first_update_at",
+    "first_update_due_at",
+    "close_due_at",
+    "intervention_id",
+];
 
 impl ApiInput for RequestForm {
     const READ_ONLY: &'static [&'static str] = READ_ONLY;
@@ -108,6 +123,8 @@ pub struct RequestPatch {
     pub symptom: Option<Option<String>>,
     pub source: Option<String>,
     pub description: Option<String>,
+    /// A `request_priority` code.
+    pub priority: Option<String>,
     #[serde(default, deserialize_with = "crate::http::json::double_option")]
     #[schema(value_type = Option<i64>)]
     pub owner_id: Option<Option<i64>>,
@@ -130,6 +147,10 @@ impl ApiInput for RequestPatch {
         "closed_at",
         "created_at",
         "updated_at",
+        "first_update_at",
+        "first_update_due_at",
+        "close_due_at",
+        "intervention_id",
     ];
 }
 
@@ -150,6 +171,9 @@ pub async fn update(
     }
     if let Some(v) = p.request_type {
         f.request_type = v;
+    }
+    if let Some(v) = p.priority {
+        f.priority = Some(v);
     }
     if let Some(v) = p.symptom {
         f.symptom = v;
@@ -764,4 +788,35 @@ pub async fn send_email(
     let sender = sender_of(&c)?;
     let email_id = crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, zone, c.lang()).await?;
     Ok((StatusCode::CREATED, Json(Sent { email_id })))
+}
+
+// ------------------------------------------------------------------ service levels
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceLevels {
+    /// Targets per request type and priority, in business minutes; a pair sent with neither
+    /// target is removed; pairs not sent are kept.
+    pub targets: Vec<crate::service::sla::Target>,
+}
+
+impl ApiInput for ServiceLevels {}
+
+/// The service-level targets.
+#[utoipa::path(get, path = "/api/v1/service-levels", tag = "service", responses((status = 200, body = ServiceLevels)))]
+pub async fn service_levels(State(st): State<AppState>, _c: Ctx) -> Result<Json<ServiceLevels>, HttpError> {
+    Ok(Json(ServiceLevels { targets: crate::service::sla::targets(&st.db).await? }))
+}
+
+/// Sets targets (the pairs sent; each change in the history). Requests already open keep
+/// their due times.
+#[utoipa::path(put, path = "/api/v1/service-levels", tag = "service", request_body = ServiceLevels,
+    responses((status = 200, body = ServiceLevels), (status = 422)))]
+pub async fn put_service_levels(
+    State(st): State<AppState>,
+    c: Ctx,
+    ApiJson(b): ApiJson<ServiceLevels>,
+) -> Result<Json<ServiceLevels>, HttpError> {
+    crate::service::sla::set_targets(&st.db, &c.actor(), st.now(), &b.targets).await?;
+    Ok(Json(ServiceLevels { targets: crate::service::sla::targets(&st.db).await? }))
 }

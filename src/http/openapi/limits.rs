@@ -116,6 +116,7 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
             ("source", OneOf(with_empty(owned(crate::service::SOURCES)))),
             ("description", Text(crate::service::DESCRIPTION_MAX)),
             ("symptom", Code(crate::lists::CODE_MAX, false)),
+            ("priority", Code(crate::lists::CODE_MAX, false)),
         ]
     };
     let opportunity = || {
@@ -234,6 +235,15 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
             ],
         ),
         ("MessageBody", vec![("body", Required(crate::service::messages::MAX_BODY))]),
+        (
+            "Target",
+            vec![
+                ("request_type", Code(crate::lists::CODE_MAX, true)),
+                ("priority", Code(crate::lists::CODE_MAX, true)),
+                ("first_update_minutes", Int(1, crate::service::sla::MAX_MINUTES)),
+                ("close_minutes", Int(1, crate::service::sla::MAX_MINUTES)),
+            ],
+        ),
         ("EquipmentForm", equipment_form),
         ("LineBody", vec![("symptom", Code(crate::lists::CODE_MAX, false))]),
         ("SymptomBody", vec![("symptom", Code(crate::lists::CODE_MAX, false))]),

@@ -51,6 +51,8 @@ struct ListPage {
     /// Unread customer messages per request of the page.
     unread: Vec<(i64, i64)>,
     unread_only: bool,
+    priority: String,
+    overdue_only: bool,
 }
 
 impl ListPage {
@@ -66,6 +68,8 @@ pub async fn list(State(st): State<AppState>, c: Ctx, RawQuery(raw): RawQuery) -
     Ok(render(ListPage {
         unread,
         unread_only: s.get("unread") == Some("1"),
+        priority: s.text("priority"),
+        overdue_only: s.get("overdue") == Some("1"),
         can_inbound: c.p.can(Right::ServiceInboundManage),
         c: PageCtx::new(&c, "/service/requests", "nav.service").with_notice(s.notice.as_deref()),
         l: Labels::load(&st, &c).await?,
@@ -123,6 +127,7 @@ struct FormPage {
     found: Vec<Customer>,
     types: Vec<ListItem>,
     symptoms: Vec<ListItem>,
+    priorities: Vec<ListItem>,
     owners: Vec<Staff>,
     sources: &'static [&'static str],
 }
@@ -133,6 +138,9 @@ impl FormPage {
     }
     fn symptom_is(&self, code: &str) -> bool {
         self.form.symptom.as_deref() == Some(code)
+    }
+    fn priority_is(&self, code: &str) -> bool {
+        self.form.priority.as_deref().unwrap_or("normale") == code
     }
     fn source_is(&self, code: &str) -> bool {
         self.form.source == code || (self.form.source.is_empty() && code == "staff")
@@ -167,6 +175,7 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: RequestForm, f
     let types = lists::choices(&st.db, "request_type", &[form.request_type.as_str()]).await?;
     let symptom: Vec<&str> = form.symptom.iter().map(String::as_str).collect();
     let symptoms = lists::choices(&st.db, "symptom", &symptom).await?;
+    let priorities = lists::choices(&st.db, "request_priority", &[form.priority.as_deref().unwrap_or("normale")]).await?;
     // The directory the user sees, and the owner the record has (not one typed in a refused post).
     let kept = match id {
         Some(id) => visible(st, c, id).await?.owner_id,
@@ -184,6 +193,7 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, form: RequestForm, f
         found,
         types,
         symptoms,
+        priorities,
         owners,
         sources: SOURCES,
     });
@@ -215,6 +225,7 @@ fn read_form(mut f: RequestForm, body: &str) -> RequestForm {
     p.set_opt("symptom", &mut f.symptom);
     p.set("source", &mut f.source);
     p.set("description", &mut f.description);
+    p.set_opt("priority", &mut f.priority);
     p.set_id("owner_id", &mut f.owner_id);
     p.set_id("branch_id", &mut f.branch_id);
     f

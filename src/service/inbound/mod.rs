@@ -480,6 +480,7 @@ async fn open_request(tx: &mut Tx, actor: &Actor, now: Millis, customer: i64, co
     .bind(now)
     .fetch_one(&mut **tx)
     .await?;
+    crate::service::sla::stamp(tx, id).await?;
     let r = crate::service::store::get(tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(tx, actor, now, id, &r).await?;
     Ok(id)

@@ -6,6 +6,7 @@ pub mod lists;
 pub mod mail;
 pub mod org;
 pub mod roles;
+pub mod service_levels;
 pub mod settings;
 pub mod users;
 
@@ -27,6 +28,7 @@ pub const SECTIONS: &[(&str, &str, Right)] = &[
     ("/admin/groups", "admin.groups", Right::AdminGroups),
     ("/admin/lists", "admin.lists", Right::AdminLists),
     ("/admin/settings", "admin.settings", Right::AdminSettings),
+    ("/admin/service-levels", "sla.title", Right::AdminSettings),
     ("/admin/outbox", "admin.outbox", Right::AdminMail),
     ("/admin/email-templates", "admin.email_templates", Right::AdminMail),
     ("/admin/jobs", "admin.jobs", Right::AdminJobs),
