@@ -68,6 +68,8 @@ const HISTORY_MS: i64 = 183 * 86_400_000;
 const TARGET_LEADS_PER_S: f64 = 2000.0;
 const TARGET_RATIO: f64 = 2.0;
 const TARGET_SWEEP_S: f64 = 10.0;
+/// The longest a sweep transaction may hold the write lock (issue 15).
+const TARGET_SWEEP_TX_MS: f64 = 100.0;
 const TARGET_P99_MS: f64 = 30.0;
 
 /// Statuses of the generated opportunities (codes of the built-in `opportunity_status` list)
@@ -568,6 +570,9 @@ struct SweepResult {
     expected: usize,
     first: u64,
     first_s: f64,
+    /// The first run's write transactions and the longest of them (the write lock's hold).
+    first_batches: u64,
+    first_longest_ms: f64,
     first_cpu: CpuShare,
     second: u64,
     second_s: f64,
@@ -582,8 +587,14 @@ struct SweepResult {
 async fn expiry_bench(state: &AppState, data: &Dataset, now: i64) -> Result<SweepResult> {
     let db = &state.db;
     eprintln!("  first sweep over {} opportunities ({} due) …", data.opportunities, data.due);
-    let (first, first_s, first_cpu) = timed(async { Ok(carnet::sales::expiry::sweep(db, now).await?) }).await?;
-    eprintln!("    {first} expired in {first_s:.2} s ({:.0}/s)", first as f64 / first_s);
+    let (swept, first_s, first_cpu) = timed(async { Ok(carnet::sales::expiry::sweep_measured(db, now).await?) }).await?;
+    let first = swept.expired;
+    let first_longest_ms = swept.longest_tx.as_secs_f64() * 1000.0;
+    eprintln!(
+        "    {first} expired in {first_s:.2} s ({:.0}/s), {} transactions, the longest {first_longest_ms:.1} ms",
+        first as f64 / first_s,
+        swept.batches
+    );
     let (second, second_s, second_cpu) = timed(async { Ok(carnet::sales::expiry::sweep(db, now).await?) }).await?;
     eprintln!("  second sweep: {second} expired in {second_s:.2} s");
     let flagged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM opportunities WHERE expired = 1").fetch_one(&db.pool).await?;
@@ -593,7 +604,19 @@ async fn expiry_bench(state: &AppState, data: &Dataset, now: i64) -> Result<Swee
     if first as usize != data.due || second != 0 || flagged != first as i64 || audit_rows != first as i64 {
         bail!("expiry: expected {} then 0 expired, got {first} then {second}; {flagged} flagged, {audit_rows} audit rows", data.due);
     }
-    Ok(SweepResult { expected: data.due, first, first_s, first_cpu, second, second_s, second_cpu, flagged, audit_rows })
+    Ok(SweepResult {
+        expected: data.due,
+        first,
+        first_s,
+        first_batches: swept.batches,
+        first_longest_ms,
+        first_cpu,
+        second,
+        second_s,
+        second_cpu,
+        flagged,
+        audit_rows,
+    })
 }
 
 // ---------------------------------------------------------------- load scenarios
@@ -760,6 +783,12 @@ fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], sweep:
             fmt_n(w.flagged as usize),
             fmt_n(w.audit_rows as usize)
         );
+        let _ = writeln!(
+            s,
+            "- the first run committed {} write transactions; the longest held the write lock {:.1} ms",
+            fmt_n(w.first_batches as usize),
+            w.first_longest_ms
+        );
     }
     if !load.is_empty() {
         support::load_table(&mut s, &o.c.concurrency, o.c.seconds, load);
@@ -816,6 +845,12 @@ fn report(o: &Options, config: &Config, data: &Dataset, load: &[Measure], sweep:
             fmt_n(data.opportunities),
             verdict(w.first_s < TARGET_SWEEP_S),
             w.first_s
+        );
+        let _ = writeln!(
+            s,
+            "- target no sweep transaction holds the write lock ≥ {TARGET_SWEEP_TX_MS} ms: {} (longest {:.1} ms)",
+            verdict(w.first_longest_ms < TARGET_SWEEP_TX_MS),
+            w.first_longest_ms
         );
     }
     let reads: Vec<String> = load
