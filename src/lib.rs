@@ -19,6 +19,7 @@ pub mod lists;
 pub mod mail;
 pub mod org;
 pub mod portal;
+pub mod presales;
 pub mod sales;
 pub mod search;
 pub mod service;
