@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod lists;
 pub mod mail;
 pub mod org;
+pub mod partners;
 pub mod portal;
 pub mod presales;
 pub mod sales;

@@ -179,6 +179,29 @@ pub fn builtin_lists() -> Vec<BuiltinList> {
             ],
         },
         BuiltinList {
+            code: "partner_opportunity_type",
+            name_fr: "Types d'opportunité partenaire",
+            name_en: "Partner opportunity types",
+            allowed_flags: "presales",
+            items: &[
+                ("primo", "Primo (nouveau client)", "Primo (new customer)", "presales"),
+                ("extension", "Extension (client existant)", "Upsell (existing customer)", ""),
+                ("renouvellement", "Renouvellement", "Renewal", ""),
+            ],
+        },
+        BuiltinList {
+            code: "partner_opportunity_status",
+            name_fr: "Statuts d'opportunité partenaire",
+            name_en: "Partner opportunity statuses",
+            allowed_flags: "initial won lost",
+            items: &[
+                ("nouvelle", "Nouvelle", "New", "initial"),
+                ("en_cours", "En cours", "In progress", ""),
+                ("gagnee", "Gagnée", "Won", "won"),
+                ("perdue", "Perdue", "Lost", "lost"),
+            ],
+        },
+        BuiltinList {
             code: "opportunity_status",
             name_fr: "Statuts d'opportunité",
             name_en: "Opportunity statuses",

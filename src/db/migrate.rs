@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 18, name: "portal", sql: include_str!("../../migrations/0018_portal.sql") },
     Migration { version: 19, name: "messages", sql: include_str!("../../migrations/0019_messages.sql") },
     Migration { version: 20, name: "inbound_mail", sql: include_str!("../../migrations/0020_inbound_mail.sql") },
+    Migration { version: 21, name: "partners", sql: include_str!("../../migrations/0021_partners.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
