@@ -202,6 +202,18 @@ pub fn builtin_lists() -> Vec<BuiltinList> {
             ],
         },
         BuiltinList {
+            code: "presales_intervention_type",
+            name_fr: "Types d'intervention avant-vente",
+            name_en: "Pre-sales intervention types",
+            allowed_flags: "",
+            items: &[
+                ("demo", "Démonstration", "Demo", ""),
+                ("atelier", "Atelier", "Workshop", ""),
+                ("cadrage", "Cadrage", "Scoping", ""),
+                ("soutenance", "Soutenance", "Bid presentation", ""),
+            ],
+        },
+        BuiltinList {
             code: "opportunity_status",
             name_fr: "Statuts d'opportunité",
             name_en: "Opportunity statuses",

@@ -85,6 +85,7 @@ rights! {
     ServiceMailSend => "service.mail.send", "service";
     ServiceMessages => "service.messages", "service";
     ServiceInboundManage => "service.inbound.manage", "service";
+    PresalesManage => "presales.manage", "presales";
     AdminUsers => "admin.users", "admin";
     AdminRoles => "admin.roles", "admin";
     AdminOrg => "admin.org", "admin";

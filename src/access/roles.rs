@@ -470,7 +470,7 @@ pub fn defaults() -> Vec<RoleInput> {
                 .into_iter()
                 .collect(),
         ),
-        ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead, CustomersRead].into_iter().collect()),
+        ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead, CustomersRead, MeetingsRead, PresalesManage].into_iter().collect()),
     ];
     rows.into_iter()
         .map(|(code, fr, en, scope, rights)| RoleInput {

@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 19, name: "messages", sql: include_str!("../../migrations/0019_messages.sql") },
     Migration { version: 20, name: "inbound_mail", sql: include_str!("../../migrations/0020_inbound_mail.sql") },
     Migration { version: 21, name: "partners", sql: include_str!("../../migrations/0021_partners.sql") },
+    Migration { version: 22, name: "presales", sql: include_str!("../../migrations/0022_presales.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

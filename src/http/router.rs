@@ -149,6 +149,12 @@ routes! {
     post "/stock" => Right(StockManage), pages::sales::stock_create;
     post "/stock/{id}" => Right(StockManage), pages::sales::stock_update;
 
+    // Pre-sales requests: the team's side (the partner's is under /partner).
+    get "/presales" => Right(PresalesManage), pages::presales::queue;
+    get "/presales/{id}" => Right(PresalesManage), pages::presales::show;
+    get "/presales/{id}/history" => Right(PresalesManage), pages::presales::history;
+    post "/presales/{id}/{step}" => Right(PresalesManage), pages::presales::step;
+
     // Service requests.
     get "/service/requests" => Right(ServiceRequestsRead), pages::service::list;
     get "/service/requests/export.csv" => Right(ServiceRequestsExport), listing::export::<lists::Requests>;

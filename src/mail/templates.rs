@@ -60,6 +60,15 @@ fn sample_portal() -> Value {
            "request": {"id": 12, "number": "DEM-2026-000123", "description": "Le four ne chauffe plus (Julie Roy)."}})
 }
 
+fn sample_presales() -> Value {
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Emma Lefebvre"},
+           "request": {"id": 12, "number": "AV-2026-000012", "customer": "Boulangerie Martin", "partner": "Revendeur Ouest",
+                       "status_fr": "Planifiée", "status_en": "Scheduled", "reason": null, "description": "Démonstration de la gestion commerciale"},
+           "step": {"fr": "L'équipe avant-vente propose des créneaux", "en": "The pre-sales team proposes slots"},
+           "message": "2026-12-08 09:00 – 11:00", "link_path": "/partner/presales/12",
+           "slot": {"when": "2026-12-08 09:00 – 11:00", "cancelled": false}})
+}
+
 const MEETING_TEXT_FR: &str = "Rendez-vous : {{ meeting.subject }}\nQuand : {{ meeting.start }} – {{ meeting.end }}\nOù : {{ meeting.location or '—' }}\nClient : {{ customer.name }}\nPriorité : {{ meeting.priority }} · Catégorie : {{ meeting.category }} · Statut : {{ meeting.status }}\nSuccursale : {{ meeting.branch or '—' }} · Langue : {{ meeting.language }}\nStock : {{ meeting.stock or '—' }}\nDépôt : {{ meeting.deposit_method or '—' }} · Signature électronique : {{ meeting.esign_status or '—' }} · Transfert : {% if meeting.transfer %}oui{% else %}non{% endif %}\nType de rendez-vous : {{ meeting.appointment_type or '—' }}\nReprésentant : {{ meeting.rep or '—' }}\nParticipants : {{ meeting.participants }}\n\n{{ meeting.description }}\n\n{{ app_url }}/meetings/{{ meeting.id }}\n";
 const MEETING_TEXT_EN: &str = "Appointment: {{ meeting.subject }}\nWhen: {{ meeting.start }} – {{ meeting.end }}\nWhere: {{ meeting.location or '—' }}\nCustomer: {{ customer.name }}\nPriority: {{ meeting.priority }} · Category: {{ meeting.category }} · Status: {{ meeting.status }}\nBranch: {{ meeting.branch or '—' }} · Language: {{ meeting.language }}\nStock: {{ meeting.stock or '—' }}\nDeposit: {{ meeting.deposit_method or '—' }} · E-signature: {{ meeting.esign_status or '—' }} · Transfer: {% if meeting.transfer %}yes{% else %}no{% endif %}\nAppointment type: {{ meeting.appointment_type or '—' }}\nRep: {{ meeting.rep or '—' }}\nParticipants: {{ meeting.participants }}\n\n{{ meeting.description }}\n\n{{ app_url }}/meetings/{{ meeting.id }}\n";
 const MEETING_HTML_FR: &str = "<h2>{{ meeting.subject }}</h2><table><tr><th align=left>Quand</th><td>{{ meeting.start }} – {{ meeting.end }}</td></tr><tr><th align=left>Où</th><td>{{ meeting.location or '—' }}</td></tr><tr><th align=left>Client</th><td>{{ customer.name }}</td></tr><tr><th align=left>Priorité</th><td>{{ meeting.priority }}</td></tr><tr><th align=left>Catégorie</th><td>{{ meeting.category }}</td></tr><tr><th align=left>Statut</th><td>{{ meeting.status }}</td></tr><tr><th align=left>Succursale</th><td>{{ meeting.branch or '—' }}</td></tr><tr><th align=left>Langue</th><td>{{ meeting.language }}</td></tr><tr><th align=left>Stock</th><td>{{ meeting.stock or '—' }}</td></tr><tr><th align=left>Dépôt</th><td>{{ meeting.deposit_method or '—' }}</td></tr><tr><th align=left>Signature électronique</th><td>{{ meeting.esign_status or '—' }}</td></tr><tr><th align=left>Transfert</th><td>{% if meeting.transfer %}oui{% else %}non{% endif %}</td></tr><tr><th align=left>Type de rendez-vous</th><td>{{ meeting.appointment_type or '—' }}</td></tr><tr><th align=left>Représentant</th><td>{{ meeting.rep or '—' }}</td></tr><tr><th align=left>Participants</th><td>{{ meeting.participants }}</td></tr></table><p>{{ meeting.description }}</p><p><a href=\"{{ app_url }}/meetings/{{ meeting.id }}\">Ouvrir dans {{ app_name }}</a></p>";
@@ -223,6 +232,36 @@ pub fn events() -> &'static [EventDef] {
             sample: sample_sales,
             fr: ("Rendez-vous annulé : {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_FR, MEETING_HTML_FR),
             en: ("Appointment cancelled: {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_EN, MEETING_HTML_EN),
+        },
+        EventDef {
+            code: "presales_step",
+            required: true,
+            sample: sample_presales,
+            fr: (
+                "Demande avant-vente {{ request.number }} : {{ step.fr }}",
+                "Bonjour,\n\n{{ step.fr }} ({{ actor.name }}).\nDemande {{ request.number }} — {{ request.customer }} ({{ request.partner }})\nStatut : {{ request.status_fr }}\n{% if message %}\n{{ message }}\n{% endif %}\nOuvrir la demande : {{ app_url }}{{ link_path }}\n",
+                "<p>Bonjour,</p><p>{{ step.fr }} ({{ actor.name }}).</p><p>Demande <strong>{{ request.number }}</strong> — {{ request.customer }} ({{ request.partner }})<br>Statut : {{ request.status_fr }}</p>{% if message %}<blockquote>{{ message }}</blockquote>{% endif %}<p><a href=\"{{ app_url }}{{ link_path }}\">Ouvrir la demande</a></p>",
+            ),
+            en: (
+                "Pre-sales request {{ request.number }}: {{ step.en }}",
+                "Hello,\n\n{{ step.en }} ({{ actor.name }}).\nRequest {{ request.number }} — {{ request.customer }} ({{ request.partner }})\nStatus: {{ request.status_en }}\n{% if message %}\n{{ message }}\n{% endif %}\nOpen the request: {{ app_url }}{{ link_path }}\n",
+                "<p>Hello,</p><p>{{ step.en }} ({{ actor.name }}).</p><p>Request <strong>{{ request.number }}</strong> — {{ request.customer }} ({{ request.partner }})<br>Status: {{ request.status_en }}</p>{% if message %}<blockquote>{{ message }}</blockquote>{% endif %}<p><a href=\"{{ app_url }}{{ link_path }}\">Open the request</a></p>",
+            ),
+        },
+        EventDef {
+            code: "presales_invitation",
+            required: true,
+            sample: sample_presales,
+            fr: (
+                "{% if slot.cancelled %}Annulé{% else %}Invitation{% endif %} : avant-vente {{ request.number }} le {{ slot.when }}",
+                "Bonjour,\n\n{% if slot.cancelled %}Le créneau avant-vente du {{ slot.when }} est annulé.{% else %}Le créneau avant-vente est confirmé : {{ slot.when }}.{% endif %}\nDemande {{ request.number }} — {{ request.customer }} ({{ request.partner }})\nL'invitation est jointe pour votre agenda.\n\nOuvrir la demande : {{ app_url }}{{ link_path }}\n",
+                "<p>Bonjour,</p><p>{% if slot.cancelled %}Le créneau avant-vente du <strong>{{ slot.when }}</strong> est annulé.{% else %}Le créneau avant-vente est confirmé : <strong>{{ slot.when }}</strong>.{% endif %}</p><p>Demande {{ request.number }} — {{ request.customer }} ({{ request.partner }})</p><p>L'invitation est jointe pour votre agenda.</p><p><a href=\"{{ app_url }}{{ link_path }}\">Ouvrir la demande</a></p>",
+            ),
+            en: (
+                "{% if slot.cancelled %}Cancelled{% else %}Invitation{% endif %}: pre-sales {{ request.number }} on {{ slot.when }}",
+                "Hello,\n\n{% if slot.cancelled %}The pre-sales slot of {{ slot.when }} is cancelled.{% else %}The pre-sales slot is confirmed: {{ slot.when }}.{% endif %}\nRequest {{ request.number }} — {{ request.customer }} ({{ request.partner }})\nThe invitation is attached for your calendar.\n\nOpen the request: {{ app_url }}{{ link_path }}\n",
+                "<p>Hello,</p><p>{% if slot.cancelled %}The pre-sales slot of <strong>{{ slot.when }}</strong> is cancelled.{% else %}The pre-sales slot is confirmed: <strong>{{ slot.when }}</strong>.{% endif %}</p><p>Request {{ request.number }} — {{ request.customer }} ({{ request.partner }})</p><p>The invitation is attached for your calendar.</p><p><a href=\"{{ app_url }}{{ link_path }}\">Open the request</a></p>",
+            ),
         },
         EventDef {
             code: "request_message",

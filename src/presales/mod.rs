@@ -4,6 +4,7 @@
 //! `calendar.rs` the engineers' busy times, slot conflicts and the invitation of the accepted slot.
 
 pub mod calendar;
+pub mod store;
 pub mod workflow;
 
 pub use workflow::{decide, Action, Actor, Effect, Refusal, Side, State, Status};

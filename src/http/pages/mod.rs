@@ -8,6 +8,7 @@ pub mod directory;
 pub mod history;
 pub mod imports;
 pub mod inbound;
+pub mod presales;
 pub mod sales;
 pub mod service;
 pub mod two_factor;
@@ -56,6 +57,7 @@ const SECTIONS: &[(&str, &str, &[Right])] = &[
     ("/opportunities", "nav.opportunities", &[Right::OpportunitiesRead]),
     ("/calendar", "nav.calendar", &[Right::MeetingsRead]),
     ("/service/requests", "nav.service", &[Right::ServiceRequestsRead]),
+    ("/presales", "nav.presales", &[Right::PresalesManage]),
     ("/users", "nav.team", &[Right::UsersRead]),
     (
         "/admin",
