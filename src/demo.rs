@@ -93,6 +93,7 @@ pub async fn load(st: &AppState) -> Result<DemoLogin> {
     group(st, "Support", "Support de l'espace client", Some(service_laval), vec![s1]).await?;
     service(st, s1, &[t1, t2]).await?;
     let portal_email = portal(st).await?;
+    presales(st, p1).await?;
     Ok(DemoLogin { email: ADMIN_EMAIL, password: PASSWORD, portal_email })
 }
 
@@ -517,4 +518,85 @@ async fn portal(st: &AppState) -> Result<Option<String>> {
         first.get_or_insert(a.email);
     }
     Ok(first)
+}
+
+/// A few pre-sales requests in various statuses on the demo partners' eligible opportunities
+/// (none when there is no partner user yet, or when requests already exist).
+async fn presales(st: &AppState, engineer: i64) -> Result<()> {
+    use crate::presales::store::{self, By, RequestInput, SlotInput, Step};
+    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM presales_requests").fetch_one(&st.db.pool).await?;
+    if existing > 0 {
+        return Ok(());
+    }
+    // The eligible opportunities, with a partner user who follows opportunities.
+    let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "SELECT po.id, po.partner_id, u.id, u.name FROM partner_opportunities po \
+         JOIN value_list_items v ON v.list_code = 'partner_opportunity_type' AND v.code = po.opportunity_type \
+         JOIN partner_users u ON u.id = (SELECT MIN(x.id) FROM partner_users x WHERE x.partner_id = po.partner_id AND x.status = 'active' AND x.can_opportunities = 1) \
+         WHERE (' ' || v.flags || ' ') LIKE '% presales %' ORDER BY po.id LIMIT 6",
+    )
+    .fetch_all(&st.db.pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let team = By::Staff { user_id: engineer, presales: true, actor: Actor { id: Some(engineer), name: "Thomas Pelletier".into(), request_id: None } };
+    let zone = crate::settings::zone(&st.db).await?;
+    let now = st.now();
+    let day = 86_400_000;
+    let start = zone.day_start(now) + 9 * 3_600_000;
+    let slots = |from: i64, n: i64| -> Vec<SlotInput> {
+        (0..n).map(|i| SlotInput { engineer_id: None, start_at: start + (from + i) * day, end_at: start + (from + i) * day + 2 * 3_600_000 }).collect()
+    };
+    let steps: [(&str, &str, Vec<Step>); 6] = [
+        ("demo", "Démonstration de la gestion commerciale et des achats pour 15 utilisateurs.", vec![Step::Submit { confirmed: true }]),
+        ("atelier", "Atelier de découverte des besoins logistiques (deux entrepôts).", vec![Step::Submit { confirmed: true }, Step::Accept]),
+        (
+            "demo",
+            "Démonstration CRM et portail client.",
+            vec![Step::Submit { confirmed: true }, Step::Accept, Step::Propose(slots(7, 3))],
+        ),
+        (
+            "cadrage",
+            "Cadrage du projet de migration depuis l'ancien ERP.",
+            vec![Step::Submit { confirmed: true }, Step::Accept, Step::Propose(slots(10, 2)), Step::PickSlot(0)],
+        ),
+        (
+            "demo",
+            "Démonstration de la production (ordres de fabrication).",
+            vec![Step::Submit { confirmed: true }, Step::Accept, Step::AskInfo("Quels modules le client utilise-t-il aujourd'hui ?".into())],
+        ),
+        ("soutenance", "Soutenance de l'offre devant le comité de direction.", vec![Step::Submit { confirmed: true }, Step::Refuse("Le client est hors de notre zone d'intervention.".into())]),
+    ];
+    for ((kind, description, steps), (opp, partner, user, name)) in steps.into_iter().zip(rows.iter().cycle()) {
+        let partner_side = By::Partner {
+            partner_id: *partner,
+            user_id: *user,
+            can_opportunities: true,
+            is_admin: false,
+            actor: Actor { id: None, name: name.clone(), request_id: None },
+        };
+        let input = RequestInput {
+            partner_opportunity_id: *opp,
+            description: description.into(),
+            intervention_type: kind.into(),
+            on_site: kind != "atelier",
+            place: (kind != "atelier").then(|| "Chez le client".to_string()),
+            desired_date: Some(zone.date(now + 14 * day)),
+            preferred_engineer_id: Some(engineer),
+        };
+        let r = store::create(&st.db, &partner_side, now, &input).await?;
+        for step in steps {
+            let (by, step) = match step {
+                Step::PickSlot(_) => {
+                    let first = store::slots(&st.db, r.id).await?.into_iter().next().map(|s| s.id).unwrap_or_default();
+                    (&partner_side, Step::PickSlot(first))
+                }
+                s @ (Step::Submit { .. } | Step::AskOtherDates(_) | Step::AnswerInfo(_)) => (&partner_side, s),
+                s => (&team, s),
+            };
+            store::act(&st.db, by, now, zone, r.id, step).await?;
+        }
+    }
+    Ok(())
 }

@@ -478,6 +478,19 @@ pub async fn accepted_slots(db: &Db, engineer: Option<i64>, from: Millis, to: Mi
     Ok(out)
 }
 
+/// The partner's opportunities eligible for a pre-sales request (their type carries the flag
+/// `presales`), newest first: (id, customer name).
+pub async fn eligible_opportunities(db: &Db, partner_id: i64) -> Result<Vec<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT po.id, po.customer_name FROM partner_opportunities po JOIN value_list_items v ON v.list_code = $1 AND v.code = po.opportunity_type \
+         WHERE po.partner_id = $2 AND v.active = 1 AND (' ' || v.flags || ' ') LIKE '% presales %' ORDER BY po.id DESC LIMIT 500",
+    )
+    .bind(crate::partners::TYPE_LIST)
+    .bind(partner_id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
 /// The staff users who may be assigned (active holders of `presales.manage`, by name), for
 /// the team's drop-downs and the partner's "preferred engineer".
 pub async fn engineers(db: &Db) -> Result<Vec<(i64, String)>> {

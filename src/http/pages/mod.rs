@@ -196,6 +196,15 @@ pub fn form_error(c: &Ctx, e: Error) -> Result<FormErrors, HttpError> {
     }
 }
 
+/// [`form_error`] for pages without a staff context (the partner portal): the language alone.
+pub fn form_error_tr(tr: Tr, e: Error) -> Result<FormErrors, HttpError> {
+    match e {
+        Error::Validation(f) | Error::Conflict(f) => Ok(FormErrors::from(f, tr)),
+        Error::InvalidState { reason } => Ok(FormErrors::general(tr, reason)),
+        other => Err(other.into()),
+    }
+}
+
 pub use super::{notice_url, redirect_notice};
 
 /// A select's value in a query string, for `#[serde(default, deserialize_with = "select_id")]`
