@@ -394,7 +394,7 @@ pub fn decide(state: State, action: Action, actor: Actor) -> Result<Effect, Refu
             }
             step(Refusee, Event::Refused, Some(Side::Partner))
         }
-        Action::Cancel { reason } if (open_submitted || s == Brouillon && side == Side::Partner || s == Terminee && side == Side::Team) => {
+        Action::Cancel { reason } if open_submitted || (s == Brouillon && side == Side::Partner) || (s == Terminee && side == Side::Team) => {
             if !reason {
                 return Err(Refusal::Invalid { field: "reason", reason: "error.required" });
             }
