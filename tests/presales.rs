@@ -42,7 +42,8 @@ fn actor(name: &str) -> Actor {
 /// Two partners (A and B), their users and opportunities, a pre-sales engineer in the team's
 /// group, and a staff user without the right.
 async fn world(app: &TestApp) -> World {
-    let unit = app.unit("Siège", "branch", None).await;
+    let company = app.unit("Éditeur", "company", None).await;
+    let unit = app.unit("Siège", "branch", Some(company)).await;
     let engineer = app.user("emma.avantvente@test.example", "avant_vente", Some(unit)).await;
     let rep = app.user("rene.rep@test.example", "representant", Some(unit)).await;
     let now = app.now();

@@ -59,8 +59,17 @@ impl Status {
         Self::ALL.into_iter().find(|x| x.code() == s)
     }
     /// The message key of its label (`presales.status.<code>`).
-    pub fn label_key(self) -> String {
-        format!("presales.status.{}", self.code())
+    pub fn label_key(self) -> &'static str {
+        match self {
+            Status::Brouillon => "presales.status.brouillon",
+            Status::ATraiter => "presales.status.a_traiter",
+            Status::EnCours => "presales.status.en_cours",
+            Status::Planifiee => "presales.status.planifiee",
+            Status::Terminee => "presales.status.terminee",
+            Status::EnAttenteInfo => "presales.status.en_attente_info",
+            Status::Refusee => "presales.status.refusee",
+            Status::Annulee => "presales.status.annulee",
+        }
     }
     pub fn badge(self) -> &'static str {
         match self {
