@@ -369,6 +369,7 @@ pub fn defaults() -> Vec<RoleInput> {
                 CallsUpdate,
                 StockRead,
                 StockManage,
+                PartnersRead,
             ]
             .into_iter()
             .collect(),
@@ -471,6 +472,13 @@ pub fn defaults() -> Vec<RoleInput> {
                 .collect(),
         ),
         ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead, CustomersRead, MeetingsRead, PresalesManage].into_iter().collect()),
+        (
+            "responsable_partenaires",
+            "Responsable partenaires",
+            "Channel manager",
+            Scope::Unit,
+            [UsersRead, PartnersRead, PartnersManage, NewsPublish].into_iter().collect(),
+        ),
     ];
     rows.into_iter()
         .map(|(code, fr, en, scope, rights)| RoleInput {

@@ -53,6 +53,12 @@ fn sample_message() -> Value {
            "message": {"author": "Camille Fortin", "body": "Pouvez-vous nous envoyer une photo de la plaque signalétique ?"}})
 }
 
+fn sample_partner() -> Value {
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
+           "account": {"name": "Paul Martin", "email": "paul.martin@revendeur.example"}, "partner": {"name": "Infogest Conseil"},
+           "link_path": "/partner/welcome/exemple", "valid_hours": 168})
+}
+
 fn sample_portal() -> Value {
     json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
            "account": {"name": "Julie Roy", "email": "julie.roy@example.fr"}, "customer": {"name": "Boulangerie Martin"},
@@ -319,6 +325,36 @@ pub fn events() -> &'static [EventDef] {
             ),
             en: (
                 "New password for the {{ app_name }} customer portal",
+                "Hello {{ account.name }},\n\nTo choose a new password, open this link (valid {{ valid_hours }} hours, once):\n{{ app_url }}{{ link_path }}\n\nIf you did not ask for it, ignore this message: your password does not change.\n",
+                "<p>Hello {{ account.name }},</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choose a new password</a> (the link is valid {{ valid_hours }} hours, once).</p><p>If you did not ask for it, ignore this message: your password does not change.</p>",
+            ),
+        },
+        EventDef {
+            code: "partner_invitation",
+            required: true,
+            sample: sample_partner,
+            fr: (
+                "Votre accès à l'espace partenaire {{ app_name }} ({{ partner.name }})",
+                "Bonjour {{ account.name }},\n\n{{ actor.name }} vous invite dans l'espace partenaire {{ app_name }} pour {{ partner.name }} : vos opportunités, vos demandes avant-vente et nos actualités.\nChoisissez votre mot de passe ici (lien valable {{ valid_hours }} heures, utilisable une fois) :\n{{ app_url }}{{ link_path }}\n\nVotre identifiant : {{ account.email }}\n",
+                "<p>Bonjour {{ account.name }},</p><p>{{ actor.name }} vous invite dans l'espace partenaire {{ app_name }} pour <strong>{{ partner.name }}</strong> : vos opportunités, vos demandes avant-vente et nos actualités.</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choisir mon mot de passe</a> (lien valable {{ valid_hours }} heures, utilisable une fois)</p><p>Votre identifiant : <strong>{{ account.email }}</strong></p>",
+            ),
+            en: (
+                "Your access to the {{ app_name }} partner portal ({{ partner.name }})",
+                "Hello {{ account.name }},\n\n{{ actor.name }} invites you to the {{ app_name }} partner portal for {{ partner.name }}: your opportunities, your pre-sales requests and our news.\nChoose your password here (the link is valid {{ valid_hours }} hours, once):\n{{ app_url }}{{ link_path }}\n\nYour login: {{ account.email }}\n",
+                "<p>Hello {{ account.name }},</p><p>{{ actor.name }} invites you to the {{ app_name }} partner portal for <strong>{{ partner.name }}</strong>: your opportunities, your pre-sales requests and our news.</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choose my password</a> (the link is valid {{ valid_hours }} hours, once)</p><p>Your login: <strong>{{ account.email }}</strong></p>",
+            ),
+        },
+        EventDef {
+            code: "partner_password_reset",
+            required: true,
+            sample: sample_partner,
+            fr: (
+                "Nouveau mot de passe pour l'espace partenaire {{ app_name }}",
+                "Bonjour {{ account.name }},\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable {{ valid_hours }} heures, utilisable une fois) :\n{{ app_url }}{{ link_path }}\n\nSi vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.\n",
+                "<p>Bonjour {{ account.name }},</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choisir un nouveau mot de passe</a> (lien valable {{ valid_hours }} heures, utilisable une fois).</p><p>Si vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.</p>",
+            ),
+            en: (
+                "New password for the {{ app_name }} partner portal",
                 "Hello {{ account.name }},\n\nTo choose a new password, open this link (valid {{ valid_hours }} hours, once):\n{{ app_url }}{{ link_path }}\n\nIf you did not ask for it, ignore this message: your password does not change.\n",
                 "<p>Hello {{ account.name }},</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choose a new password</a> (the link is valid {{ valid_hours }} hours, once).</p><p>If you did not ask for it, ignore this message: your password does not change.</p>",
             ),

@@ -10,6 +10,9 @@
 //! Tables (migration 0021): `partners`, `partner_users`, `partner_links`, `partner_sessions`,
 //! `partner_opportunities`, `news_items`, `news_item_partners`, `news_reads`.
 
+pub mod accounts;
+pub mod news;
+pub mod session;
 pub mod store;
 
 use serde::Serialize;

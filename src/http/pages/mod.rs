@@ -59,6 +59,8 @@ const SECTIONS: &[(&str, &str, &[Right])] = &[
     ("/service/requests", "nav.service", &[Right::ServiceRequestsRead]),
     ("/presales", "nav.presales", &[Right::PresalesManage]),
     ("/users", "nav.team", &[Right::UsersRead]),
+    ("/partners", "nav.partners", &[Right::PartnersRead]),
+    ("/news", "nav.news", &[Right::NewsPublish]),
     (
         "/admin",
         "nav.admin",
@@ -545,6 +547,12 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
     }
     if c.p.can(Right::UsersRead) {
         tiles.push(Tile { href: "/users", title: c.tr.t("nav.team"), text: c.tr.t("home.team_text") });
+    }
+    if c.p.can(Right::PartnersRead) {
+        tiles.push(Tile { href: "/partners", title: c.tr.t("nav.partners"), text: c.tr.t("home.partners_text") });
+    }
+    if c.p.can(Right::NewsPublish) {
+        tiles.push(Tile { href: "/news", title: c.tr.t("nav.news"), text: c.tr.t("home.news_text") });
     }
     for (href, key, right) in admin::SECTIONS {
         if c.p.can(*right) {
