@@ -312,7 +312,7 @@ async fn staff_see_partners_and_their_opportunities_by_visibility() {
 }
 
 /// Fills the path parameters of a partner route with partner B's ids.
-fn with_ids(path: &str, opp: i64, news: i64, user: i64) -> Option<String> {
+fn with_ids(path: &str, opp: i64, news: i64, user: i64, presales: i64) -> Option<String> {
     let mut out = String::new();
     for seg in path.split('/').filter(|s| !s.is_empty()) {
         out.push('/');
@@ -324,6 +324,11 @@ fn with_ids(path: &str, opp: i64, news: i64, user: i64) -> Option<String> {
             (p, "{id}") if p.starts_with("/partner/opportunities/") => opp,
             (p, "{id}") if p.starts_with("/partner/news/") => news,
             (p, "{id}") if p.starts_with("/partner/colleagues/") => user,
+            (p, "{id}") if p.starts_with("/partner/presales/") => presales,
+            (_, "{step}") => {
+                out.push_str("cancel");
+                continue;
+            }
             (_, "{action}") => {
                 out.push_str("deactivate");
                 continue;
@@ -349,17 +354,28 @@ async fn every_partner_route_answers_404_for_another_partners_ids_and_changes_no
             sqlx::query_scalar("SELECT id FROM news_items WHERE title = 'Pour Beta'").fetch_one(&app.state.db.pool).await.unwrap();
         let b_user: i64 =
             sqlx::query_scalar("SELECT id FROM partner_users WHERE partner_id = $1").bind(b).fetch_one(&app.state.db.pool).await.unwrap();
+        // B's pre-sales request, created and submitted through B's pages.
+        let created = pb
+            .post(
+                "/partner/presales",
+                &[("partner_opportunity_id", &b_opp.to_string()), ("description", "Démo Beta"), ("intervention_type", "demo"), ("confirmed", "1")],
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::SEE_OTHER);
+        let b_presales: i64 =
+            sqlx::query_scalar("SELECT id FROM presales_requests WHERE partner_id = $1").bind(b).fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(pb.post(&format!("/partner/presales/{b_presales}/submit"), &[("confirmed", "1")]).await.status(), StatusCode::SEE_OTHER);
         let mut tried = 0;
         for r in ROUTES.iter().filter(|r| matches!(r.access, Access::Partner | Access::PartnerOpportunities) && r.path.contains('{')) {
-            let path = with_ids(r.path, b_opp, b_news, b_user).unwrap_or_else(|| panic!("no id for {}", r.path));
+            let path = with_ids(r.path, b_opp, b_news, b_user, b_presales).unwrap_or_else(|| panic!("no id for {}", r.path));
             let before = app.snapshot().await;
             let resp = if r.method == "get" {
                 pa.get(&path).await
             } else {
-                pa.post(&path, &[("customer_name", "Pirate"), ("status", "perdue")]).await
+                pa.post(&path, &[("customer_name", "Pirate"), ("status", "perdue"), ("reason", "pirate"), ("confirmed", "1"), ("description", "Pirate")]).await
             };
             assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{} {path} with another partner's id", r.method);
-            let unknown = with_ids(r.path, 999_991, 999_992, 999_993).unwrap();
+            let unknown = with_ids(r.path, 999_991, 999_992, 999_993, 999_994).unwrap();
             let unknown_status = if r.method == "get" { pa.get(&unknown).await.status() } else { pa.post(&unknown, &[]).await.status() };
             assert_eq!(unknown_status, StatusCode::NOT_FOUND, "{unknown}: the same as an unknown id");
             assert_eq!(app.snapshot().await, before, "{} {path} changed nothing", r.method);
@@ -367,11 +383,11 @@ async fn every_partner_route_answers_404_for_another_partners_ids_and_changes_no
         }
         assert!(tried >= 6, "the partner routes with ids were walked ({tried})");
         // Lists never show B's records.
-        for p in ["/partner", "/partner/opportunities", "/partner/opportunities?q=Beta", "/partner/news", "/partner/colleagues"] {
+        for p in ["/partner", "/partner/opportunities", "/partner/opportunities?q=Beta", "/partner/news", "/partner/colleagues", "/partner/presales"] {
             let (st, body) = pa.get_text(p).await;
             assert_eq!(st, StatusCode::OK, "{p}");
             assert!(
-                !body.contains("Client Beta") && !body.contains("Pour Beta") && !body.contains("paul@beta.example"),
+                !body.contains("Client Beta") && !body.contains("Pour Beta") && !body.contains("paul@beta.example") && !body.contains("AV-"),
                 "{p} shows nothing of B"
             );
         }
