@@ -29,6 +29,7 @@ async fn last_link(app: &TestApp, to: &str, kind: &str) -> String {
 
 /// The staff side: a channel manager in their unit, a sales rep elsewhere.
 struct Staff {
+    company: i64,
     unit: i64,
     manager: Session,
     manager_id: i64,
@@ -39,7 +40,7 @@ async fn staff(app: &TestApp) -> Staff {
     let unit = app.unit("Réseau partenaires", "team", Some(company)).await;
     let manager_id = app.user("canal@t.fr", "responsable_partenaires", Some(unit)).await;
     let manager = app.login("canal@t.fr", common::PASSWORD).await.unwrap();
-    Staff { unit, manager, manager_id }
+    Staff { company, unit, manager, manager_id }
 }
 
 /// Creates a partner through the staff form; returns its id.
@@ -287,7 +288,7 @@ async fn staff_see_partners_and_their_opportunities_by_visibility() {
         let (_, hist) = s.manager.get_text(&format!("/partners/opportunities/{primo}/history")).await;
         assert!(hist.contains("Menuiserie Giraud"));
         // A channel manager of another unit sees neither the partner nor its deals.
-        let other_unit = app.unit("Autre réseau", "team", None).await;
+        let other_unit = app.unit("Autre réseau", "team", Some(s.company)).await;
         app.user("autre@t.fr", "responsable_partenaires", Some(other_unit)).await;
         let other = app.login("autre@t.fr", common::PASSWORD).await.unwrap();
         assert!(!other.get_text("/partners").await.1.contains("Alpha"));
