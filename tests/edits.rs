@@ -143,6 +143,14 @@ const NOT_EDITS: &[&str] = &[
     "/admin/email-templates/{event}/{lang}/reset",
     "/admin/jobs/run/{kind}",
     "/admin/jobs/{id}/retry",
+    // Pre-sales requests: creation, and the workflow steps of both sides (each audited as its
+    // step). The partner's draft edit (`/partner/presales/{id}`) reads the posted fields onto the
+    // stored request and writes nothing when nothing changed: tests/presales.rs posts the form
+    // back as rendered and checks the history.
+    "/partner/presales",
+    "/partner/presales/{id}",
+    "/partner/presales/{id}/{step}",
+    "/presales/{id}/{step}",
 ];
 
 /// PATCH routes: (route, where the record is read as JSON, the key of its id in a list

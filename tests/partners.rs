@@ -153,7 +153,7 @@ async fn a_partner_user_is_invited_and_follows_their_opportunities_and_news() {
         let (st, page) = pa.get_text(&format!("/partner/opportunities/{primo}")).await;
         assert_eq!(st, StatusCode::OK);
         assert!(page.contains("Menuiserie Giraud") && page.contains("48000.50") && page.contains("2027-03-15"));
-        assert!(page.contains("id=\"presales-slot\""), "the Actions menu has the pre-sales place for a Primo");
+        assert!(page.contains("id=\"presales-request\""), "the Actions menu offers a pre-sales request for a Primo");
         let (amount, status, by): (Option<i64>, String, Option<i64>) =
             sqlx::query_as("SELECT amount_cents, status, created_by_user_id FROM partner_opportunities WHERE id = $1")
                 .bind(primo)

@@ -317,3 +317,103 @@ async fn the_team_works_from_its_pages() {
     })
     .await;
 }
+
+async fn set_password(app: &TestApp, email: &str) {
+    let hash = carnet::identity::password::hash(common::PASSWORD).expect("hash");
+    sqlx::query("UPDATE partner_users SET password_hash = $1 WHERE email = $2").bind(hash).bind(email).execute(&app.state.db.pool).await.expect("password");
+}
+
+async fn history_rows(app: &TestApp, id: i64) -> i64 {
+    app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'presales_request' AND entity_id = {id}")).await
+}
+
+#[tokio::test]
+async fn the_partner_works_from_the_portal_and_sees_only_their_requests() {
+    each_backend(|app| async move {
+        let w = world(&app).await;
+        let db = &app.state.db;
+        let z = Zone::default();
+        set_password(&app, "paul@ouest.example").await;
+        set_password(&app, "bob@est.example").await;
+        let paul = app.partner_login("paul@ouest.example", common::PASSWORD).await.expect("paul logs in");
+        let bob = app.partner_login("bob@est.example", common::PASSWORD).await.expect("bob logs in");
+
+        let (s, home) = paul.get_text("/partner").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(home.contains("href=\"/partner/presales\""), "the partner portal has the pre-sales menu entry");
+        let (s, form) = paul.get_text(&format!("/partner/presales/new?opportunity={}", w.opp_a)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(form.contains(&format!("<option value=\"{}\" selected>", w.opp_a)), "the opportunity is chosen");
+        assert!(!form.contains("Garage Leroy") && !form.contains("Pharmacie Roux"), "only the partner's eligible opportunities");
+        let opp = w.opp_a.to_string();
+        let fields = [
+            ("partner_opportunity_id", opp.as_str()),
+            ("description", "Démo pour 12 utilisateurs"),
+            ("intervention_type", "demo"),
+            ("on_site", ""),
+            ("place", ""),
+            ("desired_date", "2026-12-15"),
+            ("preferred_engineer_id", ""),
+        ];
+        let resp = paul.post("/partner/presales", &fields).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "the confirmation box is required");
+        assert_eq!(app.count("SELECT COUNT(*) FROM presales_requests").await, 0);
+        let mut with_confirm = fields.to_vec();
+        with_confirm.push(("confirmed", "1"));
+        let resp = paul.post("/partner/presales", &with_confirm).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let id: i64 = sqlx::query_scalar("SELECT id FROM presales_requests").fetch_one(&db.pool).await.expect("created");
+
+        // The draft's edit form posted back unchanged writes nothing.
+        let (s, _) = paul.get_text(&format!("/partner/presales/{id}/edit")).await;
+        assert_eq!(s, StatusCode::OK);
+        let rows = history_rows(&app, id).await;
+        assert_eq!(paul.post(&format!("/partner/presales/{id}"), &fields).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(history_rows(&app, id).await, rows, "a no-change save writes no history");
+
+        // Submission needs the confirmation too.
+        assert_eq!(paul.post(&format!("/partner/presales/{id}/submit"), &[]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(status_of(&app, id).await, "brouillon");
+        assert_eq!(paul.post(&format!("/partner/presales/{id}/submit"), &[("confirmed", "1")]).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(status_of(&app, id).await, "a_traiter");
+
+        // Another partner: 404 on every page and step of this request, and nothing in its list.
+        let before = app.snapshot().await;
+        for path in [format!("/partner/presales/{id}"), format!("/partner/presales/{id}/edit")] {
+            assert_eq!(bob.get(&path).await.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        for step in ["submit", "accept", "other-dates", "answer", "cancel"] {
+            let resp = bob.post(&format!("/partner/presales/{id}/{step}"), &[("reason", "x"), ("expectations", "x"), ("answer", "x"), ("confirmed", "1"), ("slot_id", "1")]).await;
+            assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{step}");
+        }
+        assert_eq!(bob.post(&format!("/partner/presales/{id}"), &fields).await.status(), StatusCode::NOT_FOUND);
+        let (_, list) = bob.get_text("/partner/presales").await;
+        assert!(!list.contains("AV-"), "B's list shows nothing of A");
+        assert_eq!(app.snapshot().await, before, "B changed nothing");
+
+        // The team proposes; the partner must pick a slot, then accepts one.
+        store::act(db, &w.team, app.now(), z, id, Step::Accept).await.expect("accept");
+        store::act(db, &w.team, app.now(), z, id, Step::Propose(slots(&app, 3, 3))).await.expect("propose");
+        let (_, page) = paul.get_text(&format!("/partner/presales/{id}")).await;
+        assert_eq!(page.matches("name=\"slot_id\"").count(), 3, "three slots to choose from");
+        assert_eq!(paul.post(&format!("/partner/presales/{id}/accept"), &[]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let slot = store::slots(db, id).await.expect("slots")[1].id.to_string();
+        assert_eq!(paul.post(&format!("/partner/presales/{id}/accept"), &[("slot_id", slot.as_str())]).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(status_of(&app, id).await, "terminee");
+
+        // A refusal's reason shows to the partner.
+        let r2 = store::create(db, &w.a, app.now(), &demo(w.opp_a)).await.expect("create");
+        store::act(db, &w.a, app.now(), z, r2.id, Step::Submit { confirmed: true }).await.expect("submit");
+        store::act(db, &w.team, app.now(), z, r2.id, Step::Refuse("Hors périmètre géographique".into())).await.expect("refuse");
+        let (_, page) = paul.get_text(&format!("/partner/presales/{}", r2.id)).await;
+        assert!(page.contains("id=\"presales-reason\"") && page.contains("Hors périmètre géographique"));
+
+        // A staff session does not open the partner pages, a partner session not the team's.
+        let emma = app.login("emma.avantvente@test.example", common::PASSWORD).await.expect("login");
+        assert_ne!(emma.get("/partner/presales").await.status(), StatusCode::OK);
+        assert_ne!(paul.get("/presales").await.status(), StatusCode::OK);
+        let _ = (&w.b, &w.outsider, &w.a_without_right, w.opp_b, w.opp_a_other_type);
+        app
+    })
+    .await;
+}
