@@ -188,6 +188,28 @@ async fn a_partner_user_is_invited_and_follows_their_opportunities_and_news() {
             .await
                 >= 1
         );
+        // The edit form posted back as it renders changes nothing, not even the history.
+        let (_, form) = pa.get_text(&format!("/partner/opportunities/{primo}/edit")).await;
+        let value = |name: &str| {
+            let tag = form.split(&format!("name=\"{name}\"")).nth(1).and_then(|t| t.split('>').next()).unwrap_or_default().to_string();
+            extract(&tag, "value=\"").unwrap_or_default().replace("&#43;", "+").replace("&#64;", "@")
+        };
+        assert_eq!(value("amount"), "48000.50");
+        let fields: Vec<(String, String)> =
+            ["customer_name", "contact_name", "contact_email", "contact_phone", "product_interest", "amount", "expected_close_date"]
+                .iter()
+                .map(|n| (n.to_string(), value(n)))
+                .chain([
+                    ("opportunity_type".to_string(), "primo".to_string()),
+                    ("status".to_string(), "en_cours".to_string()),
+                    ("description".to_string(), "Premier contact au salon.".to_string()),
+                ])
+                .collect();
+        assert!(form.contains("<option value=\"primo\" selected>") && form.contains("<option value=\"en_cours\" selected>"));
+        let before = app.snapshot().await;
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(pa.post(&format!("/partner/opportunities/{primo}"), &pairs).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(app.snapshot().await, before, "an unchanged edit writes nothing");
         // Lists: own organisation only, keyset pages.
         let (_, list) = pa.get_text("/partner/opportunities").await;
         assert!(list.contains("Menuiserie Giraud") && list.contains("Transports Morel"));

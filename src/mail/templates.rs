@@ -55,7 +55,7 @@ fn sample_message() -> Value {
 
 fn sample_partner() -> Value {
     json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
-           "account": {"name": "Paul Martin", "email": "paul.martin@revendeur.example"}, "partner": {"name": "Infogest Conseil"},
+           "account": {"name": "Julie Roy", "email": "julie.roy@revendeur.example"}, "partner": {"name": "Infogest Conseil"},
            "link_path": "/partner/welcome/exemple", "valid_hours": 168})
 }
 

@@ -67,7 +67,9 @@ impl NewsInput {
         let mut partner_ids = if audience == Audience::Some { partner_ids } else { Vec::new() };
         partner_ids.sort_unstable();
         partner_ids.dedup();
-        Ok(NewsInput { title, summary, body, published_at: published_at.unwrap_or_default(), audience, partner_ids })
+        // To the minute, as the form shows it (a form posted back unchanged changes nothing).
+        let published_at = published_at.unwrap_or_default();
+        Ok(NewsInput { title, summary, body, published_at: published_at - published_at.rem_euclid(60_000), audience, partner_ids })
     }
 }
 
@@ -138,6 +140,17 @@ pub async fn update(db: &Db, actor: &Actor, now: Millis, id: i64, input: &NewsIn
     let old_partners = audience_of(db, id).await?;
     let mut tx = db.begin().await?;
     let old = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let unchanged = old.title == input.title
+        && old.summary == input.summary
+        && old.body == input.body
+        && old.published_at == input.published_at
+        && old.audience == input.audience.code()
+        && old_partners == input.partner_ids;
+    if unchanged {
+        // The form posted back as shown: nothing to write, nothing in the history.
+        tx.rollback().await?;
+        return Ok(old);
+    }
     sqlx::query(
         "UPDATE news_items SET title = $1, summary = $2, body = $3, published_at = $4, audience = $5, updated_at = $6 WHERE id = $7",
     )

@@ -231,6 +231,17 @@ pub async fn create_partner(db: &Db, actor: &Actor, now: Millis, input: &Partner
 /// Changes a partner the staff user may see. Deactivating it ends its users' sessions.
 pub async fn update_partner(db: &Db, actor: &Actor, vis: &Visibility, now: Millis, id: i64, input: &PartnerInput) -> Result<Partner> {
     let old = partner_visible(db, vis, id).await?.ok_or(Error::NotFound)?;
+    let unchanged = old.name == input.name
+        && old.active == input.active
+        && old.unit_id == input.unit_id
+        && old.owner_id == input.owner_id
+        && old.email == input.email
+        && old.phone == input.phone
+        && old.admin_invites == input.admin_invites;
+    if unchanged {
+        // The form posted back as shown: nothing to write, nothing in the history.
+        return Ok(old);
+    }
     let mut tx = db.begin().await?;
     check_refs(&mut tx, input).await?;
     let updated = sqlx::query(
