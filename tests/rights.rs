@@ -33,6 +33,7 @@ struct Fixture {
     document: i64,
     partner: i64,
     partner_opportunity: i64,
+    presales: i64,
     news: i64,
 }
 
@@ -166,8 +167,18 @@ async fn fixture(app: &TestApp) -> Fixture {
         ..Default::default()
     };
     let partner = carnet::partners::store::create_partner(&app.state.db, &actor, app.now(), &partner_form.parse().unwrap()).await.unwrap();
+    let now = app.now();
+    sqlx::query(&format!(
+        "INSERT INTO partner_users (partner_id, email, name, language, is_admin, can_opportunities, status, invited_by_name, invited_at, created_at, updated_at) \
+         VALUES ({}, 'p@r.fr', 'P', 'fr', 1, 1, 'active', 'test', {now}, {now}, {now})",
+        partner.id
+    ))
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+    let partner_user: i64 = sqlx::query_scalar("SELECT id FROM partner_users WHERE email = 'p@r.fr'").fetch_one(&app.state.db.pool).await.unwrap();
     let pu = carnet::partners::PartnerUser {
-        user_id: 0,
+        user_id: partner_user,
         partner_id: partner.id,
         partner_name: partner.name.clone(),
         name: "P".into(),
@@ -187,11 +198,40 @@ async fn fixture(app: &TestApp) -> Fixture {
     };
     let partner_opportunity =
         carnet::partners::store::create_opportunity(&app.state.db, &pu, &actor, app.now(), &opp_form.parse().unwrap()).await.unwrap().id;
+    // A submitted pre-sales request of that opportunity.
+    let by = carnet::presales::store::By::Partner {
+        partner_id: partner.id,
+        user_id: partner_user,
+        can_opportunities: true,
+        is_admin: true,
+        actor: actor.clone(),
+    };
+    let presales_input = carnet::presales::store::RequestInput {
+        partner_opportunity_id: partner_opportunity,
+        description: "Démo".into(),
+        intervention_type: "demo".into(),
+        on_site: false,
+        place: None,
+        desired_date: None,
+        preferred_engineer_id: None,
+    };
+    let presales = carnet::presales::store::create(&app.state.db, &by, app.now(), &presales_input).await.unwrap().id;
+    carnet::presales::store::act(
+        &app.state.db,
+        &by,
+        app.now(),
+        Default::default(),
+        presales,
+        carnet::presales::store::Step::Submit { confirmed: true },
+    )
+    .await
+    .unwrap();
     let news_input = carnet::partners::news::NewsInput::parse("Titre", "Résumé", "Texte", Some(app.now()), "all", vec![]).unwrap();
     let news = carnet::partners::news::create(&app.state.db, &actor, app.now(), &news_input).await.unwrap().id;
     Fixture {
         partner: partner.id,
         partner_opportunity,
+        presales,
         news,
         document,
         intervention: iv["id"].as_i64().unwrap(),
@@ -218,7 +258,9 @@ async fn fixture(app: &TestApp) -> Fixture {
 
 /// The route's path with real ids of existing records, so that a refusal is about rights.
 fn concrete(path: &str, f: &Fixture) -> String {
-    let id = if path.starts_with("/partners/opportunities/") {
+    let id = if path.starts_with("/presales/") {
+        f.presales
+    } else if path.starts_with("/partners/opportunities/") {
         f.partner_opportunity
     } else if path.starts_with("/partners/") {
         f.partner
@@ -268,6 +310,7 @@ fn concrete(path: &str, f: &Fixture) -> String {
         .replace("{cid}", &f.contact.to_string())
         .replace("{equipment_id}", &f.equipment.to_string())
         .replace("{role}", "requester")
+        .replace("{step}", "accept")
         .replace("{contact_id}", &f.contact.to_string())
         .replace("{code}", "request_type")
         .replace("{kind}", "housekeeping")
