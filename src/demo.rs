@@ -545,22 +545,28 @@ async fn presales(st: &AppState, engineer: i64) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let team = By::Staff { user_id: engineer, presales: true, actor: Actor { id: Some(engineer), name: "Thomas Pelletier".into(), request_id: None } };
+    let team = By::Staff {
+        user_id: engineer,
+        presales: true,
+        actor: Actor { id: Some(engineer), name: "Thomas Pelletier".into(), request_id: None },
+    };
     let zone = crate::settings::zone(&st.db).await?;
     let now = st.now();
     let day = 86_400_000;
     let start = zone.day_start(now) + 9 * 3_600_000;
     let slots = |from: i64, n: i64| -> Vec<SlotInput> {
-        (0..n).map(|i| SlotInput { engineer_id: None, start_at: start + (from + i) * day, end_at: start + (from + i) * day + 2 * 3_600_000 }).collect()
+        (0..n)
+            .map(|i| SlotInput { engineer_id: None, start_at: start + (from + i) * day, end_at: start + (from + i) * day + 2 * 3_600_000 })
+            .collect()
     };
     let steps: [(&str, &str, Vec<Step>); 6] = [
         ("demo", "Démonstration de la gestion commerciale et des achats pour 15 utilisateurs.", vec![Step::Submit { confirmed: true }]),
-        ("atelier", "Atelier de découverte des besoins logistiques (deux entrepôts).", vec![Step::Submit { confirmed: true }, Step::Accept]),
         (
-            "demo",
-            "Démonstration CRM et portail client.",
-            vec![Step::Submit { confirmed: true }, Step::Accept, Step::Propose(slots(7, 3))],
+            "atelier",
+            "Atelier de découverte des besoins logistiques (deux entrepôts).",
+            vec![Step::Submit { confirmed: true }, Step::Accept],
         ),
+        ("demo", "Démonstration CRM et portail client.", vec![Step::Submit { confirmed: true }, Step::Accept, Step::Propose(slots(7, 3))]),
         (
             "cadrage",
             "Cadrage du projet de migration depuis l'ancien ERP.",
@@ -569,9 +575,17 @@ async fn presales(st: &AppState, engineer: i64) -> Result<()> {
         (
             "demo",
             "Démonstration de la production (ordres de fabrication).",
-            vec![Step::Submit { confirmed: true }, Step::Accept, Step::AskInfo("Quels modules le client utilise-t-il aujourd'hui ?".into())],
+            vec![
+                Step::Submit { confirmed: true },
+                Step::Accept,
+                Step::AskInfo("Quels modules le client utilise-t-il aujourd'hui ?".into()),
+            ],
         ),
-        ("soutenance", "Soutenance de l'offre devant le comité de direction.", vec![Step::Submit { confirmed: true }, Step::Refuse("Le client est hors de notre zone d'intervention.".into())]),
+        (
+            "soutenance",
+            "Soutenance de l'offre devant le comité de direction.",
+            vec![Step::Submit { confirmed: true }, Step::Refuse("Le client est hors de notre zone d'intervention.".into())],
+        ),
     ];
     for ((kind, description, steps), (opp, partner, user, name)) in steps.into_iter().zip(rows.iter().cycle()) {
         let partner_side = By::Partner {

@@ -381,12 +381,20 @@ async fn every_partner_route_answers_404_for_another_partners_ids_and_changes_no
         let created = pb
             .post(
                 "/partner/presales",
-                &[("partner_opportunity_id", &b_opp.to_string()), ("description", "Démo Beta"), ("intervention_type", "demo"), ("confirmed", "1")],
+                &[
+                    ("partner_opportunity_id", &b_opp.to_string()),
+                    ("description", "Démo Beta"),
+                    ("intervention_type", "demo"),
+                    ("confirmed", "1"),
+                ],
             )
             .await;
         assert_eq!(created.status(), StatusCode::SEE_OTHER);
-        let b_presales: i64 =
-            sqlx::query_scalar("SELECT id FROM presales_requests WHERE partner_id = $1").bind(b).fetch_one(&app.state.db.pool).await.unwrap();
+        let b_presales: i64 = sqlx::query_scalar("SELECT id FROM presales_requests WHERE partner_id = $1")
+            .bind(b)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
         assert_eq!(pb.post(&format!("/partner/presales/{b_presales}/submit"), &[("confirmed", "1")]).await.status(), StatusCode::SEE_OTHER);
         let mut tried = 0;
         for r in ROUTES.iter().filter(|r| matches!(r.access, Access::Partner | Access::PartnerOpportunities) && r.path.contains('{')) {
@@ -395,7 +403,17 @@ async fn every_partner_route_answers_404_for_another_partners_ids_and_changes_no
             let resp = if r.method == "get" {
                 pa.get(&path).await
             } else {
-                pa.post(&path, &[("customer_name", "Pirate"), ("status", "perdue"), ("reason", "pirate"), ("confirmed", "1"), ("description", "Pirate")]).await
+                pa.post(
+                    &path,
+                    &[
+                        ("customer_name", "Pirate"),
+                        ("status", "perdue"),
+                        ("reason", "pirate"),
+                        ("confirmed", "1"),
+                        ("description", "Pirate"),
+                    ],
+                )
+                .await
             };
             assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{} {path} with another partner's id", r.method);
             let unknown = with_ids(r.path, 999_991, 999_992, 999_993, 999_994).unwrap();
@@ -406,11 +424,21 @@ async fn every_partner_route_answers_404_for_another_partners_ids_and_changes_no
         }
         assert!(tried >= 6, "the partner routes with ids were walked ({tried})");
         // Lists never show B's records.
-        for p in ["/partner", "/partner/opportunities", "/partner/opportunities?q=Beta", "/partner/news", "/partner/colleagues", "/partner/presales"] {
+        for p in [
+            "/partner",
+            "/partner/opportunities",
+            "/partner/opportunities?q=Beta",
+            "/partner/news",
+            "/partner/colleagues",
+            "/partner/presales",
+        ] {
             let (st, body) = pa.get_text(p).await;
             assert_eq!(st, StatusCode::OK, "{p}");
             assert!(
-                !body.contains("Client Beta") && !body.contains("Pour Beta") && !body.contains("paul@beta.example") && !body.contains("AV-"),
+                !body.contains("Client Beta")
+                    && !body.contains("Pour Beta")
+                    && !body.contains("paul@beta.example")
+                    && !body.contains("AV-"),
                 "{p} shows nothing of B"
             );
         }

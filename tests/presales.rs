@@ -108,7 +108,13 @@ fn demo(opp: i64) -> RequestInput {
 }
 
 fn slots(app: &TestApp, first_day: i64, n: usize) -> Vec<SlotInput> {
-    (0..n as i64).map(|i| SlotInput { engineer_id: None, start_at: app.now() + (first_day + i) * DAY, end_at: app.now() + (first_day + i) * DAY + 2 * HOUR }).collect()
+    (0..n as i64)
+        .map(|i| SlotInput {
+            engineer_id: None,
+            start_at: app.now() + (first_day + i) * DAY,
+            end_at: app.now() + (first_day + i) * DAY + 2 * HOUR,
+        })
+        .collect()
 }
 
 async fn status_of(app: &TestApp, id: i64) -> String {
@@ -288,21 +294,39 @@ async fn the_team_works_from_its_pages() {
         let resp = emma
             .post(
                 &format!("/presales/{}/propose", r.id),
-                &[("slot1_date", &day), ("slot1_start", "09:00"), ("slot1_end", "08:00"), ("slot2_date", ""), ("slot2_start", ""), ("slot2_end", "")],
+                &[
+                    ("slot1_date", &day),
+                    ("slot1_start", "09:00"),
+                    ("slot1_end", "08:00"),
+                    ("slot2_date", ""),
+                    ("slot2_start", ""),
+                    ("slot2_end", ""),
+                ],
             )
             .await;
         assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "an end before its start is refused on the form");
         let resp = emma
             .post(
                 &format!("/presales/{}/propose", r.id),
-                &[("slot1_date", &day), ("slot1_start", "09:00"), ("slot1_end", "11:00"), ("slot2_date", &day), ("slot2_start", "14:00"), ("slot2_end", "16:00")],
+                &[
+                    ("slot1_date", &day),
+                    ("slot1_start", "09:00"),
+                    ("slot1_end", "11:00"),
+                    ("slot2_date", &day),
+                    ("slot2_start", "14:00"),
+                    ("slot2_end", "16:00"),
+                ],
             )
             .await;
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
         assert_eq!(status_of(&app, r.id).await, "planifiee");
         let (_, page) = emma.get_text(&format!("/presales/{}", r.id)).await;
         assert!(page.contains("data-status=\"planifiee\"") && page.contains("slot-"), "the proposals show");
-        assert_eq!(emma.post(&format!("/presales/{}/accept", r.id), &[]).await.status(), StatusCode::UNPROCESSABLE_ENTITY, "not from planifiee");
+        assert_eq!(
+            emma.post(&format!("/presales/{}/accept", r.id), &[]).await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not from planifiee"
+        );
         let (s, _) = emma.get_text(&format!("/presales/{}/history", r.id)).await;
         assert_eq!(s, StatusCode::OK);
 
@@ -320,7 +344,12 @@ async fn the_team_works_from_its_pages() {
 
 async fn set_password(app: &TestApp, email: &str) {
     let hash = carnet::identity::password::hash(common::PASSWORD).expect("hash");
-    sqlx::query("UPDATE partner_users SET password_hash = $1 WHERE email = $2").bind(hash).bind(email).execute(&app.state.db.pool).await.expect("password");
+    sqlx::query("UPDATE partner_users SET password_hash = $1 WHERE email = $2")
+        .bind(hash)
+        .bind(email)
+        .execute(&app.state.db.pool)
+        .await
+        .expect("password");
 }
 
 async fn history_rows(app: &TestApp, id: i64) -> i64 {
@@ -383,7 +412,12 @@ async fn the_partner_works_from_the_portal_and_sees_only_their_requests() {
             assert_eq!(bob.get(&path).await.status(), StatusCode::NOT_FOUND, "{path}");
         }
         for step in ["submit", "accept", "other-dates", "answer", "cancel"] {
-            let resp = bob.post(&format!("/partner/presales/{id}/{step}"), &[("reason", "x"), ("expectations", "x"), ("answer", "x"), ("confirmed", "1"), ("slot_id", "1")]).await;
+            let resp = bob
+                .post(
+                    &format!("/partner/presales/{id}/{step}"),
+                    &[("reason", "x"), ("expectations", "x"), ("answer", "x"), ("confirmed", "1"), ("slot_id", "1")],
+                )
+                .await;
             assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{step}");
         }
         assert_eq!(bob.post(&format!("/partner/presales/{id}"), &fields).await.status(), StatusCode::NOT_FOUND);
@@ -398,7 +432,10 @@ async fn the_partner_works_from_the_portal_and_sees_only_their_requests() {
         assert_eq!(page.matches("name=\"slot_id\"").count(), 3, "three slots to choose from");
         assert_eq!(paul.post(&format!("/partner/presales/{id}/accept"), &[]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let slot = store::slots(db, id).await.expect("slots")[1].id.to_string();
-        assert_eq!(paul.post(&format!("/partner/presales/{id}/accept"), &[("slot_id", slot.as_str())]).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            paul.post(&format!("/partner/presales/{id}/accept"), &[("slot_id", slot.as_str())]).await.status(),
+            StatusCode::SEE_OTHER
+        );
         assert_eq!(status_of(&app, id).await, "terminee");
 
         // A refusal's reason shows to the partner.

@@ -74,12 +74,11 @@ async fn a_partner_asks_for_a_demo_and_accepts_a_slot() {
 }
 
 async fn journey(b: &Browser, app: &TestApp, smtp: &SmtpServer) {
-    let partner: String = sqlx::query_scalar(
-        "SELECT email FROM partner_users WHERE status = 'active' AND can_opportunities = 1 ORDER BY id LIMIT 1",
-    )
-    .fetch_one(&app.state.db.pool)
-    .await
-    .expect("a demo partner user");
+    let partner: String =
+        sqlx::query_scalar("SELECT email FROM partner_users WHERE status = 'active' AND can_opportunities = 1 ORDER BY id LIMIT 1")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .expect("a demo partner user");
 
     // The partner creates a Primo opportunity, then Actions → Pre-sales request.
     partner_login(b, &partner).await;
@@ -96,7 +95,11 @@ async fn journey(b: &Browser, app: &TestApp, smtp: &SmtpServer) {
     b.fill("#place", "3 place du Marché, Angers").await;
     // Without the confirmation box: refused with the field.
     b.click_and_wait("#save-presales").await;
-    assert!(b.find_now(".has-error #confirmed").await.is_some() || b.text("main").await.contains("confirmation"), "{}", b.text("main").await);
+    assert!(
+        b.find_now(".has-error #confirmed").await.is_some() || b.text("main").await.contains("confirmation"),
+        "{}",
+        b.text("main").await
+    );
     b.find("#confirmed").await.click().await;
     b.click_and_wait("#save-presales").await;
     let path = b.path_only().await;

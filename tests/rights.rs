@@ -176,7 +176,8 @@ async fn fixture(app: &TestApp) -> Fixture {
     .execute(&app.state.db.pool)
     .await
     .unwrap();
-    let partner_user: i64 = sqlx::query_scalar("SELECT id FROM partner_users WHERE email = 'p@r.fr'").fetch_one(&app.state.db.pool).await.unwrap();
+    let partner_user: i64 =
+        sqlx::query_scalar("SELECT id FROM partner_users WHERE email = 'p@r.fr'").fetch_one(&app.state.db.pool).await.unwrap();
     let pu = carnet::partners::PartnerUser {
         user_id: partner_user,
         partner_id: partner.id,

@@ -471,7 +471,13 @@ pub fn defaults() -> Vec<RoleInput> {
                 .into_iter()
                 .collect(),
         ),
-        ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead, CustomersRead, MeetingsRead, PresalesManage].into_iter().collect()),
+        (
+            "avant_vente",
+            "Avant-vente",
+            "Pre-sales engineer",
+            Scope::Unit,
+            [UsersRead, CustomersRead, MeetingsRead, PresalesManage].into_iter().collect(),
+        ),
         (
             "responsable_partenaires",
             "Responsable partenaires",

@@ -426,11 +426,10 @@ pub async fn queue(db: &Db, f: &Filter, limit: i64) -> Result<Listed> {
 /// How many requests wait in each status of the queue.
 pub async fn queue_counts(db: &Db) -> Result<Vec<(Status, i64)>> {
     let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, COUNT(*) FROM presales_requests WHERE status <> 'brouillon' GROUP BY status").fetch_all(&db.pool).await?;
-    Ok(Status::QUEUE
-        .into_iter()
-        .map(|s| (s, rows.iter().find(|(c, _)| c == s.code()).map(|(_, n)| *n).unwrap_or(0)))
-        .collect())
+        sqlx::query_as("SELECT status, COUNT(*) FROM presales_requests WHERE status <> 'brouillon' GROUP BY status")
+            .fetch_all(&db.pool)
+            .await?;
+    Ok(Status::QUEUE.into_iter().map(|s| (s, rows.iter().find(|(c, _)| c == s.code()).map(|(_, n)| *n).unwrap_or(0))).collect())
 }
 
 /// Every slot proposed for a request, rounds in order.
@@ -446,12 +445,10 @@ pub async fn slots(db: &Db, request_id: i64) -> Result<Vec<Slot>> {
 
 /// The conversation of a request, oldest first.
 pub async fn messages(db: &Db, request_id: i64) -> Result<Vec<Message>> {
-    Ok(sqlx::query_as(
-        "SELECT id, kind, side, author_name, body, created_at FROM presales_messages WHERE request_id = $1 ORDER BY id",
-    )
-    .bind(request_id)
-    .fetch_all(&db.pool)
-    .await?)
+    Ok(sqlx::query_as("SELECT id, kind, side, author_name, body, created_at FROM presales_messages WHERE request_id = $1 ORDER BY id")
+        .bind(request_id)
+        .fetch_all(&db.pool)
+        .await?)
 }
 
 /// The accepted pre-sales slots of an engineer (or of everyone) starting in `[from, to)`: for
@@ -643,7 +640,11 @@ pub async fn act(db: &Db, by: &By, now: Millis, zone: Zone, id: i64, step: Step)
         Step::Accept => {
             // The engineer who accepts takes the request when nobody has it yet.
             if let (None, By::Staff { user_id, .. }) = (old.engineer_id, by) {
-                sqlx::query("UPDATE presales_requests SET engineer_id = $1 WHERE id = $2").bind(*user_id).bind(id).execute(&mut *tx).await?;
+                sqlx::query("UPDATE presales_requests SET engineer_id = $1 WHERE id = $2")
+                    .bind(*user_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         Step::Propose(slots) => {
@@ -684,11 +685,12 @@ pub async fn act(db: &Db, by: &By, now: Millis, zone: Zone, id: i64, step: Step)
             message = Some(lines.join("\n"));
         }
         Step::PickSlot(slot_id) => {
-            let slot: Option<(i64, i64)> = sqlx::query_as("SELECT engineer_id, round FROM presales_slots WHERE id = $1 AND request_id = $2")
-                .bind(*slot_id)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let slot: Option<(i64, i64)> =
+                sqlx::query_as("SELECT engineer_id, round FROM presales_slots WHERE id = $1 AND request_id = $2")
+                    .bind(*slot_id)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let engineer = match slot {
                 Some((e, round)) if round == old.round => e,
                 _ => return Err(Error::validation("slot_id", "error.invalid_choice")),
@@ -804,7 +806,7 @@ fn vars(r: &PresalesRequest, event: workflow::Event, message: Option<&str>, side
     json!({
         "actor": {"name": by.actor().name},
         "request": {"id": r.id, "number": r.number, "customer": r.customer_name, "partner": r.partner_name,
-                    "status_fr": crate::i18n::t(Lang::Fr, &status.label_key()), "status_en": crate::i18n::t(Lang::En, &status.label_key()),
+                    "status_fr": crate::i18n::t(Lang::Fr, status.label_key()), "status_en": crate::i18n::t(Lang::En, status.label_key()),
                     "reason": r.reason, "description": r.description},
         "step": {"fr": crate::i18n::t(Lang::Fr, &step), "en": crate::i18n::t(Lang::En, &step)},
         "message": message.unwrap_or(""),
@@ -856,20 +858,19 @@ async fn invite(tx: &mut Tx, now: Millis, zone: Zone, r: &PresalesRequest, inv: 
     let Some(slot_id) = r.accepted_slot_id else { return Ok(()) };
     let (engineer_id, start_at, end_at): (i64, i64, i64) =
         sqlx::query_as("SELECT engineer_id, start_at, end_at FROM presales_slots WHERE id = $1").bind(slot_id).fetch_one(&mut **tx).await?;
-    let engineer: Option<(String, String, String)> = sqlx::query_as("SELECT name, email, language FROM users WHERE id = $1")
-        .bind(engineer_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let engineer: Option<(String, String, String)> =
+        sqlx::query_as("SELECT name, email, language FROM users WHERE id = $1").bind(engineer_id).fetch_optional(&mut **tx).await?;
     let partner_user: Option<(String, String, String)> = match r.created_by_user_id {
-        Some(u) => sqlx::query_as("SELECT name, email, language FROM partner_users WHERE id = $1 AND status = 'active'")
-            .bind(u)
-            .fetch_optional(&mut **tx)
-            .await?,
+        Some(u) => {
+            sqlx::query_as("SELECT name, email, language FROM partner_users WHERE id = $1 AND status = 'active'")
+                .bind(u)
+                .fetch_optional(&mut **tx)
+                .await?
+        }
         None => None,
     };
-    let mailbox = |(name, email, _): &(String, String, String)| {
-        crate::email::Email::parse(email).ok().map(|e| Mailbox::new(Some(name), &e))
-    };
+    let mailbox =
+        |(name, email, _): &(String, String, String)| crate::email::Email::parse(email).ok().map(|e| Mailbox::new(Some(name), &e));
     let attendees: Vec<Mailbox> = partner_user.iter().chain(engineer.iter()).filter_map(mailbox).collect();
     if attendees.is_empty() {
         return Ok(());

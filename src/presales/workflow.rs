@@ -89,15 +89,8 @@ impl Status {
         matches!(self, Status::Refusee | Status::Annulee)
     }
     /// The statuses the team works on (its queue), in queue order.
-    pub const QUEUE: [Status; 7] = [
-        Status::ATraiter,
-        Status::EnCours,
-        Status::EnAttenteInfo,
-        Status::Planifiee,
-        Status::Terminee,
-        Status::Refusee,
-        Status::Annulee,
-    ];
+    pub const QUEUE: [Status; 7] =
+        [Status::ATraiter, Status::EnCours, Status::EnAttenteInfo, Status::Planifiee, Status::Terminee, Status::Refusee, Status::Annulee];
 }
 
 /// Who acts, relative to the request (the store works it out from the session and the row).
@@ -317,14 +310,10 @@ impl From<Refusal> for crate::error::Error {
 /// Which side may take an action.
 fn side_of(action: Action) -> &'static [Side] {
     match action {
-        Action::Edit
-        | Action::Submit { .. }
-        | Action::PickSlot
-        | Action::AskOtherDates { .. }
-        | Action::AnswerInfo { .. } => &[Side::Partner],
-        Action::Accept | Action::Propose { .. } | Action::AskInfo { .. } | Action::Refuse { .. } | Action::Assign => {
-            &[Side::Team]
+        Action::Edit | Action::Submit { .. } | Action::PickSlot | Action::AskOtherDates { .. } | Action::AnswerInfo { .. } => {
+            &[Side::Partner]
         }
+        Action::Accept | Action::Propose { .. } | Action::AskInfo { .. } | Action::Refuse { .. } | Action::Assign => &[Side::Team],
         Action::Cancel { .. } => &[Side::Partner, Side::Team],
     }
 }
@@ -347,13 +336,7 @@ pub fn decide(state: State, action: Action, actor: Actor) -> Result<Effect, Refu
     }
     let s = state.status;
     let open_submitted = matches!(s, ATraiter | EnCours | Planifiee | EnAttenteInfo);
-    let step = |to: Status, event: Event, notify: Option<Side>| Effect {
-        to,
-        previous: None,
-        event,
-        notify,
-        invitation: None,
-    };
+    let step = |to: Status, event: Event, notify: Option<Side>| Effect { to, previous: None, event, notify, invitation: None };
     let effect = match action {
         Action::Edit if s == Brouillon => step(Brouillon, Event::Edited, None),
         Action::Submit { confirmed } if s == Brouillon => {
@@ -369,10 +352,9 @@ pub fn decide(state: State, action: Action, actor: Actor) -> Result<Effect, Refu
             }
             step(Planifiee, Event::Proposed, Some(Side::Partner))
         }
-        Action::PickSlot if s == Planifiee => Effect {
-            invitation: Some(Invitation::Request),
-            ..step(Terminee, Event::SlotAccepted, Some(Side::Team))
-        },
+        Action::PickSlot if s == Planifiee => {
+            Effect { invitation: Some(Invitation::Request), ..step(Terminee, Event::SlotAccepted, Some(Side::Team)) }
+        }
         Action::AskOtherDates { expectations } if s == Planifiee => {
             if !expectations {
                 return Err(Refusal::Invalid { field: "expectations", reason: "error.required" });
@@ -403,19 +385,16 @@ pub fn decide(state: State, action: Action, actor: Actor) -> Result<Effect, Refu
             }
             step(Refusee, Event::Refused, Some(Side::Partner))
         }
-        Action::Cancel { reason } if open_submitted || (s == Brouillon && side == Side::Partner) || (s == Terminee && side == Side::Team) => {
+        Action::Cancel { reason }
+            if open_submitted || (s == Brouillon && side == Side::Partner) || (s == Terminee && side == Side::Team) =>
+        {
             if !reason {
                 return Err(Refusal::Invalid { field: "reason", reason: "error.required" });
             }
             let notify = if s == Brouillon { None } else { Some(side.other()) };
-            Effect {
-                invitation: (s == Terminee).then_some(Invitation::Cancel),
-                ..step(Annulee, Event::Cancelled, notify)
-            }
+            Effect { invitation: (s == Terminee).then_some(Invitation::Cancel), ..step(Annulee, Event::Cancelled, notify) }
         }
-        Action::Assign if open_submitted => {
-            Effect { previous: state.previous, ..step(s, Event::Assigned, None) }
-        }
+        Action::Assign if open_submitted => Effect { previous: state.previous, ..step(s, Event::Assigned, None) },
         _ => return Err(Refusal::WrongStatus),
     };
     Ok(effect)
@@ -498,9 +477,7 @@ mod tests {
         let code = action.code();
         let side = match actor {
             Actor::OtherPartner => return Err(Refusal::NotFound),
-            _ if state.status == Brouillon && matches!(actor, Actor::Presales | Actor::StaffWithoutRight) => {
-                return Err(Refusal::NotFound)
-            }
+            _ if state.status == Brouillon && matches!(actor, Actor::Presales | Actor::StaffWithoutRight) => return Err(Refusal::NotFound),
             Actor::PartnerWithoutRight | Actor::StaffWithoutRight => return Err(Refusal::Forbidden),
             Actor::PartnerUser | Actor::PartnerAdmin => Side::Partner,
             Actor::Presales => Side::Team,

@@ -278,7 +278,10 @@ impl TestApp {
             ("news_items", "id, title, published_at, audience, updated_at"),
             ("news_item_partners", "news_item_id, partner_id"),
             ("news_reads", "user_id, news_item_id"),
-            ("presales_requests", "id, partner_id, partner_opportunity_id, status, previous_status, engineer_id, reason, round, accepted_slot_id, updated_at"),
+            (
+                "presales_requests",
+                "id, partner_id, partner_opportunity_id, status, previous_status, engineer_id, reason, round, accepted_slot_id, updated_at",
+            ),
             ("presales_slots", "id, request_id, round, engineer_id, start_at, end_at"),
             ("presales_messages", "id, request_id, kind, body"),
         ];

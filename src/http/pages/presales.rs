@@ -61,7 +61,7 @@ struct QueuePage {
 
 impl QueuePage {
     fn status_label(&self, s: &str) -> String {
-        self.c.tr.t(&Status::parse(s).map(Status::label_key).unwrap_or_default())
+        self.c.tr.t(Status::parse(s).map(Status::label_key).unwrap_or_default())
     }
     fn badge(&self, s: &str) -> &'static str {
         Status::parse(s).map(Status::badge).unwrap_or("badge-gray")
@@ -144,7 +144,7 @@ impl ShowPage {
         self.f.err(&format!("slot{n}_{k}"))
     }
     fn previous_label(&self) -> String {
-        self.r.previous_status.as_deref().and_then(Status::parse).map(|s| self.c.tr.t(&s.label_key())).unwrap_or_default()
+        self.r.previous_status.as_deref().and_then(Status::parse).map(|s| self.c.tr.t(s.label_key())).unwrap_or_default()
     }
 }
 
@@ -172,7 +172,14 @@ async fn rounds_of(st: &AppState, r: &PresalesRequest) -> Result<Vec<Round>, Htt
     Ok(rounds)
 }
 
-async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, form: Vec<(String, String, String, String)>, f: FormErrors) -> Result<Response, HttpError> {
+async fn show_page(
+    st: &AppState,
+    c: &Ctx,
+    id: i64,
+    notice: Option<&str>,
+    form: Vec<(String, String, String, String)>,
+    f: FormErrors,
+) -> Result<Response, HttpError> {
     let r = store::get_for_team(&st.db, id).await?.ok_or(Error::NotFound)?;
     let types = Types(lists::items(&st.db, store::TYPE_LIST, true).await?);
     let engineers = store::engineers(&st.db).await?;
@@ -227,7 +234,9 @@ pub async fn step(State(st): State<AppState>, c: Ctx, Path((id, name)): Path<(i6
         Ok(match name.as_str() {
             "accept" => Step::Accept,
             "assign" => Step::Assign(
-                form.get("engineer_id").and_then(|v| v.trim().parse::<i64>().ok()).ok_or(Error::validation("engineer_id", "error.required"))?,
+                form.get("engineer_id")
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .ok_or(Error::validation("engineer_id", "error.required"))?,
             ),
             "propose" => {
                 for n in 1..=workflow::MAX_SLOTS {
@@ -259,7 +268,7 @@ pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) ->
     let r = store::get_for_team(&st.db, id).await?.ok_or(Error::NotFound)?;
     let types = lists::items(&st.db, store::TYPE_LIST, true).await?;
     let labels = |f: &str, v: &str| match f {
-        "status" | "previous_status" => Status::parse(v).map(|s| c.tr.t(&s.label_key())),
+        "status" | "previous_status" => Status::parse(v).map(|s| c.tr.t(s.label_key())),
         "intervention_type" => types.iter().find(|t| t.code == v).map(|t| t.label(&c.lang()).to_string()),
         _ => None,
     };

@@ -66,7 +66,7 @@ struct ListPage {
 
 impl ListPage {
     fn status_label(&self, s: &str) -> String {
-        self.c.tr.t(&Status::parse(s).map(Status::label_key).unwrap_or_default())
+        self.c.tr.t(Status::parse(s).map(Status::label_key).unwrap_or_default())
     }
     fn badge(&self, s: &str) -> &'static str {
         Status::parse(s).map(Status::badge).unwrap_or("badge-gray")
@@ -260,12 +260,22 @@ pub struct ShowQuery {
     notice: Option<String>,
 }
 
-pub async fn show(State(st): State<AppState>, c: PartnerCtx, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Result<Response, HttpError> {
+pub async fn show(
+    State(st): State<AppState>,
+    c: PartnerCtx,
+    Path(id): Path<i64>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, HttpError> {
     show_page(&st, &c, id, q.notice.as_deref(), FormErrors::none()).await
 }
 
 /// One step of the partner (`/partner/presales/{id}/{step}`).
-pub async fn step(State(st): State<AppState>, c: PartnerCtx, Path((id, name)): Path<(i64, String)>, body: String) -> Result<Response, HttpError> {
+pub async fn step(
+    State(st): State<AppState>,
+    c: PartnerCtx,
+    Path((id, name)): Path<(i64, String)>,
+    body: String,
+) -> Result<Response, HttpError> {
     let p = FormPairs::parse(&body);
     let text = |field: &'static str| store::parse_text(field, p.get(field).unwrap_or(""));
     let parsed: Result<Step, Error> = match name.as_str() {
