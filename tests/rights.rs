@@ -166,8 +166,16 @@ async fn fixture(app: &TestApp) -> Fixture {
         ..Default::default()
     };
     let partner = carnet::partners::store::create_partner(&app.state.db, &actor, app.now(), &partner_form.parse().unwrap()).await.unwrap();
+    let invitation = carnet::partners::accounts::Invitation {
+        email: carnet::identity::Email::parse("p@r.fr").unwrap(),
+        name: "P".into(),
+        language: carnet::i18n::Lang::Fr,
+        is_admin: true,
+        can_opportunities: true,
+    };
+    let (partner_account, _) = carnet::partners::accounts::invite(&app.state.db, &actor, app.now(), partner.id, &invitation).await.unwrap();
     let pu = carnet::partners::PartnerUser {
-        user_id: 0,
+        user_id: partner_account.id,
         partner_id: partner.id,
         partner_name: partner.name.clone(),
         name: "P".into(),
