@@ -167,19 +167,17 @@ async fn fixture(app: &TestApp) -> Fixture {
         ..Default::default()
     };
     let partner = carnet::partners::store::create_partner(&app.state.db, &actor, app.now(), &partner_form.parse().unwrap()).await.unwrap();
-    let now = app.now();
-    sqlx::query(&format!(
-        "INSERT INTO partner_users (partner_id, email, name, language, is_admin, can_opportunities, status, invited_by_name, invited_at, created_at, updated_at) \
-         VALUES ({}, 'p@r.fr', 'P', 'fr', 1, 1, 'active', 'test', {now}, {now}, {now})",
-        partner.id
-    ))
-    .execute(&app.state.db.pool)
-    .await
-    .unwrap();
-    let partner_user: i64 =
-        sqlx::query_scalar("SELECT id FROM partner_users WHERE email = 'p@r.fr'").fetch_one(&app.state.db.pool).await.unwrap();
+    let invitation = carnet::partners::accounts::Invitation {
+        email: carnet::identity::Email::parse("p@r.fr").unwrap(),
+        name: "P".into(),
+        language: carnet::i18n::Lang::Fr,
+        is_admin: true,
+        can_opportunities: true,
+    };
+    let (partner_account, _) = carnet::partners::accounts::invite(&app.state.db, &actor, app.now(), partner.id, &invitation).await.unwrap();
+    let partner_user = partner_account.id;
     let pu = carnet::partners::PartnerUser {
-        user_id: partner_user,
+        user_id: partner_account.id,
         partner_id: partner.id,
         partner_name: partner.name.clone(),
         name: "P".into(),
