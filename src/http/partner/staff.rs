@@ -450,7 +450,6 @@ struct NewsFormPage {
     errors: FormErrors,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn news_form_page(st: &AppState, c: &Ctx, id: Option<i64>, p: &FormPairs, errors: FormErrors) -> Result<Response, HttpError> {
     let partners = store::all_active(&st.db).await?;
     let status = if errors.any() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
