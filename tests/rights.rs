@@ -197,6 +197,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         carnet::partners::store::create_opportunity(&app.state.db, &pu, &actor, app.now(), &opp_form.parse().unwrap()).await.unwrap().id;
     let news_input = carnet::partners::news::NewsInput::parse("Titre", "Résumé", "Texte", Some(app.now()), "all", vec![]).unwrap();
     let news = carnet::partners::news::create(&app.state.db, &actor, app.now(), &news_input).await.unwrap().id;
+    carnet::partners::news::set_image(&app.state.db, &actor, app.now(), news, Some(b"\x89PNG\r\n\x1a\nfixture".to_vec())).await.unwrap();
     Fixture {
         partner: partner.id,
         partner_opportunity,
