@@ -635,7 +635,9 @@ async fn partners(st: &AppState, unit: i64, channel_manager: i64) -> Result<Opti
     }
     let actor = Actor { id: Some(channel_manager), name: "Inès Lefebvre".into(), request_id: None };
     let now = st.now();
-    const ORGS: &[(&str, &str, &[(&str, &str, bool, bool)])] = &[
+    /// (name, email, partner administrator, right "Opportunités")
+    type Person = (&'static str, &'static str, bool, bool);
+    const ORGS: &[(&str, &str, &[Person])] = &[
         (
             "Infogest Conseil",
             "contact@infogest.example",

@@ -150,6 +150,8 @@ const NOT_EDITS: &[&str] = &[
     "/partners/{id}/invite",
     "/partners/{id}/users/{user}/{action}",
     "/news",
+    "/news/{id}/image",
+    "/news/{id}/image/delete",
     // The partner portal's own forms (its sessions, links, colleagues). Its opportunity edit
     // is posted back unchanged in tests/partners.rs (a partner session, not a staff one).
     "/partner/login",

@@ -245,6 +245,22 @@ async fn a_partner_user_is_invited_and_follows_their_opportunities_and_news() {
         );
         assert!(item.contains("<li>point un</li>"));
         assert_eq!(tile(&pa.get_text("/partner").await.1), "1", "read once, no longer unread");
+        // An image: PNG accepted, anything else refused; partners of the audience see it.
+        let png = b"\x89PNG\r\n\x1a\n0000".to_vec();
+        let upload = |bytes: Vec<u8>, name: &'static str| {
+            let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
+            s.manager.client.post(format!("{}/news/{alpha_news}/image?_csrf={}", app.url, s.manager.csrf)).multipart(form).send()
+        };
+        let before = app.snapshot().await;
+        assert_eq!(upload(b"<svg onload=alert(1)>".to_vec(), "x.svg").await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(app.snapshot().await, before);
+        assert_eq!(upload(png.clone(), "a.png").await.unwrap().status(), StatusCode::SEE_OTHER);
+        let r = pa.get(&format!("/partner/news/{alpha_news}/image")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers().get("content-type").unwrap(), "image/png");
+        assert_eq!(r.bytes().await.unwrap().to_vec(), png);
+        assert!(pa.get_text(&format!("/partner/news/{alpha_news}")).await.1.contains(&format!("/partner/news/{alpha_news}/image")));
+        assert_eq!(pb.get(&format!("/partner/news/{alpha_news}/image")).await.status(), StatusCode::NOT_FOUND, "not for another partner");
         // A news item published later is not shown yet.
         let r = s
             .manager

@@ -227,6 +227,7 @@ async fn fixture(app: &TestApp) -> Fixture {
     .unwrap();
     let news_input = carnet::partners::news::NewsInput::parse("Titre", "Résumé", "Texte", Some(app.now()), "all", vec![]).unwrap();
     let news = carnet::partners::news::create(&app.state.db, &actor, app.now(), &news_input).await.unwrap().id;
+    carnet::partners::news::set_image(&app.state.db, &actor, app.now(), news, Some(b"\x89PNG\r\n\x1a\nfixture".to_vec())).await.unwrap();
     Fixture {
         partner: partner.id,
         partner_opportunity,

@@ -256,6 +256,9 @@ routes! {
     post "/news" => Right(NewsPublish), partner::staff::news_create;
     get "/news/{id}" => Right(NewsPublish), partner::staff::news_edit;
     post "/news/{id}" => Right(NewsPublish), partner::staff::news_update;
+    get "/news/{id}/image" => Right(NewsPublish), partner::staff::news_image;
+    post "/news/{id}/image" => Right(NewsPublish), partner::staff::news_image_upload;
+    post "/news/{id}/image/delete" => Right(NewsPublish), partner::staff::news_image_remove;
 
     // The partner portal: its own login and session (never a staff or customer portal one),
     // every page filtered by the partner user's organisation (http::partner).

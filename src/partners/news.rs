@@ -383,3 +383,45 @@ mod tests {
         assert!(NewsInput::parse("", "S", "B", None, "x", vec![]).is_err());
     }
 }
+
+/// The largest image of a news item.
+pub const IMAGE_MAX_BYTES: usize = 2 * 1024 * 1024;
+
+/// The type of an image, from its first bytes (PNG, JPEG, WebP, GIF); anything else is refused.
+pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.len() > 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else {
+        None
+    }
+}
+
+/// Sets (or, with `None`, removes) a news item's image, with its history.
+pub async fn set_image(db: &Db, actor: &Actor, now: Millis, id: i64, image: Option<Vec<u8>>) -> Result<()> {
+    let kind = match &image {
+        Some(b) if b.is_empty() => return Err(Error::validation("image", "error.required")),
+        Some(b) if b.len() > IMAGE_MAX_BYTES => return Err(Error::validation("image", "error.too_large")),
+        Some(b) => Some(image_type(b).ok_or_else(|| Error::validation("image", "error.image_type"))?),
+        None => None,
+    };
+    let mut tx = db.begin().await?;
+    let old = get_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    sqlx::query("UPDATE news_items SET image_type = $1, image_data = $2, updated_at = $3 WHERE id = $4")
+        .bind(kind)
+        .bind(image)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let change =
+        audit::Change { field: "image".into(), old: (old.has_image != 0).then(|| "image".to_string()), new: kind.map(str::to_string) };
+    audit::record(&mut tx, actor, now, "news_item", id, "updated", &[change]).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -447,15 +447,19 @@ struct NewsFormPage {
     chosen: Vec<i64>,
     partners: Vec<(i64, String)>,
     preview: Option<String>,
+    has_image: bool,
     errors: FormErrors,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn news_form_page(st: &AppState, c: &Ctx, id: Option<i64>, p: &FormPairs, errors: FormErrors) -> Result<Response, HttpError> {
     let partners = store::all_active(&st.db).await?;
     let status = if errors.any() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let body = p.text("body");
     let preview = (!body.trim().is_empty()).then(|| news::render(&body));
+    let has_image = match id {
+        Some(id) => news::get(&st.db, id).await?.is_some_and(|n| n.has_image != 0),
+        None => false,
+    };
     let page = NewsFormPage {
         c: PageCtx::new(c, "/news", if id.is_some() { "news.edit" } else { "news.new" }),
         id,
@@ -468,6 +472,7 @@ async fn news_form_page(st: &AppState, c: &Ctx, id: Option<i64>, p: &FormPairs, 
         chosen: p.ids("partner_ids"),
         partners,
         preview,
+        has_image,
         errors,
     };
     Ok(with_status(render(page), status))
@@ -503,6 +508,10 @@ pub async fn news_create(State(st): State<AppState>, c: Ctx, body: String) -> Re
 }
 
 pub async fn news_edit(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    news_edit_page(&st, &c, id, FormErrors::none()).await
+}
+
+async fn news_edit_page(st: &AppState, c: &Ctx, id: i64, errors: FormErrors) -> Result<Response, HttpError> {
     let n = news::get(&st.db, id).await?.ok_or(Error::NotFound)?;
     let chosen = news::audience_of(&st.db, id).await?;
     let mut pairs = vec![
@@ -515,7 +524,7 @@ pub async fn news_edit(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) 
     ];
     pairs.extend(chosen.iter().map(|p| ("partner_ids".to_string(), p.to_string())));
     let p = FormPairs::parse(&serde_urlencoded::to_string(&pairs).map_err(Error::internal)?);
-    news_form_page(&st, &c, Some(id), &p, FormErrors::none()).await
+    news_form_page(st, c, Some(id), &p, errors).await
 }
 
 pub async fn news_update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
@@ -558,4 +567,37 @@ impl NewsListPage {
             _ => "news.audience_all",
         }
     }
+}
+
+/// Adds or replaces a news item's image (multipart `file`; PNG, JPEG, WebP or GIF).
+pub async fn news_image_upload(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    mut mp: axum::extract::Multipart,
+) -> Result<Response, HttpError> {
+    news::get(&st.db, id).await?.ok_or(Error::NotFound)?;
+    let res = match crate::http::api::service::read_upload(&mut mp, news::IMAGE_MAX_BYTES).await {
+        Ok((_, bytes, _)) => news::set_image(&st.db, &c.actor(), st.now(), id, Some(bytes)).await,
+        Err(e) => Err(e.0),
+    };
+    match res {
+        Ok(()) => Ok(redirect_notice(&format!("/news/{id}"), "notice.saved")),
+        Err(e) => {
+            let errors = form_error(&c, e)?;
+            news_edit_page(&st, &c, id, errors).await
+        }
+    }
+}
+
+/// Removes a news item's image.
+pub async fn news_image_remove(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    news::get(&st.db, id).await?.ok_or(Error::NotFound)?;
+    news::set_image(&st.db, &c.actor(), st.now(), id, None).await?;
+    Ok(redirect_notice(&format!("/news/{id}"), "notice.saved"))
+}
+
+/// A news item's image, for staff.
+pub async fn news_image(State(st): State<AppState>, _c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    image_response(&st, id).await
 }
