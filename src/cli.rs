@@ -305,6 +305,9 @@ async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result
         if let Some(p) = &login.portal_email {
             println!("Customer portal: {url}/portal/login as {p} with the same password");
         }
+        if let Some(p) = &login.partner_email {
+            println!("Partner portal: {url}/partner/login as {p} with the same password");
+        }
         println!("(every demo user has the same password; see README.md)");
     } else {
         let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&st.db.pool).await?;

@@ -16,6 +16,8 @@ pub struct DemoLogin {
     pub password: &'static str,
     /// A customer's contact with access to the customer portal (same password).
     pub portal_email: Option<String>,
+    /// A reseller's user with access to the partner portal (same password).
+    pub partner_email: Option<String>,
 }
 
 async fn unit(st: &AppState, name: &str, kind: &str, parent: Option<i64>) -> Result<i64> {
@@ -82,6 +84,8 @@ pub async fn load(st: &AppState) -> Result<DemoLogin> {
     let t1 = user(st, "luc.gauthier@carnet.demo", "Luc Gauthier", "technicien", service_laval, "fr").await?;
     let t2 = user(st, "emma.morin@carnet.demo", "Emma Morin", "technicien", service_laval, "en").await?;
     let p1 = user(st, "thomas.pelletier@carnet.demo", "Thomas Pelletier", "avant_vente", avant_vente, "fr").await?;
+    let partenaires = unit(st, "Réseau partenaires", "team", Some(company)).await?;
+    let cm = user(st, "ines.lefebvre@carnet.demo", "Inès Lefebvre", "responsable_partenaires", partenaires, "fr").await?;
 
     group(st, "DV Laval", "Directeurs et représentants de la succursale de Laval", Some(laval), vec![dir, r1, r2]).await?;
     group(st, "DV Longueuil", "Équipe des ventes de Longueuil", Some(longueuil), vec![dir, r3]).await?;
@@ -93,7 +97,9 @@ pub async fn load(st: &AppState) -> Result<DemoLogin> {
     group(st, "Support", "Support de l'espace client", Some(service_laval), vec![s1]).await?;
     service(st, s1, &[t1, t2]).await?;
     let portal_email = portal(st).await?;
-    Ok(DemoLogin { email: ADMIN_EMAIL, password: PASSWORD, portal_email })
+    let partner_email = partners(st, partenaires, cm).await?;
+    presales(st, p1).await?;
+    Ok(DemoLogin { email: ADMIN_EMAIL, password: PASSWORD, portal_email, partner_email })
 }
 
 /// Realistic French customers: people for the dealership, companies with contacts for the
@@ -517,4 +523,231 @@ async fn portal(st: &AppState) -> Result<Option<String>> {
         first.get_or_insert(a.email);
     }
     Ok(first)
+}
+
+/// A few pre-sales requests in various statuses on the demo partners' eligible opportunities
+/// (none when there is no partner user yet, or when requests already exist).
+async fn presales(st: &AppState, engineer: i64) -> Result<()> {
+    use crate::presales::store::{self, By, RequestInput, SlotInput, Step};
+    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM presales_requests").fetch_one(&st.db.pool).await?;
+    if existing > 0 {
+        return Ok(());
+    }
+    // The eligible opportunities, with a partner user who follows opportunities.
+    let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "SELECT po.id, po.partner_id, u.id, u.name FROM partner_opportunities po \
+         JOIN value_list_items v ON v.list_code = 'partner_opportunity_type' AND v.code = po.opportunity_type \
+         JOIN partner_users u ON u.id = (SELECT MIN(x.id) FROM partner_users x WHERE x.partner_id = po.partner_id AND x.status = 'active' AND x.can_opportunities = 1) \
+         WHERE (' ' || v.flags || ' ') LIKE '% presales %' ORDER BY po.id LIMIT 6",
+    )
+    .fetch_all(&st.db.pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let team = By::Staff {
+        user_id: engineer,
+        presales: true,
+        actor: Actor { id: Some(engineer), name: "Thomas Pelletier".into(), request_id: None },
+    };
+    let zone = crate::settings::zone(&st.db).await?;
+    let now = st.now();
+    let day = 86_400_000;
+    let start = zone.day_start(now) + 9 * 3_600_000;
+    let slots = |from: i64, n: i64| -> Vec<SlotInput> {
+        (0..n)
+            .map(|i| SlotInput { engineer_id: None, start_at: start + (from + i) * day, end_at: start + (from + i) * day + 2 * 3_600_000 })
+            .collect()
+    };
+    let steps: [(&str, &str, Vec<Step>); 6] = [
+        ("demo", "Démonstration de la gestion commerciale et des achats pour 15 utilisateurs.", vec![Step::Submit { confirmed: true }]),
+        (
+            "atelier",
+            "Atelier de découverte des besoins logistiques (deux entrepôts).",
+            vec![Step::Submit { confirmed: true }, Step::Accept],
+        ),
+        ("demo", "Démonstration CRM et portail client.", vec![Step::Submit { confirmed: true }, Step::Accept, Step::Propose(slots(7, 3))]),
+        (
+            "cadrage",
+            "Cadrage du projet de migration depuis l'ancien ERP.",
+            vec![Step::Submit { confirmed: true }, Step::Accept, Step::Propose(slots(10, 2)), Step::PickSlot(0)],
+        ),
+        (
+            "demo",
+            "Démonstration de la production (ordres de fabrication).",
+            vec![
+                Step::Submit { confirmed: true },
+                Step::Accept,
+                Step::AskInfo("Quels modules le client utilise-t-il aujourd'hui ?".into()),
+            ],
+        ),
+        (
+            "soutenance",
+            "Soutenance de l'offre devant le comité de direction.",
+            vec![Step::Submit { confirmed: true }, Step::Refuse("Le client est hors de notre zone d'intervention.".into())],
+        ),
+    ];
+    for ((kind, description, steps), (opp, partner, user, name)) in steps.into_iter().zip(rows.iter().cycle()) {
+        let partner_side = By::Partner {
+            partner_id: *partner,
+            user_id: *user,
+            can_opportunities: true,
+            is_admin: false,
+            actor: Actor { id: None, name: name.clone(), request_id: None },
+        };
+        let input = RequestInput {
+            partner_opportunity_id: *opp,
+            description: description.into(),
+            intervention_type: kind.into(),
+            on_site: kind != "atelier",
+            place: (kind != "atelier").then(|| "Chez le client".to_string()),
+            desired_date: Some(zone.date(now + 14 * day)),
+            preferred_engineer_id: Some(engineer),
+        };
+        let r = store::create(&st.db, &partner_side, now, &input).await?;
+        for step in steps {
+            let (by, step) = match step {
+                Step::PickSlot(_) => {
+                    let first = store::slots(&st.db, r.id).await?.into_iter().next().map(|s| s.id).unwrap_or_default();
+                    (&partner_side, Step::PickSlot(first))
+                }
+                s @ (Step::Submit { .. } | Step::AskOtherDates(_) | Step::AnswerInfo(_)) => (&partner_side, s),
+                s => (&team, s),
+            };
+            store::act(&st.db, by, now, zone, r.id, step).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Two resellers followed by the channel manager, each with users (the first an
+/// administrator with the right "Opportunités"), a few opportunities (one "Primo", eligible
+/// for pre-sales), and two news items (one for every partner, one for the first only).
+/// Returns the first partner user's address.
+async fn partners(st: &AppState, unit: i64, channel_manager: i64) -> Result<Option<String>> {
+    use crate::partners::accounts::{self, Invitation};
+    use crate::partners::news::{self, NewsInput};
+    use crate::partners::store::{self, OpportunityForm, PartnerForm};
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT email FROM partner_users ORDER BY id LIMIT 1").fetch_optional(&st.db.pool).await?;
+    if existing.is_some() {
+        return Ok(existing);
+    }
+    let actor = Actor { id: Some(channel_manager), name: "Inès Lefebvre".into(), request_id: None };
+    let now = st.now();
+    /// (name, email, partner administrator, right "Opportunités")
+    type Person = (&'static str, &'static str, bool, bool);
+    const ORGS: &[(&str, &str, &[Person])] = &[
+        (
+            "Infogest Conseil",
+            "contact@infogest.example",
+            &[
+                ("Paul Martin", "paul.martin@infogest.example", true, true),
+                ("Claire Dubois", "claire.dubois@infogest.example", false, true),
+            ],
+        ),
+        ("Solutions Boréal", "info@boreal.example", &[("Antoine Roussel", "antoine.roussel@boreal.example", true, true)]),
+    ];
+    let mut first = None;
+    let mut partner_ids = Vec::new();
+    for (name, email, people) in ORGS {
+        let form = PartnerForm {
+            name: (*name).into(),
+            unit_id: unit.to_string(),
+            owner_id: channel_manager.to_string(),
+            email: (*email).into(),
+            phone: "+1 514 555 0100".into(),
+            active: Some("on".into()),
+            admin_invites: Some("on".into()),
+        };
+        let p = store::create_partner(&st.db, &actor, now, &form.parse()?).await?;
+        partner_ids.push(p.id);
+        for (pname, pemail, admin, opps) in *people {
+            let inv = Invitation {
+                email: crate::identity::Email::parse(pemail).map_err(|r| crate::error::Error::validation("email", r))?,
+                name: (*pname).into(),
+                language: crate::i18n::Lang::Fr,
+                is_admin: *admin,
+                can_opportunities: *opps,
+            };
+            let (a, secret) = accounts::invite(&st.db, &actor, now, p.id, &inv).await?;
+            accounts::set_password_by_link(&st.db, now, &secret, crate::portal::accounts::Purpose::Invite, PASSWORD).await?;
+            first.get_or_insert(a.email);
+        }
+    }
+    // Their opportunities, created as their first user would.
+    const OPPS: &[(usize, &str, &str, &str, &str, &str, &str)] = &[
+        (0, "Menuiserie Giraud", "Julien Giraud", "julien@giraud.example", "ERP Divalto infinity", "primo", "48000"),
+        (0, "Transports Morel", "Sandrine Morel", "s.morel@morel.example", "Module logistique", "extension", "12500"),
+        (0, "Cave des Coteaux", "Marc Vidal", "marc@coteaux.example", "Renouvellement maintenance", "renouvellement", "6200"),
+        (1, "Boulangeries Lemaire", "Anne Lemaire", "anne@lemaire.example", "ERP et CRM", "primo", "75000"),
+    ];
+    for (i, (org, customer, contact, cemail, product, kind, amount)) in OPPS.iter().enumerate() {
+        let Some(pid) = partner_ids.get(*org) else { continue };
+        let uid: i64 = sqlx::query_scalar("SELECT id FROM partner_users WHERE partner_id = $1 ORDER BY id LIMIT 1")
+            .bind(*pid)
+            .fetch_one(&st.db.pool)
+            .await?;
+        let Some(u) = partner_user(st, uid).await? else { continue };
+        let form = OpportunityForm {
+            customer_name: Some((*customer).into()),
+            contact_name: Some((*contact).into()),
+            contact_email: Some((*cemail).into()),
+            contact_phone: Some("+33 4 72 00 00 0".to_string() + &i.to_string()),
+            product_interest: Some((*product).into()),
+            amount: Some((*amount).into()),
+            expected_close_date: Some(format!("2027-0{}-15", i + 2)),
+            opportunity_type: Some((*kind).into()),
+            status: None,
+            description: Some(format!("{product} pour {customer}.")),
+        };
+        store::create_opportunity(&st.db, &u, &u.actor("demo"), now, &form.parse()?).await?;
+    }
+    let day = 86_400_000;
+    let all = NewsInput::parse(
+        "Divalto infinity 2027 : les nouveautés",
+        "La nouvelle version arrive en mars : tableaux de bord, CRM mobile et facturation électronique.",
+        "La version 2027 apporte :\n\n- des **tableaux de bord** personnalisables ;\n- le CRM mobile hors connexion ;\n- la facturation électronique.\n\nInscrivez-vous au webinaire partenaires : [programme](https://www.example.com/webinaire).",
+        Some(now - 3 * day),
+        "all",
+        Vec::new(),
+    )?;
+    news::create(&st.db, &actor, now, &all).await?;
+    if let Some(first_partner) = partner_ids.first() {
+        let some = NewsInput::parse(
+            "Programme de certification avant-vente",
+            "Deux sessions de certification sont ouvertes à vos consultants avant-vente.",
+            "Deux sessions ont lieu ce trimestre, à Lyon et à distance.\n\nDemandez l'inscription de vos consultants à votre responsable partenaire.",
+            Some(now - day),
+            "some",
+            vec![*first_partner],
+        )?;
+        news::create(&st.db, &actor, now, &some).await?;
+    }
+    Ok(first)
+}
+
+/// The partner user `id` as if logged in (for the demo's opportunities).
+async fn partner_user(st: &AppState, id: i64) -> Result<Option<crate::partners::PartnerUser>> {
+    let row: Option<(i64, String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT a.partner_id, p.name, a.name, a.email, a.is_admin, a.can_opportunities FROM partner_users a \
+         JOIN partners p ON p.id = a.partner_id WHERE a.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&st.db.pool)
+    .await?;
+    Ok(row.map(|(partner_id, partner_name, name, email, is_admin, can_opportunities)| crate::partners::PartnerUser {
+        user_id: id,
+        partner_id,
+        partner_name,
+        name,
+        email,
+        language: crate::i18n::Lang::Fr,
+        is_admin: is_admin != 0,
+        can_opportunities: can_opportunities != 0,
+        admin_invites: true,
+        csrf_token: String::new(),
+        session_hash: String::new(),
+        zone: crate::clock::Zone::default(),
+    }))
 }

@@ -191,6 +191,41 @@ pub fn builtin_lists() -> Vec<BuiltinList> {
             ],
         },
         BuiltinList {
+            code: "partner_opportunity_type",
+            name_fr: "Types d'opportunité partenaire",
+            name_en: "Partner opportunity types",
+            allowed_flags: "presales",
+            items: &[
+                ("primo", "Primo (nouveau client)", "Primo (new customer)", "presales"),
+                ("extension", "Extension (client existant)", "Upsell (existing customer)", ""),
+                ("renouvellement", "Renouvellement", "Renewal", ""),
+            ],
+        },
+        BuiltinList {
+            code: "partner_opportunity_status",
+            name_fr: "Statuts d'opportunité partenaire",
+            name_en: "Partner opportunity statuses",
+            allowed_flags: "initial won lost",
+            items: &[
+                ("nouvelle", "Nouvelle", "New", "initial"),
+                ("en_cours", "En cours", "In progress", ""),
+                ("gagnee", "Gagnée", "Won", "won"),
+                ("perdue", "Perdue", "Lost", "lost"),
+            ],
+        },
+        BuiltinList {
+            code: "presales_intervention_type",
+            name_fr: "Types d'intervention avant-vente",
+            name_en: "Pre-sales intervention types",
+            allowed_flags: "",
+            items: &[
+                ("demo", "Démonstration", "Demo", ""),
+                ("atelier", "Atelier", "Workshop", ""),
+                ("cadrage", "Cadrage", "Scoping", ""),
+                ("soutenance", "Soutenance", "Bid presentation", ""),
+            ],
+        },
+        BuiltinList {
             code: "opportunity_status",
             name_fr: "Statuts d'opportunité",
             name_en: "Opportunity statuses",

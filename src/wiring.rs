@@ -38,7 +38,8 @@ pub const HOUSEKEEPING: &str = "housekeeping";
 async fn housekeeping(ctx: &JobContext) -> anyhow::Result<String> {
     let now = ctx.clock.now_ms();
     let sessions = crate::identity::session::purge_expired(&ctx.db, now, ctx.config.session_idle_minutes * 60_000).await?
-        + crate::portal::session::purge_expired(&ctx.db, now, ctx.config.session_idle_minutes * 60_000).await?;
+        + crate::portal::session::purge_expired(&ctx.db, now, ctx.config.session_idle_minutes * 60_000).await?
+        + crate::portal::realm::PARTNER.purge_expired(&ctx.db, now, ctx.config.session_idle_minutes * 60_000).await?;
     let attempts = crate::identity::throttle::purge(&ctx.db, now).await?;
     let devices = crate::identity::throttle::devices::purge(&ctx.db, now).await?;
     let jobs = crate::jobs::purge_done(&ctx.db, now - 30 * 86_400_000).await?;

@@ -37,6 +37,8 @@ const EDIT_FORMS: &[(&str, &str)] = &[
     ("/admin/settings", "/admin/settings"),
     ("/admin/service-levels", "/admin/service-levels"),
     ("/admin/email-templates/{event}/{lang}", "/admin/email-templates/{event}/{lang}"),
+    ("/partners/{id}", "/partners/{id}/edit"),
+    ("/news/{id}", "/news/{id}"),
 ];
 
 /// UI POST routes that are not edits of a stored record: creations, deletions, sending,
@@ -144,6 +146,33 @@ const NOT_EDITS: &[&str] = &[
     "/admin/email-templates/{event}/{lang}/reset",
     "/admin/jobs/run/{kind}",
     "/admin/jobs/{id}/retry",
+    // Partners: creations, invitations and account actions (each audited).
+    "/partners",
+    "/partners/{id}/invite",
+    "/partners/{id}/users/{user}/{action}",
+    "/news",
+    "/news/{id}/image",
+    "/news/{id}/image/delete",
+    // The partner portal's own forms (its sessions, links, colleagues). Its opportunity edit
+    // is posted back unchanged in tests/partners.rs (a partner session, not a staff one).
+    "/partner/login",
+    "/partner/logout",
+    "/partner/language",
+    "/partner/reset",
+    "/partner/reset/{secret}",
+    "/partner/welcome/{secret}",
+    "/partner/opportunities",
+    "/partner/opportunities/{id}",
+    "/partner/colleagues",
+    "/partner/colleagues/{id}/{action}",
+    // Pre-sales requests: creation, and the workflow steps of both sides (each audited as its
+    // step). The partner's draft edit (`/partner/presales/{id}`) reads the posted fields onto the
+    // stored request and writes nothing when nothing changed: tests/presales.rs posts the form
+    // back as rendered and checks the history.
+    "/partner/presales",
+    "/partner/presales/{id}",
+    "/partner/presales/{id}/{step}",
+    "/presales/{id}/{step}",
 ];
 
 /// PATCH routes: (route, where the record is read as JSON, the key of its id in a list
@@ -220,6 +249,8 @@ struct Seed {
     intervention: i64,
     ret: i64,
     item: i64,
+    partner: i64,
+    news: i64,
 }
 
 async fn ok(api: &Api, method: &str, path: &str, body: Value) -> Value {
@@ -400,7 +431,32 @@ async fn seed(app: &TestApp) -> (Seed, Api) {
     }
     let (_, items) = api.get("/api/v1/lists/opportunity_status/items").await;
     let item = items["items"].as_array().unwrap().iter().find(|i| i["code"] == "pris_en_charge").unwrap()["id"].as_i64().unwrap();
+    let actor = carnet::access::Actor { id: Some(admin), name: "admin".into(), request_id: None };
+    let pf = carnet::partners::store::PartnerForm {
+        name: "Infogest Conseil".into(),
+        unit_id: branch.to_string(),
+        owner_id: admin.to_string(),
+        email: "contact@infogest.example".into(),
+        phone: "+33 4 72 00 00 00".into(),
+        active: Some("on".into()),
+        admin_invites: None,
+    };
+    let partner = carnet::partners::store::create_partner(&app.state.db, &actor, app.now(), &pf.parse().unwrap()).await.unwrap().id;
+    let other = carnet::partners::store::PartnerForm { name: "Boréal".into(), admin_invites: Some("on".into()), ..pf.clone() };
+    let other = carnet::partners::store::create_partner(&app.state.db, &actor, app.now(), &other.parse().unwrap()).await.unwrap().id;
+    let news_input = carnet::partners::news::NewsInput::parse(
+        "Nouveautés",
+        "Résumé",
+        "**Gras**\n\n- un\n- deux",
+        Some(app.now() - 86_400_000),
+        "some",
+        vec![partner, other],
+    )
+    .unwrap();
+    let news = carnet::partners::news::create(&app.state.db, &actor, app.now(), &news_input).await.unwrap().id;
     let s = Seed {
+        partner,
+        news,
         admin,
         branch,
         role,
@@ -423,7 +479,11 @@ async fn seed(app: &TestApp) -> (Seed, Api) {
 
 /// The route's path with the seeded records' ids.
 fn concrete(path: &str, s: &Seed) -> String {
-    let id = if path.contains("/users/") {
+    let id = if path.starts_with("/partners/") {
+        s.partner
+    } else if path.starts_with("/news/") {
+        s.news
+    } else if path.contains("/users/") {
         s.target_user
     } else if path.contains("/roles/") {
         s.role
@@ -477,6 +537,8 @@ async fn rows(app: &TestApp, s: &Seed) -> String {
         ("equipment", s.equipment),
         ("interventions", s.intervention),
         ("equipment_returns", s.ret),
+        ("partners", s.partner),
+        ("news_items", s.news),
     ];
     let mut out = String::new();
     for (table, id) in targets {
@@ -493,6 +555,7 @@ async fn rows(app: &TestApp, s: &Seed) -> String {
         "SELECT * FROM opportunity_stock_units ORDER BY opportunity_id, stock_unit_id",
         "SELECT * FROM intervention_technicians ORDER BY intervention_id, user_id",
         "SELECT * FROM value_list_items ORDER BY id",
+        "SELECT * FROM news_item_partners ORDER BY news_item_id, partner_id",
     ] {
         for r in row(app, sql).await {
             out.push_str(&format!("{sql}: {r:?}\n"));

@@ -31,6 +31,10 @@ struct Fixture {
     intervention: i64,
     ret: i64,
     document: i64,
+    partner: i64,
+    partner_opportunity: i64,
+    presales: i64,
+    news: i64,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -155,7 +159,80 @@ async fn fixture(app: &TestApp) -> Fixture {
     .await
     .unwrap()
     .id;
+    let partner_form = carnet::partners::store::PartnerForm {
+        name: "Revendeur".into(),
+        unit_id: branch.to_string(),
+        owner_id: user.to_string(),
+        active: Some("on".into()),
+        ..Default::default()
+    };
+    let partner = carnet::partners::store::create_partner(&app.state.db, &actor, app.now(), &partner_form.parse().unwrap()).await.unwrap();
+    let invitation = carnet::partners::accounts::Invitation {
+        email: carnet::identity::Email::parse("p@r.fr").unwrap(),
+        name: "P".into(),
+        language: carnet::i18n::Lang::Fr,
+        is_admin: true,
+        can_opportunities: true,
+    };
+    let (partner_account, _) = carnet::partners::accounts::invite(&app.state.db, &actor, app.now(), partner.id, &invitation).await.unwrap();
+    let partner_user = partner_account.id;
+    let pu = carnet::partners::PartnerUser {
+        user_id: partner_account.id,
+        partner_id: partner.id,
+        partner_name: partner.name.clone(),
+        name: "P".into(),
+        email: "p@r.fr".into(),
+        language: carnet::i18n::Lang::Fr,
+        is_admin: true,
+        can_opportunities: true,
+        admin_invites: true,
+        csrf_token: String::new(),
+        session_hash: String::new(),
+        zone: Default::default(),
+    };
+    let opp_form = carnet::partners::store::OpportunityForm {
+        customer_name: Some("Client final".into()),
+        opportunity_type: Some("primo".into()),
+        ..Default::default()
+    };
+    let partner_opportunity =
+        carnet::partners::store::create_opportunity(&app.state.db, &pu, &actor, app.now(), &opp_form.parse().unwrap()).await.unwrap().id;
+    // A submitted pre-sales request of that opportunity.
+    let by = carnet::presales::store::By::Partner {
+        partner_id: partner.id,
+        user_id: partner_user,
+        can_opportunities: true,
+        is_admin: true,
+        actor: actor.clone(),
+    };
+    let presales_input = carnet::presales::store::RequestInput {
+        partner_opportunity_id: partner_opportunity,
+        description: "Démo".into(),
+        intervention_type: "demo".into(),
+        on_site: false,
+        place: None,
+        desired_date: None,
+        preferred_engineer_id: None,
+    };
+    let presales = carnet::presales::store::create(&app.state.db, &by, app.now(), &presales_input).await.unwrap().id;
+    carnet::presales::store::act(
+        &app.state.db,
+        &by,
+        app.now(),
+        Default::default(),
+        presales,
+        carnet::presales::store::Step::Submit { confirmed: true },
+    )
+    .await
+    .unwrap();
+    let news_input = carnet::partners::news::NewsInput::parse("Titre", "Résumé", "Texte", Some(app.now()), "all", vec![]).unwrap();
+    let news = carnet::partners::news::create(&app.state.db, &actor, app.now(), &news_input).await.unwrap().id;
+    carnet::partners::news::set_image(&app.state.db, &actor, app.now(), news, Some(b"\x89PNG\r\n\x1a\nfixture".to_vec())).await.unwrap();
     Fixture {
+        partner: partner.id,
+        partner_opportunity,
+        presales,
+        news,
         document,
         intervention: iv["id"].as_i64().unwrap(),
         ret: rt["id"].as_i64().unwrap(),
@@ -181,7 +258,15 @@ async fn fixture(app: &TestApp) -> Fixture {
 
 /// The route's path with real ids of existing records, so that a refusal is about rights.
 fn concrete(path: &str, f: &Fixture) -> String {
-    let id = if path.contains("/roles/") {
+    let id = if path.starts_with("/presales/") {
+        f.presales
+    } else if path.starts_with("/partners/opportunities/") {
+        f.partner_opportunity
+    } else if path.starts_with("/partners/") {
+        f.partner
+    } else if path.starts_with("/news/") {
+        f.news
+    } else if path.contains("/roles/") {
         f.role
     } else if path.contains("/org-units/") {
         f.unit
@@ -225,12 +310,14 @@ fn concrete(path: &str, f: &Fixture) -> String {
         .replace("{cid}", &f.contact.to_string())
         .replace("{equipment_id}", &f.equipment.to_string())
         .replace("{role}", "requester")
+        .replace("{step}", "accept")
         .replace("{contact_id}", &f.contact.to_string())
         .replace("{code}", "request_type")
         .replace("{kind}", "housekeeping")
         .replace("{event}", "test_email")
         .replace("{lang}", "fr")
         .replace("{account}", "999999")
+        .replace("{user}", "999999")
         .replace("{action}", "deactivate")
         .replace("{secret}", "unknown")
 }
@@ -418,7 +505,7 @@ async fn anonymous_callers_are_refused_everywhere_but_public_routes() {
         let f = fixture(&app).await;
         let client = app.anon();
         for route in ROUTES {
-            if matches!(route.access, Access::Public | Access::PortalPublic) {
+            if route.access.is_public() {
                 continue;
             }
             let path = concrete(route.path, &f);
@@ -436,7 +523,13 @@ async fn anonymous_callers_are_refused_everywhere_but_public_routes() {
             } else {
                 assert_eq!(r.status(), 303, "{} {}", route.method, path);
                 // The customer portal has its own login.
-                let login = if route.access == Access::Portal { "/portal/login" } else { "/login" };
+                let login = if route.access == Access::Portal {
+                    "/portal/login"
+                } else if route.access.is_partner() {
+                    "/partner/login"
+                } else {
+                    "/login"
+                };
                 assert!(r.headers().get("location").unwrap().to_str().unwrap().starts_with(login), "{} {}", route.method, path);
             }
             assert_eq!(app.snapshot().await, before, "{} {} changed the database", route.method, path);
@@ -456,9 +549,9 @@ async fn administrators_can_open_every_page() {
         assert_eq!(s.post("/account/two-factor/setup", &[]).await.status(), 303);
         // The login page sends a logged-in user home.
         // The customer portal's pages are for portal users (tests/portal.rs).
-        for route in
-            ROUTES.iter().filter(|r| r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login" && !r.access.is_portal())
-        {
+        for route in ROUTES.iter().filter(|r| {
+            r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login" && !r.access.is_portal() && !r.access.is_partner()
+        }) {
             let path = concrete(route.path, &f);
             let (status, body) = s.get_text(&path).await;
             assert_eq!(status, 200, "GET {path}: {}", body.split("<main").nth(1).unwrap_or(&body).chars().take(700).collect::<String>());

@@ -85,6 +85,10 @@ rights! {
     ServiceMailSend => "service.mail.send", "service";
     ServiceMessages => "service.messages", "service";
     ServiceInboundManage => "service.inbound.manage", "service";
+    PresalesManage => "presales.manage", "presales";
+    PartnersRead => "partners.read", "partners";
+    PartnersManage => "partners.manage", "partners";
+    NewsPublish => "news.publish", "partners";
     AdminUsers => "admin.users", "admin";
     AdminRoles => "admin.roles", "admin";
     AdminOrg => "admin.org", "admin";

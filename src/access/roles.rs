@@ -369,6 +369,7 @@ pub fn defaults() -> Vec<RoleInput> {
                 CallsUpdate,
                 StockRead,
                 StockManage,
+                PartnersRead,
             ]
             .into_iter()
             .collect(),
@@ -470,7 +471,20 @@ pub fn defaults() -> Vec<RoleInput> {
                 .into_iter()
                 .collect(),
         ),
-        ("avant_vente", "Avant-vente", "Pre-sales engineer", Scope::Unit, [UsersRead, CustomersRead].into_iter().collect()),
+        (
+            "avant_vente",
+            "Avant-vente",
+            "Pre-sales engineer",
+            Scope::Unit,
+            [UsersRead, CustomersRead, MeetingsRead, PresalesManage].into_iter().collect(),
+        ),
+        (
+            "responsable_partenaires",
+            "Responsable partenaires",
+            "Channel manager",
+            Scope::Unit,
+            [UsersRead, PartnersRead, PartnersManage, NewsPublish].into_iter().collect(),
+        ),
     ];
     rows.into_iter()
         .map(|(code, fr, en, scope, rights)| RoleInput {

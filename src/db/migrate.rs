@@ -35,7 +35,9 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 18, name: "portal", sql: include_str!("../../migrations/0018_portal.sql") },
     Migration { version: 19, name: "messages", sql: include_str!("../../migrations/0019_messages.sql") },
     Migration { version: 20, name: "inbound_mail", sql: include_str!("../../migrations/0020_inbound_mail.sql") },
-    Migration { version: 25, name: "service_levels", sql: include_str!("../../migrations/0025_service_levels.sql") },
+    Migration { version: 21, name: "partners", sql: include_str!("../../migrations/0021_partners.sql") },
+    Migration { version: 22, name: "presales", sql: include_str!("../../migrations/0022_presales.sql") },
+    Migration { version: 23, name: "service_levels", sql: include_str!("../../migrations/0023_service_levels.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -46,6 +46,13 @@ pub enum Access {
     Portal,
     /// Anyone, on the portal's side (its login, its links); only the portal session is read.
     PortalPublic,
+    /// A logged-in partner user (`http::partner`); staff and customer portal sessions do not count.
+    Partner,
+    /// A logged-in partner user holding the partner right "Opportunités" (partner
+    /// opportunities and pre-sales requests).
+    PartnerOpportunities,
+    /// Anyone, on the partner portal's side (its login, its links); only the partner session is read.
+    PartnerPublic,
 }
 
 impl Access {
@@ -57,15 +64,23 @@ impl Access {
             Access::Right(r) => r.code().into(),
             Access::Portal => "portal".into(),
             Access::PortalPublic => "portal public".into(),
+            Access::Partner => "partner".into(),
+            Access::PartnerOpportunities => "partner: opportunities".into(),
+            Access::PartnerPublic => "partner public".into(),
         }
     }
     /// Routes of the customer portal: guarded by `http::portal::guard`, never by a staff session.
     pub fn is_portal(self) -> bool {
         matches!(self, Access::Portal | Access::PortalPublic)
     }
+    /// Routes of the partner portal: guarded by `http::partner::guard`, never by a staff or
+    /// customer portal session.
+    pub fn is_partner(self) -> bool {
+        matches!(self, Access::Partner | Access::PartnerOpportunities | Access::PartnerPublic)
+    }
     /// Routes anyone may call: they read a small body only.
     pub fn is_public(self) -> bool {
-        matches!(self, Access::Public | Access::PortalPublic)
+        matches!(self, Access::Public | Access::PortalPublic | Access::PartnerPublic)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod listing;
 pub mod lists;
 pub mod openapi;
 pub mod pages;
+pub mod partner;
 pub mod portal;
 pub mod request;
 pub mod router;

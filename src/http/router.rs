@@ -7,9 +7,9 @@ use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use super::auth::{guard, Access, PUBLIC_BODY_BYTES};
-use super::{api, listing, lists, openapi, pages, portal, AppState};
+use super::{api, listing, lists, openapi, pages, partner, portal, AppState};
 use crate::access::Right::*;
-use Access::{Authenticated, Enrolment, Portal, PortalPublic, Public, Right};
+use Access::{Authenticated, Enrolment, Partner, PartnerOpportunities, PartnerPublic, Portal, PortalPublic, Public, Right};
 
 /// A route as listed in the table: method, path (axum syntax) and required access.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +43,8 @@ macro_rules! routes {
     };
 }
 
-/// The guard a route's access calls for: the customer portal's (its own session) or the staff one.
+/// The guard a route's access calls for: the customer portal's or the partner portal's (each
+/// its own session) or the staff one.
 async fn dispatch(
     st: axum::extract::State<AppState>,
     access: Access,
@@ -52,6 +53,8 @@ async fn dispatch(
 ) -> axum::response::Response {
     if access.is_portal() {
         portal::guard(st.0, access, req, next).await
+    } else if access.is_partner() {
+        partner::guard(st.0, access, req, next).await
     } else {
         guard(st, access, req, next).await
     }
@@ -149,6 +152,12 @@ routes! {
     post "/stock" => Right(StockManage), pages::sales::stock_create;
     post "/stock/{id}" => Right(StockManage), pages::sales::stock_update;
 
+    // Pre-sales requests: the team's side (the partner's is under /partner).
+    get "/presales" => Right(PresalesManage), pages::presales::queue;
+    get "/presales/{id}" => Right(PresalesManage), pages::presales::show;
+    get "/presales/{id}/history" => Right(PresalesManage), pages::presales::history;
+    post "/presales/{id}/{step}" => Right(PresalesManage), pages::presales::step;
+
     // Service requests.
     get "/service/requests" => Right(ServiceRequestsRead), pages::service::list;
     get "/service/requests/export.csv" => Right(ServiceRequestsExport), listing::export::<lists::Requests>;
@@ -227,6 +236,62 @@ routes! {
     get "/portal/colleagues" => Portal, portal::pages::colleagues;
     post "/portal/colleagues" => Portal, portal::pages::invite_colleague;
     post "/portal/colleagues/{id}/{action}" => Portal, portal::pages::colleague_status;
+
+    // Partners (staff side): organisations and their users, their opportunities (by the
+    // staff user's visibility over the partner's channel manager and unit), news.
+    get "/partners" => Right(PartnersRead), partner::staff::list;
+    get "/partners/new" => Right(PartnersManage), partner::staff::new_form;
+    post "/partners" => Right(PartnersManage), partner::staff::create;
+    get "/partners/opportunities" => Right(PartnersRead), partner::staff::opportunities;
+    get "/partners/opportunities/{id}" => Right(PartnersRead), partner::staff::opportunity;
+    get "/partners/opportunities/{id}/history" => Right(PartnersRead), partner::staff::opportunity_history;
+    get "/partners/{id}" => Right(PartnersRead), partner::staff::show;
+    get "/partners/{id}/edit" => Right(PartnersManage), partner::staff::edit_form;
+    post "/partners/{id}" => Right(PartnersManage), partner::staff::update;
+    get "/partners/{id}/history" => Right(PartnersRead), partner::staff::history;
+    post "/partners/{id}/invite" => Right(PartnersManage), partner::staff::invite;
+    post "/partners/{id}/users/{user}/{action}" => Right(PartnersManage), partner::staff::user_action;
+    get "/news" => Right(NewsPublish), partner::staff::news_list;
+    get "/news/new" => Right(NewsPublish), partner::staff::news_new;
+    post "/news" => Right(NewsPublish), partner::staff::news_create;
+    get "/news/{id}" => Right(NewsPublish), partner::staff::news_edit;
+    post "/news/{id}" => Right(NewsPublish), partner::staff::news_update;
+    get "/news/{id}/image" => Right(NewsPublish), partner::staff::news_image;
+    post "/news/{id}/image" => Right(NewsPublish), partner::staff::news_image_upload;
+    post "/news/{id}/image/delete" => Right(NewsPublish), partner::staff::news_image_remove;
+
+    // The partner portal: its own login and session (never a staff or customer portal one),
+    // every page filtered by the partner user's organisation (http::partner).
+    get "/partner/login" => PartnerPublic, partner::pages::login_page;
+    post "/partner/login" => PartnerPublic, partner::pages::login_submit;
+    post "/partner/language" => PartnerPublic, partner::pages::set_language;
+    get "/partner/reset" => PartnerPublic, partner::pages::forgot_page;
+    post "/partner/reset" => PartnerPublic, partner::pages::forgot_submit;
+    get "/partner/welcome/{secret}" => PartnerPublic, partner::pages::welcome_page;
+    post "/partner/welcome/{secret}" => PartnerPublic, partner::pages::welcome_submit;
+    get "/partner/reset/{secret}" => PartnerPublic, partner::pages::reset_page;
+    post "/partner/reset/{secret}" => PartnerPublic, partner::pages::reset_submit;
+    post "/partner/logout" => Partner, partner::pages::logout;
+    get "/partner" => Partner, partner::pages::home;
+    get "/partner/opportunities" => PartnerOpportunities, partner::pages::opportunities;
+    get "/partner/opportunities/new" => PartnerOpportunities, partner::pages::new_opportunity;
+    post "/partner/opportunities" => PartnerOpportunities, partner::pages::create_opportunity;
+    get "/partner/opportunities/{id}" => PartnerOpportunities, partner::pages::opportunity;
+    get "/partner/opportunities/{id}/edit" => PartnerOpportunities, partner::pages::edit_opportunity;
+    post "/partner/opportunities/{id}" => PartnerOpportunities, partner::pages::update_opportunity;
+    get "/partner/presales" => PartnerOpportunities, partner::presales::list;
+    get "/partner/presales/new" => PartnerOpportunities, partner::presales::new_form;
+    post "/partner/presales" => PartnerOpportunities, partner::presales::create;
+    get "/partner/presales/{id}" => PartnerOpportunities, partner::presales::show;
+    get "/partner/presales/{id}/edit" => PartnerOpportunities, partner::presales::edit_form;
+    post "/partner/presales/{id}" => PartnerOpportunities, partner::presales::update;
+    post "/partner/presales/{id}/{step}" => PartnerOpportunities, partner::presales::step;
+    get "/partner/news" => Partner, partner::pages::news_list;
+    get "/partner/news/{id}" => Partner, partner::pages::news_item;
+    get "/partner/news/{id}/image" => Partner, partner::pages::news_image;
+    get "/partner/colleagues" => Partner, partner::pages::colleagues;
+    post "/partner/colleagues" => Partner, partner::pages::invite_colleague;
+    post "/partner/colleagues/{id}/{action}" => Partner, partner::pages::colleague_action;
 
     // Administration.
     get "/admin" => Authenticated, pages::admin::index;

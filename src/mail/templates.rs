@@ -58,11 +58,26 @@ fn sample_sla() -> Value {
            "request": {"id": 12, "number": "DEM-2026-000123", "priority": "haute"}, "target": "first_update", "due": "2026-12-07 09:30"})
 }
 
+fn sample_partner() -> Value {
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
+           "account": {"name": "Julie Roy", "email": "julie.roy@revendeur.example"}, "partner": {"name": "Infogest Conseil"},
+           "link_path": "/partner/welcome/exemple", "valid_hours": 168})
+}
+
 fn sample_portal() -> Value {
     json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
            "account": {"name": "Julie Roy", "email": "julie.roy@example.fr"}, "customer": {"name": "Boulangerie Martin"},
            "link_path": "/portal/welcome/exemple", "valid_hours": 168,
            "request": {"id": 12, "number": "DEM-2026-000123", "description": "Le four ne chauffe plus (Julie Roy)."}})
+}
+
+fn sample_presales() -> Value {
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Emma Lefebvre"},
+           "request": {"id": 12, "number": "AV-2026-000012", "customer": "Boulangerie Martin", "partner": "Revendeur Ouest",
+                       "status_fr": "Planifiée", "status_en": "Scheduled", "reason": null, "description": "Démonstration de la gestion commerciale"},
+           "step": {"fr": "L'équipe avant-vente propose des créneaux", "en": "The pre-sales team proposes slots"},
+           "message": "2026-12-08 09:00 – 11:00", "link_path": "/partner/presales/12",
+           "slot": {"when": "2026-12-08 09:00 – 11:00", "cancelled": false}})
 }
 
 const MEETING_TEXT_FR: &str = "Rendez-vous : {{ meeting.subject }}\nQuand : {{ meeting.start }} – {{ meeting.end }}\nOù : {{ meeting.location or '—' }}\nClient : {{ customer.name }}\nPriorité : {{ meeting.priority }} · Catégorie : {{ meeting.category }} · Statut : {{ meeting.status }}\nSuccursale : {{ meeting.branch or '—' }} · Langue : {{ meeting.language }}\nStock : {{ meeting.stock or '—' }}\nDépôt : {{ meeting.deposit_method or '—' }} · Signature électronique : {{ meeting.esign_status or '—' }} · Transfert : {% if meeting.transfer %}oui{% else %}non{% endif %}\nType de rendez-vous : {{ meeting.appointment_type or '—' }}\nReprésentant : {{ meeting.rep or '—' }}\nParticipants : {{ meeting.participants }}\n\n{{ meeting.description }}\n\n{{ app_url }}/meetings/{{ meeting.id }}\n";
@@ -230,6 +245,36 @@ pub fn events() -> &'static [EventDef] {
             en: ("Appointment cancelled: {{ meeting.subject }} — {{ meeting.start }}", MEETING_TEXT_EN, MEETING_HTML_EN),
         },
         EventDef {
+            code: "presales_step",
+            required: true,
+            sample: sample_presales,
+            fr: (
+                "Demande avant-vente {{ request.number }} : {{ step.fr }}",
+                "Bonjour,\n\n{{ step.fr }} ({{ actor.name }}).\nDemande {{ request.number }} — {{ request.customer }} ({{ request.partner }})\nStatut : {{ request.status_fr }}\n{% if message %}\n{{ message }}\n{% endif %}\nOuvrir la demande : {{ app_url }}{{ link_path }}\n",
+                "<p>Bonjour,</p><p>{{ step.fr }} ({{ actor.name }}).</p><p>Demande <strong>{{ request.number }}</strong> — {{ request.customer }} ({{ request.partner }})<br>Statut : {{ request.status_fr }}</p>{% if message %}<blockquote>{{ message }}</blockquote>{% endif %}<p><a href=\"{{ app_url }}{{ link_path }}\">Ouvrir la demande</a></p>",
+            ),
+            en: (
+                "Pre-sales request {{ request.number }}: {{ step.en }}",
+                "Hello,\n\n{{ step.en }} ({{ actor.name }}).\nRequest {{ request.number }} — {{ request.customer }} ({{ request.partner }})\nStatus: {{ request.status_en }}\n{% if message %}\n{{ message }}\n{% endif %}\nOpen the request: {{ app_url }}{{ link_path }}\n",
+                "<p>Hello,</p><p>{{ step.en }} ({{ actor.name }}).</p><p>Request <strong>{{ request.number }}</strong> — {{ request.customer }} ({{ request.partner }})<br>Status: {{ request.status_en }}</p>{% if message %}<blockquote>{{ message }}</blockquote>{% endif %}<p><a href=\"{{ app_url }}{{ link_path }}\">Open the request</a></p>",
+            ),
+        },
+        EventDef {
+            code: "presales_invitation",
+            required: true,
+            sample: sample_presales,
+            fr: (
+                "{% if slot.cancelled %}Annulé{% else %}Invitation{% endif %} : avant-vente {{ request.number }} le {{ slot.when }}",
+                "Bonjour,\n\n{% if slot.cancelled %}Le créneau avant-vente du {{ slot.when }} est annulé.{% else %}Le créneau avant-vente est confirmé : {{ slot.when }}.{% endif %}\nDemande {{ request.number }} — {{ request.customer }} ({{ request.partner }})\nL'invitation est jointe pour votre agenda.\n\nOuvrir la demande : {{ app_url }}{{ link_path }}\n",
+                "<p>Bonjour,</p><p>{% if slot.cancelled %}Le créneau avant-vente du <strong>{{ slot.when }}</strong> est annulé.{% else %}Le créneau avant-vente est confirmé : <strong>{{ slot.when }}</strong>.{% endif %}</p><p>Demande {{ request.number }} — {{ request.customer }} ({{ request.partner }})</p><p>L'invitation est jointe pour votre agenda.</p><p><a href=\"{{ app_url }}{{ link_path }}\">Ouvrir la demande</a></p>",
+            ),
+            en: (
+                "{% if slot.cancelled %}Cancelled{% else %}Invitation{% endif %}: pre-sales {{ request.number }} on {{ slot.when }}",
+                "Hello,\n\n{% if slot.cancelled %}The pre-sales slot of {{ slot.when }} is cancelled.{% else %}The pre-sales slot is confirmed: {{ slot.when }}.{% endif %}\nRequest {{ request.number }} — {{ request.customer }} ({{ request.partner }})\nThe invitation is attached for your calendar.\n\nOpen the request: {{ app_url }}{{ link_path }}\n",
+                "<p>Hello,</p><p>{% if slot.cancelled %}The pre-sales slot of <strong>{{ slot.when }}</strong> is cancelled.{% else %}The pre-sales slot is confirmed: <strong>{{ slot.when }}</strong>.{% endif %}</p><p>Request {{ request.number }} — {{ request.customer }} ({{ request.partner }})</p><p>The invitation is attached for your calendar.</p><p><a href=\"{{ app_url }}{{ link_path }}\">Open the request</a></p>",
+            ),
+        },
+        EventDef {
             code: "request_message",
             required: true,
             sample: sample_message,
@@ -315,6 +360,36 @@ pub fn events() -> &'static [EventDef] {
             ),
             en: (
                 "New password for the {{ app_name }} customer portal",
+                "Hello {{ account.name }},\n\nTo choose a new password, open this link (valid {{ valid_hours }} hours, once):\n{{ app_url }}{{ link_path }}\n\nIf you did not ask for it, ignore this message: your password does not change.\n",
+                "<p>Hello {{ account.name }},</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choose a new password</a> (the link is valid {{ valid_hours }} hours, once).</p><p>If you did not ask for it, ignore this message: your password does not change.</p>",
+            ),
+        },
+        EventDef {
+            code: "partner_invitation",
+            required: true,
+            sample: sample_partner,
+            fr: (
+                "Votre accès à l'espace partenaire {{ app_name }} ({{ partner.name }})",
+                "Bonjour {{ account.name }},\n\n{{ actor.name }} vous invite dans l'espace partenaire {{ app_name }} pour {{ partner.name }} : vos opportunités, vos demandes avant-vente et nos actualités.\nChoisissez votre mot de passe ici (lien valable {{ valid_hours }} heures, utilisable une fois) :\n{{ app_url }}{{ link_path }}\n\nVotre identifiant : {{ account.email }}\n",
+                "<p>Bonjour {{ account.name }},</p><p>{{ actor.name }} vous invite dans l'espace partenaire {{ app_name }} pour <strong>{{ partner.name }}</strong> : vos opportunités, vos demandes avant-vente et nos actualités.</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choisir mon mot de passe</a> (lien valable {{ valid_hours }} heures, utilisable une fois)</p><p>Votre identifiant : <strong>{{ account.email }}</strong></p>",
+            ),
+            en: (
+                "Your access to the {{ app_name }} partner portal ({{ partner.name }})",
+                "Hello {{ account.name }},\n\n{{ actor.name }} invites you to the {{ app_name }} partner portal for {{ partner.name }}: your opportunities, your pre-sales requests and our news.\nChoose your password here (the link is valid {{ valid_hours }} hours, once):\n{{ app_url }}{{ link_path }}\n\nYour login: {{ account.email }}\n",
+                "<p>Hello {{ account.name }},</p><p>{{ actor.name }} invites you to the {{ app_name }} partner portal for <strong>{{ partner.name }}</strong>: your opportunities, your pre-sales requests and our news.</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choose my password</a> (the link is valid {{ valid_hours }} hours, once)</p><p>Your login: <strong>{{ account.email }}</strong></p>",
+            ),
+        },
+        EventDef {
+            code: "partner_password_reset",
+            required: true,
+            sample: sample_partner,
+            fr: (
+                "Nouveau mot de passe pour l'espace partenaire {{ app_name }}",
+                "Bonjour {{ account.name }},\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable {{ valid_hours }} heures, utilisable une fois) :\n{{ app_url }}{{ link_path }}\n\nSi vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.\n",
+                "<p>Bonjour {{ account.name }},</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choisir un nouveau mot de passe</a> (lien valable {{ valid_hours }} heures, utilisable une fois).</p><p>Si vous n'avez rien demandé, ignorez ce message : votre mot de passe ne change pas.</p>",
+            ),
+            en: (
+                "New password for the {{ app_name }} partner portal",
                 "Hello {{ account.name }},\n\nTo choose a new password, open this link (valid {{ valid_hours }} hours, once):\n{{ app_url }}{{ link_path }}\n\nIf you did not ask for it, ignore this message: your password does not change.\n",
                 "<p>Hello {{ account.name }},</p><p><a href=\"{{ app_url }}{{ link_path }}\">Choose a new password</a> (the link is valid {{ valid_hours }} hours, once).</p><p>If you did not ask for it, ignore this message: your password does not change.</p>",
             ),

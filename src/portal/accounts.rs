@@ -159,23 +159,8 @@ async fn invitee(tx: &mut Tx, customer_id: i64, contact_id: Option<i64>) -> Resu
 /// Creates a single-use link for `account_id` (earlier unused links of the same purpose stop
 /// working) and returns its secret.
 async fn new_link(tx: &mut Tx, now: Millis, account_id: i64, purpose: Purpose) -> Result<String> {
-    sqlx::query("UPDATE portal_links SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL")
-        .bind(now)
-        .bind(account_id)
-        .bind(purpose.code())
-        .execute(&mut **tx)
-        .await?;
-    let secret = new_secret();
     let ttl = if purpose == Purpose::Invite { INVITE_TTL_MS } else { RESET_TTL_MS };
-    sqlx::query("INSERT INTO portal_links (token_hash, account_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(hash_secret(&secret))
-        .bind(account_id)
-        .bind(purpose.code())
-        .bind(now)
-        .bind(now + ttl)
-        .execute(&mut **tx)
-        .await?;
-    Ok(secret)
+    super::realm::PORTAL.new_link(tx, now, account_id, purpose.code(), ttl).await
 }
 
 /// Queues the email carrying a link, in the account's language.

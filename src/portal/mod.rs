@@ -10,6 +10,7 @@
 //!   of another organisation is `None`, exactly as an unknown id.
 
 pub mod accounts;
+pub mod realm;
 pub mod session;
 pub mod store;
 

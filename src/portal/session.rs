@@ -10,41 +10,21 @@ use crate::clock::Millis;
 use crate::db::Db;
 use crate::error::Result;
 use crate::i18n::Lang;
-use crate::identity::session::{hash_secret, new_secret};
+use crate::identity::session::hash_secret;
 
 pub const COOKIE: &str = "carnet_portal";
 /// The cookie's name when served over https.
 pub const HOST_COOKIE: &str = "__Host-carnet_portal";
 
-pub struct NewSession {
-    pub secret: String,
-}
+pub use super::realm::NewSession;
+use super::realm::PORTAL;
 
 pub async fn create(db: &Db, account_id: i64, now: Millis, max_ms: Millis, ip: &str, user_agent: &str) -> Result<NewSession> {
-    let secret = new_secret();
-    let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO portal_sessions (id_hash, account_id, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
-    )
-    .bind(hash_secret(&secret))
-    .bind(account_id)
-    .bind(new_secret())
-    .bind(now)
-    .bind(now + max_ms)
-    .bind(ip)
-    .bind(user_agent.chars().take(300).collect::<String>())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE portal_accounts SET last_login_at = $1 WHERE id = $2").bind(now).bind(account_id).execute(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(NewSession { secret })
+    PORTAL.create_session(db, account_id, now, max_ms, ip, user_agent).await
 }
 
 pub async fn end(db: &Db, id_hash: &str) -> Result<()> {
-    sqlx::query("DELETE FROM portal_sessions WHERE id_hash = $1").bind(id_hash).execute(&db.pool).await?;
-    db.auth_changed();
-    Ok(())
+    PORTAL.end_session(db, id_hash).await
 }
 
 #[derive(FromRow)]
@@ -82,7 +62,7 @@ pub async fn user(db: &Db, secret: &str, now: Millis, idle_ms: Millis) -> Result
     .await?;
     let Some(r) = row else { return Ok(None) };
     if now - r.last_seen_at > 60_000 {
-        sqlx::query("UPDATE portal_sessions SET last_seen_at = $1 WHERE id_hash = $2").bind(now).bind(&hash).execute(&db.pool).await?;
+        PORTAL.touch(db, &hash, now).await?;
     }
     Ok(Some(PortalUser {
         account_id: r.account_id,
@@ -102,13 +82,5 @@ pub async fn user(db: &Db, secret: &str, now: Millis, idle_ms: Millis) -> Result
 
 /// Deletes expired portal sessions and spent or expired links (housekeeping).
 pub async fn purge_expired(db: &Db, now: Millis, idle_ms: Millis) -> Result<u64> {
-    let s = sqlx::query("DELETE FROM portal_sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
-        .bind(now)
-        .bind(now - idle_ms)
-        .execute(&db.pool)
-        .await?
-        .rows_affected();
-    let l =
-        sqlx::query("DELETE FROM portal_links WHERE expires_at <= $1").bind(now - 30 * 86_400_000).execute(&db.pool).await?.rows_affected();
-    Ok(s + l)
+    PORTAL.purge_expired(db, now, idle_ms).await
 }

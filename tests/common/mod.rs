@@ -198,6 +198,25 @@ impl TestApp {
         Ok(Session { client, csrf, url: self.url.clone() })
     }
 
+    /// Logs in to the partner portal through its form; the session or the failing status.
+    pub async fn partner_login(&self, email: &str, password: &str) -> Result<Session, StatusCode> {
+        let client = Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
+        let page = client.get(format!("{}/partner/login", self.url)).send().await.expect("login page").text().await.expect("text");
+        let token = extract(&page, "name=\"token\" value=\"").expect("partner form token");
+        let resp = client
+            .post(format!("{}/partner/login", self.url))
+            .form(&[("email", email), ("password", password), ("token", &token), ("next", "/partner")])
+            .send()
+            .await
+            .expect("partner login post");
+        if resp.status() != StatusCode::SEE_OTHER {
+            return Err(resp.status());
+        }
+        let home = client.get(format!("{}/partner", self.url)).send().await.expect("home").text().await.expect("text");
+        let csrf = extract(&home, "name=\"_csrf\" value=\"").expect("csrf token on partner page");
+        Ok(Session { client, csrf, url: self.url.clone() })
+    }
+
     /// A client without cookies, for the API with a bearer token.
     pub fn api(&self, token: &str) -> Api {
         Api { client: Client::builder().redirect(Policy::none()).build().expect("client"), token: token.to_string(), url: self.url.clone() }
@@ -252,6 +271,19 @@ impl TestApp {
             ("request_equipment", "request_id, equipment_id, symptom"),
             ("portal_accounts", "id, customer_id, email, status, is_admin, calendar_hash, updated_at"),
             ("portal_links", "token_hash, account_id, purpose, used_at"),
+            ("partners", "id, name, active, unit_id, owner_id, admin_invites, updated_at"),
+            ("partner_users", "id, partner_id, email, status, is_admin, can_opportunities, language, updated_at"),
+            ("partner_links", "token_hash, user_id, purpose, used_at"),
+            ("partner_opportunities", "id, partner_id, customer_name, opportunity_type, status, amount_cents, updated_at"),
+            ("news_items", "id, title, published_at, audience, updated_at"),
+            ("news_item_partners", "news_item_id, partner_id"),
+            ("news_reads", "user_id, news_item_id"),
+            (
+                "presales_requests",
+                "id, partner_id, partner_opportunity_id, status, previous_status, engineer_id, reason, round, accepted_slot_id, updated_at",
+            ),
+            ("presales_slots", "id, request_id, round, engineer_id, start_at, end_at"),
+            ("presales_messages", "id, request_id, kind, body"),
         ];
         let mut out = String::new();
         for (t, cols) in tables {

@@ -8,6 +8,7 @@ pub mod directory;
 pub mod history;
 pub mod imports;
 pub mod inbound;
+pub mod presales;
 pub mod sales;
 pub mod service;
 pub mod two_factor;
@@ -56,7 +57,10 @@ const SECTIONS: &[(&str, &str, &[Right])] = &[
     ("/opportunities", "nav.opportunities", &[Right::OpportunitiesRead]),
     ("/calendar", "nav.calendar", &[Right::MeetingsRead]),
     ("/service/requests", "nav.service", &[Right::ServiceRequestsRead]),
+    ("/presales", "nav.presales", &[Right::PresalesManage]),
     ("/users", "nav.team", &[Right::UsersRead]),
+    ("/partners", "nav.partners", &[Right::PartnersRead]),
+    ("/news", "nav.news", &[Right::NewsPublish]),
     (
         "/admin",
         "nav.admin",
@@ -190,6 +194,15 @@ pub fn form_error(c: &Ctx, e: Error) -> Result<FormErrors, HttpError> {
     match e {
         Error::Validation(f) | Error::Conflict(f) => Ok(FormErrors::from(f, c.tr)),
         Error::InvalidState { reason } => Ok(FormErrors::general(c.tr, reason)),
+        other => Err(other.into()),
+    }
+}
+
+/// [`form_error`] for pages without a staff context (the partner portal): the language alone.
+pub fn form_error_tr(tr: Tr, e: Error) -> Result<FormErrors, HttpError> {
+    match e {
+        Error::Validation(f) | Error::Conflict(f) => Ok(FormErrors::from(f, tr)),
+        Error::InvalidState { reason } => Ok(FormErrors::general(tr, reason)),
         other => Err(other.into()),
     }
 }
@@ -534,6 +547,12 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
     }
     if c.p.can(Right::UsersRead) {
         tiles.push(Tile { href: "/users", title: c.tr.t("nav.team"), text: c.tr.t("home.team_text") });
+    }
+    if c.p.can(Right::PartnersRead) {
+        tiles.push(Tile { href: "/partners", title: c.tr.t("nav.partners"), text: c.tr.t("home.partners_text") });
+    }
+    if c.p.can(Right::NewsPublish) {
+        tiles.push(Tile { href: "/news", title: c.tr.t("nav.news"), text: c.tr.t("home.news_text") });
     }
     for (href, key, right) in admin::SECTIONS {
         if c.p.can(*right) {

@@ -243,6 +243,19 @@ pub struct Day {
     pub date: String,
     pub today: bool,
     pub meetings: Vec<Meeting>,
+    /// Accepted pre-sales slots (for those who handle pre-sales requests).
+    pub presales: Vec<PresalesItem>,
+}
+
+/// An accepted pre-sales slot in a calendar.
+#[derive(Debug, Clone)]
+pub struct PresalesItem {
+    pub id: i64,
+    pub number: String,
+    pub customer: String,
+    pub engineer: String,
+    pub start_at: i64,
+    pub end_at: i64,
 }
 
 #[derive(Template)]
@@ -312,6 +325,23 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
         (None, None) => CalendarOf::All,
     };
     let items = meetings::calendar(&st.db, &c.p.visibility, of, from, to).await?;
+    // The accepted pre-sales slots: a user's own, or everyone's on the calendar of all.
+    let presales: Vec<PresalesItem> = match of {
+        _ if !c.p.can(crate::access::Right::PresalesManage) => Vec::new(),
+        CalendarOf::User(u) => crate::presales::store::accepted_slots(&st.db, Some(u), from, to).await?,
+        CalendarOf::All => crate::presales::store::accepted_slots(&st.db, None, from, to).await?,
+        CalendarOf::Branch(_) => Vec::new(),
+    }
+    .into_iter()
+    .map(|(r, s)| PresalesItem {
+        id: r.id,
+        number: r.number,
+        customer: format!("{} ({})", r.customer_name, r.partner_name),
+        engineer: s.engineer_name,
+        start_at: s.start_at,
+        end_at: s.end_at,
+    })
+    .collect();
     let mut days = Vec::new();
     for &d in &window.days {
         let ds = fmt(d);
@@ -320,6 +350,7 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
             label: format!("{wd} {}", d.format("%d/%m")),
             today: d == today,
             meetings: items.iter().filter(|m| zone.date(m.start_at) == ds).cloned().collect(),
+            presales: presales.iter().filter(|p| zone.date(p.start_at) == ds).cloned().collect(),
             date: ds,
         });
     }

@@ -1,0 +1,456 @@
+//! Pre-sales requests: the seed's workflow through the store (both databases), the tenant
+//! boundary between partners, the emails to the other side and the invitation of the accepted
+//! slot, and the team's pages as the pre-sales engineer uses them.
+
+mod common;
+
+use carnet::audit::Actor;
+use carnet::clock::Zone;
+use carnet::error::Error;
+use carnet::presales::store::{self, By, RequestInput, SlotInput, Step};
+use carnet::presales::Status;
+use common::{each_backend, TestApp};
+use reqwest::StatusCode;
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+
+struct World {
+    engineer: i64,
+    a: By,
+    a_without_right: By,
+    b: By,
+    team: By,
+    outsider: By,
+    opp_a: i64,
+    opp_a_other_type: i64,
+    opp_b: i64,
+}
+
+async fn exec(app: &TestApp, sql: &str) {
+    sqlx::query(sql).execute(&app.state.db.pool).await.expect(sql);
+}
+
+async fn id_of(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.state.db.pool).await.expect(sql)
+}
+
+fn actor(name: &str) -> Actor {
+    Actor { id: None, name: name.into(), request_id: None }
+}
+
+/// Two partners (A and B), their users and opportunities, a pre-sales engineer in the team's
+/// group, and a staff user without the right.
+async fn world(app: &TestApp) -> World {
+    let company = app.unit("Éditeur", "company", None).await;
+    let unit = app.unit("Siège", "branch", Some(company)).await;
+    let engineer = app.user("emma.avantvente@test.example", "avant_vente", Some(unit)).await;
+    let rep = app.user("rene.rep@test.example", "representant", Some(unit)).await;
+    let now = app.now();
+    exec(app, &format!("INSERT INTO user_groups (name, description, org_unit_id, created_at, updated_at) VALUES ('Avant-vente', '', NULL, {now}, {now})")).await;
+    let g = id_of(app, "SELECT id FROM user_groups WHERE name = 'Avant-vente'").await;
+    exec(app, &format!("INSERT INTO user_group_members (group_id, user_id) VALUES ({g}, {engineer})")).await;
+    for name in ["Revendeur Ouest", "Revendeur Est"] {
+        exec(
+            app,
+            &format!(
+                "INSERT INTO partners (name, active, unit_id, owner_id, admin_invites, created_at, updated_at) VALUES ('{name}', 1, {unit}, {rep}, 1, {now}, {now})"
+            ),
+        )
+        .await;
+    }
+    let pa = id_of(app, "SELECT id FROM partners WHERE name = 'Revendeur Ouest'").await;
+    let pb = id_of(app, "SELECT id FROM partners WHERE name = 'Revendeur Est'").await;
+    let user = |partner: i64, email: &str, can: i64| {
+        format!(
+            "INSERT INTO partner_users (partner_id, email, name, language, is_admin, can_opportunities, status, invited_by_name, invited_at, created_at, updated_at) \
+             VALUES ({partner}, '{email}', '{email}', 'fr', 0, {can}, 'active', 'test', {now}, {now}, {now})"
+        )
+    };
+    exec(app, &user(pa, "paul@ouest.example", 1)).await;
+    exec(app, &user(pa, "nina@ouest.example", 0)).await;
+    exec(app, &user(pb, "bob@est.example", 1)).await;
+    let ua = id_of(app, "SELECT id FROM partner_users WHERE email = 'paul@ouest.example'").await;
+    let ua2 = id_of(app, "SELECT id FROM partner_users WHERE email = 'nina@ouest.example'").await;
+    let ub = id_of(app, "SELECT id FROM partner_users WHERE email = 'bob@est.example'").await;
+    let opp = |partner: i64, customer: &str, kind: &str| {
+        format!(
+            "INSERT INTO partner_opportunities (partner_id, customer_name, opportunity_type, status, created_at, updated_at) \
+             VALUES ({partner}, '{customer}', '{kind}', 'nouvelle', {now}, {now})"
+        )
+    };
+    exec(app, &opp(pa, "Boulangerie Martin", "primo")).await;
+    exec(app, &opp(pa, "Garage Leroy", "extension")).await;
+    exec(app, &opp(pb, "Pharmacie Roux", "primo")).await;
+    World {
+        engineer,
+        a: By::Partner { partner_id: pa, user_id: ua, can_opportunities: true, is_admin: false, actor: actor("Paul (Revendeur Ouest)") },
+        a_without_right: By::Partner { partner_id: pa, user_id: ua2, can_opportunities: false, is_admin: false, actor: actor("Nina") },
+        b: By::Partner { partner_id: pb, user_id: ub, can_opportunities: true, is_admin: false, actor: actor("Bob (Revendeur Est)") },
+        team: By::Staff { user_id: engineer, presales: true, actor: Actor { id: Some(engineer), name: "Emma".into(), request_id: None } },
+        outsider: By::Staff { user_id: rep, presales: false, actor: Actor { id: Some(rep), name: "René".into(), request_id: None } },
+        opp_a: id_of(app, "SELECT id FROM partner_opportunities WHERE customer_name = 'Boulangerie Martin'").await,
+        opp_a_other_type: id_of(app, "SELECT id FROM partner_opportunities WHERE customer_name = 'Garage Leroy'").await,
+        opp_b: id_of(app, "SELECT id FROM partner_opportunities WHERE customer_name = 'Pharmacie Roux'").await,
+    }
+}
+
+fn demo(opp: i64) -> RequestInput {
+    RequestInput {
+        partner_opportunity_id: opp,
+        description: "Démonstration de la gestion commerciale".into(),
+        intervention_type: "demo".into(),
+        on_site: true,
+        place: Some("12 rue des Lilas, Nantes".into()),
+        desired_date: Some("2026-12-15".into()),
+        preferred_engineer_id: None,
+    }
+}
+
+fn slots(app: &TestApp, first_day: i64, n: usize) -> Vec<SlotInput> {
+    (0..n as i64)
+        .map(|i| SlotInput {
+            engineer_id: None,
+            start_at: app.now() + (first_day + i) * DAY,
+            end_at: app.now() + (first_day + i) * DAY + 2 * HOUR,
+        })
+        .collect()
+}
+
+async fn status_of(app: &TestApp, id: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM presales_requests WHERE id = $1").bind(id).fetch_one(&app.state.db.pool).await.expect("status")
+}
+
+async fn emails(app: &TestApp, event: &str, id: i64) -> Vec<String> {
+    sqlx::query_scalar("SELECT to_addrs FROM emails WHERE event = $1 AND entity_type = 'presales_request' AND entity_id = $2 ORDER BY id")
+        .bind(event)
+        .bind(id)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .expect("emails")
+}
+
+fn is_not_found<T: std::fmt::Debug>(r: Result<T, Error>) -> bool {
+    matches!(r, Err(Error::NotFound))
+}
+
+#[tokio::test]
+async fn the_seed_workflow_through_the_store_and_the_tenant_boundary() {
+    each_backend(|app| async move {
+        let w = world(&app).await;
+        let db = &app.state.db;
+        let z = Zone::default();
+        let act = |by: &By, id: i64, step: Step| {
+            let by = by.clone();
+            let db = db.clone();
+            let now = app.now();
+            async move { store::act(&db, &by, now, z, id, step).await }
+        };
+
+        // Creation: only from the partner's own eligible opportunity, by a user with the right.
+        let r = store::create(db, &w.a, app.now(), &demo(w.opp_a)).await.expect("create");
+        assert_eq!(r.status(), Status::Brouillon);
+        assert!(r.number.starts_with("AV-"), "{}", r.number);
+        let err = store::create(db, &w.a, app.now(), &demo(w.opp_a_other_type)).await.expect_err("not eligible");
+        assert!(matches!(&err, Error::Validation(f) if f.get("partner_opportunity_id") == Some("error.presales_not_eligible")), "{err:?}");
+        let err = store::create(db, &w.a, app.now(), &demo(w.opp_b)).await.expect_err("another partner's opportunity");
+        assert!(matches!(&err, Error::Validation(f) if f.get("partner_opportunity_id") == Some("error.invalid_choice")), "{err:?}");
+        assert!(matches!(store::create(db, &w.a_without_right, app.now(), &demo(w.opp_a)).await, Err(Error::Forbidden)));
+        let id = r.id;
+
+        // A draft is the partner's alone.
+        assert!(store::get_for_team(db, id).await.expect("get").is_none());
+        assert!(is_not_found(act(&w.team, id, Step::Accept).await));
+
+        // Submission needs the confirmation.
+        assert!(matches!(act(&w.a, id, Step::Submit { confirmed: false }).await, Err(Error::Validation(_))));
+        assert_eq!(act(&w.a, id, Step::Submit { confirmed: true }).await.expect("submit").status(), Status::ATraiter);
+        assert_eq!(emails(&app, "presales_step", id).await.len(), 1, "the team's group is told");
+        assert!(emails(&app, "presales_step", id).await[0].contains("emma.avantvente@test.example"));
+
+        // Tenant boundary: partner B sees and changes nothing of A's request.
+        let before = app.snapshot().await;
+        assert!(store::get_for_partner(db, match &w.b { By::Partner { partner_id, .. } => *partner_id, _ => 0 }, id).await.expect("get").is_none());
+        for step in [
+            Step::Submit { confirmed: true },
+            Step::AskOtherDates("autre".into()),
+            Step::AnswerInfo("réponse".into()),
+            Step::Cancel("motif".into()),
+            Step::PickSlot(1),
+            Step::Edit(demo(w.opp_b)),
+        ] {
+            assert!(is_not_found(act(&w.b, id, step).await), "partner B reaches A's request");
+        }
+        // Staff without the right, and a partner user without it, are refused.
+        assert!(matches!(act(&w.outsider, id, Step::Accept).await, Err(Error::Forbidden)));
+        assert!(matches!(act(&w.a_without_right, id, Step::Cancel("x".into())).await, Err(Error::Forbidden)));
+        // The partner cannot do the team's steps.
+        assert!(matches!(act(&w.a, id, Step::Accept).await, Err(Error::Forbidden)));
+        assert_eq!(app.snapshot().await, before, "refusals change nothing");
+
+        // The team accepts: the accepting engineer takes it.
+        let r = act(&w.team, id, Step::Accept).await.expect("accept");
+        assert_eq!((r.status(), r.engineer_id), (Status::EnCours, Some(w.engineer)));
+        let to_partner = emails(&app, "presales_step", id).await;
+        assert!(to_partner.last().expect("email").contains("paul@ouest.example"), "{to_partner:?}");
+        assert!(!to_partner.last().expect("email").contains("nina@ouest.example"), "users without the right are not told");
+
+        // Three slots, then "none fits", then new slots; the first round stays in the history.
+        assert!(matches!(act(&w.team, id, Step::Propose(slots(&app, 3, 4))).await, Err(Error::Validation(_))), "at most three");
+        assert_eq!(act(&w.team, id, Step::Propose(slots(&app, 3, 3))).await.expect("propose").status(), Status::Planifiee);
+        let first_round: Vec<i64> = store::slots(db, id).await.expect("slots").iter().map(|s| s.id).collect();
+        assert_eq!(first_round.len(), 3);
+        assert!(matches!(act(&w.a, id, Step::AskOtherDates("  ".into())).await, Err(Error::Validation(_))), "expectations required");
+        let r = act(&w.a, id, Step::AskOtherDates("Plutôt un mardi matin".into())).await.expect("other dates");
+        assert_eq!(r.status(), Status::EnCours);
+        act(&w.team, id, Step::Propose(slots(&app, 10, 2))).await.expect("propose again");
+        let all = store::slots(db, id).await.expect("slots");
+        assert_eq!(all.len(), 5, "earlier proposals are kept");
+        assert!(matches!(act(&w.a, id, Step::PickSlot(first_round[0])).await, Err(Error::Validation(_))), "an earlier round's slot");
+
+        // Information asked and answered: back to the status before.
+        let r = act(&w.team, id, Step::AskInfo("Combien d'utilisateurs ?".into())).await.expect("ask info");
+        assert_eq!((r.status(), r.previous_status.as_deref()), (Status::EnAttenteInfo, Some("planifiee")));
+        let r = act(&w.a, id, Step::AnswerInfo("Douze".into())).await.expect("answer");
+        assert_eq!((r.status(), r.previous_status.as_deref()), (Status::Planifiee, None));
+
+        // The partner accepts a slot of the current round: done, invitation to both sides.
+        let chosen = all.iter().find(|s| s.round == 2).expect("round 2").clone();
+        let r = act(&w.a, id, Step::PickSlot(chosen.id)).await.expect("pick");
+        assert_eq!((r.status(), r.accepted_slot_id), (Status::Terminee, Some(chosen.id)));
+        let invitations = emails(&app, "presales_invitation", id).await;
+        assert_eq!(invitations.len(), 2, "{invitations:?}");
+        assert!(invitations.iter().any(|t| t.contains("paul@ouest.example")) && invitations.iter().any(|t| t.contains("emma.avantvente@test.example")));
+        let ics: Vec<u8> = sqlx::query_scalar(
+            "SELECT a.content FROM email_attachments a JOIN emails e ON e.id = a.email_id WHERE e.event = 'presales_invitation' AND e.entity_id = $1 LIMIT 1",
+        )
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("ics");
+        let ics = String::from_utf8(ics).expect("utf-8");
+        assert!(ics.contains("METHOD:REQUEST") && ics.contains(&format!("UID:presales-{id}@")), "{ics}");
+
+        // The engineer is now busy then (the calendar helper finds it), and a slot over it conflicts.
+        let mut conn = db.pool.acquire().await.expect("conn");
+        let busy = carnet::presales::calendar::busy(&mut conn, &[w.engineer], chosen.start_at - DAY, chosen.end_at + DAY).await.expect("busy");
+        drop(conn);
+        assert_eq!(busy.iter().map(|b| (b.kind.as_str(), b.id)).collect::<Vec<_>>(), vec![("presales", id)]);
+        let over = carnet::presales::calendar::SlotTime { engineer_id: w.engineer, start_at: chosen.start_at + HOUR, end_at: chosen.end_at + HOUR };
+        assert_eq!(carnet::presales::calendar::conflicts(&over, &busy, None).len(), 1);
+        let shown = store::accepted_slots(db, Some(w.engineer), chosen.start_at - DAY, chosen.start_at + DAY).await.expect("calendar");
+        assert_eq!(shown.len(), 1);
+
+        // A second request, refused with a reason the partner reads.
+        let r2 = store::create(db, &w.a, app.now(), &demo(w.opp_a)).await.expect("create 2");
+        act(&w.a, r2.id, Step::Submit { confirmed: true }).await.expect("submit 2");
+        assert!(matches!(act(&w.team, r2.id, Step::Refuse(String::new())).await, Err(Error::Validation(_))), "reason required");
+        act(&w.team, r2.id, Step::Refuse("Hors périmètre".into())).await.expect("refuse");
+        let seen = store::get_for_partner(db, match &w.a { By::Partner { partner_id, .. } => *partner_id, _ => 0 }, r2.id).await.expect("get").expect("own");
+        assert_eq!((seen.status(), seen.reason.as_deref()), (Status::Refusee, Some("Hors périmètre")));
+        assert_eq!(status_of(&app, r2.id).await, "refusee");
+
+        // Lists: each partner its own; the queue has no drafts.
+        let pa = match &w.a { By::Partner { partner_id, .. } => *partner_id, _ => 0 };
+        let pb = match &w.b { By::Partner { partner_id, .. } => *partner_id, _ => 0 };
+        store::create(db, &w.a, app.now(), &demo(w.opp_a)).await.expect("draft");
+        assert_eq!(store::list_for_partner(db, pa, &Default::default(), 25).await.expect("list").items.len(), 3);
+        assert!(store::list_for_partner(db, pb, &Default::default(), 25).await.expect("list").items.is_empty());
+        let q = store::queue(db, &Default::default(), 1).await.expect("queue");
+        assert_eq!(q.items.len(), 1);
+        let next = store::queue(db, &store::Filter { before: q.next_before, ..Default::default() }, 1).await.expect("queue page 2");
+        assert_eq!(next.items.len(), 1);
+        assert!(next.next_before.is_none(), "two submitted requests, no draft");
+
+        // Every change is in the history.
+        let n = app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'presales_request' AND entity_id = {id}")).await;
+        assert!(n >= 9, "{n} history rows");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_team_works_from_its_pages() {
+    each_backend(|app| async move {
+        let w = world(&app).await;
+        let db = &app.state.db;
+        let z = Zone::default();
+        let r = store::create(db, &w.a, app.now(), &demo(w.opp_a)).await.expect("create");
+        let draft = store::create(db, &w.a, app.now(), &demo(w.opp_a)).await.expect("draft");
+        store::act(db, &w.a, app.now(), z, r.id, Step::Submit { confirmed: true }).await.expect("submit");
+
+        let emma = app.login("emma.avantvente@test.example", common::PASSWORD).await.expect("login");
+        let (s, home) = emma.get_text("/").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(home.contains("href=\"/presales\""), "the pre-sales engineer has a Pre-sales menu entry");
+        let (s, queue) = emma.get_text("/presales").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(queue.contains(&r.number) && !queue.contains(&draft.number), "the queue shows submitted requests only");
+        assert_eq!(emma.get(&format!("/presales/{}", draft.id)).await.status(), StatusCode::NOT_FOUND);
+
+        assert_eq!(emma.post(&format!("/presales/{}/accept", r.id), &[]).await.status(), StatusCode::SEE_OTHER);
+        let day = chrono::DateTime::from_timestamp_millis(app.now() + 5 * DAY).expect("date").format("%Y-%m-%d").to_string();
+        let resp = emma
+            .post(
+                &format!("/presales/{}/propose", r.id),
+                &[
+                    ("slot1_date", &day),
+                    ("slot1_start", "09:00"),
+                    ("slot1_end", "08:00"),
+                    ("slot2_date", ""),
+                    ("slot2_start", ""),
+                    ("slot2_end", ""),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "an end before its start is refused on the form");
+        let resp = emma
+            .post(
+                &format!("/presales/{}/propose", r.id),
+                &[
+                    ("slot1_date", &day),
+                    ("slot1_start", "09:00"),
+                    ("slot1_end", "11:00"),
+                    ("slot2_date", &day),
+                    ("slot2_start", "14:00"),
+                    ("slot2_end", "16:00"),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        assert_eq!(status_of(&app, r.id).await, "planifiee");
+        let (_, page) = emma.get_text(&format!("/presales/{}", r.id)).await;
+        assert!(page.contains("data-status=\"planifiee\"") && page.contains("slot-"), "the proposals show");
+        assert_eq!(
+            emma.post(&format!("/presales/{}/accept", r.id), &[]).await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not from planifiee"
+        );
+        let (s, _) = emma.get_text(&format!("/presales/{}/history", r.id)).await;
+        assert_eq!(s, StatusCode::OK);
+
+        // Staff without the right: refused, nothing changes.
+        let rene = app.login("rene.rep@test.example", common::PASSWORD).await.expect("login");
+        let before = app.snapshot().await;
+        assert_eq!(rene.get("/presales").await.status(), StatusCode::FORBIDDEN);
+        assert_eq!(rene.post(&format!("/presales/{}/refuse", r.id), &[("reason", "non")]).await.status(), StatusCode::FORBIDDEN);
+        assert_eq!(app.snapshot().await, before);
+        let _ = w.engineer;
+        app
+    })
+    .await;
+}
+
+async fn set_password(app: &TestApp, email: &str) {
+    let hash = carnet::identity::password::hash(common::PASSWORD).expect("hash");
+    sqlx::query("UPDATE partner_users SET password_hash = $1 WHERE email = $2")
+        .bind(hash)
+        .bind(email)
+        .execute(&app.state.db.pool)
+        .await
+        .expect("password");
+}
+
+async fn history_rows(app: &TestApp, id: i64) -> i64 {
+    app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'presales_request' AND entity_id = {id}")).await
+}
+
+#[tokio::test]
+async fn the_partner_works_from_the_portal_and_sees_only_their_requests() {
+    each_backend(|app| async move {
+        let w = world(&app).await;
+        let db = &app.state.db;
+        let z = Zone::default();
+        set_password(&app, "paul@ouest.example").await;
+        set_password(&app, "bob@est.example").await;
+        let paul = app.partner_login("paul@ouest.example", common::PASSWORD).await.expect("paul logs in");
+        let bob = app.partner_login("bob@est.example", common::PASSWORD).await.expect("bob logs in");
+
+        let (s, home) = paul.get_text("/partner").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(home.contains("href=\"/partner/presales\""), "the partner portal has the pre-sales menu entry");
+        let (s, form) = paul.get_text(&format!("/partner/presales/new?opportunity={}", w.opp_a)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(form.contains(&format!("<option value=\"{}\" selected>", w.opp_a)), "the opportunity is chosen");
+        assert!(!form.contains("Garage Leroy") && !form.contains("Pharmacie Roux"), "only the partner's eligible opportunities");
+        let opp = w.opp_a.to_string();
+        let fields = [
+            ("partner_opportunity_id", opp.as_str()),
+            ("description", "Démo pour 12 utilisateurs"),
+            ("intervention_type", "demo"),
+            ("on_site", ""),
+            ("place", ""),
+            ("desired_date", "2026-12-15"),
+            ("preferred_engineer_id", ""),
+        ];
+        let resp = paul.post("/partner/presales", &fields).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "the confirmation box is required");
+        assert_eq!(app.count("SELECT COUNT(*) FROM presales_requests").await, 0);
+        let mut with_confirm = fields.to_vec();
+        with_confirm.push(("confirmed", "1"));
+        let resp = paul.post("/partner/presales", &with_confirm).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let id: i64 = sqlx::query_scalar("SELECT id FROM presales_requests").fetch_one(&db.pool).await.expect("created");
+
+        // The draft's edit form posted back unchanged writes nothing.
+        let (s, _) = paul.get_text(&format!("/partner/presales/{id}/edit")).await;
+        assert_eq!(s, StatusCode::OK);
+        let rows = history_rows(&app, id).await;
+        assert_eq!(paul.post(&format!("/partner/presales/{id}"), &fields).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(history_rows(&app, id).await, rows, "a no-change save writes no history");
+
+        // Submission needs the confirmation too.
+        assert_eq!(paul.post(&format!("/partner/presales/{id}/submit"), &[]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(status_of(&app, id).await, "brouillon");
+        assert_eq!(paul.post(&format!("/partner/presales/{id}/submit"), &[("confirmed", "1")]).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(status_of(&app, id).await, "a_traiter");
+
+        // Another partner: 404 on every page and step of this request, and nothing in its list.
+        let before = app.snapshot().await;
+        for path in [format!("/partner/presales/{id}"), format!("/partner/presales/{id}/edit")] {
+            assert_eq!(bob.get(&path).await.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        for step in ["submit", "accept", "other-dates", "answer", "cancel"] {
+            let resp = bob
+                .post(
+                    &format!("/partner/presales/{id}/{step}"),
+                    &[("reason", "x"), ("expectations", "x"), ("answer", "x"), ("confirmed", "1"), ("slot_id", "1")],
+                )
+                .await;
+            assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{step}");
+        }
+        assert_eq!(bob.post(&format!("/partner/presales/{id}"), &fields).await.status(), StatusCode::NOT_FOUND);
+        let (_, list) = bob.get_text("/partner/presales").await;
+        assert!(!list.contains("AV-"), "B's list shows nothing of A");
+        assert_eq!(app.snapshot().await, before, "B changed nothing");
+
+        // The team proposes; the partner must pick a slot, then accepts one.
+        store::act(db, &w.team, app.now(), z, id, Step::Accept).await.expect("accept");
+        store::act(db, &w.team, app.now(), z, id, Step::Propose(slots(&app, 3, 3))).await.expect("propose");
+        let (_, page) = paul.get_text(&format!("/partner/presales/{id}")).await;
+        assert_eq!(page.matches("name=\"slot_id\"").count(), 3, "three slots to choose from");
+        assert_eq!(paul.post(&format!("/partner/presales/{id}/accept"), &[]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let slot = store::slots(db, id).await.expect("slots")[1].id.to_string();
+        assert_eq!(
+            paul.post(&format!("/partner/presales/{id}/accept"), &[("slot_id", slot.as_str())]).await.status(),
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(status_of(&app, id).await, "terminee");
+
+        // A refusal's reason shows to the partner.
+        let r2 = store::create(db, &w.a, app.now(), &demo(w.opp_a)).await.expect("create");
+        store::act(db, &w.a, app.now(), z, r2.id, Step::Submit { confirmed: true }).await.expect("submit");
+        store::act(db, &w.team, app.now(), z, r2.id, Step::Refuse("Hors périmètre géographique".into())).await.expect("refuse");
+        let (_, page) = paul.get_text(&format!("/partner/presales/{}", r2.id)).await;
+        assert!(page.contains("id=\"presales-reason\"") && page.contains("Hors périmètre géographique"));
+
+        // A staff session does not open the partner pages, a partner session not the team's.
+        let emma = app.login("emma.avantvente@test.example", common::PASSWORD).await.expect("login");
+        assert_ne!(emma.get("/partner/presales").await.status(), StatusCode::OK);
+        assert_ne!(paul.get("/presales").await.status(), StatusCode::OK);
+        let _ = (&w.b, &w.outsider, &w.a_without_right, w.opp_b, w.opp_a_other_type);
+        app
+    })
+    .await;
+}
