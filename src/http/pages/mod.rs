@@ -58,7 +58,6 @@ const SECTIONS: &[(&str, &str, &[Right])] = &[
     ("/service/requests", "nav.service", &[Right::ServiceRequestsRead]),
     ("/users", "nav.team", &[Right::UsersRead]),
     ("/partners", "nav.partners", &[Right::PartnersRead]),
-    ("/news", "nav.news", &[Right::NewsPublish]),
     (
         "/admin",
         "nav.admin",
