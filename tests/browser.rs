@@ -37,7 +37,10 @@ async fn login_and_logout_body(b: &Browser, _app: &TestApp) {
     assert_eq!(b.path().await, "/");
     assert_eq!(b.text("#user-menu").await, "admin");
     assert!(b.find_now("#login-error").await.is_none());
-    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Administration"]);
+    assert_eq!(
+        b.nav_labels().await,
+        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Partenaires", "Administration"]
+    );
     assert_eq!(b.text("h1").await, "Bonjour, admin");
     b.screenshot("fr-home").await;
 
@@ -127,14 +130,17 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     login(b, ADMIN_EMAIL, PASSWORD).await;
     b.goto("/admin/users").await;
     assert_eq!(b.html_lang().await, "fr");
-    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Administration"]);
+    assert_eq!(
+        b.nav_labels().await,
+        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Partenaires", "Administration"]
+    );
     assert_eq!(b.content("#lang-switch").await, "English");
 
     b.click_and_wait("#lang-switch").await;
     assert_eq!(b.path().await, "/admin/users", "back on the same page");
     assert_eq!(b.html_lang().await, "en");
     assert_eq!(b.text("h1").await, "Users");
-    assert_eq!(b.nav_labels().await, ["Home", "Customers", "Opportunities", "Calendar", "Service", "Team", "Administration"]);
+    assert_eq!(b.nav_labels().await, ["Home", "Customers", "Opportunities", "Calendar", "Service", "Team", "Partners", "Administration"]);
     assert_eq!(b.text("#logout").await, "Log out");
     assert_eq!(b.content("#lang-switch").await, "Français");
 
@@ -156,7 +162,10 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     // And back to French.
     b.click_and_wait("#lang-switch").await;
     assert_eq!(b.html_lang().await, "fr");
-    assert_eq!(b.nav_labels().await, ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Administration"]);
+    assert_eq!(
+        b.nav_labels().await,
+        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Partenaires", "Administration"]
+    );
     assert_eq!(b.text("#logout").await, "Déconnexion");
 }
 

@@ -356,34 +356,6 @@ pub fn render(body: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formatted_text_never_lets_html_through() {
-        let html = render("<script>alert(1)</script>\n\n**Nouveau** *produit* [site](https://example.com/a?b=1&c=2)\n\n- un\n- deux");
-        assert!(!html.contains("<script"), "{html}");
-        assert!(html.contains("&lt;script&gt;"));
-        assert!(html.contains("<strong>Nouveau</strong> <em>produit</em>"));
-        assert!(html.contains("<a href=\"https://example.com/a?b=1&amp;c=2\" rel=\"noopener noreferrer\">site</a>"));
-        assert!(html.contains("<ul><li>un</li><li>deux</li></ul>"));
-        // Only http(s) links; quotes cannot leave the attribute.
-        let bad = render("[x](javascript:alert(1)) [y](https://a.b/\"onmouseover=x)");
-        assert!(!bad.contains("href=\"javascript"), "{bad}");
-        assert!(!bad.contains("\"onmouseover"), "{bad}");
-        assert_eq!(render("a *b"), "<p>a *b</p>");
-    }
-
-    #[test]
-    fn news_input_requires_partners_for_a_limited_audience() {
-        assert!(NewsInput::parse("T", "S", "B", Some(1), "some", vec![]).is_err());
-        let n = NewsInput::parse(" T ", "S", "B", Some(1), "all", vec![3]).unwrap();
-        assert_eq!((n.title.as_str(), n.partner_ids.len()), ("T", 0));
-        assert!(NewsInput::parse("", "S", "B", None, "x", vec![]).is_err());
-    }
-}
-
 /// The largest image of a news item.
 pub const IMAGE_MAX_BYTES: usize = 2 * 1024 * 1024;
 
@@ -424,4 +396,32 @@ pub async fn set_image(db: &Db, actor: &Actor, now: Millis, id: i64, image: Opti
     audit::record(&mut tx, actor, now, "news_item", id, "updated", &[change]).await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatted_text_never_lets_html_through() {
+        let html = render("<script>alert(1)</script>\n\n**Nouveau** *produit* [site](https://example.com/a?b=1&c=2)\n\n- un\n- deux");
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("<strong>Nouveau</strong> <em>produit</em>"));
+        assert!(html.contains("<a href=\"https://example.com/a?b=1&amp;c=2\" rel=\"noopener noreferrer\">site</a>"));
+        assert!(html.contains("<ul><li>un</li><li>deux</li></ul>"));
+        // Only http(s) links; quotes cannot leave the attribute.
+        let bad = render("[x](javascript:alert(1)) [y](https://a.b/\"onmouseover=x)");
+        assert!(!bad.contains("href=\"javascript"), "{bad}");
+        assert!(!bad.contains("\"onmouseover"), "{bad}");
+        assert_eq!(render("a *b"), "<p>a *b</p>");
+    }
+
+    #[test]
+    fn news_input_requires_partners_for_a_limited_audience() {
+        assert!(NewsInput::parse("T", "S", "B", Some(1), "some", vec![]).is_err());
+        let n = NewsInput::parse(" T ", "S", "B", Some(1), "all", vec![3]).unwrap();
+        assert_eq!((n.title.as_str(), n.partner_ids.len()), ("T", 0));
+        assert!(NewsInput::parse("", "S", "B", None, "x", vec![]).is_err());
+    }
 }

@@ -60,7 +60,6 @@ const SECTIONS: &[(&str, &str, &[Right])] = &[
     ("/presales", "nav.presales", &[Right::PresalesManage]),
     ("/users", "nav.team", &[Right::UsersRead]),
     ("/partners", "nav.partners", &[Right::PartnersRead]),
-    ("/news", "nav.news", &[Right::NewsPublish]),
     (
         "/admin",
         "nav.admin",

@@ -52,6 +52,7 @@ struct ListPage {
     q: String,
     next: Option<String>,
     can_manage: bool,
+    can_publish: bool,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +85,7 @@ pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<ListQuery>
         q: qs,
         next,
         can_manage: c.p.can(Right::PartnersManage),
+        can_publish: c.p.can(Right::NewsPublish),
     }))
 }
 
@@ -430,7 +432,7 @@ pub async fn news_list(State(st): State<AppState>, c: Ctx, Query(q): Query<NewsQ
     let after = news_cursor(q.after.as_deref())?;
     let (rows, more) = news::all(&st.db, after, PAGE).await?;
     let next = if more { rows.last().map(|n| format!("/news?after={}.{}", n.published_at, n.id)) } else { None };
-    Ok(render(NewsListPage { c: PageCtx::new(&c, "/news", "news.title").with_notice(q.notice.as_deref()), rows, next, now: st.now() }))
+    Ok(render(NewsListPage { c: PageCtx::new(&c, "/partners", "news.title").with_notice(q.notice.as_deref()), rows, next, now: st.now() }))
 }
 
 #[derive(Template)]
@@ -461,7 +463,7 @@ async fn news_form_page(st: &AppState, c: &Ctx, id: Option<i64>, p: &FormPairs, 
         None => false,
     };
     let page = NewsFormPage {
-        c: PageCtx::new(c, "/news", if id.is_some() { "news.edit" } else { "news.new" }),
+        c: PageCtx::new(c, "/partners", if id.is_some() { "news.edit" } else { "news.new" }),
         id,
         title: p.text("title"),
         summary: p.text("summary"),
