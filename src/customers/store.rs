@@ -582,6 +582,9 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &CustomerInput, 
             } else {
                 "phone"
             };
+            // Rolled back explicitly: on SQLite the customer found may be in the writer's
+            // open group, and the caller reads it to name it (`db::writer`).
+            tx.rollback().await?;
             return Err(Error::conflict(field, "error.customer_exists"));
         }
     }

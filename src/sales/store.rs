@@ -446,6 +446,9 @@ pub async fn create_with_customer(
             } else {
                 "phone"
             };
+            // Rolled back explicitly: on SQLite the customer found may be in the writer's
+            // open group, and the caller reads it to name it (`db::writer`).
+            tx.rollback().await?;
             return Err(Error::conflict(field, "error.customer_exists"));
         }
     }
