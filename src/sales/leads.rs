@@ -623,6 +623,7 @@ async fn intake_in(
     defaults: Defaults,
 ) -> Result<LeadResult> {
     let mut route: Option<super::routing::Route> = None;
+    let mut customer_name: Option<String> = None;
     // 1. The customer; a new one's lead is routed (a branch and an owner, see `routing`). Its
     // identity keys are locked first: a simultaneous lead for the same new person waits here,
     // then finds the customer this one creates.
@@ -668,7 +669,9 @@ async fn intake_in(
                 notes: String::new(),
                 particularities: Vec::new(),
             };
-            (crate::customers::store::create_in(tx, actor, now, &c).await?.id, true)
+            let created = crate::customers::store::create_in(tx, actor, now, &c).await?;
+            customer_name = Some(created.display_name);
+            (created.id, true)
         }
     };
     // 2. Its most recent opportunity, unless expired or trashed (a customer just created has none).
@@ -729,13 +732,13 @@ async fn intake_in(
                     }
                 }
             };
-            let o = super::store::create_in(
+            let o = super::store::create_checked_in(
                 tx,
                 actor,
                 now,
                 statuses,
                 &OpportunityInput {
-                    name: String::new(),
+                    name: customer_name.unwrap_or_default(),
                     customer_id,
                     lead_type: Some(input.lead_type.clone()),
                     status: None,
