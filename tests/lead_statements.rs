@@ -27,7 +27,7 @@ struct Sql(String);
 impl Visit for Sql {
     fn record_str(&mut self, field: &Field, value: &str) {
         // `summary` is the first words; `db.statement` the whole text when it is longer.
-        if field.name() == "db.statement" && !value.trim().is_empty() || field.name() == "summary" && self.0.is_empty() {
+        if (field.name() == "db.statement" && !value.trim().is_empty()) || (field.name() == "summary" && self.0.is_empty()) {
             self.0 = value.trim().to_string();
         }
     }
