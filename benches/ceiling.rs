@@ -426,7 +426,14 @@ async fn measure(c: &Common, carnet_base: &str, bare_base: &str, pairs: Vec<(&'s
     Ok(out)
 }
 
-fn report(c: &Common, config: &carnet::config::Config, customers: usize, gen_s: f64, pairs: &[Pair]) -> String {
+fn report(
+    c: &Common,
+    config: &carnet::config::Config,
+    customers: usize,
+    gen_s: f64,
+    pairs: &[Pair],
+    grouped: Option<(u64, u64)>,
+) -> String {
     let mut s = String::new();
     support::header(&mut s, c.backend, config);
     let _ = writeln!(
@@ -523,6 +530,15 @@ fn report(c: &Common, config: &carnet::config::Config, customers: usize, gen_s: 
     if !lines.is_empty() {
         let _ = writeln!(s, "- target authenticated request costs < 2× `/healthz` (healthz req/s ÷ me req/s): {}", lines.join(", "));
     }
+    if let Some((units, commits)) = grouped.filter(|(_, c)| *c > 0) {
+        let _ = writeln!(
+            s,
+            "- SQLite group commit over all the runs: {} write transactions in {} `COMMIT`s ({:.2} per `COMMIT`)",
+            fmt_n(units as usize),
+            fmt_n(commits as usize),
+            units as f64 / commits as f64
+        );
+    }
     s
 }
 
@@ -586,6 +602,7 @@ async fn main() -> Result<()> {
             ),
         ];
         let c = &c;
+        let grouped_before = state.db.group_commit_stats();
         let pairs = support::with_server(state, |carnet_base| async move {
             with_bare(bare_db, |bare_base| async move {
                 // Both answer the same prefix with a full page.
@@ -603,8 +620,12 @@ async fn main() -> Result<()> {
             .await
         })
         .await?;
-        state.db.pool.close().await;
-        support::publish("ceiling", "Ceiling", c.backend, &report(c, &config, customers, gen_s, &pairs))
+        let grouped = match (grouped_before, state.db.group_commit_stats()) {
+            (Some((u0, c0)), Some((u1, c1))) => Some((u1 - u0, c1 - c0)),
+            _ => None,
+        };
+        state.db.close().await;
+        support::publish("ceiling", "Ceiling", c.backend, &report(c, &config, customers, gen_s, &pairs, grouped))
     }
     .await;
     place.close(c.pg_url.as_deref(), outcome).await

@@ -48,6 +48,71 @@ async fn sqlite_writers_queue_in_order_for_the_write_lock() {
     db.pool.close().await;
 }
 
+/// Write transactions queued together commit together (group commit), each one's failure
+/// its own: of eight transactions queued behind a ninth, one fails on a constraint, one is
+/// dropped half-way and one rolls back; the others are all committed, with fewer `COMMIT`s
+/// than transactions, and each `commit()` returns only once its writes are visible to readers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_queued_writers_commit_together_and_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("group.db").display());
+    let db = Db::connect(&url, None, 10).await.unwrap();
+    sqlx::query("CREATE TABLE rows (seq BIGINT NOT NULL UNIQUE)").execute(&db.pool).await.unwrap();
+    let (units0, commits0) = db.group_commit_stats().unwrap();
+
+    let mut first = db.begin().await.unwrap();
+    sqlx::query("INSERT INTO rows (seq) VALUES (0)").execute(&mut *first).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 1..=8i64 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10 * i as u64)).await;
+            let mut tx = db.begin().await.unwrap();
+            sqlx::query("INSERT INTO rows (seq) VALUES ($1)").bind(i * 10).execute(&mut *tx).await.unwrap();
+            match i {
+                // A constraint violation: the statement fails, the caller gives up (drops).
+                3 => {
+                    let e = sqlx::query("INSERT INTO rows (seq) VALUES (0)").execute(&mut *tx).await;
+                    assert!(e.is_err());
+                    return false;
+                }
+                // Dropped half-way (a cancelled request).
+                5 => {
+                    drop(tx);
+                    return false;
+                }
+                6 => {
+                    tx.rollback().await.unwrap();
+                    return false;
+                }
+                _ => {}
+            }
+            tx.commit().await.unwrap();
+            // Committed means readable at once.
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rows WHERE seq = $1").bind(i * 10).fetch_one(&db.pool).await.unwrap();
+            assert_eq!(n, 1, "transaction {i} visible once committed");
+            true
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    first.commit().await.unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM rows ORDER BY seq").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(seqs, vec![0, 10, 20, 40, 70, 80], "the failed, dropped and rolled-back transactions alone are missing");
+    let (units, commits) = db.group_commit_stats().unwrap();
+    assert_eq!(units - units0, 6, "six transactions committed");
+    assert!(commits - commits0 < 6, "in fewer COMMITs ({} for 6)", commits - commits0);
+
+    // Alone, a transaction commits at once, and the writer goes on after all of the above.
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("INSERT INTO rows (seq) VALUES (100)").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(db.group_commit_stats().unwrap(), (units + 1, commits + 1));
+    db.close().await;
+}
+
 /// How many times PostgreSQL's statistics of `table` (in the app's schema) were refreshed by
 /// an `ANALYZE`.
 async fn analyzed(app: &common::TestApp, table: &str) -> i64 {

@@ -221,8 +221,25 @@ pub struct Match {
 /// contacts'), whatever the caller's visibility: recognition must work across branches.
 /// Callers show details only for the customers the user may see.
 pub async fn lookup(conn: &mut sqlx::AnyConnection, email: Option<&str>, phones: &[&str], exclude: Option<i64>) -> Result<Vec<Match>> {
-    if email.is_none() && phones.is_empty() {
+    let Some(conds) = identity_conds(email, phones) else {
         return Ok(Vec::new());
+    };
+    let mut q =
+        Sql::new("SELECT id, display_name, kind, email, phone, mobile FROM customers WHERE id IN (SELECT x.id FROM customers x WHERE ");
+    q.append(conds.clone());
+    q.push(" UNION SELECT x.customer_id FROM contacts x WHERE ").append(conds).push(")");
+    if let Some(ex) = exclude {
+        q.push(" AND id <> ").bind(ex);
+    }
+    q.push(" ORDER BY id LIMIT 20");
+    Ok(q.query_as().fetch_all(conn).await?)
+}
+
+/// `(x.email = .. OR x.phone = .. OR x.mobile = ..)` for a table aliased `x`, or `None`
+/// when there is nothing to recognise a person by.
+fn identity_conds(email: Option<&str>, phones: &[&str]) -> Option<Sql> {
+    if email.is_none() && phones.is_empty() {
+        return None;
     }
     let mut conds = Sql::new("(");
     let mut first = true;
@@ -243,15 +260,22 @@ pub async fn lookup(conn: &mut sqlx::AnyConnection, email: Option<&str>, phones:
         conds.push("x.mobile = ").bind(*p);
     }
     conds.push(")");
-    let mut q =
-        Sql::new("SELECT id, display_name, kind, email, phone, mobile FROM customers WHERE id IN (SELECT x.id FROM customers x WHERE ");
-    q.append(conds.clone());
-    q.push(" UNION SELECT x.customer_id FROM contacts x WHERE ").append(conds).push(")");
-    if let Some(ex) = exclude {
-        q.push(" AND id <> ").bind(ex);
+    Some(conds)
+}
+
+/// A scalar subquery: the id of the customer [`lookup`] would give first (the lowest id
+/// among the matches), NULL when none matches. For statements that read or re-check the
+/// recognised customer along with other things (lead intake).
+pub fn first_match(email: Option<&str>, phones: &[&str]) -> Sql {
+    match identity_conds(email, phones) {
+        None => Sql::new("(SELECT CAST(NULL AS BIGINT))"),
+        Some(conds) => {
+            let mut q = Sql::new("(SELECT MIN(m.id) FROM (SELECT x.id FROM customers x WHERE ");
+            q.append(conds.clone());
+            q.push(" UNION SELECT x.customer_id FROM contacts x WHERE ").append(conds).push(") m)");
+            q
+        }
     }
-    q.push(" ORDER BY id LIMIT 20");
-    Ok(q.query_as().fetch_all(conn).await?)
 }
 
 /// Checks the branch, owner, particularities and civility of `input` exist.
@@ -513,17 +537,33 @@ pub async fn create_many(tx: &mut Tx, actor: &Actor, now: Millis, inputs: &[&Cus
 /// one new email or phone then run one after the other, and all but the first find the
 /// customer the first created (see "Identity under concurrency" in `docs/architecture.md`).
 pub async fn lock_identity(tx: &mut Tx, now: Millis, email: Option<&str>, phones: &[&str]) -> Result<()> {
+    crate::db::lock(tx, now, &identity_lock_names(email, phones)).await?;
+    Ok(())
+}
+
+fn identity_lock_names(email: Option<&str>, phones: &[&str]) -> Vec<String> {
     let mut names: Vec<String> = email.map(|e| format!("identity:email:{e}")).into_iter().collect();
     names.extend(phones.iter().map(|p| format!("identity:phone:{p}")));
-    crate::db::lock(tx, now, &names).await?;
+    names
+}
+
+/// [`lock_identity`] then [`lock_customer`] in one statement (the same order, see
+/// [`crate::db::lock_in_order`]), for a caller that already knows the customer it expects
+/// to find, and re-checks it after the locks.
+pub async fn lock_identity_and_customer(tx: &mut Tx, now: Millis, email: Option<&str>, phones: &[&str], id: i64) -> Result<()> {
+    crate::db::lock_in_order(tx, now, &[&identity_lock_names(email, phones), &[customer_lock_name(id)]]).await?;
     Ok(())
+}
+
+fn customer_lock_name(id: i64) -> String {
+    format!("customer:{id}")
 }
 
 /// Locks one customer for the rest of the transaction, after [`lock_identity`]: leads for
 /// the same customer recognised by different keys (one by email, one by phone) then decide
 /// one after the other whether to merge into an opportunity or open one.
 pub async fn lock_customer(tx: &mut Tx, now: Millis, id: i64) -> Result<()> {
-    crate::db::lock(tx, now, &[format!("customer:{id}")]).await?;
+    crate::db::lock(tx, now, &[customer_lock_name(id)]).await?;
     Ok(())
 }
 
@@ -542,6 +582,9 @@ pub async fn create(db: &Db, actor: &Actor, now: Millis, input: &CustomerInput, 
             } else {
                 "phone"
             };
+            // Rolled back explicitly: on SQLite the customer found may be in the writer's
+            // open group, and the caller reads it to name it (`db::writer`).
+            tx.rollback().await?;
             return Err(Error::conflict(field, "error.customer_exists"));
         }
     }

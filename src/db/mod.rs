@@ -10,6 +10,7 @@
 mod migrate;
 pub mod page;
 pub mod sql;
+mod writer;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +23,53 @@ use sqlx::{Any, AnyPool, ConnectOptions, Executor};
 pub use migrate::{migrate, MIGRATIONS};
 pub use sql::Sql;
 
-pub type Tx = sqlx::Transaction<'static, Any>;
+/// A write transaction ([`Db::begin`]): it derefs to the connection (`&mut *tx`, `&mut **tx`
+/// as any executor) and ends with [`Tx::commit`] or [`Tx::rollback`]; dropped without
+/// either, it is rolled back. On PostgreSQL a plain transaction; on SQLite a unit of the
+/// writer's group commit (`writer.rs`): it commits when its group's `COMMIT` succeeds.
+pub struct Tx(TxInner);
+
+enum TxInner {
+    Plain(sqlx::Transaction<'static, Any>),
+    Unit(writer::Unit),
+}
+
+impl Tx {
+    /// Commits; returns once the transaction's writes are committed.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self.0 {
+            TxInner::Plain(t) => t.commit().await,
+            TxInner::Unit(u) => u.commit().await,
+        }
+    }
+
+    /// Rolls back this transaction's writes (on SQLite, this unit's alone).
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self.0 {
+            TxInner::Plain(t) => t.rollback().await,
+            TxInner::Unit(u) => u.rollback().await,
+        }
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        match &self.0 {
+            TxInner::Plain(t) => t,
+            TxInner::Unit(u) => u.conn_ref(),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        match &mut self.0 {
+            TxInner::Plain(t) => &mut *t,
+            TxInner::Unit(u) => u.conn(),
+        }
+    }
+}
 
 /// A stored flag. Flags are BIGINT 0/1 on both backends (the `Any` driver cannot map
 /// SQLite booleans); bind `flag as i64`, and read rows with
@@ -65,9 +112,9 @@ impl Backend {
         }
     }
 
-    /// The backend of a connection (for code handed a connection rather than a [`Db`]).
-    pub fn of(conn: &sqlx::AnyConnection) -> Self {
-        if conn.backend_name() == "PostgreSQL" {
+    /// The backend a connection talks to (for code handed a connection rather than a [`Db`]).
+    pub fn of(conn: &sqlx::AnyConnection) -> Backend {
+        if conn.backend_name().eq_ignore_ascii_case("postgresql") {
             Backend::Postgres
         } else {
             Backend::Sqlite
@@ -160,9 +207,10 @@ pub struct Db {
     /// writer at a time; with the writes spread over the pool, concurrent writers slept on
     /// the busy timeout (SQLite's busy handler polls with growing sleeps, up to 100 ms each),
     /// which made the tail of a write a second long under load. Behind one connection, a
-    /// writer waits in the pool's fair (FIFO) queue and starts as soon as the previous one
-    /// commits. `None` on PostgreSQL, whose row locks let writers run side by side.
-    writer: Option<AnyPool>,
+    /// writer waits in a fair (FIFO) queue and starts as soon as the previous one is done,
+    /// and the transactions queued together commit together (`writer.rs`). `None` on
+    /// PostgreSQL, whose row locks let writers run side by side.
+    writer: Option<Arc<writer::Writer>>,
     /// Bumped after each committed change of who may do what (see [`Db::auth_changed`]).
     auth_epoch: Arc<AtomicU64>,
     /// Held by every clone: the checkpoint task stops when the last one is dropped.
@@ -206,16 +254,22 @@ impl Db {
                 return Err(DbError::InvalidSchema);
             }
         }
-        let opts = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+        // Statements are traced (target `sqlx::query`, level TRACE: off unless a subscriber asks
+        // for it), so that a test can count what a write transaction runs; slow ones are not logged.
+        let opts = AnyConnectOptions::from_str(&url)?
+            .log_statements(log::LevelFilter::Trace)
+            .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(3600));
         preflight(&opts, backend, &url).await?;
-        let pool = open(&opts, backend, schema, max_connections.max(1), false).await?;
+        let pool = open(&opts, backend, schema, max_connections.max(1)).await?;
         let alive = Arc::new(());
         let writer = match backend {
             Backend::Sqlite => {
-                // The writer never checkpoints (see `open`); a task does, beside it.
-                let w = open(&opts, backend, schema, 1, true).await?;
+                // The writer never checkpoints (see `sqlite_session`); a task does, beside it.
+                use sqlx::Connection;
+                let mut conn = sqlx::AnyConnection::connect_with(&opts).await?;
+                sqlite_session(&mut conn, true).await?;
                 tokio::spawn(checkpoints(pool.clone(), Arc::downgrade(&alive)));
-                Some(w)
+                Some(writer::Writer::new(conn))
             }
             Backend::Postgres => None,
         };
@@ -227,11 +281,11 @@ impl Db {
     /// write lock up front (`BEGIN IMMEDIATE`): another process's writer is waited for on the
     /// busy timeout instead of failing on lock upgrade.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        match (self.backend, &self.writer) {
-            (Backend::Sqlite, Some(w)) => w.begin_with("BEGIN IMMEDIATE").await,
-            (Backend::Sqlite, None) => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            (Backend::Postgres, _) => self.pool.begin().await,
-        }
+        Ok(Tx(match (self.backend, &self.writer) {
+            (Backend::Sqlite, Some(w)) => TxInner::Unit(w.begin().await?),
+            (Backend::Sqlite, None) => TxInner::Plain(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            (Backend::Postgres, _) => TxInner::Plain(self.pool.begin().await?),
+        }))
     }
 
     /// Says that a change of a role, right, user, session, token, unit or setting was
@@ -246,12 +300,18 @@ impl Db {
         self.auth_epoch.load(Ordering::SeqCst)
     }
 
+    /// SQLite: (write transactions committed, `COMMIT`s that committed them) since the
+    /// start: their ratio is the group commit's average group. `None` on PostgreSQL.
+    pub fn group_commit_stats(&self) -> Option<(u64, u64)> {
+        self.writer.as_ref().map(|w| w.stats())
+    }
+
     /// Closes the pools (the writer's too).
     pub async fn close(&self) {
-        self.pool.close().await;
         if let Some(w) = &self.writer {
-            w.close().await;
+            w.shut().await;
         }
+        self.pool.close().await;
     }
 
     /// Whether the database answers and every migration this binary knows is applied.
@@ -265,17 +325,26 @@ impl Db {
     }
 }
 
-/// A pool on `opts` with the session settings of `backend`. SQLite's `writer` never
-/// checkpoints the WAL itself: a checkpoint inside a commit copies up to 64 MiB back and
-/// syncs the file while every queued writer waits; [`checkpoints`] does it beside the writer
-/// (PASSIVE: blocking neither writers nor readers).
-async fn open(
-    opts: &AnyConnectOptions,
-    backend: Backend,
-    schema: Option<&str>,
-    max_connections: u32,
-    writer: bool,
-) -> Result<AnyPool, sqlx::Error> {
+/// The session settings of a SQLite connection. The `writer` never checkpoints the WAL
+/// itself: a checkpoint inside a commit copies up to 64 MiB back and syncs the file while
+/// every queued writer waits; [`checkpoints`] does it beside the writer (PASSIVE: blocking
+/// neither writers nor readers).
+async fn sqlite_session(conn: &mut sqlx::AnyConnection, writer: bool) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    // Up to 64 MiB of pages per connection (the default is 2 MiB): with a million customers,
+    // an import chunk touches thousands of index pages and would spill them mid-transaction;
+    // and checkpoints every 64 MiB of WAL instead of 4, so that pages changed by successive
+    // chunks are copied back once.
+    conn.execute("PRAGMA cache_size = -65536").await?;
+    conn.execute(if writer { "PRAGMA wal_autocheckpoint = 0" } else { "PRAGMA wal_autocheckpoint = 16384" }).await?;
+    Ok(())
+}
+
+/// A pool on `opts` with the session settings of `backend`.
+async fn open(opts: &AnyConnectOptions, backend: Backend, schema: Option<&str>, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
     let schema = schema.map(str::to_string);
     AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -284,19 +353,7 @@ async fn open(
             let schema = schema.clone();
             Box::pin(async move {
                 match backend {
-                    Backend::Sqlite => {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        // Up to 64 MiB of pages per connection (the default is 2 MiB): with a
-                        // million customers, an import chunk touches thousands of index pages
-                        // and would spill them mid-transaction; and checkpoints every 64 MiB
-                        // of WAL instead of 4, so that pages changed by successive chunks are
-                        // copied back once.
-                        conn.execute("PRAGMA cache_size = -65536").await?;
-                        conn.execute(if writer { "PRAGMA wal_autocheckpoint = 0" } else { "PRAGMA wal_autocheckpoint = 16384" }).await?;
-                    }
+                    Backend::Sqlite => sqlite_session(conn, false).await?,
                     Backend::Postgres => {
                         if let Some(s) = schema {
                             conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {s}").as_str()).await?;
@@ -345,16 +402,30 @@ pub async fn analyze(db: &Db, tables: &[&str]) -> Result<(), sqlx::Error> {
 /// overlapping sets cannot deadlock each other; take all of a transaction's names in one
 /// call, before its other writes. Names are stored as SHA-256 digests (they may be emails or phone numbers).
 pub async fn lock(tx: &mut Tx, now: i64, names: &[String]) -> Result<(), sqlx::Error> {
+    lock_in_order(tx, now, &[names]).await
+}
+
+/// [`lock`] for groups of names taken one group after the other, in one statement: each
+/// group's names sorted, the groups in the order given. A transaction that would lock a
+/// person's identity keys and then their customer in two statements takes both at once with
+/// `[identity, customer]`, in the same order as the two statements would, so neither can
+/// deadlock the other.
+pub async fn lock_in_order(tx: &mut Tx, now: i64, groups: &[&[String]]) -> Result<(), sqlx::Error> {
     use sha2::{Digest, Sha256};
-    let mut hashes: Vec<String> = names.iter().map(|n| Sha256::digest(n.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()).collect();
-    hashes.sort_unstable();
-    hashes.dedup();
-    if hashes.is_empty() {
+    let mut all: Vec<String> = Vec::new();
+    for names in groups {
+        let mut hashes: Vec<String> =
+            names.iter().map(|n| Sha256::digest(n.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        all.extend(hashes.into_iter().filter(|h| !all.contains(h)).collect::<Vec<_>>());
+    }
+    if all.is_empty() {
         return Ok(());
     }
-    // One multi-row upsert: PostgreSQL takes the rows in the order given (sorted).
+    // One multi-row upsert: PostgreSQL takes the rows in the order given.
     let mut q = Sql::new("INSERT INTO named_locks (name_hash, taken_at) VALUES ");
-    for (i, h) in hashes.into_iter().enumerate() {
+    for (i, h) in all.into_iter().enumerate() {
         q.push(if i > 0 { ", (" } else { "(" }).bind(h).push(", ").bind(now).push(")");
     }
     q.push(" ON CONFLICT (name_hash) DO UPDATE SET taken_at = excluded.taken_at");

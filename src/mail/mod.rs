@@ -165,7 +165,7 @@ pub async fn sender(conn: &mut sqlx::AnyConnection) -> Result<(Mailbox, Option<S
     sender_of(&v[0], &v[1], &v[2])
 }
 
-fn sender_of(address: &str, name: &str, domain: &str) -> Result<(Mailbox, Option<String>)> {
+pub(crate) fn sender_of(address: &str, name: &str, domain: &str) -> Result<(Mailbox, Option<String>)> {
     let email = Email::parse(address).map_err(|_| Error::internal("mail.from_address is not an address"))?;
     Ok((Mailbox::new(Some(name), &email), Some(domain.to_string()).filter(|d| !d.is_empty())))
 }
@@ -240,6 +240,109 @@ pub(crate) async fn queue_from(tx: &mut Tx, now: Millis, e: NewEmail, sender: (M
     .bind(now)
     .fetch_one(&mut **tx)
     .await?;
+    for a in &e.attachments {
+        sqlx::query("INSERT INTO email_attachments (email_id, filename, content_type, content) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(header_safe(&a.filename).replace(['/', '\\'], "_"))
+            .bind(header_safe(&a.content_type))
+            .bind(a.content.clone())
+            .execute(&mut **tx)
+            .await?;
+    }
+    crate::jobs::enqueue(tx, deliver::JOB, &serde_json::json!({ "email_id": id }), now, now, None).await?;
+    Ok(id)
+}
+
+/// An email made ready before the write transaction that queues it: rendered, addressed,
+/// its Message-ID and reply address made from the record's thread token (read beforehand,
+/// or new). [`insert_prepared`] writes it and its delivery job in two statements, the
+/// thread's earlier Message-IDs (In-Reply-To, References) read by the insert itself, so
+/// that the transaction holds no template, settings or recipient reads.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    email: NewEmail,
+    entity: (String, i64),
+    from: Mailbox,
+    reply_domain: Option<String>,
+    /// The thread token, and whether it is already stored.
+    token: String,
+    token_stored: bool,
+}
+
+impl Prepared {
+    /// `token`: the record's thread token read before the transaction (`None`: the record has
+    /// none yet, a new one is stored with the email).
+    pub fn new(email: NewEmail, entity: (String, i64), sender: (Mailbox, Option<String>), token: Option<String>) -> Prepared {
+        let (default_from, reply_domain) = sender;
+        let from = email.from.clone().unwrap_or(default_from);
+        let token_stored = token.is_some();
+        Prepared { email, entity, from, reply_domain, token: token.unwrap_or_else(|| random_token(16)), token_stored }
+    }
+}
+
+/// Writes a [`Prepared`] email and its delivery job in the caller's transaction: two
+/// statements (three for a record's first email, whose thread token is stored too).
+pub async fn insert_prepared(tx: &mut Tx, backend: crate::db::Backend, now: Millis, p: &Prepared) -> Result<i64> {
+    let (kind, entity_id) = (&p.entity.0, p.entity.1);
+    let mut token = p.token.clone();
+    if !p.token_stored {
+        let inserted = sqlx::query(
+            "INSERT INTO mail_threads (entity_type, entity_id, token) VALUES ($1, $2, $3) ON CONFLICT (entity_type, entity_id) DO NOTHING",
+        )
+        .bind(kind)
+        .bind(entity_id)
+        .bind(&token)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            // Another transaction gave the record its token first.
+            token = sqlx::query_scalar("SELECT token FROM mail_threads WHERE entity_type = $1 AND entity_id = $2")
+                .bind(kind)
+                .bind(entity_id)
+                .fetch_one(&mut **tx)
+                .await?;
+        }
+    }
+    let e = &p.email;
+    let domain = p.from.email.rsplit('@').next().unwrap_or("carnet.localhost").to_string();
+    let message_id = format!("<carnet.{token}.{}@{domain}>", random_token(12));
+    let reply_to =
+        e.reply_to.clone().or_else(|| p.reply_domain.as_ref().map(|d| Mailbox { name: None, email: format!("reply+{token}@{d}") }));
+    let list = |v: &[Mailbox]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    // The thread's earlier Message-IDs, oldest first, read by the insert.
+    let references = match backend {
+        crate::db::Backend::Sqlite => {
+            "COALESCE((SELECT group_concat(message_id, ' ') FROM (SELECT message_id FROM emails WHERE entity_type = $1 AND entity_id = $2 ORDER BY id)), '')"
+        }
+        crate::db::Backend::Postgres => {
+            "COALESCE((SELECT string_agg(message_id, ' ' ORDER BY id) FROM emails WHERE entity_type = $1 AND entity_id = $2), '')"
+        }
+    };
+    let sql = format!(
+        "INSERT INTO emails (entity_type, entity_id, event, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to, subject, text_body, html_body, \
+         message_id, in_reply_to, references_ids, status, attempts, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         (SELECT message_id FROM emails WHERE entity_type = $1 AND entity_id = $2 ORDER BY id DESC LIMIT 1), {references}, 'queued', 0, $13, $14) \
+         RETURNING id"
+    );
+    let id: i64 = sqlx::query_scalar(&sql)
+        .bind(kind)
+        .bind(entity_id)
+        .bind(&e.event)
+        .bind(serde_json::to_string(&p.from).unwrap_or_default())
+        .bind(list(&e.to))
+        .bind(list(&e.cc))
+        .bind(list(&e.bcc))
+        .bind(reply_to.map(|r| serde_json::to_string(&r).unwrap_or_default()))
+        .bind(header_safe(&e.subject))
+        .bind(&e.text)
+        .bind(e.html.as_deref())
+        .bind(&message_id)
+        .bind(e.created_by)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
     for a in &e.attachments {
         sqlx::query("INSERT INTO email_attachments (email_id, filename, content_type, content) VALUES ($1, $2, $3, $4)")
             .bind(id)

@@ -442,6 +442,16 @@ fn default_of(def: &EventDef, lang: Lang) -> Template {
     Template { event: def.code.into(), lang, subject: s.into(), text_body: t.into(), html_body: h.into(), customized: false }
 }
 
+/// The template for an event and language from an administrator's version read elsewhere
+/// (its subject, text and HTML), else the default.
+pub fn from_stored(code: &str, lang: Lang, stored: Option<(String, String, String)>) -> Result<Template> {
+    let def = event(code).ok_or(Error::NotFound)?;
+    Ok(match stored {
+        Some((subject, text_body, html_body)) => Template { event: code.into(), lang, subject, text_body, html_body, customized: true },
+        None => default_of(def, lang),
+    })
+}
+
 /// The template for an event and language (the administrator's version, or the default).
 pub async fn get(conn: &mut sqlx::AnyConnection, code: &str, lang: Lang) -> Result<Template> {
     let def = event(code).ok_or(Error::NotFound)?;

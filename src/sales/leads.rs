@@ -17,10 +17,11 @@ use crate::access::{Actor, Visibility};
 use crate::clock::Millis;
 use crate::customers::phone::Phone;
 use crate::customers::{opt_email, opt_phone, CustomerInput, Kind};
-use crate::db::{is_unique_violation, Db, Tx};
+use crate::db::{is_unique_violation, Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
 use crate::i18n::Lang;
 use crate::identity::Email;
+use tracing::Instrument;
 
 /// A lead as sent to `POST /api/v1/leads` or typed by an agent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -145,8 +146,18 @@ pub struct LeadAnswer {
 impl LeadResult {
     /// The answer for a caller who sees what `vis` allows.
     pub async fn answer_for(self, db: &Db, vis: &Visibility) -> Result<LeadAnswer> {
-        let opportunity_id = super::store::get_visible(db, vis, self.opportunity_id).await?.map(|o| o.id);
-        let customer_id = crate::customers::store::get_visible(db, vis, self.customer_id).await?.map(|c| c.id);
+        // Both checks in one statement: the opportunity as `store::get_visible` filters it
+        // (not in the trash, visible), the customer as `customers::store::get_visible` does.
+        let mut q = Sql::new("SELECT (SELECT COUNT(*) FROM opportunities o WHERE o.id = ");
+        q.bind(self.opportunity_id).push(" AND o.trashed = 0 AND ").append(vis.opportunities("o"));
+        q.push("), (SELECT COUNT(*) FROM customers c WHERE c.id = ")
+            .bind(self.customer_id)
+            .push(" AND ")
+            .append(vis.customers("c"))
+            .push(")");
+        let (opp, cust): (i64, i64) = q.query_as().fetch_one(&db.pool).await?;
+        let opportunity_id = Some(self.opportunity_id).filter(|_| opp > 0);
+        let customer_id = Some(self.customer_id).filter(|_| cust > 0);
         Ok(LeadAnswer {
             outcome: self.outcome,
             opportunity_id,
@@ -229,6 +240,15 @@ struct Key<'a> {
 /// Takes a lead: recognises the customer, merges or opens an opportunity, records the lead.
 /// `key` is the caller's idempotency key: scoped to `actor`, it replays the caller's earlier
 /// answer for the same lead and refuses (422) a different lead under the same key.
+///
+/// Everything that can be read before the write transaction is read in one statement
+/// ([`Prelude`]): the replay, the lead's references, the customer the lead recognises with its
+/// last opportunity, and, for a merge, the owner's notification context (address, language,
+/// preference, the record's thread, the template, the sender), so that the owner's email is
+/// rendered before the transaction. The commonest lead (a known customer with an open
+/// opportunity) then writes in at most 8 statements ([`merge_fast`]), after re-checking under
+/// the locks what it read; when that re-check fails (a concurrent change), or for any other
+/// lead, the transaction is the full rule ([`intake_in`]).
 pub async fn intake(db: &Db, actor: &Actor, now: Millis, input: &LeadInput, key: Option<&str>, defaults: Defaults) -> Result<LeadResult> {
     let key = match key {
         Some(k) if k.is_empty() || k.len() > IDEMPOTENCY_KEY_MAX => {
@@ -237,39 +257,67 @@ pub async fn intake(db: &Db, actor: &Actor, now: Millis, input: &LeadInput, key:
         Some(k) => Some(Key { scope: key_scope(actor), key: k, fingerprint: fingerprint(input) }),
         None => None,
     };
-    if let Some(k) = &key {
-        let mut conn = db.pool.acquire().await?;
-        if let Some(r) = replay(&mut conn, &k.scope, k.key, &k.fingerprint).await? {
-            return Ok(r);
+    let pre = prelude(db, input, key.as_ref()).await?;
+    if let Some(r) = pre.replayed(key.as_ref())? {
+        return Ok(r);
+    }
+    let refs = pre.references(input)?;
+    // The write transaction's statements, for `tests/lead_statements.rs` (which counts them).
+    let span = tracing::trace_span!("write_transaction", unit = "lead");
+    if let Some(plan) = pre.merge_plan(actor, input)? {
+        let mut tx = db.begin().instrument(span.clone()).await?;
+        match merge_fast(&mut tx, db, actor, now, input, &refs, key.as_ref(), &plan).instrument(span.clone()).await {
+            Ok(Some(r)) => return commit(db, tx, r, key.as_ref(), &span).await,
+            // What was read before changed: the full rule, in a new transaction.
+            Ok(None) => tx.rollback().instrument(span.clone()).await?,
+            Err(e) => {
+                drop(tx);
+                return failed(db, e, key.as_ref()).await;
+            }
         }
     }
     let statuses = Statuses::load(db).await?;
-    // What the lead refers to is checked before the write transaction (one read on a pooled
-    // connection): the write lock is held for the writes alone.
-    let refs = references(db, input).await?;
-    let mut tx = db.begin().await?;
-    let res = intake_in(&mut tx, actor, now, &statuses, input, &refs, key.as_ref(), defaults).await;
-    match (res, &key) {
-        (Ok(r), _) => match tx.commit().await {
-            Ok(()) => Ok(r),
-            Err(e) => match &key {
-                Some(k) if is_unique_violation(&e) => replay_after_race(db, k).await,
-                _ => Err(e.into()),
-            },
-        },
-        (Err(Error::Db(e)), Some(k)) if is_unique_violation(&e) => {
+    let mut tx = db.begin().instrument(span.clone()).await?;
+    match intake_in(&mut tx, actor, now, &statuses, input, &refs, key.as_ref(), defaults).instrument(span.clone()).await {
+        Ok(r) => commit(db, tx, r, key.as_ref(), &span).await,
+        Err(e) => {
             drop(tx);
-            replay_after_race(db, k).await
+            failed(db, e, key.as_ref()).await
         }
-        (Err(e), _) => Err(e),
+    }
+}
+
+/// Commits a lead's transaction; a key taken meanwhile by the same caller is answered as a replay.
+async fn commit(db: &Db, tx: Tx, r: LeadResult, key: Option<&Key<'_>>, span: &tracing::Span) -> Result<LeadResult> {
+    match tx.commit().instrument(span.clone()).await {
+        Ok(()) => Ok(r),
+        Err(e) => match key {
+            Some(k) if is_unique_violation(&e) => replay_after_race(db, k).await,
+            _ => Err(e.into()),
+        },
+    }
+}
+
+/// A lead's transaction failed (and was dropped): a key taken meanwhile by the same caller is
+/// answered as a replay, anything else is the error.
+async fn failed(db: &Db, e: Error, key: Option<&Key<'_>>) -> Result<LeadResult> {
+    match (e, key) {
+        (Error::Db(e), Some(k)) if is_unique_violation(&e) => replay_after_race(db, k).await,
+        (e, _) => Err(e),
     }
 }
 
 /// Another request of the same caller with the same key committed first: answer as it did
 /// (or refuse, if it was another lead).
+///
+/// Read in a write transaction: on SQLite the other lead may still be in the writer's open
+/// group (committed together with the transactions queued with it, see `db::writer`), which
+/// a pooled connection does not see yet.
 async fn replay_after_race(db: &Db, key: &Key<'_>) -> Result<LeadResult> {
-    let mut conn = db.pool.acquire().await?;
-    replay(&mut conn, &key.scope, key.key, &key.fingerprint).await?.ok_or_else(|| Error::internal("lead key conflict without a lead"))
+    let mut tx = db.begin().await?;
+    let r = replay(&mut tx, &key.scope, key.key, &key.fingerprint).await?;
+    tx.rollback().await?;
+    r.ok_or_else(|| Error::internal("lead key conflict without a lead"))
 }
 
 /// The stock unit a lead names, once its lead type and branch are known to exist.
@@ -277,24 +325,290 @@ struct References {
     stock: Option<i64>,
 }
 
-/// Checks the lead type and the branch and finds the stock unit, in one statement.
-async fn references(db: &Db, input: &LeadInput) -> Result<References> {
-    let (types, branches, stock): (i64, i64, Option<i64>) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM value_list_items WHERE list_code = 'lead_type' AND code = $1), \
-         (SELECT COUNT(*) FROM org_units WHERE id = $2), (SELECT MIN(id) FROM stock_units WHERE stock_number = $3)",
+/// What a lead's intake reads before its write transaction, in one statement.
+#[derive(Debug, sqlx::FromRow)]
+struct Prelude {
+    // The caller's earlier lead under the same key.
+    r_outcome: Option<String>,
+    r_opportunity: Option<i64>,
+    r_customer: Option<i64>,
+    r_fingerprint: Option<String>,
+    // The lead's references.
+    lead_types: i64,
+    branches: i64,
+    stock: Option<i64>,
+    // The customer the lead recognises, and their last opportunity with its owner.
+    customer_id: Option<i64>,
+    opportunity_id: Option<i64>,
+    expired: Option<i64>,
+    trashed: Option<i64>,
+    owner_id: Option<i64>,
+    opportunity_name: Option<String>,
+    owner_email: Option<String>,
+    owner_name: Option<String>,
+    owner_language: Option<String>,
+    owner_active: Option<i64>,
+    owner_pref: Option<i64>,
+    thread: Option<String>,
+    t_subject: Option<String>,
+    t_text: Option<String>,
+    t_html: Option<String>,
+    from_address: Option<String>,
+    from_name: Option<String>,
+    reply_domain: Option<String>,
+    link_base_url: Option<String>,
+}
+
+/// The notification event of a lead merged into an open opportunity.
+const MERGED_EVENT: &str = "lead_merged";
+
+async fn prelude(db: &Db, input: &LeadInput, key: Option<&Key<'_>>) -> Result<Prelude> {
+    let phones: Vec<&str> = input.phone.iter().map(|p| p.as_str()).collect();
+    let email = input.email.as_ref().map(|e| e.as_str());
+    let setting = |k: &str| format!("(SELECT value FROM settings WHERE key = '{k}')");
+    let mut q = Sql::new("SELECT r.outcome AS r_outcome, r.opportunity_id AS r_opportunity, r.customer_id AS r_customer, r.request_fingerprint AS r_fingerprint, ");
+    q.push("(SELECT COUNT(*) FROM value_list_items WHERE list_code = 'lead_type' AND code = ")
+        .bind(input.lead_type.as_str())
+        .push(") AS lead_types, ");
+    q.push("(SELECT COUNT(*) FROM org_units WHERE id = ").bind(input.branch_id.unwrap_or(0)).push(") AS branches, ");
+    q.push("(SELECT MIN(id) FROM stock_units WHERE stock_number = ").bind(input.stock_number.as_str()).push(") AS stock, ");
+    q.push(
+        "m.customer_id, o.id AS opportunity_id, o.expired, o.trashed, o.owner_id, o.name AS opportunity_name, \
+         u.email AS owner_email, u.name AS owner_name, u.language AS owner_language, u.active AS owner_active, \
+         (SELECT enabled FROM notification_prefs p WHERE p.user_id = u.id AND p.event = '",
+    );
+    q.push(MERGED_EVENT).push(
+        "') AS owner_pref, \
+         (SELECT token FROM mail_threads th WHERE th.entity_type = 'opportunity' AND th.entity_id = o.id) AS thread, \
+         t.subject AS t_subject, t.text_body AS t_text, t.html_body AS t_html, ",
+    );
+    q.push(&format!(
+        "{} AS from_address, {} AS from_name, {} AS reply_domain, {} AS link_base_url ",
+        setting("mail.from_address"),
+        setting("mail.from_name"),
+        setting("mail.reply_domain"),
+        setting("mail.link_base_url")
+    ));
+    q.push("FROM (SELECT ").append(crate::customers::store::first_match(email, &phones)).push(" AS customer_id) m ");
+    q.push("LEFT JOIN leads r ON r.idempotency_scope = ").bind(key.map(|k| k.scope.clone()));
+    q.push(" AND r.idempotency_key = ").bind(key.map(|k| k.key.to_string()));
+    q.push(
+        " LEFT JOIN opportunities o ON o.id = (SELECT MAX(o2.id) FROM opportunities o2 WHERE o2.customer_id = m.customer_id) \
+         LEFT JOIN users u ON u.id = o.owner_id \
+         LEFT JOIN email_templates t ON t.event = '",
+    );
+    q.push(MERGED_EVENT).push("' AND t.lang = u.language");
+    Ok(q.query_as().fetch_one(&db.pool).await?)
+}
+
+/// A merge into an open opportunity, as read before the transaction.
+struct MergePlan {
+    customer_id: i64,
+    opportunity_id: i64,
+    owner_id: Option<i64>,
+    name: String,
+    /// The owner's email, rendered (when they are active and want it).
+    email: Option<crate::mail::Prepared>,
+}
+
+impl Prelude {
+    /// The caller's earlier answer for this key, if any (see [`replay`]).
+    fn replayed(&self, key: Option<&Key<'_>>) -> Result<Option<LeadResult>> {
+        let (Some(k), Some(opp), Some(cust)) = (key, self.r_opportunity, self.r_customer) else {
+            return Ok(None);
+        };
+        match &self.r_fingerprint {
+            Some(fp) if *fp != k.fingerprint => Err(Error::validation("Idempotency-Key", "error.idempotency_key_reused")),
+            _ => Ok(Some(LeadResult {
+                outcome: if self.r_outcome.as_deref() == Some("merged") { Outcome::Merged } else { Outcome::Created },
+                opportunity_id: opp,
+                customer_id: cust,
+                customer_created: false,
+                replayed: true,
+            })),
+        }
+    }
+
+    /// Checks the lead type and the branch; the stock unit the lead names.
+    fn references(&self, input: &LeadInput) -> Result<References> {
+        if self.lead_types == 0 {
+            return Err(Error::validation("lead_type", "error.invalid_choice"));
+        }
+        if input.branch_id.is_some() && self.branches == 0 {
+            return Err(Error::validation("branch_id", "error.unknown_org_unit"));
+        }
+        Ok(References { stock: self.stock.filter(|_| !input.stock_number.is_empty()) })
+    }
+
+    /// The merge this lead makes if nothing changes before its transaction: a recognised
+    /// customer whose last opportunity is open, with the owner's email rendered.
+    fn merge_plan(&self, actor: &Actor, input: &LeadInput) -> Result<Option<MergePlan>> {
+        let (Some(customer_id), Some(opportunity_id), Some(0), Some(0)) =
+            (self.customer_id, self.opportunity_id, self.expired, self.trashed)
+        else {
+            return Ok(None);
+        };
+        let name = self.opportunity_name.clone().unwrap_or_default();
+        let email = match (self.owner_id, self.owner_active, self.owner_email.as_deref().map(Email::parse)) {
+            (Some(_), Some(active), Some(Ok(address))) if active != 0 => {
+                let def = crate::mail::templates::event(MERGED_EVENT).ok_or(Error::NotFound)?;
+                if def.required || self.owner_pref.is_none_or(|p| p != 0) {
+                    let lang = self.owner_language.as_deref().and_then(Lang::parse).unwrap_or_default();
+                    let stored = match (&self.t_subject, &self.t_text, &self.t_html) {
+                        (Some(s), Some(t), Some(h)) => Some((s.clone(), t.clone(), h.clone())),
+                        _ => None,
+                    };
+                    let template = crate::mail::templates::from_stored(MERGED_EVENT, lang, stored)?;
+                    let setting = |v: &Option<String>, k: &str| {
+                        v.clone().or_else(|| crate::settings::def(k).map(|d| d.default.to_string())).unwrap_or_default()
+                    };
+                    let from_name = setting(&self.from_name, "mail.from_name");
+                    let sender = crate::mail::sender_of(
+                        &setting(&self.from_address, "mail.from_address"),
+                        &from_name,
+                        &setting(&self.reply_domain, "mail.reply_domain"),
+                    )?;
+                    let vars = serde_json::json!({
+                        "opportunity": {"id": opportunity_id, "name": name},
+                        "lead": {"summary": summary(input), "message": input.message},
+                        "app_name": from_name,
+                        "app_url": setting(&self.link_base_url, "mail.link_base_url"),
+                    });
+                    let r = crate::mail::templates::render(&template, &vars)
+                        .map_err(|(part, e)| Error::internal(format!("template {MERGED_EVENT} {part}: {e}")))?;
+                    let email = crate::mail::NewEmail {
+                        entity: Some(("opportunity".into(), opportunity_id)),
+                        event: MERGED_EVENT.to_string(),
+                        to: vec![crate::mail::Mailbox::new(self.owner_name.as_deref(), &address)],
+                        subject: r.subject,
+                        text: r.text,
+                        html: Some(r.html),
+                        created_by: actor.id,
+                        ..Default::default()
+                    };
+                    Some(crate::mail::Prepared::new(email, ("opportunity".into(), opportunity_id), sender, self.thread.clone()))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        Ok(Some(MergePlan { customer_id, opportunity_id, owner_id: self.owner_id, name, email }))
+    }
+}
+
+/// The merge of a lead into the open opportunity read before the transaction: the locks (the
+/// lead's identity keys, then the customer), then one statement that re-checks what was read
+/// (the same customer recognised first, the same last opportunity, open, with the same owner
+/// and name) and touches the opportunity; then the note, the stock link, the history, the
+/// owner's email and its delivery job, and the lead: 7 statements, 8 with a stock unit (one
+/// more for the first email of a record, whose thread token is stored). `None` when the
+/// re-check fails: the caller rolls back and applies the full rule.
+#[allow(clippy::too_many_arguments)]
+async fn merge_fast(
+    tx: &mut Tx,
+    db: &Db,
+    actor: &Actor,
+    now: Millis,
+    input: &LeadInput,
+    refs: &References,
+    key: Option<&Key<'_>>,
+    plan: &MergePlan,
+) -> Result<Option<LeadResult>> {
+    let phones: Vec<&str> = input.phone.iter().map(|p| p.as_str()).collect();
+    let email = input.email.as_ref().map(|e| e.as_str());
+    crate::customers::store::lock_identity_and_customer(tx, now, email, &phones, plan.customer_id).await?;
+    let mut q = Sql::new("UPDATE opportunities SET updated_at = ");
+    q.bind(now).push(" WHERE id = ").bind(plan.opportunity_id).push(" AND customer_id = ").bind(plan.customer_id);
+    q.push(" AND expired = 0 AND trashed = 0 AND name = ").bind(plan.name.as_str());
+    match plan.owner_id {
+        Some(o) => q.push(" AND owner_id = ").bind(o),
+        None => q.push(" AND owner_id IS NULL"),
+    };
+    q.push(" AND NOT EXISTS (SELECT 1 FROM opportunities o2 WHERE o2.customer_id = ").bind(plan.customer_id);
+    q.push(" AND o2.id > ").bind(plan.opportunity_id).push(") AND ").bind(plan.customer_id).push(" = ");
+    q.append(crate::customers::store::first_match(email, &phones));
+    if q.query().execute(&mut **tx).await?.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let id = plan.opportunity_id;
+    let summary = summary(input);
+    super::store::add_note_in(tx, actor, now, id, "lead", &summary).await?;
+    if let Some(s) = refs.stock {
+        link_stock(tx, id, s).await?;
+    }
+    crate::audit::record(
+        tx,
+        actor,
+        now,
+        "opportunity",
+        id,
+        "lead",
+        &[crate::audit::Change { field: "lead".into(), old: None, new: Some(summary.clone()) }],
     )
-    .bind(&input.lead_type)
-    .bind(input.branch_id.unwrap_or(0))
-    .bind(&input.stock_number)
-    .fetch_one(&db.pool)
     .await?;
-    if types == 0 {
-        return Err(Error::validation("lead_type", "error.invalid_choice"));
+    if let Some(e) = &plan.email {
+        crate::mail::insert_prepared(tx, db.backend, now, e).await?;
     }
-    if input.branch_id.is_some() && branches == 0 {
-        return Err(Error::validation("branch_id", "error.unknown_org_unit"));
-    }
-    Ok(References { stock: stock.filter(|_| !input.stock_number.is_empty()) })
+    insert_lead(tx, actor, now, input, key, plan.customer_id, id, Outcome::Merged).await?;
+    Ok(Some(LeadResult {
+        outcome: Outcome::Merged,
+        opportunity_id: id,
+        customer_id: plan.customer_id,
+        customer_created: false,
+        replayed: false,
+    }))
+}
+
+/// Links the stock unit a lead names to its opportunity (once).
+async fn link_stock(tx: &mut Tx, opportunity_id: i64, stock_unit_id: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO opportunity_stock_units (opportunity_id, stock_unit_id) SELECT $1, $2 WHERE NOT EXISTS \
+         (SELECT 1 FROM opportunity_stock_units WHERE opportunity_id = $1 AND stock_unit_id = $2)",
+    )
+    .bind(opportunity_id)
+    .bind(stock_unit_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The lead's own row (with the caller's idempotency key).
+#[allow(clippy::too_many_arguments)]
+async fn insert_lead(
+    tx: &mut Tx,
+    actor: &Actor,
+    now: Millis,
+    input: &LeadInput,
+    key: Option<&Key<'_>>,
+    customer_id: i64,
+    opportunity_id: i64,
+    outcome: Outcome,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO leads (idempotency_key, lead_type, source, first_name, last_name, email, phone, message, stock_number, customer_id, \
+         opportunity_id, outcome, created_by, created_at, idempotency_scope, request_fingerprint) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(key.map(|k| k.key))
+    .bind(&input.lead_type)
+    .bind(&input.source)
+    .bind(&input.first_name)
+    .bind(&input.last_name)
+    .bind(input.email.as_ref().map(|e| e.as_str()))
+    .bind(input.phone.as_ref().map(|p| p.as_str()))
+    .bind(&input.message)
+    .bind(&input.stock_number)
+    .bind(customer_id)
+    .bind(opportunity_id)
+    .bind(outcome.code())
+    .bind(actor.id)
+    .bind(now)
+    .bind(key.map(|k| k.scope.as_str()))
+    .bind(key.map(|k| k.fingerprint.as_str()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -309,6 +623,7 @@ async fn intake_in(
     defaults: Defaults,
 ) -> Result<LeadResult> {
     let mut route: Option<super::routing::Route> = None;
+    let mut customer_name: Option<String> = None;
     // 1. The customer; a new one's lead is routed (a branch and an owner, see `routing`). Its
     // identity keys are locked first: a simultaneous lead for the same new person waits here,
     // then finds the customer this one creates.
@@ -354,29 +669,27 @@ async fn intake_in(
                 notes: String::new(),
                 particularities: Vec::new(),
             };
-            (crate::customers::store::create_in(tx, actor, now, &c).await?.id, true)
+            let created = crate::customers::store::create_in(tx, actor, now, &c).await?;
+            customer_name = Some(created.display_name);
+            (created.id, true)
         }
     };
-    // 2. Its most recent opportunity, unless expired or trashed.
-    let last: Option<(i64, i64, i64, Option<i64>, String)> =
+    // 2. Its most recent opportunity, unless expired or trashed (a customer just created has none).
+    let last: Option<(i64, i64, i64, Option<i64>, String)> = if customer_created {
+        None
+    } else {
         sqlx::query_as("SELECT id, expired, trashed, owner_id, name FROM opportunities WHERE customer_id = $1 ORDER BY id DESC LIMIT 1")
             .bind(customer_id)
             .fetch_optional(&mut **tx)
-            .await?;
+            .await?
+    };
     let stock = refs.stock;
     let summary = summary(input);
     let (outcome, opportunity_id) = match last {
         Some((id, 0, 0, owner, name)) => {
             super::store::add_note_in(tx, actor, now, id, "lead", &summary).await?;
             if let Some(s) = stock {
-                sqlx::query(
-                    "INSERT INTO opportunity_stock_units (opportunity_id, stock_unit_id) SELECT $1, $2 WHERE NOT EXISTS \
-                     (SELECT 1 FROM opportunity_stock_units WHERE opportunity_id = $1 AND stock_unit_id = $2)",
-                )
-                .bind(id)
-                .bind(s)
-                .execute(&mut **tx)
-                .await?;
+                link_stock(tx, id, s).await?;
             }
             sqlx::query("UPDATE opportunities SET updated_at = $1 WHERE id = $2").bind(now).bind(id).execute(&mut **tx).await?;
             crate::audit::record(
@@ -403,22 +716,29 @@ async fn intake_in(
             (Outcome::Merged, id)
         }
         _ => {
-            let (owner, branch): (Option<i64>, Option<i64>) =
-                sqlx::query_as("SELECT owner_id, branch_id FROM customers WHERE id = $1").bind(customer_id).fetch_one(&mut **tx).await?;
             // A returning customer's new file goes to their representative; a new customer's
             // (or an unowned one's) is routed.
-            let route = match (route, owner) {
-                (Some(r), _) => r,
-                (None, Some(o)) => super::routing::Route { branch_id: branch.or(defaults.branch_id), owner_id: Some(o), queue_group: None },
-                (None, None) => super::routing::route(tx, input.branch_id.or(branch), defaults.branch_id).await?,
+            let route = match route {
+                Some(r) => r,
+                None => {
+                    let (owner, branch): (Option<i64>, Option<i64>) =
+                        sqlx::query_as("SELECT owner_id, branch_id FROM customers WHERE id = $1")
+                            .bind(customer_id)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                    match owner {
+                        Some(o) => super::routing::Route { branch_id: branch.or(defaults.branch_id), owner_id: Some(o), queue_group: None },
+                        None => super::routing::route(tx, input.branch_id.or(branch), defaults.branch_id).await?,
+                    }
+                }
             };
-            let o = super::store::create_in(
+            let o = super::store::create_checked_in(
                 tx,
                 actor,
                 now,
                 statuses,
                 &OpportunityInput {
-                    name: String::new(),
+                    name: customer_name.unwrap_or_default(),
                     customer_id,
                     lead_type: Some(input.lead_type.clone()),
                     status: None,
@@ -446,29 +766,7 @@ async fn intake_in(
             (Outcome::Created, o.id)
         }
     };
-    sqlx::query(
-        "INSERT INTO leads (idempotency_key, lead_type, source, first_name, last_name, email, phone, message, stock_number, customer_id, \
-         opportunity_id, outcome, created_by, created_at, idempotency_scope, request_fingerprint) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(key.map(|k| k.key))
-    .bind(&input.lead_type)
-    .bind(&input.source)
-    .bind(&input.first_name)
-    .bind(&input.last_name)
-    .bind(input.email.as_ref().map(|e| e.as_str()))
-    .bind(input.phone.as_ref().map(|p| p.as_str()))
-    .bind(&input.message)
-    .bind(&input.stock_number)
-    .bind(customer_id)
-    .bind(opportunity_id)
-    .bind(outcome.code())
-    .bind(actor.id)
-    .bind(now)
-    .bind(key.map(|k| k.scope.as_str()))
-    .bind(key.map(|k| k.fingerprint.as_str()))
-    .execute(&mut **tx)
-    .await?;
+    insert_lead(tx, actor, now, input, key, customer_id, opportunity_id, outcome).await?;
     Ok(LeadResult { outcome, opportunity_id, customer_id, customer_created, replayed: false })
 }
 

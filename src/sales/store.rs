@@ -311,6 +311,23 @@ async fn write_stock(tx: &mut Tx, id: i64, stock: &[i64]) -> Result<()> {
 /// its status to the initial one (an explicit status must be active and not the trash).
 pub async fn create_in(tx: &mut Tx, actor: &Actor, now: Millis, statuses: &Statuses, input: &OpportunityInput) -> Result<Opportunity> {
     check_refs(tx, input).await?;
+    insert_in(tx, actor, now, statuses, input).await
+}
+
+/// [`create_in`] for a caller that has checked the references itself (lead intake: its
+/// customer just created or locked, its branch and owner from routing or the customer, its
+/// lead type and stock unit read before the transaction) and names the opportunity.
+pub(crate) async fn create_checked_in(
+    tx: &mut Tx,
+    actor: &Actor,
+    now: Millis,
+    statuses: &Statuses,
+    input: &OpportunityInput,
+) -> Result<Opportunity> {
+    insert_in(tx, actor, now, statuses, input).await
+}
+
+async fn insert_in(tx: &mut Tx, actor: &Actor, now: Millis, statuses: &Statuses, input: &OpportunityInput) -> Result<Opportunity> {
     let status = match &input.status {
         Some(s) => {
             let st = statuses.get(s).filter(|x| x.active).ok_or_else(|| Error::validation("status", "error.invalid_choice"))?;
@@ -339,7 +356,14 @@ pub async fn create_in(tx: &mut Tx, actor: &Actor, now: Millis, statuses: &Statu
     .bind(now)
     .fetch_one(&mut **tx)
     .await?;
-    write_stock(tx, id, &input.stock_unit_ids).await?;
+    // A new opportunity has no stock units to replace.
+    for s in &input.stock_unit_ids {
+        sqlx::query("INSERT INTO opportunity_stock_units (opportunity_id, stock_unit_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(*s)
+            .execute(&mut **tx)
+            .await?;
+    }
     let o = get(tx, id).await?.ok_or(Error::NotFound)?;
     audit::created(tx, actor, now, id, &o).await?;
     Ok(o)
@@ -389,7 +413,7 @@ pub async fn take_owner_in(tx: &mut Tx, actor: &Actor, now: Millis, id: i64, own
 
 /// Tells a user an opportunity was assigned to them.
 pub async fn notify_assigned(tx: &mut Tx, now: Millis, o: &Opportunity, owner: i64, actor: &Actor) -> Result<()> {
-    use crate::mail::notify::{notify, Notice, Recipient};
+    use crate::mail::notify::{notify_user, Notice};
     let notice = Notice {
         event: "opportunity_assigned",
         entity: Some(("opportunity".into(), o.id)),
@@ -397,7 +421,7 @@ pub async fn notify_assigned(tx: &mut Tx, now: Millis, o: &Opportunity, owner: i
         attachments: Vec::new(),
         created_by: actor.id,
     };
-    notify(tx, now, notice, &[Recipient::User(owner)]).await?;
+    notify_user(tx, now, notice, owner).await?;
     Ok(())
 }
 
@@ -455,6 +479,9 @@ pub async fn create_with_customer(
             } else {
                 "phone"
             };
+            // Rolled back explicitly: on SQLite the customer found may be in the writer's
+            // open group, and the caller reads it to name it (`db::writer`).
+            tx.rollback().await?;
             return Err(Error::conflict(field, "error.customer_exists"));
         }
     }
