@@ -145,7 +145,7 @@ fn serve_demo_prints_url_and_login_and_loads_once() {
         let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&d.pool).await.unwrap();
         let units: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM org_units").fetch_one(&d.pool).await.unwrap();
         let groups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_groups").fetch_one(&d.pool).await.unwrap();
-        assert_eq!((users, units, groups), (12, 11, 6));
+        assert_eq!((users, units, groups), (13, 12, 6));
         let customers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM customers").fetch_one(&d.pool).await.unwrap();
         let contacts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts").fetch_one(&d.pool).await.unwrap();
         assert_eq!((customers, contacts), (42, 16), "40 customers, and 2 created by the demo's Internet leads");
@@ -164,7 +164,11 @@ fn serve_demo_prints_url_and_login_and_loads_once() {
         );
         let roles: Vec<String> =
             sqlx::query_scalar("SELECT DISTINCT r.code FROM users u JOIN roles r ON r.id = u.role_id").fetch_all(&d.pool).await.unwrap();
-        assert_eq!(roles.len(), 7, "a user of every role");
+        assert_eq!(roles.len(), 8, "a user of every role");
+        let partners: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM partners").fetch_one(&d.pool).await.unwrap();
+        let partner_users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM partner_users").fetch_one(&d.pool).await.unwrap();
+        let news: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM news_items").fetch_one(&d.pool).await.unwrap();
+        assert_eq!((partners, partner_users, news), (2, 3, 2), "the demo's partners, loaded once");
     });
 }
 

@@ -90,7 +90,7 @@ async fn processes_starting_together_migrate_once() {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations").fetch_one(&a.db.pool).await.unwrap();
         assert_eq!(n, carnet::db::MIGRATIONS.len() as i64);
         let roles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM roles").fetch_one(&a.db.pool).await.unwrap();
-        assert_eq!(roles, 7, "default roles created once");
+        assert_eq!(roles, 8, "default roles created once");
         if let (Some(s), Some(url)) = (schema, pg_url()) {
             a.db.pool.close().await;
             let db = carnet::db::Db::connect(&url, None, 1).await.unwrap();

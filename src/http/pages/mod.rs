@@ -551,7 +551,7 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
         tiles.push(Tile { href: "/partners", title: c.tr.t("nav.partners"), text: c.tr.t("home.partners_text") });
     }
     if c.p.can(Right::NewsPublish) {
-        tiles.push(Tile { href: "/news", title: c.tr.t("nav.news"), text: c.tr.t("home.news_text") });
+        tiles.push(Tile { href: "/news", title: c.tr.t("news.title"), text: c.tr.t("home.news_text") });
     }
     for (href, key, right) in admin::SECTIONS {
         if c.p.can(*right) {
