@@ -84,6 +84,53 @@ impl FormPairs {
     }
 }
 
+/// A posted form that may carry files: its text fields, and the files of one field.
+pub struct FormWithFiles {
+    pub pairs: FormPairs,
+    /// (name as sent, bytes) of each file chosen.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl FormWithFiles {
+    /// Reads an urlencoded form (no files) or a multipart one, whose files come in the parts
+    /// named `file_field` (an empty file input, with neither name nor bytes, is skipped). Text
+    /// with control characters is refused naming its field; a body over the limit is refused
+    /// on `file_field`.
+    pub async fn read(req: axum::extract::Request, file_field: &str) -> Result<FormWithFiles, crate::error::Error> {
+        use crate::error::Error;
+        use axum::extract::FromRequest;
+        let multipart = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if !multipart {
+            let bytes = axum::body::Bytes::from_request(req, &()).await.map_err(|_| Error::validation(file_field, "error.too_large"))?;
+            return Ok(FormWithFiles { pairs: FormPairs::parse(&String::from_utf8_lossy(&bytes)), files: Vec::new() });
+        }
+        let too_large = || Error::validation(file_field.to_string(), "error.too_large");
+        let mut mp = axum::extract::Multipart::from_request(req, &()).await.map_err(|_| too_large())?;
+        let (mut pairs, mut files) = (Vec::new(), Vec::new());
+        while let Some(field) = mp.next_field().await.map_err(|_| too_large())? {
+            let name = field.name().unwrap_or_default().to_string();
+            if name == file_field {
+                let filename = field.file_name().unwrap_or_default().to_string();
+                let bytes = field.bytes().await.map_err(|_| too_large())?;
+                if !(filename.is_empty() && bytes.is_empty()) {
+                    files.push((filename, bytes.to_vec()));
+                }
+                continue;
+            }
+            let text = field.text().await.map_err(|_| Error::validation(name.clone(), "error.invalid_choice"))?;
+            if crate::http::request::has_control_char(&text) {
+                return Err(Error::validation(name, "error.control_char"));
+            }
+            pairs.push((name, text));
+        }
+        Ok(FormWithFiles { pairs: FormPairs(pairs), files })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,52 +181,5 @@ mod tests {
         assert!(parts.is_empty(), "only the hidden empty input: none checked");
         assert_eq!(kept, vec!["a".to_string()]);
         assert_eq!(absent, vec!["y".to_string()], "not in the form: kept");
-    }
-}
-
-/// A posted form that may carry files: its text fields, and the files of one field.
-pub struct FormWithFiles {
-    pub pairs: FormPairs,
-    /// (name as sent, bytes) of each file chosen.
-    pub files: Vec<(String, Vec<u8>)>,
-}
-
-impl FormWithFiles {
-    /// Reads an urlencoded form (no files) or a multipart one, whose files come in the parts
-    /// named `file_field` (an empty file input, with neither name nor bytes, is skipped). Text
-    /// with control characters is refused naming its field; a body over the limit is refused
-    /// on `file_field`.
-    pub async fn read(req: axum::extract::Request, file_field: &str) -> Result<FormWithFiles, crate::error::Error> {
-        use crate::error::Error;
-        use axum::extract::FromRequest;
-        let multipart = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("multipart/form-data"));
-        if !multipart {
-            let bytes = axum::body::Bytes::from_request(req, &()).await.map_err(|_| Error::validation(file_field, "error.too_large"))?;
-            return Ok(FormWithFiles { pairs: FormPairs::parse(&String::from_utf8_lossy(&bytes)), files: Vec::new() });
-        }
-        let too_large = || Error::validation(file_field.to_string(), "error.too_large");
-        let mut mp = axum::extract::Multipart::from_request(req, &()).await.map_err(|_| too_large())?;
-        let (mut pairs, mut files) = (Vec::new(), Vec::new());
-        while let Some(field) = mp.next_field().await.map_err(|_| too_large())? {
-            let name = field.name().unwrap_or_default().to_string();
-            if name == file_field {
-                let filename = field.file_name().unwrap_or_default().to_string();
-                let bytes = field.bytes().await.map_err(|_| too_large())?;
-                if !(filename.is_empty() && bytes.is_empty()) {
-                    files.push((filename, bytes.to_vec()));
-                }
-                continue;
-            }
-            let text = field.text().await.map_err(|_| Error::validation(name.clone(), "error.invalid_choice"))?;
-            if crate::http::request::has_control_char(&text) {
-                return Err(Error::validation(name, "error.control_char"));
-            }
-            pairs.push((name, text));
-        }
-        Ok(FormWithFiles { pairs: FormPairs(pairs), files })
     }
 }
