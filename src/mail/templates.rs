@@ -54,7 +54,7 @@ fn sample_message() -> Value {
 }
 
 fn sample_sla() -> Value {
-    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "customer": {"name": "Boulangerie Martin"},
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "customer": {"name": "Julie Roy"},
            "request": {"id": 12, "number": "DEM-2026-000123", "priority": "haute"}, "target": "first_update", "due": "2026-12-07 09:30"})
 }
 
@@ -72,8 +72,8 @@ fn sample_portal() -> Value {
 }
 
 fn sample_presales() -> Value {
-    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Emma Lefebvre"},
-           "request": {"id": 12, "number": "AV-2026-000012", "customer": "Boulangerie Martin", "partner": "Revendeur Ouest",
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Julie Roy"},
+           "request": {"id": 12, "number": "AV-2026-000012", "customer": "Julie Roy", "partner": "Revendeur Ouest",
                        "status_fr": "Planifiée", "status_en": "Scheduled", "reason": null, "description": "Démonstration de la gestion commerciale"},
            "step": {"fr": "L'équipe avant-vente propose des créneaux", "en": "The pre-sales team proposes slots"},
            "message": "2026-12-08 09:00 – 11:00", "link_path": "/partner/presales/12",
