@@ -39,7 +39,7 @@ async fn login_and_logout_body(b: &Browser, _app: &TestApp) {
     assert!(b.find_now("#login-error").await.is_none());
     assert_eq!(
         b.nav_labels().await,
-        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Partenaires", "Administration"]
+        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Avant-vente", "Équipe", "Partenaires", "Administration"]
     );
     assert_eq!(b.text("h1").await, "Bonjour, admin");
     b.screenshot("fr-home").await;
@@ -132,7 +132,7 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     assert_eq!(b.html_lang().await, "fr");
     assert_eq!(
         b.nav_labels().await,
-        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Partenaires", "Administration"]
+        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Avant-vente", "Équipe", "Partenaires", "Administration"]
     );
     assert_eq!(b.content("#lang-switch").await, "English");
 
@@ -140,7 +140,10 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     assert_eq!(b.path().await, "/admin/users", "back on the same page");
     assert_eq!(b.html_lang().await, "en");
     assert_eq!(b.text("h1").await, "Users");
-    assert_eq!(b.nav_labels().await, ["Home", "Customers", "Opportunities", "Calendar", "Service", "Team", "Partners", "Administration"]);
+    assert_eq!(
+        b.nav_labels().await,
+        ["Home", "Customers", "Opportunities", "Calendar", "Service", "Pre-sales", "Team", "Partners", "Administration"]
+    );
     assert_eq!(b.text("#logout").await, "Log out");
     assert_eq!(b.content("#lang-switch").await, "Français");
 
@@ -164,7 +167,7 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     assert_eq!(b.html_lang().await, "fr");
     assert_eq!(
         b.nav_labels().await,
-        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Équipe", "Partenaires", "Administration"]
+        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Avant-vente", "Équipe", "Partenaires", "Administration"]
     );
     assert_eq!(b.text("#logout").await, "Déconnexion");
 }
