@@ -57,7 +57,15 @@ async fn due_times_follow_business_hours_and_overdue_requests_escalate_once() {
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["targets"].as_array().unwrap().len(), 1);
-        assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'service_level'").await, 1);
+        // Two saves of the same pair at once: both succeed, one row.
+        let body = json!({"targets": [{"request_type": "panne", "priority": "urgente", "first_update_minutes": 30, "close_minutes": 480}]});
+        let (a, b) = tokio::join!(
+            admin_api.send("PUT", "/api/v1/service-levels", Some(body.clone())),
+            admin_api.send("PUT", "/api/v1/service-levels", Some(body.clone()))
+        );
+        assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK), "{} {}", a.1, b.1);
+        assert_eq!(app.count("SELECT COUNT(*) FROM service_levels WHERE priority = 'urgente'").await, 1);
+        assert!(app.count("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'service_level'").await >= 2);
 
         // Thursday 24 December, 16:00: one business hour left that day, Christmas off, then the weekend.
         app.clock.set(toronto(&app, "2026-12-24", "16:00"));

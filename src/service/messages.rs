@@ -418,7 +418,10 @@ pub async fn post_with_files(
         }
     }
     let mut m = res?;
-    m.attachments = list(db, request_id, false).await?.into_iter().find(|x| x.id == m.id).map(|x| x.attachments).unwrap_or_default();
+    m.attachments = sqlx::query_as("SELECT id, message_id, filename, size FROM documents WHERE message_id = $1 ORDER BY id")
+        .bind(m.id)
+        .fetch_all(&db.pool)
+        .await?;
     Ok(m)
 }
 

@@ -76,14 +76,18 @@ pub async fn set_targets(db: &Db, actor: &Actor, now: Millis, rows: &[Target]) -
         if old_pair == (t.first_update_minutes, t.close_minutes) {
             continue;
         }
-        sqlx::query("DELETE FROM service_levels WHERE request_type = $1 AND priority = $2")
-            .bind(&t.request_type)
-            .bind(&t.priority)
-            .execute(&mut *tx)
-            .await?;
-        if t.first_update_minutes.is_some() || t.close_minutes.is_some() {
+        if t.first_update_minutes.is_none() && t.close_minutes.is_none() {
+            sqlx::query("DELETE FROM service_levels WHERE request_type = $1 AND priority = $2")
+                .bind(&t.request_type)
+                .bind(&t.priority)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            // An upsert: two saves of the same pair at once both succeed (the last one wins).
             sqlx::query(
-                "INSERT INTO service_levels (request_type, priority, first_update_minutes, close_minutes, updated_at) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO service_levels (request_type, priority, first_update_minutes, close_minutes, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (request_type, priority) DO UPDATE SET first_update_minutes = excluded.first_update_minutes, \
+                 close_minutes = excluded.close_minutes, updated_at = excluded.updated_at",
             )
             .bind(&t.request_type)
             .bind(&t.priority)
@@ -234,13 +238,25 @@ pub async fn watch(db: &Db, now: Millis) -> Result<String> {
     let group: Option<i64> = sqlx::query_scalar("SELECT id FROM user_groups WHERE name = $1").bind(&v[1]).fetch_optional(&db.pool).await?;
     // Everything due before the warning horizon (the instant `warning` business minutes ahead).
     let horizon = if warning > 0 { cal.add(now, warning).unwrap_or(now) } else { now };
-    let due: Vec<(i64, String, Millis)> = sqlx::query_as(
-        "SELECT id, 'first_update', first_update_due_at FROM service_requests \
-           WHERE first_update_at IS NULL AND status <> 'cloture' AND first_update_due_at <= $1 \
-         UNION ALL SELECT id, 'close', close_due_at FROM service_requests WHERE status <> 'cloture' AND close_due_at <= $1 \
+    // Only what was not alerted yet at its level: requests long overdue do not come back on
+    // every run (nor hold the newer ones behind the limit).
+    let pending = |target: &str, due: &str| {
+        format!(
+            "NOT EXISTS (SELECT 1 FROM sla_alerts a WHERE a.request_id = r.id AND a.target = '{target}' AND a.due_at = r.{due} \
+             AND a.level = CASE WHEN r.{due} <= $2 THEN 'breached' ELSE 'warning' END)"
+        )
+    };
+    let due: Vec<(i64, String, Millis)> = sqlx::query_as(&format!(
+        "SELECT r.id, 'first_update', r.first_update_due_at FROM service_requests r \
+           WHERE r.first_update_at IS NULL AND r.status <> 'cloture' AND r.first_update_due_at <= $1 AND {} \
+         UNION ALL SELECT r.id, 'close', r.close_due_at FROM service_requests r \
+           WHERE r.status <> 'cloture' AND r.close_due_at <= $1 AND {} \
          ORDER BY 3 LIMIT 5000",
-    )
+        pending("first_update", "first_update_due_at"),
+        pending("close", "close_due_at")
+    ))
     .bind(horizon)
+    .bind(now)
     .fetch_all(&db.pool)
     .await?;
     let (mut warned, mut breached) = (0, 0);
