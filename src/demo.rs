@@ -290,6 +290,9 @@ async fn sales(st: &AppState, agent: i64) -> Result<()> {
             owner_id: *owner,
             branch_id: *branch,
             stock_unit_ids: if i % 3 == 2 { Vec::new() } else { vec![unit_ids[i % unit_ids.len()]] },
+            // A vehicle's price, for most of them; a close date a few weeks ahead.
+            amount_cents: (i % 5 != 4).then_some((24_000 + (i as i64 * 7_919) % 41_000) * 100),
+            expected_close_on: (i % 2 == 0).then(|| zone.date(now + (7 + (i as i64 % 6) * 7) * 86_400_000)),
         };
         // Spread the creation dates over the last weeks.
         let created = now - (i as i64 % 10) * 3 * 86_400_000 - 3_600_000;

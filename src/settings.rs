@@ -60,6 +60,7 @@ pub const DEFS: &[Def] = &[
     },
     Def { key: "opportunities.expiry_weeks", kind: Kind::Int { min: 1, max: 104 }, default: "8" },
     Def { key: "opportunities.follow_up_days", kind: Kind::Int { min: 1, max: 365 }, default: "30" },
+    Def { key: "sales.currency", kind: Kind::Choice(&["CAD", "USD", "EUR", "CHF", "GBP"]), default: "CAD" },
     Def { key: "calls.reminder_minutes", kind: Kind::Int { min: 0, max: 1440 }, default: "15" },
     Def { key: "leads.routing", kind: Kind::Choice(&["round_robin", "queue"]), default: "round_robin" },
     Def { key: "leads.default_branch_id", kind: Kind::Int { min: 0, max: i64::MAX }, default: "0" },

@@ -2,6 +2,13 @@
 //! escaped, line breaks kept (by the `prewrap` class), and web addresses (`http://`,
 //! `https://`) made links that open apart from Carnet. Nothing written is ever taken as HTML.
 
+/// `s` escaped for HTML text or a quoted attribute.
+pub fn escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    escape(&mut out, s);
+    out
+}
+
 /// Escapes `s` for HTML text or a quoted attribute (the entities askama writes).
 fn escape(out: &mut String, s: &str) {
     for ch in s.chars() {

@@ -67,17 +67,28 @@
   if (!board || !window.fetch) return;
   document.documentElement.classList.add("js");
   var csrf = board.getAttribute("data-csrf"), dragged = null;
-  // Keeps each column's count and empty message right after a move.
-  var recount = function () {
-    board.querySelectorAll(".board-col").forEach(function (col) {
-      var n = col.querySelectorAll(".board-card").length, count = col.querySelector(".board-count");
-      if (count) count.textContent = n + (count.getAttribute("data-more") ? "+" : "");
+  // Keeps each column's count, total and empty message right after a move of `card`
+  // from column `a` to column `b` (the counts and totals are the server's, for all the
+  // column's opportunities, not only the cards shown).
+  var fmt = window.Intl ? new Intl.NumberFormat(document.documentElement.lang || "fr", { maximumFractionDigits: 2 }) : null;
+  var shift = function (col, card, sign) {
+    var count = col.querySelector(".board-count"), total = col.querySelector(".board-total");
+    if (count) {
+      var n = parseInt(count.getAttribute("data-count"), 10) + sign;
+      count.setAttribute("data-count", n);
+      count.textContent = n;
       var indexed = document.querySelector('#board-index a[href="#' + col.id + '"] .board-index-count');
-      if (indexed && count) indexed.textContent = count.textContent;
-      var empty = col.querySelector(".board-empty");
-      if (empty) empty.hidden = n > 0;
-    });
+      if (indexed) indexed.textContent = n;
+    }
+    if (total && fmt) {
+      var cents = parseInt(total.getAttribute("data-cents"), 10) + sign * parseInt(card.getAttribute("data-amount") || "0", 10);
+      total.setAttribute("data-cents", cents);
+      total.textContent = fmt.format(cents / 100) + " " + total.getAttribute("data-currency");
+    }
+    var empty = col.querySelector(".board-empty");
+    if (empty) empty.hidden = col.querySelectorAll(".board-card").length > 0;
   };
+  var recount = function (card, a, b) { shift(a, card, -1); shift(b, card, 1); };
   var error = document.getElementById("board-error");
   board.addEventListener("dragstart", function (ev) {
     var card = ev.target.closest && ev.target.closest(".board-card");
@@ -109,7 +120,7 @@
     if (!card || from === col) return;
     var body = new URLSearchParams({ _csrf: csrf, status: col.getAttribute("data-status") });
     col.querySelector(".board-cards").prepend(card);
-    recount();
+    recount(card, from, col);
     card.setAttribute("aria-busy", "true");
     fetch("/opportunities/" + id + "/status", {
       method: "POST", credentials: "same-origin", body: body,
@@ -125,7 +136,7 @@
       }
       return r.json().catch(function () { return {}; }).then(function (j) {
         from.querySelector(".board-cards").prepend(card);
-        recount();
+        recount(card, col, from);
         error.textContent = (j && j.message) || ("Error " + r.status);
         error.hidden = false;
       });

@@ -45,6 +45,16 @@ impl Visibility {
         self.home_path.as_deref()?.trim_end_matches('/').rsplit('/').next()?.parse().ok()
     }
 
+    /// Whether the user's scope covers the unit at `path` (and so the units below it): for a
+    /// unit picker (reports). Own-only users cover none.
+    pub fn covers_unit(&self, path: &str) -> bool {
+        match self.scope_path() {
+            _ if self.sees_all() => true,
+            Some(p) => path.starts_with(p),
+            None => false,
+        }
+    }
+
     /// Whether the user sees every record (no condition needed).
     pub fn sees_all(&self) -> bool {
         self.scope == Scope::All

@@ -117,6 +117,8 @@ pub struct ListState {
     pub part: Option<String>,
     /// The time of the request (filters relative to now: overdue).
     pub now: i64,
+    /// The time zone of dates typed in filters (`from`, `to`): read only when there are some.
+    pub zone: crate::clock::Zone,
 }
 
 fn pairs(raw: &str) -> Vec<(String, String)> {
@@ -158,8 +160,13 @@ impl ListState {
         };
         let page = PageReq::parse_both(Some(page_size), get("after"), get("before"))?;
         let (notice, part) = (get("notice").map(str::to_string), get("part").map(str::to_string));
-        let params = params.into_iter().filter(|(k, _)| k != "sort" && k != "cols").collect();
-        Ok(ListState { def, params, sort, cols, page, view, notice, part, now })
+        let params: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k != "sort" && k != "cols").collect();
+        let zone = if params.iter().any(|(k, _)| k == "from" || k == "to") {
+            crate::settings::zone(db).await?
+        } else {
+            crate::clock::Zone::default()
+        };
+        Ok(ListState { def, params, sort, cols, page, view, notice, part, now, zone })
     }
 
     /// A filter's value (non-empty), as typed.
@@ -169,6 +176,22 @@ impl ListState {
     /// A filter's value, or empty.
     pub fn text(&self, k: &str) -> String {
         self.get(k).unwrap_or_default().to_string()
+    }
+    /// The period of the filters `from` and `to` (dates, both included) as `[start, end)` in
+    /// ms; open ends stretch to the beginning and the end of time.
+    pub fn period(&self) -> Result<Option<(i64, i64)>> {
+        let day = |k: &'static str| -> Result<Option<chrono::NaiveDate>> {
+            self.get(k)
+                .map(|v| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| Error::validation(k, "error.invalid_date")))
+                .transpose()
+        };
+        let (from, to) = (day("from")?, day("to")?);
+        if from.is_none() && to.is_none() {
+            return Ok(None);
+        }
+        let start = from.map(|d| self.zone.midnight(d)).unwrap_or(i64::MIN / 2);
+        let end = to.and_then(|d| d.succ_opt()).map(|d| self.zone.midnight(d)).unwrap_or(i64::MAX / 2);
+        Ok(Some((start, end)))
     }
     /// A filter holding an id (bad: a validation error on the field).
     pub fn id(&self, k: &'static str) -> Result<Option<i64>> {

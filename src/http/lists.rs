@@ -124,6 +124,8 @@ pub struct SalesLabels {
     pub lead_types: Vec<ListItem>,
     pub lang: Lang,
     pub zone: Zone,
+    /// The currency of amounts (the setting `sales.currency`).
+    pub currency: String,
 }
 
 impl SalesLabels {
@@ -133,7 +135,15 @@ impl SalesLabels {
             lead_types: lists::items(&st.db, "lead_type", true).await?,
             lang: c.lang(),
             zone: crate::settings::zone(&st.db).await?,
+            currency: crate::settings::get(&st.db, "sales.currency").await?,
         })
+    }
+    /// An amount in the reader's way of writing numbers, with the currency.
+    pub fn amount(&self, cents: &Option<i64>) -> String {
+        match cents {
+            Some(c) => crate::money::display(*c, &self.currency, self.lang == Lang::Fr),
+            None => "—".into(),
+        }
     }
     pub fn status(&self, code: &str) -> String {
         self.statuses.label(code, &self.lang)
@@ -163,7 +173,21 @@ pub struct Opportunities;
 pub static OPPORTUNITIES: ListDef = ListDef {
     name: "opportunities",
     path: "/opportunities",
-    filters: &["q", "status", "lead_type", "mine", "owner_id", "branch_id", "customer_id"],
+    filters: &[
+        "q",
+        "status",
+        "lead_type",
+        "mine",
+        "owner_id",
+        "branch_id",
+        "customer_id",
+        "unit_id",
+        "expired",
+        "in",
+        "from",
+        "to",
+        "stage",
+    ],
     columns: &[
         Col::fixed("name", "sales.name", Some("name")),
         Col::optional("customer", "sales.customer", Some("customer")),
@@ -171,12 +195,27 @@ pub static OPPORTUNITIES: ListDef = ListDef {
         Col::optional("lead_type", "sales.lead_type", Some("lead_type")),
         Col::optional("owner", "customers.owner", Some("owner")),
         Col::optional("branch", "customers.branch", Some("branch")),
+        Col::optional("amount", "sales.amount", Some("amount")),
+        Col::optional("expected_close", "sales.expected_close", Some("expected_close")),
         Col::optional("sale_date", "sales.sale_date", None),
         Col::optional("created", "sales.created", Some("created")),
         Col::optional("updated", "list.col_updated", Some("updated")),
     ],
     default_columns: &["customer", "status", "lead_type", "owner", "branch", "created"],
-    export: &["id", "name", "customer", "status", "lead_type", "owner", "branch", "sale_date", "delivery_date", "created_at"],
+    export: &[
+        "id",
+        "name",
+        "customer",
+        "status",
+        "lead_type",
+        "owner",
+        "branch",
+        "amount",
+        "expected_close_on",
+        "sale_date",
+        "delivery_date",
+        "created_at",
+    ],
     export_file: "opportunites.csv",
     sorts: &sales::SORTS,
     default_sort: sales::default_sort,
@@ -198,6 +237,30 @@ impl Listed for Opportunities {
             customer_id: s.id("customer_id")?,
             trash: false,
             sort: Some(s.sort),
+            unit_id: s.id("unit_id")?,
+            // The expired flag is the administrators' (a hidden field): nobody else filters by it.
+            expired: match s.get("expired") {
+                None => None,
+                Some(_) if !p.sees_hidden_fields() => return Err(Error::validation("expired", "error.invalid_choice")),
+                Some("0") => Some(false),
+                Some("1") => Some(true),
+                Some(_) => return Err(Error::validation("expired", "error.invalid_choice")),
+            },
+            dated: match s.period()? {
+                None => None,
+                Some((from, to)) => {
+                    let d = sales::Dated::parse(s.get("in").unwrap_or("created"))
+                        .ok_or_else(|| Error::validation("in", "error.invalid_choice"))?;
+                    if d == sales::Dated::Expired && !p.sees_hidden_fields() {
+                        return Err(Error::validation("in", "error.invalid_choice"));
+                    }
+                    Some((d, from, to))
+                }
+            },
+            stage: s
+                .get("stage")
+                .map(|v| sales::Stage::parse(v).ok_or_else(|| Error::validation("stage", "error.invalid_choice")))
+                .transpose()?,
         })
     }
     async fn fetch(db: &Db, vis: &Visibility, f: &sales::Filter, page: &PageReq) -> Result<Page<Opportunity>> {
@@ -218,6 +281,8 @@ impl Listed for Opportunities {
             "lead_type" => l.lead(&o.lead_type),
             "owner" => opt(&o.owner_name),
             "branch" => opt(&o.branch_name),
+            "amount" => o.amount_cents.map(crate::money::format_amount).unwrap_or_default(),
+            "expected_close_on" => opt(&o.expected_close_on),
             "sale_date" => l.date_of(&o.sale_date),
             "delivery_date" => l.date_of(&o.delivery_date),
             "created_at" => l.at(&o.created_at),
@@ -307,7 +372,23 @@ pub struct Requests;
 pub static REQUESTS: ListDef = ListDef {
     name: "service_requests",
     path: "/service/requests",
-    filters: &["q", "status", "request_type", "priority", "mine", "owner_id", "customer_id", "open", "unread", "overdue"],
+    filters: &[
+        "q",
+        "status",
+        "request_type",
+        "priority",
+        "mine",
+        "owner_id",
+        "customer_id",
+        "open",
+        "unread",
+        "overdue",
+        "in",
+        "from",
+        "to",
+        "sla",
+        "unit_id",
+    ],
     columns: &[
         Col::fixed("number", "service.number", Some("number")),
         Col::optional("customer", "sales.customer", Some("customer")),
@@ -370,6 +451,20 @@ impl Listed for Requests {
             open,
             unread,
             sort: Some(s.sort),
+            dated: match s.period()? {
+                None => None,
+                Some((from, to)) => Some((
+                    service::Dated::parse(s.get("in").unwrap_or("created"))
+                        .ok_or_else(|| Error::validation("in", "error.invalid_choice"))?,
+                    from,
+                    to,
+                )),
+            },
+            sla: s
+                .get("sla")
+                .map(|v| service::SlaOutcome::parse(v).ok_or_else(|| Error::validation("sla", "error.invalid_choice")))
+                .transpose()?,
+            unit_id: s.id("unit_id")?,
         })
     }
     async fn fetch(db: &Db, vis: &Visibility, f: &service::Filter, page: &PageReq) -> Result<Page<ServiceRequest>> {
@@ -408,7 +503,7 @@ pub struct Interventions;
 pub static INTERVENTIONS: ListDef = ListDef {
     name: "interventions",
     path: "/service/interventions",
-    filters: &["status", "mine", "technician_id", "branch_id"],
+    filters: &["status", "mine", "technician_id", "branch_id", "from", "to"],
     columns: &[
         Col::fixed("number", "service.number", Some("number")),
         Col::optional("start", "list.col_start", Some("start")),
@@ -442,7 +537,8 @@ impl Listed for Interventions {
             technician_id: mine(s, p, "technician_id")?,
             branch_id: s.id("branch_id")?,
             sort: Some(s.sort),
-            ..Default::default()
+            from: s.period()?.map(|p| p.0),
+            to: s.period()?.map(|p| p.1),
         })
     }
     async fn fetch(db: &Db, vis: &Visibility, f: &interventions::ListFilter, page: &PageReq) -> Result<Page<Intervention>> {

@@ -207,6 +207,7 @@ pub fn api_lists() -> Vec<(&'static crate::http::listing::ListDef, &'static str)
         api::service::request_interventions, api::service::list_returns, api::service::create_return, api::service::update_return,
         api::service::list_documents, api::service::upload_document, api::service::download_document, api::service::delete_document,
         api::service::summary_pdf, api::service::send_email,
+        api::reports::sales, api::reports::service,
     )
 )]
 pub struct ApiDoc;

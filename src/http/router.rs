@@ -76,6 +76,10 @@ routes! {
     post "/logout" => Enrolment, pages::logout;
     post "/language" => Public, pages::set_language;
     get "/" => Authenticated, pages::home;
+    // Dashboards (issue 20): the sales one over opportunities, the service one over requests.
+    get "/reports" => Authenticated, pages::reports::index;
+    get "/reports/sales" => Right(OpportunitiesRead), pages::reports::sales_page;
+    get "/reports/service" => Right(ServiceRequestsRead), pages::reports::service_page;
     get "/account" => Authenticated, pages::account::page;
     post "/account/password" => Authenticated, pages::account::change_password;
     post "/account/tokens" => Authenticated, pages::account::create_token;
@@ -416,6 +420,8 @@ routes! {
     get "/api/v1/service-requests/{id}/messages" => Right(ServiceMessages), api::service::messages;
     post "/api/v1/service-requests/{id}/messages" => Right(ServiceMessages), api::service::post_message;
     get "/api/v1/service-levels" => Right(ServiceRequestsRead), api::service::service_levels;
+    get "/api/v1/reports/sales" => Right(OpportunitiesRead), api::reports::sales;
+    get "/api/v1/reports/service" => Right(ServiceRequestsRead), api::reports::service;
     put "/api/v1/service-levels" => Right(AdminSettings), api::service::put_service_levels;
     post "/api/v1/service-requests/{id}/contacts/{role}" => Right(ServiceContactCreate), api::service::create_contact;
     put "/api/v1/service-requests/{id}/contacts/{role}" => Right(ServiceContactUpdate), api::service::update_contact;

@@ -174,31 +174,7 @@ impl Audited for Opportunity {
     }
 }
 
-/// An amount in cents as `1234.50`.
-pub fn format_amount(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let c = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", c / 100, c % 100)
-}
-
-/// Parses an amount typed by a person (`12 500`, `12500,50`, `12500.5`) into cents.
-pub fn parse_amount(s: &str) -> Option<i64> {
-    let t: String = s.chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}' && *c != '\u{202f}').collect();
-    let t = t.replace(',', ".");
-    if t.is_empty() || t.starts_with('-') {
-        return None;
-    }
-    let (int, frac) = match t.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (t.as_str(), ""),
-    };
-    if int.is_empty() || !int.chars().all(|c| c.is_ascii_digit()) || frac.len() > 2 || !frac.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let units: i64 = int.parse().ok()?;
-    let cents: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().ok()? };
-    units.checked_mul(100)?.checked_add(cents).filter(|v| *v <= 1_000_000_000_000)
-}
+pub use crate::money::{format_amount, parse_amount};
 
 /// Who reads a news item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

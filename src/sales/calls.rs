@@ -246,6 +246,9 @@ pub async fn log(db: &Db, actor: &Actor, now: Millis, id: i64, outcome: &str, co
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     let body = if comment.is_empty() { format!("{} — {label}", old.subject) } else { format!("{} — {label} : {comment}", old.subject) };
     super::store::add_note_in(&mut tx, actor, now, old.opportunity_id, "call", &body).await?;
+    if status == "done" {
+        super::leads::answered_in(&mut tx, old.opportunity_id, now).await?;
+    }
     tx.commit().await?;
     Ok(new)
 }

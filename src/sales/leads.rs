@@ -23,6 +23,17 @@ use crate::i18n::Lang;
 use crate::identity::Email;
 use tracing::Instrument;
 
+/// The opportunity's leads waiting for a first answer are answered now (speed to lead): a call
+/// logged, a meeting booked. Called in the answering transaction.
+pub async fn answered_in(tx: &mut Tx, opportunity_id: i64, now: Millis) -> Result<()> {
+    sqlx::query("UPDATE leads SET responded_at = $1 WHERE opportunity_id = $2 AND responded_at IS NULL AND created_at <= $1")
+        .bind(now)
+        .bind(opportunity_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// A lead as sent to `POST /api/v1/leads` or typed by an agent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -745,6 +756,8 @@ async fn intake_in(
                     owner_id: route.owner_id,
                     branch_id: route.branch_id,
                     stock_unit_ids: stock.into_iter().collect(),
+                    amount_cents: None,
+                    expected_close_on: None,
                 },
             )
             .await?;

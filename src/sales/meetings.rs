@@ -705,6 +705,7 @@ pub async fn create(db: &Db, actor: &Actor, vis: &Visibility, now: Millis, input
     if let (None, Some(rep)) = (r.opp_owner, owner) {
         super::store::take_owner_in(&mut tx, actor, now, input.opportunity_id, rep, input.branch_id).await?;
     }
+    super::leads::answered_in(&mut tx, input.opportunity_id, now).await?;
     // The opportunity moves to "meeting booked" when that is ahead of where it is.
     if let Some(booked) = statuses.meeting_booked() {
         let cur: String =

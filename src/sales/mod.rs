@@ -57,6 +57,10 @@ pub struct Opportunity {
     #[schema(value_type = Option<String>)]
     #[serde(serialize_with = "crate::clock::ser_rfc3339")]
     pub delivery_date: Option<Millis>,
+    /// The deal's value in cents of the currency of the setting `sales.currency`.
+    pub amount_cents: Option<i64>,
+    /// The expected close date, `YYYY-MM-DD`.
+    pub expected_close_on: Option<String>,
     /// Administrators only: set by the 8-week expiry, never cleared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expired: Option<bool>,
@@ -92,6 +96,8 @@ impl Audited for Opportunity {
             ("branch", self.branch_name.clone()),
             ("sale_date", self.sale_date.map(format_ms)),
             ("delivery_date", self.delivery_date.map(format_ms)),
+            ("amount", self.amount_cents.map(crate::money::format_amount)),
+            ("expected_close_on", self.expected_close_on.clone()),
             ("expired", self.expired.filter(|e| *e).map(|_| "true".to_string())),
             ("trashed", Some(self.trashed).filter(|t| *t).map(|_| "true".to_string())),
             (
@@ -126,6 +132,20 @@ pub struct OpportunityForm {
     pub branch_id: Option<i64>,
     #[serde(default)]
     pub stock_unit_ids: Vec<i64>,
+    /// The deal's value in cents (at most [`AMOUNT_MAX_CENTS`]).
+    #[serde(default)]
+    pub amount_cents: Option<i64>,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub expected_close_on: Option<String>,
+}
+
+/// The largest amount, in cents (ten thousand million).
+pub const AMOUNT_MAX_CENTS: i64 = 1_000_000_000_000;
+
+/// A date typed as `YYYY-MM-DD` (a date picker's value), checked.
+pub fn parse_date(s: &str) -> Option<String> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok().map(|d| d.format("%Y-%m-%d").to_string())
 }
 
 /// Validated opportunity fields.
@@ -138,6 +158,8 @@ pub struct OpportunityInput {
     pub owner_id: Option<i64>,
     pub branch_id: Option<i64>,
     pub stock_unit_ids: Vec<i64>,
+    pub amount_cents: Option<i64>,
+    pub expected_close_on: Option<String>,
 }
 
 impl OpportunityForm {
@@ -150,6 +172,19 @@ impl OpportunityForm {
         if self.customer_id.is_none() {
             errs.add("customer_id", "error.required");
         }
+        if self.amount_cents.is_some_and(|a| !(0..=AMOUNT_MAX_CENTS).contains(&a)) {
+            errs.add("amount_cents", "error.invalid_amount");
+        }
+        let close = match self.expected_close_on.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(d) => match parse_date(d) {
+                Some(d) => Some(d),
+                None => {
+                    errs.add("expected_close_on", "error.invalid_date");
+                    None
+                }
+            },
+            None => None,
+        };
         errs.into_result()?;
         let mut stock = self.stock_unit_ids.clone();
         stock.sort();
@@ -162,6 +197,8 @@ impl OpportunityForm {
             owner_id: self.owner_id,
             branch_id: self.branch_id,
             stock_unit_ids: stock,
+            amount_cents: self.amount_cents,
+            expected_close_on: close,
         })
     }
 
@@ -174,6 +211,8 @@ impl OpportunityForm {
             owner_id: o.owner_id,
             branch_id: o.branch_id,
             stock_unit_ids: o.stock_units.iter().map(|s| s.id).collect(),
+            amount_cents: o.amount_cents,
+            expected_close_on: o.expected_close_on.clone(),
         }
     }
 }
@@ -195,6 +234,11 @@ pub struct Transition {
     pub trash: bool,
     /// A follow-up call is scheduled for the owner.
     pub follow_up: bool,
+    /// The funnel's stages (flags of the target): a meeting booked, shown up (each kept from
+    /// the first time), lost (the last loss; taken up again clears it).
+    pub booked: bool,
+    pub showed: bool,
+    pub lost: bool,
 }
 
 /// The state a status change starts from.
@@ -298,6 +342,9 @@ impl Statuses {
             delivery_date: sets_delivery.then_some(now),
             trash,
             follow_up: target.has_flag("auto_follow_up"),
+            booked: target.has_flag("meeting_booked"),
+            showed: target.has_flag("showed"),
+            lost: target.has_flag("lost"),
         }))
     }
 }

@@ -27,6 +27,8 @@ struct Row {
     branch_name: Option<String>,
     sale_date: Option<i64>,
     delivery_date: Option<i64>,
+    amount_cents: Option<i64>,
+    expected_close_on: Option<String>,
     expired: i64,
     trashed: i64,
     created_at: i64,
@@ -48,6 +50,8 @@ impl Row {
             branch_name: self.branch_name,
             sale_date: self.sale_date,
             delivery_date: self.delivery_date,
+            amount_cents: self.amount_cents,
+            expected_close_on: self.expected_close_on,
             expired: Some(self.expired != 0),
             trashed: self.trashed != 0,
             stock_units,
@@ -58,13 +62,13 @@ impl Row {
 }
 
 const SELECT: &str = "SELECT o.id, o.name, o.customer_id, c.display_name AS customer_name, o.lead_type, o.status, o.owner_id, \
-    u.name AS owner_name, o.branch_id, b.name AS branch_name, o.sale_date, o.delivery_date, o.expired, o.trashed, o.created_at, o.updated_at \
+    u.name AS owner_name, o.branch_id, b.name AS branch_name, o.sale_date, o.delivery_date, o.amount_cents, o.expected_close_on, o.expired, o.trashed, o.created_at, o.updated_at \
     FROM opportunities o JOIN customers c ON c.id = o.customer_id LEFT JOIN users u ON u.id = o.owner_id \
     LEFT JOIN org_units b ON b.id = o.branch_id";
 
 /// The columns of [`SELECT`], for the board's cards picked in a subquery `o`.
 const BOARD_SELECT: &str = "SELECT o.id, o.name, o.customer_id, c.display_name AS customer_name, o.lead_type, o.status, o.owner_id, \
-    u.name AS owner_name, o.branch_id, b.name AS branch_name, o.sale_date, o.delivery_date, o.expired, o.trashed, o.created_at, o.updated_at";
+    u.name AS owner_name, o.branch_id, b.name AS branch_name, o.sale_date, o.delivery_date, o.amount_cents, o.expected_close_on, o.expired, o.trashed, o.created_at, o.updated_at";
 
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -79,10 +83,91 @@ pub struct Filter {
     pub trash: bool,
     /// The order of [`list`] (default: most recent first).
     pub sort: Option<Sort>,
+    /// In this unit or below it (a branch, a region).
+    pub unit_id: Option<i64>,
+    /// Expired (`Some(true)`) or not.
+    pub expired: Option<bool>,
+    /// One of its dates within `[from, to)` (the dashboards' periods).
+    pub dated: Option<(Dated, Millis, Millis)>,
+    /// Having reached a stage of the funnel.
+    pub stage: Option<Stage>,
+}
+
+/// A date of an opportunity that a list or a figure is counted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dated {
+    Created,
+    /// The sale date.
+    Sold,
+    /// The last loss (cleared when taken up again).
+    Lost,
+    Expired,
+    /// The first meeting booked.
+    Booked,
+}
+
+impl Dated {
+    pub const ALL: [Dated; 5] = [Dated::Created, Dated::Sold, Dated::Lost, Dated::Expired, Dated::Booked];
+    pub fn code(self) -> &'static str {
+        match self {
+            Dated::Created => "created",
+            Dated::Sold => "sold",
+            Dated::Lost => "lost",
+            Dated::Expired => "expired",
+            Dated::Booked => "booked",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Dated> {
+        Dated::ALL.into_iter().find(|d| d.code() == s)
+    }
+    pub fn column(self) -> &'static str {
+        match self {
+            Dated::Created => "o.created_at",
+            Dated::Sold => "o.sale_date",
+            Dated::Lost => "o.lost_at",
+            Dated::Expired => "o.expired_at",
+            Dated::Booked => "o.booked_at",
+        }
+    }
+}
+
+/// A stage of the funnel an opportunity has reached (kept by the status workflow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// A meeting was booked.
+    Booked,
+    /// The customer came in (booked or walk-in).
+    Showed,
+    Sold,
+    /// Lost now.
+    Lost,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::Booked, Stage::Showed, Stage::Sold, Stage::Lost];
+    pub fn code(self) -> &'static str {
+        match self {
+            Stage::Booked => "booked",
+            Stage::Showed => "showed",
+            Stage::Sold => "sold",
+            Stage::Lost => "lost",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|d| d.code() == s)
+    }
+    pub fn condition(self) -> &'static str {
+        match self {
+            Stage::Booked => "o.booked_at IS NOT NULL",
+            Stage::Showed => "o.showed_at IS NOT NULL",
+            Stage::Sold => "o.sale_date IS NOT NULL",
+            Stage::Lost => "o.lost_at IS NOT NULL",
+        }
+    }
 }
 
 /// The orders of the opportunity list (`sort=code`, `-code` descending).
-pub static SORTS: [SortKey; 8] = [
+pub static SORTS: [SortKey; 10] = [
     SortKey::int("created", "o.id").desc_first(),
     SortKey::text("name", "o.name"),
     SortKey::text("customer", "c.display_name"),
@@ -94,6 +179,8 @@ pub static SORTS: [SortKey; 8] = [
     SortKey::text("owner", "COALESCE(u.name, '')"),
     SortKey::text("branch", "COALESCE(b.name, '')"),
     SortKey::int("updated", "o.updated_at").desc_first(),
+    SortKey::int("amount", "COALESCE(o.amount_cents, -1)").desc_first(),
+    SortKey::text("expected_close", "COALESCE(o.expected_close_on, '9999')"),
 ];
 
 /// Most recent first.
@@ -125,6 +212,41 @@ fn filtered_from(select: &str, vis: &Visibility, f: &Filter) -> Sql {
     if let Some(l) = f.lead_type.as_deref().filter(|s| !s.is_empty()) {
         q.push(" AND o.lead_type = ").bind(l.to_string());
     }
+    if let Some(u) = f.unit_id {
+        q.push(" AND o.branch_id IN (SELECT d.id FROM org_units d JOIN org_units p ON d.path LIKE p.path || '%' WHERE p.id = ")
+            .bind(u)
+            .push(")");
+    }
+    if let Some(e) = f.expired {
+        q.push(" AND o.expired = ").bind(e as i64);
+    }
+    if let Some((d, from, to)) = f.dated {
+        q.push(" AND ").push(d.column()).push(" >= ").bind(from).push(" AND ").push(d.column()).push(" < ").bind(to);
+    }
+    if let Some(s) = f.stage {
+        q.push(" AND ").push(s.condition());
+    }
+    q
+}
+
+/// The opportunities of `filter` by status: how many, and their total amount in cents
+/// (the kanban's column heads, the dashboards' pipeline). One grouped statement.
+pub async fn by_status(db: &Db, vis: &Visibility, filter: &Filter) -> Result<Vec<(String, i64, i64)>> {
+    let mut q = filtered_from(
+        "SELECT o.status, COUNT(*) AS n, CAST(COALESCE(SUM(o.amount_cents), 0) AS BIGINT) AS total FROM opportunities o",
+        vis,
+        filter,
+    );
+    q.push(" GROUP BY o.status");
+    let mut conn = db.pool.acquire().await?;
+    Ok(q.query_as().fetch_all(&mut *conn).await?)
+}
+
+/// `head` (a `SELECT … FROM opportunities o …`, binds allowed) with the `WHERE` of `filter`
+/// and the visibility: a report aggregates exactly the rows the list shows.
+pub fn report_from(head: Sql, vis: &Visibility, filter: &Filter) -> Sql {
+    let mut q = head;
+    q.append(filtered_from("", vis, filter));
     q
 }
 
@@ -344,8 +466,8 @@ async fn insert_in(tx: &mut Tx, actor: &Actor, now: Millis, statuses: &Statuses,
         input.name.clone()
     };
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, expired, trashed, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $7) RETURNING id",
+        "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, expired, trashed, created_at, updated_at, \
+         amount_cents, expected_close_on) VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $7, $8, $9) RETURNING id",
     )
     .bind(&name)
     .bind(input.customer_id)
@@ -354,6 +476,8 @@ async fn insert_in(tx: &mut Tx, actor: &Actor, now: Millis, statuses: &Statuses,
     .bind(input.owner_id)
     .bind(input.branch_id)
     .bind(now)
+    .bind(input.amount_cents)
+    .bind(input.expected_close_on.as_deref())
     .fetch_one(&mut **tx)
     .await?;
     // A new opportunity has no stock units to replace.
@@ -511,20 +635,27 @@ async fn update_in(tx: &mut Tx, actor: &Actor, now: Millis, id: i64, input: &Opp
         && input.lead_type == old.lead_type
         && input.owner_id == old.owner_id
         && input.branch_id == old.branch_id
+        && input.amount_cents == old.amount_cents
+        && input.expected_close_on == old.expected_close_on
         && stock_before == stock_after
     {
         // A no-change save writes nothing, not even `updated_at`.
         return Ok(old);
     }
-    sqlx::query("UPDATE opportunities SET name = $1, lead_type = $2, owner_id = $3, branch_id = $4, updated_at = $5 WHERE id = $6")
-        .bind(&name)
-        .bind(input.lead_type.as_deref())
-        .bind(input.owner_id)
-        .bind(input.branch_id)
-        .bind(now)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE opportunities SET name = $1, lead_type = $2, owner_id = $3, branch_id = $4, updated_at = $5, amount_cents = $6, \
+         expected_close_on = $7 WHERE id = $8",
+    )
+    .bind(&name)
+    .bind(input.lead_type.as_deref())
+    .bind(input.owner_id)
+    .bind(input.branch_id)
+    .bind(now)
+    .bind(input.amount_cents)
+    .bind(input.expected_close_on.as_deref())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     write_stock(tx, id, &input.stock_unit_ids).await?;
     let new = get(tx, id).await?.ok_or(Error::NotFound)?;
     audit::updated(tx, actor, now, id, &old, &new).await?;
@@ -552,13 +683,18 @@ pub async fn change_status_in(
     };
     sqlx::query(
         "UPDATE opportunities SET status = $1, sale_date = COALESCE($2, sale_date), delivery_date = COALESCE($3, delivery_date), \
-         trashed = $4, updated_at = $5 WHERE id = $6",
+         trashed = $4, updated_at = $5, booked_at = CASE WHEN $6 = 1 THEN COALESCE(booked_at, $5) ELSE booked_at END, \
+         showed_at = CASE WHEN $7 = 1 THEN COALESCE(showed_at, $5) ELSE showed_at END, \
+         lost_at = CASE WHEN $8 = 1 THEN $5 ELSE NULL END WHERE id = $9",
     )
     .bind(&t.to)
     .bind(t.sale_date)
     .bind(t.delivery_date)
     .bind(t.trash as i64)
     .bind(now)
+    .bind(t.booked as i64)
+    .bind(t.showed as i64)
+    .bind(t.lost as i64)
     .bind(id)
     .execute(&mut **tx)
     .await?;

@@ -420,6 +420,14 @@ fn filtered(select: &str, vis: &Visibility, f: &ListFilter) -> Sql {
     q
 }
 
+/// `head` (a `SELECT … FROM interventions i JOIN service_requests r …`, binds allowed) with
+/// the `WHERE` of `f` and the visibility: a report aggregates the rows the list shows.
+pub fn report_from(head: Sql, vis: &Visibility, f: &ListFilter) -> Sql {
+    let mut q = head;
+    q.append(filtered("", vis, f));
+    q
+}
+
 /// Interventions visible to `vis` and matching `f`, in its order, a page at a time.
 pub async fn list(db: &Db, vis: &Visibility, f: &ListFilter, page: &PageReq) -> Result<Page<Intervention>> {
     let sort = f.sort.unwrap_or_else(default_sort);

@@ -130,6 +130,77 @@ pub struct Filter {
     pub unread: bool,
     /// The order of [`list`] (default: most recent first).
     pub sort: Option<Sort>,
+    /// Created (or closed) within `[from, to)` (the dashboards' periods).
+    pub dated: Option<(Dated, i64, i64)>,
+    /// A service-level target met or missed (at `now` for the ones still running).
+    pub sla: Option<SlaOutcome>,
+    /// In this unit or below it.
+    pub unit_id: Option<i64>,
+}
+
+/// A date of a request that a list or a figure is counted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dated {
+    Created,
+    Closed,
+}
+
+impl Dated {
+    pub fn parse(s: &str) -> Option<Dated> {
+        match s {
+            "created" => Some(Dated::Created),
+            "closed" => Some(Dated::Closed),
+            _ => None,
+        }
+    }
+    fn column(self) -> &'static str {
+        match self {
+            Dated::Created => "r.created_at",
+            Dated::Closed => "r.closed_at",
+        }
+    }
+}
+
+/// How a request did against a service-level target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaOutcome {
+    FirstUpdateMet,
+    FirstUpdateMissed,
+    CloseMet,
+    CloseMissed,
+}
+
+impl SlaOutcome {
+    pub const ALL: [SlaOutcome; 4] =
+        [SlaOutcome::FirstUpdateMet, SlaOutcome::FirstUpdateMissed, SlaOutcome::CloseMet, SlaOutcome::CloseMissed];
+    pub fn code(self) -> &'static str {
+        match self {
+            SlaOutcome::FirstUpdateMet => "first_update_met",
+            SlaOutcome::FirstUpdateMissed => "first_update_missed",
+            SlaOutcome::CloseMet => "close_met",
+            SlaOutcome::CloseMissed => "close_missed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<SlaOutcome> {
+        SlaOutcome::ALL.into_iter().find(|o| o.code() == s)
+    }
+    /// The condition, `now` bound for the targets still running.
+    fn push(self, q: &mut Sql, now: i64) {
+        let (done, due) = match self {
+            SlaOutcome::FirstUpdateMet | SlaOutcome::FirstUpdateMissed => ("r.first_update_at", "r.first_update_due_at"),
+            SlaOutcome::CloseMet | SlaOutcome::CloseMissed => ("r.closed_at", "r.close_due_at"),
+        };
+        match self {
+            SlaOutcome::FirstUpdateMet | SlaOutcome::CloseMet => {
+                q.push(&format!(" AND {due} IS NOT NULL AND {done} IS NOT NULL AND {done} <= {due}"));
+            }
+            SlaOutcome::FirstUpdateMissed | SlaOutcome::CloseMissed => {
+                q.push(&format!(" AND {due} IS NOT NULL AND (({done} IS NOT NULL AND {done} > {due}) OR ({done} IS NULL AND {due} <= "))
+                    .bind(now)
+                    .push("))");
+            }
+        }
+    }
 }
 
 /// The orders of the request list (`sort=code`, `-code` descending).
@@ -185,6 +256,25 @@ fn filtered(select: &str, vis: &Visibility, f: &Filter) -> Sql {
     if let Some(c) = f.customer_id {
         q.push(" AND r.customer_id = ").bind(c);
     }
+    if let Some((d, from, to)) = f.dated {
+        q.push(" AND ").push(d.column()).push(" >= ").bind(from).push(" AND ").push(d.column()).push(" < ").bind(to);
+    }
+    if let Some(o) = f.sla {
+        o.push(&mut q, f.now);
+    }
+    if let Some(u) = f.unit_id {
+        q.push(" AND r.branch_id IN (SELECT d.id FROM org_units d JOIN org_units p ON d.path LIKE p.path || '%' WHERE p.id = ")
+            .bind(u)
+            .push(")");
+    }
+    q
+}
+
+/// `head` (a `SELECT … FROM service_requests r …`, binds allowed) with the `WHERE` of `f`
+/// and the visibility: a report aggregates exactly the rows the list shows.
+pub fn report_from(head: Sql, vis: &Visibility, f: &Filter) -> Sql {
+    let mut q = head;
+    q.append(filtered("", vis, f));
     q
 }
 

@@ -55,7 +55,21 @@ pub struct ListQuery {
     pub lead_type: Option<String>,
     /// `1`: the caller's own.
     pub mine: Option<String>,
-    /// `created` (default, newest first), `name`, `customer`, `status`, `lead_type`, `owner`, `branch`, `updated`; `-` before reverses.
+    /// In this unit (a branch, a region) or below it.
+    pub unit_id: Option<i64>,
+    /// Administrators: `1` expired, `0` not expired.
+    pub expired: Option<String>,
+    /// The date `from` and `to` are about: `created` (default), `sold`, `lost`, `booked`, `expired` (administrators).
+    #[serde(rename = "in")]
+    #[param(rename = "in")]
+    pub dated: Option<String>,
+    /// `YYYY-MM-DD`, included.
+    pub from: Option<String>,
+    /// `YYYY-MM-DD`, included.
+    pub to: Option<String>,
+    /// Having reached a stage: `booked`, `showed`, `sold`, `lost`.
+    pub stage: Option<String>,
+    /// `created` (default, newest first), `name`, `customer`, `status`, `lead_type`, `owner`, `branch`, `updated`, `amount`, `expected_close`; `-` before reverses.
     pub sort: Option<String>,
     /// A saved view whose filters apply when the query names none.
     pub view: Option<i64>,
@@ -120,6 +134,12 @@ pub struct NewOpportunity {
     pub branch_id: Option<i64>,
     #[serde(default)]
     pub stock_unit_ids: Vec<i64>,
+    /// The deal's value in cents of the currency of the setting `sales.currency`.
+    #[serde(default)]
+    pub amount_cents: Option<i64>,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub expected_close_on: Option<String>,
     /// With a new customer: create it even if its phone or email is known (needs `customers.create_duplicate`).
     #[serde(default)]
     pub allow_duplicate: bool,
@@ -144,6 +164,8 @@ pub async fn create(
         owner_id: n.owner_id.or(Some(c.p.user_id)),
         branch_id: n.branch_id.or(c.p.visibility.home_unit_id()),
         stock_unit_ids: n.stock_unit_ids,
+        amount_cents: n.amount_cents,
+        expected_close_on: n.expected_close_on,
     };
     let o = match (n.customer, n.customer_id) {
         (Some(_), Some(_)) => return Err(Error::validation("customer", "error.customer_or_id").into()),
@@ -216,6 +238,14 @@ pub struct OpportunityPatch {
     #[schema(value_type = Option<i64>)]
     pub branch_id: Option<Option<i64>>,
     pub stock_unit_ids: Option<Vec<i64>>,
+    /// Cents; `null` removes the amount.
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub amount_cents: Option<Option<i64>>,
+    /// `YYYY-MM-DD`; `null` removes it.
+    #[serde(default, deserialize_with = "crate::http::json::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub expected_close_on: Option<Option<String>>,
 }
 
 impl ApiInput for OpportunityPatch {
@@ -243,8 +273,13 @@ pub async fn update(
     ApiJson(p): ApiJson<OpportunityPatch>,
 ) -> Result<Json<Opportunity>, HttpError> {
     let cur = visible(&st, &c, id).await?;
-    let touches_fields =
-        p.name.is_some() || p.lead_type.is_some() || p.owner_id.is_some() || p.branch_id.is_some() || p.stock_unit_ids.is_some();
+    let touches_fields = p.name.is_some()
+        || p.lead_type.is_some()
+        || p.owner_id.is_some()
+        || p.branch_id.is_some()
+        || p.stock_unit_ids.is_some()
+        || p.amount_cents.is_some()
+        || p.expected_close_on.is_some();
     let fields = if touches_fields {
         let mut f = OpportunityForm::from_opportunity(&cur);
         if let Some(v) = p.name {
@@ -261,6 +296,12 @@ pub async fn update(
         }
         if let Some(v) = p.stock_unit_ids {
             f.stock_unit_ids = v;
+        }
+        if let Some(v) = p.amount_cents {
+            f.amount_cents = v;
+        }
+        if let Some(v) = p.expected_close_on {
+            f.expected_close_on = v;
         }
         Some(f.parse()?)
     } else {

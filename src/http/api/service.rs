@@ -61,6 +61,23 @@ pub struct ListQuery {
     pub open: Option<bool>,
     /// `1`: the caller's own.
     pub mine: Option<String>,
+    pub priority: Option<String>,
+    /// Requests with a customer message not read yet.
+    pub unread: Option<bool>,
+    /// Open requests past a service-level due time.
+    pub overdue: Option<bool>,
+    /// The date `from` and `to` are about: `created` (default) or `closed`.
+    #[serde(rename = "in")]
+    #[param(rename = "in")]
+    pub dated: Option<String>,
+    /// `YYYY-MM-DD`, included.
+    pub from: Option<String>,
+    /// `YYYY-MM-DD`, included.
+    pub to: Option<String>,
+    /// A service-level outcome: `first_update_met`, `first_update_missed`, `close_met`, `close_missed`.
+    pub sla: Option<String>,
+    /// In this unit or below it.
+    pub unit_id: Option<i64>,
     /// `created` (default, newest first), `number`, `customer`, `status`, `type`, `owner`, `updated`; `-` before reverses.
     pub sort: Option<String>,
     /// A saved view whose filters apply when the query names none.

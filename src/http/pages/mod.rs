@@ -9,6 +9,7 @@ pub mod history;
 pub mod imports;
 pub mod inbound;
 pub mod presales;
+pub mod reports;
 pub mod sales;
 pub mod service;
 pub mod two_factor;
@@ -58,6 +59,7 @@ const SECTIONS: &[(&str, &str, &[Right])] = &[
     ("/calendar", "nav.calendar", &[Right::MeetingsRead]),
     ("/service/requests", "nav.service", &[Right::ServiceRequestsRead]),
     ("/presales", "nav.presales", &[Right::PresalesManage]),
+    ("/reports", "nav.reports", &[Right::OpportunitiesRead, Right::ServiceRequestsRead]),
     ("/users", "nav.team", &[Right::UsersRead]),
     ("/partners", "nav.partners", &[Right::PartnersRead]),
     (
@@ -525,6 +527,8 @@ struct HomePage {
     day: Option<sales::MyDay>,
     /// Customer messages no one has read yet, on requests the user may see.
     unread_messages: i64,
+    /// The dashboards' key figures (the user's own when their scope is their own records).
+    figures: Option<reports::Figures>,
 }
 
 pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
@@ -570,7 +574,15 @@ pub async fn home(State(st): State<AppState>, c: Ctx, Query(q): Query<NoticeQuer
     } else {
         0
     };
-    Ok(render(HomePage { c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()), tiles, role_name, day, unread_messages }))
+    let figures = reports::home_figures(&st, &c).await?;
+    Ok(render(HomePage {
+        c: PageCtx::new(&c, "/", "nav.home").with_notice(q.notice.as_deref()),
+        tiles,
+        role_name,
+        day,
+        unread_messages,
+        figures,
+    }))
 }
 
 #[cfg(test)]

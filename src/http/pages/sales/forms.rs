@@ -1,6 +1,7 @@
 //! Creating and editing an opportunity (with its customer), the trash.
 
 use super::*;
+use crate::money;
 
 // ------------------------------------------------------------------ the forms
 
@@ -11,6 +12,9 @@ struct FormPage {
     id: Option<i64>,
     form: OpportunityForm,
     stock_numbers: String,
+    /// The amount as typed.
+    amount: String,
+    currency: String,
     customer: Option<Customer>,
     new_customer: CustomerForm,
     f: FormErrors,
@@ -38,6 +42,7 @@ impl FormPage {
 struct FormState {
     form: OpportunityForm,
     stock_numbers: String,
+    amount: String,
     new_customer: CustomerForm,
     f: FormErrors,
     find: String,
@@ -73,6 +78,8 @@ async fn form_page(st: &AppState, c: &Ctx, id: Option<i64>, s: FormState) -> Res
         id,
         form: s.form,
         stock_numbers: s.stock_numbers,
+        amount: s.amount,
+        currency: crate::settings::get(&st.db, "sales.currency").await?,
         customer,
         new_customer: s.new_customer,
         f: s.f,
@@ -108,6 +115,7 @@ pub async fn new_form(State(st): State<AppState>, c: Ctx, Query(q): Query<NewQue
     let s = FormState {
         form,
         stock_numbers: String::new(),
+        amount: String::new(),
         new_customer,
         f: FormErrors::none(),
         find: q.find.unwrap_or_default(),
@@ -116,14 +124,27 @@ pub async fn new_form(State(st): State<AppState>, c: Ctx, Query(q): Query<NewQue
     form_page(&st, &c, None, s).await
 }
 
-fn read_form(body: &str) -> (OpportunityForm, String, CustomerForm, bool) {
+/// The posted form; `amount` and `expected_close_on` keep `base`'s values when the form does
+/// not carry them. Returns the form, the stock numbers and the amount as typed, the new
+/// customer, "create anyway".
+fn read_form(body: &str, base: Option<&Opportunity>) -> (OpportunityForm, String, String, CustomerForm, bool) {
     let p = FormPairs::parse(body);
+    let amount = if p.carries("amount") {
+        p.text("amount")
+    } else {
+        base.and_then(|o| o.amount_cents).map(money::format_amount).unwrap_or_default()
+    };
     let f = OpportunityForm {
         name: p.text("name"),
         customer_id: p.id("customer_id"),
         lead_type: p.opt_text("lead_type"),
         owner_id: p.id("owner_id"),
         branch_id: p.id("branch_id"),
+        expected_close_on: if p.carries("expected_close_on") {
+            p.opt_text("expected_close_on")
+        } else {
+            base.and_then(|o| o.expected_close_on.clone())
+        },
         ..Default::default()
     };
     let nc = CustomerForm {
@@ -134,14 +155,23 @@ fn read_form(body: &str) -> (OpportunityForm, String, CustomerForm, bool) {
         phone: p.text("c_phone"),
         ..Default::default()
     };
-    (f, p.text("stock_numbers"), nc, p.flag("create_anyway"))
+    (f, p.text("stock_numbers"), amount, nc, p.flag("create_anyway"))
+}
+
+/// The amount typed in the form, in cents (empty: none).
+fn typed_amount(amount: &str) -> Result<Option<i64>, Error> {
+    if amount.trim().is_empty() {
+        return Ok(None);
+    }
+    money::parse_amount(amount).map(Some).ok_or_else(|| Error::validation("amount", "error.invalid_amount"))
 }
 
 pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<Response, HttpError> {
-    let (mut form, stock_numbers, nc, force) = read_form(&body);
+    let (mut form, stock_numbers, amount, nc, force) = read_form(&body, None);
     let state = |form: OpportunityForm, f: FormErrors, duplicates| FormState {
         form,
         stock_numbers: stock_numbers.clone(),
+        amount: amount.clone(),
         new_customer: nc.clone(),
         f,
         find: String::new(),
@@ -149,6 +179,7 @@ pub async fn create(State(st): State<AppState>, c: Ctx, body: String) -> Result<
     };
     let res: Result<Opportunity, Error> = async {
         form.stock_unit_ids = stock::ids_of_numbers(&st.db, "stock_numbers", &stock_numbers).await?;
+        form.amount_cents = typed_amount(&amount)?;
         match form.customer_id {
             Some(cid) => {
                 crate::customers::store::get_visible(&st.db, &c.p.visibility, cid)
@@ -207,6 +238,7 @@ pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) 
     let s = FormState {
         form: OpportunityForm::from_opportunity(&o),
         stock_numbers,
+        amount: o.amount_cents.map(money::format_amount).unwrap_or_default(),
         new_customer: CustomerForm::default(),
         f: FormErrors::none(),
         find: String::new(),
@@ -217,10 +249,11 @@ pub async fn edit_form(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) 
 
 pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     let o = visible(&st, &c, id).await?;
-    let (mut form, stock_numbers, _, _) = read_form(&body);
+    let (mut form, stock_numbers, amount, _, _) = read_form(&body, Some(&o));
     form.customer_id = Some(o.customer_id);
     let res: Result<Opportunity, Error> = async {
         form.stock_unit_ids = stock::ids_of_numbers(&st.db, "stock_numbers", &stock_numbers).await?;
+        form.amount_cents = typed_amount(&amount)?;
         let input = form.parse()?;
         users::check_owner_choice(&st.db, &c.p.visibility, input.owner_id, o.owner_id).await?;
         store::update(&st.db, &c.actor(), st.now(), id, &input).await
@@ -233,6 +266,7 @@ pub async fn update(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, bod
             let s = FormState {
                 form,
                 stock_numbers,
+                amount,
                 new_customer: CustomerForm::default(),
                 f: fe,
                 find: String::new(),

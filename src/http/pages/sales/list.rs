@@ -60,9 +60,20 @@ struct BoardPage {
     mine: bool,
     rights: crate::access::RightSet,
     now: i64,
+    /// Each status's count and total amount (all its opportunities, not only the cards shown).
+    totals: Vec<(String, i64, i64)>,
 }
 
 impl BoardPage {
+    fn count(&self, status: &str) -> i64 {
+        self.totals.iter().find(|t| t.0 == status).map(|t| t.1).unwrap_or(0)
+    }
+    fn cents(&self, status: &str) -> i64 {
+        self.totals.iter().find(|t| t.0 == status).map(|t| t.2).unwrap_or(0)
+    }
+    fn total(&self, status: &str) -> String {
+        self.l.amount(&Some(self.cents(status)))
+    }
     /// The statuses a card may move to (the workflow's, for this user).
     fn choices(&self, o: &Opportunity) -> Vec<&ListItem> {
         self.l.statuses.choices(
@@ -84,6 +95,7 @@ pub async fn board(State(st): State<AppState>, c: Ctx, Query(q): Query<BoardQuer
     let mine = q.mine.as_deref() == Some("1");
     let filter = Filter { owner_id: mine.then_some(c.p.user_id), ..Default::default() };
     let columns = store::board(&st.db, &c.p.visibility, &l.statuses, &filter, 25).await?;
+    let totals = store::by_status(&st.db, &c.p.visibility, &filter).await?;
     let pc = PageCtx::new(&c, "/opportunities", "sales.board").with_notice(q.notice.as_deref());
-    Ok(render(BoardPage { c: pc, l, columns, mine, rights: c.p.rights, now: st.now() }))
+    Ok(render(BoardPage { c: pc, l, columns, mine, rights: c.p.rights, now: st.now(), totals }))
 }

@@ -1,0 +1,532 @@
+//! The sales dashboard: what a sales manager (or a rep, for their own files) looks at every
+//! morning. Every count goes through the opportunity list's filter (`store::report_from`) with
+//! the user's visibility, so that each figure links to the list that shows exactly its rows.
+//!
+//! - pipeline: the opportunities by status, with their amounts (what the kanban's heads say);
+//! - for the period, against the previous one: leads by type, by source and over time; speed
+//!   to lead (a lead's arrival to the first call logged or meeting booked on its opportunity);
+//!   meetings booked and the show rate; the funnel of the opportunities opened in the period
+//!   (booked, showed, sold); won, lost by reason and the win rate; expired (administrators);
+//!   per rep and per branch.
+
+use super::{bucket_case, bucket_label, permille, Bar, Chart, Extra, Kpi, Period, Unit};
+use crate::access::Visibility;
+use crate::db::{Db, Sql};
+use crate::error::Result;
+use crate::i18n::{Lang, Tr};
+use crate::lists::ListItem;
+use crate::sales::store::{self, Dated, Filter, Stage};
+use crate::sales::Statuses;
+
+/// Whose figures: the user's own, a unit and what is below it, or everything the user sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub owner_id: Option<i64>,
+    pub unit_id: Option<i64>,
+}
+
+impl Scope {
+    /// The scope as list filters (`owner_id=…`, `unit_id=…`), with a trailing `&` when any.
+    pub fn query(&self) -> String {
+        let mut q = String::new();
+        if let Some(o) = self.owner_id {
+            q.push_str(&format!("owner_id={o}&"));
+        }
+        if let Some(u) = self.unit_id {
+            q.push_str(&format!("unit_id={u}&"));
+        }
+        q
+    }
+    fn filter(&self) -> Filter {
+        Filter { owner_id: self.owner_id, unit_id: self.unit_id, ..Default::default() }
+    }
+}
+
+/// One line of the per-rep or per-branch table: what became of the opportunities opened in
+/// the period.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Line {
+    pub id: Option<i64>,
+    pub name: String,
+    pub created: i64,
+    pub booked: i64,
+    pub showed: i64,
+    pub sold: i64,
+    pub lost: i64,
+    /// The list of this line's opportunities opened in the period (`None`: no list can say
+    /// "without an owner").
+    pub href: Option<String>,
+}
+
+impl Line {
+    pub fn conversion(&self) -> Option<i64> {
+        permille(self.sold, self.created)
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SalesDashboard {
+    pub kpis: Vec<Kpi>,
+    pub charts: Vec<Chart>,
+    pub per_rep: Vec<Line>,
+    pub per_branch: Vec<Line>,
+}
+
+impl SalesDashboard {
+    pub fn chart(&self, id: &str) -> Option<&Chart> {
+        self.charts.iter().find(|c| c.id == id)
+    }
+    pub fn kpi(&self, id: &str) -> Option<&Kpi> {
+        self.kpis.iter().find(|k| k.id == id)
+    }
+}
+
+/// What the dashboard needs besides the data: the statuses, the lead types, the reader.
+pub struct Context<'a> {
+    pub statuses: &'a Statuses,
+    pub lead_types: &'a [ListItem],
+    pub tr: Tr,
+    /// Administrators see the expired figure (the expired flag is theirs).
+    pub sees_expired: bool,
+}
+
+fn lang(tr: Tr) -> Lang {
+    tr.0
+}
+
+fn href(scope: &Scope, rest: &str) -> String {
+    format!("/opportunities?{}{rest}", scope.query())
+}
+
+async fn ints(db: &Db, q: &Sql) -> Result<Vec<i64>> {
+    let mut conn = db.pool.acquire().await?;
+    let row = q.query().fetch_one(&mut *conn).await?;
+    use sqlx::Row;
+    (0..row.len()).map(|i| row.try_get::<i64, _>(i).map_err(Into::into)).collect()
+}
+
+async fn grouped<K>(db: &Db, q: &Sql) -> Result<Vec<(K, i64)>>
+where
+    K: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + Unpin,
+{
+    let mut conn = db.pool.acquire().await?;
+    Ok(q.query_as::<(K, i64)>().fetch_all(&mut *conn).await?)
+}
+
+/// An integer sum that reads as `BIGINT` on both databases (PostgreSQL sums to `numeric`).
+fn sum(expr: &str) -> String {
+    format!("CAST(COALESCE(SUM({expr}), 0) AS BIGINT)")
+}
+
+fn flag(cond: &str) -> String {
+    sum(&format!("CASE WHEN {cond} THEN 1 ELSE 0 END"))
+}
+
+/// The funnel of the opportunities opened in `p`: opened, booked, showed, sold, lost.
+async fn funnel(db: &Db, vis: &Visibility, scope: &Scope, p: &Period) -> Result<Vec<i64>> {
+    let select = format!(
+        "SELECT COUNT(*), {}, {}, {}, {} FROM opportunities o",
+        flag(Stage::Booked.condition()),
+        flag(Stage::Showed.condition()),
+        flag(Stage::Sold.condition()),
+        flag(Stage::Lost.condition())
+    );
+    let f = Filter { dated: Some((Dated::Created, p.start, p.end)), ..scope.filter() };
+    ints(db, &store::report_from(Sql::new(&select), vis, &f)).await
+}
+
+/// How many opportunities have `dated` in `p` (and `stage`, when given).
+async fn count_dated(db: &Db, vis: &Visibility, scope: &Scope, dated: Dated, p: &Period, stage: Option<Stage>) -> Result<i64> {
+    let f = Filter { dated: Some((dated, p.start, p.end)), stage, ..scope.filter() };
+    Ok(ints(db, &store::report_from(Sql::new("SELECT COUNT(*) FROM opportunities o"), vis, &f)).await?.first().copied().unwrap_or(0))
+}
+
+/// Losses in `p` by status (the lost reasons).
+async fn lost_by_status(db: &Db, vis: &Visibility, scope: &Scope, p: &Period) -> Result<Vec<(String, i64)>> {
+    let f = Filter { dated: Some((Dated::Lost, p.start, p.end)), ..scope.filter() };
+    let mut q = store::report_from(Sql::new("SELECT o.status, COUNT(*) FROM opportunities o"), vis, &f);
+    q.push(" GROUP BY o.status");
+    grouped(db, &q).await
+}
+
+/// The leads of `p` on opportunities the user sees: `head` (`SELECT …`) `FROM leads l JOIN … WHERE …`.
+fn leads_of(head: Sql, vis: &Visibility, scope: &Scope, p: &Period) -> Sql {
+    let mut head = head;
+    head.push(" FROM leads l JOIN opportunities o ON o.id = l.opportunity_id");
+    let mut q = store::report_from(head, vis, &scope.filter());
+    q.push(" AND l.created_at >= ").bind(p.start).push(" AND l.created_at < ").bind(p.end);
+    q
+}
+
+async fn leads_by(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, col: &str) -> Result<Vec<(String, i64)>> {
+    let mut q = leads_of(Sql::new(&format!("SELECT {col}, COUNT(*)")), vis, scope, p);
+    q.push(&format!(" GROUP BY {col}"));
+    grouped(db, &q).await
+}
+
+/// The speed to lead buckets' upper bounds in minutes (the last is "more").
+const SPEED_BOUNDS: [(i64, &str); 4] = [(5, "le_5m"), (60, "le_1h"), (240, "le_4h"), (1440, "le_24h")];
+
+/// Speed to lead over the leads of `p`: the count per bucket (≤ 5 min, ≤ 1 h, ≤ 4 h, ≤ 24 h,
+/// more, not answered) and the median in minutes.
+async fn speed(db: &Db, vis: &Visibility, scope: &Scope, p: &Period) -> Result<(Vec<i64>, Option<i64>)> {
+    let mut cols = Vec::new();
+    let mut lower: Option<i64> = None;
+    for (m, _) in SPEED_BOUNDS {
+        let ms = m * 60_000;
+        let cond = match lower {
+            None => format!("l.responded_at IS NOT NULL AND l.responded_at - l.created_at <= {ms}"),
+            Some(lo) => format!("l.responded_at - l.created_at > {lo} AND l.responded_at - l.created_at <= {ms}"),
+        };
+        cols.push(flag(&cond));
+        lower = Some(ms);
+    }
+    cols.push(flag(&format!("l.responded_at - l.created_at > {}", lower.unwrap_or(0))));
+    cols.push(flag("l.responded_at IS NULL"));
+    let counts = ints(db, &leads_of(Sql::new(&format!("SELECT {}", cols.join(", "))), vis, scope, p)).await?;
+    let answered: i64 = counts.iter().take(counts.len().saturating_sub(1)).sum();
+    let median = if answered > 0 {
+        let mut q = leads_of(Sql::new("SELECT l.responded_at - l.created_at AS d"), vis, scope, p);
+        q.push(" AND l.responded_at IS NOT NULL ORDER BY d LIMIT 1 OFFSET ").bind((answered - 1) / 2);
+        let mut conn = db.pool.acquire().await?;
+        let d: Option<i64> = q.query_scalar().fetch_optional(&mut *conn).await?;
+        d.map(|ms| ms / 60_000)
+    } else {
+        None
+    };
+    Ok((counts, median))
+}
+
+/// The per-owner or per-branch lines of the opportunities opened in `p`.
+async fn lines(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, by_owner: bool) -> Result<Vec<Line>> {
+    let (col, names) = if by_owner { ("o.owner_id", "users") } else { ("o.branch_id", "org_units") };
+    let select = format!(
+        "SELECT {col}, COUNT(*), {}, {}, {}, {} FROM opportunities o",
+        flag(Stage::Booked.condition()),
+        flag(Stage::Showed.condition()),
+        flag(Stage::Sold.condition()),
+        flag(Stage::Lost.condition())
+    );
+    let f = Filter { dated: Some((Dated::Created, p.start, p.end)), ..scope.filter() };
+    let mut q = store::report_from(Sql::new(&select), vis, &f);
+    q.push(&format!(" GROUP BY {col}"));
+    let mut conn = db.pool.acquire().await?;
+    let rows: Vec<(Option<i64>, i64, i64, i64, i64, i64)> = q.query_as().fetch_all(&mut *conn).await?;
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r.0).collect();
+    let mut named: Vec<(i64, String)> = Vec::new();
+    if !ids.is_empty() {
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        // Integer ids read from the database, written inline.
+        named = sqlx::query_as(&format!("SELECT id, name FROM {names} WHERE id IN ({list})")).fetch_all(&mut *conn).await?;
+    }
+    let key = if by_owner { "owner_id" } else { "branch_id" };
+    let mut out: Vec<Line> = rows
+        .into_iter()
+        .map(|(id, created, booked, showed, sold, lost)| Line {
+            id,
+            name: id.and_then(|i| named.iter().find(|n| n.0 == i).map(|n| n.1.clone())).unwrap_or_else(|| "—".into()),
+            created,
+            booked,
+            showed,
+            sold,
+            lost,
+            href: id.map(|i| {
+                let s = Scope { owner_id: if by_owner { None } else { scope.owner_id }, unit_id: scope.unit_id };
+                href(&s, &format!("{key}={i}&in=created&{}", p.query()))
+            }),
+        })
+        .collect();
+    out.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.name.cmp(&b.name)));
+    Ok(out)
+}
+
+/// The sales dashboard of `scope` (within `vis`) for `p`, compared to `prev`.
+pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, prev: &Period, cx: &Context<'_>) -> Result<SalesDashboard> {
+    let tr = cx.tr;
+    let lg = lang(tr);
+    let pq = p.query();
+    let mut charts = Vec::new();
+    let mut kpis = Vec::new();
+
+    // The pipeline: every status of the board, with its amounts.
+    let by_status = store::by_status(db, vis, &scope.filter()).await?;
+    let board: Vec<&ListItem> = cx.statuses.board().collect();
+    let open = |s: &ListItem| !(s.has_flag("lost") || s.has_flag("sets_sale_date") || s.has_flag("sets_delivery_date"));
+    let found = |code: &str| by_status.iter().find(|b| b.0 == code).map(|b| (b.1, b.2)).unwrap_or((0, 0));
+    let pipeline_value: i64 = board.iter().filter(|s| open(s)).map(|s| found(&s.code).1).sum();
+    let pipeline_count: i64 = board.iter().filter(|s| open(s)).map(|s| found(&s.code).0).sum();
+    charts.push(Chart {
+        id: "pipeline",
+        title: tr.t("reports.pipeline"),
+        note: tr.t("reports.pipeline_note"),
+        unit: Unit::Count,
+        series: false,
+        bars: board
+            .iter()
+            .map(|s| Bar {
+                code: s.code.clone(),
+                label: s.label(&lg).to_string(),
+                value: found(&s.code).0,
+                previous: None,
+                href: Some(href(scope, &format!("status={}", s.code))),
+            })
+            .collect(),
+        extra: Some(Extra { label: tr.t("reports.amount"), unit: Unit::Money, values: board.iter().map(|s| found(&s.code).1).collect() }),
+    });
+    kpis.push(Kpi {
+        id: "pipeline_value",
+        label: tr.t("reports.pipeline_value"),
+        value: Some(pipeline_value),
+        previous: None,
+        unit: Unit::Money,
+        href: Some("/opportunities/board".into()),
+    });
+    kpis.push(Kpi {
+        id: "pipeline_open",
+        label: tr.t("reports.pipeline_open"),
+        value: Some(pipeline_count),
+        previous: None,
+        unit: Unit::Count,
+        href: None,
+    });
+
+    // Leads: by type, by source, over time.
+    let (types, types_prev) = (leads_by(db, vis, scope, p, "l.lead_type").await?, leads_by(db, vis, scope, prev, "l.lead_type").await?);
+    let leads_total: i64 = types.iter().map(|t| t.1).sum();
+    let leads_prev: i64 = types_prev.iter().map(|t| t.1).sum();
+    kpis.push(Kpi {
+        id: "leads",
+        label: tr.t("reports.leads"),
+        value: Some(leads_total),
+        previous: Some(leads_prev),
+        unit: Unit::Count,
+        href: None,
+    });
+    let mut type_codes: Vec<String> = cx.lead_types.iter().map(|t| t.code.clone()).collect();
+    for (c, _) in types.iter().chain(types_prev.iter()) {
+        if !type_codes.contains(c) {
+            type_codes.push(c.clone());
+        }
+    }
+    charts.push(Chart {
+        id: "leads_by_type",
+        title: tr.t("reports.leads_by_type"),
+        note: tr.t("reports.leads_note"),
+        unit: Unit::Count,
+        series: false,
+        bars: type_codes
+            .iter()
+            .map(|c| Bar {
+                code: c.clone(),
+                label: cx.lead_types.iter().find(|t| &t.code == c).map(|t| t.label(&lg).to_string()).unwrap_or_else(|| c.clone()),
+                value: types.iter().find(|t| &t.0 == c).map(|t| t.1).unwrap_or(0),
+                previous: Some(types_prev.iter().find(|t| &t.0 == c).map(|t| t.1).unwrap_or(0)),
+                href: None,
+            })
+            .collect(),
+        extra: None,
+    });
+    let mut sources = leads_by(db, vis, scope, p, "l.source").await?;
+    sources.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let others: i64 = sources.iter().skip(8).map(|s| s.1).sum();
+    let mut source_bars: Vec<Bar> = sources
+        .iter()
+        .take(8)
+        .map(|(s, n)| Bar {
+            code: s.clone(),
+            label: if s.is_empty() { tr.t("reports.no_source") } else { s.clone() },
+            value: *n,
+            previous: None,
+            href: None,
+        })
+        .collect();
+    if others > 0 {
+        source_bars.push(Bar { code: "*".into(), label: tr.t("reports.other_sources"), value: others, previous: None, href: None });
+    }
+    charts.push(Chart {
+        id: "leads_by_source",
+        title: tr.t("reports.leads_by_source"),
+        note: tr.t("reports.leads_note"),
+        unit: Unit::Count,
+        series: false,
+        bars: source_bars,
+        extra: None,
+    });
+    let buckets = p.buckets();
+    let mut head = Sql::new("SELECT ");
+    head.append(bucket_case("l.created_at", &p.bucket_ends())).push(", COUNT(*)");
+    let mut q = leads_of(head, vis, scope, p);
+    q.push(" GROUP BY 1");
+    let per_bucket: Vec<(i64, i64)> = {
+        let mut conn = db.pool.acquire().await?;
+        q.query_as().fetch_all(&mut *conn).await?
+    };
+    charts.push(Chart {
+        id: "leads_over_time",
+        title: tr.t("reports.leads_over_time"),
+        note: tr.t("reports.leads_note"),
+        unit: Unit::Count,
+        series: true,
+        bars: buckets
+            .iter()
+            .enumerate()
+            .map(|(i, (first, _))| Bar {
+                code: first.format("%Y-%m-%d").to_string(),
+                label: bucket_label(*first, p.grain(), lg == Lang::Fr),
+                value: per_bucket.iter().find(|b| b.0 == i as i64).map(|b| b.1).unwrap_or(0),
+                previous: None,
+                href: None,
+            })
+            .collect(),
+        extra: None,
+    });
+
+    // Speed to lead.
+    let ((counts, median), (_, median_prev)) = (speed(db, vis, scope, p).await?, speed(db, vis, scope, prev).await?);
+    kpis.push(Kpi {
+        id: "speed_to_lead",
+        label: tr.t("reports.speed_median"),
+        value: median,
+        previous: median_prev,
+        unit: Unit::Minutes,
+        href: None,
+    });
+    let speed_bars: Vec<Bar> = SPEED_BOUNDS
+        .iter()
+        .map(|(_, code)| code.to_string())
+        .chain(["more".to_string(), "none".to_string()])
+        .enumerate()
+        .map(|(i, code)| Bar {
+            label: tr.t(&format!("reports.speed_{code}")),
+            code,
+            value: counts.get(i).copied().unwrap_or(0),
+            previous: None,
+            href: None,
+        })
+        .collect();
+    charts.push(Chart {
+        id: "speed_to_lead",
+        title: tr.t("reports.speed_to_lead"),
+        note: tr.t("reports.speed_note"),
+        unit: Unit::Count,
+        series: false,
+        bars: speed_bars,
+        extra: None,
+    });
+
+    // Appointments booked in the period and how many came.
+    let booked = count_dated(db, vis, scope, Dated::Booked, p, None).await?;
+    let booked_prev = count_dated(db, vis, scope, Dated::Booked, prev, None).await?;
+    let showed = count_dated(db, vis, scope, Dated::Booked, p, Some(Stage::Showed)).await?;
+    let showed_prev = count_dated(db, vis, scope, Dated::Booked, prev, Some(Stage::Showed)).await?;
+    kpis.push(Kpi {
+        id: "booked",
+        label: tr.t("reports.booked"),
+        value: Some(booked),
+        previous: Some(booked_prev),
+        unit: Unit::Count,
+        href: Some(href(scope, &format!("in=booked&{pq}"))),
+    });
+    kpis.push(Kpi {
+        id: "show_rate",
+        label: tr.t("reports.show_rate"),
+        value: permille(showed, booked),
+        previous: permille(showed_prev, booked_prev),
+        unit: Unit::Permille,
+        href: Some(href(scope, &format!("in=booked&stage=showed&{pq}"))),
+    });
+
+    // The funnel of the opportunities opened in the period.
+    let (f, fp) = (funnel(db, vis, scope, p).await?, funnel(db, vis, scope, prev).await?);
+    let stages: [(&str, Option<Stage>); 4] =
+        [("created", None), ("booked", Some(Stage::Booked)), ("showed", Some(Stage::Showed)), ("sold", Some(Stage::Sold))];
+    charts.push(Chart {
+        id: "funnel",
+        title: tr.t("reports.funnel"),
+        note: tr.t("reports.funnel_note"),
+        unit: Unit::Count,
+        series: false,
+        bars: stages
+            .iter()
+            .enumerate()
+            .map(|(i, (code, stage))| Bar {
+                code: code.to_string(),
+                label: tr.t(&format!("reports.stage_{code}")),
+                value: f.get(i).copied().unwrap_or(0),
+                previous: Some(fp.get(i).copied().unwrap_or(0)),
+                href: Some(href(
+                    scope,
+                    &match stage {
+                        Some(s) => format!("in=created&stage={}&{pq}", s.code()),
+                        None => format!("in=created&{pq}"),
+                    },
+                )),
+            })
+            .collect(),
+        extra: None,
+    });
+    kpis.push(Kpi {
+        id: "created",
+        label: tr.t("reports.created"),
+        value: f.first().copied(),
+        previous: fp.first().copied(),
+        unit: Unit::Count,
+        href: Some(href(scope, &format!("in=created&{pq}"))),
+    });
+
+    // Won, lost and why, the win rate.
+    let won = count_dated(db, vis, scope, Dated::Sold, p, None).await?;
+    let won_prev = count_dated(db, vis, scope, Dated::Sold, prev, None).await?;
+    let (lost, lost_prev) = (lost_by_status(db, vis, scope, p).await?, lost_by_status(db, vis, scope, prev).await?);
+    let lost_n: i64 = lost.iter().map(|l| l.1).sum();
+    let lost_prev_n: i64 = lost_prev.iter().map(|l| l.1).sum();
+    kpis.push(Kpi {
+        id: "won",
+        label: tr.t("reports.won"),
+        value: Some(won),
+        previous: Some(won_prev),
+        unit: Unit::Count,
+        href: Some(href(scope, &format!("in=sold&{pq}"))),
+    });
+    kpis.push(Kpi {
+        id: "win_rate",
+        label: tr.t("reports.win_rate"),
+        value: permille(won, won + lost_n),
+        previous: permille(won_prev, won_prev + lost_prev_n),
+        unit: Unit::Permille,
+        href: None,
+    });
+    let lost_statuses: Vec<&ListItem> = cx.statuses.0.iter().filter(|s| s.has_flag("lost")).collect();
+    charts.push(Chart {
+        id: "lost_reasons",
+        title: tr.t("reports.lost_reasons"),
+        note: tr.t("reports.lost_note"),
+        unit: Unit::Count,
+        series: false,
+        bars: lost_statuses
+            .iter()
+            .map(|s| Bar {
+                code: s.code.clone(),
+                label: s.label(&lg).to_string(),
+                value: lost.iter().find(|l| l.0 == s.code).map(|l| l.1).unwrap_or(0),
+                previous: Some(lost_prev.iter().find(|l| l.0 == s.code).map(|l| l.1).unwrap_or(0)),
+                href: Some(href(scope, &format!("in=lost&status={}&{pq}", s.code))),
+            })
+            .collect(),
+        extra: None,
+    });
+    if cx.sees_expired {
+        kpis.push(Kpi {
+            id: "expired",
+            label: tr.t("reports.expired"),
+            value: Some(count_dated(db, vis, scope, Dated::Expired, p, None).await?),
+            previous: Some(count_dated(db, vis, scope, Dated::Expired, prev, None).await?),
+            unit: Unit::Count,
+            href: Some(href(scope, &format!("in=expired&{pq}"))),
+        });
+    }
+
+    let per_rep = lines(db, vis, scope, p, true).await?;
+    let per_branch = lines(db, vis, scope, p, false).await?;
+    Ok(SalesDashboard { kpis, charts, per_rep, per_branch })
+}

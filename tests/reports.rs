@@ -1,0 +1,360 @@
+//! The dashboards (issue 20), on both backends: each figure against hand-computed data, each
+//! figure that links to a list equal to that list's count for the same user (a manager, a rep,
+//! the administrator), the period's comparison, the kanban's column totals, amounts on an
+//! opportunity (form and API, a no-change save, a clear error), the CSV of a chart.
+
+mod common;
+
+use carnet::clock::Zone;
+use common::{each_backend, Api, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn at(date: &str, time: &str) -> i64 {
+    Zone::parse("America/Toronto").unwrap().parse_local(date, time).expect("local time")
+}
+
+const NOVEMBER: &str = "period=custom&from=2026-11-01&to=2026-11-30";
+
+/// The count of the list `href` (a page's address) for the user of `api`, through the API.
+async fn list_count(api: &Api, href: &str) -> Option<i64> {
+    let path = if let Some(q) = href.strip_prefix("/opportunities?") {
+        format!("/api/v1/opportunities?{q}")
+    } else if let Some(q) = href.strip_prefix("/service/requests?") {
+        format!("/api/v1/service-requests?{q}")
+    } else {
+        return None;
+    };
+    let (s, v) = api.get(&format!("{path}&count=true&limit=1")).await;
+    assert_eq!(s, StatusCode::OK, "{href}: {v}");
+    assert_eq!(v["count"]["kind"], "exactly", "{v}");
+    v["count"]["value"].as_i64()
+}
+
+/// Every counted figure of `d` that links to a list equals that list's count. Returns how
+/// many were compared.
+async fn figures_match_their_lists(api: &Api, d: &Value) -> usize {
+    let mut compared = 0;
+    for k in d["kpis"].as_array().unwrap() {
+        if k["unit"] == "count" {
+            if let (Some(h), Some(v)) = (k["href"].as_str(), k["value"].as_i64()) {
+                if let Some(n) = list_count(api, h).await {
+                    assert_eq!(n, v, "kpi {} ({h})", k["id"]);
+                    compared += 1;
+                }
+            }
+        }
+    }
+    for c in d["charts"].as_array().unwrap() {
+        if c["unit"] != "count" {
+            continue;
+        }
+        for b in c["bars"].as_array().unwrap() {
+            if let Some(h) = b["href"].as_str() {
+                if let Some(n) = list_count(api, h).await {
+                    assert_eq!(n, b["value"].as_i64().unwrap(), "chart {} bar {} ({h})", c["id"], b["code"]);
+                    compared += 1;
+                }
+            }
+        }
+    }
+    for table in ["per_rep", "per_branch"] {
+        for l in d[table].as_array().into_iter().flatten() {
+            if let Some(h) = l["href"].as_str() {
+                assert_eq!(list_count(api, h).await, l["created"].as_i64(), "{table} {}", l["name"]);
+                for stage in ["booked", "showed", "sold", "lost"] {
+                    assert_eq!(list_count(api, &format!("{h}&stage={stage}")).await, l[stage].as_i64(), "{table} {} {stage}", l["name"]);
+                }
+                compared += 5;
+            }
+        }
+    }
+    compared
+}
+
+fn kpi(d: &Value, id: &str) -> Value {
+    d["kpis"].as_array().unwrap().iter().find(|k| k["id"] == id).cloned().unwrap_or_else(|| panic!("no kpi {id}: {d}"))
+}
+
+fn bars(d: &Value, chart: &str) -> Vec<(String, i64)> {
+    let c = d["charts"].as_array().unwrap().iter().find(|c| c["id"] == chart).unwrap_or_else(|| panic!("no chart {chart}"));
+    c["bars"].as_array().unwrap().iter().map(|b| (b["code"].as_str().unwrap().to_string(), b["value"].as_i64().unwrap())).collect()
+}
+
+fn bar(d: &Value, chart: &str, code: &str) -> i64 {
+    bars(d, chart).into_iter().find(|b| b.0 == code).map(|b| b.1).unwrap_or_else(|| panic!("no bar {code} in {chart}"))
+}
+
+struct Sales {
+    admin: Api,
+    manager: Api,
+    rep: Api,
+    laval: i64,
+    longueuil: i64,
+    opps: Vec<i64>,
+    r1: i64,
+}
+
+/// A region (Laval, Longueuil) with its manager and reps, another region (Lévis); leads in
+/// October and November, answered or not, booked, shown, sold and lost.
+async fn sales_data(app: &TestApp) -> Sales {
+    let company = app.unit("Autos du Québec", "company", None).await;
+    let region = app.unit("Montréal", "region", Some(company)).await;
+    let laval = app.unit("Laval", "branch", Some(region)).await;
+    let longueuil = app.unit("Longueuil", "branch", Some(region)).await;
+    let east = app.unit("Est", "region", Some(company)).await;
+    let levis = app.unit("Lévis", "branch", Some(east)).await;
+    let admin = app.user("admin@t.fr", "administrateur", None).await;
+    let manager = app.user("dir@t.fr", "directeur_ventes", Some(region)).await;
+    let r1 = app.user("r1@t.fr", "representant", Some(laval)).await;
+    let _r2 = app.user("r2@t.fr", "representant", Some(laval)).await;
+    let _r3 = app.user("r3@t.fr", "representant", Some(longueuil)).await;
+    let _r4 = app.user("r4@t.fr", "representant", Some(levis)).await;
+    let admin_api = app.api(&app.token_for(admin).await);
+    let rep = app.api(&app.token_for(r1).await);
+    let lead = |n: usize, branch: i64, source: &str| json!({"first_name": "Client", "last_name": format!("N{n}"), "email": format!("n{n}@exemple.ca"), "branch_id": branch, "source": source, "lead_type": "internet"});
+    // October: one lead in Laval (the previous period).
+    app.clock.set(at("2026-10-20", "10:00"));
+    let (s, r) = admin_api.send("POST", "/api/v1/leads", Some(lead(0, laval, "autohebdo"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let mut opps = vec![r["opportunity_id"].as_i64().unwrap()];
+    // November: three in Laval (round robin: r1, r2, r1), one in Lévis (outside the region).
+    app.clock.set(at("2026-11-10", "09:00"));
+    for (n, source) in [(1, "autohebdo"), (2, "site web"), (3, "autohebdo")] {
+        let (s, r) = admin_api.send("POST", "/api/v1/leads", Some(lead(n, laval, source))).await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        opps.push(r["opportunity_id"].as_i64().unwrap());
+    }
+    let (s, r) = admin_api.send("POST", "/api/v1/leads", Some(lead(4, levis, "autohebdo"))).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    opps.push(r["opportunity_id"].as_i64().unwrap());
+    // Lead 1 answered after 20 minutes by a call logged; lead 2 after 3 hours; lead 3 never.
+    let answer = |opp: i64| {
+        let admin_api = &admin_api;
+        async move {
+            let (s, call) = admin_api
+                .send(
+                    "POST",
+                    "/api/v1/calls",
+                    Some(json!({"opportunity_id": opp, "date": "2026-11-10", "time": "15:00", "subject": "Rappel"})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{call}");
+            let (s, v) = admin_api.send("POST", &format!("/api/v1/calls/{}/log", call["id"]), Some(json!({"outcome": "joint"}))).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+    };
+    app.clock.set(at("2026-11-10", "09:20"));
+    answer(opps[1]).await;
+    app.clock.set(at("2026-11-10", "12:00"));
+    answer(opps[2]).await;
+    // Opportunity 1 booked, came in, sold; 2 lost in the showroom; 3 booked, no show.
+    let status = |opp: i64, s: &'static str| {
+        let admin_api = &admin_api;
+        async move {
+            let (st, v) = admin_api.send("PATCH", &format!("/api/v1/opportunities/{opp}"), Some(json!({"status": s}))).await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+        }
+    };
+    app.clock.set(at("2026-11-12", "10:00"));
+    status(opps[1], "rdv_cedule").await;
+    status(opps[3], "rdv_cedule").await;
+    app.clock.set(at("2026-11-14", "10:00"));
+    status(opps[1], "rdv_present").await;
+    status(opps[1], "pris_en_charge").await;
+    status(opps[2], "perdu_salle").await;
+    // Amounts: the sold one and the booked one.
+    for (opp, cents) in [(opps[1], 2_500_000), (opps[3], 3_000_000)] {
+        let (s, v) = admin_api.send("PATCH", &format!("/api/v1/opportunities/{opp}"), Some(json!({"amount_cents": cents}))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["amount_cents"], cents);
+    }
+    app.clock.set(at("2026-12-01", "08:00"));
+    Sales { admin: admin_api, manager: app.api(&app.token_for(manager).await), rep, laval, longueuil, opps, r1 }
+}
+
+#[tokio::test]
+async fn the_sales_dashboard_counts_what_each_user_sees_and_links_to_it() {
+    each_backend(|app| async move {
+        let s = sales_data(&app).await;
+        // The manager of the region: Laval's three November opportunities, not Lévis'.
+        let (st, d) = s.manager.get(&format!("/api/v1/reports/sales?{NOVEMBER}")).await;
+        assert_eq!(st, StatusCode::OK, "{d}");
+        assert_eq!((kpi(&d, "created")["value"].as_i64(), kpi(&d, "created")["previous"].as_i64()), (Some(3), Some(1)));
+        assert_eq!((kpi(&d, "leads")["value"].as_i64(), kpi(&d, "leads")["previous"].as_i64()), (Some(3), Some(1)));
+        assert_eq!(bars(&d, "funnel"), vec![("created".into(), 3), ("booked".into(), 2), ("showed".into(), 1), ("sold".into(), 1)]);
+        assert_eq!(kpi(&d, "booked")["value"], 2);
+        assert_eq!(kpi(&d, "show_rate")["value"], 500, "one of two came");
+        assert_eq!(kpi(&d, "won")["value"], 1);
+        assert_eq!(kpi(&d, "win_rate")["value"], 500, "one sold, one lost");
+        assert_eq!(bar(&d, "lost_reasons", "perdu_salle"), 1);
+        assert_eq!(bar(&d, "lost_reasons", "perdu_bdc"), 0);
+        assert_eq!(bar(&d, "leads_by_source", "autohebdo"), 2);
+        assert_eq!(bar(&d, "leads_by_source", "site web"), 1);
+        assert_eq!(bar(&d, "leads_by_type", "internet"), 3);
+        // Speed to lead: 20 minutes, 3 hours, not answered; the median is the lower middle.
+        assert_eq!(bar(&d, "speed_to_lead", "le_1h"), 1);
+        assert_eq!(bar(&d, "speed_to_lead", "le_4h"), 1);
+        assert_eq!(bar(&d, "speed_to_lead", "none"), 1);
+        assert_eq!(kpi(&d, "speed_to_lead")["value"], 20);
+        // The time series covers the period once: November has 30 days.
+        let series = bars(&d, "leads_over_time");
+        assert_eq!(series.len(), 30);
+        assert_eq!(series.iter().map(|b| b.1).sum::<i64>(), 3);
+        assert_eq!(series[9], ("2026-11-10".into(), 3));
+        // The pipeline is the board: every status now, with amounts; the open value.
+        assert_eq!(bar(&d, "pipeline", "en_traitement"), 1, "October's lead, still in progress");
+        assert_eq!(bar(&d, "pipeline", "rdv_cedule"), 1);
+        assert_eq!(bar(&d, "pipeline", "pris_en_charge"), 1);
+        assert_eq!(kpi(&d, "pipeline_value")["value"], 3_000_000);
+        let pipeline = d["charts"].as_array().unwrap().iter().find(|c| c["id"] == "pipeline").unwrap().clone();
+        let i = pipeline["bars"].as_array().unwrap().iter().position(|b| b["code"] == "pris_en_charge").unwrap();
+        assert_eq!(pipeline["extra"]["values"][i], 2_500_000);
+        assert!(d["kpis"].as_array().unwrap().iter().all(|k| k["id"] != "expired"), "the expired figure is the administrators'");
+        let reps = d["per_rep"].as_array().unwrap();
+        assert_eq!(reps.len(), 2, "{d}");
+        assert_eq!((reps[0]["created"].as_i64(), reps[0]["booked"].as_i64(), reps[0]["sold"].as_i64()), (Some(2), Some(2), Some(1)));
+        assert_eq!((reps[1]["created"].as_i64(), reps[1]["lost"].as_i64()), (Some(1), Some(1)));
+        assert_eq!(d["per_branch"][0]["name"], "Laval");
+        let n = figures_match_their_lists(&s.manager, &d).await;
+        assert!(n >= 25, "{n} figures compared");
+
+        // A branch of the region: Longueuil has nothing; Laval everything.
+        let (_, d) = s.manager.get(&format!("/api/v1/reports/sales?{NOVEMBER}&unit_id={}", s.longueuil)).await;
+        assert_eq!(kpi(&d, "created")["value"], 0);
+        figures_match_their_lists(&s.manager, &d).await;
+        let (_, d) = s.manager.get(&format!("/api/v1/reports/sales?{NOVEMBER}&unit_id={}", s.laval)).await;
+        assert_eq!(kpi(&d, "created")["value"], 3);
+
+        // The administrator: Lévis too, and the expired figure.
+        let (_, d) = s.admin.get(&format!("/api/v1/reports/sales?{NOVEMBER}")).await;
+        assert_eq!(kpi(&d, "created")["value"], 4);
+        assert_eq!(kpi(&d, "expired")["value"], 0);
+        assert!(figures_match_their_lists(&s.admin, &d).await >= 25);
+
+        // A rep: their own by default, and never more than their own.
+        let own = app
+            .count(&format!("SELECT COUNT(*) FROM opportunities WHERE owner_id = {} AND created_at >= {}", s.r1, at("2026-11-01", "00:00")))
+            .await;
+        assert!(own > 0);
+        for q in ["", "&scope=all", "&scope=mine"] {
+            let (st, d) = s.rep.get(&format!("/api/v1/reports/sales?{NOVEMBER}{q}")).await;
+            assert_eq!(st, StatusCode::OK, "{d}");
+            assert_eq!(kpi(&d, "created")["value"], own, "{q}");
+            figures_match_their_lists(&s.rep, &d).await;
+        }
+        let (_, d) = s.rep.get(&format!("/api/v1/reports/sales?{NOVEMBER}&unit_id={}", s.laval)).await;
+        assert_eq!(kpi(&d, "created")["value"], own, "a unit does not widen what a rep sees");
+        // The expired flag is the administrators': a rep cannot filter by it.
+        let (st, v) = s.rep.get("/api/v1/opportunities?expired=0").await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        let (st, v) = s.rep.get("/api/v1/opportunities?in=expired&from=2026-11-01&to=2026-11-30").await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+
+        // Bad periods are clear errors.
+        for (q, field) in [
+            ("period=custom&from=2026-12-01&to=2026-11-01", "from"),
+            ("period=custom&from=x&to=2026-11-01", "from"),
+            ("scope=team", "scope"),
+        ] {
+            let (st, v) = s.manager.get(&format!("/api/v1/reports/sales?{q}")).await;
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{q}: {v}");
+            assert!(v["error"]["fields"][field].is_string(), "{q}: {v}");
+        }
+
+        // The pages: French and English, a chart's CSV.
+        let web = app.login("dir@t.fr", common::PASSWORD).await.expect("login");
+        let (st, html) = web.get_text(&format!("/reports/sales?{NOVEMBER}")).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(html.contains("Tableau de bord des ventes") && html.contains("<svg class=\"chart\""), "{html}");
+        assert!(
+            html.contains("/opportunities?in=created&#38;stage=booked&#38;from=2026-11-01&#38;to=2026-11-30"),
+            "the funnel links to its list"
+        );
+        let r = web.get(&format!("/reports/sales?{NOVEMBER}&csv=lost_reasons")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let csv = r.text().await.unwrap();
+        assert!(csv.starts_with("code,") && csv.contains("perdu_salle,Perdu salle de montre,1"), "{csv}");
+        let (st, _) = web.get_text(&format!("/reports/sales?{NOVEMBER}&csv=nothing")).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        web.post("/language", &[("lang", "en")]).await;
+        let (_, html) = web.get_text(&format!("/reports/sales?{NOVEMBER}")).await;
+        assert!(html.contains("Sales dashboard") && html.contains("Conversion by stage"), "{html}");
+        // The home page shows the manager's team figures.
+        let (_, home) = web.get_text("/").await;
+        assert!(home.contains("id=\"home-figures\"") && home.contains("My team&#39;s figures"), "{home}");
+        let _ = s.opps;
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn amounts_and_close_dates_on_opportunities_and_the_board_totals() {
+    each_backend(|app| async move {
+        let s = sales_data(&app).await;
+        let opp = s.opps[3];
+        let path = format!("/api/v1/opportunities/{opp}");
+        // A close date and a bad amount: a 422 naming the field, nothing changed.
+        let (st, v) = s.admin.send("PATCH", &path, Some(json!({"amount_cents": -5, "expected_close_on": "2026-13-01"}))).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert!(v["error"]["fields"]["amount_cents"].is_string() && v["error"]["fields"]["expected_close_on"].is_string(), "{v}");
+        let (st, v) = s.admin.send("PATCH", &path, Some(json!({"expected_close_on": "2026-12-20"}))).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(
+            (v["amount_cents"].as_i64(), v["expected_close_on"].as_str()),
+            (Some(3_000_000), Some("2026-12-20")),
+            "a PATCH changes only what it carries"
+        );
+        // The form: typed as people type amounts; a plain save keeps them; a bad one keeps what was typed.
+        let web = app.login("admin@t.fr", common::PASSWORD).await.expect("login");
+        let (_, form) = web.get_text(&format!("/opportunities/{opp}/edit")).await;
+        assert!(form.contains("value=\"30000.00\"") && form.contains("value=\"2026-12-20\""), "{form}");
+        let history =
+            app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'opportunity' AND entity_id = {opp}")).await;
+        let (_, cur) = s.admin.get(&path).await;
+        let (owner, branch, name) = (cur["owner_id"].to_string(), cur["branch_id"].to_string(), cur["name"].as_str().unwrap().to_string());
+        let with = |amount: &'static str| -> Vec<(&'static str, String)> {
+            vec![
+                ("name", name.clone()),
+                ("lead_type", "internet".into()),
+                ("owner_id", owner.clone()),
+                ("branch_id", branch.clone()),
+                ("amount", amount.into()),
+                ("expected_close_on", "2026-12-20".into()),
+            ]
+        };
+        let post = |f: Vec<(&'static str, String)>| {
+            let web = &web;
+            async move {
+                let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                web.post(&format!("/opportunities/{opp}"), &pairs).await
+            }
+        };
+        let r = post(with("30000.00")).await;
+        assert!(r.status().is_redirection(), "{}", r.status());
+        assert_eq!(
+            app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'opportunity' AND entity_id = {opp}")).await,
+            history,
+            "a no-change save changes nothing"
+        );
+        let r = post(with("trente mille")).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("value=\"trente mille\"") && html.contains("Montant invalide"), "{html}");
+        let r = post(with("31 500,50")).await;
+        assert!(r.status().is_redirection());
+        let (_, v) = s.admin.get(&path).await;
+        assert_eq!(v["amount_cents"], 3_150_050);
+        let (_, page) = web.get_text(&format!("/opportunities/{opp}")).await;
+        assert!(page.contains("31\u{202f}500,50 CAD"), "{page}");
+        // The board's heads: every opportunity of the column, with the total.
+        let (_, board) = web.get_text("/opportunities/board").await;
+        assert!(board.contains("data-count=\"2\"") || board.contains("data-count=\"1\""), "{board}");
+        let sold = board.split("id=\"col-pris_en_charge\"").nth(1).unwrap();
+        assert!(sold.contains("data-count=\"1\"") && sold.contains("data-cents=\"2500000\""), "{sold}");
+        app
+    })
+    .await;
+}
