@@ -358,3 +358,111 @@ async fn amounts_and_close_dates_on_opportunities_and_the_board_totals() {
     })
     .await;
 }
+
+async fn request(api: &Api, customer: i64, branch: i64, priority: &str) -> i64 {
+    let body = json!({"customer_id": customer, "request_type": "panne", "priority": priority, "branch_id": branch, "description": "Panne"});
+    let (s, r) = api.send("POST", "/api/v1/service-requests", Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    r["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn the_service_dashboard_counts_backlog_service_levels_and_technicians() {
+    each_backend(|app| async move {
+        let company = app.unit("Froid Service", "company", None).await;
+        let laval = app.unit("Froid Laval", "branch", Some(company)).await;
+        let quebec = app.unit("Froid Québec", "branch", Some(company)).await;
+        let admin = app.user("admin@t.fr", "administrateur", None).await;
+        let agent = app.user("agent@t.fr", "agent_support", Some(laval)).await;
+        let tech = app.user("tech@t.fr", "technicien", Some(laval)).await;
+        let admin_api = app.api(&app.token_for(admin).await);
+        let agent_api = app.api(&app.token_for(agent).await);
+        let (s, v) = admin_api
+            .send(
+                "PUT",
+                "/api/v1/service-levels",
+                Some(json!({"targets": [{"request_type": "panne", "priority": "haute", "first_update_minutes": 120, "close_minutes": 1080}]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let customer = |name: &'static str, branch: i64| {
+            let admin_api = &admin_api;
+            async move {
+                let (s, c) = admin_api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": name, "branch_id": branch}))).await;
+                assert_eq!(s, StatusCode::CREATED, "{c}");
+                c["id"].as_i64().unwrap()
+            }
+        };
+        let (roy, gagne) = (customer("Boulangerie Roy", laval).await, customer("Épicerie Gagné", quebec).await);
+        // October: one request (the previous period).
+        app.clock.set(at("2026-10-20", "09:00"));
+        request(&agent_api, roy, laval, "normale").await;
+        // Tuesday 10 November, 09:00: two urgent ones with targets, one elsewhere.
+        app.clock.set(at("2026-11-10", "09:00"));
+        let r1 = request(&agent_api, roy, laval, "haute").await;
+        let _r2 = request(&agent_api, roy, laval, "haute").await;
+        request(&admin_api, gagne, quebec, "haute").await;
+        // The first answered at 09:30 and closed the next day; the second never answered.
+        app.clock.set(at("2026-11-10", "09:30"));
+        let (s, v) = agent_api
+            .send("POST", &format!("/api/v1/service-requests/{r1}/updates"), Some(json!({"status": "en_cours", "message": "On s'en occupe."})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let (s, i) = agent_api
+            .send(
+                "POST",
+                "/api/v1/interventions",
+                Some(json!({"request_id": r1, "date": "2026-11-11", "start_time": "13:00", "end_time": "15:00", "technician_ids": [tech]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{i}");
+        app.clock.set(at("2026-11-11", "16:00"));
+        let (s, v) =
+            agent_api.send("POST", &format!("/api/v1/service-requests/{r1}/updates"), Some(json!({"status": "cloture", "message": "Réparé."}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        // Friday 20 November: one without a target.
+        app.clock.set(at("2026-11-20", "10:00"));
+        request(&agent_api, roy, laval, "normale").await;
+        app.clock.set(at("2026-12-01", "08:00"));
+
+        let (s, d) = agent_api.get(&format!("/api/v1/reports/service?{NOVEMBER}")).await;
+        assert_eq!(s, StatusCode::OK, "{d}");
+        assert_eq!((kpi(&d, "opened")["value"].as_i64(), kpi(&d, "opened")["previous"].as_i64()), (Some(3), Some(1)));
+        assert_eq!(kpi(&d, "closed")["value"], 1);
+        assert_eq!(kpi(&d, "backlog")["value"], 3, "the October one, the unanswered one, Friday's");
+        assert_eq!(bar(&d, "backlog_by_status", "nouveau"), 3);
+        assert_eq!(bar(&d, "backlog_by_type", "panne"), 3);
+        assert_eq!(bar(&d, "backlog_by_age", "d8_30"), 2);
+        assert_eq!(bar(&d, "backlog_by_age", "older"), 1);
+        for (code, n) in [("first_update_met", 1), ("first_update_missed", 1), ("close_met", 1), ("close_missed", 1)] {
+            assert_eq!(bar(&d, "service_levels", code), n, "{code}");
+        }
+        assert_eq!(kpi(&d, "first_update_met")["value"], 500);
+        assert_eq!(kpi(&d, "close_met")["value"], 500);
+        let opened = bars(&d, "opened_over_time");
+        assert_eq!(opened.len(), 30);
+        assert_eq!(opened[9].1, 2);
+        assert_eq!(opened[19].1, 1);
+        let t = &d["technicians"][0];
+        assert_eq!((t["id"].as_i64(), t["interventions"].as_i64(), t["minutes"].as_i64()), (Some(tech), Some(1), Some(120)), "{d}");
+        let n = figures_match_their_lists(&agent_api, &d).await;
+        assert!(n >= 15, "{n} figures compared");
+        // The administrator sees Québec's too.
+        let (_, d) = admin_api.get(&format!("/api/v1/reports/service?{NOVEMBER}")).await;
+        assert_eq!(kpi(&d, "opened")["value"], 4);
+        figures_match_their_lists(&admin_api, &d).await;
+        // The technician's list the chart links to counts the same.
+        let web = app.login("agent@t.fr", common::PASSWORD).await.expect("login");
+        let (s, html) = web.get_text(&format!("/service/interventions?technician_id={tech}&from=2026-11-01&to=2026-11-30")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(html.matches("data-href=\"/service/interventions/").count(), 1, "{html}");
+        let (s, html) = web.get_text(&format!("/reports/service?{NOVEMBER}")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(html.contains("Tableau de bord du service") && html.contains("id=\"chart-service_levels\""), "{html}");
+        let r = web.get(&format!("/reports/service?{NOVEMBER}&csv=service_levels")).await;
+        let csv = r.text().await.unwrap();
+        assert!(csv.contains("first_update_missed,Première mise à jour en retard,1,0"), "{csv}");
+        app
+    })
+    .await;
+}

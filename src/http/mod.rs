@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod pages;
 pub mod partner;
 pub mod portal;
+pub mod reports;
 pub mod request;
 pub mod router;
 

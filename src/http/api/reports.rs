@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
-use crate::http::pages::reports::{read, sales_dashboard, service_dashboard, ReportQuery};
+use crate::http::reports::{read, sales_dashboard, service_dashboard, ReportQuery};
 use crate::http::AppState;
 use crate::reports::sales::SalesDashboard;
 use crate::reports::service::ServiceDashboard;

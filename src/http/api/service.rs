@@ -57,15 +57,15 @@ pub struct ListQuery {
     pub request_type: Option<String>,
     pub owner_id: Option<i64>,
     pub customer_id: Option<i64>,
-    /// Only requests that are not closed.
-    pub open: Option<bool>,
+    /// `true` or `1`: only requests that are not closed.
+    pub open: Option<String>,
     /// `1`: the caller's own.
     pub mine: Option<String>,
     pub priority: Option<String>,
-    /// Requests with a customer message not read yet.
-    pub unread: Option<bool>,
-    /// Open requests past a service-level due time.
-    pub overdue: Option<bool>,
+    /// `true` or `1`: requests with a customer message not read yet.
+    pub unread: Option<String>,
+    /// `true` or `1`: open requests past a service-level due time.
+    pub overdue: Option<String>,
     /// The date `from` and `to` are about: `created` (default) or `closed`.
     #[serde(rename = "in")]
     #[param(rename = "in")]
