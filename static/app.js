@@ -143,3 +143,13 @@
     });
   });
 })();
+// Dashboards: typing a date picks "custom dates" (the dates count only with it).
+(function () {
+  "use strict";
+  document.querySelectorAll("input[data-custom-period]").forEach(function (el) {
+    el.addEventListener("change", function () {
+      var sel = document.getElementById("period");
+      if (sel) sel.value = "custom";
+    });
+  });
+})();

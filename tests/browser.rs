@@ -39,7 +39,7 @@ async fn login_and_logout_body(b: &Browser, _app: &TestApp) {
     assert!(b.find_now("#login-error").await.is_none());
     assert_eq!(
         b.nav_labels().await,
-        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Avant-vente", "Équipe", "Partenaires", "Administration"]
+        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Avant-vente", "Rapports", "Équipe", "Partenaires", "Administration"]
     );
     assert_eq!(b.text("h1").await, "Bonjour, admin");
     b.screenshot("fr-home").await;
@@ -132,7 +132,7 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     assert_eq!(b.html_lang().await, "fr");
     assert_eq!(
         b.nav_labels().await,
-        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Avant-vente", "Équipe", "Partenaires", "Administration"]
+        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Avant-vente", "Rapports", "Équipe", "Partenaires", "Administration"]
     );
     assert_eq!(b.content("#lang-switch").await, "English");
 
@@ -142,7 +142,7 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     assert_eq!(b.text("h1").await, "Users");
     assert_eq!(
         b.nav_labels().await,
-        ["Home", "Customers", "Opportunities", "Calendar", "Service", "Pre-sales", "Team", "Partners", "Administration"]
+        ["Home", "Customers", "Opportunities", "Calendar", "Service", "Pre-sales", "Reports", "Team", "Partners", "Administration"]
     );
     assert_eq!(b.text("#logout").await, "Log out");
     assert_eq!(b.content("#lang-switch").await, "Français");
@@ -167,7 +167,7 @@ async fn language_switch_body(b: &Browser, app: &TestApp) {
     assert_eq!(b.html_lang().await, "fr");
     assert_eq!(
         b.nav_labels().await,
-        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Avant-vente", "Équipe", "Partenaires", "Administration"]
+        ["Accueil", "Clients", "Opportunités", "Agenda", "Service", "Avant-vente", "Rapports", "Équipe", "Partenaires", "Administration"]
     );
     assert_eq!(b.text("#logout").await, "Déconnexion");
 }

@@ -256,6 +256,66 @@ async fn manager(b: &Browser, _app: &TestApp) {
     open(b, "/calendar").await;
     open(b, "/customers").await;
     b.screenshot("journey-manager").await;
+
+    // The dashboard: the team's figures on the home page, then the sales dashboard, a period
+    // picked, and a chart's bar followed to the list it counts.
+    open(b, "/").await;
+    assert!(count(b, "#home-figures .kpi").await >= 5, "the team's figures on the home page");
+    click(b, "a[href='/reports/sales']").await;
+    assert_eq!(b.path_only().await, "/reports/sales");
+    assert!(count(b, "svg.chart").await >= 6, "the charts are drawn");
+    // Picking a period shows it at once (the select submits its form).
+    set(b, "#period", "90d").await;
+    let t0 = std::time::Instant::now();
+    while !b.path().await.contains("period=90d") {
+        assert!(t0.elapsed().as_secs() < 10, "the period applies: {}", b.path().await);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    b.find("#chart-pipeline").await;
+    assert_ok(b, "90 days").await;
+    b.screenshot("journey-manager-sales-dashboard").await;
+    // The pipeline's busiest status: its bar leads to the list of exactly those.
+    let (href, value) = bar_of(b, "#chart-pipeline").await;
+    click(b, &format!("#chart-pipeline svg a[href='{href}']")).await;
+    assert!(b.path().await.starts_with("/opportunities?status="), "{}", b.path().await);
+    assert_eq!(count(b, "#opportunities-table tbody tr").await, value, "the list counts what the bar says");
+}
+
+/// The largest bar of a chart (under 50: one page of its list): its link and value.
+async fn bar_of(b: &Browser, chart: &str) -> (String, i64) {
+    let v = b
+        .exec(&format!(
+            "let best = null; for (const r of document.querySelectorAll({rows})) {{ const a = r.querySelector('th a'); const n = parseInt(r.querySelector('.figure').textContent.replace(/\\D/g, ''), 10); \
+             if (a && n > 0 && n < 50 && (!best || n > best[1])) best = [a.getAttribute('href'), n]; }} return best;",
+            rows = json!(format!("{chart} .report-table tbody tr"))
+        ))
+        .await;
+    let href = v[0].as_str().unwrap_or_else(|| panic!("no bar with a list in {chart}: {v}")).to_string();
+    (href, v[1].as_i64().unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_support_agent_follows_the_service_dashboard_to_the_backlog() {
+    with_demo(|b, app| Box::pin(service_dashboard(b, app))).await;
+}
+
+async fn service_dashboard(b: &Browser, _app: &TestApp) {
+    demo_login(b, "camille.fortin@carnet.demo").await;
+    assert!(count(b, "#home-figures .kpi").await >= 3, "the agent's figures on the home page");
+    open(b, "/reports").await;
+    assert_eq!(b.path_only().await, "/reports/service", "an agent without sales rights lands on the service dashboard");
+    assert!(count(b, "svg.chart").await >= 5);
+    b.screenshot("journey-support-service-dashboard").await;
+    let (href, value) = bar_of(b, "#chart-backlog_by_status").await;
+    click(b, &format!("#chart-backlog_by_status svg a[href='{href}']")).await;
+    assert!(b.path().await.starts_with("/service/requests?status="), "{}", b.path().await);
+    assert_eq!(count(b, "#requests-table tbody tr").await, value, "the list counts what the bar says");
+    // In English too.
+    b.goto("/reports/service").await;
+    b.click_and_wait("#lang-switch").await;
+    assert_ok(b, "English").await;
+    assert_eq!(b.text("h1").await, "Service dashboard");
+    b.screenshot("journey-support-service-dashboard-en").await;
 }
 
 // ---------------------------------------------------------------- administrator

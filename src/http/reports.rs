@@ -22,8 +22,8 @@ pub struct ReportQuery {
     /// `mine` (the user's own records) or `all` (everything the user sees); the default
     /// depends on the user's scope.
     pub scope: Option<String>,
-    /// A unit (a branch, a region) and what is below it.
-    pub unit_id: Option<i64>,
+    /// A unit (a branch, a region) and what is below it (empty: none).
+    pub unit_id: Option<String>,
     /// The id of a chart: its numbers as CSV.
     pub csv: Option<String>,
 }
@@ -43,13 +43,17 @@ pub fn read(p: &Principal, now: i64, q: &ReportQuery) -> Result<Reading> {
         Error::validation(field, "error.invalid_period")
     })?;
     let previous = period.previous(p.zone);
+    let unit_id = match q.unit_id.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) => Some(u.parse::<i64>().map_err(|_| Error::validation("unit_id", "error.invalid_choice"))?),
+        None => None,
+    };
     let mine = match q.scope.as_deref() {
         Some("mine") => true,
         Some("all") | Some("") => false,
         Some(_) => return Err(Error::validation("scope", "error.invalid_choice")),
-        None => q.unit_id.is_none() && p.visibility.own_only(),
+        None => unit_id.is_none() && p.visibility.own_only(),
     };
-    Ok(Reading { period, previous, mine: mine && q.unit_id.is_none(), unit_id: q.unit_id })
+    Ok(Reading { period, previous, mine: mine && unit_id.is_none(), unit_id })
 }
 
 pub async fn sales_dashboard(st: &AppState, c: &Ctx, r: &Reading) -> Result<sales::SalesDashboard> {

@@ -42,6 +42,8 @@ impl Period {
     /// `None` when the dates are not dates or the period is empty or longer than 3 years.
     pub fn parse(preset: Option<&str>, from: Option<&str>, to: Option<&str>, today: NaiveDate, zone: Zone) -> Option<Period> {
         let day = |s: &str| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok();
+        // The dates count with `custom` (or without a preset): a form sends the preset with the
+        // dates it shows, and picking another preset must not keep the old dates.
         let (code, from, to) = match (from.filter(|s| !s.is_empty()), to.filter(|s| !s.is_empty())) {
             (Some(f), Some(t)) if preset.is_none_or(|p| p == "custom") => ("custom".to_string(), day(f)?, day(t)?),
             _ => {
@@ -312,6 +314,11 @@ mod tests {
         assert_eq!(q.from, d("2026-10-01"));
         let c = Period::parse(None, Some("2026-01-01"), Some("2026-01-31"), today, z).unwrap();
         assert_eq!((c.preset.as_str(), c.days()), ("custom", 31));
+        // A form sends the preset with the dates it shows: the preset wins unless it is `custom`.
+        let preset = Period::parse(Some("7d"), Some("2026-11-01"), Some("2026-12-06"), today, z).unwrap();
+        assert_eq!((preset.preset.as_str(), preset.days()), ("7d", 7));
+        let custom = Period::parse(Some("custom"), Some("2026-11-01"), Some("2026-12-06"), today, z).unwrap();
+        assert_eq!((custom.preset.as_str(), custom.days()), ("custom", 36));
         assert!(Period::parse(None, Some("2026-02-01"), Some("2026-01-31"), today, z).is_none());
         assert!(Period::parse(None, Some("x"), Some("2026-01-31"), today, z).is_none());
         // Across the change to winter time the day is 25 hours long.
