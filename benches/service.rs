@@ -1388,6 +1388,16 @@ async fn load(o: &Options, state: &AppState, base: &str, samples: &Samples, bran
             Op::new(agents_html(&|b: usize| weeks.iter().map(|w| plan_html(&branches[b], w)).collect())),
         ),
         (
+            "e. service dashboard, admin",
+            "GET /api/v1/reports/service?period=30d (backlog, opened and closed, service levels, technicians, returns), admin".into(),
+            Op::new(vec![(admin_api.clone(), vec![vec![Step::html("/api/v1/reports/service?period=30d".into(), Some("backlog".into()), None)]])]),
+        ),
+        (
+            "e. service dashboard, agents",
+            format!("the same, {b_n} support agents (their branch's requests)"),
+            Op::new(agents_api(&|_b: usize| vec![vec![Step::html("/api/v1/reports/service?period=30d".into(), Some("backlog".into()), None)]])),
+        ),
+        (
             "d. portal home",
             "GET /portal (open requests with their latest update, unread count, next interventions), 16 portal users of the busiest organisations".into(),
             Op::new(portal(&[("/portal", "open-requests")])),
