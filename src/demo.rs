@@ -406,6 +406,22 @@ async fn service(st: &AppState, agent: i64, technicians: &[i64]) -> Result<()> {
         ("panne", "erreur_affichee", "Code E34 affiché sur le panneau de commande.", "CL-77201", "Climatiseur Daikin"),
         ("information", "", "Demande de devis pour un contrat d'entretien.", "FR-20932", "Four à sole Bongard"),
     ];
+    // Service levels: business minutes to the first update and to closing.
+    let target = |t: &str, p: &str, first: i64, close: i64| crate::service::sla::Target {
+        request_type: t.into(),
+        priority: p.into(),
+        first_update_minutes: Some(first),
+        close_minutes: Some(close),
+    };
+    let targets = [
+        target("panne", "normale", 240, 2700),
+        target("panne", "haute", 120, 1080),
+        target("panne", "urgente", 60, 540),
+        target("maintenance", "normale", 480, 4320),
+        target("installation", "normale", 480, 4320),
+        target("information", "normale", 480, 2160),
+    ];
+    crate::service::sla::set_targets(&st.db, &actor, now - 30 * 86_400_000, &targets).await?;
     for (i, (customer,)) in companies.iter().enumerate() {
         let (kind, symptom, description, serial, model) = CASES[i % CASES.len()];
         let contact: Option<i64> = sqlx::query_scalar("SELECT id FROM contacts WHERE customer_id = $1 ORDER BY id LIMIT 1")
@@ -421,6 +437,7 @@ async fn service(st: &AppState, agent: i64, technicians: &[i64]) -> Result<()> {
             description: description.into(),
             owner_id: Some(agent),
             branch_id: unit,
+            priority: Some(if kind == "panne" && i % 2 == 0 { "haute" } else { "normale" }.into()),
             ..Default::default()
         };
         let created = now - (i as i64 + 1) * 86_400_000;
