@@ -20,6 +20,8 @@ const NOVEMBER: &str = "period=custom&from=2026-11-01&to=2026-11-30";
 async fn list_count(api: &Api, href: &str) -> Option<i64> {
     let path = if let Some(q) = href.strip_prefix("/opportunities?") {
         format!("/api/v1/opportunities?{q}")
+    } else if let Some(q) = href.strip_prefix("/leads?") {
+        format!("/api/v1/leads?{q}")
     } else if let Some(q) = href.strip_prefix("/service/requests?") {
         format!("/api/v1/service-requests?{q}")
     } else {
@@ -278,6 +280,13 @@ async fn the_sales_dashboard_counts_what_each_user_sees_and_links_to_it() {
         assert!(csv.starts_with("code,") && csv.contains("perdu_salle,Perdu salle de montre,1"), "{csv}");
         let (st, _) = web.get_text(&format!("/reports/sales?{NOVEMBER}&csv=nothing")).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        // The leads the speed chart counts: the one not answered yet, on the lead list.
+        let (st, html) = web.get_text("/leads?speed=none&from=2026-11-01&to=2026-11-30").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(html.matches("<tr data-href=\"/opportunities/").count(), 1, "{html}");
+        assert!(html.contains("Pas encore de réponse"), "{html}");
+        let (_, html) = web.get_text("/leads?speed=le_1h&from=2026-11-01&to=2026-11-30").await;
+        assert!(html.contains("20 min"), "{html}");
         web.post("/language", &[("lang", "en")]).await;
         let (_, html) = web.get_text(&format!("/reports/sales?{NOVEMBER}")).await;
         assert!(html.contains("Sales dashboard") && html.contains("Conversion by stage"), "{html}");

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::i18n::{Lang, Tr};
 use crate::identity::users::{self, User, UserFilter};
 use crate::lists::{self, ListItem};
-use crate::sales::{store as sales, Opportunity, Statuses};
+use crate::sales::{leads, store as sales, Opportunity, Statuses};
 use crate::service::interventions::{self, Intervention};
 use crate::service::{store as service, RequestStatus, ServiceRequest};
 
@@ -286,6 +286,90 @@ impl Listed for Opportunities {
             "sale_date" => l.date_of(&o.sale_date),
             "delivery_date" => l.date_of(&o.delivery_date),
             "created_at" => l.at(&o.created_at),
+            _ => String::new(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ leads
+
+pub struct Leads;
+
+pub static LEADS: ListDef = ListDef {
+    name: "leads",
+    path: "/leads",
+    filters: &["lead_type", "source", "owner_id", "unit_id", "opportunity_id", "from", "to", "speed", "mine"],
+    columns: &[
+        Col::fixed("received", "leads.received", Some("received")),
+        Col::optional("name", "leads.person", None),
+        Col::optional("lead_type", "sales.lead_type", None),
+        Col::optional("source", "leads.source", None),
+        Col::optional("opportunity", "leads.opportunity", None),
+        Col::optional("owner", "customers.owner", None),
+        Col::optional("answered", "leads.answered", None),
+    ],
+    default_columns: &["name", "lead_type", "source", "opportunity", "owner", "answered"],
+    export: &[
+        "id",
+        "received",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "lead_type",
+        "source",
+        "opportunity_id",
+        "owner",
+        "answered_at",
+    ],
+    export_file: "leads.csv",
+    sorts: &leads::SORTS,
+    default_sort: leads::default_sort,
+};
+
+impl Listed for Leads {
+    const DEF: &'static ListDef = &LEADS;
+    type Filter = leads::ListFilter;
+    type Row = leads::ListedLead;
+    type Labels = SalesLabels;
+
+    fn filter(s: &ListState, p: &Principal) -> Result<leads::ListFilter> {
+        Ok(leads::ListFilter {
+            lead_type: s.get("lead_type").map(str::to_string),
+            source: s.get("source").map(str::to_string),
+            owner_id: mine(s, p, "owner_id")?,
+            unit_id: s.id("unit_id")?,
+            opportunity_id: s.id("opportunity_id")?,
+            received: s.period()?,
+            speed: s
+                .get("speed")
+                .map(|v| leads::Speed::parse(v).ok_or_else(|| Error::validation("speed", "error.invalid_choice")))
+                .transpose()?,
+            sort: Some(s.sort),
+        })
+    }
+    async fn fetch(db: &Db, vis: &Visibility, f: &leads::ListFilter, page: &PageReq) -> Result<Page<leads::ListedLead>> {
+        leads::list(db, vis, f, page).await
+    }
+    async fn count(db: &Db, vis: &Visibility, f: &leads::ListFilter) -> Result<Count> {
+        leads::count(db, vis, f).await
+    }
+    async fn labels(st: &AppState, c: &Ctx) -> Result<SalesLabels> {
+        SalesLabels::load(st, c).await
+    }
+    fn cell(x: &leads::ListedLead, col: &str, l: &SalesLabels, _tr: &Tr, _zone: &Zone) -> String {
+        match col {
+            "id" => x.id.to_string(),
+            "received" => l.at(&x.created_at),
+            "first_name" => x.first_name.clone(),
+            "last_name" => x.last_name.clone(),
+            "email" => opt(&x.email),
+            "phone" => opt(&x.phone),
+            "lead_type" => l.lead(&Some(x.lead_type.clone())),
+            "source" => x.source.clone(),
+            "opportunity_id" => x.opportunity_id.to_string(),
+            "owner" => opt(&x.owner_name),
+            "answered_at" => x.responded_at.map(|t| l.at(&t)).unwrap_or_default(),
             _ => String::new(),
         }
     }
@@ -686,5 +770,6 @@ impl Listed for Directory {
 pub static API: &[(&ListDef, &str, &str)] = &[
     (&CUSTOMERS, "/api/v1/customers", "customers"),
     (&OPPORTUNITIES, "/api/v1/opportunities", "sales"),
+    (&LEADS, "/api/v1/leads", "sales"),
     (&REQUESTS, "/api/v1/service-requests", "service"),
 ];

@@ -195,7 +195,7 @@ pub fn api_lists() -> Vec<(&'static crate::http::listing::ListDef, &'static str)
         api::mail::list, api::mail::get, api::mail::retry, api::mail::retry_failed, api::mail::send_test, api::mail::list_templates, api::mail::put_template,
         api::mail::get_prefs, api::mail::put_prefs,
         api::sales::list, api::sales::trash, api::sales::create, api::sales::get, api::sales::update, api::sales::restore,
-        api::sales::history, api::sales::notes, api::sales::add_note, api::sales::board, api::sales::open_files, api::sales::create_lead,
+        api::sales::history, api::sales::notes, api::sales::add_note, api::sales::board, api::sales::open_files, api::sales::create_lead, api::sales::list_leads,
         api::sales::list_meetings, api::sales::create_meeting, api::sales::get_meeting, api::sales::update_meeting, api::sales::cancel_meeting,
         api::sales::list_calls, api::sales::create_call, api::sales::update_call, api::sales::log_call,
         api::sales::list_stock, api::sales::create_stock, api::sales::update_stock,

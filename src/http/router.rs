@@ -150,6 +150,11 @@ routes! {
     post "/meetings/{id}" => Right(MeetingsUpdate), pages::sales::update_meeting;
     post "/meetings/{id}/cancel" => Right(MeetingsUpdate), pages::sales::cancel_meeting;
     get "/calendar" => Right(MeetingsRead), pages::sales::calendar;
+    get "/leads" => Right(OpportunitiesRead), pages::sales::leads_list;
+    get "/leads/export.csv" => Right(OpportunitiesExport), listing::export::<lists::Leads>;
+    post "/leads/views" => Right(OpportunitiesRead), listing::create_view::<lists::Leads>;
+    post "/leads/views/{id}" => Right(OpportunitiesRead), listing::update_view::<lists::Leads>;
+    post "/leads/views/{id}/delete" => Right(OpportunitiesRead), listing::delete_view::<lists::Leads>;
     get "/leads/new" => Right(LeadsCreate), pages::sales::lead_form;
     post "/leads" => Right(LeadsCreate), pages::sales::lead_submit;
     get "/stock" => Right(StockRead), pages::sales::stock_list;
@@ -383,6 +388,12 @@ routes! {
     put "/api/v1/opportunities/views/{id}" => Right(OpportunitiesRead), listing::api_update_view::<lists::Opportunities>;
     delete "/api/v1/opportunities/views/{id}" => Right(OpportunitiesRead), listing::api_delete_view::<lists::Opportunities>;
     get "/api/v1/opportunities/export" => Right(OpportunitiesExport), listing::export::<lists::Opportunities>;
+    get "/api/v1/leads" => Right(OpportunitiesRead), api::sales::list_leads;
+    get "/api/v1/leads/views" => Right(OpportunitiesRead), listing::api_views::<lists::Leads>;
+    post "/api/v1/leads/views" => Right(OpportunitiesRead), listing::api_create_view::<lists::Leads>;
+    put "/api/v1/leads/views/{id}" => Right(OpportunitiesRead), listing::api_update_view::<lists::Leads>;
+    delete "/api/v1/leads/views/{id}" => Right(OpportunitiesRead), listing::api_delete_view::<lists::Leads>;
+    get "/api/v1/leads/export" => Right(OpportunitiesExport), listing::export::<lists::Leads>;
     post "/api/v1/opportunities" => Right(OpportunitiesCreate), api::sales::create;
     get "/api/v1/opportunities/trash" => Right(OpportunitiesRestore), api::sales::trash;
     get "/api/v1/opportunities/board" => Right(OpportunitiesRead), api::sales::board;

@@ -15,6 +15,7 @@ use crate::db::{Db, Sql};
 use crate::error::Result;
 use crate::i18n::{Lang, Tr};
 use crate::lists::ListItem;
+use crate::sales::leads::Speed;
 use crate::sales::store::{self, Dated, Filter, Stage};
 use crate::sales::Statuses;
 
@@ -98,6 +99,11 @@ fn href(scope: &Scope, rest: &str) -> String {
     format!("/opportunities?{}{rest}", scope.query())
 }
 
+/// The lead list of `scope` with `rest`.
+fn leads_href(scope: &Scope, rest: &str) -> String {
+    format!("/leads?{}{rest}", scope.query())
+}
+
 async fn ints(db: &Db, q: &Sql) -> Result<Vec<i64>> {
     let mut conn = db.pool.acquire().await?;
     let row = q.query().fetch_one(&mut *conn).await?;
@@ -149,13 +155,18 @@ async fn lost_by_status(db: &Db, vis: &Visibility, scope: &Scope, p: &Period) ->
     grouped(db, &q).await
 }
 
-/// The leads of `p` on opportunities the user sees: `head` (`SELECT …`) `FROM leads l JOIN … WHERE …`.
+/// The leads of `p` on opportunities the user sees, through the lead list's filter:
+/// `head` (`SELECT …`) `FROM leads l JOIN opportunities o … WHERE …`.
 fn leads_of(head: Sql, vis: &Visibility, scope: &Scope, p: &Period) -> Sql {
     let mut head = head;
     head.push(" FROM leads l JOIN opportunities o ON o.id = l.opportunity_id");
-    let mut q = store::report_from(head, vis, &scope.filter());
-    q.push(" AND l.created_at >= ").bind(p.start).push(" AND l.created_at < ").bind(p.end);
-    q
+    let f = crate::sales::leads::ListFilter {
+        owner_id: scope.owner_id,
+        unit_id: scope.unit_id,
+        received: Some((p.start, p.end)),
+        ..Default::default()
+    };
+    crate::sales::leads::report_from(head, vis, &f)
 }
 
 async fn leads_by(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, col: &str) -> Result<Vec<(String, i64)>> {
@@ -164,27 +175,12 @@ async fn leads_by(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, col: &st
     grouped(db, &q).await
 }
 
-/// The speed to lead buckets' upper bounds in minutes (the last is "more").
-const SPEED_BOUNDS: [(i64, &str); 4] = [(5, "le_5m"), (60, "le_1h"), (240, "le_4h"), (1440, "le_24h")];
-
-/// Speed to lead over the leads of `p`: the count per bucket (≤ 5 min, ≤ 1 h, ≤ 4 h, ≤ 24 h,
-/// more, not answered) and the median in minutes.
+/// Speed to lead over the leads of `p`: the count per bucket of [`Speed`] (the lead list's
+/// filter) and the median in minutes.
 async fn speed(db: &Db, vis: &Visibility, scope: &Scope, p: &Period) -> Result<(Vec<i64>, Option<i64>)> {
-    let mut cols = Vec::new();
-    let mut lower: Option<i64> = None;
-    for (m, _) in SPEED_BOUNDS {
-        let ms = m * 60_000;
-        let cond = match lower {
-            None => format!("l.responded_at IS NOT NULL AND l.responded_at - l.created_at <= {ms}"),
-            Some(lo) => format!("l.responded_at - l.created_at > {lo} AND l.responded_at - l.created_at <= {ms}"),
-        };
-        cols.push(flag(&cond));
-        lower = Some(ms);
-    }
-    cols.push(flag(&format!("l.responded_at - l.created_at > {}", lower.unwrap_or(0))));
-    cols.push(flag("l.responded_at IS NULL"));
+    let cols: Vec<String> = Speed::ALL.iter().map(|s| flag(&s.condition())).collect();
     let counts = ints(db, &leads_of(Sql::new(&format!("SELECT {}", cols.join(", "))), vis, scope, p)).await?;
-    let answered: i64 = counts.iter().take(counts.len().saturating_sub(1)).sum();
+    let answered: i64 = counts.iter().zip(Speed::ALL).filter(|(_, s)| *s != Speed::None).map(|(n, _)| n).sum();
     let median = if answered > 0 {
         let mut q = leads_of(Sql::new("SELECT l.responded_at - l.created_at AS d"), vis, scope, p);
         q.push(" AND l.responded_at IS NOT NULL ORDER BY d LIMIT 1 OFFSET ").bind((answered - 1) / 2);
@@ -321,7 +317,7 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
                 label: cx.lead_types.iter().find(|t| &t.code == c).map(|t| t.label(&lg).to_string()).unwrap_or_else(|| c.clone()),
                 value: types.iter().find(|t| &t.0 == c).map(|t| t.1).unwrap_or(0),
                 previous: Some(types_prev.iter().find(|t| &t.0 == c).map(|t| t.1).unwrap_or(0)),
-                href: None,
+                href: Some(leads_href(scope, &format!("lead_type={c}&{pq}"))),
             })
             .collect(),
         extra: None,
@@ -337,7 +333,9 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
             label: if s.is_empty() { tr.t("reports.no_source") } else { s.clone() },
             value: *n,
             previous: None,
-            href: None,
+            // A lead without a source has no list of its own (an empty filter is no filter).
+            href: (!s.is_empty())
+                .then(|| leads_href(scope, &format!("{}&{pq}", serde_urlencoded::to_string([("source", s)]).unwrap_or_default()))),
         })
         .collect();
     if others > 0 {
@@ -370,12 +368,12 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
         bars: buckets
             .iter()
             .enumerate()
-            .map(|(i, (first, _))| Bar {
+            .map(|(i, (first, last))| Bar {
                 code: first.format("%Y-%m-%d").to_string(),
                 label: bucket_label(*first, p.grain(), lg == Lang::Fr),
                 value: per_bucket.iter().find(|b| b.0 == i as i64).map(|b| b.1).unwrap_or(0),
                 previous: None,
-                href: None,
+                href: Some(leads_href(scope, &format!("from={}&to={}", first.format("%Y-%m-%d"), last.format("%Y-%m-%d")))),
             })
             .collect(),
         extra: None,
@@ -391,17 +389,16 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
         unit: Unit::Minutes,
         href: None,
     });
-    let speed_bars: Vec<Bar> = SPEED_BOUNDS
+    let speed_bars: Vec<Bar> = Speed::ALL
         .iter()
-        .map(|(_, code)| code.to_string())
-        .chain(["more".to_string(), "none".to_string()])
+        .map(|s| s.code().to_string())
         .enumerate()
         .map(|(i, code)| Bar {
             label: tr.t(&format!("reports.speed_{code}")),
+            href: Some(leads_href(scope, &format!("speed={code}&{pq}"))),
             code,
             value: counts.get(i).copied().unwrap_or(0),
             previous: None,
-            href: None,
         })
         .collect();
     charts.push(Chart {

@@ -807,3 +807,142 @@ fn summary(input: &LeadInput) -> String {
     }
     s
 }
+
+// ------------------------------------------------------------------ the list of leads
+
+/// How fast a lead was answered (speed to lead): within 5 minutes, an hour, 4 hours, a day,
+/// later, or not yet. The buckets of the sales dashboard and of the lead list's filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speed {
+    Le5m,
+    Le1h,
+    Le4h,
+    Le24h,
+    More,
+    None,
+}
+
+impl Speed {
+    pub const ALL: [Speed; 6] = [Speed::Le5m, Speed::Le1h, Speed::Le4h, Speed::Le24h, Speed::More, Speed::None];
+    pub fn code(self) -> &'static str {
+        match self {
+            Speed::Le5m => "le_5m",
+            Speed::Le1h => "le_1h",
+            Speed::Le4h => "le_4h",
+            Speed::Le24h => "le_24h",
+            Speed::More => "more",
+            Speed::None => "none",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Speed> {
+        Speed::ALL.into_iter().find(|x| x.code() == s)
+    }
+    /// The condition on `l.responded_at - l.created_at` (integers written inline).
+    pub fn condition(self) -> String {
+        let between = |lo: i64, hi: i64| {
+            let (lo, hi) = (lo * 60_000, hi * 60_000);
+            if lo == 0 {
+                format!("(l.responded_at IS NOT NULL AND l.responded_at - l.created_at <= {hi})")
+            } else {
+                format!("(l.responded_at - l.created_at > {lo} AND l.responded_at - l.created_at <= {hi})")
+            }
+        };
+        match self {
+            Speed::Le5m => between(0, 5),
+            Speed::Le1h => between(5, 60),
+            Speed::Le4h => between(60, 240),
+            Speed::Le24h => between(240, 1440),
+            Speed::More => format!("(l.responded_at - l.created_at > {})", 1440 * 60_000),
+            Speed::None => "(l.responded_at IS NULL)".to_string(),
+        }
+    }
+}
+
+/// The lead list's filter: leads on the opportunities the user sees.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub lead_type: Option<String>,
+    pub source: Option<String>,
+    /// The opportunity's owner.
+    pub owner_id: Option<i64>,
+    /// The opportunity's branch is this unit or below it.
+    pub unit_id: Option<i64>,
+    pub opportunity_id: Option<i64>,
+    /// Received within `[from, to)`.
+    pub received: Option<(Millis, Millis)>,
+    pub speed: Option<Speed>,
+    pub sort: Option<crate::db::page::Sort>,
+}
+
+/// The orders of the lead list: most recent first.
+pub static SORTS: [crate::db::page::SortKey; 1] = [crate::db::page::SortKey::int("received", "l.id").desc_first()];
+
+pub fn default_sort() -> crate::db::page::Sort {
+    crate::db::page::Sort::by(&SORTS[0])
+}
+
+/// A lead as listed.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ListedLead {
+    pub id: i64,
+    pub lead_type: String,
+    pub source: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub customer_id: i64,
+    pub opportunity_id: i64,
+    pub opportunity_name: String,
+    pub owner_name: Option<String>,
+    pub outcome: String,
+    pub created_at: i64,
+    /// The first call logged or meeting booked on its opportunity after it came in.
+    pub responded_at: Option<i64>,
+}
+
+const LIST_SELECT: &str = "SELECT l.id, l.lead_type, l.source, l.first_name, l.last_name, l.email, l.phone, l.customer_id, \
+    l.opportunity_id, o.name AS opportunity_name, u.name AS owner_name, l.outcome, l.created_at, l.responded_at \
+    FROM leads l JOIN opportunities o ON o.id = l.opportunity_id LEFT JOIN users u ON u.id = o.owner_id";
+
+/// `head` (a `SELECT … FROM leads l JOIN opportunities o …`, binds allowed) with the `WHERE`
+/// of `f` and the visibility of the opportunities: the leads the list shows.
+pub fn report_from(head: Sql, vis: &Visibility, f: &ListFilter) -> Sql {
+    let scope = super::store::Filter { owner_id: f.owner_id, unit_id: f.unit_id, ..Default::default() };
+    let mut q = super::store::report_from(head, vis, &scope);
+    if let Some(t) = f.lead_type.as_deref().filter(|s| !s.is_empty()) {
+        q.push(" AND l.lead_type = ").bind(t.to_string());
+    }
+    if let Some(s) = &f.source {
+        q.push(" AND l.source = ").bind(s.clone());
+    }
+    if let Some(o) = f.opportunity_id {
+        q.push(" AND l.opportunity_id = ").bind(o);
+    }
+    if let Some((from, to)) = f.received {
+        q.push(" AND l.created_at >= ").bind(from).push(" AND l.created_at < ").bind(to);
+    }
+    if let Some(s) = f.speed {
+        q.push(" AND ").push(&s.condition());
+    }
+    q
+}
+
+/// Leads on opportunities `vis` may see, matching `f`, most recent first.
+pub async fn list(db: &Db, vis: &Visibility, f: &ListFilter, page: &crate::db::page::PageReq) -> Result<crate::db::page::Page<ListedLead>> {
+    use crate::db::page;
+    let sort = f.sort.unwrap_or_else(default_sort);
+    let mut q = report_from(Sql::new(&page::keyed_select(LIST_SELECT, &sort)), vis, f);
+    page::keyset(&mut q, &sort, "l.id", page)?;
+    let mut conn = db.pool.acquire().await?;
+    let rows: Vec<page::Keyed<ListedLead>> = q.query_as().fetch_all(&mut *conn).await?;
+    Ok(page::Page::keyed(rows, page, |r: &ListedLead| r.id))
+}
+
+/// How many leads [`list`] would return, up to [`crate::db::page::COUNT_CAP`].
+pub async fn count(db: &Db, vis: &Visibility, f: &ListFilter) -> Result<crate::db::page::Count> {
+    use crate::db::page;
+    let q = report_from(Sql::new("SELECT 1 FROM leads l JOIN opportunities o ON o.id = l.opportunity_id"), vis, f);
+    let mut conn = db.pool.acquire().await?;
+    page::count_capped(&mut conn, q, page::COUNT_CAP).await
+}

@@ -29,7 +29,14 @@ pub struct ReportParams {
 
 impl ReportParams {
     fn query(self) -> ReportQuery {
-        ReportQuery { period: self.period, from: self.from, to: self.to, scope: self.scope, unit_id: self.unit_id.map(|u| u.to_string()), csv: None }
+        ReportQuery {
+            period: self.period,
+            from: self.from,
+            to: self.to,
+            scope: self.scope,
+            unit_id: self.unit_id.map(|u| u.to_string()),
+            csv: None,
+        }
     }
 }
 

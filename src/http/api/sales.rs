@@ -80,6 +80,47 @@ pub struct ListQuery {
     pub count: Option<bool>,
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LeadListQuery {
+    pub lead_type: Option<String>,
+    /// The source exactly as received.
+    pub source: Option<String>,
+    /// The opportunity's owner.
+    pub owner_id: Option<i64>,
+    /// The opportunity's branch is this unit or below it.
+    pub unit_id: Option<i64>,
+    pub opportunity_id: Option<i64>,
+    /// Received from this date (`YYYY-MM-DD`, included).
+    pub from: Option<String>,
+    /// Received until this date (`YYYY-MM-DD`, included).
+    pub to: Option<String>,
+    /// Speed to lead: `le_5m`, `le_1h`, `le_4h`, `le_24h`, `more`, `none` (not answered yet).
+    pub speed: Option<String>,
+    /// `1`: the caller's own opportunities.
+    pub mine: Option<String>,
+    /// `received` (default, newest first).
+    pub sort: Option<String>,
+    pub view: Option<i64>,
+    pub limit: Option<i64>,
+    pub after: Option<String>,
+    pub before: Option<String>,
+    /// `true`: include the count (exact up to 1,000).
+    pub count: Option<bool>,
+}
+
+/// Leads received on the opportunities the caller sees, most recent first, with how fast each
+/// was answered (the sales dashboard's lead figures link here).
+#[utoipa::path(get, path = "/api/v1/leads", tag = "sales", params(LeadListQuery), responses((status = 200, body = PageOf<crate::sales::leads::ListedLead>), (status = 422)))]
+pub async fn list_leads(
+    State(st): State<AppState>,
+    c: Ctx,
+    Query(q): Query<LeadListQuery>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PageOf<crate::sales::leads::ListedLead>>, HttpError> {
+    Ok(Json(listing::api_page::<crate::http::lists::Leads>(&st, &c, raw.as_deref(), q.limit, q.count).await?))
+}
+
 /// A page of opportunities as the caller may read them.
 fn for_viewer(page: Page<Opportunity>, count: Option<Count>, hidden: bool) -> PageOf<Opportunity> {
     PageOf::new(page.map(|o| o.for_viewer(hidden)), count)

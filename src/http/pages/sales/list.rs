@@ -99,3 +99,66 @@ pub async fn board(State(st): State<AppState>, c: Ctx, Query(q): Query<BoardQuer
     let pc = PageCtx::new(&c, "/opportunities", "sales.board").with_notice(q.notice.as_deref());
     Ok(render(BoardPage { c: pc, l, columns, mine, rights: c.p.rights, now: st.now(), totals }))
 }
+
+// ------------------------------------------------------------------ the leads
+
+#[derive(Template)]
+#[template(path = "sales/leads.html")]
+struct LeadsPage {
+    c: PageCtx,
+    l: Labels,
+    list: ListNav,
+    items: Vec<crate::sales::leads::ListedLead>,
+    lead_type: String,
+    source: String,
+    speed: String,
+    from: String,
+    to: String,
+    mine: bool,
+    can_export: bool,
+    can_lead: bool,
+}
+
+impl LeadsPage {
+    /// How long the lead waited for its first answer.
+    fn answered(&self, x: &crate::sales::leads::ListedLead) -> String {
+        match x.responded_at {
+            Some(t) => crate::reports::format(
+                (t - x.created_at).max(0) / 60_000,
+                crate::reports::Unit::Minutes,
+                "",
+                self.l.lang == crate::i18n::Lang::Fr,
+            ),
+            None => "—".into(),
+        }
+    }
+    fn lead_label(&self, x: &crate::sales::leads::ListedLead) -> String {
+        self.l.lead(&Some(x.lead_type.clone()))
+    }
+    fn speeds(&self) -> Vec<&'static str> {
+        crate::sales::leads::Speed::ALL.iter().map(|s| s.code()).collect()
+    }
+}
+
+/// The leads received, with how fast each was answered (the dashboard's lead figures link here).
+pub async fn leads_list(
+    State(st): State<AppState>,
+    c: Ctx,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> Result<Response, HttpError> {
+    let (s, page, list) = listing::read::<crate::http::lists::Leads>(&st, &c, raw.as_deref()).await?;
+    Ok(render(LeadsPage {
+        c: PageCtx::new(&c, "/opportunities", "leads.list_title").with_notice(s.notice.as_deref()),
+        l: Labels::load(&st, &c).await?,
+        list,
+        items: page.items,
+        lead_type: s.text("lead_type"),
+        source: s.text("source"),
+        speed: s.text("speed"),
+        from: s.text("from"),
+        to: s.text("to"),
+        mine: s.get("mine") == Some("1"),
+        can_export: c.p.can(Right::OpportunitiesExport),
+        can_lead: c.p.can(Right::LeadsCreate),
+    }))
+}
