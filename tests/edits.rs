@@ -111,6 +111,9 @@ const NOT_EDITS: &[&str] = &[
     "/opportunities/views",
     "/opportunities/views/{id}",
     "/opportunities/views/{id}/delete",
+    "/leads/views",
+    "/leads/views/{id}",
+    "/leads/views/{id}/delete",
     "/opportunities/{id}/status",
     "/opportunities/{id}/notes",
     "/opportunities/{id}/calls",
@@ -196,6 +199,7 @@ const PATCHES: &[(&str, &str, Option<&str>)] = &[
 const PUTS: &[&str] = &[
     "/api/v1/customers/views/{id}",
     "/api/v1/opportunities/views/{id}",
+    "/api/v1/leads/views/{id}",
     "/api/v1/service-requests/views/{id}",
     // Service levels: the pairs sent are replaced, the others kept (tests/sla.rs).
     "/api/v1/service-levels",

@@ -553,6 +553,12 @@ async fn administrators_can_open_every_page() {
             r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login" && !r.access.is_portal() && !r.access.is_partner()
         }) {
             let path = concrete(route.path, &f);
+            if path == "/reports" {
+                // The reports' entry sends to the dashboard the user may read.
+                let r = s.get(&path).await;
+                assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (303, "/reports/sales"));
+                continue;
+            }
             let (status, body) = s.get_text(&path).await;
             assert_eq!(status, 200, "GET {path}: {}", body.split("<main").nth(1).unwrap_or(&body).chars().take(700).collect::<String>());
         }
