@@ -190,6 +190,8 @@ pub struct Figures {
     pub mine: bool,
     pub sales: Option<Vec<Kpi>>,
     pub service: Option<Vec<Kpi>>,
+    /// The pipeline (sales) and the backlog (service), as on the dashboards.
+    pub charts: Vec<Chart>,
 }
 
 pub async fn home_figures(st: &AppState, c: &Ctx) -> Result<Option<Figures>> {
@@ -198,8 +200,21 @@ pub async fn home_figures(st: &AppState, c: &Ctx) -> Result<Option<Figures>> {
         return Ok(None);
     }
     let r = read(&c.p, st.now(), &ReportQuery::default())?;
-    let sales = if can_sales { Some(sales_dashboard(st, c, &r).await?.kpis) } else { None };
-    let service = if can_service { Some(service_dashboard(st, c, &r).await?.kpis) } else { None };
+    let mut charts = Vec::new();
+    let sales = if can_sales {
+        let d = sales_dashboard(st, c, &r).await?;
+        charts.extend(d.chart("pipeline").cloned());
+        Some(d.kpis)
+    } else {
+        None
+    };
+    let service = if can_service {
+        let d = service_dashboard(st, c, &r).await?;
+        charts.extend(d.chart("backlog_by_status").cloned());
+        Some(d.kpis)
+    } else {
+        None
+    };
     let mine = r.mine;
-    Ok(Some(Figures { f: Frame::load(st, c, r).await?, mine, sales, service }))
+    Ok(Some(Figures { f: Frame::load(st, c, r).await?, mine, sales, service, charts }))
 }
