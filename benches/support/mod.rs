@@ -880,9 +880,18 @@ pub async fn generated<D: Generated, S>(gen: Db, r: Result<(D, S)>) -> Result<(D
 }
 
 /// Prints the report's section and writes it into `docs/benchmarks.md`.
+///
+/// With `CARNET_BENCH_SCENARIOS` (a run of some scenarios only) the section is its own
+/// (`BENCH-only-FILTER`), beside the full run's, which it leaves alone.
 pub fn publish(bench: &str, title: &str, backend: Backend, section: &str) -> Result<()> {
     println!("\n{section}");
-    let path = write_docs(bench, title, backend, section)?;
+    let path = match scenario_filter() {
+        Some(f) => {
+            let tag: String = f.join("+").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '+').collect();
+            write_docs(&format!("{bench}-only-{tag}"), &format!("{title} (scenarios {})", f.join(", ")), backend, section)?
+        }
+        None => write_docs(bench, title, backend, section)?,
+    };
     eprintln!("results written to {}", path.display());
     Ok(())
 }
@@ -1183,6 +1192,13 @@ pub async fn run<S: Scenario>(
 }
 
 /// Each scenario: its single-client p50, then one loaded run per concurrency level.
+/// `CARNET_BENCH_SCENARIOS=e.,c.`: run only the scenarios whose name starts with one of these.
+pub fn scenario_filter() -> Option<Vec<String>> {
+    let v = std::env::var("CARNET_BENCH_SCENARIOS").ok()?;
+    let f: Vec<String> = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    (!f.is_empty()).then_some(f)
+}
+
 pub async fn run_all<S: Scenario>(
     base: &str,
     scenarios: Vec<(&'static str, String, S)>,
@@ -1190,7 +1206,11 @@ pub async fn run_all<S: Scenario>(
     levels: &[usize],
 ) -> Result<Vec<Measure>> {
     let mut results = Vec::new();
+    let only = scenario_filter();
     for (name, what, op) in scenarios {
+        if only.as_ref().is_some_and(|f| !f.iter().any(|p| name.starts_with(p.as_str()))) {
+            continue;
+        }
         let alone_ms = alone(base, &op).await?;
         for c in levels {
             results.push(run(name, what.clone(), base, op.clone(), seconds, *c, alone_ms).await?);
