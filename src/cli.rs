@@ -15,8 +15,12 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::identity::users::UserForm;
 
+/// What `carnet --version` prints after the name: the release and the git commit built
+/// (`unknown` when built outside a git checkout; see build.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CARNET_GIT_COMMIT"), ")");
+
 #[derive(Parser, Debug)]
-#[command(name = "carnet", version, about = "Carnet: CRM and service desk")]
+#[command(name = "carnet", version = VERSION, about = "Carnet: CRM and service desk")]
 pub struct Cli {
     /// Configuration file (default: ./carnet.toml if present; also CARNET_CONFIG).
     #[arg(long, global = true)]
