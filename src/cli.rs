@@ -131,7 +131,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&config.log);
+    init_tracing(&config.log, config.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -148,9 +148,17 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(filter: &str) {
+/// Logs to standard error: human-readable lines, or one JSON object per line
+/// (`log_format = "json"`: the event's fields at the top level, with `timestamp`, `level`,
+/// `target` and the request's span, so a collector needs no parsing rules).
+fn init_tracing(filter: &str, format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CARNET_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = match format {
+        crate::config::LogFormat::Text => fmt.with_target(false).try_init(),
+        crate::config::LogFormat::Json => fmt.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+    };
 }
 
 async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
@@ -302,6 +310,13 @@ async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result
     let st = crate::app::prepare(config, clock).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
+    // Metrics on their own address: bound now, so that a wrong address stops the start.
+    let metrics_listener = match (st.config.metrics_enabled, st.config.metrics_listen) {
+        (true, Some(addr)) => {
+            Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (metrics_listen)"))?)
+        }
+        _ => None,
+    };
     if demo {
         let login = crate::demo::load(&st).await?;
         println!("Carnet is running at {url}");
@@ -322,6 +337,15 @@ async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result
         }
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let metrics_server = metrics_listener.map(|l| {
+        if let Ok(a) = l.local_addr() {
+            println!("Metrics at http://{a}/metrics");
+        }
+        let mut stop = rx.clone();
+        tokio::spawn(crate::http::telemetry::serve(st.clone(), l, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }))
+    });
     let worker =
         if st.config.run_jobs { Some(tokio::spawn(crate::jobs::worker_loop(st.job_context(), (*st.jobs).clone(), rx))) } else { None };
     let shutdown = async move {
@@ -344,6 +368,9 @@ async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result
     let _ = tx.send(true);
     if let Some(w) = worker {
         let _ = w.await;
+    }
+    if let Some(m) = metrics_server {
+        let _ = m.await;
     }
     Ok(())
 }

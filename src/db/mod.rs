@@ -280,12 +280,18 @@ impl Db {
     /// concurrent write transactions of this process queue in order for it, and takes the
     /// write lock up front (`BEGIN IMMEDIATE`): another process's writer is waited for on the
     /// busy timeout instead of failing on lock upgrade.
+    ///
+    /// The wait until the transaction starts (the writer's queue on SQLite, a pooled
+    /// connection on PostgreSQL) is recorded in the metrics (`carnet_db_acquire_seconds`).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Ok(Tx(match (self.backend, &self.writer) {
+        let started = std::time::Instant::now();
+        let tx = Tx(match (self.backend, &self.writer) {
             (Backend::Sqlite, Some(w)) => TxInner::Unit(w.begin().await?),
             (Backend::Sqlite, None) => TxInner::Plain(self.pool.begin_with("BEGIN IMMEDIATE").await?),
             (Backend::Postgres, _) => TxInner::Plain(self.pool.begin().await?),
-        }))
+        });
+        metrics::histogram!("carnet_db_acquire_seconds").record(started.elapsed().as_secs_f64());
+        Ok(tx)
     }
 
     /// Says that a change of a role, right, user, session, token, unit or setting was
