@@ -1,4 +1,4 @@
-//! The command line: `carnet serve`, `migrate`, `admin create-user`, `admin create-token`, `admin grant-admin`,
+//! The command line: `carnet serve`, `migrate`, `backup`, `restore`, `admin create-user`, `admin create-token`, `admin grant-admin`,
 //! `jobs run`, `config check`. Errors exit non-zero with a readable message.
 
 use std::io::Read;
@@ -45,6 +45,22 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Back up the SQLite database (live: Carnet may keep running) and the documents folder
+    /// into one archive with a manifest and checksums. PostgreSQL: see docs/operations.md.
+    Backup {
+        /// The archive to write (a .tar.gz).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `carnet backup` (Carnet stopped), then migrate forward.
+    Restore {
+        /// The archive to read.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a database (and fill a documents folder) that already holds something.
+        #[arg(long)]
+        force: bool,
+    },
     /// Administration tasks.
     Admin {
         #[command(subcommand)]
@@ -179,6 +195,28 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
             let db = crate::db::Db::connect(&config.database_url, config.database_schema.as_deref(), 2).await?;
             let n = crate::db::migrate(&db, clock.now_ms()).await?;
             println!("{n} migration(s) applied; schema is current.");
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let s = crate::backup::backup(&config, &to, clock.now_ms()).await?;
+            println!(
+                "Backup written to {} ({} bytes): schema version {}, {} document(s).",
+                to.display(),
+                s.bytes,
+                s.schema_version,
+                s.documents
+            );
+            Ok(())
+        }
+        Command::Restore { from, force } => {
+            let s = crate::backup::restore(&config, &from, force, clock.now_ms()).await?;
+            println!(
+                "Restored {} (schema version {}, {} document(s)); {} migration(s) applied since.",
+                from.display(),
+                s.schema_version,
+                s.documents,
+                s.migrated
+            );
             Ok(())
         }
         Command::Serve { listen, demo } => {
