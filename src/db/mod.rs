@@ -20,7 +20,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Executor};
 
-pub use migrate::{migrate, MIGRATIONS};
+pub use migrate::{migrate, migrate_to, MIGRATIONS};
 pub use sql::Sql;
 
 /// A write transaction ([`Db::begin`]): it derefs to the connection (`&mut *tx`, `&mut **tx`
