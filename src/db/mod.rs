@@ -7,6 +7,7 @@
 //! the identity column in migrations, `FOR UPDATE SKIP LOCKED` when claiming jobs, and the
 //! migration lock. Named locks ([`lock`]) are one portable upsert on both.
 
+pub mod copy;
 mod migrate;
 pub mod page;
 pub mod sql;
