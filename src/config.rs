@@ -539,4 +539,16 @@ mod tests {
         let c = Config { trusted_proxies: vec!["127.0.0.1".into(), "nope".into()], ..Default::default() };
         assert!(c.trusted_proxy_nets().is_err());
     }
+
+    #[test]
+    fn metrics_settings_are_checked_and_the_token_masked() {
+        let c = Config { metrics_allow: vec!["10.0.0.0/8".into(), "intranet".into()], ..Default::default() };
+        assert!(c.check().unwrap_err().contains("metrics_allow"));
+        let c = Config { metrics_token: Some("short".into()), ..Default::default() };
+        assert!(c.check().unwrap_err().contains("metrics_token"));
+        let c = Config { metrics_enabled: true, metrics_token: Some("a-long-metrics-s3cret".into()), ..Default::default() };
+        assert!(c.check().is_ok());
+        assert!(!c.masked_toml().contains("s3cret"), "{}", c.masked_toml());
+        assert!(c.masked_toml().contains("log_format = \"text\""));
+    }
 }
