@@ -17,6 +17,9 @@ pub async fn prepare(config: Config, clock: SharedClock) -> anyhow::Result<AppSt
     crate::access::roles::ensure_defaults(&db, clock.now_ms()).await?;
     crate::lists::ensure_builtin(&db, clock.now_ms()).await?;
     let storage = crate::service::documents::Storage::from_config(&config)?;
+    if config.metrics_enabled {
+        crate::http::telemetry::install();
+    }
     Ok(AppState {
         db,
         clock,

@@ -1,4 +1,4 @@
-//! The command line: `carnet serve`, `migrate`, `admin create-user`, `admin create-token`, `admin grant-admin`,
+//! The command line: `carnet serve`, `migrate`, `backup`, `restore`, `migrate-data`, `admin create-user`, `admin create-token`, `admin grant-admin`,
 //! `jobs run`, `config check`. Errors exit non-zero with a readable message.
 
 use std::io::Read;
@@ -15,8 +15,12 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::identity::users::UserForm;
 
+/// What `carnet --version` prints after the name: the release and the git commit built
+/// (`unknown` when built outside a git checkout; see build.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CARNET_GIT_COMMIT"), ")");
+
 #[derive(Parser, Debug)]
-#[command(name = "carnet", version, about = "Carnet: CRM and service desk")]
+#[command(name = "carnet", version = VERSION, about = "Carnet: CRM and service desk")]
 pub struct Cli {
     /// Configuration file (default: ./carnet.toml if present; also CARNET_CONFIG).
     #[arg(long, global = true)]
@@ -41,6 +45,35 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Back up the SQLite database (live: Carnet may keep running) and the documents folder
+    /// into one archive with a manifest and checksums. PostgreSQL: see docs/operations.md.
+    Backup {
+        /// The archive to write (a .tar.gz).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `carnet backup` (Carnet stopped), then migrate forward.
+    Restore {
+        /// The archive to read.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a database (and fill a documents folder) that already holds something.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Copy every table of a SQLite database into a fresh PostgreSQL database (or schema),
+    /// then compare the counts. Documents stay where they are.
+    MigrateData {
+        /// The SQLite database: sqlite://carnet.db
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database: postgres://user@host/db (empty, or migrated and empty)
+        #[arg(long)]
+        to: String,
+        /// The PostgreSQL schema to fill (default: the server's search path)
+        #[arg(long)]
+        to_schema: Option<String>,
+    },
     /// Administration tasks.
     Admin {
         #[command(subcommand)]
@@ -127,7 +160,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&config.log);
+    init_tracing(&config.log, config.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -144,9 +177,17 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(filter: &str) {
+/// Logs to standard error: human-readable lines, or one JSON object per line
+/// (`log_format = "json"`: the event's fields at the top level, with `timestamp`, `level`,
+/// `target` and the request's span, so a collector needs no parsing rules).
+fn init_tracing(filter: &str, format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CARNET_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = match format {
+        crate::config::LogFormat::Text => fmt.with_target(false).try_init(),
+        crate::config::LogFormat::Json => fmt.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+    };
 }
 
 async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
@@ -167,6 +208,49 @@ async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
             let db = crate::db::Db::connect(&config.database_url, config.database_schema.as_deref(), 2).await?;
             let n = crate::db::migrate(&db, clock.now_ms()).await?;
             println!("{n} migration(s) applied; schema is current.");
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let s = crate::backup::backup(&config, &to, clock.now_ms()).await?;
+            println!(
+                "Backup written to {} ({} bytes): schema version {}, {} document(s).",
+                to.display(),
+                s.bytes,
+                s.schema_version,
+                s.documents
+            );
+            Ok(())
+        }
+        Command::Restore { from, force } => {
+            let s = crate::backup::restore(&config, &from, force, clock.now_ms()).await?;
+            println!(
+                "Restored {} (schema version {}, {} document(s)); {} migration(s) applied since.",
+                from.display(),
+                s.schema_version,
+                s.documents,
+                s.migrated
+            );
+            Ok(())
+        }
+        Command::MigrateData { from, to, to_schema } => {
+            let source = crate::db::Db::connect(&from, None, 2).await?;
+            let target = crate::db::Db::connect(&to, to_schema.as_deref(), 2).await?;
+            // Both at this release's schema (a source of an older release is upgraded first).
+            crate::db::migrate(&source, clock.now_ms()).await?;
+            crate::db::migrate(&target, clock.now_ms()).await?;
+            let copied = crate::db::copy::copy_all(&source, &target).await;
+            source.close().await;
+            target.close().await;
+            let copied = copied?;
+            let rows: i64 = copied.iter().map(|c| c.rows).sum();
+            for c in copied.iter().filter(|c| c.rows > 0) {
+                println!("{:>9}  {}", c.rows, c.table);
+            }
+            println!(
+                "Copied {rows} rows in {} tables to {}; counts verified. Point database_url at it; documents stay where they are.",
+                copied.len(),
+                crate::config::mask_url_password(&to)
+            );
             Ok(())
         }
         Command::Serve { listen, demo } => {
@@ -298,6 +382,13 @@ async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result
     let st = crate::app::prepare(config, clock).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
+    // Metrics on their own address: bound now, so that a wrong address stops the start.
+    let metrics_listener = match (st.config.metrics_enabled, st.config.metrics_listen) {
+        (true, Some(addr)) => {
+            Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (metrics_listen)"))?)
+        }
+        _ => None,
+    };
     if demo {
         let login = crate::demo::load(&st).await?;
         println!("Carnet is running at {url}");
@@ -318,6 +409,15 @@ async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result
         }
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let metrics_server = metrics_listener.map(|l| {
+        if let Ok(a) = l.local_addr() {
+            println!("Metrics at http://{a}/metrics");
+        }
+        let mut stop = rx.clone();
+        tokio::spawn(crate::http::telemetry::serve(st.clone(), l, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }))
+    });
     let worker =
         if st.config.run_jobs { Some(tokio::spawn(crate::jobs::worker_loop(st.job_context(), (*st.jobs).clone(), rx))) } else { None };
     let shutdown = async move {
@@ -340,6 +440,9 @@ async fn serve(config: Config, clock: SharedClock, demo: bool) -> anyhow::Result
     let _ = tx.send(true);
     if let Some(w) = worker {
         let _ = w.await;
+    }
+    if let Some(m) = metrics_server {
+        let _ = m.await;
     }
     Ok(())
 }

@@ -50,6 +50,20 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// Log filter, in `tracing` syntax.
     pub log: String,
+    /// `text` (the default: human-readable lines) or `json` (one JSON object per line, for a
+    /// log collector). Either way, one line per request (target `carnet::request`).
+    pub log_format: LogFormat,
+    /// Serve Prometheus metrics at `/metrics` (off by default).
+    pub metrics_enabled: bool,
+    /// A separate address serving `/metrics` alone (e.g. `127.0.0.1:9464`); without it, the
+    /// main listener serves it.
+    pub metrics_listen: Option<SocketAddr>,
+    /// A bearer token the scraper must send (`Authorization: Bearer …`).
+    pub metrics_token: Option<String>,
+    /// Addresses or networks allowed to scrape (`["127.0.0.1", "10.0.0.0/8"]`; the client
+    /// address as worked out with `trusted_proxies`). With neither a token nor this list,
+    /// only loopback addresses may scrape.
+    pub metrics_allow: Vec<String>,
     /// Outgoing mail server, e.g. `smtp://user:pass@host:587?tls=required`,
     /// `smtps://user:pass@host:465`, or `smtp://127.0.0.1:2525` for a local relay. Without
     /// it, mail is written as `.eml` files to `mail_dir`.
@@ -143,6 +157,15 @@ impl InboundMailbox {
     }
 }
 
+/// The shape of log lines (`log_format`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ImapTls {
@@ -171,6 +194,11 @@ impl Default for Config {
             login_max_failures_per_address: 30,
             trusted_proxies: Vec::new(),
             log: "info,sqlx=warn".into(),
+            log_format: LogFormat::Text,
+            metrics_enabled: false,
+            metrics_listen: None,
+            metrics_token: None,
+            metrics_allow: Vec::new(),
             smtp_url: None,
             mail_dir: std::path::PathBuf::from("outbox"),
             max_attachment_bytes: 10 * 1024 * 1024,
@@ -237,6 +265,10 @@ impl Config {
             SmtpUrl::parse(url)?;
         }
         self.trusted_proxy_nets()?;
+        self.metrics_allow_nets()?;
+        if self.metrics_token.as_deref().is_some_and(|t| t.trim().len() < 16) {
+            return Err("metrics_token: use at least 16 characters".into());
+        }
         for m in &self.inbound_mailboxes {
             m.check()?;
         }
@@ -268,12 +300,21 @@ impl Config {
             .collect()
     }
 
+    /// The addresses allowed to scrape `/metrics`, parsed (checked at start-up).
+    pub fn metrics_allow_nets(&self) -> Result<Vec<Net>, String> {
+        self.metrics_allow
+            .iter()
+            .map(|s| Net::parse(s).ok_or_else(|| format!("metrics_allow: {s:?} is not an IP address or network")))
+            .collect()
+    }
+
     /// The configuration as TOML with passwords in URLs masked.
     pub fn masked_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = mask_url_password(&shown.database_url);
         shown.smtp_url = shown.smtp_url.as_deref().map(mask_url_password);
         shown.documents_url = shown.documents_url.as_deref().map(mask_url_password);
+        shown.metrics_token = shown.metrics_token.as_ref().map(|_| "****".into());
         for m in &mut shown.inbound_mailboxes {
             m.password = m.password.as_ref().map(|_| "****".into());
             m.oauth2_token = m.oauth2_token.as_ref().map(|_| "****".into());
@@ -497,5 +538,17 @@ mod tests {
         }
         let c = Config { trusted_proxies: vec!["127.0.0.1".into(), "nope".into()], ..Default::default() };
         assert!(c.trusted_proxy_nets().is_err());
+    }
+
+    #[test]
+    fn metrics_settings_are_checked_and_the_token_masked() {
+        let c = Config { metrics_allow: vec!["10.0.0.0/8".into(), "intranet".into()], ..Default::default() };
+        assert!(c.check().unwrap_err().contains("metrics_allow"));
+        let c = Config { metrics_token: Some("short".into()), ..Default::default() };
+        assert!(c.check().unwrap_err().contains("metrics_token"));
+        let c = Config { metrics_enabled: true, metrics_token: Some("a-long-metrics-s3cret".into()), ..Default::default() };
+        assert!(c.check().is_ok());
+        assert!(!c.masked_toml().contains("s3cret"), "{}", c.masked_toml());
+        assert!(c.masked_toml().contains("log_format = \"text\""));
     }
 }

@@ -126,6 +126,48 @@ impl Registry {
     pub fn knows(&self, kind: &str) -> bool {
         self.handlers.contains_key(kind)
     }
+
+    /// Every job kind this binary can run.
+    pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.handlers.keys().copied()
+    }
+}
+
+/// The queue of one job kind now (the metrics' gauges).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindStats {
+    pub kind: String,
+    /// Waiting to run (due or later).
+    pub queued: i64,
+    /// Of those, due now.
+    pub due: i64,
+    /// Claimed by a worker.
+    pub running: i64,
+    /// Given up after their last attempt.
+    pub failed: i64,
+    /// When the oldest due job was due.
+    pub oldest_due_at: Option<Millis>,
+}
+
+/// [`KindStats`] of every kind with an unfinished or failed job: one statement over the
+/// `(status, run_at)` index (finished jobs, the bulk of the table, are not read).
+pub async fn queue_stats(db: &Db, now: Millis) -> Result<Vec<KindStats>> {
+    let rows: Vec<(String, i64, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT kind, \
+         COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN status = 'queued' AND run_at <= $1 THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0), \
+         MIN(CASE WHEN status = 'queued' AND run_at <= $1 THEN run_at END) \
+         FROM jobs WHERE status IN ('queued', 'running', 'failed') GROUP BY kind ORDER BY kind",
+    )
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, queued, due, running, failed, oldest_due_at)| KindStats { kind, queued, due, running, failed, oldest_due_at })
+        .collect())
 }
 
 /// Deletes the jobs finished (done) before `before`. Called by the daily `housekeeping` job.
@@ -288,6 +330,10 @@ pub async fn execute(ctx: &JobContext, registry: &Registry, worker: &str, job: C
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    metrics::counter!("carnet_job_runs_total", "kind" => job.kind.clone()).increment(1);
+    if result.is_err() {
+        metrics::counter!("carnet_job_failures_total", "kind" => job.kind.clone()).increment(1);
+    }
     Ok(result)
 }
 

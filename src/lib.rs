@@ -3,6 +3,7 @@
 pub mod access;
 pub mod app;
 pub mod audit;
+pub mod backup;
 pub mod calendar;
 pub mod cli;
 pub mod clock;

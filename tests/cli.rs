@@ -413,3 +413,41 @@ fn send_test_email_reports_the_outcome_when_a_running_server_delivers_it() {
     assert_eq!(files, 8, "each email written once");
     eprintln!("{by_server} of 8 delivered by the server's worker");
 }
+
+/// `carnet --version`: the release and the commit built (issue 22); "unknown" outside a git
+/// checkout, which the build script itself is run to prove.
+#[test]
+fn version_names_the_release_and_the_commit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_carnet")).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let prefix = format!("carnet {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(text.starts_with(&prefix) && text.ends_with(')'), "{text}");
+    let commit = &text[prefix.len()..text.len() - 1];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match (std::env::var("CARNET_GIT_COMMIT").ok().filter(|s| !s.is_empty()), head) {
+        (Some(given), _) => assert_eq!(commit, given),
+        (None, Some(head)) if root.join(".git").exists() => assert_eq!(commit, head, "the commit checked out"),
+        _ => assert_eq!(commit, "unknown"),
+    }
+    // The build script, run where there is no .git (a source archive): "unknown", no failure.
+    let target = std::path::Path::new(env!("CARGO_BIN_EXE_carnet")).parent().unwrap().join("build");
+    let script = std::fs::read_dir(&target)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("build-script-build"))
+        .filter(|p| p.is_file() && p.parent().unwrap().file_name().unwrap().to_string_lossy().starts_with("carnet-"))
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .expect("carnet's build script");
+    let bare = tempfile::tempdir().unwrap();
+    let out = Command::new(&script).current_dir(bare.path()).env_remove("CARNET_GIT_COMMIT").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cargo:rustc-env=CARNET_GIT_COMMIT=unknown\n"));
+}

@@ -65,12 +65,18 @@ fn statements(sql: &str) -> impl Iterator<Item = &str> {
 
 /// Applies every migration not yet applied. Returns how many were applied.
 pub async fn migrate(db: &Db, now_ms: i64) -> Result<usize, DbError> {
+    migrate_to(db, now_ms, None).await
+}
+
+/// Applies the migrations not yet applied, up to version `up_to` included (all when `None`):
+/// an earlier release's schema, for the upgrade tests. Returns how many were applied.
+pub async fn migrate_to(db: &Db, now_ms: i64, up_to: Option<i64>) -> Result<usize, DbError> {
     let mut conn = db.pool.acquire().await?;
     if db.backend == Backend::Postgres {
         // Serialises concurrent `carnet` processes starting against one database.
         conn.execute("SELECT pg_advisory_lock(727274)").await?;
     }
-    let result = apply(db.backend, &mut conn, now_ms).await;
+    let result = apply(db.backend, &mut conn, now_ms, up_to.unwrap_or(i64::MAX)).await;
     if db.backend == Backend::Postgres {
         conn.execute("SELECT pg_advisory_unlock(727274)").await?;
     }
@@ -83,7 +89,7 @@ pub async fn migrate(db: &Db, now_ms: i64) -> Result<usize, DbError> {
     result
 }
 
-async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>, now_ms: i64) -> Result<usize, DbError> {
+async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any>, now_ms: i64, up_to: i64) -> Result<usize, DbError> {
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
@@ -96,7 +102,7 @@ async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any
         }
     }
     let mut count = 0;
-    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+    for m in MIGRATIONS.iter().filter(|m| m.version <= up_to && !applied.contains(&m.version)) {
         let begin = match backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -110,6 +116,10 @@ async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any
             conn.execute("COMMIT").await?;
             continue;
         }
+        // Said before it runs: a migration that rewrites a large table takes a while, and the
+        // log tells which one it is (and, after, how long it took).
+        tracing::info!(version = m.version, name = m.name, "applying migration");
+        let started = std::time::Instant::now();
         let rendered = render(m.sql, backend);
         let mut failed = None;
         for stmt in statements(&rendered) {
@@ -134,7 +144,7 @@ async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any
             return Err(DbError::Migration { version: m.version, name: m.name, source });
         }
         conn.execute("COMMIT").await?;
-        tracing::info!(version = m.version, name = m.name, "migration applied");
+        tracing::info!(version = m.version, name = m.name, ms = started.elapsed().as_millis() as u64, "migration applied");
         count += 1;
     }
     Ok(count)

@@ -7,6 +7,7 @@
 //! the identity column in migrations, `FOR UPDATE SKIP LOCKED` when claiming jobs, and the
 //! migration lock. Named locks ([`lock`]) are one portable upsert on both.
 
+pub mod copy;
 mod migrate;
 pub mod page;
 pub mod sql;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Executor};
 
-pub use migrate::{migrate, MIGRATIONS};
+pub use migrate::{migrate, migrate_to, MIGRATIONS};
 pub use sql::Sql;
 
 /// A write transaction ([`Db::begin`]): it derefs to the connection (`&mut *tx`, `&mut **tx`
@@ -280,12 +281,18 @@ impl Db {
     /// concurrent write transactions of this process queue in order for it, and takes the
     /// write lock up front (`BEGIN IMMEDIATE`): another process's writer is waited for on the
     /// busy timeout instead of failing on lock upgrade.
+    ///
+    /// The wait until the transaction starts (the writer's queue on SQLite, a pooled
+    /// connection on PostgreSQL) is recorded in the metrics (`carnet_db_acquire_seconds`).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Ok(Tx(match (self.backend, &self.writer) {
+        let started = std::time::Instant::now();
+        let tx = Tx(match (self.backend, &self.writer) {
             (Backend::Sqlite, Some(w)) => TxInner::Unit(w.begin().await?),
             (Backend::Sqlite, None) => TxInner::Plain(self.pool.begin_with("BEGIN IMMEDIATE").await?),
             (Backend::Postgres, _) => TxInner::Plain(self.pool.begin().await?),
-        }))
+        });
+        metrics::histogram!("carnet_db_acquire_seconds").record(started.elapsed().as_secs_f64());
+        Ok(tx)
     }
 
     /// Says that a change of a role, right, user, session, token, unit or setting was

@@ -191,6 +191,7 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     }
 
     if let Some(p) = principal {
+        super::request::log_user(&req, || p.user_id.to_string());
         req.extensions_mut().insert(p);
     }
     let peer = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());

@@ -17,6 +17,7 @@ pub mod portal;
 pub mod reports;
 pub mod request;
 pub mod router;
+pub mod telemetry;
 
 use std::sync::Arc;
 
@@ -63,8 +64,21 @@ fn new_request_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Assigns the request id (or keeps a sane one given by a proxy), opens the log span, and
-/// adds the id to the response and to JSON error bodies.
+/// The route of a request that matched none (404s, probes): its raw path is never logged,
+/// since a path may hold a secret link or an address typed by someone.
+pub const UNMATCHED_ROUTE: &str = "(unmatched)";
+
+/// Routes polled by probes and scrapers: their log line is at debug level.
+fn quiet_route(route: &str) -> bool {
+    matches!(route, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// Assigns the request id (or keeps a sane one given by a proxy), opens the log span, adds
+/// the id to the response and to JSON error bodies, and writes the request's one log line
+/// (target `carnet::request`): request id, method, route (the path template of the route
+/// table, such as `/customers/{id}`, never the raw URI nor the query), status, latency and
+/// the user's id. It also counts the request in the metrics (`http::metrics`). Layered with
+/// `Router::layer`, it runs after routing, so the matched route is known.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
@@ -74,21 +88,44 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         .map(str::to_string)
         .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let route: String =
+        req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| UNMATCHED_ROUTE.into());
+    let method = req.method().clone();
+    let user = request::LoggedUser::default();
+    req.extensions_mut().insert(user.clone());
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let started = std::time::Instant::now();
-    let mut resp = next.run(req).instrument(span.clone()).await;
-    let status = resp.status();
-    span.in_scope(|| {
-        if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "response");
-        } else {
-            tracing::debug!(status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "response");
-        }
-    });
+    let mut resp = next.run(req).instrument(span).await;
+    let elapsed = started.elapsed();
+    let status = resp.status().as_u16();
+    record_request(method.as_str(), &route, status, elapsed);
+    let latency_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    let user_id = user.get().unwrap_or("-");
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(target: "carnet::request", request_id = %id, method = %method, route = %route, status, latency_ms, user_id, "request")
+        };
+    }
+    if status >= 500 {
+        line!(warn);
+    } else if quiet_route(&route) {
+        line!(debug);
+    } else {
+        line!(info);
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     resp
+}
+
+/// Counts a request in the metrics (`http::telemetry` serves them): by method, route
+/// template and status, and its latency by method and route.
+fn record_request(method: &str, route: &str, status: u16, elapsed: std::time::Duration) {
+    metrics::counter!("carnet_http_requests_total", "method" => method.to_string(), "route" => route.to_string(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("carnet_http_request_duration_seconds", "method" => method.to_string(), "route" => route.to_string())
+        .record(elapsed.as_secs_f64());
 }
 
 /// `/healthz`: the process is up.

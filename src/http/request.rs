@@ -12,6 +12,25 @@ pub struct RequestId(pub String);
 
 pub const LANG_COOKIE: &str = "carnet_lang";
 
+/// Who made the request, for its log line: set by the guard that authenticated it (staff
+/// `12`, customer portal `portal:5`, partner `partner:3`), read by `http::request_id` once the
+/// response is ready. Ids only: never a name or an address.
+#[derive(Debug, Clone, Default)]
+pub struct LoggedUser(std::sync::Arc<std::sync::OnceLock<String>>);
+
+impl LoggedUser {
+    pub fn get(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
+/// Records the authenticated user of `req` for its log line (the first guard to know wins).
+pub fn log_user(req: &axum::extract::Request, who: impl FnOnce() -> String) {
+    if let Some(slot) = req.extensions().get::<LoggedUser>() {
+        let _ = slot.0.set(who());
+    }
+}
+
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)

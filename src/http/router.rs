@@ -495,8 +495,14 @@ routes! {
 pub fn app(state: AppState) -> Router {
     // JSON bodies have their own limit (max_body_bytes, in ApiJson); uploads may be larger.
     let limit = state.config.max_body_bytes.max(state.config.max_document_bytes + 64 * 1024);
-    routes(&state)
-        .fallback(pages::not_found)
+    let mut r = routes(&state);
+    // Outside the table, which lists user-facing routes and their rights: `/metrics` has an
+    // access of its own (a token or an address allow-list, `telemetry::check_access`), and
+    // exists only when metrics are on and no separate listener serves them.
+    if state.config.metrics_enabled && state.config.metrics_listen.is_none() {
+        r = r.route("/metrics", get(super::telemetry::scrape));
+    }
+    r.fallback(pages::not_found)
         .layer(axum::middleware::from_fn(super::error::render_errors))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(super::request_id))

@@ -29,6 +29,17 @@ pub const MAX_DELAY_MS: Millis = 15 * 60_000;
 /// out the backoff does not give the free attempts back).
 pub const FORGET_AFTER_MS: Millis = 60 * 60_000;
 
+/// Counts, in the metrics, a login refused for its credentials (`realm`: `staff`, `portal`,
+/// `partner`, `second_factor`).
+pub fn count_failure(realm: &'static str) {
+    metrics::counter!("carnet_login_failures_total", "realm" => realm).increment(1);
+}
+
+/// Counts, in the metrics, a login attempt told to wait (the throttle's backoff).
+pub fn count_throttled(realm: &'static str) {
+    metrics::counter!("carnet_login_throttled_total", "realm" => realm).increment(1);
+}
+
 /// What an attempt counts on.
 #[derive(Debug, Clone, Copy)]
 pub enum Key<'a> {

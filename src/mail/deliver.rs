@@ -165,11 +165,14 @@ pub async fn run(ctx: &JobContext, payload: serde_json::Value) -> anyhow::Result
         if ctx.attempt.is_last() {
             // The job gives up (an error before the email could be updated, such as the
             // database failing mid-way): the email says so, and can be resent.
-            sqlx::query("UPDATE emails SET status = 'failed', last_error = $1 WHERE id = $2 AND status = 'queued'")
+            let given_up = sqlx::query("UPDATE emails SET status = 'failed', last_error = $1 WHERE id = $2 AND status = 'queued'")
                 .bind(format!("{e:#}"))
                 .bind(id)
                 .execute(&ctx.db.pool)
                 .await?;
+            if given_up.rows_affected() > 0 {
+                metrics::counter!("carnet_emails_failed_total").increment(1);
+            }
         }
     }
     outcome
@@ -197,6 +200,7 @@ async fn deliver(ctx: &JobContext, id: i64) -> anyhow::Result<String> {
             .bind(id)
             .execute(&ctx.db.pool)
             .await?;
+            metrics::counter!("carnet_emails_sent_total").increment(1);
             Ok(format!("email {id} sent via {via} by {}", ctx.worker))
         }
         Err(SendError::Permanent(msg)) => {
@@ -207,6 +211,7 @@ async fn deliver(ctx: &JobContext, id: i64) -> anyhow::Result<String> {
             .bind(id)
             .execute(&ctx.db.pool)
             .await?;
+            metrics::counter!("carnet_emails_failed_total").increment(1);
             Ok(format!("email {id} refused: {msg}"))
         }
         Err(SendError::Transient(msg)) => {
@@ -220,6 +225,7 @@ async fn deliver(ctx: &JobContext, id: i64) -> anyhow::Result<String> {
                 .execute(&ctx.db.pool)
                 .await?;
             if status == "failed" {
+                metrics::counter!("carnet_emails_failed_total").increment(1);
                 Ok(format!("email {id} failed after {attempts} attempts: {msg}"))
             } else {
                 // The job is retried with backoff.

@@ -397,6 +397,7 @@ pub async fn login_submit(
         None => throttle::take_address_then_account(&st.db, now, &m.ip, &email, per_address, per_account).await?,
     };
     if let Some(ms) = wait {
+        throttle::count_throttled("staff");
         return Ok(with_retry_after(fail("error.rate_limited", StatusCode::TOO_MANY_REQUESTS), ms));
     }
     let stored = match &user {
@@ -412,6 +413,7 @@ pub async fn login_submit(
         }
     };
     let Some(user) = user.filter(|_| ok) else {
+        throttle::count_failure("staff");
         return Ok(fail("login.invalid", StatusCode::UNAUTHORIZED));
     };
     match &device {

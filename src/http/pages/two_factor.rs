@@ -62,6 +62,7 @@ pub async fn login_code(
     let user_key = ch.user_id.to_string();
     let key = throttle::Key::SecondFactor(&user_key);
     if let Some(ms) = throttle::take(&st.db, now, key, st.config.login_max_failures_per_account).await? {
+        throttle::count_throttled("second_factor");
         return Ok(with_retry_after(again("error.rate_limited", StatusCode::TOO_MANY_REQUESTS), ms));
     }
     let answer = match Answer::parse(&f.code, "code") {
@@ -74,6 +75,7 @@ pub async fn login_code(
     drop(conn);
     let actor = Actor { id: Some(ch.user_id), name, request_id: Some(m.request_id.clone()) };
     if !totp::verify(&st.db, &actor, now, ch.user_id, &answer).await? {
+        throttle::count_failure("second_factor");
         return Ok(again("login.code_invalid", StatusCode::UNAUTHORIZED));
     }
     if !totp::challenge::consume(&st.db, now, &f.challenge).await? {

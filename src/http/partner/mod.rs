@@ -76,6 +76,7 @@ pub async fn guard(st: AppState, access: Access, mut req: Request, next: Next) -
         }
     }
     if let Some(u) = user {
+        crate::http::request::log_user(&req, || format!("partner:{}", u.user_id));
         req.extensions_mut().insert(u);
     }
     let peer = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());

@@ -159,6 +159,7 @@ pub async fn login_submit(
     let per_address = st.config.login_max_failures_per_address;
     let wait = throttle::take_address_then_account(&st.db, now, &address_key, &account_key, per_address, per_account).await?;
     if let Some(ms) = wait {
+        throttle::count_throttled("portal");
         let mut resp = fail("error.rate_limited", StatusCode::TOO_MANY_REQUESTS);
         if let Ok(v) = ((ms + 999) / 1000).to_string().parse() {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
@@ -175,6 +176,7 @@ pub async fn login_submit(
         }
     };
     let Some(id) = id.filter(|_| ok) else {
+        throttle::count_failure("portal");
         return Ok(fail("login.invalid", StatusCode::UNAUTHORIZED));
     };
     throttle::clear(&st.db, throttle::Key::Account(&account_key)).await?;

@@ -313,7 +313,21 @@ pub async fn take(db: &Db, storage: &Storage, now: Millis, policy: &Policy, raw:
     let mail = parse(raw);
     let mut written = Vec::new();
     let res = take_in(db, storage, now, policy, raw, &mail, &mut written).await;
-    cleanup(storage, &written, res).await
+    let res = cleanup(storage, &written, res).await;
+    let outcome = match &res {
+        Ok(Outcome::Landed { .. }) => "landed",
+        Ok(Outcome::Quarantined(_)) => "quarantined",
+        Ok(Outcome::Ignored(_)) => "ignored",
+        Ok(Outcome::Duplicate) => "duplicate",
+        Err(_) => "error",
+    };
+    metrics::counter!("carnet_inbound_messages_total", "outcome" => outcome).increment(1);
+    res
+}
+
+/// How many messages wait in quarantine (the metrics' gauge; through the status index).
+pub async fn quarantined_count(db: &Db) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inbound_emails WHERE status = 'quarantined'").fetch_one(&db.pool).await?)
 }
 
 /// Removes the files written for a transaction that failed.
@@ -730,7 +744,10 @@ pub async fn run(ctx: &crate::jobs::JobContext) -> anyhow::Result<String> {
     let mut report = Vec::new();
     let mut failed = Vec::new();
     for m in &ctx.config.inbound_mailboxes {
-        match imap::poll(&ctx.db, &storage, &ctx.clock, m, ctx.config.max_document_bytes).await {
+        let polled = imap::poll(&ctx.db, &storage, &ctx.clock, m, ctx.config.max_document_bytes).await;
+        let result = if polled.is_ok() { "ok" } else { "error" };
+        metrics::counter!("carnet_inbound_polls_total", "mailbox" => m.name.clone(), "result" => result).increment(1);
+        match polled {
             Ok(s) => report.push(format!("{}: {s}", m.name)),
             Err(e) => failed.push(format!("{}: {e:#}", m.name)),
         }
