@@ -306,6 +306,8 @@ async fn service_dashboard(b: &Browser, _app: &TestApp) {
     assert_eq!(b.path_only().await, "/reports/service", "an agent without sales rights lands on the service dashboard");
     assert!(count(b, "svg.chart").await >= 5);
     b.screenshot("journey-support-service-dashboard").await;
+    b.exec("document.getElementById('chart-backlog_by_status').scrollIntoView(); return true;").await;
+    b.screenshot("journey-support-service-dashboard-charts").await;
     let (href, value) = bar_of(b, "#chart-backlog_by_status").await;
     click(b, &format!("#chart-backlog_by_status svg a[href='{href}']")).await;
     assert!(b.path().await.starts_with("/service/requests?status="), "{}", b.path().await);
