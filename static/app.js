@@ -73,7 +73,8 @@
   var fmt = window.Intl ? new Intl.NumberFormat(document.documentElement.lang || "fr", { maximumFractionDigits: 2 }) : null;
   var shift = function (col, card, sign) {
     var count = col.querySelector(".board-count"), total = col.querySelector(".board-total");
-    if (count) {
+    // A column past the lists' cap ("1000+") keeps its head: its exact count is the dashboard's.
+    if (count && count.getAttribute("data-count").indexOf("+") < 0) {
       var n = parseInt(count.getAttribute("data-count"), 10) + sign;
       count.setAttribute("data-count", n);
       count.textContent = n;

@@ -363,6 +363,15 @@ async fn amounts_and_close_dates_on_opportunities_and_the_board_totals() {
         assert!(board.contains("data-count=\"2\"") || board.contains("data-count=\"1\""), "{board}");
         let sold = board.split("id=\"col-pris_en_charge\"").nth(1).unwrap();
         assert!(sold.contains("data-count=\"1\"") && sold.contains("data-cents=\"2500000\""), "{sold}");
+        // A head costs at most the cap: past it, "cap+" and no total (the dashboard's).
+        use carnet::db::page::Count;
+        let vis = carnet::access::Visibility::everything(0);
+        let filter = carnet::sales::store::Filter::default();
+        let heads = carnet::sales::store::board_heads(&app.state.db, &vis, &["pris_en_charge", "en_traitement"], &filter, 1).await.unwrap();
+        assert_eq!(
+            heads,
+            vec![("pris_en_charge".into(), Count::Exactly(1), Some(2_500_000)), ("en_traitement".into(), Count::AtLeast(1), None)]
+        );
         app
     })
     .await;

@@ -242,6 +242,40 @@ pub async fn by_status(db: &Db, vis: &Visibility, filter: &Filter) -> Result<Vec
     Ok(q.query_as().fetch_all(&mut *conn).await?)
 }
 
+/// The board's column heads: for each status of `statuses`, how many opportunities of
+/// `filter` (up to `cap`, then "cap+") and their total amount — when under the cap, so that a
+/// head costs at most `cap` index entries whatever the size of the column (one statement;
+/// the exact figures of a large column are the dashboard's).
+pub async fn board_heads(
+    db: &Db,
+    vis: &Visibility,
+    statuses: &[&str],
+    filter: &Filter,
+    cap: i64,
+) -> Result<Vec<(String, Count, Option<i64>)>> {
+    if statuses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Sql::new("");
+    for (i, s) in statuses.iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ALL ");
+        }
+        let f = Filter { status: Some(s.to_string()), trash: false, ..filter.clone() };
+        q.push("SELECT ")
+            .bind(s.to_string())
+            .push(" AS status, COUNT(*) AS n, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS total FROM (")
+            .append(filtered_from("SELECT o.amount_cents AS a FROM opportunities o", vis, &f))
+            .push(&format!(" LIMIT {}) AS h{i}", cap + 1));
+    }
+    let mut conn = db.pool.acquire().await?;
+    let rows: Vec<(String, i64, i64)> = q.query_as().fetch_all(&mut *conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, n, total)| if n > cap { (s, Count::AtLeast(cap), None) } else { (s, Count::Exactly(n), Some(total)) })
+        .collect())
+}
+
 /// `head` (a `SELECT … FROM opportunities o …`, binds allowed) with the `WHERE` of `filter`
 /// and the visibility: a report aggregates exactly the rows the list shows.
 pub fn report_from(head: Sql, vis: &Visibility, filter: &Filter) -> Sql {

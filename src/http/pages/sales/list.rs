@@ -60,19 +60,28 @@ struct BoardPage {
     mine: bool,
     rights: crate::access::RightSet,
     now: i64,
-    /// Each status's count and total amount (all its opportunities, not only the cards shown).
-    totals: Vec<(String, i64, i64)>,
+    /// Each status's count (up to the lists' cap) and total amount (under the cap), for all its
+    /// opportunities, not only the cards shown.
+    totals: Vec<(String, crate::db::page::Count, Option<i64>)>,
 }
 
 impl BoardPage {
-    fn count(&self, status: &str) -> i64 {
-        self.totals.iter().find(|t| t.0 == status).map(|t| t.1).unwrap_or(0)
+    fn count(&self, status: &str) -> String {
+        match self.totals.iter().find(|t| t.0 == status).map(|t| t.1) {
+            Some(crate::db::page::Count::AtLeast(n)) => format!("{n}+"),
+            Some(crate::db::page::Count::Exactly(n)) => n.to_string(),
+            None => "0".into(),
+        }
     }
-    fn cents(&self, status: &str) -> i64 {
-        self.totals.iter().find(|t| t.0 == status).map(|t| t.2).unwrap_or(0)
+    /// The total in cents, when the column is under the cap.
+    fn cents(&self, status: &str) -> Option<i64> {
+        self.totals.iter().find(|t| t.0 == status).map(|t| t.2).unwrap_or(Some(0))
     }
     fn total(&self, status: &str) -> String {
-        self.l.amount(&Some(self.cents(status)))
+        match self.cents(status) {
+            Some(c) => self.l.amount(&Some(c)),
+            None => String::new(),
+        }
     }
     /// The statuses a card may move to (the workflow's, for this user).
     fn choices(&self, o: &Opportunity) -> Vec<&ListItem> {
@@ -95,7 +104,8 @@ pub async fn board(State(st): State<AppState>, c: Ctx, Query(q): Query<BoardQuer
     let mine = q.mine.as_deref() == Some("1");
     let filter = Filter { owner_id: mine.then_some(c.p.user_id), ..Default::default() };
     let columns = store::board(&st.db, &c.p.visibility, &l.statuses, &filter, 25).await?;
-    let totals = store::by_status(&st.db, &c.p.visibility, &filter).await?;
+    let codes: Vec<&str> = columns.iter().map(|col| col.status.code.as_str()).collect();
+    let totals = store::board_heads(&st.db, &c.p.visibility, &codes, &filter, crate::db::page::COUNT_CAP).await?;
     let pc = PageCtx::new(&c, "/opportunities", "sales.board").with_notice(q.notice.as_deref());
     Ok(render(BoardPage { c: pc, l, columns, mine, rights: c.p.rights, now: st.now(), totals }))
 }
