@@ -40,6 +40,7 @@ UPDATE leads SET responded_at = (
 CREATE INDEX opportunities_created_at ON opportunities (created_at);
 CREATE INDEX opportunities_sold_at ON opportunities (sale_date) WHERE sale_date IS NOT NULL;
 CREATE INDEX opportunities_lost_at ON opportunities (lost_at) WHERE lost_at IS NOT NULL;
+CREATE INDEX opportunities_booked_at ON opportunities (booked_at) WHERE booked_at IS NOT NULL;
 CREATE INDEX opportunities_expired_at ON opportunities (expired_at) WHERE expired_at IS NOT NULL;
 CREATE INDEX leads_created_at ON leads (created_at);
 CREATE INDEX service_requests_created_at ON service_requests (created_at);
