@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 21, name: "partners", sql: include_str!("../../migrations/0021_partners.sql") },
     Migration { version: 22, name: "presales", sql: include_str!("../../migrations/0022_presales.sql") },
     Migration { version: 23, name: "service_levels", sql: include_str!("../../migrations/0023_service_levels.sql") },
+    Migration { version: 24, name: "presales_teams", sql: include_str!("../../migrations/0024_presales_teams.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
