@@ -371,16 +371,3 @@ pub async fn own(db: &Db, id: i64) -> Result<Option<Account>> {
     let mut conn = db.pool.acquire().await?;
     get(&mut conn, id).await
 }
-
-/// Changes one's own password (the realm's code, as the customer portal's).
-pub async fn change_password(
-    db: &Db,
-    actor: &Actor,
-    now: Millis,
-    id: i64,
-    current: &str,
-    new_password: &str,
-    keep_session: &str,
-) -> Result<()> {
-    PARTNER.change_password(db, actor, now, id, current, new_password, keep_session).await
-}

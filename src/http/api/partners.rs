@@ -37,6 +37,25 @@ fn bad_cursor() -> Error {
     Error::validation("after", "error.cursor_invalid")
 }
 
+/// An `after` cursor made of an id (`None`: the first page).
+fn cursor_id(after: Option<&str>) -> Result<Option<i64>, Error> {
+    match after {
+        None | Some("") => Ok(None),
+        Some(a) => a.parse::<i64>().map(Some).map_err(|_| bad_cursor()),
+    }
+}
+
+/// An `after` cursor of two parts, `number:rest` (`None`: the first page).
+fn cursor_pair(after: Option<&str>) -> Result<Option<(i64, String)>, Error> {
+    match after {
+        None | Some("") => Ok(None),
+        Some(a) => {
+            let (n, rest) = a.split_once(':').ok_or_else(bad_cursor)?;
+            Ok(Some((n.parse::<i64>().map_err(|_| bad_cursor())?, rest.to_string())))
+        }
+    }
+}
+
 // ------------------------------------------------------------------ partners
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -54,15 +73,9 @@ pub struct PartnersQuery {
 #[utoipa::path(get, path = "/api/v1/partners", tag = "partners", params(PartnersQuery), responses((status = 200, body = ListOf<Partner>)))]
 pub async fn list_partners(State(st): State<AppState>, c: Ctx, Query(q): Query<PartnersQuery>) -> Result<Json<ListOf<Partner>>, HttpError> {
     let limit = limit_of(q.limit, 50)?;
-    let after = match q.after.as_deref() {
-        None | Some("") => None,
-        Some(a) => {
-            let (id, name) = a.split_once(':').ok_or_else(bad_cursor)?;
-            Some((name.to_string(), id.parse::<i64>().map_err(|_| bad_cursor())?))
-        }
-    };
+    let after = cursor_pair(q.after.as_deref())?;
     let (items, more) =
-        partners::partners_visible(&st.db, &c.p.visibility, q.q.as_deref(), after.as_ref().map(|(n, i)| (n.as_str(), *i)), limit).await?;
+        partners::partners_visible(&st.db, &c.p.visibility, q.q.as_deref(), after.as_ref().map(|(i, n)| (n.as_str(), *i)), limit).await?;
     let next_cursor = if more { items.last().map(|p| format!("{}:{}", p.id, p.name)) } else { None };
     Ok(Json(ListOf { items, next_cursor }))
 }
@@ -99,10 +112,7 @@ pub async fn list_opportunities(
     Query(q): Query<OpportunitiesQuery>,
 ) -> Result<Json<ListOf<Opportunity>>, HttpError> {
     let limit = limit_of(q.limit, 50)?;
-    let before = match q.after.as_deref() {
-        None | Some("") => None,
-        Some(a) => Some(a.parse::<i64>().map_err(|_| bad_cursor())?),
-    };
+    let before = cursor_id(q.after.as_deref())?;
     let f = OpportunityFilter {
         q: q.q,
         status: q.status,
@@ -134,12 +144,9 @@ pub struct NewsQuery {
 #[utoipa::path(get, path = "/api/v1/news", tag = "partners", params(NewsQuery), responses((status = 200, body = ListOf<NewsItem>)))]
 pub async fn list_news(State(st): State<AppState>, Query(q): Query<NewsQuery>) -> Result<Json<ListOf<NewsItem>>, HttpError> {
     let limit = limit_of(q.limit, 50)?;
-    let after = match q.after.as_deref() {
-        None | Some("") => None,
-        Some(a) => {
-            let (at, id) = a.split_once(':').ok_or_else(bad_cursor)?;
-            Some((at.parse::<i64>().map_err(|_| bad_cursor())?, id.parse::<i64>().map_err(|_| bad_cursor())?))
-        }
+    let after = match cursor_pair(q.after.as_deref())? {
+        Some((at, id)) => Some((at, id.parse::<i64>().map_err(|_| bad_cursor())?)),
+        None => None,
     };
     let (items, more) = news::all(&st.db, after, limit).await?;
     let next_cursor = if more { items.last().map(|n| format!("{}:{}", n.published_at, n.id)) } else { None };
@@ -242,10 +249,7 @@ pub async fn list_presales(
         None | Some("") => None,
         Some(s) => Some(Status::parse(s).filter(|s| *s != Status::Brouillon).ok_or(Error::validation("status", "error.invalid_choice"))?),
     };
-    let before = match q.after.as_deref() {
-        None | Some("") => None,
-        Some(a) => Some(a.parse::<i64>().map_err(|_| bad_cursor())?),
-    };
+    let before = cursor_id(q.after.as_deref())?;
     let f = Filter { status, engineer_id: q.mine.unwrap_or(false).then_some(c.p.user_id), opportunity_id: q.opportunity_id, before };
     let listed = presales::queue(&st.db, scope(&c), &f, limit).await?;
     Ok(Json(ListOf { items: listed.items, next_cursor: listed.next_before.map(|b| b.to_string()) }))

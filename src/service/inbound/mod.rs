@@ -227,6 +227,25 @@ async fn request_ref(tx: &mut Tx, id: i64) -> Result<Option<(String, i64)>> {
     Ok(sqlx::query_as("SELECT number, customer_id FROM service_requests WHERE id = $1").bind(id).fetch_optional(&mut **tx).await?)
 }
 
+/// The record of `entity` type whose email the message answers (its `In-Reply-To` or
+/// `References` name a Message-ID Carnet sent about it), the latest when several.
+async fn thread_hit(tx: &mut Tx, mail: &Mail, entity: &str) -> Result<Option<i64>> {
+    let ids: Vec<String> = mail.thread_ids.iter().map(|i| format!("<{}>", i.trim().trim_matches(['<', '>']))).collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut q = crate::db::Sql::new("SELECT entity_id FROM emails WHERE entity_type = ");
+    q.bind(entity.to_string()).push(" AND message_id IN (");
+    for (i, id) in ids.iter().take(50).enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(id.clone());
+    }
+    q.push(") ORDER BY id DESC LIMIT 1");
+    Ok(q.query_scalar().fetch_optional(&mut **tx).await?)
+}
+
 async fn presales_number(tx: &mut Tx, id: i64) -> Result<String> {
     let n: Option<String> =
         sqlx::query_scalar("SELECT number FROM presales_requests WHERE id = $1").bind(id).fetch_optional(&mut **tx).await?;
@@ -249,21 +268,7 @@ async fn presales_thread(tx: &mut Tx, mail: &Mail, trace: &mut Vec<Step>) -> Res
             return Ok(Some((id, "token")));
         }
     }
-    let ids: Vec<String> = mail.thread_ids.iter().map(|i| format!("<{}>", i.trim().trim_matches(['<', '>']))).collect();
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    let mut q = crate::db::Sql::new("SELECT entity_id FROM emails WHERE entity_type = ");
-    q.bind(ENTITY).push(" AND message_id IN (");
-    for (i, id) in ids.iter().take(50).enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(id.clone());
-    }
-    q.push(") ORDER BY id DESC LIMIT 1");
-    let hit: Option<i64> = q.query_scalar().fetch_optional(&mut **tx).await?;
-    match hit {
+    match thread_hit(tx, mail, ENTITY).await? {
         Some(id) => {
             trace.push(step("thread", "presales", presales_number(tx, id).await?));
             Ok(Some((id, "thread")))
@@ -293,21 +298,11 @@ async fn by_token_and_thread(tx: &mut Tx, mail: &Mail, trace: &mut Vec<Step>) ->
         (None, true) => trace.push(step("token", "none", "")),
         (None, false) => trace.push(step("token", "unknown", tokens.join(", "))),
     }
-    let ids: Vec<String> = mail.thread_ids.iter().map(|i| format!("<{}>", i.trim().trim_matches(['<', '>']))).collect();
-    if ids.is_empty() {
+    if mail.thread_ids.is_empty() {
         trace.push(step("thread", "none", ""));
         return Ok(None);
     }
-    let mut q = crate::db::Sql::new("SELECT entity_id FROM emails WHERE entity_type = 'service_request' AND message_id IN (");
-    for (i, id) in ids.iter().take(50).enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(id.clone());
-    }
-    q.push(") ORDER BY id DESC LIMIT 1");
-    let hit: Option<i64> = q.query_scalar().fetch_optional(&mut **tx).await?;
-    match hit {
+    match thread_hit(tx, mail, "service_request").await? {
         Some(id) => {
             let number = request_ref(tx, id).await?.map(|r| r.0).unwrap_or_default();
             trace.push(step("thread", "request", number));
