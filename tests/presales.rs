@@ -707,3 +707,56 @@ async fn the_team_works_through_the_api() {
     })
     .await;
 }
+
+/// On the demo company, as its people use it: Thomas (pre-sales, team "Avant-vente") has the
+/// demo's requests in his queue and through the API; an engineer of another team has none of
+/// them; Paul (Infogest) sees his opportunity's requests and keeps his account.
+#[tokio::test]
+async fn the_demo_pre_sales_team_and_partner() {
+    each_backend(|app| async move {
+        carnet::demo::load(&app.state).await.expect("demo");
+        let pw = carnet::demo::PASSWORD;
+        let submitted = app.count("SELECT COUNT(*) FROM presales_requests WHERE status <> 'brouillon'").await;
+        assert!(submitted >= 5, "{submitted}");
+        let team = app.count("SELECT COUNT(*) FROM presales_requests r JOIN user_groups g ON g.id = r.team_id WHERE g.name = 'Avant-vente'").await;
+        assert_eq!(team, submitted, "every demo request is the Avant-vente team's");
+        let thomas = app.login("thomas.pelletier@carnet.demo", pw).await.expect("thomas");
+        let (s, queue) = thomas.get_text("/presales").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(queue.matches("data-href=\"/presales/").count() as i64, submitted);
+        let thomas_id = id_of(&app, "SELECT id FROM users WHERE email = 'thomas.pelletier@carnet.demo'").await;
+        let api = app.api(&app.token_for(thomas_id).await);
+        let (_, list) = api.get("/api/v1/presales-requests").await;
+        assert_eq!(list["items"].as_array().map(|v| v.len() as i64), Some(submitted));
+
+        // A pre-sales engineer of another team sees none of Thomas's team's requests.
+        let now = app.now();
+        let other = app.user("julie.ouest@carnet.demo", "avant_vente", None).await;
+        exec(&app, &format!("INSERT INTO user_groups (name, description, org_unit_id, created_at, updated_at) VALUES ('Avant-vente Ouest', '', NULL, {now}, {now})")).await;
+        let g = id_of(&app, "SELECT id FROM user_groups WHERE name = 'Avant-vente Ouest'").await;
+        exec(&app, &format!("INSERT INTO user_group_members (group_id, user_id) VALUES ({g}, {other})")).await;
+        let julie = app.login("julie.ouest@carnet.demo", common::PASSWORD).await.expect("julie");
+        let (_, queue) = julie.get_text("/presales").await;
+        assert_eq!(queue.matches("data-href=\"/presales/").count(), 0);
+        let any = id_of(&app, "SELECT MIN(id) FROM presales_requests WHERE status <> 'brouillon'").await;
+        assert_eq!(julie.get(&format!("/presales/{any}")).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(thomas.get(&format!("/presales/{any}")).await.status(), StatusCode::OK);
+
+        // Paul: his opportunity lists its requests; his account page.
+        let paul = app.partner_login("paul.martin@infogest.example", pw).await.expect("paul");
+        let opp = id_of(
+            &app,
+            "SELECT r.partner_opportunity_id FROM presales_requests r JOIN partner_users u ON u.partner_id = r.partner_id \
+             WHERE u.email = 'paul.martin@infogest.example' ORDER BY r.id LIMIT 1",
+        )
+        .await;
+        let (s, page) = paul.get_text(&format!("/partner/opportunities/{opp}")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(page.matches("class=\"opportunity-presales-row\"").count() >= 1 && page.contains("href=\"/partner/presales/"));
+        let (s, account) = paul.get_text("/partner/account").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(account.contains("paul.martin@infogest.example"));
+        app
+    })
+    .await;
+}
