@@ -464,13 +464,60 @@ pub async fn queue(db: &Db, scope: TeamScope, f: &Filter, limit: i64) -> Result<
     list(db, Reach::Team(scope), f, limit).await
 }
 
-/// How many requests of the engineer's teams wait in each status of the queue.
+/// Counts of the queue stop here: a status with more shows "1000+" (each count reads at most
+/// this many index entries, however many requests the team has had).
+pub const COUNT_CAP: i64 = 1000;
+
+/// How many requests of the engineer's teams are in each status of the queue, up to
+/// [`COUNT_CAP`] + 1 each: one query per status, each reading at most that many entries of the
+/// index `(team_id, status, id)` per team (the teams' ids are read first, so that every
+/// planner ranges over that index; requests without a team count for everyone).
 pub async fn queue_counts(db: &Db, scope: TeamScope) -> Result<Vec<(Status, i64)>> {
-    let mut q = Sql::new("SELECT r.status, COUNT(*) FROM presales_requests r WHERE 1 = 1");
-    Reach::Team(scope).push(&mut q);
-    q.push(" GROUP BY r.status");
-    let rows: Vec<(String, i64)> = q.query_as().fetch_all(&db.pool).await?;
-    Ok(Status::QUEUE.into_iter().map(|s| (s, rows.iter().find(|(c, _)| c == s.code()).map(|(_, n)| *n).unwrap_or(0))).collect())
+    let mut conn = db.pool.acquire().await?;
+    let teams: Option<Vec<i64>> = if scope.all {
+        None
+    } else {
+        Some(
+            sqlx::query_scalar("SELECT group_id FROM user_group_members WHERE user_id = $1 ORDER BY group_id")
+                .bind(scope.user_id)
+                .fetch_all(&mut *conn)
+                .await?,
+        )
+    };
+    let capped = |q: &mut Sql, st: Status, teams: Option<&[i64]>| {
+        q.push("(SELECT COUNT(*) FROM (SELECT 1 FROM presales_requests r WHERE r.status = ").bind(st.code());
+        match teams {
+            None => {}
+            Some([]) => {
+                q.push(" AND r.team_id IS NULL");
+            }
+            Some(ids) => {
+                q.push(" AND r.team_id IN (");
+                for (i, id) in ids.iter().enumerate() {
+                    q.push(if i > 0 { ", " } else { "" }).bind(*id);
+                }
+                q.push(")");
+            }
+        }
+        q.push(" LIMIT ").bind(COUNT_CAP + 1).push(") c)");
+    };
+    let mut out = Vec::with_capacity(Status::QUEUE.len());
+    for st in Status::QUEUE {
+        let mut q = Sql::new("SELECT ");
+        match &teams {
+            None => capped(&mut q, st, None),
+            Some(ids) => {
+                capped(&mut q, st, Some(&[]));
+                if !ids.is_empty() {
+                    q.push(" + ");
+                    capped(&mut q, st, Some(ids));
+                }
+            }
+        }
+        let n: i64 = q.query_scalar().fetch_one(&mut *conn).await?;
+        out.push((st, n));
+    }
+    Ok(out)
 }
 
 /// Every slot proposed for a request, rounds in order.

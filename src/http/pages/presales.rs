@@ -119,6 +119,14 @@ struct QueuePage {
 }
 
 impl QueuePage {
+    /// A status's count as shown: exact up to the cap, then "1000+".
+    fn count(&self, n: &i64) -> String {
+        if *n > store::COUNT_CAP {
+            format!("{}+", store::COUNT_CAP)
+        } else {
+            n.to_string()
+        }
+    }
     fn status_label(&self, s: &str) -> String {
         self.c.tr.t(Status::parse(s).map(Status::label_key).unwrap_or_default())
     }
