@@ -556,6 +556,18 @@ async fn each_team_sees_only_its_own_requests() {
         assert!(queue.contains(&ra.number) && queue.contains(&rb.number));
         assert_eq!(alice.get(&format!("/presales/{}", rb.id)).await.status(), StatusCode::OK);
 
+        // Without any team group (a fresh install), a request has no team: every engineer sees it.
+        exec(&app, &format!("INSERT INTO settings (key, value, updated_at) VALUES ('presales.team_group', 'Aucun groupe', {now})")).await;
+        let rn = store::create(db, &w.a, now, &RequestInput { intervention_type: "soutenance".into(), ..demo(w.opp_a) }).await.expect("create N");
+        let rn = store::act(db, &w.a, now, z, rn.id, Step::Submit { confirmed: true }).await.expect("submit N");
+        assert_eq!(rn.team_id, None);
+        for scope in [emma_scope, hugo_scope] {
+            assert!(ids(store::queue(db, scope, &Default::default(), 25).await.expect("queue")).contains(&rn.id));
+            assert!(store::get_for_team(db, scope, rn.id).await.expect("get").is_some());
+        }
+        let counts = store::queue_counts(db, hugo_scope).await.expect("counts");
+        assert_eq!(counts.iter().find(|(s, _)| *s == Status::ATraiter).map(|(_, n)| *n), Some(1), "B's own is accepted; the team-less one waits");
+
         // Leaving the team takes the requests away at once (no cache).
         exec(&app, &format!("DELETE FROM user_group_members WHERE group_id = {gb} AND user_id = {hugo}")).await;
         assert_eq!(hugo_s.get(&format!("/presales/{}", rb.id)).await.status(), StatusCode::NOT_FOUND);
