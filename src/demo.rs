@@ -568,6 +568,7 @@ async fn presales(st: &AppState, engineer: i64) -> Result<()> {
     let team = By::Staff {
         user_id: engineer,
         presales: true,
+        all_teams: false,
         actor: Actor { id: Some(engineer), name: "Thomas Pelletier".into(), request_id: None },
     };
     let zone = crate::settings::zone(&st.db).await?;

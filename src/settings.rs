@@ -67,6 +67,7 @@ pub const DEFS: &[Def] = &[
     Def { key: "leads.queue_group", kind: Kind::Text { max: 100 }, default: "BDC" },
     Def { key: "portal.support_group", kind: Kind::Text { max: 100 }, default: "Support" },
     Def { key: "presales.team_group", kind: Kind::Text { max: 100 }, default: "Avant-vente" },
+    Def { key: "presales.type_teams", kind: Kind::Text { max: 500 }, default: "" },
     Def { key: "service.messages_enabled", kind: Kind::Bool, default: "false" },
     Def { key: "service.messages_notify_default", kind: Kind::Bool, default: "false" },
     Def { key: "service.business_hours", kind: Kind::BusinessHours, default: "1-5 08:00-17:00" },

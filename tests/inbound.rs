@@ -541,3 +541,127 @@ async fn a_mailbox_is_read_with_an_oauth2_token_and_a_revoked_token_reads_nothin
     })
     .await;
 }
+
+/// Replies to a pre-sales request's emails join its conversation: the partner user answering
+/// the team's email (its reply address), the engineer answering the partner's (by its
+/// thread). A stranger, or a user of another partner, holding the reply address goes to
+/// quarantine and changes nothing on the request.
+#[tokio::test]
+async fn replies_to_presales_emails_join_the_request() {
+    use carnet::presales::store::{self as presales, By, RequestInput, Step};
+    let Some(imap) = ImapServer::start() else { return };
+    each_backend(|app| {
+        let imap = &imap;
+        async move {
+            let db = &app.state.db;
+            let now = app.now();
+            let pool = app.state.db.pool.clone();
+            let exec = |sql: String| {
+                let pool = pool.clone();
+                async move { sqlx::query(&sql).execute(&pool).await.expect("sql") }
+            };
+            let admin = app.user("admin@t.fr", "administrateur", None).await;
+            let admin = app.api(&app.token_for(admin).await);
+            let (s, b) = admin.send("PATCH", "/api/v1/settings", Some(json!({"mail.reply_domain": "carnet.test"}))).await;
+            assert_eq!(s, 200, "{b}");
+            let company = app.unit("Éditeur", "company", None).await;
+            let engineer = app.user("emma@editeur.example", "avant_vente", Some(company)).await;
+            exec(format!("INSERT INTO user_groups (name, description, org_unit_id, created_at, updated_at) VALUES ('Avant-vente', '', NULL, {now}, {now})")).await;
+            let g: i64 = sqlx::query_scalar("SELECT id FROM user_groups WHERE name = 'Avant-vente'").fetch_one(&db.pool).await.unwrap();
+            exec(format!("INSERT INTO user_group_members (group_id, user_id) VALUES ({g}, {engineer})")).await;
+            for name in ["Ouest", "Est"] {
+                exec(format!("INSERT INTO partners (name, active, unit_id, owner_id, admin_invites, created_at, updated_at) VALUES ('{name}', 1, {company}, {engineer}, 1, {now}, {now})")).await;
+            }
+            let pa: i64 = sqlx::query_scalar("SELECT id FROM partners WHERE name = 'Ouest'").fetch_one(&db.pool).await.unwrap();
+            let pb: i64 = sqlx::query_scalar("SELECT id FROM partners WHERE name = 'Est'").fetch_one(&db.pool).await.unwrap();
+            for (p, email) in [(pa, "paul@ouest.example"), (pb, "bob@est.example")] {
+                exec(format!(
+                    "INSERT INTO partner_users (partner_id, email, name, language, is_admin, can_opportunities, status, invited_by_name, invited_at, created_at, updated_at) \
+                     VALUES ({p}, '{email}', '{email}', 'fr', 0, 1, 'active', 'test', {now}, {now}, {now})"
+                ))
+                .await;
+            }
+            let paul: i64 = sqlx::query_scalar("SELECT id FROM partner_users WHERE email = 'paul@ouest.example'").fetch_one(&db.pool).await.unwrap();
+            exec(format!(
+                "INSERT INTO partner_opportunities (partner_id, customer_name, opportunity_type, status, created_at, updated_at) VALUES ({pa}, 'Boulangerie', 'primo', 'nouvelle', {now}, {now})"
+            ))
+            .await;
+            let opp: i64 = sqlx::query_scalar("SELECT id FROM partner_opportunities").fetch_one(&db.pool).await.unwrap();
+            let actor = |name: &str, id: Option<i64>| Actor { id, name: name.into(), request_id: None };
+            let partner = By::Partner { partner_id: pa, user_id: paul, can_opportunities: true, is_admin: false, actor: actor("Paul", None) };
+            let team = By::Staff { user_id: engineer, presales: true, all_teams: false, actor: actor("Emma", Some(engineer)) };
+            let input = RequestInput {
+                partner_opportunity_id: opp,
+                description: "Démo".into(),
+                intervention_type: "demo".into(),
+                on_site: false,
+                place: None,
+                desired_date: None,
+                preferred_engineer_id: None,
+            };
+            let z = carnet::clock::Zone::default();
+            let r = presales::create(db, &partner, now, &input).await.unwrap();
+            presales::act(db, &partner, now, z, r.id, Step::Submit { confirmed: true }).await.unwrap();
+            presales::act(db, &team, now, z, r.id, Step::AskInfo("Combien d'utilisateurs ?".into())).await.unwrap();
+            // The email the partner got (the question), with the request's reply address.
+            let (to_partner_id, reply_to): (String, Option<String>) = sqlx::query_as(
+                "SELECT message_id, reply_to FROM emails WHERE entity_type = 'presales_request' AND to_addrs LIKE '%paul@ouest.example%' ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            let reply_to: serde_json::Value = serde_json::from_str(&reply_to.expect("a reply address")).unwrap();
+            let reply_to = reply_to["email"].as_str().unwrap().to_string();
+            assert!(reply_to.starts_with("reply+"), "{reply_to}");
+            let (to_team_id,): (String,) = sqlx::query_as(
+                "SELECT message_id FROM emails WHERE entity_type = 'presales_request' AND to_addrs LIKE '%emma@editeur.example%' ORDER BY id LIMIT 1",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            let told_before = app.count("SELECT COUNT(*) FROM emails WHERE entity_type = 'presales_request'").await;
+
+            let tag = format!("{:?}", app.backend);
+            // The partner answers by email; the engineer answers the partner's earlier email by its thread.
+            imap.append("INBOX", &plain("Paul <paul@ouest.example>", &reply_to, "Re: AV", &format!("p{tag}@ouest"), "", "Douze utilisateurs.\r\n\r\n> Combien ?")).await;
+            let irt = format!("In-Reply-To: {to_team_id}\r\n");
+            imap.append("INBOX", &plain("emma@editeur.example", "support@carnet.test", "Re: AV", &format!("e{tag}@editeur"), &irt, "Bien reçu, merci.")).await;
+            // A stranger and another partner's user, with the reply address.
+            imap.append("INBOX", &plain("pirate@evil.example", &reply_to, "Re: AV", &format!("x{tag}@evil"), "", "Annulez tout")).await;
+            imap.append("INBOX", &plain("bob@est.example", &reply_to, "Re: AV", &format!("b{tag}@est"), "", "Je m'invite")).await;
+            let summary = poll(&app, &imap.mailbox("support")).await;
+            assert!(summary.starts_with("2 landed, 2 quarantined"), "{summary} {:?}", inbound_rows(&app).await);
+            let rows: Vec<(String, String, String)> =
+                sqlx::query_as("SELECT kind, side, body FROM presales_messages WHERE request_id = $1 AND kind = 'email' ORDER BY id")
+                    .bind(r.id)
+                    .fetch_all(&db.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(
+                rows,
+                vec![
+                    ("email".to_string(), "partner".to_string(), "Douze utilisateurs.".to_string()),
+                    ("email".to_string(), "team".to_string(), "Bien reçu, merci.".to_string())
+                ]
+            );
+            let landed: Vec<(Option<String>, Option<i64>, Option<i64>)> =
+                sqlx::query_as("SELECT rule, presales_request_id, request_id FROM inbound_emails WHERE status = 'landed' ORDER BY id")
+                    .fetch_all(&db.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(landed, vec![(Some("token".into()), Some(r.id), None), (Some("thread".into()), Some(r.id), None)]);
+            let reasons: Vec<Option<String>> =
+                sqlx::query_scalar("SELECT reason FROM inbound_emails WHERE status = 'quarantined' ORDER BY id").fetch_all(&db.pool).await.unwrap();
+            assert_eq!(reasons, vec![Some("unknown_sender".to_string()), Some("unknown_sender".to_string())]);
+            // The status did not move (a step is taken in Carnet); the history has both; each
+            // side was told of the other's reply.
+            assert_eq!(presales::get_for_partner(db, pa, r.id).await.unwrap().unwrap().status, "en_attente_info");
+            let n = app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'presales_request' AND entity_id = {} AND action = 'email'", r.id)).await;
+            assert_eq!(n, 2);
+            assert_eq!(app.count("SELECT COUNT(*) FROM emails WHERE entity_type = 'presales_request'").await, told_before + 2);
+            let _ = to_partner_id;
+            app
+        }
+    })
+    .await;
+}

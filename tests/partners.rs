@@ -534,3 +534,140 @@ async fn each_kind_of_session_opens_only_its_own_routes() {
     })
     .await;
 }
+
+/// The partner's account page: their name and language changed (history kept, the other
+/// partner's user untouched), a bad name refused with what was typed kept, the password
+/// changed through the realm's code shared with the customer portal (wrong current password
+/// refused, the other sessions closed, the new password works).
+#[tokio::test]
+async fn a_partner_user_keeps_their_own_account() {
+    each_backend(|app| async move {
+        let s = staff(&app).await;
+        let a = partner(&s, "Alpha").await;
+        let b = partner(&s, "Beta").await;
+        let pa = onboard(&app, &s, a, "paul@alpha.example", false).await;
+        let _pb = onboard(&app, &s, b, "paul@beta.example", true).await;
+        let other_session = app.partner_login("paul@alpha.example", PW).await.expect("second session");
+        let (st, page) = pa.get_text("/partner").await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(page.contains("href=\"/partner/account\""), "the user's name leads to the account page");
+        let (st, page) = pa.get_text("/partner/account").await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(page.contains("paul@alpha.example") && page.contains("value=\"Paul Martin\"") && page.contains("id=\"change-password\""));
+
+        // A blank name is refused, with the typed language kept.
+        let before = app.snapshot().await;
+        let r = pa.post("/partner/account", &[("name", "  "), ("language", "en")]).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("<option value=\"en\" selected>"), "what was typed is kept");
+        assert_eq!(pa.post("/partner/account", &[("name", "Paul"), ("language", "xx")]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(app.snapshot().await, before, "a refused save changes nothing");
+
+        // Name and language saved: the portal now answers in English.
+        let r = pa.post("/partner/account", &[("name", "Paul M. Martin"), ("language", "en")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let (_, page) = pa.get_text("/partner/account").await;
+        assert!(page.contains("value=\"Paul M. Martin\"") && page.contains("My account"), "{page}");
+        let (name, lang): (String, String) =
+            sqlx::query_as("SELECT name, language FROM partner_users WHERE email = 'paul@beta.example'").fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!((name.as_str(), lang.as_str()), ("Paul Martin", "fr"), "the other partner's user is untouched");
+        let history = app.count("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'partner_user' AND action = 'update' AND field = 'name' AND new_value = 'Paul M. Martin'").await;
+        assert_eq!(history, 1, "the change is in the history");
+
+        // The password: the current one is checked, both new ones must match.
+        let before = app.snapshot().await;
+        let wrong = pa.post("/partner/account/password", &[("current_password", "nope"), ("new_password", "Autre-mot-2027!x"), ("confirm", "Autre-mot-2027!x")]).await;
+        assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let mismatch = pa.post("/partner/account/password", &[("current_password", PW), ("new_password", "Autre-mot-2027!x"), ("confirm", "Autre-mot-2027!y")]).await;
+        assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(app.snapshot().await, before);
+        let ok = pa.post("/partner/account/password", &[("current_password", PW), ("new_password", "Autre-mot-2027!x"), ("confirm", "Autre-mot-2027!x")]).await;
+        assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+        assert_eq!(pa.get("/partner/account").await.status(), StatusCode::OK, "this session goes on");
+        assert_eq!(other_session.get("/partner/account").await.status(), StatusCode::SEE_OTHER, "the other session is closed");
+        assert!(app.partner_login("paul@alpha.example", PW).await.is_err());
+        assert!(app.partner_login("paul@alpha.example", "Autre-mot-2027!x").await.is_ok());
+        assert!(app.partner_login("paul@beta.example", PW).await.is_ok(), "B's password unchanged");
+        app
+    })
+    .await;
+}
+
+/// The partners API as the channel manager uses it: their partners and the partners'
+/// opportunities (by visibility: another unit's manager reads 404s and empty lists, keyset
+/// pages), news listed, read and published (bad input: 422 on the field, nothing written).
+#[tokio::test]
+async fn the_channel_manager_reads_partners_and_publishes_news_through_the_api() {
+    each_backend(|app| async move {
+        let s = staff(&app).await;
+        let a = partner(&s, "Alpha").await;
+        let b = partner(&s, "Beta").await;
+        let pa = onboard(&app, &s, a, "paul@alpha.example", true).await;
+        let o1 = create_opportunity(&pa, "Menuiserie Giraud", "primo").await;
+        let o2 = create_opportunity(&pa, "Transports Morel", "extension").await;
+        let api = app.api(&app.token_for(s.manager_id).await);
+        let (st, list) = api.get("/api/v1/partners?limit=1").await;
+        assert_eq!(st, 200, "{list}");
+        assert_eq!(list["items"][0]["name"], "Alpha");
+        let cursor = list["next_cursor"].as_str().expect("a second page").to_string();
+        let (_, page2) = api.get(&format!("/api/v1/partners?limit=1&after={}", urlencode(&cursor))).await;
+        assert_eq!(page2["items"][0]["id"].as_i64(), Some(b));
+        assert!(page2["next_cursor"].is_null());
+        let (st, one) = api.get(&format!("/api/v1/partners/{a}")).await;
+        assert_eq!((st.as_u16(), one["name"].as_str()), (200, Some("Alpha")));
+        let (_, opps) = api.get("/api/v1/partner-opportunities?limit=1").await;
+        assert_eq!(opps["items"][0]["id"].as_i64(), Some(o2), "newest first");
+        let (_, opps2) = api.get(&format!("/api/v1/partner-opportunities?limit=1&after={}", opps["next_cursor"].as_str().unwrap())).await;
+        assert_eq!(opps2["items"][0]["id"].as_i64(), Some(o1));
+        let (_, eligible) = api.get("/api/v1/partner-opportunities?presales_only=true").await;
+        assert_eq!(eligible["items"].as_array().unwrap().len(), 1);
+        let (st, o) = api.get(&format!("/api/v1/partner-opportunities/{o1}")).await;
+        assert_eq!((st.as_u16(), o["customer_name"].as_str(), o["partner_id"].as_i64()), (200, Some("Menuiserie Giraud"), Some(a)));
+        assert_eq!(api.get("/api/v1/partners?after=garbage").await.0, 422);
+
+        // Another unit's channel manager sees none of it.
+        let other_unit = app.unit("Autre réseau", "team", Some(s.company)).await;
+        let other = app.user("autre@t.fr", "responsable_partenaires", Some(other_unit)).await;
+        let other = app.api(&app.token_for(other).await);
+        assert_eq!(other.get(&format!("/api/v1/partners/{a}")).await.0, 404);
+        assert_eq!(other.get(&format!("/api/v1/partner-opportunities/{o1}")).await.0, 404);
+        assert!(other.get("/api/v1/partners").await.1["items"].as_array().unwrap().is_empty());
+        assert!(other.get("/api/v1/partner-opportunities").await.1["items"].as_array().unwrap().is_empty());
+
+        // News: published for some partners, read back with its audience.
+        let before = app.snapshot().await;
+        let (st, e) = api.send("POST", "/api/v1/news", Some(serde_json::json!({"title": " ", "summary": "S", "body": "B", "audience": "some"}))).await;
+        assert_eq!(st, 422);
+        assert!(e["error"]["fields"]["title"].is_string() && e["error"]["fields"]["partner_ids"].is_string(), "{e}");
+        let (st, e) = api
+            .send("POST", "/api/v1/news", Some(serde_json::json!({"title": "T", "summary": "S", "body": "B", "audience": "some", "partner_ids": [999_999]})))
+            .await;
+        assert_eq!((st.as_u16(), e["error"]["fields"]["partner_ids"].is_string()), (422, true), "{e}");
+        let (st, e) = api.send("POST", "/api/v1/news", Some(serde_json::json!({"title": "T", "summary": "S", "body": "B", "audience": "all", "date": "2026-13-40"}))).await;
+        assert_eq!((st.as_u16(), e["error"]["fields"]["date"].is_string()), (422, true), "{e}");
+        assert_eq!(app.snapshot().await, before, "refusals write nothing");
+        let (st, n) = api
+            .send(
+                "POST",
+                "/api/v1/news",
+                Some(serde_json::json!({"title": "Nouvelle version", "summary": "Quoi de neuf", "body": "**Enfin** là", "audience": "some", "partner_ids": [a]})),
+            )
+            .await;
+        assert_eq!(st, 201, "{n}");
+        let id = n["id"].as_i64().unwrap();
+        let (_, got) = api.get(&format!("/api/v1/news/{id}")).await;
+        assert_eq!((got["title"].as_str(), got["partner_ids"].clone()), (Some("Nouvelle version"), serde_json::json!([a])));
+        let (_, all) = api.get("/api/v1/news").await;
+        assert!(all["items"].as_array().unwrap().iter().any(|x| x["id"].as_i64() == Some(id)));
+        // The partner reads it in the portal; B's user would not (audience).
+        let (_, news) = pa.get_text("/partner/news").await;
+        assert!(news.contains("Nouvelle version"));
+        app
+    })
+    .await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}

@@ -11,6 +11,7 @@ use carnet::presales::store::{self, By, RequestInput, SlotInput, Step};
 use carnet::presales::Status;
 use common::{each_backend, TestApp};
 use reqwest::StatusCode;
+use serde_json::json;
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -87,8 +88,18 @@ async fn world(app: &TestApp) -> World {
         a: By::Partner { partner_id: pa, user_id: ua, can_opportunities: true, is_admin: false, actor: actor("Paul (Revendeur Ouest)") },
         a_without_right: By::Partner { partner_id: pa, user_id: ua2, can_opportunities: false, is_admin: false, actor: actor("Nina") },
         b: By::Partner { partner_id: pb, user_id: ub, can_opportunities: true, is_admin: false, actor: actor("Bob (Revendeur Est)") },
-        team: By::Staff { user_id: engineer, presales: true, actor: Actor { id: Some(engineer), name: "Emma".into(), request_id: None } },
-        outsider: By::Staff { user_id: rep, presales: false, actor: Actor { id: Some(rep), name: "René".into(), request_id: None } },
+        team: By::Staff {
+            user_id: engineer,
+            presales: true,
+            all_teams: false,
+            actor: Actor { id: Some(engineer), name: "Emma".into(), request_id: None },
+        },
+        outsider: By::Staff {
+            user_id: rep,
+            presales: false,
+            all_teams: false,
+            actor: Actor { id: Some(rep), name: "René".into(), request_id: None },
+        },
         opp_a: id_of(app, "SELECT id FROM partner_opportunities WHERE customer_name = 'Boulangerie Martin'").await,
         opp_a_other_type: id_of(app, "SELECT id FROM partner_opportunities WHERE customer_name = 'Garage Leroy'").await,
         opp_b: id_of(app, "SELECT id FROM partner_opportunities WHERE customer_name = 'Pharmacie Roux'").await,
@@ -159,7 +170,8 @@ async fn the_seed_workflow_through_the_store_and_the_tenant_boundary() {
         let id = r.id;
 
         // A draft is the partner's alone.
-        assert!(store::get_for_team(db, id).await.expect("get").is_none());
+        let emma = store::TeamScope { user_id: w.engineer, all: false };
+        assert!(store::get_for_team(db, emma, id).await.expect("get").is_none());
         assert!(is_not_found(act(&w.team, id, Step::Accept).await));
 
         // Submission needs the confirmation.
@@ -238,7 +250,7 @@ async fn the_seed_workflow_through_the_store_and_the_tenant_boundary() {
         assert_eq!(busy.iter().map(|b| (b.kind.as_str(), b.id)).collect::<Vec<_>>(), vec![("presales", id)]);
         let over = carnet::presales::calendar::SlotTime { engineer_id: w.engineer, start_at: chosen.start_at + HOUR, end_at: chosen.end_at + HOUR };
         assert_eq!(carnet::presales::calendar::conflicts(&over, &busy, None).len(), 1);
-        let shown = store::accepted_slots(db, Some(w.engineer), chosen.start_at - DAY, chosen.start_at + DAY).await.expect("calendar");
+        let shown = store::accepted_slots(db, emma, Some(w.engineer), chosen.start_at - DAY, chosen.start_at + DAY).await.expect("calendar");
         assert_eq!(shown.len(), 1);
 
         // A second request, refused with a reason the partner reads.
@@ -256,9 +268,9 @@ async fn the_seed_workflow_through_the_store_and_the_tenant_boundary() {
         store::create(db, &w.a, app.now(), &demo(w.opp_a)).await.expect("draft");
         assert_eq!(store::list_for_partner(db, pa, &Default::default(), 25).await.expect("list").items.len(), 3);
         assert!(store::list_for_partner(db, pb, &Default::default(), 25).await.expect("list").items.is_empty());
-        let q = store::queue(db, &Default::default(), 1).await.expect("queue");
+        let q = store::queue(db, emma, &Default::default(), 1).await.expect("queue");
         assert_eq!(q.items.len(), 1);
-        let next = store::queue(db, &store::Filter { before: q.next_before, ..Default::default() }, 1).await.expect("queue page 2");
+        let next = store::queue(db, emma, &store::Filter { before: q.next_before, ..Default::default() }, 1).await.expect("queue page 2");
         assert_eq!(next.items.len(), 1);
         assert!(next.next_before.is_none(), "two submitted requests, no draft");
 
@@ -450,6 +462,312 @@ async fn the_partner_works_from_the_portal_and_sees_only_their_requests() {
         assert_ne!(emma.get("/partner/presales").await.status(), StatusCode::OK);
         assert_ne!(paul.get("/presales").await.status(), StatusCode::OK);
         let _ = (&w.b, &w.outsider, &w.a_without_right, w.opp_b, w.opp_a_other_type);
+        app
+    })
+    .await;
+}
+
+/// Two pre-sales teams: each engineer sees and works only their own team's requests (queue,
+/// counts, page, history, steps, calendar), in SQL; the right `presales.all_teams`
+/// (administrators) sees both; each team alone is told of its requests.
+#[tokio::test]
+async fn each_team_sees_only_its_own_requests() {
+    each_backend(|app| async move {
+        let w = world(&app).await;
+        let db = &app.state.db;
+        let z = Zone::default();
+        let now = app.now();
+        // Team B: "Avant-vente Ouest", with Hugo; workshops go to it.
+        let hugo = app.user("hugo.ouest@test.example", "avant_vente", None).await;
+        app.user("alice.admin@test.example", "administrateur", None).await;
+        exec(&app, &format!("INSERT INTO user_groups (name, description, org_unit_id, created_at, updated_at) VALUES ('Avant-vente Ouest', '', NULL, {now}, {now})")).await;
+        let gb = id_of(&app, "SELECT id FROM user_groups WHERE name = 'Avant-vente Ouest'").await;
+        let ga = id_of(&app, "SELECT id FROM user_groups WHERE name = 'Avant-vente'").await;
+        exec(&app, &format!("INSERT INTO user_group_members (group_id, user_id) VALUES ({gb}, {hugo})")).await;
+        exec(&app, &format!("INSERT INTO settings (key, value, updated_at) VALUES ('presales.type_teams', 'atelier=Avant-vente Ouest; cadrage=Inconnu', {now})")).await;
+
+        let ra = store::create(db, &w.a, now, &demo(w.opp_a)).await.expect("create A");
+        store::act(db, &w.a, now, z, ra.id, Step::Submit { confirmed: true }).await.expect("submit A");
+        let rb = store::create(db, &w.a, now, &RequestInput { intervention_type: "atelier".into(), ..demo(w.opp_a) }).await.expect("create B");
+        let rb = store::act(db, &w.a, now, z, rb.id, Step::Submit { confirmed: true }).await.expect("submit B");
+        // A type routed to an unknown group falls back to the default team.
+        let rc = store::create(db, &w.a, now, &RequestInput { intervention_type: "cadrage".into(), ..demo(w.opp_a) }).await.expect("create C");
+        let rc = store::act(db, &w.a, now, z, rc.id, Step::Submit { confirmed: true }).await.expect("submit C");
+        assert_eq!(rb.team_id, Some(gb));
+        assert_eq!(rc.team_id, Some(ga));
+        let ra = store::get_for_partner(db, match &w.a { By::Partner { partner_id, .. } => *partner_id, _ => 0 }, ra.id).await.expect("get").expect("own");
+        assert_eq!(ra.team_id, Some(ga));
+        // Each team alone is told.
+        let told_b = emails(&app, "presales_step", rb.id).await;
+        assert!(told_b.iter().all(|t| t.contains("hugo.ouest@test.example") && !t.contains("emma.avantvente")), "{told_b:?}");
+        let told_a = emails(&app, "presales_step", ra.id).await;
+        assert!(told_a.iter().all(|t| t.contains("emma.avantvente") && !t.contains("hugo.ouest")), "{told_a:?}");
+
+        // The store: Emma's scope reaches A's team only.
+        let emma_scope = store::TeamScope { user_id: w.engineer, all: false };
+        let hugo_scope = store::TeamScope { user_id: hugo, all: false };
+        assert!(store::get_for_team(db, emma_scope, rb.id).await.expect("get").is_none());
+        assert!(store::get_for_team(db, hugo_scope, rb.id).await.expect("get").is_some());
+        let ids = |l: store::Listed| l.items.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(store::queue(db, emma_scope, &Default::default(), 25).await.expect("queue")), vec![rc.id, ra.id]);
+        assert_eq!(ids(store::queue(db, hugo_scope, &Default::default(), 25).await.expect("queue")), vec![rb.id]);
+        let all = store::TeamScope { user_id: w.engineer, all: true };
+        assert_eq!(ids(store::queue(db, all, &Default::default(), 25).await.expect("queue")).len(), 3);
+        let counts = store::queue_counts(db, hugo_scope).await.expect("counts");
+        assert_eq!(counts.iter().find(|(s, _)| *s == Status::ATraiter).map(|(_, n)| *n), Some(1));
+
+        // Over HTTP, as the pre-sales engineers use it.
+        let emma = app.login("emma.avantvente@test.example", common::PASSWORD).await.expect("login");
+        let hugo_s = app.login("hugo.ouest@test.example", common::PASSWORD).await.expect("login");
+        let (s, queue) = emma.get_text("/presales").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(queue.contains(&ra.number) && !queue.contains(&rb.number), "Emma's queue has her team's requests only");
+        let (_, queue) = hugo_s.get_text("/presales").await;
+        assert!(queue.contains(&rb.number) && !queue.contains(&ra.number), "Hugo's queue has his team's requests only");
+        let (_, queue) = emma.get_text("/presales?status=a_traiter").await;
+        assert!(!queue.contains(&rb.number));
+        let before = app.snapshot().await;
+        for path in [format!("/presales/{}", rb.id), format!("/presales/{}/history", rb.id)] {
+            assert_eq!(emma.get(&path).await.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        for (step, fields) in [
+            ("accept", vec![]),
+            ("assign", vec![("engineer_id", w.engineer.to_string())]),
+            ("ask-info", vec![("question", "Combien ?".to_string())]),
+            ("refuse", vec![("reason", "Non".to_string())]),
+            ("cancel", vec![("reason", "Non".to_string())]),
+        ] {
+            let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            assert_eq!(emma.post(&format!("/presales/{}/{step}", rb.id), &f).await.status(), StatusCode::NOT_FOUND, "{step}");
+        }
+        assert_eq!(app.snapshot().await, before, "another team's request is left as it was");
+        let (s, page) = hugo_s.get_text(&format!("/presales/{}", rb.id)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(page.contains("Avant-vente Ouest"), "the request's page names its team");
+        // An engineer of another team cannot be assigned (they would not see the request).
+        let resp = hugo_s.post(&format!("/presales/{}/assign", rb.id), &[("engineer_id", &w.engineer.to_string())]).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(hugo_s.post(&format!("/presales/{}/accept", rb.id), &[]).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(status_of(&app, rb.id).await, "en_cours");
+
+        // The administrator (right presales.all_teams) sees both teams.
+        let alice = app.login("alice.admin@test.example", common::PASSWORD).await.expect("login");
+        let (_, queue) = alice.get_text("/presales").await;
+        assert!(queue.contains(&ra.number) && queue.contains(&rb.number));
+        assert_eq!(alice.get(&format!("/presales/{}", rb.id)).await.status(), StatusCode::OK);
+
+        // Without any team group (a fresh install), a request has no team: every engineer sees it.
+        exec(&app, &format!("INSERT INTO settings (key, value, updated_at) VALUES ('presales.team_group', 'Aucun groupe', {now})")).await;
+        let rn = store::create(db, &w.a, now, &RequestInput { intervention_type: "soutenance".into(), ..demo(w.opp_a) }).await.expect("create N");
+        let rn = store::act(db, &w.a, now, z, rn.id, Step::Submit { confirmed: true }).await.expect("submit N");
+        assert_eq!(rn.team_id, None);
+        for scope in [emma_scope, hugo_scope] {
+            assert!(ids(store::queue(db, scope, &Default::default(), 25).await.expect("queue")).contains(&rn.id));
+            assert!(store::get_for_team(db, scope, rn.id).await.expect("get").is_some());
+        }
+        let counts = store::queue_counts(db, hugo_scope).await.expect("counts");
+        assert_eq!(counts.iter().find(|(s, _)| *s == Status::ATraiter).map(|(_, n)| *n), Some(1), "B's own is accepted; the team-less one waits");
+
+        // Leaving the team takes the requests away at once (no cache).
+        exec(&app, &format!("DELETE FROM user_group_members WHERE group_id = {gb} AND user_id = {hugo}")).await;
+        assert_eq!(hugo_s.get(&format!("/presales/{}", rb.id)).await.status(), StatusCode::NOT_FOUND);
+        app
+    })
+    .await;
+}
+
+/// An opportunity's page lists its pre-sales requests, on the partner's side (their own,
+/// drafts included, linked to the portal) and on the staff side (submitted ones, linked for the
+/// pre-sales team's members, plain for a channel manager); another partner reads a 404.
+#[tokio::test]
+async fn the_opportunity_pages_list_their_requests() {
+    each_backend(|app| async move {
+        let w = world(&app).await;
+        let db = &app.state.db;
+        let z = Zone::default();
+        let unit: i64 = id_of(&app, "SELECT unit_id FROM partners WHERE name = 'Revendeur Ouest'").await;
+        app.user("ines.canal@test.example", "responsable_partenaires", Some(unit)).await;
+        app.user("alice.admin@test.example", "administrateur", None).await;
+        set_password(&app, "paul@ouest.example").await;
+        set_password(&app, "bob@est.example").await;
+        let submitted = store::create(db, &w.a, app.now(), &demo(w.opp_a)).await.expect("create");
+        store::act(db, &w.a, app.now(), z, submitted.id, Step::Submit { confirmed: true }).await.expect("submit");
+        let draft = store::create(db, &w.a, app.now(), &RequestInput { intervention_type: "atelier".into(), ..demo(w.opp_a) })
+            .await
+            .expect("draft");
+        let other = store::create(db, &w.b, app.now(), &demo(w.opp_b)).await.expect("B's");
+
+        let paul = app.partner_login("paul@ouest.example", common::PASSWORD).await.expect("paul");
+        let (s, page) = paul.get_text(&format!("/partner/opportunities/{}", w.opp_a)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(page.contains(&format!("href=\"/partner/presales/{}\"", submitted.id)), "the submitted request is linked");
+        assert!(page.contains(&format!("href=\"/partner/presales/{}\"", draft.id)), "so is the draft");
+        assert!(page.contains("data-status=\"a_traiter\"") && page.contains("data-status=\"brouillon\""));
+        assert!(!page.contains(&other.number), "nothing of partner B");
+        assert_eq!(page.matches("class=\"opportunity-presales-row\"").count(), 2);
+        let (_, page) = paul.get_text(&format!("/partner/opportunities/{}", w.opp_a_other_type)).await;
+        assert!(page.contains("id=\"opportunity-presales-empty\""));
+        // Partner B: A's opportunity is unknown.
+        let bob = app.partner_login("bob@est.example", common::PASSWORD).await.expect("bob");
+        let (s, page) = bob.get_text(&format!("/partner/opportunities/{}", w.opp_a)).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert!(!page.contains(&submitted.number));
+
+        // Staff: the channel manager reads the submitted request (no link: not on the team).
+        let ines = app.login("ines.canal@test.example", common::PASSWORD).await.expect("ines");
+        let (s, page) = ines.get_text(&format!("/partners/opportunities/{}", w.opp_a)).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert!(page.contains(&submitted.number) && !page.contains(&draft.number), "a draft is the partner's alone");
+        assert!(!page.contains(&format!("href=\"/presales/{}\"", submitted.id)));
+        // The administrator sees the team's link.
+        let alice = app.login("alice.admin@test.example", common::PASSWORD).await.expect("alice");
+        let (_, page) = alice.get_text(&format!("/partners/opportunities/{}", w.opp_a)).await;
+        assert!(page.contains(&format!("href=\"/presales/{}\"", submitted.id)) && page.contains("data-status=\"a_traiter\""));
+        app
+    })
+    .await;
+}
+
+/// The pre-sales API as the team uses it: the queue of the caller's team only (keyset pages,
+/// status filter), a request with its slots and conversation, and the team's steps as POSTs
+/// through the same state machine (a wrong status is a 409, another team's request a 404,
+/// nothing changed).
+#[tokio::test]
+async fn the_team_works_through_the_api() {
+    each_backend(|app| async move {
+        let w = world(&app).await;
+        let db = &app.state.db;
+        let z = Zone::default();
+        let now = app.now();
+        let hugo = app.user("hugo.ouest@test.example", "avant_vente", None).await;
+        exec(&app, &format!("INSERT INTO user_groups (name, description, org_unit_id, created_at, updated_at) VALUES ('Avant-vente Ouest', '', NULL, {now}, {now})")).await;
+        let gb = id_of(&app, "SELECT id FROM user_groups WHERE name = 'Avant-vente Ouest'").await;
+        exec(&app, &format!("INSERT INTO user_group_members (group_id, user_id) VALUES ({gb}, {hugo})")).await;
+        exec(&app, &format!("INSERT INTO settings (key, value, updated_at) VALUES ('presales.type_teams', 'atelier=Avant-vente Ouest', {now})")).await;
+        let mut mine = Vec::new();
+        for _ in 0..3 {
+            let r = store::create(db, &w.a, now, &demo(w.opp_a)).await.expect("create");
+            store::act(db, &w.a, now, z, r.id, Step::Submit { confirmed: true }).await.expect("submit");
+            mine.push(r.id);
+        }
+        let other = store::create(db, &w.a, now, &RequestInput { intervention_type: "atelier".into(), ..demo(w.opp_a) }).await.expect("B");
+        store::act(db, &w.a, now, z, other.id, Step::Submit { confirmed: true }).await.expect("submit B");
+        let draft = store::create(db, &w.a, now, &demo(w.opp_a)).await.expect("draft");
+
+        let api = app.api(&app.token_for(w.engineer).await);
+        // Pages of two, newest first, the team's requests only.
+        let (s, p1) = api.get("/api/v1/presales-requests?limit=2").await;
+        assert_eq!(s, 200, "{p1}");
+        let ids = |v: &serde_json::Value| v["items"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>();
+        assert_eq!(ids(&p1), vec![mine[2], mine[1]]);
+        let cursor = p1["next_cursor"].as_str().expect("a next page").to_string();
+        let (_, p2) = api.get(&format!("/api/v1/presales-requests?limit=2&after={cursor}")).await;
+        assert_eq!(ids(&p2), vec![mine[0]]);
+        assert!(p2["next_cursor"].is_null());
+        assert!(!ids(&p1).contains(&other.id) && !ids(&p2).contains(&draft.id));
+        let (s, b) = api.get("/api/v1/presales-requests?status=brouillon").await;
+        assert_eq!((s.as_u16(), b["error"]["fields"]["status"].is_string()), (422, true), "{b}");
+        let (s, _) = api.get("/api/v1/presales-requests?limit=0").await;
+        assert_eq!(s, 422);
+
+        // Another team's request and a draft: 404 to read and to act on, nothing changed.
+        let before = app.snapshot().await;
+        for id in [other.id, draft.id] {
+            assert_eq!(api.get(&format!("/api/v1/presales-requests/{id}")).await.0, 404);
+            assert_eq!(api.send("POST", &format!("/api/v1/presales-requests/{id}/accept"), None).await.0, 404);
+            let (s, _) = api.send("POST", &format!("/api/v1/presales-requests/{id}/refuse"), Some(json!({"reason": "Non"}))).await;
+            assert_eq!(s, 404);
+        }
+        assert_eq!(app.snapshot().await, before);
+
+        // The steps: accept, propose (bad slot → 422 on it), ask for information, refuse.
+        let id = mine[0];
+        let (s, r) = api.send("POST", &format!("/api/v1/presales-requests/{id}/accept"), None).await;
+        assert_eq!((s.as_u16(), r["status"].as_str(), r["engineer_id"].as_i64()), (200, Some("en_cours"), Some(w.engineer)), "{r}");
+        let (s, b) = api.send("POST", &format!("/api/v1/presales-requests/{id}/accept"), None).await;
+        assert_eq!(s, 409, "not from en_cours: {b}");
+        let day = chrono::DateTime::from_timestamp_millis(now + 5 * DAY).expect("date").format("%Y-%m-%d").to_string();
+        let (s, b) = api
+            .send("POST", &format!("/api/v1/presales-requests/{id}/propose"), Some(json!({"slots": [{"date": day, "start_time": "11:00", "end_time": "09:00"}]})))
+            .await;
+        assert_eq!((s.as_u16(), b["error"]["fields"]["slot1_end"].is_string()), (422, true), "{b}");
+        let four: Vec<serde_json::Value> = (0..4).map(|_| json!({"date": day, "start_time": "09:00", "end_time": "10:00"})).collect();
+        assert_eq!(api.send("POST", &format!("/api/v1/presales-requests/{id}/propose"), Some(json!({"slots": four}))).await.0, 422);
+        let (s, r) = api
+            .send(
+                "POST",
+                &format!("/api/v1/presales-requests/{id}/propose"),
+                Some(json!({"slots": [{"date": day, "start_time": "09:00", "end_time": "11:00"}, {"date": day, "start_time": "14:00", "end_time": "16:00"}]})),
+            )
+            .await;
+        assert_eq!((s.as_u16(), r["status"].as_str(), r["slots"].as_array().map(Vec::len)), (200, Some("planifiee"), Some(2)), "{r}");
+        let (s, r) = api.send("POST", &format!("/api/v1/presales-requests/{id}/ask-info"), Some(json!({"question": "Combien de sites ?"}))).await;
+        assert_eq!((s.as_u16(), r["status"].as_str(), r["previous_status"].as_str()), (200, Some("en_attente_info"), Some("planifiee")), "{r}");
+        assert_eq!(r["messages"][0]["body"], "Combien de sites ?");
+        assert_eq!(api.send("POST", &format!("/api/v1/presales-requests/{id}/refuse"), Some(json!({"reason": "  "}))).await.0, 422);
+        let (s, r) = api.send("POST", &format!("/api/v1/presales-requests/{}/refuse", mine[1]), Some(json!({"reason": "Hors zone"}))).await;
+        assert_eq!((s.as_u16(), r["status"].as_str(), r["reason"].as_str()), (200, Some("refusee"), Some("Hors zone")));
+        let (s, b) = api.send("POST", &format!("/api/v1/presales-requests/{}/assign", mine[2]), Some(json!({"engineer_id": hugo}))).await;
+        assert_eq!((s.as_u16(), b["error"]["fields"]["engineer_id"].is_string()), (422, true), "another team's engineer: {b}");
+        let (_, one) = api.get(&format!("/api/v1/presales-requests/{id}")).await;
+        assert_eq!((one["number"].as_str().is_some(), one["team_name"].as_str()), (true, Some("Avant-vente")));
+        let (_, filtered) = api.get("/api/v1/presales-requests?status=refusee").await;
+        assert_eq!(ids(&filtered), vec![mine[1]]);
+        // The steps are in the request's history, as from the pages.
+        assert!(history_rows(&app, id).await >= 4);
+        app
+    })
+    .await;
+}
+
+/// On the demo company, as its people use it: Thomas (pre-sales, team "Avant-vente") has the
+/// demo's requests in his queue and through the API; an engineer of another team has none of
+/// them; Paul (Infogest) sees his opportunity's requests and keeps his account.
+#[tokio::test]
+async fn the_demo_pre_sales_team_and_partner() {
+    each_backend(|app| async move {
+        carnet::demo::load(&app.state).await.expect("demo");
+        let pw = carnet::demo::PASSWORD;
+        let submitted = app.count("SELECT COUNT(*) FROM presales_requests WHERE status <> 'brouillon'").await;
+        assert!(submitted >= 5, "{submitted}");
+        let team = app.count("SELECT COUNT(*) FROM presales_requests r JOIN user_groups g ON g.id = r.team_id WHERE g.name = 'Avant-vente'").await;
+        assert_eq!(team, submitted, "every demo request is the Avant-vente team's");
+        let thomas = app.login("thomas.pelletier@carnet.demo", pw).await.expect("thomas");
+        let (s, queue) = thomas.get_text("/presales").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(queue.matches("data-href=\"/presales/").count() as i64, submitted);
+        let thomas_id = id_of(&app, "SELECT id FROM users WHERE email = 'thomas.pelletier@carnet.demo'").await;
+        let api = app.api(&app.token_for(thomas_id).await);
+        let (_, list) = api.get("/api/v1/presales-requests").await;
+        assert_eq!(list["items"].as_array().map(|v| v.len() as i64), Some(submitted));
+
+        // A pre-sales engineer of another team sees none of Thomas's team's requests.
+        let now = app.now();
+        let other = app.user("julie.ouest@carnet.demo", "avant_vente", None).await;
+        exec(&app, &format!("INSERT INTO user_groups (name, description, org_unit_id, created_at, updated_at) VALUES ('Avant-vente Ouest', '', NULL, {now}, {now})")).await;
+        let g = id_of(&app, "SELECT id FROM user_groups WHERE name = 'Avant-vente Ouest'").await;
+        exec(&app, &format!("INSERT INTO user_group_members (group_id, user_id) VALUES ({g}, {other})")).await;
+        let julie = app.login("julie.ouest@carnet.demo", common::PASSWORD).await.expect("julie");
+        let (_, queue) = julie.get_text("/presales").await;
+        assert_eq!(queue.matches("data-href=\"/presales/").count(), 0);
+        let any = id_of(&app, "SELECT MIN(id) FROM presales_requests WHERE status <> 'brouillon'").await;
+        assert_eq!(julie.get(&format!("/presales/{any}")).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(thomas.get(&format!("/presales/{any}")).await.status(), StatusCode::OK);
+
+        // Paul: his opportunity lists its requests; his account page.
+        let paul = app.partner_login("paul.martin@infogest.example", pw).await.expect("paul");
+        let opp = id_of(
+            &app,
+            "SELECT r.partner_opportunity_id FROM presales_requests r JOIN partner_users u ON u.partner_id = r.partner_id \
+             WHERE u.email = 'paul.martin@infogest.example' ORDER BY r.id LIMIT 1",
+        )
+        .await;
+        let (s, page) = paul.get_text(&format!("/partner/opportunities/{opp}")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(page.matches("class=\"opportunity-presales-row\"").count() >= 1 && page.contains("href=\"/partner/presales/"));
+        let (s, account) = paul.get_text("/partner/account").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(account.contains("paul.martin@infogest.example"));
         app
     })
     .await;

@@ -258,13 +258,13 @@ async fn fixture(app: &TestApp) -> Fixture {
 
 /// The route's path with real ids of existing records, so that a refusal is about rights.
 fn concrete(path: &str, f: &Fixture) -> String {
-    let id = if path.starts_with("/presales/") {
+    let id = if path.starts_with("/presales/") || path.starts_with("/api/v1/presales-requests/") {
         f.presales
-    } else if path.starts_with("/partners/opportunities/") {
+    } else if path.starts_with("/partners/opportunities/") || path.starts_with("/api/v1/partner-opportunities/") {
         f.partner_opportunity
-    } else if path.starts_with("/partners/") {
+    } else if path.starts_with("/partners/") || path.starts_with("/api/v1/partners/") {
         f.partner
-    } else if path.starts_with("/news/") {
+    } else if path.starts_with("/news/") || path.starts_with("/api/v1/news/") {
         f.news
     } else if path.contains("/roles/") {
         f.role
@@ -398,7 +398,17 @@ fn form_body(path: &str) -> Vec<(&'static str, &'static str)> {
 }
 
 fn json_body(path: &str) -> serde_json::Value {
-    if path.starts_with("/api/v1/users") {
+    if path.starts_with("/api/v1/news") {
+        json!({"title": "T", "summary": "S", "body": "B", "audience": "all"})
+    } else if path.ends_with("/assign") {
+        json!({"engineer_id": 1})
+    } else if path.ends_with("/propose") {
+        json!({"slots": [{"date": "2027-01-12", "start_time": "09:00", "end_time": "11:00"}]})
+    } else if path.ends_with("/ask-info") {
+        json!({"question": "Combien ?"})
+    } else if path.starts_with("/api/v1/presales-requests") {
+        json!({"reason": "Non"})
+    } else if path.starts_with("/api/v1/users") {
         json!({"email": "nouveau@t.fr", "name": "Nouveau", "role": "administrateur"})
     } else if path.starts_with("/api/v1/roles") {
         json!({"code": "nouveau", "name_fr": "N", "name_en": "N", "scope": "all", "rights": ["admin.users"]})

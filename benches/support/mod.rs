@@ -986,6 +986,8 @@ pub enum Auth {
     Session(String),
     /// A customer portal session (its own cookie).
     Portal(String),
+    /// A partner portal session (its own cookie).
+    Partner(String),
 }
 
 impl Auth {
@@ -995,6 +997,7 @@ impl Auth {
             Auth::Bearer(t) => rb.header(AUTHORIZATION, format!("Bearer {t}")),
             Auth::Session(s) => rb.header(COOKIE, format!("carnet_session={s}")),
             Auth::Portal(s) => rb.header(COOKIE, format!("carnet_portal={s}")),
+            Auth::Partner(s) => rb.header(COOKIE, format!("carnet_partner={s}")),
         }
     }
 }

@@ -86,6 +86,7 @@ rights! {
     ServiceMessages => "service.messages", "service";
     ServiceInboundManage => "service.inbound.manage", "service";
     PresalesManage => "presales.manage", "presales";
+    PresalesAllTeams => "presales.all_teams", "presales";
     PartnersRead => "partners.read", "partners";
     PartnersManage => "partners.manage", "partners";
     NewsPublish => "news.publish", "partners";

@@ -208,6 +208,10 @@ pub fn api_lists() -> Vec<(&'static crate::http::listing::ListDef, &'static str)
         api::service::list_documents, api::service::upload_document, api::service::download_document, api::service::delete_document,
         api::service::summary_pdf, api::service::send_email,
         api::reports::sales, api::reports::service,
+        api::partners::list_partners, api::partners::get_partner, api::partners::list_opportunities, api::partners::get_opportunity,
+        api::partners::list_news, api::partners::create_news, api::partners::get_news,
+        api::partners::list_presales, api::partners::get_presales, api::partners::accept, api::partners::assign, api::partners::propose,
+        api::partners::ask_info, api::partners::refuse, api::partners::cancel,
     )
 )]
 pub struct ApiDoc;

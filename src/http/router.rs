@@ -295,6 +295,9 @@ routes! {
     get "/partner/presales/{id}/edit" => PartnerOpportunities, partner::presales::edit_form;
     post "/partner/presales/{id}" => PartnerOpportunities, partner::presales::update;
     post "/partner/presales/{id}/{step}" => PartnerOpportunities, partner::presales::step;
+    get "/partner/account" => Partner, partner::pages::account;
+    post "/partner/account" => Partner, partner::pages::update_account;
+    post "/partner/account/password" => Partner, partner::pages::change_password;
     get "/partner/news" => Partner, partner::pages::news_list;
     get "/partner/news/{id}" => Partner, partner::pages::news_item;
     get "/partner/news/{id}/image" => Partner, partner::pages::news_image;
@@ -360,6 +363,22 @@ routes! {
 
     // JSON API.
     get "/api/v1/me" => Authenticated, api::me;
+    // Partners, their opportunities and news (staff), the pre-sales team's queue and steps.
+    get "/api/v1/partners" => Right(PartnersRead), api::partners::list_partners;
+    get "/api/v1/partners/{id}" => Right(PartnersRead), api::partners::get_partner;
+    get "/api/v1/partner-opportunities" => Right(PartnersRead), api::partners::list_opportunities;
+    get "/api/v1/partner-opportunities/{id}" => Right(PartnersRead), api::partners::get_opportunity;
+    get "/api/v1/news" => Right(NewsPublish), api::partners::list_news;
+    post "/api/v1/news" => Right(NewsPublish), api::partners::create_news;
+    get "/api/v1/news/{id}" => Right(NewsPublish), api::partners::get_news;
+    get "/api/v1/presales-requests" => Right(PresalesManage), api::partners::list_presales;
+    get "/api/v1/presales-requests/{id}" => Right(PresalesManage), api::partners::get_presales;
+    post "/api/v1/presales-requests/{id}/accept" => Right(PresalesManage), api::partners::accept;
+    post "/api/v1/presales-requests/{id}/assign" => Right(PresalesManage), api::partners::assign;
+    post "/api/v1/presales-requests/{id}/propose" => Right(PresalesManage), api::partners::propose;
+    post "/api/v1/presales-requests/{id}/ask-info" => Right(PresalesManage), api::partners::ask_info;
+    post "/api/v1/presales-requests/{id}/refuse" => Right(PresalesManage), api::partners::refuse;
+    post "/api/v1/presales-requests/{id}/cancel" => Right(PresalesManage), api::partners::cancel;
     get "/api/v1/users" => Right(UsersRead), api::users::list;
     post "/api/v1/users" => Right(AdminUsers), api::users::create;
     get "/api/v1/users/{id}" => Right(UsersRead), api::users::get;

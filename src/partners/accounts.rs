@@ -307,11 +307,43 @@ pub async fn for_login(db: &Db, email: &str) -> Result<Option<(i64, Option<Strin
     Ok(row.map(|(id, h, s, open)| (id, h, s == Status::Active.code() && open != 0)))
 }
 
-/// Sets one's own language.
-pub async fn set_language(db: &Db, actor: &Actor, now: Millis, id: i64, lang: Lang) -> Result<()> {
+/// What a partner user changes of their own account (parsed at the edge): their name and
+/// language. The address is the login: staff change it, not the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub name: String,
+    pub language: Lang,
+}
+
+impl Profile {
+    pub fn parse(name: &str, language: &str) -> Result<Profile> {
+        let mut errs = crate::error::FieldErrors::new();
+        let name = name.trim();
+        if name.is_empty() {
+            errs.add("name", "error.required");
+        } else if name.chars().count() > super::store::NAME_MAX {
+            errs.add("name", "error.too_long");
+        }
+        let language = Lang::parse(language.trim());
+        if language.is_none() {
+            errs.add("language", "error.invalid_choice");
+        }
+        errs.into_result()?;
+        Ok(Profile { name: name.to_string(), language: language.unwrap_or_default() })
+    }
+}
+
+/// Changes one's own name and language (`name: None` keeps it), with the history; a save
+/// that changes nothing writes nothing.
+async fn set_own(db: &Db, actor: &Actor, now: Millis, id: i64, name: Option<&str>, lang: Lang) -> Result<Account> {
     let mut tx = db.begin().await?;
     let old = get(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    sqlx::query("UPDATE partner_users SET language = $1, updated_at = $2 WHERE id = $3")
+    let name = name.unwrap_or(&old.name).to_string();
+    if name == old.name && lang == old.language {
+        return Ok(old);
+    }
+    sqlx::query("UPDATE partner_users SET name = $1, language = $2, updated_at = $3 WHERE id = $4")
+        .bind(&name)
         .bind(lang.code())
         .bind(now)
         .bind(id)
@@ -321,5 +353,21 @@ pub async fn set_language(db: &Db, actor: &Actor, now: Millis, id: i64, lang: La
     audit::updated(&mut tx, actor, now, id, &old, &new).await?;
     tx.commit().await?;
     db.auth_changed();
-    Ok(())
+    Ok(new)
+}
+
+/// Sets one's own language.
+pub async fn set_language(db: &Db, actor: &Actor, now: Millis, id: i64, lang: Lang) -> Result<()> {
+    set_own(db, actor, now, id, None, lang).await.map(|_| ())
+}
+
+/// Saves one's own account page (name and language).
+pub async fn update_profile(db: &Db, actor: &Actor, now: Millis, id: i64, p: &Profile) -> Result<Account> {
+    set_own(db, actor, now, id, Some(&p.name), p.language).await
+}
+
+/// The account itself (the account page: `id` from the session).
+pub async fn own(db: &Db, id: i64) -> Result<Option<Account>> {
+    let mut conn = db.pool.acquire().await?;
+    get(&mut conn, id).await
 }

@@ -33,7 +33,7 @@ pub const STATUS_LIST: &str = "partner_opportunity_status";
 pub const FLAG_INITIAL: &str = "initial";
 
 /// A partner organisation as staff see it.
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
 pub struct Partner {
     pub id: i64,
     pub name: String,
@@ -132,7 +132,7 @@ impl PartnerUser {
 }
 
 /// A partner opportunity.
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
 pub struct Opportunity {
     pub id: i64,
     pub partner_id: i64,
@@ -197,7 +197,7 @@ impl Audience {
 }
 
 /// A news item (without its image bytes).
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
 pub struct NewsItem {
     pub id: i64,
     pub title: String,

@@ -457,43 +457,7 @@ pub async fn change_password(
     new_password: &str,
     keep_session: &str,
 ) -> Result<()> {
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT password_hash FROM portal_accounts WHERE id = $1").bind(id).fetch_one(&db.pool).await?;
-    let ok = match stored {
-        Some(h) => password::verify_blocking(current.to_string(), h).await?,
-        None => false,
-    };
-    if !ok {
-        return Err(Error::validation("current_password", "error.password_wrong"));
-    }
-    let email: String = sqlx::query_scalar("SELECT email FROM portal_accounts WHERE id = $1").bind(id).fetch_one(&db.pool).await?;
-    password::validate(new_password, &email)?;
-    let hash = password::hash_blocking(new_password.to_string()).await?;
-    let mut tx = db.begin().await?;
-    sqlx::query("UPDATE portal_accounts SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3")
-        .bind(&hash)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM portal_sessions WHERE account_id = $1 AND id_hash <> $2")
-        .bind(id)
-        .bind(keep_session)
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut tx,
-        actor,
-        now,
-        "portal_account",
-        id,
-        "password",
-        &[Change { field: "password".into(), old: None, new: Some("changed".into()) }],
-    )
-    .await?;
-    tx.commit().await?;
-    db.auth_changed();
-    Ok(())
+    super::realm::PORTAL.change_password(db, actor, now, id, current, new_password, keep_session).await
 }
 
 /// The account's own settings a user changes themself.

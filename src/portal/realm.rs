@@ -3,9 +3,11 @@
 //! link table (a customer's contact and a reseller's employee never share a session, a
 //! cookie or a login page), and the same code drives both, named by a [`Realm`].
 
+use crate::audit::{self, Actor, Change};
 use crate::clock::Millis;
 use crate::db::{Db, Tx};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::identity::password;
 use crate::identity::session::{hash_secret, new_secret};
 
 /// The tables of one kind of outside user. Every name is a constant of this module, never
@@ -20,14 +22,26 @@ pub struct Realm {
     pub links: &'static str,
     /// The column of `sessions` and `links` naming the account.
     pub account_col: &'static str,
+    /// The history's name of an account (`audit_events.entity_type`).
+    pub entity: &'static str,
 }
 
 /// The customer portal's contacts.
-pub const PORTAL: Realm =
-    Realm { accounts: "portal_accounts", sessions: "portal_sessions", links: "portal_links", account_col: "account_id" };
+pub const PORTAL: Realm = Realm {
+    accounts: "portal_accounts",
+    sessions: "portal_sessions",
+    links: "portal_links",
+    account_col: "account_id",
+    entity: "portal_account",
+};
 /// The partner portal's users.
-pub const PARTNER: Realm =
-    Realm { accounts: "partner_users", sessions: "partner_sessions", links: "partner_links", account_col: "user_id" };
+pub const PARTNER: Realm = Realm {
+    accounts: "partner_users",
+    sessions: "partner_sessions",
+    links: "partner_links",
+    account_col: "user_id",
+    entity: "partner_user",
+};
 
 /// A new session's secret (for the cookie; the database holds its hash).
 pub struct NewSession {
@@ -84,6 +98,50 @@ impl Realm {
             .bind(keep.unwrap_or(""))
             .execute(&mut **tx)
             .await?;
+        Ok(())
+    }
+
+    /// Changes one's own password: the current one checked first, the new one validated
+    /// (length, common passwords, not the address); every other session of the account ends
+    /// (`keep_session` is the current one's hash), and the history says it changed.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn change_password(
+        self,
+        db: &Db,
+        actor: &Actor,
+        now: Millis,
+        account_id: i64,
+        current: &str,
+        new_password: &str,
+        keep_session: &str,
+    ) -> Result<()> {
+        let row: Option<(Option<String>, String)> =
+            sqlx::query_as(&format!("SELECT password_hash, email FROM {} WHERE id = $1", self.accounts))
+                .bind(account_id)
+                .fetch_optional(&db.pool)
+                .await?;
+        let Some((stored, email)) = row else { return Err(Error::NotFound) };
+        let ok = match stored {
+            Some(h) => password::verify_blocking(current.to_string(), h).await?,
+            None => false,
+        };
+        if !ok {
+            return Err(Error::validation("current_password", "error.password_wrong"));
+        }
+        password::validate(new_password, &email)?;
+        let hash = password::hash_blocking(new_password.to_string()).await?;
+        let mut tx = db.begin().await?;
+        sqlx::query(&format!("UPDATE {} SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3", self.accounts))
+            .bind(&hash)
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        self.end_sessions_of(&mut tx, account_id, Some(keep_session)).await?;
+        let change = Change { field: "password".into(), old: None, new: Some("changed".into()) };
+        audit::record(&mut tx, actor, now, self.entity, account_id, "password", &[change]).await?;
+        tx.commit().await?;
+        db.auth_changed();
         Ok(())
     }
 

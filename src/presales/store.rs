@@ -35,13 +35,58 @@ pub const STAFF_PATH: &str = "/presales";
 #[derive(Debug, Clone)]
 pub enum By {
     Partner { partner_id: i64, user_id: i64, can_opportunities: bool, is_admin: bool, actor: Actor },
-    Staff { user_id: i64, presales: bool, actor: Actor },
+    Staff { user_id: i64, presales: bool, all_teams: bool, actor: Actor },
+}
+
+/// Which pre-sales teams' requests a staff user reaches: those of the groups they are a member
+/// of (and the requests without a team), or every team's with the right `presales.all_teams`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TeamScope {
+    pub user_id: i64,
+    pub all: bool,
+}
+
+/// Whose request a read may return: a partner's own, a staff user's teams' (never a draft), or
+/// any (inside the store, after the check).
+#[derive(Debug, Clone, Copy)]
+enum Reach {
+    Partner(i64),
+    Team(TeamScope),
+    Any,
+}
+
+impl Reach {
+    /// The filter on `presales_requests r`, in SQL.
+    fn push(self, q: &mut Sql) {
+        match self {
+            Reach::Partner(p) => {
+                q.push(" AND r.partner_id = ").bind(p);
+            }
+            Reach::Team(t) => {
+                q.push(" AND r.status <> 'brouillon'");
+                if !t.all {
+                    q.push(" AND (r.team_id IS NULL OR r.team_id IN (SELECT m.group_id FROM user_group_members m WHERE m.user_id = ")
+                        .bind(t.user_id)
+                        .push("))");
+                }
+            }
+            Reach::Any => {}
+        }
+    }
 }
 
 impl By {
     fn actor(&self) -> &Actor {
         match self {
             By::Partner { actor, .. } | By::Staff { actor, .. } => actor,
+        }
+    }
+    fn reach(&self) -> Reach {
+        match self {
+            By::Partner { partner_id, .. } => Reach::Partner(*partner_id),
+            // Staff without the right are refused by the workflow (403), whatever the team.
+            By::Staff { user_id, presales: false, .. } => Reach::Team(TeamScope { user_id: *user_id, all: true }),
+            By::Staff { user_id, all_teams, .. } => Reach::Team(TeamScope { user_id: *user_id, all: *all_teams }),
         }
     }
     fn workflow_actor(&self) -> workflow::Actor {
@@ -56,7 +101,7 @@ impl By {
 }
 
 /// A pre-sales request with the names around it.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct PresalesRequest {
     pub id: i64,
     pub number: String,
@@ -77,6 +122,9 @@ pub struct PresalesRequest {
     pub preferred_engineer_name: Option<String>,
     pub engineer_id: Option<i64>,
     pub engineer_name: Option<String>,
+    /// The pre-sales team (a staff group) the request belongs to.
+    pub team_id: Option<i64>,
+    pub team_name: Option<String>,
     pub status: String,
     pub previous_status: Option<String>,
     pub reason: Option<String>,
@@ -110,6 +158,7 @@ impl Audited for PresalesRequest {
             ("desired_date", self.desired_date.clone()),
             ("preferred_engineer_id", id(self.preferred_engineer_id)),
             ("engineer_id", id(self.engineer_id)),
+            ("team_id", id(self.team_id)),
             ("status", Some(self.status.clone())),
             ("previous_status", self.previous_status.clone()),
             ("reason", self.reason.clone()),
@@ -119,17 +168,20 @@ impl Audited for PresalesRequest {
     }
 }
 
+/// The names around a request are read by scalar subqueries rather than joined: with seven
+/// joined tables PostgreSQL spent 10 to 25 ms planning each page (`docs/benchmarks.md`).
 const SELECT: &str = "SELECT r.id, r.number, r.partner_id, p.name AS partner_name, r.partner_opportunity_id, po.customer_name, \
-    po.opportunity_type, r.created_by_user_id, cu.name AS created_by_name, r.description, r.intervention_type, r.on_site, r.place, \
-    r.desired_date, r.preferred_engineer_id, pe.name AS preferred_engineer_name, r.engineer_id, e.name AS engineer_name, r.status, \
+    po.opportunity_type, r.created_by_user_id, (SELECT cu.name FROM partner_users cu WHERE cu.id = r.created_by_user_id) AS created_by_name, \
+    r.description, r.intervention_type, r.on_site, r.place, r.desired_date, r.preferred_engineer_id, \
+    (SELECT pe.name FROM users pe WHERE pe.id = r.preferred_engineer_id) AS preferred_engineer_name, r.engineer_id, \
+    (SELECT e.name FROM users e WHERE e.id = r.engineer_id) AS engineer_name, r.team_id, \
+    (SELECT tg.name FROM user_groups tg WHERE tg.id = r.team_id) AS team_name, r.status, \
     r.previous_status, r.reason, r.round, r.accepted_slot_id, r.invitation_sequence, r.submitted_at, r.created_at, r.updated_at \
     FROM presales_requests r JOIN partners p ON p.id = r.partner_id \
-    JOIN partner_opportunities po ON po.id = r.partner_opportunity_id \
-    LEFT JOIN partner_users cu ON cu.id = r.created_by_user_id \
-    LEFT JOIN users pe ON pe.id = r.preferred_engineer_id LEFT JOIN users e ON e.id = r.engineer_id";
+    JOIN partner_opportunities po ON po.id = r.partner_opportunity_id";
 
 /// A proposed slot.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Slot {
     pub id: i64,
     pub request_id: i64,
@@ -142,7 +194,7 @@ pub struct Slot {
 }
 
 /// A message of a request's conversation.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Message {
     pub id: i64,
     pub kind: String,
@@ -345,26 +397,24 @@ pub fn parse_text(field: &'static str, raw: &str) -> Result<String> {
     Ok(t.to_string())
 }
 
-async fn get_in(conn: &mut sqlx::AnyConnection, id: i64, partner: Option<i64>) -> Result<Option<PresalesRequest>> {
+async fn get_in(conn: &mut sqlx::AnyConnection, id: i64, reach: Reach) -> Result<Option<PresalesRequest>> {
     let mut q = Sql::new(SELECT);
     q.push(" WHERE r.id = ").bind(id);
-    if let Some(p) = partner {
-        q.push(" AND r.partner_id = ").bind(p);
-    }
+    reach.push(&mut q);
     Ok(q.query_as().fetch_optional(conn).await?)
 }
 
 /// A request of the partner `partner_id` (`None` for another partner's, as for an unknown id).
 pub async fn get_for_partner(db: &Db, partner_id: i64, id: i64) -> Result<Option<PresalesRequest>> {
     let mut conn = db.pool.acquire().await?;
-    get_in(&mut conn, id, Some(partner_id)).await
+    get_in(&mut conn, id, Reach::Partner(partner_id)).await
 }
 
-/// A request as the pre-sales team sees it: every submitted request (a draft is the
-/// partner's alone and reads as `None`).
-pub async fn get_for_team(db: &Db, id: i64) -> Result<Option<PresalesRequest>> {
+/// A request as a pre-sales engineer sees it: a submitted request of one of their teams (a
+/// draft is the partner's alone, another team's request is unknown: both read as `None`).
+pub async fn get_for_team(db: &Db, scope: TeamScope, id: i64) -> Result<Option<PresalesRequest>> {
     let mut conn = db.pool.acquire().await?;
-    Ok(get_in(&mut conn, id, None).await?.filter(|r| r.status() != Status::Brouillon))
+    get_in(&mut conn, id, Reach::Team(scope)).await
 }
 
 /// Which requests a list shows.
@@ -384,17 +434,43 @@ pub struct Listed {
     pub next_before: Option<i64>,
 }
 
-async fn list(db: &Db, partner: Option<i64>, f: &Filter, limit: i64) -> Result<Listed> {
+async fn list(db: &Db, reach: Reach, f: &Filter, limit: i64) -> Result<Listed> {
     let limit = limit.clamp(1, 200);
+    let mut conn = db.pool.acquire().await?;
     let mut q = Sql::new(SELECT);
     q.push(" WHERE r.id < ").bind(f.before.unwrap_or(i64::MAX));
-    match partner {
-        Some(p) => {
-            q.push(" AND r.partner_id = ").bind(p);
+    match reach {
+        // A member's teams read first: the condition is then a list of ids that every planner
+        // ranges over on the index `(team_id, status, id)`; the requests without a team (none
+        // once a team group exists) are added only when there are some.
+        Reach::Team(t) if !t.all => {
+            let ids: Vec<i64> = sqlx::query_scalar("SELECT group_id FROM user_group_members WHERE user_id = $1 ORDER BY group_id")
+                .bind(t.user_id)
+                .fetch_all(&mut *conn)
+                .await?;
+            // Two seeks on the team index, on either side of the drafts (which have no team yet).
+            let orphans: i64 = sqlx::query_scalar(
+                "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM presales_requests WHERE team_id IS NULL AND status < 'brouillon') \
+                 OR EXISTS (SELECT 1 FROM presales_requests WHERE team_id IS NULL AND status > 'brouillon') THEN 1 ELSE 0 END AS BIGINT)",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            q.push(" AND r.status <> 'brouillon' AND (");
+            if ids.is_empty() {
+                q.push("1 = 0");
+            } else {
+                q.push("r.team_id IN (");
+                for (i, id) in ids.iter().enumerate() {
+                    q.push(if i > 0 { ", " } else { "" }).bind(*id);
+                }
+                q.push(")");
+            }
+            if orphans == 1 {
+                q.push(" OR r.team_id IS NULL");
+            }
+            q.push(")");
         }
-        None => {
-            q.push(" AND r.status <> 'brouillon'");
-        }
+        other => other.push(&mut q),
     }
     if let Some(s) = f.status {
         q.push(" AND r.status = ").bind(s.code());
@@ -406,7 +482,7 @@ async fn list(db: &Db, partner: Option<i64>, f: &Filter, limit: i64) -> Result<L
         q.push(" AND r.partner_opportunity_id = ").bind(o);
     }
     q.push(" ORDER BY r.id DESC LIMIT ").bind(limit + 1);
-    let mut items: Vec<PresalesRequest> = q.query_as().fetch_all(&db.pool).await?;
+    let mut items: Vec<PresalesRequest> = q.query_as().fetch_all(&mut *conn).await?;
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     let next_before = if more { items.last().map(|r| r.id) } else { None };
@@ -415,21 +491,68 @@ async fn list(db: &Db, partner: Option<i64>, f: &Filter, limit: i64) -> Result<L
 
 /// The partner's requests, newest first.
 pub async fn list_for_partner(db: &Db, partner_id: i64, f: &Filter, limit: i64) -> Result<Listed> {
-    list(db, Some(partner_id), f, limit).await
+    list(db, Reach::Partner(partner_id), f, limit).await
 }
 
-/// The team's queue (every submitted request), newest first.
-pub async fn queue(db: &Db, f: &Filter, limit: i64) -> Result<Listed> {
-    list(db, None, f, limit).await
+/// The queue of the engineer's teams (their submitted requests), newest first.
+pub async fn queue(db: &Db, scope: TeamScope, f: &Filter, limit: i64) -> Result<Listed> {
+    list(db, Reach::Team(scope), f, limit).await
 }
 
-/// How many requests wait in each status of the queue.
-pub async fn queue_counts(db: &Db) -> Result<Vec<(Status, i64)>> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, COUNT(*) FROM presales_requests WHERE status <> 'brouillon' GROUP BY status")
-            .fetch_all(&db.pool)
-            .await?;
-    Ok(Status::QUEUE.into_iter().map(|s| (s, rows.iter().find(|(c, _)| c == s.code()).map(|(_, n)| *n).unwrap_or(0))).collect())
+/// Counts of the queue stop here: a status with more shows "1000+" (each count reads at most
+/// this many index entries, however many requests the team has had).
+pub const COUNT_CAP: i64 = 1000;
+
+/// How many requests of the engineer's teams are in each status of the queue, up to
+/// [`COUNT_CAP`] + 1 each: one query per status, each reading at most that many entries of the
+/// index `(team_id, status, id)` per team (the teams' ids are read first, so that every
+/// planner ranges over that index; requests without a team count for everyone).
+pub async fn queue_counts(db: &Db, scope: TeamScope) -> Result<Vec<(Status, i64)>> {
+    let mut conn = db.pool.acquire().await?;
+    let teams: Option<Vec<i64>> = if scope.all {
+        None
+    } else {
+        Some(
+            sqlx::query_scalar("SELECT group_id FROM user_group_members WHERE user_id = $1 ORDER BY group_id")
+                .bind(scope.user_id)
+                .fetch_all(&mut *conn)
+                .await?,
+        )
+    };
+    let capped = |q: &mut Sql, st: Status, teams: Option<&[i64]>| {
+        q.push("(SELECT COUNT(*) FROM (SELECT 1 FROM presales_requests r WHERE r.status = ").bind(st.code());
+        match teams {
+            None => {}
+            Some([]) => {
+                q.push(" AND r.team_id IS NULL");
+            }
+            Some(ids) => {
+                q.push(" AND r.team_id IN (");
+                for (i, id) in ids.iter().enumerate() {
+                    q.push(if i > 0 { ", " } else { "" }).bind(*id);
+                }
+                q.push(")");
+            }
+        }
+        q.push(" LIMIT ").bind(COUNT_CAP + 1).push(") c)");
+    };
+    let mut out = Vec::with_capacity(Status::QUEUE.len());
+    for st in Status::QUEUE {
+        let mut q = Sql::new("SELECT ");
+        match &teams {
+            None => capped(&mut q, st, None),
+            Some(ids) => {
+                capped(&mut q, st, Some(&[]));
+                if !ids.is_empty() {
+                    q.push(" + ");
+                    capped(&mut q, st, Some(ids));
+                }
+            }
+        }
+        let n: i64 = q.query_scalar().fetch_one(&mut *conn).await?;
+        out.push((st, n));
+    }
+    Ok(out)
 }
 
 /// Every slot proposed for a request, rounds in order.
@@ -453,7 +576,14 @@ pub async fn messages(db: &Db, request_id: i64) -> Result<Vec<Message>> {
 
 /// The accepted pre-sales slots of an engineer (or of everyone) starting in `[from, to)`: for
 /// the calendar.
-pub async fn accepted_slots(db: &Db, engineer: Option<i64>, from: Millis, to: Millis) -> Result<Vec<(PresalesRequest, Slot)>> {
+/// Only the requests of the viewer's teams are shown.
+pub async fn accepted_slots(
+    db: &Db,
+    scope: TeamScope,
+    engineer: Option<i64>,
+    from: Millis,
+    to: Millis,
+) -> Result<Vec<(PresalesRequest, Slot)>> {
     let mut q = Sql::new(
         "SELECT s.id, s.request_id, s.round, s.engineer_id, u.name AS engineer_name, s.start_at, s.end_at, s.created_at \
          FROM presales_slots s JOIN users u ON u.id = s.engineer_id JOIN presales_requests r ON r.accepted_slot_id = s.id \
@@ -468,7 +598,7 @@ pub async fn accepted_slots(db: &Db, engineer: Option<i64>, from: Millis, to: Mi
     let mut out = Vec::with_capacity(rows.len());
     let mut conn = db.pool.acquire().await?;
     for s in rows {
-        if let Some(r) = get_in(&mut conn, s.request_id, None).await? {
+        if let Some(r) = get_in(&mut conn, s.request_id, Reach::Team(scope)).await? {
             out.push((r, s));
         }
     }
@@ -495,6 +625,19 @@ pub async fn engineers(db: &Db) -> Result<Vec<(i64, String)>> {
         .bind(crate::access::Right::PresalesManage.code())
         .fetch_all(&db.pool)
         .await?)
+}
+
+/// The engineers of a request's team (all engineers when it has none), for assignment and slots.
+pub async fn team_engineers(db: &Db, team: Option<i64>) -> Result<Vec<(i64, String)>> {
+    let Some(team) = team else { return engineers(db).await };
+    Ok(sqlx::query_as(&format!(
+        "SELECT u.id, u.name FROM users u JOIN user_group_members m ON m.user_id = u.id AND m.group_id = $2 \
+         WHERE u.active = 1 AND {HAS_RIGHT} ORDER BY u.name, u.id"
+    ))
+    .bind(crate::access::Right::PresalesManage.code())
+    .bind(team)
+    .fetch_all(&db.pool)
+    .await?)
 }
 
 /// The user `u` holds the right `$1` through their role.
@@ -530,20 +673,48 @@ async fn check_input(tx: &mut Tx, partner_id: i64, input: &RequestInput) -> Resu
         errs.add("intervention_type", "error.invalid_choice");
     }
     if let Some(e) = input.preferred_engineer_id {
-        if !is_engineer(tx, e).await? {
+        if !is_engineer(tx, e, None).await? {
             errs.add("preferred_engineer_id", "error.invalid_choice");
         }
     }
     errs.into_result()
 }
 
-async fn is_engineer(tx: &mut Tx, user_id: i64) -> Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar(&format!("SELECT u.id FROM users u WHERE u.id = $2 AND u.active = 1 AND {HAS_RIGHT}"))
-        .bind(crate::access::Right::PresalesManage.code())
-        .bind(user_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+/// An active pre-sales engineer, a member of `team` when the request has one.
+async fn is_engineer(tx: &mut Tx, user_id: i64, team: Option<i64>) -> Result<bool> {
+    let mut q = Sql::new("SELECT u.id FROM users u WHERE u.id = ");
+    q.bind(user_id).push(" AND u.active = 1 AND EXISTS (SELECT 1 FROM role_rights rr WHERE rr.role_id = u.role_id AND rr.right_code = ");
+    q.bind(crate::access::Right::PresalesManage.code()).push(")");
+    if let Some(t) = team {
+        q.push(" AND EXISTS (SELECT 1 FROM user_group_members m WHERE m.user_id = u.id AND m.group_id = ").bind(t).push(")");
+    }
+    let found: Option<i64> = q.query_scalar().fetch_optional(&mut **tx).await?;
     Ok(found.is_some())
+}
+
+/// The team of a request of this intervention type: the group the setting
+/// `presales.type_teams` names for the type (`demo=Avant-vente Est; atelier=Avant-vente Ouest`),
+/// else the group named by `presales.team_group`; `None` when no such group exists.
+async fn team_for(tx: &mut Tx, intervention_type: &str) -> Result<Option<i64>> {
+    let routes = crate::settings::get_in(tx, "presales.type_teams").await?;
+    let default = crate::settings::get_in(tx, "presales.team_group").await?;
+    let mut names: Vec<String> = type_team(&routes, intervention_type).into_iter().collect();
+    names.push(default.trim().to_string());
+    for name in names.iter().filter(|n| !n.is_empty()) {
+        let g: Option<i64> = sqlx::query_scalar("SELECT id FROM user_groups WHERE name = $1").bind(name).fetch_optional(&mut **tx).await?;
+        if g.is_some() {
+            return Ok(g);
+        }
+    }
+    Ok(None)
+}
+
+/// The group name the routing setting gives an intervention type (`code=Group; code=Group`).
+pub fn type_team(routes: &str, intervention_type: &str) -> Option<String> {
+    routes.split([';', '\n']).find_map(|pair| {
+        let (code, group) = pair.split_once('=')?;
+        (code.trim() == intervention_type && !group.trim().is_empty()).then(|| group.trim().to_string())
+    })
 }
 
 /// Creates a draft (`brouillon`) from one of the partner's eligible opportunities.
@@ -575,7 +746,7 @@ pub async fn create(db: &Db, by: &By, now: Millis, input: &RequestInput) -> Resu
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    let r = get_in(&mut tx, id, None).await?.ok_or(Error::NotFound)?;
+    let r = get_in(&mut tx, id, Reach::Any).await?.ok_or(Error::NotFound)?;
     audit::created(&mut tx, actor, now, id, &r).await?;
     tx.commit().await?;
     Ok(r)
@@ -607,11 +778,7 @@ async fn add_message(tx: &mut Tx, now: Millis, id: i64, kind: &str, by: &By, bod
 /// requests: another's is `NotFound` and nothing changes.
 pub async fn act(db: &Db, by: &By, now: Millis, zone: Zone, id: i64, step: Step) -> Result<PresalesRequest> {
     let mut tx = db.begin().await?;
-    let partner = match by {
-        By::Partner { partner_id, .. } => Some(*partner_id),
-        By::Staff { .. } => None,
-    };
-    let old = get_in(&mut tx, id, partner).await?.ok_or(Error::NotFound)?;
+    let old = get_in(&mut tx, id, by.reach()).await?.ok_or(Error::NotFound)?;
     let effect = workflow::decide(old.state(), step.action(), by.workflow_actor())?;
     let actor = by.actor().clone();
     let mut message: Option<String> = None;
@@ -635,7 +802,17 @@ pub async fn act(db: &Db, by: &By, now: Millis, zone: Zone, id: i64, step: Step)
             .await?;
         }
         Step::Submit { .. } => {
-            sqlx::query("UPDATE presales_requests SET submitted_at = $1 WHERE id = $2").bind(now).bind(id).execute(&mut *tx).await?;
+            // The request enters the queue of its team (kept when one was set before).
+            let team = match old.team_id {
+                Some(t) => Some(t),
+                None => team_for(&mut tx, &old.intervention_type).await?,
+            };
+            sqlx::query("UPDATE presales_requests SET submitted_at = $1, team_id = $2 WHERE id = $3")
+                .bind(now)
+                .bind(team)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         Step::Accept => {
             // The engineer who accepts takes the request when nobody has it yet.
@@ -660,7 +837,7 @@ pub async fn act(db: &Db, by: &By, now: Millis, zone: Zone, id: i64, step: Step)
                     errs.add(format!("slot{}_engineer", i + 1), "error.required");
                     continue;
                 };
-                if s.engineer_id.is_some() && !is_engineer(&mut tx, engineer).await? {
+                if s.engineer_id.is_some() && !is_engineer(&mut tx, engineer, old.team_id).await? {
                     errs.add(format!("slot{}_engineer", i + 1), "error.invalid_choice");
                     continue;
                 }
@@ -728,7 +905,7 @@ pub async fn act(db: &Db, by: &By, now: Millis, zone: Zone, id: i64, step: Step)
             message = Some(t.clone());
         }
         Step::Assign(engineer) => {
-            if !is_engineer(&mut tx, *engineer).await? {
+            if !is_engineer(&mut tx, *engineer, old.team_id).await? {
                 return Err(Error::validation("engineer_id", "error.invalid_choice"));
             }
             sqlx::query("UPDATE presales_requests SET engineer_id = $1 WHERE id = $2").bind(*engineer).bind(id).execute(&mut *tx).await?;
@@ -741,7 +918,7 @@ pub async fn act(db: &Db, by: &By, now: Millis, zone: Zone, id: i64, step: Step)
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    let new = get_in(&mut tx, id, None).await?.ok_or(Error::NotFound)?;
+    let new = get_in(&mut tx, id, Reach::Any).await?.ok_or(Error::NotFound)?;
     let mut changes = audit::diff(&old, &new);
     changes.extend(extra);
     if let Some(m) = &message {
@@ -782,16 +959,14 @@ async fn partner_recipients(tx: &mut Tx, partner_id: i64) -> Result<Vec<Recipien
         .collect())
 }
 
-/// The pre-sales team: the group named by the setting `presales.team_group`, and the
-/// request's engineer.
+/// The pre-sales team: the request's team (its group), and the request's engineer.
 async fn team_recipients(tx: &mut Tx, r: &PresalesRequest) -> Result<Vec<Recipient>> {
     let mut out = Vec::new();
-    let name = crate::settings::get_in(tx, "presales.team_group").await?;
-    if !name.trim().is_empty() {
-        let g: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM user_groups WHERE name = $1").bind(name.trim()).fetch_optional(&mut **tx).await?;
-        out.extend(g.map(Recipient::Group));
-    }
+    let team = match r.team_id {
+        Some(t) => Some(t),
+        None => team_for(tx, &r.intervention_type).await?,
+    };
+    out.extend(team.map(Recipient::Group));
     out.extend(r.engineer_id.map(Recipient::User));
     Ok(out)
 }
@@ -932,4 +1107,63 @@ async fn invite(tx: &mut Tx, now: Millis, zone: Zone, r: &PresalesRequest, inv: 
         .await?;
     }
     Ok(())
+}
+
+/// Who an email about request `id` is from, as the request knows them: an active user of its
+/// partner who follows pre-sales requests, or an active pre-sales engineer of its team (any
+/// engineer when it has no team; every team's with `presales.all_teams`). `None`: a stranger
+/// (the email waits in quarantine).
+pub async fn reply_author(tx: &mut Tx, id: i64, email: &str) -> Result<Option<By>> {
+    if email.is_empty() {
+        return Ok(None);
+    }
+    let Some(r) = get_in(tx, id, Reach::Any).await? else { return Ok(None) };
+    let partner: Option<(i64, String, i64, i64)> = sqlx::query_as(
+        "SELECT id, name, is_admin, can_opportunities FROM partner_users \
+         WHERE partner_id = $1 AND LOWER(email) = $2 AND status = 'active' AND (can_opportunities = 1 OR is_admin = 1)",
+    )
+    .bind(r.partner_id)
+    .bind(email)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some((user_id, name, is_admin, can)) = partner {
+        let actor = Actor { id: None, name, request_id: None };
+        return Ok(Some(By::Partner { partner_id: r.partner_id, user_id, can_opportunities: can != 0, is_admin: is_admin != 0, actor }));
+    }
+    let mut q = Sql::new("SELECT u.id, u.name FROM users u WHERE LOWER(u.email) = ");
+    q.bind(email.to_string())
+        .push(" AND u.active = 1 AND EXISTS (SELECT 1 FROM role_rights rr WHERE rr.role_id = u.role_id AND rr.right_code = ");
+    q.bind(crate::access::Right::PresalesManage.code()).push(")");
+    if let Some(team) = r.team_id {
+        q.push(" AND (EXISTS (SELECT 1 FROM user_group_members m WHERE m.user_id = u.id AND m.group_id = ")
+            .bind(team)
+            .push(") OR EXISTS (SELECT 1 FROM role_rights ra WHERE ra.role_id = u.role_id AND ra.right_code = ")
+            .bind(crate::access::Right::PresalesAllTeams.code())
+            .push("))");
+    }
+    let staff: Option<(i64, String)> = q.query_as().fetch_optional(&mut **tx).await?;
+    Ok(staff.map(|(user_id, name)| By::Staff {
+        user_id,
+        presales: true,
+        all_teams: false,
+        actor: Actor { id: Some(user_id), name, request_id: None },
+    }))
+}
+
+/// Lands an email reply on request `id` in the caller's transaction (the inbound mail's): a
+/// message of its conversation (kind `email`), a history entry, and the other side told by
+/// email. The status does not change: a step is taken in Carnet, through the workflow.
+pub async fn add_reply(tx: &mut Tx, now: Millis, zone: Zone, id: i64, by: &By, body: &str) -> Result<()> {
+    let r = get_in(tx, id, Reach::Any).await?.ok_or(Error::NotFound)?;
+    let body: String = body.trim().chars().take(TEXT_MAX).collect();
+    let body = if body.is_empty() { "—".to_string() } else { body };
+    add_message(tx, now, id, "email", by, &body).await?;
+    sqlx::query("UPDATE presales_requests SET updated_at = $1 WHERE id = $2").bind(now).bind(id).execute(&mut **tx).await?;
+    let change = Change { field: "message".into(), old: None, new: Some(body.clone()) };
+    audit::record(tx, by.actor(), now, PresalesRequest::ENTITY, id, "email", &[change]).await?;
+    let side = match by {
+        By::Partner { .. } => Side::Team,
+        By::Staff { .. } => Side::Partner,
+    };
+    tell(tx, now, zone, &r, side, workflow::Event::Replied, Some(&body), by).await
 }

@@ -234,6 +234,8 @@ pub enum Event {
     Cancelled,
     Assigned,
     Edited,
+    /// An email reply landed on the request's conversation (no change of status).
+    Replied,
 }
 
 impl Event {
@@ -250,6 +252,7 @@ impl Event {
             Event::Refused => "presales_refused",
             Event::Cancelled => "presales_cancelled",
             Event::Assigned => "presales_assigned",
+            Event::Replied => "presales_replied",
             Event::Edited => return None,
         })
     }

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod customers;
 pub mod mail;
+pub mod partners;
 pub mod reports;
 pub mod sales;
 pub mod service;

@@ -263,6 +263,28 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
         ("SettingsPatch", vec![("", Keys(crate::settings::DEFS.iter().map(|d| d.key.to_string()).collect()))]),
         ("Prefs", vec![("events", Keys(crate::mail::templates::events().iter().map(|e| e.code.to_string()).collect()))]),
         ("SendForm", vec![("message", Required(summary::MESSAGE_MAX)), ("subject", Text(summary::SUBJECT_MAX))]),
+        (
+            "NewsBody",
+            vec![
+                ("title", Required(crate::partners::news::TITLE_MAX)),
+                ("summary", Required(crate::partners::news::SUMMARY_MAX)),
+                ("body", Required(crate::partners::news::BODY_MAX)),
+                ("date", Date { optional: true }),
+                ("time", Pattern(r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$", 5)),
+                ("audience", OneOf(owned(&["all", "some"]))),
+                ("partner_ids", Items(MAX_ITEMS, Box::new(Int(1, i64::MAX)))),
+            ],
+        ),
+        ("SlotBody", vec![("date", Date { optional: false }), ("start_time", Time), ("end_time", Time)]),
+        (
+            "ProposeBody",
+            vec![(
+                "slots",
+                Items(crate::presales::workflow::MAX_SLOTS, Box::new(Keys(owned(&["date", "start_time", "end_time", "engineer_id"])))),
+            )],
+        ),
+        ("QuestionBody", vec![("question", Required(crate::presales::store::TEXT_MAX))]),
+        ("ReasonBody", vec![("reason", Required(crate::presales::store::TEXT_MAX))]),
     ]
 }
 
@@ -280,6 +302,11 @@ pub fn params(lists: &[(&'static ListDef, &'static str)]) -> Vec<(Option<String>
         (Some("/api/v1/emails".into()), "status", OneOf(owned(crate::mail::STATUSES))),
         (Some("/api/v1/customers".into()), "kind", OneOf(with_empty(codes(&[cu::Kind::Person, cu::Kind::Company], cu::Kind::code)))),
         (Some("/api/v1/customers/lookup".into()), "email", Email { optional: true }),
+        (
+            Some("/api/v1/presales-requests".into()),
+            "status",
+            OneOf(with_empty(codes(&crate::presales::workflow::Status::QUEUE, crate::presales::workflow::Status::code))),
+        ),
         (Some("/api/v1/customers/lookup".into()), "phone", Phone),
         (Some("/api/v1/leads".into()), "Idempotency-Key", Pattern(r"^[\x21-\x7E]+$", crate::sales::leads::IDEMPOTENCY_KEY_MAX)),
     ];

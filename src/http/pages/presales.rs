@@ -19,7 +19,7 @@ use crate::http::form::FormPairs;
 use crate::http::AppState;
 use crate::lists::{self, ListItem};
 use crate::presales::calendar::{self, Busy, SlotTime};
-use crate::presales::store::{self, By, Filter, Message, PresalesRequest, Slot, Step};
+use crate::presales::store::{self, By, Filter, Message, PresalesRequest, Slot, Step, TeamScope};
 use crate::presales::workflow::{self, Status};
 
 /// How far ahead the team's calendar is shown when proposing slots.
@@ -27,7 +27,17 @@ const CALENDAR_DAYS: i64 = 14;
 const DAY_MS: i64 = 86_400_000;
 
 fn by(c: &Ctx) -> By {
-    By::Staff { user_id: c.p.user_id, presales: c.p.can(Right::PresalesManage), actor: c.actor() }
+    By::Staff {
+        user_id: c.p.user_id,
+        presales: c.p.can(Right::PresalesManage),
+        all_teams: c.p.can(Right::PresalesAllTeams),
+        actor: c.actor(),
+    }
+}
+
+/// The teams whose requests the staff user reaches.
+pub fn scope(c: &Ctx) -> TeamScope {
+    TeamScope { user_id: c.p.user_id, all: c.p.can(Right::PresalesAllTeams) }
 }
 
 /// Labels of the intervention types in the reader's language.
@@ -37,6 +47,55 @@ impl Types {
     pub fn label(&self, code: &str, lang: crate::i18n::Lang) -> String {
         self.0.iter().find(|t| t.code == code).map(|t| t.label(&lang).to_string()).unwrap_or_else(|| code.to_string())
     }
+}
+
+/// How many pre-sales requests an opportunity's page lists (an opportunity has a handful).
+pub const OF_OPPORTUNITY: i64 = 50;
+
+/// A pre-sales request as an opportunity's page lists it (staff and partner side alike):
+/// number, type, status, date, and the link when the reader may open it.
+pub struct PresalesRow {
+    pub number: String,
+    pub type_label: String,
+    pub status: Status,
+    /// Submitted, or created for a draft.
+    pub date: i64,
+    pub href: Option<String>,
+}
+
+impl PresalesRow {
+    pub fn rows(
+        items: Vec<PresalesRequest>,
+        types: &Types,
+        lang: crate::i18n::Lang,
+        href: impl Fn(&PresalesRequest) -> Option<String>,
+    ) -> Vec<Self> {
+        items
+            .into_iter()
+            .map(|r| PresalesRow {
+                number: r.number.clone(),
+                type_label: types.label(&r.intervention_type, lang),
+                status: r.status(),
+                date: r.submitted_at.unwrap_or(r.created_at),
+                href: href(&r),
+            })
+            .collect()
+    }
+}
+
+/// The submitted pre-sales requests of a partner opportunity the staff user can see (through
+/// the opportunity), each linked when it is one of the reader's teams' requests.
+pub async fn of_opportunity(st: &AppState, c: &Ctx, opportunity_id: i64) -> Result<Vec<PresalesRow>, HttpError> {
+    let f = Filter { opportunity_id: Some(opportunity_id), ..Default::default() };
+    let everyone = TeamScope { user_id: c.p.user_id, all: true };
+    let items = store::queue(&st.db, everyone, &f, OF_OPPORTUNITY).await?.items;
+    let reachable: Vec<i64> = if c.p.can(Right::PresalesManage) {
+        store::queue(&st.db, scope(c), &f, OF_OPPORTUNITY).await?.items.iter().map(|r| r.id).collect()
+    } else {
+        Vec::new()
+    };
+    let types = Types(lists::items(&st.db, store::TYPE_LIST, true).await?);
+    Ok(PresalesRow::rows(items, &types, c.lang(), |r| reachable.contains(&r.id).then(|| format!("/presales/{}", r.id))))
 }
 
 #[derive(Deserialize, Default)]
@@ -60,6 +119,14 @@ struct QueuePage {
 }
 
 impl QueuePage {
+    /// A status's count as shown: exact up to the cap, then "1000+".
+    fn count(&self, n: &i64) -> String {
+        if *n > store::COUNT_CAP {
+            format!("{}+", store::COUNT_CAP)
+        } else {
+            n.to_string()
+        }
+    }
     fn status_label(&self, s: &str) -> String {
         self.c.tr.t(Status::parse(s).map(Status::label_key).unwrap_or_default())
     }
@@ -78,8 +145,8 @@ pub async fn queue(State(st): State<AppState>, c: Ctx, Query(q): Query<QueueQuer
     };
     let mine = q.mine.as_deref() == Some("1");
     let f = Filter { status, engineer_id: mine.then_some(c.p.user_id), opportunity_id: None, before: q.before };
-    let listed = store::queue(&st.db, &f, store::PAGE).await?;
-    let counts = store::queue_counts(&st.db).await?;
+    let listed = store::queue(&st.db, scope(&c), &f, store::PAGE).await?;
+    let counts = store::queue_counts(&st.db, scope(&c)).await?;
     let types = Types(lists::items(&st.db, store::TYPE_LIST, true).await?);
     Ok(render(QueuePage {
         c: PageCtx::new(&c, "/presales", "presales.queue").with_notice(q.notice.as_deref()),
@@ -180,9 +247,9 @@ async fn show_page(
     form: Vec<(String, String, String, String)>,
     f: FormErrors,
 ) -> Result<Response, HttpError> {
-    let r = store::get_for_team(&st.db, id).await?.ok_or(Error::NotFound)?;
+    let r = store::get_for_team(&st.db, scope(c), id).await?.ok_or(Error::NotFound)?;
     let types = Types(lists::items(&st.db, store::TYPE_LIST, true).await?);
-    let engineers = store::engineers(&st.db).await?;
+    let engineers = store::team_engineers(&st.db, r.team_id).await?;
     let now = st.now();
     let start = c.p.zone.day_start(now) + DAY_MS;
     let ids: Vec<i64> = engineers.iter().map(|(i, _)| *i).collect();
@@ -265,7 +332,7 @@ pub async fn step(State(st): State<AppState>, c: Ctx, Path((id, name)): Path<(i6
 }
 
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
-    let r = store::get_for_team(&st.db, id).await?.ok_or(Error::NotFound)?;
+    let r = store::get_for_team(&st.db, scope(&c), id).await?.ok_or(Error::NotFound)?;
     let types = lists::items(&st.db, store::TYPE_LIST, true).await?;
     let labels = |f: &str, v: &str| match f {
         "status" | "previous_status" => Status::parse(v).map(|s| c.tr.t(s.label_key())),

@@ -608,6 +608,7 @@ struct OpportunityPage {
     o: Opportunity,
     labels: Labels,
     eligible: bool,
+    presales: Vec<crate::http::pages::presales::PresalesRow>,
 }
 
 pub async fn opportunity(
@@ -619,9 +620,10 @@ pub async fn opportunity(
     let o = store::opportunity_of(&st.db, c.u.partner_id, id).await?.ok_or(Error::NotFound)?;
     let labels = Labels::load(&st, c.tr.0).await?;
     let eligible = labels.eligible(&o.opportunity_type);
+    let presales = super::presales::of_opportunity(&st, &c, o.id).await?;
     let mut page = PartnerPage::new(&c, "/partner/opportunities", "partner.opportunity_title").with_notice(q.notice.as_deref());
     page.title = o.customer_name.clone();
-    Ok(render(OpportunityPage { c: page, o, labels, eligible }))
+    Ok(render(OpportunityPage { c: page, o, labels, eligible, presales }))
 }
 
 pub async fn edit_opportunity(State(st): State<AppState>, c: PartnerCtx, Path(id): Path<i64>) -> Result<Response, HttpError> {
@@ -853,4 +855,99 @@ pub async fn account_action(
     };
     accounts::set(&st.db, actor, now, partner_id, a.id, change).await?;
     Ok(())
+}
+
+// ------------------------------------------------------------------ account
+
+#[derive(Template)]
+#[template(path = "partner/account.html")]
+struct AccountPage {
+    c: PartnerPage,
+    email: String,
+    /// The profile form: name and language (as typed, after a refused save).
+    name: String,
+    language: String,
+    profile_errors: FormErrors,
+    errors: FormErrors,
+    password_action: &'static str,
+}
+
+async fn account_page(
+    st: &AppState,
+    c: &PartnerCtx,
+    typed: Option<(String, String)>,
+    profile_errors: FormErrors,
+    errors: FormErrors,
+    notice: Option<&str>,
+) -> Result<Response, HttpError> {
+    // The account of the session, never one named by the request.
+    let a = accounts::own(&st.db, c.u.user_id).await?.ok_or(Error::NotFound)?;
+    let status = if profile_errors.any() || errors.any() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let (name, language) = typed.unwrap_or((a.name, a.language.code().to_string()));
+    let page = AccountPage {
+        c: PartnerPage::new(c, "", "partner.account_title").with_notice(notice),
+        email: a.email,
+        name,
+        language,
+        profile_errors,
+        errors,
+        password_action: "/partner/account/password",
+    };
+    Ok(with_status(render(page), status))
+}
+
+pub async fn account(State(st): State<AppState>, c: PartnerCtx, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
+    account_page(&st, &c, None, FormErrors::none(), FormErrors::none(), q.notice.as_deref()).await
+}
+
+#[derive(Deserialize)]
+pub struct ProfileForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    language: String,
+}
+
+pub async fn update_account(State(st): State<AppState>, c: PartnerCtx, Form(f): Form<ProfileForm>) -> Result<Response, HttpError> {
+    let res = match accounts::Profile::parse(&f.name, &f.language) {
+        Ok(p) => accounts::update_profile(&st.db, &c.actor(), st.now(), c.u.user_id, &p).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(a) => {
+            // The page answers in the language just chosen.
+            let mut resp = redirect_notice("/partner/account", "notice.saved");
+            let secure = if st.config.cookies_secure() { "; Secure" } else { "" };
+            if let Ok(v) = format!("{}={}; Path=/; SameSite=Lax; Max-Age=31536000{secure}", auth::LANG_COOKIE, a.language.code()).parse() {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+            Ok(resp)
+        }
+        Err(e) => {
+            let fe = form_errors(c.tr, e)?;
+            account_page(&st, &c, Some((f.name, f.language)), fe, FormErrors::none(), None).await
+        }
+    }
+}
+
+pub async fn change_password(
+    State(st): State<AppState>,
+    c: PartnerCtx,
+    Form(f): Form<crate::http::portal::pages::PasswordForm>,
+) -> Result<Response, HttpError> {
+    let res = match f.confirmed() {
+        Err(e) => Err(e),
+        Ok(()) => {
+            // The realm's code, as the customer portal's.
+            let (current, new) = (&f.current_password, &f.new_password);
+            crate::portal::realm::PARTNER.change_password(&st.db, &c.actor(), st.now(), c.u.user_id, current, new, &c.u.session_hash).await
+        }
+    };
+    match res {
+        Ok(()) => Ok(redirect_notice("/partner/account", "notice.password_changed")),
+        Err(e) => {
+            let fe = form_errors(c.tr, e)?;
+            account_page(&st, &c, None, FormErrors::none(), fe, None).await
+        }
+    }
 }

@@ -15,7 +15,7 @@ use super::{PartnerCtx, PartnerPage};
 use crate::error::Error;
 use crate::http::error::HttpError;
 use crate::http::form::FormPairs;
-use crate::http::pages::presales::Types;
+use crate::http::pages::presales::{PresalesRow, Types, OF_OPPORTUNITY};
 use crate::http::pages::{form_error_tr, render, FormErrors};
 use crate::http::{redirect_notice, AppState};
 use crate::lists::{self, ListItem};
@@ -30,6 +30,15 @@ fn by(c: &PartnerCtx) -> By {
         is_admin: c.u.is_admin,
         actor: c.actor(),
     }
+}
+
+/// The partner's pre-sales requests of one of their opportunities (drafts included), newest
+/// first, for the opportunity's page; filtered by the partner from the session.
+pub async fn of_opportunity(st: &AppState, c: &PartnerCtx, opportunity_id: i64) -> Result<Vec<PresalesRow>, HttpError> {
+    let f = Filter { opportunity_id: Some(opportunity_id), ..Default::default() };
+    let items = store::list_for_partner(&st.db, c.u.partner_id, &f, OF_OPPORTUNITY).await?.items;
+    let types = Types(lists::items(&st.db, store::TYPE_LIST, true).await?);
+    Ok(PresalesRow::rows(items, &types, c.tr.0, |r| Some(format!("/partner/presales/{}", r.id))))
 }
 
 fn actor_kind(c: &PartnerCtx) -> workflow::Actor {

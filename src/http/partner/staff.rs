@@ -375,6 +375,7 @@ struct OpportunityPage {
     o: Opportunity,
     labels: Labels,
     eligible: bool,
+    presales: Vec<crate::http::pages::presales::PresalesRow>,
 }
 
 impl OpportunityPage {
@@ -387,9 +388,10 @@ pub async fn opportunity(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>
     let o = store::opportunity_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     let labels = Labels::load(&st, c.tr.0).await?;
     let eligible = labels.eligible(&o.opportunity_type);
+    let presales = crate::http::pages::presales::of_opportunity(&st, &c, o.id).await?;
     let mut page = PageCtx::new(&c, "/partners", "partners.opportunities_title");
     page.title = o.customer_name.clone();
-    Ok(render(OpportunityPage { c: page, o, labels, eligible }))
+    Ok(render(OpportunityPage { c: page, o, labels, eligible, presales }))
 }
 
 pub async fn opportunity_history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {

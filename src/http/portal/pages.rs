@@ -912,6 +912,7 @@ struct AccountPage {
     /// The feed's address, shown once right after it is made.
     feed_url: Option<String>,
     errors: FormErrors,
+    password_action: &'static str,
 }
 
 async fn account_page(
@@ -929,6 +930,7 @@ async fn account_page(
         has_calendar: a.has_calendar,
         feed_url,
         errors,
+        password_action: "/portal/account/password",
     })
 }
 
@@ -936,22 +938,34 @@ pub async fn account(State(st): State<AppState>, c: PortalCtx, Query(q): Query<N
     Ok(render(account_page(&st, &c, None, FormErrors::none(), q.notice.as_deref()).await?))
 }
 
+/// The password change form of an outside user's account page (customer and partner portals).
 #[derive(Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
-    current_password: String,
+    pub current_password: String,
     #[serde(default)]
-    new_password: String,
+    pub new_password: String,
     #[serde(default)]
-    confirm: String,
+    pub confirm: String,
+}
+
+impl PasswordForm {
+    /// The new password typed twice alike.
+    pub fn confirmed(&self) -> Result<(), Error> {
+        if self.new_password != self.confirm {
+            return Err(Error::validation("confirm", "error.password_mismatch"));
+        }
+        Ok(())
+    }
 }
 
 pub async fn change_password(State(st): State<AppState>, c: PortalCtx, Form(f): Form<PasswordForm>) -> Result<Response, HttpError> {
-    let res = if f.new_password != f.confirm {
-        Err(Error::validation("confirm", "error.password_mismatch"))
-    } else {
-        accounts::change_password(&st.db, &c.actor(), st.now(), c.u.account_id, &f.current_password, &f.new_password, &c.u.session_hash)
-            .await
+    let res = match f.confirmed() {
+        Err(e) => Err(e),
+        Ok(()) => {
+            accounts::change_password(&st.db, &c.actor(), st.now(), c.u.account_id, &f.current_password, &f.new_password, &c.u.session_hash)
+                .await
+        }
     };
     match res {
         Ok(()) => Ok(redirect_notice("/portal/account", "notice.password_changed")),

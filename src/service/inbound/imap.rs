@@ -103,7 +103,7 @@ pub async fn poll(
             continue;
         };
         match take(db, storage, clock.now_ms(), &policy, &raw).await {
-            Ok(Outcome::Landed { .. }) => landed += 1,
+            Ok(Outcome::Landed { .. } | Outcome::LandedPresales { .. }) => landed += 1,
             Ok(Outcome::Quarantined(_)) => held += 1,
             Ok(Outcome::Ignored(_)) => ignored += 1,
             Ok(Outcome::Duplicate) => duplicate += 1,

@@ -76,6 +76,8 @@ fn step(rule: &str, found: &str, detail: impl Into<String>) -> Step {
 pub enum Outcome {
     /// Added to a request's conversation, by `rule`.
     Landed { request_id: i64, rule: &'static str },
+    /// Added to a pre-sales request's conversation (a reply to one of its emails), by `rule`.
+    LandedPresales { presales_request_id: i64, rule: &'static str },
     /// Kept for a person to decide, with the reason's key.
     Quarantined(&'static str),
     /// An auto-reply, bounce or loop: recorded, never a message, never answered.
@@ -225,6 +227,56 @@ async fn request_ref(tx: &mut Tx, id: i64) -> Result<Option<(String, i64)>> {
     Ok(sqlx::query_as("SELECT number, customer_id FROM service_requests WHERE id = $1").bind(id).fetch_optional(&mut **tx).await?)
 }
 
+/// The record of `entity` type whose email the message answers (its `In-Reply-To` or
+/// `References` name a Message-ID Carnet sent about it), the latest when several.
+async fn thread_hit(tx: &mut Tx, mail: &Mail, entity: &str) -> Result<Option<i64>> {
+    let ids: Vec<String> = mail.thread_ids.iter().map(|i| format!("<{}>", i.trim().trim_matches(['<', '>']))).collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut q = crate::db::Sql::new("SELECT entity_id FROM emails WHERE entity_type = ");
+    q.bind(entity.to_string()).push(" AND message_id IN (");
+    for (i, id) in ids.iter().take(50).enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(id.clone());
+    }
+    q.push(") ORDER BY id DESC LIMIT 1");
+    Ok(q.query_scalar().fetch_optional(&mut **tx).await?)
+}
+
+async fn presales_number(tx: &mut Tx, id: i64) -> Result<String> {
+    let n: Option<String> =
+        sqlx::query_scalar("SELECT number FROM presales_requests WHERE id = $1").bind(id).fetch_optional(&mut **tx).await?;
+    Ok(n.unwrap_or_default())
+}
+
+/// Rules (1) and (2) for pre-sales requests: the request a reply token or a referenced
+/// Message-ID of its emails points to (a pre-sales request has no number to look for in the
+/// subject).
+async fn presales_thread(tx: &mut Tx, mail: &Mail, trace: &mut Vec<Step>) -> Result<Option<(i64, &'static str)>> {
+    const ENTITY: &str = "presales_request";
+    for t in mail.recipients.iter().filter_map(|r| token_of(r)) {
+        let row: Option<i64> = sqlx::query_scalar("SELECT entity_id FROM mail_threads WHERE token = $1 AND entity_type = $2")
+            .bind(t)
+            .bind(ENTITY)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(id) = row {
+            trace.push(step("token", "presales", presales_number(tx, id).await?));
+            return Ok(Some((id, "token")));
+        }
+    }
+    match thread_hit(tx, mail, ENTITY).await? {
+        Some(id) => {
+            trace.push(step("thread", "presales", presales_number(tx, id).await?));
+            Ok(Some((id, "thread")))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Rules (1) and (2): the request a reply token or a referenced Message-ID points to.
 async fn by_token_and_thread(tx: &mut Tx, mail: &Mail, trace: &mut Vec<Step>) -> Result<Option<(i64, &'static str)>> {
     let tokens: Vec<&str> = mail.recipients.iter().filter_map(|r| token_of(r)).collect();
@@ -246,21 +298,11 @@ async fn by_token_and_thread(tx: &mut Tx, mail: &Mail, trace: &mut Vec<Step>) ->
         (None, true) => trace.push(step("token", "none", "")),
         (None, false) => trace.push(step("token", "unknown", tokens.join(", "))),
     }
-    let ids: Vec<String> = mail.thread_ids.iter().map(|i| format!("<{}>", i.trim().trim_matches(['<', '>']))).collect();
-    if ids.is_empty() {
+    if mail.thread_ids.is_empty() {
         trace.push(step("thread", "none", ""));
         return Ok(None);
     }
-    let mut q = crate::db::Sql::new("SELECT entity_id FROM emails WHERE entity_type = 'service_request' AND message_id IN (");
-    for (i, id) in ids.iter().take(50).enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(id.clone());
-    }
-    q.push(") ORDER BY id DESC LIMIT 1");
-    let hit: Option<i64> = q.query_scalar().fetch_optional(&mut **tx).await?;
-    match hit {
+    match thread_hit(tx, mail, "service_request").await? {
         Some(id) => {
             let number = request_ref(tx, id).await?.map(|r| r.0).unwrap_or_default();
             trace.push(step("thread", "request", number));
@@ -376,20 +418,24 @@ async fn take_in(
     };
     let mut trace = Vec::new();
     let outcome = decide(&mut tx, storage, now, policy, raw, mail, row, recent, &mut trace, written).await?;
-    let (status, rule, reason, request_id) = match &outcome {
-        Outcome::Landed { request_id, rule } => ("landed", Some(*rule), None, Some(*request_id)),
-        Outcome::Quarantined(r) => ("quarantined", None, Some(*r), None),
-        Outcome::Ignored(r) => ("ignored", None, Some(*r), None),
-        Outcome::Duplicate => ("ignored", None, None, None),
+    let (status, rule, reason, request_id, presales_id) = match &outcome {
+        Outcome::Landed { request_id, rule } => ("landed", Some(*rule), None, Some(*request_id), None),
+        Outcome::LandedPresales { presales_request_id, rule } => ("landed", Some(*rule), None, None, Some(*presales_request_id)),
+        Outcome::Quarantined(r) => ("quarantined", None, Some(*r), None, None),
+        Outcome::Ignored(r) => ("ignored", None, Some(*r), None, None),
+        Outcome::Duplicate => ("ignored", None, None, None, None),
     };
-    sqlx::query("UPDATE inbound_emails SET status = $1, rule = $2, reason = $3, trace = $4, request_id = $5, raw = $6 WHERE id = $7")
-        .bind(status)
-        .bind(rule)
-        .bind(reason)
-        .bind(serde_json::to_string(&trace).unwrap_or_else(|_| "[]".into()))
-        .bind(request_id)
-        .bind((status == "quarantined").then(|| raw.to_vec()))
-        .bind(row)
+    sqlx::query(
+        "UPDATE inbound_emails SET status = $1, rule = $2, reason = $3, trace = $4, request_id = $5, raw = $6, presales_request_id = $7 WHERE id = $8",
+    )
+    .bind(status)
+    .bind(rule)
+    .bind(reason)
+    .bind(serde_json::to_string(&trace).unwrap_or_else(|_| "[]".into()))
+    .bind(request_id)
+    .bind((status == "quarantined").then(|| raw.to_vec()))
+    .bind(presales_id)
+    .bind(row)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -424,6 +470,22 @@ async fn decide(
     if let Some(r) = reason {
         trace.push(step("loop", r, mail.from_email.clone()));
         return Ok(Outcome::Ignored(r));
+    }
+    // A reply to a pre-sales request's email: its conversation, from one of its two sides only.
+    if let Some((id, rule)) = presales_thread(tx, mail, trace).await? {
+        return match crate::presales::store::reply_author(tx, id, &mail.from_email).await? {
+            Some(by) => {
+                let side = if matches!(by, crate::presales::store::By::Partner { .. }) { "partner" } else { "staff" };
+                trace.push(step("sender", side, mail.from_email.clone()));
+                let zone = crate::clock::Zone::parse(&crate::settings::get_in(tx, "ui.timezone").await?).unwrap_or_default();
+                crate::presales::store::add_reply(tx, now, zone, id, &by, &mail.body).await?;
+                Ok(Outcome::LandedPresales { presales_request_id: id, rule })
+            }
+            None => {
+                trace.push(step("sender", "unknown", mail.from_email.clone()));
+                Ok(Outcome::Quarantined("unknown_sender"))
+            }
+        };
     }
     let actor = Actor::system();
     if let Some((id, rule)) = by_token_and_thread(tx, mail, trace).await? {

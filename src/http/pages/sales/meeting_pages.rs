@@ -328,8 +328,10 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
     // The accepted pre-sales slots: a user's own, or everyone's on the calendar of all.
     let presales: Vec<PresalesItem> = match of {
         _ if !c.p.can(crate::access::Right::PresalesManage) => Vec::new(),
-        CalendarOf::User(u) => crate::presales::store::accepted_slots(&st.db, Some(u), from, to).await?,
-        CalendarOf::All => crate::presales::store::accepted_slots(&st.db, None, from, to).await?,
+        CalendarOf::User(u) => {
+            crate::presales::store::accepted_slots(&st.db, crate::http::pages::presales::scope(&c), Some(u), from, to).await?
+        }
+        CalendarOf::All => crate::presales::store::accepted_slots(&st.db, crate::http::pages::presales::scope(&c), None, from, to).await?,
         CalendarOf::Branch(_) => Vec::new(),
     }
     .into_iter()
