@@ -357,7 +357,7 @@ pub async fn take(db: &Db, storage: &Storage, now: Millis, policy: &Policy, raw:
     let res = take_in(db, storage, now, policy, raw, &mail, &mut written).await;
     let res = cleanup(storage, &written, res).await;
     let outcome = match &res {
-        Ok(Outcome::Landed { .. }) => "landed",
+        Ok(Outcome::Landed { .. }) | Ok(Outcome::LandedPresales { .. }) => "landed",
         Ok(Outcome::Quarantined(_)) => "quarantined",
         Ok(Outcome::Ignored(_)) => "ignored",
         Ok(Outcome::Duplicate) => "duplicate",
