@@ -64,6 +64,33 @@ fn statements(sql: &str) -> impl Iterator<Item = &str> {
     sql.split(";\n").map(str::trim).filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
 }
 
+/// The tables a migration's statements rewrite, scan or index (`UPDATE t`, `ALTER TABLE t`,
+/// `CREATE [UNIQUE] INDEX … ON t`), each once, in order: those it warns about when large.
+fn touched_tables(sql: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for stmt in statements(sql) {
+        let code: String = stmt.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join(" ");
+        let words: Vec<&str> = code.split_whitespace().collect();
+        let upper = |i: usize| words.get(i).map(|w| w.to_ascii_uppercase()).unwrap_or_default();
+        let table = match (upper(0).as_str(), upper(1).as_str()) {
+            ("UPDATE", _) => words.get(1).copied(),
+            ("ALTER", "TABLE") => words.get(2).copied(),
+            ("CREATE", "INDEX") | ("CREATE", "UNIQUE") => words.iter().position(|w| w.eq_ignore_ascii_case("ON")).and_then(|i| words.get(i + 1).copied()),
+            _ => None,
+        };
+        if let Some(t) = table.map(|t| t.split('(').next().unwrap_or(t).to_string()).filter(|t| !t.is_empty()) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// A table past this many rows makes a migration say so before it starts, and report each
+/// statement as it completes.
+const LARGE_TABLE_ROWS: i64 = 100_000;
+
 /// Applies every migration not yet applied. Returns how many were applied.
 pub async fn migrate(db: &Db, now_ms: i64) -> Result<usize, DbError> {
     migrate_to(db, now_ms, None).await
@@ -104,6 +131,20 @@ async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any
     }
     let mut count = 0;
     for m in MIGRATIONS.iter().filter(|m| m.version <= up_to && !applied.contains(&m.version)) {
+        let rendered = render(m.sql, backend);
+        // Before the transaction (a table the migration creates does not exist yet, and a
+        // failed statement would end a PostgreSQL transaction): the large tables it rewrites.
+        let mut large = Vec::new();
+        for t in touched_tables(&rendered) {
+            if let Ok(n) = sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {t}")).fetch_one(&mut **conn).await {
+                if n >= LARGE_TABLE_ROWS {
+                    large.push(format!("{t} ({n} rows)"));
+                }
+            }
+        }
+        if !large.is_empty() {
+            tracing::warn!(version = m.version, name = m.name, tables = %large.join(", "), "this migration rewrites large tables and may take a while");
+        }
         let begin = match backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -121,12 +162,21 @@ async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any
         // log tells which one it is (and, after, how long it took).
         tracing::info!(version = m.version, name = m.name, "applying migration");
         let started = std::time::Instant::now();
-        let rendered = render(m.sql, backend);
         let mut failed = None;
-        for stmt in statements(&rendered) {
+        let total = statements(&rendered).count();
+        for (i, stmt) in statements(&rendered).enumerate() {
             if let Err(e) = conn.execute(stmt).await {
                 failed = Some(e);
                 break;
+            }
+            if !large.is_empty() {
+                tracing::info!(
+                    version = m.version,
+                    step = i + 1,
+                    of = total,
+                    ms = started.elapsed().as_millis() as u64,
+                    "migration in progress"
+                );
             }
         }
         if failed.is_none() {
@@ -154,6 +204,15 @@ async fn apply(backend: Backend, conn: &mut sqlx::pool::PoolConnection<sqlx::Any
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_tables_are_found_in_what_a_migration_rewrites() {
+        let sql = render(include_str!("../../migrations/0024_reports.sql"), Backend::Postgres);
+        let t = touched_tables(&sql);
+        assert_eq!(t, ["opportunities", "leads", "value_lists", "value_list_items", "service_requests"]);
+        assert_eq!(touched_tables("CREATE UNIQUE INDEX x ON customers(email);\nUPDATE users SET a = 1;\n"), ["customers", "users"]);
+        assert!(touched_tables("CREATE TABLE t (id BIGINT);\n-- UPDATE nothing\n").is_empty());
+    }
 
     #[test]
     fn versions_increase_and_may_have_gaps() {
