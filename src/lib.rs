@@ -26,6 +26,7 @@ pub mod portal;
 pub mod presales;
 pub mod reports;
 pub mod sales;
+pub mod global_search;
 pub mod search;
 pub mod service;
 pub mod settings;

@@ -208,6 +208,7 @@ pub fn api_lists() -> Vec<(&'static crate::http::listing::ListDef, &'static str)
         api::service::list_documents, api::service::upload_document, api::service::download_document, api::service::delete_document,
         api::service::summary_pdf, api::service::send_email,
         api::reports::sales, api::reports::service,
+        api::search::search,
     )
 )]
 pub struct ApiDoc;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod customers;
 pub mod mail;
 pub mod reports;
+pub mod search;
 pub mod sales;
 pub mod service;
 pub mod tokens;
