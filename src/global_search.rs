@@ -201,7 +201,11 @@ pub async fn search(db: &Db, vis: &Visibility, allowed: Allowed, q: &Query) -> R
             .map(|c| Hit {
                 id: c.id,
                 title: c.name,
-                detail: [c.customer_name, c.email.unwrap_or_default()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" · "),
+                detail: [c.customer_name, c.email.unwrap_or_default()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" · "),
                 href: format!("/customers/{}#contact-{}", c.customer_id, c.id),
             })
             .collect();

@@ -388,7 +388,9 @@ async fn top_search(b: &Browser, app: &TestApp) {
     demo_login(b, "camille.fortin@carnet.demo").await;
     open(b, "/service/requests").await;
     // A request of her unit, and its number's sequence as she would type it ("123").
-    let first = b.exec("const a = document.querySelector('#requests-table tbody td a'); return [a.getAttribute('href'), a.textContent.trim()];").await;
+    let first = b
+        .exec("const a = document.querySelector('#requests-table tbody td a'); return [a.getAttribute('href'), a.textContent.trim()];")
+        .await;
     let (href, number) = (first[0].as_str().unwrap().to_string(), first[1].as_str().unwrap().to_string());
     let short = number.rsplit('-').next().unwrap().trim_start_matches('0').to_string();
     open(b, "/").await;
@@ -433,6 +435,12 @@ async fn search_layout(b: &Browser, _app: &TestApp) {
     demo_login(b, "admin@carnet.demo").await;
     open(b, "/customers").await;
     topbar_fits(b, "1280 px").await;
+    // On a wide screen the navigation keeps all its sections in view beside the search box.
+    let nav = b.exec("const n = document.querySelector('.mainnav'); const s = document.querySelector('.topsearch').getBoundingClientRect();\
+        const last = [...n.querySelectorAll('a')].pop().getBoundingClientRect(); return [n.scrollWidth - n.clientWidth, s.left - last.right];").await;
+    assert!(nav[0].as_i64().unwrap() <= 1, "the navigation overflows: {nav}");
+    assert!(nav[1].as_f64().unwrap() >= 0.0, "the search box covers the navigation: {nav}");
+    b.screenshot("search-wide-rest").await;
     b.find("#topsearch-q").await.click().await;
     b.find("#topsearch-q").await.send_keys("a").await;
     b.find("#topsearch-pop [role=option]").await;

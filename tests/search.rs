@@ -85,8 +85,10 @@ async fn world(app: &TestApp) -> World {
     let contact = |first: &str| json!({"first_name": first, "last_name": "Zarkovski", "email": "z@exemple.fr"});
     let contact_alpha = created(&admin, &format!("/api/v1/customers/{alpha}/contacts"), contact("Nadia")).await;
     let contact_far = created(&admin, &format!("/api/v1/customers/{far}/contacts"), contact("Noé")).await;
-    let req_alpha = created(&admin, "/api/v1/service-requests", json!({"customer_id": alpha, "request_type": "panne", "branch_id": laval})).await;
-    let req_far = created(&admin, "/api/v1/service-requests", json!({"customer_id": far, "request_type": "panne", "branch_id": longueuil})).await;
+    let req_alpha =
+        created(&admin, "/api/v1/service-requests", json!({"customer_id": alpha, "request_type": "panne", "branch_id": laval})).await;
+    let req_far =
+        created(&admin, "/api/v1/service-requests", json!({"customer_id": far, "request_type": "panne", "branch_id": longueuil})).await;
     let number = |id: i64| {
         let admin = &admin;
         async move { admin.get(&format!("/api/v1/service-requests/{id}")).await.1["number"].as_str().unwrap().to_string() }

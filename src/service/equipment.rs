@@ -379,8 +379,10 @@ pub async fn by_serial(db: &Db, vis: &crate::access::Visibility, prefix: &str, l
          (SELECT MAX(r.id) FROM request_equipment l JOIN service_requests r ON r.id = l.request_id WHERE l.equipment_id = e.id AND ",
     );
     s.append(visible.clone());
-    s.push(") AS request_id, (SELECT r.number FROM service_requests r WHERE r.id = (SELECT MAX(r.id) FROM request_equipment l \
-         JOIN service_requests r ON r.id = l.request_id WHERE l.equipment_id = e.id AND ");
+    s.push(
+        ") AS request_id, (SELECT r.number FROM service_requests r WHERE r.id = (SELECT MAX(r.id) FROM request_equipment l \
+         JOIN service_requests r ON r.id = l.request_id WHERE l.equipment_id = e.id AND ",
+    );
     s.append(visible);
     s.push(")) AS request_number FROM equipment e JOIN customers c ON c.id = e.customer_id WHERE ");
     s.push(col).push(" >= ").bind(prefix.to_string()).push(" AND ").push(col).push(" < ").bind(format!("{prefix}\u{10FFFF}"));

@@ -294,17 +294,20 @@ pub async fn by_number(db: &Db, vis: &Visibility, year: Option<i32>, seq: i64, l
     let years: Vec<i32> = match year {
         Some(y) => vec![y],
         None => {
-            let ys: Vec<i64> = sqlx::query_scalar("SELECT year FROM number_counters WHERE name = 'DEM' AND last >= $1 ORDER BY year DESC LIMIT 50")
-                .bind(seq)
-                .fetch_all(&db.pool)
-                .await?;
+            let ys: Vec<i64> =
+                sqlx::query_scalar("SELECT year FROM number_counters WHERE name = 'DEM' AND last >= $1 ORDER BY year DESC LIMIT 50")
+                    .bind(seq)
+                    .fetch_all(&db.pool)
+                    .await?;
             ys.into_iter().filter_map(|y| i32::try_from(y).ok()).collect()
         }
     };
     if years.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q = Sql::new("SELECT r.id, r.number, c.display_name FROM service_requests r JOIN customers c ON c.id = r.customer_id WHERE r.number IN (");
+    let mut q = Sql::new(
+        "SELECT r.id, r.number, c.display_name FROM service_requests r JOIN customers c ON c.id = r.customer_id WHERE r.number IN (",
+    );
     for (i, y) in years.iter().enumerate() {
         if i > 0 {
             q.push(", ");

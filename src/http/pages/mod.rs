@@ -10,8 +10,8 @@ pub mod imports;
 pub mod inbound;
 pub mod presales;
 pub mod reports;
-pub mod search;
 pub mod sales;
+pub mod search;
 pub mod service;
 pub mod two_factor;
 
