@@ -228,3 +228,18 @@
     input.select();
   });
 })();
+// `n` opens the page's own "new" action (its header's primary button leading to …/new: a new
+// customer, opportunity, lead), except when typing in a field.
+(function () {
+  "use strict";
+  var link = document.querySelector(".page-header a.btn-primary[href$='/new']");
+  if (!link) return;
+  link.setAttribute("aria-keyshortcuts", "n");
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "n" || ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
+    var t = ev.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(t.tagName))) return;
+    ev.preventDefault();
+    window.location.href = link.getAttribute("href");
+  });
+})();

@@ -422,6 +422,13 @@ async fn top_search(b: &Browser, app: &TestApp) {
     wait_path(b, "/search").await;
     assert_ok(b, "the search page").await;
     assert!(count(b, ".gsearch-section").await > 0, "the page shows the results");
+    // `n` on a list opens its "new" form; typed in a field, it is only a letter.
+    open(b, "/customers").await;
+    b.find("#q").await.send_keys("n").await;
+    assert_eq!(b.path_only().await, "/customers", "n typed in a field");
+    b.exec("document.activeElement.blur(); document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'n', bubbles: true})); return true;").await;
+    wait_path(b, "/customers/new").await;
+    assert_ok(b, "n for a new customer").await;
     let _ = app;
 }
 
