@@ -426,7 +426,10 @@ async fn top_search(b: &Browser, app: &TestApp) {
     open(b, "/customers").await;
     b.find("#q").await.send_keys("n").await;
     assert_eq!(b.path_only().await, "/customers", "n typed in a field");
-    b.exec("document.activeElement.blur(); document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'n', bubbles: true})); return true;").await;
+    b.exec(
+        "document.activeElement.blur(); document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'n', bubbles: true})); return true;",
+    )
+    .await;
     wait_path(b, "/customers/new").await;
     assert_ok(b, "n for a new customer").await;
     let _ = app;

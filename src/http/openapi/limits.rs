@@ -281,6 +281,7 @@ pub fn params(lists: &[(&'static ListDef, &'static str)]) -> Vec<(Option<String>
         (Some("/api/v1/customers".into()), "kind", OneOf(with_empty(codes(&[cu::Kind::Person, cu::Kind::Company], cu::Kind::code)))),
         (Some("/api/v1/customers/lookup".into()), "email", Email { optional: true }),
         (Some("/api/v1/customers/lookup".into()), "phone", Phone),
+        (Some("/api/v1/search".into()), "q", Text(crate::global_search::QUERY_MAX)),
         (Some("/api/v1/leads".into()), "Idempotency-Key", Pattern(r"^[\x21-\x7E]+$", crate::sales::leads::IDEMPOTENCY_KEY_MAX)),
     ];
     for (def, base) in lists {
