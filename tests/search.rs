@@ -48,6 +48,7 @@ fn urlencode(s: &str) -> String {
 }
 
 struct World {
+    admin: i64,
     rep: i64,
     agent: i64,
     alpha: i64,
@@ -69,8 +70,8 @@ async fn world(app: &TestApp) -> World {
     let laval = app.unit("Succursale Laval", "branch", Some(co)).await;
     let longueuil = app.unit("Succursale Longueuil", "branch", Some(co)).await;
     let service_laval = app.unit("Service Laval", "team", Some(laval)).await;
-    let admin = app.user("admin@t.fr", "administrateur", None).await;
-    let admin = app.api(&app.token_for(admin).await);
+    let admin_id = app.user("admin@t.fr", "administrateur", None).await;
+    let admin = app.api(&app.token_for(admin_id).await);
     let rep = app.user("rep@t.fr", "representant", Some(laval)).await;
     let rep2 = app.user("rep2@t.fr", "representant", Some(laval)).await;
     let agent = app.user("agent@t.fr", "agent_support", Some(service_laval)).await;
@@ -99,6 +100,7 @@ async fn world(app: &TestApp) -> World {
     linked(&admin, req_alpha, eq_alpha).await;
     linked(&admin, req_far, eq_far).await;
     World {
+        admin: admin_id,
         rep,
         agent,
         alpha,
@@ -220,6 +222,30 @@ async fn bad_and_empty_queries() {
         assert!(html.contains("id=\"search-empty\"") && html.contains("numéro de série"), "says what can be searched");
         let (_, html) = sess.get_text("/search?q=zzzzzz").await;
         assert!(html.contains("id=\"search-none\""), "{html}");
+        // Names are text: a customer's name with markup is shown escaped (page and dropdown).
+        let admin = app.api(&app.token_for(w.admin).await);
+        assert!(found(&search(&admin, "quillon script").await, "customers").contains(&w.far));
+        let a = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        for path in ["/search?q=quillon+script", "/search?q=quillon+script&part=1"] {
+            let (_, html) = a.get_text(path).await;
+            assert!(
+                html.contains("Quillon &lt;script&gt;alert(1)&lt;/script&gt;") || html.contains("Quillon &#60;script&#62;"),
+                "{path}: {html}"
+            );
+            assert!(!html.contains("<script>alert"), "{path}");
+        }
+        // More than 8 of a kind: the first 8 and a link to the whole list.
+        for i in 0..9 {
+            created(&admin, "/api/v1/customers", json!({"kind": "company", "company_name": format!("Vorpal {i}")})).await;
+        }
+        let v = search(&admin, "vorpal").await;
+        let g = &v["groups"][0];
+        assert_eq!(
+            (g["kind"].as_str(), g["hits"].as_array().unwrap().len(), g["more"].as_bool()),
+            (Some("customers"), 8, Some(true)),
+            "{v}"
+        );
+        assert_eq!(g["all_href"], "/customers?q=vorpal");
         // The search box is in the top bar of every staff page.
         let (_, html) = sess.get_text("/").await;
         assert!(html.contains("id=\"topsearch-q\"") && html.contains("role=\"combobox\""));
