@@ -13,6 +13,7 @@ pub mod db;
 pub mod demo;
 pub mod email;
 pub mod error;
+pub mod global_search;
 pub mod http;
 pub mod i18n;
 pub mod identity;

@@ -154,3 +154,93 @@
     });
   });
 })();
+// The top bar's global search: results in a dropdown as the user types (the fragment of
+// /search?part=1, 200 ms after the last key), a combobox over a listbox: arrows move, Enter
+// opens the record (or the search page), Escape closes. `/` focuses the field from anywhere
+// but a text field. Without this file the form submits to /search.
+(function () {
+  "use strict";
+  var input = document.getElementById("topsearch-q");
+  var pop = document.getElementById("topsearch-pop");
+  if (!input || !pop) return;
+  var form = input.form;
+  var timer = null, seq = 0, active = -1;
+  function options() { return Array.prototype.slice.call(pop.querySelectorAll("[role=option]")); }
+  function close() {
+    pop.hidden = true;
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
+    active = -1;
+  }
+  function select(i) {
+    var opts = options();
+    if (!opts.length) return;
+    active = (i + opts.length) % opts.length;
+    opts.forEach(function (o, j) { o.setAttribute("aria-selected", j === active ? "true" : "false"); });
+    input.setAttribute("aria-activedescendant", opts[active].id);
+    opts[active].scrollIntoView({ block: "nearest" });
+  }
+  function fetchResults() {
+    var q = input.value.trim();
+    if (!q || !window.fetch) { close(); return; }
+    var mine = ++seq;
+    fetch(form.action + "?part=1&q=" + encodeURIComponent(q), { credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        if (mine !== seq || document.activeElement !== input) return;
+        pop.innerHTML = html;
+        active = -1;
+        input.removeAttribute("aria-activedescendant");
+        pop.hidden = false;
+        input.setAttribute("aria-expanded", "true");
+      })
+      .catch(close);
+  }
+  input.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(fetchResults, 200);
+  });
+  input.addEventListener("keydown", function (ev) {
+    if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+      if (pop.hidden) { fetchResults(); return; }
+      ev.preventDefault();
+      select(active + (ev.key === "ArrowDown" ? 1 : -1));
+    } else if (ev.key === "Enter") {
+      var opts = options();
+      // The highlighted result, else the only record found; otherwise the form submits.
+      var hits = opts.filter(function (o) { return !o.classList.contains("gsearch-all"); });
+      var target = active >= 0 ? opts[active] : (!pop.hidden && hits.length === 1 ? hits[0] : null);
+      if (target) { ev.preventDefault(); window.location.href = target.getAttribute("href"); }
+    } else if (ev.key === "Escape") {
+      if (!pop.hidden) { ev.preventDefault(); close(); } else { input.value = ""; }
+    }
+  });
+  input.addEventListener("blur", function () {
+    // After a click on a result (mousedown keeps the focus, see below).
+    setTimeout(function () { if (document.activeElement !== input) close(); }, 150);
+  });
+  pop.addEventListener("mousedown", function (ev) { ev.preventDefault(); });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "/" || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    var t = ev.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    ev.preventDefault();
+    input.focus();
+    input.select();
+  });
+})();
+// `n` opens the page's own "new" action (its header's primary button leading to …/new: a new
+// customer, opportunity, lead), except when typing in a field.
+(function () {
+  "use strict";
+  var link = document.querySelector(".page-header a.btn-primary[href$='/new']");
+  if (!link) return;
+  link.setAttribute("aria-keyshortcuts", "n");
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "n" || ev.ctrlKey || ev.metaKey || ev.altKey || ev.defaultPrevented) return;
+    var t = ev.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(t.tagName))) return;
+    ev.preventDefault();
+    window.location.href = link.getAttribute("href");
+  });
+})();

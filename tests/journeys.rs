@@ -352,3 +352,118 @@ async fn administrator(b: &Browser, app: &TestApp) {
     assert!(b.text("#status-badge").await.contains("Vendu"), "the new label shows");
     b.screenshot("journey-admin").await;
 }
+
+// ---------------------------------------------------------------- the global search
+
+/// Waits until the browser shows a path starting with `prefix`.
+async fn wait_path(b: &Browser, prefix: &str) -> String {
+    for _ in 0..100 {
+        let p = b.path_only().await;
+        if p.starts_with(prefix) && b.exec("return document.readyState === 'complete';").await == json!(true) {
+            return p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("never reached {prefix}: {}", b.path().await);
+}
+
+/// The top bar fits the window: nothing sticks out on the right.
+async fn topbar_fits(b: &Browser, what: &str) {
+    let overflow = b
+        .exec(
+            "const w = document.documentElement.clientWidth; const out = [];\
+             for (const e of document.querySelectorAll('.topbar .brand, .topbar .topsearch, .topbar .usermenu, .topsearch-pop:not([hidden])')) {\
+               const r = e.getBoundingClientRect(); if (r.right > w + 1 || r.left < -1) out.push(e.className + ' ' + r.left + '-' + r.right); }\
+             if (document.documentElement.scrollWidth > w + 1) out.push('page ' + document.documentElement.scrollWidth);\
+             return out;",
+        )
+        .await;
+    assert_eq!(overflow, json!([]), "{what}: the top bar overflows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_support_agent_finds_a_request_from_the_top_bar_search() {
+    with_demo(|b, app| Box::pin(top_search(b, app))).await;
+}
+
+async fn top_search(b: &Browser, app: &TestApp) {
+    demo_login(b, "camille.fortin@carnet.demo").await;
+    open(b, "/service/requests").await;
+    // A request of her unit, and its number's sequence as she would type it ("123").
+    let first = b
+        .exec("const a = document.querySelector('#requests-table tbody td a'); return [a.getAttribute('href'), a.textContent.trim()];")
+        .await;
+    let (href, number) = (first[0].as_str().unwrap().to_string(), first[1].as_str().unwrap().to_string());
+    let short = number.rsplit('-').next().unwrap().trim_start_matches('0').to_string();
+    open(b, "/").await;
+    // `/` focuses the search from the page; typed in a field it is only a character.
+    b.exec("document.body.dispatchEvent(new KeyboardEvent('keydown', {key: '/', bubbles: true})); return true;").await;
+    assert_eq!(b.exec("return document.activeElement.id;").await, json!("topsearch-q"), "/ focuses the search");
+    let input = b.find("#topsearch-q").await;
+    input.send_keys(&short).await;
+    // The dropdown lists the request (after the debounce), as a listbox the field controls.
+    let option = format!("#topsearch-pop [role=option][href='{href}']");
+    b.find(&option).await;
+    assert_eq!(b.find("#topsearch-q").await.prop("ariaExpanded").await, "true");
+    assert!(b.text("#topsearch-pop").await.contains(&number), "the number is shown");
+    // Arrow down to the first result (requests come first), Enter opens it.
+    input.send_keys("\u{E015}").await;
+    let active = b.exec("return document.getElementById('topsearch-q').getAttribute('aria-activedescendant');").await;
+    assert!(active.as_str().is_some_and(|s| s.starts_with("gs-requests-")), "{active}");
+    input.send_keys("\u{E007}").await;
+    wait_path(b, "/service/requests/").await;
+    assert_ok(b, "the request from the search").await;
+    assert_eq!(b.path_only().await, href, "Enter opened the request");
+    // Escape closes the dropdown; without a choice, Enter submits the form to /search.
+    let input = b.find("#topsearch-q").await;
+    input.send_keys("boulang").await;
+    b.find("#topsearch-pop [role=option]").await;
+    input.send_keys("\u{E00C}").await;
+    assert_eq!(b.exec("return document.getElementById('topsearch-pop').hidden;").await, json!(true), "Escape closes");
+    input.send_keys("\u{E007}").await;
+    wait_path(b, "/search").await;
+    assert_ok(b, "the search page").await;
+    assert!(count(b, ".gsearch-section").await > 0, "the page shows the results");
+    // `n` on a list opens its "new" form; typed in a field, it is only a letter.
+    open(b, "/customers").await;
+    b.find("#q").await.send_keys("n").await;
+    assert_eq!(b.path_only().await, "/customers", "n typed in a field");
+    b.exec(
+        "document.activeElement.blur(); document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'n', bubbles: true})); return true;",
+    )
+    .await;
+    wait_path(b, "/customers/new").await;
+    assert_ok(b, "n for a new customer").await;
+    let _ = app;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_box_fits_the_top_bar_on_a_wide_screen_and_a_phone() {
+    with_demo(|b, app| Box::pin(search_layout(b, app))).await;
+}
+
+async fn search_layout(b: &Browser, _app: &TestApp) {
+    // The administrator has the most sections in the navigation.
+    demo_login(b, "admin@carnet.demo").await;
+    open(b, "/customers").await;
+    topbar_fits(b, "1280 px").await;
+    // On a wide screen the navigation keeps all its sections in view beside the search box.
+    let nav = b.exec("const n = document.querySelector('.mainnav'); const s = document.querySelector('.topsearch').getBoundingClientRect();\
+        const last = [...n.querySelectorAll('a')].pop().getBoundingClientRect(); return [n.scrollWidth - n.clientWidth, s.left - last.right];").await;
+    assert!(nav[0].as_i64().unwrap() <= 1, "the navigation overflows: {nav}");
+    assert!(nav[1].as_f64().unwrap() >= 0.0, "the search box covers the navigation: {nav}");
+    b.screenshot("search-wide-rest").await;
+    b.find("#topsearch-q").await.click().await;
+    b.find("#topsearch-q").await.send_keys("a").await;
+    b.find("#topsearch-pop [role=option]").await;
+    topbar_fits(b, "1280 px, the search focused").await;
+    b.screenshot("search-wide").await;
+    b.post("/window/rect", json!({"width": 390, "height": 844})).await;
+    open(b, "/customers").await;
+    topbar_fits(b, "390 px").await;
+    b.find("#topsearch-q").await.click().await;
+    b.find("#topsearch-q").await.send_keys("a").await;
+    b.find("#topsearch-pop [role=option]").await;
+    topbar_fits(b, "390 px, the search focused").await;
+    b.screenshot("search-phone").await;
+}

@@ -908,6 +908,42 @@ pub async fn delete_contact(db: &Db, actor: &Actor, now: Millis, customer_id: i6
     Ok(())
 }
 
+/// A contact found by the global search, with its customer's name.
+#[derive(Debug, Clone, FromRow)]
+pub struct ContactHit {
+    pub id: i64,
+    pub customer_id: i64,
+    pub customer_name: String,
+    pub name: String,
+    pub email: Option<String>,
+}
+
+/// Contacts whose first name, last name or email starts with every word of `q` (lower case),
+/// of customers `vis` may read, by last name; at most `limit`, and whether there are more.
+pub async fn find_contacts(db: &Db, vis: &Visibility, q: &str, limit: i64) -> Result<(Vec<ContactHit>, bool)> {
+    let words = crate::search::words(q);
+    if words.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let mut s = Sql::new(
+        "SELECT x.id, x.customer_id, c.display_name AS customer_name, TRIM(x.first_name || ' ' || x.last_name) AS name, x.email \
+         FROM contacts x JOIN customers c ON c.id = x.customer_id WHERE ",
+    );
+    s.append(vis.customers("c"));
+    for w in &words {
+        // Folded words hold letters and digits only: nothing to escape in a LIKE pattern.
+        let like = format!("{w}%");
+        s.push(" AND (LOWER(x.first_name) LIKE ").bind(like.clone());
+        s.push(" OR LOWER(x.last_name) LIKE ").bind(like.clone());
+        s.push(" OR LOWER(COALESCE(x.email, '')) LIKE ").bind(like).push(")");
+    }
+    s.push(" ORDER BY x.last_name, x.id LIMIT ").bind(limit + 1);
+    let mut rows: Vec<ContactHit> = s.query_as().fetch_all(&db.pool).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok((rows, more))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

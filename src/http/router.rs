@@ -80,6 +80,8 @@ routes! {
     get "/reports" => Authenticated, pages::reports::index;
     get "/reports/sales" => Right(OpportunitiesRead), pages::reports::sales_page;
     get "/reports/service" => Right(ServiceRequestsRead), pages::reports::service_page;
+    // The global search (issue 21): every kind the user may read, each filtered by visibility.
+    get "/search" => Authenticated, pages::search::page;
     get "/account" => Authenticated, pages::account::page;
     post "/account/password" => Authenticated, pages::account::change_password;
     post "/account/tokens" => Authenticated, pages::account::create_token;
@@ -379,6 +381,7 @@ routes! {
     post "/api/v1/presales-requests/{id}/ask-info" => Right(PresalesManage), api::partners::ask_info;
     post "/api/v1/presales-requests/{id}/refuse" => Right(PresalesManage), api::partners::refuse;
     post "/api/v1/presales-requests/{id}/cancel" => Right(PresalesManage), api::partners::cancel;
+    get "/api/v1/search" => Authenticated, api::search::search;
     get "/api/v1/users" => Right(UsersRead), api::users::list;
     post "/api/v1/users" => Right(AdminUsers), api::users::create;
     get "/api/v1/users/{id}" => Right(UsersRead), api::users::get;

@@ -350,3 +350,46 @@ pub async fn remove_line(db: &Db, actor: &Actor, now: Millis, request_id: i64, e
     tx.commit().await?;
     Ok(())
 }
+
+/// An equipment found by its serial number, with its customer and its most recent request
+/// `vis` may see (if any).
+#[derive(Debug, Clone, FromRow)]
+pub struct SerialHit {
+    pub id: i64,
+    pub serial_number: String,
+    pub model: String,
+    pub customer_id: i64,
+    pub customer_name: String,
+    pub request_id: Option<i64>,
+    pub request_number: Option<String>,
+}
+
+/// Equipment whose serial number starts with `prefix` (upper case, as stored), of customers
+/// `vis` may read; at most `limit`, and whether there are more. The prefix is a byte-order
+/// range over the `equipment_serial_number` index.
+pub async fn by_serial(db: &Db, vis: &crate::access::Visibility, prefix: &str, limit: i64) -> Result<(Vec<SerialHit>, bool)> {
+    let col = match db.backend {
+        crate::db::Backend::Postgres => "e.serial_number COLLATE \"C\"",
+        crate::db::Backend::Sqlite => "e.serial_number",
+    };
+    let mut visible = crate::db::Sql::new("");
+    visible.append(vis.requests("r"));
+    let mut s = crate::db::Sql::new(
+        "SELECT e.id, e.serial_number, e.model, e.customer_id, c.display_name AS customer_name, \
+         (SELECT MAX(r.id) FROM request_equipment l JOIN service_requests r ON r.id = l.request_id WHERE l.equipment_id = e.id AND ",
+    );
+    s.append(visible.clone());
+    s.push(
+        ") AS request_id, (SELECT r.number FROM service_requests r WHERE r.id = (SELECT MAX(r.id) FROM request_equipment l \
+         JOIN service_requests r ON r.id = l.request_id WHERE l.equipment_id = e.id AND ",
+    );
+    s.append(visible);
+    s.push(")) AS request_number FROM equipment e JOIN customers c ON c.id = e.customer_id WHERE ");
+    s.push(col).push(" >= ").bind(prefix.to_string()).push(" AND ").push(col).push(" < ").bind(format!("{prefix}\u{10FFFF}"));
+    s.push(" AND ").append(vis.customers("c"));
+    s.push(" ORDER BY ").push(col).push(", e.id LIMIT ").bind(limit + 1);
+    let mut rows: Vec<SerialHit> = s.query_as().fetch_all(&db.pool).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok((rows, more))
+}

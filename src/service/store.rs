@@ -287,6 +287,38 @@ pub async fn list(db: &Db, vis: &Visibility, f: &Filter, page: &PageReq) -> Resu
     Ok(Page::keyed(rows, page, |r: &Row| r.id).map(ServiceRequest::from))
 }
 
+/// Requests visible to `vis` with the sequence `seq` (`DEM-<year>-<seq>`), in `year` or in
+/// every year a request was numbered in: (id, number, customer name), most recent first. Each
+/// number is an equality on the `service_requests_number` index.
+pub async fn by_number(db: &Db, vis: &Visibility, year: Option<i32>, seq: i64, limit: i64) -> Result<Vec<(i64, String, String)>> {
+    let years: Vec<i32> = match year {
+        Some(y) => vec![y],
+        None => {
+            let ys: Vec<i64> =
+                sqlx::query_scalar("SELECT year FROM number_counters WHERE name = 'DEM' AND last >= $1 ORDER BY year DESC LIMIT 50")
+                    .bind(seq)
+                    .fetch_all(&db.pool)
+                    .await?;
+            ys.into_iter().filter_map(|y| i32::try_from(y).ok()).collect()
+        }
+    };
+    if years.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Sql::new(
+        "SELECT r.id, r.number, c.display_name FROM service_requests r JOIN customers c ON c.id = r.customer_id WHERE r.number IN (",
+    );
+    for (i, y) in years.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(super::number("DEM", *y, seq));
+    }
+    q.push(") AND ").append(vis.requests("r"));
+    q.push(" ORDER BY r.id DESC LIMIT ").bind(limit);
+    Ok(q.query_as().fetch_all(&db.pool).await?)
+}
+
 /// How many requests [`list`] would return, up to [`page::COUNT_CAP`].
 pub async fn count(db: &Db, vis: &Visibility, f: &Filter) -> Result<Count> {
     let mut conn = db.pool.acquire().await?;

@@ -8,6 +8,7 @@ pub mod mail;
 pub mod partners;
 pub mod reports;
 pub mod sales;
+pub mod search;
 pub mod service;
 pub mod tokens;
 pub mod users;

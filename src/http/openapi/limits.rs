@@ -308,6 +308,7 @@ pub fn params(lists: &[(&'static ListDef, &'static str)]) -> Vec<(Option<String>
             OneOf(with_empty(codes(&crate::presales::workflow::Status::QUEUE, crate::presales::workflow::Status::code))),
         ),
         (Some("/api/v1/customers/lookup".into()), "phone", Phone),
+        (Some("/api/v1/search".into()), "q", Text(crate::global_search::QUERY_MAX)),
         (Some("/api/v1/leads".into()), "Idempotency-Key", Pattern(r"^[\x21-\x7E]+$", crate::sales::leads::IDEMPOTENCY_KEY_MAX)),
     ];
     for (def, base) in lists {
