@@ -76,7 +76,9 @@ fn touched_tables(sql: &str) -> Vec<String> {
         let table = match (upper(0).as_str(), upper(1).as_str()) {
             ("UPDATE", _) => words.get(1).copied(),
             ("ALTER", "TABLE") => words.get(2).copied(),
-            ("CREATE", "INDEX") | ("CREATE", "UNIQUE") => words.iter().position(|w| w.eq_ignore_ascii_case("ON")).and_then(|i| words.get(i + 1).copied()),
+            ("CREATE", "INDEX") | ("CREATE", "UNIQUE") => {
+                words.iter().position(|w| w.eq_ignore_ascii_case("ON")).and_then(|i| words.get(i + 1).copied())
+            }
             _ => None,
         };
         if let Some(t) = table.map(|t| t.split('(').next().unwrap_or(t).to_string()).filter(|t| !t.is_empty()) {
