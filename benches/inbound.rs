@@ -68,7 +68,7 @@ async fn run() -> Result<()> {
         let st = &run.state;
         let ctx = st.job_context();
         let started = Instant::now();
-        let summary = carnet::service::inbound::imap::poll(&ctx.db, &st.storage, &ctx.clock, &mailbox, config.max_document_bytes).await?;
+        let summary = carnet::inbound::imap::poll(&ctx.db, &st.storage, &ctx.clock, &mailbox, config.max_document_bytes).await?;
         let first = started.elapsed().as_secs_f64();
         let stored = count_rows(st, "SELECT COUNT(*) FROM inbound_emails").await?;
         if stored != count as i64 {
@@ -77,12 +77,12 @@ async fn run() -> Result<()> {
         let landed = count_rows(st, "SELECT COUNT(*) FROM request_messages WHERE author_kind = 'email'").await?;
         let documents = count_rows(st, "SELECT COUNT(*) FROM documents").await?;
         // Every message unseen again: the second poll finds each already taken.
-        let mut s = carnet::service::inbound::imap::connect(&mailbox).await?;
+        let mut s = carnet::inbound::imap::connect(&mailbox).await?;
         s.select("INBOX").await?;
         s.uid_store("1:*", "-FLAGS (\\Seen)").await?.try_collect::<Vec<_>>().await?;
         let _ = s.logout().await;
         let started = Instant::now();
-        let again = carnet::service::inbound::imap::poll(&ctx.db, &st.storage, &ctx.clock, &mailbox, config.max_document_bytes).await?;
+        let again = carnet::inbound::imap::poll(&ctx.db, &st.storage, &ctx.clock, &mailbox, config.max_document_bytes).await?;
         let second = started.elapsed().as_secs_f64();
         if count_rows(st, "SELECT COUNT(*) FROM request_messages WHERE author_kind = 'email'").await? != landed {
             bail!("the second poll landed messages again: {again}");
@@ -269,7 +269,7 @@ fn message(i: usize, threads: &[Thread]) -> Vec<u8> {
 /// Appends the messages to the mailbox's INBOX over one IMAP session.
 async fn deliver(mailbox: &carnet::config::InboundMailbox, threads: &[Thread], count: usize) -> Result<()> {
     let started = Instant::now();
-    let mut s = carnet::service::inbound::imap::connect(mailbox).await?;
+    let mut s = carnet::inbound::imap::connect(mailbox).await?;
     for i in 0..count {
         s.append("INBOX", None, None, &message(i, threads)).await?;
     }

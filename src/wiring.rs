@@ -22,8 +22,8 @@ pub fn registry() -> Registry {
     r.register(crate::sales::calls::REMINDER_JOB, |ctx, _| async move { crate::sales::calls::remind(&ctx).await });
     r.schedule(crate::sales::calls::REMINDER_JOB, Period::FiveMinutes);
     // Once per period across every process: the schedule's dedup key enqueues one run.
-    r.register(crate::service::inbound::JOB, |ctx, _| async move { crate::service::inbound::run(&ctx).await });
-    r.schedule(crate::service::inbound::JOB, Period::FiveMinutes);
+    r.register(crate::inbound::JOB, |ctx, _| async move { crate::inbound::run(&ctx).await });
+    r.schedule(crate::inbound::JOB, Period::FiveMinutes);
     r.register(crate::service::sla::JOB, |ctx, _| async move { Ok(crate::service::sla::watch(&ctx.db, ctx.clock.now_ms()).await?) });
     r.schedule(crate::service::sla::JOB, Period::FiveMinutes);
     r

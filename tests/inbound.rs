@@ -8,7 +8,7 @@ mod common;
 
 use carnet::access::Actor;
 use carnet::config::InboundMailbox;
-use carnet::service::inbound;
+use carnet::inbound;
 use carnet::service::messages::{self, Author};
 use common::{each_backend, Api, ImapServer, TestApp};
 use serde_json::json;

@@ -105,9 +105,9 @@ async fn series_and_values_after_some_activity() {
             ca_file: None,
         };
         let raw = "From: Inconnu <inconnu@ailleurs.test>\r\nTo: support@carnet.test\r\nSubject: Bonjour\r\nMessage-ID: <m1@ailleurs.test>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0100\r\n\r\nAllo\r\n";
-        let policy = carnet::service::inbound::Policy::of(&mailbox, 1 << 20);
-        let outcome = carnet::service::inbound::take(&app.state.db, &app.state.storage, app.now(), &policy, raw.as_bytes()).await.unwrap();
-        assert!(matches!(outcome, carnet::service::inbound::Outcome::Quarantined(_)), "{outcome:?}");
+        let policy = carnet::inbound::Policy::of(&mailbox, 1 << 20);
+        let outcome = carnet::inbound::take(&app.state.db, &app.state.storage, app.now(), &policy, raw.as_bytes()).await.unwrap();
+        assert!(matches!(outcome, carnet::inbound::Outcome::Quarantined(_)), "{outcome:?}");
 
         let mid = scrape(&app).await;
         let delta = |name: &str, labels: &[(&str, &str)]| value(&mid, name, labels) - value(&before, name, labels);

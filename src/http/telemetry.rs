@@ -176,7 +176,7 @@ async fn read_database(st: &AppState) -> anyhow::Result<()> {
     let (queued, _retrying, failed) = crate::mail::queue_state(&st.db).await?;
     metrics::gauge!("carnet_emails_queued").set(queued as f64);
     metrics::gauge!("carnet_emails_failed").set(failed as f64);
-    let quarantined = crate::service::inbound::quarantined_count(&st.db).await?;
+    let quarantined = crate::inbound::quarantined_count(&st.db).await?;
     metrics::gauge!("carnet_inbound_quarantined").set(quarantined as f64);
     Ok(())
 }

@@ -46,6 +46,13 @@ pub struct TeamScope {
     pub all: bool,
 }
 
+impl TeamScope {
+    /// The teams a staff user works for: their groups', or every team's with `presales.all_teams`.
+    pub fn of(p: &crate::access::Principal) -> TeamScope {
+        TeamScope { user_id: p.user_id, all: p.can(crate::access::Right::PresalesAllTeams) }
+    }
+}
+
 /// Whose request a read may return: a partner's own, a staff user's teams' (never a draft), or
 /// any (inside the store, after the check).
 #[derive(Debug, Clone, Copy)]

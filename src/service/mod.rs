@@ -5,7 +5,6 @@
 
 pub mod documents;
 pub mod equipment;
-pub mod inbound;
 pub mod interventions;
 pub mod messages;
 pub mod returns;

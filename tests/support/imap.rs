@@ -216,8 +216,8 @@ impl ImapServer {
         }
     }
 
-    async fn session(&self) -> carnet::service::inbound::imap::Session {
-        carnet::service::inbound::imap::connect(&self.mailbox("test")).await.expect("IMAP login")
+    async fn session(&self) -> carnet::inbound::imap::Session {
+        carnet::inbound::imap::connect(&self.mailbox("test")).await.expect("IMAP login")
     }
 
     /// Delivers a message into `folder` by IMAP APPEND.

@@ -16,7 +16,6 @@ use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::json::{ApiInput, ApiJson};
-use crate::http::pages::presales::scope;
 use crate::http::AppState;
 use crate::partners::news::{self, NewsInput};
 use crate::partners::store::{self as partners, OpportunityFilter};
@@ -251,7 +250,7 @@ pub async fn list_presales(
     };
     let before = cursor_id(q.after.as_deref())?;
     let f = Filter { status, engineer_id: q.mine.unwrap_or(false).then_some(c.p.user_id), opportunity_id: q.opportunity_id, before };
-    let listed = presales::queue(&st.db, scope(&c), &f, limit).await?;
+    let listed = presales::queue(&st.db, crate::presales::store::TeamScope::of(&c.p), &f, limit).await?;
     Ok(Json(ListOf { items: listed.items, next_cursor: listed.next_before.map(|b| b.to_string()) }))
 }
 
@@ -270,7 +269,7 @@ async fn detail(st: &AppState, r: PresalesRequest) -> Result<PresalesDetail, Htt
 
 #[utoipa::path(get, path = "/api/v1/presales-requests/{id}", tag = "presales", responses((status = 200, body = PresalesDetail), (status = 404)))]
 pub async fn get_presales(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<PresalesDetail>, HttpError> {
-    let r = presales::get_for_team(&st.db, scope(&c), id).await?.ok_or(Error::NotFound)?;
+    let r = presales::get_for_team(&st.db, crate::presales::store::TeamScope::of(&c.p), id).await?.ok_or(Error::NotFound)?;
     Ok(Json(detail(&st, r).await?))
 }
 

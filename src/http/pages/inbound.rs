@@ -11,7 +11,7 @@ use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
 use crate::http::pages::{form_error, redirect_notice, render, FormErrors, PageCtx};
 use crate::http::AppState;
-use crate::service::inbound::{self, Held};
+use crate::inbound::{self, Held};
 
 #[derive(Deserialize, Default)]
 pub struct InboundQuery {

@@ -37,7 +37,7 @@ fn by(c: &Ctx) -> By {
 
 /// The teams whose requests the staff user reaches.
 pub fn scope(c: &Ctx) -> TeamScope {
-    TeamScope { user_id: c.p.user_id, all: c.p.can(Right::PresalesAllTeams) }
+    TeamScope::of(&c.p)
 }
 
 /// Labels of the intervention types in the reader's language.

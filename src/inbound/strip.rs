@@ -106,9 +106,9 @@ mod tests {
     #[test]
     fn the_common_clients_quotes_are_stripped() {
         for (name, eml) in [
-            ("gmail", include_str!("../../../tests/fixtures/mail/gmail.eml")),
-            ("outlook", include_str!("../../../tests/fixtures/mail/outlook.eml")),
-            ("apple", include_str!("../../../tests/fixtures/mail/apple.eml")),
+            ("gmail", include_str!("../../tests/fixtures/mail/gmail.eml")),
+            ("outlook", include_str!("../../tests/fixtures/mail/outlook.eml")),
+            ("apple", include_str!("../../tests/fixtures/mail/apple.eml")),
         ] {
             let b = body(eml);
             assert!(b.starts_with("Bonjour"), "{name}: {b}");
