@@ -167,6 +167,9 @@ const NOT_EDITS: &[&str] = &[
     "/partner/opportunities",
     "/partner/opportunities/{id}",
     "/partner/colleagues",
+    // The partner user's own account (name, language; password): tests/partners.rs.
+    "/partner/account",
+    "/partner/account/password",
     "/partner/colleagues/{id}/{action}",
     // Pre-sales requests: creation, and the workflow steps of both sides (each audited as its
     // step). The partner's draft edit (`/partner/presales/{id}`) reads the posted fields onto the
