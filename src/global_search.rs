@@ -70,6 +70,7 @@ pub struct NumberQuery {
 
 /// The kinds of records found, in the order they are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = SearchKind)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Requests,
@@ -103,6 +104,7 @@ impl Kind {
 
 /// One record found.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SearchHit)]
 pub struct Hit {
     pub id: i64,
     /// What people call it (a name, a number, a serial number).
@@ -115,6 +117,7 @@ pub struct Hit {
 
 /// The records of one kind.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SearchGroup)]
 pub struct Group {
     pub kind: Kind,
     pub hits: Vec<Hit>,

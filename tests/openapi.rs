@@ -226,3 +226,51 @@ async fn the_server_keeps_the_documented_limits() {
     })
     .await;
 }
+
+/// Two types with the same schema name would be one component in the document (utoipa keeps
+/// the last): a response would be checked against another type's shape. Every `ToSchema` type
+/// of `src/` has a name of its own (its Rust name, or `#[schema(as = …)]`).
+#[test]
+fn every_schema_has_a_name_of_its_own() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")), &mut files);
+    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut clashes = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if !(l.trim_start().starts_with("#[derive(") && l.contains("ToSchema")) {
+                continue;
+            }
+            let mut alias = None;
+            for next in lines.iter().skip(i + 1).take(6) {
+                let t = next.trim_start();
+                if let Some(rest) = t.strip_prefix("#[schema(as = ") {
+                    alias = rest.split(')').next().map(|s| s.rsplit("::").next().unwrap_or(s).trim().to_string());
+                }
+                let decl = t.strip_prefix("pub struct ").or_else(|| t.strip_prefix("pub enum "));
+                if let Some(d) = decl {
+                    let name = d.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or("").to_string();
+                    let name = alias.clone().unwrap_or(name);
+                    let at = format!("{}:{}", f.display(), i + 1);
+                    if let Some(first) = seen.insert(name.clone(), at.clone()) {
+                        clashes.push(format!("{name}: {first} and {at}"));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    assert!(clashes.is_empty(), "schema names used twice: {clashes:#?}");
+}

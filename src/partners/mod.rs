@@ -133,6 +133,7 @@ impl PartnerUser {
 
 /// A partner opportunity.
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+#[schema(as = PartnerOpportunity)]
 pub struct Opportunity {
     pub id: i64,
     pub partner_id: i64,

@@ -202,6 +202,7 @@ pub struct Slot {
 
 /// A message of a request's conversation.
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+#[schema(as = PresalesMessage)]
 pub struct Message {
     pub id: i64,
     pub kind: String,

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// The status of a pre-sales request (codes as in the domain table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = PresalesStatus)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Brouillon,

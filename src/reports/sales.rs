@@ -46,6 +46,7 @@ impl Scope {
 /// One line of the per-rep or per-branch table: what became of the opportunities opened in
 /// the period.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = SalesLine)]
 pub struct Line {
     pub id: Option<i64>,
     pub name: String,
