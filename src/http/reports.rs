@@ -59,7 +59,7 @@ pub fn read(p: &Principal, now: i64, q: &ReportQuery) -> Result<Reading> {
 pub async fn sales_dashboard(st: &AppState, c: &Ctx, r: &Reading) -> Result<sales::SalesDashboard> {
     let statuses = crate::sales::Statuses::load(&st.db).await?;
     let lead_types = crate::lists::items(&st.db, "lead_type", false).await?;
-    let scope = sales::Scope { owner_id: r.mine.then_some(c.p.user_id), unit_id: r.unit_id };
+    let scope = crate::reports::Scope { owner_id: r.mine.then_some(c.p.user_id), unit_id: r.unit_id };
     let cx = sales::Context { statuses: &statuses, lead_types: &lead_types, tr: c.tr, sees_expired: c.p.sees_hidden_fields() };
     sales::dashboard(&st.db, &c.p.visibility, &scope, &r.period, &r.previous, &cx).await
 }
@@ -70,7 +70,7 @@ pub async fn service_dashboard(st: &AppState, c: &Ctx, r: &Reading) -> Result<se
         let mut conn = st.db.pool.acquire().await?;
         crate::service::sla::calendar(&mut conn).await?
     };
-    let scope = service::Scope { owner_id: r.mine.then_some(c.p.user_id), unit_id: r.unit_id };
+    let scope = crate::reports::Scope { owner_id: r.mine.then_some(c.p.user_id), unit_id: r.unit_id };
     let cx = service::Context { types: &types, calendar: &calendar, tr: c.tr, now: st.now() };
     service::dashboard(&st.db, &c.p.visibility, &scope, &r.period, &r.previous, &cx).await
 }

@@ -22,6 +22,28 @@ use chrono::{Datelike, Duration, NaiveDate};
 use crate::clock::{Millis, Zone};
 use crate::db::Sql;
 
+/// Whose figures: the user's own (`owner_id`), a unit and what is below it, or everything the
+/// user sees (neither); always within the user's visibility.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub owner_id: Option<i64>,
+    pub unit_id: Option<i64>,
+}
+
+impl Scope {
+    /// The scope as list filters (`owner_id=…`, `unit_id=…`), with a trailing `&` when any.
+    pub fn query(&self) -> String {
+        let mut q = String::new();
+        if let Some(o) = self.owner_id {
+            q.push_str(&format!("owner_id={o}&"));
+        }
+        if let Some(u) = self.unit_id {
+            q.push_str(&format!("unit_id={u}&"));
+        }
+        q
+    }
+}
+
 /// The preset periods of the dashboards.
 pub const PRESETS: &[&str] = &["7d", "30d", "90d", "month", "prev_month", "quarter", "year"];
 

@@ -9,7 +9,7 @@
 //!   (booked, showed, sold); won, lost by reason and the win rate; expired (administrators);
 //!   per rep and per branch.
 
-use super::{bucket_case, bucket_label, permille, Bar, Chart, Extra, Kpi, Period, Unit};
+use super::{bucket_case, bucket_label, permille, Bar, Chart, Extra, Kpi, Period, Scope, Unit};
 use crate::access::Visibility;
 use crate::db::{Db, Sql};
 use crate::error::Result;
@@ -19,28 +19,9 @@ use crate::sales::leads::Speed;
 use crate::sales::store::{self, Dated, Filter, Stage};
 use crate::sales::Statuses;
 
-/// Whose figures: the user's own, a unit and what is below it, or everything the user sees.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Scope {
-    pub owner_id: Option<i64>,
-    pub unit_id: Option<i64>,
-}
-
-impl Scope {
-    /// The scope as list filters (`owner_id=…`, `unit_id=…`), with a trailing `&` when any.
-    pub fn query(&self) -> String {
-        let mut q = String::new();
-        if let Some(o) = self.owner_id {
-            q.push_str(&format!("owner_id={o}&"));
-        }
-        if let Some(u) = self.unit_id {
-            q.push_str(&format!("unit_id={u}&"));
-        }
-        q
-    }
-    fn filter(&self) -> Filter {
-        Filter { owner_id: self.owner_id, unit_id: self.unit_id, ..Default::default() }
-    }
+/// The opportunity list's filter of a scope.
+fn scope_filter(scope: &Scope) -> Filter {
+    Filter { owner_id: scope.owner_id, unit_id: scope.unit_id, ..Default::default() }
 }
 
 /// One line of the per-rep or per-branch table: what became of the opportunities opened in
@@ -138,19 +119,19 @@ async fn funnel(db: &Db, vis: &Visibility, scope: &Scope, p: &Period) -> Result<
         flag(Stage::Sold.condition()),
         flag(Stage::Lost.condition())
     );
-    let f = Filter { dated: Some((Dated::Created, p.start, p.end)), ..scope.filter() };
+    let f = Filter { dated: Some((Dated::Created, p.start, p.end)), ..scope_filter(scope) };
     ints(db, &store::report_from(Sql::new(&select), vis, &f)).await
 }
 
 /// How many opportunities have `dated` in `p` (and `stage`, when given).
 async fn count_dated(db: &Db, vis: &Visibility, scope: &Scope, dated: Dated, p: &Period, stage: Option<Stage>) -> Result<i64> {
-    let f = Filter { dated: Some((dated, p.start, p.end)), stage, ..scope.filter() };
+    let f = Filter { dated: Some((dated, p.start, p.end)), stage, ..scope_filter(scope) };
     Ok(ints(db, &store::report_from(Sql::new("SELECT COUNT(*) FROM opportunities o"), vis, &f)).await?.first().copied().unwrap_or(0))
 }
 
 /// Losses in `p` by status (the lost reasons).
 async fn lost_by_status(db: &Db, vis: &Visibility, scope: &Scope, p: &Period) -> Result<Vec<(String, i64)>> {
-    let f = Filter { dated: Some((Dated::Lost, p.start, p.end)), ..scope.filter() };
+    let f = Filter { dated: Some((Dated::Lost, p.start, p.end)), ..scope_filter(scope) };
     let mut q = store::report_from(Sql::new("SELECT o.status, COUNT(*) FROM opportunities o"), vis, &f);
     q.push(" GROUP BY o.status");
     grouped(db, &q).await
@@ -204,7 +185,7 @@ async fn lines(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, by_owner: b
         flag(Stage::Sold.condition()),
         flag(Stage::Lost.condition())
     );
-    let f = Filter { dated: Some((Dated::Created, p.start, p.end)), ..scope.filter() };
+    let f = Filter { dated: Some((Dated::Created, p.start, p.end)), ..scope_filter(scope) };
     let mut q = store::report_from(Sql::new(&select), vis, &f);
     q.push(&format!(" GROUP BY {col}"));
     let mut conn = db.pool.acquire().await?;
@@ -246,7 +227,7 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
     let mut kpis = Vec::new();
 
     // The pipeline: every status of the board, with its amounts.
-    let by_status = store::by_status(db, vis, &scope.filter()).await?;
+    let by_status = store::by_status(db, vis, &scope_filter(scope)).await?;
     let board: Vec<&ListItem> = cx.statuses.board().collect();
     let open = |s: &ListItem| !(s.has_flag("lost") || s.has_flag("sets_sale_date") || s.has_flag("sets_delivery_date"));
     let found = |code: &str| by_status.iter().find(|b| b.0 == code).map(|b| (b.1, b.2)).unwrap_or((0, 0));

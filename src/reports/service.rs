@@ -6,7 +6,7 @@
 
 use chrono::Duration;
 
-use super::{bucket_case, bucket_label, permille, Bar, Chart, Extra, Kpi, Period, Unit};
+use super::{bucket_case, bucket_label, permille, Bar, Chart, Extra, Kpi, Period, Scope, Unit};
 use crate::access::Visibility;
 use crate::calendar::Calendar;
 use crate::db::{Db, Sql};
@@ -17,27 +17,9 @@ use crate::service::interventions::{self, ListFilter};
 use crate::service::store::{self, Dated, Filter, SlaOutcome};
 use crate::service::RequestStatus;
 
-/// Whose requests: the user's own, a unit's and below, or all the user sees.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Scope {
-    pub owner_id: Option<i64>,
-    pub unit_id: Option<i64>,
-}
-
-impl Scope {
-    fn query(&self) -> String {
-        let mut q = String::new();
-        if let Some(o) = self.owner_id {
-            q.push_str(&format!("owner_id={o}&"));
-        }
-        if let Some(u) = self.unit_id {
-            q.push_str(&format!("unit_id={u}&"));
-        }
-        q
-    }
-    fn filter(&self, now: i64) -> Filter {
-        Filter { owner_id: self.owner_id, unit_id: self.unit_id, now, ..Default::default() }
-    }
+/// The request list's filter of a scope, its service levels judged at `now`.
+fn scope_filter(scope: &Scope, now: i64) -> Filter {
+    Filter { owner_id: scope.owner_id, unit_id: scope.unit_id, now, ..Default::default() }
 }
 
 /// One technician's interventions in the period.
@@ -107,7 +89,7 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
     let tr = cx.tr;
     let lg = tr.0;
     let pq = p.query();
-    let base = scope.filter(cx.now);
+    let base = scope_filter(scope, cx.now);
     let open = Filter { open: true, ..base.clone() };
     let mut charts = Vec::new();
     let mut kpis = Vec::new();
