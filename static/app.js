@@ -244,3 +244,132 @@
     window.location.href = link.getAttribute("href");
   });
 })();
+// Calendar and planning time grid (templates/partials/schedule.html): drag an entry to move it
+// to another time, day or person, or its bottom edge to change its end. The entry's own edit
+// form (data-form, as JSON) is sent changed to its update endpoint (PUT data-api + id: the same
+// rules, notifications and invitations as the form), then the page reloads; a refusal puts the
+// entry back and says why. Without this file the entries are links, and their form moves them.
+(function () {
+  "use strict";
+  var grid = document.getElementById("sched");
+  if (!grid || !window.fetch || !grid.hasAttribute("data-movable")) return;
+  var api = grid.getAttribute("data-api"), csrf = grid.getAttribute("data-csrf");
+  var first = parseInt(grid.getAttribute("data-first"), 10) * 60;
+  var step = parseInt(grid.getAttribute("data-row-minutes"), 10);
+  var box = document.getElementById("sched-error");
+  var drag = null, swallowClick = false;
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+  function hhmm(m) { return m >= 24 * 60 ? "23:59" : two(Math.floor(m / 60)) + ":" + two(m % 60); }
+  function place(ev, row, span, lane) {
+    ev.className = ev.className.replace(/\bgr-\d+\b/, "gr-" + row).replace(/\bgs-\d+\b/, "gs-" + span).replace(/\blane-\d+\b/, lane);
+  }
+  function colAt(x, y) {
+    var els = document.elementsFromPoint(x, y);
+    for (var i = 0; i < els.length; i++) if (els[i].classList && els[i].classList.contains("sched-col")) return els[i];
+    return null;
+  }
+  function lastRow(cells) { return cells.querySelectorAll(".sched-slot").length * 2; }
+  function restore(d) {
+    d.home.appendChild(d.ev);
+    place(d.ev, d.row, d.span, d.lane);
+    d.ev.removeAttribute("aria-busy");
+  }
+  function fail(msg) {
+    box.textContent = msg;
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
+  }
+  grid.addEventListener("pointerdown", function (e) {
+    if (e.button !== 0) return;
+    var ev = e.target.closest(".sched-ev[data-form]");
+    if (!ev) return;
+    var slot = ev.parentNode.querySelector(".sched-slot");
+    drag = {
+      ev: ev, home: ev.parentNode, col: ev.closest(".sched-col"), target: ev.closest(".sched-col"),
+      resize: !!e.target.closest(".sched-resize"), x: e.clientX, y: e.clientY,
+      row: parseInt(ev.getAttribute("data-row"), 10), span: parseInt(ev.getAttribute("data-span"), 10),
+      lane: (ev.className.match(/\blane-\d+\b/) || ["lane-11"])[0],
+      h: slot ? slot.getBoundingClientRect().height / 2 : 13, moved: false
+    };
+    drag.newRow = drag.row;
+    drag.newSpan = drag.span;
+  });
+  // Links are natively draggable: that would cancel the pointer's moves.
+  grid.addEventListener("dragstart", function (e) {
+    if (e.target.closest && e.target.closest(".sched-ev[data-form]")) e.preventDefault();
+  });
+  grid.addEventListener("pointermove", function (e) {
+    var d = drag;
+    if (!d) return;
+    var dx = e.clientX - d.x, dy = e.clientY - d.y;
+    if (!d.moved && Math.abs(dx) + Math.abs(dy) < 6) return;
+    // Captured once it is a drag (a plain click stays the link's).
+    if (!d.moved) grid.setPointerCapture(e.pointerId);
+    d.moved = true;
+    d.ev.classList.add("dragging");
+    var rows = Math.round(dy / d.h), max = lastRow(d.home);
+    if (d.resize) {
+      d.newSpan = Math.max(1, Math.min(d.span + rows, max + 1 - d.row));
+    } else {
+      d.newRow = Math.max(1, Math.min(d.row + rows, max + 1 - d.span));
+      var col = colAt(e.clientX, e.clientY);
+      if (col && col !== d.target) {
+        if (d.target) d.target.classList.remove("drop-target");
+        d.target = col;
+        col.classList.add("drop-target");
+        col.querySelector(".sched-cells").appendChild(d.ev);
+      }
+    }
+    place(d.ev, d.newRow, d.newSpan, "lane-11");
+  });
+  function end(e, cancelled) {
+    var d = drag;
+    drag = null;
+    if (!d) return;
+    if (grid.hasPointerCapture && grid.hasPointerCapture(e.pointerId)) grid.releasePointerCapture(e.pointerId);
+    d.ev.classList.remove("dragging");
+    if (d.target) d.target.classList.remove("drop-target");
+    if (!d.moved) return;
+    swallowClick = true;
+    setTimeout(function () { swallowClick = false; }, 0);
+    if (cancelled || (d.newRow === d.row && d.newSpan === d.span && d.target === d.col)) { restore(d); return; }
+    var form = JSON.parse(d.ev.getAttribute("data-form"));
+    var start = first + (d.newRow - 1) * step;
+    form.date = d.target.getAttribute("data-date");
+    form.start_time = hhmm(start);
+    form.end_time = hhmm(start + d.newSpan * step);
+    // Another person's column: the entry is theirs instead (the rep, or that technician).
+    var from = d.col.getAttribute("data-person"), to = d.target.getAttribute("data-person");
+    if (to && from !== to) {
+      var swap = function (ids) {
+        ids = (ids || []).filter(function (x) { return String(x) !== from; });
+        if (ids.indexOf(+to) < 0) ids.push(+to);
+        return ids;
+      };
+      if ("owner_id" in form) { form.owner_id = +to; if (form.user_ids && form.user_ids.some(function (x) { return String(x) === from; })) form.user_ids = swap(form.user_ids); }
+      if (form.technician_ids) form.technician_ids = swap(form.technician_ids);
+    }
+    d.ev.setAttribute("aria-busy", "true");
+    box.hidden = true;
+    fetch(api + d.ev.getAttribute("data-id"), {
+      method: "PUT", credentials: "same-origin", body: JSON.stringify(form),
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "X-Requested-With": "fetch" }
+    }).then(function (r) {
+      if (r.ok) { window.location.reload(); return; }
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        restore(d);
+        var err = (j && j.error) || {};
+        var why = Object.keys(err.fields || {}).map(function (k) { return err.fields[k]; });
+        fail([err.message || grid.getAttribute("data-failed")].concat(why).join(" — "));
+      });
+    }).catch(function () { restore(d); fail(grid.getAttribute("data-failed")); });
+  }
+  grid.addEventListener("pointerup", function (e) { end(e, false); });
+  grid.addEventListener("pointercancel", function (e) { end(e, true); });
+  grid.addEventListener("click", function (e) {
+    if (swallowClick) { e.preventDefault(); e.stopPropagation(); swallowClick = false; }
+  }, true);
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && drag) { var d = drag; drag = null; d.ev.classList.remove("dragging"); if (d.target) d.target.classList.remove("drop-target"); restore(d); }
+  });
+})();

@@ -331,7 +331,9 @@ async fn sales_body(b: &Browser, app: &TestApp, smtp: Option<&common::SmtpServer
     }
     b.goto("/calendar").await;
     b.screenshot("fr-calendar").await;
-    assert!(b.text("#calendar").await.contains("HÉLÈNE / A1234"));
+    // The grid names the customer and the kind in full.
+    let grid = b.text("#sched").await;
+    assert!(grid.contains("Hélène Tremblay · Stock"), "{grid}");
 
     // The kanban board: drag the card to "Rendez-vous présent".
     b.goto("/opportunities/board").await;

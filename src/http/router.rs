@@ -152,6 +152,7 @@ routes! {
     post "/meetings/{id}" => Right(MeetingsUpdate), pages::sales::update_meeting;
     post "/meetings/{id}/cancel" => Right(MeetingsUpdate), pages::sales::cancel_meeting;
     get "/calendar" => Right(MeetingsRead), pages::sales::calendar;
+    get "/calendar/book" => Right(MeetingsCreate), pages::sales::book_meeting;
     get "/leads" => Right(OpportunitiesRead), pages::sales::leads_list;
     get "/leads/export.csv" => Right(OpportunitiesExport), listing::export::<lists::Leads>;
     post "/leads/views" => Right(OpportunitiesRead), listing::create_view::<lists::Leads>;
@@ -199,6 +200,7 @@ routes! {
     get "/service/interventions/{id}" => Right(InterventionsRead), pages::service::show_intervention;
     post "/service/interventions/{id}" => Right(InterventionsUpdate), pages::service::update_intervention;
     get "/service/planning" => Right(InterventionsRead), pages::service::planning;
+    get "/service/planning/book" => Right(InterventionsCreate), pages::service::book_intervention;
     post "/service/requests/{id}/documents" => Right(DocumentsCreate), pages::service::upload_document;
     get "/service/documents/{id}" => Right(DocumentsRead), pages::service::download_document;
     get "/service/requests/{id}/summary.pdf" => Right(ServiceRequestsRead), api::service::summary_pdf;

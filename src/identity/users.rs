@@ -350,6 +350,23 @@ pub async fn pickable(db: &Db, vis: &Visibility, keep: &[i64]) -> Result<Vec<Sta
     Ok(all)
 }
 
+/// The active people of a branch (its sub-units included) who hold `right`, among those the
+/// viewer sees: the columns of a branch's calendar or planning (at most [`PICK_LIMIT`]).
+pub async fn of_branch_with_right(db: &Db, vis: &Visibility, branch_id: i64, right: crate::access::Right) -> Result<Vec<Staff>> {
+    let mut q = Sql::new("SELECT u.id, u.name, u.email FROM users u WHERE u.active = ");
+    q.bind(1i64)
+        .push(" AND u.org_unit_id IN (SELECT c.id FROM org_units c, org_units b WHERE b.id = ")
+        .bind(branch_id)
+        .push(" AND c.path LIKE b.path || '%')")
+        .push(" AND EXISTS (SELECT 1 FROM role_rights rr WHERE rr.role_id = u.role_id AND rr.right_code = ")
+        .bind(right.code().to_string())
+        .push(") AND ")
+        .append(vis.filter("u.id", "u.org_unit_id"))
+        .push(" ORDER BY u.sort_key, u.id LIMIT ")
+        .bind(PICK_LIMIT);
+    Ok(q.query_as().fetch_all(&db.pool).await?)
+}
+
 /// An owner chosen by someone for a customer, an opportunity or a request is an active user
 /// of the directory they see, as the pick-list offers them ([`pickable`]); the record's
 /// current owner (`current`) stays a valid choice whoever it is, so that a record saved as it

@@ -11,6 +11,7 @@ pub mod inbound;
 pub mod presales;
 pub mod reports;
 pub mod sales;
+pub mod schedule;
 pub mod search;
 pub mod service;
 pub mod two_factor;

@@ -20,6 +20,7 @@ use crate::http::error::HttpError;
 use crate::http::form::FormPairs;
 use crate::http::listing::{self, ListNav};
 use crate::http::lists::{Interventions as InterventionsList, Requests};
+use crate::http::pages::schedule::{self, ColumnSpec, Entry, Grid};
 use crate::http::AppState;
 use crate::identity::users::{self, Staff};
 use crate::lists::{self, ListItem};
@@ -311,6 +312,8 @@ struct ShowPage {
     technicians: Vec<Staff>,
     intervention_form: InterventionForm,
     inf: FormErrors,
+    /// The intervention form is shown open (a slot chosen in the planning).
+    intervention_open: bool,
     return_form: ReturnForm,
     rf: FormErrors,
     can_intervene: bool,
@@ -370,6 +373,8 @@ struct ShowState {
     mail: Option<(crate::service::summary::SendForm, FormErrors)>,
     /// A message being written (kept when the form shows an error).
     message: Option<(String, bool, FormErrors)>,
+    /// The intervention form comes prefilled from a slot of the planning (shown open).
+    slot_chosen: bool,
 }
 
 /// The conversation card of the request page (when enabled and the user holds the right).
@@ -414,6 +419,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
     pc.title = r.number.clone();
     let l = Labels::load(st, c).await?;
     let zone = l.zone;
+    let intervention_open = s.slot_chosen;
     let (intervention_form, inf) = s.intervention.unwrap_or_else(|| {
         let t = st.now() + 86_400_000;
         (
@@ -468,6 +474,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         technicians: staff,
         intervention_form,
         inf,
+        intervention_open,
         return_form: s.ret.0,
         rf: s.ret.1,
         can_intervene: c.p.can(Right::InterventionsCreate),
@@ -499,8 +506,28 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
     Ok(resp)
 }
 
-pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
-    show_page(&st, &c, id, q.notice.as_deref(), ShowState::default()).await
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    notice: Option<String>,
+    /// A slot chosen in the planning: the new intervention's form starts there, open.
+    #[serde(flatten)]
+    slot: PlanSlotQuery,
+}
+
+pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Result<Response, HttpError> {
+    let mut state = ShowState::default();
+    if let Some((date, start_time, end_time)) = q.slot.slot() {
+        let form = InterventionForm {
+            date,
+            start_time,
+            end_time,
+            technician_ids: q.slot.technician_id.flatten().into_iter().collect(),
+            ..Default::default()
+        };
+        state.intervention = Some((form, FormErrors::none()));
+        state.slot_chosen = true;
+    }
+    show_page(&st, &c, id, q.notice.as_deref(), state).await
 }
 
 #[derive(Deserialize)]
@@ -834,19 +861,19 @@ pub struct PlanningQuery {
     branch_id: Option<Option<i64>>,
 }
 
-pub struct PlanDay {
-    pub label: String,
-    pub today: bool,
-    pub items: Vec<Intervention>,
+/// A conflict as people read it: the technician and the two interventions' numbers.
+pub struct ConflictLine {
+    pub technician: String,
+    pub first: (i64, String),
+    pub second: (i64, String),
 }
 
 #[derive(Template)]
 #[template(path = "service/planning.html")]
 struct PlanningPage {
     c: PageCtx,
-    l: Labels,
-    days: Vec<PlanDay>,
-    conflicts: Vec<interventions::Conflict>,
+    grid: Grid,
+    conflicts: Vec<ConflictLine>,
     week: bool,
     date: String,
     prev: String,
@@ -855,6 +882,8 @@ struct PlanningPage {
     branch_id: Option<i64>,
     users: Vec<Staff>,
     units: Vec<crate::org::units::OrgUnit>,
+    can_update: bool,
+    can_book: bool,
 }
 
 impl PlanningPage {
@@ -863,6 +892,9 @@ impl PlanningPage {
     }
     fn toggle(&self) -> String {
         self.query(&self.date, !self.week)
+    }
+    fn day_link(&self, date: &str) -> String {
+        self.query(date, false)
     }
     fn query(&self, date: &str, week: bool) -> String {
         let mut s = format!("/service/planning?view={}&date={date}", if week { "week" } else { "day" });
@@ -874,8 +906,20 @@ impl PlanningPage {
         }
         s
     }
-    fn in_conflict(&self, id: &i64) -> bool {
-        self.conflicts.iter().any(|c| c.first == *id || c.second == *id)
+    fn api(&self) -> &'static str {
+        "/api/v1/interventions/"
+    }
+    /// Where an empty slot leads: the choice of the request to book an intervention for, at
+    /// that time, with the column's technician (or the planning's).
+    fn book(&self, col: &schedule::Column, time: &str) -> String {
+        let mut s = format!("/service/planning/book?date={}&start_time={time}", col.date);
+        if let Some(t) = col.person.or(self.technician_id) {
+            s.push_str(&format!("&technician_id={t}"));
+        }
+        if let Some(b) = self.branch_id {
+            s.push_str(&format!("&branch_id={b}"));
+        }
+        s
     }
     fn user_is(&self, id: &i64) -> bool {
         self.technician_id == Some(*id)
@@ -883,16 +927,13 @@ impl PlanningPage {
     fn unit_is(&self, id: &i64) -> bool {
         self.branch_id == Some(*id)
     }
-    fn time(&self, ms: &i64) -> String {
-        self.l.zone.time(*ms)
-    }
 }
 
-/// The planning (day/week), per technician or per branch, conflicts highlighted.
+/// The planning: a time grid, a week of days or a day of technicians (a branch's), conflicts
+/// marked.
 pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<PlanningQuery>) -> Result<Response, HttpError> {
     use chrono::Datelike;
-    let l = Labels::load(&st, &c).await?;
-    let zone = l.zone;
+    let zone = crate::settings::zone(&st.db).await?;
     let span = crate::clock::Span::of_view(q.view.as_deref());
     let week = span == crate::clock::Span::Week;
     let today = zone.local(st.now()).date();
@@ -907,21 +948,67 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
         (None, None) => PlanningOf::All,
     };
     let items = interventions::planning(&st.db, &c.p.visibility, of, from, to).await?;
-    let conflicts = interventions::conflicts(&items);
-    let mut days = Vec::new();
-    for &d in &window.days {
-        let ds = fmt(d);
-        days.push(PlanDay {
-            label: format!("{} {}", c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string()), d.format("%d/%m")),
-            today: d == today,
-            items: items.iter().filter(|x| zone.date(x.start_at) == ds).cloned().collect(),
-        });
-    }
+    let number = |id: i64| (id, items.iter().find(|i| i.id == id).map(|i| i.number.clone()).unwrap_or_default());
+    let conflicts = interventions::conflicts(&items)
+        .into_iter()
+        .map(|k| ConflictLine { technician: k.technician_name, first: number(k.first), second: number(k.second) })
+        .collect();
+    let entries: Vec<Entry> = items
+        .iter()
+        .map(|i| {
+            let mut detail: Vec<&str> = i.technicians.iter().map(|t| t.name.as_str()).collect();
+            if !i.place.is_empty() {
+                detail.push(&i.place);
+            }
+            Entry {
+                id: i.id,
+                start: i.start_at,
+                end: i.end_at,
+                people: i.technicians.iter().map(|t| t.id).collect(),
+                href: format!("/service/interventions/{}", i.id),
+                title: i.customer_name.clone(),
+                detail: detail.join(" · "),
+                class: format!("status-{}", i.status.code()),
+                cancelled: i.status == interventions::Status::Annulee,
+                form: serde_json::to_string(&InterventionForm::from_intervention(i, zone)).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let label = |d: chrono::NaiveDate| format!("{} {}", c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string()), d.format("%d/%m"));
+    let columns: Vec<ColumnSpec> = if week {
+        window.days.iter().map(|&d| ColumnSpec { label: label(d), date: d, person: None }).collect()
+    } else {
+        // The day of technicians: the one chosen, a branch's, or whoever is booked.
+        let mut people: Vec<(i64, String)> = match of {
+            PlanningOf::Technician(t) => {
+                users::get_visible(&st.db, &c.p.visibility, t).await?.map(|u| vec![(u.id, u.name)]).unwrap_or_default()
+            }
+            PlanningOf::Branch(b) => users::of_branch_with_right(&st.db, &c.p.visibility, b, Right::InterventionsUpdate)
+                .await?
+                .into_iter()
+                .map(|u| (u.id, u.name))
+                .collect(),
+            PlanningOf::All => Vec::new(),
+        };
+        if !matches!(of, PlanningOf::Technician(_)) {
+            for t in items.iter().flat_map(|i| &i.technicians) {
+                if !people.iter().any(|p| p.0 == t.id) {
+                    people.push((t.id, t.name.clone()));
+                }
+            }
+        }
+        if people.is_empty() {
+            vec![ColumnSpec { label: label(date), date, person: None }]
+        } else {
+            people.into_iter().map(|(id, name)| ColumnSpec { label: name, date, person: Some(id) }).collect()
+        }
+    };
+    let agenda: Vec<(chrono::NaiveDate, String)> = window.days.iter().map(|&d| (d, label(d))).collect();
+    let grid = schedule::layout(zone, &columns, &entries, st.now(), &agenda);
     let step = window.step();
     Ok(render(PlanningPage {
         c: PageCtx::new(&c, "/service/requests", "service.planning"),
-        l,
-        days,
+        grid,
         conflicts,
         week,
         date: fmt(date),
@@ -931,6 +1018,73 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
         branch_id,
         users: users::pickable(&st.db, &c.p.visibility, &[]).await?,
         units: crate::org::units::tree(&st.db).await?,
+        can_update: c.p.can(Right::InterventionsUpdate),
+        can_book: c.p.can(Right::InterventionsCreate),
+    }))
+}
+
+/// A slot chosen in the planning's grid.
+#[derive(Deserialize, Default)]
+pub struct PlanSlotQuery {
+    date: Option<String>,
+    start_time: Option<String>,
+    #[serde(default, deserialize_with = "super::select_id")]
+    technician_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "super::select_id")]
+    branch_id: Option<Option<i64>>,
+    /// The picker's search (customers).
+    q: Option<String>,
+}
+
+impl PlanSlotQuery {
+    /// `(date, start, end)` (two hours, as the form's default) when the slot is valid.
+    fn slot(&self) -> Option<(String, String, String)> {
+        let d = chrono::NaiveDate::parse_from_str(self.date.as_deref()?.trim(), "%Y-%m-%d").ok()?;
+        let t = chrono::NaiveTime::parse_from_str(self.start_time.as_deref()?.trim(), "%H:%M").ok()?;
+        // Two hours, as the form's default (up to midnight).
+        let end = t + chrono::Duration::hours(2);
+        let end = if end <= t { chrono::NaiveTime::from_hms_opt(23, 59, 0)? } else { end };
+        Some((d.format("%Y-%m-%d").to_string(), t.format("%H:%M").to_string(), end.format("%H:%M").to_string()))
+    }
+    fn query(&self) -> String {
+        let mut s = String::new();
+        if let Some((d, t, _)) = self.slot() {
+            s.push_str(&format!("date={d}&start_time={t}"));
+        }
+        if let Some(o) = self.technician_id.flatten() {
+            s.push_str(&format!("&technician_id={o}"));
+        }
+        s
+    }
+}
+
+#[derive(Template)]
+#[template(path = "service/book.html")]
+struct PlanBookPage {
+    c: PageCtx,
+    slot: PlanSlotQuery,
+    when: String,
+    person: Option<String>,
+    requests: Vec<crate::service::ServiceRequest>,
+}
+
+/// An empty slot of the planning clicked: which open request the intervention is for (the
+/// branch's, or a search), each leading to the request's intervention form at that slot.
+pub async fn book_intervention(State(st): State<AppState>, c: Ctx, Query(slot): Query<PlanSlotQuery>) -> Result<Response, HttpError> {
+    let (date, start, _) = slot.slot().ok_or_else(|| Error::validation("date", "error.invalid_datetime"))?;
+    let person = match slot.technician_id.flatten() {
+        Some(u) => users::get_visible(&st.db, &c.p.visibility, u).await?.map(|u| u.name),
+        None => None,
+    };
+    let q = slot.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let filter = store::Filter { q, open: true, unit_id: slot.branch_id.flatten(), now: st.now(), ..Default::default() };
+    let page = store::list(&st.db, &c.p.visibility, &filter, &PageReq { limit: 20, at: None }).await?;
+    Ok(render(PlanBookPage {
+        c: PageCtx::new(&c, "/service/requests", "schedule.book_intervention"),
+        when: format!("{date} {start}"),
+        slot,
+        person,
+        requests: page.items,
     }))
 }
 

@@ -1,6 +1,7 @@
 //! Meetings and the calendar.
 
 use super::*;
+use crate::http::pages::schedule::{self, ColumnSpec, Entry, Grid};
 
 // ------------------------------------------------------------------ meetings
 
@@ -116,19 +117,56 @@ async fn meeting_page(
     Ok(resp)
 }
 
-pub async fn new_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+/// A slot chosen in the calendar's grid (`date`, `start_time`, the rep): the new meeting's
+/// form starts there (an hour long).
+#[derive(Deserialize, Default)]
+pub struct SlotQuery {
+    date: Option<String>,
+    start_time: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::pages::select_id")]
+    owner_id: Option<Option<i64>>,
+    /// The booking picker's search (customers).
+    q: Option<String>,
+}
+
+impl SlotQuery {
+    /// `(date, start, end)` when the slot is a valid local date and time.
+    fn slot(&self) -> Option<(String, String, String)> {
+        let d = chrono::NaiveDate::parse_from_str(self.date.as_deref()?.trim(), "%Y-%m-%d").ok()?;
+        let t = chrono::NaiveTime::parse_from_str(self.start_time.as_deref()?.trim(), "%H:%M").ok()?;
+        // An hour (up to midnight).
+        let end = t + chrono::Duration::hours(1);
+        let end = if end <= t { chrono::NaiveTime::from_hms_opt(23, 59, 0)? } else { end };
+        Some((d.format("%Y-%m-%d").to_string(), t.format("%H:%M").to_string(), end.format("%H:%M").to_string()))
+    }
+    /// The same slot as a query string (`date=…&start_time=…&owner_id=…`).
+    fn query(&self) -> String {
+        let mut s = String::new();
+        if let Some((d, t, _)) = self.slot() {
+            s.push_str(&format!("date={d}&start_time={t}"));
+        }
+        if let Some(o) = self.owner_id.flatten() {
+            s.push_str(&format!("&owner_id={o}"));
+        }
+        s
+    }
+}
+
+pub async fn new_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(slot): Query<SlotQuery>) -> Result<Response, HttpError> {
     let o = visible(&st, &c, id).await?;
     let zone = crate::settings::zone(&st.db).await?;
+    let (date, start_time, end_time) =
+        slot.slot().unwrap_or_else(|| (zone.date(st.now() + 86_400_000), "10:00".to_string(), "11:00".to_string()));
     let form = MeetingForm {
         opportunity_id: Some(id),
         kind: if o.stock_units.is_empty() { "inventaire".into() } else { "stock".into() },
-        date: zone.date(st.now() + 86_400_000),
-        start_time: "10:00".into(),
-        end_time: "11:00".into(),
+        date,
+        start_time,
+        end_time,
         category: "rendez_vous".into(),
         status: "planifie".into(),
         branch_id: o.branch_id,
-        owner_id: o.owner_id,
+        owner_id: slot.owner_id.flatten().or(o.owner_id),
         stock_numbers: o.stock_units.iter().map(|s| s.stock_number.clone()).collect(),
         ..Default::default()
     };
@@ -238,15 +276,6 @@ pub struct CalendarQuery {
     branch_id: Option<Option<i64>>,
 }
 
-pub struct Day {
-    pub label: String,
-    pub date: String,
-    pub today: bool,
-    pub meetings: Vec<Meeting>,
-    /// Accepted pre-sales slots (for those who handle pre-sales requests).
-    pub presales: Vec<PresalesItem>,
-}
-
 /// An accepted pre-sales slot in a calendar.
 #[derive(Debug, Clone)]
 pub struct PresalesItem {
@@ -262,8 +291,7 @@ pub struct PresalesItem {
 #[template(path = "sales/calendar.html")]
 struct CalendarPage {
     c: PageCtx,
-    l: Labels,
-    days: Vec<Day>,
+    grid: Grid,
     week: bool,
     date: String,
     prev: String,
@@ -272,6 +300,9 @@ struct CalendarPage {
     branch_id: Option<i64>,
     users: Vec<Staff>,
     units: Vec<OrgUnit>,
+    /// Whether the viewer may move meetings and book new ones.
+    can_update: bool,
+    can_book: bool,
 }
 
 impl CalendarPage {
@@ -282,6 +313,10 @@ impl CalendarPage {
     /// The other view (day ↔ week) on the current date.
     fn toggle(&self) -> String {
         self.query(&self.date, !self.week)
+    }
+    /// The day view of a date (a week column's heading).
+    fn day_link(&self, date: &str) -> String {
+        self.query(date, false)
     }
     fn query(&self, date: &str, week: bool) -> String {
         let mut s = format!("/calendar?view={}&date={date}", if week { "week" } else { "day" });
@@ -295,6 +330,18 @@ impl CalendarPage {
         }
         s
     }
+    /// Where an empty slot of a column leads: the booking of a meeting there, for the column's
+    /// person (or the calendar's).
+    fn book(&self, col: &schedule::Column, time: &str) -> String {
+        let mut s = format!("/calendar/book?date={}&start_time={time}", col.date);
+        if let Some(p) = col.person.or(self.user_id) {
+            s.push_str(&format!("&owner_id={p}"));
+        }
+        s
+    }
+    fn api(&self) -> &'static str {
+        "/api/v1/meetings/"
+    }
     fn user_is(&self, id: &i64) -> bool {
         self.user_id == Some(*id)
     }
@@ -303,13 +350,19 @@ impl CalendarPage {
     }
 }
 
+/// The title of a meeting as people read it: the customer and the kind in full.
+fn meeting_title(c: &Ctx, m: &Meeting) -> String {
+    format!("{} · {}", m.customer_name, c.tr.tp("meetings.kind_", &m.kind))
+}
+
+/// The calendar: a time grid, a week of days or a day of people (the reps of a branch).
 pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<CalendarQuery>) -> Result<Response, HttpError> {
+    use chrono::Datelike;
     let zone = crate::settings::zone(&st.db).await?;
     let span = crate::clock::Span::of_view(q.view.as_deref());
     let week = span == crate::clock::Span::Week;
     let today = zone.local(st.now()).date();
     let date = q.date.as_deref().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).unwrap_or(today);
-    use chrono::Datelike;
     let window = zone.window(date, span);
     let fmt = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
     let (from, to) = (window.from, window.to);
@@ -344,24 +397,79 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
         end_at: s.end_at,
     })
     .collect();
-    let mut days = Vec::new();
-    for &d in &window.days {
-        let ds = fmt(d);
-        let wd = c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string());
-        days.push(Day {
-            label: format!("{wd} {}", d.format("%d/%m")),
-            today: d == today,
-            meetings: items.iter().filter(|m| zone.date(m.start_at) == ds).cloned().collect(),
-            presales: presales.iter().filter(|p| zone.date(p.start_at) == ds).cloned().collect(),
-            date: ds,
-        });
-    }
+    let mut entries: Vec<Entry> = items
+        .iter()
+        .map(|m| {
+            let mut people: Vec<i64> = m.owner_id.into_iter().collect();
+            people.extend(m.participants.iter().filter(|p| p.kind == "user").map(|p| p.id));
+            people.dedup();
+            let mut detail: Vec<&str> = m.owner_name.iter().map(String::as_str).collect();
+            if !m.location.is_empty() {
+                detail.push(&m.location);
+            }
+            Entry {
+                id: m.id,
+                start: m.start_at,
+                end: m.end_at,
+                people,
+                href: format!("/meetings/{}", m.id),
+                title: meeting_title(&c, m),
+                detail: detail.join(" · "),
+                class: format!("priority-{}", m.priority),
+                cancelled: m.status == "annule",
+                form: serde_json::to_string(&MeetingForm::from_meeting(m, zone)).unwrap_or_default(),
+            }
+        })
+        .collect();
+    entries.extend(presales.iter().map(|p| Entry {
+        // Negative ids: never a meeting's (conflicts and lanes only).
+        id: -p.id,
+        start: p.start_at,
+        end: p.end_at,
+        people: Vec::new(),
+        href: format!("/presales/{}", p.id),
+        title: format!("{} {}", c.tr.t("nav.presales"), p.number),
+        detail: format!("{} · {}", p.customer, p.engineer),
+        class: "presales-item".into(),
+        cancelled: false,
+        form: String::new(),
+    }));
+    let label = |d: chrono::NaiveDate| format!("{} {}", c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string()), d.format("%d/%m"));
+    let columns: Vec<ColumnSpec> = if week {
+        window.days.iter().map(|&d| ColumnSpec { label: label(d), date: d, person: None }).collect()
+    } else {
+        // The day of people: a branch's reps, the one whose calendar it is, or whoever is booked.
+        let mut people: Vec<(i64, String)> = match (of, user_id) {
+            (CalendarOf::Branch(b), _) => users::of_branch_with_right(&st.db, &c.p.visibility, b, Right::MeetingsUpdate)
+                .await?
+                .into_iter()
+                .map(|u| (u.id, u.name))
+                .collect(),
+            (_, Some(u)) => users::get_visible(&st.db, &c.p.visibility, u).await?.map(|x| vec![(x.id, x.name)]).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if !matches!(of, CalendarOf::User(_)) {
+            for m in &items {
+                if let (Some(id), Some(name)) = (m.owner_id, &m.owner_name) {
+                    if !people.iter().any(|p| p.0 == id) {
+                        people.push((id, name.clone()));
+                    }
+                }
+            }
+        }
+        if people.is_empty() {
+            vec![ColumnSpec { label: label(date), date, person: None }]
+        } else {
+            people.into_iter().map(|(id, name)| ColumnSpec { label: name, date, person: Some(id) }).collect()
+        }
+    };
+    let agenda: Vec<(chrono::NaiveDate, String)> = window.days.iter().map(|&d| (d, label(d))).collect();
+    let grid = schedule::layout(zone, &columns, &entries, st.now(), &agenda);
     let step = window.step();
     let pc = PageCtx::new(&c, "/calendar", "nav.calendar");
     Ok(render(CalendarPage {
         c: pc,
-        l: Labels::load(&st, &c).await?,
-        days,
+        grid,
         week,
         date: fmt(date),
         prev: fmt(date - step),
@@ -370,5 +478,33 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
         branch_id,
         users: users::pickable(&st.db, &c.p.visibility, &[]).await?,
         units: units::tree(&st.db).await?,
+        can_update: c.p.can(Right::MeetingsUpdate),
+        can_book: c.p.can(Right::MeetingsCreate),
     }))
+}
+
+#[derive(Template)]
+#[template(path = "sales/book.html")]
+struct BookPage {
+    c: PageCtx,
+    slot: SlotQuery,
+    when: String,
+    person: Option<String>,
+    opportunities: Vec<Opportunity>,
+}
+
+/// An empty slot of the calendar clicked: which file the meeting is for (the rep's recent
+/// opportunities, or a search), each leading to the new meeting's form at that slot.
+pub async fn book_meeting(State(st): State<AppState>, c: Ctx, Query(slot): Query<SlotQuery>) -> Result<Response, HttpError> {
+    let (date, start, _) = slot.slot().ok_or_else(|| Error::validation("date", "error.invalid_datetime"))?;
+    let owner = slot.owner_id.flatten();
+    let person = match owner {
+        Some(u) => users::get_visible(&st.db, &c.p.visibility, u).await?.map(|u| u.name),
+        None => None,
+    };
+    let q = slot.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let filter = store::Filter { owner_id: if q.is_some() { None } else { owner.filter(|_| person.is_some()) }, q, ..Default::default() };
+    let page = store::list(&st.db, &c.p.visibility, &filter, &PageReq { limit: 20, at: None }).await?;
+    let when = format!("{date} {start}");
+    Ok(render(BookPage { c: PageCtx::new(&c, "/calendar", "schedule.book_meeting"), slot, when, person, opportunities: page.items }))
 }
