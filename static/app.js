@@ -295,9 +295,7 @@
     drag.newSpan = drag.span;
   });
   // Links are natively draggable: that would cancel the pointer's moves.
-  grid.addEventListener("dragstart", function (e) {
-    if (e.target.closest && e.target.closest(".sched-ev[data-form]")) e.preventDefault();
-  });
+  grid.addEventListener("dragstart", function (e) { e.preventDefault(); });
   grid.addEventListener("pointermove", function (e) {
     var d = drag;
     if (!d) return;

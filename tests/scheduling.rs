@@ -39,14 +39,6 @@ async fn open(b: &Browser, path: &str) {
     assert!(violations.is_empty(), "{path} broke the Content-Security-Policy: {violations:#?}");
 }
 
-async fn wait_for(b: &Browser, script: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while b.exec(script).await != json!(true) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The centre of an element's top band (`(x, y)` in the viewport), scrolled into view.
 async fn grip(b: &Browser, css: &str) -> (i64, i64) {
     b.find(css).await;
@@ -196,6 +188,8 @@ async fn the_support_agent_drags_an_intervention_onto_a_booked_technician_and_se
             .await
             .unwrap();
         demo_login(&b, "camille.fortin@carnet.demo").await;
+        // A tall window: the morning and the afternoon in view at once.
+        b.post("/window/rect", json!({"width": 1280, "height": 1400})).await;
         open(&b, &format!("/service/planning?view=day&date={day}&branch_id={branch}")).await;
         b.screenshot("schedule-planning-day").await;
         let ev = format!(".sched-col[data-person='{luc}'] .sched-ev[data-id='{iid}']");
