@@ -1070,7 +1070,13 @@ struct PlanBookPage {
 
 /// An empty slot of the planning clicked: which open request the intervention is for (the
 /// branch's, or a search), each leading to the request's intervention form at that slot.
-pub async fn book_intervention(State(st): State<AppState>, c: Ctx, Query(slot): Query<PlanSlotQuery>) -> Result<Response, HttpError> {
+pub async fn book_intervention(State(st): State<AppState>, c: Ctx, Query(mut slot): Query<PlanSlotQuery>) -> Result<Response, HttpError> {
+    if slot.slot().is_none() {
+        // No slot (or a wrong one): the intervention form's own default, tomorrow at 08:00.
+        let zone = crate::settings::zone(&st.db).await?;
+        slot.date = Some(zone.date(st.now() + 86_400_000));
+        slot.start_time = Some("08:00".into());
+    }
     let (date, start, _) = slot.slot().ok_or_else(|| Error::validation("date", "error.invalid_datetime"))?;
     let person = match slot.technician_id.flatten() {
         Some(u) => users::get_visible(&st.db, &c.p.visibility, u).await?.map(|u| u.name),

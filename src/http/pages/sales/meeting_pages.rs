@@ -495,7 +495,13 @@ struct BookPage {
 
 /// An empty slot of the calendar clicked: which file the meeting is for (the rep's recent
 /// opportunities, or a search), each leading to the new meeting's form at that slot.
-pub async fn book_meeting(State(st): State<AppState>, c: Ctx, Query(slot): Query<SlotQuery>) -> Result<Response, HttpError> {
+pub async fn book_meeting(State(st): State<AppState>, c: Ctx, Query(mut slot): Query<SlotQuery>) -> Result<Response, HttpError> {
+    if slot.slot().is_none() {
+        // No slot (or a wrong one): the new meeting form's own default, tomorrow at 10:00.
+        let zone = crate::settings::zone(&st.db).await?;
+        slot.date = Some(zone.date(st.now() + 86_400_000));
+        slot.start_time = Some("10:00".into());
+    }
     let (date, start, _) = slot.slot().ok_or_else(|| Error::validation("date", "error.invalid_datetime"))?;
     let owner = slot.owner_id.flatten();
     let person = match owner {
