@@ -957,6 +957,7 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
         .iter()
         .map(|i| {
             let mut detail: Vec<&str> = i.technicians.iter().map(|t| t.name.as_str()).collect();
+            detail.push(&i.number);
             if !i.place.is_empty() {
                 detail.push(&i.place);
             }
