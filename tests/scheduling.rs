@@ -66,7 +66,10 @@ async fn point(b: &Browser, css: &str) -> (i64, i64) {
 /// A real drag with the mouse (WebDriver actions: trusted pointer events) from one point of
 /// the viewport to another, in small steps.
 async fn drag(b: &Browser, from: (i64, i64), to: (i64, i64)) {
-    let mut actions = vec![json!({"type": "pointerMove", "duration": 0, "x": from.0, "y": from.1, "origin": "viewport"}), json!({"type": "pointerDown", "button": 0})];
+    let mut actions = vec![
+        json!({"type": "pointerMove", "duration": 0, "x": from.0, "y": from.1, "origin": "viewport"}),
+        json!({"type": "pointerDown", "button": 0}),
+    ];
     for k in 1..=8 {
         let x = from.0 + (to.0 - from.0) * k / 8;
         let y = from.1 + (to.1 - from.1) * k / 8;
@@ -74,7 +77,11 @@ async fn drag(b: &Browser, from: (i64, i64), to: (i64, i64)) {
     }
     actions.push(json!({"type": "pointerUp", "button": 0}));
     b.exec("window.__carnetOldPage = true; return true;").await;
-    b.post("/actions", json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}]})).await;
+    b.post(
+        "/actions",
+        json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}]}),
+    )
+    .await;
     let _ = b.cmd(reqwest::Method::DELETE, "/actions", None).await;
 }
 
@@ -83,7 +90,11 @@ async fn reloaded(b: &Browser, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Ok(v) = b
-            .cmd(reqwest::Method::POST, "/execute/sync", Some(json!({"script": "return !window.__carnetOldPage && document.readyState === 'complete';", "args": []})))
+            .cmd(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({"script": "return !window.__carnetOldPage && document.readyState === 'complete';", "args": []})),
+            )
             .await
         {
             if v == json!(true) {
@@ -125,11 +136,16 @@ async fn the_bdc_agent_drags_a_meeting_an_hour_later_and_the_updated_invitation_
         assert!(title.contains(" · ") && !title.contains(" / "), "a readable title: {title}");
         b.screenshot("schedule-calendar-week").await;
         let (x, y) = grip(&b, &ev).await;
-        let row_h = b.exec("return document.querySelector('#sched .sched-slot').getBoundingClientRect().height / 2;").await.as_f64().unwrap();
+        let row_h =
+            b.exec("return document.querySelector('#sched .sched-slot').getBoundingClientRect().height / 2;").await.as_f64().unwrap();
         drag(&b, (x, y), (x, y + (row_h * 4.0).round() as i64)).await;
         reloaded(&b, "the meeting moved").await;
         let (new_start, new_end, new_seq): (i64, i64, i64) =
-            sqlx::query_as("SELECT start_at, end_at, sequence FROM meetings WHERE id = $1").bind(mid).fetch_one(&app.state.db.pool).await.unwrap();
+            sqlx::query_as("SELECT start_at, end_at, sequence FROM meetings WHERE id = $1")
+                .bind(mid)
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap();
         assert_eq!((new_start, new_end), (start + 3_600_000, end + 3_600_000), "an hour later, as long");
         assert!(new_seq > seq, "the sequence went up: {seq} → {new_seq}");
         assert!(b.source().await.contains(&format!("data-id=\"{mid}\"")), "still on the grid");
@@ -184,9 +200,15 @@ async fn the_support_agent_drags_an_intervention_onto_a_booked_technician_and_se
             technician_ids: vec![emma],
             ..Default::default()
         };
-        let emmas = carnet::service::interventions::create(&app.state.db, &carnet::access::Actor::system(), app.now(), request, &form.parse(zone).unwrap())
-            .await
-            .unwrap();
+        let emmas = carnet::service::interventions::create(
+            &app.state.db,
+            &carnet::access::Actor::system(),
+            app.now(),
+            request,
+            &form.parse(zone).unwrap(),
+        )
+        .await
+        .unwrap();
         demo_login(&b, "camille.fortin@carnet.demo").await;
         // A tall window: the morning and the afternoon in view at once.
         b.post("/window/rect", json!({"width": 1280, "height": 1400})).await;
@@ -198,11 +220,16 @@ async fn the_support_agent_drags_an_intervention_onto_a_booked_technician_and_se
         let to = point(&b, &target).await;
         drag(&b, from, (to.0, to.1)).await;
         reloaded(&b, "the intervention moved").await;
-        let moved = carnet::service::interventions::get_visible(&app.state.db, &carnet::access::Visibility::everything(0), iid).await.unwrap().unwrap();
+        let moved = carnet::service::interventions::get_visible(&app.state.db, &carnet::access::Visibility::everything(0), iid)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(moved.technicians.iter().map(|t| t.id).collect::<Vec<_>>(), vec![emma], "now Emma's");
         assert_eq!(zone.time(moved.start_at), "13:00", "at Emma's booking's time");
         // The conflict shows: marked on the grid, and said above it (numbers, not ids).
-        let marked = b.exec(&format!("return !!document.querySelector(\".sched-col[data-person='{emma}'] .sched-ev.conflict[data-id='{iid}']\");")).await;
+        let marked = b
+            .exec(&format!("return !!document.querySelector(\".sched-col[data-person='{emma}'] .sched-ev.conflict[data-id='{iid}']\");"))
+            .await;
         assert_eq!(marked, json!(true), "the moved intervention is marked in conflict");
         let said = b.text("#conflicts").await;
         assert!(said.contains("Emma Morin") && said.contains(&moved.number) && said.contains(&emmas.number), "{said}");
@@ -241,7 +268,8 @@ async fn slots(b: &Browser, app: &TestApp) {
     assert_eq!(b.value("#owner_id").await, julie.to_string());
     b.click_and_wait("#save-meeting").await;
     assert!(b.path_only().await.starts_with("/meetings/"), "booked");
-    let owner: Option<i64> = sqlx::query_scalar("SELECT owner_id FROM meetings ORDER BY id DESC LIMIT 1").fetch_one(&app.state.db.pool).await.unwrap();
+    let owner: Option<i64> =
+        sqlx::query_scalar("SELECT owner_id FROM meetings ORDER BY id DESC LIMIT 1").fetch_one(&app.state.db.pool).await.unwrap();
     assert_eq!(owner, Some(julie));
     b.click_and_wait("#logout").await;
 
@@ -278,13 +306,16 @@ async fn phone(b: &Browser, app: &TestApp) {
     let width = b.exec("return window.innerWidth;").await.as_i64().unwrap();
     assert!(width <= 600, "a phone's width: {width}");
     open(b, &format!("/service/planning?view=week&date={}", zone.date(app.now()))).await;
-    let shown = |id: &str| format!("const e = document.getElementById('{id}'); return getComputedStyle(e).display !== 'none' && e.getBoundingClientRect().height > 0;");
+    let shown = |id: &str| {
+        format!("const e = document.getElementById('{id}'); return getComputedStyle(e).display !== 'none' && e.getBoundingClientRect().height > 0;")
+    };
     assert_eq!(b.exec(&shown("agenda")).await, json!(true), "the agenda list shows");
     assert_eq!(b.exec(&shown("sched")).await, json!(false), "the grid does not");
     let items = b.exec("return document.querySelectorAll('#agenda .agenda-item').length;").await.as_i64().unwrap();
     assert!(items > 0, "the week's interventions are listed");
     let fits = b.exec("return document.documentElement.scrollWidth <= window.innerWidth + 1;").await;
     assert_eq!(fits, json!(true), "no sideways scrolling");
+    b.exec("document.getElementById('agenda').scrollIntoView(); return true;").await;
     b.screenshot("schedule-planning-phone").await;
     b.post("/window/rect", json!({"width": 1280, "height": 900})).await;
 }

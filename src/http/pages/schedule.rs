@@ -100,6 +100,47 @@ pub struct Grid {
     pub conflicts: usize,
 }
 
+/// The columns of a day of people: `people` (a branch's, or the one chosen), then whoever
+/// else is `booked`; the day itself as one column when there is nobody.
+pub fn people_columns(
+    mut people: Vec<(i64, String)>,
+    booked: impl IntoIterator<Item = (i64, String)>,
+    date: NaiveDate,
+    day_label: String,
+) -> Vec<ColumnSpec> {
+    for (id, name) in booked {
+        if !people.iter().any(|p| p.0 == id) {
+            people.push((id, name));
+        }
+    }
+    if people.is_empty() {
+        return vec![ColumnSpec { label: day_label, date, person: None }];
+    }
+    people.into_iter().map(|(id, name)| ColumnSpec { label: name, date, person: Some(id) }).collect()
+}
+
+/// A slot clicked in a grid (`date`, `start_time` as typed in the query): the local date,
+/// start and end (`hours` later, at most 23:59) of the booking, when both are valid.
+pub fn slot(date: Option<&str>, time: Option<&str>, hours: i64) -> Option<(String, String, String)> {
+    let d = NaiveDate::parse_from_str(date?.trim(), "%Y-%m-%d").ok()?;
+    let t = chrono::NaiveTime::parse_from_str(time?.trim(), "%H:%M").ok()?;
+    let end = t + chrono::Duration::hours(hours);
+    let end = if end <= t { chrono::NaiveTime::from_hms_opt(23, 59, 0)? } else { end };
+    Some((d.format("%Y-%m-%d").to_string(), t.format("%H:%M").to_string(), end.format("%H:%M").to_string()))
+}
+
+/// A slot as the query of the form it opens (`date=…&start_time=…&owner_id=…`).
+pub fn slot_query(slot: Option<(String, String, String)>, person_field: &str, person: Option<i64>) -> String {
+    let mut s = String::new();
+    if let Some((d, t, _)) = slot {
+        s.push_str(&format!("date={d}&start_time={t}"));
+    }
+    if let Some(p) = person {
+        s.push_str(&format!("&{person_field}={p}"));
+    }
+    s
+}
+
 /// The ids of entries that overlap another live entry of one of their people.
 pub fn conflicting(entries: &[Entry]) -> Vec<i64> {
     let live: Vec<&Entry> = entries.iter().filter(|e| !e.cancelled).collect();
@@ -287,16 +328,31 @@ mod tests {
         assert_eq!(g.first_hour, 6);
         assert_eq!(g.rows, (19 - 6) * 4);
         let a = &g.columns[0];
-        assert_eq!(a.events.iter().map(|p| (p.e.id, p.row, p.span, p.lane.as_str(), p.conflict)).collect::<Vec<_>>(), vec![
-            (1, 13, 4, "lane-21", true),
-            (2, 15, 6, "lane-22", true)
-        ]);
+        assert_eq!(
+            a.events.iter().map(|p| (p.e.id, p.row, p.span, p.lane.as_str(), p.conflict)).collect::<Vec<_>>(),
+            vec![(1, 13, 4, "lane-21", true), (2, 15, 6, "lane-22", true)]
+        );
         let b = &g.columns[1];
         assert_eq!(b.events.iter().map(|p| (p.e.id, p.lane.as_str(), p.conflict)).collect::<Vec<_>>(), vec![(3, "lane-11", false)]);
         assert_eq!(a.now_row, Some(17), "10:10 is in the 10:00 row");
         assert_eq!(g.conflicts, 2);
         assert_eq!(a.slots[0].time, "06:00");
         assert_eq!(a.slots[1].row, 3);
+    }
+
+    #[test]
+    fn slots_open_forms_at_their_time() {
+        assert_eq!(slot(Some("2026-12-07"), Some("17:00"), 1), Some(("2026-12-07".into(), "17:00".into(), "18:00".into())));
+        assert_eq!(slot(Some("2026-12-07"), Some("23:30"), 2).unwrap().2, "23:59", "not past midnight");
+        assert_eq!(slot(Some("2026-12-32"), Some("10:00"), 1), None);
+        assert_eq!(slot(Some("2026-12-07"), None, 1), None);
+        assert_eq!(
+            slot_query(slot(Some("2026-12-07"), Some("09:30"), 1), "owner_id", Some(4)),
+            "date=2026-12-07&start_time=09:30&owner_id=4"
+        );
+        let cols = people_columns(vec![(1, "A".into())], [(2, "B".into()), (1, "A".into())], d("2026-12-07"), "Mon".into());
+        assert_eq!(cols.iter().map(|c| (c.person, c.label.as_str())).collect::<Vec<_>>(), vec![(Some(1), "A"), (Some(2), "B")]);
+        assert_eq!(people_columns(Vec::new(), [], d("2026-12-07"), "Mon".into())[0].person, None);
     }
 
     #[test]

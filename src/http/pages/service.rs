@@ -975,12 +975,13 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
             }
         })
         .collect();
-    let label = |d: chrono::NaiveDate| format!("{} {}", c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string()), d.format("%d/%m"));
+    let label =
+        |d: chrono::NaiveDate| format!("{} {}", c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string()), d.format("%d/%m"));
     let columns: Vec<ColumnSpec> = if week {
         window.days.iter().map(|&d| ColumnSpec { label: label(d), date: d, person: None }).collect()
     } else {
         // The day of technicians: the one chosen, a branch's, or whoever is booked.
-        let mut people: Vec<(i64, String)> = match of {
+        let people: Vec<(i64, String)> = match of {
             PlanningOf::Technician(t) => {
                 users::get_visible(&st.db, &c.p.visibility, t).await?.map(|u| vec![(u.id, u.name)]).unwrap_or_default()
             }
@@ -991,18 +992,11 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
                 .collect(),
             PlanningOf::All => Vec::new(),
         };
-        if !matches!(of, PlanningOf::Technician(_)) {
-            for t in items.iter().flat_map(|i| &i.technicians) {
-                if !people.iter().any(|p| p.0 == t.id) {
-                    people.push((t.id, t.name.clone()));
-                }
-            }
-        }
-        if people.is_empty() {
-            vec![ColumnSpec { label: label(date), date, person: None }]
-        } else {
-            people.into_iter().map(|(id, name)| ColumnSpec { label: name, date, person: Some(id) }).collect()
-        }
+        let booked = items
+            .iter()
+            .filter(|_| !matches!(of, PlanningOf::Technician(_)))
+            .flat_map(|i| i.technicians.iter().map(|t| (t.id, t.name.clone())));
+        schedule::people_columns(people, booked, date, label(date))
     };
     let agenda: Vec<(chrono::NaiveDate, String)> = window.days.iter().map(|&d| (d, label(d))).collect();
     let grid = schedule::layout(zone, &columns, &entries, st.now(), &agenda);
@@ -1040,22 +1034,10 @@ pub struct PlanSlotQuery {
 impl PlanSlotQuery {
     /// `(date, start, end)` (two hours, as the form's default) when the slot is valid.
     fn slot(&self) -> Option<(String, String, String)> {
-        let d = chrono::NaiveDate::parse_from_str(self.date.as_deref()?.trim(), "%Y-%m-%d").ok()?;
-        let t = chrono::NaiveTime::parse_from_str(self.start_time.as_deref()?.trim(), "%H:%M").ok()?;
-        // Two hours, as the form's default (up to midnight).
-        let end = t + chrono::Duration::hours(2);
-        let end = if end <= t { chrono::NaiveTime::from_hms_opt(23, 59, 0)? } else { end };
-        Some((d.format("%Y-%m-%d").to_string(), t.format("%H:%M").to_string(), end.format("%H:%M").to_string()))
+        schedule::slot(self.date.as_deref(), self.start_time.as_deref(), 2)
     }
     fn query(&self) -> String {
-        let mut s = String::new();
-        if let Some((d, t, _)) = self.slot() {
-            s.push_str(&format!("date={d}&start_time={t}"));
-        }
-        if let Some(o) = self.technician_id.flatten() {
-            s.push_str(&format!("&technician_id={o}"));
-        }
-        s
+        schedule::slot_query(self.slot(), "technician_id", self.technician_id.flatten())
     }
 }
 

@@ -132,27 +132,20 @@ pub struct SlotQuery {
 impl SlotQuery {
     /// `(date, start, end)` when the slot is a valid local date and time.
     fn slot(&self) -> Option<(String, String, String)> {
-        let d = chrono::NaiveDate::parse_from_str(self.date.as_deref()?.trim(), "%Y-%m-%d").ok()?;
-        let t = chrono::NaiveTime::parse_from_str(self.start_time.as_deref()?.trim(), "%H:%M").ok()?;
-        // An hour (up to midnight).
-        let end = t + chrono::Duration::hours(1);
-        let end = if end <= t { chrono::NaiveTime::from_hms_opt(23, 59, 0)? } else { end };
-        Some((d.format("%Y-%m-%d").to_string(), t.format("%H:%M").to_string(), end.format("%H:%M").to_string()))
+        schedule::slot(self.date.as_deref(), self.start_time.as_deref(), 1)
     }
     /// The same slot as a query string (`date=…&start_time=…&owner_id=…`).
     fn query(&self) -> String {
-        let mut s = String::new();
-        if let Some((d, t, _)) = self.slot() {
-            s.push_str(&format!("date={d}&start_time={t}"));
-        }
-        if let Some(o) = self.owner_id.flatten() {
-            s.push_str(&format!("&owner_id={o}"));
-        }
-        s
+        schedule::slot_query(self.slot(), "owner_id", self.owner_id.flatten())
     }
 }
 
-pub async fn new_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(slot): Query<SlotQuery>) -> Result<Response, HttpError> {
+pub async fn new_meeting(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(slot): Query<SlotQuery>,
+) -> Result<Response, HttpError> {
     let o = visible(&st, &c, id).await?;
     let zone = crate::settings::zone(&st.db).await?;
     let (date, start_time, end_time) =
@@ -434,12 +427,13 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
         cancelled: false,
         form: String::new(),
     }));
-    let label = |d: chrono::NaiveDate| format!("{} {}", c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string()), d.format("%d/%m"));
+    let label =
+        |d: chrono::NaiveDate| format!("{} {}", c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string()), d.format("%d/%m"));
     let columns: Vec<ColumnSpec> = if week {
         window.days.iter().map(|&d| ColumnSpec { label: label(d), date: d, person: None }).collect()
     } else {
         // The day of people: a branch's reps, the one whose calendar it is, or whoever is booked.
-        let mut people: Vec<(i64, String)> = match (of, user_id) {
+        let people: Vec<(i64, String)> = match (of, user_id) {
             (CalendarOf::Branch(b), _) => users::of_branch_with_right(&st.db, &c.p.visibility, b, Right::MeetingsUpdate)
                 .await?
                 .into_iter()
@@ -448,20 +442,8 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
             (_, Some(u)) => users::get_visible(&st.db, &c.p.visibility, u).await?.map(|x| vec![(x.id, x.name)]).unwrap_or_default(),
             _ => Vec::new(),
         };
-        if !matches!(of, CalendarOf::User(_)) {
-            for m in &items {
-                if let (Some(id), Some(name)) = (m.owner_id, &m.owner_name) {
-                    if !people.iter().any(|p| p.0 == id) {
-                        people.push((id, name.clone()));
-                    }
-                }
-            }
-        }
-        if people.is_empty() {
-            vec![ColumnSpec { label: label(date), date, person: None }]
-        } else {
-            people.into_iter().map(|(id, name)| ColumnSpec { label: name, date, person: Some(id) }).collect()
-        }
+        let booked = items.iter().filter(|_| !matches!(of, CalendarOf::User(_))).filter_map(|m| Some((m.owner_id?, m.owner_name.clone()?)));
+        schedule::people_columns(people, booked, date, label(date))
     };
     let agenda: Vec<(chrono::NaiveDate, String)> = window.days.iter().map(|&d| (d, label(d))).collect();
     let grid = schedule::layout(zone, &columns, &entries, st.now(), &agenda);
