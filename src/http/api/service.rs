@@ -857,6 +857,10 @@ pub async fn add_photo(
     Ok((StatusCode::CREATED, Json(d)))
 }
 
+impl ApiInput for crate::service::fieldwork::SignatureForm {
+    const READ_ONLY: &'static [&'static str] = &["signed_at", "signature_document_id"];
+}
+
 /// Records the customer's signature: `signer_name` and the drawing as a PNG data URL
 /// (`data:image/png;base64,…`). Signing again replaces it; the history keeps both.
 #[utoipa::path(put, path = "/api/v1/interventions/{id}/signature", tag = "service", request_body = crate::service::fieldwork::SignatureForm,
