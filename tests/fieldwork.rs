@@ -132,7 +132,7 @@ async fn photos_are_resized_and_anything_else_is_refused() {
         let before = app.snapshot().await;
         let (st, b) = photo(&app, &s.tech, iid, "photo.jpg", b"%PDF-1.4\n1 0 obj <<>> endobj\n".to_vec()).await;
         assert_eq!(st, 422, "{b}");
-        assert_eq!(b["error"]["fields"]["file"], "error.not_an_image", "{b}");
+        assert!(b["error"]["fields"]["file"].as_str().unwrap_or_default().contains("JPEG"), "{b}");
         let (st, _) = photo(&app, &s.tech, iid, "notes.txt", b"hello".to_vec()).await;
         assert_eq!(st, 422);
         let (st, _) = photo(&app, &s.tech, iid, "vide.jpg", Vec::new()).await;
@@ -140,9 +140,8 @@ async fn photos_are_resized_and_anything_else_is_refused() {
         assert_eq!(app.snapshot().await, before, "a refused file changes nothing");
         // The same refusal on the page, in the photo card, in the user's language.
         let form = reqwest::multipart::Form::new()
-            .text("_csrf", tech.csrf.clone())
             .part("file", reqwest::multipart::Part::bytes(b"GIF89a not really".to_vec()).file_name("x.gif"));
-        let r = tech.client.post(format!("{}/service/interventions/{iid}/photos", tech.url)).multipart(form).send().await.unwrap();
+        let r = tech.client.post(format!("{}/service/interventions/{iid}/photos?_csrf={}", tech.url, tech.csrf)).multipart(form).send().await.unwrap();
         assert_eq!(r.status(), 422);
         let html = r.text().await.unwrap();
         let card = html.split("id=\"photo-error\"").nth(1).and_then(|r| r.split("</div>").next()).unwrap_or_default();
@@ -168,7 +167,8 @@ async fn the_signature_is_recorded_audited_and_drawn_on_the_summary() {
         assert!(!String::from_utf8_lossy(&pdf).contains("/Subtype /Image"), "no picture before signing");
         // Refused: no name, no drawing, a drawing that is not an image. Nothing written.
         let before = app.snapshot().await;
-        let put = |body: Value| s.tech.send("PUT", &format!("/api/v1/interventions/{iid}/signature"), Some(body));
+        let sig_path = format!("/api/v1/interventions/{iid}/signature");
+        let put = |body: Value| s.tech.send("PUT", &sig_path, Some(body));
         let (st, b) = put(json!({"signer_name": "", "signature": ""})).await;
         assert_eq!(st, 422);
         assert!(b["error"]["fields"]["signer_name"].is_string() && b["error"]["fields"]["signature"].is_string(), "{b}");
@@ -196,7 +196,8 @@ async fn the_signature_is_recorded_audited_and_drawn_on_the_summary() {
         let text = String::from_utf8_lossy(&pdf);
         assert!(text.contains("/Subtype /Image") && text.contains("/FlateDecode"), "an image XObject");
         assert!(text.contains(&format!("/Width {}", img.width())) && text.contains(&format!("/Height {}", img.height())), "the stored signature's size");
-        assert!(text.contains("Marie Lemieux"), "the signer's name under the intervention");
+        let hex: String = "Marie Lemieux".bytes().map(|b| format!("{b:02X}")).collect();
+        assert!(text.contains(&hex), "the signer's name under the intervention (a hex string: it has accents around it)");
         // The signature stays with its intervention.
         let (st, _) = s.agent.send("DELETE", &format!("/api/v1/documents/{doc}"), None).await;
         assert_eq!(st, 409);
@@ -260,7 +261,7 @@ async fn only_its_technician_or_a_user_covering_it_works_on_an_intervention() {
 /// Starts the intervention from its page, writes the report, finishes it.
 async fn started(app: &TestApp, luc: &Session, iid: i64) {
     let r = luc.post(&format!("/service/interventions/{iid}/start"), &[]).await;
-    assert_eq!(r.status(), 200, "followed to the page");
+    assert_eq!(r.status(), 303, "back to the page");
     let status = |app: &TestApp| {
         let pool = app.state.db.pool.clone();
         async move { sqlx::query_as::<_, (String, String)>("SELECT status, report_work FROM interventions WHERE id = $1").bind(iid).fetch_one(&pool).await.unwrap() }
@@ -271,9 +272,9 @@ async fn started(app: &TestApp, luc: &Session, iid: i64) {
     assert_eq!(r.status(), 422);
     assert_eq!(status(app).await.0, "en_cours");
     let r = luc.post(&format!("/service/interventions/{iid}/report"), &[("report_work", "Joint remplacé."), ("report_minutes", "45")]).await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     assert_eq!(status(app).await, ("en_cours".into(), "Joint remplacé.".into()));
     let r = luc.post(&format!("/service/interventions/{iid}/report"), &[("report_work", "Joint remplacé."), ("report_minutes", "45"), ("finish", "1")]).await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     assert_eq!(status(app).await.0, "terminee");
 }

@@ -317,7 +317,8 @@ async fn technician(b: &Browser, app: &TestApp) {
     std::io::Write::write_all(&mut z, &rgb).unwrap();
     let packed = z.finish().unwrap();
     assert!(pdf.windows(packed.len()).any(|win| win == packed.as_slice()), "the picture is the stored signature's pixels");
-    assert!(text.contains("Gagnon"), "the signer under the intervention");
+    let hex: String = "Gagnon".bytes().map(|b| format!("{b:02X}")).collect();
+    assert!(text.contains(&hex), "the signer under the intervention");
 }
 
 // ---------------------------------------------------------------- sales manager
