@@ -139,9 +139,15 @@ async fn photos_are_resized_and_anything_else_is_refused() {
         assert_eq!(st, 422);
         assert_eq!(app.snapshot().await, before, "a refused file changes nothing");
         // The same refusal on the page, in the photo card, in the user's language.
-        let form = reqwest::multipart::Form::new()
-            .part("file", reqwest::multipart::Part::bytes(b"GIF89a not really".to_vec()).file_name("x.gif"));
-        let r = tech.client.post(format!("{}/service/interventions/{iid}/photos?_csrf={}", tech.url, tech.csrf)).multipart(form).send().await.unwrap();
+        let form =
+            reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"GIF89a not really".to_vec()).file_name("x.gif"));
+        let r = tech
+            .client
+            .post(format!("{}/service/interventions/{iid}/photos?_csrf={}", tech.url, tech.csrf))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 422);
         let html = r.text().await.unwrap();
         let card = html.split("id=\"photo-error\"").nth(1).and_then(|r| r.split("</div>").next()).unwrap_or_default();
@@ -150,7 +156,11 @@ async fn photos_are_resized_and_anything_else_is_refused() {
         // Two photos on the request's documents, both in the intervention's history.
         let n = app.count(&format!("SELECT COUNT(*) FROM documents WHERE request_id = {} AND intervention_id = {iid}", s.request)).await;
         assert_eq!(n, 2);
-        let n = app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'intervention' AND entity_id = {iid} AND action = 'photo'")).await;
+        let n = app
+            .count(&format!(
+                "SELECT COUNT(*) FROM audit_events WHERE entity_type = 'intervention' AND entity_id = {iid} AND action = 'photo'"
+            ))
+            .await;
         assert_eq!(n, 2);
         app
     })
@@ -264,17 +274,29 @@ async fn started(app: &TestApp, luc: &Session, iid: i64) {
     assert_eq!(r.status(), 303, "back to the page");
     let status = |app: &TestApp| {
         let pool = app.state.db.pool.clone();
-        async move { sqlx::query_as::<_, (String, String)>("SELECT status, report_work FROM interventions WHERE id = $1").bind(iid).fetch_one(&pool).await.unwrap() }
+        async move {
+            sqlx::query_as::<_, (String, String)>("SELECT status, report_work FROM interventions WHERE id = $1")
+                .bind(iid)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(status(app).await.0, "en_cours");
     // Finishing without a report is refused in the report card.
     let r = luc.post(&format!("/service/interventions/{iid}/report"), &[("report_work", ""), ("finish", "1")]).await;
     assert_eq!(r.status(), 422);
     assert_eq!(status(app).await.0, "en_cours");
-    let r = luc.post(&format!("/service/interventions/{iid}/report"), &[("report_work", "Joint remplacé."), ("report_minutes", "45")]).await;
+    let r =
+        luc.post(&format!("/service/interventions/{iid}/report"), &[("report_work", "Joint remplacé."), ("report_minutes", "45")]).await;
     assert_eq!(r.status(), 303);
     assert_eq!(status(app).await, ("en_cours".into(), "Joint remplacé.".into()));
-    let r = luc.post(&format!("/service/interventions/{iid}/report"), &[("report_work", "Joint remplacé."), ("report_minutes", "45"), ("finish", "1")]).await;
+    let r = luc
+        .post(
+            &format!("/service/interventions/{iid}/report"),
+            &[("report_work", "Joint remplacé."), ("report_minutes", "45"), ("finish", "1")],
+        )
+        .await;
     assert_eq!(r.status(), 303);
     assert_eq!(status(app).await.0, "terminee");
 }

@@ -225,7 +225,9 @@ async fn technician(b: &Browser, app: &TestApp) {
     // Today's interventions, in order, each with its map, phone, email, equipment and symptom.
     let visits = count(b, "#my-interventions .visit").await;
     assert!(visits > 0, "today's interventions on his home page");
-    let times = b.exec("return Array.from(document.querySelectorAll('#my-interventions .visit-time')).map(e => e.firstChild.textContent.trim());").await;
+    let times = b
+        .exec("return Array.from(document.querySelectorAll('#my-interventions .visit-time')).map(e => e.firstChild.textContent.trim());")
+        .await;
     let times: Vec<String> = serde_json::from_value(times).unwrap_or_default();
     let mut sorted = times.clone();
     sorted.sort();
@@ -275,17 +277,25 @@ async fn technician(b: &Browser, app: &TestApp) {
     // The customer signs on the screen with a finger.
     b.fill("#signer_name", "Hélène Gagnon").await;
     b.exec("document.querySelector('#sigpad').scrollIntoView({block: 'center'}); return true;").await;
-    let rect = b.exec("const r = document.querySelector('#sigpad').getBoundingClientRect(); return [r.left, r.top, r.width, r.height];").await;
+    let rect =
+        b.exec("const r = document.querySelector('#sigpad').getBoundingClientRect(); return [r.left, r.top, r.width, r.height];").await;
     let r: Vec<f64> = serde_json::from_value(rect).unwrap();
     let (x0, y0) = ((r[0] + r[2] * 0.15) as i64, (r[1] + r[3] * 0.6) as i64);
-    let mut strokes = vec![json!({"type": "pointerMove", "duration": 0, "origin": "viewport", "x": x0, "y": y0}), json!({"type": "pointerDown", "button": 0})];
+    let mut strokes = vec![
+        json!({"type": "pointerMove", "duration": 0, "origin": "viewport", "x": x0, "y": y0}),
+        json!({"type": "pointerDown", "button": 0}),
+    ];
     for k in 1..=24 {
         let x = x0 + k * (r[2] * 0.7 / 24.0) as i64;
         let y = y0 - ((k as f64 / 3.0).sin() * r[3] * 0.25) as i64;
         strokes.push(json!({"type": "pointerMove", "duration": 10, "origin": "viewport", "x": x, "y": y}));
     }
     strokes.push(json!({"type": "pointerUp", "button": 0}));
-    b.post("/actions", json!({"actions": [{"type": "pointer", "id": "finger", "parameters": {"pointerType": "touch"}, "actions": strokes}]})).await;
+    b.post(
+        "/actions",
+        json!({"actions": [{"type": "pointer", "id": "finger", "parameters": {"pointerType": "touch"}, "actions": strokes}]}),
+    )
+    .await;
     let _ = b.cmd(reqwest::Method::DELETE, "/actions", None).await;
     click(b, "#save-signature").await;
     let (_, _, signer, doc) = status(app).await;
@@ -304,7 +314,8 @@ async fn technician(b: &Browser, app: &TestApp) {
     b.exec("document.querySelector('#work-signature').scrollIntoView({block: 'center'}); return true;").await;
     b.screenshot("phone-technician-signed").await;
     // The request's summary draws the stored signature: an image XObject of its pixels.
-    let rid: i64 = sqlx::query_scalar("SELECT request_id FROM interventions WHERE id = $1").bind(iid).fetch_one(&app.state.db.pool).await.unwrap();
+    let rid: i64 =
+        sqlx::query_scalar("SELECT request_id FROM interventions WHERE id = $1").bind(iid).fetch_one(&app.state.db.pool).await.unwrap();
     let r = {
         let mut conn = app.state.db.pool.acquire().await.unwrap();
         carnet::service::store::get(&mut conn, rid).await.unwrap().unwrap()
@@ -312,7 +323,10 @@ async fn technician(b: &Browser, app: &TestApp) {
     let zone = carnet::settings::zone(&app.state.db).await.unwrap();
     let pdf = carnet::service::summary::pdf(&app.state.db, &app.state.storage, &r, zone, carnet::i18n::Lang::Fr, app.now()).await.unwrap();
     let text = String::from_utf8_lossy(&pdf);
-    assert!(text.contains("/Subtype /Image") && text.contains(&format!("/Width {w}")) && text.contains(&format!("/Height {h}")), "an image XObject");
+    assert!(
+        text.contains("/Subtype /Image") && text.contains(&format!("/Width {w}")) && text.contains(&format!("/Height {h}")),
+        "an image XObject"
+    );
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut z, &rgb).unwrap();
     let packed = z.finish().unwrap();

@@ -219,8 +219,16 @@ pub async fn store_for_intervention(
             return Err(e);
         }
     };
-    audit::record(tx, actor, now, "service_request", request_id, "document", &[Change { field: "document".into(), old: None, new: Some(name) }])
-        .await?;
+    audit::record(
+        tx,
+        actor,
+        now,
+        "service_request",
+        request_id,
+        "document",
+        &[Change { field: "document".into(), old: None, new: Some(name) }],
+    )
+    .await?;
     Ok(d)
 }
 
@@ -276,7 +284,8 @@ async fn store_upload(
     storage.0.put(&path, PutPayload::from(bytes)).await.map_err(storage_err)?;
     let res = async {
         let mut tx = db.begin().await?;
-        let row = Row { request_id, name: &name, content_type, size, key: &key, shared, portal_account, message_id: None, intervention_id: None };
+        let row =
+            Row { request_id, name: &name, content_type, size, key: &key, shared, portal_account, message_id: None, intervention_id: None };
         let d = insert(&mut tx, actor, now, row).await?;
         audit::record(
             &mut tx,
@@ -375,7 +384,17 @@ pub async fn store_for_message(
     let key = new_key(request_id);
     let size = bytes.len() as i64;
     storage.0.put(&StorePath::from(key.as_str()), PutPayload::from(bytes)).await.map_err(storage_err)?;
-    let row = Row { request_id, name: &name, content_type, size, key: &key, shared, portal_account: None, message_id: Some(message_id), intervention_id: None };
+    let row = Row {
+        request_id,
+        name: &name,
+        content_type,
+        size,
+        key: &key,
+        shared,
+        portal_account: None,
+        message_id: Some(message_id),
+        intervention_id: None,
+    };
     let d = insert(tx, actor, now, row).await?;
     Ok(Ok(d))
 }
@@ -402,7 +421,17 @@ pub async fn attach_to_message(
     key: &str,
     portal_account: Option<i64>,
 ) -> Result<Document> {
-    let row = Row { request_id, name, content_type, size, key, shared: true, portal_account, message_id: Some(message_id), intervention_id: None };
+    let row = Row {
+        request_id,
+        name,
+        content_type,
+        size,
+        key,
+        shared: true,
+        portal_account,
+        message_id: Some(message_id),
+        intervention_id: None,
+    };
     let d = insert(tx, actor, now, row).await?;
     audit::record(
         tx,

@@ -915,7 +915,12 @@ pub async fn report_intervention(State(st): State<AppState>, c: Ctx, Path(id): P
 }
 
 /// A photo taken on site (multipart `file`): resized and kept with the request's documents.
-pub async fn add_photo(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, mut mp: axum::extract::Multipart) -> Result<Response, HttpError> {
+pub async fn add_photo(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    mut mp: axum::extract::Multipart,
+) -> Result<Response, HttpError> {
     use crate::service::fieldwork;
     let i = fieldwork::for_work(&st.db, &c.p.visibility, id).await?;
     let res = match crate::http::api::service::read_upload(&mut mp, st.config.max_document_bytes).await {
@@ -953,7 +958,8 @@ pub async fn signature_image(State(st): State<AppState>, c: Ctx, Path(id): Path<
         None => return Err(Error::NotFound.into()),
     };
     let bytes = crate::service::documents::content(&st.storage, &d).await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "image/png"), (axum::http::header::CACHE_CONTROL, "private, max-age=300")], bytes).into_response())
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/png"), (axum::http::header::CACHE_CONTROL, "private, max-age=300")], bytes)
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]

@@ -38,7 +38,12 @@ pub struct Visit {
 }
 
 impl Visit {
-    async fn of(st: &AppState, i: crate::service::interventions::Intervention, labels: &crate::http::lists::ServiceLabels, region: &str) -> Result<Visit, HttpError> {
+    async fn of(
+        st: &AppState,
+        i: crate::service::interventions::Intervention,
+        labels: &crate::http::lists::ServiceLabels,
+        region: &str,
+    ) -> Result<Visit, HttpError> {
         use crate::service::store::{contact_of, Role};
         let contact = match contact_of(&st.db, i.request_id, Role::Requester).await? {
             Some(c) => Some(c),
