@@ -212,24 +212,11 @@ pub async fn store_for_intervention(
         message_id: None,
         intervention_id: Some(intervention_id),
     };
-    let d = match insert(tx, actor, now, row).await {
-        Ok(d) => d,
-        Err(e) => {
-            remove_file(storage, &key).await;
-            return Err(e);
-        }
-    };
-    audit::record(
-        tx,
-        actor,
-        now,
-        "service_request",
-        request_id,
-        "document",
-        &[Change { field: "document".into(), old: None, new: Some(name) }],
-    )
-    .await?;
-    Ok(d)
+    let res = insert_with_history(tx, actor, now, row).await;
+    if res.is_err() {
+        remove_file(storage, &key).await;
+    }
+    res
 }
 
 /// [`upload`] by a portal user (`portal_account`): always shared with the customer.
@@ -432,7 +419,13 @@ pub async fn attach_to_message(
         message_id: Some(message_id),
         intervention_id: None,
     };
-    let d = insert(tx, actor, now, row).await?;
+    insert_with_history(tx, actor, now, row).await
+}
+
+/// [`insert`], and the request's history says a document came.
+async fn insert_with_history(tx: &mut crate::db::Tx, actor: &Actor, now: Millis, r: Row<'_>) -> Result<Document> {
+    let (request_id, name) = (r.request_id, r.name.to_string());
+    let d = insert(tx, actor, now, r).await?;
     audit::record(
         tx,
         actor,
@@ -440,7 +433,7 @@ pub async fn attach_to_message(
         "service_request",
         request_id,
         "document",
-        &[Change { field: "document".into(), old: None, new: Some(name.to_string()) }],
+        &[Change { field: "document".into(), old: None, new: Some(name) }],
     )
     .await?;
     Ok(d)
