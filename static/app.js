@@ -369,5 +369,63 @@
   }, true);
   document.addEventListener("keydown", function (e) {
     if (e.key === "Escape" && drag) { var d = drag; drag = null; d.ev.classList.remove("dragging"); if (d.target) d.target.classList.remove("drop-target"); restore(d); }
+// The phone menu (details.navmenu) closes on Escape and on a tap outside it.
+(function () {
+  "use strict";
+  var menu = document.getElementById("navmenu");
+  if (!menu) return;
+  document.addEventListener("click", function (ev) {
+    if (menu.open && !menu.contains(ev.target)) menu.open = false;
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape" && menu.open) { menu.open = false; menu.querySelector("summary").focus(); }
+  });
+})();
+// The customer's signature: drawn with a finger, a pen or a mouse on canvas.sigpad (pointer
+// events), sent as a PNG data URL in the form's hidden "signature" field.
+(function () {
+  "use strict";
+  document.querySelectorAll("canvas.sigpad").forEach(function (canvas) {
+    var form = canvas.closest("form");
+    var field = form && form.querySelector("input[name=signature]");
+    if (!field || !canvas.getContext) return;
+    var ctx = canvas.getContext("2d");
+    var drawn = false, last = null;
+    function size() {
+      var ratio = Math.min(window.devicePixelRatio || 1, 2);
+      var box = canvas.getBoundingClientRect();
+      canvas.width = Math.round(box.width * ratio);
+      canvas.height = Math.round(box.height * ratio);
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      ctx.fillStyle = "#fff";
+      ctx.fillRect(0, 0, box.width, box.height);
+      ctx.lineWidth = 2.5; ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = "#0f1b2d";
+      drawn = false;
+    }
+    function at(ev) {
+      var box = canvas.getBoundingClientRect();
+      return { x: ev.clientX - box.left, y: ev.clientY - box.top };
+    }
+    canvas.addEventListener("pointerdown", function (ev) {
+      ev.preventDefault();
+      canvas.setPointerCapture(ev.pointerId);
+      last = at(ev);
+      ctx.beginPath(); ctx.arc(last.x, last.y, 1.2, 0, 2 * Math.PI); ctx.fillStyle = "#0f1b2d"; ctx.fill();
+      drawn = true;
+    });
+    canvas.addEventListener("pointermove", function (ev) {
+      if (!last) return;
+      var p = at(ev);
+      ctx.beginPath(); ctx.moveTo(last.x, last.y); ctx.lineTo(p.x, p.y); ctx.stroke();
+      last = p;
+    });
+    ["pointerup", "pointercancel", "pointerleave"].forEach(function (t) {
+      canvas.addEventListener(t, function () { last = null; });
+    });
+    var clear = form.querySelector("[data-sigpad-clear]");
+    if (clear) { clear.hidden = false; clear.addEventListener("click", function () { size(); field.value = ""; }); }
+    form.querySelectorAll("[data-sigpad-nojs]").forEach(function (el) { el.hidden = true; });
+    form.addEventListener("submit", function () { field.value = drawn ? canvas.toDataURL("image/png") : ""; });
+    size();
   });
 })();

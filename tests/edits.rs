@@ -29,6 +29,7 @@ const EDIT_FORMS: &[(&str, &str)] = &[
     ("/service/requests/{id}/contacts/{role}/edit", "/service/requests/{id}/contacts/{role}/edit"),
     ("/service/requests/{id}/equipment/{equipment_id}", "/service/requests/{id}"),
     ("/service/interventions/{id}", "/service/interventions/{id}"),
+    ("/service/interventions/{id}/report", "/service/interventions/{id}"),
     ("/admin/users/{id}", "/admin/users/{id}"),
     ("/admin/roles/{id}", "/admin/roles/{id}"),
     ("/admin/org-units/{id}", "/admin/org-units/{id}"),
@@ -49,6 +50,10 @@ const NOT_EDITS: &[&str] = &[
     "/customers/{id}/portal/accounts/{account}/{action}",
     "/service/documents/{id}/share",
     "/service/interventions/{id}/share-report",
+    // The technician's day: starting (a workflow step), a photo and a signature (each audited).
+    "/service/interventions/{id}/start",
+    "/service/interventions/{id}/photos",
+    "/service/interventions/{id}/signature",
     // Conversations: a message, a read mark, closing or reopening (each audited).
     "/service/requests/{id}/messages",
     "/service/requests/{id}/messages/{message_id}/read",
@@ -213,6 +218,8 @@ const PUTS: &[&str] = &[
     "/api/v1/service-requests/{id}/contacts/{role}",
     "/api/v1/equipment/{id}",
     "/api/v1/interventions/{id}",
+    // The customer's signature: replaced by each signing (the history keeps the earlier ones).
+    "/api/v1/interventions/{id}/signature",
     "/api/v1/me/notifications",
     "/api/v1/email-templates/{event}/{lang}",
 ];

@@ -200,43 +200,139 @@ async fn support(b: &Browser, app: &TestApp) {
 // ---------------------------------------------------------------- technician
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_technician_sees_his_day_opens_the_request_and_customer_and_writes_the_report() {
+async fn the_technician_works_his_day_on_a_phone() {
     with_demo(|b, app| Box::pin(technician(b, app))).await;
 }
 
+/// The technician's day on a phone (390×844): the menu, today's visits, then one of them
+/// started, reported, photographed, signed by the customer and finished; the request's PDF
+/// summary carries the signature.
 async fn technician(b: &Browser, app: &TestApp) {
+    b.post("/window/rect", json!({"width": 390, "height": 844})).await;
     demo_login(b, "luc.gauthier@carnet.demo").await;
-    assert!(count(b, "#my-interventions a[href^='/service/interventions/']").await > 0, "today's interventions on his home page");
-    b.screenshot("journey-technician-home").await;
-    click(b, "#my-interventions a[href^='/service/interventions/']").await;
+    let width = b.exec("return window.innerWidth;").await.as_i64().unwrap_or(0);
+    assert!((360..=400).contains(&width), "a phone's width: {width}");
+    // The navigation folds into a menu button; nothing runs off the right edge.
+    let hidden = b.exec("return getComputedStyle(document.querySelector('.topbar > nav.mainnav')).display;").await;
+    assert_eq!(hidden, "none", "the bar of links is replaced by the menu");
+    let overflow = b.exec("return document.documentElement.scrollWidth - window.innerWidth;").await.as_i64().unwrap_or(99);
+    assert!(overflow <= 0, "the page is {overflow} px wider than the phone");
+    b.find("#navmenu-button").await.click().await;
+    let shown = b.exec("return Array.from(document.querySelectorAll('#navmenu .navmenu-list a')).filter(a => a.offsetWidth > 0 && a.getBoundingClientRect().right <= window.innerWidth).length;").await;
+    assert!(shown.as_i64().unwrap_or(0) >= 3, "the menu opens with its links on screen: {shown}");
+    b.screenshot("phone-technician-menu").await;
+    b.find("#navmenu-button").await.click().await;
+    // Today's interventions, in order, each with its map, phone, email, equipment and symptom.
+    let visits = count(b, "#my-interventions .visit").await;
+    assert!(visits > 0, "today's interventions on his home page");
+    let times = b
+        .exec("return Array.from(document.querySelectorAll('#my-interventions .visit-time')).map(e => e.firstChild.textContent.trim());")
+        .await;
+    let times: Vec<String> = serde_json::from_value(times).unwrap_or_default();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "in the order of the day");
+    assert!(count(b, "#my-interventions .visit-map[href^='https://www.openstreetmap.org/search?query=']").await > 0, "a map link");
+    assert!(count(b, "#my-interventions .visit-tel[href^='tel:+']").await > 0, "a phone link");
+    assert!(count(b, "#my-interventions .visit-mail[href^='mailto:']").await > 0, "an email link");
+    assert!(count(b, "#my-interventions .visit-eq li").await > 0, "the equipment and its symptom");
+    b.screenshot("phone-technician-home").await;
+    // He opens the first one and starts it.
+    click(b, "#my-interventions .visit-open").await;
     let iid = current_id(b).await;
-    let site = b.text("#intervention-site").await;
-    assert!(site.contains("Laval"), "the address is on the intervention: {site}");
-    let (rid, cid): (i64, i64) =
-        sqlx::query_as("SELECT r.id, r.customer_id FROM interventions i JOIN service_requests r ON r.id = i.request_id WHERE i.id = $1")
+    let status = |app: &TestApp| {
+        let pool = app.state.db.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, String, String, Option<i64>)>(
+                "SELECT status, report_work, signed_by, signature_document_id FROM interventions WHERE id = $1",
+            )
             .bind(iid)
-            .fetch_one(&app.state.db.pool)
+            .fetch_one(&pool)
             .await
-            .unwrap();
-    open(b, &format!("/service/requests/{rid}")).await;
-    open(b, &format!("/customers/{cid}")).await;
-    open(b, "/service/requests").await;
-    assert!(b.source().await.contains(&format!("/service/requests/{rid}")), "his request is in his list");
-    click(b, "#interventions-link").await;
-    assert!(b.source().await.contains(&format!("/service/interventions/{iid}")), "his intervention is in the intervention list");
-    open(b, &format!("/service/interventions/{iid}")).await;
-    set(b, "#status", "terminee").await;
-    b.fill("#report_work", "Joint de porte remplacé.\nEssai de cuisson concluant.").await;
-    b.fill("#report_minutes", "75").await;
-    click(b, "#save-intervention").await;
-    let (status, report): (String, String) = sqlx::query_as("SELECT status, report_work FROM interventions WHERE id = $1")
-        .bind(iid)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "terminee");
-    assert!(report.contains('\n'), "line breaks are kept");
-    b.screenshot("journey-technician").await;
+            .unwrap()
+        }
+    };
+    assert_eq!(status(app).await.0, "planifiee");
+    b.screenshot("phone-technician-intervention").await;
+    click(b, "#start-intervention").await;
+    assert_eq!(status(app).await.0, "en_cours");
+    // The report.
+    b.fill("#work_report", "Joint de porte remplacé.\nEssai de cuisson concluant.").await;
+    b.fill("#work_minutes", "75").await;
+    click(b, "#save-report").await;
+    assert!(status(app).await.1.contains('\n'), "the report with its line breaks");
+    // A photo from the phone's camera: 3000×2000, kept at 1600 on its longest side.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("IMG_2041.png");
+    let img = image::RgbImage::from_fn(3000, 2000, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    img.save(&file).unwrap();
+    b.find("#photo").await.send_keys(&file.display().to_string()).await;
+    click(b, "#add-photo").await;
+    let docs = carnet::service::documents::for_intervention(&app.state.db, iid).await.unwrap();
+    let photo = docs.iter().find(|d| d.content_type == "image/jpeg").expect("the photo is a document of the request");
+    let stored = carnet::service::documents::content(&app.state.storage, photo).await.unwrap();
+    let back = image::load_from_memory(&stored).unwrap();
+    assert_eq!((back.width(), back.height()), (1600, 1067), "stored resized");
+    assert!(b.text("#work-photos").await.contains("IMG_2041"), "listed on the intervention");
+    // The customer signs on the screen with a finger.
+    b.fill("#signer_name", "Hélène Gagnon").await;
+    b.exec("document.querySelector('#sigpad').scrollIntoView({block: 'center'}); return true;").await;
+    let rect =
+        b.exec("const r = document.querySelector('#sigpad').getBoundingClientRect(); return [r.left, r.top, r.width, r.height];").await;
+    let r: Vec<f64> = serde_json::from_value(rect).unwrap();
+    let (x0, y0) = ((r[0] + r[2] * 0.15) as i64, (r[1] + r[3] * 0.6) as i64);
+    let mut strokes = vec![
+        json!({"type": "pointerMove", "duration": 0, "origin": "viewport", "x": x0, "y": y0}),
+        json!({"type": "pointerDown", "button": 0}),
+    ];
+    for k in 1..=24 {
+        let x = x0 + k * (r[2] * 0.7 / 24.0) as i64;
+        let y = y0 - ((k as f64 / 3.0).sin() * r[3] * 0.25) as i64;
+        strokes.push(json!({"type": "pointerMove", "duration": 10, "origin": "viewport", "x": x, "y": y}));
+    }
+    strokes.push(json!({"type": "pointerUp", "button": 0}));
+    b.post(
+        "/actions",
+        json!({"actions": [{"type": "pointer", "id": "finger", "parameters": {"pointerType": "touch"}, "actions": strokes}]}),
+    )
+    .await;
+    let _ = b.cmd(reqwest::Method::DELETE, "/actions", None).await;
+    click(b, "#save-signature").await;
+    let (_, _, signer, doc) = status(app).await;
+    assert_eq!(signer, "Hélène Gagnon");
+    let doc = doc.expect("the signature is stored");
+    let loaded = b.exec("const i = document.querySelector('#signed img'); return i && i.complete ? i.naturalWidth : 0;").await;
+    assert!(loaded.as_i64().unwrap_or(0) > 0, "the signature shows on the page");
+    let d = carnet::service::documents::get(&app.state.db, doc).await.unwrap().unwrap();
+    let png = carnet::service::documents::content(&app.state.storage, &d).await.unwrap();
+    let (w, h, rgb) = carnet::service::fieldwork::signature_pixels(&png).unwrap();
+    assert!(rgb.chunks(3).filter(|p| p[0] < 100).count() > 50, "ink was drawn on the canvas");
+    // He finishes it.
+    b.exec("document.querySelector('#work-report').scrollIntoView(); return true;").await;
+    click(b, "#finish-intervention").await;
+    assert_eq!(status(app).await.0, "terminee");
+    b.exec("document.querySelector('#work-signature').scrollIntoView({block: 'center'}); return true;").await;
+    b.screenshot("phone-technician-signed").await;
+    // The request's summary draws the stored signature: an image XObject of its pixels.
+    let rid: i64 =
+        sqlx::query_scalar("SELECT request_id FROM interventions WHERE id = $1").bind(iid).fetch_one(&app.state.db.pool).await.unwrap();
+    let r = {
+        let mut conn = app.state.db.pool.acquire().await.unwrap();
+        carnet::service::store::get(&mut conn, rid).await.unwrap().unwrap()
+    };
+    let zone = carnet::settings::zone(&app.state.db).await.unwrap();
+    let pdf = carnet::service::summary::pdf(&app.state.db, &app.state.storage, &r, zone, carnet::i18n::Lang::Fr, app.now()).await.unwrap();
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(
+        text.contains("/Subtype /Image") && text.contains(&format!("/Width {w}")) && text.contains(&format!("/Height {h}")),
+        "an image XObject"
+    );
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut z, &rgb).unwrap();
+    let packed = z.finish().unwrap();
+    assert!(pdf.windows(packed.len()).any(|win| win == packed.as_slice()), "the picture is the stored signature's pixels");
+    let hex: String = "Gagnon".bytes().map(|b| format!("{b:02X}")).collect();
+    assert!(text.contains(&hex), "the signer under the intervention");
 }
 
 // ---------------------------------------------------------------- sales manager

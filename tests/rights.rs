@@ -137,6 +137,12 @@ async fn fixture(app: &TestApp) -> Fixture {
             ),
         )
         .await;
+    // Signed by the customer: its signature is an image page of its own.
+    let png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+    let (st, signed) = api
+        .send("PUT", &format!("/api/v1/interventions/{}/signature", iv["id"]), Some(json!({"signer_name": "Client", "signature": png})))
+        .await;
+    assert_eq!(st, 200, "{signed}");
     let (_, rt) = api
         .send(
             "POST",

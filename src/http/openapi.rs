@@ -206,7 +206,7 @@ pub fn api_lists() -> Vec<(&'static crate::http::listing::ListDef, &'static str)
         api::service::planning, api::service::create_intervention, api::service::get_intervention, api::service::update_intervention,
         api::service::request_interventions, api::service::list_returns, api::service::create_return, api::service::update_return,
         api::service::list_documents, api::service::upload_document, api::service::download_document, api::service::delete_document,
-        api::service::summary_pdf, api::service::send_email,
+        api::service::summary_pdf, api::service::send_email, api::service::add_photo, api::service::put_signature,
         api::reports::sales, api::reports::service,
         api::partners::list_partners, api::partners::get_partner, api::partners::list_opportunities, api::partners::get_opportunity,
         api::partners::list_news, api::partners::create_news, api::partners::get_news,

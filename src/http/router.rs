@@ -199,6 +199,12 @@ routes! {
     post "/service/interventions/views/{id}/delete" => Right(InterventionsRead), listing::delete_view::<lists::Interventions>;
     get "/service/interventions/{id}" => Right(InterventionsRead), pages::service::show_intervention;
     post "/service/interventions/{id}" => Right(InterventionsUpdate), pages::service::update_intervention;
+    // The technician's day: the intervention's technician (or a user covering its request).
+    post "/service/interventions/{id}/start" => Right(InterventionsUpdate), pages::service::start_intervention;
+    post "/service/interventions/{id}/report" => Right(InterventionsUpdate), pages::service::report_intervention;
+    post "/service/interventions/{id}/photos" => Right(InterventionsUpdate), pages::service::add_photo;
+    post "/service/interventions/{id}/signature" => Right(InterventionsUpdate), pages::service::sign_intervention;
+    get "/service/interventions/{id}/signature.png" => Right(InterventionsRead), pages::service::signature_image;
     get "/service/planning" => Right(InterventionsRead), pages::service::planning;
     get "/service/planning/book" => Right(InterventionsCreate), pages::service::book_intervention;
     post "/service/requests/{id}/documents" => Right(DocumentsCreate), pages::service::upload_document;
@@ -472,6 +478,8 @@ routes! {
     post "/api/v1/interventions" => Right(InterventionsCreate), api::service::create_intervention;
     get "/api/v1/interventions/{id}" => Right(InterventionsRead), api::service::get_intervention;
     put "/api/v1/interventions/{id}" => Right(InterventionsUpdate), api::service::update_intervention;
+    post "/api/v1/interventions/{id}/photos" => Right(InterventionsUpdate), api::service::add_photo;
+    put "/api/v1/interventions/{id}/signature" => Right(InterventionsUpdate), api::service::put_signature;
     get "/api/v1/equipment-returns" => Right(ReturnsRead), api::service::list_returns;
     post "/api/v1/equipment-returns" => Right(ReturnsCreate), api::service::create_return;
     patch "/api/v1/equipment-returns/{id}" => Right(ReturnsUpdate), api::service::update_return;

@@ -127,6 +127,8 @@ pub struct Document {
     pub created_at: i64,
     /// The portal account that uploaded it (a file from the customer), if any.
     pub portal_account_id: Option<i64>,
+    /// The intervention it was taken at (a technician's photo or the customer's signature).
+    pub intervention_id: Option<i64>,
 }
 
 impl Audited for Document {
@@ -142,7 +144,8 @@ impl Audited for Document {
 }
 
 const SELECT: &str =
-    "SELECT id, request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at, portal_account_id FROM documents";
+    "SELECT id, request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at, portal_account_id, \
+     intervention_id FROM documents";
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Document>> {
     Ok(sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&db.pool).await?)
@@ -150,6 +153,11 @@ pub async fn get(db: &Db, id: i64) -> Result<Option<Document>> {
 
 pub async fn for_request(db: &Db, request_id: i64) -> Result<Vec<Document>> {
     Ok(sqlx::query_as(&format!("{SELECT} WHERE request_id = $1 ORDER BY id DESC")).bind(request_id).fetch_all(&db.pool).await?)
+}
+
+/// The files taken at an intervention (photos, signatures), newest first.
+pub async fn for_intervention(db: &Db, intervention_id: i64) -> Result<Vec<Document>> {
+    Ok(sqlx::query_as(&format!("{SELECT} WHERE intervention_id = $1 ORDER BY id DESC")).bind(intervention_id).fetch_all(&db.pool).await?)
 }
 
 fn storage_err(e: object_store::Error) -> Error {
@@ -172,6 +180,43 @@ pub async fn upload(
     max: usize,
 ) -> Result<Document> {
     store_upload(db, storage, actor, now, request_id, filename, bytes, shared, None, max).await
+}
+
+/// A file taken at an intervention (a photo, a signature), already checked and re-encoded by
+/// the caller: written to the storage, then its row (linked to the intervention) with the
+/// request's history, in the caller's transaction. The caller removes the file
+/// ([`remove_file`]) if its transaction does not commit.
+#[allow(clippy::too_many_arguments)]
+pub async fn store_for_intervention(
+    tx: &mut crate::db::Tx,
+    storage: &Storage,
+    actor: &Actor,
+    now: Millis,
+    request_id: i64,
+    intervention_id: i64,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Result<Document> {
+    let (name, content_type) = check_name(name).map_err(|r| Error::validation("file", r))?;
+    let key = new_key(request_id);
+    let size = bytes.len() as i64;
+    storage.0.put(&StorePath::from(key.as_str()), PutPayload::from(bytes)).await.map_err(storage_err)?;
+    let row = Row {
+        request_id,
+        name: &name,
+        content_type,
+        size,
+        key: &key,
+        shared: false,
+        portal_account: None,
+        message_id: None,
+        intervention_id: Some(intervention_id),
+    };
+    let res = insert_with_history(tx, actor, now, row).await;
+    if res.is_err() {
+        remove_file(storage, &key).await;
+    }
+    res
 }
 
 /// [`upload`] by a portal user (`portal_account`): always shared with the customer.
@@ -226,7 +271,8 @@ async fn store_upload(
     storage.0.put(&path, PutPayload::from(bytes)).await.map_err(storage_err)?;
     let res = async {
         let mut tx = db.begin().await?;
-        let row = Row { request_id, name: &name, content_type, size, key: &key, shared, portal_account, message_id: None };
+        let row =
+            Row { request_id, name: &name, content_type, size, key: &key, shared, portal_account, message_id: None, intervention_id: None };
         let d = insert(&mut tx, actor, now, row).await?;
         audit::record(
             &mut tx,
@@ -266,13 +312,14 @@ struct Row<'a> {
     shared: bool,
     portal_account: Option<i64>,
     message_id: Option<i64>,
+    intervention_id: Option<i64>,
 }
 
 /// Inserts a document's row and its audit entry, in the caller's transaction.
 async fn insert(tx: &mut crate::db::Tx, actor: &Actor, now: Millis, r: Row<'_>) -> Result<Document> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO documents (request_id, filename, content_type, size, storage_key, shared, uploaded_by, uploaded_by_name, created_at, \
-         portal_account_id, message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         portal_account_id, message_id, intervention_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(r.request_id)
     .bind(r.name)
@@ -285,6 +332,7 @@ async fn insert(tx: &mut crate::db::Tx, actor: &Actor, now: Millis, r: Row<'_>) 
     .bind(now)
     .bind(r.portal_account)
     .bind(r.message_id)
+    .bind(r.intervention_id)
     .fetch_one(&mut **tx)
     .await?;
     let d: Document = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_one(&mut **tx).await?;
@@ -323,7 +371,17 @@ pub async fn store_for_message(
     let key = new_key(request_id);
     let size = bytes.len() as i64;
     storage.0.put(&StorePath::from(key.as_str()), PutPayload::from(bytes)).await.map_err(storage_err)?;
-    let row = Row { request_id, name: &name, content_type, size, key: &key, shared, portal_account: None, message_id: Some(message_id) };
+    let row = Row {
+        request_id,
+        name: &name,
+        content_type,
+        size,
+        key: &key,
+        shared,
+        portal_account: None,
+        message_id: Some(message_id),
+        intervention_id: None,
+    };
     let d = insert(tx, actor, now, row).await?;
     Ok(Ok(d))
 }
@@ -350,8 +408,24 @@ pub async fn attach_to_message(
     key: &str,
     portal_account: Option<i64>,
 ) -> Result<Document> {
-    let row = Row { request_id, name, content_type, size, key, shared: true, portal_account, message_id: Some(message_id) };
-    let d = insert(tx, actor, now, row).await?;
+    let row = Row {
+        request_id,
+        name,
+        content_type,
+        size,
+        key,
+        shared: true,
+        portal_account,
+        message_id: Some(message_id),
+        intervention_id: None,
+    };
+    insert_with_history(tx, actor, now, row).await
+}
+
+/// [`insert`], and the request's history says a document came.
+async fn insert_with_history(tx: &mut crate::db::Tx, actor: &Actor, now: Millis, r: Row<'_>) -> Result<Document> {
+    let (request_id, name) = (r.request_id, r.name.to_string());
+    let d = insert(tx, actor, now, r).await?;
     audit::record(
         tx,
         actor,
@@ -359,7 +433,7 @@ pub async fn attach_to_message(
         "service_request",
         request_id,
         "document",
-        &[Change { field: "document".into(), old: None, new: Some(name.to_string()) }],
+        &[Change { field: "document".into(), old: None, new: Some(name) }],
     )
     .await?;
     Ok(d)
@@ -395,6 +469,12 @@ pub async fn delete(db: &Db, storage: &Storage, actor: &Actor, now: Millis, id: 
     let mut tx = db.begin().await?;
     let old: Document =
         sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&mut *tx).await?.ok_or(Error::NotFound)?;
+    // A customer's signature stays with its intervention (the summary draws it).
+    let signs: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM interventions WHERE signature_document_id = $1").bind(id).fetch_one(&mut *tx).await?;
+    if signs > 0 {
+        return Err(Error::InvalidState { reason: "error.signature_kept" });
+    }
     sqlx::query("DELETE FROM documents WHERE id = $1").bind(id).execute(&mut *tx).await?;
     audit::deleted(&mut tx, actor, now, id, &old).await?;
     audit::record(

@@ -110,6 +110,10 @@ pub struct Intervention {
     pub branch_id: Option<i64>,
     pub technicians: Vec<Technician>,
     pub equipment: Vec<EquipmentLine>,
+    /// The customer's signature (a PNG document of the request), whoever signed and when.
+    pub signature_document_id: Option<i64>,
+    pub signed_by: String,
+    pub signed_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -134,6 +138,9 @@ impl Audited for Intervention {
             ("report_work", Some(self.report_work.clone()).filter(|s| !s.is_empty())),
             ("report_minutes", self.report_minutes.map(|m| m.to_string())),
             ("report_shared", Some(self.report_shared.to_string())),
+            ("signed_by", Some(self.signed_by.clone()).filter(|s| !s.is_empty())),
+            ("signed_at", self.signed_at.map(format_ms)),
+            ("signature_document_id", self.signature_document_id.map(|d| d.to_string())),
         ]
     }
 }
@@ -256,12 +263,16 @@ struct Row {
     report_minutes: Option<i64>,
     report_shared: i64,
     branch_id: Option<i64>,
+    signature_document_id: Option<i64>,
+    signed_by: String,
+    signed_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
 
 const SELECT: &str = "SELECT i.id, i.number, i.request_id, r.number AS request_number, r.customer_id, c.display_name AS customer_name, \
-    i.start_at, i.end_at, i.place, i.status, i.report_work, i.report_minutes, i.report_shared, i.branch_id, i.created_at, i.updated_at \
+    i.start_at, i.end_at, i.place, i.status, i.report_work, i.report_minutes, i.report_shared, i.branch_id, \
+    i.signature_document_id, i.signed_by, i.signed_at, i.created_at, i.updated_at \
     FROM interventions i JOIN service_requests r ON r.id = i.request_id JOIN customers c ON c.id = r.customer_id";
 
 /// The rows with their technicians and equipment: two queries for the whole page, not two per row.
@@ -306,6 +317,9 @@ async fn assemble(conn: &mut sqlx::AnyConnection, rows: Vec<Row>) -> Result<Vec<
             report_minutes: r.report_minutes,
             report_shared: r.report_shared != 0,
             branch_id: r.branch_id,
+            signature_document_id: r.signature_document_id,
+            signed_by: r.signed_by,
+            signed_at: r.signed_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -645,6 +659,9 @@ mod tests {
             branch_id: None,
             technicians: techs.iter().map(|t| Technician { id: *t, name: format!("T{t}") }).collect(),
             equipment: Vec::new(),
+            signature_document_id: None,
+            signed_by: String::new(),
+            signed_at: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -5,6 +5,7 @@
 
 pub mod documents;
 pub mod equipment;
+pub mod fieldwork;
 pub mod interventions;
 pub mod messages;
 pub mod returns;

@@ -772,7 +772,7 @@ pub async fn summary_pdf(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>
     use axum::response::IntoResponse;
     let r = visible(&st, &c, id).await?;
     let zone = crate::settings::zone(&st.db).await?;
-    let bytes = crate::service::summary::pdf(&st.db, &r, zone, c.lang(), st.now()).await?;
+    let bytes = crate::service::summary::pdf(&st.db, &st.storage, &r, zone, c.lang(), st.now()).await?;
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "application/pdf".to_string()),
@@ -803,7 +803,7 @@ pub async fn send_email(
     let r = visible(&st, &c, id).await?;
     let zone = crate::settings::zone(&st.db).await?;
     let sender = sender_of(&c)?;
-    let email_id = crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, zone, c.lang()).await?;
+    let email_id = crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, &st.storage, zone, c.lang()).await?;
     Ok((StatusCode::CREATED, Json(Sent { email_id })))
 }
 
@@ -836,4 +836,43 @@ pub async fn put_service_levels(
 ) -> Result<Json<ServiceLevels>, HttpError> {
     crate::service::sla::set_targets(&st.db, &c.actor(), st.now(), &b.targets).await?;
     Ok(Json(ServiceLevels { targets: crate::service::sla::targets(&st.db).await? }))
+}
+
+// ------------------------------------------------------------------ the technician's day
+
+/// Adds a photo taken at the intervention (multipart: `file`, a JPEG or PNG): resized to at
+/// most 1600 pixels on its longest side and stored as a JPEG document of the request. Only a
+/// technician of the intervention, or a user whose scope covers its request, may.
+#[utoipa::path(post, path = "/api/v1/interventions/{id}/photos", tag = "service", request_body(content_type = "multipart/form-data"),
+    responses((status = 201, body = Document), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn add_photo(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    mut mp: axum::extract::Multipart,
+) -> Result<(StatusCode, Json<Document>), HttpError> {
+    let i = crate::service::fieldwork::for_work(&st.db, &c.p.visibility, id).await?;
+    let (name, bytes, _) = read_upload(&mut mp, st.config.max_document_bytes).await?;
+    let d = crate::service::fieldwork::add_photo(&st.db, &st.storage, &c.actor(), st.now(), &i, &name, &bytes).await?;
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+impl ApiInput for crate::service::fieldwork::SignatureForm {
+    const READ_ONLY: &'static [&'static str] = &["signed_at", "signature_document_id"];
+}
+
+/// Records the customer's signature: `signer_name` and the drawing as a PNG data URL
+/// (`data:image/png;base64,…`). Signing again replaces it; the history keeps both.
+#[utoipa::path(put, path = "/api/v1/interventions/{id}/signature", tag = "service", request_body = crate::service::fieldwork::SignatureForm,
+    responses((status = 200, body = Intervention), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn put_signature(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(f): ApiJson<crate::service::fieldwork::SignatureForm>,
+) -> Result<Json<Intervention>, HttpError> {
+    use crate::service::fieldwork;
+    let i = fieldwork::for_work(&st.db, &c.p.visibility, id).await?;
+    let drawing = if f.signature.trim().is_empty() { Vec::new() } else { fieldwork::from_data_url(&f.signature)? };
+    Ok(Json(fieldwork::sign(&st.db, &st.storage, &c.actor(), st.now(), &i, &f.signer_name, &drawing).await?))
 }

@@ -230,6 +230,16 @@ pub fn blank_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D
     select_id(d).map(Option::flatten)
 }
 
+/// A link that opens an address on a map (OpenStreetMap's search: no key, and a phone offers
+/// its own maps application from there); empty for no address.
+pub fn maps_link(address: &str) -> String {
+    let one_line = address.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.is_empty() {
+        return String::new();
+    }
+    format!("https://www.openstreetmap.org/search?query={}", url::form_urlencoded::byte_serialize(one_line.as_bytes()).collect::<String>())
+}
+
 #[derive(Deserialize, Default)]
 pub struct NoticeQuery {
     pub notice: Option<String>,

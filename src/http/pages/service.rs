@@ -766,9 +766,23 @@ struct InterventionPage {
     customer: Option<crate::customers::Customer>,
     contact: Option<crate::customers::Contact>,
     region: String,
+    /// The user may start it, write its report, add photos, have it signed (its technician).
+    can_work: bool,
+    /// Photos taken there, newest first.
+    photos: Vec<crate::service::documents::Document>,
+    /// A refused start, report, photo or signature: (the card's id, the message).
+    work_error: Option<(&'static str, String)>,
+    report: crate::service::fieldwork::ReportForm,
+    maps: String,
 }
 
 impl InterventionPage {
+    fn work_err(&self, card: &str) -> Option<&str> {
+        self.work_error.as_ref().filter(|(k, _)| *k == card).map(|(_, m)| m.as_str())
+    }
+    fn kb(&self, size: &i64) -> String {
+        format!("{} ko", (size + 1023) / 1024)
+    }
     fn phone(&self, p: &Option<String>) -> String {
         p.as_deref().map(|e| crate::customers::phone::Phone::display(e, &self.region)).unwrap_or_default()
     }
@@ -780,12 +794,20 @@ impl InterventionPage {
     }
 }
 
+/// What the technician's card on the intervention page shows after a refused action.
+#[derive(Default)]
+struct WorkState {
+    error: Option<(&'static str, String)>,
+    report: Option<crate::service::fieldwork::ReportForm>,
+}
+
 async fn intervention_page(
     st: &AppState,
     c: &Ctx,
     id: i64,
     notice: Option<&str>,
     form: Option<(InterventionForm, FormErrors)>,
+    work: WorkState,
 ) -> Result<Response, HttpError> {
     let i = interventions::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     let l = Labels::load(st, c).await?;
@@ -805,7 +827,16 @@ async fn intervention_page(
     let technicians = users::pickable(&st.db, &c.p.visibility, &kept).await?;
     let mut pc = PageCtx::new(c, "/service/requests", "service.intervention").with_notice(notice);
     pc.title = i.number.clone();
-    let errors = f.any();
+    let errors = f.any() || work.error.is_some();
+    let can_work = c.p.can(Right::InterventionsUpdate) && crate::service::fieldwork::may_work(&st.db, &c.p.visibility, &i).await?;
+    let photos = crate::service::fieldwork::photos(&st.db, i.id).await?;
+    let address = if i.place.is_empty() { customer.as_ref().map(|c| c.address.clone()).unwrap_or_default() } else { i.place.clone() };
+    let maps = crate::http::pages::maps_link(&address);
+    let report = work.report.unwrap_or_else(|| crate::service::fieldwork::ReportForm {
+        report_work: i.report_work.clone(),
+        report_minutes: i.report_minutes,
+        finish: false,
+    });
     let mut resp = render(InterventionPage {
         c: pc,
         l,
@@ -818,6 +849,11 @@ async fn intervention_page(
         customer,
         contact,
         region,
+        can_work,
+        photos,
+        work_error: work.error,
+        report,
+        maps,
     });
     if errors {
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -831,7 +867,7 @@ pub async fn show_intervention(
     Path(id): Path<i64>,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, HttpError> {
-    intervention_page(&st, &c, id, q.notice.as_deref(), None).await
+    intervention_page(&st, &c, id, q.notice.as_deref(), None, WorkState::default()).await
 }
 
 pub async fn update_intervention(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
@@ -846,9 +882,111 @@ pub async fn update_intervention(State(st): State<AppState>, c: Ctx, Path(id): P
         Ok(_) => Ok(redirect_notice(&format!("/service/interventions/{id}"), "notice.saved")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            intervention_page(&st, &c, id, None, Some((form, fe))).await
+            intervention_page(&st, &c, id, None, Some((form, fe)), WorkState::default()).await
         }
     }
+}
+
+// ------------------------------------------------------------------ the technician's day
+
+/// A refused work action: validation and state errors go back to the intervention page (422)
+/// in the card they came from; anything else is an error response.
+async fn work_refused(
+    st: &AppState,
+    c: &Ctx,
+    id: i64,
+    card: &'static str,
+    e: Error,
+    report: Option<crate::service::fieldwork::ReportForm>,
+) -> Result<Response, HttpError> {
+    let first = match &e {
+        Error::Validation(f) | Error::Conflict(f) => f.0.first().map(|x| c.tr.t(x.reason)),
+        _ => None,
+    };
+    let fe = form_error(c, e)?;
+    let msg = fe.general.or(first).unwrap_or_else(|| c.tr.t("form.fix_errors"));
+    intervention_page(st, c, id, None, None, WorkState { error: Some((card, msg)), report }).await
+}
+
+/// "Démarrer": the technician is there.
+pub async fn start_intervention(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    use crate::service::fieldwork;
+    let i = fieldwork::for_work(&st.db, &c.p.visibility, id).await?;
+    match fieldwork::start(&st.db, &c.actor(), st.now(), &i).await {
+        Ok(_) => Ok(redirect_notice(&format!("/service/interventions/{id}"), "notice.intervention_started")),
+        Err(e) => work_refused(&st, &c, id, "work-status", e, None).await,
+    }
+}
+
+/// The report typed on site; "Terminer" also finishes the intervention.
+pub async fn report_intervention(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    use crate::service::fieldwork;
+    let i = fieldwork::for_work(&st.db, &c.p.visibility, id).await?;
+    let p = FormPairs::parse(&body);
+    let minutes = p.text("report_minutes");
+    let f = fieldwork::ReportForm {
+        report_work: p.text("report_work"),
+        report_minutes: minutes.trim().parse().ok(),
+        finish: p.text("finish") == "1",
+    };
+    if !minutes.trim().is_empty() && f.report_minutes.is_none() {
+        return work_refused(&st, &c, id, "work-report", Error::validation("report_minutes", "error.out_of_range"), Some(f)).await;
+    }
+    match fieldwork::report(&st.db, &c.actor(), st.now(), &i, &f).await {
+        Ok(_) => {
+            let notice = if f.finish { "notice.intervention_finished" } else { "notice.saved" };
+            Ok(redirect_notice(&format!("/service/interventions/{id}"), notice))
+        }
+        Err(e) => work_refused(&st, &c, id, "work-report", e, Some(f)).await,
+    }
+}
+
+/// A photo taken on site (multipart `file`): resized and kept with the request's documents.
+pub async fn add_photo(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    mut mp: axum::extract::Multipart,
+) -> Result<Response, HttpError> {
+    use crate::service::fieldwork;
+    let i = fieldwork::for_work(&st.db, &c.p.visibility, id).await?;
+    let res = match crate::http::api::service::read_upload(&mut mp, st.config.max_document_bytes).await {
+        Ok((name, bytes, _)) => fieldwork::add_photo(&st.db, &st.storage, &c.actor(), st.now(), &i, &name, &bytes).await,
+        Err(e) => Err(e.0),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/service/interventions/{id}#work-photos"), "notice.photo_added")),
+        Err(e) => work_refused(&st, &c, id, "work-photos", e, None).await,
+    }
+}
+
+/// The customer's signature drawn on the screen (`signature`: a PNG data URL) and their name.
+pub async fn sign_intervention(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    use crate::service::fieldwork;
+    let i = fieldwork::for_work(&st.db, &c.p.visibility, id).await?;
+    let p = FormPairs::parse(&body);
+    let drawn = p.text("signature");
+    let res = match if drawn.trim().is_empty() { Ok(Vec::new()) } else { fieldwork::from_data_url(&drawn) } {
+        Ok(bytes) => fieldwork::sign(&st.db, &st.storage, &c.actor(), st.now(), &i, &p.text("signer_name"), &bytes).await,
+        Err(e) => Err(e),
+    };
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/service/interventions/{id}#work-signature"), "notice.signed")),
+        Err(e) => work_refused(&st, &c, id, "work-signature", e, None).await,
+    }
+}
+
+/// The customer's signature as an image, for the intervention page.
+pub async fn signature_image(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
+    use axum::response::IntoResponse;
+    let i = interventions::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
+    let d = match i.signature_document_id {
+        Some(d) => crate::service::documents::get(&st.db, d).await?.ok_or(Error::NotFound)?,
+        None => return Err(Error::NotFound.into()),
+    };
+    let bytes = crate::service::documents::content(&st.storage, &d).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/png"), (axum::http::header::CACHE_CONTROL, "private, max-age=300")], bytes)
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -1170,7 +1308,7 @@ pub async fn send_email(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>,
     };
     let zone = crate::settings::zone(&st.db).await?;
     let sender = crate::http::api::service::sender_of(&c)?;
-    match crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, zone, c.lang()).await {
+    match crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, &st.storage, zone, c.lang()).await {
         Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#record-emails"), "notice.email_queued")),
         Err(e) => {
             let fe = form_error(&c, e)?;
