@@ -17,6 +17,7 @@ pub mod global_search;
 pub mod http;
 pub mod i18n;
 pub mod identity;
+pub mod inbox;
 pub mod inbound;
 pub mod jobs;
 pub mod lists;

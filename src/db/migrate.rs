@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 24, name: "reports", sql: include_str!("../../migrations/0024_reports.sql") },
     Migration { version: 25, name: "presales_teams", sql: include_str!("../../migrations/0025_presales_teams.sql") },
     Migration { version: 26, name: "global_search", sql: include_str!("../../migrations/0026_global_search.sql") },
+    Migration { version: 30, name: "notifications", sql: include_str!("../../migrations/0030_notifications.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
