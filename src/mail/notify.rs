@@ -105,6 +105,16 @@ async fn in_app(tx: &mut Tx, now: Millis, notice: &Notice, user_id: i64, subject
     crate::inbox::add(tx, now, user_id, notice.event, (kind.as_str(), *id), subject).await
 }
 
+/// [`in_app`] for an email prepared before its transaction (a lead's fast merge): the user's
+/// notification with the email's subject, on the same rules.
+pub async fn in_app_prepared(tx: &mut Tx, now: Millis, p: &super::Prepared, user_id: i64) -> Result<()> {
+    let e = &p.email;
+    if e.created_by == Some(user_id) || !IN_APP.contains(&e.event.as_str()) {
+        return Ok(());
+    }
+    crate::inbox::add(tx, now, user_id, &e.event, (p.entity.0.as_str(), p.entity.1), &e.subject).await
+}
+
 /// Queues one email per recipient, in the caller's transaction. Returns the email ids.
 pub async fn notify(tx: &mut Tx, now: Millis, notice: Notice, recipients: &[Recipient]) -> Result<Vec<i64>> {
     let mut targets: Vec<Target> = Vec::new();
