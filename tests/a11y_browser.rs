@@ -157,8 +157,10 @@ async fn journey(b: &Browser, app: &TestApp) {
     // A sales representative: the day's pages and one of his files.
     staff_login(b, "marc.tremblay@carnet.demo").await;
     let own = first_record(b, "/opportunities", "/opportunities/").await;
-    let rep: Vec<String> =
-        ["/", "/customers", "/opportunities", "/opportunities/board", &own, "/leads", "/calendar", "/notifications"].iter().map(|s| s.to_string()).collect();
+    let rep: Vec<String> = ["/", "/customers", "/opportunities", "/opportunities/board", &own, "/leads", "/calendar", "/notifications"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     both_languages(b, axe_js, "representative", &rep, &mut found).await;
 
     // A support agent: the requests and the planning.
@@ -169,7 +171,8 @@ async fn journey(b: &Browser, app: &TestApp) {
 
     // A technician (English speaker): her home and an intervention.
     staff_login(b, "emma.morin@carnet.demo").await;
-    let tech_home = b.exec("const a = document.querySelector('a[href^=\"/service/interventions/\"]'); return a ? a.getAttribute('href') : null;").await;
+    let tech_home =
+        b.exec("const a = document.querySelector('a[href^=\"/service/interventions/\"]'); return a ? a.getAttribute('href') : null;").await;
     let mut tech = vec!["/".to_string()];
     tech.extend(tech_home.as_str().map(str::to_string));
     both_languages(b, axe_js, "technician", &tech, &mut found).await;

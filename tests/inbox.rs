@@ -45,7 +45,9 @@ async fn an_assignment_and_a_routed_lead_notify_their_owner_once_and_never_the_a
         let o = org(&app).await;
         let rep = app.user("rep@t.fr", "representant", Some(o.ventes_laval)).await;
         let quiet = app.user("quiet@t.fr", "representant", Some(o.ventes_laval)).await;
-        let customer = created(&o.admin, "/api/v1/customers", json!({"kind": "company", "company_name": "Boulangerie Roy", "branch_id": o.laval})).await;
+        let customer =
+            created(&o.admin, "/api/v1/customers", json!({"kind": "company", "company_name": "Boulangerie Roy", "branch_id": o.laval}))
+                .await;
         let opp = created(&o.admin, "/api/v1/opportunities", json!({"customer_id": customer["id"], "branch_id": o.laval})).await;
         let oid = opp["id"].as_i64().unwrap();
 
@@ -89,11 +91,13 @@ async fn an_assignment_and_a_routed_lead_notify_their_owner_once_and_never_the_a
         // A new customer's lead routed to the branch's representative who wants it (round robin
         // between rep and quiet: two leads, one notification for rep, none for quiet).
         for n in 0..2 {
-            let lead = json!({"first_name": "Client", "last_name": format!("N{n}"), "email": format!("n{n}@exemple.ca"), "branch_id": o.laval});
+            let lead =
+                json!({"first_name": "Client", "last_name": format!("N{n}"), "email": format!("n{n}@exemple.ca"), "branch_id": o.laval});
             created(&o.admin, "/api/v1/leads", lead).await;
         }
-        let routed_to_rep =
-            app.count(&format!("SELECT COUNT(*) FROM opportunities WHERE owner_id = {rep} AND id IN (SELECT opportunity_id FROM leads)")).await;
+        let routed_to_rep = app
+            .count(&format!("SELECT COUNT(*) FROM opportunities WHERE owner_id = {rep} AND id IN (SELECT opportunity_id FROM leads)"))
+            .await;
         assert!(routed_to_rep >= 1, "round robin between the two");
         assert_eq!(notes(&app, rep, "opportunity_assigned").await, 1 + routed_to_rep, "the assignment and each lead routed to rep");
         assert_eq!(notes(&app, quiet, "opportunity_assigned").await, 0);
@@ -104,8 +108,12 @@ async fn an_assignment_and_a_routed_lead_notify_their_owner_once_and_never_the_a
         created(&o.admin, "/api/v1/groups", json!({"name": "BDC", "description": "", "members": [a1, a2], "org_unit_id": null})).await;
         let (s, b) = o.admin.send("PATCH", "/api/v1/settings", Some(json!({"leads.routing": "queue"}))).await;
         assert_eq!(s, 200, "{b}");
-        created(&o.admin, "/api/v1/leads", json!({"first_name": "Client", "last_name": "Q", "email": "q@exemple.ca", "branch_id": o.laval}))
-            .await;
+        created(
+            &o.admin,
+            "/api/v1/leads",
+            json!({"first_name": "Client", "last_name": "Q", "email": "q@exemple.ca", "branch_id": o.laval}),
+        )
+        .await;
         assert_eq!((notes(&app, a1, "lead_queued").await, notes(&app, a2, "lead_queued").await), (1, 1));
         app
     })
@@ -127,7 +135,8 @@ async fn a_customer_message_a_call_due_and_a_breached_service_level_notify_the_o
 
         // A call due: the reminder job notifies its owner (nobody caused it), once.
         let rep_api = app.api(&app.token_for(rep).await);
-        let opp = created(&o.admin, "/api/v1/opportunities", json!({"customer_id": customer["id"], "branch_id": o.laval, "owner_id": rep})).await;
+        let opp =
+            created(&o.admin, "/api/v1/opportunities", json!({"customer_id": customer["id"], "branch_id": o.laval, "owner_id": rep})).await;
         let zone = carnet::settings::zone(&app.state.db).await.unwrap();
         let due = app.now() + 10 * 60_000;
         created(
@@ -148,9 +157,17 @@ async fn a_customer_message_a_call_due_and_a_breached_service_level_notify_the_o
         let rid = r["id"].as_i64().unwrap();
         assert_eq!(r["owner_id"], agent, "{r}");
         let author = carnet::service::messages::Author::Email { name: "Roy".into(), email: "roy@exemple.ca".into() };
-        carnet::service::messages::post(&app.state.db, &carnet::access::Actor::system(), app.now(), rid, &author, "Le four chauffe.", false)
-            .await
-            .unwrap();
+        carnet::service::messages::post(
+            &app.state.db,
+            &carnet::access::Actor::system(),
+            app.now(),
+            rid,
+            &author,
+            "Le four chauffe.",
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!(notes(&app, agent, "request_message_received").await, 1);
         // The agent's own message to the customer notifies no staff member.
         let staff = carnet::service::messages::Author::Staff { user_id: agent, name: "Agent".into() };
@@ -158,8 +175,7 @@ async fn a_customer_message_a_call_due_and_a_breached_service_level_notify_the_o
         carnet::service::messages::post(&app.state.db, &actor, app.now(), rid, &staff, "Merci.", true).await.unwrap();
         assert_eq!(app.count(&format!("SELECT COUNT(*) FROM notifications WHERE user_id = {agent}")).await, 1);
         // Turned off: no more.
-        let (s, b) =
-            agent_api.send("PUT", "/api/v1/me/notifications", Some(json!({"events": {"request_message_received": false}}))).await;
+        let (s, b) = agent_api.send("PUT", "/api/v1/me/notifications", Some(json!({"events": {"request_message_received": false}}))).await;
         assert_eq!(s, 200, "{b}");
         carnet::service::messages::post(&app.state.db, &carnet::access::Actor::system(), app.now(), rid, &author, "Encore.", false)
             .await
@@ -172,7 +188,9 @@ async fn a_customer_message_a_call_due_and_a_breached_service_level_notify_the_o
             .send(
                 "PUT",
                 "/api/v1/service-levels",
-                Some(json!({"targets": [{"request_type": "panne", "priority": "haute", "first_update_minutes": 60, "close_minutes": 600}]})),
+                Some(
+                    json!({"targets": [{"request_type": "panne", "priority": "haute", "first_update_minutes": 60, "close_minutes": 600}]}),
+                ),
             )
             .await;
         assert_eq!(s, 200, "{b}");
@@ -200,7 +218,8 @@ async fn the_bell_the_list_and_opening_a_notification_are_the_readers_alone() {
         let o = org(&app).await;
         let rep = app.user("rep@t.fr", "representant", Some(o.ventes_laval)).await;
         let other = app.user("other@t.fr", "representant", Some(o.ventes_laval)).await;
-        let customer = created(&o.admin, "/api/v1/customers", json!({"kind": "company", "company_name": "Roy", "branch_id": o.laval})).await;
+        let customer =
+            created(&o.admin, "/api/v1/customers", json!({"kind": "company", "company_name": "Roy", "branch_id": o.laval})).await;
         let mut ids = Vec::new();
         for owner in [rep, other, rep] {
             let opp = created(&o.admin, "/api/v1/opportunities", json!({"customer_id": customer["id"], "branch_id": o.laval})).await;
@@ -284,7 +303,8 @@ async fn the_unread_count_is_cheap() {
         let many = app.user("many@t.fr", "representant", Some(o.ventes_laval)).await;
         let mut tx = app.state.db.begin().await.unwrap();
         for batch in 0..100 {
-            let mut sql = String::from("INSERT INTO notifications (user_id, event, entity_type, entity_id, text, created_at, read_at) VALUES ");
+            let mut sql =
+                String::from("INSERT INTO notifications (user_id, event, entity_type, entity_id, text, created_at, read_at) VALUES ");
             for i in 0..1000 {
                 let n = batch * 1000 + i;
                 let user = if n % 10 == 0 { rep } else { many };

@@ -42,7 +42,8 @@ async fn journey(b: &Browser, app: &TestApp) {
     assert_eq!(s, 201, "{lead}");
     let oid = lead["opportunity_id"].as_i64().unwrap();
     let owner = one(app, &format!("SELECT owner_id FROM opportunities WHERE id = {oid}")).await;
-    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1").bind(owner).fetch_one(&app.state.db.pool).await.unwrap();
+    let email: String =
+        sqlx::query_scalar("SELECT email FROM users WHERE id = $1").bind(owner).fetch_one(&app.state.db.pool).await.unwrap();
     let note = one(app, &format!("SELECT id FROM notifications WHERE user_id = {owner} AND entity_id = {oid}")).await;
     let before = unread(app, owner).await;
     assert!(before >= 1);

@@ -61,12 +61,9 @@ async fn visible_record(st: &AppState, c: &Ctx, n: &Notification) -> Result<Opti
     let seen = match n.entity_type.as_str() {
         "opportunity" => c.p.can(Right::OpportunitiesRead) && crate::sales::store::get_visible(&st.db, vis, id).await?.is_some(),
         "meeting" => c.p.can(Right::MeetingsRead) && crate::sales::meetings::get_visible(&st.db, vis, id).await?.is_some(),
-        "service_request" => {
-            c.p.can(Right::ServiceRequestsRead) && crate::service::store::get_visible(&st.db, vis, id).await?.is_some()
-        }
+        "service_request" => c.p.can(Right::ServiceRequestsRead) && crate::service::store::get_visible(&st.db, vis, id).await?.is_some(),
         "presales_request" => {
-            c.p.can(Right::PresalesManage)
-                && crate::presales::store::get_for_team(&st.db, super::presales::scope(c), id).await?.is_some()
+            c.p.can(Right::PresalesManage) && crate::presales::store::get_for_team(&st.db, super::presales::scope(c), id).await?.is_some()
         }
         _ => false,
     };
