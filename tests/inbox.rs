@@ -213,6 +213,38 @@ async fn a_customer_message_a_call_due_and_a_breached_service_level_notify_the_o
 }
 
 #[tokio::test]
+async fn a_meeting_notifies_its_rep_and_participants_but_not_who_booked_it() {
+    each_backend(|app| async move {
+        let o = org(&app).await;
+        let rep = app.user("rep@t.fr", "representant", Some(o.ventes_laval)).await;
+        let colleague = app.user("colleague@t.fr", "representant", Some(o.ventes_laval)).await;
+        let customer = created(&o.admin, "/api/v1/customers", json!({"kind": "company", "company_name": "Roy", "branch_id": o.laval})).await;
+        let opp = created(&o.admin, "/api/v1/opportunities", json!({"customer_id": customer["id"], "branch_id": o.laval, "owner_id": rep})).await;
+        let zone = carnet::settings::zone(&app.state.db).await.unwrap();
+        let date = zone.date(app.now() + 86_400_000);
+        let meeting = |users: Vec<i64>| {
+            json!({"opportunity_id": opp["id"], "kind": "inventaire", "date": date, "start_time": "10:00", "end_time": "11:00", "user_ids": users})
+        };
+        // Booked by the administrator: the file's rep and the colleague taking part, once each.
+        let m = created(&o.admin, "/api/v1/meetings", meeting(vec![colleague])).await;
+        assert_eq!((notes(&app, rep, "meeting_confirmation").await, notes(&app, colleague, "meeting_confirmation").await), (1, 1));
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM notifications WHERE user_id = {}", o.admin_id)).await, 0);
+        let link: String = sqlx::query_scalar("SELECT entity_type FROM notifications WHERE user_id = $1 AND event = 'meeting_confirmation'")
+            .bind(rep)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+        assert_eq!((link.as_str(), carnet::inbox::record_path(&link, m["id"].as_i64().unwrap())), ("meeting", Some(format!("/meetings/{}", m["id"]))));
+        // Booked by the rep himself: the colleague is told, not the rep.
+        let rep_api = app.api(&app.token_for(rep).await);
+        created(&rep_api, "/api/v1/meetings", meeting(vec![colleague])).await;
+        assert_eq!((notes(&app, rep, "meeting_confirmation").await, notes(&app, colleague, "meeting_confirmation").await), (1, 2));
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_bell_the_list_and_opening_a_notification_are_the_readers_alone() {
     each_backend(|app| async move {
         let o = org(&app).await;
