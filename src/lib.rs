@@ -18,6 +18,7 @@ pub mod http;
 pub mod i18n;
 pub mod identity;
 pub mod inbound;
+pub mod inbox;
 pub mod jobs;
 pub mod lists;
 pub mod mail;

@@ -33,7 +33,7 @@ pub fn registry() -> Registry {
 pub const HOUSEKEEPING: &str = "housekeeping";
 
 /// Deletes expired sessions (staff and portal, and spent portal links), forgotten login counters, devices unused for a year, finished jobs
-/// older than 30 days and named locks not taken for a day, then refreshes the planner's statistics
+/// older than 30 days, named locks not taken for a day and notifications read 90 days ago, then refreshes the planner's statistics
 /// (PostgreSQL).
 async fn housekeeping(ctx: &JobContext) -> anyhow::Result<String> {
     let now = ctx.clock.now_ms();
@@ -44,9 +44,13 @@ async fn housekeeping(ctx: &JobContext) -> anyhow::Result<String> {
     let devices = crate::identity::throttle::devices::purge(&ctx.db, now).await?;
     let jobs = crate::jobs::purge_done(&ctx.db, now - 30 * 86_400_000).await?;
     let locks = crate::db::purge_locks(&ctx.db, now - 86_400_000).await?;
+    let notifications = crate::inbox::purge(&ctx.db, now - crate::inbox::KEEP_READ_MS).await?;
     // Fresh planner statistics every day, whatever autovacuum did (PostgreSQL).
     crate::db::analyze(&ctx.db, &[]).await?;
-    Ok(format!("{sessions} sessions, {attempts} login counters, {devices} devices, {jobs} old jobs, {locks} idle named locks removed; statistics refreshed"))
+    Ok(format!(
+        "{sessions} sessions, {attempts} login counters, {devices} devices, {jobs} old jobs, {locks} idle named locks, \
+         {notifications} read notifications removed; statistics refreshed"
+    ))
 }
 
 /// The departments whose open files a customer page lists, in the order they are shown, each

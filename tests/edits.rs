@@ -151,6 +151,7 @@ const NOT_EDITS: &[&str] = &[
     "/admin/outbox/test",
     "/admin/outbox/{id}/retry",
     "/admin/outbox/retry-failed",
+    "/notifications/read-all",
     "/admin/email-templates/{event}/{lang}/reset",
     "/admin/jobs/run/{kind}",
     "/admin/jobs/{id}/retry",

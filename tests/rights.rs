@@ -568,6 +568,10 @@ async fn administrators_can_open_every_page() {
         for route in ROUTES.iter().filter(|r| {
             r.method == "get" && !r.path.starts_with("/api/") && r.path != "/login" && !r.access.is_portal() && !r.access.is_partner()
         }) {
+            if route.path == "/notifications/{id}" {
+                // Opening a notification marks it read and goes to its record (tests/inbox.rs).
+                continue;
+            }
             let path = concrete(route.path, &f);
             if path == "/reports" {
                 // The reports' entry sends to the dashboard the user may read.

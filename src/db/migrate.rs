@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 25, name: "presales_teams", sql: include_str!("../../migrations/0025_presales_teams.sql") },
     Migration { version: 26, name: "global_search", sql: include_str!("../../migrations/0026_global_search.sql") },
     Migration { version: 29, name: "intervention_signature", sql: include_str!("../../migrations/0029_intervention_signature.sql") },
+    Migration { version: 30, name: "notifications", sql: include_str!("../../migrations/0030_notifications.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

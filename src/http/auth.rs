@@ -191,6 +191,16 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     }
 
     if let Some(p) = principal {
+        // A page shown to a logged-in user carries the bell's unread count: one indexed count,
+        // capped (`inbox::unread_count`), read at each page render, never cached.
+        if !api && !by_token && !changes_state && access != Access::Public && !p.second_factor_due {
+            match crate::inbox::unread_count(&st.db, p.user_id).await {
+                Ok(n) => {
+                    req.extensions_mut().insert(Unread(n));
+                }
+                Err(e) => return with_lang(HttpError::from(e).into_response(), lang),
+            }
+        }
         super::request::log_user(&req, || p.user_id.to_string());
         req.extensions_mut().insert(p);
     }
@@ -259,6 +269,10 @@ pub fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("", s)]).map(|x| x.trim_start_matches('=').to_string()).unwrap_or_default()
 }
 
+/// The unread count of the user's in-app notifications, read by the guard for pages.
+#[derive(Debug, Clone, Copy)]
+pub struct Unread(pub i64);
+
 /// Everything a handler of an authenticated route needs about the request.
 pub struct Ctx {
     pub p: Principal,
@@ -267,6 +281,8 @@ pub struct Ctx {
     /// The page being shown (path and query of a GET, without its `notice`), for links back
     /// to it such as the language switch; empty for other methods.
     pub here: String,
+    /// The bell's unread count (pages only: `None` for the API and state changes).
+    pub unread: Option<i64>,
 }
 
 impl Ctx {
@@ -286,7 +302,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let tr = Tr(p.language);
         let here = if parts.method == axum::http::Method::GET { here(&parts.uri) } else { String::new() };
-        Ok(Ctx { p, request_id, tr, here })
+        let unread = parts.extensions.get::<Unread>().map(|u| u.0);
+        Ok(Ctx { p, request_id, tr, here, unread })
     }
 }
 

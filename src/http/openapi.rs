@@ -193,7 +193,7 @@ pub fn api_lists() -> Vec<(&'static crate::http::listing::ListDef, &'static str)
         api::customers::update, api::customers::delete, api::customers::merge, api::customers::contacts, api::customers::create_contact,
         api::customers::update_contact, api::customers::delete_contact,
         api::mail::list, api::mail::get, api::mail::retry, api::mail::retry_failed, api::mail::send_test, api::mail::list_templates, api::mail::put_template,
-        api::mail::get_prefs, api::mail::put_prefs,
+        api::mail::get_prefs, api::mail::put_prefs, api::inbox::list, api::inbox::read, api::inbox::read_all,
         api::sales::list, api::sales::trash, api::sales::create, api::sales::get, api::sales::update, api::sales::restore,
         api::sales::history, api::sales::notes, api::sales::add_note, api::sales::board, api::sales::open_files, api::sales::create_lead, api::sales::list_leads,
         api::sales::list_meetings, api::sales::create_meeting, api::sales::get_meeting, api::sales::update_meeting, api::sales::cancel_meeting,

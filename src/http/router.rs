@@ -87,6 +87,10 @@ routes! {
     post "/account/tokens" => Authenticated, pages::account::create_token;
     post "/account/tokens/{id}/revoke" => Authenticated, pages::account::revoke_token;
     post "/account/notifications" => Authenticated, pages::account::save_notifications;
+    // In-app notifications (issue 21): the bell's list; opening one marks it read.
+    get "/notifications" => Authenticated, pages::inbox::page;
+    post "/notifications/read-all" => Authenticated, pages::inbox::read_all;
+    get "/notifications/{id}" => Authenticated, pages::inbox::open;
     get "/account/two-factor" => Enrolment, pages::two_factor::page;
     post "/account/two-factor/setup" => Enrolment, pages::two_factor::setup;
     get "/account/two-factor/qr.svg" => Enrolment, pages::two_factor::qr;
@@ -512,6 +516,9 @@ routes! {
     delete "/api/v1/tokens/{id}" => Authenticated, api::tokens::revoke;
     get "/api/v1/me/notifications" => Authenticated, api::mail::get_prefs;
     put "/api/v1/me/notifications" => Authenticated, api::mail::put_prefs;
+    get "/api/v1/me/inbox" => Authenticated, api::inbox::list;
+    post "/api/v1/me/inbox/read-all" => Authenticated, api::inbox::read_all;
+    post "/api/v1/me/inbox/{id}/read" => Authenticated, api::inbox::read;
     get "/api/v1/emails" => Right(AdminMail), api::mail::list;
     post "/api/v1/emails/test" => Right(AdminMail), api::mail::send_test;
     get "/api/v1/emails/{id}" => Right(AdminMail), api::mail::get;

@@ -33,6 +33,8 @@ pub struct Notice {
 struct Target {
     mailbox: Mailbox,
     lang: Lang,
+    /// The user, for a user (their in-app notification: [`crate::inbox`]).
+    user_id: Option<i64>,
     /// Whether the user wants this event (read with the user: see [`wants`]).
     wants: bool,
 }
@@ -52,6 +54,7 @@ async fn user_target(tx: &mut Tx, id: i64, event: &str) -> Result<Option<Target>
         Email::parse(&email).ok().map(|e| Target {
             mailbox: Mailbox::new(Some(&name), &e),
             lang: Lang::parse(&lang).unwrap_or_default(),
+            user_id: Some(id),
             wants: def.required || pref.is_none_or(|p| p != 0),
         })
     }))
@@ -71,6 +74,47 @@ pub async fn wants(conn: &mut sqlx::AnyConnection, user_id: i64, event: &str) ->
     Ok(pref.is_none_or(|p| p != 0))
 }
 
+/// The events also shown in the app (the bell): those about a record a user works on
+/// (not the account's own emails: creation, password, role).
+pub const IN_APP: &[&str] = &[
+    "opportunity_assigned",
+    "lead_queued",
+    "lead_merged",
+    "call_reminder",
+    "meeting_confirmation",
+    "meeting_updated",
+    "meeting_cancelled",
+    "presales_step",
+    "presales_invitation",
+    "request_message",
+    "request_message_received",
+    "request_update",
+    "sla_warning",
+    "sla_breached",
+    "portal_request_created",
+];
+
+/// The in-app notification of a user who gets this notice's email, with its subject as the
+/// text (in the user's language): for the events of [`IN_APP`] about a record, never for the
+/// user who caused the event.
+async fn in_app(tx: &mut Tx, now: Millis, notice: &Notice, user_id: i64, subject: &str) -> Result<()> {
+    let Some((kind, id)) = notice.entity.as_ref() else { return Ok(()) };
+    if notice.created_by == Some(user_id) || !IN_APP.contains(&notice.event) {
+        return Ok(());
+    }
+    crate::inbox::add(tx, now, user_id, notice.event, (kind.as_str(), *id), subject).await
+}
+
+/// [`in_app`] for an email prepared before its transaction (a lead's fast merge): the user's
+/// notification with the email's subject, on the same rules.
+pub async fn in_app_prepared(tx: &mut Tx, now: Millis, p: &super::Prepared, user_id: i64) -> Result<()> {
+    let e = &p.email;
+    if e.created_by == Some(user_id) || !IN_APP.contains(&e.event.as_str()) {
+        return Ok(());
+    }
+    crate::inbox::add(tx, now, user_id, &e.event, (p.entity.0.as_str(), p.entity.1), &e.subject).await
+}
+
 /// Queues one email per recipient, in the caller's transaction. Returns the email ids.
 pub async fn notify(tx: &mut Tx, now: Millis, notice: Notice, recipients: &[Recipient]) -> Result<Vec<i64>> {
     let mut targets: Vec<Target> = Vec::new();
@@ -86,7 +130,7 @@ pub async fn notify(tx: &mut Tx, now: Millis, notice: Notice, recipients: &[Reci
                     targets.extend(user_target(tx, m, notice.event).await?);
                 }
             }
-            Recipient::Address(m, lang) => targets.push(Target { mailbox: m.clone(), lang: *lang, wants: true }),
+            Recipient::Address(m, lang) => targets.push(Target { mailbox: m.clone(), lang: *lang, user_id: None, wants: true }),
         }
     }
     let mut seen = std::collections::HashSet::new();
@@ -108,6 +152,9 @@ pub async fn notify(tx: &mut Tx, now: Millis, notice: Notice, recipients: &[Reci
         let template = super::templates::get(tx, notice.event, t.lang).await?;
         let r = super::templates::render(&template, &vars)
             .map_err(|(part, e)| Error::internal(format!("template {} {part}: {e}", notice.event)))?;
+        if let Some(user_id) = t.user_id {
+            in_app(tx, now, &notice, user_id, &r.subject).await?;
+        }
         let email = NewEmail {
             entity: notice.entity.clone(),
             event: notice.event.to_string(),
@@ -186,6 +233,7 @@ pub async fn notify_user(tx: &mut Tx, now: Millis, notice: Notice, user_id: i64)
     }
     let r = super::templates::render(&template, &vars)
         .map_err(|(part, e)| Error::internal(format!("template {} {part}: {e}", notice.event)))?;
+    in_app(tx, now, &notice, user_id, &r.subject).await?;
     let new = NewEmail {
         entity: notice.entity.clone(),
         event: notice.event.to_string(),

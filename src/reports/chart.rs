@@ -22,7 +22,7 @@ pub fn svg(chart: &Chart, currency: &str, french: bool) -> String {
 fn head(chart: &Chart, height: i64) -> String {
     let id = chart.id;
     format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" width=\"100%\" role=\"img\" aria-labelledby=\"{id}-t {id}-d\" \
+        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" width=\"100%\" role=\"group\" aria-labelledby=\"{id}-t {id}-d\" \
          preserveAspectRatio=\"xMinYMin meet\"><title id=\"{id}-t\">{}</title><desc id=\"{id}-d\">{}</desc>",
         escaped(&chart.title),
         escaped(&chart.note)

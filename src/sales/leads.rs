@@ -512,8 +512,9 @@ impl Prelude {
 /// lead's identity keys, then the customer), then one statement that re-checks what was read
 /// (the same customer recognised first, the same last opportunity, open, with the same owner
 /// and name) and touches the opportunity; then the note, the stock link, the history, the
-/// owner's email and its delivery job, and the lead: 7 statements, 8 with a stock unit (one
-/// more for the first email of a record, whose thread token is stored). `None` when the
+/// owner's email, its delivery job and the owner's in-app notification, and the lead: 8
+/// statements, 9 with a stock unit (one more for the first email of a record, whose thread
+/// token is stored). `None` when the
 /// re-check fails: the caller rolls back and applies the full rule.
 #[allow(clippy::too_many_arguments)]
 async fn merge_fast(
@@ -560,6 +561,9 @@ async fn merge_fast(
     .await?;
     if let Some(e) = &plan.email {
         crate::mail::insert_prepared(tx, db.backend, now, e).await?;
+        if let Some(owner) = plan.owner_id {
+            crate::mail::notify::in_app_prepared(tx, now, e, owner).await?;
+        }
     }
     insert_lead(tx, actor, now, input, key, plan.customer_id, id, Outcome::Merged).await?;
     Ok(Some(LeadResult {

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod customers;
+pub mod inbox;
 pub mod mail;
 pub mod partners;
 pub mod reports;

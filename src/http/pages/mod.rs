@@ -8,6 +8,7 @@ pub mod directory;
 pub mod history;
 pub mod imports;
 pub mod inbound;
+pub mod inbox;
 pub mod presales;
 pub mod reports;
 pub mod sales;
@@ -50,6 +51,8 @@ pub struct PageCtx {
     pub here: String,
     /// The business's time zone: every time a person reads is local (`c.at(ms)`).
     pub zone: crate::clock::Zone,
+    /// The bell's unread count (absent: no bell).
+    pub unread: Option<i64>,
 }
 
 /// Sections of the main navigation: (href, message key, shown when the user holds any of
@@ -97,6 +100,7 @@ impl PageCtx {
             notice: None,
             here: c.here.clone(),
             zone: c.p.zone,
+            unread: c.unread,
         }
     }
 
@@ -109,6 +113,11 @@ impl PageCtx {
             }
         }
         self
+    }
+
+    /// The bell's badge when something is unread: the count, "99+" above 99.
+    pub fn unread_badge(&self) -> Option<String> {
+        self.unread.filter(|n| *n > 0).map(crate::inbox::badge)
     }
 
     /// A stored time as people read it: `YYYY-MM-DD HH:MM` in the business's zone.
@@ -131,6 +140,7 @@ impl PageCtx {
             notice: None,
             here: String::new(),
             zone: crate::clock::Zone::default(),
+            unread: None,
         }
     }
 }
