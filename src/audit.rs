@@ -167,49 +167,42 @@ pub fn deletion<T: Audited>(id: i64, old: &T) -> Entry {
     Entry { entity: T::ENTITY, entity_id: id, action: "delete", changes }
 }
 
-/// Audit rows per multi-row `INSERT`: 6 parameters each (plus 4 shared), under SQLite's 32 766
-/// and PostgreSQL's 65 535, and few enough for sqlx's by-name binding of SQLite parameters.
-const ROWS_PER_STATEMENT: usize = 50;
+/// Audit rows per statement: they travel as one JSON parameter (see
+/// [`crate::db::Backend::json_rows`]), so this only bounds the statement's size.
+const ROWS_PER_STATEMENT: usize = 10_000;
 
 /// Records the changes of many records made together by one actor (an import chunk): the
-/// same rows as [`record`] for each entry, in order, written by multi-row `INSERT`s.
+/// same rows as [`record`] for each entry, in order, written by `INSERT … SELECT`s over a
+/// JSON array.
 pub async fn record_many(tx: &mut Tx, actor: &Actor, at: Millis, entries: &[Entry]) -> Result<()> {
+    use crate::db::JsonCol::{Int, Text};
     let empty = [Change { field: "".into(), old: None, new: None }];
     let rows: Vec<(&Entry, &Change)> =
         entries.iter().flat_map(|e| if e.changes.is_empty() { empty.iter() } else { e.changes.iter() }.map(move |c| (e, c))).collect();
+    let select = crate::db::Backend::of(&**tx).json_rows(
+        "$5",
+        &[("entity_type", Text), ("entity_id", Int), ("action", Text), ("field", Text), ("old_value", Text), ("new_value", Text)],
+    );
+    let sql = format!(
+        "INSERT INTO audit_events (at, actor_id, actor_name, request_id, entity_type, entity_id, action, field, old_value, new_value) \
+         SELECT $1, $2, $3, $4, j.entity_type, j.entity_id, j.action, j.field, j.old_value, j.new_value FROM ({select}) j"
+    );
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q = Sql::new(
-            "INSERT INTO audit_events (at, actor_id, actor_name, request_id, entity_type, entity_id, action, field, old_value, new_value) VALUES ",
-        );
-        for (i, (e, c)) in chunk.iter().enumerate() {
-            // The first row binds what every row shares as $1 to $4.
-            if i == 0 {
-                q.push("(")
-                    .bind(at)
-                    .push(", ")
-                    .bind(actor.id)
-                    .push(", ")
-                    .bind(actor.name.clone())
-                    .push(", ")
-                    .bind(actor.request_id.clone());
-            } else {
-                q.push(", ($1, $2, $3, $4");
-            }
-            q.push(", ")
-                .bind(e.entity)
-                .push(", ")
-                .bind(e.entity_id)
-                .push(", ")
-                .bind(e.action)
-                .push(", ")
-                .bind(if c.field.is_empty() { None } else { Some(c.field.to_string()) })
-                .push(", ")
-                .bind(c.old.clone())
-                .push(", ")
-                .bind(c.new.clone())
-                .push(")");
-        }
-        q.query().execute(&mut **tx).await?;
+        let json: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|(e, c)| {
+                serde_json::json!([e.entity, e.entity_id, e.action, if c.field.is_empty() { None } else { Some(&c.field) }, c.old, c.new])
+            })
+            .collect();
+        let json = serde_json::to_string(&json).map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+        sqlx::query(&sql)
+            .bind(at)
+            .bind(actor.id)
+            .bind(actor.name.clone())
+            .bind(actor.request_id.clone())
+            .bind(json)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }

@@ -260,30 +260,32 @@ pub fn ranked(entity: &str, q: &str, lead: &str, at: Option<(&str, Dir)>) -> Opt
     Some(s)
 }
 
-/// How many terms one multi-row statement writes: 2 parameters each, well under SQLite's
-/// 32 766 and PostgreSQL's 65 535, and small enough for sqlx, which looks each SQLite
-/// parameter up by name (a cost that grows with the square of their number).
-const TERMS_PER_STATEMENT: usize = 100;
-/// How many records one `DELETE … IN (…)` covers.
-const IDS_PER_STATEMENT: usize = 500;
+/// How many terms one statement writes: they travel as one JSON parameter (sqlx looks each
+/// SQLite parameter up by name, a cost that grows with the square of their number), so this
+/// only bounds the statement's size.
+const TERMS_PER_STATEMENT: usize = 20_000;
 
 /// Replaces the terms of many records at once (inside the transaction that changes them):
-/// one `DELETE` per 500 records and one multi-row `INSERT` per 100 terms, instead of a
+/// one `DELETE` and one `INSERT … SELECT` over a JSON array per 20 000 terms, instead of a
 /// statement per term. `records` holds each record's id and searchable values, as for
 /// [`index`].
 pub async fn index_many(tx: &mut Tx, entity: &str, records: &[(i64, Vec<&str>)]) -> Result<()> {
-    for chunk in records.chunks(IDS_PER_STATEMENT) {
-        let mut del = Sql::new("DELETE FROM search_terms WHERE entity_type = ");
-        del.bind(entity).push(" AND entity_id IN (");
-        for (i, (id, _)) in chunk.iter().enumerate() {
-            if i > 0 {
-                del.push(", ");
-            }
-            del.bind(*id);
-        }
-        del.push(")");
-        del.query().execute(&mut **tx).await?;
+    let backend = crate::db::Backend::of(&**tx);
+    for chunk in records.chunks(TERMS_PER_STATEMENT) {
+        let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+        sqlx::query(&format!("DELETE FROM search_terms WHERE entity_type = $1 AND entity_id IN ({})", backend.json_ids("$2")))
+            .bind(entity)
+            .bind(ids)
+            .execute(&mut **tx)
+            .await?;
     }
+    index_new(tx, entity, records).await
+}
+
+/// Writes the terms of records that have none yet (just created, in the same transaction):
+/// [`index_many`] without its `DELETE`.
+pub async fn index_new(tx: &mut Tx, entity: &str, records: &[(i64, Vec<&str>)]) -> Result<()> {
     let mut rows: Vec<(i64, String)> = Vec::new();
     for (id, values) in records {
         rows.extend(terms(values).into_iter().map(|t| (*id, t)));
@@ -291,18 +293,12 @@ pub async fn index_many(tx: &mut Tx, entity: &str, records: &[(i64, Vec<&str>)])
     // A record listed twice keeps its terms once.
     rows.sort();
     rows.dedup();
+    let backend = crate::db::Backend::of(&**tx);
+    let select = backend.json_rows("$2", &[("id", crate::db::JsonCol::Int), ("term", crate::db::JsonCol::Text)]);
+    let sql = format!("INSERT INTO search_terms (entity_type, entity_id, term) SELECT $1, j.id, j.term FROM ({select}) j");
     for chunk in rows.chunks(TERMS_PER_STATEMENT) {
-        let mut ins = Sql::new("INSERT INTO search_terms (entity_type, entity_id, term) VALUES ");
-        for (i, (id, term)) in chunk.iter().enumerate() {
-            // The entity is bound once, as $1.
-            if i == 0 {
-                ins.push("(").bind(entity);
-            } else {
-                ins.push(", ($1");
-            }
-            ins.push(", ").bind(*id).push(", ").bind(term.clone()).push(")");
-        }
-        ins.query().execute(&mut **tx).await?;
+        let json = serde_json::to_string(chunk).map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+        sqlx::query(&sql).bind(entity).bind(json).execute(&mut **tx).await?;
     }
     Ok(())
 }

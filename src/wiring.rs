@@ -17,6 +17,7 @@ pub fn registry() -> Registry {
     r.schedule(HOUSEKEEPING, Period::Daily);
     r.register(crate::mail::deliver::JOB, |ctx, p| async move { crate::mail::deliver::run(&ctx, p).await });
     r.register(crate::customers::import::JOB, |ctx, p| async move { crate::customers::import::run(&ctx, p).await });
+    r.register(crate::customers::import::CHECK_JOB, |ctx, p| async move { crate::customers::import::check(&ctx, p).await });
     r.register(crate::sales::expiry::JOB, |ctx, _| async move { crate::sales::expiry::run(&ctx).await });
     r.schedule(crate::sales::expiry::JOB, Period::Daily);
     r.register(crate::sales::calls::REMINDER_JOB, |ctx, _| async move { crate::sales::calls::remind(&ctx).await });

@@ -679,7 +679,9 @@ async fn import_chunks_write_everything_or_nothing() {
         let db = &app.state.db;
         let imp = import::upload(db, admin, app.now(), "gros.csv", csv.as_bytes()).await.unwrap();
         let mapping: Vec<String> = ["first_name", "last_name", "email", "phone"].iter().map(|s| s.to_string()).collect();
-        let dry = import::dry_run(db, admin, imp.id, mapping).await.unwrap();
+        let import::Checked::Done(dry) = import::dry_run(db, admin, imp.id, mapping, app.now()).await.unwrap() else {
+            panic!("a file of 1 200 rows is checked at once")
+        };
         // 12 invalid, 1 known, 12 rows of "Twice" in three chunks: 3 of them new.
         assert_eq!((dry.created, dry.merged, dry.rejected), (1200 - 12 - 1 - 12 + 3, 1 + 9, 12), "{:?}", &dry.rows[..3]);
         let customers_before = app.count("SELECT COUNT(*) FROM customers").await;
@@ -884,6 +886,77 @@ async fn choosing_no_saved_view_is_not_an_error() {
         let (st, html) = s.get_text("/customers?view=abc").await;
         assert_eq!(st, 422, "a view id that is not a number: the field and the reason");
         assert!(html.contains("view"), "{html}");
+        app
+    })
+    .await;
+}
+
+/// A file larger than `import::INLINE_ROWS` is checked by a job: the page shows the check's
+/// progress and refreshes itself, nothing is written, then the report waits for its owner,
+/// equal to what the run then does; the run cannot start before the check is done.
+#[tokio::test]
+async fn large_import_is_checked_in_the_background_with_progress() {
+    each_backend(|app| async move {
+        use carnet::customers::import;
+        let api = admin_api(&app).await;
+        api.send("POST", "/api/v1/customers", Some(json!({"first_name": "Julie", "last_name": "Roy", "email": "julie@exemple.ca"}))).await;
+        let s = app.login("admin@t.fr", PASSWORD).await.unwrap();
+        let rows = import::INLINE_ROWS + 700;
+        let mut csv = String::from("Prénom;Nom;Courriel;Téléphone\n");
+        for i in 0..rows {
+            let line = match i {
+                3 => "Julie;Roy;JULIE@exemple.ca;\n".to_string(),
+                _ if i % 1000 == 11 => format!("Bad{i};Row;pas-un-courriel{i};\n"),
+                _ => format!("Client{i};Nom{i};client{i}@exemple.ca;514 55{} {:04}\n", i / 10_000, i % 10_000),
+            };
+            csv.push_str(&line);
+        }
+        let r = upload(&s, "grand.csv", csv.into_bytes()).await;
+        assert_eq!(r.status(), 303);
+        let loc = r.headers().get("location").unwrap().to_str().unwrap().to_string();
+        let id: i64 = loc.rsplit('/').next().unwrap().parse().unwrap();
+        let before = app.count("SELECT COUNT(*) FROM customers").await;
+        let mapping = [("mapping", "first_name"), ("mapping", "last_name"), ("mapping", "email"), ("mapping", "phone")];
+        assert_eq!(s.post(&format!("/customers/import/{id}/dry-run"), &mapping).await.status(), 303);
+        let (_, html) = s.get_text(&loc).await;
+        assert!(html.contains("id=\"import-checking\"") && html.contains("<progress") && html.contains("http-equiv=\"refresh\""), "{html}");
+        // Neither a second dry run nor the run while it is being checked.
+        assert!(s.post(&format!("/customers/import/{id}/dry-run"), &mapping).await.status().is_client_error());
+        assert!(s.post(&format!("/customers/import/{id}/run"), &[]).await.status().is_client_error());
+        common::run_jobs(&app).await;
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, before, "the check writes nothing");
+        let admin: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'admin@t.fr'").fetch_one(&app.state.db.pool).await.unwrap();
+        let imp = import::get(&app.state.db, admin, id).await.unwrap().unwrap();
+        assert_eq!(imp.status, "draft");
+        let rep = imp.report().unwrap();
+        let bad = (0..rows).filter(|i| i % 1000 == 11).count();
+        assert_eq!((rep.created, rep.merged, rep.rejected), (rows - 1 - bad, 1, bad), "{:?}", &rep.rows[..3]);
+        assert!(rep.rows.len() <= 2000 && rep.rows.iter().take(bad).all(|r| r.outcome == "reject"), "rejections listed first");
+        let (_, html) = s.get_text(&loc).await;
+        assert!(html.contains("id=\"run-import\"") && !html.contains("http-equiv=\"refresh\""));
+        // The run does what the check said.
+        assert_eq!(s.post(&format!("/customers/import/{id}/run"), &[]).await.status(), 303);
+        common::run_jobs(&app).await;
+        let done = import::get(&app.state.db, admin, id).await.unwrap().unwrap();
+        assert_eq!(done.status, "done");
+        assert_eq!((done.created, done.merged, done.rejected), (rep.created as i64, rep.merged as i64, rep.rejected as i64));
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers").await - before, done.created);
+        // Every new customer has its terms, its history, and its branch and owner in the history.
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM customers c WHERE NOT EXISTS (SELECT 1 FROM search_terms t WHERE t.entity_type = 'customer' AND t.entity_id = c.id)").await,
+            0
+        );
+        assert_eq!(
+            app.count(&format!("SELECT COUNT(DISTINCT entity_id) FROM audit_events WHERE entity_type = 'customer' AND action = 'create' AND request_id = 'import-{id}'")).await,
+            done.created
+        );
+        assert_eq!(
+            app.count(&format!("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'customer' AND request_id = 'import-{id}' AND field = 'owner' AND new_value IS NOT NULL")).await,
+            done.created
+        );
+        // Found by what was imported.
+        let (_, found) = api.send("GET", "/api/v1/customers?q=nom4321", None).await;
+        assert_eq!(found["items"][0]["email"], "client4321@exemple.ca", "{found}");
         app
     })
     .await;

@@ -145,7 +145,7 @@ async fn postgres_statistics_are_refreshed_after_migrations_imports_and_housekee
     }
     let imp = carnet::customers::import::upload(db, admin, app.now(), "clients.csv", csv.as_bytes()).await.unwrap();
     let mapping: Vec<String> = ["first_name", "last_name", "email"].iter().map(|s| s.to_string()).collect();
-    carnet::customers::import::dry_run(db, admin, imp.id, mapping).await.unwrap();
+    carnet::customers::import::dry_run(db, admin, imp.id, mapping, app.now()).await.unwrap();
     carnet::customers::import::start(db, admin, imp.id, app.now()).await.unwrap();
     common::run_jobs(&app).await;
     assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, 1200);

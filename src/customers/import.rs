@@ -18,7 +18,19 @@ use crate::db::{Db, Tx};
 use crate::error::{Error, FieldErrors, Result};
 
 pub const JOB: &str = "customer-import";
+/// The dry run of a large file, as a job with progress.
+pub const CHECK_JOB: &str = "customer-import-check";
+/// Files up to this many rows are checked within the request; larger ones by [`CHECK_JOB`].
+pub const INLINE_ROWS: usize = 5_000;
+/// Rows per chunk of the dry run, and the first chunk of the run.
 const CHUNK: usize = 500;
+/// The run sizes its chunks (one transaction each) to last about this long, so that other
+/// writers wait at most about that long behind it (SQLite has one writer at a time), while
+/// large chunks share the pages they write (a customer index or the search terms' index
+/// takes each row at a random place: the more rows per commit, the fewer pages per row).
+const CHUNK_AIM_MS: u128 = 100;
+const CHUNK_MIN: usize = 200;
+const CHUNK_MAX: usize = 10_000;
 /// The tables an import fills, whose statistics it refreshes.
 const ANALYZED: &[&str] = &["customers", "contacts", "search_terms", "audit_events", "named_locks"];
 /// Rows listed in a report (the counts cover every row).
@@ -395,7 +407,8 @@ pub struct Import {
     pub headers: String,
     /// JSON array: for each column, the Carnet field or "".
     pub mapping: String,
-    /// `draft`, `queued`, `running`, `done`.
+    /// `draft`, `checking` (the dry run of a large file, in the background), `queued`,
+    /// `running`, `done`.
     pub status: String,
     pub total: i64,
     pub processed: i64,
@@ -461,19 +474,65 @@ pub async fn upload(db: &Db, user_id: i64, now: Millis, filename: &str, bytes: &
     get(db, user_id, id).await?.ok_or(Error::NotFound)
 }
 
-/// Saves a mapping and runs the dry run: nothing is written but the report.
-pub async fn dry_run(db: &Db, user_id: i64, id: i64, mapping: Vec<String>) -> Result<Report> {
+/// What [`dry_run`] did.
+#[derive(Debug)]
+pub enum Checked {
+    /// The file was checked at once: the report.
+    Done(Report),
+    /// The file is large: the check runs as a job ([`CHECK_JOB`]) and records its progress.
+    Queued,
+}
+
+/// Saves a mapping and runs the dry run: nothing is written but the report. A file of more
+/// than [`INLINE_ROWS`] rows is checked in the background, with its progress recorded.
+pub async fn dry_run(db: &Db, user_id: i64, id: i64, mapping: Vec<String>, now: Millis) -> Result<Checked> {
     let imp = get(db, user_id, id).await?.ok_or(Error::NotFound)?;
     if imp.status != "draft" {
         return Err(Error::InvalidState { reason: "error.import_started" });
     }
     check_mapping(&mapping, imp.headers().len())?;
+    let mapping_json = serde_json::to_string(&mapping).unwrap_or_default();
+    if imp.total as usize > INLINE_ROWS {
+        let mut tx = db.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE imports SET mapping = $1, status = 'checking', processed = 0, report = '' WHERE id = $2 AND status = 'draft'",
+        )
+        .bind(&mapping_json)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Err(Error::InvalidState { reason: "error.import_started" });
+        }
+        crate::jobs::enqueue(&mut tx, CHECK_JOB, &serde_json::json!({ "import_id": id }), now, now, None).await?;
+        tx.commit().await?;
+        return Ok(Checked::Queued);
+    }
+    let report = check_rows(db, &imp, &mapping, |_| async { Ok(()) }).await?;
+    sqlx::query("UPDATE imports SET mapping = $1, report = $2 WHERE id = $3")
+        .bind(&mapping_json)
+        .bind(serde_json::to_string(&report).unwrap_or_default())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(Checked::Done(report))
+}
+
+/// The dry run's work: every row parsed, checked and looked up, a chunk at a time, calling
+/// `progress` with the rows done after each chunk.
+async fn check_rows<F, Fut>(db: &Db, imp: &Import, mapping: &[String], mut progress: F) -> Result<Report>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
     let mut conn = db.pool.acquire().await?;
     let mut planner = Planner::new(&mut conn).await?;
     let mut report = Report { total: imp.total as usize, ..Default::default() };
     let records = imp.records();
     for (c, chunk) in records.chunks(CHUNK).enumerate() {
-        let forms: Vec<CustomerForm> = chunk.iter().map(|rec| row_form(rec, &mapping)).collect();
+        let forms: Vec<CustomerForm> = chunk.iter().map(|rec| row_form(rec, mapping)).collect();
         let plans = planner.plan(&mut conn, &forms).await?;
         for (j, (form, plan)) in forms.iter().zip(plans).enumerate() {
             let line = c * CHUNK + j + 2;
@@ -491,16 +550,53 @@ pub async fn dry_run(db: &Db, user_id: i64, id: i64, mapping: Vec<String>) -> Re
                 Plan::Reject(reasons) => RowReport { line, outcome: "reject".into(), name: reject_name(form), customer_id: None, reasons },
             });
         }
+        // Only the first rows and the rejections are listed: keep the list bounded as it goes.
+        if report.rows.len() > 2 * REPORT_ROWS {
+            report.finish();
+        }
+        progress((c * CHUNK + chunk.len()).min(records.len())).await?;
     }
     report.finish();
-    drop(conn);
-    sqlx::query("UPDATE imports SET mapping = $1, report = $2 WHERE id = $3")
-        .bind(serde_json::to_string(&mapping).unwrap_or_default())
+    Ok(report)
+}
+
+/// The job of a large file's dry run: checks every row, recording progress about once a
+/// second, then stores the report and gives the import back to its owner as a draft. Run
+/// again after a crash, it starts over (it writes nothing but the report).
+pub async fn check(ctx: &crate::jobs::JobContext, payload: serde_json::Value) -> anyhow::Result<String> {
+    let id = payload["import_id"].as_i64().ok_or_else(|| anyhow::anyhow!("payload without import_id"))?;
+    let imp: Option<Import> = sqlx::query_as(&format!("{SELECT} WHERE id = $1")).bind(id).fetch_optional(&ctx.db.pool).await?;
+    let Some(imp) = imp else { return Ok(format!("import {id} no longer exists")) };
+    if imp.status != "checking" {
+        return Ok(format!("import {id} is not being checked"));
+    }
+    let mapping = imp.mapping();
+    let mut last = std::time::Instant::now();
+    let db = ctx.db.clone();
+    let report = check_rows(&ctx.db, &imp, &mapping, |done| {
+        let due = last.elapsed() >= std::time::Duration::from_secs(1);
+        if due {
+            last = std::time::Instant::now();
+        }
+        let db = db.clone();
+        async move {
+            if due {
+                sqlx::query("UPDATE imports SET processed = $1 WHERE id = $2 AND status = 'checking'")
+                    .bind(done as i64)
+                    .bind(id)
+                    .execute(&db.pool)
+                    .await?;
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    sqlx::query("UPDATE imports SET status = 'draft', processed = 0, report = $1 WHERE id = $2 AND status = 'checking'")
         .bind(serde_json::to_string(&report).unwrap_or_default())
         .bind(id)
-        .execute(&db.pool)
+        .execute(&ctx.db.pool)
         .await?;
-    Ok(report)
+    Ok(format!("import {id} checked: {} to create, {} to merge, {} rejected", report.created, report.merged, report.rejected))
 }
 
 /// Queues the real run (after a dry run).
@@ -638,14 +734,16 @@ pub async fn run(ctx: &crate::jobs::JobContext, payload: serde_json::Value) -> a
     // reach 1 000, 4 000, 16 000… (PostgreSQL otherwise plans each chunk's lookups for the
     // table it saw before the import), and at the end.
     let mut next_analyze = done + 1000;
+    let mut chunk = CHUNK;
     while done < records.len() {
         if done >= next_analyze {
             crate::db::analyze(&ctx.db, ANALYZED).await?;
             next_analyze = done * 4;
         }
         let now = ctx.clock.now_ms();
+        let started = std::time::Instant::now();
         let mut tx = ctx.db.begin().await?;
-        let end = (done + CHUNK).min(records.len());
+        let end = (done + chunk).min(records.len());
         let forms: Vec<CustomerForm> = records[done..end].iter().map(|rec| row_form(rec, &mapping)).collect();
         let mut planner = Planner::new(&mut tx).await?;
         let plans = planner.plan(&mut tx, &forms).await?;
@@ -664,6 +762,10 @@ pub async fn run(ctx: &crate::jobs::JobContext, payload: serde_json::Value) -> a
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        // The next chunk's size from this one's rate, within bounds, changing by at most 2×.
+        let took = started.elapsed().as_millis().max(1);
+        let ideal = (chunk as u128 * CHUNK_AIM_MS / took) as usize;
+        chunk = ideal.clamp(chunk / 2, chunk * 2).clamp(CHUNK_MIN, CHUNK_MAX);
     }
     sqlx::query("UPDATE imports SET status = 'done', finished_at = $1 WHERE id = $2")
         .bind(ctx.clock.now_ms())

@@ -437,15 +437,16 @@ pub async fn holders(conn: &mut sqlx::AnyConnection, emails: &[String], phones: 
     Ok(out)
 }
 
-/// Customer rows per multi-row `INSERT` (17 parameters each): measured on SQLite, where
-/// sqlx looks each parameter up by name, larger statements cost more per row.
-const CUSTOMERS_PER_STATEMENT: usize = 10;
+/// Customer rows per statement: they travel as one JSON parameter (see
+/// [`crate::db::Backend::json_rows`]), so this only bounds the statement's size.
+const CUSTOMERS_PER_STATEMENT: usize = 5_000;
 
 /// Creates many customers inside the caller's transaction, with their search terms and
 /// history, in a few statements (an import chunk). The caller has checked the references
 /// (civility, particularities, branch, owner); no returning-customer check. Returns the
 /// customers in the order of `inputs`.
 pub async fn create_many(tx: &mut Tx, actor: &Actor, now: Millis, inputs: &[&CustomerInput]) -> Result<Vec<Customer>> {
+    use crate::db::JsonCol::{Int, Text};
     // Rows without an owner or a branch are placed like any creation (one lookup per owner).
     let mut homes: HashMap<i64, Option<i64>> = HashMap::new();
     let mut placed: Vec<CustomerInput> = Vec::with_capacity(inputs.len());
@@ -460,74 +461,127 @@ pub async fn create_many(tx: &mut Tx, actor: &Actor, now: Millis, inputs: &[&Cus
         }
         placed.push(p);
     }
-    let inputs: Vec<&CustomerInput> = placed.iter().collect();
-    let inputs = inputs.as_slice();
-    let mut ids: Vec<i64> = Vec::with_capacity(inputs.len());
-    for chunk in inputs.chunks(CUSTOMERS_PER_STATEMENT) {
-        let mut q = Sql::new(
-            "INSERT INTO customers (sort_key, kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
-             language, branch_id, owner_id, notes, particularities, created_at, updated_at) VALUES ",
-        );
-        for (i, input) in chunk.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" })
-                .bind(crate::search::sort_key(&input.display_name()))
-                .push(", ")
-                .bind(input.kind.code())
-                .push(", ")
-                .bind(input.civility.clone())
-                .push(", ")
-                .bind(input.first_name.clone())
-                .push(", ")
-                .bind(input.last_name.clone())
-                .push(", ")
-                .bind(input.company_name.clone())
-                .push(", ")
-                .bind(input.display_name())
-                .push(", ")
-                .bind(input.email.as_ref().map(|e| e.as_str().to_string()))
-                .push(", ")
-                .bind(input.phone.as_ref().map(|p| p.as_str().to_string()))
-                .push(", ")
-                .bind(input.mobile.as_ref().map(|p| p.as_str().to_string()))
-                .push(", ")
-                .bind(input.address.clone())
-                .push(", ")
-                .bind(input.language.code())
-                .push(", ")
-                .bind(input.branch_id)
-                .push(", ")
-                .bind(input.owner_id)
-                .push(", ")
-                .bind(input.notes.clone())
-                .push(", ")
-                .bind(input.particularities.join(" "))
-                .push(", ")
-                .bind(now)
-                .push(", ")
-                .bind(now)
-                .push(")");
-        }
-        q.push(" RETURNING id");
-        let mut got: Vec<i64> = q.query_scalar().fetch_all(&mut **tx).await?;
+    let select = crate::db::Backend::of(&**tx).json_rows(
+        "$2",
+        &[
+            ("sort_key", Text),
+            ("kind", Text),
+            ("civility", Text),
+            ("first_name", Text),
+            ("last_name", Text),
+            ("company_name", Text),
+            ("display_name", Text),
+            ("email", Text),
+            ("phone", Text),
+            ("mobile", Text),
+            ("address", Text),
+            ("language", Text),
+            ("branch_id", Int),
+            ("owner_id", Int),
+            ("notes", Text),
+            ("particularities", Text),
+        ],
+    );
+    let sql = format!(
+        "INSERT INTO customers (sort_key, kind, civility, first_name, last_name, company_name, display_name, email, phone, mobile, address, \
+         language, branch_id, owner_id, notes, particularities, created_at, updated_at) \
+         SELECT j.sort_key, j.kind, j.civility, j.first_name, j.last_name, j.company_name, j.display_name, j.email, j.phone, j.mobile, \
+         j.address, j.language, j.branch_id, j.owner_id, j.notes, j.particularities, $1, $1 FROM ({select}) j RETURNING id"
+    );
+    let mut ids: Vec<i64> = Vec::with_capacity(placed.len());
+    for chunk in placed.chunks(CUSTOMERS_PER_STATEMENT) {
+        let rows: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|i| {
+                serde_json::json!([
+                    crate::search::sort_key(&i.display_name()),
+                    i.kind.code(),
+                    i.civility,
+                    i.first_name,
+                    i.last_name,
+                    i.company_name,
+                    i.display_name(),
+                    i.email.as_ref().map(|e| e.as_str()),
+                    i.phone.as_ref().map(|p| p.as_str()),
+                    i.mobile.as_ref().map(|p| p.as_str()),
+                    i.address,
+                    i.language.code(),
+                    i.branch_id,
+                    i.owner_id,
+                    i.notes,
+                    i.particularities.join(" "),
+                ])
+            })
+            .collect();
+        let json = serde_json::to_string(&rows).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut got: Vec<i64> = sqlx::query_scalar(&sql).bind(now).bind(json).fetch_all(&mut **tx).await?;
         if got.len() != chunk.len() {
             return Err(Error::Internal(format!("multi-row INSERT returned {} ids for {} rows", got.len(), chunk.len())));
         }
-        // Both backends number the rows of one INSERT in the order of its VALUES (SQLite's
-        // rowid and a PostgreSQL identity are drawn row by row); RETURNING does not promise
-        // that order, so the ids are sorted.
+        // Both backends number the rows of one INSERT in the order its SELECT produces them
+        // (SQLite's rowid and a PostgreSQL identity are drawn row by row; the JSON rows are read
+        // in their array order); RETURNING does not promise that order, so the ids are sorted.
         got.sort_unstable();
         ids.extend(got);
     }
-    let values: Vec<Vec<String>> = inputs.iter().map(|i| input_values(i)).collect();
+    let values: Vec<Vec<String>> = placed.iter().map(input_values).collect();
     let records: Vec<(i64, Vec<&str>)> = ids.iter().zip(&values).map(|(id, v)| (*id, v.iter().map(String::as_str).collect())).collect();
-    crate::search::index_many(tx, Customer::ENTITY, &records).await?;
-    let mut found = get_many(tx, &ids).await?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in &ids {
-        out.push(found.remove(id).ok_or(Error::NotFound)?);
-    }
+    crate::search::index_new(tx, Customer::ENTITY, &records).await?;
+    // The customers as stored, without reading them back: only the names of their branches
+    // and owners come from the database (a few, once each).
+    let names = unit_and_user_names(tx, &placed).await?;
+    let out: Vec<Customer> = ids
+        .iter()
+        .zip(&placed)
+        .map(|(id, i)| Customer {
+            id: *id,
+            kind: i.kind,
+            civility: i.civility.clone(),
+            first_name: i.first_name.clone(),
+            last_name: i.last_name.clone(),
+            company_name: i.company_name.clone(),
+            display_name: i.display_name(),
+            email: i.email.as_ref().map(|e| e.as_str().to_string()),
+            phone: i.phone.as_ref().map(|p| p.as_str().to_string()),
+            mobile: i.mobile.as_ref().map(|p| p.as_str().to_string()),
+            address: i.address.clone(),
+            language: i.language,
+            branch_id: i.branch_id,
+            branch_name: i.branch_id.and_then(|b| names.0.get(&b).cloned()),
+            owner_id: i.owner_id,
+            owner_name: i.owner_id.and_then(|u| names.1.get(&u).cloned()),
+            notes: i.notes.clone(),
+            particularities: i.particularities.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
     let entries: Vec<audit::Entry> = out.iter().map(|c| audit::creation(c.id, c)).collect();
     audit::record_many(tx, actor, now, &entries).await?;
+    Ok(out)
+}
+
+/// The names of the branches and owners of `inputs` (each id once).
+async fn unit_and_user_names(tx: &mut Tx, inputs: &[CustomerInput]) -> Result<(HashMap<i64, String>, HashMap<i64, String>)> {
+    let mut units: Vec<i64> = inputs.iter().filter_map(|i| i.branch_id).collect();
+    let mut users: Vec<i64> = inputs.iter().filter_map(|i| i.owner_id).collect();
+    for v in [&mut units, &mut users] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    let backend = crate::db::Backend::of(&**tx);
+    let mut out = (HashMap::new(), HashMap::new());
+    for (table, ids, map) in [("org_units", &units, &mut out.0), ("users", &users, &mut out.1)] {
+        if ids.is_empty() {
+            continue;
+        }
+        let json = serde_json::to_string(ids).map_err(|e| Error::Internal(e.to_string()))?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(&format!("SELECT id, name FROM {table} WHERE id IN ({})", backend.json_ids("$1")))
+            .bind(json)
+            .fetch_all(&mut **tx)
+            .await?;
+        map.extend(rows);
+    }
     Ok(out)
 }
 

@@ -96,6 +96,13 @@ impl<'r> sqlx::Decode<'r, Any> for Flag {
     }
 }
 
+/// The type of a column read from JSON by [`Backend::json_rows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonCol {
+    Text,
+    Int,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -146,6 +153,32 @@ impl Backend {
             Backend::Sqlite => format!("SELECT value FROM json_each({param})"),
             Backend::Postgres => format!("SELECT CAST(value AS BIGINT) AS value FROM json_array_elements_text(CAST({param} AS JSON))"),
         }
+    }
+
+    /// A subquery over the JSON array of arrays bound at `param` (such as
+    /// `[[12,"dupont"],[15,null]]`): one row per inner array, in the array's order, its
+    /// elements as the columns `cols` (name and type), for multi-row writes with one parameter
+    /// whatever the number of rows (see [`Backend::json_ids`] for why).
+    pub fn json_rows(self, param: &str, cols: &[(&str, JsonCol)]) -> String {
+        let mut out = String::from("SELECT ");
+        for (i, (name, ty)) in cols.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let col = match (self, ty) {
+                (Backend::Sqlite, _) => format!("json_extract(value, '$[{i}]')"),
+                (Backend::Postgres, JsonCol::Text) => format!("(value->>{i})"),
+                (Backend::Postgres, JsonCol::Int) => format!("CAST(value->>{i} AS BIGINT)"),
+            };
+            out.push_str(&format!("{col} AS {name}"));
+        }
+        match self {
+            Backend::Sqlite => out.push_str(&format!(" FROM json_each({param}) ORDER BY key")),
+            Backend::Postgres => {
+                out.push_str(&format!(" FROM json_array_elements(CAST({param} AS JSON)) WITH ORDINALITY AS j(value, n) ORDER BY n"))
+            }
+        }
+        out
     }
 
     /// Row-locking suffix for "claim the next row" queries.

@@ -102,7 +102,7 @@ pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Re
 /// Saves the mapping and runs the dry run.
 pub async fn dry_run(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     let mapping: Vec<String> = FormPairs::parse(&body).all("mapping").map(str::to_string).collect();
-    match import::dry_run(&st.db, c.p.user_id, id, mapping).await {
+    match import::dry_run(&st.db, c.p.user_id, id, mapping, st.now()).await {
         Ok(_) => Ok(Redirect::to(&format!("/customers/import/{id}")).into_response()),
         Err(e) => {
             let f = form_error(&c, e)?;
