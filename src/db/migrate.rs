@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 24, name: "reports", sql: include_str!("../../migrations/0024_reports.sql") },
     Migration { version: 25, name: "presales_teams", sql: include_str!("../../migrations/0025_presales_teams.sql") },
     Migration { version: 26, name: "global_search", sql: include_str!("../../migrations/0026_global_search.sql") },
+    Migration { version: 31, name: "sales_aggregates", sql: include_str!("../../migrations/0031_sales_aggregates.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

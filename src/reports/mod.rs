@@ -14,6 +14,7 @@
 //! - [`chart`] charts as SVG (server-rendered, accessible), their tables and CSV.
 
 pub mod chart;
+pub mod figures;
 pub mod sales;
 pub mod service;
 
