@@ -15,7 +15,7 @@
 //! the days filled, the dashboard counts directly ([`ready`]). [`differences`] recomputes them
 //! from scratch and says what differs (the tests' proof).
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Duration, NaiveDate};
 
 use crate::clock::{Millis, Zone};
 use crate::db::{Backend, Db};
@@ -288,6 +288,7 @@ pub async fn differences(db: &Db) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Datelike;
 
     #[test]
     fn days_are_local_midnights() {
