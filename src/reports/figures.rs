@@ -229,7 +229,18 @@ pub async fn ensure(db: &Db, now: Millis) -> Result<bool> {
     let zone = crate::settings::zone(db).await?;
     let want = built_for(zone);
     let built: Option<String> = sqlx::query_scalar("SELECT built_for FROM report_zone WHERE id = 1").fetch_optional(&db.pool).await?;
-    if built.as_deref() == Some(want.as_str()) {
+    // A copy of the data (`migrate-data`, a restore) brings the figures without the triggers.
+    let installed: i64 = sqlx::query_scalar(match db.backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'sales_figures_%'",
+        Backend::Postgres => "SELECT COUNT(*) FROM pg_trigger WHERE tgname LIKE 'sales_figures_%' AND tgrelid = 'opportunities'::regclass",
+    })
+    .fetch_one(&db.pool)
+    .await?;
+    let expected = match db.backend {
+        Backend::Sqlite => 3 * KINDS.len(),
+        Backend::Postgres => 3,
+    };
+    if built.as_deref() == Some(want.as_str()) && installed == expected as i64 {
         return Ok(false);
     }
     let started = std::time::Instant::now();
@@ -267,12 +278,8 @@ pub async fn differences(db: &Db) -> Result<Vec<String>> {
     ))
     .fetch_all(&mut *conn)
     .await?;
-    let mut fresh: Vec<FigureRow> = sqlx::query_as(&format!(
-        "{cast} ({}) f",
-        grouped(&contributions("opportunities", 1))
-    ))
-    .fetch_all(&mut *conn)
-    .await?;
+    let mut fresh: Vec<FigureRow> =
+        sqlx::query_as(&format!("{cast} ({}) f", grouped(&contributions("opportunities", 1)))).fetch_all(&mut *conn).await?;
     kept.sort();
     fresh.sort();
     let mut out = Vec::new();
@@ -294,7 +301,10 @@ mod tests {
     fn days_are_local_midnights() {
         let z = Zone::default();
         let m = midnights(z);
-        assert_eq!(m.len() as i64, (NaiveDate::from_ymd_opt(END_YEAR, 1, 1).unwrap() - NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1).unwrap()).num_days());
+        assert_eq!(
+            m.len() as i64,
+            (NaiveDate::from_ymd_opt(END_YEAR, 1, 1).unwrap() - NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1).unwrap()).num_days()
+        );
         assert!(m.windows(2).all(|w| w[0] < w[1]));
         let d = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
         let i = (d - NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1).unwrap()).num_days() as usize;

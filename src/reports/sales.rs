@@ -293,8 +293,11 @@ async fn speed(db: &Db, vis: &Visibility, scope: &Scope, p: &Period) -> Result<(
 async fn lines(c: &Counter<'_>, p: &Period, by_owner: bool) -> Result<Vec<Line>> {
     let names = if by_owner { "users" } else { "org_units" };
     let sums = c.sums(&CREATED, Some(p), if by_owner { By::Owner } else { By::Branch }).await?;
-    let rows: Vec<(Option<i64>, Vec<i64>)> =
-        sums.into_iter().filter(|r| r.1.first().is_some_and(|n| *n != 0)).map(|(k, v)| (k.parse::<i64>().ok().filter(|i| *i != 0), v)).collect();
+    let rows: Vec<(Option<i64>, Vec<i64>)> = sums
+        .into_iter()
+        .filter(|r| r.1.first().is_some_and(|n| *n != 0))
+        .map(|(k, v)| (k.parse::<i64>().ok().filter(|i| *i != 0), v))
+        .collect();
     let ids: Vec<i64> = rows.iter().filter_map(|r| r.0).collect();
     let mut named: Vec<(i64, String)> = Vec::new();
     if !ids.is_empty() {
@@ -340,7 +343,11 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
     let board: Vec<&ListItem> = cx.statuses.board().collect();
     let open = |s: &ListItem| !(s.has_flag("lost") || s.has_flag("sets_sale_date") || s.has_flag("sets_delivery_date"));
     let found = |code: &str| {
-        by_status.iter().find(|b| b.0 == code).map(|b| (b.1.first().copied().unwrap_or(0), b.1.get(1).copied().unwrap_or(0))).unwrap_or((0, 0))
+        by_status
+            .iter()
+            .find(|b| b.0 == code)
+            .map(|b| (b.1.first().copied().unwrap_or(0), b.1.get(1).copied().unwrap_or(0)))
+            .unwrap_or((0, 0))
     };
     let pipeline_value: i64 = board.iter().filter(|s| open(s)).map(|s| found(&s.code).1).sum();
     let pipeline_count: i64 = board.iter().filter(|s| open(s)).map(|s| found(&s.code).0).sum();
