@@ -16,6 +16,9 @@ pub async fn prepare(config: Config, clock: SharedClock) -> anyhow::Result<AppSt
     crate::db::migrate(&db, clock.now_ms()).await?;
     crate::access::roles::ensure_defaults(&db, clock.now_ms()).await?;
     crate::lists::ensure_builtin(&db, clock.now_ms()).await?;
+    // The sales dashboard's figures (migration 31): their triggers, and a rebuild when new or
+    // of another time zone.
+    crate::reports::figures::ensure(&db, clock.now_ms()).await?;
     let storage = crate::service::documents::Storage::from_config(&config)?;
     if config.metrics_enabled {
         crate::http::telemetry::install();

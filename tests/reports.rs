@@ -299,6 +299,168 @@ async fn the_sales_dashboard_counts_what_each_user_sees_and_links_to_it() {
     .await;
 }
 
+/// The kept figures (migration 31) equal a recomputation from the opportunities.
+async fn kept_figures_are_exact(app: &TestApp, after: &str) {
+    let diff = carnet::reports::figures::differences(&app.state.db).await.expect("recompute");
+    assert!(diff.is_empty(), "after {after}: {diff:#?}");
+}
+
+async fn exec(app: &TestApp, sql: &str) {
+    sqlx::query(sql).execute(&app.state.db.pool).await.expect(sql);
+}
+
+#[tokio::test]
+async fn kept_figures_follow_every_write_and_count_as_the_lists_do() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    each_backend(|app| async move {
+        let s = sales_data(&app).await;
+        let db = app.state.db.clone();
+        kept_figures_are_exact(&app, "intake, calls, the status workflow, amounts").await;
+        let built: String = sqlx::query_scalar("SELECT built_for FROM report_zone").fetch_one(&db.pool).await.unwrap();
+        let restore_built = format!("UPDATE report_zone SET built_for = '{built}'");
+        let agree = |api: &'static str, q: String| {
+            let (app, s, restore_built) = (&app, &s, restore_built.clone());
+            async move {
+                let api = match api {
+                    "admin" => &s.admin,
+                    "manager" => &s.manager,
+                    _ => &s.rep,
+                };
+                let (st, kept) = api.get(&format!("/api/v1/reports/sales?{q}")).await;
+                assert_eq!(st, StatusCode::OK, "{kept}");
+                exec(app, "UPDATE report_zone SET built_for = 'stale|0'").await;
+                let (_, direct) = api.get(&format!("/api/v1/reports/sales?{q}")).await;
+                exec(app, &restore_built).await;
+                assert_eq!(kept, direct, "{q}");
+                figures_match_their_lists(api, &kept).await;
+                kept
+            }
+        };
+        let r2: i64 = app.count("SELECT id FROM users WHERE email = 'r2@t.fr'").await;
+        let opp = |i: usize| format!("/api/v1/opportunities/{}", s.opps[i]);
+
+        // The rep takes part in another rep's opportunity (a call of theirs): seen, and counted once.
+        let other = app
+            .count(&format!(
+                "SELECT MIN(id) FROM opportunities WHERE owner_id <> {} AND branch_id = {} AND created_at >= {}",
+                s.r1,
+                s.laval,
+                at("2026-11-01", "00:00")
+            ))
+            .await;
+        let mine = app.count(&format!("SELECT MIN(id) FROM opportunities WHERE owner_id = {}", s.r1)).await;
+        let (st, v) = s
+            .admin
+            .send(
+                "POST",
+                "/api/v1/calls",
+                Some(json!({"opportunity_id": other, "owner_id": s.r1, "date": "2026-12-02", "time": "10:00", "subject": "Relance"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        let own = app.count(&format!("SELECT COUNT(*) FROM opportunities WHERE owner_id = {} AND created_at >= {}", s.r1, at("2026-11-01", "00:00"))).await;
+        let d = agree("rep", format!("{NOVEMBER}&scope=all")).await;
+        assert_eq!(kpi(&d, "created")["value"].as_i64(), Some(own + 1), "their own and the one they take part in");
+        let d = agree("rep", NOVEMBER.to_string()).await;
+        assert_eq!(kpi(&d, "created")["value"].as_i64(), Some(own), "their own only");
+        // A call on their own opportunity counts it once.
+        let (st, v) = s
+            .admin
+            .send(
+                "POST",
+                "/api/v1/calls",
+                Some(json!({"opportunity_id": mine, "owner_id": s.r1, "date": "2026-12-02", "time": "11:00", "subject": "Suivi"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        let d = agree("rep", format!("{NOVEMBER}&scope=all")).await;
+        assert_eq!(kpi(&d, "created")["value"].as_i64(), Some(own + 1));
+
+        // Owner and branch changes, amounts.
+        for (i, body) in [
+            (3, json!({"owner_id": r2})),
+            (1, json!({"branch_id": s.longueuil})),
+            (1, json!({"amount_cents": 2_600_000})),
+            (3, json!({"amount_cents": null})),
+        ] {
+            let (st, v) = s.admin.send("PATCH", &opp(i), Some(body.clone())).await;
+            assert_eq!(st, StatusCode::OK, "{body}: {v}");
+            kept_figures_are_exact(&app, &body.to_string()).await;
+        }
+        let d = agree("manager", NOVEMBER.to_string()).await;
+        let sold = d["charts"].as_array().unwrap().iter().find(|c| c["id"] == "pipeline").unwrap().clone();
+        let i = sold["bars"].as_array().unwrap().iter().position(|b| b["code"] == "pris_en_charge").unwrap();
+        assert_eq!(sold["extra"]["values"][i], 2_600_000, "the amount changed");
+        agree("manager", format!("{NOVEMBER}&unit_id={}", s.longueuil)).await;
+
+        // Trash and restore; a customer merge; more leads, one on the last evening of November.
+        let (st, v) = s.admin.send("PATCH", &opp(3), Some(json!({"status": "invalide_bdc"}))).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        kept_figures_are_exact(&app, "trash").await;
+        assert_eq!(kpi(&agree("admin", NOVEMBER.to_string()).await, "created")["value"], 3);
+        let (st, v) = s.admin.send("POST", &format!("{}/restore", opp(3)), None).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        kept_figures_are_exact(&app, "restore").await;
+        let customer = |i: usize| {
+            let s = &s;
+            async move { s.admin.get(&format!("/api/v1/opportunities/{}", s.opps[i])).await.1["customer_id"].as_i64().unwrap() }
+        };
+        let (keep, from) = (customer(1).await, customer(4).await);
+        let (st, v) = s.admin.send("POST", &format!("/api/v1/customers/{keep}/merge"), Some(json!({"from_id": from}))).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        kept_figures_are_exact(&app, "merge").await;
+        app.clock.set(at("2026-11-30", "23:30"));
+        let (st, v) = s
+            .admin
+            .send("POST", "/api/v1/leads", Some(json!({"first_name": "Tard", "last_name": "Soir", "email": "tard@exemple.ca", "branch_id": s.laval, "lead_type": "internet"})))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        kept_figures_are_exact(&app, "a late lead").await;
+        app.clock.set(at("2026-12-01", "08:00"));
+        let d = agree("admin", NOVEMBER.to_string()).await;
+        assert_eq!(kpi(&d, "created")["value"], 5, "23:30 on the 30th is November in Toronto (December in UTC)");
+        let d = agree("admin", "period=custom&from=2026-12-01&to=2026-12-01".into()).await;
+        assert_eq!(kpi(&d, "created")["value"], 0);
+        agree("admin", "period=custom&from=2026-11-30&to=2026-11-30".into()).await;
+        agree("admin", "period=7d".into()).await;
+
+        // The expiry sweep, months later.
+        let swept = carnet::sales::expiry::sweep(&db, at("2027-03-01", "00:00")).await.unwrap();
+        assert!(swept > 0);
+        kept_figures_are_exact(&app, "the expiry sweep").await;
+        app.clock.set(at("2027-03-02", "08:00"));
+        let d = agree("admin", "period=7d".into()).await;
+        assert_eq!(kpi(&d, "expired")["value"].as_i64(), Some(swept as i64));
+        app.clock.set(at("2026-12-01", "08:00"));
+
+        // Another time zone: the figures are rebuilt for its days (the late lead is December in Paris).
+        let (st, v) = s.admin.send("PATCH", "/api/v1/settings", Some(json!({"ui.timezone": "Europe/Paris"}))).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let built: String = sqlx::query_scalar("SELECT built_for FROM report_zone").fetch_one(&db.pool).await.unwrap();
+        assert!(built.starts_with("Europe/Paris|"), "{built}");
+        kept_figures_are_exact(&app, "a new zone").await;
+        let restore_built = format!("UPDATE report_zone SET built_for = '{built}'");
+        for who in [&s.admin, &s.manager, &s.rep] {
+            for q in [NOVEMBER.to_string(), format!("{NOVEMBER}&scope=all"), "period=custom&from=2026-11-30&to=2026-11-30".into()] {
+                let (_, kept) = who.get(&format!("/api/v1/reports/sales?{q}")).await;
+                exec(&app, "UPDATE report_zone SET built_for = 'stale|0'").await;
+                let (_, direct) = who.get(&format!("/api/v1/reports/sales?{q}")).await;
+                exec(&app, &restore_built).await;
+                assert_eq!(kept, direct, "{q}");
+                figures_match_their_lists(who, &kept).await;
+            }
+        }
+        // Deleting an opportunity (as a purge would) takes it out.
+        exec(&app, &format!("DELETE FROM opportunity_stock_units WHERE opportunity_id = {}", s.opps[0])).await;
+        let deleted = sqlx::query(&format!("DELETE FROM opportunities WHERE id = {}", s.opps[0])).execute(&db.pool).await;
+        if deleted.is_ok() {
+            kept_figures_are_exact(&app, "a delete").await;
+        }
+        app
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn amounts_and_close_dates_on_opportunities_and_the_board_totals() {
     each_backend(|app| async move {

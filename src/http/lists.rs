@@ -261,6 +261,7 @@ impl Listed for Opportunities {
                 .get("stage")
                 .map(|v| sales::Stage::parse(v).ok_or_else(|| Error::validation("stage", "error.invalid_choice")))
                 .transpose()?,
+            taking_part_only: false,
         })
     }
     async fn fetch(db: &Db, vis: &Visibility, f: &sales::Filter, page: &PageReq) -> Result<Page<Opportunity>> {

@@ -14,6 +14,7 @@
 //! - [`chart`] charts as SVG (server-rendered, accessible), their tables and CSV.
 
 pub mod chart;
+pub mod figures;
 pub mod sales;
 pub mod service;
 
@@ -175,6 +176,10 @@ pub fn bucket_label(first: NaiveDate, grain: Grain, french: bool) -> String {
 /// `CAST(CASE WHEN col < b1 THEN 0 WHEN col < b2 THEN 1 … ELSE n - 1 END AS BIGINT)`: the bucket of `col`
 /// among bounds (each bucket's end, in ms; the rows are already within the period).
 pub fn bucket_case(col: &str, ends: &[Millis]) -> Sql {
+    if ends.len() < 2 {
+        // One bucket (a one-day period): a `CASE` without a `WHEN` is not SQL.
+        return Sql::new("CAST(0 AS BIGINT)");
+    }
     let mut s = Sql::new("CAST(CASE");
     for (i, e) in ends.iter().enumerate().take(ends.len().saturating_sub(1)) {
         s.push(" WHEN ").push(col).push(" < ").bind(*e).push(&format!(" THEN {i}"));

@@ -110,31 +110,145 @@ fn flag(cond: &str) -> String {
     sum(&format!("CASE WHEN {cond} THEN 1 ELSE 0 END"))
 }
 
-/// The funnel of the opportunities opened in `p`: opened, booked, showed, sold, lost.
-async fn funnel(db: &Db, vis: &Visibility, scope: &Scope, p: &Period) -> Result<Vec<i64>> {
-    let select = format!(
-        "SELECT COUNT(*), {}, {}, {}, {} FROM opportunities o",
-        flag(Stage::Booked.condition()),
-        flag(Stage::Showed.condition()),
-        flag(Stage::Sold.condition()),
-        flag(Stage::Lost.condition())
-    );
-    let f = Filter { dated: Some((Dated::Created, p.start, p.end)), ..scope_filter(scope) };
-    ints(db, &store::report_from(Sql::new(&select), vis, &f)).await
+/// What a figure of opportunities sums: a kind of the kept figures (migration 31,
+/// [`super::figures`]) and the same counted directly.
+struct Metric {
+    kind: &'static str,
+    /// The date it is counted by in a period (`None`: every live opportunity).
+    dated: Option<Dated>,
+    /// Each sum: the column of `sales_figures`, and the same of an opportunity `o`.
+    sums: &'static [(&'static str, &'static str)],
 }
 
-/// How many opportunities have `dated` in `p` (and `stage`, when given).
-async fn count_dated(db: &Db, vis: &Visibility, scope: &Scope, dated: Dated, p: &Period, stage: Option<Stage>) -> Result<i64> {
-    let f = Filter { dated: Some((dated, p.start, p.end)), stage, ..scope_filter(scope) };
-    Ok(ints(db, &store::report_from(Sql::new("SELECT COUNT(*) FROM opportunities o"), vis, &f)).await?.first().copied().unwrap_or(0))
+const PIPELINE: Metric = Metric { kind: "pipeline", dated: None, sums: &[("n", "1"), ("amount", "COALESCE(o.amount_cents, 0)")] };
+/// Opened in the period, and how many of them reached each stage (booked, showed, sold, lost).
+const CREATED: Metric = Metric {
+    kind: "created",
+    dated: Some(Dated::Created),
+    sums: &[
+        ("n", "1"),
+        ("booked", "CASE WHEN o.booked_at IS NULL THEN 0 ELSE 1 END"),
+        ("showed", "CASE WHEN o.showed_at IS NULL THEN 0 ELSE 1 END"),
+        ("sold", "CASE WHEN o.sale_date IS NULL THEN 0 ELSE 1 END"),
+        ("lost", "CASE WHEN o.lost_at IS NULL THEN 0 ELSE 1 END"),
+    ],
+};
+/// First meeting booked in the period, and how many of them came.
+const BOOKED: Metric = Metric {
+    kind: "booked",
+    dated: Some(Dated::Booked),
+    sums: &[("n", "1"), ("showed", "CASE WHEN o.showed_at IS NULL THEN 0 ELSE 1 END")],
+};
+const SOLD: Metric = Metric { kind: "sold", dated: Some(Dated::Sold), sums: &[("n", "1")] };
+const LOST: Metric = Metric { kind: "lost", dated: Some(Dated::Lost), sums: &[("n", "1")] };
+const EXPIRED: Metric = Metric { kind: "expired", dated: Some(Dated::Expired), sums: &[("n", "1")] };
+
+/// What a figure is grouped by.
+#[derive(Debug, Clone, Copy)]
+enum By {
+    Nothing,
+    Status,
+    Owner,
+    Branch,
 }
 
-/// Losses in `p` by status (the lost reasons).
-async fn lost_by_status(db: &Db, vis: &Visibility, scope: &Scope, p: &Period) -> Result<Vec<(String, i64)>> {
-    let f = Filter { dated: Some((Dated::Lost, p.start, p.end)), ..scope_filter(scope) };
-    let mut q = store::report_from(Sql::new("SELECT o.status, COUNT(*) FROM opportunities o"), vis, &f);
-    q.push(" GROUP BY o.status");
-    grouped(db, &q).await
+impl By {
+    /// The key as text: of `sales_figures f`, of an opportunity `o` (no owner or unit is 0).
+    fn columns(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            By::Nothing => None,
+            By::Status => Some(("f.status", "o.status")),
+            By::Owner => Some(("CAST(f.owner_id AS TEXT)", "CAST(COALESCE(o.owner_id, 0) AS TEXT)")),
+            By::Branch => Some(("CAST(f.branch_id AS TEXT)", "CAST(COALESCE(o.branch_id, 0) AS TEXT)")),
+        }
+    }
+}
+
+/// How the dashboard counts opportunities: from the kept figures (by owner and unit, so
+/// within the user's scope) plus, counted directly, those the user sees only by taking part;
+/// or all directly, when the figures are not of the period's time zone ([`super::figures::ready`]).
+struct Counter<'a> {
+    db: &'a Db,
+    vis: &'a Visibility,
+    scope: &'a Scope,
+    kept: bool,
+}
+
+/// Adds `rows` into `out`, key by key.
+fn add(out: &mut Vec<(String, Vec<i64>)>, rows: Vec<(String, Vec<i64>)>) {
+    for (k, v) in rows {
+        match out.iter_mut().find(|o| o.0 == k) {
+            Some(o) => o.1.iter_mut().zip(v).for_each(|(a, b)| *a += b),
+            None => out.push((k, v)),
+        }
+    }
+}
+
+async fn keyed(db: &Db, q: &Sql) -> Result<Vec<(String, Vec<i64>)>> {
+    use sqlx::Row;
+    let mut conn = db.pool.acquire().await?;
+    let rows = q.query().fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<String, _>(0)?, (1..r.len()).map(|i| r.try_get::<i64, _>(i)).collect::<std::result::Result<_, _>>()?)))
+        .collect()
+}
+
+impl Counter<'_> {
+    /// The sums of `m` (over `p` when dated), by `by`.
+    async fn sums(&self, m: &Metric, p: Option<&Period>, by: By) -> Result<Vec<(String, Vec<i64>)>> {
+        let mut out = Vec::new();
+        let period = m.dated.zip(p);
+        if self.kept {
+            let mut q = Sql::new("SELECT ");
+            q.push(by.columns().map(|c| c.0).unwrap_or("''")).push(" AS k");
+            for (col, _) in m.sums {
+                q.push(", ").push(&sum(&format!("f.{col}")));
+            }
+            q.push(" FROM sales_figures f WHERE f.kind = ").bind(m.kind.to_string());
+            q.push(" AND ").append(self.vis.filter("f.owner_id", "f.branch_id"));
+            if let Some(o) = self.scope.owner_id {
+                q.push(" AND f.owner_id = ").bind(o);
+            }
+            if let Some(u) = self.scope.unit_id {
+                q.push(" AND f.branch_id IN (SELECT d.id FROM org_units d JOIN org_units p ON d.path LIKE p.path || '%' WHERE p.id = ")
+                    .bind(u)
+                    .push(")");
+            }
+            if let Some((_, p)) = period {
+                q.push(" AND f.day >= ").bind(p.start).push(" AND f.day < ").bind(p.end);
+            }
+            if let Some((c, _)) = by.columns() {
+                q.push(" GROUP BY ").push(c);
+            }
+            add(&mut out, keyed(self.db, &q).await?);
+        }
+        if !self.kept || !self.vis.sees_all() {
+            let mut head = Sql::new("SELECT ");
+            head.push(by.columns().map(|c| c.1).unwrap_or("''")).push(" AS k");
+            for (_, expr) in m.sums {
+                head.push(", ").push(&sum(expr));
+            }
+            head.push(" FROM opportunities o");
+            let f = Filter { dated: period.map(|(d, p)| (d, p.start, p.end)), taking_part_only: self.kept, ..scope_filter(self.scope) };
+            let mut q = store::report_from(head, self.vis, &f);
+            if let Some((_, c)) = by.columns() {
+                q.push(" GROUP BY ").push(c);
+            }
+            add(&mut out, keyed(self.db, &q).await?);
+        }
+        Ok(out)
+    }
+
+    /// The sums of `m` over `p`, ungrouped.
+    async fn totals(&self, m: &Metric, p: &Period) -> Result<Vec<i64>> {
+        let rows = self.sums(m, Some(p), By::Nothing).await?;
+        Ok(rows.into_iter().next().map(|r| r.1).unwrap_or_else(|| vec![0; m.sums.len()]))
+    }
+
+    /// How many `m` in `p`.
+    async fn count(&self, m: &Metric, p: &Period) -> Result<i64> {
+        Ok(self.totals(m, p).await?.first().copied().unwrap_or(0))
+    }
 }
 
 /// The leads of `p` on opportunities the user sees, through the lead list's filter:
@@ -176,40 +290,36 @@ async fn speed(db: &Db, vis: &Visibility, scope: &Scope, p: &Period) -> Result<(
 }
 
 /// The per-owner or per-branch lines of the opportunities opened in `p`.
-async fn lines(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, by_owner: bool) -> Result<Vec<Line>> {
-    let (col, names) = if by_owner { ("o.owner_id", "users") } else { ("o.branch_id", "org_units") };
-    let select = format!(
-        "SELECT {col}, COUNT(*), {}, {}, {}, {} FROM opportunities o",
-        flag(Stage::Booked.condition()),
-        flag(Stage::Showed.condition()),
-        flag(Stage::Sold.condition()),
-        flag(Stage::Lost.condition())
-    );
-    let f = Filter { dated: Some((Dated::Created, p.start, p.end)), ..scope_filter(scope) };
-    let mut q = store::report_from(Sql::new(&select), vis, &f);
-    q.push(&format!(" GROUP BY {col}"));
-    let mut conn = db.pool.acquire().await?;
-    let rows: Vec<(Option<i64>, i64, i64, i64, i64, i64)> = q.query_as().fetch_all(&mut *conn).await?;
+async fn lines(c: &Counter<'_>, p: &Period, by_owner: bool) -> Result<Vec<Line>> {
+    let names = if by_owner { "users" } else { "org_units" };
+    let sums = c.sums(&CREATED, Some(p), if by_owner { By::Owner } else { By::Branch }).await?;
+    let rows: Vec<(Option<i64>, Vec<i64>)> = sums
+        .into_iter()
+        .filter(|r| r.1.first().is_some_and(|n| *n != 0))
+        .map(|(k, v)| (k.parse::<i64>().ok().filter(|i| *i != 0), v))
+        .collect();
     let ids: Vec<i64> = rows.iter().filter_map(|r| r.0).collect();
     let mut named: Vec<(i64, String)> = Vec::new();
     if !ids.is_empty() {
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let mut conn = c.db.pool.acquire().await?;
         // Integer ids read from the database, written inline.
         named = sqlx::query_as(&format!("SELECT id, name FROM {names} WHERE id IN ({list})")).fetch_all(&mut *conn).await?;
     }
     let key = if by_owner { "owner_id" } else { "branch_id" };
+    let at = |v: &[i64], i: usize| v.get(i).copied().unwrap_or(0);
     let mut out: Vec<Line> = rows
         .into_iter()
-        .map(|(id, created, booked, showed, sold, lost)| Line {
+        .map(|(id, v)| Line {
             id,
             name: id.and_then(|i| named.iter().find(|n| n.0 == i).map(|n| n.1.clone())).unwrap_or_else(|| "—".into()),
-            created,
-            booked,
-            showed,
-            sold,
-            lost,
+            created: at(&v, 0),
+            booked: at(&v, 1),
+            showed: at(&v, 2),
+            sold: at(&v, 3),
+            lost: at(&v, 4),
             href: id.map(|i| {
-                let s = Scope { owner_id: if by_owner { None } else { scope.owner_id }, unit_id: scope.unit_id };
+                let s = Scope { owner_id: if by_owner { None } else { c.scope.owner_id }, unit_id: c.scope.unit_id };
                 href(&s, &format!("{key}={i}&in=created&{}", p.query()))
             }),
         })
@@ -225,12 +335,20 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
     let pq = p.query();
     let mut charts = Vec::new();
     let mut kpis = Vec::new();
+    let kept = super::figures::ready(db, p.zone, p.start.min(prev.start), p.end.max(prev.end)).await?;
+    let c = Counter { db, vis, scope, kept };
 
     // The pipeline: every status of the board, with its amounts.
-    let by_status = store::by_status(db, vis, &scope_filter(scope)).await?;
+    let by_status = c.sums(&PIPELINE, None, By::Status).await?;
     let board: Vec<&ListItem> = cx.statuses.board().collect();
     let open = |s: &ListItem| !(s.has_flag("lost") || s.has_flag("sets_sale_date") || s.has_flag("sets_delivery_date"));
-    let found = |code: &str| by_status.iter().find(|b| b.0 == code).map(|b| (b.1, b.2)).unwrap_or((0, 0));
+    let found = |code: &str| {
+        by_status
+            .iter()
+            .find(|b| b.0 == code)
+            .map(|b| (b.1.first().copied().unwrap_or(0), b.1.get(1).copied().unwrap_or(0)))
+            .unwrap_or((0, 0))
+    };
     let pipeline_value: i64 = board.iter().filter(|s| open(s)).map(|s| found(&s.code).1).sum();
     let pipeline_count: i64 = board.iter().filter(|s| open(s)).map(|s| found(&s.code).0).sum();
     charts.push(Chart {
@@ -394,10 +512,9 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
     });
 
     // Appointments booked in the period and how many came.
-    let booked = count_dated(db, vis, scope, Dated::Booked, p, None).await?;
-    let booked_prev = count_dated(db, vis, scope, Dated::Booked, prev, None).await?;
-    let showed = count_dated(db, vis, scope, Dated::Booked, p, Some(Stage::Showed)).await?;
-    let showed_prev = count_dated(db, vis, scope, Dated::Booked, prev, Some(Stage::Showed)).await?;
+    let (b, bp) = (c.totals(&BOOKED, p).await?, c.totals(&BOOKED, prev).await?);
+    let (booked, showed) = (b.first().copied().unwrap_or(0), b.get(1).copied().unwrap_or(0));
+    let (booked_prev, showed_prev) = (bp.first().copied().unwrap_or(0), bp.get(1).copied().unwrap_or(0));
     kpis.push(Kpi {
         id: "booked",
         label: tr.t("reports.booked"),
@@ -416,7 +533,7 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
     });
 
     // The funnel of the opportunities opened in the period.
-    let (f, fp) = (funnel(db, vis, scope, p).await?, funnel(db, vis, scope, prev).await?);
+    let (f, fp) = (c.totals(&CREATED, p).await?, c.totals(&CREATED, prev).await?);
     let stages: [(&str, Option<Stage>); 4] =
         [("created", None), ("booked", Some(Stage::Booked)), ("showed", Some(Stage::Showed)), ("sold", Some(Stage::Sold))];
     charts.push(Chart {
@@ -454,9 +571,13 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
     });
 
     // Won, lost and why, the win rate.
-    let won = count_dated(db, vis, scope, Dated::Sold, p, None).await?;
-    let won_prev = count_dated(db, vis, scope, Dated::Sold, prev, None).await?;
-    let (lost, lost_prev) = (lost_by_status(db, vis, scope, p).await?, lost_by_status(db, vis, scope, prev).await?);
+    let won = c.count(&SOLD, p).await?;
+    let won_prev = c.count(&SOLD, prev).await?;
+    let by_lost = |rows: Vec<(String, Vec<i64>)>| -> Vec<(String, i64)> {
+        rows.into_iter().map(|(s, v)| (s, v.first().copied().unwrap_or(0))).filter(|l| l.1 != 0).collect()
+    };
+    let lost = by_lost(c.sums(&LOST, Some(p), By::Status).await?);
+    let lost_prev = by_lost(c.sums(&LOST, Some(prev), By::Status).await?);
     let lost_n: i64 = lost.iter().map(|l| l.1).sum();
     let lost_prev_n: i64 = lost_prev.iter().map(|l| l.1).sum();
     kpis.push(Kpi {
@@ -498,14 +619,14 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
         kpis.push(Kpi {
             id: "expired",
             label: tr.t("reports.expired"),
-            value: Some(count_dated(db, vis, scope, Dated::Expired, p, None).await?),
-            previous: Some(count_dated(db, vis, scope, Dated::Expired, prev, None).await?),
+            value: Some(c.count(&EXPIRED, p).await?),
+            previous: Some(c.count(&EXPIRED, prev).await?),
             unit: Unit::Count,
             href: Some(href(scope, &format!("in=expired&{pq}"))),
         });
     }
 
-    let per_rep = lines(db, vis, scope, p, true).await?;
-    let per_branch = lines(db, vis, scope, p, false).await?;
+    let per_rep = lines(&c, p, true).await?;
+    let per_branch = lines(&c, p, false).await?;
     Ok(SalesDashboard { kpis, charts, per_rep, per_branch })
 }

@@ -91,6 +91,9 @@ pub struct Filter {
     pub dated: Option<(Dated, Millis, Millis)>,
     /// Having reached a stage of the funnel.
     pub stage: Option<Stage>,
+    /// Only those the user sees by taking part, outside their scope (the dashboard adds them
+    /// to its figures kept by owner and unit).
+    pub taking_part_only: bool,
 }
 
 /// A date of an opportunity that a list or a figure is counted by.
@@ -193,7 +196,8 @@ const COUNT_FROM: &str = "SELECT 1 FROM opportunities o JOIN customers c ON c.id
 
 fn filtered_from(select: &str, vis: &Visibility, f: &Filter) -> Sql {
     let mut q = Sql::new(select);
-    q.push(" WHERE o.trashed = ").bind(f.trash as i64).push(" AND ").append(vis.opportunities("o"));
+    let seen = if f.taking_part_only { vis.opportunities_taking_part_only("o") } else { vis.opportunities("o") };
+    q.push(" WHERE o.trashed = ").bind(f.trash as i64).push(" AND ").append(seen);
     if let Some(m) = f.q.as_deref().and_then(|t| crate::search::matching("customer", "o.customer_id", t)) {
         q.push(" AND ").append(m);
     }

@@ -1,0 +1,315 @@
+//! The sales dashboard's aggregates (migration 31): the opportunities out of the trash counted
+//! by kind of date, local day of the business's time zone, owner, branch (and status), kept by
+//! triggers on `opportunities` so that every write path — the workflow, lead intake, owner and
+//! branch changes, amounts, trash and restore, merges, imports, the demo, the expiry sweep —
+//! keeps them exact without a line of its own.
+//!
+//! - SQLite: row triggers, one per kind and event, each firing only when a column it depends on
+//!   changes (the expiry sweep fires the `expired` one alone);
+//! - PostgreSQL: statement triggers over the transition tables, one grouped upsert per
+//!   statement (a bulk update costs one pass, not one function call per row).
+//!
+//! A timestamp's day is the latest local midnight at or before it (`report_days`, filled for
+//! the zone). [`ensure`] installs the triggers and rebuilds the figures when the zone (or the
+//! triggers' version) is not the one they were built for; until then, and for periods outside
+//! the days filled, the dashboard counts directly ([`ready`]). [`differences`] recomputes them
+//! from scratch and says what differs (the tests' proof).
+
+use chrono::{Duration, NaiveDate};
+
+use crate::clock::{Millis, Zone};
+use crate::db::{Backend, Db};
+use crate::error::Result;
+
+/// Bumped when the triggers or the kinds change: the next start rebuilds.
+const VERSION: &str = "1";
+
+/// The days filled: from 2000-01-01 to 2100-01-01 (excluded).
+const FIRST_YEAR: i32 = 2000;
+const END_YEAR: i32 = 2100;
+
+/// A kind of figure: what it counts of an opportunity `R`.
+struct Kind {
+    code: &'static str,
+    /// The columns it depends on (besides the owner, the branch and the trash flag).
+    columns: &'static [&'static str],
+    /// The date it is counted by (`None`: no day, 0).
+    dated: Option<&'static str>,
+    /// Whether it is kept per status.
+    by_status: bool,
+    /// `n, amount, booked, showed, sold, lost` of one opportunity.
+    values: [&'static str; 6],
+}
+
+const KINDS: &[Kind] = &[
+    Kind {
+        code: "pipeline",
+        columns: &["status", "amount_cents"],
+        dated: None,
+        by_status: true,
+        values: ["1", "COALESCE(R.amount_cents, 0)", "0", "0", "0", "0"],
+    },
+    Kind {
+        code: "created",
+        columns: &["created_at", "booked_at", "showed_at", "sale_date", "lost_at"],
+        dated: Some("created_at"),
+        by_status: false,
+        values: [
+            "1",
+            "0",
+            "CASE WHEN R.booked_at IS NULL THEN 0 ELSE 1 END",
+            "CASE WHEN R.showed_at IS NULL THEN 0 ELSE 1 END",
+            "CASE WHEN R.sale_date IS NULL THEN 0 ELSE 1 END",
+            "CASE WHEN R.lost_at IS NULL THEN 0 ELSE 1 END",
+        ],
+    },
+    Kind {
+        code: "booked",
+        columns: &["booked_at", "showed_at"],
+        dated: Some("booked_at"),
+        by_status: false,
+        values: ["1", "0", "0", "CASE WHEN R.showed_at IS NULL THEN 0 ELSE 1 END", "0", "0"],
+    },
+    Kind { code: "sold", columns: &["sale_date"], dated: Some("sale_date"), by_status: false, values: ["1", "0", "0", "0", "0", "0"] },
+    Kind { code: "lost", columns: &["lost_at", "status"], dated: Some("lost_at"), by_status: true, values: ["1", "0", "0", "0", "0", "0"] },
+    Kind { code: "expired", columns: &["expired_at"], dated: Some("expired_at"), by_status: false, values: ["1", "0", "0", "0", "0", "0"] },
+];
+
+const COLUMNS: &str = "kind, day, owner_id, branch_id, status, n, amount, booked, showed, sold, lost";
+const KEY: &str = "kind, day, owner_id, branch_id, status";
+const UPSERT: &str = " ON CONFLICT (kind, day, owner_id, branch_id, status) DO UPDATE SET n = sales_figures.n + excluded.n, \
+     amount = sales_figures.amount + excluded.amount, booked = sales_figures.booked + excluded.booked, \
+     showed = sales_figures.showed + excluded.showed, sold = sales_figures.sold + excluded.sold, lost = sales_figures.lost + excluded.lost";
+
+/// The day (local midnight, ms) of `R.col`: 0 before the days filled.
+fn day_of(col: &str) -> String {
+    format!("COALESCE((SELECT d.day_start FROM report_days d WHERE d.day_start <= R.{col} ORDER BY d.day_start DESC LIMIT 1), 0)")
+}
+
+/// The row `R` counts for in `k`, with `sign`, and the condition for it to count.
+fn select_of(k: &Kind, sign: i64) -> (String, String) {
+    let day = k.dated.map(day_of).unwrap_or_else(|| "0".into());
+    let status = if k.by_status { "R.status" } else { "''" };
+    let values: Vec<String> = k.values.iter().map(|v| if sign < 0 { format!("-({v})") } else { v.to_string() }).collect();
+    let select = format!(
+        "SELECT '{}' AS kind, {day} AS day, COALESCE(R.owner_id, 0) AS owner_id, COALESCE(R.branch_id, 0) AS branch_id, {status} AS status, \
+         {} AS d_n, {} AS d_amount, {} AS d_booked, {} AS d_showed, {} AS d_sold, {} AS d_lost",
+        k.code, values[0], values[1], values[2], values[3], values[4], values[5]
+    );
+    let cond = match k.dated {
+        Some(c) => format!("R.trashed = 0 AND R.{c} IS NOT NULL"),
+        None => "R.trashed = 0".into(),
+    };
+    (select, cond)
+}
+
+/// Every row's contributions (`sign` each) of the rows of `source` (aliased `R`).
+fn contributions(source: &str, sign: i64) -> String {
+    KINDS
+        .iter()
+        .map(|k| {
+            let (select, cond) = select_of(k, sign);
+            format!("{select} FROM {source} R WHERE {cond}")
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// The grouped sum of `inner` (contribution rows), without the rows that add up to nothing.
+fn grouped(inner: &str) -> String {
+    format!(
+        "SELECT kind, day, owner_id, branch_id, status, SUM(d_n) AS n, SUM(d_amount) AS amount, SUM(d_booked) AS booked, \
+         SUM(d_showed) AS showed, SUM(d_sold) AS sold, SUM(d_lost) AS lost \
+         FROM ({inner}) c GROUP BY {KEY} \
+         HAVING SUM(d_n) <> 0 OR SUM(d_amount) <> 0 OR SUM(d_booked) <> 0 OR SUM(d_showed) <> 0 OR SUM(d_sold) <> 0 OR SUM(d_lost) <> 0"
+    )
+}
+
+/// The statements that (re)create the triggers.
+fn triggers(backend: Backend) -> Vec<String> {
+    let mut out = Vec::new();
+    match backend {
+        Backend::Sqlite => {
+            for k in KINDS {
+                for event in ["insert", "update", "delete"] {
+                    out.push(format!("DROP TRIGGER IF EXISTS sales_figures_{}_{event}", k.code));
+                }
+                let upsert = |row: &str, sign: i64| {
+                    let (select, cond) = select_of(k, sign);
+                    let sql = format!("INSERT INTO sales_figures ({COLUMNS}) {select} WHERE {cond}{UPSERT};");
+                    sql.replace("R.", &format!("{row}."))
+                };
+                let cond = |row: &str| select_of(k, 1).1.replace("R.", &format!("{row}."));
+                out.push(format!(
+                    "CREATE TRIGGER sales_figures_{c}_insert AFTER INSERT ON opportunities WHEN {w} BEGIN {u} END",
+                    c = k.code,
+                    w = cond("NEW"),
+                    u = upsert("NEW", 1)
+                ));
+                out.push(format!(
+                    "CREATE TRIGGER sales_figures_{c}_delete AFTER DELETE ON opportunities WHEN {w} BEGIN {u} END",
+                    c = k.code,
+                    w = cond("OLD"),
+                    u = upsert("OLD", -1)
+                ));
+                let mut cols: Vec<&str> = vec!["owner_id", "branch_id", "trashed"];
+                cols.extend(k.columns);
+                let changed: Vec<String> = cols.iter().map(|c| format!("OLD.{c} IS NOT NEW.{c}")).collect();
+                out.push(format!(
+                    "CREATE TRIGGER sales_figures_{c}_update AFTER UPDATE OF {cols} ON opportunities WHEN {w} BEGIN {old} {new} END",
+                    c = k.code,
+                    cols = cols.join(", "),
+                    w = changed.join(" OR "),
+                    old = upsert("OLD", -1),
+                    new = upsert("NEW", 1)
+                ));
+            }
+        }
+        Backend::Postgres => {
+            let events: [(&str, &str, String); 3] = [
+                ("insert", "NEW TABLE AS new_rows", contributions("new_rows", 1)),
+                ("update", "OLD TABLE AS old_rows NEW TABLE AS new_rows", {
+                    format!("{} UNION ALL {}", contributions("old_rows", -1), contributions("new_rows", 1))
+                }),
+                ("delete", "OLD TABLE AS old_rows", contributions("old_rows", -1)),
+            ];
+            for (event, tables, inner) in events {
+                out.push(format!("DROP TRIGGER IF EXISTS sales_figures_{event} ON opportunities"));
+                // Sorted by key, so that two transactions lock the rows they share in one order.
+                out.push(format!(
+                    "CREATE OR REPLACE FUNCTION sales_figures_{event}() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN \
+                     INSERT INTO sales_figures ({COLUMNS}) {} ORDER BY 1, 2, 3, 4, 5{UPSERT}; RETURN NULL; END $body$",
+                    grouped(&inner)
+                ));
+                out.push(format!(
+                    "CREATE TRIGGER sales_figures_{event} AFTER {} ON opportunities REFERENCING {tables} \
+                     FOR EACH STATEMENT EXECUTE FUNCTION sales_figures_{event}()",
+                    event.to_uppercase()
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn built_for(zone: Zone) -> String {
+    format!("{}|{VERSION}", zone.0.name())
+}
+
+/// The local midnights of `zone` from [`FIRST_YEAR`] to [`END_YEAR`].
+fn midnights(zone: Zone) -> Vec<Millis> {
+    let mut out = Vec::with_capacity(36_600);
+    let (Some(mut d), Some(end)) = (NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1), NaiveDate::from_ymd_opt(END_YEAR, 1, 1)) else {
+        return out;
+    };
+    while d < end {
+        out.push(zone.midnight(d));
+        d += Duration::days(1);
+    }
+    out
+}
+
+/// Whether the figures are those of `zone` and cover `[start, end)`: else the dashboard counts
+/// directly.
+pub async fn ready(db: &Db, zone: Zone, start: Millis, end: Millis) -> Result<bool> {
+    let first = NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1).map(|d| zone.midnight(d)).unwrap_or(Millis::MAX);
+    let last = NaiveDate::from_ymd_opt(END_YEAR, 1, 1).map(|d| zone.midnight(d)).unwrap_or(Millis::MIN);
+    if start < first || end > last {
+        return Ok(false);
+    }
+    let mut conn = db.pool.acquire().await?;
+    let built: Option<String> = sqlx::query_scalar("SELECT built_for FROM report_zone WHERE id = 1").fetch_optional(&mut *conn).await?;
+    Ok(built.as_deref() == Some(built_for(zone).as_str()))
+}
+
+/// Installs the triggers and rebuilds the figures when they are not those of the business's
+/// zone and of this version (the first start after migration 31, a change of zone): in one
+/// transaction, writes waiting meanwhile.
+pub async fn ensure(db: &Db, now: Millis) -> Result<bool> {
+    let zone = crate::settings::zone(db).await?;
+    let want = built_for(zone);
+    let built: Option<String> = sqlx::query_scalar("SELECT built_for FROM report_zone WHERE id = 1").fetch_optional(&db.pool).await?;
+    // A copy of the data (`migrate-data`, a restore) brings the figures without the triggers.
+    let installed: i64 = sqlx::query_scalar(match db.backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'sales_figures_%'",
+        Backend::Postgres => "SELECT COUNT(*) FROM pg_trigger WHERE tgname LIKE 'sales_figures_%' AND tgrelid = 'opportunities'::regclass",
+    })
+    .fetch_one(&db.pool)
+    .await?;
+    let expected = match db.backend {
+        Backend::Sqlite => 3 * KINDS.len(),
+        Backend::Postgres => 3,
+    };
+    if built.as_deref() == Some(want.as_str()) && installed == expected as i64 {
+        return Ok(false);
+    }
+    let started = std::time::Instant::now();
+    let mut tx = db.begin().await?;
+    for stmt in triggers(db.backend) {
+        sqlx::query(&stmt).execute(&mut *tx).await?;
+    }
+    sqlx::query("DELETE FROM report_days").execute(&mut *tx).await?;
+    for chunk in midnights(zone).chunks(1000) {
+        let values: Vec<String> = chunk.iter().map(|m| format!("({m})")).collect();
+        // Integers computed here, written inline.
+        sqlx::query(&format!("INSERT INTO report_days (day_start) VALUES {}", values.join(", "))).execute(&mut *tx).await?;
+    }
+    sqlx::query("DELETE FROM sales_figures").execute(&mut *tx).await?;
+    sqlx::query(&format!("INSERT INTO sales_figures ({COLUMNS}) {}", grouped(&contributions("opportunities", 1))))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM report_zone").execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO report_zone (id, built_for, built_at) VALUES (1, $1, $2)").bind(&want).bind(now).execute(&mut *tx).await?;
+    tx.commit().await?;
+    tracing::info!(built_for = %want, ms = started.elapsed().as_millis() as u64, "sales dashboard figures rebuilt");
+    Ok(true)
+}
+
+type FigureRow = (String, i64, i64, i64, String, i64, i64, i64, i64, i64, i64);
+
+/// The figures as kept and as recomputed from the opportunities, side by side where they
+/// differ (rows adding up to nothing left out): empty when they agree.
+pub async fn differences(db: &Db) -> Result<Vec<String>> {
+    let cast = "SELECT kind, day, owner_id, branch_id, status, CAST(n AS BIGINT), CAST(amount AS BIGINT), CAST(booked AS BIGINT), \
+                CAST(showed AS BIGINT), CAST(sold AS BIGINT), CAST(lost AS BIGINT) FROM";
+    let mut conn = db.pool.acquire().await?;
+    let mut kept: Vec<FigureRow> = sqlx::query_as(&format!(
+        "{cast} sales_figures f WHERE n <> 0 OR amount <> 0 OR booked <> 0 OR showed <> 0 OR sold <> 0 OR lost <> 0"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut fresh: Vec<FigureRow> =
+        sqlx::query_as(&format!("{cast} ({}) f", grouped(&contributions("opportunities", 1)))).fetch_all(&mut *conn).await?;
+    kept.sort();
+    fresh.sort();
+    let mut out = Vec::new();
+    for r in kept.iter().filter(|r| !fresh.contains(r)) {
+        out.push(format!("kept, not recomputed: {r:?}"));
+    }
+    for r in fresh.iter().filter(|r| !kept.contains(r)) {
+        out.push(format!("recomputed, not kept: {r:?}"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Datelike;
+
+    #[test]
+    fn days_are_local_midnights() {
+        let z = Zone::default();
+        let m = midnights(z);
+        assert_eq!(
+            m.len() as i64,
+            (NaiveDate::from_ymd_opt(END_YEAR, 1, 1).unwrap() - NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1).unwrap()).num_days()
+        );
+        assert!(m.windows(2).all(|w| w[0] < w[1]));
+        let d = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let i = (d - NaiveDate::from_ymd_opt(FIRST_YEAR, 1, 1).unwrap()).num_days() as usize;
+        assert_eq!(m[i], z.midnight(d));
+        assert_eq!(m[i + 1] - m[i], 25 * 3_600_000, "the day winter time starts");
+        assert_eq!(d.year(), 2026);
+    }
+}
