@@ -328,10 +328,12 @@ struct ShowPage {
     mail_form: crate::service::summary::SendForm,
     mf: FormErrors,
     can_mail: bool,
-    emails: Vec<crate::mail::EmailSummary>,
-    show_links: bool,
     address_book: Vec<String>,
     sender: String,
+    /// The activity feed (`partials/activity.html`).
+    feed: crate::http::pages::activity::FeedView,
+    /// The composer's tab open: `update`, `message`, `email`.
+    tab: &'static str,
 }
 
 impl ShowPage {
@@ -370,6 +372,8 @@ struct ShowState {
     mail: Option<(crate::service::summary::SendForm, FormErrors)>,
     /// A message being written (kept when the form shows an error).
     message: Option<(String, bool, FormErrors)>,
+    /// The activity feed's filter and page.
+    feed: crate::http::pages::activity::FeedQuery,
 }
 
 /// The conversation card of the request page (when enabled and the user holds the right).
@@ -434,6 +438,14 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         }
     }
     let (civ_choices, part_choices) = contact_choices(st, c, &s.contact.1).await?;
+    let feed = crate::http::pages::activity::load(st, c, crate::activity::Of::Request(id), &format!("/service/requests/{id}"), &s.feed).await?;
+    let tab = if s.message.is_some() {
+        "message"
+    } else if mf.any() {
+        "email"
+    } else {
+        "update"
+    };
     let errors = s.update.2.any()
         || s.contact.2.any()
         || s.equipment.1.any()
@@ -487,9 +499,9 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         mail_form,
         mf,
         can_mail: c.p.can(Right::ServiceMailSend),
-        emails: crate::mail::for_entity(&st.db, "service_request", id).await?,
-        show_links: c.p.can(Right::AdminMail),
         address_book,
+        feed,
+        tab,
         sender: format!("{} <{}>", c.p.name, c.p.email),
         r,
     });
@@ -499,8 +511,14 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
     Ok(resp)
 }
 
-pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
-    show_page(&st, &c, id, q.notice.as_deref(), ShowState::default()).await
+pub async fn show(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<crate::http::pages::activity::FeedQuery>,
+) -> Result<Response, HttpError> {
+    let notice = q.notice.clone();
+    show_page(&st, &c, id, notice.as_deref(), ShowState { feed: q, ..Default::default() }).await
 }
 
 #[derive(Deserialize)]
@@ -521,7 +539,7 @@ pub async fn add_update(
     visible(&st, &c, id).await?;
     match store::add_update(&st.db, &c.actor(), st.now(), id, &f.status, &f.message).await {
         Ok(u) => Ok(redirect_notice(
-            &format!("/service/requests/{id}#updates"),
+            &format!("/service/requests/{id}#activity"),
             if u.notified > 0 { "notice.update_sent" } else { "notice.update_saved" },
         )),
         Err(e) => {
@@ -1028,7 +1046,7 @@ pub async fn send_email(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>,
     let zone = crate::settings::zone(&st.db).await?;
     let sender = crate::http::api::service::sender_of(&c)?;
     match crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, zone, c.lang()).await {
-        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#record-emails"), "notice.email_queued")),
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#activity"), "notice.email_queued")),
         Err(e) => {
             let fe = form_error(&c, e)?;
             show_page(&st, &c, id, None, ShowState { mail: Some((f, fe)), ..Default::default() }).await
@@ -1061,7 +1079,7 @@ pub async fn post_message(
     }
     .await;
     match res {
-        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#conversation"), "notice.message_sent")),
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#activity"), "notice.message_sent")),
         Err(e) => {
             let fe = form_error(&c, e)?;
             let mut resp = show_page(&st, &c, id, None, ShowState { message: Some((text, notify, fe)), ..Default::default() }).await?;
@@ -1089,5 +1107,5 @@ pub async fn block_conversation(State(st): State<AppState>, c: Ctx, Path(id): Pa
     visible(&st, &c, id).await?;
     let p = FormPairs::parse(&body);
     crate::service::messages::set_blocked(&st.db, &c.actor(), st.now(), id, p.flag("blocked"), &p.text("note")).await?;
-    Ok(redirect_notice(&format!("/service/requests/{id}#conversation"), "notice.saved"))
+    Ok(redirect_notice(&format!("/service/requests/{id}#activity"), "notice.saved"))
 }
