@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::history::{self, Record};
-use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
+use super::{form_error, redirect_notice, render, FormErrors, PageCtx};
 use crate::access::Right;
 
 use crate::customers::phone::Phone;

@@ -26,7 +26,7 @@ use crate::lists::{self, ListItem};
 use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
 use crate::service::interventions::{self, Intervention, InterventionForm, PlanningOf};
 use crate::service::returns::{self, EquipmentReturn, ReturnForm};
-use crate::service::store::{self, RequestUpdate, Role};
+use crate::service::store::{self, Role};
 use crate::service::{RequestForm, RequestStatus, ServiceRequest, SOURCES};
 
 pub use crate::http::lists::ServiceLabels as Labels;
@@ -288,7 +288,6 @@ struct ShowPage {
     l: Labels,
     r: ServiceRequest,
     region: String,
-    updates: Vec<RequestUpdate>,
     lines: Vec<Line>,
     base: Vec<Equipment>,
     update_status: String,
@@ -456,7 +455,6 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
     let mut resp = render(ShowPage {
         c: pc,
         l,
-        updates: store::updates(&st.db, id).await?,
         lines,
         base,
         region,
