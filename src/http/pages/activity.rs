@@ -54,6 +54,13 @@ pub struct FeedView {
     pub lang: Lang,
 }
 
+impl Item {
+    /// The text as HTML: escaped, web addresses as links.
+    pub fn body_html(&self) -> String {
+        crate::text::with_links(&self.e.body)
+    }
+}
+
 impl FeedView {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
