@@ -27,6 +27,9 @@ async fn open(b: &Browser, path: &str) {
 }
 
 async fn click(b: &Browser, css: &str) {
+    // Pages come back at their feed (`#activity`): bring the control into view first.
+    b.find(css).await;
+    b.exec(&format!("document.querySelector({}).scrollIntoView({{block: 'center'}}); return true;", json!(css))).await;
     b.click_and_wait(css).await;
     assert_ok(b, css).await;
 }
@@ -68,7 +71,12 @@ async fn journey(b: &Browser, app: &TestApp) {
     let laval = id_of(app, "SELECT id FROM org_units WHERE name = 'Succursale Laval'").await;
     let admin = id_of(app, &format!("SELECT id FROM users WHERE email = '{}'", carnet::demo::ADMIN_EMAIL)).await;
     // A customer of Camille's branch with a request; Marc gets an opportunity for them.
-    let rid = id_of(app, &format!("SELECT MIN(id) FROM service_requests WHERE branch_id = {laval} AND status <> 'cloture'")).await;
+    let team = id_of(app, "SELECT org_unit_id FROM users WHERE email = 'camille.fortin@carnet.demo'").await;
+    let rid = id_of(
+        app,
+        &format!("SELECT MIN(id) FROM service_requests WHERE branch_id IN ({laval}, {team}) AND status <> 'cloture' AND owner_id IS NOT NULL"),
+    )
+    .await;
     let cust = id_of(app, &format!("SELECT customer_id FROM service_requests WHERE id = {rid}")).await;
     let api = app.api(&app.token_for(admin).await);
     let (st, o) =
@@ -83,6 +91,7 @@ async fn journey(b: &Browser, app: &TestApp) {
     click(b, "#add-note").await;
     assert!(b.text("#activity .feed-note").await.contains("Veut un utilitaire"));
     app.clock.advance(60_000);
+    b.exec("document.querySelector('#tab-call > summary').scrollIntoView({block: 'center'}); return true;").await;
     b.find("#tab-call > summary").await.click().await;
     let zone = carnet::settings::zone(&app.state.db).await.unwrap();
     set(b, "#call-date", &zone.date(app.now() + 86_400_000)).await;
@@ -133,6 +142,7 @@ async fn journey(b: &Browser, app: &TestApp) {
     b.fill("#update-message", "Le technicien passe mardi entre 8 h et 10 h.").await;
     click(b, "#send-update").await;
     app.clock.advance(60_000);
+    b.exec("document.getElementById('open-email').scrollIntoView({block: 'center'}); return true;").await;
     b.find("#open-email").await.click().await;
     b.fill("#m-to", "gerant@boulangerie.example").await;
     b.fill("#m-message", "Voici le résumé de votre demande.").await;
