@@ -120,7 +120,7 @@ pub struct Entry {
     /// an email's delivery status, a message's direction (`in`, `out`), a status change's or an
     /// update's new status code, a note's kind (`note`, `lead`), a document's `shared`/`internal`.
     pub state: Option<String>,
-    /// Per kind: a call's outcome, an email's recipients, a meeting's or an intervention's place,
+    /// Per kind: a call's outcome, an email's recipients (`Name <address>, …`), a meeting's or an intervention's place,
     /// whether a message was read (`read`, `unread`), a status change's previous code.
     pub detail: Option<String>,
     /// When it is planned for: a call's due time, a meeting's or an intervention's start.
@@ -360,7 +360,7 @@ const SOURCES: &[Source] = &[
         kind: Kind::Document,
         dept: Dept::Service,
         right: Some(Right::DocumentsRead),
-        select: "SELECT d.id, d.created_at, d.uploaded_by_name, d.filename, d.content_type, \
+        select: "SELECT d.id, d.created_at, d.uploaded_by_name, d.filename, '', \
                  CASE WHEN d.shared = 1 THEN 'shared' ELSE 'internal' END, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), r.id, r.number \
                  FROM documents d JOIN service_requests r ON r.id = d.request_id",
         at: "d.created_at",
@@ -424,12 +424,27 @@ pub async fn read(db: &Db, p: &Principal, of: Of, f: &Filter) -> Result<Feed> {
             title,
             body,
             state,
-            detail,
+            detail: if s.kind == Kind::Email { detail.map(|d| recipients(&d)) } else { detail },
             due_at,
             file: FileRef { kind: file_kind, id: file_id, name: file_name },
         }));
     }
     Ok(merge(all))
+}
+
+/// An email's recipients as stored (a JSON list of `{name, email}`) as people write them.
+fn recipients(stored: &str) -> String {
+    match serde_json::from_str::<Vec<serde_json::Value>>(stored) {
+        Ok(list) => list
+            .iter()
+            .map(|m| match (m["name"].as_str(), m["email"].as_str().unwrap_or_default()) {
+                (Some(n), e) if !n.is_empty() => format!("{n} <{e}>"),
+                (_, e) => e.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(_) => stored.to_string(),
+    }
 }
 
 /// The newest [`PAGE`] entries of every kind's page, and the cursor after them when more remain.

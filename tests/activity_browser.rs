@@ -119,6 +119,8 @@ async fn journey(b: &Browser, app: &TestApp) {
     assert!(top.contains(&label), "the status change in words: {top}");
     assert!(b.text(&format!("#call-{call}")).await.contains("Essai samedi"), "the logged call with its outcome");
     b.screenshot("activity-opportunity").await;
+    b.exec("document.getElementById('activity').scrollIntoView(); window.scrollBy(0, -90); return true;").await;
+    b.screenshot("activity-opportunity-feed").await;
     // The kind filter is a link: only calls, then everything again.
     click(b, "#activity .chips a[href*='kind=call']").await;
     assert!(b.path().await.contains("kind=call"));
@@ -152,6 +154,8 @@ async fn journey(b: &Browser, app: &TestApp) {
     let at = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("no {k} in {kinds:?}"));
     assert!(at("email") < at("update") && at("email") < at("status"), "{kinds:?}");
     b.screenshot("activity-request").await;
+    b.exec("document.getElementById('activity').scrollIntoView(); window.scrollBy(0, -90); return true;").await;
+    b.screenshot("activity-request-feed").await;
     click(b, "#activity .chips a[href*='kind=email']").await;
     assert!(feed_kinds(b).await.iter().all(|k| k == "email"));
     click(b, "#logout").await;
@@ -166,6 +170,8 @@ async fn journey(b: &Browser, app: &TestApp) {
     assert!(links.contains(&format!("/opportunities/{oid}")), "{links:?}");
     assert!(links.contains(&format!("/service/requests/{rid}")), "{links:?}");
     b.screenshot("activity-customer").await;
+    b.exec("document.getElementById('activity').scrollIntoView(); window.scrollBy(0, -90); return true;").await;
+    b.screenshot("activity-customer-feed").await;
     click(b, &format!("#activity a.feed-file[href='/opportunities/{oid}']")).await;
     assert_eq!(b.path_only().await, format!("/opportunities/{oid}"));
 }
