@@ -449,7 +449,7 @@ fn recipients(stored: &str) -> String {
 
 /// The newest [`PAGE`] entries of every kind's page, and the cursor after them when more remain.
 fn merge(mut all: Vec<Entry>) -> Feed {
-    all.sort_by(|a, b| (b.at, b.kind, b.id).cmp(&(a.at, a.kind, a.id)));
+    all.sort_by_key(|e| std::cmp::Reverse((e.at, e.kind, e.id)));
     let older = (all.len() > PAGE).then(|| all[PAGE - 1].cursor());
     all.truncate(PAGE);
     Feed { entries: all, older }

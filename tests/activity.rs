@@ -19,7 +19,12 @@ fn kinds(v: &Value) -> Vec<String> {
 }
 
 fn files(v: &Value) -> Vec<(String, i64)> {
-    v["items"].as_array().unwrap().iter().map(|e| (e["file"]["kind"].as_str().unwrap().to_string(), e["file"]["id"].as_i64().unwrap())).collect()
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["file"]["kind"].as_str().unwrap().to_string(), e["file"]["id"].as_i64().unwrap()))
+        .collect()
 }
 
 struct World {
@@ -47,7 +52,8 @@ async fn world(app: &TestApp) -> World {
     let customer = cu["id"].as_i64().unwrap();
     let mine = created(&admin, "/api/v1/opportunities", json!({"customer_id": customer, "owner_id": rep, "branch_id": laval})).await;
     let theirs = created(&admin, "/api/v1/opportunities", json!({"customer_id": customer, "owner_id": other, "branch_id": laval})).await;
-    let request = created(&admin, "/api/v1/service-requests", json!({"customer_id": customer, "request_type": "panne", "branch_id": laval})).await;
+    let request =
+        created(&admin, "/api/v1/service-requests", json!({"customer_id": customer, "request_type": "panne", "branch_id": laval})).await;
     World {
         rep: app.api(&app.token_for(rep).await),
         other_rep: app.api(&app.token_for(other).await),
@@ -121,8 +127,12 @@ async fn one_feed_per_record_in_order_filtered_by_kind_and_paged() {
         // A request: customer updates (with their status change), emails.
         let rpath = format!("/api/v1/service-requests/{}/activity", w.request);
         app.clock.advance(60_000);
-        created(&w.agent, &format!("/api/v1/service-requests/{}/updates", w.request), json!({"status": "planifie", "message": "Mardi 8 h."}))
-            .await;
+        created(
+            &w.agent,
+            &format!("/api/v1/service-requests/{}/updates", w.request),
+            json!({"status": "planifie", "message": "Mardi 8 h."}),
+        )
+        .await;
         let (st, rfeed) = w.agent.get(&rpath).await;
         assert_eq!(st, 200, "{rfeed}");
         let rk = kinds(&rfeed);

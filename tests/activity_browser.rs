@@ -74,13 +74,14 @@ async fn journey(b: &Browser, app: &TestApp) {
     let team = id_of(app, "SELECT org_unit_id FROM users WHERE email = 'camille.fortin@carnet.demo'").await;
     let rid = id_of(
         app,
-        &format!("SELECT MIN(id) FROM service_requests WHERE branch_id IN ({laval}, {team}) AND status <> 'cloture' AND owner_id IS NOT NULL"),
+        &format!(
+            "SELECT MIN(id) FROM service_requests WHERE branch_id IN ({laval}, {team}) AND status <> 'cloture' AND owner_id IS NOT NULL"
+        ),
     )
     .await;
     let cust = id_of(app, &format!("SELECT customer_id FROM service_requests WHERE id = {rid}")).await;
     let api = app.api(&app.token_for(admin).await);
-    let (st, o) =
-        api.send("POST", "/api/v1/opportunities", Some(json!({"customer_id": cust, "owner_id": marc, "branch_id": laval}))).await;
+    let (st, o) = api.send("POST", "/api/v1/opportunities", Some(json!({"customer_id": cust, "owner_id": marc, "branch_id": laval}))).await;
     assert_eq!(st, 201, "{o}");
     let oid = o["id"].as_i64().unwrap();
 
@@ -106,8 +107,10 @@ async fn journey(b: &Browser, app: &TestApp) {
     app.clock.advance(60_000);
     // Another status among those Marc may choose.
     let label = b
-        .exec("const s = document.getElementById('status'); const cur = s.value; \
-               for (const o of s.options) { if (o.value !== cur) { s.value = o.value; return o.textContent.trim(); } } return '';")
+        .exec(
+            "const s = document.getElementById('status'); const cur = s.value; \
+               for (const o of s.options) { if (o.value !== cur) { s.value = o.value; return o.textContent.trim(); } } return '';",
+        )
         .await;
     let label = label.as_str().unwrap().to_string();
     assert!(!label.is_empty(), "Marc has another status to choose");
@@ -163,9 +166,7 @@ async fn journey(b: &Browser, app: &TestApp) {
     // The administrator: the customer's page gathers both files, each entry linked to its file.
     login(b, carnet::demo::ADMIN_EMAIL).await;
     open(b, &format!("/customers/{cust}")).await;
-    let links = b
-        .exec("return Array.from(document.querySelectorAll('#activity a.feed-file')).map(a => a.getAttribute('href'));")
-        .await;
+    let links = b.exec("return Array.from(document.querySelectorAll('#activity a.feed-file')).map(a => a.getAttribute('href'));").await;
     let links: Vec<String> = links.as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_string()).collect();
     assert!(links.contains(&format!("/opportunities/{oid}")), "{links:?}");
     assert!(links.contains(&format!("/service/requests/{rid}")), "{links:?}");

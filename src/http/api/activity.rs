@@ -39,7 +39,12 @@ async fn page(st: &AppState, c: &Ctx, of: Of, q: &ActivityQuery) -> Result<Json<
 /// The opportunity's notes, calls, meetings, emails and status changes, newest first.
 #[utoipa::path(get, path = "/api/v1/opportunities/{id}/activity", tag = "sales", params(ActivityQuery),
     responses((status = 200, body = ActivityPage), (status = 404), (status = 422)))]
-pub async fn opportunity(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<ActivityQuery>) -> Result<Json<ActivityPage>, HttpError> {
+pub async fn opportunity(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<ActivityQuery>,
+) -> Result<Json<ActivityPage>, HttpError> {
     crate::sales::store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     page(&st, &c, Of::Opportunity(id), &q).await
 }
@@ -47,7 +52,12 @@ pub async fn opportunity(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>
 /// The request's customer updates, messages, emails, interventions, status changes and documents, newest first.
 #[utoipa::path(get, path = "/api/v1/service-requests/{id}/activity", tag = "service", params(ActivityQuery),
     responses((status = 200, body = ActivityPage), (status = 404), (status = 422)))]
-pub async fn request(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<ActivityQuery>) -> Result<Json<ActivityPage>, HttpError> {
+pub async fn request(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<ActivityQuery>,
+) -> Result<Json<ActivityPage>, HttpError> {
     crate::service::store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     page(&st, &c, Of::Request(id), &q).await
 }
@@ -56,7 +66,12 @@ pub async fn request(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Qu
 /// requests with the service one), each entry naming its file, newest first.
 #[utoipa::path(get, path = "/api/v1/customers/{id}/activity", tag = "customers", params(ActivityQuery),
     responses((status = 200, body = ActivityPage), (status = 404), (status = 422)))]
-pub async fn customer(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<ActivityQuery>) -> Result<Json<ActivityPage>, HttpError> {
+pub async fn customer(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<ActivityQuery>,
+) -> Result<Json<ActivityPage>, HttpError> {
     crate::customers::store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     page(&st, &c, Of::Customer(id), &q).await
 }

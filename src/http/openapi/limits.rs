@@ -311,10 +311,22 @@ pub fn params(lists: &[(&'static ListDef, &'static str)]) -> Vec<(Option<String>
         (Some("/api/v1/search".into()), "q", Text(crate::global_search::QUERY_MAX)),
         (Some("/api/v1/opportunities/{id}/activity".into()), "kind", Pattern(crate::activity::KINDS_PATTERN, crate::activity::KINDS_MAX)),
         (Some("/api/v1/customers/{id}/activity".into()), "kind", Pattern(crate::activity::KINDS_PATTERN, crate::activity::KINDS_MAX)),
-        (Some("/api/v1/service-requests/{id}/activity".into()), "kind", Pattern(crate::activity::KINDS_PATTERN, crate::activity::KINDS_MAX)),
-        (Some("/api/v1/opportunities/{id}/activity".into()), "before", Pattern(crate::activity::CURSOR_PATTERN, crate::activity::CURSOR_MAX)),
+        (
+            Some("/api/v1/service-requests/{id}/activity".into()),
+            "kind",
+            Pattern(crate::activity::KINDS_PATTERN, crate::activity::KINDS_MAX),
+        ),
+        (
+            Some("/api/v1/opportunities/{id}/activity".into()),
+            "before",
+            Pattern(crate::activity::CURSOR_PATTERN, crate::activity::CURSOR_MAX),
+        ),
         (Some("/api/v1/customers/{id}/activity".into()), "before", Pattern(crate::activity::CURSOR_PATTERN, crate::activity::CURSOR_MAX)),
-        (Some("/api/v1/service-requests/{id}/activity".into()), "before", Pattern(crate::activity::CURSOR_PATTERN, crate::activity::CURSOR_MAX)),
+        (
+            Some("/api/v1/service-requests/{id}/activity".into()),
+            "before",
+            Pattern(crate::activity::CURSOR_PATTERN, crate::activity::CURSOR_MAX),
+        ),
         (Some("/api/v1/leads".into()), "Idempotency-Key", Pattern(r"^[\x21-\x7E]+$", crate::sales::leads::IDEMPOTENCY_KEY_MAX)),
     ];
     for (def, base) in lists {

@@ -107,11 +107,37 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
         .into_iter()
         .map(|e| {
             let state = e.state.as_deref().and_then(|s| match e.kind {
-                Kind::Call => Some((c.tr.tp("calls.status_", s), if s == "planned" { "badge-amber" } else if s == "done" { "badge-green" } else { "badge-gray" })),
-                Kind::Email => Some((c.tr.tp("mail.status_", s), if s == "sent" { "badge-green" } else if s == "failed" { "badge-red" } else { "badge-gray" })),
-                Kind::Message => Some(if s == "in" { (c.tr.t("activity.received"), "badge-purple") } else { (c.tr.t("activity.sent"), "badge-blue") }),
-                Kind::Update => Some((status_label(e.file.kind, s), crate::service::RequestStatus::parse(s).map_or("badge-gray", |x| x.badge()))),
-                Kind::Document => Some(if s == "shared" { (c.tr.t("service.shared_yes"), "badge-green") } else { (c.tr.t("service.internal"), "badge-gray") }),
+                Kind::Call => Some((
+                    c.tr.tp("calls.status_", s),
+                    if s == "planned" {
+                        "badge-amber"
+                    } else if s == "done" {
+                        "badge-green"
+                    } else {
+                        "badge-gray"
+                    },
+                )),
+                Kind::Email => Some((
+                    c.tr.tp("mail.status_", s),
+                    if s == "sent" {
+                        "badge-green"
+                    } else if s == "failed" {
+                        "badge-red"
+                    } else {
+                        "badge-gray"
+                    },
+                )),
+                Kind::Message => {
+                    Some(if s == "in" { (c.tr.t("activity.received"), "badge-purple") } else { (c.tr.t("activity.sent"), "badge-blue") })
+                }
+                Kind::Update => {
+                    Some((status_label(e.file.kind, s), crate::service::RequestStatus::parse(s).map_or("badge-gray", |x| x.badge())))
+                }
+                Kind::Document => Some(if s == "shared" {
+                    (c.tr.t("service.shared_yes"), "badge-green")
+                } else {
+                    (c.tr.t("service.internal"), "badge-gray")
+                }),
                 Kind::Note if s == "lead" => Some((c.tr.t("timeline.lead"), "badge-blue")),
                 Kind::Meeting if s == "annule" => Some((c.tr.t("meetings.cancelled"), "badge-red")),
                 _ => None,

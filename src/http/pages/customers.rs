@@ -541,7 +541,17 @@ pub async fn merge(
         None => None,
     };
     let Some(other) = other.filter(|o| o.id != id) else {
-        return show_page(&st, &c, id, None, &Default::default(), ContactForm::default(), FormErrors::none(), Some(c.tr.t("error.merge_target"))).await;
+        return show_page(
+            &st,
+            &c,
+            id,
+            None,
+            &Default::default(),
+            ContactForm::default(),
+            FormErrors::none(),
+            Some(c.tr.t("error.merge_target")),
+        )
+        .await;
     };
     store::merge(&st.db, &c.actor(), st.now(), id, other.id).await?;
     Ok(redirect_notice(&format!("/customers/{id}"), "notice.customers_merged"))

@@ -437,7 +437,8 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         }
     }
     let (civ_choices, part_choices) = contact_choices(st, c, &s.contact.1).await?;
-    let feed = crate::http::pages::activity::load(st, c, crate::activity::Of::Request(id), &format!("/service/requests/{id}"), &s.feed).await?;
+    let feed =
+        crate::http::pages::activity::load(st, c, crate::activity::Of::Request(id), &format!("/service/requests/{id}"), &s.feed).await?;
     let tab = if s.message.is_some() {
         "message"
     } else if mf.any() {

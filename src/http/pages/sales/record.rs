@@ -121,7 +121,16 @@ pub async fn change_status(
                 return Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::Json(serde_json::json!({ "message": msg }))).into_response());
             }
             let zone = crate::settings::zone(&st.db).await?;
-            show_page(&st, &c, id, &FeedQuery::default(), Some(msg), (String::new(), None), (default_call(zone, st.now()), FormErrors::none())).await
+            show_page(
+                &st,
+                &c,
+                id,
+                &FeedQuery::default(),
+                Some(msg),
+                (String::new(), None),
+                (default_call(zone, st.now()), FormErrors::none()),
+            )
+            .await
         }
     }
 }
@@ -144,7 +153,16 @@ pub async fn add_note(
         Err(e) => {
             let fe = form_error(&c, e)?;
             let zone = crate::settings::zone(&st.db).await?;
-            show_page(&st, &c, id, &FeedQuery::default(), None, (f.body, fe.err("body")), (default_call(zone, st.now()), FormErrors::none())).await
+            show_page(
+                &st,
+                &c,
+                id,
+                &FeedQuery::default(),
+                None,
+                (f.body, fe.err("body")),
+                (default_call(zone, st.now()), FormErrors::none()),
+            )
+            .await
         }
     }
 }
