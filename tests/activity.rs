@@ -124,6 +124,20 @@ async fn one_feed_per_record_in_order_filtered_by_kind_and_paged() {
         seen.dedup();
         assert_eq!(seen.len(), n);
 
+        // An email from the page's composer: refused without a message (what was typed kept), then sent, in the feed.
+        let s = app.login("rep@t.fr", common::PASSWORD).await.unwrap();
+        let to = format!("/opportunities/{}/email", w.mine);
+        let r = s.post(&to, &[("to", "client@exemple.ca"), ("subject", "Votre essai"), ("message", " ")]).await;
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("client@exemple.ca") && html.contains("Votre essai"), "the form keeps what was typed");
+        let r = s.post(&to, &[("to", "client@exemple.ca"), ("subject", "Votre essai"), ("message", "Samedi 10 h ?")]).await;
+        assert_eq!(r.status(), 303);
+        let (_, mails) = w.rep.get(&format!("{path}?kind=email")).await;
+        assert_eq!(mails["items"][0]["title"], "Votre essai", "{mails}");
+        assert_eq!(mails["items"][0]["detail"], "client@exemple.ca");
+        assert_eq!(mails["items"][0]["author"], "rep");
+
         // A request: customer updates (with their status change), emails.
         let rpath = format!("/api/v1/service-requests/{}/activity", w.request);
         app.clock.advance(60_000);

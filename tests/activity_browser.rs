@@ -105,6 +105,21 @@ async fn journey(b: &Browser, app: &TestApp) {
     b.fill(&format!("#comment-{call}"), "Essai samedi 10 h.").await;
     click(b, &format!("#log-call-{call}")).await;
     app.clock.advance(60_000);
+    // An email to the customer from the composer (addressed to them by default).
+    b.exec("document.querySelector('#tab-email > summary').scrollIntoView({block: 'center'}); return true;").await;
+    b.find("#tab-email > summary").await.click().await;
+    b.fill("#e-to", "gerant@boulangerie.example").await;
+    b.fill("#e-subject", "Votre utilitaire").await;
+    b.fill("#e-message", "Bonjour, je vous propose un essai samedi à 10 h.").await;
+    click(b, "#send-opportunity-email").await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM emails WHERE entity_type = 'opportunity' AND entity_id = {oid} AND subject = 'Votre utilitaire'"
+        ))
+        .await,
+        1
+    );
+    app.clock.advance(60_000);
     // Another status among those Marc may choose.
     let label = b
         .exec(
@@ -116,8 +131,8 @@ async fn journey(b: &Browser, app: &TestApp) {
     assert!(!label.is_empty(), "Marc has another status to choose");
     click(b, "#status-form button[type=submit]").await;
     let kinds = feed_kinds(b).await;
-    assert_eq!(kinds[..3], ["status", "call", "note"], "newest first: {kinds:?}");
-    assert!(kinds.contains(&"email".to_string()), "the assignment email to Marc is there too: {kinds:?}");
+    assert_eq!(kinds[..4], ["status", "email", "call", "note"], "newest first: {kinds:?}");
+    assert_eq!(kinds.last().map(String::as_str), Some("email"), "the oldest: the assignment email to Marc: {kinds:?}");
     let top = b.text("#activity .feed-entry:first-child").await;
     assert!(top.contains(&label), "the status change in words: {top}");
     assert!(b.text(&format!("#call-{call}")).await.contains("Essai samedi"), "the logged call with its outcome");

@@ -134,13 +134,16 @@ async fn journey(b: &Browser, app: &TestApp, smtp: &SmtpServer) {
     // The customer's message in the request's feed, unread; marked read, answered from the composer.
     let feed = b.text("#activity").await;
     assert!(feed.contains("Le code E12 revient") && feed.contains("Non lu"), "{feed}");
+    b.exec("document.querySelector('#activity form[action$=\"/read\"] button').scrollIntoView({block: 'center'}); return true;").await;
     b.click_and_wait("#activity form[action$='/read'] button").await;
     assert!(b.text("#activity .feed-in").await.contains("Lu"));
+    b.exec("document.querySelector('#composer-message > summary').scrollIntoView({block: 'center'}); return true;").await;
     b.find("#composer-message > summary").await.click().await;
     b.fill("#message-body", "Merci, le technicien apporte la carte de rechange.").await;
     let plan = std::env::temp_dir().join(format!("schema-carte-{}.pdf", std::process::id()));
     std::fs::write(&plan, b"%PDF-1.4 schema").unwrap();
     b.find("#message-files").await.send_keys(&plan.display().to_string()).await;
+    b.exec("document.getElementById('send-message').scrollIntoView({block: 'center'}); return true;").await;
     b.click_and_wait("#send-message").await;
     let _ = std::fs::remove_file(&plan);
     assert!(b.text("#activity .feed-document").await.contains("schema-carte-"), "the file in the feed");

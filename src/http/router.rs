@@ -143,6 +143,7 @@ routes! {
     post "/opportunities/{id}/status" => Right(OpportunitiesUpdate), pages::sales::change_status;
     post "/opportunities/{id}/notes" => Right(OpportunitiesUpdate), pages::sales::add_note;
     post "/opportunities/{id}/calls" => Right(CallsCreate), pages::sales::schedule_call;
+    post "/opportunities/{id}/email" => Right(OpportunitiesUpdate), pages::sales::send_email;
     post "/opportunities/{id}/restore" => Right(OpportunitiesRestore), pages::sales::restore;
     get "/opportunities/{id}/history" => Right(OpportunitiesRead), pages::sales::history;
     get "/opportunities/{id}/meetings/new" => Right(MeetingsCreate), pages::sales::new_meeting;

@@ -4,6 +4,7 @@ use super::*;
 use crate::activity::Of;
 use crate::http::pages::activity::FeedQuery;
 use crate::http::pages::history::Record;
+use crate::sales::emails::{self, EmailForm};
 
 // ------------------------------------------------------------------ the record
 
@@ -27,7 +28,10 @@ struct ShowPage {
     can_update: bool,
     can_call: bool,
     can_meet: bool,
-    /// The composer's tab open when the page comes back (`note`, `call`).
+    /// The composer's email (`sales::emails`), as typed, and its errors.
+    email_form: EmailForm,
+    mf: FormErrors,
+    /// The composer's tab open when the page comes back (`note`, `call`, `email`).
     tab: &'static str,
 }
 
@@ -40,8 +44,18 @@ async fn show_page(
     status_error: Option<String>,
     note: (String, Option<String>),
     call: (CallForm, FormErrors),
+    mail: Option<(EmailForm, FormErrors)>,
 ) -> Result<Response, HttpError> {
     let o = visible(st, c, id).await?;
+    let (email_form, mf) = match mail {
+        Some(m) => m,
+        None => {
+            // To the customer, by default.
+            let mut conn = st.db.pool.acquire().await?;
+            let to = crate::customers::store::get(&mut conn, o.customer_id).await?.and_then(|cu| cu.email).unwrap_or_default();
+            (EmailForm { to, ..Default::default() }, FormErrors::none())
+        }
+    };
     let l = Labels::load(st, c).await?;
     let feed = crate::http::pages::activity::load(st, c, Of::Opportunity(id), &format!("/opportunities/{id}"), feed_q).await?;
     let others = crate::http::api::sales::open_files_for(st, c, o.customer_id).await?.into_iter().filter(|f| f.id != id).collect();
@@ -49,8 +63,14 @@ async fn show_page(
     let statuses: Vec<ListItem> = l.statuses.choices(&cur, c.p.rights, st.now()).into_iter().cloned().collect();
     let mut pc = PageCtx::new(c, "/opportunities", "nav.opportunities").with_notice(feed_q.notice.as_deref());
     pc.title = o.name.clone();
-    let errors = status_error.is_some() || note.1.is_some() || call.1.any();
-    let tab = if call.1.any() { "call" } else { "note" };
+    let errors = status_error.is_some() || note.1.is_some() || call.1.any() || mf.any();
+    let tab = if call.1.any() {
+        "call"
+    } else if mf.any() {
+        "email"
+    } else {
+        "note"
+    };
     let owners = users::pickable(&st.db, &c.p.visibility, &o.owner_id.into_iter().collect::<Vec<_>>()).await?;
     let mut resp = render(ShowPage {
         c: pc,
@@ -69,6 +89,8 @@ async fn show_page(
         can_update: c.p.can(Right::OpportunitiesUpdate),
         can_call: c.p.can(Right::CallsCreate),
         can_meet: c.p.can(Right::MeetingsCreate),
+        email_form,
+        mf,
         tab,
     });
     if errors {
@@ -90,7 +112,7 @@ fn default_call(zone: Zone, now: i64) -> CallForm {
 
 pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<FeedQuery>) -> Result<Response, HttpError> {
     let zone = crate::settings::zone(&st.db).await?;
-    show_page(&st, &c, id, &q, None, (String::new(), None), (default_call(zone, st.now()), FormErrors::none())).await
+    show_page(&st, &c, id, &q, None, (String::new(), None), (default_call(zone, st.now()), FormErrors::none()), None).await
 }
 
 #[derive(Deserialize)]
@@ -129,6 +151,7 @@ pub async fn change_status(
                 Some(msg),
                 (String::new(), None),
                 (default_call(zone, st.now()), FormErrors::none()),
+                None,
             )
             .await
         }
@@ -161,6 +184,7 @@ pub async fn add_note(
                 None,
                 (f.body, fe.err("body")),
                 (default_call(zone, st.now()), FormErrors::none()),
+                None,
             )
             .await
         }
@@ -187,7 +211,7 @@ pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i6
         Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}#activity"), "notice.call_scheduled")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            show_page(&st, &c, id, &FeedQuery::default(), None, (String::new(), None), (f, fe)).await
+            show_page(&st, &c, id, &FeedQuery::default(), None, (String::new(), None), (f, fe), None).await
         }
     }
 }
@@ -234,4 +258,30 @@ pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) ->
         hidden,
     };
     crate::http::pages::history::page(&st, &c, r).await
+}
+
+/// The composer's email: to the customer (or anyone), from the user, about the opportunity.
+pub async fn send_email(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    let o = visible(&st, &c, id).await?;
+    let p = FormPairs::parse(&body);
+    let f = EmailForm { to: p.text("to"), subject: p.text("subject"), message: p.text("message") };
+    let sender = crate::http::api::service::sender_of(&c)?;
+    match emails::send(&st.db, &c.actor(), &sender, st.now(), id, &o.name, &f).await {
+        Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}#activity"), "notice.email_queued")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            let zone = crate::settings::zone(&st.db).await?;
+            show_page(
+                &st,
+                &c,
+                id,
+                &FeedQuery::default(),
+                None,
+                (String::new(), None),
+                (default_call(zone, st.now()), FormErrors::none()),
+                Some((f, fe)),
+            )
+            .await
+        }
+    }
 }
