@@ -1,6 +1,7 @@
 //! Carnet: a CRM and service desk. See `docs/architecture.md` for the layout.
 
 pub mod access;
+pub mod activity;
 pub mod app;
 pub mod audit;
 pub mod backup;

@@ -122,6 +122,7 @@ const NOT_EDITS: &[&str] = &[
     "/opportunities/{id}/status",
     "/opportunities/{id}/notes",
     "/opportunities/{id}/calls",
+    "/opportunities/{id}/email",
     "/opportunities/{id}/restore",
     "/opportunities/{id}/meetings",
     "/calls/{id}/log",

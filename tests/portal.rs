@@ -555,7 +555,7 @@ async fn staff_and_the_customer_talk_on_a_request() {
         assert!(to.contains("#message-"), "{to}");
         let (_, page) = staff.get_text(&staff_page).await;
         assert!(
-            page.contains("message-in") && page.contains("Voici &#60;b&#62;la photo&#60;/b&#62;"),
+            page.contains("feed-in") && page.contains("Voici &#60;b&#62;la photo&#60;/b&#62;"),
             "escaped, in the customer's colour: {}",
             page.split("id=\"conversation\"").nth(1).unwrap_or("no conversation").chars().take(1500).collect::<String>()
         );

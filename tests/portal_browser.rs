@@ -131,18 +131,22 @@ async fn journey(b: &Browser, app: &TestApp, smtp: &SmtpServer) {
     b.exec("document.getElementById('update-status').value = 'planifie'; return true;").await;
     b.fill("#update-message", "Un technicien passe jeudi matin.").await;
     b.click_and_wait("#send-update").await;
-    // The customer's message, in violet, unread; marked read, answered.
-    let conv = b.text("#conversation").await;
-    assert!(conv.contains("Le code E12 revient") && conv.contains("Non lu"), "{conv}");
-    b.click_and_wait("#conversation form[action$='/read'] button").await;
-    assert!(b.text("#conversation").await.contains("Lu"));
+    // The customer's message in the request's feed, unread; marked read, answered from the composer.
+    let feed = b.text("#activity").await;
+    assert!(feed.contains("Le code E12 revient") && feed.contains("Non lu"), "{feed}");
+    b.exec("document.querySelector('#activity form[action$=\"/read\"] button').scrollIntoView({block: 'center'}); return true;").await;
+    b.click_and_wait("#activity form[action$='/read'] button").await;
+    assert!(b.text("#activity .feed-in").await.contains("Lu"));
+    b.exec("document.querySelector('#composer-message > summary').scrollIntoView({block: 'center'}); return true;").await;
+    b.find("#composer-message > summary").await.click().await;
     b.fill("#message-body", "Merci, le technicien apporte la carte de rechange.").await;
     let plan = std::env::temp_dir().join(format!("schema-carte-{}.pdf", std::process::id()));
     std::fs::write(&plan, b"%PDF-1.4 schema").unwrap();
     b.find("#message-files").await.send_keys(&plan.display().to_string()).await;
+    b.exec("document.getElementById('send-message').scrollIntoView({block: 'center'}); return true;").await;
     b.click_and_wait("#send-message").await;
     let _ = std::fs::remove_file(&plan);
-    assert!(b.text("#conversation .attachments").await.contains("schema-carte-"), "the file under the message");
+    assert!(b.text("#activity .feed-document").await.contains("schema-carte-"), "the file in the feed");
     b.screenshot("fr-request-conversation").await;
     b.click_and_wait("#logout").await;
 
@@ -163,7 +167,7 @@ async fn journey(b: &Browser, app: &TestApp, smtp: &SmtpServer) {
     // The agent closes the conversation: the compose box is disabled on both sides.
     login(b, AGENT, DEMO_PASSWORD).await;
     b.goto(&format!("/service/requests/{request}")).await;
-    b.exec("document.querySelector('#conversation details').open = true; return true;").await;
+    b.exec("document.getElementById('composer-message').open = true; document.querySelector('#conversation details').open = true; return true;").await;
     b.fill("#block-note", "Suite par téléphone.").await;
     b.click_and_wait("#toggle-conversation").await;
     assert_eq!(b.exec("return document.getElementById('message-body').disabled;").await, json!(true));

@@ -582,7 +582,7 @@ async fn calendar_filters_notices_after_fragments_and_line_breaks_in_notes() {
         let r = web.post(&format!("/opportunities/{oid}/notes"), &[("body", "Première ligne\nDeuxième ligne")]).await;
         assert_eq!(r.status(), 303);
         let to = r.headers()["location"].to_str().unwrap().to_string();
-        assert_eq!(to, format!("/opportunities/{oid}?notice=notice.note_added#timeline"));
+        assert_eq!(to, format!("/opportunities/{oid}?notice=notice.note_added#activity"));
         let (_, html) = web.get_text(&to).await;
         assert!(html.contains("id=\"notice\">Remarque ajoutée.</div>"), "the success notice is shown");
         assert!(html.contains("<p class=\"prewrap\">Première ligne\nDeuxième ligne</p>"), "the note keeps its line break");

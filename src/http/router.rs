@@ -147,6 +147,7 @@ routes! {
     post "/opportunities/{id}/status" => Right(OpportunitiesUpdate), pages::sales::change_status;
     post "/opportunities/{id}/notes" => Right(OpportunitiesUpdate), pages::sales::add_note;
     post "/opportunities/{id}/calls" => Right(CallsCreate), pages::sales::schedule_call;
+    post "/opportunities/{id}/email" => Right(OpportunitiesUpdate), pages::sales::send_email;
     post "/opportunities/{id}/restore" => Right(OpportunitiesRestore), pages::sales::restore;
     get "/opportunities/{id}/history" => Right(OpportunitiesRead), pages::sales::history;
     get "/opportunities/{id}/meetings/new" => Right(MeetingsCreate), pages::sales::new_meeting;
@@ -416,6 +417,7 @@ routes! {
     put "/api/v1/customers/{id}/contacts/{contact_id}" => Right(CustomersUpdate), api::customers::update_contact;
     delete "/api/v1/customers/{id}/contacts/{contact_id}" => Right(CustomersUpdate), api::customers::delete_contact;
     get "/api/v1/customers/{id}/open-files" => Right(CustomersRead), api::sales::open_files;
+    get "/api/v1/customers/{id}/activity" => Right(CustomersRead), api::activity::customer;
     get "/api/v1/opportunities" => Right(OpportunitiesRead), api::sales::list;
     get "/api/v1/opportunities/views" => Right(OpportunitiesRead), listing::api_views::<lists::Opportunities>;
     post "/api/v1/opportunities/views" => Right(OpportunitiesRead), listing::api_create_view::<lists::Opportunities>;
@@ -435,6 +437,7 @@ routes! {
     patch "/api/v1/opportunities/{id}" => Right(OpportunitiesUpdate), api::sales::update;
     post "/api/v1/opportunities/{id}/restore" => Right(OpportunitiesRestore), api::sales::restore;
     get "/api/v1/opportunities/{id}/history" => Right(OpportunitiesRead), api::sales::history;
+    get "/api/v1/opportunities/{id}/activity" => Right(OpportunitiesRead), api::activity::opportunity;
     get "/api/v1/opportunities/{id}/notes" => Right(OpportunitiesRead), api::sales::notes;
     post "/api/v1/opportunities/{id}/notes" => Right(OpportunitiesUpdate), api::sales::add_note;
     post "/api/v1/leads" => Right(LeadsCreate), api::sales::create_lead;
@@ -460,6 +463,7 @@ routes! {
     get "/api/v1/service-requests/{id}" => Right(ServiceRequestsRead), api::service::get;
     patch "/api/v1/service-requests/{id}" => Right(ServiceRequestsUpdate), api::service::update;
     get "/api/v1/service-requests/{id}/history" => Right(ServiceRequestsRead), api::service::history;
+    get "/api/v1/service-requests/{id}/activity" => Right(ServiceRequestsRead), api::activity::request;
     get "/api/v1/service-requests/{id}/updates" => Right(ServiceRequestsRead), api::service::updates;
     post "/api/v1/service-requests/{id}/updates" => Right(ServiceRequestsUpdate), api::service::add_update;
     get "/api/v1/service-requests/{id}/messages" => Right(ServiceMessages), api::service::messages;

@@ -9,6 +9,7 @@
 //!   [`expiry`] is the 8-week rule; [`meetings`] and [`calls`] are the activities.
 
 pub mod calls;
+pub mod emails;
 pub mod expiry;
 pub mod leads;
 pub mod meetings;

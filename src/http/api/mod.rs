@@ -2,6 +2,7 @@
 //! errors have one shape (see `http::error`). Handlers call the same domain functions as
 //! the HTML pages.
 
+pub mod activity;
 pub mod admin;
 pub mod customers;
 pub mod inbox;

@@ -309,6 +309,24 @@ pub fn params(lists: &[(&'static ListDef, &'static str)]) -> Vec<(Option<String>
         ),
         (Some("/api/v1/customers/lookup".into()), "phone", Phone),
         (Some("/api/v1/search".into()), "q", Text(crate::global_search::QUERY_MAX)),
+        (Some("/api/v1/opportunities/{id}/activity".into()), "kind", Pattern(crate::activity::KINDS_PATTERN, crate::activity::KINDS_MAX)),
+        (Some("/api/v1/customers/{id}/activity".into()), "kind", Pattern(crate::activity::KINDS_PATTERN, crate::activity::KINDS_MAX)),
+        (
+            Some("/api/v1/service-requests/{id}/activity".into()),
+            "kind",
+            Pattern(crate::activity::KINDS_PATTERN, crate::activity::KINDS_MAX),
+        ),
+        (
+            Some("/api/v1/opportunities/{id}/activity".into()),
+            "before",
+            Pattern(crate::activity::CURSOR_PATTERN, crate::activity::CURSOR_MAX),
+        ),
+        (Some("/api/v1/customers/{id}/activity".into()), "before", Pattern(crate::activity::CURSOR_PATTERN, crate::activity::CURSOR_MAX)),
+        (
+            Some("/api/v1/service-requests/{id}/activity".into()),
+            "before",
+            Pattern(crate::activity::CURSOR_PATTERN, crate::activity::CURSOR_MAX),
+        ),
         (Some("/api/v1/leads".into()), "Idempotency-Key", Pattern(r"^[\x21-\x7E]+$", crate::sales::leads::IDEMPOTENCY_KEY_MAX)),
     ];
     for (def, base) in lists {
@@ -514,15 +532,18 @@ pub fn write(doc: &mut Value, lists: &[(&'static ListDef, &'static str)]) -> Vec
             }
             for p in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
                 let name = p["name"].as_str().unwrap_or_default().to_string();
-                for (i, (at, param, rule)) in rules.iter().enumerate() {
-                    if *param == name
-                        && at.as_deref().is_none_or(|a| path == a || path.starts_with(&format!("{a}/")))
-                        && (p["in"] == "query" || p["in"] == "header")
-                    {
-                        if let Some(s) = p.get_mut("schema").and_then(Value::as_object_mut) {
-                            apply(s, rule);
-                            used[i] = true;
-                        }
+                // The most specific rule of the name applies (a path's own before its parent's).
+                let best = rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (at, param, _))| {
+                        *param == name && at.as_deref().is_none_or(|a| path == a || path.starts_with(&format!("{a}/")))
+                    })
+                    .max_by_key(|(_, (at, _, _))| at.as_ref().map_or(0, |a| a.len() + 1));
+                if let Some((i, (_, _, rule))) = best.filter(|_| p["in"] == "query" || p["in"] == "header") {
+                    if let Some(s) = p.get_mut("schema").and_then(Value::as_object_mut) {
+                        apply(s, rule);
+                        used[i] = true;
                     }
                 }
             }

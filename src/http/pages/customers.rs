@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::history::{self, Record};
-use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
+use super::{form_error, redirect_notice, render, FormErrors, PageCtx};
 use crate::access::Right;
 
 use crate::customers::phone::Phone;
@@ -293,6 +293,8 @@ struct ShowPage {
     particularities: Vec<ListItem>,
     emails: Vec<crate::mail::EmailSummary>,
     show_links: bool,
+    /// Every visible file's activity (`partials/activity.html`).
+    feed: crate::http::pages::activity::FeedView,
     can_update: bool,
     can_delete: bool,
     can_merge: bool,
@@ -336,11 +338,13 @@ async fn related_emails(st: &AppState, c: &Ctx, id: i64) -> Result<Vec<crate::ma
     .map_err(HttpError::from)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn show_page(
     st: &AppState,
     c: &Ctx,
     id: i64,
     notice: Option<&str>,
+    feed_q: &crate::http::pages::activity::FeedQuery,
     contact_form: ContactForm,
     f: FormErrors,
     merge_error: Option<String>,
@@ -350,6 +354,7 @@ async fn show_page(
     let region = store::region_of(&st.db).await?;
     let particularities = lists::items(&st.db, "customer_particularity", true).await?;
     let emails = related_emails(st, c, id).await?;
+    let feed = crate::http::pages::activity::load(st, c, crate::activity::Of::Customer(id), &format!("/customers/{id}"), feed_q).await?;
     let open_files = crate::http::api::sales::open_files_for(st, c, id).await?;
     // Read through a record one takes part in: no change controls.
     let in_scope = store::get_writable(&st.db, &c.p.visibility, id).await?.is_some();
@@ -367,6 +372,7 @@ async fn show_page(
         particularities,
         emails,
         show_links: c.p.can(Right::AdminMail),
+        feed,
         can_update: in_scope && c.p.can(Right::CustomersUpdate),
         can_delete: in_scope && c.p.can(Right::CustomersDelete),
         can_merge: in_scope && c.p.can(Right::CustomersMerge),
@@ -386,8 +392,13 @@ async fn show_page(
     Ok(resp)
 }
 
-pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
-    show_page(&st, &c, id, q.notice.as_deref(), ContactForm::default(), FormErrors::none(), None).await
+pub async fn show(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<crate::http::pages::activity::FeedQuery>,
+) -> Result<Response, HttpError> {
+    show_page(&st, &c, id, q.notice.as_deref(), &q, ContactForm::default(), FormErrors::none(), None).await
 }
 
 /// A contact form as posted, onto `f` (the stored contact, or an empty form): a field the
@@ -447,7 +458,7 @@ pub async fn create_contact(State(st): State<AppState>, c: Ctx, Path(id): Path<i
         Ok(_) => Ok(redirect_notice(&format!("/customers/{id}"), "notice.contact_added")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            show_page(&st, &c, id, None, form, fe, None).await
+            show_page(&st, &c, id, None, &Default::default(), form, fe, None).await
         }
     }
 }
@@ -530,7 +541,17 @@ pub async fn merge(
         None => None,
     };
     let Some(other) = other.filter(|o| o.id != id) else {
-        return show_page(&st, &c, id, None, ContactForm::default(), FormErrors::none(), Some(c.tr.t("error.merge_target"))).await;
+        return show_page(
+            &st,
+            &c,
+            id,
+            None,
+            &Default::default(),
+            ContactForm::default(),
+            FormErrors::none(),
+            Some(c.tr.t("error.merge_target")),
+        )
+        .await;
     };
     store::merge(&st.db, &c.actor(), st.now(), id, other.id).await?;
     Ok(redirect_notice(&format!("/customers/{id}"), "notice.customers_merged"))

@@ -2,6 +2,7 @@
 //! binary). Handlers call the same domain functions as the JSON API.
 
 pub mod account;
+pub mod activity;
 pub mod admin;
 pub mod customers;
 pub mod directory;

@@ -27,7 +27,7 @@ use crate::lists::{self, ListItem};
 use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
 use crate::service::interventions::{self, Intervention, InterventionForm, PlanningOf};
 use crate::service::returns::{self, EquipmentReturn, ReturnForm};
-use crate::service::store::{self, RequestUpdate, Role};
+use crate::service::store::{self, Role};
 use crate::service::{RequestForm, RequestStatus, ServiceRequest, SOURCES};
 
 pub use crate::http::lists::ServiceLabels as Labels;
@@ -289,7 +289,6 @@ struct ShowPage {
     l: Labels,
     r: ServiceRequest,
     region: String,
-    updates: Vec<RequestUpdate>,
     lines: Vec<Line>,
     base: Vec<Equipment>,
     update_status: String,
@@ -331,10 +330,12 @@ struct ShowPage {
     mail_form: crate::service::summary::SendForm,
     mf: FormErrors,
     can_mail: bool,
-    emails: Vec<crate::mail::EmailSummary>,
-    show_links: bool,
     address_book: Vec<String>,
     sender: String,
+    /// The activity feed (`partials/activity.html`).
+    feed: crate::http::pages::activity::FeedView,
+    /// The composer's tab open: `update`, `message`, `email`.
+    tab: &'static str,
 }
 
 impl ShowPage {
@@ -375,6 +376,8 @@ struct ShowState {
     message: Option<(String, bool, FormErrors)>,
     /// The intervention form comes prefilled from a slot of the planning (shown open).
     slot_chosen: bool,
+    /// The activity feed's filter and page.
+    feed: crate::http::pages::activity::FeedQuery,
 }
 
 /// The conversation card of the request page (when enabled and the user holds the right).
@@ -440,6 +443,15 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         }
     }
     let (civ_choices, part_choices) = contact_choices(st, c, &s.contact.1).await?;
+    let feed =
+        crate::http::pages::activity::load(st, c, crate::activity::Of::Request(id), &format!("/service/requests/{id}"), &s.feed).await?;
+    let tab = if s.message.is_some() {
+        "message"
+    } else if mf.any() {
+        "email"
+    } else {
+        "update"
+    };
     let errors = s.update.2.any()
         || s.contact.2.any()
         || s.equipment.1.any()
@@ -450,7 +462,6 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
     let mut resp = render(ShowPage {
         c: pc,
         l,
-        updates: store::updates(&st.db, id).await?,
         lines,
         base,
         region,
@@ -494,9 +505,9 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         mail_form,
         mf,
         can_mail: c.p.can(Right::ServiceMailSend),
-        emails: crate::mail::for_entity(&st.db, "service_request", id).await?,
-        show_links: c.p.can(Right::AdminMail),
         address_book,
+        feed,
+        tab,
         sender: format!("{} <{}>", c.p.name, c.p.email),
         r,
     });
@@ -508,7 +519,9 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
 
 #[derive(Deserialize, Default)]
 pub struct ShowQuery {
-    notice: Option<String>,
+    /// The notice, and the activity feed's filter and page.
+    #[serde(flatten)]
+    feed: crate::http::pages::activity::FeedQuery,
     /// A slot chosen in the planning: the new intervention's form starts there, open.
     #[serde(flatten)]
     slot: PlanSlotQuery,
@@ -527,7 +540,9 @@ pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query
         state.intervention = Some((form, FormErrors::none()));
         state.slot_chosen = true;
     }
-    show_page(&st, &c, id, q.notice.as_deref(), state).await
+    let notice = q.feed.notice.clone();
+    state.feed = q.feed;
+    show_page(&st, &c, id, notice.as_deref(), state).await
 }
 
 #[derive(Deserialize)]
@@ -548,7 +563,7 @@ pub async fn add_update(
     visible(&st, &c, id).await?;
     match store::add_update(&st.db, &c.actor(), st.now(), id, &f.status, &f.message).await {
         Ok(u) => Ok(redirect_notice(
-            &format!("/service/requests/{id}#updates"),
+            &format!("/service/requests/{id}#activity"),
             if u.notified > 0 { "notice.update_sent" } else { "notice.update_saved" },
         )),
         Err(e) => {
@@ -1309,7 +1324,7 @@ pub async fn send_email(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>,
     let zone = crate::settings::zone(&st.db).await?;
     let sender = crate::http::api::service::sender_of(&c)?;
     match crate::service::summary::send(&st.db, &c.actor(), &sender, st.now(), &r, &f, &st.storage, zone, c.lang()).await {
-        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#record-emails"), "notice.email_queued")),
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#activity"), "notice.email_queued")),
         Err(e) => {
             let fe = form_error(&c, e)?;
             show_page(&st, &c, id, None, ShowState { mail: Some((f, fe)), ..Default::default() }).await
@@ -1342,7 +1357,7 @@ pub async fn post_message(
     }
     .await;
     match res {
-        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#conversation"), "notice.message_sent")),
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#activity"), "notice.message_sent")),
         Err(e) => {
             let fe = form_error(&c, e)?;
             let mut resp = show_page(&st, &c, id, None, ShowState { message: Some((text, notify, fe)), ..Default::default() }).await?;
@@ -1370,5 +1385,5 @@ pub async fn block_conversation(State(st): State<AppState>, c: Ctx, Path(id): Pa
     visible(&st, &c, id).await?;
     let p = FormPairs::parse(&body);
     crate::service::messages::set_blocked(&st.db, &c.actor(), st.now(), id, p.flag("blocked"), &p.text("note")).await?;
-    Ok(redirect_notice(&format!("/service/requests/{id}#conversation"), "notice.saved"))
+    Ok(redirect_notice(&format!("/service/requests/{id}#activity"), "notice.saved"))
 }

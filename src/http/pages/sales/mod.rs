@@ -26,7 +26,7 @@ use crate::sales::calls::{self, Call, CallForm};
 use crate::sales::leads::{self, LeadForm};
 use crate::sales::meetings::{self, CalendarOf, Meeting, MeetingForm};
 use crate::sales::stock::{self, StockForm, StockUnit};
-use crate::sales::store::{self, Column, Filter, Note, OpenFile};
+use crate::sales::store::{self, Column, Filter, OpenFile};
 use crate::sales::{Opportunity, OpportunityForm};
 
 pub use crate::http::lists::SalesLabels as Labels;

@@ -1,7 +1,10 @@
 //! An opportunity's page: status, notes, calls, history.
 
 use super::*;
+use crate::activity::Of;
+use crate::http::pages::activity::FeedQuery;
 use crate::http::pages::history::Record;
+use crate::sales::emails::{self, EmailForm};
 
 // ------------------------------------------------------------------ the record
 
@@ -11,11 +14,9 @@ struct ShowPage {
     c: PageCtx,
     l: Labels,
     o: Opportunity,
-    notes: Vec<Note>,
-    calls: Vec<Call>,
-    meetings: Vec<Meeting>,
     others: Vec<OpenFile>,
-    outcomes: Vec<ListItem>,
+    /// The activity feed (`partials/activity.html`).
+    feed: crate::http::pages::activity::FeedView,
     statuses: Vec<ListItem>,
     owners: Vec<Staff>,
     status_error: Option<String>,
@@ -23,15 +24,15 @@ struct ShowPage {
     note_body: String,
     call_form: CallForm,
     cf: FormErrors,
-    now: i64,
     show_expired: bool,
     can_update: bool,
     can_call: bool,
-    can_log: bool,
     can_meet: bool,
-    /// The emails about the opportunity and its meetings (`partials/emails.html`).
-    emails: Vec<crate::mail::EmailSummary>,
-    show_links: bool,
+    /// The composer's email (`sales::emails`), as typed, and its errors.
+    email_form: EmailForm,
+    mf: FormErrors,
+    /// The composer's tab open when the page comes back (`note`, `call`, `email`).
+    tab: &'static str,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -39,34 +40,44 @@ async fn show_page(
     st: &AppState,
     c: &Ctx,
     id: i64,
-    notice: Option<&str>,
+    feed_q: &FeedQuery,
     status_error: Option<String>,
     note: (String, Option<String>),
     call: (CallForm, FormErrors),
+    mail: Option<(EmailForm, FormErrors)>,
 ) -> Result<Response, HttpError> {
     let o = visible(st, c, id).await?;
+    let (email_form, mf) = match mail {
+        Some(m) => m,
+        None => {
+            // To the customer, by default.
+            let mut conn = st.db.pool.acquire().await?;
+            let to = crate::customers::store::get(&mut conn, o.customer_id).await?.and_then(|cu| cu.email).unwrap_or_default();
+            (EmailForm { to, ..Default::default() }, FormErrors::none())
+        }
+    };
     let l = Labels::load(st, c).await?;
-    let notes = store::notes(&st.db, id, 200).await?;
-    let calls = if c.p.can(Right::CallsRead) { calls::for_opportunity(&st.db, id).await? } else { Vec::new() };
-    let meetings = if c.p.can(Right::MeetingsRead) { meetings::for_opportunity(&st.db, id).await? } else { Vec::new() };
+    let feed = crate::http::pages::activity::load(st, c, Of::Opportunity(id), &format!("/opportunities/{id}"), feed_q).await?;
     let others = crate::http::api::sales::open_files_for(st, c, o.customer_id).await?.into_iter().filter(|f| f.id != id).collect();
-    let meeting_ids: Vec<i64> = meetings.iter().map(|m| m.id).collect();
-    let emails = crate::mail::for_entities(&st.db, &[("opportunity", &[id]), ("meeting", &meeting_ids)]).await?;
     let cur = crate::sales::Current { status: &o.status, sale_date: o.sale_date, trashed: o.trashed };
     let statuses: Vec<ListItem> = l.statuses.choices(&cur, c.p.rights, st.now()).into_iter().cloned().collect();
-    let mut pc = PageCtx::new(c, "/opportunities", "nav.opportunities").with_notice(notice);
+    let mut pc = PageCtx::new(c, "/opportunities", "nav.opportunities").with_notice(feed_q.notice.as_deref());
     pc.title = o.name.clone();
-    let errors = status_error.is_some() || note.1.is_some() || call.1.any();
+    let errors = status_error.is_some() || note.1.is_some() || call.1.any() || mf.any();
+    let tab = if call.1.any() {
+        "call"
+    } else if mf.any() {
+        "email"
+    } else {
+        "note"
+    };
     let owners = users::pickable(&st.db, &c.p.visibility, &o.owner_id.into_iter().collect::<Vec<_>>()).await?;
     let mut resp = render(ShowPage {
         c: pc,
         l,
         o,
-        notes,
-        calls,
-        meetings,
         others,
-        outcomes: lists::items(&st.db, "call_outcome", false).await?,
+        feed,
         statuses,
         owners,
         status_error,
@@ -74,14 +85,13 @@ async fn show_page(
         note_body: note.0,
         call_form: call.0,
         cf: call.1,
-        now: st.now(),
         show_expired: c.p.sees_hidden_fields(),
         can_update: c.p.can(Right::OpportunitiesUpdate),
         can_call: c.p.can(Right::CallsCreate),
-        can_log: c.p.can(Right::CallsUpdate),
         can_meet: c.p.can(Right::MeetingsCreate),
-        emails,
-        show_links: c.p.can(Right::AdminMail),
+        email_form,
+        mf,
+        tab,
     });
     if errors {
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -100,9 +110,9 @@ fn default_call(zone: Zone, now: i64) -> CallForm {
     CallForm { date: zone.date(t), time: "10:00".into(), ..Default::default() }
 }
 
-pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<NoticeQuery>) -> Result<Response, HttpError> {
+pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<FeedQuery>) -> Result<Response, HttpError> {
     let zone = crate::settings::zone(&st.db).await?;
-    show_page(&st, &c, id, q.notice.as_deref(), None, (String::new(), None), (default_call(zone, st.now()), FormErrors::none())).await
+    show_page(&st, &c, id, &q, None, (String::new(), None), (default_call(zone, st.now()), FormErrors::none()), None).await
 }
 
 #[derive(Deserialize)]
@@ -133,7 +143,17 @@ pub async fn change_status(
                 return Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::Json(serde_json::json!({ "message": msg }))).into_response());
             }
             let zone = crate::settings::zone(&st.db).await?;
-            show_page(&st, &c, id, None, Some(msg), (String::new(), None), (default_call(zone, st.now()), FormErrors::none())).await
+            show_page(
+                &st,
+                &c,
+                id,
+                &FeedQuery::default(),
+                Some(msg),
+                (String::new(), None),
+                (default_call(zone, st.now()), FormErrors::none()),
+                None,
+            )
+            .await
         }
     }
 }
@@ -152,11 +172,21 @@ pub async fn add_note(
 ) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
     match store::add_note(&st.db, &c.actor(), st.now(), id, &f.body).await {
-        Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}#timeline"), "notice.note_added")),
+        Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}#activity"), "notice.note_added")),
         Err(e) => {
             let fe = form_error(&c, e)?;
             let zone = crate::settings::zone(&st.db).await?;
-            show_page(&st, &c, id, None, None, (f.body, fe.err("body")), (default_call(zone, st.now()), FormErrors::none())).await
+            show_page(
+                &st,
+                &c,
+                id,
+                &FeedQuery::default(),
+                None,
+                (f.body, fe.err("body")),
+                (default_call(zone, st.now()), FormErrors::none()),
+                None,
+            )
+            .await
         }
     }
 }
@@ -178,10 +208,10 @@ pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i6
         Err(e) => Err(e),
     };
     match res {
-        Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}#calls"), "notice.call_scheduled")),
+        Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}#activity"), "notice.call_scheduled")),
         Err(e) => {
             let fe = form_error(&c, e)?;
-            show_page(&st, &c, id, None, None, (String::new(), None), (f, fe)).await
+            show_page(&st, &c, id, &FeedQuery::default(), None, (String::new(), None), (f, fe), None).await
         }
     }
 }
@@ -202,7 +232,7 @@ pub async fn log_call(
 ) -> Result<Response, HttpError> {
     let call = calls::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     calls::log(&st.db, &c.actor(), st.now(), id, &f.outcome, &f.comment).await?;
-    Ok(redirect_notice(&format!("/opportunities/{}#calls", call.opportunity_id), "notice.call_logged"))
+    Ok(redirect_notice(&format!("/opportunities/{}#activity", call.opportunity_id), "notice.call_logged"))
 }
 
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
@@ -228,4 +258,30 @@ pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) ->
         hidden,
     };
     crate::http::pages::history::page(&st, &c, r).await
+}
+
+/// The composer's email: to the customer (or anyone), from the user, about the opportunity.
+pub async fn send_email(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    let o = visible(&st, &c, id).await?;
+    let p = FormPairs::parse(&body);
+    let f = EmailForm { to: p.text("to"), subject: p.text("subject"), message: p.text("message") };
+    let sender = crate::http::api::service::sender_of(&c)?;
+    match emails::send(&st.db, &c.actor(), &sender, st.now(), id, &o.name, &f).await {
+        Ok(_) => Ok(redirect_notice(&format!("/opportunities/{id}#activity"), "notice.email_queued")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            let zone = crate::settings::zone(&st.db).await?;
+            show_page(
+                &st,
+                &c,
+                id,
+                &FeedQuery::default(),
+                None,
+                (String::new(), None),
+                (default_call(zone, st.now()), FormErrors::none()),
+                Some((f, fe)),
+            )
+            .await
+        }
+    }
 }
