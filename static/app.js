@@ -369,6 +369,8 @@
   }, true);
   document.addEventListener("keydown", function (e) {
     if (e.key === "Escape" && drag) { var d = drag; drag = null; d.ev.classList.remove("dragging"); if (d.target) d.target.classList.remove("drop-target"); restore(d); }
+  });
+})();
 // The phone menu (details.navmenu) closes on Escape and on a tap outside it.
 (function () {
   "use strict";
