@@ -179,7 +179,7 @@ pub async fn record_many(tx: &mut Tx, actor: &Actor, at: Millis, entries: &[Entr
     let empty = [Change { field: "".into(), old: None, new: None }];
     let rows: Vec<(&Entry, &Change)> =
         entries.iter().flat_map(|e| if e.changes.is_empty() { empty.iter() } else { e.changes.iter() }.map(move |c| (e, c))).collect();
-    let select = crate::db::Backend::of(&**tx).json_rows(
+    let select = crate::db::Backend::of(tx).json_rows(
         "$5",
         &[("entity_type", Text), ("entity_id", Int), ("action", Text), ("field", Text), ("old_value", Text), ("new_value", Text)],
     );

@@ -270,7 +270,7 @@ const TERMS_PER_STATEMENT: usize = 20_000;
 /// statement per term. `records` holds each record's id and searchable values, as for
 /// [`index`].
 pub async fn index_many(tx: &mut Tx, entity: &str, records: &[(i64, Vec<&str>)]) -> Result<()> {
-    let backend = crate::db::Backend::of(&**tx);
+    let backend = crate::db::Backend::of(tx);
     for chunk in records.chunks(TERMS_PER_STATEMENT) {
         let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
         let ids = serde_json::to_string(&ids).map_err(|e| crate::error::Error::Internal(e.to_string()))?;
@@ -293,7 +293,7 @@ pub async fn index_new(tx: &mut Tx, entity: &str, records: &[(i64, Vec<&str>)]) 
     // A record listed twice keeps its terms once.
     rows.sort();
     rows.dedup();
-    let backend = crate::db::Backend::of(&**tx);
+    let backend = crate::db::Backend::of(tx);
     let select = backend.json_rows("$2", &[("id", crate::db::JsonCol::Int), ("term", crate::db::JsonCol::Text)]);
     let sql = format!("INSERT INTO search_terms (entity_type, entity_id, term) SELECT $1, j.id, j.term FROM ({select}) j");
     for chunk in rows.chunks(TERMS_PER_STATEMENT) {

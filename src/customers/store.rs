@@ -461,7 +461,7 @@ pub async fn create_many(tx: &mut Tx, actor: &Actor, now: Millis, inputs: &[&Cus
         }
         placed.push(p);
     }
-    let select = crate::db::Backend::of(&**tx).json_rows(
+    let select = crate::db::Backend::of(tx).json_rows(
         "$2",
         &[
             ("sort_key", Text),
@@ -569,7 +569,7 @@ async fn unit_and_user_names(tx: &mut Tx, inputs: &[CustomerInput]) -> Result<(H
         v.sort_unstable();
         v.dedup();
     }
-    let backend = crate::db::Backend::of(&**tx);
+    let backend = crate::db::Backend::of(tx);
     let mut out = (HashMap::new(), HashMap::new());
     for (table, ids, map) in [("org_units", &units, &mut out.0), ("users", &users, &mut out.1)] {
         if ids.is_empty() {
