@@ -585,7 +585,7 @@ async fn calendar_filters_notices_after_fragments_and_line_breaks_in_notes() {
         assert_eq!(to, format!("/opportunities/{oid}?notice=notice.note_added#activity"));
         let (_, html) = web.get_text(&to).await;
         assert!(html.contains("id=\"notice\">Remarque ajoutée.</div>"), "the success notice is shown");
-        assert!(html.contains("<p class=\"prewrap\">Première ligne\nDeuxième ligne</p>"), "the note keeps its line break");
+        assert!(html.contains("<p class=\"prewrap feed-text\">Première ligne\nDeuxième ligne</p>"), "the note keeps its line break");
         let css = app.anon().get(format!("{}/static/app.css", app.url)).send().await.unwrap().text().await.unwrap();
         assert!(css.contains(".prewrap { white-space: pre-wrap;"), "the class the templates use exists");
         app
@@ -754,9 +754,13 @@ async fn sales_emails_are_listed_on_the_opportunity_and_customer_pages_by_visibi
         let emails = |html: &str| {
             html.split("id=\"record-emails\"").nth(1).unwrap_or_default().split("</section>").next().unwrap_or_default().to_string()
         };
+        // The opportunity page shows its emails in its activity feed (issue 21).
+        let feed = |html: &str| {
+            html.split("id=\"activity\"").nth(1).unwrap_or_default().split("</section>").next().unwrap_or_default().to_string()
+        };
         let (st, html) = web.get_text(&format!("/opportunities/{mine}")).await;
         assert_eq!(st, 200);
-        let list = emails(&html);
+        let list = feed(&html);
         assert!(list.contains(&mine_subject), "the opportunity page lists its meeting's emails: {list}");
         assert!(!list.contains(&their_subject));
         let (st, html) = web.get_text(&format!("/customers/{cust}")).await;

@@ -245,6 +245,21 @@ pub async fn ensure(db: &Db, now: Millis) -> Result<bool> {
     }
     let started = std::time::Instant::now();
     let mut tx = db.begin().await?;
+    if db.backend == Backend::Postgres {
+        // Processes starting together: one rebuilds, the others wait, then find it done
+        // (creating the same trigger function at once is a unique violation in the catalogue).
+        sqlx::query("SELECT pg_advisory_xact_lock(7204331)").execute(&mut *tx).await?;
+        let built: Option<String> = sqlx::query_scalar("SELECT built_for FROM report_zone WHERE id = 1").fetch_optional(&mut *tx).await?;
+        let installed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_trigger WHERE tgname LIKE 'sales_figures_%' AND tgrelid = 'opportunities'::regclass",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if built.as_deref() == Some(want.as_str()) && installed == expected as i64 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+    }
     for stmt in triggers(db.backend) {
         sqlx::query(&stmt).execute(&mut *tx).await?;
     }
