@@ -743,7 +743,8 @@ pub async fn run(ctx: &crate::jobs::JobContext, payload: serde_json::Value) -> a
         let now = ctx.clock.now_ms();
         let started = std::time::Instant::now();
         let mut tx = ctx.db.begin().await?;
-        let end = (done + chunk).min(records.len());
+        // A chunk ends at the next statistics refresh, so that it happens while the table grows.
+        let end = (done + chunk).min(records.len()).min(if next_analyze > done { next_analyze } else { usize::MAX });
         let forms: Vec<CustomerForm> = records[done..end].iter().map(|rec| row_form(rec, &mapping)).collect();
         let mut planner = Planner::new(&mut tx).await?;
         let plans = planner.plan(&mut tx, &forms).await?;
