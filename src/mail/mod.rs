@@ -12,6 +12,7 @@
 //! - Threading: every email has a unique Message-ID carrying the record's thread token, and
 //!   the References of the earlier emails about the same record.
 
+pub mod compose;
 pub mod deliver;
 pub mod ics;
 pub mod notify;

@@ -8,18 +8,11 @@ use pdf_writer::{Content, Filter, Name, Pdf, Rect, Ref, Str};
 use super::documents::Storage;
 use super::ServiceRequest;
 use crate::access::Actor;
-use crate::audit::{self, Change};
 use crate::clock::{Millis, Zone};
 use crate::db::Db;
-use crate::error::{Error, FieldErrors, Result};
-use crate::mail::{Attachment, Mailbox, NewEmail};
-
-/// The most recipients of one email (to, cc and bcc together).
-pub const RECIPIENTS_MAX: usize = 50;
-/// The longest message sent with a summary.
-pub const MESSAGE_MAX: usize = 20_000;
-/// The longest subject of an email sent with a summary.
-pub const SUBJECT_MAX: usize = 200;
+use crate::error::{Error, Result};
+use crate::mail::compose::{self, Typed};
+use crate::mail::{Attachment, Mailbox};
 
 /// Text for the PDF's built-in Helvetica with the Windows-1252 encoding (French accents,
 /// quotes and dashes); other characters become `?`.
@@ -360,85 +353,15 @@ pub async fn send(
     zone: Zone,
     lang: crate::i18n::Lang,
 ) -> Result<i64> {
-    let mut errs = FieldErrors::new();
-    let list = |field: &'static str, raw: &str, errs: &mut FieldErrors| match Mailbox::parse_list(field, raw) {
-        Ok(l) => l,
-        Err(Error::Validation(f)) => {
-            for x in f.0 {
-                errs.add(x.field, x.reason);
-            }
-            Vec::new()
-        }
-        Err(_) => Vec::new(),
-    };
-    let to = list("to", &f.to, &mut errs);
-    let cc = list("cc", &f.cc, &mut errs);
-    let bcc = list("bcc", &f.bcc, &mut errs);
-    let reply_to = match f.reply_to.trim() {
-        "" => Some(sender.clone()),
-        raw => Mailbox::parse(raw).map_err(|reason| errs.add("reply_to", reason)).ok(),
-    };
-    if to.is_empty() && errs.get("to").is_none() {
-        errs.add("to", "error.required");
-    }
-    if to.len() + cc.len() + bcc.len() > RECIPIENTS_MAX {
-        errs.add("to", "error.too_many_recipients");
-    }
-    let message = f.message.trim();
-    if message.is_empty() {
-        errs.add("message", "error.required");
-    } else if message.chars().count() > MESSAGE_MAX {
-        errs.add("message", "error.too_long");
-    }
-    let subject = match f.subject.trim() {
-        "" => default_subject(r, zone, lang, now),
-        s if s.chars().count() > SUBJECT_MAX => {
-            errs.add("subject", "error.too_long");
-            String::new()
-        }
-        s => crate::mail::header_safe(s),
-    };
-    errs.into_result()?;
-    let text = format!("{message}\n\n-- \n{}", sender.name.clone().unwrap_or_else(|| sender.email.clone()));
+    let typed = Typed { to: &f.to, cc: &f.cc, bcc: &f.bcc, reply_to: &f.reply_to, subject: &f.subject, message: &f.message };
+    let w = compose::check(sender, &typed, || default_subject(r, zone, lang, now))?;
     let mut attachments = Vec::new();
     if f.attach_summary {
         let content = pdf(db, storage, r, zone, lang, now).await?;
         attachments.push(Attachment { filename: format!("{}.pdf", r.number), content_type: "application/pdf".into(), content });
     }
     let mut tx = db.begin().await?;
-    let id = crate::mail::queue(
-        &mut tx,
-        now,
-        NewEmail {
-            entity: Some(("service_request".into(), r.id)),
-            event: "request_email".into(),
-            from: None,
-            to: to.clone(),
-            cc,
-            bcc,
-            reply_to,
-            subject: subject.clone(),
-            text,
-            html: None,
-            attachments,
-            created_by: actor.id,
-        },
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        actor,
-        now,
-        "service_request",
-        r.id,
-        "email",
-        &[Change {
-            field: "email".into(),
-            old: None,
-            new: Some(format!("{subject} → {}", to.iter().map(Mailbox::display).collect::<Vec<_>>().join(", "))),
-        }],
-    )
-    .await?;
+    let id = compose::queue_about(&mut tx, actor, now, "service_request", r.id, "request_email", w, attachments).await?;
     tx.commit().await?;
     Ok(id)
 }

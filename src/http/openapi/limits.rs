@@ -13,7 +13,7 @@ use crate::http::json::{MAX_ITEMS, MAX_TEXT_CHARS};
 use crate::http::listing::ListDef;
 use crate::org::{groups, units};
 use crate::sales::{calls, meetings, stock};
-use crate::service::{equipment, interventions, returns, summary, RequestStatus};
+use crate::service::{equipment, interventions, returns, RequestStatus};
 use crate::{db::page::MAX_LIMIT, email, identity, views};
 
 /// Text without control characters other than tab and line breaks (`request::has_control_char`).
@@ -262,7 +262,7 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
         ("ReturnStatusBody", vec![("status", OneOf(owned(returns::STATUSES)))]),
         ("SettingsPatch", vec![("", Keys(crate::settings::DEFS.iter().map(|d| d.key.to_string()).collect()))]),
         ("Prefs", vec![("events", Keys(crate::mail::templates::events().iter().map(|e| e.code.to_string()).collect()))]),
-        ("SendForm", vec![("message", Required(summary::MESSAGE_MAX)), ("subject", Text(summary::SUBJECT_MAX))]),
+        ("SendForm", vec![("message", Required(crate::mail::compose::MESSAGE_MAX)), ("subject", Text(crate::mail::compose::SUBJECT_MAX))]),
         (
             "NewsBody",
             vec![
