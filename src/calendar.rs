@@ -209,3 +209,32 @@ mod tests {
         assert_eq!(c.zone.local(due).format("%Y-%m-%d %H:%M").to_string(), "2027-03-15 09:00");
     }
 }
+
+/// Where a booking (a meeting, an intervention) is moved to on a time grid: its new local day
+/// and times, and, dropped into another person's column, who it passes from and to. The body of
+/// `POST /api/v1/meetings/{id}/move` and `…/interventions/{id}/move`: only the slot and the
+/// person travel, so a grid loaded an hour ago cannot write back stale participants, reports or
+/// descriptions.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = MoveSlot)]
+pub struct Slot {
+    /// `YYYY-MM-DD`, local.
+    pub date: String,
+    /// `HH:MM`, local.
+    pub start_time: String,
+    /// `HH:MM`, local.
+    pub end_time: String,
+    /// `[from, to]`: the person whose column it left and the one it was dropped on.
+    #[serde(default)]
+    pub person: Option<(i64, i64)>,
+}
+
+impl Slot {
+    /// `ids` with `from` replaced by `to` (once, and `to` not twice).
+    pub fn swap(ids: &[i64], from: i64, to: i64) -> Vec<i64> {
+        let mut out: Vec<i64> = ids.iter().copied().filter(|x| *x != from && *x != to).collect();
+        out.push(to);
+        out
+    }
+}

@@ -245,10 +245,11 @@
   });
 })();
 // Calendar and planning time grid (templates/partials/schedule.html): drag an entry to move it
-// to another time, day or person, or its bottom edge to change its end. The entry's own edit
-// form (data-form, as JSON) is sent changed to its update endpoint (PUT data-api + id: the same
-// rules, notifications and invitations as the form), then the page reloads; a refusal puts the
-// entry back and says why. Without this file the entries are links, and their form moves them.
+// to another time, day or person, or its bottom edge to change its end. Only the new slot (and
+// the person it passed from and to) is sent (POST data-api + id + "/move": the server applies it
+// to the record as it is now, with the same rules, notifications and invitations as the form),
+// then the page reloads; a refusal puts the entry back and says why. Without this file the
+// entries are links, and their form moves them.
 (function () {
   "use strict";
   var grid = document.getElementById("sched");
@@ -281,7 +282,7 @@
   }
   grid.addEventListener("pointerdown", function (e) {
     if (e.button !== 0) return;
-    var ev = e.target.closest(".sched-ev[data-form]");
+    var ev = e.target.closest(".sched-ev[data-move]");
     if (!ev) return;
     var slot = ev.parentNode.querySelector(".sched-slot");
     drag = {
@@ -331,26 +332,15 @@
     swallowClick = true;
     setTimeout(function () { swallowClick = false; }, 0);
     if (cancelled || (d.newRow === d.row && d.newSpan === d.span && d.target === d.col)) { restore(d); return; }
-    var form = JSON.parse(d.ev.getAttribute("data-form"));
     var start = first + (d.newRow - 1) * step;
-    form.date = d.target.getAttribute("data-date");
-    form.start_time = hhmm(start);
-    form.end_time = hhmm(start + d.newSpan * step);
-    // Another person's column: the entry is theirs instead (the rep, or that technician).
+    var slot = { date: d.target.getAttribute("data-date"), start_time: hhmm(start), end_time: hhmm(start + d.newSpan * step) };
+    // Another person's column: the server passes the entry from that person to this one.
     var from = d.col.getAttribute("data-person"), to = d.target.getAttribute("data-person");
-    if (to && from !== to) {
-      var swap = function (ids) {
-        ids = (ids || []).filter(function (x) { return String(x) !== from; });
-        if (ids.indexOf(+to) < 0) ids.push(+to);
-        return ids;
-      };
-      if ("owner_id" in form) { form.owner_id = +to; if (form.user_ids && form.user_ids.some(function (x) { return String(x) === from; })) form.user_ids = swap(form.user_ids); }
-      if (form.technician_ids) form.technician_ids = swap(form.technician_ids);
-    }
+    if (from && to && from !== to) slot.person = [+from, +to];
     d.ev.setAttribute("aria-busy", "true");
     box.hidden = true;
-    fetch(api + d.ev.getAttribute("data-id"), {
-      method: "PUT", credentials: "same-origin", body: JSON.stringify(form),
+    fetch(api + d.ev.getAttribute("data-id") + "/move", {
+      method: "POST", credentials: "same-origin", body: JSON.stringify(slot),
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "X-Requested-With": "fetch" }
     }).then(function (r) {
       if (r.ok) { window.location.reload(); return; }

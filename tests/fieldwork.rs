@@ -300,3 +300,39 @@ async fn started(app: &TestApp, luc: &Session, iid: i64) {
     assert_eq!(r.status(), 303);
     assert_eq!(status(app).await.0, "terminee");
 }
+
+/// A drag on the planning moves the intervention and changes nothing else: the report the
+/// technician wrote after the planner's page was loaded, the place and the status stay; dropped
+/// from one technician's column into another's, the second takes the first's place. Another
+/// branch's agent cannot move it (404), a bad slot is a 422.
+#[tokio::test]
+async fn a_drag_on_the_planning_moves_the_slot_and_keeps_the_report() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let iid = s.intervention;
+        let (_, other) = s.agent.get(&format!("/api/v1/interventions/{}", s.other_intervention)).await;
+        let other_id = other["technicians"][0]["id"].as_i64().unwrap();
+        let report = json!({"request_id": s.request, "date": "2026-11-25", "start_time": "08:00", "end_time": "10:00",
+            "technician_ids": [s.tech_id], "place": "Atelier arrière", "status": "en_cours", "report_work": "Compresseur démonté"});
+        let (st, body) = s.tech.send("PUT", &format!("/api/v1/interventions/{iid}"), Some(report)).await;
+        assert_eq!(st, 200, "{body}");
+        let path = format!("/api/v1/interventions/{iid}/move");
+        let slot = json!({"date": "2026-11-26", "start_time": "13:00", "end_time": "15:30", "person": [s.tech_id, other_id]});
+        let (st, _) = s.far_agent.send("POST", &path, Some(slot.clone())).await;
+        assert_eq!(st, 404, "another branch");
+        let (st, body) = s.agent.send("POST", &path, Some(json!({"date": "2026-11-26", "start_time": "25:00", "end_time": "26:00"}))).await;
+        assert_eq!(st, 422, "{body}");
+        let (st, moved) = s.agent.send("POST", &path, Some(slot)).await;
+        assert_eq!(st, 200, "{moved}");
+        assert_eq!(moved["report_work"], "Compresseur démonté", "{moved}");
+        assert_eq!(moved["place"], "Atelier arrière");
+        assert_eq!(moved["status"], "en_cours");
+        let techs: Vec<i64> = moved["technicians"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+        assert_eq!(techs, vec![other_id]);
+        let (_, again) = s.agent.get(&format!("/api/v1/interventions/{iid}")).await;
+        assert_eq!(again["start_at"], moved["start_at"]);
+        assert_ne!(again["start_at"], json!(null));
+        app
+    })
+    .await;
+}

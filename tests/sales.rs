@@ -857,3 +857,51 @@ async fn a_stock_unit_in_an_unknown_branch_is_refused() {
     })
     .await;
 }
+
+/// A drag on the calendar moves the meeting and changes nothing else (description, stock,
+/// participants, priority stay). Dropped from a participant's column into another person's, that
+/// person takes the participant's place and the owner stays; from the owner's column, the other
+/// person becomes the owner.
+#[tokio::test]
+async fn a_drag_on_the_calendar_moves_the_meeting_and_keeps_the_rest() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let colleague = app.user("julie@t.fr", "representant", Some(s.branch)).await;
+        let third = app.user("paul@t.fr", "representant", Some(s.branch)).await;
+        let cust = customer(&s.rep, "Hélène", "514 555-0700", json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let o = opportunity(&s.rep, cust, json!({"owner_id": s.rep_id, "branch_id": s.branch})).await;
+        let body = json!({"opportunity_id": o["id"], "kind": "inventaire", "date": "2026-11-26", "start_time": "10:00", "end_time": "11:00",
+            "description": "Apporter le carnet d'entretien", "user_ids": [colleague]});
+        let (st, m) = s.admin.send("POST", "/api/v1/meetings", Some(body)).await;
+        assert_eq!(st, 201, "{m}");
+        let path = format!("/api/v1/meetings/{}/move", m["id"]);
+        let (st, moved) = s
+            .admin
+            .send(
+                "POST",
+                &path,
+                Some(json!({"date": "2026-11-27", "start_time": "14:00", "end_time": "15:30", "person": [colleague, third]})),
+            )
+            .await;
+        assert_eq!(st, 200, "{moved}");
+        assert_eq!(moved["owner_id"], s.rep_id, "the owner stays: the drag left a participant's column");
+        assert_eq!(moved["description"], "Apporter le carnet d'entretien");
+        let users: Vec<i64> =
+            moved["participants"].as_array().unwrap().iter().filter(|p| p["kind"] == "user").map(|p| p["id"].as_i64().unwrap()).collect();
+        assert!(users.contains(&third) && !users.contains(&colleague), "the colleague's place is the third's: {moved}");
+        assert_ne!(moved["start_at"], m["start_at"]);
+        let (st, moved) = s
+            .admin
+            .send(
+                "POST",
+                &path,
+                Some(json!({"date": "2026-11-27", "start_time": "14:00", "end_time": "15:30", "person": [s.rep_id, colleague]})),
+            )
+            .await;
+        assert_eq!(st, 200, "{moved}");
+        assert_eq!(moved["owner_id"], colleague, "from the owner's column: the other person's now");
+        assert_eq!(moved["description"], "Apporter le carnet d'entretien");
+        app
+    })
+    .await;
+}

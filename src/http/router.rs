@@ -445,6 +445,7 @@ routes! {
     post "/api/v1/meetings" => Right(MeetingsCreate), api::sales::create_meeting;
     get "/api/v1/meetings/{id}" => Right(MeetingsRead), api::sales::get_meeting;
     put "/api/v1/meetings/{id}" => Right(MeetingsUpdate), api::sales::update_meeting;
+    post "/api/v1/meetings/{id}/move" => Right(MeetingsUpdate), api::sales::move_meeting;
     post "/api/v1/meetings/{id}/cancel" => Right(MeetingsUpdate), api::sales::cancel_meeting;
     get "/api/v1/calls" => Right(CallsRead), api::sales::list_calls;
     post "/api/v1/calls" => Right(CallsCreate), api::sales::create_call;
@@ -486,6 +487,7 @@ routes! {
     post "/api/v1/interventions" => Right(InterventionsCreate), api::service::create_intervention;
     get "/api/v1/interventions/{id}" => Right(InterventionsRead), api::service::get_intervention;
     put "/api/v1/interventions/{id}" => Right(InterventionsUpdate), api::service::update_intervention;
+    post "/api/v1/interventions/{id}/move" => Right(InterventionsUpdate), api::service::move_intervention;
     post "/api/v1/interventions/{id}/photos" => Right(InterventionsUpdate), api::service::add_photo;
     put "/api/v1/interventions/{id}/signature" => Right(InterventionsUpdate), api::service::put_signature;
     get "/api/v1/equipment-returns" => Right(ReturnsRead), api::service::list_returns;

@@ -297,6 +297,26 @@ impl MeetingForm {
         })
     }
 
+    /// The meeting's form as it is now, moved to a new slot (a drag on the time grid). Dropped
+    /// from person `from`'s column into `to`'s: the meeting becomes `to`'s when it was `from`'s
+    /// own, and `to` takes `from`'s place among the participants; nothing else changes.
+    pub fn moved(m: &Meeting, zone: Zone, slot: crate::calendar::Slot) -> MeetingForm {
+        let mut f = MeetingForm::from_meeting(m, zone);
+        (f.date, f.start_time, f.end_time) = (slot.date, slot.start_time, slot.end_time);
+        if let Some((from, to)) = slot.person {
+            if f.owner_id == Some(from) {
+                f.owner_id = Some(to);
+            }
+            if f.owner_id == Some(to) {
+                // Onto its owner's own column: the owner is not also a participant.
+                f.user_ids.retain(|u| *u != from);
+            } else if f.user_ids.contains(&from) {
+                f.user_ids = crate::calendar::Slot::swap(&f.user_ids, from, to);
+            }
+        }
+        f
+    }
+
     pub fn from_meeting(m: &Meeting, zone: Zone) -> MeetingForm {
         let ids = |k: &str| m.participants.iter().filter(|p| p.kind == k).map(|p| p.id).collect::<Vec<_>>();
         MeetingForm {

@@ -232,6 +232,18 @@ impl InterventionForm {
         })
     }
 
+    /// The intervention's form as it is now, moved to a new slot (a drag on the planning).
+    /// Dropped from technician `from`'s column into `to`'s: `to` takes `from`'s place; the place,
+    /// the status and the report stay as they are.
+    pub fn moved(i: &Intervention, zone: Zone, slot: crate::calendar::Slot) -> InterventionForm {
+        let mut f = InterventionForm::from_intervention(i, zone);
+        (f.date, f.start_time, f.end_time) = (slot.date, slot.start_time, slot.end_time);
+        if let Some((from, to)) = slot.person {
+            f.technician_ids = crate::calendar::Slot::swap(&f.technician_ids, from, to);
+        }
+        f
+    }
+
     pub fn from_intervention(i: &Intervention, zone: Zone) -> InterventionForm {
         InterventionForm {
             request_id: Some(i.request_id),

@@ -576,6 +576,24 @@ pub async fn update_meeting(
     Ok(Json(meetings::update(&st.db, &c.actor(), &c.p.visibility, st.now(), id, &input, zone).await?))
 }
 
+impl ApiInput for crate::calendar::Slot {}
+
+/// Moves a meeting to another slot (and, with `person`, from one person to another) and
+/// changes nothing else: a drag on the calendar's grid. The same rules and updated invitation as
+/// a change through the form.
+#[utoipa::path(post, path = "/api/v1/meetings/{id}/move", tag = "sales", request_body = crate::calendar::Slot, responses((status = 409, description = "The meeting is cancelled"), (status = 200, body = Meeting), (status = 404), (status = 422)))]
+pub async fn move_meeting(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(slot): ApiJson<crate::calendar::Slot>,
+) -> Result<Json<Meeting>, HttpError> {
+    let m = visible_meeting(&st, &c, id).await?;
+    let zone = crate::settings::zone(&st.db).await?;
+    let input = MeetingForm::moved(&m, zone, slot).parse(zone)?;
+    Ok(Json(meetings::update(&st.db, &c.actor(), &c.p.visibility, st.now(), id, &input, zone).await?))
+}
+
 #[utoipa::path(post, path = "/api/v1/meetings/{id}/cancel", tag = "sales", responses((status = 200, body = Meeting), (status = 404), (status = 409)))]
 pub async fn cancel_meeting(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<Meeting>, HttpError> {
     visible_meeting(&st, &c, id).await?;

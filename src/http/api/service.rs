@@ -580,6 +580,22 @@ pub async fn update_intervention(
     Ok(Json(interventions::update(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 
+/// Moves an intervention to another slot (and, with `person`, from one technician to another)
+/// and changes nothing else: a drag on the planning's grid. The same rules as the form.
+#[utoipa::path(post, path = "/api/v1/interventions/{id}/move", tag = "service", request_body = crate::calendar::Slot,
+    responses((status = 200, body = Intervention), (status = 404), (status = 409), (status = 422)))]
+pub async fn move_intervention(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(slot): ApiJson<crate::calendar::Slot>,
+) -> Result<Json<Intervention>, HttpError> {
+    let i = visible_intervention(&st, &c, id).await?;
+    let zone = crate::settings::zone(&st.db).await?;
+    let input = InterventionForm::moved(&i, zone, slot).parse(zone)?;
+    Ok(Json(interventions::update(&st.db, &c.actor(), st.now(), id, &input).await?))
+}
+
 #[utoipa::path(get, path = "/api/v1/service-requests/{id}/interventions", tag = "service", responses((status = 200, body = ListOf<Intervention>), (status = 404)))]
 pub async fn request_interventions(
     State(st): State<AppState>,

@@ -36,8 +36,8 @@ pub struct Entry {
     /// An extra CSS class (the meeting's priority).
     pub class: String,
     pub cancelled: bool,
-    /// The entry's edit form as JSON (what a drag sends back, changed, to the update endpoint).
-    pub form: String,
+    /// Whether a drag may move it (`POST <api>/{id}/move` with its new slot alone).
+    pub movable: bool,
 }
 
 /// A column: a day (week view) or a person (day view).
@@ -301,7 +301,7 @@ mod tests {
             detail: String::new(),
             class: String::new(),
             cancelled: false,
-            form: String::new(),
+            movable: true,
         }
     }
 

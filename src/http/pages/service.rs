@@ -1124,7 +1124,7 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
                 detail: detail.join(" · "),
                 class: format!("status-{}", i.status.code()),
                 cancelled: i.status == interventions::Status::Annulee,
-                form: serde_json::to_string(&InterventionForm::from_intervention(i, zone)).unwrap_or_default(),
+                movable: true,
             }
         })
         .collect();

@@ -410,7 +410,7 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
                 detail: detail.join(" · "),
                 class: format!("priority-{}", m.priority),
                 cancelled: m.status == "annule",
-                form: serde_json::to_string(&MeetingForm::from_meeting(m, zone)).unwrap_or_default(),
+                movable: true,
             }
         })
         .collect();
@@ -425,7 +425,7 @@ pub async fn calendar(State(st): State<AppState>, c: Ctx, Query(q): Query<Calend
         detail: format!("{} · {}", p.customer, p.engineer),
         class: "presales-item".into(),
         cancelled: false,
-        form: String::new(),
+        movable: false,
     }));
     let label =
         |d: chrono::NaiveDate| format!("{} {}", c.tr.tp("day.", &d.weekday().num_days_from_monday().to_string()), d.format("%d/%m"));
