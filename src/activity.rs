@@ -283,11 +283,11 @@ const SOURCES: &[Source] = &[
         id: "e.id",
         only: "",
     },
-    // The invitations of the opportunity's meetings.
+    // The invitations of the opportunity's meetings: for who may read meetings.
     Source {
         kind: Kind::Email,
         dept: Dept::Sales,
-        right: None,
+        right: Some(Right::MeetingsRead),
         select: "SELECT e.id, e.created_at, u.name, e.subject, substr(e.text_body, 1, 600), e.status, e.to_addrs, CAST(NULL AS BIGINT), o.id, o.name \
                  FROM emails e JOIN meetings em ON e.entity_type = 'meeting' AND e.entity_id = em.id \
                  JOIN opportunities o ON o.id = em.opportunity_id LEFT JOIN users u ON u.id = e.created_by",
@@ -333,7 +333,9 @@ const SOURCES: &[Source] = &[
                  FROM emails e JOIN service_requests r ON e.entity_type = 'service_request' AND e.entity_id = r.id LEFT JOIN users u ON u.id = e.created_by",
         at: "e.created_at",
         id: "e.id",
-        only: "",
+        // A message's notification carries the message: it is in the feed as the message, for
+        // who may read messages, not again as an email for everyone.
+        only: "e.event NOT IN ('request_message', 'request_message_received')",
     },
     Source {
         kind: Kind::Intervention,

@@ -201,3 +201,62 @@ async fn a_customer_feed_follows_the_readers_visibility_and_rights() {
     })
     .await;
 }
+
+/// Who may not read the conversation does not read it through the feed: a message's notification
+/// email (which carries the message) is not an email entry; the support agent, who reads
+/// messages, finds the request's other emails as before.
+#[tokio::test]
+async fn a_messages_notification_is_not_read_through_the_feed_without_the_right() {
+    each_backend(|app| async move {
+        let w = world(&app).await;
+        let branch: i64 = sqlx::query_scalar("SELECT branch_id FROM service_requests WHERE id = $1")
+            .bind(w.request)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+        let tech_id = app.user("tech@t.fr", "technicien", Some(branch)).await;
+        let tech = app.api(&app.token_for(tech_id).await);
+        // The technician's intervention on the request: the request is theirs to read.
+        created(
+            &w.admin,
+            "/api/v1/interventions",
+            json!({"request_id": w.request, "date": "2026-11-25", "start_time": "08:00", "end_time": "10:00", "technician_ids": [tech_id]}),
+        )
+        .await;
+        let to = vec![carnet::mail::Mailbox { name: None, email: "client@exemple.ca".into() }];
+        let mut tx = app.state.db.begin().await.unwrap();
+        for (event, subject) in [("request_message", "Message confidentiel du client"), ("request_email", "Résumé envoyé")] {
+            carnet::mail::queue(
+                &mut tx,
+                app.now(),
+                carnet::mail::NewEmail {
+                    entity: Some(("service_request".into(), w.request)),
+                    event: event.into(),
+                    from: None,
+                    to: to.clone(),
+                    cc: Vec::new(),
+                    bcc: Vec::new(),
+                    reply_to: None,
+                    subject: subject.into(),
+                    text: format!("{subject} : le code de l'alarme est 4521"),
+                    html: None,
+                    attachments: Vec::new(),
+                    created_by: None,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let path = format!("/api/v1/service-requests/{}/activity", w.request);
+        for who in [&tech, &w.agent] {
+            let (st, feed) = who.get(&path).await;
+            assert_eq!(st, 200, "{feed}");
+            let text = feed.to_string();
+            assert!(text.contains("Résumé envoyé"), "the request's emails are in the feed: {feed}");
+            assert!(!text.contains("Message confidentiel"), "a message's notification is not an email entry: {feed}");
+        }
+        app
+    })
+    .await;
+}
