@@ -382,7 +382,6 @@ struct ShowState {
 
 /// The conversation card of the request page (when enabled and the user holds the right).
 pub struct ConversationView {
-    pub messages: Vec<crate::service::messages::Message>,
     pub blocked: bool,
     pub note: Option<String>,
     pub body: String,
@@ -408,7 +407,8 @@ async fn conversation(
         Some(d) => d,
         None => (String::new(), crate::settings::get_bool(&st.db, "service.messages_notify_default").await?, FormErrors::none()),
     };
-    Ok(Some(ConversationView { messages: messages::list(&st.db, id, false).await?, blocked, note, body, notify, errors }))
+    // The messages themselves are in the activity feed.
+    Ok(Some(ConversationView { blocked, note, body, notify, errors }))
 }
 
 async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: ShowState) -> Result<Response, HttpError> {
