@@ -961,3 +961,23 @@ async fn large_import_is_checked_in_the_background_with_progress() {
     })
     .await;
 }
+
+/// Two clicks on "import" at once queue one run.
+#[tokio::test]
+async fn an_import_started_twice_at_once_runs_once() {
+    each_backend(|app| async move {
+        use carnet::customers::import;
+        let admin = app.user("admin@t.fr", "administrateur", None).await;
+        let db = &app.state.db;
+        let imp = import::upload(db, admin, app.now(), "deux.csv", "Prénom;Nom\nJulie;Roy\nPaul;Côté\n".as_bytes()).await.unwrap();
+        let mapping: Vec<String> = ["first_name", "last_name"].iter().map(|s| s.to_string()).collect();
+        import::dry_run(db, admin, imp.id, mapping, app.now()).await.unwrap();
+        let (a, b) = tokio::join!(import::start(db, admin, imp.id, app.now()), import::start(db, admin, imp.id, app.now()));
+        assert_eq!([a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(), 1, "{a:?} {b:?}");
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM jobs WHERE kind = '{}'", import::JOB)).await, 1);
+        common::run_jobs(&app).await;
+        assert_eq!(app.count("SELECT COUNT(*) FROM customers").await, 2);
+        app
+    })
+    .await;
+}

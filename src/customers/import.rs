@@ -511,12 +511,17 @@ pub async fn dry_run(db: &Db, user_id: i64, id: i64, mapping: Vec<String>, now: 
         return Ok(Checked::Queued);
     }
     let report = check_rows(db, &imp, &mapping, |_| async { Ok(()) }).await?;
-    sqlx::query("UPDATE imports SET mapping = $1, report = $2 WHERE id = $3")
+    // Still a draft: a run started meanwhile keeps the mapping it was started with.
+    let saved = sqlx::query("UPDATE imports SET mapping = $1, report = $2 WHERE id = $3 AND status = 'draft'")
         .bind(&mapping_json)
         .bind(serde_json::to_string(&report).unwrap_or_default())
         .bind(id)
         .execute(&db.pool)
-        .await?;
+        .await?
+        .rows_affected();
+    if saved == 0 {
+        return Err(Error::InvalidState { reason: "error.import_started" });
+    }
     Ok(Checked::Done(report))
 }
 
@@ -573,7 +578,7 @@ pub async fn check(ctx: &crate::jobs::JobContext, payload: serde_json::Value) ->
     let mapping = imp.mapping();
     let mut last = std::time::Instant::now();
     let db = ctx.db.clone();
-    let report = check_rows(&ctx.db, &imp, &mapping, |done| {
+    let checked = check_rows(&ctx.db, &imp, &mapping, |done| {
         let due = last.elapsed() >= std::time::Duration::from_secs(1);
         if due {
             last = std::time::Instant::now();
@@ -590,7 +595,19 @@ pub async fn check(ctx: &crate::jobs::JobContext, payload: serde_json::Value) ->
             Ok(())
         }
     })
-    .await?;
+    .await;
+    let report = match checked {
+        Ok(r) => r,
+        Err(e) => {
+            // Never left checking for ever: back to a draft without a report, whose owner may
+            // start the dry run again (the job's failure is in the jobs' page).
+            sqlx::query("UPDATE imports SET status = 'draft', processed = 0, report = '' WHERE id = $1 AND status = 'checking'")
+                .bind(id)
+                .execute(&ctx.db.pool)
+                .await?;
+            return Err(e.into());
+        }
+    };
     sqlx::query("UPDATE imports SET status = 'draft', processed = 0, report = $1 WHERE id = $2 AND status = 'checking'")
         .bind(serde_json::to_string(&report).unwrap_or_default())
         .bind(id)
@@ -610,7 +627,16 @@ pub async fn start(db: &Db, user_id: i64, id: i64, now: Millis) -> Result<()> {
     }
     check_mapping(&imp.mapping(), imp.headers().len())?;
     let mut tx = db.begin().await?;
-    sqlx::query("UPDATE imports SET status = 'queued', report = '' WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    // Once: a second click (or a dry run finishing meanwhile) finds it no longer a checked draft.
+    let queued = sqlx::query("UPDATE imports SET status = 'queued', report = '' WHERE id = $1 AND status = 'draft' AND report <> ''")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if queued == 0 {
+        tx.rollback().await?;
+        return Err(Error::InvalidState { reason: "error.import_started" });
+    }
     crate::jobs::enqueue(&mut tx, JOB, &serde_json::json!({ "import_id": id }), now, now, None).await?;
     tx.commit().await?;
     Ok(())
