@@ -14,7 +14,7 @@ use sqlx::FromRow;
 
 use crate::clock::Millis;
 use crate::db::page::Cursor;
-use crate::db::{Db, Tx};
+use crate::db::{Db, Sql, Tx};
 use crate::error::Result;
 
 /// Above this many unread notifications the bell shows "99+" (the count stops there).
@@ -81,16 +81,14 @@ pub async fn add(tx: &mut Tx, now: Millis, user_id: i64, event: &str, entity: (&
     Ok(())
 }
 
-/// The user's unread count, at most [`CAP`] + 1 (a range of the partial index
-/// `notifications_unread`, stopped after 100 rows whatever the user's backlog).
-pub async fn unread_count(db: &Db, user_id: i64) -> Result<i64> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM (SELECT 1 AS one FROM notifications WHERE user_id = $1 AND read_at IS NULL LIMIT 100) AS unread",
-    )
-    .bind(user_id)
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(n)
+/// The user's unread count among the notifications `readable` lets through (SQL on
+/// `notifications n`: the records the user still sees, built by the web layer), at most
+/// [`CAP`] + 1 (a range of the partial index `notifications_unread`, stopped after 100 rows
+/// whatever the user's backlog).
+pub async fn unread_count(db: &Db, user_id: i64, readable: Sql) -> Result<i64> {
+    let mut q = Sql::new("SELECT COUNT(*) FROM (SELECT 1 AS one FROM notifications n WHERE n.user_id = ");
+    q.bind(user_id).push(" AND n.read_at IS NULL AND ").append(readable).push(" LIMIT 100) AS unread");
+    Ok(q.query_scalar().fetch_one(&db.pool).await?)
 }
 
 /// The bell's label for a count: "99+" above [`CAP`].
@@ -104,19 +102,16 @@ pub fn badge(n: i64) -> String {
 
 /// A page of the user's notifications, newest first, after the cursor `after` (from a
 /// previous page): the rows and the next page's cursor, if any.
-pub async fn list(db: &Db, user_id: i64, after: Option<&str>) -> Result<(Vec<Notification>, Option<String>)> {
+pub async fn list(db: &Db, user_id: i64, after: Option<&str>, readable: Sql) -> Result<(Vec<Notification>, Option<String>)> {
     let before = match after {
         Some(s) if !s.is_empty() => Cursor::decode(s)?.id,
         _ => i64::MAX,
     };
-    let mut rows: Vec<Notification> = sqlx::query_as(
-        "SELECT id, event, entity_type, entity_id, text, created_at, read_at FROM notifications \
-         WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT 51",
-    )
-    .bind(user_id)
-    .bind(before)
-    .fetch_all(&db.pool)
-    .await?;
+    let mut q = Sql::new(
+        "SELECT n.id, n.event, n.entity_type, n.entity_id, n.text, n.created_at, n.read_at FROM notifications n WHERE n.user_id = ",
+    );
+    q.bind(user_id).push(" AND n.id < ").bind(before).push(" AND ").append(readable).push(" ORDER BY n.id DESC LIMIT 51");
+    let mut rows: Vec<Notification> = q.query_as().fetch_all(&db.pool).await?;
     let next = if rows.len() > PAGE {
         rows.truncate(PAGE);
         rows.last().map(|r| Cursor { k: String::new(), id: r.id, n: 0 }.encode())

@@ -60,3 +60,53 @@ pub const DEPARTMENTS: &[Department] = &[
     Department { read: Right::OpportunitiesRead, fetch: crate::sales::store::open_files_of },
     Department { read: Right::ServiceRequestsRead, fetch: crate::service::store::open_files_of },
 ];
+
+/// The in-app notifications a user may still read, as SQL on `notifications n`: those whose
+/// record they hold the right to read and see today (their role, scope or teams may have changed
+/// since): the bell's count and the lists leave the others out, as the record's page would
+/// refuse them (`http::pages::inbox` checks again when one is opened).
+pub fn readable_notifications(p: &crate::access::Principal) -> crate::db::Sql {
+    use crate::access::Right;
+    use crate::db::Sql;
+    let vis = &p.visibility;
+    let mut parts: Vec<Sql> = Vec::new();
+    if p.can(Right::OpportunitiesRead) {
+        let mut s = Sql::new(
+            "(n.entity_type = 'opportunity' AND EXISTS (SELECT 1 FROM opportunities o WHERE o.id = n.entity_id AND o.trashed = 0 AND ",
+        );
+        s.append(vis.opportunities("o")).push("))");
+        parts.push(s);
+    }
+    if p.can(Right::MeetingsRead) {
+        let mut s = Sql::new(
+            "(n.entity_type = 'meeting' AND EXISTS (SELECT 1 FROM meetings m JOIN opportunities o ON o.id = m.opportunity_id \
+             WHERE m.id = n.entity_id AND o.trashed = 0 AND ",
+        );
+        s.append(vis.opportunities("o")).push("))");
+        parts.push(s);
+    }
+    if p.can(Right::ServiceRequestsRead) {
+        let mut s =
+            Sql::new("(n.entity_type = 'service_request' AND EXISTS (SELECT 1 FROM service_requests r WHERE r.id = n.entity_id AND ");
+        s.append(vis.requests("r")).push("))");
+        parts.push(s);
+    }
+    if p.can(Right::PresalesManage) {
+        let mut s =
+            Sql::new("(n.entity_type = 'presales_request' AND EXISTS (SELECT 1 FROM presales_requests r WHERE r.id = n.entity_id AND ");
+        s.append(crate::presales::store::TeamScope::of(p).cond()).push("))");
+        parts.push(s);
+    }
+    let mut out = Sql::new("(");
+    if parts.is_empty() {
+        out.push("1 = 0");
+    }
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            out.push(" OR ");
+        }
+        out.append(part);
+    }
+    out.push(")");
+    out
+}

@@ -194,7 +194,7 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
         // A page shown to a logged-in user carries the bell's unread count: one indexed count,
         // capped (`inbox::unread_count`), read at each page render, never cached.
         if !api && !by_token && !changes_state && access != Access::Public && !p.second_factor_due {
-            match crate::inbox::unread_count(&st.db, p.user_id).await {
+            match crate::inbox::unread_count(&st.db, p.user_id, crate::wiring::readable_notifications(&p)).await {
                 Ok(n) => {
                     req.extensions_mut().insert(Unread(n));
                 }

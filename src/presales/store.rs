@@ -51,6 +51,18 @@ impl TeamScope {
     pub fn of(p: &crate::access::Principal) -> TeamScope {
         TeamScope { user_id: p.user_id, all: p.can(crate::access::Right::PresalesAllTeams) }
     }
+
+    /// The scope's requests as SQL on `presales_requests r`: submitted ones (never a draft), of
+    /// the user's teams or without a team.
+    pub fn cond(self) -> Sql {
+        let mut q = Sql::new("r.status <> 'brouillon'");
+        if !self.all {
+            q.push(" AND (r.team_id IS NULL OR r.team_id IN (SELECT m.group_id FROM user_group_members m WHERE m.user_id = ")
+                .bind(self.user_id)
+                .push("))");
+        }
+        q
+    }
 }
 
 /// Whose request a read may return: a partner's own, a staff user's teams' (never a draft), or
@@ -70,12 +82,7 @@ impl Reach {
                 q.push(" AND r.partner_id = ").bind(p);
             }
             Reach::Team(t) => {
-                q.push(" AND r.status <> 'brouillon'");
-                if !t.all {
-                    q.push(" AND (r.team_id IS NULL OR r.team_id IN (SELECT m.group_id FROM user_group_members m WHERE m.user_id = ")
-                        .bind(t.user_id)
-                        .push("))");
-                }
+                q.push(" AND ").append(t.cond());
             }
             Reach::Any => {}
         }

@@ -37,8 +37,9 @@ pub struct Marked {
 /// The caller's notifications, newest first.
 #[utoipa::path(get, path = "/api/v1/me/inbox", tag = "account", params(InboxQuery), responses((status = 200, body = Inbox), (status = 422)))]
 pub async fn list(State(st): State<AppState>, c: Ctx, Query(q): Query<InboxQuery>) -> Result<Json<Inbox>, HttpError> {
-    let (items, next_cursor) = inbox::list(&st.db, c.p.user_id, q.after.as_deref()).await?;
-    let unread = inbox::unread_count(&st.db, c.p.user_id).await?;
+    let readable = || crate::wiring::readable_notifications(&c.p);
+    let (items, next_cursor) = inbox::list(&st.db, c.p.user_id, q.after.as_deref(), readable()).await?;
+    let unread = inbox::unread_count(&st.db, c.p.user_id, readable()).await?;
     Ok(Json(Inbox { items, next_cursor, unread }))
 }
 

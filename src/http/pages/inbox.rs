@@ -33,7 +33,7 @@ struct InboxPage {
 }
 
 pub async fn page(State(st): State<AppState>, c: Ctx, Query(q): Query<InboxQuery>) -> Result<Response, HttpError> {
-    let (rows, next) = inbox::list(&st.db, c.p.user_id, q.after.as_deref()).await?;
+    let (rows, next) = inbox::list(&st.db, c.p.user_id, q.after.as_deref(), crate::wiring::readable_notifications(&c.p)).await?;
     let later = q.after.as_deref().is_some_and(|a| !a.is_empty());
     let page = InboxPage { c: PageCtx::new(&c, "", "inbox.title").with_notice(q.notice.as_deref()), rows, next, later };
     Ok(render(page))
