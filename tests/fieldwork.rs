@@ -336,3 +336,33 @@ async fn a_drag_on_the_planning_moves_the_slot_and_keeps_the_report() {
     })
     .await;
 }
+
+/// Two signings at once (the technician's phone sending twice, a colleague's tablet): one after
+/// the other, the second's history starting from what the first wrote, the intervention showing
+/// the last one's drawing.
+#[tokio::test]
+async fn two_signatures_at_once_are_recorded_one_after_the_other() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let iid = s.intervention;
+        let path = format!("/api/v1/interventions/{iid}/signature");
+        let (a, b) = tokio::join!(
+            s.tech.send("PUT", &path, Some(json!({"signer_name": "Marie Lemieux", "signature": drawing()}))),
+            s.agent.send("PUT", &path, Some(json!({"signer_name": "Paul Lemieux", "signature": drawing()}))),
+        );
+        assert!(a.0 == 200 && b.0 == 200, "{} {}", a.1, b.1);
+        let history: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT old_value, new_value FROM audit_events WHERE entity_type = 'intervention' AND entity_id = $1 AND field = 'signed_by' ORDER BY id",
+        )
+        .bind(iid)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(history.len(), 2, "{history:?}");
+        assert_eq!(history[1].0, history[0].1, "the second signing starts from the first: {history:?}");
+        let (_, now) = s.agent.get(&format!("/api/v1/interventions/{iid}")).await;
+        assert_eq!(now["signed_by"].as_str(), history[1].1.as_deref());
+        app
+    })
+    .await;
+}

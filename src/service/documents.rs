@@ -182,41 +182,34 @@ pub async fn upload(
     store_upload(db, storage, actor, now, request_id, filename, bytes, shared, None, max).await
 }
 
-/// A file taken at an intervention (a photo, a signature), already checked and re-encoded by
-/// the caller: written to the storage, then its row (linked to the intervention) with the
-/// request's history, in the caller's transaction. The caller removes the file
-/// ([`remove_file`]) if its transaction does not commit.
+/// The row of a file taken at an intervention (a photo, a signature: checked, re-encoded and
+/// already stored under `key` by [`put_file`], outside the transaction), linked to the
+/// intervention, with the request's history, in the caller's transaction. The caller removes
+/// the file ([`remove_file`]) if its transaction does not commit.
 #[allow(clippy::too_many_arguments)]
-pub async fn store_for_intervention(
+pub async fn attach_to_intervention(
     tx: &mut crate::db::Tx,
-    storage: &Storage,
     actor: &Actor,
     now: Millis,
     request_id: i64,
     intervention_id: i64,
     name: &str,
-    bytes: Vec<u8>,
+    content_type: &str,
+    size: i64,
+    key: &str,
 ) -> Result<Document> {
-    let (name, content_type) = check_name(name).map_err(|r| Error::validation("file", r))?;
-    let key = new_key(request_id);
-    let size = bytes.len() as i64;
-    storage.0.put(&StorePath::from(key.as_str()), PutPayload::from(bytes)).await.map_err(storage_err)?;
     let row = Row {
         request_id,
-        name: &name,
+        name,
         content_type,
         size,
-        key: &key,
+        key,
         shared: false,
         portal_account: None,
         message_id: None,
         intervention_id: Some(intervention_id),
     };
-    let res = insert_with_history(tx, actor, now, row).await;
-    if res.is_err() {
-        remove_file(storage, &key).await;
-    }
-    res
+    insert_with_history(tx, actor, now, row).await
 }
 
 /// [`upload`] by a portal user (`portal_account`): always shared with the customer.

@@ -133,13 +133,20 @@ fn decode(bytes: &[u8]) -> Result<DynamicImage> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(DECODE_SIDE_MAX);
     limits.max_image_height = Some(DECODE_SIDE_MAX);
-    limits.max_alloc = Some(512 * 1024 * 1024);
+    limits.max_alloc = Some(256 * 1024 * 1024);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|_| not_an_image())?;
     let orientation = decoder.orientation().map_err(|_| not_an_image())?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(|_| not_an_image())?;
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// Image work (decoding a camera's photo, resizing, encoding) off the server's async threads,
+/// where it would hold up the other requests of the thread for its duration.
+async fn off_thread<T: Send + 'static>(bytes: &[u8], work: fn(&[u8]) -> Result<T>) -> Result<T> {
+    let bytes = bytes.to_vec();
+    tokio::task::spawn_blocking(move || work(&bytes)).await.map_err(|e| Error::Internal(format!("image work: {e}")))?
 }
 
 /// The image at most `side` pixels on its longest side, transparent parts on white.
@@ -216,17 +223,25 @@ pub async fn add_photo(
     if bytes.is_empty() {
         return Err(Error::validation("file", "error.file_empty"));
     }
-    let jpeg = photo_jpeg(bytes)?;
+    let jpeg = off_thread(bytes, photo_jpeg).await?;
     let name = format!("{} {}.jpg", i.number, stem(filename));
-    let mut tx = db.begin().await?;
-    let d = documents::store_for_intervention(&mut tx, storage, actor, now, i.request_id, i.id, &name, jpeg).await?;
-    let change = audit::Change { field: "photo".into(), old: None, new: Some(d.filename.clone()) };
-    audit::record(&mut tx, actor, now, "intervention", i.id, "photo", &[change]).await?;
-    if let Err(e) = tx.commit().await {
-        documents::remove_file(storage, &d.storage_key).await;
-        return Err(e.into());
+    let size = jpeg.len() as i64;
+    // Stored before the transaction (a slow storage never holds the write lock), removed if it
+    // does not commit.
+    let key = documents::put_file(storage, i.request_id, jpeg).await?;
+    let res = async {
+        let mut tx = db.begin().await?;
+        let d = documents::attach_to_intervention(&mut tx, actor, now, i.request_id, i.id, &name, "image/jpeg", size, &key).await?;
+        let change = audit::Change { field: "photo".into(), old: None, new: Some(d.filename.clone()) };
+        audit::record(&mut tx, actor, now, "intervention", i.id, "photo", &[change]).await?;
+        tx.commit().await?;
+        Ok::<_, Error>(d)
     }
-    Ok(d)
+    .await;
+    if res.is_err() {
+        documents::remove_file(storage, &key).await;
+    }
+    res
 }
 
 /// Photos taken at an intervention, newest first.
@@ -270,7 +285,7 @@ pub async fn sign(
         errs.add("signature", "error.signature_required");
         None
     } else {
-        match signature_png(drawing) {
+        match off_thread(drawing, signature_png).await {
             Ok(p) => Some(p),
             Err(_) => {
                 errs.add("signature", "error.not_an_image");
@@ -280,11 +295,16 @@ pub async fn sign(
     };
     errs.into_result()?;
     let png = png.ok_or_else(|| Error::validation("signature", "error.signature_required"))?;
-    let mut tx = db.begin().await?;
-    let old = interventions::get(&mut tx, i.id).await?.ok_or(Error::NotFound)?;
     let name = format!("{} signature.png", i.number);
-    let d = documents::store_for_intervention(&mut tx, storage, actor, now, i.request_id, i.id, &name, png).await?;
+    let size = png.len() as i64;
+    let key = documents::put_file(storage, i.request_id, png).await?;
     let res = async {
+        let mut tx = db.begin().await?;
+        // Two signings at once: one after the other, each reading what the previous one wrote.
+        crate::db::lock(&mut tx, now, &[format!("intervention:{}", i.id)]).await?;
+        let old = interventions::get(&mut tx, i.id).await?.ok_or(Error::NotFound)?;
+        check_open(&old)?;
+        let d = documents::attach_to_intervention(&mut tx, actor, now, i.request_id, i.id, &name, "image/png", size, &key).await?;
         sqlx::query("UPDATE interventions SET signature_document_id = $1, signed_by = $2, signed_at = $3, updated_at = $3 WHERE id = $4")
             .bind(d.id)
             .bind(signer)
@@ -299,7 +319,7 @@ pub async fn sign(
     }
     .await;
     if res.is_err() {
-        documents::remove_file(storage, &d.storage_key).await;
+        documents::remove_file(storage, &key).await;
     }
     res
 }
