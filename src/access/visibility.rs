@@ -24,6 +24,17 @@ pub struct Visibility {
     pub home_path: Option<String>,
 }
 
+/// The ways a user takes part in an opportunity (each a query of opportunity ids, to be
+/// followed by the user's id): the meeting's rep, a participant (directly or by a group), the
+/// owner of a call.
+const TAKING_PART: [&str; 4] = [
+    "SELECT vm.opportunity_id FROM meetings vm WHERE vm.owner_id = ",
+    "SELECT vm.opportunity_id FROM meeting_participants vp JOIN meetings vm ON vm.id = vp.meeting_id WHERE vp.kind = 'user' AND vp.ref_id = ",
+    "SELECT vm.opportunity_id FROM user_group_members vg JOIN meeting_participants vp ON vp.kind = 'group' AND vp.ref_id = vg.group_id \
+     JOIN meetings vm ON vm.id = vp.meeting_id WHERE vg.user_id = ",
+    "SELECT vk.opportunity_id FROM calls vk WHERE vk.owner_id = ",
+];
+
 impl Visibility {
     /// Everything, for work done on the system's behalf (the demo company's loader).
     pub fn everything(user_id: i64) -> Visibility {
@@ -90,20 +101,9 @@ impl Visibility {
         let mut s = Sql::new("(");
         s.append(self.filter(&format!("{o}.owner_id"), &format!("{o}.branch_id")));
         if !self.sees_all() {
-            let me = self.user_id;
-            s.push(" OR ").push(o).push(".id IN (SELECT vm.opportunity_id FROM meetings vm WHERE vm.owner_id = ").bind(me).push(")");
-            s.push(" OR ").push(o).push(
-                ".id IN (SELECT vm.opportunity_id FROM meeting_participants vp JOIN meetings vm ON vm.id = vp.meeting_id \
-                 WHERE vp.kind = 'user' AND vp.ref_id = ",
-            );
-            s.bind(me).push(")");
-            s.push(" OR ").push(o).push(
-                ".id IN (SELECT vm.opportunity_id FROM user_group_members vg \
-                 JOIN meeting_participants vp ON vp.kind = 'group' AND vp.ref_id = vg.group_id \
-                 JOIN meetings vm ON vm.id = vp.meeting_id WHERE vg.user_id = ",
-            );
-            s.bind(me).push(")");
-            s.push(" OR ").push(o).push(".id IN (SELECT vk.opportunity_id FROM calls vk WHERE vk.owner_id = ").bind(me).push(")");
+            for way in TAKING_PART {
+                s.push(" OR ").push(o).push(".id IN (").push(way).bind(self.user_id).push(")");
+            }
         }
         s.push(")");
         s
@@ -116,21 +116,12 @@ impl Visibility {
         if self.sees_all() {
             return Sql::new("(1 = 0)");
         }
-        let me = self.user_id;
         let mut s = Sql::new("(");
-        s.push(o).push(".id IN (SELECT vm.opportunity_id FROM meetings vm WHERE vm.owner_id = ").bind(me);
-        s.push(
-            " UNION SELECT vm.opportunity_id FROM meeting_participants vp JOIN meetings vm ON vm.id = vp.meeting_id \
-             WHERE vp.kind = 'user' AND vp.ref_id = ",
-        )
-        .bind(me);
-        s.push(
-            " UNION SELECT vm.opportunity_id FROM user_group_members vg \
-             JOIN meeting_participants vp ON vp.kind = 'group' AND vp.ref_id = vg.group_id \
-             JOIN meetings vm ON vm.id = vp.meeting_id WHERE vg.user_id = ",
-        )
-        .bind(me);
-        s.push(" UNION SELECT vk.opportunity_id FROM calls vk WHERE vk.owner_id = ").bind(me).push(")");
+        s.push(o).push(".id IN (");
+        for (i, way) in TAKING_PART.iter().enumerate() {
+            s.push(if i == 0 { "" } else { " UNION " }).push(way).bind(self.user_id);
+        }
+        s.push(")");
         s.push(" AND CASE WHEN ").append(self.filter(&format!("{o}.owner_id"), &format!("{o}.branch_id"))).push(" THEN 0 ELSE 1 END = 1)");
         s
     }
