@@ -192,8 +192,10 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
 
     if let Some(p) = principal {
         // A page shown to a logged-in user carries the bell's unread count: one indexed count,
-        // capped (`inbox::unread_count`), read at each page render, never cached.
-        if !api && !by_token && !changes_state && access != Access::Public && !p.second_factor_due {
+        // capped (`inbox::unread_count`), read at each page render, never cached. Not for what
+        // the browser says is no page (`Sec-Fetch-Dest`: the rows and suggestions fetched as
+        // one types, images), which has no bell.
+        if !api && !by_token && !changes_state && access != Access::Public && !p.second_factor_due && is_document(&headers) {
             match crate::inbox::unread_count(&st.db, p.user_id, crate::wiring::readable_notifications(&p)).await {
                 Ok(n) => {
                     req.extensions_mut().insert(Unread(n));
@@ -209,6 +211,11 @@ pub async fn guard(State(st): State<AppState>, access: Access, mut req: Request,
     req.extensions_mut().insert(ClientAddr(super::request::client_addr(peer, &headers, &nets)));
     req.extensions_mut().insert(lang);
     with_lang(next.run(req).await, lang)
+}
+
+/// Whether the request asks for a page (a browser's navigation, or a client that does not say).
+fn is_document(headers: &axum::http::HeaderMap) -> bool {
+    headers.get("sec-fetch-dest").and_then(|v| v.to_str().ok()).is_none_or(|d| matches!(d, "document" | "iframe" | "frame"))
 }
 
 /// Reads a posted urlencoded form once (at most `limit` bytes): its text never holds control
