@@ -27,6 +27,10 @@ pub fn registry() -> Registry {
     r.schedule(crate::inbound::JOB, Period::FiveMinutes);
     r.register(crate::service::sla::JOB, |ctx, _| async move { Ok(crate::service::sla::watch(&ctx.db, ctx.clock.now_ms()).await?) });
     r.schedule(crate::service::sla::JOB, Period::FiveMinutes);
+    r.register(crate::reports::figures::JOB, |ctx, _| async move {
+        let rebuilt = crate::reports::figures::ensure(&ctx.db, ctx.clock.now_ms()).await?;
+        Ok(if rebuilt { "rebuilt".into() } else { "already up to date".into() })
+    });
     r
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use carnet::clock::Zone;
-use common::{each_backend, Api, TestApp};
+use common::{each_backend, run_jobs, Api, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -436,6 +436,13 @@ async fn kept_figures_follow_every_write_and_count_as_the_lists_do() {
         // Another time zone: the figures are rebuilt for its days (the late lead is December in Paris).
         let (st, v) = s.admin.send("PATCH", "/api/v1/settings", Some(json!({"ui.timezone": "Europe/Paris"}))).await;
         assert_eq!(st, StatusCode::OK, "{v}");
+        // Until the rebuild job has run, the dashboard counts directly, in the new zone's days.
+        let stale: String = sqlx::query_scalar("SELECT built_for FROM report_zone").fetch_one(&db.pool).await.unwrap();
+        assert!(!stale.starts_with("Europe/Paris|"), "rebuilt inside the request: {stale}");
+        let (_, before_job) = s.admin.get(&format!("/api/v1/reports/sales?{NOVEMBER}")).await;
+        assert!(run_jobs(&app).await >= 1, "the rebuild is a job");
+        let (_, after_job) = s.admin.get(&format!("/api/v1/reports/sales?{NOVEMBER}")).await;
+        assert_eq!(before_job, after_job, "counted directly and kept, the same figures");
         let built: String = sqlx::query_scalar("SELECT built_for FROM report_zone").fetch_one(&db.pool).await.unwrap();
         assert!(built.starts_with("Europe/Paris|"), "{built}");
         kept_figures_are_exact(&app, "a new zone").await;

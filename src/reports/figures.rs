@@ -245,6 +245,25 @@ pub async fn ready(db: &Db, zone: Zone, start: Millis, end: Millis) -> Result<bo
     Ok(built.as_deref() == Some(built_for(zone).as_str()))
 }
 
+/// The job that rebuilds the figures after a change of zone (see [`rebuild_soon`]).
+pub const JOB: &str = "sales_figures";
+
+/// After a change of settings: when the figures are no longer those of the business's zone,
+/// queues their rebuild (a job: over millions of opportunities it is no work for a request);
+/// until it has run, the dashboard counts directly ([`ready`]). Returns whether one was queued.
+pub async fn rebuild_soon(db: &Db, now: Millis) -> Result<bool> {
+    let want = built_for(crate::settings::zone(db).await?);
+    let built: Option<String> = sqlx::query_scalar("SELECT built_for FROM report_zone WHERE id = 1").fetch_optional(&db.pool).await?;
+    if built.as_deref() == Some(want.as_str()) {
+        return Ok(false);
+    }
+    let mut conn = db.pool.acquire().await?;
+    // One per zone asked for; the job itself does nothing when the figures are already right.
+    let key = format!("{JOB}:{want}:{now}");
+    crate::jobs::enqueue(&mut conn, JOB, &serde_json::json!({}), now, now, Some(&key)).await?;
+    Ok(true)
+}
+
 /// Installs the triggers and rebuilds the figures when they are not those of the business's
 /// zone and of this version (the first start after migration 31, a change of zone): in one
 /// transaction, writes waiting meanwhile.

@@ -356,8 +356,8 @@ pub async fn patch_settings(
     }
     errs.into_result()?;
     settings::set_many(&st.db, &c.actor(), st.now(), &parsed).await?;
-    // A new time zone: the sales dashboard's days change with it.
-    crate::reports::figures::ensure(&st.db, st.now()).await?;
+    // A new time zone: the sales dashboard's days change with it (rebuilt by a job).
+    crate::reports::figures::rebuild_soon(&st.db, st.now()).await?;
     get_settings(State(st), c).await
 }
 

@@ -95,7 +95,7 @@ pub async fn save(State(st): State<AppState>, c: Ctx, body: String) -> Result<Re
         return Ok(resp);
     }
     settings::set_many(&st.db, &c.actor(), st.now(), &parsed).await?;
-    // A new time zone: the sales dashboard's days change with it.
-    crate::reports::figures::ensure(&st.db, st.now()).await?;
+    // A new time zone: the sales dashboard's days change with it (rebuilt by a job).
+    crate::reports::figures::rebuild_soon(&st.db, st.now()).await?;
     Ok(redirect_notice("/admin/settings", "notice.saved"))
 }
