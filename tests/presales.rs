@@ -720,6 +720,16 @@ async fn the_team_works_through_the_api() {
     .await;
 }
 
+/// Julie, a pre-sales engineer of another team ("Avant-vente Ouest") than the demo's.
+async fn other_team_engineer(app: &TestApp) -> i64 {
+    let now = app.now();
+    let julie = app.user("julie.ouest@carnet.demo", "avant_vente", None).await;
+    exec(app, &format!("INSERT INTO user_groups (name, description, org_unit_id, created_at, updated_at) VALUES ('Avant-vente Ouest', '', NULL, {now}, {now})")).await;
+    let g = id_of(app, "SELECT id FROM user_groups WHERE name = 'Avant-vente Ouest'").await;
+    exec(app, &format!("INSERT INTO user_group_members (group_id, user_id) VALUES ({g}, {julie})")).await;
+    julie
+}
+
 /// On the demo company, as its people use it: Thomas (pre-sales, team "Avant-vente") has the
 /// demo's requests in his queue and through the API; an engineer of another team has none of
 /// them; Paul (Infogest) sees his opportunity's requests and keeps his account.
@@ -730,7 +740,8 @@ async fn the_demo_pre_sales_team_and_partner() {
         let pw = carnet::demo::PASSWORD;
         let submitted = app.count("SELECT COUNT(*) FROM presales_requests WHERE status <> 'brouillon'").await;
         assert!(submitted >= 5, "{submitted}");
-        let team = app.count("SELECT COUNT(*) FROM presales_requests r JOIN user_groups g ON g.id = r.team_id WHERE g.name = 'Avant-vente'").await;
+        let team =
+            app.count("SELECT COUNT(*) FROM presales_requests r JOIN user_groups g ON g.id = r.team_id WHERE g.name = 'Avant-vente'").await;
         assert_eq!(team, submitted, "every demo request is the Avant-vente team's");
         let thomas = app.login("thomas.pelletier@carnet.demo", pw).await.expect("thomas");
         let (s, queue) = thomas.get_text("/presales").await;
@@ -742,11 +753,7 @@ async fn the_demo_pre_sales_team_and_partner() {
         assert_eq!(list["items"].as_array().map(|v| v.len() as i64), Some(submitted));
 
         // A pre-sales engineer of another team sees none of Thomas's team's requests.
-        let now = app.now();
-        let other = app.user("julie.ouest@carnet.demo", "avant_vente", None).await;
-        exec(&app, &format!("INSERT INTO user_groups (name, description, org_unit_id, created_at, updated_at) VALUES ('Avant-vente Ouest', '', NULL, {now}, {now})")).await;
-        let g = id_of(&app, "SELECT id FROM user_groups WHERE name = 'Avant-vente Ouest'").await;
-        exec(&app, &format!("INSERT INTO user_group_members (group_id, user_id) VALUES ({g}, {other})")).await;
+        other_team_engineer(&app).await;
         let julie = app.login("julie.ouest@carnet.demo", common::PASSWORD).await.expect("julie");
         let (_, queue) = julie.get_text("/presales").await;
         assert_eq!(queue.matches("data-href=\"/presales/").count(), 0);
@@ -805,7 +812,14 @@ async fn the_request_page_shows_one_activity_feed() {
         store::act(db, &paul, app.now(), z, id, Step::AnswerInfo("Douze postes, deux sites.".into())).await.expect("answer");
         app.clock.advance(60_000);
         let day = chrono::DateTime::from_timestamp_millis(app.now() + 5 * DAY).expect("date").format("%Y-%m-%d").to_string();
-        let slots = [("slot1_date", day.as_str()), ("slot1_start", "09:00"), ("slot1_end", "11:00"), ("slot2_date", day.as_str()), ("slot2_start", "14:00"), ("slot2_end", "16:00")];
+        let slots = [
+            ("slot1_date", day.as_str()),
+            ("slot1_start", "09:00"),
+            ("slot1_end", "11:00"),
+            ("slot2_date", day.as_str()),
+            ("slot2_start", "14:00"),
+            ("slot2_end", "16:00"),
+        ];
         assert_eq!(thomas.post(&format!("/presales/{id}/propose"), &slots).await.status(), StatusCode::SEE_OTHER);
         assert_eq!(status_of(&app, id).await, "planifiee");
 
@@ -870,11 +884,7 @@ async fn the_request_page_shows_one_activity_feed() {
         assert!(resp.text().await.expect("body").contains(&format!(">{long}</textarea>")), "the question typed is kept");
 
         // An engineer of another team: 404 on the page and on the feed, nothing of it elsewhere.
-        let now = app.now();
-        let julie_id = app.user("julie.ouest@carnet.demo", "avant_vente", None).await;
-        exec(&app, &format!("INSERT INTO user_groups (name, description, org_unit_id, created_at, updated_at) VALUES ('Avant-vente Ouest', '', NULL, {now}, {now})")).await;
-        let g = id_of(&app, "SELECT id FROM user_groups WHERE name = 'Avant-vente Ouest'").await;
-        exec(&app, &format!("INSERT INTO user_group_members (group_id, user_id) VALUES ({g}, {julie_id})")).await;
+        let julie_id = other_team_engineer(&app).await;
         let julie = app.login("julie.ouest@carnet.demo", common::PASSWORD).await.expect("julie");
         assert_eq!(julie.get(&format!("/presales/{id}")).await.status(), StatusCode::NOT_FOUND);
         assert_eq!(julie.get(&format!("/presales/{id}?kind=message")).await.status(), StatusCode::NOT_FOUND);
@@ -885,7 +895,9 @@ async fn the_request_page_shows_one_activity_feed() {
         let (s, _) = julie_api.get(&format!("{path}?kind=message")).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         // Staff without the team's right: refused by the router.
-        let rep = id_of(&app, "SELECT u.id FROM users u JOIN roles ro ON ro.id = u.role_id WHERE ro.code = 'representant' ORDER BY u.id LIMIT 1").await;
+        let rep =
+            id_of(&app, "SELECT u.id FROM users u JOIN roles ro ON ro.id = u.role_id WHERE ro.code = 'representant' ORDER BY u.id LIMIT 1")
+                .await;
         let (s, _) = app.api(&app.token_for(rep).await).get(&path).await;
         assert_eq!(s, StatusCode::FORBIDDEN);
         app
