@@ -507,7 +507,7 @@ pub fn conflicts(items: &[Intervention]) -> Vec<Conflict> {
 async fn check_technicians(tx: &mut Tx, ids: &[i64], kept: &[i64]) -> Result<()> {
     for t in ids.iter().filter(|t| !kept.contains(t)) {
         let performs: Option<i64> = sqlx::query_scalar(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM role_rights rr WHERE rr.role_id = u.role_id AND rr.right_code = $1) THEN 1 ELSE 0 END \
+            "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM role_rights rr WHERE rr.role_id = u.role_id AND rr.right_code = $1) THEN 1 ELSE 0 END AS BIGINT) \
              FROM users u WHERE u.id = $2 AND u.active = 1",
         )
         .bind(crate::access::Right::InterventionsPerform.code())
