@@ -1,10 +1,11 @@
-//! One activity feed per record (issue 21): an opportunity, a service request or a customer
-//! (all their files) read as one chronological list of what happened: notes, calls, meetings,
-//! customer updates, emails, messages, interventions, status changes and documents.
+//! One activity feed per record (issue 21): an opportunity, a service request, a customer
+//! (all their files) or a pre-sales request read as one chronological list of what happened:
+//! notes, calls, meetings, customer updates, emails, messages, interventions, slot proposals,
+//! status changes and documents.
 //!
-//! A read model over the tables of sales, service, mail and the audit history: it imports no
-//! business module (only `access`, `db`, `error`), so the customer page can show sales and
-//! service entries without customers importing either. Each kind is one bounded query
+//! A read model over the tables of sales, service, presales, mail and the audit history: it
+//! imports no business module (only `access`, `db`, `error`), so the customer page can show sales
+//! and service entries without customers importing either. Each kind is one bounded query
 //! (`LIMIT 51`, newest first) on its table joined to the file it belongs to, filtered by the
 //! record or, for a customer, by the user's visibility of each file (`vis.opportunities`,
 //! `vis.requests`) and their rights; the pages are merged here. The keyset is
@@ -38,13 +39,24 @@ pub enum Kind {
     Meeting,
     Message,
     Note,
+    Slot,
     Status,
     Update,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] =
-        [Kind::Note, Kind::Call, Kind::Meeting, Kind::Update, Kind::Email, Kind::Message, Kind::Intervention, Kind::Status, Kind::Document];
+    pub const ALL: [Kind; 10] = [
+        Kind::Note,
+        Kind::Call,
+        Kind::Meeting,
+        Kind::Update,
+        Kind::Email,
+        Kind::Message,
+        Kind::Intervention,
+        Kind::Slot,
+        Kind::Status,
+        Kind::Document,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -55,6 +67,7 @@ impl Kind {
             Kind::Meeting => "meeting",
             Kind::Message => "message",
             Kind::Note => "note",
+            Kind::Slot => "slot",
             Kind::Status => "status",
             Kind::Update => "update",
         }
@@ -69,7 +82,18 @@ impl Kind {
         match of {
             Of::Opportunity(_) => vec![Kind::Note, Kind::Call, Kind::Meeting, Kind::Email, Kind::Status],
             Of::Request(_) => vec![Kind::Update, Kind::Message, Kind::Email, Kind::Intervention, Kind::Status, Kind::Document],
-            Of::Customer(_) => Kind::ALL.to_vec(),
+            Of::Customer(_) => vec![
+                Kind::Note,
+                Kind::Call,
+                Kind::Meeting,
+                Kind::Update,
+                Kind::Email,
+                Kind::Message,
+                Kind::Intervention,
+                Kind::Status,
+                Kind::Document,
+            ],
+            Of::Presales(_) => vec![Kind::Message, Kind::Slot, Kind::Email, Kind::Status],
         }
     }
 }
@@ -80,13 +104,16 @@ pub enum Of {
     Opportunity(i64),
     Request(i64),
     Customer(i64),
+    /// A pre-sales request (the team's side): its conversation, slot proposals, emails and
+    /// status changes.
+    Presales(i64),
 }
 
 /// The file an entry belongs to.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = ActivityFile)]
 pub struct FileRef {
-    /// `opportunity` or `service_request`.
+    /// `opportunity`, `service_request` or `presales_request`.
     pub kind: &'static str,
     pub id: i64,
     /// The opportunity's name or the request's number.
@@ -97,6 +124,7 @@ impl FileRef {
     pub fn href(&self) -> String {
         match self.kind {
             "opportunity" => format!("/opportunities/{}", self.id),
+            "presales_request" => format!("/presales/{}", self.id),
             _ => format!("/service/requests/{}", self.id),
         }
     }
@@ -112,18 +140,22 @@ pub struct Entry {
     /// When it happened (UTC ms): a call when logged (else when scheduled), the others when written.
     pub at: i64,
     pub author: Option<String>,
-    /// A subject, a file name, an intervention's number (empty for notes and updates).
+    /// A subject, a file name, an intervention's number, a proposed slot's engineer (empty for
+    /// notes, updates and messages).
     pub title: String,
     /// The text (an email's first 600 characters).
     pub body: String,
     /// Per kind: a call's status (`planned`, `done`, `cancelled`), a meeting's, an intervention's,
-    /// an email's delivery status, a message's direction (`in`, `out`), a status change's or an
-    /// update's new status code, a note's kind (`note`, `lead`), a document's `shared`/`internal`.
+    /// an email's delivery status, a message's direction (`in`: from the customer or the
+    /// partner, `out`), a status change's or an update's new status code, a note's kind (`note`,
+    /// `lead`), a document's `shared`/`internal`, a proposed slot's `proposed`, `accepted` or
+    /// `past` (of an earlier round).
     pub state: Option<String>,
     /// Per kind: a call's outcome, an email's recipients (`Name <address>, …`), a meeting's or an intervention's place,
-    /// whether a message was read (`read`, `unread`), a status change's previous code.
+    /// whether a request's message was read (`read`, `unread`), a pre-sales message's kind (`question`,
+    /// `answer`, `expectations`, `reason`, `email`…), a proposed slot's round, a status change's previous code.
     pub detail: Option<String>,
-    /// When it is planned for: a call's due time, a meeting's or an intervention's start.
+    /// When it is planned for: a call's due time, a meeting's, an intervention's or a proposed slot's start.
     pub due_at: Option<i64>,
     pub file: FileRef,
 }
@@ -148,9 +180,18 @@ impl Entry {
         self.kind == Kind::Call && self.state.as_deref() == Some("planned")
     }
 
-    /// A message or an email received from the customer.
+    /// A message received from the customer or the partner.
     pub fn inbound(&self) -> bool {
         self.kind == Kind::Message && self.state.as_deref() == Some("in")
+    }
+
+    /// A received message that staff mark read or unread (a service request's): whether it is unread.
+    pub fn unread(&self) -> Option<bool> {
+        match (self.inbound(), self.detail.as_deref()) {
+            (true, Some("unread")) => Some(true),
+            (true, Some("read")) => Some(false),
+            _ => None,
+        }
     }
 }
 
@@ -226,10 +267,12 @@ pub struct Feed {
 enum Dept {
     Sales,
     Service,
+    Presales,
 }
 
 /// One kind read from one table. `select` yields, in order: id, at, author, title, body, state,
-/// detail, due_at, file id, file name; the file's alias is `o` (sales) or `r` (service).
+/// detail, due_at, file id, file name; the file's alias is `o` (sales), `r` (service) or `pr`
+/// (pre-sales).
 struct Source {
     kind: Kind,
     dept: Dept,
@@ -369,13 +412,60 @@ const SOURCES: &[Source] = &[
         id: "d.id",
         only: "",
     },
+    // A pre-sales request's conversation: the partner's (`in`) and the team's (`out`) messages.
+    Source {
+        kind: Kind::Message,
+        dept: Dept::Presales,
+        right: None,
+        select: "SELECT m.id, m.created_at, m.author_name, '', m.body, CASE WHEN m.side = 'partner' THEN 'in' ELSE 'out' END, m.kind, \
+                 CAST(NULL AS BIGINT), pr.id, pr.number \
+                 FROM presales_messages m JOIN presales_requests pr ON pr.id = m.request_id",
+        at: "m.created_at",
+        id: "m.id",
+        only: "",
+    },
+    Source {
+        kind: Kind::Slot,
+        dept: Dept::Presales,
+        right: None,
+        select: "SELECT s.id, s.created_at, CAST(NULL AS TEXT), u.name, '', \
+                 CASE WHEN pr.accepted_slot_id = s.id THEN 'accepted' WHEN s.round < pr.round THEN 'past' ELSE 'proposed' END, \
+                 CAST(s.round AS TEXT), s.start_at, pr.id, pr.number \
+                 FROM presales_slots s JOIN presales_requests pr ON pr.id = s.request_id JOIN users u ON u.id = s.engineer_id",
+        at: "s.created_at",
+        id: "s.id",
+        only: "",
+    },
+    // Each step's email to the other side, and the invitations of the accepted slot.
+    Source {
+        kind: Kind::Email,
+        dept: Dept::Presales,
+        right: None,
+        select: "SELECT e.id, e.created_at, u.name, e.subject, substr(e.text_body, 1, 600), e.status, e.to_addrs, CAST(NULL AS BIGINT), pr.id, pr.number \
+                 FROM emails e JOIN presales_requests pr ON e.entity_type = 'presales_request' AND e.entity_id = pr.id \
+                 LEFT JOIN users u ON u.id = e.created_by",
+        at: "e.created_at",
+        id: "e.id",
+        only: "",
+    },
+    Source {
+        kind: Kind::Status,
+        dept: Dept::Presales,
+        right: None,
+        select: "SELECT a.id, a.at, a.actor_name, '', '', a.new_value, a.old_value, CAST(NULL AS BIGINT), pr.id, pr.number \
+                 FROM audit_events a JOIN presales_requests pr ON a.entity_type = 'presales_request' AND a.entity_id = pr.id",
+        at: "a.at",
+        id: "a.id",
+        only: "a.field = 'status' AND a.old_value IS NOT NULL",
+    },
 ];
 
 type Row = (i64, i64, Option<String>, String, String, Option<String>, Option<String>, Option<i64>, i64, String);
 
-/// The feed of a record the caller has already found visible (an opportunity, a request), or of
-/// a customer the caller may read: there each file is filtered by the user's visibility, and a
-/// department's entries need its read right.
+/// The feed of a record the caller has already found visible (an opportunity, a request, a
+/// pre-sales request of their teams), or of a customer the caller may read: there each file is
+/// filtered by the user's visibility, and a department's entries need its read right. A pre-sales
+/// request's feed needs `presales.manage` (the team's right) whatever the caller checked.
 pub async fn read(db: &Db, p: &Principal, of: Of, f: &Filter) -> Result<Feed> {
     let mut all: Vec<Entry> = Vec::new();
     for s in SOURCES {
@@ -390,6 +480,9 @@ pub async fn read(db: &Db, p: &Principal, of: Of, f: &Filter) -> Result<Feed> {
             }
             (Of::Request(id), Dept::Service) => {
                 q.push("r.id = ").bind(id);
+            }
+            (Of::Presales(id), Dept::Presales) if p.can(Right::PresalesManage) => {
+                q.push("pr.id = ").bind(id);
             }
             (Of::Customer(id), Dept::Sales) if p.can(Right::OpportunitiesRead) => {
                 q.push("o.customer_id = ").bind(id).push(" AND o.trashed = 0 AND ");
@@ -417,7 +510,11 @@ pub async fn read(db: &Db, p: &Principal, of: Of, f: &Filter) -> Result<Feed> {
         }
         q.push(" ORDER BY ").push(s.at).push(" DESC, ").push(s.id).push(" DESC LIMIT 51");
         let rows: Vec<Row> = q.query_as().fetch_all(&db.pool).await?;
-        let file_kind = if s.dept == Dept::Sales { "opportunity" } else { "service_request" };
+        let file_kind = match s.dept {
+            Dept::Sales => "opportunity",
+            Dept::Service => "service_request",
+            Dept::Presales => "presales_request",
+        };
         all.extend(rows.into_iter().map(|(id, at, author, title, body, state, detail, due_at, file_id, file_name)| Entry {
             kind: s.kind,
             id,

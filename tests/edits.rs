@@ -281,6 +281,7 @@ async fn seed(app: &TestApp) -> (Seed, Api) {
     let branch = app.unit("Succursale Laval", "branch", Some(company)).await;
     let admin = app.user("seed-admin@t.fr", "administrateur", Some(branch)).await;
     let rep = app.user("rep@t.fr", "representant", Some(branch)).await;
+    let tech = app.user("tech@t.fr", "technicien", Some(branch)).await;
     let api = app.api(&app.token_for(admin).await);
     let target_user = ok(
         &api,
@@ -410,7 +411,7 @@ async fn seed(app: &TestApp) -> (Seed, Api) {
         "/api/v1/interventions",
         json!({
             "request_id": request, "date": "2026-11-30", "start_time": "08:00", "end_time": "10:00", "place": "Atelier",
-            "technician_ids": [rep, target_user], "status": "planifiee"
+            "technician_ids": [tech, admin], "status": "planifiee"
         }),
     )
     .await["id"]
@@ -426,8 +427,10 @@ async fn seed(app: &TestApp) -> (Seed, Api) {
         .as_i64()
         .unwrap();
     ok(&api, "PATCH", &format!("/api/v1/equipment-returns/{ret}"), json!({"status": "recu"})).await;
-    // Since then, the owner left and some entries in use were retired: the forms must keep them.
-    sqlx::query("UPDATE users SET active = 0 WHERE id = $1").bind(rep).execute(&app.state.db.pool).await.unwrap();
+    // Since then, the owner and a technician left and some entries in use were retired: the forms must keep them.
+    for gone in [rep, tech] {
+        sqlx::query("UPDATE users SET active = 0 WHERE id = $1").bind(gone).execute(&app.state.db.pool).await.unwrap();
+    }
     for (list, code) in [
         ("civility", "mme"),
         ("civility", "dr"),

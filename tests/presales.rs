@@ -324,7 +324,7 @@ async fn the_team_works_from_its_pages() {
                     ("slot1_date", &day),
                     ("slot1_start", "09:00"),
                     ("slot1_end", "11:00"),
-                    ("slot2_date", &day),
+                    ("slot2_date", day.as_str()),
                     ("slot2_start", "14:00"),
                     ("slot2_end", "16:00"),
                 ],
@@ -333,7 +333,7 @@ async fn the_team_works_from_its_pages() {
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
         assert_eq!(status_of(&app, r.id).await, "planifiee");
         let (_, page) = emma.get_text(&format!("/presales/{}", r.id)).await;
-        assert!(page.contains("data-status=\"planifiee\"") && page.contains("slot-"), "the proposals show");
+        assert!(page.contains("data-status=\"planifiee\"") && page.contains("id=\"proposal-"), "the proposals show");
         assert_eq!(
             emma.post(&format!("/presales/{}/accept", r.id), &[]).await.status(),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -720,6 +720,16 @@ async fn the_team_works_through_the_api() {
     .await;
 }
 
+/// Julie, a pre-sales engineer of another team ("Avant-vente Ouest") than the demo's.
+async fn other_team_engineer(app: &TestApp) -> i64 {
+    let now = app.now();
+    let julie = app.user("julie.ouest@carnet.demo", "avant_vente", None).await;
+    exec(app, &format!("INSERT INTO user_groups (name, description, org_unit_id, created_at, updated_at) VALUES ('Avant-vente Ouest', '', NULL, {now}, {now})")).await;
+    let g = id_of(app, "SELECT id FROM user_groups WHERE name = 'Avant-vente Ouest'").await;
+    exec(app, &format!("INSERT INTO user_group_members (group_id, user_id) VALUES ({g}, {julie})")).await;
+    julie
+}
+
 /// On the demo company, as its people use it: Thomas (pre-sales, team "Avant-vente") has the
 /// demo's requests in his queue and through the API; an engineer of another team has none of
 /// them; Paul (Infogest) sees his opportunity's requests and keeps his account.
@@ -730,7 +740,8 @@ async fn the_demo_pre_sales_team_and_partner() {
         let pw = carnet::demo::PASSWORD;
         let submitted = app.count("SELECT COUNT(*) FROM presales_requests WHERE status <> 'brouillon'").await;
         assert!(submitted >= 5, "{submitted}");
-        let team = app.count("SELECT COUNT(*) FROM presales_requests r JOIN user_groups g ON g.id = r.team_id WHERE g.name = 'Avant-vente'").await;
+        let team =
+            app.count("SELECT COUNT(*) FROM presales_requests r JOIN user_groups g ON g.id = r.team_id WHERE g.name = 'Avant-vente'").await;
         assert_eq!(team, submitted, "every demo request is the Avant-vente team's");
         let thomas = app.login("thomas.pelletier@carnet.demo", pw).await.expect("thomas");
         let (s, queue) = thomas.get_text("/presales").await;
@@ -742,11 +753,7 @@ async fn the_demo_pre_sales_team_and_partner() {
         assert_eq!(list["items"].as_array().map(|v| v.len() as i64), Some(submitted));
 
         // A pre-sales engineer of another team sees none of Thomas's team's requests.
-        let now = app.now();
-        let other = app.user("julie.ouest@carnet.demo", "avant_vente", None).await;
-        exec(&app, &format!("INSERT INTO user_groups (name, description, org_unit_id, created_at, updated_at) VALUES ('Avant-vente Ouest', '', NULL, {now}, {now})")).await;
-        let g = id_of(&app, "SELECT id FROM user_groups WHERE name = 'Avant-vente Ouest'").await;
-        exec(&app, &format!("INSERT INTO user_group_members (group_id, user_id) VALUES ({g}, {other})")).await;
+        other_team_engineer(&app).await;
         let julie = app.login("julie.ouest@carnet.demo", common::PASSWORD).await.expect("julie");
         let (_, queue) = julie.get_text("/presales").await;
         assert_eq!(queue.matches("data-href=\"/presales/").count(), 0);
@@ -768,6 +775,131 @@ async fn the_demo_pre_sales_team_and_partner() {
         let (s, account) = paul.get_text("/partner/account").await;
         assert_eq!(s, StatusCode::OK);
         assert!(account.contains("paul.martin@infogest.example"));
+        app
+    })
+    .await;
+}
+
+/// The request's activity feed on the demo company, as Thomas (pre-sales, team "Avant-vente")
+/// reads it: the partner's answer, the team's question, the proposed slots and every status
+/// change in one list, newest first, on the page and through the API, filtered by kind; an
+/// engineer of another team reads neither (404), and nothing of it leaks into their pages.
+#[tokio::test]
+async fn the_request_page_shows_one_activity_feed() {
+    each_backend(|app| async move {
+        carnet::demo::load(&app.state).await.expect("demo");
+        let db = &app.state.db;
+        let z = Zone::default();
+        let pw = carnet::demo::PASSWORD;
+        let (partner_id, paul_id): (i64, i64) =
+            sqlx::query_as("SELECT partner_id, id FROM partner_users WHERE email = 'paul.martin@infogest.example'")
+                .fetch_one(&db.pool)
+                .await
+                .expect("paul");
+        let opp = id_of(&app, &format!("SELECT MIN(partner_opportunity_id) FROM presales_requests WHERE partner_id = {partner_id}")).await;
+        let paul = By::Partner { partner_id, user_id: paul_id, can_opportunities: true, is_admin: false, actor: actor("Paul Martin") };
+        let r = store::create(db, &paul, app.now(), &demo(opp)).await.expect("create");
+        let id = r.id;
+        store::act(db, &paul, app.now(), z, id, Step::Submit { confirmed: true }).await.expect("submit");
+
+        let thomas = app.login("thomas.pelletier@carnet.demo", pw).await.expect("thomas");
+        app.clock.advance(60_000);
+        assert_eq!(thomas.post(&format!("/presales/{id}/accept"), &[]).await.status(), StatusCode::SEE_OTHER);
+        app.clock.advance(60_000);
+        let resp = thomas.post(&format!("/presales/{id}/ask-info"), &[("question", "Combien de postes ?")]).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        app.clock.advance(60_000);
+        store::act(db, &paul, app.now(), z, id, Step::AnswerInfo("Douze postes, deux sites.".into())).await.expect("answer");
+        app.clock.advance(60_000);
+        let day = chrono::DateTime::from_timestamp_millis(app.now() + 5 * DAY).expect("date").format("%Y-%m-%d").to_string();
+        let slots = [
+            ("slot1_date", day.as_str()),
+            ("slot1_start", "09:00"),
+            ("slot1_end", "11:00"),
+            ("slot2_date", day.as_str()),
+            ("slot2_start", "14:00"),
+            ("slot2_end", "16:00"),
+        ];
+        assert_eq!(thomas.post(&format!("/presales/{id}/propose"), &slots).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(status_of(&app, id).await, "planifiee");
+
+        // The API: every kind, newest first.
+        let thomas_id = id_of(&app, "SELECT id FROM users WHERE email = 'thomas.pelletier@carnet.demo'").await;
+        let api = app.api(&app.token_for(thomas_id).await);
+        let path = format!("/api/v1/presales-requests/{id}/activity");
+        let (s, all) = api.get(&path).await;
+        assert_eq!(s, StatusCode::OK, "{all}");
+        let items = all["items"].as_array().expect("items").clone();
+        let shown = |e: &serde_json::Value| {
+            format!("{} {} {}", e["kind"].as_str().unwrap_or(""), e["state"].as_str().unwrap_or(""), e["detail"].as_str().unwrap_or(""))
+        };
+        let kinds: Vec<String> = items.iter().filter(|e| e["kind"] != "email").map(shown).collect();
+        assert_eq!(
+            kinds,
+            [
+                "status planifiee en_cours",
+                "slot proposed 1",
+                "slot proposed 1",
+                "status en_cours en_attente_info",
+                "message in answer",
+                "status en_attente_info en_cours",
+                "message out question",
+                "status en_cours a_traiter",
+                "status a_traiter brouillon",
+            ],
+            "{all}"
+        );
+        let answer = items.iter().find(|e| e["kind"] == "message" && e["state"] == "in").expect("the partner's answer");
+        assert_eq!((answer["body"].as_str(), answer["author"].as_str()), (Some("Douze postes, deux sites."), Some("Paul Martin")));
+        assert_eq!(answer["file"]["kind"], "presales_request");
+        let slot = items.iter().find(|e| e["kind"] == "slot").expect("a slot");
+        assert!(slot["due_at"].as_i64().is_some_and(|t| t > app.now()), "{slot}");
+        assert!(items.iter().any(|e| e["kind"] == "email"), "the steps' emails are in the feed: {all}");
+        assert_eq!(all["next_cursor"], serde_json::Value::Null);
+
+        // The filter by kind.
+        let (_, only) = api.get(&format!("{path}?kind=slot,message")).await;
+        let only: Vec<String> = only["items"].as_array().expect("items").iter().map(shown).collect();
+        assert_eq!(only, ["slot proposed 1", "slot proposed 1", "message in answer", "message out question"]);
+        let (s, bad) = api.get(&format!("{path}?kind=note,nope")).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+
+        // The page: the feed with the partner's answer standing out, the chips, the composer.
+        let (s, page) = thomas.get_text(&format!("/presales/{id}")).await;
+        assert_eq!(s, StatusCode::OK);
+        let mid = answer["id"].as_i64().expect("id");
+        assert!(page.contains(&format!("feed-message feed-in\" id=\"message-{mid}\"")), "the partner's message stands out");
+        assert!(page.contains("Douze postes, deux sites.") && page.contains("Combien de postes ?"));
+        assert!(page.contains(&format!("href=\"/presales/{id}?kind=slot#activity\"")), "the chips filter by kind");
+        assert!(page.contains("id=\"presales-ask-info\"") && page.contains("id=\"presales-refuse\""), "the steps are the composer");
+        assert!(!page.contains("id=\"presales-conversation\""), "no separate message list");
+        let (_, filtered) = thomas.get_text(&format!("/presales/{id}?kind=slot")).await;
+        assert!(!filtered.contains("Douze postes, deux sites.") && filtered.contains("feed-slot"), "the page's filter");
+        // A refused step keeps what was typed.
+        let resp = thomas.post(&format!("/presales/{id}/refuse"), &[("reason", "   ")]).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let long = "x".repeat(store::TEXT_MAX + 1);
+        let resp = thomas.post(&format!("/presales/{id}/ask-info"), &[("question", &long)]).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(resp.text().await.expect("body").contains(&format!(">{long}</textarea>")), "the question typed is kept");
+
+        // An engineer of another team: 404 on the page and on the feed, nothing of it elsewhere.
+        let julie_id = other_team_engineer(&app).await;
+        let julie = app.login("julie.ouest@carnet.demo", common::PASSWORD).await.expect("julie");
+        assert_eq!(julie.get(&format!("/presales/{id}")).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(julie.get(&format!("/presales/{id}?kind=message")).await.status(), StatusCode::NOT_FOUND);
+        let julie_api = app.api(&app.token_for(julie_id).await);
+        let (s, body) = julie_api.get(&path).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+        assert!(!body.to_string().contains("Douze postes"));
+        let (s, _) = julie_api.get(&format!("{path}?kind=message")).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        // Staff without the team's right: refused by the router.
+        let rep =
+            id_of(&app, "SELECT u.id FROM users u JOIN roles ro ON ro.id = u.role_id WHERE ro.code = 'representant' ORDER BY u.id LIMIT 1")
+                .await;
+        let (s, _) = app.api(&app.token_for(rep).await).get(&path).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
         app
     })
     .await;

@@ -137,7 +137,7 @@ async fn journey(b: &Browser, app: &TestApp, smtp: &SmtpServer) {
     // The engineer sees the expectations and sends new slots; the first round stays.
     login(b, ENGINEER, DEMO_PASSWORD).await;
     b.goto(&format!("/presales/{id}")).await;
-    assert!(b.text("#presales-conversation").await.contains("mardi ou un jeudi"));
+    assert!(b.text("#activity").await.contains("mardi ou un jeudi"));
     propose(b, app, 30, 2).await;
     assert_eq!(status(b).await, "planifiee");
     assert!(b.text("#presales-proposals").await.contains("précédent"), "the earlier round is kept");

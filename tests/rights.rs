@@ -41,6 +41,7 @@ async fn fixture(app: &TestApp) -> Fixture {
     let unit = app.unit("Compagnie", "company", None).await;
     let branch = app.unit("Succursale", "branch", Some(unit)).await;
     let user = app.user("cible@t.fr", "representant", Some(branch)).await;
+    let technician = app.user("technicien@t.fr", "technicien", Some(branch)).await;
     let admin = app.user("fixture-admin@t.fr", "administrateur", None).await;
     let api = app.api(&app.token_for(admin).await);
     let (_, role) = api
@@ -133,7 +134,7 @@ async fn fixture(app: &TestApp) -> Fixture {
             "POST",
             "/api/v1/interventions",
             Some(
-                json!({"request_id": request, "date": "2026-11-30", "start_time": "08:00", "end_time": "10:00", "technician_ids": [user]}),
+                json!({"request_id": request, "date": "2026-11-30", "start_time": "08:00", "end_time": "10:00", "technician_ids": [technician]}),
             ),
         )
         .await;

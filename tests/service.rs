@@ -647,3 +647,94 @@ async fn the_intervention_status_drop_down_offers_only_the_workflow_choices() {
     })
     .await;
 }
+
+/// Who gets interventions (issue 21): the right `service.interventions.perform`, held by the
+/// technicians. On the demo company, as Camille (support agent, Laval) works: the branch's
+/// planning day has one column per technician of the branch and none for the support agent
+/// (who also holds `service.interventions.update`), unless she is already booked that day;
+/// the intervention form offers technicians only; assigning her is refused (422 on
+/// `technician_ids`, in the user's language) from the form, the API and a drag on the planning,
+/// and nothing changes; a booking made before keeps her when saved as it is.
+#[tokio::test]
+async fn the_planning_and_the_pickers_are_for_technicians_only() {
+    each_backend(|app| async move {
+        carnet::demo::load(&app.state).await.expect("demo");
+        let db = &app.state.db;
+        // The demo's interventions are filed under Laval's service team, as its support agent works.
+        let (iid, rid, start, laval): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT i.id, i.request_id, i.start_at, i.branch_id FROM interventions i WHERE i.status = 'planifiee' AND i.branch_id IS NOT NULL ORDER BY i.start_at, i.id LIMIT 1",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("a demo intervention");
+        let camille = app.count("SELECT id FROM users WHERE email = 'camille.fortin@carnet.demo'").await;
+        let luc = app.count("SELECT id FROM users WHERE email = 'luc.gauthier@carnet.demo'").await;
+        let emma = app.count("SELECT id FROM users WHERE email = 'emma.morin@carnet.demo'").await;
+        let zone = carnet::settings::zone(db).await.expect("zone");
+        let web = app.login("camille.fortin@carnet.demo", carnet::demo::PASSWORD).await.expect("camille");
+        let column = |p: i64| format!("data-person=\"{p}\"");
+
+        // A quiet day: the branch's technicians, not its support agent.
+        let quiet = zone.date(app.now() + 60 * 86_400_000);
+        let (s, page) = web.get_text(&format!("/service/planning?view=day&date={quiet}&branch_id={laval}")).await;
+        assert_eq!(s, 200);
+        assert!(page.contains(&column(luc)) && page.contains(&column(emma)), "a column per technician");
+        assert!(!page.contains(&column(camille)), "no column for the support agent");
+        let filter = page.split("id=\"p-tech\"").nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default();
+        assert!(filter.contains(&format!("value=\"{luc}\"")) && !filter.contains(&format!("value=\"{camille}\"")), "{filter}");
+
+        // The intervention form of a request offers the technicians only.
+        let (s, page) = web.get_text(&format!("/service/requests/{rid}")).await;
+        assert_eq!(s, 200);
+        let picker = page.split("id=\"i-techs\"").nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default();
+        assert!(picker.contains(&format!("value=\"{luc}\"")) && picker.contains(&format!("value=\"{emma}\"")), "{picker}");
+        assert!(!picker.contains(&format!("value=\"{camille}\"")), "the support agent is not offered: {picker}");
+
+        // Assigning her is refused everywhere, and nothing changes.
+        let api = app.api(&app.token_for(camille).await);
+        let before = app.snapshot().await;
+        let day = zone.date(app.now() + 2 * 86_400_000);
+        let cam = camille.to_string();
+        let resp = web
+            .post(
+                &format!("/service/requests/{rid}/interventions"),
+                &[("date", day.as_str()), ("start_time", "08:00"), ("end_time", "10:00"), ("technician_ids", cam.as_str())],
+            )
+            .await;
+        assert_eq!(resp.status(), 422);
+        let page = resp.text().await.expect("body");
+        assert!(page.contains("pas le droit « Effectuer les interventions »"), "the reason, in French");
+        let body = json!({"request_id": rid, "date": day, "start_time": "08:00", "end_time": "10:00", "technician_ids": [luc, camille]});
+        let (s, e) = api.send("POST", "/api/v1/interventions", Some(body.clone())).await;
+        assert_eq!(s, 422, "{e}");
+        assert_eq!(e["error"]["fields"]["technician_ids"], carnet::i18n::t(carnet::i18n::Lang::Fr, "error.not_a_technician"), "{e}");
+        let mover = sqlx::query_scalar::<_, i64>("SELECT user_id FROM intervention_technicians WHERE intervention_id = $1 ORDER BY user_id LIMIT 1")
+            .bind(iid)
+            .fetch_one(&db.pool)
+            .await
+            .expect("its technician");
+        let slot = json!({"date": zone.date(start), "start_time": "13:00", "end_time": "15:00", "person": [mover, camille]});
+        let (s, e) = api.send("POST", &format!("/api/v1/interventions/{iid}/move"), Some(slot)).await;
+        assert_eq!(s, 422, "dropped into her column: {e}");
+        assert_eq!(app.snapshot().await, before, "nothing changed");
+        sqlx::query("UPDATE users SET language = 'en' WHERE id = $1").bind(camille).execute(&db.pool).await.unwrap();
+        db.auth_changed();
+        let (s, e) = api.send("POST", "/api/v1/interventions", Some(body)).await;
+        assert_eq!(s, 422);
+        assert_eq!(e["error"]["fields"]["technician_ids"], carnet::i18n::t(carnet::i18n::Lang::En, "error.not_a_technician"), "{e}");
+
+        // Booked before the rule (or before her role lost the right): her column stays that
+        // day, and the intervention saved as it is keeps her.
+        sqlx::query("INSERT INTO intervention_technicians (intervention_id, user_id) VALUES ($1, $2)").bind(iid).bind(camille).execute(&db.pool).await.unwrap();
+        let (_, page) = web.get_text(&format!("/service/planning?view=day&date={}&branch_id={laval}", zone.date(start))).await;
+        assert!(page.contains(&column(camille)) && page.contains(&column(luc)), "the people booked that day keep their column");
+        let (s, i) = api.get(&format!("/api/v1/interventions/{iid}")).await;
+        assert_eq!(s, 200, "{i}");
+        let techs: Vec<i64> = i["technicians"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+        let same = json!({"date": zone.date(start), "start_time": zone.time(start), "end_time": zone.time(i["end_at"].as_i64().unwrap()), "technician_ids": techs, "status": "planifiee"});
+        let (s, e) = api.send("PUT", &format!("/api/v1/interventions/{iid}"), Some(same)).await;
+        assert_eq!(s, 200, "a technician already on it stays: {e}");
+        app
+    })
+    .await;
+}

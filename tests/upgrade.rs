@@ -121,6 +121,24 @@ async fn load_previous_release(db: &carnet::db::Db) -> (i64, i64, i64, Vec<Custo
         }
         role_ids.insert(code.clone(), id);
     }
+    // Two roles an administrator made: senior technicians (they work interventions, not book them)
+    // and a coordination desk (books them, as support agents do).
+    for (code, like) in [("technicien_senior", "technicien"), ("coordination", "agent_support")] {
+        let (scope, rights) = decode(SHIPPED_0011.iter().find(|(c, _)| *c == like).unwrap().1);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO roles (code, name_fr, name_en, scope, builtin, created_at, updated_at, require_second_factor) \
+             VALUES ($1, $1, $1, $2, 0, $3, $3, 0) RETURNING id",
+        )
+        .bind(code)
+        .bind(scope)
+        .bind(T)
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+        for r in rights {
+            sqlx::query("INSERT INTO role_rights (role_id, right_code) VALUES ($1, $2)").bind(id).bind(r).execute(&mut *c).await.unwrap();
+        }
+    }
     let user = |email: &str, name: &str, role: &str, unit: Option<i64>| {
         let role = role_ids[role];
         let (email, name) = (email.to_string(), name.to_string());
@@ -366,6 +384,12 @@ async fn the_previous_releases_data_reads_the_same_after_the_upgrade() {
             }
         }
         assert!(gained > 0, "this release adds default rights to the first release's roles");
+        // Migration 33: the administrators' technician roles may be assigned interventions, not
+        // the roles that book them.
+        let (_, senior) = rights_of(&app, "technicien_senior").await;
+        let (_, desk) = rights_of(&app, "coordination").await;
+        assert!(senior.contains("service.interventions.perform"), "{senior:?}");
+        assert!(!desk.contains("service.interventions.perform"), "{desk:?}");
         // Roles this release ships that the previous one did not are created.
         for r in carnet::access::roles::defaults() {
             let (_, rights) = rights_of(&app, &r.code).await;

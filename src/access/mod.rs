@@ -76,6 +76,8 @@ rights! {
     InterventionsRead => "service.interventions.read", "service";
     InterventionsCreate => "service.interventions.create", "service";
     InterventionsUpdate => "service.interventions.update", "service";
+    // Who is assigned interventions: the planning's columns and the technician pickers.
+    InterventionsPerform => "service.interventions.perform", "service";
     ReturnsRead => "service.returns.read", "service";
     ReturnsCreate => "service.returns.create", "service";
     ReturnsUpdate => "service.returns.update", "service";

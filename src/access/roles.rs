@@ -467,9 +467,18 @@ pub fn defaults() -> Vec<RoleInput> {
             "Technicien",
             "Technician",
             Scope::Own,
-            [CustomersRead, ServiceRequestsRead, InterventionsRead, InterventionsUpdate, ReturnsRead, DocumentsRead, DocumentsCreate]
-                .into_iter()
-                .collect(),
+            [
+                CustomersRead,
+                ServiceRequestsRead,
+                InterventionsRead,
+                InterventionsUpdate,
+                InterventionsPerform,
+                ReturnsRead,
+                DocumentsRead,
+                DocumentsCreate,
+            ]
+            .into_iter()
+            .collect(),
         ),
         (
             "avant_vente",

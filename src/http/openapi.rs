@@ -213,7 +213,7 @@ pub fn api_lists() -> Vec<(&'static crate::http::listing::ListDef, &'static str)
         api::partners::list_presales, api::partners::get_presales, api::partners::accept, api::partners::assign, api::partners::propose,
         api::partners::ask_info, api::partners::refuse, api::partners::cancel,
         api::search::search,
-        api::activity::opportunity, api::activity::request, api::activity::customer,
+        api::activity::opportunity, api::activity::request, api::activity::customer, api::activity::presales,
     )
 )]
 pub struct ApiDoc;

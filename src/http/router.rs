@@ -388,6 +388,7 @@ routes! {
     get "/api/v1/news/{id}" => Right(NewsPublish), api::partners::get_news;
     get "/api/v1/presales-requests" => Right(PresalesManage), api::partners::list_presales;
     get "/api/v1/presales-requests/{id}" => Right(PresalesManage), api::partners::get_presales;
+    get "/api/v1/presales-requests/{id}/activity" => Right(PresalesManage), api::activity::presales;
     post "/api/v1/presales-requests/{id}/accept" => Right(PresalesManage), api::partners::accept;
     post "/api/v1/presales-requests/{id}/assign" => Right(PresalesManage), api::partners::assign;
     post "/api/v1/presales-requests/{id}/propose" => Right(PresalesManage), api::partners::propose;

@@ -342,8 +342,24 @@ pub const PICK_LIMIT: i64 = 200;
 /// plus the ones the record already has (`keep`, even inactive or outside it), so that
 /// saving the record as it is keeps them.
 pub async fn pickable(db: &Db, vis: &Visibility, keep: &[i64]) -> Result<Vec<Staff>> {
+    pick(db, vis, None, keep).await
+}
+
+/// [`pickable`], of those whose role holds `right` (the technicians an intervention may be
+/// given: `service.interventions.perform`), plus the record's own (`keep`).
+pub async fn pickable_holding(db: &Db, vis: &Visibility, right: crate::access::Right, keep: &[i64]) -> Result<Vec<Staff>> {
+    pick(db, vis, Some(right), keep).await
+}
+
+async fn pick(db: &Db, vis: &Visibility, right: Option<crate::access::Right>, keep: &[i64]) -> Result<Vec<Staff>> {
     let mut q = Sql::new("SELECT u.id, u.name, u.email FROM users u WHERE u.active = ");
-    q.bind(1i64).push(" AND ").append(vis.filter("u.id", "u.org_unit_id")).push(" ORDER BY u.sort_key, u.id LIMIT ").bind(PICK_LIMIT);
+    q.bind(1i64).push(" AND ").append(vis.filter("u.id", "u.org_unit_id"));
+    if let Some(r) = right {
+        q.push(" AND EXISTS (SELECT 1 FROM role_rights rr WHERE rr.role_id = u.role_id AND rr.right_code = ")
+            .bind(r.code().to_string())
+            .push(")");
+    }
+    q.push(" ORDER BY u.sort_key, u.id LIMIT ").bind(PICK_LIMIT);
     let mut all: Vec<Staff> = q.query_as().fetch_all(&db.pool).await?;
     // The record's own users, when the page above left them out.
     all.extend(missing_of(db, &all, keep).await?);

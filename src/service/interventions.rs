@@ -500,13 +500,24 @@ pub fn conflicts(items: &[Intervention]) -> Vec<Conflict> {
     out
 }
 
-/// Technicians must be active users, but one already on the intervention (`kept`) may stay
-/// after leaving, so that saving it as it is keeps them.
+/// Technicians must be active users whose role holds `service.interventions.perform` (who is
+/// assigned interventions, as the planning's columns and the pickers offer them), but one
+/// already on the intervention (`kept`) may stay after leaving or losing the right, so that
+/// saving it as it is keeps them.
 async fn check_technicians(tx: &mut Tx, ids: &[i64], kept: &[i64]) -> Result<()> {
     for t in ids.iter().filter(|t| !kept.contains(t)) {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = $1 AND active = 1").bind(*t).fetch_one(&mut **tx).await?;
-        if n == 0 {
-            return Err(Error::validation("technician_ids", "error.unknown_technician"));
+        let performs: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM role_rights rr WHERE rr.role_id = u.role_id AND rr.right_code = $1) THEN 1 ELSE 0 END AS BIGINT) \
+             FROM users u WHERE u.id = $2 AND u.active = 1",
+        )
+        .bind(crate::access::Right::InterventionsPerform.code())
+        .bind(*t)
+        .fetch_optional(&mut **tx)
+        .await?;
+        match performs {
+            None => return Err(Error::validation("technician_ids", "error.unknown_technician")),
+            Some(0) => return Err(Error::validation("technician_ids", "error.not_a_technician")),
+            Some(_) => {}
         }
     }
     Ok(())

@@ -1,6 +1,8 @@
 //! `GET /api/v1/opportunities/{id}/activity`, `/api/v1/customers/{id}/activity`,
-//! `/api/v1/service-requests/{id}/activity`: a record's activity feed (`crate::activity`), with
-//! the rights of reading the record; a customer's gathers the files the caller may see.
+//! `/api/v1/service-requests/{id}/activity`, `/api/v1/presales-requests/{id}/activity`: a
+//! record's activity feed (`crate::activity`), with the rights of reading the record; a
+//! customer's gathers the files the caller may see, a pre-sales request's is read only by its
+//! team (another team's request is a 404).
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -16,7 +18,7 @@ use crate::http::AppState;
 #[serde(deny_unknown_fields)]
 pub struct ActivityQuery {
     /// Kinds to show, separated by commas: `note`, `call`, `meeting`, `update`, `email`, `message`,
-    /// `intervention`, `status`, `document` (none: every kind).
+    /// `intervention`, `slot`, `status`, `document` (none: every kind).
     pub kind: Option<String>,
     /// The `next_cursor` of the page before: entries older than it.
     pub before: Option<String>,
@@ -74,4 +76,19 @@ pub async fn customer(
 ) -> Result<Json<ActivityPage>, HttpError> {
     crate::customers::store::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
     page(&st, &c, Of::Customer(id), &q).await
+}
+
+/// The pre-sales request's messages (the partner's and the team's), slot proposals, emails and
+/// status changes, newest first; only for the request's team (`presales.all_teams`: every team).
+#[utoipa::path(get, path = "/api/v1/presales-requests/{id}/activity", tag = "presales", params(ActivityQuery),
+    responses((status = 200, body = ActivityPage), (status = 404), (status = 422)))]
+pub async fn presales(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<ActivityQuery>,
+) -> Result<Json<ActivityPage>, HttpError> {
+    let scope = crate::presales::store::TeamScope::of(&c.p);
+    crate::presales::store::get_for_team(&st.db, scope, id).await?.ok_or(Error::NotFound)?;
+    page(&st, &c, Of::Presales(id), &q).await
 }

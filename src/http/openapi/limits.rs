@@ -327,6 +327,16 @@ pub fn params(lists: &[(&'static ListDef, &'static str)]) -> Vec<(Option<String>
             "before",
             Pattern(crate::activity::CURSOR_PATTERN, crate::activity::CURSOR_MAX),
         ),
+        (
+            Some("/api/v1/presales-requests/{id}/activity".into()),
+            "kind",
+            Pattern(crate::activity::KINDS_PATTERN, crate::activity::KINDS_MAX),
+        ),
+        (
+            Some("/api/v1/presales-requests/{id}/activity".into()),
+            "before",
+            Pattern(crate::activity::CURSOR_PATTERN, crate::activity::CURSOR_MAX),
+        ),
         (Some("/api/v1/leads".into()), "Idempotency-Key", Pattern(r"^[\x21-\x7E]+$", crate::sales::leads::IDEMPOTENCY_KEY_MAX)),
     ];
     for (def, base) in lists {

@@ -1,4 +1,4 @@
-//! The activity feed of a record as the opportunity, request and customer pages show it
+//! The activity feed of a record as the opportunity, request, customer and pre-sales request pages show it
 //! (`templates/partials/activity.html`): the entries of `crate::activity` with their icon, labels
 //! in the reader's language and the actions that fit them, the kind filter as links
 //! (`?kind=note,call`, no script) and the link to older entries.
@@ -22,6 +22,8 @@ pub struct Item {
     pub e: Entry,
     pub icon: &'static str,
     pub kind_label: String,
+    /// The title as shown: the entry's, or a pre-sales message's kind, a proposed slot's round and engineer.
+    pub title: String,
     /// The state in words, and its badge.
     pub state: Option<(String, &'static str)>,
     /// A status change: from, to.
@@ -52,6 +54,8 @@ pub struct FeedView {
     /// The record's page, where actions come back.
     pub base: String,
     pub lang: Lang,
+    /// What an empty feed says (a message key).
+    pub empty: &'static str,
 }
 
 impl Item {
@@ -78,6 +82,7 @@ fn icon(k: Kind) -> &'static str {
         Kind::Intervention => "⚒",
         Kind::Status => "⇄",
         Kind::Document => "▤",
+        Kind::Slot => "▦",
     }
 }
 
@@ -98,6 +103,7 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
         match (file, &sales) {
             ("opportunity", Some(s)) => s.label(code, &lang),
             ("opportunity", None) => code.to_string(),
+            ("presales_request", _) => crate::presales::Status::parse(code).map_or_else(|| code.to_string(), |s| c.tr.t(s.label_key())),
             _ => c.tr.tp("service.status_", code),
         }
     };
@@ -140,8 +146,18 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
                 }),
                 Kind::Note if s == "lead" => Some((c.tr.t("timeline.lead"), "badge-blue")),
                 Kind::Meeting if s == "annule" => Some((c.tr.t("meetings.cancelled"), "badge-red")),
+                Kind::Slot => Some(match s {
+                    "accepted" => (c.tr.t("presales.accepted"), "badge-green"),
+                    "past" => (c.tr.t("presales.round_past"), "badge-gray"),
+                    _ => (c.tr.t("activity.slot_proposed"), "badge-blue"),
+                }),
                 _ => None,
             });
+            let title = match (e.kind, e.file.kind, e.detail.as_deref()) {
+                (Kind::Message, "presales_request", Some(k)) => c.tr.t(&format!("presales.message.{k}")),
+                (Kind::Slot, _, round) => format!("{} {} · {}", c.tr.t("presales.round"), round.unwrap_or(""), e.title),
+                _ => e.title.clone(),
+            };
             let change = (e.kind == Kind::Status).then(|| {
                 (status_label(e.file.kind, e.detail.as_deref().unwrap_or("")), status_label(e.file.kind, e.state.as_deref().unwrap_or("")))
             });
@@ -150,7 +166,7 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
                 Kind::Email if mail_admin => Some(format!("/admin/outbox/{}", e.id)),
                 _ => None,
             };
-            Item { icon: icon(e.kind), kind_label: c.tr.tp("activity.kind_", e.kind.code()), state, change, open, e }
+            Item { icon: icon(e.kind), kind_label: c.tr.tp("activity.kind_", e.kind.code()), title, state, change, open, e }
         })
         .collect();
     let link = |kinds: &str, before: Option<String>| {
@@ -194,5 +210,9 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
         outcomes: if c.p.can(Right::CallsUpdate) { crate::lists::items(&st.db, "call_outcome", false).await? } else { Vec::new() },
         base: base.to_string(),
         lang,
+        empty: match of {
+            Of::Presales(_) => "activity.empty_presales",
+            _ => "activity.empty",
+        },
     })
 }

@@ -1,14 +1,16 @@
-//! The pre-sales team's side (`presales.manage`): the queue by status, a request with its whole
-//! history (proposal rounds, questions and answers, reasons), and the team's steps: accept,
-//! assign an engineer, propose slots built from the engineers' calendars (a slot colliding with
-//! a meeting, an intervention or another accepted slot is flagged), ask for information,
-//! refuse, cancel. Every step is `presales::store::act`.
+//! The pre-sales team's side (`presales.manage`): the queue by status, a request with its
+//! activity feed (the partner's and the team's messages, slot proposals, emails, status changes:
+//! `activity::Of::Presales`) and proposal rounds, and the team's steps as the composer above the
+//! feed: accept, assign an engineer, propose slots built from the engineers' calendars (a slot
+//! colliding with a meeting, an intervention or another accepted slot is flagged), ask for
+//! information, refuse, cancel. Every step is `presales::store::act`.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::activity::{FeedQuery, FeedView};
 use super::history::{self, Record};
 use super::{form_error, redirect_notice, render, FormErrors, PageCtx};
 use crate::access::Right;
@@ -19,7 +21,7 @@ use crate::http::form::FormPairs;
 use crate::http::AppState;
 use crate::lists::{self, ListItem};
 use crate::presales::calendar::{self, Busy, SlotTime};
-use crate::presales::store::{self, By, Filter, Message, PresalesRequest, Slot, Step, TeamScope};
+use crate::presales::store::{self, By, Filter, PresalesRequest, Slot, Step, TeamScope};
 use crate::presales::workflow::{self, Status};
 
 /// How far ahead the team's calendar is shown when proposing slots.
@@ -174,7 +176,7 @@ struct ShowPage {
     status: Status,
     type_label: String,
     rounds: Vec<Round>,
-    messages: Vec<Message>,
+    feed: FeedView,
     engineers: Vec<(i64, String)>,
     /// The steps the team may take now.
     steps: Vec<&'static str>,
@@ -183,6 +185,9 @@ struct ShowPage {
     /// The slot rows of the proposal form: (date, start, end, engineer id).
     form: Vec<(String, String, String, String)>,
     f: FormErrors,
+    /// The composer's open tab (a step's code), and the text typed in it (kept on an error).
+    tab: &'static str,
+    draft: String,
 }
 
 impl ShowPage {
@@ -198,8 +203,13 @@ impl ShowPage {
     fn kind_label(&self, kind: &str) -> String {
         self.c.tr.t(&format!("presales.kind.{kind}"))
     }
-    fn message_label(&self, kind: &str) -> String {
-        self.c.tr.t(&format!("presales.message.{kind}"))
+    /// What the tab's text field shows: what was typed, when the error is that tab's.
+    fn typed(&self, tab: &str) -> &str {
+        if self.tab == tab {
+            &self.draft
+        } else {
+            ""
+        }
     }
     fn row_engineer(&self, i: &usize) -> String {
         self.form.get(*i).map(|r| r.3.clone()).unwrap_or_default()
@@ -239,14 +249,16 @@ async fn rounds_of(st: &AppState, r: &PresalesRequest) -> Result<Vec<Round>, Htt
     Ok(rounds)
 }
 
-async fn show_page(
-    st: &AppState,
-    c: &Ctx,
-    id: i64,
-    notice: Option<&str>,
-    form: Vec<(String, String, String, String)>,
+/// A step posted from the page that the domain refused: its code, the slot rows and the text
+/// typed (shown again), and the errors.
+struct Refused {
+    step: &'static str,
+    rows: Vec<(String, String, String, String)>,
+    text: String,
     f: FormErrors,
-) -> Result<Response, HttpError> {
+}
+
+async fn show_page(st: &AppState, c: &Ctx, id: i64, q: &FeedQuery, refused: Option<Refused>) -> Result<Response, HttpError> {
     let r = store::get_for_team(&st.db, scope(c), id).await?.ok_or(Error::NotFound)?;
     let types = Types(lists::items(&st.db, store::TYPE_LIST, true).await?);
     let engineers = store::team_engineers(&st.db, r.team_id).await?;
@@ -257,6 +269,20 @@ async fn show_page(
     let busy = calendar::busy(&mut conn, &ids, start, start + CALENDAR_DAYS * DAY_MS).await?;
     drop(conn);
     let steps = workflow::available(r.state(), workflow::Actor::Presales);
+    let Refused { step, rows: form, text: draft, f } =
+        refused.unwrap_or(Refused { step: "", rows: Vec::new(), text: String::new(), f: FormErrors::none() });
+    // The composer opens on the refused step, else on the one the status calls for.
+    let status = r.status();
+    let tab = if !step.is_empty() {
+        step
+    } else if status == Status::EnCours {
+        "propose"
+    } else if steps.contains(&"ask_info") {
+        "ask_info"
+    } else {
+        ""
+    };
+    let feed = super::activity::load(st, c, crate::activity::Of::Presales(id), &format!("/presales/{id}"), q).await?;
     let form = if form.is_empty() {
         let e = r.engineer_id.or(r.preferred_engineer_id).map(|v| v.to_string()).unwrap_or_default();
         vec![(String::new(), String::new(), String::new(), e); workflow::MAX_SLOTS]
@@ -265,16 +291,18 @@ async fn show_page(
     };
     let errors = f.any();
     let mut resp = render(ShowPage {
-        c: PageCtx::new(c, "/presales", "presales.request").with_notice(notice),
-        status: r.status(),
+        c: PageCtx::new(c, "/presales", "presales.request").with_notice(q.notice.as_deref()),
+        status,
         type_label: types.label(&r.intervention_type, c.lang()),
         rounds: rounds_of(st, &r).await?,
-        messages: store::messages(&st.db, id).await?,
+        feed,
         engineers,
         steps,
         busy,
         form,
         f,
+        tab,
+        draft,
         r,
     });
     if errors {
@@ -283,13 +311,8 @@ async fn show_page(
     Ok(resp)
 }
 
-#[derive(Deserialize, Default)]
-pub struct ShowQuery {
-    notice: Option<String>,
-}
-
-pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Result<Response, HttpError> {
-    show_page(&st, &c, id, q.notice.as_deref(), Vec::new(), FormErrors::none()).await
+pub async fn show(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, Query(q): Query<FeedQuery>) -> Result<Response, HttpError> {
+    show_page(&st, &c, id, &q, None).await
 }
 
 /// One step of the team, posted from the request's page (`/presales/{id}/{step}`).
@@ -297,6 +320,7 @@ pub async fn step(State(st): State<AppState>, c: Ctx, Path((id, name)): Path<(i6
     let form = FormPairs::parse(&body);
     let text = |field: &'static str| store::parse_text(field, form.get(field).unwrap_or(""));
     let mut rows = Vec::new();
+    let mut typed = String::new();
     let parsed: Result<Step, Error> = (|| {
         Ok(match name.as_str() {
             "accept" => Step::Accept,
@@ -312,9 +336,18 @@ pub async fn step(State(st): State<AppState>, c: Ctx, Path((id, name)): Path<(i6
                 }
                 Step::Propose(store::parse_slots(&rows, c.p.zone)?)
             }
-            "ask-info" => Step::AskInfo(text("question")?),
-            "refuse" => Step::Refuse(text("reason")?),
-            "cancel" => Step::Cancel(text("reason")?),
+            "ask-info" => {
+                typed = form.get("question").unwrap_or("").to_string();
+                Step::AskInfo(text("question")?)
+            }
+            "refuse" | "cancel" => {
+                typed = form.get("reason").unwrap_or("").to_string();
+                if name == "refuse" {
+                    Step::Refuse(text("reason")?)
+                } else {
+                    Step::Cancel(text("reason")?)
+                }
+            }
             _ => return Err(Error::NotFound),
         })
     })();
@@ -326,7 +359,12 @@ pub async fn step(State(st): State<AppState>, c: Ctx, Path((id, name)): Path<(i6
         Ok(_) => Ok(redirect_notice(&format!("/presales/{id}"), "notice.saved")),
         Err(e) => {
             let f = form_error(&c, e)?;
-            show_page(&st, &c, id, None, rows, f).await
+            // The step's code as the composer names its tab.
+            let step = ["accept", "assign", "propose", "ask_info", "refuse", "cancel"]
+                .into_iter()
+                .find(|s| s.replace('_', "-") == name)
+                .unwrap_or("");
+            show_page(&st, &c, id, &FeedQuery::default(), Some(Refused { step, rows, text: typed, f })).await
         }
     }
 }

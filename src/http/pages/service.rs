@@ -482,7 +482,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         update_statuses: r.status.update_choices(),
         interventions: if c.p.can(Right::InterventionsRead) { interventions::for_request(&st.db, id).await? } else { Vec::new() },
         returns: if c.p.can(Right::ReturnsRead) { returns::for_request(&st.db, id).await? } else { Vec::new() },
-        technicians: staff,
+        technicians: users::pickable_holding(&st.db, &c.p.visibility, Right::InterventionsPerform, &[]).await?,
         intervention_form,
         inf,
         intervention_open,
@@ -839,7 +839,7 @@ async fn intervention_page(
     let region = crate::customers::store::region_of(&st.db).await?;
     // The directory the user sees, and the technicians the intervention has (not the ids of a refused post).
     let kept: Vec<i64> = i.technicians.iter().map(|t| t.id).collect();
-    let technicians = users::pickable(&st.db, &c.p.visibility, &kept).await?;
+    let technicians = users::pickable_holding(&st.db, &c.p.visibility, Right::InterventionsPerform, &kept).await?;
     let mut pc = PageCtx::new(c, "/service/requests", "service.intervention").with_notice(notice);
     pc.title = i.number.clone();
     let errors = f.any() || work.error.is_some();
@@ -1138,7 +1138,7 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
             PlanningOf::Technician(t) => {
                 users::get_visible(&st.db, &c.p.visibility, t).await?.map(|u| vec![(u.id, u.name)]).unwrap_or_default()
             }
-            PlanningOf::Branch(b) => users::of_branch_with_right(&st.db, &c.p.visibility, b, Right::InterventionsUpdate)
+            PlanningOf::Branch(b) => users::of_branch_with_right(&st.db, &c.p.visibility, b, Right::InterventionsPerform)
                 .await?
                 .into_iter()
                 .map(|u| (u.id, u.name))
@@ -1164,7 +1164,13 @@ pub async fn planning(State(st): State<AppState>, c: Ctx, Query(q): Query<Planni
         next: fmt(date + step),
         technician_id,
         branch_id,
-        users: users::pickable(&st.db, &c.p.visibility, &[]).await?,
+        users: users::pickable_holding(
+            &st.db,
+            &c.p.visibility,
+            Right::InterventionsPerform,
+            &technician_id.into_iter().collect::<Vec<_>>(),
+        )
+        .await?,
         units: crate::org::units::tree(&st.db).await?,
         can_update: c.p.can(Right::InterventionsUpdate),
         can_book: c.p.can(Right::InterventionsCreate),
