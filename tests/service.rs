@@ -683,6 +683,21 @@ async fn the_planning_and_the_pickers_are_for_technicians_only() {
         let filter = page.split("id=\"p-tech\"").nth(1).and_then(|x| x.split("</select>").next()).unwrap_or_default();
         assert!(filter.contains(&format!("value=\"{luc}\"")) && !filter.contains(&format!("value=\"{camille}\"")), "{filter}");
 
+        // The branch above the team: its planning shows its teams' interventions and technicians.
+        let branch = app
+            .count(&format!(
+                "SELECT p.id FROM org_units p JOIN org_units t ON t.path LIKE p.path || '%' WHERE t.id = {laval} AND p.kind = 'branch'"
+            ))
+            .await;
+        assert_ne!(branch, laval);
+        let (s, page) = web.get_text(&format!("/service/planning?view=day&date={}&branch_id={branch}", zone.date(start))).await;
+        assert_eq!(s, 200);
+        assert!(page.contains(&format!("/service/interventions/{iid}")), "the branch's day shows its team's intervention");
+        assert!(page.contains(&column(luc)) && !page.contains(&column(camille)), "its technicians' columns");
+        let (s, page) = web.get_text(&format!("/service/interventions?branch_id={branch}")).await;
+        assert_eq!(s, 200);
+        assert!(page.contains(&format!("/service/interventions/{iid}")), "and the list filtered by the branch");
+
         // The intervention form of a request offers the technicians only.
         let (s, page) = web.get_text(&format!("/service/requests/{rid}")).await;
         assert_eq!(s, 200);

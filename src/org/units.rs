@@ -269,3 +269,12 @@ pub async fn placement(
     };
     Ok((unit, owner))
 }
+
+/// `col IN (the unit `unit` and every unit below it)`: a record filed under a team of a branch
+/// is the branch's too, as the lists and the users of a branch count it.
+pub fn within(col: &str, unit: i64) -> crate::db::sql::Sql {
+    let mut q = crate::db::sql::Sql::new(col);
+    q.push(" IN (SELECT d.id FROM org_units d JOIN org_units p ON d.path LIKE p.path || '%' WHERE p.id = ").bind(unit).push(")");
+    q
+}
+

@@ -385,7 +385,7 @@ pub async fn planning(db: &Db, vis: &Visibility, of: PlanningOf, from: Millis, t
                 .push(")");
         }
         PlanningOf::Branch(b) => {
-            q.push(" AND i.branch_id = ").bind(b);
+            q.push(" AND ").append(crate::org::units::within("i.branch_id", b));
         }
         PlanningOf::All => {}
     }
@@ -435,7 +435,7 @@ fn filtered(select: &str, vis: &Visibility, f: &ListFilter) -> Sql {
             .push(")");
     }
     if let Some(b) = f.branch_id {
-        q.push(" AND i.branch_id = ").bind(b);
+        q.push(" AND ").append(crate::org::units::within("i.branch_id", b));
     }
     if let Some(from) = f.from {
         q.push(" AND i.start_at >= ").bind(from);
