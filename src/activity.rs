@@ -68,7 +68,9 @@ impl Kind {
     pub fn of(of: Of) -> Vec<Kind> {
         match of {
             Of::Opportunity(_) => vec![Kind::Note, Kind::Call, Kind::Meeting, Kind::Email, Kind::Status],
-            Of::Request(_) => vec![Kind::Update, Kind::Message, Kind::Email, Kind::Intervention, Kind::Status, Kind::Document],
+            Of::Request(_) => {
+                vec![Kind::Update, Kind::Message, Kind::Note, Kind::Email, Kind::Intervention, Kind::Status, Kind::Document]
+            }
             Of::Customer(_) => Kind::ALL.to_vec(),
         }
     }
@@ -118,7 +120,8 @@ pub struct Entry {
     pub body: String,
     /// Per kind: a call's status (`planned`, `done`, `cancelled`), a meeting's, an intervention's,
     /// an email's delivery status, a message's direction (`in`, `out`), a status change's or an
-    /// update's new status code, a note's kind (`note`, `lead`), a document's `shared`/`internal`.
+    /// update's new status code, a note's kind (`note`, `lead`; `internal` on a request), a document's
+    /// `shared`/`internal`.
     pub state: Option<String>,
     /// Per kind: a call's outcome, an email's recipients (`Name <address>, …`), a meeting's or an intervention's place,
     /// whether a message was read (`read`, `unread`), a status change's previous code.
@@ -313,6 +316,17 @@ const SOURCES: &[Source] = &[
                  FROM request_updates w JOIN service_requests r ON r.id = w.request_id",
         at: "w.created_at",
         id: "w.id",
+        only: "",
+    },
+    // Internal notes: staff only (the portal never reads this feed).
+    Source {
+        kind: Kind::Note,
+        dept: Dept::Service,
+        right: None,
+        select: "SELECT n.id, n.created_at, n.author_name, '', n.body, 'internal', CAST(NULL AS TEXT), CAST(NULL AS BIGINT), r.id, r.number \
+                 FROM request_notes n JOIN service_requests r ON r.id = n.request_id",
+        at: "n.created_at",
+        id: "n.id",
         only: "",
     },
     Source {

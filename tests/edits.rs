@@ -131,6 +131,7 @@ const NOT_EDITS: &[&str] = &[
     "/stock",
     "/service/requests",
     "/service/requests/{id}/updates",
+    "/service/requests/{id}/notes",
     "/service/requests/{id}/contacts/{role}",
     "/service/requests/{id}/equipment",
     "/service/requests/{id}/equipment/{equipment_id}/remove",

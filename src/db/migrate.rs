@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 29, name: "intervention_signature", sql: include_str!("../../migrations/0029_intervention_signature.sql") },
     Migration { version: 30, name: "notifications", sql: include_str!("../../migrations/0030_notifications.sql") },
     Migration { version: 31, name: "sales_aggregates", sql: include_str!("../../migrations/0031_sales_aggregates.sql") },
+    Migration { version: 32, name: "request_activity", sql: include_str!("../../migrations/0032_request_activity.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -8,6 +8,7 @@ pub mod equipment;
 pub mod fieldwork;
 pub mod interventions;
 pub mod messages;
+pub mod notes;
 pub mod returns;
 pub mod sla;
 pub mod store;

@@ -21,6 +21,7 @@ use crate::service::documents::{self, Document};
 use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
 use crate::service::interventions::{self, Conflict, Intervention, InterventionForm, PlanningOf};
 use crate::service::messages::Message;
+use crate::service::notes::{self, RequestNote};
 use crate::service::returns::{self, EquipmentReturn, ReturnForm};
 use crate::service::store::{self, RequestUpdate, Role};
 use crate::service::{RequestForm, ServiceRequest};
@@ -254,6 +255,50 @@ pub async fn add_update(
 ) -> Result<(StatusCode, Json<RequestUpdate>), HttpError> {
     visible(&st, &c, id).await?;
     Ok((StatusCode::CREATED, Json(store::add_update(&st.db, &c.actor(), st.now(), id, &b.status, &b.message).await?)))
+}
+
+/// The request's internal notes (staff only, never on the customer portal), newest first
+/// (`before`: keyset on the note's id; `limit` 1–500, 100 by default).
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}/notes", tag = "service", params(HistoryQuery),
+    responses((status = 200, body = ListOf<RequestNote>), (status = 404), (status = 422)))]
+pub async fn notes(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<ListOf<RequestNote>>, HttpError> {
+    visible(&st, &c, id).await?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=crate::db::page::MAX_LIMIT).contains(&limit) {
+        return Err(Error::validation("limit", "error.limit_range").into());
+    }
+    let mut items = notes::list(&st.db, id, q.before, limit + 1).await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = if more { items.last().map(|n| n.id.to_string()) } else { None };
+    Ok(Json(ListOf { items, next_cursor }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestNoteBody {
+    /// The note, for staff only (line breaks kept).
+    pub body: String,
+}
+
+impl ApiInput for RequestNoteBody {}
+
+/// Adds an internal note: in the request's feed and history, never shown to the customer.
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/notes", tag = "service", request_body = RequestNoteBody,
+    responses((status = 201, body = RequestNote), (status = 404), (status = 422)))]
+pub async fn add_note(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<RequestNoteBody>,
+) -> Result<(StatusCode, Json<RequestNote>), HttpError> {
+    visible(&st, &c, id).await?;
+    Ok((StatusCode::CREATED, Json(notes::add(&st.db, &c.actor(), st.now(), id, &b.body).await?)))
 }
 
 /// The conversation with the customer, oldest first (404 when conversations are off).

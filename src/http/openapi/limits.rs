@@ -235,6 +235,7 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
             ],
         ),
         ("MessageBody", vec![("body", Required(crate::service::messages::MAX_BODY))]),
+        ("RequestNoteBody", vec![("body", Required(crate::service::notes::NOTE_MAX))]),
         (
             "Target",
             vec![

@@ -139,6 +139,7 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
                     (c.tr.t("service.internal"), "badge-gray")
                 }),
                 Kind::Note if s == "lead" => Some((c.tr.t("timeline.lead"), "badge-blue")),
+                Kind::Note if s == "internal" => Some((c.tr.t("service.internal"), "badge-gray")),
                 Kind::Meeting if s == "annule" => Some((c.tr.t("meetings.cancelled"), "badge-red")),
                 _ => None,
             });

@@ -334,8 +334,11 @@ struct ShowPage {
     sender: String,
     /// The activity feed (`partials/activity.html`).
     feed: crate::http::pages::activity::FeedView,
-    /// The composer's tab open: `update`, `message`, `email`.
+    /// The composer's tab open: `update`, `note`, `message`, `email`.
     tab: &'static str,
+    /// The internal note being written, and its error.
+    note_body: String,
+    note_error: Option<String>,
 }
 
 impl ShowPage {
@@ -374,6 +377,8 @@ struct ShowState {
     mail: Option<(crate::service::summary::SendForm, FormErrors)>,
     /// A message being written (kept when the form shows an error).
     message: Option<(String, bool, FormErrors)>,
+    /// An internal note being written, and its error.
+    note: Option<(String, Option<String>)>,
     /// The intervention form comes prefilled from a slot of the planning (shown open).
     slot_chosen: bool,
     /// The activity feed's filter and page.
@@ -445,7 +450,9 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
     let (civ_choices, part_choices) = contact_choices(st, c, &s.contact.1).await?;
     let feed =
         crate::http::pages::activity::load(st, c, crate::activity::Of::Request(id), &format!("/service/requests/{id}"), &s.feed).await?;
-    let tab = if s.message.is_some() {
+    let tab = if s.note.is_some() {
+        "note"
+    } else if s.message.is_some() {
         "message"
     } else if mf.any() {
         "email"
@@ -458,7 +465,9 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         || inf.any()
         || s.ret.1.any()
         || s.document_error.is_some()
+        || s.note.as_ref().is_some_and(|n| n.1.is_some())
         || mf.any();
+    let (note_body, note_error) = s.note.unwrap_or_default();
     let mut resp = render(ShowPage {
         c: pc,
         l,
@@ -508,6 +517,8 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         address_book,
         feed,
         tab,
+        note_body,
+        note_error,
         sender: format!("{} <{}>", c.p.name, c.p.email),
         r,
     });
@@ -569,6 +580,30 @@ pub async fn add_update(
         Err(e) => {
             let fe = form_error(&c, e)?;
             show_page(&st, &c, id, None, ShowState { update: (f.status, f.message, fe), ..Default::default() }).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    body: String,
+}
+
+/// An internal note from the composer (staff only).
+pub async fn add_note(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    axum::extract::Form(f): axum::extract::Form<NoteForm>,
+) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    match crate::service::notes::add(&st.db, &c.actor(), st.now(), id, &f.body).await {
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#activity"), "notice.note_added")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            let err = fe.err("body").or(fe.general);
+            show_page(&st, &c, id, None, ShowState { note: Some((f.body, err)), ..Default::default() }).await
         }
     }
 }
