@@ -69,7 +69,7 @@ impl Kind {
         match of {
             Of::Opportunity(_) => vec![Kind::Note, Kind::Call, Kind::Meeting, Kind::Email, Kind::Status],
             Of::Request(_) => {
-                vec![Kind::Update, Kind::Message, Kind::Note, Kind::Email, Kind::Intervention, Kind::Status, Kind::Document]
+                vec![Kind::Update, Kind::Message, Kind::Note, Kind::Call, Kind::Email, Kind::Intervention, Kind::Status, Kind::Document]
             }
             Of::Customer(_) => Kind::ALL.to_vec(),
         }
@@ -327,6 +327,17 @@ const SOURCES: &[Source] = &[
                  FROM request_notes n JOIN service_requests r ON r.id = n.request_id",
         at: "n.created_at",
         id: "n.id",
+        only: "",
+    },
+    // Calls on the request (a call is on an opportunity or on a request: each source joins its own).
+    Source {
+        kind: Kind::Call,
+        dept: Dept::Service,
+        right: None,
+        select: "SELECT k.id, COALESCE(k.done_at, k.created_at), u.name, k.subject, k.notes, k.status, k.outcome, k.due_at, r.id, r.number \
+                 FROM calls k JOIN service_requests r ON r.id = k.request_id LEFT JOIN users u ON u.id = k.owner_id",
+        at: "COALESCE(k.done_at, k.created_at)",
+        id: "k.id",
         only: "",
     },
     Source {

@@ -132,6 +132,8 @@ const NOT_EDITS: &[&str] = &[
     "/service/requests",
     "/service/requests/{id}/updates",
     "/service/requests/{id}/notes",
+    "/service/requests/{id}/calls",
+    "/service/requests/{id}/calls/{call_id}/log",
     "/service/requests/{id}/contacts/{role}",
     "/service/requests/{id}/equipment",
     "/service/requests/{id}/equipment/{equipment_id}/remove",

@@ -3,6 +3,7 @@
 //! drive its status and are emailed to the customer's contacts, and the equipment lines of
 //! the customer's installed base with a symptom each.
 
+pub mod calls;
 pub mod documents;
 pub mod equipment;
 pub mod fieldwork;

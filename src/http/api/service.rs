@@ -5,10 +5,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::sales::LogBody;
 use super::users::HistoryQuery;
 use super::{ListOf, PageOf};
 use crate::access::Right;
 use crate::audit::AuditEvent;
+use crate::calls::{self, Call, CallForm};
 use crate::customers::ContactForm;
 use crate::error::Error;
 use crate::http::auth::Ctx;
@@ -299,6 +301,66 @@ pub async fn add_note(
 ) -> Result<(StatusCode, Json<RequestNote>), HttpError> {
     visible(&st, &c, id).await?;
     Ok((StatusCode::CREATED, Json(notes::add(&st.db, &c.actor(), st.now(), id, &b.body).await?)))
+}
+
+/// The request's calls to the customer, soonest first.
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}/calls", tag = "service", responses((status = 200, body = ListOf<Call>), (status = 404)))]
+pub async fn calls(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<Call>>, HttpError> {
+    visible(&st, &c, id).await?;
+    Ok(Json(ListOf { items: calls::of_file(&st.db, calls::File::Request(id)).await?, next_cursor: None }))
+}
+
+/// A call to the customer, on a request: when (local date and time) and about what; for the
+/// caller unless `owner_id` names someone of the directory they see.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestCallBody {
+    #[serde(default)]
+    pub owner_id: Option<i64>,
+    /// `YYYY-MM-DD`, local.
+    #[serde(default)]
+    pub date: String,
+    /// `HH:MM`, local.
+    #[serde(default)]
+    pub time: String,
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub notes: String,
+}
+
+impl ApiInput for RequestCallBody {}
+
+/// Schedules a call on the request (in its feed and history; the owner's task and reminder).
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/calls", tag = "service", request_body = RequestCallBody,
+    responses((status = 201, body = Call), (status = 404), (status = 422)))]
+pub async fn schedule_call(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<RequestCallBody>,
+) -> Result<(StatusCode, Json<Call>), HttpError> {
+    visible(&st, &c, id).await?;
+    let zone = crate::settings::zone(&st.db).await?;
+    let f = CallForm { opportunity_id: None, owner_id: b.owner_id, date: b.date, time: b.time, subject: b.subject, notes: b.notes };
+    let input = f.parse(zone, calls::File::Request(id), c.p.user_id)?;
+    crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, Some(input.owner_id), Some(c.p.user_id)).await?;
+    Ok((StatusCode::CREATED, Json(crate::service::calls::schedule(&st.db, &c.actor(), st.now(), &input).await?)))
+}
+
+/// Logs the outcome of one of the request's planned calls (or cancels it); the request's
+/// history says so.
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/calls/{call_id}/log", tag = "service", request_body = LogBody,
+    responses((status = 200, body = Call), (status = 404), (status = 409), (status = 422)))]
+pub async fn log_call(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, call_id)): Path<(i64, i64)>,
+    ApiJson(b): ApiJson<LogBody>,
+) -> Result<Json<Call>, HttpError> {
+    visible(&st, &c, id).await?;
+    calls::get_visible(&st.db, &c.p.visibility, call_id, calls::On::Request(id)).await?.ok_or(Error::NotFound)?;
+    Ok(Json(crate::service::calls::log(&st.db, &c.actor(), st.now(), id, call_id, &b.outcome, &b.comment).await?))
 }
 
 /// The conversation with the customer, oldest first (404 when conversations are off).

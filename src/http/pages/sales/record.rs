@@ -203,7 +203,7 @@ pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i6
         opportunity_id: Some(id),
     };
     let zone = crate::settings::zone(&st.db).await?;
-    let res = match f.parse(zone, o.owner_id.unwrap_or(c.p.user_id)) {
+    let res = match f.parse(zone, calls::File::Opportunity(id), o.owner_id.unwrap_or(c.p.user_id)) {
         Ok(input) => calls::schedule(&st.db, &c.actor(), st.now(), &input).await,
         Err(e) => Err(e),
     };
@@ -219,9 +219,9 @@ pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i6
 #[derive(Deserialize)]
 pub struct LogForm {
     #[serde(default)]
-    outcome: String,
+    pub outcome: String,
     #[serde(default)]
-    comment: String,
+    pub comment: String,
 }
 
 pub async fn log_call(
@@ -230,9 +230,9 @@ pub async fn log_call(
     Path(id): Path<i64>,
     axum::extract::Form(f): axum::extract::Form<LogForm>,
 ) -> Result<Response, HttpError> {
-    let call = calls::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
+    let call = calls::get_visible(&st.db, &c.p.visibility, id, calls::On::Opportunity).await?.ok_or(Error::NotFound)?;
     calls::log(&st.db, &c.actor(), st.now(), id, &f.outcome, &f.comment).await?;
-    Ok(redirect_notice(&format!("/opportunities/{}#activity", call.opportunity_id), "notice.call_logged"))
+    Ok(redirect_notice(&format!("/opportunities/{}#activity", call.opportunity_id.unwrap_or_default()), "notice.call_logged"))
 }
 
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
