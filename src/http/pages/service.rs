@@ -604,18 +604,12 @@ pub async fn add_update(
     }
 }
 
-#[derive(Deserialize)]
-pub struct NoteForm {
-    #[serde(default)]
-    body: String,
-}
-
 /// An internal note from the composer (staff only).
 pub async fn add_note(
     State(st): State<AppState>,
     c: Ctx,
     Path(id): Path<i64>,
-    axum::extract::Form(f): axum::extract::Form<NoteForm>,
+    axum::extract::Form(f): axum::extract::Form<super::sales::NoteForm>,
 ) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
     match crate::service::notes::add(&st.db, &c.actor(), st.now(), id, &f.body).await {
@@ -632,15 +626,7 @@ pub async fn add_note(
 /// among the directory they see (the owner then takes part in the request).
 pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
     visible(&st, &c, id).await?;
-    let p = FormPairs::parse(&body);
-    let f = CallForm {
-        date: p.text("date"),
-        time: p.text("time"),
-        subject: p.text("subject"),
-        notes: p.text("notes"),
-        owner_id: p.id("owner_id"),
-        opportunity_id: None,
-    };
+    let f = super::sales::read_call(&body);
     let zone = crate::settings::zone(&st.db).await?;
     let res = async {
         let input = f.parse(zone, calls::File::Request(id), c.p.user_id)?;

@@ -158,10 +158,11 @@ pub async fn change_status(
     }
 }
 
+/// A note from a composer (an opportunity's, a request's internal note).
 #[derive(Deserialize)]
 pub struct NoteForm {
     #[serde(default)]
-    body: String,
+    pub body: String,
 }
 
 pub async fn add_note(
@@ -191,17 +192,22 @@ pub async fn add_note(
     }
 }
 
-pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
-    let o = visible(&st, &c, id).await?;
-    let p = FormPairs::parse(&body);
-    let f = CallForm {
+/// A call as a composer posts it (an opportunity's, a request's): its file comes from the path.
+pub fn read_call(body: &str) -> CallForm {
+    let p = FormPairs::parse(body);
+    CallForm {
         date: p.text("date"),
         time: p.text("time"),
         subject: p.text("subject"),
         notes: p.text("notes"),
         owner_id: p.id("owner_id"),
-        opportunity_id: Some(id),
-    };
+        opportunity_id: None,
+    }
+}
+
+pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    let o = visible(&st, &c, id).await?;
+    let f = CallForm { opportunity_id: Some(id), ..read_call(&body) };
     let zone = crate::settings::zone(&st.db).await?;
     let res = match f.parse(zone, calls::File::Opportunity(id), o.owner_id.unwrap_or(c.p.user_id)) {
         Ok(input) => calls::schedule(&st.db, &c.actor(), st.now(), &input).await,
