@@ -81,7 +81,9 @@ impl Kind {
     pub fn of(of: Of) -> Vec<Kind> {
         match of {
             Of::Opportunity(_) => vec![Kind::Note, Kind::Call, Kind::Meeting, Kind::Email, Kind::Status],
-            Of::Request(_) => vec![Kind::Update, Kind::Message, Kind::Email, Kind::Intervention, Kind::Status, Kind::Document],
+            Of::Request(_) => {
+                vec![Kind::Update, Kind::Message, Kind::Note, Kind::Call, Kind::Email, Kind::Intervention, Kind::Status, Kind::Document]
+            }
             Of::Customer(_) => vec![
                 Kind::Note,
                 Kind::Call,
@@ -148,8 +150,8 @@ pub struct Entry {
     /// Per kind: a call's status (`planned`, `done`, `cancelled`), a meeting's, an intervention's,
     /// an email's delivery status, a message's direction (`in`: from the customer or the
     /// partner, `out`), a status change's or an update's new status code, a note's kind (`note`,
-    /// `lead`), a document's `shared`/`internal`, a proposed slot's `proposed`, `accepted` or
-    /// `past` (of an earlier round).
+    /// `lead`; `internal` on a request), a document's `shared`/`internal`, a proposed slot's
+    /// `proposed`, `accepted` or `past` (of an earlier round).
     pub state: Option<String>,
     /// Per kind: a call's outcome, an email's recipients (`Name <address>, …`), a meeting's or an intervention's place,
     /// whether a request's message was read (`read`, `unread`), a pre-sales message's kind (`question`,
@@ -356,6 +358,28 @@ const SOURCES: &[Source] = &[
                  FROM request_updates w JOIN service_requests r ON r.id = w.request_id",
         at: "w.created_at",
         id: "w.id",
+        only: "",
+    },
+    // Internal notes: staff only (the portal never reads this feed).
+    Source {
+        kind: Kind::Note,
+        dept: Dept::Service,
+        right: None,
+        select: "SELECT n.id, n.created_at, n.author_name, '', n.body, 'internal', CAST(NULL AS TEXT), CAST(NULL AS BIGINT), r.id, r.number \
+                 FROM request_notes n JOIN service_requests r ON r.id = n.request_id",
+        at: "n.created_at",
+        id: "n.id",
+        only: "",
+    },
+    // Calls on the request (a call is on an opportunity or on a request: each source joins its own).
+    Source {
+        kind: Kind::Call,
+        dept: Dept::Service,
+        right: None,
+        select: "SELECT k.id, COALESCE(k.done_at, k.created_at), u.name, k.subject, k.notes, k.status, k.outcome, k.due_at, r.id, r.number \
+                 FROM calls k JOIN service_requests r ON r.id = k.request_id LEFT JOIN users u ON u.id = k.owner_id",
+        at: "COALESCE(k.done_at, k.created_at)",
+        id: "k.id",
         only: "",
     },
     Source {

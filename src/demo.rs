@@ -307,7 +307,7 @@ async fn sales(st: &AppState, agent: i64) -> Result<()> {
         if let Some(o_owner) = owner.filter(|_| i % 4 == 1) {
             let due = zone.parse_local(&zone.date(now), &format!("{:02}:30", 9 + i % 8)).unwrap_or(now);
             let call = calls::CallInput {
-                opportunity_id: o.id,
+                file: calls::File::Opportunity(o.id),
                 owner_id: o_owner,
                 due_at: due,
                 subject: "Relancer pour l'essai routier".into(),

@@ -6,6 +6,7 @@ pub mod app;
 pub mod audit;
 pub mod backup;
 pub mod calendar;
+pub mod calls;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -20,8 +20,8 @@ pub fn registry() -> Registry {
     r.register(crate::customers::import::CHECK_JOB, |ctx, p| async move { crate::customers::import::check(&ctx, p).await });
     r.register(crate::sales::expiry::JOB, |ctx, _| async move { crate::sales::expiry::run(&ctx).await });
     r.schedule(crate::sales::expiry::JOB, Period::Daily);
-    r.register(crate::sales::calls::REMINDER_JOB, |ctx, _| async move { crate::sales::calls::remind(&ctx).await });
-    r.schedule(crate::sales::calls::REMINDER_JOB, Period::FiveMinutes);
+    r.register(crate::calls::REMINDER_JOB, |ctx, _| async move { crate::calls::remind(&ctx).await });
+    r.schedule(crate::calls::REMINDER_JOB, Period::FiveMinutes);
     // Once per period across every process: the schedule's dedup key enqueues one run.
     r.register(crate::inbound::JOB, |ctx, _| async move { crate::inbound::run(&ctx).await });
     r.schedule(crate::inbound::JOB, Period::FiveMinutes);

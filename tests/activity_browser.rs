@@ -1,7 +1,7 @@
 //! The activity feed in Chromium, on the demo company, on both databases (issue 21): a sales
 //! rep works an opportunity from its composer (a note, a call scheduled then logged, a status
 //! change), a support agent works a request (a customer update that changes its status, an
-//! email), each feed in the right order and filtered by kind without script; the customer's
+//! email, an internal note, a call scheduled, found in her day, then logged), each feed in the right order and filtered by kind without script; the customer's
 //! page gathers both files' entries, each linked to its file.
 
 mod common;
@@ -167,8 +167,33 @@ async fn journey(b: &Browser, app: &TestApp) {
     b.fill("#m-to", "gerant@boulangerie.example").await;
     b.fill("#m-message", "Voici le résumé de votre demande.").await;
     click(b, "#send-request-email").await;
+    // An internal note, then a call to the customer scheduled and logged, all from the request's page.
+    app.clock.advance(60_000);
+    b.exec("document.querySelector('#tab-note > summary').scrollIntoView({block: 'center'}); return true;").await;
+    b.find("#tab-note > summary").await.click().await;
+    b.fill("#note-body", "Client joignable le matin seulement.").await;
+    click(b, "#add-note").await;
+    assert!(b.text("#activity .feed-note").await.contains("Client joignable le matin"));
+    app.clock.advance(60_000);
+    b.exec("document.querySelector('#tab-call > summary').scrollIntoView({block: 'center'}); return true;").await;
+    b.find("#tab-call > summary").await.click().await;
+    let later = app.now() + 2 * 3_600_000;
+    set(b, "#call-date", &zone.date(later)).await;
+    set(b, "#call-time", &zone.time(later)).await;
+    b.fill("#call-subject", "Confirmer le passage du technicien").await;
+    click(b, "#schedule-call").await;
+    let rcall = id_of(app, &format!("SELECT id FROM calls WHERE request_id = {rid}")).await;
+    assert_eq!(feed_kinds(b).await.first().map(String::as_str), Some("call"), "the scheduled call on top");
+    // In Camille's day, leading back to the request.
+    open(b, "/").await;
+    click(b, &format!("#my-call-{rcall} a")).await;
+    assert_eq!(b.path_only().await, format!("/service/requests/{rid}#call-{rcall}"), "to the call in the request's feed");
+    app.clock.advance(60_000);
+    b.fill(&format!("#comment-{rcall}"), "Passage confirmé mardi 8 h.").await;
+    click(b, &format!("#log-call-{rcall}")).await;
+    assert!(b.text(&format!("#call-{rcall}")).await.contains("Passage confirmé"), "the logged call with its outcome");
     let kinds = feed_kinds(b).await;
-    assert_eq!(kinds.first().map(String::as_str), Some("email"), "{kinds:?}");
+    assert_eq!(kinds[..3], ["call", "note", "email"], "newest first: {kinds:?}");
     let at = |k: &str| kinds.iter().position(|x| x == k).unwrap_or_else(|| panic!("no {k} in {kinds:?}"));
     assert!(at("email") < at("update") && at("email") < at("status"), "{kinds:?}");
     b.screenshot("activity-request").await;

@@ -316,6 +316,7 @@ fn concrete(path: &str, f: &Fixture) -> String {
         .replace("{aid}", &f.attachment.to_string())
         .replace("{cid}", &f.contact.to_string())
         .replace("{equipment_id}", &f.equipment.to_string())
+        .replace("{call_id}", &f.call.to_string())
         .replace("{role}", "requester")
         .replace("{step}", "accept")
         .replace("{contact_id}", &f.contact.to_string())

@@ -285,6 +285,25 @@ async fn the_previous_releases_data_reads_the_same_after_the_upgrade() {
         let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&db.pool).await.unwrap();
         assert_eq!(version, PREVIOUS);
         let (admin, rep, branch, customers, opportunities) = load_previous_release(&db).await;
+        // Calls, which this release rebuilds on SQLite (migration 32): one kept, one deleted,
+        // whose id is not given again.
+        let opp = opportunities[0].0;
+        for subject in ["Rappeler pour l'essai", "Supprimé"] {
+            sqlx::query(
+                "INSERT INTO calls (opportunity_id, owner_id, due_at, subject, notes, status, outcome, automatic, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'Le matin', 'planned', '', 0, $5, $5)",
+            )
+            .bind(opp)
+            .bind(rep)
+            .bind(T + 3_600_000)
+            .bind(subject)
+            .bind(T)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+        let gone: i64 = sqlx::query_scalar("SELECT MAX(id) FROM calls").fetch_one(&db.pool).await.unwrap();
+        sqlx::query("DELETE FROM calls WHERE id = $1").bind(gone).execute(&db.pool).await.unwrap();
         db.close().await;
 
         // This release opens it: migrations, built-in roles and lists.
@@ -345,6 +364,38 @@ async fn the_previous_releases_data_reads_the_same_after_the_upgrade() {
         let (s, page) = api.get("/api/v1/opportunities?limit=100").await;
         assert_eq!(s, 200);
         assert_eq!(page["items"].as_array().unwrap().len(), opportunities.len(), "{page}");
+        // The call reads the same; a new one gets a new id; a call on no file is refused.
+        let (s, tasks) = app.api(&app.token_for(rep).await).get("/api/v1/calls").await;
+        assert_eq!(s, 200, "{tasks}");
+        assert_eq!(tasks["items"].as_array().unwrap().len(), 1, "{tasks}");
+        let call = &tasks["items"][0];
+        assert_eq!(
+            (call["subject"].as_str(), call["notes"].as_str(), call["status"].as_str()),
+            (Some("Rappeler pour l'essai"), Some("Le matin"), Some("planned"))
+        );
+        assert_eq!(
+            (call["opportunity_id"].as_i64(), call["due_at"].as_i64(), call["owner_id"].as_i64()),
+            (Some(opp), Some(T + 3_600_000), Some(rep))
+        );
+        assert!(call["request_id"].is_null() && call["id"].as_i64() < Some(gone));
+        let (s, c) = api
+            .send(
+                "POST",
+                "/api/v1/calls",
+                Some(serde_json::json!({"opportunity_id": opp, "date": "2026-12-01", "time": "10:00", "subject": "Nouveau"})),
+            )
+            .await;
+        assert_eq!(s, 201, "{c}");
+        assert!(c["id"].as_i64().unwrap() > gone, "{backend:?}: a deleted call's id is not given again");
+        let neither = sqlx::query(
+            "INSERT INTO calls (owner_id, due_at, subject, notes, status, outcome, automatic, created_at, updated_at) \
+             VALUES ($1, $2, 'x', '', 'planned', '', 0, $2, $2)",
+        )
+        .bind(rep)
+        .bind(T)
+        .execute(&app.state.db.pool)
+        .await;
+        assert!(neither.is_err(), "{backend:?}: a call is on an opportunity or a request");
         let (s, u) = api.get(&format!("/api/v1/users/{rep}")).await;
         assert_eq!(s, 200);
         assert_eq!(u["name"], "Rémi Ouellet");

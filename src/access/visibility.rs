@@ -32,7 +32,7 @@ const TAKING_PART: [&str; 4] = [
     "SELECT vm.opportunity_id FROM meeting_participants vp JOIN meetings vm ON vm.id = vp.meeting_id WHERE vp.kind = 'user' AND vp.ref_id = ",
     "SELECT vm.opportunity_id FROM user_group_members vg JOIN meeting_participants vp ON vp.kind = 'group' AND vp.ref_id = vg.group_id \
      JOIN meetings vm ON vm.id = vp.meeting_id WHERE vg.user_id = ",
-    "SELECT vk.opportunity_id FROM calls vk WHERE vk.owner_id = ",
+    "SELECT vk.opportunity_id FROM calls vk WHERE vk.opportunity_id IS NOT NULL AND vk.owner_id = ",
 ];
 
 impl Visibility {
@@ -127,7 +127,7 @@ impl Visibility {
     }
 
     /// Service requests (alias `r`) the user may see: their scope, plus those with an
-    /// intervention the user is a technician on.
+    /// intervention the user is a technician on or a call they own.
     pub fn requests(&self, r: &str) -> Sql {
         let mut s = Sql::new("(");
         s.append(self.filter(&format!("{r}.owner_id"), &format!("{r}.branch_id")));
@@ -137,6 +137,7 @@ impl Visibility {
                  WHERE vt.user_id = ",
             );
             s.bind(self.user_id).push(")");
+            s.push(" OR ").push(r).push(".id IN (SELECT vk.request_id FROM calls vk WHERE vk.owner_id = ").bind(self.user_id).push(")");
         }
         s.push(")");
         s
@@ -192,6 +193,7 @@ impl Visibility {
                 "SELECT vr.customer_id FROM service_requests vr WHERE vr.owner_id = ",
                 "SELECT vr.customer_id FROM intervention_technicians vt JOIN interventions vi ON vi.id = vt.intervention_id \
                  JOIN service_requests vr ON vr.id = vi.request_id WHERE vt.user_id = ",
+                "SELECT vr.customer_id FROM calls vk JOIN service_requests vr ON vr.id = vk.request_id WHERE vk.owner_id = ",
             ] {
                 any(sub, me.into(), &mut s);
             }
@@ -233,7 +235,7 @@ mod tests {
         let own = vis(Scope::Own).opportunities("o").text().to_string();
         assert!(own.contains("meeting_participants") && own.contains("calls vk") && own.contains("user_group_members"));
         let req = vis(Scope::Own).requests("r").text().to_string();
-        assert!(req.contains("intervention_technicians"));
+        assert!(req.contains("intervention_technicians") && req.contains("calls vk"));
         let cust = vis(Scope::Own).customers("c").text().to_string();
         assert!(cust.contains("opportunities vo") && cust.contains("service_requests vr"));
     }

@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 29, name: "intervention_signature", sql: include_str!("../../migrations/0029_intervention_signature.sql") },
     Migration { version: 30, name: "notifications", sql: include_str!("../../migrations/0030_notifications.sql") },
     Migration { version: 31, name: "sales_aggregates", sql: include_str!("../../migrations/0031_sales_aggregates.sql") },
+    Migration { version: 32, name: "request_activity", sql: include_str!("../../migrations/0032_request_activity.sql") },
     Migration { version: 33, name: "interventions_perform", sql: include_str!("../../migrations/0033_interventions_perform.sql") },
 ];
 
@@ -62,7 +63,20 @@ fn render(sql: &str, backend: Backend) -> String {
         Backend::Sqlite => "",
         Backend::Postgres => "COLLATE \"C\"",
     };
+    let sql = for_backend(sql, backend);
     sql.replace("{{ID}}", id).replace("{{BLOB}}", blob).replace("{{BYTE_ORDER}}", byte_order)
+}
+
+/// The statements for `backend`: a statement with a comment line `-- only: sqlite` (or
+/// `-- only: postgres`) runs on that backend alone. For what the portable subset cannot say
+/// the same way on both: PostgreSQL alters a column's constraints in place, SQLite rebuilds
+/// the table (migration 32).
+fn for_backend(sql: &str, backend: Backend) -> String {
+    let other = match backend {
+        Backend::Sqlite => "-- only: postgres",
+        Backend::Postgres => "-- only: sqlite",
+    };
+    sql.split(";\n").filter(|stmt| !stmt.lines().any(|l| l.trim() == other)).collect::<Vec<_>>().join(";\n")
 }
 
 fn statements(sql: &str) -> impl Iterator<Item = &str> {
@@ -225,6 +239,20 @@ mod tests {
     fn versions_increase_and_may_have_gaps() {
         // `apply` takes the last entry as the newest known version: keep the list in order.
         assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+    }
+
+    #[test]
+    fn a_statement_marked_for_one_backend_runs_there_alone() {
+        let sql = "CREATE TABLE a (id {{ID}});\n-- why\n-- only: postgres\nALTER TABLE a ALTER COLUMN x DROP NOT NULL;\n\
+                   -- only: sqlite\nDROP TABLE b;\nCREATE INDEX i ON a(id);\n";
+        let pg: Vec<String> = statements(&render(sql, Backend::Postgres)).map(String::from).collect();
+        let lite: Vec<String> = statements(&render(sql, Backend::Sqlite)).map(String::from).collect();
+        assert_eq!(pg.len(), 3);
+        assert!(pg[1].ends_with("ALTER TABLE a ALTER COLUMN x DROP NOT NULL") && !pg.iter().any(|s| s.contains("DROP TABLE")));
+        assert_eq!(lite.len(), 3);
+        assert!(lite[1].ends_with("DROP TABLE b") && !lite.iter().any(|s| s.contains("ALTER COLUMN")));
+        let both = render(include_str!("../../migrations/0032_request_activity.sql"), Backend::Postgres);
+        assert!(!both.contains("calls_new") && both.contains("calls_request"));
     }
 
     #[test]

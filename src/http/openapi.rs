@@ -200,7 +200,7 @@ pub fn api_lists() -> Vec<(&'static crate::http::listing::ListDef, &'static str)
         api::sales::list_calls, api::sales::create_call, api::sales::update_call, api::sales::log_call,
         api::sales::list_stock, api::sales::create_stock, api::sales::update_stock,
         api::service::list, api::service::create, api::service::get, api::service::update, api::service::history, api::service::updates,
-        api::service::add_update, api::service::messages, api::service::post_message, api::service::service_levels, api::service::put_service_levels, api::service::create_contact, api::service::update_contact, api::service::lines, api::service::add_line,
+        api::service::add_update, api::service::notes, api::service::add_note, api::service::calls, api::service::schedule_call, api::service::log_call, api::service::messages, api::service::post_message, api::service::service_levels, api::service::put_service_levels, api::service::create_contact, api::service::update_contact, api::service::lines, api::service::add_line,
         api::service::set_symptom, api::service::remove_line, api::service::list_equipment, api::service::create_equipment,
         api::service::update_equipment,
         api::service::planning, api::service::create_intervention, api::service::get_intervention, api::service::update_intervention, api::service::move_intervention,

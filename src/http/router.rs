@@ -188,6 +188,9 @@ routes! {
     post "/service/requests/{id}" => Right(ServiceRequestsUpdate), pages::service::update;
     get "/service/requests/{id}/history" => Right(ServiceRequestsRead), pages::service::history;
     post "/service/requests/{id}/updates" => Right(ServiceRequestsUpdate), pages::service::add_update;
+    post "/service/requests/{id}/notes" => Right(ServiceRequestsUpdate), pages::service::add_note;
+    post "/service/requests/{id}/calls" => Right(ServiceRequestsUpdate), pages::service::schedule_call;
+    post "/service/requests/{id}/calls/{call_id}/log" => Right(ServiceRequestsUpdate), pages::service::log_call;
     post "/service/requests/{id}/contacts/{role}" => Right(ServiceContactCreate), pages::service::create_contact;
     get "/service/requests/{id}/contacts/{role}/edit" => Right(ServiceContactUpdate), pages::service::edit_contact;
     post "/service/requests/{id}/contacts/{role}/edit" => Right(ServiceContactUpdate), pages::service::update_contact;
@@ -468,6 +471,11 @@ routes! {
     get "/api/v1/service-requests/{id}/activity" => Right(ServiceRequestsRead), api::activity::request;
     get "/api/v1/service-requests/{id}/updates" => Right(ServiceRequestsRead), api::service::updates;
     post "/api/v1/service-requests/{id}/updates" => Right(ServiceRequestsUpdate), api::service::add_update;
+    get "/api/v1/service-requests/{id}/notes" => Right(ServiceRequestsRead), api::service::notes;
+    post "/api/v1/service-requests/{id}/notes" => Right(ServiceRequestsUpdate), api::service::add_note;
+    get "/api/v1/service-requests/{id}/calls" => Right(ServiceRequestsRead), api::service::calls;
+    post "/api/v1/service-requests/{id}/calls" => Right(ServiceRequestsUpdate), api::service::schedule_call;
+    post "/api/v1/service-requests/{id}/calls/{call_id}/log" => Right(ServiceRequestsUpdate), api::service::log_call;
     get "/api/v1/service-requests/{id}/messages" => Right(ServiceMessages), api::service::messages;
     post "/api/v1/service-requests/{id}/messages" => Right(ServiceMessages), api::service::post_message;
     get "/api/v1/service-levels" => Right(ServiceRequestsRead), api::service::service_levels;

@@ -81,6 +81,7 @@ pub const IN_APP: &[&str] = &[
     "lead_queued",
     "lead_merged",
     "call_reminder",
+    "request_call_reminder",
     "meeting_confirmation",
     "meeting_updated",
     "meeting_cancelled",

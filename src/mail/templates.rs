@@ -47,6 +47,12 @@ fn sample_service() -> Value {
            "update": {"message": "Un technicien passera mardi entre 8 h et 10 h."}})
 }
 
+fn sample_request_call() -> Value {
+    json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "customer": {"name": "Julie Roy"},
+           "request": {"id": 12, "number": "DEM-2026-000123"},
+           "call": {"subject": "Confirmer le passage du technicien", "due": "2026-11-24 10:30", "notes": ""}})
+}
+
 fn sample_message() -> Value {
     json!({"app_url": "https://carnet.example.com", "app_name": "Carnet", "actor": {"name": "Camille Fortin"},
            "customer": {"name": "Julie Roy"}, "request": {"id": 12, "number": "DEM-2026-000123"},
@@ -221,6 +227,21 @@ pub fn events() -> &'static [EventDef] {
                 "Reminder: call at {{ call.due }} — {{ call.subject }}",
                 "Hello,\n\nCall planned on {{ call.due }}: {{ call.subject }}\nOpportunity: {{ opportunity.name }}\n{{ call.notes }}\n\n{{ app_url }}/opportunities/{{ opportunity.id }}\n",
                 "<p>Hello,</p><p>Call planned on <strong>{{ call.due }}</strong>: {{ call.subject }}</p><p>Opportunity: {{ opportunity.name }}</p><p>{{ call.notes }}</p><p><a href=\"{{ app_url }}/opportunities/{{ opportunity.id }}\">Open the opportunity</a></p>",
+            ),
+        },
+        EventDef {
+            code: "request_call_reminder",
+            required: false,
+            sample: sample_request_call,
+            fr: (
+                "Rappel : appel à {{ call.due }} — {{ call.subject }}",
+                "Bonjour,\n\nAppel prévu le {{ call.due }} : {{ call.subject }}\nDemande : {{ request.number }} ({{ customer.name }})\n{{ call.notes }}\n\n{{ app_url }}/service/requests/{{ request.id }}\n",
+                "<p>Bonjour,</p><p>Appel prévu le <strong>{{ call.due }}</strong> : {{ call.subject }}</p><p>Demande : {{ request.number }} ({{ customer.name }})</p><p>{{ call.notes }}</p><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}\">Ouvrir la demande</a></p>",
+            ),
+            en: (
+                "Reminder: call at {{ call.due }} — {{ call.subject }}",
+                "Hello,\n\nCall planned on {{ call.due }}: {{ call.subject }}\nRequest: {{ request.number }} ({{ customer.name }})\n{{ call.notes }}\n\n{{ app_url }}/service/requests/{{ request.id }}\n",
+                "<p>Hello,</p><p>Call planned on <strong>{{ call.due }}</strong>: {{ call.subject }}</p><p>Request: {{ request.number }} ({{ customer.name }})</p><p>{{ call.notes }}</p><p><a href=\"{{ app_url }}/service/requests/{{ request.id }}\">Open the request</a></p>",
             ),
         },
         EventDef {

@@ -775,7 +775,7 @@ pub async fn change_status_in(
                 actor,
                 now,
                 &super::calls::CallInput {
-                    opportunity_id: id,
+                    file: super::calls::File::Opportunity(id),
                     owner_id: owner,
                     due_at: now + days * 86_400_000,
                     subject: "Relance automatique / Automatic follow-up".into(),

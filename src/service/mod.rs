@@ -3,11 +3,13 @@
 //! drive its status and are emailed to the customer's contacts, and the equipment lines of
 //! the customer's installed base with a symptom each.
 
+pub mod calls;
 pub mod documents;
 pub mod equipment;
 pub mod fieldwork;
 pub mod interventions;
 pub mod messages;
+pub mod notes;
 pub mod returns;
 pub mod sla;
 pub mod store;

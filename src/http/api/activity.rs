@@ -51,7 +51,8 @@ pub async fn opportunity(
     page(&st, &c, Of::Opportunity(id), &q).await
 }
 
-/// The request's customer updates, messages, emails, interventions, status changes and documents, newest first.
+/// The request's customer updates, messages, internal notes, calls, emails, interventions, status changes and
+/// documents, newest first.
 #[utoipa::path(get, path = "/api/v1/service-requests/{id}/activity", tag = "service", params(ActivityQuery),
     responses((status = 200, body = ActivityPage), (status = 404), (status = 422)))]
 pub async fn request(

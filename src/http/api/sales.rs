@@ -614,7 +614,8 @@ pub struct TasksQuery {
     pub days: Option<i64>,
 }
 
-/// The caller's planned calls (their tasks), overdue first.
+/// The caller's planned calls (their tasks), overdue first: on opportunities, and on service
+/// requests for a caller who reads them.
 #[utoipa::path(get, path = "/api/v1/calls", tag = "sales", params(TasksQuery), responses((status = 200, body = ListOf<Call>)))]
 pub async fn list_calls(State(st): State<AppState>, c: Ctx, Query(q): Query<TasksQuery>) -> Result<Json<ListOf<Call>>, HttpError> {
     let zone = crate::settings::zone(&st.db).await?;
@@ -623,7 +624,8 @@ pub async fn list_calls(State(st): State<AppState>, c: Ctx, Query(q): Query<Task
         return Err(Error::validation("days", "error.out_of_range").into());
     }
     let until = zone.day_start(st.now()) + days * 86_400_000;
-    Ok(Json(ListOf { items: calls::tasks(&st.db, c.p.user_id, until, 500).await?, next_cursor: None }))
+    let which = calls::Tasks { opportunities: true, requests: c.p.can(Right::ServiceRequestsRead) };
+    Ok(Json(ListOf { items: calls::tasks(&st.db, c.p.user_id, until, which, 500).await?, next_cursor: None }))
 }
 
 /// Schedules a call on an opportunity (for its owner by default).
@@ -641,12 +643,12 @@ pub async fn create_call(State(st): State<AppState>, c: Ctx, ApiJson(f): ApiJson
         )
         .into());
     };
-    let input = f.parse(zone, opp.owner_id.unwrap_or(c.p.user_id))?;
+    let input = f.parse(zone, calls::File::Opportunity(opp.id), opp.owner_id.unwrap_or(c.p.user_id))?;
     Ok((StatusCode::CREATED, Json(calls::schedule(&st.db, &c.actor(), st.now(), &input).await?)))
 }
 
 async fn visible_call(st: &AppState, c: &Ctx, id: i64) -> Result<Call, HttpError> {
-    Ok(calls::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?)
+    Ok(calls::get_visible(&st.db, &c.p.visibility, id, calls::On::Opportunity).await?.ok_or(Error::NotFound)?)
 }
 
 #[utoipa::path(put, path = "/api/v1/calls/{id}", tag = "sales", request_body = CallForm, responses((status = 200, body = Call), (status = 404), (status = 409), (status = 422)))]
@@ -658,8 +660,8 @@ pub async fn update_call(
 ) -> Result<Json<Call>, HttpError> {
     let cur = visible_call(&st, &c, id).await?;
     let zone = crate::settings::zone(&st.db).await?;
-    let f = CallForm { opportunity_id: Some(cur.opportunity_id), ..f };
-    let input = f.parse(zone, cur.owner_id)?;
+    let f = CallForm { opportunity_id: cur.opportunity_id, ..f };
+    let input = f.parse(zone, cur.file(), cur.owner_id)?;
     Ok(Json(calls::reschedule(&st.db, &c.actor(), st.now(), id, &input).await?))
 }
 

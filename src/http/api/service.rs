@@ -5,10 +5,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::sales::LogBody;
 use super::users::HistoryQuery;
 use super::{ListOf, PageOf};
 use crate::access::Right;
 use crate::audit::AuditEvent;
+use crate::calls::{self, Call, CallForm};
 use crate::customers::ContactForm;
 use crate::error::Error;
 use crate::http::auth::Ctx;
@@ -21,6 +23,7 @@ use crate::service::documents::{self, Document};
 use crate::service::equipment::{self, Equipment, EquipmentForm, Line};
 use crate::service::interventions::{self, Conflict, Intervention, InterventionForm, PlanningOf};
 use crate::service::messages::Message;
+use crate::service::notes::{self, RequestNote};
 use crate::service::returns::{self, EquipmentReturn, ReturnForm};
 use crate::service::store::{self, RequestUpdate, Role};
 use crate::service::{RequestForm, ServiceRequest};
@@ -254,6 +257,110 @@ pub async fn add_update(
 ) -> Result<(StatusCode, Json<RequestUpdate>), HttpError> {
     visible(&st, &c, id).await?;
     Ok((StatusCode::CREATED, Json(store::add_update(&st.db, &c.actor(), st.now(), id, &b.status, &b.message).await?)))
+}
+
+/// The request's internal notes (staff only, never on the customer portal), newest first
+/// (`before`: keyset on the note's id; `limit` 1–500, 100 by default).
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}/notes", tag = "service", params(HistoryQuery),
+    responses((status = 200, body = ListOf<RequestNote>), (status = 404), (status = 422)))]
+pub async fn notes(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<ListOf<RequestNote>>, HttpError> {
+    visible(&st, &c, id).await?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=crate::db::page::MAX_LIMIT).contains(&limit) {
+        return Err(Error::validation("limit", "error.limit_range").into());
+    }
+    let mut items = notes::list(&st.db, id, q.before, limit + 1).await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = if more { items.last().map(|n| n.id.to_string()) } else { None };
+    Ok(Json(ListOf { items, next_cursor }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestNoteBody {
+    /// The note, for staff only (line breaks kept).
+    pub body: String,
+}
+
+impl ApiInput for RequestNoteBody {}
+
+/// Adds an internal note: in the request's feed and history, never shown to the customer.
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/notes", tag = "service", request_body = RequestNoteBody,
+    responses((status = 201, body = RequestNote), (status = 404), (status = 422)))]
+pub async fn add_note(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<RequestNoteBody>,
+) -> Result<(StatusCode, Json<RequestNote>), HttpError> {
+    visible(&st, &c, id).await?;
+    Ok((StatusCode::CREATED, Json(notes::add(&st.db, &c.actor(), st.now(), id, &b.body).await?)))
+}
+
+/// The request's calls to the customer, soonest first.
+#[utoipa::path(get, path = "/api/v1/service-requests/{id}/calls", tag = "service", responses((status = 200, body = ListOf<Call>), (status = 404)))]
+pub async fn calls(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Json<ListOf<Call>>, HttpError> {
+    visible(&st, &c, id).await?;
+    Ok(Json(ListOf { items: calls::of_file(&st.db, calls::File::Request(id)).await?, next_cursor: None }))
+}
+
+/// A call to the customer, on a request: when (local date and time) and about what; for the
+/// caller unless `owner_id` names someone of the directory they see.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestCallBody {
+    #[serde(default)]
+    pub owner_id: Option<i64>,
+    /// `YYYY-MM-DD`, local.
+    #[serde(default)]
+    pub date: String,
+    /// `HH:MM`, local.
+    #[serde(default)]
+    pub time: String,
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub notes: String,
+}
+
+impl ApiInput for RequestCallBody {}
+
+/// Schedules a call on the request (in its feed and history; the owner's task and reminder).
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/calls", tag = "service", request_body = RequestCallBody,
+    responses((status = 201, body = Call), (status = 404), (status = 422)))]
+pub async fn schedule_call(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<RequestCallBody>,
+) -> Result<(StatusCode, Json<Call>), HttpError> {
+    visible(&st, &c, id).await?;
+    let zone = crate::settings::zone(&st.db).await?;
+    let f = CallForm { opportunity_id: None, owner_id: b.owner_id, date: b.date, time: b.time, subject: b.subject, notes: b.notes };
+    let input = f.parse(zone, calls::File::Request(id), c.p.user_id)?;
+    crate::identity::users::check_owner_choice(&st.db, &c.p.visibility, Some(input.owner_id), Some(c.p.user_id)).await?;
+    Ok((StatusCode::CREATED, Json(crate::service::calls::schedule(&st.db, &c.actor(), st.now(), &input).await?)))
+}
+
+/// Logs the outcome of one of the request's planned calls (or cancels it); the request's
+/// history says so.
+#[utoipa::path(post, path = "/api/v1/service-requests/{id}/calls/{call_id}/log", tag = "service", request_body = LogBody,
+    responses((status = 200, body = Call), (status = 404), (status = 409), (status = 422)))]
+pub async fn log_call(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, call_id)): Path<(i64, i64)>,
+    ApiJson(b): ApiJson<LogBody>,
+) -> Result<Json<Call>, HttpError> {
+    visible(&st, &c, id).await?;
+    calls::get_visible(&st.db, &c.p.visibility, call_id, calls::On::Request(id)).await?.ok_or(Error::NotFound)?;
+    Ok(Json(crate::service::calls::log(&st.db, &c.actor(), st.now(), id, call_id, &b.outcome, &b.comment).await?))
 }
 
 /// The conversation with the customer, oldest first (404 when conversations are off).

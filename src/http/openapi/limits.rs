@@ -235,6 +235,16 @@ pub fn fields() -> Vec<(&'static str, Vec<(&'static str, Rule)>)> {
             ],
         ),
         ("MessageBody", vec![("body", Required(crate::service::messages::MAX_BODY))]),
+        ("RequestNoteBody", vec![("body", Required(crate::service::notes::NOTE_MAX))]),
+        (
+            "RequestCallBody",
+            vec![
+                ("date", Date { optional: false }),
+                ("time", Time),
+                ("subject", Required(calls::SUBJECT_MAX)),
+                ("notes", Text(calls::NOTES_MAX)),
+            ],
+        ),
         (
             "Target",
             vec![

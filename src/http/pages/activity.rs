@@ -30,6 +30,9 @@ pub struct Item {
     pub change: Option<(String, String)>,
     /// Where "open" goes (meetings, interventions, documents, emails for mail administrators).
     pub open: Option<String>,
+    /// A planned call the reader may log: where its outcome is posted (an opportunity's call
+    /// with the calls right, a request's with the right to update requests).
+    pub log: Option<String>,
 }
 
 /// A filter chip.
@@ -48,7 +51,6 @@ pub struct FeedView {
     pub newest: Option<String>,
     /// On a customer's page: each entry names its file.
     pub show_file: bool,
-    pub can_log: bool,
     pub can_read_messages: bool,
     pub outcomes: Vec<ListItem>,
     /// The record's page, where actions come back.
@@ -83,6 +85,14 @@ fn icon(k: Kind) -> &'static str {
         Kind::Status => "⇄",
         Kind::Document => "▤",
         Kind::Slot => "▦",
+    }
+}
+
+/// Where a planned call's outcome is posted, for a reader who may log it.
+fn log_action(c: &Ctx, e: &Entry) -> Option<String> {
+    match e.file.kind {
+        "opportunity" => c.p.can(Right::CallsUpdate).then(|| format!("/calls/{}/log", e.id)),
+        _ => c.p.can(Right::ServiceRequestsUpdate).then(|| format!("/service/requests/{}/calls/{}/log", e.file.id, e.id)),
     }
 }
 
@@ -145,6 +155,7 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
                     (c.tr.t("service.internal"), "badge-gray")
                 }),
                 Kind::Note if s == "lead" => Some((c.tr.t("timeline.lead"), "badge-blue")),
+                Kind::Note if s == "internal" => Some((c.tr.t("service.internal"), "badge-gray")),
                 Kind::Meeting if s == "annule" => Some((c.tr.t("meetings.cancelled"), "badge-red")),
                 Kind::Slot => Some(match s {
                     "accepted" => (c.tr.t("presales.accepted"), "badge-green"),
@@ -166,9 +177,10 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
                 Kind::Email if mail_admin => Some(format!("/admin/outbox/{}", e.id)),
                 _ => None,
             };
-            Item { icon: icon(e.kind), kind_label: c.tr.tp("activity.kind_", e.kind.code()), title, state, change, open, e }
+            let log = if e.is_planned_call() { log_action(c, &e) } else { None };
+            Item { icon: icon(e.kind), kind_label: c.tr.tp("activity.kind_", e.kind.code()), title, state, change, open, log, e }
         })
-        .collect();
+        .collect::<Vec<Item>>();
     let link = |kinds: &str, before: Option<String>| {
         let mut qs = Vec::new();
         if !kinds.is_empty() {
@@ -197,6 +209,8 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
         })
         .collect();
     let code = f.kinds_code();
+    let outcomes =
+        if items.iter().any(|i| i.log.is_some()) { crate::lists::items(&st.db, "call_outcome", false).await? } else { Vec::new() };
     Ok(FeedView {
         items,
         chips,
@@ -205,9 +219,8 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
         older: feed.older.map(|o| link(&code, Some(o.encode()))),
         newest: f.before.map(|_| link(&code, None)),
         show_file: matches!(of, Of::Customer(_)),
-        can_log: c.p.can(Right::CallsUpdate),
         can_read_messages: c.p.can(Right::ServiceMessages),
-        outcomes: if c.p.can(Right::CallsUpdate) { crate::lists::items(&st.db, "call_outcome", false).await? } else { Vec::new() },
+        outcomes,
         base: base.to_string(),
         lang,
         empty: match of {

@@ -11,6 +11,7 @@ use super::customers::{contact_choices, read_contact, Choice};
 use super::history::{self, Record};
 use super::{form_error, redirect_notice, render, FormErrors, NoticeQuery, PageCtx};
 use crate::access::Right;
+use crate::calls::{self, CallForm};
 
 use crate::customers::{Contact, ContactForm, Customer};
 use crate::db::page::PageReq;
@@ -334,8 +335,15 @@ struct ShowPage {
     sender: String,
     /// The activity feed (`partials/activity.html`).
     feed: crate::http::pages::activity::FeedView,
-    /// The composer's tab open: `update`, `message`, `email`.
+    /// The composer's tab open: `update`, `note`, `message`, `email`.
     tab: &'static str,
+    /// The internal note being written, and its error.
+    note_body: String,
+    note_error: Option<String>,
+    /// The call being scheduled (`crate::calls`), its errors, and whom it may be for.
+    call_form: CallForm,
+    kf: FormErrors,
+    call_owners: Vec<Staff>,
 }
 
 impl ShowPage {
@@ -361,6 +369,9 @@ impl ShowPage {
     fn line_symptom_is(&self, line: &Line, code: &str) -> bool {
         line.symptom.as_deref() == Some(code)
     }
+    fn call_owner_is(&self, id: &i64) -> bool {
+        self.call_form.owner_id == Some(*id)
+    }
 }
 
 #[derive(Default)]
@@ -374,6 +385,10 @@ struct ShowState {
     mail: Option<(crate::service::summary::SendForm, FormErrors)>,
     /// A message being written (kept when the form shows an error).
     message: Option<(String, bool, FormErrors)>,
+    /// An internal note being written, and its error.
+    note: Option<(String, Option<String>)>,
+    /// A call being scheduled, and its errors.
+    call: Option<(CallForm, FormErrors)>,
     /// The intervention form comes prefilled from a slot of the planning (shown open).
     slot_chosen: bool,
     /// The activity feed's filter and page.
@@ -445,7 +460,15 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
     let (civ_choices, part_choices) = contact_choices(st, c, &s.contact.1).await?;
     let feed =
         crate::http::pages::activity::load(st, c, crate::activity::Of::Request(id), &format!("/service/requests/{id}"), &s.feed).await?;
-    let tab = if s.message.is_some() {
+    let (call_form, kf) = s.call.unwrap_or_else(|| {
+        let t = st.now() + 86_400_000;
+        (CallForm { date: zone.date(t), time: "10:00".into(), ..Default::default() }, FormErrors::none())
+    });
+    let tab = if s.note.is_some() {
+        "note"
+    } else if kf.any() {
+        "call"
+    } else if s.message.is_some() {
         "message"
     } else if mf.any() {
         "email"
@@ -458,7 +481,10 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         || inf.any()
         || s.ret.1.any()
         || s.document_error.is_some()
+        || s.note.as_ref().is_some_and(|n| n.1.is_some())
+        || kf.any()
         || mf.any();
+    let (note_body, note_error) = s.note.unwrap_or_default();
     let mut resp = render(ShowPage {
         c: pc,
         l,
@@ -482,6 +508,7 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         update_statuses: r.status.update_choices(),
         interventions: if c.p.can(Right::InterventionsRead) { interventions::for_request(&st.db, id).await? } else { Vec::new() },
         returns: if c.p.can(Right::ReturnsRead) { returns::for_request(&st.db, id).await? } else { Vec::new() },
+        call_owners: staff,
         technicians: users::pickable_holding(&st.db, &c.p.visibility, Right::InterventionsPerform, &[]).await?,
         intervention_form,
         inf,
@@ -508,6 +535,10 @@ async fn show_page(st: &AppState, c: &Ctx, id: i64, notice: Option<&str>, s: Sho
         address_book,
         feed,
         tab,
+        note_body,
+        note_error,
+        call_form,
+        kf,
         sender: format!("{} <{}>", c.p.name, c.p.email),
         r,
     });
@@ -571,6 +602,58 @@ pub async fn add_update(
             show_page(&st, &c, id, None, ShowState { update: (f.status, f.message, fe), ..Default::default() }).await
         }
     }
+}
+
+/// An internal note from the composer (staff only).
+pub async fn add_note(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path(id): Path<i64>,
+    axum::extract::Form(f): axum::extract::Form<super::sales::NoteForm>,
+) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    match crate::service::notes::add(&st.db, &c.actor(), st.now(), id, &f.body).await {
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#activity"), "notice.note_added")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            let err = fe.err("body").or(fe.general);
+            show_page(&st, &c, id, None, ShowState { note: Some((f.body, err)), ..Default::default() }).await
+        }
+    }
+}
+
+/// A call to the customer from the composer: for the user unless another owner is chosen
+/// among the directory they see (the owner then takes part in the request).
+pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    let f = super::sales::read_call(&body);
+    let zone = crate::settings::zone(&st.db).await?;
+    let res = async {
+        let input = f.parse(zone, calls::File::Request(id), c.p.user_id)?;
+        users::check_owner_choice(&st.db, &c.p.visibility, Some(input.owner_id), Some(c.p.user_id)).await?;
+        crate::service::calls::schedule(&st.db, &c.actor(), st.now(), &input).await
+    }
+    .await;
+    match res {
+        Ok(_) => Ok(redirect_notice(&format!("/service/requests/{id}#activity"), "notice.call_scheduled")),
+        Err(e) => {
+            let fe = form_error(&c, e)?;
+            show_page(&st, &c, id, None, ShowState { call: Some((f, fe)), ..Default::default() }).await
+        }
+    }
+}
+
+/// Logs the outcome of one of the request's planned calls, from its entry in the feed.
+pub async fn log_call(
+    State(st): State<AppState>,
+    c: Ctx,
+    Path((id, call_id)): Path<(i64, i64)>,
+    axum::extract::Form(f): axum::extract::Form<super::sales::LogForm>,
+) -> Result<Response, HttpError> {
+    visible(&st, &c, id).await?;
+    calls::get_visible(&st.db, &c.p.visibility, call_id, calls::On::Request(id)).await?.ok_or(Error::NotFound)?;
+    crate::service::calls::log(&st.db, &c.actor(), st.now(), id, call_id, &f.outcome, &f.comment).await?;
+    Ok(redirect_notice(&format!("/service/requests/{id}#activity"), "notice.call_logged"))
 }
 
 fn role_of(r: &str) -> Result<Role, HttpError> {

@@ -7,7 +7,11 @@ use super::*;
 /// Today's meetings, due calls and interventions of the user (the home page's "my day").
 pub struct MyDay {
     pub meetings: Vec<Meeting>,
+    /// Due today or overdue: on opportunities (with the calls right), on service requests
+    /// (with the requests right).
     pub calls: Vec<Call>,
+    /// The calls' list is shown (who schedules calls, or has some).
+    pub show_calls: bool,
     /// `None` for a user who works on no intervention.
     pub interventions: Option<Vec<crate::service::interventions::Intervention>>,
     /// The same interventions as visits: where to go, whom to call, what to repair.
@@ -90,7 +94,8 @@ impl MyDay {
 
 pub async fn my_day(st: &AppState, c: &Ctx) -> Result<Option<MyDay>, HttpError> {
     let sales = c.p.can(Right::MeetingsRead) || c.p.can(Right::CallsRead);
-    if !sales && !c.p.can(Right::InterventionsRead) {
+    let which = calls::Tasks { opportunities: c.p.can(Right::CallsRead), requests: c.p.can(Right::ServiceRequestsRead) };
+    if !sales && !c.p.can(Right::InterventionsRead) && !which.requests {
         return Ok(None);
     }
     let zone = crate::settings::zone(&st.db).await?;
@@ -101,7 +106,8 @@ pub async fn my_day(st: &AppState, c: &Ctx) -> Result<Option<MyDay>, HttpError> 
     } else {
         Vec::new()
     };
-    let calls = if c.p.can(Right::CallsRead) { calls::tasks(&st.db, c.p.user_id, end, 50).await? } else { Vec::new() };
+    let calls = calls::tasks(&st.db, c.p.user_id, end, which, 50).await?;
+    let show_calls = c.p.can(Right::CallsRead) || c.p.can(Right::ServiceRequestsUpdate) || !calls.is_empty();
     // The interventions the user is booked on today (a technician's day).
     let interventions = if c.p.can(Right::InterventionsRead) {
         use crate::service::interventions::{planning, PlanningOf};
@@ -118,5 +124,5 @@ pub async fn my_day(st: &AppState, c: &Ctx) -> Result<Option<MyDay>, HttpError> 
             visits.push(Visit::of(st, i.clone(), &labels, &region).await?);
         }
     }
-    Ok(Some(MyDay { meetings, calls, interventions, visits, sales, zone, now: st.now() }))
+    Ok(Some(MyDay { meetings, calls, show_calls, interventions, visits, sales, zone, now: st.now() }))
 }

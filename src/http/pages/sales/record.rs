@@ -158,10 +158,11 @@ pub async fn change_status(
     }
 }
 
+/// A note from a composer (an opportunity's, a request's internal note).
 #[derive(Deserialize)]
 pub struct NoteForm {
     #[serde(default)]
-    body: String,
+    pub body: String,
 }
 
 pub async fn add_note(
@@ -191,19 +192,24 @@ pub async fn add_note(
     }
 }
 
-pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
-    let o = visible(&st, &c, id).await?;
-    let p = FormPairs::parse(&body);
-    let f = CallForm {
+/// A call as a composer posts it (an opportunity's, a request's): its file comes from the path.
+pub fn read_call(body: &str) -> CallForm {
+    let p = FormPairs::parse(body);
+    CallForm {
         date: p.text("date"),
         time: p.text("time"),
         subject: p.text("subject"),
         notes: p.text("notes"),
         owner_id: p.id("owner_id"),
-        opportunity_id: Some(id),
-    };
+        opportunity_id: None,
+    }
+}
+
+pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>, body: String) -> Result<Response, HttpError> {
+    let o = visible(&st, &c, id).await?;
+    let f = CallForm { opportunity_id: Some(id), ..read_call(&body) };
     let zone = crate::settings::zone(&st.db).await?;
-    let res = match f.parse(zone, o.owner_id.unwrap_or(c.p.user_id)) {
+    let res = match f.parse(zone, calls::File::Opportunity(id), o.owner_id.unwrap_or(c.p.user_id)) {
         Ok(input) => calls::schedule(&st.db, &c.actor(), st.now(), &input).await,
         Err(e) => Err(e),
     };
@@ -219,9 +225,9 @@ pub async fn schedule_call(State(st): State<AppState>, c: Ctx, Path(id): Path<i6
 #[derive(Deserialize)]
 pub struct LogForm {
     #[serde(default)]
-    outcome: String,
+    pub outcome: String,
     #[serde(default)]
-    comment: String,
+    pub comment: String,
 }
 
 pub async fn log_call(
@@ -230,9 +236,9 @@ pub async fn log_call(
     Path(id): Path<i64>,
     axum::extract::Form(f): axum::extract::Form<LogForm>,
 ) -> Result<Response, HttpError> {
-    let call = calls::get_visible(&st.db, &c.p.visibility, id).await?.ok_or(Error::NotFound)?;
+    let call = calls::get_visible(&st.db, &c.p.visibility, id, calls::On::Opportunity).await?.ok_or(Error::NotFound)?;
     calls::log(&st.db, &c.actor(), st.now(), id, &f.outcome, &f.comment).await?;
-    Ok(redirect_notice(&format!("/opportunities/{}#activity", call.opportunity_id), "notice.call_logged"))
+    Ok(redirect_notice(&format!("/opportunities/{}#activity", call.opportunity_id.unwrap_or_default()), "notice.call_logged"))
 }
 
 pub async fn history(State(st): State<AppState>, c: Ctx, Path(id): Path<i64>) -> Result<Response, HttpError> {
