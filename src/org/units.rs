@@ -277,4 +277,3 @@ pub fn within(col: &str, unit: i64) -> crate::db::sql::Sql {
     q.push(" IN (SELECT d.id FROM org_units d JOIN org_units p ON d.path LIKE p.path || '%' WHERE p.id = ").bind(unit).push(")");
     q
 }
-
