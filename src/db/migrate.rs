@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 29, name: "intervention_signature", sql: include_str!("../../migrations/0029_intervention_signature.sql") },
     Migration { version: 30, name: "notifications", sql: include_str!("../../migrations/0030_notifications.sql") },
     Migration { version: 31, name: "sales_aggregates", sql: include_str!("../../migrations/0031_sales_aggregates.sql") },
+    Migration { version: 34, name: "service_dashboard", sql: include_str!("../../migrations/0034_service_dashboard.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
