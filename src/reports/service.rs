@@ -5,6 +5,7 @@
 //! list's, with the user's visibility: each figure links to the list that shows its rows.
 
 use chrono::Duration;
+use sqlx::Row;
 
 use super::{bucket_case, bucket_label, permille, Bar, Chart, Extra, Kpi, Period, Scope, Unit};
 use crate::access::Visibility;
@@ -64,24 +65,46 @@ fn href(scope: &Scope, rest: &str) -> String {
     format!("/service/requests?{}{rest}", scope.query())
 }
 
-async fn count(db: &Db, vis: &Visibility, f: &Filter) -> Result<i64> {
-    let mut conn = db.pool.acquire().await?;
-    Ok(store::report_from(Sql::new("SELECT COUNT(*) FROM service_requests r"), vis, f).query_scalar().fetch_one(&mut *conn).await?)
-}
-
 async fn grouped(db: &Db, q: &Sql) -> Result<Vec<(String, i64)>> {
     let mut conn = db.pool.acquire().await?;
     Ok(q.query_as().fetch_all(&mut *conn).await?)
 }
 
-/// Requests of `f` per bucket of `p` by the date `col` (`GROUP BY 1`).
-async fn per_bucket(db: &Db, vis: &Visibility, f: &Filter, col: &str, p: &Period) -> Result<Vec<(i64, i64)>> {
+/// One group of [`over_time`]: how many requests, and how many of them meet each condition.
+struct Counted {
+    group: i64,
+    n: i64,
+    sums: Vec<i64>,
+}
+
+/// The requests of `f` whose date `dated` falls in the previous period or in `p`, in one pass
+/// over `[prev.start, p.end)`: group 0 is the previous period, `i + 2` the bucket `i` of `p`
+/// (1, between the two when they are apart, counts in neither), each with the sum of each
+/// condition of `sums`.
+async fn over_time(db: &Db, vis: &Visibility, f: &Filter, dated: Dated, p: &Period, prev: &Period, sums: &[Sql]) -> Result<Vec<Counted>> {
+    let col = match dated {
+        Dated::Created => "r.created_at",
+        Dated::Closed => "r.closed_at",
+    };
+    let mut ends = vec![prev.end, p.start];
+    ends.extend(p.bucket_ends());
     let mut head = Sql::new("SELECT ");
-    head.append(bucket_case(col, &p.bucket_ends())).push(", COUNT(*) FROM service_requests r");
-    let mut q = store::report_from(head, vis, f);
+    head.append(bucket_case(col, &ends)).push(", COUNT(*)");
+    for c in sums {
+        head.push(", CAST(SUM(CASE WHEN ").append(c.clone()).push(" THEN 1 ELSE 0 END) AS BIGINT)");
+    }
+    head.push(" FROM service_requests r");
+    let f = Filter { dated: Some((dated, prev.start.min(p.start), p.end)), ..f.clone() };
+    let mut q = store::report_from(head, vis, &f);
     q.push(" GROUP BY 1");
     let mut conn = db.pool.acquire().await?;
-    Ok(q.query_as().fetch_all(&mut *conn).await?)
+    let rows = q.query().fetch_all(&mut *conn).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let sums = (0..sums.len()).map(|i| row.try_get::<i64, _>(i + 2)).collect::<std::result::Result<Vec<_>, _>>()?;
+        out.push(Counted { group: row.try_get(0)?, n: row.try_get(1)?, sums });
+    }
+    Ok(out)
 }
 
 /// The service dashboard of `scope` (within `vis`) for `p`, compared to `prev`.
@@ -94,11 +117,61 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
     let mut charts = Vec::new();
     let mut kpis = Vec::new();
 
-    // The backlog now: by status, by type, by age.
-    let mut q = store::report_from(Sql::new("SELECT r.status, COUNT(*) FROM service_requests r"), vis, &open);
-    q.push(" GROUP BY r.status");
-    let by_status = grouped(db, &q).await?;
-    let backlog: i64 = by_status.iter().map(|s| s.1).sum();
+    // The backlog now, by status, type and age, in one pass over the open requests. Ages by
+    // the day a request was opened, oldest first, each to the day before the next (the
+    // newest day of each, in days before today): older, 8–30 days, 3–7, 1–2, today.
+    let today = p.zone.local(cx.now).date();
+    let ages: [(&str, i64); 5] = [("older", 31), ("d8_30", 8), ("d3_7", 3), ("d1_2", 1), ("today", 0)];
+    // Each age's end: the midnight after its newest day; then one for the requests opened
+    // after today (in no age).
+    let mut age_ends: Vec<i64> = ages
+        .iter()
+        .map(|(_, newest)| (today - Duration::days(*newest)).succ_opt().map(|d| p.zone.midnight(d)).unwrap_or(i64::MAX / 2))
+        .collect();
+    age_ends.push(i64::MAX / 2);
+    let mut head = Sql::new("SELECT r.status, r.request_type, ");
+    head.append(bucket_case("r.created_at", &age_ends)).push(", COUNT(*) FROM service_requests r");
+    let mut q = store::report_from(head, vis, &open);
+    q.push(" GROUP BY 1, 2, 3");
+    let backlog = async {
+        let mut conn = db.pool.acquire().await?;
+        Ok::<Vec<(String, String, i64, i64)>, crate::error::Error>(q.query_as().fetch_all(&mut *conn).await?)
+    };
+    // Opened (with their service levels) and closed, over the period and the previous one:
+    // one pass each.
+    let sla_sums: Vec<Sql> = SlaOutcome::ALL.iter().map(|o| o.condition(cx.now)).collect();
+    // Interventions per technician in the period.
+    let lf = ListFilter { from: Some(p.start), to: Some(p.end), ..Default::default() };
+    let head = Sql::new(
+        "SELECT t.user_id, COUNT(*), CAST(COALESCE(SUM(i.end_at - i.start_at), 0) AS BIGINT) FROM intervention_technicians t \
+         JOIN interventions i ON i.id = t.intervention_id JOIN service_requests r ON r.id = i.request_id",
+    );
+    let mut tq = interventions::report_from(head, vis, &lf);
+    if let Some(o) = scope.owner_id {
+        tq.push(" AND (r.owner_id = ").bind(o).push(" OR t.user_id = ").bind(o).push(")");
+    }
+    tq.push(" GROUP BY t.user_id");
+    let per_technician = async {
+        let mut conn = db.pool.acquire().await?;
+        Ok::<Vec<(i64, i64, i64)>, crate::error::Error>(tq.query_as().fetch_all(&mut *conn).await?)
+    };
+    // Returns opened in the period, by type.
+    let mut rq = store::report_from(
+        Sql::new("SELECT x.return_type, COUNT(*) FROM equipment_returns x JOIN service_requests r ON r.id = x.request_id"),
+        vis,
+        &base,
+    );
+    rq.push(" AND x.created_at >= ").bind(p.start).push(" AND x.created_at < ").bind(p.end).push(" GROUP BY x.return_type");
+    // Independent statements, each on its own connection: on PostgreSQL (and SQLite's
+    // readers) they run at the same time.
+    let (backlog_rows, opened, closed, rows, returns) = tokio::try_join!(
+        backlog,
+        over_time(db, vis, &base, Dated::Created, p, prev, &sla_sums),
+        over_time(db, vis, &base, Dated::Closed, p, prev, &[]),
+        per_technician,
+        grouped(db, &rq),
+    )?;
+    let backlog: i64 = backlog_rows.iter().map(|r| r.3).sum();
     kpis.push(Kpi {
         id: "backlog",
         label: tr.t("reports.backlog"),
@@ -119,20 +192,17 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
             .map(|s| Bar {
                 code: s.code().into(),
                 label: tr.tp("service.status_", s.code()),
-                value: by_status.iter().find(|b| b.0 == s.code()).map(|b| b.1).unwrap_or(0),
+                value: backlog_rows.iter().filter(|b| b.0 == s.code()).map(|b| b.3).sum(),
                 previous: None,
                 href: Some(href(scope, &format!("status={}", s.code()))),
             })
             .collect(),
         extra: None,
     });
-    let mut q = store::report_from(Sql::new("SELECT r.request_type, COUNT(*) FROM service_requests r"), vis, &open);
-    q.push(" GROUP BY r.request_type");
-    let by_type = grouped(db, &q).await?;
     let mut type_codes: Vec<String> = cx.types.iter().map(|t| t.code.clone()).collect();
-    for (c, _) in &by_type {
-        if !type_codes.contains(c) {
-            type_codes.push(c.clone());
+    for r in &backlog_rows {
+        if !type_codes.contains(&r.1) {
+            type_codes.push(r.1.clone());
         }
     }
     charts.push(Chart {
@@ -146,44 +216,33 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
             .map(|c| Bar {
                 code: c.clone(),
                 label: cx.types.iter().find(|t| &t.code == c).map(|t| t.label(&lg).to_string()).unwrap_or_else(|| c.clone()),
-                value: by_type.iter().find(|t| &t.0 == c).map(|t| t.1).unwrap_or(0),
+                value: backlog_rows.iter().filter(|t| &t.1 == c).map(|t| t.3).sum(),
                 previous: None,
                 href: Some(href(scope, &format!("open=1&request_type={c}"))),
             })
             .collect(),
         extra: None,
     });
-    // Ages by the day a request was opened: today, 1–2 days, 3–7, 8–30, older.
-    let today = p.zone.local(cx.now).date();
-    let ages: [(&str, Option<i64>, Option<i64>); 5] = [
-        ("today", Some(0), Some(0)),
-        ("d1_2", Some(2), Some(1)),
-        ("d3_7", Some(7), Some(3)),
-        ("d8_30", Some(30), Some(8)),
-        ("older", None, Some(31)),
-    ];
     let mut age_bars = Vec::new();
-    for (code, oldest, newest) in ages {
-        let from = oldest.map(|d| today - Duration::days(d));
-        let to = newest.map(|d| today - Duration::days(d));
-        let start = from.map(|d| p.zone.midnight(d)).unwrap_or(i64::MIN / 2);
-        let end = to.and_then(|d| d.succ_opt()).map(|d| p.zone.midnight(d)).unwrap_or(i64::MAX / 2);
-        let n = count(db, vis, &Filter { dated: Some((Dated::Created, start, end)), ..open.clone() }).await?;
+    for (i, (code, newest)) in ages.iter().enumerate() {
+        let to = today - Duration::days(*newest);
+        // The oldest day: the day after the previous (older) age's newest.
+        let from = i.checked_sub(1).map(|o| today - Duration::days(ages[o].1 - 1));
         let mut link = String::from("open=1&in=created");
         if let Some(f) = from {
             link.push_str(&format!("&from={}", f.format("%Y-%m-%d")));
         }
-        if let Some(t) = to {
-            link.push_str(&format!("&to={}", t.format("%Y-%m-%d")));
-        }
+        link.push_str(&format!("&to={}", to.format("%Y-%m-%d")));
         age_bars.push(Bar {
-            code: code.into(),
+            code: (*code).into(),
             label: tr.t(&format!("reports.age_{code}")),
-            value: n,
+            value: backlog_rows.iter().filter(|r| r.2 == i as i64).map(|r| r.3).sum(),
             previous: None,
             href: Some(href(scope, &link)),
         });
     }
+    // Shown newest first.
+    age_bars.reverse();
     charts.push(Chart {
         id: "backlog_by_age",
         title: tr.t("reports.backlog_by_age"),
@@ -194,13 +253,11 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
         extra: None,
     });
 
-    // Opened and closed over the period.
+    // Opened and closed over the period, against the previous one.
     let buckets = p.buckets();
-    for (id, dated, col) in [("opened", Dated::Created, "r.created_at"), ("closed", Dated::Closed, "r.closed_at")] {
-        let f = Filter { dated: Some((dated, p.start, p.end)), ..base.clone() };
-        let counts = per_bucket(db, vis, &f, col, p).await?;
-        let total: i64 = counts.iter().map(|c| c.1).sum();
-        let previous = count(db, vis, &Filter { dated: Some((dated, prev.start, prev.end)), ..base.clone() }).await?;
+    for (id, dated, counts) in [("opened", Dated::Created, &opened), ("closed", Dated::Closed, &closed)] {
+        let total: i64 = counts.iter().filter(|c| c.group >= 2).map(|c| c.n).sum();
+        let previous: i64 = counts.iter().filter(|c| c.group == 0).map(|c| c.n).sum();
         kpis.push(Kpi {
             id,
             label: tr.t(&format!("reports.{id}")),
@@ -221,7 +278,7 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
                 .map(|(i, (first, last))| Bar {
                     code: first.format("%Y-%m-%d").to_string(),
                     label: bucket_label(*first, p.grain(), lg == Lang::Fr),
-                    value: counts.iter().find(|c| c.0 == i as i64).map(|c| c.1).unwrap_or(0),
+                    value: counts.iter().filter(|c| c.group == i as i64 + 2).map(|c| c.n).sum(),
                     previous: None,
                     href: Some(href(
                         scope,
@@ -238,13 +295,21 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
         });
     }
 
-    // Service levels of the requests opened in the period.
-    let mut sla = Vec::new();
-    for o in SlaOutcome::ALL {
-        let f = Filter { dated: Some((Dated::Created, p.start, p.end)), sla: Some(o), ..base.clone() };
-        let fp = Filter { dated: Some((Dated::Created, prev.start, prev.end)), sla: Some(o), ..base.clone() };
-        sla.push((o, count(db, vis, &f).await?, count(db, vis, &fp).await?));
-    }
+    // Service levels of the requests opened in the period (and in the previous one).
+    let sla: Vec<(SlaOutcome, i64, i64)> = SlaOutcome::ALL
+        .iter()
+        .enumerate()
+        .map(|(k, o)| {
+            let sum = |current: bool| {
+                opened
+                    .iter()
+                    .filter(|c| if current { c.group >= 2 } else { c.group == 0 })
+                    .map(|c| c.sums.get(k).copied().unwrap_or(0))
+                    .sum()
+            };
+            (*o, sum(true), sum(false))
+        })
+        .collect();
     let n = |o: SlaOutcome, prev: bool| sla.iter().find(|s| s.0 == o).map(|s| if prev { s.2 } else { s.1 }).unwrap_or(0);
     for (id, met, missed) in [
         ("first_update_met", SlaOutcome::FirstUpdateMet, SlaOutcome::FirstUpdateMissed),
@@ -279,20 +344,6 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
     });
 
     // Interventions per technician and their utilisation.
-    let lf = ListFilter { from: Some(p.start), to: Some(p.end), ..Default::default() };
-    let head = Sql::new(
-        "SELECT t.user_id, COUNT(*), CAST(COALESCE(SUM(i.end_at - i.start_at), 0) AS BIGINT) FROM intervention_technicians t \
-         JOIN interventions i ON i.id = t.intervention_id JOIN service_requests r ON r.id = i.request_id",
-    );
-    let mut q = interventions::report_from(head, vis, &lf);
-    if let Some(o) = scope.owner_id {
-        q.push(" AND (r.owner_id = ").bind(o).push(" OR t.user_id = ").bind(o).push(")");
-    }
-    q.push(" GROUP BY t.user_id");
-    let rows: Vec<(i64, i64, i64)> = {
-        let mut conn = db.pool.acquire().await?;
-        q.query_as().fetch_all(&mut *conn).await?
-    };
     let mut names: Vec<(i64, String)> = Vec::new();
     if !rows.is_empty() {
         let list = rows.iter().map(|r| r.0.to_string()).collect::<Vec<_>>().join(",");
@@ -339,13 +390,6 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
     });
 
     // Returns opened in the period, by type.
-    let mut q = store::report_from(
-        Sql::new("SELECT x.return_type, COUNT(*) FROM equipment_returns x JOIN service_requests r ON r.id = x.request_id"),
-        vis,
-        &base,
-    );
-    q.push(" AND x.created_at >= ").bind(p.start).push(" AND x.created_at < ").bind(p.end).push(" GROUP BY x.return_type");
-    let returns = grouped(db, &q).await?;
     charts.push(Chart {
         id: "returns_by_type",
         title: tr.t("reports.returns_by_type"),

@@ -184,22 +184,27 @@ impl SlaOutcome {
     pub fn parse(s: &str) -> Option<SlaOutcome> {
         SlaOutcome::ALL.into_iter().find(|o| o.code() == s)
     }
-    /// The condition, `now` bound for the targets still running.
-    fn push(self, q: &mut Sql, now: i64) {
+    /// The condition on a request (alias `r`), `now` bound for the targets still running:
+    /// the list's filter and the dashboard's sums (`SUM(CASE WHEN … THEN 1 ELSE 0 END)`) alike.
+    /// Never NULL: each column compared is first tested for NULL.
+    pub fn condition(self, now: i64) -> Sql {
         let (done, due) = match self {
             SlaOutcome::FirstUpdateMet | SlaOutcome::FirstUpdateMissed => ("r.first_update_at", "r.first_update_due_at"),
             SlaOutcome::CloseMet | SlaOutcome::CloseMissed => ("r.closed_at", "r.close_due_at"),
         };
+        let mut q = Sql::new("(");
         match self {
             SlaOutcome::FirstUpdateMet | SlaOutcome::CloseMet => {
-                q.push(&format!(" AND {due} IS NOT NULL AND {done} IS NOT NULL AND {done} <= {due}"));
+                q.push(&format!("{due} IS NOT NULL AND {done} IS NOT NULL AND {done} <= {due}"));
             }
             SlaOutcome::FirstUpdateMissed | SlaOutcome::CloseMissed => {
-                q.push(&format!(" AND {due} IS NOT NULL AND (({done} IS NOT NULL AND {done} > {due}) OR ({done} IS NULL AND {due} <= "))
+                q.push(&format!("{due} IS NOT NULL AND (({done} IS NOT NULL AND {done} > {due}) OR ({done} IS NULL AND {due} <= "))
                     .bind(now)
                     .push("))");
             }
         }
+        q.push(")");
+        q
     }
 }
 
@@ -260,7 +265,7 @@ fn filtered(select: &str, vis: &Visibility, f: &Filter) -> Sql {
         q.push(" AND ").push(d.column()).push(" >= ").bind(from).push(" AND ").push(d.column()).push(" < ").bind(to);
     }
     if let Some(o) = f.sla {
-        o.push(&mut q, f.now);
+        q.push(" AND ").append(o.condition(f.now));
     }
     if let Some(u) = f.unit_id {
         q.push(" AND r.branch_id IN (SELECT d.id FROM org_units d JOIN org_units p ON d.path LIKE p.path || '%' WHERE p.id = ")
