@@ -234,6 +234,7 @@ async fn a_support_agent_schedules_a_call_from_the_request_and_logs_it_from_the_
         assert_eq!(kinds(&only), ["call"]);
         let (_, html) = s.get_text(&page).await;
         assert!(!html.contains(&format!("action=\"{log}\"")), "no log form once logged");
+        assert!(html.contains("<p class=\"feed-outcome\">Client joint — Passage confirmé mardi 8 h.</p>"), "the outcome in words, not its code");
         let (_, home) = s.get_text("/").await;
         assert!(!home.contains(&format!("id=\"my-call-{call}\"")), "done: out of my day");
         // The request's history says both; the portal says neither.

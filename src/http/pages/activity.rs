@@ -33,6 +33,8 @@ pub struct Item {
     /// A planned call the reader may log: where its outcome is posted (an opportunity's call
     /// with the calls right, a request's with the right to update requests).
     pub log: Option<String>,
+    /// A logged call's outcome in words (its label in the reader's language, and the comment).
+    pub outcome: Option<String>,
 }
 
 /// A filter chip.
@@ -70,6 +72,22 @@ impl Item {
 impl FeedView {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+}
+
+/// A call's outcome as stored (`code` or `code: comment`, `code` of the list `call_outcome` or
+/// `cancelled`) as people read it.
+fn outcome_text(c: &Ctx, outcomes: &[ListItem], stored: &str) -> String {
+    let (code, comment) = stored.split_once(": ").unwrap_or((stored, ""));
+    let label = match outcomes.iter().find(|o| o.code == code) {
+        Some(o) => o.label(&c.lang()).to_string(),
+        None if code == "cancelled" => c.tr.t("calls.status_cancelled"),
+        None => code.to_string(),
+    };
+    if comment.is_empty() {
+        label
+    } else {
+        format!("{label} — {comment}")
     }
 }
 
@@ -118,6 +136,12 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
         }
     };
     let mail_admin = c.p.can(Right::AdminMail);
+    // The calls' outcomes: labels of the list, and the choices of a planned call's form.
+    let outcomes = if feed.entries.iter().any(|e| e.kind == Kind::Call) {
+        crate::lists::items(&st.db, "call_outcome", false).await?
+    } else {
+        Vec::new()
+    };
     let items = feed
         .entries
         .into_iter()
@@ -178,7 +202,11 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
                 _ => None,
             };
             let log = if e.is_planned_call() { log_action(c, &e) } else { None };
-            Item { icon: icon(e.kind), kind_label: c.tr.tp("activity.kind_", e.kind.code()), title, state, change, open, log, e }
+            let outcome = match (e.kind, e.detail.as_deref()) {
+                (Kind::Call, Some(d)) if !d.is_empty() => Some(outcome_text(c, &outcomes, d)),
+                _ => None,
+            };
+            Item { icon: icon(e.kind), kind_label: c.tr.tp("activity.kind_", e.kind.code()), title, state, change, open, log, outcome, e }
         })
         .collect::<Vec<Item>>();
     let link = |kinds: &str, before: Option<String>| {
@@ -209,8 +237,6 @@ pub async fn load(st: &AppState, c: &Ctx, of: Of, base: &str, q: &FeedQuery) -> 
         })
         .collect();
     let code = f.kinds_code();
-    let outcomes =
-        if items.iter().any(|i| i.log.is_some()) { crate::lists::items(&st.db, "call_outcome", false).await? } else { Vec::new() };
     Ok(FeedView {
         items,
         chips,
