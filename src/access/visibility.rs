@@ -137,7 +137,11 @@ impl Visibility {
                  WHERE vt.user_id = ",
             );
             s.bind(self.user_id).push(")");
-            s.push(" OR ").push(r).push(".id IN (SELECT vk.request_id FROM calls vk WHERE vk.owner_id = ").bind(self.user_id).push(")");
+            s.push(" OR ")
+                .push(r)
+                .push(".id IN (SELECT vk.request_id FROM calls vk WHERE vk.request_id IS NOT NULL AND vk.owner_id = ")
+                .bind(self.user_id)
+                .push(")");
         }
         s.push(")");
         s
