@@ -195,8 +195,13 @@ pub fn default_sort() -> Sort {
 const COUNT_FROM: &str = "SELECT 1 FROM opportunities o JOIN customers c ON c.id = o.customer_id";
 
 fn filtered_from(select: &str, vis: &Visibility, f: &Filter) -> Sql {
-    let mut q = Sql::new(select);
     let seen = if f.taking_part_only { vis.opportunities_taking_part_only("o") } else { vis.opportunities("o") };
+    filtered_where(select, seen, f)
+}
+
+/// `select` with the `WHERE` of `f`, the rows seen being those of `seen` (a condition on `o`).
+fn filtered_where(select: &str, seen: Sql, f: &Filter) -> Sql {
+    let mut q = Sql::new(select);
     q.push(" WHERE o.trashed = ").bind(f.trash as i64).push(" AND ").append(seen);
     if let Some(m) = f.q.as_deref().and_then(|t| crate::search::matching("customer", "o.customer_id", t)) {
         q.push(" AND ").append(m);
@@ -233,6 +238,80 @@ fn filtered_from(select: &str, vis: &Visibility, f: &Filter) -> Sql {
     q
 }
 
+/// How the board and its heads read a column (one status) of the opportunities `vis` sees.
+///
+/// For a user who sees everything, one backward walk of the status index per column. For the
+/// others the visibility split in its arms ([`Visibility::opportunity_arms`]): each scope arm
+/// (their own, their units) walked in its own index, and the opportunities they take part in
+/// read once for the whole statement into `tp` (a `WITH` table of ids, statuses and amounts
+/// led by [`Columns::with`]), each column taking its first rows of every arm, merged. As one
+/// `OR`, each column walked its status backwards testing every row (≈ 1 in 160 a
+/// representative's) and read the ways of taking part again (issue 15). The filter's other
+/// conditions apply to every arm; the text depends on the kind of user and the filter's
+/// shape, never on data, so that PostgreSQL reuses its plan.
+enum Columns {
+    Whole,
+    Arms(Vec<Sql>),
+}
+
+impl Columns {
+    fn of(vis: &Visibility, filter: &Filter) -> Columns {
+        match vis.opportunity_arms("o") {
+            Some(arms) if !filter.taking_part_only => Columns::Arms(arms),
+            _ => Columns::Whole,
+        }
+    }
+
+    /// The statement's head: `tp`, the opportunities of `filter` (whatever their status) the
+    /// user takes part in, read once by primary key. Empty for [`Columns::Whole`].
+    fn with(&self, vis: &Visibility, filter: &Filter) -> Sql {
+        match self {
+            Columns::Whole => Sql::new(""),
+            Columns::Arms(_) => {
+                let f = Filter { status: None, trash: false, ..filter.clone() };
+                let mut seen = Sql::new("o.id IN (");
+                seen.append(vis.taking_part_ids()).push(")");
+                let mut q = Sql::new("WITH tp AS MATERIALIZED (");
+                q.append(filtered_where("SELECT o.id, o.status, o.amount_cents AS a FROM opportunities o", seen, &f)).push(") ");
+                q
+            }
+        }
+    }
+
+    /// The ids (column `id`) and amounts (column `a`) of the opportunities of `f` (its status
+    /// set): with `first`, the first `limit` by id descending (a merge of each arm's first,
+    /// ordered); without, any `limit` of each arm, deduplicated (enough to count up to
+    /// `limit`: an arm holding more reaches it alone).
+    fn pick(&self, vis: &Visibility, f: &Filter, limit: i64, first: bool) -> Sql {
+        let order = if first { " ORDER BY o.id DESC" } else { "" };
+        let cols = "SELECT o.id, o.amount_cents AS a FROM opportunities o";
+        match self {
+            Columns::Whole => {
+                let mut q = filtered_from(cols, vis, f);
+                q.push(&format!("{order} LIMIT {limit}"));
+                q
+            }
+            Columns::Arms(arms) => {
+                let mut q = Sql::new("");
+                for (k, arm) in arms.iter().enumerate() {
+                    let mut seen = Sql::new("(");
+                    seen.append(arm.clone()).push(")");
+                    q.push(if k == 0 { "SELECT id, a FROM (" } else { " UNION SELECT id, a FROM (" })
+                        .append(filtered_where(cols, seen, f))
+                        .push(&format!("{order} LIMIT {limit}) AS a{k}"));
+                }
+                q.push(" UNION SELECT id, a FROM (SELECT tp.id, tp.a FROM tp WHERE tp.status = ")
+                    .bind(f.status.clone().unwrap_or_default())
+                    .push(&format!("{} LIMIT {limit}) AS a{}", if first { " ORDER BY tp.id DESC" } else { "" }, arms.len()));
+                if first {
+                    q.push(&format!(" ORDER BY id DESC LIMIT {limit}"));
+                }
+                q
+            }
+        }
+    }
+}
+
 /// The opportunities of `filter` by status: how many, and their total amount in cents
 /// (the kanban's column heads, the dashboards' pipeline). One grouped statement.
 pub async fn by_status(db: &Db, vis: &Visibility, filter: &Filter) -> Result<Vec<(String, i64, i64)>> {
@@ -260,7 +339,8 @@ pub async fn board_heads(
     if statuses.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q = Sql::new("");
+    let columns = Columns::of(vis, filter);
+    let mut q = columns.with(vis, filter);
     for (i, s) in statuses.iter().enumerate() {
         if i > 0 {
             q.push(" UNION ALL ");
@@ -269,8 +349,8 @@ pub async fn board_heads(
         q.push("SELECT ")
             .bind(s.to_string())
             .push(" AS status, COUNT(*) AS n, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS total FROM (")
-            .append(filtered_from("SELECT o.amount_cents AS a FROM opportunities o", vis, &f))
-            .push(&format!(" LIMIT {}) AS h{i}", cap + 1));
+            .append(columns.pick(vis, &f, cap + 1, false))
+            .push(&format!(") AS h{i}"));
     }
     let mut conn = db.pool.acquire().await?;
     let rows: Vec<(String, i64, i64)> = q.query_as().fetch_all(&mut *conn).await?;
@@ -356,20 +436,27 @@ pub async fn board(db: &Db, vis: &Visibility, statuses: &Statuses, filter: &Filt
     // the 12 × 21 rows picked. With the joins inside every branch, PostgreSQL's generic plan
     // (planned for the whole table, not for 21 rows) set up 36 memoizing joins sized for
     // 100 000 rows each, at every execution: 45–60 ms, slower than planning anew each time.
-    let mut q = Sql::new(BOARD_SELECT);
-    q.push(" FROM (");
+    // The limit is written in the text (a number, never input): a bound LIMIT hides the page
+    // size from PostgreSQL's generic plan, which then looked costlier than a custom one, so
+    // the statement was planned again at every request (10–13 ms for 12 branches, issue 15).
+    let picking = Columns::of(vis, filter);
+    let mut q = picking.with(vis, filter);
+    q.push(BOARD_SELECT).push(" FROM (");
     for (i, s) in columns.iter().enumerate() {
         if i > 0 {
             q.push(" UNION ALL ");
         }
         let f = Filter { status: Some(s.code.clone()), trash: false, ..filter.clone() };
-        // The limit is written in the text (a number, never input): a bound LIMIT hides
-        // the page size from PostgreSQL's generic plan, which then looked costlier than a
-        // custom one, so the statement was planned again at every request (10–13 ms for
-        // 12 branches, issue 15).
-        q.push("SELECT * FROM (")
-            .append(filtered_from("SELECT o.* FROM opportunities o", vis, &f))
-            .push(&format!(" ORDER BY o.id DESC LIMIT {}) AS c{i}", per_column + 1));
+        match &picking {
+            Columns::Whole => q
+                .push("SELECT * FROM (")
+                .append(filtered_from("SELECT o.* FROM opportunities o", vis, &f))
+                .push(&format!(" ORDER BY o.id DESC LIMIT {}) AS c{i}", per_column + 1)),
+            Columns::Arms(_) => q
+                .push("SELECT * FROM (SELECT o.* FROM opportunities o WHERE o.id IN (SELECT id FROM (")
+                .append(picking.pick(vis, &f, per_column + 1, true))
+                .push(&format!(") AS p{i})) AS c{i}")),
+        };
     }
     q.push(
         ") o JOIN customers c ON c.id = o.customer_id LEFT JOIN users u ON u.id = o.owner_id LEFT JOIN org_units b ON b.id = o.branch_id",
