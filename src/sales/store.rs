@@ -325,6 +325,24 @@ pub async fn by_status(db: &Db, vis: &Visibility, filter: &Filter) -> Result<Vec
     Ok(q.query_as().fetch_all(&mut *conn).await?)
 }
 
+/// [`board_heads`]'s statement: each status's first `cap + 1` rows, counted.
+fn heads_statement(vis: &Visibility, statuses: &[&str], filter: &Filter, cap: i64) -> Sql {
+    let columns = Columns::of(vis, filter);
+    let mut q = columns.with(vis, filter);
+    for (i, s) in statuses.iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ALL ");
+        }
+        let f = Filter { status: Some(s.to_string()), trash: false, ..filter.clone() };
+        q.push("SELECT ")
+            .bind(s.to_string())
+            .push(" AS status, COUNT(*) AS n, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS total FROM (")
+            .append(columns.pick(vis, &f, cap + 1, false))
+            .push(&format!(") AS h{i}"));
+    }
+    q
+}
+
 /// The board's column heads: for each status of `statuses`, how many opportunities of
 /// `filter` (up to `cap`, then "cap+") and their total amount — when under the cap, so that a
 /// head costs at most `cap` index entries whatever the size of the column (one statement;
@@ -339,19 +357,7 @@ pub async fn board_heads(
     if statuses.is_empty() {
         return Ok(Vec::new());
     }
-    let columns = Columns::of(vis, filter);
-    let mut q = columns.with(vis, filter);
-    for (i, s) in statuses.iter().enumerate() {
-        if i > 0 {
-            q.push(" UNION ALL ");
-        }
-        let f = Filter { status: Some(s.to_string()), trash: false, ..filter.clone() };
-        q.push("SELECT ")
-            .bind(s.to_string())
-            .push(" AS status, COUNT(*) AS n, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS total FROM (")
-            .append(columns.pick(vis, &f, cap + 1, false))
-            .push(&format!(") AS h{i}"));
-    }
+    let q = heads_statement(vis, statuses, filter, cap);
     let mut conn = db.pool.acquire().await?;
     let rows: Vec<(String, i64, i64)> = q.query_as().fetch_all(&mut *conn).await?;
     Ok(rows
@@ -424,14 +430,8 @@ pub struct Column {
     pub more: bool,
 }
 
-/// The kanban board: for each active status (not the trash), its most recent cards.
-pub async fn board(db: &Db, vis: &Visibility, statuses: &Statuses, filter: &Filter, per_column: i64) -> Result<Vec<Column>> {
-    // One statement for every column (each an index walk stopping after a page), then one
-    // for the stock units of all the cards.
-    let columns: Vec<&crate::lists::ListItem> = statuses.board().collect();
-    if columns.is_empty() {
-        return Ok(Vec::new());
-    }
+/// [`board`]'s statement: the first `per_column + 1` cards of each status, with their names.
+fn board_statement(vis: &Visibility, statuses: &[&str], filter: &Filter, per_column: i64) -> Sql {
     // Each branch picks its cards from `opportunities` alone; the names are joined once, to
     // the 12 × 21 rows picked. With the joins inside every branch, PostgreSQL's generic plan
     // (planned for the whole table, not for 21 rows) set up 36 memoizing joins sized for
@@ -442,11 +442,11 @@ pub async fn board(db: &Db, vis: &Visibility, statuses: &Statuses, filter: &Filt
     let picking = Columns::of(vis, filter);
     let mut q = picking.with(vis, filter);
     q.push(BOARD_SELECT).push(" FROM (");
-    for (i, s) in columns.iter().enumerate() {
+    for (i, s) in statuses.iter().enumerate() {
         if i > 0 {
             q.push(" UNION ALL ");
         }
-        let f = Filter { status: Some(s.code.clone()), trash: false, ..filter.clone() };
+        let f = Filter { status: Some(s.to_string()), trash: false, ..filter.clone() };
         match &picking {
             Columns::Whole => q
                 .push("SELECT * FROM (")
@@ -462,6 +462,19 @@ pub async fn board(db: &Db, vis: &Visibility, statuses: &Statuses, filter: &Filt
         ") o JOIN customers c ON c.id = o.customer_id LEFT JOIN users u ON u.id = o.owner_id LEFT JOIN org_units b ON b.id = o.branch_id",
     );
     q.push(" ORDER BY o.id DESC");
+    q
+}
+
+/// The kanban board: for each active status (not the trash), its most recent cards.
+pub async fn board(db: &Db, vis: &Visibility, statuses: &Statuses, filter: &Filter, per_column: i64) -> Result<Vec<Column>> {
+    // One statement for every column (each an index walk stopping after a page), then one
+    // for the stock units of all the cards.
+    let columns: Vec<&crate::lists::ListItem> = statuses.board().collect();
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let codes: Vec<&str> = columns.iter().map(|s| s.code.as_str()).collect();
+    let q = board_statement(vis, &codes, filter, per_column);
     let mut conn = db.pool.acquire().await?;
     let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
     let cards = assemble(&mut conn, rows).await?;
@@ -1057,4 +1070,35 @@ pub async fn open_files(db: &Db, vis: &Visibility, customer_id: i64, lang: &crat
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::Scope;
+
+    fn vis(scope: Scope, user_id: i64) -> Visibility {
+        Visibility { scope, user_id, unit_id: Some(9), unit_path: Some("/1/4/9/".into()), home_path: Some("/1/4/".into()) }
+    }
+
+    #[test]
+    fn the_boards_text_depends_on_the_kind_of_user_never_on_who() {
+        let statuses = ["a", "b"];
+        let f = Filter::default();
+        for scope in [Scope::All, Scope::Own, Scope::Unit, Scope::Subtree] {
+            let (one, two) = (board_statement(&vis(scope, 7), &statuses, &f, 20), board_statement(&vis(scope, 8), &statuses, &f, 20));
+            assert_eq!(one.text(), two.text(), "{scope:?}");
+            let (one, two) = (heads_statement(&vis(scope, 7), &statuses, &f, 1000), heads_statement(&vis(scope, 8), &statuses, &f, 1000));
+            assert_eq!(one.text(), two.text(), "{scope:?}");
+        }
+        // Those who see everything walk each status; the others read their arms and what they
+        // take part in, once.
+        let all = board_statement(&vis(Scope::All, 7), &statuses, &f, 20);
+        assert!(!all.text().contains("tp") && !all.text().contains(" UNION SELECT"), "{}", all.text());
+        let own = board_statement(&vis(Scope::Own, 7), &statuses, &f, 20);
+        assert!(own.text().starts_with("WITH tp AS MATERIALIZED (") && own.text().matches("FROM tp").count() == 2, "{}", own.text());
+        assert!(!own.text().contains(" OR "), "no OR left to walk a status with: {}", own.text());
+        let unit = board_statement(&vis(Scope::Unit, 7), &statuses, &f, 20);
+        assert!(unit.text().contains("o.branch_id IN (SELECT id FROM org_units") && !unit.text().contains(" OR "), "{}", unit.text());
+    }
 }
