@@ -341,3 +341,116 @@ async fn a_new_customers_lead_is_routed_in_turn_or_to_the_queue_and_its_owner_is
     })
     .await;
 }
+
+/// The card ids of a board (`GET /api/v1/opportunities/board`), column by column.
+fn board_cards(v: &Value) -> Vec<(String, Vec<i64>, bool)> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let ids = c["cards"].as_array().unwrap().iter().map(|x| x["id"].as_i64().unwrap()).collect();
+            (c["status"].as_str().unwrap().to_string(), ids, c["more"].as_bool().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_reps_board_shows_his_cards_and_those_he_takes_part_in_and_no_others() {
+    each_backend(|app| async move {
+        let o = org(&app).await;
+        let rep = app.user("rep@t.fr", "representant", Some(o.ventes_laval)).await;
+        let other = app.user("other@t.fr", "representant", Some(o.longueuil)).await;
+        let manager = app.user("manager@t.fr", "directeur_ventes", Some(o.longueuil)).await;
+        let cu = created(&o.admin, "/api/v1/customers", json!({"first_name": "Zoé", "last_name": "Roy", "branch_id": o.laval})).await;
+        // 45 opportunities in one column, interleaved: the rep's own (Laval), others' he takes
+        // part in (a meeting or a call) and others' he does not (both in Longueuil).
+        let (mut rep_sees, mut manager_sees, mut own) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..45 {
+            let (owner, branch) = if i % 3 == 0 { (rep, o.laval) } else { (other, o.longueuil) };
+            let opp = created(&o.admin, "/api/v1/opportunities", json!({"customer_id": cu["id"], "owner_id": owner, "branch_id": branch})).await;
+            let id = opp["id"].as_i64().unwrap();
+            if i % 3 == 0 {
+                rep_sees.push(id);
+                own.push(id);
+            } else {
+                manager_sees.push(id);
+            }
+            if i % 3 == 1 {
+                rep_sees.push(id);
+                if i % 9 == 1 {
+                    let day = format!("2026-12-{:02}", 10 + i / 9);
+                    created(
+                        &o.admin,
+                        "/api/v1/meetings",
+                        json!({"opportunity_id": id, "kind": "inventaire", "date": day, "start_time": "10:00", "end_time": "11:00", "user_ids": [rep]}),
+                    )
+                    .await;
+                } else {
+                    created(
+                        &o.admin,
+                        "/api/v1/calls",
+                        json!({"opportunity_id": id, "owner_id": rep, "date": "2026-12-01", "time": "09:00", "subject": "Relance"}),
+                    )
+                    .await;
+                }
+            }
+            // The manager (Longueuil's subtree) also takes part in one of the rep's.
+            if i == 3 {
+                manager_sees.push(id);
+                created(
+                    &o.admin,
+                    "/api/v1/calls",
+                    json!({"opportunity_id": id, "owner_id": manager, "date": "2026-12-01", "time": "10:00", "subject": "Appui"}),
+                )
+                .await;
+            }
+        }
+        rep_sees.sort_by(|a, b| b.cmp(a));
+        manager_sees.sort_by(|a, b| b.cmp(a));
+        assert_eq!((rep_sees.len(), manager_sees.len()), (30, 31));
+        // A meeting may move its opportunity on (booked): each column expects its own share.
+        let (_, all) = o.admin.get("/api/v1/opportunities/board?limit=100").await;
+        let status_of: std::collections::HashMap<i64, String> =
+            board_cards(&all).into_iter().flat_map(|(s, ids, _)| ids.into_iter().map(move |id| (id, s.clone()))).collect();
+        let in_column = |sees: &[i64], status: &str| -> Vec<i64> { sees.iter().copied().filter(|id| status_of[id] == status).collect() };
+        let token = |u: i64| {
+            let app = &app;
+            async move { app.api(&app.token_for(u).await) }
+        };
+        for (who, api, sees) in [("rep", token(rep).await, &rep_sees), ("manager", token(manager).await, &manager_sees)] {
+            let mut longest = 0;
+            for limit in [20, 5, 40] {
+                let (s, b) = api.get(&format!("/api/v1/opportunities/board?limit={limit}")).await;
+                assert_eq!(s, 200, "{b}");
+                for (status, ids, more) in board_cards(&b) {
+                    let expected = in_column(sees, &status);
+                    longest = longest.max(expected.len());
+                    assert_eq!(ids, expected[..limit.min(expected.len())].to_vec(), "{who}'s {status} cards, {limit} a column");
+                    assert_eq!(more, expected.len() > limit, "{who}'s {status}: more than {limit}");
+                }
+            }
+            assert!(longest > 21, "{who}: a column longer than a page ({longest})");
+        }
+        // The page: 25 cards a column, and each column's count; "mine" keeps the rep's own.
+        let web = app.login("rep@t.fr", common::PASSWORD).await.expect("login");
+        let (s, html) = web.get_text("/opportunities/board").await;
+        assert_eq!(s, 200);
+        let mut expected = Vec::new();
+        for status in status_of.values().collect::<std::collections::BTreeSet<_>>() {
+            let column = in_column(&rep_sees, status);
+            assert!(html.contains(&format!("board-index-count\">{}<", column.len())), "{status}'s count");
+            expected.extend(column.into_iter().take(25));
+        }
+        expected.sort();
+        let mut shown: Vec<i64> = status_of.keys().copied().filter(|id| html.contains(&format!("id=\"card-{id}\""))).collect();
+        shown.sort();
+        assert_eq!(shown, expected, "the rep's page");
+        let (_, html) = web.get_text("/opportunities/board?mine=1").await;
+        let shown: Vec<i64> = own.iter().copied().filter(|id| html.contains(&format!("id=\"card-{id}\""))).collect();
+        assert_eq!(shown, own, "his own cards");
+        assert!(html.contains("board-index-count\">15<"), "his own count");
+        assert_eq!(html.matches("class=\"board-card\"").count(), 15, "his own only");
+        app
+    })
+    .await;
+}

@@ -79,20 +79,28 @@ impl Visibility {
     /// falls back to their own records.
     pub fn filter(&self, owner_col: &str, unit_col: &str) -> Sql {
         let mut s = Sql::new("(");
-        match (self.scope, &self.home_path, &self.unit_path) {
-            (Scope::All, _, _) => {
-                s.push("1 = 1");
-            }
-            (Scope::Unit, Some(path), _) | (Scope::Subtree, _, Some(path)) => {
-                s.push(unit_col).push(" IN (SELECT id FROM org_units WHERE path LIKE ").bind(format!("{path}%")).push(")");
-                s.push(" OR ").push(owner_col).push(" = ").bind(self.user_id);
-            }
-            _ => {
-                s.push(owner_col).push(" = ").bind(self.user_id);
-            }
+        for (i, arm) in self.scope_arms(owner_col, unit_col).into_iter().enumerate() {
+            s.push(if i == 0 { "" } else { " OR " }).append(arm);
         }
         s.push(")");
         s
+    }
+
+    /// The conditions whose `OR` is [`filter`](Self::filter), each read from an index of its
+    /// own: the scope's units (`unit_col IN (…)`) and the user's own records (`owner_col = me`);
+    /// `1 = 1` alone for those who see everything.
+    fn scope_arms(&self, owner_col: &str, unit_col: &str) -> Vec<Sql> {
+        let mut own = Sql::new(owner_col);
+        own.push(" = ").bind(self.user_id);
+        match (self.scope, &self.home_path, &self.unit_path) {
+            (Scope::All, _, _) => vec![Sql::new("1 = 1")],
+            (Scope::Unit, Some(path), _) | (Scope::Subtree, _, Some(path)) => {
+                let mut units = Sql::new(unit_col);
+                units.push(" IN (SELECT id FROM org_units WHERE path LIKE ").bind(format!("{path}%")).push(")");
+                vec![units, own]
+            }
+            _ => vec![own],
+        }
     }
 
     /// Opportunities (alias `o`) the user may see: their scope, plus those they take part in
@@ -109,6 +117,29 @@ impl Visibility {
         s
     }
 
+    /// [`opportunities`](Self::opportunities) as arms whose union is the same rows, for a query
+    /// wanting the first rows of each status (the board): each scope arm (the user's own, the
+    /// scope's units) is an index walk of its own (`opportunities_owner`, `opportunities_branch`),
+    /// and [`taking_part_ids`](Self::taking_part_ids) a few ids read by primary key, where the
+    /// `OR` of them all walked each status backwards testing every row. `None` for those who
+    /// see everything (no condition to split).
+    pub fn opportunity_arms(&self, o: &str) -> Option<Vec<Sql>> {
+        if self.sees_all() {
+            return None;
+        }
+        Some(self.scope_arms(&format!("{o}.owner_id"), &format!("{o}.branch_id")))
+    }
+
+    /// The ids of the opportunities the user takes part in (a `SELECT`, for an `IN`): the
+    /// union of the ways of taking part.
+    pub fn taking_part_ids(&self) -> Sql {
+        let mut s = Sql::new("");
+        for (i, way) in TAKING_PART.iter().enumerate() {
+            s.push(if i == 0 { "" } else { " UNION " }).push(way).bind(self.user_id);
+        }
+        s
+    }
+
     /// Opportunities (alias `o`) the user sees only by taking part, outside their scope: what
     /// figures counted by owner and unit leave out (none for those who see everything). One
     /// `IN` over the union of the ways of taking part, so that the few ids drive the lookup.
@@ -117,11 +148,7 @@ impl Visibility {
             return Sql::new("(1 = 0)");
         }
         let mut s = Sql::new("(");
-        s.push(o).push(".id IN (");
-        for (i, way) in TAKING_PART.iter().enumerate() {
-            s.push(if i == 0 { "" } else { " UNION " }).push(way).bind(self.user_id);
-        }
-        s.push(")");
+        s.push(o).push(".id IN (").append(self.taking_part_ids()).push(")");
         s.push(" AND CASE WHEN ").append(self.filter(&format!("{o}.owner_id"), &format!("{o}.branch_id"))).push(" THEN 0 ELSE 1 END = 1)");
         s
     }
@@ -230,6 +257,18 @@ mod tests {
         assert!(!vis(Scope::Unit).own_only() && !vis(Scope::Subtree).own_only() && !vis(Scope::All).own_only());
         assert_eq!(vis(Scope::Own).home_unit_id(), Some(4));
         assert_eq!(no_unit.home_unit_id(), None);
+    }
+
+    #[test]
+    fn the_arms_are_the_scope_split_and_the_ways_of_taking_part() {
+        assert!(vis(Scope::All).opportunity_arms("o").is_none());
+        let own: Vec<String> = vis(Scope::Own).opportunity_arms("o").unwrap().iter().map(|a| a.text().to_string()).collect();
+        assert_eq!(own, ["o.owner_id = $1"]);
+        let unit: Vec<String> = vis(Scope::Unit).opportunity_arms("o").unwrap().iter().map(|a| a.text().to_string()).collect();
+        assert_eq!(unit, ["o.branch_id IN (SELECT id FROM org_units WHERE path LIKE $1)", "o.owner_id = $1"]);
+        let ids = vis(Scope::Own).taking_part_ids();
+        assert_eq!(ids.text().matches(" UNION ").count(), TAKING_PART.len() - 1);
+        assert_eq!(ids.args().len(), TAKING_PART.len());
     }
 
     #[test]

@@ -195,8 +195,13 @@ pub fn default_sort() -> Sort {
 const COUNT_FROM: &str = "SELECT 1 FROM opportunities o JOIN customers c ON c.id = o.customer_id";
 
 fn filtered_from(select: &str, vis: &Visibility, f: &Filter) -> Sql {
-    let mut q = Sql::new(select);
     let seen = if f.taking_part_only { vis.opportunities_taking_part_only("o") } else { vis.opportunities("o") };
+    filtered_where(select, seen, f)
+}
+
+/// `select` with the `WHERE` of `f`, the rows seen being those of `seen` (a condition on `o`).
+fn filtered_where(select: &str, seen: Sql, f: &Filter) -> Sql {
+    let mut q = Sql::new(select);
     q.push(" WHERE o.trashed = ").bind(f.trash as i64).push(" AND ").append(seen);
     if let Some(m) = f.q.as_deref().and_then(|t| crate::search::matching("customer", "o.customer_id", t)) {
         q.push(" AND ").append(m);
@@ -233,6 +238,80 @@ fn filtered_from(select: &str, vis: &Visibility, f: &Filter) -> Sql {
     q
 }
 
+/// How the board and its heads read a column (one status) of the opportunities `vis` sees.
+///
+/// For a user who sees everything, one backward walk of the status index per column. For the
+/// others the visibility split in its arms ([`Visibility::opportunity_arms`]): each scope arm
+/// (their own, their units) walked in its own index, and the opportunities they take part in
+/// read once for the whole statement into `tp` (a `WITH` table of ids, statuses and amounts
+/// led by [`Columns::with`]), each column taking its first rows of every arm, merged. As one
+/// `OR`, each column walked its status backwards testing every row (≈ 1 in 160 a
+/// representative's) and read the ways of taking part again (issue 15). The filter's other
+/// conditions apply to every arm; the text depends on the kind of user and the filter's
+/// shape, never on data, so that PostgreSQL reuses its plan.
+enum Columns {
+    Whole,
+    Arms(Vec<Sql>),
+}
+
+impl Columns {
+    fn of(vis: &Visibility, filter: &Filter) -> Columns {
+        match vis.opportunity_arms("o") {
+            Some(arms) if !filter.taking_part_only => Columns::Arms(arms),
+            _ => Columns::Whole,
+        }
+    }
+
+    /// The statement's head: `tp`, the opportunities of `filter` (whatever their status) the
+    /// user takes part in, read once by primary key. Empty for [`Columns::Whole`].
+    fn with(&self, vis: &Visibility, filter: &Filter) -> Sql {
+        match self {
+            Columns::Whole => Sql::new(""),
+            Columns::Arms(_) => {
+                let f = Filter { status: None, trash: false, ..filter.clone() };
+                let mut seen = Sql::new("o.id IN (");
+                seen.append(vis.taking_part_ids()).push(")");
+                let mut q = Sql::new("WITH tp AS MATERIALIZED (");
+                q.append(filtered_where("SELECT o.id, o.status, o.amount_cents AS a FROM opportunities o", seen, &f)).push(") ");
+                q
+            }
+        }
+    }
+
+    /// The ids (column `id`) and amounts (column `a`) of the opportunities of `f` (its status
+    /// set): with `first`, the first `limit` by id descending (a merge of each arm's first,
+    /// ordered); without, any `limit` of each arm, deduplicated (enough to count up to
+    /// `limit`: an arm holding more reaches it alone).
+    fn pick(&self, vis: &Visibility, f: &Filter, limit: i64, first: bool) -> Sql {
+        let order = if first { " ORDER BY o.id DESC" } else { "" };
+        let cols = "SELECT o.id, o.amount_cents AS a FROM opportunities o";
+        match self {
+            Columns::Whole => {
+                let mut q = filtered_from(cols, vis, f);
+                q.push(&format!("{order} LIMIT {limit}"));
+                q
+            }
+            Columns::Arms(arms) => {
+                let mut q = Sql::new("");
+                for (k, arm) in arms.iter().enumerate() {
+                    let mut seen = Sql::new("(");
+                    seen.append(arm.clone()).push(")");
+                    q.push(if k == 0 { "SELECT id, a FROM (" } else { " UNION SELECT id, a FROM (" })
+                        .append(filtered_where(cols, seen, f))
+                        .push(&format!("{order} LIMIT {limit}) AS a{k}"));
+                }
+                q.push(" UNION SELECT id, a FROM (SELECT tp.id, tp.a FROM tp WHERE tp.status = ")
+                    .bind(f.status.clone().unwrap_or_default())
+                    .push(&format!("{} LIMIT {limit}) AS a{}", if first { " ORDER BY tp.id DESC" } else { "" }, arms.len()));
+                if first {
+                    q.push(&format!(" ORDER BY id DESC LIMIT {limit}"));
+                }
+                q
+            }
+        }
+    }
+}
+
 /// The opportunities of `filter` by status: how many, and their total amount in cents
 /// (the kanban's column heads, the dashboards' pipeline). One grouped statement.
 pub async fn by_status(db: &Db, vis: &Visibility, filter: &Filter) -> Result<Vec<(String, i64, i64)>> {
@@ -244,6 +323,24 @@ pub async fn by_status(db: &Db, vis: &Visibility, filter: &Filter) -> Result<Vec
     q.push(" GROUP BY o.status");
     let mut conn = db.pool.acquire().await?;
     Ok(q.query_as().fetch_all(&mut *conn).await?)
+}
+
+/// [`board_heads`]'s statement: each status's first `cap + 1` rows, counted.
+fn heads_statement(vis: &Visibility, statuses: &[&str], filter: &Filter, cap: i64) -> Sql {
+    let columns = Columns::of(vis, filter);
+    let mut q = columns.with(vis, filter);
+    for (i, s) in statuses.iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ALL ");
+        }
+        let f = Filter { status: Some(s.to_string()), trash: false, ..filter.clone() };
+        q.push("SELECT ")
+            .bind(s.to_string())
+            .push(" AS status, COUNT(*) AS n, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS total FROM (")
+            .append(columns.pick(vis, &f, cap + 1, false))
+            .push(&format!(") AS h{i}"));
+    }
+    q
 }
 
 /// The board's column heads: for each status of `statuses`, how many opportunities of
@@ -260,18 +357,7 @@ pub async fn board_heads(
     if statuses.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q = Sql::new("");
-    for (i, s) in statuses.iter().enumerate() {
-        if i > 0 {
-            q.push(" UNION ALL ");
-        }
-        let f = Filter { status: Some(s.to_string()), trash: false, ..filter.clone() };
-        q.push("SELECT ")
-            .bind(s.to_string())
-            .push(" AS status, COUNT(*) AS n, CAST(COALESCE(SUM(a), 0) AS BIGINT) AS total FROM (")
-            .append(filtered_from("SELECT o.amount_cents AS a FROM opportunities o", vis, &f))
-            .push(&format!(" LIMIT {}) AS h{i}", cap + 1));
-    }
+    let q = heads_statement(vis, statuses, filter, cap);
     let mut conn = db.pool.acquire().await?;
     let rows: Vec<(String, i64, i64)> = q.query_as().fetch_all(&mut *conn).await?;
     Ok(rows
@@ -344,6 +430,41 @@ pub struct Column {
     pub more: bool,
 }
 
+/// [`board`]'s statement: the first `per_column + 1` cards of each status, with their names.
+fn board_statement(vis: &Visibility, statuses: &[&str], filter: &Filter, per_column: i64) -> Sql {
+    // Each branch picks its cards from `opportunities` alone; the names are joined once, to
+    // the 12 × 21 rows picked. With the joins inside every branch, PostgreSQL's generic plan
+    // (planned for the whole table, not for 21 rows) set up 36 memoizing joins sized for
+    // 100 000 rows each, at every execution: 45–60 ms, slower than planning anew each time.
+    // The limit is written in the text (a number, never input): a bound LIMIT hides the page
+    // size from PostgreSQL's generic plan, which then looked costlier than a custom one, so
+    // the statement was planned again at every request (10–13 ms for 12 branches, issue 15).
+    let picking = Columns::of(vis, filter);
+    let mut q = picking.with(vis, filter);
+    q.push(BOARD_SELECT).push(" FROM (");
+    for (i, s) in statuses.iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ALL ");
+        }
+        let f = Filter { status: Some(s.to_string()), trash: false, ..filter.clone() };
+        match &picking {
+            Columns::Whole => q
+                .push("SELECT * FROM (")
+                .append(filtered_from("SELECT o.* FROM opportunities o", vis, &f))
+                .push(&format!(" ORDER BY o.id DESC LIMIT {}) AS c{i}", per_column + 1)),
+            Columns::Arms(_) => q
+                .push("SELECT * FROM (SELECT o.* FROM opportunities o WHERE o.id IN (SELECT id FROM (")
+                .append(picking.pick(vis, &f, per_column + 1, true))
+                .push(&format!(") AS p{i})) AS c{i}")),
+        };
+    }
+    q.push(
+        ") o JOIN customers c ON c.id = o.customer_id LEFT JOIN users u ON u.id = o.owner_id LEFT JOIN org_units b ON b.id = o.branch_id",
+    );
+    q.push(" ORDER BY o.id DESC");
+    q
+}
+
 /// The kanban board: for each active status (not the trash), its most recent cards.
 pub async fn board(db: &Db, vis: &Visibility, statuses: &Statuses, filter: &Filter, per_column: i64) -> Result<Vec<Column>> {
     // One statement for every column (each an index walk stopping after a page), then one
@@ -352,29 +473,8 @@ pub async fn board(db: &Db, vis: &Visibility, statuses: &Statuses, filter: &Filt
     if columns.is_empty() {
         return Ok(Vec::new());
     }
-    // Each branch picks its cards from `opportunities` alone; the names are joined once, to
-    // the 12 × 21 rows picked. With the joins inside every branch, PostgreSQL's generic plan
-    // (planned for the whole table, not for 21 rows) set up 36 memoizing joins sized for
-    // 100 000 rows each, at every execution: 45–60 ms, slower than planning anew each time.
-    let mut q = Sql::new(BOARD_SELECT);
-    q.push(" FROM (");
-    for (i, s) in columns.iter().enumerate() {
-        if i > 0 {
-            q.push(" UNION ALL ");
-        }
-        let f = Filter { status: Some(s.code.clone()), trash: false, ..filter.clone() };
-        // The limit is written in the text (a number, never input): a bound LIMIT hides
-        // the page size from PostgreSQL's generic plan, which then looked costlier than a
-        // custom one, so the statement was planned again at every request (10–13 ms for
-        // 12 branches, issue 15).
-        q.push("SELECT * FROM (")
-            .append(filtered_from("SELECT o.* FROM opportunities o", vis, &f))
-            .push(&format!(" ORDER BY o.id DESC LIMIT {}) AS c{i}", per_column + 1));
-    }
-    q.push(
-        ") o JOIN customers c ON c.id = o.customer_id LEFT JOIN users u ON u.id = o.owner_id LEFT JOIN org_units b ON b.id = o.branch_id",
-    );
-    q.push(" ORDER BY o.id DESC");
+    let codes: Vec<&str> = columns.iter().map(|s| s.code.as_str()).collect();
+    let q = board_statement(vis, &codes, filter, per_column);
     let mut conn = db.pool.acquire().await?;
     let rows: Vec<Row> = q.query_as().fetch_all(&mut *conn).await?;
     let cards = assemble(&mut conn, rows).await?;
@@ -970,4 +1070,35 @@ pub async fn open_files(db: &Db, vis: &Visibility, customer_id: i64, lang: &crat
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::Scope;
+
+    fn vis(scope: Scope, user_id: i64) -> Visibility {
+        Visibility { scope, user_id, unit_id: Some(9), unit_path: Some("/1/4/9/".into()), home_path: Some("/1/4/".into()) }
+    }
+
+    #[test]
+    fn the_boards_text_depends_on_the_kind_of_user_never_on_who() {
+        let statuses = ["a", "b"];
+        let f = Filter::default();
+        for scope in [Scope::All, Scope::Own, Scope::Unit, Scope::Subtree] {
+            let (one, two) = (board_statement(&vis(scope, 7), &statuses, &f, 20), board_statement(&vis(scope, 8), &statuses, &f, 20));
+            assert_eq!(one.text(), two.text(), "{scope:?}");
+            let (one, two) = (heads_statement(&vis(scope, 7), &statuses, &f, 1000), heads_statement(&vis(scope, 8), &statuses, &f, 1000));
+            assert_eq!(one.text(), two.text(), "{scope:?}");
+        }
+        // Those who see everything walk each status; the others read their arms and what they
+        // take part in, once.
+        let all = board_statement(&vis(Scope::All, 7), &statuses, &f, 20);
+        assert!(!all.text().contains("tp") && !all.text().contains(" UNION SELECT"), "{}", all.text());
+        let own = board_statement(&vis(Scope::Own, 7), &statuses, &f, 20);
+        assert!(own.text().starts_with("WITH tp AS MATERIALIZED (") && own.text().matches("FROM tp").count() == 2, "{}", own.text());
+        assert!(!own.text().contains(" OR "), "no OR left to walk a status with: {}", own.text());
+        let unit = board_statement(&vis(Scope::Unit, 7), &statuses, &f, 20);
+        assert!(unit.text().contains("o.branch_id IN (SELECT id FROM org_units") && !unit.text().contains(" OR "), "{}", unit.text());
+    }
 }
