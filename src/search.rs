@@ -225,6 +225,18 @@ pub async fn lead(conn: &mut sqlx::AnyConnection, entity: &str, q: &str, after: 
 /// narrows the range walked, the caller adding the (term, id) keyset condition
 /// ([`crate::db::page::keyset`] on `st.term`, `st.entity_id`). `None` when `q` has no word.
 pub fn ranked(entity: &str, q: &str, lead: &str, at: Option<(&str, Dir)>) -> Option<Sql> {
+    walk(entity, q, lead, at, true)
+}
+
+/// [`ranked`] for a first page, without its "once per record" probe: a walk from the first
+/// term starting with `lead` meets a record's smaller terms before its others, so the caller
+/// keeps each record's first row of the walk (and reads on when that leaves the page short)
+/// and gets what [`ranked`] gives, without an index probe per row.
+pub fn ranked_from_start(entity: &str, q: &str, lead: &str) -> Option<Sql> {
+    walk(entity, q, lead, None, false)
+}
+
+fn walk(entity: &str, q: &str, lead: &str, at: Option<(&str, Dir)>, once: bool) -> Option<Sql> {
     let mut words = words(q);
     let lead = words.iter().position(|w| w == lead)?;
     let w = words.remove(lead);
@@ -241,12 +253,14 @@ pub fn ranked(entity: &str, q: &str, lead: &str, at: Option<(&str, Dir)>) -> Opt
         // The previous page ends it at the cursor's term.
         s.push(" AND st.term <= ").bind(term.to_string());
     }
-    // Once per record: no smaller term of the same record starts with the word.
-    s.push(" AND NOT EXISTS (SELECT 1 FROM search_terms d WHERE d.entity_type = ")
-        .bind(entity)
-        .push(" AND d.entity_id = st.entity_id AND d.term >= ")
-        .bind(w.clone())
-        .push(" AND d.term < st.term)");
+    if once {
+        // Once per record: no smaller term of the same record starts with the word.
+        s.push(" AND NOT EXISTS (SELECT 1 FROM search_terms d WHERE d.entity_type = ")
+            .bind(entity)
+            .push(" AND d.entity_id = st.entity_id AND d.term >= ")
+            .bind(w.clone())
+            .push(" AND d.term < st.term)");
+    }
     for o in &words {
         s.push(" AND EXISTS (SELECT 1 FROM search_terms o WHERE o.entity_type = ")
             .bind(entity)
@@ -352,6 +366,9 @@ mod tests {
             "{}",
             before.text()
         );
+        let start = ranked_from_start("customer", "jean trem", "trem").unwrap();
+        assert!(!start.text().contains("NOT EXISTS"), "{}", start.text());
+        assert_eq!(start.text().matches("EXISTS (SELECT 1 FROM search_terms o").count(), 1);
         assert_eq!(words("Hél 514 555-01"), vec!["hel", "51455501"]);
     }
 }

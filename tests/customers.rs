@@ -615,6 +615,30 @@ async fn search_pages_follow_the_matched_word_without_repeats() {
             }
         }
         assert_eq!(paged, vec!["Alain Tremblay", "Marie Trottier", "Zoé Trudel"]);
+        // A first page whose walk meets one customer many times (every word of the names
+        // starts with "quo") reads on until the page is full, each customer once.
+        let many = "Quoa Quob Quoc Quod Quoe Quof Quog Quoh Quoi Quoj Quok Quol";
+        for (f, l) in [(many, "Quom"), ("Rémi", "Quoz")] {
+            let (s, b) = api.send("POST", "/api/v1/customers", Some(json!({"first_name": f, "last_name": l}))).await;
+            assert_eq!(s, 201, "{b}");
+        }
+        let (_, b) = api.get("/api/v1/customers?q=quo&limit=1").await;
+        assert_eq!(names(&b), vec![format!("{many} Quom")]);
+        let (_, second) =
+            api.get(&format!("/api/v1/customers?q=quo&limit=1&after={}", b["next_cursor"].as_str().expect("a next page"))).await;
+        assert_eq!(names(&second), vec!["Rémi Quoz"]);
+        assert!(second["next_cursor"].is_null(), "{second}");
+        let (_, b) = api.get("/api/v1/customers?q=quo&limit=2").await;
+        assert_eq!(names(&b), vec![format!("{many} Quom"), "Rémi Quoz".to_string()]);
+        assert!(b["next_cursor"].is_null(), "{b}");
+        // The list's items carry the columns it shows, not the whole record.
+        let item = b["items"][0].as_object().expect("an item");
+        let mut keys: Vec<&str> = item.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["branch_id", "branch_name", "created_at", "display_name", "email", "id", "kind", "mobile", "owner_id", "owner_name", "phone"]
+        );
         app
     })
     .await;

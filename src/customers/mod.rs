@@ -89,6 +89,24 @@ impl Audited for Customer {
     }
 }
 
+/// A customer as the list shows it (page and `GET /api/v1/customers`): its name and kind,
+/// email, phones, branch, owner and creation, read without the rest of the record (issue 15:
+/// lists return only the columns they show). The whole record: `GET /api/v1/customers/{id}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CustomerListItem {
+    pub id: i64,
+    pub kind: Kind,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+    pub branch_id: Option<i64>,
+    pub branch_name: Option<String>,
+    pub owner_id: Option<i64>,
+    pub owner_name: Option<String>,
+    pub created_at: i64,
+}
+
 /// Customer fields as typed in a form or sent as JSON.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

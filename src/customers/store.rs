@@ -1,15 +1,15 @@
 //! Storage of customers and contacts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{Contact, ContactInput, Customer, CustomerInput, Kind};
+use super::{Contact, ContactInput, Customer, CustomerInput, CustomerListItem, Kind};
 use crate::access::{Actor, Visibility};
 use crate::audit::{self, Audited};
 use crate::clock::Millis;
-use crate::db::page::{self, Count, Page, PageReq, Sort, SortKey};
+use crate::db::page::{self, Count, Cursor, Dir, Page, PageReq, Sort, SortKey};
 use crate::db::{Db, Sql, Tx};
 use crate::error::{Error, FieldErrors, Result};
 use crate::i18n::Lang;
@@ -81,6 +81,49 @@ const SELECT: &str = concat!(columns!(), " FROM customers c", joins!());
 /// A search walking the index of a word's terms ([`crate::search::ranked`]).
 const SELECT_RANKED: &str = concat!(columns!(), " FROM search_terms st JOIN customers c ON c.id = st.entity_id", joins!());
 
+/// What the list shows of a customer ([`CustomerListItem`]).
+macro_rules! item_columns {
+    () => {
+        "SELECT c.id, c.kind, c.display_name, c.email, c.phone, c.mobile, c.branch_id, b.name AS branch_name, c.owner_id, \
+         u.name AS owner_name, c.created_at"
+    };
+}
+const SELECT_ITEMS: &str = concat!(item_columns!(), " FROM customers c", joins!());
+const SELECT_ITEMS_RANKED: &str = concat!(item_columns!(), " FROM search_terms st JOIN customers c ON c.id = st.entity_id", joins!());
+
+#[derive(Debug, FromRow)]
+struct ItemRow {
+    id: i64,
+    kind: String,
+    display_name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    mobile: Option<String>,
+    branch_id: Option<i64>,
+    branch_name: Option<String>,
+    owner_id: Option<i64>,
+    owner_name: Option<String>,
+    created_at: i64,
+}
+
+impl From<ItemRow> for CustomerListItem {
+    fn from(r: ItemRow) -> CustomerListItem {
+        CustomerListItem {
+            id: r.id,
+            kind: Kind::parse(&r.kind).unwrap_or(Kind::Person),
+            display_name: r.display_name,
+            email: r.email,
+            phone: r.phone,
+            mobile: r.mobile,
+            branch_id: r.branch_id,
+            branch_name: r.branch_name,
+            owner_id: r.owner_id,
+            owner_name: r.owner_name,
+            created_at: r.created_at,
+        }
+    }
+}
+
 /// The default region for phone numbers, on a connection of its own.
 pub async fn region_of(db: &Db) -> Result<String> {
     let mut conn = db.pool.acquire().await?;
@@ -128,8 +171,24 @@ static BY_TERM: SortKey = SortKey::text("term", "st.term");
 /// Customers visible to `vis` and matching `filter`, in the filter's order; or, when words
 /// are typed with the name order and more than one person's customers are visible, by
 /// matched word (see [`crate::search::ranked`]: a page then reads about `limit` rows,
-/// however many customers match).
+/// however many customers match). Whole records: for the export and the pickers; the list
+/// itself reads [`list_items`].
 pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) -> Result<Page<Customer>> {
+    let rows = read::<Row>(db, vis, filter, page, (SELECT, SELECT_RANKED), |r| r.id).await?;
+    Ok(rows.map(Customer::from))
+}
+
+/// [`list`] as the list shows it: the columns of [`CustomerListItem`] only.
+pub async fn list_items(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) -> Result<Page<CustomerListItem>> {
+    let rows = read::<ItemRow>(db, vis, filter, page, (SELECT_ITEMS, SELECT_ITEMS_RANKED), |r| r.id).await?;
+    Ok(rows.map(CustomerListItem::from))
+}
+
+/// The page of [`list`] with the columns of `selects` (plain, then walking the terms).
+async fn read<R>(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq, selects: (&str, &str), id_of: fn(&R) -> i64) -> Result<Page<R>>
+where
+    R: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
     let text = filter.q.as_deref().unwrap_or("");
     let sort = filter.sort.unwrap_or_else(default_sort);
     let mut conn = db.pool.acquire().await?;
@@ -139,10 +198,15 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
     let own = vis.own_only() || filter.owner_id.is_some();
     let by_name = sort == default_sort();
     let lead = if by_name && !own { crate::search::lead(&mut conn, Customer::ENTITY, text, at.map(|a| a.0)).await? } else { None };
+    if let Some(lead) = lead.as_deref().filter(|_| page.at.is_none()) {
+        if let Some(walk) = crate::search::ranked_from_start(Customer::ENTITY, text, lead) {
+            return first_ranked(&mut conn, vis, filter, page, selects.1, walk, id_of).await;
+        }
+    }
     let ranked = lead.and_then(|lead| crate::search::ranked(Customer::ENTITY, text, &lead, at));
     let (select, sort, id) = match ranked {
-        Some(_) => (SELECT_RANKED, Sort { key: &BY_TERM, desc: false }, "st.entity_id"),
-        None => (SELECT, sort, "c.id"),
+        Some(_) => (selects.1, Sort { key: &BY_TERM, desc: false }, "st.entity_id"),
+        None => (selects.0, sort, "c.id"),
     };
     let mut q = Sql::new(&page::keyed_select(select, &sort));
     q.push(" WHERE ").append(vis.customers("c"));
@@ -155,8 +219,58 @@ pub async fn list(db: &Db, vis: &Visibility, filter: &Filter, page: &PageReq) ->
     }
     narrow(&mut q, filter);
     page::keyset(&mut q, &sort, id, page)?;
-    let rows: Vec<page::Keyed<Row>> = q.query_as().fetch_all(&mut *conn).await?;
-    Ok(Page::keyed(rows, page, |r: &Row| r.id).map(Customer::from))
+    let rows: Vec<page::Keyed<R>> = q.query_as().fetch_all(&mut *conn).await?;
+    Ok(Page::keyed(rows, page, id_of))
+}
+
+/// The rows a first page of a search by word reads beyond `limit + 1`, for the records met
+/// again at a longer term (`tremblay`, then `tremblay42` of the email); more are read only
+/// when that is not enough.
+const FIRST_PAGE_SLACK: i64 = 8;
+
+/// The first page of a search by word ([`crate::search::ranked_from_start`]): the walk from
+/// the word's first term, each record kept at its first row, which is its smallest matching
+/// term (the other conditions are the record's, not the term's, so a record's rows pass or
+/// fail them together). The same rows as [`crate::search::ranked`] without its probe per
+/// row; read on (after the last row read) while the page is short and the walk is not over.
+async fn first_ranked<R>(
+    conn: &mut sqlx::AnyConnection,
+    vis: &Visibility,
+    filter: &Filter,
+    page: &PageReq,
+    select: &str,
+    walk: Sql,
+    id_of: fn(&R) -> i64,
+) -> Result<Page<R>>
+where
+    R: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let sort = Sort { key: &BY_TERM, desc: false };
+    let want = usize::try_from(page.limit.max(0) + 1).unwrap_or(usize::MAX);
+    let mut seen: HashSet<i64> = HashSet::new();
+    let mut kept: Vec<page::Keyed<R>> = Vec::new();
+    let mut read = PageReq { limit: page.limit.max(0) + FIRST_PAGE_SLACK, at: None };
+    loop {
+        let mut q = Sql::new(&page::keyed_select(select, &sort));
+        q.push(" WHERE ").append(vis.customers("c")).push(" AND ").append(walk.clone());
+        narrow(&mut q, filter);
+        page::keyset(&mut q, &sort, "st.entity_id", &read)?;
+        let rows: Vec<page::Keyed<R>> = q.query_as().fetch_all(&mut *conn).await?;
+        let over = (rows.len() as i64) <= read.limit;
+        let mut last = None;
+        for r in rows {
+            let id = id_of(&r.row);
+            last = Some(Cursor { k: r.key.clone(), id, n: 0 });
+            if seen.insert(id) && kept.len() < want {
+                kept.push(r);
+            }
+        }
+        match last {
+            Some(c) if !over && kept.len() < want => read = PageReq { limit: page.limit.max(0), at: Some((c, Dir::After)) },
+            _ => break,
+        }
+    }
+    Ok(Page::keyed(kept, page, id_of))
 }
 
 /// The filters other than the words typed.

@@ -86,8 +86,11 @@ pub trait Listed: Send + Sync + 'static {
     const DEF: &'static ListDef;
     /// The domain's filter (with the sort).
     type Filter: Send + Sync + Clone + 'static;
-    /// A row of the list.
+    /// A row of the list (what its page and the API's list show).
     type Row: Send + 'static;
+    /// A row of the export: the list's row, or the whole record when the export has
+    /// columns the list does not show.
+    type Exported: Send + 'static;
     /// What export cells need besides the row (labels of codes), loaded once.
     type Labels: Send + Sync + 'static;
 
@@ -95,9 +98,16 @@ pub trait Listed: Send + Sync + 'static {
     fn filter(s: &ListState, p: &Principal) -> Result<Self::Filter>;
     fn fetch(db: &Db, vis: &Visibility, f: &Self::Filter, page: &PageReq) -> impl Future<Output = Result<Page<Self::Row>>> + Send;
     fn count(db: &Db, vis: &Visibility, f: &Self::Filter) -> impl Future<Output = Result<Count>> + Send;
+    /// A page of the export (the same rows as [`fetch`](Self::fetch)).
+    fn fetch_export(
+        db: &Db,
+        vis: &Visibility,
+        f: &Self::Filter,
+        page: &PageReq,
+    ) -> impl Future<Output = Result<Page<Self::Exported>>> + Send;
     fn labels(st: &AppState, c: &Ctx) -> impl Future<Output = Result<Self::Labels>> + Send;
     /// The text of column `col` for the export (`id` included).
-    fn cell(row: &Self::Row, col: &str, l: &Self::Labels, tr: &Tr, zone: &crate::clock::Zone) -> String;
+    fn cell(row: &Self::Exported, col: &str, l: &Self::Labels, tr: &Tr, zone: &crate::clock::Zone) -> String;
 }
 
 /// A list's query, read: the filters (from the query string, or the saved view it names
@@ -475,7 +485,7 @@ pub async fn export<L: Listed>(State(st): State<AppState>, c: Ctx, RawQuery(raw)
         let (db, vis, filter, labels) = (db.clone(), vis.clone(), filter.clone(), labels.clone());
         async move {
             let page = page?;
-            let res = match L::fetch(&db, &vis, &filter, &page).await {
+            let res = match L::fetch_export(&db, &vis, &filter, &page).await {
                 Ok(r) => r,
                 Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
             };

@@ -8,7 +8,7 @@ use super::listing::{Col, ListDef, ListState, Listed};
 use super::AppState;
 use crate::access::{Principal, Visibility};
 use crate::clock::Zone;
-use crate::customers::{store as customers, Customer, Kind};
+use crate::customers::{store as customers, Customer, CustomerListItem, Kind};
 use crate::db::page::{Count, Page, PageReq};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -73,7 +73,9 @@ pub static CUSTOMERS: ListDef = ListDef {
 impl Listed for Customers {
     const DEF: &'static ListDef = &CUSTOMERS;
     type Filter = customers::Filter;
-    type Row = Customer;
+    type Row = CustomerListItem;
+    /// The export has the columns of the record the list does not show (address, notes…).
+    type Exported = Customer;
     type Labels = ();
 
     fn filter(s: &ListState, _p: &Principal) -> Result<customers::Filter> {
@@ -86,7 +88,10 @@ impl Listed for Customers {
             sort: Some(s.sort),
         })
     }
-    async fn fetch(db: &Db, vis: &Visibility, f: &customers::Filter, page: &PageReq) -> Result<Page<Customer>> {
+    async fn fetch(db: &Db, vis: &Visibility, f: &customers::Filter, page: &PageReq) -> Result<Page<CustomerListItem>> {
+        customers::list_items(db, vis, f, page).await
+    }
+    async fn fetch_export(db: &Db, vis: &Visibility, f: &customers::Filter, page: &PageReq) -> Result<Page<Customer>> {
         customers::list(db, vis, f, page).await
     }
     async fn count(db: &Db, vis: &Visibility, f: &customers::Filter) -> Result<Count> {
@@ -225,6 +230,7 @@ impl Listed for Opportunities {
     const DEF: &'static ListDef = &OPPORTUNITIES;
     type Filter = sales::Filter;
     type Row = Opportunity;
+    type Exported = Self::Row;
     type Labels = SalesLabels;
 
     fn filter(s: &ListState, p: &Principal) -> Result<sales::Filter> {
@@ -263,6 +269,9 @@ impl Listed for Opportunities {
                 .transpose()?,
             taking_part_only: false,
         })
+    }
+    async fn fetch_export(db: &Db, vis: &Visibility, f: &sales::Filter, page: &PageReq) -> Result<Page<Opportunity>> {
+        Self::fetch(db, vis, f, page).await
     }
     async fn fetch(db: &Db, vis: &Visibility, f: &sales::Filter, page: &PageReq) -> Result<Page<Opportunity>> {
         sales::list(db, vis, f, page).await
@@ -332,6 +341,7 @@ impl Listed for Leads {
     const DEF: &'static ListDef = &LEADS;
     type Filter = leads::ListFilter;
     type Row = leads::ListedLead;
+    type Exported = Self::Row;
     type Labels = SalesLabels;
 
     fn filter(s: &ListState, p: &Principal) -> Result<leads::ListFilter> {
@@ -348,6 +358,9 @@ impl Listed for Leads {
                 .transpose()?,
             sort: Some(s.sort),
         })
+    }
+    async fn fetch_export(db: &Db, vis: &Visibility, f: &leads::ListFilter, page: &PageReq) -> Result<Page<leads::ListedLead>> {
+        Self::fetch(db, vis, f, page).await
     }
     async fn fetch(db: &Db, vis: &Visibility, f: &leads::ListFilter, page: &PageReq) -> Result<Page<leads::ListedLead>> {
         leads::list(db, vis, f, page).await
@@ -511,6 +524,7 @@ impl Listed for Requests {
     const DEF: &'static ListDef = &REQUESTS;
     type Filter = service::Filter;
     type Row = ServiceRequest;
+    type Exported = Self::Row;
     type Labels = ServiceLabels;
 
     fn filter(s: &ListState, p: &Principal) -> Result<service::Filter> {
@@ -551,6 +565,9 @@ impl Listed for Requests {
                 .transpose()?,
             unit_id: s.id("unit_id")?,
         })
+    }
+    async fn fetch_export(db: &Db, vis: &Visibility, f: &service::Filter, page: &PageReq) -> Result<Page<ServiceRequest>> {
+        Self::fetch(db, vis, f, page).await
     }
     async fn fetch(db: &Db, vis: &Visibility, f: &service::Filter, page: &PageReq) -> Result<Page<ServiceRequest>> {
         service::list(db, vis, f, page).await
@@ -610,6 +627,7 @@ impl Listed for Interventions {
     const DEF: &'static ListDef = &INTERVENTIONS;
     type Filter = interventions::ListFilter;
     type Row = Intervention;
+    type Exported = Self::Row;
     type Labels = ();
 
     fn filter(s: &ListState, p: &Principal) -> Result<interventions::ListFilter> {
@@ -625,6 +643,9 @@ impl Listed for Interventions {
             from: s.period()?.map(|p| p.0),
             to: s.period()?.map(|p| p.1),
         })
+    }
+    async fn fetch_export(db: &Db, vis: &Visibility, f: &interventions::ListFilter, page: &PageReq) -> Result<Page<Intervention>> {
+        Self::fetch(db, vis, f, page).await
     }
     async fn fetch(db: &Db, vis: &Visibility, f: &interventions::ListFilter, page: &PageReq) -> Result<Page<Intervention>> {
         interventions::list(db, vis, f, page).await
@@ -679,6 +700,7 @@ impl Listed for Users {
     const DEF: &'static ListDef = &USERS;
     type Filter = UserFilter;
     type Row = User;
+    type Exported = Self::Row;
     type Labels = ();
 
     fn filter(s: &ListState, _p: &Principal) -> Result<UserFilter> {
@@ -699,6 +721,9 @@ impl Listed for Users {
             active,
             sort: Some(s.sort),
         })
+    }
+    async fn fetch_export(db: &Db, vis: &Visibility, f: &UserFilter, page: &PageReq) -> Result<Page<User>> {
+        Self::fetch(db, vis, f, page).await
     }
     async fn fetch(db: &Db, vis: &Visibility, f: &UserFilter, page: &PageReq) -> Result<Page<User>> {
         users::list(db, vis, f, page).await
@@ -747,10 +772,14 @@ impl Listed for Directory {
     const DEF: &'static ListDef = &DIRECTORY;
     type Filter = UserFilter;
     type Row = User;
+    type Exported = Self::Row;
     type Labels = ();
 
     fn filter(s: &ListState, p: &Principal) -> Result<UserFilter> {
         Ok(UserFilter { active: Some(true), ..Users::filter(s, p)? })
+    }
+    async fn fetch_export(db: &Db, vis: &Visibility, f: &UserFilter, page: &PageReq) -> Result<Page<User>> {
+        Self::fetch(db, vis, f, page).await
     }
     async fn fetch(db: &Db, vis: &Visibility, f: &UserFilter, page: &PageReq) -> Result<Page<User>> {
         users::list(db, vis, f, page).await

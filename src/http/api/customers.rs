@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{ListOf, PageOf};
 use crate::access::{Principal, Right};
 use crate::customers::store::{self, Match};
-use crate::customers::{phone::Phone, Contact, ContactForm, Customer, CustomerForm, Kind};
+use crate::customers::{phone::Phone, Contact, ContactForm, Customer, CustomerForm, CustomerListItem, Kind};
 use crate::error::{Error, FieldErrors};
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
@@ -47,14 +47,15 @@ pub struct ListQuery {
     pub count: Option<bool>,
 }
 
-/// Customers the caller may see, by name (or the order asked for).
-#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(ListQuery), responses((status = 200, body = PageOf<Customer>), (status = 422)))]
+/// Customers the caller may see, by name (or the order asked for), with the columns the list
+/// shows; the whole record is `GET /api/v1/customers/{id}`.
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(ListQuery), responses((status = 200, body = PageOf<CustomerListItem>), (status = 422)))]
 pub async fn list(
     State(st): State<AppState>,
     c: Ctx,
     Query(q): Query<ListQuery>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<PageOf<Customer>>, HttpError> {
+) -> Result<Json<PageOf<CustomerListItem>>, HttpError> {
     let raw = raw.map(|r| r.replace("sort=recent", "sort=-created"));
     Ok(Json(listing::api_page::<Customers>(&st, &c, raw.as_deref(), q.limit, q.count).await?))
 }

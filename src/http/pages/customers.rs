@@ -12,7 +12,7 @@ use crate::access::Right;
 
 use crate::customers::phone::Phone;
 use crate::customers::store::{self, Match};
-use crate::customers::{Contact, ContactForm, Customer, CustomerForm};
+use crate::customers::{Contact, ContactForm, Customer, CustomerForm, CustomerListItem};
 use crate::error::Error;
 use crate::http::auth::Ctx;
 use crate::http::error::HttpError;
@@ -29,7 +29,7 @@ use crate::org::units::{self, OrgUnit};
 struct ListPage {
     c: PageCtx,
     list: ListNav,
-    customers: Vec<Customer>,
+    customers: Vec<CustomerListItem>,
     q: String,
     kind: String,
     region: String,
@@ -43,7 +43,7 @@ struct ListPage {
 struct RowsPart {
     c: PageCtx,
     list: ListNav,
-    customers: Vec<Customer>,
+    customers: Vec<CustomerListItem>,
     q: String,
     region: String,
 }
