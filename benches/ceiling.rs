@@ -157,7 +157,7 @@ async fn generate(gen: &Db, n: usize, branches: &[Branch], now: i64) -> Result<(
         support::insert_terms(bulk.tx(), &terms, TERMS_PER_STATEMENT).await?;
         // 85 % have an open opportunity (a known customer's lead is merged into it).
         let mut sql = String::from(
-            "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, expired, trashed, created_at, updated_at) VALUES ",
+            "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, trashed, created_at, updated_at) VALUES ",
         );
         let mut any = false;
         for (r, id) in rows.iter().zip(&ids) {
@@ -165,7 +165,7 @@ async fn generate(gen: &Db, n: usize, branches: &[Branch], now: i64) -> Result<(
                 sql.push_str(if any { ", (" } else { "(" });
                 lit(&mut sql, Some(&r.5));
                 let owner = r.7.map_or("NULL".to_string(), |o| o.to_string());
-                let _ = write!(sql, ", {id}, 'internet', 'contacte', {owner}, {}, 0, 0, {now}, {now})", r.6);
+                let _ = write!(sql, ", {id}, 'internet', 'contacte', {owner}, {}, 0, {now}, {now})", r.6);
                 any = true;
             }
         }

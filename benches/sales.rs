@@ -276,8 +276,8 @@ struct NewOpportunity {
 async fn insert_opportunities(tx: &mut Tx, rows: &[NewOpportunity], custs: &[Cust]) -> Result<Vec<i64>> {
     let mut sql = String::with_capacity(rows.len() * 140 + 300);
     sql.push_str(
-        "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, sale_date, delivery_date, expired, \
-         expired_at, trashed, created_at, updated_at, amount_cents, booked_at, showed_at, lost_at) VALUES ",
+        "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, sale_date, delivery_date, \
+         trashed, created_at, updated_at, amount_cents, booked_at, showed_at, lost_at) VALUES ",
     );
     for (k, o) in rows.iter().enumerate() {
         let c = &custs[o.customer];
@@ -285,7 +285,7 @@ async fn insert_opportunities(tx: &mut Tx, rows: &[NewOpportunity], custs: &[Cus
         lit(&mut sql, Some(&c.display()));
         let _ = write!(
             sql,
-            ", {}, '{}', '{}', {}, {}, {}, {}, 0, NULL, {}, {}, {}, {}, {}, {}, {})",
+            ", {}, '{}', '{}', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
             c.id,
             o.lead_type,
             o.status,
@@ -586,7 +586,7 @@ struct SweepResult {
     second: u64,
     second_s: f64,
     second_cpu: CpuShare,
-    /// `expired = 1` rows and `expire` audit rows after the sweeps.
+    /// `opportunity_expirations` rows and `expire` audit rows after the sweeps.
     flagged: i64,
     audit_rows: i64,
 }
@@ -606,7 +606,7 @@ async fn expiry_bench(state: &AppState, data: &Dataset, now: i64) -> Result<Swee
     );
     let (second, second_s, second_cpu) = timed(async { Ok(carnet::sales::expiry::sweep(db, now).await?) }).await?;
     eprintln!("  second sweep: {second} expired in {second_s:.2} s");
-    let flagged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM opportunities WHERE expired = 1").fetch_one(&db.pool).await?;
+    let flagged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM opportunity_expirations").fetch_one(&db.pool).await?;
     let audit_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE entity_type = 'opportunity' AND action = 'expire'")
         .fetch_one(&db.pool)
         .await?;

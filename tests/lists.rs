@@ -42,11 +42,11 @@ async fn seed(app: &TestApp) {
             pick3(o1, o2, o3)
         ),
         format!(
-            "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, expired, trashed, created_at, updated_at) \
+            "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, trashed, created_at, updated_at) \
              {series} SELECT 'Projet ' || CAST(i % 97 AS TEXT), (SELECT MIN(id) FROM customers) + (i % 500), \
              CASE i % 3 WHEN 0 THEN 'web' WHEN 1 THEN NULL ELSE 'telephone' END, \
              CASE i % 4 WHEN 0 THEN 'nouveau' WHEN 1 THEN 'en_cours' WHEN 2 THEN 'rdv_planifie' ELSE 'perdu' END, \
-             {}, CASE i % 2 WHEN 0 THEN {north} ELSE NULL END, 0, 0, {now} - i, {now} - (i % 37) FROM n",
+             {}, CASE i % 2 WHEN 0 THEN {north} ELSE NULL END, 0, {now} - i, {now} - (i % 37) FROM n",
             pick3(o2, o3, o1)
         ),
         format!(

@@ -428,6 +428,18 @@ async fn kept_figures_follow_every_write_and_count_as_the_lists_do() {
         let swept = carnet::sales::expiry::sweep(&db, at("2027-03-01", "00:00")).await.unwrap();
         assert!(swept > 0);
         kept_figures_are_exact(&app, "the expiry sweep").await;
+        // An expired opportunity changes hands, branch, goes to the trash and back: its
+        // expiration follows it in the figures.
+        let expired = app.count("SELECT MIN(opportunity_id) FROM opportunity_expirations").await;
+        let path = format!("/api/v1/opportunities/{expired}");
+        for body in [json!({"owner_id": r2}), json!({"branch_id": s.longueuil}), json!({"status": "invalide_bdc"})] {
+            let (st, v) = s.admin.send("PATCH", &path, Some(body.clone())).await;
+            assert_eq!(st, StatusCode::OK, "{body}: {v}");
+            kept_figures_are_exact(&app, &format!("expired, then {body}")).await;
+        }
+        let (st, v) = s.admin.send("POST", &format!("{path}/restore"), None).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        kept_figures_are_exact(&app, "expired, then restored").await;
         app.clock.set(at("2027-03-02", "08:00"));
         let d = agree("admin", "period=7d".into()).await;
         assert_eq!(kpi(&d, "expired")["value"].as_i64(), Some(swept as i64));

@@ -177,9 +177,11 @@ async fn expiry_applies_after_eight_weeks_to_non_exempt_statuses_once() {
         let expired = |app: &TestApp| {
             let db = app.state.db.clone();
             async move {
-                let rows: Vec<(i64, i64)> =
-                    sqlx::query_as("SELECT id, expired FROM opportunities ORDER BY id").fetch_all(&db.pool).await.unwrap();
-                rows.into_iter().filter(|r| r.1 != 0).map(|r| r.0).collect::<Vec<_>>()
+                let rows: Vec<i64> = sqlx::query_scalar("SELECT opportunity_id FROM opportunity_expirations ORDER BY opportunity_id")
+                    .fetch_all(&db.pool)
+                    .await
+                    .unwrap();
+                rows
             }
         };
         // 55 days 23 hours: nothing.

@@ -464,3 +464,114 @@ async fn the_previous_releases_data_reads_the_same_after_the_upgrade() {
         drop(dir);
     }
 }
+
+/// Migration 35 (issue 15): the expired flags of the release before move to
+/// `opportunity_expirations` (their date, or the last update's when the flag had none), the
+/// columns go although the dashboard's triggers of that release named them (SQLite drops no
+/// column a trigger names), and the start-up reinstalls the triggers and rebuilds the figures.
+#[tokio::test]
+async fn expired_flags_move_to_their_own_table() {
+    for backend in common::backends() {
+        let (config, dir, schema) = common::test_config(backend);
+        let db = carnet::db::Db::connect(&config.database_url, config.database_schema.as_deref(), 2).await.unwrap();
+        carnet::db::migrate_to(&db, T, Some(34)).await.unwrap();
+        let customer: i64 = sqlx::query_scalar(
+            "INSERT INTO customers (kind, first_name, last_name, company_name, display_name, address, language, notes, particularities, \
+             created_at, updated_at, sort_key) VALUES ('person', 'Ève', 'Roy', '', 'Ève Roy', '', 'fr', '', '[]', $1, $1, 'roy eve') RETURNING id",
+        )
+        .bind(T)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        // Expired with its date, expired without one (written before migration 24), not expired.
+        let mut ids = Vec::new();
+        for (expired, expired_at, updated_at) in [(1, Some(T + 5), T + 7), (1, None, T + 9), (0, None, T + 11)] {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO opportunities (name, customer_id, lead_type, status, expired, expired_at, trashed, created_at, updated_at) \
+                 VALUES ('Achat', $1, 'internet', 'contacte', $2, $3, 0, $4, $5) RETURNING id",
+            )
+            .bind(customer)
+            .bind(expired)
+            .bind(expired_at)
+            .bind(T)
+            .bind(updated_at)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        // A trigger of the figures as the release before installed them, naming `expired_at`.
+        match backend {
+            common::Backend::Sqlite => {
+                sqlx::query(
+                    "CREATE TRIGGER sales_figures_expired_update AFTER UPDATE OF owner_id, branch_id, trashed, expired_at ON opportunities \
+                     WHEN OLD.expired_at IS NOT NEW.expired_at BEGIN DELETE FROM report_days WHERE day_start = NEW.expired_at; END",
+                )
+                .execute(&db.pool)
+                .await
+                .unwrap();
+            }
+            common::Backend::Postgres => {
+                sqlx::query(
+                    "CREATE FUNCTION sales_figures_update() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN \
+                     DELETE FROM report_days WHERE day_start IN (SELECT expired_at FROM new_rows); RETURN NULL; END $body$",
+                )
+                .execute(&db.pool)
+                .await
+                .unwrap();
+                sqlx::query(
+                    "CREATE TRIGGER sales_figures_update AFTER UPDATE ON opportunities REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows \
+                     FOR EACH STATEMENT EXECUTE FUNCTION sales_figures_update()",
+                )
+                .execute(&db.pool)
+                .await
+                .unwrap();
+            }
+        }
+        sqlx::query("INSERT INTO report_zone (id, built_for, built_at) VALUES (1, 'America/Toronto|2', $1)")
+            .bind(T)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        db.close().await;
+
+        let (url, sch) = (config.database_url.clone(), config.database_schema.clone());
+        let app = TestApp::start_with(backend, |c| {
+            c.database_url = url;
+            c.database_schema = sch;
+        })
+        .await;
+        let moved: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT opportunity_id, expired_at FROM opportunity_expirations ORDER BY opportunity_id")
+                .fetch_all(&app.state.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(moved, vec![(ids[0], T + 5), (ids[1], T + 9)], "{backend:?}");
+        assert!(
+            sqlx::query("SELECT expired FROM opportunities").fetch_all(&app.state.db.pool).await.is_err(),
+            "{backend:?}: the column is gone"
+        );
+        assert!(carnet::reports::figures::differences(&app.state.db).await.unwrap().is_empty(), "{backend:?}");
+        let built: String = sqlx::query_scalar("SELECT built_for FROM report_zone").fetch_one(&app.state.db.pool).await.unwrap();
+        assert!(!built.ends_with("|2"), "{backend:?}: rebuilt by this release ({built})");
+        // The flags read the same (administrators), and writes to the opportunities work.
+        let admin = app.user("admin@upgrade.test", "administrateur", None).await;
+        let api = app.api(&app.token_for(admin).await);
+        for (id, want) in ids.iter().zip([true, true, false]) {
+            let (s, o) = api.get(&format!("/api/v1/opportunities/{id}")).await;
+            assert_eq!(s, 200, "{o}");
+            assert_eq!(o["expired"], want, "{backend:?}: {o}");
+        }
+        let (s, o) =
+            api.send("PATCH", &format!("/api/v1/opportunities/{}", ids[0]), Some(serde_json::json!({"amount_cents": 150_000}))).await;
+        assert_eq!(s, 200, "{o}");
+        assert!(carnet::reports::figures::differences(&app.state.db).await.unwrap().is_empty(), "{backend:?}");
+        app.stop().await;
+        if let (Some(schema), Some(url)) = (schema, common::pg_url()) {
+            let d = carnet::db::Db::connect(&url, None, 1).await.unwrap();
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&d.pool).await.unwrap();
+            d.close().await;
+        }
+        drop(dir);
+    }
+}

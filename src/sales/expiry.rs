@@ -1,9 +1,11 @@
 //! The 8-week expiry (seeds 002 and 003): eight weeks (setting `opportunities.expiry_weeks`)
 //! after its creation, an opportunity whose status is not flagged `expiry_exempt` gets its
-//! hidden `expired` flag. Only this job sets the flag; nothing clears it. Each change is in
-//! the opportunity's history. Running it again changes nothing; two runs at once (the daily
-//! schedule and an administrator's button on another process) expire each opportunity once,
-//! because the update only takes rows still unexpired and audits the rows it took.
+//! hidden `expired` flag: a row of `opportunity_expirations` (migration 35), with its date.
+//! Only this job writes them; nothing deletes them. Each expiration is in the opportunity's
+//! history. Running it again changes nothing; two runs at once (the daily schedule and an
+//! administrator's button on another process) expire each opportunity once, because an
+//! expiration is inserted once (its primary key, `ON CONFLICT DO NOTHING`) and each run audits
+//! the rows it inserted.
 
 use std::time::{Duration, Instant};
 
@@ -15,9 +17,9 @@ pub const JOB: &str = "opportunity-expiry";
 
 const WEEK_MS: i64 = 7 * 86_400_000;
 
-/// Unexpired rows (due or exempt) a batch spans at first, and its bounds: each batch's size
-/// follows its duration so that a transaction stays near [`TARGET_TX`], whatever the backend
-/// and the machine's load.
+/// Due opportunities a batch takes at first, and its bounds: each batch's size follows its
+/// duration so that a transaction stays near [`TARGET_TX`], whatever the backend and the
+/// machine's load.
 const FIRST_BATCH: i64 = 2000;
 const MIN_BATCH: i64 = 100;
 const MAX_BATCH: i64 = 10_000;
@@ -42,6 +44,8 @@ pub struct Swept {
     pub batches: u64,
     /// The longest of them, from `BEGIN` to the end of `COMMIT`.
     pub longest_tx: Duration,
+    /// Their total (the rest of the sweep's time reads the ranges, outside transactions).
+    pub in_tx: Duration,
 }
 
 /// Expires every due opportunity; returns how many were expired.
@@ -49,21 +53,68 @@ pub async fn sweep(db: &Db, now: Millis) -> Result<u64> {
     Ok(sweep_measured(db, now).await?.expired)
 }
 
-/// Expires every due opportunity, in short write transactions over consecutive ranges of the
-/// `(expired, created_at, id)` index:
+/// The rule's condition on `o`, after a `WHERE`: not exempt, and (`unexpired`) not expired yet.
+fn due_sql(q: &mut Sql, exempt: &[String], unexpired: bool) {
+    if !exempt.is_empty() {
+        q.push(" AND o.status NOT IN (");
+        for (i, s) in exempt.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(s.clone());
+        }
+        q.push(")");
+    }
+    if !unexpired {
+        return;
+    }
+    // A lookup by primary key per row, written so that PostgreSQL cannot make it a join: as
+    // `NOT EXISTS`, a range of a few thousand rows was planned as a hash anti-join reading
+    // every expiration (half a second per batch by the middle of the first sweep).
+    q.push(" AND (SELECT x.opportunity_id FROM opportunity_expirations x WHERE x.opportunity_id = o.id) IS NULL");
+}
+
+/// The `(created_at, id)` of the `offset`-th opportunity (0: the first) in a status not exempt
+/// (and, `unexpired`, not expired yet) from `from` (included, or excluded when `!included`) up
+/// to the cutoff, in creation order: read on the `(created_at, id, status)` index (and the
+/// expirations' primary key), outside any transaction.
+async fn nth_due(
+    db: &Db,
+    exempt: &[String],
+    unexpired: bool,
+    cutoff: Millis,
+    from: (i64, i64),
+    included: bool,
+    offset: i64,
+) -> Result<Option<(i64, i64)>> {
+    let mut q = Sql::new("SELECT o.created_at, o.id FROM opportunities o WHERE o.created_at BETWEEN ");
+    q.bind(from.0).push(" AND ").bind(cutoff);
+    q.push(if included { " AND (o.created_at, o.id) >= (" } else { " AND (o.created_at, o.id) > (" });
+    q.bind(from.0).push(", ").bind(from.1).push(")");
+    due_sql(&mut q, exempt, unexpired);
+    q.push(" ORDER BY o.created_at, o.id LIMIT 1 OFFSET ").bind(offset);
+    Ok(q.query_as().fetch_optional(&db.pool).await?)
+}
+
+/// Expires every due opportunity, in short write transactions over consecutive ranges of
+/// opportunities in creation order (the `(created_at, id, status)` index):
 ///
-/// 1. outside any transaction, the range's end: the `batch`-th unexpired row created before
-///    the cutoff after the previous range (read on the index alone);
-/// 2. in one write transaction, the range's due rows set-wise (`UPDATE … WHERE` the range and
-///    the rule `… RETURNING id`: no id list bound, the range is an index walk), and their
-///    history rows in one `INSERT … SELECT` over those ids passed as one JSON array (binding
-///    thousands of parameters costs more than the work, sqlx's SQLite binding being quadratic
-///    in their number; ids written as literals made a statement SQLite took longer to parse
-///    than to run).
+/// 1. outside any transaction, the range: from the first due opportunity after the previous
+///    range (read on the index and the expirations' primary key, so that the daily run walks
+///    the opportunities already expired or exempt outside any transaction) to the `batch`-th
+///    opportunity in a status not exempt (on the index alone), so that each transaction holds
+///    at most `batch` expirations;
+/// 2. in one write transaction, the range's due rows set-wise (`INSERT INTO
+///    opportunity_expirations … SELECT … WHERE` the range and the rule `… ON CONFLICT DO
+///    NOTHING RETURNING opportunity_id`: no id list bound, the range is an index walk), and
+///    their history rows in one `INSERT … SELECT` over those ids passed as one JSON array
+///    (binding thousands of parameters costs more than the work, sqlx's SQLite binding being
+///    quadratic in their number; ids written as literals made a statement SQLite took longer
+///    to parse than to run).
 ///
 /// The range is bounded by `created_at BETWEEN` as well as by the row values: given
-/// `created_at <= cutoff` and a row-value upper bound, SQLite ends its index walk at the
-/// cutoff and every batch re-read the rest of the backlog (quadratic).
+/// `created_at <= cutoff` and a row-value bound, SQLite ends its index walk at the cutoff
+/// and every batch re-read the rest of the backlog (quadratic).
 pub async fn sweep_measured(db: &Db, now: Millis) -> Result<Swept> {
     let weeks: i64 = crate::settings::get(db, "opportunities.expiry_weeks").await?.parse().unwrap_or(8);
     let exempt = super::Statuses::load(db).await?.exempt();
@@ -74,38 +125,25 @@ pub async fn sweep_measured(db: &Db, now: Millis) -> Result<Swept> {
          SELECT $2, NULL, 'system', 'opportunity', ids.value, 'expire', 'expired', NULL, 'true', NULL FROM ({ids}) ids"
     );
     let mut after: (i64, i64) = (i64::MIN, i64::MIN);
+    let mut included = true;
     let mut batch = FIRST_BATCH;
     let mut out = Swept::default();
     loop {
-        let end: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT created_at, id FROM opportunities WHERE expired = 0 AND created_at <= $1 AND (created_at, id) > ($2, $3) \
-             ORDER BY created_at, id LIMIT 1 OFFSET $4",
-        )
-        .bind(cutoff)
-        .bind(after.0)
-        .bind(after.1)
-        .bind(batch - 1)
-        .fetch_optional(&db.pool)
-        .await?;
+        let Some(start) = nth_due(db, &exempt, true, cutoff, after, included, 0).await? else {
+            break;
+        };
+        // Counted without the expirations (the transaction reads them): a range holds at most
+        // `batch` due rows, fewer where some are already expired.
+        let end = nth_due(db, &exempt, false, cutoff, start, true, batch - 1).await?;
         // The last range runs to the cutoff.
         let last = end.is_none();
         let upto = end.unwrap_or((cutoff, i64::MAX));
-        let mut q = Sql::new("UPDATE opportunities SET expired = 1, expired_at = ");
-        q.bind(now).push(", updated_at = ").bind(now);
-        q.push(" WHERE expired = 0 AND created_at BETWEEN ").bind(after.0).push(" AND ").bind(upto.0);
-        q.push(" AND (created_at, id) > (").bind(after.0).push(", ").bind(after.1).push(")");
-        q.push(" AND (created_at, id) <= (").bind(upto.0).push(", ").bind(upto.1).push(")");
-        if !exempt.is_empty() {
-            q.push(" AND status NOT IN (");
-            for (i, s) in exempt.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.bind(s.clone());
-            }
-            q.push(")");
-        }
-        q.push(" RETURNING id");
+        let mut q = Sql::new("INSERT INTO opportunity_expirations (opportunity_id, expired_at) SELECT o.id, ");
+        q.bind(now).push(" FROM opportunities o WHERE o.created_at BETWEEN ").bind(start.0).push(" AND ").bind(upto.0);
+        q.push(" AND (o.created_at, o.id) >= (").bind(start.0).push(", ").bind(start.1).push(")");
+        q.push(" AND (o.created_at, o.id) <= (").bind(upto.0).push(", ").bind(upto.1).push(")");
+        due_sql(&mut q, &exempt, true);
+        q.push(" ON CONFLICT (opportunity_id) DO NOTHING RETURNING opportunity_id");
         let started = Instant::now();
         let mut tx = db.begin().await?;
         if db.backend == Backend::Postgres {
@@ -124,10 +162,12 @@ pub async fn sweep_measured(db: &Db, now: Millis) -> Result<Swept> {
         out.expired += taken.len() as u64;
         out.batches += 1;
         out.longest_tx = out.longest_tx.max(took);
+        out.in_tx += took;
         if last {
             break;
         }
         after = upto;
+        included = false;
         batch = if took > TARGET_TX {
             (batch / 2).max(MIN_BATCH)
         } else if took < TARGET_TX / 2 {
@@ -142,7 +182,7 @@ pub async fn sweep_measured(db: &Db, now: Millis) -> Result<Swept> {
 pub async fn run(ctx: &crate::jobs::JobContext) -> anyhow::Result<String> {
     let n = sweep(&ctx.db, ctx.clock.now_ms()).await?;
     if n > 0 {
-        crate::db::analyze(&ctx.db, &["opportunities", "audit_events"]).await?;
+        crate::db::analyze(&ctx.db, &["opportunity_expirations", "audit_events"]).await?;
     }
     Ok(format!("{n} opportunities expired"))
 }

@@ -62,13 +62,15 @@ impl Row {
 }
 
 const SELECT: &str = "SELECT o.id, o.name, o.customer_id, c.display_name AS customer_name, o.lead_type, o.status, o.owner_id, \
-    u.name AS owner_name, o.branch_id, b.name AS branch_name, o.sale_date, o.delivery_date, o.amount_cents, o.expected_close_on, o.expired, o.trashed, o.created_at, o.updated_at \
+    u.name AS owner_name, o.branch_id, b.name AS branch_name, o.sale_date, o.delivery_date, o.amount_cents, o.expected_close_on, \
+    CASE WHEN EXISTS (SELECT 1 FROM opportunity_expirations x WHERE x.opportunity_id = o.id) THEN 1 ELSE 0 END AS expired, o.trashed, o.created_at, o.updated_at \
     FROM opportunities o JOIN customers c ON c.id = o.customer_id LEFT JOIN users u ON u.id = o.owner_id \
     LEFT JOIN org_units b ON b.id = o.branch_id";
 
 /// The columns of [`SELECT`], for the board's cards picked in a subquery `o`.
 const BOARD_SELECT: &str = "SELECT o.id, o.name, o.customer_id, c.display_name AS customer_name, o.lead_type, o.status, o.owner_id, \
-    u.name AS owner_name, o.branch_id, b.name AS branch_name, o.sale_date, o.delivery_date, o.amount_cents, o.expected_close_on, o.expired, o.trashed, o.created_at, o.updated_at";
+    u.name AS owner_name, o.branch_id, b.name AS branch_name, o.sale_date, o.delivery_date, o.amount_cents, o.expected_close_on, \
+    CASE WHEN EXISTS (SELECT 1 FROM opportunity_expirations x WHERE x.opportunity_id = o.id) THEN 1 ELSE 0 END AS expired, o.trashed, o.created_at, o.updated_at";
 
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -123,13 +125,14 @@ impl Dated {
     pub fn parse(s: &str) -> Option<Dated> {
         Dated::ALL.into_iter().find(|d| d.code() == s)
     }
-    pub fn column(self) -> &'static str {
+    /// The date's column of `o` (`None` for the expiration's, kept in `opportunity_expirations`).
+    pub fn column(self) -> Option<&'static str> {
         match self {
-            Dated::Created => "o.created_at",
-            Dated::Sold => "o.sale_date",
-            Dated::Lost => "o.lost_at",
-            Dated::Expired => "o.expired_at",
-            Dated::Booked => "o.booked_at",
+            Dated::Created => Some("o.created_at"),
+            Dated::Sold => Some("o.sale_date"),
+            Dated::Lost => Some("o.lost_at"),
+            Dated::Expired => None,
+            Dated::Booked => Some("o.booked_at"),
         }
     }
 }
@@ -194,6 +197,9 @@ pub fn default_sort() -> Sort {
 /// The list's tables, for counting.
 const COUNT_FROM: &str = "SELECT 1 FROM opportunities o JOIN customers c ON c.id = o.customer_id";
 
+/// Whether the opportunity `o` is expired (the flag is a row of `opportunity_expirations`).
+pub const EXPIRED: &str = "EXISTS (SELECT 1 FROM opportunity_expirations x WHERE x.opportunity_id = o.id)";
+
 fn filtered_from(select: &str, vis: &Visibility, f: &Filter) -> Sql {
     let seen = if f.taking_part_only { vis.opportunities_taking_part_only("o") } else { vis.opportunities("o") };
     filtered_where(select, seen, f)
@@ -227,10 +233,19 @@ fn filtered_where(select: &str, seen: Sql, f: &Filter) -> Sql {
             .push(")");
     }
     if let Some(e) = f.expired {
-        q.push(" AND o.expired = ").bind(e as i64);
+        q.push(if e { " AND " } else { " AND NOT " }).push(EXPIRED);
     }
     if let Some((d, from, to)) = f.dated {
-        q.push(" AND ").push(d.column()).push(" >= ").bind(from).push(" AND ").push(d.column()).push(" < ").bind(to);
+        match d.column() {
+            Some(c) => q.push(" AND ").push(c).push(" >= ").bind(from).push(" AND ").push(c).push(" < ").bind(to),
+            // The expirations of the period (their date index), by primary key.
+            None => q
+                .push(" AND o.id IN (SELECT x.opportunity_id FROM opportunity_expirations x WHERE x.expired_at >= ")
+                .bind(from)
+                .push(" AND x.expired_at < ")
+                .bind(to)
+                .push(")"),
+        };
     }
     if let Some(s) = f.stage {
         q.push(" AND ").push(s.condition());
@@ -604,8 +619,8 @@ async fn insert_in(tx: &mut Tx, actor: &Actor, now: Millis, statuses: &Statuses,
         input.name.clone()
     };
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, expired, trashed, created_at, updated_at, \
-         amount_cents, expected_close_on) VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $7, $8, $9) RETURNING id",
+        "INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, trashed, created_at, updated_at, \
+         amount_cents, expected_close_on) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, $8, $9) RETURNING id",
     )
     .bind(&name)
     .bind(input.customer_id)
@@ -1042,7 +1057,7 @@ pub fn open_files_of<'a>(
 pub async fn open_files(db: &Db, vis: &Visibility, customer_id: i64, lang: &crate::i18n::Lang) -> Result<Vec<OpenFile>> {
     let statuses = Statuses::load(db).await?;
     let rows: Vec<Row> =
-        sqlx::query_as(&format!("{SELECT} WHERE o.customer_id = $1 AND o.trashed = 0 AND o.expired = 0 ORDER BY o.id DESC LIMIT 50"))
+        sqlx::query_as(&format!("{SELECT} WHERE o.customer_id = $1 AND o.trashed = 0 AND NOT {EXPIRED} ORDER BY o.id DESC LIMIT 50"))
             .bind(customer_id)
             .fetch_all(&db.pool)
             .await?;
