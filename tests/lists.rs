@@ -317,3 +317,29 @@ async fn the_intervention_list_pages_every_sort_both_ways_in_the_browser_s_links
     })
     .await;
 }
+
+/// A representative with no opportunity yet is told how to make one; once a filter narrows the
+/// list to nothing, the page says that nothing matches and offers to clear the filters (not to
+/// create one), in the reader's language.
+#[tokio::test]
+async fn an_empty_opportunity_list_says_whether_a_filter_hides_everything() {
+    each_backend(|app| async move {
+        let co = app.unit("Groupe", "company", None).await;
+        let north = app.unit("Nord", "branch", Some(co)).await;
+        app.user("rep.vide@t.fr", "representant", Some(north)).await;
+        let s = app.login("rep.vide@t.fr", PASSWORD).await.unwrap();
+        let (st, html) = s.get_text("/opportunities").await;
+        assert_eq!(st, 200);
+        assert!(html.contains("Aucune opportunité<") && !html.contains("id=\"no-match\""), "the first-use state");
+        let (st, html) = s.get_text("/opportunities?q=zzzz-personne").await;
+        assert_eq!(st, 200);
+        assert!(html.contains("id=\"no-match\"") && html.contains("Aucune opportunité ne correspond à ces filtres"));
+        assert!(html.contains("href=\"/opportunities\">Effacer les filtres"), "a way back to the whole list");
+        assert!(!html.contains("href=\"/opportunities/new\" class") && !html.contains("btn btn-primary\" href=\"/opportunities/new\">"));
+        s.post("/language", &[("lang", "en"), ("next", "/")]).await;
+        let (_, html) = s.get_text("/opportunities?q=zzzz-personne").await;
+        assert!(html.contains("No opportunity matches these filters") && html.contains(">Clear the filters<"));
+        app
+    })
+    .await;
+}

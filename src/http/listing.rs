@@ -183,6 +183,11 @@ impl ListState {
     pub fn get(&self, k: &str) -> Option<&str> {
         self.params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
+    /// Whether any filter narrows the list (an empty list then says that nothing matches,
+    /// not that there is nothing yet).
+    pub fn filtered(&self) -> bool {
+        !self.params.is_empty()
+    }
     /// A filter's value, or empty.
     pub fn text(&self, k: &str) -> String {
         self.get(k).unwrap_or_default().to_string()

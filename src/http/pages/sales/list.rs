@@ -18,6 +18,8 @@ struct ListPage {
     status: String,
     lead_type: String,
     mine: bool,
+    /// Whether a filter narrows the list.
+    filtered: bool,
     show_expired: bool,
     can_create: bool,
     can_lead: bool,
@@ -41,6 +43,7 @@ pub async fn list(
         status: s.text("status"),
         lead_type: s.text("lead_type"),
         mine: s.get("mine") == Some("1"),
+        filtered: s.filtered(),
         show_expired: c.p.sees_hidden_fields(),
         can_create: c.p.can(Right::OpportunitiesCreate),
         can_lead: c.p.can(Right::LeadsCreate),
