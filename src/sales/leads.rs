@@ -395,12 +395,13 @@ async fn prelude(db: &Db, input: &LeadInput, key: Option<&Key<'_>>) -> Result<Pr
         .push(") AS lead_types, ");
     q.push("(SELECT COUNT(*) FROM org_units WHERE id = ").bind(input.branch_id.unwrap_or(0)).push(") AS branches, ");
     q.push("(SELECT MIN(id) FROM stock_units WHERE stock_number = ").bind(input.stock_number.as_str()).push(") AS stock, ");
-    q.push(
-        "m.customer_id, o.id AS opportunity_id, \
-         (SELECT COUNT(*) FROM opportunity_expirations x WHERE x.opportunity_id = o.id) AS expired, o.trashed, o.owner_id, o.name AS opportunity_name, \
+    q.push(concat!(
+        "m.customer_id, o.id AS opportunity_id, CASE WHEN ",
+        super::store::expired_sql!("o"),
+        " THEN 1 ELSE 0 END AS expired, o.trashed, o.owner_id, o.name AS opportunity_name, \
          u.email AS owner_email, u.name AS owner_name, u.language AS owner_language, u.active AS owner_active, \
          (SELECT enabled FROM notification_prefs p WHERE p.user_id = u.id AND p.event = '",
-    );
+    ));
     q.push(MERGED_EVENT).push(
         "') AS owner_pref, \
          (SELECT token FROM mail_threads th WHERE th.entity_type = 'opportunity' AND th.entity_id = o.id) AS thread, \
@@ -545,10 +546,7 @@ async fn merge_fast(
     crate::customers::store::lock_identity_and_customer(tx, now, email, &phones, plan.customer_id).await?;
     let mut q = Sql::new("UPDATE opportunities SET updated_at = ");
     q.bind(now).push(" WHERE id = ").bind(plan.opportunity_id).push(" AND customer_id = ").bind(plan.customer_id);
-    q.push(
-        " AND trashed = 0 AND NOT EXISTS (SELECT 1 FROM opportunity_expirations x WHERE x.opportunity_id = opportunities.id) AND name = ",
-    )
-    .bind(plan.name.as_str());
+    q.push(concat!(" AND trashed = 0 AND NOT ", super::store::expired_sql!("opportunities"), " AND name = ")).bind(plan.name.as_str());
     match plan.owner_id {
         Some(o) => q.push(" AND owner_id = ").bind(o),
         None => q.push(" AND owner_id IS NULL"),
@@ -709,8 +707,11 @@ async fn intake_in(
     let last: Option<(i64, i64, i64, Option<i64>, String)> = if customer_created {
         None
     } else {
-        sqlx::query_as("SELECT o.id, (SELECT COUNT(*) FROM opportunity_expirations x WHERE x.opportunity_id = o.id) AS expired, o.trashed, o.owner_id, o.name \
-             FROM opportunities o WHERE o.customer_id = $1 ORDER BY o.id DESC LIMIT 1")
+        sqlx::query_as(concat!(
+            "SELECT o.id, CASE WHEN ",
+            super::store::expired_sql!("o"),
+            " THEN 1 ELSE 0 END AS expired, o.trashed, o.owner_id, o.name FROM opportunities o WHERE o.customer_id = $1 ORDER BY o.id DESC LIMIT 1"
+        ))
             .bind(customer_id)
             .fetch_optional(&mut **tx)
             .await?

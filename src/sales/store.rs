@@ -61,16 +61,33 @@ impl Row {
     }
 }
 
-const SELECT: &str = "SELECT o.id, o.name, o.customer_id, c.display_name AS customer_name, o.lead_type, o.status, o.owner_id, \
+/// Whether the opportunity aliased `$o` is expired: it has a row in `opportunity_expirations`
+/// (migration 35). The one way to ask it, in every statement.
+macro_rules! expired_sql {
+    ($o:literal) => {
+        concat!("EXISTS (SELECT 1 FROM opportunity_expirations x WHERE x.opportunity_id = ", $o, ".id)")
+    };
+}
+pub(crate) use expired_sql;
+
+const SELECT: &str = concat!(
+    "SELECT o.id, o.name, o.customer_id, c.display_name AS customer_name, o.lead_type, o.status, o.owner_id, \
     u.name AS owner_name, o.branch_id, b.name AS branch_name, o.sale_date, o.delivery_date, o.amount_cents, o.expected_close_on, \
-    CASE WHEN EXISTS (SELECT 1 FROM opportunity_expirations x WHERE x.opportunity_id = o.id) THEN 1 ELSE 0 END AS expired, o.trashed, o.created_at, o.updated_at \
+    CASE WHEN ",
+    expired_sql!("o"),
+    " THEN 1 ELSE 0 END AS expired, o.trashed, o.created_at, o.updated_at \
     FROM opportunities o JOIN customers c ON c.id = o.customer_id LEFT JOIN users u ON u.id = o.owner_id \
-    LEFT JOIN org_units b ON b.id = o.branch_id";
+    LEFT JOIN org_units b ON b.id = o.branch_id"
+);
 
 /// The columns of [`SELECT`], for the board's cards picked in a subquery `o`.
-const BOARD_SELECT: &str = "SELECT o.id, o.name, o.customer_id, c.display_name AS customer_name, o.lead_type, o.status, o.owner_id, \
+const BOARD_SELECT: &str = concat!(
+    "SELECT o.id, o.name, o.customer_id, c.display_name AS customer_name, o.lead_type, o.status, o.owner_id, \
     u.name AS owner_name, o.branch_id, b.name AS branch_name, o.sale_date, o.delivery_date, o.amount_cents, o.expected_close_on, \
-    CASE WHEN EXISTS (SELECT 1 FROM opportunity_expirations x WHERE x.opportunity_id = o.id) THEN 1 ELSE 0 END AS expired, o.trashed, o.created_at, o.updated_at";
+    CASE WHEN ",
+    expired_sql!("o"),
+    " THEN 1 ELSE 0 END AS expired, o.trashed, o.created_at, o.updated_at"
+);
 
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -198,7 +215,7 @@ pub fn default_sort() -> Sort {
 const COUNT_FROM: &str = "SELECT 1 FROM opportunities o JOIN customers c ON c.id = o.customer_id";
 
 /// Whether the opportunity `o` is expired (the flag is a row of `opportunity_expirations`).
-pub const EXPIRED: &str = "EXISTS (SELECT 1 FROM opportunity_expirations x WHERE x.opportunity_id = o.id)";
+pub const EXPIRED: &str = expired_sql!("o");
 
 fn filtered_from(select: &str, vis: &Visibility, f: &Filter) -> Sql {
     let seen = if f.taking_part_only { vis.opportunities_taking_part_only("o") } else { vis.opportunities("o") };
