@@ -1,3 +1,4 @@
+-- Reads by the visibility's arms (issue 15).
 -- The service dashboard of a user who does not see everything reads the visibility as arms
 -- (`Visibility::request_arms`): the requests of the user's units, then their own requests
 -- outside them, each walked in an index leading with the unit or the owner and holding every
@@ -12,3 +13,7 @@ CREATE INDEX service_requests_owner_closed ON service_requests (owner_id, closed
 CREATE INDEX service_requests_owner_open ON service_requests (owner_id, status, request_type, created_at, branch_id) WHERE status <> 'cloture';
 -- The returns opened over a period, with their request (its unit and owner then looked up by id).
 CREATE INDEX equipment_returns_created ON equipment_returns (created_at, request_id, return_type);
+-- The opportunities a representative takes part in as the meeting's rep (the board's and the
+-- lists' taking-part arm, `Visibility::taking_part_ids`): from the index alone, where
+-- `meetings_owner` (owner, start) read each meeting's row for its opportunity.
+CREATE INDEX meetings_owner_opportunity ON meetings (owner_id, opportunity_id);
