@@ -665,3 +665,99 @@ async fn the_service_dashboard_counts_backlog_service_levels_and_technicians() {
     })
     .await;
 }
+
+/// Each way of seeing a request counts on the service dashboard, once: a support agent's unit,
+/// the requests they own elsewhere, those they have a call on, and a technician's interventions
+/// (the visibility's arms, `Visibility::request_arms`: removing one loses its request here).
+/// Every figure equals its list (which reads the same visibility as one `OR`).
+#[tokio::test]
+async fn the_service_dashboard_counts_each_way_of_seeing_a_request_once() {
+    each_backend(|app| async move {
+        let company = app.unit("Froid Service", "company", None).await;
+        let laval = app.unit("Froid Laval", "branch", Some(company)).await;
+        let quebec = app.unit("Froid Québec", "branch", Some(company)).await;
+        let admin = app.user("admin@t.fr", "administrateur", None).await;
+        let agent = app.user("agent@t.fr", "agent_support", Some(laval)).await;
+        let tech = app.user("tech@t.fr", "technicien", Some(laval)).await;
+        let admin_api = app.api(&app.token_for(admin).await);
+        let agent_api = app.api(&app.token_for(agent).await);
+        let tech_api = app.api(&app.token_for(tech).await);
+        let ok = |s: StatusCode, v: &Value| assert!(s.is_success(), "{s} {v}");
+        let (s, c) = admin_api.send("POST", "/api/v1/customers", Some(json!({"kind": "company", "company_name": "Boulangerie Roy", "branch_id": laval}))).await;
+        ok(s, &c);
+        let customer = c["id"].as_i64().unwrap();
+        app.clock.set(at("2026-11-10", "09:00"));
+        let new_request = |branch: i64, owner: i64| {
+            let admin_api = &admin_api;
+            async move {
+                let body = json!({"customer_id": customer, "request_type": "panne", "branch_id": branch, "owner_id": owner, "description": "Panne"});
+                let (s, r) = admin_api.send("POST", "/api/v1/service-requests", Some(body)).await;
+                assert_eq!(s, StatusCode::CREATED, "{r}");
+                r["id"].as_i64().unwrap()
+            }
+        };
+        // The agent's unit; his own elsewhere; one he has a call on; one only the technician
+        // works on; one in his unit that he owns too (two arms, counted once); one nobody sees.
+        let by_unit = new_request(laval, admin).await;
+        let owned = new_request(quebec, agent).await;
+        let called = new_request(quebec, admin).await;
+        let worked = new_request(quebec, admin).await;
+        let _both = new_request(laval, agent).await;
+        let hidden = new_request(quebec, admin).await;
+        let (s, v) = admin_api
+            .send(
+                "POST",
+                &format!("/api/v1/service-requests/{called}/calls"),
+                Some(json!({"owner_id": agent, "date": "2026-11-12", "time": "10:00", "subject": "Rappeler"})),
+            )
+            .await;
+        ok(s, &v);
+        for (day, rid) in [("2026-11-16", by_unit), ("2026-11-17", owned), ("2026-11-18", called), ("2026-11-19", worked)] {
+            let body = json!({"request_id": rid, "date": day, "start_time": "13:00", "end_time": "15:00", "technician_ids": [tech]});
+            let (s, i) = admin_api.send("POST", "/api/v1/interventions", Some(body)).await;
+            assert_eq!(s, StatusCode::CREATED, "{i}");
+        }
+        for rid in [by_unit, owned, called, worked, hidden] {
+            let (s, l) = admin_api
+                .send(
+                    "POST",
+                    &format!("/api/v1/service-requests/{rid}/equipment"),
+                    Some(json!({"equipment": {"serial_number": format!("SN-{rid}"), "model": "Pétrin"}})),
+                )
+                .await;
+            ok(s, &l);
+            let eid = l["items"][0]["equipment_id"].as_i64().unwrap();
+            let (s, x) = admin_api
+                .send("POST", "/api/v1/equipment-returns", Some(json!({"request_id": rid, "equipment_id": eid, "reason": "Bruit", "return_type": "repair"})))
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{x}");
+        }
+        app.clock.set(at("2026-11-20", "10:00"));
+        let (s, v) =
+            admin_api.send("POST", &format!("/api/v1/service-requests/{owned}/updates"), Some(json!({"status": "cloture", "message": "Réparé."}))).await;
+        ok(s, &v);
+        app.clock.set(at("2026-12-01", "08:00"));
+
+        // (who, opened, closed, backlog, interventions of the technician, returns)
+        for (who, api, opened, closed, backlog, interventions, returns) in [
+            ("agent", &agent_api, 4, 1, 3, 3, 3),
+            ("technician", &tech_api, 4, 1, 3, 4, 4),
+            ("administrator", &admin_api, 6, 1, 5, 4, 5),
+        ] {
+            // Everything each sees (a technician's own-only scope defaults to "mine").
+            let (s, d) = api.get(&format!("/api/v1/reports/service?{NOVEMBER}&scope=all")).await;
+            assert_eq!(s, StatusCode::OK, "{who}: {d}");
+            assert_eq!(kpi(&d, "opened")["value"], opened, "{who} opened");
+            assert_eq!(kpi(&d, "closed")["value"], closed, "{who} closed");
+            assert_eq!(kpi(&d, "backlog")["value"], backlog, "{who} backlog");
+            assert_eq!(bar(&d, "backlog_by_type", "panne"), backlog, "{who} backlog by type");
+            let t = &d["technicians"][0];
+            assert_eq!((t["id"].as_i64(), t["interventions"].as_i64(), t["minutes"].as_i64()), (Some(tech), Some(interventions), Some(120 * interventions)), "{who}: {d}");
+            assert_eq!(bar(&d, "returns_by_type", "repair"), returns, "{who} returns");
+            let n = figures_match_their_lists(api, &d).await;
+            assert!(n >= 15, "{who}: {n} figures compared");
+        }
+        app
+    })
+    .await;
+}

@@ -35,6 +35,13 @@ const TAKING_PART: [&str; 4] = [
     "SELECT vk.opportunity_id FROM calls vk WHERE vk.opportunity_id IS NOT NULL AND vk.owner_id = ",
 ];
 
+/// The ways a user takes part in a service request (each a query of request ids, to be
+/// followed by the user's id): a technician on one of its interventions, the owner of a call.
+const TAKING_PART_REQUESTS: [&str; 2] = [
+    "SELECT vi.request_id FROM intervention_technicians vt JOIN interventions vi ON vi.id = vt.intervention_id WHERE vt.user_id = ",
+    "SELECT vk.request_id FROM calls vk WHERE vk.request_id IS NOT NULL AND vk.owner_id = ",
+];
+
 impl Visibility {
     /// Everything, for work done on the system's behalf (the demo company's loader).
     pub fn everything(user_id: i64) -> Visibility {
@@ -159,18 +166,49 @@ impl Visibility {
         let mut s = Sql::new("(");
         s.append(self.filter(&format!("{r}.owner_id"), &format!("{r}.branch_id")));
         if !self.sees_all() {
-            s.push(" OR ").push(r).push(
-                ".id IN (SELECT vi.request_id FROM intervention_technicians vt JOIN interventions vi ON vi.id = vt.intervention_id \
-                 WHERE vt.user_id = ",
-            );
-            s.bind(self.user_id).push(")");
-            s.push(" OR ")
-                .push(r)
-                .push(".id IN (SELECT vk.request_id FROM calls vk WHERE vk.request_id IS NOT NULL AND vk.owner_id = ")
-                .bind(self.user_id)
-                .push(")");
+            for way in TAKING_PART_REQUESTS {
+                s.push(" OR ").push(r).push(".id IN (").push(way).bind(self.user_id).push(")");
+            }
         }
         s.push(")");
+        s
+    }
+
+    /// [`requests`](Self::requests) as arms whose union is the same rows, each row in exactly
+    /// one arm (so that a `UNION ALL` of them needs no deduplication): the scope's arms (the
+    /// scope's units, then the user's own requests outside them), each read from an index of
+    /// its own, then the requests they take part in
+    /// ([`taking_part_request_ids`](Self::taking_part_request_ids), by id) outside their
+    /// scope. An arm leaves out the rows of those before it with `CASE WHEN … THEN 0 ELSE 1
+    /// END = 1`, which keeps a row whose condition is unknown (a request without a unit), as
+    /// the arm before it did not take it. `None` for those who see everything.
+    pub fn request_arms(&self, r: &str) -> Option<Vec<Sql>> {
+        if self.sees_all() {
+            return None;
+        }
+        let scope = self.scope_arms(&format!("{r}.owner_id"), &format!("{r}.branch_id"));
+        let mut taking_part = Sql::new(r);
+        taking_part.push(".id IN (").append(self.taking_part_request_ids()).push(")");
+        let mut arms: Vec<Sql> = Vec::with_capacity(scope.len() + 1);
+        for (k, arm) in scope.iter().cloned().chain([taking_part]).enumerate() {
+            let mut c = Sql::new("(");
+            c.append(arm);
+            for before in &scope[..k.min(scope.len())] {
+                c.push(" AND CASE WHEN ").append(before.clone()).push(" THEN 0 ELSE 1 END = 1");
+            }
+            c.push(")");
+            arms.push(c);
+        }
+        Some(arms)
+    }
+
+    /// The ids of the service requests the user takes part in (a `SELECT`, for an `IN`): the
+    /// union of the ways of taking part.
+    pub fn taking_part_request_ids(&self) -> Sql {
+        let mut s = Sql::new("");
+        for (i, way) in TAKING_PART_REQUESTS.iter().enumerate() {
+            s.push(if i == 0 { "" } else { " UNION " }).push(way).bind(self.user_id);
+        }
         s
     }
 
@@ -266,6 +304,16 @@ mod tests {
         assert_eq!(own, ["o.owner_id = $1"]);
         let unit: Vec<String> = vis(Scope::Unit).opportunity_arms("o").unwrap().iter().map(|a| a.text().to_string()).collect();
         assert_eq!(unit, ["o.branch_id IN (SELECT id FROM org_units WHERE path LIKE $1)", "o.owner_id = $1"]);
+        let req: Vec<String> = vis(Scope::Unit).request_arms("r").unwrap().iter().map(|a| a.text().to_string()).collect();
+        assert_eq!(req.len(), 3, "the units, the own ones outside them, the ones taken part in outside both");
+        assert_eq!(req[0], "(r.branch_id IN (SELECT id FROM org_units WHERE path LIKE $1))");
+        assert_eq!(
+            req[1],
+            "(r.owner_id = $1 AND CASE WHEN r.branch_id IN (SELECT id FROM org_units WHERE path LIKE $2) THEN 0 ELSE 1 END = 1)"
+        );
+        assert!(req[2].starts_with("(r.id IN (SELECT vi.request_id") && req[2].matches("THEN 0 ELSE 1 END = 1").count() == 2, "{}", req[2]);
+        assert!(vis(Scope::All).request_arms("r").is_none());
+        assert_eq!(vis(Scope::Own).request_arms("r").unwrap().len(), 2);
         let ids = vis(Scope::Own).taking_part_ids();
         assert_eq!(ids.text().matches(" UNION ").count(), TAKING_PART.len() - 1);
         assert_eq!(ids.args().len(), TAKING_PART.len());

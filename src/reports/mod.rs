@@ -3,7 +3,7 @@
 //! A dashboard is a set of [`Chart`]s and [`Kpi`]s computed for a [`Period`] (and the
 //! previous period of the same length, for comparison) over what the user may see: every
 //! query goes through the list filters of its records (`sales::store::report_from`,
-//! `service::store::report_from`) with the user's visibility, so that a figure and the list it
+//! `service::store::visible_rows`) with the user's visibility, so that a figure and the list it
 //! links to count the same rows (tests/reports.rs checks each one). Nothing is cached: each
 //! figure is an aggregate over the indexes of the dates it is counted by (migration 24).
 //!

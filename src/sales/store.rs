@@ -295,28 +295,40 @@ impl Columns {
     }
 
     /// The statement's head: `tp`, the opportunities of `filter` (whatever their status) the
-    /// user takes part in, read once by primary key. Empty for [`Columns::Whole`].
-    fn with(&self, vis: &Visibility, filter: &Filter) -> Sql {
+    /// user takes part in, read once by primary key: their ids, statuses and amounts (column
+    /// `a`), or with `rows` their whole rows (the board's cards). Empty for [`Columns::Whole`].
+    fn with(&self, vis: &Visibility, filter: &Filter, rows: bool) -> Sql {
         match self {
             Columns::Whole => Sql::new(""),
             Columns::Arms(_) => {
                 let f = Filter { status: None, trash: false, ..filter.clone() };
                 let mut seen = Sql::new("o.id IN (");
                 seen.append(vis.taking_part_ids()).push(")");
+                let cols = if rows {
+                    "SELECT o.* FROM opportunities o"
+                } else {
+                    "SELECT o.id, o.status, o.amount_cents AS a FROM opportunities o"
+                };
                 let mut q = Sql::new("WITH tp AS MATERIALIZED (");
-                q.append(filtered_where("SELECT o.id, o.status, o.amount_cents AS a FROM opportunities o", seen, &f)).push(") ");
+                q.append(filtered_where(cols, seen, &f)).push(") ");
                 q
             }
         }
     }
 
-    /// The ids (column `id`) and amounts (column `a`) of the opportunities of `f` (its status
-    /// set): with `first`, the first `limit` by id descending (a merge of each arm's first,
-    /// ordered); without, any `limit` of each arm, deduplicated (enough to count up to
-    /// `limit`: an arm holding more reaches it alone).
-    fn pick(&self, vis: &Visibility, f: &Filter, limit: i64, first: bool) -> Sql {
-        let order = if first { " ORDER BY o.id DESC" } else { "" };
-        let cols = "SELECT o.id, o.amount_cents AS a FROM opportunities o";
+    /// The opportunities of `f` (its status set): with `rows`, the first `limit` by id
+    /// descending, whole (`o.*`: a merge of each arm's first, ordered; the board's cards, each
+    /// row read once where picking ids first read each card again by primary key, a third of
+    /// a representative's board); without, the ids (column `id`) and amounts (column `a`) of
+    /// any `limit` of each arm, deduplicated (enough to count up to `limit`: an arm holding
+    /// more reaches it alone). With `rows`, `tp` must hold whole rows too ([`Columns::with`]).
+    fn pick(&self, vis: &Visibility, f: &Filter, limit: i64, rows: bool) -> Sql {
+        let order = if rows { " ORDER BY o.id DESC" } else { "" };
+        let (cols, out, tp) = if rows {
+            ("SELECT o.* FROM opportunities o", "*", "tp.*")
+        } else {
+            ("SELECT o.id, o.amount_cents AS a FROM opportunities o", "id, a", "tp.id, tp.a")
+        };
         match self {
             Columns::Whole => {
                 let mut q = filtered_from(cols, vis, f);
@@ -324,18 +336,20 @@ impl Columns {
                 q
             }
             Columns::Arms(arms) => {
+                // `UNION` (not `ALL`): an opportunity of the user's scope that they also take
+                // part in comes from two arms, the same row twice.
                 let mut q = Sql::new("");
                 for (k, arm) in arms.iter().enumerate() {
                     let mut seen = Sql::new("(");
                     seen.append(arm.clone()).push(")");
-                    q.push(if k == 0 { "SELECT id, a FROM (" } else { " UNION SELECT id, a FROM (" })
+                    q.push(&format!("{}SELECT {out} FROM (", if k == 0 { "" } else { " UNION " }))
                         .append(filtered_where(cols, seen, f))
                         .push(&format!("{order} LIMIT {limit}) AS a{k}"));
                 }
-                q.push(" UNION SELECT id, a FROM (SELECT tp.id, tp.a FROM tp WHERE tp.status = ")
+                q.push(&format!(" UNION SELECT {out} FROM (SELECT {tp} FROM tp WHERE tp.status = "))
                     .bind(f.status.clone().unwrap_or_default())
-                    .push(&format!("{} LIMIT {limit}) AS a{}", if first { " ORDER BY tp.id DESC" } else { "" }, arms.len()));
-                if first {
+                    .push(&format!("{} LIMIT {limit}) AS a{}", if rows { " ORDER BY tp.id DESC" } else { "" }, arms.len()));
+                if rows {
                     q.push(&format!(" ORDER BY id DESC LIMIT {limit}"));
                 }
                 q
@@ -360,7 +374,7 @@ pub async fn by_status(db: &Db, vis: &Visibility, filter: &Filter) -> Result<Vec
 /// [`board_heads`]'s statement: each status's first `cap + 1` rows, counted.
 fn heads_statement(vis: &Visibility, statuses: &[&str], filter: &Filter, cap: i64) -> Sql {
     let columns = Columns::of(vis, filter);
-    let mut q = columns.with(vis, filter);
+    let mut q = columns.with(vis, filter, false);
     for (i, s) in statuses.iter().enumerate() {
         if i > 0 {
             q.push(" UNION ALL ");
@@ -472,7 +486,7 @@ fn board_statement(vis: &Visibility, statuses: &[&str], filter: &Filter, per_col
     // size from PostgreSQL's generic plan, which then looked costlier than a custom one, so
     // the statement was planned again at every request (10–13 ms for 12 branches, issue 15).
     let picking = Columns::of(vis, filter);
-    let mut q = picking.with(vis, filter);
+    let mut q = picking.with(vis, filter, true);
     q.push(BOARD_SELECT).push(" FROM (");
     for (i, s) in statuses.iter().enumerate() {
         if i > 0 {
@@ -484,10 +498,7 @@ fn board_statement(vis: &Visibility, statuses: &[&str], filter: &Filter, per_col
                 .push("SELECT * FROM (")
                 .append(filtered_from("SELECT o.* FROM opportunities o", vis, &f))
                 .push(&format!(" ORDER BY o.id DESC LIMIT {}) AS c{i}", per_column + 1)),
-            Columns::Arms(_) => q
-                .push("SELECT * FROM (SELECT o.* FROM opportunities o WHERE o.id IN (SELECT id FROM (")
-                .append(picking.pick(vis, &f, per_column + 1, true))
-                .push(&format!(") AS p{i})) AS c{i}")),
+            Columns::Arms(_) => q.push("SELECT * FROM (").append(picking.pick(vis, &f, per_column + 1, true)).push(&format!(") AS c{i}")),
         };
     }
     q.push(

@@ -424,8 +424,14 @@ pub fn default_sort() -> Sort {
 }
 
 fn filtered(select: &str, vis: &Visibility, f: &ListFilter) -> Sql {
+    filtered_where(select, visible_cond(vis), f)
+}
+
+/// `select` with the `WHERE` of `f`, the interventions seen being those whose request is of
+/// `seen` (a condition on `r`).
+fn filtered_where(select: &str, seen: Sql, f: &ListFilter) -> Sql {
     let mut q = Sql::new(select);
-    q.push(" WHERE ").append(visible_cond(vis));
+    q.push(" WHERE ").append(seen);
     if let Some(s) = f.status {
         q.push(" AND i.status = ").bind(s.code());
     }
@@ -446,11 +452,22 @@ fn filtered(select: &str, vis: &Visibility, f: &ListFilter) -> Sql {
     q
 }
 
-/// `head` (a `SELECT … FROM interventions i JOIN service_requests r …`, binds allowed) with
-/// the `WHERE` of `f` and the visibility: a report aggregates the rows the list shows.
-pub fn report_from(head: Sql, vis: &Visibility, f: &ListFilter) -> Sql {
-    let mut q = head;
-    q.append(filtered("", vis, f));
+/// The rows of `select` (a `SELECT` of columns `FROM interventions i JOIN service_requests r
+/// ON r.id = i.request_id`) of the interventions of `f` visible to `vis`: a derived table for
+/// a report to aggregate (alias it). For a user who does not see everything, a `UNION ALL` of
+/// the visibility's arms, as the requests' (`service::store::visible_rows`): each arm reads
+/// the period's interventions of the requests it keeps, where one `OR` made PostgreSQL hash
+/// every request.
+pub fn visible_rows(select: &str, vis: &Visibility, f: &ListFilter) -> Sql {
+    let arms = vis.request_arms("r").unwrap_or_else(|| vec![visible_cond(vis)]);
+    let mut q = Sql::new("(");
+    for (k, seen) in arms.into_iter().enumerate() {
+        if k > 0 {
+            q.push(" UNION ALL ");
+        }
+        q.append(filtered_where(select, seen, f));
+    }
+    q.push(")");
     q
 }
 
