@@ -25,7 +25,8 @@
 //!
 //! Options (environment): `CARNET_BENCH_BACKEND` (`sqlite` or `postgres` with
 //! `CARNET_TEST_POSTGRES_URL`), `CARNET_BENCH_CUSTOMERS` (50000), `CARNET_BENCH_SECONDS` (10),
-//! `CARNET_BENCH_CONCURRENCY` (`1,8`). Results are printed and written into
+//! `CARNET_BENCH_CONCURRENCY` (`1,8`), `CARNET_BENCH_ONLY` (run the pairs whose name holds
+//! it, e.g. `prefix`, to profile one; the report then lacks the others). Results are printed and written into
 //! `docs/benchmarks.md` between the `<!-- bench:ceiling:BACKEND:start -->` and `…:end -->`
 //! markers.
 
@@ -601,6 +602,9 @@ async fn main() -> Result<()> {
                 Op::Page { paths: Arc::new(vec!["/healthz".to_string()]), auth: None },
             ),
         ];
+        // `CARNET_BENCH_ONLY=prefix` runs the pairs whose name holds it (a profile of one pair).
+        let only = std::env::var("CARNET_BENCH_ONLY").unwrap_or_default();
+        let pairs: Vec<_> = pairs.into_iter().filter(|p| p.0.contains(only.as_str())).collect();
         let c = &c;
         let grouped_before = state.db.group_commit_stats();
         let pairs = support::with_server(state, |carnet_base| async move {

@@ -644,6 +644,67 @@ async fn search_pages_follow_the_matched_word_without_repeats() {
     .await;
 }
 
+/// The list's items are written by the database (`store::list_json`): each must be the record's
+/// own fields, typed as the record's endpoint types them (numbers, nulls, text with quotes,
+/// backslashes, accents and control characters), on every page and with the count.
+#[tokio::test]
+async fn the_api_list_items_are_the_records_fields_as_the_record_types_them() {
+    each_backend(|app| async move {
+        let api = admin_api(&app).await;
+        let company = app.unit("Groupe", "company", None).await;
+        let branch = app.unit("Succursale \"Nord\" \\ Île", "branch", Some(company)).await;
+        let owner = app.user("o.brien@t.fr", "representant", Some(branch)).await;
+        let bodies = [
+            json!({"first_name": "Zoë \"Zed\"", "last_name": "O'Brien \\ fils", "email": "zoe@exemple.ca", "phone": "514 555 0101",
+                   "mobile": "438 555 0102", "branch_id": branch, "owner_id": owner}),
+            json!({"first_name": "Ana", "last_name": "Zeta\ttab"}),
+            json!({"kind": "company", "company_name": "Zèbre & Cie — 日本"}),
+        ];
+        let mut ids = Vec::new();
+        for body in bodies {
+            let (s, b) = api.send("POST", "/api/v1/customers?allow_duplicate=true", Some(body)).await;
+            assert_eq!(s, 201, "{b}");
+            ids.push(b["id"].as_i64().expect("an id"));
+        }
+        let fields =
+            ["id", "kind", "display_name", "email", "phone", "mobile", "branch_id", "branch_name", "owner_id", "owner_name", "created_at"];
+        let mut seen = 0;
+        for query in ["q=ze&limit=1", "q=ze&limit=2&sort=-created", "sort=-created&limit=3", "q=zebre&count=true"] {
+            let mut url = format!("/api/v1/customers?{query}");
+            loop {
+                let r = api.client.get(format!("{}{url}", app.url)).bearer_auth(&api.token).send().await.expect("get");
+                assert_eq!(r.status(), 200);
+                assert_eq!(r.headers()["content-type"], "application/json");
+                let b: serde_json::Value = r.json().await.expect("a JSON document");
+                for item in b["items"].as_array().expect("items") {
+                    let id = item["id"].as_i64().expect("an id");
+                    let (_, record) = api.get(&format!("/api/v1/customers/{id}")).await;
+                    let item = item.as_object().expect("an object");
+                    assert_eq!(item.len(), fields.len(), "{item:?}");
+                    for f in fields {
+                        assert_eq!(item.get(f), record.get(f), "{f} of {id}: {item:?} / {record}");
+                    }
+                    seen += 1;
+                }
+                if query.contains("count") {
+                    assert_eq!(b["count"], json!({"kind": "exactly", "value": 1}), "{b}");
+                } else {
+                    assert!(b.get("count").is_none(), "{b}");
+                }
+                match b["next_cursor"].as_str() {
+                    Some(c) => url = format!("/api/v1/customers?{query}&after={c}"),
+                    None => break,
+                }
+            }
+        }
+        assert_eq!(seen, 3 + 3 + 3 + 1, "every item of every page");
+        let (_, b) = api.get(&format!("/api/v1/customers/{}", ids[0])).await;
+        assert_eq!(b["branch_name"], "Succursale \"Nord\" \\ Île", "{b}");
+        app
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn terms_of_many_records_are_replaced_in_a_few_statements() {
     each_backend(|app| async move {

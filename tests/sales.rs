@@ -254,6 +254,96 @@ async fn expiry_applies_after_eight_weeks_to_non_exempt_statuses_once() {
     .await;
 }
 
+/// The sweep's ranges taken by two workers at once (two connections on PostgreSQL; on SQLite the
+/// second queues for the write lock), in many small ranges: the same expirations as the rule
+/// says, each with one history row, and the dashboard's figures exact, although both workers
+/// upsert the same figure rows (several owners and branches, one day). Then two such sweeps
+/// at once (four transactions side by side on PostgreSQL): each opportunity once.
+#[tokio::test]
+async fn expiry_in_ranges_on_two_connections_expires_each_once() {
+    each_backend(|app| async move {
+        let s = setup(&app).await;
+        let company = app.count(&format!("SELECT parent_id FROM org_units WHERE id = {}", s.branch)).await;
+        let other = app.unit("Lévis", "branch", Some(company)).await;
+        let rep2 = app.user("rep2@t.fr", "representant", Some(other)).await;
+        let cust = customer(&s.admin, "Client", "514 555-0300", json!({})).await;
+        let db = app.state.db.clone();
+        // Opportunities written set-wise, one every hour back from now: 5 % in the trash, some
+        // exempt, three owners (one none) over two branches. Each call adds `n` more.
+        let load = |n: i64, newest: i64| {
+            let db = db.clone();
+            let (rep, branch) = (s.rep_id, s.branch);
+            async move {
+                let sql = format!(
+                    "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {n}) \
+                     INSERT INTO opportunities (name, customer_id, lead_type, status, owner_id, branch_id, trashed, created_at, updated_at) \
+                     SELECT 'Achat', {cust}, 'internet', \
+                     CASE WHEN g % 7 = 0 THEN 'suivi_long_terme' WHEN g % 5 = 0 THEN 'contacte' ELSE 'en_traitement' END, \
+                     CASE WHEN g % 3 = 0 THEN NULL WHEN g % 3 = 1 THEN {rep} ELSE {rep2} END, \
+                     CASE WHEN g % 3 = 2 THEN {other} ELSE {branch} END, CASE WHEN g % 20 = 0 THEN 1 ELSE 0 END, \
+                     {newest} - CAST(g AS BIGINT) * 3600000, {newest} - CAST(g AS BIGINT) * 3600000 FROM s"
+                );
+                sqlx::query(&sql).execute(&db.pool).await.unwrap();
+            }
+        };
+        let due = |now: i64| {
+            let db = db.clone();
+            async move {
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT id FROM opportunities WHERE created_at <= $1 AND status NOT IN ('pris_en_charge', 'vendu_non_livre', 'suivi_long_terme') ORDER BY id",
+                )
+                .bind(now - 56 * DAY)
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+                ids
+            }
+        };
+        let check = |want: Vec<i64>| {
+            let db = db.clone();
+            async move {
+                let expired: Vec<i64> = sqlx::query_scalar("SELECT opportunity_id FROM opportunity_expirations ORDER BY opportunity_id")
+                    .fetch_all(&db.pool)
+                    .await
+                    .unwrap();
+                assert_eq!(expired, want);
+                let audited: Vec<i64> = sqlx::query_scalar(
+                    "SELECT entity_id FROM audit_events WHERE entity_type = 'opportunity' AND field = 'expired' ORDER BY entity_id",
+                )
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+                assert_eq!(audited, want, "one history row per expiration");
+                let differ = carnet::reports::figures::differences(&db).await.unwrap();
+                assert!(differ.is_empty(), "{differ:?}");
+            }
+        };
+        // 2 400 hours (100 days) of opportunities, one an hour: those of the 1 057 oldest hours are due.
+        let now = app.now();
+        load(2400, now).await;
+        let want = due(now).await;
+        assert!(want.len() > 500, "{}", want.len());
+        let swept = carnet::sales::expiry::sweep_with(&db, now, 2, 10).await.unwrap();
+        assert_eq!(swept.expired as usize, want.len());
+        assert!(swept.batches >= 6, "many ranges: {swept:?}");
+        let first = want.len();
+        check(want).await;
+        // Thirty days later (720 hours more due) and 480 newer opportunities: two sweeps at once.
+        let later = now + 30 * DAY;
+        load(480, later).await;
+        let want = due(later).await;
+        let (a, b) = tokio::join!(
+            carnet::sales::expiry::sweep_with(&db, later, 2, 10),
+            carnet::sales::expiry::sweep_with(&db, later, 2, 10)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!((a.expired + b.expired) as usize, want.len() - first, "{a:?} {b:?}");
+        check(want).await;
+        app
+    })
+    .await;
+}
+
 async fn lead(app: &TestApp, api: &Api, body: Value, key: Option<&str>) -> (u16, Value) {
     let mut rb = api.client.post(format!("{}/api/v1/leads", app.url)).bearer_auth(&api.token).json(&body);
     if let Some(k) = key {

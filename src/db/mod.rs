@@ -188,6 +188,26 @@ impl Backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
+
+    /// How many write transactions a bulk job (the expiry sweep) runs at once, each on its own
+    /// pooled connection over its own rows. SQLite has one write lock: a second transaction
+    /// would only queue behind the first. PostgreSQL locks rows, and a bulk job's time is the
+    /// server's CPU (one process per connection): two side by side use the two cores of the
+    /// machine Carnet is measured on (issue 15); more would contend for them.
+    pub fn bulk_writers(self) -> usize {
+        match self {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 2,
+        }
+    }
+
+    /// Whether one statement can hand the rows a write returns to another write: `WITH taken
+    /// AS (INSERT … RETURNING …) INSERT … SELECT … FROM taken` (PostgreSQL's data-modifying
+    /// `WITH`). SQLite has none: the caller reads the rows back and sends them with the next
+    /// statement (as one JSON parameter, [`Backend::json_ids`]).
+    pub fn chains_writes(self) -> bool {
+        self == Backend::Postgres
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

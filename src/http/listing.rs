@@ -401,14 +401,63 @@ pub async fn api_read<L: Listed>(
     limit: Option<i64>,
     count: Option<bool>,
 ) -> Result<(Page<L::Row>, Option<Count>)> {
-    let s = ListState::load(&st.db, st.now(), &c.p, L::DEF, raw, limit.unwrap_or(crate::db::page::DEFAULT_LIMIT)).await?;
-    let f = L::filter(&s, &c.p)?;
+    let (s, f) = api_query::<L>(st, c, raw, limit).await?;
     let page = L::fetch(&st.db, &c.p.visibility, &f, &s.page).await?;
     let count = match count {
         Some(true) => Some(L::count(&st.db, &c.p.visibility, &f).await?),
         _ => None,
     };
     Ok((page, count))
+}
+
+/// The list state and the filter of an API request for list `L` (its query string, `limit`
+/// apart).
+pub async fn api_query<L: Listed>(st: &AppState, c: &Ctx, raw: Option<&str>, limit: Option<i64>) -> Result<(ListState, L::Filter)> {
+    let s = ListState::load(&st.db, st.now(), &c.p, L::DEF, raw, limit.unwrap_or(crate::db::page::DEFAULT_LIMIT)).await?;
+    let f = L::filter(&s, &c.p)?;
+    Ok((s, f))
+}
+
+/// A [`PageOf`] whose items are JSON objects already written (by the database: see
+/// `customers::store::list_json`), sent as they are.
+pub struct RawPageOf {
+    pub page: Page<String>,
+    pub count: Option<Count>,
+}
+
+impl RawPageOf {
+    /// The document [`PageOf`] serialises to, the items copied in.
+    pub fn to_json(&self) -> Result<String> {
+        let cursor = |c: &Option<crate::db::page::Cursor>| serde_json::to_string(&c.as_ref().map(|c| c.encode()));
+        let size: usize = self.page.items.iter().map(|i| i.len() + 1).sum();
+        let mut out = String::with_capacity(size + 128);
+        out.push_str("{\"items\":[");
+        for (i, item) in self.page.items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(item);
+        }
+        out.push_str("],\"next_cursor\":");
+        out.push_str(&cursor(&self.page.next).map_err(Error::internal)?);
+        out.push_str(",\"prev_cursor\":");
+        out.push_str(&cursor(&self.page.prev).map_err(Error::internal)?);
+        if let Some(n) = &self.count {
+            out.push_str(",\"count\":");
+            out.push_str(&serde_json::to_string(n).map_err(Error::internal)?);
+        }
+        out.push('}');
+        Ok(out)
+    }
+}
+
+impl IntoResponse for RawPageOf {
+    fn into_response(self) -> Response {
+        match self.to_json() {
+            Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(e) => HttpError::from(e).into_response(),
+        }
+    }
 }
 
 /// [`api_read`] as the API's page shape.

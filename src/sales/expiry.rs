@@ -9,6 +9,8 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::sync::Mutex;
+
 use crate::clock::Millis;
 use crate::db::{Backend, Db, Sql};
 use crate::error::Result;
@@ -44,7 +46,9 @@ pub struct Swept {
     pub batches: u64,
     /// The longest of them, from `BEGIN` to the end of `COMMIT`.
     pub longest_tx: Duration,
-    /// Their total (the rest of the sweep's time reads the ranges, outside transactions).
+    /// Their total, summed over the workers (which run side by side on PostgreSQL: it may
+    /// exceed the sweep's time); the rest of a worker's time reads the ranges, outside
+    /// transactions.
     pub in_tx: Duration,
 }
 
@@ -106,77 +110,152 @@ async fn nth_due(
 ///    at most `batch` expirations;
 /// 2. in one write transaction, the range's due rows set-wise (`INSERT INTO
 ///    opportunity_expirations … SELECT … WHERE` the range and the rule `… ON CONFLICT DO
-///    NOTHING RETURNING opportunity_id`: no id list bound, the range is an index walk), and
-///    their history rows in one `INSERT … SELECT` over those ids passed as one JSON array
-///    (binding thousands of parameters costs more than the work, sqlx's SQLite binding being
-///    quadratic in their number; ids written as literals made a statement SQLite took longer
-///    to parse than to run).
+///    NOTHING RETURNING opportunity_id`: no id list bound, the range is an index walk) and
+///    their history rows (see [`expire_range`]).
+///
+/// The ranges are taken in turn by [`Backend::bulk_writers`] workers, each with its own
+/// transactions: one on SQLite (one write lock), two on PostgreSQL, where the sweep's time is
+/// the server's CPU and one connection is one server process (issue 15: 13.7 s with one, on
+/// two cores). Ranges never overlap, so two workers never insert the same expiration; what
+/// they share is the dashboard's figure rows (the expirations of one sweep share their day),
+/// which the trigger upserts in key order (`reports::figures`): one waits for the other's
+/// `COMMIT`, neither can deadlock.
 ///
 /// The range is bounded by `created_at BETWEEN` as well as by the row values: given
 /// `created_at <= cutoff` and a row-value bound, SQLite ends its index walk at the cutoff
 /// and every batch re-read the rest of the backlog (quadratic).
 pub async fn sweep_measured(db: &Db, now: Millis) -> Result<Swept> {
+    sweep_with(db, now, db.backend.bulk_writers(), FIRST_BATCH).await
+}
+
+/// [`sweep_measured`] with `workers` workers (at least one) and a first range of `first_batch`
+/// due opportunities (the size then adapts): for the tests, which make many small ranges run
+/// side by side on either backend.
+pub async fn sweep_with(db: &Db, now: Millis, workers: usize, first_batch: i64) -> Result<Swept> {
     let weeks: i64 = crate::settings::get(db, "opportunities.expiry_weeks").await?.parse().unwrap_or(8);
-    let exempt = super::Statuses::load(db).await?.exempt();
-    let cutoff = now - weeks * WEEK_MS;
-    let ids = db.backend.json_ids("$1");
-    let audit = format!(
-        "INSERT INTO audit_events (at, actor_id, actor_name, entity_type, entity_id, action, field, old_value, new_value, request_id) \
-         SELECT $2, NULL, 'system', 'opportunity', ids.value, 'expire', 'expired', NULL, 'true', NULL FROM ({ids}) ids"
-    );
-    let mut after: (i64, i64) = (i64::MIN, i64::MIN);
-    let mut included = true;
-    let mut batch = FIRST_BATCH;
+    let plan = Plan { exempt: super::Statuses::load(db).await?.exempt(), cutoff: now - weeks * WEEK_MS, now };
+    // At least 2: a batch grows by half of itself.
+    let batch = first_batch.clamp(2, MAX_BATCH);
+    let cursor = Mutex::new(Cursor { after: (i64::MIN, i64::MIN), included: true, batch, done: false });
+    let workers = (0..workers.max(1)).map(|_| worker(db, &plan, &cursor));
+    let mut out = Swept::default();
+    for w in futures_util::future::try_join_all(workers).await? {
+        out.expired += w.expired;
+        out.batches += w.batches;
+        out.longest_tx = out.longest_tx.max(w.longest_tx);
+        out.in_tx += w.in_tx;
+    }
+    Ok(out)
+}
+
+/// What every batch of one sweep shares.
+struct Plan {
+    exempt: Vec<String>,
+    cutoff: Millis,
+    now: Millis,
+}
+
+/// Where the next range starts and how many due rows it takes at most: one for the sweep,
+/// taken by each worker in turn.
+struct Cursor {
+    /// The end of the last range taken, and whether it is still to do (the first).
+    after: (i64, i64),
+    included: bool,
+    batch: i64,
+    /// The last range (up to the cutoff) is taken.
+    done: bool,
+}
+
+/// One worker: takes the next range, expires it in a transaction, until none is left.
+async fn worker(db: &Db, plan: &Plan, cursor: &Mutex<Cursor>) -> Result<Swept> {
     let mut out = Swept::default();
     loop {
-        let Some(start) = nth_due(db, &exempt, true, cutoff, after, included, 0).await? else {
-            break;
+        // The range is read under the lock (another worker's transaction runs meanwhile), so
+        // that each starts after the one taken before it.
+        let (start, upto) = {
+            let mut c = cursor.lock().await;
+            if c.done {
+                break;
+            }
+            let Some(start) = nth_due(db, &plan.exempt, true, plan.cutoff, c.after, c.included, 0).await? else {
+                c.done = true;
+                break;
+            };
+            // Counted without the expirations (the transaction reads them): a range holds at
+            // most `batch` due rows, fewer where some are already expired.
+            let end = nth_due(db, &plan.exempt, false, plan.cutoff, start, true, c.batch - 1).await?;
+            // The last range runs to the cutoff.
+            c.done = end.is_none();
+            let upto = end.unwrap_or((plan.cutoff, i64::MAX));
+            c.after = upto;
+            c.included = false;
+            (start, upto)
         };
-        // Counted without the expirations (the transaction reads them): a range holds at most
-        // `batch` due rows, fewer where some are already expired.
-        let end = nth_due(db, &exempt, false, cutoff, start, true, batch - 1).await?;
-        // The last range runs to the cutoff.
-        let last = end.is_none();
-        let upto = end.unwrap_or((cutoff, i64::MAX));
-        let mut q = Sql::new("INSERT INTO opportunity_expirations (opportunity_id, expired_at) SELECT o.id, ");
-        q.bind(now).push(" FROM opportunities o WHERE o.created_at BETWEEN ").bind(start.0).push(" AND ").bind(upto.0);
-        q.push(" AND (o.created_at, o.id) >= (").bind(start.0).push(", ").bind(start.1).push(")");
-        q.push(" AND (o.created_at, o.id) <= (").bind(upto.0).push(", ").bind(upto.1).push(")");
-        due_sql(&mut q, &exempt, true);
-        q.push(" ON CONFLICT (opportunity_id) DO NOTHING RETURNING opportunity_id");
         let started = Instant::now();
-        let mut tx = db.begin().await?;
-        if db.backend == Backend::Postgres {
-            // The sweep is idempotent and each batch's flags and history commit together: a
-            // crash may lose the last batches' commits (never half of one), which the next
-            // run redoes; waiting for each commit's WAL flush would double the sweep's time.
-            sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-        }
-        let taken: Vec<i64> = q.query_scalar().fetch_all(&mut *tx).await?;
-        if !taken.is_empty() {
-            let list = format!("[{}]", taken.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
-            sqlx::query(&audit).bind(list).bind(now).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        out.expired += expire_range(db, plan, start, upto).await?;
         let took = started.elapsed();
-        out.expired += taken.len() as u64;
         out.batches += 1;
         out.longest_tx = out.longest_tx.max(took);
         out.in_tx += took;
-        if last {
-            break;
-        }
-        after = upto;
-        included = false;
-        batch = if took > TARGET_TX {
-            (batch / 2).max(MIN_BATCH)
+        let mut c = cursor.lock().await;
+        c.batch = if took > TARGET_TX {
+            (c.batch / 2).max(MIN_BATCH)
         } else if took < TARGET_TX / 2 {
-            (batch * 3 / 2).min(MAX_BATCH)
+            (c.batch * 3 / 2).min(MAX_BATCH)
         } else {
-            batch
+            c.batch
         };
     }
     Ok(out)
+}
+
+/// Expires the due opportunities of the range `[start, upto]` (creation order) with their
+/// history rows, in one write transaction; returns how many. On PostgreSQL one statement
+/// ([`Backend::chains_writes`]): `WITH taken AS (INSERT INTO opportunity_expirations …
+/// RETURNING opportunity_id) INSERT INTO audit_events … SELECT … FROM taken`, so that the ids
+/// never travel and the figure trigger on the expirations, which fires at the end of that
+/// statement, holds its rows for the `COMMIT` alone. On SQLite the ids come back and the
+/// history rows go in a second statement, the ids as one JSON array (binding thousands of
+/// parameters costs more than the work, sqlx's SQLite binding being quadratic in their number;
+/// ids written as literals made a statement SQLite took longer to parse than to run).
+async fn expire_range(db: &Db, plan: &Plan, start: (i64, i64), upto: (i64, i64)) -> Result<u64> {
+    const AUDIT: &str =
+        "INSERT INTO audit_events (at, actor_id, actor_name, entity_type, entity_id, action, field, old_value, new_value, request_id) ";
+    let chained = db.backend.chains_writes();
+    let mut q = Sql::new(if chained { "WITH taken AS (" } else { "" });
+    q.push("INSERT INTO opportunity_expirations (opportunity_id, expired_at) SELECT o.id, ").bind(plan.now);
+    q.push(" FROM opportunities o WHERE o.created_at BETWEEN ").bind(start.0).push(" AND ").bind(upto.0);
+    q.push(" AND (o.created_at, o.id) >= (").bind(start.0).push(", ").bind(start.1).push(")");
+    q.push(" AND (o.created_at, o.id) <= (").bind(upto.0).push(", ").bind(upto.1).push(")");
+    due_sql(&mut q, &plan.exempt, true);
+    q.push(" ON CONFLICT (opportunity_id) DO NOTHING RETURNING opportunity_id");
+    if chained {
+        q.push(") ").push(AUDIT).push("SELECT ").bind(plan.now);
+        q.push(", NULL, 'system', 'opportunity', opportunity_id, 'expire', 'expired', NULL, 'true', NULL FROM taken");
+    }
+    let mut tx = db.begin().await?;
+    if db.backend == Backend::Postgres {
+        // The sweep is idempotent and each batch's flags and history commit together: a
+        // crash may lose the last batches' commits (never half of one), which the next
+        // run redoes; waiting for each commit's WAL flush would double the sweep's time.
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+    }
+    let n = if chained {
+        q.query().execute(&mut *tx).await?.rows_affected()
+    } else {
+        let taken: Vec<i64> = q.query_scalar().fetch_all(&mut *tx).await?;
+        if !taken.is_empty() {
+            let list = format!("[{}]", taken.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+            let audit = format!(
+                "{AUDIT}SELECT $2, NULL, 'system', 'opportunity', ids.value, 'expire', 'expired', NULL, 'true', NULL FROM ({}) ids",
+                db.backend.json_ids("$1")
+            );
+            sqlx::query(&audit).bind(list).bind(plan.now).execute(&mut *tx).await?;
+        }
+        taken.len() as u64
+    };
+    tx.commit().await?;
+    Ok(n)
 }
 
 pub async fn run(ctx: &crate::jobs::JobContext) -> anyhow::Result<String> {

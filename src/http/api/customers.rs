@@ -55,9 +55,17 @@ pub async fn list(
     c: Ctx,
     Query(q): Query<ListQuery>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<PageOf<CustomerListItem>>, HttpError> {
+) -> Result<listing::RawPageOf, HttpError> {
     let raw = raw.map(|r| r.replace("sort=recent", "sort=-created"));
-    Ok(Json(listing::api_page::<Customers>(&st, &c, raw.as_deref(), q.limit, q.count).await?))
+    let (s, f) = listing::api_query::<Customers>(&st, &c, raw.as_deref(), q.limit).await?;
+    // The items as the database writes them (`PageOf<CustomerListItem>`'s document, see
+    // `store::list_json`): the list answers search as you type.
+    let page = store::list_json(&st.db, &c.p.visibility, &f, &s.page).await?.map(|i| i.json);
+    let count = match q.count {
+        Some(true) => Some(store::count(&st.db, &c.p.visibility, &f).await?),
+        _ => None,
+    };
+    Ok(listing::RawPageOf { page, count })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
