@@ -411,24 +411,30 @@ async fn open(opts: &AnyConnectOptions, backend: Backend, schema: Option<&str>, 
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(move |conn, _meta| {
             let schema = schema.clone();
-            Box::pin(async move {
-                match backend {
-                    Backend::Sqlite => sqlite_session(conn, false).await?,
-                    Backend::Postgres => {
-                        // No JIT compilation: Carnet's statements are index walks and short
-                        // aggregates, and PostgreSQL compiles once a plan's estimated cost
-                        // passes `jit_above_cost`, which a generic plan's whole-table estimate
-                        // does: 216–251 ms of compiling for a representative's board that ran
-                        // in 26 ms (issue 15).
-                        conn.execute("SET jit = off").await?;
-                        if let Some(s) = schema {
-                            conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {s}").as_str()).await?;
-                            conn.execute(format!("SET search_path TO {s}").as_str()).await?;
+            // Its own span: a new connection's session set-up is not part of the statement
+            // that happened to open it (tests/lead_statements.rs counts a transaction's).
+            let span = tracing::debug_span!("session_setup");
+            Box::pin(tracing::Instrument::instrument(
+                async move {
+                    match backend {
+                        Backend::Sqlite => sqlite_session(conn, false).await?,
+                        Backend::Postgres => {
+                            // No JIT compilation: Carnet's statements are index walks and short
+                            // aggregates, and PostgreSQL compiles once a plan's estimated cost
+                            // passes `jit_above_cost`, which a generic plan's whole-table estimate
+                            // does: 216–251 ms of compiling for a representative's board that ran
+                            // in 26 ms (issue 15).
+                            conn.execute("SET jit = off").await?;
+                            if let Some(s) = schema {
+                                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {s}").as_str()).await?;
+                                conn.execute(format!("SET search_path TO {s}").as_str()).await?;
+                            }
                         }
                     }
-                }
-                Ok(())
-            })
+                    Ok(())
+                },
+                span,
+            ))
         })
         .connect_with(opts.clone())
         .await
