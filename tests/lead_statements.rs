@@ -4,7 +4,9 @@
 //! too); lead intake runs its write transaction in a `write_transaction` span. This file's
 //! subscriber counts the statements traced inside that span (transaction control aside:
 //! BEGIN, COMMIT, ROLLBACK, and on SQLite the group commit's SAVEPOINT and RELEASE, which stand
-//! for them), so a change that adds a statement to the hot path fails here, on both databases.
+//! for them; and a new connection's set-up: its PRAGMAs, and what runs in `db::open`'s
+//! `session_setup` span), so a change that adds a statement to the hot path fails here, on both
+//! databases.
 
 mod common;
 
@@ -50,7 +52,9 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Counter {
         let mut sql = Sql(String::new());
         event.record(&mut sql);
         let verb = sql.0.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-        if matches!(verb.as_str(), "BEGIN" | "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "RELEASE") {
+        // A PRAGMA is a SQLite connection's set-up: sqlx runs its own (`foreign_keys`) while
+        // opening it, before Carnet's `session_setup` span; no request's work is one.
+        if matches!(verb.as_str(), "BEGIN" | "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "RELEASE" | "PRAGMA") {
             return;
         }
         SEEN.lock().unwrap_or_else(|e| e.into_inner()).push(sql.0);
