@@ -202,6 +202,23 @@ impl Visibility {
         Some(arms)
     }
 
+    /// A derived table (in parentheses, to alias) of the rows `each` selects for each way the
+    /// user sees a service request on `r`: one `SELECT` with [`requests`](Self::requests) for
+    /// those who see everything, else a `UNION ALL` over [`request_arms`](Self::request_arms)
+    /// (each request in one arm). `each` gets the condition and returns the `SELECT`.
+    pub fn request_rows(&self, r: &str, each: impl Fn(Sql) -> Sql) -> Sql {
+        let arms = self.request_arms(r).unwrap_or_else(|| vec![self.requests(r)]);
+        let mut q = Sql::new("(");
+        for (k, seen) in arms.into_iter().enumerate() {
+            if k > 0 {
+                q.push(" UNION ALL ");
+            }
+            q.append(each(seen));
+        }
+        q.push(")");
+        q
+    }
+
     /// The ids of the service requests the user takes part in (a `SELECT`, for an `IN`): the
     /// union of the ways of taking part.
     pub fn taking_part_request_ids(&self) -> Sql {
@@ -314,6 +331,15 @@ mod tests {
         assert!(req[2].starts_with("(r.id IN (SELECT vi.request_id") && req[2].matches("THEN 0 ELSE 1 END = 1").count() == 2, "{}", req[2]);
         assert!(vis(Scope::All).request_arms("r").is_none());
         assert_eq!(vis(Scope::Own).request_arms("r").unwrap().len(), 2);
+        let rows = |s: Scope| {
+            vis(s).request_rows("r", |seen| {
+                let mut q = Sql::new("SELECT r.id FROM service_requests r WHERE ");
+                q.append(seen);
+                q
+            })
+        };
+        assert_eq!(rows(Scope::Unit).text().matches(" UNION ALL ").count(), 2, "one SELECT per arm");
+        assert_eq!(rows(Scope::All).text(), "(SELECT r.id FROM service_requests r WHERE ((1 = 1)))");
         let ids = vis(Scope::Own).taking_part_ids();
         assert_eq!(ids.text().matches(" UNION ").count(), TAKING_PART.len() - 1);
         assert_eq!(ids.args().len(), TAKING_PART.len());

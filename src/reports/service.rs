@@ -101,7 +101,7 @@ async fn over_time(db: &Db, vis: &Visibility, f: &Filter, dated: Dated, p: &Peri
         format!("SELECT {col}, r.first_update_at, r.first_update_due_at, r.closed_at, r.close_due_at FROM service_requests r")
     };
     let f = Filter { dated: Some((dated, prev.start.min(p.start), p.end)), ..f.clone() };
-    q.push(" FROM ").append(store::visible_rows(&cols, vis, &f, None)).push(" r GROUP BY 1");
+    q.push(" FROM ").append(store::visible_rows(&cols, vis, &f)).push(" r GROUP BY 1");
     let mut conn = db.pool.acquire().await?;
     let rows = q.query().persistent(false).fetch_all(&mut *conn).await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -136,7 +136,7 @@ pub async fn dashboard(db: &Db, vis: &Visibility, scope: &Scope, p: &Period, pre
     age_ends.push(i64::MAX / 2);
     let mut q = Sql::new("SELECT r.status, r.request_type, ");
     q.append(bucket_case("r.created_at", &age_ends)).push(", COUNT(*) FROM ");
-    q.append(store::visible_rows("SELECT r.status, r.request_type, r.created_at FROM service_requests r", vis, &open, None));
+    q.append(store::visible_rows("SELECT r.status, r.request_type, r.created_at FROM service_requests r", vis, &open));
     q.push(" r GROUP BY 1, 2, 3");
     let backlog = async {
         let mut conn = db.pool.acquire().await?;

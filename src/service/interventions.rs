@@ -459,16 +459,7 @@ fn filtered_where(select: &str, seen: Sql, f: &ListFilter) -> Sql {
 /// the period's interventions of the requests it keeps, where one `OR` made PostgreSQL hash
 /// every request.
 pub fn visible_rows(select: &str, vis: &Visibility, f: &ListFilter) -> Sql {
-    let arms = vis.request_arms("r").unwrap_or_else(|| vec![visible_cond(vis)]);
-    let mut q = Sql::new("(");
-    for (k, seen) in arms.into_iter().enumerate() {
-        if k > 0 {
-            q.push(" UNION ALL ");
-        }
-        q.append(filtered_where(select, seen, f));
-    }
-    q.push(")");
-    q
+    vis.request_rows("r", |seen| filtered_where(select, seen, f))
 }
 
 /// Interventions visible to `vis` and matching `f`, in its order, a page at a time.

@@ -290,28 +290,16 @@ pub fn report_from(head: Sql, vis: &Visibility, f: &Filter) -> Sql {
 }
 
 /// The rows of `select` (a `SELECT` of request columns, `FROM service_requests r` and its
-/// joins) of the requests of `f` visible to `vis`, each also meeting `and`: a derived table
-/// for a report to aggregate (alias it).
+/// joins) of the requests of `f` visible to `vis`: a derived table for a report to aggregate
+/// (alias it).
 ///
 /// For a user who sees everything, one `SELECT`. For the others a `UNION ALL` of the
-/// visibility's arms ([`Visibility::request_arms`], each request in one arm): the scope's
+/// visibility's arms ([`Visibility::request_rows`], each request in one arm): the scope's
 /// units and the user's own requests, each read from an index of its own (migration 37), and
 /// the requests they take part in, by id. As one `OR` of them, PostgreSQL estimated most
 /// requests kept and read all 500 000 into a hash for a support agent's dashboard (issue 15).
-pub fn visible_rows(select: &str, vis: &Visibility, f: &Filter, and: Option<&Sql>) -> Sql {
-    let arms = vis.request_arms("r").unwrap_or_else(|| vec![vis.requests("r")]);
-    let mut q = Sql::new("(");
-    for (k, seen) in arms.into_iter().enumerate() {
-        if k > 0 {
-            q.push(" UNION ALL ");
-        }
-        q.append(filtered_where(select, seen, f));
-        if let Some(c) = and {
-            q.push(" AND ").append(c.clone());
-        }
-    }
-    q.push(")");
-    q
+pub fn visible_rows(select: &str, vis: &Visibility, f: &Filter) -> Sql {
+    vis.request_rows("r", |seen| filtered_where(select, seen, f))
 }
 
 /// Requests visible to `vis` and matching `filter`, in the filter's order.
