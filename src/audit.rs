@@ -241,14 +241,30 @@ pub struct AuditEvent {
 }
 
 /// A record's history, newest first, keyset-paginated on the event id.
+///
+/// An opportunity's expiration (`sales::expiry`) is a history row of its own kind: the row of
+/// `opportunity_expirations`, with the event id it was given from the `audit_events` sequence
+/// (migration 38), read here as the event the sweep used to write (`expire`, field `expired`,
+/// by the system) and paged with the others.
 pub async fn history(db: &Db, entity: &str, id: i64, before: Option<i64>, limit: i64) -> Result<Vec<AuditEvent>> {
     let mut q = Sql::new(
-        "SELECT id, at, actor_id, actor_name, entity_type, entity_id, action, field, old_value, new_value, request_id \
+        "SELECT * FROM (SELECT id, at, actor_id, actor_name, entity_type, entity_id, action, field, old_value, new_value, request_id \
          FROM audit_events WHERE entity_type = ",
     );
     q.bind(entity).push(" AND entity_id = ").bind(id);
     if let Some(b) = before {
         q.push(" AND id < ").bind(b);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").bind(limit).push(") a");
+    if entity == "opportunity" {
+        q.push(
+            " UNION ALL SELECT audit_id, expired_at, NULL, 'system', 'opportunity', opportunity_id, 'expire', 'expired', NULL, 'true', NULL \
+             FROM opportunity_expirations WHERE opportunity_id = ",
+        );
+        q.bind(id).push(" AND audit_id IS NOT NULL");
+        if let Some(b) = before {
+            q.push(" AND audit_id < ").bind(b);
+        }
     }
     q.push(" ORDER BY id DESC LIMIT ").bind(limit);
     Ok(q.query_as().fetch_all(&db.pool).await?)

@@ -61,6 +61,12 @@ async fn the_sqlite_demo_moves_to_postgresql_whole() {
     let admin = app.login(carnet::demo::ADMIN_EMAIL, carnet::demo::PASSWORD).await.unwrap();
     let customer: i64 = app.count("SELECT MAX(id) FROM customers").await;
     let (_, before) = admin.get_text(&format!("/api/v1/customers/{customer}")).await;
+    // The sweep ten weeks on: its expirations carry history event ids from SQLite's
+    // `AUTOINCREMENT` counter of `audit_events` (migration 38), beyond its largest row id.
+    let swept = carnet::sales::expiry::sweep(&app.state.db, app.now() + 70 * 86_400_000).await.unwrap();
+    assert!(swept > 0, "the demo has opportunities to expire");
+    let last_event: i64 = app.count("SELECT MAX(audit_id) FROM opportunity_expirations").await;
+    assert!(last_event > app.count("SELECT MAX(id) FROM audit_events").await);
     let sqlite_url = app.state.config.database_url.clone();
 
     let schema = format!("t_move_{}", std::process::id());
@@ -111,6 +117,10 @@ async fn the_sqlite_demo_moves_to_postgresql_whole() {
     assert_eq!(r.status(), 201);
     let created: serde_json::Value = r.json().await.unwrap();
     assert!(created["id"].as_i64().unwrap() > customer);
+    // Its history event comes after the expirations' (the sequence went on after the counter).
+    let first_new_event =
+        moved.count(&format!("SELECT MIN(id) FROM audit_events WHERE entity_type = 'customer' AND entity_id = {}", created["id"])).await;
+    assert!(first_new_event > last_event, "{first_new_event} > {last_event}");
     moved.stop().await;
     let d = carnet::db::Db::connect(&pg, None, 1).await.unwrap();
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&d.pool).await.unwrap();

@@ -9,6 +9,12 @@ use serde_json::{json, Value};
 
 const DAY: i64 = 86_400_000;
 
+/// The expirations' history rows (migration 38: each expiration is one, with an event id taken
+/// from the change history's ids and given to no other event), and any written the old way.
+const EXPIRY_HISTORY_ROWS: &str = "SELECT (SELECT COUNT(DISTINCT x.audit_id) FROM opportunity_expirations x \
+     WHERE x.audit_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.id = x.audit_id)) \
+     + (SELECT COUNT(*) FROM audit_events WHERE field = 'expired')";
+
 struct Setup {
     admin: Api,
     rep: Api,
@@ -195,10 +201,13 @@ async fn expiry_applies_after_eight_weeks_to_non_exempt_statuses_once() {
         let want: Vec<i64> = ids.iter().filter(|(_, st)| !exempt.contains(st)).map(|(id, _)| *id).collect();
         assert_eq!(n as usize, want.len());
         assert_eq!(expired(&app).await, want);
+        // Each its own history row (migration 38), with an event id of its own.
+        assert_eq!(app.count(EXPIRY_HISTORY_ROWS).await, want.len() as i64);
         // Idempotent: a second run changes nothing, history included.
         let audit_before = app.count("SELECT COUNT(*) FROM audit_events").await;
         assert_eq!(carnet::sales::expiry::sweep(&app.state.db, app.now() + DAY).await.unwrap(), 0);
         assert_eq!(app.count("SELECT COUNT(*) FROM audit_events").await, audit_before);
+        assert_eq!(app.count(EXPIRY_HISTORY_ROWS).await, want.len() as i64);
         // The exempt flag is configuration: an administrator makes "Contacté" exempt; a later
         // opportunity in that status does not expire, one in "En traitement" does.
         let (_, items) = s.admin.get("/api/v1/lists/opportunity_status/items").await;
@@ -219,10 +228,10 @@ async fn expiry_applies_after_eight_weeks_to_non_exempt_statuses_once() {
         let plain = opportunity(&s.admin, c2, json!({})).await["id"].as_i64().unwrap();
         app.clock.set(later + 56 * DAY);
         // Two sweeps at once (two processes): each opportunity expires once, with one history row.
-        let audit_before = app.count("SELECT COUNT(*) FROM audit_events WHERE field = 'expired'").await;
+        let audit_before = app.count(EXPIRY_HISTORY_ROWS).await;
         let (a, b) = tokio::join!(carnet::sales::expiry::sweep(&app.state.db, app.now()), carnet::sales::expiry::sweep(&app.state.db, app.now()));
         assert_eq!(a.unwrap() + b.unwrap(), 1);
-        assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE field = 'expired'").await, audit_before + 1);
+        assert_eq!(app.count(EXPIRY_HISTORY_ROWS).await, audit_before + 1);
         let now_expired = expired(&app).await;
         assert!(now_expired.contains(&plain) && !now_expired.contains(&exempted));
         // Through the job registry too (what the daily schedule and the admin button run).
@@ -235,13 +244,27 @@ async fn expiry_applies_after_eight_weeks_to_non_exempt_statuses_once() {
         let (st, b) = s.admin.send("PATCH", &format!("/api/v1/opportunities/{first}"), Some(json!({"status": "suivi_long_terme"}))).await;
         assert_eq!(st, 200, "{b}");
         assert_eq!(b["expired"], true);
-        // In the history for administrators, hidden from everyone else.
+        // In the history for administrators, in its place: after the creation, before the
+        // later change of status; paged one event at a time, each event once, in that order.
         let (_, h) = s.admin.get(&format!("/api/v1/opportunities/{first}/history")).await;
-        assert!(h["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["field"] == "expired" && e["new_value"] == "true" && e["actor_name"] == "system"));
+        let items = h["items"].as_array().unwrap().clone();
+        let at = |f: &dyn Fn(&Value) -> bool| items.iter().position(|e| f(e)).unwrap_or_else(|| panic!("{h}"));
+        let expiry = at(&|e| e["field"] == "expired" && e["new_value"] == "true" && e["actor_name"] == "system" && e["action"] == "expire");
+        let later_status = at(&|e| e["field"] == "status" && e["new_value"] == "suivi_long_terme");
+        let creation = at(&|e| e["action"] == "create");
+        assert!(later_status < expiry && expiry < creation, "{h}");
+        let mut paged = Vec::new();
+        let mut before = String::new();
+        loop {
+            let (st, p) = s.admin.get(&format!("/api/v1/opportunities/{first}/history?limit=1{before}")).await;
+            assert_eq!(st, 200, "{p}");
+            paged.extend(p["items"].as_array().unwrap().clone());
+            match p["next_cursor"].as_str() {
+                Some(c) => before = format!("&before={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, items);
         let mgr = app.user("dir@t.fr", "directeur_ventes", None).await;
         sqlx::query("UPDATE roles SET scope = 'all' WHERE code = 'directeur_ventes'").execute(&app.state.db.pool).await.unwrap();
         let mgr = app.api(&app.token_for(mgr).await);
@@ -307,13 +330,14 @@ async fn expiry_in_ranges_on_two_connections_expires_each_once() {
                     .await
                     .unwrap();
                 assert_eq!(expired, want);
-                let audited: Vec<i64> = sqlx::query_scalar(
-                    "SELECT entity_id FROM audit_events WHERE entity_type = 'opportunity' AND field = 'expired' ORDER BY entity_id",
-                )
-                .fetch_all(&db.pool)
-                .await
-                .unwrap();
+                let audited: Vec<i64> =
+                    sqlx::query_scalar("SELECT opportunity_id FROM opportunity_expirations WHERE audit_id IS NOT NULL ORDER BY opportunity_id")
+                        .fetch_all(&db.pool)
+                        .await
+                        .unwrap();
                 assert_eq!(audited, want, "one history row per expiration");
+                let events: i64 = sqlx::query_scalar(EXPIRY_HISTORY_ROWS).fetch_one(&db.pool).await.unwrap();
+                assert_eq!(events as usize, want.len(), "each with an event id of its own");
                 let differ = carnet::reports::figures::differences(&db).await.unwrap();
                 assert!(differ.is_empty(), "{differ:?}");
             }

@@ -6,7 +6,7 @@
 //! Tables are copied in dependency order (a table after those it references), rows in the
 //! source's order, in batches, all in one target transaction: the copy is whole or absent.
 //! A column referencing its own table (`org_units.parent_id`) is filled in a second pass, once
-//! every row exists. Identity sequences then continue after the largest id copied, and the
+//! every row exists. Identity sequences then continue after the largest id copied or given, and the
 //! row count of every table is compared before the commit.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -224,12 +224,18 @@ pub async fn copy_all(source: &Db, target: &Db) -> Result<Vec<Copied>, CopyError
                 .await?;
         }
         if has_id {
-            // Identity columns go on after the largest id copied (a no-op for a plain id column).
+            // Identity columns go on after the largest id copied, or given: SQLite's
+            // `AUTOINCREMENT` counter, which also covers the ids handed out from it to rows of
+            // other tables (the expirations' history event ids, migration 38). A no-op for a
+            // plain id column.
+            let given: Option<i64> =
+                sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = $1").bind(t).fetch_optional(&source.pool).await?;
             sqlx::query(&format!(
-                "SELECT setval(pg_get_serial_sequence($1, 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM {}), false)",
+                "SELECT setval(pg_get_serial_sequence($1, 'id'), GREATEST((SELECT COALESCE(MAX(id), 0) FROM {}), $2) + 1, false)",
                 quote(t)
             ))
             .bind(quote(t))
+            .bind(given.unwrap_or(0))
             .fetch_optional(&mut *tx)
             .await?;
         }

@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 34, name: "service_dashboard", sql: include_str!("../../migrations/0034_service_dashboard.sql") },
     Migration { version: 35, name: "opportunity_expirations", sql: include_str!("../../migrations/0035_opportunity_expirations.sql") },
     Migration { version: 37, name: "read_arms", sql: include_str!("../../migrations/0037_read_arms.sql") },
+    Migration { version: 38, name: "expiration_history", sql: include_str!("../../migrations/0038_expiration_history.sql") },
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -200,14 +200,6 @@ impl Backend {
             Backend::Postgres => 2,
         }
     }
-
-    /// Whether one statement can hand the rows a write returns to another write: `WITH taken
-    /// AS (INSERT … RETURNING …) INSERT … SELECT … FROM taken` (PostgreSQL's data-modifying
-    /// `WITH`). SQLite has none: the caller reads the rows back and sends them with the next
-    /// statement (as one JSON parameter, [`Backend::json_ids`]).
-    pub fn chains_writes(self) -> bool {
-        self == Backend::Postgres
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

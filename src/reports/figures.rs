@@ -24,7 +24,7 @@ use crate::db::{Backend, Db};
 use crate::error::Result;
 
 /// Bumped when the triggers or the kinds change: the next start rebuilds.
-const VERSION: &str = "3";
+const VERSION: &str = "4";
 
 /// The days filled: from 2000-01-01 to 2100-01-01 (excluded).
 const FIRST_YEAR: i32 = 2000;
@@ -167,20 +167,23 @@ fn contributions(source: &str, sign: i64) -> String {
 
 /// The contributions (`sign` each) of the expirations of `source` (rows of
 /// `opportunity_expirations`, aliased `E`) to the `expired` kind. The sweep's expirations of
-/// one statement share their date: grouped first, each day is looked up once per owner and
-/// branch, not once per row. Each opportunity is read by primary key (see [`from_of`]).
+/// one statement share their date: grouped first by date, owner and branch, and each distinct
+/// date's day looked up once per statement (not once per owner and branch: a range of the
+/// sweep falls on a couple of hundred of them). Each opportunity is read by primary key (see
+/// [`from_of`]).
 fn expiration_contributions(source: &str, sign: i64) -> String {
     let grouped = format!(
         "(SELECT E.expired_at, R.owner_id, R.branch_id, R.trashed, COUNT(*) AS n FROM {source} E \
          CROSS JOIN LATERAL (SELECT o.owner_id, o.branch_id, o.trashed FROM opportunities o WHERE o.id = E.opportunity_id LIMIT 1) R \
          GROUP BY E.expired_at, R.owner_id, R.branch_id, R.trashed)"
     );
+    let days = format!("(SELECT x.expired_at, {} AS day FROM (SELECT DISTINCT expired_at FROM {source}) x)", day_of("x.expired_at"));
     let n = if sign < 0 { "-G.n" } else { "G.n" };
     format!(
-        "SELECT '{}' AS kind, {} AS day, COALESCE(G.owner_id, 0) AS owner_id, COALESCE(G.branch_id, 0) AS branch_id, '' AS status, \
-         {n} AS d_n, 0 AS d_amount, 0 AS d_booked, 0 AS d_showed, 0 AS d_sold, 0 AS d_lost FROM {grouped} G WHERE G.trashed = 0",
+        "SELECT '{}' AS kind, D.day AS day, COALESCE(G.owner_id, 0) AS owner_id, COALESCE(G.branch_id, 0) AS branch_id, '' AS status, \
+         {n} AS d_n, 0 AS d_amount, 0 AS d_booked, 0 AS d_showed, 0 AS d_sold, 0 AS d_lost FROM {grouped} G \
+         JOIN {days} D ON D.expired_at = G.expired_at WHERE G.trashed = 0",
         EXPIRED.code,
-        day_of("G.expired_at")
     )
 }
 

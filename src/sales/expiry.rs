@@ -2,10 +2,11 @@
 //! after its creation, an opportunity whose status is not flagged `expiry_exempt` gets its
 //! hidden `expired` flag: a row of `opportunity_expirations` (migration 35), with its date.
 //! Only this job writes them; nothing deletes them. Each expiration is in the opportunity's
-//! history. Running it again changes nothing; two runs at once (the daily schedule and an
-//! administrator's button on another process) expire each opportunity once, because an
-//! expiration is inserted once (its primary key, `ON CONFLICT DO NOTHING`) and each run audits
-//! the rows it inserted.
+//! history: the row is its own history event (migration 38, `audit::history`), with an event id
+//! from the change history's sequence. Running it again changes nothing; two runs at once (the
+//! daily schedule and an administrator's button on another process) expire each opportunity
+//! once, because an expiration is inserted once (its primary key: a range whose insert meets
+//! another run's row is tried again, and its next snapshot leaves that row out).
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ const MAX_BATCH: i64 = 10_000;
 /// quarter of it: aiming at 40 ms, the longest batch took 115 ms on a machine whose other
 /// work took two thirds of the CPU.
 const TARGET_TX: Duration = Duration::from_millis(25);
+/// What a batch's transaction must never reach: logged when it does.
+const SLOW_TX: Duration = Duration::from_millis(100);
 
 /// Whether an opportunity created at `created_at` in status `status` is due to expire at
 /// `now` (the rule, for tests and explanations; the sweep applies it in SQL).
@@ -108,10 +111,9 @@ async fn nth_due(
 ///    the opportunities already expired or exempt outside any transaction) to the `batch`-th
 ///    opportunity in a status not exempt (on the index alone), so that each transaction holds
 ///    at most `batch` expirations;
-/// 2. in one write transaction, the range's due rows set-wise (`INSERT INTO
-///    opportunity_expirations … SELECT … WHERE` the range and the rule `… ON CONFLICT DO
-///    NOTHING RETURNING opportunity_id`: no id list bound, the range is an index walk) and
-///    their history rows (see [`expire_range`]).
+/// 2. in one write transaction, the range's due rows set-wise, each its own history row (`INSERT
+///    INTO opportunity_expirations … SELECT … WHERE` the range and the rule: no id list bound,
+///    the range is an index walk; see [`expire_range`] and [`expire_range_once`]).
 ///
 /// The ranges are taken in turn by [`Backend::bulk_writers`] workers, each with its own
 /// transactions: one on SQLite (one write lock), two on PostgreSQL, where the sweep's time is
@@ -133,7 +135,8 @@ pub async fn sweep_measured(db: &Db, now: Millis) -> Result<Swept> {
 /// side by side on either backend.
 pub async fn sweep_with(db: &Db, now: Millis, workers: usize, first_batch: i64) -> Result<Swept> {
     let weeks: i64 = crate::settings::get(db, "opportunities.expiry_weeks").await?.parse().unwrap_or(8);
-    let plan = Plan { exempt: super::Statuses::load(db).await?.exempt(), cutoff: now - weeks * WEEK_MS, now };
+    let plan =
+        Plan { exempt: super::Statuses::load(db).await?.exempt(), cutoff: now - weeks * WEEK_MS, now, history_id: history_id(db).await? };
     // At least 2: a batch grows by half of itself.
     let batch = first_batch.clamp(2, MAX_BATCH);
     let cursor = Mutex::new(Cursor { after: (i64::MIN, i64::MIN), included: true, batch, done: false });
@@ -153,6 +156,8 @@ struct Plan {
     exempt: Vec<String>,
     cutoff: Millis,
     now: Millis,
+    /// Each expiration's history event id ([`history_id`]).
+    history_id: String,
 }
 
 /// Where the next range starts and how many due rows it takes at most: one for the sweep,
@@ -172,7 +177,7 @@ async fn worker(db: &Db, plan: &Plan, cursor: &Mutex<Cursor>) -> Result<Swept> {
     loop {
         // The range is read under the lock (another worker's transaction runs meanwhile), so
         // that each starts after the one taken before it.
-        let (start, upto) = {
+        let (start, upto, batch) = {
             let mut c = cursor.lock().await;
             if c.done {
                 break;
@@ -189,11 +194,13 @@ async fn worker(db: &Db, plan: &Plan, cursor: &Mutex<Cursor>) -> Result<Swept> {
             let upto = end.unwrap_or((plan.cutoff, i64::MAX));
             c.after = upto;
             c.included = false;
-            (start, upto)
+            (start, upto, c.batch)
         };
-        let started = Instant::now();
-        out.expired += expire_range(db, plan, start, upto).await?;
-        let took = started.elapsed();
+        let (n, took) = expire_range_once(db, plan, start, upto).await?;
+        out.expired += n;
+        if took >= SLOW_TX {
+            tracing::warn!(ms = took.as_millis() as u64, expired = n, batch, ?start, ?upto, "expiry: a sweep transaction took long");
+        }
         out.batches += 1;
         out.longest_tx = out.longest_tx.max(took);
         out.in_tx += took;
@@ -209,53 +216,92 @@ async fn worker(db: &Db, plan: &Plan, cursor: &Mutex<Cursor>) -> Result<Swept> {
     Ok(out)
 }
 
-/// Expires the due opportunities of the range `[start, upto]` (creation order) with their
-/// history rows, in one write transaction; returns how many. On PostgreSQL one statement
-/// ([`Backend::chains_writes`]): `WITH taken AS (INSERT INTO opportunity_expirations …
-/// RETURNING opportunity_id) INSERT INTO audit_events … SELECT … FROM taken`, so that the ids
-/// never travel and the figure trigger on the expirations, which fires at the end of that
-/// statement, holds its rows for the `COMMIT` alone. On SQLite the ids come back and the
-/// history rows go in a second statement, the ids as one JSON array (binding thousands of
-/// parameters costs more than the work, sqlx's SQLite binding being quadratic in their number;
-/// ids written as literals made a statement SQLite took longer to parse than to run).
-async fn expire_range(db: &Db, plan: &Plan, start: (i64, i64), upto: (i64, i64)) -> Result<u64> {
-    const AUDIT: &str =
-        "INSERT INTO audit_events (at, actor_id, actor_name, entity_type, entity_id, action, field, old_value, new_value, request_id) ";
-    let chained = db.backend.chains_writes();
-    let mut q = Sql::new(if chained { "WITH taken AS (" } else { "" });
-    q.push("INSERT INTO opportunity_expirations (opportunity_id, expired_at) SELECT o.id, ").bind(plan.now);
+/// How many times a range is tried again after another sweep expired some of its rows first.
+const RETRIES: usize = 5;
+
+/// [`expire_range`], tried again when another sweep running at once inserted one of the range's
+/// expirations meanwhile (a unique violation on the key, PostgreSQL only: SQLite's sweeps take
+/// the write lock in turn): the next try's snapshot sees that sweep's rows and leaves them out,
+/// so each opportunity is expired once, by one of the sweeps. Cheaper than `ON CONFLICT DO
+/// NOTHING`, whose speculative insertion cost a fifth of every expiration's insert for a race
+/// that happens only when two sweeps overlap.
+async fn expire_range_once(db: &Db, plan: &Plan, start: (i64, i64), upto: (i64, i64)) -> Result<(u64, Duration)> {
+    let mut tries = 0;
+    loop {
+        match expire_range(db, plan, start, upto).await {
+            Err(crate::error::Error::Db(e)) if crate::error::is_unique_violation(&e) && tries < RETRIES => tries += 1,
+            done => return done,
+        }
+    }
+}
+
+/// Expires the due opportunities of the range `[start, upto]` (creation order) in one write
+/// transaction; returns how many. One statement, `INSERT INTO opportunity_expirations … SELECT
+/// … WHERE` the range and the rule: no id list travels, the range is an index walk, and each
+/// expiration is its own history row (migration 38), given its event id by
+/// [`Plan::history_id`]. On SQLite the ids it took from `sqlite_sequence` are then marked used
+/// (the write lock is held from the `BEGIN`: no history row is written meanwhile). Returns
+/// how many, and how long the transaction was open: from its start to the end of its `COMMIT`,
+/// not counting the wait for it (SQLite's writer queue, a pooled connection, a new
+/// connection's set-up), which holds no lock.
+async fn expire_range(db: &Db, plan: &Plan, start: (i64, i64), upto: (i64, i64)) -> Result<(u64, Duration)> {
+    let mut q = Sql::new("INSERT INTO opportunity_expirations (opportunity_id, expired_at, audit_id) SELECT o.id, ");
+    q.bind(plan.now).push(", ").push(&plan.history_id);
     q.push(" FROM opportunities o WHERE o.created_at BETWEEN ").bind(start.0).push(" AND ").bind(upto.0);
     q.push(" AND (o.created_at, o.id) >= (").bind(start.0).push(", ").bind(start.1).push(")");
     q.push(" AND (o.created_at, o.id) <= (").bind(upto.0).push(", ").bind(upto.1).push(")");
     due_sql(&mut q, &plan.exempt, true);
-    q.push(" ON CONFLICT (opportunity_id) DO NOTHING RETURNING opportunity_id");
-    if chained {
-        q.push(") ").push(AUDIT).push("SELECT ").bind(plan.now);
-        q.push(", NULL, 'system', 'opportunity', opportunity_id, 'expire', 'expired', NULL, 'true', NULL FROM taken");
-    }
     let mut tx = db.begin().await?;
-    if db.backend == Backend::Postgres {
-        // The sweep is idempotent and each batch's flags and history commit together: a
-        // crash may lose the last batches' commits (never half of one), which the next
-        // run redoes; waiting for each commit's WAL flush would double the sweep's time.
-        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-    }
-    let n = if chained {
-        q.query().execute(&mut *tx).await?.rows_affected()
-    } else {
-        let taken: Vec<i64> = q.query_scalar().fetch_all(&mut *tx).await?;
-        if !taken.is_empty() {
-            let list = format!("[{}]", taken.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
-            let audit = format!(
-                "{AUDIT}SELECT $2, NULL, 'system', 'opportunity', ids.value, 'expire', 'expired', NULL, 'true', NULL FROM ({}) ids",
-                db.backend.json_ids("$1")
-            );
-            sqlx::query(&audit).bind(list).bind(plan.now).execute(&mut *tx).await?;
+    let began = Instant::now();
+    let n = match db.backend {
+        Backend::Postgres => {
+            // The sweep is idempotent and each batch commits whole: a crash may lose the last
+            // batches' commits (never half of one), which the next run redoes; waiting for each
+            // commit's WAL flush would double the sweep's time. And no sequential scan: the
+            // first sweep over a table of expirations that the statistics call empty planned
+            // the due check's lookup by key as a scan of the table, which the statement itself
+            // fills (600 ms for a first range of 2 000).
+            sqlx::query("SELECT set_config('synchronous_commit', 'off', true), set_config('enable_seqscan', 'off', true)")
+                .execute(&mut *tx)
+                .await?;
+            q.query().execute(&mut *tx).await?.rows_affected()
         }
-        taken.len() as u64
+        Backend::Sqlite => {
+            q.push(" RETURNING audit_id");
+            let ids: Vec<i64> = q.query_scalar().fetch_all(&mut *tx).await?;
+            if let Some(last) = ids.iter().max() {
+                let marked = sqlx::query("UPDATE sqlite_sequence SET seq = MAX(seq, $1) WHERE name = 'audit_events'")
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if marked == 0 {
+                    // No history row was ever written (the ids started at 1).
+                    sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ('audit_events', $1)").bind(last).execute(&mut *tx).await?;
+                }
+            }
+            ids.len() as u64
+        }
     };
     tx.commit().await?;
-    Ok(n)
+    Ok((n, began.elapsed()))
+}
+
+/// The SQL giving each expiration of a range its history event id, in the id space of
+/// `audit_events.id`: on PostgreSQL the next value of its identity's sequence (named once per
+/// sweep, a literal so that each row pays the call alone); on SQLite the ids after the
+/// `AUTOINCREMENT` counter, in the range's order (marked used after the insert).
+async fn history_id(db: &Db) -> Result<String> {
+    Ok(match db.backend {
+        Backend::Postgres => {
+            let seq: Option<String> = sqlx::query_scalar("SELECT pg_get_serial_sequence('audit_events', 'id')").fetch_one(&db.pool).await?;
+            let seq = seq.ok_or_else(|| crate::error::Error::internal("audit_events.id has no sequence"))?;
+            format!("nextval('{}')", seq.replace('\'', "''"))
+        }
+        Backend::Sqlite => "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'), 0) \
+             + ROW_NUMBER() OVER (ORDER BY o.created_at, o.id)"
+            .into(),
+    })
 }
 
 pub async fn run(ctx: &crate::jobs::JobContext) -> anyhow::Result<String> {
