@@ -248,7 +248,7 @@ async fn expiry_applies_after_eight_weeks_to_non_exempt_statuses_once() {
         // later change of status; paged one event at a time, each event once, in that order.
         let (_, h) = s.admin.get(&format!("/api/v1/opportunities/{first}/history")).await;
         let items = h["items"].as_array().unwrap().clone();
-        let at = |f: &dyn Fn(&Value) -> bool| items.iter().position(|e| f(e)).unwrap_or_else(|| panic!("{h}"));
+        let at = |f: &dyn Fn(&Value) -> bool| items.iter().position(f).unwrap_or_else(|| panic!("{h}"));
         let expiry = at(&|e| e["field"] == "expired" && e["new_value"] == "true" && e["actor_name"] == "system" && e["action"] == "expire");
         let later_status = at(&|e| e["field"] == "status" && e["new_value"] == "suivi_long_terme");
         let creation = at(&|e| e["action"] == "create");
