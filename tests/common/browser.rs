@@ -423,9 +423,15 @@ pub async fn with_demo(body: Body) {
     let Some(driver) = Driver::start_or_skip().await else {
         return;
     };
-    for backend in super::backends() {
+    // The apps and their demo data made side by side (the loading is the databases' work);
+    // the browser then visits one after the other.
+    let apps = futures_util::future::join_all(super::backends().into_iter().map(|backend| async move {
         let app = TestApp::start(backend).await;
         carnet::demo::load(&app.state).await.expect("demo data loads");
+        app
+    }))
+    .await;
+    for app in apps {
         let b = driver.browser(&app).await;
         body(&b, &app).await;
         b.quit().await;
