@@ -136,7 +136,7 @@ pub async fn sweep_measured(db: &Db, now: Millis) -> Result<Swept> {
 pub async fn sweep_with(db: &Db, now: Millis, workers: usize, first_batch: i64) -> Result<Swept> {
     let weeks: i64 = crate::settings::get(db, "opportunities.expiry_weeks").await?.parse().unwrap_or(8);
     let plan =
-        Plan { exempt: super::Statuses::load(db).await?.exempt(), cutoff: now - weeks * WEEK_MS, now, history_id: history_id(db).await? };
+        Plan { exempt: super::Statuses::load(db).await?.exempt(), cutoff: now - weeks * WEEK_MS, now, history_ids: history_ids(db).await? };
     // At least 2: a batch grows by half of itself.
     let batch = first_batch.clamp(2, MAX_BATCH);
     let cursor = Mutex::new(Cursor { after: (i64::MIN, i64::MIN), included: true, batch, done: false });
@@ -156,8 +156,8 @@ struct Plan {
     exempt: Vec<String>,
     cutoff: Millis,
     now: Millis,
-    /// Each expiration's history event id ([`history_id`]).
-    history_id: String,
+    /// Where each expiration's history event id comes from ([`history_ids`]).
+    history_ids: HistoryIds,
 }
 
 /// Where the next range starts and how many due rows it takes at most: one for the sweep,
@@ -239,19 +239,19 @@ async fn expire_range_once(db: &Db, plan: &Plan, start: (i64, i64), upto: (i64, 
 /// transaction; returns how many. One statement, `INSERT INTO opportunity_expirations … SELECT
 /// … WHERE` the range and the rule: no id list travels, the range is an index walk, and each
 /// expiration is its own history row (migration 38), given its event id by
-/// [`Plan::history_id`]. On SQLite the ids it took from `sqlite_sequence` are then marked used
+/// [`Plan::history_ids`]. On SQLite the ids it took from `sqlite_sequence` are then marked used
 /// (the write lock is held from the `BEGIN`: no history row is written meanwhile). Returns
 /// how many, and how long the transaction was open: from its start to the end of its `COMMIT`,
 /// not counting the wait for it (SQLite's writer queue, a pooled connection, a new
 /// connection's set-up), which holds no lock.
 async fn expire_range(db: &Db, plan: &Plan, start: (i64, i64), upto: (i64, i64)) -> Result<(u64, Duration)> {
-    // `base`: on SQLite, the history ids' counter, read in the transaction.
-    let insert = |base: Option<i64>| {
+    // `base`: with `AfterCounter`, the counter read in the transaction (unused with a sequence).
+    let insert = |base: i64| {
         let mut q = Sql::new("INSERT INTO opportunity_expirations (opportunity_id, expired_at, audit_id) SELECT o.id, ");
         q.bind(plan.now).push(", ");
-        match base {
-            Some(b) => q.bind(b).push(" + ROW_NUMBER() OVER ()"),
-            None => q.push(&plan.history_id),
+        match &plan.history_ids {
+            HistoryIds::Sequence(next) => q.push(next),
+            HistoryIds::AfterCounter => q.bind(base).push(" + ROW_NUMBER() OVER ()"),
         };
         q.push(" FROM opportunities o WHERE o.created_at BETWEEN ").bind(start.0).push(" AND ").bind(upto.0);
         q.push(" AND (o.created_at, o.id) >= (").bind(start.0).push(", ").bind(start.1).push(")");
@@ -272,18 +272,21 @@ async fn expire_range(db: &Db, plan: &Plan, start: (i64, i64), upto: (i64, i64))
             sqlx::query("SELECT set_config('synchronous_commit', 'off', true), set_config('enable_seqscan', 'off', true)")
                 .execute(&mut *tx)
                 .await?;
-            insert(None).query().execute(&mut *tx).await?.rows_affected()
+            // The sequence numbers the rows: no counter to start from.
+            insert(0).query().execute(&mut *tx).await?.rows_affected()
         }
         Backend::Sqlite => {
             // The counter read first and bound (as a subquery of the insert it was read again
             // for each row: the sales bench's sweep took 10.5 s). The rows are numbered in the
             // order the statement produces them (`OVER ()`: no sort), 1 to n: the ids only have
             // to be new and come after every earlier event, which they do in any order.
-            let base: Option<i64> =
-                sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'").fetch_optional(&mut *tx).await?;
-            let n = insert(Some(base.unwrap_or(0))).query().execute(&mut *tx).await?.rows_affected();
+            let base: i64 = sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'")
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or(0);
+            let n = insert(base).query().execute(&mut *tx).await?.rows_affected();
             if n > 0 {
-                let last = base.unwrap_or(0) + n as i64;
+                let last = base + n as i64;
                 let marked = sqlx::query("UPDATE sqlite_sequence SET seq = MAX(seq, $1) WHERE name = 'audit_events'")
                     .bind(last)
                     .execute(&mut *tx)
@@ -301,18 +304,25 @@ async fn expire_range(db: &Db, plan: &Plan, start: (i64, i64), upto: (i64, i64))
     Ok((n, began.elapsed()))
 }
 
-/// The SQL giving each expiration of a range its history event id on PostgreSQL, in the id
-/// space of `audit_events.id`: the next value of its identity's sequence (named once per sweep,
-/// a literal so that each row pays the call alone). SQLite numbers the range's rows after the
-/// `AUTOINCREMENT` counter, read in the range's transaction ([`expire_range`]): empty here.
-async fn history_id(db: &Db) -> Result<String> {
+/// Where a sweep's expirations get their history event ids, in the id space of
+/// `audit_events.id`.
+enum HistoryIds {
+    /// PostgreSQL: this SQL, the next value of the identity's sequence (named once per sweep, a
+    /// literal so that each row pays the call alone).
+    Sequence(String),
+    /// SQLite: the ids after the `AUTOINCREMENT` counter, read and moved in each range's
+    /// transaction ([`expire_range`]).
+    AfterCounter,
+}
+
+async fn history_ids(db: &Db) -> Result<HistoryIds> {
     Ok(match db.backend {
         Backend::Postgres => {
             let seq: Option<String> = sqlx::query_scalar("SELECT pg_get_serial_sequence('audit_events', 'id')").fetch_one(&db.pool).await?;
             let seq = seq.ok_or_else(|| crate::error::Error::internal("audit_events.id has no sequence"))?;
-            format!("nextval('{}')", seq.replace('\'', "''"))
+            HistoryIds::Sequence(format!("nextval('{}')", seq.replace('\'', "''")))
         }
-        Backend::Sqlite => String::new(),
+        Backend::Sqlite => HistoryIds::AfterCounter,
     })
 }
 
